@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what the suite needs on a Debian machine, skipping what is already there.
+#   deploy/install.sh          the local run (make up)
+#   deploy/install.sh --test   plus what the tests need (make test)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && SUDO="sudo"
+
+debs=()
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || debs+=(nginx-light)
+dpkg -s fonts-noto-cjk >/dev/null 2>&1 || debs+=(fonts-noto-cjk)
+dpkg -s libharfbuzz-subset0 >/dev/null 2>&1 || debs+=(libharfbuzz-subset0)
+dpkg -s libpango-1.0-0 >/dev/null 2>&1 || debs+=(libpango-1.0-0 libpangoft2-1.0-0)
+# Redis only when none answers (the machine may already run one)
+if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
+  command -v redis-server >/dev/null || debs+=(redis-server)
+fi
+if [ ${#debs[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${debs[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${debs[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+req=requirements.txt
+[ $want_test -eq 1 ] && req=requirements-test.txt
+stamp=.venv/.installed-$(cat requirements.txt requirements-test.txt | sha256sum | cut -c1-16)-$want_test
+if [ ! -f "$stamp" ]; then
+  .venv/bin/pip install -q --disable-pip-version-check -r "$req"
+  touch "$stamp"
+fi

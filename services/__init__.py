@@ -1,0 +1,1 @@
+"""Provincial CME management suite: four independent services and their common package."""

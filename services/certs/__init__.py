@@ -1,0 +1,1 @@
+"""Certs service: certificates, rendered PDFs, public verification."""

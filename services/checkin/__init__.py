@@ -1,0 +1,1 @@
+"""Checkin service: activities (approved offerings), check-in windows, rotating QR, WeChat OAuth, check-ins."""

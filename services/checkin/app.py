@@ -1,0 +1,17 @@
+"""App factory of the checkin service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from services.common.web import create_service_app
+
+from . import models  # noqa: F401
+from .activities import views
+from .db import SERVICE, db
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    return create_service_app(SERVICE, db, [views.pages], [views.api], config)

@@ -1,0 +1,107 @@
+"""Settings read from the environment (and an optional env file), one place for all services."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ("projects", "checkin", "credits", "certs")
+
+
+def _load_env_file(path: Path) -> None:
+    if not path.is_file():
+        return
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        os.environ.setdefault(key.strip(), value.strip().strip('"').strip("'"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    secret_key: str
+    var_dir: Path
+    database_url: str | None
+    redis_url: str
+    # Comma-separated key set; the first key encrypts/hashes, all keys decrypt (rotation).
+    pii_keys: tuple[str, ...]
+    hash_keys: tuple[str, ...]
+    sms_provider: str
+    sms_log_path: Path
+    public_base_url: str
+    clock_offset_seconds: int
+    clock_file: Path | None
+    env: str
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def service_database_url(self, service: str) -> str:
+        """Each service owns its own database: <db>_<service> on PostgreSQL, var/<service>.db on SQLite."""
+        own = os.environ.get(f"CME_{service.upper()}_DATABASE_URL")
+        if own:
+            return normalise_db_url(own)
+        if self.database_url:
+            url = normalise_db_url(self.database_url)
+            if url.startswith("sqlite"):
+                base = url.removesuffix(".db")
+                return f"{base}_{service}.db"
+            head, _, dbname = url.rpartition("/")
+            dbname, _, query = dbname.partition("?")
+            return f"{head}/{dbname or 'cme'}_{service}" + (f"?{query}" if query else "")
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{self.var_dir / (service + '.db')}"
+
+
+def normalise_db_url(url: str) -> str:
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    _load_env_file(Path(os.environ.get("CME_ENV_FILE", ROOT / ".env")))
+    var_dir = Path(os.environ.get("CME_VAR_DIR", ROOT / "var"))
+    env = os.environ.get("CME_ENV", "development")
+    secret = os.environ.get("CME_SECRET_KEY", "")
+    if not secret:
+        if env == "production":
+            raise RuntimeError("CME_SECRET_KEY must be set in production")
+        secret = "dev-only-secret-change-me"
+    pii = _split(os.environ.get("CME_PII_KEYS", ""))
+    if not pii:
+        if env == "production":
+            raise RuntimeError("CME_PII_KEYS must be set in production")
+        # A fixed Fernet key for local trial runs and tests only.
+        pii = ("ZGV2LW9ubHktcGlpLWtleS0wMDAwMDAwMDAwMDAwMDA=",)
+    hash_keys = _split(os.environ.get("CME_HASH_KEYS", "")) or ("dev-only-hash-key",)
+    clock_file = os.environ.get("CME_CLOCK_FILE")
+    return Settings(
+        secret_key=secret,
+        var_dir=var_dir,
+        database_url=os.environ.get("DATABASE_URL") or None,
+        redis_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        pii_keys=pii,
+        hash_keys=hash_keys,
+        sms_provider=os.environ.get("CME_SMS_PROVIDER", "log"),
+        sms_log_path=Path(os.environ.get("CME_SMS_LOG", var_dir / "sms.log")),
+        public_base_url=os.environ.get("CME_PUBLIC_BASE_URL", "http://127.0.0.1:8080"),
+        clock_offset_seconds=int(os.environ.get("CME_CLOCK_OFFSET_SECONDS", "0") or 0),
+        clock_file=Path(clock_file) if clock_file else None,
+        env=env,
+    )
+
+
+def env(name: str, default: str = "") -> str:
+    """A service-specific setting not worth a field of its own."""
+    return os.environ.get(name, default)

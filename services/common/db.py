@@ -1,0 +1,155 @@
+"""Database plumbing shared by the services: one engine and session per service, its own database,
+Alembic migrations per service, and the column types every service uses."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import DateTime, MetaData, create_engine, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from .config import get_settings
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes on every backend (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime stored; use services.common.clock")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value
+
+
+def make_base() -> type[DeclarativeBase]:
+    class Base(DeclarativeBase):
+        metadata = MetaData(naming_convention=NAMING)
+
+    return Base
+
+
+def ensure_database(url: str) -> None:
+    """Create the service's own PostgreSQL database when it does not exist yet (trust/own credentials)."""
+    u = make_url(url)
+    if not u.drivername.startswith("postgresql"):
+        if u.database:
+            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+        return
+    admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": u.database}).scalar()
+            if not exists:
+                conn.execute(text(f'CREATE DATABASE "{u.database}"'))
+    finally:
+        admin.dispose()
+
+
+def build_engine(url: str, **kwargs: Any) -> Engine:
+    if url.startswith("sqlite"):
+        eng = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+
+        from sqlalchemy import event
+
+        @event.listens_for(eng, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.close()
+
+        return eng
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 5)
+    kwargs.setdefault("max_overflow", 10)
+    return create_engine(url, **kwargs)
+
+
+class ServiceDB:
+    """The database of one service."""
+
+    def __init__(self, service: str, metadata: MetaData, migrations_dir: Path):
+        self.service = service
+        self.metadata = metadata
+        self.migrations_dir = migrations_dir
+        self._engine: Engine | None = None
+        self.session = scoped_session(sessionmaker(expire_on_commit=False))
+
+    @property
+    def url(self) -> str:
+        return get_settings().service_database_url(self.service)
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = build_engine(self.url)
+            self.session.configure(bind=self._engine)
+        return self._engine
+
+    def reset(self) -> None:
+        """Forget the engine (after settings changed, or in a forked worker)."""
+        self.session.remove()
+        if self._engine is not None:
+            self._engine.dispose()
+        self._engine = None
+
+    def new_session(self) -> Session:
+        return Session(bind=self.engine, expire_on_commit=False)
+
+    def session_scope(self) -> Iterator[Session]:
+        s = self.new_session()
+        try:
+            yield s
+            s.commit()
+        except Exception:
+            s.rollback()
+            raise
+        finally:
+            s.close()
+
+    def alembic_config(self) -> Config:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(self.migrations_dir))
+        cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        cfg.attributes["service_db"] = self
+        return cfg
+
+    def upgrade(self) -> None:
+        ensure_database(self.url)
+        _ = self.engine  # binds the scoped session
+        command.upgrade(self.alembic_config(), "head")
+
+
+def run_migrations_online(context: Any, config: Config) -> None:
+    """Body of every service's migrations/env.py."""
+    sdb: ServiceDB = config.attributes["service_db"]
+    with sdb.engine.connect() as conn:
+        context.configure(connection=conn, target_metadata=sdb.metadata,
+                          render_as_batch=conn.dialect.name == "sqlite", compare_type=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        conn.commit()

@@ -1,0 +1,159 @@
+"""Events between services (DESIGN §3): a documented envelope, a catalogue of named events with
+their payload schemas, an outbox written in the producer's transaction, and idempotent consumers.
+
+Envelope (JSON, never pickle):
+    {"id": "<uuid4>", "name": "offering.approved", "time": "<ISO-8601 UTC>",
+     "producer": "projects", "version": 1, "payload": {...}}
+
+The relay (services.common.relay) moves outbox rows to each consumer's Celery queue on Redis
+after commit; a row stays pending until the broker took it, so nothing is lost while Redis or a
+worker is down. A consumer records the event id in its own processed_events table in the same
+transaction as its change, so a redelivered event changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, fields, validate
+from sqlalchemy import Column, Integer, MetaData, String, Table, Text, UniqueConstraint, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from . import clock
+from .db import UTCDateTime
+
+log = logging.getLogger(__name__)
+
+
+class _Payload(Schema):
+    class Meta:
+        unknown = EXCLUDE  # newer producers may add fields; consumers ignore what they do not know
+
+
+class ScheduleItemSchema(_Payload):
+    date = fields.Date(required=True)
+    start = fields.Time(required=True)
+    end = fields.Time(required=True)
+    title = fields.String(load_default="")
+
+
+class OfferingApprovedSchema(_Payload):
+    offering_id = fields.Integer(required=True)
+    institution_id = fields.Integer(required=True)
+    institution_name = fields.String(required=True)
+    project_id = fields.Integer(required=True)
+    project_number = fields.String(required=True)
+    project_title = fields.String(required=True)
+    year = fields.Integer(required=True)
+    seq = fields.Integer(required=True)
+    credit_class = fields.String(required=True)
+    credit_value = fields.Decimal(required=True, as_string=True)
+    hours = fields.Decimal(required=True, as_string=True)
+    starts_on = fields.Date(required=True)
+    ends_on = fields.Date(required=True)
+    venue = fields.String(required=True)
+    mode = fields.String(required=True, validate=validate.OneOf(["线下", "线上", "线上线下"]))
+    schedule = fields.List(fields.Nested(ScheduleItemSchema), load_default=list)
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    name: str
+    producer: str
+    consumers: tuple[str, ...]
+    schema: type[Schema]
+    doc: str
+
+
+CATALOGUE: dict[str, EventSpec] = {
+    spec.name: spec
+    for spec in (
+        EventSpec("offering.approved", "projects", ("checkin", "credits"), OfferingApprovedSchema,
+                  "The committee approved the pre-event filing of an offering: checkin lists it as an "
+                  "activity, credits records the project's credit class and value."),
+    )
+}
+
+
+class UnknownEvent(ValueError):
+    pass
+
+
+def make_envelope(name: str, producer: str, payload: dict[str, Any]) -> dict[str, Any]:
+    spec = CATALOGUE.get(name)
+    if spec is None:
+        raise UnknownEvent(name)
+    if spec.producer != producer:
+        raise ValueError(f"{producer} may not produce {name}")
+    schema = spec.schema()
+    # dump then load: what travels is JSON-safe and passes the same validation the consumer runs
+    body = schema.dump(payload)
+    schema.load(body)
+    return {"id": str(uuid.uuid4()), "name": name, "time": clock.now().isoformat(), "producer": producer,
+            "version": 1, "payload": body}
+
+
+def outbox_tables(metadata: MetaData) -> tuple[Table, Table]:
+    """The outbox (producer side) and processed_events (consumer side), same layout in every service."""
+    outbox = Table(
+        "outbox", metadata,
+        Column("id", Integer, primary_key=True),
+        Column("event_id", String(36), nullable=False),
+        Column("name", String(64), nullable=False),
+        Column("consumer", String(32), nullable=False),
+        Column("envelope", Text, nullable=False),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Column("sent_at", UTCDateTime(), nullable=True, index=True),
+        Column("attempts", Integer, nullable=False, server_default="0"),
+        Column("last_error", Text, nullable=True),
+        UniqueConstraint("event_id", "consumer"),
+    )
+    processed = Table(
+        "processed_events", metadata,
+        Column("event_id", String(36), primary_key=True),
+        Column("name", String(64), nullable=False),
+        Column("processed_at", UTCDateTime(), nullable=False),
+    )
+    return outbox, processed
+
+
+def emit(session: Session, outbox: Table, producer: str, name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Write an event to the outbox inside the caller's transaction (it leaves only if that commits)."""
+    envelope = make_envelope(name, producer, payload)
+    text_env = json.dumps(envelope, ensure_ascii=False)
+    for consumer in CATALOGUE[name].consumers:
+        session.execute(insert(outbox).values(event_id=envelope["id"], name=name, consumer=consumer,
+                                              envelope=text_env, created_at=clock.now(), attempts=0))
+    return envelope
+
+
+def consume(session: Session, processed: Table, envelope: dict[str, Any],
+            handlers: dict[str, Callable[[Session, dict[str, Any], dict[str, Any]], None]]) -> bool:
+    """Apply one event exactly once. Returns False when it was already processed (or not for us)."""
+    name = envelope.get("name")
+    spec = CATALOGUE.get(name or "")
+    if spec is None or name not in handlers:
+        log.warning("ignoring event %s", name)
+        return False
+    event_id = str(envelope["id"])
+    if session.execute(select(processed.c.event_id).where(processed.c.event_id == event_id)).first():
+        return False
+    payload = spec.schema().load(envelope["payload"])
+    try:
+        with session.begin_nested():
+            session.execute(insert(processed).values(event_id=event_id, name=name, processed_at=clock.now()))
+    except IntegrityError:
+        return False  # a concurrent delivery got there first
+    handlers[name](session, payload, envelope)
+    return True
+
+
+def parse_time(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value)

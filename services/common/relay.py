@@ -1,0 +1,89 @@
+"""The outbox relay: moves committed events from a producer's outbox to each consumer's Celery queue.
+
+Run one per producing service: python -m services.common.relay projects
+A row is marked sent only after the broker accepted it, so Redis being down delays but never loses.
+Several relays may run at once on PostgreSQL (rows are claimed with SKIP LOCKED).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import time
+
+from sqlalchemy import MetaData, select, update
+from sqlalchemy.engine import Engine
+
+from . import clock
+from .config import get_settings
+from .db import build_engine, ensure_database
+from .events import outbox_tables
+from .logs import setup_logging
+from .tasks import make_celery
+
+log = logging.getLogger("relay")
+
+
+def relay_once(engine: Engine, celery, batch: int = 200) -> int:  # type: ignore[no-untyped-def]
+    outbox, _ = outbox_tables(MetaData())
+    sent = 0
+    with engine.connect() as conn:
+        query = select(outbox).where(outbox.c.sent_at.is_(None)).order_by(outbox.c.id).limit(batch)
+        if engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        rows = conn.execute(query).fetchall()
+        for row in rows:
+            try:
+                celery.send_task(f"{row.consumer}.handle_event", args=[json.loads(row.envelope)],
+                                 queue=row.consumer, retry=False)
+            except Exception as exc:  # broker down: keep the row, try again later
+                conn.execute(update(outbox).where(outbox.c.id == row.id).values(
+                    attempts=outbox.c.attempts + 1, last_error=type(exc).__name__))
+                conn.commit()
+                log.warning("broker unavailable, %d event(s) waiting", len(rows) - sent)
+                return -1
+            conn.execute(update(outbox).where(outbox.c.id == row.id).values(
+                sent_at=clock.now(), attempts=outbox.c.attempts + 1))
+            sent += 1
+        conn.commit()
+    return sent
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("service")
+    parser.add_argument("--interval", type=float, default=0.3)
+    args = parser.parse_args(argv)
+    setup_logging(f"relay-{args.service}")
+    url = get_settings().service_database_url(args.service)
+    ensure_database(url)
+    engine = build_engine(url)
+    celery = make_celery("relay")
+    stopping = False
+
+    def _stop(*_a: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    log.info("relay for %s started", args.service)
+    backoff = args.interval
+    while not stopping:
+        try:
+            n = relay_once(engine, celery)
+        except Exception as exc:  # database restarting: wait and go on
+            log.warning("relay error: %s", type(exc).__name__)
+            n = -1
+        if n == -1:
+            backoff = min(5.0, backoff * 2)
+        else:
+            backoff = args.interval
+        if n <= 0:
+            time.sleep(backoff)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""marshmallow in Chinese: every input is loaded through a schema with explicit fields, and the
+messages a clerk sees next to a field are Chinese. Field classes get Chinese defaults here, once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
+
+_ZH = {
+    fields.Field: {"required": "此项为必填项。", "null": "此项不能为空。", "validator_failed": "填写的内容不正确。"},
+    fields.String: {"invalid": "请输入文字。", "invalid_utf8": "文字编码不正确。"},
+    fields.Integer: {"invalid": "请输入整数。"},
+    fields.Number: {"invalid": "请输入数字。", "too_large": "数字太大。"},
+    fields.Decimal: {"special": "请输入有效的数字。"},
+    fields.Float: {"special": "请输入有效的数字。"},
+    fields.Date: {"invalid": "日期格式不正确（应为 年-月-日，如 2026-05-01）。", "format": "日期格式不正确。"},
+    fields.DateTime: {"invalid": "时间格式不正确。", "invalid_awareness": "时间格式不正确。",
+                      "format": "时间格式不正确。"},
+    fields.Time: {"invalid": "时刻格式不正确（应为 时:分，如 08:30）。", "invalid_awareness": "时刻格式不正确。",
+                  "format": "时刻格式不正确。"},
+    fields.Boolean: {"invalid": "请选择是或否。"},
+    fields.List: {"invalid": "应为列表。"},
+    fields.Nested: {"type": "格式不正确。"},
+    fields.Dict: {"invalid": "格式不正确。"},
+}
+for _cls, _messages in _ZH.items():
+    _cls.default_error_messages = {**_cls.default_error_messages, **_messages}
+
+
+class ZhSchema(Schema):
+    """Base for every input schema: unknown keys are refused in Chinese."""
+
+    error_messages = {"type": "提交的数据格式不正确。", "unknown": "不允许的字段。"}
+
+    class Meta:
+        unknown = RAISE
+
+
+class ZhFormSchema(ZhSchema):
+    """For HTML forms: browsers add fields of their own (csrf token, buttons), so extra keys are ignored."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+def Length(min: int | None = None, max: int | None = None) -> validate.Length:  # noqa: A002
+    if min and max:
+        msg = f"长度应在 {min} 到 {max} 个字符之间。"
+    elif max:
+        msg = f"不能超过 {max} 个字符。"
+    else:
+        msg = f"至少 {min} 个字符。"
+    return validate.Length(min=min, max=max, error=msg)
+
+
+def NotBlank() -> validate.Length:
+    return validate.Length(min=1, error="此项不能为空。")
+
+
+def Range(min: Any = None, max: Any = None) -> validate.Range:  # noqa: A002
+    if min is not None and max is not None:
+        msg = f"应在 {min} 到 {max} 之间。"
+    elif min is not None:
+        msg = f"不能小于 {min}。"
+    else:
+        msg = f"不能大于 {max}。"
+    return validate.Range(min=min, max=max, error=msg)
+
+
+def OneOf(choices: list[str] | tuple[str, ...]) -> validate.OneOf:
+    return validate.OneOf(choices, error="请从以下选项中选择：" + "、".join(map(str, choices)) + "。")
+
+
+def Regexp(pattern: str, message: str) -> validate.Regexp:
+    return validate.Regexp(pattern, error=message)
+
+
+def strip_blank(data: dict[str, Any]) -> dict[str, Any]:
+    """HTML forms send empty strings for untouched inputs; treat them as missing."""
+    return {k: v for k, v in data.items() if not (isinstance(v, str) and v.strip() == "")}
+
+
+def load_form(schema: Schema, form: Any) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """Load a browser form; returns (data, errors) so the page can re-render with what was typed."""
+    raw = {k: (v.strip() if isinstance(v, str) else v) for k, v in form.items()}
+    try:
+        return schema.load(strip_blank(raw)), {}
+    except ValidationError as exc:
+        errs = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        return None, {k: (v[0] if isinstance(v, list) and v and isinstance(v[0], str) else v)
+                      for k, v in errs.items()}
+
+
+__all__ = ["ZhSchema", "ZhFormSchema", "Length", "NotBlank", "Range", "OneOf", "Regexp", "fields",
+           "load_form", "strip_blank", "ValidationError"]

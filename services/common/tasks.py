@@ -1,0 +1,61 @@
+"""Celery for every service: Redis broker, JSON only, a queue per service, late acks so a killed
+worker's message is redelivered, and the generic event-consumer task."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from celery import Celery
+from sqlalchemy import Table
+from sqlalchemy.orm import Session
+
+from .config import get_settings
+from .db import ServiceDB
+from .events import consume
+
+log = logging.getLogger(__name__)
+
+
+def make_celery(service: str) -> Celery:
+    settings = get_settings()
+    app = Celery(f"cme-{service}", broker=settings.redis_url, backend=None)
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],  # never pickle
+        result_serializer="json",
+        task_default_queue=service,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=3,
+        broker_transport_options={"visibility_timeout": 600},
+        worker_hijack_root_logger=False,
+        timezone="Asia/Shanghai",
+        enable_utc=True,
+    )
+    return app
+
+
+def register_event_consumer(
+    celery: Celery, service: str, sdb: ServiceDB, processed: Table,
+    handlers: dict[str, Callable[[Session, dict[str, Any], dict[str, Any]], None]],
+) -> Any:
+    @celery.task(name=f"{service}.handle_event", bind=True, max_retries=None, acks_late=True)
+    def handle_event(task: Any, envelope: dict[str, Any]) -> bool:
+        session = sdb.new_session()
+        try:
+            done = consume(session, processed, envelope, handlers)
+            session.commit()
+            log.info("event %s %s %s", envelope.get("name"), envelope.get("id"), "applied" if done else "skipped")
+            return done
+        except Exception as exc:
+            session.rollback()
+            log.warning("event %s failed, will retry: %s", envelope.get("id"), type(exc).__name__)
+            raise task.retry(exc=exc, countdown=min(60, 2 ** min(task.request.retries, 6))) from exc
+        finally:
+            session.close()
+
+    return handle_event

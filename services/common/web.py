@@ -1,0 +1,146 @@
+"""The app factory every service builds on: request ids, auth, errors, health, OpenAPI, base layout."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import redis
+from flask import Blueprint, Flask, g, jsonify, request
+from flask_smorest import Api
+from sqlalchemy import text
+
+from . import auth, clock, pii
+from .auth import access
+from .config import get_settings
+from .db import ServiceDB
+from .errors import register_error_handlers
+from .logs import setup_logging
+
+COMMON_DIR = Path(__file__).resolve().parent
+access_log = logging.getLogger("access")
+
+SERVICE_TITLES = {
+    "projects": "项目管理服务（机构登录、项目目录、举办前登记、审批）",
+    "checkin": "考勤服务（继教活动、二维码考勤）",
+    "credits": "学分服务（考勤分析、授分、达标情况）",
+    "certs": "证书服务（学分证书、验证）",
+}
+
+
+@lru_cache(maxsize=1)
+def redis_client() -> redis.Redis:
+    return redis.Redis.from_url(get_settings().redis_url, socket_timeout=2, socket_connect_timeout=2)
+
+
+def create_service_app(service: str, sdb: ServiceDB, blueprints: Iterable[Blueprint],
+                       api_blueprints: Iterable[Any] = (), config: dict[str, Any] | None = None) -> Flask:
+    setup_logging(service)
+    settings = get_settings()
+    app = Flask(f"services.{service}", template_folder=str(COMMON_DIR / "templates"),
+                static_folder=str(COMMON_DIR / "static"), static_url_path=f"/{service}/static")
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=12 * 1024 * 1024,
+        JSON_AS_ASCII=False,
+        API_TITLE=SERVICE_TITLES[service],
+        API_VERSION="1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX=f"/{service}/api",
+        OPENAPI_JSON_PATH="openapi.json",
+        SERVICE=service,
+        LOGIN_URL="/projects/login",
+    )
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.config.update(config or {})
+    app.extensions["cme_db"] = sdb
+
+    api = Api(app, spec_kwargs={"components": {"securitySchemes": {
+        "bearer": {"type": "http", "scheme": "bearer"}}}})
+    # our handlers replace flask-smorest's so the API and the pages share one error shape
+    register_error_handlers(app)
+
+    @app.before_request
+    def _start() -> None:
+        g.t0 = time.perf_counter()
+        rid = request.headers.get("X-Request-ID", "")
+        g.request_id = rid if 8 <= len(rid) <= 64 and rid.replace("-", "").isalnum() else uuid.uuid4().hex
+        auth.load_principal()
+
+    @app.after_request
+    def _finish(response: Any) -> Any:
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if request.endpoint != "static":
+            p = g.get("principal")
+            access_log.info("%s %s %s %.1fms %s", request.method, request.path, response.status_code,
+                            (time.perf_counter() - g.get("t0", time.perf_counter())) * 1000,
+                            p.describe() if p else "anonymous")
+        return response
+
+    @app.teardown_appcontext
+    def _cleanup(_exc: BaseException | None) -> None:
+        sdb.session.remove()
+
+    @app.context_processor
+    def _template_globals() -> dict[str, Any]:
+        return {"principal": auth.current(), "csrf_token": auth.csrf_token, "fmt_time": clock.fmt,
+                "mask_mobile": pii.mask_mobile, "mask_id": pii.mask_id, "service": service}
+
+    health = Blueprint(f"{service}_health", __name__)
+
+    @health.get(f"/{service}/healthz")
+    @access("public")
+    def healthz() -> Any:
+        checks: dict[str, str] = {}
+        try:
+            with sdb.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:  # noqa: BLE001 - health reports, never raises
+            checks["database"] = f"error: {type(exc).__name__}"
+        try:
+            redis_client().ping()
+            checks["redis"] = "ok"
+        except Exception as exc:  # noqa: BLE001
+            checks["redis"] = f"error: {type(exc).__name__}"
+        ok = all(v == "ok" for v in checks.values())
+        return jsonify({"service": service, "status": "ok" if ok else "unavailable", "checks": checks}), (
+            200 if ok else 503)
+
+    app.register_blueprint(health)
+    for bp in blueprints:
+        app.register_blueprint(bp)
+    for bp in api_blueprints:
+        api.register_blueprint(bp)
+    check_access_declared(app)
+    return app
+
+
+# Endpoints made by libraries, public by design: static files and the OpenAPI document.
+LIBRARY_PUBLIC = {"static", "api-docs.openapi_json"}
+
+
+def declared_access(app: Flask, endpoint: str) -> tuple[str, ...] | None:
+    if endpoint in LIBRARY_PUBLIC:
+        return ("public",)
+    return getattr(app.view_functions[endpoint], "_cme_access", None)
+
+
+def check_access_declared(app: Flask) -> None:
+    """Every endpoint says who may call it; a view without @access(...) stops the service from starting."""
+    missing = [rule.rule for rule in app.url_map.iter_rules() if declared_access(app, rule.endpoint) is None]
+    if missing:
+        raise RuntimeError(f"endpoints without an access declaration: {missing}")
+
+
+def endpoint_access(app: Flask) -> dict[str, tuple[str, ...]]:
+    """rule -> declared roles, for the permission tests."""
+    return {f"{','.join(sorted(r.methods - {'HEAD', 'OPTIONS'}))} {r.rule}": declared_access(app, r.endpoint) or ()
+            for r in app.url_map.iter_rules() if r.endpoint != "static"}

@@ -1,0 +1,1 @@
+"""Credits service: attendance copy, analyses, credit awards, trainee accounts, yearly compliance."""

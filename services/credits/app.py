@@ -1,0 +1,17 @@
+"""App factory of the credits service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from services.common.web import create_service_app
+
+from . import models  # noqa: F401
+from .db import SERVICE, db
+from .offerings import views
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    return create_service_app(SERVICE, db, [views.pages], [views.api], config)

@@ -1,0 +1,5 @@
+"""gunicorn entry: gunicorn services.credits.wsgi:app"""
+
+from .app import create_app
+
+app = create_app()

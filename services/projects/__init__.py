@@ -1,0 +1,1 @@
+"""Projects service: institutions, SMS login, project catalogue, pre-event filings, committee review."""

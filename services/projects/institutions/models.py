@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from services.common import clock, pii
+from services.common.db import UTCDateTime
+
+from ..db import Base
+
+
+class Institution(Base):
+    """申办机构: a host institution; the tenant every institution-owned row belongs to."""
+
+    __tablename__ = "institutions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    admins: Mapped[list[InstitutionAdmin]] = relationship(back_populates="institution", order_by="InstitutionAdmin.id")
+
+    __table_args__ = (CheckConstraint("length(account) >= 3", name="account_len"),)
+
+
+class InstitutionAdmin(Base):
+    """机构负责人: a responsible person who receives the SMS codes of a login."""
+
+    __tablename__ = "institution_admins"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id", ondelete="CASCADE"), index=True)
+    real_name: Mapped[str] = mapped_column(String(50))
+    mobile_enc: Mapped[str] = mapped_column(String(255))
+    mobile_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    institution: Mapped[Institution] = relationship(back_populates="admins")
+
+    __table_args__ = (UniqueConstraint("institution_id", "mobile_hash"),)
+
+    @property
+    def mobile(self) -> str:
+        return pii.decrypt(self.mobile_enc)
+
+    @property
+    def masked_mobile(self) -> str:
+        return pii.mask_mobile(self.mobile)
+
+
+class Reviewer(Base):
+    """A member of the committee's office (陕西省继续医学教育委员会) who reviews filings and reports."""
+
+    __tablename__ = "reviewers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(50))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    mobile_enc: Mapped[str] = mapped_column(String(255))
+    mobile_hash: Mapped[str] = mapped_column(String(64), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
+
+    @property
+    def mobile(self) -> str:
+        return pii.decrypt(self.mobile_enc)

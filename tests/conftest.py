@@ -1,0 +1,169 @@
+"""Test set-up: real PostgreSQL and Redis, a fresh set of databases per test run.
+
+Each run gets its own database names (cmet_<run>_<service>) so parallel runs never meet;
+tables are emptied after every test. Helpers log a principal in without SMS (login itself
+is tested in tests/projects/test_login.py).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from pathlib import Path
+
+RUN = uuid.uuid4().hex[:8]
+_TMP = Path(tempfile.mkdtemp(prefix=f"cmet-{RUN}-"))
+os.environ.setdefault("CME_TEST_PG", "postgresql://root@127.0.0.1:5432")
+os.environ["DATABASE_URL"] = f"{os.environ['CME_TEST_PG']}/cmet_{RUN}"
+os.environ["REDIS_URL"] = os.environ.get("CME_TEST_REDIS_URL", "redis://127.0.0.1:6379/1")
+os.environ["CME_VAR_DIR"] = str(_TMP)
+os.environ["CME_SMS_LOG"] = str(_TMP / "sms.log")
+os.environ["CME_SMS_PROVIDER"] = "log"
+os.environ["CME_ENV"] = "test"
+os.environ["CME_ENV_FILE"] = str(_TMP / "none.env")
+
+import pytest  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from services.common import clock  # noqa: E402
+from services.common.auth import COOKIE, Principal, issue_token  # noqa: E402
+from services.common.config import SERVICES, get_settings  # noqa: E402
+from services.common.db import ensure_database  # noqa: E402
+
+get_settings.cache_clear()
+
+
+def _service_db(name: str):  # type: ignore[no-untyped-def]
+    import importlib
+
+    importlib.import_module(f"services.{name}.models")
+    return importlib.import_module(f"services.{name}.db").db
+
+
+@pytest.fixture(scope="session")
+def databases():
+    """Create every service's database and schema once per run; drop them at the end."""
+    made = {}
+    for name in SERVICES:
+        sdb = _service_db(name)
+        ensure_database(sdb.url)
+        sdb.metadata.create_all(sdb.engine)
+        made[name] = sdb
+    yield made
+    for sdb in made.values():
+        sdb.reset()
+    url = make_url(get_settings().service_database_url("projects"))
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for name in SERVICES:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "cmet_{RUN}_{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clean_tables(request):
+    yield
+    if "databases" not in request.fixturenames:
+        clock.set_now(None)
+        return
+    clock.set_now(None)
+    for name in SERVICES:
+        sdb = _service_db(name)
+        sdb.session.remove()
+        tables = ", ".join(f'"{t.name}"' for t in sdb.metadata.sorted_tables)
+        if tables:
+            with sdb.engine.begin() as conn:
+                conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+def _app(name: str, databases):  # type: ignore[no-untyped-def]
+    import importlib
+
+    app = importlib.import_module(f"services.{name}.app").create_app({"TESTING": True})
+    return app
+
+
+@pytest.fixture(scope="session")
+def projects_app(databases):
+    return _app("projects", databases)
+
+
+@pytest.fixture(scope="session")
+def checkin_app(databases):
+    return _app("checkin", databases)
+
+
+@pytest.fixture(scope="session")
+def credits_app(databases):
+    return _app("credits", databases)
+
+
+@pytest.fixture(scope="session")
+def certs_app(databases):
+    return _app("certs", databases)
+
+
+@pytest.fixture
+def projects_db(databases):
+    return databases["projects"]
+
+
+@pytest.fixture
+def sms_log() -> Path:
+    return Path(os.environ["CME_SMS_LOG"])
+
+
+def bearer(principal: Principal) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(principal)}"}
+
+
+def login_client(client, principal: Principal):  # type: ignore[no-untyped-def]
+    """Give a test client the page cookie of a principal."""
+    client.set_cookie(COOKIE, issue_token(principal), domain="localhost", path="/")
+    return client
+
+
+@pytest.fixture
+def make_institution(projects_db):
+    """Create an institution with one responsible person; returns (institution, principal)."""
+    from services.projects.institutions.services import add_admin, create_institution
+
+    counter = {"n": 0}
+
+    def make(name: str | None = None, account: str | None = None, password: str = "Passw0rd!"):
+        counter["n"] += 1
+        n = counter["n"]
+        s = projects_db.new_session()
+        inst = create_institution(s, account or f"inst{n:03d}", name or f"测试医院{n}", password)
+        admin = add_admin(s, inst, f"负责人{n}", f"1380000{n:04d}")
+        s.commit()
+        principal = Principal(role="institution", subject=f"inst:{inst.id}:admin:{admin.id}", name=inst.name,
+                              institution_id=inst.id, admin_id=admin.id)
+        s.close()
+        return inst, principal
+
+    return make
+
+
+@pytest.fixture
+def inst_a(make_institution):
+    return make_institution("西安市第一医院", "xa_first")
+
+
+@pytest.fixture
+def inst_b(make_institution):
+    return make_institution("宝鸡市中心医院", "bj_center")
+
+
+@pytest.fixture
+def reviewer(projects_db):
+    from services.projects.institutions.services import create_reviewer
+
+    s = projects_db.new_session()
+    r = create_reviewer(s, "committee01", "审核员甲", "Review0r!", "13900000001")
+    s.commit()
+    principal = Principal(role="reviewer", subject=f"reviewer:{r.id}", name=r.name, reviewer_id=r.id)
+    s.close()
+    return r, principal
