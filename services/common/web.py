@@ -88,10 +88,13 @@ def create_service_app(service: str, sdb: ServiceDB, blueprints: Iterable[Bluepr
     def _cleanup(_exc: BaseException | None) -> None:
         sdb.session.remove()
 
+    # globals (not a context processor) so that imported macros such as csrf() see them too
+    app.jinja_env.globals.update(csrf_token=auth.csrf_token, fmt_time=clock.fmt, mask_mobile=pii.mask_mobile,
+                                 mask_id=pii.mask_id, service=service, current_principal=auth.current)
+
     @app.context_processor
     def _template_globals() -> dict[str, Any]:
-        return {"principal": auth.current(), "csrf_token": auth.csrf_token, "fmt_time": clock.fmt,
-                "mask_mobile": pii.mask_mobile, "mask_id": pii.mask_id, "service": service}
+        return {"principal": auth.current()}
 
     health = Blueprint(f"{service}_health", __name__)
 

@@ -1,1 +1,116 @@
-"""Models of this feature."""
+"""继教活动 (Activity): an approved offering as the checkin service sees it.
+
+Rows are written only by the consumer of the event "offering.approved" (see handlers.py); the
+pages and the JSON API read them through ``activity_query`` so both scope and filter alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, Date, Integer, Numeric, Select, String, false, or_, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from services.common import clock
+from services.common.auth import Principal
+from services.common.db import UTCDateTime
+
+from ..db import Base
+
+__all__ = ["Activity", "MODES", "activity_query", "seq_label", "fmt_decimal"]
+
+MODES = ("线下", "线上", "线上线下")
+
+
+class Activity(Base):
+    """继教活动: one approved offering (期) of a provincial project, listed under 继教活动-项目管理."""
+
+    __tablename__ = "activities"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    offering_id: Mapped[int] = mapped_column(Integer, unique=True)
+    institution_id: Mapped[int] = mapped_column(Integer, index=True)
+    institution_name: Mapped[str] = mapped_column(String(200))
+    project_id: Mapped[int] = mapped_column(Integer)
+    project_number: Mapped[str] = mapped_column(String(64), index=True)
+    project_title: Mapped[str] = mapped_column(String(300))
+    year: Mapped[int] = mapped_column(Integer, index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    credit_class: Mapped[str] = mapped_column(String(20))
+    credit_value: Mapped[Decimal] = mapped_column(Numeric(6, 2))
+    hours: Mapped[Decimal] = mapped_column(Numeric(6, 2))
+    starts_on: Mapped[dt.date] = mapped_column(Date)
+    ends_on: Mapped[dt.date] = mapped_column(Date)
+    venue: Mapped[str] = mapped_column(String(300))
+    mode: Mapped[str] = mapped_column(String(10))
+    schedule: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    approved_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now, onupdate=clock.now)
+
+    __table_args__ = (
+        CheckConstraint("ends_on >= starts_on", name="dates_in_order"),
+        CheckConstraint("seq >= 1", name="seq_positive"),
+        CheckConstraint("credit_value >= 0", name="credit_value_not_negative"),
+        CheckConstraint("hours >= 0", name="hours_not_negative"),
+        CheckConstraint("mode IN ('线下', '线上', '线上线下')", name="mode_known"),
+    )
+
+    @property
+    def seq_label(self) -> str:
+        return seq_label(self.seq)
+
+    @property
+    def period_label(self) -> str:
+        if self.starts_on == self.ends_on:
+            return self.starts_on.isoformat()
+        return f"{self.starts_on.isoformat()} 至 {self.ends_on.isoformat()}"
+
+    @property
+    def credit_label(self) -> str:
+        return f"{self.credit_class} {fmt_decimal(self.credit_value)} 分"
+
+
+def activity_query(principal: Principal, q: str | None = None, year: int | None = None,
+                   institution_id: int | None = None) -> Select[tuple[Activity]]:
+    """The activities a principal may see, filtered: an institution its own only, a reviewer all."""
+    stmt = select(Activity)
+    if principal.role == "institution":
+        stmt = stmt.where(Activity.institution_id == principal.institution_id)
+    elif principal.role != "reviewer":
+        stmt = stmt.where(false())  # nobody else lists activities (views refuse them before this)
+    elif institution_id is not None:
+        stmt = stmt.where(Activity.institution_id == institution_id)
+    if q:
+        stmt = stmt.where(or_(Activity.project_number.icontains(q, autoescape=True),
+                              Activity.project_title.icontains(q, autoescape=True)))
+    if year is not None:
+        stmt = stmt.where(Activity.year == year)
+    return stmt.order_by(Activity.starts_on.desc(), Activity.id.desc())
+
+
+_DIGITS = "零一二三四五六七八九"
+
+
+def _cn_number(n: int) -> str:
+    if n < 10:
+        return _DIGITS[n]
+    if n < 20:
+        return "十" + (_DIGITS[n % 10] if n % 10 else "")
+    if n < 100:
+        return _DIGITS[n // 10] + "十" + (_DIGITS[n % 10] if n % 10 else "")
+    return str(n)
+
+
+def seq_label(seq: int) -> str:
+    """1 -> 第一期, 12 -> 第十二期."""
+    return f"第{_cn_number(seq)}期"
+
+
+def fmt_decimal(value: Decimal | None) -> str:
+    """10.00 -> "10", 0.50 -> "0.5"."""
+    if value is None:
+        return ""
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text

@@ -1,7 +1,104 @@
-"""Pages and JSON API of this feature."""
+"""Pages and JSON API of 继续教育管理 → 继教活动-项目管理.
 
-from flask import Blueprint
+An institution sees its own activities only (another's are "not found"); a reviewer sees all.
+The page and the API share the query schema, the scoping (models.activity_query) and paging.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from flask import Blueprint, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
+from marshmallow import EXCLUDE, ValidationError
+from sqlalchemy import func, select
+
+from services.common.auth import access, current, own_institution
+from services.common.errors import AppError
+from services.common.schemas import strip_blank
+
+from ..db import db
+from .models import Activity, activity_query, fmt_decimal
+from .schemas import FIELD_LABELS, ActivityOutSchema, ActivityPageSchema, ActivityQuerySchema
 
 pages = Blueprint("checkin_activities", __name__, template_folder="templates")
-api = ApiBlueprint("checkin_activities_api", __name__, url_prefix="/checkin/api")
+api = ApiBlueprint("checkin_activities_api", __name__, url_prefix="/checkin/api",
+                   description="继教活动：审批通过的项目期次（继续教育管理 → 继教活动-项目管理）")
+
+BEARER = [{"bearer": []}]
+
+
+def _page_of(args: dict[str, Any]) -> dict[str, Any]:
+    principal = current()
+    assert principal is not None  # @access made sure
+    stmt = activity_query(principal, q=args.get("q"), year=args.get("year"),
+                          institution_id=args.get("institution_id"))
+    session = db.session()
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    per_page, page = args["per_page"], args["page"]
+    items = session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).all() if total else []
+    return {"items": items, "total": total, "page": page, "per_page": per_page,
+            "pages": max(1, math.ceil(total / per_page))}
+
+
+def _get_visible(activity_id: int) -> Activity:
+    principal = current()
+    assert principal is not None
+    activity = db.session().get(Activity, activity_id)
+    if activity is None:
+        raise AppError(404, "not_found", "该继教活动不存在。")
+    own_institution(principal, activity.institution_id)
+    return activity
+
+
+def _load_page_args() -> dict[str, Any]:
+    """Query arguments of a browser page: blank inputs are missing, unknown ones ignored, bad ones a 422."""
+    raw = {k: v.strip() for k, v in request.args.items()}
+    try:
+        return ActivityQuerySchema().load(strip_blank(raw), unknown=EXCLUDE)
+    except ValidationError as exc:
+        messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        fields = {FIELD_LABELS.get(k, k): (v[0] if isinstance(v, list) and v else v) for k, v in messages.items()}
+        raise AppError(422, "invalid_input", "查询条件有误，请修改后重新查询。", fields) from exc
+
+
+# ---- pages -------------------------------------------------------------------------------------
+
+@pages.get("/checkin/activities")
+@access("institution", "reviewer")
+def activity_list() -> Any:
+    args = _load_page_args()
+    result = _page_of(args)
+    if result["page"] > result["pages"]:  # a stale link past the end: show the last page
+        args["page"] = result["pages"]
+        result = _page_of(args)
+    keep = {k: v for k, v in args.items() if k in ("q", "year", "institution_id") and v not in (None, "")}
+    return render_template("checkin/activities/list.html", result=result, args=args, keep=keep,
+                           fmt_decimal=fmt_decimal)
+
+
+@pages.get("/checkin/activities/<int:activity_id>")
+@access("institution", "reviewer")
+def activity_detail(activity_id: int) -> Any:
+    activity = _get_visible(activity_id)
+    return render_template("checkin/activities/detail.html", a=activity, fmt_decimal=fmt_decimal)
+
+
+# ---- JSON API ----------------------------------------------------------------------------------
+
+@api.route("/activities", methods=["GET"])
+@access("institution", "reviewer")
+@api.arguments(ActivityQuerySchema, location="query")
+@api.response(200, ActivityPageSchema)
+@api.doc(security=BEARER, summary="继教活动列表（本机构；审核员可见全部）")
+def api_activity_list(args: dict[str, Any]) -> Any:
+    return _page_of(args)
+
+
+@api.route("/activities/<int:activity_id>", methods=["GET"])
+@access("institution", "reviewer")
+@api.response(200, ActivityOutSchema)
+@api.doc(security=BEARER, summary="继教活动详情")
+def api_activity_detail(activity_id: int) -> Any:
+    return _get_visible(activity_id)

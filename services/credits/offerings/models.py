@@ -1,1 +1,43 @@
-"""Models of this feature."""
+"""OfferingCredit: what credits needs to know of an approved offering for the later stages
+(attendance analysis, 授分, compliance): the project's credit class and value, its hours and dates."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, Date, Integer, Numeric, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from services.common import clock
+from services.common.db import UTCDateTime
+
+from ..db import Base
+
+__all__ = ["OfferingCredit"]
+
+
+class OfferingCredit(Base):
+    """The credit terms of one approved offering (期), copied from the event "offering.approved"."""
+
+    __tablename__ = "offering_credits"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    offering_id: Mapped[int] = mapped_column(Integer, unique=True)
+    institution_id: Mapped[int] = mapped_column(Integer, index=True)
+    project_number: Mapped[str] = mapped_column(String(64), index=True)
+    project_title: Mapped[str] = mapped_column(String(300))
+    year: Mapped[int] = mapped_column(Integer, index=True)
+    credit_class: Mapped[str] = mapped_column(String(20))
+    credit_value: Mapped[Decimal] = mapped_column(Numeric(6, 2))
+    hours: Mapped[Decimal] = mapped_column(Numeric(6, 2))
+    starts_on: Mapped[dt.date] = mapped_column(Date)
+    ends_on: Mapped[dt.date] = mapped_column(Date)
+    approved_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now, onupdate=clock.now)
+
+    __table_args__ = (
+        CheckConstraint("ends_on >= starts_on", name="dates_in_order"),
+        CheckConstraint("credit_value >= 0", name="credit_value_not_negative"),
+        CheckConstraint("hours >= 0", name="hours_not_negative"),
+    )

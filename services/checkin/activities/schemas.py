@@ -1,0 +1,61 @@
+"""Input and output schemas of 继教活动 (query arguments in, JSON out)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema
+
+from services.common.schemas import Length, Range, ZhSchema, fields
+
+PER_PAGE = 20
+
+# Chinese names of the query arguments, for the messages a clerk reads on the page
+FIELD_LABELS = {"q": "检索", "year": "年度", "page": "页码", "per_page": "每页条数", "institution_id": "申办机构"}
+
+
+class ActivityQuerySchema(ZhSchema):
+    """Search and paging of 继教活动-项目管理 (the page and the API share it)."""
+
+    q = fields.String(load_default=None, validate=Length(max=100), metadata={"description": "项目编号或项目名称"})
+    year = fields.Integer(load_default=None, validate=Range(2000, 2100), metadata={"description": "年度"})
+    institution_id = fields.Integer(load_default=None, validate=Range(min=1),
+                                    metadata={"description": "申办机构（仅审核员可用）"})
+    page = fields.Integer(load_default=1, validate=Range(1, 100000), metadata={"description": "页码"})
+    per_page = fields.Integer(load_default=PER_PAGE, validate=Range(1, 100), metadata={"description": "每页条数"})
+
+
+class ScheduleItemOutSchema(Schema):
+    date = fields.String()
+    start = fields.String()
+    end = fields.String()
+    title = fields.String()
+
+
+class ActivityOutSchema(Schema):
+    id = fields.Integer()
+    offering_id = fields.Integer()
+    institution_id = fields.Integer()
+    institution_name = fields.String()
+    project_id = fields.Integer()
+    project_number = fields.String()
+    project_title = fields.String()
+    year = fields.Integer()
+    seq = fields.Integer()
+    seq_label = fields.String(metadata={"description": "期次，如 第一期"})
+    credit_class = fields.String()
+    credit_value = fields.Decimal(as_string=True)
+    hours = fields.Decimal(as_string=True)
+    starts_on = fields.Date()
+    ends_on = fields.Date()
+    venue = fields.String()
+    mode = fields.String()
+    schedule = fields.List(fields.Nested(ScheduleItemOutSchema))
+    approved_at = fields.DateTime()
+    created_at = fields.DateTime()
+
+
+class ActivityPageSchema(Schema):
+    items = fields.List(fields.Nested(ActivityOutSchema))
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
+    pages = fields.Integer()

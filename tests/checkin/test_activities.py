@@ -1,0 +1,309 @@
+"""继教活动: the consumer of "offering.approved", the 继教活动-项目管理 pages and the JSON API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from services.common import clock
+from services.common.auth import Principal
+from services.common.events import make_envelope
+from tests.conftest import bearer, login_client
+
+INST_A = Principal(role="institution", subject="inst:1:admin:1", name="西安市第一医院", institution_id=1, admin_id=1)
+INST_B = Principal(role="institution", subject="inst:2:admin:2", name="宝鸡市中心医院", institution_id=2, admin_id=2)
+REVIEWER = Principal(role="reviewer", subject="reviewer:1", name="审核员甲", reviewer_id=1)
+TRAINEE = Principal(role="trainee", subject="trainee:x", trainee_key="x")
+NAMES = {"anonymous": None, "inst_a": INST_A, "inst_b": INST_B, "reviewer": REVIEWER, "trainee": TRAINEE}
+
+
+def payload(**over):
+    base = {
+        "offering_id": 101, "institution_id": 1, "institution_name": "西安市第一医院", "project_id": 11,
+        "project_number": "2026-01-01-001", "project_title": "心血管急危重症诊治进展", "year": 2026, "seq": 1,
+        "credit_class": "Ⅰ类", "credit_value": "10", "hours": "20", "starts_on": dt.date(2026, 12, 10),
+        "ends_on": dt.date(2026, 12, 11), "venue": "西安市雁塔区会议中心", "mode": "线下",
+        "schedule": [{"date": dt.date(2026, 12, 10), "start": dt.time(8, 30), "end": dt.time(12, 0),
+                      "title": "开幕式与专题讲座"}],
+    }
+    base.update(over)
+    return base
+
+
+def deliver(envelope) -> bool:
+    """The real consume path: the Celery task the checkin worker registers, run in-process."""
+    from services.checkin.worker import handle_event
+
+    return handle_event.run(envelope)
+
+
+def approve(**over):
+    env = make_envelope("offering.approved", "projects", payload(**over))
+    assert deliver(env) is True
+    return env
+
+
+@pytest.fixture
+def cdb(databases):
+    return databases["checkin"]
+
+
+def activities(cdb):
+    from services.checkin.activities.models import Activity
+
+    s = cdb.new_session()
+    try:
+        return s.scalars(select(Activity).order_by(Activity.id)).all()
+    finally:
+        s.close()
+
+
+def client_for(app, who):
+    client = app.test_client()
+    principal = NAMES[who]
+    if principal is not None:
+        login_client(client, principal)
+    return client
+
+
+def api_headers(who):
+    principal = NAMES[who]
+    return bearer(principal) if principal is not None else {}
+
+
+# ---- the event consumer ------------------------------------------------------------------------
+
+def test_approved_offering_becomes_an_activity_once(cdb):
+    from services.checkin.db import processed_events
+
+    clock.set_now(dt.datetime(2026, 11, 20, 2, 0, tzinfo=dt.UTC))
+    env = make_envelope("offering.approved", "projects", payload())
+    assert deliver(env) is True
+    assert deliver(env) is False  # the same envelope again: nothing changes
+    rows = activities(cdb)
+    assert len(rows) == 1
+    a = rows[0]
+    assert (a.offering_id, a.institution_id, a.project_number, a.seq, a.mode) == (101, 1, "2026-01-01-001", 1, "线下")
+    assert a.credit_value == Decimal("10") and a.hours == Decimal("20")
+    assert (a.starts_on, a.ends_on) == (dt.date(2026, 12, 10), dt.date(2026, 12, 11))
+    assert a.schedule == [{"date": "2026-12-10", "start": "08:30:00", "end": "12:00:00", "title": "开幕式与专题讲座"}]
+    assert a.approved_at == dt.datetime(2026, 11, 20, 2, 0, tzinfo=dt.UTC)
+    assert a.seq_label == "第一期"
+    s = cdb.new_session()
+    assert s.scalar(select(func.count()).select_from(processed_events)) == 1
+    s.close()
+
+
+def test_reapproval_updates_and_an_older_one_does_not_overwrite(cdb):
+    clock.set_now(dt.datetime(2026, 11, 20, 2, 0, tzinfo=dt.UTC))
+    first = make_envelope("offering.approved", "projects", payload())
+    clock.set_now(dt.datetime(2026, 11, 22, 2, 0, tzinfo=dt.UTC))
+    second = make_envelope("offering.approved", "projects", payload(venue="宝鸡市会展中心", mode="线上线下"))
+    assert deliver(second) is True
+    assert deliver(first) is True  # arrives late: recorded, but the newer approval stands
+    rows = activities(cdb)
+    assert len(rows) == 1
+    assert (rows[0].venue, rows[0].mode) == ("宝鸡市会展中心", "线上线下")
+    clock.set_now(dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC))
+    approve(venue="西安曲江国际会议中心", ends_on=dt.date(2026, 12, 12))
+    rows = activities(cdb)
+    assert len(rows) == 1
+    assert (rows[0].venue, rows[0].ends_on) == ("西安曲江国际会议中心", dt.date(2026, 12, 12))
+
+
+def test_offering_ending_before_it_starts_is_refused_without_retrying(cdb):
+    env = make_envelope("offering.approved", "projects",
+                        payload(starts_on=dt.date(2026, 12, 11), ends_on=dt.date(2026, 12, 10)))
+    assert deliver(env) is True
+    assert activities(cdb) == []
+
+
+def test_database_keeps_the_rules(cdb):
+    from services.checkin.activities.models import Activity
+
+    def row(**over):
+        values = dict(offering_id=1, institution_id=1, institution_name="甲", project_id=1, project_number="N",
+                      project_title="T", year=2026, seq=1, credit_class="Ⅰ类", credit_value=Decimal("5"),
+                      hours=Decimal("10"), starts_on=dt.date(2026, 1, 2), ends_on=dt.date(2026, 1, 2), venue="V",
+                      mode="线下", schedule=[], approved_at=clock.now())
+        values.update(over)
+        return Activity(**values)
+
+    for bad in ({"ends_on": dt.date(2026, 1, 1)}, {"mode": "函授"}, {"seq": 0}, {"credit_value": Decimal("-1")},
+                {"venue": None}):
+        s = cdb.new_session()
+        s.add(row(**bad))
+        with pytest.raises(IntegrityError):
+            s.commit()
+        s.rollback()
+        s.close()
+    s = cdb.new_session()
+    s.add(row())
+    s.commit()
+    s.add(row())
+    with pytest.raises(IntegrityError):  # one activity per offering
+        s.commit()
+    s.rollback()
+    s.close()
+
+
+# ---- pages -------------------------------------------------------------------------------------
+
+def test_list_page_shows_own_activities_with_chinese_columns(checkin_app):
+    approve()
+    approve(offering_id=202, institution_id=2, institution_name="宝鸡市中心医院", project_number="2026-02-03-009",
+            project_title="基层糖尿病规范化管理", seq=2)
+    page = client_for(checkin_app, "inst_a").get("/checkin/activities")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    for label in ("继教活动-项目管理", "项目编号", "项目名称", "期次", "举办时间", "举办地点", "举办方式", "学分"):
+        assert label in html
+    assert "心血管急危重症诊治进展" in html and "第一期" in html
+    assert "2026-12-10 至 2026-12-11" in html and "Ⅰ类 10 分" in html and "西安市雁塔区会议中心" in html
+    assert "基层糖尿病规范化管理" not in html
+
+    html_b = client_for(checkin_app, "inst_b").get("/checkin/activities").get_data(as_text=True)
+    assert "基层糖尿病规范化管理" in html_b and "第二期" in html_b
+    assert "心血管急危重症诊治进展" not in html_b
+
+    html_r = client_for(checkin_app, "reviewer").get("/checkin/activities").get_data(as_text=True)
+    assert "心血管急危重症诊治进展" in html_r and "基层糖尿病规范化管理" in html_r and "申办机构" in html_r
+
+
+def test_empty_state(checkin_app):
+    html = client_for(checkin_app, "inst_a").get("/checkin/activities").get_data(as_text=True)
+    assert "暂无继教活动" in html
+    approve()
+    html = client_for(checkin_app, "inst_a").get("/checkin/activities?q=不存在的项目").get_data(as_text=True)
+    assert "没有符合条件的继教活动" in html
+
+
+def test_search_year_filter_and_paging(checkin_app):
+    approve()
+    approve(offering_id=102, project_number="2025-09-01-777", project_title="儿科护理新进展", year=2025,
+            starts_on=dt.date(2025, 6, 1), ends_on=dt.date(2025, 6, 1))
+    client = client_for(checkin_app, "inst_a")
+
+    def shown(query):
+        return client.get(f"/checkin/activities{query}").get_data(as_text=True)
+
+    html = shown("?q=2025-09")
+    assert "儿科护理新进展" in html and "心血管急危重症诊治进展" not in html
+    html = shown("?q=心血管")
+    assert "心血管急危重症诊治进展" in html and "儿科护理新进展" not in html
+    html = shown("?year=2025")
+    assert "儿科护理新进展" in html and "心血管急危重症诊治进展" not in html
+    html = shown("?q=&year=")  # an untouched form: no filter
+    assert "儿科护理新进展" in html and "心血管急危重症诊治进展" in html
+    html = shown("?q=%25")  # wildcards are searched literally
+    assert "暂无继教活动" not in html and "没有符合条件的继教活动" in html
+
+    for n in range(3, 26):
+        approve(offering_id=100 + n, project_number=f"2026-01-01-{n:03d}", project_title=f"系列讲座{n}")
+    first = shown("?year=2026")
+    assert "第 1 / 2 页" in first and "下一页" in first
+    second = shown("?year=2026&page=2")
+    assert "第 2 / 2 页" in second and "上一页" in second
+    assert shown("?year=2026&page=99").count("<tr>") == second.count("<tr>")  # past the end: the last page
+
+
+@pytest.mark.parametrize("query", ["page=abc", "year=二〇二六", "per_page=1000", "page=0", "q=" + "长" * 101])
+def test_bad_query_is_a_chinese_4xx(checkin_app, query):
+    client = client_for(checkin_app, "inst_a")
+    page = client.get(f"/checkin/activities?{query}")
+    assert page.status_code == 422
+    assert "查询条件有误" in page.get_data(as_text=True)
+    api = checkin_app.test_client().get(f"/checkin/api/activities?{query}", headers=bearer(INST_A))
+    assert api.status_code == 422
+    assert api.json["error"]["code"] == "invalid_input"
+    assert api.json["error"]["message"] == "提交的内容有误，请按提示修改。"
+    assert api.json["error"]["fields"]
+
+
+def test_detail_page_for_owner_and_reviewer_only(checkin_app):
+    approve()
+    [a] = activities(checkin_app.extensions["cme_db"])
+    html = client_for(checkin_app, "inst_a").get(f"/checkin/activities/{a.id}").get_data(as_text=True)
+    assert "心血管急危重症诊治进展（第一期）" in html and "开幕式与专题讲座" in html and "08:30–12:00" in html
+    assert client_for(checkin_app, "reviewer").get(f"/checkin/activities/{a.id}").status_code == 200
+    other = client_for(checkin_app, "inst_b").get(f"/checkin/activities/{a.id}")
+    assert other.status_code == 404 and "不存在" in other.get_data(as_text=True)
+    assert client_for(checkin_app, "inst_a").get(f"/checkin/activities/{a.id + 999}").status_code == 404
+
+
+# ---- JSON API ----------------------------------------------------------------------------------
+
+def test_api_list_and_detail(checkin_app):
+    approve()
+    approve(offering_id=202, institution_id=2, institution_name="宝鸡市中心医院", project_number="2026-02-03-009",
+            project_title="基层糖尿病规范化管理", year=2027, starts_on=dt.date(2027, 3, 1), ends_on=dt.date(2027, 3, 2))
+    client = checkin_app.test_client()
+    body = client.get("/checkin/api/activities", headers=bearer(INST_A)).json
+    assert body["total"] == 1 and body["page"] == 1 and body["pages"] == 1
+    item = body["items"][0]
+    assert item["project_number"] == "2026-01-01-001" and item["seq_label"] == "第一期"
+    assert item["credit_value"] == "10.00" and item["starts_on"] == "2026-12-10"
+    assert item["schedule"][0]["start"] == "08:30:00"
+
+    everyone = client.get("/checkin/api/activities", headers=bearer(REVIEWER)).json
+    assert everyone["total"] == 2
+    assert client.get("/checkin/api/activities?year=2027", headers=bearer(REVIEWER)).json["total"] == 1
+    assert client.get("/checkin/api/activities?institution_id=1", headers=bearer(REVIEWER)).json["total"] == 1
+    # an institution cannot widen its scope with institution_id
+    assert client.get("/checkin/api/activities?institution_id=2", headers=bearer(INST_A)).json["total"] == 1
+    found = client.get("/checkin/api/activities?q=糖尿病", headers=bearer(REVIEWER)).json
+    assert [i["offering_id"] for i in found["items"]] == [202]
+    paged = client.get("/checkin/api/activities?per_page=1&page=2", headers=bearer(REVIEWER)).json
+    assert paged["pages"] == 2 and len(paged["items"]) == 1
+
+    own_id = item["id"]
+    detail = client.get(f"/checkin/api/activities/{own_id}", headers=bearer(INST_A))
+    assert detail.status_code == 200 and detail.json["offering_id"] == 101
+    hidden = client.get(f"/checkin/api/activities/{own_id}", headers=bearer(INST_B))
+    assert hidden.status_code == 404 and hidden.json["error"]["code"] == "not_found"
+
+
+# ---- who may call what -------------------------------------------------------------------------
+
+ENDPOINTS = {
+    "GET /checkin/activities": "/checkin/activities",
+    "GET /checkin/activities/<int:activity_id>": "/checkin/activities/{id}",
+    "GET /checkin/api/activities": "/checkin/api/activities",
+    "GET /checkin/api/activities/<int:activity_id>": "/checkin/api/activities/{id}",
+}
+EXPECTED = {"anonymous": None, "inst_a": 200, "inst_b": None, "reviewer": 200, "trainee": 403}
+
+
+def test_permission_table_covers_every_endpoint(checkin_app):
+    from services.common.web import endpoint_access
+
+    ours = {rule for rule in endpoint_access(checkin_app) if "healthz" not in rule and "openapi" not in rule}
+    assert ours == set(ENDPOINTS)
+
+
+@pytest.mark.parametrize("rule", sorted(ENDPOINTS))
+@pytest.mark.parametrize("who", sorted(NAMES))
+def test_permissions(checkin_app, rule, who):
+    approve()  # an activity of institution A
+    [a] = activities(checkin_app.extensions["cme_db"])
+    url = ENDPOINTS[rule].format(id=a.id)
+    is_api = "/api/" in url
+    client = client_for(checkin_app, who) if not is_api else checkin_app.test_client()
+    resp = client.get(url, headers=api_headers(who) if is_api else {"Accept": "text/html"})
+    expected = EXPECTED[who]
+    if who == "anonymous":
+        expected = 401 if is_api else 302
+    elif who == "inst_b":
+        expected = 404 if "{id}" in ENDPOINTS[rule] else 200
+    assert resp.status_code == expected, resp.get_data(as_text=True)[:300]
+    if resp.status_code == 200 and who == "inst_b":
+        body = resp.json if is_api else resp.get_data(as_text=True)
+        assert (body["total"] == 0) if is_api else ("心血管急危重症诊治进展" not in body)
+    if resp.status_code in (401, 403, 404) and is_api:
+        assert resp.json["error"]["message"]
+    if resp.status_code == 302:
+        assert "/projects/login" in resp.headers["Location"]
