@@ -1,7 +1,300 @@
-"""Pages and JSON API of this feature."""
+"""Login pages and JSON API: password -> (first login: 机构负责人) -> pick -> SMS code -> session.
 
-from flask import Blueprint
+Each action calls one function of services.py; a view only loads input, calls it and commits once.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Blueprint, flash, g, redirect, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
+from sqlalchemy.orm import Session
+
+from services.common import auth as cauth
+from services.common.auth import access, current, issue_token, set_login_cookie
+from services.common.config import get_settings
+from services.common.errors import AppError
+from services.common.schemas import load_form
+
+from ..db import db
+from . import schemas as sc
+from . import services as svc
 
 pages = Blueprint("projects_auth", __name__, template_folder="templates")
-api = ApiBlueprint("projects_auth_api", __name__, url_prefix="/projects/api")
+api = ApiBlueprint("projects_auth_api", __name__, url_prefix="/projects/api",
+                   description="登录：账号密码、机构负责人、短信验证码")
+
+T = TypeVar("T")
+
+
+def act(fn: Callable[[Session], T]) -> T:
+    """act -> one commit; a refusal rolls back, except a counted wrong try (KeptError) which is kept."""
+    session = db.session
+    try:
+        result = fn(session)
+    except svc.KeptError:
+        session.commit()
+        raise
+    except Exception:
+        session.rollback()
+        raise
+    session.commit()
+    return result
+
+
+def deliver(pending: svc.PendingSms) -> None:
+    """After the commit: send the SMS; if it cannot leave, remove the code so a retry is not blocked."""
+    pending.deliver(lambda code_id: act(lambda s: svc.forget_code(s, code_id)))
+
+
+# ------------------------------------------------------------------ pages
+
+
+def _pre_cookie(response: Any, token: str) -> Any:
+    response.set_cookie(svc.PRE_COOKIE, token, max_age=svc.PRE_MAX_AGE, httponly=True, samesite="Lax",
+                        secure=get_settings().public_base_url.startswith("https"), path="/projects")
+    return response
+
+
+def _check_pre_csrf() -> None:
+    """Pre-login forms carry no session cookie, so common's check_csrf skips them; check against cme_pre here."""
+    if g.get("via_cookie"):
+        return  # access() already checked it against the session
+    sent = request.form.get("csrf_token", "")
+    if not hmac.compare_digest(sent, cauth.csrf_token()):
+        raise AppError(403, "csrf_failed", "页面已过期，请刷新页面后重新提交。")
+
+
+def _pre_or_none() -> svc.PreLogin | None:
+    try:
+        return svc.read_pre(request.cookies.get(svc.PRE_COOKIE))
+    except AppError:
+        return None
+
+
+def _back_to_login() -> Any:
+    flash("登录已过期，请重新输入账号和密码。", "error")
+    resp = redirect("/projects/login")
+    resp.delete_cookie(svc.PRE_COOKIE, path="/projects")
+    return resp
+
+
+@pages.route("/projects/login", methods=["GET", "POST"])
+@access("public")
+def login_page() -> Any:
+    form: dict[str, Any] = {"kind": request.args.get("kind", "institution")}
+    errors: dict[str, Any] = {}
+    if request.method == "GET":
+        return render_template("auth/login.html", form=form, errors=errors, kinds=svc.KIND_LABELS)
+    _check_pre_csrf()
+    form = {k: v for k, v in request.form.items() if k in ("kind", "account")}
+    data, errors = load_form(sc.LoginForm(), request.form)
+    if data is None:
+        return render_template("auth/login.html", form=form, errors=errors, kinds=svc.KIND_LABELS), 422
+    try:
+        pre = act(lambda s: svc.password_login(s, data["kind"], data["account"], data["password"]))
+    except AppError as exc:
+        return render_template("auth/login.html", form=form, errors=exc.fields, message=exc.message,
+                               kinds=svc.KIND_LABELS), exc.status
+    resp = redirect("/projects/login/admins" if pre.first else "/projects/login/sms")
+    return _pre_cookie(resp, pre.token())
+
+
+@pages.route("/projects/login/admins", methods=["GET", "POST"])
+@access("public")
+def first_admins_page() -> Any:
+    pre = _pre_or_none()
+    if pre is None:
+        return _back_to_login()
+    session = db.session
+    if not pre.first:  # already has responsible persons: straight to the pick-and-SMS step
+        return redirect("/projects/login/sms")
+    added = svc.choices(session, pre)
+    if request.method == "GET":
+        return render_template("auth/first_admins.html", added=added, form={}, errors={})
+    _check_pre_csrf()
+    return _admin_form_step(
+        lambda d: act(lambda s: svc.add_first_admin(s, pre, d["real_name"], d["mobile"])),
+        lambda form, errors, status: (render_template("auth/first_admins.html", added=added, form=form,
+                                                      errors=errors), status),
+        action="/projects/login/admins", done="/projects/login/admins")
+
+
+def _admin_form_step(save: Callable[[dict[str, Any]], Any], again: Callable[[dict, dict, int], Any],
+                     action: str, done: str) -> Any:
+    """新增 -> 确认信息 (tick 确认信息无误) -> 确定 -> 添加成功; shared by the first login and /projects/admins."""
+    form = {k: request.form.get(k, "") for k in ("real_name", "mobile")}
+    data, errors = load_form(sc.AdminForm(), request.form)
+    if data is None:
+        return again(form, errors, 422)
+    if request.form.get("step") != "confirm" or data.get("confirm") != "1":
+        confirm_error = "请勾选“确认信息无误”后点击确定。" if request.form.get("step") == "confirm" else ""
+        return render_template("auth/admin_confirm.html", form=form, action=action, error=confirm_error)
+    try:
+        save(data)
+    except AppError as exc:
+        return again(form, exc.fields or {"mobile": exc.message}, exc.status)
+    flash(f"添加成功：{data['real_name']}。", "ok")
+    return redirect(done)
+
+
+@pages.get("/projects/login/sms")
+@access("public")
+def sms_page() -> Any:
+    pre = _pre_or_none()
+    if pre is None:
+        return _back_to_login()
+    session = db.session
+    if svc.needs_admins(session, pre):
+        return redirect("/projects/login/admins")
+    return _render_sms(pre, request.args.get("admin_id", ""), {}, None, 200)
+
+
+def _render_sms(pre: svc.PreLogin, selected: str, errors: dict[str, Any], message: str | None, status: int) -> Any:
+    people = svc.choices(db.session, pre)
+    return render_template("auth/sms.html", people=people, selected=str(selected), errors=errors,
+                           message=message, reviewer=pre.kind == "reviewer"), status
+
+
+@pages.post("/projects/login/sms/send")
+@access("public")
+def sms_send_page() -> Any:
+    pre = _pre_or_none()
+    if pre is None:
+        return _back_to_login()
+    _check_pre_csrf()
+    data, errors = load_form(sc.SmsSendForm(), request.form)
+    selected = request.form.get("admin_id", "")
+    if data is None:
+        return _render_sms(pre, selected, errors, "请选择接收验证码的负责人。", 422)
+    try:
+        pending = act(lambda s: svc.send_code(s, pre, data["admin_id"]))
+        deliver(pending)
+    except AppError as exc:
+        return _render_sms(pre, selected, exc.fields, exc.message, exc.status)
+    flash(f"验证码已发送至 {pending.mobile_masked}，5分钟内有效。", "ok")
+    return redirect(f"/projects/login/sms?admin_id={selected}")
+
+
+@pages.post("/projects/login/sms/verify")
+@access("public")
+def sms_verify_page() -> Any:
+    pre = _pre_or_none()
+    if pre is None:
+        return _back_to_login()
+    _check_pre_csrf()
+    data, errors = load_form(sc.SmsVerifyForm(), request.form)
+    selected = request.form.get("admin_id", "")
+    if data is None:
+        return _render_sms(pre, selected, errors, "请输入收到的6位验证码。", 422)
+    try:
+        principal = act(lambda s: svc.verify_code(s, pre, data["admin_id"], data["code"]))
+    except AppError as exc:
+        return _render_sms(pre, selected, exc.fields, exc.message, exc.status)
+    resp = redirect("/projects/")
+    resp.delete_cookie(svc.PRE_COOKIE, path="/projects")
+    return set_login_cookie(resp, principal)
+
+
+@pages.post("/projects/logout")
+@access("public")  # a stale or broken cookie must still be able to log out
+def logout() -> Any:
+    resp = redirect("/projects/login")
+    resp.delete_cookie(svc.PRE_COOKIE, path="/projects")
+    return cauth.clear_login_cookie(resp)
+
+
+@pages.route("/projects/admins", methods=["GET", "POST"])
+@access("institution")
+def own_admins_page() -> Any:
+    principal = current()
+    assert principal is not None
+    admins = svc.list_admins(db.session, principal)
+    if request.method == "GET":
+        return render_template("auth/admins.html", admins=admins, form={}, errors={})
+    return _admin_form_step(
+        lambda d: act(lambda s: svc.add_own_admin(s, principal, d["real_name"], d["mobile"])),
+        lambda form, errors, status: (render_template("auth/admins.html", admins=admins, form=form,
+                                                      errors=errors), status),
+        action="/projects/admins", done="/projects/admins")
+
+
+# ------------------------------------------------------------------ JSON API
+
+
+def _login_answer(pre: svc.PreLogin) -> dict[str, Any]:
+    session = db.session
+    return {"login_token": pre.token(), "needs_admins": svc.needs_admins(session, pre),
+            "admins": [c.as_dict() for c in svc.choices(session, pre)]}
+
+
+@api.route("/auth/login", methods=["POST"])
+@access("public")
+@api.arguments(sc.LoginSchema)
+@api.response(200, sc.LoginOut)
+def api_login(data: dict[str, Any]) -> Any:
+    """账号密码登录（第一步）：返回短时有效的 login_token 与可选的机构负责人（手机号已脱敏）。"""
+    pre = act(lambda s: svc.password_login(s, data["kind"], data["account"], data["password"]))
+    return _login_answer(pre)
+
+
+@api.route("/auth/admins", methods=["POST"])
+@access("public")
+@api.arguments(sc.AdminSchema)
+@api.response(200, sc.LoginOut)
+def api_first_admin(data: dict[str, Any]) -> Any:
+    """首次登录：新增机构负责人（真实姓名、手机号码，confirm 必须为 true）。"""
+    pre = svc.read_pre(data["login_token"])
+    act(lambda s: svc.add_first_admin(s, pre, data["real_name"], data["mobile"]))
+    answer = _login_answer(pre)
+    answer["login_token"] = data["login_token"]  # the same first-login window goes on
+    return answer
+
+
+@api.route("/auth/sms/send", methods=["POST"])
+@access("public")
+@api.arguments(sc.SmsSendSchema)
+@api.response(200, sc.SentOut)
+def api_sms_send(data: dict[str, Any]) -> Any:
+    """向所选机构负责人（或审核员本人）发送6位短信验证码。"""
+    pre = svc.read_pre(data["login_token"])
+    pending = act(lambda s: svc.send_code(s, pre, data["admin_id"]))
+    deliver(pending)
+    return {"sent": True, "mobile_masked": pending.mobile_masked, "expires_at": pending.expires_at}
+
+
+@api.route("/auth/sms/verify", methods=["POST"])
+@access("public")
+@api.arguments(sc.SmsVerifySchema)
+@api.response(200, sc.TokenOut)
+def api_sms_verify(data: dict[str, Any]) -> Any:
+    """校验短信验证码，成功后返回 bearer token。"""
+    pre = svc.read_pre(data["login_token"])
+    principal = act(lambda s: svc.verify_code(s, pre, data["admin_id"], data["code"]))
+    return {"token": issue_token(principal), "role": principal.role, "name": principal.name}
+
+
+@api.route("/admins", methods=["GET"])
+@access("institution")
+@api.response(200, sc.ChoiceOut(many=True))
+def api_admins() -> Any:
+    """本机构的机构负责人（手机号已脱敏）。"""
+    principal = current()
+    assert principal is not None
+    return [{"id": a.id, "real_name": a.real_name, "mobile_masked": a.masked_mobile}
+            for a in svc.list_admins(db.session, principal)]
+
+
+@api.route("/admins", methods=["POST"])
+@access("institution")
+@api.arguments(sc.OwnAdminSchema)
+@api.response(201, sc.ChoiceOut)
+def api_add_admin(data: dict[str, Any]) -> Any:
+    """为本机构新增机构负责人（confirm 必须为 true）。"""
+    principal = current()
+    assert principal is not None
+    admin = act(lambda s: svc.add_own_admin(s, principal, data["real_name"], data["mobile"]))
+    return {"id": admin.id, "real_name": admin.real_name, "mobile_masked": admin.masked_mobile}

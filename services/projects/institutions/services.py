@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Any
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.common import pii
@@ -57,3 +62,87 @@ def create_reviewer(session: Session, account: str, name: str, password: str, mo
     session.add(reviewer)
     session.flush()
     return reviewer
+
+
+# ---------------------------------------------------------------- the committee's list and Excel import
+
+IMPORT_COLUMNS = {"account": "账号", "name": "机构名称", "password": "初始密码"}
+IMPORT_MAX_ROWS = 2000  # a province has a few hundred host institutions; more is a wrong file
+
+
+def list_institutions(session: Session) -> list[Institution]:
+    return list(session.scalars(select(Institution).order_by(Institution.id)))
+
+
+@dataclass
+class ImportReport:
+    created: list[dict[str, Any]] = field(default_factory=list)  # {"row", "account", "name"}
+    existing: list[dict[str, Any]] = field(default_factory=list)  # {"row", "account", "reason"}
+    errors: list[dict[str, Any]] = field(default_factory=list)  # {"row", "reason"}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"created": self.created, "existing": self.existing, "errors": self.errors}
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():  # Excel keeps numbers as floats: 123456.0 -> "123456"
+        value = int(value)
+    return str(value).strip()
+
+
+def _existing(number: int, account: str) -> dict[str, Any]:
+    return {"row": number, "account": account, "reason": f"账号“{account}”已存在，未重复导入。"}
+
+
+def import_institutions(session: Session, stream: IO[bytes],
+                        validate_row: Callable[[dict[str, str]], dict[str, str] | str]) -> ImportReport:
+    """Import 账号/机构名称/初始密码 rows. Good rows are kept, each bad row is reported with its row
+    number and reason, an existing account is reported as existing and never duplicated.
+    `validate_row` returns the loaded row or a Chinese reason (the schema lives with the views)."""
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(stream, read_only=True, data_only=True)
+    except Exception:  # noqa: BLE001 - zip, xml or format errors all mean "not a workbook"
+        raise AppError(400, "bad_file", "文件不是有效的 Excel（.xlsx）文件，请使用模板重新导出后再导入。") from None
+    try:
+        ws = wb.worksheets[0]
+        rows = ws.iter_rows(values_only=True)
+        header = [_cell_text(v) for v in next(rows, ())]
+        where = {key: header.index(label) for key, label in IMPORT_COLUMNS.items() if label in header}
+        missing = [label for key, label in IMPORT_COLUMNS.items() if key not in where]
+        if missing:
+            raise AppError(400, "bad_columns",
+                           "表头缺少列：" + "、".join(missing) + "（第1行应为 账号、机构名称、初始密码）。")
+        report = ImportReport()
+        seen: set[str] = set()
+        for number, values in enumerate(rows, start=2):
+            if number - 1 > IMPORT_MAX_ROWS:
+                raise AppError(400, "too_many_rows", f"一次最多导入 {IMPORT_MAX_ROWS} 行，请分批导入。")
+            raw = {key: _cell_text(values[i] if i < len(values) else None) for key, i in where.items()}
+            if not any(raw.values()):
+                continue  # blank line
+            loaded = validate_row(raw)
+            if isinstance(loaded, str):
+                report.errors.append({"row": number, "reason": loaded})
+                continue
+            account = loaded["account"]
+            if account in seen or session.scalar(select(Institution.id).where(Institution.account == account)):
+                report.existing.append(_existing(number, account))
+                continue
+            try:
+                with session.begin_nested():  # a row refused by the database does not undo the good rows
+                    create_institution(session, account, loaded["name"], loaded["password"])
+            except AppError as exc:
+                report.errors.append({"row": number, "reason": exc.message})
+                continue
+            except IntegrityError:  # created by someone else meanwhile
+                report.existing.append(_existing(number, account))
+                continue
+            seen.add(account)
+            report.created.append({"row": number, "account": account, "name": loaded["name"]})
+        return report
+    finally:
+        wb.close()

@@ -1,7 +1,112 @@
-"""Pages and JSON API of this feature."""
+"""The committee's 申办机构 pages and JSON API: list, create one, import an Excel workbook."""
 
-from flask import Blueprint
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
 
+from services.common.auth import access
+from services.common.errors import AppError
+from services.common.schemas import load_form
+
+from ..db import db
+from . import schemas as sc
+from . import services as svc
+
 pages = Blueprint("projects_institutions", __name__, template_folder="templates")
-api = ApiBlueprint("projects_institutions_api", __name__, url_prefix="/projects/api")
+api = ApiBlueprint("projects_institutions_api", __name__, url_prefix="/projects/api",
+                   description="申办机构（继续医学教育委员会管理）")
+
+
+def _out(inst: Any) -> dict[str, Any]:
+    return {"id": inst.id, "account": inst.account, "name": inst.name, "active": inst.active,
+            "admins": len(inst.admins), "created_at": inst.created_at}
+
+
+def _create(data: dict[str, Any]) -> Any:
+    session = db.session
+    try:
+        inst = svc.create_institution(session, data["account"], data["name"], data["password"])
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    return inst
+
+
+def _import(upload: Any) -> svc.ImportReport:
+    if upload is None or not upload.filename:
+        raise AppError(400, "file_required", "请选择要导入的 Excel（.xlsx）文件。", {"file": "请选择文件。"})
+    session = db.session
+    try:
+        report = svc.import_institutions(session, upload.stream, sc.validate_import_row)
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    return report
+
+
+def _page(form: dict[str, Any] | None = None, errors: dict[str, Any] | None = None,
+          report: svc.ImportReport | None = None, message: str | None = None, status: int = 200) -> Any:
+    return render_template("institutions/list.html", institutions=svc.list_institutions(db.session),
+                           form=form or {}, errors=errors or {}, report=report, message=message), status
+
+
+@pages.get("/projects/institutions")
+@access("reviewer")
+def list_page() -> Any:
+    return _page()
+
+
+@pages.post("/projects/institutions")
+@access("reviewer")
+def create_page() -> Any:
+    form = {k: request.form.get(k, "") for k in ("account", "name")}
+    data, errors = load_form(sc.InstitutionForm(), request.form)
+    if data is None:
+        return _page(form, errors, status=422)
+    try:
+        inst = _create(data)
+    except AppError as exc:
+        field = "account" if exc.code == "account_taken" else "name"
+        return _page(form, {field: exc.message}, message=exc.message, status=exc.status)
+    flash(f"已创建申办机构“{inst.name}”（账号 {inst.account}）。", "ok")
+    return redirect("/projects/institutions")
+
+
+@pages.post("/projects/institutions/import")
+@access("reviewer")
+def import_page() -> Any:
+    try:
+        report = _import(request.files.get("file"))
+    except AppError as exc:
+        return _page(message=exc.message, status=exc.status)
+    return _page(report=report)
+
+
+@api.route("/institutions", methods=["GET"])
+@access("reviewer")
+@api.response(200, sc.InstitutionOut(many=True))
+def api_list() -> Any:
+    """全部申办机构。"""
+    return [_out(i) for i in svc.list_institutions(db.session)]
+
+
+@api.route("/institutions", methods=["POST"])
+@access("reviewer")
+@api.arguments(sc.InstitutionSchema)
+@api.response(201, sc.InstitutionOut)
+def api_create(data: dict[str, Any]) -> Any:
+    """新建申办机构（账号、机构名称、初始密码）。"""
+    return _out(_create(data))
+
+
+@api.route("/institutions/import", methods=["POST"])
+@access("reviewer")
+@api.response(200, sc.ImportOut)
+def api_import() -> Any:
+    """以 Excel（.xlsx，列：账号、机构名称、初始密码）批量导入；错误行逐行报告，正确行保留。"""
+    return _import(request.files.get("file")).as_dict()

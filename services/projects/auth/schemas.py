@@ -1,0 +1,105 @@
+"""Input of the login steps, for the JSON API (ZhSchema: unknown keys refused) and the pages (ZhFormSchema)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import ValidationError, validate
+
+from services.common import pii
+from services.common.schemas import Length, OneOf, Regexp, ZhFormSchema, ZhSchema, fields
+
+from .services import KINDS
+
+MOBILE_MSG = "请输入正确的11位中国大陆手机号码。"
+
+
+def mobile_validator(value: str) -> None:
+    if not pii.is_mainland_mobile(value):
+        raise ValidationError(MOBILE_MSG)
+
+
+def admin_id_validator(value: Any) -> None:
+    # institutions send the id of a 机构负责人; a reviewer's only mobile is addressed as "reviewer"
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and (
+            value.isdigit() or value == "reviewer"))):
+        raise ValidationError("请选择接收验证码的负责人。")
+
+
+_code = Regexp(r"^\d{6}$", "验证码为6位数字。")
+_real_name = [Length(min=2, max=50), Regexp(r"^[^\d<>\"'&]+$", "请输入真实姓名（不含数字和特殊符号）。")]
+
+
+class LoginSchema(ZhSchema):
+    kind = fields.String(required=True, validate=OneOf(KINDS))
+    account = fields.String(required=True, validate=Length(min=1, max=64))
+    password = fields.String(required=True, validate=Length(min=1, max=128), load_only=True)
+
+
+class LoginForm(ZhFormSchema):
+    kind = fields.String(required=True, validate=OneOf(KINDS))
+    account = fields.String(required=True, validate=Length(min=1, max=64))
+    password = fields.String(required=True, validate=Length(min=1, max=128))
+
+
+class AdminSchema(ZhSchema):
+    login_token = fields.String(required=True, validate=Length(min=1, max=1000))
+    real_name = fields.String(required=True, validate=_real_name)
+    mobile = fields.String(required=True, validate=mobile_validator)
+    confirm = fields.Boolean(required=True, validate=validate.Equal(True, error="请确认信息无误后再提交。"))
+
+
+class AdminForm(ZhFormSchema):
+    real_name = fields.String(required=True, validate=_real_name)
+    mobile = fields.String(required=True, validate=mobile_validator)
+    confirm = fields.String(load_default="")  # "1" once the person ticked 确认信息无误
+
+
+class OwnAdminSchema(ZhSchema):
+    real_name = fields.String(required=True, validate=_real_name)
+    mobile = fields.String(required=True, validate=mobile_validator)
+    confirm = fields.Boolean(required=True, validate=validate.Equal(True, error="请确认信息无误后再提交。"))
+
+
+class SmsSendSchema(ZhSchema):
+    login_token = fields.String(required=True, validate=Length(min=1, max=1000))
+    admin_id = fields.Raw(load_default="reviewer", validate=admin_id_validator)
+
+
+class SmsVerifySchema(SmsSendSchema):
+    code = fields.String(required=True, validate=_code)
+
+
+class SmsSendForm(ZhFormSchema):
+    admin_id = fields.String(load_default="reviewer", validate=admin_id_validator)
+
+
+class SmsVerifyForm(SmsSendForm):
+    code = fields.String(required=True, validate=_code)
+
+
+# ---- responses (OpenAPI documentation and the dump of each answer)
+
+
+class ChoiceOut(ZhSchema):
+    id = fields.Raw()
+    real_name = fields.String()
+    mobile_masked = fields.String()
+
+
+class LoginOut(ZhSchema):
+    login_token = fields.String()
+    needs_admins = fields.Boolean()
+    admins = fields.List(fields.Nested(ChoiceOut))
+
+
+class SentOut(ZhSchema):
+    sent = fields.Boolean()
+    mobile_masked = fields.String()
+    expires_at = fields.DateTime()
+
+
+class TokenOut(ZhSchema):
+    token = fields.String()
+    role = fields.String()
+    name = fields.String()

@@ -1,0 +1,61 @@
+"""Input of the committee's institution pages and API."""
+
+from __future__ import annotations
+
+from marshmallow import ValidationError
+
+from services.common.schemas import Length, Regexp, ZhFormSchema, ZhSchema, fields
+
+_account = [Length(min=3, max=64), Regexp(r"^[A-Za-z0-9_.-]+$", "账号只能包含字母、数字、下划线、点和连字符。")]
+_name = Length(min=2, max=200)
+_password = Length(min=8, max=128)
+
+
+class InstitutionSchema(ZhSchema):
+    account = fields.String(required=True, validate=_account)
+    name = fields.String(required=True, validate=_name)
+    password = fields.String(required=True, validate=_password, load_only=True)
+
+
+class InstitutionForm(ZhFormSchema):
+    account = fields.String(required=True, validate=_account)
+    name = fields.String(required=True, validate=_name)
+    password = fields.String(required=True, validate=_password)
+
+
+class InstitutionOut(ZhSchema):
+    id = fields.Integer()
+    account = fields.String()
+    name = fields.String()
+    active = fields.Boolean()
+    admins = fields.Integer()
+    created_at = fields.DateTime()
+
+
+class ImportRowOut(ZhSchema):
+    row = fields.Integer()
+    account = fields.String()
+    name = fields.String()
+    reason = fields.String()
+
+
+class ImportOut(ZhSchema):
+    created = fields.List(fields.Nested(ImportRowOut))
+    existing = fields.List(fields.Nested(ImportRowOut))
+    errors = fields.List(fields.Nested(ImportRowOut))
+
+
+_LABELS = {"account": "账号", "name": "机构名称", "password": "初始密码"}
+
+
+def validate_import_row(raw: dict[str, str]) -> dict[str, str] | str:
+    """One Excel row through the same schema as the form; a bad row becomes one Chinese reason."""
+    try:
+        return InstitutionForm().load({k: v for k, v in raw.items() if v != ""})
+    except ValidationError as exc:
+        messages = exc.messages if isinstance(exc.messages, dict) else {"": exc.messages}
+        parts = []
+        for key, msgs in messages.items():
+            text = msgs[0] if isinstance(msgs, list) and msgs else str(msgs)
+            parts.append(f"{_LABELS.get(str(key), str(key))}：{text}")
+        return "；".join(parts)

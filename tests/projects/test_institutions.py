@@ -1,0 +1,118 @@
+"""The committee creates institutions, singly and by Excel import (账号, 机构名称, 初始密码)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+
+from openpyxl import Workbook
+
+from services.common.auth import COOKIE, Principal, issue_token
+from services.common.config import get_settings
+
+
+def bearer(principal: Principal) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(principal)}"}
+
+
+def csrf_for(principal: Principal) -> str:
+    key = get_settings().secret_key.encode()
+    return hmac.new(key, f"csrf:{principal.subject}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def workbook(rows: list[list]) -> io.BytesIO:
+    wb = Workbook()
+    ws = wb.active
+    for row in rows:
+        ws.append(row)
+    buf = io.BytesIO()
+    wb.save(buf)
+    buf.seek(0)
+    return buf
+
+
+ROWS = [
+    ["账号", "机构名称", "初始密码"],
+    ["yl_first", "榆林市第一医院", "Yulin2026!"],
+    ["ya", "延安大学附属医院", "Yanan2026!"],  # account too short
+    ["xa_first", "西安市第一医院（重复）", "Passw0rd!"],  # already exists
+    [None, None, None],  # blank line: skipped
+    ["wn_center", "渭南市中心医院", 12345678],  # a numeric password cell
+    ["ak_center", "", "Ankang2026"],  # name missing
+]
+
+
+def test_api_import_keeps_good_rows_and_reports_bad_ones(projects_app, inst_a, reviewer):
+    c = projects_app.test_client()
+    r = c.post("/projects/api/institutions/import", headers=bearer(reviewer[1]),
+               data={"file": (workbook(ROWS), "机构.xlsx")}, content_type="multipart/form-data")
+    assert r.status_code == 200, r.json
+    assert [x["account"] for x in r.json["created"]] == ["yl_first", "wn_center"]
+    assert [(x["row"], x["account"]) for x in r.json["existing"]] == [(4, "xa_first")]
+    assert "已存在" in r.json["existing"][0]["reason"]
+    errors = {e["row"]: e["reason"] for e in r.json["errors"]}
+    assert set(errors) == {3, 7}
+    assert "账号" in errors[3] and "机构名称" in errors[7]
+    # re-import: nothing duplicated, every account reported as existing
+    r = c.post("/projects/api/institutions/import", headers=bearer(reviewer[1]),
+               data={"file": (workbook(ROWS), "机构.xlsx")}, content_type="multipart/form-data")
+    assert r.json["created"] == [] and {x["account"] for x in r.json["existing"]} == {
+        "yl_first", "xa_first", "wn_center"}
+    listed = c.get("/projects/api/institutions", headers=bearer(reviewer[1])).json
+    assert sorted(i["account"] for i in listed) == ["wn_center", "xa_first", "yl_first"]
+    # the imported initial password works (numeric cell read as text)
+    r = c.post("/projects/api/auth/login", json={"kind": "institution", "account": "wn_center",
+                                                 "password": "12345678"})
+    assert r.status_code == 200 and r.json["needs_admins"] is True
+
+
+def test_import_refuses_a_non_workbook_and_missing_columns(projects_app, reviewer):
+    c = projects_app.test_client()
+    r = c.post("/projects/api/institutions/import", headers=bearer(reviewer[1]),
+               data={"file": (io.BytesIO(b"not a zip"), "x.xlsx")}, content_type="multipart/form-data")
+    assert r.status_code == 400 and "Excel" in r.json["error"]["message"]
+    r = c.post("/projects/api/institutions/import", headers=bearer(reviewer[1]),
+               data={"file": (workbook([["账号", "名称"], ["a1b", "x"]]), "x.xlsx")},
+               content_type="multipart/form-data")
+    assert r.status_code == 400 and "机构名称" in r.json["error"]["message"]
+    r = c.post("/projects/api/institutions/import", headers=bearer(reviewer[1]))
+    assert r.status_code == 400 and r.json["error"]["code"] == "file_required"
+
+
+def test_api_create_validates_and_refuses_duplicates(projects_app, inst_a, reviewer):
+    c = projects_app.test_client()
+    r = c.post("/projects/api/institutions", headers=bearer(reviewer[1]),
+               json={"account": "a b", "name": "x", "password": "short"})
+    assert r.status_code == 422 and {"account", "name", "password"} <= set(r.json["error"]["fields"])
+    r = c.post("/projects/api/institutions", headers=bearer(reviewer[1]),
+               json={"account": "xa_first", "name": "别的医院", "password": "Abcdefg123"})
+    assert r.status_code == 409 and "已存在" in r.json["error"]["message"]
+    r = c.post("/projects/api/institutions", headers=bearer(reviewer[1]),
+               json={"account": "sl_center", "name": "商洛市中心医院", "password": "Abcdefg123"})
+    assert r.status_code == 201 and r.json["account"] == "sl_center" and "password" not in r.json
+
+
+def test_pages_create_and_import(projects_app, inst_a, reviewer):
+    c = projects_app.test_client()
+    c.set_cookie(COOKIE, issue_token(reviewer[1]), domain="localhost", path="/")
+    page = c.get("/projects/institutions").get_data(as_text=True)
+    assert "西安市第一医院" in page and "Excel 导入" in page and "初始密码" in page
+    token = csrf_for(reviewer[1])
+    r = c.post("/projects/institutions", data={"account": "x", "name": "铜川市人民医院", "password": "Abcdefg123",
+                                               "csrf_token": token})
+    assert r.status_code == 422
+    body = r.get_data(as_text=True)
+    assert 'value="铜川市人民医院"' in body and "长度应在" in body
+    r = c.post("/projects/institutions", data={"account": "tc_people", "name": "铜川市人民医院",
+                                               "password": "Abcdefg123", "csrf_token": token})
+    assert r.status_code == 302
+    assert "已创建申办机构" in c.get("/projects/institutions").get_data(as_text=True)
+    r = c.post("/projects/institutions/import", data={"file": (workbook(ROWS), "机构.xlsx"), "csrf_token": token},
+               content_type="multipart/form-data")
+    assert r.status_code == 200
+    body = r.get_data(as_text=True)
+    assert "第 3 行" in body and "第 4 行" in body and "榆林市第一医院" in body
+    # without the form's token the post is refused
+    r = c.post("/projects/institutions", data={"account": "hz_x", "name": "汉中X", "password": "Abcdefg123"})
+    assert r.status_code == 403

@@ -1,0 +1,342 @@
+"""Stage 1 login (guide §一): password -> first login adds 机构负责人 (with confirmation) -> pick ->
+SMS code from the log inbox -> session; pages and JSON API; reviewer login; no mobile in the logs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import re
+from pathlib import Path
+
+import pytest
+
+from services.common import clock
+from services.common.auth import COOKIE, Principal, issue_token, read_token
+from services.common.config import get_settings
+
+NEW_MOBILE = "13712345678"
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+# ---- helpers (kept here: tests/projects/conftest.py belongs to another feature)
+
+def bearer(principal: Principal) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(principal)}"}
+
+
+def csrf_of(page: str) -> str:
+    m = CSRF_RE.search(page)
+    assert m, "form without csrf token"
+    return m.group(1)
+
+
+def last_code(sms_log: Path, mobile: str) -> str:
+    lines = [json.loads(line) for line in sms_log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    mine = [m for m in lines if m["mobile"] == mobile]
+    assert mine, "no SMS for this mobile"
+    assert {"mobile", "text", "time"} <= set(mine[-1])
+    return re.search(r"(?<!\d)(\d{6})(?!\d)", mine[-1]["text"]).group(1)
+
+
+@pytest.fixture
+def fresh_inst(projects_db):
+    """An institution that never logged in: no 机构负责人 yet."""
+    from services.projects.institutions.services import create_institution
+
+    s = projects_db.new_session()
+    inst = create_institution(s, "hz_new", "汉中市人民医院", "Start1234")
+    s.commit()
+    s.close()
+    return inst
+
+
+@pytest.fixture(autouse=True)
+def _empty_inbox(sms_log):
+    if sms_log.exists():
+        sms_log.unlink()
+    yield
+
+
+def api_login(client, kind: str, account: str, password: str):  # type: ignore[no-untyped-def]
+    return client.post("/projects/api/auth/login", json={"kind": kind, "account": account, "password": password})
+
+
+# ---- pages
+
+
+def test_full_page_flow_first_login(projects_app, fresh_inst, sms_log, caplog):
+    caplog.set_level(logging.INFO)
+    c = projects_app.test_client()
+    page = c.get("/projects/login")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "申办机构" in html and "继续医学教育委员会" in html
+    r = c.post("/projects/login", data={"kind": "institution", "account": "hz_new", "password": "Start1234",
+                                        "csrf_token": csrf_of(html)})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/projects/login/admins")
+    assert c.get_cookie("cme_pre", path="/projects") is not None
+
+    # first login: the responsible person, with a confirmation step before saving
+    page = c.get("/projects/login/admins").get_data(as_text=True)
+    assert "机构负责人" in page
+    token = csrf_of(page)
+    r = c.post("/projects/login/admins", data={"real_name": "张三", "mobile": "12345", "csrf_token": token})
+    assert r.status_code == 422 and "手机号码" in r.get_data(as_text=True)
+    assert 'value="张三"' in r.get_data(as_text=True)  # what was typed comes back
+    r = c.post("/projects/login/admins", data={"real_name": "张三", "mobile": NEW_MOBILE, "csrf_token": token})
+    assert r.status_code == 200 and "确认信息无误" in r.get_data(as_text=True)
+    r = c.post("/projects/login/admins", data={"real_name": "张三", "mobile": NEW_MOBILE, "step": "confirm",
+                                               "csrf_token": token})
+    assert "请勾选" in r.get_data(as_text=True)  # not ticked: nothing saved yet
+    r = c.post("/projects/login/admins", data={"real_name": "张三", "mobile": NEW_MOBILE, "step": "confirm",
+                                               "confirm": "1", "csrf_token": token})
+    assert r.status_code == 302
+    page = c.get("/projects/login/admins").get_data(as_text=True)
+    assert "添加成功" in page and "137****5678" in page and NEW_MOBILE not in page
+
+    # pick -> send -> read the inbox -> verify
+    page = c.get("/projects/login/sms").get_data(as_text=True)
+    assert "137****5678" in page and NEW_MOBILE not in page
+    admin_id = re.search(r'<option value="(\d+)"', page).group(1)
+    r = c.post("/projects/login/sms/send", data={"admin_id": admin_id, "csrf_token": token})
+    assert r.status_code == 302
+    assert "验证码已发送" in c.get(r.headers["Location"]).get_data(as_text=True)
+    code = last_code(sms_log, NEW_MOBILE)
+    r = c.post("/projects/login/sms/verify", data={"admin_id": admin_id, "code": code, "csrf_token": token})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/projects/")
+    session_cookie = c.get_cookie(COOKIE)
+    assert session_cookie is not None
+    data = read_token(session_cookie.value)
+    assert data["role"] == "institution" and data["name"] == "汉中市人民医院"
+    assert data["subject"] == f"inst:{fresh_inst.id}:admin:{admin_id}"
+    assert c.get_cookie("cme_pre", path="/projects") is None
+    assert c.get("/projects/").headers["Location"].endswith("/projects/filings")
+
+    # the institution's own 机构负责人 page
+    page = c.get("/projects/admins")
+    assert page.status_code == 200 and "张三" in page.get_data(as_text=True)
+
+    # personal data never reaches the application's logs
+    assert NEW_MOBILE not in caplog.text
+    assert not re.search(rf"(?<!\d){code}(?!\d)", caplog.text)
+
+    r = c.post("/projects/logout", data={"csrf_token": csrf_of(page.get_data(as_text=True))})
+    assert r.status_code == 302 and c.get_cookie(COOKIE) is None
+
+
+def test_pre_login_forms_need_the_csrf_token(projects_app, inst_a):
+    c = projects_app.test_client()
+    html = c.get("/projects/login").get_data(as_text=True)
+    c.post("/projects/login", data={"kind": "institution", "account": "xa_first", "password": "Passw0rd!",
+                                    "csrf_token": csrf_of(html)})
+    r = c.post("/projects/login/sms/send", data={"admin_id": "1"})
+    assert r.status_code == 403 and "页面已过期" in r.get_data(as_text=True)
+
+
+def test_second_login_skips_admins_and_cannot_add_by_password(projects_app, inst_a):
+    c = projects_app.test_client()
+    html = c.get("/projects/login").get_data(as_text=True)
+    r = c.post("/projects/login", data={"kind": "institution", "account": "xa_first", "password": "Passw0rd!",
+                                        "csrf_token": csrf_of(html)})
+    assert r.headers["Location"].endswith("/projects/login/sms")
+    assert c.get("/projects/login/admins").headers["Location"].endswith("/projects/login/sms")
+    # the API refuses too: a password alone must never add a mobile that then receives the codes
+    token = api_login(c, "institution", "xa_first", "Passw0rd!").json["login_token"]
+    r = c.post("/projects/api/auth/admins", json={"login_token": token, "real_name": "李四",
+                                                  "mobile": NEW_MOBILE, "confirm": True})
+    assert r.status_code == 403 and r.json["error"]["code"] == "admins_exist"
+
+
+def test_wrong_password_page_and_api(projects_app, inst_a):
+    c = projects_app.test_client()
+    html = c.get("/projects/login").get_data(as_text=True)
+    r = c.post("/projects/login", data={"kind": "institution", "account": "xa_first", "password": "wrong",
+                                        "csrf_token": csrf_of(html)})
+    assert r.status_code == 401
+    body = r.get_data(as_text=True)
+    assert "账号或密码不正确" in body and 'value="xa_first"' in body
+    assert c.get_cookie("cme_pre", path="/projects") is None
+    for account, password in (("xa_first", "wrong"), ("nobody", "Passw0rd!")):
+        r = api_login(c, "institution", account, password)
+        assert r.status_code == 401 and r.json["error"]["code"] == "bad_credentials"
+        assert "账号或密码不正确" in r.json["error"]["message"]
+    # an institution account is not a reviewer account
+    assert api_login(c, "reviewer", "xa_first", "Passw0rd!").status_code == 401
+    r = c.post("/projects/api/auth/login", json={"kind": "boss", "account": "x", "password": "y", "extra": 1})
+    assert r.status_code == 422 and {"kind", "extra"} <= set(r.json["error"]["fields"])
+
+
+def test_expired_or_forged_login_token(projects_app, inst_a):
+    c = projects_app.test_client()
+    r = c.post("/projects/api/auth/sms/send", json={"login_token": "forged", "admin_id": 1})
+    assert r.status_code == 401 and "登录已过期" in r.json["error"]["message"]
+    # a session token is not a pre-login token (different salt)
+    r = c.post("/projects/api/auth/sms/send", json={"login_token": issue_token(inst_a[1]), "admin_id": 1})
+    assert r.status_code == 401
+    assert c.get("/projects/login/sms").headers["Location"].endswith("/projects/login")
+
+
+# ---- JSON API
+
+
+def test_api_flow_first_login(projects_app, fresh_inst, sms_log):
+    c = projects_app.test_client()
+    r = api_login(c, "institution", "hz_new", "Start1234")
+    assert r.status_code == 200 and r.json["needs_admins"] is True and r.json["admins"] == []
+    token = r.json["login_token"]
+    r = c.post("/projects/api/auth/admins", json={"login_token": token, "real_name": "张三", "mobile": NEW_MOBILE,
+                                                  "confirm": False})
+    assert r.status_code == 422 and "确认" in r.json["error"]["fields"]["confirm"][0]
+    r = c.post("/projects/api/auth/admins", json={"login_token": token, "real_name": "张三", "mobile": "1371234",
+                                                  "confirm": True})
+    assert r.status_code == 422 and "手机号码" in r.json["error"]["fields"]["mobile"][0]
+    r = c.post("/projects/api/auth/admins", json={"login_token": token, "real_name": "张三", "mobile": NEW_MOBILE,
+                                                  "confirm": True})
+    assert r.status_code == 200 and r.json["needs_admins"] is False
+    r = c.post("/projects/api/auth/admins", json={"login_token": token, "real_name": "王五",
+                                                  "mobile": "13612345678", "confirm": True})
+    assert r.status_code == 200, r.json  # several persons allowed at first login
+    admins = r.json["admins"]
+    assert [a["mobile_masked"] for a in admins] == ["137****5678", "136****5678"]
+    r = c.post("/projects/api/auth/admins", json={"login_token": token, "real_name": "张三", "mobile": NEW_MOBILE,
+                                                  "confirm": True})
+    assert r.status_code == 409  # the same mobile twice
+    wang = admins[1]["id"]
+    r = c.post("/projects/api/auth/sms/send", json={"login_token": token, "admin_id": wang})
+    assert r.status_code == 200 and r.json["mobile_masked"] == "136****5678"
+    code = last_code(sms_log, "13612345678")
+    r = c.post("/projects/api/auth/sms/verify", json={"login_token": token, "admin_id": wang, "code": code})
+    assert r.status_code == 200
+    who = c.get("/projects/api/admins", headers={"Authorization": f"Bearer {r.json['token']}"})
+    assert who.status_code == 200 and len(who.json) == 2
+    data = read_token(r.json["token"])
+    assert data["admin_id"] == wang and data["institution_id"] == fresh_inst.id
+
+
+def test_api_flow_existing_institution(projects_app, inst_a, sms_log):
+    c = projects_app.test_client()
+    r = api_login(c, "institution", "xa_first", "Passw0rd!")
+    assert r.json["needs_admins"] is False
+    (admin,) = r.json["admins"]
+    assert admin["mobile_masked"].count("*") == 4
+    token = r.json["login_token"]
+    r = c.post("/projects/api/auth/sms/send", json={"login_token": token, "admin_id": admin["id"]})
+    assert r.status_code == 200
+    mobile = json.loads(sms_log.read_text(encoding="utf-8").splitlines()[-1])["mobile"]
+    r = c.post("/projects/api/auth/sms/verify", json={"login_token": token, "admin_id": admin["id"],
+                                                      "code": last_code(sms_log, mobile)})
+    assert r.status_code == 200 and r.json["role"] == "institution"
+    assert read_token(r.json["token"])["subject"] == inst_a[1].subject
+
+
+def test_reviewer_login_page_and_api(projects_app, reviewer, sms_log):
+    c = projects_app.test_client()
+    html = c.get("/projects/login").get_data(as_text=True)
+    r = c.post("/projects/login", data={"kind": "reviewer", "account": "committee01", "password": "Review0r!",
+                                        "csrf_token": csrf_of(html)})
+    assert r.headers["Location"].endswith("/projects/login/sms")
+    page = c.get("/projects/login/sms").get_data(as_text=True)
+    assert "139****0001" in page and "13900000001" not in page
+    token = csrf_of(page)
+    assert c.post("/projects/login/sms/send", data={"admin_id": "reviewer", "csrf_token": token}).status_code == 302
+    code = last_code(sms_log, "13900000001")
+    r = c.post("/projects/login/sms/verify", data={"admin_id": "reviewer", "code": code, "csrf_token": token})
+    assert r.status_code == 302
+    data = read_token(c.get_cookie(COOKIE).value)
+    assert data == {"role": "reviewer", "subject": f"reviewer:{reviewer[0].id}", "name": "审核员甲",
+                    "reviewer_id": reviewer[0].id}
+
+    api = projects_app.test_client()
+    r = api_login(api, "reviewer", "committee01", "Review0r!")
+    assert r.json["needs_admins"] is False and r.json["admins"][0]["id"] == "reviewer"
+    tok = r.json["login_token"]
+    clock.set_now(clock.now() + dt.timedelta(seconds=61))  # the page login above sent to the same mobile
+    assert api.post("/projects/api/auth/sms/send", json={"login_token": tok}).status_code == 200
+    r = api.post("/projects/api/auth/sms/verify", json={"login_token": tok, "admin_id": "reviewer",
+                                                        "code": last_code(sms_log, "13900000001")})
+    assert r.status_code == 200 and r.json["role"] == "reviewer"
+
+
+# ---- permissions: every endpoint of this feature as anonymous, inst A, inst B and the committee
+
+
+def _csrf_for(principal: Principal) -> str:
+    key = get_settings().secret_key.encode()
+    return hmac.new(key, f"csrf:{principal.subject}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+PAGE_CASES = [
+    # method, url, data, expected for anonymous, inst A, inst B, reviewer
+    ("GET", "/projects/admins", None, (302, 200, 200, 403)),
+    ("POST", "/projects/admins", {"real_name": "赵六", "mobile": "13512345678"}, (401, 200, 200, 403)),
+    ("GET", "/projects/institutions", None, (302, 403, 403, 200)),
+    ("POST", "/projects/institutions", {"account": "new_one", "name": "新医院", "password": "Abcdefg123"},
+     (401, 403, 403, 302)),
+    ("POST", "/projects/institutions/import", {}, (401, 403, 403, 400)),
+    ("GET", "/projects/login", None, (200, 200, 200, 200)),
+    ("GET", "/projects/login/sms", None, (302, 302, 302, 302)),
+    ("GET", "/projects/login/admins", None, (302, 302, 302, 302)),
+    ("POST", "/projects/logout", {}, (302, 302, 302, 302)),
+]
+
+
+@pytest.mark.parametrize("method,url,data,expected", PAGE_CASES)
+def test_page_permissions(projects_app, inst_a, inst_b, reviewer, method, url, data, expected):
+    who = [None, inst_a[1], inst_b[1], reviewer[1]]
+    for principal, status in zip(who, expected, strict=True):
+        c = projects_app.test_client()
+        headers = {"Accept": "text/html"}
+        if principal is not None:
+            c.set_cookie(COOKIE, issue_token(principal), domain="localhost", path="/")
+            headers["X-CSRF-Token"] = _csrf_for(principal)
+        r = c.open(url, method=method, data=data, headers=headers)
+        assert r.status_code == status, (url, principal and principal.role, r.status_code)
+
+
+API_CASES = [
+    ("GET", "/projects/api/admins", None, (401, 200, 200, 403)),
+    ("POST", "/projects/api/admins", {"real_name": "赵六", "mobile": "13512345678", "confirm": True},
+     (401, 201, 201, 403)),
+    ("GET", "/projects/api/institutions", None, (401, 403, 403, 200)),
+    ("POST", "/projects/api/institutions", {"account": "new_api", "name": "新医院乙", "password": "Abcdefg123"},
+     (401, 403, 403, 201)),
+    ("POST", "/projects/api/institutions/import", None, (401, 403, 403, 400)),
+    ("POST", "/projects/api/auth/login", {"kind": "institution", "account": "x", "password": "y"},
+     (401, 401, 401, 401)),
+    ("POST", "/projects/api/auth/admins", {"login_token": "x", "real_name": "张三", "mobile": NEW_MOBILE,
+                                           "confirm": True}, (401, 401, 401, 401)),
+    ("POST", "/projects/api/auth/sms/send", {"login_token": "x", "admin_id": 1}, (401, 401, 401, 401)),
+    ("POST", "/projects/api/auth/sms/verify", {"login_token": "x", "admin_id": 1, "code": "123456"},
+     (401, 401, 401, 401)),
+]
+
+
+@pytest.mark.parametrize("method,url,body,expected", API_CASES)
+def test_api_permissions(projects_app, inst_a, inst_b, reviewer, method, url, body, expected):
+    who = [None, inst_a[1], inst_b[1], reviewer[1]]
+    for principal, status in zip(who, expected, strict=True):
+        c = projects_app.test_client()
+        headers = bearer(principal) if principal else {}
+        r = c.open(url, method=method, json=body, headers=headers)
+        assert r.status_code == status, (url, principal and principal.role, r.status_code, r.json)
+
+
+def test_institution_sees_only_its_own_admins(projects_app, inst_a, inst_b):
+    c = projects_app.test_client()
+    a = c.get("/projects/api/admins", headers=bearer(inst_a[1])).json
+    b = c.get("/projects/api/admins", headers=bearer(inst_b[1])).json
+    assert {x["id"] for x in a}.isdisjoint({x["id"] for x in b})
+    c.set_cookie(COOKIE, issue_token(inst_a[1]), domain="localhost", path="/")
+    page = c.get("/projects/admins").get_data(as_text=True)
+    assert a[0]["real_name"] in page and b[0]["real_name"] not in page
+    # A's login cannot send a code to B's responsible person
+    c = projects_app.test_client()
+    token = api_login(c, "institution", "xa_first", "Passw0rd!").json["login_token"]
+    r = c.post("/projects/api/auth/sms/send", json={"login_token": token, "admin_id": b[0]["id"]})
+    assert r.status_code == 404
+    r = c.post("/projects/api/auth/sms/verify", json={"login_token": token, "admin_id": b[0]["id"],
+                                                      "code": "123456"})
+    assert r.status_code == 404
