@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Flask, g, jsonify, render_template, request
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,11 @@ def register_error_handlers(app: Flask) -> None:
         fields = _flatten_smorest(getattr(exc, "data", None) or {}) if status == 422 else {}
         return error_response(status, STATUS_CODES.get(status, "error"),
                               STATUS_MESSAGES.get(status, exc.description or "请求失败。"), fields)
+
+    @app.errorhandler(StaleDataError)
+    def _stale(exc: StaleDataError):
+        # a versioned row changed under us: the other person's save wins, this one is told to reload
+        return error_response(409, "conflict", STATUS_MESSAGES[409])
 
     @app.errorhandler(OperationalError)
     def _db_down(exc: OperationalError):

@@ -1,7 +1,88 @@
-"""Pages and JSON API of this feature."""
+"""项目目录: the committee imports and searches the year's approved provincial projects."""
 
-from flask import Blueprint
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
+from sqlalchemy import select
+
+from services.common import clock
+from services.common.auth import access, current
+from services.common.errors import AppError
+from services.common.schemas import load_form
+
+from ..db import db
+from ..institutions.models import Institution
+from .schemas import CatalogueQuerySchema, ImportFormSchema, ImportResultSchema, ProjectPageSchema
+from .services import catalogue_page, fmt_decimal, import_workbook
+from .web import keep_args, load_query
 
 pages = Blueprint("projects_catalogue", __name__, template_folder="templates")
-api = ApiBlueprint("projects_catalogue_api", __name__, url_prefix="/projects/api")
+api = ApiBlueprint("projects_catalogue_api", __name__, url_prefix="/projects/api",
+                   description="项目目录：年度省级继续医学教育项目（审核员导入）")
+BEARER = [{"bearer": []}]
+QUERY_LABELS = {"q": "检索", "year": "年度", "page": "页码", "per_page": "每页条数", "institution_id": "申办机构"}
+
+
+def _uploaded_workbook() -> bytes:
+    f = request.files.get("file")
+    if f is None or not f.filename:
+        raise AppError(422, "invalid_input", "请选择要导入的 .xlsx 文件。", {"file": "请选择文件。"})
+    return f.read()
+
+
+def _render_list(args: dict[str, Any], result: Any = None, form_errors: dict[str, str] | None = None,
+                 status: int = 200) -> Any:
+    session = db.session()
+    page = catalogue_page(session, current(), args)  # type: ignore[arg-type]
+    institutions = session.scalars(select(Institution).order_by(Institution.name)).all()
+    return render_template("projects/catalogue/list.html", page=page, args=args,
+                           keep=keep_args(args, ("q", "year", "institution_id")), institutions=institutions,
+                           result=result, form_errors=form_errors or {}, fmt_decimal=fmt_decimal,
+                           this_year=clock.today_local().year), status
+
+
+@pages.get("/projects/catalogue")
+@access("reviewer")
+def catalogue_list() -> Any:
+    return _render_list(load_query(CatalogueQuerySchema(), QUERY_LABELS))
+
+
+@pages.post("/projects/catalogue/import")
+@access("reviewer")
+def catalogue_import() -> Any:
+    form, errors = load_form(ImportFormSchema(), request.form)
+    args = {"page": 1, "per_page": 20}
+    if errors:
+        return _render_list(args, form_errors=errors, status=422)
+    try:
+        result = import_workbook(db.session(), _uploaded_workbook(), form["year"])  # type: ignore[index]
+    except AppError as exc:
+        db.session().rollback()
+        return _render_list(args, form_errors=exc.fields or {"file": exc.message}, status=exc.status)
+    db.session().commit()
+    return _render_list(args, result=result)
+
+
+@api.route("/catalogue", methods=["GET"])
+@access("reviewer", "institution")
+@api.arguments(CatalogueQuerySchema, location="query")
+@api.response(200, ProjectPageSchema)
+@api.doc(security=BEARER, summary="项目目录（机构仅见本机构项目）")
+def api_catalogue(args: dict[str, Any]) -> Any:
+    return catalogue_page(db.session(), current(), args)  # type: ignore[arg-type]
+
+
+@api.route("/catalogue/import", methods=["POST"])
+@access("reviewer")
+@api.response(200, ImportResultSchema)
+@api.doc(security=BEARER, summary="导入项目目录（multipart：file=.xlsx，year=年度，可选）")
+def api_catalogue_import() -> Any:
+    form, errors = load_form(ImportFormSchema(), request.form)
+    if errors:
+        raise AppError(422, "invalid_input", "提交的内容有误，请按提示修改。", errors)
+    result = import_workbook(db.session(), _uploaded_workbook(), form["year"])  # type: ignore[index]
+    db.session().commit()
+    return result.as_dict()

@@ -1,7 +1,268 @@
-"""Pages and JSON API of this feature."""
+"""省级项目申报 → 项目举办前登记: the institution's pages and JSON API (one service call per action)."""
 
-from flask import Blueprint
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
+from marshmallow import ValidationError
+from sqlalchemy.orm.exc import StaleDataError
+
+from services.common.auth import access, current
+from services.common.errors import AppError
+from services.common.schemas import strip_blank
+
+from .. import uploads as jpg
+from ..catalogue.models import MODES
+from ..catalogue.services import fmt_decimal
+from ..catalogue.web import flatten, keep_args, load_json, load_query
+from ..db import db
+from . import services, states
+from .schemas import (
+    FIELD_LABELS,
+    PROJECT_STATUS_LABELS,
+    FilingFormSchema,
+    FilingInSchema,
+    FilingOutSchema,
+    FilingsQuerySchema,
+    ProjectRowPageSchema,
+    SubmitSchema,
+    UploadOutSchema,
+)
 
 pages = Blueprint("projects_filings", __name__, template_folder="templates")
-api = ApiBlueprint("projects_filings_api", __name__, url_prefix="/projects/api")
+api = ApiBlueprint("projects_filings_api", __name__, url_prefix="/projects/api",
+                   description="项目举办前登记（申办机构）")
+BEARER = [{"bearer": []}]
+QUERY_LABELS = {"q": "项目名称", "number": "项目编号", "year": "年度", "status": "状态", "page": "页码",
+                "per_page": "每页条数"}
+BLANK_ROWS = 3
+
+
+def commit() -> None:
+    try:
+        db.session().commit()
+    except StaleDataError:
+        db.session().rollback()
+        raise AppError(409, "conflict", "该登记已被他人修改，请刷新页面后重试。") from None
+
+
+def _me() -> Any:
+    p = current()
+    assert p is not None  # @access made sure
+    return p
+
+
+# ---- pages -------------------------------------------------------------------------------------
+
+
+@pages.get("/projects/filings")
+@access("institution")
+def filing_list() -> Any:
+    args = load_query(FilingsQuerySchema(), QUERY_LABELS)
+    page = services.own_projects_page(db.session(), _me(), args)
+    return render_template("projects/filings/list.html", page=page, args=args,
+                           keep=keep_args(args, ("q", "number", "year", "status")),
+                           status_labels=PROJECT_STATUS_LABELS, fmt_decimal=fmt_decimal)
+
+
+@pages.post("/projects/filings/projects/<int:project_id>/offerings")
+@access("institution")
+def filing_start(project_id: int) -> Any:
+    filing = services.start_offering(db.session(), _me(), project_id)
+    commit()
+    return redirect(f"/projects/filings/{filing.id}")
+
+
+def _form_values(form: Any) -> dict[str, Any]:
+    """What the clerk typed, to show again next to the errors."""
+    values = {k: form.get(k, "") for k in ("starts_on", "ends_on", "venue", "mode", "expected_trainees",
+                                            "contact_person", "contact_phone", "version")}
+    values["schedule"] = _schedule_rows(form)
+    return values
+
+
+def _schedule_rows(form: Any) -> list[dict[str, str]]:
+    cols = [form.getlist(f"sched_{c}") for c in ("date", "start", "end", "title")]
+    rows = []
+    for date, start, end, title in zip(*cols, strict=False):
+        row = {"date": date.strip(), "start": start.strip(), "end": end.strip(), "title": title.strip()}
+        if any(row.values()):
+            rows.append(row)
+    return rows
+
+
+def _load_filing_form(form: Any) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    raw: dict[str, Any] = strip_blank({k: form.get(k, "").strip() for k in
+                                       ("starts_on", "ends_on", "venue", "mode", "expected_trainees",
+                                        "contact_person", "contact_phone", "version")})
+    raw["schedule"] = _schedule_rows(form)
+    try:
+        data = FilingFormSchema().load(raw)
+    except ValidationError as exc:
+        return None, flatten(exc.messages, FIELD_LABELS)
+    # a form sends every field: a blank input clears the value (the JSON API leaves missing ones alone)
+    for name in ("starts_on", "ends_on", "expected_trainees", "contact_phone"):
+        data.setdefault(name, None)
+    for name in ("venue", "contact_person"):
+        data.setdefault(name, "")
+    return data, {}
+
+
+def _render_form(filing: Any, values: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
+                 status: int = 200) -> Any:
+    session = db.session()
+    p = _me()
+    info = services.filing_dict(session, p, filing)
+    if values is None:
+        values = {k: info[k] if info[k] is not None else "" for k in
+                  ("starts_on", "ends_on", "venue", "mode", "expected_trainees", "contact_person",
+                   "contact_phone", "version", "schedule")}
+    rows = list(values["schedule"]) + [{"date": "", "start": "", "end": "", "title": ""}] * BLANK_ROWS
+    return render_template("projects/filings/form.html", f=filing, info=info, v=values, rows=rows,
+                           errors=errors or {}, modes=MODES, kinds=jpg.KINDS, labels=states.LABELS,
+                           action_labels=states.ACTION_LABELS, editable=filing.state in states.EDITABLE,
+                           earliest=services.earliest_start(), fmt_decimal=fmt_decimal,
+                           required=services.required_uploads(filing), max_mb=jpg.MAX_BYTES // (1024 * 1024)), status
+
+
+@pages.get("/projects/filings/<int:filing_id>")
+@access("institution")
+def filing_form(filing_id: int) -> Any:
+    return _render_form(services.get_filing(db.session(), _me(), filing_id))
+
+
+@pages.post("/projects/filings/<int:filing_id>")
+@access("institution")
+def filing_save(filing_id: int) -> Any:
+    session = db.session()
+    p = _me()
+    filing = services.get_filing(session, p, filing_id, lock=True)
+    values = _form_values(request.form)
+    data, errors = _load_filing_form(request.form)
+    if errors:
+        return _render_form(filing, values, errors, 422)
+    try:
+        services.save_filing(session, p, filing, data)  # type: ignore[arg-type]
+        for kind in jpg.KINDS:
+            f = request.files.get(kind)
+            if f is not None and f.filename:
+                services.put_upload(session, p, filing, kind, f.filename, f.read())
+    except AppError as exc:
+        session.rollback()
+        filing = services.get_filing(session, p, filing_id)
+        return _render_form(filing, values, exc.fields or {"_schema": exc.message}, exc.status)
+    if request.form.get("action") == "submit":
+        try:
+            services.submit_filing(session, p, filing)
+        except AppError as exc:
+            commit()  # the draft is kept; only the 上报 was refused
+            flash("已保存为草稿，但未能上报：" + exc.message, "error")
+            return _render_form(filing, None, {k: v for k, v in exc.fields.items() if k != "missing"}, exc.status)
+        commit()
+        flash("已保存并上报，请等待陕西省继续医学教育委员会审批。", "ok")
+    else:
+        commit()
+        flash("已保存。", "ok")
+    return redirect(f"/projects/filings/{filing.id}")
+
+
+@pages.get("/projects/filings/<int:filing_id>/uploads/<kind>")
+@access("institution", "reviewer")
+def filing_upload(filing_id: int, kind: str) -> Any:
+    """An upload is shown to its own institution and to the committee (once sent), to nobody else."""
+    session = db.session()
+    p = _me()
+    if p.role == "reviewer":
+        from ..reviews.services import get_for_review
+
+        filing = get_for_review(session, filing_id)
+    else:
+        filing = services.get_filing(session, p, filing_id)
+    up = filing.upload(kind)
+    if up is None:
+        raise AppError(404, "not_found", "该附件不存在。")
+    resp = Response(up.data, mimetype="image/jpeg")
+    resp.headers["Cache-Control"] = "private, no-store"
+    resp.headers["Content-Disposition"] = "inline"
+    resp.headers["Content-Security-Policy"] = "default-src 'none'"
+    return resp
+
+
+# ---- JSON API ----------------------------------------------------------------------------------
+
+
+def _out(filing: Any) -> dict[str, Any]:
+    return services.filing_dict(db.session(), _me(), filing)
+
+
+@api.route("/filings", methods=["GET"])
+@access("institution")
+@api.arguments(FilingsQuerySchema, location="query")
+@api.response(200, ProjectRowPageSchema)
+@api.doc(security=BEARER, summary="本机构项目及各期登记状态（next_label 如 第一期未登记）")
+def api_filing_list(args: dict[str, Any]) -> Any:
+    return services.own_projects_page(db.session(), _me(), args)
+
+
+@api.route("/projects/<int:project_id>/offerings", methods=["POST"])
+@access("institution")
+@api.response(201, FilingOutSchema)
+@api.doc(security=BEARER, summary="登记下一期：创建（或打开已有的）第一个未登记期次的草稿")
+def api_filing_start(project_id: int) -> Any:
+    filing = services.start_offering(db.session(), _me(), project_id)
+    commit()
+    return _out(filing), 201
+
+
+@api.route("/filings/<int:filing_id>", methods=["GET"])
+@access("institution")
+@api.response(200, FilingOutSchema)
+@api.doc(security=BEARER, summary="登记详情")
+def api_filing_get(filing_id: int) -> Any:
+    return _out(services.get_filing(db.session(), _me(), filing_id))
+
+
+@api.route("/filings/<int:filing_id>", methods=["PUT"])
+@access("institution")
+@api.response(200, FilingOutSchema)
+@api.doc(security=BEARER, summary="保存（草稿或被退回的登记）；只修改提交的字段",
+         requestBody={"content": {"application/json": {"schema": FilingInSchema}}})
+def api_filing_put(filing_id: int) -> Any:
+    session = db.session()
+    filing = services.get_filing(session, _me(), filing_id, lock=True)
+    data = load_json(FilingInSchema())
+    services.save_filing(session, _me(), filing, data)
+    commit()
+    return _out(filing)
+
+
+@api.route("/filings/<int:filing_id>/uploads/<kind>", methods=["POST"])
+@access("institution")
+@api.response(201, UploadOutSchema)
+@api.doc(security=BEARER, summary="上传 JPG（multipart，字段 file）；kind = notice | agenda | online_supervision")
+def api_filing_upload(filing_id: int, kind: str) -> Any:
+    session = db.session()
+    filing = services.get_filing(session, _me(), filing_id, lock=True)
+    f = request.files.get("file")
+    if f is None or not f.filename:
+        raise AppError(422, "invalid_input", "请选择要上传的 JPG 图片。", {"file": "请选择文件。"})
+    up = services.put_upload(session, _me(), filing, kind, f.filename, f.read())
+    commit()
+    return {"kind": up.kind, "label": jpg.KINDS[up.kind], "filename": up.filename, "size": up.size,
+            "width": up.width, "height": up.height, "sha256": up.sha256,
+            "url": f"/projects/filings/{filing.id}/uploads/{up.kind}"}, 201
+
+
+@api.route("/filings/<int:filing_id>/submit", methods=["POST"])
+@access("institution")
+@api.response(200, FilingOutSchema)
+@api.doc(security=BEARER, summary="保存并上报（开始日期须在 7 天之后）")
+def api_filing_submit(filing_id: int) -> Any:
+    session = db.session()
+    filing = services.get_filing(session, _me(), filing_id, lock=True)
+    data = load_json(SubmitSchema())
+    services.submit_filing(session, _me(), filing, data.get("version"))
+    commit()
+    return _out(filing)

@@ -1,0 +1,88 @@
+"""Schemas of the project catalogue: one workbook row, the list query, the JSON out."""
+
+from __future__ import annotations
+
+from marshmallow import Schema
+
+from services.common.schemas import Length, NotBlank, OneOf, Range, ZhFormSchema, ZhSchema, fields
+
+from .models import CREDIT_CLASSES, MODES
+
+PER_PAGE = 20
+
+# workbook header -> field; the labels also name the fields in row-level error messages
+COLUMNS = {
+    "项目编号": "number", "项目名称": "title", "项目负责人": "leader", "主办单位": "host_name",
+    "学分类别": "credit_class", "学分": "credit_value", "学时": "hours", "举办期数": "offerings_count",
+    "举办起止时间": "period_text", "举办地点": "venue", "举办方式": "mode", "年度": "year",
+}
+LABELS = {v: k for k, v in COLUMNS.items()}
+REQUIRED_COLUMNS = [k for k in COLUMNS if k != "年度"]
+
+
+class ProjectRowSchema(ZhSchema):
+    """One workbook row, after cells were turned into text."""
+
+    number = fields.String(required=True, validate=[NotBlank(), Length(max=40)])
+    title = fields.String(required=True, validate=[NotBlank(), Length(max=200)])
+    leader = fields.String(required=True, validate=[NotBlank(), Length(max=50)])
+    host_name = fields.String(required=True, validate=[NotBlank(), Length(max=200)])
+    credit_class = fields.String(required=True, validate=OneOf(CREDIT_CLASSES))
+    credit_value = fields.Decimal(required=True, places=1, validate=Range(min=0.5, max=999))
+    hours = fields.Decimal(required=True, places=1, validate=Range(min=0.5, max=9999))
+    offerings_count = fields.Integer(required=True, strict=False, validate=Range(1, 99))
+    period_text = fields.String(load_default="", validate=Length(max=100))
+    venue = fields.String(load_default="", validate=Length(max=200))
+    mode = fields.String(required=True, validate=OneOf(MODES))
+    year = fields.Integer(load_default=None, validate=Range(2000, 2100))
+
+
+class CatalogueQuerySchema(ZhSchema):
+    q = fields.String(load_default=None, validate=Length(max=100), metadata={"description": "项目编号、名称或负责人"})
+    year = fields.Integer(load_default=None, validate=Range(2000, 2100))
+    institution_id = fields.Integer(load_default=None, validate=Range(min=1))
+    page = fields.Integer(load_default=1, validate=Range(1, 100000))
+    per_page = fields.Integer(load_default=PER_PAGE, validate=Range(1, 100))
+
+
+class ImportFormSchema(ZhFormSchema):
+    year = fields.Integer(load_default=None, validate=Range(2000, 2100),
+                          metadata={"description": "年度（工作簿无“年度”列时必填）"})
+
+
+class ProjectOutSchema(Schema):
+    id = fields.Integer()
+    year = fields.Integer()
+    number = fields.String()
+    title = fields.String()
+    leader = fields.String()
+    institution_id = fields.Integer()
+    host_name = fields.String()
+    credit_class = fields.String()
+    credit_value = fields.Decimal(as_string=True)
+    hours = fields.Decimal(as_string=True)
+    offerings_count = fields.Integer()
+    period_text = fields.String()
+    venue = fields.String()
+    mode = fields.String()
+
+
+class ProjectPageSchema(Schema):
+    items = fields.List(fields.Nested(ProjectOutSchema))
+    total = fields.Integer()
+    page = fields.Integer()
+    pages = fields.Integer()
+    per_page = fields.Integer()
+
+
+class RowErrorSchema(Schema):
+    row = fields.Integer()
+    number = fields.String()
+    reason = fields.String()
+
+
+class ImportResultSchema(Schema):
+    created = fields.Integer()
+    updated = fields.Integer()
+    unchanged = fields.Integer()
+    errors = fields.List(fields.Nested(RowErrorSchema))

@@ -1,0 +1,201 @@
+"""The catalogue's rules, used by the pages, the JSON API and the demo loader.
+
+Import: the first row holds the headers (order free); every later non-blank row is one project.
+A row is checked alone (schema, known institution, duplicate number in the file, offerings already
+filed); bad rows are reported with their Excel row number and a Chinese reason, good rows kept.
+A number already in the catalogue is updated in place, never duplicated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import math
+import zipfile
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from marshmallow import ValidationError
+from openpyxl import load_workbook
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from services.common.auth import Principal
+from services.common.errors import AppError
+
+from ..institutions.models import Institution
+from .models import Project
+from .schemas import COLUMNS, LABELS, REQUIRED_COLUMNS, ProjectRowSchema
+
+MAX_ROWS = 5000
+_CLASS_ALIASES = {"I类": "Ⅰ类", "1类": "Ⅰ类", "一类": "Ⅰ类", "Ⅰ": "Ⅰ类", "I": "Ⅰ类",
+                  "II类": "Ⅱ类", "2类": "Ⅱ类", "二类": "Ⅱ类", "Ⅱ": "Ⅱ类", "II": "Ⅱ类"}
+_MODE_ALIASES = {"线上+线下": "线上线下", "线上、线下": "线上线下", "线下+线上": "线上线下", "线下线上": "线上线下"}
+
+
+@dataclass
+class RowError:
+    row: int
+    number: str
+    reason: str
+
+
+@dataclass
+class ImportResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged,
+                "errors": [e.__dict__ for e in self.errors]}
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def read_workbook(data: bytes) -> list[tuple[int, dict[str, str]]]:
+    """(excel row number, {field: text}) of every non-blank data row; a wrong file is one clear refusal."""
+    try:
+        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError):
+        raise AppError(422, "bad_workbook", "无法读取该文件，请上传 .xlsx 格式的 Excel 工作簿。",
+                       {"file": "文件不是有效的 .xlsx 工作簿。"}) from None
+    try:
+        ws = wb.worksheets[0]
+        rows = ws.iter_rows(values_only=True)
+        header = next(rows, None)
+        if not header:
+            raise AppError(422, "bad_workbook", "工作簿是空的。", {"file": "工作簿是空的。"})
+        names = [_cell_text(h).replace(" ", "") for h in header]
+        missing = [c for c in REQUIRED_COLUMNS if c not in names]
+        if missing:
+            raise AppError(422, "bad_workbook", "工作簿缺少以下列：" + "、".join(missing) + "。",
+                           {"file": "缺少列：" + "、".join(missing)})
+        index = {COLUMNS[n]: i for i, n in enumerate(names) if n in COLUMNS}
+        out: list[tuple[int, dict[str, str]]] = []
+        for excel_row, values in enumerate(rows, start=2):
+            texts = {f: _cell_text(values[i]) if i < len(values) else "" for f, i in index.items()}
+            if not any(texts.values()):
+                continue
+            out.append((excel_row, texts))
+            if len(out) > MAX_ROWS:
+                raise AppError(422, "too_many_rows", f"一次最多导入 {MAX_ROWS} 行，请分批导入。")
+        return out
+    finally:
+        wb.close()
+
+
+def _first_message(messages: Any) -> str:
+    while isinstance(messages, (list, dict)):
+        messages = next(iter(messages.values() if isinstance(messages, dict) else messages), "")
+    return str(messages)
+
+
+def _normalise(texts: dict[str, str]) -> dict[str, str]:
+    t = {k: v for k, v in texts.items() if v != ""}
+    if "credit_class" in t:
+        t["credit_class"] = _CLASS_ALIASES.get(t["credit_class"].replace(" ", ""), t["credit_class"])
+    if "mode" in t:
+        t["mode"] = _MODE_ALIASES.get(t["mode"].replace(" ", ""), t["mode"].replace(" ", ""))
+    return t
+
+
+def import_rows(session: Session, rows: list[tuple[int, dict[str, str]]], year: int | None) -> ImportResult:
+    result = ImportResult()
+    schema = ProjectRowSchema()
+    institutions = {i.name: i for i in session.scalars(select(Institution))}
+    seen: dict[str, int] = {}
+    for excel_row, texts in rows:
+        number = texts.get("number", "")
+        try:
+            data = schema.load(_normalise(texts))
+        except ValidationError as exc:
+            msgs = exc.messages if isinstance(exc.messages, dict) else {"_": exc.messages}
+            reason = "；".join(f"{LABELS.get(k, k)}：{_first_message(v)}" for k, v in msgs.items())
+            result.errors.append(RowError(excel_row, number, reason))
+            continue
+        row_year = data.pop("year") or year
+        if row_year is None:
+            msg = "年度：未填写年度，请在页面上选择年度或在工作簿中增加“年度”列。"
+            result.errors.append(RowError(excel_row, number, msg))
+            continue
+        if data["number"] in seen:
+            result.errors.append(RowError(excel_row, number, f"项目编号：与第 {seen[data['number']]} 行重复。"))
+            continue
+        inst = institutions.get(data["host_name"])
+        if inst is None:
+            result.errors.append(RowError(excel_row, number,
+                                          f"主办单位：系统中没有名为“{data['host_name']}”的申办机构，请先添加该机构或核对名称。"))
+            continue
+        existing = session.scalar(select(Project).where(Project.number == data["number"]))
+        if existing is not None:
+            from ..filings.models import Offering  # late: filings builds on the catalogue
+
+            used = session.scalar(select(func.max(Offering.seq)).where(Offering.project_id == existing.id)) or 0
+            if used and existing.institution_id != inst.id:
+                result.errors.append(RowError(excel_row, number, "主办单位：该项目已有期次登记，不能更换主办单位。"))
+                continue
+            if data["offerings_count"] < used:
+                result.errors.append(RowError(excel_row, number,
+                                              f"举办期数：该项目已登记 {used} 期，举办期数不能少于 {used}。"))
+                continue
+        seen[data["number"]] = excel_row
+        values = dict(data, year=row_year, institution_id=inst.id)
+        if existing is None:
+            session.add(Project(**values))
+            result.created += 1
+        else:
+            changed = False
+            for key, value in values.items():
+                if getattr(existing, key) != value:
+                    setattr(existing, key, value)
+                    changed = True
+            if changed:
+                result.updated += 1
+            else:
+                result.unchanged += 1
+    session.flush()
+    return result
+
+
+def import_workbook(session: Session, data: bytes, year: int | None) -> ImportResult:
+    return import_rows(session, read_workbook(data), year)
+
+
+def catalogue_page(session: Session, principal: Principal, args: dict[str, Any]) -> dict[str, Any]:
+    stmt = select(Project)
+    if principal.role == "institution":
+        stmt = stmt.where(Project.institution_id == principal.institution_id)
+    elif args.get("institution_id"):
+        stmt = stmt.where(Project.institution_id == args["institution_id"])
+    if args.get("year"):
+        stmt = stmt.where(Project.year == args["year"])
+    if args.get("q"):
+        like = f"%{args['q']}%"
+        stmt = stmt.where(or_(Project.number.ilike(like), Project.title.ilike(like), Project.leader.ilike(like),
+                              Project.host_name.ilike(like)))
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    per_page = args.get("per_page") or 20
+    pages = max(1, math.ceil(total / per_page))
+    page = min(args.get("page") or 1, pages)
+    items = session.scalars(stmt.order_by(Project.year.desc(), Project.number)
+                            .limit(per_page).offset((page - 1) * per_page)).all()
+    return {"items": items, "total": total, "page": page, "pages": pages, "per_page": per_page}
+
+
+def fmt_decimal(value: Decimal | None) -> str:
+    if value is None:
+        return ""
+    return format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")

@@ -1,0 +1,59 @@
+"""Small helpers the pages of catalogue, filings and reviews share (query arguments, JSON bodies)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from marshmallow import EXCLUDE, Schema, ValidationError
+
+from services.common.errors import AppError
+from services.common.schemas import strip_blank
+
+
+def flatten(messages: Any, labels: dict[str, str] | None = None) -> dict[str, str]:
+    """marshmallow messages -> {field: first Chinese message}; nested lists say which row."""
+    labels = labels or {}
+    if not isinstance(messages, dict):
+        return {"_schema": str(messages[0] if isinstance(messages, list) and messages else messages)}
+    out: dict[str, str] = {}
+    for key, value in messages.items():
+        if isinstance(value, list) and value and isinstance(value[0], str):
+            out[key] = value[0]
+        elif isinstance(value, dict):
+            parts = []
+            for idx, sub in value.items():
+                if isinstance(sub, dict):
+                    inner = flatten(sub, labels)
+                else:
+                    inner = {"": str(sub[0] if isinstance(sub, list) else sub)}
+                prefix = f"第 {int(idx) + 1} 行" if str(idx).isdigit() else str(idx)
+                parts += [f"{prefix}{labels.get(k, k) if k else ''}：{v}" for k, v in inner.items()]
+            out[key] = "；".join(parts)
+        else:
+            out[key] = str(value)
+    return out
+
+
+def load_query(schema: Schema, labels: dict[str, str]) -> dict[str, Any]:
+    """Query arguments of a browser page: blanks are missing, unknown keys ignored, bad values a 422."""
+    raw = {k: v.strip() for k, v in request.args.items()}
+    try:
+        return schema.load(strip_blank(raw), unknown=EXCLUDE)
+    except ValidationError as exc:
+        fields = {labels.get(k, k): v for k, v in flatten(exc.messages).items()}
+        raise AppError(422, "invalid_input", "查询条件有误，请修改后重新查询。", fields) from exc
+
+
+def load_json(schema: Schema) -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if body is None:
+        body = {}
+    try:
+        return schema.load(body)
+    except ValidationError as exc:
+        raise AppError(422, "invalid_input", "提交的内容有误，请按提示修改。", flatten(exc.messages)) from exc
+
+
+def keep_args(args: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v for k, v in args.items() if k in names and v not in (None, "")}

@@ -1,0 +1,153 @@
+"""Input and output schemas of 项目举办前登记 (the form and the JSON API load through the same rules)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, validates_schema
+
+from services.common.schemas import Length, NotBlank, OneOf, Range, Regexp, ZhFormSchema, ZhSchema, fields
+
+from ..catalogue.models import MODES
+from ..catalogue.schemas import ProjectOutSchema
+
+PER_PAGE = 20
+PHONE_RE = r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}(-\d{1,6})?)$"
+PROJECT_STATUSES = ("unfiled", "draft", "submitted", "returned", "approved")
+PROJECT_STATUS_LABELS = {"unfiled": "有未登记期次", "draft": "有草稿", "submitted": "待审批",
+                         "returned": "已退回", "approved": "已审批通过"}
+FIELD_LABELS = {"starts_on": "举办开始日期", "ends_on": "举办结束日期", "venue": "举办地点", "mode": "举办方式",
+                "expected_trainees": "预计培训人数", "contact_person": "联系人", "contact_phone": "联系电话",
+                "schedule": "日程安排", "date": "日期", "start": "开始时间", "end": "结束时间", "title": "内容",
+                "version": "版本", "notice": "会议通知", "agenda": "会议日程",
+                "online_supervision": "线上学员授予学分监管说明"}
+
+
+class ScheduleItemInSchema(ZhSchema):
+    date = fields.Date(required=True)
+    start = fields.Time(required=True)
+    end = fields.Time(required=True)
+    title = fields.String(required=True, validate=[NotBlank(), Length(max=200)])
+
+    @validates_schema
+    def _order(self, data: dict[str, Any], **_: Any) -> None:
+        if data["end"] <= data["start"]:
+            raise ValidationError("结束时间应晚于开始时间。", "end")
+
+
+class _FilingFields:
+    starts_on = fields.Date(allow_none=True)
+    ends_on = fields.Date(allow_none=True)
+    venue = fields.String(validate=Length(max=200))
+    mode = fields.String(validate=OneOf(MODES))
+    expected_trainees = fields.Integer(allow_none=True, validate=Range(1, 100000))
+    contact_person = fields.String(validate=Length(max=50))
+    contact_phone = fields.String(validate=Regexp(
+        PHONE_RE, "请填写手机号码或带区号的固定电话，如 13800000000 或 029-85323000。"))
+    schedule = fields.List(fields.Nested(ScheduleItemInSchema), validate=Length(max=200))
+    version = fields.Integer(load_default=None, metadata={"description": "读取时的 version；不一致时返回 409"})
+
+    @validates_schema
+    def _dates(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("starts_on") and data.get("ends_on") and data["ends_on"] < data["starts_on"]:
+            raise ValidationError("结束日期不能早于开始日期。", "ends_on")
+
+
+class FilingInSchema(_FilingFields, ZhSchema):
+    """PUT /projects/api/filings/<id>: the fields sent are set, the others keep their value."""
+
+
+class FilingFormSchema(_FilingFields, ZhFormSchema):
+    pass
+
+
+class SubmitSchema(ZhSchema):
+    version = fields.Integer(load_default=None)
+
+
+class FilingsQuerySchema(ZhSchema):
+    q = fields.String(load_default=None, validate=Length(max=100), metadata={"description": "项目名称"})
+    number = fields.String(load_default=None, validate=Length(max=40), metadata={"description": "项目编号"})
+    year = fields.Integer(load_default=None, validate=Range(2000, 2100))
+    status = fields.String(load_default=None, validate=OneOf(PROJECT_STATUSES),
+                           metadata={"description": "unfiled 有未登记期次 / draft / submitted / returned / approved"})
+    page = fields.Integer(load_default=1, validate=Range(1, 100000))
+    per_page = fields.Integer(load_default=PER_PAGE, validate=Range(1, 100))
+
+
+class ScheduleItemOutSchema(Schema):
+    date = fields.String()
+    start = fields.String()
+    end = fields.String()
+    title = fields.String()
+
+
+class UploadOutSchema(Schema):
+    kind = fields.String()
+    label = fields.String()
+    filename = fields.String()
+    size = fields.Integer()
+    width = fields.Integer()
+    height = fields.Integer()
+    sha256 = fields.String()
+    url = fields.String()
+
+
+class HistoryOutSchema(Schema):
+    at = fields.DateTime()
+    actor_name = fields.String()
+    action = fields.String()
+    from_state = fields.String(allow_none=True)
+    to_state = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True)
+
+
+class FilingOutSchema(Schema):
+    id = fields.Integer()
+    offering_id = fields.Integer()
+    seq = fields.Integer()
+    seq_label = fields.String()
+    institution_id = fields.Integer()
+    institution_name = fields.String()
+    project = fields.Nested(ProjectOutSchema)
+    state = fields.String()
+    state_label = fields.String()
+    version = fields.Integer()
+    starts_on = fields.Date(allow_none=True)
+    ends_on = fields.Date(allow_none=True)
+    venue = fields.String()
+    mode = fields.String()
+    expected_trainees = fields.Integer(allow_none=True)
+    contact_person = fields.String()
+    contact_phone = fields.String(metadata={"description": "本机构可见完整号码，其他人看到掩码"})
+    schedule = fields.List(fields.Nested(ScheduleItemOutSchema))
+    uploads = fields.List(fields.Nested(UploadOutSchema))
+    missing = fields.List(fields.String(), metadata={"description": "上报前尚缺的项目"})
+    return_reason = fields.String(allow_none=True)
+    submitted_at = fields.DateTime(allow_none=True)
+    decided_at = fields.DateTime(allow_none=True)
+    history = fields.List(fields.Nested(HistoryOutSchema))
+
+
+class OfferingStateOutSchema(Schema):
+    seq = fields.Integer()
+    label = fields.String()
+    filing_id = fields.Integer()
+    state = fields.String()
+    state_label = fields.String()
+
+
+class ProjectRowOutSchema(Schema):
+    project = fields.Nested(ProjectOutSchema)
+    offerings = fields.List(fields.Nested(OfferingStateOutSchema))
+    next_seq = fields.Integer(allow_none=True)
+    next_label = fields.String(allow_none=True, metadata={"description": "按钮文字，如 第一期未登记"})
+    next_filing_id = fields.Integer(allow_none=True, metadata={"description": "该期已有草稿时的登记 id"})
+
+
+class ProjectRowPageSchema(Schema):
+    items = fields.List(fields.Nested(ProjectRowOutSchema))
+    total = fields.Integer()
+    page = fields.Integer()
+    pages = fields.Integer()
+    per_page = fields.Integer()

@@ -1,0 +1,285 @@
+"""The institution's side of 项目举办前登记: its projects with the next unfiled 期, drafts, uploads, 上报.
+
+Every function takes the session and the acting Principal, checks ownership itself and leaves the
+commit to the caller (one commit per request).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from services.common import clock, pii
+from services.common.auth import Principal, own_institution
+from services.common.errors import AppError
+
+from .. import uploads as jpg
+from ..audit.models import AuditLog, record
+from ..catalogue.models import ONLINE_MODES, Project
+from . import states
+from .models import Filing, FilingUpload, Offering, seq_label
+
+MIN_DAYS_BEFORE = 7
+FILING_FIELDS = ("starts_on", "ends_on", "venue", "mode", "expected_trainees", "contact_person")
+
+
+# ---------------------------------------------------------------- the list of own projects
+
+
+@dataclass
+class ProjectRow:
+    project: Project
+    offerings: list[dict[str, Any]]
+    next_seq: int | None
+    next_label: str | None
+    next_filing_id: int | None
+
+
+def _row(project: Project, offerings: list[Offering]) -> ProjectRow:
+    by_seq = {o.seq: o for o in offerings}
+    shown = []
+    for o in sorted(offerings, key=lambda o: o.seq):
+        f = o.filing
+        if f is not None:
+            shown.append({"seq": o.seq, "label": o.label, "filing_id": f.id, "state": f.state,
+                          "state_label": states.LABELS[f.state]})
+    next_seq = next_id = None
+    # the first 期 with no filing yet, or whose filing is still an unsent draft, is "未登记"
+    for seq in range(1, project.offerings_count + 1):
+        o = by_seq.get(seq)
+        if o is None or o.filing is None or o.filing.state == "draft":
+            next_seq = seq
+            next_id = o.filing.id if o is not None and o.filing is not None else None
+            break
+    return ProjectRow(project, shown, next_seq, f"{seq_label(next_seq)}未登记" if next_seq else None, next_id)
+
+
+def _has_state(state: str) -> Any:
+    return exists().where(Offering.project_id == Project.id, Filing.offering_id == Offering.id, Filing.state == state)
+
+
+def own_projects_page(session: Session, principal: Principal, args: dict[str, Any]) -> dict[str, Any]:
+    stmt = select(Project).where(Project.institution_id == principal.institution_id)
+    if args.get("year"):
+        stmt = stmt.where(Project.year == args["year"])
+    if args.get("number"):
+        stmt = stmt.where(Project.number.ilike(f"%{args['number']}%"))
+    if args.get("q"):
+        stmt = stmt.where(or_(Project.title.ilike(f"%{args['q']}%"), Project.number.ilike(f"%{args['q']}%")))
+    status = args.get("status")
+    if status == "unfiled":
+        filed = (select(func.count(Filing.id)).join(Offering, Filing.offering_id == Offering.id)
+                 .where(and_(Offering.project_id == Project.id, Filing.state != "draft")).scalar_subquery())
+        stmt = stmt.where(filed < Project.offerings_count)
+    elif status:
+        stmt = stmt.where(_has_state(status))
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    per_page = args.get("per_page") or 20
+    pages = max(1, math.ceil(total / per_page))
+    page = min(args.get("page") or 1, pages)
+    projects = session.scalars(stmt.order_by(Project.year.desc(), Project.number)
+                               .limit(per_page).offset((page - 1) * per_page)).all()
+    offerings: dict[int, list[Offering]] = {p.id: [] for p in projects}
+    if projects:
+        for o in session.scalars(select(Offering).options(selectinload(Offering.filing))
+                                 .where(Offering.project_id.in_(offerings))):
+            offerings[o.project_id].append(o)
+    return {"items": [_row(p, offerings[p.id]) for p in projects], "total": total, "page": page,
+            "pages": pages, "per_page": per_page}
+
+
+# ---------------------------------------------------------------- loading with ownership
+
+
+def get_filing(session: Session, principal: Principal, filing_id: int, lock: bool = False) -> Filing:
+    stmt = select(Filing).where(Filing.id == filing_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    filing = session.scalar(stmt)
+    if filing is None:
+        raise AppError(404, "not_found", "该登记不存在。")
+    own_institution(principal, filing.institution_id)  # another institution's id: 404, like a missing one
+    return filing
+
+
+def _own_project(session: Session, principal: Principal, project_id: int) -> Project:
+    project = session.get(Project, project_id)
+    if project is None:
+        raise AppError(404, "not_found", "该项目不存在。")
+    own_institution(principal, project.institution_id)
+    return project
+
+
+# ---------------------------------------------------------------- actions
+
+
+def start_offering(session: Session, principal: Principal, project_id: int) -> Filing:
+    """The row button: open the draft of the first unfiled 期, creating the 期 and its draft if needed."""
+    project = session.scalar(select(Project).where(Project.id == project_id).with_for_update())
+    if project is None:
+        raise AppError(404, "not_found", "该项目不存在。")
+    own_institution(principal, project.institution_id)
+    offerings = session.scalars(select(Offering).where(Offering.project_id == project.id)).all()
+    row = _row(project, list(offerings))
+    if row.next_seq is None:
+        raise AppError(409, "all_filed", f"该项目共 {project.offerings_count} 期，均已登记。")
+    if row.next_filing_id is not None:
+        return get_filing(session, principal, row.next_filing_id)
+    offering = next((o for o in offerings if o.seq == row.next_seq), None)
+    if offering is None:
+        offering = Offering(project_id=project.id, seq=row.next_seq, created_at=clock.now())
+        session.add(offering)
+        session.flush()
+    filing = Filing(offering_id=offering.id, institution_id=project.institution_id, state="draft",
+                    venue=project.venue, mode=project.mode, schedule=[], created_at=clock.now())
+    session.add(filing)
+    session.flush()
+    record(session, principal, "filing", filing.id, "create", None, "draft")
+    return filing
+
+
+def _check_version(filing: Filing, version: int | None) -> None:
+    if version is not None and version != filing.version:
+        raise AppError(409, "conflict", "该登记已被修改，请刷新页面后重试。")
+
+
+def _schedule_json(items: list[dict[str, Any]]) -> list[dict[str, str]]:
+    items = sorted(items, key=lambda i: (i["date"], i["start"]))
+    return [{"date": i["date"].isoformat(), "start": i["start"].strftime("%H:%M"),
+             "end": i["end"].strftime("%H:%M"), "title": i["title"]} for i in items]
+
+
+def save_filing(session: Session, principal: Principal, filing: Filing, data: dict[str, Any]) -> Filing:
+    """保存: set the fields given (already loaded through FilingInSchema/FilingFormSchema)."""
+    states.ensure_editable(filing)
+    _check_version(filing, data.get("version"))
+    for name in FILING_FIELDS:
+        if name in data:
+            value = data[name]
+            setattr(filing, name, "" if value is None and name in ("venue", "contact_person") else value)
+    if "contact_phone" in data:
+        phone = data["contact_phone"]
+        filing.contact_phone_enc = pii.encrypt(phone) if phone else None
+    if "schedule" in data:
+        filing.schedule = _schedule_json(data["schedule"] or [])
+    if filing.starts_on and filing.ends_on and filing.ends_on < filing.starts_on:
+        raise AppError(422, "invalid_input", "结束日期不能早于开始日期。", {"ends_on": "结束日期不能早于开始日期。"})
+    _check_schedule_dates(filing)
+    session.flush()
+    return filing
+
+
+def _check_schedule_dates(filing: Filing) -> None:
+    if not (filing.starts_on and filing.ends_on):
+        return
+    outside = [i + 1 for i, s in enumerate(filing.schedule or [])
+               if not filing.starts_on <= dt.date.fromisoformat(s["date"]) <= filing.ends_on]
+    if outside:
+        rows = "、".join(f"第 {n} 行" for n in outside)
+        msg = f"日程安排{rows}的日期不在举办起止日期（{filing.starts_on} 至 {filing.ends_on}）之内。"
+        raise AppError(422, "invalid_input", msg, {"schedule": msg})
+
+
+def put_upload(session: Session, principal: Principal, filing: Filing, kind: str, filename: str | None,
+               raw: bytes) -> FilingUpload:
+    if kind not in jpg.KINDS:
+        raise AppError(404, "not_found", "不支持的上传类型。")
+    states.ensure_editable(filing)
+    clean = jpg.clean_jpeg(raw, kind)
+    existing = filing.upload(kind)
+    if existing is not None:  # a new upload of a kind replaces the old one
+        filing.uploads.remove(existing)
+        session.flush()
+    up = FilingUpload(kind=kind, filename=jpg.safe_filename(filename), size=len(clean.data), width=clean.width,
+                      height=clean.height, sha256=clean.sha256, data=clean.data, uploaded_at=clock.now())
+    filing.uploads.append(up)
+    filing.updated_at = clock.now()  # bumps the version: an upload is a change of the filing
+    session.flush()
+    return up
+
+
+def required_uploads(filing: Filing) -> list[str]:
+    kinds = ["notice", "agenda"]
+    if filing.mode in ONLINE_MODES:
+        kinds.append("online_supervision")
+    return kinds
+
+
+def missing_items(filing: Filing) -> list[str]:
+    """What 保存并上报 still needs, in Chinese, in the order of the form."""
+    missing = []
+    if not filing.starts_on:
+        missing.append("举办开始日期")
+    if not filing.ends_on:
+        missing.append("举办结束日期")
+    if not filing.venue:
+        missing.append("举办地点")
+    if not filing.expected_trainees:
+        missing.append("预计培训人数")
+    if not filing.contact_person:
+        missing.append("联系人")
+    if not filing.contact_phone_enc:
+        missing.append("联系电话")
+    if not filing.schedule:
+        missing.append("日程安排")
+    missing += [jpg.KINDS[k] for k in required_uploads(filing) if filing.upload(k) is None]
+    return missing
+
+
+def earliest_start() -> dt.date:
+    return clock.today_local() + dt.timedelta(days=MIN_DAYS_BEFORE)
+
+
+def submit_filing(session: Session, principal: Principal, filing: Filing, version: int | None = None) -> Filing:
+    """保存并上报: complete, dates consistent, and at least 7 days before the offering starts."""
+    _check_version(filing, version)
+    if not states.can(filing, "submit"):
+        states.transition(session, principal, filing, "submit")  # raises the state's own refusal
+    missing = missing_items(filing)
+    if missing:
+        raise AppError(422, "incomplete", "尚有必填内容未完成：" + "、".join(missing) + "。",
+                       {"missing": "、".join(missing)})
+    _check_schedule_dates(filing)
+    earliest = earliest_start()
+    assert filing.starts_on is not None
+    if filing.starts_on < earliest:
+        raise AppError(422, "too_late",
+                       f"项目举办前登记须在举办前 {MIN_DAYS_BEFORE} 天完成：本期开始日期为 {filing.starts_on}，"
+                       f"今天上报的最早举办日期为 {earliest}。请调整举办日期。",
+                       {"starts_on": f"最早可选 {earliest}。"})
+    states.transition(session, principal, filing, "submit")
+    return filing
+
+
+# ---------------------------------------------------------------- presenting
+
+
+def history(session: Session, filing: Filing) -> list[AuditLog]:
+    return list(session.scalars(select(AuditLog).where(AuditLog.object_type == "filing",
+                                                       AuditLog.object_id == filing.id).order_by(AuditLog.id)))
+
+
+def filing_dict(session: Session, principal: Principal, filing: Filing) -> dict[str, Any]:
+    project = filing.project
+    owner = principal.role == "institution" and principal.institution_id == filing.institution_id
+    return {
+        "id": filing.id, "offering_id": filing.offering_id, "seq": filing.offering.seq,
+        "seq_label": filing.offering.label, "institution_id": filing.institution_id,
+        "institution_name": project.institution.name, "project": project, "state": filing.state,
+        "state_label": states.LABELS[filing.state], "version": filing.version, "starts_on": filing.starts_on,
+        "ends_on": filing.ends_on, "venue": filing.venue, "mode": filing.mode,
+        "expected_trainees": filing.expected_trainees, "contact_person": filing.contact_person,
+        "contact_phone": filing.contact_phone if owner else filing.contact_phone_masked,
+        "schedule": filing.schedule or [],
+        "uploads": [{"kind": u.kind, "label": jpg.KINDS[u.kind], "filename": u.filename, "size": u.size,
+                     "width": u.width, "height": u.height, "sha256": u.sha256,
+                     "url": f"/projects/filings/{filing.id}/uploads/{u.kind}"} for u in filing.uploads],
+        "missing": missing_items(filing), "return_reason": filing.return_reason,
+        "submitted_at": filing.submitted_at, "decided_at": filing.decided_at,
+        "history": history(session, filing),
+    }

@@ -1,0 +1,57 @@
+import datetime as dt
+import json
+
+import pytest
+from marshmallow import ValidationError
+from sqlalchemy import func, select
+
+from services.common.events import CATALOGUE, consume, emit, make_envelope
+
+PAYLOAD = {
+    "offering_id": 7, "institution_id": 3, "institution_name": "西安市第一医院", "project_id": 11,
+    "project_number": "2026-01-01-001", "project_title": "心血管急危重症诊治进展", "year": 2026, "seq": 1,
+    "credit_class": "Ⅰ类", "credit_value": "10", "hours": "20", "starts_on": dt.date(2026, 12, 10),
+    "ends_on": dt.date(2026, 12, 11), "venue": "西安", "mode": "线下",
+    "schedule": [{"date": dt.date(2026, 12, 10), "start": dt.time(8, 30), "end": dt.time(12, 0), "title": "开幕"}],
+}
+
+
+def test_envelope_is_documented_json():
+    env = make_envelope("offering.approved", "projects", PAYLOAD)
+    assert set(env) == {"id", "name", "time", "producer", "version", "payload"}
+    assert json.loads(json.dumps(env)) == env
+    assert env["payload"]["schedule"][0]["start"] == "08:30:00"
+    assert CATALOGUE["offering.approved"].consumers == ("checkin", "credits")
+
+
+def test_bad_payload_and_wrong_producer_are_refused():
+    with pytest.raises(ValidationError):
+        make_envelope("offering.approved", "projects", {**PAYLOAD, "mode": "函授"})
+    with pytest.raises(ValueError):
+        make_envelope("offering.approved", "checkin", PAYLOAD)
+
+
+def test_outbox_row_per_consumer_and_idempotent_consume(databases):
+    from services.projects.db import db as pdb
+    from services.projects.db import outbox
+
+    s = pdb.new_session()
+    env = emit(s, outbox, "projects", "offering.approved", PAYLOAD)
+    s.commit()
+    rows = s.execute(select(outbox.c.consumer).where(outbox.c.event_id == env["id"])).scalars().all()
+    assert sorted(rows) == ["checkin", "credits"]
+    s.close()
+
+    from services.certs.db import db as cdb
+    from services.certs.db import processed_events
+
+    seen = []
+    handlers = {"offering.approved": lambda session, payload, envelope: seen.append(payload["offering_id"])}
+    s = cdb.new_session()
+    assert consume(s, processed_events, env, handlers) is True
+    s.commit()
+    assert consume(s, processed_events, env, handlers) is False
+    s.commit()
+    assert seen == [7]
+    assert s.scalar(select(func.count()).select_from(processed_events)) == 1
+    s.close()

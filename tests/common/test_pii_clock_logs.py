@@ -1,0 +1,55 @@
+import datetime as dt
+import logging
+
+from services.common import clock, pii
+from services.common.logs import ScrubFilter, scrub
+
+
+def test_encrypt_round_trip_and_keyed_hash():
+    token = pii.encrypt("13912345678")
+    assert "13912345678" not in token
+    assert pii.decrypt(token) == "13912345678"
+    assert pii.mobile_hash("13912345678") == pii.mobile_hash(" 13912345678 ")
+    assert pii.mobile_hash("13912345678") != pii.id_hash("13912345678")
+
+
+def test_masks():
+    assert pii.mask_mobile("13912345678") == "139****5678"
+    assert pii.mask_id("610102199001011234") == "6101**********1234"
+    assert pii.is_mainland_mobile("13912345678")
+    assert not pii.is_mainland_mobile("12912345678")
+    assert not pii.is_mainland_mobile("1391234567")
+
+
+def test_log_lines_never_carry_id_numbers_or_mobiles(caplog):
+    assert scrub("id 61010219900101123X mobile 13912345678") == "id 610102********123X mobile 139****5678"
+    logger = logging.getLogger("pii-test")
+    caplog.handler.addFilter(ScrubFilter())
+    logger.warning("sending to %s", "13912345678")
+    assert "13912345678" not in caplog.text
+    assert "139****5678" in caplog.text
+
+
+def test_clock_can_be_moved():
+    fixed = dt.datetime(2027, 3, 1, 16, 30, tzinfo=dt.UTC)
+    clock.set_now(fixed)
+    assert clock.now() == fixed
+    assert clock.today_local() == dt.date(2027, 3, 2)  # 00:30 next day in Shanghai
+    assert clock.fmt(fixed) == "2027-03-02 00:30"
+    clock.set_now(None)
+    assert abs((clock.now() - dt.datetime.now(dt.UTC)).total_seconds()) < 5
+
+
+def test_clock_file_moves_running_processes(tmp_path, monkeypatch):
+    from services.common import config
+
+    path = tmp_path / "clock"
+    path.write_text(str(28 * 86400))
+    monkeypatch.setenv("CME_CLOCK_FILE", str(path))
+    config.get_settings.cache_clear()
+    try:
+        ahead = clock.now() - dt.datetime.now(dt.UTC)
+        assert dt.timedelta(days=27, hours=23) < ahead < dt.timedelta(days=28, minutes=1)
+    finally:
+        monkeypatch.delenv("CME_CLOCK_FILE")
+        config.get_settings.cache_clear()

@@ -1,0 +1,139 @@
+"""项目目录: .xlsx import (update, never duplicate; bad rows reported, good rows kept), list and search."""
+
+from __future__ import annotations
+
+import io
+from decimal import Decimal
+
+from openpyxl import Workbook
+from sqlalchemy import func, select
+
+from services.projects.catalogue.models import Project
+from tests.conftest import bearer, login_client
+
+HEADERS = ["项目编号", "项目名称", "项目负责人", "主办单位", "学分类别", "学分", "学时", "举办期数", "举办起止时间",
+           "举办地点", "举办方式"]
+
+
+def workbook(rows, headers=HEADERS) -> bytes:
+    wb = Workbook()
+    ws = wb.active
+    ws.append(headers)
+    for r in rows:
+        ws.append(r)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def row(number, inst_name, title="心血管进展", credit=10, offerings=2, mode="线下"):
+    return [number, title, "王建华", inst_name, "Ⅰ类", credit, 20, offerings, "2026年5月", "西安", mode]
+
+
+def upload(client, data, headers=None, year="2026"):
+    return client.post("/projects/api/catalogue/import", headers=headers,
+                       data={"file": (io.BytesIO(data), "目录.xlsx"), "year": year}, content_type="multipart/form-data")
+
+
+def count(projects_db) -> int:
+    s = projects_db.new_session()
+    try:
+        return s.scalar(select(func.count(Project.id)))
+    finally:
+        s.close()
+
+
+def test_import_creates_updates_and_reports_bad_rows(projects_app, projects_db, inst_a, inst_b, reviewer):
+    c = projects_app.test_client()
+    h = bearer(reviewer[1])
+    data = workbook([
+        row("2026-01-01-001", inst_a[0].name),
+        row("2026-01-01-002", inst_b[0].name, mode="线上线下"),
+        row("2026-01-01-003", "不存在的医院"),
+        row("2026-01-01-004", inst_a[0].name, credit="十分"),
+        row("2026-01-01-001", inst_a[0].name),  # duplicate in the same file
+        row("2026-01-01-005", inst_a[0].name, mode="混合"),
+        [None] * 11,  # blank line: skipped silently
+    ])
+    r = upload(c, data, h)
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    assert (body["created"], body["updated"]) == (2, 0)
+    errors = {e["row"]: e["reason"] for e in body["errors"]}
+    assert set(errors) == {4, 5, 6, 7}
+    assert "不存在的医院" in errors[4] and "主办单位" in errors[4]
+    assert errors[5].startswith("学分：")
+    assert "与第 2 行重复" in errors[6]
+    assert "举办方式" in errors[7]
+    assert count(projects_db) == 2
+
+    # re-import of the same numbers updates, never duplicates
+    r = upload(c, workbook([row("2026-01-01-001", inst_a[0].name, title="心血管进展（修订）", credit=12),
+                            row("2026-01-01-002", inst_b[0].name, mode="线上线下")]), h)
+    body = r.get_json()
+    assert (body["created"], body["updated"], body["unchanged"], body["errors"]) == (0, 1, 1, [])
+    assert count(projects_db) == 2
+    s = projects_db.new_session()
+    p = s.scalar(select(Project).where(Project.number == "2026-01-01-001"))
+    assert p.title == "心血管进展（修订）" and p.credit_value == Decimal("12") and p.year == 2026
+    assert p.institution_id == inst_a[0].id
+    s.close()
+
+
+def test_year_column_and_aliases(projects_app, projects_db, inst_a, reviewer):
+    c = projects_app.test_client()
+    old = ["2025-09-09-001", "旧年度项目", "李明", inst_a[0].name, "I类", 5, 10, 1, "", "", "线上+线下", 2025]
+    data = workbook([old], headers=HEADERS + ["年度"])
+    body = upload(c, data, bearer(reviewer[1]), year="").get_json()
+    assert body["created"] == 1, body
+    s = projects_db.new_session()
+    p = s.scalar(select(Project))
+    assert (p.year, p.credit_class, p.mode) == (2025, "Ⅰ类", "线上线下")
+    s.close()
+
+
+def test_missing_year_is_a_row_error(projects_app, inst_a, reviewer):
+    body = upload(projects_app.test_client(), workbook([row("X-1", inst_a[0].name)]), bearer(reviewer[1]),
+                  year="").get_json()
+    assert body["created"] == 0 and "年度" in body["errors"][0]["reason"]
+
+
+def test_bad_files_are_refused_in_chinese(projects_app, reviewer):
+    c = projects_app.test_client()
+    r = upload(c, b"not a workbook", bearer(reviewer[1]))
+    assert r.status_code == 422 and "xlsx" in r.get_json()["error"]["message"]
+    r = upload(c, workbook([["A"]], headers=["项目编号", "项目名称"]), bearer(reviewer[1]))
+    assert r.status_code == 422 and "缺少以下列" in r.get_json()["error"]["message"]
+    r = c.post("/projects/api/catalogue/import", headers=bearer(reviewer[1]), data={})
+    assert r.status_code == 422
+
+
+def test_page_import_and_search(projects_app, inst_a, inst_b, reviewer, csrf):
+    c = login_client(projects_app.test_client(), reviewer[1])
+    data = workbook([row(f"2026-02-01-{i:03d}", inst_a[0].name, title=f"项目{i}") for i in range(1, 26)]
+                    + [row("2026-02-02-001", "无此机构")])
+    r = c.post("/projects/catalogue/import", data={"csrf_token": csrf(reviewer[1]), "year": "2026",
+                                                    "file": (io.BytesIO(data), "a.xlsx")},
+               content_type="multipart/form-data")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200
+    assert "新增 25 项" in html and "第 27 行" in html and "无此机构" in html
+    r = c.get("/projects/catalogue?q=项目2&page=1")
+    html = r.get_data(as_text=True)
+    assert "项目2" in html and "项目13" not in html
+    r = c.get("/projects/catalogue")
+    assert "第 1 / 2 页" in r.get_data(as_text=True)
+    assert c.get("/projects/catalogue?year=abc").status_code == 422
+    # without the csrf token the cookie POST is refused
+    r = c.post("/projects/catalogue/import", data={"year": "2026", "file": (io.BytesIO(data), "a.xlsx")},
+               content_type="multipart/form-data")
+    assert r.status_code == 403
+
+
+def test_api_list_scoping(projects_app, inst_a, inst_b, reviewer, make_project):
+    make_project(inst_a[0])
+    make_project(inst_b[0])
+    c = projects_app.test_client()
+    assert c.get("/projects/api/catalogue", headers=bearer(reviewer[1])).get_json()["total"] == 2
+    items = c.get("/projects/api/catalogue", headers=bearer(inst_a[1])).get_json()["items"]
+    assert [i["institution_id"] for i in items] == [inst_a[0].id]

@@ -1,0 +1,242 @@
+"""项目举办前登记 by the institution: the 第N期未登记 button, drafts, JPG checks, 保存并上报 rules, isolation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+from PIL import Image
+from sqlalchemy import select
+
+from services.common import clock, pii
+from services.projects.filings.models import Filing, FilingUpload, cn_number, seq_label
+from tests.conftest import bearer, login_client
+
+
+def post_file(c, fid, kind, data, name, h):
+    return c.post(f"/projects/api/filings/{fid}/uploads/{kind}", headers=h,
+                  data={"file": (io.BytesIO(data), name)}, content_type="multipart/form-data")
+
+
+def test_chinese_ordinals():
+    assert [cn_number(n) for n in (1, 2, 9, 10, 11, 20, 21, 99)] == ["一", "二", "九", "十", "十一", "二十", "二十一",
+                                                                     "九十九"]
+    assert seq_label(3) == "第三期"
+
+
+def test_row_button_names_first_unfiled_offering(projects_app, inst_a, make_project, ready_filing, frozen):
+    inst, principal = inst_a
+    project, fid = ready_filing(inst, principal, offerings_count=3)
+    c = projects_app.test_client()
+    h = bearer(principal)
+    rows = c.get("/projects/api/filings", headers=h).get_json()["items"]
+    assert rows[0]["next_label"] == "第一期未登记" and rows[0]["next_filing_id"] == fid  # still a draft
+    assert c.post(f"/projects/api/filings/{fid}/submit", headers=h, json={}).status_code == 200
+    row = c.get("/projects/api/filings", headers=h).get_json()["items"][0]
+    assert row["next_label"] == "第二期未登记" and row["next_filing_id"] is None
+    assert row["offerings"] == [{"seq": 1, "label": "第一期", "filing_id": fid, "state": "submitted",
+                                 "state_label": "待审批"}]
+    # the page shows the same button, and pressing it opens the second offering's draft
+    page = login_client(projects_app.test_client(), principal)
+    html = page.get("/projects/filings").get_data(as_text=True)
+    assert "第二期未登记" in html and "待审批" in html
+    r = c.post(f"/projects/api/projects/{project.id}/offerings", headers=h)
+    assert r.status_code == 201 and r.get_json()["seq_label"] == "第二期"
+    again = c.post(f"/projects/api/projects/{project.id}/offerings", headers=h).get_json()
+    assert again["id"] == r.get_json()["id"]  # the same draft, not a third offering
+
+
+def test_all_filed_project_has_no_button(projects_app, inst_a, ready_filing, frozen):
+    project, fid = ready_filing(*inst_a, offerings_count=1, submit=True)
+    c = projects_app.test_client()
+    h = bearer(inst_a[1])
+    assert c.get("/projects/api/filings", headers=h).get_json()["items"][0]["next_label"] is None
+    r = c.post(f"/projects/api/projects/{project.id}/offerings", headers=h)
+    assert r.status_code == 409 and "均已登记" in r.get_json()["error"]["message"]
+
+
+def test_filters_and_paging(projects_app, inst_a, make_project, ready_filing, frozen):
+    for _ in range(3):
+        make_project(inst_a[0])
+    make_project(inst_a[0], year=2025, title="去年的项目")
+    ready_filing(*inst_a, submit=True)
+    c = projects_app.test_client()
+    h = bearer(inst_a[1])
+    get = lambda q: c.get("/projects/api/filings" + q, headers=h).get_json()  # noqa: E731
+    assert get("")["total"] == 5
+    assert get("?year=2025")["items"][0]["project"]["title"] == "去年的项目"
+    assert get("?status=submitted")["total"] == 1
+    assert get("?status=unfiled")["total"] == 4
+    assert get("?number=2026-01-01-002")["total"] == 1
+    assert get("?q=去年")["total"] == 1
+    p = get("?per_page=2&page=3")
+    assert (p["page"], p["pages"], len(p["items"])) == (3, 3, 1)
+    assert c.get("/projects/api/filings?status=bogus", headers=h).status_code == 422
+
+
+def test_draft_save_and_submit(projects_app, projects_db, inst_a, ready_filing, frozen):
+    project, fid = ready_filing(*inst_a)
+    c = projects_app.test_client()
+    h = bearer(inst_a[1])
+    body = c.get(f"/projects/api/filings/{fid}", headers=h).get_json()
+    assert body["state"] == "draft" and body["missing"] == [] and body["contact_phone"] == "13912345678"
+    assert [s["title"] for s in body["schedule"]] == ["开幕式与专题讲座", "病例讨论"]
+    r = c.post(f"/projects/api/filings/{fid}/submit", headers=h, json={})
+    assert r.status_code == 200 and r.get_json()["state"] == "submitted"
+    assert [x["action"] for x in r.get_json()["history"]] == ["create", "submit"]
+    # a submitted filing cannot be changed or submitted again
+    assert c.put(f"/projects/api/filings/{fid}", headers=h, json={"venue": "别处"}).status_code == 409
+    assert c.post(f"/projects/api/filings/{fid}/submit", headers=h, json={}).status_code == 409
+    s = projects_db.new_session()
+    f = s.get(Filing, fid)
+    assert f.contact_phone_enc != "13912345678" and pii.decrypt(f.contact_phone_enc) == "13912345678"
+    s.close()
+
+
+def test_seven_day_rule(projects_app, inst_a, ready_filing, frozen):
+    project, fid = ready_filing(*inst_a)  # starts 2026-03-20; today is 2026-03-02
+    c = projects_app.test_client()
+    h = bearer(inst_a[1])
+    clock.set_now(dt.datetime(2026, 3, 14, 2, 0, tzinfo=dt.UTC))  # 6 days before
+    r = c.post(f"/projects/api/filings/{fid}/submit", headers=h, json={})
+    assert r.status_code == 422
+    msg = r.get_json()["error"]["message"]
+    assert "7 天" in msg and "2026-03-21" in msg  # the earliest date it could be held if sent today
+    clock.set_now(dt.datetime(2026, 3, 13, 2, 0, tzinfo=dt.UTC))  # exactly 7 days before
+    assert c.post(f"/projects/api/filings/{fid}/submit", headers=h, json={}).status_code == 200
+
+
+def test_submit_refused_when_incomplete(projects_app, inst_a, make_project, frozen, filled, images):
+    project = make_project(inst_a[0], mode="线上")
+    c = projects_app.test_client()
+    h = bearer(inst_a[1])
+    fid = c.post(f"/projects/api/projects/{project.id}/offerings", headers=h).get_json()["id"]
+    r = c.post(f"/projects/api/filings/{fid}/submit", headers=h, json={})
+    assert r.status_code == 422 and "举办开始日期" in r.get_json()["error"]["message"]
+    c.put(f"/projects/api/filings/{fid}", headers=h, json={**filled, "mode": "线上"})
+    post_file(c, fid, "notice", images.jpeg(), "n.jpg", h)
+    post_file(c, fid, "agenda", images.jpeg(), "a.jpg", h)
+    r = c.post(f"/projects/api/filings/{fid}/submit", headers=h, json={})
+    assert r.status_code == 422 and "线上学员授予学分监管说明" in r.get_json()["error"]["message"]
+    post_file(c, fid, "online_supervision", images.jpeg(), "s.jpg", h)
+    assert c.post(f"/projects/api/filings/{fid}/submit", headers=h, json={}).status_code == 200
+
+
+def test_dates_and_schedule_checked(projects_app, inst_a, make_project, frozen, filled):
+    project = make_project(inst_a[0])
+    c = projects_app.test_client()
+    h = bearer(inst_a[1])
+    fid = c.post(f"/projects/api/projects/{project.id}/offerings", headers=h).get_json()["id"]
+    r = c.put(f"/projects/api/filings/{fid}", headers=h, json={**filled, "ends_on": "2026-03-19"})
+    assert r.status_code == 422 and "ends_on" in r.get_json()["error"]["fields"]
+    bad = {**filled, "schedule": [{"date": "2026-03-25", "start": "08:00", "end": "09:00", "title": "x"}]}
+    r = c.put(f"/projects/api/filings/{fid}", headers=h, json=bad)
+    assert r.status_code == 422 and "不在举办起止日期" in r.get_json()["error"]["message"]
+    bad = {**filled, "schedule": [{"date": "2026-03-20", "start": "10:00", "end": "09:00", "title": "x"}]}
+    r = c.put(f"/projects/api/filings/{fid}", headers=h, json=bad)
+    assert r.status_code == 422 and "结束时间应晚于开始时间" in r.get_json()["error"]["fields"]["schedule"]
+    r = c.put(f"/projects/api/filings/{fid}", headers=h, json={"contact_phone": "12345", "state": "approved"})
+    assert r.status_code == 422  # unknown keys (no mass assignment) and a bad phone are refused
+    r = c.put(f"/projects/api/filings/{fid}", headers=h, json={"version": 999, "venue": "x"})
+    assert r.status_code == 409
+
+
+def test_jpg_checks(projects_app, projects_db, inst_a, make_project, frozen, images):
+    project = make_project(inst_a[0])
+    c = projects_app.test_client()
+    h = bearer(inst_a[1])
+    fid = c.post(f"/projects/api/projects/{project.id}/offerings", headers=h).get_json()["id"]
+    r = post_file(c, fid, "notice", images.png(), "通知.jpg", h)  # a PNG renamed to .jpg
+    assert r.status_code == 422 and "PNG" in r.get_json()["error"]["message"]
+    r = post_file(c, fid, "notice", b"%PDF-1.4 not an image", "通知.jpg", h)
+    assert r.status_code == 422 and "JPG" in r.get_json()["error"]["message"]
+    truncated = images.jpeg((300, 300))[:400]
+    assert post_file(c, fid, "notice", truncated, "t.jpg", h).status_code == 422
+    assert post_file(c, fid, "bogus", images.jpeg(), "x.jpg", h).status_code == 404
+    original = images.jpeg(exif=True)
+    assert b"SecretCam" in original
+    r = post_file(c, fid, "notice", original, "../../通知.jpg", h)
+    assert r.status_code == 201, r.get_json()
+    assert r.get_json()["filename"] == "通知.jpg"
+    served = c.get(f"/projects/filings/{fid}/uploads/notice", headers=h)
+    assert served.status_code == 200 and served.mimetype == "image/jpeg"
+    assert b"SecretCam" not in served.data and not Image.open(io.BytesIO(served.data)).getexif()
+    # a second upload of the same kind replaces the first
+    post_file(c, fid, "notice", images.jpeg((80, 80)), "n2.jpg", h)
+    s = projects_db.new_session()
+    ups = s.scalars(select(FilingUpload).where(FilingUpload.filing_id == fid)).all()
+    assert [(u.kind, u.width) for u in ups] == [("notice", 80)]
+    s.close()
+
+
+def test_oversized_and_bomb_refused():
+    import pytest
+
+    from services.common.errors import AppError
+    from services.projects import uploads
+
+    with pytest.raises(AppError) as exc:
+        uploads.clean_jpeg(b"\xff\xd8" + b"0" * (uploads.MAX_BYTES + 1), "notice")
+    assert "MB" in exc.value.message
+    img = Image.new("L", (9000, 5000))
+    out = io.BytesIO()
+    img.save(out, format="JPEG", quality=1)
+    with pytest.raises(AppError) as exc:
+        uploads.clean_jpeg(out.getvalue(), "notice")
+    assert "像素" in exc.value.message
+
+
+def test_institutions_are_isolated(projects_app, inst_a, inst_b, ready_filing, make_project, frozen, images):
+    project, fid = ready_filing(*inst_a)
+    c = projects_app.test_client()
+    hb = bearer(inst_b[1])
+    assert c.get("/projects/api/filings", headers=hb).get_json()["total"] == 0
+    for method, url, kw in [
+        ("get", f"/projects/api/filings/{fid}", {}),
+        ("put", f"/projects/api/filings/{fid}", {"json": {"venue": "B 的地址"}}),
+        ("post", f"/projects/api/filings/{fid}/submit", {"json": {}}),
+        ("post", f"/projects/api/projects/{project.id}/offerings", {}),
+        ("get", f"/projects/filings/{fid}/uploads/notice", {}),
+    ]:
+        r = getattr(c, method)(url, headers=hb, **kw)
+        assert r.status_code == 404, (url, r.status_code)
+    r = post_file(c, fid, "notice", images.jpeg(), "x.jpg", hb)
+    assert r.status_code == 404
+    page = login_client(projects_app.test_client(), inst_b[1])
+    assert page.get(f"/projects/filings/{fid}").status_code == 404
+    assert project.number not in page.get("/projects/filings").get_data(as_text=True)
+
+
+def test_pages_save_and_submit(projects_app, inst_a, make_project, frozen, csrf, images):
+    project = make_project(inst_a[0])
+    c = login_client(projects_app.test_client(), inst_a[1])
+    token = csrf(inst_a[1])
+    r = c.post(f"/projects/filings/projects/{project.id}/offerings", data={"csrf_token": token})
+    assert r.status_code == 302
+    url = r.headers["Location"]
+    html = c.get(url).get_data(as_text=True)
+    assert "保存并上报" in html and "2026-03-09" in html  # the earliest allowed start date is shown
+    form = {"csrf_token": token, "starts_on": "2026-03-20", "ends_on": "2026-03-20", "venue": "西安",
+            "mode": "线下", "expected_trainees": "80", "contact_person": "李老师", "contact_phone": "029-85323000",
+            "sched_date": ["2026-03-20", ""], "sched_start": ["08:30", ""], "sched_end": ["11:30", ""],
+            "sched_title": ["专题讲座", ""], "action": "save"}
+    r = c.post(url, data={**form, "notice": (io.BytesIO(images.jpeg()), "n.jpg")}, content_type="multipart/form-data")
+    assert r.status_code == 302
+    # 保存并上报 without the agenda: refused, but what was typed is kept as a draft
+    r = c.post(url, data={**form, "action": "submit", "venue": "西安市新址"}, content_type="multipart/form-data")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 422 and "会议日程" in html and "未能上报" in html
+    assert "西安市新址" in c.get(url).get_data(as_text=True)
+    # a PNG as the agenda: the whole save is refused with the reason next to the field
+    r = c.post(url, data={**form, "action": "submit", "agenda": (io.BytesIO(images.png()), "a.jpg")},
+               content_type="multipart/form-data")
+    assert r.status_code == 422 and "只能上传 JPG" in r.get_data(as_text=True)
+    bad = {**form, "ends_on": "2026-03-01"}
+    r = c.post(url, data=bad, content_type="multipart/form-data")
+    assert r.status_code == 422 and "结束日期不能早于开始日期" in r.get_data(as_text=True)
+    r = c.post(url, data={**form, "action": "submit", "agenda": (io.BytesIO(images.jpeg()), "a.jpg")},
+               content_type="multipart/form-data")
+    assert r.status_code == 302
+    html = c.get(url).get_data(as_text=True)
+    assert "待审批" in html and "保存并上报" in html  # read-only view with its history
+    assert 'name="starts_on"' not in html

@@ -1,0 +1,195 @@
+"""Committee review: approve (with the offering.approved event in the same transaction), return with a
+reason, correct and resubmit, the audit trail, and who may call which endpoint."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from sqlalchemy import select
+
+from services.common.events import OfferingApprovedSchema
+from services.projects.audit.models import AuditLog
+from services.projects.db import outbox
+from tests.conftest import bearer, login_client
+
+
+def outbox_rows(projects_db):
+    s = projects_db.new_session()
+    try:
+        return s.execute(select(outbox)).all()
+    finally:
+        s.close()
+
+
+def audit(projects_db, fid):
+    s = projects_db.new_session()
+    try:
+        return [(a.action, a.from_state, a.to_state, a.reason, a.actor)
+                for a in s.scalars(select(AuditLog).where(AuditLog.object_type == "filing",
+                                                          AuditLog.object_id == fid).order_by(AuditLog.id))]
+    finally:
+        s.close()
+
+
+def test_approve_emits_event_once(projects_app, projects_db, inst_a, reviewer, ready_filing, frozen):
+    project, fid = ready_filing(*inst_a, mode="线上线下", submit=True)
+    c = projects_app.test_client()
+    h = bearer(reviewer[1])
+    listed = c.get("/projects/api/review/filings", headers=h).get_json()
+    assert [i["id"] for i in listed["items"]] == [fid]
+    detail = c.get(f"/projects/api/review/filings/{fid}", headers=h).get_json()
+    assert detail["contact_phone"] == "139****5678"  # masked for anyone but the owner
+    assert {u["kind"] for u in detail["uploads"]} == {"notice", "agenda", "online_supervision"}
+    assert outbox_rows(projects_db) == []
+    r = c.post(f"/projects/api/review/filings/{fid}/approve", headers=h, json={"version": detail["version"]})
+    assert r.status_code == 200 and r.get_json()["state"] == "approved"
+    rows = outbox_rows(projects_db)
+    assert sorted(r.consumer for r in rows) == ["checkin", "credits"]
+    env = json.loads(rows[0].envelope)
+    assert env["name"] == "offering.approved" and env["producer"] == "projects"
+    payload = OfferingApprovedSchema().load(env["payload"])
+    assert payload["project_number"] == project.number and payload["seq"] == 1
+    assert payload["institution_name"] == inst_a[0].name and payload["mode"] == "线上线下"
+    assert str(payload["starts_on"]) == "2026-03-20" and len(payload["schedule"]) == 2
+    assert payload["credit_class"] == "Ⅰ类" and str(payload["credit_value"]) in ("10", "10.0")
+    # approving again is refused and emits nothing more
+    assert c.post(f"/projects/api/review/filings/{fid}/approve", headers=h, json={}).status_code == 409
+    assert len(outbox_rows(projects_db)) == 2
+    assert [a[:3] for a in audit(projects_db, fid)] == [("create", None, "draft"), ("submit", "draft", "submitted"),
+                                                        ("approve", "submitted", "approved")]
+
+
+def test_return_correct_resubmit(projects_app, projects_db, inst_a, reviewer, ready_filing, frozen, images):
+    project, fid = ready_filing(*inst_a, submit=True)
+    c = projects_app.test_client()
+    hr, hi = bearer(reviewer[1]), bearer(inst_a[1])
+    r = c.post(f"/projects/api/review/filings/{fid}/return", headers=hr, json={"reason": "  "})
+    assert r.status_code == 422 and "退回原因" in r.get_json()["error"]["message"]
+    r = c.post(f"/projects/api/review/filings/{fid}/return", headers=hr, json={})
+    assert r.status_code == 422
+    reason = {"reason": "会议日程不清晰，请重新上传。"}
+    r = c.post(f"/projects/api/review/filings/{fid}/return", headers=hr, json=reason)
+    assert r.status_code == 200 and r.get_json()["state"] == "returned"
+    assert outbox_rows(projects_db) == []  # no event after a return
+    body = c.get(f"/projects/api/filings/{fid}", headers=hi).get_json()
+    assert body["state"] == "returned" and body["return_reason"] == "会议日程不清晰，请重新上传。"
+    r = c.post(f"/projects/api/filings/{fid}/uploads/agenda", headers=hi,
+               data={"file": (io.BytesIO(images.jpeg((200, 100))), "日程.jpg")}, content_type="multipart/form-data")
+    assert r.status_code == 201
+    assert c.post(f"/projects/api/filings/{fid}/submit", headers=hi, json={}).status_code == 200
+    assert c.post(f"/projects/api/review/filings/{fid}/approve", headers=hr, json={}).status_code == 200
+    trail = audit(projects_db, fid)
+    assert [a[0] for a in trail] == ["create", "submit", "return", "submit", "approve"]
+    assert trail[2] == ("return", "submitted", "returned", "会议日程不清晰，请重新上传。", reviewer[1].describe())
+    assert trail[3][4] == inst_a[1].describe()
+    assert len(outbox_rows(projects_db)) == 2
+
+
+def test_stale_version_conflict(projects_app, inst_a, reviewer, ready_filing, frozen):
+    project, fid = ready_filing(*inst_a, submit=True)
+    c = projects_app.test_client()
+    r = c.post(f"/projects/api/review/filings/{fid}/approve", headers=bearer(reviewer[1]), json={"version": 1})
+    assert r.status_code == 409
+
+
+def test_review_pages(projects_app, projects_db, inst_a, inst_b, reviewer, ready_filing, frozen, csrf):
+    _, fa = ready_filing(*inst_a, submit=True)
+    _, fb = ready_filing(*inst_b, submit=True)
+    _, draft = ready_filing(*inst_b)
+    c = login_client(projects_app.test_client(), reviewer[1])
+    html = c.get("/projects/review/filings").get_data(as_text=True)
+    assert inst_a[0].name in html and inst_b[0].name in html
+    html = c.get(f"/projects/review/filings?institution_id={inst_a[0].id}").get_data(as_text=True)
+    assert f"/projects/review/filings/{fa}" in html and f"/projects/review/filings/{fb}" not in html
+    assert c.get(f"/projects/review/filings/{draft}").status_code == 404  # drafts stay with the institution
+    html = c.get(f"/projects/review/filings/{fa}").get_data(as_text=True)
+    for text in ("会议通知", "会议日程", "西安市雁塔区会议中心", "开幕式与专题讲座", "139****5678", "办理记录",
+                 "审批通过"):
+        assert text in html, text
+    assert c.get(f"/projects/filings/{fa}/uploads/notice").status_code == 200
+    assert c.get(f"/projects/filings/{draft}/uploads/notice").status_code == 404
+    token = csrf(reviewer[1])
+    r = c.post(f"/projects/review/filings/{fa}/return", data={"csrf_token": token, "reason": ""})
+    assert r.status_code == 422 and "退回原因" in r.get_data(as_text=True)
+    r = c.post(f"/projects/review/filings/{fa}/return", data={"csrf_token": token, "reason": "地点不详"})
+    assert r.status_code == 302
+    r = c.post(f"/projects/review/filings/{fb}/approve", data={"csrf_token": token})
+    assert r.status_code == 302
+    assert len(outbox_rows(projects_db)) == 2
+    html = c.get("/projects/review/filings?state=all").get_data(as_text=True)
+    assert "已退回" in html and "审批通过" in html
+    inst_page = login_client(projects_app.test_client(), inst_a[1]).get(f"/projects/filings/{fa}")
+    assert "地点不详" in inst_page.get_data(as_text=True)
+
+
+# ---- who may call what: every endpoint of catalogue, filings and reviews ---------------------------
+
+ROLES = ("anonymous", "inst_a", "inst_b", "reviewer")
+
+
+@pytest.fixture
+def world(inst_a, inst_b, reviewer, ready_filing, frozen):
+    project, fid = ready_filing(*inst_a, submit=True)
+    return {"pid": project.id, "fid": fid, "inst_a": inst_a[1], "inst_b": inst_b[1], "reviewer": reviewer[1]}
+
+
+# (method, url, who may: expected status for each role in ROLES)
+ENDPOINTS = [
+    ("GET", "/projects/catalogue", (302, 403, 403, 200)),
+    ("POST", "/projects/catalogue/import", (401, 403, 403, 422)),
+    ("GET", "/projects/api/catalogue", (401, 200, 200, 200)),
+    ("POST", "/projects/api/catalogue/import", (401, 403, 403, 422)),
+    ("GET", "/projects/filings", (302, 200, 200, 403)),
+    ("POST", "/projects/filings/projects/{pid}/offerings", (401, 409, 404, 403)),
+    ("GET", "/projects/filings/{fid}", (302, 200, 404, 403)),
+    ("POST", "/projects/filings/{fid}", (401, 409, 404, 403)),
+    ("GET", "/projects/filings/{fid}/uploads/notice", (302, 200, 404, 200)),
+    ("GET", "/projects/api/filings", (401, 200, 200, 403)),
+    ("POST", "/projects/api/projects/{pid}/offerings", (401, 409, 404, 403)),
+    ("GET", "/projects/api/filings/{fid}", (401, 200, 404, 403)),
+    ("PUT", "/projects/api/filings/{fid}", (401, 409, 404, 403)),
+    ("POST", "/projects/api/filings/{fid}/uploads/notice", (401, 422, 404, 403)),
+    ("POST", "/projects/api/filings/{fid}/submit", (401, 409, 404, 403)),
+    ("GET", "/projects/review/filings", (302, 403, 403, 200)),
+    ("GET", "/projects/review/filings/{fid}", (302, 403, 403, 200)),
+    ("POST", "/projects/review/filings/{fid}/return", (401, 403, 403, 422)),
+    ("GET", "/projects/api/review/filings", (401, 403, 403, 200)),
+    ("GET", "/projects/api/review/filings/{fid}", (401, 403, 403, 200)),
+    ("POST", "/projects/api/review/filings/{fid}/return", (401, 403, 403, 422)),
+    ("POST", "/projects/review/filings/{fid}/approve", (401, 403, 403, 302)),
+    ("POST", "/projects/api/review/filings/{fid}/approve", (401, 403, 403, 409)),  # after the page approved it
+]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_permissions(projects_app, world, role, csrf):
+    """Pages with the cookie (and its CSRF token), the API with the bearer header, in order."""
+    principal = world.get(role)
+    for method, template, expected in ENDPOINTS:
+        url = template.format(**world)
+        c = projects_app.test_client()
+        kwargs: dict = {}
+        if "/api/" in url:
+            if principal:
+                kwargs["headers"] = bearer(principal)
+            if method in ("POST", "PUT") and not url.endswith("/import") and "/uploads/" not in url:
+                kwargs["json"] = {}
+        else:
+            if principal:
+                login_client(c, principal)
+            if method == "POST":
+                kwargs["data"] = {"csrf_token": csrf(principal)} if principal else {}
+        r = c.open(url, method=method, **kwargs)
+        assert r.status_code == expected[ROLES.index(role)], (role, method, url, r.status_code)
+
+
+def test_all_my_endpoints_are_in_the_permission_table(projects_app):
+    from services.common.web import endpoint_access
+
+    mine = {k for k in endpoint_access(projects_app)
+            if any(p in k for p in ("/catalogue", "/filings", "/offerings"))}
+    listed = {f"{m} " + u.replace("{pid}", "<int:project_id>").replace("{fid}", "<int:filing_id>")
+              .replace("/uploads/notice", "/uploads/<kind>") for m, u, _ in ENDPOINTS}
+    assert mine == listed
