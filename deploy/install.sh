@@ -16,8 +16,9 @@ dpkg -s fonts-noto-cjk >/dev/null 2>&1 || debs+=(fonts-noto-cjk)
 dpkg -s libharfbuzz-subset0 >/dev/null 2>&1 || debs+=(libharfbuzz-subset0)
 dpkg -s libpango-1.0-0 >/dev/null 2>&1 || debs+=(libpango-1.0-0 libpangoft2-1.0-0)
 # Redis only when none answers (the machine may already run one)
-if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
-  command -v redis-server >/dev/null || debs+=(redis-server)
+# (the tests always start one of their own on a free port, so `--test` needs the binary)
+if [ $want_test -eq 1 ] || ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
+  command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || debs+=(redis-server)
 fi
 if [ ${#debs[@]} -gt 0 ]; then
   echo "installing Debian packages: ${debs[*]}"

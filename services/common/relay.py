@@ -13,6 +13,7 @@ import logging
 import signal
 import time
 
+from celery import Celery
 from sqlalchemy import MetaData, select, update
 from sqlalchemy.engine import Engine
 
@@ -26,7 +27,8 @@ from .tasks import make_celery
 log = logging.getLogger("relay")
 
 
-def relay_once(engine: Engine, celery, batch: int = 200) -> int:  # type: ignore[no-untyped-def]
+def relay_once(engine: Engine, celery: Celery, batch: int = 200) -> int:
+    """Send pending outbox rows; -1 when the broker is unreachable (rows stay pending)."""
     outbox, _ = outbox_tables(MetaData())
     sent = 0
     with engine.connect() as conn:
@@ -34,19 +36,33 @@ def relay_once(engine: Engine, celery, batch: int = 200) -> int:  # type: ignore
         if engine.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         rows = conn.execute(query).fetchall()
-        for row in rows:
-            try:
-                celery.send_task(f"{row.consumer}.handle_event", args=[json.loads(row.envelope)],
-                                 queue=row.consumer, retry=False)
-            except Exception as exc:  # broker down: keep the row, try again later
+        if not rows:
+            conn.commit()
+            return 0
+        try:
+            broker = celery.connection_for_write()
+            # fail fast instead of kombu's endless reconnect loop, so SIGTERM and backoff keep working
+            broker.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)
+        except Exception as exc:  # broker down: keep every row, try again later
+            conn.execute(update(outbox).where(outbox.c.id.in_([r.id for r in rows])).values(
+                attempts=outbox.c.attempts + 1, last_error=type(exc).__name__))
+            conn.commit()
+            log.warning("broker unavailable, %d event(s) waiting", len(rows))
+            return -1
+        with broker:
+            for row in rows:
+                try:
+                    celery.send_task(f"{row.consumer}.handle_event", args=[json.loads(row.envelope)],
+                                     queue=row.consumer, retry=False, connection=broker)
+                except Exception as exc:
+                    conn.execute(update(outbox).where(outbox.c.id == row.id).values(
+                        attempts=outbox.c.attempts + 1, last_error=type(exc).__name__))
+                    conn.commit()
+                    log.warning("broker refused an event, %d event(s) waiting", len(rows) - sent)
+                    return -1
                 conn.execute(update(outbox).where(outbox.c.id == row.id).values(
-                    attempts=outbox.c.attempts + 1, last_error=type(exc).__name__))
-                conn.commit()
-                log.warning("broker unavailable, %d event(s) waiting", len(rows) - sent)
-                return -1
-            conn.execute(update(outbox).where(outbox.c.id == row.id).values(
-                sent_at=clock.now(), attempts=outbox.c.attempts + 1))
-            sent += 1
+                    sent_at=clock.now(), attempts=outbox.c.attempts + 1))
+                sent += 1
         conn.commit()
     return sent
 

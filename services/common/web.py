@@ -13,11 +13,12 @@ from typing import Any
 import redis
 from flask import Blueprint, Flask, g, jsonify, request
 from flask_smorest import Api
+from werkzeug.middleware.proxy_fix import ProxyFix
 from sqlalchemy import text
 
 from . import auth, clock, pii
 from .auth import access
-from .config import get_settings
+from .config import env, get_settings
 from .db import ServiceDB
 from .errors import register_error_handlers
 from .logs import setup_logging
@@ -57,6 +58,10 @@ def create_service_app(service: str, sdb: ServiceDB, blueprints: Iterable[Bluepr
         LOGIN_URL="/projects/login",
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    # services listen only behind the gateway, whose X-Forwarded-* headers give the client's address
+    proxies = int(env("CME_TRUSTED_PROXIES", "1"))
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
     app.config.update(config or {})
     app.extensions["cme_db"] = sdb
 

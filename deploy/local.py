@@ -1,0 +1,658 @@
+"""The local runner: the whole suite on one machine, no containers.
+
+    python -m deploy.local up        migrate, start Redis (when none answers), the four services under
+                                     gunicorn, a Celery worker and an outbox relay per service, and nginx
+                                     on http://127.0.0.1:8080; wait until healthy; load the demo data
+    python -m deploy.local down      stop everything `up` started (safe to run twice)
+    python -m deploy.local status    list the processes and whether they run
+    python -m deploy.local render-gateway [--compose] [--out FILE]
+                                     print the nginx configuration rendered from gateway/nginx.conf.template
+
+Everything lives under the var directory (CME_VAR_DIR, default ./var): SQLite databases when no
+DATABASE_URL is set, var/run/<process>.pid, var/log/<process>.log, var/sms.log, nginx's temp files.
+Children run in their own sessions (process groups), so `make up` returns and `down` stops whole groups.
+
+Settings read here (all optional): CME_VAR_DIR, CME_GATEWAY_PORT (8080), CME_SERVICE_PORTS
+("projects=8101,checkin=8102,credits=8103,certs=8104"), CME_WEB_WORKERS (2), REDIS_URL, DATABASE_URL,
+CME_GATEWAY_LOGIN_RATE (10r/m), CME_GATEWAY_LOGIN_BURST (5), CME_GATEWAY_SMS_RATE (5r/m),
+CME_GATEWAY_SMS_BURST (3), CME_GATEWAY_MAX_BODY (12m), NGINX (path of the nginx binary),
+REDIS_SERVER (path of redis-server).
+
+The same runner is a library for the tests (tests/stack): Stack(var_dir, gateway_port, service_ports,
+env, own_redis_port) with start(), stop(), start_process(name), stop_process(name), wait_healthy().
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GATEWAY_DIR = ROOT / "gateway"
+TEMPLATE = GATEWAY_DIR / "nginx.conf.template"
+SERVICES = ("projects", "checkin", "credits", "certs")
+DEFAULT_PORTS = {"projects": 8101, "checkin": 8102, "credits": 8103, "certs": 8104}
+COMPOSE_PORT = 8000  # every service container listens here
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+GATEWAY_DEFAULTS = {
+    "login_rate": "10r/m",
+    "login_burst": "5",
+    "sms_rate": "5r/m",
+    "sms_burst": "3",
+    "max_body": "12m",
+}
+_PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
+
+
+# ---- the gateway configuration --------------------------------------------------------------------
+
+def gateway_settings(env: Mapping[str, str]) -> dict[str, str]:
+    """The tunable values of the template, from CME_GATEWAY_<NAME> variables."""
+    return {name: env.get(f"CME_GATEWAY_{name.upper()}", default) for name, default in GATEWAY_DEFAULTS.items()}
+
+
+def render_template(template: str, values: Mapping[str, str]) -> str:
+    def sub(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise KeyError(f"gateway template needs a value for {{{{ {name} }}}}")
+        return str(values[name])
+
+    return _PLACEHOLDER.sub(sub, template)
+
+
+def _upstream_block(name: str, servers: Sequence[str], compose: bool) -> str:
+    lines = [f"    upstream {name} {{"]
+    if compose:
+        # Docker's DNS answers with every replica (`--scale`); `resolve` follows scaling at run time.
+        lines.append(f"        zone upstream_{name} 64k;")
+        lines += [f"        server {s} resolve;" for s in servers]
+    else:
+        lines += [f"        server {s} max_fails=0;" for s in servers]
+    lines.append("        keepalive 16;")
+    lines.append("    }")
+    return "\n".join(lines)
+
+
+def _size_label(size: str) -> str:
+    m = re.fullmatch(r"(\d+)([kKmMgG]?)", size.strip())
+    if not m:
+        return size
+    unit = {"": " 字节", "k": " KB", "m": " MB", "g": " GB"}[m.group(2).lower()]
+    return m.group(1) + unit
+
+
+def render_gateway(
+    upstreams: Mapping[str, Sequence[str]],
+    listen: str,
+    var_dir: Path | None,
+    env: Mapping[str, str] | None = None,
+    compose: bool = False,
+    gateway_dir: Path | str = GATEWAY_DIR,
+) -> str:
+    """nginx.conf for the local run (paths under var_dir) or for docker compose (compose=True)."""
+    env = os.environ if env is None else env
+    values = gateway_settings(env)
+    values["max_body_label"] = _size_label(values["max_body"])
+    if compose:
+        values.update(
+            user_line="",
+            worker_processes="auto",
+            pid_file="/tmp/nginx.pid",
+            temp_dir="/tmp",
+            error_log="stderr",
+            access_log="/dev/stdout",
+            resolver_line="    resolver 127.0.0.11 valid=10s ipv6=off;\n",
+        )
+    else:
+        assert var_dir is not None
+        # A root master would hand its workers to "nobody", who cannot enter a private var dir.
+        user = f"user {getpass.getuser()};" if os.geteuid() == 0 else ""
+        values.update(
+            user_line=user,
+            worker_processes="1",
+            pid_file=str(var_dir / "nginx" / "nginx.pid"),
+            temp_dir=str(var_dir / "nginx"),
+            error_log=str(var_dir / "log" / "nginx-error.log"),
+            access_log=str(var_dir / "log" / "nginx-access.log"),
+            resolver_line="",
+        )
+    values["listen"] = listen
+    values["gateway_dir"] = str(gateway_dir)
+    values["upstreams"] = "\n\n".join(_upstream_block(name, upstreams[name], compose) for name in SERVICES) + "\n"
+    return render_template(TEMPLATE.read_text(encoding="utf-8"), values)
+
+
+def compose_upstreams() -> dict[str, list[str]]:
+    return {name: [f"{name}:{COMPOSE_PORT}"] for name in SERVICES}
+
+
+# ---- processes ----------------------------------------------------------------------------------
+
+@dataclass
+class Proc:
+    name: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of a process: guards a pid file against a recycled pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child of ours is not alive
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _redis_answers(url: str, timeout: float = 1.0) -> bool:
+    u = urllib.parse.urlparse(url)
+    try:
+        with socket.create_connection((u.hostname or "127.0.0.1", u.port or 6379), timeout=timeout) as s:
+            s.settimeout(timeout)
+            if u.password:
+                s.sendall(f"AUTH {u.password}\r\n".encode())
+                s.recv(64)
+            s.sendall(b"PING\r\n")
+            return s.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _find(binary: str, env_name: str, extra: Sequence[str] = ()) -> str:
+    found = os.environ.get(env_name) or shutil.which(binary)
+    if not found:
+        for path in extra:
+            if os.access(path, os.X_OK):
+                found = path
+                break
+    if not found:
+        raise SystemExit(f"{binary} not found: run deploy/install.sh (make up does) or set {env_name}")
+    return found
+
+
+class StackError(RuntimeError):
+    pass
+
+
+class Stack:
+    """The suite on this machine: Redis (own, if asked or none answers), gunicorn, Celery workers,
+    outbox relays and nginx, each a supervised-by-pid-file process group under var_dir."""
+
+    def __init__(
+        self,
+        var_dir: Path | str,
+        gateway_port: int = 8080,
+        service_ports: Mapping[str, int | Sequence[int]] | None = None,
+        env: Mapping[str, str] | None = None,
+        own_redis_port: int | None = None,
+        web_workers: int | None = None,
+    ):
+        self.var_dir = Path(var_dir).resolve()
+        self.gateway_port = gateway_port
+        ports = dict(DEFAULT_PORTS)
+        ports.update(service_ports or {})
+        self.service_ports: dict[str, list[int]] = {
+            name: ([p] if isinstance(p, int) else list(p)) for name, p in ports.items()}
+        base = dict(os.environ if env is None else env)
+        self.own_redis_port = own_redis_port
+        if own_redis_port is not None:
+            base["REDIS_URL"] = f"redis://127.0.0.1:{own_redis_port}/0"
+        base.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
+        base["CME_VAR_DIR"] = str(self.var_dir)
+        base.setdefault("CME_SMS_LOG", str(self.var_dir / "sms.log"))
+        base.setdefault("CME_PUBLIC_BASE_URL", f"http://127.0.0.1:{gateway_port}")
+        base["PYTHONUNBUFFERED"] = "1"
+        base["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), base.get("PYTHONPATH", "")) if p)
+        self.env = base
+        self.web_workers = web_workers or int(base.get("CME_WEB_WORKERS", "2") or 2)
+        self.run_dir = self.var_dir / "run"
+        self.log_dir = self.var_dir / "log"
+
+    # -- layout
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+    @property
+    def redis_url(self) -> str:
+        return self.env["REDIS_URL"]
+
+    @property
+    def sms_log(self) -> Path:
+        return Path(self.env["CME_SMS_LOG"])
+
+    def log_path(self, name: str) -> Path:
+        return self.log_dir / f"{name}.log"
+
+    def pid_path(self, name: str) -> Path:
+        return self.run_dir / f"{name}.pid"
+
+    def _prepare_dirs(self) -> None:
+        for d in (self.var_dir, self.run_dir, self.log_dir, self.var_dir / "nginx", self.var_dir / "redis"):
+            d.mkdir(parents=True, exist_ok=True)
+
+    def _redis_is_ours(self) -> bool:
+        if self.own_redis_port is not None:
+            return True
+        if self.pid_path("redis").exists():
+            return True
+        return not _redis_answers(self.redis_url)
+
+    def processes(self) -> list[Proc]:
+        py = sys.executable
+        procs: list[Proc] = []
+        if self._redis_is_ours():
+            procs.append(Proc("redis", [_find("redis-server", "REDIS_SERVER", ["/usr/bin/redis-server"]),
+                                        str(self.run_dir / "redis.conf")]))
+        for name in SERVICES:
+            binds: list[str] = []
+            for port in self.service_ports[name]:
+                binds += ["--bind", f"127.0.0.1:{port}"]
+            procs.append(Proc(f"web-{name}", [py, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
+                                              *binds, "--workers", str(self.web_workers),
+                                              "--name", f"cme-{name}", f"services.{name}.wsgi:app"]))
+        for name in SERVICES:
+            procs.append(Proc(f"worker-{name}", [py, "-m", "celery", "-A", f"services.{name}.worker", "worker",
+                                                 "-Q", name, "-n", f"{name}@%h", "--concurrency", "1",
+                                                 "--loglevel", "INFO", "--without-gossip", "--without-mingle"]))
+        for name in SERVICES:
+            procs.append(Proc(f"relay-{name}", [py, "-m", "services.common.relay", name]))
+        nginx = _find("nginx", "NGINX", ["/usr/sbin/nginx"])
+        procs.append(Proc("gateway", [nginx, "-p", str(self.var_dir / "nginx"), "-e",
+                                      str(self.log_dir / "nginx-error.log"), "-c", str(self.run_dir / "nginx.conf")]))
+        return procs
+
+    def _proc(self, name: str) -> Proc:
+        for p in self.processes():
+            if p.name == name:
+                return p
+        raise KeyError(f"no process named {name}")
+
+    # -- configuration files
+    def write_configs(self) -> None:
+        self._prepare_dirs()
+        upstreams = {name: [f"127.0.0.1:{p}" for p in ports] for name, ports in self.service_ports.items()}
+        conf = render_gateway(upstreams, f"127.0.0.1:{self.gateway_port}", self.var_dir, self.env)
+        (self.run_dir / "nginx.conf").write_text(conf, encoding="utf-8")
+        port = self.own_redis_port or urllib.parse.urlparse(self.redis_url).port or 6379
+        (self.run_dir / "redis.conf").write_text(
+            "\n".join([
+                f"port {port}",
+                "bind 127.0.0.1",
+                "protected-mode yes",
+                "daemonize no",
+                f"dir {self.var_dir / 'redis'}",
+                "appendonly yes",
+                "appendfsync everysec",
+                "save 60 1",
+                "maxmemory 256mb",
+                "maxmemory-policy noeviction",
+                f"logfile {self.log_path('redis')}",
+                "",
+            ]),
+            encoding="utf-8",
+        )
+
+    # -- one process
+    def pid(self, name: str) -> int | None:
+        """The pid of a running process of ours, None when it does not run (stale files are removed)."""
+        path = self.pid_path(name)
+        try:
+            pid_text, _, started = path.read_text().partition("\n")
+            pid = int(pid_text)
+        except (OSError, ValueError):
+            return None
+        if _alive(pid) and (not started.strip() or _start_time(pid) == started.strip()):
+            return pid
+        path.unlink(missing_ok=True)
+        return None
+
+    def start_process(self, name: str) -> int:
+        running = self.pid(name)
+        if running:
+            return running
+        proc = self._proc(name)
+        self._prepare_dirs()
+        if name == "gateway":
+            self._check_nginx(proc)
+        env = dict(self.env)
+        env.update(proc.env)
+        with open(self.log_path(name), "ab") as log, open(os.devnull, "rb") as null:
+            child = subprocess.Popen(proc.argv, cwd=ROOT, env=env, stdin=null, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True, close_fds=True)
+        self.pid_path(name).write_text(f"{child.pid}\n{_start_time(child.pid) or ''}\n")
+        if name == "redis":
+            self._wait_for(lambda: _redis_answers(self.redis_url), 20, "redis", name)
+        return child.pid
+
+    def _check_nginx(self, proc: Proc) -> None:
+        result = subprocess.run([*proc.argv, "-t", "-q"], cwd=ROOT, env=self.env, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise StackError(f"nginx configuration is invalid:\n{result.stderr}")
+
+    def stop_process(self, name: str, timeout: float = 20.0) -> bool:
+        """Stop one process group (TERM, then KILL after timeout). False when it was not running."""
+        pid = self.pid(name)
+        if pid is None:
+            self.pid_path(name).unlink(missing_ok=True)
+            return False
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._group_alive(pid):
+            self._reap(pid)
+            time.sleep(0.1)
+        if self._group_alive(pid):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            time.sleep(0.2)
+        self._reap(pid)
+        self.pid_path(name).unlink(missing_ok=True)
+        return True
+
+    @staticmethod
+    def _reap(pid: int) -> None:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+
+    @staticmethod
+    def _group_alive(pgid: int) -> bool:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        # only zombies left?
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                return True
+        return False
+
+    # -- the whole stack
+    def migrate(self) -> None:
+        result = subprocess.run([sys.executable, "-m", "deploy.manage", "upgrade"], cwd=ROOT, env=self.env,
+                                capture_output=True, text=True)
+        self.log_path("migrate").parent.mkdir(parents=True, exist_ok=True)
+        self.log_path("migrate").write_text(result.stdout + result.stderr)
+        if result.returncode != 0:
+            raise StackError(f"migrations failed (see {self.log_path('migrate')}):\n{result.stderr[-3000:]}")
+
+    def start(self, migrate: bool = True, wait: bool = True, timeout: float = 120.0) -> None:
+        self.write_configs()
+        names = [p.name for p in self.processes()]
+        if "redis" in names:
+            self.start_process("redis")
+        if migrate:
+            self.migrate()
+        for name in names:
+            if name != "redis":
+                self.start_process(name)
+        if wait:
+            self.wait_healthy(timeout)
+
+    def stop(self) -> list[str]:
+        """Stop every process with a pid file, gateway first, Redis last. Safe to call twice."""
+        order = ["gateway", *[f"web-{s}" for s in SERVICES], *[f"relay-{s}" for s in SERVICES],
+                 *[f"worker-{s}" for s in SERVICES], "redis"]
+        known = {p.stem for p in self.run_dir.glob("*.pid")} if self.run_dir.exists() else set()
+        order += sorted(known - set(order))
+        stopped = [name for name in order if name in known and self.stop_process(name)]
+        return stopped
+
+    def status(self) -> dict[str, int | None]:
+        names = [p.name for p in self.processes()]
+        if self.run_dir.exists():
+            names += sorted({p.stem for p in self.run_dir.glob("*.pid")} - set(names))
+        return {name: self.pid(name) for name in names}
+
+    def get(self, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
+        req = urllib.request.Request(self.base_url + path, headers={"Accept": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+        except (urllib.error.URLError, OSError):
+            return 0, b""
+
+    def healthy(self) -> dict[str, int]:
+        return {name: self.get(f"/{name}/healthz")[0] for name in SERVICES}
+
+    def wait_healthy(self, timeout: float = 120.0) -> None:
+        """Until every /<service>/healthz answers 200 through the gateway; fails early when a process died."""
+        deadline = time.monotonic() + timeout
+        last: dict[str, int] = {}
+        while time.monotonic() < deadline:
+            last = self.healthy()
+            if all(code == 200 for code in last.values()):
+                return
+            dead = [p.name for p in self.processes() if self.pid(p.name) is None]
+            if dead:
+                raise StackError(f"stopped while starting: {', '.join(dead)}\n" + self._tails(dead))
+            time.sleep(0.5)
+        names = [p.name for p in self.processes()]
+        raise StackError(f"not healthy after {timeout:.0f}s: {last}\n" + self._tails(names))
+
+    def _wait_for(self, check, timeout: float, what: str, name: str) -> None:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if check():
+                return
+            if self.pid(name) is None:
+                break
+            time.sleep(0.1)
+        raise StackError(f"{what} did not come up\n" + self._tails([name]))
+
+    def _tails(self, names: Sequence[str], lines: int = 15) -> str:
+        out = []
+        for name in names:
+            path = self.log_path(name)
+            if path.exists():
+                tail = path.read_text(errors="replace").splitlines()[-lines:]
+                out.append(f"--- {path}\n" + "\n".join(tail))
+        return "\n".join(out)
+
+    def load_demo(self) -> dict | None:
+        """Run services.projects.demo.load_demo in the stack's environment; None when there is no demo yet."""
+        result = subprocess.run([sys.executable, "-m", "deploy.local", "_demo"], cwd=ROOT, env=self.env,
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            raise StackError(f"loading the demo data failed:\n{result.stderr[-3000:]}")
+        last = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else "null"
+        return json.loads(last)
+
+
+def _load_demo_here() -> None:
+    """Child of Stack.load_demo: prints the demo's summary as one JSON line (or null)."""
+    import importlib.util
+
+    if importlib.util.find_spec("services.projects.demo") is None:
+        print("null")
+        return
+    from services.projects import models  # noqa: F401 - the whole schema is known
+    from services.projects.db import db
+    from services.projects.demo import load_demo  # type: ignore[import-not-found]
+
+    session = db.new_session()
+    try:
+        summary = load_demo(session)
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+    print(json.dumps(summary, ensure_ascii=False, default=str))
+
+
+# ---- command line --------------------------------------------------------------------------------
+
+def _ports_from_env() -> dict[str, int | list[int]]:
+    ports: dict[str, int | list[int]] = {}
+    for part in os.environ.get("CME_SERVICE_PORTS", "").split(","):
+        if "=" in part:
+            name, _, value = part.partition("=")
+            numbers = [int(v) for v in value.split("+") if v.strip()]
+            ports[name.strip()] = numbers[0] if len(numbers) == 1 else numbers
+    return ports
+
+
+def stack_from_env() -> Stack:
+    from services.common.config import get_settings
+
+    get_settings()  # reads the optional .env (CME_ENV_FILE) into the environment, as the services do
+    var_dir = Path(os.environ.get("CME_VAR_DIR", ROOT / "var"))
+    return Stack(var_dir, int(os.environ.get("CME_GATEWAY_PORT", "8080")), _ports_from_env())
+
+
+def _print_demo(summary: dict | None) -> None:
+    if summary == {}:
+        print("Demo data: skipped (--no-demo / CME_LOCAL_DEMO=0).")
+        return
+    if summary is None:
+        print("Demo data: not available yet (services/projects/demo.py is missing).")
+        return
+    print("Demo data loaded (log in at /projects/login; the SMS code appears in the SMS log):")
+
+    def line(item: object) -> str:
+        if isinstance(item, dict):
+            return "  ".join(f"{k}: {v}" for k, v in item.items() if not isinstance(v, (dict, list)))
+        return str(item)
+
+    for key, value in (summary.items() if isinstance(summary, dict) else [("demo", summary)]):
+        if isinstance(value, list):
+            print(f"  {key}:")
+            for item in value:
+                print(f"    {line(item)}")
+        else:
+            print(f"  {key}: {line(value)}")
+
+
+def cmd_up(stack: Stack, demo: bool = True) -> int:
+    print(f"var directory: {stack.var_dir}")
+    db = stack.env.get("DATABASE_URL") or f"SQLite files {stack.var_dir}/<service>.db"
+    print(f"databases: {db}")
+    if stack._redis_is_ours():
+        print(f"redis: starting redis-server at {stack.redis_url}")
+    else:
+        print(f"redis: using the one answering at {stack.redis_url}")
+    try:
+        stack.start()
+        summary = stack.load_demo() if demo else {}
+    except StackError as exc:
+        print(f"\nFAILED: {exc}\n\nStopping what was started.", file=sys.stderr)
+        stack.stop()
+        return 1
+    print()
+    print(f"The suite runs at {stack.base_url}/")
+    print(f"SMS codes are written to {stack.sms_log}")
+    print(f"Logs: {stack.log_dir}/<process>.log    Stop with: make down")
+    _print_demo(summary)
+    return 0
+
+
+def cmd_down(stack: Stack) -> int:
+    stopped = stack.stop()
+    print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    return 0
+
+
+def cmd_status(stack: Stack) -> int:
+    rows = stack.status()
+    for name, pid in rows.items():
+        print(f"{name:18} {'running pid ' + str(pid) if pid else 'stopped'}")
+    health = stack.healthy() if rows.get("gateway") else {}
+    for name, code in health.items():
+        print(f"{'/' + name + '/healthz':18} {code or 'no answer'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deploy.local", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    up = sub.add_parser("up")
+    up.add_argument("--no-demo", action="store_true", help="do not load the demo data (also CME_LOCAL_DEMO=0)")
+    sub.add_parser("down")
+    sub.add_parser("status")
+    render = sub.add_parser("render-gateway")
+    render.add_argument("--compose", action="store_true", help="for docker compose (service names, port 8000)")
+    render.add_argument("--gateway-dir", default=None, help="where gateway/errors is (compose: /gateway)")
+    render.add_argument("--out", default=None)
+    sub.add_parser("_demo")
+    args = parser.parse_args(argv)
+    if args.cmd == "_demo":
+        _load_demo_here()
+        return 0
+    if args.cmd == "render-gateway":
+        if args.compose:
+            conf = render_gateway(compose_upstreams(), "8080", None, compose=True,
+                                  gateway_dir=args.gateway_dir or "/gateway")
+        else:
+            stack = stack_from_env()
+            upstreams = {n: [f"127.0.0.1:{p}" for p in ports] for n, ports in stack.service_ports.items()}
+            conf = render_gateway(upstreams, f"127.0.0.1:{stack.gateway_port}", stack.var_dir, stack.env,
+                                  gateway_dir=args.gateway_dir or GATEWAY_DIR)
+        if args.out:
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(conf, encoding="utf-8")
+        else:
+            sys.stdout.write(conf)
+        return 0
+    stack = stack_from_env()
+    if args.cmd == "up":
+        return cmd_up(stack, demo=not args.no_demo and os.environ.get("CME_LOCAL_DEMO", "1") != "0")
+    return {"down": cmd_down, "status": cmd_status}[args.cmd](stack)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""What people do through the gateway, as plain HTTP: the pages a clerk clicks through and the
+JSON API a program calls. Each client can come from its own loopback address (127.0.0.x), as
+different offices do, so the gateway's per-address login limits apply to each separately."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import requests
+from PIL import Image
+from requests.adapters import HTTPAdapter
+
+_CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+
+
+class _SourceAdapter(HTTPAdapter):
+    def __init__(self, source: str):
+        self.source = source
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self.source, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def client_from(source: str) -> requests.Session:
+    s = requests.Session()
+    s.mount("http://", _SourceAdapter(source))
+    return s
+
+
+def jpeg(color: str = "white") -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (320, 240), color).save(out, format="JPEG")
+    return out.getvalue()
+
+
+def csrf_of(html: str) -> str:
+    found = _CSRF.search(html)
+    assert found, "the page has no form token"
+    return found.group(1)
+
+
+def last_code(sms_log: Path, mobile: str) -> str:
+    for line in reversed(sms_log.read_text(encoding="utf-8").splitlines()):
+        msg = json.loads(line)
+        if msg["mobile"] == mobile:
+            code = re.search(r"\d{6}", msg["text"])
+            assert code, msg["text"]
+            return code.group(0)
+    raise AssertionError(f"no SMS to {mobile}")
+
+
+def api_login(base: str, http: requests.Session, sms_log: Path, kind: str, account: str, password: str,
+              mobile: str, first_admin: str | None = None) -> dict[str, str]:
+    """Password (adding a responsible person with `mobile` at a first login), then the SMS code from
+    the log provider; returns the bearer header."""
+    r = http.post(f"{base}/projects/api/auth/login", json={"kind": kind, "account": account, "password": password})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    if body.get("needs_admins"):
+        assert first_admin, "a first login must add a responsible person"
+        r = http.post(f"{base}/projects/api/auth/admins", json={
+            "login_token": body["login_token"], "real_name": first_admin, "mobile": mobile, "confirm": True})
+        assert r.status_code in (200, 201), r.text
+        body = {**body, **r.json()}
+    choice = body["admins"][0]["id"]
+    r = http.post(f"{base}/projects/api/auth/sms/send", json={"login_token": body["login_token"], "admin_id": choice})
+    assert r.status_code == 200, r.text
+    r = http.post(f"{base}/projects/api/auth/sms/verify", json={
+        "login_token": body["login_token"], "admin_id": choice, "code": last_code(sms_log, mobile)})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+def page_login(base: str, http: requests.Session, sms_log: Path, kind: str, account: str, password: str,
+               mobile: str) -> None:
+    """The login pages, as a clerk uses them; leaves the session cookie in `http`."""
+    page = http.get(f"{base}/projects/login")
+    assert page.status_code == 200 and "继续医学教育管理系统登录" in page.text
+    r = http.post(f"{base}/projects/login", data={"kind": kind, "account": account, "password": password,
+                                                  "csrf_token": csrf_of(page.text)})
+    assert r.status_code == 200 and "/projects/login/sms" in r.url, (r.status_code, r.url)
+    choice = re.search(r'<option value="([^"]+)"', r.text)
+    assert choice, r.text
+    token = csrf_of(r.text)
+    r = http.post(f"{base}/projects/login/sms/send", data={"admin_id": choice.group(1), "csrf_token": token})
+    assert r.status_code == 200, r.text
+    r = http.post(f"{base}/projects/login/sms/verify", data={
+        "admin_id": choice.group(1), "code": last_code(sms_log, mobile), "csrf_token": csrf_of(r.text)})
+    assert r.status_code == 200 and r.url.rstrip("/").endswith(("/projects/filings", "/projects/review/filings")), r.url
+
+
+def api_file_offering(base: str, http: requests.Session, headers: dict[str, str], start_in_days: int = 14) -> int:
+    """File the first unfiled offering of the institution's first project and 保存并上报; returns the filing id."""
+    r = http.get(f"{base}/projects/api/filings", headers=headers)
+    assert r.status_code == 200, r.text
+    row = next(i for i in r.json()["items"] if i.get("next_label"))
+    project_id = row["project"]["id"] if "project" in row else row["id"]
+    r = http.post(f"{base}/projects/api/projects/{project_id}/offerings", headers=headers)
+    assert r.status_code == 201, r.text
+    filing_id = r.json()["id"]
+    start = dt.date.today() + dt.timedelta(days=start_in_days)
+    r = http.put(f"{base}/projects/api/filings/{filing_id}", headers=headers, json={
+        "starts_on": start.isoformat(), "ends_on": (start + dt.timedelta(days=1)).isoformat(),
+        "venue": "西安国际会议中心", "mode": "线下", "expected_trainees": 120, "contact_person": "李老师",
+        "contact_phone": "13700001234",
+        "schedule": [{"date": start.isoformat(), "start": "08:30", "end": "12:00", "title": "开幕与专题讲座"},
+                     {"date": (start + dt.timedelta(days=1)).isoformat(), "start": "14:00", "end": "17:30",
+                      "title": "病例讨论"}]})
+    assert r.status_code == 200, r.text
+    for kind in ("notice", "agenda"):
+        r = http.post(f"{base}/projects/api/filings/{filing_id}/uploads/{kind}", headers=headers,
+                      files={"file": (f"{kind}.jpg", jpeg(), "image/jpeg")})
+        assert r.status_code in (200, 201), r.text
+    r = http.post(f"{base}/projects/api/filings/{filing_id}/submit", headers=headers, json={})
+    assert r.status_code == 200, r.text
+    return filing_id

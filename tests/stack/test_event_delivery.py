@@ -1,0 +1,100 @@
+"""No event is lost while delivery is down, and none is applied twice (issue 2, "The spine").
+
+The committee approves an offering while the checkin worker and Redis are down; the activity must
+not appear; once they are back it appears exactly once, and a relay re-sending the same event
+changes nothing (the consumer is idempotent).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import inspect, select, update
+
+from .flows import api_file_offering, api_login, client_from
+
+pytestmark = pytest.mark.stack
+
+
+def prepare_submitted_filing(stack, demo) -> tuple[dict[str, str], dict[str, str], int]:
+    """The demo institution without responsible persons logs in for the first time (adds one), files an
+    offering and submits it; a second committee member is added for the approval. Fresh mobiles keep
+    the 60-second SMS rule of the other tests out of the way. Returns (institution, committee, filing id)."""
+    from services.projects.institutions.services import create_reviewer
+
+    base = stack.base_url
+    inst = next(i for i in demo["institutions"] if i["account"] == "sxsrmyy")
+    office = client_from("127.0.0.31")
+    inst_auth = api_login(base, office, stack.sms_log, "institution", inst["account"], inst["password"],
+                          "13700009999", first_admin="王科长")
+    filing_id = api_file_offering(base, office, inst_auth)
+    session = stack.session("projects")
+    try:
+        create_reviewer(session, "committee02", "审核员乙", "Review2@2026", "13900000002")
+        session.commit()
+    finally:
+        session.close()
+    rev_auth = api_login(base, client_from("127.0.0.32"), stack.sms_log, "reviewer", "committee02",
+                         "Review2@2026", "13900000002")
+    return inst_auth, rev_auth, filing_id
+
+
+def approve(stack, rev_auth: dict[str, str], filing_id: int) -> int:
+    """The committee approves through the API; returns the offering id."""
+    r = stack.http.post(stack.url(f"/projects/api/review/filings/{filing_id}/approve"), headers=rev_auth, json={})
+    assert r.status_code == 200, r.text
+    return r.json()["offering_id"]
+
+
+def activities_of(stack, inst_auth: dict[str, str], offering_id: int) -> list[dict]:
+    """The institution's activities for this offering, as 继教活动-项目管理 lists them."""
+    resp = stack.http.get(stack.url("/checkin/api/activities"), params={"per_page": 100}, headers=inst_auth)
+    assert resp.status_code == 200, resp.text
+    return [item for item in resp.json()["items"] if item["offering_id"] == offering_id]
+
+
+def _log_mentions(stack, name: str, needle: str) -> int:
+    path = stack.log_path(name)
+    return path.read_text(errors="replace").count(needle) if path.exists() else 0
+
+
+def test_activity_appears_exactly_once_after_delivery_returns(stack, demo):
+    from services.projects.db import outbox
+
+    assert inspect(stack.engine("checkin")).has_table("activities"), (
+        "the checkin database has no `activities` table after `deploy.manage upgrade`: "
+        "services/checkin/migrations needs a revision for it")
+    inst_auth, rev_auth, filing_id = prepare_submitted_filing(stack, demo)
+
+    stack.stop_process("worker-checkin")
+    stack.stop_process("redis")
+    try:
+        offering_id = approve(stack, rev_auth, filing_id)
+        time.sleep(3)  # the relay tries and fails meanwhile
+        assert activities_of(stack, inst_auth, offering_id) == []
+        with stack.engine("projects").connect() as conn:
+            rows = conn.execute(select(outbox).where(outbox.c.name == "offering.approved")
+                                .order_by(outbox.c.id.desc()).limit(2)).fetchall()
+        event_id = rows[0].event_id
+        assert {r.event_id for r in rows} == {event_id}
+        assert {r.consumer for r in rows} == {"checkin", "credits"}
+        assert all(r.sent_at is None for r in rows), "nothing can be sent while Redis is down"
+    finally:
+        stack.start_process("redis")
+        stack.start_process("worker-checkin")
+
+    found = stack.wait_until(lambda: activities_of(stack, inst_auth, offering_id), 60,
+                             what="the activity after delivery came back")
+    assert len(found) == 1
+    stack.wait_until(lambda: _log_mentions(stack, "worker-checkin", f"{event_id} applied"), 20)
+
+    # The relay sends the same event again (as after a crash between send and mark): nothing changes.
+    with stack.engine("projects").begin() as conn:
+        conn.execute(update(outbox).where(outbox.c.event_id == event_id, outbox.c.consumer == "checkin")
+                     .values(sent_at=None))
+    stack.wait_until(lambda: _log_mentions(stack, "worker-checkin", f"{event_id} skipped"), 60,
+                     what="the redelivered event to be skipped")
+    assert len(activities_of(stack, inst_auth, offering_id)) == 1
+    assert _log_mentions(stack, "worker-checkin", f"{event_id} applied") == 1
+

@@ -1,0 +1,115 @@
+"""The gateway in front of the running suite: routing, health, OpenAPI, request ids, body cap, rate limits."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.stack
+
+SERVICES = ("projects", "checkin", "credits", "certs")
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_healthz_through_gateway(stack, name):
+    resp = stack.http.get(stack.url(f"/{name}/healthz"))
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["checks"] == {"database": "ok", "redis": "ok"}
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_openapi_through_gateway(stack, name):
+    resp = stack.http.get(stack.url(f"/{name}/api/openapi.json"))
+    assert resp.status_code == 200
+    assert resp.json()["openapi"].startswith("3.")
+
+
+def test_root_redirects_to_projects(stack):
+    resp = stack.http.get(stack.url("/"), allow_redirects=False)
+    assert resp.status_code in (301, 302)
+    assert resp.headers["Location"].endswith("/projects/")
+
+
+def test_unknown_prefix_is_json_404(stack):
+    resp = stack.http.get(stack.url("/nowhere"))
+    assert resp.status_code == 404
+    assert resp.json()["error"]["code"] == "not_found"
+
+
+def test_request_id_set_by_gateway_reaches_service_log(stack):
+    resp = stack.http.get(stack.url("/checkin/healthz"))
+    rid = resp.headers.get("X-Request-ID", "")
+    assert len(rid) == 32 and rid.isalnum(), rid  # nginx's $request_id
+    log = stack.log_path("web-checkin")
+    stack.wait_until(lambda: rid in log.read_text(errors="replace"), 10, what="the request id in the checkin log")
+    assert rid in stack.log_path("nginx-access").read_text()
+
+
+def test_well_formed_client_request_id_is_kept_and_bad_one_replaced(stack):
+    good = "client-req-0001abcd"
+    resp = stack.http.get(stack.url("/projects/healthz"), headers={"X-Request-ID": good})
+    assert resp.headers["X-Request-ID"] == good
+    stack.wait_until(lambda: good in stack.log_path("web-projects").read_text(errors="replace"), 10)
+    bad = "<script>alert(1)</script>"
+    resp = stack.http.get(stack.url("/projects/healthz"), headers={"X-Request-ID": bad})
+    assert resp.headers["X-Request-ID"] != bad
+    assert resp.headers["X-Request-ID"].isalnum()
+
+
+def test_upload_over_cap_is_413(stack):
+    body = b"\0" * (12 * 1024 * 1024 + 1024)
+    resp = stack.http.post(stack.url("/projects/api/anything"), data=body,
+                           headers={"Content-Type": "application/octet-stream"})
+    assert resp.status_code == 413
+    error = resp.json()["error"]
+    assert error["code"] == "payload_too_large"
+    assert error["request_id"] == resp.headers["X-Request-ID"]
+    page = stack.http.post(stack.url("/projects/filings/1"), data=body, headers={"Accept": "text/html"})
+    assert page.status_code == 413
+    assert "太大" in page.text
+
+
+def test_login_posts_are_rate_limited(stack):
+    codes = [stack.http.post(stack.url("/projects/api/auth/login"), json={}).status_code for _ in range(15)]
+    assert 429 in codes, codes
+    first = codes.index(429)
+    assert first >= 3, codes  # the burst lets a few through
+    assert all(c == 429 for c in codes[first:]), codes
+    resp = stack.http.post(stack.url("/projects/login"), data={})
+    assert resp.status_code == 429  # the page form shares the login zone
+    assert resp.json()["error"]["code"] == "too_many_requests"
+    # reading the login page is never limited
+    assert stack.http.get(stack.url("/projects/login"), allow_redirects=False).status_code != 429
+
+
+def test_sms_sends_are_rate_limited(stack):
+    codes = [stack.http.post(stack.url("/projects/login/sms/send"), data={}).status_code for _ in range(10)]
+    assert 429 in codes, codes
+    page = stack.http.post(stack.url("/projects/api/auth/sms/send"), json={}, headers={"Accept": "text/html"})
+    assert page.status_code == 429
+    assert "操作太频繁" in page.text
+
+
+def test_service_down_is_502_json(stack):
+    stack.stop_process("web-certs")
+    try:
+        resp = stack.http.get(stack.url("/certs/healthz"))
+        assert resp.status_code == 502
+        assert resp.json()["error"]["code"] == "service_unavailable"
+    finally:
+        stack.start_process("web-certs")
+        stack.wait_healthy()
+
+
+def test_redis_down_makes_healthz_503_and_back(stack):
+    stack.stop_process("redis")
+    try:
+        for name in SERVICES:
+            resp = stack.http.get(stack.url(f"/{name}/healthz"))
+            assert resp.status_code == 503, (name, resp.text)
+            assert resp.json()["checks"]["redis"].startswith("error")
+            assert resp.json()["checks"]["database"] == "ok"
+    finally:
+        stack.start_process("redis")
+    stack.wait_healthy(30)
+    for name in SERVICES:
+        assert stack.http.get(stack.url(f"/{name}/healthz")).status_code == 200

@@ -1,0 +1,143 @@
+"""docker-compose.yml, checked without a Docker engine: it parses, every gateway upstream has a
+service, every command names a module that exists, every long-running service has a health check."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from deploy.local import SERVICES, compose_upstreams, render_gateway
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+ALL = COMPOSE["services"]
+ONE_SHOT = {name for name, svc in ALL.items() if svc.get("restart") == "no"}
+APP = {name for name, svc in ALL.items() if svc.get("build")}
+
+
+def _gateway_conf() -> str:
+    return render_gateway(compose_upstreams(), "8080", None, compose=True, gateway_dir="/gateway")
+
+
+def test_compose_has_the_whole_suite():
+    for name in ("postgres", "redis", "migrate", "gateway", "beat", *SERVICES):
+        assert name in ALL, name
+    for name in SERVICES:
+        assert f"worker-{name}" in ALL
+        assert f"relay-{name}" in ALL
+    assert "--appendonly" in ALL["redis"]["command"]
+
+
+def test_every_gateway_upstream_has_a_service():
+    conf = _gateway_conf()
+    upstreams = dict(re.findall(r"upstream\s+(\w+)\s*\{(.*?)\}", conf, re.S))
+    assert set(upstreams) == set(SERVICES)
+    proxied = set(re.findall(r"proxy_pass\s+http://([\w-]+)", conf))
+    assert proxied <= set(upstreams)
+    for name, body in upstreams.items():
+        servers = re.findall(r"server\s+([\w.-]+):(\d+)", body)
+        assert servers, name
+        for host, port in servers:
+            assert host in ALL, f"upstream {name} points at {host}, which is no compose service"
+            assert host in APP
+            assert f"services.{name}.wsgi:app" in ALL[host]["command"]
+            assert port == "8000"
+
+
+def test_gateway_mounts_the_rendered_config():
+    gw = ALL["gateway"]
+    assert any(v.endswith(":/gateway:ro") for v in gw["volumes"])
+    assert "-c" in gw["command"]
+    assert gw["depends_on"]["gateway-config"]["condition"] == "service_completed_successfully"
+    assert (ROOT / "gateway" / "nginx.conf.template").is_file()
+    for code in (413, 429, 502):
+        assert (ROOT / "gateway" / "errors" / f"{code}.html").is_file()
+
+
+def _module_of(command: list[str]) -> list[str]:
+    """The Python modules a command names: gunicorn's app, celery -A, python -m."""
+    found = []
+    for i, arg in enumerate(command):
+        if re.fullmatch(r"services\.[\w.]+:\w+", arg):
+            found.append(arg)
+        if arg == "-A" or (arg == "-m" and command[0].startswith("python")):
+            found.append(command[i + 1])
+        if arg == "-c" and command[0] == "gunicorn":
+            assert (ROOT / command[i + 1]).is_file(), command[i + 1]
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(APP))
+def test_every_command_names_a_module_that_exists(name):
+    command = ALL[name]["command"]
+    assert isinstance(command, list), "exec form, so signals reach the process"
+    modules = _module_of(command)
+    assert modules, command
+    for target in modules:
+        module, _, attr = target.partition(":")
+        assert importlib.util.find_spec(module) is not None, target
+        if attr:  # the gunicorn entry really has the app object
+            assert hasattr(importlib.import_module(module), attr), target
+
+
+@pytest.mark.parametrize("name", sorted(set(ALL) - ONE_SHOT))
+def test_every_long_running_service_has_a_healthcheck(name):
+    check = ALL[name].get("healthcheck")
+    assert check and check.get("test"), name
+
+
+def test_scalable_services_have_no_fixed_name_or_host_port():
+    for name in APP:
+        svc = ALL[name]
+        assert "container_name" not in svc, name
+        assert "ports" not in svc, name
+
+
+def test_configuration_comes_from_the_env_file():
+    for name in APP:
+        assert ALL[name]["env_file"] == ".env" or ".env" in ALL[name]["env_file"]
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    for key in ("CME_SECRET_KEY", "CME_PII_KEYS", "CME_HASH_KEYS", "DATABASE_URL", "REDIS_URL", "CME_SMS_PROVIDER",
+                "CME_TENCENT_SECRET_ID", "CME_CLOCK_OFFSET_SECONDS", "CME_CLOCK_FILE", "CME_PUBLIC_BASE_URL",
+                "CME_GATEWAY_PORT", "POSTGRES_PASSWORD"):
+        assert re.search(rf"^#?\s*{key}=", example, re.M), key
+
+
+def test_dockerfile_builds_the_app_image():
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    assert dockerfile.startswith("#") and "FROM python:3.11-slim" in dockerfile
+    for package in ("fonts-noto-cjk", "libharfbuzz-subset0", "libpango-1.0-0", "requirements.txt"):
+        assert package in dockerfile
+    for name in APP:
+        assert ALL[name]["build"]["dockerfile"] == "deploy/Dockerfile"
+    assert (ROOT / "deploy" / "gunicorn.conf.py").is_file()
+
+
+def test_gunicorn_config_loads():
+    namespace: dict = {}
+    exec(compile((ROOT / "deploy" / "gunicorn.conf.py").read_text(), "gunicorn.conf.py", "exec"), namespace)
+    assert namespace["workers"] >= 1 and namespace["max_requests"] > 0
+    assert "x-request-id" in namespace["access_log_format"]
+
+
+def test_rendered_gateway_configs_are_valid_nginx(tmp_path):
+    """nginx -t on the local rendering (the compose one needs Docker's resolver and a newer nginx)."""
+    import shutil
+    import subprocess
+
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).exists():
+        pytest.skip("nginx is not installed")
+    for sub in ("run", "log", "nginx"):
+        (tmp_path / sub).mkdir()
+    upstreams = {name: [f"127.0.0.1:{9100 + i}"] for i, name in enumerate(SERVICES)}
+    conf = render_gateway(upstreams, "127.0.0.1:9099", tmp_path, {})
+    (tmp_path / "nginx.conf").write_text(conf)
+    result = subprocess.run([nginx, "-t", "-p", str(tmp_path / "nginx"), "-e", str(tmp_path / "log" / "e.log"),
+                             "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
