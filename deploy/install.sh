@@ -20,6 +20,10 @@ dpkg -s libpango-1.0-0 >/dev/null 2>&1 || debs+=(libpango-1.0-0 libpangoft2-1.0-
 if [ $want_test -eq 1 ] || ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
   command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || debs+=(redis-server)
 fi
+# the tests decode QR codes from images, as a phone would
+if [ $want_test -eq 1 ]; then
+  command -v zbarimg >/dev/null || debs+=(zbar-tools)
+fi
 if [ ${#debs[@]} -gt 0 ]; then
   echo "installing Debian packages: ${debs[*]}"
   $SUDO apt-get update -qq

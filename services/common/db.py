@@ -97,7 +97,13 @@ class ServiceDB:
         self.metadata = metadata
         self.migrations_dir = migrations_dir
         self._engine: Engine | None = None
-        self.session = scoped_session(sessionmaker(expire_on_commit=False))
+        self._scoped = scoped_session(sessionmaker(expire_on_commit=False))
+
+    @property
+    def session(self) -> scoped_session[Session]:
+        """The request-scoped session, bound to this service's engine on first use in each process."""
+        _ = self.engine
+        return self._scoped
 
     @property
     def url(self) -> str:
@@ -107,12 +113,12 @@ class ServiceDB:
     def engine(self) -> Engine:
         if self._engine is None:
             self._engine = build_engine(self.url)
-            self.session.configure(bind=self._engine)
+            self._scoped.configure(bind=self._engine)
         return self._engine
 
     def reset(self) -> None:
         """Forget the engine (after settings changed, or in a forked worker)."""
-        self.session.remove()
+        self._scoped.remove()
         if self._engine is not None:
             self._engine.dispose()
         self._engine = None
@@ -140,7 +146,6 @@ class ServiceDB:
 
     def upgrade(self) -> None:
         ensure_database(self.url)
-        _ = self.engine  # binds the scoped session
         command.upgrade(self.alembic_config(), "head")
 
 

@@ -55,3 +55,21 @@ def test_outbox_row_per_consumer_and_idempotent_consume(databases):
     assert seen == [7]
     assert s.scalar(select(func.count()).select_from(processed_events)) == 1
     s.close()
+
+
+def test_request_session_is_bound_on_first_use_in_a_fresh_process(tmp_path, monkeypatch):
+    """A gunicorn worker's first request may use db.session before anything touched the engine."""
+    from sqlalchemy import MetaData, text
+
+    from services.common.config import get_settings
+    from services.common.db import ServiceDB
+
+    monkeypatch.setenv("CME_CERTS_DATABASE_URL", f"sqlite:///{tmp_path}/fresh.db")
+    get_settings.cache_clear()
+    try:
+        fresh = ServiceDB("certs", MetaData(), tmp_path)
+        assert fresh.session().execute(text("SELECT 1")).scalar() == 1
+        fresh.reset()
+    finally:
+        monkeypatch.delenv("CME_CERTS_DATABASE_URL")
+        get_settings.cache_clear()
