@@ -13,8 +13,8 @@ from typing import Any
 import redis
 from flask import Blueprint, Flask, g, jsonify, request
 from flask_smorest import Api
-from werkzeug.middleware.proxy_fix import ProxyFix
 from sqlalchemy import text
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import auth, clock, pii
 from .auth import access
