@@ -87,6 +87,13 @@ def test_activity_appears_exactly_once_after_delivery_returns(stack, demo):
     found = stack.wait_until(lambda: activities_of(stack, inst_auth, offering_id), 60,
                              what="the activity after delivery came back")
     assert len(found) == 1
+
+    def credits_record():
+        r = stack.http.get(stack.url(f"/credits/api/offerings/{offering_id}"), headers=inst_auth)
+        return r.json() if r.status_code == 200 else None
+
+    record = stack.wait_until(credits_record, 30, what="credits to record the offering's credit")
+    assert record["credit_class"] and float(record["credit_value"]) > 0
     stack.wait_until(lambda: _log_mentions(stack, "worker-checkin", f"{event_id} applied"), 20)
 
     # The relay sends the same event again (as after a crash between send and mark): nothing changes.
