@@ -63,6 +63,28 @@ class OfferingApprovedSchema(_Payload):
     schedule = fields.List(fields.Nested(ScheduleItemSchema), load_default=list)
 
 
+class CheckinRecordedSchema(_Payload):
+    """One stored check-in. ID number and mobile travel only encrypted (services.common.pii)."""
+
+    checkin_id = fields.Integer(required=True)
+    activity_id = fields.Integer(required=True)
+    offering_id = fields.Integer(required=True)
+    institution_id = fields.Integer(required=True)
+    window_id = fields.Integer(required=True)
+    window_kind = fields.String(required=True, validate=validate.OneOf(["sign_in", "sign_out"]))
+    window_starts_at = fields.AwareDateTime(required=True)
+    window_ends_at = fields.AwareDateTime(required=True)
+    trainee_key = fields.String(required=True, validate=validate.Length(equal=64))
+    name = fields.String(required=True)
+    id_enc = fields.String(required=True)
+    mobile_enc = fields.String(required=True)
+    title = fields.String(required=True)
+    unit = fields.String(required=True)
+    scanned_at = fields.AwareDateTime(required=True)
+    forced = fields.Boolean(required=True)
+    flags = fields.List(fields.String(), load_default=list)
+
+
 @dataclass(frozen=True)
 class EventSpec:
     name: str
@@ -78,6 +100,9 @@ CATALOGUE: dict[str, EventSpec] = {
         EventSpec("offering.approved", "projects", ("checkin", "credits"), OfferingApprovedSchema,
                   "The committee approved the pre-event filing of an offering: checkin lists it as an "
                   "activity, credits records the project's credit class and value."),
+        EventSpec("checkin.recorded", "checkin", ("credits",), CheckinRecordedSchema,
+                  "A check-in was stored (scanned or forced): credits keeps its own copy for attendance "
+                  "analysis."),
     )
 }
 

@@ -1,37 +1,17 @@
 from __future__ import annotations
 
-import datetime as dt
+from sqlalchemy.orm import Session
 
-from sqlalchemy import Integer, String, Text
-from sqlalchemy.orm import Mapped, Session, mapped_column
-
-from services.common import clock
+from services.common.audit import AuditMixin, record_audit
 from services.common.auth import Principal
-from services.common.db import UTCDateTime
 
 from ..db import Base
 
 
-class AuditLog(Base):
-    """Every state transition and sensitive action: who, when, what, from, to, why."""
-
-    __tablename__ = "audit_log"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now, index=True)
-    actor: Mapped[str] = mapped_column(String(120))
-    actor_name: Mapped[str] = mapped_column(String(100), default="")
-    object_type: Mapped[str] = mapped_column(String(40))
-    object_id: Mapped[int] = mapped_column(Integer)
-    action: Mapped[str] = mapped_column(String(40))
-    from_state: Mapped[str | None] = mapped_column(String(40), nullable=True)
-    to_state: Mapped[str | None] = mapped_column(String(40), nullable=True)
-    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+class AuditLog(AuditMixin, Base):
+    """Every state transition and sensitive action of the projects service."""
 
 
 def record(session: Session, actor: Principal | None, object_type: str, object_id: int, action: str,
            from_state: str | None = None, to_state: str | None = None, reason: str | None = None) -> AuditLog:
-    entry = AuditLog(actor=actor.describe() if actor else "system", actor_name=actor.name if actor else "系统",
-                     object_type=object_type, object_id=object_id, action=action, from_state=from_state,
-                     to_state=to_state, reason=reason, at=clock.now())
-    session.add(entry)
-    return entry
+    return record_audit(session, AuditLog, actor, object_type, object_id, action, from_state, to_state, reason)

@@ -1,0 +1,70 @@
+"""考勤 / 签到 (Checkin) and refused scan attempts, with pretix-style reason codes."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from services.common import clock
+from services.common.db import UTCDateTime
+
+from ..db import Base
+from ..trainees.models import Trainee
+from ..windows.models import CheckinWindow
+
+# Why a scan was refused, or why a stored check-in is flagged for the institution.
+REASONS = {
+    "token_malformed": "二维码无效，请扫描现场大屏上的二维码。",
+    "token_forged": "二维码无效，请扫描现场大屏上的二维码。",
+    "token_wrong_activity": "该二维码不属于本次活动。",
+    "token_wrong_window": "该二维码不属于当前签到时段。",
+    "token_expired": "二维码已过期，请扫描大屏上最新的二维码。",
+    "token_future": "二维码时间异常，请扫描大屏上最新的二维码。",
+    "ticket_expired": "扫码后超过有效时间未完成签到，请重新扫描大屏上的二维码。",
+    "not_in_window": "当前不在签到时段内。",
+    "snapshot_user": "请在微信中打开并授权后再签到。",
+    "wechat_bound_to_other": "该微信号已绑定其他身份证号码，不能为他人签到。",
+    "many_identities_same_address": "同一网络地址短时间内为多个身份签到。",
+    "id_on_new_wechat": "该身份证号码此前绑定了其他微信号。",
+    "forced": "由举办单位代为签到。",
+}
+
+
+class Checkin(Base):
+    __tablename__ = "checkins"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    activity_id: Mapped[int] = mapped_column(ForeignKey("activities.id", ondelete="CASCADE"), index=True)
+    window_id: Mapped[int] = mapped_column(ForeignKey("checkin_windows.id", ondelete="CASCADE"))
+    trainee_id: Mapped[int] = mapped_column(ForeignKey("trainees.id"), index=True)
+    scanned_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())  # when the QR was first opened
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    nonce: Mapped[str] = mapped_column(String(64), unique=True)  # the form's idempotency key
+    openid: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    address_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)
+    forced_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    forced_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    trainee: Mapped[Trainee] = relationship()
+    window: Mapped[CheckinWindow] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("window_id", "trainee_id"),  # one check-in per trainee per window
+        CheckConstraint("(forced AND forced_reason IS NOT NULL) OR (NOT forced)", name="forced_has_reason"),
+    )
+
+
+class RefusedScan(Base):
+    """A scan that was refused, kept so the institution can see why people could not check in."""
+
+    __tablename__ = "refused_scans"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now, index=True)
+    activity_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    window_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reason: Mapped[str] = mapped_column(String(40))
+    openid: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    trainee_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    address_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
