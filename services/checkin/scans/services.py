@@ -1,0 +1,171 @@
+"""Recording a check-in: the one place that decides whether a scan (or a forced check-in) is stored.
+
+Used by the trainee's scan pages, the JSON API and the institution's forced check-in alike.
+Idempotent twice over: the form's nonce (a repeated submission returns the first result) and the
+database's one-check-in-per-trainee-per-window (a second scan in the same window changes nothing).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from services.common import clock, pii
+from services.common.auth import Principal
+from services.common.config import env, get_settings
+from services.common.errors import AppError
+from services.common.events import emit
+
+from ..db import outbox
+from ..trainees.models import Trainee, WeChatBinding
+from ..windows.models import CheckinWindow
+from .models import REASONS, Checkin, RefusedScan
+
+
+class ScanRefused(AppError):
+    """A refusal with a reason code from REASONS."""
+
+    def __init__(self, reason: str, status: int = 403):
+        super().__init__(status, reason, REASONS[reason])
+        self.reason = reason
+
+
+@dataclass
+class Recorded:
+    checkin: Checkin
+    created: bool  # False: this trainee already had a check-in in the window (or the nonce was used)
+
+
+def address_hash(address: str | None) -> str | None:
+    """Addresses are compared, never shown: a keyed hash is enough for 'many identities from one address'."""
+    if not address:
+        return None
+    key = get_settings().hash_keys[0].encode()
+    return hmac.new(key, f"addr:{address}".encode(), hashlib.sha256).hexdigest()
+
+
+def refuse(session: Session, reason: str, *, activity_id: int | None = None, window_id: int | None = None,
+           openid: str | None = None, trainee_key: str | None = None, address: str | None = None,
+           status: int = 403) -> ScanRefused:
+    """Keep the refusal (the caller commits) and return the error to raise."""
+    session.add(RefusedScan(at=clock.now(), activity_id=activity_id, window_id=window_id, reason=reason,
+                            openid=openid, trainee_key=trainee_key, address_hash=address_hash(address)))
+    return ScanRefused(reason, status)
+
+
+def upsert_trainee(session: Session, identity: dict[str, Any]) -> Trainee:
+    """The identity typed on the form; the ID number's keyed hash is the trainee's key."""
+    key = pii.id_hash(identity["id_number"])
+    trainee = session.scalars(select(Trainee).where(Trainee.trainee_key == key)).first()
+    mobile_hash = pii.mobile_hash(identity["mobile"])
+    if trainee is None:
+        trainee = Trainee(trainee_key=key, id_enc=pii.encrypt(identity["id_number"]), name=identity["name"],
+                          mobile_enc=pii.encrypt(identity["mobile"]), mobile_hash=mobile_hash,
+                          title=identity["title"], unit=identity["unit"], created_at=clock.now())
+        try:
+            with session.begin_nested():
+                session.add(trainee)
+        except IntegrityError:  # the same person on two phones at once
+            trainee = session.scalars(select(Trainee).where(Trainee.trainee_key == key)).one()
+        return trainee
+    # later details win (a new mobile, a new unit), the ID number stays
+    trainee.name, trainee.title, trainee.unit = identity["name"], identity["title"], identity["unit"]
+    if trainee.mobile_hash != mobile_hash:
+        trainee.mobile_enc, trainee.mobile_hash = pii.encrypt(identity["mobile"]), mobile_hash
+    return trainee
+
+
+def bound_trainee(session: Session, openid: str) -> Trainee | None:
+    binding = session.scalars(select(WeChatBinding).where(WeChatBinding.openid == openid)).first()
+    return binding.trainee if binding else None
+
+
+def _bind(session: Session, openid: str, trainee: Trainee, flags: list[str], **where: Any) -> None:
+    binding = session.scalars(select(WeChatBinding).where(WeChatBinding.openid == openid)).first()
+    if binding is not None:
+        if binding.trainee_id != trainee.id:
+            raise refuse(session, "wechat_bound_to_other", openid=openid, trainee_key=trainee.trainee_key, **where)
+        return
+    if session.scalar(select(func.count()).select_from(WeChatBinding).where(WeChatBinding.trainee_id == trainee.id)):
+        flags.append("id_on_new_wechat")
+    session.add(WeChatBinding(openid=openid, trainee_id=trainee.id, bound_at=clock.now()))
+    session.flush()
+
+
+def _many_identities(session: Session, addr: str | None, trainee_id: int) -> bool:
+    if not addr:
+        return False
+    minutes = int(env("CME_CHECKIN_ADDRESS_WINDOW_MINUTES", "10"))
+    limit = int(env("CME_CHECKIN_ADDRESS_MAX_IDENTITIES", "3"))
+    since = clock.now() - dt.timedelta(minutes=minutes)
+    others = session.scalar(select(func.count(func.distinct(Checkin.trainee_id))).where(
+        Checkin.address_hash == addr, Checkin.recorded_at >= since, Checkin.trainee_id != trainee_id)) or 0
+    return others + 1 > limit
+
+
+def payload_of(checkin: Checkin) -> dict[str, Any]:
+    w, t, a = checkin.window, checkin.trainee, checkin.window.activity
+    return {"checkin_id": checkin.id, "activity_id": a.id, "offering_id": a.offering_id,
+            "institution_id": a.institution_id, "window_id": w.id, "window_kind": w.kind,
+            "window_starts_at": w.starts_at, "window_ends_at": w.ends_at, "trainee_key": t.trainee_key,
+            "name": t.name, "id_enc": t.id_enc, "mobile_enc": t.mobile_enc, "title": t.title, "unit": t.unit,
+            "scanned_at": checkin.scanned_at, "forced": checkin.forced, "flags": list(checkin.flags or [])}
+
+
+def record_checkin(session: Session, window: CheckinWindow, *, nonce: str, scanned_at: dt.datetime,
+                   identity: dict[str, Any] | None = None, openid: str | None = None, address: str | None = None,
+                   forced: bool = False, forced_reason: str | None = None,
+                   actor: Principal | None = None) -> Recorded:
+    """Store one check-in (or return the one that already answers this nonce / trainee / window).
+
+    identity: the validated form (name, id_number, mobile, title, unit); None for a one-tap scan by a
+    WeChat account already bound to a trainee. The caller commits; checkin.recorded goes out with it.
+    """
+    where = {"activity_id": window.activity_id, "window_id": window.id, "address": address}
+    previous = session.scalars(select(Checkin).where(Checkin.nonce == nonce)).first()
+    if previous is not None:
+        return Recorded(previous, False)
+    if not forced and not window.is_open(scanned_at):
+        raise refuse(session, "not_in_window", openid=openid, **where)
+
+    flags: list[str] = []
+    if identity is not None:
+        trainee = upsert_trainee(session, identity)
+    else:
+        trainee = bound_trainee(session, openid) if openid else None
+        if trainee is None:
+            raise AppError(422, "identity_required", "请填写签到信息。")
+    if openid:
+        _bind(session, openid, trainee, flags, **where)
+
+    existing = session.scalars(select(Checkin).where(Checkin.window_id == window.id,
+                                                     Checkin.trainee_id == trainee.id)).first()
+    if existing is not None:
+        return Recorded(existing, False)
+    addr = address_hash(address)
+    if not forced and _many_identities(session, addr, trainee.id):
+        flags.append("many_identities_same_address")
+    if forced:
+        flags.append("forced")
+    checkin = Checkin(activity_id=window.activity_id, window_id=window.id, trainee_id=trainee.id,
+                      scanned_at=scanned_at, recorded_at=clock.now(), nonce=nonce, openid=openid,
+                      address_hash=addr, forced=forced, forced_reason=forced_reason,
+                      forced_by=actor.describe() if forced and actor else None, flags=flags)
+    try:
+        with session.begin_nested():
+            session.add(checkin)
+            session.flush()
+    except IntegrityError:
+        # a concurrent submission (same nonce, or the same trainee in this window) won the race
+        winner = session.scalars(select(Checkin).where(Checkin.nonce == nonce)).first() or session.scalars(
+            select(Checkin).where(Checkin.window_id == window.id, Checkin.trainee_id == trainee.id)).one()
+        return Recorded(winner, False)
+    emit(session, outbox, "checkin", "checkin.recorded", payload_of(checkin))
+    return Recorded(checkin, True)
