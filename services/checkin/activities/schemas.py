@@ -4,23 +4,20 @@ from __future__ import annotations
 
 from marshmallow import Schema
 
+from services.common.paging import PageArgsSchema, page_schema
 from services.common.schemas import Length, Range, ZhSchema, fields
-
-PER_PAGE = 20
 
 # Chinese names of the query arguments, for the messages a clerk reads on the page
 FIELD_LABELS = {"q": "检索", "year": "年度", "page": "页码", "per_page": "每页条数", "institution_id": "申办机构"}
 
 
-class ActivityQuerySchema(ZhSchema):
+class ActivityQuerySchema(PageArgsSchema, ZhSchema):
     """Search and paging of 继教活动-项目管理 (the page and the API share it)."""
 
     q = fields.String(load_default=None, validate=Length(max=100), metadata={"description": "项目编号或项目名称"})
     year = fields.Integer(load_default=None, validate=Range(2000, 2100), metadata={"description": "年度"})
     institution_id = fields.Integer(load_default=None, validate=Range(min=1),
                                     metadata={"description": "申办机构（仅审核员可用）"})
-    page = fields.Integer(load_default=1, validate=Range(1, 100000), metadata={"description": "页码"})
-    per_page = fields.Integer(load_default=PER_PAGE, validate=Range(1, 100), metadata={"description": "每页条数"})
 
 
 class ScheduleItemOutSchema(Schema):
@@ -53,9 +50,4 @@ class ActivityOutSchema(Schema):
     created_at = fields.DateTime()
 
 
-class ActivityPageSchema(Schema):
-    items = fields.List(fields.Nested(ActivityOutSchema))
-    total = fields.Integer()
-    page = fields.Integer()
-    per_page = fields.Integer()
-    pages = fields.Integer()
+ActivityPageSchema = page_schema(ActivityOutSchema, "ActivityPageSchema")

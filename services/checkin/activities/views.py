@@ -6,16 +6,15 @@ The page and the API share the query schema, the scoping (models.activity_query)
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from flask import Blueprint, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
 from marshmallow import EXCLUDE, ValidationError
-from sqlalchemy import func, select
 
 from services.common.auth import access, current, own_institution
 from services.common.errors import AppError
+from services.common.paging import paginate
 from services.common.schemas import strip_blank
 
 from ..db import db
@@ -30,16 +29,12 @@ BEARER = [{"bearer": []}]
 
 
 def _page_of(args: dict[str, Any]) -> dict[str, Any]:
+    """One page of the activities the principal may see; a page past the end is the last page."""
     principal = current()
     assert principal is not None  # @access made sure
     stmt = activity_query(principal, q=args.get("q"), year=args.get("year"),
                           institution_id=args.get("institution_id"))
-    session = db.session()
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    per_page, page = args["per_page"], args["page"]
-    items = session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).all() if total else []
-    return {"items": items, "total": total, "page": page, "per_page": per_page,
-            "pages": max(1, math.ceil(total / per_page))}
+    return paginate(db.session(), stmt, args)  # activity_query already orders: newest start first
 
 
 def _get_visible(activity_id: int) -> Activity:
@@ -69,10 +64,8 @@ def _load_page_args() -> dict[str, Any]:
 @access("institution", "reviewer")
 def activity_list() -> Any:
     args = _load_page_args()
-    result = _page_of(args)
-    if result["page"] > result["pages"]:  # a stale link past the end: show the last page
-        args["page"] = result["pages"]
-        result = _page_of(args)
+    result = _page_of(args)  # a stale link past the end shows the last page
+    args["page"] = result["page"]
     keep = {k: v for k, v in args.items() if k in ("q", "year", "institution_id") and v not in (None, "")}
     return render_template("checkin/activities/list.html", result=result, args=args, keep=keep,
                            fmt_decimal=fmt_decimal)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from marshmallow import Schema
 
+from services.common.paging import PageArgsSchema, page_schema
 from services.common.schemas import Length, NotBlank, OneOf, Range, ZhFormSchema, ZhSchema, fields
 
 from .models import CREDIT_CLASSES, MODES
-
-PER_PAGE = 20
 
 # workbook header -> field; the labels also name the fields in row-level error messages
 COLUMNS = {
@@ -37,12 +36,10 @@ class ProjectRowSchema(ZhSchema):
     year = fields.Integer(load_default=None, validate=Range(2000, 2100))
 
 
-class CatalogueQuerySchema(ZhSchema):
+class CatalogueQuerySchema(PageArgsSchema, ZhSchema):
     q = fields.String(load_default=None, validate=Length(max=100), metadata={"description": "项目编号、名称或负责人"})
     year = fields.Integer(load_default=None, validate=Range(2000, 2100))
     institution_id = fields.Integer(load_default=None, validate=Range(min=1))
-    page = fields.Integer(load_default=1, validate=Range(1, 100000))
-    per_page = fields.Integer(load_default=PER_PAGE, validate=Range(1, 100))
 
 
 class ImportFormSchema(ZhFormSchema):
@@ -67,12 +64,7 @@ class ProjectOutSchema(Schema):
     mode = fields.String()
 
 
-class ProjectPageSchema(Schema):
-    items = fields.List(fields.Nested(ProjectOutSchema))
-    total = fields.Integer()
-    page = fields.Integer()
-    pages = fields.Integer()
-    per_page = fields.Integer()
+ProjectPageSchema = page_schema(ProjectOutSchema, "ProjectPageSchema")
 
 
 class RowErrorSchema(Schema):

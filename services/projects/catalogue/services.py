@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import math
 import zipfile
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -23,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from services.common.auth import Principal
 from services.common.errors import AppError
+from services.common.paging import paginate
 
 from ..institutions.models import Institution
 from .models import Project
@@ -186,13 +186,7 @@ def catalogue_page(session: Session, principal: Principal, args: dict[str, Any])
         like = f"%{args['q']}%"
         stmt = stmt.where(or_(Project.number.ilike(like), Project.title.ilike(like), Project.leader.ilike(like),
                               Project.host_name.ilike(like)))
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    per_page = args.get("per_page") or 20
-    pages = max(1, math.ceil(total / per_page))
-    page = min(args.get("page") or 1, pages)
-    items = session.scalars(stmt.order_by(Project.year.desc(), Project.number)
-                            .limit(per_page).offset((page - 1) * per_page)).all()
-    return {"items": items, "total": total, "page": page, "pages": pages, "per_page": per_page}
+    return paginate(session, stmt, args, Project.year.desc(), Project.number)
 
 
 def fmt_decimal(value: Decimal | None) -> str:

@@ -6,12 +6,12 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, validates_schema
 
+from services.common.paging import PageArgsSchema, page_schema
 from services.common.schemas import Length, NotBlank, OneOf, Range, Regexp, ZhFormSchema, ZhSchema, fields
 
 from ..catalogue.models import MODES
 from ..catalogue.schemas import ProjectOutSchema
 
-PER_PAGE = 20
 PHONE_RE = r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}(-\d{1,6})?)$"
 PROJECT_STATUSES = ("unfiled", "draft", "submitted", "returned", "approved")
 PROJECT_STATUS_LABELS = {"unfiled": "有未登记期次", "draft": "有草稿", "submitted": "待审批",
@@ -65,14 +65,12 @@ class SubmitSchema(ZhSchema):
     version = fields.Integer(load_default=None)
 
 
-class FilingsQuerySchema(ZhSchema):
+class FilingsQuerySchema(PageArgsSchema, ZhSchema):
     q = fields.String(load_default=None, validate=Length(max=100), metadata={"description": "项目名称"})
     number = fields.String(load_default=None, validate=Length(max=40), metadata={"description": "项目编号"})
     year = fields.Integer(load_default=None, validate=Range(2000, 2100))
     status = fields.String(load_default=None, validate=OneOf(PROJECT_STATUSES),
                            metadata={"description": "unfiled 有未登记期次 / draft / submitted / returned / approved"})
-    page = fields.Integer(load_default=1, validate=Range(1, 100000))
-    per_page = fields.Integer(load_default=PER_PAGE, validate=Range(1, 100))
 
 
 class ScheduleItemOutSchema(Schema):
@@ -145,9 +143,4 @@ class ProjectRowOutSchema(Schema):
     next_filing_id = fields.Integer(allow_none=True, metadata={"description": "该期已有草稿时的登记 id"})
 
 
-class ProjectRowPageSchema(Schema):
-    items = fields.List(fields.Nested(ProjectRowOutSchema))
-    total = fields.Integer()
-    page = fields.Integer()
-    pages = fields.Integer()
-    per_page = fields.Integer()
+ProjectRowPageSchema = page_schema(ProjectRowOutSchema, "ProjectRowPageSchema")

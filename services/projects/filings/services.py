@@ -7,7 +7,6 @@ commit to the caller (one commit per request).
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 from services.common import clock, pii
 from services.common.auth import Principal, own_institution
 from services.common.errors import AppError
+from services.common.paging import paginate
 
 from .. import uploads as jpg
 from ..audit.models import AuditLog, record
@@ -78,19 +78,16 @@ def own_projects_page(session: Session, principal: Principal, args: dict[str, An
         stmt = stmt.where(filed < Project.offerings_count)
     elif status:
         stmt = stmt.where(_has_state(status))
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    per_page = args.get("per_page") or 20
-    pages = max(1, math.ceil(total / per_page))
-    page = min(args.get("page") or 1, pages)
-    projects = session.scalars(stmt.order_by(Project.year.desc(), Project.number)
-                               .limit(per_page).offset((page - 1) * per_page)).all()
+    result = paginate(session, stmt, args, Project.year.desc(), Project.number)
+    projects = result["items"]
+    # the offerings of this page's projects only, loaded after the slice
     offerings: dict[int, list[Offering]] = {p.id: [] for p in projects}
     if projects:
         for o in session.scalars(select(Offering).options(selectinload(Offering.filing))
                                  .where(Offering.project_id.in_(offerings))):
             offerings[o.project_id].append(o)
-    return {"items": [_row(p, offerings[p.id]) for p in projects], "total": total, "page": page,
-            "pages": pages, "per_page": per_page}
+    result["items"] = [_row(p, offerings[p.id]) for p in projects]
+    return result
 
 
 # ---------------------------------------------------------------- loading with ownership

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema
-
+from services.common.paging import PageArgsSchema, page_schema
 from services.common.schemas import Length, NotBlank, OneOf, Range, ZhFormSchema, ZhSchema, fields
 
 from ..filings.schemas import FilingOutSchema
@@ -12,13 +11,11 @@ REVIEW_STATES = ("submitted", "returned", "approved", "all")
 REVIEW_STATE_LABELS = {"submitted": "待审批", "returned": "已退回", "approved": "审批通过", "all": "全部（不含草稿）"}
 
 
-class ReviewQuerySchema(ZhSchema):
+class ReviewQuerySchema(PageArgsSchema, ZhSchema):
     state = fields.String(load_default="submitted", validate=OneOf(REVIEW_STATES))
     year = fields.Integer(load_default=None, validate=Range(2000, 2100))
     institution_id = fields.Integer(load_default=None, validate=Range(min=1))
     q = fields.String(load_default=None, validate=Length(max=100), metadata={"description": "项目编号、名称或主办单位"})
-    page = fields.Integer(load_default=1, validate=Range(1, 100000))
-    per_page = fields.Integer(load_default=20, validate=Range(1, 100))
 
 
 class ApproveSchema(ZhSchema):
@@ -39,9 +36,4 @@ class ApproveFormSchema(ZhFormSchema):
     version = fields.Integer(load_default=None)
 
 
-class ReviewPageSchema(Schema):
-    items = fields.List(fields.Nested(FilingOutSchema))
-    total = fields.Integer()
-    page = fields.Integer()
-    pages = fields.Integer()
-    per_page = fields.Integer()
+ReviewPageSchema = page_schema(FilingOutSchema, "ReviewPageSchema")

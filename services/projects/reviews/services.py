@@ -4,15 +4,15 @@ transaction) and 退回修改 with a reason. State rules come from filings.state
 from __future__ import annotations
 
 import datetime as dt
-import math
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from services.common.auth import Principal
 from services.common.errors import AppError
 from services.common.events import emit
+from services.common.paging import paginate
 
 from ..catalogue.models import Project
 from ..db import outbox
@@ -38,13 +38,7 @@ def review_page(session: Session, args: dict[str, Any]) -> dict[str, Any]:
     if args.get("q"):
         like = f"%{args['q']}%"
         stmt = stmt.where(or_(Project.number.ilike(like), Project.title.ilike(like), Project.host_name.ilike(like)))
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    per_page = args.get("per_page") or 20
-    pages = max(1, math.ceil(total / per_page))
-    page = min(args.get("page") or 1, pages)
-    items = session.scalars(stmt.order_by(Filing.submitted_at.asc().nulls_last(), Filing.id)
-                            .limit(per_page).offset((page - 1) * per_page)).all()
-    return {"items": items, "total": total, "page": page, "pages": pages, "per_page": per_page}
+    return paginate(session, stmt, args, Filing.submitted_at.asc().nulls_last(), Filing.id)
 
 
 def get_for_review(session: Session, filing_id: int, lock: bool = False) -> Filing:
