@@ -2,10 +2,18 @@
 # Installs what the suite needs on a Debian machine, skipping what is already there.
 #   deploy/install.sh          the local run (make up)
 #   deploy/install.sh --test   plus what the tests need (make test)
+#   deploy/install.sh --bench  plus what the benchmark needs (make bench: wrk)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 want_test=0
-[ "${1:-}" = "--test" ] && want_test=1
+want_bench=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) want_test=1 ;;
+    --bench) want_bench=1 ;;
+    *) echo "usage: deploy/install.sh [--test] [--bench]" >&2; exit 2 ;;
+  esac
+done
 
 SUDO=""
 [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && SUDO="sudo"
@@ -23,6 +31,10 @@ fi
 # the tests decode QR codes from images, as a phone would
 if [ $want_test -eq 1 ]; then
   command -v zbarimg >/dev/null || debs+=(zbar-tools)
+fi
+# the benchmark drives the gateway with wrk (Lua scripts); only `make bench` needs it
+if [ $want_bench -eq 1 ]; then
+  command -v wrk >/dev/null || debs+=(wrk)
 fi
 if [ ${#debs[@]} -gt 0 ]; then
   echo "installing Debian packages: ${debs[*]}"

@@ -1,8 +1,9 @@
 """The local runner: the whole suite on one machine, no containers.
 
-    python -m deploy.local up        migrate, start Redis (when none answers), the four services under
-                                     gunicorn, a Celery worker and an outbox relay per service, and nginx
-                                     on http://127.0.0.1:8080; wait until healthy; load the demo data
+    python -m deploy.local up        migrate, start Redis (when none answers), the fake WeChat OAuth server,
+                                     the four services under gunicorn, a Celery worker and an outbox relay
+                                     per service, and nginx on http://127.0.0.1:8080; wait until healthy;
+                                     load the demo data
     python -m deploy.local down      stop everything `up` started (safe to run twice)
     python -m deploy.local status    list the processes and whether they run
     python -m deploy.local render-gateway [--compose] [--out FILE]
@@ -15,11 +16,19 @@ Children run in their own sessions (process groups), so `make up` returns and `d
 Settings read here (all optional): CME_VAR_DIR, CME_GATEWAY_PORT (8080), CME_SERVICE_PORTS
 ("projects=8101,checkin=8102,credits=8103,certs=8104"), CME_WEB_WORKERS (2), REDIS_URL, DATABASE_URL,
 CME_GATEWAY_LOGIN_RATE (10r/m), CME_GATEWAY_LOGIN_BURST (5), CME_GATEWAY_SMS_RATE (5r/m),
-CME_GATEWAY_SMS_BURST (3), CME_GATEWAY_MAX_BODY (12m), NGINX (path of the nginx binary),
-REDIS_SERVER (path of redis-server).
+CME_GATEWAY_SMS_BURST (3), CME_GATEWAY_MAX_BODY (12m), CME_WECHAT_FAKE_PORT (8090), NGINX (path of the
+nginx binary), REDIS_SERVER (path of redis-server).
 
-The same runner is a library for the tests (tests/stack): Stack(var_dir, gateway_port, service_ports,
-env, own_redis_port) with start(), stop(), start_process(name), stop_process(name), wait_healthy().
+WeChat: the local run never talks to the real WeChat. It runs the shipped fake OAuth server
+(deploy/fakes/wechat.py, process "fake-wechat" on 127.0.0.1:CME_WECHAT_FAKE_PORT) and gives every
+process CME_WECHAT_API_BASE and CME_WECHAT_OPEN_BASE pointing at it, CME_WECHAT_UA_REQUIRED=0 (unless
+set: the fake lets any browser through, so the check-in pages need not insist on WeChat's browser)
+and CME_PUBLIC_BASE_URL = the gateway's URL (unless set), where the fake sends the phone back to.
+
+The same runner is a library for the tests (tests/stack) and the benchmark (bench/run.py):
+Stack(var_dir, gateway_port, service_ports, env, own_redis_port, web_workers, wechat_port,
+extra_processes, extra_gateway_servers) with start(), stop(), start_process(name), stop_process(name),
+wait_healthy().
 """
 
 from __future__ import annotations
@@ -49,6 +58,8 @@ SERVICES = ("projects", "checkin", "credits", "certs")
 DEFAULT_PORTS = {"projects": 8101, "checkin": 8102, "credits": 8103, "certs": 8104}
 COMPOSE_PORT = 8000  # every service container listens here
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_WECHAT_PORT = 8090
+FAKE_WECHAT = "fake-wechat"
 
 GATEWAY_DEFAULTS = {
     "login_rate": "10r/m",
@@ -105,8 +116,12 @@ def render_gateway(
     env: Mapping[str, str] | None = None,
     compose: bool = False,
     gateway_dir: Path | str = GATEWAY_DIR,
+    extra_servers: str = "",
 ) -> str:
-    """nginx.conf for the local run (paths under var_dir) or for docker compose (compose=True)."""
+    """nginx.conf for the local run (paths under var_dir) or for docker compose (compose=True).
+
+    extra_servers: nginx text added inside `http { }` after the gateway's server (upstreams and server
+    blocks of the benchmark's bare endpoints); empty for the suite itself."""
     env = os.environ if env is None else env
     values = gateway_settings(env)
     values["max_body_label"] = _size_label(values["max_body"])
@@ -136,7 +151,12 @@ def render_gateway(
     values["listen"] = listen
     values["gateway_dir"] = str(gateway_dir)
     values["upstreams"] = "\n\n".join(_upstream_block(name, upstreams[name], compose) for name in SERVICES) + "\n"
-    return render_template(TEMPLATE.read_text(encoding="utf-8"), values)
+    conf = render_template(TEMPLATE.read_text(encoding="utf-8"), values)
+    if extra_servers:
+        head, _, tail = conf.rstrip().rpartition("}")  # the closing brace of `http { }`
+        assert not tail.strip(), "the template ends with the http block"
+        conf = f"{head}\n{extra_servers.rstrip()}\n}}\n"
+    return conf
 
 
 def compose_upstreams() -> dict[str, list[str]]:
@@ -188,6 +208,14 @@ def _redis_answers(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
+def _port_answers(port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -222,9 +250,14 @@ class Stack:
         env: Mapping[str, str] | None = None,
         own_redis_port: int | None = None,
         web_workers: int | None = None,
+        wechat_port: int | None = None,
+        extra_processes: Sequence[Proc] = (),
+        extra_gateway_servers: str = "",
     ):
         self.var_dir = Path(var_dir).resolve()
         self.gateway_port = gateway_port
+        self.extra_processes = list(extra_processes)
+        self.extra_gateway_servers = extra_gateway_servers
         ports = dict(DEFAULT_PORTS)
         ports.update(service_ports or {})
         self.service_ports: dict[str, list[int]] = {
@@ -237,6 +270,11 @@ class Stack:
         base["CME_VAR_DIR"] = str(self.var_dir)
         base.setdefault("CME_SMS_LOG", str(self.var_dir / "sms.log"))
         base.setdefault("CME_PUBLIC_BASE_URL", f"http://127.0.0.1:{gateway_port}")
+        # the shipped fake WeChat OAuth server stands in for WeChat (never the real one in a local run)
+        self.wechat_port = wechat_port or int(base.get("CME_WECHAT_FAKE_PORT") or DEFAULT_WECHAT_PORT)
+        base["CME_WECHAT_API_BASE"] = self.wechat_url
+        base["CME_WECHAT_OPEN_BASE"] = self.wechat_url
+        base.setdefault("CME_WECHAT_UA_REQUIRED", "0")
         base["PYTHONUNBUFFERED"] = "1"
         base["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), base.get("PYTHONPATH", "")) if p)
         self.env = base
@@ -248,6 +286,11 @@ class Stack:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.gateway_port}"
+
+    @property
+    def wechat_url(self) -> str:
+        """The fake WeChat OAuth server (both of WeChat's base URLs)."""
+        return f"http://127.0.0.1:{self.wechat_port}/"
 
     @property
     def redis_url(self) -> str:
@@ -280,6 +323,8 @@ class Stack:
         if self._redis_is_ours():
             procs.append(Proc("redis", [_find("redis-server", "REDIS_SERVER", ["/usr/bin/redis-server"]),
                                         str(self.run_dir / "redis.conf")]))
+        procs.append(Proc(FAKE_WECHAT, [py, "-m", "deploy.fakes.wechat", "--host", "127.0.0.1",
+                                        "--port", str(self.wechat_port)]))
         for name in SERVICES:
             binds: list[str] = []
             for port in self.service_ports[name]:
@@ -293,6 +338,7 @@ class Stack:
                                                  "--loglevel", "INFO", "--without-gossip", "--without-mingle"]))
         for name in SERVICES:
             procs.append(Proc(f"relay-{name}", [py, "-m", "services.common.relay", name]))
+        procs += self.extra_processes
         nginx = _find("nginx", "NGINX", ["/usr/sbin/nginx"])
         procs.append(Proc("gateway", [nginx, "-p", str(self.var_dir / "nginx"), "-e",
                                       str(self.log_dir / "nginx-error.log"), "-c", str(self.run_dir / "nginx.conf")]))
@@ -308,7 +354,8 @@ class Stack:
     def write_configs(self) -> None:
         self._prepare_dirs()
         upstreams = {name: [f"127.0.0.1:{p}" for p in ports] for name, ports in self.service_ports.items()}
-        conf = render_gateway(upstreams, f"127.0.0.1:{self.gateway_port}", self.var_dir, self.env)
+        conf = render_gateway(upstreams, f"127.0.0.1:{self.gateway_port}", self.var_dir, self.env,
+                              extra_servers=self.extra_gateway_servers)
         (self.run_dir / "nginx.conf").write_text(conf, encoding="utf-8")
         port = self.own_redis_port or urllib.parse.urlparse(self.redis_url).port or 6379
         (self.run_dir / "redis.conf").write_text(
@@ -359,6 +406,8 @@ class Stack:
         self.pid_path(name).write_text(f"{child.pid}\n{_start_time(child.pid) or ''}\n")
         if name == "redis":
             self._wait_for(lambda: _redis_answers(self.redis_url), 20, "redis", name)
+        if name == FAKE_WECHAT:
+            self._wait_for(lambda: _port_answers(self.wechat_port), 20, "the fake WeChat server", name)
         return child.pid
 
     def _check_nginx(self, proc: Proc) -> None:
@@ -441,7 +490,7 @@ class Stack:
 
     def stop(self) -> list[str]:
         """Stop every process with a pid file, gateway first, Redis last. Safe to call twice."""
-        order = ["gateway", *[f"web-{s}" for s in SERVICES], *[f"relay-{s}" for s in SERVICES],
+        order = ["gateway", *[f"web-{s}" for s in SERVICES], FAKE_WECHAT, *[f"relay-{s}" for s in SERVICES],
                  *[f"worker-{s}" for s in SERVICES], "redis"]
         known = {p.stem for p in self.run_dir.glob("*.pid")} if self.run_dir.exists() else set()
         order += sorted(known - set(order))
@@ -595,6 +644,7 @@ def cmd_up(stack: Stack, demo: bool = True) -> int:
     print()
     print(f"The suite runs at {stack.base_url}/")
     print(f"SMS codes are written to {stack.sms_log}")
+    print(f"WeChat login goes to the fake WeChat OAuth server at {stack.wechat_url} (any browser is let through)")
     print(f"Logs: {stack.log_dir}/<process>.log    Stop with: make down")
     _print_demo(summary)
     return 0

@@ -9,9 +9,10 @@ from flask import Flask
 from services.common.web import create_service_app
 
 from . import models  # noqa: F401
+from .attendance import views as attendance_views
 from .db import SERVICE, db
 from .offerings import views
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    return create_service_app(SERVICE, db, [views.pages], [views.api], config)
+    return create_service_app(SERVICE, db, [views.pages], [views.api, attendance_views.api], config)

@@ -1,4 +1,5 @@
 """Every model of the credits service."""
 
+from .attendance.models import *  # noqa: F401,F403
 from .db import Base  # noqa: F401
 from .offerings.models import *  # noqa: F401,F403

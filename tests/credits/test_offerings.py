@@ -89,7 +89,8 @@ def test_permission_table_covers_every_endpoint(credits_app):
     from services.common.web import endpoint_access
 
     ours = {rule for rule in endpoint_access(credits_app) if "healthz" not in rule and "openapi" not in rule}
-    assert ours == {"GET /credits/api/offerings/<int:offering_id>"}
+    assert ours == {"GET /credits/api/offerings/<int:offering_id>",
+                    "GET /credits/api/activities/<int:activity_id>/attendance"}
 
 
 @pytest.mark.parametrize("who,status", [("anonymous", 401), ("inst_a", 200), ("inst_b", 404), ("reviewer", 200),

@@ -2,8 +2,9 @@
 
 One stack per test run, started through the local runner (deploy/local.py) on PostgreSQL with its
 own databases (cmet_<run>_stack_<service>, migrated by `deploy.manage upgrade`, dropped at the end),
-its own redis-server on a free port (tests stop and start it), free ports for gunicorn and nginx,
-and a var dir in a temp folder. Stack and test process share the default secret and key sets.
+its own redis-server on a free port (tests stop and start it), the fake WeChat OAuth server
+(deploy/fakes/wechat.py) on a free port that every service uses as WeChat, free ports for gunicorn
+and nginx, and a var dir in a temp folder. Stack and test process share the default secret and key sets.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class StackHandle:
     def __init__(self, stack: Stack, database_base: str):
         self.stack = stack
         self.base_url = stack.base_url
+        self.wechat_url = stack.wechat_url
         self.sms_log = stack.sms_log
         self.database_base = database_base
         self._engines: dict[str, Engine] = {}
@@ -113,7 +115,12 @@ def stack() -> Iterator[StackHandle]:
     for name in SERVICES:  # a per-service override in the environment would bypass the stack's databases
         env.pop(f"CME_{name.upper()}_DATABASE_URL", None)
     ports = {name: free_port() for name in SERVICES}
-    runner = Stack(var_dir, gateway_port=free_port(), service_ports=ports, env=env, own_redis_port=free_port())
+    gateway_port = free_port()
+    # links the services make (the WeChat login's way back, QR codes) point at this stack's gateway
+    env["CME_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{gateway_port}"
+    env["CME_WECHAT_UA_REQUIRED"] = "0"
+    runner = Stack(var_dir, gateway_port=gateway_port, service_ports=ports, env=env, own_redis_port=free_port(),
+                   wechat_port=free_port())
     handle = StackHandle(runner, base)
     try:
         runner.start(timeout=120)

@@ -4,6 +4,9 @@
 继教活动 of its institution. The consumer (services.common.events.consume) has already recorded
 the event id, so a redelivered envelope never reaches this code twice; a *new* approval of the
 same offering (a re-approval after a correction) updates the activity instead of adding one.
+
+A new activity gets one sign-in window (刷卡周期) per session of its schedule; an activity that has
+windows already keeps them as they are (see windows.services.ensure_schedule_windows).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from sqlalchemy.orm import Session
 from services.common import clock
 from services.common.events import ScheduleItemSchema, parse_time
 
+from ..windows.services import ensure_schedule_windows
 from .models import Activity
 
 log = logging.getLogger(__name__)
@@ -38,12 +42,15 @@ def on_offering_approved(session: Session, payload: dict[str, Any], envelope: di
     values["schedule"] = ScheduleItemSchema(many=True).dump(payload.get("schedule") or [])
     values["approved_at"] = approved_at
 
+    schedule = payload.get("schedule") or []
     activity = session.scalars(
         select(Activity).where(Activity.offering_id == payload["offering_id"]).with_for_update()).first()
     if activity is None:
         try:
             with session.begin_nested():
-                session.add(Activity(offering_id=payload["offering_id"], created_at=clock.now(), **values))
+                activity = Activity(offering_id=payload["offering_id"], created_at=clock.now(), **values)
+                session.add(activity)
+            ensure_schedule_windows(session, activity, schedule)
             return
         except IntegrityError:  # another approval of the same offering was inserted concurrently
             activity = session.scalars(
@@ -54,6 +61,8 @@ def on_offering_approved(session: Session, payload: dict[str, Any], envelope: di
     for name, value in values.items():
         setattr(activity, name, value)
     session.flush()
+    # windows exist already (perhaps edited, perhaps with scans): a re-approval never adds or moves them
+    ensure_schedule_windows(session, activity, schedule)
 
 
 HANDLERS: dict[str, Callable[[Session, dict[str, Any], dict[str, Any]], None]] = {

@@ -95,8 +95,14 @@ def _bind(session: Session, openid: str, trainee: Trainee, flags: list[str], **w
         return
     if session.scalar(select(func.count()).select_from(WeChatBinding).where(WeChatBinding.trainee_id == trainee.id)):
         flags.append("id_on_new_wechat")
-    session.add(WeChatBinding(openid=openid, trainee_id=trainee.id, bound_at=clock.now()))
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(WeChatBinding(openid=openid, trainee_id=trainee.id, bound_at=clock.now()))
+    except IntegrityError:  # the same account bound concurrently (a double tap): judge the winner's binding
+        binding = session.scalars(select(WeChatBinding).where(WeChatBinding.openid == openid)).one()
+        if binding.trainee_id != trainee.id:
+            raise refuse(session, "wechat_bound_to_other", openid=openid, trainee_key=trainee.trainee_key,
+                         **where) from None
 
 
 def _many_identities(session: Session, addr: str | None, trainee_id: int) -> bool:

@@ -1,0 +1,455 @@
+"""The check-in benchmark (issue 3, "Speed"): `make bench`, or `python -m bench.run [options]`.
+
+Starts the suite with the local runner (deploy.local.Stack) on PostgreSQL, in databases of its own
+(<DATABASE_URL>_<run>_<service>, dropped at the end) and a temporary var directory, plus the bare
+Flask yardsticks of bench/baseline.py under gunicorn with the same number of workers, behind the same
+nginx (a server block of their own on another loopback port, with the gateway's proxy settings).
+It loads one activity with one open check-in window straight into the checkin database, then drives
+the gateway with wrk (Lua script bench/requests.lua replaying a file of pre-built requests, each once)
+at 50 connections for 10 seconds a row:
+
+    baseline insert   POST /_bench/insert            bare Flask, one INSERT + commit
+    check-in submit   POST /checkin/api/scan         cookies cme_scan (ticket) + cme_wx (openid), JSON form;
+                                                     every request a different phone and identity
+    hello             GET  /_bench/hello             bare Flask, constant JSON
+    QR refresh        GET  /checkin/projector/<ptoken>/live
+
+and prints requests/s, p50 and p99 of each and the ratios against the targets (submit >= 0.8x the
+baseline insert with p99 <= 100 ms; QR refresh >= 0.8x hello). Everything listens on 127.0.0.1; the
+whole run is bounded (about 90 s; it refuses to start a row that would end after --budget seconds).
+
+The check-in submit and the projector refresh are built by their features; until their functions
+exist the row is skipped with the reason. What the bench imports (keyword arguments):
+
+    services.checkin.phone.services   new_ticket(activity_id, window_id, slot, now) -> Ticket,
+                                      dump_ticket(Ticket) -> str (cookie cme_scan; the form's nonce is
+                                      Ticket.nonce), dump_openid(openid, now) -> str (cookie cme_wx);
+                                      or bench_request(session=, activity=, window=, serial=, now=)
+                                      -> (ticket cookie, openid cookie, body)
+    services.checkin.projector.services  issue_ptoken(window) -> str (GET /checkin/projector/<p>/live),
+                                      or bench_live_path(session=, activity=, window=) -> the path
+
+Settings: DATABASE_URL (the PostgreSQL server and a database name prefix; default
+postgresql://root@127.0.0.1:5432/cmebench), CME_WEB_WORKERS (gunicorn workers per app, default 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+LUA = Path(__file__).with_name("requests.lua")
+DEFAULT_DATABASE_URL = "postgresql://root@127.0.0.1:5432/cmebench"
+SUBMIT_PATH = "/checkin/api/scan"
+TARGET_SUBMIT_RATIO = 0.8
+TARGET_SUBMIT_P99_MS = 100.0
+TARGET_QR_RATIO = 0.8
+
+
+# ---- wrk output ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class WrkResult:
+    requests: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int = 0
+    socket_errors: int = 0
+
+    @property
+    def errors(self) -> int:
+        return self.non_2xx + self.socket_errors
+
+
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * _UNITS_MS[unit]
+
+
+def parse_wrk(text: str) -> WrkResult:
+    """Read wrk's report (run with --latency): requests/s, the 50% and 99% latencies, errors."""
+    rps = re.search(r"^Requests/sec:\s+([\d.]+)", text, re.M)
+    total = re.search(r"^\s*(\d+) requests in ([\d.]+)(us|ms|s|m|h)", text, re.M)
+    pct = {p: _ms(v, u) for p, v, u in re.findall(r"^\s+(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s|m|h)\s*$", text, re.M)}
+    if not rps or not total or "50" not in pct or "99" not in pct:
+        raise ValueError("not a wrk --latency report:\n" + text[-2000:])
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    return WrkResult(
+        requests=int(total.group(1)),
+        seconds=_ms(total.group(2), total.group(3)) / 1000.0,
+        rps=float(rps.group(1)),
+        p50_ms=pct["50"],
+        p99_ms=pct["99"],
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        socket_errors=sum(int(g) for g in sock.groups()) if sock else 0,
+    )
+
+
+# ---- requests ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Line:
+    method: str
+    path: str
+    cookie: str = ""
+    body: str = ""
+
+    def render(self) -> str:
+        for part in (self.method, self.path, self.cookie, self.body):
+            if "\t" in part or "\n" in part:
+                raise ValueError("a request line may hold no tab or newline")
+        return f"{self.method}\t{self.path}\t{self.cookie}\t{self.body}"
+
+
+def write_lines(path: Path, lines: list[Line]) -> Path:
+    path.write_text("".join(line.render() + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def id_number(serial: int) -> str:
+    """A valid resident ID number per serial (birth date and sequence vary; check digit computed)."""
+    from stdnum.cn import ric
+
+    born = dt.date(1960, 1, 1) + dt.timedelta(days=serial // 900)
+    body = f"110105{born:%Y%m%d}{100 + serial % 900:03d}"
+    return body + ric.calc_check_digit(body + "0")  # stdnum wants a placeholder check digit
+
+
+def form_body(serial: int) -> dict[str, str]:
+    """A first scan's form: a different trainee per serial."""
+    name = "学员" + "".join("零一二三四五六七八九"[int(d)] for d in str(serial))  # a name is Chinese characters
+    return {"nonce": uuid.uuid4().hex, "name": name, "id_number": id_number(serial),
+            "mobile": f"139{serial:08d}", "title": "主治医师", "unit": "西安市第一医院"}
+
+
+def _dumps(body: dict[str, Any]) -> str:
+    return json.dumps(body, separators=(",", ":"))  # ASCII-escaped: one line, no tabs
+
+
+def _import(name: str) -> tuple[Any | None, str]:
+    try:
+        return importlib.import_module(name), ""
+    except ModuleNotFoundError as exc:
+        if exc.name and name.startswith(exc.name):
+            return None, f"{name} does not exist yet"
+        return None, f"{name} cannot be imported: {exc}"
+    except Exception as exc:  # noqa: BLE001 - a half-built feature: skip the row, say why
+        return None, f"{name} cannot be imported: {type(exc).__name__}: {exc}"
+
+
+def submit_lines(session: Any, activity: Any, window: Any, n: int, now: dt.datetime) -> tuple[list[Line], str]:
+    """N distinct first-scan submissions (ticket, openid, form) made with services.checkin.phone's own
+    functions, as the phone holds them after opening the QR URL and the WeChat login; ([], why) when absent."""
+    phone, why = _import("services.checkin.phone.services")
+    if phone is None:
+        return [], why
+    hook: Callable[..., Any] | None = getattr(phone, "bench_request", None)
+    needed = ("new_ticket", "dump_ticket", "dump_openid")
+    if hook is None and not all(hasattr(phone, name) for name in needed):
+        return [], ("services.checkin.phone.services has neither bench_request() nor "
+                    + ", ".join(f"{name}()" for name in needed))
+    from services.checkin.qr.tokens import slot_at
+
+    slot = slot_at(now)
+    lines = []
+    for i in range(n):
+        if hook is not None:
+            ticket, wx, body = hook(session=session, activity=activity, window=window, serial=i, now=now)
+        else:
+            issued = phone.new_ticket(activity.id, window.id, slot, now)
+            ticket, wx = phone.dump_ticket(issued), phone.dump_openid(f"obench{i:08d}{uuid.uuid4().hex[:12]}", now)
+            body = {**form_body(i), "nonce": issued.nonce}
+        lines.append(Line("POST", SUBMIT_PATH, f"cme_scan={ticket}; cme_wx={wx}", _dumps(body)))
+    return lines, ""
+
+
+def projector_lines(session: Any, activity: Any, window: Any) -> tuple[list[Line], str]:
+    projector, why = _import("services.checkin.projector.services")
+    if projector is None:
+        return [], why
+    hook = getattr(projector, "bench_live_path", None)
+    issue = getattr(projector, "issue_ptoken", None)
+    if hook is not None:
+        path = hook(session=session, activity=activity, window=window)
+    elif issue is not None:
+        path = f"/checkin/projector/{issue(window)}/live"
+    else:
+        return [], "services.checkin.projector.services has neither bench_live_path() nor issue_ptoken()"
+    return [Line("GET", path)], ""
+
+
+# ---- the stack -----------------------------------------------------------------------------------
+
+def _drop(urls: list[str]) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    if not urls:
+        return
+    admin = create_engine(make_url(urls[0]).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            for url in urls:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+def gateway_block(listen_port: int, app_port: int) -> str:
+    """The yardsticks behind the same nginx, with the gateway's proxy settings (deploy/local.py extra_servers)."""
+    return f"""
+    upstream bench_baseline {{
+        server 127.0.0.1:{app_port} max_fails=0;
+        keepalive 16;
+    }}
+    server {{
+        listen 127.0.0.1:{listen_port};
+        server_name _;
+        add_header X-Request-ID $cme_request_id always;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Host $http_host;
+        proxy_set_header X-Request-ID $cme_request_id;
+        proxy_set_header X-Real-IP $remote_addr;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme;
+        location /_bench/ {{
+            proxy_pass http://bench_baseline;
+        }}
+    }}
+"""
+
+
+@contextmanager
+def bench_stack(workers: int, keep: bool) -> Iterator[Any]:
+    from sqlalchemy import create_engine
+
+    from bench.baseline import metadata
+    from deploy.local import SERVICES, Proc, Stack, free_port
+    from services.common.config import get_settings, normalise_db_url
+    from services.common.db import ensure_database
+
+    get_settings()  # the optional .env, as the services read it
+    server = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    if not server.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        raise SystemExit(f"the benchmark needs PostgreSQL: DATABASE_URL={server!r}")
+    run = uuid.uuid4().hex[:6]
+    base = f"{server.rstrip('/')}_{run}"
+    urls = [normalise_db_url(f"{base}_{name}") for name in (*SERVICES, "baseline")]
+    var_dir = Path(tempfile.mkdtemp(prefix=f"cmebench-{run}-"))
+    app_port, bench_port = free_port(), free_port()
+    env = dict(os.environ)
+    env.update({"DATABASE_URL": base, "CME_VAR_DIR": str(var_dir), "CME_SMS_LOG": str(var_dir / "sms.log"),
+                "CME_WEB_WORKERS": str(workers), "BENCH_BASELINE_DATABASE_URL": urls[-1]})
+    for name in SERVICES:
+        env.pop(f"CME_{name.upper()}_DATABASE_URL", None)
+    gateway_port = free_port()
+    env["CME_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{gateway_port}"
+    gunicorn_conf = str(ROOT / "deploy" / "gunicorn.conf.py")
+    baseline = Proc("bench-baseline", [sys.executable, "-m", "gunicorn", "-c", gunicorn_conf,
+                                       "--bind", f"127.0.0.1:{app_port}", "--workers", str(workers),
+                                       "--name", "cme-bench-baseline", "bench.baseline:app"])
+    stack = Stack(var_dir, gateway_port=gateway_port, service_ports={n: free_port() for n in SERVICES}, env=env,
+                  own_redis_port=free_port(), web_workers=workers, wechat_port=free_port(),
+                  extra_processes=[baseline], extra_gateway_servers=gateway_block(bench_port, app_port))
+    stack.bench_url = f"http://127.0.0.1:{bench_port}"  # type: ignore[attr-defined]
+    stack.database_urls = dict(zip((*SERVICES, "baseline"), urls, strict=True))  # type: ignore[attr-defined]
+    try:
+        ensure_database(urls[-1])
+        engine = create_engine(urls[-1])
+        metadata.create_all(engine)
+        engine.dispose()
+        stack.start(timeout=90)
+        yield stack
+    finally:
+        stack.stop()
+        _drop(urls)
+        if keep:
+            print(f"(kept the logs in {var_dir})")
+        else:
+            shutil.rmtree(var_dir, ignore_errors=True)
+
+
+def seed(session: Any, now: dt.datetime) -> tuple[Any, Any]:
+    """One approved activity with one sign-in window open for the whole run, straight into checkin's tables."""
+    from services.checkin import models  # noqa: F401 - the whole schema is known
+    from services.checkin.activities.models import Activity
+    from services.checkin.windows.models import CheckinWindow
+
+    activity = Activity(offering_id=1, institution_id=1, institution_name="西安交通大学第一附属医院", project_id=1,
+                        project_number="2026-04-01-001", project_title="基准测试：心血管急危重症诊治进展",
+                        year=now.year, seq=1, credit_class="Ⅰ类", credit_value=10, hours=20, starts_on=now.date(),
+                        ends_on=now.date(), venue="西安", mode="线下", schedule=[], approved_at=now)
+    session.add(activity)
+    session.flush()
+    window = CheckinWindow(activity_id=activity.id, title="上午签到", kind="sign_in",
+                           starts_at=now - dt.timedelta(minutes=10), ends_at=now + dt.timedelta(hours=2))
+    session.add(window)
+    session.commit()
+    return activity, window
+
+
+# ---- running wrk ---------------------------------------------------------------------------------
+
+@dataclass
+class Row:
+    label: str
+    result: WrkResult | None = None
+    skipped: str = ""
+
+
+def run_wrk(wrk: str, url: str, lines_file: Path, *, threads: int, connections: int, seconds: float) -> WrkResult:
+    argv = [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "--latency", "--timeout", "5s",
+            "-s", str(LUA), url, "--", str(lines_file), str(threads)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30, cwd=ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return parse_wrk(done.stdout)
+
+
+def _fmt(row: Row) -> str:
+    if row.result is None:
+        return f"  {row.label:<42} skipped: {row.skipped}"
+    r = row.result
+    return (f"  {row.label:<42} {r.rps:>9.1f} {r.p50_ms:>8.1f} {r.p99_ms:>8.1f} {r.requests:>9} "
+            f"{r.errors:>7}")
+
+
+def ratio_lines(submit: Row, insert: Row, qr: Row, hello: Row) -> tuple[list[str], bool]:
+    out, ok = [], True
+    if submit.result and insert.result:
+        ratio = submit.result.rps / insert.result.rps if insert.result.rps else 0.0
+        good = (ratio >= TARGET_SUBMIT_RATIO and submit.result.p99_ms <= TARGET_SUBMIT_P99_MS
+                and not submit.result.errors)
+        ok &= good
+        out.append(f"  check-in submit / baseline insert = {ratio:.2f}x (target >= {TARGET_SUBMIT_RATIO}x), "
+                   f"p99 {submit.result.p99_ms:.1f} ms (target <= {TARGET_SUBMIT_P99_MS:.0f} ms), "
+                   f"errors {submit.result.errors}: {'MET' if good else 'NOT MET'}")
+    else:
+        out.append(f"  check-in submit / baseline insert: not measured ({submit.skipped or insert.skipped})")
+    if qr.result and hello.result:
+        ratio = qr.result.rps / hello.result.rps if hello.result.rps else 0.0
+        good = ratio >= TARGET_QR_RATIO and not qr.result.errors
+        ok &= good
+        out.append(f"  QR refresh / hello = {ratio:.2f}x (target >= {TARGET_QR_RATIO}x), errors {qr.result.errors}: "
+                   f"{'MET' if good else 'NOT MET'}")
+    else:
+        out.append(f"  QR refresh / hello: not measured ({qr.skipped or hello.skipped})")
+    return out, ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each measured row (10)")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each row (2)")
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=max(1, min(4, os.cpu_count() or 1)), help="wrk threads")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("CME_WEB_WORKERS") or 2),
+                        help="gunicorn workers of each service and of the baseline app")
+    parser.add_argument("--requests", type=int, default=40000, help="distinct check-in submissions prepared")
+    parser.add_argument("--budget", type=float, default=170.0, help="seconds the whole run may take")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is not met")
+    parser.add_argument("--keep", action="store_true", help="keep the stack's logs")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    wrk = shutil.which("wrk")
+    if not wrk:
+        print("wrk not found: run deploy/install.sh --bench (make bench does)", file=sys.stderr)
+        return 2
+    sys.path.insert(0, str(ROOT))
+    from sqlalchemy import create_engine, func, select
+    from sqlalchemy.orm import Session
+
+    from services.common import clock
+
+    rows = {k: Row(label) for k, label in (("insert", "baseline: bare Flask, 1 INSERT"),
+                                           ("submit", f"check-in submit POST {SUBMIT_PATH}"),
+                                           ("hello", "baseline: bare Flask hello"),
+                                           ("qr", "QR refresh GET /checkin/projector/<p>/live"))}
+    stored = None
+    print(f"starting a stack on PostgreSQL ({args.workers} gunicorn worker(s) per app) ...", flush=True)
+    with bench_stack(args.workers, args.keep) as stack, tempfile.TemporaryDirectory(prefix="cmebench-req-") as tmp:
+        engine = create_engine(stack.database_urls["checkin"])
+        session = Session(bind=engine, expire_on_commit=False)
+        now = clock.now()
+        activity, window = seed(session, now)
+        files: dict[str, Path] = {}
+        files["insert"] = write_lines(Path(tmp) / "insert.txt", [
+            Line("POST", "/_bench/insert", "", _dumps(form_body(i))) for i in range(args.requests)])
+        files["hello"] = write_lines(Path(tmp) / "hello.txt", [Line("GET", "/_bench/hello")])
+        lines, why = submit_lines(session, activity, window, args.requests, now)
+        if lines:
+            files["submit"] = write_lines(Path(tmp) / "submit.txt", lines)
+        else:
+            rows["submit"].skipped = why
+        lines, why = projector_lines(session, activity, window)
+        if lines:
+            files["qr"] = write_lines(Path(tmp) / "qr.txt", lines)
+        else:
+            rows["qr"].skipped = why
+        session.commit()
+        urls = {"insert": stack.bench_url, "hello": stack.bench_url, "submit": stack.base_url, "qr": stack.base_url}
+        for key in ("insert", "submit", "hello", "qr"):
+            row = rows[key]
+            if key not in files:
+                continue
+            left = args.budget - (time.monotonic() - started) - 15  # 15 s to stop and drop
+            if left < args.warmup + args.seconds + 5:
+                row.skipped = "out of time budget"
+                continue
+            print(f"measuring {row.label} ...", flush=True)
+            try:
+                if args.warmup > 0:
+                    run_wrk(wrk, urls[key], files[key], threads=args.threads, connections=args.connections,
+                            seconds=args.warmup)
+                row.result = run_wrk(wrk, urls[key], files[key], threads=args.threads,
+                                     connections=args.connections, seconds=args.seconds)
+            except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
+                row.skipped = f"wrk failed: {exc}"
+        if "submit" in files:
+            from services.checkin.scans.models import Checkin
+
+            stored = session.scalar(select(func.count()).select_from(Checkin))
+        session.close()
+        engine.dispose()
+        print("stopping the stack ...", flush=True)
+
+    print()
+    print(f"check-in benchmark: wrk {args.threads} thread(s), {args.connections} connections, {args.seconds:g} s "
+          f"a row after {args.warmup:g} s warm-up; nginx gateway, gunicorn x{args.workers}, PostgreSQL, loopback")
+    print(f"  {'':<42} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'errors':>7}")
+    for key in ("insert", "submit", "hello", "qr"):
+        print(_fmt(rows[key]))
+    if stored is not None:
+        print(f"  check-ins stored by the submit row: {stored}")
+    print("ratios:")
+    lines_out, ok = ratio_lines(rows["submit"], rows["insert"], rows["qr"], rows["hello"])
+    print("\n".join(lines_out))
+    print(f"(whole run {time.monotonic() - started:.0f} s)")
+    return 1 if args.strict and not ok else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Input and output of the phone flow's JSON API (the pages use identity.TraineeIdentitySchema directly)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema
+
+from services.common.schemas import Length, NotBlank, ZhSchema, fields
+
+IDENTITY_FIELDS = ("name", "id_number", "mobile", "title", "unit")
+
+
+class PhoneScanSchema(ZhSchema):
+    """POST /checkin/api/scan: the ticket's nonce, and the identity on a first scan (nothing for one tap).
+
+    The identity fields are checked by identity.TraineeIdentitySchema once any of them is given.
+    """
+
+    nonce = fields.String(required=True, validate=[NotBlank(), Length(max=64)],
+                          error_messages={"required": "缺少表单编号（nonce），请重新扫码。"},
+                          metadata={"description": "扫码凭证中的表单编号（GET /checkin/api/scan 返回）"})
+    name = fields.String(validate=Length(max=60), metadata={"description": "姓名"})
+    id_number = fields.String(validate=Length(max=40), metadata={"description": "身份证号码"})
+    mobile = fields.String(validate=Length(max=30), metadata={"description": "手机号码"})
+    title = fields.String(validate=Length(max=30), metadata={"description": "职称"})
+    unit = fields.String(validate=Length(max=200), metadata={"description": "单位"})
+
+
+class CheckinOutSchema(Schema):
+    id = fields.Integer()
+    scanned_at = fields.DateTime(metadata={"description": "首次打开二维码链接的时间（UTC）"})
+    window_id = fields.Integer()
+    forced = fields.Boolean()
+
+
+class PhoneScanResultSchema(Schema):
+    status = fields.String(metadata={"description": "已签到"})
+    created = fields.Boolean(metadata={"description": "false：此前已签到（重复提交或同一时段再次扫码）"})
+    checkin = fields.Nested(CheckinOutSchema)
+
+
+class IdentityOutSchema(Schema):
+    name = fields.String()
+    masked_id = fields.String(metadata={"description": "身份证号码（脱敏）"})
+    title = fields.String()
+    unit = fields.String()
+
+
+class TicketOutSchema(Schema):
+    """GET /checkin/api/scan: what the live ticket is for, and whether this WeChat account is bound."""
+
+    activity_id = fields.Integer()
+    activity_title = fields.String()
+    window_id = fields.Integer()
+    window_title = fields.String()
+    window_kind = fields.String(metadata={"description": "签到 / 签退"})
+    nonce = fields.String()
+    scanned_at = fields.DateTime()
+    expires_at = fields.DateTime()
+    bound = fields.Boolean(metadata={"description": "true：此微信号已绑定身份，一键签到即可"})
+    identity = fields.Nested(IdentityOutSchema, allow_none=True)

@@ -1,0 +1,295 @@
+"""微信扫码签到 on the trainee's phone: the QR URL, WeChat login, the form or one tap, and its JSON mirror.
+
+    GET  /checkin/s/<token>          the QR URL: judge the code once, issue the scan ticket, WeChat login
+    GET  /checkin/wechat/callback    WeChat OAuth comes back: keep the openid, go to the form
+    GET  /checkin/scan               the form (first scan) or the one-tap page (bound WeChat account)
+    POST /checkin/scan               store the check-in (scans.services.record_checkin), answer 已签到
+    GET  /checkin/api/scan           the live ticket as JSON (nonce, activity, window, bound identity)
+    POST /checkin/api/scan           the same check-in as JSON
+
+Trainees are not logged in: every view is public; the trust comes from the QR token (judged at the
+first open), the signed scan ticket (bounded time, the form's nonce) and WeChat (the openid).
+Personal data is never logged; the one-tap page shows the ID number masked.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import logging
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from flask import Blueprint, make_response, redirect, render_template, request, url_for
+from flask_smorest import Blueprint as ApiBlueprint
+from marshmallow import ValidationError
+
+from services.common import clock
+from services.common.auth import access
+from services.common.errors import AppError
+from services.common.schemas import load_form
+
+from .. import wechat
+from ..db import db
+from ..identity import FIELD_LABELS, TITLES, TraineeIdentitySchema
+from ..qr.tokens import read_token
+from ..scans.services import Recorded, ScanRefused, bound_trainee, record_checkin, refuse
+from ..windows.models import CheckinWindow
+from .schemas import IDENTITY_FIELDS, PhoneScanResultSchema, PhoneScanSchema, TicketOutSchema
+from .services import (
+    TICKET_COOKIE,
+    WECHAT_COOKIE,
+    Ticket,
+    callback_url,
+    is_wechat_browser,
+    load_openid,
+    load_ticket,
+    new_ticket,
+    open_scan,
+    set_openid_cookie,
+    set_ticket_cookie,
+    wechat_ua_required,
+)
+
+log = logging.getLogger(__name__)
+
+pages = Blueprint("checkin_phone", __name__, template_folder="templates")
+api = ApiBlueprint("checkin_phone_api", __name__, url_prefix="/checkin/api",
+                   description="微信扫码签到（学员手机）：凭扫码凭证与微信身份 Cookie 签到")
+
+T = "checkin/phone/"
+STATE_MISMATCH = "wechat_state_mismatch"
+WECHAT_LOGIN_REQUIRED = "wechat_login_required"
+_MESSAGES = {
+    STATE_MISMATCH: "微信登录已失效（可能在别的页面重新扫过码），请重新扫描会场投影上的二维码。",
+    WECHAT_LOGIN_REQUIRED: "请重新扫描会场投影上的二维码，完成微信登录后再签到。",
+}
+# what the trainee can do about a refusal
+_RESCAN = "请扫描会场投影上正在显示的最新二维码。"
+HINTS = {
+    "not_in_window": "请在主办单位规定的签到时段内扫码；如有疑问请联系会场工作人员。",
+    "wechat_bound_to_other": "一个微信号只能绑定一个身份证号码。请本人使用自己的微信扫码；"
+                             "如需代为签到，请联系会场工作人员。",
+    "snapshot_user": "请点击页面下方的“使用完整服务”，或直接用微信“扫一扫”扫描会场投影上的二维码。",
+    "wechat_misconfigured": "请联系会场工作人员。",
+}
+
+
+# ---- helpers -----------------------------------------------------------------------------------
+
+def _phone(template: str, status: int = 200, **ctx: Any) -> Any:
+    response = make_response(render_template(T + template, **ctx), status)
+    response.headers["Cache-Control"] = "no-store"  # personal data and one-time forms
+    return response
+
+
+@pages.errorhandler(AppError)
+def _refusal_page(exc: AppError) -> Any:
+    """Every refusal of the phone pages (scan, ticket, WeChat) is a phone page with its code and sentence."""
+    return _phone("refused.html", exc.status, code=exc.code, message=exc.message,
+                  hint=HINTS.get(exc.code, _RESCAN))
+
+
+def _in_wechat(view: Callable) -> Callable:
+    """Outside WeChat's browser the pages only say to open them in WeChat (CME_WECHAT_UA_REQUIRED=0 lifts it)."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if wechat_ua_required() and not is_wechat_browser(request.headers.get("User-Agent")):
+            return _phone("open_in_wechat.html", 403)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _keep_and_raise(exc: ScanRefused) -> NoReturn:
+    """A refusal is kept (one commit) before it is shown."""
+    session = db.session()
+    session.commit()
+    raise exc
+
+
+def _live_ticket() -> tuple[Ticket, CheckinWindow]:
+    """The request's scan ticket, still within its time, and its window; else a ticket_expired refusal."""
+    ticket = load_ticket(request.cookies.get(TICKET_COOKIE))
+    if ticket is None:  # no scan at all (or a tampered cookie): nothing to attribute, nothing stored
+        raise ScanRefused("ticket_expired", 410)
+    session = db.session()
+    window = session.get(CheckinWindow, ticket.window_id)
+    if window is None or window.activity_id != ticket.activity_id:
+        raise AppError(404, "not_found", "该签到时段已不存在，请联系会场工作人员。")
+    if not ticket.live():
+        _keep_and_raise(refuse(session, "ticket_expired", activity_id=ticket.activity_id, window_id=ticket.window_id,
+                               openid=_openid(), address=request.remote_addr, status=410))
+    return ticket, window
+
+
+def _openid() -> str | None:
+    return load_openid(request.cookies.get(WECHAT_COOKIE))
+
+
+def _check_nonce(ticket: Ticket, nonce: str | None) -> None:
+    """The form must be the one of the live ticket (an older tab's form is refused, not stored twice)."""
+    if not nonce or not hmac.compare_digest(nonce.encode(), ticket.nonce.encode()):
+        _keep_and_raise(refuse(db.session(), "ticket_expired", activity_id=ticket.activity_id,
+                               window_id=ticket.window_id, openid=_openid(), address=request.remote_addr,
+                               status=410))
+
+
+def _record(ticket: Ticket, window: CheckinWindow, openid: str, identity: dict[str, Any] | None) -> Recorded:
+    session = db.session()
+    try:
+        recorded = record_checkin(session, window, nonce=ticket.nonce, scanned_at=ticket.issued_at,
+                                  identity=identity, openid=openid, address=request.remote_addr)
+    except ScanRefused as exc:
+        log.info("scan refused: %s (activity %s, window %s)", exc.reason, window.activity_id, window.id)
+        _keep_and_raise(exc)
+    except AppError:
+        session.rollback()
+        raise
+    session.commit()
+    log.info("check-in %s in window %s %s", recorded.checkin.id, window.id,
+             "recorded" if recorded.created else "already recorded")
+    return recorded
+
+
+def _activity_title(window: CheckinWindow) -> str:
+    a = window.activity
+    return f"{a.project_title}（{a.seq_label}）"
+
+
+def _page_ctx(ticket: Ticket, window: CheckinWindow) -> dict[str, Any]:
+    return {"ticket": ticket, "window": window, "activity": window.activity, "activity_title": _activity_title(window),
+            "expires_at": clock.fmt(ticket.expires_at(), "%H:%M")}
+
+
+# ---- pages -------------------------------------------------------------------------------------
+
+@pages.get("/checkin/s/<token>")
+@access("public")
+@_in_wechat
+def scan_open(token: str) -> Any:
+    """The QR URL. The code's freshness is judged here, once; then the ticket's own time runs."""
+    now = clock.now()
+    ticket = load_ticket(request.cookies.get(TICKET_COOKIE))
+    claim = read_token(token)
+    if not (ticket and claim and ticket.live(now) and (ticket.activity_id, ticket.window_id, ticket.slot) == claim):
+        # a new scan (a reload of the code just opened keeps its ticket and nonce)
+        session = db.session()
+        try:
+            window, slot = open_scan(session, token, now=now, address=request.remote_addr)
+        except ScanRefused as exc:
+            _keep_and_raise(exc)
+        ticket = new_ticket(window.activity_id, window.id, slot, now)
+    if _openid():
+        response = redirect(url_for(".scan_page"))
+    else:
+        response = redirect(wechat.authorize_url(callback_url(), ticket.state))
+    return set_ticket_cookie(response, ticket)
+
+
+@pages.get("/checkin/wechat/callback")
+@access("public")
+@_in_wechat
+def wechat_callback() -> Any:
+    """WeChat OAuth (snsapi_base) returns here with ?code=&state=; the openid is kept in a signed cookie."""
+    ticket, _window = _live_ticket()
+    state = request.args.get("state", "")
+    if not state or not hmac.compare_digest(state.encode(), ticket.state.encode()):
+        raise AppError(400, STATE_MISMATCH, _MESSAGES[STATE_MISMATCH])
+    try:
+        openid = wechat.openid_for_code(request.args.get("code", ""))
+    except wechat.SnapshotUserError as exc:
+        refused = refuse(db.session(), "snapshot_user", activity_id=ticket.activity_id, window_id=ticket.window_id,
+                         address=request.remote_addr, status=403)
+        refused.message = exc.message  # WeChat's own wording tells the trainee what to tap
+        _keep_and_raise(refused)
+    return set_openid_cookie(redirect(url_for(".scan_page")), openid)
+
+
+@pages.get("/checkin/scan")
+@access("public")
+@_in_wechat
+def scan_page() -> Any:
+    """The form on a first scan; one tap when this WeChat account is already bound to an identity."""
+    ticket, window = _live_ticket()
+    openid = _openid()
+    if openid is None:  # cookie lost or too old: log in again within the same ticket
+        return redirect(wechat.authorize_url(callback_url(), ticket.state))
+    trainee = bound_trainee(db.session(), openid)
+    if trainee is not None:
+        return _phone("tap.html", trainee=trainee, **_page_ctx(ticket, window))
+    return _phone("form.html", values={}, errors={}, titles=TITLES, labels=FIELD_LABELS, **_page_ctx(ticket, window))
+
+
+@pages.post("/checkin/scan")
+@access("public")
+@_in_wechat
+def scan_submit() -> Any:
+    """Store the check-in; a repeated submission (double tap, retry) answers with the same check-in."""
+    ticket, window = _live_ticket()
+    _check_nonce(ticket, request.form.get("nonce"))
+    openid = _openid()
+    if openid is None:
+        raise AppError(401, WECHAT_LOGIN_REQUIRED, _MESSAGES[WECHAT_LOGIN_REQUIRED])
+    form_ctx = {"titles": TITLES, "labels": FIELD_LABELS, **_page_ctx(ticket, window)}
+    identity = None
+    if request.form.get("mode") != "tap":
+        identity, errors = load_form(TraineeIdentitySchema(), request.form)
+        if errors:
+            values = {k: request.form.get(k, "") for k in IDENTITY_FIELDS}
+            return _phone("form.html", 422, values=values, errors=errors, **form_ctx)
+    try:
+        recorded = _record(ticket, window, openid, identity)
+    except AppError as exc:
+        if exc.code != "identity_required":
+            raise
+        # one tap, but this WeChat account is not (or no longer) bound: ask for the form
+        return _phone("form.html", 422, values={}, errors={"_schema": exc.message}, **form_ctx)
+    return _phone("done.html", recorded=recorded, checkin=recorded.checkin,
+                  scanned_at=clock.fmt(recorded.checkin.scanned_at), **_page_ctx(ticket, window))
+
+
+# ---- JSON API ----------------------------------------------------------------------------------
+
+@api.route("/scan", methods=["GET"])
+@access("public")
+@api.response(200, TicketOutSchema)
+@api.doc(summary="当前扫码凭证（需扫码凭证 Cookie cme_scan 与微信身份 Cookie cme_wx）")
+def api_ticket() -> Any:
+    ticket, window = _live_ticket()
+    openid = _openid()
+    trainee = bound_trainee(db.session(), openid) if openid else None
+    return {"activity_id": window.activity_id, "activity_title": _activity_title(window), "window_id": window.id,
+            "window_title": window.title, "window_kind": window.kind_label, "nonce": ticket.nonce,
+            "scanned_at": ticket.issued_at, "expires_at": ticket.expires_at(), "bound": trainee is not None,
+            "identity": trainee}
+
+
+@api.route("/scan", methods=["POST"])
+@access("public")
+@api.arguments(PhoneScanSchema)
+@api.response(200, PhoneScanResultSchema)
+@api.doc(summary="扫码签到（首次扫码带身份信息；已绑定的微信号只需 nonce）")
+def api_scan(args: dict[str, Any]) -> Any:
+    ticket, window = _live_ticket()
+    _check_nonce(ticket, args["nonce"])
+    openid = _openid()
+    if openid is None:
+        raise AppError(401, WECHAT_LOGIN_REQUIRED, _MESSAGES[WECHAT_LOGIN_REQUIRED])
+    given = {k: args[k] for k in IDENTITY_FIELDS if k in args}
+    identity = None
+    if given:
+        try:
+            identity = TraineeIdentitySchema().load(given)
+        except ValidationError as exc:
+            messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+            fields = {k: (v[0] if isinstance(v, list) and v else v) for k, v in messages.items()}
+            raise AppError(422, "invalid_input", "签到信息有误，请按提示修改。", fields) from None
+    recorded = _record(ticket, window, openid, identity)
+    c = recorded.checkin
+    return {"status": "已签到", "created": recorded.created,
+            "checkin": {"id": c.id, "scanned_at": c.scanned_at, "window_id": c.window_id, "forced": c.forced}}
+
+
+__all__ = ["pages", "api", "HINTS"]

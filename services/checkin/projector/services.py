@@ -1,0 +1,160 @@
+"""微信二维码考勤 — the projector page's state, and the projector token that keeps it running all day.
+
+The page itself needs the institution's login; its polling and image requests authenticate with a
+**projector token** embedded in the page instead of the login cookie (which lasts 12 hours, less than
+a day of sessions). The token is signed with the server secret under its own salt ("cme-projector"),
+names one activity and one window (and the institution), and is valid for 24 hours by the suite's
+clock. It grants exactly what the room already sees on the wall: the current code and the count.
+
+What is shown depends on the window's time: the code only from a little before the window opens
+(``CME_PROJECTOR_LEAD_SECONDS``, default 60) until it closes; otherwise a notice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.common import clock
+from services.common.config import env, get_settings
+from services.common.errors import AppError
+
+from ..activities.models import Activity
+from ..qr import image, tokens
+from ..windows.models import CheckinWindow
+from ..windows.services import window_count
+
+SALT = "cme-projector"
+MAX_AGE = 24 * 3600
+DEFAULT_LEAD_SECONDS = 60
+POLL_SECONDS = 3
+
+
+def lead_seconds() -> int:
+    try:
+        value = int(env("CME_PROJECTOR_LEAD_SECONDS", str(DEFAULT_LEAD_SECONDS)) or DEFAULT_LEAD_SECONDS)
+    except ValueError:
+        value = DEFAULT_LEAD_SECONDS
+    return max(0, min(value, 1800))
+
+
+def scan_url(token: str) -> str:
+    """The URL the QR code carries: the phone flow's, when that package is present."""
+    try:
+        from ..phone.services import scan_url as phone_scan_url
+    except ModuleNotFoundError as exc:  # only while the phone flow is not part of the build
+        if not (exc.name or "").startswith("services.checkin.phone"):
+            raise
+        return f"{get_settings().public_base_url.rstrip('/')}/checkin/s/{token}"
+    return phone_scan_url(token)
+
+
+# ---------------------------------------------------------------- the projector token
+
+class _ClockSigner(TimestampSigner):
+    """Ages the token by the suite's clock (DESIGN §6), so tests and demos can move time."""
+
+    def get_timestamp(self) -> int:
+        return int(clock.now().timestamp())
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(get_settings().secret_key, salt=SALT, signer=_ClockSigner)
+
+
+def issue_ptoken(window: CheckinWindow) -> str:
+    return _serializer().dumps({"a": window.activity_id, "w": window.id, "i": window.activity.institution_id})
+
+
+INVALID = "projector_token_invalid"
+EXPIRED = "projector_token_expired"
+
+
+def read_ptoken(ptoken: str) -> tuple[int, int, int]:
+    """(activity id, window id, institution id) of a valid token; a 403 AppError otherwise."""
+    if not ptoken or len(ptoken) > 300:
+        raise AppError(403, INVALID, "投影页面的链接无效，请从刷卡周期页面重新打开。")
+    try:
+        data = _serializer().loads(ptoken, max_age=MAX_AGE)
+    except SignatureExpired:
+        raise AppError(403, EXPIRED, "投影页面已打开超过 24 小时，请从刷卡周期页面重新打开。") from None
+    except BadSignature:
+        raise AppError(403, INVALID, "投影页面的链接无效，请从刷卡周期页面重新打开。") from None
+    try:
+        return int(data["a"]), int(data["w"]), int(data["i"])
+    except (TypeError, KeyError, ValueError):
+        raise AppError(403, INVALID, "投影页面的链接无效，请从刷卡周期页面重新打开。") from None
+
+
+def window_for_ptoken(session: Session, ptoken: str) -> CheckinWindow:
+    """The window a token names; it must still belong to that activity of that institution."""
+    activity_id, window_id, institution_id = read_ptoken(ptoken)
+    window = session.scalars(select(CheckinWindow).join(Activity, CheckinWindow.activity_id == Activity.id).where(
+        CheckinWindow.id == window_id, CheckinWindow.activity_id == activity_id,
+        Activity.institution_id == institution_id)).first()
+    if window is None:
+        raise AppError(404, "not_found", "该刷卡周期不存在（可能已被删除），请从刷卡周期页面重新打开。")
+    return window
+
+
+# ---------------------------------------------------------------- what the projector shows now
+
+STATE_TEXT = {
+    "before": "本时段尚未开始签到",
+    "soon": "即将开始签到",
+    "open": "请使用微信扫描二维码签到",
+    "closed": "本时段签到已结束",
+}
+
+
+@dataclass
+class ProjectorState:
+    state: str  # before | soon | open | closed
+    show_code: bool
+    slot: int
+    seconds_left: float
+    token: str | None
+    url: str | None
+    count: int
+    forced: int
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+
+    @property
+    def text(self) -> str:
+        return STATE_TEXT[self.state]
+
+    def svg(self, window: CheckinWindow) -> str | None:
+        if not self.show_code or self.url is None:
+            return None
+        return image.qr_svg(window.activity_id, window.id, self.slot, self.url)
+
+
+def state_of(session: Session, window: CheckinWindow, at: dt.datetime | None = None) -> ProjectorState:
+    at = at or clock.now()
+    if at < window.starts_at - dt.timedelta(seconds=lead_seconds()):
+        state = "before"
+    elif at < window.starts_at:
+        state = "soon"
+    elif at <= window.ends_at:
+        state = "open"
+    else:
+        state = "closed"
+    show = state in ("soon", "open")
+    token, slot = tokens.current_token(window.activity_id, window.id, at)
+    count, forced = window_count(session, window.id)
+    return ProjectorState(state=state, show_code=show, slot=slot, seconds_left=tokens.seconds_until_next(at),
+                          token=token if show else None, url=scan_url(token) if show else None, count=count,
+                          forced=forced, starts_at=window.starts_at, ends_at=window.ends_at)
+
+
+def live_dict(st: ProjectorState, ptoken: str) -> dict[str, Any]:
+    return {"state": st.state, "text": st.text, "show_code": st.show_code, "slot": st.slot,
+            "seconds_left": round(st.seconds_left, 2), "count": st.count, "forced": st.forced,
+            "svg_url": f"/checkin/projector/{ptoken}/qr.svg?slot={st.slot}" if st.show_code else None,
+            "starts_at": st.starts_at.isoformat(), "ends_at": st.ends_at.isoformat(), "poll_seconds": POLL_SECONDS}

@@ -1,0 +1,372 @@
+"""刷卡周期 (check-in windows), forced check-ins and the check-in list: the rules the pages and the JSON API share.
+
+- Default windows come from the filing's schedule (one sign-in window per session) when the activity
+  is created from ``offering.approved``; once an activity has windows, a re-approval leaves them alone
+  (the institution may have edited them, and windows with scans must never move silently).
+- A window with check-ins can be edited only with a reason, and the edit is audit-logged
+  (who, when, before -> after, why); it cannot be deleted.
+- A forced check-in (代签) goes through ``scans.services.record_checkin`` with ``forced=True`` and is
+  audit-logged; it is marked 代签 everywhere it is shown.
+- ID numbers and mobiles leave this module masked only; an ID number typed in full is searched by its
+  keyed hash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+import re
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, joinedload
+
+from services.common import clock, pii
+from services.common.audit import record_audit
+from services.common.auth import Principal, own_institution
+from services.common.errors import AppError
+from services.common.paging import paginate
+
+from ..activities.models import Activity
+from ..scans.models import REASONS, Checkin, RefusedScan
+from ..scans.services import record_checkin
+from ..trainees.models import Trainee
+from .models import KINDS, AuditLog, CheckinWindow
+
+log = logging.getLogger(__name__)
+
+MAX_WINDOW = dt.timedelta(hours=24)
+# forced check-ins carry their own nonce space, so a client-chosen nonce never names a trainee's scan
+FORCED_NONCE_PREFIX = "forced:"
+_ID_SHAPE = re.compile(r"^\d{17}[\dX]$")
+_MOBILE_SHAPE = re.compile(r"^1[3-9]\d{9}$")
+
+
+# ---------------------------------------------------------------- loading with scope
+
+def get_activity(session: Session, principal: Principal, activity_id: int, *, lock: bool = False) -> Activity:
+    """The activity, if the principal may see it: its own institution, or a reviewer (404 otherwise)."""
+    stmt = select(Activity).where(Activity.id == activity_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    activity = session.scalars(stmt).first()
+    if activity is None or principal.role not in ("institution", "reviewer"):
+        raise AppError(404, "not_found", "该继教活动不存在。")
+    own_institution(principal, activity.institution_id)
+    return activity
+
+
+def get_window(session: Session, principal: Principal, activity_id: int, window_id: int,
+               *, lock: bool = False) -> CheckinWindow:
+    activity = get_activity(session, principal, activity_id)
+    stmt = select(CheckinWindow).where(CheckinWindow.id == window_id, CheckinWindow.activity_id == activity.id)
+    if lock:
+        stmt = stmt.with_for_update()
+    window = session.scalars(stmt).first()
+    if window is None:
+        raise AppError(404, "not_found", "该刷卡周期不存在。")
+    return window
+
+
+# ---------------------------------------------------------------- windows from the schedule
+
+def local_to_utc(day: dt.date, at: dt.time) -> dt.datetime:
+    """A Shanghai wall-clock time of the schedule -> aware UTC."""
+    return dt.datetime.combine(day, at.replace(tzinfo=None), clock.SHANGHAI).astimezone(clock.UTC)
+
+
+def ensure_schedule_windows(session: Session, activity: Activity, schedule: Iterable[dict[str, Any]]) -> int:
+    """One sign-in window per schedule session, only while the activity has no windows at all.
+
+    ``schedule``: loaded ScheduleItemSchema items (date, start, end as date/time objects, title).
+    Returns how many windows were made. Called by the offering.approved consumer in its transaction.
+    """
+    session.flush()
+    if session.scalar(select(func.count()).select_from(CheckinWindow)
+                      .where(CheckinWindow.activity_id == activity.id)):
+        return 0
+    made = 0
+    for item in schedule:
+        starts, ends = local_to_utc(item["date"], item["start"]), local_to_utc(item["date"], item["end"])
+        if ends <= starts:
+            log.warning("activity %s: schedule session on %s ends before it starts; no window made",
+                        activity.id, item["date"])
+            continue
+        title = (item.get("title") or "").strip() or (
+            f"{item['date']:%m月%d日} {item['start']:%H:%M}–{item['end']:%H:%M}")
+        session.add(CheckinWindow(activity_id=activity.id, title=title[:200], kind="sign_in", starts_at=starts,
+                                  ends_at=ends, from_schedule=True, created_at=clock.now()))
+        made += 1
+    session.flush()
+    return made
+
+
+# ---------------------------------------------------------------- windows: list, create, edit, delete
+
+def checkin_counts(session: Session, activity_id: int) -> dict[int, tuple[int, int]]:
+    """window id -> (check-ins, of which forced)."""
+    rows = session.execute(
+        select(Checkin.window_id, func.count(), func.count().filter(Checkin.forced.is_(True)))
+        .where(Checkin.activity_id == activity_id).group_by(Checkin.window_id)).all()
+    return {wid: (n, forced) for wid, n, forced in rows}
+
+
+def window_count(session: Session, window_id: int) -> tuple[int, int]:
+    row = session.execute(select(func.count(), func.count().filter(Checkin.forced.is_(True)))
+                          .where(Checkin.window_id == window_id)).one()
+    return int(row[0]), int(row[1])
+
+
+def list_windows(session: Session, activity: Activity) -> list[CheckinWindow]:
+    return list(session.scalars(select(CheckinWindow).where(CheckinWindow.activity_id == activity.id)
+                                .order_by(CheckinWindow.starts_at, CheckinWindow.id)))
+
+
+def window_state(window: CheckinWindow, at: dt.datetime | None = None) -> str:
+    at = at or clock.now()
+    if at < window.starts_at:
+        return "before"
+    return "open" if at <= window.ends_at else "closed"
+
+
+STATE_LABELS = {"before": "未开始", "open": "进行中", "closed": "已结束"}
+
+
+def window_summary(starts_at: dt.datetime, ends_at: dt.datetime, kind: str) -> str:
+    """A short text of a window's times for the audit trail (fits its 40-character columns)."""
+    start, end = clock.to_local(starts_at), clock.to_local(ends_at)
+    assert start is not None and end is not None
+    end_text = f"{end:%H:%M}" if end.date() == start.date() else f"{end:%m-%d %H:%M}"
+    return f"{KINDS[kind]} {start:%Y-%m-%d %H:%M}~{end_text}"[:40]
+
+
+def window_dict(window: CheckinWindow, counts: tuple[int, int] = (0, 0)) -> dict[str, Any]:
+    return {"id": window.id, "activity_id": window.activity_id, "title": window.title, "kind": window.kind,
+            "kind_label": window.kind_label, "starts_at": window.starts_at, "ends_at": window.ends_at,
+            "from_schedule": window.from_schedule, "version": window.version, "checkins": counts[0],
+            "forced_checkins": counts[1], "state": window_state(window)}
+
+
+def _check_times(activity: Activity, starts_at: dt.datetime, ends_at: dt.datetime) -> None:
+    errors = {}
+    if ends_at <= starts_at:
+        errors["ends_at"] = "结束时间应晚于开始时间。"
+    elif ends_at - starts_at > MAX_WINDOW:
+        errors["ends_at"] = "一个刷卡周期不能超过 24 小时。"
+    first, last = activity.starts_on, activity.ends_on
+    start_day = clock.to_local(starts_at).date()  # type: ignore[union-attr]
+    end_day = clock.to_local(ends_at).date()  # type: ignore[union-attr]
+    if not first <= start_day <= last:
+        errors["starts_at"] = f"开始时间应在活动举办期间（{activity.period_label}）。"
+    if "ends_at" not in errors and not first <= end_day <= last:
+        errors["ends_at"] = f"结束时间应在活动举办期间（{activity.period_label}）。"
+    if errors:
+        raise AppError(422, "invalid_input", "刷卡周期的时间不正确，请按提示修改。", errors)
+
+
+def _require_institution(principal: Principal) -> None:
+    if principal.role != "institution":
+        raise AppError(403, "forbidden", "只有举办机构可以进行此操作。")
+
+
+def create_window(session: Session, principal: Principal, activity: Activity, data: dict[str, Any]) -> CheckinWindow:
+    _require_institution(principal)
+    _check_times(activity, data["starts_at"], data["ends_at"])
+    window = CheckinWindow(activity_id=activity.id, title=data["title"], kind=data["kind"],
+                           starts_at=data["starts_at"], ends_at=data["ends_at"], from_schedule=False,
+                           created_at=clock.now())
+    session.add(window)
+    session.flush()
+    record_audit(session, AuditLog, principal, "checkin_window", window.id, "window_created",
+                 to_state=window_summary(window.starts_at, window.ends_at, window.kind))
+    return window
+
+
+def update_window(session: Session, principal: Principal, window: CheckinWindow, data: dict[str, Any]) -> bool:
+    """Apply an edit; a window with check-ins needs data["reason"]. Returns False when nothing changed."""
+    _require_institution(principal)
+    version = data.get("version")
+    if version is not None and version != window.version:
+        raise AppError(409, "conflict", "该刷卡周期已被他人修改，请刷新页面后重试。")
+    new = {k: data.get(k, getattr(window, k)) for k in ("title", "kind", "starts_at", "ends_at")}
+    changed = {k for k, v in new.items() if v != getattr(window, k)}
+    if not changed:
+        return False
+    _check_times(window.activity, new["starts_at"], new["ends_at"])
+    scans, _ = window_count(session, window.id)
+    reason = (data.get("reason") or "").strip() or None
+    if scans and not reason:
+        raise AppError(422, "reason_required", f"该刷卡周期已有 {scans} 条签到记录，修改须填写原因。",
+                       {"reason": "请填写修改原因（将记入操作日志）。"})
+    before = window_summary(window.starts_at, window.ends_at, window.kind)
+    old_title = window.title
+    for k in changed:
+        setattr(window, k, new[k])
+    session.flush()  # the version check of the row happens here
+    after = window_summary(window.starts_at, window.ends_at, window.kind)
+    if before != after:
+        record_audit(session, AuditLog, principal, "checkin_window", window.id, "window_edited",
+                     from_state=before, to_state=after, reason=reason)
+    if "title" in changed:
+        record_audit(session, AuditLog, principal, "checkin_window", window.id, "window_renamed",
+                     from_state=old_title[:40], to_state=window.title[:40], reason=reason)
+    return True
+
+
+def delete_window(session: Session, principal: Principal, window: CheckinWindow) -> None:
+    _require_institution(principal)
+    scans, _ = window_count(session, window.id)
+    if scans:
+        raise AppError(409, "window_has_checkins",
+                       f"该刷卡周期已有 {scans} 条签到记录，不能删除；如时间有误，请修改并填写原因。")
+    record_audit(session, AuditLog, principal, "checkin_window", window.id, "window_deleted",
+                 from_state=window_summary(window.starts_at, window.ends_at, window.kind))
+    session.delete(window)
+    session.flush()
+
+
+# ---------------------------------------------------------------- forced check-in (代签)
+
+def new_forced_nonce() -> str:
+    return uuid.uuid4().hex
+
+
+def forced_checkin(session: Session, principal: Principal, window: CheckinWindow, identity: dict[str, Any],
+                   reason: str, nonce: str | None = None) -> tuple[Checkin, bool]:
+    """Check a trainee in on the institution's word. Returns (check-in, created).
+
+    Refused before the window starts (a forced check-in attests presence, which cannot precede the
+    session). A repeated submission (same nonce) or a trainee already checked in returns the existing
+    check-in with created=False.
+    """
+    _require_institution(principal)
+    reason = (reason or "").strip()
+    if not reason:
+        raise AppError(422, "reason_required", "代签须填写原因。", {"reason": "请填写代签原因。"})
+    now = clock.now()
+    if now < window.starts_at:
+        raise AppError(409, "window_not_started", "该刷卡周期尚未开始，不能代签。")
+    full_nonce = FORCED_NONCE_PREFIX + (nonce or new_forced_nonce())
+    result = record_checkin(session, window, nonce=full_nonce, scanned_at=now, identity=identity, forced=True,
+                            forced_reason=reason, actor=principal)
+    if result.checkin.window_id != window.id:  # cannot happen with our nonces; never hand out another's row
+        raise AppError(409, "conflict", "提交重复，请刷新页面后重试。")
+    if result.created:
+        record_audit(session, AuditLog, principal, "checkin", result.checkin.id, "forced_checkin",
+                     to_state=window_summary(window.starts_at, window.ends_at, window.kind), reason=reason)
+    return result.checkin, result.created
+
+
+# ---------------------------------------------------------------- the check-in list
+
+def search_kind(q: str | None) -> str | None:
+    """'id' for a full ID number, 'mobile' for a full mobile, 'name' otherwise (None when blank)."""
+    if not q or not q.strip():
+        return None
+    text = re.sub(r"[\s\-]", "", q).upper()
+    if _ID_SHAPE.match(text):
+        return "id"
+    if _MOBILE_SHAPE.match(text):
+        return "mobile"
+    return "name"
+
+
+def checkin_query(activity: Activity, q: str | None = None, window_id: int | None = None) -> Any:
+    stmt = (select(Checkin).join(Trainee, Checkin.trainee_id == Trainee.id)
+            .where(Checkin.activity_id == activity.id)
+            .options(joinedload(Checkin.trainee), joinedload(Checkin.window)))
+    if window_id is not None:
+        stmt = stmt.where(Checkin.window_id == window_id)
+    kind = search_kind(q)
+    if kind == "id":
+        stmt = stmt.where(Trainee.trainee_key == pii.id_hash(re.sub(r"[\s\-]", "", q or "")))
+    elif kind == "mobile":
+        stmt = stmt.where(Trainee.mobile_hash == pii.mobile_hash(re.sub(r"[\s\-]", "", q or "")))
+    elif kind == "name":
+        stmt = stmt.where(or_(Trainee.name.icontains(q.strip(), autoescape=True),  # type: ignore[union-attr]
+                              Trainee.unit.icontains(q.strip(), autoescape=True)))  # type: ignore[union-attr]
+    return stmt
+
+
+def flag_labels(checkin: Checkin) -> list[str]:
+    return [REASONS.get(f, f).rstrip("。") for f in (checkin.flags or [])]
+
+
+def checkin_row(checkin: Checkin) -> dict[str, Any]:
+    """One row as the institution sees it: ID number and mobile masked."""
+    t, w = checkin.trainee, checkin.window
+    return {"id": checkin.id, "window_id": w.id, "window_title": w.title, "window_kind": w.kind,
+            "window_kind_label": w.kind_label, "name": t.name, "id_number_masked": t.masked_id,
+            "mobile_masked": t.masked_mobile, "title": t.title, "unit": t.unit, "scanned_at": checkin.scanned_at,
+            "recorded_at": checkin.recorded_at, "forced": checkin.forced,
+            "method": "代签" if checkin.forced else "扫码", "forced_reason": checkin.forced_reason,
+            "flags": list(checkin.flags or []), "flag_labels": flag_labels(checkin)}
+
+
+def checkin_page(session: Session, activity: Activity, args: dict[str, Any]) -> dict[str, Any]:
+    stmt = checkin_query(activity, args.get("q"), args.get("window_id"))
+    page = paginate(session, stmt, args, Checkin.scanned_at.desc(), Checkin.id.desc())
+    page["items"] = [checkin_row(c) for c in page["items"]]
+    return page
+
+
+def refused_scans(session: Session, activity: Activity, window_id: int | None = None,
+                  limit: int = 50) -> tuple[int, list[dict[str, Any]]]:
+    """The latest refused scans of the activity with their reasons (the trainee is not named: a refusal
+    may come from anyone)."""
+    stmt = select(RefusedScan).where(RefusedScan.activity_id == activity.id)
+    if window_id is not None:
+        stmt = stmt.where(RefusedScan.window_id == window_id)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    titles = dict(session.execute(select(CheckinWindow.id, CheckinWindow.title)
+                                  .where(CheckinWindow.activity_id == activity.id)).all())
+    rows = session.scalars(stmt.order_by(RefusedScan.at.desc(), RefusedScan.id.desc()).limit(limit)).all()
+    return total, [{"id": r.id, "at": r.at, "window_id": r.window_id,
+                    "window_title": titles.get(r.window_id or 0, ""), "reason": r.reason,
+                    "reason_label": REASONS.get(r.reason, r.reason)} for r in rows]
+
+
+EXPORT_HEADERS = ("序号", "姓名", "身份证号码", "手机号码", "职称", "单位", "时段", "类型", "签到时间", "方式",
+                  "代签原因", "标记")
+EXPORT_MAX_ROWS = 20000
+
+
+def export_checkins(session: Session, principal: Principal, activity: Activity, q: str | None = None,
+                    window_id: int | None = None) -> tuple[bytes, int]:
+    """The check-in list as an .xlsx (masked ID numbers and mobiles only); the export is audit-logged."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    stmt = checkin_query(activity, q, window_id).order_by(Checkin.scanned_at, Checkin.id)
+    rows = session.scalars(stmt.limit(EXPORT_MAX_ROWS + 1)).unique().all()
+    if len(rows) > EXPORT_MAX_ROWS:
+        raise AppError(422, "too_many_rows", f"一次最多导出 {EXPORT_MAX_ROWS} 条，请按时段筛选后分别导出。")
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "签到名单"
+    ws.append([f"{activity.project_title}（{activity.seq_label}） 签到名单"])
+    ws.append([f"项目编号 {activity.project_number} · 导出时间 {clock.fmt(clock.now())} · 共 {len(rows)} 条"])
+    ws.append(list(EXPORT_HEADERS))
+    for cell in ws[3]:
+        cell.font = Font(bold=True)
+    for n, c in enumerate(rows, 1):
+        r = checkin_row(c)
+        ws.append([n, r["name"], r["id_number_masked"], r["mobile_masked"], r["title"], r["unit"],
+                   r["window_title"], r["window_kind_label"], clock.fmt(r["scanned_at"], "%Y-%m-%d %H:%M:%S"),
+                   r["method"], r["forced_reason"] or "", "；".join(r["flag_labels"])])
+    for col, width in zip("ABCDEFGHIJKL", (6, 10, 22, 15, 12, 28, 20, 6, 20, 6, 24, 30), strict=True):
+        ws.column_dimensions[col].width = width
+    ws.freeze_panes = "A4"
+    out = io.BytesIO()
+    wb.save(out)
+    detail = []
+    if window_id is not None:
+        detail.append(f"时段 {window_id}")
+    if q:
+        detail.append("按检索条件筛选")
+    record_audit(session, AuditLog, principal, "activity", activity.id, "checkins_exported",
+                 reason=f"导出签到名单 {len(rows)} 条" + (f"（{'，'.join(detail)}）" if detail else ""))
+    return out.getvalue(), len(rows)

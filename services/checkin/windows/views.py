@@ -1,0 +1,417 @@
+"""Pages and JSON API of 二维码考勤: 刷卡周期 (windows), 代签 (forced check-ins) and the 签到名单 (check-in list).
+
+Access: the institution that owns the activity (another institution gets "not found"); a reviewer of
+the committee may read the windows and the check-in list (and export it, audit-logged), nothing else.
+Every input goes through a schema in schemas.py; every rule lives in services.py, shared by both faces.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from urllib.parse import quote
+
+from flask import Blueprint, Response, flash, redirect, render_template, request
+from flask_smorest import Blueprint as ApiBlueprint
+from marshmallow import EXCLUDE, Schema, ValidationError
+from sqlalchemy.orm.exc import StaleDataError
+
+from services.common import clock
+from services.common.auth import Principal, access, current
+from services.common.errors import AppError
+from services.common.schemas import load_form, strip_blank
+
+from ..db import db
+from ..identity import TITLES
+from . import services
+from .models import KINDS
+from .schemas import (
+    FIELD_LABELS,
+    CheckinPageSchema,
+    CheckinQuerySchema,
+    CheckinSearchSchema,
+    ForcedCheckinFormSchema,
+    ForcedCheckinSchema,
+    ForcedOutSchema,
+    RefusedListSchema,
+    RefusedQuerySchema,
+    WindowCreateFormSchema,
+    WindowCreateSchema,
+    WindowListSchema,
+    WindowOutSchema,
+    WindowUpdateFormSchema,
+    WindowUpdateSchema,
+)
+
+pages = Blueprint("checkin_windows", __name__, template_folder="templates")
+api = ApiBlueprint("checkin_windows_api", __name__, url_prefix="/checkin/api",
+                   description="二维码考勤：刷卡周期、代签、签到名单")
+BEARER = [{"bearer": []}]
+
+
+def _me() -> Principal:
+    p = current()
+    assert p is not None  # @access made sure
+    return p
+
+
+def commit() -> None:
+    try:
+        db.session().commit()
+    except StaleDataError:
+        db.session().rollback()
+        raise AppError(409, "conflict", "该刷卡周期已被他人修改，请刷新页面后重试。") from None
+
+
+def _flatten(messages: Any) -> dict[str, str]:
+    if not isinstance(messages, dict):
+        return {"_schema": str(messages[0] if isinstance(messages, list) and messages else messages)}
+    return {k: (v[0] if isinstance(v, list) and v and isinstance(v[0], str) else str(v)) for k, v in messages.items()}
+
+
+def load_json(schema: Schema) -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise AppError(422, "invalid_input", "请提交 JSON 对象。")
+    try:
+        return schema.load(body)
+    except ValidationError as exc:
+        raise AppError(422, "invalid_input", "提交的内容有误，请按提示修改。", _flatten(exc.messages)) from exc
+
+
+def load_query(schema: Schema) -> dict[str, Any]:
+    raw = {k: v.strip() for k, v in request.args.items()}
+    try:
+        return schema.load(strip_blank(raw), unknown=EXCLUDE)
+    except ValidationError as exc:
+        fields = {FIELD_LABELS.get(k, k): v for k, v in _flatten(exc.messages).items()}
+        raise AppError(422, "invalid_input", "查询条件有误，请修改后重新查询。", fields) from exc
+
+
+def local_input(value: dt.datetime | None) -> str:
+    """An aware time as the value of an <input type="datetime-local"> in Shanghai time."""
+    return clock.fmt(value, "%Y-%m-%dT%H:%M") if value else ""
+
+
+# ---- 刷卡周期: pages ------------------------------------------------------------------------------
+
+@pages.get("/checkin/activities/<int:activity_id>/windows")
+@access("institution", "reviewer")
+def window_list(activity_id: int) -> Any:
+    session = db.session()
+    activity = services.get_activity(session, _me(), activity_id)
+    counts = services.checkin_counts(session, activity.id)
+    rows = [services.window_dict(w, counts.get(w.id, (0, 0))) for w in services.list_windows(session, activity)]
+    return render_template("checkin/windows/list.html", a=activity, rows=rows, states=services.STATE_LABELS,
+                           can_edit=_me().role == "institution")
+
+
+def _render_window_form(activity: Any, window: Any, values: dict[str, Any], errors: dict[str, str],
+                        status: int = 200) -> Any:
+    scans = services.window_count(db.session(), window.id)[0] if window is not None else 0
+    return render_template("checkin/windows/form.html", a=activity, w=window, v=values, errors=errors,
+                           kinds=KINDS, scans=scans), status
+
+
+def _form_values(form: Any) -> dict[str, Any]:
+    return {k: form.get(k, "") for k in ("title", "kind", "starts_at", "ends_at", "reason", "version")}
+
+
+@pages.get("/checkin/activities/<int:activity_id>/windows/new")
+@access("institution")
+def window_new(activity_id: int) -> Any:
+    activity = services.get_activity(db.session(), _me(), activity_id)
+    day = activity.starts_on.isoformat()
+    return _render_window_form(activity, None, {"title": "", "kind": "sign_in", "starts_at": f"{day}T08:00",
+                                                "ends_at": f"{day}T12:00"}, {})
+
+
+@pages.post("/checkin/activities/<int:activity_id>/windows")
+@access("institution")
+def window_create(activity_id: int) -> Any:
+    session = db.session()
+    activity = services.get_activity(session, _me(), activity_id, lock=True)
+    values = _form_values(request.form)
+    data, errors = load_form(WindowCreateFormSchema(), request.form)
+    if errors:
+        return _render_window_form(activity, None, values, errors, 422)
+    try:
+        window = services.create_window(session, _me(), activity, data)  # type: ignore[arg-type]
+    except AppError as exc:
+        session.rollback()
+        return _render_window_form(activity, None, values, exc.fields or {"_schema": exc.message}, exc.status)
+    commit()
+    flash(f"已新建刷卡周期“{window.title}”。", "ok")
+    return redirect(f"/checkin/activities/{activity.id}/windows")
+
+
+@pages.get("/checkin/activities/<int:activity_id>/windows/<int:window_id>/edit")
+@access("institution")
+def window_edit(activity_id: int, window_id: int) -> Any:
+    window = services.get_window(db.session(), _me(), activity_id, window_id)
+    values = {"title": window.title, "kind": window.kind, "starts_at": local_input(window.starts_at),
+              "ends_at": local_input(window.ends_at), "reason": "", "version": window.version}
+    return _render_window_form(window.activity, window, values, {})
+
+
+@pages.post("/checkin/activities/<int:activity_id>/windows/<int:window_id>/edit")
+@access("institution")
+def window_save(activity_id: int, window_id: int) -> Any:
+    session = db.session()
+    window = services.get_window(session, _me(), activity_id, window_id, lock=True)
+    values = _form_values(request.form)
+    data, errors = load_form(WindowUpdateFormSchema(), request.form)
+    if errors:
+        return _render_window_form(window.activity, window, values, errors, 422)
+    try:
+        changed = services.update_window(session, _me(), window, data)  # type: ignore[arg-type]
+    except AppError as exc:
+        session.rollback()
+        window = services.get_window(session, _me(), activity_id, window_id)
+        return _render_window_form(window.activity, window, values, exc.fields or {"_schema": exc.message},
+                                   exc.status)
+    commit()
+    flash("已保存。" if changed else "没有修改任何内容。", "ok")
+    return redirect(f"/checkin/activities/{activity_id}/windows")
+
+
+@pages.post("/checkin/activities/<int:activity_id>/windows/<int:window_id>/delete")
+@access("institution")
+def window_delete(activity_id: int, window_id: int) -> Any:
+    session = db.session()
+    window = services.get_window(session, _me(), activity_id, window_id, lock=True)
+    title = window.title
+    try:
+        services.delete_window(session, _me(), window)
+    except AppError as exc:
+        session.rollback()
+        flash(exc.message, "error")
+        return redirect(f"/checkin/activities/{activity_id}/windows")
+    commit()
+    flash(f"已删除刷卡周期“{title}”。", "ok")
+    return redirect(f"/checkin/activities/{activity_id}/windows")
+
+
+# ---- 代签: pages --------------------------------------------------------------------------------
+
+def _render_forced(window: Any, values: dict[str, Any], errors: dict[str, str], status: int = 200) -> Any:
+    return render_template("checkin/windows/forced.html", a=window.activity, w=window, v=values, errors=errors,
+                           titles=TITLES, not_started=clock.now() < window.starts_at), status
+
+
+@pages.get("/checkin/activities/<int:activity_id>/windows/<int:window_id>/forced")
+@access("institution")
+def forced_form(activity_id: int, window_id: int) -> Any:
+    window = services.get_window(db.session(), _me(), activity_id, window_id)
+    return _render_forced(window, {"nonce": services.new_forced_nonce()}, {})
+
+
+@pages.post("/checkin/activities/<int:activity_id>/windows/<int:window_id>/forced")
+@access("institution")
+def forced_submit(activity_id: int, window_id: int) -> Any:
+    session = db.session()
+    window = services.get_window(session, _me(), activity_id, window_id)
+    values = {k: request.form.get(k, "") for k in ("name", "id_number", "mobile", "title", "unit", "reason", "nonce")}
+    data, errors = load_form(ForcedCheckinFormSchema(), request.form)
+    if errors:
+        return _render_forced(window, values, errors, 422)
+    assert data is not None
+    reason, nonce = data.pop("reason"), data.pop("nonce", None)
+    try:
+        checkin, created = services.forced_checkin(session, _me(), window, data, reason, nonce)
+    except AppError as exc:
+        session.rollback()
+        return _render_forced(window, values, exc.fields or {"_schema": exc.message}, exc.status)
+    name = checkin.trainee.name
+    commit()
+    if created:
+        flash(f"已为 {name} 代签（{window.title}）。代签记录标记为“代签”，并记入操作日志。", "ok")
+    else:
+        flash(f"{name} 在本时段已有签到记录（{clock.fmt(checkin.scanned_at)}），未重复签到。", "error")
+    return redirect(f"/checkin/activities/{activity_id}/checkins?window_id={window.id}")
+
+
+# ---- 签到名单: pages ------------------------------------------------------------------------------
+
+def _render_checkins(activity: Any, args: dict[str, Any], result: dict[str, Any], q_shown: str) -> Any:
+    session = db.session()
+    windows = services.list_windows(session, activity)
+    refused_total, refused = services.refused_scans(session, activity, args.get("window_id"))
+    keep = {k: v for k, v in args.items() if k in ("q", "window_id") and v not in (None, "")}
+    export_q = "&".join(f"{k}={quote(str(v))}" for k, v in keep.items() if k == "window_id" or
+                        services.search_kind(str(v)) == "name")
+    resp = Response(render_template("checkin/windows/checkins.html", a=activity, args=args, result=result,
+                                    windows=windows, keep=keep, q_shown=q_shown, refused=refused,
+                                    refused_total=refused_total, export_q=export_q,
+                                    can_force=_me().role == "institution"))
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
+
+
+@pages.get("/checkin/activities/<int:activity_id>/checkins")
+@access("institution", "reviewer")
+def checkin_list(activity_id: int) -> Any:
+    session = db.session()
+    activity = services.get_activity(session, _me(), activity_id)
+    args = load_query(CheckinQuerySchema())
+    result = services.checkin_page(session, activity, args)
+    args["page"] = result["page"]
+    return _render_checkins(activity, args, result, args.get("q") or "")
+
+
+@pages.post("/checkin/activities/<int:activity_id>/checkins")
+@access("institution", "reviewer")
+def checkin_search(activity_id: int) -> Any:
+    """The search form posts, so a full ID number or mobile never lands in a URL (or an access log).
+    A name search is sent on to the ordinary GET page, whose links can be paged and bookmarked."""
+    session = db.session()
+    activity = services.get_activity(session, _me(), activity_id)
+    raw = strip_blank({k: request.form.get(k, "").strip() for k in ("q", "window_id")})
+    try:
+        args = CheckinSearchSchema().load(raw)
+    except ValidationError as exc:
+        fields = {FIELD_LABELS.get(k, k): v for k, v in _flatten(exc.messages).items()}
+        raise AppError(422, "invalid_input", "查询条件有误，请修改后重新查询。", fields) from exc
+    kind = services.search_kind(args.get("q"))
+    if kind in (None, "name"):
+        keep = {k: v for k, v in args.items() if k in ("q", "window_id") and v not in (None, "")}
+        query = "&".join(f"{k}={quote(str(v))}" for k, v in keep.items())
+        return redirect(f"/checkin/activities/{activity.id}/checkins" + (f"?{query}" if query else ""))
+    args["per_page"] = 100
+    result = services.checkin_page(session, activity, args)
+    shown = "身份证号码（已隐藏）" if kind == "id" else "手机号码（已隐藏）"
+    args["q"] = None  # the number is not echoed into the page's links
+    return _render_checkins(activity, args, result, shown)
+
+
+@pages.get("/checkin/activities/<int:activity_id>/checkins.xlsx")
+@access("institution", "reviewer")
+def checkin_export(activity_id: int) -> Any:
+    session = db.session()
+    activity = services.get_activity(session, _me(), activity_id)
+    args = load_query(CheckinQuerySchema())
+    data, _n = services.export_checkins(session, _me(), activity, args.get("q"), args.get("window_id"))
+    session.commit()  # the audit entry of the export
+    name = f"签到名单-{activity.project_number}-{activity.seq_label}.xlsx"
+    resp = Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    resp.headers["Content-Disposition"] = f"attachment; filename=checkins.xlsx; filename*=UTF-8''{quote(name)}"
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
+
+
+# ---- JSON API ----------------------------------------------------------------------------------
+
+def _window_out(window: Any) -> dict[str, Any]:
+    return services.window_dict(window, services.window_count(db.session(), window.id))
+
+
+@api.route("/activities/<int:activity_id>/windows", methods=["GET"])
+@access("institution", "reviewer")
+@api.response(200, WindowListSchema)
+@api.doc(security=BEARER, summary="刷卡周期列表（含各时段签到人数）")
+def api_window_list(activity_id: int) -> Any:
+    session = db.session()
+    activity = services.get_activity(session, _me(), activity_id)
+    counts = services.checkin_counts(session, activity.id)
+    return {"items": [services.window_dict(w, counts.get(w.id, (0, 0)))
+                      for w in services.list_windows(session, activity)]}
+
+
+@api.route("/activities/<int:activity_id>/windows", methods=["POST"])
+@access("institution")
+@api.response(201, WindowOutSchema)
+@api.doc(security=BEARER, summary="新建刷卡周期",
+         requestBody={"content": {"application/json": {"schema": WindowCreateSchema}}})
+def api_window_create(activity_id: int) -> Any:
+    session = db.session()
+    activity = services.get_activity(session, _me(), activity_id, lock=True)
+    data = load_json(WindowCreateSchema())
+    window = services.create_window(session, _me(), activity, data)
+    commit()
+    return _window_out(window), 201
+
+
+@api.route("/activities/<int:activity_id>/windows/<int:window_id>", methods=["GET"])
+@access("institution", "reviewer")
+@api.response(200, WindowOutSchema)
+@api.doc(security=BEARER, summary="刷卡周期详情")
+def api_window_get(activity_id: int, window_id: int) -> Any:
+    return _window_out(services.get_window(db.session(), _me(), activity_id, window_id))
+
+
+@api.route("/activities/<int:activity_id>/windows/<int:window_id>", methods=["PUT"])
+@access("institution")
+@api.response(200, WindowOutSchema)
+@api.doc(security=BEARER, summary="修改刷卡周期（只改提交的字段；已有签到时须填写 reason，记入操作日志）",
+         requestBody={"content": {"application/json": {"schema": WindowUpdateSchema}}})
+def api_window_update(activity_id: int, window_id: int) -> Any:
+    session = db.session()
+    window = services.get_window(session, _me(), activity_id, window_id, lock=True)
+    data = load_json(WindowUpdateSchema())
+    services.update_window(session, _me(), window, data)
+    commit()
+    return _window_out(window)
+
+
+@api.route("/activities/<int:activity_id>/windows/<int:window_id>", methods=["DELETE"])
+@access("institution")
+@api.response(204)
+@api.doc(security=BEARER, summary="删除刷卡周期（仅限尚无签到记录的）")
+def api_window_delete(activity_id: int, window_id: int) -> Any:
+    session = db.session()
+    window = services.get_window(session, _me(), activity_id, window_id, lock=True)
+    services.delete_window(session, _me(), window)
+    commit()
+    return "", 204
+
+
+@api.route("/activities/<int:activity_id>/windows/<int:window_id>/forced", methods=["POST"])
+@access("institution")
+@api.response(201, ForcedOutSchema)
+@api.response(200, ForcedOutSchema, description="该学员在本时段已有签到（或同一 nonce 已提交），未重复记录")
+@api.doc(security=BEARER, summary="代签：须填写原因；标记为代签并记入操作日志",
+         requestBody={"content": {"application/json": {"schema": ForcedCheckinSchema}}})
+def api_forced(activity_id: int, window_id: int) -> Any:
+    session = db.session()
+    window = services.get_window(session, _me(), activity_id, window_id)
+    data = load_json(ForcedCheckinSchema())
+    reason, nonce = data.pop("reason"), data.pop("nonce", None)
+    checkin, created = services.forced_checkin(session, _me(), window, data, reason, nonce)
+    row = services.checkin_row(checkin)
+    commit()
+    return {"created": created, "checkin": row}, 201 if created else 200
+
+
+@api.route("/activities/<int:activity_id>/checkins", methods=["GET"])
+@access("institution", "reviewer")
+@api.arguments(CheckinQuerySchema, location="query")
+@api.response(200, CheckinPageSchema)
+@api.doc(security=BEARER, summary="签到名单（身份证号码、手机号码打码）；按完整证件号检索请用 POST …/checkins/search")
+def api_checkin_list(args: dict[str, Any], activity_id: int) -> Any:
+    session = db.session()
+    activity = services.get_activity(session, _me(), activity_id)
+    return services.checkin_page(session, activity, args)
+
+
+@api.route("/activities/<int:activity_id>/checkins/search", methods=["POST"])
+@access("institution", "reviewer")
+@api.response(200, CheckinPageSchema)
+@api.doc(security=BEARER, summary="签到名单检索（正文 {q, window_id, page, per_page}；证件号不进入网址和日志）",
+         requestBody={"content": {"application/json": {"schema": CheckinSearchSchema}}})
+def api_checkin_search(activity_id: int) -> Any:
+    session = db.session()
+    activity = services.get_activity(session, _me(), activity_id)
+    args = load_json(CheckinSearchSchema())
+    return services.checkin_page(session, activity, args)
+
+
+@api.route("/activities/<int:activity_id>/refused-scans", methods=["GET"])
+@access("institution", "reviewer")
+@api.arguments(RefusedQuerySchema, location="query")
+@api.response(200, RefusedListSchema)
+@api.doc(security=BEARER, summary="被拒绝的扫码（最近 50 条）及原因")
+def api_refused(args: dict[str, Any], activity_id: int) -> Any:
+    session = db.session()
+    activity = services.get_activity(session, _me(), activity_id)
+    total, items = services.refused_scans(session, activity, args.get("window_id"))
+    return {"total": total, "items": items}

@@ -1,0 +1,64 @@
+"""Event handlers of this feature: event name -> handler(session, payload, envelope).
+
+"checkin.recorded": keep credits' own copy of the check-in. The consumer has recorded the event id
+already (a redelivery of the same envelope never reaches here); the same check-in arriving again
+under another event id (a producer that re-emitted it) finds its row by checkin_id and changes
+nothing. A second check-in of the same trainee in the same window cannot exist in checkin (unique
+there too); should one arrive, the first is kept and the second is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from services.common import clock
+
+from .models import AttendanceRecord
+
+log = logging.getLogger(__name__)
+
+FIELDS = ("checkin_id", "activity_id", "offering_id", "institution_id", "window_id", "window_kind",
+          "window_starts_at", "window_ends_at", "trainee_key", "name", "id_enc", "mobile_enc", "title", "unit",
+          "scanned_at", "forced")
+
+
+def _existing(session: Session, payload: dict[str, Any]) -> AttendanceRecord | None:
+    return session.scalars(select(AttendanceRecord).where(
+        (AttendanceRecord.checkin_id == payload["checkin_id"])
+        | ((AttendanceRecord.window_id == payload["window_id"])
+           & (AttendanceRecord.trainee_key == payload["trainee_key"])))).first()
+
+
+def on_checkin_recorded(session: Session, payload: dict[str, Any], envelope: dict[str, Any]) -> None:
+    if payload["window_ends_at"] <= payload["window_starts_at"]:
+        log.error("checkin.recorded %s refused: window %s ends before it starts", envelope.get("id"),
+                  payload["window_id"])
+        return
+    row = _existing(session, payload)
+    if row is None:
+        values = {name: payload[name] for name in FIELDS}
+        try:
+            with session.begin_nested():
+                session.add(AttendanceRecord(flags=list(payload.get("flags") or []), received_at=clock.now(),
+                                             **values))
+            return
+        except IntegrityError:  # a concurrent delivery of the same check-in got there first
+            row = _existing(session, payload)
+            if row is None:
+                raise
+    if row.checkin_id != payload["checkin_id"]:
+        log.warning("checkin.recorded %s: check-in %s is a second one of a trainee in window %s (kept check-in %s)",
+                    envelope.get("id"), payload["checkin_id"], payload["window_id"], row.checkin_id)
+    else:
+        log.info("checkin.recorded %s: check-in %s is already recorded", envelope.get("id"), payload["checkin_id"])
+
+
+HANDLERS: dict[str, Callable[[Session, dict[str, Any], dict[str, Any]], None]] = {
+    "checkin.recorded": on_checkin_recorded,
+}

@@ -1,0 +1,48 @@
+"""AttendanceRecord: credits' own copy of one check-in (event "checkin.recorded"), the input of the
+attendance analysis (考勤分析) and of 授分 by venue attendance. ID number and mobile stay encrypted
+as they travelled; the trainee's key is the keyed hash of the ID number (the same in every service)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, Boolean, CheckConstraint, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from services.common import clock
+from services.common.db import UTCDateTime
+
+from ..db import Base
+
+__all__ = ["AttendanceRecord"]
+
+
+class AttendanceRecord(Base):
+    """One trainee's check-in in one window (刷卡周期) of an activity (继教活动), as checkin stored it."""
+
+    __tablename__ = "attendance_records"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    checkin_id: Mapped[int] = mapped_column(Integer, unique=True)  # checkin's id: a redelivery finds it
+    activity_id: Mapped[int] = mapped_column(Integer, index=True)
+    offering_id: Mapped[int] = mapped_column(Integer, index=True)
+    institution_id: Mapped[int] = mapped_column(Integer, index=True)
+    window_id: Mapped[int] = mapped_column(Integer)
+    window_kind: Mapped[str] = mapped_column(String(10))
+    window_starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    window_ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    trainee_key: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    id_enc: Mapped[str] = mapped_column(String(400))
+    mobile_enc: Mapped[str] = mapped_column(String(400))
+    title: Mapped[str] = mapped_column(String(100))
+    unit: Mapped[str] = mapped_column(String(200))
+    scanned_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
+
+    __table_args__ = (
+        UniqueConstraint("window_id", "trainee_key"),  # one check-in per trainee per window, as in checkin
+        CheckConstraint("window_ends_at > window_starts_at", name="window_in_order"),
+        CheckConstraint("window_kind IN ('sign_in', 'sign_out')", name="window_kind_known"),
+    )

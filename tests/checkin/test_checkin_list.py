@@ -1,0 +1,110 @@
+"""签到名单: search by name or a full ID number, window filter, masked values, refused scans, Excel export."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pytest
+
+from services.common import clock
+from tests.checkin.test_windows_support import (
+    INST_A,
+    NAMES,
+    OPEN_AT,
+    api_headers,
+    audit_entries,
+    client_for,
+    csrf_for,
+    id_number,
+    make_activity,
+    scan,
+)
+
+
+@pytest.fixture
+def cdb(databases):
+    return databases["checkin"]
+
+
+@pytest.fixture
+def filled(cdb):
+    aid, wids = make_activity(cdb)
+    for serial in (1, 2, 3):
+        scan(cdb, wids[0], serial)
+    scan(cdb, wids[1], 1, at=OPEN_AT + dt.timedelta(hours=6))
+    return aid, wids
+
+
+def test_list_shows_masked_values_and_window_filter(checkin_app, filled):
+    aid, wids = filled
+    c = client_for(checkin_app, "inst_a")
+    html = c.get(f"/checkin/activities/{aid}/checkins").get_data(as_text=True)
+    assert "共 4 条" in html and NAMES[1] in html and "扫码" in html
+    assert id_number(1) not in html and "13912340001" not in html
+    assert "6101**********" + id_number(1)[-4:] in html and "139****0001" in html
+    assert "2026-12-10 08:35:00" in html  # Shanghai time
+    html = c.get(f"/checkin/activities/{aid}/checkins?window_id={wids[1]}").get_data(as_text=True)
+    assert "共 1 条" in html
+    page = checkin_app.test_client().get(f"/checkin/api/activities/{aid}/checkins?per_page=2",
+                                         headers=api_headers("reviewer")).get_json()
+    assert (page["total"], page["pages"], len(page["items"])) == (4, 2, 2)
+
+
+def test_search_by_name_and_by_full_id_number(checkin_app, filled):
+    aid, _ = filled
+    c = client_for(checkin_app, "inst_a")
+    html = c.get(f"/checkin/activities/{aid}/checkins?q={NAMES[2]}").get_data(as_text=True)
+    assert "共 1 条" in html and NAMES[2] in html and NAMES[3] not in html
+    # the form posts: a full ID number is searched by its keyed hash and never put into a URL
+    r = c.post(f"/checkin/activities/{aid}/checkins", data={"csrf_token": csrf_for(INST_A), "q": id_number(3)})
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and "共 1 条" in html and NAMES[3] in html and id_number(3) not in html
+    r = c.post(f"/checkin/activities/{aid}/checkins", data={"csrf_token": csrf_for(INST_A), "q": NAMES[1]})
+    assert r.status_code == 302 and "q=" in r.headers["Location"]
+    # part of an ID number matches nothing (only the hash of a full one is stored)
+    html = c.get(f"/checkin/activities/{aid}/checkins?q={id_number(3)[:10]}").get_data(as_text=True)
+    assert "没有符合条件的签到记录" in html
+    api = checkin_app.test_client()
+    body = api.post(f"/checkin/api/activities/{aid}/checkins/search", json={"q": id_number(1).lower()},
+                    headers=api_headers("inst_a")).get_json()
+    assert body["total"] == 2 and {i["name"] for i in body["items"]} == {NAMES[1]}
+
+
+def test_refused_scans_are_listed_with_reasons(checkin_app, cdb, filled):
+    from services.checkin.scans.models import RefusedScan
+
+    aid, wids = filled
+    s = cdb.new_session()
+    s.add(RefusedScan(at=clock.now(), activity_id=aid, window_id=wids[0], reason="token_expired"))
+    s.commit()
+    s.close()
+    html = client_for(checkin_app, "inst_a").get(f"/checkin/activities/{aid}/checkins").get_data(as_text=True)
+    assert "未通过的扫码" in html and "二维码已过期" in html
+    body = checkin_app.test_client().get(f"/checkin/api/activities/{aid}/refused-scans",
+                                         headers=api_headers("inst_a")).get_json()
+    assert body["total"] == 1 and body["items"][0]["reason"] == "token_expired"
+
+
+def test_export_opens_with_openpyxl_masked_only_and_is_audited(checkin_app, filled):
+    from openpyxl import load_workbook
+
+    aid, _ = filled
+    r = client_for(checkin_app, "inst_a").get(f"/checkin/activities/{aid}/checkins.xlsx")
+    assert r.status_code == 200 and r.mimetype.endswith("spreadsheetml.sheet")
+    assert "attachment" in r.headers["Content-Disposition"]
+    ws = load_workbook(io.BytesIO(r.data)).active
+    rows = list(ws.iter_rows(values_only=True))
+    assert rows[2][:4] == ("序号", "姓名", "身份证号码", "手机号码") and "方式" in rows[2]
+    data = rows[3:]
+    assert len(data) == 4
+    text = repr(rows)
+    for serial in (1, 2, 3):
+        assert id_number(serial) not in text and f"1391234{serial:04d}" not in text
+    assert "6101**********" + id_number(1)[-4:] in text and "139****0001" in text
+    (entry,) = audit_entries(checkin_app.extensions["cme_db"], "checkins_exported")
+    assert entry.object_id == aid and entry.actor == INST_A.describe() and "4 条" in entry.reason
+    # a reviewer may export too, and is logged as well; another institution may not
+    assert client_for(checkin_app, "reviewer").get(f"/checkin/activities/{aid}/checkins.xlsx").status_code == 200
+    assert client_for(checkin_app, "inst_b").get(f"/checkin/activities/{aid}/checkins.xlsx").status_code == 404
+    assert len(audit_entries(checkin_app.extensions["cme_db"], "checkins_exported")) == 2

@@ -1,0 +1,106 @@
+"""代签: a forced check-in needs a reason, is marked, audit-logged and travels as checkin.recorded."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from sqlalchemy import select
+
+from services.common import clock
+from tests.checkin.test_windows_support import (
+    INST_A,
+    OPEN_AT,
+    api_headers,
+    audit_entries,
+    client_for,
+    csrf_for,
+    id_number,
+    identity,
+    make_activity,
+)
+
+
+@pytest.fixture
+def cdb(databases):
+    return databases["checkin"]
+
+
+def checkins(cdb):
+    from services.checkin.scans.models import Checkin
+
+    s = cdb.new_session()
+    try:
+        return s.scalars(select(Checkin).order_by(Checkin.id)).all()
+    finally:
+        s.close()
+
+
+def outbox_rows(cdb):
+    from services.checkin.db import outbox
+
+    s = cdb.new_session()
+    try:
+        return s.execute(select(outbox.c.name, outbox.c.envelope)).all()
+    finally:
+        s.close()
+
+
+def test_page_form_needs_a_reason_then_marks_and_logs(checkin_app, cdb):
+    aid, wids = make_activity(cdb)
+    clock.set_now(OPEN_AT + dt.timedelta(minutes=20))
+    c = client_for(checkin_app, "inst_a")
+    url = f"/checkin/activities/{aid}/windows/{wids[0]}/forced"
+    page = c.get(url).get_data(as_text=True)
+    assert "代签原因" in page and 'name="nonce"' in page
+    form = {"csrf_token": csrf_for(INST_A), **identity(3), "nonce": "a" * 32}
+    r = c.post(url, data=form)
+    assert r.status_code == 422 and "请填写代签原因" in r.get_data(as_text=True)
+    assert identity(3)["name"] in r.get_data(as_text=True)  # what was typed is kept
+    assert checkins(cdb) == []
+    r = c.post(url, data={**form, "reason": "手机没电，已核对身份证"})
+    assert r.status_code == 302 and f"window_id={wids[0]}" in r.headers["Location"]
+    (row,) = checkins(cdb)
+    assert row.forced and row.forced_reason == "手机没电，已核对身份证" and row.flags == ["forced"]
+    assert row.forced_by == INST_A.describe() and row.scanned_at == clock.now() and row.openid is None
+    (entry,) = audit_entries(cdb, "forced_checkin")
+    assert (entry.object_type, entry.object_id, entry.reason, entry.actor) == (
+        "checkin", row.id, "手机没电，已核对身份证", INST_A.describe())
+    events = [json.loads(env) for name, env in outbox_rows(cdb) if name == "checkin.recorded"]
+    assert len(events) == 1 and events[0]["payload"]["forced"] is True and "forced" in events[0]["payload"]["flags"]
+    assert id_number(3) not in json.dumps(events[0])
+    # the same form sent again (a double click) changes nothing
+    r = c.post(url, data={**form, "reason": "手机没电，已核对身份证"})
+    assert r.status_code == 302 and len(checkins(cdb)) == 1 and len(audit_entries(cdb, "forced_checkin")) == 1
+    # marked 代签 in the list
+    html = c.get(f"/checkin/activities/{aid}/checkins").get_data(as_text=True)
+    assert "代签" in html and "手机没电" in html
+
+
+def test_api_forced_checkin_and_refusals(checkin_app, cdb):
+    aid, wids = make_activity(cdb)
+    c = checkin_app.test_client()
+    url = f"/checkin/api/activities/{aid}/windows/{wids[0]}/forced"
+    clock.set_now(OPEN_AT - dt.timedelta(minutes=5))
+    r = c.post(url, json={**identity(4), "reason": "手机故障"}, headers=api_headers("inst_a"))
+    assert r.status_code == 409 and r.get_json()["error"]["code"] == "window_not_started"
+    clock.set_now(OPEN_AT + dt.timedelta(hours=5))  # after the window: allowed, marked, the time is now
+    r = c.post(url, json={**identity(4)}, headers=api_headers("inst_a"))
+    assert r.status_code == 422 and "reason" in r.get_json()["error"]["fields"]
+    r = c.post(url, json={**identity(4), "reason": "  "}, headers=api_headers("inst_a"))
+    assert r.status_code == 422
+    r = c.post(url, json={**identity(4, id_number="610102199001041230"), "reason": "手机故障"},
+               headers=api_headers("inst_a"))
+    assert r.status_code == 422 and "id_number" in r.get_json()["error"]["fields"]
+    r = c.post(url, json={**identity(4), "reason": "手机故障", "nonce": "b" * 32}, headers=api_headers("inst_a"))
+    assert r.status_code == 201
+    body = r.get_json()
+    assert body["created"] and body["checkin"]["method"] == "代签" and body["checkin"]["forced"] is True
+    assert body["checkin"]["id_number_masked"] == "6101**********" + id_number(4)[-4:]
+    r = c.post(url, json={**identity(4), "reason": "手机故障"}, headers=api_headers("inst_a"))
+    assert r.status_code == 200 and r.get_json()["created"] is False
+    assert len(checkins(cdb)) == 1
+    assert c.post(url, json={**identity(5), "reason": "x故障"}, headers=api_headers("reviewer")).status_code == 403
+    assert c.post(url, json={**identity(5), "reason": "x故障"}, headers=api_headers("inst_b")).status_code == 404
+    assert len(checkins(cdb)) == 1

@@ -1,0 +1,543 @@
+"""The trainee's phone flow in WeChat: QR URL -> fake WeChat OAuth -> form or one tap -> 已签到."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import logging
+import re
+import secrets
+import threading
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from sqlalchemy import func, select
+from stdnum.cn import ric
+from werkzeug.serving import make_server
+
+from deploy.fakes import wechat as fake
+from services.common import clock
+
+UTC = dt.UTC
+START = dt.datetime(2026, 12, 10, 0, 30, tzinfo=UTC)  # 08:30 in Shanghai
+NOW = START + dt.timedelta(minutes=5)
+WECHAT_UA = ("Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) "
+             "Chrome/116.0 Mobile Safari/537.36 MicroMessenger/8.0.40.2420(0x28002837) NetType/WIFI Language/zh_CN")
+PLAIN_UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1"
+
+
+def id_number(serial: int) -> str:
+    body = f"610102199001{serial:02d}123"[:17]
+    return body + ric.calc_check_digit(body + "0")
+
+
+def identity(serial: int = 1, **over) -> dict[str, str]:
+    return {"name": f"张{'一二三四五六七八九'[serial - 1]}明", "id_number": id_number(serial),
+            "mobile": f"1391234{serial:04d}", "title": "主治医师", "unit": "西安市第一医院", **over}
+
+
+# ---- fixtures ----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def fake_base():
+    server = make_server("127.0.0.1", 0, fake.create_app(), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def env(monkeypatch, fake_base):
+    for name in ("CME_WECHAT_APPID", "CME_WECHAT_SECRET", "CME_SCAN_TICKET_SECONDS", "CME_QR_SLOT_SECONDS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CME_WECHAT_API_BASE", fake_base)
+    monkeypatch.setenv("CME_WECHAT_OPEN_BASE", fake_base)
+    monkeypatch.setenv("CME_WECHAT_UA_REQUIRED", "1")
+    clock.set_now(NOW)
+    return fake_base
+
+
+def _activity(s, n: int):
+    from services.checkin.activities.models import Activity
+
+    a = Activity(offering_id=n, institution_id=1, institution_name="西安市第一医院", project_id=n,
+                 project_number=f"2026-01-00{n}", project_title=f"心血管疾病诊疗进展{n}", year=2026, seq=1,
+                 credit_class="Ⅰ类", credit_value=10, hours=20, starts_on=START.date(), ends_on=START.date(),
+                 venue="西安", mode="线下", schedule=[], approved_at=START)
+    s.add(a)
+    s.flush()
+    return a
+
+
+@pytest.fixture
+def hall(databases, env):
+    """Two activities; the first has a morning sign-in and a sign-out window, the second one window."""
+    from services.checkin.db import db
+    from services.checkin.windows.models import CheckinWindow
+
+    s = db.new_session()
+    a, b = _activity(s, 1), _activity(s, 2)
+    w1 = CheckinWindow(activity_id=a.id, title="上午", kind="sign_in", starts_at=START,
+                       ends_at=START + dt.timedelta(hours=4))
+    w2 = CheckinWindow(activity_id=a.id, title="上午签退", kind="sign_out", starts_at=START,
+                       ends_at=START + dt.timedelta(hours=4))
+    wb = CheckinWindow(activity_id=b.id, title="全天", kind="sign_in", starts_at=START,
+                       ends_at=START + dt.timedelta(hours=8))
+    s.add_all([w1, w2, wb])
+    s.commit()
+    ids = {"a": a.id, "b": b.id, "w1": w1.id, "w2": w2.id, "wb": wb.id}
+    s.close()
+    return ids
+
+
+@pytest.fixture
+def phone(checkin_app):
+    client = checkin_app.test_client()
+    client.environ_base["HTTP_USER_AGENT"] = WECHAT_UA
+    return client
+
+
+def token_for(activity_id: int, window_id: int) -> str:
+    from services.checkin.qr.tokens import current_token
+
+    return current_token(activity_id, window_id)[0]
+
+
+def wechat_login(phone, location: str, user: str):
+    """Follow the authorize redirect to the fake WeChat and come back to the callback."""
+    resp = requests.get(location.removesuffix("#wechat_redirect") + f"&fake_user={user}", allow_redirects=False,
+                        timeout=5)
+    assert resp.status_code == 302, resp.text
+    target = urlsplit(resp.headers["Location"])
+    assert target.path == "/checkin/wechat/callback"
+    return phone.get(f"{target.path}?{target.query}")
+
+
+def open_code(phone, token: str, user: str = "alice"):
+    """Open the QR URL as a phone: WeChat login when needed; returns the /checkin/scan page."""
+    resp = phone.get(f"/checkin/s/{token}")
+    if resp.status_code != 302:
+        return resp
+    location = resp.headers["Location"]
+    if "/connect/oauth2/authorize" in location:
+        resp = wechat_login(phone, location, user)
+        if resp.status_code != 302:
+            return resp
+        location = resp.headers["Location"]
+    assert urlsplit(location).path == "/checkin/scan"
+    return phone.get("/checkin/scan")
+
+
+def nonce_of(page) -> str:
+    return re.search(r'name="nonce" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+
+
+def submit(phone, nonce: str, who: dict[str, str] | None = None):
+    data = {"nonce": nonce, "mode": "form", **who} if who else {"nonce": nonce, "mode": "tap"}
+    return phone.post("/checkin/scan", data=data)
+
+
+def count(model) -> int:
+    from services.checkin.db import db
+
+    s = db.new_session()
+    try:
+        return s.scalar(select(func.count()).select_from(model))
+    finally:
+        s.close()
+
+
+def refusals() -> list[str]:
+    from services.checkin.db import db
+    from services.checkin.scans.models import RefusedScan
+
+    s = db.new_session()
+    try:
+        return s.scalars(select(RefusedScan.reason).order_by(RefusedScan.id)).all()
+    finally:
+        s.close()
+
+
+def checkins():
+    from services.checkin.db import db
+    from services.checkin.scans.models import Checkin
+
+    s = db.new_session()
+    try:
+        return s.scalars(select(Checkin).order_by(Checkin.id)).all()
+    finally:
+        s.close()
+
+
+# ---- the happy path ----------------------------------------------------------------------------
+
+def test_first_scan_with_form_then_one_tap(phone, hall):
+    page = open_code(phone, token_for(hall["a"], hall["w1"]))
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200, html
+    for label in ("姓名", "身份证号码", "手机号码", "职称", "单位", "心血管疾病诊疗进展1", "上午"):
+        assert label in html
+    assert "主治医师" in html and "其他" in html  # the 职称 list
+    assert page.headers["Cache-Control"] == "no-store"
+    ticket = phone.get_cookie("cme_scan", path="/checkin/")
+    assert ticket.http_only and ticket.same_site == "Lax"
+    assert phone.get_cookie("cme_wx", path="/checkin/").http_only
+
+    clock.set_now(NOW + dt.timedelta(seconds=40))  # the trainee types for a while
+    done = submit(phone, nonce_of(page), identity(1))
+    text = done.get_data(as_text=True)
+    assert done.status_code == 200, text
+    assert "已签到" in text and "2026-12-10 08:35" in text  # the first open, in Shanghai time
+    assert "此前已在本时段签到" not in text
+    [c] = checkins()
+    assert c.scanned_at == NOW and c.window_id == hall["w1"] and not c.forced
+    assert c.openid == fake.openid_for("wx-fake-appid", "alice")
+
+    # a later scan (another code, another window) by the same WeChat: no OAuth, one tap
+    clock.set_now(NOW + dt.timedelta(minutes=3))
+    resp = phone.get(f"/checkin/s/{token_for(hall['a'], hall['w2'])}")
+    assert resp.status_code == 302 and urlsplit(resp.headers["Location"]).path == "/checkin/scan"
+    tap = phone.get("/checkin/scan")
+    text = tap.get_data(as_text=True)
+    assert tap.status_code == 200 and "确认签到" in text and "不是我" in text
+    assert "张一明" in text and "6101**********" + id_number(1)[-4:] in text
+    assert id_number(1) not in text and "13912340001" not in text
+    assert 'name="id_number"' not in text
+    done = submit(phone, nonce_of(tap))
+    assert done.status_code == 200 and "已签到" in done.get_data(as_text=True)
+    assert [(c.window_id, c.scanned_at) for c in checkins()] == [(hall["w1"], NOW),
+                                                                  (hall["w2"], NOW + dt.timedelta(minutes=3))]
+
+
+def test_same_window_again_is_already_recorded(phone, hall):
+    page = open_code(phone, token_for(hall["a"], hall["w1"]))
+    assert submit(phone, nonce_of(page), identity(1)).status_code == 200
+    clock.set_now(NOW + dt.timedelta(minutes=10))
+    tap = open_code(phone, token_for(hall["a"], hall["w1"]))
+    again = submit(phone, nonce_of(tap))
+    text = again.get_data(as_text=True)
+    assert again.status_code == 200 and "已签到" in text and "此前已在本时段签到" in text
+    assert "2026-12-10 08:35" in text  # the time of the stored check-in
+    assert len(checkins()) == 1
+
+
+def test_same_form_posted_twice_is_one_checkin(phone, hall):
+    from services.checkin.db import outbox
+
+    page = open_code(phone, token_for(hall["a"], hall["w1"]))
+    nonce = nonce_of(page)
+    first = submit(phone, nonce, identity(1))
+    second = submit(phone, nonce, identity(1))
+    assert first.status_code == second.status_code == 200
+    assert "此前已在本时段签到" in second.get_data(as_text=True)
+    assert len(checkins()) == 1
+    assert count(outbox) == 1  # one checkin.recorded
+
+
+def test_concurrent_identical_submissions_are_one_checkin(checkin_app, phone, hall):
+    page = open_code(phone, token_for(hall["a"], hall["w1"]))
+    nonce = nonce_of(page)
+    cookies = {name: phone.get_cookie(name, path="/checkin/").value for name in ("cme_scan", "cme_wx")}
+    barrier = threading.Barrier(8)
+    results: list[tuple[int, str]] = []
+
+    def tap_submit():
+        client = checkin_app.test_client()
+        client.environ_base["HTTP_USER_AGENT"] = WECHAT_UA
+        for name, value in cookies.items():
+            client.set_cookie(name, value, path="/checkin/")
+        barrier.wait()
+        resp = client.post("/checkin/scan", data={"nonce": nonce, "mode": "form", **identity(1)})
+        results.append((resp.status_code, resp.get_data(as_text=True)))
+
+    threads = [threading.Thread(target=tap_submit) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert [status for status, _ in results] == [200] * 8, [t[:300] for _, t in results if "已签到" not in t]
+    assert all("已签到" in text for _, text in results)
+    assert len(checkins()) == 1
+
+
+# ---- the scanned code ---------------------------------------------------------------------------
+
+def test_stale_code_is_refused_with_410(phone, hall):
+    from services.checkin.qr.tokens import get_qr_config
+
+    token = token_for(hall["a"], hall["w1"])
+    cfg = get_qr_config()
+    clock.set_now(NOW + dt.timedelta(seconds=cfg.slot_seconds + cfg.grace_seconds + 1))
+    resp = phone.get(f"/checkin/s/{token}")
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 410
+    assert "token_expired" in text and "二维码已过期" in text
+    assert phone.get_cookie("cme_scan", path="/checkin/") is None
+    assert refusals() == ["token_expired"]
+
+
+def _forged(activity_id: int, window_id: int, slot: int) -> str:
+    from services.checkin.qr import tokens
+
+    raw = bytes([1]) + tokens._uvarint(activity_id) + tokens._uvarint(window_id) + tokens._uvarint(slot)
+    return base64.urlsafe_b64encode(raw + secrets.token_bytes(10)).rstrip(b"=").decode()
+
+
+def test_forged_and_malformed_codes(phone, hall):
+    from services.checkin.qr.tokens import slot_at
+
+    resp = phone.get(f"/checkin/s/{_forged(hall['a'], hall['w1'], slot_at())}")
+    assert resp.status_code == 400 and "token_forged" in resp.get_data(as_text=True)
+    resp = phone.get("/checkin/s/not-a-token-at-all")
+    assert resp.status_code == 400 and "token_malformed" in resp.get_data(as_text=True)
+    assert refusals() == ["token_forged", "token_malformed"]
+    assert checkins() == []
+
+
+def test_code_of_another_activity_or_unknown_window(phone, hall):
+    from services.checkin.qr.tokens import make_token, slot_at
+
+    # an authentic token naming activity A but the window of activity B
+    resp = phone.get(f"/checkin/s/{make_token(hall['a'], hall['wb'], slot_at())}")
+    assert resp.status_code == 403 and "token_wrong_activity" in resp.get_data(as_text=True)
+    resp = phone.get(f"/checkin/s/{make_token(hall['a'], 999999, slot_at())}")
+    assert resp.status_code == 404 and "token_wrong_window" in resp.get_data(as_text=True)
+    assert refusals() == ["token_wrong_activity", "token_wrong_window"]
+
+
+def test_scan_outside_the_window_is_refused(phone, hall):
+    clock.set_now(START + dt.timedelta(hours=5))
+    resp = phone.get(f"/checkin/s/{token_for(hall['a'], hall['w1'])}")
+    assert resp.status_code == 403 and "not_in_window" in resp.get_data(as_text=True)
+    assert refusals() == ["not_in_window"]
+
+
+# ---- the ticket's bounded time --------------------------------------------------------------------
+
+def test_slow_wechat_login_within_the_ticket_still_succeeds(phone, hall):
+    resp = phone.get(f"/checkin/s/{token_for(hall['a'], hall['w1'])}")
+    assert resp.status_code == 302 and "/connect/oauth2/authorize" in resp.headers["Location"]
+    clock.set_now(NOW + dt.timedelta(minutes=4))  # the projector's code changed several times meanwhile
+    back = wechat_login(phone, resp.headers["Location"], "slowpoke")
+    assert back.status_code == 302
+    page = phone.get("/checkin/scan")
+    assert page.status_code == 200
+    clock.set_now(NOW + dt.timedelta(minutes=9))
+    done = submit(phone, nonce_of(page), identity(2))
+    assert done.status_code == 200 and "已签到" in done.get_data(as_text=True)
+    [c] = checkins()
+    assert c.scanned_at == NOW
+
+
+def test_ticket_older_than_ten_minutes_is_expired(phone, hall):
+    page = open_code(phone, token_for(hall["a"], hall["w1"]))
+    nonce = nonce_of(page)
+    clock.set_now(NOW + dt.timedelta(seconds=601))
+    resp = phone.get("/checkin/scan")
+    assert resp.status_code == 410 and "ticket_expired" in resp.get_data(as_text=True)
+    assert "重新扫描" in resp.get_data(as_text=True)
+    resp = submit(phone, nonce, identity(1))
+    assert resp.status_code == 410 and "ticket_expired" in resp.get_data(as_text=True)
+    assert checkins() == []
+    assert refusals() == ["ticket_expired", "ticket_expired"]
+
+
+def test_ticket_time_is_configurable(phone, hall, monkeypatch):
+    monkeypatch.setenv("CME_SCAN_TICKET_SECONDS", "120")
+    page = open_code(phone, token_for(hall["a"], hall["w1"]))
+    clock.set_now(NOW + dt.timedelta(seconds=121))
+    assert submit(phone, nonce_of(page), identity(1)).status_code == 410
+
+
+def test_no_ticket_at_all(phone, hall):
+    resp = phone.get("/checkin/scan")
+    assert resp.status_code == 410 and "ticket_expired" in resp.get_data(as_text=True)
+    resp = phone.post("/checkin/scan", data={"nonce": "x", "mode": "tap"})
+    assert resp.status_code == 410
+
+
+def test_form_of_an_earlier_scan_is_refused(phone, hall):
+    page = open_code(phone, token_for(hall["a"], hall["w1"]))
+    old_nonce = nonce_of(page)
+    clock.set_now(NOW + dt.timedelta(minutes=2))
+    open_code(phone, token_for(hall["a"], hall["w1"]))  # scanned again: a new ticket replaces the old
+    resp = submit(phone, old_nonce, identity(1))
+    assert resp.status_code == 410 and checkins() == []
+
+
+def test_reload_of_the_opened_code_keeps_the_ticket(phone, hall):
+    token = token_for(hall["a"], hall["w1"])
+    page = open_code(phone, token)
+    clock.set_now(NOW + dt.timedelta(minutes=3))  # the code is stale now, but was fresh at the first open
+    again = open_code(phone, token)
+    assert again.status_code == 200 and nonce_of(again) == nonce_of(page)
+
+
+# ---- WeChat -----------------------------------------------------------------------------------
+
+def test_snapshot_user_is_refused(phone, hall):
+    resp = phone.get(f"/checkin/s/{token_for(hall['a'], hall['w1'])}")
+    back = wechat_login(phone, resp.headers["Location"], fake.SNAPSHOT_USER)
+    text = back.get_data(as_text=True)
+    assert back.status_code == 403 and "snapshot_user" in text and "使用完整服务" in text
+    assert phone.get_cookie("cme_wx", path="/checkin/") is None
+    assert refusals() == ["snapshot_user"]
+
+
+def test_wechat_state_must_match_the_ticket(phone, hall):
+    resp = phone.get(f"/checkin/s/{token_for(hall['a'], hall['w1'])}")
+    location = resp.headers["Location"].replace("state=", "state=x")
+    back = wechat_login(phone, location, "mallory")
+    assert back.status_code == 400 and "wechat_state_mismatch" in back.get_data(as_text=True)
+    assert phone.get_cookie("cme_wx", path="/checkin/") is None
+
+
+def test_used_wechat_code_is_refused(phone, hall):
+    resp = phone.get(f"/checkin/s/{token_for(hall['a'], hall['w1'])}")
+    location = resp.headers["Location"].removesuffix("#wechat_redirect") + "&fake_user=carol"
+    target = urlsplit(requests.get(location, allow_redirects=False, timeout=5).headers["Location"])
+    callback = f"{target.path}?{target.query}"
+    assert phone.get(callback).status_code == 302
+    again = phone.get(callback)  # WeChat's codes are single use
+    assert again.status_code == 400 and "wechat_code_invalid" in again.get_data(as_text=True)
+
+
+def test_second_id_from_the_same_wechat_is_refused(phone, hall):
+    page = open_code(phone, token_for(hall["a"], hall["w1"]))
+    assert submit(phone, nonce_of(page), identity(1)).status_code == 200
+    tap = open_code(phone, token_for(hall["a"], hall["w2"]))
+    resp = submit(phone, nonce_of(tap), identity(2))  # someone posts a second identity from this account
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 403 and "wechat_bound_to_other" in text and "一个微信号只能绑定一个身份证号码" in text
+    assert len(checkins()) == 1
+    assert refusals() == ["wechat_bound_to_other"]
+
+
+def test_another_phone_gets_its_own_form(checkin_app, phone, hall):
+    page = open_code(phone, token_for(hall["a"], hall["w1"]), user="alice")
+    assert submit(phone, nonce_of(page), identity(1)).status_code == 200
+    other = checkin_app.test_client()
+    other.environ_base["HTTP_USER_AGENT"] = WECHAT_UA
+    page = open_code(other, token_for(hall["a"], hall["w1"]), user="bob")
+    assert 'name="id_number"' in page.get_data(as_text=True)
+    assert submit(other, nonce_of(page), identity(2)).status_code == 200
+    assert len(checkins()) == 2
+
+
+# ---- the form -----------------------------------------------------------------------------------
+
+def test_invalid_id_and_mobile_show_chinese_errors_and_keep_values(phone, hall):
+    page = open_code(phone, token_for(hall["a"], hall["w1"]))
+    bad_id = id_number(1)[:-1] + ("0" if id_number(1)[-1] != "0" else "1")
+    who = identity(1, id_number=bad_id, mobile="12345", unit="西安市 第一医院")
+    resp = submit(phone, nonce_of(page), who)
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 422
+    assert "身份证号码校验位不正确" in text and "请输入 11 位中国大陆手机号码" in text
+    assert f'value="{bad_id}"' in text and 'value="12345"' in text and 'value="张一明"' in text
+    assert 'value="西安市 第一医院"' in text
+    assert '<option value="主治医师" selected>' in text
+    assert nonce_of(resp) == nonce_of(page)
+    assert checkins() == []
+    # corrected, the same form goes through
+    assert submit(phone, nonce_of(resp), identity(1)).status_code == 200
+
+
+def test_missing_fields_are_named(phone, hall):
+    page = open_code(phone, token_for(hall["a"], hall["w1"]))
+    resp = phone.post("/checkin/scan", data={"nonce": nonce_of(page), "mode": "form", "name": "李四"})
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 422
+    for msg in ("请填写身份证号码。", "请填写手机号码。", "请选择职称。", "请填写单位。"):
+        assert msg in text
+
+
+def test_one_tap_without_binding_asks_for_the_form(phone, hall):
+    page = open_code(phone, token_for(hall["a"], hall["w1"]))
+    resp = submit(phone, nonce_of(page))  # mode=tap, but this WeChat is not bound yet
+    assert resp.status_code == 422 and 'name="id_number"' in resp.get_data(as_text=True)
+
+
+# ---- outside WeChat -------------------------------------------------------------------------------
+
+def test_outside_wechat_only_says_open_in_wechat(checkin_app, hall, monkeypatch):
+    browser = checkin_app.test_client()
+    browser.environ_base["HTTP_USER_AGENT"] = PLAIN_UA
+    token = token_for(hall["a"], hall["w1"])
+    resp = browser.get(f"/checkin/s/{token}")
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 403 and "请使用微信扫一扫打开" in text
+    assert browser.get_cookie("cme_scan", path="/checkin/") is None
+    assert browser.get("/checkin/scan").status_code == 403
+    assert refusals() == []
+    monkeypatch.setenv("CME_WECHAT_UA_REQUIRED", "0")  # the local run and the stack tests
+    resp = browser.get(f"/checkin/s/{token}")
+    assert resp.status_code == 302 and "/connect/oauth2/authorize" in resp.headers["Location"]
+
+
+# ---- personal data ----------------------------------------------------------------------------
+
+def test_id_numbers_and_mobiles_never_reach_the_logs(phone, hall, caplog):
+    caplog.set_level(logging.DEBUG)
+    page = open_code(phone, token_for(hall["a"], hall["w1"]))
+    bad = submit(phone, nonce_of(page), identity(1, mobile="1391234000"))
+    assert bad.status_code == 422
+    assert submit(phone, nonce_of(page), identity(1)).status_code == 200
+    tap = open_code(phone, token_for(hall["a"], hall["w2"]))
+    assert submit(phone, nonce_of(tap)).status_code == 200
+    clock.set_now(NOW + dt.timedelta(minutes=2))
+    tap = open_code(phone, token_for(hall["a"], hall["w2"]))  # a new scan, a new nonce
+    refused = submit(phone, nonce_of(tap), identity(2))
+    assert refused.status_code == 403
+    resp = phone.post("/checkin/api/scan", json={"nonce": nonce_of(tap), **identity(3)})
+    assert resp.status_code == 403
+    assert caplog.records  # the access log and the flow did log
+    for secret in (id_number(1), id_number(2), id_number(3), "13912340001", "13912340002", "13912340003",
+                   "1391234000"):
+        assert secret not in caplog.text
+
+
+def test_scan_url_helper(monkeypatch):
+    from services.checkin.phone.services import scan_url
+    from services.common.config import get_settings
+
+    assert scan_url("abc") == get_settings().public_base_url.rstrip("/") + "/checkin/s/abc"
+
+
+def test_concurrent_first_binding_of_a_known_trainee(checkin_app, phone, hall):
+    """The trainee exists already (forced check-in earlier); a new WeChat double-taps the form."""
+    from services.checkin.db import db
+    from services.checkin.scans.services import record_checkin
+    from services.checkin.windows.models import CheckinWindow
+    from services.common.auth import Principal
+
+    s = db.new_session()
+    actor = Principal(role="institution", subject="inst:1:admin:1", name="西安市第一医院", institution_id=1, admin_id=1)
+    record_checkin(s, s.get(CheckinWindow, hall["w2"]), nonce="forced-1", scanned_at=NOW, identity=identity(1),
+                   forced=True, forced_reason="手机没电", actor=actor)
+    s.commit()
+    s.close()
+    page = open_code(phone, token_for(hall["a"], hall["w1"]), user="newphone")
+    nonce = nonce_of(page)
+    cookies = {name: phone.get_cookie(name, path="/checkin/").value for name in ("cme_scan", "cme_wx")}
+    barrier = threading.Barrier(8)
+    statuses: list[int] = []
+
+    def post():
+        client = checkin_app.test_client()
+        client.environ_base["HTTP_USER_AGENT"] = WECHAT_UA
+        for name, value in cookies.items():
+            client.set_cookie(name, value, path="/checkin/")
+        barrier.wait()
+        statuses.append(client.post("/checkin/scan", data={"nonce": nonce, "mode": "form", **identity(1)}).status_code)
+
+    threads = [threading.Thread(target=post) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert statuses == [200] * 8
+    assert [c.window_id for c in checkins()] == [hall["w2"], hall["w1"]]

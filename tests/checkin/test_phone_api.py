@@ -1,0 +1,148 @@
+"""The JSON mirror of the phone flow: the same cookies (scan ticket, WeChat identity), JSON in and out."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from services.common import clock
+
+from .test_phone import NOW, WECHAT_UA, checkins, fake_base, hall, id_number, identity, open_code, phone, token_for  # noqa: F401
+from .test_phone import env as env  # noqa: F401
+
+
+def _ready(phone, hall, user="alice"):  # noqa: F811
+    page = open_code(phone, token_for(hall["a"], hall["w1"]), user=user)
+    assert page.status_code == 200
+    return phone.get("/checkin/api/scan").get_json()
+
+
+def test_ticket_then_first_scan_then_repeat(phone, hall):  # noqa: F811
+    ticket = _ready(phone, hall)
+    assert ticket["bound"] is False and ticket["identity"] is None
+    assert ticket["window_id"] == hall["w1"] and ticket["window_kind"] == "签到"
+    assert ticket["activity_title"] == "心血管疾病诊疗进展1（第一期）"
+    assert dt.datetime.fromisoformat(ticket["scanned_at"]) == NOW
+    assert dt.datetime.fromisoformat(ticket["expires_at"]) == NOW + dt.timedelta(minutes=10)
+
+    resp = phone.post("/checkin/api/scan", json={"nonce": ticket["nonce"], **identity(1)})
+    assert resp.status_code == 200, resp.get_json()
+    body = resp.get_json()
+    assert body["status"] == "已签到" and body["created"] is True
+    assert body["checkin"]["window_id"] == hall["w1"] and body["checkin"]["forced"] is False
+    assert dt.datetime.fromisoformat(body["checkin"]["scanned_at"]) == NOW
+
+    again = phone.post("/checkin/api/scan", json={"nonce": ticket["nonce"], **identity(1)}).get_json()
+    assert again["created"] is False and again["checkin"]["id"] == body["checkin"]["id"]
+    assert len(checkins()) == 1
+
+    bound = phone.get("/checkin/api/scan").get_json()
+    assert bound["bound"] is True
+    assert bound["identity"] == {"name": "张一明", "masked_id": "6101**********" + id_number(1)[-4:],
+                                 "title": "主治医师", "unit": "西安市第一医院"}
+
+
+def test_one_tap_by_json(phone, hall):  # noqa: F811
+    ticket = _ready(phone, hall)
+    assert phone.post("/checkin/api/scan", json={"nonce": ticket["nonce"], **identity(1)}).status_code == 200
+    clock.set_now(NOW + dt.timedelta(minutes=2))
+    page = open_code(phone, token_for(hall["a"], hall["w2"]))
+    assert page.status_code == 200
+    ticket = phone.get("/checkin/api/scan").get_json()
+    body = phone.post("/checkin/api/scan", json={"nonce": ticket["nonce"]}).get_json()
+    assert body["created"] is True and body["checkin"]["window_id"] == hall["w2"]
+
+
+def test_errors_have_the_common_shape(phone, hall):  # noqa: F811
+    resp = phone.post("/checkin/api/scan", json={"nonce": "x"})
+    assert resp.status_code == 410 and resp.get_json()["error"]["code"] == "ticket_expired"
+    ticket = _ready(phone, hall)
+
+    resp = phone.post("/checkin/api/scan", json={"nonce": ticket["nonce"], **identity(1, mobile="123")})
+    err = resp.get_json()["error"]
+    assert resp.status_code == 422 and err["code"] == "invalid_input"
+    assert err["fields"] == {"mobile": "请输入 11 位中国大陆手机号码，如 13800000000。"}
+
+    resp = phone.post("/checkin/api/scan", json={"nonce": ticket["nonce"], "name": "张一明"})
+    assert resp.status_code == 422 and "id_number" in resp.get_json()["error"]["fields"]
+
+    resp = phone.post("/checkin/api/scan", json={"nonce": ticket["nonce"], "openid": "someone-else"})
+    assert resp.status_code == 422 and resp.get_json()["error"]["fields"] == {"openid": ["不允许的字段。"]}
+
+    resp = phone.post("/checkin/api/scan", json={"nonce": ticket["nonce"]})  # one tap, not bound yet
+    assert resp.status_code == 422 and resp.get_json()["error"]["code"] == "identity_required"
+
+    resp = phone.post("/checkin/api/scan", json={"nonce": "another-form", **identity(1)})
+    assert resp.status_code == 410 and resp.get_json()["error"]["code"] == "ticket_expired"
+
+    clock.set_now(NOW + dt.timedelta(minutes=11))
+    resp = phone.post("/checkin/api/scan", json={"nonce": ticket["nonce"], **identity(1)})
+    assert resp.status_code == 410 and resp.get_json()["error"]["code"] == "ticket_expired"
+    assert checkins() == []
+
+
+def test_wechat_login_is_needed(checkin_app, phone, hall):  # noqa: F811
+    _ready(phone, hall)
+    ticket_cookie = phone.get_cookie("cme_scan", path="/checkin/").value
+    bare = checkin_app.test_client()
+    bare.set_cookie("cme_scan", ticket_cookie, path="/checkin/")
+    nonce = phone.get("/checkin/api/scan").get_json()["nonce"]
+    resp = bare.post("/checkin/api/scan", json={"nonce": nonce, **identity(1)})
+    assert resp.status_code == 401 and resp.get_json()["error"]["code"] == "wechat_login_required"
+    bare.set_cookie("cme_wx", "forged.value", path="/checkin/")
+    assert bare.post("/checkin/api/scan", json={"nonce": nonce, **identity(1)}).status_code == 401
+
+
+def test_routes_are_public_and_documented(checkin_app):
+    from services.common.web import endpoint_access
+
+    table = endpoint_access(checkin_app)
+    for rule in ("GET /checkin/s/<token>", "GET /checkin/wechat/callback", "GET /checkin/scan",
+                 "POST /checkin/scan", "GET /checkin/api/scan", "POST /checkin/api/scan"):
+        assert table[rule] == ("public",), rule
+    spec = checkin_app.test_client().get("/checkin/api/openapi.json").get_json()
+    assert {"get", "post"} <= set(spec["paths"]["/checkin/api/scan"])
+
+
+PHONE_ENDPOINTS = {
+    # rule -> (method, url, status without a scan ticket: the same for everyone, logged in or not)
+    "GET /checkin/s/<token>": ("get", "/checkin/s/{token}", 302),
+    "GET /checkin/wechat/callback": ("get", "/checkin/wechat/callback?code=x&state=y", 410),
+    "GET /checkin/scan": ("get", "/checkin/scan", 410),
+    "POST /checkin/scan": ("post", "/checkin/scan", 410),
+    "GET /checkin/api/scan": ("get", "/checkin/api/scan", 410),
+    "POST /checkin/api/scan": ("post", "/checkin/api/scan", 410),
+}
+
+
+@pytest.mark.parametrize("rule", sorted(PHONE_ENDPOINTS))
+@pytest.mark.parametrize("who", ["anonymous", "institution", "reviewer", "trainee"])
+def test_phone_permissions(checkin_app, hall, rule, who):  # noqa: F811
+    """Public by design: a login neither grants nor blocks anything; the scan ticket does."""
+    from services.common.auth import COOKIE, Principal, csrf_token, issue_token, load_principal
+
+    principals = {
+        "institution": Principal(role="institution", subject="inst:1:admin:1", name="西安市第一医院",
+                                 institution_id=1, admin_id=1),
+        "reviewer": Principal(role="reviewer", subject="reviewer:1", name="审核员甲", reviewer_id=1),
+        "trainee": Principal(role="trainee", subject="trainee:abc", name="张一明", trainee_key="abc"),
+    }
+    client = checkin_app.test_client()
+    client.environ_base["HTTP_USER_AGENT"] = WECHAT_UA
+    headers = {}
+    if who in principals:  # a logged-in browser: its pages carry the csrf token, as the phone forms do
+        cookie = issue_token(principals[who])
+        client.set_cookie(COOKIE, cookie, path="/")
+        with checkin_app.test_request_context(headers={"Cookie": f"{COOKIE}={cookie}"}):
+            load_principal()
+            headers["X-CSRF-Token"] = csrf_token()
+    method, url, expected = PHONE_ENDPOINTS[rule]
+    url = url.format(token=token_for(hall["a"], hall["w1"]))
+    if method == "post":
+        kwargs = {"json": {"nonce": "n"}} if "/api/" in url else {"data": {"nonce": "n", "csrf_token":
+                                                                            headers.get("X-CSRF-Token", "")}}
+        resp = client.post(url, headers=headers, **kwargs)
+    else:
+        resp = client.get(url, headers=headers)
+    assert resp.status_code == expected, resp.get_data(as_text=True)[:300]

@@ -1,0 +1,161 @@
+"""微信二维码考勤: the projector page, its live status and image under the projector token."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from services.common import clock
+from services.common.auth import issue_token
+from tests.checkin.test_windows_support import INST_A, OPEN_AT, client_for, make_activity, scan
+
+
+@pytest.fixture
+def cdb(databases):
+    return databases["checkin"]
+
+
+def expected_svg(aid, wid, at):
+    from services.checkin.projector.services import scan_url
+    from services.checkin.qr import image, tokens
+
+    token, slot = tokens.current_token(aid, wid, at)
+    return image.qr_svg(aid, wid, slot, scan_url(token)), slot, token
+
+
+def ptoken_of(html: str) -> str:
+    start = html.index('"live_url": "/checkin/projector/') + len('"live_url": "/checkin/projector/')
+    return html[start:html.index("/live", start)]
+
+
+def open_page(app, aid, wid, who="inst_a"):
+    return client_for(app, who).get(f"/checkin/activities/{aid}/windows/{wid}/projector")
+
+
+def test_owner_sees_the_current_code_with_countdown_and_count(checkin_app, cdb):
+    aid, wids = make_activity(cdb)
+    scan(cdb, wids[0], 1)
+    now = OPEN_AT + dt.timedelta(minutes=30, seconds=15)
+    clock.set_now(now)
+    r = open_page(checkin_app, aid, wids[0])
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
+    html = r.get_data(as_text=True)
+    svg, _slot, token = expected_svg(aid, wids[0], now)
+    assert svg in html and "<svg" in html
+    assert "心血管急危重症诊治进展" in html and "开幕式与专题讲座" in html and "签到" in html
+    assert '<span id="count">1</span>' in html and '<span id="countdown">45</span>' in html
+    assert "/checkin/s/" + token not in html  # the URL is only inside the picture
+
+
+@pytest.mark.parametrize(("who", "status"), [("inst_b", 404), ("reviewer", 403), ("trainee", 403),
+                                             ("anonymous", 302)])
+def test_others_do_not_get_the_projector(checkin_app, cdb, who, status):
+    aid, wids = make_activity(cdb)
+    clock.set_now(OPEN_AT)
+    r = open_page(checkin_app, aid, wids[0], who)
+    assert r.status_code == status
+    assert b"<svg" not in r.data
+
+
+def test_live_with_valid_forged_expired_and_foreign_tokens(checkin_app, cdb):
+    from services.checkin.projector.services import _serializer
+
+    aid, wids = make_activity(cdb)
+    other_aid, other_wids = make_activity(cdb, offering_id=202, institution_id=2)
+    clock.set_now(OPEN_AT + dt.timedelta(minutes=1))
+    ptoken = ptoken_of(open_page(checkin_app, aid, wids[0]).get_data(as_text=True))
+    anon = checkin_app.test_client()
+    r = anon.get(f"/checkin/projector/{ptoken}/live")
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
+    body = r.get_json()
+    _svg, slot, _token = expected_svg(aid, wids[0], clock.now())
+    assert (body["state"], body["show_code"], body["slot"], body["count"]) == ("open", True, slot, 0)
+    assert 0 < body["seconds_left"] <= 60 and body["svg_url"] == f"/checkin/projector/{ptoken}/qr.svg?slot={slot}"
+    scan(cdb, wids[0], 1)
+    scan(cdb, wids[1], 2, at=OPEN_AT + dt.timedelta(hours=6))  # another window's check-in is not counted
+    assert anon.get(f"/checkin/projector/{ptoken}/live").get_json()["count"] == 1
+
+    forged = ptoken[:-3] + ("AAA" if not ptoken.endswith("AAA") else "BBB")
+    r = anon.get(f"/checkin/projector/{forged}/live")
+    assert r.status_code == 403 and r.get_json()["error"]["code"] == "projector_token_invalid"
+    login = issue_token(INST_A)  # a login token is not a projector token
+    assert anon.get(f"/checkin/projector/{login}/live").status_code == 403
+    # signed, but naming a window of another activity (or another institution): not found
+    for claim in ({"a": aid, "w": other_wids[0], "i": 1}, {"a": other_aid, "w": other_wids[0], "i": 1}):
+        r = anon.get(f"/checkin/projector/{_serializer().dumps(claim)}/live")
+        assert r.status_code == 404
+    clock.set_now(OPEN_AT + dt.timedelta(hours=24, minutes=2))
+    r = anon.get(f"/checkin/projector/{ptoken}/live")
+    assert r.status_code == 403 and r.get_json()["error"]["code"] == "projector_token_expired"
+
+
+def test_qr_changes_with_the_slot_and_old_slots_are_gone(checkin_app, cdb):
+    from services.checkin.qr import image
+
+    aid, wids = make_activity(cdb)
+    t0 = OPEN_AT + dt.timedelta(minutes=10, seconds=50)
+    clock.set_now(t0)
+    ptoken = ptoken_of(open_page(checkin_app, aid, wids[0]).get_data(as_text=True))
+    anon = checkin_app.test_client()
+    first = anon.get(f"/checkin/projector/{ptoken}/live").get_json()
+    r = anon.get(first["svg_url"])
+    assert r.status_code == 200 and r.mimetype == "image/svg+xml"
+    assert r.headers["Cache-Control"] == "private, max-age=10"
+    svg0 = r.get_data(as_text=True)
+    assert svg0 == expected_svg(aid, wids[0], t0)[0]
+    hits = image.qr_svg.cache_info().hits
+    anon.get(first["svg_url"])
+    assert image.qr_svg.cache_info().hits > hits  # many viewers, one picture per slot
+
+    clock.set_now(t0 + dt.timedelta(seconds=15))
+    second = anon.get(f"/checkin/projector/{ptoken}/live").get_json()
+    assert second["slot"] == first["slot"] + 1 and second["svg_url"] != first["svg_url"]
+    svg1 = anon.get(second["svg_url"]).get_data(as_text=True)
+    assert svg1 != svg0
+    r = anon.get(first["svg_url"])
+    assert r.status_code == 404 and r.headers.get("Cache-Control") != "private, max-age=10"
+
+
+def test_no_code_outside_the_window(checkin_app, cdb):
+    aid, wids = make_activity(cdb)
+    clock.set_now(OPEN_AT - dt.timedelta(hours=1))
+    r = open_page(checkin_app, aid, wids[0])
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and "<svg" not in html and "尚未开始签到" in html
+    ptoken = ptoken_of(html)
+    anon = checkin_app.test_client()
+    live = anon.get(f"/checkin/projector/{ptoken}/live").get_json()
+    assert (live["state"], live["show_code"], live["svg_url"]) == ("before", False, None)
+    assert anon.get(f"/checkin/projector/{ptoken}/qr.svg").status_code == 404
+    clock.set_now(OPEN_AT - dt.timedelta(seconds=30))  # a little before: the code is up
+    live = anon.get(f"/checkin/projector/{ptoken}/live").get_json()
+    assert (live["state"], live["show_code"]) == ("soon", True)
+    clock.set_now(OPEN_AT + dt.timedelta(hours=3, minutes=31))
+    live = anon.get(f"/checkin/projector/{ptoken}/live").get_json()
+    assert (live["state"], live["show_code"], live["text"]) == ("closed", False, "本时段签到已结束")
+    assert "<svg" not in open_page(checkin_app, aid, wids[0]).get_data(as_text=True)
+
+
+def test_deleted_window_stops_the_projector(checkin_app, cdb):
+    from tests.checkin.test_windows_support import api_headers
+
+    aid, wids = make_activity(cdb)
+    clock.set_now(OPEN_AT)
+    ptoken = ptoken_of(open_page(checkin_app, aid, wids[0]).get_data(as_text=True))
+    c = checkin_app.test_client()
+    r = c.delete(f"/checkin/api/activities/{aid}/windows/{wids[0]}", headers=api_headers("inst_a"))
+    assert r.status_code == 204
+    assert c.get(f"/checkin/projector/{ptoken}/live").status_code == 404
+
+
+def test_api_gives_a_projector_token(checkin_app, cdb):
+    from tests.checkin.test_windows_support import api_headers
+
+    aid, wids = make_activity(cdb)
+    clock.set_now(OPEN_AT)
+    c = checkin_app.test_client()
+    body = c.get(f"/checkin/api/activities/{aid}/windows/{wids[0]}/projector", headers=api_headers("inst_a")).get_json()
+    assert body["state"] == "open" and c.get(body["live_url"]).status_code == 200
+    assert c.get(f"/checkin/api/activities/{aid}/windows/{wids[0]}/projector",
+                 headers=api_headers("inst_b")).status_code == 404

@@ -1,0 +1,174 @@
+"""刷卡周期: default windows from the schedule, the pages and API to edit them, the audit trail."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from services.common import clock
+from tests.checkin.test_windows_support import (
+    INST_A,
+    OPEN_AT,
+    SCHEDULE,
+    UTC,
+    api_headers,
+    audit_entries,
+    client_for,
+    csrf_for,
+    make_activity,
+    scan,
+)
+
+
+@pytest.fixture
+def cdb(databases):
+    return databases["checkin"]
+
+
+def windows(cdb, activity_id):
+    from services.checkin.windows.models import CheckinWindow
+
+    s = cdb.new_session()
+    try:
+        return s.scalars(select(CheckinWindow).where(CheckinWindow.activity_id == activity_id)
+                         .order_by(CheckinWindow.starts_at)).all()
+    finally:
+        s.close()
+
+
+def test_one_sign_in_window_per_schedule_session_in_utc(cdb):
+    aid, _ = make_activity(cdb)
+    rows = windows(cdb, aid)
+    assert [(w.title, w.kind, w.from_schedule) for w in rows] == [
+        ("开幕式与专题讲座", "sign_in", True), ("12月10日 14:00–17:30", "sign_in", True), ("病例讨论", "sign_in", True)]
+    assert (rows[0].starts_at, rows[0].ends_at) == (OPEN_AT, dt.datetime(2026, 12, 10, 4, 0, tzinfo=UTC))
+    assert rows[2].starts_at == dt.datetime(2026, 12, 11, 0, 30, tzinfo=UTC)
+
+
+def test_reapproval_does_not_duplicate_or_move_windows(cdb):
+    aid, wids = make_activity(cdb)
+    clock.set_now(dt.datetime(2026, 11, 25, 2, 0, tzinfo=UTC))
+    make_activity(cdb, venue="西安曲江国际会议中心",
+                  schedule=[{"date": dt.date(2026, 12, 10), "start": dt.time(9, 0), "end": dt.time(11, 0),
+                             "title": "新"}])
+    assert [w.id for w in windows(cdb, aid)] == wids
+    assert windows(cdb, aid)[0].title == "开幕式与专题讲座"
+
+
+def test_activity_without_schedule_gets_windows_on_a_later_approval(cdb):
+    aid, wids = make_activity(cdb, schedule=[])
+    assert wids == []
+    clock.set_now(dt.datetime(2026, 11, 25, 2, 0, tzinfo=UTC))
+    make_activity(cdb)
+    assert len(windows(cdb, aid)) == 3
+
+
+def test_session_ending_before_it_starts_makes_no_window(cdb):
+    bad = [{"date": dt.date(2026, 12, 10), "start": dt.time(12, 0), "end": dt.time(8, 0), "title": "错"}, SCHEDULE[0]]
+    aid, wids = make_activity(cdb, schedule=bad)
+    assert len(wids) == 1
+
+
+def test_list_page_shows_shanghai_times_counts_and_projector_links(checkin_app, cdb):
+    aid, wids = make_activity(cdb)
+    scan(cdb, wids[0], 1)
+    html = client_for(checkin_app, "inst_a").get(f"/checkin/activities/{aid}/windows").get_data(as_text=True)
+    assert "2026-12-10 08:30" in html and "2026-12-10 12:00" in html
+    assert f"/checkin/activities/{aid}/windows/{wids[0]}/projector" in html and "微信二维码考勤" in html
+    assert f'window_id={wids[0]}">1</a>' in html
+    # a reviewer reads, but gets no editing links
+    html = client_for(checkin_app, "reviewer").get(f"/checkin/activities/{aid}/windows").get_data(as_text=True)
+    assert "开幕式与专题讲座" in html and "/edit" not in html and "/projector" not in html
+
+
+def test_create_through_the_page_and_refusals(checkin_app, cdb):
+    aid, _ = make_activity(cdb)
+    c = client_for(checkin_app, "inst_a")
+    form = {"csrf_token": csrf_for(INST_A), "title": "下午签退", "kind": "sign_out",
+            "starts_at": "2026-12-10T17:00", "ends_at": "2026-12-10T17:45"}
+    r = c.post(f"/checkin/activities/{aid}/windows", data=form)
+    assert r.status_code == 302
+    new = [w for w in windows(cdb, aid) if w.title == "下午签退"][0]
+    assert (new.kind, new.from_schedule) == ("sign_out", False)
+    assert new.starts_at == dt.datetime(2026, 12, 10, 9, 0, tzinfo=UTC)
+    assert audit_entries(cdb, "window_created")[0].to_state == "签退 2026-12-10 17:00~17:45"
+    r = c.post(f"/checkin/activities/{aid}/windows", data={**form, "ends_at": "2026-12-10T16:00"})
+    assert r.status_code == 422 and "结束时间应晚于开始时间" in r.get_data(as_text=True)
+    assert "下午签退" in r.get_data(as_text=True)  # what was typed is kept
+    r = c.post(f"/checkin/activities/{aid}/windows", data={**form, "starts_at": "2026-12-20T08:00",
+                                                           "ends_at": "2026-12-20T09:00"})
+    assert r.status_code == 422 and "活动举办期间" in r.get_data(as_text=True)
+    r = c.post(f"/checkin/activities/{aid}/windows", data={**form, "csrf_token": "forged"})
+    assert r.status_code == 403
+
+
+def test_edit_without_scans_needs_no_reason_with_scans_needs_one(checkin_app, cdb):
+    aid, wids = make_activity(cdb)
+    c = checkin_app.test_client()
+    url = f"/checkin/api/activities/{aid}/windows/{wids[0]}"
+    r = c.put(url, json={"ends_at": "2026-12-10T12:30"}, headers=api_headers("inst_a"))
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["ends_at"] == "2026-12-10T04:30:00+00:00"
+    scan(cdb, wids[0], 1)
+    r = c.put(url, json={"starts_at": "2026-12-10T08:00"}, headers=api_headers("inst_a"))
+    assert r.status_code == 422 and r.get_json()["error"]["code"] == "reason_required"
+    assert "reason" in r.get_json()["error"]["fields"]
+    assert windows(cdb, aid)[0].starts_at == OPEN_AT  # unchanged
+    r = c.put(url, json={"starts_at": "2026-12-10T08:00", "reason": "会议提前开始"}, headers=api_headers("inst_a"))
+    assert r.status_code == 200
+    edit = audit_entries(cdb, "window_edited")[-1]
+    assert (edit.from_state, edit.to_state, edit.reason) == (
+        "签到 2026-12-10 08:30~12:30", "签到 2026-12-10 08:00~12:30", "会议提前开始")
+    assert edit.actor == INST_A.describe() and edit.actor_name == INST_A.name and edit.object_id == wids[0]
+    assert edit.at is not None
+
+
+def test_edit_page_with_scans_asks_for_a_reason(checkin_app, cdb):
+    aid, wids = make_activity(cdb)
+    scan(cdb, wids[0], 1)
+    c = client_for(checkin_app, "inst_a")
+    page = c.get(f"/checkin/activities/{aid}/windows/{wids[0]}/edit").get_data(as_text=True)
+    assert "已有 1 条签到记录" in page
+    form = {"csrf_token": csrf_for(INST_A), "title": "开幕式与专题讲座", "kind": "sign_out",
+            "starts_at": "2026-12-10T08:30", "ends_at": "2026-12-10T12:00", "version": "1"}
+    r = c.post(f"/checkin/activities/{aid}/windows/{wids[0]}/edit", data=form)
+    assert r.status_code == 422 and "请填写修改原因" in r.get_data(as_text=True)
+    r = c.post(f"/checkin/activities/{aid}/windows/{wids[0]}/edit", data={**form, "reason": "应为签退"})
+    assert r.status_code == 302
+    assert windows(cdb, aid)[0].kind == "sign_out"
+    assert audit_entries(cdb, "window_edited")[-1].reason == "应为签退"
+    # a stale form (the version moved on) is refused
+    r = c.post(f"/checkin/activities/{aid}/windows/{wids[0]}/edit", data={**form, "reason": "再改"})
+    assert r.status_code == 409
+
+
+def test_delete_only_without_scans(checkin_app, cdb):
+    aid, wids = make_activity(cdb)
+    scan(cdb, wids[0], 1)
+    c = checkin_app.test_client()
+    r = c.delete(f"/checkin/api/activities/{aid}/windows/{wids[0]}", headers=api_headers("inst_a"))
+    assert r.status_code == 409 and r.get_json()["error"]["code"] == "window_has_checkins"
+    r = c.delete(f"/checkin/api/activities/{aid}/windows/{wids[1]}", headers=api_headers("inst_a"))
+    assert r.status_code == 204
+    assert [w.id for w in windows(cdb, aid)] == [wids[0], wids[2]]
+    assert audit_entries(cdb, "window_deleted")[0].object_id == wids[1]
+    web = client_for(checkin_app, "inst_a")
+    r = web.post(f"/checkin/activities/{aid}/windows/{wids[2]}/delete", data={"csrf_token": csrf_for(INST_A)})
+    assert r.status_code == 302 and len(windows(cdb, aid)) == 1
+
+
+def test_api_create_and_list(checkin_app, cdb):
+    aid, _ = make_activity(cdb)
+    c = checkin_app.test_client()
+    r = c.post(f"/checkin/api/activities/{aid}/windows", headers=api_headers("inst_a"),
+               json={"title": "签退", "kind": "sign_out", "starts_at": "2026-12-11T03:30:00Z",
+                     "ends_at": "2026-12-11T04:30:00Z"})
+    assert r.status_code == 201 and r.get_json()["kind_label"] == "签退"
+    r = c.post(f"/checkin/api/activities/{aid}/windows", headers=api_headers("inst_a"),
+               json={"title": "x", "kind": "lunch", "starts_at": "2026-12-11T08:00", "ends_at": "2026-12-11T09:00",
+                     "extra": 1})
+    assert r.status_code == 422 and set(r.get_json()["error"]["fields"]) == {"kind", "extra"}
+    items = c.get(f"/checkin/api/activities/{aid}/windows", headers=api_headers("reviewer")).get_json()["items"]
+    assert len(items) == 4 and items[0]["checkins"] == 0 and items[0]["state"] == "before"

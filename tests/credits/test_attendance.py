@@ -1,0 +1,129 @@
+"""Credits keeps its own copy of the check-ins (event "checkin.recorded"), once per check-in."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select
+
+from services.common import clock, pii
+from services.common.events import CheckinRecordedSchema, make_envelope
+from tests.conftest import bearer
+from tests.credits.test_offerings import INST_A, NAMES, REVIEWER, deliver
+
+WINDOW_START = dt.datetime(2026, 12, 10, 0, 30, tzinfo=dt.UTC)
+ID_NUMBER = "11010519491231002X"
+
+
+def payload(**over):
+    base = {
+        "checkin_id": 1, "activity_id": 7, "offering_id": 101, "institution_id": 1, "window_id": 3,
+        "window_kind": "sign_in", "window_starts_at": WINDOW_START,
+        "window_ends_at": WINDOW_START + dt.timedelta(hours=1), "trainee_key": pii.id_hash(ID_NUMBER),
+        "name": "张三", "id_enc": pii.encrypt(ID_NUMBER), "mobile_enc": pii.encrypt("13912345678"),
+        "title": "主治医师", "unit": "西安市第一医院", "scanned_at": WINDOW_START + dt.timedelta(minutes=5),
+        "forced": False, "flags": [],
+    }
+    base.update(over)
+    assert set(base) == set(CheckinRecordedSchema().fields), "the test payload follows the event's schema"
+    return base
+
+
+def event(**over):
+    return make_envelope("checkin.recorded", "checkin", payload(**over))
+
+
+def records(databases):
+    from services.credits.attendance.models import AttendanceRecord
+
+    s = databases["credits"].new_session()
+    try:
+        return s.scalars(select(AttendanceRecord).order_by(AttendanceRecord.checkin_id)).all()
+    finally:
+        s.close()
+
+
+def test_checkin_copied_once(databases):
+    from services.credits.db import processed_events
+
+    clock.set_now(dt.datetime(2026, 12, 10, 0, 40, tzinfo=dt.UTC))
+    env = event(flags=["many_identities_same_address"])
+    assert deliver(env) is True
+    assert deliver(env) is False  # the same envelope again (relay resent it)
+    [row] = records(databases)
+    assert (row.checkin_id, row.activity_id, row.offering_id, row.institution_id, row.window_id, row.window_kind) == (
+        1, 7, 101, 1, 3, "sign_in")
+    assert (row.window_starts_at, row.window_ends_at) == (WINDOW_START, WINDOW_START + dt.timedelta(hours=1))
+    assert row.scanned_at == WINDOW_START + dt.timedelta(minutes=5)
+    assert row.received_at == dt.datetime(2026, 12, 10, 0, 40, tzinfo=dt.UTC)
+    assert (row.name, row.title, row.unit, row.forced, row.flags) == (
+        "张三", "主治医师", "西安市第一医院", False, ["many_identities_same_address"])
+    assert row.trainee_key == pii.id_hash(ID_NUMBER)
+    assert ID_NUMBER not in row.id_enc and pii.decrypt(row.id_enc) == ID_NUMBER
+    assert pii.decrypt(row.mobile_enc) == "13912345678"
+    s = databases["credits"].new_session()
+    assert s.scalar(select(func.count()).select_from(processed_events)) == 1
+    s.close()
+
+
+def test_same_checkin_under_another_event_id_changes_nothing(databases):
+    assert deliver(event(name="张三")) is True
+    assert deliver(event(name="张三丰")) is True  # a new event id: processed, but the check-in is known
+    [row] = records(databases)
+    assert row.name == "张三"
+
+
+def test_second_checkin_of_a_trainee_in_a_window_keeps_the_first(databases):
+    assert deliver(event(checkin_id=1)) is True
+    assert deliver(event(checkin_id=2, scanned_at=WINDOW_START + dt.timedelta(minutes=9))) is True
+    [row] = records(databases)
+    assert row.checkin_id == 1
+
+
+def test_windows_and_trainees_each_get_a_record(databases):
+    other = "610102199001011237"
+    deliver(event(checkin_id=1))
+    deliver(event(checkin_id=2, trainee_key=pii.id_hash(other), id_enc=pii.encrypt(other), name="李四"))
+    deliver(event(checkin_id=3, window_id=4, window_kind="sign_out", forced=True, flags=["forced"],
+                  window_starts_at=WINDOW_START + dt.timedelta(hours=8),
+                  window_ends_at=WINDOW_START + dt.timedelta(hours=9),
+                  scanned_at=WINDOW_START + dt.timedelta(hours=8, minutes=1)))
+    rows = records(databases)
+    assert [(r.checkin_id, r.window_id, r.forced) for r in rows] == [(1, 3, False), (2, 3, False), (3, 4, True)]
+
+
+def test_window_out_of_order_is_refused_without_retry(databases):
+    assert deliver(event(window_ends_at=WINDOW_START)) is True  # processed (a retry would not help), not stored
+    assert records(databases) == []
+
+
+def test_api_lists_masked_records(credits_app):
+    deliver(event(checkin_id=1, forced=True, flags=["forced"]))
+    resp = credits_app.test_client().get("/credits/api/activities/7/attendance", headers=bearer(INST_A))
+    assert resp.status_code == 200, resp.json
+    body = resp.json
+    assert (body["activity_id"], body["institution_id"], body["count"]) == (7, 1, 1)
+    [rec] = body["records"]
+    assert rec["id_masked"] == pii.mask_id(ID_NUMBER) == "1101**********002X"
+    assert rec["mobile_masked"] == "139****5678"
+    assert (rec["checkin_id"], rec["window_id"], rec["name"], rec["forced"], rec["flags"]) == (
+        1, 3, "张三", True, ["forced"])
+    assert ID_NUMBER not in resp.get_data(as_text=True) and "13912345678" not in resp.get_data(as_text=True)
+    assert "id_enc" not in rec and "trainee_key" not in rec
+    missing = credits_app.test_client().get("/credits/api/activities/999/attendance", headers=bearer(REVIEWER))
+    assert missing.status_code == 404 and "暂无考勤记录" in missing.json["error"]["message"]
+
+
+@pytest.mark.parametrize("who,status", [("anonymous", 401), ("inst_a", 200), ("inst_b", 404), ("reviewer", 200),
+                                        ("trainee", 403)])
+def test_permissions(credits_app, who, status):
+    deliver(event())
+    principal = NAMES[who]
+    resp = credits_app.test_client().get("/credits/api/activities/7/attendance",
+                                         headers=bearer(principal) if principal else {})
+    assert resp.status_code == status
+    if status == 200:
+        assert resp.json["count"] == 1
+    else:
+        assert resp.json["error"]["message"]
