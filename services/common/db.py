@@ -89,6 +89,15 @@ def build_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
+def insert_for(session: Any, model: Any) -> Any:
+    """An INSERT that knows ON CONFLICT on both backends: one round trip instead of a savepoint dance."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(model)
+
+
 class ServiceDB:
     """The database of one service."""
 

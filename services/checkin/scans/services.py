@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.common import clock, pii
 from services.common.auth import Principal
 from services.common.config import env, get_settings
+from services.common.db import insert_for
 from services.common.errors import AppError
 from services.common.events import emit
 
@@ -61,25 +61,17 @@ def refuse(session: Session, reason: str, *, activity_id: int | None = None, win
 
 
 def upsert_trainee(session: Session, identity: dict[str, Any]) -> Trainee:
-    """The identity typed on the form; the ID number's keyed hash is the trainee's key."""
-    key = pii.id_hash(identity["id_number"])
-    trainee = session.scalars(select(Trainee).where(Trainee.trainee_key == key)).first()
-    mobile_hash = pii.mobile_hash(identity["mobile"])
-    if trainee is None:
-        trainee = Trainee(trainee_key=key, id_enc=pii.encrypt(identity["id_number"]), name=identity["name"],
-                          mobile_enc=pii.encrypt(identity["mobile"]), mobile_hash=mobile_hash,
-                          title=identity["title"], unit=identity["unit"], created_at=clock.now())
-        try:
-            with session.begin_nested():
-                session.add(trainee)
-        except IntegrityError:  # the same person on two phones at once
-            trainee = session.scalars(select(Trainee).where(Trainee.trainee_key == key)).one()
-        return trainee
-    # later details win (a new mobile, a new unit), the ID number stays
-    trainee.name, trainee.title, trainee.unit = identity["name"], identity["title"], identity["unit"]
-    if trainee.mobile_hash != mobile_hash:
-        trainee.mobile_enc, trainee.mobile_hash = pii.encrypt(identity["mobile"]), mobile_hash
-    return trainee
+    """The identity typed on the form; the ID number's keyed hash is the trainee's key.
+    Later details win (a new mobile, a new unit); the ID number stays. One statement either way."""
+    now = clock.now()
+    values = {"trainee_key": pii.id_hash(identity["id_number"]), "id_enc": pii.encrypt(identity["id_number"]),
+              "name": identity["name"], "mobile_enc": pii.encrypt(identity["mobile"]),
+              "mobile_hash": pii.mobile_hash(identity["mobile"]), "title": identity["title"],
+              "unit": identity["unit"], "created_at": now, "updated_at": now}
+    stmt = insert_for(session, Trainee).values(**values)
+    stmt = stmt.on_conflict_do_update(index_elements=[Trainee.trainee_key], set_={
+        k: stmt.excluded[k] for k in ("name", "mobile_enc", "mobile_hash", "title", "unit", "updated_at")})
+    return session.scalars(stmt.returning(Trainee), execution_options={"populate_existing": True}).one()
 
 
 def bound_trainee(session: Session, openid: str) -> Trainee | None:
@@ -88,21 +80,18 @@ def bound_trainee(session: Session, openid: str) -> Trainee | None:
 
 
 def _bind(session: Session, openid: str, trainee: Trainee, flags: list[str], **where: Any) -> None:
-    binding = session.scalars(select(WeChatBinding).where(WeChatBinding.openid == openid)).first()
-    if binding is not None:
-        if binding.trainee_id != trainee.id:
+    """One WeChat account binds to one ID number; a double tap racing itself is judged by the winner's row."""
+    stmt = (insert_for(session, WeChatBinding)
+            .values(openid=openid, trainee_id=trainee.id, bound_at=clock.now())
+            .on_conflict_do_nothing(index_elements=[WeChatBinding.openid]).returning(WeChatBinding.id))
+    if session.execute(stmt).first() is None:
+        bound_to = session.scalar(select(WeChatBinding.trainee_id).where(WeChatBinding.openid == openid))
+        if bound_to != trainee.id:
             raise refuse(session, "wechat_bound_to_other", openid=openid, trainee_key=trainee.trainee_key, **where)
         return
-    if session.scalar(select(func.count()).select_from(WeChatBinding).where(WeChatBinding.trainee_id == trainee.id)):
+    if session.scalar(select(func.count()).select_from(WeChatBinding).where(
+            WeChatBinding.trainee_id == trainee.id, WeChatBinding.openid != openid)):
         flags.append("id_on_new_wechat")
-    try:
-        with session.begin_nested():
-            session.add(WeChatBinding(openid=openid, trainee_id=trainee.id, bound_at=clock.now()))
-    except IntegrityError:  # the same account bound concurrently (a double tap): judge the winner's binding
-        binding = session.scalars(select(WeChatBinding).where(WeChatBinding.openid == openid)).one()
-        if binding.trainee_id != trainee.id:
-            raise refuse(session, "wechat_bound_to_other", openid=openid, trainee_key=trainee.trainee_key,
-                         **where) from None
 
 
 def _many_identities(session: Session, addr: str | None, trainee_id: int) -> bool:
@@ -151,27 +140,22 @@ def record_checkin(session: Session, window: CheckinWindow, *, nonce: str, scann
     if openid:
         _bind(session, openid, trainee, flags, **where)
 
-    existing = session.scalars(select(Checkin).where(Checkin.window_id == window.id,
-                                                     Checkin.trainee_id == trainee.id)).first()
-    if existing is not None:
-        return Recorded(existing, False)
     addr = address_hash(address)
     if not forced and _many_identities(session, addr, trainee.id):
         flags.append("many_identities_same_address")
     if forced:
         flags.append("forced")
-    checkin = Checkin(activity_id=window.activity_id, window_id=window.id, trainee_id=trainee.id,
-                      scanned_at=scanned_at, recorded_at=clock.now(), nonce=nonce, openid=openid,
-                      address_hash=addr, forced=forced, forced_reason=forced_reason,
-                      forced_by=actor.describe() if forced and actor else None, flags=flags)
-    try:
-        with session.begin_nested():
-            session.add(checkin)
-            session.flush()
-    except IntegrityError:
-        # a concurrent submission (same nonce, or the same trainee in this window) won the race
-        winner = session.scalars(select(Checkin).where(Checkin.nonce == nonce)).first() or session.scalars(
-            select(Checkin).where(Checkin.window_id == window.id, Checkin.trainee_id == trainee.id)).one()
+    # ON CONFLICT DO NOTHING covers both keys: a repeated nonce and a second scan in the same window
+    stmt = insert_for(session, Checkin).values(
+        activity_id=window.activity_id, window_id=window.id, trainee_id=trainee.id, scanned_at=scanned_at,
+        recorded_at=clock.now(), nonce=nonce, openid=openid, address_hash=addr, forced=forced,
+        forced_reason=forced_reason, forced_by=actor.describe() if forced and actor else None, flags=flags,
+    ).on_conflict_do_nothing().returning(Checkin)
+    checkin = session.scalars(stmt).first()
+    if checkin is None:
+        winner = session.scalars(select(Checkin).where(Checkin.window_id == window.id,
+                                                       Checkin.trainee_id == trainee.id)).first()
+        winner = winner or session.scalars(select(Checkin).where(Checkin.nonce == nonce)).one()
         return Recorded(winner, False)
     emit(session, outbox, "checkin", "checkin.recorded", payload_of(checkin))
     return Recorded(checkin, True)
