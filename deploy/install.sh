@@ -28,9 +28,11 @@ dpkg -s libpango-1.0-0 >/dev/null 2>&1 || debs+=(libpango-1.0-0 libpangoft2-1.0-
 if [ $want_test -eq 1 ] || ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
   command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || debs+=(redis-server)
 fi
-# the tests decode QR codes from images, as a phone would
+# the tests decode QR codes from images, as a phone would, and drive headless Chromium
+# (through the playwright package of requirements-test.txt; never `playwright install`)
 if [ $want_test -eq 1 ]; then
   command -v zbarimg >/dev/null || debs+=(zbar-tools)
+  [ -x /usr/bin/chromium ] || debs+=(chromium)
 fi
 # the benchmark drives the gateway with wrk (Lua scripts); only `make bench` needs it
 if [ $want_bench -eq 1 ]; then

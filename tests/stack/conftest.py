@@ -110,7 +110,9 @@ def stack() -> Iterator[StackHandle]:
         "DATABASE_URL": base,
         "CME_VAR_DIR": str(var_dir),
         "CME_SMS_LOG": str(var_dir / "sms.log"),
-        "CME_WEB_WORKERS": "1",
+        # two workers of four threads: the concurrency tests really race inside the service
+        "CME_WEB_WORKERS": "2",
+        "CME_WEB_THREADS": "4",
     })
     for name in SERVICES:  # a per-service override in the environment would bypass the stack's databases
         env.pop(f"CME_{name.upper()}_DATABASE_URL", None)

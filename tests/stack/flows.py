@@ -69,7 +69,9 @@ def api_login(base: str, http: requests.Session, sms_log: Path, kind: str, accou
             "login_token": body["login_token"], "real_name": first_admin, "mobile": mobile, "confirm": True})
         assert r.status_code in (200, 201), r.text
         body = {**body, **r.json()}
-    choice = body["admins"][0]["id"]
+    # the responsible person with this mobile (an institution may have several)
+    choice = next((a["id"] for a in body["admins"] if str(a.get("mobile_masked", "")).endswith(mobile[-4:])),
+                  body["admins"][0]["id"])
     r = http.post(f"{base}/projects/api/auth/sms/send", json={"login_token": body["login_token"], "admin_id": choice})
     assert r.status_code == 200, r.text
     r = http.post(f"{base}/projects/api/auth/sms/verify", json={
@@ -96,11 +98,13 @@ def page_login(base: str, http: requests.Session, sms_log: Path, kind: str, acco
     assert r.status_code == 200 and r.url.rstrip("/").endswith(("/projects/filings", "/projects/review/filings")), r.url
 
 
-def api_file_offering(base: str, http: requests.Session, headers: dict[str, str], start_in_days: int = 14) -> int:
-    """File the first unfiled offering of the institution's first project and 保存并上报; returns the filing id."""
+def api_file_offering(base: str, http: requests.Session, headers: dict[str, str], start_in_days: int = 14,
+                      venue: str = "西安国际会议中心", which: int = 0) -> int:
+    """File the first unfiled offering of the institution's first project (``which=-1``: its last project
+    with one) and 保存并上报; returns the filing id."""
     r = http.get(f"{base}/projects/api/filings", headers=headers)
     assert r.status_code == 200, r.text
-    row = next(i for i in r.json()["items"] if i.get("next_label"))
+    row = [i for i in r.json()["items"] if i.get("next_label")][which]
     project_id = row["project"]["id"] if "project" in row else row["id"]
     r = http.post(f"{base}/projects/api/projects/{project_id}/offerings", headers=headers)
     assert r.status_code == 201, r.text
@@ -108,7 +112,7 @@ def api_file_offering(base: str, http: requests.Session, headers: dict[str, str]
     start = dt.date.today() + dt.timedelta(days=start_in_days)
     r = http.put(f"{base}/projects/api/filings/{filing_id}", headers=headers, json={
         "starts_on": start.isoformat(), "ends_on": (start + dt.timedelta(days=1)).isoformat(),
-        "venue": "西安国际会议中心", "mode": "线下", "expected_trainees": 120, "contact_person": "李老师",
+        "venue": venue, "mode": "线下", "expected_trainees": 120, "contact_person": "李老师",
         "contact_phone": "13700001234",
         "schedule": [{"date": start.isoformat(), "start": "08:30", "end": "12:00", "title": "开幕与专题讲座"},
                      {"date": (start + dt.timedelta(days=1)).isoformat(), "start": "14:00", "end": "17:30",
@@ -121,3 +125,41 @@ def api_file_offering(base: str, http: requests.Session, headers: dict[str, str]
     r = http.post(f"{base}/projects/api/filings/{filing_id}/submit", headers=headers, json={})
     assert r.status_code == 200, r.text
     return filing_id
+
+
+def api_approve(base: str, http: requests.Session, headers: dict[str, str], filing_id: int) -> int:
+    """The committee approves a submitted filing through the API; returns the offering id."""
+    r = http.post(f"{base}/projects/api/review/filings/{filing_id}/approve", headers=headers, json={})
+    assert r.status_code == 200, r.text
+    return r.json()["offering_id"]
+
+
+def id_number(body17: str) -> str:
+    """A valid 18-digit 身份证号码 (stdnum.cn.ric) from 6 place + 8 birth date + 3 sequence digits."""
+    from stdnum.cn import ric
+
+    number = body17 + ric.calc_check_digit(body17 + "0")
+    assert ric.is_valid(number), number
+    return number
+
+
+def local_minute(at: dt.datetime) -> str:
+    """An aware time as the check-in windows API takes it: Shanghai wall-clock, to the minute."""
+    from services.common import clock
+
+    return clock.fmt(at, "%Y-%m-%dT%H:%M")
+
+
+def phone_scan(http: requests.Session, url: str) -> requests.Response:
+    """A phone opens a QR URL and follows every redirect (through the fake WeChat OAuth and back)."""
+    r = http.get(url, timeout=15)
+    assert r.history, f"{url} did not redirect: {r.status_code} {r.text[:300]}"
+    return r
+
+
+def cookie_header(http: requests.Session, *names: str) -> str:
+    """A Cookie header carrying the named cookies of a session (for requests sent from other threads)."""
+    jar = {c.name: c.value for c in http.cookies}
+    missing = [n for n in names if n not in jar]
+    assert not missing, f"cookies missing: {missing} (have {sorted(jar)})"
+    return "; ".join(f"{n}={jar[n]}" for n in names)

@@ -41,7 +41,9 @@ def test_request_id_set_by_gateway_reaches_service_log(stack):
     assert len(rid) == 32 and rid.isalnum(), rid  # nginx's $request_id
     log = stack.log_path("web-checkin")
     stack.wait_until(lambda: rid in log.read_text(errors="replace"), 10, what="the request id in the checkin log")
-    assert rid in stack.log_path("nginx-access").read_text()
+    # nginx buffers its access log lines briefly
+    stack.wait_until(lambda: rid in stack.log_path("nginx-access").read_text(errors="replace"), 10,
+                     what="the request id in the gateway's access log")
 
 
 def test_well_formed_client_request_id_is_kept_and_bad_one_replaced(stack):
