@@ -21,6 +21,8 @@ os.environ["CME_VAR_DIR"] = str(_TMP)
 os.environ["CME_SMS_LOG"] = str(_TMP / "sms.log")
 os.environ["CME_SMS_PROVIDER"] = "log"
 os.environ["CME_ENV"] = "test"
+# unit tests see every change at once; the projector cache has its own test
+os.environ["CME_PROJECTOR_LIVE_CACHE_SECONDS"] = "0"
 os.environ["CME_ENV_FILE"] = str(_TMP / "none.env")
 
 import pytest  # noqa: E402

@@ -159,3 +159,23 @@ def test_api_gives_a_projector_token(checkin_app, cdb):
     assert body["state"] == "open" and c.get(body["live_url"]).status_code == 200
     assert c.get(f"/checkin/api/activities/{aid}/windows/{wids[0]}/projector",
                  headers=api_headers("inst_b")).status_code == 404
+
+
+def test_live_answers_from_memory_for_a_moment(checkin_app, cdb, monkeypatch):
+    """Many screens polling one window cost one count query per period, not one per poll."""
+    from services.checkin.projector import services as projector
+
+    monkeypatch.setenv("CME_PROJECTOR_LIVE_CACHE_SECONDS", "60")
+    projector._live_seen.clear()
+    aid, wids = make_activity(cdb)
+    clock.set_now(OPEN_AT + dt.timedelta(minutes=1))
+    ptoken = ptoken_of(open_page(checkin_app, aid, wids[0]).get_data(as_text=True))
+    c = checkin_app.test_client()
+    assert c.get(f"/checkin/projector/{ptoken}/live").get_json()["count"] == 0
+    scan(cdb, wids[0], 1)
+    assert c.get(f"/checkin/projector/{ptoken}/live").get_json()["count"] == 0  # still the remembered count
+    monkeypatch.setenv("CME_PROJECTOR_LIVE_CACHE_SECONDS", "0")
+    projector._live_seen.clear()
+    assert c.get(f"/checkin/projector/{ptoken}/live").get_json()["count"] == 1
+    # a cached window never outlives its token's signature check
+    assert c.get(f"/checkin/projector/{ptoken[:-2]}xx/live").status_code == 403

@@ -13,6 +13,7 @@ What is shown depends on the window's time: the code only from a little before t
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,7 +136,16 @@ class ProjectorState:
         return image.qr_svg(window.activity_id, window.id, self.slot, self.url)
 
 
-def state_of(session: Session, window: CheckinWindow, at: dt.datetime | None = None) -> ProjectorState:
+@dataclass(frozen=True)
+class _WindowTimes:
+    id: int
+    activity_id: int
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+
+
+def _state(window: CheckinWindow | _WindowTimes, count: int, forced: int,
+           at: dt.datetime | None = None) -> ProjectorState:
     at = at or clock.now()
     if at < window.starts_at - dt.timedelta(seconds=lead_seconds()):
         state = "before"
@@ -147,10 +157,33 @@ def state_of(session: Session, window: CheckinWindow, at: dt.datetime | None = N
         state = "closed"
     show = state in ("soon", "open")
     token, slot = tokens.current_token(window.activity_id, window.id, at)
-    count, forced = window_count(session, window.id)
     return ProjectorState(state=state, show_code=show, slot=slot, seconds_left=tokens.seconds_until_next(at),
                           token=token if show else None, url=scan_url(token) if show else None, count=count,
                           forced=forced, starts_at=window.starts_at, ends_at=window.ends_at)
+
+
+def state_of(session: Session, window: CheckinWindow, at: dt.datetime | None = None) -> ProjectorState:
+    return _state(window, *window_count(session, window.id), at)
+
+
+# Every projector polls every few seconds, and a hall may have several screens: each process answers
+# a window's live state from memory for a moment and asks the database at most once per period.
+_live_seen: dict[str, tuple[float, _WindowTimes, int, int]] = {}
+
+
+def live_state(session: Session, ptoken: str) -> ProjectorState:
+    read_ptoken(ptoken)  # signature and age are judged on every call, cached or not
+    ttl = float(env("CME_PROJECTOR_LIVE_CACHE_SECONDS", "2"))
+    seen = _live_seen.get(ptoken)
+    if seen is None or seen[0] < time.monotonic():
+        window = window_for_ptoken(session, ptoken)
+        count, forced = window_count(session, window.id)
+        seen = (time.monotonic() + ttl,
+                _WindowTimes(window.id, window.activity_id, window.starts_at, window.ends_at), count, forced)
+        if len(_live_seen) > 2048:  # bounded: tokens of closed windows simply fall out
+            _live_seen.clear()
+        _live_seen[ptoken] = seen
+    return _state(seen[1], seen[2], seen[3])
 
 
 def live_dict(st: ProjectorState, ptoken: str) -> dict[str, Any]:

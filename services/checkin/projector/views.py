@@ -50,13 +50,11 @@ def projector_page(activity_id: int, window_id: int) -> Any:
 @pages.get("/checkin/projector/<ptoken>/live")
 @access("public")  # authorised by the signed projector token in the URL (see the module docstring)
 def projector_live(ptoken: str) -> Any:
-    session = db.session()
     try:
-        window = services.window_for_ptoken(session, ptoken)
+        st = services.live_state(db.session(), ptoken)
     except AppError as exc:  # the page's script reads JSON whatever it asked for
         body = {"error": {"code": exc.code, "message": exc.message, "fields": {}, "request_id": g.get("request_id")}}
         return _no_store(jsonify(body)), exc.status
-    st = services.state_of(session, window)
     return _no_store(jsonify(services.live_dict(st, ptoken)))
 
 
