@@ -85,6 +85,9 @@ def test_second_id_from_same_wechat_is_refused(window):
     s.commit()  # the refusal is kept
     assert refused.value.reason == "wechat_bound_to_other"
     assert s.scalars(select(RefusedScan.reason)).all() == ["wechat_bound_to_other"]
+    from services.checkin.trainees.models import Trainee
+
+    assert s.scalar(select(func.count()).select_from(Trainee)) == 1  # the second identity was not kept
 
 
 def test_outside_window_refused_but_forced_allowed(window):

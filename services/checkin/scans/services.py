@@ -87,7 +87,10 @@ def _bind(session: Session, openid: str, trainee: Trainee, flags: list[str], **w
     if session.execute(stmt).first() is None:
         bound_to = session.scalar(select(WeChatBinding.trainee_id).where(WeChatBinding.openid == openid))
         if bound_to != trainee.id:
-            raise refuse(session, "wechat_bound_to_other", openid=openid, trainee_key=trainee.trainee_key, **where)
+            # keep the refusal, not the identity typed for someone else's WeChat account
+            key = trainee.trainee_key
+            session.rollback()
+            raise refuse(session, "wechat_bound_to_other", openid=openid, trainee_key=key, **where)
         return
     if session.scalar(select(func.count()).select_from(WeChatBinding).where(
             WeChatBinding.trainee_id == trainee.id, WeChatBinding.openid != openid)):
