@@ -1,0 +1,1 @@
+"""Trainee accounts (学员账号): username = the ID number, initial password = the pinyin of the name."""
