@@ -122,7 +122,7 @@ def ensure_account(session: Session, trainee_key: str, id_enc: str, name: str,
 
 def _lock_message(until: dt.datetime) -> str:
     return (f"密码连续输错 {max_failures()} 次，账号已锁定至 {clock.fmt(until)}（北京时间），"
-            "请届时再试，或通过“忘记密码”用短信验证码重置密码。")
+            "请届时再试。")
 
 
 def authenticate(session: Session, id_number: str, password: str) -> TraineeAccount:

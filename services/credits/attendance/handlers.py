@@ -5,6 +5,10 @@ already (a redelivery of the same envelope never reaches here); the same check-i
 under another event id (a producer that re-emitted it) finds its row by checkin_id and changes
 nothing. A second check-in of the same trainee in the same window cannot exist in checkin (unique
 there too); should one arrive, the first is kept and the second is logged.
+
+The first check-in of a trainee credits hears of also opens the trainee's account (学员账号: username = the ID
+number, initial password = the pinyin of the name). Only the first: a later check-in typed with another name
+or mobile does not change the login of an existing account.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.common import clock
+from services.common import clock, pii
 
+from ..accounts.models import TraineeAccount
+from ..accounts.services import ensure_account
 from .models import AttendanceRecord
 
 log = logging.getLogger(__name__)
@@ -35,11 +41,27 @@ def _existing(session: Session, payload: dict[str, Any]) -> AttendanceRecord | N
            & (AttendanceRecord.trainee_key == payload["trainee_key"])))).first()
 
 
+def _first_sight(session: Session, payload: dict[str, Any]) -> None:
+    known = session.scalar(select(TraineeAccount.id).where(TraineeAccount.trainee_key == payload["trainee_key"]))
+    if known is not None:
+        return
+    mobile_enc: str | None = payload.get("mobile_enc") or None
+    try:
+        mobile_hash = pii.mobile_hash(pii.decrypt(mobile_enc)) if mobile_enc else None
+    except ValueError:  # a key was dropped before re-encryption: the account opens without a mobile
+        log.error("checkin.recorded: the mobile of check-in %s cannot be decrypted", payload["checkin_id"])
+        mobile_enc, mobile_hash = None, None
+    account = ensure_account(session, payload["trainee_key"], payload["id_enc"], payload["name"], mobile_enc,
+                             mobile_hash)
+    log.info("trainee account %s opened from check-in %s", account.id, payload["checkin_id"])
+
+
 def on_checkin_recorded(session: Session, payload: dict[str, Any], envelope: dict[str, Any]) -> None:
     if payload["window_ends_at"] <= payload["window_starts_at"]:
         log.error("checkin.recorded %s refused: window %s ends before it starts", envelope.get("id"),
                   payload["window_id"])
         return
+    _first_sight(session, payload)
     row = _existing(session, payload)
     if row is None:
         values = {name: payload[name] for name in FIELDS}

@@ -1,0 +1,40 @@
+"""Input and output of the trainee login and password change (pages and JSON API)."""
+
+from __future__ import annotations
+
+from services.common.schemas import Length, ZhFormSchema, ZhSchema, fields
+
+ID_LENGTH = Length(min=1, max=32)
+PASSWORD_LENGTH = Length(min=1, max=128)
+
+
+class LoginSchema(ZhSchema):
+    id_number = fields.String(required=True, validate=ID_LENGTH, load_only=True)
+    password = fields.String(required=True, validate=PASSWORD_LENGTH, load_only=True)
+
+
+class LoginForm(ZhFormSchema):
+    id_number = fields.String(required=True, validate=ID_LENGTH, error_messages={"required": "请输入身份证号码。"})
+    password = fields.String(required=True, validate=PASSWORD_LENGTH, error_messages={"required": "请输入密码。"})
+
+
+class PasswordSchema(ZhSchema):
+    old_password = fields.String(required=True, validate=PASSWORD_LENGTH, load_only=True)
+    new_password = fields.String(required=True, validate=PASSWORD_LENGTH, load_only=True)
+
+
+class PasswordForm(ZhFormSchema):
+    old_password = fields.String(required=True, validate=PASSWORD_LENGTH, error_messages={"required": "请输入原密码。"})
+    new_password = fields.String(required=True, validate=PASSWORD_LENGTH, error_messages={"required": "请输入新密码。"})
+    repeat_password = fields.String(required=True, validate=PASSWORD_LENGTH,
+                                    error_messages={"required": "请再次输入新密码。"})
+
+
+class TokenOut(ZhSchema):
+    token = fields.String()
+    must_change = fields.Boolean()
+
+
+class PasswordOut(ZhSchema):
+    changed = fields.Boolean()
+    must_change = fields.Boolean()

@@ -1,0 +1,198 @@
+"""Trainee login (学员登录), the forced first change and later changes of the password, for the phone browser
+and as JSON API.
+
+Username = the ID number, initial password = the pinyin of the name (services.py). The session names the account
+(subject "trainee:<account id>"); whether the initial password is still in force is read from the account on
+every trainee page, so the forced change holds until it is done, whatever cookie or token is presented.
+ID numbers and passwords travel only in POST bodies and are never logged.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Blueprint, flash, g, redirect, render_template, request
+from flask_smorest import Blueprint as ApiBlueprint
+from sqlalchemy.orm import Session
+
+from services.common import auth as cauth
+from services.common import pii
+from services.common.auth import Principal, access, current, issue_token, set_login_cookie
+from services.common.errors import AppError
+from services.common.schemas import load_form
+
+from ..db import db
+from . import schemas as sc
+from . import services as svc
+from .models import TraineeAccount
+
+pages = Blueprint("credits_trainee", __name__, template_folder="templates")
+api = ApiBlueprint("credits_trainee_api", __name__, url_prefix="/credits/api",
+                   description="学员登录：身份证号码 + 密码（初始密码为姓名全拼），首次登录须修改密码")
+
+LOGIN_PAGE = "/credits/login"
+HOME_PAGE = "/credits/"
+PASSWORD_PAGE = "/credits/password"
+# trainee pages: an anonymous visitor is sent to the trainee login (the app-wide default is the institution's)
+TRAINEE_PAGES = {"credits_trainee.home_page", "credits_trainee.password_page"}
+
+T = TypeVar("T")
+
+
+def act(fn: Callable[[Session], T]) -> T:
+    """One commit; a refusal rolls back, except a counted wrong try (KeptError), which is kept."""
+    session = db.session
+    try:
+        result = fn(session)
+    except svc.KeptError:
+        session.commit()
+        raise
+    except Exception:
+        session.rollback()
+        raise
+    session.commit()
+    return result
+
+
+def principal_for(account: TraineeAccount) -> Principal:
+    return Principal(role="trainee", subject=f"trainee:{account.id}", name=account.name,
+                     trainee_key=account.trainee_key)
+
+
+def signed_in_account() -> TraineeAccount:
+    """The account of the trainee session; a token whose account is gone (or is not ours) must log in again."""
+    p = current()
+    if p is None or p.role != "trainee":
+        raise AppError(401, "login_required", "请先登录。")
+    kind, _, raw_id = p.subject.partition(":")
+    account = db.session.get(TraineeAccount, int(raw_id)) if kind == "trainee" and raw_id.isdigit() else None
+    if account is None or account.trainee_key != p.trainee_key:
+        raise AppError(401, "login_required", "登录已失效，请重新登录。")
+    return account
+
+
+def masked_id(account: TraineeAccount) -> str:
+    try:
+        return pii.mask_id(pii.decrypt(account.id_enc))
+    except ValueError:  # a key was dropped before re-encryption
+        return "****"
+
+
+@pages.before_request
+def _trainee_login_first() -> Any:
+    if request.endpoint in TRAINEE_PAGES and current() is None and request.method == "GET":
+        return redirect(LOGIN_PAGE)
+    return None
+
+
+def _check_login_csrf() -> None:
+    """The login form comes without a session cookie, so common's check_csrf skips it; check it here."""
+    if g.get("via_cookie"):
+        return  # access() already checked it against the session
+    sent = request.form.get("csrf_token", "")
+    if not hmac.compare_digest(sent, cauth.csrf_token()):
+        raise AppError(403, "csrf_failed", "页面已过期，请刷新页面后重新提交。")
+
+
+def _account_or_login() -> TraineeAccount | Any:
+    try:
+        return signed_in_account()
+    except AppError as exc:
+        if exc.status != 401:
+            raise
+        flash(exc.message, "error")
+        return cauth.clear_login_cookie(redirect(LOGIN_PAGE))
+
+
+# ------------------------------------------------------------------ pages
+
+
+@pages.route("/credits/login", methods=["GET", "POST"])
+@access("public")
+def login_page() -> Any:
+    form: dict[str, Any] = {}
+    if request.method == "GET":
+        p = current()
+        if p is not None and p.role == "trainee":
+            return redirect(HOME_PAGE)
+        return render_template("credits/trainee/login.html", form=form, errors={})
+    _check_login_csrf()
+    form = {"id_number": request.form.get("id_number", "").strip()}
+    data, errors = load_form(sc.LoginForm(), request.form)
+    if data is None:
+        return render_template("credits/trainee/login.html", form=form, errors=errors), 422
+    try:
+        account = act(lambda s: svc.authenticate(s, data["id_number"], data["password"]))
+    except AppError as exc:
+        return render_template("credits/trainee/login.html", form=form, errors={}, message=exc.message), exc.status
+    resp = redirect(PASSWORD_PAGE if account.must_change else HOME_PAGE)
+    return set_login_cookie(resp, principal_for(account))
+
+
+@pages.get("/credits/")
+@access("trainee")
+def home_page() -> Any:
+    account = _account_or_login()
+    if not isinstance(account, TraineeAccount):
+        return account
+    if account.must_change:
+        return redirect(PASSWORD_PAGE)
+    return render_template("credits/trainee/home.html", account=account, masked_id=masked_id(account))
+
+
+@pages.route("/credits/password", methods=["GET", "POST"])
+@access("trainee")
+def password_page() -> Any:
+    account = _account_or_login()
+    if not isinstance(account, TraineeAccount):
+        return account
+    if request.method == "GET":
+        return render_template("credits/trainee/password.html", account=account, errors={})
+    data, errors = load_form(sc.PasswordForm(), request.form)
+    if data is not None and data["new_password"] != data["repeat_password"]:
+        errors = {"repeat_password": "两次输入的新密码不一致。"}
+    if data is None or errors:
+        return render_template("credits/trainee/password.html", account=account, errors=errors), 422
+    try:
+        act(lambda s: svc.change_password(s, account, data["old_password"], data["new_password"]))
+    except AppError as exc:
+        account = signed_in_account()  # reloaded after the rollback
+        return render_template("credits/trainee/password.html", account=account,
+                               errors=exc.fields or {"_schema": exc.message}), exc.status
+    flash("密码已修改，下次登录请使用新密码。", "ok")
+    return redirect(HOME_PAGE)
+
+
+@pages.post("/credits/logout")
+@access("public")  # a stale or broken cookie must still be able to log out
+def logout() -> Any:
+    return cauth.clear_login_cookie(redirect(LOGIN_PAGE))
+
+
+# ------------------------------------------------------------------ JSON API
+
+
+@api.route("/auth/login", methods=["POST"])
+@access("public")
+@api.arguments(sc.LoginSchema)
+@api.response(200, sc.TokenOut)
+@api.doc(summary="学员登录（身份证号码 + 密码）")
+def api_login(data: dict[str, Any]) -> Any:
+    """返回 bearer token；must_change 为 true 时须先调用 /credits/api/auth/password 修改初始密码。
+    连续输错密码会锁定账号，错误信息说明锁定至何时（fields.locked_until）。"""
+    account = act(lambda s: svc.authenticate(s, data["id_number"], data["password"]))
+    return {"token": issue_token(principal_for(account)), "must_change": account.must_change}
+
+
+@api.route("/auth/password", methods=["POST"])
+@access("trainee")
+@api.arguments(sc.PasswordSchema)
+@api.response(200, sc.PasswordOut)
+@api.doc(security=[{"bearer": []}], summary="学员修改密码（首次登录必须修改初始密码）")
+def api_password(data: dict[str, Any]) -> Any:
+    """新密码至少 8 位，须同时包含字母和数字，不能是姓名拼音，也不能与原密码相同。"""
+    account = signed_in_account()
+    act(lambda s: svc.change_password(s, account, data["old_password"], data["new_password"]))
+    return {"changed": True, "must_change": account.must_change}

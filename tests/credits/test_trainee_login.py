@@ -1,0 +1,358 @@
+"""Trainee login (学员登录) pages and JSON API: pinyin initial password, forced change, lock-out, CSRF, permissions,
+and the account opened by the first check-in credits hears of."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from services.common import clock, pii
+from services.common.auth import COOKIE, Principal
+from tests.conftest import bearer, login_client
+from tests.credits.test_attendance import event
+from tests.credits.test_offerings import INST_A, REVIEWER, deliver
+
+ID_NUMBER = "11010519491231002X"
+SHAN_ID = "610102198001011234"
+NEIGHBOUR_ID = "610102198502024321"
+MOBILE = "13912345678"
+NEW_PASSWORD = "Neues2026pw"
+T0 = dt.datetime(2026, 12, 10, 2, 0, tzinfo=dt.UTC)  # 10:00 in Shanghai
+
+
+@pytest.fixture
+def make_account(databases):
+    from services.credits.accounts.services import ensure_account, set_password
+
+    def make(name="曾小明", id_number=ID_NUMBER, password=None):
+        s = databases["credits"].new_session()
+        account = ensure_account(s, pii.id_hash(id_number), pii.encrypt(id_number), name, pii.encrypt(MOBILE),
+                                 pii.mobile_hash(MOBILE))
+        if password:
+            set_password(s, account, password)
+        s.commit()
+        principal = Principal(role="trainee", subject=f"trainee:{account.id}", name=account.name,
+                              trainee_key=account.trainee_key)
+        s.close()
+        return principal
+
+    return make
+
+
+def accounts(databases):
+    from services.credits.accounts.models import TraineeAccount
+
+    s = databases["credits"].new_session()
+    try:
+        return s.scalars(select(TraineeAccount).order_by(TraineeAccount.id)).all()
+    finally:
+        s.close()
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([0-9a-f]+)"', html)
+    assert match, "the form carries a CSRF token"
+    return match.group(1)
+
+
+def page_login(client, id_number, password):
+    token = csrf_of(client.get("/credits/login").get_data(as_text=True))
+    return client.post("/credits/login", data={"csrf_token": token, "id_number": id_number, "password": password})
+
+
+def has_session_cookie(resp) -> bool:
+    return any(h.startswith(f"{COOKIE}=") and "Max-Age=0" not in h and "expires=Thu, 01 Jan 1970" not in h
+               for h in resp.headers.getlist("Set-Cookie"))
+
+
+# ---------------------------------------------------------------- pages
+
+
+def test_login_page_is_phone_first_and_explains_the_initial_password(credits_app, databases):
+    resp = credits_app.test_client().get("/credits/login")
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200
+    assert 'name="viewport"' in html and "width=device-width" in html
+    assert "身份证号码" in html and "张三" in html and "zhangsan" in html
+    assert 'name="id_number"' in html and 'type="password"' in html and 'name="csrf_token"' in html
+    assert "忘记密码" not in html  # not offered until the SMS reset exists
+
+
+@pytest.mark.parametrize(("name", "id_number", "typed"), [
+    ("张三", ID_NUMBER, "zhangsan"), ("曾小明", ID_NUMBER, "zengxiaoming"), ("曾小明", ID_NUMBER, "Zeng Xiaoming"),
+    ("单雄信", SHAN_ID, "shanxiongxin"), ("单雄信", SHAN_ID.lower(), "danxiongxin"),
+])
+def test_pinyin_login_forces_the_change_first(credits_app, make_account, name, id_number, typed):
+    make_account(name=name, id_number=id_number.upper())
+    client = credits_app.test_client()
+    resp = page_login(client, id_number, typed)
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/credits/password")
+    assert has_session_cookie(resp)
+    for path in ("/credits/", "/credits/login"):  # every other trainee page sends the trainee to the change
+        follow = client.get(path, follow_redirects=True)
+        assert follow.request.path == "/credits/password"
+    html = client.get("/credits/password").get_data(as_text=True)
+    assert "初始密码" in html and "请先设置新密码" in html and name in html
+
+
+def test_changed_password_goes_straight_home(credits_app, make_account):
+    make_account(password=NEW_PASSWORD)
+    client = credits_app.test_client()
+    resp = page_login(client, ID_NUMBER, NEW_PASSWORD)
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/credits/")
+    home = client.get("/credits/")
+    html = home.get_data(as_text=True)
+    assert home.status_code == 200
+    assert "达标情况查询" in html and "曾小明" in html and "1101**********002X" in html
+    assert ID_NUMBER not in html
+    assert "下一步" in html  # honest: no credits shown yet
+
+
+def test_wrong_password_and_unknown_id_are_refused_alike(credits_app, make_account):
+    make_account()
+    client = credits_app.test_client()
+    wrong = page_login(client, ID_NUMBER, "zhangsan")
+    unknown = page_login(client, NEIGHBOUR_ID, "zengxiaoming")
+    for resp in (wrong, unknown):
+        assert resp.status_code == 401 and "身份证号或密码不正确" in resp.get_data(as_text=True)
+        assert not has_session_cookie(resp)
+    assert ID_NUMBER in wrong.get_data(as_text=True)  # the typed username stays in the form
+    empty = client.post("/credits/login", data={"csrf_token": csrf_of(client.get("/credits/login").get_data(
+        as_text=True))})
+    assert empty.status_code == 422 and "请输入身份证号码" in empty.get_data(as_text=True)
+
+
+def test_lockout_says_until_when(credits_app, make_account, databases):
+    clock.set_now(T0)
+    make_account()
+    client = credits_app.test_client()
+    for _ in range(4):
+        assert page_login(client, ID_NUMBER, "wrong").status_code == 401
+    locked = page_login(client, ID_NUMBER, "wrong")
+    assert locked.status_code == 429
+    assert "2026-12-10 10:15" in locked.get_data(as_text=True) and "北京时间" in locked.get_data(as_text=True)
+    api = client.post("/credits/api/auth/login", json={"id_number": ID_NUMBER, "password": "zengxiaoming"})
+    assert api.status_code == 429 and api.json["error"]["code"] == "account_locked"
+    assert "2026-12-10 10:15" in api.json["error"]["message"]
+    assert api.json["error"]["fields"]["locked_until"].startswith("2026-12-10T02:15")
+    clock.set_now(T0 + dt.timedelta(minutes=15))
+    assert page_login(client, ID_NUMBER, "zengxiaoming").status_code == 302
+
+
+def test_change_password_on_the_page_then_only_the_new_one_works(credits_app, make_account, databases):
+    make_account()
+    client = credits_app.test_client()
+    page_login(client, ID_NUMBER, "zengxiaoming")
+    token = csrf_of(client.get("/credits/password").get_data(as_text=True))
+
+    def post(old, new, repeat):
+        return client.post("/credits/password", data={"csrf_token": token, "old_password": old,
+                                                      "new_password": new, "repeat_password": repeat})
+
+    mismatch = post("zengxiaoming", NEW_PASSWORD, NEW_PASSWORD + "x")
+    assert mismatch.status_code == 422 and "两次输入的新密码不一致" in mismatch.get_data(as_text=True)
+    weak = post("zengxiaoming", "zengxiaoming1990", "zengxiaoming1990")
+    html = weak.get_data(as_text=True)
+    assert weak.status_code == 422 and "姓名拼音" in html and 'id="e-new_password"' in html
+    bad_old = post("wrong", NEW_PASSWORD, NEW_PASSWORD)
+    assert bad_old.status_code == 400 and 'id="e-old_password"' in bad_old.get_data(as_text=True)
+    assert accounts(databases)[0].must_change is True
+
+    done = post("zengxiaoming", NEW_PASSWORD, NEW_PASSWORD)
+    assert done.status_code == 302 and done.headers["Location"].endswith("/credits/")
+    home = client.get("/credits/")
+    assert home.status_code == 200 and "密码已修改" in home.get_data(as_text=True)
+    assert accounts(databases)[0].must_change is False
+
+    out = client.post("/credits/logout", data={"csrf_token": token})
+    assert out.status_code == 302 and out.headers["Location"].endswith("/credits/login")
+    assert client.get("/credits/").headers["Location"].endswith("/credits/login")
+    assert page_login(client, ID_NUMBER, "zengxiaoming").status_code == 401
+    assert page_login(client, ID_NUMBER, NEW_PASSWORD).headers["Location"].endswith("/credits/")
+
+
+def test_cookie_forms_need_their_csrf_token(credits_app, make_account):
+    principal = make_account()
+    anonymous = credits_app.test_client()
+    no_token = anonymous.post("/credits/login", data={"id_number": ID_NUMBER, "password": "zengxiaoming"})
+    assert no_token.status_code == 403 and not has_session_cookie(no_token)
+    client = login_client(credits_app.test_client(), principal)
+    form = {"old_password": "zengxiaoming", "new_password": NEW_PASSWORD, "repeat_password": NEW_PASSWORD}
+    assert client.post("/credits/password", data=form).status_code == 403
+    assert client.post("/credits/password", data={**form, "csrf_token": "0" * 32}).status_code == 403
+    assert client.post("/credits/logout").status_code == 403
+    # the JSON API through the cookie needs the header; a bearer token does not
+    api = client.post("/credits/api/auth/password", json={"old_password": "zengxiaoming",
+                                                          "new_password": NEW_PASSWORD})
+    assert api.status_code == 403 and api.json["error"]["code"] == "csrf_failed"
+
+
+def test_api_login_and_change_with_bearer(credits_app, make_account, databases):
+    make_account()
+    client = credits_app.test_client()
+    resp = client.post("/credits/api/auth/login", json={"id_number": ID_NUMBER, "password": "zengxiaoming"})
+    assert resp.status_code == 200 and resp.json["must_change"] is True and resp.json["token"]
+    assert set(resp.json) == {"token", "must_change"}
+    assert not has_session_cookie(resp)
+    auth = {"Authorization": f"Bearer {resp.json['token']}"}
+    weak = client.post("/credits/api/auth/password", headers=auth,
+                       json={"old_password": "zengxiaoming", "new_password": "short1"})
+    assert weak.status_code == 422 and "new_password" in weak.json["error"]["fields"]
+    wrong_old = client.post("/credits/api/auth/password", headers=auth,
+                            json={"old_password": "nope", "new_password": NEW_PASSWORD})
+    assert wrong_old.status_code == 400 and wrong_old.json["error"]["code"] == "wrong_old_password"
+    ok = client.post("/credits/api/auth/password", headers=auth,
+                     json={"old_password": "zengxiaoming", "new_password": NEW_PASSWORD})
+    assert ok.status_code == 200 and ok.json == {"changed": True, "must_change": False}
+    old = client.post("/credits/api/auth/login", json={"id_number": ID_NUMBER, "password": "zengxiaoming"})
+    assert old.status_code == 401 and old.json["error"]["code"] == "bad_credentials"
+    new = client.post("/credits/api/auth/login", json={"id_number": ID_NUMBER, "password": NEW_PASSWORD})
+    assert new.status_code == 200 and new.json["must_change"] is False
+    # the bearer token opens the pages too (the forced change is done, so home shows)
+    assert client.get("/credits/", headers={"Authorization": f"Bearer {new.json['token']}"}).status_code == 200
+
+
+def test_api_login_input_is_checked(credits_app, databases):
+    client = credits_app.test_client()
+    missing = client.post("/credits/api/auth/login", json={"id_number": ID_NUMBER})
+    assert missing.status_code == 422 and "password" in missing.json["error"]["fields"]
+    extra = client.post("/credits/api/auth/login", json={"id_number": ID_NUMBER, "password": "x", "role": "admin"})
+    assert extra.status_code == 422
+
+
+def test_a_token_without_its_account_must_log_in_again(credits_app, databases):
+    ghost = Principal(role="trainee", subject="trainee:999", name="无名", trainee_key="x" * 64)
+    api = credits_app.test_client().post("/credits/api/auth/password", headers=bearer(ghost),
+                                         json={"old_password": "a", "new_password": "b"})
+    assert api.status_code == 401
+    page = login_client(credits_app.test_client(), ghost).get("/credits/")
+    assert page.status_code == 302 and page.headers["Location"].endswith("/credits/login")
+
+
+def test_logs_hold_neither_id_numbers_nor_passwords(credits_app, make_account, caplog):
+    make_account()
+    caplog.set_level(logging.DEBUG)
+    client = credits_app.test_client()
+    page_login(client, ID_NUMBER, "wrongpass")
+    page_login(client, ID_NUMBER, "zengxiaoming")
+    client.post("/credits/api/auth/login", json={"id_number": ID_NUMBER, "password": "zengxiaoming"})
+    text = caplog.text
+    assert caplog.records
+    for secret in (ID_NUMBER, ID_NUMBER.lower(), "zengxiaoming", "wrongpass"):
+        assert secret not in text
+
+
+# ---------------------------------------------------------------- first sight from checkin.recorded
+
+
+def test_first_checkin_opens_the_account_once(credits_app, databases):
+    from services.credits.accounts.models import TraineeAccount
+
+    assert deliver(event(checkin_id=1, window_id=3)) is True
+    assert deliver(event(checkin_id=2, window_id=4, name="张三丰", mobile_enc=pii.encrypt("13800001111"))) is True
+    [account] = accounts(databases)
+    assert account.trainee_key == pii.id_hash(ID_NUMBER) and pii.decrypt(account.id_enc) == ID_NUMBER
+    assert account.name == "张三"  # the first sight opens the account; a later check-in does not change it
+    assert account.mobile_hash == pii.mobile_hash("13912345678") and pii.decrypt(account.mobile_enc) == "13912345678"
+    assert (account.must_change, account.password_hash) == (True, None)
+    s = databases["credits"].new_session()
+    assert s.scalar(select(func.count()).select_from(TraineeAccount)) == 1
+    s.close()
+    resp = page_login(credits_app.test_client(), ID_NUMBER, "zhangsan")
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/credits/password")
+
+
+def test_a_later_checkin_never_resets_a_changed_password(credits_app, make_account, databases):
+    make_account(name="张三", password=NEW_PASSWORD)
+    assert deliver(event(checkin_id=5)) is True
+    [account] = accounts(databases)
+    assert account.must_change is False and account.password_hash is not None
+    assert page_login(credits_app.test_client(), ID_NUMBER, NEW_PASSWORD).headers["Location"].endswith("/credits/")
+
+
+# ---------------------------------------------------------------- permissions
+
+ENDPOINTS = {
+    "GET,POST /credits/login": ("public",), "GET /credits/": ("trainee",), "GET,POST /credits/password": ("trainee",),
+    "POST /credits/logout": ("public",), "POST /credits/api/auth/login": ("public",),
+    "POST /credits/api/auth/password": ("trainee",),
+}
+
+
+def test_every_new_endpoint_declares_its_access(credits_app):
+    from services.common.web import endpoint_access
+
+    table = endpoint_access(credits_app)
+    for rule, roles in ENDPOINTS.items():
+        assert table[rule] == roles, rule
+
+
+@pytest.fixture
+def people(make_account):
+    return {"anonymous": None, "trainee": make_account(password=NEW_PASSWORD),
+            "neighbour": make_account(name="单雄信", id_number=NEIGHBOUR_ID, password="Andere2026pw"),
+            "institution": INST_A, "reviewer": REVIEWER}
+
+
+WHO = ("anonymous", "trainee", "neighbour", "institution", "reviewer")
+
+
+def _client(credits_app, principal):
+    client = credits_app.test_client()
+    return login_client(client, principal) if principal else client
+
+
+@pytest.mark.parametrize("who", WHO)
+def test_page_permissions(credits_app, people, who):
+    principal = people[who]
+    client = _client(credits_app, principal)
+    login_page = client.get("/credits/login")
+    home = client.get("/credits/")
+    password = client.get("/credits/password")
+    if who == "anonymous":
+        assert login_page.status_code == 200
+        assert home.status_code == 302 and home.headers["Location"].endswith("/credits/login")
+        assert password.status_code == 302 and password.headers["Location"].endswith("/credits/login")
+        assert client.post("/credits/password", data={}).status_code == 401
+        assert client.post("/credits/logout").status_code == 302
+        return
+    if who in ("institution", "reviewer"):
+        assert login_page.status_code == 200  # public: another role may log in as a trainee
+        token = csrf_of(login_page.get_data(as_text=True))
+        assert home.status_code == 403 and password.status_code == 403
+        assert client.post("/credits/password", data={"csrf_token": token}).status_code == 403
+        assert client.post("/credits/logout", data={"csrf_token": token}).status_code == 302
+        return
+    own, other = ("曾小明", "单雄信") if who == "trainee" else ("单雄信", "曾小明")
+    assert login_page.status_code == 302 and login_page.headers["Location"].endswith("/credits/")
+    html = home.get_data(as_text=True)
+    assert home.status_code == 200 and own in html and other not in html
+    assert password.status_code == 200
+    token = csrf_of(password.get_data(as_text=True))
+    assert client.post("/credits/password", data={"csrf_token": token}).status_code == 422
+    assert client.post("/credits/logout", data={"csrf_token": token}).status_code == 302
+
+
+@pytest.mark.parametrize("who", WHO)
+def test_api_permissions(credits_app, people, databases, who):
+    principal = people[who]
+    headers = bearer(principal) if principal else {}
+    client = credits_app.test_client()
+    login = client.post("/credits/api/auth/login", headers=headers, json={"id_number": ID_NUMBER,
+                                                                          "password": NEW_PASSWORD})
+    assert login.status_code == 200  # public
+    # the trainee's own password: only the trainee's token may change it, and only the trainee's account changes
+    change = client.post("/credits/api/auth/password", headers=headers,
+                         json={"old_password": NEW_PASSWORD, "new_password": "Zweites2027pw"})
+    expected = {"anonymous": 401, "trainee": 200, "neighbour": 400, "institution": 403, "reviewer": 403}[who]
+    assert change.status_code == expected
+    if expected != 200:
+        assert change.json["error"]["message"]
+    still = client.post("/credits/api/auth/login", json={"id_number": ID_NUMBER, "password": NEW_PASSWORD})
+    assert still.status_code == (401 if who == "trainee" else 200)
+    neighbour = client.post("/credits/api/auth/login", json={"id_number": NEIGHBOUR_ID, "password": "Andere2026pw"})
+    assert neighbour.status_code == 200
