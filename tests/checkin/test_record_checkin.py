@@ -116,3 +116,23 @@ def test_many_identities_from_one_address_are_flagged(window):
     s.commit()
     flagged = ["many_identities_same_address" in r.checkin.flags for r in results]
     assert flagged == [False, False, False, True, True]
+
+
+def test_known_id_on_a_new_wechat_account_is_flagged(window):
+    from services.checkin.scans.services import record_checkin
+    from services.checkin.windows.models import CheckinWindow
+
+    s, w = window
+    later = CheckinWindow(activity_id=w.activity_id, title="下午", kind="sign_in",
+                          starts_at=START + dt.timedelta(hours=5), ends_at=START + dt.timedelta(hours=8))
+    s.add(later)
+    s.commit()
+    first = record_checkin(s, w, nonce="p1", scanned_at=START + dt.timedelta(minutes=5), identity=identity(),
+                           openid="old-phone")
+    s.commit()
+    clock.set_now(START + dt.timedelta(hours=5, minutes=1))  # a later upsert: updated_at moves on
+    second = record_checkin(s, later, nonce="p2", scanned_at=START + dt.timedelta(hours=5, minutes=1),
+                            identity=identity(), openid="new-phone")
+    s.commit()
+    assert "id_on_new_wechat" not in first.checkin.flags
+    assert "id_on_new_wechat" in second.checkin.flags

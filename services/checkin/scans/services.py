@@ -79,6 +79,12 @@ def bound_trainee(session: Session, openid: str) -> Trainee | None:
     return binding.trainee if binding else None
 
 
+def _just_created(trainee: Trainee) -> bool:
+    """The upsert sets both times on insert and only updated_at on conflict: equal means new, so no
+    earlier WeChat binding can exist and the look-up is skipped."""
+    return trainee.created_at == trainee.updated_at
+
+
 def _bind(session: Session, openid: str, trainee: Trainee, flags: list[str], **where: Any) -> None:
     """One WeChat account binds to one ID number; a double tap racing itself is judged by the winner's row."""
     stmt = (insert_for(session, WeChatBinding)
@@ -92,7 +98,7 @@ def _bind(session: Session, openid: str, trainee: Trainee, flags: list[str], **w
             session.rollback()
             raise refuse(session, "wechat_bound_to_other", openid=openid, trainee_key=key, **where)
         return
-    if session.scalar(select(func.count()).select_from(WeChatBinding).where(
+    if not _just_created(trainee) and session.scalar(select(func.count()).select_from(WeChatBinding).where(
             WeChatBinding.trainee_id == trainee.id, WeChatBinding.openid != openid)):
         flags.append("id_on_new_wechat")
 
