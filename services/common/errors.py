@@ -44,6 +44,10 @@ class AppError(Exception):
         self.status, self.code, self.message, self.fields = status, code, message, fields or {}
 
 
+class KeptError(AppError):
+    """A refusal whose side effect (a counted wrong try, a lock) must still be committed before answering."""
+
+
 def wants_json() -> bool:
     if "/api/" in request.path or request.headers.get("Authorization", "").startswith("Bearer "):
         return True

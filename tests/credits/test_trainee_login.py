@@ -79,7 +79,7 @@ def test_login_page_is_phone_first_and_explains_the_initial_password(credits_app
     assert 'name="viewport"' in html and "width=device-width" in html
     assert "身份证号码" in html and "张三" in html and "zhangsan" in html
     assert 'name="id_number"' in html and 'type="password"' in html and 'name="csrf_token"' in html
-    assert "忘记密码" not in html  # not offered until the SMS reset exists
+    assert "忘记密码" in html and 'href="/credits/password/forgot"' in html
 
 
 @pytest.mark.parametrize(("name", "id_number", "typed"), [
@@ -280,6 +280,8 @@ ENDPOINTS = {
     "GET,POST /credits/login": ("public",), "GET /credits/": ("trainee",), "GET,POST /credits/password": ("trainee",),
     "POST /credits/logout": ("public",), "POST /credits/api/auth/login": ("public",),
     "POST /credits/api/auth/password": ("trainee",),
+    "GET,POST /credits/password/forgot": ("public",), "GET,POST /credits/password/reset": ("public",),
+    "POST /credits/api/auth/forgot": ("public",), "POST /credits/api/auth/reset": ("public",),
 }
 
 

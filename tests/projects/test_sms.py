@@ -12,9 +12,8 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
-from services.common import clock
+from services.common import clock, sms
 from services.common.config import get_settings
-from services.projects import sms
 
 # A Shanghai noon, so a test moving minutes never crosses the local midnight by accident.
 NOON = dt.datetime(2026, 3, 2, 12, 0, tzinfo=clock.SHANGHAI)

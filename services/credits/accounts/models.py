@@ -2,7 +2,10 @@
 hash (the trainee's key in every service); ID number and mobile are kept encrypted, never in clear.
 
 password_hash stays NULL while the initial password (the pinyin of the name) is in force; must_change
-forces a new password at the next login. failed_attempts and locked_until implement the lock-out."""
+forces a new password at the next login. failed_attempts and locked_until implement the lock-out.
+
+SmsCode: the codes of 忘记密码 (purpose "reset"), with the same columns and rules as the institution login codes
+(services.common.sms_codes): a keyed hash of each code, the mobile only as its keyed hash."""
 
 from __future__ import annotations
 
@@ -13,10 +16,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from services.common import clock
 from services.common.db import UTCDateTime
+from services.common.sms_codes import SmsCodeMixin
 
 from ..db import Base
 
-__all__ = ["TraineeAccount"]
+__all__ = ["SmsCode", "TraineeAccount"]
 
 
 class TraineeAccount(Base):
@@ -40,3 +44,9 @@ class TraineeAccount(Base):
     @property
     def initial_password_in_force(self) -> bool:
         return self.password_hash is None
+
+
+class SmsCode(SmsCodeMixin, Base):
+    """One 6-digit 忘记密码 code sent to the mobile on record of one trainee account (subject "trainee:<id>")."""
+
+    SMS_PURPOSES = ("reset",)

@@ -8,6 +8,10 @@
   (Asia/Shanghai). An unknown ID number gets the same refusal as a wrong password.
 - change_password: old password, then a new one of at least 8 characters with letters and digits,
   not the initial pinyin (even with digits added) and not the old password.
+- 忘记密码: request_reset sends a code to the mobile on record (rules of services.common.sms_codes: 5 minutes,
+  5 wrong tries, 60 s resend, daily cap); reset_password checks it and sets the new password (must_change off,
+  failed tries and lock cleared). An ID number without an account (or without a mobile) gets the same answer,
+  with a stable made-up masked mobile, and no SMS leaves.
 
 A counted wrong try is raised as KeptError: the caller commits the session before answering (the count
 must survive the refusal); any other AppError is rolled back.
@@ -17,25 +21,29 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import logging
 import re
 import secrets
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.common import clock, pii
+from services.common import clock, pii, sms_codes
 from services.common.config import env
 from services.common.db import insert_for
-from services.common.errors import AppError
+from services.common.errors import AppError, KeptError
+from services.common.sms_codes import CODE_TTL, PendingSms
 
-from .models import TraineeAccount
+from .models import SmsCode, TraineeAccount
 from .passwords import initial_password_candidates, normalize_password_input
 
-__all__ = ["KeptError", "authenticate", "change_password", "ensure_account", "find_account", "lock_minutes",
-           "max_failures", "set_password", "validate_new_password", "BAD_CREDENTIALS", "MIN_LENGTH"]
+__all__ = ["KeptError", "ResetRequest", "authenticate", "change_password", "ensure_account", "find_account",
+           "forget_code", "lock_minutes", "max_failures", "request_reset", "reset_password", "set_password",
+           "validate_new_password", "BAD_CREDENTIALS", "MIN_LENGTH"]
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +51,6 @@ _hasher = PasswordHasher()
 MIN_LENGTH = 8
 MAX_LENGTH = 128
 BAD_CREDENTIALS = "身份证号或密码不正确。"
-
-
-class KeptError(AppError):
-    """A refusal whose side effect (a counted wrong try, a lock) must still be committed."""
 
 
 def _int_env(name: str, default: int) -> int:
@@ -198,3 +202,67 @@ def change_password(session: Session, account: TraineeAccount, old: str, new: st
     if account.password_hash is not None and old == new:
         raise AppError(422, "weak_password", "新密码不能与原密码相同。", {"new_password": "新密码不能与原密码相同。"})
     set_password(session, account, new)
+
+
+# ---------------------------------------------------------------- 忘记密码 (SMS code to the mobile on record)
+
+RESET_PURPOSE = "reset"
+_MASK_PREFIXES = ("133", "135", "136", "137", "138", "139", "150", "151", "152", "158", "159", "177", "180",
+                  "181", "186", "187", "188", "189")
+
+
+@dataclass
+class ResetRequest:
+    """The answer to 忘记密码: the same shape whether or not the ID number has an account."""
+
+    pending: PendingSms | None  # None: nothing to send (unknown ID number, or no mobile on record)
+    mobile_masked: str
+    expires_in: int
+
+
+def _mobile_on_record(account: TraineeAccount | None) -> str | None:
+    if account is None or not account.mobile_enc:
+        return None
+    try:
+        return pii.decrypt(account.mobile_enc)
+    except ValueError:  # a key was dropped before re-encryption
+        return None
+
+
+def _made_up_mask(id_number: str) -> str:
+    # stable per ID number (asking twice shows the same), derived from the keyed ID hash: reveals nothing
+    digest = int(hashlib.sha256(("forgot-mask:" + pii.id_hash(id_number)).encode()).hexdigest(), 16)
+    return f"{_MASK_PREFIXES[digest % len(_MASK_PREFIXES)]}****{(digest // 97) % 10000:04d}"
+
+
+def request_reset(session: Session, id_number: str) -> ResetRequest:
+    """Write a reset code for the account of this ID number; deliver the returned SMS after the commit."""
+    id_number = (id_number or "").strip()
+    account = find_account(session, id_number) if id_number else None
+    mobile = _mobile_on_record(account)
+    ttl = int(CODE_TTL.total_seconds())
+    if account is None or mobile is None:
+        log.info("password reset asked without an account or a mobile on record: no sms")
+        return ResetRequest(None, _made_up_mask(id_number), ttl)
+    pending = sms_codes.issue_code(session, SmsCode, f"trainee:{account.id}", mobile, purpose=RESET_PURPOSE,
+                                   action="重置密码")
+    log.info("password reset code issued for trainee account %s", account.id)
+    return ResetRequest(pending, pending.mobile_masked, ttl)
+
+
+def forget_code(session: Session, code_id: int) -> None:
+    """Undo a code whose SMS never left, so the 60 s rule does not block the retry."""
+    sms_codes.forget_code(session, SmsCode, code_id)
+
+
+def reset_password(session: Session, id_number: str, code: str, new: str) -> TraineeAccount:
+    """Check the code sent to the mobile on record, then set the new password (a wrong code: KeptError)."""
+    id_number = (id_number or "").strip()
+    account = find_account(session, id_number, for_update=True) if id_number else None
+    mobile = _mobile_on_record(account)
+    if account is None or mobile is None:
+        raise sms_codes.not_sent()  # as for an account that asked for no code: nothing tells who has one
+    sms_codes.verify_code(session, SmsCode, f"trainee:{account.id}", mobile, code, purpose=RESET_PURPOSE)
+    set_password(session, account, new)  # a refused password rolls back, and the code stays usable
+    log.info("trainee account %s reset its password by sms", account.id)
+    return account

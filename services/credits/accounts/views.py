@@ -5,6 +5,10 @@ Username = the ID number, initial password = the pinyin of the name (services.py
 (subject "trainee:<account id>"); whether the initial password is still in force is read from the account on
 every trainee page, so the forced change holds until it is done, whatever cookie or token is presented.
 ID numbers and passwords travel only in POST bodies and are never logged.
+
+忘记密码 (public): /credits/password/forgot sends a code to the mobile on record and shows it masked, the same
+answer for an ID number without an account (no SMS then); /credits/password/reset takes the code and the new
+password. The code rules are services.common.sms_codes', as for the institution login.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from sqlalchemy.orm import Session
 from services.common import auth as cauth
 from services.common import pii
 from services.common.auth import Principal, access, current, issue_token, set_login_cookie
-from services.common.errors import AppError
+from services.common.errors import AppError, KeptError
 from services.common.schemas import load_form
+from services.common.sms_codes import PendingSms
 
 from ..db import db
 from . import schemas as sc
@@ -35,6 +40,8 @@ api = ApiBlueprint("credits_trainee_api", __name__, url_prefix="/credits/api",
 LOGIN_PAGE = "/credits/login"
 HOME_PAGE = "/credits/"
 PASSWORD_PAGE = "/credits/password"
+FORGOT_PAGE = "/credits/password/forgot"
+RESET_PAGE = "/credits/password/reset"
 # trainee pages: an anonymous visitor is sent to the trainee login (the app-wide default is the institution's)
 TRAINEE_PAGES = {"credits_trainee.home_page", "credits_trainee.password_page"}
 
@@ -46,7 +53,7 @@ def act(fn: Callable[[Session], T]) -> T:
     session = db.session
     try:
         result = fn(session)
-    except svc.KeptError:
+    except KeptError:
         session.commit()
         raise
     except Exception:
@@ -54,6 +61,12 @@ def act(fn: Callable[[Session], T]) -> T:
         raise
     session.commit()
     return result
+
+
+def deliver(pending: PendingSms | None) -> None:
+    """After the commit: send the SMS; if it cannot leave, remove the code so a retry is not blocked."""
+    if pending is not None:
+        pending.deliver(lambda code_id: act(lambda s: svc.forget_code(s, code_id)))
 
 
 def principal_for(account: TraineeAccount) -> Principal:
@@ -165,6 +178,50 @@ def password_page() -> Any:
     return redirect(HOME_PAGE)
 
 
+def _reset_page(form: dict[str, Any], errors: dict[str, Any], status: int = 200, **extra: Any) -> Any:
+    return render_template("credits/trainee/reset.html", form=form, errors=errors, **extra), status
+
+
+@pages.route(FORGOT_PAGE, methods=["GET", "POST"])
+@access("public")
+def forgot_page() -> Any:
+    """忘记密码, step 1: the ID number; a code goes to the mobile on record."""
+    if request.method == "GET":
+        return render_template("credits/trainee/forgot.html", form={}, errors={})
+    _check_login_csrf()
+    form = {"id_number": request.form.get("id_number", "").strip()}
+    data, errors = load_form(sc.ForgotForm(), request.form)
+    if data is None:
+        return render_template("credits/trainee/forgot.html", form=form, errors=errors), 422
+    try:
+        answer = act(lambda s: svc.request_reset(s, data["id_number"]))
+        deliver(answer.pending)
+    except AppError as exc:
+        return render_template("credits/trainee/forgot.html", form=form, errors={}, message=exc.message), exc.status
+    return _reset_page(form, {}, sent=answer.mobile_masked, minutes=answer.expires_in // 60)
+
+
+@pages.route(RESET_PAGE, methods=["GET", "POST"])
+@access("public")
+def reset_page() -> Any:
+    """忘记密码, step 2: ID number, the SMS code and the new password twice."""
+    if request.method == "GET":
+        return _reset_page({}, {})
+    _check_login_csrf()
+    form = {"id_number": request.form.get("id_number", "").strip()}
+    data, errors = load_form(sc.ResetForm(), request.form)
+    if data is not None and data["new_password"] != data["repeat_password"]:
+        errors = {"repeat_password": "两次输入的新密码不一致。"}
+    if data is None or errors:
+        return _reset_page(form, errors, 422)
+    try:
+        act(lambda s: svc.reset_password(s, data["id_number"], data["code"], data["new_password"]))
+    except AppError as exc:
+        return _reset_page(form, exc.fields, exc.status, message=exc.message)
+    flash("密码已重置，请用新密码登录。", "ok")
+    return redirect(LOGIN_PAGE)
+
+
 @pages.post("/credits/logout")
 @access("public")  # a stale or broken cookie must still be able to log out
 def logout() -> Any:
@@ -196,3 +253,27 @@ def api_password(data: dict[str, Any]) -> Any:
     account = signed_in_account()
     act(lambda s: svc.change_password(s, account, data["old_password"], data["new_password"]))
     return {"changed": True, "must_change": account.must_change}
+
+
+@api.route("/auth/forgot", methods=["POST"])
+@access("public")
+@api.arguments(sc.ForgotSchema)
+@api.response(200, sc.ForgotOut)
+@api.doc(summary="忘记密码：向登记的手机号发送验证码")
+def api_forgot(data: dict[str, Any]) -> Any:
+    """验证码 5 分钟内有效；同一手机号 60 秒内不能重复获取，每天有次数上限。
+    无论该身份证号码是否有账号，回答都相同（未开通账号或未登记手机号时不发送短信）。"""
+    answer = act(lambda s: svc.request_reset(s, data["id_number"]))
+    deliver(answer.pending)
+    return {"sent": True, "mobile_masked": answer.mobile_masked, "expires_in": answer.expires_in}
+
+
+@api.route("/auth/reset", methods=["POST"])
+@access("public")
+@api.arguments(sc.ResetSchema)
+@api.response(200, sc.ResetOut)
+@api.doc(summary="忘记密码：凭短信验证码设置新密码")
+def api_reset(data: dict[str, Any]) -> Any:
+    """验证码输错 5 次即失效；新密码规则同修改密码。成功后可用新密码登录，账号锁定同时解除。"""
+    account = act(lambda s: svc.reset_password(s, data["id_number"], data["code"], data["new_password"]))
+    return {"reset": True, "must_change": account.must_change}

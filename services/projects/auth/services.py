@@ -4,42 +4,35 @@ Steps: password -> (first login: add 机构负责人) -> pick a person -> SMS co
 Between the password and the SMS step the state is a signed, short-lived "pre-login" token
 (salt "cme-login", 15 minutes) carried in the cme_pre cookie (pages) or the body (API).
 
-SMS rules: 6-digit code (secrets), valid 5 minutes, at most 5 wrong tries, no resend to the same
-mobile within 60 s, a daily cap per mobile (CME_SMS_DAILY_CAP, default 10; Asia/Shanghai day).
-Every time is read from services.common.clock.now().
+SMS rules (services.common.sms_codes, shared with credits' 忘记密码): 6-digit code (secrets), valid 5 minutes,
+at most 5 wrong tries, no resend to the same mobile within 60 s, a daily cap per mobile (CME_SMS_DAILY_CAP,
+default 10; Asia/Shanghai day). Every time is read from services.common.clock.now().
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
-import hashlib
-import hmac
 import logging
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.common import clock, pii
+from services.common import clock, pii, sms_codes
 from services.common.auth import Principal, issue_token, read_token
-from services.common.config import env, get_settings
 from services.common.errors import AppError
+from services.common.sms_codes import PendingSms
 
-from .. import sms
 from ..institutions.models import Institution, InstitutionAdmin, Reviewer
 from ..institutions.services import add_admin, hash_password, verify_password
-from .models import MAX_ATTEMPTS, SmsCode
+from .models import SmsCode
 
 log = logging.getLogger(__name__)
 
 PRE_COOKIE = "cme_pre"
 PRE_SALT = "cme-login"
 PRE_MAX_AGE = 15 * 60
-CODE_TTL = dt.timedelta(minutes=5)
-RESEND_AFTER = dt.timedelta(seconds=60)
 KINDS = ("institution", "reviewer")
 KIND_LABELS = {"institution": "申办机构", "reviewer": "继续医学教育委员会"}
 
@@ -49,17 +42,6 @@ KIND_LABELS = {"institution": "申办机构", "reviewer": "继续医学教育委
 def _dummy_hash() -> str:
     # a real argon2 hash, so an unknown account costs as much time as a wrong password (no account probing)
     return hash_password(secrets.token_hex(16))
-
-
-class KeptError(AppError):
-    """A refusal whose side effect (a counted wrong try) must still be committed."""
-
-
-def daily_cap() -> int:
-    try:
-        return max(1, int(env("CME_SMS_DAILY_CAP", "10") or 10))
-    except ValueError:
-        return 10
 
 
 # ---------------------------------------------------------------- pre-login token
@@ -158,13 +140,7 @@ def add_first_admin(session: Session, pre: PreLogin, real_name: str, mobile: str
     return add_admin(session, inst, real_name, mobile)
 
 
-# ---------------------------------------------------------------- SMS codes
-
-
-def _code_hash(subject: str, code: str) -> str:
-    # keyed: a 6-digit code has only a million values, a plain hash would be reversed at once
-    key = get_settings().secret_key.encode()
-    return hmac.new(key, f"sms:{subject}:{code}".encode(), hashlib.sha256).hexdigest()
+# ---------------------------------------------------------------- SMS codes (rules: services.common.sms_codes)
 
 
 def _target(session: Session, pre: PreLogin, admin_id: object) -> tuple[str, str, str]:
@@ -184,85 +160,19 @@ def _target(session: Session, pre: PreLogin, admin_id: object) -> tuple[str, str
     return f"inst:{inst.id}:admin:{admin.id}", admin.mobile, admin.real_name
 
 
-def _lock_mobile(session: Session, mobile_h: str) -> None:
-    """Serialise sends to one mobile so two quick clicks cannot both pass the 60 s and daily checks."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": "sms:" + mobile_h})
-
-
-@dataclass
-class PendingSms:
-    """A code row written in this transaction; deliver() only after the commit (DESIGN: messages after commit)."""
-
-    code_id: int
-    mobile: str
-    text: str
-    params: tuple[str, ...]
-    mobile_masked: str
-    expires_at: dt.datetime
-
-    def deliver(self, on_failure: Callable[[int], None]) -> None:
-        try:
-            sms.send_sms(self.mobile, self.text, self.params)
-        except Exception as exc:  # noqa: BLE001 - any provider failure becomes one Chinese refusal
-            log.warning("sms delivery failed for code %s: %s", self.code_id, type(exc).__name__)
-            on_failure(self.code_id)
-            raise AppError(503, "sms_failed", "短信发送失败，请稍后重新获取验证码。") from None
-
-
 def send_code(session: Session, pre: PreLogin, admin_id: object) -> PendingSms:
     subject, mobile, _ = _target(session, pre, admin_id)
-    mh = pii.mobile_hash(mobile)
-    _lock_mobile(session, mh)
-    now = clock.now()
-    last = session.scalar(select(func.max(SmsCode.created_at)).where(SmsCode.mobile_hash == mh))
-    if last is not None and now - last < RESEND_AFTER:
-        wait = int((RESEND_AFTER - (now - last)).total_seconds()) + 1
-        raise AppError(429, "sms_too_soon", f"验证码已发送，请 {wait} 秒后再重新获取。")
-    since = clock.local_midnight_utc(clock.today_local())
-    sent_today = session.scalar(select(func.count(SmsCode.id)).where(SmsCode.mobile_hash == mh,
-                                                                     SmsCode.created_at >= since)) or 0
-    cap = daily_cap()
-    if sent_today >= cap:
-        raise AppError(429, "sms_daily_cap", f"该手机号今日获取验证码已达 {cap} 次上限，请明天再试。")
-    code = f"{secrets.randbelow(10**6):06d}"
-    row = SmsCode(subject=subject, purpose="login", mobile_hash=mh, code_hash=_code_hash(subject, code),
-                  created_at=now, expires_at=now + CODE_TTL, attempts=0)
-    session.add(row)
-    session.flush()
-    minutes = int(CODE_TTL.total_seconds() // 60)
-    text_ = f"【继续医学教育管理系统】您的登录验证码为{code}，{minutes}分钟内有效。如非本人操作，请忽略本短信。"
-    log.info("sms code %s issued for %s", row.id, subject)  # subject ids only: never the mobile or the code
-    return PendingSms(row.id, mobile, text_, (code, str(minutes)), pii.mask_mobile(mobile), row.expires_at)
+    return sms_codes.issue_code(session, SmsCode, subject, mobile, purpose="login", action="登录")
 
 
 def forget_code(session: Session, code_id: int) -> None:
     """Undo a code whose SMS never left, so the 60 s rule does not block the retry."""
-    row = session.get(SmsCode, code_id)
-    if row is not None:
-        session.delete(row)
+    sms_codes.forget_code(session, SmsCode, code_id)
 
 
 def verify_code(session: Session, pre: PreLogin, admin_id: object, code: str) -> Principal:
     subject, mobile, _ = _target(session, pre, admin_id)
-    row = session.scalar(select(SmsCode).where(SmsCode.subject == subject, SmsCode.purpose == "login")
-                         .order_by(SmsCode.created_at.desc(), SmsCode.id.desc()).limit(1).with_for_update())
-    if row is None or row.used_at is not None or row.mobile_hash != pii.mobile_hash(mobile):
-        raise AppError(400, "sms_not_sent", "请先点击“获取验证码”，再输入收到的验证码。", {"code": "请先获取验证码。"})
-    if row.attempts >= MAX_ATTEMPTS:
-        raise AppError(429, "sms_too_many_attempts",
-                       f"验证码已输错 {MAX_ATTEMPTS} 次，已失效，请重新获取验证码。", {"code": "验证码已失效。"})
-    if clock.now() >= row.expires_at:
-        raise AppError(400, "sms_expired", "验证码已过期（5分钟内有效），请重新获取验证码。",
-                       {"code": "验证码已过期。"})
-    if not hmac.compare_digest(row.code_hash, _code_hash(subject, code)):
-        row.attempts += 1
-        left = MAX_ATTEMPTS - row.attempts
-        if left <= 0:
-            raise KeptError(429, "sms_too_many_attempts",
-                            f"验证码已输错 {MAX_ATTEMPTS} 次，已失效，请重新获取验证码。", {"code": "验证码已失效。"})
-        raise KeptError(400, "sms_wrong_code", f"验证码不正确，还可以再试 {left} 次。", {"code": "验证码不正确。"})
-    row.used_at = clock.now()
+    sms_codes.verify_code(session, SmsCode, subject, mobile, code, purpose="login")
     if pre.kind == "reviewer":
         r = _reviewer(session, pre)
         return Principal(role="reviewer", subject=f"reviewer:{r.id}", name=r.name, reviewer_id=r.id)

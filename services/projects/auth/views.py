@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 from services.common import auth as cauth
 from services.common.auth import access, current, issue_token, set_login_cookie
 from services.common.config import get_settings
-from services.common.errors import AppError
+from services.common.errors import AppError, KeptError
 from services.common.schemas import load_form
+from services.common.sms_codes import PendingSms
 
 from ..db import db
 from . import schemas as sc
@@ -35,7 +36,7 @@ def act(fn: Callable[[Session], T]) -> T:
     session = db.session
     try:
         result = fn(session)
-    except svc.KeptError:
+    except KeptError:
         session.commit()
         raise
     except Exception:
@@ -45,7 +46,7 @@ def act(fn: Callable[[Session], T]) -> T:
     return result
 
 
-def deliver(pending: svc.PendingSms) -> None:
+def deliver(pending: PendingSms) -> None:
     """After the commit: send the SMS; if it cannot leave, remove the code so a retry is not blocked."""
     pending.deliver(lambda code_id: act(lambda s: svc.forget_code(s, code_id)))
 

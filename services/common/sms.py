@@ -1,4 +1,5 @@
-"""SMS provider interface: send_sms(mobile, text, params) picks a provider by settings.sms_provider.
+"""SMS provider interface, shared by every service that sends codes: send_sms(mobile, text, params) picks a
+provider by settings.sms_provider.
 
 - "log" (default): one JSON line per message in settings.sms_log_path. That file is the local run's
   and the tests' SMS inbox, so it carries the mobile in clear on purpose; nothing else does.

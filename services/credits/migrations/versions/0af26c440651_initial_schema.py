@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: bfdd3ef2f794
+Revision ID: 0af26c440651
 Revises: 
-Create Date: 2026-11-25 21:55:37.355487
+Create Date: 2026-11-25 22:18:17.219512
 
 """
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ import services.common.db
 
 
 # revision identifiers, used by Alembic.
-revision: str = 'bfdd3ef2f794'
+revision: str = '0af26c440651'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -102,6 +102,26 @@ def upgrade() -> None:
     sa.Column('processed_at', services.common.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('event_id', name=op.f('pk_processed_events'))
     )
+    op.create_table('sms_codes',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('subject', sa.String(length=80), nullable=False),
+    sa.Column('purpose', sa.String(length=20), nullable=False),
+    sa.Column('mobile_hash', sa.String(length=64), nullable=False),
+    sa.Column('code_hash', sa.String(length=64), nullable=False),
+    sa.Column('created_at', services.common.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', services.common.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('used_at', services.common.db.UTCDateTime(timezone=True), nullable=True),
+    sa.CheckConstraint("purpose IN ('reset')", name=op.f('ck_sms_codes_purpose_known')),
+    sa.CheckConstraint('attempts >= 0 AND attempts <= 5', name=op.f('ck_sms_codes_attempts_range')),
+    sa.CheckConstraint('expires_at > created_at', name=op.f('ck_sms_codes_expires_after_created')),
+    sa.CheckConstraint('length(code_hash) = 64', name=op.f('ck_sms_codes_code_hash_len')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sms_codes'))
+    )
+    with op.batch_alter_table('sms_codes', schema=None) as batch_op:
+        batch_op.create_index('ix_sms_codes_mobile_created', ['mobile_hash', 'created_at'], unique=False)
+        batch_op.create_index('ix_sms_codes_subject_created', ['subject', 'created_at'], unique=False)
+
     op.create_table('trainee_accounts',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('trainee_key', sa.String(length=64), nullable=False),
@@ -132,6 +152,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_trainee_accounts_mobile_hash'))
 
     op.drop_table('trainee_accounts')
+    with op.batch_alter_table('sms_codes', schema=None) as batch_op:
+        batch_op.drop_index('ix_sms_codes_subject_created')
+        batch_op.drop_index('ix_sms_codes_mobile_created')
+
+    op.drop_table('sms_codes')
     op.drop_table('processed_events')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_outbox_sent_at'))

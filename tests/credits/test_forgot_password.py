@@ -1,0 +1,326 @@
+"""忘记密码 of trainees: a code to the mobile on record with the institution codes' limits (5 minutes, 5 wrong
+tries, 60 s resend, daily cap), reset then login, the same answer for an unknown ID number (and no SMS), and
+who may use the endpoints."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from services.common import clock, pii
+from tests.conftest import bearer, login_client
+from tests.credits.test_offerings import INST_A, REVIEWER
+from tests.credits.test_trainee_login import (  # noqa: F401 - make_account is a fixture
+    ID_NUMBER,
+    MOBILE,
+    NEIGHBOUR_ID,
+    NEW_PASSWORD,
+    accounts,
+    csrf_of,
+    make_account,
+    page_login,
+)
+
+NOON = dt.datetime(2026, 12, 10, 12, 0, tzinfo=clock.SHANGHAI)  # far from the Shanghai midnight
+RESET_PASSWORD = "Vergessen2026"
+MASK = re.compile(r"^1\d\d\*{4}\d{4}$")
+
+
+def at(seconds: float) -> None:
+    clock.set_now(NOON + dt.timedelta(seconds=seconds))
+
+
+def inbox(sms_log: Path) -> list[dict]:
+    if not sms_log.exists():
+        return []
+    return [json.loads(line) for line in sms_log.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def last_code(sms_log: Path, mobile: str = MOBILE) -> str:
+    text = [m for m in inbox(sms_log) if m["mobile"] == mobile][-1]["text"]
+    return re.search(r"(?<!\d)(\d{6})(?!\d)", text).group(1)
+
+
+@pytest.fixture
+def trainee(make_account, sms_log):  # noqa: F811 - the fixture imported above
+    if sms_log.exists():
+        sms_log.unlink()
+    at(0)
+    return make_account()
+
+
+def forgot(client, id_number=ID_NUMBER, **kw):
+    return client.post("/credits/api/auth/forgot", json={"id_number": id_number}, **kw)
+
+
+def reset(client, code, password=RESET_PASSWORD, id_number=ID_NUMBER, **kw):
+    return client.post("/credits/api/auth/reset", json={"id_number": id_number, "code": code,
+                                                        "new_password": password}, **kw)
+
+
+def sms_rows(databases) -> int:
+    from services.credits.accounts.models import SmsCode
+
+    s = databases["credits"].new_session()
+    try:
+        return s.scalar(select(func.count()).select_from(SmsCode))
+    finally:
+        s.close()
+
+
+# ---------------------------------------------------------------- the flow
+
+
+def test_api_reset_then_login_with_the_new_password(credits_app, trainee, sms_log, databases):
+    client = credits_app.test_client()
+    resp = forgot(client)
+    assert resp.status_code == 200
+    assert resp.json == {"sent": True, "mobile_masked": "139****5678", "expires_in": 300}
+    [message] = inbox(sms_log)
+    assert message["mobile"] == MOBILE and "重置密码" in message["text"] and "5分钟" in message["text"]
+    from services.credits.accounts.models import SmsCode
+
+    s = databases["credits"].new_session()
+    row = s.scalar(select(SmsCode))
+    code = last_code(sms_log)
+    assert row.purpose == "reset" and code not in row.code_hash and row.mobile_hash == pii.mobile_hash(MOBILE)
+    s.close()
+    weak = reset(client, code, password="short1")
+    assert weak.status_code == 422 and "new_password" in weak.json["error"]["fields"]
+    ok = reset(client, code)  # the refused password did not use the code up
+    assert ok.status_code == 200 and ok.json == {"reset": True, "must_change": False}
+    again = reset(client, code)
+    assert again.status_code == 400 and again.json["error"]["code"] == "sms_not_sent"
+    assert client.post("/credits/api/auth/login", json={"id_number": ID_NUMBER,
+                                                        "password": "zengxiaoming"}).status_code == 401
+    login = client.post("/credits/api/auth/login", json={"id_number": ID_NUMBER, "password": RESET_PASSWORD})
+    assert login.status_code == 200 and login.json["must_change"] is False
+    [account] = accounts(databases)
+    assert account.must_change is False and account.failed_attempts == 0 and account.locked_until is None
+
+
+def test_reset_clears_a_lock(credits_app, trainee, sms_log, databases):
+    client = credits_app.test_client()
+    for _ in range(5):
+        client.post("/credits/api/auth/login", json={"id_number": ID_NUMBER, "password": "wrong"})
+    assert accounts(databases)[0].locked_until is not None
+    forgot(client)
+    assert reset(client, last_code(sms_log)).status_code == 200
+    assert accounts(databases)[0].locked_until is None
+    assert client.post("/credits/api/auth/login", json={"id_number": ID_NUMBER,
+                                                        "password": RESET_PASSWORD}).status_code == 200
+
+
+def test_page_flow_from_the_login_link(credits_app, trainee, sms_log, databases):
+    client = credits_app.test_client()
+    assert 'href="/credits/password/forgot"' in client.get("/credits/login").get_data(as_text=True)
+    page = client.get("/credits/password/forgot")
+    assert page.status_code == 200 and "忘记密码" in page.get_data(as_text=True)
+    token = csrf_of(page.get_data(as_text=True))
+    empty = client.post("/credits/password/forgot", data={"csrf_token": token})
+    assert empty.status_code == 422 and 'id="e-id_number"' in empty.get_data(as_text=True)
+    assert "请输入身份证号码" in empty.get_data(as_text=True)
+    sent = client.post("/credits/password/forgot", data={"csrf_token": token, "id_number": ID_NUMBER})
+    html = sent.get_data(as_text=True)
+    assert sent.status_code == 200 and "139****5678" in html and MOBILE not in html
+    assert 'action="/credits/password/reset"' in html and ID_NUMBER in html  # the typed ID number stays
+    code = last_code(sms_log)
+    token = csrf_of(html)
+
+    def post(**form):
+        return client.post("/credits/password/reset", data={"csrf_token": token, "id_number": ID_NUMBER, **form})
+
+    mismatch = post(code=code, new_password=RESET_PASSWORD, repeat_password=RESET_PASSWORD + "x")
+    assert mismatch.status_code == 422 and "两次输入的新密码不一致" in mismatch.get_data(as_text=True)
+    bad_code = post(code="12ab56", new_password=RESET_PASSWORD, repeat_password=RESET_PASSWORD)
+    assert bad_code.status_code == 422 and "6位数字" in bad_code.get_data(as_text=True)
+    wrong = post(code=f"{(int(code) + 1) % 10**6:06d}", new_password=RESET_PASSWORD, repeat_password=RESET_PASSWORD)
+    html = wrong.get_data(as_text=True)
+    assert wrong.status_code == 400 and "还可以再试 4 次" in html and 'id="e-code"' in html
+    weak = post(code=code, new_password="zengxiaoming1", repeat_password="zengxiaoming1")
+    assert weak.status_code == 422 and 'id="e-new_password"' in weak.get_data(as_text=True)
+    done = post(code=code, new_password=RESET_PASSWORD, repeat_password=RESET_PASSWORD)
+    assert done.status_code == 302 and done.headers["Location"].endswith("/credits/login")
+    assert "密码已重置" in client.get("/credits/login").get_data(as_text=True)
+    resp = page_login(client, ID_NUMBER, RESET_PASSWORD)
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/credits/")
+
+
+def test_forms_need_their_csrf_token(credits_app, trainee, sms_log):
+    client = credits_app.test_client()
+    assert client.post("/credits/password/forgot", data={"id_number": ID_NUMBER}).status_code == 403
+    assert client.post("/credits/password/reset", data={"id_number": ID_NUMBER, "code": "123456",
+                                                        "new_password": RESET_PASSWORD,
+                                                        "repeat_password": RESET_PASSWORD}).status_code == 403
+    assert inbox(sms_log) == []
+
+
+# ---------------------------------------------------------------- unknown ID numbers
+
+
+def test_unknown_id_gets_the_same_answer_and_no_sms(credits_app, trainee, sms_log, databases):
+    client = credits_app.test_client()
+    unknown = forgot(client, NEIGHBOUR_ID)
+    assert unknown.status_code == 200
+    assert set(unknown.json) == {"sent", "mobile_masked", "expires_in"}
+    assert unknown.json["sent"] is True and unknown.json["expires_in"] == 300
+    assert MASK.match(unknown.json["mobile_masked"])
+    assert forgot(client, NEIGHBOUR_ID).json == unknown.json  # stable: asking again shows the same
+    assert inbox(sms_log) == [] and sms_rows(databases) == 0
+    known = forgot(client)
+    assert set(known.json) == set(unknown.json) and MASK.match(known.json["mobile_masked"])
+    assert len(inbox(sms_log)) == 1
+    # reset for the unknown ID: the same refusal as an account that asked for no code
+    refused = reset(client, "123456", id_number=NEIGHBOUR_ID)
+    assert refused.status_code == 400 and refused.json["error"]["code"] == "sms_not_sent"
+    token = csrf_of(client.get("/credits/password/forgot").get_data(as_text=True))
+    page = client.post("/credits/password/forgot", data={"csrf_token": token, "id_number": NEIGHBOUR_ID})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and unknown.json["mobile_masked"] in html and "验证码已发送至" in html
+    assert len(inbox(sms_log)) == 1
+
+
+def test_an_account_without_mobile_is_answered_alike(credits_app, databases, sms_log):
+    from services.credits.accounts.services import ensure_account
+
+    if sms_log.exists():
+        sms_log.unlink()
+    s = databases["credits"].new_session()
+    ensure_account(s, pii.id_hash(ID_NUMBER), pii.encrypt(ID_NUMBER), "张三", None, None)
+    s.commit()
+    s.close()
+    resp = forgot(credits_app.test_client())
+    assert resp.status_code == 200 and MASK.match(resp.json["mobile_masked"])
+    assert inbox(sms_log) == [] and sms_rows(databases) == 0
+
+
+# ---------------------------------------------------------------- the limits, once each
+
+
+def test_code_expires_after_five_minutes(credits_app, trainee, sms_log):
+    client = credits_app.test_client()
+    forgot(client)
+    code = last_code(sms_log)
+    at(5 * 60)
+    r = reset(client, code)
+    assert r.status_code == 400 and r.json["error"]["code"] == "sms_expired" and "已过期" in r.json["error"]["message"]
+    forgot(client)
+    assert reset(client, last_code(sms_log)).status_code == 200
+
+
+def test_five_wrong_tries_kill_the_code(credits_app, trainee, sms_log):
+    client = credits_app.test_client()
+    forgot(client)
+    code = last_code(sms_log)
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    for left in (4, 3, 2, 1):
+        r = reset(client, wrong)
+        assert r.status_code == 400 and f"还可以再试 {left} 次" in r.json["error"]["message"]
+        assert r.json["error"]["fields"]["code"] == "验证码不正确。"
+    r = reset(client, wrong)
+    assert r.status_code == 429 and "已输错 5 次" in r.json["error"]["message"]
+    r = reset(client, code)  # even the right code is dead now
+    assert r.status_code == 429 and "重新获取" in r.json["error"]["message"]
+    at(61)
+    forgot(client)
+    assert reset(client, last_code(sms_log)).status_code == 200
+
+
+def test_no_resend_within_sixty_seconds(credits_app, trainee, sms_log):
+    client = credits_app.test_client()
+    assert forgot(client).status_code == 200
+    at(30)
+    r = forgot(client)
+    assert r.status_code == 429 and r.json["error"]["code"] == "sms_too_soon"
+    assert "30 秒后" in r.json["error"]["message"] or "31 秒后" in r.json["error"]["message"]
+    token = csrf_of(client.get("/credits/password/forgot").get_data(as_text=True))
+    page = client.post("/credits/password/forgot", data={"csrf_token": token, "id_number": ID_NUMBER})
+    assert page.status_code == 429 and "秒后再重新获取" in page.get_data(as_text=True)
+    assert len(inbox(sms_log)) == 1
+    at(60)
+    assert forgot(client).status_code == 200 and len(inbox(sms_log)) == 2
+
+
+def test_daily_cap_per_mobile(credits_app, trainee, sms_log, monkeypatch):
+    monkeypatch.setenv("CME_SMS_DAILY_CAP", "3")
+    client = credits_app.test_client()
+    for i in range(3):
+        at(i * 61)
+        assert forgot(client).status_code == 200
+    at(3 * 61)
+    r = forgot(client)
+    assert r.status_code == 429 and r.json["error"]["code"] == "sms_daily_cap"
+    assert "今日" in r.json["error"]["message"] and "3 次上限" in r.json["error"]["message"]
+    clock.set_now(dt.datetime(2026, 12, 11, 0, 0, 5, tzinfo=clock.SHANGHAI))  # the Shanghai day turns
+    assert forgot(client).status_code == 200
+
+
+def test_failed_delivery_does_not_block_a_retry(credits_app, trainee, sms_log, monkeypatch, databases):
+    from services.common import sms
+
+    def broken(*_a, **_k):
+        raise sms.SmsError("down")
+
+    monkeypatch.setattr(sms, "send_sms", broken)
+    client = credits_app.test_client()
+    r = forgot(client)
+    assert r.status_code == 503 and "短信发送失败" in r.json["error"]["message"]
+    assert sms_rows(databases) == 0
+    monkeypatch.undo()
+    assert forgot(client).status_code == 200
+
+
+def test_logs_hold_neither_id_numbers_nor_mobiles_nor_codes(credits_app, trainee, sms_log, caplog):
+    caplog.set_level(logging.DEBUG)
+    client = credits_app.test_client()
+    forgot(client)
+    forgot(client, NEIGHBOUR_ID)
+    code = last_code(sms_log)
+    reset(client, code)
+    assert caplog.records
+    for secret in (ID_NUMBER, NEIGHBOUR_ID, MOBILE, code, RESET_PASSWORD):
+        assert secret not in caplog.text
+
+
+# ---------------------------------------------------------------- permissions
+
+WHO = ("anonymous", "trainee", "institution", "reviewer")
+
+
+@pytest.mark.parametrize("who", WHO)
+def test_forgot_and_reset_are_public(credits_app, make_account, sms_log, databases, who):  # noqa: F811
+    if sms_log.exists():
+        sms_log.unlink()
+    at(0)
+    principal = {"anonymous": None, "trainee": make_account(password=NEW_PASSWORD), "institution": INST_A,
+                 "reviewer": REVIEWER}[who]
+    if who != "trainee":
+        make_account()  # the account whose password is reset
+    headers = bearer(principal) if principal else {}
+    client = credits_app.test_client()
+    sent = forgot(client, headers=headers)
+    assert sent.status_code == 200 and sent.json["mobile_masked"] == "139****5678"
+    wrong = reset(client, "000000" if last_code(sms_log) != "000000" else "111111", headers=headers)
+    assert wrong.status_code == 400 and wrong.json["error"]["code"] == "sms_wrong_code"
+    assert reset(client, last_code(sms_log), headers=headers).status_code == 200
+    # the pages, with the principal's cookie (or none)
+    browser = login_client(credits_app.test_client(), principal) if principal else credits_app.test_client()
+    for path in ("/credits/password/forgot", "/credits/password/reset"):
+        assert browser.get(path).status_code == 200
+    token = csrf_of(browser.get("/credits/password/forgot").get_data(as_text=True))
+    at(61)
+    page = browser.post("/credits/password/forgot", data={"csrf_token": token, "id_number": ID_NUMBER})
+    assert page.status_code == 200 and "139****5678" in page.get_data(as_text=True)
+    done = browser.post("/credits/password/reset", data={"csrf_token": token, "id_number": ID_NUMBER,
+                                                         "code": last_code(sms_log), "new_password": "Drittes2028pw",
+                                                         "repeat_password": "Drittes2028pw"})
+    assert done.status_code == 302
+    login = credits_app.test_client().post("/credits/api/auth/login", json={"id_number": ID_NUMBER,
+                                                                            "password": "Drittes2028pw"})
+    assert login.status_code == 200
