@@ -21,8 +21,8 @@ from .models import OfferingCredit
 
 log = logging.getLogger(__name__)
 
-FIELDS = ("institution_id", "project_number", "project_title", "year", "credit_class", "credit_value", "hours",
-          "starts_on", "ends_on")
+FIELDS = ("institution_id", "institution_name", "project_number", "project_title", "year", "credit_class",
+          "credit_value", "hours", "starts_on", "ends_on")
 
 
 def on_offering_approved(session: Session, payload: dict[str, Any], envelope: dict[str, Any]) -> None:

@@ -24,6 +24,7 @@ class OfferingCredit(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     offering_id: Mapped[int] = mapped_column(Integer, unique=True)
     institution_id: Mapped[int] = mapped_column(Integer, index=True)
+    institution_name: Mapped[str] = mapped_column(String(200), default="")
     project_number: Mapped[str] = mapped_column(String(64), index=True)
     project_title: Mapped[str] = mapped_column(String(300))
     year: Mapped[int] = mapped_column(Integer, index=True)
