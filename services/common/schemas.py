@@ -4,9 +4,12 @@ messages a clerk sees next to a field are Chinese. Field classes get Chinese def
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
+
+from . import clock
 
 _ZH = {
     fields.Field: {"required": "此项为必填项。", "null": "此项不能为空。", "validator_failed": "填写的内容不正确。"},
@@ -43,6 +46,21 @@ class ZhFormSchema(ZhSchema):
 
     class Meta:
         unknown = EXCLUDE
+
+
+class LocalDateTime(fields.DateTime):
+    """A time typed as Shanghai wall-clock (2026-12-10T08:30 or 2026-12-10 08:30), or an aware ISO time;
+    always loaded as aware UTC."""
+
+    default_error_messages = {"invalid": "时间格式不正确（应为 年-月-日 时:分，如 2026-12-10 08:30）。"}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dt.datetime:
+        if isinstance(value, str):
+            value = value.strip().replace("/", "-")
+        result = super()._deserialize(value, attr, data, **kwargs)
+        if result.tzinfo is None:
+            result = result.replace(tzinfo=clock.SHANGHAI)
+        return result.astimezone(clock.UTC)
 
 
 def Length(min: int | None = None, max: int | None = None) -> validate.Length:  # noqa: A002
@@ -93,5 +111,5 @@ def load_form(schema: Schema, form: Any) -> tuple[dict[str, Any] | None, dict[st
                       for k, v in errs.items()}
 
 
-__all__ = ["ZhSchema", "ZhFormSchema", "Length", "NotBlank", "Range", "OneOf", "Regexp", "fields",
+__all__ = ["ZhSchema", "ZhFormSchema", "LocalDateTime", "Length", "NotBlank", "Range", "OneOf", "Regexp", "fields",
            "load_form", "strip_blank", "ValidationError"]

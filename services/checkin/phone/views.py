@@ -28,11 +28,11 @@ from sqlalchemy.orm import joinedload
 from services.common import clock
 from services.common.auth import access
 from services.common.errors import AppError
+from services.common.identity import FIELD_LABELS, TITLES, TraineeIdentitySchema
 from services.common.schemas import load_form
 
 from .. import wechat
 from ..db import db
-from ..identity import FIELD_LABELS, TITLES, TraineeIdentitySchema
 from ..qr.tokens import read_token
 from ..scans.services import Recorded, ScanRefused, bound_trainee, record_checkin, refuse
 from ..windows.models import CheckinWindow

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, validates_schema
 
-from services.common import clock
+from services.common.identity import TraineeIdentitySchema
 from services.common.paging import PageArgsSchema, page_schema
 from services.common.schemas import (
     Length,
+    LocalDateTime,
     NotBlank,
     OneOf,
     Range,
@@ -21,27 +21,11 @@ from services.common.schemas import (
     fields,
 )
 
-from ..identity import TraineeIdentitySchema
 from .models import KINDS
 
 FIELD_LABELS = {"title": "名称", "kind": "类型", "starts_at": "开始时间", "ends_at": "结束时间", "reason": "原因",
                 "version": "版本", "q": "检索", "window_id": "时段", "page": "页码", "per_page": "每页条数",
                 "name": "姓名", "id_number": "身份证号码", "mobile": "手机号码", "unit": "单位", "nonce": "提交编号"}
-
-
-class LocalDateTime(fields.DateTime):
-    """A time typed as Shanghai wall-clock (2026-12-10T08:30 or 2026-12-10 08:30), or an aware ISO time;
-    always loaded as aware UTC."""
-
-    default_error_messages = {"invalid": "时间格式不正确（应为 年-月-日 时:分，如 2026-12-10 08:30）。"}
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dt.datetime:
-        if isinstance(value, str):
-            value = value.strip().replace("/", "-")
-        result = super()._deserialize(value, attr, data, **kwargs)
-        if result.tzinfo is None:
-            result = result.replace(tzinfo=clock.SHANGHAI)
-        return result.astimezone(clock.UTC)
 
 
 def _required(label: str, verb: str = "填写") -> dict[str, str]:

@@ -13,16 +13,18 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
-from marshmallow import EXCLUDE, Schema, ValidationError
+from marshmallow import Schema, ValidationError
 from sqlalchemy.orm.exc import StaleDataError
 
-from services.common import clock
+from services.common import clock, inputs
 from services.common.auth import Principal, access, current
 from services.common.errors import AppError
+from services.common.identity import TITLES
+from services.common.inputs import flatten as _flatten
+from services.common.inputs import load_json
 from services.common.schemas import load_form, strip_blank
 
 from ..db import db
-from ..identity import TITLES
 from . import services
 from .models import KINDS
 from .schemas import (
@@ -63,29 +65,8 @@ def commit() -> None:
         raise AppError(409, "conflict", "该刷卡周期已被他人修改，请刷新页面后重试。") from None
 
 
-def _flatten(messages: Any) -> dict[str, str]:
-    if not isinstance(messages, dict):
-        return {"_schema": str(messages[0] if isinstance(messages, list) and messages else messages)}
-    return {k: (v[0] if isinstance(v, list) and v and isinstance(v[0], str) else str(v)) for k, v in messages.items()}
-
-
-def load_json(schema: Schema) -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise AppError(422, "invalid_input", "请提交 JSON 对象。")
-    try:
-        return schema.load(body)
-    except ValidationError as exc:
-        raise AppError(422, "invalid_input", "提交的内容有误，请按提示修改。", _flatten(exc.messages)) from exc
-
-
 def load_query(schema: Schema) -> dict[str, Any]:
-    raw = {k: v.strip() for k, v in request.args.items()}
-    try:
-        return schema.load(strip_blank(raw), unknown=EXCLUDE)
-    except ValidationError as exc:
-        fields = {FIELD_LABELS.get(k, k): v for k, v in _flatten(exc.messages).items()}
-        raise AppError(422, "invalid_input", "查询条件有误，请修改后重新查询。", fields) from exc
+    return inputs.load_query(schema, FIELD_LABELS)
 
 
 def local_input(value: dt.datetime | None) -> str:

@@ -11,13 +11,13 @@ from sqlalchemy import select
 from services.common import clock
 from services.common.auth import access, current
 from services.common.errors import AppError
+from services.common.inputs import keep_args, load_query
 from services.common.schemas import load_form
 
 from ..db import db
 from ..institutions.models import Institution
 from .schemas import CatalogueQuerySchema, ImportFormSchema, ImportResultSchema, ProjectPageSchema
 from .services import catalogue_page, fmt_decimal, import_workbook
-from .web import keep_args, load_query
 
 pages = Blueprint("projects_catalogue", __name__, template_folder="templates")
 api = ApiBlueprint("projects_catalogue_api", __name__, url_prefix="/projects/api",

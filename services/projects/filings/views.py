@@ -11,12 +11,12 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from services.common.auth import access, current
 from services.common.errors import AppError
+from services.common.inputs import flatten, keep_args, load_json, load_query
 from services.common.schemas import strip_blank
 
 from .. import uploads as jpg
 from ..catalogue.models import MODES
 from ..catalogue.services import fmt_decimal
-from ..catalogue.web import flatten, keep_args, load_json, load_query
 from ..db import db
 from . import services, states
 from .schemas import (

@@ -10,10 +10,10 @@ from sqlalchemy import select
 
 from services.common.auth import access, current
 from services.common.errors import AppError
+from services.common.inputs import keep_args, load_json, load_query
 from services.common.schemas import load_form
 
 from ..catalogue.services import fmt_decimal
-from ..catalogue.web import keep_args, load_json, load_query
 from ..db import db
 from ..filings import states
 from ..filings.schemas import FilingOutSchema

@@ -1,4 +1,4 @@
-"""The trainee's identity on the first scan: 姓名, 身份证号码, 手机号码, 职称, 单位.
+"""A trainee's identity: 姓名, 身份证号码, 手机号码, 职称, 单位 (checkin's first-scan form, credits' 手工录入学分).
 
 Loaded only through :class:`TraineeIdentitySchema` (a ``ZhFormSchema``: the browser's extra
 fields are ignored); every refusal is a Chinese sentence meant to stand next to its field.
@@ -21,8 +21,8 @@ from marshmallow import pre_load, validate
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError as StdnumError
 
-from services.common import clock, pii
-from services.common.schemas import ValidationError, ZhFormSchema, fields
+from . import clock, pii
+from .schemas import ValidationError, ZhFormSchema, fields
 
 __all__ = [
     "TITLES", "FIELD_LABELS", "TraineeIdentitySchema",

@@ -6,9 +6,8 @@ import datetime as dt
 
 import pytest
 
-from services.checkin import identity
-from services.checkin.identity import TITLES, TraineeIdentitySchema
-from services.common import clock
+from services.common import clock, identity
+from services.common.identity import TITLES, TraineeIdentitySchema
 from services.common.schemas import ValidationError, load_form
 
 VALID_ID = "610102198501011233"  # 西安市新城区, born 1985-01-01

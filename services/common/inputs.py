@@ -1,4 +1,5 @@
-"""Small helpers the pages of catalogue, filings and reviews share (query arguments, JSON bodies)."""
+"""Loading request input through schemas, one way in every service: query arguments of a page, JSON bodies,
+marshmallow messages flattened to {field: Chinese sentence}."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from typing import Any
 from flask import request
 from marshmallow import EXCLUDE, Schema, ValidationError
 
-from services.common.errors import AppError
-from services.common.schemas import strip_blank
+from .errors import AppError
+from .schemas import strip_blank
 
 
 def flatten(messages: Any, labels: dict[str, str] | None = None) -> dict[str, str]:
@@ -49,6 +50,8 @@ def load_json(schema: Schema) -> dict[str, Any]:
     body = request.get_json(silent=True)
     if body is None:
         body = {}
+    if not isinstance(body, dict):
+        raise AppError(422, "invalid_input", "请提交 JSON 对象。")
     try:
         return schema.load(body)
     except ValidationError as exc:
