@@ -85,6 +85,30 @@ class CheckinRecordedSchema(_Payload):
     flags = fields.List(fields.String(), load_default=list)
 
 
+class GrantedAwardSchema(_Payload):
+    """One current (not withdrawn) award of the offering. Manual entries travel with method "manual"."""
+
+    award_id = fields.Integer(required=True)
+    trainee_key = fields.String(required=True, validate=validate.Length(equal=64))
+    name = fields.String(required=True)
+    id_enc = fields.String(required=True)
+    title = fields.String(load_default="")
+    unit = fields.String(load_default="")
+    credit_class = fields.String(required=True)
+    credit_value = fields.Decimal(required=True, as_string=True)
+    activity_date = fields.Date(required=True)
+    method = fields.String(required=True, validate=validate.OneOf(["attendance", "manual"]))
+    state = fields.String(required=True, validate=validate.OneOf(["pending", "effective"]))
+
+
+class CreditsGrantedSchema(_Payload):
+    """The whole current award list of one offering (a newer event replaces an older one's list)."""
+
+    offering_id = fields.Integer(required=True)
+    institution_id = fields.Integer(required=True)
+    awards = fields.List(fields.Nested(GrantedAwardSchema), required=True)
+
+
 @dataclass(frozen=True)
 class EventSpec:
     name: str
@@ -103,6 +127,9 @@ CATALOGUE: dict[str, EventSpec] = {
         EventSpec("checkin.recorded", "checkin", ("credits",), CheckinRecordedSchema,
                   "A check-in was stored (scanned or forced): credits keeps its own copy for attendance "
                   "analysis."),
+        EventSpec("credits.granted", "credits", ("projects",), CreditsGrantedSchema,
+                  "The award list of an offering changed (授分, a manual entry, a withdrawal): projects keeps the "
+                  "list for the execution report's attendance page (导入)."),
     )
 }
 

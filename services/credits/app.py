@@ -11,10 +11,14 @@ from services.common.web import create_service_app
 from . import models  # noqa: F401
 from .accounts import views as account_views
 from .attendance import views as attendance_views
+from .awards import views as award_views
+from .compliance import views as compliance_views
 from .db import SERVICE, db
 from .offerings import views
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    return create_service_app(SERVICE, db, [views.pages, account_views.pages],
-                              [views.api, attendance_views.api, account_views.api], config)
+    pages = [views.pages, account_views.pages, award_views.pages, compliance_views.pages]
+    return create_service_app(SERVICE, db, pages,
+                              [views.api, attendance_views.api, award_views.api, account_views.api,
+                               compliance_views.api], config)

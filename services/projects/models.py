@@ -2,6 +2,7 @@
 
 from .audit.models import AuditLog  # noqa: F401
 from .auth.models import *  # noqa: F401,F403
+from .awarded.models import *  # noqa: F401,F403
 from .catalogue.models import *  # noqa: F401,F403
 from .db import Base  # noqa: F401
 from .filings.models import *  # noqa: F401,F403

@@ -91,10 +91,11 @@ def test_permission_tables_cover_every_endpoint(credits_app):
 
     from services.common.web import endpoint_access
 
-    login = importlib.import_module("tests.credits.test_trainee_login")
+    tables = [importlib.import_module(f"tests.credits.{name}").ENDPOINTS
+              for name in ("test_trainee_login", "test_awards", "test_compliance")]
     ours = {rule for rule in endpoint_access(credits_app) if "healthz" not in rule and "openapi" not in rule}
     assert ours == {"GET /credits/api/offerings/<int:offering_id>",
-                    "GET /credits/api/activities/<int:activity_id>/attendance"} | set(login.ENDPOINTS)
+                    "GET /credits/api/activities/<int:activity_id>/attendance"}.union(*map(set, tables))
 
 
 @pytest.mark.parametrize("who,status", [("anonymous", 401), ("inst_a", 200), ("inst_b", 404), ("reviewer", 200),

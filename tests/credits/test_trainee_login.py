@@ -109,7 +109,7 @@ def test_changed_password_goes_straight_home(credits_app, make_account):
     assert home.status_code == 200
     assert "达标情况查询" in html and "曾小明" in html and "1101**********002X" in html
     assert ID_NUMBER not in html
-    assert "下一步" in html  # honest: no credits shown yet
+    assert 'href="/credits/compliance"' in html  # the way to 达标情况查询
 
 
 def test_wrong_password_and_unknown_id_are_refused_alike(credits_app, make_account):

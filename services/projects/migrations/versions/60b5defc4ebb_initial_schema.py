@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: c7985cadfef6
+Revision ID: 60b5defc4ebb
 Revises: 
-Create Date: 2026-11-25 20:42:56.617055
+Create Date: 2026-11-26 01:27:47.389101
 
 """
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ import services.common.db
 
 
 # revision identifiers, used by Alembic.
-revision: str = 'c7985cadfef6'
+revision: str = '60b5defc4ebb'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -38,6 +38,15 @@ def upgrade() -> None:
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_audit_log_at'), ['at'], unique=False)
 
+    op.create_table('awarded_lists',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('offering_id', sa.Integer(), nullable=False),
+    sa.Column('institution_id', sa.Integer(), nullable=False),
+    sa.Column('count', sa.Integer(), nullable=False),
+    sa.Column('as_of', services.common.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_awarded_lists')),
+    sa.UniqueConstraint('offering_id', name=op.f('uq_awarded_lists_offering_id'))
+    )
     op.create_table('institutions',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('account', sa.String(length=64), nullable=False),
@@ -106,6 +115,27 @@ def upgrade() -> None:
     with op.batch_alter_table('sms_codes', schema=None) as batch_op:
         batch_op.create_index('ix_sms_codes_mobile_created', ['mobile_hash', 'created_at'], unique=False)
         batch_op.create_index('ix_sms_codes_subject_created', ['subject', 'created_at'], unique=False)
+
+    op.create_table('awarded_trainees',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('list_id', sa.Integer(), nullable=False),
+    sa.Column('award_id', sa.Integer(), nullable=False),
+    sa.Column('trainee_key', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('id_enc', sa.String(length=400), nullable=False),
+    sa.Column('title', sa.String(length=100), nullable=False),
+    sa.Column('unit', sa.String(length=200), nullable=False),
+    sa.Column('credit_class', sa.String(length=20), nullable=False),
+    sa.Column('credit_value', sa.Numeric(precision=6, scale=2), nullable=False),
+    sa.Column('activity_date', sa.Date(), nullable=False),
+    sa.Column('method', sa.String(length=12), nullable=False),
+    sa.Column('state', sa.String(length=12), nullable=False),
+    sa.ForeignKeyConstraint(['list_id'], ['awarded_lists.id'], name=op.f('fk_awarded_trainees_list_id_awarded_lists'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_awarded_trainees')),
+    sa.UniqueConstraint('list_id', 'trainee_key', name=op.f('uq_awarded_trainees_list_id_trainee_key'))
+    )
+    with op.batch_alter_table('awarded_trainees', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_awarded_trainees_list_id'), ['list_id'], unique=False)
 
     op.create_table('institution_admins',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -248,6 +278,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_institution_admins_institution_id'))
 
     op.drop_table('institution_admins')
+    with op.batch_alter_table('awarded_trainees', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_awarded_trainees_list_id'))
+
+    op.drop_table('awarded_trainees')
     with op.batch_alter_table('sms_codes', schema=None) as batch_op:
         batch_op.drop_index('ix_sms_codes_subject_created')
         batch_op.drop_index('ix_sms_codes_mobile_created')
@@ -263,6 +297,7 @@ def downgrade() -> None:
 
     op.drop_table('outbox')
     op.drop_table('institutions')
+    op.drop_table('awarded_lists')
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_log_at'))
 

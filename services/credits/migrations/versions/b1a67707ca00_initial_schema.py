@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: e1a85e6a9313
+Revision ID: b1a67707ca00
 Revises: 
-Create Date: 2026-11-26 01:22:23.102765
+Create Date: 2026-11-26 01:27:49.633231
 
 """
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ import services.common.db
 
 
 # revision identifiers, used by Alembic.
-revision: str = 'e1a85e6a9313'
+revision: str = 'b1a67707ca00'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None

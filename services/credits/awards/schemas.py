@@ -1,0 +1,183 @@
+"""Input and output of 项目参加者授分 (the pages and the JSON API load the same schemas)."""
+
+from __future__ import annotations
+
+from marshmallow import post_load, validates_schema
+
+from services.common.identity import TraineeIdentitySchema
+from services.common.paging import PageArgsSchema, page_schema
+from services.common.schemas import (
+    Length,
+    LocalDateTime,
+    NotBlank,
+    OneOf,
+    Range,
+    Regexp,
+    ValidationError,
+    ZhFormSchema,
+    ZhSchema,
+    fields,
+)
+
+FIELD_LABELS = {"windows": "刷卡周期", "rule_mode": "考勤规则", "rule_n": "至少签到周期数",
+                "pairs_required": "签到签退须成对", "include_forced": "计入补签", "activity_date": "活动日期",
+                "reason": "原因", "trainee_key": "学员", "name": "姓名", "id_number": "身份证号码",
+                "mobile": "手机号码", "title": "职称", "unit": "单位", "q": "检索", "year": "年度"}
+
+REASON = Length(min=2, max=500)
+KEY = Regexp(r"^[0-9a-f]{64}$", "学员标识不正确，请刷新页面后重试。")
+
+
+class OfferingQuerySchema(PageArgsSchema, ZhFormSchema):
+    q = fields.String(validate=Length(max=100), metadata={"description": "项目编号或项目名称"})
+    year = fields.Integer(validate=Range(2000, 2100), metadata={"description": "年度"})
+
+
+class WindowPickSchema(ZhSchema):
+    window_id = fields.Integer(required=True, validate=Range(1, 2**31 - 1))
+    from_ts = LocalDateTime(load_default=None, metadata={"description": "开始时间（默认为刷卡周期开始时间）"})
+    to_ts = LocalDateTime(load_default=None, metadata={"description": "结束时间（默认为刷卡周期结束时间）"})
+
+
+class AnalysisSchema(ZhSchema):
+    """考勤分析: the ticked windows (each range within the window), the rule, forced check-ins in or out."""
+
+    windows = fields.List(fields.Nested(WindowPickSchema), required=True, validate=Length(min=1, max=50),
+                          error_messages={"required": "请至少勾选一个刷卡周期。"})
+    rule_mode = fields.String(load_default="all", validate=OneOf(["all", "at_least"]),
+                              metadata={"description": "all：全部所选周期；at_least：至少 rule_n 个"})
+    rule_n = fields.Integer(load_default=None, validate=Range(1, 50))
+    pairs_required = fields.Boolean(load_default=False)
+    include_forced = fields.Boolean(load_default=False)
+
+    @post_load
+    def _n_only_for_at_least(self, data: dict, **kwargs: object) -> dict:
+        return {**data, "rule_n": None} if data.get("rule_mode") == "all" else data
+
+
+class GrantSchema(ZhFormSchema):
+    activity_date = fields.Date(required=True, error_messages={"required": "请选择活动日期。"})
+
+
+class ExclusionSchema(ZhFormSchema):
+    trainee_key = fields.String(required=True, validate=KEY)
+    reason = fields.String(required=True, validate=[NotBlank(), REASON],
+                           error_messages={"required": "请填写不授分的原因。"})
+
+
+class IncludeSchema(ZhFormSchema):
+    trainee_key = fields.String(required=True, validate=KEY)
+
+
+class WithdrawSchema(ZhFormSchema):
+    reason = fields.String(required=True, validate=[NotBlank(), REASON],
+                           error_messages={"required": "请填写撤销原因。"})
+    version = fields.Integer(load_default=None, validate=Range(1, 2**31 - 1))
+
+
+class ManualEntrySchema(TraineeIdentitySchema):
+    """手工录入学分: the trainee as on the check-in form, and the 活动日期."""
+
+    activity_date = fields.Date(required=True, error_messages={"required": "请选择活动日期。"})
+    confirm_invalid = fields.Boolean(load_default=False)
+
+    @validates_schema
+    def _confirmed(self, data: dict, **kwargs: object) -> None:
+        if not data.get("confirm_invalid"):
+            raise ValidationError("请确认已知晓：手工录入学分为非有效学分。", "confirm_invalid")
+
+
+# ---- output --------------------------------------------------------------------------------------
+
+class OfferingRowSchema(ZhSchema):
+    offering_id = fields.Integer()
+    project_number = fields.String()
+    project_title = fields.String()
+    institution_name = fields.String()
+    year = fields.Integer()
+    credit_class = fields.String()
+    credit_value = fields.Decimal(as_string=True)
+    starts_on = fields.Date()
+    ends_on = fields.Date()
+    award_count = fields.Integer()
+    analysed = fields.Boolean()
+    status = fields.String()
+
+
+OfferingPageSchema = page_schema(OfferingRowSchema, "CreditOfferingPage")
+
+
+class WindowOutSchema(ZhSchema):
+    window_id = fields.Integer()
+    kind = fields.String()
+    starts_at = fields.AwareDateTime()
+    ends_at = fields.AwareDateTime()
+    scans = fields.Integer()
+    forced = fields.Integer()
+    label = fields.String()
+
+
+class AnalysisOutSchema(ZhSchema):
+    id = fields.Integer(allow_none=True)
+    rule = fields.String()
+    windows = fields.List(fields.Nested(WindowPickSchema))
+    valid_count = fields.Integer()
+    attendees = fields.List(fields.Dict())
+
+
+class AttendeeOutSchema(ZhSchema):
+    trainee_key = fields.String()
+    name = fields.String()
+    id_masked = fields.String()
+    title = fields.String()
+    unit = fields.String()
+    scans = fields.Dict(keys=fields.String(), values=fields.AwareDateTime())
+    status = fields.String(metadata={"description": "to_grant 待授分 / granted 已授分 / withdrawn 已撤销 / "
+                                                    "excluded 已排除"})
+    exclusion_reason = fields.String(allow_none=True)
+    award_id = fields.Integer(allow_none=True)
+
+
+class AttendeesOutSchema(ZhSchema):
+    analysis_id = fields.Integer()
+    rule = fields.String()
+    windows = fields.List(fields.Nested(WindowOutSchema))
+    attendees = fields.List(fields.Nested(AttendeeOutSchema))
+
+
+class GrantOutSchema(ZhSchema):
+    added = fields.Integer()
+    already = fields.Integer()
+    excluded = fields.Integer()
+
+
+class CreditAwardOutSchema(ZhSchema):
+    id = fields.Integer()
+    offering_id = fields.Integer()
+    name = fields.String()
+    id_masked = fields.String()
+    title = fields.String()
+    unit = fields.String()
+    project_number = fields.String()
+    project_title = fields.String()
+    credit_class = fields.String()
+    credit_value = fields.Decimal(as_string=True)
+    activity_date = fields.Date()
+    method = fields.String(metadata={"description": "attendance 根据会场考勤授分 / manual 手工录入学分（非有效学分）"})
+    valid_credit = fields.Boolean()
+    state = fields.String(metadata={"description": "pending 待生效 / effective 已生效 / withdrawn 已撤销"})
+    granted_at = fields.AwareDateTime()
+    withdrawn_at = fields.AwareDateTime(allow_none=True)
+    withdraw_reason = fields.String(allow_none=True)
+    version = fields.Integer()
+
+
+class AwardListOutSchema(ZhSchema):
+    offering_id = fields.Integer()
+    count = fields.Integer()
+    awards = fields.List(fields.Nested(CreditAwardOutSchema))
+
+
+class ExclusionOutSchema(ZhSchema):
+    trainee_key = fields.String()
+    excluded = fields.Boolean()

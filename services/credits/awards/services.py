@@ -1,0 +1,457 @@
+"""授分, one place for every rule (pages and JSON API call these; they flush, the view commits once).
+
+Flow (guide §三): 考勤分析 on the windows that had QR check-in (each range at most the window's own start to
+end) → 确定 saves the analysis → 有效人员明细 → 筛选授分人员 (untick with a reason, audit-logged) → 活动日期
+(default: the offering's last day) → 授分. Granting again adds only valid attendees without an award; the
+database holds one award per trainee per offering whatever the method. 手工录入学分 stores awards marked
+manual, which are never valid credit. Every change of the award list emits ``credits.granted`` with the
+offering's whole current list, so projects' copy is replaced, never merged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+from openpyxl import Workbook
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
+
+from services.common import clock, pii
+from services.common.audit import record_audit
+from services.common.auth import Principal, own_institution
+from services.common.db import insert_for
+from services.common.errors import AppError
+from services.common.events import emit
+
+from ..accounts.services import ensure_account
+from ..analysis import Attendee, Rule, WindowPick, describe, valid_attendees
+from ..attendance.models import AttendanceRecord
+from ..audit import AuditLog
+from ..db import outbox
+from ..offerings.models import OfferingCredit
+from .models import METHODS, STATES, AttendanceAnalysis, AwardExclusion, CreditAward
+
+MANUAL_WARNING = "请勿选择手工录入学分，手工录入学分为非有效学分。"
+
+
+# ---- loading ------------------------------------------------------------------------------------
+
+def get_offering(session: Session, principal: Principal, offering_id: int) -> OfferingCredit:
+    row = session.scalars(select(OfferingCredit).where(OfferingCredit.offering_id == offering_id)).first()
+    if row is None:
+        raise AppError(404, "not_found", "该期次不存在，或其审批消息尚未送达学分系统。")
+    own_institution(principal, row.institution_id)
+    return row
+
+
+def get_award(session: Session, principal: Principal, award_id: int) -> CreditAward:
+    award = session.get(CreditAward, award_id)
+    if award is None:
+        raise AppError(404, "not_found", "该授分记录不存在。")
+    own_institution(principal, award.institution_id)
+    return award
+
+
+def offering_query(principal: Principal, q: str | None = None, year: int | None = None) -> Select[Any]:
+    """The offerings a principal may grant (institution: its own) or look at (committee: all), with the
+    number of current awards and whether an analysis was saved, newest first."""
+    awards = (select(func.count()).where(CreditAward.offering_id == OfferingCredit.offering_id,
+                                         CreditAward.state != "withdrawn")
+              .correlate(OfferingCredit).scalar_subquery())
+    analysed = (select(func.count()).where(AttendanceAnalysis.offering_id == OfferingCredit.offering_id)
+                .correlate(OfferingCredit).scalar_subquery())
+    stmt = select(OfferingCredit, awards.label("award_count"), analysed.label("analysis_count"))
+    if principal.role == "institution":
+        stmt = stmt.where(OfferingCredit.institution_id == principal.institution_id)
+    if q:
+        like = f"%{q}%"
+        stmt = stmt.where(OfferingCredit.project_number.ilike(like) | OfferingCredit.project_title.ilike(like))
+    if year:
+        stmt = stmt.where(OfferingCredit.year == year)
+    return stmt.order_by(OfferingCredit.starts_on.desc(), OfferingCredit.offering_id.desc())
+
+
+def grant_status(award_count: int, analysis_count: int) -> str:
+    if award_count:
+        return f"已授分 {award_count} 人"
+    return "已完成考勤分析，未授分" if analysis_count else "未授分"
+
+
+# ---- windows and analysis -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class WindowInfo:
+    """A window (刷卡周期) that had QR check-in, as credits' copy of the check-ins knows it."""
+
+    window_id: int
+    kind: str
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    scans: int
+    forced: int
+
+    @property
+    def kind_label(self) -> str:
+        return "签到" if self.kind == "sign_in" else "签退"
+
+    @property
+    def label(self) -> str:
+        return f"{clock.fmt(self.starts_at)} 至 {clock.fmt(self.ends_at, '%H:%M')}（{self.kind_label}）"
+
+
+def windows_of(session: Session, offering_id: int) -> list[WindowInfo]:
+    r = AttendanceRecord
+    rows = session.execute(
+        select(r.window_id, func.max(r.window_kind), func.min(r.window_starts_at), func.max(r.window_ends_at),
+               func.count(), func.sum(case((r.forced.is_(True), 1), else_=0)))
+        .where(r.offering_id == offering_id).group_by(r.window_id)).all()
+    infos = [WindowInfo(w, kind, s, e, n, int(f or 0)) for w, kind, s, e, n, f in rows]
+    return sorted(infos, key=lambda i: (i.starts_at, i.window_id))
+
+
+def activity_id_of(session: Session, offering_id: int) -> int | None:
+    return session.scalar(select(AttendanceRecord.activity_id).where(AttendanceRecord.offering_id == offering_id)
+                          .limit(1))
+
+
+@dataclass
+class AnalysisInput:
+    """What the institution ticked: windows with ranges, the rule, and whether forced check-ins count."""
+
+    picks: list[WindowPick]
+    rule: Rule
+    include_forced: bool = False
+
+
+def check_input(windows: list[WindowInfo], data: dict[str, Any]) -> AnalysisInput:
+    """Turn the loaded form/JSON (schemas.AnalysisSchema) into an analysis, refusing what cannot be meant."""
+    known = {w.window_id: w for w in windows}
+    picks: list[WindowPick] = []
+    errors: dict[str, str] = {}
+    for item in data["windows"]:
+        info = known.get(item["window_id"])
+        if info is None:
+            errors["windows"] = "所选刷卡周期不属于本活动，或该周期内无人扫码。"
+            continue
+        start, end = item.get("from_ts") or info.starts_at, item.get("to_ts") or info.ends_at
+        if start < info.starts_at or end > info.ends_at:
+            errors["windows"] = f"刷卡周期 {info.label} 的时间范围只能在周期的开始与结束时间之内。"
+        elif start > end:
+            errors["windows"] = f"刷卡周期 {info.label} 的结束时间早于开始时间。"
+        picks.append(WindowPick(info.window_id, start, end))
+    if len({p.window_id for p in picks}) != len(picks):
+        errors["windows"] = "同一刷卡周期只能勾选一次。"
+    if not picks and "windows" not in errors:
+        errors["windows"] = "请至少勾选一个刷卡周期。"
+    mode, n = data["rule_mode"], data.get("rule_n")
+    if mode == "at_least":
+        if not n:
+            errors["rule_n"] = "请填写至少需要签到的刷卡周期数。"
+        elif n > len(picks):
+            errors["rule_n"] = f"至少签到的周期数（{n}）不能多于所选刷卡周期数（{len(picks)}）。"
+    if errors:
+        raise AppError(422, "invalid_input", "考勤分析条件有误，请修改后重试。", errors)
+    rule = Rule("all", None, data["pairs_required"]) if mode == "all" else Rule("at_least", n, data["pairs_required"])
+    return AnalysisInput(picks, rule, data["include_forced"])
+
+
+def run(session: Session, offering_id: int, inp: AnalysisInput) -> list[Attendee]:
+    activity_id = activity_id_of(session, offering_id)
+    if activity_id is None:
+        return []
+    return valid_attendees(session, activity_id, inp.picks, inp.rule, inp.include_forced)
+
+
+def save_analysis(session: Session, principal: Principal, offering: OfferingCredit,
+                  inp: AnalysisInput) -> AttendanceAnalysis:
+    """确定: keep the analysis (the latest one is what 授分 uses)."""
+    activity_id = activity_id_of(session, offering.offering_id)
+    if activity_id is None:
+        raise AppError(409, "no_checkins", "本期次尚无二维码考勤记录，无法进行考勤分析。")
+    valid = valid_attendees(session, activity_id, inp.picks, inp.rule, inp.include_forced)
+    row = AttendanceAnalysis(
+        offering_id=offering.offering_id, activity_id=activity_id, institution_id=offering.institution_id,
+        windows=[{"window_id": p.window_id, "from_ts": p.from_ts.isoformat(), "to_ts": p.to_ts.isoformat()}
+                 for p in inp.picks],
+        rule_mode=inp.rule.mode, rule_n=inp.rule.n, pairs_required=inp.rule.pairs_required,
+        include_forced=inp.include_forced, valid_count=len(valid), created_at=clock.now(),
+        created_by=principal.describe())
+    session.add(row)
+    session.flush()
+    record_audit(session, AuditLog, principal, "offering", offering.offering_id, "analyse",
+                 reason=f"{rule_text(row)}；有效人员 {len(valid)} 人")
+    return row
+
+
+def latest_analysis(session: Session, offering_id: int) -> AttendanceAnalysis | None:
+    return session.scalars(select(AttendanceAnalysis).where(AttendanceAnalysis.offering_id == offering_id)
+                           .order_by(AttendanceAnalysis.id.desc()).limit(1)).first()
+
+
+def input_of(analysis: AttendanceAnalysis) -> AnalysisInput:
+    picks = [WindowPick(w["window_id"], dt.datetime.fromisoformat(w["from_ts"]), dt.datetime.fromisoformat(w["to_ts"]))
+             for w in analysis.windows]
+    rule = Rule(analysis.rule_mode, analysis.rule_n, analysis.pairs_required)  # type: ignore[arg-type]
+    return AnalysisInput(picks, rule, analysis.include_forced)
+
+
+def rule_text(analysis: AttendanceAnalysis) -> str:
+    inp = input_of(analysis)
+    text = describe(inp.rule, len(inp.picks))
+    return text + ("；含补签（强制签到）记录" if inp.include_forced else "；不含补签（强制签到）记录")
+
+
+# ---- 有效人员明细 and 筛选授分人员 ------------------------------------------------------------------
+
+@dataclass
+class AttendeeRow:
+    trainee_key: str
+    name: str
+    id_masked: str
+    title: str
+    unit: str
+    scans: dict[int, dt.datetime]
+    status: str  # "to_grant" | "granted" | "withdrawn" | "excluded"
+    award_id: int | None = None
+    exclusion_reason: str | None = None
+    award_method: str | None = None
+
+    @property
+    def status_label(self) -> str:
+        return {"to_grant": "待授分", "granted": "已授分", "withdrawn": "已撤销", "excluded": "已排除"}[self.status]
+
+
+@dataclass
+class Person:
+    id_enc: str
+    mobile_enc: str | None
+    title: str
+    unit: str
+
+
+def people(session: Session, offering_id: int, keys: list[str] | None = None) -> dict[str, Person]:
+    """Identity details of the offering's checked-in trainees (one query; the latest check-in's values)."""
+    r = AttendanceRecord
+    stmt = (select(r.trainee_key, r.id_enc, r.mobile_enc, r.title, r.unit).where(r.offering_id == offering_id)
+            .order_by(r.trainee_key, r.scanned_at))
+    if keys is not None and len(keys) <= 1000:
+        stmt = stmt.where(r.trainee_key.in_(keys))
+    result: dict[str, Person] = {}
+    for key, id_enc, mobile_enc, title, unit in session.execute(stmt):
+        result[key] = Person(id_enc, mobile_enc or None, title, unit)  # later scans overwrite earlier
+    return result
+
+
+def masked(token: str | None, mask: Any = pii.mask_id) -> str:
+    if not token:
+        return ""
+    try:
+        return mask(pii.decrypt(token))
+    except ValueError:  # a key was dropped before re-encryption: show nothing rather than fail the page
+        return "****"
+
+
+def attendee_rows(session: Session, offering: OfferingCredit, analysis: AttendanceAnalysis) -> list[AttendeeRow]:
+    attendees = run(session, offering.offering_id, input_of(analysis))
+    keys = [a.trainee_key for a in attendees]
+    who = people(session, offering.offering_id, keys)
+    awards = {a.trainee_key: a for a in session.scalars(
+        select(CreditAward).where(CreditAward.offering_id == offering.offering_id))}
+    excluded = dict(session.execute(select(AwardExclusion.trainee_key, AwardExclusion.reason)
+                                    .where(AwardExclusion.offering_id == offering.offering_id)).all())
+    rows = []
+    for a in attendees:
+        p = who.get(a.trainee_key)
+        award = awards.get(a.trainee_key)
+        if award is not None:
+            status = "withdrawn" if award.state == "withdrawn" else "granted"
+        else:
+            status = "excluded" if a.trainee_key in excluded else "to_grant"
+        rows.append(AttendeeRow(
+            a.trainee_key, a.name, masked(p.id_enc) if p else "****", p.title if p else "", p.unit if p else "",
+            a.scans, status, award.id if award else None, excluded.get(a.trainee_key),
+            award.method if award else None))
+    return rows
+
+
+def exclude(session: Session, principal: Principal, offering: OfferingCredit, trainee_key: str, reason: str) -> str:
+    """筛选授分人员: untick one valid attendee (not yet granted); the reason goes to the audit log too."""
+    name = session.scalar(select(AttendanceRecord.name).where(AttendanceRecord.offering_id == offering.offering_id,
+                                                              AttendanceRecord.trainee_key == trainee_key).limit(1))
+    if name is None:
+        raise AppError(404, "not_found", "本期次的考勤记录中没有该学员。")
+    if session.scalar(select(CreditAward.id).where(CreditAward.offering_id == offering.offering_id,
+                                                   CreditAward.trainee_key == trainee_key)) is not None:
+        raise AppError(409, "already_granted", f"{name} 已授分，如需取消请在授分名单中撤销。")
+    stmt = insert_for(session, AwardExclusion).values(
+        offering_id=offering.offering_id, trainee_key=trainee_key, reason=reason, created_at=clock.now(),
+        created_by=principal.describe())
+    session.execute(stmt.on_conflict_do_update(index_elements=["offering_id", "trainee_key"],
+                                               set_={"reason": reason, "created_by": principal.describe()}))
+    record_audit(session, AuditLog, principal, "offering", offering.offering_id, "exclude",
+                 reason=f"{name}：{reason}")
+    return name
+
+
+def include_again(session: Session, principal: Principal, offering: OfferingCredit, trainee_key: str) -> None:
+    row = session.scalars(select(AwardExclusion).where(AwardExclusion.offering_id == offering.offering_id,
+                                                       AwardExclusion.trainee_key == trainee_key)).first()
+    if row is None:
+        raise AppError(404, "not_found", "该学员未被排除。")
+    session.delete(row)
+    record_audit(session, AuditLog, principal, "offering", offering.offering_id, "include",
+                 reason=f"恢复授分（原排除原因：{row.reason}）")
+
+
+# ---- 授分 -----------------------------------------------------------------------------------------
+
+@dataclass
+class GrantResult:
+    added: int = 0
+    already: int = 0
+    excluded: int = 0
+    names: list[str] = field(default_factory=list)
+
+
+def _check_activity_date(offering: OfferingCredit, activity_date: dt.date) -> None:
+    if not offering.starts_on <= activity_date <= offering.ends_on:
+        raise AppError(422, "invalid_input", "活动日期须在本期次举办日期之内。",
+                       {"activity_date": f"请选择 {offering.starts_on} 至 {offering.ends_on} 之间的日期。"})
+
+
+def _award_values(offering: OfferingCredit, principal: Principal, activity_date: dt.date,
+                  method: str) -> dict[str, Any]:
+    return {
+        "offering_id": offering.offering_id, "institution_id": offering.institution_id,
+        "project_number": offering.project_number, "project_title": offering.project_title,
+        "institution_name": offering.institution_name, "credit_class": offering.credit_class,
+        "credit_value": offering.credit_value, "offering_starts_on": offering.starts_on,
+        "offering_ends_on": offering.ends_on, "activity_date": activity_date, "year": activity_date.year,
+        "method": method, "state": "pending", "granted_at": clock.now(), "granted_by": principal.describe(),
+        "version": 1,
+    }
+
+
+def grant(session: Session, principal: Principal, offering: OfferingCredit, activity_date: dt.date) -> GrantResult:
+    """授分 from the latest saved analysis: every valid attendee not excluded and without an award yet."""
+    _check_activity_date(offering, activity_date)
+    analysis = latest_analysis(session, offering.offering_id)
+    if analysis is None:
+        raise AppError(409, "no_analysis", "请先完成考勤分析（勾选刷卡周期，点击考勤分析后确定），再授分。")
+    attendees = run(session, offering.offering_id, input_of(analysis))
+    has_award = set(session.scalars(select(CreditAward.trainee_key)
+                                    .where(CreditAward.offering_id == offering.offering_id)))
+    excluded = set(session.scalars(select(AwardExclusion.trainee_key)
+                                   .where(AwardExclusion.offering_id == offering.offering_id)))
+    result = GrantResult()
+    new = []
+    for a in attendees:
+        if a.trainee_key in has_award:
+            result.already += 1
+        elif a.trainee_key in excluded:
+            result.excluded += 1
+        else:
+            new.append(a)
+    who = people(session, offering.offering_id, [a.trainee_key for a in new])
+    base = _award_values(offering, principal, activity_date, "attendance")
+    rows = []
+    for a in new:
+        p = who[a.trainee_key]
+        rows.append({**base, "trainee_key": a.trainee_key, "name": a.name, "id_enc": p.id_enc,
+                     "mobile_enc": p.mobile_enc, "title": p.title, "unit": p.unit, "analysis_id": analysis.id})
+    if rows:
+        # a concurrent 授分 of the same offering (double click, two clerks) inserts nobody twice
+        stmt = insert_for(session, CreditAward).on_conflict_do_nothing(index_elements=["offering_id", "trainee_key"])
+        for start in range(0, len(rows), 1000):
+            session.execute(stmt, rows[start:start + 1000])
+    result.added = len(rows)
+    result.names = [a.name for a in new]
+    record_audit(session, AuditLog, principal, "offering", offering.offering_id, "grant",
+                 reason=f"根据会场考勤授分 {result.added} 人（活动日期 {activity_date}；已授分 {result.already} 人，"
+                        f"排除 {result.excluded} 人）")
+    emit_granted(session, offering)
+    return result
+
+
+def manual_entry(session: Session, principal: Principal, offering: OfferingCredit, data: dict[str, Any]) -> CreditAward:
+    """手工录入学分: stored and shown as 非有效学分; it never counts and never becomes effective."""
+    _check_activity_date(offering, data["activity_date"])
+    id_number: str = data["id_number"]
+    key = pii.id_hash(id_number)
+    if session.scalar(select(CreditAward.id).where(CreditAward.offering_id == offering.offering_id,
+                                                   CreditAward.trainee_key == key)) is not None:
+        raise AppError(409, "already_granted", "该学员本期次已有授分记录，不能重复录入。",
+                       {"id_number": "该学员本期次已有授分记录。"})
+    id_enc = pii.encrypt(id_number)
+    mobile = data.get("mobile") or None
+    mobile_enc = pii.encrypt(mobile) if mobile else None
+    award = CreditAward(**_award_values(offering, principal, data["activity_date"], "manual"), trainee_key=key,
+                        name=data["name"], id_enc=id_enc, mobile_enc=mobile_enc, title=data.get("title") or "",
+                        unit=data.get("unit") or "")
+    session.add(award)
+    session.flush()
+    ensure_account(session, key, id_enc, data["name"], mobile_enc, pii.mobile_hash(mobile) if mobile else None)
+    record_audit(session, AuditLog, principal, "award", award.id, "manual_entry", to_state="pending",
+                 reason=f"手工录入学分（非有效学分）：{award.name}")
+    emit_granted(session, offering)
+    return award
+
+
+def withdraw(session: Session, principal: Principal, award: CreditAward, reason: str) -> CreditAward:
+    """撤销 an award with a reason, while it is pending (an effective award's report is approved)."""
+    if award.state != "pending":
+        raise AppError(409, "not_withdrawable", f"该授分记录{STATES[award.state]}，不能撤销。")
+    award.state, award.withdrawn_at, award.withdraw_reason = "withdrawn", clock.now(), reason
+    session.flush()
+    record_audit(session, AuditLog, principal, "award", award.id, "withdraw", "pending", "withdrawn",
+                 reason=f"{award.name}：{reason}")
+    offering = session.scalars(select(OfferingCredit).where(OfferingCredit.offering_id == award.offering_id)).one()
+    emit_granted(session, offering)
+    return award
+
+
+def current_awards(session: Session, offering_id: int) -> list[CreditAward]:
+    return list(session.scalars(select(CreditAward).where(CreditAward.offering_id == offering_id,
+                                                          CreditAward.state != "withdrawn")
+                                .order_by(CreditAward.id)))
+
+
+def emit_granted(session: Session, offering: OfferingCredit) -> None:
+    session.flush()
+    awards = [{
+        "award_id": a.id, "trainee_key": a.trainee_key, "name": a.name, "id_enc": a.id_enc, "title": a.title,
+        "unit": a.unit, "credit_class": a.credit_class, "credit_value": a.credit_value,
+        "activity_date": a.activity_date, "method": a.method, "state": a.state,
+    } for a in current_awards(session, offering.offering_id)]
+    emit(session, outbox, "credits", "credits.granted",
+         {"offering_id": offering.offering_id, "institution_id": offering.institution_id, "awards": awards})
+
+
+def award_list(session: Session, offering_id: int) -> list[CreditAward]:
+    order = case((CreditAward.state == "withdrawn", 1), else_=0)
+    return list(session.scalars(select(CreditAward).where(CreditAward.offering_id == offering_id)
+                                .order_by(order, CreditAward.method, CreditAward.name, CreditAward.id)))
+
+
+def method_label(award: CreditAward) -> str:
+    return METHODS[award.method] + ("（非有效学分）" if award.method == "manual" else "")
+
+
+def export_xlsx(offering: OfferingCredit, awards: list[CreditAward]) -> bytes:
+    """The award list as the institution's office keeps it; ID numbers and mobiles masked."""
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("授分名单")
+    ws.append([f"{offering.project_number} {offering.project_title}（{offering.starts_on} 至 {offering.ends_on}）"])
+    ws.append(["序号", "姓名", "身份证号码", "职称", "单位", "学分类别", "学分", "活动日期", "授分方式", "是否有效学分",
+               "状态", "授分时间", "撤销原因"])
+    for i, a in enumerate(awards, 1):
+        ws.append([i, a.name, masked(a.id_enc), a.title, a.unit, a.credit_class, float(a.credit_value),
+                   a.activity_date.isoformat(), METHODS[a.method], "否（手工录入）" if a.method == "manual" else "是",
+                   STATES[a.state], clock.fmt(a.granted_at), a.withdraw_reason or ""])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()

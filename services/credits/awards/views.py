@@ -1,0 +1,524 @@
+"""Pages and JSON API of 学分管理 → 项目参加者授分 (guide §三 second half).
+
+Who may call: an institution works on its own offerings only (another's are "not found"); the committee
+(reviewer) may look at every offering's analysis, attendees and awards but changes nothing; trainees and
+anonymous callers are refused. Every change is one commit; the event credits.granted leaves with it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+from urllib.parse import quote
+
+from flask import Blueprint, Response, flash, redirect, render_template, request
+from flask_smorest import Blueprint as ApiBlueprint
+from sqlalchemy.orm.exc import StaleDataError
+
+from services.common import clock
+from services.common.auth import Principal, access, current
+from services.common.errors import AppError
+from services.common.identity import TITLES
+from services.common.inputs import flatten, load_json, load_query
+from services.common.paging import paginate
+from services.common.schemas import ValidationError, load_form
+
+from ..analysis import describe
+from ..db import db
+from . import services as svc
+from .models import METHODS, STATES, CreditAward
+from .schemas import (
+    FIELD_LABELS,
+    AnalysisOutSchema,
+    AnalysisSchema,
+    AttendeesOutSchema,
+    AwardListOutSchema,
+    ExclusionOutSchema,
+    ExclusionSchema,
+    GrantOutSchema,
+    GrantSchema,
+    IncludeSchema,
+    ManualEntrySchema,
+    OfferingPageSchema,
+    OfferingQuerySchema,
+    WindowOutSchema,
+    WithdrawSchema,
+)
+
+pages = Blueprint("credits_awards", __name__, template_folder="templates")
+api = ApiBlueprint("credits_awards_api", __name__, url_prefix="/credits/api",
+                   description="学分管理 → 项目参加者授分：考勤分析、有效人员明细、筛选授分人员、授分、撤销、"
+                               "手工录入学分")
+
+BEARER = [{"bearer": []}]
+ATTENDEES_PER_PAGE = 100
+
+
+def _me() -> Principal:
+    p = current()
+    assert p is not None  # @access made sure
+    return p
+
+
+def commit() -> None:
+    try:
+        db.session().commit()
+    except StaleDataError:
+        db.session().rollback()
+        raise AppError(409, "conflict", "该授分记录已被他人修改，请刷新页面后重试。") from None
+
+
+def _offering_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for offering, award_count, analysis_count in result["items"]:
+        rows.append({
+            "offering_id": offering.offering_id, "project_number": offering.project_number,
+            "project_title": offering.project_title, "institution_name": offering.institution_name,
+            "year": offering.year, "credit_class": offering.credit_class, "credit_value": offering.credit_value,
+            "starts_on": offering.starts_on, "ends_on": offering.ends_on, "award_count": award_count,
+            "analysed": bool(analysis_count), "status": svc.grant_status(award_count, analysis_count)})
+    return rows
+
+
+def _offerings_page(args: dict[str, Any]) -> dict[str, Any]:
+    result = paginate(db.session(), svc.offering_query(_me(), args.get("q"), args.get("year")), args, scalars=False)
+    return {**result, "items": _offering_rows(result)}
+
+
+def _analysis_form(form: Any) -> dict[str, Any]:
+    """The analysis form's fields (window ticks with from_<id>/to_<id> ranges) as AnalysisSchema's input."""
+    picks = []
+    for raw in form.getlist("window"):
+        if not raw.isdigit():
+            raise AppError(422, "invalid_input", "所选刷卡周期不正确，请刷新页面后重试。")
+        picks.append({k: v for k, v in (("window_id", int(raw)), ("from_ts", form.get(f"from_{raw}", "").strip()),
+                                        ("to_ts", form.get(f"to_{raw}", "").strip())) if v != ""})
+    data: dict[str, Any] = {"windows": picks, "rule_mode": form.get("rule_mode") or "all",
+                            "pairs_required": bool(form.get("pairs_required")),
+                            "include_forced": bool(form.get("include_forced"))}
+    if data["rule_mode"] == "at_least" and form.get("rule_n", "").strip():
+        data["rule_n"] = form.get("rule_n", "").strip()
+    return data
+
+
+def _load_analysis(windows: list[svc.WindowInfo], raw: dict[str, Any]) -> svc.AnalysisInput:
+    try:
+        data = AnalysisSchema().load(raw)
+    except ValidationError as exc:
+        raise AppError(422, "invalid_input", "考勤分析条件有误，请修改后重试。",
+                       flatten(exc.messages, FIELD_LABELS)) from exc
+    return svc.check_input(windows, data)
+
+
+def _form_values(windows: list[svc.WindowInfo], form: Any | None) -> dict[str, Any]:
+    """What the analysis form shows: the ticks and ranges typed, or each window's own range by default."""
+    values: dict[str, Any] = {"ticked": set(), "rule_mode": "all", "rule_n": "", "pairs_required": False,
+                              "include_forced": False}
+    for w in windows:
+        values[f"from_{w.window_id}"] = clock.fmt(w.starts_at, "%Y-%m-%dT%H:%M")
+        values[f"to_{w.window_id}"] = clock.fmt(w.ends_at, "%Y-%m-%dT%H:%M")
+    if form is not None:
+        values["ticked"] = {int(v) for v in form.getlist("window") if v.isdigit()}
+        for k in ("rule_mode", "rule_n"):
+            values[k] = form.get(k, values[k])
+        values["pairs_required"] = bool(form.get("pairs_required"))
+        values["include_forced"] = bool(form.get("include_forced"))
+        for w in windows:
+            for k in (f"from_{w.window_id}", f"to_{w.window_id}"):
+                if form.get(k):
+                    values[k] = form.get(k)
+    return values
+
+
+def _award_dict(a: CreditAward) -> dict[str, Any]:
+    return {"id": a.id, "offering_id": a.offering_id, "name": a.name, "id_masked": svc.masked(a.id_enc),
+            "title": a.title, "unit": a.unit, "project_number": a.project_number, "project_title": a.project_title,
+            "credit_class": a.credit_class, "credit_value": a.credit_value, "activity_date": a.activity_date,
+            "method": a.method, "valid_credit": a.method == "attendance", "state": a.state,
+            "granted_at": a.granted_at, "withdrawn_at": a.withdrawn_at, "withdraw_reason": a.withdraw_reason,
+            "version": a.version}
+
+
+# ---- pages ---------------------------------------------------------------------------------------
+
+@pages.get("/credits/awards")
+@access("institution", "reviewer")
+def offering_list() -> Any:
+    args = load_query(OfferingQuerySchema(), FIELD_LABELS)
+    result = _offerings_page(args)
+    keep = {k: v for k, v in args.items() if k in ("q", "year") and v not in (None, "")}
+    return render_template("credits/awards/list.html", result=result, args=args, keep=keep)
+
+
+@pages.get("/credits/awards/<int:offering_id>")
+@access("institution", "reviewer")
+def method_step(offering_id: int) -> Any:
+    """授分 step 1: the method. Manual entry is offered with the guide's own warning."""
+    offering = svc.get_offering(db.session(), _me(), offering_id)
+    return render_template("credits/awards/method.html", o=offering, warning=svc.MANUAL_WARNING, methods=METHODS)
+
+
+def _render_analysis(offering: Any, values: dict[str, Any], errors: dict[str, str], preview: list[Any] | None,
+                     preview_rule: str | None, status: int = 200) -> Any:
+    session = db.session()
+    windows = svc.windows_of(session, offering.offering_id)
+    saved = svc.latest_analysis(session, offering.offering_id)
+    return render_template("credits/awards/analysis.html", o=offering, windows=windows, v=values, errors=errors,
+                           preview=preview, preview_rule=preview_rule, saved=saved,
+                           saved_rule=svc.rule_text(saved) if saved else None,
+                           can_edit=_me().role == "institution"), status
+
+
+@pages.get("/credits/awards/<int:offering_id>/analysis")
+@access("institution", "reviewer")
+def analysis_step(offering_id: int) -> Any:
+    offering = svc.get_offering(db.session(), _me(), offering_id)
+    windows = svc.windows_of(db.session(), offering_id)
+    return _render_analysis(offering, _form_values(windows, None), {}, None, None)
+
+
+@pages.post("/credits/awards/<int:offering_id>/analysis")
+@access("institution")
+def analysis_submit(offering_id: int) -> Any:
+    """考勤分析 (action=preview) lists who is valid; 确定 (action=save) keeps the analysis for 授分."""
+    session = db.session()
+    offering = svc.get_offering(session, _me(), offering_id)
+    windows = svc.windows_of(session, offering_id)
+    values = _form_values(windows, request.form)
+    try:
+        inp = _load_analysis(windows, _analysis_form(request.form))
+        if request.form.get("action") == "save":
+            saved = svc.save_analysis(session, _me(), offering, inp)
+            commit()
+            flash(f"考勤分析已保存：有效人员 {saved.valid_count} 人。请查看有效人员明细并授分。", "ok")
+            return redirect(f"/credits/awards/{offering_id}/attendees")
+        attendees = svc.run(session, offering_id, inp)
+    except AppError as exc:
+        session.rollback()
+        return _render_analysis(offering, values, exc.fields or {"_schema": exc.message}, None, None, exc.status)
+
+    return _render_analysis(offering, values, {}, attendees, describe(inp.rule, len(inp.picks)))
+
+
+@pages.get("/credits/awards/<int:offering_id>/attendees")
+@access("institution", "reviewer")
+def attendees_step(offering_id: int) -> Any:
+    """有效人员明细 + 筛选授分人员 + 活动日期 + 授分."""
+    session = db.session()
+    offering = svc.get_offering(session, _me(), offering_id)
+    analysis = svc.latest_analysis(session, offering_id)
+    if analysis is None:
+        flash("请先完成考勤分析（勾选刷卡周期，点击考勤分析后确定）。", "error")
+        return redirect(f"/credits/awards/{offering_id}/analysis")
+    rows = svc.attendee_rows(session, offering, analysis)
+    q = (request.args.get("q") or "").strip()[:50]
+    shown = [r for r in rows if q in r.name] if q else rows
+    pages_n = max(1, math.ceil(len(shown) / ATTENDEES_PER_PAGE))
+    page = request.args.get("page", "1")
+    page_no = min(max(1, int(page)), pages_n) if page.isdigit() else 1
+    counts = {s: sum(1 for r in rows if r.status == s) for s in ("to_grant", "granted", "withdrawn", "excluded")}
+    windows = [w for w in svc.windows_of(session, offering_id) if w.window_id in {p["window_id"]
+                                                                                  for p in analysis.windows}]
+    return render_template(
+        "credits/awards/attendees.html", o=offering, analysis=analysis, rule=svc.rule_text(analysis),
+        windows=windows, rows=shown[(page_no - 1) * ATTENDEES_PER_PAGE: page_no * ATTENDEES_PER_PAGE],
+        total=len(rows), counts=counts, page=page_no, pages=pages_n, q=q,
+        activity_date=request.args.get("activity_date") or offering.ends_on.isoformat(),
+        can_edit=_me().role == "institution")
+
+
+@pages.post("/credits/awards/<int:offering_id>/exclusions")
+@access("institution")
+def exclusion_add(offering_id: int) -> Any:
+    session = db.session()
+    offering = svc.get_offering(session, _me(), offering_id)
+    data, errors = load_form(ExclusionSchema(), request.form)
+    if errors:
+        flash("；".join(f"{FIELD_LABELS.get(k, k)}：{v}" for k, v in errors.items()), "error")
+        return redirect(f"/credits/awards/{offering_id}/attendees")
+    try:
+        name = svc.exclude(session, _me(), offering, data["trainee_key"], data["reason"])  # type: ignore[index]
+    except AppError as exc:
+        session.rollback()
+        flash(exc.message, "error")
+        return redirect(f"/credits/awards/{offering_id}/attendees")
+    commit()
+    flash(f"已将 {name} 排除出授分人员（原因已记入操作日志）。", "ok")
+    return redirect(f"/credits/awards/{offering_id}/attendees")
+
+
+@pages.post("/credits/awards/<int:offering_id>/exclusions/include")
+@access("institution")
+def exclusion_remove(offering_id: int) -> Any:
+    session = db.session()
+    offering = svc.get_offering(session, _me(), offering_id)
+    data, errors = load_form(IncludeSchema(), request.form)
+    if errors:
+        flash("学员标识不正确，请刷新页面后重试。", "error")
+        return redirect(f"/credits/awards/{offering_id}/attendees")
+    try:
+        svc.include_again(session, _me(), offering, data["trainee_key"])  # type: ignore[index]
+    except AppError as exc:
+        session.rollback()
+        flash(exc.message, "error")
+        return redirect(f"/credits/awards/{offering_id}/attendees")
+    commit()
+    flash("已恢复为待授分。", "ok")
+    return redirect(f"/credits/awards/{offering_id}/attendees")
+
+
+@pages.post("/credits/awards/<int:offering_id>/grant")
+@access("institution")
+def grant_submit(offering_id: int) -> Any:
+    session = db.session()
+    offering = svc.get_offering(session, _me(), offering_id)
+    data, errors = load_form(GrantSchema(), request.form)
+    if errors:
+        flash(f"活动日期：{errors.get('activity_date', '请选择活动日期。')}", "error")
+        return redirect(f"/credits/awards/{offering_id}/attendees")
+    try:
+        result = svc.grant(session, _me(), offering, data["activity_date"])  # type: ignore[index]
+    except AppError as exc:
+        session.rollback()
+        flash(exc.message + ("".join(f" {v}" for v in (exc.fields or {}).values())), "error")
+        return redirect(f"/credits/awards/{offering_id}/attendees")
+    commit()
+    flash(f"授分完成：新授分 {result.added} 人；此前已授分 {result.already} 人；排除 {result.excluded} 人。", "ok")
+    return redirect(f"/credits/awards/{offering_id}/list")
+
+
+@pages.get("/credits/awards/<int:offering_id>/list")
+@access("institution", "reviewer")
+def award_list_page(offering_id: int) -> Any:
+    session = db.session()
+    offering = svc.get_offering(session, _me(), offering_id)
+    awards = svc.award_list(session, offering_id)
+    return render_template("credits/awards/awards.html", o=offering, awards=[_award_dict(a) for a in awards],
+                           methods=METHODS, states=STATES, can_edit=_me().role == "institution")
+
+
+@pages.get("/credits/awards/<int:offering_id>/awards.xlsx")
+@access("institution", "reviewer")
+def award_export(offering_id: int) -> Any:
+    session = db.session()
+    offering = svc.get_offering(session, _me(), offering_id)
+    data = svc.export_xlsx(offering, svc.award_list(session, offering_id))
+    name = f"授分名单-{offering.project_number}.xlsx"
+    resp = Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    resp.headers["Content-Disposition"] = f"attachment; filename=awards.xlsx; filename*=UTF-8''{quote(name)}"
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
+
+
+@pages.post("/credits/awards/award/<int:award_id>/withdraw")
+@access("institution")
+def award_withdraw(award_id: int) -> Any:
+    session = db.session()
+    award = svc.get_award(session, _me(), award_id)
+    back = f"/credits/awards/{award.offering_id}/list"
+    data, errors = load_form(WithdrawSchema(), request.form)
+    if errors:
+        flash(f"撤销原因：{errors.get('reason', '请填写撤销原因。')}", "error")
+        return redirect(back)
+    if data and data.get("version") and data["version"] != award.version:
+        flash("该授分记录已被他人修改，请刷新页面后重试。", "error")
+        return redirect(back)
+    try:
+        svc.withdraw(session, _me(), award, data["reason"])  # type: ignore[index]
+    except AppError as exc:
+        session.rollback()
+        flash(exc.message, "error")
+        return redirect(back)
+    commit()
+    flash(f"已撤销 {award.name} 的授分。", "ok")
+    return redirect(back)
+
+
+def _render_manual(offering: Any, values: dict[str, Any], errors: dict[str, str], status: int = 200) -> Any:
+    return render_template("credits/awards/manual.html", o=offering, v=values, errors=errors, titles=TITLES,
+                           warning=svc.MANUAL_WARNING), status
+
+
+@pages.get("/credits/awards/<int:offering_id>/manual")
+@access("institution")
+def manual_form(offering_id: int) -> Any:
+    offering = svc.get_offering(db.session(), _me(), offering_id)
+    return _render_manual(offering, {"activity_date": offering.ends_on.isoformat()}, {})
+
+
+@pages.post("/credits/awards/<int:offering_id>/manual")
+@access("institution")
+def manual_submit(offering_id: int) -> Any:
+    session = db.session()
+    offering = svc.get_offering(session, _me(), offering_id)
+    values = {k: request.form.get(k, "") for k in ("name", "id_number", "mobile", "title", "unit", "activity_date",
+                                                   "confirm_invalid")}
+    data, errors = load_form(ManualEntrySchema(), request.form)
+    if errors:
+        return _render_manual(offering, values, errors, 422)
+    try:
+        award = svc.manual_entry(session, _me(), offering, data)  # type: ignore[arg-type]
+    except AppError as exc:
+        session.rollback()
+        return _render_manual(offering, values, exc.fields or {"_schema": exc.message}, exc.status)
+    commit()
+    flash(f"已手工录入 {award.name} 的学分（非有效学分，不计入达标、不生成学分证书）。", "ok")
+    return redirect(f"/credits/awards/{offering_id}/list")
+
+
+# ---- JSON API ------------------------------------------------------------------------------------
+
+@api.route("/grant/offerings", methods=["GET"])
+@access("institution", "reviewer")
+@api.arguments(OfferingQuerySchema, location="query", as_kwargs=False)
+@api.response(200, OfferingPageSchema)
+@api.doc(security=BEARER, summary="项目参加者授分：可授分的期次及授分状态")
+def api_offerings(args: dict[str, Any]) -> Any:
+    return _offerings_page(args)
+
+
+@api.route("/offerings/<int:offering_id>/windows", methods=["GET"])
+@access("institution", "reviewer")
+@api.response(200, WindowOutSchema(many=True))
+@api.doc(security=BEARER, summary="有二维码考勤的刷卡周期")
+def api_windows(offering_id: int) -> Any:
+    svc.get_offering(db.session(), _me(), offering_id)
+    return svc.windows_of(db.session(), offering_id)
+
+
+def _analysis_out(offering_id: int, inp: svc.AnalysisInput, attendees: list[Any], saved_id: int | None) -> Any:
+
+    return {"id": saved_id, "rule": describe(inp.rule, len(inp.picks)),
+            "windows": [{"window_id": p.window_id, "from_ts": p.from_ts, "to_ts": p.to_ts} for p in inp.picks],
+            "valid_count": len(attendees),
+            "attendees": [{"trainee_key": a.trainee_key, "name": a.name, "windows_met": a.windows_met}
+                          for a in attendees]}
+
+
+@api.route("/offerings/<int:offering_id>/analysis/preview", methods=["POST"])
+@access("institution")
+@api.response(200, AnalysisOutSchema)
+@api.doc(security=BEARER, summary="考勤分析（只查询，不保存）", requestBody={
+    "content": {"application/json": {"schema": AnalysisSchema}}})
+def api_analysis_preview(offering_id: int) -> Any:
+    session = db.session()
+    svc.get_offering(session, _me(), offering_id)
+    windows = svc.windows_of(session, offering_id)
+    inp = svc.check_input(windows, load_json(AnalysisSchema()))
+    return _analysis_out(offering_id, inp, svc.run(session, offering_id, inp), None)
+
+
+@api.route("/offerings/<int:offering_id>/analyses", methods=["POST"])
+@access("institution")
+@api.response(201, AnalysisOutSchema)
+@api.doc(security=BEARER, summary="确定：保存考勤分析（授分依据最近一次保存的分析）", requestBody={
+    "content": {"application/json": {"schema": AnalysisSchema}}})
+def api_analysis_save(offering_id: int) -> Any:
+    session = db.session()
+    offering = svc.get_offering(session, _me(), offering_id)
+    windows = svc.windows_of(session, offering_id)
+    inp = svc.check_input(windows, load_json(AnalysisSchema()))
+    saved = svc.save_analysis(session, _me(), offering, inp)
+    attendees = svc.run(session, offering_id, inp)
+    commit()
+    return _analysis_out(offering_id, inp, attendees, saved.id), 201
+
+
+@api.route("/offerings/<int:offering_id>/attendees", methods=["GET"])
+@access("institution", "reviewer")
+@api.response(200, AttendeesOutSchema)
+@api.doc(security=BEARER, summary="有效人员明细（最近一次保存的考勤分析；身份证号码脱敏）")
+def api_attendees(offering_id: int) -> Any:
+    session = db.session()
+    offering = svc.get_offering(session, _me(), offering_id)
+    analysis = svc.latest_analysis(session, offering_id)
+    if analysis is None:
+        raise AppError(409, "no_analysis", "请先完成考勤分析并确定。")
+    rows = svc.attendee_rows(session, offering, analysis)
+    ticked = {p["window_id"] for p in analysis.windows}
+    return {"analysis_id": analysis.id, "rule": svc.rule_text(analysis),
+            "windows": [w for w in svc.windows_of(session, offering_id) if w.window_id in ticked],
+            "attendees": [{**r.__dict__, "scans": {str(k): v for k, v in r.scans.items()}} for r in rows]}
+
+
+@api.route("/offerings/<int:offering_id>/exclusions", methods=["POST"])
+@access("institution")
+@api.response(200, ExclusionOutSchema)
+@api.doc(security=BEARER, summary="筛选授分人员：排除一名有效人员（须填写原因，记入操作日志）",
+         requestBody={"content": {"application/json": {"schema": ExclusionSchema}}})
+def api_exclude(offering_id: int) -> Any:
+    session = db.session()
+    offering = svc.get_offering(session, _me(), offering_id)
+    data = load_json(ExclusionSchema())
+    svc.exclude(session, _me(), offering, data["trainee_key"], data["reason"])
+    commit()
+    return {"trainee_key": data["trainee_key"], "excluded": True}
+
+
+@api.route("/offerings/<int:offering_id>/exclusions/include", methods=["POST"])
+@access("institution")
+@api.response(200, ExclusionOutSchema)
+@api.doc(security=BEARER, summary="筛选授分人员：恢复一名被排除的人员",
+         requestBody={"content": {"application/json": {"schema": IncludeSchema}}})
+def api_include(offering_id: int) -> Any:
+    session = db.session()
+    offering = svc.get_offering(session, _me(), offering_id)
+    data = load_json(IncludeSchema())
+    svc.include_again(session, _me(), offering, data["trainee_key"])
+    commit()
+    return {"trainee_key": data["trainee_key"], "excluded": False}
+
+
+@api.route("/offerings/<int:offering_id>/grant", methods=["POST"])
+@access("institution")
+@api.response(200, GrantOutSchema)
+@api.doc(security=BEARER, summary="授分：按最近一次考勤分析授分（已授分的不重复）",
+         requestBody={"content": {"application/json": {"schema": GrantSchema}}})
+def api_grant(offering_id: int) -> Any:
+    session = db.session()
+    offering = svc.get_offering(session, _me(), offering_id)
+    data = load_json(GrantSchema())
+    result = svc.grant(session, _me(), offering, data["activity_date"])
+    commit()
+    return {"added": result.added, "already": result.already, "excluded": result.excluded}
+
+
+@api.route("/offerings/<int:offering_id>/manual-awards", methods=["POST"])
+@access("institution")
+@api.response(201, AwardListOutSchema)
+@api.doc(security=BEARER, summary="手工录入学分（非有效学分：不计入达标，不生成学分证书）",
+         requestBody={"content": {"application/json": {"schema": ManualEntrySchema}}})
+def api_manual(offering_id: int) -> Any:
+    session = db.session()
+    offering = svc.get_offering(session, _me(), offering_id)
+    data = load_json(ManualEntrySchema())
+    award = svc.manual_entry(session, _me(), offering, data)
+    commit()
+    return {"offering_id": offering_id, "count": 1, "awards": [_award_dict(award)]}, 201
+
+
+@api.route("/offerings/<int:offering_id>/awards", methods=["GET"])
+@access("institution", "reviewer")
+@api.response(200, AwardListOutSchema)
+@api.doc(security=BEARER, summary="授分名单（含撤销的记录；手工录入的标为非有效学分）")
+def api_awards(offering_id: int) -> Any:
+    session = db.session()
+    svc.get_offering(session, _me(), offering_id)
+    awards = [_award_dict(a) for a in svc.award_list(session, offering_id)]
+    return {"offering_id": offering_id, "count": len(awards), "awards": awards}
+
+
+@api.route("/awards/<int:award_id>/withdraw", methods=["POST"])
+@access("institution")
+@api.response(200, AwardListOutSchema)
+@api.doc(security=BEARER, summary="撤销授分（须填写原因；执行情况反馈提交后不能撤销）",
+         requestBody={"content": {"application/json": {"schema": WithdrawSchema}}})
+def api_withdraw(award_id: int) -> Any:
+    session = db.session()
+    award = svc.get_award(session, _me(), award_id)
+    data = load_json(WithdrawSchema())
+    if data.get("version") and data["version"] != award.version:
+        raise AppError(409, "conflict", "该授分记录已被他人修改，请刷新后重试。")
+    svc.withdraw(session, _me(), award, data["reason"])
+    commit()
+    return {"offering_id": award.offering_id, "count": 1, "awards": [_award_dict(award)]}

@@ -1,0 +1,93 @@
+"""Input (the year asked for) and output of 达标情况查询."""
+
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, validates
+
+from services.common import clock
+from services.common.schemas import ValidationError, ZhSchema, fields
+
+FIRST_YEAR = 2000
+YEAR_MESSAGE = "年份应为四位数字，如 2026。"
+
+
+class YearQuery(ZhSchema):
+    """?year=2026; other query keys (WeChat adds from=singlemessage to shared links) are ignored."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    year = fields.Integer(strict=False, load_default=None,
+                          error_messages={"invalid": YEAR_MESSAGE, "null": YEAR_MESSAGE})
+
+    @validates("year")
+    def _year_in_range(self, value: int | None, **_: object) -> None:
+        last = clock.today_local().year + 1
+        if value is not None and not FIRST_YEAR <= value <= last:
+            raise ValidationError(f"年份应在 {FIRST_YEAR} 到 {last} 之间。")
+
+
+class Credits(fields.Decimal):
+    """Credits as a string with two decimals ("25.00"), never a float."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(places=2, as_string=True, **kwargs)  # type: ignore[arg-type]
+
+
+class RequirementOut(ZhSchema):
+    total = Credits()
+    class1 = Credits()
+
+
+class SumsOut(ZhSchema):
+    class1 = Credits()
+    class2 = Credits()
+    total = Credits()
+    count = fields.Integer()
+
+
+class AwardOut(ZhSchema):
+    id = fields.Integer()
+    project_number = fields.String()
+    project_title = fields.String()
+    institution_name = fields.String()
+    credit_class = fields.String()
+    credit_value = Credits()
+    offering_starts_on = fields.Date()
+    offering_ends_on = fields.Date()
+    activity_date = fields.Date()
+    method = fields.String(metadata={"description": "attendance 根据会场考勤授分 | manual 手工录入学分（无效）"})
+    state = fields.String(metadata={"description": "pending 待生效 | effective 已生效 | withdrawn 已撤销"})
+    state_label = fields.String()
+    counted = fields.Boolean(metadata={"description": "是否计入达标（仅已生效的考勤授分）"})
+    status_text = fields.String()
+    printable = fields.Boolean(metadata={"description": "现在是否可打印学分证书"})
+    printable_from = fields.Date(allow_none=True)
+    printable_text = fields.String()
+
+
+class YearOut(ZhSchema):
+    year = fields.Integer()
+    requirement = fields.Nested(RequirementOut)
+    requirement_text = fields.String()
+    effective = fields.Nested(SumsOut, metadata={"description": "已生效的考勤授分，计入达标"})
+    pending = fields.Nested(SumsOut, metadata={"description": "待生效（执行情况反馈审核通过后生效），暂不计入"})
+    manual = fields.Nested(SumsOut, metadata={"description": "手工录入学分：无效，不计入达标"})
+    withdrawn = fields.Nested(SumsOut, metadata={"description": "已撤销，不计入"})
+    met = fields.Boolean()
+    missing_class1 = Credits()
+    missing_total = Credits()
+    missing_text = fields.String()
+    status_text = fields.String()
+    awards = fields.List(fields.Nested(AwardOut), allow_none=True)
+
+
+class TraineeOut(ZhSchema):
+    name = fields.String()
+    id_number_masked = fields.String()
+
+
+class ComplianceOut(ZhSchema):
+    trainee = fields.Nested(TraineeOut)
+    today = fields.Date(metadata={"description": "北京时间的今天（打印日期按此判断）"})
+    years = fields.List(fields.Nested(YearOut), metadata={"description": "按年度从新到旧；指定 year 时只含该年度"})

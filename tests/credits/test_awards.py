@@ -1,0 +1,430 @@
+"""学分管理 → 项目参加者授分: 考勤分析 saved, 有效人员明细, 筛选授分人员 with reasons, 授分, 撤销, 手工录入学分,
+the award list and its Excel export, credits.granted and projects' copy of the list, and who may do what."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from decimal import Decimal
+from urllib.parse import quote
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import insert, select
+
+from services.common import clock, pii
+from services.common.events import make_envelope
+from tests.checkin.test_windows_support import (
+    INST_A,
+    INST_B,
+    REVIEWER,
+    TRAINEE,
+    WHO,
+    api_headers,
+    client_for,
+    csrf_for,
+    id_number,
+)
+from tests.credits.test_offerings import deliver, payload
+
+UTC = dt.UTC
+DAY1 = dt.datetime(2026, 12, 10, 0, 30, tzinfo=UTC)  # 08:30 Shanghai
+DAY2 = DAY1 + dt.timedelta(days=1)
+WINDOWS = {1: ("sign_in", DAY1), 2: ("sign_out", DAY1 + dt.timedelta(hours=8)),
+           3: ("sign_in", DAY2), 4: ("sign_out", DAY2 + dt.timedelta(hours=8))}
+ACTIVITY, OFFERING = 7, 101
+# trainee serial -> windows scanned (minutes after the window opened); "f" marks a forced check-in
+PEOPLE = {1: {1: 5, 2: 5, 3: 5, 4: 5}, 2: {1: 5, 2: 5, 3: 5}, 3: {1: 50, 2: 5, 3: 5, 4: 5},
+          4: {1: "f", 2: 5, 3: 5, 4: 5}}
+NAMES = {1: "吴倩", 2: "张伟", 3: "李娜", 4: "王芳"}
+
+
+def key(serial: int) -> str:
+    return pii.id_hash(id_number(serial))
+
+
+@pytest.fixture
+def cdb(databases):
+    return databases["credits"]
+
+
+@pytest.fixture
+def seeded(cdb):
+    from services.credits.attendance.models import AttendanceRecord
+
+    clock.set_now(dt.datetime(2026, 12, 12, 2, 0, tzinfo=UTC))
+    deliver(make_envelope("offering.approved", "projects", payload()))
+    rows, n = [], 0
+    for serial, scans in PEOPLE.items():
+        for window_id, minutes in scans.items():
+            n += 1
+            kind, starts = WINDOWS[window_id]
+            rows.append({
+                "checkin_id": n, "activity_id": ACTIVITY, "offering_id": OFFERING, "institution_id": 1,
+                "window_id": window_id, "window_kind": kind, "window_starts_at": starts,
+                "window_ends_at": starts + dt.timedelta(hours=1), "trainee_key": key(serial),
+                "name": NAMES[serial], "id_enc": pii.encrypt(id_number(serial)),
+                "mobile_enc": pii.encrypt(f"1380000000{serial}"), "title": "主治医师", "unit": "西安市第一医院",
+                "scanned_at": starts + dt.timedelta(minutes=5 if minutes == "f" else minutes),
+                "forced": minutes == "f", "flags": []})
+    s = cdb.new_session()
+    s.execute(insert(AttendanceRecord), rows)
+    s.commit()
+    s.close()
+    return rows
+
+
+def form(principal, **fields) -> dict:
+    return {"csrf_token": csrf_for(principal), **fields}
+
+
+def analysis_form(*window_ids, **extra) -> dict:
+    data = form(INST_A, window=[str(w) for w in window_ids], **extra)
+    return data
+
+
+def awards(cdb):
+    from services.credits.awards.models import CreditAward
+
+    s = cdb.new_session()
+    try:
+        return s.scalars(select(CreditAward).order_by(CreditAward.id)).all()
+    finally:
+        s.close()
+
+
+def audit(cdb, action):
+    from services.credits.audit import AuditLog
+
+    s = cdb.new_session()
+    try:
+        return s.scalars(select(AuditLog).where(AuditLog.action == action).order_by(AuditLog.id)).all()
+    finally:
+        s.close()
+
+
+def granted_events(cdb):
+    from services.credits.db import outbox
+
+    s = cdb.new_session()
+    try:
+        rows = s.execute(select(outbox.c.envelope).where(outbox.c.name == "credits.granted")
+                         .order_by(outbox.c.id)).scalars().all()
+        return [json.loads(r) for r in rows]
+    finally:
+        s.close()
+
+
+# ---- the flow through the pages ------------------------------------------------------------------
+
+def test_flow_analyse_exclude_grant_through_the_pages(credits_app, seeded, cdb):
+    c = client_for(credits_app, "inst_a")
+    listing = c.get("/credits/awards").get_data(as_text=True)
+    assert "项目参加者授分" in listing and "心血管急危重症诊治进展" in listing and "未授分" in listing
+
+    step1 = c.get(f"/credits/awards/{OFFERING}").get_data(as_text=True)
+    assert "根据会场考勤授分" in step1 and "请勿选择手工录入学分，手工录入学分为非有效学分" in step1
+
+    page = c.get(f"/credits/awards/{OFFERING}/analysis").get_data(as_text=True)
+    # the windows that had QR check-in, each range pre-filled with the window's own start and end
+    assert page.count('type="checkbox" id="w-') == 4
+    assert 'value="2026-12-10T08:30"' in page and 'value="2026-12-10T09:30"' in page
+
+    # 考勤分析 (preview) with every window, forced check-ins excluded: 吴倩 and 李娜 (50 min is in range)
+    preview = c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="preview"))
+    text = preview.get_data(as_text=True)
+    assert preview.status_code == 200 and "有效人员 <strong>2</strong> 人" in text
+    assert "吴倩" in text and "李娜" in text and "张伟" not in text and "须在全部 4 个刷卡周期内签到" in text
+    assert awards(cdb) == [] and audit(cdb, "analyse") == []  # a preview saves nothing
+
+    # narrowing window 1 to its first 30 minutes drops 李娜's 50-minute scan; at least 3 of 4 brings 张伟 in,
+    # and 王芳 too (her forced check-in does not count, her other three scans do)
+    narrowed = analysis_form(1, 2, 3, 4, action="save", rule_mode="at_least", rule_n="3",
+                             from_1="2026-12-10T08:30", to_1="2026-12-10T09:00")
+    saved = c.post(f"/credits/awards/{OFFERING}/analysis", data=narrowed)
+    assert saved.status_code == 302 and saved.headers["Location"].endswith(f"/credits/awards/{OFFERING}/attendees")
+    [entry] = audit(cdb, "analyse")
+    assert "至少 3 个" in entry.reason and "有效人员 4 人" in entry.reason
+
+    detail = c.get(f"/credits/awards/{OFFERING}/attendees").get_data(as_text=True)
+    assert "有效人员明细" in detail and "有效人员 <strong>4</strong> 人" in detail
+    assert all(name in detail for name in NAMES.values())
+    assert pii.mask_id(id_number(1)) in detail and id_number(1) not in detail
+    assert "12-10 08:35" in detail  # scan times per window
+    assert 'value="2026-12-11"' in detail  # 活动日期 defaults to the last day
+
+    # 筛选授分人员: untick 张伟 with a reason (audit-logged); a blank reason is refused
+    blank = c.post(f"/credits/awards/{OFFERING}/exclusions", data=form(INST_A, trainee_key=key(2), reason=""))
+    assert blank.status_code == 302
+    assert audit(cdb, "exclude") == []
+    c.post(f"/credits/awards/{OFFERING}/exclusions", data=form(INST_A, trainee_key=key(2), reason="中途离场"))
+    [ex] = audit(cdb, "exclude")
+    assert ex.reason == "张伟：中途离场" and ex.actor == INST_A.describe()
+    detail = c.get(f"/credits/awards/{OFFERING}/attendees").get_data(as_text=True)
+    assert "已排除：中途离场" in detail
+
+    granted = c.post(f"/credits/awards/{OFFERING}/grant", data=form(INST_A, activity_date="2026-12-11"))
+    assert granted.status_code == 302 and granted.headers["Location"].endswith("/list")
+    rows = awards(cdb)
+    assert sorted(a.name for a in rows) == ["吴倩", "李娜", "王芳"]
+    a = rows[0]
+    assert (a.method, a.state, a.credit_class, a.credit_value, a.activity_date, a.year) == (
+        "attendance", "pending", "Ⅰ类", Decimal("10.00"), dt.date(2026, 12, 11), 2026)
+    assert (a.project_number, a.institution_name) == ("2026-01-01-001", "西安市第一医院")
+    assert pii.decrypt(a.id_enc) in (id_number(1), id_number(3), id_number(4))
+    listing = c.get(f"/credits/awards/{OFFERING}/list").get_data(as_text=True)
+    assert "待生效" in listing and "吴倩" in listing
+
+
+def test_granting_again_adds_only_who_is_new(credits_app, seeded, cdb):
+    c = client_for(credits_app, "inst_a")
+    c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))
+    c.post(f"/credits/awards/{OFFERING}/grant", data=form(INST_A, activity_date="2026-12-11"))
+    assert len(awards(cdb)) == 2
+    again = c.post(f"/credits/awards/{OFFERING}/grant", data=form(INST_A, activity_date="2026-12-11"))
+    assert again.status_code == 302 and len(awards(cdb)) == 2
+    # a new analysis that also counts forced check-ins brings 王芳 in; the two granted are not granted twice
+    c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save", include_forced="1"))
+    resp = c.post(f"/credits/api/offerings/{OFFERING}/grant", json={"activity_date": "2026-12-10"},
+                  headers=api_headers("inst_a"))
+    assert resp.status_code == 200 and resp.json == {"added": 1, "already": 2, "excluded": 0}
+    assert sorted(a.name for a in awards(cdb)) == ["吴倩", "李娜", "王芳"]
+    # every grant announced the whole current list
+    last = granted_events(cdb)[-1]["payload"]
+    assert last["offering_id"] == OFFERING and sorted(a["name"] for a in last["awards"]) == ["吴倩", "李娜", "王芳"]
+
+
+def test_grant_needs_a_saved_analysis_and_a_date_in_the_offering(credits_app, seeded, cdb):
+    h = api_headers("inst_a")
+    c = credits_app.test_client()
+    none = c.post(f"/credits/api/offerings/{OFFERING}/grant", json={"activity_date": "2026-12-11"}, headers=h)
+    assert none.status_code == 409 and "请先完成考勤分析" in none.json["error"]["message"]
+    c.post(f"/credits/api/offerings/{OFFERING}/analyses", json={"windows": [{"window_id": 1}]}, headers=h)
+    late = c.post(f"/credits/api/offerings/{OFFERING}/grant", json={"activity_date": "2026-12-20"}, headers=h)
+    assert late.status_code == 422 and "活动日期" in late.json["error"]["message"]
+    bad = c.post(f"/credits/api/offerings/{OFFERING}/grant", json={"activity_date": "12/11"}, headers=h)
+    assert bad.status_code == 422 and "日期格式不正确" in json.dumps(bad.json, ensure_ascii=False)
+    assert awards(cdb) == []
+
+
+def test_analysis_input_is_checked(credits_app, seeded):
+    h, c = api_headers("inst_a"), credits_app.test_client()
+    url = f"/credits/api/offerings/{OFFERING}/analysis/preview"
+
+    def msg(body):
+        resp = c.post(url, json=body, headers=h)
+        assert resp.status_code == 422, resp.json
+        return json.dumps(resp.json, ensure_ascii=False)
+
+    assert "请至少勾选一个刷卡周期" in msg({"windows": []}) or "长度" in msg({"windows": []})
+    assert "不属于本活动" in msg({"windows": [{"window_id": 99}]})
+    wider = {"windows": [{"window_id": 1, "from_ts": "2026-12-10T08:00", "to_ts": "2026-12-10T09:30"}]}
+    assert "只能在周期的开始与结束时间之内" in msg(wider)
+    assert "不能多于所选刷卡周期数" in msg({"windows": [{"window_id": 1}], "rule_mode": "at_least", "rule_n": 2})
+    assert "请填写至少需要签到的刷卡周期数" in msg({"windows": [{"window_id": 1}], "rule_mode": "at_least"})
+    assert "不允许的字段" in msg({"windows": [{"window_id": 1}], "admin": True})
+    ok = c.post(url, json={"windows": [{"window_id": 1}, {"window_id": 2}], "pairs_required": True}, headers=h)
+    assert ok.status_code == 200 and "签到与签退须成对" in ok.json["rule"]
+    assert sorted(a["name"] for a in ok.json["attendees"]) == ["吴倩", "张伟", "李娜"]
+    # the page keeps what was typed and says what is wrong
+    page = client_for(credits_app, "inst_a").post(
+        f"/credits/awards/{OFFERING}/analysis",
+        data=analysis_form(1, action="save", rule_mode="at_least", rule_n="3"))
+    assert page.status_code == 422 and "不能多于所选刷卡周期数" in page.get_data(as_text=True)
+
+
+def test_manual_entry_is_marked_invalid_everywhere(credits_app, seeded, cdb):
+    c = client_for(credits_app, "inst_a")
+    page = c.get(f"/credits/awards/{OFFERING}/manual").get_data(as_text=True)
+    assert "手工录入学分为非有效学分" in page
+    person = {"name": "赵磊", "id_number": id_number(8), "mobile": "13900000008", "title": "主治医师",
+              "unit": "西安市第一医院", "activity_date": "2026-12-11"}
+    unconfirmed = c.post(f"/credits/awards/{OFFERING}/manual", data=form(INST_A, **person))
+    assert unconfirmed.status_code == 422 and "非有效学分" in unconfirmed.get_data(as_text=True)
+    assert 'value="赵磊"' in unconfirmed.get_data(as_text=True)  # nothing typed is lost
+    wrong_id = c.post(f"/credits/awards/{OFFERING}/manual",
+                      data=form(INST_A, **{**person, "id_number": "610102199001011234"}, confirm_invalid="1"))
+    assert wrong_id.status_code == 422 and "校验位" in wrong_id.get_data(as_text=True)
+    ok = c.post(f"/credits/awards/{OFFERING}/manual", data=form(INST_A, **person, confirm_invalid="1"))
+    assert ok.status_code == 302
+    [award] = awards(cdb)
+    assert (award.method, award.state, award.name) == ("manual", "pending", "赵磊")
+    listing = c.get(f"/credits/awards/{OFFERING}/list").get_data(as_text=True)
+    assert "手工录入学分" in listing and "非有效学分" in listing
+    api = credits_app.test_client().get(f"/credits/api/offerings/{OFFERING}/awards", headers=api_headers("inst_a"))
+    assert api.json["awards"][0]["valid_credit"] is False and api.json["awards"][0]["method"] == "manual"
+    twice = c.post(f"/credits/awards/{OFFERING}/manual", data=form(INST_A, **person, confirm_invalid="1"))
+    assert twice.status_code == 409 and "已有授分记录" in twice.get_data(as_text=True)
+    assert len(awards(cdb)) == 1
+    # the trainee gets an account on first sight here too
+    from services.credits.accounts.models import TraineeAccount
+    s = cdb.new_session()
+    assert s.scalar(select(TraineeAccount.name).where(TraineeAccount.trainee_key == key(8))) == "赵磊"
+    s.close()
+    # the database refuses a manual award made effective
+    from sqlalchemy.exc import IntegrityError
+
+    from services.credits.awards.models import CreditAward
+    s = cdb.new_session()
+    row = s.get(CreditAward, award.id)
+    row.state, row.effective_at = "effective", clock.now()
+    with pytest.raises(IntegrityError):
+        s.commit()
+    s.close()
+
+
+def test_withdraw_with_a_reason(credits_app, seeded, cdb):
+    c = client_for(credits_app, "inst_a")
+    c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))
+    c.post(f"/credits/awards/{OFFERING}/grant", data=form(INST_A, activity_date="2026-12-11"))
+    first = awards(cdb)[0]
+    no_reason = c.post(f"/credits/awards/award/{first.id}/withdraw", data=form(INST_A, reason=" "))
+    assert no_reason.status_code == 302 and awards(cdb)[0].state == "pending"
+    c.post(f"/credits/awards/award/{first.id}/withdraw", data=form(INST_A, reason="身份核对有误", version="1"))
+    row = awards(cdb)[0]
+    assert (row.state, row.withdraw_reason) == ("withdrawn", "身份核对有误")
+    [entry] = audit(cdb, "withdraw")
+    assert (entry.from_state, entry.to_state, entry.object_id) == ("pending", "withdrawn", first.id)
+    again = credits_app.test_client().post(f"/credits/api/awards/{first.id}/withdraw", json={"reason": "再次撤销"},
+                                           headers=api_headers("inst_a"))
+    assert again.status_code == 409 and "不能撤销" in again.json["error"]["message"]
+    # the announced list no longer has the withdrawn award; granting again does not bring it back
+    assert [a["name"] for a in granted_events(cdb)[-1]["payload"]["awards"]] == [awards(cdb)[1].name]
+    c.post(f"/credits/awards/{OFFERING}/grant", data=form(INST_A, activity_date="2026-12-11"))
+    assert [a.state for a in awards(cdb)] == ["withdrawn", "pending"]
+    listing = c.get(f"/credits/awards/{OFFERING}/list").get_data(as_text=True)
+    assert "已撤销" in listing and "身份核对有误" in listing
+
+
+def test_award_list_exports_to_excel_with_masked_ids(credits_app, seeded, cdb):
+    c = client_for(credits_app, "inst_a")
+    c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))
+    c.post(f"/credits/awards/{OFFERING}/grant", data=form(INST_A, activity_date="2026-12-11"))
+    resp = c.get(f"/credits/awards/{OFFERING}/awards.xlsx")
+    assert resp.status_code == 200 and quote("授分名单") in resp.headers["Content-Disposition"]
+    ws = load_workbook(io.BytesIO(resp.data)).active
+    values = [[c.value for c in row] for row in ws.iter_rows()]
+    assert values[1][:3] == ["序号", "姓名", "身份证号码"]
+    names = {r[1]: r for r in values[2:]}
+    assert set(names) == {"吴倩", "李娜"}
+    assert names["吴倩"][2] == pii.mask_id(id_number(1)) and names["吴倩"][9] == "是"
+
+
+def test_projects_keeps_the_latest_award_list(databases, seeded, credits_app, cdb):
+    from services.projects.awarded.models import AwardedList, AwardedTrainee
+    from services.projects.worker import handle_event
+
+    c = client_for(credits_app, "inst_a")
+    c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))
+    c.post(f"/credits/awards/{OFFERING}/grant", data=form(INST_A, activity_date="2026-12-11"))
+    clock.set_now(clock.now() + dt.timedelta(minutes=5))
+    c.post(f"/credits/awards/award/{awards(cdb)[0].id}/withdraw", data=form(INST_A, reason="身份核对有误"))
+    first, second = granted_events(cdb)
+    assert handle_event.run(second) is True
+    assert handle_event.run(first) is True  # an older list arriving late is recorded as processed, not applied
+    assert handle_event.run(second) is False  # redelivery changes nothing
+    s = databases["projects"].new_session()
+    [lst] = s.scalars(select(AwardedList)).all()
+    names = s.scalars(select(AwardedTrainee.name).where(AwardedTrainee.list_id == lst.id)).all()
+    assert (lst.offering_id, lst.count, names) == (OFFERING, 1, [awards(cdb)[1].name])
+    s.close()
+
+
+# ---- who may do what -----------------------------------------------------------------------------
+
+K = "{key}"
+ENDPOINTS = {
+    # rule: (method, url, body, kind) — kind "read" lets the committee look; "write" is the institution's only
+    "GET /credits/awards": ("GET", "/credits/awards", None, "list"),
+    "GET /credits/awards/<int:offering_id>": ("GET", f"/credits/awards/{OFFERING}", None, "read"),
+    "GET /credits/awards/<int:offering_id>/analysis": ("GET", f"/credits/awards/{OFFERING}/analysis", None, "read"),
+    "POST /credits/awards/<int:offering_id>/analysis": (
+        "POST", f"/credits/awards/{OFFERING}/analysis", {"window": "1", "action": "preview"}, "write"),
+    "GET /credits/awards/<int:offering_id>/attendees": (
+        "GET", f"/credits/awards/{OFFERING}/attendees", None, "read_redirect"),
+    "POST /credits/awards/<int:offering_id>/exclusions": (
+        "POST", f"/credits/awards/{OFFERING}/exclusions", {"trainee_key": K, "reason": "中途离场"}, "write_redirect"),
+    "POST /credits/awards/<int:offering_id>/exclusions/include": (
+        "POST", f"/credits/awards/{OFFERING}/exclusions/include", {"trainee_key": K}, "write_redirect"),
+    "POST /credits/awards/<int:offering_id>/grant": (
+        "POST", f"/credits/awards/{OFFERING}/grant", {"activity_date": "2026-12-11"}, "write_redirect"),
+    "GET /credits/awards/<int:offering_id>/list": ("GET", f"/credits/awards/{OFFERING}/list", None, "read"),
+    "GET /credits/awards/<int:offering_id>/awards.xlsx": (
+        "GET", f"/credits/awards/{OFFERING}/awards.xlsx", None, "read"),
+    "POST /credits/awards/award/<int:award_id>/withdraw": (
+        "POST", "/credits/awards/award/999/withdraw", {"reason": "核对有误"}, "write_missing"),
+    "GET /credits/awards/<int:offering_id>/manual": ("GET", f"/credits/awards/{OFFERING}/manual", None, "write"),
+    "POST /credits/awards/<int:offering_id>/manual": (
+        "POST", f"/credits/awards/{OFFERING}/manual", {"name": "赵磊"}, "write_invalid"),
+    "GET /credits/api/grant/offerings": ("GET", "/credits/api/grant/offerings", None, "list"),
+    "GET /credits/api/offerings/<int:offering_id>/windows": (
+        "GET", f"/credits/api/offerings/{OFFERING}/windows", None, "read"),
+    "POST /credits/api/offerings/<int:offering_id>/analysis/preview": (
+        "POST", f"/credits/api/offerings/{OFFERING}/analysis/preview", {"windows": [{"window_id": 1}]}, "write"),
+    "POST /credits/api/offerings/<int:offering_id>/analyses": (
+        "POST", f"/credits/api/offerings/{OFFERING}/analyses", {"windows": [{"window_id": 1}]}, "write_created"),
+    "GET /credits/api/offerings/<int:offering_id>/attendees": (
+        "GET", f"/credits/api/offerings/{OFFERING}/attendees", None, "read_conflict"),
+    "POST /credits/api/offerings/<int:offering_id>/exclusions": (
+        "POST", f"/credits/api/offerings/{OFFERING}/exclusions", {"trainee_key": K, "reason": "中途离场"}, "write"),
+    "POST /credits/api/offerings/<int:offering_id>/exclusions/include": (
+        "POST", f"/credits/api/offerings/{OFFERING}/exclusions/include", {"trainee_key": K}, "write_missing"),
+    "POST /credits/api/offerings/<int:offering_id>/grant": (
+        "POST", f"/credits/api/offerings/{OFFERING}/grant", {"activity_date": "2026-12-11"}, "write_conflict"),
+    "POST /credits/api/offerings/<int:offering_id>/manual-awards": (
+        "POST", f"/credits/api/offerings/{OFFERING}/manual-awards", {"name": "赵磊"}, "write_invalid"),
+    "GET /credits/api/offerings/<int:offering_id>/awards": (
+        "GET", f"/credits/api/offerings/{OFFERING}/awards", None, "read"),
+    "POST /credits/api/awards/<int:award_id>/withdraw": (
+        "POST", "/credits/api/awards/999/withdraw", {"reason": "核对有误"}, "write_missing"),
+}
+OWNER_STATUS = {"list": 200, "read": 200, "read_redirect": 302, "read_conflict": 409, "write": 200,
+                "write_redirect": 302, "write_missing": 404, "write_created": 201, "write_invalid": 422,
+                "write_conflict": 409}
+
+
+def expected(kind: str, who: str, api: bool) -> int:
+    owner = OWNER_STATUS[kind]
+    if who == "anonymous":
+        return 401 if api else 302  # pages send a browser to the login page
+    if who == "trainee":
+        return 403
+    if who == "inst_b":
+        return 200 if kind == "list" else 404  # another institution's offering is "not found"
+    if who == "reviewer":
+        return owner if kind.startswith(("list", "read")) else 403
+    return owner
+
+
+@pytest.mark.parametrize("rule", sorted(ENDPOINTS))
+@pytest.mark.parametrize("who", sorted(WHO))
+def test_permissions(credits_app, seeded, rule, who):
+    method, url, body, kind = ENDPOINTS[rule]
+    api = url.startswith("/credits/api/")
+    principal = WHO[who]
+    if body is not None:
+        body = {k: (key(1) if v == K else v) for k, v in body.items()}
+    if api:
+        headers = api_headers(who) if principal else {}
+        resp = credits_app.test_client().open(url, method=method, json=body, headers=headers)
+    else:
+        c = client_for(credits_app, who)
+        data = {**(body or {}), "csrf_token": csrf_for(principal)} if method == "POST" else None
+        resp = c.open(url, method=method, data=data)
+    want = expected(kind, who, api)
+    if who == "anonymous" and not api and method == "POST":
+        want = 401  # a form post without a session is refused, not redirected
+    assert resp.status_code == want, (rule, who, resp.status_code, resp.get_data(as_text=True)[:300])
+
+
+def test_committee_sees_every_institution_and_institutions_only_their_own(credits_app, seeded):
+    deliver(make_envelope("offering.approved", "projects", payload(offering_id=202, institution_id=2,
+                                                                   institution_name="宝鸡市中心医院")))
+    a = credits_app.test_client().get("/credits/api/grant/offerings", headers=api_headers("inst_a")).json
+    b = credits_app.test_client().get("/credits/api/grant/offerings", headers=api_headers("inst_b")).json
+    r = credits_app.test_client().get("/credits/api/grant/offerings", headers=api_headers("reviewer")).json
+    assert [i["offering_id"] for i in a["items"]] == [OFFERING]
+    assert [i["offering_id"] for i in b["items"]] == [202]
+    assert sorted(i["offering_id"] for i in r["items"]) == [OFFERING, 202]
+    assert INST_B and REVIEWER and TRAINEE  # the principals the permission table uses
