@@ -560,13 +560,20 @@ class Stack:
         return json.loads(last)
 
 
-def _load_demo_here() -> None:
-    """Child of Stack.load_demo: prints the demo's summary as one JSON line (or null)."""
+def _load_demo_here(wait_seconds: float = 60.0) -> None:
+    """Child of Stack.load_demo: prints the demo's summary as one JSON line (or null).
+
+    projects' demo approves a held offering; checkin learns of it through offering.approved (relay and
+    worker), so the demo check-ins wait until the activity is there. The runner may import every service:
+    it is the one place that plays the whole story, as people would across the services."""
     import importlib.util
 
     if importlib.util.find_spec("services.projects.demo") is None:
         print("null")
         return
+    from services.checkin import models as checkin_models  # noqa: F401 - the whole schema is known
+    from services.checkin.db import db as checkin_db
+    from services.checkin.demo import load_demo_checkins
     from services.projects import models  # noqa: F401 - the whole schema is known
     from services.projects.db import db
     from services.projects.demo import load_demo  # type: ignore[import-not-found]
@@ -580,6 +587,28 @@ def _load_demo_here() -> None:
         raise
     finally:
         session.close()
+    held = summary.get("held_offering")
+    if held:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            csession = checkin_db.new_session()
+            try:
+                scans = load_demo_checkins(csession, held["offering_id"])
+            except Exception:
+                csession.rollback()
+                raise
+            finally:
+                csession.close()
+            if scans is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        if scans is None:
+            print(f"the checkin activity of the demo offering did not arrive within {wait_seconds:.0f} s; "
+                  "run `python -m deploy.local _demo` again later", file=sys.stderr)
+        else:
+            held["activity_id"] = scans["activity_id"]
+            held["checkins_added"] = scans["checkins_added"]
+            summary["trainees"] = scans["trainees"]
     print(json.dumps(summary, ensure_ascii=False, default=str))
 
 
@@ -610,7 +639,8 @@ def _print_demo(summary: dict | None) -> None:
     if summary is None:
         print("Demo data: not available yet (services/projects/demo.py is missing).")
         return
-    print("Demo data loaded (log in at /projects/login; the SMS code appears in the SMS log):")
+    print("Demo data loaded (institutions and the committee log in at /projects/login, the SMS code appears in"
+          " the SMS log; trainees log in at /credits/login with the ID number and the initial password):")
 
     def line(item: object) -> str:
         if isinstance(item, dict):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from zoneinfo import ZoneInfo
 
 from .config import get_settings
@@ -50,6 +52,19 @@ def set_now(value: dt.datetime | None) -> None:
     """Freeze the clock in-process (tests)."""
     global _override
     _override = value.astimezone(UTC) if value is not None else None
+
+
+@contextmanager
+def travel(value: dt.datetime) -> Iterator[None]:
+    """Run a block at another time (demo history written when it would have happened), then put back
+    whatever the clock was: real, offset or frozen."""
+    global _override
+    before = _override
+    set_now(value)
+    try:
+        yield
+    finally:
+        _override = before
 
 
 def today_local() -> dt.date:

@@ -109,6 +109,15 @@ class CreditsGrantedSchema(_Payload):
     awards = fields.List(fields.Nested(GrantedAwardSchema), required=True)
 
 
+class ReportEventSchema(_Payload):
+    """A change of state of an offering's execution report (执行情况反馈)."""
+
+    offering_id = fields.Integer(required=True)
+    institution_id = fields.Integer(required=True)
+    report_id = fields.Integer(required=True)
+    reason = fields.String(load_default="")  # report.returned: the committee's reason
+
+
 @dataclass(frozen=True)
 class EventSpec:
     name: str
@@ -130,6 +139,13 @@ CATALOGUE: dict[str, EventSpec] = {
         EventSpec("credits.granted", "credits", ("projects",), CreditsGrantedSchema,
                   "The award list of an offering changed (授分, a manual entry, a withdrawal): projects keeps the "
                   "list for the execution report's attendance page (导入)."),
+        EventSpec("report.submitted", "projects", ("credits",), ReportEventSchema,
+                  "The institution submitted (提交) the offering's execution report: credits stops withdrawals."),
+        EventSpec("report.returned", "projects", ("credits",), ReportEventSchema,
+                  "The committee returned the report: it is editable again, and so are the offering's awards."),
+        EventSpec("report.approved", "projects", ("credits",), ReportEventSchema,
+                  "The committee approved the report: credits makes the offering's pending attendance awards "
+                  "effective (never manual ones)."),
     )
 }
 

@@ -30,11 +30,19 @@ def test_demo_is_idempotent_and_follows_the_year(projects_db):
     xjtu = s.scalar(select(Institution).where(Institution.account == "xjtu1"))
     sx = s.scalar(select(Institution).where(Institution.account == "sxsrmyy"))
     assert len(xjtu.admins) == 1 and sx.admins == []
+    # one offering already held: filed 20 days before it started, approved, finished two days ago
+    held = out["held_offering"]
+    assert (held["starts_on"], held["ends_on"]) == ("2031-05-29", "2031-05-30")
+    assert clock.now() == dt.datetime(2031, 6, 1, tzinfo=dt.UTC)  # the demo's time travel put the clock back
+    from services.projects.filings.models import Filing
+    filing = s.scalar(select(Filing).where(Filing.offering_id == held["offering_id"]))
+    assert filing.state == "approved" and len(filing.uploads) == 2
     s.close()
     s = projects_db.new_session()
     again = load_demo(s)
     assert counts(s) == first
     assert again["catalogue"]["created"] == 0 and again["catalogue"]["updated"] == 0
+    assert again["held_offering"] == held
     s.close()
 
 

@@ -1,4 +1,5 @@
-"""Demo data for a trial run: a committee reviewer, two institutions and a catalogue of projects.
+"""Demo data for a trial run: a committee reviewer, two institutions, a catalogue of projects, and one
+offering already held (filed, approved and finished two days ago) so that check-ins and 授分 can be tried.
 
 `load_demo(session)` is idempotent (a second run changes nothing) and returns the logins so the
 local runner can print them. The catalogue comes from the sample workbook shipped next to this
@@ -7,6 +8,8 @@ file; its year is moved to the current year (services.common.clock), so it keeps
 
 from __future__ import annotations
 
+import datetime as dt
+import io
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +17,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.common import clock
+from services.common.auth import Principal
 
+from ..catalogue.models import Project
 from ..catalogue.services import import_rows, read_workbook
-from ..institutions.models import Institution, Reviewer
+from ..filings.models import Filing, Offering
+from ..filings.services import put_upload, save_filing, start_offering, submit_filing
+from ..institutions.models import Institution, InstitutionAdmin, Reviewer
 from ..institutions.services import add_admin, create_institution, create_reviewer
+from ..reviews.services import approve
 from .make_sample import SAMPLE_YEAR
 
 SAMPLE = Path(__file__).with_name("sample-catalogue.xlsx")
@@ -54,8 +62,63 @@ def load_demo(session: Session) -> dict[str, Any]:
     if result.errors:
         raise RuntimeError(f"demo catalogue has bad rows: {result.as_dict()['errors']}")
     session.commit()
+    held = _held_offering(session)
+    session.commit()
     return {"reviewer": {k: REVIEWER[k] for k in ("account", "name", "password", "mobile")},
-            "institutions": logins, "catalogue": {"year": year, **result.as_dict()}}
+            "institutions": logins, "catalogue": {"year": year, **result.as_dict()}, "held_offering": held}
+
+
+HELD_PROJECT_SUFFIX = "-02-03-003"  # 基层医院超声诊断技术提高班 of xjtu1: three offerings, 线下
+
+
+def _jpeg(color: str) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (800, 600), color).save(buf, "JPEG", quality=80)
+    return buf.getvalue()
+
+
+def _held_offering(session: Session) -> dict[str, Any] | None:
+    """第一期 of the demo's held project: filed 20 days before it started, approved 15 days before, held
+    from 3 days ago to 2 days ago (by the one clock, so a moved demo clock moves the story with it). The
+    history is written at the times it would have happened, so every rule (7 days before) holds."""
+    year = clock.today_local().year
+    project = session.scalar(select(Project).where(Project.number == f"{year}{HELD_PROJECT_SUFFIX}"))
+    if project is None:
+        return None
+    existing = session.scalar(select(Filing).join(Offering, Filing.offering_id == Offering.id)
+                              .where(Offering.project_id == project.id, Offering.seq == 1))
+    if existing is None:
+        inst = session.get(Institution, project.institution_id)
+        admin = session.scalar(select(InstitutionAdmin).where(InstitutionAdmin.institution_id == inst.id))
+        office = Principal(role="institution", subject=f"inst:{inst.id}:admin:{admin.id if admin else 0}",
+                           name=admin.real_name if admin else inst.name, institution_id=inst.id,
+                           admin_id=admin.id if admin else None)
+        reviewer = session.scalar(select(Reviewer).where(Reviewer.account == REVIEWER["account"]))
+        committee = Principal(role="reviewer", subject=f"reviewer:{reviewer.id}", name=reviewer.name,
+                              reviewer_id=reviewer.id)
+        today = clock.today_local()
+        starts, ends = today - dt.timedelta(days=3), today - dt.timedelta(days=2)
+        real_now = clock.now()
+        with clock.travel(real_now - dt.timedelta(days=23)):
+            filing = start_offering(session, office, project.id)
+            save_filing(session, office, filing, {
+                "starts_on": starts, "ends_on": ends, "venue": "西安市雁塔路277号", "mode": "线下",
+                "expected_trainees": 60, "contact_person": "李老师", "contact_phone": "13700001234",
+                "schedule": [
+                    {"date": starts, "start": dt.time(8, 30), "end": dt.time(12, 0), "title": "超声基础与规范"},
+                    {"date": ends, "start": dt.time(14, 0), "end": dt.time(17, 30), "title": "病例讨论"}]})
+            put_upload(session, office, filing, "notice", "会议通知.jpg", _jpeg("white"))
+            put_upload(session, office, filing, "agenda", "会议日程.jpg", _jpeg("lightyellow"))
+            submit_filing(session, office, filing)
+        with clock.travel(real_now - dt.timedelta(days=18)):
+            approve(session, committee, filing)
+            session.flush()
+        existing = filing
+    return {"offering_id": existing.offering_id, "project_number": project.number, "project_title": project.title,
+            "starts_on": existing.starts_on.isoformat() if existing.starts_on else None,
+            "ends_on": existing.ends_on.isoformat() if existing.ends_on else None}
 
 
 __all__ = ["load_demo", "REVIEWER", "INSTITUTIONS"]
