@@ -19,8 +19,9 @@ test:
 lint:
 	@.venv/bin/ruff check .
 
-# The check-in benchmark (issue 3, "Speed"): a stack of its own on PostgreSQL, wrk through nginx.
-# Not part of `make test`. DATABASE_URL names the PostgreSQL server (default
+# The benchmarks (issue 3, "Speed"): check-in rows and the credits rows (attendance analysis, compliance page;
+# bench/credits.py) on a stack of its own on PostgreSQL, wrk through nginx. Not part of `make test`.
+# BENCH_ARGS="--only analysis,compliance" runs some rows. DATABASE_URL names the PostgreSQL server (default
 # postgresql://root@127.0.0.1:5432/cmebench); BENCH_ARGS passes options (python -m bench.run --help).
 bench:
 	@bash deploy/install.sh --bench

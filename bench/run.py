@@ -1,4 +1,8 @@
-"""The check-in benchmark (issue 3, "Speed"): `make bench`, or `python -m bench.run [options]`.
+"""The benchmarks of `make bench` (issue 3, "Speed"; credits rows in bench/credits.py), or
+`python -m bench.run [--only ROWS] [options]`: rows insert, submit, hello, qr (check-in, below), analysis
+(考勤分析 of 10,000 trainees x 4 windows, in-process against a hand-written SQL aggregate; no stack) and
+compliance (达标情况 page and JSON with 1,000,000 awards stored, wrk at 10 connections, p99 <= 50 ms). --only
+runs some of them; a row's same-run baseline comes with it. One table is printed at the end.
 
 Starts the suite with the local runner (deploy.local.Stack) on PostgreSQL, in databases of its own
 (<DATABASE_URL>_<run>_<service>, dropped at the end) and a temporary var directory, plus the bare
@@ -16,7 +20,8 @@ at 50 connections for 10 seconds a row:
 
 and prints requests/s, p50 and p99 of each and the ratios against the targets (submit >= 0.8x the
 baseline insert with p99 <= 100 ms; QR refresh >= 0.8x hello). Everything listens on 127.0.0.1; the
-whole run is bounded (about 90 s; it refuses to start a row that would end after --budget seconds).
+check-in rows take about 90 s, the credits rows about 2.5 minutes more (mostly loading the million awards);
+the run refuses to start a row that would end after --budget seconds.
 
 The check-in submit and the projector refresh are built by their features; until their functions
 exist the row is skipped with the reason. What the bench imports (keyword arguments):
@@ -48,7 +53,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -241,19 +246,27 @@ def gateway_block(listen_port: int, app_port: int) -> str:
 """
 
 
+def server_url() -> str:
+    """The PostgreSQL server and database name prefix of the run (DATABASE_URL, else the default)."""
+    from services.common.config import get_settings
+
+    get_settings()  # the optional .env, as the services read it
+    server = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    if not server.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        raise SystemExit(f"the benchmark needs PostgreSQL: DATABASE_URL={server!r}")
+    return server
+
+
 @contextmanager
 def bench_stack(workers: int, keep: bool) -> Iterator[Any]:
     from sqlalchemy import create_engine
 
     from bench.baseline import metadata
     from deploy.local import SERVICES, Proc, Stack, free_port
-    from services.common.config import get_settings, normalise_db_url
+    from services.common.config import normalise_db_url
     from services.common.db import ensure_database
 
-    get_settings()  # the optional .env, as the services read it
-    server = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
-    if not server.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
-        raise SystemExit(f"the benchmark needs PostgreSQL: DATABASE_URL={server!r}")
+    server = server_url()
     run = uuid.uuid4().hex[:6]
     base = f"{server.rstrip('/')}_{run}"
     urls = [normalise_db_url(f"{base}_{name}") for name in (*SERVICES, "baseline")]
@@ -359,9 +372,30 @@ def ratio_lines(submit: Row, insert: Row, qr: Row, hello: Row) -> tuple[list[str
     return out, ok
 
 
+ROWS = ("insert", "submit", "hello", "qr", "analysis", "compliance")
+# a row's same-run yardstick comes with it: --only submit also runs insert
+NEEDS = {"submit": ("insert",), "qr": ("hello",), "compliance": ("hello",)}
+STACK_ROWS = ("insert", "submit", "hello", "qr", "compliance")
+
+
+def select_rows(only: str | None) -> list[str]:
+    """The rows to run, in table order, from --only's comma-separated names (all when empty) plus their baselines."""
+    if not only:
+        return list(ROWS)
+    asked = {name.strip() for name in only.split(",") if name.strip()}
+    unknown = asked - set(ROWS)
+    if unknown or not asked:
+        raise ValueError(f"unknown row(s) {', '.join(sorted(unknown)) or '(none)'}; choose from {', '.join(ROWS)}")
+    for name in list(asked):
+        asked.update(NEEDS.get(name, ()))
+    return [name for name in ROWS if name in asked]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default="", help=f"comma-separated rows to run, of {','.join(ROWS)} (all); a "
+                        "row's baseline comes with it (submit: insert, qr and compliance: hello)")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each measured row (10)")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each row (2)")
     parser.add_argument("--connections", type=int, default=50)
@@ -369,85 +403,147 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=int(os.environ.get("CME_WEB_WORKERS") or 2),
                         help="gunicorn workers of each service and of the baseline app")
     parser.add_argument("--requests", type=int, default=40000, help="distinct check-in submissions prepared")
-    parser.add_argument("--budget", type=float, default=170.0, help="seconds the whole run may take")
+    parser.add_argument("--awards", type=int, default=1_000_000,
+                        help="credit awards stored for the compliance rows (10 a trainee)")
+    parser.add_argument("--budget", type=float, default=420.0, help="seconds the whole run may take")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is not met")
     parser.add_argument("--keep", action="store_true", help="keep the stack's logs")
     args = parser.parse_args(argv)
-    started = time.monotonic()
+    try:
+        selected = select_rows(args.only)
+    except ValueError as exc:
+        parser.error(str(exc))
+    started, load_before = time.monotonic(), os.getloadavg()[0]
     wrk = shutil.which("wrk")
-    if not wrk:
+    if not wrk and set(selected) & set(STACK_ROWS):
         print("wrk not found: run deploy/install.sh --bench (make bench does)", file=sys.stderr)
         return 2
     sys.path.insert(0, str(ROOT))
     from sqlalchemy import create_engine, func, select
     from sqlalchemy.orm import Session
 
+    from bench import credits
     from services.common import clock
 
     rows = {k: Row(label) for k, label in (("insert", "baseline: bare Flask, 1 INSERT"),
                                            ("submit", f"check-in submit POST {SUBMIT_PATH}"),
                                            ("hello", "baseline: bare Flask hello"),
-                                           ("qr", "QR refresh GET /checkin/projector/<p>/live"))}
+                                           ("qr", "QR refresh GET /checkin/projector/<p>/live"),
+                                           ("cpage", f"compliance page GET {credits.COMPLIANCE_PAGE}"),
+                                           ("capi", f"compliance JSON {credits.COMPLIANCE_API}"))}
+    wrk_keys = [k for k in ("insert", "submit", "hello", "qr") if k in selected]
+    if "compliance" in selected:
+        wrk_keys += ["cpage", "capi"]
+    for key, row in rows.items():
+        row.skipped = "" if key in wrk_keys else "not selected (--only)"
     stored = None
-    print(f"starting a stack on PostgreSQL ({args.workers} gunicorn worker(s) per app) ...", flush=True)
-    with bench_stack(args.workers, args.keep) as stack, tempfile.TemporaryDirectory(prefix="cmebench-req-") as tmp:
-        engine = create_engine(stack.database_urls["checkin"])
-        session = Session(bind=engine, expire_on_commit=False)
-        now = clock.now()
-        activity, window = seed(session, now)
+    awards_note = ""
+    analysis: list[Any] = []
+    analysis_failed = ""
+    if "analysis" in selected:
+        print("measuring attendance analysis (a credits database of its own) ...", flush=True)
+        try:
+            with credits.own_credits_database(server_url()) as url:
+                analysis = credits.run_analysis(url)
+        except AssertionError as exc:
+            analysis_failed = str(exc)
+            print(f"ATTENDANCE ANALYSIS FAILED: {exc}", file=sys.stderr, flush=True)
+    if wrk_keys:
+        print(f"starting a stack on PostgreSQL ({args.workers} gunicorn worker(s) per app) ...", flush=True)
+    with (bench_stack(args.workers, args.keep) if wrk_keys else nullcontext()) as stack, \
+            tempfile.TemporaryDirectory(prefix="cmebench-req-") as tmp:
         files: dict[str, Path] = {}
-        files["insert"] = write_lines(Path(tmp) / "insert.txt", [
-            Line("POST", "/_bench/insert", "", _dumps(form_body(i))) for i in range(args.requests)])
-        files["hello"] = write_lines(Path(tmp) / "hello.txt", [Line("GET", "/_bench/hello")])
-        lines, why = submit_lines(session, activity, window, args.requests, now)
-        if lines:
-            files["submit"] = write_lines(Path(tmp) / "submit.txt", lines)
-        else:
-            rows["submit"].skipped = why
-        lines, why = projector_lines(session, activity, window)
-        if lines:
-            files["qr"] = write_lines(Path(tmp) / "qr.txt", lines)
-        else:
-            rows["qr"].skipped = why
-        session.commit()
-        urls = {"insert": stack.bench_url, "hello": stack.bench_url, "submit": stack.base_url, "qr": stack.base_url}
-        for key in ("insert", "submit", "hello", "qr"):
-            row = rows[key]
-            if key not in files:
-                continue
-            left = args.budget - (time.monotonic() - started) - 15  # 15 s to stop and drop
-            if left < args.warmup + args.seconds + 5:
-                row.skipped = "out of time budget"
-                continue
-            print(f"measuring {row.label} ...", flush=True)
-            try:
-                if args.warmup > 0:
-                    run_wrk(wrk, urls[key], files[key], threads=args.threads, connections=args.connections,
-                            seconds=args.warmup)
-                row.result = run_wrk(wrk, urls[key], files[key], threads=args.threads,
-                                     connections=args.connections, seconds=args.seconds)
-            except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
-                row.skipped = f"wrk failed: {exc}"
-        if "submit" in files:
-            from services.checkin.scans.models import Checkin
+        if stack is not None:
+            engine = create_engine(stack.database_urls["checkin"])
+            session = Session(bind=engine, expire_on_commit=False)
+            now = clock.now()
+            activity, window = seed(session, now)
+            if "insert" in selected:
+                files["insert"] = write_lines(Path(tmp) / "insert.txt", [
+                    Line("POST", "/_bench/insert", "", _dumps(form_body(i))) for i in range(args.requests)])
+            if "hello" in selected:
+                files["hello"] = write_lines(Path(tmp) / "hello.txt", [Line("GET", "/_bench/hello")])
+            if "submit" in selected:
+                lines, why = submit_lines(session, activity, window, args.requests, now)
+                if lines:
+                    files["submit"] = write_lines(Path(tmp) / "submit.txt", lines)
+                else:
+                    rows["submit"].skipped = why
+            if "qr" in selected:
+                lines, why = projector_lines(session, activity, window)
+                if lines:
+                    files["qr"] = write_lines(Path(tmp) / "qr.txt", lines)
+                else:
+                    rows["qr"].skipped = why
+            session.commit()
+            if "compliance" in selected:
+                skips, awards_note = credits.prepare_compliance(
+                    stack, Path(tmp), files, args.awards, budget_left=args.budget - (time.monotonic() - started))
+                for key, why in skips.items():
+                    rows[key].skipped = why
+            urls = {"insert": stack.bench_url, "hello": stack.bench_url}
+            for key in wrk_keys:
+                row = rows[key]
+                if key not in files:
+                    continue
+                left = args.budget - (time.monotonic() - started) - 15  # 15 s to stop and drop
+                if left < args.warmup + args.seconds + 5:
+                    row.skipped = "out of time budget"
+                    continue
+                print(f"measuring {row.label} ...", flush=True)
+                connections = credits.COMPLIANCE_CONNECTIONS if key in ("cpage", "capi") else args.connections
+                threads = min(args.threads, connections)
+                try:
+                    if args.warmup > 0:
+                        run_wrk(wrk, urls.get(key, stack.base_url), files[key], threads=threads,
+                                connections=connections, seconds=args.warmup)
+                    row.result = run_wrk(wrk, urls.get(key, stack.base_url), files[key], threads=threads,
+                                         connections=connections, seconds=args.seconds)
+                except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
+                    row.skipped = f"wrk failed: {exc}"
+            if "submit" in files:
+                from services.checkin.scans.models import Checkin
 
-            stored = session.scalar(select(func.count()).select_from(Checkin))
-        session.close()
-        engine.dispose()
-        print("stopping the stack ...", flush=True)
+                stored = session.scalar(select(func.count()).select_from(Checkin))
+            session.close()
+            engine.dispose()
+            print("stopping the stack ...", flush=True)
 
+    ok = True
     print()
-    print(f"check-in benchmark: wrk {args.threads} thread(s), {args.connections} connections, {args.seconds:g} s "
-          f"a row after {args.warmup:g} s warm-up; nginx gateway, gunicorn x{args.workers}, PostgreSQL, loopback")
-    print(f"  {'':<42} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'errors':>7}")
-    for key in ("insert", "submit", "hello", "qr"):
-        print(_fmt(rows[key]))
-    if stored is not None:
-        print(f"  check-ins stored by the submit row: {stored}")
+    if wrk_keys:
+        print(f"benchmark: wrk {args.threads} thread(s), {args.connections} connections ("
+              f"{credits.COMPLIANCE_CONNECTIONS} for compliance), {args.seconds:g} s a row after {args.warmup:g} s "
+              f"warm-up; nginx gateway, gunicorn x{args.workers}, PostgreSQL, loopback")
+        print(f"  {'':<42} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'errors':>7}")
+        for key in wrk_keys:
+            print(_fmt(rows[key]))
+        if stored is not None:
+            print(f"  check-ins stored by the submit row: {stored}")
+        if awards_note:
+            print(f"  {awards_note}")
+    if "analysis" in selected:
+        print("attendance analysis: 10,000 trainees x 4 windows (40,000 scans) + noise, 1 warm-up + 5 timed runs, "
+              "in-process on PostgreSQL")
+        if analysis_failed:
+            print(f"  FAILED: {analysis_failed}")
+        print("\n".join(credits.analysis_table(analysis)))
     print("ratios:")
-    lines_out, ok = ratio_lines(rows["submit"], rows["insert"], rows["qr"], rows["hello"])
-    print("\n".join(lines_out))
-    print(f"(whole run {time.monotonic() - started:.0f} s)")
+    if {"insert", "submit", "qr"} & set(selected):
+        lines_out, ok = ratio_lines(rows["submit"], rows["insert"], rows["qr"], rows["hello"])
+        print("\n".join(lines_out))
+    if "analysis" in selected:
+        lines_out, good = credits.analysis_ratio_lines(analysis, analysis_failed)
+        ok &= good
+        print("\n".join(lines_out))
+    if "compliance" in selected:
+        lines_out, good = credits.compliance_ratio_lines([rows["cpage"], rows["capi"]], rows["hello"])
+        ok &= good
+        print("\n".join(lines_out))
+    print(f"(whole run {time.monotonic() - started:.0f} s; 1-minute load average {load_before:.1f} at the start, "
+          f"{os.getloadavg()[0]:.1f} at the end, on {os.cpu_count()} cores)")
+    if analysis_failed:
+        return 1
     return 1 if args.strict and not ok else 0
 
 

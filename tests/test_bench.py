@@ -38,9 +38,164 @@ def test_bench_imports_and_parses_wrk_output():
 
 def test_bench_identities_pass_the_check_in_form():
     from bench.run import form_body
-    from services.checkin.identity import TraineeIdentitySchema
+    from services.common.identity import TraineeIdentitySchema
 
     for serial in (0, 899, 900, 39999):
         body = form_body(serial)
         body.pop("nonce")
         TraineeIdentitySchema().load(body)
+
+
+def test_bench_only_selects_rows_with_their_baselines():
+    from bench.run import ROWS, select_rows
+
+    assert select_rows("") == list(ROWS)
+    assert select_rows("analysis") == ["analysis"]
+    assert select_rows("compliance, analysis") == ["hello", "analysis", "compliance"]
+    assert select_rows("submit,qr") == ["insert", "submit", "hello", "qr"]
+    with pytest.raises(ValueError, match="nope"):
+        select_rows("analysis,nope")
+
+
+def test_bench_attendance_data_and_hand_sql():
+    import datetime as dt
+
+    from bench.credits import (
+        AttendanceSpec,
+        attendance_insert_sql,
+        expected_serials,
+        forced,
+        hand_sql,
+        out_of_range,
+        trainee_key,
+    )
+
+    spec = AttendanceSpec(activity_id=1, trainees=10_000)
+    windows = spec.window_rows()
+    assert [(w, kind) for w, kind, _, _ in windows] == [(1, "sign_in"), (2, "sign_out"), (3, "sign_in"),
+                                                         (4, "sign_out")]
+    assert windows[1][2] - windows[0][2] == dt.timedelta(hours=9)  # 08:00 and 17:00 in Shanghai
+    assert windows[2][2] - windows[0][2] == dt.timedelta(days=1)
+    assert all(end - start == dt.timedelta(minutes=30) for _, _, start, end in windows)
+    sql, params = attendance_insert_sql(spec)
+    assert "generate_series" in sql and "INSERT INTO attendance_records" in sql
+    assert params["trainees"] == 10_000 and params["windows"] == 4 and params["day0"].tzinfo is not None
+    bad = sum(out_of_range(t, w) or forced(t, w) for t in range(spec.trainees) for w in range(4))
+    assert 0.01 < bad / 40_000 < 0.05  # some noise, most scans valid
+    valid = expected_serials(spec, 4, pairs=False)
+    assert 9000 < len(valid) < 10_000
+    # with 2 days of sign-in/sign-out pairs, "at least 3 counted" needs both pairs: all 4 windows
+    assert expected_serials(spec, 3, pairs=True) == valid
+    assert len(expected_serials(spec, 3, pairs=False)) > len(valid)
+    assert len(trainee_key(7)) == 64 and int(trainee_key(7), 16) >= 0 and trainee_key(7) != trainee_key(8)
+
+    picks = [(w, start, end) for w, _, start, end in windows]
+    sql, params = hand_sql(1, picks, 4)
+    assert "GROUP BY trainee_key HAVING count(*) >= :needed" in sql and "NOT forced" in sql
+    assert params["needed"] == 4 and params["w3"] == 4 and params["f0"] == windows[0][2]
+    sql, params = hand_sql(1, picks, 3, pairs=[(1, 2)])
+    assert sql.count("THEN 2 ELSE 0 END") == 1  # one pair ...
+    assert "count(*) FILTER (WHERE window_id = :w2) + count(*) FILTER (WHERE window_id = :w3)" in sql  # ... 2 alone
+
+
+def test_bench_award_data_respects_the_constraints():
+    from bench.credits import AwardSpec, accounts_insert_sql, award_kind, awards_insert_sql, trainee_range
+
+    spec = AwardSpec()
+    assert spec.rows == 1_000_000
+    kinds = [award_kind(k) for k in range(20)]
+    assert ("manual", "effective") not in kinds  # manual entries are never effective
+    assert {m for m, _ in kinds} == {"attendance", "manual"}
+    assert {s for _, s in kinds} == {"pending", "effective", "withdrawn"}
+    assert sum(k == ("attendance", "effective") for k in kinds) / 20 == 0.75
+    sql, params = awards_insert_sql(spec, 1, 2)
+    assert "INSERT INTO credit_awards" in sql and "generate_series" in sql
+    assert (params["first"], params["last"]) == (50_000, 99_999)
+    # the SQL spells award_kind out: the same remainders
+    assert "WHEN r IN (3, 7) THEN 'manual'" in sql and "WHEN r IN (3, 13) THEN 'withdrawn'" in sql
+    # one award per trainee per offering: a trainee's offerings are distinct, and spread over the years
+    step = spec.offerings // spec.per_trainee
+    for t in (0, 1, 99_999):
+        offerings = [(7 * t + j * step) % spec.offerings + 1 for j in range(spec.per_trainee)]
+        assert len(set(offerings)) == spec.per_trainee
+        years = {spec.last_year - spec.years + 1 + (o - 1) * spec.years // spec.offerings for o in offerings}
+        assert years == set(range(spec.last_year - spec.years + 1, spec.last_year + 1))
+    assert [trainee_range(10, p, 3) for p in range(3)] == [(0, 2), (3, 5), (6, 9)]
+    with pytest.raises(ValueError):
+        AwardSpec(offerings=15)
+    sql, params = accounts_insert_sql(3, "enc")
+    assert "RETURNING id, trainee_key, name" in sql and params["count"] == 3 and "false" in sql
+
+
+def test_bench_credits_figures_and_targets():
+    from bench.credits import (
+        AnalysisCase,
+        Timing,
+        analysis_ratio_lines,
+        analysis_table,
+        compliance_ratio_lines,
+        session_cookie,
+        time_runs,
+    )
+    from bench.run import Row, WrkResult
+    from services.common.auth import principal_from_token
+
+    fast = AnalysisCase("all", Timing("ours", [300.0, 200.0, 250.0], 9), Timing("hand", [100.0, 150.0, 125.0], 9))
+    lines, ok = analysis_ratio_lines([fast])
+    assert ok and "2.00x" in lines[0] and "median 250.0 ms" in lines[0] and lines[0].endswith("MET")
+    slow = AnalysisCase("pairs", Timing("ours", [1200.0], 9), Timing("hand", [1000.0], 9))
+    lines, ok = analysis_ratio_lines([fast, slow])
+    assert not ok and lines[1].endswith("NOT MET")
+    assert analysis_ratio_lines([], "boom") == (["  attendance analysis: not measured (boom)"], True)
+    assert "300.0" in "\n".join(analysis_table([fast]))
+
+    hello = Row("hello", WrkResult(1000, 10.0, 2000.0, 1.0, 4.0))
+    page = Row("page", WrkResult(500, 10.0, 500.0, 10.0, 40.0))
+    api = Row("api", WrkResult(500, 10.0, 800.0, 10.0, 60.0))
+    lines, ok = compliance_ratio_lines([page, api, Row("json", skipped="not there")], hello)
+    assert not ok
+    assert "0.25x the rps of hello" in lines[0] and lines[0].endswith(": MET")
+    assert lines[1].endswith("NOT MET") and "not measured (not there)" in lines[2]
+
+    calls = []
+    (runs_a, last_a), (runs_b, last_b) = time_runs([lambda: calls.append("a") or 1, lambda: calls.append("b") or 2],
+                                                   warmup=1, repeats=2)
+    assert calls == ["a", "b"] * 3 and len(runs_a) == len(runs_b) == 2 and (last_a, last_b) == (1, 2)
+
+    name, _, token = session_cookie(42, "k" * 64, "学员").partition("=")
+    p = principal_from_token(token)
+    assert name == "cme_session" and (p.role, p.subject, p.trainee_key) == ("trainee", "trainee:42", "k" * 64)
+
+
+def test_bench_probe_refuses_a_redirect_to_the_login():
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from bench.credits import probe
+    from bench.run import Line
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            body = b'{"trainee": {"name": "\\u5b66\\u5458"}}'  # jsonify's ASCII escapes of 学员
+            if self.headers.get("Cookie") == "ok=1":
+                self.send_response(200)
+            else:
+                self.send_response(302)
+                self.send_header("Location", "/credits/login")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        assert probe(base, Line("GET", "/credits/compliance", "ok=1"), expect="学员") == ""
+        assert "without '学员零'" in probe(base, Line("GET", "/credits/compliance", "ok=1"), expect="学员零")
+        assert "302 to /credits/login" in probe(base, Line("GET", "/credits/compliance", "ok=0"))
+    finally:
+        server.shutdown()
+        server.server_close()
