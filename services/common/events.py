@@ -118,6 +118,32 @@ class ReportEventSchema(_Payload):
     reason = fields.String(load_default="")  # report.returned: the committee's reason
 
 
+class EffectiveAwardSchema(_Payload):
+    """What a certificate needs of one effective award, so certs never has to ask anyone."""
+
+    award_id = fields.Integer(required=True)
+    trainee_key = fields.String(required=True, validate=validate.Length(equal=64))
+    name = fields.String(required=True)
+    id_enc = fields.String(required=True)
+    project_number = fields.String(required=True)
+    project_title = fields.String(required=True)
+    institution_name = fields.String(required=True)
+    starts_on = fields.Date(required=True)
+    ends_on = fields.Date(required=True)
+    credit_class = fields.String(required=True)
+    credit_value = fields.Decimal(required=True, as_string=True)
+    activity_date = fields.Date(required=True)
+    effective_at = fields.AwareDateTime(required=True)
+
+
+class CreditsEffectiveSchema(_Payload):
+    """Every effective award of one offering (a redelivery or a later event repeats them; certs upserts)."""
+
+    offering_id = fields.Integer(required=True)
+    institution_id = fields.Integer(required=True)
+    awards = fields.List(fields.Nested(EffectiveAwardSchema), required=True)
+
+
 @dataclass(frozen=True)
 class EventSpec:
     name: str
@@ -146,6 +172,8 @@ CATALOGUE: dict[str, EventSpec] = {
         EventSpec("report.approved", "projects", ("credits",), ReportEventSchema,
                   "The committee approved the report: credits makes the offering's pending attendance awards "
                   "effective (never manual ones)."),
+        EventSpec("credits.effective", "credits", ("certs",), CreditsEffectiveSchema,
+                  "An offering's awards became effective: certs keeps what each certificate needs."),
     )
 }
 

@@ -75,7 +75,20 @@ def offering_query(principal: Principal, q: str | None = None, year: int | None 
     return stmt.order_by(OfferingCredit.starts_on.desc(), OfferingCredit.offering_id.desc())
 
 
-def grant_status(award_count: int, analysis_count: int) -> str:
+def ensure_open(offering: OfferingCredit) -> None:
+    """One rule for every change of the award list: not while the execution report is submitted or approved."""
+    if offering.report_state == "approved":
+        raise AppError(409, "report_approved", "执行情况反馈已审核通过，授分已生效，不能再修改授分名单。")
+    if offering.report_state == "submitted":
+        raise AppError(409, "report_submitted",
+                       "执行情况反馈已提交，授分名单已锁定；如需修改，请待继续医学教育委员会退回后再操作。")
+
+
+def grant_status(award_count: int, analysis_count: int, report_state: str = "none") -> str:
+    if report_state == "approved":
+        return f"执行情况反馈已审核通过，授分已生效（{award_count} 人）"
+    if report_state == "submitted":
+        return f"执行情况反馈已提交，授分名单已锁定（{award_count} 人）"
     if award_count:
         return f"已授分 {award_count} 人"
     return "已完成考勤分析，未授分" if analysis_count else "未授分"
@@ -169,6 +182,7 @@ def run(session: Session, offering_id: int, inp: AnalysisInput) -> list[Attendee
 def save_analysis(session: Session, principal: Principal, offering: OfferingCredit,
                   inp: AnalysisInput) -> AttendanceAnalysis:
     """确定: keep the analysis (the latest one is what 授分 uses)."""
+    ensure_open(offering)
     activity_id = activity_id_of(session, offering.offering_id)
     if activity_id is None:
         raise AppError(409, "no_checkins", "本期次尚无二维码考勤记录，无法进行考勤分析。")
@@ -280,6 +294,7 @@ def attendee_rows(session: Session, offering: OfferingCredit, analysis: Attendan
 
 def exclude(session: Session, principal: Principal, offering: OfferingCredit, trainee_key: str, reason: str) -> str:
     """筛选授分人员: untick one valid attendee (not yet granted); the reason goes to the audit log too."""
+    ensure_open(offering)
     name = session.scalar(select(AttendanceRecord.name).where(AttendanceRecord.offering_id == offering.offering_id,
                                                               AttendanceRecord.trainee_key == trainee_key).limit(1))
     if name is None:
@@ -298,6 +313,7 @@ def exclude(session: Session, principal: Principal, offering: OfferingCredit, tr
 
 
 def include_again(session: Session, principal: Principal, offering: OfferingCredit, trainee_key: str) -> None:
+    ensure_open(offering)
     row = session.scalars(select(AwardExclusion).where(AwardExclusion.offering_id == offering.offering_id,
                                                        AwardExclusion.trainee_key == trainee_key)).first()
     if row is None:
@@ -338,6 +354,7 @@ def _award_values(offering: OfferingCredit, principal: Principal, activity_date:
 
 def grant(session: Session, principal: Principal, offering: OfferingCredit, activity_date: dt.date) -> GrantResult:
     """授分 from the latest saved analysis: every valid attendee not excluded and without an award yet."""
+    ensure_open(offering)
     _check_activity_date(offering, activity_date)
     analysis = latest_analysis(session, offering.offering_id)
     if analysis is None:
@@ -379,6 +396,7 @@ def grant(session: Session, principal: Principal, offering: OfferingCredit, acti
 
 def manual_entry(session: Session, principal: Principal, offering: OfferingCredit, data: dict[str, Any]) -> CreditAward:
     """手工录入学分: stored and shown as 非有效学分; it never counts and never becomes effective."""
+    ensure_open(offering)
     _check_activity_date(offering, data["activity_date"])
     id_number: str = data["id_number"]
     key = pii.id_hash(id_number)
@@ -402,14 +420,15 @@ def manual_entry(session: Session, principal: Principal, offering: OfferingCredi
 
 
 def withdraw(session: Session, principal: Principal, award: CreditAward, reason: str) -> CreditAward:
-    """撤销 an award with a reason, while it is pending (an effective award's report is approved)."""
+    """撤销 an award with a reason, while it is pending and the offering's report is not submitted."""
     if award.state != "pending":
         raise AppError(409, "not_withdrawable", f"该授分记录{STATES[award.state]}，不能撤销。")
+    offering = session.scalars(select(OfferingCredit).where(OfferingCredit.offering_id == award.offering_id)).one()
+    ensure_open(offering)
     award.state, award.withdrawn_at, award.withdraw_reason = "withdrawn", clock.now(), reason
     session.flush()
     record_audit(session, AuditLog, principal, "award", award.id, "withdraw", "pending", "withdrawn",
                  reason=f"{award.name}：{reason}")
-    offering = session.scalars(select(OfferingCredit).where(OfferingCredit.offering_id == award.offering_id)).one()
     emit_granted(session, offering)
     return award
 

@@ -60,6 +60,11 @@ def _me() -> Principal:
     return p
 
 
+def _can_edit(offering: Any) -> bool:
+    """Buttons that change the award list: the institution's, while its execution report is not submitted."""
+    return _me().role == "institution" and not offering.awards_locked
+
+
 def commit() -> None:
     try:
         db.session().commit()
@@ -76,7 +81,8 @@ def _offering_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
             "project_title": offering.project_title, "institution_name": offering.institution_name,
             "year": offering.year, "credit_class": offering.credit_class, "credit_value": offering.credit_value,
             "starts_on": offering.starts_on, "ends_on": offering.ends_on, "award_count": award_count,
-            "analysed": bool(analysis_count), "status": svc.grant_status(award_count, analysis_count)})
+            "analysed": bool(analysis_count),
+            "status": svc.grant_status(award_count, analysis_count, offering.report_state)})
     return rows
 
 
@@ -166,7 +172,7 @@ def _render_analysis(offering: Any, values: dict[str, Any], errors: dict[str, st
     return render_template("credits/awards/analysis.html", o=offering, windows=windows, v=values, errors=errors,
                            preview=preview, preview_rule=preview_rule, saved=saved,
                            saved_rule=svc.rule_text(saved) if saved else None,
-                           can_edit=_me().role == "institution"), status
+                           can_edit=_can_edit(offering)), status
 
 
 @pages.get("/credits/awards/<int:offering_id>/analysis")
@@ -224,7 +230,7 @@ def attendees_step(offering_id: int) -> Any:
         windows=windows, rows=shown[(page_no - 1) * ATTENDEES_PER_PAGE: page_no * ATTENDEES_PER_PAGE],
         total=len(rows), counts=counts, page=page_no, pages=pages_n, q=q,
         activity_date=request.args.get("activity_date") or offering.ends_on.isoformat(),
-        can_edit=_me().role == "institution")
+        can_edit=_can_edit(offering))
 
 
 @pages.post("/credits/awards/<int:offering_id>/exclusions")
@@ -294,7 +300,7 @@ def award_list_page(offering_id: int) -> Any:
     offering = svc.get_offering(session, _me(), offering_id)
     awards = svc.award_list(session, offering_id)
     return render_template("credits/awards/awards.html", o=offering, awards=[_award_dict(a) for a in awards],
-                           methods=METHODS, states=STATES, can_edit=_me().role == "institution")
+                           methods=METHODS, states=STATES, can_edit=_can_edit(offering))
 
 
 @pages.get("/credits/awards/<int:offering_id>/awards.xlsx")

@@ -34,6 +34,10 @@ class OfferingCredit(Base):
     starts_on: Mapped[dt.date] = mapped_column(Date)
     ends_on: Mapped[dt.date] = mapped_column(Date)
     approved_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # the execution report as projects announced it (report.*): once submitted, the award list is locked
+    report_state: Mapped[str] = mapped_column(String(12), default="none")
+    report_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    report_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now, onupdate=clock.now)
 
@@ -41,4 +45,10 @@ class OfferingCredit(Base):
         CheckConstraint("ends_on >= starts_on", name="dates_in_order"),
         CheckConstraint("credit_value >= 0", name="credit_value_not_negative"),
         CheckConstraint("hours >= 0", name="hours_not_negative"),
+        CheckConstraint("report_state IN ('none', 'submitted', 'returned', 'approved')", name="report_state_known"),
     )
+
+    @property
+    def awards_locked(self) -> bool:
+        """The report is submitted or approved: the award list it carries must not change underneath it."""
+        return self.report_state in ("submitted", "approved")

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: b1a67707ca00
+Revision ID: d59821e44d8f
 Revises: 
-Create Date: 2026-11-26 01:27:49.633231
+Create Date: 2026-11-26 01:58:02.659558
 
 """
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ import services.common.db
 
 
 # revision identifiers, used by Alembic.
-revision: str = 'b1a67707ca00'
+revision: str = 'd59821e44d8f'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -157,8 +157,12 @@ def upgrade() -> None:
     sa.Column('starts_on', sa.Date(), nullable=False),
     sa.Column('ends_on', sa.Date(), nullable=False),
     sa.Column('approved_at', services.common.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('report_state', sa.String(length=12), nullable=False),
+    sa.Column('report_id', sa.Integer(), nullable=True),
+    sa.Column('report_changed_at', services.common.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', services.common.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', services.common.db.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("report_state IN ('none', 'submitted', 'returned', 'approved')", name=op.f('ck_offering_credits_report_state_known')),
     sa.CheckConstraint('credit_value >= 0', name=op.f('ck_offering_credits_credit_value_not_negative')),
     sa.CheckConstraint('ends_on >= starts_on', name=op.f('ck_offering_credits_dates_in_order')),
     sa.CheckConstraint('hours >= 0', name=op.f('ck_offering_credits_hours_not_negative')),

@@ -1,0 +1,1 @@
+"""What certificates are made of: effective awards as credits announced them (event credits.effective)."""

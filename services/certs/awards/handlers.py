@@ -1,0 +1,38 @@
+"""Event handlers of this feature: "credits.effective" upserts each effective award by credits' award id,
+so a redelivery or a repeated list changes nothing and a corrected value replaces the old one."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from services.common import clock
+from services.common.db import insert_for
+
+from .models import EffectiveAward
+
+log = logging.getLogger(__name__)
+
+FIELDS = ("award_id", "trainee_key", "name", "id_enc", "project_number", "project_title", "institution_name",
+          "starts_on", "ends_on", "credit_class", "credit_value", "activity_date", "effective_at")
+
+
+def on_credits_effective(session: Session, payload: dict[str, Any], envelope: dict[str, Any]) -> None:
+    rows = [{"offering_id": payload["offering_id"], "institution_id": payload["institution_id"],
+             "received_at": clock.now(), **{k: a[k] for k in FIELDS}} for a in payload["awards"]]
+    if not rows:
+        return
+    stmt = insert_for(session, EffectiveAward)
+    keep = {k: getattr(stmt.excluded, k) for k in FIELDS if k != "award_id"}
+    for start in range(0, len(rows), 1000):
+        session.execute(stmt.on_conflict_do_update(index_elements=["award_id"], set_=keep), rows[start:start + 1000])
+    log.info("credits.effective %s: %s awards of offering %s kept", envelope.get("id"), len(rows),
+             payload["offering_id"])
+
+
+HANDLERS: dict[str, Callable[[Session, dict[str, Any], dict[str, Any]], None]] = {
+    "credits.effective": on_credits_effective,
+}

@@ -1,0 +1,43 @@
+"""EffectiveAward: certs' own copy of an effective award, with everything its certificate shows, so
+certs renders and verifies certificates without asking any other service (DESIGN §3)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, Date, Integer, Numeric, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from services.common import clock
+from services.common.db import UTCDateTime
+
+from ..db import Base
+
+__all__ = ["EffectiveAward"]
+
+
+class EffectiveAward(Base):
+    __tablename__ = "effective_awards"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    award_id: Mapped[int] = mapped_column(Integer, unique=True)  # credits' award id: a repeat finds it
+    offering_id: Mapped[int] = mapped_column(Integer, index=True)
+    institution_id: Mapped[int] = mapped_column(Integer, index=True)
+    trainee_key: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    id_enc: Mapped[str] = mapped_column(String(400))
+    project_number: Mapped[str] = mapped_column(String(64))
+    project_title: Mapped[str] = mapped_column(String(300))
+    institution_name: Mapped[str] = mapped_column(String(200))
+    starts_on: Mapped[dt.date] = mapped_column(Date)
+    ends_on: Mapped[dt.date] = mapped_column(Date)
+    credit_class: Mapped[str] = mapped_column(String(20))
+    credit_value: Mapped[Decimal] = mapped_column(Numeric(6, 2))
+    activity_date: Mapped[dt.date] = mapped_column(Date)
+    effective_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
+
+    __table_args__ = (
+        CheckConstraint("ends_on >= starts_on", name="dates_in_order"),
+        CheckConstraint("credit_value >= 0", name="credit_value_not_negative"),
+    )
