@@ -2,6 +2,7 @@
 
     python -m deploy.manage upgrade [SERVICE ...]     bring each service's own database to head
     python -m deploy.manage makemigration SERVICE -m "what changed"
+    python -m deploy.manage backfill-accounts         credits: open the trainee accounts missing for check-ins
 """
 
 from __future__ import annotations
@@ -38,6 +39,18 @@ def makemigration(name: str, message: str) -> None:
         command.revision(sdb.alembic_config(), message=message, autogenerate=True)
 
 
+def backfill_accounts() -> int:
+    from services.credits.accounts.services import open_missing_accounts
+
+    session = service_db("credits").new_session()
+    try:
+        opened = open_missing_accounts(session)
+    finally:
+        session.close()
+    print(f"credits: {opened} trainee accounts opened")
+    return opened
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -46,9 +59,12 @@ def main() -> None:
     mk = sub.add_parser("makemigration")
     mk.add_argument("service", choices=SERVICES)
     mk.add_argument("-m", "--message", required=True)
+    sub.add_parser("backfill-accounts")
     args = parser.parse_args()
     if args.cmd == "upgrade":
         upgrade(args.services)
+    elif args.cmd == "backfill-accounts":
+        backfill_accounts()
     else:
         makemigration(args.service, args.message)
 

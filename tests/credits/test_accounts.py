@@ -274,3 +274,35 @@ def test_after_the_change_only_the_new_password_works(session):
     assert refusal(session, ID_NUMBER, "zengxiaoming").code == "bad_credentials"
     assert refusal(session, ID_NUMBER, "neues2026pw").code == "bad_credentials"  # now case matters
     assert login(session, ID_NUMBER, "Neues2026pw").must_change is False
+
+
+def test_backfill_opens_accounts_for_trainees_seen_before_accounts(databases):
+    """Check-ins stored without an account (before accounts existed) get one; a second run opens nothing."""
+    from sqlalchemy import insert
+
+    from services.common import pii
+    from services.credits.accounts.models import TraineeAccount
+    from services.credits.accounts.services import open_missing_accounts
+    from services.credits.attendance.models import AttendanceRecord
+    from tests.credits.test_awards import WINDOWS, id_number, key
+
+    rows = []
+    for n, (serial, name, mobile) in enumerate([(1, "曾小明", "13700000101"), (2, "单丽华", "13700000102"),
+                                                (1, "曾晓明", "13700000109")]):
+        kind, starts = WINDOWS[n + 1]
+        rows.append({"checkin_id": n + 1, "activity_id": 7, "offering_id": 101, "institution_id": 1,
+                     "window_id": n + 1, "window_kind": kind, "window_starts_at": starts,
+                     "window_ends_at": starts + dt.timedelta(hours=1), "trainee_key": key(serial), "name": name,
+                     "id_enc": pii.encrypt(id_number(serial)), "mobile_enc": pii.encrypt(mobile), "title": "",
+                     "unit": "", "scanned_at": starts + dt.timedelta(minutes=5), "forced": False, "flags": []})
+    s = databases["credits"].new_session()
+    s.execute(insert(AttendanceRecord), rows)
+    s.commit()
+    assert open_missing_accounts(s, batch=1) == 2
+    accounts = {a.trainee_key: a for a in s.scalars(select(TraineeAccount))}
+    assert set(accounts) == {key(1), key(2)}
+    first = accounts[key(1)]
+    assert first.name == "曾晓明" and first.must_change and first.password_hash is None  # the latest check-in
+    assert pii.decrypt(first.mobile_enc) == "13700000109" and first.mobile_hash == pii.mobile_hash("13700000109")
+    assert open_missing_accounts(s) == 0
+    s.close()

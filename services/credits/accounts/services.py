@@ -38,6 +38,7 @@ from services.common.db import insert_for
 from services.common.errors import AppError, KeptError
 from services.common.sms_codes import CODE_TTL, PendingSms
 
+from ..attendance.models import AttendanceRecord
 from .models import SmsCode, TraineeAccount
 from .passwords import initial_password_candidates, normalize_password_input
 
@@ -266,3 +267,27 @@ def reset_password(session: Session, id_number: str, code: str, new: str) -> Tra
     set_password(session, account, new)  # a refused password rolls back, and the code stays usable
     log.info("trainee account %s reset its password by sms", account.id)
     return account
+
+
+def open_missing_accounts(session: Session, batch: int = 500) -> int:
+    """Accounts for trainees credits has check-ins of but no account (seen before accounts existed, or a
+    first sight that could not open one); their latest check-in gives the name and mobile. Idempotent;
+    commits per batch so a long backfill keeps what it did. Returns how many accounts were opened."""
+    r = AttendanceRecord
+    missing = (select(r.trainee_key).where(~select(TraineeAccount.id)
+                                           .where(TraineeAccount.trainee_key == r.trainee_key).exists())
+               .distinct().limit(batch))
+    opened = 0
+    while keys := list(session.scalars(missing)):
+        latest = session.execute(select(r.trainee_key, r.id_enc, r.name, r.mobile_enc)
+                                 .where(r.trainee_key.in_(keys)).order_by(r.trainee_key, r.scanned_at)).all()
+        person = {key: (id_enc, name, mobile_enc) for key, id_enc, name, mobile_enc in latest}  # latest wins
+        for key, (id_enc, name, mobile_enc) in person.items():
+            try:
+                mobile_hash = pii.mobile_hash(pii.decrypt(mobile_enc)) if mobile_enc else None
+            except ValueError:  # a key was dropped before re-encryption: open it without a mobile
+                mobile_enc, mobile_hash = None, None
+            ensure_account(session, key, id_enc, name, mobile_enc, mobile_hash)
+            opened += 1
+        session.commit()
+    return opened
