@@ -14,7 +14,7 @@ from . import models  # noqa: F401 - the whole schema is known before the first 
 from .db import SERVICE, db
 
 # One package per feature (Indico style); each views module exposes `pages` and/or `api`.
-FEATURES = ("institutions", "auth", "catalogue", "filings", "reviews")
+FEATURES = ("institutions", "auth", "catalogue", "filings", "reviews", "reports")
 
 home = Blueprint("projects_home", __name__)
 

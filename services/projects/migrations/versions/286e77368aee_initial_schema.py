@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 60b5defc4ebb
+Revision ID: 286e77368aee
 Revises: 
-Create Date: 2026-11-26 01:27:47.389101
+Create Date: 2026-11-26 02:04:29.749024
 
 """
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ import services.common.db
 
 
 # revision identifiers, used by Alembic.
-revision: str = '60b5defc4ebb'
+revision: str = '286e77368aee'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -196,6 +196,44 @@ def upgrade() -> None:
     with op.batch_alter_table('offerings', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_offerings_project_id'), ['project_id'], unique=False)
 
+    op.create_table('execution_reports',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('offering_id', sa.Integer(), nullable=False),
+    sa.Column('institution_id', sa.Integer(), nullable=False),
+    sa.Column('state', sa.String(length=12), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('actual_starts_on', sa.Date(), nullable=True),
+    sa.Column('actual_ends_on', sa.Date(), nullable=True),
+    sa.Column('venue', sa.String(length=200), nullable=False),
+    sa.Column('mode', sa.String(length=10), nullable=True),
+    sa.Column('trainees_count', sa.Integer(), nullable=True),
+    sa.Column('total_hours', sa.Numeric(precision=6, scale=1), nullable=True),
+    sa.Column('organiser', sa.String(length=200), nullable=False),
+    sa.Column('contact_person', sa.String(length=50), nullable=False),
+    sa.Column('contact_phone_enc', sa.String(length=255), nullable=True),
+    sa.Column('attendance_imported_at', services.common.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('attendance_as_of', services.common.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('summary', sa.Text(), nullable=False),
+    sa.Column('return_reason', sa.Text(), nullable=True),
+    sa.Column('created_at', services.common.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', services.common.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('submitted_at', services.common.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('decided_at', services.common.db.UTCDateTime(timezone=True), nullable=True),
+    sa.CheckConstraint("mode IS NULL OR mode IN ('线下', '线上', '线上线下')", name=op.f('ck_execution_reports_mode_known')),
+    sa.CheckConstraint("state IN ('draft', 'returned') OR (actual_starts_on IS NOT NULL AND actual_ends_on IS NOT NULL AND mode IS NOT NULL AND trainees_count IS NOT NULL AND total_hours IS NOT NULL AND contact_phone_enc IS NOT NULL AND attendance_imported_at IS NOT NULL)", name=op.f('ck_execution_reports_submitted_complete')),
+    sa.CheckConstraint("state IN ('draft', 'submitted', 'returned', 'approved')", name=op.f('ck_execution_reports_state_known')),
+    sa.CheckConstraint('actual_ends_on IS NULL OR actual_starts_on IS NULL OR actual_ends_on >= actual_starts_on', name=op.f('ck_execution_reports_dates_ordered')),
+    sa.CheckConstraint('total_hours IS NULL OR total_hours > 0', name=op.f('ck_execution_reports_hours_positive')),
+    sa.CheckConstraint('trainees_count IS NULL OR trainees_count > 0', name=op.f('ck_execution_reports_trainees_positive')),
+    sa.ForeignKeyConstraint(['institution_id'], ['institutions.id'], name=op.f('fk_execution_reports_institution_id_institutions'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['offering_id'], ['offerings.id'], name=op.f('fk_execution_reports_offering_id_offerings'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_execution_reports')),
+    sa.UniqueConstraint('offering_id', name=op.f('uq_execution_reports_offering_id'))
+    )
+    with op.batch_alter_table('execution_reports', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_execution_reports_institution_id'), ['institution_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_execution_reports_state'), ['state'], unique=False)
+
     op.create_table('filings',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('offering_id', sa.Integer(), nullable=False),
@@ -250,12 +288,104 @@ def upgrade() -> None:
     with op.batch_alter_table('filing_uploads', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_filing_uploads_filing_id'), ['filing_id'], unique=False)
 
+    op.create_table('report_lecturers',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('report_id', sa.Integer(), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=50), nullable=False),
+    sa.Column('title', sa.String(length=50), nullable=False),
+    sa.Column('unit', sa.String(length=200), nullable=False),
+    sa.Column('topic', sa.String(length=200), nullable=False),
+    sa.Column('hours', sa.Numeric(precision=5, scale=1), nullable=False),
+    sa.CheckConstraint('hours > 0', name=op.f('ck_report_lecturers_hours_positive')),
+    sa.ForeignKeyConstraint(['report_id'], ['execution_reports.id'], name=op.f('fk_report_lecturers_report_id_execution_reports'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_report_lecturers'))
+    )
+    with op.batch_alter_table('report_lecturers', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_report_lecturers_report_id'), ['report_id'], unique=False)
+
+    op.create_table('report_materials',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('report_id', sa.Integer(), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('editor', sa.String(length=100), nullable=False),
+    sa.Column('publisher', sa.String(length=200), nullable=False),
+    sa.Column('year', sa.Integer(), nullable=True),
+    sa.CheckConstraint('year IS NULL OR year BETWEEN 1900 AND 2100', name=op.f('ck_report_materials_year_range')),
+    sa.ForeignKeyConstraint(['report_id'], ['execution_reports.id'], name=op.f('fk_report_materials_report_id_execution_reports'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_report_materials'))
+    )
+    with op.batch_alter_table('report_materials', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_report_materials_report_id'), ['report_id'], unique=False)
+
+    op.create_table('report_trainees',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('report_id', sa.Integer(), nullable=False),
+    sa.Column('award_id', sa.Integer(), nullable=False),
+    sa.Column('trainee_key', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('id_enc', sa.String(length=400), nullable=False),
+    sa.Column('title', sa.String(length=100), nullable=False),
+    sa.Column('unit', sa.String(length=200), nullable=False),
+    sa.Column('credit_class', sa.String(length=20), nullable=False),
+    sa.Column('credit_value', sa.Numeric(precision=6, scale=2), nullable=False),
+    sa.Column('activity_date', sa.Date(), nullable=False),
+    sa.Column('method', sa.String(length=12), nullable=False),
+    sa.Column('state', sa.String(length=12), nullable=False),
+    sa.ForeignKeyConstraint(['report_id'], ['execution_reports.id'], name=op.f('fk_report_trainees_report_id_execution_reports'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_report_trainees')),
+    sa.UniqueConstraint('report_id', 'trainee_key', name=op.f('uq_report_trainees_report_id_trainee_key'))
+    )
+    with op.batch_alter_table('report_trainees', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_report_trainees_report_id'), ['report_id'], unique=False)
+
+    op.create_table('report_uploads',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('report_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('filename', sa.String(length=200), nullable=False),
+    sa.Column('content_type', sa.String(length=100), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('width', sa.Integer(), nullable=True),
+    sa.Column('height', sa.Integer(), nullable=True),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('data', sa.LargeBinary(), nullable=False),
+    sa.Column('uploaded_at', services.common.db.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("kind = 'exam' OR content_type = 'image/jpeg'", name=op.f('ck_report_uploads_images_are_jpeg')),
+    sa.CheckConstraint("kind IN ('schedule', 'notice', 'photo', 'exam')", name=op.f('ck_report_uploads_kind_known')),
+    sa.CheckConstraint('length(sha256) = 64', name=op.f('ck_report_uploads_sha_len')),
+    sa.CheckConstraint('size > 0', name=op.f('ck_report_uploads_size_positive')),
+    sa.ForeignKeyConstraint(['report_id'], ['execution_reports.id'], name=op.f('fk_report_uploads_report_id_execution_reports'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_report_uploads'))
+    )
+    with op.batch_alter_table('report_uploads', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_report_uploads_report_id'), ['report_id'], unique=False)
+        batch_op.create_index('uq_report_uploads_single_kind', ['report_id', 'kind'], unique=True, postgresql_where=sa.text("kind IN ('schedule', 'notice')"), sqlite_where=sa.text("kind IN ('schedule', 'notice')"))
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     """Downgrade schema."""
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('report_uploads', schema=None) as batch_op:
+        batch_op.drop_index('uq_report_uploads_single_kind', postgresql_where=sa.text("kind IN ('schedule', 'notice')"), sqlite_where=sa.text("kind IN ('schedule', 'notice')"))
+        batch_op.drop_index(batch_op.f('ix_report_uploads_report_id'))
+
+    op.drop_table('report_uploads')
+    with op.batch_alter_table('report_trainees', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_report_trainees_report_id'))
+
+    op.drop_table('report_trainees')
+    with op.batch_alter_table('report_materials', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_report_materials_report_id'))
+
+    op.drop_table('report_materials')
+    with op.batch_alter_table('report_lecturers', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_report_lecturers_report_id'))
+
+    op.drop_table('report_lecturers')
     with op.batch_alter_table('filing_uploads', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_filing_uploads_filing_id'))
 
@@ -265,6 +395,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_filings_institution_id'))
 
     op.drop_table('filings')
+    with op.batch_alter_table('execution_reports', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_execution_reports_state'))
+        batch_op.drop_index(batch_op.f('ix_execution_reports_institution_id'))
+
+    op.drop_table('execution_reports')
     with op.batch_alter_table('offerings', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_offerings_project_id'))
 
