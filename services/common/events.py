@@ -144,6 +144,15 @@ class CreditsEffectiveSchema(_Payload):
     awards = fields.List(fields.Nested(EffectiveAwardSchema), required=True)
 
 
+class CreditsWithdrawnSchema(_Payload):
+    """An award was withdrawn (撤销): a certificate made of it is revoked from that time."""
+
+    award_id = fields.Integer(required=True)
+    offering_id = fields.Integer(required=True)
+    withdrawn_at = fields.AwareDateTime(required=True)
+    reason = fields.String(required=True)
+
+
 @dataclass(frozen=True)
 class EventSpec:
     name: str
@@ -174,6 +183,9 @@ CATALOGUE: dict[str, EventSpec] = {
                   "effective (never manual ones)."),
         EventSpec("credits.effective", "credits", ("certs",), CreditsEffectiveSchema,
                   "An offering's awards became effective: certs keeps what each certificate needs."),
+        EventSpec("credits.withdrawn", "credits", ("certs",), CreditsWithdrawnSchema,
+                  "An award was withdrawn: certs marks its certificate revoked (an award certs never had "
+                  "changes nothing)."),
     )
 }
 

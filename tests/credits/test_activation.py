@@ -140,3 +140,32 @@ def test_report_before_the_offering_is_known_is_retried(databases):
     with pytest.raises(Retry):
         handle_event.apply(args=[report_event("report.approved", offering_id=4242)], throw=True)
     assert csrf_for(INST_A)  # (the page helpers above come from the same support module)
+
+
+def test_committee_withdraws_an_effective_award_and_certs_revokes_it(credits_app, granted, cdb, databases):
+    from services.certs.awards.models import EffectiveAward
+    from services.certs.worker import handle_event as certs_handle
+    from services.credits.db import outbox
+
+    clock.set_now(dt.datetime(2026, 12, 20, 2, 0, tzinfo=UTC))
+    deliver(report_event("report.approved"))
+    effective = next(a for a in awards(cdb) if a.state == "effective")
+    api = credits_app.test_client()
+    by_inst = api.post(f"/credits/api/awards/{effective.id}/withdraw", json={"reason": "冒名顶替"},
+                       headers=api_headers("inst_a"))
+    assert by_inst.status_code == 409 and "联系继续医学教育委员会" in by_inst.json["error"]["message"]
+    by_committee = api.post(f"/credits/api/awards/{effective.id}/withdraw", json={"reason": "经核查为冒名顶替"},
+                            headers=api_headers("reviewer"))
+    assert by_committee.status_code == 200
+    row = next(a for a in awards(cdb) if a.id == effective.id)
+    assert (row.state, row.withdraw_reason, row.effective_at is not None) == ("withdrawn", "经核查为冒名顶替", True)
+    s = cdb.new_session()
+    [withdrawn] = [json.loads(e) for e in s.scalars(select(outbox.c.envelope)
+                                                    .where(outbox.c.name == "credits.withdrawn"))]
+    s.close()
+    assert withdrawn["payload"]["award_id"] == effective.id and withdrawn["payload"]["reason"] == "经核查为冒名顶替"
+    for envelope in effective_events(cdb):
+        certs_handle.run(envelope)
+    s = databases["certs"].new_session()
+    assert s.scalar(select(EffectiveAward.award_id).where(EffectiveAward.award_id == effective.id)) == effective.id
+    s.close()

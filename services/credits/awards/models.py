@@ -117,7 +117,8 @@ class CreditAward(Base):
         CheckConstraint("NOT (method = 'manual' AND state = 'effective')", name="manual_never_effective"),
         CheckConstraint("(state = 'withdrawn') = (withdrawn_at IS NOT NULL AND withdraw_reason IS NOT NULL)",
                         name="withdrawal_has_reason"),
-        CheckConstraint("(state = 'effective') = (effective_at IS NOT NULL)", name="effective_has_time"),
+        # an effective award keeps its effective_at when the committee later withdraws it
+        CheckConstraint("state != 'effective' OR effective_at IS NOT NULL", name="effective_has_time"),
         CheckConstraint("credit_value >= 0", name="credit_value_not_negative"),
         CheckConstraint("activity_date BETWEEN offering_starts_on AND offering_ends_on",
                         name="activity_date_in_offering"),

@@ -420,15 +420,24 @@ def manual_entry(session: Session, principal: Principal, offering: OfferingCredi
 
 
 def withdraw(session: Session, principal: Principal, award: CreditAward, reason: str) -> CreditAward:
-    """撤销 an award with a reason, while it is pending and the offering's report is not submitted."""
-    if award.state != "pending":
-        raise AppError(409, "not_withdrawable", f"该授分记录{STATES[award.state]}，不能撤销。")
+    """撤销 an award with a reason. The institution: a pending award while the offering's report is not
+    submitted. The committee: any award not withdrawn yet, effective ones included (a certificate made of
+    it is then revoked). credits.withdrawn tells certs; credits.granted the new list."""
+    if award.state == "withdrawn":
+        raise AppError(409, "not_withdrawable", "该授分记录已撤销，无需再次撤销。")
     offering = session.scalars(select(OfferingCredit).where(OfferingCredit.offering_id == award.offering_id)).one()
-    ensure_open(offering)
+    if principal.role != "reviewer":
+        if award.state != "pending":
+            raise AppError(409, "not_withdrawable",
+                           f"该授分记录{STATES[award.state]}，不能撤销；如确需撤销，请联系继续医学教育委员会。")
+        ensure_open(offering)
+    before = award.state
     award.state, award.withdrawn_at, award.withdraw_reason = "withdrawn", clock.now(), reason
     session.flush()
-    record_audit(session, AuditLog, principal, "award", award.id, "withdraw", "pending", "withdrawn",
+    record_audit(session, AuditLog, principal, "award", award.id, "withdraw", before, "withdrawn",
                  reason=f"{award.name}：{reason}")
+    emit(session, outbox, "credits", "credits.withdrawn", {"award_id": award.id, "offering_id": award.offering_id,
+                                                           "withdrawn_at": award.withdrawn_at, "reason": reason})
     emit_granted(session, offering)
     return award
 

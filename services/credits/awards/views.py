@@ -300,7 +300,8 @@ def award_list_page(offering_id: int) -> Any:
     offering = svc.get_offering(session, _me(), offering_id)
     awards = svc.award_list(session, offering_id)
     return render_template("credits/awards/awards.html", o=offering, awards=[_award_dict(a) for a in awards],
-                           methods=METHODS, states=STATES, can_edit=_can_edit(offering))
+                           methods=METHODS, states=STATES, can_edit=_can_edit(offering),
+                           committee=_me().role == "reviewer")
 
 
 @pages.get("/credits/awards/<int:offering_id>/awards.xlsx")
@@ -317,7 +318,7 @@ def award_export(offering_id: int) -> Any:
 
 
 @pages.post("/credits/awards/award/<int:award_id>/withdraw")
-@access("institution")
+@access("institution", "reviewer")
 def award_withdraw(award_id: int) -> Any:
     session = db.session()
     award = svc.get_award(session, _me(), award_id)
@@ -515,9 +516,10 @@ def api_awards(offering_id: int) -> Any:
 
 
 @api.route("/awards/<int:award_id>/withdraw", methods=["POST"])
-@access("institution")
+@access("institution", "reviewer")
 @api.response(200, AwardListOutSchema)
-@api.doc(security=BEARER, summary="撤销授分（须填写原因；执行情况反馈提交后不能撤销）",
+@api.doc(security=BEARER, summary="撤销授分（须填写原因）：举办机构在执行情况反馈提交前撤销待生效的授分；"
+                                  "继续医学教育委员会可撤销任何授分（已生效的，其学分证书随之作废）",
          requestBody={"content": {"application/json": {"schema": WithdrawSchema}}})
 def api_withdraw(award_id: int) -> Any:
     session = db.session()

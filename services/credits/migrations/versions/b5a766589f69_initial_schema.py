@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: d59821e44d8f
+Revision ID: b5a766589f69
 Revises: 
-Create Date: 2026-11-26 01:58:02.659558
+Create Date: 2026-11-26 02:07:00.182438
 
 """
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ import services.common.db
 
 
 # revision identifiers, used by Alembic.
-revision: str = 'd59821e44d8f'
+revision: str = 'b5a766589f69'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -129,10 +129,10 @@ def upgrade() -> None:
     sa.Column('withdrawn_at', services.common.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('withdraw_reason', sa.Text(), nullable=True),
     sa.Column('version', sa.Integer(), nullable=False),
-    sa.CheckConstraint("(state = 'effective') = (effective_at IS NOT NULL)", name=op.f('ck_credit_awards_effective_has_time')),
     sa.CheckConstraint("(state = 'withdrawn') = (withdrawn_at IS NOT NULL AND withdraw_reason IS NOT NULL)", name=op.f('ck_credit_awards_withdrawal_has_reason')),
     sa.CheckConstraint("NOT (method = 'manual' AND state = 'effective')", name=op.f('ck_credit_awards_manual_never_effective')),
     sa.CheckConstraint("method IN ('attendance', 'manual')", name=op.f('ck_credit_awards_method_known')),
+    sa.CheckConstraint("state != 'effective' OR effective_at IS NOT NULL", name=op.f('ck_credit_awards_effective_has_time')),
     sa.CheckConstraint("state IN ('pending', 'effective', 'withdrawn')", name=op.f('ck_credit_awards_state_known')),
     sa.CheckConstraint('activity_date BETWEEN offering_starts_on AND offering_ends_on', name=op.f('ck_credit_awards_activity_date_in_offering')),
     sa.CheckConstraint('credit_value >= 0', name=op.f('ck_credit_awards_credit_value_not_negative')),
