@@ -1,22 +1,35 @@
-"""Issue 4's "done when", through nginx and the pages, on the demo of `make up`: the institution analyses
-the demo activity's scans, sees the valid attendees with details, unticks one with a reason and grants; a
-manual entry shows as invalid; trainees log in with ID number and pinyin password (曾 and 单 surnames),
-must change it, and see the pending credit in 达标情况查询."""
+"""Issues 4 and 5, "done when", through nginx on the demo of `make up`.
+
+Issue 4 (pages): the institution analyses the demo activity's scans, sees the valid attendees with details,
+unticks one with a reason and grants; a manual entry shows as invalid; trainees log in with ID number and
+pinyin password (曾 and 单 surnames), must change it, and see the pending credit in 达标情况查询.
+
+Issue 5 (JSON API through the gateway): the institution fills the five pages of the execution report (提交
+with a page missing is refused naming it), imports the attendance, submits; the committee approves while
+Redis is down; the activation waits and is not lost: once Redis is back the credit shows as effective."""
 
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
+import requests
 
 from services.common import pii
+from services.common.auth import Principal, issue_token
 
-from .flows import client_from, csrf_of, page_login
+from .flows import client_from, csrf_of, jpeg, page_login
 
 pytestmark = pytest.mark.stack
 
 
-def test_analyse_grant_and_see_pending_credit(stack, demo):
+NEW_PASSWORD = "Xin-mima-2026"
+
+
+@pytest.fixture(scope="module")
+def granted(stack, demo):
+    """The institution's 授分 on the demo scans, through the pages (runs once for the module)."""
     base = stack.base_url
     held, trainees = demo["held_offering"], {t["name"]: t for t in demo["trainees"]}
     assert held["checkins_added"] in (0, 14)  # 8 trainees x 2 windows, two missed (0: loaded before)
@@ -65,7 +78,11 @@ def test_analyse_grant_and_see_pending_credit(stack, demo):
         "confirm_invalid": "1"})
     assert r.url.endswith(f"/credits/awards/{oid}/list") and "非有效学分" in r.text
     assert r.text.count("<td>待生效") == 6  # five granted, one manual
+    return {"office": office, "offering_id": oid, "held": held, "trainees": trainees}
 
+
+def test_analyse_grant_and_see_pending_credit(stack, granted):
+    base, held, trainees = stack.base_url, granted["held"], granted["trainees"]
     for name in ("曾小明", "单丽华"):
         t = trainees[name]
         phone = client_from("127.0.0.42")
@@ -73,7 +90,7 @@ def test_analyse_grant_and_see_pending_credit(stack, demo):
         r = phone.post(f"{base}/credits/login", data={"csrf_token": csrf_of(login.text), "id_number": t["id_number"],
                                                       "password": t["initial_password"]})
         assert r.url.endswith("/credits/password"), (name, r.url)  # must change it first
-        new = "Xin-mima-2026"
+        new = NEW_PASSWORD
         r = phone.post(f"{base}/credits/password", data={"csrf_token": csrf_of(r.text), "old_password":
                                                          t["initial_password"], "new_password": new,
                                                          "repeat_password": new})
@@ -81,3 +98,76 @@ def test_analyse_grant_and_see_pending_credit(stack, demo):
         page = phone.get(f"{base}/credits/compliance")
         assert page.status_code == 200 and "达标情况查询" in page.text
         assert held["project_title"] in page.text and "待生效：执行情况反馈审核通过后计入" in page.text
+
+
+def test_report_approval_with_redis_down_activates_the_credit_once_redis_is_back(stack, granted):
+    base, oid, trainees = stack.base_url, granted["offering_id"], granted["trainees"]
+    office = granted["office"]
+    inst = requests.Session()
+    inst.headers["Authorization"] = f"Bearer {office.cookies['cme_session']}"  # the page session's own token
+    committee = requests.Session()
+    committee.headers["Authorization"] = "Bearer " + issue_token(Principal(role="reviewer", subject="reviewer:1",
+                                                                           name="省继教委审核员", reviewer_id=1))
+    api = f"{base}/projects/api"
+
+    def imported():  # projects' copy of the award list arrives with credits.granted
+        r = inst.get(f"{api}/reports/offering/{oid}")
+        return r if r.status_code == 200 else None
+
+    stack.wait_until(imported, 30, what="the offering's report records")
+    r = inst.post(f"{api}/reports/offering/{oid}", json={})
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    held = granted["held"]
+    facts = {"actual_starts_on": held["starts_on"], "actual_ends_on": held["ends_on"], "venue": "西安市雁塔路277号",
+             "mode": "线下", "trainees_count": 8, "total_hours": "12", "organiser": "超声医学科",
+             "contact_person": "李老师", "contact_phone": "13700001234"}
+    assert inst.put(f"{api}/reports/{rid}/pages/1", json=facts).status_code == 200
+    lecturers = {"lecturers": [{"name": "王建华", "title": "主任医师", "unit": "西安交通大学第一附属医院",
+                                "topic": "超声基础与规范", "hours": "6"}]}
+    assert inst.put(f"{api}/reports/{rid}/pages/2", json=lecturers).status_code == 200
+    for kind, color in (("schedule", "white"), ("notice", "lightyellow"), ("photo", "gray")):
+        r = inst.post(f"{api}/reports/{rid}/uploads/{kind}", files={"file": (f"{kind}.jpg", jpeg(color), "image/jpeg")})
+        assert r.status_code == 201, r.text
+
+    def import_all():  # credits.granted of the manual entry may still be on its way
+        r = inst.post(f"{api}/reports/{rid}/attendance/import", json={})
+        return r if r.status_code == 200 and r.json()["attendance"]["count"] == 6 else None
+
+    imported_list = stack.wait_until(import_all, 30, what="the six awards to be importable").json()["attendance"]
+    assert any(t["manual"] for t in imported_list["trainees"])
+    assert all("*" in t["id_masked"] for t in imported_list["trainees"])
+    early = inst.post(f"{api}/reports/{rid}/submit", json={})
+    assert early.status_code == 422 and "第5页" in early.text, early.text  # the summary page is missing
+    assert inst.put(f"{api}/reports/{rid}/pages/5", json={"materials": [], "summary": "按计划完成，学员反馈良好。"}
+                    ).status_code == 200
+    submitted = inst.post(f"{api}/reports/{rid}/submit", json={})
+    assert submitted.status_code == 200, submitted.text
+
+    zeng = trainees["曾小明"]
+    login = requests.post(f"{base}/credits/api/auth/login", json={"id_number": zeng["id_number"],
+                                                                   "password": NEW_PASSWORD}, timeout=10)
+    assert login.status_code == 200, login.text
+    trainee = {"Authorization": f"Bearer {login.json()['token']}"}
+
+    def states() -> list[str]:
+        body = requests.get(f"{base}/credits/api/me/compliance", headers=trainee, timeout=10).json()
+        return [a["state"] for y in body["years"] for a in y["awards"] if a["project_title"] == held["project_title"]]
+
+    assert states() == ["pending"]
+    stack.stop_process("redis")
+    try:
+        approved = committee.post(f"{api}/review/reports/{rid}/approve", json={})
+        assert approved.status_code == 200, approved.text  # the approval itself never needs Redis
+        time.sleep(2)  # the relay tries meanwhile and keeps the event
+        assert states() == ["pending"]
+    finally:
+        stack.start_process("redis")
+    stack.wait_healthy(60)
+    stack.wait_until(lambda: states() == ["effective"], 60, what="the credit to become effective")
+    page = client_from("127.0.0.43")
+    form = page.get(f"{base}/credits/login")
+    page.post(f"{base}/credits/login", data={"csrf_token": csrf_of(form.text), "id_number": zeng["id_number"],
+                                             "password": NEW_PASSWORD})
+    html = page.get(f"{base}/credits/compliance").text
+    assert "已生效，计入达标" in html and held["project_title"] in html
