@@ -2,7 +2,8 @@
 
     python -m deploy.local up        migrate, start Redis (when none answers), the fake WeChat OAuth server,
                                      the four services under gunicorn, a Celery worker and an outbox relay
-                                     per service, and nginx on http://127.0.0.1:8080; wait until healthy;
+                                     per service, one Celery beat (projects' daily reminders), and nginx on
+                                     http://127.0.0.1:8080; wait until healthy;
                                      load the demo data
     python -m deploy.local down      stop everything `up` started (safe to run twice)
     python -m deploy.local status    list the processes and whether they run
@@ -336,6 +337,10 @@ class Stack:
             procs.append(Proc(f"worker-{name}", [py, "-m", "celery", "-A", f"services.{name}.worker", "worker",
                                                  "-Q", name, "-n", f"{name}@%h", "--concurrency", "1",
                                                  "--loglevel", "INFO", "--without-gossip", "--without-mingle"]))
+        # one beat for the whole suite: projects' daily deadline reminders (services/projects/reminders)
+        schedule = str(self.run_dir / "celerybeat-schedule")
+        procs.append(Proc("beat-projects", [py, "-m", "celery", "-A", "services.projects.worker", "beat",
+                                            "--loglevel", "INFO", "--schedule", schedule]))
         for name in SERVICES:
             procs.append(Proc(f"relay-{name}", [py, "-m", "services.common.relay", name]))
         procs += self.extra_processes
@@ -490,8 +495,8 @@ class Stack:
 
     def stop(self) -> list[str]:
         """Stop every process with a pid file, gateway first, Redis last. Safe to call twice."""
-        order = ["gateway", *[f"web-{s}" for s in SERVICES], FAKE_WECHAT, *[f"relay-{s}" for s in SERVICES],
-                 *[f"worker-{s}" for s in SERVICES], "redis"]
+        order = ["gateway", *[f"web-{s}" for s in SERVICES], FAKE_WECHAT, "beat-projects",
+                 *[f"relay-{s}" for s in SERVICES], *[f"worker-{s}" for s in SERVICES], "redis"]
         known = {p.stem for p in self.run_dir.glob("*.pid")} if self.run_dir.exists() else set()
         order += sorted(known - set(order))
         stopped = [name for name in order if name in known and self.stop_process(name)]

@@ -14,7 +14,7 @@ from . import models  # noqa: F401 - the whole schema is known before the first 
 from .db import SERVICE, db
 
 # One package per feature (Indico style); each views module exposes `pages` and/or `api`.
-FEATURES = ("institutions", "auth", "catalogue", "filings", "reviews", "reports")
+FEATURES = ("institutions", "auth", "catalogue", "filings", "reviews", "reports", "dashboard")
 
 home = Blueprint("projects_home", __name__)
 
@@ -26,7 +26,7 @@ def index() -> Any:
     if p is None:
         return redirect("/projects/login")
     if p.role == "reviewer":
-        return redirect("/projects/review/filings")
+        return redirect("/projects/review")  # the committee's 首页 (dashboard)
     if p.role == "institution":
         return redirect("/projects/filings")
     return redirect("/credits/")

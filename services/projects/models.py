@@ -7,4 +7,5 @@ from .catalogue.models import *  # noqa: F401,F403
 from .db import Base  # noqa: F401
 from .filings.models import *  # noqa: F401,F403
 from .institutions.models import Institution, InstitutionAdmin, Reviewer  # noqa: F401
+from .reminders.models import ReminderSent  # noqa: F401
 from .reports.models import *  # noqa: F401,F403

@@ -1,11 +1,26 @@
 """Celery worker of the projects service (queue "projects"): celery -A services.projects.worker worker -Q projects
-It consumes credits.granted (the award lists the execution report imports)."""
+It consumes credits.granted (the award lists the execution report imports) and runs the daily deadline reminders
+(projects.send_reminders), which exactly one beat process schedules:
+celery -A services.projects.worker beat --schedule var/celerybeat-schedule"""
+
+from celery.schedules import crontab
 
 from services.common.tasks import make_celery, register_event_consumer
 
 from . import models  # noqa: F401
 from .awarded.handlers import HANDLERS
 from .db import SERVICE, db, processed_events
+from .reminders import tasks as reminder_tasks
 
 celery = make_celery(SERVICE)
 handle_event = register_event_consumer(celery, SERVICE, db, processed_events, HANDLERS)
+send_reminders = reminder_tasks.register(celery)
+
+# celery's timezone is Asia/Shanghai (make_celery), so this is 08:00 Beijing time
+celery.conf.beat_schedule = {
+    "projects-send-reminders-daily": {
+        "task": reminder_tasks.TASK,
+        "schedule": crontab(hour=8, minute=0),
+        "options": {"queue": SERVICE},  # a run delayed or delivered twice is harmless: each message is claimed once
+    },
+}

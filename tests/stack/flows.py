@@ -95,7 +95,7 @@ def page_login(base: str, http: requests.Session, sms_log: Path, kind: str, acco
     assert r.status_code == 200, r.text
     r = http.post(f"{base}/projects/login/sms/verify", data={
         "admin_id": choice.group(1), "code": last_code(sms_log, mobile), "csrf_token": csrf_of(r.text)})
-    assert r.status_code == 200 and r.url.rstrip("/").endswith(("/projects/filings", "/projects/review/filings")), r.url
+    assert r.status_code == 200 and r.url.rstrip("/").endswith(("/projects/filings", "/projects/review")), r.url
 
 
 def api_file_offering(base: str, http: requests.Session, headers: dict[str, str], start_in_days: int = 14,

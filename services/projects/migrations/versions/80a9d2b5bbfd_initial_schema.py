@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 286e77368aee
+Revision ID: 80a9d2b5bbfd
 Revises: 
-Create Date: 2026-11-26 02:04:29.749024
+Create Date: 2026-11-26 02:20:22.533583
 
 """
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ import services.common.db
 
 
 # revision identifiers, used by Alembic.
-revision: str = '286e77368aee'
+revision: str = '80a9d2b5bbfd'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -81,6 +81,23 @@ def upgrade() -> None:
     sa.Column('processed_at', services.common.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('event_id', name=op.f('pk_processed_events'))
     )
+    op.create_table('reminders_sent',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=10), nullable=False),
+    sa.Column('object_id', sa.Integer(), nullable=False),
+    sa.Column('stage', sa.String(length=10), nullable=False),
+    sa.Column('due_on', sa.Date(), nullable=False),
+    sa.Column('admin_id', sa.Integer(), nullable=False),
+    sa.Column('institution_id', sa.Integer(), nullable=False),
+    sa.Column('sent_at', services.common.db.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("kind IN ('report', 'filing')", name=op.f('ck_reminders_sent_kind_known')),
+    sa.CheckConstraint("stage IN ('before', 'due')", name=op.f('ck_reminders_sent_stage_known')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_reminders_sent')),
+    sa.UniqueConstraint('kind', 'object_id', 'stage', 'due_on', 'admin_id', name=op.f('uq_reminders_sent_kind_object_id_stage_due_on_admin_id'))
+    )
+    with op.batch_alter_table('reminders_sent', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_reminders_sent_institution_id'), ['institution_id'], unique=False)
+
     op.create_table('reviewers',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('account', sa.String(length=64), nullable=False),
@@ -426,6 +443,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_reviewers_mobile_hash'))
 
     op.drop_table('reviewers')
+    with op.batch_alter_table('reminders_sent', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_reminders_sent_institution_id'))
+
+    op.drop_table('reminders_sent')
     op.drop_table('processed_events')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_outbox_sent_at'))

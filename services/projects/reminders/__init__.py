@@ -1,0 +1,1 @@
+"""Deadline reminders by SMS (daily Celery beat task projects.send_reminders)."""
