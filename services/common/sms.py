@@ -27,8 +27,12 @@ class SmsError(Exception):
     """Delivery failed; the message says why without personal data."""
 
 
+# Kinds of message: a provider that sends by template needs one template per kind.
+TEMPLATE_KINDS = ("code", "reminder", "notice")
+
+
 class Provider(Protocol):
-    def send(self, mobile: str, text: str, params: Sequence[str]) -> None: ...
+    def send(self, mobile: str, text: str, params: Sequence[str], template: str = "code") -> None: ...
 
 
 _log_lock = threading.Lock()
@@ -37,7 +41,7 @@ _log_lock = threading.Lock()
 class LogProvider:
     """Appends {"mobile", "text", "time"} as one JSON line: the local inbox."""
 
-    def send(self, mobile: str, text: str, params: Sequence[str]) -> None:
+    def send(self, mobile: str, text: str, params: Sequence[str], template: str = "code") -> None:
         path = get_settings().sms_log_path
         path.parent.mkdir(parents=True, exist_ok=True)
         line = json.dumps({"mobile": mobile, "text": text, "time": clock.now().isoformat()}, ensure_ascii=False)
@@ -51,15 +55,27 @@ class TencentConfig:
     secret_key: str
     app_id: str
     sign: str
-    template_id: str
+    template_id: str  # login and reset codes: [code, minutes]
     region: str = "ap-guangzhou"
+    reminder_template_id: str = ""  # deadline reminders: [what, date]
+    notice_template_id: str = ""  # notices (certificates printable): [what, date]
+
+    def template(self, kind: str) -> str:
+        value = {"code": self.template_id, "reminder": self.reminder_template_id,
+                 "notice": self.notice_template_id}.get(kind, "")
+        if not value:
+            raise SmsError(f"no Tencent SMS template for {kind} messages: set CME_TENCENT_SMS_"
+                           f"{'' if kind == 'code' else kind.upper() + '_'}TEMPLATE_ID")
+        return value
 
     @classmethod
     def from_env(cls) -> TencentConfig:
         cfg = cls(secret_id=env("CME_TENCENT_SECRET_ID"), secret_key=env("CME_TENCENT_SECRET_KEY"),
                   app_id=env("CME_TENCENT_SMS_APP_ID"), sign=env("CME_TENCENT_SMS_SIGN"),
                   template_id=env("CME_TENCENT_SMS_TEMPLATE_ID"),
-                  region=env("CME_TENCENT_SMS_REGION", "ap-guangzhou"))
+                  region=env("CME_TENCENT_SMS_REGION", "ap-guangzhou"),
+                  reminder_template_id=env("CME_TENCENT_SMS_REMINDER_TEMPLATE_ID"),
+                  notice_template_id=env("CME_TENCENT_SMS_NOTICE_TEMPLATE_ID"))
         missing = [name for name, value in (("CME_TENCENT_SECRET_ID", cfg.secret_id),
                                             ("CME_TENCENT_SECRET_KEY", cfg.secret_key),
                                             ("CME_TENCENT_SMS_APP_ID", cfg.app_id),
@@ -70,14 +86,15 @@ class TencentConfig:
         return cfg
 
 
-def build_tencent_request(cfg: TencentConfig, mobile: str, params: Sequence[str]):  # type: ignore[no-untyped-def]
+def build_tencent_request(cfg: TencentConfig, mobile: str, params: Sequence[str],  # type: ignore[no-untyped-def]
+                          template: str = "code"):
     """The SendSmsRequest for one mainland mobile; built apart from sending so it is testable offline."""
     from tencentcloud.sms.v20210111 import models
 
     req = models.SendSmsRequest()
     req.SmsSdkAppId = cfg.app_id
     req.SignName = cfg.sign
-    req.TemplateId = cfg.template_id
+    req.TemplateId = cfg.template(template)
     req.PhoneNumberSet = [mobile if mobile.startswith("+") else f"+86{mobile}"]
     req.TemplateParamSet = [str(p) for p in params]  # the template carries the text; we pass its variables
     return req
@@ -93,13 +110,13 @@ class TencentProvider:
 
         return sms_client.SmsClient(credential.Credential(self.cfg.secret_id, self.cfg.secret_key), self.cfg.region)
 
-    def send(self, mobile: str, text: str, params: Sequence[str]) -> None:
+    def send(self, mobile: str, text: str, params: Sequence[str], template: str = "code") -> None:
         from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
         if not params:
             raise SmsError("Tencent SMS needs template parameters")
         try:
-            resp = self.client().SendSms(build_tencent_request(self.cfg, mobile, params))
+            resp = self.client().SendSms(build_tencent_request(self.cfg, mobile, params, template))
         except TencentCloudSDKException as exc:
             raise SmsError(f"Tencent SMS error {exc.get_code()}") from None  # the SDK message may echo the number
         statuses = resp.SendStatusSet or []
@@ -118,9 +135,11 @@ def get_provider(name: str | None = None) -> Provider:
         raise SmsError(f"unknown SMS provider {name!r}") from None
 
 
-def send_sms(mobile: str, text: str, params: Sequence[str] = ()) -> None:
-    """Send one message. `text` is the full message (log provider); `params` fill the template of a
-    provider that sends by template (Tencent: [code, minutes])."""
+def send_sms(mobile: str, text: str, params: Sequence[str] = (), template: str = "code") -> None:
+    """Send one message. `text` is the full message (log provider); `params` fill the template of kind
+    `template` (TEMPLATE_KINDS) of a provider that sends by template (Tencent: code [code, minutes])."""
+    if template not in TEMPLATE_KINDS:
+        raise SmsError(f"unknown kind of message {template!r}")
     provider = get_provider()
-    provider.send(mobile, text, params)
+    provider.send(mobile, text, params, template)
     log.info("sms sent via %s", type(provider).__name__)  # never the mobile, never the text

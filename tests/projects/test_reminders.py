@@ -188,11 +188,12 @@ def test_failed_sms_is_retried_by_the_next_run(projects_db, held, inbox, monkeyp
     real = sms.send_sms
     calls = []
 
-    def flaky(mobile, text, params=()):
+    def flaky(mobile, text, params=(), template="code"):
+        assert template == "reminder"  # a provider that sends by template uses the reminder template
         calls.append(mobile)
         if mobile == "13800009999":
             raise sms.SmsError("provider down")
-        real(mobile, text, params)
+        real(mobile, text, params, template)
 
     monkeypatch.setattr(sms, "send_sms", flaky)
     with caplog.at_level(logging.INFO):

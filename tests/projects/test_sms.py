@@ -179,6 +179,16 @@ def test_tencent_request_is_built_without_network():
     assert json.loads(req.to_json_string())["PhoneNumberSet"] == ["+8613812345678"]
 
 
+def test_each_kind_of_message_has_its_own_tencent_template():
+    cfg = sms.TencentConfig(secret_id="id", secret_key="key", app_id="1400000000", sign="陕西继教", template_id="123",
+                            reminder_template_id="456")
+    assert sms.build_tencent_request(cfg, "13812345678", ("项目", "2026年12月25日"), "reminder").TemplateId == "456"
+    with pytest.raises(sms.SmsError, match="CME_TENCENT_SMS_NOTICE_TEMPLATE_ID"):
+        sms.build_tencent_request(cfg, "13812345678", ("a", "b"), "notice")
+    with pytest.raises(sms.SmsError, match="unknown kind"):
+        sms.send_sms("13812345678", "text", ("a",), template="advert")
+
+
 def test_tencent_provider_is_selected_by_settings_and_checks_status(monkeypatch):
     sent: list = []
 

@@ -166,7 +166,7 @@ def send_due_reminders(session: Session, today: dt.date) -> dict[str, Any]:
                 summary["already_sent"] += 1
                 continue
             try:
-                sms.send_sms(pii.decrypt(mobile_enc), text, params)
+                sms.send_sms(pii.decrypt(mobile_enc), text, params, template="reminder")
             except Exception as exc:  # noqa: BLE001 - any provider failure: give the claim back, retry next run
                 log.warning("reminder %s %s (%s) to admin %s failed, will retry next run: %s", due.kind,
                             due.object_id, stage, admin_id, type(exc).__name__)
