@@ -32,6 +32,7 @@ fi
 # (through the playwright package of requirements-test.txt; never `playwright install`)
 if [ $want_test -eq 1 ]; then
   command -v zbarimg >/dev/null || debs+=(zbar-tools)
+  command -v pdftotext >/dev/null || debs+=(poppler-utils)
   [ -x /usr/bin/chromium ] || debs+=(chromium)
 fi
 # the benchmark drives the gateway with wrk (Lua scripts); only `make bench` needs it

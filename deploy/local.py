@@ -15,7 +15,8 @@ DATABASE_URL is set, var/run/<process>.pid, var/log/<process>.log, var/sms.log, 
 Children run in their own sessions (process groups), so `make up` returns and `down` stops whole groups.
 
 Settings read here (all optional): CME_VAR_DIR, CME_GATEWAY_PORT (8080), CME_SERVICE_PORTS
-("projects=8101,checkin=8102,credits=8103,certs=8104"), CME_WEB_WORKERS (2), REDIS_URL, DATABASE_URL,
+("projects=8101,checkin=8102,credits=8103,certs=8104"), CME_WEB_WORKERS (2; CME_WEB_THREADS, 4 threads
+each, is read by deploy/gunicorn.conf.py), REDIS_URL, DATABASE_URL,
 CME_GATEWAY_LOGIN_RATE (10r/m), CME_GATEWAY_LOGIN_BURST (5), CME_GATEWAY_SMS_RATE (5r/m),
 CME_GATEWAY_SMS_BURST (3), CME_GATEWAY_MAX_BODY (12m), CME_WECHAT_FAKE_PORT (8090), NGINX (path of the
 nginx binary), REDIS_SERVER (path of redis-server).
@@ -337,6 +338,10 @@ class Stack:
             procs.append(Proc(f"worker-{name}", [py, "-m", "celery", "-A", f"services.{name}.worker", "worker",
                                                  "-Q", name, "-n", f"{name}@%h", "--concurrency", "1",
                                                  "--loglevel", "INFO", "--without-gossip", "--without-mingle"]))
+        # certificate PDFs render on a queue of their own, one task at a time (WeasyPrint is CPU and memory hungry)
+        procs.append(Proc("worker-certs-render", [py, "-m", "celery", "-A", "services.certs.worker", "worker",
+                                                  "-Q", "certs-render", "-n", "certs-render@%h", "--concurrency", "1",
+                                                  "--loglevel", "INFO", "--without-gossip", "--without-mingle"]))
         # one beat for the whole suite: projects' daily deadline reminders (services/projects/reminders)
         schedule = str(self.run_dir / "celerybeat-schedule")
         procs.append(Proc("beat-projects", [py, "-m", "celery", "-A", "services.projects.worker", "beat",
@@ -496,7 +501,8 @@ class Stack:
     def stop(self) -> list[str]:
         """Stop every process with a pid file, gateway first, Redis last. Safe to call twice."""
         order = ["gateway", *[f"web-{s}" for s in SERVICES], FAKE_WECHAT, "beat-projects",
-                 *[f"relay-{s}" for s in SERVICES], *[f"worker-{s}" for s in SERVICES], "redis"]
+                 *[f"relay-{s}" for s in SERVICES], *[f"worker-{s}" for s in SERVICES], "worker-certs-render",
+                 "redis"]
         known = {p.stem for p in self.run_dir.glob("*.pid")} if self.run_dir.exists() else set()
         order += sorted(known - set(order))
         stopped = [name for name in order if name in known and self.stop_process(name)]

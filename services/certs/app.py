@@ -1,4 +1,4 @@
-"""App factory of the certs service (health and OpenAPI for now; certificates come with their issue)."""
+"""App factory of the certs service: 电子学分证书 (export, download, verification, committee look-up)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from flask import Flask
 from services.common.web import create_service_app
 
 from . import models  # noqa: F401
+from .certificates import views
 from .db import SERVICE, db
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    return create_service_app(SERVICE, db, [], [], config)
+    return create_service_app(SERVICE, db, [views.trainee_pages, views.pages], [views.api], config)

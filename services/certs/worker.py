@@ -1,10 +1,26 @@
-"""Celery worker of the certs service (queue "certs"): consumes credits.effective."""
+"""Celery worker of the certs service.
 
+Queue "certs": the events credits.effective and credits.withdrawn (services.common.events.CATALOGUE).
+Queue "certs-render": PDF rendering of export jobs (certs.render_export), started as its own worker:
+    celery -A services.certs.worker worker -Q certs-render -n certs-render@%h --concurrency 1
+A render child is recycled after CME_CERTS_RENDER_MAX_TASKS tasks (20) or CME_CERTS_RENDER_MAX_MEMORY_KB (500000)
+of resident memory, so WeasyPrint's caches never grow without bound.
+"""
+
+from services.common.config import env
 from services.common.tasks import make_celery, register_event_consumer
 
 from . import models  # noqa: F401
 from .awards.handlers import HANDLERS
+from .certificates.tasks import RENDER_QUEUE, TASK_NAME, run_render
 from .db import SERVICE, db, processed_events
 
 celery = make_celery(SERVICE)
+celery.conf.update(
+    task_routes={TASK_NAME: {"queue": RENDER_QUEUE}},
+    worker_max_tasks_per_child=int(env("CME_CERTS_RENDER_MAX_TASKS", "20") or 20),
+    worker_max_memory_per_child=int(env("CME_CERTS_RENDER_MAX_MEMORY_KB", "500000") or 500000),
+)
 handle_event = register_event_consumer(celery, SERVICE, db, processed_events, HANDLERS)
+render_export = celery.task(name=TASK_NAME, queue=RENDER_QUEUE, acks_late=True, soft_time_limit=1500,
+                            time_limit=1800)(run_render)

@@ -1,5 +1,7 @@
 """Event handlers of this feature: "credits.effective" upserts each effective award by credits' award id,
-so a redelivery or a repeated list changes nothing and a corrected value replaces the old one."""
+so a redelivery or a repeated list changes nothing and a corrected value replaces the old one (a revocation stays);
+"credits.withdrawn" revokes the award, and so its certificate, from the time of withdrawal (an award certs never
+had changes nothing)."""
 
 from __future__ import annotations
 
@@ -7,11 +9,14 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.common import clock
+from services.common.audit import record_audit
 from services.common.db import insert_for
 
+from ..audit import AuditLog
 from .models import EffectiveAward
 
 log = logging.getLogger(__name__)
@@ -33,6 +38,22 @@ def on_credits_effective(session: Session, payload: dict[str, Any], envelope: di
              payload["offering_id"])
 
 
+def on_credits_withdrawn(session: Session, payload: dict[str, Any], envelope: dict[str, Any]) -> None:
+    award = session.scalars(select(EffectiveAward).where(EffectiveAward.award_id == payload["award_id"])
+                            .with_for_update()).first()
+    if award is None:
+        log.info("credits.withdrawn %s: award %s unknown here, nothing to revoke", envelope.get("id"),
+                 payload["award_id"])
+        return
+    if award.revoked_at is not None:
+        return  # revoked already: the first withdrawal time stands
+    award.revoked_at, award.revoke_reason = payload["withdrawn_at"], payload["reason"] or "撤销"
+    record_audit(session, AuditLog, None, "award", award.award_id, "revoke", "effective", "revoked",
+                 payload["reason"] or None)
+    log.info("credits.withdrawn %s: award %s revoked", envelope.get("id"), award.award_id)
+
+
 HANDLERS: dict[str, Callable[[Session, dict[str, Any], dict[str, Any]], None]] = {
     "credits.effective": on_credits_effective,
+    "credits.withdrawn": on_credits_withdrawn,
 }

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Date, Integer, Numeric, String
+from sqlalchemy import CheckConstraint, Date, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.common import clock
@@ -36,8 +36,12 @@ class EffectiveAward(Base):
     activity_date: Mapped[dt.date] = mapped_column(Date)
     effective_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    # credits.withdrawn: the award (and the certificate made of it) is revoked from this time on
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoke_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = (
         CheckConstraint("ends_on >= starts_on", name="dates_in_order"),
         CheckConstraint("credit_value >= 0", name="credit_value_not_negative"),
+        CheckConstraint("(revoked_at IS NULL) = (revoke_reason IS NULL)", name="revocation_has_reason"),
     )

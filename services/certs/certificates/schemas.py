@@ -1,0 +1,87 @@
+"""Input and output of the certificate pages and JSON API (explicit fields only)."""
+
+from __future__ import annotations
+
+from marshmallow import EXCLUDE
+
+from services.common.schemas import Length, ZhFormSchema, ZhSchema, fields
+
+
+class ExportIn(ZhSchema):
+    award_ids = fields.List(fields.Integer(strict=False), required=True,
+                            metadata={"description": "要导出的授分编号（达标情况查询中的 id），须为本人可打印的证书"})
+
+
+class ExportForm(ZhFormSchema):
+    award_id = fields.List(fields.Integer(strict=False), load_default=list)
+
+
+class NumberQuery(ZhSchema):
+    class Meta:
+        unknown = EXCLUDE
+
+    number = fields.String(load_default="", validate=Length(max=40))
+
+
+class CertificateRowOut(ZhSchema):
+    award_id = fields.Integer()
+    offering_id = fields.Integer()
+    name = fields.String()
+    project_number = fields.String()
+    project_title = fields.String()
+    institution_name = fields.String()
+    starts_on = fields.Date()
+    ends_on = fields.Date()
+    credit_class = fields.String()
+    credit_value = fields.String()
+    activity_date = fields.Date()
+    printable = fields.Boolean()
+    printable_from = fields.Date(allow_none=True, metadata={"description": "可打印日期（项目结束 4 周后）"})
+    revoked = fields.Boolean()
+    revoked_at = fields.DateTime(allow_none=True)
+    status_text = fields.String()
+    number = fields.String(allow_none=True, metadata={"description": "证书编号（首次导出时生成）"})
+
+
+class CertificateListOut(ZhSchema):
+    today = fields.Date()
+    items = fields.List(fields.Nested(CertificateRowOut))
+
+
+class JobOut(ZhSchema):
+    id = fields.Integer()
+    kind = fields.String(metadata={"description": "trainee 学员本人 | institution 机构按期导出"})
+    offering_id = fields.Integer(allow_none=True)
+    state = fields.String(metadata={"description": "queued 排队中 | running 正在生成 | done 已生成 | failed 生成失败"})
+    state_label = fields.String()
+    total = fields.Integer()
+    done = fields.Integer()
+    note = fields.String(allow_none=True)
+    error = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    finished_at = fields.DateTime(allow_none=True)
+    page_url = fields.String()
+    download_url = fields.String(allow_none=True)
+
+
+class VerifyOut(ZhSchema):
+    number = fields.String()
+    status = fields.String(metadata={"description": "valid 有效 | revoked 已撤销"})
+    status_label = fields.String()
+    revoked_on = fields.String(allow_none=True)
+    name_masked = fields.String()
+    project_number = fields.String()
+    project_title = fields.String()
+    institution_name = fields.String()
+    credit_class = fields.String()
+    credit_value = fields.String()
+    activity_date = fields.Date()
+    issued_on = fields.String()
+
+
+class LookupOut(VerifyOut):
+    name = fields.String()
+    id_number_masked = fields.String()
+    award_id = fields.Integer()
+    offering_id = fields.Integer()
+    revoke_reason = fields.String(allow_none=True)

@@ -1,0 +1,307 @@
+"""What the pages and the JSON API share: the trainee's list, issuing numbers, export jobs, the render run of a job,
+verification and the committee's look-up. One place for each rule; views only load, authorise and answer."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import gc
+import logging
+import re
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from services.common import clock
+from services.common.audit import record_audit
+from services.common.auth import Principal
+from services.common.config import env
+from services.common.db import insert_for
+from services.common.errors import AppError
+
+from ..audit import AuditLog
+from ..awards.models import EffectiveAward
+from . import render
+from .models import Certificate, ExportJob
+from .rules import PrintStatus, print_status
+
+log = logging.getLogger(__name__)
+
+NOT_FOUND = "您要找的内容不存在。"
+NUMBER_RE = re.compile(r"^\d{4}[A-Z2-7]{12}$")
+MAX_PER_TRAINEE_EXPORT = 200
+
+
+def render_chunk() -> int:
+    """Certificates per WeasyPrint document (one document, a page each; bounded so memory stays in check)."""
+    return max(1, int(env("CME_CERTS_RENDER_CHUNK", "200") or 200))
+
+
+# ---------------------------------------------------------------- numbers and look-ups
+
+def new_number(year: int) -> str:
+    return f"{year:04d}" + base64.b32encode(secrets.token_bytes(10)).decode("ascii")[:12]
+
+
+def normalise_number(raw: str) -> str:
+    return re.sub(r"[\s\-]", "", raw or "").upper()
+
+
+def mask_name(name: str) -> str:
+    name = (name or "").strip()
+    return name[:1] + "*" * max(1, len(name) - 1) if name else "*"
+
+
+@dataclass
+class Row:
+    award: EffectiveAward
+    status: PrintStatus
+    certificate: Certificate | None
+
+
+def trainee_rows(session: Session, trainee_key: str) -> list[Row]:
+    today = clock.today_local()
+    pairs = session.execute(
+        select(EffectiveAward, Certificate).outerjoin(Certificate, Certificate.award_id == EffectiveAward.award_id)
+        .where(EffectiveAward.trainee_key == trainee_key)
+        .order_by(EffectiveAward.activity_date.desc(), EffectiveAward.award_id.desc())).all()
+    return [Row(a, print_status(a, today), c) for a, c in pairs]
+
+
+def offering_rows(session: Session, principal: Principal, offering_id: int) -> list[Row]:
+    """Every award of an offering of the signed-in institution; another's offering (or an unknown one) is 404."""
+    today = clock.today_local()
+    pairs = session.execute(
+        select(EffectiveAward, Certificate).outerjoin(Certificate, Certificate.award_id == EffectiveAward.award_id)
+        .where(EffectiveAward.offering_id == offering_id,
+               EffectiveAward.institution_id == principal.institution_id)
+        .order_by(EffectiveAward.name, EffectiveAward.award_id)).all()
+    if not pairs:
+        raise AppError(404, "not_found", NOT_FOUND)
+    return [Row(a, print_status(a, today), c) for a, c in pairs]
+
+
+def institution_offerings(session: Session, principal: Principal) -> list[dict[str, Any]]:
+    today = clock.today_local()
+    awards = session.scalars(select(EffectiveAward).where(EffectiveAward.institution_id == principal.institution_id)
+                             .order_by(EffectiveAward.ends_on.desc(), EffectiveAward.offering_id)).all()
+    out: dict[int, dict[str, Any]] = {}
+    for a in awards:
+        o = out.setdefault(a.offering_id, {"offering_id": a.offering_id, "project_number": a.project_number,
+                                           "project_title": a.project_title, "starts_on": a.starts_on,
+                                           "ends_on": a.ends_on, "count": 0, "printable": 0,
+                                           "printable_from": a.ends_on + dt.timedelta(days=28)})
+        o["count"] += 1
+        o["printable"] += int(print_status(a, today).printable)
+    return list(out.values())
+
+
+def by_number(session: Session, number: str) -> tuple[Certificate, EffectiveAward] | None:
+    number = normalise_number(number)
+    if not NUMBER_RE.match(number):
+        return None
+    row = session.execute(select(Certificate, EffectiveAward)
+                          .join(EffectiveAward, EffectiveAward.award_id == Certificate.award_id)
+                          .where(Certificate.number == number)).first()
+    return (row[0], row[1]) if row else None
+
+
+def verification(session: Session, number: str) -> dict[str, Any] | None:
+    """What the public page says of a number: no personal data beyond the masked name."""
+    found = by_number(session, number)
+    if found is None:
+        return None
+    cert, award = found
+    revoked = award.revoked_at is not None
+    return {"number": cert.number, "status": "revoked" if revoked else "valid",
+            "status_label": "已撤销" if revoked else "有效",
+            "revoked_at": award.revoked_at, "revoked_on": clock.fmt(award.revoked_at, "%Y-%m-%d") or None,
+            "name_masked": mask_name(award.name), "project_number": award.project_number,
+            "project_title": award.project_title, "institution_name": award.institution_name,
+            "credit_class": award.credit_class, "credit_value": render.fmt_credits(award.credit_value),
+            "activity_date": award.activity_date, "issued_on": clock.fmt(cert.issued_at, "%Y-%m-%d")}
+
+
+# ---------------------------------------------------------------- issuing and export jobs
+
+def issue_certificates(session: Session, awards: list[EffectiveAward]) -> dict[int, Certificate]:
+    """A number for every award that has none yet (a certificate, once numbered, keeps its number)."""
+    ids = [a.award_id for a in awards]
+    year = clock.today_local().year
+    for _ in range(3):
+        have = {c.award_id: c for c in session.scalars(select(Certificate).where(Certificate.award_id.in_(ids)))}
+        missing = [i for i in ids if i not in have]
+        if not missing:
+            return have
+        now = clock.now()
+        rows = [{"award_id": i, "number": new_number(year), "issued_at": now} for i in missing]
+        session.execute(insert_for(session, Certificate).on_conflict_do_nothing(), rows)
+        session.expire_all()
+    raise RuntimeError("could not number the certificates")
+
+
+def _unique(ids: list[int]) -> list[int]:
+    seen: set[int] = set()
+    return [i for i in ids if not (i in seen or seen.add(i))]  # type: ignore[func-returns-value]
+
+
+def _create_job(session: Session, principal: Principal, awards: list[EffectiveAward], **owner: Any) -> ExportJob:
+    certs = issue_certificates(session, awards)
+    job = ExportJob(actor=principal.describe(), award_ids=[a.award_id for a in awards], total=len(awards), done=0,
+                    state="queued", created_at=clock.now(), **owner)
+    session.add(job)
+    session.flush()
+    numbers = "、".join(certs[a.award_id].number for a in awards[:50]) + ("等" if len(awards) > 50 else "")
+    record_audit(session, AuditLog, principal, "export", job.id, "export", None, "queued",
+                 f"导出学分证书 {len(awards)} 张：{numbers}")
+    return job
+
+
+def create_trainee_export(session: Session, principal: Principal, award_ids: list[int]) -> ExportJob:
+    ids = _unique(award_ids)
+    if not ids:
+        raise AppError(422, "nothing_selected", "请勾选要导出的学分证书。")
+    if len(ids) > MAX_PER_TRAINEE_EXPORT:
+        raise AppError(422, "too_many", f"一次最多导出 {MAX_PER_TRAINEE_EXPORT} 张学分证书。")
+    found = {a.award_id: a for a in session.scalars(
+        select(EffectiveAward).where(EffectiveAward.award_id.in_(ids),
+                                     EffectiveAward.trainee_key == principal.trainee_key))}
+    if len(found) != len(ids):
+        raise AppError(404, "not_found", "所选的学分证书不存在，请刷新页面后重新勾选。")
+    awards = [found[i] for i in ids]
+    today = clock.today_local()
+    refused = {}
+    for a in awards:
+        st = print_status(a, today)
+        if not st.printable:
+            refused[str(a.award_id)] = f"{a.project_title}：{st.text}"
+    if refused:
+        raise AppError(422, "not_printable", "所选的学分证书中有暂不能打印的，请取消勾选后再导出。", refused)
+    return _create_job(session, principal, awards, kind="trainee", trainee_key=principal.trainee_key)
+
+
+def create_offering_export(session: Session, principal: Principal, offering_id: int) -> ExportJob:
+    rows = offering_rows(session, principal, offering_id)
+    awards = [r.award for r in rows if r.status.printable]
+    if not awards:
+        due = min((r.status.printable_from for r in rows if r.status.printable_from), default=None)
+        when = f"，{due.isoformat()} 起可打印" if due else ""
+        raise AppError(422, "not_printable", f"该期项目暂无可打印的学分证书{when}。")
+    return _create_job(session, principal, awards, kind="institution", institution_id=principal.institution_id,
+                       offering_id=offering_id)
+
+
+def get_job(session: Session, principal: Principal, job_id: int) -> ExportJob:
+    """The owner's job only: a trainee's own, an institution's own; anyone else gets 'not found'."""
+    job = session.get(ExportJob, job_id)
+    if job is None:
+        raise AppError(404, "not_found", NOT_FOUND)
+    mine = ((principal.role == "trainee" and job.kind == "trainee" and job.trainee_key == principal.trainee_key)
+            or (principal.role == "institution" and job.kind == "institution"
+                and job.institution_id == principal.institution_id))
+    if not mine:
+        raise AppError(404, "not_found", NOT_FOUND)
+    return job
+
+
+def job_pdf(session: Session, principal: Principal, job: ExportJob) -> bytes:
+    if job.state != "done":
+        raise AppError(409, "not_ready", "学分证书还在生成中，请稍候再下载。")
+    data = session.scalar(select(ExportJob.pdf).where(ExportJob.id == job.id))
+    assert data is not None
+    record_audit(session, AuditLog, principal, "export", job.id, "download", None, None,
+                 f"下载学分证书 PDF（{job.total} 张）")
+    return data
+
+
+def job_dict(job: ExportJob) -> dict[str, Any]:
+    return {"id": job.id, "kind": job.kind, "offering_id": job.offering_id, "state": job.state,
+            "state_label": job.state_label, "total": job.total, "done": job.done, "note": job.note,
+            "error": job.error, "created_at": job.created_at, "finished_at": job.finished_at,
+            "page_url": f"/certs/exports/{job.id}",
+            "download_url": f"/certs/exports/{job.id}.pdf" if job.state == "done" else None}
+
+
+def needs_resend(job: ExportJob, after: dt.timedelta = dt.timedelta(minutes=2)) -> bool:
+    """A queued job whose message got lost (Redis down at the time) is sent again by its progress page."""
+    return job.state == "queued" and (job.enqueued_at is None or job.enqueued_at < clock.now() - after)
+
+
+# ---------------------------------------------------------------- the render run (worker)
+
+def run_export(session: Session, job_id: int) -> str:
+    """Render what is not rendered yet (one document per chunk), keep each page, merge the job's PDF."""
+    job = session.get(ExportJob, job_id, with_for_update=True)
+    if job is None or job.state in ("done", "failed"):
+        return job.state if job else "missing"
+    job.state, job.started_at = "running", clock.now()
+    session.commit()
+    pairs = session.execute(select(Certificate, EffectiveAward)
+                            .join(EffectiveAward, EffectiveAward.award_id == Certificate.award_id)
+                            .where(Certificate.award_id.in_(job.award_ids))).all()
+    by_award = {a.award_id: (c, a) for c, a in pairs}
+    wanted = [by_award[i] for i in job.award_ids if i in by_award]
+    keep = [(c, a) for c, a in wanted if a.revoked_at is None]
+    skipped = len(job.award_ids) - len(keep)
+    if not keep:
+        job.state, job.finished_at, job.error = "failed", clock.now(), "所选学分证书均已撤销，未生成 PDF。"
+        session.commit()
+        return job.state
+    todo = [(c, a) for c, a in keep if c.rendered_at is None]
+    job.done = len(keep) - len(todo)
+    session.commit()
+    size = render_chunk()
+    for start in range(0, len(todo), size):
+        chunk = todo[start:start + size]
+        pdf = render.render_document([render.page_values(c, a) for c, a in chunk])
+        pages = render.split_pages(pdf)
+        del pdf
+        now = clock.now()
+        for (c, _a), page in zip(chunk, pages, strict=True):
+            # never replace a stored page: a concurrent run that got there first wins
+            session.execute(update(Certificate).where(Certificate.id == c.id, Certificate.pdf.is_(None))
+                            .values(pdf=page, pdf_sha256=render.sha256(page), rendered_at=now))
+        del pages
+        job.done = min(job.total, job.done + len(chunk))
+        session.commit()
+        gc.collect()
+    merged = render.merge(_stored_pages(session, [c.id for c, _a in keep]))
+    job.pdf, job.pdf_size, job.done = merged, len(merged), job.total
+    job.state, job.finished_at = "done", clock.now()
+    if skipped:
+        job.note = f"{skipped} 张学分证书已撤销，未包含在 PDF 中。"
+    session.commit()
+    gc.collect()
+    return job.state
+
+
+def _stored_pages(session: Session, ids: list[int], batch: int = 50) -> Iterator[bytes]:
+    """The stored pages in the job's order, a few at a time (a big export never holds every page twice)."""
+    for start in range(0, len(ids), batch):
+        part = ids[start:start + batch]
+        got = dict(session.execute(select(Certificate.id, Certificate.pdf).where(Certificate.id.in_(part))).all())
+        for i in part:
+            yield got.pop(i)
+
+
+def fail_job(session: Session, job_id: int, message: str) -> None:
+    session.rollback()
+    job = session.get(ExportJob, job_id)
+    if job is not None and job.state in ("queued", "running"):
+        job.state, job.finished_at, job.error = "failed", clock.now(), message
+        session.commit()
+
+
+# ---------------------------------------------------------------- the committee
+
+def reveal_id(session: Session, principal: Principal, cert: Certificate, award: EffectiveAward) -> str:
+    from services.common import pii
+
+    record_audit(session, AuditLog, principal, "certificate", cert.id, "view_id", None, None,
+                 f"查看证书 {cert.number} 的完整身份证号码")
+    return pii.decrypt(award.id_enc)
+

@@ -1,0 +1,54 @@
+"""The render task on its own queue ("certs-render"), so a big institution export never delays the event consumer.
+
+The web sends the job id (JSON, never pickle) after its commit; the worker (services.certs.worker) registers
+render_export below. Tests call run_render(job_id) directly.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from services.common import clock
+
+from ..db import db
+
+log = logging.getLogger(__name__)
+
+RENDER_QUEUE = "certs-render"
+TASK_NAME = "certs.render_export"
+
+
+def run_render(job_id: int) -> str:
+    """The task body: render one export job (idempotent: a finished job is left alone)."""
+    from .services import fail_job, run_export
+
+    session = db.new_session()
+    try:
+        state = run_export(session, job_id)
+        log.info("export %s %s", job_id, state)
+        return state
+    except Exception as exc:
+        log.exception("export %s failed", job_id)
+        fail_job(session, job_id, f"生成失败（{type(exc).__name__}），请重新导出；如仍失败请联系管理员。")
+        return "failed"
+    finally:
+        session.close()
+
+
+def enqueue(job_id: int) -> bool:
+    """Send the job to the render queue; False when the broker is unreachable (the progress page retries)."""
+    from ..worker import celery
+
+    try:
+        celery.send_task(TASK_NAME, args=[job_id], queue=RENDER_QUEUE)
+        return True
+    except Exception as exc:  # noqa: BLE001 - the job stays queued and is sent again later
+        log.warning("export %s not queued: %s", job_id, type(exc).__name__)
+        return False
+
+
+def send(session, job) -> None:  # type: ignore[no-untyped-def]
+    """After the commit that created (or found stale) the job: queue it and remember when."""
+    if enqueue(job.id):
+        job.enqueued_at = clock.now()
+        session.commit()

@@ -1,0 +1,296 @@
+"""Pages and JSON API of 电子学分证书查询打印 (guide §五).
+
+Trainee (phone, WeChat's browser):  GET /certs/my · POST /certs/exports · GET /certs/exports/<id> · GET
+/certs/exports/<id>.pdf. Institution: GET /certs/institution/offerings[/<offering_id>] · POST
+/certs/institution/offerings/<offering_id>/exports (own offerings only; another's is 404). Committee: GET
+/certs/lookup?number= · POST /certs/lookup/id (full ID number, audit-logged). Everyone: GET /certs/verify[/<number>]
+(rate-limited). JSON equivalents under /certs/api/. An export job is seen by its owner only (others: 404).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from flask import Blueprint, Response, redirect, render_template, request
+from flask_smorest import Blueprint as ApiBlueprint
+
+from services.common import clock
+from services.common.auth import Principal, access, current
+from services.common.errors import AppError, wants_json
+from services.common.inputs import load_json
+from services.common.schemas import load_form
+
+from ..db import db
+from . import services as svc
+from . import tasks
+from .ratelimit import check_verify_rate
+from .render import fmt_credits
+from .schemas import CertificateListOut, ExportForm, ExportIn, JobOut, LookupOut, NumberQuery, VerifyOut
+
+TRAINEE_LOGIN = "/credits/login"
+BEARER = [{"bearer": []}]
+
+trainee_pages = Blueprint("certs_trainee", __name__, template_folder="templates")
+pages = Blueprint("certs_certificates", __name__, template_folder="templates")
+api = ApiBlueprint("certs_api", __name__, url_prefix="/certs/api",
+                   description="电子学分证书：本人证书列表、导出学分证书（PDF）、机构按期导出、证书验证、委员会查询")
+
+
+@trainee_pages.before_request
+def _trainee_login_first() -> Any:
+    """A trainee without a session signs in at credits (username = ID number), not at the institutions' login."""
+    if current() is None and request.method == "GET" and not wants_json():
+        return redirect(TRAINEE_LOGIN)
+    return None
+
+
+def _me() -> Principal:
+    p = current()
+    assert p is not None  # @access made sure
+    return p
+
+
+def _commit_and_send(job: Any) -> None:
+    session = db.session()
+    session.commit()
+    tasks.send(session, job)
+
+
+def _row_dict(r: svc.Row) -> dict[str, Any]:
+    a = r.award
+    return {"award_id": a.award_id, "offering_id": a.offering_id, "name": a.name,
+            "project_number": a.project_number, "project_title": a.project_title,
+            "institution_name": a.institution_name, "starts_on": a.starts_on, "ends_on": a.ends_on,
+            "credit_class": a.credit_class, "credit_value": fmt_credits(a.credit_value),
+            "activity_date": a.activity_date, "printable": r.status.printable,
+            "printable_from": r.status.printable_from, "revoked": r.status.revoked, "revoked_at": a.revoked_at,
+            "status_text": r.status.text, "number": r.certificate.number if r.certificate else None}
+
+
+# ---------------------------------------------------------------- trainee pages
+
+def _my_page(error: str | None = None, fields: dict[str, str] | None = None, status: int = 200) -> Any:
+    p = _me()
+    rows = svc.trainee_rows(db.session(), p.trainee_key or "")
+    return render_template("certs/my.html", rows=rows, today=clock.today_local(), error=error,
+                           fields=fields or {}, credits=fmt_credits), status
+
+
+@trainee_pages.get("/certs/my")
+@access("trainee")
+def my_certificates() -> Any:
+    return _my_page()
+
+
+@trainee_pages.post("/certs/exports")
+@access("trainee")
+def export_create() -> Any:
+    data, errors = load_form(ExportForm(), request.form.to_dict(flat=False))
+    if errors or data is None:
+        return _my_page("请勾选要导出的学分证书。", status=422)
+    try:
+        job = svc.create_trainee_export(db.session(), _me(), data["award_id"])
+    except AppError as exc:
+        db.session().rollback()
+        return _my_page(exc.message, exc.fields, exc.status)
+    _commit_and_send(job)
+    return redirect(f"/certs/exports/{job.id}", 303)
+
+
+# ---------------------------------------------------------------- export jobs (trainee or institution)
+
+@pages.get("/certs/exports/<int:job_id>")
+@access("trainee", "institution")
+def export_page(job_id: int) -> Any:
+    session = db.session()
+    job = svc.get_job(session, _me(), job_id)
+    if svc.needs_resend(job):
+        tasks.send(session, job)
+    layout = "certs/_layout.html" if _me().role == "trainee" else "base.html"
+    return render_template("certs/export.html", job=job, layout=layout,
+                           refresh=job.state in ("queued", "running"))
+
+
+@pages.get("/certs/exports/<int:job_id>.pdf")
+@access("trainee", "institution")
+def export_download(job_id: int) -> Any:
+    session = db.session()
+    job = svc.get_job(session, _me(), job_id)
+    data = svc.job_pdf(session, _me(), job)
+    session.commit()
+    resp = Response(data, mimetype="application/pdf")
+    resp.headers["Content-Disposition"] = f'attachment; filename="certificates-{job.id}.pdf"'
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
+
+
+# ---------------------------------------------------------------- institution
+
+@pages.get("/certs/institution/offerings")
+@access("institution")
+def institution_offerings() -> Any:
+    return render_template("certs/offerings.html", offerings=svc.institution_offerings(db.session(), _me()))
+
+
+def _offering_page(offering_id: int, error: str | None = None, status: int = 200) -> Any:
+    rows = svc.offering_rows(db.session(), _me(), offering_id)
+    return render_template("certs/offering.html", rows=rows, offering_id=offering_id, first=rows[0].award,
+                           printable=sum(r.status.printable for r in rows), error=error,
+                           credits=fmt_credits), status
+
+
+@pages.get("/certs/institution/offerings/<int:offering_id>")
+@access("institution")
+def institution_offering(offering_id: int) -> Any:
+    return _offering_page(offering_id)
+
+
+@pages.post("/certs/institution/offerings/<int:offering_id>/exports")
+@access("institution")
+def institution_export(offering_id: int) -> Any:
+    try:
+        job = svc.create_offering_export(db.session(), _me(), offering_id)
+    except AppError as exc:
+        db.session().rollback()
+        if exc.status == 404:
+            raise
+        return _offering_page(offering_id, exc.message, exc.status)
+    _commit_and_send(job)
+    return redirect(f"/certs/exports/{job.id}", 303)
+
+
+# ---------------------------------------------------------------- committee
+
+def _number_arg(source: Any) -> str:
+    """The number typed in a search box (query or form), normalised; anything malformed finds nothing."""
+    data, errors = load_form(NumberQuery(), {"number": source.get("number", "")})
+    return "" if errors or data is None else svc.normalise_number(data.get("number", ""))
+
+
+def _lookup_dict(cert: Any, award: Any) -> dict[str, Any]:
+    from services.common import pii
+
+    out = svc.verification(db.session(), cert.number) or {}
+    return {**out, "name": award.name, "id_number_masked": pii.mask_id(pii.decrypt(award.id_enc)),
+            "award_id": award.award_id, "offering_id": award.offering_id, "revoke_reason": award.revoke_reason}
+
+
+@pages.get("/certs/lookup")
+@access("reviewer")
+def lookup_page() -> Any:
+    number = _number_arg(request.args)
+    found = svc.by_number(db.session(), number) if number else None
+    info = _lookup_dict(*found) if found else None
+    return render_template("certs/lookup.html", number=number, info=info, full_id=None), (
+        404 if number and not found else 200)
+
+
+@pages.post("/certs/lookup/id")
+@access("reviewer")
+def lookup_full_id() -> Any:
+    session = db.session()
+    number = _number_arg(request.form)
+    found = svc.by_number(session, number)
+    if found is None:
+        raise AppError(404, "not_found", "未找到该证书编号。")
+    full_id = svc.reveal_id(session, _me(), *found)
+    session.commit()
+    return render_template("certs/lookup.html", number=number, info=_lookup_dict(*found), full_id=full_id)
+
+
+# ---------------------------------------------------------------- public verification
+
+@pages.get("/certs/verify")
+@access("public")
+def verify_form() -> Any:
+    number = _number_arg(request.args)
+    if number:
+        return redirect(f"/certs/verify/{quote(number, safe='')}", 303)
+    return render_template("certs/verify.html", info=None, number="", asked=False)
+
+
+@pages.get("/certs/verify/<string:number>")
+@access("public")
+def verify_page(number: str) -> Any:
+    check_verify_rate()
+    info = svc.verification(db.session(), number)
+    resp = render_template("certs/verify.html", info=info, number=svc.normalise_number(number)[:40], asked=True)
+    return resp, 200 if info else 404
+
+
+# ---------------------------------------------------------------- JSON API
+
+@api.route("/me/certificates", methods=["GET"])
+@access("trainee")
+@api.response(200, CertificateListOut)
+@api.doc(security=BEARER, summary="本人的学分证书（可打印的及其可打印日期）")
+def api_my_certificates() -> Any:
+    rows = svc.trainee_rows(db.session(), _me().trainee_key or "")
+    return {"today": clock.today_local(), "items": [_row_dict(r) for r in rows]}
+
+
+@api.route("/exports", methods=["POST"])
+@access("trainee")
+@api.response(202, JobOut)
+@api.doc(security=BEARER, summary="导出学分证书（本人勾选的可打印证书，生成一个 PDF）", requestBody={
+    "content": {"application/json": {"schema": ExportIn}}})
+def api_export_create() -> Any:
+    data = load_json(ExportIn())
+    job = svc.create_trainee_export(db.session(), _me(), data["award_ids"])
+    _commit_and_send(job)
+    return svc.job_dict(job), 202
+
+
+@api.route("/exports/<int:job_id>", methods=["GET"])
+@access("trainee", "institution")
+@api.response(200, JobOut)
+@api.doc(security=BEARER, summary="导出进度；完成后 download_url 给出 PDF 地址")
+def api_export(job_id: int) -> Any:
+    session = db.session()
+    job = svc.get_job(session, _me(), job_id)
+    if svc.needs_resend(job):
+        tasks.send(session, job)
+    return svc.job_dict(job)
+
+
+@api.route("/institution/offerings/<int:offering_id>/certificates", methods=["GET"])
+@access("institution")
+@api.response(200, CertificateListOut)
+@api.doc(security=BEARER, summary="本机构一期项目的全部学分证书及可打印情况")
+def api_offering_certificates(offering_id: int) -> Any:
+    rows = svc.offering_rows(db.session(), _me(), offering_id)
+    return {"today": clock.today_local(), "items": [_row_dict(r) for r in rows]}
+
+
+@api.route("/institution/offerings/<int:offering_id>/exports", methods=["POST"])
+@access("institution")
+@api.response(202, JobOut)
+@api.doc(security=BEARER, summary="导出本机构一期项目的全部可打印学分证书（一个 PDF）")
+def api_offering_export(offering_id: int) -> Any:
+    job = svc.create_offering_export(db.session(), _me(), offering_id)
+    _commit_and_send(job)
+    return svc.job_dict(job), 202
+
+
+@api.route("/verify/<string:number>", methods=["GET"])
+@access("public")
+@api.response(200, VerifyOut)
+@api.doc(summary="证书验证（公开，限频）")
+def api_verify(number: str) -> Any:
+    check_verify_rate()
+    info = svc.verification(db.session(), number)
+    if info is None:
+        raise AppError(404, "not_found", "未找到该证书编号，请核对后重试。")
+    return info
+
+
+@api.route("/certificates/<string:number>", methods=["GET"])
+@access("reviewer")
+@api.response(200, LookupOut)
+@api.doc(security=BEARER, summary="按证书编号查询（继续医学教育委员会）")
+def api_lookup(number: str) -> Any:
+    found = svc.by_number(db.session(), number)
+    if found is None:
+        raise AppError(404, "not_found", "未找到该证书编号。")
+    return _lookup_dict(*found)

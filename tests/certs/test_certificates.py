@@ -1,0 +1,502 @@
+"""电子学分证书: the printing rule, export → render task → PDF (text, QR), re-export from the stored page,
+verification (valid, revoked after credits.withdrawn, unknown), the locked-down renderer, audit entries,
+institution and committee pages, and a permission table over every endpoint of certs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from services.common import clock
+from services.common.events import make_envelope
+from tests.certs.conftest import (
+    INST_A,
+    PRINTABLE_DAY,
+    REVIEWER,
+    TRAINEE_1,
+    TRAINEE_2,
+    WHO,
+    at,
+)
+from tests.checkin.test_windows_support import csrf_for, id_number
+from tests.conftest import bearer, login_client
+
+needs_poppler = pytest.mark.skipif(not shutil.which("pdftotext") or not shutil.which("pdftoppm"),
+                                   reason="poppler-utils missing (deploy/install.sh --test installs it)")
+
+
+def client(app, principal):
+    c = app.test_client()
+    if principal is not None:
+        login_client(c, principal)
+    return c
+
+
+def run_jobs(queued):
+    from services.certs.certificates.tasks import run_render
+
+    states = [run_render(job_id) for job_id in queued]
+    queued.clear()
+    return states
+
+
+def export_as_trainee(certs_app, queued, ids, principal=TRAINEE_1):
+    c = client(certs_app, principal)
+    resp = c.post("/certs/exports", data={"csrf_token": csrf_for(principal), "award_id": [str(i) for i in ids]})
+    assert resp.status_code == 303, resp.get_data(as_text=True)[:500]
+    job_id = int(resp.headers["Location"].rsplit("/", 1)[1])
+    assert queued == [job_id]
+    assert run_jobs(queued) == ["done"]
+    pdf = c.get(f"/certs/exports/{job_id}.pdf")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    return job_id, pdf.data
+
+
+def pdf_text(data: bytes, tmp_path: Path) -> str:
+    f = tmp_path / "out.pdf"
+    f.write_bytes(data)
+    return subprocess.run(["pdftotext", "-layout", str(f), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def certificates(certs_db):
+    from services.certs.certificates.models import Certificate
+
+    s = certs_db.new_session()
+    try:
+        return {c.award_id: (c.number, c.pdf, c.issued_at) for c in s.scalars(select(Certificate))
+                for _ in [c.pdf]}
+    finally:
+        s.close()
+
+
+def audit(certs_db):
+    from services.certs.audit import AuditLog
+
+    s = certs_db.new_session()
+    try:
+        return [(a.actor, a.object_type, a.action) for a in s.scalars(select(AuditLog).order_by(AuditLog.id))]
+    finally:
+        s.close()
+
+
+def withdraw(award_id: int, when: dt.datetime):
+    from services.certs.worker import handle_event
+
+    env = make_envelope("credits.withdrawn", "credits", {"award_id": award_id, "offering_id": 101,
+                                                         "withdrawn_at": when, "reason": "考勤核对有误"})
+    return handle_event.run(env)
+
+
+# ---------------------------------------------------------------- the printing rule
+
+def test_printable_from_four_weeks_after_the_offering_ended(certs_app, awards):
+    clock.set_now(at(PRINTABLE_DAY - dt.timedelta(days=1), 23))  # 23:00 Beijing of the day before
+    page = client(certs_app, TRAINEE_1).get("/certs/my").get_data(as_text=True)
+    assert "2027-01-08 起可打印" in page and 'name="award_id" value="1"' not in page
+    api = client(certs_app, None).get("/certs/api/me/certificates", headers=bearer(TRAINEE_1)).json
+    first = next(i for i in api["items"] if i["award_id"] == 1)
+    assert first["printable"] is False and first["printable_from"] == "2027-01-08"
+    refused = client(certs_app, None).post("/certs/api/exports", json={"award_ids": [1]}, headers=bearer(TRAINEE_1))
+    assert refused.status_code == 422 and refused.json["error"]["code"] == "not_printable"
+
+    clock.set_now(at(PRINTABLE_DAY, 0))  # 00:00 Beijing: 16:00 UTC the day before, already printable
+    page = client(certs_app, TRAINEE_1).get("/certs/my").get_data(as_text=True)
+    assert 'name="award_id" value="1"' in page and "2027-02-17 起可打印" in page  # award 2 waits
+    assert "李娜" not in page  # only the trainee's own awards
+
+
+def test_rule_unit(awards, certs_db):
+    from services.certs.awards.models import EffectiveAward
+    from services.certs.certificates.rules import print_status
+
+    s = certs_db.new_session()
+    a = s.scalars(select(EffectiveAward).where(EffectiveAward.award_id == 1)).one()
+    assert print_status(a, PRINTABLE_DAY).printable
+    st = print_status(a, PRINTABLE_DAY - dt.timedelta(days=1))
+    assert not st.printable and st.printable_from == PRINTABLE_DAY
+    a.revoked_at, a.revoke_reason = clock.now(), "x"
+    assert not print_status(a, PRINTABLE_DAY).printable and print_status(a, PRINTABLE_DAY).revoked
+    s.close()
+
+
+def test_not_yet_printable_or_not_own_cannot_be_exported(certs_app, awards, queued):
+    clock.set_now(at(PRINTABLE_DAY))
+    c = client(certs_app, TRAINEE_1)
+    r = c.post("/certs/exports", data={"csrf_token": csrf_for(TRAINEE_1), "award_id": ["1", "2"]})
+    assert r.status_code == 422 and "暂不能打印" in r.get_data(as_text=True)
+    r = c.post("/certs/exports", data={"csrf_token": csrf_for(TRAINEE_1), "award_id": ["3"]})  # 李娜's
+    assert r.status_code == 404
+    r = c.post("/certs/exports", data={"csrf_token": csrf_for(TRAINEE_1)})
+    assert r.status_code == 422
+    r = c.post("/certs/exports", data={"award_id": ["1"]})  # no CSRF token
+    assert r.status_code == 403
+    assert queued == []
+
+
+# ---------------------------------------------------------------- export → task → PDF
+
+@needs_poppler
+def test_export_renders_one_pdf_with_text_and_a_verifying_qr(certs_app, awards, queued, certs_db, tmp_path):
+    clock.set_now(at(dt.date(2027, 2, 20)))  # both of 张伟's awards print
+    c = client(certs_app, TRAINEE_1)
+    resp = c.post("/certs/exports", data={"csrf_token": csrf_for(TRAINEE_1), "award_id": ["1", "2"]})
+    job_id = int(resp.headers["Location"].rsplit("/", 1)[1])
+    progress = c.get(f"/certs/exports/{job_id}").get_data(as_text=True)
+    assert "排队中" in progress and 'http-equiv="refresh"' in progress
+    assert c.get(f"/certs/exports/{job_id}.pdf").status_code == 409  # not ready yet
+    assert run_jobs(queued) == ["done"]
+    page = c.get(f"/certs/exports/{job_id}").get_data(as_text=True)
+    assert "已生成" in page and f"/certs/exports/{job_id}.pdf" in page and "refresh" not in page
+    data = c.get(f"/certs/exports/{job_id}.pdf").data
+
+    numbers = {aid: n for aid, (n, _pdf, _at) in certificates(certs_db).items()}
+    assert set(numbers) == {1, 2} and all(re.fullmatch(r"2027[A-Z2-7]{12}", n) for n in numbers.values())
+    text = pdf_text(data, tmp_path)
+    assert "继续医学教育学分证书" in text and "张伟" in text
+    assert "心血管急危重症诊治进展" in text and "基层糖尿病规范化管理" in text
+    assert all(n in text for n in numbers.values())
+    assert "陕西省继续医学教育委员会" in text and "6101" in text and id_number(1) not in text  # masked ID only
+    pages = subprocess.run(["pdfinfo", str(tmp_path / "out.pdf")], capture_output=True, text=True).stdout
+    assert re.search(r"Pages:\s+2", pages)
+    fonts = subprocess.run(["pdffonts", str(tmp_path / "out.pdf")], capture_output=True, text=True).stdout
+    assert "Noto-Serif-CJK-SC" in fonts and " yes yes " in fonts  # embedded and subset
+
+    if shutil.which("zbarimg"):
+        subprocess.run(["pdftoppm", "-r", "150", "-png", "-f", "1", "-l", "1", str(tmp_path / "out.pdf"),
+                        str(tmp_path / "page")], check=True)
+        png = next(tmp_path.glob("page*.png"))
+        qr = subprocess.run(["zbarimg", "-q", "--raw", str(png)], capture_output=True, text=True).stdout.strip()
+        assert qr == f"http://127.0.0.1:8080/certs/verify/{numbers[1]}"  # pages in the order ticked
+
+
+@needs_poppler
+def test_re_export_serves_the_stored_certificate(certs_app, awards, queued, certs_db, tmp_path, monkeypatch):
+    clock.set_now(at(PRINTABLE_DAY))
+    export_as_trainee(certs_app, queued, [1])
+    before = certificates(certs_db)[1]
+    from services.certs.certificates import render
+
+    def must_not_render(pages):
+        raise AssertionError("a stored certificate was rendered again")
+
+    monkeypatch.setattr(render, "render_document", must_not_render)
+    clock.set_now(at(PRINTABLE_DAY + dt.timedelta(days=30)))
+    job2, data = export_as_trainee(certs_app, queued, [1])
+    after = certificates(certs_db)[1]
+    assert after == before  # same number, same issue time, same page bytes
+    assert before[0] in pdf_text(data, tmp_path)
+
+
+def test_api_export_and_progress(certs_app, awards, queued):
+    clock.set_now(at(PRINTABLE_DAY))
+    c = certs_app.test_client()
+    r = c.post("/certs/api/exports", json={"award_ids": [1]}, headers=bearer(TRAINEE_1))
+    assert r.status_code == 202 and r.json["state"] == "queued" and r.json["download_url"] is None
+    job_id = r.json["id"]
+    run_jobs(queued)
+    r = c.get(f"/certs/api/exports/{job_id}", headers=bearer(TRAINEE_1))
+    assert r.json["state"] == "done" and r.json["download_url"] == f"/certs/exports/{job_id}.pdf"
+    assert c.get(r.json["download_url"], headers=bearer(TRAINEE_1)).data.startswith(b"%PDF")
+    assert c.get(f"/certs/api/exports/{job_id}", headers=bearer(TRAINEE_2)).status_code == 404
+    assert c.get(f"/certs/exports/{job_id}.pdf", headers=bearer(TRAINEE_2)).status_code == 404
+    assert c.get(f"/certs/exports/{job_id}.pdf", headers=bearer(INST_A)).status_code == 404
+
+
+def test_institution_exports_its_offering(certs_app, awards, queued, certs_db):
+    clock.set_now(at(PRINTABLE_DAY))
+    c = client(certs_app, INST_A)
+    page = c.get("/certs/institution/offerings/101").get_data(as_text=True)
+    assert "张伟" in page and "李娜" in page and "导出全部可打印学分证书（2 张）" in page
+    assert "心血管急危重症诊治进展" in c.get("/certs/institution/offerings").get_data(as_text=True)
+    r = c.post("/certs/institution/offerings/101/exports", data={"csrf_token": csrf_for(INST_A)})
+    assert r.status_code == 303
+    job_id = int(r.headers["Location"].rsplit("/", 1)[1])
+    assert run_jobs(queued) == ["done"]
+    assert c.get(f"/certs/exports/{job_id}.pdf").data.startswith(b"%PDF")
+    assert set(certificates(certs_db)) == {1, 3}
+    assert client(certs_app, TRAINEE_1).get(f"/certs/exports/{job_id}").status_code == 404
+    # another institution's offering does not exist for this one
+    assert c.get("/certs/institution/offerings/202").status_code == 404
+    assert c.post("/certs/institution/offerings/202/exports",
+                  data={"csrf_token": csrf_for(INST_A)}).status_code == 404
+
+
+# ---------------------------------------------------------------- verification
+
+def test_verify_valid_revoked_and_unknown(certs_app, awards, queued, certs_db):
+    clock.set_now(at(PRINTABLE_DAY))
+    r = certs_app.test_client().post("/certs/api/exports", json={"award_ids": [1]}, headers=bearer(TRAINEE_1))
+    assert r.status_code == 202
+    number = certificates(certs_db)[1][0]
+    anon = certs_app.test_client()
+    page = anon.get(f"/certs/verify/{number}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "证书有效" in html and "张*" in html and "张伟" not in html
+    assert "心血管急危重症诊治进展" in html and "Ⅰ类 10 分" in html and "2027-01-08" in html
+    assert anon.get(f"/certs/api/verify/{number.lower()}").json["status"] == "valid"
+
+    assert withdraw(1, dt.datetime(2027, 1, 9, 2, 0, tzinfo=dt.UTC)) is True
+    html = anon.get(f"/certs/verify/{number}").get_data(as_text=True)
+    assert "已撤销" in html and "2027-01-09" in html and "证书有效" not in html
+    body = anon.get(f"/certs/api/verify/{number}").json
+    assert body["status"] == "revoked" and body["revoked_on"] == "2027-01-09"
+    # a revoked award no longer prints
+    item = next(i for i in anon.get("/certs/api/me/certificates", headers=bearer(TRAINEE_1)).json["items"]
+                if i["award_id"] == 1)
+    assert item["revoked"] and not item["printable"] and "已撤销" in item["status_text"]
+
+    missing = anon.get("/certs/verify/2027AAAAAAAAAAAA")
+    assert missing.status_code == 404 and "未找到证书编号" in missing.get_data(as_text=True)
+    assert anon.get("/certs/verify/not-a-number").status_code == 404
+    assert anon.get("/certs/api/verify/2027AAAAAAAAAAAA").status_code == 404
+
+
+def test_withdrawal_of_an_unknown_award_changes_nothing(awards, certs_db):
+    from services.certs.awards.models import EffectiveAward
+
+    assert withdraw(999, clock.now()) is True
+    s = certs_db.new_session()
+    assert s.scalars(select(EffectiveAward).where(EffectiveAward.revoked_at.is_not(None))).all() == []
+    s.close()
+
+
+def test_verify_is_rate_limited(certs_app, awards, monkeypatch):
+    from services.certs.certificates import ratelimit
+    from services.common.web import redis_client
+
+    for k in redis_client().scan_iter(f"{ratelimit.PREFIX}*"):
+        redis_client().delete(k)
+    monkeypatch.setenv("CME_CERTS_VERIFY_PER_MINUTE", "3")
+    c = certs_app.test_client()
+    codes = [c.get("/certs/verify/2027AAAAAAAAAAAA", environ_base={"REMOTE_ADDR": "10.9.9.9"}).status_code
+             for _ in range(5)]
+    assert codes[:3] == [404, 404, 404] and codes[3:] == [429, 429]
+    for k in redis_client().scan_iter(f"{ratelimit.PREFIX}*"):
+        redis_client().delete(k)
+
+
+# ---------------------------------------------------------------- the renderer is locked down
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "http://127.0.0.1:9/x.png", "https://example.com/a.css",
+                                 "FILE:///etc/hostname", "ftp://example.com/x"])
+def test_url_fetcher_refuses_anything_but_data(url):
+    from services.certs.certificates.render import DataOnlyFetcher, RefusedURL
+
+    with pytest.raises(RefusedURL):
+        DataOnlyFetcher().fetch(url)
+
+
+def test_url_fetcher_allows_data_uris():
+    from services.certs.certificates.render import DataOnlyFetcher
+
+    resp = DataOnlyFetcher().fetch("data:text/plain;base64,aGk=")
+    assert resp is not None
+
+
+@needs_poppler
+def test_a_malicious_value_stays_text(tmp_path):
+    from services.certs.certificates import render
+
+    evil = '<img src="file:///etc/passwd"><link rel=stylesheet href="http://127.0.0.1:9/x.css">{{ 7*7 }}'
+    page = {k: "x" for k in ("title", "number", "id_masked", "project_number", "institution", "dates",
+                             "credit_class", "credit_value", "activity_date", "issuer", "issue_date", "verify_url")}
+    page.update(name="张伟", project_title=evil, qr=render.qr_data_uri("http://127.0.0.1:8080/certs/verify/x"))
+    text = pdf_text(render.render_document([page]), tmp_path)
+    assert "<img src=" in text.replace("\n", "") or "file:///etc/passwd" in text  # printed, not fetched
+    assert "root:" not in text and "49" not in text
+
+
+def test_template_environment_is_sandboxed():
+    from jinja2.exceptions import SecurityError
+    from jinja2.sandbox import SandboxedEnvironment
+
+    from services.certs.certificates import render
+
+    assert isinstance(render._env, SandboxedEnvironment) and render._env.autoescape
+    with pytest.raises(SecurityError):
+        render._env.from_string("{{ ''.__class__.__mro__ }}").render()
+
+
+# ---------------------------------------------------------------- audit
+
+def test_export_download_and_full_id_views_are_audited(certs_app, awards, queued, certs_db):
+    clock.set_now(at(PRINTABLE_DAY))
+    c = client(certs_app, TRAINEE_1)
+    r = c.post("/certs/exports", data={"csrf_token": csrf_for(TRAINEE_1), "award_id": ["1"]})
+    job_id = int(r.headers["Location"].rsplit("/", 1)[1])
+    run_jobs(queued)
+    c.get(f"/certs/exports/{job_id}.pdf")
+    number = certificates(certs_db)[1][0]
+    committee = client(certs_app, REVIEWER)
+    page = committee.get(f"/certs/lookup?number={number}").get_data(as_text=True)
+    assert "张伟" in page and id_number(1) not in page and "查看完整号码" in page
+    page = committee.post("/certs/lookup/id", data={"csrf_token": csrf_for(REVIEWER), "number": number})
+    assert page.status_code == 200 and id_number(1) in page.get_data(as_text=True)
+    withdraw(1, clock.now())
+    assert audit(certs_db) == [
+        ("trainee:trainee:1", "export", "export"), ("trainee:trainee:1", "export", "download"),
+        ("reviewer:reviewer:1", "certificate", "view_id"), ("system", "award", "revoke")]
+    assert committee.get("/certs/lookup?number=2027AAAAAAAAAAAA").status_code == 404
+    assert certs_app.test_client().get(f"/certs/api/certificates/{number}",
+                                       headers=bearer(REVIEWER)).json["id_number_masked"].startswith("6101")
+
+
+# ---------------------------------------------------------------- permissions
+
+K = "<number>"
+J = "<job>"
+# rule -> (method, url, json/form body, expected status per principal)
+ENDPOINTS = {
+    "GET /certs/my": ("GET", "/certs/my", None,
+                      {"anonymous": 302, "trainee": 200, "other_trainee": 200, "inst_a": 403, "inst_b": 403,
+                       "committee": 403}),
+    "POST /certs/exports": ("POST", "/certs/exports", {"award_id": ["1"]},
+                            {"anonymous": 401, "trainee": 303, "other_trainee": 404, "inst_a": 403, "inst_b": 403,
+                             "committee": 403}),
+    "GET /certs/exports/<int:job_id>": ("GET", f"/certs/exports/{J}", None,
+                                        {"anonymous": 302, "trainee": 200, "other_trainee": 404, "inst_a": 404,
+                                         "inst_b": 404, "committee": 403}),
+    "GET /certs/exports/<int:job_id>.pdf": ("GET", f"/certs/exports/{J}.pdf", None,
+                                            {"anonymous": 302, "trainee": 200, "other_trainee": 404, "inst_a": 404,
+                                             "inst_b": 404, "committee": 403}),
+    "GET /certs/institution/offerings": ("GET", "/certs/institution/offerings", None,
+                                         {"anonymous": 302, "trainee": 403, "other_trainee": 403, "inst_a": 200,
+                                          "inst_b": 200, "committee": 403}),
+    "GET /certs/institution/offerings/<int:offering_id>": (
+        "GET", "/certs/institution/offerings/101", None,
+        {"anonymous": 302, "trainee": 403, "other_trainee": 403, "inst_a": 200, "inst_b": 404, "committee": 403}),
+    "POST /certs/institution/offerings/<int:offering_id>/exports": (
+        "POST", "/certs/institution/offerings/101/exports", {},
+        {"anonymous": 401, "trainee": 403, "other_trainee": 403, "inst_a": 303, "inst_b": 404, "committee": 403}),
+    "GET /certs/lookup": ("GET", f"/certs/lookup?number={K}", None,
+                          {"anonymous": 302, "trainee": 403, "other_trainee": 403, "inst_a": 403, "inst_b": 403,
+                           "committee": 200}),
+    "POST /certs/lookup/id": ("POST", "/certs/lookup/id", {"number": K},
+                              {"anonymous": 401, "trainee": 403, "other_trainee": 403, "inst_a": 403, "inst_b": 403,
+                               "committee": 200}),
+    "GET /certs/verify": ("GET", "/certs/verify", None, dict.fromkeys(WHO, 200)),
+    "GET /certs/verify/<string:number>": ("GET", f"/certs/verify/{K}", None, dict.fromkeys(WHO, 200)),
+    "GET /certs/api/me/certificates": ("GET", "/certs/api/me/certificates", None,
+                                       {"anonymous": 401, "trainee": 200, "other_trainee": 200, "inst_a": 403,
+                                        "inst_b": 403, "committee": 403}),
+    "POST /certs/api/exports": ("POST", "/certs/api/exports", {"award_ids": [1]},
+                                {"anonymous": 401, "trainee": 202, "other_trainee": 404, "inst_a": 403,
+                                 "inst_b": 403, "committee": 403}),
+    "GET /certs/api/exports/<int:job_id>": ("GET", f"/certs/api/exports/{J}", None,
+                                            {"anonymous": 401, "trainee": 200, "other_trainee": 404, "inst_a": 404,
+                                             "inst_b": 404, "committee": 403}),
+    "GET /certs/api/institution/offerings/<int:offering_id>/certificates": (
+        "GET", "/certs/api/institution/offerings/101/certificates", None,
+        {"anonymous": 401, "trainee": 403, "other_trainee": 403, "inst_a": 200, "inst_b": 404, "committee": 403}),
+    "POST /certs/api/institution/offerings/<int:offering_id>/exports": (
+        "POST", "/certs/api/institution/offerings/101/exports", None,
+        {"anonymous": 401, "trainee": 403, "other_trainee": 403, "inst_a": 202, "inst_b": 404, "committee": 403}),
+    "GET /certs/api/verify/<string:number>": ("GET", f"/certs/api/verify/{K}", None, dict.fromkeys(WHO, 200)),
+    "GET /certs/api/certificates/<string:number>": (
+        "GET", f"/certs/api/certificates/{K}", None,
+        {"anonymous": 401, "trainee": 403, "other_trainee": 403, "inst_a": 403, "inst_b": 403, "committee": 200}),
+}
+
+
+def test_every_endpoint_is_in_the_table(certs_app):
+    from services.common.web import endpoint_access
+
+    ours = {rule for rule in endpoint_access(certs_app) if "healthz" not in rule and "openapi" not in rule}
+    assert ours == set(ENDPOINTS)
+
+
+def blank_pages(pages):
+    """A stand-in renderer for the permission table (the real one is tested above): one blank A4 page each."""
+    import io
+
+    from pypdf import PdfWriter
+
+    w = PdfWriter()
+    for _ in pages:
+        w.add_blank_page(595, 842)
+    buf = io.BytesIO()
+    w.write(buf)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def exported(certs_app, awards, queued, certs_db, monkeypatch):
+    """Trainee 1's finished export of award 1 (job id, certificate number)."""
+    from services.certs.certificates import render
+
+    monkeypatch.setattr(render, "render_document", blank_pages)
+    clock.set_now(at(PRINTABLE_DAY))
+    r = certs_app.test_client().post("/certs/api/exports", json={"award_ids": [1]}, headers=bearer(TRAINEE_1))
+    run_jobs(queued)
+    return r.json["id"], certificates(certs_db)[1][0]
+
+
+@pytest.mark.parametrize("rule", sorted(ENDPOINTS))
+@pytest.mark.parametrize("who", sorted(WHO))
+def test_permissions(certs_app, exported, rule, who, monkeypatch):
+    monkeypatch.setenv("CME_CERTS_VERIFY_PER_MINUTE", "0")
+    method, url, body, want = ENDPOINTS[rule]
+    job_id, number = exported
+    url = url.replace(J, str(job_id)).replace(K, number)
+    principal = WHO[who]
+    if body is not None:
+        body = {k: (number if v == K else v) for k, v in body.items()}
+    if "/certs/api/" in url:
+        headers = bearer(principal) if principal else {}
+        resp = certs_app.test_client().open(url, method=method, json=body, headers=headers)
+    else:
+        c = client(certs_app, principal)
+        data = {**(body or {}), "csrf_token": csrf_for(principal)} if method == "POST" else None
+        resp = c.open(url, method=method, data=data)
+    assert resp.status_code == want[who], (rule, who, resp.status_code, resp.get_data(as_text=True)[:300])
+    if who == "anonymous" and resp.status_code == 302:
+        expected = "/credits/login" if url == "/certs/my" else "/projects/login"
+        assert resp.headers["Location"].startswith(expected)
+
+
+# ---------------------------------------------------------------- one document, revocations during a job
+
+def test_many_certificates_are_one_weasyprint_document(certs_app, awards, queued, certs_db, monkeypatch):
+    from services.certs.certificates import render
+
+    calls = []
+    monkeypatch.setattr(render, "render_document", lambda pages: calls.append(len(pages)) or blank_pages(pages))
+    clock.set_now(at(PRINTABLE_DAY))
+    r = client(certs_app, INST_A).post("/certs/institution/offerings/101/exports",
+                                       data={"csrf_token": csrf_for(INST_A)})
+    assert r.status_code == 303
+    assert run_jobs(queued) == ["done"]
+    assert calls == [2]
+
+
+def test_an_award_withdrawn_before_rendering_is_left_out(certs_app, awards, queued, certs_db, monkeypatch):
+    from services.certs.certificates import render
+    from services.certs.certificates.models import ExportJob
+
+    monkeypatch.setattr(render, "render_document", blank_pages)
+    clock.set_now(at(PRINTABLE_DAY))
+    r = client(certs_app, INST_A).post("/certs/institution/offerings/101/exports",
+                                       data={"csrf_token": csrf_for(INST_A)})
+    job_id = int(r.headers["Location"].rsplit("/", 1)[1])
+    withdraw(3, clock.now())
+    withdraw(3, clock.now() + dt.timedelta(days=1))  # a second withdrawal keeps the first time
+    assert run_jobs(queued) == ["done"]
+    s = certs_db.new_session()
+    job = s.get(ExportJob, job_id)
+    assert job.note and "1 张" in job.note
+    s.close()
+    body = certs_app.test_client().get(f"/certs/api/verify/{certificates(certs_db)[3][0]}").json
+    assert body["status"] == "revoked" and body["revoked_on"] == clock.fmt(clock.now(), "%Y-%m-%d")
+
+
+def test_verify_form_sends_to_the_number(certs_app):
+    c = certs_app.test_client()
+    assert c.get("/certs/verify").status_code == 200
+    r = c.get("/certs/verify?number=2027 abcd-efgh ijkl")
+    assert r.status_code == 303 and r.headers["Location"].endswith("/certs/verify/2027ABCDEFGHIJKL")
