@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,16 @@ class StackHandle:
     def wait_until(check: Callable[[], object], timeout: float = 30.0, interval: float = 0.3, what: str = "") -> object:
         return wait_until(check, timeout, interval, what)
 
+    @contextmanager
+    def clock_moved(self, seconds: int) -> Iterator[None]:
+        """Move every service's clock (CME_CLOCK_FILE, re-read by the running suite), then put it back."""
+        path = Path(self.stack.env["CME_CLOCK_FILE"])
+        path.write_text(str(int(seconds)))
+        try:
+            yield
+        finally:
+            path.write_text("0")
+
     def dispose(self) -> None:
         self.http.close()
         for engine in self._engines.values():
@@ -113,6 +124,8 @@ def stack() -> Iterator[StackHandle]:
         # two workers of four threads: the concurrency tests really race inside the service
         "CME_WEB_WORKERS": "2",
         "CME_WEB_THREADS": "4",
+        # the suite's one clock, movable while it runs (StackHandle.clock_moved)
+        "CME_CLOCK_FILE": str(var_dir / "clock-offset"),
     })
     for name in SERVICES:  # a per-service override in the environment would bypass the stack's databases
         env.pop(f"CME_{name.upper()}_DATABASE_URL", None)

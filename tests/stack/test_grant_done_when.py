@@ -11,7 +11,10 @@ Redis is down; the activation waits and is not lost: once Redis is back the cred
 from __future__ import annotations
 
 import re
+import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -171,3 +174,51 @@ def test_report_approval_with_redis_down_activates_the_credit_once_redis_is_back
                                              "password": NEW_PASSWORD})
     html = page.get(f"{base}/credits/compliance").text
     assert "已生效，计入达标" in html and held["project_title"] in html
+
+
+def test_certificate_export_verify_and_revoke_four_weeks_on(stack, granted):
+    """Issue 6 on the same story: with the clock 4 weeks on, 曾小明 exports the certificate of the approved
+    offering through the pages; the PDF has real Chinese text and a QR that verifies; withdrawn, it is revoked."""
+    base, held, zeng = stack.base_url, granted["held"], granted["trainees"]["曾小明"]
+    phone = client_from("127.0.0.44")
+    form = phone.get(f"{base}/credits/login")
+    phone.post(f"{base}/credits/login", data={"csrf_token": csrf_of(form.text), "id_number": zeng["id_number"],
+                                              "password": NEW_PASSWORD})
+    mine = phone.get(f"{base}/certs/api/me/certificates").json()["items"]
+    [row] = [r for r in mine if r["project_title"] == held["project_title"]]
+    assert row["printable"] is False and row["printable_from"]  # the offering ended two days ago
+    with stack.clock_moved(29 * 86400):
+        page = phone.get(f"{base}/certs/my")
+        assert page.status_code == 200 and held["project_title"] in page.text
+        r = phone.post(f"{base}/certs/exports", data={"csrf_token": csrf_of(page.text),
+                                                      "award_id": [str(row["award_id"])]})
+        assert r.status_code == 200 and "/certs/exports/" in r.url, (r.status_code, r.url)
+        job = r.url.rsplit("/", 1)[1]
+        done = stack.wait_until(lambda: (j := phone.get(f"{base}/certs/api/exports/{job}").json())["state"] == "done"
+                                and j, 90, what="the certificate to render")
+        pdf = phone.get(base + done["download_url"])
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    out = Path(tempfile.mkdtemp(prefix="cmet-cert-"))
+    (out / "c.pdf").write_bytes(pdf.content)
+    text = subprocess.run(["pdftotext", "-layout", str(out / "c.pdf"), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    mine = phone.get(f"{base}/certs/api/me/certificates").json()["items"]
+    number = next(r["number"] for r in mine if r["award_id"] == row["award_id"])
+    for expected in ("继续医学教育学分证书", "曾小明", held["project_title"], number, "陕西省继续医学教育委员会"):
+        assert expected in text.replace(" ", ""), expected
+    subprocess.run(["pdftoppm", "-r", "150", "-png", str(out / "c.pdf"), str(out / "p")], check=True)
+    decoded = subprocess.run(["zbarimg", "--raw", "-q", *map(str, sorted(out.glob("p*.png")))],
+                             capture_output=True, text=True).stdout.split()
+    assert f"{base}/certs/verify/{number}" in decoded, decoded
+    verify = requests.get(f"{base}/certs/verify/{number}", timeout=10)
+    assert verify.status_code == 200 and "有效" in verify.text and "曾小明" not in verify.text  # masked name
+
+    committee = {"Authorization": "Bearer " + issue_token(Principal(role="reviewer", subject="reviewer:1",
+                                                                    name="省继教委审核员", reviewer_id=1))}
+    r = requests.post(f"{base}/credits/api/awards/{row['award_id']}/withdraw", json={"reason": "经核查为代签"},
+                      headers=committee, timeout=10)
+    assert r.status_code == 200, r.text
+    revoked = stack.wait_until(lambda: (v := requests.get(f"{base}/certs/api/verify/{number}", timeout=10).json())
+                               ["status"] == "revoked" and v, 60, what="certs to hear of the withdrawal")
+    assert revoked["revoked_on"]
+    assert "已撤销" in requests.get(f"{base}/certs/verify/{number}", timeout=10).text
