@@ -3,23 +3,38 @@
     gunicorn -c deploy/gunicorn.conf.py services.<name>.wsgi:app
 
 Command-line flags (the local runner passes --bind and --workers) override what is set here.
-Environment: GUNICORN_BIND (0.0.0.0:8000), CME_WEB_WORKERS or WEB_CONCURRENCY (2), CME_WEB_THREADS (1),
-CME_WEB_TIMEOUT (60), CME_WEB_MAX_REQUESTS (1000), GUNICORN_ACCESSLOG ("-" for stderr; unset: off,
+Environment: GUNICORN_BIND (0.0.0.0:8000), CME_WEB_WORKERS or WEB_CONCURRENCY (2), CME_WEB_THREADS (4),
+CME_WEB_TIMEOUT (60), CME_WEB_MAX_REQUESTS (20000), GUNICORN_ACCESSLOG ("-" for stderr; unset: off,
 because the services log every request themselves with its request id), FORWARDED_ALLOW_IPS.
+
+Workers and threads. The services are I/O-bound: a page spends much of its time waiting on PostgreSQL
+(3 to 5 round trips) and Redis. A sync worker sits idle through those waits and holds every other request in
+the queue behind it, and it cannot keep the gateway's upstream connections alive (one new TCP connection per
+request). So: gthread, one process per core (2, on the 2-core machines we run on) and 4 threads in each, i.e.
+8 requests in progress per service. Python work stays serialised by the GIL within a worker, so more threads
+buy nothing once the waits are covered and only add contention and database connections (each thread holds at
+most one of its worker's pool of 5 + 10 overflow). Everything the services share between threads is
+thread-safe: the request-scoped SQLAlchemy session is a thread-local scoped_session, Flask's request and g are
+context-local, the Redis client pools its connections. CME_WEB_THREADS=1 gives the old sync workers.
+
+Recycling. Each restart of a worker re-imports the app (1 to 2 s here) while the other worker carries all
+the traffic: with the old max_requests of 1000 a service at 100 requests/s restarted a worker every 20 s,
+which showed as seconds-long p99 spikes (and halved the bench's hello throughput). 20000 (+-10% jitter, so
+the workers never restart together) still bounds a slow leak.
 """
 
 import os
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("CME_WEB_WORKERS") or os.environ.get("WEB_CONCURRENCY") or 2)
-threads = int(os.environ.get("CME_WEB_THREADS", "1"))
+threads = int(os.environ.get("CME_WEB_THREADS") or 4)  # see "Workers and threads" above
 worker_class = "gthread" if threads > 1 else "sync"
 timeout = int(os.environ.get("CME_WEB_TIMEOUT", "60"))
 graceful_timeout = 20
 keepalive = 5
 
-# Recycle workers now and then so a slow leak never grows without bound.
-max_requests = int(os.environ.get("CME_WEB_MAX_REQUESTS", "1000"))
+# Recycle workers now and then so a slow leak never grows without bound (rarely: see "Recycling" above).
+max_requests = int(os.environ.get("CME_WEB_MAX_REQUESTS") or 20000)
 max_requests_jitter = max(1, max_requests // 10)
 
 # Heartbeat files in memory, not on a container's overlay filesystem.

@@ -40,7 +40,14 @@ class Principal:
 
 
 def _serializer(salt: str = "cme-auth") -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(get_settings().secret_key, salt=salt)
+    return _serializer_for(get_settings().secret_key, salt)
+
+
+@functools.lru_cache(maxsize=16)
+def _serializer_for(secret_key: str, salt: str) -> URLSafeTimedSerializer:
+    """One serializer per (key, salt), not one per request: it holds no per-call state, and a changed
+    secret key (settings reloaded) gets a serializer of its own."""
+    return URLSafeTimedSerializer(secret_key, salt=salt)
 
 
 def issue_token(principal: Principal, salt: str = "cme-auth") -> str:
@@ -66,16 +73,18 @@ def principal_from_token(token: str) -> Principal | None:
 
 def load_principal() -> None:
     """before_request: bearer header for the API, else the cookie."""
-    g.principal = None
-    g.via_cookie = False
-    header = request.headers.get("Authorization", "")
+    principal, via_cookie = None, False
+    # the WSGI environ key of the Authorization header: unlike request.headers.get, an absent header
+    # (every page request) costs no KeyError raised and caught inside werkzeug
+    header = request.environ.get("HTTP_AUTHORIZATION", "")
     if header.startswith("Bearer "):
-        g.principal = principal_from_token(header[7:].strip())
-        return
-    token = request.cookies.get(COOKIE)
-    if token:
-        g.principal = principal_from_token(token)
-        g.via_cookie = g.principal is not None
+        principal = principal_from_token(header[7:].strip())
+    else:
+        token = request.cookies.get(COOKIE)
+        if token:
+            principal = principal_from_token(token)
+            via_cookie = principal is not None
+    g.principal, g.via_cookie = principal, via_cookie
 
 
 def current() -> Principal | None:

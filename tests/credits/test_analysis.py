@@ -195,3 +195,44 @@ def test_sqlite_gives_the_same_answer():
         assert keys(valid_attendees(s, ACTIVITY, everything, Rule("at_least", 1), include_forced=True)) == [
             "A", "B", "C"]
     engine.dispose()
+
+
+def test_postgresql_fast_path_equals_the_core_query(session, monkeypatch):
+    """On PostgreSQL through psycopg the rows are read with a DB-API cursor and the times parsed from ISO text;
+    it must give exactly what the portable Core query gives: same trainees, order, names, instants, counts."""
+    from services.credits.analysis import rules
+
+    assert rules._fast_path(session.connection())  # the test database is PostgreSQL through psycopg
+    names = ["张三", "Zoe", "zoe", "李四", "Émile", "王五", "abc", "ABC"]
+    rows = []
+    for i in range(40):
+        key = f"K{(i * 7919) % 1000:04d}"
+        for w in (1, 2, 3, 4):
+            if (i + w) % 5 == 0:
+                continue  # this trainee missed window w
+            name = names[i % len(names)] + ("（补）" if w == 3 and i % 6 == 0 else "")  # a name typed differently
+            rows.append(record(key, w, minutes=i % 55, forced=(i * w) % 13 == 0, name=name))
+    for row in rows:
+        row["scanned_at"] += dt.timedelta(microseconds=row["checkin_id"] * 7919 % 999_983 + 1)
+    store(session, rows)
+    start = WINDOWS[2][1]
+    narrowed = [*picks(1), WindowPick(2, start + dt.timedelta(minutes=3), start + dt.timedelta(minutes=40)),
+                *picks(3, 4)]
+    cases = [(picks(1, 2, 3, 4), Rule("all")), (picks(1, 2, 3, 4), Rule("at_least", 1)),
+             (narrowed, Rule("at_least", 2, pairs_required=True)), (picks(4, 2, 3), Rule("at_least", 2)),
+             (picks(1, 2, 3, 4), Rule("at_least", 3, pairs_required=True))]
+
+    def seen(found):
+        return [(a.trainee_key, a.name, a.scans, a.windows_met) for a in found]
+
+    fast = [seen(valid_attendees(session, ACTIVITY, w, r, include_forced=f)) for w, r in cases for f in (False, True)]
+    monkeypatch.setattr(rules, "_fast_path", lambda conn: False)
+    core = [seen(valid_attendees(session, ACTIVITY, w, r, include_forced=f)) for w, r in cases for f in (False, True)]
+    assert fast == core
+    assert all(found for found in fast)
+    conn = session.connection()
+    ticked = [4, 1, 99, 2]  # 99: no scan, no kind
+    assert rules._window_kinds_pg(conn, ACTIVITY, ticked) == rules._window_kinds(session, ACTIVITY, ticked)
+    assert rules._window_kinds_pg(conn, ACTIVITY, [3])[3] == WINDOWS[3]
+    assert any(t.microsecond for found in fast for _, _, scans, _ in found for t in scans.values())
+    assert all(t.utcoffset() is not None for found in fast for _, _, scans, _ in found for t in scans.values())
