@@ -43,7 +43,7 @@ def granted(stack, demo):
     from services.projects.institutions.models import Institution, InstitutionAdmin
     with stack.session("projects") as s:
         inst = s.query(Institution).filter_by(account="xjtu1").one()
-        admin = s.query(InstitutionAdmin).filter_by(institution_id=inst.id).one()
+        admin = s.query(InstitutionAdmin).filter_by(institution_id=inst.id).order_by(InstitutionAdmin.id).first()
         principal = Principal(role="institution", subject=f"inst:{inst.id}:admin:{admin.id}", name=inst.name,
                               institution_id=inst.id, admin_id=admin.id)
     office.cookies.set("cme_session", issue_token(principal), domain="127.0.0.1", path="/")
