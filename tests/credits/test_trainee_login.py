@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from services.common import clock, pii
 from services.common.auth import COOKIE, Principal
 from tests.conftest import bearer, login_client
+from tests.credits.conftest import new_account
 from tests.credits.test_attendance import event
 from tests.credits.test_offerings import INST_A, REVIEWER, deliver
 
@@ -26,19 +27,8 @@ T0 = dt.datetime(2026, 12, 10, 2, 0, tzinfo=dt.UTC)  # 10:00 in Shanghai
 
 @pytest.fixture
 def make_account(databases):
-    from services.credits.accounts.services import ensure_account, set_password
-
     def make(name="曾小明", id_number=ID_NUMBER, password=None):
-        s = databases["credits"].new_session()
-        account = ensure_account(s, pii.id_hash(id_number), pii.encrypt(id_number), name, pii.encrypt(MOBILE),
-                                 pii.mobile_hash(MOBILE))
-        if password:
-            set_password(s, account, password)
-        s.commit()
-        principal = Principal(role="trainee", subject=f"trainee:{account.id}", name=account.name,
-                              trainee_key=account.trainee_key)
-        s.close()
-        return principal
+        return new_account(databases, name, id_number, password, MOBILE)
 
     return make
 
