@@ -20,9 +20,11 @@ lint:
 	@.venv/bin/ruff check .
 
 # The benchmarks (issue 3, "Speed"): check-in rows and the credits rows (attendance analysis, compliance page;
-# bench/credits.py) on a stack of its own on PostgreSQL, wrk through nginx. Not part of `make test`.
-# BENCH_ARGS="--only analysis,compliance" runs some rows. DATABASE_URL names the PostgreSQL server (default
-# postgresql://root@127.0.0.1:5432/cmebench); BENCH_ARGS passes options (python -m bench.run --help).
+# bench/credits.py) on a stack of its own on PostgreSQL, wrk through nginx; the certificate export row (1,000
+# certificates as one job against one render per certificate, in child processes; bench/certs.py) needs no stack.
+# Not part of `make test`. BENCH_ARGS="--only analysis,compliance,certs" runs some rows. DATABASE_URL names the
+# PostgreSQL server (default postgresql://root@127.0.0.1:5432/cmebench); BENCH_ARGS passes options
+# (python -m bench.run --help).
 bench:
 	@bash deploy/install.sh --bench
 	@$(PY) -m bench.run $(BENCH_ARGS)

@@ -2,8 +2,9 @@
 `python -m bench.run [--only ROWS] [options]`: rows insert, submit, hello, qr (check-in, below), analysis
 (考勤分析 of 10,000 trainees x 4 windows, in-process against a hand-written SQL aggregate; no stack) and
 compliance (达标情况 page and JSON with 1,000,000 awards stored, wrk at 10 connections, p99 <= 50 ms, next to
-the bare hello at the same 10 connections). --only runs some of them; a row's same-run baseline comes with it.
-One table is printed at the end.
+the bare hello at the same 10 connections), and certs (certificate export of 1,000 certificates as one job, in a
+child process, next to one WeasyPrint render per certificate of the same run; bench/certs.py; no stack). --only runs
+some of them; a row's same-run baseline comes with it. One table is printed at the end.
 
 Starts the suite with the local runner (deploy.local.Stack) on PostgreSQL, in databases of its own
 (<DATABASE_URL>_<run>_<service>, dropped at the end) and a temporary var directory, plus the bare
@@ -373,7 +374,7 @@ def ratio_lines(submit: Row, insert: Row, qr: Row, hello: Row) -> tuple[list[str
     return out, ok
 
 
-ROWS = ("insert", "submit", "hello", "qr", "analysis", "compliance")
+ROWS = ("insert", "submit", "hello", "qr", "analysis", "compliance", "certs")
 # a row's same-run yardstick comes with it: --only submit also runs insert
 NEEDS = {"submit": ("insert",), "qr": ("hello",), "compliance": ("hello",)}
 STACK_ROWS = ("insert", "submit", "hello", "qr", "compliance")
@@ -396,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default="", help=f"comma-separated rows to run, of {','.join(ROWS)} (all); a "
-                        "row's baseline comes with it (submit: insert, qr and compliance: hello)")
+                        "row's baseline comes with it (submit: insert, qr and compliance: hello; certs has its own)")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each measured row (10)")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each row (2)")
     parser.add_argument("--connections", type=int, default=50)
@@ -423,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     from sqlalchemy import create_engine, func, select
     from sqlalchemy.orm import Session
 
-    from bench import credits
+    from bench import certs, credits
     from services.common import clock
 
     rows = {k: Row(label) for k, label in (("insert", "baseline: bare Flask, 1 INSERT"),
@@ -512,6 +513,19 @@ def main(argv: list[str] | None = None) -> int:
             engine.dispose()
             print("stopping the stack ...", flush=True)
 
+    certs_result = None
+    certs_skipped = certs_failed = ""
+    # after the stack has stopped (nothing else of ours running), outside --budget: it takes about 3 minutes
+    if "certs" in selected:
+        certs_skipped = certs.prerequisites()
+        if not certs_skipped:
+            print("measuring certificate export (a certs database of its own, child processes) ...", flush=True)
+            try:
+                with certs.own_certs_database(server_url()) as url:
+                    certs_result = certs.run_certs(url)
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                certs_skipped = certs_failed = f"failed: {exc}"
+                print(f"CERTIFICATE EXPORT FAILED: {exc}", file=sys.stderr, flush=True)
     ok = True
     print()
     if wrk_keys:
@@ -531,6 +545,13 @@ def main(argv: list[str] | None = None) -> int:
         if analysis_failed:
             print(f"  FAILED: {analysis_failed}")
         print("\n".join(credits.analysis_table(analysis)))
+    if "certs" in selected:
+        print(f"certificate export: {certs.CERTS:,} certificates of one offering, no stack, PostgreSQL; the task "
+              "and the baseline each in a child process of its own, one after the other")
+        if certs_result is not None:
+            print("\n".join(certs.certs_table(certs_result)))
+        else:
+            print(f"  skipped: {certs_skipped}")
     print("ratios:")
     if {"insert", "submit", "qr"} & set(selected):
         lines_out, ok = ratio_lines(rows["submit"], rows["insert"], rows["qr"], rows["hello"])
@@ -543,9 +564,13 @@ def main(argv: list[str] | None = None) -> int:
         lines_out, good = credits.compliance_ratio_lines([rows["cpage"], rows["capi"]], rows["helloc"])
         ok &= good
         print("\n".join(lines_out))
+    if "certs" in selected:
+        lines_out, good = certs.certs_ratio_lines(certs_result, certs_skipped)
+        ok &= good
+        print("\n".join(lines_out))
     print(f"(whole run {time.monotonic() - started:.0f} s; 1-minute load average {load_before:.1f} at the start, "
           f"{os.getloadavg()[0]:.1f} at the end, on {os.cpu_count()} cores)")
-    if analysis_failed:
+    if analysis_failed or certs_failed:
         return 1
     return 1 if args.strict and not ok else 0
 

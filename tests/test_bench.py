@@ -199,3 +199,76 @@ def test_bench_probe_refuses_a_redirect_to_the_login():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_bench_certs_awards_print_and_vary():
+    import datetime as dt
+
+    from bench.certs import CERTS, OFFERING_ID, award_rows, project_title, trainee_name
+    from bench.run import select_rows
+    from services.certs import models  # noqa: F401
+    from services.certs.awards.models import EffectiveAward
+    from services.certs.certificates.rules import print_status
+    from services.common import pii
+
+    assert select_rows("certs") == ["certs"]
+    today, now = dt.date(2026, 11, 26), dt.datetime(2026, 11, 26, 2, 0, tzinfo=dt.UTC)
+    rows = award_rows(CERTS, today, now, encrypt=lambda v: "enc:" + v)
+    assert [r["award_id"] for r in rows] == list(range(1, CERTS + 1))
+    assert {r["offering_id"] for r in rows} == {OFFERING_ID} and len({r["trainee_key"] for r in rows}) == CERTS
+    names = {r["name"] for r in rows}
+    assert len(names) > 500 and all("\u4e00" <= ch <= "\u9fff" for n in names for ch in n)
+    assert all(2 <= len(n) <= 4 for n in names) and len({r["project_title"] for r in rows}) >= 20
+    assert project_title(0) != project_title(1) and trainee_name(0) != trainee_name(1)
+    assert all(print_status(EffectiveAward(**r), today).printable for r in rows)
+    assert all(today - r["ends_on"] > dt.timedelta(weeks=4) and r["starts_on"] <= r["activity_date"] <= r["ends_on"]
+               for r in rows)
+    assert rows[0]["id_enc"].startswith("enc:") and len(rows[0]["id_enc"]) == 4 + 18
+    real = award_rows(2, today, now, encrypt=pii.encrypt)
+    assert pii.mask_id(pii.decrypt(real[1]["id_enc"])).count("*") == 10
+
+
+def test_bench_certs_figures_and_targets():
+    import subprocess
+
+    from bench.certs import CertsResult, _timed, certs_ratio_lines, certs_table, extrapolate, main, peak_mb
+    from bench.certs import prerequisites as prereq
+
+    assert extrapolate([0.2, 0.4], 1000) == pytest.approx(300.0) and extrapolate([], 1000) == 0.0
+    assert peak_mb(409600, "linux") == 400.0 and peak_mb(400 * 1024 * 1024, "darwin") == 400.0
+
+    def result(export_s, per_cert, peak):
+        return CertsResult(certs=1000, export_s=export_s, export_wall_s=export_s + 2, peak_mb=peak, chunk=100,
+                           pages=1000, pdf_bytes=8_000_000, load_s=0.3, job_s=1.0, sample_times=[per_cert] * 50,
+                           baseline_peak_mb=200.0, spent={"render_document": export_s / 2}, loads=["start 1.00"],
+                           peaks_mb={"start": 90.0, "rendered": 250.0})
+
+    good = result(50.0, 0.25, 350.0)
+    assert good.per_cert_s == 250.0 and good.ratio == 5.0
+    lines, ok = certs_ratio_lines(good)
+    assert ok and len(lines) == 3 and all(line.endswith(": MET") for line in lines)
+    assert "5.00x" in lines[0] and "extrapolated from 50" in lines[0]
+    lines, ok = certs_ratio_lines(result(61.0, 0.3, 401.0))
+    assert not ok and [line.endswith("NOT MET") for line in lines] == [False, True, True]
+    assert certs_ratio_lines(None, "no font") == (["  certificate export: not measured (no font)"], True)
+    table = "\n".join(certs_table(good))
+    assert "50 renders x 20 (extrapolated)" in table and "one document per 100" in table and "start 1.00" in table
+    assert "250 MB when every page was rendered" in table
+
+    class Mod:
+        @staticmethod
+        def f(x):
+            return x + 1
+
+    spent = {}
+    _timed(Mod, "f", spent)
+    assert Mod.f(1) == 2 and Mod.f(2) == 3 and spent["f"] >= 0.0
+
+    assert main(["nope"]) == 2
+    assert "fc-list not found" in prereq(which=lambda _: None)
+    none = prereq(which=lambda _: "/usr/bin/fc-list",
+                  run=lambda argv, **kw: subprocess.CompletedProcess(argv, 0, stdout="", stderr=""))
+    assert "Noto Serif CJK SC" in none and "not installed" in none
+    found = prereq(which=lambda _: "/usr/bin/fc-list",
+                   run=lambda argv, **kw: subprocess.CompletedProcess(argv, 0, stdout="Noto Serif CJK SC\n"))
+    assert found == ""
