@@ -59,7 +59,8 @@ def verify_url(number: str) -> str:
 
 
 def qr_data_uri(url: str) -> str:
-    return segno.make(url, error="m", micro=False).svg_data_uri(scale=4, border=2)
+    # mask 0 is as readable as any; letting segno choose one costs ~3x the time of the whole code
+    return segno.make(url, error="m", micro=False, mask=0).svg_data_uri(scale=4, border=2)
 
 
 def fmt_credits(value: Decimal) -> str:
