@@ -13,9 +13,11 @@ from alembic.config import Config
 from sqlalchemy import DateTime, MetaData, create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.types import TypeDecorator
 
 from .config import get_settings
+from .errors import AppError
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -131,6 +133,16 @@ class ServiceDB:
         if self._engine is not None:
             self._engine.dispose()
         self._engine = None
+
+    def commit(self, conflict_message: str) -> None:
+        """The request's one commit. A versioned row someone else changed meanwhile rolls it back and is a 409
+        with `conflict_message` (what to reload), instead of the generic conflict answer."""
+        session = self.session()
+        try:
+            session.commit()
+        except StaleDataError:
+            session.rollback()
+            raise AppError(409, "conflict", conflict_message) from None
 
     def new_session(self) -> Session:
         return Session(bind=self.engine, expire_on_commit=False)

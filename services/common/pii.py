@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Callable
 from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -55,6 +56,17 @@ def mask_mobile(mobile: str) -> str:
 
 def mask_id(id_number: str) -> str:
     return id_number[:4] + "*" * (len(id_number) - 8) + id_number[-4:] if len(id_number) > 8 else "****"
+
+
+def masked(token: str | None, mask: Callable[[str], str] = mask_id) -> str:
+    """An encrypted value shown masked; "" for none, "****" when its key was dropped before re-encryption
+    (a list shows nothing for that row rather than failing)."""
+    if not token:
+        return ""
+    try:
+        return mask(decrypt(token))
+    except ValueError:
+        return "****"
 
 
 def is_mainland_mobile(value: str) -> bool:

@@ -14,7 +14,6 @@ from urllib.parse import quote
 from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
 from marshmallow import Schema, ValidationError
-from sqlalchemy.orm.exc import StaleDataError
 
 from services.common import clock, inputs
 from services.common.auth import Principal, access, current
@@ -58,11 +57,7 @@ def _me() -> Principal:
 
 
 def commit() -> None:
-    try:
-        db.session().commit()
-    except StaleDataError:
-        db.session().rollback()
-        raise AppError(409, "conflict", "该刷卡周期已被他人修改，请刷新页面后重试。") from None
+    db.commit("该刷卡周期已被他人修改，请刷新页面后重试。")
 
 
 def load_query(schema: Schema) -> dict[str, Any]:

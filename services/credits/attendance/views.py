@@ -19,13 +19,6 @@ api = ApiBlueprint("credits_attendance_api", __name__, url_prefix="/credits/api"
                    description="学分系统收到的考勤记录（考勤分析的依据）")
 
 
-def _masked(token: str, mask: Any) -> str:
-    try:
-        return mask(pii.decrypt(token))
-    except ValueError:  # a key was dropped before re-encryption: show nothing rather than fail the list
-        return "****"
-
-
 @api.route("/activities/<int:activity_id>/attendance", methods=["GET"])
 @access("institution", "reviewer")
 @api.response(200, AttendanceOutSchema)
@@ -42,8 +35,8 @@ def api_activity_attendance(activity_id: int) -> Any:
     records = [{
         "checkin_id": r.checkin_id, "offering_id": r.offering_id, "window_id": r.window_id,
         "window_kind": r.window_kind, "window_starts_at": r.window_starts_at, "window_ends_at": r.window_ends_at,
-        "name": r.name, "id_masked": _masked(r.id_enc, pii.mask_id),
-        "mobile_masked": _masked(r.mobile_enc, pii.mask_mobile), "title": r.title, "unit": r.unit,
+        "name": r.name, "id_masked": pii.masked(r.id_enc),
+        "mobile_masked": pii.masked(r.mobile_enc, pii.mask_mobile), "title": r.title, "unit": r.unit,
         "scanned_at": r.scanned_at, "forced": r.forced, "flags": list(r.flags or []), "received_at": r.received_at,
     } for r in rows]
     return {"activity_id": activity_id, "institution_id": rows[0].institution_id, "count": len(records),

@@ -180,8 +180,8 @@ def run(session: Session, offering_id: int, inp: AnalysisInput) -> list[Attendee
 
 
 def save_analysis(session: Session, principal: Principal, offering: OfferingCredit,
-                  inp: AnalysisInput) -> AttendanceAnalysis:
-    """确定: keep the analysis (the latest one is what 授分 uses)."""
+                  inp: AnalysisInput) -> tuple[AttendanceAnalysis, list[Attendee]]:
+    """确定: keep the analysis (the latest one is what 授分 uses); returns it with the valid attendees it found."""
     ensure_open(offering)
     activity_id = activity_id_of(session, offering.offering_id)
     if activity_id is None:
@@ -198,7 +198,7 @@ def save_analysis(session: Session, principal: Principal, offering: OfferingCred
     session.flush()
     record_audit(session, AuditLog, principal, "offering", offering.offering_id, "analyse",
                  reason=f"{rule_text(row)}；有效人员 {len(valid)} 人")
-    return row
+    return row, valid
 
 
 def latest_analysis(session: Session, offering_id: int) -> AttendanceAnalysis | None:
@@ -260,15 +260,6 @@ def people(session: Session, offering_id: int, keys: list[str] | None = None) ->
     return result
 
 
-def masked(token: str | None, mask: Any = pii.mask_id) -> str:
-    if not token:
-        return ""
-    try:
-        return mask(pii.decrypt(token))
-    except ValueError:  # a key was dropped before re-encryption: show nothing rather than fail the page
-        return "****"
-
-
 def attendee_rows(session: Session, offering: OfferingCredit, analysis: AttendanceAnalysis) -> list[AttendeeRow]:
     attendees = run(session, offering.offering_id, input_of(analysis))
     keys = [a.trainee_key for a in attendees]
@@ -286,7 +277,7 @@ def attendee_rows(session: Session, offering: OfferingCredit, analysis: Attendan
         else:
             status = "excluded" if a.trainee_key in excluded else "to_grant"
         rows.append(AttendeeRow(
-            a.trainee_key, a.name, masked(p.id_enc) if p else "****", p.title if p else "", p.unit if p else "",
+            a.trainee_key, a.name, pii.masked(p.id_enc) if p else "****", p.title if p else "", p.unit if p else "",
             a.scans, status, award.id if award else None, excluded.get(a.trainee_key),
             award.method if award else None))
     return rows
@@ -477,7 +468,7 @@ def export_xlsx(offering: OfferingCredit, awards: list[CreditAward]) -> bytes:
     ws.append(["序号", "姓名", "身份证号码", "职称", "单位", "学分类别", "学分", "活动日期", "授分方式", "是否有效学分",
                "状态", "授分时间", "撤销原因"])
     for i, a in enumerate(awards, 1):
-        ws.append([i, a.name, masked(a.id_enc), a.title, a.unit, a.credit_class, float(a.credit_value),
+        ws.append([i, a.name, pii.masked(a.id_enc), a.title, a.unit, a.credit_class, float(a.credit_value),
                    a.activity_date.isoformat(), METHODS[a.method], "否（手工录入）" if a.method == "manual" else "是",
                    STATES[a.state], clock.fmt(a.granted_at), a.withdraw_reason or ""])
     buf = io.BytesIO()

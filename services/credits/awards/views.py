@@ -13,9 +13,8 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
-from sqlalchemy.orm.exc import StaleDataError
 
-from services.common import clock
+from services.common import clock, pii
 from services.common.auth import Principal, access, current
 from services.common.errors import AppError
 from services.common.identity import TITLES
@@ -66,11 +65,7 @@ def _can_edit(offering: Any) -> bool:
 
 
 def commit() -> None:
-    try:
-        db.session().commit()
-    except StaleDataError:
-        db.session().rollback()
-        raise AppError(409, "conflict", "该授分记录已被他人修改，请刷新页面后重试。") from None
+    db.commit("该授分记录已被他人修改，请刷新页面后重试。")
 
 
 def _offering_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -137,7 +132,7 @@ def _form_values(windows: list[svc.WindowInfo], form: Any | None) -> dict[str, A
 
 
 def _award_dict(a: CreditAward) -> dict[str, Any]:
-    return {"id": a.id, "offering_id": a.offering_id, "name": a.name, "id_masked": svc.masked(a.id_enc),
+    return {"id": a.id, "offering_id": a.offering_id, "name": a.name, "id_masked": pii.masked(a.id_enc),
             "title": a.title, "unit": a.unit, "project_number": a.project_number, "project_title": a.project_title,
             "credit_class": a.credit_class, "credit_value": a.credit_value, "activity_date": a.activity_date,
             "method": a.method, "valid_credit": a.method == "attendance", "state": a.state,
@@ -164,11 +159,9 @@ def method_step(offering_id: int) -> Any:
     return render_template("credits/awards/method.html", o=offering, warning=svc.MANUAL_WARNING, methods=METHODS)
 
 
-def _render_analysis(offering: Any, values: dict[str, Any], errors: dict[str, str], preview: list[Any] | None,
-                     preview_rule: str | None, status: int = 200) -> Any:
-    session = db.session()
-    windows = svc.windows_of(session, offering.offering_id)
-    saved = svc.latest_analysis(session, offering.offering_id)
+def _render_analysis(offering: Any, windows: list[svc.WindowInfo], values: dict[str, Any], errors: dict[str, str],
+                     preview: list[Any] | None, preview_rule: str | None, status: int = 200) -> Any:
+    saved = svc.latest_analysis(db.session(), offering.offering_id)
     return render_template("credits/awards/analysis.html", o=offering, windows=windows, v=values, errors=errors,
                            preview=preview, preview_rule=preview_rule, saved=saved,
                            saved_rule=svc.rule_text(saved) if saved else None,
@@ -180,7 +173,7 @@ def _render_analysis(offering: Any, values: dict[str, Any], errors: dict[str, st
 def analysis_step(offering_id: int) -> Any:
     offering = svc.get_offering(db.session(), _me(), offering_id)
     windows = svc.windows_of(db.session(), offering_id)
-    return _render_analysis(offering, _form_values(windows, None), {}, None, None)
+    return _render_analysis(offering, windows, _form_values(windows, None), {}, None, None)
 
 
 @pages.post("/credits/awards/<int:offering_id>/analysis")
@@ -194,16 +187,16 @@ def analysis_submit(offering_id: int) -> Any:
     try:
         inp = _load_analysis(windows, _analysis_form(request.form))
         if request.form.get("action") == "save":
-            saved = svc.save_analysis(session, _me(), offering, inp)
+            saved, _valid = svc.save_analysis(session, _me(), offering, inp)
             commit()
             flash(f"考勤分析已保存：有效人员 {saved.valid_count} 人。请查看有效人员明细并授分。", "ok")
             return redirect(f"/credits/awards/{offering_id}/attendees")
         attendees = svc.run(session, offering_id, inp)
     except AppError as exc:
         session.rollback()
-        return _render_analysis(offering, values, exc.fields or {"_schema": exc.message}, None, None, exc.status)
-
-    return _render_analysis(offering, values, {}, attendees, describe(inp.rule, len(inp.picks)))
+        return _render_analysis(offering, windows, values, exc.fields or {"_schema": exc.message}, None, None,
+                                exc.status)
+    return _render_analysis(offering, windows, values, {}, attendees, describe(inp.rule, len(inp.picks)))
 
 
 @pages.get("/credits/awards/<int:offering_id>/attendees")
@@ -393,8 +386,7 @@ def api_windows(offering_id: int) -> Any:
     return svc.windows_of(db.session(), offering_id)
 
 
-def _analysis_out(offering_id: int, inp: svc.AnalysisInput, attendees: list[Any], saved_id: int | None) -> Any:
-
+def _analysis_out(inp: svc.AnalysisInput, attendees: list[Any], saved_id: int | None) -> Any:
     return {"id": saved_id, "rule": describe(inp.rule, len(inp.picks)),
             "windows": [{"window_id": p.window_id, "from_ts": p.from_ts, "to_ts": p.to_ts} for p in inp.picks],
             "valid_count": len(attendees),
@@ -412,7 +404,7 @@ def api_analysis_preview(offering_id: int) -> Any:
     svc.get_offering(session, _me(), offering_id)
     windows = svc.windows_of(session, offering_id)
     inp = svc.check_input(windows, load_json(AnalysisSchema()))
-    return _analysis_out(offering_id, inp, svc.run(session, offering_id, inp), None)
+    return _analysis_out(inp, svc.run(session, offering_id, inp), None)
 
 
 @api.route("/offerings/<int:offering_id>/analyses", methods=["POST"])
@@ -425,10 +417,9 @@ def api_analysis_save(offering_id: int) -> Any:
     offering = svc.get_offering(session, _me(), offering_id)
     windows = svc.windows_of(session, offering_id)
     inp = svc.check_input(windows, load_json(AnalysisSchema()))
-    saved = svc.save_analysis(session, _me(), offering, inp)
-    attendees = svc.run(session, offering_id, inp)
+    saved, attendees = svc.save_analysis(session, _me(), offering, inp)
     commit()
-    return _analysis_out(offering_id, inp, attendees, saved.id), 201
+    return _analysis_out(inp, attendees, saved.id), 201
 
 
 @api.route("/offerings/<int:offering_id>/attendees", methods=["GET"])

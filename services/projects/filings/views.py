@@ -7,7 +7,6 @@ from typing import Any
 from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
 from marshmallow import ValidationError
-from sqlalchemy.orm.exc import StaleDataError
 
 from services.common.auth import access, current
 from services.common.errors import AppError
@@ -41,11 +40,7 @@ BLANK_ROWS = 3
 
 
 def commit() -> None:
-    try:
-        db.session().commit()
-    except StaleDataError:
-        db.session().rollback()
-        raise AppError(409, "conflict", "该登记已被他人修改，请刷新页面后重试。") from None
+    db.commit("该登记已被他人修改，请刷新页面后重试。")
 
 
 def _me() -> Any:

@@ -11,7 +11,6 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
 from marshmallow import ValidationError
 from sqlalchemy import select
-from sqlalchemy.orm.exc import StaleDataError
 
 from services.common import clock
 from services.common.auth import access, current
@@ -63,11 +62,7 @@ MATERIAL_FIELDS = ("title", "editor", "publisher", "year")
 
 
 def commit() -> None:
-    try:
-        db.session().commit()
-    except StaleDataError:
-        db.session().rollback()
-        raise AppError(409, "conflict", "该反馈记录已被他人修改，请刷新页面后重试。") from None
+    db.commit("该反馈记录已被他人修改，请刷新页面后重试。")
 
 
 def _me() -> Any:
