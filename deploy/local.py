@@ -2,7 +2,8 @@
 
     python -m deploy.local up        migrate, start Redis (when none answers), the fake WeChat OAuth server,
                                      the four services under gunicorn, a Celery worker and an outbox relay
-                                     per service, one Celery beat (projects' daily reminders), and nginx on
+                                     per service, a Celery beat each for projects (daily reminders) and credits
+                                     (printable-certificate SMS), and nginx on
                                      http://127.0.0.1:8080; wait until healthy;
                                      load the demo data
     python -m deploy.local down      stop everything `up` started (safe to run twice)
@@ -342,10 +343,12 @@ class Stack:
         procs.append(Proc("worker-certs-render", [py, "-m", "celery", "-A", "services.certs.worker", "worker",
                                                   "-Q", "certs-render", "-n", "certs-render@%h", "--concurrency", "1",
                                                   "--loglevel", "INFO", "--without-gossip", "--without-mingle"]))
-        # one beat for the whole suite: projects' daily deadline reminders (services/projects/reminders)
-        schedule = str(self.run_dir / "celerybeat-schedule")
-        procs.append(Proc("beat-projects", [py, "-m", "celery", "-A", "services.projects.worker", "beat",
-                                            "--loglevel", "INFO", "--schedule", schedule]))
+        # one beat per service with periodic tasks: projects' daily deadline reminders (services/projects/reminders),
+        # credits' daily notices of printable certificates (services/credits/notices)
+        for name in ("projects", "credits"):
+            schedule = str(self.run_dir / f"celerybeat-schedule-{name}")
+            procs.append(Proc(f"beat-{name}", [py, "-m", "celery", "-A", f"services.{name}.worker", "beat",
+                                               "--loglevel", "INFO", "--schedule", schedule]))
         for name in SERVICES:
             procs.append(Proc(f"relay-{name}", [py, "-m", "services.common.relay", name]))
         procs += self.extra_processes
@@ -500,7 +503,7 @@ class Stack:
 
     def stop(self) -> list[str]:
         """Stop every process with a pid file, gateway first, Redis last. Safe to call twice."""
-        order = ["gateway", *[f"web-{s}" for s in SERVICES], FAKE_WECHAT, "beat-projects",
+        order = ["gateway", *[f"web-{s}" for s in SERVICES], FAKE_WECHAT, "beat-projects", "beat-credits",
                  *[f"relay-{s}" for s in SERVICES], *[f"worker-{s}" for s in SERVICES], "worker-certs-render",
                  "redis"]
         known = {p.stem for p in self.run_dir.glob("*.pid")} if self.run_dir.exists() else set()

@@ -25,7 +25,7 @@ def _gateway_conf() -> str:
 
 
 def test_compose_has_the_whole_suite():
-    for name in ("postgres", "redis", "migrate", "gateway", "beat", *SERVICES):
+    for name in ("postgres", "redis", "migrate", "gateway", "beat", "beat-credits", *SERVICES):
         assert name in ALL, name
     for name in SERVICES:
         assert f"worker-{name}" in ALL

@@ -33,32 +33,39 @@ def make_account(databases):
     return make
 
 
+_OFFERING = {"n": 100}
+
+
+def insert_award(databases, id_number=ID_NUMBER, *, credit_class="Ⅰ类", value="5", method="attendance",
+                 state="effective", ends_on=dt.date(2026, 6, 12), title=None, institution_id=1):
+    """Insert one CreditAward row straight into the credits database; returns its id."""
+    from services.credits.awards.models import CreditAward
+
+    _OFFERING["n"] += 1
+    n = _OFFERING["n"]
+    s = databases["credits"].new_session()
+    award = CreditAward(
+        offering_id=n, institution_id=institution_id, trainee_key=pii.id_hash(id_number), name="曾小明",
+        id_enc=pii.encrypt(id_number), project_number=f"{ends_on.year}-01-01-{n:03d}",
+        project_title=title or f"测试项目{n}", institution_name="西安市第一医院", credit_class=credit_class,
+        credit_value=Decimal(value), offering_starts_on=ends_on - dt.timedelta(days=1), offering_ends_on=ends_on,
+        activity_date=ends_on, year=ends_on.year, method=method, state=state, granted_by="inst:1:admin:1",
+        effective_at=T0 if state == "effective" else None,
+        withdrawn_at=T0 if state == "withdrawn" else None,
+        withdraw_reason="重复授分" if state == "withdrawn" else None)
+    s.add(award)
+    s.commit()
+    award_id = award.id
+    s.close()
+    return award_id
+
+
 @pytest.fixture
 def add_award(databases):
     """Insert CreditAward rows straight into the credits database."""
-    from services.credits.awards.models import CreditAward
 
-    counter = {"offering": 100}
-
-    def add(id_number=ID_NUMBER, *, credit_class="Ⅰ类", value="5", method="attendance", state="effective",
-            ends_on=dt.date(2026, 6, 12), title=None, institution_id=1):
-        counter["offering"] += 1
-        n = counter["offering"]
-        s = databases["credits"].new_session()
-        award = CreditAward(
-            offering_id=n, institution_id=institution_id, trainee_key=pii.id_hash(id_number), name="曾小明",
-            id_enc=pii.encrypt(id_number), project_number=f"{ends_on.year}-01-01-{n:03d}",
-            project_title=title or f"测试项目{n}", institution_name="西安市第一医院", credit_class=credit_class,
-            credit_value=Decimal(value), offering_starts_on=ends_on - dt.timedelta(days=1), offering_ends_on=ends_on,
-            activity_date=ends_on, year=ends_on.year, method=method, state=state, granted_by="inst:1:admin:1",
-            effective_at=T0 if state == "effective" else None,
-            withdrawn_at=T0 if state == "withdrawn" else None,
-            withdraw_reason="重复授分" if state == "withdrawn" else None)
-        s.add(award)
-        s.commit()
-        award_id = award.id
-        s.close()
-        return award_id
+    def add(*args, **kwargs):
+        return insert_award(databases, *args, **kwargs)
 
     return add
 

@@ -106,6 +106,8 @@ class CreditAward(Base):
     effective_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     withdrawn_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     withdraw_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # when the trainee was told by SMS that the certificate can be printed (services/credits/notices)
+    printable_notice_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}

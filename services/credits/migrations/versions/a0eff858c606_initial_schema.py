@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: b5a766589f69
+Revision ID: a0eff858c606
 Revises: 
-Create Date: 2026-11-26 02:07:00.182438
+Create Date: 2026-11-26 04:06:44.610051
 
 """
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ import services.common.db
 
 
 # revision identifiers, used by Alembic.
-revision: str = 'b5a766589f69'
+revision: str = 'a0eff858c606'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -128,6 +128,7 @@ def upgrade() -> None:
     sa.Column('effective_at', services.common.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('withdrawn_at', services.common.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('withdraw_reason', sa.Text(), nullable=True),
+    sa.Column('printable_notice_at', services.common.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.CheckConstraint("(state = 'withdrawn') = (withdrawn_at IS NOT NULL AND withdraw_reason IS NOT NULL)", name=op.f('ck_credit_awards_withdrawal_has_reason')),
     sa.CheckConstraint("NOT (method = 'manual' AND state = 'effective')", name=op.f('ck_credit_awards_manual_never_effective')),
