@@ -601,8 +601,7 @@ def _load_demo_here(wait_seconds: float = 60.0) -> None:
         raise
     finally:
         session.close()
-    held = summary.get("held_offering")
-    if held:
+    for held in summary.get("held_offerings") or []:
         deadline = time.monotonic() + wait_seconds
         while True:
             csession = checkin_db.new_session()
@@ -617,12 +616,14 @@ def _load_demo_here(wait_seconds: float = 60.0) -> None:
                 break
             time.sleep(0.5)
         if scans is None:
-            print(f"the checkin activity of the demo offering did not arrive within {wait_seconds:.0f} s; "
-                  "run `python -m deploy.local _demo` again later", file=sys.stderr)
-        else:
-            held["activity_id"] = scans["activity_id"]
-            held["checkins_added"] = scans["checkins_added"]
-            summary["trainees"] = scans["trainees"]
+            print(f"the checkin activity of the demo offering {held['project_title']} did not arrive within "
+                  f"{wait_seconds:.0f} s; run `python -m deploy.local _demo` again later", file=sys.stderr)
+            continue
+        held["activity_id"] = scans["activity_id"]
+        held["checkins_added"] = scans["checkins_added"]
+        summary["trainees"] = scans["trainees"]  # the same eight scanned at each held offering
+    if summary.get("held_offerings"):
+        summary["held_offering"] = summary["held_offerings"][0]
     print(json.dumps(summary, ensure_ascii=False, default=str))
 
 
@@ -662,6 +663,8 @@ def _print_demo(summary: dict | None) -> None:
         return str(item)
 
     for key, value in (summary.items() if isinstance(summary, dict) else [("demo", summary)]):
+        if key == "held_offering" and "held_offerings" in summary:  # the first of held_offerings, printed there
+            continue
         if isinstance(value, list):
             print(f"  {key}:")
             for item in value:

@@ -37,12 +37,17 @@ def test_demo_is_idempotent_and_follows_the_year(projects_db):
     from services.projects.filings.models import Filing
     filing = s.scalar(select(Filing).where(Filing.offering_id == held["offering_id"]))
     assert filing.state == "approved" and len(filing.uploads) == 2
+    # a second one, of another project, held three days earlier: a trainee of both gets two certificates
+    [one, second] = out["held_offerings"]
+    assert one == held and second["project_title"] == "重症医学规范化诊疗培训班"
+    assert (second["starts_on"], second["ends_on"]) == ("2031-05-26", "2031-05-27")
+    assert s.scalar(select(Filing).where(Filing.offering_id == second["offering_id"])).state == "approved"
     s.close()
     s = projects_db.new_session()
     again = load_demo(s)
     assert counts(s) == first
     assert again["catalogue"]["created"] == 0 and again["catalogue"]["updated"] == 0
-    assert again["held_offering"] == held
+    assert again["held_offering"] == held and again["held_offerings"] == out["held_offerings"]
     s.close()
 
 

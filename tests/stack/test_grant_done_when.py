@@ -10,6 +10,7 @@ Redis is down; the activation waits and is not lost: once Redis is back the cred
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import tempfile
@@ -93,6 +94,72 @@ def granted(stack, demo):
     return {"office": office, "offering_id": oid, "held": held, "trainees": trainees}
 
 
+def file_report(stack, inst: requests.Session, oid: int, held: dict, *, expected: int, with_manual: bool) -> int:
+    """The five pages of 执行情况反馈 through the JSON API, the award list imported, 提交 (refused first while
+    page 5 is missing); returns the report id."""
+    api = f"{stack.base_url}/projects/api"
+    r = inst.post(f"{api}/reports/offering/{oid}", json={})
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    facts = {"actual_starts_on": held["starts_on"], "actual_ends_on": held["ends_on"], "venue": "西安市雁塔路277号",
+             "mode": "线下", "trainees_count": 8, "total_hours": "12", "organiser": "超声医学科",
+             "contact_person": "李老师", "contact_phone": "13700001234"}
+    assert inst.put(f"{api}/reports/{rid}/pages/1", json=facts).status_code == 200
+    lecturers = {"lecturers": [{"name": "王建华", "title": "主任医师", "unit": "西安交通大学第一附属医院",
+                                "topic": "超声基础与规范", "hours": "6"}]}
+    assert inst.put(f"{api}/reports/{rid}/pages/2", json=lecturers).status_code == 200
+    for kind, color in (("schedule", "white"), ("notice", "lightyellow"), ("photo", "gray")):
+        r = inst.post(f"{api}/reports/{rid}/uploads/{kind}", files={"file": (f"{kind}.jpg", jpeg(color), "image/jpeg")})
+        assert r.status_code == 201, r.text
+
+    def import_all():  # credits.granted (of a manual entry too) may still be on its way
+        r = inst.post(f"{api}/reports/{rid}/attendance/import", json={})
+        return r if r.status_code == 200 and r.json()["attendance"]["count"] == expected else None
+
+    imported_list = stack.wait_until(import_all, 30, what=f"the {expected} awards to be importable").json()
+    assert any(t["manual"] for t in imported_list["attendance"]["trainees"]) == with_manual
+    assert all("*" in t["id_masked"] for t in imported_list["attendance"]["trainees"])
+    early = inst.post(f"{api}/reports/{rid}/submit", json={})
+    assert early.status_code == 422 and "第5页" in early.text, early.text  # the summary page is missing
+    assert inst.put(f"{api}/reports/{rid}/pages/5", json={"materials": [], "summary": "按计划完成，学员反馈良好。"}
+                    ).status_code == 200
+    submitted = inst.post(f"{api}/reports/{rid}/submit", json={})
+    assert submitted.status_code == 200, submitted.text
+    return rid
+
+
+def committee_http() -> requests.Session:
+    committee = requests.Session()
+    committee.headers["Authorization"] = "Bearer " + issue_token(Principal(role="reviewer", subject="reviewer:1",
+                                                                           name="省继教委审核员", reviewer_id=1))
+    return committee
+
+
+@pytest.fixture(scope="module")
+def second_effective(stack, demo, granted):
+    """The demo's second held offering (the same eight trainees) through the JSON API: 考勤分析 of every window,
+    授分, the report, the committee's approval; returns it once 曾小明's credit there is effective."""
+    base = stack.base_url
+    held = demo["held_offerings"][1]
+    oid = held["offering_id"]
+    inst = requests.Session()
+    inst.headers["Authorization"] = f"Bearer {granted['office'].cookies['cme_session']}"
+    api = f"{base}/credits/api"
+    windows = stack.wait_until(lambda: (w := inst.get(f"{api}/offerings/{oid}/windows").json())
+                               and sum(x["scans"] for x in w) == 14 and w, 60, what="the second offering's scans")
+    r = inst.post(f"{api}/offerings/{oid}/analyses", json={"windows": [{"window_id": w["window_id"]} for w in windows],
+                                                            "rule_mode": "all"})
+    assert r.status_code == 201 and r.json()["valid_count"] == 6, r.text
+    r = inst.post(f"{api}/offerings/{oid}/grant", json={"activity_date": held["ends_on"]})
+    assert r.status_code == 200 and r.json()["added"] == 6, r.text
+    stack.wait_until(lambda: inst.get(f"{base}/projects/api/reports/offering/{oid}").status_code == 200, 30,
+                     what="the second offering's report records")
+    rid = file_report(stack, inst, oid, held, expected=6, with_manual=False)
+    approved = committee_http().post(f"{base}/projects/api/review/reports/{rid}/approve", json={})
+    assert approved.status_code == 200, approved.text
+    return held
+
+
 def test_analyse_grant_and_see_pending_credit(stack, granted):
     base, held, trainees = stack.base_url, granted["held"], granted["trainees"]
     for name in ("曾小明", "单丽华"):
@@ -117,9 +184,7 @@ def test_report_approval_with_redis_down_activates_the_credit_once_redis_is_back
     office = granted["office"]
     inst = requests.Session()
     inst.headers["Authorization"] = f"Bearer {office.cookies['cme_session']}"  # the page session's own token
-    committee = requests.Session()
-    committee.headers["Authorization"] = "Bearer " + issue_token(Principal(role="reviewer", subject="reviewer:1",
-                                                                           name="省继教委审核员", reviewer_id=1))
+    committee = committee_http()
     api = f"{base}/projects/api"
 
     def imported():  # projects' copy of the award list arrives with credits.granted
@@ -127,34 +192,8 @@ def test_report_approval_with_redis_down_activates_the_credit_once_redis_is_back
         return r if r.status_code == 200 else None
 
     stack.wait_until(imported, 30, what="the offering's report records")
-    r = inst.post(f"{api}/reports/offering/{oid}", json={})
-    assert r.status_code == 201, r.text
-    rid = r.json()["id"]
     held = granted["held"]
-    facts = {"actual_starts_on": held["starts_on"], "actual_ends_on": held["ends_on"], "venue": "西安市雁塔路277号",
-             "mode": "线下", "trainees_count": 8, "total_hours": "12", "organiser": "超声医学科",
-             "contact_person": "李老师", "contact_phone": "13700001234"}
-    assert inst.put(f"{api}/reports/{rid}/pages/1", json=facts).status_code == 200
-    lecturers = {"lecturers": [{"name": "王建华", "title": "主任医师", "unit": "西安交通大学第一附属医院",
-                                "topic": "超声基础与规范", "hours": "6"}]}
-    assert inst.put(f"{api}/reports/{rid}/pages/2", json=lecturers).status_code == 200
-    for kind, color in (("schedule", "white"), ("notice", "lightyellow"), ("photo", "gray")):
-        r = inst.post(f"{api}/reports/{rid}/uploads/{kind}", files={"file": (f"{kind}.jpg", jpeg(color), "image/jpeg")})
-        assert r.status_code == 201, r.text
-
-    def import_all():  # credits.granted of the manual entry may still be on its way
-        r = inst.post(f"{api}/reports/{rid}/attendance/import", json={})
-        return r if r.status_code == 200 and r.json()["attendance"]["count"] == 6 else None
-
-    imported_list = stack.wait_until(import_all, 30, what="the six awards to be importable").json()["attendance"]
-    assert any(t["manual"] for t in imported_list["trainees"])
-    assert all("*" in t["id_masked"] for t in imported_list["trainees"])
-    early = inst.post(f"{api}/reports/{rid}/submit", json={})
-    assert early.status_code == 422 and "第5页" in early.text, early.text  # the summary page is missing
-    assert inst.put(f"{api}/reports/{rid}/pages/5", json={"materials": [], "summary": "按计划完成，学员反馈良好。"}
-                    ).status_code == 200
-    submitted = inst.post(f"{api}/reports/{rid}/submit", json={})
-    assert submitted.status_code == 200, submitted.text
+    rid = file_report(stack, inst, oid, held, expected=6, with_manual=True)
 
     zeng = trainees["曾小明"]
     login = requests.post(f"{base}/credits/api/auth/login", json={"id_number": zeng["id_number"],
@@ -185,40 +224,68 @@ def test_report_approval_with_redis_down_activates_the_credit_once_redis_is_back
     assert "已生效，计入达标" in html and held["project_title"] in html
 
 
-def test_certificate_export_verify_and_revoke_four_weeks_on(stack, granted):
-    """Issue 6 on the same story: with the clock 4 weeks on, 曾小明 exports the certificate of the approved
-    offering through the pages; the PDF has real Chinese text and a QR that verifies; withdrawn, it is revoked."""
-    base, held, zeng = stack.base_url, granted["held"], granted["trainees"]["曾小明"]
+def test_certificate_export_verify_and_revoke_four_weeks_on(stack, granted, second_effective):
+    """Issue 6 on the same story: with the clock 4 weeks on, 曾小明 exports the certificates of both approved
+    offerings through the pages as one PDF; it has real Chinese text and a QR per page that verifies; withdrawn,
+    a certificate is revoked."""
+    base, zeng = stack.base_url, granted["trainees"]["曾小明"]
+    helds = [granted["held"], second_effective]
     phone = client_from("127.0.0.44")
     form = phone.get(f"{base}/credits/login")
     phone.post(f"{base}/credits/login", data={"csrf_token": csrf_of(form.text), "id_number": zeng["id_number"],
                                               "password": NEW_PASSWORD})
-    mine = phone.get(f"{base}/certs/api/me/certificates").json()["items"]
-    [row] = [r for r in mine if r["project_title"] == held["project_title"]]
-    assert row["printable"] is False and row["printable_from"]  # the offering ended two days ago
+
+    def mine() -> dict[str, dict]:
+        items = phone.get(f"{base}/certs/api/me/certificates").json()["items"]
+        return {r["project_title"]: r for r in items}
+
+    titles = [h["project_title"] for h in helds]
+    rows = stack.wait_until(lambda: (m := mine()) and all(t in m for t in titles) and m, 60,
+                            what="certs to hold both effective awards")
+    for t in titles:
+        assert rows[t]["printable"] is False and rows[t]["printable_from"]  # the offerings ended days ago
+    row = rows[titles[0]]
     with stack.clock_moved(29 * 86400):
         page = phone.get(f"{base}/certs/my")
-        assert page.status_code == 200 and held["project_title"] in page.text
+        assert page.status_code == 200 and all(t in page.text for t in titles)
         r = phone.post(f"{base}/certs/exports", data={"csrf_token": csrf_of(page.text),
-                                                      "award_id": [str(row["award_id"])]})
+                                                      "award_id": [str(rows[t]["award_id"]) for t in titles]})
         assert r.status_code == 200 and "/certs/exports/" in r.url, (r.status_code, r.url)
         job = r.url.rsplit("/", 1)[1]
         done = stack.wait_until(lambda: (j := phone.get(f"{base}/certs/api/exports/{job}").json())["state"] == "done"
-                                and j, 90, what="the certificate to render")
+                                and j, 120, what="the certificates to render")
         pdf = phone.get(base + done["download_url"])
         assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+        # the day's notice run (the credits beat sends it at 09:00): 曾小明 is told by SMS, once for both
+        from celery import Celery
+        sender = Celery(broker=stack.stack.redis_url)
+        sender.send_task("credits.send_printable_notices", queue="credits")
+
+        def notices() -> list[dict]:
+            lines = stack.sms_log.read_text(encoding="utf-8").splitlines() if stack.sms_log.exists() else []
+            return [m for m in map(json.loads, lines) if m["mobile"] == "13700000101" and "学分证书" in m["text"]]
+
+        [sms] = stack.wait_until(notices, 60, what="the SMS that the certificates can be printed")
+        assert "曾小明" in sms["text"] and "等2个项目" in sms["text"] and "达标情况查询" in sms["text"]
+        sender.send_task("credits.send_printable_notices", queue="credits")
+        time.sleep(3)
+        assert len(notices()) == 1  # a second run sends nothing
+        sender.close()
     out = Path(tempfile.mkdtemp(prefix="cmet-cert-"))
     (out / "c.pdf").write_bytes(pdf.content)
+    pages = subprocess.run(["pdfinfo", str(out / "c.pdf")], capture_output=True, text=True, check=True).stdout
+    assert re.search(r"^Pages:\s+2$", pages, re.M), pages  # one page per certificate, in one PDF
     text = subprocess.run(["pdftotext", "-layout", str(out / "c.pdf"), "-"], capture_output=True, text=True,
-                          check=True).stdout
-    mine = phone.get(f"{base}/certs/api/me/certificates").json()["items"]
-    number = next(r["number"] for r in mine if r["award_id"] == row["award_id"])
-    for expected in ("继续医学教育学分证书", "曾小明", held["project_title"], number, "陕西省继续医学教育委员会"):
-        assert expected in text.replace(" ", ""), expected
+                          check=True).stdout.replace(" ", "")
+    numbers = {t: r["number"] for t, r in mine().items() if t in titles}
+    assert len(set(numbers.values())) == 2
+    for expected in ("继续医学教育学分证书", "曾小明", *titles, *numbers.values(), "陕西省继续医学教育委员会"):
+        assert expected in text, expected
     subprocess.run(["pdftoppm", "-r", "150", "-png", str(out / "c.pdf"), str(out / "p")], check=True)
     decoded = subprocess.run(["zbarimg", "--raw", "-q", *map(str, sorted(out.glob("p*.png")))],
                              capture_output=True, text=True).stdout.split()
-    assert f"{base}/certs/verify/{number}" in decoded, decoded
+    assert sorted(decoded) == sorted(f"{base}/certs/verify/{n}" for n in numbers.values()), decoded
+    number = numbers[titles[0]]
     verify = requests.get(f"{base}/certs/verify/{number}", timeout=10)
     assert verify.status_code == 200 and "有效" in verify.text and "曾小明" not in verify.text  # masked name
 
@@ -231,3 +298,5 @@ def test_certificate_export_verify_and_revoke_four_weeks_on(stack, granted):
                                ["status"] == "revoked" and v, 60, what="certs to hear of the withdrawal")
     assert revoked["revoked_on"]
     assert "已撤销" in requests.get(f"{base}/certs/verify/{number}", timeout=10).text
+    other = requests.get(f"{base}/certs/api/verify/{numbers[titles[1]]}", timeout=10).json()
+    assert other["status"] == "valid"  # the other certificate of the same PDF stands

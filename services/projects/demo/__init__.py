@@ -1,5 +1,6 @@
-"""Demo data for a trial run: a committee reviewer, two institutions, a catalogue of projects, and one
-offering already held (filed, approved and finished two days ago) so that check-ins and 授分 can be tried.
+"""Demo data for a trial run: a committee reviewer, two institutions, a catalogue of projects, and two
+offerings of xjtu1 already held (filed, approved and finished two and five days ago) so that check-ins, 授分,
+执行情况反馈 and a trainee's certificates of two projects in one PDF can be tried.
 
 `load_demo(session)` is idempotent (a second run changes nothing) and returns the logins so the
 local runner can print them. The catalogue comes from the sample workbook shipped next to this
@@ -62,13 +63,19 @@ def load_demo(session: Session) -> dict[str, Any]:
     if result.errors:
         raise RuntimeError(f"demo catalogue has bad rows: {result.as_dict()['errors']}")
     session.commit()
-    held = _held_offering(session)
+    held = [h for h in (_held_offering(session, spec) for spec in HELD) if h is not None]
     session.commit()
     return {"reviewer": {k: REVIEWER[k] for k in ("account", "name", "password", "mobile")},
-            "institutions": logins, "catalogue": {"year": year, **result.as_dict()}, "held_offering": held}
+            "institutions": logins, "catalogue": {"year": year, **result.as_dict()},
+            "held_offering": held[0] if held else None, "held_offerings": held}
 
 
 HELD_PROJECT_SUFFIX = "-02-03-003"  # 基层医院超声诊断技术提高班 of xjtu1: three offerings, 线下
+# (project number suffix, days from its start to today, the two sessions' titles): each held as 第一期, two days
+HELD = [
+    (HELD_PROJECT_SUFFIX, 3, ("超声基础与规范", "病例讨论")),
+    ("-01-01-002", 6, ("重症患者评估与监测", "机械通气实操")),  # 重症医学规范化诊疗培训班 of xjtu1, 线上线下
+]
 
 
 def _jpeg(color: str) -> bytes:
@@ -79,12 +86,13 @@ def _jpeg(color: str) -> bytes:
     return buf.getvalue()
 
 
-def _held_offering(session: Session) -> dict[str, Any] | None:
-    """第一期 of the demo's held project: filed 20 days before it started, approved 15 days before, held
-    from 3 days ago to 2 days ago (by the one clock, so a moved demo clock moves the story with it). The
+def _held_offering(session: Session, spec: tuple[str, int, tuple[str, str]]) -> dict[str, Any] | None:
+    """第一期 of a demo project: filed 20 days before it started, approved 15 days before, held over two days
+    that ended `days_ago - 1` days ago (by the one clock, so a moved demo clock moves the story with it). The
     history is written at the times it would have happened, so every rule (7 days before) holds."""
+    suffix, days_ago, (first_title, second_title) = spec
     year = clock.today_local().year
-    project = session.scalar(select(Project).where(Project.number == f"{year}{HELD_PROJECT_SUFFIX}"))
+    project = session.scalar(select(Project).where(Project.number == f"{year}{suffix}"))
     if project is None:
         return None
     existing = session.scalar(select(Filing).join(Offering, Filing.offering_id == Offering.id)
@@ -99,20 +107,20 @@ def _held_offering(session: Session) -> dict[str, Any] | None:
         committee = Principal(role="reviewer", subject=f"reviewer:{reviewer.id}", name=reviewer.name,
                               reviewer_id=reviewer.id)
         today = clock.today_local()
-        starts, ends = today - dt.timedelta(days=3), today - dt.timedelta(days=2)
+        starts, ends = today - dt.timedelta(days=days_ago), today - dt.timedelta(days=days_ago - 1)
         real_now = clock.now()
-        with clock.travel(real_now - dt.timedelta(days=23)):
+        with clock.travel(real_now - dt.timedelta(days=days_ago + 20)):
             filing = start_offering(session, office, project.id)
             save_filing(session, office, filing, {
                 "starts_on": starts, "ends_on": ends, "venue": "西安市雁塔路277号", "mode": "线下",
                 "expected_trainees": 60, "contact_person": "李老师", "contact_phone": "13700001234",
                 "schedule": [
-                    {"date": starts, "start": dt.time(8, 30), "end": dt.time(12, 0), "title": "超声基础与规范"},
-                    {"date": ends, "start": dt.time(14, 0), "end": dt.time(17, 30), "title": "病例讨论"}]})
+                    {"date": starts, "start": dt.time(8, 30), "end": dt.time(12, 0), "title": first_title},
+                    {"date": ends, "start": dt.time(14, 0), "end": dt.time(17, 30), "title": second_title}]})
             put_upload(session, office, filing, "notice", "会议通知.jpg", _jpeg("white"))
             put_upload(session, office, filing, "agenda", "会议日程.jpg", _jpeg("lightyellow"))
             submit_filing(session, office, filing)
-        with clock.travel(real_now - dt.timedelta(days=18)):
+        with clock.travel(real_now - dt.timedelta(days=days_ago + 15)):
             approve(session, committee, filing)
             session.flush()
         existing = filing
