@@ -3,6 +3,8 @@
     python -m deploy.manage upgrade [SERVICE ...]     bring each service's own database to head
     python -m deploy.manage makemigration SERVICE -m "what changed"
     python -m deploy.manage backfill-accounts         credits: open the trainee accounts missing for check-ins
+    python -m deploy.manage rotate-pii [SERVICE ...]  re-encrypt every stored ID number and mobile (*_enc
+                                                      columns) under the first key of CME_PII_KEYS
 """
 
 from __future__ import annotations
@@ -51,6 +53,40 @@ def backfill_accounts() -> int:
     return opened
 
 
+def rotate_pii(names: list[str], batch: int = 500) -> dict[str, int]:
+    """Re-encrypt every *_enc column under the first CME_PII_KEYS key, one committed batch at a time (safe to
+    stop and run again: a token already under the first key is simply encrypted again). Returns rows per service."""
+    from sqlalchemy import select, update
+
+    from services.common import pii
+
+    done: dict[str, int] = {}
+    for name in names or SERVICES:
+        sdb = service_db(name)
+        rows_done = 0
+        for table in sdb.metadata.sorted_tables:
+            columns = [c for c in table.columns if c.name.endswith("_enc")]
+            keys = list(table.primary_key.columns)
+            if not columns or len(keys) != 1:
+                continue
+            key, last = keys[0], None
+            while True:
+                with sdb.engine.begin() as conn:
+                    query = select(key, *columns).order_by(key).limit(batch)
+                    rows = conn.execute(query if last is None else query.where(key > last)).all()
+                    for row in rows:
+                        values = {c.name: pii.rotate(row._mapping[c]) for c in columns if row._mapping[c]}
+                        if values:
+                            conn.execute(update(table).where(key == row[0]).values(**values))
+                            rows_done += 1
+                if len(rows) < batch:
+                    break
+                last = rows[-1][0]
+        done[name] = rows_done
+        print(f"{name}: {rows_done} rows re-encrypted")
+    return done
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -60,11 +96,15 @@ def main() -> None:
     mk.add_argument("service", choices=SERVICES)
     mk.add_argument("-m", "--message", required=True)
     sub.add_parser("backfill-accounts")
+    rot = sub.add_parser("rotate-pii")
+    rot.add_argument("services", nargs="*")
     args = parser.parse_args()
     if args.cmd == "upgrade":
         upgrade(args.services)
     elif args.cmd == "backfill-accounts":
         backfill_accounts()
+    elif args.cmd == "rotate-pii":
+        rotate_pii(args.services)
     else:
         makemigration(args.service, args.message)
 

@@ -35,6 +35,14 @@ def decrypt(token: str) -> str:
         raise ValueError("cannot decrypt personal data with the configured keys") from exc
 
 
+def rotate(token: str) -> str:
+    """The same value encrypted again under the first key (`deploy.manage rotate-pii`)."""
+    try:
+        return _fernet().rotate(token.encode("ascii")).decode("ascii")
+    except InvalidToken as exc:
+        raise ValueError("cannot decrypt personal data with the configured keys") from exc
+
+
 def lookup_hash(value: str, kind: str) -> str:
     """Keyed hash used as the look-up key (and, for ID numbers, the trainee's key in every service)."""
     key = get_settings().hash_keys[0].encode()
