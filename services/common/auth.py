@@ -23,6 +23,7 @@ COOKIE = "cme_session"
 TOKEN_MAX_AGE = 12 * 3600
 ROLES = ("institution", "reviewer", "trainee")
 PUBLIC = "public"
+TRAINEE_PASSWORD_URL = "/credits/password"
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,10 @@ class Principal:
     admin_id: int | None = None
     reviewer_id: int | None = None
     trainee_key: str | None = None
+    # a trainee logged in with the initial password: credits, which knows the account, lets it change the password
+    # and shows nothing else; every other service refuses such a token (see access()) until the change, after which
+    # credits issues a session without the mark (or the trainee logs in with the new password)
+    must_change: bool | None = None
 
     def describe(self) -> str:
         return f"{self.role}:{self.subject}"
@@ -126,6 +131,10 @@ def access(*roles: str) -> Callable:
                     raise AppError(401, "login_required", "请先登录。")
                 if p.role not in roles:
                     raise AppError(403, "forbidden", "您没有权限进行此操作。")
+                if p.must_change and current_app.config.get("SERVICE") != "credits":
+                    if not wants_json() and request.method == "GET":
+                        return redirect(TRAINEE_PASSWORD_URL)
+                    raise AppError(403, "password_change_required", "您正在使用初始密码（姓名全拼），请先修改密码。")
             check_csrf()
             return view(*args, **kwargs)
 

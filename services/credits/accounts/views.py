@@ -71,7 +71,7 @@ def deliver(pending: PendingSms | None) -> None:
 
 def principal_for(account: TraineeAccount) -> Principal:
     return Principal(role="trainee", subject=f"trainee:{account.id}", name=account.name,
-                     trainee_key=account.trainee_key)
+                     trainee_key=account.trainee_key, must_change=True if account.must_change else None)
 
 
 def signed_in_account() -> TraineeAccount:
@@ -172,7 +172,7 @@ def password_page() -> Any:
         return render_template("credits/trainee/password.html", account=account,
                                errors=exc.fields or {"_schema": exc.message}), exc.status
     flash("密码已修改，下次登录请使用新密码。", "ok")
-    return redirect(HOME_PAGE)
+    return set_login_cookie(redirect(HOME_PAGE), principal_for(account))  # a session without the initial-password mark
 
 
 def _reset_page(form: dict[str, Any], errors: dict[str, Any], status: int = 200, **extra: Any) -> Any:
