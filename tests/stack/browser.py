@@ -1,0 +1,121 @@
+"""Headless Chromium for the stack tests: the pages as people click them, screenshots kept per run.
+
+Launch with the system's Chromium (never `playwright install`); desks are 1280x800, phones 360x740 with an
+ordinary Android Chrome (the stack sets CME_WECHAT_UA_REQUIRED=0)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from .flows import last_code
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+PHONE_UA = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/130.0.0.0 Mobile Safari/537.36")
+DESK = {"viewport": {"width": 1280, "height": 800}, "locale": "zh-CN", "timezone_id": "Asia/Shanghai",
+        "accept_downloads": True}
+PHONE = {"viewport": {"width": 360, "height": 740}, "is_mobile": True, "has_touch": True, "user_agent": PHONE_UA,
+         "locale": "zh-CN", "timezone_id": "Asia/Shanghai", "accept_downloads": True}
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_id() -> str:
+    """The test run's id (tests/conftest.py names its databases cmet_<run>), else the time."""
+    found = re.search(r"cmet_([0-9a-f]+)$", os.environ.get("DATABASE_URL", "").rstrip("/"))
+    return found.group(1) if found else time.strftime("%Y%m%d-%H%M%S")
+
+
+def output_dir(name: str) -> Path:
+    """CME_TEST_OUTPUT if set, else <repo>/test-output/<run id>/<name>/ (git-ignored)."""
+    base = os.environ.get("CME_TEST_OUTPUT")
+    out = Path(base) / name if base else REPO / "test-output" / run_id() / name
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+class Shots:
+    """Numbered full-page screenshots of a walkthrough: 01-catalogue-import.png, ..."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.taken: list[Path] = []
+
+    def __call__(self, page: Any, name: str, full_page: bool = True) -> Path:
+        path = self.folder / f"{len(self.taken) + 1:02d}-{name}.png"
+        page.screenshot(path=str(path), full_page=full_page)
+        self.taken.append(path)
+        print(f"screenshot: {path}")
+        return path
+
+
+def decode_qr(*pngs: Path) -> list[str]:
+    """What a phone's camera reads: zbar on images (one line per symbol found)."""
+    r = subprocess.run(["zbarimg", "--raw", "-q", *map(str, pngs)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip(), f"zbar found no QR code in {pngs}: {r.stderr}"
+    return r.stdout.strip().splitlines()
+
+
+def flash_ok(page: Any) -> str:
+    return page.locator(".flash.ok").first.inner_text() if page.locator(".flash.ok").count() else ""
+
+
+def search(page: Any, q: str) -> None:
+    """The list's 检索 box, then 查询 (lists are paged; a busy list need not show the row on page 1)."""
+    form = page.locator('form[role="search"]')
+    form.locator('input[name="q"]').fill(q)
+    form.get_by_role("button", name="查询").click()
+    page.wait_for_load_state()
+
+
+def reload_until(page: Any, url: str, check: Any, timeout: float = 60.0, what: str = "") -> None:
+    """Open `url` again and again (as a clerk presses F5) until check(page) is truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        page.goto(url)
+        if check(page):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what or url}")
+        time.sleep(1.0)
+
+
+def desk_login(page: Any, base: str, sms_log: Path, kind: str, account: str, password: str, mobile: str,
+               first_admin: str | None = None, shots: Shots | None = None) -> None:
+    """继续医学教育管理系统登录: password, (first login: 新增机构负责人 → 确定), pick the person, 获取验证码,
+    type the code from the SMS log, 登录."""
+    page.goto(f"{base}/projects/login")
+    page.locator(f'input[name="kind"][value="{kind}"]').check()
+    page.fill("#f-account", account)
+    page.fill("#f-password", password)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_load_state()
+    if "/projects/login/admins" in page.url:
+        assert first_admin, "a first login must add a responsible person"
+        page.fill("#f-real_name", first_admin)
+        page.fill("#f-mobile", mobile)
+        page.get_by_role("button", name="确认").click()
+        page.locator('input[name="confirm"]').check()
+        page.get_by_role("button", name="确定").click()
+        assert f"添加成功：{first_admin}" in page.content()
+        if shots:
+            shots(page, "first-login-responsible-person")
+        page.get_by_role("link", name="选择管理员并获取验证码").click()
+    assert "/projects/login/sms" in page.url, page.url
+    options = page.locator("#f-admin_id option")
+    value = next(options.nth(i).get_attribute("value") for i in range(options.count())
+                 if options.nth(i).inner_text().endswith(f"{mobile[-4:]}）"))
+    page.select_option("#f-admin_id", value)
+    page.get_by_role("button", name="获取验证码").click()
+    page.wait_for_load_state()
+    assert "验证码已发送" in page.content(), page.content()[:2000]
+    page.fill("#f-code", last_code(sms_log, mobile))
+    page.get_by_role("button", name="登录", exact=True).click()
+    page.wait_for_load_state()
+    assert page.url.rstrip("/").endswith(("/projects/filings", "/projects/review")), page.url
