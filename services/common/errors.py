@@ -8,8 +8,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, g, jsonify, render_template, request
-from sqlalchemy.exc import OperationalError
+from flask import Flask, g, jsonify, make_response, render_template, request
+from marshmallow import Schema
+from marshmallow import fields as ma_fields
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
@@ -34,6 +37,34 @@ STATUS_CODES = {
     405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
     422: "invalid_input", 429: "too_many_requests", 500: "internal_error", 503: "unavailable",
 }
+
+
+# The database is restarting or unreachable: a retryable answer (503 + Retry-After), never a 500.
+DB_BUSY_MESSAGE = "系统繁忙，请稍后重试。"
+RETRY_AFTER_SECONDS = 3
+OUT_OF_RANGE_MESSAGE = "提交的数值超出允许范围，请检查后重试。"
+
+
+def db_unavailable(exc: BaseException) -> bool:
+    """A failure of the database connection (refused, dropped by a restart, pool exhausted), not of the query."""
+    if isinstance(exc, (OperationalError, InterfaceError, PoolTimeoutError)):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+class ErrorDetailSchema(Schema):
+    """The inside of the JSON error shape (for the OpenAPI documents; the body is built by error_response)."""
+
+    code = ma_fields.String(required=True, metadata={"description": "稳定的错误代码，如 invalid_input"})
+    message = ma_fields.String(required=True, metadata={"description": "给用户看的中文说明"})
+    fields_ = ma_fields.Dict(required=True, data_key="fields", metadata={"description": "逐项的中文说明"})
+    request_id = ma_fields.String(required=True, allow_none=True, metadata={"description": "请求编号"})
+
+
+class ErrorSchema(Schema):
+    """{"error": {...}}: what every refusal of the JSON API answers, documented as each operation's default."""
+
+    error = ma_fields.Nested(ErrorDetailSchema, required=True)
 
 
 class AppError(Exception):
@@ -91,12 +122,27 @@ def register_error_handlers(app: Flask) -> None:
         # a versioned row changed under us: the other person's save wins, this one is told to reload
         return error_response(409, "conflict", STATUS_MESSAGES[409])
 
-    @app.errorhandler(OperationalError)
-    def _db_down(exc: OperationalError):
-        log.error("database unavailable: %s", type(exc).__name__)
-        return error_response(503, "unavailable", "数据库暂时不可用，请稍后重试，已填写的内容不会丢失。")
-
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         log.exception("unhandled error")
         return error_response(500, "internal_error", STATUS_MESSAGES[500])
+
+    @app.errorhandler(DBAPIError)
+    @app.errorhandler(PoolTimeoutError)
+    def _db_down(exc: Exception):
+        if isinstance(exc, DataError):  # a value the column cannot hold (an id beyond integer): the request's fault
+            log.warning("value refused by the database: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
+            return error_response(422, "invalid_input", OUT_OF_RANGE_MESSAGE)
+        if not db_unavailable(exc):  # a failing statement (e.g. an IntegrityError) stays a 500
+            return _unexpected(exc)
+        return db_unavailable_response(exc)
+
+
+def db_unavailable_response(exc: BaseException, message: str = DB_BUSY_MESSAGE):
+    """503 with Retry-After for a database that is down or restarting (the JSON shape or the error page)."""
+    log.error("database unavailable: %s", type(exc).__name__)
+    resp, status = error_response(503, "unavailable", message)
+    resp = make_response(resp, status)
+    resp.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp

@@ -87,6 +87,14 @@ def Range(min: Any = None, max: Any = None) -> validate.Range:  # noqa: A002
     return validate.Range(min=min, max=max, error=msg)
 
 
+MAX_ID = 2**31 - 1  # ids are PostgreSQL integer columns
+
+
+def IdRange() -> validate.Range:
+    """An id given in a body or a query: beyond the integer ids it names nothing (422, not a database error)."""
+    return validate.Range(min=1, max=MAX_ID, error="编号不正确。")
+
+
 def OneOf(choices: list[str] | tuple[str, ...]) -> validate.OneOf:
     return validate.OneOf(choices, error="请从以下选项中选择：" + "、".join(map(str, choices)) + "。")
 
@@ -111,5 +119,5 @@ def load_form(schema: Schema, form: Any) -> tuple[dict[str, Any] | None, dict[st
                       for k, v in errs.items()}
 
 
-__all__ = ["ZhSchema", "ZhFormSchema", "LocalDateTime", "Length", "NotBlank", "Range", "OneOf", "Regexp", "fields",
-           "load_form", "strip_blank", "ValidationError"]
+__all__ = ["ZhSchema", "ZhFormSchema", "LocalDateTime", "Length", "NotBlank", "Range", "IdRange", "MAX_ID", "OneOf",
+           "Regexp", "fields", "load_form", "strip_blank", "ValidationError"]

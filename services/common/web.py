@@ -13,18 +13,22 @@ from typing import Any
 import redis
 from flask import Blueprint, Flask, g, jsonify, request
 from flask_smorest import Api
+from marshmallow import fields as ma_fields
 from sqlalchemy import text
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from . import auth, clock, pii
 from .auth import access
 from .config import env, get_settings
 from .db import ServiceDB
-from .errors import register_error_handlers
+from .errors import ErrorSchema, register_error_handlers
 from .logs import setup_logging
+from .schemas import MAX_ID
 
 COMMON_DIR = Path(__file__).resolve().parent
 access_log = logging.getLogger("access")
+log = logging.getLogger(__name__)
 
 SERVICE_TITLES = {
     "projects": "项目管理服务（机构登录、项目目录、举办前登记、审批）",
@@ -37,6 +41,31 @@ SERVICE_TITLES = {
 @lru_cache(maxsize=1)
 def redis_client() -> redis.Redis:
     return redis.Redis.from_url(get_settings().redis_url, socket_timeout=2, socket_connect_timeout=2)
+
+
+class IdConverter(IntegerConverter):
+    """<int:...> in every URL: a number beyond the integer ids names nothing (404, documented as the path
+    parameter's maximum) instead of reaching PostgreSQL as an out-of-range value (a 500)."""
+
+    def __init__(self, map: Any, fixed_digits: int = 0, min: int | None = None, max: int | None = None,  # noqa: A002
+                 signed: bool = False) -> None:
+        super().__init__(map, fixed_digits, min, MAX_ID if max is None else max, signed)
+
+
+def _decimal_property(self: Any, field: Any, ret: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """apispec documents every Decimal as a number, with its Range bounds as Decimals (which JSON writes as
+    strings, an invalid document); one dumped with as_string=True is a JSON string."""
+    if not isinstance(field, ma_fields.Decimal):
+        return {}
+    if field.as_string:
+        return {"type": "string", "pattern": r"^-?\d+(\.\d+)?$"}
+    return {k: float(ret[k]) for k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum") if k in ret}
+
+
+class ServiceApi(Api):
+    """flask-smorest, documenting the error shape our handlers really answer (not its own)."""
+
+    ERROR_SCHEMA = ErrorSchema
 
 
 def create_service_app(service: str, sdb: ServiceDB, blueprints: Iterable[Blueprint],
@@ -65,8 +94,10 @@ def create_service_app(service: str, sdb: ServiceDB, blueprints: Iterable[Bluepr
     app.config.update(config or {})
     app.extensions["cme_db"] = sdb
 
-    api = Api(app, spec_kwargs={"components": {"securitySchemes": {
+    app.url_map.converters["int"] = IdConverter
+    api = ServiceApi(app, spec_kwargs={"components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer"}}}})
+    api.ma_plugin.converter.add_attribute_function(_decimal_property)
     # our handlers replace flask-smorest's so the API and the pages share one error shape
     register_error_handlers(app)
 
@@ -94,7 +125,12 @@ def create_service_app(service: str, sdb: ServiceDB, blueprints: Iterable[Bluepr
 
     @app.teardown_appcontext
     def _cleanup(_exc: BaseException | None) -> None:
-        sdb.session.remove()
+        try:
+            sdb.session.remove()
+        except Exception as exc:  # noqa: BLE001 - the database dropped the connection (a restart) after the
+            # answer was made: the answer stands (a 500 from here would hide it), the broken session is let go
+            log.warning("closing the request's session failed: %s", type(exc).__name__)
+            sdb.session.registry.clear()
 
     # globals (not a context processor) so that imported macros such as csrf() see them too
     app.jinja_env.globals.update(csrf_token=auth.csrf_token, fmt_time=clock.fmt, mask_mobile=pii.mask_mobile,

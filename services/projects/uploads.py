@@ -1,8 +1,11 @@
 """JPG uploads (会议通知, 会议日程, 线上学员授予学分监管说明): judged by content, never by name.
 
-A file is accepted only when Pillow reads it as JPEG, verify() passes, it is under the byte cap and
-the pixel cap (decompression bombs); it is then re-encoded, which drops EXIF (GPS, camera, author)
-and anything appended after the image data.
+A file is accepted only when Pillow reads it as JPEG (or MPO, a phone's JPG with more pictures inside),
+verify() passes, its stream runs complete to the end marker (a cut-off file is refused), it is under the
+byte cap and the pixel cap (decompression bombs, judged on the declared size before decoding), and it is not a
+polyglot: a file that is also a ZIP archive, or carries web page, script or PDF markup, is refused
+(a browser, an unzip tool or a PDF reader would open the same bytes as something else). It is then
+re-encoded, which drops EXIF (GPS, camera, author) and anything else appended after the image data.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import hashlib
 import io
 import re
 import warnings
+import zipfile
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -19,6 +23,11 @@ from services.common.errors import AppError
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # about 8000 x 5000: more than any scan of an A4 page needs
+# markup a browser or a PDF reader finds anywhere in a file (lower case; compared with the file lowered)
+_MARKUP = (b"<script", b"<html", b"<!doctype html", b"<body", b"<iframe", b"<svg", b"<object", b"<embed",
+           b"<?php", b"javascript:", b"%pdf-")
+# MPO is a JPG followed by more pictures (phones' HDR gain maps, portrait depth maps): its first picture is kept
+JPEG_FORMATS = ("JPEG", "MPO")
 KINDS = {"notice": "会议通知", "agenda": "会议日程", "online_supervision": "线上学员授予学分监管说明"}
 
 
@@ -35,10 +44,63 @@ def _refuse(kind: str, reason: str) -> AppError:
     return AppError(422, "bad_upload", f"{label}上传失败：{reason}", {kind: reason})
 
 
+def _too_many_pixels(kind: str) -> AppError:
+    return _refuse(kind, f"图片像素过大（超过 {MAX_PIXELS // 10_000} 万像素），请缩小后再上传。")
+
+
 def safe_filename(name: str | None) -> str:
     base = re.split(r"[\\/]", name or "")[-1]
     base = re.sub(r"[\x00-\x1f<>:\"|?*]", "", base).strip() or "upload.jpg"
     return base[-120:]
+
+
+def _jpeg_complete(raw: bytes) -> bool:
+    """Whether the JPEG stream runs from its start (SOI) through every segment and scan to the end marker (EOI).
+
+    Judged here, not by Pillow: a library that sets ImageFile.LOAD_TRUNCATED_IMAGES (WeasyPrint does, at import)
+    makes Pillow fill a cut-off file with grey instead of failing."""
+    n = len(raw)
+    if not raw.startswith(b"\xff\xd8"):
+        return False
+    i = 2
+    while i < n:
+        if raw[i] != 0xFF:
+            return False
+        while i < n and raw[i] == 0xFF:  # fill bytes before a marker
+            i += 1
+        if i >= n:
+            return False
+        marker = raw[i]
+        i += 1
+        if marker == 0xD9:  # EOI
+            return True
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length
+            continue
+        if i + 2 > n or (length := int.from_bytes(raw[i:i + 2], "big")) < 2:
+            return False
+        i += length
+        if marker == 0xDA:  # SOS: entropy-coded data up to the next marker (FF 00 is a stuffed byte, RSTn inside)
+            while True:
+                j = raw.find(b"\xff", i)
+                if j < 0 or j + 1 >= n:
+                    return False
+                following = raw[j + 1]
+                if following == 0x00 or 0xD0 <= following <= 0xD7:
+                    i = j + 2
+                elif following == 0xFF:
+                    i = j + 1
+                else:
+                    i = j
+                    break
+    return False
+
+
+def _is_polyglot(raw: bytes) -> bool:
+    """Also a ZIP archive (an end-of-central-directory record an unzip tool accepts), or web/PDF markup."""
+    if zipfile.is_zipfile(io.BytesIO(raw)):
+        return True
+    lowered = raw.lower()
+    return any(marker in lowered for marker in _MARKUP)
 
 
 def clean_jpeg(raw: bytes, kind: str = "") -> CleanJpeg:
@@ -51,13 +113,18 @@ def clean_jpeg(raw: bytes, kind: str = "") -> CleanJpeg:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(raw)) as probe:
                 fmt = probe.format
-                if fmt != "JPEG":
+                if fmt not in JPEG_FORMATS:
                     actual = f"（实际为 {fmt} 格式）" if fmt else ""
                     raise _refuse(kind, f"只能上传 JPG 格式的图片{actual}，请转换为 JPG 后再上传。")
                 w, h = probe.size
                 if w * h > MAX_PIXELS:
-                    raise _refuse(kind, "图片像素过大，请缩小后再上传。")
+                    raise _too_many_pixels(kind)
                 probe.verify()
+            if not _jpeg_complete(raw):
+                raise _refuse(kind, "图片已损坏或不完整，请重新导出后再上传。")
+            if _is_polyglot(raw):
+                raise _refuse(kind, "文件除图片外还夹带了其他内容（压缩包、网页代码或 PDF），"
+                                    "请用看图软件将图片另存为 JPG 后再上传。")
             with Image.open(io.BytesIO(raw)) as img:
                 img.load()
                 img = ImageOps.exif_transpose(img)  # keep the page upright once the orientation tag is gone
@@ -68,7 +135,9 @@ def clean_jpeg(raw: bytes, kind: str = "") -> CleanJpeg:
                 width, height = img.size
     except AppError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise _too_many_pixels(kind) from None  # declared so large that Pillow refused to open it
+    except UnidentifiedImageError:
         raise _refuse(kind, "文件不是有效的 JPG 图片，请重新选择。") from None
     except (OSError, SyntaxError, ValueError):
         raise _refuse(kind, "图片已损坏或不完整，请重新导出后再上传。") from None

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE
 
-from services.common.schemas import Length, ZhFormSchema, ZhSchema, fields
+from services.common.schemas import IdRange, Length, ZhFormSchema, ZhSchema, fields
 
 
 class ExportIn(ZhSchema):
-    award_ids = fields.List(fields.Integer(strict=False), required=True,
+    award_ids = fields.List(fields.Integer(strict=False, validate=IdRange()), required=True,
                             metadata={"description": "要导出的授分编号（达标情况查询中的 id），须为本人可打印的证书"})
 
 
 class ExportForm(ZhFormSchema):
-    award_id = fields.List(fields.Integer(strict=False), load_default=list)
+    award_id = fields.List(fields.Integer(strict=False, validate=IdRange()), load_default=list)
 
 
 class NumberQuery(ZhSchema):

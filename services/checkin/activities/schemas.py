@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema
 
 from services.common.paging import PageArgsSchema, page_schema
-from services.common.schemas import Length, Range, ZhSchema, fields
+from services.common.schemas import IdRange, Length, Range, ZhSchema, fields
 
 # Chinese names of the query arguments, for the messages a clerk reads on the page
 FIELD_LABELS = {"q": "检索", "year": "年度", "page": "页码", "per_page": "每页条数", "institution_id": "申办机构"}
@@ -16,7 +16,7 @@ class ActivityQuerySchema(PageArgsSchema, ZhSchema):
 
     q = fields.String(load_default=None, validate=Length(max=100), metadata={"description": "项目编号或项目名称"})
     year = fields.Integer(load_default=None, validate=Range(2000, 2100), metadata={"description": "年度"})
-    institution_id = fields.Integer(load_default=None, validate=Range(min=1),
+    institution_id = fields.Integer(load_default=None, validate=IdRange(),
                                     metadata={"description": "申办机构（仅审核员可用）"})
 
 

@@ -9,6 +9,7 @@ from marshmallow import EXCLUDE, RAISE, Schema, validates_schema
 from services.common.identity import TraineeIdentitySchema
 from services.common.paging import PageArgsSchema, page_schema
 from services.common.schemas import (
+    IdRange,
     Length,
     LocalDateTime,
     NotBlank,
@@ -108,11 +109,11 @@ class ForcedCheckinSchema(ForcedCheckinFormSchema):
 class CheckinQuerySchema(PageArgsSchema, ZhSchema):
     q = fields.String(load_default=None, validate=Length(max=50),
                       metadata={"description": "姓名或单位（部分）；完整的身份证号码或手机号码"})
-    window_id = fields.Integer(load_default=None, validate=Range(min=1), metadata={"description": "刷卡周期"})
+    window_id = fields.Integer(load_default=None, validate=IdRange(), metadata={"description": "刷卡周期"})
 
 
 class RefusedQuerySchema(ZhSchema):
-    window_id = fields.Integer(load_default=None, validate=Range(min=1), metadata={"description": "刷卡周期"})
+    window_id = fields.Integer(load_default=None, validate=IdRange(), metadata={"description": "刷卡周期"})
 
 
 class CheckinSearchSchema(CheckinQuerySchema):

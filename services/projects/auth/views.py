@@ -281,6 +281,7 @@ def api_sms_verify(data: dict[str, Any]) -> Any:
 @api.route("/admins", methods=["GET"])
 @access("institution")
 @api.response(200, sc.ChoiceOut(many=True))
+@api.doc(security=[{"bearer": []}])
 def api_admins() -> Any:
     """本机构的机构负责人（手机号已脱敏）。"""
     principal = current()
@@ -293,6 +294,7 @@ def api_admins() -> Any:
 @access("institution")
 @api.arguments(sc.OwnAdminSchema)
 @api.response(201, sc.ChoiceOut)
+@api.doc(security=[{"bearer": []}])
 def api_add_admin(data: dict[str, Any]) -> Any:
     """为本机构新增机构负责人（confirm 必须为 true）。"""
     principal = current()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema
 
 from services.common.paging import PageArgsSchema, page_schema
-from services.common.schemas import Length, NotBlank, OneOf, Range, ZhFormSchema, ZhSchema, fields
+from services.common.schemas import IdRange, Length, NotBlank, OneOf, Range, ZhFormSchema, ZhSchema, fields
 
 from .models import CREDIT_CLASSES, MODES
 
@@ -39,7 +39,7 @@ class ProjectRowSchema(ZhSchema):
 class CatalogueQuerySchema(PageArgsSchema, ZhSchema):
     q = fields.String(load_default=None, validate=Length(max=100), metadata={"description": "项目编号、名称或负责人"})
     year = fields.Integer(load_default=None, validate=Range(2000, 2100))
-    institution_id = fields.Integer(load_default=None, validate=Range(min=1))
+    institution_id = fields.Integer(load_default=None, validate=IdRange())
 
 
 class ImportFormSchema(ZhFormSchema):

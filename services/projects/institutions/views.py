@@ -90,6 +90,7 @@ def import_page() -> Any:
 @api.route("/institutions", methods=["GET"])
 @access("reviewer")
 @api.response(200, sc.InstitutionOut(many=True))
+@api.doc(security=[{"bearer": []}])
 def api_list() -> Any:
     """全部申办机构。"""
     return [_out(i) for i in svc.list_institutions(db.session)]
@@ -99,6 +100,7 @@ def api_list() -> Any:
 @access("reviewer")
 @api.arguments(sc.InstitutionSchema)
 @api.response(201, sc.InstitutionOut)
+@api.doc(security=[{"bearer": []}])
 def api_create(data: dict[str, Any]) -> Any:
     """新建申办机构（账号、机构名称、初始密码）。"""
     return _out(_create(data))
@@ -107,6 +109,7 @@ def api_create(data: dict[str, Any]) -> Any:
 @api.route("/institutions/import", methods=["POST"])
 @access("reviewer")
 @api.response(200, sc.ImportOut)
+@api.doc(security=[{"bearer": []}])
 def api_import() -> Any:
     """以 Excel（.xlsx，列：账号、机构名称、初始密码）批量导入；错误行逐行报告，正确行保留。"""
     return _import(request.files.get("file")).as_dict()

@@ -8,7 +8,7 @@ from marshmallow import Schema, ValidationError, validates_schema
 
 from services.common import clock
 from services.common.paging import PageArgsSchema, page_schema
-from services.common.schemas import Length, NotBlank, OneOf, Range, Regexp, ZhFormSchema, ZhSchema, fields
+from services.common.schemas import IdRange, Length, NotBlank, OneOf, Range, Regexp, ZhFormSchema, ZhSchema, fields
 
 from ..catalogue.models import MODES
 from ..filings.schemas import PHONE_RE, HistoryOutSchema
@@ -121,7 +121,7 @@ class OfferingsQuerySchema(PageArgsSchema, ZhSchema):
 class ReportReviewQuerySchema(PageArgsSchema, ZhSchema):
     state = fields.String(load_default="submitted", validate=OneOf(REVIEW_STATES))
     year = fields.Integer(load_default=None, validate=Range(2000, 2100))
-    institution_id = fields.Integer(load_default=None, validate=Range(min=1))
+    institution_id = fields.Integer(load_default=None, validate=IdRange())
     q = fields.String(load_default=None, validate=Length(max=100), metadata={"description": "项目编号、名称或主办单位"})
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.common.paging import PageArgsSchema, page_schema
-from services.common.schemas import Length, NotBlank, OneOf, Range, ZhFormSchema, ZhSchema, fields
+from services.common.schemas import IdRange, Length, NotBlank, OneOf, Range, ZhFormSchema, ZhSchema, fields
 
 from ..filings.schemas import FilingOutSchema
 
@@ -14,7 +14,7 @@ REVIEW_STATE_LABELS = {"submitted": "待审批", "returned": "已退回", "appro
 class ReviewQuerySchema(PageArgsSchema, ZhSchema):
     state = fields.String(load_default="submitted", validate=OneOf(REVIEW_STATES))
     year = fields.Integer(load_default=None, validate=Range(2000, 2100))
-    institution_id = fields.Integer(load_default=None, validate=Range(min=1))
+    institution_id = fields.Integer(load_default=None, validate=IdRange())
     q = fields.String(load_default=None, validate=Length(max=100), metadata={"description": "项目编号、名称或主办单位"})
 
 
