@@ -3,11 +3,17 @@
 Run one per producing service: python -m services.common.relay projects
 A row is marked sent only after the broker accepted it, so Redis being down delays but never loses.
 Several relays may run at once on PostgreSQL (rows are claimed with SKIP LOCKED).
+
+When the relay finds the broker gone, the rows it sent in the CME_RELAY_RESEND_SECONDS (60) before are sent
+again once it is back: a worker that took a message off its queue just as Redis stopped may not have recorded
+it as unacknowledged yet (kombu's Redis transport pops first, records after), and that message would be lost.
+Consumers skip an event id they have processed, so the copies that did arrive change nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import logging
 import signal
@@ -18,7 +24,7 @@ from sqlalchemy import MetaData, select, update
 from sqlalchemy.engine import Engine
 
 from . import clock
-from .config import get_settings
+from .config import env, get_settings
 from .db import build_engine, ensure_database
 from .events import outbox_tables
 from .logs import setup_logging
@@ -67,6 +73,15 @@ def relay_once(engine: Engine, celery: Celery, batch: int = 200) -> int:
     return sent
 
 
+def resend_recent(engine: Engine, seconds: float) -> int:
+    """Mark the rows sent in the last `seconds` as pending again (see the module's docstring); how many."""
+    outbox, _ = outbox_tables(MetaData())
+    with engine.begin() as conn:
+        result = conn.execute(update(outbox).where(
+            outbox.c.sent_at >= clock.now() - dt.timedelta(seconds=seconds)).values(sent_at=None))
+    return result.rowcount or 0
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("service")
@@ -87,13 +102,25 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, _stop)
     log.info("relay for %s started", args.service)
     backoff = args.interval
+    resend_seconds = float(env("CME_RELAY_RESEND_SECONDS", "60"))
+    broker_up = True
     while not stopping:
         try:
             n = relay_once(engine, celery)
         except Exception as exc:  # database restarting: wait and go on
             log.warning("relay error: %s", type(exc).__name__)
-            n = -1
-        if n == -1:
+            n = -2
+        if n == -1 and broker_up and resend_seconds > 0:  # the broker just went away
+            try:
+                again = resend_recent(engine, resend_seconds)
+                broker_up = False
+                log.warning("broker lost: %d event(s) sent in the last %.0f s will be sent again", again,
+                            resend_seconds)
+            except Exception as exc:  # the database too: try again on the next round
+                log.warning("relay error: %s", type(exc).__name__)
+        elif n >= 0:
+            broker_up = True
+        if n < 0:
             backoff = min(5.0, backoff * 2)
         else:
             backoff = args.interval

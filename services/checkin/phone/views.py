@@ -23,11 +23,20 @@ from typing import Any, NoReturn
 from flask import Blueprint, make_response, redirect, render_template, request, url_for
 from flask_smorest import Blueprint as ApiBlueprint
 from marshmallow import ValidationError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import joinedload
 
 from services.common import clock
 from services.common.auth import access
-from services.common.errors import AppError
+from services.common.errors import (
+    DB_BUSY_MESSAGE,
+    RETRY_AFTER_SECONDS,
+    STATUS_MESSAGES,
+    AppError,
+    db_unavailable,
+    error_response,
+)
 from services.common.identity import FIELD_LABELS, TITLES, TraineeIdentitySchema
 from services.common.schemas import load_form
 
@@ -89,6 +98,33 @@ def _refusal_page(exc: AppError) -> Any:
     """Every refusal of the phone pages (scan, ticket, WeChat) is a phone page with its code and sentence."""
     return _phone("refused.html", exc.status, code=exc.code, message=exc.message,
                   hint=HINTS.get(exc.code, _RESCAN))
+
+
+KEPT_FORM = "尚未签到成功，您填写的内容已保留，请稍候几秒后再次提交。"
+
+
+@pages.errorhandler(DBAPIError)
+@pages.errorhandler(PoolTimeoutError)
+def _db_busy_page(exc: Exception) -> Any:
+    """The database is restarting or unreachable: 503 + Retry-After on a phone page, never a 500. A submitted
+    form comes back with what was typed (the same nonce: submitting it again never stores twice)."""
+    if not db_unavailable(exc):
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", STATUS_MESSAGES[500])
+    log.error("database unavailable on %s: %s", request.endpoint, type(exc).__name__)
+    ticket = load_ticket(request.cookies.get(TICKET_COOKIE))
+    submitted = request.method == "POST" and request.endpoint == "checkin_phone.scan_submit" and ticket is not None
+    if submitted and request.form.get("mode") != "tap":
+        assert ticket is not None
+        values = {k: request.form.get(k, "") for k in IDENTITY_FIELDS}
+        response = _phone("form.html", 503, values=values, titles=TITLES, labels=FIELD_LABELS, ticket=ticket,
+                          activity=None, window=None, expires_at=clock.fmt(ticket.expires_at(), "%H:%M"),
+                          errors={"_schema": DB_BUSY_MESSAGE + KEPT_FORM})
+    else:
+        response = _phone("busy.html", 503, message=DB_BUSY_MESSAGE, ticket=ticket if submitted else None,
+                          retry_url=request.url if request.method == "GET" else None)
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 def _in_wechat(view: Callable) -> Callable:
