@@ -4,7 +4,9 @@ Queue "certs": the events credits.effective and credits.withdrawn (services.comm
 Queue "certs-render": PDF rendering of export jobs (certs.render_export), started as its own worker:
     celery -A services.certs.worker worker -Q certs-render -n certs-render@%h --concurrency 1
 A render child is recycled after CME_CERTS_RENDER_MAX_TASKS tasks (20) or CME_CERTS_RENDER_MAX_MEMORY_KB (500000)
-of resident memory, so WeasyPrint's caches never grow without bound.
+of resident memory, so WeasyPrint's caches never grow without bound. A job of more than one chunk
+(CME_CERTS_RENDER_CHUNK certificates, 25) renders its chunks side by side in CME_CERTS_RENDER_PROCESSES (2) processes
+forked from the child for that job (services/certs/certificates/render.py), so one render worker uses both cores.
 """
 
 from services.common.config import env

@@ -176,6 +176,34 @@ def test_export_renders_one_pdf_with_text_and_a_verifying_qr(certs_app, awards, 
 
 
 @needs_poppler
+def test_chunks_render_side_by_side_in_render_processes(certs_app, awards, queued, certs_db, tmp_path,
+                                                        monkeypatch):
+    """One certificate a chunk: two chunks go to the pool of render processes; the job's PDF keeps the ticked
+    order, every page its own text and QR, and the stored pages serve a re-export without rendering."""
+    from services.certs.certificates import render
+
+    monkeypatch.setenv("CME_CERTS_RENDER_CHUNK", "1")
+    monkeypatch.setenv("CME_CERTS_RENDER_PROCESSES", "2")
+    clock.set_now(at(dt.date(2027, 2, 20)))
+    _job, data = export_as_trainee(certs_app, queued, [2, 1])
+    numbers = {aid: n for aid, (n, _pdf, _at) in certificates(certs_db).items()}
+    (tmp_path / "out.pdf").write_bytes(data)
+    pages = [subprocess.run(["pdftotext", "-f", str(n), "-l", str(n), "-layout", str(tmp_path / "out.pdf"), "-"],
+                            capture_output=True, text=True, check=True).stdout for n in (1, 2)]
+    assert numbers[2] in pages[0] and "基层糖尿病规范化管理" in pages[0] and numbers[1] not in pages[0]
+    assert numbers[1] in pages[1] and "心血管急危重症诊治进展" in pages[1]
+    if shutil.which("zbarimg"):
+        subprocess.run(["pdftoppm", "-r", "150", "-png", str(tmp_path / "out.pdf"), str(tmp_path / "p")], check=True)
+        codes = [subprocess.run(["zbarimg", "-q", "--raw", str(png)], capture_output=True, text=True).stdout.strip()
+                 for png in sorted(tmp_path.glob("p*.png"))]
+        assert codes == [f"http://127.0.0.1:8080/certs/verify/{numbers[a]}" for a in (2, 1)]
+
+    monkeypatch.setattr(render, "render_document", lambda pages: pytest.fail("a stored certificate was rendered"))
+    _job, again = export_as_trainee(certs_app, queued, [1, 2])
+    assert again.startswith(b"%PDF")
+
+
+@needs_poppler
 def test_re_export_serves_the_stored_certificate(certs_app, awards, queued, certs_db, tmp_path, monkeypatch):
     clock.set_now(at(PRINTABLE_DAY))
     export_as_trainee(certs_app, queued, [1])
