@@ -117,6 +117,22 @@ def sms_log() -> Path:
     return Path(os.environ["CME_SMS_LOG"])
 
 
+@pytest.fixture
+def sms_inbox(sms_log):  # type: ignore[no-untyped-def]
+    """An empty SMS log of the `log` provider, and a function reading what was sent since."""
+    import json
+
+    if sms_log.exists():
+        sms_log.unlink()
+
+    def read() -> list[dict]:
+        if not sms_log.exists():
+            return []
+        return [json.loads(line) for line in sms_log.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    return read
+
+
 def bearer(principal: Principal) -> dict[str, str]:
     return {"Authorization": f"Bearer {issue_token(principal)}"}
 

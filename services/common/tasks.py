@@ -70,3 +70,25 @@ def register_event_consumer(
             session.close()
 
     return handle_event
+
+
+def register_daily_task(celery: Celery, name: str, sdb: ServiceDB, run: Callable[[Session, Any], dict[str, Any]],
+                        what: str) -> Any:
+    """A task a beat starts once a day: `run(session, today)` on a session of its own, for Shanghai's today by
+    the suite's clock. `run` must be idempotent (claim each message before sending), since a redelivery
+    (acks_late) or a second beat runs it again."""
+    from . import clock
+
+    @celery.task(name=name, acks_late=True, ignore_result=True)
+    def daily() -> dict[str, Any]:
+        session = sdb.new_session()
+        try:
+            return run(session, clock.today_local())
+        except Exception:
+            session.rollback()
+            log.exception("%s failed", what)
+            raise
+        finally:
+            session.close()
+
+    return daily

@@ -4,12 +4,11 @@ effective, not manual), never twice, retried when the provider fails; the Celery
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import pytest
 from sqlalchemy import select
 
-from services.common import sms
+from services.common import clock, sms
 from services.credits.awards.models import CreditAward
 from services.credits.notices.services import send_printable_notices
 from tests.credits.conftest import new_account
@@ -22,16 +21,8 @@ PRINTABLE = ENDED + dt.timedelta(weeks=4)
 
 
 @pytest.fixture
-def inbox(sms_log):
-    if sms_log.exists():
-        sms_log.unlink()
-
-    def read() -> list[dict]:
-        if not sms_log.exists():
-            return []
-        return [json.loads(line) for line in sms_log.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-    return read
+def inbox(sms_inbox):
+    return sms_inbox
 
 
 @pytest.fixture
@@ -140,3 +131,9 @@ def test_the_task_is_on_the_daily_beat(databases, add_award, inbox):
     assert entry["options"]["queue"] == "credits"
     assert entry["schedule"].hour == {9} and entry["schedule"].minute == {0}
     assert TASK in worker.celery.tasks
+    new_account(databases, "曾小明", ID_NUMBER, mobile=MOBILE)
+    add_award(ends_on=ENDED)
+    clock.set_now(dt.datetime(2026, 7, 10, 1, 0, tzinfo=dt.UTC))  # 09:00 in Shanghai on the printable day
+    assert worker.send_printable_notices.run()["sent"] == 1
+    assert worker.send_printable_notices.run()["sent"] == 0
+    assert len(inbox()) == 1

@@ -5,7 +5,6 @@ retried by the next run, institutions without a 机构负责人 skipped with a l
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import threading
 from decimal import Decimal
@@ -26,16 +25,8 @@ DEADLINE = dt.date(2027, 1, 8)
 
 
 @pytest.fixture
-def inbox(sms_log):
-    if sms_log.exists():
-        sms_log.unlink()
-
-    def read() -> list[dict]:
-        if not sms_log.exists():
-            return []
-        return [json.loads(line) for line in sms_log.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-    return read
+def inbox(sms_inbox):
+    return sms_inbox
 
 
 def add_offering(projects_db, project, state: str, starts: dt.date | None, ends: dt.date | None, seq: int = 1):

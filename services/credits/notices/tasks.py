@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from celery import Celery
 
-from services.common import clock
+from services.common.tasks import register_daily_task
 
 from ..db import db
 from .services import send_printable_notices
-
-log = logging.getLogger(__name__)
 
 TASK = "credits.send_printable_notices"
 
 
 def register(celery: Celery) -> Any:
-    @celery.task(name=TASK, acks_late=True, ignore_result=True)
-    def send_notices() -> dict[str, Any]:
-        """Idempotent: every award is claimed once, so a redelivery or a second beat sends nothing twice."""
-        session = db.new_session()
-        try:
-            return send_printable_notices(session, clock.today_local())
-        except Exception:
-            session.rollback()
-            log.exception("printable notice run failed")
-            raise
-        finally:
-            session.close()
-
-    return send_notices
+    """Idempotent: every award is claimed once, so a redelivery or a second beat sends nothing twice."""
+    return register_daily_task(celery, TASK, db, send_printable_notices, "printable notice run")
