@@ -61,7 +61,30 @@ def test_ids_beyond_integer_are_refused_not_500(projects_app, credits_app, certs
     assert r.status_code == 404 and r.get_json()["error"]["code"] == "not_found"
     r = projects_app.test_client().get(f"/projects/api/review/filings?institution_id={HUGE}", headers=bearer(REVIEWER))
     assert r.status_code == 422 and r.get_json()["error"]["fields"]["institution_id"] == ["编号不正确。"]
-    # a body value the database cannot hold (certs' export takes the award ids as they come)
+    # a body id beyond integer is refused by the schema, next to the field
     r = certs_app.test_client().post("/certs/api/exports", json={"award_ids": [HUGE]}, headers=bearer(TRAINEE))
     assert r.status_code == 422, r.get_json()
+    assert "编号不正确。" in str(r.get_json()["error"]["fields"]["award_ids"])
+
+
+def test_a_value_the_database_cannot_hold_is_the_requests_fault(databases) -> None:  # type: ignore[no-untyped-def]
+    """Should a schema miss a bound, PostgreSQL's refusal (DataError) still answers 422, not 500."""
+    from flask import Blueprint
+    from sqlalchemy import text
+
+    from services.common.auth import PUBLIC, access
+    from services.common.web import create_service_app
+    from services.credits.db import db
+
+    probe = Blueprint("probe", __name__)
+
+    @probe.get("/credits/api/_probe")
+    @access(PUBLIC)
+    def _probe():  # type: ignore[no-untyped-def]
+        db.session().execute(text("SELECT CAST(:v AS integer)"), {"v": str(HUGE)})
+        return "unreachable"
+
+    app = create_service_app("credits", db, [probe])
+    r = app.test_client().get("/credits/api/_probe")
+    assert r.status_code == 422, r.get_data(as_text=True)[:300]
     assert r.get_json()["error"]["message"] == "提交的数值超出允许范围，请检查后重试。"
