@@ -36,6 +36,7 @@ are skipped with the reason.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
 import json
 import os
@@ -250,6 +251,9 @@ def run_analysis(url: str, *, trainees: int = 10_000, warmup: int = 1, repeats: 
 
     from services.credits.analysis import Rule, WindowPick, valid_attendees
 
+    # as in the service's processes, where the app factory freezes what was loaded at start
+    # (services/common/web.py): the measured calls run in such a process, not in a bare interpreter
+    gc.freeze()
     main = AttendanceSpec(activity_id=1, trainees=trainees)
     noise = AttendanceSpec(activity_id=2, trainees=max(1, trainees // 2), windows=2, first_window_id=101,
                            day0=main.day0 + dt.timedelta(days=7), checkin_base=10 * trainees + 10, offering_id=2)

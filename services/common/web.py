@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 import uuid
@@ -167,6 +168,10 @@ def create_service_app(service: str, sdb: ServiceDB, blueprints: Iterable[Bluepr
     for bp in api_blueprints:
         api.register_blueprint(bp)
     check_access_declared(app)
+    # What is loaded by now (modules, the app, schemas) lives as long as the process: keep it out of the cyclic
+    # collector's full passes, which otherwise walk all of it whenever a request allocates much (~50 ms for an
+    # analysis of 10,000 attendees) and show up in p99. Objects made later are collected as usual.
+    gc.freeze()
     return app
 
 

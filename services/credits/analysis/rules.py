@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 from sqlalchemy import and_, case, func, or_, select
@@ -64,14 +64,38 @@ class Rule:
             raise ValueError(f"unknown rule mode {self.mode!r}")
 
 
-@dataclass(slots=True)
 class Attendee:
-    """One valid attendee: the valid scan time per ticked window met, and how many windows count."""
+    """One valid attendee: the valid scan time per ticked window met (window_id -> scanned_at, in range), and
+    how many windows count. The PostgreSQL path hands over the scan times as ISO text and they are parsed on
+    first use: the analysis of 10,000 trainees needs only who is valid, and a page shows a few dozen."""
 
-    trainee_key: str
-    name: str
-    scans: dict[int, dt.datetime] = field(default_factory=dict)  # window_id -> scanned_at (in range)
-    windows_met: int = 0
+    __slots__ = ("trainee_key", "name", "windows_met", "_scans", "_raw")
+
+    def __init__(self, trainee_key: str, name: str, scans: dict[int, dt.datetime] | None = None,
+                 windows_met: int = 0, *, raw: tuple[list[int], tuple[str | None, ...]] | None = None) -> None:
+        self.trainee_key, self.name, self.windows_met = trainee_key, name, windows_met
+        self._scans = scans if scans is not None else {}
+        self._raw = raw
+
+    @property
+    def scans(self) -> dict[int, dt.datetime]:
+        if self._raw is not None:
+            ids, texts = self._raw
+            parse = dt.datetime.fromisoformat
+            self._scans = {w: parse(t) for w, t in zip(ids, texts, strict=True) if t is not None}
+            self._raw = None
+        return self._scans
+
+    def __repr__(self) -> str:
+        return f"Attendee({self.trainee_key!r}, {self.name!r}, {self.scans!r}, {self.windows_met})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Attendee):
+            return NotImplemented
+        return ((self.trainee_key, self.name, self.scans, self.windows_met)
+                == (other.trainee_key, other.name, other.scans, other.windows_met))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaces
 
 
 def describe(rule: Rule, window_count: int | None = None) -> str:
@@ -272,14 +296,4 @@ def _valid_attendees_pg(conn: Connection, activity_id: int, windows: list[Window
         cursor.close()
     ids = [w.window_id for w in windows]
     last = len(ids) + 2
-    parse = dt.datetime.fromisoformat
-    out = []
-    append = out.append
-    for row in rows:
-        texts = row[2:last]
-        if None in texts:
-            scans = {w: parse(t) for w, t in zip(ids, texts, strict=True) if t is not None}
-        else:
-            scans = dict(zip(ids, map(parse, texts), strict=True))
-        append(Attendee(row[0], row[1], scans, row[last]))
-    return out
+    return [Attendee(row[0], row[1], None, row[last], raw=(ids, row[2:last])) for row in rows]
