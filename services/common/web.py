@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from flask import Blueprint, Flask, g, jsonify, request
+from flask import Blueprint, Flask, Response, g, jsonify, request
 from flask_smorest import Api
 from marshmallow import fields as ma_fields
 from sqlalchemy import text
@@ -67,6 +67,42 @@ class ServiceApi(Api):
     """flask-smorest, documenting the error shape our handlers really answer (not its own)."""
 
     ERROR_SCHEMA = ErrorSchema
+
+
+def service_metrics(service: str, sdb: ServiceDB) -> str:
+    """The service's gauges in Prometheus' text format, read fresh on each scrape (no per-process counters, so
+    any gunicorn worker answers the same): database and Redis up, the outbox backlog (events waiting for Redis or
+    the relay) and its oldest age, events consumed, and the length of the service's Celery queues."""
+    lines: list[str] = []
+
+    def gauge(name: str, value: float, help_text: str, **labels: str) -> None:
+        label = ",".join(f'{k}="{v}"' for k, v in {"service": service, **labels}.items())
+        if not any(line.startswith(f"# HELP {name} ") for line in lines):
+            lines.extend([f"# HELP {name} {help_text}", f"# TYPE {name} gauge"])
+        lines.append(f"{name}{{{label}}} {value:g}")
+
+    try:
+        with sdb.engine.connect() as conn:
+            unsent, oldest = conn.execute(text(
+                "SELECT count(*), min(created_at) FROM outbox WHERE sent_at IS NULL")).one()
+            processed = conn.execute(text("SELECT count(*) FROM processed_events")).scalar_one()
+        gauge("cme_database_up", 1, "1 when the service's database answers")
+        gauge("cme_outbox_unsent", unsent, "events committed but not yet handed to Redis")
+        age = (clock.now() - oldest).total_seconds() if oldest is not None else 0.0
+        gauge("cme_outbox_oldest_unsent_seconds", max(age, 0.0), "age of the oldest event waiting in the outbox")
+        gauge("cme_events_processed", processed, "events this service has consumed (each once)")
+    except Exception:  # noqa: BLE001 - metrics report, never raise
+        gauge("cme_database_up", 0, "1 when the service's database answers")
+    try:
+        client = redis_client()
+        queues = [service, *(["certs-render"] if service == "certs" else [])]
+        lengths = {q: client.llen(q) for q in queues}
+        gauge("cme_redis_up", 1, "1 when Redis answers")
+        for queue, length in lengths.items():
+            gauge("cme_queue_length", length, "messages waiting in a Celery queue of this service", queue=queue)
+    except Exception:  # noqa: BLE001
+        gauge("cme_redis_up", 0, "1 when Redis answers")
+    return "\n".join(lines) + "\n"
 
 
 def create_service_app(service: str, sdb: ServiceDB, blueprints: Iterable[Blueprint],
@@ -161,6 +197,11 @@ def create_service_app(service: str, sdb: ServiceDB, blueprints: Iterable[Bluepr
         ok = all(v == "ok" for v in checks.values())
         return jsonify({"service": service, "status": "ok" if ok else "unavailable", "checks": checks}), (
             200 if ok else 503)
+
+    @health.get(f"/{service}/metrics")
+    @access("public")  # counts only, no personal data; the gateway does not route it (scraped on the service port)
+    def metrics() -> Any:
+        return Response(service_metrics(service, sdb), mimetype="text/plain; version=0.0.4")
 
     app.register_blueprint(health)
     for bp in blueprints:

@@ -17,6 +17,18 @@ def test_healthz_through_gateway(stack, name):
 
 
 @pytest.mark.parametrize("name", SERVICES)
+def test_metrics_on_the_service_port_only(stack, name):
+    """The scraper reads each service on its own port; through the gateway the public gets a 404."""
+    resp = stack.http.get(stack.url(f"/{name}/metrics"))
+    assert resp.status_code == 404 and resp.json()["error"]["code"] == "not_found"
+    port = stack.stack.service_ports[name][0]
+    text = stack.http.get(f"http://127.0.0.1:{port}/{name}/metrics").text
+    assert f'cme_database_up{{service="{name}"}} 1' in text and f'cme_redis_up{{service="{name}"}} 1' in text
+    assert f'cme_queue_length{{service="{name}",queue="{name}"}}' in text
+    assert f'cme_outbox_unsent{{service="{name}"}}' in text
+
+
+@pytest.mark.parametrize("name", SERVICES)
 def test_openapi_through_gateway(stack, name):
     resp = stack.http.get(stack.url(f"/{name}/api/openapi.json"))
     assert resp.status_code == 200
