@@ -22,7 +22,6 @@ import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +35,10 @@ from weasyprint.urls import URLFetcher
 
 from services.common import clock, pii
 from services.common.config import env, get_settings
+from services.common.formats import fmt_credits, zh_date
 
 from ..awards.models import EffectiveAward
 from .models import Certificate
-from .rules import zh_date
 
 PDF_TEMPLATES = Path(__file__).parent / "pdf"
 ISSUER = "陕西省继续医学教育委员会"
@@ -73,11 +72,6 @@ def qr_data_uri(url: str) -> str:
     # A 1-bit PNG, one pixel a module, drawn unsmoothed (image-rendering: pixelated in the template): WeasyPrint
     # embeds it as a tiny image, where an SVG of the same code was parsed and drawn path by path (~20 ms a page).
     return segno.make(url, error="m", micro=False, mask=0).png_data_uri(scale=1, border=2)
-
-
-def fmt_credits(value: Decimal) -> str:
-    text = format(Decimal(value).quantize(Decimal("0.01")), "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def page_values(cert: Certificate, award: EffectiveAward, qr: bool = True) -> dict[str, str]:

@@ -26,10 +26,6 @@ class PrintStatus:
     text: str
 
 
-def zh_date(day: dt.date) -> str:
-    return f"{day.year}年{day.month}月{day.day}日"
-
-
 def print_status(award: EffectiveAward, today: dt.date | None = None) -> PrintStatus:
     today = today or clock.today_local()
     if award.revoked_at is not None:

@@ -22,6 +22,7 @@ from services.common.auth import Principal
 from services.common.config import env
 from services.common.db import insert_for
 from services.common.errors import AppError
+from services.common.formats import fmt_credits
 
 from ..audit import AuditLog
 from ..awards.models import EffectiveAward
@@ -123,7 +124,7 @@ def verification(session: Session, number: str) -> dict[str, Any] | None:
             "revoked_at": award.revoked_at, "revoked_on": clock.fmt(award.revoked_at, "%Y-%m-%d") or None,
             "name_masked": mask_name(award.name), "project_number": award.project_number,
             "project_title": award.project_title, "institution_name": award.institution_name,
-            "credit_class": award.credit_class, "credit_value": render.fmt_credits(award.credit_value),
+            "credit_class": award.credit_class, "credit_value": fmt_credits(award.credit_value),
             "activity_date": award.activity_date, "issued_on": clock.fmt(cert.issued_at, "%Y-%m-%d")}
 
 

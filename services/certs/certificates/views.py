@@ -18,6 +18,7 @@ from flask_smorest import Blueprint as ApiBlueprint
 from services.common import clock
 from services.common.auth import Principal, access, current
 from services.common.errors import AppError, wants_json
+from services.common.formats import fmt_credits
 from services.common.inputs import load_json
 from services.common.schemas import load_form
 
@@ -25,7 +26,6 @@ from ..db import db
 from . import services as svc
 from . import tasks
 from .ratelimit import check_verify_rate
-from .render import fmt_credits
 from .schemas import CertificateListOut, ExportForm, ExportIn, JobOut, LookupOut, NumberQuery, VerifyOut
 
 TRAINEE_LOGIN = "/credits/login"

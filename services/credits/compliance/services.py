@@ -17,6 +17,8 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, load_only
 
+from services.common.formats import fmt_credits
+
 from ..awards.models import PRINTABLE_AFTER, STATES, CreditAward
 from .requirements import Requirement, requirement_for
 
@@ -25,12 +27,6 @@ ZERO = Decimal("0.00")
 # what a line shows; the encrypted ID number and mobile of the award are not read
 _ROW_COLUMNS = ("id", "year", "project_number", "project_title", "institution_name", "credit_class", "credit_value",
                 "offering_starts_on", "offering_ends_on", "activity_date", "method", "state", "version")
-
-
-def fmt_credits(value: Decimal) -> str:
-    """25.00 -> "25", 2.50 -> "2.5"."""
-    text = format(value.quantize(Decimal("0.01")), "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 @dataclass

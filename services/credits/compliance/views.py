@@ -18,6 +18,7 @@ from services.common import auth as cauth
 from services.common import clock
 from services.common.auth import access, current
 from services.common.errors import AppError, wants_json
+from services.common.formats import fmt_credits
 from services.common.schemas import ValidationError
 
 from ..accounts.models import TraineeAccount
@@ -25,7 +26,7 @@ from ..accounts.views import LOGIN_PAGE, PASSWORD_PAGE, masked_id, signed_in_acc
 from ..db import db
 from . import requirements
 from .schemas import ComplianceOut, YearQuery
-from .services import fmt_credits, yearly_summary
+from .services import yearly_summary
 
 PAGE = "/credits/compliance"
 FORBIDDEN = "达标情况查询仅供学员本人使用，请退出当前账号后用学员账号（身份证号码）登录。"

@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from services.common import clock, pii, sms
+from services.common.formats import zh_date
 
 from ..accounts.models import TraineeAccount
 from ..awards.models import PRINTABLE_AFTER, CreditAward
@@ -28,16 +29,12 @@ log = logging.getLogger(__name__)
 SIGN = "【陕西省继续医学教育】"
 
 
-def cn_date(day: dt.date) -> str:
-    return f"{day.year}年{day.month}月{day.day}日"
-
-
 def message(name: str, titles: list[str], today: dt.date) -> tuple[str, tuple[str, ...]]:
     """(the full text, the parameters of the "notice" template: [what, date])."""
     what = f"“{titles[0]}”" + (f"等{len(titles)}个项目" if len(titles) > 1 else "")
-    text = (f"{SIGN}{name}，您参加的{what}的学分证书自{cn_date(today)}起可以打印，"
+    text = (f"{SIGN}{name}，您参加的{what}的学分证书自{zh_date(today)}起可以打印，"
             "请登录系统在“达标情况查询”中导出学分证书。")
-    return text, (what, cn_date(today))
+    return text, (what, zh_date(today))
 
 
 def printable_unnotified(session: Session, today: dt.date) -> dict[str, list[CreditAward]]:

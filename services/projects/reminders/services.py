@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.common import pii, sms
+from services.common.formats import zh_date
 
 from ..catalogue.models import Project
 from ..filings import states as filing_states
@@ -51,10 +52,6 @@ class Due:
     due_on: dt.date
 
 
-def cn_date(day: dt.date) -> str:
-    return f"{day.year}年{day.month}月{day.day}日"
-
-
 def stage_for(due_on: dt.date, today: dt.date) -> str | None:
     left = (due_on - today).days
     if left == 0:
@@ -67,7 +64,7 @@ def stage_for(due_on: dt.date, today: dt.date) -> str | None:
 def message(due: Due, stage: str) -> tuple[str, tuple[str, ...]]:
     """(the full text, the template parameters of a provider that sends by template)."""
     what = f"您单位“{due.project_title}”{due.seq_label}"
-    date = cn_date(due.due_on)
+    date = zh_date(due.due_on)
     if due.kind == "report":
         subject, verb = "执行情况反馈", "提交"
     else:
