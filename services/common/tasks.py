@@ -11,6 +11,7 @@ from celery import Celery
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
+from . import clock
 from .config import env, get_settings
 from .db import ServiceDB
 from .events import consume
@@ -77,8 +78,6 @@ def register_daily_task(celery: Celery, name: str, sdb: ServiceDB, run: Callable
     """A task a beat starts once a day: `run(session, today)` on a session of its own, for Shanghai's today by
     the suite's clock. `run` must be idempotent (claim each message before sending), since a redelivery
     (acks_late) or a second beat runs it again."""
-    from . import clock
-
     @celery.task(name=name, acks_late=True, ignore_result=True)
     def daily() -> dict[str, Any]:
         session = sdb.new_session()

@@ -69,7 +69,7 @@ class ServiceApi(Api):
     ERROR_SCHEMA = ErrorSchema
 
 
-def service_metrics(service: str, sdb: ServiceDB) -> str:
+def service_metrics(service: str, sdb: ServiceDB, queues: tuple[str, ...]) -> str:
     """The service's gauges in Prometheus' text format, read fresh on each scrape (no per-process counters, so
     any gunicorn worker answers the same): database and Redis up, the outbox backlog (events waiting for Redis or
     the relay) and its oldest age, events consumed, and the length of the service's Celery queues."""
@@ -95,7 +95,6 @@ def service_metrics(service: str, sdb: ServiceDB) -> str:
         gauge("cme_database_up", 0, "1 when the service's database answers")
     try:
         client = redis_client()
-        queues = [service, *(["certs-render"] if service == "certs" else [])]
         lengths = {q: client.llen(q) for q in queues}
         gauge("cme_redis_up", 1, "1 when Redis answers")
         for queue, length in lengths.items():
@@ -106,7 +105,9 @@ def service_metrics(service: str, sdb: ServiceDB) -> str:
 
 
 def create_service_app(service: str, sdb: ServiceDB, blueprints: Iterable[Blueprint],
-                       api_blueprints: Iterable[Any] = (), config: dict[str, Any] | None = None) -> Flask:
+                       api_blueprints: Iterable[Any] = (), config: dict[str, Any] | None = None,
+                       queues: tuple[str, ...] | None = None) -> Flask:
+    """The service's Flask app; `queues` are its Celery queues for /metrics (default: the one named as the service)."""
     setup_logging(service)
     settings = get_settings()
     app = Flask(f"services.{service}", template_folder=str(COMMON_DIR / "templates"),
@@ -201,7 +202,7 @@ def create_service_app(service: str, sdb: ServiceDB, blueprints: Iterable[Bluepr
     @health.get(f"/{service}/metrics")
     @access("public")  # counts only, no personal data; the gateway does not route it (scraped on the service port)
     def metrics() -> Any:
-        return Response(service_metrics(service, sdb), mimetype="text/plain; version=0.0.4")
+        return Response(service_metrics(service, sdb, queues or (service,)), mimetype="text/plain; version=0.0.4")
 
     app.register_blueprint(health)
     for bp in blueprints:
