@@ -85,26 +85,26 @@ def _counts(session: Session, column: Any) -> dict[str, int]:
     return {state: n for state, n in session.execute(select(column, func.count()).group_by(column)).all()}
 
 
-def filings_by_state(session: Session) -> list[dict[str, Any]]:
-    counts = _counts(session, Filing.state)
+def _by_state(session: Session, column: Any, states: Any, draft_list: str, path: str, total_label: str
+              ) -> list[dict[str, Any]]:
+    """A count per state (linking to its list; drafts to their own) and the total of all but drafts."""
+    counts = _counts(session, column)
     out = []
-    for state in filing_states.STATES:
-        url = list_url("filing_draft") if state == "draft" else f"/projects/review/filings?state={state}"
-        out.append({"state": state, "label": filing_states.LABELS[state], "count": counts.get(state, 0), "url": url})
-    out.append({"state": "all", "label": "已上报合计", "url": "/projects/review/filings?state=all",
+    for state in states.STATES:
+        url = list_url(draft_list) if state == "draft" else f"{path}?state={state}"
+        out.append({"state": state, "label": states.LABELS[state], "count": counts.get(state, 0), "url": url})
+    out.append({"state": "all", "label": total_label, "url": f"{path}?state=all",
                 "count": sum(n for s, n in counts.items() if s != "draft")})
     return out
+
+
+def filings_by_state(session: Session) -> list[dict[str, Any]]:
+    return _by_state(session, Filing.state, filing_states, "filing_draft", "/projects/review/filings", "已上报合计")
 
 
 def reports_by_state(session: Session) -> list[dict[str, Any]]:
-    counts = _counts(session, ExecutionReport.state)
-    out = []
-    for state in report_states.STATES:
-        url = list_url("report_draft") if state == "draft" else f"/projects/review/reports?state={state}"
-        out.append({"state": state, "label": report_states.LABELS[state], "count": counts.get(state, 0), "url": url})
-    out.append({"state": "all", "label": "已提交合计", "url": "/projects/review/reports?state=all",
-                "count": sum(n for s, n in counts.items() if s != "draft")})
-    return out
+    return _by_state(session, ExecutionReport.state, report_states, "report_draft", "/projects/review/reports",
+                     "已提交合计")
 
 
 def due_soon(rows: list[dict[str, Any]], today: dt.date) -> list[dict[str, Any]]:
