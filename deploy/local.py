@@ -20,7 +20,13 @@ Settings read here (all optional): CME_VAR_DIR, CME_GATEWAY_PORT (8080), CME_SER
 each, is read by deploy/gunicorn.conf.py), REDIS_URL, DATABASE_URL,
 CME_GATEWAY_LOGIN_RATE (10r/m), CME_GATEWAY_LOGIN_BURST (5), CME_GATEWAY_SMS_RATE (5r/m),
 CME_GATEWAY_SMS_BURST (3), CME_GATEWAY_MAX_BODY (12m), CME_WECHAT_FAKE_PORT (8090), NGINX (path of the
-nginx binary), REDIS_SERVER (path of redis-server).
+nginx binary), REDIS_SERVER (path of redis-server), CME_BACKGROUND_NICE (10: the niceness of the Celery workers,
+beats and relays, 0 to run them at the web tier's priority).
+
+Priorities: when a lecture hall scans, every check-in is also an event that the checkin relay sends and the
+credits worker copies. On a small machine those two took more CPU than the check-in pages themselves, so the
+phones waited for work that can wait. Background processes run niced: under a burst the web tier gets the CPU
+first and the events, kept in the outbox and on the queues, catch up seconds later.
 
 WeChat: the local run never talks to the real WeChat. It runs the shipped fake OAuth server
 (deploy/fakes/wechat.py, process "fake-wechat" on 127.0.0.1:CME_WECHAT_FAKE_PORT) and gives every
@@ -173,6 +179,29 @@ class Proc:
     name: str
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
+    background: bool = False  # runs at CME_BACKGROUND_NICE (see "Priorities" above)
+
+
+def background_nice(env: Mapping[str, str]) -> int:
+    raw = env.get("CME_BACKGROUND_NICE", "10").strip() or "10"
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SystemExit(f"CME_BACKGROUND_NICE must be a whole number from 0 to 19, got {raw!r}") from None
+    if not 0 <= value <= 19:
+        raise SystemExit(f"CME_BACKGROUND_NICE must be a whole number from 0 to 19, got {value}")
+    return value
+
+
+def _lower_priority(nice: int) -> None:
+    """In the child, after setsid: with autogroup scheduling (Linux's default) a new session is a group of its
+    own and CPU is shared between groups first, so the group's niceness is set too, not only the process's."""
+    os.nice(nice)
+    try:
+        with open("/proc/self/autogroup", "w") as group:
+            group.write(str(nice))
+    except OSError:  # no autogroup here: the process's niceness is all there is
+        pass
 
 
 def _start_time(pid: int) -> str | None:
@@ -338,19 +367,21 @@ class Stack:
         for name in SERVICES:
             procs.append(Proc(f"worker-{name}", [py, "-m", "celery", "-A", f"services.{name}.worker", "worker",
                                                  "-Q", name, "-n", f"{name}@%h", "--concurrency", "1",
-                                                 "--loglevel", "INFO", "--without-gossip", "--without-mingle"]))
+                                                 "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
+                              background=True))
         # certificate PDFs render on a queue of their own, one task at a time (WeasyPrint is CPU and memory hungry)
         procs.append(Proc("worker-certs-render", [py, "-m", "celery", "-A", "services.certs.worker", "worker",
                                                   "-Q", "certs-render", "-n", "certs-render@%h", "--concurrency", "1",
-                                                  "--loglevel", "INFO", "--without-gossip", "--without-mingle"]))
+                                                  "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
+                              background=True))
         # one beat per service with periodic tasks: projects' daily deadline reminders (services/projects/reminders),
         # credits' daily notices of printable certificates (services/credits/notices)
         for name in ("projects", "credits"):
             schedule = str(self.run_dir / f"celerybeat-schedule-{name}")
             procs.append(Proc(f"beat-{name}", [py, "-m", "celery", "-A", f"services.{name}.worker", "beat",
-                                               "--loglevel", "INFO", "--schedule", schedule]))
+                                               "--loglevel", "INFO", "--schedule", schedule], background=True))
         for name in SERVICES:
-            procs.append(Proc(f"relay-{name}", [py, "-m", "services.common.relay", name]))
+            procs.append(Proc(f"relay-{name}", [py, "-m", "services.common.relay", name], background=True))
         procs += self.extra_processes
         nginx = _find("nginx", "NGINX", ["/usr/sbin/nginx"])
         procs.append(Proc("gateway", [nginx, "-p", str(self.var_dir / "nginx"), "-e",
@@ -413,9 +444,11 @@ class Stack:
             self._check_nginx(proc)
         env = dict(self.env)
         env.update(proc.env)
+        nice = background_nice(env) if proc.background else 0
         with open(self.log_path(name), "ab") as log, open(os.devnull, "rb") as null:
             child = subprocess.Popen(proc.argv, cwd=ROOT, env=env, stdin=null, stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True, close_fds=True)
+                                     start_new_session=True, close_fds=True,
+                                     preexec_fn=(lambda: _lower_priority(nice)) if nice else None)
         self.pid_path(name).write_text(f"{child.pid}\n{_start_time(child.pid) or ''}\n")
         if name == "redis":
             self._wait_for(lambda: _redis_answers(self.redis_url), 20, "redis", name)

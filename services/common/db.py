@@ -108,6 +108,7 @@ class ServiceDB:
         self.metadata = metadata
         self.migrations_dir = migrations_dir
         self._engine: Engine | None = None
+        self._autocommit_engine: Engine | None = None
         self._scoped = scoped_session(sessionmaker(expire_on_commit=False))
 
     @property
@@ -127,12 +128,22 @@ class ServiceDB:
             self._scoped.configure(bind=self._engine)
         return self._engine
 
+    @property
+    def autocommit_engine(self) -> Engine:
+        """For single statements that are their own transaction and safe to repeat (checkin's scan function): its
+        own small pool in autocommit, without the ping before each use, which costs a round trip. The caller
+        repeats a call that met a connection the database dropped (see retry_dropped)."""
+        if self._autocommit_engine is None:
+            self._autocommit_engine = build_engine(self.url, pool_pre_ping=False, isolation_level="AUTOCOMMIT")
+        return self._autocommit_engine
+
     def reset(self) -> None:
-        """Forget the engine (after settings changed, or in a forked worker)."""
+        """Forget the engines (after settings changed, or in a forked worker)."""
         self._scoped.remove()
-        if self._engine is not None:
-            self._engine.dispose()
-        self._engine = None
+        for engine in (self._engine, self._autocommit_engine):
+            if engine is not None:
+                engine.dispose()
+        self._engine = self._autocommit_engine = None
 
     def commit(self, conflict_message: str) -> None:
         """The request's one commit. A versioned row someone else changed meanwhile rolls it back and is a 409

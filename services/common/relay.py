@@ -36,7 +36,6 @@ log = logging.getLogger("relay")
 def relay_once(engine: Engine, celery: Celery, batch: int = 200) -> int:
     """Send pending outbox rows; -1 when the broker is unreachable (rows stay pending)."""
     outbox, _ = outbox_tables(MetaData())
-    sent = 0
     with engine.connect() as conn:
         query = select(outbox).where(outbox.c.sent_at.is_(None)).order_by(outbox.c.id).limit(batch)
         if engine.dialect.name == "postgresql":
@@ -55,22 +54,25 @@ def relay_once(engine: Engine, celery: Celery, batch: int = 200) -> int:
             conn.commit()
             log.warning("broker unavailable, %d event(s) waiting", len(rows))
             return -1
-        with broker:
-            for row in rows:
-                try:
-                    celery.send_task(f"{row.consumer}.handle_event", args=[json.loads(row.envelope)],
-                                     queue=row.consumer, retry=False, connection=broker)
-                except Exception as exc:
-                    conn.execute(update(outbox).where(outbox.c.id == row.id).values(
-                        attempts=outbox.c.attempts + 1, last_error=type(exc).__name__))
-                    conn.commit()
-                    log.warning("broker refused an event, %d event(s) waiting", len(rows) - sent)
-                    return -1
-                conn.execute(update(outbox).where(outbox.c.id == row.id).values(
+        done: list[int] = []  # marked sent together: one UPDATE per batch, not one per event
+        try:
+            with broker:
+                for row in rows:
+                    try:
+                        celery.send_task(f"{row.consumer}.handle_event", args=[json.loads(row.envelope)],
+                                         queue=row.consumer, retry=False, connection=broker)
+                    except Exception as exc:
+                        conn.execute(update(outbox).where(outbox.c.id == row.id).values(
+                            attempts=outbox.c.attempts + 1, last_error=type(exc).__name__))
+                        log.warning("broker refused an event, %d event(s) waiting", len(rows) - len(done))
+                        return -1
+                    done.append(row.id)
+        finally:
+            if done:
+                conn.execute(update(outbox).where(outbox.c.id.in_(done)).values(
                     sent_at=clock.now(), attempts=outbox.c.attempts + 1))
-                sent += 1
-        conn.commit()
-    return sent
+            conn.commit()
+    return len(done)
 
 
 def resend_recent(engine: Engine, seconds: float) -> int:

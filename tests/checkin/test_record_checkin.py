@@ -136,3 +136,170 @@ def test_known_id_on_a_new_wechat_account_is_flagged(window):
     s.commit()
     assert "id_on_new_wechat" not in first.checkin.flags
     assert "id_on_new_wechat" in second.checkin.flags
+
+
+# ---- record_scan: a trainee's own scan, through the PostgreSQL function and through record_checkin ----------
+
+@pytest.fixture(params=["sql", "orm"])
+def scan(request, window):
+    """record_scan as each path runs it (the ORM one is what SQLite uses); both must keep the same rules."""
+    from services.checkin.scans import services
+
+    _s, w = window
+    run = services._record_scan_sql if request.param == "sql" else services._record_scan_orm
+
+    def call(nonce, at=START + dt.timedelta(minutes=5), who=None, openid="o1", address=None, window_id=None,
+             activity_id=None):
+        try:
+            return run(activity_id or w.activity_id, window_id or w.id, nonce, at, who, openid, address)
+        finally:
+            services.db.session.remove()
+
+    return call
+
+
+def test_scan_first_then_repeat_and_one_tap(window, scan):
+    from services.checkin.db import outbox
+    from services.checkin.scans.models import Checkin
+    from services.checkin.scans.services import payload_of
+    from services.common.events import CheckinRecordedSchema
+
+    s, w = window
+    first = scan("n1", who=identity(), address="10.0.0.1")
+    again = scan("n1", who=identity())
+    tap = scan("n2")  # one tap: the WeChat account is bound now
+    assert first.created and first.name == "张1"
+    assert (again.created, again.checkin_id, tap.created, tap.checkin_id) == (False, first.checkin_id, False,
+                                                                            first.checkin_id)
+    assert _count(s, Checkin) == 1
+    envelopes = s.execute(select(outbox.c.envelope, outbox.c.consumer)).all()
+    assert [c for _e, c in envelopes] == ["credits"]
+    text = envelopes[0][0]
+    assert id_number(1) not in text and "13912340001" not in text
+    envelope = json.loads(text)
+    assert (envelope["name"], envelope["producer"], envelope["version"]) == ("checkin.recorded", "checkin", 1)
+    schema = CheckinRecordedSchema()
+    stored = s.scalars(select(Checkin)).one()
+    # the function writes the payload the Python producer would (as the consumer reads it)
+    assert schema.load(envelope["payload"]) == schema.load(schema.dump(payload_of(stored)))
+    assert stored.scanned_at == first.scanned_at == START + dt.timedelta(minutes=5)
+
+
+def test_scan_second_id_from_same_wechat_is_refused(window, scan):
+    from services.checkin.scans.models import RefusedScan
+    from services.checkin.scans.services import ScanRefused
+    from services.checkin.trainees.models import Trainee
+
+    s, _w = window
+    scan("a", who=identity(1))
+    with pytest.raises(ScanRefused) as refused:
+        scan("b", who=identity(2))
+    assert refused.value.reason == "wechat_bound_to_other" and refused.value.status == 403
+    kept = s.scalars(select(RefusedScan)).one()
+    assert (kept.reason, kept.openid) == ("wechat_bound_to_other", "o1") and kept.trainee_key
+    assert _count(s, Trainee) == 1  # the second identity was not kept
+
+
+def test_scan_outside_the_window_is_refused_and_kept(window, scan):
+    from services.checkin.scans.models import Checkin, RefusedScan
+    from services.checkin.scans.services import ScanRefused
+    from services.checkin.trainees.models import Trainee
+
+    s, w = window
+    with pytest.raises(ScanRefused) as refused:
+        scan("x", at=START + dt.timedelta(hours=5), who=identity())
+    assert refused.value.reason == "not_in_window"
+    kept = s.scalars(select(RefusedScan)).one()
+    assert (kept.reason, kept.window_id, kept.activity_id) == ("not_in_window", w.id, w.activity_id)
+    assert _count(s, Checkin) == _count(s, Trainee) == 0
+
+
+def test_scan_of_a_window_gone_or_of_another_activity_is_404(window, scan):
+    from services.common.errors import AppError
+
+    _s, w = window
+    for kwargs in ({"window_id": w.id + 100}, {"activity_id": w.activity_id + 1}):
+        with pytest.raises(AppError) as gone:
+            scan("g", who=identity(), **kwargs)
+        assert (gone.value.status, gone.value.code) == (404, "not_found")
+
+
+def test_one_tap_of_an_unbound_wechat_account_asks_for_the_form(window, scan):
+    from services.checkin.scans.models import Checkin
+    from services.common.errors import AppError
+
+    s, _w = window
+    with pytest.raises(AppError) as asked:
+        scan("t", openid="nobody")
+    assert (asked.value.status, asked.value.code) == (422, "identity_required")
+    assert _count(s, Checkin) == 0
+
+
+def test_scan_flags_many_identities_from_one_address(window, scan):
+    from services.checkin.scans.models import Checkin
+
+    s, _w = window
+    clock.set_now(START + dt.timedelta(minutes=10))
+    for i in range(1, 6):
+        scan(f"n{i}", at=START + dt.timedelta(minutes=9), who=identity(i), openid=f"o{i}", address="10.0.0.9")
+    flags = s.scalars(select(Checkin.flags).order_by(Checkin.id)).all()
+    assert ["many_identities_same_address" in f for f in flags] == [False, False, False, True, True]
+
+
+def test_scan_flags_a_known_id_on_a_new_wechat_account(window, scan):
+    from services.checkin.scans.models import Checkin
+    from services.checkin.windows.models import CheckinWindow
+
+    s, w = window
+    later = CheckinWindow(activity_id=w.activity_id, title="下午", kind="sign_in",
+                          starts_at=START + dt.timedelta(hours=5), ends_at=START + dt.timedelta(hours=8))
+    s.add(later)
+    s.commit()
+    scan("p1", who=identity(), openid="old-phone")
+    clock.set_now(START + dt.timedelta(hours=5, minutes=1))  # a later upsert: updated_at moves on
+    scan("p2", at=START + dt.timedelta(hours=5, minutes=1), who=identity(), openid="new-phone", window_id=later.id)
+    flags = s.scalars(select(Checkin.flags).order_by(Checkin.id)).all()
+    assert ["id_on_new_wechat" in f for f in flags] == [False, True]
+
+
+def test_scan_losing_a_binding_race_keeps_nothing_but_the_refusal(window):
+    """Another scan binds the same WeChat account to another ID number between the function's check and its
+    insert: the whole call is undone and only the refusal is kept."""
+    import threading
+    import time
+
+    from services.checkin.db import db
+    from services.checkin.scans.models import Checkin, RefusedScan
+    from services.checkin.scans.services import ScanRefused, record_scan
+    from services.checkin.trainees.models import Trainee
+
+    s, w = window
+    record_scan(activity_id=w.activity_id, window_id=w.id, nonce="other", scanned_at=START + dt.timedelta(minutes=1),
+                identity=identity(2), openid="o-other", address=None)
+    other = s.scalars(select(Trainee.id)).one()
+    outcome: list[BaseException | None] = []
+
+    def racing_scan() -> None:
+        try:
+            record_scan(activity_id=w.activity_id, window_id=w.id, nonce="mine",
+                        scanned_at=START + dt.timedelta(minutes=2), identity=identity(1), openid="o-race",
+                        address=None)
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+            outcome.append(exc)
+        finally:
+            db.session.remove()
+
+    with db.engine.connect() as rival:  # binds o-race first, and commits only once the scan waits on it
+        rival.exec_driver_sql("INSERT INTO wechat_bindings (openid, trainee_id, bound_at) VALUES (%s, %s, now())",
+                              ("o-race", other))
+        thread = threading.Thread(target=racing_scan)
+        thread.start()
+        time.sleep(0.5)
+        assert thread.is_alive()  # waiting on the rival's uncommitted binding
+        rival.commit()
+    thread.join(10)
+    assert isinstance(outcome[0], ScanRefused) and outcome[0].reason == "wechat_bound_to_other"
+    s.expire_all()
+    assert s.scalars(select(RefusedScan.reason)).all() == ["wechat_bound_to_other"]
+    assert _count(s, Trainee) == 1 and _count(s, Checkin) == 1  # the other's only

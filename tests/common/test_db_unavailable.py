@@ -76,22 +76,26 @@ def test_a_failing_statement_is_still_a_500(bare):
 
 @pytest.fixture
 def checkin_db_down(checkin_app) -> Iterator[Flask]:
-    """The checkin service's engine points at a closed port for the test, then is put back."""
+    """The checkin service's engines (the session's and the scan call's) point at a closed port for the test,
+    then are put back."""
     from services.checkin.db import db
     from services.common.db import build_engine
 
     db.session.remove()
-    saved = db.engine
-    dead = build_engine(f"postgresql+psycopg://postgres@127.0.0.1:{_free_port()}/nowhere",
-                        connect_args={"connect_timeout": 2})
-    db._engine = dead
+    saved, saved_autocommit = db.engine, db.autocommit_engine
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{_free_port()}/nowhere"
+    dead = build_engine(url, connect_args={"connect_timeout": 2})
+    dead_autocommit = build_engine(url, connect_args={"connect_timeout": 2}, pool_pre_ping=False,
+                                   isolation_level="AUTOCOMMIT")
+    db._engine, db._autocommit_engine = dead, dead_autocommit
     db._scoped.configure(bind=dead)
     try:
         yield checkin_app
     finally:
         db.session.remove()
         dead.dispose()
-        db._engine = saved
+        dead_autocommit.dispose()
+        db._engine, db._autocommit_engine = saved, saved_autocommit
         db._scoped.configure(bind=saved)
 
 
@@ -142,8 +146,12 @@ def test_phone_scan_link_is_a_retry_page(checkin_db_down):
 
 
 def test_phone_json_api_is_503_json(checkin_db_down):
+    from services.checkin.phone.services import WECHAT_COOKIE, dump_openid
+
     client = checkin_db_down.test_client()
     nonce = _ticket_cookie(client)
+    # logged in with WeChat: the submission reaches the database (its only round trip stores the check-in)
+    client.set_cookie(WECHAT_COOKIE, dump_openid("o-db-down"), domain="localhost", path="/checkin/")
     r = client.post("/checkin/api/scan", json={"nonce": nonce, **TYPED})
     assert r.status_code == 503 and r.headers["Retry-After"].isdigit()
     assert r.json["error"]["code"] == "unavailable" and BUSY in r.json["error"]["message"]

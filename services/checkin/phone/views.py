@@ -3,7 +3,7 @@
     GET  /checkin/s/<token>          the QR URL: judge the code once, issue the scan ticket, WeChat login
     GET  /checkin/wechat/callback    WeChat OAuth comes back: keep the openid, go to the form
     GET  /checkin/scan               the form (first scan) or the one-tap page (bound WeChat account)
-    POST /checkin/scan               store the check-in (scans.services.record_checkin), answer 已签到
+    POST /checkin/scan               store the check-in (scans.services.record_scan), answer 已签到
     GET  /checkin/api/scan           the live ticket as JSON (nonce, activity, window, bound identity)
     POST /checkin/api/scan           the same check-in as JSON
 
@@ -43,7 +43,7 @@ from services.common.schemas import load_form
 from .. import wechat
 from ..db import db
 from ..qr.tokens import read_token
-from ..scans.services import Recorded, ScanRefused, bound_trainee, record_checkin, refuse
+from ..scans.services import WINDOW_GONE, ScanRefused, ScanResult, bound_trainee, record_scan, refuse
 from ..windows.models import CheckinWindow
 from .schemas import IDENTITY_FIELDS, PhoneScanResultSchema, PhoneScanSchema, TicketOutSchema
 from .services import (
@@ -68,6 +68,7 @@ api = ApiBlueprint("checkin_phone_api", __name__, url_prefix="/checkin/api",
                    description="微信扫码签到（学员手机）：凭扫码凭证与微信身份 Cookie 签到")
 
 T = "checkin/phone/"
+_IDENTITY = TraineeIdentitySchema()  # one instance for all requests: loading keeps no state on it
 STATE_MISMATCH = "wechat_state_mismatch"
 WECHAT_LOGIN_REQUIRED = "wechat_login_required"
 _MESSAGES = {
@@ -146,19 +147,23 @@ def _keep_and_raise(exc: ScanRefused) -> NoReturn:
     raise exc
 
 
-def _live_ticket() -> tuple[Ticket, CheckinWindow]:
-    """The request's scan ticket, still within its time, and its window; else a ticket_expired refusal."""
+def _ticket() -> Ticket:
+    """The request's scan ticket, still within its time; else a ticket_expired refusal."""
     ticket = load_ticket(request.cookies.get(TICKET_COOKIE))
     if ticket is None:  # no scan at all (or a tampered cookie): nothing to attribute, nothing stored
         raise ScanRefused("ticket_expired", 410)
-    session = db.session()
-    # the activity comes along: the stored check-in's event needs it, one round trip instead of two
-    window = session.get(CheckinWindow, ticket.window_id, options=[joinedload(CheckinWindow.activity)])
-    if window is None or window.activity_id != ticket.activity_id:
-        raise AppError(404, "not_found", "该签到时段已不存在，请联系会场工作人员。")
     if not ticket.live():
-        _keep_and_raise(refuse(session, "ticket_expired", activity_id=ticket.activity_id, window_id=ticket.window_id,
-                               openid=_openid(), address=request.remote_addr, status=410))
+        _keep_and_raise(refuse(db.session(), "ticket_expired", activity_id=ticket.activity_id,
+                               window_id=ticket.window_id, openid=_openid(), address=request.remote_addr, status=410))
+    return ticket
+
+
+def _live_ticket() -> tuple[Ticket, CheckinWindow]:
+    """The live ticket and its window (with its activity, for the page's title)."""
+    ticket = _ticket()
+    window = db.session().get(CheckinWindow, ticket.window_id, options=[joinedload(CheckinWindow.activity)])
+    if window is None or window.activity_id != ticket.activity_id:
+        raise AppError(404, "not_found", WINDOW_GONE)
     return ticket, window
 
 
@@ -174,21 +179,18 @@ def _check_nonce(ticket: Ticket, nonce: str | None) -> None:
                                status=410))
 
 
-def _record(ticket: Ticket, window: CheckinWindow, openid: str, identity: dict[str, Any] | None) -> Recorded:
-    session = db.session()
+def _record(ticket: Ticket, openid: str, identity: dict[str, Any] | None) -> ScanResult:
     try:
-        recorded = record_checkin(session, window, nonce=ticket.nonce, scanned_at=ticket.issued_at,
-                                  identity=identity, openid=openid, address=request.remote_addr)
+        result = record_scan(activity_id=ticket.activity_id, window_id=ticket.window_id, nonce=ticket.nonce,
+                             scanned_at=ticket.issued_at, identity=identity, openid=openid,
+                             address=request.remote_addr)
     except ScanRefused as exc:
-        log.info("scan refused: %s (activity %s, window %s)", exc.reason, window.activity_id, window.id)
-        _keep_and_raise(exc)
-    except AppError:
-        session.rollback()
+        log.info("scan refused: %s (activity %s, window %s)", exc.reason, ticket.activity_id, ticket.window_id)
         raise
-    session.commit()
-    log.info("check-in %s in window %s %s", recorded.checkin.id, window.id,
-             "recorded" if recorded.created else "already recorded")
-    return recorded
+    # the access log has every answer; this line only helps when following one scan
+    log.debug("check-in %s in window %s %s", result.checkin_id, ticket.window_id,
+              "recorded" if result.created else "already recorded")
+    return result
 
 
 def _activity_title(window: CheckinWindow) -> str:
@@ -273,19 +275,19 @@ def scan_submit() -> Any:
     form_ctx = {"titles": TITLES, "labels": FIELD_LABELS, **_page_ctx(ticket, window)}
     identity = None
     if request.form.get("mode") != "tap":
-        identity, errors = load_form(TraineeIdentitySchema(), request.form)
+        identity, errors = load_form(_IDENTITY, request.form)
         if errors:
             values = {k: request.form.get(k, "") for k in IDENTITY_FIELDS}
             return _phone("form.html", 422, values=values, errors=errors, **form_ctx)
     try:
-        recorded = _record(ticket, window, openid, identity)
+        recorded = _record(ticket, openid, identity)
     except AppError as exc:
         if exc.code != "identity_required":
             raise
         # one tap, but this WeChat account is not (or no longer) bound: ask for the form
         return _phone("form.html", 422, values={}, errors={"_schema": exc.message}, **form_ctx)
-    return _phone("done.html", recorded=recorded, checkin=recorded.checkin,
-                  scanned_at=clock.fmt(recorded.checkin.scanned_at), **_page_ctx(ticket, window))
+    return _phone("done.html", recorded=recorded, scanned_at=clock.fmt(recorded.scanned_at),
+                  **_page_ctx(ticket, window))
 
 
 # ---- JSON API ----------------------------------------------------------------------------------
@@ -310,7 +312,7 @@ def api_ticket() -> Any:
 @api.response(200, PhoneScanResultSchema)
 @api.doc(summary="扫码签到（首次扫码带身份信息；已绑定的微信号只需 nonce）")
 def api_scan(args: dict[str, Any]) -> Any:
-    ticket, window = _live_ticket()
+    ticket = _ticket()  # the window is judged by record_scan, in the same round trip
     _check_nonce(ticket, args["nonce"])
     openid = _openid()
     if openid is None:
@@ -319,15 +321,14 @@ def api_scan(args: dict[str, Any]) -> Any:
     identity = None
     if given:
         try:
-            identity = TraineeIdentitySchema().load(given)
+            identity = _IDENTITY.load(given)
         except ValidationError as exc:
             messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
             fields = {k: (v[0] if isinstance(v, list) and v else v) for k, v in messages.items()}
             raise AppError(422, "invalid_input", "签到信息有误，请按提示修改。", fields) from None
-    recorded = _record(ticket, window, openid, identity)
-    c = recorded.checkin
-    return {"status": "已签到", "created": recorded.created,
-            "checkin": {"id": c.id, "scanned_at": c.scanned_at, "window_id": c.window_id, "forced": c.forced}}
+    r = _record(ticket, openid, identity)
+    return {"status": "已签到", "created": r.created,
+            "checkin": {"id": r.checkin_id, "scanned_at": r.scanned_at, "window_id": r.window_id, "forced": False}}
 
 
 __all__ = ["pages", "api", "HINTS"]

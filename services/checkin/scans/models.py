@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from services.common import clock
@@ -13,6 +14,7 @@ from services.common.db import UTCDateTime
 from ..db import Base
 from ..trainees.models import Trainee
 from ..windows.models import CheckinWindow
+from .sql import STATEMENTS
 
 # Why a scan was refused, or why a stored check-in is flagged for the institution.
 REASONS = {
@@ -68,3 +70,13 @@ class RefusedScan(Base):
     openid: Mapped[str | None] = mapped_column(String(128), nullable=True)
     trainee_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
     address_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+def _install_functions(target: Any, connection: Any, **_kw: Any) -> None:
+    """create_all (tests, a fresh demo) makes the scan function as the migration does."""
+    if connection.dialect.name == "postgresql":
+        for statement in STATEMENTS:
+            connection.exec_driver_sql(statement)
+
+
+event.listen(Base.metadata, "after_create", _install_functions)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from services.common import clock, pii
@@ -21,12 +23,15 @@ from services.common.auth import Principal
 from services.common.config import env, get_settings
 from services.common.db import insert_for
 from services.common.errors import AppError
-from services.common.events import emit
+from services.common.events import CATALOGUE, emit
 
-from ..db import outbox
+from ..db import db, outbox
 from ..trainees.models import Trainee, WeChatBinding
 from ..windows.models import CheckinWindow
 from .models import REASONS, Checkin, RefusedScan
+from .sql import BOUND_ELSEWHERE, CALL
+
+IDENTITY_REQUIRED = "请填写签到信息。"
 
 
 class ScanRefused(AppError):
@@ -103,12 +108,16 @@ def _bind(session: Session, openid: str, trainee: Trainee, flags: list[str], **w
         flags.append("id_on_new_wechat")
 
 
+def _address_rule(now: dt.datetime) -> tuple[dt.datetime, int]:
+    """Since when, and how many identities from one address are fine (more are flagged)."""
+    minutes = int(env("CME_CHECKIN_ADDRESS_WINDOW_MINUTES", "10"))
+    return now - dt.timedelta(minutes=minutes), int(env("CME_CHECKIN_ADDRESS_MAX_IDENTITIES", "3"))
+
+
 def _many_identities(session: Session, addr: str | None, trainee_id: int) -> bool:
     if not addr:
         return False
-    minutes = int(env("CME_CHECKIN_ADDRESS_WINDOW_MINUTES", "10"))
-    limit = int(env("CME_CHECKIN_ADDRESS_MAX_IDENTITIES", "3"))
-    since = clock.now() - dt.timedelta(minutes=minutes)
+    since, limit = _address_rule(clock.now())
     others = session.scalar(select(func.count(func.distinct(Checkin.trainee_id))).where(
         Checkin.address_hash == addr, Checkin.recorded_at >= since, Checkin.trainee_id != trainee_id)) or 0
     return others + 1 > limit
@@ -145,7 +154,7 @@ def record_checkin(session: Session, window: CheckinWindow, *, nonce: str, scann
     else:
         trainee = bound_trainee(session, openid) if openid else None
         if trainee is None:
-            raise AppError(422, "identity_required", "请填写签到信息。")
+            raise AppError(422, "identity_required", IDENTITY_REQUIRED)
     if openid:
         _bind(session, openid, trainee, flags, **where)
 
@@ -168,3 +177,101 @@ def record_checkin(session: Session, window: CheckinWindow, *, nonce: str, scann
         return Recorded(winner, False)
     emit(session, outbox, "checkin", "checkin.recorded", payload_of(checkin))
     return Recorded(checkin, True)
+
+
+# ---- a trainee's own scan, in one call ---------------------------------------------------------------
+
+WINDOW_GONE = "该签到时段已不存在，请联系会场工作人员。"
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """What the phone is told: the check-in that answers the scan, and whether this scan stored it."""
+
+    checkin_id: int
+    window_id: int
+    scanned_at: dt.datetime
+    created: bool
+    name: str  # the trainee's, for 已签到
+
+
+def record_scan(*, activity_id: int, window_id: int, nonce: str, scanned_at: dt.datetime,
+                identity: dict[str, Any] | None, openid: str, address: str | None) -> ScanResult:
+    """Store a trainee's scan (the rules of record_checkin) and commit it, with its checkin.recorded.
+
+    Raises ScanRefused (the refusal is already kept) or AppError (404 window gone, 422 identity_required).
+    On PostgreSQL one round trip (scans/sql.py); elsewhere record_checkin in the request's session.
+    """
+    if db.engine.dialect.name == "postgresql":
+        return _record_scan_sql(activity_id, window_id, nonce, scanned_at, identity, openid, address)
+    return _record_scan_orm(activity_id, window_id, nonce, scanned_at, identity, openid, address)
+
+
+def _record_scan_sql(activity_id: int, window_id: int, nonce: str, scanned_at: dt.datetime,
+                     identity: dict[str, Any] | None, openid: str, address: str | None) -> ScanResult:
+    now = clock.now()
+    since, limit = _address_rule(now)
+    addr = address_hash(address)
+    params: dict[str, Any] = {
+        "activity_id": activity_id, "window_id": window_id, "nonce": nonce, "scanned_at": scanned_at, "now": now,
+        "openid": openid, "address_hash": addr, "since": since, "max_identities": limit,
+        "trainee_key": None, "id_enc": None, "name": None, "mobile_enc": None, "mobile_hash": None, "title": None,
+        "unit": None, "event_id": str(uuid.uuid4()), "event_time": now.isoformat(),
+        "consumers": list(CATALOGUE["checkin.recorded"].consumers)}
+    if identity is not None:
+        params.update(trainee_key=pii.id_hash(identity["id_number"]), id_enc=pii.encrypt(identity["id_number"]),
+                      name=identity["name"], mobile_enc=pii.encrypt(identity["mobile"]),
+                      mobile_hash=pii.mobile_hash(identity["mobile"]), title=identity["title"], unit=identity["unit"])
+    try:
+        row = _call(params)
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) != BOUND_ELSEWHERE:
+            raise
+        # a concurrent scan bound this WeChat account to another ID number first: nothing was kept but this
+        session = db.session()
+        refusal = refuse(session, "wechat_bound_to_other", activity_id=activity_id, window_id=window_id,
+                         openid=openid, trainee_key=params["trainee_key"], address=address)
+        session.commit()
+        raise refusal from None
+    outcome, checkin_id, at, created, name = row
+    if outcome == "ok":
+        return ScanResult(checkin_id, window_id, at.astimezone(dt.UTC), created, name)
+    if outcome == "not_found":
+        raise AppError(404, "not_found", WINDOW_GONE)
+    if outcome == "identity_required":
+        raise AppError(422, "identity_required", IDENTITY_REQUIRED)
+    raise ScanRefused(outcome)  # kept by the function
+
+
+def _call(params: dict[str, Any]) -> Any:
+    """One round trip: autocommit (the function is its own transaction, no BEGIN and COMMIT around it) and no
+    ping first. A pooled connection that the database dropped (a restart) fails at once and is thrown away; the
+    call is then made once more on a new one, which is safe: the nonce makes it idempotent."""
+    for attempt in (1, 2):
+        try:
+            with db.autocommit_engine.connect() as conn:
+                return conn.exec_driver_sql(CALL, params).one()
+        except DBAPIError as exc:
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _record_scan_orm(activity_id: int, window_id: int, nonce: str, scanned_at: dt.datetime,
+                     identity: dict[str, Any] | None, openid: str, address: str | None) -> ScanResult:
+    session = db.session()
+    window = session.get(CheckinWindow, window_id)
+    if window is None or window.activity_id != activity_id:
+        raise AppError(404, "not_found", WINDOW_GONE)
+    try:
+        recorded = record_checkin(session, window, nonce=nonce, scanned_at=scanned_at, identity=identity,
+                                  openid=openid, address=address)
+    except ScanRefused:
+        session.commit()  # the refusal is kept
+        raise
+    except AppError:
+        session.rollback()
+        raise
+    session.commit()
+    c = recorded.checkin
+    return ScanResult(c.id, c.window_id, c.scanned_at, recorded.created, c.trainee.name)
