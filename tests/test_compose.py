@@ -141,3 +141,34 @@ def test_rendered_gateway_configs_are_valid_nginx(tmp_path):
     result = subprocess.run([nginx, "-t", "-p", str(tmp_path / "nginx"), "-e", str(tmp_path / "log" / "e.log"),
                              "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_background_services_yield_the_cpu_to_the_web_services():
+    """Under a burst of scans the phones are answered first; workers, beats and relays catch up after."""
+    background = [n for n in ALL if n.startswith(("worker-", "beat", "relay-"))]
+    assert len(background) == 2 * len(SERVICES) + 3  # a worker and a relay each, certs-render, two beats
+    for name in background:
+        assert ALL[name].get("cpu_shares", 1024) < 1024, name
+    for name in SERVICES:
+        assert ALL[name].get("cpu_shares", 1024) == 1024, name
+
+
+def test_local_run_starts_background_processes_niced(tmp_path):
+    import subprocess
+    import sys
+
+    from deploy.local import Stack, _lower_priority, background_nice
+
+    procs = {p.name: p for p in Stack(tmp_path, env={}).processes()}
+    assert {n for n, p in procs.items() if p.background} == {
+        n for n in procs if n.startswith(("worker-", "beat-", "relay-"))}
+    assert not any(procs[f"web-{name}"].background for name in SERVICES) and not procs["gateway"].background
+    assert background_nice({}) == 10 and background_nice({"CME_BACKGROUND_NICE": "0"}) == 0
+    with pytest.raises(SystemExit):
+        background_nice({"CME_BACKGROUND_NICE": "20"})
+    # a child in a session of its own, as the runner starts it: the process and its autogroup are niced
+    probe = ("import os; g = '/proc/self/autogroup'; print(os.nice(0)); "
+             "print(open(g).read().split()[-1] if os.path.exists(g) else 'none')")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         start_new_session=True, preexec_fn=lambda: _lower_priority(10)).stdout.split()
+    assert out[0] == "10" and out[1] in ("10", "none")  # "none": a kernel without autogroup scheduling
