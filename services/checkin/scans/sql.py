@@ -17,7 +17,7 @@ refusal. The stored check-in's ``checkin.recorded`` goes to the outbox in the sa
 written as services.common.events.make_envelope writes it (the test compares both).
 
 Institution-forced check-ins, and every check-in on SQLite (the embedded default of ``make up``), go through
-record_checkin in Python; tests/checkin/test_record_scan.py runs each rule through both.
+record_checkin in Python; tests/checkin/test_record_checkin.py runs each rule through both.
 """
 
 from __future__ import annotations
