@@ -92,6 +92,9 @@ def fstack(pg: PgCluster) -> Iterator[StackHandle]:
         "CME_WECHAT_UA_REQUIRED": "0",
         # a killed worker's unacknowledged message comes back within seconds, not 10 minutes
         "CME_CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_SECONDS),
+        # the workers are killed and must catch up within the waits below, while 120 phones keep the web tier
+        # busy: here they run at the web tier's priority (the lowered one is checked in tests/test_compose.py)
+        "CME_BACKGROUND_NICE": "0",
     })
     for name in SERVICES:
         env.pop(f"CME_{name.upper()}_DATABASE_URL", None)
