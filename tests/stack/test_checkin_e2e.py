@@ -359,3 +359,27 @@ def test_scan_while_redis_is_down_reaches_credits_when_it_returns(stack, hall):
     records = stack.wait_until(lambda: [r for r in hall.attendance() if r["window_id"] == window], 60,
                                what="credits' copy after Redis came back")
     assert len(records) == 1 and records[0]["name"] == "孙停机"
+
+
+# ---- the gateway keeps the projector's live status a second ---------------------------------------------------
+
+def test_every_screen_of_one_projector_link_shares_the_gateways_copy_for_a_second(stack, hall):
+    window_id = hall.open_window("网关缓存")
+    r = hall.http.get(f"{hall.base}/checkin/api/activities/{hall.activity_id}/windows/{window_id}/projector",
+                      headers=hall.auth)
+    assert r.status_code == 200, r.text
+    live = f"{hall.base}{r.json()['live_url']}"
+    first = requests.get(live, timeout=10)
+    second = requests.get(live, timeout=10)
+    assert first.status_code == second.status_code == 200
+    assert second.headers["X-Cache-Status"] == "HIT" and second.json() == first.json()
+    # the browser itself keeps nothing, and each answer still has its own request id
+    assert second.headers["Cache-Control"] == "no-store" and second.headers["X-Request-ID"] != first.headers[
+        "X-Request-ID"]
+    time.sleep(1.2)
+    assert requests.get(live, timeout=10).headers["X-Cache-Status"] != "HIT"  # a second later: asked again
+    # a refused link is never kept: each attempt reaches the service and is refused again
+    bad = live.replace("/projector/", "/projector/x")
+    answers = [requests.get(bad, timeout=10) for _ in range(2)]
+    assert [a.status_code for a in answers] == [403, 403]
+    assert all(a.headers.get("X-Cache-Status") != "HIT" for a in answers)
