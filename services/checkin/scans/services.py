@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,7 +215,7 @@ def _record_scan_sql(activity_id: int, window_id: int, nonce: str, scanned_at: d
         "activity_id": activity_id, "window_id": window_id, "nonce": nonce, "scanned_at": scanned_at, "now": now,
         "openid": openid, "address_hash": addr, "since": since, "max_identities": limit,
         "trainee_key": None, "id_enc": None, "name": None, "mobile_enc": None, "mobile_hash": None, "title": None,
-        "unit": None, "event_id": str(uuid.uuid4()), "event_time": now.isoformat(),
+        "unit": None, "event_id": None, "event_time": now.isoformat(),  # None: gen_random_uuid() in the call
         "consumers": list(CATALOGUE["checkin.recorded"].consumers)}
     if identity is not None:
         params.update(trainee_key=pii.id_hash(identity["id_number"]), id_enc=pii.encrypt(identity["id_number"]),

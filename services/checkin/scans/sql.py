@@ -44,6 +44,7 @@ DECLARE
     v_seen integer[] := '{}';
     v_other integer;
     v_envelope text;
+    v_event_id text := coalesce(p_event_id, gen_random_uuid()::text);
 BEGIN
     SELECT cw.id, cw.activity_id, cw.kind, cw.starts_at, cw.ends_at, a.offering_id, a.institution_id INTO w
       FROM checkin_windows cw JOIN activities a ON a.id = cw.activity_id
@@ -147,7 +148,7 @@ BEGIN
     END IF;
 
     v_envelope := json_build_object(
-        'id', p_event_id, 'name', 'checkin.recorded', 'time', p_event_time, 'producer', 'checkin', 'version', 1,
+        'id', v_event_id, 'name', 'checkin.recorded', 'time', p_event_time, 'producer', 'checkin', 'version', 1,
         'payload', json_build_object(
             'checkin_id', c.id, 'activity_id', w.activity_id, 'offering_id', w.offering_id,
             'institution_id', w.institution_id, 'window_id', w.id, 'window_kind', w.kind,
@@ -156,7 +157,7 @@ BEGIN
             'title', t.title, 'unit', t.unit, 'scanned_at', checkin_iso(c.scanned_at), 'forced', false,
             'flags', to_json(v_flags)))::text;
     INSERT INTO outbox (event_id, name, consumer, envelope, created_at, attempts)
-    SELECT p_event_id, 'checkin.recorded', consumer, v_envelope, p_now, 0 FROM unnest(p_consumers) AS consumer;
+    SELECT v_event_id, 'checkin.recorded', consumer, v_envelope, p_now, 0 FROM unnest(p_consumers) AS consumer;
     RETURN QUERY SELECT 'ok'::text, c.id, c.scanned_at, true, t.name::text;
 END
 $fn$;
