@@ -185,6 +185,18 @@ def test_scan_first_then_repeat_and_one_tap(window, scan):
     assert stored.scanned_at == first.scanned_at == START + dt.timedelta(minutes=5)
 
 
+def test_scan_after_the_institution_checked_the_trainee_in_answers_with_that_forced_checkin(window, scan):
+    from services.checkin.scans.services import record_checkin
+
+    s, w = window
+    actor = Principal(role="institution", subject="inst:1:admin:1", name="西安市第一医院", institution_id=1, admin_id=1)
+    forced = record_checkin(s, w, nonce="f1", scanned_at=START + dt.timedelta(minutes=1), identity=identity(),
+                            forced=True, forced_reason="手机没电", actor=actor)
+    s.commit()
+    answer = scan("n1", who=identity())
+    assert (answer.checkin_id, answer.created, answer.forced) == (forced.checkin.id, False, True)
+
+
 def test_scan_second_id_from_same_wechat_is_refused(window, scan):
     from services.checkin.scans.models import RefusedScan
     from services.checkin.scans.services import ScanRefused

@@ -328,7 +328,7 @@ def api_scan(args: dict[str, Any]) -> Any:
             raise AppError(422, "invalid_input", "签到信息有误，请按提示修改。", fields) from None
     r = _record(ticket, openid, identity)
     return {"status": "已签到", "created": r.created,
-            "checkin": {"id": r.checkin_id, "scanned_at": r.scanned_at, "window_id": r.window_id, "forced": False}}
+            "checkin": {"id": r.checkin_id, "scanned_at": r.scanned_at, "window_id": r.window_id, "forced": r.forced}}
 
 
 __all__ = ["pages", "api", "HINTS"]

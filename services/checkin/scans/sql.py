@@ -24,14 +24,16 @@ from __future__ import annotations
 
 BOUND_ELSEWHERE = "CKB01"
 
-# A function signature change needs DROP FUNCTION in its migration (CREATE OR REPLACE cannot change it).
+# CREATE OR REPLACE cannot change a function's arguments or result: such a change drops it first (as here).
+DROP_RECORD_SCAN = "DROP FUNCTION IF EXISTS checkin_record_scan"
 CHECKIN_RECORD_SCAN = r"""
-CREATE OR REPLACE FUNCTION checkin_record_scan(
+CREATE FUNCTION checkin_record_scan(
     p_activity_id integer, p_window_id integer, p_nonce text, p_scanned_at timestamptz, p_now timestamptz,
     p_openid text, p_address_hash text, p_since timestamptz, p_max_identities integer,
     p_trainee_key text, p_id_enc text, p_name text, p_mobile_enc text, p_mobile_hash text, p_title text,
     p_unit text, p_event_id text, p_event_time text, p_consumers text[])
-RETURNS TABLE (r_outcome text, r_checkin_id integer, r_scanned_at timestamptz, r_created boolean, r_name text)
+RETURNS TABLE (r_outcome text, r_checkin_id integer, r_scanned_at timestamptz, r_created boolean, r_forced boolean,
+               r_name text)
 LANGUAGE plpgsql AS $fn$
 DECLARE
     w record;
@@ -50,14 +52,14 @@ BEGIN
       FROM checkin_windows cw JOIN activities a ON a.id = cw.activity_id
      WHERE cw.id = p_window_id;
     IF NOT FOUND OR w.activity_id <> p_activity_id THEN
-        RETURN QUERY SELECT 'not_found', NULL::integer, NULL::timestamptz, false, NULL::text;
+        RETURN QUERY SELECT 'not_found', NULL::integer, NULL::timestamptz, false, false, NULL::text;
         RETURN;
     END IF;
 
     -- a repeated submission (double tap, retry) answers with the first result
     SELECT * INTO c FROM checkins WHERE nonce = p_nonce;
     IF FOUND THEN
-        RETURN QUERY SELECT 'ok'::text, c.id, c.scanned_at, false,
+        RETURN QUERY SELECT 'ok'::text, c.id, c.scanned_at, false, c.forced,
                             (SELECT tr.name::text FROM trainees tr WHERE tr.id = c.trainee_id);
         RETURN;
     END IF;
@@ -65,7 +67,7 @@ BEGIN
     IF NOT (w.starts_at <= p_scanned_at AND p_scanned_at <= w.ends_at) THEN
         INSERT INTO refused_scans (at, activity_id, window_id, reason, openid, trainee_key, address_hash)
         VALUES (p_now, w.activity_id, w.id, 'not_in_window', p_openid, NULL, p_address_hash);
-        RETURN QUERY SELECT 'not_in_window', NULL::integer, NULL::timestamptz, false, NULL::text;
+        RETURN QUERY SELECT 'not_in_window', NULL::integer, NULL::timestamptz, false, false, NULL::text;
         RETURN;
     END IF;
 
@@ -79,7 +81,7 @@ BEGIN
                 INSERT INTO refused_scans (at, activity_id, window_id, reason, openid, trainee_key, address_hash)
                 VALUES (p_now, w.activity_id, w.id, 'wechat_bound_to_other', p_openid, p_trainee_key,
                         p_address_hash);
-                RETURN QUERY SELECT 'wechat_bound_to_other', NULL::integer, NULL::timestamptz, false, NULL::text;
+                RETURN QUERY SELECT 'wechat_bound_to_other', NULL::integer, NULL::timestamptz, false, false, NULL::text;
                 RETURN;
             END IF;
         END IF;
@@ -96,7 +98,7 @@ BEGIN
         SELECT tr.* INTO t FROM wechat_bindings b JOIN trainees tr ON tr.id = b.trainee_id
          WHERE b.openid = p_openid;
         IF NOT FOUND THEN
-            RETURN QUERY SELECT 'identity_required', NULL::integer, NULL::timestamptz, false, NULL::text;
+            RETURN QUERY SELECT 'identity_required', NULL::integer, NULL::timestamptz, false, false, NULL::text;
             RETURN;
         END IF;
     END IF;
@@ -142,7 +144,7 @@ BEGIN
         IF NOT FOUND THEN
             SELECT * INTO c FROM checkins ch WHERE ch.nonce = p_nonce;
         END IF;
-        RETURN QUERY SELECT 'ok'::text, c.id, c.scanned_at, false,
+        RETURN QUERY SELECT 'ok'::text, c.id, c.scanned_at, false, c.forced,
                             (SELECT tr.name::text FROM trainees tr WHERE tr.id = c.trainee_id);
         RETURN;
     END IF;
@@ -158,7 +160,7 @@ BEGIN
             'flags', to_json(v_flags)))::text;
     INSERT INTO outbox (event_id, name, consumer, envelope, created_at, attempts)
     SELECT v_event_id, 'checkin.recorded', consumer, v_envelope, p_now, 0 FROM unnest(p_consumers) AS consumer;
-    RETURN QUERY SELECT 'ok'::text, c.id, c.scanned_at, true, t.name::text;
+    RETURN QUERY SELECT 'ok'::text, c.id, c.scanned_at, true, false, t.name::text;
 END
 $fn$;
 """
@@ -171,10 +173,10 @@ LANGUAGE sql IMMUTABLE AS $fn$
 $fn$;
 """
 
-STATEMENTS = (CHECKIN_ISO, CHECKIN_RECORD_SCAN)
-DROP_STATEMENTS = ("DROP FUNCTION IF EXISTS checkin_record_scan", "DROP FUNCTION IF EXISTS checkin_iso")
+STATEMENTS = (CHECKIN_ISO, DROP_RECORD_SCAN, CHECKIN_RECORD_SCAN)
+DROP_STATEMENTS = (DROP_RECORD_SCAN, "DROP FUNCTION IF EXISTS checkin_iso")
 
-CALL = ("SELECT r_outcome, r_checkin_id, r_scanned_at, r_created, r_name FROM checkin_record_scan("
+CALL = ("SELECT r_outcome, r_checkin_id, r_scanned_at, r_created, r_forced, r_name FROM checkin_record_scan("
         "%(activity_id)s, %(window_id)s, %(nonce)s, %(scanned_at)s, %(now)s, %(openid)s, %(address_hash)s, "
         "%(since)s, %(max_identities)s, %(trainee_key)s, %(id_enc)s, %(name)s, %(mobile_enc)s, %(mobile_hash)s, "
         "%(title)s, %(unit)s, %(event_id)s, %(event_time)s, %(consumers)s)")
