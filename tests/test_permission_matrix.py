@@ -37,6 +37,7 @@ import pytest
 from services.common import clock
 from services.common.auth import COOKIE, Principal, issue_token
 from services.common.config import SERVICES
+from tests.certs.conftest import blank_pages
 from tests.checkin.test_windows_support import csrf_for
 from tests.conftest import bearer
 from tests.permission_fixtures import (
@@ -349,20 +350,6 @@ CASES = [pytest.param(row, role, id=f"{row[1]} [{role}]") for row in MATRIX for 
 
 # ---- the world, built once; every case starts from its snapshot --------------------------------------------
 
-def _blank_pdf(pages: list[Any]) -> bytes:
-    """The certificate renderer's stand-in (the real one has its own tests): one blank A4 page per certificate."""
-    import io
-
-    from pypdf import PdfWriter
-
-    w = PdfWriter()
-    for _ in pages:
-        w.add_blank_page(595, 842)
-    buf = io.BytesIO()
-    w.write(buf)
-    return buf.getvalue()
-
-
 @pytest.fixture(autouse=True)
 def _clean_tables(monkeypatch) -> Iterator[None]:  # type: ignore[no-untyped-def]
     """Overrides the conftest one, which would empty the shared world after each of the ~1000 cases: here the
@@ -383,7 +370,7 @@ def apps(projects_app, checkin_app, credits_app, certs_app) -> dict[str, Any]:  
 @pytest.fixture(scope="module")
 def world(apps, databases) -> Iterator[tuple[World, Snapshot]]:  # type: ignore[no-untyped-def]
     truncate_all(databases)
-    w = build_world(apps, databases, _blank_pdf)
+    w = build_world(apps, databases, blank_pages)
     yield w, take_snapshot(databases)
     truncate_all(databases)
     clock.set_now(None)

@@ -80,3 +80,17 @@ def queued(monkeypatch):
 def at(day: dt.date, hour: int = 10) -> dt.datetime:
     """A Beijing-time moment of a day, as aware UTC."""
     return dt.datetime.combine(day, dt.time(hour), clock.SHANGHAI).astimezone(UTC)
+
+
+def blank_pages(pages):  # type: ignore[no-untyped-def]
+    """A stand-in for the certificate renderer (the real one has its own tests): one blank A4 page per certificate."""
+    import io
+
+    from pypdf import PdfWriter
+
+    w = PdfWriter()
+    for _ in pages:
+        w.add_blank_page(595, 842)
+    buf = io.BytesIO()
+    w.write(buf)
+    return buf.getvalue()

@@ -23,6 +23,7 @@ from tests.certs.conftest import (
     TRAINEE_2,
     WHO,
     at,
+    blank_pages,
 )
 from tests.checkin.test_windows_support import csrf_for, id_number
 from tests.conftest import bearer, login_client
@@ -438,20 +439,6 @@ def test_every_endpoint_is_in_the_table(certs_app):
     ours = {rule for rule in endpoint_access(certs_app)
             if not rule.endswith(("/healthz", "/metrics")) and "openapi" not in rule}  # common: the matrix
     assert ours == set(ENDPOINTS)
-
-
-def blank_pages(pages):
-    """A stand-in renderer for the permission table (the real one is tested above): one blank A4 page each."""
-    import io
-
-    from pypdf import PdfWriter
-
-    w = PdfWriter()
-    for _ in pages:
-        w.add_blank_page(595, 842)
-    buf = io.BytesIO()
-    w.write(buf)
-    return buf.getvalue()
 
 
 @pytest.fixture
