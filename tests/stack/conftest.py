@@ -110,12 +110,11 @@ def _drop_databases(base: str) -> None:
         admin.dispose()
 
 
-@pytest.fixture(scope="session")
-def stack() -> Iterator[StackHandle]:
-    # tests/conftest.py set DATABASE_URL to postgresql://.../cmet_<run>; the `databases` fixture owns
-    # cmet_<run>_<service>, so the stack takes cmet_<run>_stack_<service>.
-    base = os.environ["DATABASE_URL"].rstrip("/") + "_stack"
-    var_dir = Path(tempfile.mkdtemp(prefix="cmet-stack-"))
+@contextmanager
+def running_stack(base: str, prefix: str, **extra_env: str) -> Iterator[StackHandle]:
+    """The whole suite under the local runner on the databases <base>_<service>, in a var dir of its own (kept
+    when CME_KEEP_STACK_VAR=1), with `extra_env` on top of the settings every stack test relies on."""
+    var_dir = Path(tempfile.mkdtemp(prefix=prefix))
     env = dict(os.environ)
     env.update({
         "DATABASE_URL": base,
@@ -126,18 +125,16 @@ def stack() -> Iterator[StackHandle]:
         "CME_WEB_THREADS": "4",
         # the suite's one clock, movable while it runs (StackHandle.clock_moved)
         "CME_CLOCK_FILE": str(var_dir / "clock-offset"),
-        # one certificate a chunk: an export of two goes through the render processes of the real Celery worker
-        "CME_CERTS_RENDER_CHUNK": "1",
+        "CME_WECHAT_UA_REQUIRED": "0",
+        **extra_env,
     })
     for name in SERVICES:  # a per-service override in the environment would bypass the stack's databases
         env.pop(f"CME_{name.upper()}_DATABASE_URL", None)
-    ports = {name: free_port() for name in SERVICES}
     gateway_port = free_port()
     # links the services make (the WeChat login's way back, QR codes) point at this stack's gateway
     env["CME_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{gateway_port}"
-    env["CME_WECHAT_UA_REQUIRED"] = "0"
-    runner = Stack(var_dir, gateway_port=gateway_port, service_ports=ports, env=env, own_redis_port=free_port(),
-                   wechat_port=free_port())
+    runner = Stack(var_dir, gateway_port=gateway_port, service_ports={name: free_port() for name in SERVICES},
+                   env=env, own_redis_port=free_port(), wechat_port=free_port())
     handle = StackHandle(runner, base)
     try:
         runner.start(timeout=120)
@@ -145,9 +142,21 @@ def stack() -> Iterator[StackHandle]:
     finally:
         handle.dispose()
         runner.stop()
-        _drop_databases(base)
         if os.environ.get("CME_KEEP_STACK_VAR") != "1":
             shutil.rmtree(var_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[StackHandle]:
+    # tests/conftest.py set DATABASE_URL to postgresql://.../cmet_<run>; the `databases` fixture owns
+    # cmet_<run>_<service>, so the stack takes cmet_<run>_stack_<service>.
+    base = os.environ["DATABASE_URL"].rstrip("/") + "_stack"
+    try:
+        # one certificate a chunk: an export of two goes through the render processes of the real Celery worker
+        with running_stack(base, "cmet-stack-", CME_CERTS_RENDER_CHUNK="1") as handle:
+            yield handle
+    finally:
+        _drop_databases(base)
 
 
 @pytest.fixture(scope="session")

@@ -25,26 +25,23 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import shutil
 import signal
-import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 import redis
 import requests
 from sqlalchemy import text
 
-from deploy.local import SERVICES, Stack, free_port
+from deploy.local import free_port
 from services.common import clock, pii
 
-from .conftest import StackHandle
+from .conftest import StackHandle, running_stack
 from .flows import api_approve, api_file_offering, api_login, client_from, id_number, local_minute
 from .pgcluster import PgCluster, missing_reason
 
@@ -79,38 +76,15 @@ def pg() -> Iterator[PgCluster]:
 @pytest.fixture(scope="module")
 def fstack(pg: PgCluster) -> Iterator[StackHandle]:
     """The suite on the private cluster, built as conftest's `stack` is."""
-    base = pg.url("cmet_faults")
-    var_dir = Path(tempfile.mkdtemp(prefix="cmet-faults-"))
-    env = dict(os.environ)
-    env.update({
-        "DATABASE_URL": base,
-        "CME_VAR_DIR": str(var_dir),
-        "CME_SMS_LOG": str(var_dir / "sms.log"),
-        "CME_WEB_WORKERS": "2",
-        "CME_WEB_THREADS": "4",
-        "CME_CLOCK_FILE": str(var_dir / "clock-offset"),
-        "CME_WECHAT_UA_REQUIRED": "0",
+    with running_stack(
+        pg.url("cmet_faults"), "cmet-faults-",
         # a killed worker's unacknowledged message comes back within seconds, not 10 minutes
-        "CME_CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_SECONDS),
+        CME_CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY_SECONDS),
         # the workers are killed and must catch up within the waits below, while 120 phones keep the web tier
         # busy: here they run at the web tier's priority (the lowered one is checked in tests/test_compose.py)
-        "CME_BACKGROUND_NICE": "0",
-    })
-    for name in SERVICES:
-        env.pop(f"CME_{name.upper()}_DATABASE_URL", None)
-    gateway_port = free_port()
-    env["CME_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{gateway_port}"
-    runner = Stack(var_dir, gateway_port=gateway_port, service_ports={name: free_port() for name in SERVICES},
-                   env=env, own_redis_port=free_port(), wechat_port=free_port())
-    handle = StackHandle(runner, base)
-    try:
-        runner.start(timeout=120)
+        CME_BACKGROUND_NICE="0",
+    ) as handle:
         yield handle
-    finally:
-        handle.dispose()
-        runner.stop()
-        if os.environ.get("CME_KEEP_STACK_VAR") != "1":
-            shutil.rmtree(var_dir, ignore_errors=True)
 
 
 @dataclass
