@@ -163,3 +163,49 @@ def cookie_header(http: requests.Session, *names: str) -> str:
     missing = [n for n in names if n not in jar]
     assert not missing, f"cookies missing: {missing} (have {sorted(jar)})"
     return "; ".join(f"{n}={jar[n]}" for n in names)
+
+
+def activity_held_today(stack: Any, demo: dict[str, Any], *, admin: tuple[str, str], reviewer: tuple[str, ...],
+                        venue: str, addresses: tuple[str, str]) -> tuple[int, int, dict[str, str], requests.Session]:
+    """xjtu1 (with a new 机构负责人 admin = (name, mobile)) files an offering, a new reviewer (account, name,
+    password, mobile) approves it, and its activity under 继教活动-项目管理 is moved to be held today (filing needs 7
+    days' notice). (activity id, offering id, the institution's auth header, its client from addresses[0])."""
+    from services.checkin import models as checkin_models  # noqa: F401 - the whole schema is known
+    from services.checkin.activities.models import Activity
+    from services.common import clock
+    from services.projects import models as projects_models  # noqa: F401
+    from services.projects.institutions.models import Institution
+    from services.projects.institutions.services import add_admin, create_reviewer
+
+    base = stack.base_url
+    inst = next(i for i in demo["institutions"] if i["account"] == "xjtu1")
+    s = stack.session("projects")
+    try:
+        add_admin(s, s.query(Institution).filter_by(account="xjtu1").one(), *admin)
+        create_reviewer(s, *reviewer)
+        s.commit()
+    finally:
+        s.close()
+    office = client_from(addresses[0])
+    auth = api_login(base, office, stack.sms_log, "institution", inst["account"], inst["password"], admin[1])
+    filing_id = api_file_offering(base, office, auth, start_in_days=10, venue=venue, which=-1)
+    committee = client_from(addresses[1])
+    rev_auth = api_login(base, committee, stack.sms_log, "reviewer", reviewer[0], reviewer[2], reviewer[3])
+    offering_id = api_approve(base, committee, rev_auth, filing_id)
+
+    def activity_id() -> int | None:
+        r = office.get(f"{base}/checkin/api/activities", params={"per_page": 100}, headers=auth)
+        assert r.status_code == 200, r.text
+        found = [a["id"] for a in r.json()["items"] if a["offering_id"] == offering_id]
+        assert len(found) <= 1, found
+        return found[0] if found else None
+
+    aid = stack.wait_until(activity_id, 60, what="the approved offering under 继教活动-项目管理")
+    s = stack.session("checkin")
+    try:
+        activity = s.get(Activity, aid)
+        activity.starts_on, activity.ends_on = clock.today_local(), clock.today_local() + dt.timedelta(days=1)
+        s.commit()
+    finally:
+        s.close()
+    return aid, offering_id, auth, office

@@ -31,10 +31,7 @@ import requests
 from services.common import clock, pii
 
 from .flows import (
-    api_approve,
-    api_file_offering,
-    api_login,
-    client_from,
+    activity_held_today,
     cookie_header,
     id_number,
     local_minute,
@@ -93,46 +90,11 @@ class Hall:
 
 @pytest.fixture(scope="module")
 def hall(stack, demo) -> Hall:
-    from services.checkin import models as checkin_models  # noqa: F401 - the whole schema is known
-    from services.checkin.activities.models import Activity
-    from services.projects import models as projects_models  # noqa: F401
-    from services.projects.institutions.models import Institution
-    from services.projects.institutions.services import add_admin, create_reviewer
-
-    base = stack.base_url
-    inst = next(i for i in demo["institutions"] if i["account"] == "xjtu1")
-    s = stack.session("projects")
-    try:
-        institution = s.query(Institution).filter_by(account="xjtu1").one()
-        add_admin(s, institution, "签到测试员", ADMIN_MOBILE)
-        create_reviewer(s, *REVIEWER)
-        s.commit()
-    finally:
-        s.close()
-    office = client_from("127.0.0.41")
-    auth = api_login(base, office, stack.sms_log, "institution", inst["account"], inst["password"], ADMIN_MOBILE)
-    filing_id = api_file_offering(base, office, auth, start_in_days=10, venue=VENUE, which=-1)
-    committee = client_from("127.0.0.42")
-    rev_auth = api_login(base, committee, stack.sms_log, "reviewer", REVIEWER[0], REVIEWER[2], REVIEWER[3])
-    offering_id = api_approve(base, committee, rev_auth, filing_id)
-
-    def activity_id() -> int | None:
-        r = office.get(f"{base}/checkin/api/activities", params={"per_page": 100}, headers=auth)
-        assert r.status_code == 200, r.text
-        found = [a["id"] for a in r.json()["items"] if a["offering_id"] == offering_id]
-        assert len(found) <= 1, found
-        return found[0] if found else None
-
-    aid = stack.wait_until(activity_id, 60, what="the approved offering under 继教活动-项目管理")
-    s = stack.session("checkin")
-    try:  # the activity is held today (filing needed 7 days' notice)
-        activity = s.get(Activity, aid)
-        activity.starts_on, activity.ends_on = clock.today_local(), clock.today_local() + dt.timedelta(days=1)
-        s.commit()
-    finally:
-        s.close()
+    aid, offering_id, auth, office = activity_held_today(
+        stack, demo, admin=("签到测试员", ADMIN_MOBILE), reviewer=REVIEWER, venue=VENUE,
+        addresses=("127.0.0.41", "127.0.0.42"))
     OUT.mkdir(parents=True, exist_ok=True)
-    return Hall(base, aid, offering_id, auth, office)
+    return Hall(stack.base_url, aid, offering_id, auth, office)
 
 
 def decode_qr(png: Path) -> str:

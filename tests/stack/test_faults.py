@@ -42,7 +42,7 @@ from deploy.local import free_port
 from services.common import clock, pii
 
 from .conftest import StackHandle, running_stack
-from .flows import api_approve, api_file_offering, api_login, client_from, id_number, local_minute
+from .flows import activity_held_today, id_number, local_minute
 from .pgcluster import PgCluster, missing_reason
 
 pytestmark = pytest.mark.stack
@@ -112,45 +112,11 @@ class Hall:
 
 @pytest.fixture(scope="module")
 def hall(fstack: StackHandle) -> Hall:
-    from services.checkin import models as checkin_models  # noqa: F401 - the whole schema is known
-    from services.checkin.activities.models import Activity
-    from services.projects import models as projects_models  # noqa: F401
-    from services.projects.institutions.models import Institution
-    from services.projects.institutions.services import add_admin, create_reviewer
-
     demo = fstack.stack.load_demo()
     assert demo, "the demo data did not load"
-    base = fstack.base_url
-    inst = next(i for i in demo["institutions"] if i["account"] == "xjtu1")
-    s = fstack.session("projects")
-    try:
-        institution = s.query(Institution).filter_by(account="xjtu1").one()
-        add_admin(s, institution, "故障测试员", ADMIN_MOBILE)
-        create_reviewer(s, *REVIEWER)
-        s.commit()
-    finally:
-        s.close()
-    office = client_from("127.0.0.71")
-    auth = api_login(base, office, fstack.sms_log, "institution", inst["account"], inst["password"], ADMIN_MOBILE)
-    filing_id = api_file_offering(base, office, auth, start_in_days=10, venue="故障演练会场", which=-1)
-    committee = client_from("127.0.0.72")
-    rev_auth = api_login(base, committee, fstack.sms_log, "reviewer", REVIEWER[0], REVIEWER[2], REVIEWER[3])
-    offering_id = api_approve(base, committee, rev_auth, filing_id)
-
-    def activity_id() -> int | None:
-        r = office.get(f"{base}/checkin/api/activities", params={"per_page": 100}, headers=auth)
-        assert r.status_code == 200, r.text
-        found = [a["id"] for a in r.json()["items"] if a["offering_id"] == offering_id]
-        return found[0] if found else None
-
-    aid = fstack.wait_until(activity_id, 60, what="the approved offering under 继教活动-项目管理")
-    s = fstack.session("checkin")
-    try:  # held today (filing needed 7 days' notice)
-        activity = s.get(Activity, aid)
-        activity.starts_on, activity.ends_on = clock.today_local(), clock.today_local() + dt.timedelta(days=1)
-        s.commit()
-    finally:
-        s.close()
+    aid, offering_id, auth, office = activity_held_today(
+        fstack, demo, admin=("故障测试员", ADMIN_MOBILE), reviewer=REVIEWER, venue="故障演练会场",
+        addresses=("127.0.0.71", "127.0.0.72"))
     return Hall(fstack, aid, offering_id, auth, office)
 
 
