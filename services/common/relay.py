@@ -8,6 +8,9 @@ When the relay finds the broker gone, the rows it sent in the CME_RELAY_RESEND_S
 again once it is back: a worker that took a message off its queue just as Redis stopped may not have recorded
 it as unacknowledged yet (kombu's Redis transport pops first, records after), and that message would be lost.
 Consumers skip an event id they have processed, so the copies that did arrive change nothing.
+
+A consumer's worker that starts asks for the same after a crash (services.common.redelivery): the relay acts on
+that request on its next round.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import logging
 import signal
 import time
 
+import redis
 from celery import Celery
 from sqlalchemy import MetaData, select, update
 from sqlalchemy.engine import Engine
@@ -28,6 +32,7 @@ from .config import env, get_settings
 from .db import build_engine, ensure_database
 from .events import outbox_tables
 from .logs import setup_logging
+from .redelivery import serve_requests
 from .tasks import make_celery
 
 log = logging.getLogger("relay")
@@ -94,6 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     ensure_database(url)
     engine = build_engine(url)
     celery = make_celery("relay")
+    requests = redis.Redis.from_url(get_settings().redis_url, socket_timeout=2, socket_connect_timeout=2)
     stopping = False
 
     def _stop(*_a: object) -> None:
@@ -122,6 +128,10 @@ def main(argv: list[str] | None = None) -> None:
                 log.warning("relay error: %s", type(exc).__name__)
         elif n >= 0:
             broker_up = True
+            try:
+                serve_requests(engine, requests, args.service, resend_seconds)
+            except Exception as exc:  # broker or database gone meanwhile: the request waits for the next round
+                log.warning("relay error: %s", type(exc).__name__)
         if n < 0:
             backoff = min(5.0, backoff * 2)
         else:

@@ -1,5 +1,6 @@
 """Celery for every service: Redis broker, JSON only, a queue per service, late acks so a killed
-worker's message is redelivered, and the generic event-consumer task."""
+worker's message is redelivered, and the generic event-consumer task, whose worker asks its producers on start
+to send again what a killed predecessor may have lost (services.common.redelivery)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import redis
 from celery import Celery
+from celery.signals import worker_ready
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
@@ -15,6 +18,7 @@ from . import clock
 from .config import env, get_settings
 from .db import ServiceDB
 from .events import consume
+from .redelivery import request_redelivery
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +73,18 @@ def register_event_consumer(
             raise task.retry(exc=exc, countdown=min(60, 2 ** min(task.request.retries, 6))) from exc
         finally:
             session.close()
+
+    @worker_ready.connect(weak=False)
+    def ask_for_redelivery(sender: Any = None, **_: Any) -> None:
+        if getattr(sender, "app", None) is not celery:  # another service's app in this process
+            return
+        try:
+            client = redis.Redis.from_url(get_settings().redis_url, socket_timeout=2, socket_connect_timeout=2)
+            with client:
+                asked = request_redelivery(sdb.engine, processed, service, handlers, client)
+            log.info("asked %s to send again what may have been lost", ", ".join(sorted(asked)) or "no producer")
+        except Exception as exc:  # database or broker gone again: the next start asks
+            log.warning("could not ask for redelivery: %s", type(exc).__name__)
 
     return handle_event
 
