@@ -4,20 +4,23 @@ Alembic migrations per service, and the column types every service uses."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import DateTime, MetaData, create_engine, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.types import TypeDecorator
 
 from .config import get_settings
 from .errors import AppError
+
+T = TypeVar("T")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -136,6 +139,22 @@ class ServiceDB:
         if self._autocommit_engine is None:
             self._autocommit_engine = build_engine(self.url, pool_pre_ping=False, isolation_level="AUTOCOMMIT")
         return self._autocommit_engine
+
+    def retry_dropped(self, work: Callable[[Connection], T]) -> T:
+        """`work` on a connection of the autocommit engine: no BEGIN, COMMIT or ping around it. A pooled connection
+        the database dropped (a restart) fails at once and is thrown away; `work` then runs once more on a new one.
+        Only for work that is safe to repeat (reads, idempotent calls)."""
+
+        def once() -> T:
+            with self.autocommit_engine.connect() as conn:
+                return work(conn)
+
+        try:
+            return once()
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+        return once()
 
     def reset(self) -> None:
         """Forget the engines (after settings changed, or in a forked worker)."""

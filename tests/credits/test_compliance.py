@@ -162,7 +162,7 @@ def test_a_trainee_without_awards_sees_this_year_unmet(databases):
     assert y.effective.total == 0 and y.awards == [] and y.missing_text == "还差 Ⅰ类 10 分、总学分 25 分"
 
 
-def test_asking_for_one_year_loads_only_its_rows_in_two_queries(databases, add_award):
+def test_asking_for_one_year_makes_only_its_lines_in_one_query(databases, add_award):
     from services.credits.compliance.services import yearly_summary
 
     for year in (2024, 2025, 2026):
@@ -182,12 +182,40 @@ def test_asking_for_one_year_loads_only_its_rows_in_two_queries(databases, add_a
     finally:
         event.remove(engine, "before_cursor_execute", count)
         s.close()
-    assert len(statements) == 4  # one aggregate and one row query per call, none per row
-    assert "GROUP BY" in statements[0].upper()
+    assert len(statements) == 2  # one query per call, none per row
     assert [y.year for y in result] == [2026, 2025, 2024]
     assert [y.awards is not None for y in result] == [False, True, False]
     assert len(result[1].awards) == 5 and all(y.effective.total == 10 for y in result)
     assert [len(y.awards) for y in again] == [5, 5, 5]
+
+
+def test_the_page_and_the_api_read_the_database_once(credits_app, databases, make_account, add_award):
+    """The account and its awards in one statement, with no transaction or ping around it."""
+    from services.credits.db import db
+
+    clock.set_now(T0)
+    for year in (2025, 2026):
+        add_award(value="2", ends_on=dt.date(year, 5, 10))
+    principal = make_account()
+    client = login_client(credits_app.test_client(), principal)
+    client.get(PAGE)  # the pools connect
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):  # noqa: ANN001
+        statements.append(statement)
+
+    engines = (db.engine, db.autocommit_engine)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", count)
+    try:
+        page = client.get(PAGE)
+        api = credits_app.test_client().get(API, headers=bearer(principal))
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", count)
+    assert page.status_code == 200 and "2026年度达标情况" in page.get_data(as_text=True)
+    assert api.status_code == 200 and [y["year"] for y in api.json["years"]] == [2026, 2025]
+    assert len(statements) == 2, statements
 
 
 # ---------------------------------------------------------------- the requirement is configuration
@@ -359,6 +387,16 @@ def test_a_token_without_its_account_must_log_in_again(credits_app, databases):
     page = login_client(credits_app.test_client(), ghost).get(PAGE)
     assert page.status_code == 302 and page.headers["Location"].endswith("/credits/login")
     assert credits_app.test_client().get(API, headers=bearer(ghost)).status_code == 401
+
+
+def test_a_token_naming_another_trainees_account_must_log_in_again(credits_app, make_account):
+    """The account id of the token must carry the token's trainee key (the account is not someone else's)."""
+    mine = make_account()
+    crossed = Principal(role="trainee", subject=mine.subject, name="邻居", trainee_key=pii.id_hash(NEIGHBOUR_ID))
+    page = login_client(credits_app.test_client(), crossed).get(PAGE)
+    assert page.status_code == 302 and page.headers["Location"].endswith("/credits/login")
+    api = credits_app.test_client().get(API, headers=bearer(crossed))
+    assert api.status_code == 401 and "重新登录" in api.json["error"]["message"]
 
 
 # ---------------------------------------------------------------- permissions

@@ -244,20 +244,9 @@ def _record_scan_sql(activity_id: int, window_id: int, nonce: str, scanned_at: d
 
 
 def _call(params: dict[str, Any]) -> Any:
-    """One round trip: autocommit (the function is its own transaction, no BEGIN and COMMIT around it) and no
-    ping first. A pooled connection that the database dropped (a restart) fails at once and is thrown away; the
-    call is then made once more on a new one, which is safe: the nonce makes it idempotent."""
-
-    def once() -> Any:
-        with db.autocommit_engine.connect() as conn:
-            return conn.exec_driver_sql(CALL, params).one()
-
-    try:
-        return once()
-    except DBAPIError as exc:
-        if not exc.connection_invalidated:
-            raise
-    return once()
+    """One round trip (ServiceDB.retry_dropped): the function is its own transaction, and repeating it after a
+    dropped connection is safe, since the nonce makes it idempotent."""
+    return db.retry_dropped(lambda conn: conn.exec_driver_sql(CALL, params).one())
 
 
 def _record_scan_orm(activity_id: int, window_id: int, nonce: str, scanned_at: dt.datetime,

@@ -74,19 +74,29 @@ def principal_for(account: TraineeAccount) -> Principal:
                      trainee_key=account.trainee_key, must_change=True if account.must_change else None)
 
 
-def signed_in_account() -> TraineeAccount:
-    """The account of the trainee session; a token whose account is gone (or is not ours) must log in again."""
+SESSION_GONE = "登录已失效，请重新登录。"
+
+
+def session_account_id() -> tuple[int | None, str | None]:
+    """(account id, trainee key) the trainee session names; the id is None when the subject names no account."""
     p = current()
     if p is None or p.role != "trainee":
         raise AppError(401, "login_required", "请先登录。")
     kind, _, raw_id = p.subject.partition(":")
-    account = db.session.get(TraineeAccount, int(raw_id)) if kind == "trainee" and raw_id.isdigit() else None
-    if account is None or account.trainee_key != p.trainee_key:
-        raise AppError(401, "login_required", "登录已失效，请重新登录。")
+    return (int(raw_id) if kind == "trainee" and raw_id.isdigit() else None), p.trainee_key
+
+
+def signed_in_account() -> TraineeAccount:
+    """The account of the trainee session; a token whose account is gone (or is not ours) must log in again."""
+    account_id, trainee_key = session_account_id()
+    account = db.session.get(TraineeAccount, account_id) if account_id is not None else None
+    if account is None or account.trainee_key != trainee_key:
+        raise AppError(401, "login_required", SESSION_GONE)
     return account
 
 
-def masked_id(account: TraineeAccount) -> str:
+def masked_id(account: Any) -> str:
+    """The ID number masked, of anything with id_enc (an account, compliance's SignedIn)."""
     return pii.masked(account.id_enc) or "****"
 
 

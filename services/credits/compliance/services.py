@@ -4,29 +4,45 @@ What counts (DESIGN §1 stages 3b, 4, 5): only awards granted by venue attendanc
 effective (the offering's 执行情况反馈 approved by the committee). Pending ones are shown apart; manual entries
 (手工录入学分) are shown as invalid and never counted; withdrawn ones are listed as withdrawn and not counted.
 
-Two queries per call, both on the (trainee_key, year) index: one aggregate of the sums per year, class, method
-and state, and one for the award rows; never a query per row.
+One query, on the (trainee_key, year) index: the trainee's award rows (a few a year), summed here; the pages add
+the account to it (account_with_awards), so a page is one round trip to the database.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy import Row, bindparam, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 from services.common.formats import fmt_credits
 
+from ..accounts.models import TraineeAccount
 from ..awards.models import PRINTABLE_AFTER, STATES, CreditAward
 from .requirements import Requirement, requirement_for
 
 CLASS1, CLASS2 = "Ⅰ类", "Ⅱ类"
 ZERO = Decimal("0.00")
 # what a line shows; the encrypted ID number and mobile of the award are not read
-_ROW_COLUMNS = ("id", "year", "project_number", "project_title", "institution_name", "credit_class", "credit_value",
-                "offering_starts_on", "offering_ends_on", "activity_date", "method", "state", "version")
+_AWARDS = CreditAward.__table__
+_ROW_COLUMNS = tuple(_AWARDS.c[name] for name in (
+    "id", "year", "project_number", "project_title", "institution_name", "credit_class", "credit_value",
+    "offering_starts_on", "offering_ends_on", "activity_date", "method", "state"))
+_NEWEST_FIRST = (_AWARDS.c.year.desc(), _AWARDS.c.activity_date.desc(), _AWARDS.c.id.desc())
+_ACCOUNTS = TraineeAccount.__table__
+# the account of the session and its awards (none: one row of NULL award columns); built once, compiled once
+_ACCOUNT_WITH_AWARDS = (
+    select(_ACCOUNTS.c.trainee_key.label("account_key"), _ACCOUNTS.c.name.label("account_name"),
+           _ACCOUNTS.c.id_enc.label("account_id_enc"), _ACCOUNTS.c.must_change.label("account_must_change"),
+           *_ROW_COLUMNS)
+    .select_from(_ACCOUNTS.outerjoin(_AWARDS, _AWARDS.c.trainee_key == _ACCOUNTS.c.trainee_key))
+    .where(_ACCOUNTS.c.id == bindparam("account_id"))
+    .order_by(*_NEWEST_FIRST))
 
 
 @dataclass
@@ -112,7 +128,7 @@ class YearSummary:
         return "已达标" if self.met else f"未达标，{self.missing_text}"
 
 
-def _award_line(row: CreditAward, today: dt.date) -> AwardLine:
+def _award_line(row: Any, today: dt.date) -> AwardLine:
     due = row.offering_ends_on + PRINTABLE_AFTER  # the same rule as CreditAward.printable_from
     printable_from: dt.date | None = due
     printable = False
@@ -141,46 +157,48 @@ def _award_line(row: CreditAward, today: dt.date) -> AwardLine:
         printable=printable, printable_from=printable_from, printable_text=printable_text)
 
 
+def account_with_awards(conn: Connection, account_id: int) -> list[Row[Any]]:
+    """The account's trainee_key, name, id_enc and must_change (labelled account_*) beside each of its award rows,
+    newest first; [] when there is no such account."""
+    return list(conn.execute(_ACCOUNT_WITH_AWARDS, {"account_id": account_id}).all())
+
+
 def yearly_summary(session: Session, trainee_key: str, today: dt.date, *, year: int | None = None
                    ) -> list[YearSummary]:
-    """Every year the trainee has awards in, plus today's year (and ``year``), newest first.
+    """Every year the trainee has awards in, plus today's year (and ``year``), newest first (see summarise)."""
+    rows = session.execute(select(*_ROW_COLUMNS).where(_AWARDS.c.trainee_key == trainee_key)
+                           .order_by(*_NEWEST_FIRST)).all()
+    return summarise(rows, today, year=year)
 
-    The award rows are loaded for ``year`` only when it is given, else for every year.
-    """
-    c = CreditAward
-    sums = session.execute(
-        select(c.year, c.credit_class, c.method, c.state, func.sum(c.credit_value), func.count())
-        .where(c.trainee_key == trainee_key)
-        .group_by(c.year, c.credit_class, c.method, c.state)).all()
+
+def summarise(rows: Iterable[Any], today: dt.date, *, year: int | None = None) -> list[YearSummary]:
+    """Sums and lines of award rows (newest first; a row whose id is None is skipped): every year with awards,
+    plus today's year (and ``year``), newest first. The lines are made for ``year`` only when it is given, else for
+    every year."""
     years: dict[int, YearSummary] = {}
 
     def summary(y: int) -> YearSummary:
         if y not in years:
-            years[y] = YearSummary(year=y, requirement=requirement_for(y))
+            years[y] = YearSummary(year=y, requirement=requirement_for(y),
+                                   awards=[] if year is None or y == year else None)
         return years[y]
 
     summary(today.year)
     if year is not None:
         summary(year)
-    for y, credit_class, method, state, total, count in sums:
-        s = summary(y)
-        if state == "withdrawn":
+    for row in rows:
+        if row.id is None:
+            continue
+        s = summary(row.year)
+        if row.state == "withdrawn":
             bucket = s.withdrawn
-        elif method == "manual":
+        elif row.method == "manual":
             bucket = s.manual
-        elif state == "effective":
+        elif row.state == "effective":
             bucket = s.effective
         else:
             bucket = s.pending
-        bucket.add(credit_class, Decimal(total or 0), count)
-
-    rows_query = select(c).options(load_only(*(getattr(c, name) for name in _ROW_COLUMNS))).where(
-        c.trainee_key == trainee_key)
-    if year is not None:
-        rows_query = rows_query.where(c.year == year)
-    for s in ([years[year]] if year is not None else years.values()):
-        s.awards = []
-    for row in session.scalars(rows_query.order_by(c.year.desc(), c.activity_date.desc(), c.id.desc())):
-        line = _award_line(row, today)
-        years[row.year].awards.append(line)  # type: ignore[union-attr]
+        bucket.add(row.credit_class, Decimal(row.credit_value), 1)
+        if s.awards is not None:
+            s.awards.append(_award_line(row, today))
     return [years[y] for y in sorted(years, reverse=True)]

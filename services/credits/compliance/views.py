@@ -9,6 +9,7 @@ ID number is shown masked. A trainee still on the initial password is sent to ch
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, redirect, render_template, request
@@ -21,12 +22,11 @@ from services.common.errors import AppError, wants_json
 from services.common.formats import fmt_credits
 from services.common.schemas import ValidationError
 
-from ..accounts.models import TraineeAccount
-from ..accounts.views import LOGIN_PAGE, PASSWORD_PAGE, masked_id, signed_in_account
+from ..accounts.views import LOGIN_PAGE, PASSWORD_PAGE, SESSION_GONE, masked_id, session_account_id
 from ..db import db
 from . import requirements
 from .schemas import ComplianceOut, YearQuery
-from .services import yearly_summary
+from .services import account_with_awards, summarise
 
 PAGE = "/credits/compliance"
 FORBIDDEN = "达标情况查询仅供学员本人使用，请退出当前账号后用学员账号（身份证号码）登录。"
@@ -58,11 +58,35 @@ pages.before_request(_trainee_only)
 api.before_request(_trainee_only)
 
 
-def _summary(account: TraineeAccount, year: int | None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class SignedIn:
+    """The trainee of the session, as read with the awards in one query (services.account_with_awards)."""
+
+    name: str
+    id_enc: str
+    must_change: bool
+    rows: list[Any]
+
+    @property
+    def masked_id(self) -> str:
+        return masked_id(self)
+
+
+def _signed_in() -> SignedIn:
+    """The session's account and its awards in one read; a token whose account is gone (or is not ours) must
+    log in again, as signed_in_account() says."""
+    account_id, trainee_key = session_account_id()
+    rows = [] if account_id is None else db.retry_dropped(lambda conn: account_with_awards(conn, account_id))
+    if not rows or rows[0].account_key != trainee_key:
+        raise AppError(401, "login_required", SESSION_GONE)
+    first = rows[0]
+    return SignedIn(first.account_name, first.account_id_enc, bool(first.account_must_change), rows)
+
+
+def _summary(trainee: SignedIn, year: int | None) -> dict[str, Any]:
     today = clock.today_local()
-    years = yearly_summary(db.session, account.trainee_key, today, year=year)
-    return {"trainee": {"name": account.name, "id_number_masked": masked_id(account)}, "today": today,
-            "years": years}
+    return {"trainee": {"name": trainee.name, "id_number_masked": trainee.masked_id}, "today": today,
+            "years": summarise(trainee.rows, today, year=year)}
 
 
 def _year_arg() -> int | None:
@@ -78,18 +102,18 @@ def _year_arg() -> int | None:
 @access("trainee")
 def compliance_page() -> Any:
     try:
-        account = signed_in_account()
+        trainee = _signed_in()
     except AppError as exc:
         if exc.status != 401:
             raise
         return cauth.clear_login_cookie(redirect(LOGIN_PAGE))
-    if account.must_change:
+    if trainee.must_change:
         return redirect(PASSWORD_PAGE)
     year = _year_arg()
     today = clock.today_local()
-    data = _summary(account, year if year is not None else today.year)
+    data = _summary(trainee, year if year is not None else today.year)
     selected = next(s for s in data["years"] if s.awards is not None)
-    return render_template("credits/trainee/compliance.html", account=account, masked_id=masked_id(account),
+    return render_template("credits/trainee/compliance.html", account=trainee, masked_id=trainee.masked_id,
                            today=today, years=data["years"], selected=selected, credits=fmt_credits)
 
 
@@ -102,10 +126,10 @@ def api_compliance(year: int | None = None) -> Any:
     """本人各年度的学分：已生效（计入达标，按Ⅰ类、Ⅱ类）、待生效、手工录入（无效，不计入达标）、已撤销，
     年度要求、是否达标及还差多少；每条授分的证书可打印时间。不指定 year 时列出全部年度（含今年）。
     仍在使用初始密码时返回 403（code = password_change_required），须先修改密码。"""
-    account = signed_in_account()
-    if account.must_change:
+    trainee = _signed_in()
+    if trainee.must_change:
         raise AppError(403, "password_change_required", MUST_CHANGE)
-    data = _summary(account, year)
+    data = _summary(trainee, year)
     if year is not None:
         data["years"] = [s for s in data["years"] if s.year == year]
     return data
