@@ -198,7 +198,7 @@ def test_sqlite_gives_the_same_answer():
 
 
 def test_postgresql_fast_path_equals_the_core_query(session, monkeypatch):
-    """On PostgreSQL through psycopg the rows are read with a DB-API cursor and the times parsed from ISO text;
+    """On PostgreSQL through psycopg the rows are read with a DB-API cursor and the times come as epoch seconds;
     it must give exactly what the portable Core query gives: same trainees, order, names, instants, counts."""
     from services.credits.analysis import rules
 
