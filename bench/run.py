@@ -21,7 +21,10 @@ at 50 connections for 10 seconds a row:
     QR refresh        GET  /checkin/projector/<ptoken>/live
 
 and prints requests/s, p50 and p99 of each and the ratios against the targets (submit >= 0.8x the
-baseline insert with p99 <= 100 ms; QR refresh >= 0.8x hello). Everything listens on 127.0.0.1; the
+baseline insert with p99 <= 100 ms; QR refresh >= 0.8x hello). Each row starts once what the rows before it
+set moving has settled (settle(): no event waiting in an outbox, nothing queued or unacknowledged in Redis; the
+submit row leaves thousands of checkin.recorded for the relay and the credits worker), so that a row measures
+itself, not the aftermath of the previous one; the wait is printed. Everything listens on 127.0.0.1; the
 check-in rows take about 90 s, the credits rows about 2.5 minutes more (mostly loading the million awards);
 the run refuses to start a row that would end after --budget seconds.
 
@@ -207,6 +210,32 @@ def projector_lines(session: Any, activity: Any, window: Any) -> tuple[list[Line
 
 
 # ---- the stack -----------------------------------------------------------------------------------
+
+def settle(stack: Any, limit: float = 60.0) -> tuple[float, int]:
+    """Wait until no event waits in any service's outbox and no message is queued or unacknowledged in the stack's
+    Redis, at most ``limit`` seconds; (seconds waited, what was still moving at the end)."""
+    import redis
+    from sqlalchemy import create_engine, text
+
+    from deploy.local import SERVICES
+
+    engines = [create_engine(stack.database_urls[name]) for name in SERVICES]
+    broker = redis.Redis.from_url(stack.redis_url)
+    began = time.monotonic()
+    try:
+        while True:
+            moving = broker.hlen("unacked") + sum(broker.llen(k) for k in broker.scan_iter(_type="list"))
+            for engine in engines:
+                with engine.connect() as conn:
+                    moving += conn.execute(text("SELECT count(*) FROM outbox WHERE sent_at IS NULL")).scalar_one()
+            if not moving or time.monotonic() - began > limit:
+                return time.monotonic() - began, moving
+            time.sleep(0.5)
+    finally:
+        broker.close()
+        for engine in engines:
+            engine.dispose()
+
 
 def _drop(urls: list[str]) -> None:
     from sqlalchemy import create_engine, text
@@ -494,6 +523,10 @@ def main(argv: list[str] | None = None) -> int:
                 if left < args.warmup + args.seconds + 5:
                     row.skipped = "out of time budget"
                     continue
+                waited, moving = settle(stack, limit=min(60.0, left - args.warmup - args.seconds - 5))
+                if waited >= 1 or moving:
+                    print(f"  waited {waited:.0f} s for earlier rows' events to settle"
+                          f"{f' ({moving} still moving)' if moving else ''}", flush=True)
                 print(f"measuring {row.label} ...", flush=True)
                 connections = credits.COMPLIANCE_CONNECTIONS if key in ("helloc", "cpage", "capi") else args.connections
                 threads = min(args.threads, connections)
