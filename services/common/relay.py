@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     ensure_database(url)
     engine = build_engine(url)
     celery = make_celery("relay")
-    requests = redis.Redis.from_url(get_settings().redis_url, socket_timeout=2, socket_connect_timeout=2)
+    asks = redis.Redis.from_url(get_settings().redis_url, socket_timeout=2, socket_connect_timeout=2)
     stopping = False
 
     def _stop(*_a: object) -> None:
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
         elif n >= 0:
             broker_up = True
             try:
-                serve_requests(engine, requests, args.service, resend_seconds)
+                serve_requests(engine, asks, args.service, resend_seconds)
             except Exception as exc:  # broker or database gone meanwhile: the request waits for the next round
                 log.warning("relay error: %s", type(exc).__name__)
         if n < 0:

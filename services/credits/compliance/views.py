@@ -10,6 +10,7 @@ ID number is shown masked. A trainee still on the initial password is sent to ch
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from flask import Blueprint, redirect, render_template, request
@@ -67,7 +68,7 @@ class SignedIn:
     must_change: bool
     rows: list[Any]
 
-    @property
+    @cached_property  # the page shows it twice; each is a decryption
     def masked_id(self) -> str:
         return masked_id(self)
 
