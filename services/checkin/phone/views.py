@@ -308,7 +308,7 @@ def api_ticket() -> Any:
 
 @api.route("/scan", methods=["POST"])
 @access("public")
-@api.arguments(PhoneScanSchema)
+@api.arguments(PhoneScanSchema())  # an instance: webargs makes a new one from a class on every request
 @api.response(200, PhoneScanResultSchema)
 @api.doc(summary="扫码签到（首次扫码带身份信息；已绑定的微信号只需 nonce）")
 def api_scan(args: dict[str, Any]) -> Any:
