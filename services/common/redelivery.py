@@ -97,5 +97,7 @@ def serve_requests(engine: Engine, client: Redis, producer: str, margin_seconds:
             after = []  # unreadable: sending everything again is safe
         done[consumer] = resend_since_processed(engine, consumer, after, margin_seconds)
         client.eval(_DELETE_IF_SAME, 1, key, producer, raw)
-        log.warning("%s's worker started: %d event(s) for it will be sent again", consumer, done[consumer])
+        # a warning when something is sent again (a worker was lost, or restarted with work queued)
+        log.log(logging.WARNING if done[consumer] else logging.INFO,
+                "%s's worker started: %d event(s) for it will be sent again", consumer, done[consumer])
     return done
