@@ -189,6 +189,31 @@ def test_asking_for_one_year_makes_only_its_lines_in_one_query(databases, add_aw
     assert [len(y.awards) for y in again] == [5, 5, 5]
 
 
+def test_the_api_json_written_by_hand_is_what_the_schema_dumps(databases, add_award):
+    """dump_compliance (the API's fast path) gives exactly ComplianceOut().dump: awards of every kind, odd
+    values, a year with its lines and years without (None), a printable date and none."""
+    from services.credits.compliance.schemas import ComplianceOut, dump_compliance
+    from services.credits.compliance.services import yearly_summary
+
+    add_award(credit_class="Ⅰ类", value="7.5", title="心血管急危重症诊治进展")
+    add_award(credit_class="Ⅱ类", value="13", ends_on=dt.date(2026, 11, 30))  # printable only from a later day
+    add_award(credit_class="Ⅰ类", value="2", state="pending")
+    add_award(credit_class="Ⅰ类", value="4", method="manual", state="pending")
+    add_award(credit_class="Ⅱ类", value="0.25", state="withdrawn")
+    add_award(value="10", ends_on=dt.date(2024, 5, 20))
+    s = databases["credits"].new_session()
+    try:
+        every = yearly_summary(s, pii.id_hash(ID_NUMBER), dt.date(2026, 12, 10))
+        one = yearly_summary(s, pii.id_hash(ID_NUMBER), dt.date(2026, 12, 10), year=2024)
+    finally:
+        s.close()
+    for years in (every, one):
+        data = {"trainee": {"name": "曾小明", "id_number_masked": "1101**********002X"},
+                "today": dt.date(2026, 12, 10), "years": years}
+        assert dump_compliance(data) == ComplianceOut().dump(data)
+    assert any(y.awards is None for y in one) and any(a.printable_from is None for y in every for a in y.awards)
+
+
 def test_the_page_and_the_api_read_the_database_once(credits_app, databases, make_account, add_award):
     """The account and its awards in one statement, with no transaction or ping around it."""
     from services.credits.db import db

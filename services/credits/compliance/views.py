@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from flask import Blueprint, redirect, render_template, request
+from flask import Blueprint, jsonify, redirect, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
 
 from services.common import auth as cauth
@@ -26,7 +26,7 @@ from services.common.schemas import ValidationError
 from ..accounts.views import LOGIN_PAGE, PASSWORD_PAGE, SESSION_GONE, masked_id, session_account_id
 from ..db import db
 from . import requirements
-from .schemas import ComplianceOut, YearQuery
+from .schemas import ComplianceOut, YearQuery, dump_compliance
 from .services import account_with_awards, summarise
 
 PAGE = "/credits/compliance"
@@ -133,4 +133,4 @@ def api_compliance(year: int | None = None) -> Any:
     data = _summary(trainee, year)
     if year is not None:
         data["years"] = [s for s in data["years"] if s.year == year]
-    return data
+    return jsonify(dump_compliance(data))  # ComplianceOut's JSON, written without marshmallow (see schemas.py)
