@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import redis
+
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("projects", "checkin", "credits", "certs")
 
@@ -105,3 +107,8 @@ def get_settings() -> Settings:
 def env(name: str, default: str = "") -> str:
     """A service-specific setting not worth a field of its own."""
     return os.environ.get(name, default)
+
+
+def redis_client() -> redis.Redis:
+    """The suite's Redis (REDIS_URL) with short timeouts: a Redis that is gone fails a caller in two seconds."""
+    return redis.Redis.from_url(get_settings().redis_url, socket_timeout=2, socket_connect_timeout=2)

@@ -22,13 +22,12 @@ import logging
 import signal
 import time
 
-import redis
 from celery import Celery
 from sqlalchemy import MetaData, select, update
 from sqlalchemy.engine import Engine
 
 from . import clock
-from .config import env, get_settings
+from .config import env, get_settings, redis_client
 from .db import build_engine, ensure_database
 from .events import outbox_tables
 from .logs import setup_logging
@@ -99,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     ensure_database(url)
     engine = build_engine(url)
     celery = make_celery("relay")
-    asks = redis.Redis.from_url(get_settings().redis_url, socket_timeout=2, socket_connect_timeout=2)
+    asks = redis_client()
     stopping = False
 
     def _stop(*_a: object) -> None:

@@ -8,14 +8,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import redis
 from celery import Celery
 from celery.signals import worker_ready
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from . import clock
-from .config import env, get_settings
+from .config import env, get_settings, redis_client
 from .db import ServiceDB
 from .events import consume
 from .redelivery import request_redelivery
@@ -79,8 +78,7 @@ def register_event_consumer(
         if getattr(sender, "app", None) is not celery:  # another service's app in this process
             return
         try:
-            client = redis.Redis.from_url(get_settings().redis_url, socket_timeout=2, socket_connect_timeout=2)
-            with client:
+            with redis_client() as client:
                 asked = request_redelivery(sdb.engine, processed, service, handlers, client)
             log.info("asked %s to send again what may have been lost", ", ".join(sorted(asked)) or "no producer")
         except Exception as exc:  # database or broker gone again: the next start asks

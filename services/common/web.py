@@ -11,7 +11,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import redis
 from flask import Blueprint, Flask, Response, g, jsonify, request
 from flask_smorest import Api
 from marshmallow import fields as ma_fields
@@ -21,7 +20,7 @@ from werkzeug.routing import IntegerConverter
 
 from . import auth, clock, pii
 from .auth import access
-from .config import env, get_settings
+from .config import env, get_settings, redis_client
 from .db import ServiceDB
 from .errors import ErrorSchema, register_error_handlers
 from .logs import setup_logging
@@ -40,10 +39,6 @@ SERVICE_TITLES = {
 
 
 @lru_cache(maxsize=1)
-def redis_client() -> redis.Redis:
-    return redis.Redis.from_url(get_settings().redis_url, socket_timeout=2, socket_connect_timeout=2)
-
-
 class IdConverter(IntegerConverter):
     """<int:...> in every URL: a number beyond the integer ids names nothing (404, documented as the path
     parameter's maximum) instead of reaching PostgreSQL as an out-of-range value (a 500)."""
