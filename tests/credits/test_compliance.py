@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
@@ -23,6 +24,23 @@ PAGE = "/credits/compliance"
 API = "/credits/api/me/compliance"
 # 2026-12-10 10:00 in Shanghai
 T0 = dt.datetime(2026, 12, 10, 2, 0, tzinfo=dt.UTC)
+
+
+@contextmanager
+def statements_on(*engines):  # noqa: ANN001, ANN201
+    """The SQL statements sent on these engines while the block runs."""
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):  # noqa: ANN001
+        statements.append(statement)
+
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", count)
 
 
 @pytest.fixture
@@ -169,18 +187,11 @@ def test_asking_for_one_year_makes_only_its_lines_in_one_query(databases, add_aw
         for _ in range(5):
             add_award(value="2", ends_on=dt.date(year, 5, 10))
     s = databases["credits"].new_session()
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, *args):  # noqa: ANN001
-        statements.append(statement)
-
-    engine = s.get_bind()
-    event.listen(engine, "before_cursor_execute", count)
     try:
-        result = yearly_summary(s, pii.id_hash(ID_NUMBER), dt.date(2026, 12, 10), year=2025)
-        again = yearly_summary(s, pii.id_hash(ID_NUMBER), dt.date(2026, 12, 10))
+        with statements_on(s.get_bind()) as statements:
+            result = yearly_summary(s, pii.id_hash(ID_NUMBER), dt.date(2026, 12, 10), year=2025)
+            again = yearly_summary(s, pii.id_hash(ID_NUMBER), dt.date(2026, 12, 10))
     finally:
-        event.remove(engine, "before_cursor_execute", count)
         s.close()
     assert len(statements) == 2  # one query per call, none per row
     assert [y.year for y in result] == [2026, 2025, 2024]
@@ -224,20 +235,9 @@ def test_the_page_and_the_api_read_the_database_once(credits_app, databases, mak
     principal = make_account()
     client = login_client(credits_app.test_client(), principal)
     client.get(PAGE)  # the pools connect
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, *args):  # noqa: ANN001
-        statements.append(statement)
-
-    engines = (db.engine, db.autocommit_engine)
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_on(db.engine, db.autocommit_engine) as statements:
         page = client.get(PAGE)
         api = credits_app.test_client().get(API, headers=bearer(principal))
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", count)
     assert page.status_code == 200 and "2026年度达标情况" in page.get_data(as_text=True)
     assert api.status_code == 200 and [y["year"] for y in api.json["years"]] == [2026, 2025]
     assert len(statements) == 2, statements
