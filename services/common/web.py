@@ -7,11 +7,11 @@ import logging
 import time
 import uuid
 from collections.abc import Iterable
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, g, jsonify, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_smorest import Api
 from marshmallow import fields as ma_fields
 from sqlalchemy import text
@@ -38,7 +38,6 @@ SERVICE_TITLES = {
 }
 
 
-@lru_cache(maxsize=1)
 class IdConverter(IntegerConverter):
     """<int:...> in every URL: a number beyond the integer ids names nothing (404, documented as the path
     parameter's maximum) instead of reaching PostgreSQL as an out-of-range value (a 500)."""
@@ -56,6 +55,16 @@ def _decimal_property(self: Any, field: Any, ret: dict[str, Any], **kwargs: Any)
     if field.as_string:
         return {"type": "string", "pattern": r"^-?\d+(\.\d+)?$"}
     return {k: float(ret[k]) for k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum") if k in ret}
+
+
+class CookieSessionInterface(SecureCookieSessionInterface):
+    """Flask's cookie session (flash messages on the projects pages), opened only when its cookie came: the
+    default builds a signing serializer on every request, to find no cookie on nearly all of them."""
+
+    def open_session(self, app: Flask, request: Any) -> Any:
+        if not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
 
 
 class ServiceApi(Api):
@@ -120,6 +129,7 @@ def create_service_app(service: str, sdb: ServiceDB, blueprints: Iterable[Bluepr
         LOGIN_URL="/projects/login",
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.session_interface = CookieSessionInterface()
     # services listen only behind the gateway, whose X-Forwarded-* headers give the client's address
     proxies = int(env("CME_TRUSTED_PROXIES", "1"))
     if proxies:

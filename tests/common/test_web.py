@@ -1,0 +1,37 @@
+"""The app factory's own parts: Flask's cookie session opened only when its cookie came, the <int:> converter."""
+
+from __future__ import annotations
+
+from flask import session
+from werkzeug.routing import IntegerConverter
+
+from services.common.schemas import MAX_ID
+from services.common.web import CookieSessionInterface, IdConverter
+
+
+def test_flask_session_round_trips_through_its_cookie(projects_app):
+    assert isinstance(projects_app.session_interface, CookieSessionInterface)
+    with projects_app.test_request_context("/"):
+        assert dict(session) == {}  # no cookie: an empty session, nothing signed or verified
+        session["_flashes"] = [("ok", "添加成功")]
+        response = projects_app.response_class()
+        projects_app.session_interface.save_session(projects_app, session, response)
+        cookie = response.headers["Set-Cookie"].split(";")[0]
+    name, value = cookie.split("=", 1)
+    assert name == projects_app.config["SESSION_COOKIE_NAME"]
+    with projects_app.test_request_context("/", headers={"Cookie": cookie}):
+        assert session["_flashes"] == [("ok", "添加成功")]
+    with projects_app.test_request_context("/", headers={"Cookie": f"{name}={value[:-2]}xx"}):
+        assert dict(session) == {}  # a forged cookie is no session
+
+
+def test_request_without_session_cookie_sets_none(projects_app):
+    response = projects_app.test_client().get("/projects/healthz")
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+
+
+def test_int_converter_is_a_class_with_the_id_maximum(projects_app):
+    converter = projects_app.url_map.converters["int"]
+    assert converter is IdConverter and issubclass(converter, IntegerConverter)
+    assert IdConverter(projects_app.url_map).max == MAX_ID
