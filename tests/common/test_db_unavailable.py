@@ -183,3 +183,46 @@ def test_visibility_timeout_is_configurable(monkeypatch):
     monkeypatch.setenv("CME_CELERY_VISIBILITY_TIMEOUT", "8")
     assert transport_options() == {"visibility_timeout": 8, "unacked_restore_interval": 2,
                                    "unacked_restore_throttle": 1}
+
+
+# ---- ServiceDB.call_row: the scan's one statement on the driver connection ------------------------------
+
+def test_call_row_repeats_once_on_a_connection_the_server_dropped(databases):
+    from sqlalchemy import text
+
+    from services.checkin.db import db
+
+    first = db.call_row("SELECT pg_backend_pid()", ())
+    assert first is not None
+    with db.engine.connect() as admin:  # the server drops the pooled connection (as a restart does)
+        admin.execute(text(f"SELECT pg_terminate_backend({int(first[0])})"))
+    again = db.call_row("SELECT pg_backend_pid(), %s::text", ("ok",))
+    assert again is not None and again[1] == "ok" and again[0] != first[0]
+
+
+def test_call_row_dropped_twice_is_a_retryable_failure(databases):
+    from services.checkin.db import db
+
+    # the statement ends its own connection: the call and its one repetition both meet a dropped connection
+    with pytest.raises(OperationalError) as caught:
+        db.call_row("SELECT pg_terminate_backend(pg_backend_pid())", ())
+    assert caught.value.connection_invalidated and db_unavailable(caught.value)
+    assert db.call_row("SELECT 1", ()) == (1,)  # the pool goes on with new connections
+
+
+def test_call_row_failing_statement_is_not_retryable_and_hides_its_parameters(databases):
+    from services.checkin.db import db
+
+    with pytest.raises(DBAPIError) as caught:
+        db.call_row("SELECT %s::text WHERE 1 / 0 = 1", ("610102198503121233",))
+    assert not db_unavailable(caught.value)
+    assert "610102198503121233" not in str(caught.value)  # personal data never reaches a log line
+    assert db.call_row("SELECT 2", ()) == (2,)
+
+
+def test_call_row_on_a_server_that_is_down_is_a_retryable_failure(checkin_db_down):
+    from services.checkin.db import db
+
+    with pytest.raises(OperationalError) as caught:
+        db.call_row("SELECT 1", ())
+    assert db_unavailable(caught.value)

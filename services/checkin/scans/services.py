@@ -28,7 +28,7 @@ from ..db import db, outbox
 from ..trainees.models import Trainee, WeChatBinding
 from ..windows.models import CheckinWindow
 from .models import REASONS, Checkin, RefusedScan
-from .sql import BOUND_ELSEWHERE, CALL
+from .sql import BOUND_ELSEWHERE, CALL, CALL_ARGS
 
 IDENTITY_REQUIRED = "请填写签到信息。"
 
@@ -244,9 +244,9 @@ def _record_scan_sql(activity_id: int, window_id: int, nonce: str, scanned_at: d
 
 
 def _call(params: dict[str, Any]) -> Any:
-    """One round trip (ServiceDB.retry_dropped): the function is its own transaction, and repeating it after a
+    """One round trip (ServiceDB.call_row): the function is its own transaction, and repeating it after a
     dropped connection is safe, since the nonce makes it idempotent."""
-    return db.retry_dropped(lambda conn: conn.exec_driver_sql(CALL, params).one())
+    return db.call_row(CALL, tuple(params[name] for name in CALL_ARGS))
 
 
 def _record_scan_orm(activity_id: int, window_id: int, nonce: str, scanned_at: dt.datetime,

@@ -176,7 +176,9 @@ $fn$;
 STATEMENTS = (CHECKIN_ISO, DROP_RECORD_SCAN, CHECKIN_RECORD_SCAN)
 DROP_STATEMENTS = (DROP_RECORD_SCAN, "DROP FUNCTION IF EXISTS checkin_iso")
 
+# the function's arguments in order; CALL takes them as one tuple (ServiceDB.call_row, positional)
+CALL_ARGS = ("activity_id", "window_id", "nonce", "scanned_at", "now", "openid", "address_hash", "since",
+             "max_identities", "trainee_key", "id_enc", "name", "mobile_enc", "mobile_hash", "title", "unit",
+             "event_id", "event_time", "consumers")
 CALL = ("SELECT r_outcome, r_checkin_id, r_scanned_at, r_created, r_forced, r_name FROM checkin_record_scan("
-        "%(activity_id)s, %(window_id)s, %(nonce)s, %(scanned_at)s, %(now)s, %(openid)s, %(address_hash)s, "
-        "%(since)s, %(max_identities)s, %(trainee_key)s, %(id_enc)s, %(name)s, %(mobile_enc)s, %(mobile_hash)s, "
-        "%(title)s, %(unit)s, %(event_id)s, %(event_time)s, %(consumers)s)")
+        + ", ".join(["%s"] * len(CALL_ARGS)) + ")")
