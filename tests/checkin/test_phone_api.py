@@ -146,3 +146,18 @@ def test_phone_permissions(checkin_app, hall, rule, who):  # noqa: F811
     else:
         resp = client.get(url, headers=headers)
     assert resp.status_code == expected, resp.get_data(as_text=True)[:300]
+
+
+@pytest.mark.parametrize("created, forced", [(True, False), (False, False), (False, True)])
+def test_scan_answer_written_by_hand_is_the_schemas_dump(created, forced):
+    """The scan API writes its JSON without marshmallow; PhoneScanResultSchema stays its description."""
+    from services.checkin.phone.schemas import PhoneScanResultSchema, dump_scan_result
+    from services.checkin.scans.services import ScanResult
+
+    at = dt.datetime(2026, 5, 12, 1, 2, 3, 456789, tzinfo=dt.UTC)
+    for scanned_at in (at, at.replace(microsecond=0)):
+        r = ScanResult(checkin_id=2**31 - 1, window_id=7, scanned_at=scanned_at, created=created, forced=forced,
+                       name="张一明")
+        expected = PhoneScanResultSchema().dump({"status": "已签到", "created": created, "checkin": {
+            "id": r.checkin_id, "scanned_at": r.scanned_at, "window_id": r.window_id, "forced": r.forced}})
+        assert dump_scan_result(r) == expected

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema
 
 from services.common.schemas import Length, NotBlank, ZhSchema, fields
@@ -36,6 +38,14 @@ class PhoneScanResultSchema(Schema):
     status = fields.String(metadata={"description": "已签到"})
     created = fields.Boolean(metadata={"description": "false：此前已签到（重复提交或同一时段再次扫码）"})
     checkin = fields.Nested(CheckinOutSchema)
+
+
+def dump_scan_result(r: Any) -> dict[str, Any]:
+    """What PhoneScanResultSchema().dump gives for a scans.services.ScanResult, without marshmallow: the scan
+    answers a lecture hall at once, and the dump and its checks were a tenth of the request's Python time."""
+    return {"status": "已签到", "created": r.created,
+            "checkin": {"id": r.checkin_id, "scanned_at": r.scanned_at.isoformat(), "window_id": r.window_id,
+                        "forced": r.forced}}
 
 
 class IdentityOutSchema(Schema):

@@ -19,6 +19,7 @@ import datetime as dt
 import logging
 import secrets
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -154,7 +155,13 @@ class Ticket:
 
 
 def _serializer(salt: str) -> URLSafeSerializer:
-    return URLSafeSerializer(get_settings().secret_key, salt=salt)
+    return _serializer_for(get_settings().secret_key, salt)
+
+
+@lru_cache(maxsize=8)
+def _serializer_for(secret_key: str, salt: str) -> URLSafeSerializer:
+    """Built once per key and salt (each scan reads two cookies); it keeps no state between calls."""
+    return URLSafeSerializer(secret_key, salt=salt)
 
 
 def new_ticket(activity_id: int, window_id: int, slot: int, now: dt.datetime | None = None) -> Ticket:

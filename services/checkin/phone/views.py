@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from flask import Blueprint, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, jsonify, make_response, redirect, render_template, request, url_for
 from flask_smorest import Blueprint as ApiBlueprint
 from marshmallow import ValidationError
 from sqlalchemy.exc import DBAPIError
@@ -45,7 +45,7 @@ from ..db import db
 from ..qr.tokens import read_token
 from ..scans.services import WINDOW_GONE, ScanRefused, ScanResult, bound_trainee, record_scan, refuse
 from ..windows.models import CheckinWindow
-from .schemas import IDENTITY_FIELDS, PhoneScanResultSchema, PhoneScanSchema, TicketOutSchema
+from .schemas import IDENTITY_FIELDS, PhoneScanResultSchema, PhoneScanSchema, TicketOutSchema, dump_scan_result
 from .services import (
     TICKET_COOKIE,
     WECHAT_COOKIE,
@@ -326,9 +326,8 @@ def api_scan(args: dict[str, Any]) -> Any:
             messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
             fields = {k: (v[0] if isinstance(v, list) and v else v) for k, v in messages.items()}
             raise AppError(422, "invalid_input", "签到信息有误，请按提示修改。", fields) from None
-    r = _record(ticket, openid, identity)
-    return {"status": "已签到", "created": r.created,
-            "checkin": {"id": r.checkin_id, "scanned_at": r.scanned_at, "window_id": r.window_id, "forced": r.forced}}
+    # PhoneScanResultSchema's JSON, written without marshmallow (schemas.dump_scan_result)
+    return jsonify(dump_scan_result(_record(ticket, openid, identity)))
 
 
 __all__ = ["pages", "api", "HINTS"]
