@@ -1,7 +1,8 @@
 -- wrk script: replay pre-built requests from a file, each once (wrapping round only if wrk outruns it).
---   wrk -s bench/requests.lua <url> -- <file> <threads>
+--   wrk -s bench/requests.lua <url> -- <file> <threads> [first]
 -- One request a line, tab-separated: METHOD, path, Cookie header (may be empty), JSON body (may be empty).
--- Thread t of n sends lines t+1, t+1+n, t+1+2n, ... so no two threads send the same request.
+-- Thread t of n sends lines first+t+1, first+t+1+n, ... so no two threads send the same request; a measured
+-- run starts after the lines its warm-up may have sent (a check-in submitted again is only "already recorded").
 
 local counter = 0
 
@@ -13,7 +14,7 @@ end
 function init(args)
   local file, nthreads = args[1], tonumber(args[2] or "1")
   step = nthreads
-  idx = tid or 0
+  idx = tonumber(args[3] or "0") + (tid or 0)
   reqs = {}
   for line in io.lines(file) do
     local method, path, cookie, body = line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$")

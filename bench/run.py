@@ -363,13 +363,21 @@ class Row:
     skipped: str = ""
 
 
-def run_wrk(wrk: str, url: str, lines_file: Path, *, threads: int, connections: int, seconds: float) -> WrkResult:
+def run_wrk(wrk: str, url: str, lines_file: Path, *, threads: int, connections: int, seconds: float,
+            first: int = 0) -> WrkResult:
+    """wrk replaying lines_file from line `first` (0-based) on."""
     argv = [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "--latency", "--timeout", "5s",
-            "-s", str(LUA), url, "--", str(lines_file), str(threads)]
+            "-s", str(LUA), url, "--", str(lines_file), str(threads), str(first)]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30, cwd=ROOT)
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stderr[-2000:]}")
     return parse_wrk(done.stdout)
+
+
+def after_warmup(warm: WrkResult, threads: int, connections: int) -> int:
+    """The first line the measured run may send: past every line the warm-up can have sent, answered or still in
+    flight, however unevenly its threads went (one of them may have sent them all)."""
+    return threads * (warm.requests + connections)
 
 
 def _fmt(row: Row) -> str:
@@ -531,11 +539,13 @@ def main(argv: list[str] | None = None) -> int:
                 connections = credits.COMPLIANCE_CONNECTIONS if key in ("helloc", "cpage", "capi") else args.connections
                 threads = min(args.threads, connections)
                 try:
+                    first = 0
                     if args.warmup > 0:
-                        run_wrk(wrk, urls.get(key, stack.base_url), files[key], threads=threads,
-                                connections=connections, seconds=args.warmup)
+                        warm = run_wrk(wrk, urls.get(key, stack.base_url), files[key], threads=threads,
+                                       connections=connections, seconds=args.warmup)
+                        first = after_warmup(warm, threads, connections)
                     row.result = run_wrk(wrk, urls.get(key, stack.base_url), files[key], threads=threads,
-                                         connections=connections, seconds=args.seconds)
+                                         connections=connections, seconds=args.seconds, first=first)
                 except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
                     row.skipped = f"wrk failed: {exc}"
             if "submit" in files:

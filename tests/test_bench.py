@@ -272,3 +272,29 @@ def test_bench_certs_figures_and_targets():
     found = prereq(which=lambda _: "/usr/bin/fc-list",
                    run=lambda argv, **kw: subprocess.CompletedProcess(argv, 0, stdout="Noto Serif CJK SC\n"))
     assert found == ""
+
+
+def test_measured_run_starts_past_every_line_the_warmup_sent(monkeypatch, tmp_path):
+    """A check-in submitted again is only "already recorded": the measured run must not replay the warm-up's."""
+    import subprocess
+
+    from bench import run
+
+    warm = run.parse_wrk(SAMPLE)
+    for threads in (1, 2, 4):
+        for connections in (10, 50):
+            first = run.after_warmup(warm, threads, connections)
+            # worst case: one thread sent every answered request and had every connection's request in flight
+            sent = warm.requests + connections
+            assert all(t + (sent - 1) * threads < first for t in range(threads))
+
+    seen: list[list[str]] = []
+
+    def fake_run(argv, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(argv)
+        return subprocess.CompletedProcess(argv, 0, SAMPLE, "")
+
+    monkeypatch.setattr(run.subprocess, "run", fake_run)
+    run.run_wrk("wrk", "http://x", tmp_path / "l.txt", threads=2, connections=50, seconds=1, first=40100)
+    assert seen[0][-3:] == [str(tmp_path / "l.txt"), "2", "40100"]
+    assert 'tonumber(args[3] or "0")' in run.LUA.read_text()
