@@ -20,11 +20,12 @@ at 50 connections for 10 seconds a row:
     hello             GET  /_bench/hello             bare Flask, constant JSON
     QR refresh        GET  /checkin/projector/<ptoken>/live
 
-and prints requests/s, p50 and p99 of each and the ratios against the targets (submit >= 0.8x the
-baseline insert with p99 <= 100 ms; QR refresh >= 0.8x hello). Each row starts once what the rows before it
-set moving has settled (settle(): no event waiting in an outbox, nothing queued or unacknowledged in Redis; the
-submit row leaves thousands of checkin.recorded for the relay and the credits worker), so that a row measures
-itself, not the aftermath of the previous one; the wait is printed. Everything listens on 127.0.0.1; the
+and prints requests/s, p50 and p99 of each, the machine's busy CPU time per request during the row (all
+processes, wrk included), and the ratios against the targets (submit >= 0.8x the baseline insert with p99 <= 100
+ms; QR refresh >= 0.8x hello). Each row starts once what the rows before it set moving has settled (settle(): no
+event waiting in an outbox, nothing queued or unacknowledged in Redis; the submit row leaves thousands of
+checkin.recorded for the relay and the credits worker), so that a row measures itself, not the aftermath of the
+previous one; the wait is printed. Everything listens on 127.0.0.1; the
 check-in rows take about 90 s, the credits rows about 2.5 minutes more (mostly loading the million awards);
 the run refuses to start a row that would end after --budget seconds.
 
@@ -46,6 +47,7 @@ postgresql://root@127.0.0.1:5432/cmebench), CME_WEB_WORKERS (gunicorn workers pe
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import importlib
 import json
@@ -83,10 +85,24 @@ class WrkResult:
     p99_ms: float
     non_2xx: int = 0
     socket_errors: int = 0
+    cpu_ms: float | None = None  # the machine's busy CPU time per request during the run (machine_busy)
 
     @property
     def errors(self) -> int:
         return self.non_2xx + self.socket_errors
+
+
+def machine_busy() -> float | None:
+    """Seconds of CPU this machine has spent busy so far, over all cores (/proc/stat: user, nice, system, irq,
+    softirq; not idle, iowait or steal); None where there is no /proc/stat. Per request, it tells a row's own cost
+    apart from a machine that is slower for a while: the rates of this 2-core machine vary by a third from run
+    to run, its CPU time per request much less."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in fields[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
@@ -368,10 +384,15 @@ def run_wrk(wrk: str, url: str, lines_file: Path, *, threads: int, connections: 
     """wrk replaying lines_file from line `first` (0-based) on."""
     argv = [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "--latency", "--timeout", "5s",
             "-s", str(LUA), url, "--", str(lines_file), str(threads), str(first)]
+    busy = machine_busy()
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30, cwd=ROOT)
+    after = machine_busy()
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stderr[-2000:]}")
-    return parse_wrk(done.stdout)
+    result = parse_wrk(done.stdout)
+    if busy is None or after is None or not result.requests:
+        return result
+    return dataclasses.replace(result, cpu_ms=(after - busy) * 1000 / result.requests)
 
 
 def after_warmup(warm: WrkResult, threads: int, connections: int) -> int:
@@ -384,8 +405,9 @@ def _fmt(row: Row) -> str:
     if row.result is None:
         return f"  {row.label:<42} skipped: {row.skipped}"
     r = row.result
+    cpu = f"{r.cpu_ms:>8.2f}" if r.cpu_ms is not None else f"{'-':>8}"
     return (f"  {row.label:<42} {r.rps:>9.1f} {r.p50_ms:>8.1f} {r.p99_ms:>8.1f} {r.requests:>9} "
-            f"{r.errors:>7}")
+            f"{r.errors:>7} {cpu}")
 
 
 def ratio_lines(submit: Row, insert: Row, qr: Row, hello: Row) -> tuple[list[str], bool]:
@@ -398,6 +420,10 @@ def ratio_lines(submit: Row, insert: Row, qr: Row, hello: Row) -> tuple[list[str
         out.append(f"  check-in submit / baseline insert = {ratio:.2f}x (target >= {TARGET_SUBMIT_RATIO}x), "
                    f"p99 {submit.result.p99_ms:.1f} ms (target <= {TARGET_SUBMIT_P99_MS:.0f} ms), "
                    f"errors {submit.result.errors}: {'MET' if good else 'NOT MET'}")
+        if submit.result.cpu_ms and insert.result.cpu_ms:
+            out.append(f"    (the machine's CPU per request: submit {submit.result.cpu_ms:.2f} ms, insert "
+                       f"{insert.result.cpu_ms:.2f} ms; the insert's rate at the submit's cost would be "
+                       f"{insert.result.cpu_ms / submit.result.cpu_ms:.2f}x)")
     else:
         out.append(f"  check-in submit / baseline insert: not measured ({submit.skipped or insert.skipped})")
     if qr.result and hello.result:
@@ -575,7 +601,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"benchmark: wrk {args.threads} thread(s), {args.connections} connections ("
               f"{credits.COMPLIANCE_CONNECTIONS} for compliance), {args.seconds:g} s a row after {args.warmup:g} s "
               f"warm-up; nginx gateway, gunicorn x{args.workers}, PostgreSQL, loopback")
-        print(f"  {'':<42} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'errors':>7}")
+        print(f"  {'':<42} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'errors':>7} {'cpu ms':>8}")
         for key in wrk_keys:
             print(_fmt(rows[key]))
         if stored is not None:

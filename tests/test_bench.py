@@ -298,3 +298,30 @@ def test_measured_run_starts_past_every_line_the_warmup_sent(monkeypatch, tmp_pa
     run.run_wrk("wrk", "http://x", tmp_path / "l.txt", threads=2, connections=50, seconds=1, first=40100)
     assert seen[0][-3:] == [str(tmp_path / "l.txt"), "2", "40100"]
     assert 'tonumber(args[3] or "0")' in run.LUA.read_text()
+
+
+def test_rows_carry_the_machines_cpu_per_request(monkeypatch, tmp_path):
+    import dataclasses
+    import subprocess
+
+    from bench import run
+
+    busy = iter([100.0, 102.5])  # 2.5 s of CPU over the run's 20,000 requests
+    monkeypatch.setattr(run, "machine_busy", lambda: next(busy))
+    monkeypatch.setattr(run.subprocess, "run", lambda argv, **kw: subprocess.CompletedProcess(argv, 0, SAMPLE, ""))
+    r = run.run_wrk("wrk", "http://x", tmp_path / "l.txt", threads=2, connections=50, seconds=1)
+    assert r.cpu_ms == pytest.approx(0.125)
+    row = run.Row("x", r)
+    assert run._fmt(row).split()[-1] == "0.12"
+    lines, _ = run.ratio_lines(run.Row("s", dataclasses.replace(r, cpu_ms=0.25)), row, run.Row("q"), run.Row("h"))
+    assert "submit 0.25 ms, insert 0.12 ms" in lines[1] and "0.50x" in lines[1]
+
+
+def test_machine_busy_reads_proc_stat():
+    from bench.run import machine_busy
+
+    first = machine_busy()
+    if first is None:
+        pytest.skip("no /proc/stat here")
+    sum(i * i for i in range(200_000))  # some CPU
+    assert machine_busy() >= first > 0
