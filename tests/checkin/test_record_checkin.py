@@ -258,6 +258,36 @@ def test_scan_flags_many_identities_from_one_address(window, scan):
     assert ["many_identities_same_address" in f for f in flags] == [False, False, False, True, True]
 
 
+def test_scan_counts_distinct_recent_identities_of_the_address(window, scan):
+    """Only check-ins of the last minutes count, each trainee once (two windows are one identity), and only
+    those of the same address; the newest are read first, so the order of the rows must not matter."""
+    from services.checkin.scans.models import Checkin
+    from services.checkin.windows.models import CheckinWindow
+
+    s, w = window
+    w2 = CheckinWindow(activity_id=w.activity_id, title="上午签退", kind="sign_out", starts_at=START,
+                       ends_at=START + dt.timedelta(hours=4))
+    s.add(w2)
+    s.commit()
+
+    def at(minutes, nonce, who, window_id=None, address="10.0.0.9"):
+        clock.set_now(START + dt.timedelta(minutes=minutes))
+        scan(nonce, at=START + dt.timedelta(minutes=minutes), who=identity(who), openid=f"o{who}", address=address,
+             window_id=window_id)
+
+    for who in (1, 2, 3):
+        at(5, f"old{who}", who)  # 25 minutes before the rest: out of the 10-minute span
+    at(30, "d1", 4)
+    at(31, "d2", 4, window_id=w2.id)  # the same trainee again
+    at(31, "e", 5)
+    at(32, "f", 6)
+    at(32, "h", 8, address="10.0.0.10")
+    at(33, "g", 7)
+    flags = dict(s.execute(select(Checkin.nonce, Checkin.flags)).all())
+    flagged = {nonce for nonce, f in flags.items() if "many_identities_same_address" in f}
+    assert flagged == {"g"}, flags
+
+
 def test_scan_flags_a_known_id_on_a_new_wechat_account(window, scan):
     from services.checkin.scans.models import Checkin
     from services.checkin.windows.models import CheckinWindow

@@ -5,7 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint, event
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from services.common import clock
@@ -44,7 +55,7 @@ class Checkin(Base):
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
     nonce: Mapped[str] = mapped_column(String(64), unique=True)  # the form's idempotency key
     openid: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    address_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    address_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     forced: Mapped[bool] = mapped_column(Boolean, default=False)
     forced_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     forced_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
@@ -54,6 +65,9 @@ class Checkin(Base):
 
     __table_args__ = (
         UniqueConstraint("window_id", "trainee_id"),  # one check-in per trainee per window
+        # "many identities from one address": the newest check-ins of an address first, read a few at a time (a
+        # hall behind one NAT has thousands; an index on the address alone made every scan read all of them)
+        Index("ix_checkins_address_hash_recorded_at", "address_hash", "recorded_at"),
         CheckConstraint("(forced AND forced_reason IS NOT NULL) OR (NOT forced)", name="forced_has_reason"),
     )
 

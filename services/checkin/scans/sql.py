@@ -117,16 +117,18 @@ BEGIN
         END IF;
     END IF;
 
-    -- many identities from one address: stop counting once the limit is reached (a hall behind one NAT
-    -- would otherwise count everyone before it on every scan)
+    -- many identities from one address: look for other trainees one at a time, newest first, and stop at the
+    -- limit. A hall behind one NAT has thousands of check-ins from its address: each look-up reads the index on
+    -- (address_hash, recorded_at) backwards from now and stops at its first row (LIMIT 1 keeps the planner on
+    -- it); one query for all of them was planned as a bitmap scan that read every row of the address each scan.
     IF p_address_hash IS NOT NULL THEN
-        FOR v_other IN SELECT ch.trainee_id FROM checkins ch
-                        WHERE ch.address_hash = p_address_hash AND ch.recorded_at >= p_since
-                          AND ch.trainee_id <> t.id LOOP
-            IF NOT v_other = ANY (v_seen) THEN
-                v_seen := v_seen || v_other;
-                EXIT WHEN cardinality(v_seen) >= p_max_identities;
-            END IF;
+        WHILE cardinality(v_seen) < p_max_identities LOOP
+            SELECT ch.trainee_id INTO v_other FROM checkins ch
+             WHERE ch.address_hash = p_address_hash AND ch.recorded_at >= p_since
+               AND ch.trainee_id <> t.id AND ch.trainee_id <> ALL (v_seen)
+             ORDER BY ch.recorded_at DESC LIMIT 1;
+            EXIT WHEN NOT FOUND;
+            v_seen := v_seen || v_other;
         END LOOP;
         IF cardinality(v_seen) + 1 > p_max_identities THEN
             v_flags := v_flags || 'many_identities_same_address'::text;
