@@ -28,7 +28,8 @@ credits worker copies. On a small machine those two took more CPU than the check
 phones waited for work that can wait. Background processes run niced: under a burst the web tier gets the CPU
 first and the events, kept in the outbox and on the queues, catch up seconds later. The lowest priority (19):
 the bench's check-in row measured 0.59-0.66x the bare INSERT with it against 0.44-0.53x at niceness 10, runs
-interleaved; whenever the web tier pauses, the background has the CPU.
+interleaved (with the bench of 25 November, which flattered both: README, Benchmark); whenever the web tier
+pauses, the background has the CPU.
 
 WeChat: the local run never talks to the real WeChat. It runs the shipped fake OAuth server
 (deploy/fakes/wechat.py, process "fake-wechat" on 127.0.0.1:CME_WECHAT_FAKE_PORT) and gives every
