@@ -87,6 +87,7 @@ class WrkResult:
     non_2xx: int = 0
     socket_errors: int = 0
     cpu_ms: float | None = None  # the machine's busy CPU time per request during the run (machine_busy)
+    by_process: tuple[tuple[str, float], ...] = ()  # (group, ms of CPU a request), most first (--by-process)
 
     @property
     def errors(self) -> int:
@@ -131,6 +132,53 @@ def parse_wrk(text: str) -> WrkResult:
         non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
         socket_errors=sum(int(g) for g in sock.groups()) if sock else 0,
     )
+
+
+_GROUPS = (  # (what a command line holds, the group it counts in), first match wins
+    ("cme-bench-baseline", "baseline web"), ("nginx", "nginx"), ("postgres", "postgres"), ("redis-server", "redis"),
+    ("wrk", "wrk"), ("services.common.relay", "relay"))
+
+
+def process_group(cmdline: str) -> str:
+    """A process of the bench's machine by what it is: '<service> web' (gunicorn), '<service> worker' or 'beat'
+    (Celery), 'relay <service>', 'baseline web', 'postgres', 'nginx', 'redis', 'wrk', or 'other'."""
+    found = re.search(r"--name cme-(\w+)\b", cmdline)
+    if found and found.group(1) != "bench":
+        return f"{found.group(1)} web"
+    found = re.search(r"services\.(\w+)\.worker (worker|beat)\b", cmdline)
+    if found:
+        return f"{found.group(1)} {found.group(2)}"
+    for needle, group in _GROUPS:
+        if needle in cmdline:
+            return f"relay {cmdline.split()[-1]}" if group == "relay" else group
+    return "other"
+
+
+def process_cpu() -> dict[int, tuple[str, float]]:
+    """pid -> (group, seconds of CPU so far) of every process readable in /proc ({} where there is none)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[int, tuple[str, float]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        out[int(entry.name)] = (process_group(cmdline), (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
+def cpu_by_group(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]],
+                 requests: int) -> tuple[tuple[str, float], ...]:
+    """Milliseconds of CPU a request per group between two process_cpu() readings, most first (a process that
+    ended between them is not counted; one that began is counted whole)."""
+    groups: dict[str, float] = {}
+    for pid, (group, seconds) in after.items():
+        spent = seconds - before.get(pid, (group, 0.0))[1]
+        groups[group] = groups.get(group, 0.0) + spent
+    per = [(group, spent * 1000 / requests) for group, spent in groups.items() if spent > 0]
+    return tuple(sorted(per, key=lambda item: -item[1]))
 
 
 # ---- requests ------------------------------------------------------------------------------------
@@ -389,17 +437,23 @@ class Row:
 
 
 def run_wrk(wrk: str, url: str, lines_file: Path, *, threads: int, connections: int, seconds: float,
-            first: int = 0) -> WrkResult:
-    """wrk replaying lines_file from line `first` (0-based) on."""
+            first: int = 0, by_process: bool = False) -> WrkResult:
+    """wrk replaying lines_file from line `first` (0-based) on; by_process: also where the CPU went."""
     argv = [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "--latency", "--timeout", "5s",
             "-s", str(LUA), url, "--", str(lines_file), str(threads), str(first)]
+    procs = process_cpu() if by_process else {}
     busy = machine_busy()
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30, cwd=ROOT)
     after = machine_busy()
+    procs_after = process_cpu() if by_process else {}
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stderr[-2000:]}")
     result = parse_wrk(done.stdout)
-    if busy is None or after is None or not result.requests:
+    if not result.requests:
+        return result
+    if procs_after:
+        result = dataclasses.replace(result, by_process=cpu_by_group(procs, procs_after, result.requests))
+    if busy is None or after is None:
         return result
     return dataclasses.replace(result, cpu_ms=(after - busy) * 1000 / result.requests)
 
@@ -482,6 +536,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=420.0, help="seconds the whole run may take")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is not met")
     parser.add_argument("--keep", action="store_true", help="keep the stack's logs")
+    parser.add_argument("--by-process", action="store_true",
+                        help="print where each wrk row's CPU went, per process group (ms a request)")
     args = parser.parse_args(argv)
     try:
         selected = select_rows(args.only)
@@ -585,7 +641,8 @@ def main(argv: list[str] | None = None) -> int:
                                        connections=connections, seconds=args.warmup)
                         first = after_warmup(warm, threads, connections)
                     row.result = run_wrk(wrk, urls.get(key, stack.base_url), files[key], threads=threads,
-                                         connections=connections, seconds=args.seconds, first=first)
+                                         connections=connections, seconds=args.seconds, first=first,
+                                         by_process=args.by_process)
                 except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
                     row.skipped = f"wrk failed: {exc}"
             if "submit" in files:
@@ -618,6 +675,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {'':<42} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'errors':>7} {'cpu ms':>8}")
         for key in shown:
             print(_fmt(rows[key]))
+        for key in shown:
+            r = rows[key].result
+            if r is not None and r.by_process:
+                print(f"  {rows[key].label}, ms of CPU a request by process: "
+                      + ", ".join(f"{group} {ms:.2f}" for group, ms in r.by_process if ms >= 0.01))
         if stored is not None:
             print(f"  check-ins stored by the submit row: {stored}")
         if awards_note:

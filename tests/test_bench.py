@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 SAMPLE = """Running 10s test @ http://127.0.0.1:41234
@@ -325,3 +327,37 @@ def test_machine_busy_reads_proc_stat():
         pytest.skip("no /proc/stat here")
     sum(i * i for i in range(200_000))  # some CPU
     assert machine_busy() >= first > 0
+
+
+@pytest.mark.parametrize("cmdline, group", [
+    ("/v/bin/python -m gunicorn -c deploy/gunicorn.conf.py --bind 127.0.0.1:1 --workers 2 --name cme-checkin "
+     "services.checkin.wsgi:app", "checkin web"),
+    ("/v/bin/python -m gunicorn -c g.py --bind 127.0.0.1:2 --workers 2 --name cme-bench-baseline bench.baseline:app",
+     "baseline web"),
+    ("/v/bin/python -m celery -A services.credits.worker worker -Q credits -n credits@%h --concurrency 1",
+     "credits worker"),
+    ("/v/bin/python -m celery -A services.projects.worker beat --schedule var/celerybeat-schedule", "projects beat"),
+    ("/v/bin/python -m services.common.relay checkin", "relay checkin"),
+    ("postgres: 15/main: root cmebench_x_checkin 127.0.0.1(5) idle", "postgres"),
+    ("nginx: worker process", "nginx"),
+    ("/usr/bin/redis-server 127.0.0.1:6400", "redis"),
+    ("/usr/bin/wrk -t 2 -c 50 -d 10s", "wrk"),
+    ("[kworker/0:1]", "other"),
+])
+def test_processes_are_grouped_by_what_they_are(cmdline, group):
+    from bench.run import process_group
+
+    assert process_group(cmdline) == group
+
+
+def test_cpu_by_group_per_request():
+    from bench.run import cpu_by_group, process_cpu
+
+    before = {1: ("checkin web", 10.0), 2: ("checkin web", 5.0), 3: ("postgres", 1.0), 4: ("wrk", 0.5)}
+    after = {1: ("checkin web", 12.0), 2: ("checkin web", 6.0), 3: ("postgres", 2.0), 5: ("postgres", 0.5)}
+    # 1,000 requests: the web's 3 s are 3 ms each; postgres 1 s + a backend that began meanwhile; wrk ended (not seen)
+    assert cpu_by_group(before, after, 1000) == (("checkin web", 3.0), ("postgres", 1.5))
+    here = process_cpu()
+    if not here:
+        pytest.skip("no /proc here")
+    assert os.getpid() in here and here[os.getpid()][1] > 0
