@@ -27,3 +27,98 @@ def test_rows_sent_just_before_the_outage_are_pending_again(databases):
         sent = dict(conn.execute(select(outbox.c.event_id, outbox.c.sent_at)).all())
     assert sent["ev-recent"] is None and sent["ev-pending"] is None
     assert sent["ev-old"] is not None
+
+
+def _pending(n: int) -> None:
+    import json
+
+    from services.checkin.db import db as cdb
+    from services.checkin.db import outbox
+
+    now = clock.now()
+    with cdb.engine.begin() as conn:
+        for i in range(n):
+            envelope = {"id": f"ev-{i}", "name": "checkin.recorded", "time": now.isoformat(), "producer": "checkin",
+                        "version": 1, "payload": {"name": "王小明", "id_enc": "gAAAA-secret", "serial": i}}
+            conn.execute(insert(outbox).values(event_id=f"ev-{i}", name="checkin.recorded", consumer="credits",
+                                               envelope=json.dumps(envelope, ensure_ascii=False), created_at=now,
+                                               attempts=0))
+
+
+def test_relay_sends_a_batch_in_order_without_the_envelope_in_the_headers(databases):
+    import base64
+    import json
+
+    from services.checkin.db import db as cdb
+    from services.checkin.db import outbox
+    from services.common.config import redis_client
+    from services.common.relay import relay_once
+    from services.common.tasks import make_celery
+
+    broker = redis_client()
+    broker.delete("credits")
+    _pending(5)
+    try:
+        assert relay_once(cdb.engine, make_celery("relay")) == 5
+        messages = [json.loads(m) for m in reversed(broker.lrange("credits", 0, -1))]  # LPUSH: oldest last
+    finally:
+        broker.delete("credits")
+    bodies = [json.loads(base64.b64decode(m["body"]))[0][0] for m in messages]
+    assert [b["id"] for b in bodies] == [f"ev-{i}" for i in range(5)] and bodies[0]["payload"]["name"] == "王小明"
+    headers = [m["headers"] for m in messages]
+    assert {h["task"] for h in headers} == {"credits.handle_event"}
+    assert [h["argsrepr"] for h in headers] == [f"(checkin.recorded ev-{i})" for i in range(5)]
+    assert not any("王小明" in json.dumps(h, ensure_ascii=False) or "secret" in json.dumps(h) for h in headers)
+    with cdb.engine.connect() as conn:
+        rows = conn.execute(select(outbox.c.sent_at, outbox.c.attempts)).all()
+    assert all(sent is not None and attempts == 1 for sent, attempts in rows)
+    assert relay_once(cdb.engine, make_celery("relay")) == 0  # nothing sent twice
+
+
+def test_relay_keeps_the_whole_batch_pending_when_the_broker_is_gone(databases, monkeypatch):
+    import socket
+
+    from services.checkin.db import db as cdb
+    from services.checkin.db import outbox
+    from services.common.config import get_settings
+    from services.common.relay import relay_once
+    from services.common.tasks import make_celery
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    _pending(3)
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{port}/0")
+    get_settings.cache_clear()
+    try:
+        assert relay_once(cdb.engine, make_celery("relay")) == -1
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    with cdb.engine.connect() as conn:
+        rows = conn.execute(select(outbox.c.sent_at, outbox.c.attempts, outbox.c.last_error)).all()
+    assert all(sent is None and attempts == 1 and error for sent, attempts, error in rows)
+
+
+def test_relay_marks_nothing_sent_when_the_batch_fails_to_go_out(databases, monkeypatch):
+    """Redis going away after the connection check: the pipeline's flush fails, every row of it stays pending."""
+    from kombu.transport import redis as kombu_redis
+
+    from services.checkin.db import db as cdb
+    from services.checkin.db import outbox
+    from services.common.config import redis_client
+    from services.common.relay import relay_once
+    from services.common.tasks import make_celery
+
+    def lost(self):  # type: ignore[no-untyped-def]
+        raise ConnectionError("Redis went away")
+
+    monkeypatch.setattr(kombu_redis.PublishBatch, "flush", lost)
+    _pending(4)
+    try:
+        assert relay_once(cdb.engine, make_celery("relay")) == -1
+    finally:
+        redis_client().delete("credits")
+    with cdb.engine.connect() as conn:
+        rows = conn.execute(select(outbox.c.sent_at, outbox.c.attempts, outbox.c.last_error)).all()
+    assert len(rows) == 4 and all(s is None and a == 1 and e == "ConnectionError" for s, a, e in rows)
