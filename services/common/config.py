@@ -110,5 +110,11 @@ def env(name: str, default: str = "") -> str:
 
 
 def redis_client() -> redis.Redis:
-    """The suite's Redis (REDIS_URL) with short timeouts: a Redis that is gone fails a caller in two seconds."""
-    return redis.Redis.from_url(get_settings().redis_url, socket_timeout=2, socket_connect_timeout=2)
+    """The suite's Redis (REDIS_URL) with short timeouts: a Redis that is gone fails a caller in two seconds. One
+    client (and connection pool) per process and URL, shared: callers must not close it."""
+    return _redis_client_for(get_settings().redis_url)
+
+
+@lru_cache(maxsize=4)
+def _redis_client_for(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)

@@ -78,8 +78,7 @@ def register_event_consumer(
         if getattr(sender, "app", None) is not celery:  # another service's app in this process
             return
         try:
-            with redis_client() as client:
-                asked = request_redelivery(sdb.engine, processed, service, handlers, client)
+            asked = request_redelivery(sdb.engine, processed, service, handlers, redis_client())
             log.info("asked %s to send again what may have been lost", ", ".join(sorted(asked)) or "no producer")
         except Exception as exc:  # database or broker gone again: the next start asks
             log.warning("could not ask for redelivery: %s", type(exc).__name__)

@@ -35,3 +35,21 @@ def test_int_converter_is_a_class_with_the_id_maximum(projects_app):
     converter = projects_app.url_map.converters["int"]
     assert converter is IdConverter and issubclass(converter, IntegerConverter)
     assert IdConverter(projects_app.url_map).max == MAX_ID
+
+
+def test_redis_client_is_one_per_process_and_url(monkeypatch):
+    """Healthz, metrics and the certificate verification's rate limit call it on every request: one pool, not a
+    new connection each time; a changed REDIS_URL gets its own."""
+    from services.common.config import get_settings, redis_client
+
+    first = redis_client()
+    assert redis_client() is first and first.ping()
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/13")
+    get_settings.cache_clear()
+    try:
+        other = redis_client()
+        assert other is not first and other.connection_pool.connection_kwargs["db"] == 13
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert redis_client() is first
