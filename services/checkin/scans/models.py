@@ -25,7 +25,7 @@ from services.common.db import UTCDateTime
 from ..db import Base
 from ..trainees.models import Trainee
 from ..windows.models import CheckinWindow
-from .sql import STATEMENTS
+from .sql import install
 
 # Why a scan was refused, or why a stored check-in is flagged for the institution.
 REASONS = {
@@ -88,9 +88,7 @@ class RefusedScan(Base):
 
 def _install_functions(target: Any, connection: Any, **_kw: Any) -> None:
     """create_all (tests, a fresh demo) makes the scan function as the migration does."""
-    if connection.dialect.name == "postgresql":
-        for statement in STATEMENTS:
-            connection.exec_driver_sql(statement)
+    install(connection)
 
 
 event.listen(Base.metadata, "after_create", _install_functions)

@@ -22,6 +22,8 @@ record_checkin in Python; tests/checkin/test_record_checkin.py runs each rule th
 
 from __future__ import annotations
 
+from typing import Any
+
 BOUND_ELSEWHERE = "CKB01"
 
 # CREATE OR REPLACE cannot change a function's arguments or result: such a change drops it first (as here).
@@ -177,6 +179,14 @@ $fn$;
 
 STATEMENTS = (CHECKIN_ISO, DROP_RECORD_SCAN, CHECKIN_RECORD_SCAN)
 DROP_STATEMENTS = (DROP_RECORD_SCAN, "DROP FUNCTION IF EXISTS checkin_iso")
+
+
+def install(connection: Any, statements: tuple[str, ...] = STATEMENTS) -> None:
+    """Make (or drop) the functions as written here, on PostgreSQL only: on SQLite (the embedded default) scans go
+    through record_checkin in Python. Used by create_all and by the migrations, which make the current text."""
+    if connection.dialect.name == "postgresql":
+        for statement in statements:
+            connection.exec_driver_sql(statement)  # as written: no bind parameters in the function bodies
 
 # the function's arguments in order; CALL takes them as one tuple (ServiceDB.call_row, positional)
 CALL_ARGS = ("activity_id", "window_id", "nonce", "scanned_at", "now", "openid", "address_hash", "since",

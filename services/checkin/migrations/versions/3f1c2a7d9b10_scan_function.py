@@ -9,7 +9,7 @@ from typing import Sequence, Union
 
 from alembic import op
 
-from services.checkin.scans.sql import DROP_STATEMENTS, STATEMENTS
+from services.checkin.scans.sql import DROP_STATEMENTS, install
 
 revision: str = '3f1c2a7d9b10'
 down_revision: Union[str, Sequence[str], None] = '9c95e5471c68'
@@ -18,15 +18,8 @@ depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:
-    # PostgreSQL only: on SQLite (the embedded default) scans go through record_checkin in Python
-    bind = op.get_bind()
-    if bind.dialect.name == "postgresql":
-        for statement in STATEMENTS:
-            bind.exec_driver_sql(statement)  # as written: no bind parameters in the function bodies
+    install(op.get_bind())  # PostgreSQL only (sql.install)
 
 
 def downgrade() -> None:
-    bind = op.get_bind()
-    if bind.dialect.name == "postgresql":
-        for statement in DROP_STATEMENTS:
-            bind.exec_driver_sql(statement)
+    install(op.get_bind(), DROP_STATEMENTS)

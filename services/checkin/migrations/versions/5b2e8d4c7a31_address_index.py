@@ -13,7 +13,7 @@ from typing import Sequence, Union
 
 from alembic import op
 
-from services.checkin.scans.sql import STATEMENTS
+from services.checkin.scans.sql import install
 
 revision: str = '5b2e8d4c7a31'
 down_revision: Union[str, Sequence[str], None] = '3f1c2a7d9b10'
@@ -25,10 +25,7 @@ def upgrade() -> None:
     with op.batch_alter_table('checkins', schema=None) as batch_op:
         batch_op.create_index('ix_checkins_address_hash_recorded_at', ['address_hash', 'recorded_at'], unique=False)
         batch_op.drop_index(batch_op.f('ix_checkins_address_hash'))
-    bind = op.get_bind()
-    if bind.dialect.name == "postgresql":
-        for statement in STATEMENTS:
-            bind.exec_driver_sql(statement)
+    install(op.get_bind())  # the function as written now (PostgreSQL only)
 
 
 def downgrade() -> None:
