@@ -141,7 +141,14 @@ _GROUPS = (  # (what a command line holds, the group it counts in), first match 
 
 def process_group(cmdline: str) -> str:
     """A process of the bench's machine by what it is: '<service> web' (gunicorn), '<service> worker' or 'beat'
-    (Celery), 'relay <service>', 'baseline web', 'postgres', 'nginx', 'redis', 'wrk', or 'other'."""
+    (Celery), 'relay <service>', 'baseline web', 'postgres <service>' (a backend connected to that service's
+    database: whoever asked, web, relay or worker), 'postgres' (its own processes), 'nginx', 'redis', 'wrk', or
+    'other'."""
+    from deploy.local import SERVICES  # (imported here: the module puts the project on sys.path first)
+
+    found = re.match(r"postgres: (?:\S+: )?\S+ \S+_([a-z]+) ", cmdline)  # postgres: 15/main: <user> <db> <client>
+    if found and found.group(1) in (*SERVICES, "baseline"):
+        return f"postgres {found.group(1)}"
     found = re.search(r"--name cme-(\w+)\b", cmdline)
     if found and found.group(1) != "bench":
         return f"{found.group(1)} web"
