@@ -122,3 +122,68 @@ def test_relay_marks_nothing_sent_when_the_batch_fails_to_go_out(databases, monk
     with cdb.engine.connect() as conn:
         rows = conn.execute(select(outbox.c.sent_at, outbox.c.attempts, outbox.c.last_error)).all()
     assert len(rows) == 4 and all(s is None and a == 1 and e == "ConnectionError" for s, a, e in rows)
+
+
+def test_relay_keeps_its_broker_connection_and_declares_each_queue_once(databases, monkeypatch):
+    """Round after round on one connection, the consumer's queue declared once (not with every message), every
+    event delivered; after a failed round the link is dropped, and the next round connects and declares afresh."""
+
+    from kombu import Producer
+    from kombu.transport import redis as kombu_redis
+
+    from services.checkin.db import db as cdb
+    from services.common.config import redis_client
+    from services.common.relay import BrokerLink, relay_once
+    from services.common.tasks import make_celery
+
+    declared: list[str] = []
+    real_declare = Producer.maybe_declare
+
+    def counting(self, entity, retry=False, **policy):  # type: ignore[no-untyped-def]
+        declared.append(entity.name)
+        return real_declare(self, entity, retry, **policy)
+
+    monkeypatch.setattr(Producer, "maybe_declare", counting)
+    broker = redis_client()
+    broker.delete("credits", "_kombu.binding.credits")
+    celery = make_celery("relay")
+    link = BrokerLink(celery)
+    try:
+        _pending(3)
+        assert relay_once(cdb.engine, celery, link=link) == 3
+        assert declared == ["credits"]  # once for the batch, not once for each message
+        first = link.connection
+        with cdb.engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM outbox")
+        _pending(2)
+        assert relay_once(cdb.engine, celery, link=link) == 2
+        assert link.connection is first  # kept from round to round
+        assert broker.exists("_kombu.binding.credits") and broker.llen("credits") == 5
+
+        def lost(self):  # type: ignore[no-untyped-def]
+            raise ConnectionError("Redis went away")
+
+        with cdb.engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM outbox")
+        _pending(2)
+        with monkeypatch.context() as m:
+            m.setattr(kombu_redis.PublishBatch, "flush", lost)
+            assert relay_once(cdb.engine, celery, link=link) == -1
+        assert link.connection is None  # dropped: the next round starts afresh
+        broker.delete("_kombu.binding.credits")  # as after a restart of Redis, which keeps nothing here
+        assert relay_once(cdb.engine, celery, link=link) == 2
+        assert link.connection is not None and link.connection is not first
+        assert broker.exists("_kombu.binding.credits")  # declared again on the new connection
+        assert broker.llen("credits") == 7
+    finally:
+        link.drop()
+        broker.delete("credits")
+
+
+def test_relay_waits_for_events_to_gather_only_after_a_partial_batch():
+    from services.common.relay import BATCH, pause_after
+
+    assert pause_after(BATCH, backoff=0.3, gather=0.1) == 0.0  # a full batch: more are waiting, go on at once
+    assert pause_after(7, backoff=0.3, gather=0.1) == 0.1  # a trickle: let some gather
+    assert pause_after(0, backoff=0.3, gather=0.1) == 0.3  # nothing: the poll interval
+    assert pause_after(-1, backoff=2.4, gather=0.1) == 2.4  # broker or database gone: the backoff
