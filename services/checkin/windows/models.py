@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from services.common import clock
@@ -35,6 +35,10 @@ class CheckinWindow(Base):
     __table_args__ = (
         CheckConstraint("ends_at > starts_at", name="ends_after_start"),
         CheckConstraint("kind IN ('sign_in', 'sign_out')", name="kind_known"),
+        # what a check-in's (window_id, activity_id) refers to: its window, and that window's own activity. An
+        # index, not a constraint: SQLite adds one without rebuilding the table (a rebuild drops the old table, and
+        # its ON DELETE CASCADE would take every check-in with it)
+        Index("ux_checkin_windows_id_activity_id", "id", "activity_id", unique=True),
     )
 
     @property
