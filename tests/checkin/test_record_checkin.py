@@ -345,3 +345,21 @@ def test_scan_losing_a_binding_race_keeps_nothing_but_the_refusal(window):
     s.expire_all()
     assert s.scalars(select(RefusedScan.reason)).all() == ["wechat_bound_to_other"]
     assert _count(s, Trainee) == 1 and _count(s, Checkin) == 1  # the other's only
+
+
+def test_the_envelopes_timestamps_are_utc_iso_and_inlined_into_the_scan_function(databases):
+    """checkin_iso writes what the event schemas read, whatever the session's TimeZone, and PostgreSQL inlines it
+    (declared IMMUTABLE over the STABLE to_char, every call of the envelope went through the SQL-function
+    executor: the scan function was ~13 % slower)."""
+    from sqlalchemy import text
+
+    from services.checkin.db import db
+
+    with db.engine.connect() as conn:
+        conn.execute(text("SET TIME ZONE 'Asia/Shanghai'"))
+        at = conn.execute(text("SELECT checkin_iso('2026-11-26 10:00:00.000042+08')")).scalar()
+        assert at == "2026-11-26T02:00:00.000042+00:00"
+        assert dt.datetime.fromisoformat(at) == dt.datetime(2026, 11, 26, 2, 0, 0, 42, tzinfo=dt.UTC)
+        plan = "\n".join(conn.execute(text("EXPLAIN VERBOSE SELECT checkin_iso(now())")).scalars())
+        assert "to_char" in plan and "checkin_iso" not in plan  # inlined: no call of the SQL function left
+        conn.rollback()

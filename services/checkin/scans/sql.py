@@ -169,10 +169,13 @@ END
 $fn$;
 """
 
-# ISO 8601 in UTC with microseconds, whatever the session's TimeZone (what the event schemas read)
+# ISO 8601 in UTC with microseconds, whatever the session's TimeZone (what the event schemas read). STABLE, as
+# to_char is: PostgreSQL inlines a SQL function only when it is declared no less volatile than its body, and
+# declared IMMUTABLE each of the envelope's three calls ran through the SQL-function executor (the scan function
+# made ~13 % fewer calls/s in pgbench).
 CHECKIN_ISO = r"""
 CREATE OR REPLACE FUNCTION checkin_iso(ts timestamptz) RETURNS text
-LANGUAGE sql IMMUTABLE AS $fn$
+LANGUAGE sql STABLE AS $fn$
     SELECT to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00'
 $fn$;
 """
