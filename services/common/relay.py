@@ -21,11 +21,12 @@ import json
 import logging
 import signal
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from celery import Celery
 from sqlalchemy import MetaData, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from . import clock
 from .config import env, get_settings, redis_client
@@ -104,9 +105,7 @@ def _relay_once(engine: Engine, celery: Celery, batch: int, link: BrokerLink) ->
         try:
             broker = link.get()
         except Exception as exc:  # broker down: keep every row, try again later
-            conn.execute(update(outbox).where(outbox.c.id.in_([r.id for r in rows])).values(
-                attempts=outbox.c.attempts + 1, last_error=type(exc).__name__))
-            conn.commit()
+            _keep_pending(conn, rows, exc)
             log.warning("broker unavailable, %d event(s) waiting", len(rows))
             return -1
         # One Redis pipeline for the whole batch (kombu's publish batch, flushed when the block ends): a round trip
@@ -128,15 +127,20 @@ def _relay_once(engine: Engine, celery: Celery, batch: int, link: BrokerLink) ->
                                      argsrepr=f"({row.name} {row.event_id})", kwargsrepr="{}")
         except Exception as exc:
             link.drop()
-            conn.execute(update(outbox).where(outbox.c.id.in_([r.id for r in rows])).values(
-                attempts=outbox.c.attempts + 1, last_error=type(exc).__name__))
-            conn.commit()
+            _keep_pending(conn, rows, exc)
             log.warning("broker refused a batch, %d event(s) waiting", len(rows))
             return -1
         conn.execute(update(outbox).where(outbox.c.id.in_([r.id for r in rows])).values(
             sent_at=clock.now(), attempts=outbox.c.attempts + 1))
         conn.commit()
     return len(rows)
+
+
+def _keep_pending(conn: Connection, rows: Sequence[Any], exc: Exception) -> None:
+    """The whole batch stays pending for a later round, this attempt and its error counted on each row."""
+    conn.execute(update(OUTBOX).where(OUTBOX.c.id.in_([r.id for r in rows])).values(
+        attempts=OUTBOX.c.attempts + 1, last_error=type(exc).__name__))
+    conn.commit()
 
 
 def resend_recent(engine: Engine, seconds: float) -> int:
