@@ -24,5 +24,5 @@ celery.conf.update(
     worker_max_memory_per_child=int(env("CME_CERTS_RENDER_MAX_MEMORY_KB", "500000") or 500000),
 )
 handle_event = register_event_consumer(celery, SERVICE, db, processed_events, HANDLERS)
-render_export = celery.task(name=TASK_NAME, queue=RENDER_QUEUE, acks_late=True, soft_time_limit=1500,
-                            time_limit=1800)(run_render)
+# its queue comes from task_routes above (a task's own `queue` attribute is deprecated, gone in Celery 6)
+render_export = celery.task(name=TASK_NAME, acks_late=True, soft_time_limit=1500, time_limit=1800)(run_render)

@@ -94,6 +94,17 @@ def withdraw(award_id: int, when: dt.datetime):
     return handle_event.run(env)
 
 
+def test_the_render_task_goes_to_its_own_queue_by_the_routes_not_a_task_attribute():
+    """certs-render keeps big exports off the event consumer's queue; the route is the app's task_routes (a task's
+    own `queue` attribute is deprecated and has no effect from Celery 6 on)."""
+    from services.certs.certificates.tasks import RENDER_QUEUE, TASK_NAME
+    from services.certs.worker import celery
+
+    assert celery.amqp.router.route({}, TASK_NAME)["queue"].name == RENDER_QUEUE == "certs-render"
+    assert "queue" not in type(celery.tasks[TASK_NAME]).__dict__
+    assert celery.amqp.router.route({}, "certs.handle_event")["queue"].name == "certs"
+
+
 # ---------------------------------------------------------------- the printing rule
 
 def test_printable_from_four_weeks_after_the_offering_ended(certs_app, awards):
