@@ -288,6 +288,33 @@ def test_scan_counts_distinct_recent_identities_of_the_address(window, scan):
     assert flagged == {"g"}, flags
 
 
+def test_scan_looks_past_one_trainee_repeated_over_the_newest_check_ins_of_the_address(window, scan, monkeypatch):
+    """The function reads the address's newest check-ins in one go; when they are all one other trainee (sign-ins
+    of many sessions), it looks further back, one trainee at a time, and still counts the older one."""
+    from services.checkin.scans.models import Checkin
+    from services.checkin.windows.models import CheckinWindow
+
+    monkeypatch.setenv("CME_CHECKIN_ADDRESS_MAX_IDENTITIES", "2")
+    s, w = window
+    sessions = [CheckinWindow(activity_id=w.activity_id, title=f"第{i}节签到", kind="sign_in", starts_at=START,
+                              ends_at=START + dt.timedelta(hours=4)) for i in range(10)]
+    s.add_all(sessions)
+    s.commit()
+
+    def at(minutes, nonce, who, window_id=None):
+        clock.set_now(START + dt.timedelta(minutes=minutes))
+        scan(nonce, at=START + dt.timedelta(minutes=minutes), who=identity(who), openid=f"o{who}",
+             address="10.0.0.9", window_id=window_id)
+
+    at(30, "first", 1)
+    for i, session in enumerate(sessions):
+        at(31 + i * 0.1, f"repeat{i}", 2, window_id=session.id)
+    at(33, "third", 3)
+    flags = dict(s.execute(select(Checkin.nonce, Checkin.flags)).all())
+    assert "many_identities_same_address" in flags["third"]  # trainees 1 and 2 before it: over the limit of 2
+    assert not any("many_identities_same_address" in flags[f"repeat{i}"] for i in range(10))
+
+
 def test_scan_flags_a_known_id_on_a_new_wechat_account(window, scan):
     from services.checkin.scans.models import Checkin
     from services.checkin.windows.models import CheckinWindow
