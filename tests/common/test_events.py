@@ -1,5 +1,6 @@
 import datetime as dt
 import json
+import threading
 
 import pytest
 from marshmallow import ValidationError
@@ -55,6 +56,38 @@ def test_outbox_row_per_consumer_and_idempotent_consume(databases):
     assert seen == [7]
     assert s.scalar(select(func.count()).select_from(processed_events)) == 1
     s.close()
+
+
+def test_a_concurrent_delivery_waits_for_the_first_and_skips(databases):
+    """Two workers holding the same event (a redelivery while the first is still at it): the second's claim waits
+    for the first's transaction and then applies nothing, without an error to retry."""
+    from services.certs.db import db as cdb
+    from services.certs.db import processed_events
+
+    env = make_envelope("offering.approved", "projects", PAYLOAD)
+    seen = []
+    handlers = {"offering.approved": lambda session, payload, envelope: seen.append(payload["offering_id"])}
+    first = cdb.new_session()
+    assert consume(first, processed_events, env, handlers) is True  # applied, not yet committed
+    outcome = {}
+
+    def second() -> None:
+        s = cdb.new_session()
+        try:
+            outcome["applied"] = consume(s, processed_events, env, handlers)
+            s.commit()
+        finally:
+            s.close()
+
+    worker = threading.Thread(target=second)
+    worker.start()
+    worker.join(0.5)
+    assert worker.is_alive(), "the second delivery waits for the first one's transaction"
+    first.commit()
+    first.close()
+    worker.join(10)
+    assert outcome == {"applied": False}
+    assert seen == [7]
 
 
 def test_request_session_is_bound_on_first_use_in_a_fresh_process(tmp_path, monkeypatch):

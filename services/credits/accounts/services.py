@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from services.common import clock, pii, sms_codes
 from services.common.config import env
-from services.common.db import insert_for
+from services.common.db import insert_for, insert_or_skip
 from services.common.errors import AppError, KeptError
 from services.common.sms_codes import CODE_TTL, PendingSms
 
@@ -43,8 +43,8 @@ from .models import SmsCode, TraineeAccount
 from .passwords import initial_password_candidates, normalize_password_input
 
 __all__ = ["KeptError", "ResetRequest", "authenticate", "change_password", "ensure_account", "find_account",
-           "forget_code", "lock_minutes", "max_failures", "request_reset", "reset_password", "set_password",
-           "validate_new_password", "BAD_CREDENTIALS", "MIN_LENGTH"]
+           "forget_code", "lock_minutes", "max_failures", "open_account", "request_reset", "reset_password",
+           "set_password", "validate_new_password", "BAD_CREDENTIALS", "MIN_LENGTH"]
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +123,17 @@ def ensure_account(session: Session, trainee_key: str, id_enc: str, name: str,
         account.id_enc = id_enc
     session.flush()
     return account
+
+
+def open_account(session: Session, trainee_key: str, id_enc: str, name: str,
+                 mobile_enc: str | None, mobile_hash: str | None) -> int | None:
+    """The trainee's account opened if there is none, in one statement: its id, or None when one exists (left as
+    it is: a later check-in typed with another name or mobile does not change a login)."""
+    now = clock.now()
+    return session.execute(insert_or_skip(session, TraineeAccount.__table__, ("trainee_key",)), {
+        "trainee_key": trainee_key, "id_enc": id_enc, "name": name, "mobile_enc": mobile_enc,
+        "mobile_hash": mobile_hash, "password_hash": None, "must_change": True, "failed_attempts": 0,
+        "created_at": now, "updated_at": now}).scalar()
 
 
 def _lock_message(until: dt.datetime) -> str:

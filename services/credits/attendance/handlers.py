@@ -18,13 +18,12 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.common import clock, pii
+from services.common.db import insert_or_skip
 
-from ..accounts.models import TraineeAccount
-from ..accounts.services import ensure_account
+from ..accounts.services import open_account
 from .models import AttendanceRecord
 
 log = logging.getLogger(__name__)
@@ -42,18 +41,20 @@ def _existing(session: Session, payload: dict[str, Any]) -> AttendanceRecord | N
 
 
 def _first_sight(session: Session, payload: dict[str, Any]) -> None:
-    known = session.scalar(select(TraineeAccount.id).where(TraineeAccount.trainee_key == payload["trainee_key"]))
-    if known is not None:
-        return
+    """The trainee's account, opened by the first check-in credits hears of (a known trainee's is left alone)."""
     mobile_enc: str | None = payload.get("mobile_enc") or None
     try:
         mobile_hash = pii.mobile_hash(pii.decrypt(mobile_enc)) if mobile_enc else None
+        unreadable = False
     except ValueError:  # a key was dropped before re-encryption: the account opens without a mobile
+        mobile_enc, mobile_hash, unreadable = None, None, True
+    opened = open_account(session, payload["trainee_key"], payload["id_enc"], payload["name"], mobile_enc,
+                          mobile_hash)
+    if opened is None:
+        return
+    if unreadable:
         log.error("checkin.recorded: the mobile of check-in %s cannot be decrypted", payload["checkin_id"])
-        mobile_enc, mobile_hash = None, None
-    account = ensure_account(session, payload["trainee_key"], payload["id_enc"], payload["name"], mobile_enc,
-                             mobile_hash)
-    log.info("trainee account %s opened from check-in %s", account.id, payload["checkin_id"])
+    log.info("trainee account %s opened from check-in %s", opened, payload["checkin_id"])
 
 
 def on_checkin_recorded(session: Session, payload: dict[str, Any], envelope: dict[str, Any]) -> None:
@@ -62,18 +63,15 @@ def on_checkin_recorded(session: Session, payload: dict[str, Any], envelope: dic
                   payload["window_id"])
         return
     _first_sight(session, payload)
+    # the copy in one statement; nothing comes back when this check-in (or this trainee's in this window) is kept
+    row_values = {name: payload[name] for name in FIELDS}
+    row_values.update(flags=list(payload.get("flags") or []), received_at=clock.now())
+    stored = session.execute(insert_or_skip(session, AttendanceRecord.__table__), row_values).first()
+    if stored is not None:
+        return
     row = _existing(session, payload)
-    if row is None:
-        values = {name: payload[name] for name in FIELDS}
-        try:
-            with session.begin_nested():
-                session.add(AttendanceRecord(flags=list(payload.get("flags") or []), received_at=clock.now(),
-                                             **values))
-            return
-        except IntegrityError:  # a concurrent delivery of the same check-in got there first
-            row = _existing(session, payload)
-            if row is None:
-                raise
+    if row is None:  # cannot be: the insert met one of the keys _existing looks for
+        raise RuntimeError(f"check-in {payload['checkin_id']} neither stored nor found")
     if row.checkin_id != payload["checkin_id"]:
         log.warning("checkin.recorded %s: check-in %s is a second one of a trainee in window %s (kept check-in %s)",
                     envelope.get("id"), payload["checkin_id"], payload["window_id"], row.checkin_id)
