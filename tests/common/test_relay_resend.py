@@ -4,6 +4,8 @@ a worker may have popped such a message without recording it when Redis stopped)
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
 
 from sqlalchemy import insert, select
 
@@ -68,6 +70,9 @@ def test_relay_sends_a_batch_in_order_without_the_envelope_in_the_headers(databa
     headers = [m["headers"] for m in messages]
     assert {h["task"] for h in headers} == {"credits.handle_event"}
     assert [h["argsrepr"] for h in headers] == [f"(checkin.recorded ev-{i})" for i in range(5)]
+    # each send its own task id, which a worker's log shows: the event, the consumer and the attempt
+    assert [h["id"] for h in headers] == [f"ev-{i}.credits.1" for i in range(5)]
+    assert {h["origin"] for h in headers} == {f"gen{os.getpid()}@{socket.gethostname()}"}
     assert not any("王小明" in json.dumps(h, ensure_ascii=False) or "secret" in json.dumps(h) for h in headers)
     with cdb.engine.connect() as conn:
         rows = conn.execute(select(outbox.c.sent_at, outbox.c.attempts)).all()
