@@ -573,8 +573,8 @@ def main(argv: list[str] | None = None) -> int:
     if "compliance" in selected:
         # the compliance rows' yardstick at their own concurrency: a p99 and a rate compare only at equal load
         wrk_keys += ["helloc", "cpage", "capi"]
-    # the submit row last (after its yardstick): its thousands of new trainees keep the credits worker hashing
-    # their accounts' initial passwords for a minute or more after it, which no later row should share
+    # the submit row last (after its yardstick): the credits worker goes on copying its thousands of check-ins and
+    # opening their trainees' accounts for tens of seconds after it, which no later row should share
     wrk_keys += [k for k in ("insert", "submit") if k in selected]
     shown = [k for k in ("insert", "submit", "hello", "qr", "helloc", "cpage", "capi") if k in wrk_keys]
     for key, row in rows.items():
