@@ -1,6 +1,7 @@
 """Trainee account rules: creation on first sight, login with ID number and password, lock-out, password change.
 
 - ensure_account: created once per trainee key; later calls refresh name and mobile, never the password.
+- open_account: the first check-in's account, opened in one statement; an existing account is left as it is.
 - authenticate: while the initial password is in force (password_hash NULL) the password is any accepted
   pinyin spelling of the name (passwords.initial_password_candidates, case and spaces ignored); afterwards
   the argon2 hash. CME_TRAINEE_MAX_FAILURES wrong tries in a row (default 5) lock the account for
