@@ -95,13 +95,18 @@ def build_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def insert_for(session: Any, model: Any) -> Any:
-    """An INSERT that knows ON CONFLICT on both backends: one round trip instead of a savepoint dance."""
-    if session.get_bind().dialect.name == "postgresql":
+def _dialect_insert(dialect: str) -> Any:
+    """The insert() of the backend: both know ON CONFLICT."""
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return insert(model)
+    return insert
+
+
+def insert_for(session: Any, model: Any) -> Any:
+    """An INSERT that knows ON CONFLICT on both backends: one round trip instead of a savepoint dance."""
+    return _dialect_insert(session.get_bind().dialect.name)(model)
 
 
 def insert_or_skip(session: Any, table: Table, key: tuple[str, ...] = ()) -> Any:
@@ -114,11 +119,7 @@ def insert_or_skip(session: Any, table: Table, key: tuple[str, ...] = ()) -> Any
 
 @functools.lru_cache(maxsize=64)
 def _insert_or_skip(dialect: str, table: Table, key: tuple[str, ...]) -> Any:
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table).on_conflict_do_nothing(index_elements=list(key) or None).returning(
+    return _dialect_insert(dialect)(table).on_conflict_do_nothing(index_elements=list(key) or None).returning(
         *table.primary_key.columns)
 
 
