@@ -32,6 +32,9 @@ worker_class = "gthread" if threads > 1 else "sync"
 timeout = int(os.environ.get("CME_WEB_TIMEOUT", "60"))
 graceful_timeout = 20
 keepalive = 5
+# gunicorn's default (4094) answered request lines of 4-8 KB itself, with an HTML page; nginx's header buffers
+# (8 KB) refuse longer lines first, with the suite's JSON 414 (gateway/nginx.conf.template)
+limit_request_line = 8190
 
 # Recycle workers now and then so a slow leak never grows without bound (rarely: see "Recycling" above).
 max_requests = int(os.environ.get("CME_WEB_MAX_REQUESTS") or 20000)

@@ -82,6 +82,18 @@ def test_upload_over_cap_is_413(stack):
     assert "太大" in page.text
 
 
+def test_long_query_is_answered_in_json_whatever_its_length(stack):
+    """A search of 6 KB reaches the service (gunicorn no longer answers it with its own HTML page); one of
+    9 KB is refused by the gateway with the suite's JSON error."""
+    resp = stack.http.get(stack.url("/projects/api/reports"), params={"q": "心" * 700})  # 6,300 bytes encoded
+    assert resp.status_code == 401 and resp.json()["error"]["code"] == "login_required", resp.text[:200]
+    resp = stack.http.get(stack.url("/projects/api/reports"), params={"q": "心" * 1000})
+    assert resp.status_code == 414, resp.text[:200]
+    error = resp.json()["error"]
+    assert error["code"] == "uri_too_long" and "太长" in error["message"]
+    assert error["request_id"] == resp.headers["X-Request-ID"]
+
+
 def test_login_posts_are_rate_limited(stack):
     codes = [stack.http.post(stack.url("/projects/api/auth/login"), json={}).status_code for _ in range(15)]
     assert 429 in codes, codes
