@@ -317,6 +317,33 @@ def settle(stack: Any, limit: float = 60.0) -> tuple[float, int, float]:
             engine.dispose()
 
 
+def follow_copies(stack: Any, stored: int, limit: float = 120.0) -> float | None:
+    """Seconds until credits holds a copy of each of the `stored` check-ins (None: not within `limit`). The
+    submit row measures the phones' answers; this is how long the events those answers made take to arrive."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(stack.database_urls["credits"])
+    began = time.monotonic()
+    try:
+        while time.monotonic() - began < limit:
+            with engine.connect() as conn:
+                if conn.execute(text("SELECT count(*) FROM attendance_records")).scalar_one() >= stored:
+                    return time.monotonic() - began
+            time.sleep(0.25)
+        return None
+    finally:
+        engine.dispose()
+
+
+def background_line(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]], checkins: int) -> str:
+    """The relays', the Celery workers' and credits' PostgreSQL CPU from the row's start until the copies were
+    kept, per check-in of the row: the work each check-in leaves behind, wherever it fell."""
+    groups = cpu_by_group(before, after, checkins)
+    wanted = [(g, ms) for g, ms in groups if g.startswith(("relay", "credits worker", "postgres credits", "redis"))
+              and ms >= 0.01]
+    return ", ".join(f"{g} {ms:.2f}" for g, ms in wanted) + f" (total {sum(ms for _g, ms in wanted):.2f})"
+
+
 def _drop(urls: list[str]) -> None:
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
@@ -579,7 +606,9 @@ def main(argv: list[str] | None = None) -> int:
     shown = [k for k in ("insert", "submit", "hello", "qr", "helloc", "cpage", "capi") if k in wrk_keys]
     for key, row in rows.items():
         row.skipped = "" if key in wrk_keys else "not selected (--only)"
-    stored = None
+    stored: int | None = None
+    copied_after: float | None = None
+    background = ""
     awards_note = ""
     analysis: list[Any] = []
     analysis_failed = ""
@@ -647,15 +676,19 @@ def main(argv: list[str] | None = None) -> int:
                         warm = run_wrk(wrk, urls.get(key, stack.base_url), files[key], threads=threads,
                                        connections=connections, seconds=args.warmup)
                         first = after_warmup(warm, threads, connections)
+                    procs_before = process_cpu() if key == "submit" and args.by_process else {}
                     row.result = run_wrk(wrk, urls.get(key, stack.base_url), files[key], threads=threads,
                                          connections=connections, seconds=args.seconds, first=first,
                                          by_process=args.by_process)
+                    if key == "submit":
+                        from services.checkin.scans.models import Checkin
+
+                        stored = session.scalar(select(func.count()).select_from(Checkin))
+                        copied_after = follow_copies(stack, stored)
+                        if procs_before and copied_after is not None and row.result.requests:
+                            background = background_line(procs_before, process_cpu(), row.result.requests)
                 except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
                     row.skipped = f"wrk failed: {exc}"
-            if "submit" in files:
-                from services.checkin.scans.models import Checkin
-
-                stored = session.scalar(select(func.count()).select_from(Checkin))
             session.close()
             engine.dispose()
             print("stopping the stack ...", flush=True)
@@ -688,7 +721,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {rows[key].label}, ms of CPU a request by process: "
                       + ", ".join(f"{group} {ms:.2f}" for group, ms in r.by_process if ms >= 0.01))
         if stored is not None:
-            print(f"  check-ins stored by the submit row: {stored}")
+            print(f"  check-ins stored by the submit row: {stored}; credits held a copy of each "
+                  + (f"{copied_after:.0f} s after the row" if copied_after is not None else "not within 120 s"))
+        if background:
+            print(f"  left behind by a check-in, ms of CPU from the row's start until then: {background}")
         if awards_note:
             print(f"  {awards_note}")
     if "analysis" in selected:

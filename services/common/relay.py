@@ -21,7 +21,7 @@ import json
 import logging
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from celery import Celery
@@ -41,6 +41,9 @@ log = logging.getLogger("relay")
 
 
 BATCH = 200
+# events in one message: a worker applies a message's events in one transaction, and a message per consumer of
+# a whole batch would keep one busy while another of the same queue waits
+PER_MESSAGE = 50
 # one Table for the process: a new one each round missed SQLAlchemy's statement cache (each round compiled its
 # statements again, ~3 ms)
 OUTBOX, _ = outbox_tables(MetaData())
@@ -112,8 +115,8 @@ def _relay_once(engine: Engine, celery: Celery, batch: int, link: BrokerLink) ->
             return -1
         # One Redis pipeline for the whole batch (kombu's publish batch, flushed when the block ends): a round trip
         # and a Redis client object per event were most of the relay's CPU during a burst of check-ins. The
-        # argument's repr that Celery writes into every message's headers (the envelope: names, encrypted ID
-        # numbers) is replaced by the event's name and id, which is also all a log or monitor should see.
+        # argument's repr that Celery writes into every message's headers (the envelopes: names, encrypted ID
+        # numbers) is replaced by the events' names and ids (_describe).
         # Rows are marked sent only once the pipeline went out; a failed flush leaves all of them pending (a copy
         # that did arrive is sent again and skipped by the consumer's processed ids).
         try:
@@ -122,15 +125,18 @@ def _relay_once(engine: Engine, celery: Celery, batch: int, link: BrokerLink) ->
             # message: Celery's own declaration copies and binds the queue each time, a fifth of the relay's CPU
             for consumer in sorted({row.consumer for row in rows}):
                 producer.maybe_declare(celery.amqp.queues[consumer])
-            # Each message's task id is the row's send (event, consumer, attempt: unique, and a worker's log line
-            # leads back to the outbox) and its origin this process, named once: Celery's defaults, a uuid4 and
-            # the host's name looked up for every message, were about a tenth of the relay's CPU in a burst.
+            # One message carries up to PER_MESSAGE events for one consumer, in the outbox's order: a message
+            # per event cost the relay Celery's building of each and the consumer's worker a task (the pipe to
+            # its child, a session, a commit) for each. Its task id is the send of its first row (event,
+            # consumer, attempt: unique, and a worker's log line leads back to the outbox) and its origin this
+            # process, named once: Celery's defaults, a uuid4 and the host's name looked up for every message.
             with producer.batch():
-                for row in rows:
-                    celery.send_task(f"{row.consumer}.handle_event", args=[json.loads(row.envelope)],
-                                     task_id=f"{row.event_id}.{row.consumer}.{row.attempts + 1}",
-                                     origin=ORIGIN, queue=row.consumer, retry=False, producer=producer,
-                                     declare=[], argsrepr=f"({row.name} {row.event_id})", kwargsrepr="{}")
+                for consumer, group in _messages(rows):
+                    first = group[0]
+                    celery.send_task(f"{consumer}.handle_events", args=[[json.loads(r.envelope) for r in group]],
+                                     task_id=f"{first.event_id}.{consumer}.{first.attempts + 1}",
+                                     origin=ORIGIN, queue=consumer, retry=False, producer=producer,
+                                     declare=[], argsrepr=_describe(group), kwargsrepr="{}")
         except Exception as exc:
             link.drop()
             _keep_pending(conn, rows, exc)
@@ -140,6 +146,25 @@ def _relay_once(engine: Engine, celery: Celery, batch: int, link: BrokerLink) ->
             sent_at=clock.now(), attempts=outbox.c.attempts + 1))
         conn.commit()
     return len(rows)
+
+
+def _messages(rows: Sequence[Any]) -> Iterator[tuple[str, list[Any]]]:
+    """The rows grouped by consumer, in order, at most PER_MESSAGE to a message."""
+    by_consumer: dict[str, list[Any]] = {}
+    for row in rows:
+        by_consumer.setdefault(row.consumer, []).append(row)
+    for consumer, group in by_consumer.items():
+        for start in range(0, len(group), PER_MESSAGE):
+            yield consumer, group[start:start + PER_MESSAGE]
+
+
+def _describe(group: Sequence[Any]) -> str:
+    """What a message's headers say of its argument (Celery would write its repr: names, encrypted ID numbers):
+    the events' names and ids, which is also all a log or monitor should see."""
+    names = ",".join(sorted({r.name for r in group}))
+    if len(group) == 1:
+        return f"({names} {group[0].event_id})"
+    return f"({len(group)} events {names} {group[0].event_id} .. {group[-1].event_id})"
 
 
 def _keep_pending(conn: Connection, rows: Sequence[Any], exc: Exception) -> None:

@@ -106,3 +106,87 @@ def test_request_session_is_bound_on_first_use_in_a_fresh_process(tmp_path, monk
     finally:
         monkeypatch.delenv("CME_CERTS_DATABASE_URL")
         get_settings.cache_clear()
+
+
+
+def _envelopes(n: int) -> list[dict]:
+    return [make_envelope("offering.approved", "projects", {**PAYLOAD, "offering_id": 100 + i}) for i in range(n)]
+
+
+def _kept(cdb, processed_events) -> list[str]:  # type: ignore[no-untyped-def]
+    with cdb.engine.connect() as conn:
+        return sorted(conn.execute(select(processed_events.c.event_id)).scalars())
+
+
+def test_a_message_of_events_is_applied_together_and_once(databases):
+    from services.certs.db import db as cdb
+    from services.certs.db import processed_events
+    from services.common.tasks import apply_events
+
+    envs, later = _envelopes(3), _envelopes(1)
+    seen = []
+    handlers = {"offering.approved": lambda session, payload, envelope: seen.append(payload["offering_id"])}
+    assert apply_events(cdb, processed_events, handlers, envs) == []
+    assert apply_events(cdb, processed_events, handlers, envs[1:] + later) == []  # two copies and a new one
+    assert seen == [100, 101, 102, 100]
+    assert _kept(cdb, processed_events) == sorted(e["id"] for e in envs + later)
+
+
+def test_an_event_that_fails_holds_back_no_other_and_alone_is_retried(databases, monkeypatch):
+    """One event of a message cannot be applied yet: the others are kept, each once, and the task asks Celery
+    to come back with that one only; when it comes back it is applied, and a copy of the message changes nothing."""
+    from celery.exceptions import Retry
+
+    from services.certs.db import db as cdb
+    from services.certs.db import processed_events
+    from services.common import clock
+    from services.common.tasks import make_celery, register_event_consumer
+
+    envs = _envelopes(4)
+    failing = {envs[2]["id"]}
+    applied = []
+
+    def handler(session, payload, envelope):  # type: ignore[no-untyped-def]
+        # a change of the handler's own, which must be kept with its event or not at all
+        session.execute(processed_events.insert().values(event_id=f"side-{payload['offering_id']}", name="x",
+                                                         processed_at=clock.now()))
+        if envelope["id"] in failing:
+            raise RuntimeError("not yet")
+        applied.append(payload["offering_id"])
+
+    celery = make_celery("certs")
+    register_event_consumer(celery, "evtest", cdb, processed_events, {"offering.approved": handler})
+    task = celery.tasks["evtest.handle_events"]
+    asked = {}
+
+    def retry(**kwargs):  # type: ignore[no-untyped-def]
+        asked.update(kwargs)
+        return Retry("again")
+
+    monkeypatch.setattr(task, "retry", retry)
+    with pytest.raises(Retry):
+        task.run(envs)
+    assert [e["id"] for e in asked["args"][0]] == [envs[2]["id"]]
+    good = [e for e in envs if e["id"] not in failing]
+    assert _kept(cdb, processed_events) == sorted([e["id"] for e in good] + ["side-100", "side-101", "side-103"])
+    assert applied == [100, 101, 100, 101, 103]  # together (rolled back at the third), then one at a time
+
+    failing.clear()
+    monkeypatch.setattr(task, "retry", lambda **kw: pytest.fail(f"retried {kw}"))
+    assert task.run(asked["args"][0]) == 1
+    assert task.run(envs) == 4  # a copy of the whole message: all skipped
+    assert applied[-1] == 102
+    assert _kept(cdb, processed_events) == sorted([e["id"] for e in envs] + [f"side-{100 + i}" for i in range(4)])
+
+
+def test_a_single_event_message_of_an_older_relay_is_still_applied(databases):
+    from services.certs.db import db as cdb
+    from services.certs.db import processed_events
+    from services.common.tasks import make_celery, register_event_consumer
+
+    seen = []
+    handle_event = register_event_consumer(make_celery("certs"), "evtest1", cdb, processed_events, {
+        "offering.approved": lambda session, payload, envelope: seen.append(payload["offering_id"])})
+    env = _envelopes(1)[0]
+    assert handle_event.run(env) is True and handle_event.run(env) is False
+    assert seen == [100]

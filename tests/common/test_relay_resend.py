@@ -47,8 +47,20 @@ def _pending(n: int) -> None:
                                                attempts=0))
 
 
-def test_relay_sends_a_batch_in_order_without_the_envelope_in_the_headers(databases):
+def _queued(broker) -> list[dict]:  # type: ignore[no-untyped-def]
+    import json
+
+    return [json.loads(m) for m in reversed(broker.lrange("credits", 0, -1))]  # LPUSH: oldest last
+
+
+def _events_of(message: dict) -> list[dict]:
     import base64
+    import json
+
+    return json.loads(base64.b64decode(message["body"]))[0][0]  # (args, kwargs, embed): args[0], the list
+
+
+def test_relay_sends_a_batch_in_order_without_the_envelope_in_the_headers(databases):
     import json
 
     from services.checkin.db import db as cdb
@@ -62,22 +74,43 @@ def test_relay_sends_a_batch_in_order_without_the_envelope_in_the_headers(databa
     _pending(5)
     try:
         assert relay_once(cdb.engine, make_celery("relay")) == 5
-        messages = [json.loads(m) for m in reversed(broker.lrange("credits", 0, -1))]  # LPUSH: oldest last
+        messages = _queued(broker)
     finally:
         broker.delete("credits")
-    bodies = [json.loads(base64.b64decode(m["body"]))[0][0] for m in messages]
-    assert [b["id"] for b in bodies] == [f"ev-{i}" for i in range(5)] and bodies[0]["payload"]["name"] == "王小明"
-    headers = [m["headers"] for m in messages]
-    assert {h["task"] for h in headers} == {"credits.handle_event"}
-    assert [h["argsrepr"] for h in headers] == [f"(checkin.recorded ev-{i})" for i in range(5)]
-    # each send its own task id, which a worker's log shows: the event, the consumer and the attempt
-    assert [h["id"] for h in headers] == [f"ev-{i}.credits.1" for i in range(5)]
-    assert {h["origin"] for h in headers} == {f"gen{os.getpid()}@{socket.gethostname()}"}
-    assert not any("王小明" in json.dumps(h, ensure_ascii=False) or "secret" in json.dumps(h) for h in headers)
+    assert len(messages) == 1  # one message carries the consumer's events of the round
+    events = _events_of(messages[0])
+    assert [e["id"] for e in events] == [f"ev-{i}" for i in range(5)] and events[0]["payload"]["name"] == "王小明"
+    headers = messages[0]["headers"]
+    assert headers["task"] == "credits.handle_events"
+    assert headers["argsrepr"] == "(5 events checkin.recorded ev-0 .. ev-4)"
+    # its own task id, which a worker's log shows: the first event, the consumer and the attempt
+    assert headers["id"] == "ev-0.credits.1"
+    assert headers["origin"] == f"gen{os.getpid()}@{socket.gethostname()}"
+    assert "王小明" not in json.dumps(headers, ensure_ascii=False) and "secret" not in json.dumps(headers)
     with cdb.engine.connect() as conn:
         rows = conn.execute(select(outbox.c.sent_at, outbox.c.attempts)).all()
     assert all(sent is not None and attempts == 1 for sent, attempts in rows)
     assert relay_once(cdb.engine, make_celery("relay")) == 0  # nothing sent twice
+
+
+def test_relay_splits_a_batch_into_messages_of_at_most_per_message_events(databases, monkeypatch):
+    from services.checkin.db import db as cdb
+    from services.common import relay
+    from services.common.config import redis_client
+    from services.common.tasks import make_celery
+
+    monkeypatch.setattr(relay, "PER_MESSAGE", 2)
+    broker = redis_client()
+    broker.delete("credits")
+    _pending(5)
+    try:
+        assert relay.relay_once(cdb.engine, make_celery("relay")) == 5
+        messages = _queued(broker)
+    finally:
+        broker.delete("credits")
+    assert [[e["id"] for e in _events_of(m)] for m in messages] == [["ev-0", "ev-1"], ["ev-2", "ev-3"], ["ev-4"]]
+    assert [m["headers"]["id"] for m in messages] == ["ev-0.credits.1", "ev-2.credits.1", "ev-4.credits.1"]
+    assert messages[2]["headers"]["argsrepr"] == "(checkin.recorded ev-4)"
 
 
 def test_relay_keeps_the_whole_batch_pending_when_the_broker_is_gone(databases, monkeypatch):
@@ -163,7 +196,7 @@ def test_relay_keeps_its_broker_connection_and_declares_each_queue_once(database
         _pending(2)
         assert relay_once(cdb.engine, celery, link=link) == 2
         assert link.connection is first  # kept from round to round
-        assert broker.exists("_kombu.binding.credits") and broker.llen("credits") == 5
+        assert broker.exists("_kombu.binding.credits") and broker.llen("credits") == 2  # a message a round
 
         def lost(self):  # type: ignore[no-untyped-def]
             raise ConnectionError("Redis went away")
@@ -179,7 +212,7 @@ def test_relay_keeps_its_broker_connection_and_declares_each_queue_once(database
         assert relay_once(cdb.engine, celery, link=link) == 2
         assert link.connection is not None and link.connection is not first
         assert broker.exists("_kombu.binding.credits")  # declared again on the new connection
-        assert broker.llen("credits") == 7
+        assert broker.llen("credits") == 3
     finally:
         link.drop()
         broker.delete("credits")
