@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection, Engine
 from . import clock
 from .config import env, get_settings, redis_client
 from .db import build_engine, ensure_database
-from .events import outbox_tables
+from .events import describe, outbox_tables
 from .logs import setup_logging
 from .redelivery import serve_requests
 from .tasks import make_celery
@@ -116,7 +116,7 @@ def _relay_once(engine: Engine, celery: Celery, batch: int, link: BrokerLink) ->
         # One Redis pipeline for the whole batch (kombu's publish batch, flushed when the block ends): a round trip
         # and a Redis client object per event were most of the relay's CPU during a burst of check-ins. The
         # argument's repr that Celery writes into every message's headers (the envelopes: names, encrypted ID
-        # numbers) is replaced by the events' names and ids (_describe).
+        # numbers) is replaced by the events' names and ids (events.describe).
         # Rows are marked sent only once the pipeline went out; a failed flush leaves all of them pending (a copy
         # that did arrive is sent again and skipped by the consumer's processed ids).
         try:
@@ -136,7 +136,8 @@ def _relay_once(engine: Engine, celery: Celery, batch: int, link: BrokerLink) ->
                     celery.send_task(f"{consumer}.handle_events", args=[[json.loads(r.envelope) for r in group]],
                                      task_id=f"{first.event_id}.{consumer}.{first.attempts + 1}",
                                      origin=ORIGIN, queue=consumer, retry=False, producer=producer,
-                                     declare=[], argsrepr=_describe(group), kwargsrepr="{}")
+                                     declare=[], argsrepr=describe([(r.name, r.event_id) for r in group]),
+                                     kwargsrepr="{}")
         except Exception as exc:
             link.drop()
             _keep_pending(conn, rows, exc)
@@ -156,15 +157,6 @@ def _messages(rows: Sequence[Any]) -> Iterator[tuple[str, list[Any]]]:
     for consumer, group in by_consumer.items():
         for start in range(0, len(group), PER_MESSAGE):
             yield consumer, group[start:start + PER_MESSAGE]
-
-
-def _describe(group: Sequence[Any]) -> str:
-    """What a message's headers say of its argument (Celery would write its repr: names, encrypted ID numbers):
-    the events' names and ids, which is also all a log or monitor should see."""
-    names = ",".join(sorted({r.name for r in group}))
-    if len(group) == 1:
-        return f"({names} {group[0].event_id})"
-    return f"({len(group)} events {names} {group[0].event_id} .. {group[-1].event_id})"
 
 
 def _keep_pending(conn: Connection, rows: Sequence[Any], exc: Exception) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from . import clock
 from .config import env, get_settings, redis_client
 from .db import ServiceDB
-from .events import consume
+from .events import consume, describe
 from .redelivery import request_redelivery
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,11 @@ Handlers = dict[str, Callable[[Session, dict[str, Any], dict[str, Any]], None]]
 
 def _retry_in(retries: int) -> int:
     return min(60, 2 ** min(retries, 6))
+
+
+def _argsrepr(envelopes: list[dict[str, Any]]) -> str:
+    """A retry's headers name its events as the relay's message did, not Celery's repr of the envelopes."""
+    return describe([(str(e.get("name")), str(e.get("id"))) for e in envelopes])
 
 
 def _log_outcome(envelope: dict[str, Any], done: bool) -> None:
@@ -115,7 +120,8 @@ def register_event_consumer(celery: Celery, service: str, sdb: ServiceDB, proces
         if failed:
             # only what failed comes back later; the others are kept (and skipped if this message comes again)
             raise task.retry(args=[failed], countdown=_retry_in(task.request.retries),
-                             exc=RuntimeError(f"{len(failed)} of {len(envelopes)} event(s) failed"))
+                             exc=RuntimeError(f"{len(failed)} of {len(envelopes)} event(s) failed"),
+                             argsrepr=_argsrepr(failed), kwargsrepr="{}")
         return len(envelopes)
 
     @celery.task(name=f"{service}.handle_event", bind=True, max_retries=None, acks_late=True)
@@ -129,7 +135,8 @@ def register_event_consumer(celery: Celery, service: str, sdb: ServiceDB, proces
         except Exception as exc:
             session.rollback()
             log.warning("event %s failed, will retry: %s", envelope.get("id"), type(exc).__name__)
-            raise task.retry(exc=exc, countdown=_retry_in(task.request.retries)) from exc
+            raise task.retry(exc=exc, countdown=_retry_in(task.request.retries), argsrepr=_argsrepr([envelope]),
+                             kwargsrepr="{}") from exc
         finally:
             session.close()
 

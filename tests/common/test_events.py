@@ -190,3 +190,42 @@ def test_a_single_event_message_of_an_older_relay_is_still_applied(databases):
     env = _envelopes(1)[0]
     assert handle_event.run(env) is True and handle_event.run(env) is False
     assert seen == [100]
+
+
+def test_a_retry_names_its_events_in_the_headers_not_their_content(databases):
+    """The message a retry sends carries only the failed events, and its headers say what they are as the relay's
+    did, not Celery's repr of their content (names, encrypted ID numbers)."""
+    import base64
+
+    from celery.exceptions import Retry
+
+    from services.certs.db import db as cdb
+    from services.certs.db import processed_events
+    from services.common.config import redis_client
+    from services.common.tasks import make_celery, register_event_consumer
+
+    def not_yet(session, payload, envelope):  # type: ignore[no-untyped-def]
+        raise RuntimeError("not yet")
+
+    celery = make_celery("certs")
+    register_event_consumer(celery, "evtest2", cdb, processed_events, {"offering.approved": not_yet})
+    task = celery.tasks["evtest2.handle_events"]
+    broker = redis_client()
+    broker.delete("evtest2")
+    envs = _envelopes(2)
+    task.push_request(id="ev.evtest2.1", retries=0, called_directly=False, is_eager=False,
+                      delivery_info={"exchange": "", "routing_key": "evtest2"})
+    try:
+        with pytest.raises(Retry):
+            task.run(envs)
+        raw = broker.rpop("evtest2")
+    finally:
+        task.pop_request()
+        broker.delete("evtest2")
+    message = json.loads(raw)
+    headers = message["headers"]
+    assert headers["task"] == "evtest2.handle_events" and headers["retries"] == 1
+    assert headers["argsrepr"] == f"(2 events offering.approved {envs[0]['id']} .. {envs[1]['id']})"
+    assert "西安" not in json.dumps(headers, ensure_ascii=False)
+    assert json.loads(base64.b64decode(message["body"]))[0][0] == envs
+    assert _kept(cdb, processed_events) == []
