@@ -278,5 +278,31 @@ def consume(session: Session, processed: Table, envelope: dict[str, Any],
     return True
 
 
+def consume_all(session: Session, processed: Table, envelopes: Sequence[dict[str, Any]],
+                handlers: dict[str, Callable[[Session, dict[str, Any], dict[str, Any]], None]]) -> list[bool]:
+    """consume() for a message's events in one transaction, their ids claimed by one statement: whether each was
+    applied (an id given twice is applied once)."""
+    mine = []
+    for envelope in envelopes:
+        name = envelope.get("name")
+        if name in CATALOGUE and name in handlers:
+            mine.append(envelope)
+        else:
+            log.warning("ignoring event %s", name)
+    rows = [{"event_id": str(e["id"]), "name": e["name"], "processed_at": clock.now()} for e in mine]
+    claimed = set(session.execute(insert_or_skip(session, processed), rows).scalars()) if rows else set()
+    outcomes = []
+    for envelope in envelopes:
+        event_id = str(envelope.get("id"))
+        if event_id not in claimed:
+            outcomes.append(False)
+            continue
+        claimed.discard(event_id)
+        name = envelope["name"]
+        handlers[name](session, schema_of(name).load(envelope["payload"]), envelope)
+        outcomes.append(True)
+    return outcomes
+
+
 def parse_time(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from . import clock
 from .config import env, get_settings, redis_client
 from .db import ServiceDB
-from .events import consume, describe
+from .events import consume, consume_all, describe
 from .redelivery import request_redelivery
 
 log = logging.getLogger(__name__)
@@ -74,14 +74,15 @@ def apply_events(sdb: ServiceDB, processed: Table, handlers: Handlers,
                  envelopes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Apply a message's events; returns those that failed (to be retried), each of the others applied once.
 
-    All of them in one transaction first: a hall's check-ins reach credits by the hundred, and a commit, a
-    session and a task per event were most of the worker's time. When one of them fails, that transaction is
+    All of them in one transaction first, their ids claimed by one statement (events.consume_all): a hall's
+    check-ins reach credits by the hundred, and a commit, a session and a task per event were most of the
+    worker's time. When one of them fails, that transaction is
     rolled back and each event is applied in its own, so one that cannot be applied yet holds back no other.
     Logged only once committed: a line says what the database kept."""
     if len(envelopes) > 1:
         session = sdb.new_session()
         try:
-            outcomes = [consume(session, processed, envelope, handlers) for envelope in envelopes]
+            outcomes = consume_all(session, processed, envelopes, handlers)
             session.commit()
         except Exception as exc:
             session.rollback()

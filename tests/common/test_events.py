@@ -129,7 +129,11 @@ def test_a_message_of_events_is_applied_together_and_once(databases):
     assert apply_events(cdb, processed_events, handlers, envs) == []
     assert apply_events(cdb, processed_events, handlers, envs[1:] + later) == []  # two copies and a new one
     assert seen == [100, 101, 102, 100]
-    assert _kept(cdb, processed_events) == sorted(e["id"] for e in envs + later)
+    more = _envelopes(1)
+    unknown = {**more[0], "id": "not-ours", "name": "certificate.printed"}
+    assert apply_events(cdb, processed_events, handlers, [more[0], unknown, more[0]]) == []  # one id twice
+    assert seen == [100, 101, 102, 100, 100]
+    assert _kept(cdb, processed_events) == sorted(e["id"] for e in envs + later + more)
 
 
 def test_an_event_that_fails_holds_back_no_other_and_alone_is_retried(databases, monkeypatch):
