@@ -70,43 +70,43 @@ def _log_outcome(envelope: dict[str, Any], done: bool) -> None:
     log.info("event %s %s %s", envelope.get("name"), envelope.get("id"), "applied" if done else "skipped")
 
 
+def _apply_together(sdb: ServiceDB, processed: Table, handlers: Handlers,
+                    envelopes: list[dict[str, Any]]) -> Exception | None:
+    """These events in one transaction of their own, each logged once committed (a line says what the database
+    kept); the error when the transaction failed and was rolled back."""
+    session = sdb.new_session()
+    try:
+        outcomes = consume_all(session, processed, envelopes, handlers)
+        session.commit()
+    except Exception as exc:
+        session.rollback()
+        return exc
+    finally:
+        session.close()
+    for envelope, done in zip(envelopes, outcomes, strict=True):
+        _log_outcome(envelope, done)
+    return None
+
+
 def apply_events(sdb: ServiceDB, processed: Table, handlers: Handlers,
                  envelopes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Apply a message's events; returns those that failed (to be retried), each of the others applied once.
 
     All of them in one transaction first, their ids claimed by one statement (events.consume_all): a hall's
     check-ins reach credits by the hundred, and a commit, a session and a task per event were most of the
-    worker's time. When one of them fails, that transaction is
-    rolled back and each event is applied in its own, so one that cannot be applied yet holds back no other.
-    Logged only once committed: a line says what the database kept."""
+    worker's time. When one of them fails, that transaction is rolled back and each event is applied in its
+    own, so one that cannot be applied yet holds back no other."""
     if len(envelopes) > 1:
-        session = sdb.new_session()
-        try:
-            outcomes = consume_all(session, processed, envelopes, handlers)
-            session.commit()
-        except Exception as exc:
-            session.rollback()
-            log.info("%d events together failed (%s): one at a time", len(envelopes), type(exc).__name__)
-        else:
-            for envelope, done in zip(envelopes, outcomes, strict=True):
-                _log_outcome(envelope, done)
+        exc = _apply_together(sdb, processed, handlers, envelopes)
+        if exc is None:
             return []
-        finally:
-            session.close()
+        log.info("%d events together failed (%s): one at a time", len(envelopes), type(exc).__name__)
     failed = []
     for envelope in envelopes:
-        session = sdb.new_session()
-        try:
-            done = consume(session, processed, envelope, handlers)
-            session.commit()
-        except Exception as exc:
-            session.rollback()
+        exc = _apply_together(sdb, processed, handlers, [envelope])
+        if exc is not None:
             log.warning("event %s failed, will retry: %s", envelope.get("id"), type(exc).__name__)
             failed.append(envelope)
-        else:
-            _log_outcome(envelope, done)
-        finally:
-            session.close()
     return failed
 
 
