@@ -261,27 +261,13 @@ def emit(session: Session, outbox: Table, producer: str, name: str, payload: dic
 def consume(session: Session, processed: Table, envelope: dict[str, Any],
             handlers: dict[str, Callable[[Session, dict[str, Any], dict[str, Any]], None]]) -> bool:
     """Apply one event exactly once. Returns False when it was already processed (or not for us)."""
-    name = envelope.get("name")
-    spec = CATALOGUE.get(name or "")
-    if spec is None or name not in handlers:
-        log.warning("ignoring event %s", name)
-        return False
-    event_id = str(envelope["id"])
-    # One statement claims the event id: nothing comes back when it was processed before, or by a concurrent
-    # delivery (PostgreSQL waits for that one's transaction and then skips). A look-up, a savepoint, the insert
-    # and its release were four round trips for every event a worker takes, most of its time in a burst.
-    claimed = session.execute(insert_or_skip(session, processed),
-                              {"event_id": event_id, "name": name, "processed_at": clock.now()}).first()
-    if claimed is None:
-        return False
-    handlers[name](session, schema_of(name).load(envelope["payload"]), envelope)
-    return True
+    return consume_all(session, processed, [envelope], handlers)[0]
 
 
 def consume_all(session: Session, processed: Table, envelopes: Sequence[dict[str, Any]],
                 handlers: dict[str, Callable[[Session, dict[str, Any], dict[str, Any]], None]]) -> list[bool]:
-    """consume() for a message's events in one transaction, their ids claimed by one statement: whether each was
-    applied (an id given twice is applied once)."""
+    """Apply a message's events in the caller's transaction, each exactly once: whether each was applied (an id
+    given twice is applied once; an event not for us is not)."""
     mine = []
     for envelope in envelopes:
         name = envelope.get("name")
@@ -289,6 +275,9 @@ def consume_all(session: Session, processed: Table, envelopes: Sequence[dict[str
             mine.append(envelope)
         else:
             log.warning("ignoring event %s", name)
+    # One statement claims the event ids: an id processed before, or by a concurrent delivery (PostgreSQL waits
+    # for that one's transaction and then skips it), does not come back. A look-up, a savepoint, the insert and
+    # its release were four round trips for every event a worker takes, most of its time in a burst.
     rows = [{"event_id": str(e["id"]), "name": e["name"], "processed_at": clock.now()} for e in mine]
     claimed = set(session.execute(insert_or_skip(session, processed), rows).scalars()) if rows else set()
     outcomes = []

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from . import clock
 from .config import env, get_settings, redis_client
 from .db import ServiceDB
-from .events import consume, consume_all, describe
+from .events import consume_all, describe
 from .redelivery import request_redelivery
 
 log = logging.getLogger(__name__)
@@ -71,21 +71,25 @@ def _log_outcome(envelope: dict[str, Any], done: bool) -> None:
 
 
 def _apply_together(sdb: ServiceDB, processed: Table, handlers: Handlers,
-                    envelopes: list[dict[str, Any]]) -> Exception | None:
+                    envelopes: list[dict[str, Any]]) -> tuple[list[bool], Exception | None]:
     """These events in one transaction of their own, each logged once committed (a line says what the database
-    kept); the error when the transaction failed and was rolled back."""
+    kept): whether each was applied, or the error when the transaction failed and was rolled back."""
     session = sdb.new_session()
     try:
         outcomes = consume_all(session, processed, envelopes, handlers)
         session.commit()
     except Exception as exc:
         session.rollback()
-        return exc
+        return [], exc
     finally:
         session.close()
     for envelope, done in zip(envelopes, outcomes, strict=True):
         _log_outcome(envelope, done)
-    return None
+    return outcomes, None
+
+
+def _failed(envelope: dict[str, Any], exc: Exception) -> None:
+    log.warning("event %s failed, will retry: %s", envelope.get("id"), type(exc).__name__)
 
 
 def apply_events(sdb: ServiceDB, processed: Table, handlers: Handlers,
@@ -97,15 +101,15 @@ def apply_events(sdb: ServiceDB, processed: Table, handlers: Handlers,
     worker's time. When one of them fails, that transaction is rolled back and each event is applied in its
     own, so one that cannot be applied yet holds back no other."""
     if len(envelopes) > 1:
-        exc = _apply_together(sdb, processed, handlers, envelopes)
+        _outcomes, exc = _apply_together(sdb, processed, handlers, envelopes)
         if exc is None:
             return []
         log.info("%d events together failed (%s): one at a time", len(envelopes), type(exc).__name__)
     failed = []
     for envelope in envelopes:
-        exc = _apply_together(sdb, processed, handlers, [envelope])
+        _outcomes, exc = _apply_together(sdb, processed, handlers, [envelope])
         if exc is not None:
-            log.warning("event %s failed, will retry: %s", envelope.get("id"), type(exc).__name__)
+            _failed(envelope, exc)
             failed.append(envelope)
     return failed
 
@@ -127,19 +131,12 @@ def register_event_consumer(celery: Celery, service: str, sdb: ServiceDB, proces
 
     @celery.task(name=f"{service}.handle_event", bind=True, max_retries=None, acks_late=True)
     def handle_event(task: Any, envelope: dict[str, Any]) -> bool:
-        session = sdb.new_session()
-        try:
-            done = consume(session, processed, envelope, handlers)
-            session.commit()
-            _log_outcome(envelope, done)
-            return done
-        except Exception as exc:
-            session.rollback()
-            log.warning("event %s failed, will retry: %s", envelope.get("id"), type(exc).__name__)
+        outcomes, exc = _apply_together(sdb, processed, handlers, [envelope])
+        if exc is not None:
+            _failed(envelope, exc)
             raise task.retry(exc=exc, countdown=_retry_in(task.request.retries), argsrepr=_argsrepr([envelope]),
                              kwargsrepr="{}") from exc
-        finally:
-            session.close()
+        return outcomes[0]
 
     @worker_ready.connect(weak=False)
     def ask_for_redelivery(sender: Any = None, **_: Any) -> None:
