@@ -109,18 +109,20 @@ def insert_for(session: Any, model: Any) -> Any:
     return _dialect_insert(session.get_bind().dialect.name)(model)
 
 
-def insert_or_skip(session: Any, table: Table, key: tuple[str, ...] = ()) -> Any:
-    """INSERT ... ON CONFLICT [(key)] DO NOTHING RETURNING the primary key, for ``session.execute(stmt, row)``:
-    nothing comes back when the row was there. Built once per table and backend and given the row as parameters,
-    so a consumer's burst of events does not build, key and look up a statement for every row (a fifth of a
-    worker's time went there with ``insert_for(...).values(...)``)."""
-    return _insert_or_skip(session.get_bind().dialect.name, table, key)
+def insert_or_skip(session: Any, table: Table, key: tuple[str, ...] = (), returning: tuple[str, ...] = ()) -> Any:
+    """INSERT ... ON CONFLICT [(key)] DO NOTHING RETURNING the primary key (or the columns named), for
+    ``session.execute(stmt, row)`` or a list of rows (one multi-row statement): nothing comes back for a row that
+    was there. Built once per table and backend and given the rows as parameters, so a consumer's burst of events
+    does not build, key and look up a statement for every row (a fifth of a worker's time went there with
+    ``insert_for(...).values(...)``)."""
+    return _insert_or_skip(session.get_bind().dialect.name, table, key, returning)
 
 
 @functools.lru_cache(maxsize=64)
-def _insert_or_skip(dialect: str, table: Table, key: tuple[str, ...]) -> Any:
+def _insert_or_skip(dialect: str, table: Table, key: tuple[str, ...], returning: tuple[str, ...]) -> Any:
+    columns = [table.c[name] for name in returning] or list(table.primary_key.columns)
     return _dialect_insert(dialect)(table).on_conflict_do_nothing(index_elements=list(key) or None).returning(
-        *table.primary_key.columns)
+        *columns)
 
 
 class ServiceDB:

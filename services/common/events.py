@@ -258,16 +258,34 @@ def emit(session: Session, outbox: Table, producer: str, name: str, payload: dic
     return envelope
 
 
-def consume(session: Session, processed: Table, envelope: dict[str, Any],
-            handlers: dict[str, Callable[[Session, dict[str, Any], dict[str, Any]], None]]) -> bool:
+Handler = Callable[[Session, dict[str, Any], dict[str, Any]], None]
+Item = tuple[dict[str, Any], dict[str, Any]]  # (payload as loaded, envelope)
+ManyHandler = Callable[[Session, list[Item]], None]
+
+
+def batched(many: ManyHandler) -> Handler:
+    """A handler that takes a run of events of its name together, as (payload, envelope) pairs, in the order they
+    came: a few statements for a message instead of a few for each event. The result is also the handler of
+    one event; consume_all gives it each run of consecutive events of its name."""
+
+    @functools.wraps(many)
+    def one(session: Session, payload: dict[str, Any], envelope: dict[str, Any]) -> None:
+        many(session, [(payload, envelope)])
+
+    one.many = many  # type: ignore[attr-defined]
+    return one
+
+
+def consume(session: Session, processed: Table, envelope: dict[str, Any], handlers: dict[str, Handler]) -> bool:
     """Apply one event exactly once. Returns False when it was already processed (or not for us)."""
     return consume_all(session, processed, [envelope], handlers)[0]
 
 
 def consume_all(session: Session, processed: Table, envelopes: Sequence[dict[str, Any]],
-                handlers: dict[str, Callable[[Session, dict[str, Any], dict[str, Any]], None]]) -> list[bool]:
+                handlers: dict[str, Handler]) -> list[bool]:
     """Apply a message's events in the caller's transaction, each exactly once: whether each was applied (an id
-    given twice is applied once; an event not for us is not)."""
+    given twice is applied once; an event not for us is not). A run of consecutive events of one name whose
+    handler is ``batched`` goes to it together, in order."""
     mine = []
     for envelope in envelopes:
         name = envelope.get("name")
@@ -281,6 +299,7 @@ def consume_all(session: Session, processed: Table, envelopes: Sequence[dict[str
     rows = [{"event_id": str(e["id"]), "name": e["name"], "processed_at": clock.now()} for e in mine]
     claimed = set(session.execute(insert_or_skip(session, processed), rows).scalars()) if rows else set()
     outcomes = []
+    run: list[Item] = []  # claimed events of one batched name, not yet applied
     for envelope in envelopes:
         event_id = str(envelope.get("id"))
         if event_id not in claimed:
@@ -288,9 +307,22 @@ def consume_all(session: Session, processed: Table, envelopes: Sequence[dict[str
             continue
         claimed.discard(event_id)
         name = envelope["name"]
-        handlers[name](session, schema_of(name).load(envelope["payload"]), envelope)
+        if run and run[0][1]["name"] != name:
+            _apply_run(session, handlers, run)
+        item = (schema_of(name).load(envelope["payload"]), envelope)
+        if hasattr(handlers[name], "many"):
+            run.append(item)
+        else:
+            handlers[name](session, *item)
         outcomes.append(True)
+    _apply_run(session, handlers, run)
     return outcomes
+
+
+def _apply_run(session: Session, handlers: dict[str, Handler], run: list[Item]) -> None:
+    if run:
+        handlers[run[0][1]["name"]].many(session, list(run))  # type: ignore[attr-defined]
+        run.clear()
 
 
 def parse_time(value: str) -> dt.datetime:

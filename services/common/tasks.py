@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from . import clock
 from .config import env, get_settings, redis_client
 from .db import ServiceDB
-from .events import consume_all, describe
+from .events import Handler, consume_all, describe
 from .redelivery import request_redelivery
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def make_celery(service: str) -> Celery:
     return app
 
 
-Handlers = dict[str, Callable[[Session, dict[str, Any], dict[str, Any]], None]]
+Handlers = dict[str, Handler]
 
 
 def _retry_in(retries: int) -> int:

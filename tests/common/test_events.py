@@ -136,6 +136,34 @@ def test_a_message_of_events_is_applied_together_and_once(databases):
     assert _kept(cdb, processed_events) == sorted(e["id"] for e in envs + later + more)
 
 
+def test_a_batched_handler_takes_each_run_of_its_events_together_in_order(databases):
+    """A batched handler gets each run of consecutive events of its name in one call, in the message's order; an
+    event of another name between them ends a run and is applied where it stands; an id kept before is left out."""
+    from services.certs.db import db as cdb
+    from services.certs.db import processed_events
+    from services.common.events import batched
+    from services.common.tasks import apply_events
+
+    calls = []
+
+    @batched
+    def approved(session, items):  # type: ignore[no-untyped-def]
+        assert all(envelope["payload"]["offering_id"] == payload["offering_id"] for payload, envelope in items)
+        calls.append(("approved", [payload["offering_id"] for payload, _ in items]))
+
+    def submitted(session, payload, envelope):  # type: ignore[no-untyped-def]
+        calls.append(("submitted", payload["report_id"]))
+
+    handlers = {"offering.approved": approved, "report.submitted": submitted}
+    envs = _envelopes(5)
+    report = make_envelope("report.submitted", "projects", {"offering_id": 7, "institution_id": 3, "report_id": 9})
+    assert apply_events(cdb, processed_events, handlers, envs[:1]) == []
+    assert apply_events(cdb, processed_events, handlers, [*envs[:3], report, *envs[3:]]) == []
+    assert calls == [("approved", [100]), ("approved", [101, 102]), ("submitted", 9), ("approved", [103, 104])]
+    approved(None, dict(envs[0]["payload"], offering_id=100), envs[0])  # one event alone: a run of one
+    assert calls[-1] == ("approved", [100])
+
+
 def test_an_event_that_fails_holds_back_no_other_and_alone_is_retried(databases, monkeypatch):
     """One event of a message cannot be applied yet: the others are kept, each once, and the task asks Celery
     to come back with that one only; when it comes back it is applied, and a copy of the message changes nothing."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import pytest
 from sqlalchemy import func, select
@@ -127,3 +128,51 @@ def test_permissions(credits_app, who, status):
         assert resp.json["count"] == 1
     else:
         assert resp.json["error"]["message"]
+
+
+def test_a_message_of_checkins_is_copied_as_one_at_a_time_would(databases, caplog):
+    """What the relay sends after a hall's burst: a message of many check-ins, applied by one handler call. Each is
+    judged as if it came alone: a trainee's two windows open one account (with the first's details), a check-in
+    sent again under another event id and a second check-in in a window are not copied, a known trainee's account
+    is left alone, a window out of order is refused, an unreadable mobile opens the account without one."""
+    from services.credits.accounts.models import TraineeAccount
+    from services.credits.db import processed_events
+    from services.credits.worker import celery
+    from tests.credits.conftest import new_account
+
+    known, other = "610102198001011234", "610102199001011237"
+    new_account(databases, "单雄信", known, "Andere2026pw", "13700000000")
+    first = event(checkin_id=1, name="张三")
+    envs = [
+        first,
+        event(checkin_id=2, window_id=4, name="张三丰", mobile_enc=pii.encrypt("13800001111")),
+        {**first, "id": "11111111-1111-4111-8111-111111111111"},  # the same check-in under another event id
+        event(checkin_id=3, name="张叁", scanned_at=WINDOW_START + dt.timedelta(minutes=9)),  # 张三 again, window 3
+        event(checkin_id=4, trainee_key=pii.id_hash(known), id_enc=pii.encrypt(known), name="单二哥"),
+        event(checkin_id=5, window_id=5, window_ends_at=WINDOW_START),  # out of order
+        event(checkin_id=6, trainee_key=pii.id_hash(other), id_enc=pii.encrypt(other), name="李四",
+              mobile_enc="not-a-token"),
+    ]
+    caplog.set_level(logging.INFO, logger="services.credits")
+    assert celery.tasks["credits.handle_events"].run(envs) == len(envs)
+    assert [(r.checkin_id, r.window_id, r.name) for r in records(databases)] == [
+        (1, 3, "张三"), (2, 4, "张三丰"), (4, 3, "单二哥"), (6, 3, "李四")]
+    s = databases["credits"].new_session()
+    try:
+        accounts = {a.trainee_key: a for a in s.scalars(select(TraineeAccount))}
+        assert s.scalar(select(func.count()).select_from(processed_events)) == len(envs)
+    finally:
+        s.close()
+    assert set(accounts) == {pii.id_hash(k) for k in (ID_NUMBER, known, other)}
+    mine = accounts[pii.id_hash(ID_NUMBER)]
+    assert mine.name == "张三" and pii.decrypt(mine.mobile_enc) == "13912345678"
+    theirs = accounts[pii.id_hash(known)]
+    assert theirs.name == "单雄信" and theirs.password_hash is not None and theirs.must_change is False
+    assert accounts[pii.id_hash(other)].mobile_enc is None and accounts[pii.id_hash(other)].name == "李四"
+    said = caplog.text
+    assert "check-in 1 is already recorded" in said
+    assert "check-in 3 is a second one of a trainee in window 3 (kept check-in 1)" in said
+    assert "window 5 ends before it starts" in said and "the mobile of check-in 6 cannot be decrypted" in said
+    assert said.count("opened from check-in") == 2
+    assert celery.tasks["credits.handle_events"].run(envs) == len(envs)  # the message again: nothing changes
+    assert len(records(databases)) == 4

@@ -1,7 +1,8 @@
 """Trainee account rules: creation on first sight, login with ID number and password, lock-out, password change.
 
 - ensure_account: created once per trainee key; later calls refresh name and mobile, never the password.
-- open_account: the first check-in's account, opened in one statement; an existing account is left as it is.
+- open_accounts: the accounts of trainees first seen in a message of check-ins, opened in one statement; an
+  existing account is left as it is.
 - authenticate: while the initial password is in force (password_hash NULL) the password is any accepted
   pinyin spelling of the name (passwords.initial_password_candidates, case and spaces ignored); afterwards
   the argon2 hash. CME_TRAINEE_MAX_FAILURES wrong tries in a row (default 5) lock the account for
@@ -27,6 +28,7 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -44,8 +46,8 @@ from .models import SmsCode, TraineeAccount
 from .passwords import initial_password_candidates, normalize_password_input
 
 __all__ = ["KeptError", "ResetRequest", "authenticate", "change_password", "ensure_account", "find_account",
-           "forget_code", "lock_minutes", "max_failures", "open_account", "request_reset", "reset_password",
-           "set_password", "validate_new_password", "BAD_CREDENTIALS", "MIN_LENGTH"]
+           "forget_code", "known_trainees", "lock_minutes", "max_failures", "open_accounts", "request_reset",
+           "reset_password", "set_password", "validate_new_password", "BAD_CREDENTIALS", "MIN_LENGTH"]
 
 log = logging.getLogger(__name__)
 
@@ -126,15 +128,24 @@ def ensure_account(session: Session, trainee_key: str, id_enc: str, name: str,
     return account
 
 
-def open_account(session: Session, trainee_key: str, id_enc: str, name: str,
-                 mobile_enc: str | None, mobile_hash: str | None) -> int | None:
-    """The trainee's account opened if there is none, in one statement: its id, or None when one exists (left as
-    it is: a later check-in typed with another name or mobile does not change a login)."""
+def open_accounts(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Accounts opened for the trainees of these rows (trainee_key, id_enc, name, mobile_enc, mobile_hash) who have
+    none, in one statement: {trainee_key: new id}. An existing account is left as it is (a later check-in typed
+    with another name or mobile does not change a login); of two rows of one trainee the first opens it."""
+    if not rows:
+        return {}
     now = clock.now()
-    return session.execute(insert_or_skip(session, TraineeAccount.__table__, ("trainee_key",)), {
-        "trainee_key": trainee_key, "id_enc": id_enc, "name": name, "mobile_enc": mobile_enc,
-        "mobile_hash": mobile_hash, "password_hash": None, "must_change": True, "failed_attempts": 0,
-        "created_at": now, "updated_at": now}).scalar()
+    values = [{**row, "password_hash": None, "must_change": True, "failed_attempts": 0, "created_at": now,
+               "updated_at": now} for row in rows]
+    stmt = insert_or_skip(session, TraineeAccount.__table__, ("trainee_key",), ("trainee_key", "id"))
+    return {key: account_id for key, account_id in session.execute(stmt, values)}
+
+
+def known_trainees(session: Session, keys: set[str]) -> set[str]:
+    """Which of these trainee keys have an account."""
+    if not keys:
+        return set()
+    return set(session.scalars(select(TraineeAccount.trainee_key).where(TraineeAccount.trainee_key.in_(keys))))
 
 
 def _lock_message(until: dt.datetime) -> str:
