@@ -48,16 +48,38 @@ class ZhFormSchema(ZhSchema):
         unknown = EXCLUDE
 
 
+# The years a typed date or time may name. Outside them it is a slip of the keyboard, and one a day's arithmetic
+# could not survive: 0001-01-01 in Shanghai is before year 1 in UTC, 9999-12-31 plus the 14 days a report is
+# given is past year 9999 (Python holds neither: a 500 instead of an answer).
+YEARS = (2000, 2099)
+YEARS_MESSAGE = f"超出范围（年份应在 {YEARS[0]} 至 {YEARS[1]} 之间）。"
+
+
+class CalendarDate(fields.Date):
+    """A date typed in a form or a body (2026-12-10), in YEARS."""
+
+    default_error_messages = {"range": "日期" + YEARS_MESSAGE}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dt.date:
+        result = super()._deserialize(value, attr, data, **kwargs)
+        if not YEARS[0] <= result.year <= YEARS[1]:
+            raise self.make_error("range")
+        return result
+
+
 class LocalDateTime(fields.DateTime):
-    """A time typed as Shanghai wall-clock (2026-12-10T08:30 or 2026-12-10 08:30), or an aware ISO time;
+    """A time typed as Shanghai wall-clock (2026-12-10T08:30 or 2026-12-10 08:30), or an aware ISO time, in YEARS;
     always loaded as aware UTC."""
 
-    default_error_messages = {"invalid": "时间格式不正确（应为 年-月-日 时:分，如 2026-12-10 08:30）。"}
+    default_error_messages = {"invalid": "时间格式不正确（应为 年-月-日 时:分，如 2026-12-10 08:30）。",
+                              "range": "时间" + YEARS_MESSAGE}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dt.datetime:
         if isinstance(value, str):
             value = value.strip().replace("/", "-")
         result = super()._deserialize(value, attr, data, **kwargs)
+        if not YEARS[0] <= result.year <= YEARS[1]:
+            raise self.make_error("range")
         if result.tzinfo is None:
             result = result.replace(tzinfo=clock.SHANGHAI)
         return result.astimezone(clock.UTC)
@@ -119,5 +141,5 @@ def load_form(schema: Schema, form: Any) -> tuple[dict[str, Any] | None, dict[st
                       for k, v in errs.items()}
 
 
-__all__ = ["ZhSchema", "ZhFormSchema", "LocalDateTime", "Length", "NotBlank", "Range", "IdRange", "MAX_ID", "OneOf",
-           "Regexp", "fields", "load_form", "strip_blank", "ValidationError"]
+__all__ = ["ZhSchema", "ZhFormSchema", "CalendarDate", "LocalDateTime", "Length", "NotBlank", "Range", "IdRange",
+           "MAX_ID", "OneOf", "Regexp", "fields", "load_form", "strip_blank", "ValidationError"]

@@ -170,5 +170,12 @@ def test_api_create_and_list(checkin_app, cdb):
                json={"title": "x", "kind": "lunch", "starts_at": "2026-12-11T08:00", "ends_at": "2026-12-11T09:00",
                      "extra": 1})
     assert r.status_code == 422 and set(r.get_json()["error"]["fields"]) == {"kind", "extra"}
+    # a year Python cannot convert to UTC (found by the API fuzz test): the field's own message, not a 500
+    r = c.post(f"/checkin/api/activities/{aid}/windows", headers=api_headers("inst_a"),
+               json={"title": "0", "kind": "sign_in", "starts_at": "0001-01-01T00:00:00.0+00:01",
+                     "ends_at": "0025-11-01T01:00:23+11:19"})
+    assert r.status_code == 422
+    assert r.get_json()["error"]["fields"] == {"starts_at": "时间超出范围（年份应在 2000 至 2099 之间）。",
+                                               "ends_at": "时间超出范围（年份应在 2000 至 2099 之间）。"}
     items = c.get(f"/checkin/api/activities/{aid}/windows", headers=api_headers("reviewer")).get_json()["items"]
     assert len(items) == 4 and items[0]["checkins"] == 0 and items[0]["state"] == "before"

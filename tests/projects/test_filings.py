@@ -139,6 +139,18 @@ def test_dates_and_schedule_checked(projects_app, inst_a, make_project, frozen, 
     assert r.status_code == 422  # unknown keys (no mass assignment) and a bad phone are refused
     r = c.put(f"/projects/api/filings/{fid}", headers=h, json={"version": 999, "venue": "x"})
     assert r.status_code == 409
+    # a year no one means (and a report due 14 days after 9999-12-31 Python cannot hold): refused, the draft kept
+    before = c.get(f"/projects/api/filings/{fid}", headers=h).get_json()
+    far = {"starts_on": "9999-12-30", "ends_on": "9999-12-31",
+           "schedule": [{"date": "0202-03-20", "start": "08:00", "end": "09:00", "title": "x"}]}
+    r = c.put(f"/projects/api/filings/{fid}", headers=h, json=far)
+    assert r.status_code == 422
+    fields = r.get_json()["error"]["fields"]
+    assert fields["starts_on"] == fields["ends_on"] == "日期超出范围（年份应在 2000 至 2099 之间）。"
+    assert "日期超出范围" in str(fields["schedule"])
+    after = c.get(f"/projects/api/filings/{fid}", headers=h).get_json()
+    assert (after["starts_on"], after["ends_on"], after["version"]) == (
+        before["starts_on"], before["ends_on"], before["version"])
 
 
 def test_jpg_checks(projects_app, projects_db, inst_a, make_project, frozen, images):

@@ -7,7 +7,17 @@ from typing import Any
 from marshmallow import Schema, ValidationError, validates_schema
 
 from services.common.paging import PageArgsSchema, page_schema
-from services.common.schemas import Length, NotBlank, OneOf, Range, Regexp, ZhFormSchema, ZhSchema, fields
+from services.common.schemas import (
+    CalendarDate,
+    Length,
+    NotBlank,
+    OneOf,
+    Range,
+    Regexp,
+    ZhFormSchema,
+    ZhSchema,
+    fields,
+)
 
 from ..catalogue.models import MODES
 from ..catalogue.schemas import ProjectOutSchema
@@ -24,7 +34,7 @@ FIELD_LABELS = {"starts_on": "举办开始日期", "ends_on": "举办结束日�
 
 
 class ScheduleItemInSchema(ZhSchema):
-    date = fields.Date(required=True)
+    date = CalendarDate(required=True)
     start = fields.Time(required=True)
     end = fields.Time(required=True)
     title = fields.String(required=True, validate=[NotBlank(), Length(max=200)])
@@ -36,8 +46,8 @@ class ScheduleItemInSchema(ZhSchema):
 
 
 class _FilingFields:
-    starts_on = fields.Date(allow_none=True)
-    ends_on = fields.Date(allow_none=True)
+    starts_on = CalendarDate(allow_none=True)
+    ends_on = CalendarDate(allow_none=True)
     venue = fields.String(validate=Length(max=200))
     mode = fields.String(validate=OneOf(MODES))
     expected_trainees = fields.Integer(allow_none=True, validate=Range(1, 100000))

@@ -8,7 +8,18 @@ from marshmallow import Schema, ValidationError, validates_schema
 
 from services.common import clock
 from services.common.paging import PageArgsSchema, page_schema
-from services.common.schemas import IdRange, Length, NotBlank, OneOf, Range, Regexp, ZhFormSchema, ZhSchema, fields
+from services.common.schemas import (
+    CalendarDate,
+    IdRange,
+    Length,
+    NotBlank,
+    OneOf,
+    Range,
+    Regexp,
+    ZhFormSchema,
+    ZhSchema,
+    fields,
+)
 
 from ..catalogue.models import MODES
 from ..filings.schemas import PHONE_RE, HistoryOutSchema
@@ -42,8 +53,8 @@ def _text(max_len: int, required: bool = True) -> fields.String:
 
 
 class _FactsFields:
-    actual_starts_on = fields.Date(required=True)
-    actual_ends_on = fields.Date(required=True)
+    actual_starts_on = CalendarDate(required=True)
+    actual_ends_on = CalendarDate(required=True)
     venue = _text(200)
     mode = fields.String(required=True, validate=OneOf(MODES))
     trainees_count = fields.Integer(required=True, strict=False, validate=Range(1, 100000))
