@@ -5,9 +5,10 @@ messages a clerk sees next to a field are Chinese. Field classes get Chinese def
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, pre_load, validate
 
 from . import clock
 
@@ -32,13 +33,25 @@ for _cls, _messages in _ZH.items():
     _cls.default_error_messages = {**_cls.default_error_messages, **_messages}
 
 
+NUL_MESSAGE = "不能包含空字符（\\0）。"
+
+
 class ZhSchema(Schema):
-    """Base for every input schema: unknown keys are refused in Chinese."""
+    """Base for every input schema: unknown keys are refused in Chinese, and so is text holding a NUL character
+    (PostgreSQL cannot store one: the refusal would otherwise name no field)."""
 
     error_messages = {"type": "提交的数据格式不正确。", "unknown": "不允许的字段。"}
 
     class Meta:
         unknown = RAISE
+
+    @pre_load
+    def _no_nul(self, data: Any, **kwargs: Any) -> Any:
+        if isinstance(data, Mapping):  # a dict, or webargs' view of a query string or form
+            bad = {key: [NUL_MESSAGE] for key, value in data.items() if isinstance(value, str) and "\x00" in value}
+            if bad:
+                raise ValidationError(bad)
+        return data
 
 
 class ZhFormSchema(ZhSchema):

@@ -108,3 +108,4 @@ def test_calendar_date_keeps_to_the_same_years():
     with pytest.raises(ValidationError) as caught:
         On().load({"on": "2026-13-01"})
     assert caught.value.messages == {"on": ["日期格式不正确（应为 年-月-日，如 2026-05-01）。"]}
+

@@ -252,3 +252,15 @@ def test_pages_save_and_submit(projects_app, inst_a, make_project, frozen, csrf,
     html = c.get(url).get_data(as_text=True)
     assert "待审批" in html and "保存并上报" in html  # read-only view with its history
     assert 'name="starts_on"' not in html
+
+
+def test_text_with_a_nul_character_is_refused_by_the_field(projects_app, inst_a, make_project, frozen):
+    """PostgreSQL cannot store a NUL character: without this check the refusal named no field."""
+    project = make_project(inst_a[0])
+    c, h = projects_app.test_client(), bearer(inst_a[1])
+    fid = c.post(f"/projects/api/projects/{project.id}/offerings", headers=h).get_json()["id"]
+    r = c.put(f"/projects/api/filings/{fid}", headers=h, json={"venue": "西安\x00会议室", "contact_person": "王"})
+    assert r.status_code == 422 and r.get_json()["error"]["fields"] == {"venue": "不能包含空字符（\\0）。"}
+    assert c.get(f"/projects/api/filings/{fid}", headers=h).get_json()["contact_person"] == ""  # nothing kept
+    r = c.get("/projects/api/filings", headers=h, query_string={"q": "a\x00b"})
+    assert r.status_code == 422 and r.get_json()["error"]["fields"] == {"q": ["不能包含空字符（\\0）。"]}
