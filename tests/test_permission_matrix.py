@@ -19,7 +19,7 @@ The matrix must name every rule × method of the four url_maps, and nothing that
 
 Beside the matrix, on the same world: objects out of reach behind a URL the caller may call (A's upload or window
 under B's own report or activity, a draft for the committee, the trainee's award in the neighbour's export), page
-changes without the CSRF token, and a trainee still on the initial password.
+changes without the CSRF token, a trainee still on the initial password, and hostile values in every page form.
 
 After a change of the product's rules: CME_MATRIX_DISCOVER=/tmp/m.jsonl writes what every case answered (status,
 tables changed, redirect, A's/the trainee's text shown), one JSON line each, to judge and copy into the table.
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -614,3 +615,55 @@ def test_after_the_change_the_new_session_opens_the_certificates(apps, world, da
     certs = apps["certs"].test_client()
     certs.set_cookie(COOKIE, session.value, domain="localhost", path="/")
     assert certs.get("/certs/my", headers={"Accept": "text/html"}).status_code == 200
+
+
+# ---- hostile values in every page form ------------------------------------------------------------------------
+# The API fuzz test (tests/stack/test_api_fuzz.py) covers the JSON APIs from their OpenAPI documents; the pages'
+# forms have no such document. Each POST page the matrix lets someone change (an OK_W answer) is sent, by the first
+# role allowed, every field of its form (the names in the form that URL or its parent shows, and the row's own
+# body) set to each value of HOSTILE: all fields at once, then one at a time. Never a 5xx; the world is restored
+# after each call.
+
+HOSTILE = ["\x00", "x" * 10000, "0001-01-01", "9999-12-31T23:59", "-1", "99999999999999999999", "1e309", "NaN",
+           " ", "<script>alert(1)</script>", "２０２６-１２-１０", "2026-02-30", "2026-12-10T25:61", "%s%s{0}",
+           "'; drop table x; --", "0", "2026-12-10", "08:30", "true"]
+NAME_RE = re.compile(r'<(?:input|select|textarea)[^>]*\bname="([^"]+)"', re.I)
+FORM_ROWS = [r for r in MATRIX if r[1].startswith("POST ") and "/api/" not in r[2] and OK_W in r[4]]
+
+
+def _form_names(apps_: dict[str, Any], databases: dict[str, Any], w: Any, snap: Any, service: str, url: str,
+                principal: Any) -> set[str]:
+    names: set[str] = set()
+    for page_url in (url, url.rsplit("/", 1)[0]):
+        clock.set_now(w.clocks.get(service, CASE_NOW))
+        page = _call(apps_[service], page_url, "GET", None, principal)
+        undo_changes(databases, snap)
+        if page.status_code == 200:
+            names |= set(NAME_RE.findall(page.get_data().decode(errors="replace")))
+    names.discard("csrf_token")
+    return names
+
+
+def test_every_changing_page_is_fuzzed() -> None:
+    assert len(FORM_ROWS) >= 25, [r[1] for r in FORM_ROWS]
+
+
+@pytest.mark.parametrize("row", FORM_ROWS, ids=[r[1] for r in FORM_ROWS])
+def test_hostile_form_values_never_make_a_5xx(apps, world, databases, row: Row,  # type: ignore[no-untyped-def]
+                                              monkeypatch) -> None:
+    service, rule, template, body, answers = row
+    w, snap = world
+    monkeypatch.setenv("CME_CERTS_VERIFY_PER_MINUTE", "0")  # the verify limit counts real minutes
+    principal = w.who[ROLES[answers.index(OK_W)]]
+    url = _fill(template, w.ids)
+    base = _fill(body or {}, w.ids)
+    names = _form_names(apps, databases, w, snap, service, url, principal) | set(base)
+    failures = []
+    for value in HOSTILE:
+        for form in [{n: value for n in names}] + [{n: value} for n in sorted(names)]:
+            clock.set_now(w.clocks.get(service, CASE_NOW))
+            resp = _call(apps[service], url, "POST", {**base, **form}, principal)
+            undo_changes(databases, snap)
+            if resp.status_code >= 500:
+                failures.append(f"{rule} {sorted(form)} = {value[:30]!r}: {resp.status_code}")
+    assert not failures, "\n".join(failures[:20])
