@@ -68,16 +68,20 @@ YEARS = (2000, 2099)
 YEARS_MESSAGE = f"超出范围（年份应在 {YEARS[0]} 至 {YEARS[1]} 之间）。"
 
 
+def _in_years(field: fields.Field, value: Any) -> Any:
+    """The date or time loaded by `field`, or its "range" error when its year is outside YEARS."""
+    if not YEARS[0] <= value.year <= YEARS[1]:
+        raise field.make_error("range")
+    return value
+
+
 class CalendarDate(fields.Date):
     """A date typed in a form or a body (2026-12-10), in YEARS."""
 
     default_error_messages = {"range": "日期" + YEARS_MESSAGE}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dt.date:
-        result = super()._deserialize(value, attr, data, **kwargs)
-        if not YEARS[0] <= result.year <= YEARS[1]:
-            raise self.make_error("range")
-        return result
+        return _in_years(self, super()._deserialize(value, attr, data, **kwargs))
 
 
 class LocalDateTime(fields.DateTime):
@@ -90,9 +94,7 @@ class LocalDateTime(fields.DateTime):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dt.datetime:
         if isinstance(value, str):
             value = value.strip().replace("/", "-")
-        result = super()._deserialize(value, attr, data, **kwargs)
-        if not YEARS[0] <= result.year <= YEARS[1]:
-            raise self.make_error("range")
+        result = _in_years(self, super()._deserialize(value, attr, data, **kwargs))
         if result.tzinfo is None:
             result = result.replace(tzinfo=clock.SHANGHAI)
         return result.astimezone(clock.UTC)

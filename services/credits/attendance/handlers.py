@@ -72,25 +72,26 @@ def _first_sights(session: Session, payloads: list[dict[str, Any]]) -> None:
 @batched
 def on_checkin_recorded(session: Session, items: list[Item]) -> None:
     """The copies of a message's check-ins: their trainees' accounts in one statement, the copies in another."""
-    payloads = []
+    valid = []
     for payload, envelope in items:
         if payload["window_ends_at"] <= payload["window_starts_at"]:
             log.error("checkin.recorded %s refused: window %s ends before it starts", envelope.get("id"),
                       payload["window_id"])
         else:
-            payloads.append((payload, envelope))
-    if not payloads:
+            valid.append((payload, envelope))
+    if not valid:
         return
-    _first_sights(session, [p for p, _ in payloads])
+    _first_sights(session, [p for p, _ in valid])
     now = clock.now()
     rows = [{**{name: p[name] for name in FIELDS}, "flags": list(p.get("flags") or []), "received_at": now}
-            for p, _ in payloads]
+            for p, _ in valid]
     # nothing comes back for a check-in (or this trainee's in this window) already kept
     stmt = insert_or_skip(session, AttendanceRecord.__table__, returning=("checkin_id",))
     stored = set(session.execute(stmt, rows).scalars())
-    for payload, envelope in payloads:
+    for payload, envelope in valid:
         if payload["checkin_id"] in stored:
-            stored.discard(payload["checkin_id"])  # the same check-in twice in a message: the second was kept
+            # stored by this message, for its first appearance only: a second one of it is found as already kept
+            stored.discard(payload["checkin_id"])
             continue
         _kept_already(session, payload, envelope)
 
