@@ -12,7 +12,7 @@ Flask yardsticks of bench/baseline.py under gunicorn with the same number of wor
 nginx (a server block of their own on another loopback port, with the gateway's proxy settings).
 It loads one activity with one open check-in window straight into the checkin database, then drives
 the gateway with wrk (Lua script bench/requests.lua replaying a file of pre-built requests, each once)
-at 50 connections for 10 seconds a row:
+at 50 connections for 10 seconds a row (the insert and submit rows: a round each, alternated, three times):
 
     baseline insert   POST /_bench/insert            bare Flask, one INSERT + commit
     check-in submit   POST /checkin/api/scan         cookies cme_scan (ticket) + cme_wx (openid), JSON form;
@@ -22,7 +22,8 @@ at 50 connections for 10 seconds a row:
 
 and prints requests/s, p50 and p99 of each, the machine's busy CPU time per request during the row (all
 processes, wrk included), and the ratios against the targets (submit >= 0.8x the baseline insert with p99 <= 100
-ms; QR refresh >= 0.8x hello). Each row starts once what the rows before it set moving has settled (settle(): no
+ms: the median of the rounds' ratios, each round against the insert round just before it, and the median of their
+p99s; QR refresh >= 0.8x hello). Each row starts once what the rows before it set moving has settled (settle(): no
 event waiting in an outbox, nothing queued or unacknowledged in Redis, the machine quiet; the submit row leaves
 thousands of checkin.recorded for the relay and the credits worker, and the first row used to share the machine
 with the niced workers still starting), so that a row measures itself, not the aftermath of what came before;
@@ -240,9 +241,11 @@ def _import(name: str) -> tuple[Any | None, str]:
         return None, f"{name} cannot be imported: {type(exc).__name__}: {exc}"
 
 
-def submit_lines(session: Any, activity: Any, window: Any, n: int, now: dt.datetime) -> tuple[list[Line], str]:
+def submit_lines(session: Any, activity: Any, window: Any, n: int, now: dt.datetime,
+                 first_serial: int = 0) -> tuple[list[Line], str]:
     """N distinct first-scan submissions (ticket, openid, form) made with services.checkin.phone's own
-    functions, as the phone holds them after opening the QR URL and the WeChat login; ([], why) when absent."""
+    functions, as the phone holds them after opening the QR URL and the WeChat login; ([], why) when absent.
+    Serials from first_serial on: each round of the row has trainees of its own."""
     phone, why = _import("services.checkin.phone.services")
     if phone is None:
         return [], why
@@ -255,7 +258,7 @@ def submit_lines(session: Any, activity: Any, window: Any, n: int, now: dt.datet
 
     slot = slot_at(now)
     lines = []
-    for i in range(n):
+    for i in range(first_serial, first_serial + n):
         if hook is not None:
             ticket, wx, body = hook(session=session, activity=activity, window=window, serial=i, now=now)
         else:
@@ -466,8 +469,43 @@ def seed(session: Any, now: dt.datetime) -> tuple[Any, Any]:
 @dataclass
 class Row:
     label: str
-    result: WrkResult | None = None
+    result: WrkResult | None = None  # the row's figures (its rounds combined: combine())
     skipped: str = ""
+    rounds: list[WrkResult] = dataclasses.field(default_factory=list)  # the insert and submit rows' own runs
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def combine(results: list[WrkResult]) -> WrkResult:
+    """A row's rounds as one: requests, time and errors summed, the rate over the whole time, the latencies the
+    rounds' medians, CPU per request over all their requests."""
+    if len(results) == 1:
+        return results[0]
+    requests = sum(r.requests for r in results)
+    seconds = sum(r.seconds for r in results)
+
+    def per_request(values: list[tuple[float, int]]) -> float:
+        return sum(ms * n for ms, n in values) / requests if requests else 0.0
+
+    cpu = [(r.cpu_ms, r.requests) for r in results if r.cpu_ms is not None]
+    groups: dict[str, list[tuple[float, int]]] = {}
+    for r in results:
+        for group, ms in r.by_process:
+            groups.setdefault(group, []).append((ms, r.requests))
+    by_process = tuple(sorted(((g, per_request(v)) for g, v in groups.items()), key=lambda item: -item[1]))
+    return WrkResult(requests=requests, seconds=seconds, rps=requests / seconds if seconds else 0.0,
+                     p50_ms=_median([r.p50_ms for r in results]), p99_ms=_median([r.p99_ms for r in results]),
+                     non_2xx=sum(r.non_2xx for r in results), socket_errors=sum(r.socket_errors for r in results),
+                     cpu_ms=per_request(cpu) if len(cpu) == len(results) else None, by_process=by_process)
+
+
+def paired_ratios(row: Row, base: Row) -> list[float]:
+    """Each round's rate against its yardstick's round just before it (the same minute of the machine)."""
+    return [r.rps / b.rps if b.rps else 0.0 for r, b in zip(row.rounds, base.rounds, strict=False)]
 
 
 def run_wrk(wrk: str, url: str, lines_file: Path, *, threads: int, connections: int, seconds: float,
@@ -510,13 +548,20 @@ def _fmt(row: Row) -> str:
 def ratio_lines(submit: Row, insert: Row, qr: Row, hello: Row) -> tuple[list[str], bool]:
     out, ok = [], True
     if submit.result and insert.result:
-        ratio = submit.result.rps / insert.result.rps if insert.result.rps else 0.0
+        pairs = paired_ratios(submit, insert)
+        ratio = (_median(pairs) if len(pairs) > 1 else
+                 submit.result.rps / insert.result.rps if insert.result.rps else 0.0)
         good = (ratio >= TARGET_SUBMIT_RATIO and submit.result.p99_ms <= TARGET_SUBMIT_P99_MS
                 and not submit.result.errors)
         ok &= good
-        out.append(f"  check-in submit / baseline insert = {ratio:.2f}x (target >= {TARGET_SUBMIT_RATIO}x), "
+        median = "the median of the rounds: " if len(pairs) > 1 else ""
+        out.append(f"  check-in submit / baseline insert = {median}{ratio:.2f}x (target >= {TARGET_SUBMIT_RATIO}x), "
                    f"p99 {submit.result.p99_ms:.1f} ms (target <= {TARGET_SUBMIT_P99_MS:.0f} ms), "
                    f"errors {submit.result.errors}: {'MET' if good else 'NOT MET'}")
+        if len(pairs) > 1:
+            out.append("    rounds: " + ", ".join(
+                f"{r:.2f}x p99 {s.p99_ms:.0f} ms (insert {b.rps:.0f}, check-in {s.rps:.0f} requests/s)"
+                for r, s, b in zip(pairs, submit.rounds, insert.rounds, strict=False)))
         if submit.result.cpu_ms and insert.result.cpu_ms:
             out.append(f"    (the machine's CPU per request: submit {submit.result.cpu_ms:.2f} ms, insert "
                        f"{insert.result.cpu_ms:.2f} ms; the insert's rate at the submit's cost would be "
@@ -540,6 +585,11 @@ NEEDS = {"submit": ("insert",), "qr": ("hello",), "compliance": ("hello",)}
 STACK_ROWS = ("insert", "submit", "hello", "qr", "compliance")
 
 
+def run_order(single: list[str], paired: list[str], rounds: int) -> list[tuple[str, int]]:
+    """(row, round) in the order they run: the single rows once, then the paired rows alternated, round by round."""
+    return [(k, 0) for k in single] + [(k, n) for n in range(rounds) for k in paired]
+
+
 def select_rows(only: str | None) -> list[str]:
     """The rows to run, in table order, from --only's comma-separated names (all when empty) plus their baselines."""
     if not only:
@@ -558,21 +608,26 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default="", help=f"comma-separated rows to run, of {','.join(ROWS)} (all); a "
                         "row's baseline comes with it (submit: insert, qr and compliance: hello; certs has its own)")
-    parser.add_argument("--seconds", type=float, default=10.0, help="length of each measured row (10)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each measured row or round (10)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the insert and submit rows, alternated; "
+                        "the submit ratio is the median of each round against the insert round before it (3)")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each row (2)")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--threads", type=int, default=max(1, min(4, os.cpu_count() or 1)), help="wrk threads")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("CME_WEB_WORKERS") or 2),
                         help="gunicorn workers of each service and of the baseline app")
-    parser.add_argument("--requests", type=int, default=40000, help="distinct check-in submissions prepared")
+    parser.add_argument("--requests", type=int, default=40000,
+                        help="distinct check-in submissions prepared for each round")
     parser.add_argument("--awards", type=int, default=1_000_000,
                         help="credit awards stored for the compliance rows (10 a trainee)")
-    parser.add_argument("--budget", type=float, default=420.0, help="seconds the whole run may take")
+    parser.add_argument("--budget", type=float, default=540.0, help="seconds the whole run may take")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is not met")
     parser.add_argument("--keep", action="store_true", help="keep the stack's logs")
     parser.add_argument("--by-process", action="store_true",
                         help="print where each wrk row's CPU went, per process group (ms a request)")
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     try:
         selected = select_rows(args.only)
     except ValueError as exc:
@@ -601,14 +656,19 @@ def main(argv: list[str] | None = None) -> int:
         # the compliance rows' yardstick at their own concurrency: a p99 and a rate compare only at equal load
         wrk_keys += ["helloc", "cpage", "capi"]
     # the submit row last (after its yardstick): the credits worker goes on copying its thousands of check-ins and
-    # opening their trainees' accounts for tens of seconds after it, which no later row should share
-    wrk_keys += [k for k in ("insert", "submit") if k in selected]
+    # opening their trainees' accounts for tens of seconds after it, which no later row should share. It and its
+    # yardstick run in rounds, alternated (insert, submit, insert, submit, ...): this machine's speed drifts over
+    # minutes (one run of each, one after the other, gave 0.49x and, two minutes later, 0.88x), so each round is
+    # compared with the yardstick's round just before it and the verdict takes the median.
+    paired = [k for k in ("insert", "submit") if k in selected]
+    schedule = run_order(wrk_keys, paired, args.rounds)
+    wrk_keys += paired
     shown = [k for k in ("insert", "submit", "hello", "qr", "helloc", "cpage", "capi") if k in wrk_keys]
     for key, row in rows.items():
         row.skipped = "" if key in wrk_keys else "not selected (--only)"
     stored: int | None = None
-    copied_after: float | None = None
-    background = ""
+    copied_after: list[float | None] = []
+    background: list[str] = []
     awards_note = ""
     analysis: list[Any] = []
     analysis_failed = ""
@@ -635,10 +695,10 @@ def main(argv: list[str] | None = None) -> int:
                     Line("POST", "/_bench/insert", "", _dumps(form_body(i))) for i in range(args.requests)])
             if "hello" in selected:
                 files["hello"] = files["helloc"] = write_lines(Path(tmp) / "hello.txt", [Line("GET", "/_bench/hello")])
-            if "submit" in selected:
-                lines, why = submit_lines(session, activity, window, args.requests, now)
+            if "submit" in selected:  # each round's requests are made just before it (a ticket lives 10 minutes)
+                lines, why = submit_lines(session, activity, window, 1, now)
                 if lines:
-                    files["submit"] = write_lines(Path(tmp) / "submit.txt", lines)
+                    files["submit"] = Path(tmp) / "submit.txt"
                 else:
                     rows["submit"].skipped = why
             if "qr" in selected:
@@ -654,20 +714,24 @@ def main(argv: list[str] | None = None) -> int:
                 for key, why in skips.items():
                     rows[key].skipped = why
             urls = {"insert": stack.bench_url, "hello": stack.bench_url, "helloc": stack.bench_url}
-            for key in wrk_keys:
+            for key, round_no in schedule:
                 row = rows[key]
-                if key not in files:
+                if key not in files or row.skipped:
                     continue
                 left = args.budget - (time.monotonic() - started) - 15  # 15 s to stop and drop
                 if left < args.warmup + args.seconds + 5:
-                    row.skipped = "out of time budget"
+                    row.skipped = "out of time budget" if not row.rounds else ""
                     continue
+                if key == "submit":
+                    lines, _why = submit_lines(session, activity, window, args.requests, clock.now(),
+                                               first_serial=round_no * args.requests)
+                    write_lines(files[key], lines)
                 waited, moving, cores = settle(stack, limit=min(60.0, left - args.warmup - args.seconds - 5))
                 if waited >= 2 or moving or cores >= QUIET_CORES:
                     print(f"  waited {waited:.0f} s for the stack to settle (events, background processes)"
                           f"{f' ({moving} event(s) still moving)' if moving else ''}"
                           f"{f' (still {cores:.1f} cores busy)' if cores >= QUIET_CORES else ''}", flush=True)
-                print(f"measuring {row.label} ...", flush=True)
+                print(f"measuring {row.label}{f' (round {round_no + 1})' if key in paired else ''} ...", flush=True)
                 connections = credits.COMPLIANCE_CONNECTIONS if key in ("helloc", "cpage", "capi") else args.connections
                 threads = min(args.threads, connections)
                 try:
@@ -677,18 +741,23 @@ def main(argv: list[str] | None = None) -> int:
                                        connections=connections, seconds=args.warmup)
                         first = after_warmup(warm, threads, connections)
                     procs_before = process_cpu() if key == "submit" and args.by_process else {}
-                    row.result = run_wrk(wrk, urls.get(key, stack.base_url), files[key], threads=threads,
-                                         connections=connections, seconds=args.seconds, first=first,
-                                         by_process=args.by_process)
+                    result = run_wrk(wrk, urls.get(key, stack.base_url), files[key], threads=threads,
+                                     connections=connections, seconds=args.seconds, first=first,
+                                     by_process=args.by_process)
+                    row.rounds.append(result)
                     if key == "submit":
                         from services.checkin.scans.models import Checkin
 
                         stored = session.scalar(select(func.count()).select_from(Checkin))
-                        copied_after = follow_copies(stack, stored)
-                        if procs_before and copied_after is not None and row.result.requests:
-                            background = background_line(procs_before, process_cpu(), row.result.requests)
+                        copied_after.append(follow_copies(stack, stored))
+                        if procs_before and copied_after[-1] is not None and result.requests:
+                            background.append(background_line(procs_before, process_cpu(), result.requests))
                 except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
                     row.skipped = f"wrk failed: {exc}"
+                    row.rounds.clear()
+            for row in rows.values():
+                if row.rounds:
+                    row.result = combine(row.rounds)
             session.close()
             engine.dispose()
             print("stopping the stack ...", flush=True)
@@ -721,10 +790,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {rows[key].label}, ms of CPU a request by process: "
                       + ", ".join(f"{group} {ms:.2f}" for group, ms in r.by_process if ms >= 0.01))
         if stored is not None:
+            after = [f"{s:.0f} s" if s is not None else "not within 120 s" for s in copied_after]
             print(f"  check-ins stored by the submit row: {stored}; credits held a copy of each "
-                  + (f"{copied_after:.0f} s after the row" if copied_after is not None else "not within 120 s"))
-        if background:
-            print(f"  left behind by a check-in, ms of CPU from the row's start until then: {background}")
+                  f"{', '.join(after)} after {'each round' if len(after) > 1 else 'the row'}")
+        for n, line in enumerate(background, 1):
+            print(f"  left behind by a check-in{f' of round {n}' if len(background) > 1 else ''}, ms of CPU from "
+                  f"the row's start until then: {line}")
         if awards_note:
             print(f"  {awards_note}")
     if "analysis" in selected:

@@ -364,3 +364,41 @@ def test_cpu_by_group_per_request():
     if not here:
         pytest.skip("no /proc here")
     assert os.getpid() in here and here[os.getpid()][1] > 0
+
+
+def test_rounds_alternate_and_the_verdict_takes_the_median_of_paired_rounds():
+    """The machine's speed drifts over minutes: each check-in round is judged against the insert round before it."""
+    import dataclasses
+
+    from bench import run
+
+    assert run.run_order(["hello", "qr"], ["insert", "submit"], 2) == [
+        ("hello", 0), ("qr", 0), ("insert", 0), ("submit", 0), ("insert", 1), ("submit", 1)]
+    one = run.parse_wrk(SAMPLE)
+
+    def rounds(*figures: tuple[float, float, int]) -> list:
+        return [dataclasses.replace(one, rps=rps, requests=int(rps * 10), seconds=10.0, p99_ms=p99, non_2xx=0,
+                                    socket_errors=errors, cpu_ms=1.0 + i, by_process=(("web", 1.0 + i),))
+                for i, (rps, p99, errors) in enumerate(figures)]
+
+    insert = run.Row("insert", rounds=rounds((1000, 50, 0), (1000, 60, 0), (2000, 40, 0)))
+    submit = run.Row("submit", rounds=rounds((900, 90, 0), (500, 300, 0), (1700, 95, 0)))
+    for row in (insert, submit):
+        row.result = run.combine(row.rounds)
+    s = submit.result
+    assert (s.requests, s.seconds, s.rps, s.p99_ms, s.errors) == (31000, 30.0, pytest.approx(31000 / 30), 95, 0)
+    # CPU per request over all the rounds' requests, not the rounds' plain mean
+    assert s.cpu_ms == pytest.approx((1.0 * 9000 + 2.0 * 5000 + 3.0 * 17000) / 31000)
+    assert s.by_process == (("web", pytest.approx(s.cpu_ms)),)
+    assert run.paired_ratios(submit, insert) == [0.9, 0.5, 0.85]
+    lines, ok = run.ratio_lines(submit, insert, run.Row("q"), run.Row("h"))
+    # the pooled rates would say 0.78x: the median of the pairs is 0.85x, the median p99 95 ms
+    assert ok and "the median of the rounds: 0.85x" in lines[0] and "p99 95.0 ms" in lines[0] and "MET" in lines[0]
+    assert "0.50x p99 300 ms (insert 1000, check-in 500 requests/s)" in lines[1]
+    submit.rounds[2] = dataclasses.replace(submit.rounds[2], socket_errors=1)
+    submit.result = run.combine(submit.rounds)
+    lines, ok = run.ratio_lines(submit, insert, run.Row("q"), run.Row("h"))
+    assert not ok and "errors 1: NOT MET" in lines[0]
+    assert run.combine([one]) is one
+    with pytest.raises(SystemExit):
+        run.main(["--rounds", "0"])
