@@ -32,7 +32,8 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import String, func, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from services.common import clock, pii, sms_codes
@@ -145,7 +146,17 @@ def known_trainees(session: Session, keys: set[str]) -> set[str]:
     """Which of these trainee keys have an account."""
     if not keys:
         return set()
-    return set(session.scalars(select(TraineeAccount.trainee_key).where(TraineeAccount.trainee_key.in_(keys))))
+    query = select(TraineeAccount.trainee_key)
+    if session.get_bind().dialect.name != "postgresql":
+        return set(session.scalars(query.where(TraineeAccount.trainee_key.in_(keys))))
+    # One look-up of the unique index per key (a correlated sub-select, which PostgreSQL does not turn into a join),
+    # whatever the table's statistics say. Without any (a new table, or autovacuum off), an IN list of a message's
+    # 50 keys was planned as a scan of every account comparing each with all 50, and a join as a scan and a hash,
+    # so copying a check-in grew slower with every account opened (0.25 ms of PostgreSQL CPU each at 5,000
+    # accounts, 1.2 ms at 20,000).
+    given = func.unnest(literal(sorted(keys), ARRAY(String))).table_valued("key").render_derived("given")
+    found = query.where(TraineeAccount.trainee_key == given.c.key).scalar_subquery()
+    return {key for key in session.scalars(select(found).select_from(given)) if key is not None}
 
 
 def _lock_message(until: dt.datetime) -> str:
