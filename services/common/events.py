@@ -27,7 +27,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, Text, UniqueCon
 from sqlalchemy.orm import Session
 
 from . import clock
-from .db import UTCDateTime, insert_or_skip
+from .db import UTCDateTime, insert_rows_or_skip
 
 log = logging.getLogger(__name__)
 
@@ -297,7 +297,7 @@ def consume_all(session: Session, processed: Table, envelopes: Sequence[dict[str
     # for that one's transaction and then skips it), does not come back. A look-up, a savepoint, the insert and
     # its release were four round trips for every event a worker takes, most of its time in a burst.
     rows = [{"event_id": str(e["id"]), "name": e["name"], "processed_at": clock.now()} for e in mine]
-    claimed = set(session.execute(insert_or_skip(session, processed), rows).scalars()) if rows else set()
+    claimed = set(insert_rows_or_skip(session, processed, rows).scalars()) if rows else set()
     outcomes = []
     run: list[Item] = []  # claimed events of one batched name, not yet applied
     for envelope in envelopes:

@@ -261,3 +261,43 @@ def test_a_retry_names_its_events_in_the_headers_not_their_content(databases):
     assert "西安" not in json.dumps(headers, ensure_ascii=False)
     assert json.loads(base64.b64decode(message["body"]))[0][0] == envs
     assert _kept(cdb, processed_events) == []
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_insert_rows_or_skip_keeps_the_first_of_a_key_and_every_value(backend, databases, tmp_path):
+    """A message's rows in one statement (JSON rows on PostgreSQL, a VALUES list on SQLite): values of every kind
+    arrive as given, a row already there and the second row of a key in the same statement come back as nothing."""
+    from sqlalchemy import JSON, Boolean, Column, Integer, MetaData, String, Table, create_engine
+    from sqlalchemy.orm import Session
+
+    from services.common.db import UTCDateTime, insert_rows_or_skip
+
+    meta = MetaData()
+    table = Table("rows_or_skip", meta, Column("id", Integer, primary_key=True),
+                  Column("key", String(16), nullable=False, unique=True), Column("at", UTCDateTime()),
+                  Column("flags", JSON), Column("forced", Boolean), Column("note", String(40)))
+    engine = (databases["certs"].engine if backend == "postgresql"
+              else create_engine(f"sqlite:///{tmp_path}/rows.db"))
+    meta.create_all(engine)
+    at = dt.datetime(2026, 12, 10, 0, 40, 1, 250, tzinfo=dt.UTC)
+    try:
+        with Session(engine) as s:
+            first = insert_rows_or_skip(s, table, [{"key": "a", "at": at, "flags": [], "forced": False,
+                                                    "note": "引号\"与\\反斜杠"}], ("key",), ("key",))
+            assert list(first.scalars()) == ["a"]
+            rows = [{"key": k, "at": at + dt.timedelta(hours=i), "flags": ["many_identities_same_address"] * i,
+                     "forced": bool(i % 2), "note": None if i == 2 else f"第{i}行"} for i, k in enumerate("abcb")]
+            kept = insert_rows_or_skip(s, table, rows, ("key",), ("key", "note"))
+            assert sorted(kept.all()) == [("b", "第1行"), ("c", None)]  # a was there; the second b is skipped
+            s.commit()
+            got = {r.key: r for r in s.execute(select(table))}
+        assert got["a"].note == "引号\"与\\反斜杠" and got["a"].at == at and got["a"].flags == []
+        assert (got["b"].at, got["b"].flags, got["b"].forced) == (at + dt.timedelta(hours=1),
+                                                                  ["many_identities_same_address"], True)
+        assert (got["c"].flags, got["c"].forced, got["c"].note) == (["many_identities_same_address"] * 2, False, None)
+        with pytest.raises(ValueError), Session(engine) as s:
+            insert_rows_or_skip(s, table, [])
+    finally:
+        meta.drop_all(engine)
+        if backend == "sqlite":
+            engine.dispose()

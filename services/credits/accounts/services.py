@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from services.common import clock, pii, sms_codes
 from services.common.config import env
-from services.common.db import insert_for, insert_or_skip
+from services.common.db import insert_for, insert_rows_or_skip
 from services.common.errors import AppError, KeptError
 from services.common.sms_codes import CODE_TTL, PendingSms
 
@@ -138,8 +138,8 @@ def open_accounts(session: Session, rows: list[dict[str, Any]]) -> dict[str, int
     now = clock.now()
     values = [{**row, "password_hash": None, "must_change": True, "failed_attempts": 0, "created_at": now,
                "updated_at": now} for row in rows]
-    stmt = insert_or_skip(session, TraineeAccount.__table__, ("trainee_key",), ("trainee_key", "id"))
-    return {key: account_id for key, account_id in session.execute(stmt, values)}
+    result = insert_rows_or_skip(session, TraineeAccount.__table__, values, ("trainee_key",), ("trainee_key", "id"))
+    return {key: account_id for key, account_id in result}
 
 
 def known_trainees(session: Session, keys: set[str]) -> set[str]:

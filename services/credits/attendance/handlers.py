@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.common import clock, pii
-from services.common.db import insert_or_skip
+from services.common.db import insert_rows_or_skip
 from services.common.events import Handler, Item, batched
 
 from ..accounts.services import known_trainees, open_accounts
@@ -86,8 +86,7 @@ def on_checkin_recorded(session: Session, items: list[Item]) -> None:
     rows = [{**{name: p[name] for name in FIELDS}, "flags": list(p.get("flags") or []), "received_at": now}
             for p, _ in valid]
     # nothing comes back for a check-in (or this trainee's in this window) already kept
-    stmt = insert_or_skip(session, AttendanceRecord.__table__, returning=("checkin_id",))
-    stored = set(session.execute(stmt, rows).scalars())
+    stored = set(insert_rows_or_skip(session, AttendanceRecord.__table__, rows, returning=("checkin_id",)).scalars())
     for payload, envelope in valid:
         if payload["checkin_id"] in stored:
             # stored by this message, for its first appearance only: a second one of it is found as already kept
