@@ -173,6 +173,9 @@ def test_a_message_of_checkins_is_copied_as_one_at_a_time_would(databases, caplo
     assert "check-in 1 is already recorded" in said
     assert "check-in 3 is a second one of a trainee in window 3 (kept check-in 1)" in said
     assert "window 5 ends before it starts" in said and "the mobile of check-in 6 cannot be decrypted" in said
-    assert said.count("opened from check-in") == 2
+    # one line for the message: the two accounts it opened, each with the check-in that opened it
+    [opened] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("trainee accounts opened")]
+    assert opened == (f"trainee accounts opened (account from check-in): {mine.id} from 1, "
+                      f"{accounts[pii.id_hash(other)].id} from 6")
     assert celery.tasks["credits.handle_events"].run(envs) == len(envs)  # the message again: nothing changes
     assert len(records(databases)) == 4
