@@ -171,7 +171,7 @@ def _insert_json_or_skip(table: Table, names: tuple[str, ...], key: tuple[str, .
     from sqlalchemy.dialects.postgresql import insert
 
     # the table's own row type reads each value as its column's type (timestamps, JSON values, NULLs)
-    row_type = literal_column(f"NULL::{table.name}")
+    row_type = literal_column(f'NULL::"{table.name}"')
     given = func.json_populate_recordset(row_type, cast(bindparam("rows", type_=Text), JSON)).table_valued(
         *names).alias("given")
     columns = [table.c[name] for name in returning] or list(table.primary_key.columns)

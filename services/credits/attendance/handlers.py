@@ -66,9 +66,9 @@ def _first_sights(session: Session, payloads: list[dict[str, Any]]) -> None:
             first.setdefault(payload["trainee_key"], payload)
     opened = open_accounts(session, [_account_row(p) for p in first.values()])
     if opened:  # one line for the message, not one each: in a hall's burst the lines were a tenth of the worker's time
-        log.info("trainee accounts opened (account from check-in): %s", ", ".join(
-            f"{account_id} from {first[key]['checkin_id']}" for key, account_id in sorted(opened.items(),
-                                                                                       key=lambda item: item[1])))
+        pairs = sorted((account_id, first[key]["checkin_id"]) for key, account_id in opened.items())
+        log.info("trainee accounts opened (account from check-in): %s",
+                 ", ".join(f"{account_id} from {checkin_id}" for account_id, checkin_id in pairs))
 
 
 @batched
