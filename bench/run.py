@@ -56,6 +56,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -474,12 +475,6 @@ class Row:
     rounds: list[WrkResult] = dataclasses.field(default_factory=list)  # the insert and submit rows' own runs
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
 def combine(results: list[WrkResult]) -> WrkResult:
     """A row's rounds as one: requests, time and errors summed, the rate over the whole time, the latencies the
     rounds' medians, CPU per request over all their requests."""
@@ -498,7 +493,8 @@ def combine(results: list[WrkResult]) -> WrkResult:
             groups.setdefault(group, []).append((ms, r.requests))
     by_process = tuple(sorted(((g, per_request(v)) for g, v in groups.items()), key=lambda item: -item[1]))
     return WrkResult(requests=requests, seconds=seconds, rps=requests / seconds if seconds else 0.0,
-                     p50_ms=_median([r.p50_ms for r in results]), p99_ms=_median([r.p99_ms for r in results]),
+                     p50_ms=statistics.median(r.p50_ms for r in results),
+                     p99_ms=statistics.median(r.p99_ms for r in results),
                      non_2xx=sum(r.non_2xx for r in results), socket_errors=sum(r.socket_errors for r in results),
                      cpu_ms=per_request(cpu) if len(cpu) == len(results) else None, by_process=by_process)
 
@@ -549,7 +545,7 @@ def ratio_lines(submit: Row, insert: Row, qr: Row, hello: Row) -> tuple[list[str
     out, ok = [], True
     if submit.result and insert.result:
         pairs = paired_ratios(submit, insert)
-        ratio = (_median(pairs) if len(pairs) > 1 else
+        ratio = (statistics.median(pairs) if len(pairs) > 1 else
                  submit.result.rps / insert.result.rps if insert.result.rps else 0.0)
         good = (ratio >= TARGET_SUBMIT_RATIO and submit.result.p99_ms <= TARGET_SUBMIT_P99_MS
                 and not submit.result.errors)

@@ -168,13 +168,12 @@ def _json_value(value: Any) -> str:
 @functools.lru_cache(maxsize=64)
 def _insert_json_or_skip(table: Table, names: tuple[str, ...], key: tuple[str, ...],
                          returning: tuple[str, ...]) -> Any:
-    from sqlalchemy.dialects.postgresql import insert
-
     # the table's own row type reads each value as its column's type (timestamps, JSON values, NULLs)
     row_type = literal_column(f'NULL::"{table.name}"')
     given = func.json_populate_recordset(row_type, cast(bindparam("rows", type_=Text), JSON)).table_valued(
         *names).alias("given")
     columns = [table.c[name] for name in returning] or list(table.primary_key.columns)
+    insert = _dialect_insert("postgresql")
     return (insert(table).from_select(list(names), select(*(given.c[name] for name in names)))
             .on_conflict_do_nothing(index_elements=list(key) or None).returning(*columns))
 
