@@ -4,17 +4,23 @@
     python -m deploy.manage makemigration SERVICE -m "what changed"
     python -m deploy.manage backfill-accounts         credits: open the trainee accounts missing for check-ins
     python -m deploy.manage rotate-pii [SERVICE ...]  re-encrypt every stored ID number and mobile (*_enc
-                                                      columns) under the first key of CME_PII_KEYS
+                                                      columns, the outboxes' events) under CME_PII_KEYS' first key
+    python -m deploy.manage check-pii [SERVICE ...]   count what the first key alone cannot read (exit 1 if any)
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
+import sys
 import tempfile
+from collections.abc import Callable
+from typing import Any
 
 from alembic import command
+from sqlalchemy import Column, Table
 
 from services.common.config import SERVICES, get_settings
 
@@ -53,38 +59,106 @@ def backfill_accounts() -> int:
     return opened
 
 
-def rotate_pii(names: list[str], batch: int = 500) -> dict[str, int]:
-    """Re-encrypt every *_enc column under the first CME_PII_KEYS key, one committed batch at a time (safe to
-    stop and run again: a token already under the first key is simply encrypted again). Returns rows per service."""
-    from sqlalchemy import select, update
+def _token_places(table: Table) -> tuple[list[Column], Column | None]:
+    """Where a table keeps personal data encrypted: its *_enc columns and, in an outbox, the payloads of the
+    events it keeps (a consumer restored or started empty is sent them again, so they too must stay readable)."""
+    columns = [c for c in table.columns if c.name.endswith("_enc")]
+    envelope = table.c.envelope if table.name == "outbox" and "envelope" in table.c else None
+    return columns, envelope
 
-    from services.common import pii
+
+def _map_tokens(value: Any, fn: Callable[[str], str]) -> tuple[Any, int]:
+    """The JSON value with every non-empty string under an *_enc key (at any depth) passed through fn, and
+    how many there were: checkin.recorded carries id_enc and mobile_enc, credits' events lists of awards."""
+    if isinstance(value, list):
+        items = [_map_tokens(v, fn) for v in value]
+        return [v for v, _n in items], sum(n for _v, n in items)
+    if not isinstance(value, dict):
+        return value, 0
+    out, count = {}, 0
+    for key, v in value.items():
+        if key.endswith("_enc") and isinstance(v, str) and v:
+            out[key], n = fn(v), 1
+        else:
+            out[key], n = _map_tokens(v, fn)
+        count += n
+    return out, count
+
+
+def _scan_tokens(names: list[str], batch: int, rewrite: Callable[[str], str] | None,
+                 seen: Callable[[str, str], None]) -> dict[str, int]:
+    """Walk every token of the named services' databases, one committed batch of rows at a time, calling
+    seen("service.table", token) for each; with rewrite, store each token as rewrite(token). Returns rows
+    rewritten per service."""
+    from sqlalchemy import select, update
 
     done: dict[str, int] = {}
     for name in names or SERVICES:
         sdb = service_db(name)
         rows_done = 0
         for table in sdb.metadata.sorted_tables:
-            columns = [c for c in table.columns if c.name.endswith("_enc")]
+            columns, envelope = _token_places(table)
             keys = list(table.primary_key.columns)
-            if not columns or len(keys) != 1:
+            if not columns and envelope is None:
                 continue
+            if len(keys) != 1:  # every table holding tokens has one id column; a new one must say how to walk it
+                raise RuntimeError(f"{name}.{table.name}: personal data in a table without a single primary key")
             key, last = keys[0], None
+            read = [*columns, *([envelope] if envelope is not None else [])]
+
+            def one(token: str, place: str = f"{name}.{table.name}") -> str:
+                seen(place, token)
+                return rewrite(token) if rewrite else token
+
             while True:
                 with sdb.engine.begin() as conn:
-                    query = select(key, *columns).order_by(key).limit(batch)
+                    query = select(key, *read).order_by(key).limit(batch)
                     rows = conn.execute(query if last is None else query.where(key > last)).all()
                     for row in rows:
-                        values = {c.name: pii.rotate(row._mapping[c]) for c in columns if row._mapping[c]}
-                        if values:
+                        values: dict[str, Any] = {c.name: one(row._mapping[c]) for c in columns if row._mapping[c]}
+                        if envelope is not None:
+                            body, found = _map_tokens(json.loads(row._mapping[envelope]), one)
+                            if found:
+                                values[envelope.name] = json.dumps(body, ensure_ascii=False)
+                        if values and rewrite:
                             conn.execute(update(table).where(key == row[0]).values(**values))
                             rows_done += 1
                 if len(rows) < batch:
                     break
                 last = rows[-1][0]
         done[name] = rows_done
-        print(f"{name}: {rows_done} rows re-encrypted")
     return done
+
+
+def rotate_pii(names: list[str], batch: int = 500) -> dict[str, int]:
+    """Re-encrypt every stored token under the first CME_PII_KEYS key, in the *_enc columns and in the events the
+    outboxes keep, one committed batch at a time (safe to stop and run again: a token already under the first
+    key is simply encrypted again). Returns rows per service."""
+    from services.common import pii
+
+    done = _scan_tokens(names, batch, pii.rotate, lambda *_: None)
+    for name, rows in done.items():
+        print(f"{name}: {rows} rows re-encrypted")
+    return done
+
+
+def check_pii(names: list[str], batch: int = 500) -> dict[str, int]:
+    """Count the stored tokens that the first CME_PII_KEYS key alone cannot read, by service and table: all 0
+    means the other keys can be dropped. Reads only. Returns the count per "service.table" (0s left out)."""
+    from services.common import pii
+
+    stale: dict[str, int] = {}
+
+    def seen(place: str, token: str) -> None:
+        if not pii.is_current(token):
+            stale[place] = stale.get(place, 0) + 1
+
+    _scan_tokens(names, batch, None, seen)
+    for place, count in sorted(stale.items()):
+        print(f"{place}: {count} values not under the first key")
+    print("every value is under the first key: the others can be removed" if not stale
+          else "run rotate-pii again before removing a key")
+    return stale
 
 
 def main() -> None:
@@ -98,6 +172,8 @@ def main() -> None:
     sub.add_parser("backfill-accounts")
     rot = sub.add_parser("rotate-pii")
     rot.add_argument("services", nargs="*")
+    chk = sub.add_parser("check-pii")
+    chk.add_argument("services", nargs="*")
     args = parser.parse_args()
     if args.cmd == "upgrade":
         upgrade(args.services)
@@ -105,6 +181,8 @@ def main() -> None:
         backfill_accounts()
     elif args.cmd == "rotate-pii":
         rotate_pii(args.services)
+    elif args.cmd == "check-pii":
+        sys.exit(1 if check_pii(args.services) else 0)
     else:
         makemigration(args.service, args.message)
 

@@ -43,6 +43,20 @@ def rotate(token: str) -> str:
         raise ValueError("cannot decrypt personal data with the configured keys") from exc
 
 
+@lru_cache(maxsize=4)
+def _single(key: str) -> Fernet:
+    return Fernet(key.encode())
+
+
+def is_current(token: str) -> bool:
+    """Whether the first key alone reads the token: once every stored token is, the other keys can go."""
+    try:
+        _single(get_settings().pii_keys[0]).decrypt(token.encode("ascii"))
+    except InvalidToken:
+        return False
+    return True
+
+
 def lookup_hash(value: str, kind: str) -> str:
     """Keyed hash used as the look-up key (and, for ID numbers, the trainee's key in every service)."""
     key = get_settings().hash_keys[0].encode()
