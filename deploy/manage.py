@@ -103,7 +103,7 @@ def _scan_tokens(names: list[str], batch: int, rewrite: Callable[[str], str] | N
                 continue
             if len(keys) != 1:  # every table holding tokens has one id column; a new one must say how to walk it
                 raise RuntimeError(f"{name}.{table.name}: personal data in a table without a single primary key")
-            key, last = keys[0], None
+            key, last, walked = keys[0], None, 0
             read = [*columns, *([envelope] if envelope is not None else [])]
 
             def one(token: str, place: str = f"{name}.{table.name}") -> str:
@@ -123,9 +123,12 @@ def _scan_tokens(names: list[str], batch: int, rewrite: Callable[[str], str] | N
                         if values and rewrite:
                             conn.execute(update(table).where(key == row[0]).values(**values))
                             rows_done += 1
+                walked += len(rows)
                 if len(rows) < batch:
                     break
                 last = rows[-1][0]
+                if walked % 50_000 < batch:  # an outbox of millions of events takes minutes: say how far
+                    print(f"{name}.{table.name}: {walked} rows read", flush=True)
         done[name] = rows_done
     return done
 
