@@ -69,7 +69,7 @@ def _token_places(table: Table) -> tuple[list[Column], Column | None]:
 
 def _map_tokens(value: Any, fn: Callable[[str], str]) -> tuple[Any, int]:
     """The JSON value with every non-empty string under an *_enc key (at any depth) passed through fn, and
-    how many there were: checkin.recorded carries id_enc and mobile_enc, credits' events lists of awards."""
+    how many fn changed: checkin.recorded carries id_enc and mobile_enc, credits' events lists of awards."""
     if isinstance(value, list):
         items = [_map_tokens(v, fn) for v in value]
         return [v for v, _n in items], sum(n for _v, n in items)
@@ -78,7 +78,8 @@ def _map_tokens(value: Any, fn: Callable[[str], str]) -> tuple[Any, int]:
     out, count = {}, 0
     for key, v in value.items():
         if key.endswith("_enc") and isinstance(v, str) and v:
-            out[key], n = fn(v), 1
+            out[key] = fn(v)
+            n = int(out[key] != v)
         else:
             out[key], n = _map_tokens(v, fn)
         count += n
@@ -88,7 +89,7 @@ def _map_tokens(value: Any, fn: Callable[[str], str]) -> tuple[Any, int]:
 def _scan_tokens(names: list[str], batch: int, rewrite: Callable[[str], str] | None,
                  seen: Callable[[str, str], None]) -> dict[str, int]:
     """Walk every token of the named services' databases, one committed batch of rows at a time, calling
-    seen("service.table", token) for each; with rewrite, store each token as rewrite(token). Returns rows
+    seen("service.table", token) for each; with rewrite, store rewrite(token) where it differs. Returns rows
     rewritten per service."""
     from sqlalchemy import select, update
 
@@ -115,12 +116,15 @@ def _scan_tokens(names: list[str], batch: int, rewrite: Callable[[str], str] | N
                     query = select(key, *read).order_by(key).limit(batch)
                     rows = conn.execute(query if last is None else query.where(key > last)).all()
                     for row in rows:
-                        values: dict[str, Any] = {c.name: one(row._mapping[c]) for c in columns if row._mapping[c]}
+                        values: dict[str, Any] = {}
+                        for c in columns:
+                            if row._mapping[c] and (new := one(row._mapping[c])) != row._mapping[c]:
+                                values[c.name] = new
                         if envelope is not None:
-                            body, found = _map_tokens(json.loads(row._mapping[envelope]), one)
-                            if found:
+                            body, changed = _map_tokens(json.loads(row._mapping[envelope]), one)
+                            if changed:
                                 values[envelope.name] = json.dumps(body, ensure_ascii=False)
-                        if values and rewrite:
+                        if values:
                             conn.execute(update(table).where(key == row[0]).values(**values))
                             rows_done += 1
                 walked += len(rows)
@@ -135,11 +139,14 @@ def _scan_tokens(names: list[str], batch: int, rewrite: Callable[[str], str] | N
 
 def rotate_pii(names: list[str], batch: int = 500) -> dict[str, int]:
     """Re-encrypt every stored token under the first CME_PII_KEYS key, in the *_enc columns and in the events the
-    outboxes keep, one committed batch at a time (safe to stop and run again: a token already under the first
-    key is simply encrypted again). Returns rows per service."""
+    outboxes keep, one committed batch at a time. Safe to stop and run again: a token the first key already reads
+    is left as it is, so a second run rewrites only what the first did not reach. Returns rows per service."""
     from services.common import pii
 
-    done = _scan_tokens(names, batch, pii.rotate, lambda *_: None)
+    def rotate(token: str) -> str:
+        return token if pii.is_current(token) else pii.rotate(token)
+
+    done = _scan_tokens(names, batch, rotate, lambda *_: None)
     for name, rows in done.items():
         print(f"{name}: {rows} rows re-encrypted")
     return done

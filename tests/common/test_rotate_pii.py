@@ -118,6 +118,7 @@ def test_rotation_reaches_the_events_the_outboxes_keep(databases, keys, monkeypa
     assert stale["checkin.outbox"] == 2 and stale["credits.outbox"] >= 1  # id_enc, mobile_enc; the award's id_enc
     rotate_pii(["checkin", "credits"])
     assert check_pii(["checkin", "credits"]) == {}
+    assert rotate_pii(["checkin", "credits"]) == {"checkin": 0, "credits": 0}  # a rerun rewrites nothing done
 
     _use_keys(monkeypatch, [new_key])  # the old key dropped
     envelope = kept("checkin", checkin_outbox)
