@@ -75,6 +75,20 @@ def test_same_checkin_under_another_event_id_changes_nothing(databases):
     assert row.name == "张三"
 
 
+def test_a_used_checkin_id_for_another_trainee_is_an_error_for_the_person_on_call(databases, caplog):
+    """checkin's database restored alone from an older backup gives used ids to new check-ins: not silently
+    taken for a repeat."""
+    other = "610102199001011237"
+    assert deliver(event(checkin_id=1)) is True
+    caplog.set_level(logging.INFO, logger="services.credits")
+    assert deliver(event(checkin_id=1, trainee_key=pii.id_hash(other), id_enc=pii.encrypt(other), name="李四")) is True
+    [row] = records(databases)
+    assert (row.checkin_id, row.name) == (1, "张三")
+    [error] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "check-in id 1 is already kept for another trainee or window" in error.getMessage()
+    assert other not in caplog.text and "李四" not in caplog.text
+
+
 def test_second_checkin_of_a_trainee_in_a_window_keeps_the_first(databases):
     assert deliver(event(checkin_id=1)) is True
     assert deliver(event(checkin_id=2, scanned_at=WINDOW_START + dt.timedelta(minutes=9))) is True

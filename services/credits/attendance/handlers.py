@@ -104,6 +104,12 @@ def _kept_already(session: Session, payload: dict[str, Any], envelope: dict[str,
     if row.checkin_id != payload["checkin_id"]:
         log.warning("checkin.recorded %s: check-in %s is a second one of a trainee in window %s (kept check-in %s)",
                     envelope.get("id"), payload["checkin_id"], payload["window_id"], row.checkin_id)
+    elif (row.window_id, row.trainee_key) != (payload["window_id"], payload["trainee_key"]):
+        # checkin gave a used id to another check-in: its database went back (restored from an older dump than
+        # credits'), so its ids run again; this one is not copied, and the person on call must hear of it
+        log.error("checkin.recorded %s: check-in id %s is already kept for another trainee or window (window %s), "
+                  "not copied: was checkin's database restored from an older backup than credits'? (README, back up)",
+                  envelope.get("id"), payload["checkin_id"], row.window_id)
     else:
         log.info("checkin.recorded %s: check-in %s is already recorded", envelope.get("id"), payload["checkin_id"])
 
