@@ -86,14 +86,47 @@ def wants_json() -> bool:
     return best == "application/json"
 
 
+def page_items(fields: dict[str, Any] | None, headline: str) -> list[tuple[str, str]]:
+    """What an error page lists: (field, sentence) for each sentence in marshmallow's nested lists and dicts
+    (a list printed as such showed "['…']"), less the headline's own sentence; a whole-form message has no field."""
+    items: list[tuple[str, str]] = []
+
+    def walk(name: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(name if key == "_schema" else (f"{name}.{key}" if name else str(key)), inner)
+        elif isinstance(value, list | tuple):
+            for inner in value:
+                walk(name, inner)
+        elif value not in (None, "") and str(value) != headline and (name, str(value)) not in items:
+            items.append((name, str(value)))
+
+    walk("", fields or {})
+    return items
+
+
+def _page_audience() -> tuple[bool, str]:
+    """Whether the error page is a trainee's (the phone layout), and where its 首页 leads: a trainee's home, the public
+    verification for someone checking a certificate, else the institutions' and committee's."""
+    principal = getattr(g, "principal", None)
+    if principal is not None:
+        return (True, "/credits/") if principal.role == "trainee" else (False, "/projects/")
+    if request.path.startswith("/credits/"):
+        return True, "/credits/"
+    if request.path.startswith("/certs/"):
+        return True, "/certs/verify"
+    return False, "/projects/"
+
+
 def error_response(status: int, code: str, message: str, fields: dict[str, Any] | None = None):
     rid = getattr(g, "request_id", None)
     if wants_json():
         body = {"error": {"code": code, "message": message, "fields": fields or {}, "request_id": rid}}
         resp = jsonify(body)
     else:
-        resp = render_template("error.html", status=status, message=message, fields=fields or {},
-                               request_id=rid)
+        phone, home = _page_audience()
+        resp = render_template("error.html", status=status, message=message, items=page_items(fields, message),
+                               request_id=rid, phone=phone, home=home)
     return resp, status
 
 

@@ -1,0 +1,43 @@
+"""The error page a browser gets (services.common.errors): sentences a person can read, in the layout of whoever
+reads it, with 首页 leading back to their own pages."""
+
+from __future__ import annotations
+
+from services.common.errors import page_items
+from tests.conftest import login_client
+from tests.credits.conftest import new_account
+
+HTML = {"Accept": "text/html"}
+
+
+def test_the_page_lists_sentences_not_marshmallows_lists():
+    fields = {"year": ["年份应为四位数字，如2026。"], "_schema": ["请至少选择一项。"],
+              "awards": {"0": {"credit_value": ["请输入数字。", "请输入数字。"]}}}
+    assert page_items(fields, "年份应为四位数字，如2026。") == [("", "请至少选择一项。"),
+                                                            ("awards.0.credit_value", "请输入数字。")]
+    assert page_items(None, "x") == [] and page_items({"page": "请输入整数。"}, "x") == [("page", "请输入整数。")]
+
+
+def test_a_trainee_gets_the_phone_page_leading_home(databases, credits_app):
+    trainee = new_account(databases, "曾小明", "11010519491231002X", "Neues2026pw", "13912345678")
+    client = login_client(credits_app.test_client(), trainee)
+    r = client.get("/credits/compliance?year=abc", headers=HTML)
+    page = r.get_data(as_text=True)
+    assert r.status_code == 422
+    assert page.count("年份应为四位数字") == 1 and "['" not in page  # the headline, not a list's repr below it
+    assert 'viewport-fit=cover' in page and 'action="/credits/logout"' in page  # the trainee's phone layout
+    assert '<a href="/credits/">首页</a>' in page and "/projects/" not in page
+
+
+def test_an_institution_gets_the_desk_page(projects_app, inst_a):
+    _inst, principal = inst_a
+    r = login_client(projects_app.test_client(), principal).get("/projects/filings/999999", headers=HTML)
+    page = r.get_data(as_text=True)
+    assert r.status_code == 404
+    assert '<a href="/projects/">首页</a>' in page and 'action="/projects/logout"' in page
+
+
+def test_someone_checking_a_certificate_is_led_to_the_verification(certs_app):
+    r = certs_app.test_client().get("/certs/no-such-page", headers=HTML)
+    page = r.get_data(as_text=True)
+    assert r.status_code == 404 and '<a href="/certs/verify">首页</a>' in page
