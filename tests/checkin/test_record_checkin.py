@@ -24,13 +24,12 @@ def identity(serial: int = 1, **over):
             "title": "主治医师", "unit": "西安市第一医院", **over}
 
 
-@pytest.fixture
-def window(databases):
+def new_window(s):
+    """In checkin's session s: an approved activity with one sign-in window (08:30–12:30 Shanghai time on 10
+    December), committed."""
     from services.checkin.activities.models import Activity
-    from services.checkin.db import db
     from services.checkin.windows.models import CheckinWindow
 
-    s = db.new_session()
     a = Activity(offering_id=1, institution_id=1, institution_name="西安市第一医院", project_id=1,
                  project_number="2026-01-001", project_title="心血管进展", year=2026, seq=1, credit_class="Ⅰ类",
                  credit_value=10, hours=20, starts_on=START.date(), ends_on=START.date(), venue="西安", mode="线下",
@@ -41,7 +40,15 @@ def window(databases):
                       ends_at=START + dt.timedelta(hours=4))
     s.add(w)
     s.commit()
-    yield s, w
+    return w
+
+
+@pytest.fixture
+def window(databases):
+    from services.checkin.db import db
+
+    s = db.new_session()
+    yield s, new_window(s)
     s.close()
 
 

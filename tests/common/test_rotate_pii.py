@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from services.common import pii
 from services.common.config import get_settings
+from tests.checkin.test_record_checkin import START, id_number, identity, new_window
 from tests.credits.conftest import new_account
 
 
@@ -66,39 +70,22 @@ def test_without_rotation_dropping_the_old_key_loses_nothing_silently(databases,
 def test_rotation_reaches_the_events_the_outboxes_keep(databases, keys, monkeypatch):
     """The outboxes keep every event so that a consumer restored or started empty is sent them again
     (README, back up): after rotation, with the old key gone, such a consumer still reads each ID number."""
-    import datetime as dt
-    import json
-
     from deploy.manage import check_pii, rotate_pii
-    from services.checkin.activities.models import Activity
     from services.checkin.db import outbox as checkin_outbox
     from services.checkin.scans.services import record_checkin
-    from services.checkin.windows.models import CheckinWindow
     from services.common import events
     from services.credits.attendance.models import AttendanceRecord
     from services.credits.db import outbox as credits_outbox
     from services.credits.db import processed_events as credits_processed
     from services.credits.worker import HANDLERS as CREDITS_HANDLERS
 
-    start = dt.datetime(2026, 12, 10, 0, 30, tzinfo=dt.UTC)
     s = databases["checkin"].new_session()
-    a = Activity(offering_id=7, institution_id=1, institution_name="旋转医院", project_id=1,
-                 project_number="2026-01-009", project_title="轮换密钥", year=2026, seq=1, credit_class="Ⅰ类",
-                 credit_value=10, hours=20, starts_on=start.date(), ends_on=start.date(), venue="西安", mode="线下",
-                 schedule=[], approved_at=start)
-    s.add(a)
-    s.flush()
-    w = CheckinWindow(activity_id=a.id, title="上午", kind="sign_in", starts_at=start,
-                      ends_at=start + dt.timedelta(hours=4))
-    s.add(w)
-    s.flush()
-    record_checkin(s, w, nonce="n1", scanned_at=start + dt.timedelta(minutes=5), openid="o1",
-                   identity={"name": "曾小明", "id_number": "11010519491231002X", "mobile": "13912345678",
-                             "title": "主治医师", "unit": "旋转医院"})
+    record_checkin(s, new_window(s), nonce="n1", scanned_at=START + dt.timedelta(minutes=5), openid="o1",
+                   identity=identity(1))
     s.commit()
     s.close()
-    award = {"award_id": 1, "trainee_key": "k" * 64, "name": "曾小明", "id_enc": pii.encrypt("11010519491231002X"),
-             "credit_class": "Ⅰ类", "credit_value": 10, "activity_date": start.date(), "method": "attendance",
+    award = {"award_id": 1, "trainee_key": "k" * 64, "name": "曾小明", "id_enc": pii.encrypt(id_number(2)),
+             "credit_class": "Ⅰ类", "credit_value": 10, "activity_date": START.date(), "method": "attendance",
              "state": "pending"}
     s = databases["credits"].new_session()
     events.emit(s, credits_outbox, "credits", "credits.granted",
@@ -123,12 +110,12 @@ def test_rotation_reaches_the_events_the_outboxes_keep(databases, keys, monkeypa
     _use_keys(monkeypatch, [new_key])  # the old key dropped
     envelope = kept("checkin", checkin_outbox)
     assert {k: v for k, v in envelope.items() if k != "payload"} == {k: v for k, v in before.items() if k != "payload"}
-    assert pii.decrypt(envelope["payload"]["mobile_enc"]) == "13912345678"
+    assert pii.decrypt(envelope["payload"]["mobile_enc"]) == identity(1)["mobile"]
     granted = kept("credits", credits_outbox)
-    assert pii.decrypt(granted["payload"]["awards"][0]["id_enc"]) == "11010519491231002X"
+    assert pii.decrypt(granted["payload"]["awards"][0]["id_enc"]) == id_number(2)
     # credits started on an empty database is sent the kept check-in again: its copy reads under the new key
     s = databases["credits"].new_session()
     assert events.consume(s, credits_processed, envelope, CREDITS_HANDLERS)
     s.commit()
-    assert pii.decrypt(s.scalar(select(AttendanceRecord.id_enc))) == "11010519491231002X"
+    assert pii.decrypt(s.scalar(select(AttendanceRecord.id_enc))) == id_number(1)
     s.close()
