@@ -117,13 +117,16 @@ def _scan_tokens(names: list[str], batch: int, rewrite: Callable[[str], str] | N
                     rows = conn.execute(query if last is None else query.where(key > last)).all()
                     for row in rows:
                         values: dict[str, Any] = {}
-                        for c in columns:
-                            if row._mapping[c] and (new := one(row._mapping[c])) != row._mapping[c]:
-                                values[c.name] = new
-                        if envelope is not None:
-                            body, changed = _map_tokens(json.loads(row._mapping[envelope]), one)
-                            if changed:
-                                values[envelope.name] = json.dumps(body, ensure_ascii=False)
+                        try:
+                            for c in columns:
+                                if row._mapping[c] and (new := one(row._mapping[c])) != row._mapping[c]:
+                                    values[c.name] = new
+                            if envelope is not None:
+                                body, changed = _map_tokens(json.loads(row._mapping[envelope]), one)
+                                if changed:
+                                    values[envelope.name] = json.dumps(body, ensure_ascii=False)
+                        except ValueError as exc:  # a key missing from CME_PII_KEYS: stop, and say where
+                            raise RuntimeError(f"{name}.{table.name} id {row[0]}: {exc}") from exc
                         if values:
                             conn.execute(update(table).where(key == row[0]).values(**values))
                             rows_done += 1

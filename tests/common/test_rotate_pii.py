@@ -119,3 +119,21 @@ def test_rotation_reaches_the_events_the_outboxes_keep(databases, keys, monkeypa
     s.commit()
     assert pii.decrypt(s.scalar(select(AttendanceRecord.id_enc))) == id_number(1)
     s.close()
+
+
+def test_rotation_stops_at_a_value_no_key_reads_and_says_where(databases, keys, monkeypatch):
+    """A key left out of CME_PII_KEYS (or a damaged value): the run stops there, naming the table and row, rather
+    than failing without saying where."""
+    from deploy.manage import rotate_pii
+    from services.credits.accounts.models import TraineeAccount
+
+    new_account(databases, "曾小明", "11010519491231002X", mobile="13912345678")
+    s = databases["credits"].new_session()
+    account = s.scalar(select(TraineeAccount))
+    account.mobile_enc = Fernet(Fernet.generate_key()).encrypt(b"13912345678").decode()  # under a key we lack
+    s.commit()
+    account_id = account.id
+    s.close()
+    _use_keys(monkeypatch, [Fernet.generate_key().decode(), *keys])
+    with pytest.raises(RuntimeError, match=f"credits.trainee_accounts id {account_id}: cannot decrypt"):
+        rotate_pii(["credits"])
