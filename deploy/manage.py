@@ -168,9 +168,9 @@ def check_pii(names: list[str], batch: int = 500) -> dict[str, int]:
 
     _scan_tokens(names, batch, None, seen)
     for place, count in sorted(stale.items()):
-        print(f"{place}: {count} values not under the first key")
+        print(f"{place}: {count} value{'' if count == 1 else 's'} not under the first key")
     print("every value is under the first key: the others can be removed" if not stale
-          else "run rotate-pii again before removing a key")
+          else "run rotate-pii, then check-pii again, before removing a key")
     return stale
 
 
