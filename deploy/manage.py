@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import json
 import os
@@ -86,10 +87,9 @@ def _map_tokens(value: Any, fn: Callable[[str], str]) -> tuple[Any, int]:
     return out, count
 
 
-def _scan_tokens(names: list[str], batch: int, rewrite: Callable[[str], str] | None,
-                 seen: Callable[[str, str], None]) -> dict[str, int]:
-    """Walk every token of the named services' databases, one committed batch of rows at a time, calling
-    seen("service.table", token) for each; with rewrite, store rewrite(token) where it differs. Returns rows
+def _scan_tokens(names: list[str], batch: int, fn: Callable[[str, str], str]) -> dict[str, int]:
+    """Walk every token of the named services' databases, one committed batch of rows at a time, storing
+    fn("service.table", token) where it differs from the token (a check returns it unchanged). Returns rows
     rewritten per service."""
     from sqlalchemy import select, update
 
@@ -107,10 +107,7 @@ def _scan_tokens(names: list[str], batch: int, rewrite: Callable[[str], str] | N
             key, last, walked = keys[0], None, 0
             read = [*columns, *([envelope] if envelope is not None else [])]
 
-            def one(token: str, place: str = f"{name}.{table.name}") -> str:
-                seen(place, token)
-                return rewrite(token) if rewrite else token
-
+            one = functools.partial(fn, f"{name}.{table.name}")
             while True:
                 with sdb.engine.begin() as conn:
                     query = select(key, *read).order_by(key).limit(batch)
@@ -146,10 +143,10 @@ def rotate_pii(names: list[str], batch: int = 500) -> dict[str, int]:
     is left as it is, so a second run rewrites only what the first did not reach. Returns rows per service."""
     from services.common import pii
 
-    def rotate(token: str) -> str:
+    def rotate(_place: str, token: str) -> str:
         return token if pii.is_current(token) else pii.rotate(token)
 
-    done = _scan_tokens(names, batch, rotate, lambda *_: None)
+    done = _scan_tokens(names, batch, rotate)
     for name, rows in done.items():
         print(f"{name}: {rows} rows re-encrypted")
     return done
@@ -162,11 +159,12 @@ def check_pii(names: list[str], batch: int = 500) -> dict[str, int]:
 
     stale: dict[str, int] = {}
 
-    def seen(place: str, token: str) -> None:
+    def count(place: str, token: str) -> str:
         if not pii.is_current(token):
             stale[place] = stale.get(place, 0) + 1
+        return token
 
-    _scan_tokens(names, batch, None, seen)
+    _scan_tokens(names, batch, count)
     for place, count in sorted(stale.items()):
         print(f"{place}: {count} value{'' if count == 1 else 's'} not under the first key")
     print("every value is under the first key: the others can be removed" if not stale
