@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask, g, jsonify, make_response, render_template, request
 from marshmallow import Schema
 from marshmallow import fields as ma_fields
-from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
@@ -50,6 +50,16 @@ def db_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, (OperationalError, InterfaceError, PoolTimeoutError)):
         return True
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def unique_violation(exc: IntegrityError) -> str:
+    """The unique constraint (PostgreSQL) or columns (SQLite) that refused an insert, "" for another integrity
+    error; names only, never the values (the detail of a violation quotes them, personal data included)."""
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) == "23505":
+        return getattr(getattr(orig, "diag", None), "constraint_name", None) or "unique"
+    text = str(orig).splitlines()[0] if orig is not None else ""
+    return text.removeprefix("UNIQUE constraint failed: ") if text.startswith("UNIQUE constraint failed") else ""
 
 
 class ErrorDetailSchema(Schema):
@@ -166,7 +176,11 @@ def register_error_handlers(app: Flask) -> None:
         if isinstance(exc, DataError):  # a value the column cannot hold (an id beyond integer): the request's fault
             log.warning("value refused by the database: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
             return error_response(422, "invalid_input", OUT_OF_RANGE_MESSAGE)
-        if not db_unavailable(exc):  # a failing statement (e.g. an IntegrityError) stays a 500
+        if isinstance(exc, IntegrityError) and unique_violation(exc):
+            # two requests saved the same thing at the same moment (two tabs, two clerks): the other one won
+            log.warning("unique constraint refused a save: %s", unique_violation(exc))
+            return error_response(409, "conflict", STATUS_MESSAGES[409])
+        if not db_unavailable(exc):  # any other failing statement (a broken rule of ours) stays a 500
             return _unexpected(exc)
         return db_unavailable_response(exc)
 

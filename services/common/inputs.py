@@ -36,12 +36,16 @@ def flatten(messages: Any, labels: dict[str, str] | None = None) -> dict[str, st
     return out
 
 
+PAGE_LABELS = {"page": "页码", "per_page": "每页条数"}
+
+
 def load_query(schema: Schema, labels: dict[str, str]) -> dict[str, Any]:
     """Query arguments of a browser page: blanks are missing, unknown keys ignored, bad values a 422."""
     raw = {k: v.strip() for k, v in request.args.items()}
     try:
         return schema.load(strip_blank(raw), unknown=EXCLUDE)
     except ValidationError as exc:
+        labels = {**PAGE_LABELS, **labels}  # every list page takes ?page= and ?per_page=
         fields = {labels.get(k, k): v for k, v in flatten(exc.messages).items()}
         raise AppError(422, "invalid_input", "查询条件有误，请修改后重新查询。", fields) from exc
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, pre_load, validate
@@ -100,6 +101,19 @@ class LocalDateTime(fields.DateTime):
         return result.astimezone(clock.UTC)
 
 
+class OneDecimal(fields.Decimal):
+    """A credit value or hours (学分, 学时): at most one decimal place, refused rather than rounded (2.25 is a
+    typo or another rule, and a silently stored 2.2 would be a wrong award)."""
+
+    default_error_messages = {"places": "最多保留一位小数（如 2.5）。"}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        result = super()._deserialize(value, attr, data, **kwargs)
+        if result.is_finite() and result != result.quantize(Decimal("0.1")):
+            raise self.make_error("places")
+        return result
+
+
 def Length(min: int | None = None, max: int | None = None) -> validate.Length:  # noqa: A002
     if min and max:
         msg = f"长度应在 {min} 到 {max} 个字符之间。"
@@ -132,8 +146,10 @@ def IdRange() -> validate.Range:
     return validate.Range(min=1, max=MAX_ID, error="编号不正确。")
 
 
-def OneOf(choices: list[str] | tuple[str, ...]) -> validate.OneOf:
-    return validate.OneOf(choices, error="请从以下选项中选择：" + "、".join(map(str, choices)) + "。")
+def OneOf(choices: list[str] | tuple[str, ...], labels: Mapping[str, str] | None = None) -> validate.OneOf:
+    """One of `choices`; the refusal lists them by their Chinese `labels` where the stored values are codes."""
+    shown = [labels.get(c, c) for c in choices] if labels else list(map(str, choices))
+    return validate.OneOf(choices, error="请从以下选项中选择：" + "、".join(shown) + "。")
 
 
 def Regexp(pattern: str, message: str) -> validate.Regexp:
@@ -156,5 +172,18 @@ def load_form(schema: Schema, form: Any) -> tuple[dict[str, Any] | None, dict[st
                       for k, v in errs.items()}
 
 
+STALE_PAGE = "页面已过期，请刷新页面后重试。"
+
+
+def refuse_bad_version(errors: Mapping[str, Any]) -> None:
+    """A page's hidden version that is not a number (a tampered or garbled form) is a stale page, never "no
+    version": without one the save would skip the check that another person's change came first."""
+    if "version" in errors:
+        from .errors import AppError  # late: errors builds its schemas on marshmallow, not on this module
+
+        raise AppError(409, "stale_page", STALE_PAGE)
+
+
 __all__ = ["ZhSchema", "ZhFormSchema", "CalendarDate", "LocalDateTime", "Length", "NotBlank", "Range", "IdRange",
-           "MAX_ID", "OneOf", "Regexp", "fields", "load_form", "strip_blank", "ValidationError"]
+           "MAX_ID", "OneDecimal", "OneOf", "Regexp", "STALE_PAGE", "fields", "load_form", "refuse_bad_version",
+           "strip_blank", "ValidationError"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema
 
 from services.common.paging import PageArgsSchema, page_schema
-from services.common.schemas import IdRange, Length, NotBlank, OneOf, Range, ZhFormSchema, ZhSchema, fields
+from services.common.schemas import IdRange, Length, NotBlank, OneDecimal, OneOf, Range, ZhFormSchema, ZhSchema, fields
 
 from .models import CREDIT_CLASSES, MODES
 
@@ -27,8 +27,8 @@ class ProjectRowSchema(ZhSchema):
     leader = fields.String(required=True, validate=[NotBlank(), Length(max=50)])
     host_name = fields.String(required=True, validate=[NotBlank(), Length(max=200)])
     credit_class = fields.String(required=True, validate=OneOf(CREDIT_CLASSES))
-    credit_value = fields.Decimal(required=True, places=1, validate=Range(min=0.5, max=999))
-    hours = fields.Decimal(required=True, places=1, validate=Range(min=0.5, max=9999))
+    credit_value = OneDecimal(required=True, validate=Range(min=0.5, max=999))
+    hours = OneDecimal(required=True, validate=Range(min=0.5, max=9999))
     offerings_count = fields.Integer(required=True, strict=False, validate=Range(1, 99))
     period_text = fields.String(load_default="", validate=Length(max=100))
     venue = fields.String(load_default="", validate=Length(max=200))

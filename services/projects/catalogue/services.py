@@ -9,14 +9,11 @@ A number already in the catalogue is updated in place, never duplicated.
 from __future__ import annotations
 
 import datetime as dt
-import io
-import zipfile
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from marshmallow import ValidationError
-from openpyxl import load_workbook
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
@@ -25,6 +22,7 @@ from services.common.errors import AppError
 from services.common.paging import paginate
 
 from ..institutions.models import Institution
+from ..workbooks import sheet_rows
 from .models import Project
 from .schemas import COLUMNS, LABELS, REQUIRED_COLUMNS, ProjectRowSchema
 
@@ -56,8 +54,10 @@ class ImportResult:
 def _cell_text(value: Any) -> str:
     if value is None:
         return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
+    if isinstance(value, float):
+        # a cell computed by a formula holds binary noise (0.1 + 0.2 = 0.30000000000000004): what Excel shows
+        value = round(value, 9)
+        return str(int(value)) if value.is_integer() else repr(value)
     if isinstance(value, dt.datetime):
         return value.date().isoformat()
     if isinstance(value, dt.date):
@@ -67,34 +67,25 @@ def _cell_text(value: Any) -> str:
 
 def read_workbook(data: bytes) -> list[tuple[int, dict[str, str]]]:
     """(excel row number, {field: text}) of every non-blank data row; a wrong file is one clear refusal."""
-    try:
-        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError):
-        raise AppError(422, "bad_workbook", "无法读取该文件，请上传 .xlsx 格式的 Excel 工作簿。",
-                       {"file": "文件不是有效的 .xlsx 工作簿。"}) from None
-    try:
-        ws = wb.worksheets[0]
-        rows = ws.iter_rows(values_only=True)
-        header = next(rows, None)
-        if not header:
-            raise AppError(422, "bad_workbook", "工作簿是空的。", {"file": "工作簿是空的。"})
-        names = [_cell_text(h).replace(" ", "") for h in header]
-        missing = [c for c in REQUIRED_COLUMNS if c not in names]
-        if missing:
-            raise AppError(422, "bad_workbook", "工作簿缺少以下列：" + "、".join(missing) + "。",
-                           {"file": "缺少列：" + "、".join(missing)})
-        index = {COLUMNS[n]: i for i, n in enumerate(names) if n in COLUMNS}
-        out: list[tuple[int, dict[str, str]]] = []
-        for excel_row, values in enumerate(rows, start=2):
-            texts = {f: _cell_text(values[i]) if i < len(values) else "" for f, i in index.items()}
-            if not any(texts.values()):
-                continue
+    header, rows = sheet_rows(
+        data, max_rows=MAX_ROWS,
+        refuse=lambda: AppError(422, "bad_workbook", "无法读取该文件，请上传 .xlsx 格式的 Excel 工作簿。",
+                                {"file": "文件不是有效的 .xlsx 工作簿。"}),
+        too_many=lambda: AppError(422, "too_many_rows", f"一次最多导入 {MAX_ROWS} 行，请分批导入。"))
+    if not header:
+        raise AppError(422, "bad_workbook", "工作簿是空的。", {"file": "工作簿是空的。"})
+    names = [_cell_text(h).replace(" ", "") for h in header]
+    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+    if missing:
+        raise AppError(422, "bad_workbook", "工作簿缺少以下列：" + "、".join(missing) + "。",
+                       {"file": "缺少列：" + "、".join(missing)})
+    index = {COLUMNS[n]: i for i, n in enumerate(names) if n in COLUMNS}
+    out: list[tuple[int, dict[str, str]]] = []
+    for excel_row, values in rows:
+        texts = {f: _cell_text(values[i]) if i < len(values) else "" for f, i in index.items()}
+        if any(texts.values()):
             out.append((excel_row, texts))
-            if len(out) > MAX_ROWS:
-                raise AppError(422, "too_many_rows", f"一次最多导入 {MAX_ROWS} 行，请分批导入。")
-        return out
-    finally:
-        wb.close()
+    return out
 
 
 def _first_message(messages: Any) -> str:
@@ -110,6 +101,23 @@ def _normalise(texts: dict[str, str]) -> dict[str, str]:
     if "mode" in t:
         t["mode"] = _MODE_ALIASES.get(t["mode"].replace(" ", ""), t["mode"].replace(" ", ""))
     return t
+
+
+# What an approved offering was announced with (offering.approved carries them to credits and certs): changing
+# them afterwards would leave the catalogue saying one thing and the awards and certificates another.
+LOCKED_AFTER_APPROVAL = ("title", "credit_class", "credit_value", "hours", "year")
+
+
+def _locked_changes(session: Session, project: Project, values: dict[str, Any]) -> list[str]:
+    """The labels of the locked fields that `values` would change, once an offering of `project` is approved."""
+    from ..filings.models import Filing, Offering  # late: filings builds on the catalogue
+
+    changed = [f for f in LOCKED_AFTER_APPROVAL if getattr(project, f) != values[f]]
+    if not changed or not session.scalar(
+            select(Filing.id).join(Offering, Offering.id == Filing.offering_id)
+            .where(Offering.project_id == project.id, Filing.state == "approved").limit(1)):
+        return []
+    return [LABELS[f] for f in changed]
 
 
 def import_rows(session: Session, rows: list[tuple[int, dict[str, str]]], year: int | None) -> ImportResult:
@@ -150,6 +158,12 @@ def import_rows(session: Session, rows: list[tuple[int, dict[str, str]]], year: 
             if data["offerings_count"] < used:
                 result.errors.append(RowError(excel_row, number,
                                               f"举办期数：该项目已登记 {used} 期，举办期数不能少于 {used}。"))
+                continue
+            locked = _locked_changes(session, existing, dict(data, year=row_year))
+            if locked:
+                result.errors.append(RowError(
+                    excel_row, number, "、".join(locked) + "：该项目已有审批通过的期次，学员按审批时的项目信息授分，"
+                    "不能再修改（其他各列未更新）。"))
                 continue
         seen[data["number"]] = excel_row
         values = dict(data, year=row_year, institution_id=inst.id)

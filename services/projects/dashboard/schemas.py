@@ -13,7 +13,8 @@ from .services import LISTS, WITH_MONTH
 class ListQuerySchema(PageArgsSchema, ZhSchema):
     what = fields.String(required=True, validate=OneOf(tuple(LISTS)),
                          metadata={"description": " / ".join(LISTS)})
-    month = fields.String(load_default=None, validate=Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", "月份格式应为 2026-05。"),
+    month = fields.String(load_default=None,
+                          validate=Regexp(r"^20\d{2}-(0[1-9]|1[0-2])$", "月份格式应为 2026-05（2000 至 2099 年）。"),
                           metadata={"description": "月份 YYYY-MM（held、credited 必填）"})
 
     @validates_schema

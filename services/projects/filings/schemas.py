@@ -79,7 +79,7 @@ class FilingsQuerySchema(PageArgsSchema, ZhSchema):
     q = fields.String(load_default=None, validate=Length(max=100), metadata={"description": "项目名称"})
     number = fields.String(load_default=None, validate=Length(max=40), metadata={"description": "项目编号"})
     year = fields.Integer(load_default=None, validate=Range(2000, 2100))
-    status = fields.String(load_default=None, validate=OneOf(PROJECT_STATUSES),
+    status = fields.String(load_default=None, validate=OneOf(PROJECT_STATUSES, PROJECT_STATUS_LABELS),
                            metadata={"description": "unfiled 有未登记期次 / draft / submitted / returned / approved"})
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from services.common import pii
 from services.common.errors import AppError
 
+from ..workbooks import sheet_rows
 from .models import Institution, InstitutionAdmin, Reviewer
 
 _hasher = PasswordHasher()
@@ -31,11 +32,17 @@ def verify_password(stored: str, password: str) -> bool:
         return False
 
 
-def create_institution(session: Session, account: str, name: str, password: str) -> Institution:
+def refuse_taken(session: Session, account: str, name: str) -> None:
+    """409 naming what another institution already has: checked before the insert, and again after the
+    database refused it (the same account or name saved by another clerk at the same moment)."""
     if session.scalar(select(Institution.id).where(Institution.account == account)):
         raise AppError(409, "account_taken", f"账号“{account}”已存在。")
     if session.scalar(select(Institution.id).where(Institution.name == name)):
         raise AppError(409, "name_taken", f"机构“{name}”已存在。")
+
+
+def create_institution(session: Session, account: str, name: str, password: str) -> Institution:
+    refuse_taken(session, account, name)
     inst = Institution(account=account, name=name, password_hash=hash_password(password))
     session.add(inst)
     session.flush()
@@ -101,48 +108,39 @@ def import_institutions(session: Session, stream: IO[bytes],
     """Import 账号/机构名称/初始密码 rows. Good rows are kept, each bad row is reported with its row
     number and reason, an existing account is reported as existing and never duplicated.
     `validate_row` returns the loaded row or a Chinese reason (the schema lives with the views)."""
-    from openpyxl import load_workbook
-
-    try:
-        wb = load_workbook(stream, read_only=True, data_only=True)
-    except Exception:  # noqa: BLE001 - zip, xml or format errors all mean "not a workbook"
-        raise AppError(400, "bad_file", "文件不是有效的 Excel（.xlsx）文件，请使用模板重新导出后再导入。") from None
-    try:
-        ws = wb.worksheets[0]
-        rows = ws.iter_rows(values_only=True)
-        header = [_cell_text(v) for v in next(rows, ())]
-        where = {key: header.index(label) for key, label in IMPORT_COLUMNS.items() if label in header}
-        missing = [label for key, label in IMPORT_COLUMNS.items() if key not in where]
-        if missing:
-            raise AppError(400, "bad_columns",
-                           "表头缺少列：" + "、".join(missing) + "（第1行应为 账号、机构名称、初始密码）。")
-        report = ImportReport()
-        seen: set[str] = set()
-        for number, values in enumerate(rows, start=2):
-            if number - 1 > IMPORT_MAX_ROWS:
-                raise AppError(400, "too_many_rows", f"一次最多导入 {IMPORT_MAX_ROWS} 行，请分批导入。")
-            raw = {key: _cell_text(values[i] if i < len(values) else None) for key, i in where.items()}
-            if not any(raw.values()):
-                continue  # blank line
-            loaded = validate_row(raw)
-            if isinstance(loaded, str):
-                report.errors.append({"row": number, "reason": loaded})
-                continue
-            account = loaded["account"]
-            if account in seen or session.scalar(select(Institution.id).where(Institution.account == account)):
-                report.existing.append(_existing(number, account))
-                continue
-            try:
-                with session.begin_nested():  # a row refused by the database does not undo the good rows
-                    create_institution(session, account, loaded["name"], loaded["password"])
-            except AppError as exc:
-                report.errors.append({"row": number, "reason": exc.message})
-                continue
-            except IntegrityError:  # created by someone else meanwhile
-                report.existing.append(_existing(number, account))
-                continue
-            seen.add(account)
-            report.created.append({"row": number, "account": account, "name": loaded["name"]})
-        return report
-    finally:
-        wb.close()
+    header_row, rows = sheet_rows(
+        stream, max_rows=IMPORT_MAX_ROWS,
+        refuse=lambda: AppError(400, "bad_file", "文件不是有效的 Excel（.xlsx）文件，请使用模板重新导出后再导入。"),
+        too_many=lambda: AppError(400, "too_many_rows", f"一次最多导入 {IMPORT_MAX_ROWS} 行，请分批导入。"))
+    header = [_cell_text(v) for v in header_row]
+    where = {key: header.index(label) for key, label in IMPORT_COLUMNS.items() if label in header}
+    missing = [label for key, label in IMPORT_COLUMNS.items() if key not in where]
+    if missing:
+        raise AppError(400, "bad_columns",
+                       "表头缺少列：" + "、".join(missing) + "（第1行应为 账号、机构名称、初始密码）。")
+    report = ImportReport()
+    seen: set[str] = set()
+    for number, values in rows:
+        raw = {key: _cell_text(values[i] if i < len(values) else None) for key, i in where.items()}
+        if not any(raw.values()):
+            continue  # blank line
+        loaded = validate_row(raw)
+        if isinstance(loaded, str):
+            report.errors.append({"row": number, "reason": loaded})
+            continue
+        account = loaded["account"]
+        if account in seen or session.scalar(select(Institution.id).where(Institution.account == account)):
+            report.existing.append(_existing(number, account))
+            continue
+        try:
+            with session.begin_nested():  # a row refused by the database does not undo the good rows
+                create_institution(session, account, loaded["name"], loaded["password"])
+        except AppError as exc:
+            report.errors.append({"row": number, "reason": exc.message})
+            continue
+        except IntegrityError:  # created by someone else meanwhile
+            report.existing.append(_existing(number, account))
+            continue
+        seen.add(account)
+        report.created.append({"row": number, "account": account, "name": loaded["name"]})
+    return report

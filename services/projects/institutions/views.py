@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
+from sqlalchemy.exc import IntegrityError
 
 from services.common.auth import access
 from services.common.errors import AppError
@@ -30,6 +31,10 @@ def _create(data: dict[str, Any]) -> Any:
     try:
         inst = svc.create_institution(session, data["account"], data["name"], data["password"])
         session.commit()
+    except IntegrityError:
+        session.rollback()
+        svc.refuse_taken(session, data["account"], data["name"])  # raises the 409 that names which
+        raise
     except Exception:
         session.rollback()
         raise

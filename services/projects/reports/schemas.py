@@ -13,6 +13,7 @@ from services.common.schemas import (
     IdRange,
     Length,
     NotBlank,
+    OneDecimal,
     OneOf,
     Range,
     Regexp,
@@ -58,7 +59,7 @@ class _FactsFields:
     venue = _text(200)
     mode = fields.String(required=True, validate=OneOf(MODES))
     trainees_count = fields.Integer(required=True, strict=False, validate=Range(1, 100000))
-    total_hours = fields.Decimal(required=True, places=1, validate=Range(0.5, 9999))
+    total_hours = OneDecimal(required=True, validate=Range(0.5, 9999))
     organiser = _text(200)
     contact_person = _text(50)
     contact_phone = fields.String(required=True, validate=Regexp(
@@ -87,7 +88,7 @@ class LecturerInSchema(ZhSchema):
     title = _text(50)
     unit = _text(200)
     topic = _text(200)
-    hours = fields.Decimal(required=True, places=1, validate=Range(0.5, 999))
+    hours = OneDecimal(required=True, validate=Range(0.5, 999))
 
 
 class LecturersInSchema(ZhSchema):
@@ -124,13 +125,13 @@ class VersionFormSchema(ZhFormSchema):
 class OfferingsQuerySchema(PageArgsSchema, ZhSchema):
     q = fields.String(load_default=None, validate=Length(max=100), metadata={"description": "项目编号或名称"})
     year = fields.Integer(load_default=None, validate=Range(2000, 2100))
-    status = fields.String(load_default=None, validate=OneOf(OFFERING_STATUSES),
+    status = fields.String(load_default=None, validate=OneOf(OFFERING_STATUSES, OFFERING_STATUS_LABELS),
                            metadata={"description": "none 未新建 / draft / submitted / returned / approved / "
                                                     "overdue 已逾期未提交"})
 
 
 class ReportReviewQuerySchema(PageArgsSchema, ZhSchema):
-    state = fields.String(load_default="submitted", validate=OneOf(REVIEW_STATES))
+    state = fields.String(load_default="submitted", validate=OneOf(REVIEW_STATES, REVIEW_STATE_LABELS))
     year = fields.Integer(load_default=None, validate=Range(2000, 2100))
     institution_id = fields.Integer(load_default=None, validate=IdRange())
     q = fields.String(load_default=None, validate=Length(max=100), metadata={"description": "项目编号、名称或主办单位"})
@@ -142,7 +143,8 @@ class ReportReturnSchema(ZhSchema):
 
 
 class ReportReturnFormSchema(ZhFormSchema):
-    reason = fields.String(required=True, validate=[NotBlank(), Length(max=1000)])
+    reason = fields.String(required=True, validate=[NotBlank(), Length(max=1000)],
+                           error_messages={"required": "请填写退回原因。"})
     version = fields.Integer(load_default=None)
 
 

@@ -16,7 +16,7 @@ from services.common import clock
 from services.common.auth import access, current
 from services.common.errors import AppError
 from services.common.inputs import flatten, keep_args, load_json, load_query
-from services.common.schemas import load_form, strip_blank
+from services.common.schemas import load_form, refuse_bad_version, strip_blank
 
 from ..catalogue.models import MODES
 from ..catalogue.services import fmt_decimal
@@ -306,7 +306,8 @@ def report_submit(report_id: int) -> Any:
     session = db.session()
     p = _me()
     report = services.get_report(session, p, report_id, lock=True)
-    data, _ = load_form(VersionFormSchema(), request.form)
+    data, errors = load_form(VersionFormSchema(), request.form)
+    refuse_bad_version(errors)
     try:
         services.submit_report(session, p, report, (data or {}).get("version"))
     except AppError as exc:
@@ -325,7 +326,8 @@ def report_delete(report_id: int) -> Any:
     session = db.session()
     report = services.get_report(session, _me(), report_id, lock=True)
     offering_id = report.offering_id
-    data, _ = load_form(VersionFormSchema(), request.form)
+    data, errors = load_form(VersionFormSchema(), request.form)
+    refuse_bad_version(errors)
     services.delete_report(session, _me(), report, (data or {}).get("version"))
     commit()
     flash("已删除该反馈记录，可以重新新建。", "ok")
@@ -366,7 +368,8 @@ def review_detail(report_id: int) -> Any:
 def review_approve(report_id: int) -> Any:
     session = db.session()
     report = services.get_for_review(session, report_id, lock=True)
-    data, _ = load_form(VersionFormSchema(), request.form)
+    data, errors = load_form(VersionFormSchema(), request.form)
+    refuse_bad_version(errors)
     services.approve(session, _me(), report, (data or {}).get("version"))
     commit()
     flash("已审批通过该执行情况反馈，本期学员的学分将生效。", "ok")
@@ -379,8 +382,9 @@ def review_return(report_id: int) -> Any:
     session = db.session()
     report = services.get_for_review(session, report_id, lock=True)
     data, errors = load_form(ReportReturnFormSchema(), request.form)
+    refuse_bad_version(errors)
     if errors:
-        return _render_review(report, {"reason": "请填写退回原因。"}, 422)
+        return _render_review(report, {"reason": errors.get("reason", "请填写退回原因。")}, 422)
     services.return_report(session, _me(), report, data["reason"], data.get("version"))  # type: ignore[index]
     commit()
     flash("已退回该执行情况反馈。", "ok")

@@ -12,7 +12,7 @@ REVIEW_STATE_LABELS = {"submitted": "待审批", "returned": "已退回", "appro
 
 
 class ReviewQuerySchema(PageArgsSchema, ZhSchema):
-    state = fields.String(load_default="submitted", validate=OneOf(REVIEW_STATES))
+    state = fields.String(load_default="submitted", validate=OneOf(REVIEW_STATES, REVIEW_STATE_LABELS))
     year = fields.Integer(load_default=None, validate=Range(2000, 2100))
     institution_id = fields.Integer(load_default=None, validate=IdRange())
     q = fields.String(load_default=None, validate=Length(max=100), metadata={"description": "项目编号、名称或主办单位"})
@@ -28,7 +28,8 @@ class ReturnSchema(ZhSchema):
 
 
 class ReturnFormSchema(ZhFormSchema):
-    reason = fields.String(required=True, validate=[NotBlank(), Length(max=1000)])
+    reason = fields.String(required=True, validate=[NotBlank(), Length(max=1000)],
+                           error_messages={"required": "请填写退回原因。"})
     version = fields.Integer(load_default=None)
 
 

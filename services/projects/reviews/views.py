@@ -11,7 +11,7 @@ from sqlalchemy import select
 from services.common.auth import access, current
 from services.common.errors import AppError
 from services.common.inputs import keep_args, load_json, load_query
-from services.common.schemas import load_form
+from services.common.schemas import load_form, refuse_bad_version
 
 from ..catalogue.services import fmt_decimal
 from ..db import db
@@ -75,7 +75,8 @@ def review_detail(filing_id: int) -> Any:
 def review_approve(filing_id: int) -> Any:
     session = db.session()
     filing = services.get_for_review(session, filing_id, lock=True)
-    data, _ = load_form(ApproveFormSchema(), request.form)
+    data, errors = load_form(ApproveFormSchema(), request.form)
+    refuse_bad_version(errors)
     services.approve(session, _me(), filing, (data or {}).get("version"))
     commit()
     flash(f"已审批通过：{filing.project.title} {filing.offering.label}。", "ok")
@@ -88,6 +89,7 @@ def review_return(filing_id: int) -> Any:
     session = db.session()
     filing = services.get_for_review(session, filing_id, lock=True)
     data, errors = load_form(ReturnFormSchema(), request.form)
+    refuse_bad_version(errors)
     if errors:
         return _render_detail(filing, {"reason": errors.get("reason", "请填写退回原因。")}, 422)
     services.return_filing(session, _me(), filing, data["reason"], data.get("version"))  # type: ignore[index]
