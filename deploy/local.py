@@ -19,9 +19,10 @@ Settings read here (all optional): CME_VAR_DIR, CME_GATEWAY_PORT (8080), CME_SER
 ("projects=8101,checkin=8102,credits=8103,certs=8104"), CME_WEB_WORKERS (2; CME_WEB_THREADS, 4 threads
 each, is read by deploy/gunicorn.conf.py), REDIS_URL, DATABASE_URL,
 CME_GATEWAY_LOGIN_RATE (10r/m), CME_GATEWAY_LOGIN_BURST (5), CME_GATEWAY_SMS_RATE (5r/m),
-CME_GATEWAY_SMS_BURST (3), CME_GATEWAY_MAX_BODY (12m), CME_WECHAT_FAKE_PORT (8090), NGINX (path of the
-nginx binary), REDIS_SERVER (path of redis-server), CME_BACKGROUND_NICE (19: the niceness of the Celery workers,
-beats and relays, 0 to run them at the web tier's priority).
+CME_GATEWAY_SMS_BURST (3), CME_GATEWAY_TRAINEE_LOGIN_RATE (60r/m), CME_GATEWAY_TRAINEE_LOGIN_BURST (30),
+CME_GATEWAY_MAX_BODY (12m), CME_WECHAT_FAKE_PORT (8090), NGINX (path of the nginx binary), REDIS_SERVER (path
+of redis-server), CME_BACKGROUND_NICE (19: the niceness of the Celery workers, beats and relays, 0 to run them at
+the web tier's priority).
 
 Priorities: when a lecture hall scans, every check-in is also an event that the checkin relay sends and the
 credits worker copies. On a small machine those two took more CPU than the check-in pages themselves, so the
@@ -78,6 +79,8 @@ GATEWAY_DEFAULTS = {
     "login_burst": "5",
     "sms_rate": "5r/m",
     "sms_burst": "3",
+    "trainee_login_rate": "60r/m",
+    "trainee_login_burst": "30",
     "max_body": "12m",
 }
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")

@@ -274,6 +274,27 @@ def test_manual_entry_is_marked_invalid_everywhere(credits_app, seeded, cdb):
     s.close()
 
 
+def test_a_manual_entry_never_moves_a_trainee_s_login(credits_app, seeded, cdb, databases):
+    """An institution's 手工录入 typing another name and mobile for a doctor who has an account leaves the account
+    as it was: the mobile on record is where a password reset's code goes (typed over, the institution could
+    reset the doctor's password and read her records)."""
+    from services.credits.accounts.models import TraineeAccount
+    from tests.credits.conftest import new_account
+
+    new_account(databases, name="吴倩", id_number=id_number(1), mobile="13900000001", password="Wuqian2026x")
+    c = client_for(credits_app, "inst_a")
+    person = {"name": "吴倩倩", "id_number": id_number(1), "mobile": "13700000007", "title": "主治医师",
+              "unit": "西安市第一医院", "activity_date": "2026-12-11"}
+    assert c.post(f"/credits/awards/{OFFERING}/manual", data=form(INST_A, **person, confirm_invalid="1")) \
+        .status_code == 302
+    s = cdb.new_session()
+    account = s.scalars(select(TraineeAccount).where(TraineeAccount.trainee_key == key(1))).one()
+    assert account.name == "吴倩" and pii.decrypt(account.mobile_enc) == "13900000001"
+    s.close()
+    forgot = credits_app.test_client().post("/credits/api/auth/forgot", json={"id_number": id_number(1)})
+    assert forgot.status_code == 200 and forgot.json["mobile_masked"] == "139****0001"
+
+
 def test_withdraw_with_a_reason(credits_app, seeded, cdb):
     c = client_for(credits_app, "inst_a")
     c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))

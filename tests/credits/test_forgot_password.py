@@ -126,6 +126,8 @@ def test_page_flow_from_the_login_link(credits_app, trainee, sms_log, databases)
     empty = client.post("/credits/password/forgot", data={"csrf_token": token})
     assert empty.status_code == 422 and 'id="e-id_number"' in empty.get_data(as_text=True)
     assert "请输入身份证号码" in empty.get_data(as_text=True)
+    short = client.post("/credits/password/forgot", data={"csrf_token": token, "id_number": "123"})
+    assert short.status_code == 422 and "应为 18 位" in short.get_data(as_text=True) and inbox(sms_log) == []
     sent = client.post("/credits/password/forgot", data={"csrf_token": token, "id_number": ID_NUMBER})
     html = sent.get_data(as_text=True)
     assert sent.status_code == 200 and "139****5678" in html and MOBILE not in html
@@ -138,6 +140,7 @@ def test_page_flow_from_the_login_link(credits_app, trainee, sms_log, databases)
 
     mismatch = post(code=code, new_password=RESET_PASSWORD, repeat_password=RESET_PASSWORD + "x")
     assert mismatch.status_code == 422 and "两次输入的新密码不一致" in mismatch.get_data(as_text=True)
+    assert f'value="{code}"' in mismatch.get_data(as_text=True)  # the SMS code typed stays in its field
     bad_code = post(code="12ab56", new_password=RESET_PASSWORD, repeat_password=RESET_PASSWORD)
     assert bad_code.status_code == 422 and "6位数字" in bad_code.get_data(as_text=True)
     wrong = post(code=f"{(int(code) + 1) % 10**6:06d}", new_password=RESET_PASSWORD, repeat_password=RESET_PASSWORD)

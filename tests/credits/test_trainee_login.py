@@ -116,6 +116,21 @@ def test_wrong_password_and_unknown_id_are_refused_alike(credits_app, make_accou
     assert empty.status_code == 422 and "请输入身份证号码" in empty.get_data(as_text=True)
 
 
+def test_the_id_number_is_read_as_the_check_in_form_reads_it(credits_app, make_account):
+    """Typed on a Chinese keyboard (full-width digits), grouped with spaces, or with a small x, it is the same
+    number; too short is said next to the field rather than as a wrong password."""
+    make_account()
+    full_width = ID_NUMBER[:-1].translate(str.maketrans("0123456789", "０１２３４５６７８９")) + "x"
+    for typed in (full_width, " ".join([ID_NUMBER[:6], ID_NUMBER[6:14], ID_NUMBER[14:]])):
+        resp = page_login(credits_app.test_client(), typed, "zengxiaoming")
+        assert resp.status_code == 302 and has_session_cookie(resp), typed
+    short = page_login(credits_app.test_client(), "123", "zengxiaoming")
+    html = short.get_data(as_text=True)
+    assert short.status_code == 422 and "身份证号码应为 18 位" in html and 'id="e-id_number"' in html
+    api = credits_app.test_client().post("/credits/api/auth/login", json={"id_number": "１２３", "password": "x"})
+    assert api.status_code == 422 and "身份证号码应为 18 位" in str(api.json["error"]["fields"]["id_number"])
+
+
 def test_lockout_says_until_when(credits_app, make_account, databases):
     clock.set_now(T0)
     make_account()

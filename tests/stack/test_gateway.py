@@ -107,6 +107,22 @@ def test_login_posts_are_rate_limited(stack):
     assert stack.http.get(stack.url("/projects/login"), allow_redirects=False).status_code != 429
 
 
+def test_trainee_logins_are_rate_limited_per_address_more_loosely(stack):
+    """A lecture hall's doctors log in from the hospital's one address: the trainees' zone lets a few dozen
+    through before 429, the page form and 忘记密码 share it, and another address is not held up."""
+    from tests.stack.flows import client_from
+
+    hall = client_from("127.0.0.51")
+    codes = [hall.post(stack.url("/credits/api/auth/login"), json={}).status_code for _ in range(45)]
+    assert 429 in codes, codes
+    first = codes.index(429)
+    assert first >= 20 and set(codes[:first]) == {422}, codes
+    for path in ("/credits/login", "/credits/password/forgot", "/credits/api/auth/reset"):
+        assert hall.post(stack.url(path), data={}).status_code == 429, path
+    assert hall.get(stack.url("/credits/login")).status_code == 200  # reading the page is never limited
+    assert client_from("127.0.0.52").post(stack.url("/credits/api/auth/login"), json={}).status_code == 422
+
+
 def test_sms_sends_are_rate_limited(stack):
     codes = [stack.http.post(stack.url("/projects/login/sms/send"), data={}).status_code for _ in range(10)]
     assert 429 in codes, codes

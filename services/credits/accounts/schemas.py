@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+from services.common.identity import login_id_number
 from services.common.schemas import Length, Regexp, ZhFormSchema, ZhSchema, fields
 
-ID_LENGTH = Length(min=1, max=32)
 PASSWORD_LENGTH = Length(min=1, max=128)
 CODE = Regexp(r"^\d{6}$", "验证码为6位数字。")
 
 
 class LoginSchema(ZhSchema):
-    id_number = fields.String(required=True, validate=ID_LENGTH, load_only=True)
+    id_number = login_id_number(required=True, load_only=True)
     password = fields.String(required=True, validate=PASSWORD_LENGTH, load_only=True)
 
 
 class LoginForm(ZhFormSchema):
-    id_number = fields.String(required=True, validate=ID_LENGTH, error_messages={"required": "请输入身份证号码。"})
+    id_number = login_id_number(required=True, error_messages={"required": "请输入身份证号码。"})
     password = fields.String(required=True, validate=PASSWORD_LENGTH, error_messages={"required": "请输入密码。"})
 
 
@@ -42,21 +42,21 @@ class PasswordOut(ZhSchema):
 
 
 class ForgotSchema(ZhSchema):
-    id_number = fields.String(required=True, validate=ID_LENGTH, load_only=True)
+    id_number = login_id_number(required=True, load_only=True)
 
 
 class ForgotForm(ZhFormSchema):
-    id_number = fields.String(required=True, validate=ID_LENGTH, error_messages={"required": "请输入身份证号码。"})
+    id_number = login_id_number(required=True, error_messages={"required": "请输入身份证号码。"})
 
 
 class ResetSchema(ZhSchema):
-    id_number = fields.String(required=True, validate=ID_LENGTH, load_only=True)
+    id_number = login_id_number(required=True, load_only=True)
     code = fields.String(required=True, validate=CODE, load_only=True)
     new_password = fields.String(required=True, validate=PASSWORD_LENGTH, load_only=True)
 
 
 class ResetForm(ZhFormSchema):
-    id_number = fields.String(required=True, validate=ID_LENGTH, error_messages={"required": "请输入身份证号码。"})
+    id_number = login_id_number(required=True, error_messages={"required": "请输入身份证号码。"})
     code = fields.String(required=True, validate=CODE, error_messages={"required": "请输入短信验证码。"})
     new_password = fields.String(required=True, validate=PASSWORD_LENGTH, error_messages={"required": "请输入新密码。"})
     repeat_password = fields.String(required=True, validate=PASSWORD_LENGTH,

@@ -1,6 +1,6 @@
 """Trainee account rules: creation on first sight, login with ID number and password, lock-out, password change.
 
-- ensure_account: created once per trainee key; later calls refresh name and mobile, never the password.
+- ensure_account: created once per trainee key; later calls leave its name, mobile and password as they are.
 - open_accounts: the accounts of trainees first seen in a message of check-ins, opened in one statement; an
   existing account is left as it is.
 - authenticate: while the initial password is in force (password_hash NULL) the password is any accepted
@@ -110,7 +110,9 @@ def find_account(session: Session, id_number: str, *, for_update: bool = False) 
 
 def ensure_account(session: Session, trainee_key: str, id_enc: str, name: str,
                    mobile_enc: str | None, mobile_hash: str | None) -> TraineeAccount:
-    """The trainee's account, created on first sight; a later call refreshes name and mobile only."""
+    """The trainee's account, created on first sight. An existing account keeps its name and mobile: they are the
+    login's and the password reset's, and a later sight (an institution's 手工录入 with another mobile typed, or
+    a check-in typed differently) must not move where a reset code goes."""
     now = clock.now()
     stmt = insert_for(session, TraineeAccount).values(
         trainee_key=trainee_key, id_enc=id_enc, name=name, mobile_enc=mobile_enc, mobile_hash=mobile_hash,
@@ -119,10 +121,6 @@ def ensure_account(session: Session, trainee_key: str, id_enc: str, name: str,
     session.execute(stmt)  # concurrent first sights of one trainee: one row, no IntegrityError
     account = session.scalars(select(TraineeAccount).where(TraineeAccount.trainee_key == trainee_key)
                               .execution_options(populate_existing=True)).one()
-    if account.name != name:
-        account.name = name
-    if mobile_enc and mobile_hash and account.mobile_hash != mobile_hash:
-        account.mobile_enc, account.mobile_hash = mobile_enc, mobile_hash
     if not account.id_enc:
         account.id_enc = id_enc
     session.flush()

@@ -215,7 +215,8 @@ def reset_page() -> Any:
     if request.method == "GET":
         return _reset_page({}, {})
     _check_login_csrf()
-    form = {"id_number": request.form.get("id_number", "").strip()}
+    # what was typed comes back, the SMS code too: a mistyped password must not send her back to her messages
+    form = {"id_number": request.form.get("id_number", "").strip(), "code": request.form.get("code", "").strip()[:6]}
     data, errors = load_form(sc.ResetForm(), request.form)
     if data is not None and data["new_password"] != data["repeat_password"]:
         errors = {"repeat_password": "两次输入的新密码不一致。"}
