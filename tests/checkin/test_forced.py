@@ -85,7 +85,7 @@ def test_api_forced_checkin_and_refusals(checkin_app, cdb):
     clock.set_now(OPEN_AT - dt.timedelta(minutes=5))
     r = c.post(url, json={**identity(4), "reason": "手机故障"}, headers=api_headers("inst_a"))
     assert r.status_code == 409 and r.get_json()["error"]["code"] == "window_not_started"
-    clock.set_now(OPEN_AT + dt.timedelta(hours=5))  # after the window: allowed, marked, the time is now
+    clock.set_now(OPEN_AT + dt.timedelta(hours=5))  # after the window: allowed, marked, stamped at its end
     r = c.post(url, json={**identity(4)}, headers=api_headers("inst_a"))
     assert r.status_code == 422 and "reason" in r.get_json()["error"]["fields"]
     r = c.post(url, json={**identity(4), "reason": "  "}, headers=api_headers("inst_a"))
@@ -104,3 +104,50 @@ def test_api_forced_checkin_and_refusals(checkin_app, cdb):
     assert c.post(url, json={**identity(5), "reason": "x故障"}, headers=api_headers("reviewer")).status_code == 403
     assert c.post(url, json={**identity(5), "reason": "x故障"}, headers=api_headers("inst_b")).status_code == 404
     assert len(checkins(cdb)) == 1
+
+
+def test_the_institution_s_typing_never_replaces_a_trainee_s_identity(checkin_app, cdb):
+    """代签 of someone who scanned before: another name is refused (nothing stored, nothing changed); the same
+    name with another mobile or unit checks her in under what she gave herself."""
+    from services.checkin.trainees.models import Trainee
+    from services.common import pii
+    from tests.checkin.test_windows_support import scan
+
+    aid, wids = make_activity(cdb)
+    clock.set_now(OPEN_AT + dt.timedelta(minutes=10))
+    scan(cdb, wids[0], 6)
+    c = checkin_app.test_client()
+    url = f"/checkin/api/activities/{aid}/windows/{wids[-1]}/forced"
+    clock.set_now(OPEN_AT + dt.timedelta(days=3))  # after every window
+    r = c.post(url, json={**identity(6, name="李四"), "reason": "手机故障"}, headers=api_headers("inst_a"))
+    assert r.status_code == 422 and r.get_json()["error"]["code"] == "name_mismatch"
+    assert "姓名" in r.get_json()["error"]["fields"]["name"]
+    assert len(checkins(cdb)) == 1
+    r = c.post(url, json={**identity(6, mobile="13700000000", unit="别的医院"), "reason": "手机故障"},
+               headers=api_headers("inst_a"))
+    assert r.status_code == 201, r.get_json()
+    s = cdb.new_session()
+    (trainee,) = s.scalars(select(Trainee)).all()
+    assert trainee.name == identity(6)["name"] and trainee.unit == "西安市第一医院"
+    assert pii.decrypt(trainee.mobile_enc) == identity(6)["mobile"]
+    s.close()
+
+
+def test_a_forced_check_in_after_the_window_is_stamped_at_its_end(checkin_app, cdb):
+    """So that 考勤分析, whose ranges are the windows' times, finds it; when it was made stays on record."""
+    from services.checkin.windows.models import CheckinWindow
+
+    aid, wids = make_activity(cdb)
+    late = OPEN_AT + dt.timedelta(days=1)
+    clock.set_now(late)
+    r = checkin_app.test_client().post(f"/checkin/api/activities/{aid}/windows/{wids[0]}/forced",
+                                       json={**identity(7), "reason": "次日补录，已核对签到表"},
+                                       headers=api_headers("inst_a"))
+    assert r.status_code == 201, r.get_json()
+    s = cdb.new_session()
+    window = s.get(CheckinWindow, wids[0])
+    (row,) = checkins(cdb)
+    assert row.scanned_at == window.ends_at and row.recorded_at == late
+    s.close()
+    events = [json.loads(env) for name, env in outbox_rows(cdb) if name == "checkin.recorded"]
+    assert events[-1]["payload"]["scanned_at"].startswith(window.ends_at.isoformat()[:19])

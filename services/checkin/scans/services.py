@@ -78,6 +78,29 @@ def upsert_trainee(session: Session, identity: dict[str, Any]) -> Trainee:
     return session.scalars(stmt.returning(Trainee), execution_options={"populate_existing": True}).one()
 
 
+NAME_MISMATCH = "该身份证号码已登记的姓名与填写的姓名不一致，请核对姓名和身份证号码。"
+
+
+def known_or_new_trainee(session: Session, identity: dict[str, Any]) -> Trainee:
+    """The trainee of this ID number as the trainee last gave it, or a new one from `identity`: a forced
+    check-in types someone else's details, which must never replace what the trainee gave (the list, the
+    events to credits and the 执行情况反馈 would all show them). A name that is not the one on record is refused:
+    a wrong ID number with a right check digit, or the wrong person."""
+    now = clock.now()
+    key = pii.id_hash(identity["id_number"])
+    stmt = insert_for(session, Trainee).values(
+        trainee_key=key, id_enc=pii.encrypt(identity["id_number"]), name=identity["name"],
+        mobile_enc=pii.encrypt(identity["mobile"]), mobile_hash=pii.mobile_hash(identity["mobile"]),
+        title=identity["title"], unit=identity["unit"], created_at=now, updated_at=now,
+    ).on_conflict_do_nothing(index_elements=[Trainee.trainee_key])
+    session.execute(stmt)
+    trainee = session.scalars(select(Trainee).where(Trainee.trainee_key == key)
+                              .execution_options(populate_existing=True)).one()
+    if trainee.name != identity["name"]:
+        raise AppError(422, "name_mismatch", NAME_MISMATCH, {"name": NAME_MISMATCH, "id_number": NAME_MISMATCH})
+    return trainee
+
+
 def bound_trainee(session: Session, openid: str) -> Trainee | None:
     binding = session.scalars(select(WeChatBinding).where(WeChatBinding.openid == openid)).first()
     return binding.trainee if binding else None
@@ -149,7 +172,7 @@ def record_checkin(session: Session, window: CheckinWindow, *, nonce: str, scann
 
     flags: list[str] = []
     if identity is not None:
-        trainee = upsert_trainee(session, identity)
+        trainee = known_or_new_trainee(session, identity) if forced else upsert_trainee(session, identity)
     else:
         trainee = bound_trainee(session, openid) if openid else None
         if trainee is None:

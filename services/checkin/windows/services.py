@@ -239,8 +239,9 @@ def forced_checkin(session: Session, principal: Principal, window: CheckinWindow
     """Check a trainee in on the institution's word. Returns (check-in, created).
 
     Refused before the window starts (a forced check-in attests presence, which cannot precede the
-    session). A repeated submission (same nonce) or a trainee already checked in returns the existing
-    check-in with created=False.
+    session); one made after the window closes is stamped at its end. The trainee's identity on record is
+    kept (the institution's typing never replaces it) and a different name is refused. A repeated submission
+    (same nonce) or a trainee already checked in returns the existing check-in with created=False.
     """
     _require_institution(principal)
     reason = (reason or "").strip()
@@ -250,8 +251,11 @@ def forced_checkin(session: Session, principal: Principal, window: CheckinWindow
     if now < window.starts_at:
         raise AppError(409, "window_not_started", "该刷卡周期尚未开始，不能代签。")
     full_nonce = FORCED_NONCE_PREFIX + (nonce or new_forced_nonce())
-    result = record_checkin(session, window, nonce=full_nonce, scanned_at=now, identity=identity, forced=True,
-                            forced_reason=reason, actor=principal)
+    # made after the session (the list is checked the next morning): it attests presence in the window, so it
+    # is stamped at the window's end, where 考勤分析's ranges find it; recorded_at and the audit keep the real time
+    scanned_at = min(now, window.ends_at)
+    result = record_checkin(session, window, nonce=full_nonce, scanned_at=scanned_at, identity=identity,
+                            forced=True, forced_reason=reason, actor=principal)
     if result.checkin.window_id != window.id:  # cannot happen with our nonces; never hand out another's row
         raise AppError(409, "conflict", "提交重复，请刷新页面后重试。")
     if result.created:
