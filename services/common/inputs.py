@@ -29,8 +29,8 @@ def flatten(messages: Any, labels: dict[str, str] | None = None) -> dict[str, st
                 else:
                     inner = {"": str(sub[0] if isinstance(sub, list) else sub)}
                 prefix = f"第 {int(idx) + 1} 行" if str(idx).isdigit() else str(idx)
-                parts += [f"{prefix}{labels.get(k, k) if k else ''}：{v}" for k, v in inner.items()]
-            out[key] = "；".join(parts)
+                parts += [f"{prefix}{labels.get(k, k) if k else ''}：{v.rstrip('。')}" for k, v in inner.items()]
+            out[key] = "；".join(parts) + "。"  # one sentence: "第 1 行单位：此项为必填项；第 2 行…。"
         else:
             out[key] = str(value)
     return out

@@ -159,9 +159,12 @@ def create_service_app(service: str, sdb: ServiceDB, blueprints: Iterable[Bluepr
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", "same-origin")
         req = request._get_current_object()  # type: ignore[attr-defined]
+        p = getattr(ctx, "principal", None)
+        if p is not None and req.endpoint != "static":
+            # a signed-in answer holds personal data: a shared phone's Back button or a proxy must not keep it
+            headers.setdefault("Cache-Control", "private, no-store")
         if req.endpoint != "static" and access_log.isEnabledFor(logging.INFO):
             now = time.perf_counter()
-            p = getattr(ctx, "principal", None)
             access_log.info("%s %s %s %.1fms %s", req.method, req.path, response.status_code,
                             (now - getattr(ctx, "t0", now)) * 1000, p.describe() if p else "anonymous")
         return response

@@ -217,7 +217,7 @@ def test_analysis_input_is_checked(credits_app, seeded):
         assert resp.status_code == 422, resp.json
         return json.dumps(resp.json, ensure_ascii=False)
 
-    assert "请至少勾选一个刷卡周期" in msg({"windows": []}) or "长度" in msg({"windows": []})
+    assert "请至少勾选一个刷卡周期" in msg({"windows": []}) and "长度" not in msg({"windows": []})
     assert "不属于本活动" in msg({"windows": [{"window_id": 99}]})
     wider = {"windows": [{"window_id": 1, "from_ts": "2026-12-10T08:00", "to_ts": "2026-12-10T09:30"}]}
     assert "只能在周期的开始与结束时间之内" in msg(wider)
@@ -285,6 +285,10 @@ def test_a_manual_entry_never_moves_a_trainee_s_login(credits_app, seeded, cdb, 
     c = client_for(credits_app, "inst_a")
     person = {"name": "吴倩倩", "id_number": id_number(1), "mobile": "13700000007", "title": "主治医师",
               "unit": "西安市第一医院", "activity_date": "2026-12-11"}
+    other_name = c.post(f"/credits/awards/{OFFERING}/manual", data=form(INST_A, **person, confirm_invalid="1"))
+    assert other_name.status_code == 422 and "姓名不一致" in other_name.get_data(as_text=True)
+    assert awards(cdb) == []
+    person["name"] = "吴倩"  # her name, another mobile: entered, and the mobile on record stays hers
     assert c.post(f"/credits/awards/{OFFERING}/manual", data=form(INST_A, **person, confirm_invalid="1")) \
         .status_code == 302
     s = cdb.new_session()
@@ -293,6 +297,41 @@ def test_a_manual_entry_never_moves_a_trainee_s_login(credits_app, seeded, cdb, 
     s.close()
     forgot = credits_app.test_client().post("/credits/api/auth/forgot", json={"id_number": id_number(1)})
     assert forgot.status_code == 200 and forgot.json["mobile_masked"] == "139****0001"
+
+
+def test_a_withdrawn_manual_entry_no_longer_blocks_valid_credit(credits_app, seeded, cdb):
+    """吴倩 was entered by hand (非有效学分) before the analysis showed her valid; 授分 skips her while that award
+    stands, and grants her once it is withdrawn: the withdrawn row stays as history beside the new award."""
+    c = client_for(credits_app, "inst_a")
+    person = {"name": "吴倩", "id_number": id_number(1), "mobile": "13800000001", "title": "主治医师",
+              "unit": "西安市第一医院", "activity_date": "2026-12-11"}
+    assert c.post(f"/credits/awards/{OFFERING}/manual", data=form(INST_A, **person, confirm_invalid="1")) \
+        .status_code == 302
+    c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))
+    c.post(f"/credits/awards/{OFFERING}/grant", data=form(INST_A, activity_date="2026-12-11"))
+    mine = [a for a in awards(cdb) if a.name == "吴倩"]
+    assert [(a.method, a.state) for a in mine] == [("manual", "pending")]  # 授分 skipped her: she had an award
+    (manual,) = mine
+    r = c.post(f"/credits/awards/award/{manual.id}/withdraw", data=form(INST_A, reason="有考勤记录，改为按考勤授分",
+                                                                         version="1"))
+    assert r.status_code == 302
+    from services.credits.awards.services import attendee_rows, latest_analysis
+    from services.credits.offerings.models import OfferingCredit
+
+    s = cdb.new_session()
+    offering = s.scalars(select(OfferingCredit).where(OfferingCredit.offering_id == OFFERING)).one()
+    status = {r.name: r.status for r in attendee_rows(s, offering, latest_analysis(s, OFFERING))}
+    s.close()
+    assert status["吴倩"] == "to_grant"  # 有效人员明细 shows her as waiting for 授分 again
+    c.post(f"/credits/awards/{OFFERING}/grant", data=form(INST_A, activity_date="2026-12-11"))
+    rows = [(a.method, a.state) for a in awards(cdb) if a.name == "吴倩"]
+    assert rows == [("manual", "withdrawn"), ("attendance", "pending")], rows
+    api = credits_app.test_client().get(f"/credits/api/offerings/{OFFERING}/awards", headers=api_headers("inst_a"))
+    current = [a for a in api.json["awards"] if a["state"] != "withdrawn" and a["name"] == "吴倩"]
+    assert [(a["method"], a["valid_credit"]) for a in current] == [("attendance", True)]
+    # and a third award for her is still refused: one current award per trainee and offering
+    again = c.post(f"/credits/awards/{OFFERING}/manual", data=form(INST_A, **person, confirm_invalid="1"))
+    assert again.status_code == 409
 
 
 def test_withdraw_with_a_reason(credits_app, seeded, cdb):

@@ -131,6 +131,16 @@ def test_the_id_number_is_read_as_the_check_in_form_reads_it(credits_app, make_a
     assert api.status_code == 422 and "身份证号码应为 18 位" in str(api.json["error"]["fields"]["id_number"])
 
 
+def test_signed_in_pages_are_not_kept_by_the_phone(credits_app, make_account):
+    """A shared phone's Back button or a proxy must not show one doctor's pages to the next."""
+    make_account(password=NEW_PASSWORD)
+    client = credits_app.test_client()
+    assert page_login(client, ID_NUMBER, NEW_PASSWORD).status_code == 302
+    for path in ("/credits/", "/credits/compliance"):
+        resp = client.get(path)
+        assert resp.status_code == 200 and resp.headers["Cache-Control"] == "private, no-store", path
+
+
 def test_lockout_says_until_when(credits_app, make_account, databases):
     clock.set_now(T0)
     make_account()

@@ -36,7 +36,7 @@ def _required(label: str, verb: str = "填写") -> dict[str, str]:
 class _WindowFields(Schema):
     title = fields.String(validate=[NotBlank(), Length(max=200)], error_messages=_required("名称"),
                           metadata={"description": "名称，如 上午专题讲座"})
-    kind = fields.String(validate=OneOf(tuple(KINDS)), error_messages=_required("类型", "选择"),
+    kind = fields.String(validate=OneOf(tuple(KINDS), KINDS), error_messages=_required("类型", "选择"),
                          metadata={"description": "sign_in 签到 | sign_out 签退"})
     starts_at = LocalDateTime(error_messages=_required("开始时间"),
                               metadata={"description": "开始时间（北京时间，如 2026-12-10T08:30）"})

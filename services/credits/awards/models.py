@@ -18,7 +18,19 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, Date, Index, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.common import clock
@@ -112,7 +124,10 @@ class CreditAward(Base):
 
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
-        UniqueConstraint("offering_id", "trainee_key"),  # one award per trainee per offering (DESIGN §3)
+        # one award per trainee per offering (DESIGN §3); a withdrawn one is history, and may be followed by a new
+        # grant (a 手工录入 withdrawn so that valid attendance can be granted)
+        Index("uq_credit_awards_current", "offering_id", "trainee_key", unique=True,
+              postgresql_where=text("state != 'withdrawn'"), sqlite_where=text("state != 'withdrawn'")),
         Index("ix_credit_awards_trainee_year", "trainee_key", "year"),
         CheckConstraint("method IN ('attendance', 'manual')", name="method_known"),
         CheckConstraint("state IN ('pending', 'effective', 'withdrawn')", name="state_known"),

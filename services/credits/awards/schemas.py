@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import post_load, validates_schema
+from marshmallow import post_load, validate, validates_schema
 
 from services.common.identity import TraineeIdentitySchema
 from services.common.paging import PageArgsSchema, page_schema
@@ -22,7 +22,8 @@ from services.common.schemas import (
 FIELD_LABELS = {"windows": "刷卡周期", "rule_mode": "考勤规则", "rule_n": "至少签到周期数",
                 "pairs_required": "签到签退须成对", "include_forced": "计入补签", "activity_date": "活动日期",
                 "reason": "原因", "trainee_key": "学员", "name": "姓名", "id_number": "身份证号码",
-                "mobile": "手机号码", "title": "职称", "unit": "单位", "q": "检索", "year": "年度"}
+                "mobile": "手机号码", "title": "职称", "unit": "单位", "q": "检索", "year": "年度",
+                "window_id": "刷卡周期", "from_ts": "开始时间", "to_ts": "结束时间"}
 
 REASON = Length(min=2, max=500)
 KEY = Regexp(r"^[0-9a-f]{64}$", "学员标识不正确，请刷新页面后重试。")
@@ -42,7 +43,8 @@ class WindowPickSchema(ZhSchema):
 class AnalysisSchema(ZhSchema):
     """考勤分析: the ticked windows (each range within the window), the rule, forced check-ins in or out."""
 
-    windows = fields.List(fields.Nested(WindowPickSchema), required=True, validate=Length(min=1, max=50),
+    windows = fields.List(fields.Nested(WindowPickSchema), required=True,
+                          validate=validate.Length(min=1, max=50, error="请至少勾选一个刷卡周期（最多 50 个）。"),
                           error_messages={"required": "请至少勾选一个刷卡周期。"})
     rule_mode = fields.String(load_default="all", validate=OneOf(["all", "at_least"]),
                               metadata={"description": "all：全部所选周期；at_least：至少 rule_n 个"})

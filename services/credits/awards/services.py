@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from openpyxl import Workbook
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
@@ -27,6 +27,7 @@ from services.common.db import insert_for
 from services.common.errors import AppError
 from services.common.events import emit
 
+from ..accounts.models import TraineeAccount
 from ..accounts.services import ensure_account
 from ..analysis import Attendee, Rule, WindowPick, describe, valid_attendees
 from ..attendance.models import AttendanceRecord
@@ -260,12 +261,21 @@ def people(session: Session, offering_id: int, keys: list[str] | None = None) ->
     return result
 
 
+# What stops another award of the trainee for the offering (授分, 手工录入, 筛选授分人员): a current award, or an
+# attendance award the institution withdrew (a decision on her attendance, which the next 授分 must not undo).
+# A withdrawn 手工录入 stops nothing: it is how an institution makes way for the valid credit her attendance earns.
+BLOCKS = or_(CreditAward.state != "withdrawn", CreditAward.method == "attendance")
+
+
 def attendee_rows(session: Session, offering: OfferingCredit, analysis: AttendanceAnalysis) -> list[AttendeeRow]:
     attendees = run(session, offering.offering_id, input_of(analysis))
     keys = [a.trainee_key for a in attendees]
     who = people(session, offering.offering_id, keys)
-    awards = {a.trainee_key: a for a in session.scalars(
-        select(CreditAward).where(CreditAward.offering_id == offering.offering_id))}
+    awards = {}
+    withdrawn_last = case((CreditAward.state == "withdrawn", 0), else_=1)
+    for award in session.scalars(select(CreditAward).where(CreditAward.offering_id == offering.offering_id, BLOCKS)
+                                 .order_by(withdrawn_last, CreditAward.id)):
+        awards[award.trainee_key] = award  # the current award wins over a withdrawn one
     excluded = dict(session.execute(select(AwardExclusion.trainee_key, AwardExclusion.reason)
                                     .where(AwardExclusion.offering_id == offering.offering_id)).all())
     rows = []
@@ -291,7 +301,7 @@ def exclude(session: Session, principal: Principal, offering: OfferingCredit, tr
     if name is None:
         raise AppError(404, "not_found", "本期次的考勤记录中没有该学员。")
     if session.scalar(select(CreditAward.id).where(CreditAward.offering_id == offering.offering_id,
-                                                   CreditAward.trainee_key == trainee_key)) is not None:
+                                                   CreditAward.trainee_key == trainee_key, BLOCKS)) is not None:
         raise AppError(409, "already_granted", f"{name} 已授分，如需取消请在授分名单中撤销。")
     stmt = insert_for(session, AwardExclusion).values(
         offering_id=offering.offering_id, trainee_key=trainee_key, reason=reason, created_at=clock.now(),
@@ -352,7 +362,7 @@ def grant(session: Session, principal: Principal, offering: OfferingCredit, acti
         raise AppError(409, "no_analysis", "请先完成考勤分析（勾选刷卡周期，点击考勤分析后确定），再授分。")
     attendees = run(session, offering.offering_id, input_of(analysis))
     has_award = set(session.scalars(select(CreditAward.trainee_key)
-                                    .where(CreditAward.offering_id == offering.offering_id)))
+                                    .where(CreditAward.offering_id == offering.offering_id, BLOCKS)))
     excluded = set(session.scalars(select(AwardExclusion.trainee_key)
                                    .where(AwardExclusion.offering_id == offering.offering_id)))
     result = GrantResult()
@@ -373,7 +383,8 @@ def grant(session: Session, principal: Principal, offering: OfferingCredit, acti
                      "mobile_enc": p.mobile_enc, "title": p.title, "unit": p.unit, "analysis_id": analysis.id})
     if rows:
         # a concurrent 授分 of the same offering (double click, two clerks) inserts nobody twice
-        stmt = insert_for(session, CreditAward).on_conflict_do_nothing(index_elements=["offering_id", "trainee_key"])
+        stmt = insert_for(session, CreditAward).on_conflict_do_nothing(
+            index_elements=["offering_id", "trainee_key"], index_where=CreditAward.state != "withdrawn")
         for start in range(0, len(rows), 1000):
             session.execute(stmt, rows[start:start + 1000])
     result.added = len(rows)
@@ -385,6 +396,9 @@ def grant(session: Session, principal: Principal, offering: OfferingCredit, acti
     return result
 
 
+NAME_MISMATCH = "该身份证号码已登记的姓名与填写的姓名不一致，请核对姓名和身份证号码。"
+
+
 def manual_entry(session: Session, principal: Principal, offering: OfferingCredit, data: dict[str, Any]) -> CreditAward:
     """手工录入学分: stored and shown as 非有效学分; it never counts and never becomes effective."""
     ensure_open(offering)
@@ -392,9 +406,13 @@ def manual_entry(session: Session, principal: Principal, offering: OfferingCredi
     id_number: str = data["id_number"]
     key = pii.id_hash(id_number)
     if session.scalar(select(CreditAward.id).where(CreditAward.offering_id == offering.offering_id,
-                                                   CreditAward.trainee_key == key)) is not None:
+                                                   CreditAward.trainee_key == key, BLOCKS)) is not None:
         raise AppError(409, "already_granted", "该学员本期次已有授分记录，不能重复录入。",
                        {"id_number": "该学员本期次已有授分记录。"})
+    known = session.scalar(select(TraineeAccount.name).where(TraineeAccount.trainee_key == key))
+    if known is not None and known != data["name"]:
+        # the account's name is the trainee's own (her first check-in): another name is a typo or another person
+        raise AppError(422, "name_mismatch", NAME_MISMATCH, {"name": NAME_MISMATCH, "id_number": NAME_MISMATCH})
     id_enc = pii.encrypt(id_number)
     mobile = data.get("mobile") or None
     mobile_enc = pii.encrypt(mobile) if mobile else None
