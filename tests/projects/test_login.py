@@ -123,8 +123,12 @@ def test_full_page_flow_first_login(projects_app, fresh_inst, sms_log, caplog):
     assert NEW_MOBILE not in caplog.text
     assert not re.search(rf"(?<!\d){code}(?!\d)", caplog.text)
 
+    copy = projects_app.test_client()  # the same cookie in another tab, or left on a shared computer
+    copy.set_cookie(COOKIE, session_cookie.value, domain="localhost", path="/")
+    assert copy.get("/projects/admins").status_code == 200
     r = c.post("/projects/logout", data={"csrf_token": csrf_of(page.get_data(as_text=True))})
     assert r.status_code == 302 and c.get_cookie(COOKIE) is None
+    assert copy.get("/projects/admins").headers["Location"].startswith("/projects/login")  # the session ended
 
 
 def test_pre_login_forms_need_the_csrf_token(projects_app, inst_a):
@@ -246,6 +250,8 @@ def test_reviewer_login_page_and_api(projects_app, reviewer, sms_log):
     r = c.post("/projects/login/sms/verify", data={"admin_id": "reviewer", "code": code, "csrf_token": token})
     assert r.status_code == 302
     data = read_token(c.get_cookie(COOKIE).value)
+    sid, at = data.pop("sid"), data.pop("at")  # the session's own id and issue time (ms), for ending it early
+    assert len(sid) == 16 and at > 0
     assert data == {"role": "reviewer", "subject": f"reviewer:{reviewer[0].id}", "name": "审核员甲",
                     "reviewer_id": reviewer[0].id}
 

@@ -181,6 +181,7 @@ def password_page() -> Any:
         account = signed_in_account()  # reloaded after the rollback
         return render_template("credits/trainee/password.html", account=account,
                                errors=exc.fields or {"_schema": exc.message}), exc.status
+    cauth.end_sessions_of(principal_for(account).subject)  # other phones and tabs log in again
     flash("密码已修改，下次登录请使用新密码。", "ok")
     return set_login_cookie(redirect(HOME_PAGE), principal_for(account))  # a session without the initial-password mark
 
@@ -223,9 +224,10 @@ def reset_page() -> Any:
     if data is None or errors:
         return _reset_page(form, errors, 422)
     try:
-        act(lambda s: svc.reset_password(s, data["id_number"], data["code"], data["new_password"]))
+        account = act(lambda s: svc.reset_password(s, data["id_number"], data["code"], data["new_password"]))
     except AppError as exc:
         return _reset_page(form, exc.fields, exc.status, message=exc.message)
+    cauth.end_sessions_of(principal_for(account).subject)
     flash("密码已重置，请用新密码登录。", "ok")
     return redirect(LOGIN_PAGE)
 
@@ -233,6 +235,7 @@ def reset_page() -> Any:
 @pages.post("/credits/logout")
 @access("public")  # a stale or broken cookie must still be able to log out
 def logout() -> Any:
+    cauth.end_this_session()  # a copy of the cookie (another tab, a shared phone's history) is refused too
     return cauth.clear_login_cookie(redirect(LOGIN_PAGE))
 
 
@@ -257,9 +260,11 @@ def api_login(data: dict[str, Any]) -> Any:
 @api.response(200, sc.PasswordOut)
 @api.doc(security=[{"bearer": []}], summary="学员修改密码（首次登录必须修改初始密码）")
 def api_password(data: dict[str, Any]) -> Any:
-    """新密码至少 8 位，须同时包含字母和数字，不能是姓名拼音，也不能与原密码相同。"""
+    """新密码至少 8 位，须同时包含字母和数字，不能是姓名拼音，也不能与原密码相同。
+    成功后本 token 及此前的其他登录均失效，请用新密码重新登录。"""
     account = signed_in_account()
     act(lambda s: svc.change_password(s, account, data["old_password"], data["new_password"]))
+    cauth.end_sessions_of(principal_for(account).subject)  # this token too: log in with the new password
     return {"changed": True, "must_change": account.must_change}
 
 
@@ -284,4 +289,5 @@ def api_forgot(data: dict[str, Any]) -> Any:
 def api_reset(data: dict[str, Any]) -> Any:
     """验证码输错 5 次即失效；新密码规则同修改密码。成功后可用新密码登录，账号锁定同时解除。"""
     account = act(lambda s: svc.reset_password(s, data["id_number"], data["code"], data["new_password"]))
+    cauth.end_sessions_of(principal_for(account).subject)
     return {"reset": True, "must_change": account.must_change}

@@ -203,6 +203,7 @@ def sms_verify_page() -> Any:
 @pages.post("/projects/logout")
 @access("public")  # a stale or broken cookie must still be able to log out
 def logout() -> Any:
+    cauth.end_this_session()  # a copy of the cookie (another tab, a shared computer) is refused too
     resp = redirect("/projects/login")
     resp.delete_cookie(svc.PRE_COOKIE, path="/projects")
     return cauth.clear_login_cookie(resp)
