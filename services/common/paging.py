@@ -6,13 +6,20 @@ import math
 from typing import Any
 
 from marshmallow import Schema, fields
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from .schemas import Range
 
 PER_PAGE = 20
+
+
+def matches(text: str, *columns: Any) -> ColumnElement[bool]:
+    """A search box's text found inside any of the columns, case-insensitive; % and _ are the characters typed
+    (a search for "2026_99" finds 2026_99, not 2026-99, and "%" finds only a percent sign)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return or_(*(column.ilike(f"%{escaped}%", escape="\\") for column in columns))
 
 
 class PageArgsSchema(Schema):

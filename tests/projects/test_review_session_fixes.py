@@ -138,3 +138,18 @@ def test_a_credit_with_two_decimals_is_refused_not_rounded(projects_app, project
     s = projects_db.new_session()
     assert s.scalar(select(Project.credit_value).where(Project.number == "2026-09-09-002")) == Decimal("2.5")
     s.close()
+
+
+def test_search_takes_percent_and_underscore_as_typed(projects_app, inst_a, reviewer, make_project):
+    make_project(inst_a[0], title="心血管 100% 达标培训")
+    make_project(inst_a[0])
+    h = bearer(reviewer[1])
+    c = projects_app.test_client()
+
+    def numbers(q: str) -> int:
+        return c.get("/projects/api/catalogue", query_string={"q": q}, headers=h).json["total"]
+
+    assert numbers("2026-01") == 2
+    assert numbers("2026_01") == 0  # "_" is not "any character"
+    assert numbers("%") == 1  # only the title that has a percent sign
+    assert numbers("100%") == 1

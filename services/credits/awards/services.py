@@ -26,6 +26,7 @@ from services.common.auth import Principal, own_institution
 from services.common.db import insert_for
 from services.common.errors import AppError
 from services.common.events import emit
+from services.common.paging import matches
 
 from ..accounts.models import TraineeAccount
 from ..accounts.services import ensure_account
@@ -69,8 +70,7 @@ def offering_query(principal: Principal, q: str | None = None, year: int | None 
     if principal.role == "institution":
         stmt = stmt.where(OfferingCredit.institution_id == principal.institution_id)
     if q:
-        like = f"%{q}%"
-        stmt = stmt.where(OfferingCredit.project_number.ilike(like) | OfferingCredit.project_title.ilike(like))
+        stmt = stmt.where(matches(q, OfferingCredit.project_number, OfferingCredit.project_title))
     if year:
         stmt = stmt.where(OfferingCredit.year == year)
     return stmt.order_by(OfferingCredit.starts_on.desc(), OfferingCredit.offering_id.desc())

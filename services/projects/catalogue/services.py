@@ -14,12 +14,12 @@ from decimal import Decimal
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.common.auth import Principal
 from services.common.errors import AppError
-from services.common.paging import paginate
+from services.common.paging import matches, paginate
 
 from ..institutions.models import Institution
 from ..workbooks import sheet_rows
@@ -197,9 +197,7 @@ def catalogue_page(session: Session, principal: Principal, args: dict[str, Any])
     if args.get("year"):
         stmt = stmt.where(Project.year == args["year"])
     if args.get("q"):
-        like = f"%{args['q']}%"
-        stmt = stmt.where(or_(Project.number.ilike(like), Project.title.ilike(like), Project.leader.ilike(like),
-                              Project.host_name.ilike(like)))
+        stmt = stmt.where(matches(args["q"], Project.number, Project.title, Project.leader, Project.host_name))
     return paginate(session, stmt, args, Project.year.desc(), Project.number)
 
 

@@ -10,13 +10,13 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from services.common import clock, pii
 from services.common.auth import Principal, own_institution
 from services.common.errors import AppError
-from services.common.paging import paginate
+from services.common.paging import matches, paginate
 
 from .. import uploads as jpg
 from ..audit.models import AuditLog, record
@@ -68,9 +68,9 @@ def own_projects_page(session: Session, principal: Principal, args: dict[str, An
     if args.get("year"):
         stmt = stmt.where(Project.year == args["year"])
     if args.get("number"):
-        stmt = stmt.where(Project.number.ilike(f"%{args['number']}%"))
+        stmt = stmt.where(matches(args["number"], Project.number))
     if args.get("q"):
-        stmt = stmt.where(or_(Project.title.ilike(f"%{args['q']}%"), Project.number.ilike(f"%{args['q']}%")))
+        stmt = stmt.where(matches(args["q"], Project.title, Project.number))
     status = args.get("status")
     if status == "unfiled":
         filed = (select(func.count(Filing.id)).join(Offering, Filing.offering_id == Offering.id)

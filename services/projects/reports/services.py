@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from services.common import clock, pii
 from services.common.auth import Principal, own_institution
 from services.common.errors import AppError
-from services.common.paging import paginate
+from services.common.paging import matches, paginate
 
 from ..audit.models import AuditLog, record
 from ..awarded.models import AwardedList, AwardedTrainee
@@ -117,8 +117,7 @@ def own_offerings_page(session: Session, principal: Principal, args: dict[str, A
     if args.get("year"):
         stmt = stmt.where(Project.year == args["year"])
     if args.get("q"):
-        like = f"%{args['q']}%"
-        stmt = stmt.where(or_(Project.title.ilike(like), Project.number.ilike(like)))
+        stmt = stmt.where(matches(args["q"], Project.title, Project.number))
     status = args.get("status")
     if status == "none":
         stmt = stmt.where(ExecutionReport.id.is_(None))
@@ -378,8 +377,7 @@ def review_page(session: Session, args: dict[str, Any]) -> dict[str, Any]:
     if args.get("institution_id"):
         stmt = stmt.where(ExecutionReport.institution_id == args["institution_id"])
     if args.get("q"):
-        like = f"%{args['q']}%"
-        stmt = stmt.where(or_(Project.number.ilike(like), Project.title.ilike(like), Project.host_name.ilike(like)))
+        stmt = stmt.where(matches(args["q"], Project.number, Project.title, Project.host_name))
     return paginate(session, stmt, args, ExecutionReport.submitted_at.asc().nulls_last(), ExecutionReport.id)
 
 

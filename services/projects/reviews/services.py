@@ -6,13 +6,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.common.auth import Principal
 from services.common.errors import AppError
 from services.common.events import emit
-from services.common.paging import paginate
+from services.common.paging import matches, paginate
 
 from ..catalogue.models import Project
 from ..db import outbox
@@ -36,8 +36,7 @@ def review_page(session: Session, args: dict[str, Any]) -> dict[str, Any]:
     if args.get("institution_id"):
         stmt = stmt.where(Filing.institution_id == args["institution_id"])
     if args.get("q"):
-        like = f"%{args['q']}%"
-        stmt = stmt.where(or_(Project.number.ilike(like), Project.title.ilike(like), Project.host_name.ilike(like)))
+        stmt = stmt.where(matches(args["q"], Project.number, Project.title, Project.host_name))
     return paginate(session, stmt, args, Filing.submitted_at.asc().nulls_last(), Filing.id)
 
 
