@@ -179,3 +179,28 @@ def test_api_create_and_list(checkin_app, cdb):
                                                "ends_at": "时间超出范围（年份应在 2000 至 2099 之间）。"}
     items = c.get(f"/checkin/api/activities/{aid}/windows", headers=api_headers("reviewer")).get_json()["items"]
     assert len(items) == 4 and items[0]["checkins"] == 0 and items[0]["state"] == "before"
+
+
+def test_a_title_with_quotes_cannot_break_out_of_the_delete_confirmation(checkin_app, cdb):
+    """The 删除 button asks '确定删除刷卡周期“…”吗？' in an onsubmit attribute: a title with an apostrophe used to
+    end the script's string there (HTML escaping is undone before the script runs)."""
+    import html
+    import json
+    import re
+
+    from services.checkin.windows.models import CheckinWindow
+
+    aid, wids = make_activity(cdb)
+    evil = "上午');alert(1);('"
+    s = cdb.new_session()
+    s.get(CheckinWindow, wids[0]).title = evil
+    s.commit()
+    s.close()
+    page = client_for(checkin_app, "inst_a").get(f"/checkin/activities/{aid}/windows").get_data(as_text=True)
+    handlers = [html.unescape(m) for m in re.findall(r"onsubmit='([^']*)'", page)]
+    assert handlers, page[:500]
+    for handler in handlers:
+        call = re.fullmatch(r"return confirm\((.*)\);?", handler)
+        assert call is not None, handler
+        assert json.loads(call.group(1)).startswith("确定删除刷卡周期“")  # one string: nothing runs after it
+    assert any(evil in json.loads(re.fullmatch(r"return confirm\((.*)\);?", h).group(1)) for h in handlers)
