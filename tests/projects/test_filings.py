@@ -252,6 +252,10 @@ def test_pages_save_and_submit(projects_app, inst_a, make_project, frozen, csrf,
     html = c.get(url).get_data(as_text=True)
     assert "待审批" in html and "保存并上报" in html  # read-only view with its history
     assert 'name="starts_on"' not in html
+    # Back to the form and 保存 again: the state is the reason, not a field to correct
+    again = c.post(url, data=form, content_type="multipart/form-data")
+    html = again.get_data(as_text=True)
+    assert again.status_code == 409 and "待审批" in html and "提交的内容有误" not in html
 
 
 def test_text_with_a_nul_character_is_refused_by_the_field(projects_app, inst_a, make_project, frozen):
