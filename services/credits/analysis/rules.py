@@ -8,7 +8,7 @@ one indexed scan of the activity's records whatever the number of trainees.
 Rules
 -----
 * A scan counts for a ticked window when it was made in that window and its ``scanned_at`` lies in the
-  ticked range ``[from_ts, to_ts]`` (both ends included). A forced check-in (补签, ``forced``) counts
+  ticked range ``[from_ts, to_ts]`` (both ends included). A forced check-in (代签, ``forced``) counts
   only when ``include_forced`` is true.
 * ``Rule("all")``: every ticked window must be met. ``Rule("at_least", n)``: at least ``n`` of them.
 * ``pairs_required`` (签到与签退须成对): the ticked windows are taken in order of their start time; a

@@ -20,7 +20,7 @@ from services.common.schemas import (
 )
 
 FIELD_LABELS = {"windows": "刷卡周期", "rule_mode": "考勤规则", "rule_n": "至少签到周期数",
-                "pairs_required": "签到签退须成对", "include_forced": "计入补签", "activity_date": "活动日期",
+                "pairs_required": "签到签退须成对", "include_forced": "计入代签", "activity_date": "活动日期",
                 "reason": "原因", "trainee_key": "学员", "name": "姓名", "id_number": "身份证号码",
                 "mobile": "手机号码", "title": "职称", "unit": "单位", "q": "检索", "year": "年度",
                 "window_id": "刷卡周期", "from_ts": "开始时间", "to_ts": "结束时间"}

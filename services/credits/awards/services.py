@@ -217,7 +217,7 @@ def input_of(analysis: AttendanceAnalysis) -> AnalysisInput:
 def rule_text(analysis: AttendanceAnalysis) -> str:
     inp = input_of(analysis)
     text = describe(inp.rule, len(inp.picks))
-    return text + ("；含补签（强制签到）记录" if inp.include_forced else "；不含补签（强制签到）记录")
+    return text + ("；含代签（强制签到）记录" if inp.include_forced else "；不含代签（强制签到）记录")
 
 
 # ---- 有效人员明细 and 筛选授分人员 ------------------------------------------------------------------
