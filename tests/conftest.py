@@ -71,6 +71,7 @@ def _clean_tables(request):
         clock.set_now(None)
         return
     clock.set_now(None)
+    _forget_unknown_login_tries()
     for name in SERVICES:
         sdb = _service_db(name)
         sdb.session.remove()
@@ -78,6 +79,17 @@ def _clean_tables(request):
         if tables:
             with sdb.engine.begin() as conn:
                 conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+def _forget_unknown_login_tries() -> None:
+    """The wrong tries of ID numbers without an account live in Redis, not in a table: the same made-up ID numbers
+    are typed by test after test (and run after run), so each test starts with none counted."""
+    from services.common.config import redis_client
+
+    client = redis_client()
+    keys = list(client.scan_iter("cme:unknown-login:*", count=1000))
+    if keys:
+        client.delete(*keys)
 
 
 def _app(name: str, databases):  # type: ignore[no-untyped-def]

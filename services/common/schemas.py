@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, pre_load, validate
@@ -105,11 +105,15 @@ class OneDecimal(fields.Decimal):
     """A credit value or hours (学分, 学时): at most one decimal place, refused rather than rounded (2.25 is a
     typo or another rule, and a silently stored 2.2 would be a wrong award)."""
 
-    default_error_messages = {"places": "最多保留一位小数（如 2.5）。"}
+    default_error_messages = {"places": "最多保留一位小数（如 2.5）。", "too_large": "数字太大。"}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         result = super()._deserialize(value, attr, data, **kwargs)
-        if result.is_finite() and result != result.quantize(Decimal("0.1")):
+        try:
+            exact = result.quantize(Decimal("0.1")) == result
+        except InvalidOperation:  # 1e309: more digits than a quantize may make
+            raise self.make_error("too_large") from None
+        if not exact:
             raise self.make_error("places")
         return result
 

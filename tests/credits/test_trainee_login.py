@@ -158,6 +158,20 @@ def test_lockout_says_until_when(credits_app, make_account, databases):
     assert page_login(client, ID_NUMBER, "zengxiaoming").status_code == 302
 
 
+def test_an_id_number_without_an_account_locks_alike(credits_app, databases):
+    """Otherwise the lock message would tell which ID numbers have an account."""
+    clock.set_now(T0)
+    client = credits_app.test_client()
+    for _ in range(4):
+        assert page_login(client, NEIGHBOUR_ID, "wrong").status_code == 401
+    locked = page_login(client, NEIGHBOUR_ID, "wrong")
+    assert locked.status_code == 429 and "2026-12-10 10:15" in locked.get_data(as_text=True)
+    api = client.post("/credits/api/auth/login", json={"id_number": NEIGHBOUR_ID, "password": "x"})
+    assert api.status_code == 429 and api.json["error"]["fields"]["locked_until"].startswith("2026-12-10T02:15")
+    clock.set_now(T0 + dt.timedelta(minutes=15))
+    assert page_login(client, NEIGHBOUR_ID, "wrong").status_code == 401  # the lock ran out, counting starts again
+
+
 def test_change_password_on_the_page_then_only_the_new_one_works(credits_app, make_account, databases):
     make_account()
     client = credits_app.test_client()

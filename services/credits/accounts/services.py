@@ -30,6 +30,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import String, func, literal, select
@@ -37,7 +38,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from services.common import clock, pii, sms_codes
-from services.common.config import env
+from services.common.config import env, redis_client
 from services.common.db import insert_for, insert_rows_or_skip
 from services.common.errors import AppError, KeptError
 from services.common.sms_codes import CODE_TTL, PendingSms
@@ -162,12 +163,38 @@ def _lock_message(until: dt.datetime) -> str:
             "请届时再试。")
 
 
+def _count_unknown_failure(id_number: str) -> None:
+    """An ID number without an account locks after as many wrong tries as one with an account, with the same
+    answer: otherwise the lock message would tell who has an account (the 忘记密码 page is careful not to).
+    Counted in Redis for a day; without Redis the plain refusal stands."""
+    key = f"cme:unknown-login:{pii.id_hash(id_number)}"
+    now = clock.now()
+    try:
+        client = redis_client()
+        until_text = client.hget(key, "until")
+        until = dt.datetime.fromisoformat(until_text.decode()) if until_text else None
+        if until is not None and now < until:
+            raise AppError(429, "account_locked", _lock_message(until), {"locked_until": until.isoformat()})
+        if until is not None:  # the lock ran out: counting starts again, as for an account
+            client.delete(key)
+        tries = client.hincrby(key, "tries", 1)
+        client.expire(key, 86400)
+        if tries >= max_failures():
+            until = now + dt.timedelta(minutes=lock_minutes())
+            client.hset(key, mapping={"until": until.isoformat(), "tries": 0})
+            raise AppError(429, "account_locked", _lock_message(until), {"locked_until": until.isoformat()})
+    except redis.RedisError as exc:
+        log.warning("wrong tries of unknown ID numbers not counted (%s)", type(exc).__name__)
+
+
 def authenticate(session: Session, id_number: str, password: str) -> TraineeAccount:
     """The account of this ID number if the password is right; otherwise a refusal (KeptError when counted)."""
     id_number = (id_number or "").strip()
     account = find_account(session, id_number, for_update=True) if id_number else None
     if account is None:
         _verify_hash(_dummy_hash(), password or "")
+        if id_number:
+            _count_unknown_failure(id_number)
         raise AppError(401, "bad_credentials", BAD_CREDENTIALS)
     now = clock.now()
     if account.locked_until is not None:

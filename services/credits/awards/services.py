@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from openpyxl import Workbook
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, or_, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
@@ -384,7 +384,9 @@ def grant(session: Session, principal: Principal, offering: OfferingCredit, acti
     if rows:
         # a concurrent 授分 of the same offering (double click, two clerks) inserts nobody twice
         stmt = insert_for(session, CreditAward).on_conflict_do_nothing(
-            index_elements=["offering_id", "trainee_key"], index_where=CreditAward.state != "withdrawn")
+            # the index's own predicate as text: a bound parameter in its place is not matched to the partial
+            # index by PostgreSQL for executemany's prepared statement ("no unique constraint matching")
+            index_elements=["offering_id", "trainee_key"], index_where=text("state != 'withdrawn'"))
         for start in range(0, len(rows), 1000):
             session.execute(stmt, rows[start:start + 1000])
     result.added = len(rows)
