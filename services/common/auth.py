@@ -62,12 +62,11 @@ def _serializer_for(secret_key: str, salt: str) -> URLSafeTimedSerializer:
 
 
 SESSION_SALT = "cme-auth"
-SESSION_KEYS = ("sid", "at")  # in a login token beside the principal: its own id, and when it was issued (ms)
 
 
 def issue_token(principal: Principal, salt: str = SESSION_SALT) -> str:
     data: dict[str, Any] = {k: v for k, v in asdict(principal).items() if v is not None}
-    if salt == SESSION_SALT:
+    if salt == SESSION_SALT:  # a login: its own id and when it was issued (ms), so that it can be ended early
         data.update(sid=secrets.token_hex(8), at=_now_ms())
     return _serializer(salt).dumps(data)
 
@@ -100,7 +99,7 @@ def principal_from_token(token: str) -> Principal | None:
 # A login token is signed, not stored: logging out used to drop the cookie only, and a copy of it (another tab, a
 # shared computer's history, a stolen cookie) stayed good for 12 hours, as did the sessions of other devices after
 # a password change. The ends are kept in Redis for a token's lifetime: one session (logout) by its sid, or every
-# session of a person issued before a moment (password changed or reset, 机构负责人 removed). Every signed-in
+# session of a person issued before a moment (password changed or reset). Every signed-in
 # request reads both keys in one round trip. When Redis cannot answer, signed tokens are accepted as before
 # (logged): a Redis outage must not log the whole province out.
 _ENDED = "cme:session-ended:"
