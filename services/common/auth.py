@@ -225,10 +225,11 @@ def require(principal: Principal | None, *roles: str) -> Principal:
     return principal
 
 
-def own_institution(principal: Principal, institution_id: int) -> None:
-    """An institution sees only its own rows; another's are 'not found', so ids leak nothing."""
+def own_institution(principal: Principal, institution_id: int, missing: str = "您要找的内容不存在。") -> None:
+    """An institution sees only its own rows; another's are 'not found' in the very words a missing one gets
+    (`missing`), so ids leak nothing."""
     if principal.role == "institution" and principal.institution_id != institution_id:
-        raise AppError(404, "not_found", "您要找的内容不存在。")
+        raise AppError(404, "not_found", missing)
 
 
 def set_login_cookie(response: Any, principal: Principal) -> Any:

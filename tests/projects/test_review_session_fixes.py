@@ -153,3 +153,13 @@ def test_search_takes_percent_and_underscore_as_typed(projects_app, inst_a, revi
     assert numbers("2026_01") == 0  # "_" is not "any character"
     assert numbers("%") == 1  # only the title that has a percent sign
     assert numbers("100%") == 1
+
+
+def test_another_institution_s_filing_reads_exactly_like_a_missing_one(projects_app, inst_a, inst_b, ready_filing,
+                                                                       frozen):
+    _, fid = ready_filing(*inst_a)
+    c = projects_app.test_client()
+    other = c.get(f"/projects/api/filings/{fid}", headers=bearer(inst_b[1]))
+    missing = c.get(f"/projects/api/filings/{fid + 1000}", headers=bearer(inst_b[1]))
+    assert other.status_code == missing.status_code == 404
+    assert other.json["error"]["message"] == missing.json["error"]["message"] == "该登记不存在。"

@@ -43,7 +43,7 @@ def _get_visible(activity_id: int) -> Activity:
     activity = db.session().get(Activity, activity_id)
     if activity is None:
         raise AppError(404, "not_found", "该继教活动不存在。")
-    own_institution(principal, activity.institution_id)
+    own_institution(principal, activity.institution_id, "该继教活动不存在。")
     return activity
 
 

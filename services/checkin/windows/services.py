@@ -55,7 +55,7 @@ def get_activity(session: Session, principal: Principal, activity_id: int, *, lo
     activity = session.scalars(stmt).first()
     if activity is None or principal.role not in ("institution", "reviewer"):
         raise AppError(404, "not_found", "该继教活动不存在。")
-    own_institution(principal, activity.institution_id)
+    own_institution(principal, activity.institution_id, "该继教活动不存在。")
     return activity
 
 

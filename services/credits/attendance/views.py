@@ -31,7 +31,7 @@ def api_activity_attendance(activity_id: int) -> Any:
                                           AttendanceRecord.id)).all()
     if not rows:
         raise AppError(404, "not_found", "该活动暂无考勤记录（尚无人签到，或签到消息尚未送达）。")
-    own_institution(principal, rows[0].institution_id)
+    own_institution(principal, rows[0].institution_id, "该活动暂无考勤记录（尚无人签到，或签到消息尚未送达）。")
     records = [{
         "checkin_id": r.checkin_id, "offering_id": r.offering_id, "window_id": r.window_id,
         "window_kind": r.window_kind, "window_starts_at": r.window_starts_at, "window_ends_at": r.window_ends_at,

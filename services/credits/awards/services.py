@@ -46,7 +46,7 @@ def get_offering(session: Session, principal: Principal, offering_id: int) -> Of
     row = session.scalars(select(OfferingCredit).where(OfferingCredit.offering_id == offering_id)).first()
     if row is None:
         raise AppError(404, "not_found", "该期次不存在，或其审批消息尚未送达学分系统。")
-    own_institution(principal, row.institution_id)
+    own_institution(principal, row.institution_id, "该期次不存在，或其审批消息尚未送达学分系统。")
     return row
 
 
@@ -54,7 +54,7 @@ def get_award(session: Session, principal: Principal, award_id: int) -> CreditAw
     award = session.get(CreditAward, award_id)
     if award is None:
         raise AppError(404, "not_found", "该授分记录不存在。")
-    own_institution(principal, award.institution_id)
+    own_institution(principal, award.institution_id, "该授分记录不存在。")
     return award
 
 

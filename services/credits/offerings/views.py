@@ -30,5 +30,5 @@ def api_offering_credit(offering_id: int) -> Any:
     row = db.session().scalars(select(OfferingCredit).where(OfferingCredit.offering_id == offering_id)).first()
     if row is None:
         raise AppError(404, "not_found", "该期次的学分信息不存在（期次尚未审批通过，或审批消息尚未送达）。")
-    own_institution(principal, row.institution_id)
+    own_institution(principal, row.institution_id, "该期次的学分信息不存在（期次尚未审批通过，或审批消息尚未送达）。")
     return row

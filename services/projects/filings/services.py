@@ -100,7 +100,7 @@ def get_filing(session: Session, principal: Principal, filing_id: int, lock: boo
     filing = session.scalar(stmt)
     if filing is None:
         raise AppError(404, "not_found", "该登记不存在。")
-    own_institution(principal, filing.institution_id)  # another institution's id: 404, like a missing one
+    own_institution(principal, filing.institution_id, "该登记不存在。")  # another's: as if missing
     return filing
 
 
@@ -108,7 +108,7 @@ def _own_project(session: Session, principal: Principal, project_id: int) -> Pro
     project = session.get(Project, project_id)
     if project is None:
         raise AppError(404, "not_found", "该项目不存在。")
-    own_institution(principal, project.institution_id)
+    own_institution(principal, project.institution_id, "该项目不存在。")
     return project
 
 
@@ -120,7 +120,7 @@ def start_offering(session: Session, principal: Principal, project_id: int) -> F
     project = session.scalar(select(Project).where(Project.id == project_id).with_for_update())
     if project is None:
         raise AppError(404, "not_found", "该项目不存在。")
-    own_institution(principal, project.institution_id)
+    own_institution(principal, project.institution_id, "该项目不存在。")
     offerings = session.scalars(select(Offering).where(Offering.project_id == project.id)).all()
     row = _row(project, list(offerings))
     if row.next_seq is None:

@@ -139,7 +139,7 @@ def own_offering(session: Session, principal: Principal, offering_id: int,
     row = session.execute(stmt).first()
     if row is None:
         raise AppError(404, "not_found", "该期项目不存在或举办前登记尚未审批通过。")
-    own_institution(principal, row[1].institution_id)
+    own_institution(principal, row[1].institution_id, "该期项目不存在或举办前登记尚未审批通过。")
     return row[0], row[1], row[2], row[3]
 
 
@@ -153,7 +153,7 @@ def get_report(session: Session, principal: Principal, report_id: int, lock: boo
     report = session.scalar(stmt)
     if report is None:
         raise AppError(404, "not_found", "该反馈记录不存在。")
-    own_institution(principal, report.institution_id)  # another institution's id: 404, like a missing one
+    own_institution(principal, report.institution_id, "该反馈记录不存在。")  # another's: as if missing
     return report
 
 
