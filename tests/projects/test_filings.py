@@ -268,3 +268,39 @@ def test_text_with_a_nul_character_is_refused_by_the_field(projects_app, inst_a,
     assert c.get(f"/projects/api/filings/{fid}", headers=h).get_json()["contact_person"] == ""  # nothing kept
     r = c.get("/projects/api/filings", headers=h, query_string={"q": "a\x00b"})
     assert r.status_code == 422 and r.get_json()["error"]["fields"] == {"q": ["不能包含空字符（\\0）。"]}
+
+
+def test_a_file_over_the_limit_is_refused_in_the_browser_before_anything_is_sent(
+        projects_app, inst_a, make_project, frozen, csrf, tmp_path):
+    """A 14 MB photo went to the gateway, which refused it with a page of its own: everything typed in the
+    form was gone. The browser now says so when the file is chosen, and keeps the form."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.stack.browser import CHROMIUM, CHROMIUM_ARGS
+
+    project = make_project(inst_a[0])
+    c = login_client(projects_app.test_client(), inst_a[1])
+    url = c.post(f"/projects/filings/projects/{project.id}/offerings",
+                 data={"csrf_token": csrf(inst_a[1])}).headers["Location"]
+    page_file = tmp_path / "form.html"
+    page_file.write_text(c.get(url).get_data(as_text=True), encoding="utf-8")
+    big = tmp_path / "大照片.jpg"
+    big.write_bytes(b"\xff\xd8" + b"\0" * (6 * 1024 * 1024))
+    small = tmp_path / "通知.jpg"
+    small.write_bytes(b"\xff\xd8" + b"\0" * 1024)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            said: list[str] = []
+            page.on("dialog", lambda d: (said.append(d.message), d.accept()))
+            page.goto(page_file.as_uri())
+            page.fill("#f-venue", "西安市会议中心")
+            page.set_input_files("#f-notice", str(small))
+            assert page.eval_on_selector("#f-notice", "e => e.files.length") == 1 and said == []
+            page.set_input_files("#f-agenda", str(big))
+            assert said and "大照片.jpg" in said[0] and "超过 5 MB" in said[0]
+            assert page.eval_on_selector("#f-agenda", "e => e.files.length") == 0
+            assert page.input_value("#f-venue") == "西安市会议中心"  # nothing typed is lost
+        finally:
+            browser.close()
