@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import redis
 from flask import current_app, g, has_request_context, redirect, request, url_for
@@ -200,7 +201,8 @@ def access(*roles: str) -> Callable:
                         login = current_app.config.get("LOGIN_ENDPOINT")
                         if login:
                             return redirect(url_for(login, next=request.full_path))
-                        return redirect(current_app.config.get("LOGIN_URL", "/projects/login"))
+                        login_url = current_app.config.get("LOGIN_URL", "/projects/login")
+                        return redirect(f"{login_url}?{urlencode({'next': request.full_path.rstrip('?')})}")
                     raise AppError(401, "login_required", "请先登录。")
                 if p.role not in roles:
                     raise AppError(403, "forbidden", "您没有权限进行此操作。")
@@ -215,6 +217,17 @@ def access(*roles: str) -> Callable:
         return wrapper
 
     return decorate
+
+
+NEXT_COOKIE = "cme_next"
+_SUITE_PATHS = ("/projects/", "/checkin/", "/credits/", "/certs/")
+
+
+def safe_next(value: str | None) -> str | None:
+    """Where to go after logging in: a page of the suite (a path, never another site or a header's worth)."""
+    if not value or len(value) > 2000 or any(c in value for c in "\\\r\n") or value.startswith("//"):
+        return None
+    return value if value.startswith(_SUITE_PATHS) else None
 
 
 def require(principal: Principal | None, *roles: str) -> Principal:

@@ -346,3 +346,25 @@ def test_institution_sees_only_its_own_admins(projects_app, inst_a, inst_b):
     r = c.post("/projects/api/auth/sms/verify", json={"login_token": token, "admin_id": b[0]["id"],
                                                       "code": "123456"})
     assert r.status_code == 404
+
+
+def test_a_page_asked_for_before_logging_in_opens_after_it(projects_app, reviewer, sms_log):
+    """A link from an SMS reminder or a colleague, opened without a session: the login says why, and the
+    verified SMS code leads to that page rather than the home page. Another site is never a destination."""
+    c = projects_app.test_client()
+    asked = c.get("/projects/review/filings?state=all")
+    assert asked.status_code == 302
+    login_url = asked.headers["Location"]
+    assert login_url.startswith("/projects/login?next=")
+    html = c.get(login_url).get_data(as_text=True)
+    assert "请先登录" in html
+    r = c.post("/projects/login", data={"kind": "reviewer", "account": "committee01", "password": "Review0r!",
+                                        "csrf_token": csrf_of(html)})
+    token = csrf_of(c.get("/projects/login/sms").get_data(as_text=True))
+    c.post("/projects/login/sms/send", data={"admin_id": "reviewer", "csrf_token": token})
+    r = c.post("/projects/login/sms/verify", data={"admin_id": "reviewer", "code": last_code(sms_log, "13900000001"),
+                                                    "csrf_token": token})
+    assert r.status_code == 302 and r.headers["Location"] == "/projects/review/filings?state=all"
+    for outside in ("https://evil.example/", "//evil.example/x", "/\\evil.example", "/etc/passwd"):
+        page = projects_app.test_client().get("/projects/login", query_string={"next": outside})
+        assert "请先登录" not in page.get_data(as_text=True) and "cme_next" not in page.headers.get("Set-Cookie", "")

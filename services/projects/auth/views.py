@@ -9,7 +9,7 @@ import hmac
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Blueprint, flash, g, redirect, render_template, request
+from flask import Blueprint, flash, g, make_response, redirect, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
 from sqlalchemy.orm import Session
 
@@ -89,7 +89,13 @@ def login_page() -> Any:
     form: dict[str, Any] = {"kind": request.args.get("kind", "institution")}
     errors: dict[str, Any] = {}
     if request.method == "GET":
-        return render_template("auth/login.html", form=form, errors=errors, kinds=svc.KIND_LABELS)
+        then = cauth.safe_next(request.args.get("next"))
+        resp = make_response(render_template("auth/login.html", form=form, errors=errors, kinds=svc.KIND_LABELS,
+                                             then=then))
+        if then:  # a page asked for before logging in: opened again once the SMS code is verified
+            resp.set_cookie(cauth.NEXT_COOKIE, then, max_age=svc.PRE_MAX_AGE, httponly=True, samesite="Lax",
+                            path="/projects")
+        return resp
     _check_pre_csrf()
     form = {k: v for k, v in request.form.items() if k in ("kind", "account")}
     data, errors = load_form(sc.LoginForm(), request.form)
@@ -195,8 +201,9 @@ def sms_verify_page() -> Any:
         principal = act(lambda s: svc.verify_code(s, pre, data["admin_id"], data["code"]))
     except AppError as exc:
         return _render_sms(pre, selected, exc.fields, exc.message, exc.status)
-    resp = redirect("/projects/")
+    resp = redirect(cauth.safe_next(request.cookies.get(cauth.NEXT_COOKIE)) or "/projects/")
     resp.delete_cookie(svc.PRE_COOKIE, path="/projects")
+    resp.delete_cookie(cauth.NEXT_COOKIE, path="/projects")
     return set_login_cookie(resp, principal)
 
 
