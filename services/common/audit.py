@@ -32,7 +32,7 @@ class AuditMixin:
 def record_audit(session: Session, model: type[Any], actor: Principal | None, object_type: str, object_id: int,
                  action: str, from_state: str | None = None, to_state: str | None = None,
                  reason: str | None = None) -> Any:
-    entry = model(actor=actor.describe() if actor else "system", actor_name=actor.name if actor else "系统",
+    entry = model(actor=actor.describe() if actor else "system", actor_name=actor.audit_name() if actor else "系统",
                   object_type=object_type, object_id=object_id, action=action, from_state=from_state,
                   to_state=to_state, reason=reason, at=clock.now())
     session.add(entry)

@@ -46,9 +46,15 @@ class Principal:
     # and shows nothing else; every other service refuses such a token (see access()) until the change, after which
     # credits issues a session without the mark (or the trainee logs in with the new password)
     must_change: bool | None = None
+    # an institution's login: the 机构负责人 who received the SMS code, named in the audit trail beside the institution
+    person: str | None = None
 
     def describe(self) -> str:
         return f"{self.role}:{self.subject}"
+
+    def audit_name(self) -> str:
+        """Who did it, as 办理记录 shows it: "西安市第一医院（张主任）" for an institution's responsible person."""
+        return (f"{self.name}（{self.person}）" if self.person else self.name)[:100]
 
 
 def _serializer(salt: str = "cme-auth") -> URLSafeTimedSerializer:

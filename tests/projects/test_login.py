@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from services.common import clock
-from services.common.auth import COOKIE, Principal, issue_token, read_token
+from services.common.auth import COOKIE, Principal, issue_token, principal_from_token, read_token
 from services.common.config import get_settings
 
 NEW_MOBILE = "13712345678"
@@ -112,6 +112,9 @@ def test_full_page_flow_first_login(projects_app, fresh_inst, sms_log, caplog):
     data = read_token(session_cookie.value)
     assert data["role"] == "institution" and data["name"] == "汉中市人民医院"
     assert data["subject"] == f"inst:{fresh_inst.id}:admin:{admin_id}"
+    # the 机构负责人 who took the code is named in the audit trail beside the institution
+    assert data["person"] == "张三"
+    assert principal_from_token(session_cookie.value).audit_name() == "汉中市人民医院（张三）"
     assert c.get_cookie("cme_pre", path="/projects") is None
     assert c.get("/projects/").headers["Location"].endswith("/projects/filings")
 

@@ -178,8 +178,10 @@ def verify_code(session: Session, pre: PreLogin, admin_id: object, code: str) ->
         return Principal(role="reviewer", subject=f"reviewer:{r.id}", name=r.name, reviewer_id=r.id)
     inst = _institution(session, pre)
     admin_pk = int(subject.rsplit(":", 1)[1])
+    admin = session.get(InstitutionAdmin, admin_pk)
     log.info("login of %s completed by sms", subject)
-    return Principal(role="institution", subject=subject, name=inst.name, institution_id=inst.id, admin_id=admin_pk)
+    return Principal(role="institution", subject=subject, name=inst.name, institution_id=inst.id, admin_id=admin_pk,
+                     person=admin.real_name if admin else None)
 
 
 # ---------------------------------------------------------------- responsible persons, once logged in

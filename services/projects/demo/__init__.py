@@ -101,8 +101,8 @@ def _held_offering(session: Session, spec: tuple[str, int, tuple[str, str]]) -> 
         inst = session.get(Institution, project.institution_id)
         admin = session.scalar(select(InstitutionAdmin).where(InstitutionAdmin.institution_id == inst.id))
         office = Principal(role="institution", subject=f"inst:{inst.id}:admin:{admin.id if admin else 0}",
-                           name=admin.real_name if admin else inst.name, institution_id=inst.id,
-                           admin_id=admin.id if admin else None)
+                           name=inst.name, institution_id=inst.id, admin_id=admin.id if admin else None,
+                           person=admin.real_name if admin else None)
         reviewer = session.scalar(select(Reviewer).where(Reviewer.account == REVIEWER["account"]))
         committee = Principal(role="reviewer", subject=f"reviewer:{reviewer.id}", name=reviewer.name,
                               reviewer_id=reviewer.id)
