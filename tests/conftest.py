@@ -66,6 +66,7 @@ def databases():
 
 @pytest.fixture(autouse=True)
 def _clean_tables(request):
+    _own_redis_prefixes()
     yield
     if "databases" not in request.fixturenames:
         clock.set_now(None)
@@ -81,13 +82,24 @@ def _clean_tables(request):
                 conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 
+def _own_redis_prefixes() -> None:
+    """The wrong tries of ID numbers without an account and the sessions ended early live in Redis, not in a
+    table: this run keeps them under prefixes of its own, so a run beside it (a CI clone, another checkout)
+    neither sees nor clears them."""
+    from services.common import auth
+    from services.credits.accounts import services as accounts
+
+    accounts.UNKNOWN_LOGIN_PREFIX = f"cme:unknown-login:test-{RUN}:"
+    auth._ENDED = f"cme:session-ended:test-{RUN}:"  # ended sessions too: every run has a trainee:1
+
+
 def _forget_unknown_login_tries() -> None:
-    """The wrong tries of ID numbers without an account live in Redis, not in a table: the same made-up ID numbers
-    are typed by test after test (and run after run), so each test starts with none counted."""
+    """The same made-up ID numbers are typed by test after test, so each test starts with none counted."""
     from services.common.config import redis_client
+    from services.credits.accounts import services as accounts
 
     client = redis_client()
-    keys = list(client.scan_iter("cme:unknown-login:*", count=1000))
+    keys = list(client.scan_iter(accounts.UNKNOWN_LOGIN_PREFIX + "*", count=1000))
     if keys:
         client.delete(*keys)
 

@@ -163,11 +163,14 @@ def _lock_message(until: dt.datetime) -> str:
             "请届时再试。")
 
 
+UNKNOWN_LOGIN_PREFIX = "cme:unknown-login:"  # + the ID number's keyed hash (the tests give each run its own)
+
+
 def _count_unknown_failure(id_number: str) -> None:
     """An ID number without an account locks after as many wrong tries as one with an account, with the same
     answer: otherwise the lock message would tell who has an account (the 忘记密码 page is careful not to).
     Counted in Redis for a day; without Redis the plain refusal stands."""
-    key = f"cme:unknown-login:{pii.id_hash(id_number)}"
+    key = UNKNOWN_LOGIN_PREFIX + pii.id_hash(id_number)
     now = clock.now()
     try:
         client = redis_client()
