@@ -6,6 +6,9 @@
     python -m deploy.manage rotate-pii [SERVICE ...]  re-encrypt every stored ID number and mobile (*_enc
                                                       columns, the outboxes' events) under CME_PII_KEYS' first key
     python -m deploy.manage check-pii [SERVICE ...]   count what the first key alone cannot read (exit 1 if any)
+    python -m deploy.manage rotate-hash               recompute every keyed hash of an ID number or mobile under
+                                                      CME_HASH_KEYS' first key, in every database (suite stopped;
+                                                      deploy/rehash.py)
 """
 
 from __future__ import annotations
@@ -185,6 +188,7 @@ def main() -> None:
     rot.add_argument("services", nargs="*")
     chk = sub.add_parser("check-pii")
     chk.add_argument("services", nargs="*")
+    sub.add_parser("rotate-hash")
     args = parser.parse_args()
     if args.cmd == "upgrade":
         upgrade(args.services)
@@ -194,6 +198,13 @@ def main() -> None:
         rotate_pii(args.services)
     elif args.cmd == "check-pii":
         sys.exit(1 if check_pii(args.services) else 0)
+    elif args.cmd == "rotate-hash":
+        from deploy.rehash import rotate_hash
+
+        try:
+            rotate_hash([])  # every service at once: the trainee key must agree everywhere
+        except RuntimeError as exc:
+            sys.exit(f"rotate-hash: {exc}")
     else:
         makemigration(args.service, args.message)
 
