@@ -116,3 +116,18 @@ def test_pages_create_and_import(projects_app, inst_a, reviewer):
     # without the form's token the post is refused
     r = c.post("/projects/institutions", data={"account": "hz_x", "name": "汉中X", "password": "Abcdefg123"})
     assert r.status_code == 403
+
+
+def test_accounts_ignore_case(projects_app, inst_a, reviewer):
+    """'XA_FIRST' beside 'xa_first' would be two logins nobody can tell apart: refused; and the account logs in
+    however its letters are typed."""
+    c = projects_app.test_client()
+    r = c.post("/projects/api/institutions", headers=bearer(reviewer[1]),
+               json={"account": "XA_First", "name": "另一家医院", "password": "Abcdefg123"})
+    assert r.status_code == 409 and "不区分大小写" in r.json["error"]["message"]
+    r = c.post("/projects/api/institutions/import", headers=bearer(reviewer[1]),
+               data={"file": (workbook([["账号", "机构名称", "初始密码"], ["XA_FIRST", "再一家医院", "Abcdefg123"]]),
+                              "机构.xlsx")}, content_type="multipart/form-data")
+    assert r.json["created"] == [] and [x["account"] for x in r.json["existing"]] == ["XA_FIRST"]
+    r = c.post("/projects/api/auth/login", json={"kind": "institution", "account": "XA_First", "password": "Passw0rd!"})
+    assert r.status_code == 200, r.json

@@ -16,7 +16,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.common import clock, pii, sms_codes
@@ -81,7 +81,9 @@ def read_pre(token: str | None) -> PreLogin:
 
 def password_login(session: Session, kind: str, account: str, password: str) -> PreLogin:
     model = Institution if kind == "institution" else Reviewer
-    row = session.scalar(select(model).where(model.account == account))
+    # an account is typed as it comes (XJTU1 or xjtu1); one created before accounts ignored case keeps its exact form
+    row = session.scalar(select(model).where(model.account == account)) or session.scalar(
+        select(model).where(func.lower(model.account) == account.lower()).order_by(model.id).limit(1))
     ok = verify_password(row.password_hash if row else _dummy_hash(), password)
     if row is None or not ok:
         raise AppError(401, "bad_credentials", "账号或密码不正确，请重新输入。",

@@ -8,7 +8,7 @@ from typing import IO, Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,8 +35,9 @@ def verify_password(stored: str, password: str) -> bool:
 def refuse_taken(session: Session, account: str, name: str) -> None:
     """409 naming what another institution already has: checked before the insert, and again after the
     database refused it (the same account or name saved by another clerk at the same moment)."""
-    if session.scalar(select(Institution.id).where(Institution.account == account)):
-        raise AppError(409, "account_taken", f"账号“{account}”已存在。")
+    # accounts differ by more than case: "XJTU1" beside "xjtu1" would be two logins a clerk cannot tell apart
+    if session.scalar(select(Institution.id).where(func.lower(Institution.account) == account.lower())):
+        raise AppError(409, "account_taken", f"账号“{account}”已存在（账号不区分大小写）。")
     if session.scalar(select(Institution.id).where(Institution.name == name)):
         raise AppError(409, "name_taken", f"机构“{name}”已存在。")
 
@@ -129,7 +130,8 @@ def import_institutions(session: Session, stream: IO[bytes],
             report.errors.append({"row": number, "reason": loaded})
             continue
         account = loaded["account"]
-        if account in seen or session.scalar(select(Institution.id).where(Institution.account == account)):
+        if account.lower() in seen or session.scalar(
+                select(Institution.id).where(func.lower(Institution.account) == account.lower())):
             report.existing.append(_existing(number, account))
             continue
         try:
@@ -141,6 +143,6 @@ def import_institutions(session: Session, stream: IO[bytes],
         except IntegrityError:  # created by someone else meanwhile
             report.existing.append(_existing(number, account))
             continue
-        seen.add(account)
+        seen.add(account.lower())
         report.created.append({"row": number, "account": account, "name": loaded["name"]})
     return report
