@@ -163,3 +163,20 @@ def test_another_institution_s_filing_reads_exactly_like_a_missing_one(projects_
     missing = c.get(f"/projects/api/filings/{fid + 1000}", headers=bearer(inst_b[1]))
     assert other.status_code == missing.status_code == 404
     assert other.json["error"]["message"] == missing.json["error"]["message"] == "该登记不存在。"
+
+
+def test_imports_and_new_institutions_are_in_the_audit_trail(projects_app, projects_db, inst_a, reviewer):
+    from services.projects.audit.models import AuditLog
+
+    c = projects_app.test_client()
+    h = bearer(reviewer[1])
+    upload(c, workbook([row("2026-08-08-001", inst_a[0].name), row("2026-08-08-002", "不存在的医院")]), h)
+    c.post("/projects/api/institutions", headers=h, json={"account": "aud_new", "name": "审计医院",
+                                                           "password": "Abcdefg123"})
+    s = projects_db.new_session()
+    entries = {(e.object_type, e.action): e for e in s.scalars(select(AuditLog))}
+    s.close()
+    imported = entries[("catalogue", "imported")]
+    assert imported.actor == reviewer[1].describe() and imported.object_id == 2026
+    assert "新增 1 项" in imported.reason and "出错 1 行" in imported.reason
+    assert "审计医院（账号 aud_new）" == entries[("institution", "created")].reason

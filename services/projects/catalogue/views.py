@@ -14,6 +14,7 @@ from services.common.errors import AppError
 from services.common.inputs import keep_args, load_query
 from services.common.schemas import load_form
 
+from ..audit import models as audit
 from ..db import db
 from ..institutions.models import Institution
 from .schemas import CatalogueQuerySchema, ImportFormSchema, ImportResultSchema, ProjectPageSchema
@@ -50,6 +51,13 @@ def catalogue_list() -> Any:
     return _render_list(load_query(CatalogueQuerySchema(), QUERY_LABELS))
 
 
+def _audit_import(result: Any, year: int | None) -> None:
+    """An import changes what every filing is judged by: who did it, when and what it changed is kept."""
+    audit.record(db.session(), current(), "catalogue", year or 0, "imported",
+                 reason=f"导入项目目录：新增 {result.created} 项，更新 {result.updated} 项，"
+                        f"未变 {result.unchanged} 项，出错 {len(result.errors)} 行")
+
+
 @pages.post("/projects/catalogue/import")
 @access("reviewer")
 def catalogue_import() -> Any:
@@ -62,6 +70,7 @@ def catalogue_import() -> Any:
     except AppError as exc:
         db.session().rollback()
         return _render_list(args, form_errors=exc.fields or {"file": exc.message}, status=exc.status)
+    _audit_import(result, form["year"])  # type: ignore[index]
     db.session().commit()
     return _render_list(args, result=result)
 
@@ -84,5 +93,6 @@ def api_catalogue_import() -> Any:
     if errors:
         raise AppError(422, "invalid_input", "提交的内容有误，请按提示修改。", errors)
     result = import_workbook(db.session(), _uploaded_workbook(), form["year"])  # type: ignore[index]
+    _audit_import(result, form["year"])  # type: ignore[index]
     db.session().commit()
     return result.as_dict()

@@ -8,10 +8,11 @@ from flask import Blueprint, flash, redirect, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
 from sqlalchemy.exc import IntegrityError
 
-from services.common.auth import access
+from services.common.auth import access, current
 from services.common.errors import AppError
 from services.common.schemas import load_form
 
+from ..audit import models as audit
 from ..db import db
 from . import schemas as sc
 from . import services as svc
@@ -30,6 +31,8 @@ def _create(data: dict[str, Any]) -> Any:
     session = db.session
     try:
         inst = svc.create_institution(session, data["account"], data["name"], data["password"])
+        audit.record(session, current(), "institution", inst.id, "created",
+                     reason=f"{inst.name}（账号 {inst.account}）")
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -47,6 +50,9 @@ def _import(upload: Any) -> svc.ImportReport:
     session = db.session
     try:
         report = svc.import_institutions(session, upload.stream, sc.validate_import_row)
+        audit.record(session, current(), "institution", 0, "imported",
+                     reason=f"Excel 导入申办机构：新建 {len(report.created)} 个，已存在 {len(report.existing)} 个，"
+                            f"出错 {len(report.errors)} 行")
         session.commit()
     except Exception:
         session.rollback()
