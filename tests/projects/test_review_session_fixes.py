@@ -180,3 +180,13 @@ def test_imports_and_new_institutions_are_in_the_audit_trail(projects_app, proje
     assert imported.actor == reviewer[1].describe() and imported.object_id == 2026
     assert "新增 1 项" in imported.reason and "出错 1 行" in imported.reason
     assert "审计医院（账号 aud_new）" == entries[("institution", "created")].reason
+
+
+def test_a_return_reason_keeps_its_lines(projects_app, inst_a, reviewer, ready_filing, frozen):
+    _, fid = ready_filing(*inst_a, submit=True)
+    reason = "1. 会议日程缺少下午的安排\n2. 联系电话请填写座机"
+    r = projects_app.test_client().post(f"/projects/api/review/filings/{fid}/return", headers=bearer(reviewer[1]),
+                                        json={"reason": reason})
+    assert r.status_code == 200
+    html = login_client(projects_app.test_client(), inst_a[1]).get(f"/projects/filings/{fid}").get_data(as_text=True)
+    assert f'<span class="lines">{reason}</span>' in html  # shown with white-space: pre-line, each point its line
