@@ -167,11 +167,14 @@ def test_api_create_and_list(checkin_app, cdb):
                      "ends_at": "2026-12-11T04:30:00Z"})
     assert r.status_code == 201 and r.get_json()["kind_label"] == "签退"
     # the same window again (Back, then 保存): refused, naming the one that exists
-    r = c.post(f"/checkin/api/activities/{aid}/windows", headers=api_headers("inst_a"),
-               json={"title": "签退（重复）", "kind": "sign_out", "starts_at": "2026-12-11T03:30:00Z",
-                     "ends_at": "2026-12-11T04:30:00Z"})
+    same = {"title": "签退", "kind": "sign_out", "starts_at": "2026-12-11T03:30:00Z", "ends_at": "2026-12-11T04:30:00Z"}
+    r = c.post(f"/checkin/api/activities/{aid}/windows", headers=api_headers("inst_a"), json=same)
     assert r.status_code == 409 and r.get_json()["error"]["code"] == "window_exists"
     assert "“签退”" in r.get_json()["error"]["message"]
+    r = c.post(f"/checkin/api/activities/{aid}/windows", headers=api_headers("inst_a"),
+               json={**same, "title": "分会场签退"})
+    assert r.status_code == 201  # another name at the same time: a second hall, say
+    c.delete(f"/checkin/api/activities/{aid}/windows/{r.get_json()['id']}", headers=api_headers("inst_a"))
     r = c.post(f"/checkin/api/activities/{aid}/windows", headers=api_headers("inst_a"),
                json={"title": "x", "kind": "lunch", "starts_at": "2026-12-11T08:00", "ends_at": "2026-12-11T09:00",
                      "extra": 1})

@@ -176,11 +176,12 @@ def create_window(session: Session, principal: Principal, activity: Activity, da
     _require_institution(principal)
     _check_times(activity, data["starts_at"], data["ends_at"])
     same = session.scalars(select(CheckinWindow).where(
-        CheckinWindow.activity_id == activity.id, CheckinWindow.kind == data["kind"],
-        CheckinWindow.starts_at == data["starts_at"], CheckinWindow.ends_at == data["ends_at"])).first()
+        CheckinWindow.activity_id == activity.id, CheckinWindow.title == data["title"],
+        CheckinWindow.kind == data["kind"], CheckinWindow.starts_at == data["starts_at"],
+        CheckinWindow.ends_at == data["ends_at"])).first()
     if same is not None:
-        # the form sent twice (Back, then 保存 again): two windows alike would look the same in 考勤分析
-        raise AppError(409, "window_exists", f"本活动已有相同类型和时间的刷卡周期“{same.title}”，未重复新建。")
+        # the form sent twice (Back, then 保存 again): two windows alike could not be told apart in 考勤分析
+        raise AppError(409, "window_exists", f"本活动已有同名、同类型、同时间的刷卡周期“{same.title}”，未重复新建。")
     window = CheckinWindow(activity_id=activity.id, title=data["title"], kind=data["kind"],
                            starts_at=data["starts_at"], ends_at=data["ends_at"], from_schedule=False,
                            created_at=clock.now())
