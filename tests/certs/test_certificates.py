@@ -273,6 +273,8 @@ def test_verify_valid_revoked_and_unknown(certs_app, awards, queued, certs_db):
     clock.set_now(at(PRINTABLE_DAY))
     r = certs_app.test_client().post("/certs/api/exports", json={"award_ids": [1]}, headers=bearer(TRAINEE_1))
     assert r.status_code == 202
+    job_id = r.json["id"]
+    assert run_jobs(queued) == ["done"]
     number = certificates(certs_db)[1][0]
     anon = certs_app.test_client()
     page = anon.get(f"/certs/verify/{number}")
@@ -290,6 +292,9 @@ def test_verify_valid_revoked_and_unknown(certs_app, awards, queued, certs_db):
     item = next(i for i in anon.get("/certs/api/me/certificates", headers=bearer(TRAINEE_1)).json["items"]
                 if i["award_id"] == 1)
     assert item["revoked"] and not item["printable"] and "已撤销" in item["status_text"]
+    # nor does the PDF exported before the withdrawal, which shows it as valid
+    page = login_client(certs_app.test_client(), TRAINEE_1).get(f"/certs/exports/{job_id}.pdf")
+    assert page.status_code == 410 and "已撤销" in page.get_data(as_text=True)
 
     missing = anon.get("/certs/verify/2027AAAAAAAAAAAA")
     assert missing.status_code == 404 and "未找到证书编号" in missing.get_data(as_text=True)

@@ -151,3 +151,20 @@ def test_a_forced_check_in_after_the_window_is_stamped_at_its_end(checkin_app, c
     s.close()
     events = [json.loads(env) for name, env in outbox_rows(cdb) if name == "checkin.recorded"]
     assert events[-1]["payload"]["scanned_at"].startswith(window.ends_at.isoformat()[:19])
+
+
+def test_the_page_says_which_typed_details_were_not_used(checkin_app, cdb):
+    """The clerk typed a new mobile for someone who scanned before: checked in, and told the mobile on record
+    stays (the list would otherwise show another number without a word)."""
+    from tests.checkin.test_windows_support import scan
+
+    aid, wids = make_activity(cdb)
+    clock.set_now(OPEN_AT + dt.timedelta(minutes=10))
+    scan(cdb, wids[0], 8)
+    clock.set_now(OPEN_AT + dt.timedelta(days=3))
+    c = client_for(checkin_app, "inst_a")
+    r = c.post(f"/checkin/activities/{aid}/windows/{wids[-1]}/forced",
+               data={"csrf_token": csrf_for(INST_A), **identity(8, mobile="13700000000"), "reason": "手机没电"})
+    assert r.status_code == 302
+    html = c.get(r.headers["Location"]).get_data(as_text=True)
+    assert "该学员已登记过本人信息，手机号码以其本人登记的为准，未按本次填写更改。" in html  # the mobile alone

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from services.common import clock
@@ -213,6 +213,12 @@ def get_job(session: Session, principal: Principal, job_id: int) -> ExportJob:
 def job_pdf(session: Session, principal: Principal, job: ExportJob) -> bytes:
     if job.state != "done":
         raise AppError(409, "not_ready", "学分证书还在生成中，请稍候再下载。")
+    # a certificate withdrawn after the export: the stored PDF would still show it as valid, so it is not handed out
+    revoked = session.scalar(select(func.count()).select_from(EffectiveAward).where(
+        EffectiveAward.award_id.in_(job.award_ids), EffectiveAward.revoked_at.is_not(None))) or 0
+    if revoked:
+        raise AppError(410, "export_revoked", f"该 PDF 中有 {revoked} 张学分证书已撤销，原文件不再提供下载；"
+                                              "请重新导出（已撤销的证书不会再导出）。")
     data = session.scalar(select(ExportJob.pdf).where(ExportJob.id == job.id))
     assert data is not None
     record_audit(session, AuditLog, principal, "export", job.id, "download", None, None,

@@ -271,6 +271,18 @@ def forced_checkin(session: Session, principal: Principal, window: CheckinWindow
     return result.checkin, result.created
 
 
+def kept_details(trainee: Any, typed: dict[str, Any]) -> list[str]:
+    """The labels of what a 代签 typed differently from the trainee's own details, which were kept (the clerk is
+    told, rather than finding the list showing something else)."""
+    labels = {"mobile": "手机号码", "title": "职称", "unit": "单位"}
+    try:
+        mobile = pii.decrypt(trainee.mobile_enc) if trainee.mobile_enc else ""
+    except ValueError:  # a key dropped before re-encryption: nothing to compare with
+        mobile = typed.get("mobile", "")
+    on_record = {"mobile": mobile, "title": trainee.title, "unit": trainee.unit}
+    return [label for field, label in labels.items() if typed.get(field) and typed[field] != on_record[field]]
+
+
 # ---------------------------------------------------------------- the check-in list
 
 def search_kind(q: str | None) -> str | None:

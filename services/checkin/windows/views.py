@@ -198,10 +198,12 @@ def forced_submit(activity_id: int, window_id: int) -> Any:
     except AppError as exc:
         session.rollback()
         return _render_forced(window, values, exc.fields or {"_schema": exc.message}, exc.status)
-    name = checkin.trainee.name
+    name, kept = checkin.trainee.name, services.kept_details(checkin.trainee, data)
     commit()
     if created:
-        flash(f"已为 {name} 代签（{window.title}）。代签记录标记为“代签”，并记入操作日志。", "ok")
+        flash(f"已为 {name} 代签（{window.title}）。代签记录标记为“代签”，并记入操作日志。"
+              + (f"该学员已登记过本人信息，{'、'.join(kept)}以其本人登记的为准，未按本次填写更改。" if kept else ""),
+              "ok")
     else:
         flash(f"{name} 在本时段已有签到记录（{clock.fmt(checkin.scanned_at)}），未重复签到。", "error")
     return redirect(f"/checkin/activities/{activity_id}/checkins?window_id={window.id}")
