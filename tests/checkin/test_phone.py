@@ -385,6 +385,9 @@ def test_snapshot_user_is_refused(phone, hall):
     assert back.status_code == 403 and "snapshot_user" in text and "使用完整服务" in text
     assert phone.get_cookie("cme_wx", path="/checkin/") is None
     assert refusals() == ["snapshot_user"]
+    from services.checkin.scans.models import REASONS  # the institution's 未通过的扫码 says what the phone said
+
+    assert "快照页" in REASONS["snapshot_user"]
 
 
 def test_wechat_state_must_match_the_ticket(phone, hall):

@@ -38,7 +38,7 @@ REASONS = {
     "token_future": "二维码时间异常，请扫描大屏上最新的二维码。",
     "ticket_expired": "扫码后超过有效时间未完成签到，请重新扫描大屏上的二维码。",
     "not_in_window": "当前不在签到时段内。",
-    "snapshot_user": "请在微信中打开并授权后再签到。",
+    "snapshot_user": "当前为微信快照页，无法签到（未使用微信完整服务）。",
     "wechat_bound_to_other": "该微信号已绑定其他身份证号码，不能为他人签到。",
     "many_identities_same_address": "同一网络地址短时间内为多个身份签到。",
     "id_on_new_wechat": "该身份证号码此前绑定了其他微信号。",
