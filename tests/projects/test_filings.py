@@ -304,3 +304,18 @@ def test_a_file_over_the_limit_is_refused_in_the_browser_before_anything_is_sent
             assert page.input_value("#f-venue") == "西安市会议中心"  # nothing typed is lost
         finally:
             browser.close()
+
+
+def test_the_form_shows_its_mistakes_together(projects_app, inst_a, make_project, frozen, csrf):
+    """A wrong phone, an end before the start and a session ending before it begins: one answer names all three."""
+    project = make_project(inst_a[0])
+    c = login_client(projects_app.test_client(), inst_a[1])
+    token = csrf(inst_a[1])
+    url = c.post(f"/projects/filings/projects/{project.id}/offerings", data={"csrf_token": token}).headers["Location"]
+    form = {"csrf_token": token, "starts_on": "2026-03-21", "ends_on": "2026-03-20", "venue": "西安", "mode": "线下",
+            "expected_trainees": "80", "contact_person": "李老师", "contact_phone": "12345",
+            "sched_date": ["2026-03-20"], "sched_start": ["11:30"], "sched_end": ["08:30"], "sched_title": ["讲座"],
+            "action": "save"}
+    html = c.post(url, data=form, content_type="multipart/form-data").get_data(as_text=True)
+    for message in ("结束日期不能早于开始日期", "请填写手机号码或带区号的固定电话", "结束时间应晚于开始时间"):
+        assert message in html, message

@@ -39,9 +39,10 @@ class ScheduleItemInSchema(ZhSchema):
     end = fields.Time(required=True)
     title = fields.String(required=True, validate=[NotBlank(), Length(max=200)])
 
-    @validates_schema
+    # also when another field of the row is wrong: every mistake of the form is shown at once, not one per round
+    @validates_schema(skip_on_field_errors=False)
     def _order(self, data: dict[str, Any], **_: Any) -> None:
-        if data["end"] <= data["start"]:
+        if data.get("start") and data.get("end") and data["end"] <= data["start"]:
             raise ValidationError("结束时间应晚于开始时间。", "end")
 
 
@@ -57,7 +58,7 @@ class _FilingFields:
     schedule = fields.List(fields.Nested(ScheduleItemInSchema), validate=Length(max=200))
     version = fields.Integer(load_default=None, metadata={"description": "读取时的 version；不一致时返回 409"})
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def _dates(self, data: dict[str, Any], **_: Any) -> None:
         if data.get("starts_on") and data.get("ends_on") and data["ends_on"] < data["starts_on"]:
             raise ValidationError("结束日期不能早于开始日期。", "ends_on")
