@@ -71,23 +71,28 @@ def _token_places(table: Table) -> tuple[list[Column], Column | None]:
     return columns, envelope
 
 
-def _map_tokens(value: Any, fn: Callable[[str], str]) -> tuple[Any, int]:
-    """The JSON value with every non-empty string under an *_enc key (at any depth) passed through fn, and
-    how many fn changed: checkin.recorded carries id_enc and mobile_enc, credits' events lists of awards."""
+def map_json(value: Any, wanted: Callable[[str], bool], fn: Callable[[str], str]) -> tuple[Any, int]:
+    """The JSON value with every non-empty string under a key `wanted` accepts (at any depth) passed through fn,
+    and how many fn changed (rotate-pii: the *_enc tokens; rotate-hash: the trainee keys)."""
     if isinstance(value, list):
-        items = [_map_tokens(v, fn) for v in value]
+        items = [map_json(v, wanted, fn) for v in value]
         return [v for v, _n in items], sum(n for _v, n in items)
     if not isinstance(value, dict):
         return value, 0
     out, count = {}, 0
     for key, v in value.items():
-        if key.endswith("_enc") and isinstance(v, str) and v:
+        if wanted(key) and isinstance(v, str) and v:
             out[key] = fn(v)
             n = int(out[key] != v)
         else:
-            out[key], n = _map_tokens(v, fn)
+            out[key], n = map_json(v, wanted, fn)
         count += n
     return out, count
+
+
+def _map_tokens(value: Any, fn: Callable[[str], str]) -> tuple[Any, int]:
+    """checkin.recorded carries id_enc and mobile_enc, credits' events lists of awards with their id_enc."""
+    return map_json(value, lambda key: key.endswith("_enc"), fn)
 
 
 def _scan_tokens(names: list[str], batch: int, fn: Callable[[str, str], str]) -> dict[str, int]:

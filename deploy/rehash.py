@@ -74,19 +74,9 @@ def _new_keys(name: str, sdb, batch: int) -> dict[str, str]:  # type: ignore[no-
 
 def _map_keys(value: Any, mapping: dict[str, str]) -> tuple[Any, int]:
     """The JSON value with every trainee_key (at any depth) replaced by its new value, and how many changed."""
-    if isinstance(value, list):
-        items = [_map_keys(v, mapping) for v in value]
-        return [v for v, _n in items], sum(n for _v, n in items)
-    if not isinstance(value, dict):
-        return value, 0
-    out, count = {}, 0
-    for k, v in value.items():
-        if k == KEY and isinstance(v, str) and mapping.get(v, v) != v:
-            out[k], n = mapping[v], 1
-        else:
-            out[k], n = _map_keys(v, mapping)
-        count += n
-    return out, count
+    from deploy.manage import map_json
+
+    return map_json(value, lambda key: key == KEY, lambda old: mapping.get(old, old))
 
 
 def rotate_hash(names: list[str], batch: int = 500) -> dict[str, dict[str, int]]:
