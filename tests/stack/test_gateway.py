@@ -47,6 +47,19 @@ def test_unknown_prefix_is_json_404(stack):
     assert resp.json()["error"]["code"] == "not_found"
 
 
+def test_a_browser_gets_a_chinese_page_for_a_path_nobody_serves_or_cannot_be_read(stack):
+    """/certs/verify/..%2F..%2Fetc%2Fpasswd became /etc/passwd (bare JSON in the browser); /certs/verify/%00
+    was nginx's own English '400 Bad Request' page."""
+    html = {"Accept": "text/html"}
+    nowhere = stack.http.get(stack.url("/certs/verify/..%2F..%2Fetc%2Fpasswd"), headers=html)
+    assert nowhere.status_code == 404 and "页面不存在" in nowhere.text and "nginx" not in nowhere.text
+    unreadable = stack.http.get(stack.url("/certs/verify/%00"), headers=html)
+    assert unreadable.status_code == 400 and "请求有误" in unreadable.text and "nginx" not in unreadable.text
+    assert stack.http.get(stack.url("/certs/verify/%00")).json()["error"]["code"] == "bad_request"
+    # a service's own 404 is its own (the certificate page says what was not found)
+    assert "未找到证书编号" in stack.http.get(stack.url("/certs/verify/2027AAAAAAAAAAAA"), headers=html).text
+
+
 def test_request_id_set_by_gateway_reaches_service_log(stack):
     resp = stack.http.get(stack.url("/checkin/healthz"))
     rid = resp.headers.get("X-Request-ID", "")
