@@ -21,7 +21,7 @@ import redis
 from flask import current_app, g, has_request_context, redirect, request, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from .config import get_settings
+from .config import get_settings, redis_client_for
 from .errors import AppError, wants_json
 
 log = logging.getLogger(__name__)
@@ -116,14 +116,8 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-@functools.lru_cache(maxsize=4)
-def _redis_for(url: str) -> redis.Redis:
-    # its own client with short timeouts: this sits on every signed-in request
-    return redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-
-
 def _ends() -> redis.Redis:
-    return _redis_for(get_settings().redis_url)
+    return redis_client_for(get_settings().redis_url, 0.5)  # short timeouts: this sits on every signed-in request
 
 
 def _ended(subject: str, sid: str | None, at: int) -> bool:

@@ -112,9 +112,10 @@ def env(name: str, default: str = "") -> str:
 def redis_client() -> redis.Redis:
     """The suite's Redis (REDIS_URL) with short timeouts: a Redis that is gone fails a caller in two seconds. One
     client (and connection pool) per process and URL, shared: callers must not close it."""
-    return _redis_client_for(get_settings().redis_url)
+    return redis_client_for(get_settings().redis_url)
 
 
-@lru_cache(maxsize=4)
-def _redis_client_for(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+@lru_cache(maxsize=8)
+def redis_client_for(url: str, timeout: float = 2) -> redis.Redis:
+    """One shared client per URL and timeout (a caller on every request wants a shorter one)."""
+    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)

@@ -176,9 +176,9 @@ def register_error_handlers(app: Flask) -> None:
         if isinstance(exc, DataError):  # a value the column cannot hold (an id beyond integer): the request's fault
             log.warning("value refused by the database: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
             return error_response(422, "invalid_input", OUT_OF_RANGE_MESSAGE)
-        if isinstance(exc, IntegrityError) and unique_violation(exc):
+        if isinstance(exc, IntegrityError) and (constraint := unique_violation(exc)):
             # two requests saved the same thing at the same moment (two tabs, two clerks): the other one won
-            log.warning("unique constraint refused a save: %s", unique_violation(exc))
+            log.warning("unique constraint refused a save: %s", constraint)
             return error_response(409, "conflict", STATUS_MESSAGES[409])
         if not db_unavailable(exc):  # any other failing statement (a broken rule of ours) stays a 500
             return _unexpected(exc)

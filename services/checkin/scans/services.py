@@ -64,15 +64,19 @@ def refuse(session: Session, reason: str, *, activity_id: int | None = None, win
     return ScanRefused(reason, status)
 
 
+def _trainee_row(identity: dict[str, Any]) -> dict[str, Any]:
+    """The trainees row of a validated identity: the ID number's keyed hash is the key, personal data encrypted."""
+    now = clock.now()
+    return {"trainee_key": pii.id_hash(identity["id_number"]), "id_enc": pii.encrypt(identity["id_number"]),
+            "name": identity["name"], "mobile_enc": pii.encrypt(identity["mobile"]),
+            "mobile_hash": pii.mobile_hash(identity["mobile"]), "title": identity["title"],
+            "unit": identity["unit"], "created_at": now, "updated_at": now}
+
+
 def upsert_trainee(session: Session, identity: dict[str, Any]) -> Trainee:
     """The identity typed on the form; the ID number's keyed hash is the trainee's key.
     Later details win (a new mobile, a new unit); the ID number stays. One statement either way."""
-    now = clock.now()
-    values = {"trainee_key": pii.id_hash(identity["id_number"]), "id_enc": pii.encrypt(identity["id_number"]),
-              "name": identity["name"], "mobile_enc": pii.encrypt(identity["mobile"]),
-              "mobile_hash": pii.mobile_hash(identity["mobile"]), "title": identity["title"],
-              "unit": identity["unit"], "created_at": now, "updated_at": now}
-    stmt = insert_for(session, Trainee).values(**values)
+    stmt = insert_for(session, Trainee).values(**_trainee_row(identity))
     stmt = stmt.on_conflict_do_update(index_elements=[Trainee.trainee_key], set_={
         k: stmt.excluded[k] for k in ("name", "mobile_enc", "mobile_hash", "title", "unit", "updated_at")})
     return session.scalars(stmt.returning(Trainee), execution_options={"populate_existing": True}).one()
@@ -86,14 +90,10 @@ def known_or_new_trainee(session: Session, identity: dict[str, Any]) -> Trainee:
     check-in types someone else's details, which must never replace what the trainee gave (the list, the
     events to credits and the 执行情况反馈 would all show them). A name that is not the one on record is refused:
     a wrong ID number with a right check digit, or the wrong person."""
-    now = clock.now()
-    key = pii.id_hash(identity["id_number"])
-    stmt = insert_for(session, Trainee).values(
-        trainee_key=key, id_enc=pii.encrypt(identity["id_number"]), name=identity["name"],
-        mobile_enc=pii.encrypt(identity["mobile"]), mobile_hash=pii.mobile_hash(identity["mobile"]),
-        title=identity["title"], unit=identity["unit"], created_at=now, updated_at=now,
-    ).on_conflict_do_nothing(index_elements=[Trainee.trainee_key])
-    session.execute(stmt)
+    row = _trainee_row(identity)
+    key = row["trainee_key"]
+    session.execute(insert_for(session, Trainee).values(**row)
+                    .on_conflict_do_nothing(index_elements=[Trainee.trainee_key]))
     trainee = session.scalars(select(Trainee).where(Trainee.trainee_key == key)
                               .execution_options(populate_existing=True)).one()
     if trainee.name != identity["name"]:
