@@ -122,6 +122,7 @@ def test_flow_analyse_exclude_grant_through_the_pages(credits_app, seeded, cdb):
     c = client_for(credits_app, "inst_a")
     listing = c.get("/credits/awards").get_data(as_text=True)
     assert "项目参加者授分" in listing and "心血管急危重症诊治进展" in listing and "未授分" in listing
+    assert "<th>期次</th>" in listing and '<td class="nowrap">第一期</td>' in listing
 
     step1 = c.get(f"/credits/awards/{OFFERING}").get_data(as_text=True)
     assert "根据会场考勤授分" in step1 and "请勿选择手工录入学分，手工录入学分为非有效学分" in step1
@@ -156,7 +157,13 @@ def test_flow_analyse_exclude_grant_through_the_pages(credits_app, seeded, cdb):
 
     # 筛选授分人员: untick 张伟 with a reason (audit-logged); a blank reason is refused
     blank = c.post(f"/credits/awards/{OFFERING}/exclusions", data=form(INST_A, trainee_key=key(2), reason=""))
-    assert blank.status_code == 302
+    assert blank.status_code == 400 and "请填写不授分的原因。" in blank.get_data(as_text=True)
+    # a one-letter reason is refused in 张伟's own row, with what was typed still in it
+    short = c.post(f"/credits/awards/{OFFERING}/exclusions", data=form(INST_A, trainee_key=key(2), reason="走"))
+    text = short.get_data(as_text=True)
+    assert short.status_code == 400 and "不授分原因：" in text and 'value="走" aria-invalid="true"' in text
+    row_form = text.split(f'name="trainee_key" value="{key(2)}"')[1].split("</form>")[0]
+    assert 'value="走"' in row_form and text.count('value="走"') == 1
     assert audit(cdb, "exclude") == []
     c.post(f"/credits/awards/{OFFERING}/exclusions", data=form(INST_A, trainee_key=key(2), reason="中途离场"))
     [ex] = audit(cdb, "exclude")
@@ -362,9 +369,11 @@ def test_award_list_exports_to_excel_with_masked_ids(credits_app, seeded, cdb):
     c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))
     c.post(f"/credits/awards/{OFFERING}/grant", data=form(INST_A, activity_date="2026-12-11"))
     resp = c.get(f"/credits/awards/{OFFERING}/awards.xlsx")
-    assert resp.status_code == 200 and quote("授分名单") in resp.headers["Content-Disposition"]
+    assert resp.status_code == 200
+    assert quote("授分名单-2026-01-01-001-第一期.xlsx") in resp.headers["Content-Disposition"]
     ws = load_workbook(io.BytesIO(resp.data)).active
     values = [[c.value for c in row] for row in ws.iter_rows()]
+    assert values[0][0] == "2026-01-01-001 心血管急危重症诊治进展 第一期（2026-12-10 至 2026-12-11）"
     assert values[1][:3] == ["序号", "姓名", "身份证号码"]
     names = {r[1]: r for r in values[2:]}
     assert set(names) == {"吴倩", "李娜"}

@@ -57,17 +57,17 @@ def test_credit_terms_recorded_once_and_updated_on_reapproval(databases):
     [row] = rows(databases)
     assert (row.offering_id, row.institution_id, row.credit_class, row.credit_value, row.hours) == (
         101, 1, "Ⅰ类", Decimal("10"), Decimal("20"))
-    assert (row.project_number, row.year, row.starts_on, row.ends_on) == (
-        "2026-01-01-001", 2026, dt.date(2026, 12, 10), dt.date(2026, 12, 11))
+    assert (row.project_number, row.year, row.starts_on, row.ends_on, row.seq_label) == (
+        "2026-01-01-001", 2026, dt.date(2026, 12, 10), dt.date(2026, 12, 11), "第一期")
     s = databases["credits"].new_session()
     assert s.scalar(select(func.count()).select_from(processed_events)) == 1
     s.close()
 
     clock.set_now(dt.datetime(2026, 11, 21, 2, 0, tzinfo=dt.UTC))
-    again = make_envelope("offering.approved", "projects", payload(credit_class="Ⅱ类", credit_value="5"))
+    again = make_envelope("offering.approved", "projects", payload(credit_class="Ⅱ类", credit_value="5", seq=12))
     assert deliver(again) is True
     [row] = rows(databases)
-    assert (row.credit_class, row.credit_value) == ("Ⅱ类", Decimal("5"))
+    assert (row.credit_class, row.credit_value, row.seq_label) == ("Ⅱ类", Decimal("5"), "第十二期")
 
 
 def test_api_returns_terms(credits_app):

@@ -9,7 +9,8 @@ from PIL import Image
 from sqlalchemy import select
 
 from services.common import clock, pii
-from services.projects.filings.models import Filing, FilingUpload, cn_number, seq_label
+from services.common.formats import cn_number, seq_label
+from services.projects.filings.models import Filing, FilingUpload
 from tests.conftest import bearer, login_client
 
 

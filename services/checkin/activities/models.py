@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from services.common import clock
 from services.common.auth import Principal
 from services.common.db import UTCDateTime
+from services.common.formats import seq_label
 
 from ..db import Base
 
@@ -88,24 +89,6 @@ def activity_query(principal: Principal, q: str | None = None, year: int | None 
     if year is not None:
         stmt = stmt.where(Activity.year == year)
     return stmt.order_by(Activity.starts_on.desc(), Activity.id.desc())
-
-
-_DIGITS = "零一二三四五六七八九"
-
-
-def _cn_number(n: int) -> str:
-    if n < 10:
-        return _DIGITS[n]
-    if n < 20:
-        return "十" + (_DIGITS[n % 10] if n % 10 else "")
-    if n < 100:
-        return _DIGITS[n // 10] + "十" + (_DIGITS[n % 10] if n % 10 else "")
-    return str(n)
-
-
-def seq_label(seq: int) -> str:
-    """1 -> 第一期, 12 -> 第十二期."""
-    return f"第{_cn_number(seq)}期"
 
 
 def fmt_decimal(value: Decimal | None) -> str:

@@ -95,6 +95,8 @@ class OfferingRowSchema(ZhSchema):
     offering_id = fields.Integer()
     project_number = fields.String()
     project_title = fields.String()
+    seq = fields.Integer(allow_none=True, metadata={"description": "期次序号（审批早于记录期次时为空）"})
+    seq_label = fields.String(metadata={"description": "期次，如 第一期"})
     institution_name = fields.String()
     year = fields.Integer()
     credit_class = fields.String()

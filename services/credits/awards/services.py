@@ -484,7 +484,8 @@ def export_xlsx(offering: OfferingCredit, awards: list[CreditAward]) -> bytes:
     """The award list as the institution's office keeps it; ID numbers and mobiles masked."""
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("授分名单")
-    ws.append([f"{offering.project_number} {offering.project_title}（{offering.starts_on} 至 {offering.ends_on}）"])
+    ws.append([f"{offering.project_number} {offering.project_title} {offering.seq_label}".rstrip()
+               + f"（{offering.starts_on} 至 {offering.ends_on}）"])
     ws.append(["序号", "姓名", "身份证号码", "职称", "单位", "学分类别", "学分", "活动日期", "授分方式", "是否有效学分",
                "状态", "授分时间", "撤销原因"])
     for i, a in enumerate(awards, 1):

@@ -73,8 +73,9 @@ def _offering_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     for offering, award_count, analysis_count in result["items"]:
         rows.append({
             "offering_id": offering.offering_id, "project_number": offering.project_number,
-            "project_title": offering.project_title, "institution_name": offering.institution_name,
-            "year": offering.year, "credit_class": offering.credit_class, "credit_value": offering.credit_value,
+            "project_title": offering.project_title, "seq": offering.seq, "seq_label": offering.seq_label,
+            "institution_name": offering.institution_name, "year": offering.year,
+            "credit_class": offering.credit_class, "credit_value": offering.credit_value,
             "starts_on": offering.starts_on, "ends_on": offering.ends_on, "award_count": award_count,
             "analysed": bool(analysis_count),
             "status": svc.grant_status(award_count, analysis_count, offering.report_state)})
@@ -203,6 +204,12 @@ def analysis_submit(offering_id: int) -> Any:
 @access("institution", "reviewer")
 def attendees_step(offering_id: int) -> Any:
     """有效人员明细 + 筛选授分人员 + 活动日期 + 授分."""
+    return _attendees_page(offering_id)
+
+
+def _attendees_page(offering_id: int, typed: dict[str, str] | None = None, status: int = 200) -> Any:
+    """The attendees page; `typed` is a refused 不授分 (its trainee_key, reason and error), shown again in that
+    person's row, on the page that holds the row, so the office never types the reason twice."""
     session = db.session()
     offering = svc.get_offering(session, _me(), offering_id)
     analysis = svc.latest_analysis(session, offering_id)
@@ -215,6 +222,9 @@ def attendees_step(offering_id: int) -> Any:
     pages_n = max(1, math.ceil(len(shown) / ATTENDEES_PER_PAGE))
     page = request.args.get("page", "1")
     page_no = min(max(1, int(page)), pages_n) if page.isdigit() else 1
+    if typed:
+        at = next((i for i, r in enumerate(shown) if r.trainee_key == typed.get("trainee_key")), None)
+        page_no = page_no if at is None else at // ATTENDEES_PER_PAGE + 1
     counts = {s: sum(1 for r in rows if r.status == s) for s in ("to_grant", "granted", "withdrawn", "excluded")}
     windows = [w for w in svc.windows_of(session, offering_id) if w.window_id in {p["window_id"]
                                                                                   for p in analysis.windows}]
@@ -223,7 +233,7 @@ def attendees_step(offering_id: int) -> Any:
         windows=windows, rows=shown[(page_no - 1) * ATTENDEES_PER_PAGE: page_no * ATTENDEES_PER_PAGE],
         total=len(rows), counts=counts, page=page_no, pages=pages_n, q=q,
         activity_date=request.args.get("activity_date") or offering.ends_on.isoformat(),
-        can_edit=_can_edit(offering))
+        can_edit=_can_edit(offering), typed=typed or {}), status
 
 
 @pages.post("/credits/awards/<int:offering_id>/exclusions")
@@ -233,8 +243,12 @@ def exclusion_add(offering_id: int) -> Any:
     offering = svc.get_offering(session, _me(), offering_id)
     data, errors = load_form(ExclusionSchema(), request.form)
     if errors:
-        flash("；".join(f"{FIELD_LABELS.get(k, k)}：{v}" for k, v in errors.items()), "error")
-        return redirect(f"/credits/awards/{offering_id}/attendees")
+        if "trainee_key" in errors:
+            flash("学员标识不正确，请刷新页面后重试。", "error")
+            return redirect(f"/credits/awards/{offering_id}/attendees")
+        return _attendees_page(offering_id, {"trainee_key": request.form.get("trainee_key", ""),
+                                             "reason": request.form.get("reason", "")[:500],
+                                             "error": f"不授分原因：{errors.get('reason')}"}, 400)
     try:
         name = svc.exclude(session, _me(), offering, data["trainee_key"], data["reason"])  # type: ignore[index]
     except AppError as exc:
@@ -303,7 +317,7 @@ def award_export(offering_id: int) -> Any:
     session = db.session()
     offering = svc.get_offering(session, _me(), offering_id)
     data = svc.export_xlsx(offering, svc.award_list(session, offering_id))
-    name = f"授分名单-{offering.project_number}.xlsx"
+    name = "-".join(filter(None, ("授分名单", offering.project_number, offering.seq_label))) + ".xlsx"
     resp = Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     resp.headers["Content-Disposition"] = f"attachment; filename=awards.xlsx; filename*=UTF-8''{quote(name)}"
     resp.headers["Cache-Control"] = "private, no-store"

@@ -32,6 +32,7 @@ def on_offering_approved(session: Session, payload: dict[str, Any], envelope: di
         return
     approved_at = parse_time(envelope["time"])
     values = {name: payload[name] for name in FIELDS}
+    values["seq"] = payload.get("seq")
     values["approved_at"] = approved_at
     query = select(OfferingCredit).where(OfferingCredit.offering_id == payload["offering_id"]).with_for_update()
     row = session.scalars(query).first()

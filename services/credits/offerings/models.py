@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from services.common import clock
 from services.common.db import UTCDateTime
+from services.common.formats import seq_label
 
 from ..db import Base
 
@@ -27,6 +28,8 @@ class OfferingCredit(Base):
     institution_name: Mapped[str] = mapped_column(String(200), default="")
     project_number: Mapped[str] = mapped_column(String(64), index=True)
     project_title: Mapped[str] = mapped_column(String(300))
+    # the 期 number (第一期 …); null on offerings approved before credits kept it
+    seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
     year: Mapped[int] = mapped_column(Integer, index=True)
     credit_class: Mapped[str] = mapped_column(String(20))
     credit_value: Mapped[Decimal] = mapped_column(Numeric(6, 2))
@@ -45,8 +48,13 @@ class OfferingCredit(Base):
         CheckConstraint("ends_on >= starts_on", name="dates_in_order"),
         CheckConstraint("credit_value >= 0", name="credit_value_not_negative"),
         CheckConstraint("hours >= 0", name="hours_not_negative"),
+        CheckConstraint("seq IS NULL OR seq >= 1", name="seq_positive"),
         CheckConstraint("report_state IN ('none', 'submitted', 'returned', 'approved')", name="report_state_known"),
     )
+
+    @property
+    def seq_label(self) -> str:
+        return seq_label(self.seq) if self.seq else ""
 
     @property
     def awards_locked(self) -> bool:

@@ -10,23 +10,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from services.common import clock, pii
 from services.common.db import UTCDateTime
+from services.common.formats import seq_label
 
 from ..catalogue.models import Project
 from ..db import Base
-
-CN_DIGITS = "零一二三四五六七八九"
-
-
-def cn_number(n: int) -> str:
-    """1 -> 一, 10 -> 十, 12 -> 十二, 21 -> 二十一 (期 numbers stay below 100)."""
-    if n < 10:
-        return CN_DIGITS[n]
-    tens, ones = divmod(n, 10)
-    return ("" if tens == 1 else CN_DIGITS[tens]) + "十" + (CN_DIGITS[ones] if ones else "")
-
-
-def seq_label(seq: int) -> str:
-    return f"第{cn_number(seq)}期"
 
 
 class Offering(Base):
@@ -122,4 +109,4 @@ class FilingUpload(Base):
     )
 
 
-__all__ = ["Offering", "Filing", "FilingUpload", "seq_label", "cn_number"]
+__all__ = ["Offering", "Filing", "FilingUpload", "seq_label"]
