@@ -137,10 +137,18 @@ def test_list_arguments_are_checked(projects_app, world):
 def test_reviewer_lands_on_the_home_page_with_its_nav_link(projects_app, world):
     c = login_client(projects_app.test_client(), world["reviewer"])
     assert c.get("/projects/").headers["Location"].endswith("/projects/review")
-    assert '<a href="/projects/review">首页</a>' in _get(c, "/projects/review/filings")
+    # the menu marks the page's own section, never 首页 (whose path starts every other review path)
+    filings = _get(c, "/projects/review/filings")
+    assert '<a href="/projects/review">首页</a>' in filings
+    assert '<a href="/projects/review/filings" aria-current="page">举办前登记审批</a>' in filings
+    assert filings.count('aria-current="page"') == 1
+    assert '<a href="/projects/review" aria-current="page">首页</a>' in _get(c, "/projects/review")
     inst = login_client(projects_app.test_client(), world["inst_a"])
     assert inst.get("/projects/").headers["Location"].endswith("/projects/filings")
-    assert '<a href="/projects/review">首页</a>' not in _get(inst, "/projects/filings")
+    own = _get(inst, "/projects/filings")
+    assert '<a href="/projects/review">首页</a>' not in own
+    assert 'aria-current="page">省级项目申报 · 项目举办前登记</a>' in own
+    assert 'aria-label="主菜单"' not in _get(projects_app.test_client(), "/projects/login")  # no menu signed out
 
 
 def test_empty_dashboard(projects_app, reviewer):
