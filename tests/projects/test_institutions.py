@@ -6,7 +6,11 @@ import hashlib
 import hmac
 import io
 
+import pytest
+from alembic import command
 from openpyxl import Workbook
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from services.common.auth import COOKIE, Principal, issue_token
 from services.common.config import get_settings
@@ -131,3 +135,52 @@ def test_accounts_ignore_case(projects_app, inst_a, reviewer):
     assert r.json["created"] == [] and [x["account"] for x in r.json["existing"]] == ["XA_FIRST"]
     r = c.post("/projects/api/auth/login", json={"kind": "institution", "account": "XA_First", "password": "Passw0rd!"})
     assert r.status_code == 200, r.json
+
+
+def test_the_database_refuses_an_account_differing_only_in_case(databases, inst_a, reviewer):
+    """Two clerks saving XA_FIRST and xa_first at the same moment both pass the service's look-up; the unique
+    index on lower(account) keeps the second out (institutions and reviewers alike)."""
+    from services.projects.institutions.models import Institution, Reviewer
+
+    s = databases["projects"].new_session()
+    try:
+        s.add(Institution(account="XA_FIRST", name="同名不同写法的医院", password_hash="x"))  # inst_a is xa_first
+        with pytest.raises(IntegrityError, match="uq_institutions_account_ci"):
+            s.flush()
+        s.rollback()
+        taken = s.query(Reviewer).first().account
+        s.add(Reviewer(account=taken.swapcase(), name="另一审核员", password_hash="x", mobile_enc="x", mobile_hash="x"))
+        with pytest.raises(IntegrityError, match="uq_reviewers_account_ci"):
+            s.flush()
+    finally:
+        s.rollback()
+        s.close()
+
+
+def test_upgrade_stops_on_accounts_differing_only_in_case(monkeypatch, tmp_path):
+    """Migration e3b7c9d1a4f6 names the clashing accounts instead of failing inside CREATE INDEX; once one is
+    renamed it goes through."""
+    import services.projects.models  # noqa: F401 - the whole schema is known
+    from services.projects.db import db as pdb
+
+    monkeypatch.setenv("CME_PROJECTS_DATABASE_URL", f"sqlite:///{tmp_path / 'projects.db'}")
+    get_settings.cache_clear()
+    pdb.reset()
+    try:
+        cfg = pdb.alembic_config()
+        command.upgrade(cfg, "80a9d2b5bbfd")
+        with pdb.engine.begin() as conn:
+            for account, name in (("hz_center", "汉中市中心医院"), ("HZ_Center", "汉中市中心医院分院")):
+                conn.execute(text("INSERT INTO institutions (account, name, password_hash, active, created_at) "
+                                  "VALUES (:a, :n, 'x', true, '2026-11-27 00:00:00')"), {"a": account, "n": name})
+        with pytest.raises(RuntimeError, match=r"institutions: accounts differing only in case: hz_center \(2\)"):
+            command.upgrade(cfg, "head")
+        with pdb.engine.begin() as conn:
+            conn.execute(text("UPDATE institutions SET account = 'hz_branch' WHERE account = 'HZ_Center'"))
+        command.upgrade(cfg, "head")
+        with pdb.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM institutions")).scalar() == 2
+    finally:
+        pdb.reset()
+        monkeypatch.delenv("CME_PROJECTS_DATABASE_URL")
+        get_settings.cache_clear()

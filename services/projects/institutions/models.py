@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from services.common import clock, pii
@@ -65,3 +65,9 @@ class Reviewer(Base):
     @property
     def mobile(self) -> str:
         return pii.decrypt(self.mobile_enc)
+
+
+# Accounts are typed in any case (XJTU1 or xjtu1) and must name one login: the database refuses a second account
+# differing only in case, also when two clerks save them at the same moment.
+Index("uq_institutions_account_ci", func.lower(Institution.account), unique=True)
+Index("uq_reviewers_account_ci", func.lower(Reviewer.account), unique=True)

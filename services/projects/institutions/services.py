@@ -63,8 +63,8 @@ def add_admin(session: Session, institution: Institution, real_name: str, mobile
 
 
 def create_reviewer(session: Session, account: str, name: str, password: str, mobile: str) -> Reviewer:
-    if session.scalar(select(Reviewer.id).where(Reviewer.account == account)):
-        raise AppError(409, "account_taken", f"账号“{account}”已存在。")
+    if session.scalar(select(Reviewer.id).where(func.lower(Reviewer.account) == account.lower())):
+        raise AppError(409, "account_taken", f"账号“{account}”已存在（账号不区分大小写）。")
     reviewer = Reviewer(account=account, name=name, password_hash=hash_password(password),
                         mobile_enc=pii.encrypt(mobile), mobile_hash=pii.mobile_hash(mobile))
     session.add(reviewer)
