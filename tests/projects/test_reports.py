@@ -324,6 +324,11 @@ def test_return_resubmit_approve_with_events(projects_app, projects_db, inst_a, 
     assert len(returned) == 1 and returned[0]["payload"]["reason"] == "会议照片不清晰。"
     body = c.get(f"/projects/api/reports/{rid}", headers=hi).get_json()
     assert body["state"] == "returned" and body["return_reason"] == "会议照片不清晰。"
+    # returned is not a draft: the institution mends and resubmits it, it cannot make the committee's record vanish
+    r = c.delete(f"/projects/api/reports/{rid}", headers=hi, json={})
+    assert r.status_code == 409 and r.get_json()["error"]["code"] == "not_deletable"
+    assert "不能删除" in r.get_json()["error"]["message"]
+    assert [i["id"] for i in c.get("/projects/api/review/reports?state=all", headers=hr).get_json()["items"]] == [rid]
     r = c.put(f"/projects/api/reports/{rid}/pages/5", headers=hi, json={**MATERIALS, "summary": "已补充照片。"})
     assert r.status_code == 200
     assert c.post(f"/projects/api/reports/{rid}/submit", headers=hi, json={}).status_code == 200

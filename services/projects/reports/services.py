@@ -353,8 +353,8 @@ def submit_report(session: Session, principal: Principal, report: ExecutionRepor
 
 
 def delete_report(session: Session, principal: Principal, report: ExecutionReport, version: int | None = None) -> None:
-    """删除 (before 提交 only): the record goes, with its rows and files; 新建 is possible again."""
-    states.ensure_editable(report, "删除")
+    """删除 (a draft never submitted only): the record goes, with its rows and files; 新建 is possible again."""
+    states.ensure_deletable(report)
     _check_version(report, version)
     record(session, principal, states.OBJECT, report.id, "delete", report.state, None)
     session.delete(report)

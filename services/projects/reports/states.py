@@ -43,9 +43,18 @@ _REFUSALS = {
 
 
 def can(report: ExecutionReport, action: str) -> bool:
-    if action in ("edit", "delete"):
+    if action == "delete":
+        return report.state == "draft"
+    if action == "edit":
         return report.state in EDITABLE
     return report.state in TRANSITIONS[action][0]
+
+
+def ensure_deletable(report: ExecutionReport) -> None:
+    """Only a draft goes: once sent, the committee's record of it (its return and reason) must stay."""
+    if report.state == "returned":
+        raise AppError(409, "not_deletable", "该反馈记录已提交并被退回，不能删除；请按退回原因修改后重新提交。")
+    ensure_editable(report, "删除")
 
 
 def ensure_editable(report: ExecutionReport, doing: str = "修改") -> None:

@@ -453,7 +453,7 @@ def api_get(report_id: int) -> Any:
 @api.route("/reports/<int:report_id>", methods=["DELETE"])
 @access("institution")
 @api.response(204)
-@api.doc(security=BEARER, summary="删除（仅提交前）",
+@api.doc(security=BEARER, summary="删除（仅从未提交的草稿；已退回的不能删除）",
          requestBody={"content": {"application/json": {"schema": VersionSchema}}})
 def api_delete(report_id: int) -> Any:
     report = _own_locked(report_id)
