@@ -80,6 +80,21 @@ def test_import_creates_updates_and_reports_bad_rows(projects_app, projects_db, 
     s.close()
 
 
+def test_a_number_typed_otherwise_is_the_same_project(projects_app, projects_db, inst_a, reviewer):
+    """Full-width digits, en dashes or spaces from Excel and Chinese input methods do not add the project a second
+    time; what is not a number at all is refused on its row."""
+    c = projects_app.test_client()
+    h = bearer(reviewer[1])
+    assert upload(c, workbook([row("2026-01-01-001", inst_a[0].name)]), h).get_json()["created"] == 1
+    body = upload(c, workbook([row("２０２６－０１－０１－００１", inst_a[0].name), row("2026–01–01–001", inst_a[0].name),
+                               row(" 2026 - 01-01-001", inst_a[0].name), row("abc", inst_a[0].name),
+                               row("2026", inst_a[0].name)]), h).get_json()
+    errors = {e["row"]: e["reason"] for e in body["errors"]}
+    assert (body["created"], body["unchanged"]) == (0, 1) and count(projects_db) == 1
+    assert "与第 2 行重复" in errors[3] and "与第 2 行重复" in errors[4]
+    assert errors[5].startswith("项目编号：") and "2026-01-01-001" in errors[5] and errors[6].startswith("项目编号：")
+
+
 def test_year_column_and_aliases(projects_app, projects_db, inst_a, reviewer):
     c = projects_app.test_client()
     old = ["2025-09-09-001", "旧年度项目", "李明", inst_a[0].name, "I类", 5, 10, 1, "", "", "线上+线下", 2025]
@@ -93,7 +108,7 @@ def test_year_column_and_aliases(projects_app, projects_db, inst_a, reviewer):
 
 
 def test_missing_year_is_a_row_error(projects_app, inst_a, reviewer):
-    body = upload(projects_app.test_client(), workbook([row("X-1", inst_a[0].name)]), bearer(reviewer[1]),
+    body = upload(projects_app.test_client(), workbook([row("2026-01-01-009", inst_a[0].name)]), bearer(reviewer[1]),
                   year="").get_json()
     assert body["created"] == 0 and "年度" in body["errors"][0]["reason"]
 

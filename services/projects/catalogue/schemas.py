@@ -5,7 +5,18 @@ from __future__ import annotations
 from marshmallow import Schema
 
 from services.common.paging import PageArgsSchema, page_schema
-from services.common.schemas import IdRange, Length, NotBlank, OneDecimal, OneOf, Range, ZhFormSchema, ZhSchema, fields
+from services.common.schemas import (
+    IdRange,
+    Length,
+    NotBlank,
+    OneDecimal,
+    OneOf,
+    Range,
+    Regexp,
+    ZhFormSchema,
+    ZhSchema,
+    fields,
+)
 
 from .models import CREDIT_CLASSES, MODES
 
@@ -22,7 +33,8 @@ REQUIRED_COLUMNS = [k for k in COLUMNS if k != "年度"]
 class ProjectRowSchema(ZhSchema):
     """One workbook row, after cells were turned into text."""
 
-    number = fields.String(required=True, validate=[NotBlank(), Length(max=40)])
+    number = fields.String(required=True, validate=[NotBlank(), Length(max=40), Regexp(
+        r"^\d{4}(-\d{1,4}){2,4}$", "应为年度开头、以“-”连接的数字，如 2026-01-01-001。")])
     title = fields.String(required=True, validate=[NotBlank(), Length(max=200)])
     leader = fields.String(required=True, validate=[NotBlank(), Length(max=50)])
     host_name = fields.String(required=True, validate=[NotBlank(), Length(max=200)])

@@ -9,6 +9,8 @@ A number already in the catalogue is updated in place, never duplicated.
 from __future__ import annotations
 
 import datetime as dt
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -94,8 +96,19 @@ def _first_message(messages: Any) -> str:
     return str(messages)
 
 
+# hyphen look-alikes Excel and Chinese input methods type for "-" (en/em dash, minus, full-width hyphen, …)
+_DASHES = str.maketrans({c: "-" for c in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"})
+
+
+def normalise_number(text: str) -> str:
+    """２０２６－０１－０１－００１ or "2026–01–01–001 " -> 2026-01-01-001: one project, however it was typed."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text).translate(_DASHES))
+
+
 def _normalise(texts: dict[str, str]) -> dict[str, str]:
     t = {k: v for k, v in texts.items() if v != ""}
+    if "number" in t:
+        t["number"] = normalise_number(t["number"])
     if "credit_class" in t:
         t["credit_class"] = _CLASS_ALIASES.get(t["credit_class"].replace(" ", ""), t["credit_class"])
     if "mode" in t:
