@@ -17,6 +17,7 @@ from tests.checkin.test_windows_support import (
     client_for,
     csrf_for,
     id_number,
+    identity,
     make_activity,
     scan,
 )
@@ -108,3 +109,28 @@ def test_export_opens_with_openpyxl_masked_only_and_is_audited(checkin_app, fill
     assert client_for(checkin_app, "reviewer").get(f"/checkin/activities/{aid}/checkins.xlsx").status_code == 200
     assert client_for(checkin_app, "inst_b").get(f"/checkin/activities/{aid}/checkins.xlsx").status_code == 404
     assert len(audit_entries(checkin_app.extensions["cme_db"], "checkins_exported")) == 2
+
+
+def test_export_keeps_typed_text_as_text_never_a_formula(checkin_app, cdb):
+    """A 单位 typed on the phone as =HYPERLINK(…) must not become a live link in the office's file."""
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    from services.checkin.scans.services import record_checkin
+    from services.checkin.windows.models import CheckinWindow
+
+    aid, wids = make_activity(cdb)
+    planted = '=HYPERLINK("http://evil.example/","点我")'
+    s = cdb.new_session()
+    w = s.get(CheckinWindow, wids[0])
+    record_checkin(s, w, nonce="formula-1", scanned_at=w.starts_at + dt.timedelta(minutes=5),
+                   identity=identity(5, unit=planted), openid="openid-formula", address="10.0.0.9")
+    s.commit()
+    s.close()
+    r = client_for(checkin_app, "inst_a").get(f"/checkin/activities/{aid}/checkins.xlsx")
+    sheet = zipfile.ZipFile(io.BytesIO(r.data)).read("xl/worksheets/sheet1.xml").decode()
+    assert "<f>" not in sheet  # no formula anywhere in the file
+    ws = load_workbook(io.BytesIO(r.data)).active
+    [cell] = [c for row in ws.iter_rows(min_row=4) for c in row if c.value == planted]
+    assert cell.data_type == "s"

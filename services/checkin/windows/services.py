@@ -29,6 +29,7 @@ from services.common.audit import record_audit
 from services.common.auth import Principal, own_institution
 from services.common.errors import AppError
 from services.common.paging import paginate
+from services.common.sheets import text_row
 
 from ..activities.models import Activity
 from ..scans.models import REASONS, Checkin, RefusedScan
@@ -370,16 +371,17 @@ def export_checkins(session: Session, principal: Principal, activity: Activity, 
     wb = Workbook()
     ws = wb.active
     ws.title = "签到名单"
-    ws.append([f"{activity.project_title}（{activity.seq_label}） 签到名单"])
+    ws.append(text_row(ws, [f"{activity.project_title}（{activity.seq_label}） 签到名单"]))
     ws.append([f"项目编号 {activity.project_number} · 导出时间 {clock.fmt(clock.now())} · 共 {len(rows)} 条"])
     ws.append(list(EXPORT_HEADERS))
     for cell in ws[3]:
         cell.font = Font(bold=True)
     for n, c in enumerate(rows, 1):
         r = checkin_row(c)
-        ws.append([n, r["name"], r["id_number_masked"], r["mobile_masked"], r["title"], r["unit"],
-                   r["window_title"], r["window_kind_label"], clock.fmt(r["scanned_at"], "%Y-%m-%d %H:%M:%S"),
-                   r["method"], r["forced_reason"] or "", "；".join(r["flag_labels"])])
+        ws.append(text_row(ws, [n, r["name"], r["id_number_masked"], r["mobile_masked"], r["title"], r["unit"],
+                                r["window_title"], r["window_kind_label"],
+                                clock.fmt(r["scanned_at"], "%Y-%m-%d %H:%M:%S"), r["method"], r["forced_reason"] or "",
+                                "；".join(r["flag_labels"])]))
     for col, width in zip("ABCDEFGHIJKL", (6, 10, 22, 15, 12, 28, 20, 6, 20, 6, 24, 30), strict=True):
         ws.column_dimensions[col].width = width
     ws.freeze_panes = "A4"

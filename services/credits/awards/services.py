@@ -27,6 +27,7 @@ from services.common.db import insert_for
 from services.common.errors import AppError
 from services.common.events import emit
 from services.common.paging import matches
+from services.common.sheets import text_row
 
 from ..accounts.models import TraineeAccount
 from ..accounts.services import ensure_account
@@ -484,14 +485,15 @@ def export_xlsx(offering: OfferingCredit, awards: list[CreditAward]) -> bytes:
     """The award list as the institution's office keeps it; ID numbers and mobiles masked."""
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("授分名单")
-    ws.append([f"{offering.project_number} {offering.project_title} {offering.seq_label}".rstrip()
-               + f"（{offering.starts_on} 至 {offering.ends_on}）"])
+    ws.append(text_row(ws, [f"{offering.project_number} {offering.project_title} {offering.seq_label}".rstrip()
+                            + f"（{offering.starts_on} 至 {offering.ends_on}）"]))
     ws.append(["序号", "姓名", "身份证号码", "职称", "单位", "学分类别", "学分", "活动日期", "授分方式", "是否有效学分",
                "状态", "授分时间", "撤销原因"])
     for i, a in enumerate(awards, 1):
-        ws.append([i, a.name, pii.masked(a.id_enc), a.title, a.unit, a.credit_class, float(a.credit_value),
-                   a.activity_date.isoformat(), METHODS[a.method], "否（手工录入）" if a.method == "manual" else "是",
-                   STATES[a.state], clock.fmt(a.granted_at), a.withdraw_reason or ""])
+        ws.append(text_row(ws, [i, a.name, pii.masked(a.id_enc), a.title, a.unit, a.credit_class,
+                                float(a.credit_value), a.activity_date.isoformat(), METHODS[a.method],
+                                "否（手工录入）" if a.method == "manual" else "是", STATES[a.state],
+                                clock.fmt(a.granted_at), a.withdraw_reason or ""]))
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
