@@ -123,6 +123,9 @@ def test_gunicorn_config_loads():
     exec(compile((ROOT / "deploy" / "gunicorn.conf.py").read_text(), "gunicorn.conf.py", "exec"), namespace)
     assert namespace["workers"] >= 1 and namespace["max_requests"] > 0
     assert "x-request-id" in namespace["access_log_format"]
+    # gunicorn's access log names the path, never the query string (%(r)s and %(q)s would carry ?q=<ID number>)
+    assert "%(U)s" in namespace["access_log_format"] and "%(r)s" not in namespace["access_log_format"]
+    assert "%(q)s" not in namespace["access_log_format"]
 
 
 def test_rendered_gateway_configs_are_valid_nginx(tmp_path):

@@ -71,6 +71,20 @@ def test_request_id_set_by_gateway_reaches_service_log(stack):
                      what="the request id in the gateway's access log")
 
 
+def test_query_strings_never_reach_the_gateway_log(stack):
+    """A search by a full ID number or mobile in a URL (?q=…), or the Referer of the page after it, is logged
+    as its path only (DESIGN: personal data never logged)."""
+    secret_id, secret_mobile = "610102198503120011", "13912345678"
+    resp = stack.http.get(stack.url(f"/projects/healthz?q={secret_id}"),
+                          headers={"Referer": f"http://example.test/checkin/activities/1/checkins?q={secret_mobile}"})
+    rid = resp.headers["X-Request-ID"]
+    log = stack.log_path("nginx-access")
+    stack.wait_until(lambda: rid in log.read_text(errors="replace"), 10, what="the request in the access log")
+    [line] = [ln for ln in log.read_text(errors="replace").splitlines() if rid in ln]
+    assert '"GET /projects/healthz HTTP/1.1"' in line and '"http://example.test/checkin/activities/1/checkins"' in line
+    assert secret_id not in line and secret_mobile not in line and "?q=" not in line
+
+
 def test_well_formed_client_request_id_is_kept_and_bad_one_replaced(stack):
     good = "client-req-0001abcd"
     resp = stack.http.get(stack.url("/projects/healthz"), headers={"X-Request-ID": good})
