@@ -127,6 +127,7 @@ def create_service_app(service: str, sdb: ServiceDB, blueprints: Iterable[Bluepr
         OPENAPI_JSON_PATH="openapi.json",
         SERVICE=service,
         LOGIN_URL="/projects/login",
+        SESSION_COOKIE_SAMESITE="Lax",  # the flash-message cookie, like the login cookie, stays on this site
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.session_interface = CookieSessionInterface()
@@ -158,6 +159,9 @@ def create_service_app(service: str, sdb: ServiceDB, blueprints: Iterable[Bluepr
         headers["X-Request-ID"] = getattr(ctx, "request_id", "")
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", "same-origin")
+        # no page of the suite may be framed by another site (a hidden 审批通过 or 授分 button under a click)
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
         req = request._get_current_object()  # type: ignore[attr-defined]
         p = getattr(ctx, "principal", None)
         if p is not None and req.endpoint != "static":

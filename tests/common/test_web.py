@@ -21,6 +21,7 @@ def test_flask_session_round_trips_through_its_cookie(projects_app):
         response = projects_app.response_class()
         projects_app.session_interface.save_session(projects_app, session, response)
         cookie = response.headers["Set-Cookie"].split(";")[0]
+    assert "SameSite=Lax" in response.headers["Set-Cookie"] and "HttpOnly" in response.headers["Set-Cookie"]
     name, value = cookie.split("=", 1)
     assert name == projects_app.config["SESSION_COOKIE_NAME"]
     with projects_app.test_request_context("/", headers={"Cookie": cookie}):
@@ -109,3 +110,15 @@ def test_calendar_date_keeps_to_the_same_years():
         On().load({"on": "2026-13-01"})
     assert caught.value.messages == {"on": ["日期格式不正确（应为 年-月-日，如 2026-05-01）。"]}
 
+
+
+@pytest.mark.parametrize("path", ["/projects/login", "/credits/login", "/checkin/healthz",
+                                  "/certs/verify/2027AAAAAAAAAAAA"])
+def test_no_page_may_be_framed_by_another_site(projects_app, credits_app, checkin_app, certs_app, path):
+    """Clickjacking: every answer says it may not be shown in another site's frame; an answer with its own
+    policy (an upload, the QR image) keeps it and is still refused to frames by X-Frame-Options."""
+    app = {"projects": projects_app, "credits": credits_app, "checkin": checkin_app, "certs": certs_app}[
+        path.split("/")[1]]
+    resp = app.test_client().get(path)
+    assert resp.headers["X-Frame-Options"] == "DENY"
+    assert resp.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
