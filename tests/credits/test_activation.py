@@ -120,6 +120,12 @@ def test_approval_makes_attendance_awards_effective_and_tells_certs(credits_app,
         "name": "黄敏", "id_number": id_number(9), "mobile": "13900000009", "title": "主治医师", "unit": "某医院",
         "activity_date": "2026-12-11", "confirm_invalid": True})
     assert manual.status_code == 409 and "已审核通过" in manual.json["error"]["message"]
+    # the pages say what took effect: two by attendance; the 手工录入 never does, and never reads 待生效
+    c = granted
+    listing = c.get("/credits/awards").get_data(as_text=True)
+    assert "授分已生效（2 人；手工录入 1 人为非有效学分，不生效）" in listing
+    page = c.get(f"/credits/awards/{OFFERING}/list").get_data(as_text=True)
+    assert page.count("已生效</td>") == 2 and "不生效（非有效学分）" in page and "待生效</td>" not in page
 
     # certs keeps each award once, whatever the repeats
     for envelope in effective_events(cdb):

@@ -197,6 +197,18 @@ def test_granting_again_adds_only_who_is_new(credits_app, seeded, cdb):
                   headers=api_headers("inst_a"))
     assert resp.status_code == 200 and resp.json == {"added": 1, "already": 2, "excluded": 0}
     assert sorted(a.name for a in awards(cdb)) == ["吴倩", "李娜", "王芳"]
+    # 王芳 counts through her 代签 in window 1: marked where it counted, in the list and in its export
+    detail = c.get(f"/credits/awards/{OFFERING}/attendees").get_data(as_text=True)
+    row = detail.split("<td>王芳</td>")[1].split("</tr>")[0]
+    assert row.count("<strong>代签</strong>") == 1 and "代签" not in detail.split("<td>吴倩</td>")[1].split("</tr>")[0]
+    listing = c.get(f"/credits/awards/{OFFERING}/list").get_data(as_text=True)
+    assert listing.count("含代签 1 次") == 1 and "含代签 1 次" in listing.split("王芳")[1].split("</tr>")[0]
+    ws = load_workbook(io.BytesIO(c.get(f"/credits/awards/{OFFERING}/awards.xlsx").data)).active
+    marks = {r[1]: r[13] for r in ws.iter_rows(min_row=3, values_only=True)}
+    assert marks == {"吴倩": None, "李娜": None, "王芳": "有（1 次）"}
+    preview = c.post(f"/credits/awards/{OFFERING}/analysis",
+                     data=analysis_form(1, 2, 3, 4, action="preview", include_forced="1")).get_data(as_text=True)
+    assert "王芳 <strong>含代签</strong>" in preview and preview.count("<strong>含代签</strong>") == 1
     # every grant announced the whole current list
     last = granted_events(cdb)[-1]["payload"]
     assert last["offering_id"] == OFFERING and sorted(a["name"] for a in last["awards"]) == ["吴倩", "李娜", "王芳"]

@@ -65,9 +65,13 @@ def offering_query(principal: Principal, q: str | None = None, year: int | None 
     awards = (select(func.count()).where(CreditAward.offering_id == OfferingCredit.offering_id,
                                          CreditAward.state != "withdrawn")
               .correlate(OfferingCredit).scalar_subquery())
+    manual = (select(func.count()).where(CreditAward.offering_id == OfferingCredit.offering_id,
+                                         CreditAward.state != "withdrawn", CreditAward.method == "manual")
+              .correlate(OfferingCredit).scalar_subquery())
     analysed = (select(func.count()).where(AttendanceAnalysis.offering_id == OfferingCredit.offering_id)
                 .correlate(OfferingCredit).scalar_subquery())
-    stmt = select(OfferingCredit, awards.label("award_count"), analysed.label("analysis_count"))
+    stmt = select(OfferingCredit, awards.label("award_count"), analysed.label("analysis_count"),
+                  manual.label("manual_count"))
     if principal.role == "institution":
         stmt = stmt.where(OfferingCredit.institution_id == principal.institution_id)
     if q:
@@ -86,9 +90,11 @@ def ensure_open(offering: OfferingCredit) -> None:
                        "执行情况反馈已提交，授分名单已锁定；如需修改，请待继续医学教育委员会退回后再操作。")
 
 
-def grant_status(award_count: int, analysis_count: int, report_state: str = "none") -> str:
+def grant_status(award_count: int, analysis_count: int, report_state: str = "none", manual_count: int = 0) -> str:
     if report_state == "approved":
-        return f"执行情况反馈已审核通过，授分已生效（{award_count} 人）"
+        # a 手工录入 never takes effect: counting it among the effective would overstate the valid credit
+        extra = f"；手工录入 {manual_count} 人为非有效学分，不生效" if manual_count else ""
+        return f"执行情况反馈已审核通过，授分已生效（{award_count - manual_count} 人{extra}）"
     if report_state == "submitted":
         return f"执行情况反馈已提交，授分名单已锁定（{award_count} 人）"
     if award_count:
@@ -235,6 +241,7 @@ class AttendeeRow:
     award_id: int | None = None
     exclusion_reason: str | None = None
     award_method: str | None = None
+    forced: frozenset[int] = frozenset()  # the windows whose check-in was a 代签
 
     @property
     def status_label(self) -> str:
@@ -279,6 +286,8 @@ def attendee_rows(session: Session, offering: OfferingCredit, analysis: Attendan
         awards[award.trainee_key] = award  # the current award wins over a withdrawn one
     excluded = dict(session.execute(select(AwardExclusion.trainee_key, AwardExclusion.reason)
                                     .where(AwardExclusion.offering_id == offering.offering_id)).all())
+    # a 代签 counts only when the analysis includes them; then each one is marked where it counted
+    forced = forced_checkins(session, offering.offering_id) if analysis.include_forced else {}
     rows = []
     for a in attendees:
         p = who.get(a.trainee_key)
@@ -290,7 +299,7 @@ def attendee_rows(session: Session, offering: OfferingCredit, analysis: Attendan
         rows.append(AttendeeRow(
             a.trainee_key, a.name, pii.masked(p.id_enc) if p else "****", p.title if p else "", p.unit if p else "",
             a.scans, status, award.id if award else None, excluded.get(a.trainee_key),
-            award.method if award else None))
+            award.method if award else None, frozenset(forced.get(a.trainee_key, ()))))
     return rows
 
 
@@ -477,23 +486,41 @@ def award_list(session: Session, offering_id: int) -> list[CreditAward]:
                                 .order_by(order, CreditAward.method, CreditAward.name, CreditAward.id)))
 
 
+def state_label(award: CreditAward) -> str:
+    """待生效 / 已生效 / 已撤销; a 手工录入 (非有效学分) never becomes effective, so it never reads 待生效."""
+    if award.method == "manual" and award.state != "withdrawn":
+        return "不生效（非有效学分）"
+    return STATES[award.state]
+
+
+def forced_checkins(session: Session, offering_id: int) -> dict[str, set[int]]:
+    """trainee_key -> the windows where her check-in was a 代签 (forced), for marking it on every list."""
+    r = AttendanceRecord
+    out: dict[str, set[int]] = {}
+    for key, window_id in session.execute(select(r.trainee_key, r.window_id)
+                                          .where(r.offering_id == offering_id, r.forced.is_(True))):
+        out.setdefault(key, set()).add(window_id)
+    return out
+
+
 def method_label(award: CreditAward) -> str:
     return METHODS[award.method] + ("（非有效学分）" if award.method == "manual" else "")
 
 
-def export_xlsx(offering: OfferingCredit, awards: list[CreditAward]) -> bytes:
-    """The award list as the institution's office keeps it; ID numbers and mobiles masked."""
+def export_xlsx(offering: OfferingCredit, awards: list[CreditAward], forced: dict[str, set[int]]) -> bytes:
+    """The award list as the institution's office keeps it; ID numbers and mobiles masked; 代签 marked."""
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("授分名单")
     ws.append(text_row(ws, [f"{offering.project_number} {offering.project_title} {offering.seq_label}".rstrip()
                             + f"（{offering.starts_on} 至 {offering.ends_on}）"]))
     ws.append(["序号", "姓名", "身份证号码", "职称", "单位", "学分类别", "学分", "活动日期", "授分方式", "是否有效学分",
-               "状态", "授分时间", "撤销原因"])
+               "状态", "授分时间", "撤销原因", "代签"])
     for i, a in enumerate(awards, 1):
         ws.append(text_row(ws, [i, a.name, pii.masked(a.id_enc), a.title, a.unit, a.credit_class,
                                 float(a.credit_value), a.activity_date.isoformat(), METHODS[a.method],
-                                "否（手工录入）" if a.method == "manual" else "是", STATES[a.state],
-                                clock.fmt(a.granted_at), a.withdraw_reason or ""]))
+                                "否（手工录入）" if a.method == "manual" else "是", state_label(a),
+                                clock.fmt(a.granted_at), a.withdraw_reason or "",
+                                f"有（{len(forced[a.trainee_key])} 次）" if a.trainee_key in forced else ""]))
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

@@ -70,7 +70,7 @@ def commit() -> None:
 
 def _offering_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
-    for offering, award_count, analysis_count in result["items"]:
+    for offering, award_count, analysis_count, manual_count in result["items"]:
         rows.append({
             "offering_id": offering.offering_id, "project_number": offering.project_number,
             "project_title": offering.project_title, "seq": offering.seq, "seq_label": offering.seq_label,
@@ -78,7 +78,7 @@ def _offering_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
             "credit_class": offering.credit_class, "credit_value": offering.credit_value,
             "starts_on": offering.starts_on, "ends_on": offering.ends_on, "award_count": award_count,
             "analysed": bool(analysis_count),
-            "status": svc.grant_status(award_count, analysis_count, offering.report_state)})
+            "status": svc.grant_status(award_count, analysis_count, offering.report_state, manual_count)})
     return rows
 
 
@@ -161,10 +161,11 @@ def method_step(offering_id: int) -> Any:
 
 
 def _render_analysis(offering: Any, windows: list[svc.WindowInfo], values: dict[str, Any], errors: dict[str, str],
-                     preview: list[Any] | None, preview_rule: str | None, status: int = 200) -> Any:
+                     preview: list[Any] | None, preview_rule: str | None, status: int = 200,
+                     forced: set[str] | None = None) -> Any:
     saved = svc.latest_analysis(db.session(), offering.offering_id)
     return render_template("credits/awards/analysis.html", o=offering, windows=windows, v=values, errors=errors,
-                           preview=preview, preview_rule=preview_rule, saved=saved,
+                           preview=preview, preview_rule=preview_rule, saved=saved, forced=forced or set(),
                            saved_rule=svc.rule_text(saved) if saved else None,
                            can_edit=_can_edit(offering)), status
 
@@ -197,7 +198,11 @@ def analysis_submit(offering_id: int) -> Any:
         session.rollback()
         return _render_analysis(offering, windows, values, exc.fields or {"_schema": exc.message}, None, None,
                                 exc.status)
-    return _render_analysis(offering, windows, values, {}, attendees, describe(inp.rule, len(inp.picks)))
+    ticked = {p.window_id for p in inp.picks}
+    forced = {k for k, ws in svc.forced_checkins(session, offering_id).items()
+              if ws & ticked} if inp.include_forced else set()
+    return _render_analysis(offering, windows, values, {}, attendees, describe(inp.rule, len(inp.picks)),
+                            forced=forced)
 
 
 @pages.get("/credits/awards/<int:offering_id>/attendees")
@@ -306,7 +311,10 @@ def award_list_page(offering_id: int) -> Any:
     session = db.session()
     offering = svc.get_offering(session, _me(), offering_id)
     awards = svc.award_list(session, offering_id)
-    return render_template("credits/awards/awards.html", o=offering, awards=[_award_dict(a) for a in awards],
+    forced = svc.forced_checkins(session, offering_id)
+    rows = [{**_award_dict(a), "state_label": svc.state_label(a), "forced": len(forced.get(a.trainee_key, ()))}
+            for a in awards]
+    return render_template("credits/awards/awards.html", o=offering, awards=rows,
                            methods=METHODS, states=STATES, can_edit=_can_edit(offering),
                            committee=_me().role == "reviewer")
 
@@ -316,7 +324,7 @@ def award_list_page(offering_id: int) -> Any:
 def award_export(offering_id: int) -> Any:
     session = db.session()
     offering = svc.get_offering(session, _me(), offering_id)
-    data = svc.export_xlsx(offering, svc.award_list(session, offering_id))
+    data = svc.export_xlsx(offering, svc.award_list(session, offering_id), svc.forced_checkins(session, offering_id))
     name = "-".join(filter(None, ("授分名单", offering.project_number, offering.seq_label))) + ".xlsx"
     resp = Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     resp.headers["Content-Disposition"] = f"attachment; filename=awards.xlsx; filename*=UTF-8''{quote(name)}"
