@@ -85,6 +85,17 @@ class CheckinRecordedSchema(_Payload):
     flags = fields.List(fields.String(), load_default=list)
 
 
+class CheckinWindowChangedSchema(_Payload):
+    """A 刷卡周期's kind or times changed (an edit, audit-logged in checkin with its reason when it had scans)."""
+
+    activity_id = fields.Integer(required=True)
+    offering_id = fields.Integer(required=True)
+    window_id = fields.Integer(required=True)
+    window_kind = fields.String(required=True, validate=validate.OneOf(["sign_in", "sign_out"]))
+    window_starts_at = fields.AwareDateTime(required=True)
+    window_ends_at = fields.AwareDateTime(required=True)
+
+
 class GrantedAwardSchema(_Payload):
     """One current (not withdrawn) award of the offering. Manual entries travel with method "manual"."""
 
@@ -171,6 +182,9 @@ CATALOGUE: dict[str, EventSpec] = {
         EventSpec("checkin.recorded", "checkin", ("credits",), CheckinRecordedSchema,
                   "A check-in was stored (scanned or forced): credits keeps its own copy for attendance "
                   "analysis."),
+        EventSpec("checkin.window_changed", "checkin", ("credits",), CheckinWindowChangedSchema,
+                  "A 刷卡周期 was edited (its kind or times): credits' copies of its check-ins take the new window, "
+                  "so 考勤分析 ranges and the 签到/签退 pairing follow the edit."),
         EventSpec("credits.granted", "credits", ("projects",), CreditsGrantedSchema,
                   "The award list of an offering changed (授分, a manual entry, a withdrawal): projects keeps the "
                   "list for the execution report's attendance page (导入)."),

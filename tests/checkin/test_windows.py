@@ -213,3 +213,41 @@ def test_a_title_with_quotes_cannot_break_out_of_the_delete_confirmation(checkin
         assert call is not None, handler
         assert json.loads(call.group(1)).startswith("确定删除刷卡周期“")  # one string: nothing runs after it
     assert any(evil in json.loads(re.fullmatch(r"return confirm\((.*)\);?", h).group(1)) for h in handlers)
+
+
+def test_an_edited_window_reaches_credits_copies_of_its_checkins(checkin_app, cdb, databases):
+    """Shortening a window (with a reason) after scans: credits' 考勤分析 must offer the new range and kind,
+    not the one its copies of the check-ins were made with (found by the office's trial walk)."""
+    import json
+
+    from services.checkin.db import outbox
+    from services.credits.awards.services import windows_of
+    from tests.credits.test_offerings import deliver
+
+    aid, wids = make_activity(cdb)
+    scan(cdb, wids[0], 1)
+    r = checkin_app.test_client().put(
+        f"/checkin/api/activities/{aid}/windows/{wids[0]}", headers=api_headers("inst_a"),
+        json={"ends_at": "2026-12-10T09:00", "kind": "sign_out", "reason": "实际于九点结束"})
+    assert r.status_code == 200, r.get_json()
+    s = cdb.new_session()
+    envelopes = [json.loads(e) for e in s.scalars(select(outbox.c.envelope).order_by(outbox.c.id))]
+    s.close()
+    mine = [e for e in envelopes if e["name"].startswith("checkin.") and e["payload"].get("window_id") == wids[0]]
+    assert [e["name"] for e in mine] == ["checkin.recorded", "checkin.window_changed"]
+    for envelope in mine:
+        assert deliver(envelope) is True
+    credits = databases["credits"].new_session()
+    offering_id = mine[0]["payload"]["offering_id"]
+    [info] = [w for w in windows_of(credits, offering_id) if w.window_id == wids[0]]
+    credits.close()
+    assert (info.kind, info.starts_at, info.ends_at) == ("sign_out", OPEN_AT, dt.datetime(2026, 12, 10, 1, 0,
+                                                                                          tzinfo=dt.UTC))
+    # a rename alone changes nothing credits keeps: no event
+    r = checkin_app.test_client().put(f"/checkin/api/activities/{aid}/windows/{wids[0]}",
+                                      headers=api_headers("inst_a"), json={"title": "上午签退", "reason": "改名"})
+    assert r.status_code == 200
+    s = cdb.new_session()
+    names = [json.loads(e)["name"] for e in s.scalars(select(outbox.c.envelope))]
+    s.close()
+    assert names.count("checkin.window_changed") == 1

@@ -28,10 +28,12 @@ from services.common import clock, pii
 from services.common.audit import record_audit
 from services.common.auth import Principal, own_institution
 from services.common.errors import AppError
+from services.common.events import emit
 from services.common.paging import paginate
 from services.common.sheets import text_row
 
 from ..activities.models import Activity
+from ..db import outbox
 from ..scans.models import REASONS, Checkin, RefusedScan
 from ..scans.services import record_checkin
 from ..trainees.models import Trainee
@@ -218,6 +220,10 @@ def update_window(session: Session, principal: Principal, window: CheckinWindow,
     if before != after:
         record_audit(session, AuditLog, principal, "checkin_window", window.id, "window_edited",
                      from_state=before, to_state=after, reason=reason)
+        # credits' copies of this window's check-ins carry its kind and times: they must follow the edit
+        emit(session, outbox, "checkin", "checkin.window_changed", {
+            "activity_id": window.activity_id, "offering_id": window.activity.offering_id, "window_id": window.id,
+            "window_kind": window.kind, "window_starts_at": window.starts_at, "window_ends_at": window.ends_at})
     if "title" in changed:
         record_audit(session, AuditLog, principal, "checkin_window", window.id, "window_renamed",
                      from_state=old_title[:40], to_state=window.title[:40], reason=reason)

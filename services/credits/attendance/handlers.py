@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from services.common import clock, pii
@@ -114,6 +114,25 @@ def _kept_already(session: Session, payload: dict[str, Any], envelope: dict[str,
         log.info("checkin.recorded %s: check-in %s is already recorded", envelope.get("id"), payload["checkin_id"])
 
 
+def on_window_changed(session: Session, payload: dict[str, Any], envelope: dict[str, Any]) -> None:
+    """A 刷卡周期 was edited in checkin: the copies of its check-ins take its new kind and times, so 考勤分析
+    offers the new range and pairs 签到/签退 by the new kind. (Events of one producer arrive in outbox order: a
+    check-in stored before the edit was sent, and is kept, before this.)"""
+    if payload["window_ends_at"] <= payload["window_starts_at"]:
+        log.error("checkin.window_changed %s refused: window %s ends before it starts", envelope.get("id"),
+                  payload["window_id"])
+        return
+    r = AttendanceRecord.__table__
+    n = session.execute(update(r).where(r.c.window_id == payload["window_id"],
+                                        r.c.activity_id == payload["activity_id"])
+                        .values(window_kind=payload["window_kind"], window_starts_at=payload["window_starts_at"],
+                                window_ends_at=payload["window_ends_at"])).rowcount
+    log.info("checkin.window_changed %s: window %s now %s–%s (%s), %s check-in copies updated", envelope.get("id"),
+             payload["window_id"], payload["window_starts_at"].isoformat(), payload["window_ends_at"].isoformat(),
+             payload["window_kind"], n)
+
+
 HANDLERS: dict[str, Handler] = {
     "checkin.recorded": on_checkin_recorded,
+    "checkin.window_changed": on_window_changed,
 }
