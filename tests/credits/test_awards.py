@@ -206,6 +206,12 @@ def test_granting_again_adds_only_who_is_new(credits_app, seeded, cdb):
     ws = load_workbook(io.BytesIO(c.get(f"/credits/awards/{OFFERING}/awards.xlsx").data)).active
     marks = {r[1]: r[13] for r in ws.iter_rows(min_row=3, values_only=True)}
     assert marks == {"吴倩": None, "李娜": None, "王芳": "有（1 次）"}
+    assert "不在本次考勤分析的有效人员中" not in detail
+    # narrowing the analysis after 授分 leaves none of the three granted valid, and the page says so
+    c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(
+        1, 2, 3, 4, action="save", include_forced="1", from_1="2026-12-10T08:30", to_1="2026-12-10T08:31"))
+    narrowed = c.get(f"/credits/awards/{OFFERING}/attendees").get_data(as_text=True)
+    assert "已授分的 3 人不在本次考勤分析的有效人员中（吴倩、李娜、王芳）" in narrowed
     preview = c.post(f"/credits/awards/{OFFERING}/analysis",
                      data=analysis_form(1, 2, 3, 4, action="preview", include_forced="1")).get_data(as_text=True)
     assert "王芳 <strong>含代签</strong>" in preview and preview.count("<strong>含代签</strong>") == 1

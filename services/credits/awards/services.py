@@ -303,6 +303,16 @@ def attendee_rows(session: Session, offering: OfferingCredit, analysis: Attendan
     return rows
 
 
+def granted_outside(session: Session, offering_id: int, rows: list[AttendeeRow]) -> list[str]:
+    """The names of current awards by attendance whose trainee the latest analysis no longer finds valid (it
+    was narrowed after 授分): the office must see them, and withdraw them if the new analysis is right."""
+    valid = {r.trainee_key for r in rows}
+    return [a.name for a in session.scalars(
+        select(CreditAward).where(CreditAward.offering_id == offering_id, CreditAward.method == "attendance",
+                                  CreditAward.state != "withdrawn").order_by(CreditAward.name))
+            if a.trainee_key not in valid]
+
+
 def exclude(session: Session, principal: Principal, offering: OfferingCredit, trainee_key: str, reason: str) -> str:
     """筛选授分人员: untick one valid attendee (not yet granted); the reason goes to the audit log too."""
     ensure_open(offering)

@@ -238,7 +238,8 @@ def _attendees_page(offering_id: int, typed: dict[str, str] | None = None, statu
         windows=windows, rows=shown[(page_no - 1) * ATTENDEES_PER_PAGE: page_no * ATTENDEES_PER_PAGE],
         total=len(rows), counts=counts, page=page_no, pages=pages_n, q=q,
         activity_date=request.args.get("activity_date") or offering.ends_on.isoformat(),
-        can_edit=_can_edit(offering), typed=typed or {}), status
+        can_edit=_can_edit(offering), typed=typed or {},
+        outside=svc.granted_outside(session, offering_id, rows)), status
 
 
 @pages.post("/credits/awards/<int:offering_id>/exclusions")
