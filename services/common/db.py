@@ -21,6 +21,7 @@ from sqlalchemy import (
     bindparam,
     cast,
     create_engine,
+    event,
     func,
     literal_column,
     select,
@@ -89,11 +90,27 @@ def ensure_database(url: str) -> None:
         admin.dispose()
 
 
+def _sqlite_lock_for_update(state: Any) -> None:
+    """SELECT … FOR UPDATE on SQLite (the embedded default), which has no row locks and drops the clause: the
+    transaction starts with BEGIN IMMEDIATE, taking the database's write lock (waiting up to the busy timeout)
+    before it reads, so two requests counting the same wrong password or SMS code take turns as they do on
+    PostgreSQL instead of both reading the same count (found by the security walk: 19 tries where 5 are allowed)."""
+    if not state.is_select or getattr(state.statement, "_for_update_arg", None) is None:
+        return
+    conn = state.session.connection(bind_arguments=state.bind_arguments)
+    if conn.dialect.name != "sqlite":
+        return
+    raw = conn.connection.dbapi_connection
+    if raw is not None and not raw.in_transaction:  # already writing: the lock is held
+        raw.execute("BEGIN IMMEDIATE")
+
+
+event.listen(Session, "do_orm_execute", _sqlite_lock_for_update)
+
+
 def build_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         eng = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
-
-        from sqlalchemy import event
 
         @event.listens_for(eng, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -158,6 +158,24 @@ def test_lockout_says_until_when(credits_app, make_account, databases):
     assert page_login(client, ID_NUMBER, "zengxiaoming").status_code == 302
 
 
+def test_parallel_wrong_passwords_are_each_counted(credits_app, make_account):
+    """Twelve wrong passwords at once (the security walk's race) get no more than the allowed tries: the count
+    is read under the account row's lock, so each request sees the one before it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    clock.set_now(T0)
+    make_account()
+
+    def attempt(_: int) -> str:
+        r = credits_app.test_client().post("/credits/api/auth/login",
+                                           json={"id_number": ID_NUMBER, "password": "wrong-password"})
+        return r.json["error"]["code"]
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        codes = list(pool.map(attempt, range(12)))
+    assert codes.count("bad_credentials") == 4 and codes.count("account_locked") == 8
+
+
 def test_an_id_number_without_an_account_locks_alike(credits_app, databases):
     """Otherwise the lock message would tell which ID numbers have an account."""
     clock.set_now(T0)
