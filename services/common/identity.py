@@ -28,6 +28,7 @@ from .schemas import ValidationError, ZhFormSchema, fields
 __all__ = [
     "TITLES", "FIELD_LABELS", "TraineeIdentitySchema",
     "normalise_id_number", "id_number_error", "id_shape_error", "login_id_number", "normalise_mobile", "mobile_error",
+    "mobile_field",
     "normalise_name", "name_error", "title_error",
     "ID_LENGTH", "ID_FORMAT", "ID_CHECKSUM", "ID_BIRTH_DATE", "ID_PLACE",
 ]
@@ -184,6 +185,12 @@ def login_id_number(**kwargs: Any) -> fields.Field:
     return _Checked(normalise_id_number, id_shape_error, **kwargs)
 
 
+def mobile_field(**kwargs: Any) -> fields.Field:
+    """A mainland mobile as the first-scan form reads it (spaces, +86 and full-width digits folded)."""
+    return _Checked(normalise_mobile, mobile_error, required=True, error_messages=_required("手机号码"),
+                    metadata={"label": "手机号码"}, **kwargs)
+
+
 class TraineeIdentitySchema(ZhFormSchema):
     """The first-scan form. Field names are the code names; FIELD_LABELS gives the Chinese labels."""
 
@@ -191,8 +198,7 @@ class TraineeIdentitySchema(ZhFormSchema):
                     metadata={"label": "姓名"})
     id_number = _Checked(normalise_id_number, id_number_error, required=True,
                          error_messages=_required("身份证号码"), metadata={"label": "身份证号码"})
-    mobile = _Checked(normalise_mobile, mobile_error, required=True, error_messages=_required("手机号码"),
-                      metadata={"label": "手机号码"})
+    mobile = mobile_field()
     title = _Checked(lambda v: v.strip(), title_error, required=True, error_messages=_required("职称", "选择"),
                      metadata={"label": "职称", "choices": TITLES})
     unit = fields.String(required=True, validate=validate.Length(min=1, max=100, error=UNIT_INVALID),

@@ -9,6 +9,7 @@ from flask import Flask
 from services.common.web import create_service_app
 
 from . import models  # noqa: F401
+from .accounts import desk as account_desk
 from .accounts import views as account_views
 from .attendance import views as attendance_views
 from .awards import views as award_views
@@ -18,7 +19,7 @@ from .offerings import views
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    pages = [views.pages, account_views.pages, award_views.pages, compliance_views.pages]
+    pages = [views.pages, account_views.pages, account_desk.pages, award_views.pages, compliance_views.pages]
     return create_service_app(SERVICE, db, pages,
                               [views.api, attendance_views.api, award_views.api, account_views.api,
                                compliance_views.api], config)

@@ -329,6 +329,8 @@ ENDPOINTS = {
     "POST /credits/api/auth/password": ("trainee",),
     "GET,POST /credits/password/forgot": ("public",), "GET,POST /credits/password/reset": ("public",),
     "POST /credits/api/auth/forgot": ("public",), "POST /credits/api/auth/reset": ("public",),
+    "GET /credits/accounts": ("reviewer",), "POST /credits/accounts": ("reviewer",),
+    "POST /credits/accounts/mobile": ("reviewer",), "POST /credits/accounts/reset": ("reviewer",),
 }
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from services.common.identity import login_id_number
-from services.common.schemas import Length, Regexp, ZhFormSchema, ZhSchema, fields
+from services.common.identity import login_id_number, mobile_field
+from services.common.schemas import Length, NotBlank, Regexp, ZhFormSchema, ZhSchema, fields
 
 PASSWORD_LENGTH = Length(min=1, max=128)
 CODE = Regexp(r"^\d{6}$", "验证码为6位数字。")
@@ -72,3 +72,22 @@ class ForgotOut(ZhSchema):
 class ResetOut(ZhSchema):
     reset = fields.Boolean()
     must_change = fields.Boolean()
+
+
+# ---- the committee's 学员账号 desk: a trainee who changed her mobile, or whose account someone else opened
+
+class AccountLookupForm(ZhFormSchema):
+    id_number = login_id_number(required=True, error_messages={"required": "请输入学员的身份证号码。"})
+
+
+class AccountMobileForm(ZhFormSchema):
+    trainee_key = fields.String(required=True, validate=Regexp(r"^[0-9a-f]{64}$", "学员标识不正确，请重新查询。"))
+    mobile = mobile_field()
+    reason = fields.String(required=True, validate=[NotBlank(), Length(min=2, max=500)],
+                           error_messages={"required": "请填写原因（如：学员本人持身份证申请，原手机号已停用）。"})
+
+
+class AccountResetForm(ZhFormSchema):
+    trainee_key = fields.String(required=True, validate=Regexp(r"^[0-9a-f]{64}$", "学员标识不正确，请重新查询。"))
+    reason = fields.String(required=True, validate=[NotBlank(), Length(min=2, max=500)],
+                           error_messages={"required": "请填写原因（如：学员本人持身份证申请）。"})

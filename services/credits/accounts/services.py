@@ -38,12 +38,15 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from services.common import clock, pii, sms_codes
+from services.common.audit import record_audit
+from services.common.auth import Principal
 from services.common.config import env, redis_client
 from services.common.db import insert_for, insert_rows_or_skip
 from services.common.errors import AppError, KeptError
 from services.common.sms_codes import CODE_TTL, PendingSms
 
 from ..attendance.models import AttendanceRecord
+from ..audit import AuditLog
 from .models import SmsCode, TraineeAccount
 from .passwords import initial_password_candidates, normalize_password_input
 
@@ -353,3 +356,65 @@ def open_missing_accounts(session: Session, batch: int = 500) -> int:
             opened += 1
         session.commit()
     return opened
+
+
+# ---------------------------------------------------------------- the committee's 学员账号 desk
+
+
+@dataclass
+class AccountView:
+    """What the committee's desk shows of one account: masked, never in clear."""
+
+    trainee_key: str
+    name: str
+    id_masked: str
+    mobile_masked: str
+    initial_password: bool
+    locked_until: dt.datetime | None
+    created_at: dt.datetime
+    password_changed_at: dt.datetime | None
+
+
+def account_view(account: TraineeAccount) -> AccountView:
+    mobile = _mobile_on_record(account)
+    locked = account.locked_until if account.locked_until and account.locked_until > clock.now() else None
+    return AccountView(account.trainee_key, account.name, pii.masked(account.id_enc) or "****",
+                       pii.mask_mobile(mobile) if mobile else "（未登记）", account.password_hash is None, locked,
+                       account.created_at, account.password_changed_at)
+
+
+def find_account_by_key(session: Session, trainee_key: str) -> TraineeAccount | None:
+    return session.scalar(select(TraineeAccount).where(TraineeAccount.trainee_key == trainee_key))
+
+
+def desk_account(session: Session, trainee_key: str) -> TraineeAccount:
+    account = session.scalar(select(TraineeAccount).where(TraineeAccount.trainee_key == trainee_key)
+                             .with_for_update())
+    if account is None:
+        raise AppError(404, "not_found", "未找到该学员账号，请重新查询。")
+    return account
+
+
+def desk_change_mobile(session: Session, principal: Principal, account: TraineeAccount, mobile: str,
+                       reason: str) -> None:
+    """The committee records the mobile a trainee proved is hers (she came with her ID card): 忘记密码 codes go
+    there from now on. Audit-logged with both masked mobiles; her open sessions end."""
+    before = _mobile_on_record(account)
+    if before == mobile:
+        raise AppError(409, "same_mobile", "新手机号码与登记的手机号码相同，无需修改。", {"mobile": "与登记的相同。"})
+    account.mobile_enc = pii.encrypt(mobile)
+    account.mobile_hash = pii.mobile_hash(mobile)
+    record_audit(session, AuditLog, principal, "trainee_account", account.id, "mobile_changed",
+                 pii.mask_mobile(before) if before else None, pii.mask_mobile(mobile), reason)
+    session.flush()
+
+
+def desk_reset(session: Session, principal: Principal, account: TraineeAccount, reason: str) -> None:
+    """Back to the initial password (the pinyin of the name, changed at the next login) and unlocked."""
+    account.password_hash = None
+    account.must_change = True
+    account.failed_attempts = 0
+    account.locked_until = None
+    record_audit(session, AuditLog, principal, "trainee_account", account.id, "password_reset", None,
+                 "initial", reason)
+    session.flush()

@@ -1,0 +1,89 @@
+"""学员账号 (the committee's desk): a trainee who changed her mobile, forgot everything, or whose account was
+opened by someone else typing her ID number first, comes to the committee with her ID card. The clerk finds the
+account by the full ID number (posted, never in a URL), sees it masked, and may record her new mobile (忘记密码
+codes go there) or put the initial password back and unlock it. Each change needs a reason, is audit-logged and
+ends the account's open sessions. The committee only: an institution could otherwise move a doctor's login
+to a phone of its own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, render_template, request
+
+from services.common import auth as cauth
+from services.common.auth import access, current
+from services.common.errors import AppError
+from services.common.schemas import load_form
+
+from ..db import db
+from . import schemas as sc
+from . import services as svc
+from .views import act, principal_for
+
+pages = Blueprint("credits_accounts_desk", __name__, template_folder="templates")
+
+PAGE = "credits/accounts/desk.html"
+
+
+def _page(status: int = 200, **context: Any) -> Any:
+    context.setdefault("errors", {})
+    context.setdefault("form", {})
+    return render_template(PAGE, **context), status
+
+
+@pages.get("/credits/accounts")
+@access("reviewer")
+def desk() -> Any:
+    return _page()
+
+
+@pages.post("/credits/accounts")
+@access("reviewer")
+def desk_lookup() -> Any:
+    """Posted so the ID number stays out of URLs and logs."""
+    data, errors = load_form(sc.AccountLookupForm(), request.form)
+    if data is None:
+        return _page(422, errors=errors)
+    account = svc.find_account(db.session, data["id_number"])
+    if account is None:
+        return _page(404, errors={"id_number": "没有该身份证号码的学员账号（学员首次签到或获授学分后才有账号）。"})
+    return _page(account=svc.account_view(account))
+
+
+def _change(which: str, schema: Any, apply: Any, done: str) -> Any:
+    data, errors = load_form(schema, request.form)
+    key = request.form.get("trainee_key", "")
+    if "trainee_key" in errors:  # a tampered or stale form
+        return _page(422, errors={"_schema": errors["trainee_key"]})
+    account = svc.find_account_by_key(db.session, key)
+    if account is None:
+        return _page(404, errors={"_schema": "未找到该学员账号，请重新查询。"})
+    if data is None:
+        return _page(422, account=svc.account_view(account), errors=errors, form=request.form, which=which)
+    me = current()
+    try:
+        act(lambda s: apply(s, me, svc.desk_account(s, key), data))
+    except AppError as exc:
+        account = svc.find_account_by_key(db.session, key)
+        return _page(exc.status, account=svc.account_view(account) if account else None,
+                     errors={**(exc.fields or {}), "_schema": exc.message}, form=request.form, which=which)
+    account = svc.find_account_by_key(db.session, key)
+    cauth.end_sessions_of(principal_for(account).subject)  # a phone signed in as her must sign in again
+    return _page(account=svc.account_view(account), done=done)
+
+
+@pages.post("/credits/accounts/mobile")
+@access("reviewer")
+def desk_mobile() -> Any:
+    return _change("mobile", sc.AccountMobileForm(),
+                   lambda s, me, account, data: svc.desk_change_mobile(s, me, account, data["mobile"], data["reason"]),
+                   "已更新登记的手机号码（已记入操作日志）。学员可凭新手机号码通过“忘记密码”重设密码。")
+
+
+@pages.post("/credits/accounts/reset")
+@access("reviewer")
+def desk_reset() -> Any:
+    return _change("reset", sc.AccountResetForm(),
+                   lambda s, me, account, data: svc.desk_reset(s, me, account, data["reason"]),
+                   "已恢复初始密码并解除锁定（已记入操作日志）。学员用姓名全拼登录后须先修改密码。")

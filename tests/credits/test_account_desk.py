@@ -1,0 +1,131 @@
+"""学员账号, the committee's desk: find a trainee's account by the full ID number (posted), record her new mobile
+or put the initial password back, with a reason, audit-logged, her open sessions ended; nobody else may."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import select
+
+from services.common import pii
+from tests.checkin.test_windows_support import csrf_for
+from tests.conftest import bearer, login_client
+from tests.credits.conftest import new_account
+from tests.credits.test_offerings import INST_A, REVIEWER
+
+ID_NUMBER = "11010519491231002X"
+OLD_MOBILE, NEW_MOBILE = "13912345678", "13687654321"
+
+
+@pytest.fixture
+def trainee(databases):
+    return new_account(databases, "曾小明", ID_NUMBER, "Neues2026pw", OLD_MOBILE)
+
+
+def _account(databases):
+    from services.credits.accounts.models import TraineeAccount
+
+    s = databases["credits"].new_session()
+    try:
+        return s.scalar(select(TraineeAccount).where(TraineeAccount.trainee_key == pii.id_hash(ID_NUMBER)))
+    finally:
+        s.close()
+
+
+def _audit(databases):
+    from services.credits.audit import AuditLog
+
+    s = databases["credits"].new_session()
+    try:
+        return s.scalars(select(AuditLog).where(AuditLog.object_type == "trainee_account").order_by(AuditLog.id)).all()
+    finally:
+        s.close()
+
+
+def _desk(credits_app):
+    return login_client(credits_app.test_client(), REVIEWER)
+
+
+def _post(client, path, **data):
+    return client.post(path, data={"csrf_token": csrf_for(REVIEWER), **data})
+
+
+def test_the_committee_records_a_new_mobile_and_the_reset_code_goes_there(credits_app, databases, trainee):
+    desk = _desk(credits_app)
+    assert "学员账号" in desk.get("/credits/accounts").get_data(as_text=True)
+    found = _post(desk, "/credits/accounts", id_number=ID_NUMBER.lower())
+    html = found.get_data(as_text=True)
+    assert found.status_code == 200 and "曾小明" in html and "139****5678" in html
+    assert ID_NUMBER not in html and OLD_MOBILE not in html and pii.mask_id(ID_NUMBER) in html
+    key = pii.id_hash(ID_NUMBER)
+    old_session = bearer(trainee)
+    assert credits_app.test_client().get("/credits/api/me/compliance", headers=old_session).status_code == 200
+    time.sleep(0.01)  # the session was issued a moment before the change
+
+    # no reason: refused in that form, the typed mobile kept
+    refused = _post(desk, "/credits/accounts/mobile", trainee_key=key, mobile=NEW_MOBILE, reason="")
+    text = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and "请填写原因" in text and f'value="{NEW_MOBILE}"' in text
+    assert _post(desk, "/credits/accounts/mobile", trainee_key=key, mobile="12345", reason="换号").status_code == 422
+    same = _post(desk, "/credits/accounts/mobile", trainee_key=key, mobile=OLD_MOBILE, reason="本人申请")
+    assert same.status_code == 409 and "无需修改" in same.get_data(as_text=True)
+    assert pii.decrypt(_account(databases).mobile_enc) == OLD_MOBILE
+
+    done = _post(desk, "/credits/accounts/mobile", trainee_key=key, mobile=f"+86 {NEW_MOBILE}",
+                 reason="本人持身份证申请，原号码已停用")
+    assert done.status_code == 200 and "已更新登记的手机号码" in done.get_data(as_text=True)
+    assert "136****4321" in done.get_data(as_text=True)
+    account = _account(databases)
+    assert pii.decrypt(account.mobile_enc) == NEW_MOBILE and account.mobile_hash == pii.mobile_hash(NEW_MOBILE)
+    [entry] = _audit(databases)
+    assert (entry.action, entry.from_state, entry.to_state, entry.reason) == (
+        "mobile_changed", "139****5678", "136****4321", "本人持身份证申请，原号码已停用")
+    assert entry.actor == REVIEWER.describe()
+    # a phone signed in as her before must sign in again; 忘记密码 now texts the new mobile
+    assert credits_app.test_client().get("/credits/api/me/compliance", headers=old_session).status_code == 401
+    forgot = credits_app.test_client().post("/credits/api/auth/forgot", json={"id_number": ID_NUMBER})
+    assert forgot.status_code == 200 and forgot.json["mobile_masked"] == "136****4321"
+
+
+def test_the_committee_puts_the_initial_password_back_and_unlocks(credits_app, databases, trainee):
+    from services.credits.accounts.models import TraineeAccount
+
+    client = credits_app.test_client()
+    for _ in range(5):
+        client.post("/credits/api/auth/login", json={"id_number": ID_NUMBER, "password": "wrong-password"})
+    assert _account(databases).locked_until is not None
+    desk = _desk(credits_app)
+    locked = _post(desk, "/credits/accounts", id_number=ID_NUMBER).get_data(as_text=True)
+    assert "锁定至" in locked and "已修改" in locked
+    key = pii.id_hash(ID_NUMBER)
+    assert _post(desk, "/credits/accounts/reset", trainee_key=key, reason="").status_code == 422
+    assert _post(desk, "/credits/accounts/reset", trainee_key="f" * 64, reason="本人申请").status_code == 404
+    assert _post(desk, "/credits/accounts/reset", trainee_key="../x", reason="本人申请").status_code == 422
+    done = _post(desk, "/credits/accounts/reset", trainee_key=key, reason="本人持身份证申请，忘记密码")
+    assert done.status_code == 200 and "已恢复初始密码" in done.get_data(as_text=True)
+    account: TraineeAccount = _account(databases)
+    assert (account.password_hash, account.must_change, account.locked_until, account.failed_attempts) == (
+        None, True, None, 0)
+    login = client.post("/credits/api/auth/login", json={"id_number": ID_NUMBER, "password": "zengxiaoming"})
+    assert login.status_code == 200 and login.json["must_change"] is True
+    assert [e.action for e in _audit(databases)] == ["password_reset"]
+
+
+@pytest.mark.parametrize("who", ["anonymous", "trainee", "institution"])
+def test_nobody_but_the_committee_may_use_the_desk(credits_app, databases, trainee, who):
+    principal = {"anonymous": None, "trainee": trainee, "institution": INST_A}[who]
+    client = login_client(credits_app.test_client(), principal) if principal else credits_app.test_client()
+    token = csrf_for(principal)
+    page = client.get("/credits/accounts")
+    assert page.status_code == (302 if who == "anonymous" else 403)
+    key = pii.id_hash(ID_NUMBER)
+    for path, data in (("/credits/accounts", {"id_number": ID_NUMBER}),
+                       ("/credits/accounts/mobile", {"trainee_key": key, "mobile": NEW_MOBILE, "reason": "夺号"}),
+                       ("/credits/accounts/reset", {"trainee_key": key, "reason": "重置"})):
+        resp = client.post(path, data={"csrf_token": token, **data})
+        assert resp.status_code == (401 if who == "anonymous" else 403), path
+        assert "登记的手机号码" not in resp.get_data(as_text=True)  # no account shown
+    account = _account(databases)
+    assert pii.decrypt(account.mobile_enc) == OLD_MOBILE and account.password_hash is not None
+    assert _audit(databases) == []
