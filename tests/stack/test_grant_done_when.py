@@ -90,7 +90,8 @@ def granted(stack, demo):
         "mobile": "13700000104", "title": "主治医师", "unit": "西安市第一医院", "activity_date": activity_date,
         "confirm_invalid": "1"})
     assert r.url.endswith(f"/credits/awards/{oid}/list") and "非有效学分" in r.text
-    assert r.text.count("<td>待生效") == 6  # five granted, one manual
+    assert r.text.count("<td>待生效") == 5  # five granted; the manual one never takes effect
+    assert r.text.count("<td>不生效（非有效学分）") == 1
     return {"office": office, "offering_id": oid, "held": held, "trainees": trainees}
 
 
