@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from flask import session
+from flask import request, session
 from werkzeug.routing import IntegerConverter
 
 from services.common.schemas import MAX_ID
@@ -122,3 +122,11 @@ def test_no_page_may_be_framed_by_another_site(projects_app, credits_app, checki
     resp = app.test_client().get(path)
     assert resp.headers["X-Frame-Options"] == "DENY"
     assert resp.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
+
+
+def test_a_textarea_s_line_breaks_count_as_the_browser_counts_them(projects_app):
+    """CR LF from a browser's textarea reaches the views as LF: maxlength counted one character a line break."""
+    with projects_app.test_request_context("/", method="POST", data={"summary": "第一行\r\n第二行", "n": "1"}):
+        assert request.form["summary"] == "第一行\n第二行" and request.form["n"] == "1"
+    with projects_app.test_request_context("/", method="POST", data={"a": ["x\r\ny", "z"]}):
+        assert request.form.getlist("a") == ["x\ny", "z"]
