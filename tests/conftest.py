@@ -90,6 +90,7 @@ def _own_redis_prefixes() -> None:
     from services.credits.accounts import services as accounts
 
     accounts.UNKNOWN_LOGIN_PREFIX = f"cme:unknown-login:test-{RUN}:"
+    accounts.UNKNOWN_RESET_PREFIX = f"cme:unknown-reset:test-{RUN}:"
     auth._ENDED = f"cme:session-ended:test-{RUN}:"  # ended sessions too: every run has a trainee:1
 
 
@@ -99,7 +100,8 @@ def _forget_unknown_login_tries() -> None:
     from services.credits.accounts import services as accounts
 
     client = redis_client()
-    keys = list(client.scan_iter(accounts.UNKNOWN_LOGIN_PREFIX + "*", count=1000))
+    keys = [k for prefix in (accounts.UNKNOWN_LOGIN_PREFIX, accounts.UNKNOWN_RESET_PREFIX)
+            for k in client.scan_iter(prefix + "*", count=1000)]
     if keys:
         client.delete(*keys)
 

@@ -301,6 +301,27 @@ def _made_up_mask(id_number: str) -> str:
     return f"{_MASK_PREFIXES[digest % len(_MASK_PREFIXES)]}****{(digest // 97) % 10000:04d}"
 
 
+UNKNOWN_RESET_PREFIX = "cme:unknown-reset:"  # + the ID number's keyed hash (the tests give each run its own)
+
+
+def _as_if_sent(id_number: str) -> None:
+    """A second 忘记密码 within 60 s for an ID number without an account (or without a mobile) meets the same
+    "请 N 秒后再重新获取" as one with an account: otherwise the two answers told who has an account (found by
+    the security walk). Kept in Redis; without Redis the plain answer stands."""
+    key = UNKNOWN_RESET_PREFIX + pii.id_hash(id_number)
+    now = clock.now()
+    try:
+        client = redis_client()
+        last = client.get(key)
+        since = now - dt.datetime.fromisoformat(last.decode()) if last else None
+        if since is not None and dt.timedelta(0) <= since < sms_codes.RESEND_AFTER:
+            wait = int((sms_codes.RESEND_AFTER - since).total_seconds()) + 1
+            raise AppError(429, "sms_too_soon", f"验证码已发送，请 {wait} 秒后再重新获取。")
+        client.set(key, now.isoformat(), ex=86400)
+    except redis.RedisError as exc:
+        log.warning("a reset asked for an ID number without an account was not remembered (%s)", type(exc).__name__)
+
+
 def request_reset(session: Session, id_number: str) -> ResetRequest:
     """Write a reset code for the account of this ID number; deliver the returned SMS after the commit."""
     id_number = (id_number or "").strip()
@@ -309,6 +330,8 @@ def request_reset(session: Session, id_number: str) -> ResetRequest:
     ttl = int(CODE_TTL.total_seconds())
     if account is None or mobile is None:
         log.info("password reset asked without an account or a mobile on record: no sms")
+        if id_number:
+            _as_if_sent(id_number)
         return ResetRequest(None, _made_up_mask(id_number), ttl)
     pending = sms_codes.issue_code(session, SmsCode, f"trainee:{account.id}", mobile, purpose=RESET_PURPOSE,
                                    action="重置密码")
