@@ -36,10 +36,10 @@ from typing import Any
 import pytest
 
 from services.common import clock
-from services.common.auth import COOKIE, Principal, issue_token
+from services.common.auth import ANON_CSRF_COOKIE, COOKIE, Principal, issue_token
 from services.common.config import SERVICES
 from tests.certs.conftest import blank_pages
-from tests.checkin.test_windows_support import csrf_for
+from tests.checkin.test_windows_support import ANON_VISITOR, csrf_for
 from tests.conftest import bearer
 from tests.permission_fixtures import (
     CASE_NOW,
@@ -393,6 +393,8 @@ def _call(app: Any, url: str, method: str, body: dict[str, Any] | None, principa
         kwargs["headers"] = {"Accept": "text/html"}
         if principal is not None:
             client.set_cookie(COOKIE, issue_token(principal), domain="localhost", path="/")
+        else:  # the visitor's own CSRF cookie, as the form's GET would have set it
+            client.set_cookie(ANON_CSRF_COOKIE, ANON_VISITOR, domain="localhost", path="/")
         if method != "GET":
             kwargs["data"] = {**(body or {}), "csrf_token": csrf_for(principal)}
     return client.open(url, method=method, **kwargs)

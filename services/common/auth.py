@@ -170,9 +170,22 @@ def current() -> Principal | None:
     return getattr(g, "principal", None)
 
 
+ANON_CSRF_COOKIE = "cme_csrf"
+
+
+def _anonymous_basis() -> str:
+    """A visitor without a session (the login, 忘记密码 and reset forms) gets a random cookie of her own, SameSite:
+    the token of her forms is bound to it, so another site can neither know it nor post with it (with one token
+    for every visitor, a hostile page could sign a victim's browser into the attacker's account)."""
+    basis = request.cookies.get("cme_pre") or request.cookies.get(ANON_CSRF_COOKIE) or g.get("new_anon_csrf")
+    if not basis:
+        basis = g.new_anon_csrf = secrets.token_hex(16)  # set on the answer by services.common.web
+    return f"anon:{basis}"
+
+
 def csrf_token() -> str:
     p = current()
-    basis = p.subject if p else request.cookies.get("cme_pre", "anon")
+    basis = p.subject if p else _anonymous_basis()
     return hmac.new(get_settings().secret_key.encode(), f"csrf:{basis}".encode(), hashlib.sha256).hexdigest()[:32]
 
 

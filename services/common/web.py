@@ -176,6 +176,10 @@ def create_service_app(service: str, sdb: ServiceDB, blueprints: Iterable[Bluepr
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
         req = request._get_current_object()  # type: ignore[attr-defined]
+        fresh = getattr(ctx, "new_anon_csrf", None)
+        if fresh:  # an anonymous form was rendered: the cookie its token is bound to (auth._anonymous_basis)
+            response.set_cookie(auth.ANON_CSRF_COOKIE, fresh, httponly=True, samesite="Lax", path="/",
+                                secure=get_settings().public_base_url.startswith("https"))
         p = getattr(ctx, "principal", None)
         if p is not None and req.endpoint != "static":
             # a signed-in answer holds personal data: a shared phone's Back button or a proxy must not keep it

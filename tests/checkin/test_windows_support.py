@@ -104,8 +104,11 @@ def scan(cdb, window_id: int, serial: int, at: dt.datetime | None = None):
         s.close()
 
 
+ANON_VISITOR = "test-visitor"  # the cme_csrf cookie a test client without a session sends (services.common.auth)
+
+
 def csrf_for(principal: Principal | None) -> str:
-    basis = principal.subject if principal else "anon"
+    basis = principal.subject if principal else f"anon:{ANON_VISITOR}"
     return hmac.new(get_settings().secret_key.encode(), f"csrf:{basis}".encode(), hashlib.sha256).hexdigest()[:32]
 
 

@@ -407,3 +407,21 @@ def test_api_permissions(credits_app, people, databases, who):
     assert still.status_code == (401 if who == "trainee" else 200)
     neighbour = client.post("/credits/api/auth/login", json={"id_number": NEIGHBOUR_ID, "password": "Andere2026pw"})
     assert neighbour.status_code == 200
+
+
+def test_each_visitor_s_login_form_has_its_own_token(credits_app, make_account):
+    """With one CSRF token for every visitor, a hostile page could post the login form and sign a victim's
+    browser into the attacker's account (the security walk did it with curl): the token is bound to a random
+    SameSite cookie of the visitor's own."""
+    make_account(password=NEW_PASSWORD)
+    mine, theirs = credits_app.test_client(), credits_app.test_client()
+    page = mine.get("/credits/login")
+    cookie = page.headers["Set-Cookie"]
+    assert cookie.startswith("cme_csrf=") and "SameSite=Lax" in cookie and "HttpOnly" in cookie
+    token = csrf_of(page.get_data(as_text=True))
+    assert token != csrf_of(theirs.get("/credits/login").get_data(as_text=True))
+    assert token == csrf_of(mine.get("/credits/login").get_data(as_text=True))  # stable for the same visitor
+    forged = credits_app.test_client().post("/credits/login", data={
+        "csrf_token": token, "id_number": ID_NUMBER, "password": NEW_PASSWORD})  # the token, not the cookie
+    assert forged.status_code == 403 and not has_session_cookie(forged)
+    assert page_login(mine, ID_NUMBER, NEW_PASSWORD).status_code == 302
