@@ -295,6 +295,7 @@ MATRIX: list[Row] = [
     row("GET /credits/awards/<int:offering_id>/manual", INST_OWN, "/credits/awards/{oid}/manual"),
     row("POST /credits/awards/<int:offering_id>/manual", INST_OWN_W, "/credits/awards/{oid}/manual"),
     row("POST /credits/awards/award/<int:award_id>/withdraw", BOTH_W, "/credits/awards/award/{award}/withdraw"),
+    row("POST /credits/awards/award/<int:award_id>/regrant", INST_OWN_W, "/credits/awards/award/{award}/regrant"),
     row("GET /credits/api/grant/offerings", LIST_BOTH, "/credits/api/grant/offerings?institution_id={inst_a}"),
     row("GET /credits/api/offerings/<int:offering_id>", READ_BOTH, "/credits/api/offerings/{oid}"),
     row("GET /credits/api/offerings/<int:offering_id>/windows", READ_BOTH, "/credits/api/offerings/{oid}/windows"),

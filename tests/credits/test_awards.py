@@ -220,6 +220,44 @@ def test_granting_again_adds_only_who_is_new(credits_app, seeded, cdb):
     assert last["offering_id"] == OFFERING and sorted(a["name"] for a in last["awards"]) == ["吴倩", "李娜", "王芳"]
 
 
+def test_an_attendance_award_withdrawn_by_mistake_can_be_granted_again(credits_app, seeded, cdb):
+    """The office withdrew 吴倩's award by mistake: 授分 skips her for good (a withdrawal is a decision it must not
+    undo), so her row offers 恢复授分 with a reason, while the saved analysis still finds her valid."""
+    c = client_for(credits_app, "inst_a")
+    c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))
+    c.post(f"/credits/awards/{OFFERING}/grant", data=form(INST_A, activity_date="2026-12-11"))
+    wu = next(a for a in awards(cdb) if a.name == "吴倩")
+    c.post(f"/credits/awards/award/{wu.id}/withdraw", data=form(INST_A, reason="误操作"))
+    c.post(f"/credits/awards/{OFFERING}/grant", data=form(INST_A, activity_date="2026-12-11"))
+    assert sorted((a.name, a.state) for a in awards(cdb)) == [("吴倩", "withdrawn"), ("李娜", "pending")]
+    page = c.get(f"/credits/awards/{OFFERING}/attendees").get_data(as_text=True)
+    row = page.split("<td>吴倩</td>")[1].split("</tr>")[0]
+    assert "已撤销" in row and f'/credits/awards/award/{wu.id}/regrant' in row and "恢复授分" in row
+
+    no_reason = c.post(f"/credits/awards/award/{wu.id}/regrant", data=form(INST_A, reason=""))
+    assert no_reason.status_code == 302 and len(awards(cdb)) == 2
+    assert "恢复原因" in c.get(no_reason.headers["Location"]).get_data(as_text=True)
+    done = c.post(f"/credits/awards/award/{wu.id}/regrant", data=form(INST_A, reason="误撤销，学员全程参加"))
+    assert done.status_code == 302
+    assert sorted((a.name, a.state, a.method) for a in awards(cdb)) == [
+        ("吴倩", "pending", "attendance"), ("吴倩", "withdrawn", "attendance"), ("李娜", "pending", "attendance")]
+    [entry] = audit(cdb, "regrant")
+    assert "吴倩：误撤销，学员全程参加" in entry.reason
+    assert sorted(a["name"] for a in granted_events(cdb)[-1]["payload"]["awards"]) == ["吴倩", "李娜"]
+    again = c.post(f"/credits/awards/award/{wu.id}/regrant", data=form(INST_A, reason="再次恢复"))
+    assert "无需恢复" in c.get(again.headers["Location"]).get_data(as_text=True)
+    assert len(awards(cdb)) == 3
+
+    # one the saved analysis no longer finds valid is not granted back
+    li = next(a for a in awards(cdb) if a.name == "李娜")
+    c.post(f"/credits/awards/award/{li.id}/withdraw", data=form(INST_A, reason="核对有误"))
+    c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(
+        1, 2, 3, 4, action="save", from_1="2026-12-10T08:30", to_1="2026-12-10T09:00"))
+    refused = c.post(f"/credits/awards/award/{li.id}/regrant", data=form(INST_A, reason="恢复"))
+    assert "不是有效人员" in c.get(refused.headers["Location"]).get_data(as_text=True)
+    assert [a.state for a in awards(cdb) if a.name == "李娜"] == ["withdrawn"]
+
+
 def test_grant_needs_a_saved_analysis_and_a_date_in_the_offering(credits_app, seeded, cdb):
     h = api_headers("inst_a")
     c = credits_app.test_client()
@@ -441,6 +479,8 @@ ENDPOINTS = {
         "GET", f"/credits/awards/{OFFERING}/awards.xlsx", None, "read"),
     "POST /credits/awards/award/<int:award_id>/withdraw": (
         "POST", "/credits/awards/award/999/withdraw", {"reason": "核对有误"}, "both_missing"),
+    "POST /credits/awards/award/<int:award_id>/regrant": (
+        "POST", "/credits/awards/award/999/regrant", {"reason": "误撤销"}, "write_missing"),
     "GET /credits/awards/<int:offering_id>/manual": ("GET", f"/credits/awards/{OFFERING}/manual", None, "write"),
     "POST /credits/awards/<int:offering_id>/manual": (
         "POST", f"/credits/awards/{OFFERING}/manual", {"name": "赵磊"}, "write_invalid"),

@@ -77,6 +77,11 @@ class WithdrawSchema(ZhFormSchema):
     version = fields.Integer(load_default=None, validate=Range(1, 2**31 - 1))
 
 
+class RegrantSchema(ZhFormSchema):
+    reason = fields.String(required=True, validate=[NotBlank(), REASON],
+                           error_messages={"required": "请填写恢复授分的原因。"})
+
+
 class ManualEntrySchema(TraineeIdentitySchema):
     """手工录入学分: the trainee as on the check-in form, and the 活动日期."""
 

@@ -473,6 +473,33 @@ def withdraw(session: Session, principal: Principal, award: CreditAward, reason:
     return award
 
 
+def regrant(session: Session, principal: Principal, award: CreditAward, reason: str) -> CreditAward:
+    """恢复授分: an award by attendance withdrawn by mistake is granted again, as a new pending award, if the
+    latest analysis still finds her valid (a withdrawn attendance award otherwise stops every later 授分, so
+    that a 授分 never undoes a withdrawal by itself). The withdrawn award stays as history."""
+    offering = session.scalars(select(OfferingCredit).where(OfferingCredit.offering_id == award.offering_id)).one()
+    ensure_open(offering)
+    if award.method != "attendance" or award.state != "withdrawn":
+        raise AppError(409, "not_regrantable", "只有已撤销的“根据会场考勤授分”记录可以恢复授分。")
+    if session.scalar(select(CreditAward.id).where(CreditAward.offering_id == award.offering_id,
+                                                   CreditAward.trainee_key == award.trainee_key,
+                                                   CreditAward.state != "withdrawn")) is not None:
+        raise AppError(409, "already_granted", f"{award.name} 本期次已有授分记录，无需恢复。")
+    analysis = latest_analysis(session, offering.offering_id)
+    valid = {a.trainee_key for a in run(session, offering.offering_id, input_of(analysis))} if analysis else set()
+    if award.trainee_key not in valid:
+        raise AppError(409, "not_valid_now", f"按当前保存的考勤分析，{award.name} 不是有效人员，不能恢复授分。")
+    again = CreditAward(**_award_values(offering, principal, award.activity_date, "attendance"),
+                        trainee_key=award.trainee_key, name=award.name, id_enc=award.id_enc,
+                        mobile_enc=award.mobile_enc, title=award.title, unit=award.unit, analysis_id=analysis.id)
+    session.add(again)
+    session.flush()
+    record_audit(session, AuditLog, principal, "award", again.id, "regrant", "withdrawn", "pending",
+                 reason=f"{award.name}：{reason}（恢复已撤销的授分记录 {award.id}）")
+    emit_granted(session, offering)
+    return again
+
+
 def current_awards(session: Session, offering_id: int) -> list[CreditAward]:
     return list(session.scalars(select(CreditAward).where(CreditAward.offering_id == offering_id,
                                                           CreditAward.state != "withdrawn")

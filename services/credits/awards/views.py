@@ -40,6 +40,7 @@ from .schemas import (
     ManualEntrySchema,
     OfferingPageSchema,
     OfferingQuerySchema,
+    RegrantSchema,
     WindowOutSchema,
     WithdrawSchema,
 )
@@ -354,6 +355,28 @@ def award_withdraw(award_id: int) -> Any:
         return redirect(back)
     commit()
     flash(f"已撤销 {award.name} 的授分。", "ok")
+    return redirect(back)
+
+
+@pages.post("/credits/awards/award/<int:award_id>/regrant")
+@access("institution")
+def award_regrant(award_id: int) -> Any:
+    """恢复授分 of an award by attendance withdrawn by mistake (有效人员明细, the row of an 已撤销 person)."""
+    session = db.session()
+    award = svc.get_award(session, _me(), award_id)
+    back = f"/credits/awards/{award.offering_id}/attendees"
+    data, errors = load_form(RegrantSchema(), request.form)
+    if errors:
+        flash(f"恢复原因：{errors.get('reason', '请填写恢复授分的原因。')}", "error")
+        return redirect(back)
+    try:
+        svc.regrant(session, _me(), award, data["reason"])  # type: ignore[index]
+    except AppError as exc:
+        session.rollback()
+        flash(exc.message, "error")
+        return redirect(back)
+    commit()
+    flash(f"已恢复 {award.name} 的授分（待生效；原因已记入操作日志）。", "ok")
     return redirect(back)
 
 
