@@ -554,4 +554,7 @@ def test_committee_sees_every_institution_and_institutions_only_their_own(credit
     assert [i["offering_id"] for i in a["items"]] == [OFFERING]
     assert [i["offering_id"] for i in b["items"]] == [202]
     assert sorted(i["offering_id"] for i in r["items"]) == [OFFERING, 202]
+    # the committee finds an institution's offerings by its name (the clerk's search for 西安交通 found nothing)
+    found = credits_app.test_client().get("/credits/api/grant/offerings?q=宝鸡市", headers=api_headers("reviewer")).json
+    assert [i["offering_id"] for i in found["items"]] == [202]
     assert INST_B and REVIEWER and TRAINEE  # the principals the permission table uses

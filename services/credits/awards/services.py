@@ -75,7 +75,8 @@ def offering_query(principal: Principal, q: str | None = None, year: int | None 
     if principal.role == "institution":
         stmt = stmt.where(OfferingCredit.institution_id == principal.institution_id)
     if q:
-        stmt = stmt.where(matches(q, OfferingCredit.project_number, OfferingCredit.project_title))
+        stmt = stmt.where(matches(q, OfferingCredit.project_number, OfferingCredit.project_title,
+                                  OfferingCredit.institution_name))
     if year:
         stmt = stmt.where(OfferingCredit.year == year)
     return stmt.order_by(OfferingCredit.starts_on.desc(), OfferingCredit.offering_id.desc())
