@@ -3,6 +3,7 @@ reason, correct and resubmit, the audit trail, and who may call which endpoint."
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 
@@ -108,8 +109,24 @@ def test_review_pages(projects_app, projects_db, inst_a, inst_b, reviewer, ready
     for text in ("会议通知", "会议日程", "西安市雁塔区会议中心", "开幕式与专题讲座", "139****5678", "办理记录",
                  "审批通过"):
         assert text in html, text
+    assert "（距举办还有 18 天）" in html  # 2026-03-02 to 2026-03-20
+    assert "项目目录登记为" not in html
     assert c.get(f"/projects/filings/{fa}/uploads/notice").status_code == 200
     assert c.get(f"/projects/filings/{draft}/uploads/notice").status_code == 404
+    # a clerk sees a filing whose start has passed, and a mode the catalogue does not have
+    from services.common import clock
+    from services.projects.catalogue.models import Project
+    from services.projects.filings.models import Filing
+
+    s = projects_db.new_session()
+    project = s.get(Project, s.get(Filing, fa).project.id)
+    project.mode = "线上"
+    s.commit()
+    s.close()
+    clock.set_now(dt.datetime(2026, 3, 22, 2, 0, tzinfo=dt.UTC))
+    late = c.get(f"/projects/review/filings/{fa}").get_data(as_text=True)
+    assert "（已于 2 天前开始举办）" in late and "（项目目录登记为“线上”）" in late
+    clock.set_now(frozen)
     token = csrf(reviewer[1])
     r = c.post(f"/projects/review/filings/{fa}/return", data={"csrf_token": token, "reason": ""})
     assert r.status_code == 422 and "退回原因" in r.get_data(as_text=True)

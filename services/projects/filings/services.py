@@ -279,4 +279,6 @@ def filing_dict(session: Session, principal: Principal, filing: Filing) -> dict[
         "missing": missing_items(filing), "return_reason": filing.return_reason,
         "submitted_at": filing.submitted_at, "decided_at": filing.decided_at,
         "history": history(session, filing),
+        # how far the start is, for a clerk deciding on a filing (approving after it began is rarely meant)
+        "days_to_start": (filing.starts_on - clock.today_local()).days if filing.starts_on else None,
     }
