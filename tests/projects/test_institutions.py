@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
+import time
 
 import pytest
 from alembic import command
@@ -42,7 +43,7 @@ ROWS = [
     ["ya", "延安大学附属医院", "Yanan2026!"],  # account too short
     ["xa_first", "西安市第一医院（重复）", "Passw0rd!"],  # already exists
     [None, None, None],  # blank line: skipped
-    ["wn_center", "渭南市中心医院", 12345678],  # a numeric password cell
+    ["wn_center", "渭南市中心医院", 12345678],  # a numeric password cell: digits only, refused
     ["ak_center", "", "Ankang2026"],  # name missing
 ]
 
@@ -52,22 +53,22 @@ def test_api_import_keeps_good_rows_and_reports_bad_ones(projects_app, inst_a, r
     r = c.post("/projects/api/institutions/import", headers=bearer(reviewer[1]),
                data={"file": (workbook(ROWS), "机构.xlsx")}, content_type="multipart/form-data")
     assert r.status_code == 200, r.json
-    assert [x["account"] for x in r.json["created"]] == ["yl_first", "wn_center"]
+    assert [x["account"] for x in r.json["created"]] == ["yl_first"]
     assert [(x["row"], x["account"]) for x in r.json["existing"]] == [(4, "xa_first")]
     assert "已存在" in r.json["existing"][0]["reason"]
     errors = {e["row"]: e["reason"] for e in r.json["errors"]}
-    assert set(errors) == {3, 7}
+    assert set(errors) == {3, 6, 7}
     assert "账号" in errors[3] and "机构名称" in errors[7]
+    assert "密码须同时包含字母和数字" in errors[6]  # 12345678 (the clerk's walk) is no password
     # re-import: nothing duplicated, every account reported as existing
     r = c.post("/projects/api/institutions/import", headers=bearer(reviewer[1]),
                data={"file": (workbook(ROWS), "机构.xlsx")}, content_type="multipart/form-data")
-    assert r.json["created"] == [] and {x["account"] for x in r.json["existing"]} == {
-        "yl_first", "xa_first", "wn_center"}
+    assert r.json["created"] == [] and {x["account"] for x in r.json["existing"]} == {"yl_first", "xa_first"}
     listed = c.get("/projects/api/institutions", headers=bearer(reviewer[1])).json
-    assert sorted(i["account"] for i in listed) == ["wn_center", "xa_first", "yl_first"]
-    # the imported initial password works (numeric cell read as text)
-    r = c.post("/projects/api/auth/login", json={"kind": "institution", "account": "wn_center",
-                                                 "password": "12345678"})
+    assert sorted(i["account"] for i in listed) == ["xa_first", "yl_first"]
+    # the imported initial password works
+    r = c.post("/projects/api/auth/login", json={"kind": "institution", "account": "yl_first",
+                                                 "password": "Yulin2026!"})
     assert r.status_code == 200 and r.json["needs_admins"] is True
 
 
@@ -184,3 +185,52 @@ def test_upgrade_stops_on_accounts_differing_only_in_case(monkeypatch, tmp_path)
         pdb.reset()
         monkeypatch.delenv("CME_PROJECTS_DATABASE_URL")
         get_settings.cache_clear()
+
+
+def test_the_committee_disables_enables_and_resets_an_institution(projects_app, inst_a, reviewer, csrf):
+    """The clerk's walk: once created, an institution could not be looked at, disabled or given a new password."""
+    from services.common.auth import COOKIE, issue_token
+
+    inst, office = inst_a
+    c = projects_app.test_client()
+    c.set_cookie(COOKIE, issue_token(reviewer[1]), domain="localhost", path="/")
+    token = csrf(reviewer[1])
+    listing = c.get("/projects/institutions").get_data(as_text=True)
+    assert f'<a href="/projects/institutions/{inst.id}">{inst.name}</a>' in listing
+    page = c.get(f"/projects/institutions/{inst.id}").get_data(as_text=True)
+    assert inst.account in page and "机构负责人（1）" in page and "****" in page and "停用账号" in page
+    assert c.get("/projects/institutions/999999").status_code == 404
+
+    no_reason = c.post(f"/projects/institutions/{inst.id}/active", data={"csrf_token": token, "active": "false"})
+    assert no_reason.status_code == 422 and "请填写原因" in no_reason.get_data(as_text=True)
+    office_api = bearer(office)
+    assert projects_app.test_client().get("/projects/api/filings", headers=office_api).status_code == 200
+    time.sleep(0.01)
+    off = c.post(f"/projects/institutions/{inst.id}/active",
+                 data={"csrf_token": token, "active": "false", "reason": "机构撤并"})
+    assert off.status_code == 302
+    ended = projects_app.test_client().get("/projects/api/filings", headers=office_api)
+    assert ended.status_code == 401  # its sessions ended
+    login = projects_app.test_client().post("/projects/api/auth/login", json={
+        "kind": "institution", "account": inst.account, "password": "Passw0rd!"})
+    assert login.status_code == 403 and login.json["error"]["code"] == "account_disabled"
+    again = c.post(f"/projects/institutions/{inst.id}/active",
+                   data={"csrf_token": token, "active": "false", "reason": "重复"})
+    assert again.status_code == 409
+    assert c.post(f"/projects/institutions/{inst.id}/active",
+                  data={"csrf_token": token, "active": "true", "reason": "恢复办学"}).status_code == 302
+
+    weak = c.post(f"/projects/institutions/{inst.id}/password",
+                  data={"csrf_token": token, "password": "12345678", "reason": "遗失密码"})
+    assert weak.status_code == 422 and "字母和数字" in weak.get_data(as_text=True)
+    reset = c.post(f"/projects/institutions/{inst.id}/password",
+                   data={"csrf_token": token, "password": "Newpass2026", "reason": "遗失密码"})
+    assert reset.status_code == 302
+    for password, status in (("Passw0rd!", 401), ("Newpass2026", 200)):
+        r = projects_app.test_client().post("/projects/api/auth/login", json={
+            "kind": "institution", "account": inst.account, "password": password})
+        assert r.status_code == status
+    history = c.get(f"/projects/institutions/{inst.id}").get_data(as_text=True)
+    for shown in ("停用", "机构撤并", "启用", "恢复办学", "重置密码", "遗失密码"):
+        assert shown in history, shown
+    assert "Newpass2026" not in history

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.common.audit import AuditMixin, record_audit
@@ -15,3 +16,9 @@ class AuditLog(AuditMixin, Base):
 def record(session: Session, actor: Principal | None, object_type: str, object_id: int, action: str,
            from_state: str | None = None, to_state: str | None = None, reason: str | None = None) -> AuditLog:
     return record_audit(session, AuditLog, actor, object_type, object_id, action, from_state, to_state, reason)
+
+
+def history_of(session: Session, object_type: str, object_id: int) -> list[AuditLog]:
+    """What was done to one object, oldest first (the 办理记录 of a page)."""
+    return list(session.scalars(select(AuditLog).where(AuditLog.object_type == object_type,
+                                                       AuditLog.object_id == object_id).order_by(AuditLog.id)))

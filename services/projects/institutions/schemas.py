@@ -8,7 +8,8 @@ from services.common.schemas import Length, Regexp, ZhFormSchema, ZhSchema, fiel
 
 _account = [Length(min=3, max=64), Regexp(r"^[A-Za-z0-9_.-]+$", "账号只能包含字母、数字、下划线、点和连字符。")]
 _name = Length(min=2, max=200)
-_password = Length(min=8, max=128)
+# 12345678 was accepted (the clerk's walk): an institution's password has letters and digits
+_password = [Length(min=8, max=128), Regexp(r"^(?=.*[A-Za-z])(?=.*\d).+$", "密码须同时包含字母和数字。")]
 
 
 class InstitutionSchema(ZhSchema):
@@ -59,3 +60,15 @@ def validate_import_row(raw: dict[str, str]) -> dict[str, str] | str:
             text = msgs[0] if isinstance(msgs, list) and msgs else str(msgs)
             parts.append(f"{_LABELS.get(str(key), str(key))}：{text}")
         return "；".join(parts)
+
+
+class InstitutionActiveForm(ZhFormSchema):
+    active = fields.Boolean(required=True)
+    reason = fields.String(required=True, validate=Length(min=2, max=500),
+                           error_messages={"required": "请填写原因（记入操作日志）。"})
+
+
+class InstitutionPasswordForm(ZhFormSchema):
+    password = fields.String(required=True, validate=_password, error_messages={"required": "请输入新密码。"})
+    reason = fields.String(required=True, validate=Length(min=2, max=500),
+                           error_messages={"required": "请填写原因（记入操作日志）。"})

@@ -78,6 +78,22 @@ IMPORT_COLUMNS = {"account": "账号", "name": "机构名称", "password": "初�
 IMPORT_MAX_ROWS = 2000  # a province has a few hundred host institutions; more is a wrong file
 
 
+def set_active(session: Session, inst: Institution, active: bool) -> list[str]:
+    """停用 / 启用; returns the session subjects of its 机构负责人 (their sessions end after the commit)."""
+    if inst.active == active:
+        raise AppError(409, "unchanged", f"该机构已是“{'启用' if active else '停用'}”状态。")
+    inst.active = active
+    session.flush()
+    return [f"inst:{inst.id}:admin:{a.id}" for a in inst.admins]
+
+
+def reset_password(session: Session, inst: Institution, password: str) -> list[str]:
+    """重置密码 by the committee (the office lost it); the sessions of its 机构负责人 end after the commit."""
+    inst.password_hash = hash_password(password)
+    session.flush()
+    return [f"inst:{inst.id}:admin:{a.id}" for a in inst.admins]
+
+
 def list_institutions(session: Session) -> list[Institution]:
     return list(session.scalars(select(Institution).order_by(Institution.id)))
 

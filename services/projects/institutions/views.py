@@ -8,6 +8,7 @@ from flask import Blueprint, flash, redirect, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
 from sqlalchemy.exc import IntegrityError
 
+from services.common import auth as cauth
 from services.common.auth import access, current
 from services.common.errors import AppError
 from services.common.schemas import load_form
@@ -16,6 +17,7 @@ from ..audit import models as audit
 from ..db import db
 from . import schemas as sc
 from . import services as svc
+from .models import Institution
 
 pages = Blueprint("projects_institutions", __name__, template_folder="templates")
 api = ApiBlueprint("projects_institutions_api", __name__, url_prefix="/projects/api",
@@ -96,6 +98,71 @@ def import_page() -> Any:
     except AppError as exc:
         return _page(message=exc.message, status=exc.status)
     return _page(report=report)
+
+
+def _institution(institution_id: int) -> Any:
+    inst = db.session.get(Institution, institution_id)
+    if inst is None:
+        raise AppError(404, "not_found", "该申办机构不存在。")
+    return inst
+
+
+def _detail(inst: Any, which: str = "", form: dict[str, Any] | None = None, errors: dict[str, Any] | None = None,
+            status: int = 200) -> Any:
+    history = audit.history_of(db.session, "institution", inst.id)
+    return render_template("institutions/detail.html", inst=inst, history=history, which=which, form=form or {},
+                           errors=errors or {}), status
+
+
+@pages.get("/projects/institutions/<int:institution_id>")
+@access("reviewer")
+def detail_page(institution_id: int) -> Any:
+    """One institution: its 机构负责人 (mobiles masked), 停用/启用, 重置密码, and what was done to it."""
+    return _detail(_institution(institution_id))
+
+
+def _change(institution_id: int, which: str, schema: Any, act: Any) -> Any:
+    inst = _institution(institution_id)
+    form = {k: request.form.get(k, "") for k in ("active", "reason")}
+    data, errors = load_form(schema, request.form)
+    if data is None:
+        return _detail(inst, which, form, errors, 422)
+    session = db.session
+    try:
+        subjects, done = act(session, inst, data)
+        session.commit()
+    except AppError as exc:
+        session.rollback()
+        return _detail(_institution(institution_id), which, form, {**(exc.fields or {}), "_schema": exc.message},
+                       exc.status)
+    for subject in subjects:
+        cauth.end_sessions_of(subject)  # the office signs in again (or cannot, once 停用)
+    flash(done, "ok")
+    return redirect(f"/projects/institutions/{institution_id}")
+
+
+@pages.post("/projects/institutions/<int:institution_id>/active")
+@access("reviewer")
+def active_page(institution_id: int) -> Any:
+    def act(session: Any, inst: Any, data: dict[str, Any]) -> tuple[list[str], str]:
+        subjects = svc.set_active(session, inst, data["active"])
+        audit.record(session, current(), "institution", inst.id, "enabled" if data["active"] else "disabled",
+                     "inactive" if data["active"] else "active", "active" if data["active"] else "inactive",
+                     data["reason"])
+        return subjects, f"已{'启用' if data['active'] else '停用'}“{inst.name}”（已记入操作日志）。"
+
+    return _change(institution_id, "active", sc.InstitutionActiveForm(), act)
+
+
+@pages.post("/projects/institutions/<int:institution_id>/password")
+@access("reviewer")
+def password_page(institution_id: int) -> Any:
+    def act(session: Any, inst: Any, data: dict[str, Any]) -> tuple[list[str], str]:
+        subjects = svc.reset_password(session, inst, data["password"])
+        audit.record(session, current(), "institution", inst.id, "password_reset", reason=data["reason"])
+        return subjects, f"已重置“{inst.name}”的登录密码，请将新密码告知该机构（已记入操作日志）。"
+
+    return _change(institution_id, "password", sc.InstitutionPasswordForm(), act)
 
 
 @api.route("/institutions", methods=["GET"])
