@@ -151,6 +151,9 @@ def test_a_forced_check_in_after_the_window_is_stamped_at_its_end(checkin_app, c
     s.close()
     events = [json.loads(env) for name, env in outbox_rows(cdb) if name == "checkin.recorded"]
     assert events[-1]["payload"]["scanned_at"].startswith(window.ends_at.isoformat()[:19])
+    # the list does not pass the window's end off as the time it was made (the office's walk)
+    listing = client_for(checkin_app, "inst_a").get(f"/checkin/activities/{aid}/checkins").get_data(as_text=True)
+    assert "时段结束后补录，补录时间 2026-12-11 08:30" in listing
 
 
 def test_the_page_says_which_typed_details_were_not_used(checkin_app, cdb):

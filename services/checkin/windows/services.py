@@ -386,7 +386,10 @@ def export_checkins(session: Session, principal: Principal, activity: Activity, 
         r = checkin_row(c)
         ws.append(text_row(ws, [n, r["name"], r["id_number_masked"], r["mobile_masked"], r["title"], r["unit"],
                                 r["window_title"], r["window_kind_label"],
-                                clock.fmt(r["scanned_at"], "%Y-%m-%d %H:%M:%S"), r["method"], r["forced_reason"] or "",
+                                clock.fmt(r["scanned_at"], "%Y-%m-%d %H:%M:%S")
+                                + (f"（补录于 {clock.fmt(r['recorded_at'], '%Y-%m-%d %H:%M')}）"
+                                   if r["forced"] and r["recorded_at"] > r["scanned_at"] else ""),
+                                r["method"], r["forced_reason"] or "",
                                 "；".join(r["flag_labels"])]))
     for col, width in zip("ABCDEFGHIJKL", (6, 10, 22, 15, 12, 28, 20, 6, 20, 6, 24, 30), strict=True):
         ws.column_dimensions[col].width = width
