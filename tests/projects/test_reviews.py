@@ -95,6 +95,24 @@ def test_stale_version_conflict(projects_app, inst_a, reviewer, ready_filing, fr
     assert r.status_code == 409
 
 
+def test_a_double_click_hears_what_happened_not_a_conflict(projects_app, inst_a, reviewer, ready_filing, frozen):
+    """The office's walk: a second 上报 or 审批通过 from the same page (same version) said "modified by someone
+    else"; it now says the filing is already in that state."""
+    project, fid = ready_filing(*inst_a)
+    c = projects_app.test_client()
+    hi, hr = bearer(inst_a[1]), bearer(reviewer[1])
+    version = c.get(f"/projects/api/filings/{fid}", headers=hi).get_json()["version"]
+    assert c.post(f"/projects/api/filings/{fid}/submit", headers=hi, json={"version": version}).status_code == 200
+    twice = c.post(f"/projects/api/filings/{fid}/submit", headers=hi, json={"version": version})
+    assert twice.status_code == 409 and "不能再次上报" in twice.get_json()["error"]["message"]
+    version = c.get(f"/projects/api/review/filings/{fid}", headers=hr).get_json()["version"]
+    first = c.post(f"/projects/api/review/filings/{fid}/approve", headers=hr, json={"version": version})
+    assert first.status_code == 200
+    again = c.post(f"/projects/api/review/filings/{fid}/approve", headers=hr, json={"version": version})
+    assert again.status_code == 409 and "审批通过" in again.get_json()["error"]["message"]
+    assert "不能审批" in again.get_json()["error"]["message"]
+
+
 def test_review_pages(projects_app, projects_db, inst_a, inst_b, reviewer, ready_filing, frozen, csrf):
     _, fa = ready_filing(*inst_a, submit=True)
     _, fb = ready_filing(*inst_b, submit=True)

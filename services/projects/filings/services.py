@@ -234,9 +234,10 @@ def earliest_start() -> dt.date:
 
 def submit_filing(session: Session, principal: Principal, filing: Filing, version: int | None = None) -> Filing:
     """保存并上报: complete, dates consistent, and at least 7 days before the offering starts."""
-    _check_version(filing, version)
+    # the state before the version: a double click's second 上报 hears "已上报", not "modified by someone else"
     if not states.can(filing, "submit"):
         states.transition(session, principal, filing, "submit")  # raises the state's own refusal
+    _check_version(filing, version)
     missing = missing_items(filing)
     if missing:
         raise AppError(422, "incomplete", "尚有必填内容未完成：" + "、".join(missing) + "。",

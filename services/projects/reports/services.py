@@ -341,9 +341,10 @@ def missing_by_page(session: Session, report: ExecutionReport) -> list[dict[str,
 def submit_report(session: Session, principal: Principal, report: ExecutionReport,
                   version: int | None = None) -> ExecutionReport:
     """提交: every page complete; then locked (report.submitted in the same transaction)."""
-    _check_version(report, version)
+    # the state before the version: a double click's second 提交 hears "已提交", not "modified by someone else"
     if not states.can(report, "submit"):
         states.transition(session, principal, report, "submit")  # raises the state's own refusal
+    _check_version(report, version)
     missing = missing_by_page(session, report)
     if missing:
         message = "尚不能提交，请补全以下内容：" + "；".join(m["message"] for m in missing) + "。"
@@ -386,7 +387,8 @@ def overdue_offerings(session: Session, today: dt.date | None = None) -> list[di
 
 
 def approve(session: Session, principal: Principal, report: ExecutionReport, version: int | None = None) -> None:
-    _check_version(report, version)
+    if states.can(report, "approve"):  # else the state's own refusal (a second click: "审批通过" already)
+        _check_version(report, version)
     states.transition(session, principal, report, "approve")
 
 
@@ -397,7 +399,8 @@ def return_report(session: Session, principal: Principal, report: ExecutionRepor
         raise AppError(422, "invalid_input", "退回时必须填写退回原因。", {"reason": "请填写退回原因。"})
     if len(reason) > REASON_MAX:
         raise AppError(422, "invalid_input", f"退回原因不能超过 {REASON_MAX} 个字。", {"reason": "退回原因太长。"})
-    _check_version(report, version)
+    if states.can(report, "return"):
+        _check_version(report, version)
     states.transition(session, principal, report, "return", reason)
 
 

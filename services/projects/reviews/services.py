@@ -66,7 +66,8 @@ def approval_payload(filing: Filing) -> dict[str, Any]:
 
 
 def approve(session: Session, principal: Principal, filing: Filing, version: int | None = None) -> Filing:
-    _check_version(filing, version)
+    if states.can(filing, "approve"):  # else the state's own refusal (a second click: "审批通过" already)
+        _check_version(filing, version)
     states.transition(session, principal, filing, "approve")
     # same transaction as the state change: the event leaves only if the approval commits
     emit(session, outbox, "projects", "offering.approved", approval_payload(filing))
@@ -80,6 +81,7 @@ def return_filing(session: Session, principal: Principal, filing: Filing, reason
         raise AppError(422, "invalid_input", "退回时必须填写退回原因。", {"reason": "请填写退回原因。"})
     if len(reason) > REASON_MAX:
         raise AppError(422, "invalid_input", f"退回原因不能超过 {REASON_MAX} 个字。", {"reason": "退回原因太长。"})
-    _check_version(filing, version)
+    if states.can(filing, "return"):
+        _check_version(filing, version)
     states.transition(session, principal, filing, "return", reason)
     return filing
