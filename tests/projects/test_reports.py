@@ -613,3 +613,23 @@ def test_all_report_endpoints_are_in_the_permission_table(projects_app):
               .replace("{uid}", "<int:upload_id>").replace("/uploads/photo", "/uploads/<kind>")
               .replace("/pages/1", "/pages/<int:page>" if "/api/" not in u else "/pages/1") for m, u, _ in ENDPOINTS}
     assert mine == listed
+
+
+def test_the_review_page_notes_figures_that_disagree_with_what_is_known(projects_app, projects_db, inst_a,
+                                                                       reviewer, complete):
+    """总学时 against the catalogue, lecturer hours against 总学时, dates against the filing, 培训人数 against the
+    imported list: noted for the clerk (and the office before 提交), never a refusal."""
+    oid, rid = complete(*inst_a, submit=True)
+    c = login_client(projects_app.test_client(), reviewer[1])
+    html = c.get(f"/projects/review/reports/{rid}").get_data(as_text=True)
+    assert "核对提示" in html and "总学时 12.5 与项目目录登记的 20 学时不一致。" in html
+    assert "实际举办日期" not in html.split("核对提示")[1].split("</ul>")[0]  # the dates are the filing's
+    assert "授课学时合计" not in html  # 5.5 of 12.5
+    s = projects_db.new_session()
+    report = s.get(ExecutionReport, rid)
+    report.total_hours, report.actual_ends_on = Decimal("5"), dt.date(2026, 3, 22)
+    s.commit()
+    s.close()
+    html = c.get(f"/projects/review/reports/{rid}").get_data(as_text=True)
+    assert "授课学时合计 5.5 超过总学时 5。" in html
+    assert "实际举办日期 2026-03-20 至 2026-03-22 与举办前登记的 2026-03-20 至 2026-03-21 不一致。" in html

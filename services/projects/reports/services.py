@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from services.common import clock, pii
 from services.common.auth import Principal, own_institution
 from services.common.errors import AppError
+from services.common.formats import fmt_credits
 from services.common.paging import matches, paginate
 
 from ..audit.models import AuditLog, record
@@ -431,6 +432,27 @@ def attendance_dict(session: Session, report: ExecutionReport) -> dict[str, Any]
             "trainees": trainees}
 
 
+def cross_checks(report: ExecutionReport, filing: Any, project: Any, imported: int | None) -> list[str]:
+    """What the report's figures say against what is known (the filing, the catalogue, the imported award list):
+    notes for the clerk reviewing it and for the office before 提交, not refusals (a hall may hold more people
+    than were granted credit). The office's walk submitted 培训人数 500 against 8 attendees, 总学时 0.5 against a
+    12-学时 project and lecturer hours of 106, and nothing said so."""
+    notes = []
+    if report.actual_starts_on and report.actual_ends_on and filing.starts_on and filing.ends_on and (
+            report.actual_starts_on != filing.starts_on or report.actual_ends_on != filing.ends_on):
+        notes.append(f"实际举办日期 {report.actual_starts_on} 至 {report.actual_ends_on} 与举办前登记的 "
+                     f"{filing.starts_on} 至 {filing.ends_on} 不一致。")
+    if report.total_hours is not None and project.hours is not None and report.total_hours != project.hours:
+        notes.append(f"总学时 {fmt_credits(report.total_hours)} 与项目目录登记的 "
+                     f"{fmt_credits(project.hours)} 学时不一致。")
+    lecture_hours = sum((lec.hours or 0) for lec in report.lecturers)
+    if report.total_hours is not None and lecture_hours > report.total_hours:
+        notes.append(f"授课学时合计 {fmt_credits(lecture_hours)} 超过总学时 {fmt_credits(report.total_hours)}。")
+    if report.trainees_count is not None and imported and report.trainees_count != imported:
+        notes.append(f"培训人数 {report.trainees_count} 与导入的授分名单 {imported} 人不一致。")
+    return notes
+
+
 def report_dict(session: Session, principal: Principal, report: ExecutionReport) -> dict[str, Any]:
     offering = report.offering
     filing = offering.filing
@@ -448,7 +470,9 @@ def report_dict(session: Session, principal: Principal, report: ExecutionReport)
         "lecturers": [{"name": lec.name, "title": lec.title, "unit": lec.unit, "topic": lec.topic,
                        "hours": lec.hours} for lec in report.lecturers],
         "uploads": [upload_dict(report, u) for u in report.uploads],
-        "attendance": attendance_dict(session, report),
+        "attendance": (attendance := attendance_dict(session, report)),
+        "checks": cross_checks(report, filing, offering.project, attendance["count"] if attendance["imported_at"]
+                               else None),
         "materials": [{"title": m.title, "editor": m.editor, "publisher": m.publisher, "year": m.year}
                       for m in report.materials],
         "summary": report.summary, "missing": missing_by_page(session, report) if report.state in states.EDITABLE
