@@ -133,6 +133,15 @@ def test_dates_and_schedule_checked(projects_app, inst_a, make_project, frozen, 
     bad = {**filled, "schedule": [{"date": "2026-03-25", "start": "08:00", "end": "09:00", "title": "x"}]}
     r = c.put(f"/projects/api/filings/{fid}", headers=h, json=bad)
     assert r.status_code == 422 and "不在举办起止日期" in r.get_json()["error"]["message"]
+    # the row named is the row as typed (the office's walk: numbers came from the rows sorted by date)
+    typed = {**filled, "schedule": [{"date": "2026-03-21", "start": "08:00", "end": "09:00", "title": "第二天"},
+                                    {"date": "2026-03-30", "start": "08:00", "end": "09:00", "title": "错日期"},
+                                    {"date": "2026-03-20", "start": "08:00", "end": "09:00", "title": "第一天"}]}
+    r = c.put(f"/projects/api/filings/{fid}", headers=h, json=typed)
+    assert r.status_code == 422 and "日程安排第 2 行的日期" in r.get_json()["error"]["message"]
+    # a 期 of a year is a typo
+    r = c.put(f"/projects/api/filings/{fid}", headers=h, json={**filled, "ends_on": "2027-03-21"})
+    assert r.status_code == 422 and "不能超过 92 天" in r.get_json()["error"]["fields"]["ends_on"]
     bad = {**filled, "schedule": [{"date": "2026-03-20", "start": "10:00", "end": "09:00", "title": "x"}]}
     r = c.put(f"/projects/api/filings/{fid}", headers=h, json=bad)
     assert r.status_code == 422 and "结束时间应晚于开始时间" in r.get_json()["error"]["fields"]["schedule"]

@@ -46,6 +46,9 @@ class ScheduleItemInSchema(ZhSchema):
             raise ValidationError("结束时间应晚于开始时间。", "end")
 
 
+MAX_SPAN_DAYS = 92
+
+
 class _FilingFields:
     starts_on = CalendarDate(allow_none=True)
     ends_on = CalendarDate(allow_none=True)
@@ -62,6 +65,9 @@ class _FilingFields:
     def _dates(self, data: dict[str, Any], **_: Any) -> None:
         if data.get("starts_on") and data.get("ends_on") and data["ends_on"] < data["starts_on"]:
             raise ValidationError("结束日期不能早于开始日期。", "ends_on")
+        # one 期 lasting more than a season is a typo (the office's walk filed 2026-12-10 to 2027-12-11)
+        if data.get("starts_on") and data.get("ends_on") and (data["ends_on"] - data["starts_on"]).days > MAX_SPAN_DAYS:
+            raise ValidationError(f"一期的举办时间不能超过 {MAX_SPAN_DAYS} 天，请核对结束日期。", "ends_on")
 
 
 class FilingInSchema(_FilingFields, ZhSchema):

@@ -162,19 +162,22 @@ def save_filing(session: Session, principal: Principal, filing: Filing, data: di
     if "contact_phone" in data:
         phone = data["contact_phone"]
         filing.contact_phone_enc = pii.encrypt(phone) if phone else None
-    if "schedule" in data:
-        filing.schedule = _schedule_json(data["schedule"] or [])
     if filing.starts_on and filing.ends_on and filing.ends_on < filing.starts_on:
         raise AppError(422, "invalid_input", "结束日期不能早于开始日期。", {"ends_on": "结束日期不能早于开始日期。"})
-    _check_schedule_dates(filing)
+    if "schedule" in data:
+        # checked in the order the rows were typed, so that 第 N 行 is the row on the screen; then kept by date
+        _check_schedule_dates(filing, [{"date": i["date"].isoformat()} for i in data["schedule"] or []])
+        filing.schedule = _schedule_json(data["schedule"] or [])
+    else:
+        _check_schedule_dates(filing)
     session.flush()
     return filing
 
 
-def _check_schedule_dates(filing: Filing) -> None:
+def _check_schedule_dates(filing: Filing, rows: list[dict[str, str]] | None = None) -> None:
     if not (filing.starts_on and filing.ends_on):
         return
-    outside = [i + 1 for i, s in enumerate(filing.schedule or [])
+    outside = [i + 1 for i, s in enumerate(filing.schedule or [] if rows is None else rows)
                if not filing.starts_on <= dt.date.fromisoformat(s["date"]) <= filing.ends_on]
     if outside:
         rows = "、".join(f"第 {n} 行" for n in outside)
