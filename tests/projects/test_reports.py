@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import re
 import zipfile
 from decimal import Decimal
 
@@ -459,6 +460,14 @@ def test_pages_flow(projects_app, projects_db, inst_a, reviewer, held, images, c
     r = c.post(f"/projects/reports/{rid}/pages/2", data={**lec, "lec-1-title": ""})
     html = r.get_data(as_text=True)
     assert r.status_code == 422 and "第 2 行职称：此项为必填项。" in html and "病例讨论" in html
+    assert c.post(f"/projects/reports/{rid}/pages/2", data=lec).status_code == 302
+    # another tab saved page 1 meanwhile: this page's rows are kept, and the next 保存本页 saves them
+    stale = c.post(f"/projects/reports/{rid}/pages/2", data={**lec, "lec-0-topic": "改过的题目", "version": "1"})
+    html = stale.get_data(as_text=True)
+    assert stale.status_code == 409 and "刚在其他页面或窗口保存过" in html and "改过的题目" in html
+    fresh = re.search(r'name="version" value="(\d+)"', html).group(1)
+    assert c.post(f"/projects/reports/{rid}/pages/2",
+                  data={**lec, "lec-0-topic": "改过的题目", "version": fresh}).status_code == 302
     assert c.post(f"/projects/reports/{rid}/pages/2", data=lec).status_code == 302
     # removing a row
     assert c.post(f"/projects/reports/{rid}/pages/2", data={**lec, "lec-1-remove": "1"}).status_code == 302

@@ -247,6 +247,9 @@ def report_page_save(report_id: int, page: int) -> Any:
         report = services.get_report(session, p, report_id)
         errors = {k: str(v) for k, v in exc.fields.items()} or {"_schema": exc.message}
         errors.setdefault("_schema", exc.message)
+        if exc.code == "conflict":  # another page or window saved the report: what was typed here is kept
+            errors["_schema"] = ("本反馈记录刚在其他页面或窗口保存过，本页未保存。您填写的内容仍在下方，"
+                                 "核对无误后请再次点击“保存本页”。")
         return _render_page(report, page, None if page in (3, 4) else _typed(page, request.form), errors,
                             exc.status)
     if errors:
