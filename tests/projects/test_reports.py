@@ -583,6 +583,7 @@ ENDPOINTS = [
     ("GET", "/projects/review/reports", (302, 403, 403, 403, 200)),
     ("GET", "/projects/review/reports/{rid}", (302, 403, 403, 403, 200)),
     ("POST", "/projects/review/reports/{rid}/return", (401, 403, 403, 403, 422)),
+    ("POST", "/projects/review/reports/{rid}/contact", (401, 403, 403, 403, 200)),
     ("GET", "/projects/api/review/reports", (401, 403, 403, 403, 200)),
     ("GET", "/projects/api/review/reports/overdue", (401, 403, 403, 403, 200)),
     ("GET", "/projects/api/review/reports/{rid}", (401, 403, 403, 403, 200)),

@@ -128,6 +128,13 @@ def test_review_pages(projects_app, projects_db, inst_a, inst_b, reviewer, ready
                  "审批通过"):
         assert text in html, text
     assert "（距举办还有 18 天）" in html  # 2026-03-02 to 2026-03-20
+    # the 联系电话 is masked until the clerk asks for it to call; each look is in the 办理记录
+    assert "13912345678" not in html and "显示完整号码" in html
+    shown = c.post(f"/projects/review/filings/{fa}/contact", data={"csrf_token": csrf(reviewer[1])})
+    text = shown.get_data(as_text=True)
+    assert shown.status_code == 200 and "13912345678" in text and "显示完整号码" not in text
+    assert "查看完整联系电话" in text and "13912345678" not in c.get(f"/projects/review/filings/{fa}").get_data(
+        as_text=True)
     assert "项目目录登记为" not in html
     assert c.get(f"/projects/filings/{fa}/uploads/notice").status_code == 200
     assert c.get(f"/projects/filings/{draft}/uploads/notice").status_code == 404
@@ -190,6 +197,7 @@ ENDPOINTS = [
     ("GET", "/projects/review/filings", (302, 403, 403, 200)),
     ("GET", "/projects/review/filings/{fid}", (302, 403, 403, 200)),
     ("POST", "/projects/review/filings/{fid}/return", (401, 403, 403, 422)),
+    ("POST", "/projects/review/filings/{fid}/contact", (401, 403, 403, 200)),
     ("GET", "/projects/api/review/filings", (401, 403, 403, 200)),
     ("GET", "/projects/api/review/filings/{fid}", (401, 403, 403, 200)),
     ("POST", "/projects/api/review/filings/{fid}/return", (401, 403, 403, 422)),

@@ -18,7 +18,8 @@ from .models import Filing
 
 STATES = ("draft", "submitted", "returned", "approved")
 LABELS = {"draft": "草稿", "submitted": "待审批", "returned": "已退回", "approved": "审批通过"}
-ACTION_LABELS = {"create": "新建登记", "submit": "保存并上报", "approve": "审批通过", "return": "退回修改"}
+ACTION_LABELS = {"create": "新建登记", "submit": "保存并上报", "approve": "审批通过", "return": "退回修改",
+                 "view_contact": "查看完整联系电话"}
 EDITABLE = frozenset({"draft", "returned"})
 TRANSITIONS: dict[str, tuple[frozenset[str], str, str]] = {
     # action: (allowed from-states, to-state, role that may do it)

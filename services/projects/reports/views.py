@@ -18,6 +18,7 @@ from services.common.errors import AppError
 from services.common.inputs import flatten, keep_args, load_json, load_query
 from services.common.schemas import load_form, refuse_bad_version, strip_blank
 
+from ..audit.models import record
 from ..catalogue.models import MODES
 from ..catalogue.services import fmt_decimal
 from ..db import db
@@ -354,8 +355,11 @@ def review_list() -> Any:
                            state_labels=REVIEW_STATE_LABELS, **_render_args())
 
 
-def _render_review(report: Any, errors: dict[str, str] | None = None, status: int = 200) -> Any:
+def _render_review(report: Any, errors: dict[str, str] | None = None, status: int = 200,
+                   reveal: bool = False) -> Any:
     info = services.report_dict(db.session(), _me(), report)
+    if reveal:
+        info["facts"]["contact_phone"], info["contact_revealed"] = report.contact_phone, True
     return render_template("projects/reports/review_detail.html", r=report, info=info, errors=errors or {},
                            can_decide=states.can(report, "approve"), **_render_args()), status
 
@@ -364,6 +368,17 @@ def _render_review(report: Any, errors: dict[str, str] | None = None, status: in
 @access("reviewer")
 def review_detail(report_id: int) -> Any:
     return _render_review(services.get_for_review(db.session(), report_id))
+
+
+@pages.post("/projects/review/reports/<int:report_id>/contact")
+@access("reviewer")
+def review_contact(report_id: int) -> Any:
+    """显示完整号码 of the report's 联系人, kept in the report's 办理记录."""
+    session = db.session()
+    report = services.get_for_review(session, report_id)
+    record(session, _me(), states.OBJECT, report.id, "view_contact")
+    commit()
+    return _render_review(report, reveal=True)
 
 
 @pages.post("/projects/review/reports/<int:report_id>/approve")
