@@ -337,46 +337,39 @@ def award_export(offering_id: int) -> Any:
 @pages.post("/credits/awards/award/<int:award_id>/withdraw")
 @access("institution", "reviewer")
 def award_withdraw(award_id: int) -> Any:
-    session = db.session()
-    award = svc.get_award(session, _me(), award_id)
-    back = f"/credits/awards/{award.offering_id}/list"
-    data, errors = load_form(WithdrawSchema(), request.form)
-    if errors:
-        flash(f"撤销原因：{errors.get('reason', '请填写撤销原因。')}", "error")
-        return redirect(back)
-    if data and data.get("version") and data["version"] != award.version:
-        flash("该授分记录已被他人修改，请刷新页面后重试。", "error")
-        return redirect(back)
-    try:
-        svc.withdraw(session, _me(), award, data["reason"])  # type: ignore[index]
-    except AppError as exc:
-        session.rollback()
-        flash(exc.message, "error")
-        return redirect(back)
-    commit()
-    flash(f"已撤销 {award.name} 的授分。", "ok")
-    return redirect(back)
+    return _on_award(award_id, "list", WithdrawSchema(), "撤销原因", svc.withdraw, "已撤销 {name} 的授分。",
+                     check_version=True)
 
 
 @pages.post("/credits/awards/award/<int:award_id>/regrant")
 @access("institution")
 def award_regrant(award_id: int) -> Any:
     """恢复授分 of an award by attendance withdrawn by mistake (有效人员明细, the row of an 已撤销 person)."""
+    return _on_award(award_id, "attendees", RegrantSchema(), "恢复原因", svc.regrant,
+                     "已恢复 {name} 的授分（待生效；原因已记入操作日志）。")
+
+
+def _on_award(award_id: int, back_to: str, schema: Any, label: str, act: Any, done: str,
+              check_version: bool = False) -> Any:
+    """A change of one award with a reason (撤销, 恢复授分), told in a flash on the page it came from."""
     session = db.session()
     award = svc.get_award(session, _me(), award_id)
-    back = f"/credits/awards/{award.offering_id}/attendees"
-    data, errors = load_form(RegrantSchema(), request.form)
+    back = f"/credits/awards/{award.offering_id}/{back_to}"
+    data, errors = load_form(schema, request.form)
     if errors:
-        flash(f"恢复原因：{errors.get('reason', '请填写恢复授分的原因。')}", "error")
+        flash(f"{label}：{errors.get('reason', f'请填写{label}。')}", "error")
+        return redirect(back)
+    if check_version and data and data.get("version") and data["version"] != award.version:
+        flash("该授分记录已被他人修改，请刷新页面后重试。", "error")
         return redirect(back)
     try:
-        svc.regrant(session, _me(), award, data["reason"])  # type: ignore[index]
+        act(session, _me(), award, data["reason"])  # type: ignore[index]
     except AppError as exc:
         session.rollback()
         flash(exc.message, "error")
         return redirect(back)
     commit()
-    flash(f"已恢复 {award.name} 的授分（待生效；原因已记入操作日志）。", "ok")
+    flash(done.format(name=award.name), "ok")
     return redirect(back)
 
 
