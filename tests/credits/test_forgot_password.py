@@ -332,3 +332,11 @@ def test_forgot_and_reset_are_public(credits_app, make_account, sms_log, databas
     login = credits_app.test_client().post("/credits/api/auth/login", json={"id_number": ID_NUMBER,
                                                                             "password": "Drittes2028pw"})
     assert login.status_code == 200
+
+
+def test_a_number_that_cannot_be_an_id_number_is_refused_at_the_field(credits_app, trainee, sms_log):
+    """One digit off (a wrong check digit) used to "send" a code to a made-up number (the trainee's walk)."""
+    client = credits_app.test_client()
+    r = forgot(client, ID_NUMBER[:-1] + ("0" if ID_NUMBER[-1] != "0" else "1"))
+    assert r.status_code == 422 and "id_number" in r.json["error"]["fields"]
+    assert inbox(sms_log) == []

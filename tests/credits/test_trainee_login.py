@@ -19,7 +19,7 @@ from tests.credits.test_offerings import INST_A, REVIEWER, deliver
 
 ID_NUMBER = "11010519491231002X"
 SHAN_ID = "610102198001011234"
-NEIGHBOUR_ID = "610102198502024321"
+NEIGHBOUR_ID = "610102198502024327"  # a valid number (check digit) without an account
 MOBILE = "13912345678"
 NEW_PASSWORD = "Neues2026pw"
 T0 = dt.datetime(2026, 12, 10, 2, 0, tzinfo=dt.UTC)  # 10:00 in Shanghai
@@ -425,3 +425,20 @@ def test_each_visitor_s_login_form_has_its_own_token(credits_app, make_account):
         "csrf_token": token, "id_number": ID_NUMBER, "password": NEW_PASSWORD})  # the token, not the cookie
     assert forged.status_code == 403 and not has_session_cookie(forged)
     assert page_login(mine, ID_NUMBER, NEW_PASSWORD).status_code == 302
+
+
+def test_a_password_typed_in_full_width_is_the_same_password(credits_app, make_account, databases):
+    """A phone keyboard in 全角 mode types abc１２３４５６: set that way, abc123456 logs in, and the other way round."""
+    from services.credits.accounts.services import change_password, find_account
+
+    make_account(password="Neues2026pw")
+    s = databases["credits"].new_session()
+    change_password(s, find_account(s, ID_NUMBER), "Neues2026pw", "abc１２３４５６")
+    s.commit()
+    s.close()
+    client = credits_app.test_client()
+    for typed in ("abc123456", "abc１２３４５６", "ａｂｃ123456"):
+        r = client.post("/credits/api/auth/login", json={"id_number": ID_NUMBER, "password": typed})
+        assert r.status_code == 200, typed
+    assert client.post("/credits/api/auth/login", json={"id_number": ID_NUMBER,
+                                                        "password": "abc12345"}).status_code == 401

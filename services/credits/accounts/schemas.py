@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.common.identity import login_id_number, mobile_field
+from services.common.identity import login_id_number, mobile_field, valid_id_number
 from services.common.schemas import Length, NotBlank, Regexp, ZhFormSchema, ZhSchema, fields
 
 PASSWORD_LENGTH = Length(min=1, max=128)
@@ -42,11 +42,11 @@ class PasswordOut(ZhSchema):
 
 
 class ForgotSchema(ZhSchema):
-    id_number = login_id_number(required=True, load_only=True)
+    id_number = valid_id_number(required=True, load_only=True)
 
 
 class ForgotForm(ZhFormSchema):
-    id_number = login_id_number(required=True, error_messages={"required": "请输入身份证号码。"})
+    id_number = valid_id_number(required=True, error_messages={"required": "请输入身份证号码。"})
 
 
 class ResetSchema(ZhSchema):

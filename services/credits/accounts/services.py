@@ -27,6 +27,7 @@ import hashlib
 import logging
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,7 +100,10 @@ def _matches(account: TraineeAccount, password: str) -> bool:
         _verify_hash(_dummy_hash(), password)  # same cost as the argon2 path
         typed = normalize_password_input(password)
         return bool(typed) and typed in initial_password_candidates(account.name)
-    return _verify_hash(account.password_hash, password)
+    folded = fold_password(password)
+    # a password set before folding (full-width as typed) still matches as typed
+    return _verify_hash(account.password_hash, folded) or (
+        folded != password and _verify_hash(account.password_hash, password))
 
 
 # ---------------------------------------------------------------- accounts
@@ -229,13 +233,19 @@ _LETTER = re.compile(r"[A-Za-z]")
 _DIGIT = re.compile(r"\d")
 
 
+def fold_password(password: str) -> str:
+    """A password as stored and checked: NFKC, so abc１２３ typed on a phone keyboard in 全角 mode is abc123 (the
+    trainee's walk set it one way and could not log in the other)."""
+    return unicodedata.normalize("NFKC", password or "")
+
+
 def validate_new_password(account: TraineeAccount, new: str) -> None:
     """The minimal policy; a refusal is a 422 with the reason under fields["new_password"]."""
 
     def refuse(message: str) -> None:
         raise AppError(422, "weak_password", message, {"new_password": message})
 
-    new = new or ""
+    new = fold_password(new)
     if len(new) < MIN_LENGTH:
         refuse(f"新密码至少需要 {MIN_LENGTH} 位。")
     if len(new) > MAX_LENGTH:
@@ -253,7 +263,7 @@ def validate_new_password(account: TraineeAccount, new: str) -> None:
 def set_password(session: Session, account: TraineeAccount, new: str) -> None:
     """Store a new password after the policy (also for 忘记密码 once the SMS code is verified)."""
     validate_new_password(account, new)
-    account.password_hash = hash_password(new)
+    account.password_hash = hash_password(fold_password(new))
     account.must_change = False
     account.failed_attempts = 0
     account.locked_until = None
@@ -265,7 +275,7 @@ def set_password(session: Session, account: TraineeAccount, new: str) -> None:
 def change_password(session: Session, account: TraineeAccount, old: str, new: str) -> None:
     if not _matches(account, old or ""):
         raise AppError(400, "wrong_old_password", "原密码不正确。", {"old_password": "原密码不正确。"})
-    if account.password_hash is not None and old == new:
+    if account.password_hash is not None and fold_password(old) == fold_password(new):
         raise AppError(422, "weak_password", "新密码不能与原密码相同。", {"new_password": "新密码不能与原密码相同。"})
     set_password(session, account, new)
 
