@@ -70,7 +70,7 @@ def test_submitted_report_locks_the_list_and_returned_unlocks_it(credits_app, gr
     page = c.get(f"/credits/awards/{OFFERING}/list").get_data(as_text=True)
     assert "授分名单已锁定" in page and "撤销原因" not in page  # no withdraw buttons while locked
     listing = c.get("/credits/awards").get_data(as_text=True)
-    assert "执行情况反馈已提交，授分名单已锁定" in listing
+    assert "执行情况反馈已提交，授分名单已锁定（3 人，含手工录入 1 人（非有效学分））" in listing
 
     clock.set_now(dt.datetime(2026, 12, 14, 2, 0, tzinfo=UTC))
     assert deliver(report_event("report.returned", reason="照片不清晰")) is True

@@ -258,6 +258,27 @@ def test_an_attendance_award_withdrawn_by_mistake_can_be_granted_again(credits_a
     assert [a.state for a in awards(cdb) if a.name == "李娜"] == ["withdrawn"]
 
 
+def test_a_window_edited_after_the_analysis_is_named_on_the_attendees_page(credits_app, seeded, cdb):
+    """The office's walk: a 刷卡周期 narrowed after 考勤分析 left the saved analysis counting scans outside it, with
+    no word; the page now names the window and asks for a new analysis."""
+    from services.credits.awards.services import windows_of
+
+    c = client_for(credits_app, "inst_a")
+    c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))
+    assert "时间在本次考勤分析之后修改过" not in c.get(f"/credits/awards/{OFFERING}/attendees").get_data(as_text=True)
+    s = cdb.new_session()
+    [w1] = [w for w in windows_of(s, OFFERING) if w.window_id == 1]
+    s.close()
+    assert deliver(make_envelope("checkin.window_changed", "checkin", {
+        "activity_id": ACTIVITY, "offering_id": OFFERING, "window_id": 1, "window_kind": "sign_in",
+        "window_starts_at": w1.starts_at + dt.timedelta(minutes=10), "window_ends_at": w1.ends_at})) is True
+    page = c.get(f"/credits/awards/{OFFERING}/attendees").get_data(as_text=True)
+    assert "时间在本次考勤分析之后修改过" in page and "12-10 08:40" in page.split("修改过")[0]
+    # a new analysis takes the window's new times and the warning goes
+    c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))
+    assert "时间在本次考勤分析之后修改过" not in c.get(f"/credits/awards/{OFFERING}/attendees").get_data(as_text=True)
+
+
 def test_grant_needs_a_saved_analysis_and_a_date_in_the_offering(credits_app, seeded, cdb):
     h = api_headers("inst_a")
     c = credits_app.test_client()

@@ -96,10 +96,11 @@ def grant_status(award_count: int, analysis_count: int, report_state: str = "non
         # a 手工录入 never takes effect: counting it among the effective would overstate the valid credit
         extra = f"；手工录入 {manual_count} 人为非有效学分，不生效" if manual_count else ""
         return f"执行情况反馈已审核通过，授分已生效（{award_count - manual_count} 人{extra}）"
+    manual = f"，含手工录入 {manual_count} 人（非有效学分）" if manual_count else ""
     if report_state == "submitted":
-        return f"执行情况反馈已提交，授分名单已锁定（{award_count} 人）"
+        return f"执行情况反馈已提交，授分名单已锁定（{award_count} 人{manual}）"
     if award_count:
-        return f"已授分 {award_count} 人"
+        return f"已授分 {award_count} 人{manual}"
     return "已完成考勤分析，未授分" if analysis_count else "未授分"
 
 
@@ -220,6 +221,14 @@ def input_of(analysis: AttendanceAnalysis) -> AnalysisInput:
              for w in analysis.windows]
     rule = Rule(analysis.rule_mode, analysis.rule_n, analysis.pairs_required)  # type: ignore[arg-type]
     return AnalysisInput(picks, rule, analysis.include_forced)
+
+
+def windows_changed_since(analysis: AttendanceAnalysis, windows: list[WindowInfo]) -> list[WindowInfo]:
+    """The windows whose times were edited (checkin.window_changed) so that the saved analysis's range for them
+    reaches outside them: its valid list still counts scans the window no longer holds (the office's walk)."""
+    now = {w.window_id: w for w in windows}
+    return [now[p.window_id] for p in input_of(analysis).picks if p.window_id in now
+            and (p.from_ts < now[p.window_id].starts_at or p.to_ts > now[p.window_id].ends_at)]
 
 
 def rule_text(analysis: AttendanceAnalysis) -> str:

@@ -234,13 +234,14 @@ def _attendees_page(offering_id: int, typed: dict[str, str] | None = None, statu
     counts = {s: sum(1 for r in rows if r.status == s) for s in ("to_grant", "granted", "withdrawn", "excluded")}
     windows = [w for w in svc.windows_of(session, offering_id) if w.window_id in {p["window_id"]
                                                                                   for p in analysis.windows}]
+    changed = svc.windows_changed_since(analysis, windows)
     return render_template(
         "credits/awards/attendees.html", o=offering, analysis=analysis, rule=svc.rule_text(analysis),
         windows=windows, rows=shown[(page_no - 1) * ATTENDEES_PER_PAGE: page_no * ATTENDEES_PER_PAGE],
         total=len(rows), counts=counts, page=page_no, pages=pages_n, q=q,
         activity_date=request.args.get("activity_date") or offering.ends_on.isoformat(),
         can_edit=_can_edit(offering), typed=typed or {},
-        outside=svc.granted_outside(session, offering_id, rows)), status
+        outside=svc.granted_outside(session, offering_id, rows), changed=changed), status
 
 
 @pages.post("/credits/awards/<int:offering_id>/exclusions")
