@@ -282,6 +282,7 @@ MATRIX: list[Row] = [
     row("POST /credits/accounts", COMMITTEE_W),
     row("POST /credits/accounts/mobile", COMMITTEE_W),
     row("POST /credits/accounts/reset", COMMITTEE_W),
+    row("POST /credits/accounts/name", COMMITTEE_W),
     row("GET /credits/", MINE),
     row("GET /credits/password", MINE),
     row("POST /credits/password", MINE_W),

@@ -28,7 +28,7 @@ from .schemas import ValidationError, ZhFormSchema, fields
 __all__ = [
     "TITLES", "FIELD_LABELS", "TraineeIdentitySchema",
     "normalise_id_number", "id_number_error", "id_shape_error", "login_id_number", "normalise_mobile", "mobile_error",
-    "mobile_field", "valid_id_number",
+    "mobile_field", "name_field", "valid_id_number",
     "normalise_name", "name_error", "title_error",
     "ID_LENGTH", "ID_FORMAT", "ID_CHECKSUM", "ID_BIRTH_DATE", "ID_PLACE",
 ]
@@ -191,6 +191,12 @@ def login_id_number(**kwargs: Any) -> fields.Field:
     return _Checked(normalise_id_number, id_shape_error, **kwargs)
 
 
+def name_field(**kwargs: Any) -> fields.Field:
+    """A 姓名 as the first-scan form reads it (Han characters, the middle dot of minority names)."""
+    return _Checked(normalise_name, name_error, required=True, error_messages=_required("姓名"),
+                    metadata={"label": "姓名"}, **kwargs)
+
+
 def mobile_field(**kwargs: Any) -> fields.Field:
     """A mainland mobile as the first-scan form reads it (spaces, +86 and full-width digits folded)."""
     return _Checked(normalise_mobile, mobile_error, required=True, error_messages=_required("手机号码"),
@@ -200,8 +206,7 @@ def mobile_field(**kwargs: Any) -> fields.Field:
 class TraineeIdentitySchema(ZhFormSchema):
     """The first-scan form. Field names are the code names; FIELD_LABELS gives the Chinese labels."""
 
-    name = _Checked(normalise_name, name_error, required=True, error_messages=_required("姓名"),
-                    metadata={"label": "姓名"})
+    name = name_field()
     id_number = _Checked(normalise_id_number, id_number_error, required=True,
                          error_messages=_required("身份证号码"), metadata={"label": "身份证号码"})
     mobile = mobile_field()

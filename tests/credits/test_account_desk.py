@@ -129,3 +129,24 @@ def test_nobody_but_the_committee_may_use_the_desk(credits_app, databases, train
     account = _account(databases)
     assert pii.decrypt(account.mobile_enc) == OLD_MOBILE and account.password_hash is not None
     assert _audit(databases) == []
+
+
+def test_an_account_opened_under_another_name_gets_hers_and_her_initial_password(credits_app, databases, trainee):
+    """Someone typed her ID number first as 张三: the clerk corrects the name from her ID card, restores the initial
+    password, and she logs in with the pinyin of her own name (the trainee's second walk)."""
+    desk = _desk(credits_app)
+    key = pii.id_hash(ID_NUMBER)
+    bad = _post(desk, "/credits/accounts/name", trainee_key=key, name="Zeng", reason="核对身份证")
+    assert bad.status_code == 422 and 'value="Zeng"' in bad.get_data(as_text=True)
+    same = _post(desk, "/credits/accounts/name", trainee_key=key, name="曾小明", reason="核对身份证")
+    assert same.status_code == 409
+    done = _post(desk, "/credits/accounts/name", trainee_key=key, name="单丽华", reason="账号被他人以其身份证号开通")
+    assert done.status_code == 200 and "已更正姓名" in done.get_data(as_text=True)
+    assert _post(desk, "/credits/accounts/reset", trainee_key=key, reason="本人持身份证申请").status_code == 200
+    login = credits_app.test_client().post("/credits/api/auth/login",
+                                           json={"id_number": ID_NUMBER, "password": "shanlihua"})
+    assert login.status_code == 200 and _account(databases).name == "单丽华"
+    page = _post(desk, "/credits/accounts", id_number=ID_NUMBER).get_data(as_text=True)
+    record = page.split("操作记录")[1]
+    assert "更正姓名" in record and "曾小明 → 单丽华" in record and "恢复初始密码" in record
+    assert [e.action for e in _audit(databases)] == ["name_changed", "password_reset"]

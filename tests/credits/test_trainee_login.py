@@ -331,6 +331,7 @@ ENDPOINTS = {
     "POST /credits/api/auth/forgot": ("public",), "POST /credits/api/auth/reset": ("public",),
     "GET /credits/accounts": ("reviewer",), "POST /credits/accounts": ("reviewer",),
     "POST /credits/accounts/mobile": ("reviewer",), "POST /credits/accounts/reset": ("reviewer",),
+    "POST /credits/accounts/name": ("reviewer",),
 }
 
 

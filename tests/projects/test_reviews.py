@@ -133,6 +133,7 @@ def test_review_pages(projects_app, projects_db, inst_a, inst_b, reviewer, ready
     shown = c.post(f"/projects/review/filings/{fa}/contact", data={"csrf_token": csrf(reviewer[1])})
     text = shown.get_data(as_text=True)
     assert shown.status_code == 200 and "13912345678" in text and "显示完整号码" not in text
+    assert f'history.replaceState(null, "", "/projects/review/filings/{fa}")' in text  # a reload is the GET page
     assert "查看完整联系电话" in text and "13912345678" not in c.get(f"/projects/review/filings/{fa}").get_data(
         as_text=True)
     assert "项目目录登记为" not in html

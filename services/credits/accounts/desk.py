@@ -48,7 +48,7 @@ def desk_lookup() -> Any:
     account = svc.find_account(db.session, data["id_number"])
     if account is None:
         return _page(404, errors={"id_number": "没有该身份证号码的学员账号（学员首次签到或获授学分后才有账号）。"})
-    return _page(account=svc.account_view(account))
+    return _page(account=svc.account_view(db.session, account))
 
 
 def _change(which: str, schema: Any, apply: Any, done: str) -> Any:
@@ -60,17 +60,17 @@ def _change(which: str, schema: Any, apply: Any, done: str) -> Any:
     if account is None:
         return _page(404, errors={"_schema": "未找到该学员账号，请重新查询。"})
     if data is None:
-        return _page(422, account=svc.account_view(account), errors=errors, form=request.form, which=which)
+        return _page(422, account=svc.account_view(db.session, account), errors=errors, form=request.form, which=which)
     me = current()
     try:
         act(lambda s: apply(s, me, svc.desk_account(s, key), data))
     except AppError as exc:
         account = svc.find_account_by_key(db.session, key)
-        return _page(exc.status, account=svc.account_view(account) if account else None,
+        return _page(exc.status, account=svc.account_view(db.session, account) if account else None,
                      errors={**(exc.fields or {}), "_schema": exc.message}, form=request.form, which=which)
     account = svc.find_account_by_key(db.session, key)
     cauth.end_sessions_of(principal_for(account).subject)  # a phone signed in as her must sign in again
-    return _page(account=svc.account_view(account), done=done)
+    return _page(account=svc.account_view(db.session, account), done=done)
 
 
 @pages.post("/credits/accounts/mobile")
@@ -79,6 +79,14 @@ def desk_mobile() -> Any:
     return _change("mobile", sc.AccountMobileForm(),
                    lambda s, me, account, data: svc.desk_change_mobile(s, me, account, data["mobile"], data["reason"]),
                    "已更新登记的手机号码（已记入操作日志）。学员可凭新手机号码通过“忘记密码”重设密码。")
+
+
+@pages.post("/credits/accounts/name")
+@access("reviewer")
+def desk_name() -> Any:
+    return _change("name", sc.AccountNameForm(),
+                   lambda s, me, account, data: svc.desk_change_name(s, me, account, data["name"], data["reason"]),
+                   "已更正姓名（已记入操作日志）。未修改过密码的，初始密码为新姓名的全拼。")
 
 
 @pages.post("/credits/accounts/reset")

@@ -406,14 +406,15 @@ class AccountView:
     locked_until: dt.datetime | None
     created_at: dt.datetime
     password_changed_at: dt.datetime | None
+    history: list[Any]
 
 
-def account_view(account: TraineeAccount) -> AccountView:
+def account_view(session: Session, account: TraineeAccount) -> AccountView:
     mobile = _mobile_on_record(account)
     locked = account.locked_until if account.locked_until and account.locked_until > clock.now() else None
     return AccountView(account.trainee_key, account.name, pii.masked(account.id_enc) or "****",
                        pii.mask_mobile(mobile) if mobile else "（未登记）", account.password_hash is None, locked,
-                       account.created_at, account.password_changed_at)
+                       account.created_at, account.password_changed_at, desk_history(session, account))
 
 
 def find_account_by_key(session: Session, trainee_key: str) -> TraineeAccount | None:
@@ -440,6 +441,24 @@ def desk_change_mobile(session: Session, principal: Principal, account: TraineeA
     record_audit(session, AuditLog, principal, "trainee_account", account.id, "mobile_changed",
                  pii.mask_mobile(before) if before else None, pii.mask_mobile(mobile), reason)
     session.flush()
+
+
+def desk_change_name(session: Session, principal: Principal, account: TraineeAccount, name: str, reason: str) -> None:
+    """The name on her ID card, where the account was opened with another (a typo at the first check-in, or
+    someone else typing her number): the initial password is the pinyin of this name from now on."""
+    if account.name == name:
+        raise AppError(409, "same_name", "新姓名与账号登记的姓名相同，无需更正。", {"name": "与登记的相同。"})
+    before = account.name
+    account.name = name
+    record_audit(session, AuditLog, principal, "trainee_account", account.id, "name_changed", before[:40],
+                 name[:40], reason)
+    session.flush()
+
+
+def desk_history(session: Session, account: TraineeAccount) -> list[Any]:
+    """What the committee did to the account (操作记录), oldest first."""
+    return list(session.scalars(select(AuditLog).where(AuditLog.object_type == "trainee_account",
+                                                       AuditLog.object_id == account.id).order_by(AuditLog.id)))
 
 
 def desk_reset(session: Session, principal: Principal, account: TraineeAccount, reason: str) -> None:
