@@ -204,7 +204,7 @@ def test_granting_again_adds_only_who_is_new(credits_app, seeded, cdb):
     listing = c.get(f"/credits/awards/{OFFERING}/list").get_data(as_text=True)
     assert listing.count("含代签 1 次") == 1 and "含代签 1 次" in listing.split("王芳")[1].split("</tr>")[0]
     ws = load_workbook(io.BytesIO(c.get(f"/credits/awards/{OFFERING}/awards.xlsx").data)).active
-    marks = {r[1]: r[13] for r in ws.iter_rows(min_row=3, values_only=True)}
+    marks = {r[1]: r[13] for r in list(ws.iter_rows(min_row=3, values_only=True))[:-1]}  # the last: the totals
     assert marks == {"吴倩": None, "李娜": None, "王芳": "有（1 次）"}
     assert "不在本次考勤分析的有效人员中" not in detail
     # narrowing the analysis after 授分 leaves none of the three granted valid, and the page says so
@@ -452,9 +452,16 @@ def test_award_list_exports_to_excel_with_masked_ids(credits_app, seeded, cdb):
     values = [[c.value for c in row] for row in ws.iter_rows()]
     assert values[0][0] == "2026-01-01-001 心血管急危重症诊治进展 第一期（2026-12-10 至 2026-12-11）"
     assert values[1][:3] == ["序号", "姓名", "身份证号码"]
-    names = {r[1]: r for r in values[2:]}
+    names = {r[1]: r for r in values[2:-1]}
     assert set(names) == {"吴倩", "李娜"}
     assert names["吴倩"][2] == pii.mask_id(id_number(1)) and names["吴倩"][9] == "是"
+    # withdrawn is no valid credit, and the last row counts what the page counts
+    wu = next(a for a in awards(cdb) if a.name == "吴倩")
+    c.post(f"/credits/awards/award/{wu.id}/withdraw", data=form(INST_A, reason="核对有误"))
+    values = [[c.value for c in row] for row in load_workbook(io.BytesIO(
+        c.get(f"/credits/awards/{OFFERING}/awards.xlsx").data)).active.iter_rows()]
+    assert {r[1]: r[9] for r in values[2:-1]} == {"吴倩": "否（已撤销）", "李娜": "是"}
+    assert values[-1][0] == "合计：有效学分 1 人；手工录入（非有效学分）0 人；已撤销 1 条"
 
 
 def test_projects_keeps_the_latest_award_list(databases, seeded, credits_app, cdb):

@@ -565,9 +565,15 @@ def export_xlsx(offering: OfferingCredit, awards: list[CreditAward], forced: dic
     for i, a in enumerate(awards, 1):
         ws.append(text_row(ws, [i, a.name, pii.masked(a.id_enc), a.title, a.unit, a.credit_class,
                                 float(a.credit_value), a.activity_date.isoformat(), METHODS[a.method],
+                                "否（已撤销）" if a.state == "withdrawn" else
                                 "否（手工录入）" if a.method == "manual" else "是", state_label(a),
                                 clock.fmt(a.granted_at), a.withdraw_reason or "",
                                 f"有（{len(forced[a.trainee_key])} 次）" if a.trainee_key in forced else ""]))
+    current = [a for a in awards if a.state != "withdrawn"]
+    valid = sum(1 for a in current if a.method == "attendance")
+    # the office reconciles the file against the page: the counts it shows, in the file's last row
+    ws.append(text_row(ws, [f"合计：有效学分 {valid} 人；手工录入（非有效学分）{len(current) - valid} 人；"
+                            f"已撤销 {len(awards) - len(current)} 条"]))
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
