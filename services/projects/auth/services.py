@@ -159,7 +159,7 @@ def _target(session: Session, pre: PreLogin, admin_id: object) -> tuple[str, str
     admin = session.get(InstitutionAdmin, wanted)
     if admin is None or admin.institution_id != inst.id:  # another institution's person: not found
         raise AppError(404, "not_found", "所选机构负责人不存在，请重新选择。", {"admin_id": "请重新选择。"})
-    return f"inst:{inst.id}:admin:{admin.id}", admin.mobile, admin.real_name
+    return admin.subject, admin.mobile, admin.real_name
 
 
 def send_code(session: Session, pre: PreLogin, admin_id: object) -> PendingSms:

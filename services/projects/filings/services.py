@@ -19,7 +19,7 @@ from services.common.errors import AppError
 from services.common.paging import matches, paginate
 
 from .. import uploads as jpg
-from ..audit.models import AuditLog, record
+from ..audit.models import history_of, record
 from ..catalogue.models import ONLINE_MODES, Project
 from . import states
 from .models import Filing, FilingUpload, Offering, seq_label
@@ -260,11 +260,6 @@ def submit_filing(session: Session, principal: Principal, filing: Filing, versio
 # ---------------------------------------------------------------- presenting
 
 
-def history(session: Session, filing: Filing) -> list[AuditLog]:
-    return list(session.scalars(select(AuditLog).where(AuditLog.object_type == "filing",
-                                                       AuditLog.object_id == filing.id).order_by(AuditLog.id)))
-
-
 def filing_dict(session: Session, principal: Principal, filing: Filing) -> dict[str, Any]:
     project = filing.project
     owner = principal.role == "institution" and principal.institution_id == filing.institution_id
@@ -282,7 +277,7 @@ def filing_dict(session: Session, principal: Principal, filing: Filing) -> dict[
                      "url": f"/projects/filings/{filing.id}/uploads/{u.kind}"} for u in filing.uploads],
         "missing": missing_items(filing), "return_reason": filing.return_reason,
         "submitted_at": filing.submitted_at, "decided_at": filing.decided_at,
-        "history": history(session, filing),
+        "history": history_of(session, "filing", filing.id),
         # how far the start is, for a clerk deciding on a filing (approving after it began is rarely meant)
         "days_to_start": (filing.starts_on - clock.today_local()).days if filing.starts_on else None,
     }

@@ -41,6 +41,11 @@ class InstitutionAdmin(Base):
     __table_args__ = (UniqueConstraint("institution_id", "mobile_hash"),)
 
     @property
+    def subject(self) -> str:
+        """The session subject of this person's logins (services.common.auth ends sessions by it)."""
+        return f"inst:{self.institution_id}:admin:{self.id}"
+
+    @property
     def mobile(self) -> str:
         return pii.decrypt(self.mobile_enc)
 

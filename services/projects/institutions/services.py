@@ -84,14 +84,14 @@ def set_active(session: Session, inst: Institution, active: bool) -> list[str]:
         raise AppError(409, "unchanged", f"该机构已是“{'启用' if active else '停用'}”状态。")
     inst.active = active
     session.flush()
-    return [f"inst:{inst.id}:admin:{a.id}" for a in inst.admins]
+    return [a.subject for a in inst.admins]
 
 
 def reset_password(session: Session, inst: Institution, password: str) -> list[str]:
     """重置密码 by the committee (the office lost it); the sessions of its 机构负责人 end after the commit."""
     inst.password_hash = hash_password(password)
     session.flush()
-    return [f"inst:{inst.id}:admin:{a.id}" for a in inst.admins]
+    return [a.subject for a in inst.admins]
 
 
 def list_institutions(session: Session) -> list[Institution]:

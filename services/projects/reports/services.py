@@ -20,7 +20,7 @@ from services.common.errors import AppError
 from services.common.formats import fmt_credits
 from services.common.paging import matches, paginate
 
-from ..audit.models import AuditLog, record
+from ..audit.models import history_of, record
 from ..awarded.models import AwardedList, AwardedTrainee
 from ..catalogue.models import Project
 from ..filings.models import Filing, Offering
@@ -408,11 +408,6 @@ def return_report(session: Session, principal: Principal, report: ExecutionRepor
 # ---------------------------------------------------------------- presenting
 
 
-def history(session: Session, report_id: int) -> list[AuditLog]:
-    return list(session.scalars(select(AuditLog).where(AuditLog.object_type == states.OBJECT,
-                                                       AuditLog.object_id == report_id).order_by(AuditLog.id)))
-
-
 def upload_dict(report: ExecutionReport, u: ReportUpload) -> dict[str, Any]:
     return {"id": u.id, "kind": u.kind, "label": files.KINDS[u.kind], "filename": u.filename,
             "content_type": u.content_type, "size": u.size, "width": u.width, "height": u.height,
@@ -478,6 +473,6 @@ def report_dict(session: Session, principal: Principal, report: ExecutionReport)
         "summary": report.summary, "missing": missing_by_page(session, report) if report.state in states.EDITABLE
         else [], "return_reason": report.return_reason, "created_at": report.created_at,
         "submitted_at": report.submitted_at, "submitted_late": submitted_late(filing, report),
-        "decided_at": report.decided_at, "history": history(session, report.id),
+        "decided_at": report.decided_at, "history": history_of(session, states.OBJECT, report.id),
     }
 
