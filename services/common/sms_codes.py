@@ -29,6 +29,7 @@ from .db import UTCDateTime
 from .errors import AppError, KeptError
 
 __all__ = ["CODE_TTL", "MAX_ATTEMPTS", "RESEND_AFTER", "PendingSms", "SmsCodeMixin", "code_hash", "daily_cap",
+           "refuse_too_soon",
            "forget_code", "issue_code", "verify_code"]
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,14 @@ class PendingSms:
             raise AppError(503, "sms_failed", "短信发送失败，请稍后重新获取验证码。") from None
 
 
+def refuse_too_soon(last: dt.datetime | None, now: dt.datetime) -> None:
+    """The 60 s rule: a code asked for again before RESEND_AFTER has passed since `last` is refused, saying how
+    long to wait (also for an ID number without an account, which must be answered alike)."""
+    if last is not None and now - last < RESEND_AFTER:
+        wait = int((RESEND_AFTER - (now - last)).total_seconds()) + 1
+        raise AppError(429, "sms_too_soon", f"验证码已发送，请 {wait} 秒后再重新获取。")
+
+
 def issue_code(session: Session, model: type[Any], subject: str, mobile: str, purpose: str = "login",
                action: str = "登录") -> PendingSms:
     """Write a new code for `subject` to `mobile` after the 60 s and daily-cap checks; `action` names what the
@@ -116,10 +125,7 @@ def issue_code(session: Session, model: type[Any], subject: str, mobile: str, pu
     mh = pii.mobile_hash(mobile)
     _lock_mobile(session, mh)
     now = clock.now()
-    last = session.scalar(select(func.max(model.created_at)).where(model.mobile_hash == mh))
-    if last is not None and now - last < RESEND_AFTER:
-        wait = int((RESEND_AFTER - (now - last)).total_seconds()) + 1
-        raise AppError(429, "sms_too_soon", f"验证码已发送，请 {wait} 秒后再重新获取。")
+    refuse_too_soon(session.scalar(select(func.max(model.created_at)).where(model.mobile_hash == mh)), now)
     since = clock.local_midnight_utc(clock.today_local())
     sent_today = session.scalar(select(func.count(model.id)).where(model.mobile_hash == mh,
                                                                    model.created_at >= since)) or 0

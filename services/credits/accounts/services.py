@@ -323,10 +323,7 @@ def _as_if_sent(id_number: str) -> None:
     try:
         client = redis_client()
         last = client.get(key)
-        since = now - dt.datetime.fromisoformat(last.decode()) if last else None
-        if since is not None and dt.timedelta(0) <= since < sms_codes.RESEND_AFTER:
-            wait = int((sms_codes.RESEND_AFTER - since).total_seconds()) + 1
-            raise AppError(429, "sms_too_soon", f"验证码已发送，请 {wait} 秒后再重新获取。")
+        sms_codes.refuse_too_soon(dt.datetime.fromisoformat(last.decode()) if last else None, now)
         client.set(key, now.isoformat(), ex=86400)
     except redis.RedisError as exc:
         log.warning("a reset asked for an ID number without an account was not remembered (%s)", type(exc).__name__)
