@@ -28,7 +28,7 @@ from .schemas import ValidationError, ZhFormSchema, fields
 __all__ = [
     "TITLES", "FIELD_LABELS", "TraineeIdentitySchema",
     "normalise_id_number", "id_number_error", "id_shape_error", "login_id_number", "normalise_mobile", "mobile_error",
-    "mobile_field", "name_field", "valid_id_number",
+    "mobile_field", "name_field", "valid_id_number", "TRAINEE_KEY",
     "normalise_name", "name_error", "title_error",
     "ID_LENGTH", "ID_FORMAT", "ID_CHECKSUM", "ID_BIRTH_DATE", "ID_PLACE",
 ]
@@ -177,6 +177,10 @@ class _Checked(fields.String):
 
 def _required(label: str, verb: str = "填写") -> dict[str, str]:
     return {"required": f"请{verb}{label}。", "null": f"请{verb}{label}。", "invalid": f"{label}应为文字。"}
+
+
+# a trainee's key in every service (pii.id_hash of the ID number), as a page's hidden field carries it
+TRAINEE_KEY = validate.Regexp(r"^[0-9a-f]{64}$", error="学员标识不正确，请刷新页面后重试。")
 
 
 def valid_id_number(**kwargs: Any) -> fields.Field:

@@ -132,6 +132,14 @@ def NotBlank() -> validate.Length:
     return validate.Length(min=1, error="此项不能为空。")
 
 
+def reason_field(required: str | dict[str, str], **kwargs: Any) -> fields.String:
+    """The reason of an audit-logged change (不授分, 撤销, 代签, the committee's desks): 2 to 500 characters;
+    `required` is the sentence (or the error messages) when it is missing."""
+    messages = {"required": required} if isinstance(required, str) else required
+    return fields.String(required=True, validate=[NotBlank(), Length(min=2, max=500)], error_messages=messages,
+                         **kwargs)
+
+
 def Range(min: Any = None, max: Any = None) -> validate.Range:  # noqa: A002
     if min is not None and max is not None:
         msg = f"应在 {min} 到 {max} 之间。"
@@ -189,5 +197,5 @@ def refuse_bad_version(errors: Mapping[str, Any]) -> None:
 
 
 __all__ = ["ZhSchema", "ZhFormSchema", "CalendarDate", "LocalDateTime", "Length", "NotBlank", "Range", "IdRange",
-           "MAX_ID", "OneDecimal", "OneOf", "Regexp", "STALE_PAGE", "fields", "load_form", "refuse_bad_version",
-           "strip_blank", "ValidationError"]
+           "MAX_ID", "OneDecimal", "OneOf", "Regexp", "STALE_PAGE", "fields", "load_form", "reason_field",
+           "refuse_bad_version", "strip_blank", "ValidationError"]

@@ -20,6 +20,7 @@ from services.common.schemas import (
     ZhFormSchema,
     ZhSchema,
     fields,
+    reason_field,
 )
 
 from .models import KINDS
@@ -93,8 +94,7 @@ _NONCE = Regexp(r"^[A-Za-z0-9_-]{16,48}$", "提交编号格式不正确，请刷
 class ForcedCheckinFormSchema(TraineeIdentitySchema):
     """代签 on the institution's page: the trainee's identity and a required reason."""
 
-    reason = fields.String(required=True, validate=[NotBlank(), Length(min=2, max=500)],
-                           error_messages=_required("代签原因"), metadata={"label": "代签原因"})
+    reason = reason_field(_required("代签原因"), metadata={"label": "代签原因"})
     nonce = fields.String(load_default=None, validate=_NONCE,
                           metadata={"description": "幂等键：同一提交编号重复提交只记一次"})
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from services.common.identity import login_id_number, mobile_field, name_field, valid_id_number
-from services.common.schemas import Length, NotBlank, Regexp, ZhFormSchema, ZhSchema, fields
+from services.common.identity import TRAINEE_KEY, login_id_number, mobile_field, name_field, valid_id_number
+from services.common.schemas import Length, Regexp, ZhFormSchema, ZhSchema, fields, reason_field
 
 PASSWORD_LENGTH = Length(min=1, max=128)
 CODE = Regexp(r"^\d{6}$", "验证码为6位数字。")
@@ -81,20 +81,17 @@ class AccountLookupForm(ZhFormSchema):
 
 
 class AccountMobileForm(ZhFormSchema):
-    trainee_key = fields.String(required=True, validate=Regexp(r"^[0-9a-f]{64}$", "学员标识不正确，请重新查询。"))
+    trainee_key = fields.String(required=True, validate=TRAINEE_KEY)
     mobile = mobile_field()
-    reason = fields.String(required=True, validate=[NotBlank(), Length(min=2, max=500)],
-                           error_messages={"required": "请填写原因（如：学员本人持身份证申请，原手机号已停用）。"})
+    reason = reason_field("请填写原因（如：学员本人持身份证申请，原手机号已停用）。")
 
 
 class AccountNameForm(ZhFormSchema):
-    trainee_key = fields.String(required=True, validate=Regexp(r"^[0-9a-f]{64}$", "学员标识不正确，请重新查询。"))
+    trainee_key = fields.String(required=True, validate=TRAINEE_KEY)
     name = name_field()
-    reason = fields.String(required=True, validate=[NotBlank(), Length(min=2, max=500)],
-                           error_messages={"required": "请填写原因（如：首次签到时姓名录入有误，已核对身份证）。"})
+    reason = reason_field("请填写原因（如：首次签到时姓名录入有误，已核对身份证）。")
 
 
 class AccountResetForm(ZhFormSchema):
-    trainee_key = fields.String(required=True, validate=Regexp(r"^[0-9a-f]{64}$", "学员标识不正确，请重新查询。"))
-    reason = fields.String(required=True, validate=[NotBlank(), Length(min=2, max=500)],
-                           error_messages={"required": "请填写原因（如：学员本人持身份证申请）。"})
+    trainee_key = fields.String(required=True, validate=TRAINEE_KEY)
+    reason = reason_field("请填写原因（如：学员本人持身份证申请）。")

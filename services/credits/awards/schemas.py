@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from marshmallow import post_load, validate, validates_schema
 
-from services.common.identity import TraineeIdentitySchema
+from services.common.identity import TRAINEE_KEY, TraineeIdentitySchema
 from services.common.paging import PageArgsSchema, page_schema
 from services.common.schemas import (
     Length,
     LocalDateTime,
-    NotBlank,
     OneOf,
     Range,
-    Regexp,
     ValidationError,
     ZhFormSchema,
     ZhSchema,
     fields,
+    reason_field,
 )
 
 FIELD_LABELS = {"windows": "刷卡周期", "rule_mode": "考勤规则", "rule_n": "至少签到周期数",
@@ -25,8 +24,6 @@ FIELD_LABELS = {"windows": "刷卡周期", "rule_mode": "考勤规则", "rule_n"
                 "mobile": "手机号码", "title": "职称", "unit": "单位", "q": "检索", "year": "年度",
                 "window_id": "刷卡周期", "from_ts": "开始时间", "to_ts": "结束时间"}
 
-REASON = Length(min=2, max=500)
-KEY = Regexp(r"^[0-9a-f]{64}$", "学员标识不正确，请刷新页面后重试。")
 
 
 class OfferingQuerySchema(PageArgsSchema, ZhFormSchema):
@@ -62,24 +59,21 @@ class GrantSchema(ZhFormSchema):
 
 
 class ExclusionSchema(ZhFormSchema):
-    trainee_key = fields.String(required=True, validate=KEY)
-    reason = fields.String(required=True, validate=[NotBlank(), REASON],
-                           error_messages={"required": "请填写不授分的原因。"})
+    trainee_key = fields.String(required=True, validate=TRAINEE_KEY)
+    reason = reason_field("请填写不授分的原因。")
 
 
 class IncludeSchema(ZhFormSchema):
-    trainee_key = fields.String(required=True, validate=KEY)
+    trainee_key = fields.String(required=True, validate=TRAINEE_KEY)
 
 
 class WithdrawSchema(ZhFormSchema):
-    reason = fields.String(required=True, validate=[NotBlank(), REASON],
-                           error_messages={"required": "请填写撤销原因。"})
+    reason = reason_field("请填写撤销原因。")
     version = fields.Integer(load_default=None, validate=Range(1, 2**31 - 1))
 
 
 class RegrantSchema(ZhFormSchema):
-    reason = fields.String(required=True, validate=[NotBlank(), REASON],
-                           error_messages={"required": "请填写恢复授分的原因。"})
+    reason = reason_field("请填写恢复授分的原因。")
 
 
 class ManualEntrySchema(TraineeIdentitySchema):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import ValidationError
 
-from services.common.schemas import Length, Regexp, ZhFormSchema, ZhSchema, fields
+from services.common.schemas import Length, Regexp, ZhFormSchema, ZhSchema, fields, reason_field
 
 _account = [Length(min=3, max=64), Regexp(r"^[A-Za-z0-9_.-]+$", "账号只能包含字母、数字、下划线、点和连字符。")]
 _name = Length(min=2, max=200)
@@ -64,11 +64,9 @@ def validate_import_row(raw: dict[str, str]) -> dict[str, str] | str:
 
 class InstitutionActiveForm(ZhFormSchema):
     active = fields.Boolean(required=True)
-    reason = fields.String(required=True, validate=Length(min=2, max=500),
-                           error_messages={"required": "请填写原因（记入操作日志）。"})
+    reason = reason_field("请填写原因（记入操作日志）。")
 
 
 class InstitutionPasswordForm(ZhFormSchema):
     password = fields.String(required=True, validate=_password, error_messages={"required": "请输入新密码。"})
-    reason = fields.String(required=True, validate=Length(min=2, max=500),
-                           error_messages={"required": "请填写原因（记入操作日志）。"})
+    reason = reason_field("请填写原因（记入操作日志）。")
