@@ -105,12 +105,12 @@ def _sqlite_lock_for_update(state: Any) -> None:
         raw.execute("BEGIN IMMEDIATE")
 
 
-event.listen(Session, "do_orm_execute", _sqlite_lock_for_update)
-
-
 def build_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         eng = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+        # hooked only once a SQLite engine exists: a process on PostgreSQL (the check-in's hot path) never runs it
+        if not event.contains(Session, "do_orm_execute", _sqlite_lock_for_update):
+            event.listen(Session, "do_orm_execute", _sqlite_lock_for_update)
 
         @event.listens_for(eng, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:

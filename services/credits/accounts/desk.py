@@ -60,15 +60,14 @@ def _change(which: str, schema: Any, apply: Any, done: str) -> Any:
     if account is None:
         return _page(404, errors={"_schema": "未找到该学员账号，请重新查询。"})
     if data is None:
-        return _page(422, account=svc.account_view(db.session, account), errors=errors, form=request.form, which=which)
+        return _page(422, account=svc.account_view(db.session, account), errors=errors, form=request.form,
+                     which=which)
     me = current()
     try:
         act(lambda s: apply(s, me, svc.desk_account(s, key), data))
-    except AppError as exc:
-        account = svc.find_account_by_key(db.session, key)
-        return _page(exc.status, account=svc.account_view(db.session, account) if account else None,
+    except AppError as exc:  # rolled back: the account (the same object, expired) is read again as it is
+        return _page(exc.status, account=svc.account_view(db.session, account),
                      errors={**(exc.fields or {}), "_schema": exc.message}, form=request.form, which=which)
-    account = svc.find_account_by_key(db.session, key)
     cauth.end_sessions_of(principal_for(account).subject)  # a phone signed in as her must sign in again
     return _page(account=svc.account_view(db.session, account), done=done)
 
