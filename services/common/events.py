@@ -164,6 +164,13 @@ class CreditsWithdrawnSchema(_Payload):
     reason = fields.String(required=True)
 
 
+class CreditsNameCorrectedSchema(_Payload):
+    """The committee corrected a trainee's name (学员账号 → 更正姓名): her awards, and so her certificates, show it."""
+
+    trainee_key = fields.String(required=True, validate=validate.Length(equal=64))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+
+
 @dataclass(frozen=True)
 class EventSpec:
     name: str
@@ -200,6 +207,9 @@ CATALOGUE: dict[str, EventSpec] = {
         EventSpec("credits.withdrawn", "credits", ("certs",), CreditsWithdrawnSchema,
                   "An award was withdrawn: certs marks its certificate revoked (an award certs never had "
                   "changes nothing)."),
+        EventSpec("credits.name_corrected", "credits", ("certs",), CreditsNameCorrectedSchema,
+                  "The committee corrected a trainee's name: certs puts it on her awards, and her certificates "
+                  "already rendered are rendered again (same numbers) at their next export."),
     )
 }
 

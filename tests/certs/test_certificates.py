@@ -8,6 +8,7 @@ import datetime as dt
 import re
 import shutil
 import subprocess
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -231,6 +232,54 @@ def test_re_export_serves_the_stored_certificate(certs_app, awards, queued, cert
     after = certificates(certs_db)[1]
     assert after == before  # same number, same issue time, same page bytes
     assert before[0] in pdf_text(data, tmp_path)
+
+
+def _event(name: str, payload: dict):
+    from services.certs.worker import handle_event
+
+    return handle_event.run(make_envelope(name, "credits", payload))
+
+
+def _effective_payload(rows: list[dict]) -> dict:
+    from services.certs.awards.handlers import FIELDS
+
+    return {"offering_id": rows[0]["offering_id"], "institution_id": rows[0]["institution_id"],
+            "awards": [{k: r[k] for k in FIELDS} for r in rows]}
+
+
+@needs_poppler
+def test_a_corrected_name_or_value_is_rendered_again_under_the_same_number(certs_app, awards, queued, certs_db,
+                                                                           tmp_path, monkeypatch):
+    """The committee corrects her name at 学员账号 (credits.name_corrected), or a repeated credits.effective
+    brings another value: the next export shows the correction, with the number and issue date she had."""
+    from services.certs.certificates import render
+
+    clock.set_now(at(PRINTABLE_DAY))
+    export_as_trainee(certs_app, queued, [1])
+    number, page, issued = certificates(certs_db)[1]
+    export_as_trainee(certs_app, queued, [3], TRAINEE_2)
+    other_page = certificates(certs_db)[3][1]
+
+    # a redelivery of what certs has already changes nothing: the stored page is served
+    assert _event("credits.effective", _effective_payload(awards[:1])) is True
+    assert certificates(certs_db)[1][1] == page
+
+    assert _event("credits.name_corrected", {"trainee_key": awards[0]["trainee_key"], "name": "张玮"}) is True
+    assert certificates(certs_db)[1][1] is None and certificates(certs_db)[3][1] == other_page  # 李娜's untouched
+    _job, data = export_as_trainee(certs_app, queued, [1])
+    text = pdf_text(data, tmp_path)
+    assert "张玮" in text and "张伟" not in text and number in text
+    assert certificates(certs_db)[1][0] == number and certificates(certs_db)[1][2] == issued
+
+    corrected = dict(awards[0], name="张玮", credit_value=Decimal("8"))
+    assert _event("credits.effective", _effective_payload([corrected])) is True
+    _job, data = export_as_trainee(certs_app, queued, [1])
+    text = pdf_text(data, tmp_path)
+    assert re.search(r"学分\s*8\s*分", text) and not re.search(r"学分\s*10\s*分", text)
+
+    monkeypatch.setattr(render, "render_document", lambda pages: pytest.fail("an unchanged certificate was rendered"))
+    assert _event("credits.name_corrected", {"trainee_key": awards[0]["trainee_key"], "name": "张玮"}) is True
+    export_as_trainee(certs_app, queued, [1])
 
 
 def test_api_export_and_progress(certs_app, awards, queued):

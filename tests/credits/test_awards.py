@@ -184,6 +184,34 @@ def test_flow_analyse_exclude_grant_through_the_pages(credits_app, seeded, cdb):
     assert "待生效" in listing and "吴倩" in listing
 
 
+def test_a_name_corrected_at_the_desk_reaches_her_awards_the_report_and_certs(credits_app, seeded, cdb, databases):
+    """李娜's ID number was scanned under a misspelt name: the committee corrects it at 学员账号, and her awards
+    (the 授分名单, the report's 导入 through credits.granted, and certs through credits.name_corrected) show hers."""
+    from services.credits.db import outbox
+    from tests.credits.conftest import new_account
+
+    new_account(databases, "李娜", id_number(3))
+    c = client_for(credits_app, "inst_a")
+    c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))
+    c.post(f"/credits/awards/{OFFERING}/grant", data=form(INST_A, activity_date="2026-12-11"))
+    assert sorted(a.name for a in awards(cdb)) == ["吴倩", "李娜"]
+    sent = len(granted_events(cdb))
+    desk = client_for(credits_app, "reviewer")
+    done = desk.post("/credits/accounts/name", data=form(REVIEWER, trainee_key=key(3), name="李纳", reason="核对身份证"))
+    assert done.status_code == 200 and "学分证书上的姓名随之更正" in done.get_data(as_text=True)
+    assert sorted(a.name for a in awards(cdb)) == ["吴倩", "李纳"]
+    assert "李纳" in c.get(f"/credits/awards/{OFFERING}/list").get_data(as_text=True)
+    events = granted_events(cdb)
+    assert len(events) == sent + 1 and sorted(a["name"] for a in events[-1]["payload"]["awards"]) == ["吴倩", "李纳"]
+    s = cdb.new_session()
+    try:
+        told = [json.loads(e)["payload"] for e in s.execute(select(outbox.c.envelope).where(
+            outbox.c.name == "credits.name_corrected")).scalars()]
+    finally:
+        s.close()
+    assert told == [{"trainee_key": key(3), "name": "李纳"}]
+
+
 def test_granting_again_adds_only_who_is_new(credits_app, seeded, cdb):
     c = client_for(credits_app, "inst_a")
     c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))

@@ -1,7 +1,8 @@
 """Event handlers of this feature: "credits.effective" upserts each effective award by credits' award id,
 so a redelivery or a repeated list changes nothing and a corrected value replaces the old one (a revocation stays);
 "credits.withdrawn" revokes the award, and so its certificate, from the time of withdrawal (an award certs never
-had changes nothing)."""
+had changes nothing); "credits.name_corrected" puts the trainee's corrected name on her awards. Where what a
+certificate shows changed, its stored page is dropped: the next export renders it again, same number."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from services.common import clock
@@ -17,6 +18,7 @@ from services.common.audit import record_audit
 from services.common.db import insert_for
 
 from ..audit import AuditLog
+from ..certificates.models import Certificate
 from .models import EffectiveAward
 
 log = logging.getLogger(__name__)
@@ -25,15 +27,32 @@ FIELDS = ("award_id", "trainee_key", "name", "id_enc", "project_number", "projec
           "starts_on", "ends_on", "credit_class", "credit_value", "activity_date", "effective_at")
 
 
+def _forget_pages(session: Session, award_ids: list[int]) -> int:
+    """The stored pages of these awards' certificates show what is no longer true."""
+    if not award_ids:
+        return 0
+    return session.execute(update(Certificate).where(Certificate.award_id.in_(award_ids), Certificate.pdf.is_not(None))
+                           .values(pdf=None, pdf_sha256=None, rendered_at=None)
+                           .execution_options(synchronize_session=False)).rowcount
+
+
 def on_credits_effective(session: Session, payload: dict[str, Any], envelope: dict[str, Any]) -> None:
     rows = [{"offering_id": payload["offering_id"], "institution_id": payload["institution_id"],
              "received_at": clock.now(), **{k: a[k] for k in FIELDS}} for a in payload["awards"]]
     if not rows:
         return
+    shown = FIELDS[1:-1]  # what a page shows (effective_at is not on it)
+    before = {a.award_id: tuple(getattr(a, k) for k in shown) for a in session.scalars(
+        select(EffectiveAward).where(EffectiveAward.award_id.in_([r["award_id"] for r in rows])))}
+    changed = [r["award_id"] for r in rows
+               if r["award_id"] in before and before[r["award_id"]] != tuple(r[k] for k in shown)]
     stmt = insert_for(session, EffectiveAward)
     keep = {k: getattr(stmt.excluded, k) for k in FIELDS if k != "award_id"}
     for start in range(0, len(rows), 1000):
         session.execute(stmt.on_conflict_do_update(index_elements=["award_id"], set_=keep), rows[start:start + 1000])
+    if changed:
+        log.info("credits.effective %s: %s certificates to render again", envelope.get("id"),
+                 _forget_pages(session, changed))
     log.info("credits.effective %s: %s awards of offering %s kept", envelope.get("id"), len(rows),
              payload["offering_id"])
 
@@ -53,7 +72,17 @@ def on_credits_withdrawn(session: Session, payload: dict[str, Any], envelope: di
     log.info("credits.withdrawn %s: award %s revoked", envelope.get("id"), award.award_id)
 
 
+def on_name_corrected(session: Session, payload: dict[str, Any], envelope: dict[str, Any]) -> None:
+    ids = session.execute(update(EffectiveAward).where(EffectiveAward.trainee_key == payload["trainee_key"],
+                                                       EffectiveAward.name != payload["name"])
+                          .values(name=payload["name"]).returning(EffectiveAward.award_id)
+                          .execution_options(synchronize_session=False)).scalars().all()
+    log.info("credits.name_corrected %s: %s awards renamed, %s certificates to render again", envelope.get("id"),
+             len(ids), _forget_pages(session, list(ids)))
+
+
 HANDLERS: dict[str, Callable[[Session, dict[str, Any], dict[str, Any]], None]] = {
     "credits.effective": on_credits_effective,
     "credits.withdrawn": on_credits_withdrawn,
+    "credits.name_corrected": on_name_corrected,
 }

@@ -16,6 +16,7 @@ from services.common.auth import access, current
 from services.common.errors import AppError
 from services.common.schemas import load_form
 
+from ..awards import services as award_svc
 from ..db import db
 from . import schemas as sc
 from . import services as svc
@@ -84,8 +85,13 @@ def desk_mobile() -> Any:
 @access("reviewer")
 def desk_name() -> Any:
     return _change("name", sc.AccountNameForm(),
-                   lambda s, me, account, data: svc.desk_change_name(s, me, account, data["name"], data["reason"]),
-                   "已更正姓名（已记入操作日志）。未修改过密码的，初始密码为新姓名的全拼。")
+                   _change_name,
+                   "已更正姓名（已记入操作日志），其学分记录和学分证书上的姓名随之更正。未修改过密码的，初始密码为新姓名的全拼。")
+
+
+def _change_name(session: Any, me: Any, account: Any, data: dict[str, Any]) -> None:
+    svc.desk_change_name(session, me, account, data["name"], data["reason"])
+    award_svc.rename_trainee(session, account.trainee_key, data["name"])
 
 
 @pages.post("/credits/accounts/reset")

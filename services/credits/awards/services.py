@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from openpyxl import Workbook
-from sqlalchemy import case, func, or_, select, text
+from sqlalchemy import case, func, or_, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
@@ -508,6 +508,23 @@ def regrant(session: Session, principal: Principal, award: CreditAward, reason: 
                  reason=f"{award.name}：{reason}（恢复已撤销的授分记录 {award.id}）")
     emit_granted(session, offering)
     return again
+
+
+def rename_trainee(session: Session, trainee_key: str, name: str) -> int:
+    """The committee corrected her name (学员账号): every award of hers takes it, the award lists of reports still
+    open are sent again (the report's 导入 shows it), and certs is told, so her certificates show it too. Returns
+    how many awards were renamed."""
+    renamed = session.execute(
+        update(CreditAward).where(CreditAward.trainee_key == trainee_key, CreditAward.name != name)
+        .values(name=name, version=CreditAward.version + 1).returning(CreditAward.offering_id)
+        .execution_options(synchronize_session="fetch")).scalars().all()
+    open_offerings = session.scalars(select(OfferingCredit).where(
+        OfferingCredit.offering_id.in_(set(renamed)), OfferingCredit.report_state.in_(("none", "returned")))
+        .order_by(OfferingCredit.offering_id)).all()
+    for offering in open_offerings:
+        emit_granted(session, offering)
+    emit(session, outbox, "credits", "credits.name_corrected", {"trainee_key": trainee_key, "name": name})
+    return len(renamed)
 
 
 def current_awards(session: Session, offering_id: int) -> list[CreditAward]:
