@@ -11,6 +11,11 @@ Consumers skip an event id they have processed, so the copies that did arrive ch
 
 A consumer's worker that starts asks for the same after a crash (services.common.redelivery): the relay acts on
 that request on its next round.
+
+Once an hour the relay deletes the outbox rows sent more than CME_OUTBOX_KEEP_DAYS (30) days ago, and the
+processed event ids older than twice that: a check-in's event carries its encrypted ID number and mobile, and
+every scan of the year would otherwise stay in two tables for ever. A redelivery asks only for what was sent
+since recent events, and every id it could bring again is still among the processed ones. 0 keeps everything.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import Any
 
 from celery import Celery
 from celery.utils.nodenames import anon_nodename
-from sqlalchemy import MetaData, select, update
+from sqlalchemy import MetaData, delete, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from . import clock
@@ -46,7 +51,8 @@ BATCH = 200
 PER_MESSAGE = 50
 # one Table for the process: a new one each round missed SQLAlchemy's statement cache (each round compiled its
 # statements again, ~3 ms)
-OUTBOX, _ = outbox_tables(MetaData())
+OUTBOX, PROCESSED = outbox_tables(MetaData())
+PRUNE_EVERY = 3600.0  # seconds between two prunes of a relay
 ORIGIN = anon_nodename()  # what Celery would name the sender on every message
 
 
@@ -175,6 +181,19 @@ def resend_recent(engine: Engine, seconds: float) -> int:
     return result.rowcount or 0
 
 
+def prune(engine: Engine, keep_days: float) -> tuple[int, int]:
+    """Delete the outbox rows sent before `keep_days` ago and the processed ids older than twice that; how many of
+    each. One statement each: the outbox's by its sent_at index, the processed ids by one scan an hour."""
+    if keep_days <= 0:
+        return 0, 0
+    now = clock.now()
+    with engine.begin() as conn:
+        sent = conn.execute(delete(OUTBOX).where(OUTBOX.c.sent_at < now - dt.timedelta(days=keep_days))).rowcount
+        seen = conn.execute(delete(PROCESSED).where(
+            PROCESSED.c.processed_at < now - dt.timedelta(days=2 * keep_days))).rowcount
+    return sent or 0, seen or 0
+
+
 def pause_after(sent: int, backoff: float, gather: float) -> float:
     """Seconds to wait before the next round: none after a full batch (more are waiting), `gather` after a
     partial one (events arriving one by one, as in a hall checking in: a few gather, so a round's claim, update
@@ -208,8 +227,19 @@ def main(argv: list[str] | None = None) -> None:
     log.info("relay for %s started", args.service)
     backoff = args.interval
     resend_seconds = float(env("CME_RELAY_RESEND_SECONDS", "60"))
+    keep_days = float(env("CME_OUTBOX_KEEP_DAYS", "30"))
+    pruned_at = 0.0
     broker_up = True
     while not stopping:
+        if time.monotonic() - pruned_at >= PRUNE_EVERY:
+            pruned_at = time.monotonic()
+            try:
+                sent, seen = prune(engine, keep_days)
+                if sent or seen:
+                    log.info("pruned %d sent event(s) and %d processed id(s) older than %g days", sent, seen,
+                             keep_days)
+            except Exception as exc:  # database restarting: an hour later again
+                log.warning("relay prune error: %s", type(exc).__name__)
         try:
             n = relay_once(engine, celery, link=link)
         except Exception as exc:  # database restarting: wait and go on

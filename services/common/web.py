@@ -106,7 +106,7 @@ def service_metrics(service: str, sdb: ServiceDB, queues: tuple[str, ...]) -> st
         gauge("cme_outbox_unsent", unsent, "events committed but not yet handed to Redis")
         age = (clock.now() - oldest).total_seconds() if oldest is not None else 0.0
         gauge("cme_outbox_oldest_unsent_seconds", max(age, 0.0), "age of the oldest event waiting in the outbox")
-        gauge("cme_events_processed", processed, "events this service has consumed (each once)")
+        gauge("cme_events_processed", processed, "events consumed (ids kept 2x CME_OUTBOX_KEEP_DAYS)")
     except Exception:  # noqa: BLE001 - metrics report, never raise
         gauge("cme_database_up", 0, "1 when the service's database answers")
     try:

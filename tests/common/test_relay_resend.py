@@ -31,6 +31,32 @@ def test_rows_sent_just_before_the_outage_are_pending_again(databases):
     assert sent["ev-old"] is not None
 
 
+def test_the_relay_prunes_what_was_sent_long_ago_and_keeps_what_is_waiting(databases):
+    """A month after it went out an event is deleted (a check-in's carries her encrypted ID number and mobile);
+    what still waits for Redis is never deleted, however old, and the processed ids stay twice as long, so a
+    redelivery of anything still in an outbox is skipped."""
+    from services.common.relay import prune
+    from services.projects.db import db as pdb
+    from services.projects.db import outbox, processed_events
+
+    now = clock.now()
+    sent = {"fresh": now - dt.timedelta(days=29), "stale": now - dt.timedelta(days=31), "waiting": None}
+    with pdb.engine.begin() as conn:
+        for name, sent_at in sent.items():
+            conn.execute(insert(outbox).values(event_id=f"ev-{name}", name="offering.approved", consumer="checkin",
+                                               envelope="{}", created_at=now - dt.timedelta(days=40),
+                                               sent_at=sent_at, attempts=1))
+        for name, days in {"p-40": 40, "p-61": 61}.items():
+            conn.execute(insert(processed_events).values(event_id=name, name="credits.granted",
+                                                         processed_at=now - dt.timedelta(days=days)))
+    assert prune(pdb.engine, 0) == (0, 0)  # 0: keep everything
+    assert prune(pdb.engine, 30) == (1, 1)
+    with pdb.engine.connect() as conn:
+        assert sorted(conn.execute(select(outbox.c.event_id)).scalars()) == ["ev-fresh", "ev-waiting"]
+        assert list(conn.execute(select(processed_events.c.event_id)).scalars()) == ["p-40"]
+    assert prune(pdb.engine, 30) == (0, 0)
+
+
 def _pending(n: int) -> None:
     import json
 
