@@ -187,6 +187,38 @@ def test_upgrade_stops_on_accounts_differing_only_in_case(monkeypatch, tmp_path)
         get_settings.cache_clear()
 
 
+def test_the_list_is_searched_and_paged(projects_app, inst_a, reviewer):
+    """A province has hundreds of institutions: the clerk finds one by any part of its account or name, newest
+    first, twenty a page, and a stopped one by its state."""
+    from services.projects.db import db
+    from services.projects.institutions.services import create_institution
+
+    s = db.new_session()
+    try:
+        for n in range(24):
+            made = create_institution(s, f"county_{n:02d}", f"第{n:02d}县人民医院", "Abcdefg123")
+            made.active = n != 5
+        s.commit()
+    finally:
+        s.close()
+    c = projects_app.test_client()
+    c.set_cookie(COOKIE, issue_token(reviewer[1]), domain="localhost", path="/")
+    first = c.get("/projects/institutions").get_data(as_text=True)
+    assert "机构列表（25）" in first and "第23县人民医院" in first and "第04县人民医院" in first
+    assert "第03县人民医院" not in first and "西安市第一医院" not in first
+    second = c.get("/projects/institutions?page=2").get_data(as_text=True)
+    assert "第03县人民医院" in second and "西安市第一医院" in second and "第23县人民医院" not in second
+    found = c.get("/projects/institutions?q=COUNTY_1").get_data(as_text=True)
+    assert "机构列表（10）" in found and "第17县人民医院" in found and "第07县人民医院" not in found
+    assert "机构列表（1）" in c.get("/projects/institutions?q=西安市").get_data(as_text=True)
+    stopped = c.get("/projects/institutions?state=inactive").get_data(as_text=True)
+    assert "机构列表（1）" in stopped and "第05县人民医院" in stopped and "清除条件" in stopped
+    none = c.get("/projects/institutions?q=不存在的医院").get_data(as_text=True)
+    assert "没有符合条件的申办机构" in none
+    bad = c.get("/projects/institutions?state=gone")
+    assert bad.status_code == 422 and "请从以下选项中选择" in bad.get_data(as_text=True)
+
+
 def test_the_committee_disables_enables_and_resets_an_institution(projects_app, inst_a, reviewer, csrf):
     """The clerk's walk: once created, an institution could not be looked at, disabled or given a new password."""
     from services.common.auth import COOKIE, issue_token

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from marshmallow import ValidationError
 
-from services.common.schemas import Length, Regexp, ZhFormSchema, ZhSchema, fields, reason_field
+from services.common.paging import PageArgsSchema
+from services.common.schemas import Length, OneOf, Regexp, ZhFormSchema, ZhSchema, fields, reason_field
 
 _account = [Length(min=3, max=64), Regexp(r"^[A-Za-z0-9_.-]+$", "账号只能包含字母、数字、下划线、点和连字符。")]
 _name = Length(min=2, max=200)
@@ -70,3 +71,10 @@ class InstitutionActiveForm(ZhFormSchema):
 class InstitutionPasswordForm(ZhFormSchema):
     password = fields.String(required=True, validate=_password, error_messages={"required": "请输入新密码。"})
     reason = reason_field("请填写原因（记入操作日志）。")
+
+
+class InstitutionQuerySchema(PageArgsSchema, ZhSchema):
+    """The list's search box (账号 or 机构名称, any part) and state."""
+
+    q = fields.String(load_default=None, validate=Length(max=100))
+    state = fields.String(load_default=None, validate=OneOf(("active", "inactive")))

@@ -10,10 +10,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from services.common import pii
 from services.common.errors import AppError
+from services.common.paging import matches, paginate
 
 from ..workbooks import sheet_rows
 from .models import Institution, InstitutionAdmin, Reviewer
@@ -96,6 +97,16 @@ def reset_password(session: Session, inst: Institution, password: str) -> list[s
 
 def list_institutions(session: Session) -> list[Institution]:
     return list(session.scalars(select(Institution).order_by(Institution.id)))
+
+
+def institutions_page(session: Session, args: dict[str, Any]) -> dict[str, Any]:
+    """One page of the committee's list: a province has hundreds of institutions, newest first."""
+    stmt = select(Institution).options(selectinload(Institution.admins))
+    if args.get("q"):
+        stmt = stmt.where(matches(args["q"], Institution.account, Institution.name))
+    if args.get("state"):
+        stmt = stmt.where(Institution.active.is_(args["state"] == "active"))
+    return paginate(session, stmt, args, Institution.id.desc())
 
 
 @dataclass

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from services.common import auth as cauth
 from services.common.auth import access, current
 from services.common.errors import AppError
+from services.common.inputs import keep_args, load_query
 from services.common.schemas import load_form
 
 from ..audit import models as audit
@@ -62,16 +63,22 @@ def _import(upload: Any) -> svc.ImportReport:
     return report
 
 
+QUERY_LABELS = {"q": "检索", "state": "状态"}
+
+
 def _page(form: dict[str, Any] | None = None, errors: dict[str, Any] | None = None,
-          report: svc.ImportReport | None = None, message: str | None = None, status: int = 200) -> Any:
-    return render_template("institutions/list.html", institutions=svc.list_institutions(db.session),
-                           form=form or {}, errors=errors or {}, report=report, message=message), status
+          report: svc.ImportReport | None = None, message: str | None = None, status: int = 200,
+          args: dict[str, Any] | None = None) -> Any:
+    args = args or {}
+    return render_template("institutions/list.html", page=svc.institutions_page(db.session, args), args=args,
+                           keep=keep_args(args, ("q", "state")), form=form or {}, errors=errors or {},
+                           report=report, message=message), status
 
 
 @pages.get("/projects/institutions")
 @access("reviewer")
 def list_page() -> Any:
-    return _page()
+    return _page(args=load_query(sc.InstitutionQuerySchema(), QUERY_LABELS))
 
 
 @pages.post("/projects/institutions")
