@@ -70,23 +70,55 @@ def _split(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
+DEV_PII_KEY = "ZGV2LW9ubHktcGlpLWtleS0wMDAwMDAwMDAwMDAwMDA="
+DEV_HASH_KEY = "dev-only-hash-key"
+
+
+def _placeholder(value: str) -> bool:
+    return "change-me" in value.lower() or value.startswith("dev-only") or value == DEV_PII_KEY
+
+
+def production_problems(secret: str, pii: tuple[str, ...], hash_keys: tuple[str, ...], sms_provider: str) -> list[str]:
+    """What keeps a production start unsafe: secrets missing, left at .env.example's placeholders or at the
+    development values published in this source (anyone could sign a login or look up a mobile), a PII key Fernet
+    cannot use (found only at the first check-in otherwise), or SMS codes written to a file nobody reads."""
+    from cryptography.fernet import Fernet
+
+    problems = []
+    if not secret or _placeholder(secret) or len(secret) < 32:
+        problems.append("CME_SECRET_KEY must be set to a random value of at least 32 characters")
+    if not pii or any(_placeholder(k) for k in pii):
+        problems.append("CME_PII_KEYS must be set to generated Fernet keys")
+    else:
+        for n, key in enumerate(pii, 1):
+            try:
+                Fernet(key.encode())
+            except (ValueError, TypeError):
+                problems.append(f"CME_PII_KEYS key {n} is not a Fernet key (32 url-safe base64-encoded bytes)")
+    if not hash_keys or any(_placeholder(k) for k in hash_keys) or len(hash_keys[0]) < 32:
+        problems.append("CME_HASH_KEYS must be set to a random value of at least 32 characters")
+    if sms_provider == "log":
+        problems.append("CME_SMS_PROVIDER=log writes login codes to a file: set tencent and its CME_TENCENT_* settings")
+    return problems
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     _load_env_file(Path(os.environ.get("CME_ENV_FILE", ROOT / ".env")))
     var_dir = Path(os.environ.get("CME_VAR_DIR", ROOT / "var"))
     env = os.environ.get("CME_ENV", "development")
     secret = os.environ.get("CME_SECRET_KEY", "")
-    if not secret:
-        if env == "production":
-            raise RuntimeError("CME_SECRET_KEY must be set in production")
-        secret = "dev-only-secret-change-me"
     pii = _split(os.environ.get("CME_PII_KEYS", ""))
-    if not pii:
-        if env == "production":
-            raise RuntimeError("CME_PII_KEYS must be set in production")
-        # A fixed Fernet key for local trial runs and tests only.
-        pii = ("ZGV2LW9ubHktcGlpLWtleS0wMDAwMDAwMDAwMDAwMDA=",)
-    hash_keys = _split(os.environ.get("CME_HASH_KEYS", "")) or ("dev-only-hash-key",)
+    hash_keys = _split(os.environ.get("CME_HASH_KEYS", ""))
+    sms_provider = os.environ.get("CME_SMS_PROVIDER", "log")
+    if env == "production":
+        problems = production_problems(secret, pii, hash_keys, sms_provider)
+        if problems:
+            raise RuntimeError("CME_ENV=production refuses to start: " + "; ".join(problems))
+    secret = secret or "dev-only-secret-change-me"
+    # A fixed Fernet key and hash key for local trial runs and tests only.
+    pii = pii or (DEV_PII_KEY,)
+    hash_keys = hash_keys or (DEV_HASH_KEY,)
     clock_file = os.environ.get("CME_CLOCK_FILE")
     return Settings(
         secret_key=secret,
@@ -95,7 +127,7 @@ def get_settings() -> Settings:
         redis_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
         pii_keys=pii,
         hash_keys=hash_keys,
-        sms_provider=os.environ.get("CME_SMS_PROVIDER", "log"),
+        sms_provider=sms_provider,
         sms_log_path=Path(os.environ.get("CME_SMS_LOG", var_dir / "sms.log")),
         public_base_url=os.environ.get("CME_PUBLIC_BASE_URL", "http://127.0.0.1:8080"),
         clock_offset_seconds=int(os.environ.get("CME_CLOCK_OFFSET_SECONDS", "0") or 0),
