@@ -142,12 +142,29 @@ def end_this_session() -> None:
 
 def end_sessions_of(subject: str) -> None:
     """Every session of `subject` issued before now ends (a session issued afterwards, e.g. the one a password
-    change hands back, is untouched). Called after the change is committed: without Redis it is logged, and the
-    old sessions run out by themselves."""
+    change hands back, is untouched). Called after the change is committed, to end a session that logged in
+    while it was being made; the change itself needed sessions_must_end before its commit."""
     try:
         _ends().set(f"{_ENDED}subject:{subject}", _now_ms(), ex=TOKEN_MAX_AGE)
     except redis.RedisError as exc:
         log.error("could not end the earlier sessions of %s in Redis (%s)", subject, type(exc).__name__)
+
+
+SESSION_END_UNAVAILABLE = ("暂时无法完成：系统无法让该账号已登录的设备退出（会话服务暂不可用），"
+                           "本次未做任何修改，请稍后再试。")
+
+
+def sessions_must_end(subject: str) -> None:
+    """Inside a change that ends a person's sessions (password changed or reset, mobile or name corrected, 停用),
+    after its checks and before its commit: the end is recorded now, or the change is refused (503, rolled
+    back). Recorded only after the commit, a Redis outage let the change succeed while every old session (a
+    stolen cookie, the phone of whoever had the account) stayed good for hours once Redis was back."""
+    try:
+        _ends().set(f"{_ENDED}subject:{subject}", _now_ms(), ex=TOKEN_MAX_AGE)
+    except redis.RedisError as exc:
+        log.error("refused a change: the sessions of %s could not be ended in Redis (%s)", subject,
+                  type(exc).__name__)
+        raise AppError(503, "sessions_not_ended", SESSION_END_UNAVAILABLE) from exc
 
 
 def load_principal() -> None:

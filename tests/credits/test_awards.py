@@ -197,7 +197,8 @@ def test_a_name_corrected_at_the_desk_reaches_her_awards_the_report_and_certs(cr
     assert sorted(a.name for a in awards(cdb)) == ["吴倩", "李娜"]
     sent = len(granted_events(cdb))
     desk = client_for(credits_app, "reviewer")
-    done = desk.post("/credits/accounts/name", data=form(REVIEWER, trainee_key=key(3), name="李纳", reason="核对身份证"))
+    done = desk.post("/credits/accounts/name",
+                     data=form(REVIEWER, trainee_key=key(3), name="李纳", reason="核对身份证"))
     assert done.status_code == 200 and "学分证书上的姓名随之更正" in done.get_data(as_text=True)
     assert sorted(a.name for a in awards(cdb)) == ["吴倩", "李纳"]
     assert "李纳" in c.get(f"/credits/awards/{OFFERING}/list").get_data(as_text=True)

@@ -263,6 +263,36 @@ def test_api_login_and_change_with_bearer(credits_app, make_account, databases):
     assert client.get("/credits/", headers={"Authorization": f"Bearer {new.json['token']}"}).status_code == 200
 
 
+def test_a_password_change_is_refused_while_her_other_sessions_cannot_be_ended(credits_app, make_account,
+                                                                               monkeypatch):
+    """Redis (where ended sessions are kept) is down: the change would leave a stolen session good for hours once
+    Redis is back, so it is refused with a Chinese sentence, nothing changed; once Redis answers it goes through
+    and the old session ends."""
+    from services.common import auth as cauth
+    from services.common.config import redis_client_for
+
+    make_account(password=NEW_PASSWORD)
+    client = credits_app.test_client()
+    stolen = client.post("/credits/api/auth/login", json={"id_number": ID_NUMBER, "password": NEW_PASSWORD})
+    auth = {"Authorization": f"Bearer {stolen.json['token']}"}
+    working = cauth._ends
+    monkeypatch.setattr(cauth, "_ends", lambda: redis_client_for("redis://127.0.0.1:1/0", 0.5))
+    change = {"old_password": NEW_PASSWORD, "new_password": "Anders2026pw"}
+    refused = client.post("/credits/api/auth/password", headers=auth, json=change)
+    assert refused.status_code == 503 and "本次未做任何修改" in refused.json["error"]["message"]
+    page = login_client(credits_app.test_client(), Principal(role="trainee", subject="trainee:1", name="曾小明",
+                                                             trainee_key=pii.id_hash(ID_NUMBER)))
+    form = page.get("/credits/password").get_data(as_text=True)
+    on_page = page.post("/credits/password", data={"csrf_token": csrf_of(form), "old_password": NEW_PASSWORD,
+                                                   "new_password": "Anders2026pw", "repeat_password": "Anders2026pw"})
+    assert on_page.status_code == 503 and "本次未做任何修改" in on_page.get_data(as_text=True)
+    monkeypatch.setattr(cauth, "_ends", working)
+    still = client.post("/credits/api/auth/login", json={"id_number": ID_NUMBER, "password": NEW_PASSWORD})
+    assert still.status_code == 200  # the password did not change
+    assert client.post("/credits/api/auth/password", headers=auth, json=change).status_code == 200
+    assert client.get("/credits/api/me/compliance", headers=auth).status_code == 401
+
+
 def test_api_login_input_is_checked(credits_app, databases):
     client = credits_app.test_client()
     missing = client.post("/credits/api/auth/login", json={"id_number": ID_NUMBER})

@@ -238,6 +238,20 @@ def test_the_committee_disables_enables_and_resets_an_institution(projects_app, 
     office_api = bearer(office)
     assert projects_app.test_client().get("/projects/api/filings", headers=office_api).status_code == 200
     time.sleep(0.01)
+    # Redis, where ended sessions are kept, is down: 停用 would leave the office signed in once it is back
+    from services.common import auth as cauth
+    from services.common.config import redis_client_for
+
+    working = cauth._ends
+    cauth._ends = lambda: redis_client_for("redis://127.0.0.1:1/0", 0.5)
+    try:
+        refused = c.post(f"/projects/institutions/{inst.id}/active",
+                         data={"csrf_token": token, "active": "false", "reason": "机构撤并"})
+    finally:
+        cauth._ends = working
+    assert refused.status_code == 503 and "本次未做任何修改" in refused.get_data(as_text=True)
+    assert "机构撤并" in refused.get_data(as_text=True)  # the reason typed is kept
+    assert "停用账号" in c.get(f"/projects/institutions/{inst.id}").get_data(as_text=True)  # still active
     off = c.post(f"/projects/institutions/{inst.id}/active",
                  data={"csrf_token": token, "active": "false", "reason": "机构撤并"})
     assert off.status_code == 302

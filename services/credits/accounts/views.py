@@ -63,6 +63,13 @@ def act(fn: Callable[[Session], T]) -> T:
     return result
 
 
+def ending_sessions(result: T, account: Any = None) -> T:
+    """Inside act, after a password change's or reset's checks and before its commit: the account's (given, or
+    the one returned) sessions end now, or the change is refused (503, nothing changed)."""
+    cauth.sessions_must_end(principal_for(account if account is not None else result).subject)
+    return result
+
+
 def deliver(pending: PendingSms | None) -> None:
     """After the commit: send the SMS; if it cannot leave, remove the code so a retry is not blocked."""
     if pending is not None:
@@ -176,7 +183,8 @@ def password_page() -> Any:
     if data is None or errors:
         return render_template("credits/trainee/password.html", account=account, errors=errors), 422
     try:
-        act(lambda s: svc.change_password(s, account, data["old_password"], data["new_password"]))
+        act(lambda s: ending_sessions(svc.change_password(s, account, data["old_password"], data["new_password"]),
+                                      account))
     except AppError as exc:
         account = signed_in_account()  # reloaded after the rollback
         return render_template("credits/trainee/password.html", account=account,
@@ -224,7 +232,8 @@ def reset_page() -> Any:
     if data is None or errors:
         return _reset_page(form, errors, 422)
     try:
-        account = act(lambda s: svc.reset_password(s, data["id_number"], data["code"], data["new_password"]))
+        account = act(lambda s: ending_sessions(svc.reset_password(s, data["id_number"], data["code"],
+                                                                   data["new_password"])))
     except AppError as exc:
         return _reset_page(form, exc.fields, exc.status, message=exc.message)
     cauth.end_sessions_of(principal_for(account).subject)
@@ -263,7 +272,8 @@ def api_password(data: dict[str, Any]) -> Any:
     """新密码至少 8 位，须同时包含字母和数字，不能是姓名拼音，也不能与原密码相同。
     成功后本 token 及此前的其他登录均失效，请用新密码重新登录。"""
     account = signed_in_account()
-    act(lambda s: svc.change_password(s, account, data["old_password"], data["new_password"]))
+    act(lambda s: ending_sessions(svc.change_password(s, account, data["old_password"], data["new_password"]),
+                                  account))
     cauth.end_sessions_of(principal_for(account).subject)  # this token too: log in with the new password
     return {"changed": True, "must_change": account.must_change}
 
@@ -288,6 +298,7 @@ def api_forgot(data: dict[str, Any]) -> Any:
 @api.doc(summary="忘记密码：凭短信验证码设置新密码")
 def api_reset(data: dict[str, Any]) -> Any:
     """验证码输错 5 次即失效；新密码规则同修改密码。成功后可用新密码登录，账号锁定同时解除。"""
-    account = act(lambda s: svc.reset_password(s, data["id_number"], data["code"], data["new_password"]))
+    account = act(lambda s: ending_sessions(svc.reset_password(s, data["id_number"], data["code"],
+                                                               data["new_password"])))
     cauth.end_sessions_of(principal_for(account).subject)
     return {"reset": True, "must_change": account.must_change}

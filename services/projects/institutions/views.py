@@ -137,13 +137,15 @@ def _change(institution_id: int, which: str, schema: Any, act: Any) -> Any:
     session = db.session
     try:
         subjects, done = act(session, inst, data)
+        for subject in subjects:
+            cauth.sessions_must_end(subject)  # or refused: never 停用 with the office still signed in
         session.commit()
     except AppError as exc:
         session.rollback()
         return _detail(_institution(institution_id), which, form, {**(exc.fields or {}), "_schema": exc.message},
                        exc.status)
     for subject in subjects:
-        cauth.end_sessions_of(subject)  # the office signs in again (or cannot, once 停用)
+        cauth.end_sessions_of(subject)  # and a login made meanwhile: the office signs in again (or cannot, once 停用)
     flash(done, "ok")
     return redirect(f"/projects/institutions/{institution_id}")
 
