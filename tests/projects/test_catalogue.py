@@ -58,20 +58,26 @@ def test_import_creates_updates_and_reports_bad_rows(projects_app, projects_db, 
     r = upload(c, data, h)
     assert r.status_code == 200, r.get_json()
     body = r.get_json()
-    assert (body["created"], body["updated"]) == (2, 0)
+    assert (body["created"], body["updated"]) == (1, 0)
     errors = {e["row"]: e["reason"] for e in body["errors"]}
-    assert set(errors) == {4, 5, 6, 7}
+    assert set(errors) == {2, 4, 5, 6, 7}
     assert "不存在的医院" in errors[4] and "主办单位" in errors[4]
     assert errors[5].startswith("学分：")
-    assert "与第 2 行重复" in errors[6]
+    # a number on two rows imports neither: which of them is right is the clerk's call
+    assert "在本文件第 2、6 行重复出现" in errors[2] and errors[6] == errors[2]
     assert "举办方式" in errors[7]
-    assert count(projects_db) == 2
+    assert count(projects_db) == 1
 
-    # re-import of the same numbers updates, never duplicates
+    # re-import of the same numbers updates, never duplicates, and says what each update changed
+    r = upload(c, workbook([row("2026-01-01-001", inst_a[0].name),
+                            row("2026-01-01-002", inst_b[0].name, mode="线上线下")]), h)
+    body = r.get_json()
+    assert (body["created"], body["updated"], body["unchanged"], body["errors"]) == (1, 0, 1, [])
     r = upload(c, workbook([row("2026-01-01-001", inst_a[0].name, title="心血管进展（修订）", credit=12),
                             row("2026-01-01-002", inst_b[0].name, mode="线上线下")]), h)
     body = r.get_json()
     assert (body["created"], body["updated"], body["unchanged"], body["errors"]) == (0, 1, 1, [])
+    assert body["updates"] == [{"row": 2, "number": "2026-01-01-001", "changed": "项目名称、学分"}]
     assert count(projects_db) == 2
     s = projects_db.new_session()
     p = s.scalar(select(Project).where(Project.number == "2026-01-01-001"))
@@ -82,16 +88,41 @@ def test_import_creates_updates_and_reports_bad_rows(projects_app, projects_db, 
 
 def test_a_number_typed_otherwise_is_the_same_project(projects_app, projects_db, inst_a, reviewer):
     """Full-width digits, en dashes or spaces from Excel and Chinese input methods do not add the project a second
-    time; what is not a number at all is refused on its row."""
+    time (nor hide a repeat in the file); what is not a number at all is refused on its row."""
     c = projects_app.test_client()
     h = bearer(reviewer[1])
     assert upload(c, workbook([row("2026-01-01-001", inst_a[0].name)]), h).get_json()["created"] == 1
-    numbers = ["２０２６－０１－０１－００１", "2026–01–01–001", " 2026 - 01-01-001", "abc", "2026"]
-    body = upload(c, workbook([row(n, inst_a[0].name) for n in numbers]), h).get_json()
+    for typed in ("２０２６－０１－０１－００１", "2026–01–01–001", " 2026 - 01-01-001"):
+        body = upload(c, workbook([row(typed, inst_a[0].name)]), h).get_json()
+        assert (body["created"], body["unchanged"], body["errors"]) == (0, 1, []), typed
+    body = upload(c, workbook([row(n, inst_a[0].name) for n in ["２０２６－０１－０１－００１", "2026–01–01–001",
+                                                                "abc", "2026"]]), h).get_json()
     errors = {e["row"]: e["reason"] for e in body["errors"]}
-    assert (body["created"], body["unchanged"]) == (0, 1) and count(projects_db) == 1
-    assert "与第 2 行重复" in errors[3] and "与第 2 行重复" in errors[4]
-    assert errors[5].startswith("项目编号：") and "2026-01-01-001" in errors[5] and errors[6].startswith("项目编号：")
+    assert (body["created"], body["unchanged"]) == (0, 0) and count(projects_db) == 1
+    assert "在本文件第 2、3 行重复出现" in errors[2] and "在本文件第 2、3 行重复出现" in errors[3]
+    assert errors[4].startswith("项目编号：") and "2026-01-01-001" in errors[4] and errors[5].startswith("项目编号：")
+
+
+def test_a_number_of_another_year_is_refused_on_its_row(projects_app, projects_db, inst_a, reviewer):
+    """December: the clerk imports next year's catalogue and leaves the page's 年度 at this year, or a row's 年度
+    disagrees with its number. Stored as typed, a 2027 project became a 2026 one, or an existing 2026 project
+    moved to 2027 with its credit changed; each such row is refused, saying which year is which."""
+    c = projects_app.test_client()
+    h = bearer(reviewer[1])
+    assert upload(c, workbook([row("2026-06-02-007", inst_a[0].name, credit=5)]), h).get_json()["created"] == 1
+    body = upload(c, workbook([row("2027-12-01-301", inst_a[0].name)]), h, year="2026").get_json()
+    assert body["created"] == 0 and body["errors"][0]["reason"] == \
+        "年度：项目编号属于 2027 年度，与页面上选择的年度 2026 不一致，请核对。"
+    moved = row("2026-06-02-007", inst_a[0].name, credit=6) + [2027]
+    body = upload(c, workbook([moved], headers=HEADERS + ["年度"]), h, year="").get_json()
+    assert body["updated"] == 0 and "与“年度”列 2027 不一致" in body["errors"][0]["reason"]
+    s = projects_db.new_session()
+    try:
+        kept = s.scalar(select(Project).where(Project.number == "2026-06-02-007"))
+        assert (kept.year, kept.credit_value) == (2026, Decimal("5"))
+    finally:
+        s.close()
+    assert upload(c, workbook([row("2027-12-01-301", inst_a[0].name)]), h, year="2027").get_json()["created"] == 1
 
 
 def test_year_column_and_aliases(projects_app, projects_db, inst_a, reviewer):

@@ -85,8 +85,15 @@ class RowErrorSchema(Schema):
     reason = fields.String()
 
 
+class RowUpdateSchema(Schema):
+    row = fields.Integer()
+    number = fields.String()
+    changed = fields.String(metadata={"description": "该行更新的列（、分隔）"})
+
+
 class ImportResultSchema(Schema):
     created = fields.Integer()
     updated = fields.Integer()
     unchanged = fields.Integer()
     errors = fields.List(fields.Nested(RowErrorSchema))
+    updates = fields.List(fields.Nested(RowUpdateSchema))

@@ -1,9 +1,11 @@
 """The catalogue's rules, used by the pages, the JSON API and the demo loader.
 
 Import: the first row holds the headers (order free); every later non-blank row is one project.
-A row is checked alone (schema, known institution, duplicate number in the file, offerings already
-filed); bad rows are reported with their Excel row number and a Chinese reason, good rows kept.
-A number already in the catalogue is updated in place, never duplicated.
+A row is checked alone (schema, known institution, its number's year against its 年度, offerings already
+filed), and against the file: a number on several rows imports none of them (which one is right is the
+clerk's call). Bad rows are reported with their Excel row number and a Chinese reason, good rows kept.
+A number already in the catalogue is updated in place, never duplicated, and each update is listed with what
+it changed.
 """
 
 from __future__ import annotations
@@ -42,15 +44,23 @@ class RowError:
 
 
 @dataclass
+class RowUpdate:
+    row: int
+    number: str
+    changed: str  # the labels of the columns the row changed, 、-separated
+
+
+@dataclass
 class ImportResult:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
     errors: list[RowError] = field(default_factory=list)
+    updates: list[RowUpdate] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged,
-                "errors": [e.__dict__ for e in self.errors]}
+                "errors": [e.__dict__ for e in self.errors], "updates": [u.__dict__ for u in self.updates]}
 
 
 def _cell_text(value: Any) -> str:
@@ -133,13 +143,28 @@ def _locked_changes(session: Session, project: Project, values: dict[str, Any]) 
     return [LABELS[f] for f in changed]
 
 
+def _repeated(rows: list[tuple[int, dict[str, str]]]) -> dict[str, list[int]]:
+    """Numbers found on more than one row of the file (however typed), with their rows."""
+    where: dict[str, list[int]] = {}
+    for excel_row, texts in rows:
+        number = normalise_number(texts.get("number", ""))
+        if number:
+            where.setdefault(number, []).append(excel_row)
+    return {n: r for n, r in where.items() if len(r) > 1}
+
+
 def import_rows(session: Session, rows: list[tuple[int, dict[str, str]]], year: int | None) -> ImportResult:
     result = ImportResult()
     schema = ProjectRowSchema()
     institutions = {i.name: i for i in session.scalars(select(Institution))}
-    seen: dict[str, int] = {}
+    repeated = _repeated(rows)
     for excel_row, texts in rows:
         number = texts.get("number", "")
+        if normalise_number(number) in repeated:
+            listed = "、".join(str(r) for r in repeated[normalise_number(number)])
+            result.errors.append(RowError(excel_row, number, f"项目编号：在本文件第 {listed} 行重复出现，"
+                                                             "这些行均未导入；请核对后只保留一行。"))
+            continue
         try:
             data = schema.load(_normalise(texts))
         except ValidationError as exc:
@@ -147,13 +172,16 @@ def import_rows(session: Session, rows: list[tuple[int, dict[str, str]]], year: 
             reason = "；".join(f"{LABELS.get(k, k)}：{_first_message(v)}" for k, v in msgs.items())
             result.errors.append(RowError(excel_row, number, reason))
             continue
+        data["year_given"] = data["year"] is not None
         row_year = data.pop("year") or year
         if row_year is None:
             msg = "年度：未填写年度，请在页面上选择年度或在工作簿中增加“年度”列。"
             result.errors.append(RowError(excel_row, number, msg))
             continue
-        if data["number"] in seen:
-            result.errors.append(RowError(excel_row, number, f"项目编号：与第 {seen[data['number']]} 行重复。"))
+        if int(data["number"][:4]) != row_year:
+            source = "“年度”列" if data["year_given"] else "页面上选择的年度"
+            result.errors.append(RowError(excel_row, number, f"年度：项目编号属于 {data['number'][:4]} 年度，"
+                                                             f"与{source} {row_year} 不一致，请核对。"))
             continue
         inst = institutions.get(data["host_name"])
         if inst is None:
@@ -178,19 +206,20 @@ def import_rows(session: Session, rows: list[tuple[int, dict[str, str]]], year: 
                     excel_row, number, "、".join(locked) + "：该项目已有审批通过的期次，学员按审批时的项目信息授分，"
                     "不能再修改（其他各列未更新）。"))
                 continue
-        seen[data["number"]] = excel_row
+        data.pop("year_given")
         values = dict(data, year=row_year, institution_id=inst.id)
         if existing is None:
             session.add(Project(**values))
             result.created += 1
         else:
-            changed = False
+            changed = []
             for key, value in values.items():
                 if getattr(existing, key) != value:
                     setattr(existing, key, value)
-                    changed = True
+                    changed.append(LABELS.get(key, "主办单位" if key == "institution_id" else key))
             if changed:
                 result.updated += 1
+                result.updates.append(RowUpdate(excel_row, data["number"], "、".join(dict.fromkeys(changed))))
             else:
                 result.unchanged += 1
     session.flush()

@@ -55,7 +55,16 @@ def _audit_import(result: Any, year: int | None) -> None:
     """An import changes what every filing is judged by: who did it, when and what it changed is kept."""
     audit.record(db.session(), current(), "catalogue", year or 0, "imported",
                  reason=f"导入项目目录：新增 {result.created} 项，更新 {result.updated} 项，"
-                        f"未变 {result.unchanged} 项，出错 {len(result.errors)} 行")
+                        f"未变 {result.unchanged} 项，出错 {len(result.errors)} 行" + _updated_text(result))
+
+
+def _updated_text(result: Any, most: int = 30) -> str:
+    """Which projects an import changed, and what: the audit log must tell a mistaken import from another."""
+    if not result.updates:
+        return ""
+    shown = "；".join(f"{u.number}（{u.changed}）" for u in result.updates[:most])
+    more = f" 等 {len(result.updates)} 项" if len(result.updates) > most else ""
+    return f"。更新：{shown}{more}"
 
 
 @pages.post("/projects/catalogue/import")
