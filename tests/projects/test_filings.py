@@ -142,6 +142,11 @@ def test_dates_and_schedule_checked(projects_app, inst_a, make_project, frozen, 
     # a 期 of a year is a typo
     r = c.put(f"/projects/api/filings/{fid}", headers=h, json={**filled, "ends_on": "2027-03-21"})
     assert r.status_code == 422 and "不能超过 92 天" in r.get_json()["error"]["fields"]["ends_on"]
+    # a project of the 2026 catalogue is held in 2026 (its credits count for that year)
+    r = c.put(f"/projects/api/filings/{fid}", headers=h, json={**filled, "starts_on": "2025-12-29",
+                                                                "ends_on": "2025-12-30", "schedule": []})
+    assert r.status_code == 422 and r.get_json()["error"]["fields"]["starts_on"] == (
+        "本项目为 2026 年度项目（项目目录），举办日期须在 2026 年内。")
     bad = {**filled, "schedule": [{"date": "2026-03-20", "start": "10:00", "end": "09:00", "title": "x"}]}
     r = c.put(f"/projects/api/filings/{fid}", headers=h, json=bad)
     assert r.status_code == 422 and "结束时间应晚于开始时间" in r.get_json()["error"]["fields"]["schedule"]

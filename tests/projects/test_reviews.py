@@ -128,6 +128,7 @@ def test_review_pages(projects_app, projects_db, inst_a, inst_b, reviewer, ready
                  "审批通过"):
         assert text in html, text
     assert "（距举办还有 18 天）" in html  # 2026-03-02 to 2026-03-20
+    assert "（2026 年度" in html  # the project's year beside its number: the clerk sees a filing of another year
     # the 联系电话 is masked until the clerk asks for it to call; each look is in the 办理记录
     assert "13912345678" not in html and "显示完整号码" in html
     shown = c.post(f"/projects/review/filings/{fa}/contact", data={"csrf_token": csrf(reviewer[1])})

@@ -164,6 +164,7 @@ def save_filing(session: Session, principal: Principal, filing: Filing, data: di
         filing.contact_phone_enc = pii.encrypt(phone) if phone else None
     if filing.starts_on and filing.ends_on and filing.ends_on < filing.starts_on:
         raise AppError(422, "invalid_input", "结束日期不能早于开始日期。", {"ends_on": "结束日期不能早于开始日期。"})
+    _check_project_year(filing)
     if "schedule" in data:
         # checked in the order the rows were typed, so that 第 N 行 is the row on the screen; then kept by date
         _check_schedule_dates(filing, [{"date": i["date"].isoformat()} for i in data["schedule"] or []])
@@ -172,6 +173,17 @@ def save_filing(session: Session, principal: Principal, filing: Filing, data: di
         _check_schedule_dates(filing)
     session.flush()
     return filing
+
+
+def _check_project_year(filing: Filing) -> None:
+    """A project of the 2027 catalogue is held in 2027: filed for December 2026 it was approved, and its credits
+    went to the trainees' 2026 requirement while the committee's lists showed it under 2027."""
+    year = filing.project.year
+    for name in ("starts_on", "ends_on"):
+        day = getattr(filing, name)
+        if day is not None and day.year != year:
+            msg = f"本项目为 {year} 年度项目（项目目录），举办日期须在 {year} 年内。"
+            raise AppError(422, "invalid_input", msg, {name: msg})
 
 
 def _check_schedule_dates(filing: Filing, rows: list[dict[str, str]] | None = None) -> None:
