@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
+from .inputs import half_width
 from .schemas import Range
 
 PER_PAGE = 20
@@ -17,8 +18,9 @@ PER_PAGE = 20
 
 def matches(text: str, *columns: Any) -> ColumnElement[bool]:
     """A search box's text found inside any of the columns, case-insensitive; % and _ are the characters typed
-    (a search for "2026_99" finds 2026_99, not 2026-99, and "%" finds only a percent sign)."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    (a search for "2026_99" finds 2026_99, not 2026-99, and "%" finds only a percent sign); 全角 digits and
+    letters are their ASCII selves."""
+    escaped = half_width(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return or_(*(column.ilike(f"%{escaped}%", escape="\\") for column in columns))
 
 

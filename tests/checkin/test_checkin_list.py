@@ -61,6 +61,10 @@ def test_search_by_name_and_by_full_id_number(checkin_app, filled):
     r = c.post(f"/checkin/activities/{aid}/checkins", data={"csrf_token": csrf_for(INST_A), "q": id_number(3)})
     html = r.get_data(as_text=True)
     assert r.status_code == 200 and "共 1 条" in html and NAMES[3] in html and id_number(3) not in html
+    # pasted from a Word document in 全角 digits: the same number (the committee told a caller he never came)
+    wide = "".join(chr(ord(ch) + 0xFEE0) for ch in id_number(3))
+    r = c.post(f"/checkin/activities/{aid}/checkins", data={"csrf_token": csrf_for(INST_A), "q": f" {wide}"})
+    assert r.status_code == 200 and "共 1 条" in r.get_data(as_text=True)
     r = c.post(f"/checkin/activities/{aid}/checkins", data={"csrf_token": csrf_for(INST_A), "q": NAMES[1]})
     assert r.status_code == 302 and "q=" in r.headers["Location"]
     # part of an ID number matches nothing (only the hash of a full one is stored)

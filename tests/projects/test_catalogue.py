@@ -166,6 +166,8 @@ def test_page_import_and_search(projects_app, inst_a, inst_b, reviewer, csrf):
     r = c.get("/projects/catalogue?q=项目2&page=1")
     html = r.get_data(as_text=True)
     assert "项目2" in html and "项目13" not in html
+    wide = c.get("/projects/catalogue?q=２０２６-０２-０１-０１３").get_data(as_text=True)  # typed in 全角
+    assert "共 1 项" in wide and "项目13" in wide
     r = c.get("/projects/catalogue")
     assert "第 1 / 2 页" in r.get_data(as_text=True)
     assert c.get("/projects/catalogue?year=abc").status_code == 422

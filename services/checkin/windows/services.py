@@ -29,6 +29,7 @@ from services.common.audit import record_audit
 from services.common.auth import Principal, own_institution
 from services.common.errors import AppError
 from services.common.events import emit
+from services.common.inputs import half_width
 from services.common.paging import paginate
 from services.common.sheets import text_row
 
@@ -296,7 +297,7 @@ def search_kind(q: str | None) -> str | None:
     """'id' for a full ID number, 'mobile' for a full mobile, 'name' otherwise (None when blank)."""
     if not q or not q.strip():
         return None
-    text = re.sub(r"[\s\-]", "", q).upper()
+    text = re.sub(r"[\s\-]", "", half_width(q)).upper()
     if _ID_SHAPE.match(text):
         return "id"
     if _MOBILE_SHAPE.match(text):
@@ -305,6 +306,7 @@ def search_kind(q: str | None) -> str | None:
 
 
 def checkin_query(activity: Activity, q: str | None = None, window_id: int | None = None) -> Any:
+    q = half_width(q) if q else q  # an ID number pasted in 全角 digits is the same number
     stmt = (select(Checkin).join(Trainee, Checkin.trainee_id == Trainee.id)
             .where(Checkin.activity_id == activity.id)
             .options(joinedload(Checkin.trainee), joinedload(Checkin.window)))
