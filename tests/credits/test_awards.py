@@ -213,6 +213,32 @@ def test_a_name_corrected_at_the_desk_reaches_her_awards_the_report_and_certs(cr
     assert told == [{"trainee_key": key(3), "name": "李纳"}]
 
 
+def test_the_desk_answers_i_attended_but_my_credits_do_not_show(credits_app, seeded, cdb, databases):
+    """A trainee calls the committee: 学员账号 shows each offering she checked in at, how often, and where her
+    credit stands (not yet granted, granted to others but not to her, waiting for the report, effective)."""
+    from tests.credits.conftest import new_account
+
+    for serial in (2, 3, 4):
+        new_account(databases, NAMES[serial], id_number(serial))
+    desk = client_for(credits_app, "reviewer")
+
+    def row(serial):
+        page = desk.post("/credits/accounts", data=form(REVIEWER, id_number=id_number(serial)))
+        html = page.get_data(as_text=True)
+        assert page.status_code == 200 and "签到与授分" in html and id_number(serial) not in html
+        return html.split("签到与授分")[1].split("</table>")[0]
+
+    before = row(2)
+    assert "2026-01-01-001 心血管急危重症诊治进展 第一期" in before and "西安市第一医院" in before
+    assert "3 次" in before and "未授分：举办机构尚未授分" in before
+    c = client_for(credits_app, "inst_a")
+    c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))
+    c.post(f"/credits/awards/{OFFERING}/grant", data=form(INST_A, activity_date="2026-12-11"))
+    assert "未授分：举办机构已授分，本人不在授分名单中" in row(2)
+    assert "已授分 Ⅰ类 10 分，待生效：举办机构尚未提交执行情况反馈" in row(3)
+    assert "4 次（含代签 1 次）" in row(4)
+
+
 def test_granting_again_adds_only_who_is_new(credits_app, seeded, cdb):
     c = client_for(credits_app, "inst_a")
     c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))

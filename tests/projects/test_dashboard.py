@@ -142,6 +142,7 @@ def test_reviewer_lands_on_the_home_page_with_its_nav_link(projects_app, world):
     assert '<a href="/projects/review">首页</a>' in filings
     assert '<a href="/projects/review/filings" aria-current="page">举办前登记审批</a>' in filings
     assert filings.count('aria-current="page"') == 1
+    assert '<a href="/checkin/activities">继教活动</a>' in filings  # where a trainee's check-ins are looked up
     assert '<a href="/projects/review" aria-current="page">首页</a>' in _get(c, "/projects/review")
     inst = login_client(projects_app.test_client(), world["inst_a"])
     assert inst.get("/projects/").headers["Location"].endswith("/projects/filings")

@@ -34,7 +34,7 @@ from typing import Any
 import redis
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import String, func, literal, select
+from sqlalchemy import String, case, func, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -44,6 +44,7 @@ from services.common.auth import Principal
 from services.common.config import env, redis_client
 from services.common.db import insert_for, insert_rows_or_skip
 from services.common.errors import AppError, KeptError
+from services.common.formats import fmt_credits
 from services.common.sms_codes import CODE_TTL, PendingSms
 
 from ..attendance.models import AttendanceRecord
@@ -404,6 +405,7 @@ class AccountView:
     created_at: dt.datetime
     password_changed_at: dt.datetime | None
     history: list[Any]
+    offerings: list[dict[str, Any]]
 
 
 def account_view(session: Session, account: TraineeAccount) -> AccountView:
@@ -411,7 +413,64 @@ def account_view(session: Session, account: TraineeAccount) -> AccountView:
     locked = account.locked_until if account.locked_until and account.locked_until > clock.now() else None
     return AccountView(account.trainee_key, account.name, pii.masked(account.id_enc) or "****",
                        pii.mask_mobile(mobile) if mobile else "（未登记）", account.password_hash is None, locked,
-                       account.created_at, account.password_changed_at, desk_history(session, account))
+                       account.created_at, account.password_changed_at, desk_history(session, account),
+                       desk_offerings(session, account.trainee_key))
+
+
+_REPORT_WAIT = {"none": "举办机构尚未提交执行情况反馈", "returned": "执行情况反馈已退回举办机构修改",
+                "submitted": "执行情况反馈待委员会审批", "approved": "执行情况反馈已审批"}
+
+
+def _credit_status(offering: Any, award: Any, others_granted: bool) -> str:
+    """Why she has, or has not yet, the credit of an offering: what a clerk tells her on the phone."""
+    if award is None:
+        return "未授分：举办机构已授分，本人不在授分名单中" if others_granted else "未授分：举办机构尚未授分"
+    value = f"{award.credit_class} {fmt_credits(award.credit_value)} 分"
+    if award.state == "withdrawn":
+        return f"授分已撤销（{award.withdraw_reason or '撤销'}）"
+    if award.method == "manual":
+        return f"手工录入 {value}（非有效学分，不计入达标）"
+    if award.state == "effective":
+        return f"已生效 {value}"
+    return f"已授分 {value}，待生效：{_REPORT_WAIT.get(offering.report_state if offering else 'none', '')}"
+
+
+def desk_offerings(session: Session, trainee_key: str) -> list[dict[str, Any]]:
+    """Every offering she checked in at or was granted credit for, newest first, with her check-ins and where
+    her credit stands: "I attended but my credits don't show" is answered here, without SQL."""
+    from ..awards.models import CreditAward  # late: awards builds on accounts
+    from ..offerings.models import OfferingCredit
+
+    scans = {r.offering_id: r for r in session.execute(
+        select(AttendanceRecord.offering_id, func.count().label("n"),
+               func.sum(case((AttendanceRecord.forced, 1), else_=0)).label("forced"),
+               func.min(AttendanceRecord.scanned_at).label("first"),
+               func.max(AttendanceRecord.scanned_at).label("last"))
+        .where(AttendanceRecord.trainee_key == trainee_key).group_by(AttendanceRecord.offering_id))}
+    awards: dict[int, Any] = {}
+    for a in session.scalars(select(CreditAward).where(CreditAward.trainee_key == trainee_key)
+                             .order_by(CreditAward.id)):
+        if a.offering_id not in awards or awards[a.offering_id].state == "withdrawn":
+            awards[a.offering_id] = a  # a standing award over a withdrawn one
+    ids = set(scans) | set(awards)
+    if not ids:
+        return []
+    offerings = {o.offering_id: o for o in session.scalars(
+        select(OfferingCredit).where(OfferingCredit.offering_id.in_(ids)))}
+    granted = set(session.scalars(select(CreditAward.offering_id).where(
+        CreditAward.offering_id.in_(ids), CreditAward.state != "withdrawn").distinct()))
+    rows = []
+    for oid in ids:
+        o, scan, award = offerings.get(oid), scans.get(oid), awards.get(oid)
+        rows.append({
+            "offering_id": oid, "starts_on": o.starts_on if o else None, "ends_on": o.ends_on if o else None,
+            "project": f"{o.project_number} {o.project_title} {o.seq_label}" if o else f"期次 {oid}",
+            "institution": o.institution_name if o else "",
+            "checkins": scan.n if scan else 0, "forced": int(scan.forced or 0) if scan else 0,
+            "first": scan.first if scan else None, "last": scan.last if scan else None,
+            "status": _credit_status(o, award, oid in granted),
+        })
+    return sorted(rows, key=lambda r: (r["starts_on"] or dt.date.min, r["offering_id"]), reverse=True)
 
 
 def find_account_by_key(session: Session, trainee_key: str) -> TraineeAccount | None:
