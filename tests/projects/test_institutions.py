@@ -45,6 +45,7 @@ ROWS = [
     [None, None, None],  # blank line: skipped
     ["wn_center", "渭南市中心医院", 12345678],  # a numeric password cell: digits only, refused
     ["ak_center", "", "Ankang2026"],  # name missing
+    ["YL_first", "榆林市第二医院", "Yulin2026!"],  # the account of row 2 again: not "exists", a clash
 ]
 
 
@@ -57,13 +58,15 @@ def test_api_import_keeps_good_rows_and_reports_bad_ones(projects_app, inst_a, r
     assert [(x["row"], x["account"]) for x in r.json["existing"]] == [(4, "xa_first")]
     assert "已存在" in r.json["existing"][0]["reason"]
     errors = {e["row"]: e["reason"] for e in r.json["errors"]}
-    assert set(errors) == {3, 6, 7}
+    assert set(errors) == {3, 6, 7, 8}
     assert "账号" in errors[3] and "机构名称" in errors[7]
+    assert errors[8] == "账号“YL_first”与第 2 行重复，本行未导入；请为该机构另设账号后再导入本行。"
     assert "密码须同时包含字母和数字" in errors[6]  # 12345678 (the clerk's walk) is no password
-    # re-import: nothing duplicated, every account reported as existing
+    # re-import: nothing duplicated, every account reported as existing (the clash as a clash again)
     r = c.post("/projects/api/institutions/import", headers=bearer(reviewer[1]),
                data={"file": (workbook(ROWS), "机构.xlsx")}, content_type="multipart/form-data")
     assert r.json["created"] == [] and {x["account"] for x in r.json["existing"]} == {"yl_first", "xa_first"}
+    assert "与第 2 行重复" in {e["row"]: e["reason"] for e in r.json["errors"]}[8]
     listed = c.get("/projects/api/institutions", headers=bearer(reviewer[1])).json
     assert sorted(i["account"] for i in listed) == ["xa_first", "yl_first"]
     # the imported initial password works
@@ -83,6 +86,12 @@ def test_import_refuses_a_non_workbook_and_missing_columns(projects_app, reviewe
     assert r.status_code == 400 and "机构名称" in r.json["error"]["message"]
     r = c.post("/projects/api/institutions/import", headers=bearer(reviewer[1]))
     assert r.status_code == 400 and r.json["error"]["code"] == "file_required"
+    # more rows than one request hashes in time: refused before any is saved, saying how to go on
+    many = [["账号", "机构名称", "初始密码"]] + [[f"county_{n}", f"第{n}县医院", "Abcdefg123"] for n in range(101)]
+    r = c.post("/projects/api/institutions/import", headers=bearer(reviewer[1]),
+               data={"file": (workbook(many), "x.xlsx")}, content_type="multipart/form-data")
+    assert r.status_code == 400 and "一次最多导入 100 行" in r.json["error"]["message"]
+    assert "分批导入" in r.json["error"]["message"]
 
 
 def test_api_create_validates_and_refuses_duplicates(projects_app, inst_a, reviewer):
