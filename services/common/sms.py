@@ -29,6 +29,9 @@ class SmsError(Exception):
 
 # Kinds of message: a provider that sends by template needs one template per kind.
 TEMPLATE_KINDS = ("code", "reminder", "notice")
+# how every message of the suite is signed (Tencent puts its approved CME_TENCENT_SMS_SIGN there instead): one
+# name, so a trainee does not see a code from one sender and a notice from another
+SIGN = "【陕西省继续医学教育】"
 
 
 class Provider(Protocol):

@@ -138,7 +138,7 @@ def issue_code(session: Session, model: type[Any], subject: str, mobile: str, pu
     session.add(row)
     session.flush()
     minutes = int(CODE_TTL.total_seconds() // 60)
-    text_ = f"【继续医学教育管理系统】您的{action}验证码为{code}，{minutes}分钟内有效。如非本人操作，请忽略本短信。"
+    text_ = f"{sms.SIGN}您的{action}验证码为{code}，{minutes}分钟内有效。如非本人操作，请忽略本短信。"
     log.info("sms code %s issued for %s", row.id, subject)  # subject ids only: never the mobile or the code
     return PendingSms(row.id, mobile, text_, (code, str(minutes)), pii.mask_mobile(mobile), row.expires_at)
 

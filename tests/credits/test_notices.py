@@ -58,6 +58,7 @@ def test_one_message_per_trainee_when_printable_and_never_again(databases, add_a
     assert "曾小明" in msg["text"] and "基层医院超声诊断技术提高班" in msg["text"] and "等2个项目" in msg["text"]
     assert "达标情况查询" in msg["text"] and "2026年7月10日" in msg["text"]
 
+    assert msg["text"].startswith("【陕西省继续医学教育】")  # the sender of every message of the suite
     assert run(databases, PRINTABLE)["sent"] == 0  # the next run, or a second beat, sends nothing
     assert run(databases, PRINTABLE + dt.timedelta(days=1))["sent"] == 0
     assert len(inbox()) == 1
@@ -81,8 +82,9 @@ def test_an_award_approved_after_the_four_weeks_is_announced_on_the_next_run(dat
     award.state, award.effective_at = "effective", dt.datetime(2026, 8, 1, tzinfo=dt.UTC)
     s.commit()
     s.close()
-    assert run(databases, dt.date(2026, 8, 2))["sent"] == 1
-    assert len(inbox()) == 1
+    assert run(databases, dt.date(2026, 8, 3))["sent"] == 1  # a run or two missed
+    [msg] = inbox()
+    assert "自2026年8月1日起可以打印" in msg["text"]  # the day it became printable, not the day of the run
 
 
 def test_each_trainee_gets_their_own_message(databases, add_award, inbox):

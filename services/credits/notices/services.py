@@ -26,15 +26,24 @@ from ..awards.models import PRINTABLE_AFTER, CreditAward
 
 log = logging.getLogger(__name__)
 
-SIGN = "【陕西省继续医学教育】"
+SIGN = sms.SIGN
 
 
-def message(name: str, titles: list[str], today: dt.date) -> tuple[str, tuple[str, ...]]:
+def message(name: str, titles: list[str], since: dt.date) -> tuple[str, tuple[str, ...]]:
     """(the full text, the parameters of the "notice" template: [what, date])."""
     what = f"“{titles[0]}”" + (f"等{len(titles)}个项目" if len(titles) > 1 else "")
-    text = (f"{SIGN}{name}，您参加的{what}的学分证书自{zh_date(today)}起可以打印，"
+    text = (f"{SIGN}{name}，您参加的{what}的学分证书自{zh_date(since)}起可以打印，"
             "请登录系统在“达标情况查询”中导出学分证书。")
-    return text, (what, zh_date(today))
+    return text, (what, zh_date(since))
+
+
+def printable_on(award: CreditAward) -> dt.date:
+    """The day its certificate became printable: 4 weeks after the offering ended, or the day the award became
+    effective if that was later. Not the day of the run: a run that missed days, or a notice sent again after a
+    failed SMS, would name a day after the certificate could already be printed."""
+    effective = clock.to_local(award.effective_at)
+    after = award.offering_ends_on + PRINTABLE_AFTER
+    return max(after, effective.date()) if effective is not None else after
 
 
 def printable_unnotified(session: Session, today: dt.date) -> dict[str, list[CreditAward]]:
@@ -61,7 +70,7 @@ def send_printable_notices(session: Session, today: dt.date) -> dict[str, Any]:
     transaction), so the caller hands in a session with nothing pending. Returns counts for the log."""
     summary = {"date": today.isoformat(), "trainees": 0, "sent": 0, "already_sent": 0, "failed": 0, "no_mobile": 0}
     found = printable_unnotified(session, today)
-    due = {key: [(a.id, a.project_title, a.name) for a in awards] for key, awards in found.items()}
+    due = {key: [(a.id, a.project_title, a.name, printable_on(a)) for a in awards] for key, awards in found.items()}
     mobiles = {key: _mobile_enc(session, key, awards) for key, awards in found.items()}
     session.commit()  # end the reading transaction
     for key, awards in due.items():
@@ -79,8 +88,9 @@ def send_printable_notices(session: Session, today: dt.date) -> dict[str, Any]:
         if not claimed:  # another run took them meanwhile
             summary["already_sent"] += 1
             continue
-        titles = [title for award_id, title, _ in awards if award_id in claimed]
-        text, params = message(awards[-1][2], titles, today)
+        titles = [title for award_id, title, _name, _on in awards if award_id in claimed]
+        since = min(today, max(on for award_id, _title, _name, on in awards if award_id in claimed))
+        text, params = message(awards[-1][2], titles, since)
         try:
             sms.send_sms(pii.decrypt(mobile_enc), text, params, template="notice")
         except Exception as exc:  # noqa: BLE001 - any provider failure: give the claim back, retry next run

@@ -37,7 +37,7 @@ from .models import ReminderSent
 log = logging.getLogger(__name__)
 
 BEFORE_DAYS = 3
-SIGN = "【陕西省继续医学教育】"
+SIGN = sms.SIGN
 
 
 @dataclass(frozen=True)
