@@ -5,10 +5,12 @@ to send again what a killed predecessor may have lost (services.common.redeliver
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
+from celery.signals import setup_logging as celery_setup_logging
 from celery.signals import worker_ready
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
@@ -17,6 +19,7 @@ from . import clock
 from .config import env, get_settings, redis_client
 from .db import ServiceDB
 from .events import Handler, consume_all, describe
+from .logs import setup_logging
 from .redelivery import request_redelivery
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,14 @@ def make_celery(service: str) -> Celery:
         timezone="Asia/Shanghai",
         enable_utc=True,
     )
+
+    # A receiver of this signal replaces Celery's own logging set-up, in workers and beats alike: their lines
+    # then carry the same format and personal-data scrubbing as the web apps' and relays'.
+    @celery_setup_logging.connect(weak=False, dispatch_uid=f"cme-logging-{service}")
+    def _log_as_the_suite(loglevel: int | str | None = None, **_: Any) -> None:
+        role = "beat" if "beat" in sys.argv[1:] else "worker"
+        setup_logging(f"{role}-{service}", loglevel or logging.INFO)
+
     return app
 
 
