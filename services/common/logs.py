@@ -19,6 +19,17 @@ def scrub(text: str) -> str:
     return _MOBILE_RE.sub(r"\1****\2", text)
 
 
+def brief(exc: BaseException, limit: int = 300) -> str:
+    """`Type: message` of an exception for one log line: its first line only (a database error goes on with the
+    statement and its parameters, an encrypted ID number among them), cut at `limit`, ID numbers and mobiles
+    masked even where no ScrubFilter runs (an outbox row's last_error)."""
+    inner = getattr(exc, "orig", None)  # SQLAlchemy's DBAPIError: the driver's own error says what went wrong
+    shown = inner if isinstance(inner, BaseException) else exc
+    first = next(iter(str(shown).strip().splitlines()), "")
+    text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return scrub(text if len(text) <= limit else text[:limit - 1] + "…")
+
+
 class ScrubFilter(logging.Filter):
     """Scrubs the message, and the traceback and stack of the record, before any formatter of the handler sees
     them: an exception's text (`ValueError("bad id 6101…")`) is printed in the traceback, not in the message."""

@@ -19,7 +19,7 @@ from . import clock
 from .config import env, get_settings, redis_client
 from .db import ServiceDB
 from .events import Handler, consume_all, describe
-from .logs import setup_logging
+from .logs import brief, setup_logging
 from .redelivery import request_redelivery
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def _apply_together(sdb: ServiceDB, processed: Table, handlers: Handlers,
 
 
 def _failed(envelope: dict[str, Any], exc: Exception) -> None:
-    log.warning("event %s failed, will retry: %s", envelope.get("id"), type(exc).__name__)
+    log.warning("event %s %s failed, will retry: %s", envelope.get("name"), envelope.get("id"), brief(exc))
 
 
 def apply_events(sdb: ServiceDB, processed: Table, handlers: Handlers,
@@ -115,7 +115,7 @@ def apply_events(sdb: ServiceDB, processed: Table, handlers: Handlers,
         _outcomes, exc = _apply_together(sdb, processed, handlers, envelopes)
         if exc is None:
             return []
-        log.info("%d events together failed (%s): one at a time", len(envelopes), type(exc).__name__)
+        log.info("%d events together failed (%s): one at a time", len(envelopes), brief(exc))
     failed = []
     for envelope in envelopes:
         _outcomes, exc = _apply_together(sdb, processed, handlers, [envelope])
@@ -157,7 +157,7 @@ def register_event_consumer(celery: Celery, service: str, sdb: ServiceDB, proces
             asked = request_redelivery(sdb.engine, processed, service, handlers, redis_client())
             log.info("asked %s to send again what may have been lost", ", ".join(sorted(asked)) or "no producer")
         except Exception as exc:  # database or broker gone again: the next start asks
-            log.warning("could not ask for redelivery: %s", type(exc).__name__)
+            log.warning("could not ask for redelivery: %s", brief(exc))
 
     return handle_event
 

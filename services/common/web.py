@@ -23,7 +23,7 @@ from .auth import access
 from .config import env, get_settings, redis_client
 from .db import ServiceDB, UTCDateTime
 from .errors import ErrorSchema, register_error_handlers
-from .logs import setup_logging
+from .logs import brief, setup_logging
 from .schemas import MAX_ID
 
 COMMON_DIR = Path(__file__).resolve().parent
@@ -108,7 +108,7 @@ def service_metrics(service: str, sdb: ServiceDB, queues: tuple[str, ...]) -> st
             processed = conn.execute(text("SELECT count(*) FROM processed_events")).scalar_one()
         age = (clock.now() - oldest).total_seconds() if oldest is not None else 0.0
     except Exception as exc:  # noqa: BLE001 - metrics report, never raise
-        log.warning("metrics: database not read: %s: %s", type(exc).__name__, exc)
+        log.warning("metrics: database not read: %s", brief(exc))
         gauge("cme_database_up", 0, "1 when the service's database answers")
     else:
         gauge("cme_database_up", 1, "1 when the service's database answers")
