@@ -26,9 +26,9 @@ Settings read here (all optional): CME_VAR_DIR, CME_GATEWAY_PORT (8080), CME_SER
 each, is read by deploy/gunicorn.conf.py), REDIS_URL, DATABASE_URL,
 CME_GATEWAY_LOGIN_RATE (10r/m), CME_GATEWAY_LOGIN_BURST (5), CME_GATEWAY_SMS_RATE (5r/m),
 CME_GATEWAY_SMS_BURST (3), CME_GATEWAY_TRAINEE_LOGIN_RATE (60r/m), CME_GATEWAY_TRAINEE_LOGIN_BURST (30),
-CME_GATEWAY_MAX_BODY (12m), CME_WECHAT_FAKE_PORT (8090), NGINX (path of the nginx binary), REDIS_SERVER (path
-of redis-server), CME_BACKGROUND_NICE (19: the niceness of the Celery workers, beats and relays, 0 to run them at
-the web tier's priority).
+CME_GATEWAY_MAX_BODY (12m), CME_GATEWAY_REAL_IP_FROM (unset: no balancer in front), CME_WECHAT_FAKE_PORT (8090),
+NGINX (path of the nginx binary), REDIS_SERVER (path of redis-server), CME_BACKGROUND_NICE (19: the niceness of
+the Celery workers, beats and relays, 0 to run them at the web tier's priority).
 
 Priorities: when a lecture hall scans, every check-in is also an event that the checkin relay sends and the
 credits worker copies. On a small machine those two took more CPU than the check-in pages themselves, so the
@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import ipaddress
 import json
 import os
 import re
@@ -88,6 +89,7 @@ GATEWAY_DEFAULTS = {
     "trainee_login_rate": "60r/m",
     "trainee_login_burst": "30",
     "max_body": "12m",
+    "real_ip_from": "",
 }
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
 
@@ -97,6 +99,23 @@ _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
 def gateway_settings(env: Mapping[str, str]) -> dict[str, str]:
     """The tunable values of the template, from CME_GATEWAY_<NAME> variables."""
     return {name: env.get(f"CME_GATEWAY_{name.upper()}", default) for name, default in GATEWAY_DEFAULTS.items()}
+
+
+def real_ip_lines(sources: str) -> str:
+    """nginx's realip settings trusting X-Forwarded-For from these addresses or networks (comma or space
+    separated); empty: none, nginx's peer is the client (no balancer in front)."""
+    lines = []
+    for source in re.split(r"[\s,]+", sources.strip()):
+        if not source:
+            continue
+        try:
+            ipaddress.ip_network(source, strict=False)
+        except ValueError:
+            raise SystemExit(f"CME_GATEWAY_REAL_IP_FROM: {source!r} is not an IP address or network") from None
+        lines.append(f"    set_real_ip_from {source};")
+    if lines:
+        lines += ["    real_ip_header X-Forwarded-For;", "    real_ip_recursive on;"]
+    return "\n".join(lines)
 
 
 def render_template(template: str, values: Mapping[str, str]) -> str:
@@ -146,6 +165,7 @@ def render_gateway(
     env = os.environ if env is None else env
     values = gateway_settings(env)
     values["max_body_label"] = _size_label(values["max_body"])
+    values["real_ip"] = real_ip_lines(values["real_ip_from"])
     if compose:
         values.update(
             user_line="",
