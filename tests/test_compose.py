@@ -243,3 +243,20 @@ def test_behind_a_balancer_the_gateway_sees_the_phones_address(tmp_path):
 
     assert seen_as("127.0.0.1") == "203.0.113.7"  # the balancer (here: loopback) is trusted
     assert seen_as("10.0.0.0/8") == "127.0.0.1"  # a client not in the list keeps its own address
+
+
+def test_every_setting_the_code_reads_is_documented():
+    """README's configuration table and .env.example name every setting read in the code (README says so)."""
+    read = set()
+    for path in [*(ROOT / "services").rglob("*.py"), *(ROOT / "deploy").rglob("*.py")]:
+        read |= set(re.findall(r"""(?:env|environ\.get|getenv|environ\[|_int_env)\(?\s*["']([A-Z][A-Z0-9_]+)["']""",
+                               path.read_text(encoding="utf-8")))
+    read = {name for name in read if name.startswith(("CME_", "GUNICORN_")) or name in ("DATABASE_URL", "REDIS_URL")}
+    assert {"CME_TRAINEE_MAX_FAILURES", "CME_WEB_TIMEOUT", "CME_PROJECTOR_LEAD_SECONDS"} <= read  # the scan works
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("## Configuration"):readme.index("## Deployment")]
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    assert not {name for name in read if f"`{name}`" not in table}, "missing in README's configuration table"
+    # CME_ENV_FILE names the file itself
+    missing = {name for name in read - {"CME_ENV_FILE"} if not re.search(rf"^#?\s*{name}=", example, re.M)}
+    assert not missing, "missing in .env.example"
