@@ -7,7 +7,13 @@
                                      http://127.0.0.1:8080; wait until healthy;
                                      load the demo data
     python -m deploy.local down      stop everything `up` started (safe to run twice)
-    python -m deploy.local status    list the processes and whether they run
+    python -m deploy.local status    list the processes and whether they run; exits 1 when one is stopped
+                                     or a service is not healthy
+
+`up` on a stack of which some processes still run is a repair: it starts what is missing with the settings
+recorded in var/run/stack.json by the `up` that started the others (REDIS_URL, DATABASE_URL, the ports), and
+refuses, naming the difference, when the environment sets one of them otherwise. When it fails it stops only
+what it started itself.
     python -m deploy.local render-gateway [--compose] [--out FILE]
                                      print the nginx configuration rendered from gateway/nginx.conf.template
 
@@ -20,9 +26,9 @@ Settings read here (all optional): CME_VAR_DIR, CME_GATEWAY_PORT (8080), CME_SER
 each, is read by deploy/gunicorn.conf.py), REDIS_URL, DATABASE_URL,
 CME_GATEWAY_LOGIN_RATE (10r/m), CME_GATEWAY_LOGIN_BURST (5), CME_GATEWAY_SMS_RATE (5r/m),
 CME_GATEWAY_SMS_BURST (3), CME_GATEWAY_TRAINEE_LOGIN_RATE (60r/m), CME_GATEWAY_TRAINEE_LOGIN_BURST (30),
-CME_GATEWAY_MAX_BODY (12m), CME_WECHAT_FAKE_PORT (8090), NGINX (path of the nginx binary), REDIS_SERVER (path
-of redis-server), CME_BACKGROUND_NICE (19: the niceness of the Celery workers, beats and relays, 0 to run them at
-the web tier's priority).
+CME_GATEWAY_MAX_BODY (12m), CME_GATEWAY_REAL_IP_FROM (unset: no balancer in front), CME_WECHAT_FAKE_PORT (8090),
+NGINX (path of the nginx binary), REDIS_SERVER (path of redis-server), CME_BACKGROUND_NICE (19: the niceness of
+the Celery workers, beats and relays, 0 to run them at the web tier's priority).
 
 Priorities: when a lecture hall scans, every check-in is also an event that the checkin relay sends and the
 credits worker copies. On a small machine those two took more CPU than the check-in pages themselves, so the
@@ -48,6 +54,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import ipaddress
 import json
 import os
 import re
@@ -60,7 +67,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,6 +89,7 @@ GATEWAY_DEFAULTS = {
     "trainee_login_rate": "60r/m",
     "trainee_login_burst": "30",
     "max_body": "12m",
+    "real_ip_from": "",
 }
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
 
@@ -91,6 +99,23 @@ _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
 def gateway_settings(env: Mapping[str, str]) -> dict[str, str]:
     """The tunable values of the template, from CME_GATEWAY_<NAME> variables."""
     return {name: env.get(f"CME_GATEWAY_{name.upper()}", default) for name, default in GATEWAY_DEFAULTS.items()}
+
+
+def real_ip_lines(sources: str) -> str:
+    """nginx's realip settings trusting X-Forwarded-For from these addresses or networks (comma or space
+    separated); empty: none, nginx's peer is the client (no balancer in front)."""
+    lines = []
+    for source in re.split(r"[\s,]+", sources.strip()):
+        if not source:
+            continue
+        try:
+            ipaddress.ip_network(source, strict=False)
+        except ValueError:
+            raise SystemExit(f"CME_GATEWAY_REAL_IP_FROM: {source!r} is not an IP address or network") from None
+        lines.append(f"    set_real_ip_from {source};")
+    if lines:
+        lines += ["    real_ip_header X-Forwarded-For;", "    real_ip_recursive on;"]
+    return "\n".join(lines)
 
 
 def render_template(template: str, values: Mapping[str, str]) -> str:
@@ -140,6 +165,7 @@ def render_gateway(
     env = os.environ if env is None else env
     values = gateway_settings(env)
     values["max_body_label"] = _size_label(values["max_body"])
+    values["real_ip"] = real_ip_lines(values["real_ip_from"])
     if compose:
         values.update(
             user_line="",
@@ -319,6 +345,7 @@ class Stack:
         self.web_workers = web_workers or int(base.get("CME_WEB_WORKERS", "2") or 2)
         self.run_dir = self.var_dir / "run"
         self.log_dir = self.var_dir / "log"
+        self.started: list[str] = []  # what this object started, so a failed `up` stops only that
 
     # -- layout
     @property
@@ -456,6 +483,7 @@ class Stack:
                                      start_new_session=True, close_fds=True,
                                      preexec_fn=(lambda: _lower_priority(nice)) if nice else None)
         self.pid_path(name).write_text(f"{child.pid}\n{_start_time(child.pid) or ''}\n")
+        self.started.append(name)
         if name == "redis":
             self._wait_for(lambda: _redis_answers(self.redis_url), 20, "redis", name)
         if name == FAKE_WECHAT:
@@ -540,15 +568,34 @@ class Stack:
         if wait:
             self.wait_healthy(timeout)
 
-    def stop(self) -> list[str]:
-        """Stop every process with a pid file, gateway first, Redis last. Safe to call twice."""
+    def stop(self, only: Collection[str] | None = None) -> list[str]:
+        """Stop every process with a pid file (or only those named), gateway first, Redis last. Safe to call
+        twice."""
         order = ["gateway", *[f"web-{s}" for s in SERVICES], FAKE_WECHAT, "beat-projects", "beat-credits",
                  *[f"relay-{s}" for s in SERVICES], *[f"worker-{s}" for s in SERVICES], "worker-certs-render",
                  "redis"]
         known = {p.stem for p in self.run_dir.glob("*.pid")} if self.run_dir.exists() else set()
         order += sorted(known - set(order))
+        if only is not None:
+            order = [name for name in order if name in only]
         stopped = [name for name in order if name in known and self.stop_process(name)]
         return stopped
+
+    def settings(self) -> dict[str, str | None]:
+        """What the processes were started with and a second `up` must not change (written by `up`)."""
+        return {
+            "REDIS_URL": self.redis_url,
+            "DATABASE_URL": self.env.get("DATABASE_URL") or None,
+            "CME_GATEWAY_PORT": str(self.gateway_port),
+            "CME_SERVICE_PORTS": _ports_text(self.service_ports),
+            "CME_WECHAT_FAKE_PORT": str(self.wechat_port),
+            "CME_VAR_DIR": str(self.var_dir),
+        }
+
+    def running(self) -> list[str]:
+        """The processes of ours that run now, by their pid files."""
+        known = sorted(p.stem for p in self.run_dir.glob("*.pid")) if self.run_dir.exists() else []
+        return [name for name in known if self.pid(name)]
 
     def status(self) -> dict[str, int | None]:
         names = [p.name for p in self.processes()]
@@ -668,9 +715,10 @@ def _load_demo_here(wait_seconds: float = 60.0) -> None:
 
 # ---- command line --------------------------------------------------------------------------------
 
-def _ports_from_env() -> dict[str, int | list[int]]:
+def _ports_from_env(environ: Mapping[str, str] | None = None) -> dict[str, int | list[int]]:
+    environ = os.environ if environ is None else environ
     ports: dict[str, int | list[int]] = {}
-    for part in os.environ.get("CME_SERVICE_PORTS", "").split(","):
+    for part in environ.get("CME_SERVICE_PORTS", "").split(","):
         if "=" in part:
             name, _, value = part.partition("=")
             numbers = [int(v) for v in value.split("+") if v.strip()]
@@ -678,12 +726,106 @@ def _ports_from_env() -> dict[str, int | list[int]]:
     return ports
 
 
-def stack_from_env() -> Stack:
+def _ports_text(ports: Mapping[str, int | Sequence[int]]) -> str:
+    """CME_SERVICE_PORTS's form, every service named, so two spellings of the same ports compare equal."""
+    merged: dict[str, int | Sequence[int]] = {**DEFAULT_PORTS, **ports}
+    return ",".join(f"{name}=" + "+".join(str(p) for p in ([merged[name]] if isinstance(merged[name], int)
+                                                           else merged[name])) for name in SERVICES)
+
+
+def _explicit(name: str, raw: str) -> str:
+    """An operator's value of a recorded setting in the form Stack.settings() records it."""
+    if name == "CME_SERVICE_PORTS":
+        return _ports_text(_ports_from_env({name: raw}))
+    if name in ("CME_GATEWAY_PORT", "CME_WECHAT_FAKE_PORT"):
+        return str(int(raw))
+    return raw
+
+
+def _shown(name: str, value: str | None) -> str:
+    if value is None:
+        return "unset" + (" (SQLite files in the var directory)" if name == "DATABASE_URL" else "")
+    parsed = urllib.parse.urlsplit(value)
+    if parsed.password:  # name the URL, never print its password
+        value = value.replace(f":{parsed.password}@", ":***@", 1)
+    return value
+
+
+SETTINGS_FILE = "stack.json"
+RECORDED = ("REDIS_URL", "DATABASE_URL", "CME_GATEWAY_PORT", "CME_SERVICE_PORTS", "CME_WECHAT_FAKE_PORT")
+
+
+def settings_path(var_dir: Path) -> Path:
+    return var_dir / "run" / SETTINGS_FILE
+
+
+def record_settings(stack: Stack) -> Path:
+    """var/run/stack.json: the settings `up` started the stack with (only URLs and ports, already in the
+    processes' environment; owner-only, as DATABASE_URL may carry a password)."""
+    path = settings_path(stack.var_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(stack.settings(), out, indent=2)
+        out.write("\n")
+    return path
+
+
+def reconcile(var_dir: Path, environ: Mapping[str, str], running: Sequence[str],
+              strict: bool) -> tuple[dict[str, str], list[str]]:
+    """The environment to run a command with while processes of the stack still run: the settings recorded by
+    the `up` that started them fill in what the operator left unset, so a plain `up` repairs the stack instead of
+    starting the missing processes against another Redis, database or ports. An explicit value that contradicts
+    the record stops `up` (strict) naming the difference; other commands use the record and say so.
+    Returns the environment and notes for the operator."""
+    env = dict(environ)
+    path = settings_path(var_dir)
+    if not running or not path.is_file():
+        return env, []
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return env, [f"{path} is unreadable: the settings it held are not checked"]
+    notes: list[str] = []
+    differences: list[str] = []
+    for name in RECORDED:
+        if name not in recorded:
+            continue
+        was = recorded[name]
+        raw = environ.get(name, "").strip()
+        now = _explicit(name, raw) if raw else None
+        if now is None:
+            if was is not None:
+                env[name] = was
+                notes.append(f"{name}={_shown(name, was)} (as the running stack was started)")
+        elif now != was:
+            differences.append(f"{name}: the running stack uses {_shown(name, was)}, this environment says "
+                               f"{_shown(name, now)}")
+            if was is None:
+                env.pop(name, None)
+            else:
+                env[name] = was
+    if differences:
+        head = f"processes of the stack still run ({', '.join(running)}) with the settings in {path}:"
+        if strict:
+            raise SystemExit(head + "\n  " + "\n  ".join(differences) + "\nrun `python -m deploy.local up` with "
+                             "the same settings (or unset them) to start what is missing, or `python -m "
+                             "deploy.local down` first to start over with the new ones")
+        notes += [f"ignored, {d}" for d in differences]
+    return env, notes
+
+
+def stack_from_env(strict: bool = False) -> tuple[Stack, list[str]]:
+    """The stack the environment names; while processes of it run, with the settings they were started with
+    (see reconcile; strict for `up`). Returns the stack and notes for the operator."""
     from services.common.config import get_settings
 
     get_settings()  # reads the optional .env (CME_ENV_FILE) into the environment, as the services do
-    var_dir = Path(os.environ.get("CME_VAR_DIR", ROOT / "var"))
-    return Stack(var_dir, int(os.environ.get("CME_GATEWAY_PORT", "8080")), _ports_from_env())
+    var_dir = Path(os.environ.get("CME_VAR_DIR", ROOT / "var")).resolve()
+    running = Stack(var_dir, env={}).running()
+    environ, notes = reconcile(var_dir, os.environ, running, strict)
+    stack = Stack(var_dir, int(environ.get("CME_GATEWAY_PORT") or 8080), _ports_from_env(environ), env=environ)
+    return stack, notes
 
 
 def _print_demo(summary: dict | None) -> None:
@@ -712,20 +854,28 @@ def _print_demo(summary: dict | None) -> None:
             print(f"  {key}: {line(value)}")
 
 
-def cmd_up(stack: Stack, demo: bool = True) -> int:
+def cmd_up(stack: Stack, demo: bool = True, notes: Sequence[str] = ()) -> int:
     print(f"var directory: {stack.var_dir}")
+    for note in notes:
+        print(f"reusing {note}")
     db = stack.env.get("DATABASE_URL") or f"SQLite files {stack.var_dir}/<service>.db"
     print(f"databases: {db}")
     if stack._redis_is_ours():
         print(f"redis: starting redis-server at {stack.redis_url}")
     else:
         print(f"redis: using the one answering at {stack.redis_url}")
+    already = stack.running()
+    record_settings(stack)
     try:
         stack.start()
         summary = stack.load_demo() if demo else {}
     except StackError as exc:
-        print(f"\nFAILED: {exc}\n\nStopping what was started.", file=sys.stderr)
-        stack.stop()
+        # a repair `up` must not take down what ran fine before it: stop only what this run started
+        print(f"\nFAILED: {exc}\n\nStopping what this run started.", file=sys.stderr)
+        stopped = stack.stop(only=stack.started)
+        print("stopped: " + (", ".join(stopped) or "nothing"), file=sys.stderr)
+        if already:
+            print("left running as they were before: " + ", ".join(already), file=sys.stderr)
         return 1
     print()
     print(f"The suite runs at {stack.base_url}/")
@@ -742,14 +892,24 @@ def cmd_down(stack: Stack) -> int:
     return 0
 
 
-def cmd_status(stack: Stack) -> int:
+def cmd_status(stack: Stack, notes: Sequence[str] = ()) -> int:
+    """Lists the processes and the services' health; exits 1 when a process is stopped or a service is not
+    healthy, so a monitor (or the person on call) can act on the exit code alone."""
+    for note in notes:
+        print(f"settings: {note}")
     rows = stack.status()
     for name, pid in rows.items():
         print(f"{name:18} {'running pid ' + str(pid) if pid else 'stopped'}")
     health = stack.healthy() if rows.get("gateway") else {}
     for name, code in health.items():
         print(f"{'/' + name + '/healthz':18} {code or 'no answer'}")
-    return 0
+    stopped = [name for name, pid in rows.items() if not pid]
+    unhealthy = [name for name, code in health.items() if code != 200]
+    if stopped:
+        print(f"STOPPED: {', '.join(stopped)} (`python -m deploy.local up` starts what is missing)")
+    if unhealthy:
+        print(f"NOT HEALTHY: {', '.join(unhealthy)} (see var/log/web-<service>.log)")
+    return 1 if stopped or unhealthy else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -774,7 +934,7 @@ def main(argv: list[str] | None = None) -> int:
             conf = render_gateway(compose_upstreams(), "8080", None, compose=True,
                                   gateway_dir=args.gateway_dir or "/gateway")
         else:
-            stack = stack_from_env()
+            stack, _notes = stack_from_env()
             upstreams = {n: [f"127.0.0.1:{p}" for p in ports] for n, ports in stack.service_ports.items()}
             conf = render_gateway(upstreams, f"127.0.0.1:{stack.gateway_port}", stack.var_dir, stack.env,
                                   gateway_dir=args.gateway_dir or GATEWAY_DIR)
@@ -784,10 +944,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             sys.stdout.write(conf)
         return 0
-    stack = stack_from_env()
+    stack, notes = stack_from_env(strict=args.cmd == "up")
     if args.cmd == "up":
-        return cmd_up(stack, demo=not args.no_demo and os.environ.get("CME_LOCAL_DEMO", "1") != "0")
-    return {"down": cmd_down, "status": cmd_status}[args.cmd](stack)
+        return cmd_up(stack, demo=not args.no_demo and os.environ.get("CME_LOCAL_DEMO", "1") != "0", notes=notes)
+    if args.cmd == "status":
+        return cmd_status(stack, notes)
+    return cmd_down(stack)
 
 
 if __name__ == "__main__":

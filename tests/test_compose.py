@@ -128,6 +128,25 @@ def test_gunicorn_config_loads():
     assert "%(q)s" not in namespace["access_log_format"]
 
 
+def test_every_container_rotates_its_log():
+    """Docker's json-file log grows without end unless capped: every service, one-shots included."""
+    for name, svc in ALL.items():
+        logging = svc.get("logging") or {}
+        assert logging.get("driver") == "json-file", name
+        assert logging["options"]["max-size"] and int(logging["options"]["max-file"]) >= 2, name
+
+
+def test_gateway_trusts_a_load_balancers_forwarded_address_only_when_told():
+    assert "real_ip" not in _gateway_conf()  # default: nginx's peer is the client
+    conf = render_gateway(compose_upstreams(), "8080", None, {"CME_GATEWAY_REAL_IP_FROM": "10.0.0.0/8, 192.168.1.5"},
+                          compose=True, gateway_dir="/gateway")
+    assert "set_real_ip_from 10.0.0.0/8;" in conf and "set_real_ip_from 192.168.1.5;" in conf
+    assert "real_ip_header X-Forwarded-For;" in conf and "real_ip_recursive on;" in conf
+    with pytest.raises(SystemExit, match="CME_GATEWAY_REAL_IP_FROM"):
+        render_gateway(compose_upstreams(), "8080", None, {"CME_GATEWAY_REAL_IP_FROM": "10.0.0.0/8; include /x"},
+                       compose=True, gateway_dir="/gateway")
+
+
 def test_rendered_gateway_configs_are_valid_nginx(tmp_path):
     """nginx -t on the local rendering (the compose one needs Docker's resolver and a newer nginx)."""
     import shutil
@@ -139,11 +158,12 @@ def test_rendered_gateway_configs_are_valid_nginx(tmp_path):
     for sub in ("run", "log", "nginx"):
         (tmp_path / sub).mkdir()
     upstreams = {name: [f"127.0.0.1:{9100 + i}"] for i, name in enumerate(SERVICES)}
-    conf = render_gateway(upstreams, "127.0.0.1:9099", tmp_path, {})
-    (tmp_path / "nginx.conf").write_text(conf)
-    result = subprocess.run([nginx, "-t", "-p", str(tmp_path / "nginx"), "-e", str(tmp_path / "log" / "e.log"),
-                             "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    for env in ({}, {"CME_GATEWAY_REAL_IP_FROM": "10.0.0.0/8,fd00::/8"}):
+        conf = render_gateway(upstreams, "127.0.0.1:9099", tmp_path, env)
+        (tmp_path / "nginx.conf").write_text(conf)
+        result = subprocess.run([nginx, "-t", "-p", str(tmp_path / "nginx"), "-e", str(tmp_path / "log" / "e.log"),
+                                 "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True)
+        assert result.returncode == 0, (env, result.stderr)
 
 
 def test_background_services_yield_the_cpu_to_the_web_services():
@@ -175,3 +195,68 @@ def test_local_run_starts_background_processes_niced(tmp_path):
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
                          start_new_session=True, preexec_fn=lambda: _lower_priority(19)).stdout.split()
     assert out[0] == "19" and out[1] in ("19", "none")  # "none": a kernel without autogroup scheduling
+
+
+def test_behind_a_balancer_the_gateway_sees_the_phones_address(tmp_path):
+    """With CME_GATEWAY_REAL_IP_FROM naming the balancer, the access log (and the rate limits' key) carry the
+    address the balancer forwarded; a client outside it cannot pick its own."""
+    import http.client
+    import shutil
+    import subprocess
+    import time
+
+    from deploy.local import free_port
+
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).exists():
+        pytest.skip("nginx is not installed")
+    for sub in ("run", "log", "nginx"):
+        (tmp_path / sub).mkdir()
+    port = free_port()
+    upstreams = {name: [f"127.0.0.1:{free_port()}"] for name in SERVICES}
+
+    def seen_as(trusted: str) -> str:
+        access = tmp_path / "log" / "nginx-access.log"
+        access.unlink(missing_ok=True)
+        conf = render_gateway(upstreams, f"127.0.0.1:{port}", tmp_path, {"CME_GATEWAY_REAL_IP_FROM": trusted})
+        (tmp_path / "nginx.conf").write_text(conf)
+        server = subprocess.Popen([nginx, "-p", str(tmp_path / "nginx"), "-e", str(tmp_path / "log" / "e.log"),
+                                   "-c", str(tmp_path / "nginx.conf")])
+        try:
+            for _ in range(50):
+                try:  # "/" answers a redirect itself, logged (the health check is not)
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                    conn.request("GET", "/", headers={"X-Forwarded-For": "203.0.113.7"})
+                    assert conn.getresponse().status == 302
+                    conn.close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            for _ in range(50):
+                if access.exists() and access.read_text():
+                    break
+                time.sleep(0.1)
+            return access.read_text().split(" ", 1)[0]
+        finally:
+            server.terminate()
+            server.wait(10)
+
+    assert seen_as("127.0.0.1") == "203.0.113.7"  # the balancer (here: loopback) is trusted
+    assert seen_as("10.0.0.0/8") == "127.0.0.1"  # a client not in the list keeps its own address
+
+
+def test_every_setting_the_code_reads_is_documented():
+    """README's configuration table and .env.example name every setting read in the code (README says so)."""
+    read = set()
+    for path in [*(ROOT / "services").rglob("*.py"), *(ROOT / "deploy").rglob("*.py")]:
+        read |= set(re.findall(r"""(?:env|environ\.get|getenv|environ\[|_int_env)\(?\s*["']([A-Z][A-Z0-9_]+)["']""",
+                               path.read_text(encoding="utf-8")))
+    read = {name for name in read if name.startswith(("CME_", "GUNICORN_")) or name in ("DATABASE_URL", "REDIS_URL")}
+    assert {"CME_TRAINEE_MAX_FAILURES", "CME_WEB_TIMEOUT", "CME_PROJECTOR_LEAD_SECONDS"} <= read  # the scan works
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("## Configuration"):readme.index("## Deployment")]
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    assert not {name for name in read if f"`{name}`" not in table}, "missing in README's configuration table"
+    # CME_ENV_FILE names the file itself
+    missing = {name for name in read - {"CME_ENV_FILE"} if not re.search(rf"^#?\s*{name}=", example, re.M)}
+    assert not missing, "missing in .env.example"

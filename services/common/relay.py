@@ -38,7 +38,7 @@ from . import clock
 from .config import env, get_settings, redis_client
 from .db import build_engine, ensure_database
 from .events import describe, outbox_tables
-from .logs import setup_logging
+from .logs import brief, setup_logging
 from .redelivery import serve_requests
 from .tasks import make_celery
 
@@ -117,7 +117,7 @@ def _relay_once(engine: Engine, celery: Celery, batch: int, link: BrokerLink) ->
             broker = link.get()
         except Exception as exc:  # broker down: keep every row, try again later
             _keep_pending(conn, rows, exc)
-            log.warning("broker unavailable, %d event(s) waiting", len(rows))
+            log.warning("broker unavailable, %d event(s) waiting: %s", len(rows), brief(exc))
             return -1
         # One Redis pipeline for the whole batch (kombu's publish batch, flushed when the block ends): a round trip
         # and a Redis client object per event were most of the relay's CPU during a burst of check-ins. The
@@ -147,7 +147,7 @@ def _relay_once(engine: Engine, celery: Celery, batch: int, link: BrokerLink) ->
         except Exception as exc:
             link.drop()
             _keep_pending(conn, rows, exc)
-            log.warning("broker refused a batch, %d event(s) waiting", len(rows))
+            log.warning("broker refused a batch, %d event(s) waiting: %s", len(rows), brief(exc))
             return -1
         conn.execute(update(outbox).where(outbox.c.id.in_([r.id for r in rows])).values(
             sent_at=clock.now(), attempts=outbox.c.attempts + 1))
@@ -168,7 +168,7 @@ def _messages(rows: Sequence[Any]) -> Iterator[tuple[str, list[Any]]]:
 def _keep_pending(conn: Connection, rows: Sequence[Any], exc: Exception) -> None:
     """The whole batch stays pending for a later round, this attempt and its error counted on each row."""
     conn.execute(update(OUTBOX).where(OUTBOX.c.id.in_([r.id for r in rows])).values(
-        attempts=OUTBOX.c.attempts + 1, last_error=type(exc).__name__))
+        attempts=OUTBOX.c.attempts + 1, last_error=brief(exc)))
     conn.commit()
 
 
@@ -239,11 +239,11 @@ def main(argv: list[str] | None = None) -> None:
                     log.info("pruned %d sent event(s) and %d processed id(s) older than %g days", sent, seen,
                              keep_days)
             except Exception as exc:  # database restarting: an hour later again
-                log.warning("relay prune error: %s", type(exc).__name__)
+                log.warning("relay prune error: %s", brief(exc))
         try:
             n = relay_once(engine, celery, link=link)
         except Exception as exc:  # database restarting: wait and go on
-            log.warning("relay error: %s", type(exc).__name__)
+            log.warning("relay error: %s", brief(exc))
             n = -2
         if n == -1 and broker_up and resend_seconds > 0:  # the broker just went away
             try:
@@ -252,13 +252,13 @@ def main(argv: list[str] | None = None) -> None:
                 log.warning("broker lost: %d event(s) sent in the last %.0f s will be sent again", again,
                             resend_seconds)
             except Exception as exc:  # the database too: try again on the next round
-                log.warning("relay error: %s", type(exc).__name__)
+                log.warning("relay error: %s", brief(exc))
         elif n >= 0:
             broker_up = True
             try:
                 serve_requests(engine, asks, args.service, resend_seconds)
             except Exception as exc:  # broker or database gone meanwhile: the request waits for the next round
-                log.warning("relay error: %s", type(exc).__name__)
+                log.warning("relay error: %s", brief(exc))
         if n < 0:
             backoff = min(5.0, backoff * 2)
         else:

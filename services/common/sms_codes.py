@@ -27,6 +27,7 @@ from . import clock, pii, sms
 from .config import env, get_settings
 from .db import UTCDateTime
 from .errors import AppError, KeptError
+from .logs import brief
 
 __all__ = ["CODE_TTL", "MAX_ATTEMPTS", "RESEND_AFTER", "PendingSms", "SmsCodeMixin", "code_hash", "daily_cap",
            "refuse_too_soon",
@@ -105,7 +106,7 @@ class PendingSms:
         try:
             sms.send_sms(self.mobile, self.text, self.params)
         except Exception as exc:  # noqa: BLE001 - any provider failure becomes one Chinese refusal
-            log.warning("sms delivery failed for code %s: %s", self.code_id, type(exc).__name__)
+            log.warning("sms delivery failed for code %s: %s", self.code_id, brief(exc))
             on_failure(self.code_id)
             raise AppError(503, "sms_failed", "短信发送失败，请稍后重新获取验证码。") from None
 

@@ -5,10 +5,12 @@ to send again what a killed predecessor may have lost (services.common.redeliver
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
+from celery.signals import setup_logging as celery_setup_logging
 from celery.signals import worker_ready
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
@@ -17,6 +19,7 @@ from . import clock
 from .config import env, get_settings, redis_client
 from .db import ServiceDB
 from .events import Handler, consume_all, describe
+from .logs import brief, setup_logging
 from .redelivery import request_redelivery
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,14 @@ def make_celery(service: str) -> Celery:
         timezone="Asia/Shanghai",
         enable_utc=True,
     )
+
+    # A receiver of this signal replaces Celery's own logging set-up, in workers and beats alike: their lines
+    # then carry the same format and personal-data scrubbing as the web apps' and relays'.
+    @celery_setup_logging.connect(weak=False, dispatch_uid=f"cme-logging-{service}")
+    def _log_as_the_suite(loglevel: int | str | None = None, **_: Any) -> None:
+        role = "beat" if "beat" in sys.argv[1:] else "worker"
+        setup_logging(f"{role}-{service}", loglevel or logging.INFO)
+
     return app
 
 
@@ -89,7 +100,7 @@ def _apply_together(sdb: ServiceDB, processed: Table, handlers: Handlers,
 
 
 def _failed(envelope: dict[str, Any], exc: Exception) -> None:
-    log.warning("event %s failed, will retry: %s", envelope.get("id"), type(exc).__name__)
+    log.warning("event %s %s failed, will retry: %s", envelope.get("name"), envelope.get("id"), brief(exc))
 
 
 def apply_events(sdb: ServiceDB, processed: Table, handlers: Handlers,
@@ -104,7 +115,7 @@ def apply_events(sdb: ServiceDB, processed: Table, handlers: Handlers,
         _outcomes, exc = _apply_together(sdb, processed, handlers, envelopes)
         if exc is None:
             return []
-        log.info("%d events together failed (%s): one at a time", len(envelopes), type(exc).__name__)
+        log.info("%d events together failed (%s): one at a time", len(envelopes), brief(exc))
     failed = []
     for envelope in envelopes:
         _outcomes, exc = _apply_together(sdb, processed, handlers, [envelope])
@@ -146,7 +157,7 @@ def register_event_consumer(celery: Celery, service: str, sdb: ServiceDB, proces
             asked = request_redelivery(sdb.engine, processed, service, handlers, redis_client())
             log.info("asked %s to send again what may have been lost", ", ".join(sorted(asked)) or "no producer")
         except Exception as exc:  # database or broker gone again: the next start asks
-            log.warning("could not ask for redelivery: %s", type(exc).__name__)
+            log.warning("could not ask for redelivery: %s", brief(exc))
 
     return handle_event
 

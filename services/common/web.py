@@ -14,16 +14,16 @@ from flask import Blueprint, Flask, Request, Response, g, jsonify, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_smorest import Api
 from marshmallow import fields as ma_fields
-from sqlalchemy import text
+from sqlalchemy import Integer, text
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from . import auth, clock, pii
 from .auth import access
 from .config import env, get_settings, redis_client
-from .db import ServiceDB
+from .db import ServiceDB, UTCDateTime
 from .errors import ErrorSchema, register_error_handlers
-from .logs import setup_logging
+from .logs import brief, setup_logging
 from .schemas import MAX_ID
 
 COMMON_DIR = Path(__file__).resolve().parent
@@ -97,18 +97,24 @@ def service_metrics(service: str, sdb: ServiceDB, queues: tuple[str, ...]) -> st
             lines.extend([f"# HELP {name} {help_text}", f"# TYPE {name} gauge"])
         lines.append(f"{name}{{{label}}} {value:g}")
 
+    # read everything first and write only then: a failure halfway must not leave a series written twice
+    # (cme_database_up 1, then 0), which makes Prometheus reject the whole scrape
     try:
         with sdb.engine.connect() as conn:
+            # typed columns: SQLite returns min() of a datetime as text, UTCDateTime parses it on both backends
             unsent, oldest = conn.execute(text(
-                "SELECT count(*), min(created_at) FROM outbox WHERE sent_at IS NULL")).one()
+                "SELECT count(*) AS unsent, min(created_at) AS oldest FROM outbox WHERE sent_at IS NULL"
+            ).columns(unsent=Integer(), oldest=UTCDateTime())).one()
             processed = conn.execute(text("SELECT count(*) FROM processed_events")).scalar_one()
+        age = (clock.now() - oldest).total_seconds() if oldest is not None else 0.0
+    except Exception as exc:  # noqa: BLE001 - metrics report, never raise
+        log.warning("metrics: database not read: %s", brief(exc))
+        gauge("cme_database_up", 0, "1 when the service's database answers")
+    else:
         gauge("cme_database_up", 1, "1 when the service's database answers")
         gauge("cme_outbox_unsent", unsent, "events committed but not yet handed to Redis")
-        age = (clock.now() - oldest).total_seconds() if oldest is not None else 0.0
         gauge("cme_outbox_oldest_unsent_seconds", max(age, 0.0), "age of the oldest event waiting in the outbox")
         gauge("cme_events_processed", processed, "events consumed (ids kept 2x CME_OUTBOX_KEEP_DAYS)")
-    except Exception:  # noqa: BLE001 - metrics report, never raise
-        gauge("cme_database_up", 0, "1 when the service's database answers")
     try:
         client = redis_client()
         lengths = {q: client.llen(q) for q in queues}

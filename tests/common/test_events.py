@@ -136,6 +136,22 @@ def test_a_message_of_events_is_applied_together_and_once(databases):
     assert _kept(cdb, processed_events) == sorted(e["id"] for e in envs + later + more)
 
 
+def test_a_failed_event_is_logged_with_its_name_id_and_reason(databases, caplog):
+    """What the person on call needs to find the event and the cause, with the ID number in the error masked."""
+    from services.certs.db import db as cdb
+    from services.certs.db import processed_events
+    from services.common.tasks import apply_events
+
+    def broken(session, payload, envelope):  # type: ignore[no-untyped-def]
+        raise LookupError("no trainee 610102198503120011 for offering 7")
+
+    env = _envelopes(1)[0]
+    with caplog.at_level("WARNING", logger="services.common.tasks"):
+        assert apply_events(cdb, processed_events, {"offering.approved": broken}, [env]) == [env]
+    assert (f"event offering.approved {env['id']} failed, will retry: "
+            "LookupError: no trainee 610102********0011 for offering 7") in caplog.text
+
+
 def test_a_batched_handler_takes_each_run_of_its_events_together_in_order(databases):
     """A batched handler gets each run of consecutive events of its name in one call, in the message's order; an
     event of another name between them ends a run and is applied where it stands; an id kept before is left out."""

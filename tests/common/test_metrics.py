@@ -62,3 +62,42 @@ def test_a_database_that_does_not_answer_reads_zero(credits_app, monkeypatch):
     resp = credits_app.test_client().get("/credits/metrics")
     assert resp.status_code == 200
     assert value(resp.get_data(as_text=True), "cme_database_up", service="credits") == 0
+
+
+def test_an_unsent_event_on_sqlite_reads_its_age_once(tmp_path, monkeypatch):
+    """The local run's embedded SQLite gives min(created_at) back as text: the age is still read, and no series
+    is written twice (Prometheus rejects a scrape with cme_database_up both 1 and 0)."""
+    from sqlalchemy import MetaData
+
+    from services.common.config import get_settings
+    from services.common.db import ServiceDB
+    from services.common.events import emit, outbox_tables
+    from services.common.web import service_metrics
+
+    monkeypatch.setenv("CME_CREDITS_DATABASE_URL", f"sqlite:///{tmp_path}/credits.db")
+    get_settings.cache_clear()
+    metadata = MetaData()
+    outbox, _processed = outbox_tables(metadata)
+    sdb = ServiceDB("credits", metadata, tmp_path)
+    try:
+        assert sdb.engine.dialect.name == "sqlite"
+        metadata.create_all(sdb.engine)
+        clock.set_now(dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC))
+        s = sdb.new_session()
+        emit(s, outbox, "credits", "credits.withdrawn", {"award_id": 1, "offering_id": 2,
+                                                         "withdrawn_at": clock.now(), "reason": "测试"})
+        s.commit()
+        s.close()
+        clock.set_now(dt.datetime(2026, 12, 1, 2, 5, tzinfo=dt.UTC))
+        text = service_metrics("credits", sdb, ("credits",))
+    finally:
+        sdb.reset()
+        monkeypatch.delenv("CME_CREDITS_DATABASE_URL")
+        get_settings.cache_clear()
+
+    series = [line.rsplit(" ", 1)[0] for line in text.splitlines() if not line.startswith("#")]
+    assert len(series) == len(set(series)), text
+    assert value(text, "cme_database_up", service="credits") == 1
+    assert value(text, "cme_outbox_unsent", service="credits") >= 1
+    assert value(text, "cme_outbox_oldest_unsent_seconds", service="credits") == 300
+    assert value(text, "cme_events_processed", service="credits") == 0

@@ -30,6 +30,54 @@ def test_log_lines_never_carry_id_numbers_or_mobiles(caplog):
     assert "139****5678" in caplog.text
 
 
+def test_tracebacks_never_carry_id_numbers_or_mobiles(caplog):
+    import io
+
+    from services.common.logs import make_handler
+
+    out = io.StringIO()
+    logger = logging.getLogger("pii-traceback-test")
+    logger.addHandler(make_handler("checkin", out))
+    caplog.handler.addFilter(ScrubFilter())  # a handler with the filter and a plain formatter: the same
+    try:
+        raise ValueError("no trainee 610102198503120011, mobile 13912345678")
+    except ValueError:
+        logger.exception("bad id %s", "61010219850312001X")
+    finally:
+        logger.handlers.clear()
+    for text in (out.getvalue(), caplog.text):
+        assert "ValueError: no trainee 610102********0011, mobile 139****5678" in text
+        assert "bad id 610102********001X" in text
+        assert "198503120011" not in text and "13912345678" not in text
+
+
+def test_celery_workers_and_beats_log_through_the_suites_setup():
+    """A worker or beat sets its logging up through Celery (app.log.setup); the suite's scrubbing handler must be
+    what it installs, as in the web apps and relays (in a child: it configures the process's root logger)."""
+    import subprocess
+    import sys
+
+    probe = """
+import logging, sys
+from services.credits.worker import celery
+celery.log.setup(loglevel="INFO")
+from services.common.logs import ScrubFilter
+root = logging.getLogger()
+assert any(isinstance(f, ScrubFilter) for h in root.handlers for f in h.filters), root.handlers
+try:
+    raise RuntimeError("SMS to 13912345678 failed")
+except RuntimeError:
+    logging.getLogger("celery.app.trace").exception("Task credits.handle_events raised")
+"""
+    for argv in ([], ["beat"]):
+        result = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        role = argv[0] if argv else "worker"
+        assert f" {role}-credits ERROR [-] celery.app.trace: Task credits.handle_events raised" in result.stderr
+        assert "RuntimeError: SMS to 139****5678 failed" in result.stderr
+        assert "13912345678" not in result.stderr
+
+
 def test_clock_can_be_moved():
     fixed = dt.datetime(2027, 3, 1, 16, 30, tzinfo=dt.UTC)
     clock.set_now(fixed)

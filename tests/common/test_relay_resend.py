@@ -164,7 +164,7 @@ def test_relay_keeps_the_whole_batch_pending_when_the_broker_is_gone(databases, 
     assert all(sent is None and attempts == 1 and error for sent, attempts, error in rows)
 
 
-def test_relay_marks_nothing_sent_when_the_batch_fails_to_go_out(databases, monkeypatch):
+def test_relay_marks_nothing_sent_when_the_batch_fails_to_go_out(databases, monkeypatch, caplog):
     """Redis going away after the connection check: the pipeline's flush fails, every row of it stays pending."""
     from kombu.transport import redis as kombu_redis
 
@@ -185,7 +185,9 @@ def test_relay_marks_nothing_sent_when_the_batch_fails_to_go_out(databases, monk
         redis_client().delete("credits")
     with cdb.engine.connect() as conn:
         rows = conn.execute(select(outbox.c.sent_at, outbox.c.attempts, outbox.c.last_error)).all()
-    assert len(rows) == 4 and all(s is None and a == 1 and e == "ConnectionError" for s, a, e in rows)
+    assert len(rows) == 4 and all(s is None and a == 1 and e == "ConnectionError: Redis went away"
+                                  for s, a, e in rows)
+    assert "broker refused a batch, 4 event(s) waiting: ConnectionError: Redis went away" in caplog.text
 
 
 def test_relay_keeps_its_broker_connection_and_declares_each_queue_once(databases, monkeypatch):

@@ -222,6 +222,17 @@ def test_tencent_needs_its_configuration(monkeypatch):
         sms.get_provider("pigeon")
 
 
+def test_failed_delivery_logs_why(started, monkeypatch, caplog):
+    """The person on call reads what to fix in the log, not only the error's class."""
+    c, token, admin = started
+    for name in ("CME_TENCENT_SECRET_ID", "CME_TENCENT_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(sms, "get_settings", lambda: dataclasses.replace(get_settings(), sms_provider="tencent"))
+    with caplog.at_level("WARNING", logger="services.common.sms_codes"):
+        assert send(c, token, admin).status_code == 503
+    assert "SmsError: Tencent SMS is selected but not configured: CME_TENCENT_SECRET_ID" in caplog.text
+
+
 def test_failed_delivery_is_reported_and_does_not_block_a_retry(started, monkeypatch):
     c, token, admin = started
 

@@ -1,0 +1,137 @@
+"""The local runner as the person on call uses it, without starting the suite: `status` says by its exit code
+whether anything is stopped, and `up` on a half-running stack repairs it with the settings it was started with
+and, when it fails, stops only what it started itself."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from deploy import local
+from deploy.local import SERVICES, Proc, Stack, StackError, _start_time
+
+
+@pytest.fixture
+def sleepers() -> Iterator[list[subprocess.Popen]]:
+    """Stand-ins for running processes of the stack (each in a session of its own, as the runner starts them)."""
+    started: list[subprocess.Popen] = []
+    yield started
+    for child in started:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+
+
+def _pretend_running(stack: Stack, name: str, sleepers: list[subprocess.Popen]) -> subprocess.Popen:
+    child = subprocess.Popen(["sleep", "120"], start_new_session=True)
+    sleepers.append(child)
+    stack.run_dir.mkdir(parents=True, exist_ok=True)
+    stack.pid_path(name).write_text(f"{child.pid}\n{_start_time(child.pid) or ''}\n")
+    return child
+
+
+def test_status_exits_non_zero_naming_what_is_stopped(tmp_path, sleepers, capsys, monkeypatch):
+    stack = Stack(tmp_path / "var", env={"REDIS_URL": os.environ["REDIS_URL"]})
+    names = [p.name for p in stack.processes()]
+    for name in names:
+        _pretend_running(stack, name, sleepers)
+    monkeypatch.setattr(stack, "healthy", lambda: {name: 200 for name in SERVICES})
+    assert local.cmd_status(stack) == 0
+    assert "STOPPED" not in capsys.readouterr().out
+
+    os.killpg(sleepers[names.index("worker-credits")].pid, signal.SIGKILL)  # the credits worker died
+    sleepers[names.index("worker-credits")].wait()
+    assert local.cmd_status(stack) == 1
+    out = capsys.readouterr().out
+    assert "worker-credits     stopped" in out
+    assert "STOPPED: worker-credits " in out
+
+    monkeypatch.setattr(stack, "healthy", lambda: {**{name: 200 for name in SERVICES}, "certs": 503})
+    assert local.cmd_status(stack) == 1
+    assert "NOT HEALTHY: certs" in capsys.readouterr().out
+
+
+def test_status_of_a_stack_that_is_down_exits_non_zero(tmp_path, capsys):
+    assert local.cmd_status(Stack(tmp_path / "var", env={"REDIS_URL": os.environ["REDIS_URL"]})) == 1
+    assert "STOPPED: " in capsys.readouterr().out
+
+
+@pytest.fixture
+def started_on_6390(tmp_path, monkeypatch, sleepers) -> Path:
+    """A stack started with REDIS_URL=redis://127.0.0.1:6390/0 and other ports, its credits worker still running;
+    the operator's shell now sets none of those."""
+    var = tmp_path / "var"
+    first = Stack(var, gateway_port=8181, env={"REDIS_URL": "redis://127.0.0.1:6390/0",
+                                               "DATABASE_URL": "postgresql://cme:s3cret@db.example/cme"})
+    local.record_settings(first)
+    _pretend_running(first, "worker-credits", sleepers)
+    monkeypatch.setenv("CME_VAR_DIR", str(var))
+    for name in local.RECORDED:
+        monkeypatch.delenv(name, raising=False)
+    return var
+
+
+def test_a_plain_up_reuses_the_settings_of_the_running_stack(started_on_6390):
+    stack, notes = local.stack_from_env(strict=True)
+    assert stack.redis_url == "redis://127.0.0.1:6390/0"
+    assert stack.env["DATABASE_URL"] == "postgresql://cme:s3cret@db.example/cme"
+    assert stack.gateway_port == 8181
+    stack.write_configs()
+    assert "port 6390" in (started_on_6390 / "run" / "redis.conf").read_text()
+    assert any(n.startswith("REDIS_URL=redis://127.0.0.1:6390/0") for n in notes)
+    assert not any("s3cret" in n for n in notes)  # the password is never printed
+
+
+def test_an_up_that_contradicts_the_running_stack_is_refused(started_on_6390, monkeypatch):
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://cme:other@db.example/cme")
+    with pytest.raises(SystemExit) as refused:
+        local.stack_from_env(strict=True)
+    message = str(refused.value)
+    assert "worker-credits" in message
+    assert "REDIS_URL: the running stack uses redis://127.0.0.1:6390/0, this environment says " \
+           "redis://127.0.0.1:6379/0" in message
+    assert "DATABASE_URL" in message and "s3cret" not in message and "other" not in message
+    assert "CME_GATEWAY_PORT" not in message  # not set here: taken from the record, no difference
+    # the same settings given explicitly are no difference
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6390/0")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://cme:s3cret@db.example/cme")
+    monkeypatch.setenv("CME_SERVICE_PORTS", "checkin=8102,projects=8101")
+    stack, _ = local.stack_from_env(strict=True)
+    assert stack.redis_url == "redis://127.0.0.1:6390/0"
+    # status and down are not refused: they look at the stack that runs
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    stack, notes = local.stack_from_env(strict=False)
+    assert stack.redis_url == "redis://127.0.0.1:6390/0" and any("REDIS_URL" in n for n in notes)
+
+
+def test_once_nothing_runs_the_record_is_not_used(started_on_6390, sleepers, monkeypatch):
+    os.killpg(sleepers[0].pid, signal.SIGKILL)
+    sleepers[0].wait()
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    stack, notes = local.stack_from_env(strict=True)
+    assert stack.redis_url == "redis://127.0.0.1:6379/0" and notes == []
+
+
+def test_a_failed_up_stops_only_what_it_started(tmp_path, sleepers, monkeypatch, capsys):
+    stack = Stack(tmp_path / "var", env={"REDIS_URL": os.environ["REDIS_URL"]},
+                  extra_processes=[Proc("late-starter", ["sleep", "120"])])
+    before = _pretend_running(stack, "worker-checkin", sleepers)
+
+    def start() -> None:  # starts one process, then times out as an unhealthy stack does
+        stack.start_process("worker-checkin")  # already running: not started again
+        stack.start_process("late-starter")
+        raise StackError("not healthy after 120s")
+
+    monkeypatch.setattr(stack, "start", start)
+    assert local.cmd_up(stack, demo=False) == 1
+    err = capsys.readouterr().err
+    assert "stopped: late-starter" in err and "left running as they were before: worker-checkin" in err
+    assert stack.pid("late-starter") is None
+    assert stack.pid("worker-checkin") == before.pid and before.poll() is None
+    assert local.settings_path(stack.var_dir).stat().st_mode & 0o077 == 0  # DATABASE_URL may hold a password
