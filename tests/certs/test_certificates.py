@@ -345,10 +345,27 @@ def test_verify_valid_revoked_and_unknown(certs_app, awards, queued, certs_db):
     page = login_client(certs_app.test_client(), TRAINEE_1).get(f"/certs/exports/{job_id}.pdf")
     assert page.status_code == 410 and "已撤销" in page.get_data(as_text=True)
 
+    # an HR clerk types from paper: 0 for O, 1 for I, 8 for B are the letters (base32 has no such digits)
+    typed = number[:4] + number[4:].replace("O", "0").replace("I", "1").replace("B", "8")
+    assert anon.get(f"/certs/verify/{typed.lower()}").status_code == 200
+    # the page shows only the surname; the name the clerk holds is checked against it, never shown
+    mine = anon.get(f"/certs/verify/{number}?name=张 伟").get_data(as_text=True)
+    assert "您输入的姓名与证书一致" in mine and "张伟" not in mine
+    other = anon.get(f"/certs/verify/{number}?name=张三").get_data(as_text=True)
+    assert "您输入的姓名与证书不一致" in other and "张三" not in other
+
     missing = anon.get("/certs/verify/2027AAAAAAAAAAAA")
     assert missing.status_code == 404 and "未找到证书编号" in missing.get_data(as_text=True)
     assert anon.get("/certs/verify/not-a-number").status_code == 404
     assert anon.get("/certs/api/verify/2027AAAAAAAAAAAA").status_code == 404
+
+
+def test_a_number_typed_from_paper_is_read_as_printed():
+    from services.certs.certificates.services import normalise_number
+
+    # after the year: 0, 1, 8 are O, I, B (base32 has none of those digits); 全角, spaces, dashes and case folded
+    assert normalise_number("２０２７ 0w4z-sk8f hvz1") == "2027OW4ZSKBFHVZI"
+    assert normalise_number("2010ABCD") == "2010ABCD"  # the year's own digits stay
 
 
 def test_withdrawal_of_an_unknown_award_changes_nothing(awards, certs_db):

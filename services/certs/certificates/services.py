@@ -23,6 +23,7 @@ from services.common.config import env
 from services.common.db import insert_for
 from services.common.errors import AppError
 from services.common.formats import fmt_credits
+from services.common.inputs import half_width
 
 from ..audit import AuditLog
 from ..awards.models import EffectiveAward
@@ -49,8 +50,22 @@ def new_number(year: int) -> str:
     return f"{year:04d}" + base64.b32encode(secrets.token_bytes(10)).decode("ascii")[:12]
 
 
+# the 12 characters after the year are base32 (A-Z, 2-7): 0, 1 and 8 never occur, so one typed from paper is the
+# letter it looks like (an HR clerk typing O as 0 was told the certificate might be forged)
+_LOOKALIKES = str.maketrans("018", "OIB")
+
+
 def normalise_number(raw: str) -> str:
-    return re.sub(r"[\s\-]", "", raw or "").upper()
+    text = re.sub(r"[\s\-]", "", half_width(raw or "")).upper()
+    return text[:4] + text[4:].translate(_LOOKALIKES)
+
+
+def same_name(typed: str, award: EffectiveAward) -> bool:
+    """The name a verifier holds (the paper's, the applicant's) is the certificate's: spaces and the middle dot of
+    minority names aside."""
+    def fold(name: str) -> str:
+        return re.sub(r"[\s·•・.]", "", half_width(name or ""))
+    return bool(fold(typed)) and fold(typed) == fold(award.name)
 
 
 def mask_name(name: str) -> str:
@@ -112,14 +127,16 @@ def by_number(session: Session, number: str) -> tuple[Certificate, EffectiveAwar
     return (row[0], row[1]) if row else None
 
 
-def verification(session: Session, number: str) -> dict[str, Any] | None:
-    """What the public page says of a number: no personal data beyond the masked name."""
+def verification(session: Session, number: str, name: str = "") -> dict[str, Any] | None:
+    """What the public page says of a number: no personal data beyond the masked name; given the name the
+    verifier holds, whether it is the certificate's (yes or no, never the name itself)."""
     found = by_number(session, number)
     if found is None:
         return None
     cert, award = found
     revoked = award.revoked_at is not None
-    return {"number": cert.number, "status": "revoked" if revoked else "valid",
+    return {"name_checked": bool(name.strip()), "name_matches": same_name(name, award) if name.strip() else None,
+            "number": cert.number, "status": "revoked" if revoked else "valid",
             "status_label": "已撤销" if revoked else "有效",
             "revoked_at": award.revoked_at, "revoked_on": clock.fmt(award.revoked_at, "%Y-%m-%d") or None,
             "name_masked": mask_name(award.name), "project_number": award.project_number,
