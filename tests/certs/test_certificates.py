@@ -310,6 +310,13 @@ def test_institution_exports_its_offering(certs_app, awards, queued, certs_db):
     assert c.get(f"/certs/exports/{job_id}.pdf").data.startswith(b"%PDF")
     assert set(certificates(certs_db)) == {1, 3}
     assert client(certs_app, TRAINEE_1).get(f"/certs/exports/{job_id}").status_code == 404
+    # a withdrawal after it took effect: the list counts what is still effective, the withdrawn one apart
+    listing = c.get("/certs/institution/offerings").get_data(as_text=True)
+    assert "<td>2</td>" in listing.split("心血管急危重症诊治进展")[1].split("</tr>")[0]
+    assert withdraw(1, at(PRINTABLE_DAY)) is True
+    row = c.get("/certs/institution/offerings").get_data(as_text=True).split("心血管急危重症诊治进展")[1]
+    assert "<td>1 <span" in row.split("</tr>")[0] and "另有 1 条已撤销" in row.split("</tr>")[0]
+    assert 'href="/certs/institution/offerings" aria-current="page">学分管理 · 学分证书导出</a>' in listing
     # another institution's offering does not exist for this one
     assert c.get("/certs/institution/offerings/202").status_code == 404
     assert c.post("/certs/institution/offerings/202/exports",

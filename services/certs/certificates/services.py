@@ -110,8 +110,11 @@ def institution_offerings(session: Session, principal: Principal) -> list[dict[s
     for a in awards:
         o = out.setdefault(a.offering_id, {"offering_id": a.offering_id, "project_number": a.project_number,
                                            "project_title": a.project_title, "starts_on": a.starts_on,
-                                           "ends_on": a.ends_on, "count": 0, "printable": 0,
+                                           "ends_on": a.ends_on, "count": 0, "revoked": 0, "printable": 0,
                                            "printable_from": a.ends_on + dt.timedelta(days=28)})
+        if a.revoked_at is not None:  # withdrawn after it took effect: no longer an effective award
+            o["revoked"] += 1
+            continue
         o["count"] += 1
         o["printable"] += int(print_status(a, today).printable)
     return list(out.values())
