@@ -69,6 +69,8 @@ def test_submitted_report_locks_the_list_and_returned_unlocks_it(credits_app, gr
     assert grant.status_code == 409
     page = c.get(f"/credits/awards/{OFFERING}/list").get_data(as_text=True)
     assert "授分名单已锁定" in page and "撤销原因" not in page  # no withdraw buttons while locked
+    manual = c.get(f"/credits/awards/{OFFERING}/manual").get_data(as_text=True)
+    assert "<fieldset disabled>" in manual  # nothing typed there could be saved
     listing = c.get("/credits/awards").get_data(as_text=True)
     assert "执行情况反馈已提交，授分名单已锁定（3 人，含手工录入 1 人（非有效学分））" in listing
 
@@ -77,6 +79,7 @@ def test_submitted_report_locks_the_list_and_returned_unlocks_it(credits_app, gr
     resp = api.post(f"/credits/api/awards/{first.id}/withdraw", json={"reason": "核对有误"},
                     headers=api_headers("inst_a"))
     assert resp.status_code == 200 and awards(cdb)[0].state == "withdrawn"
+    assert "<fieldset>" in c.get(f"/credits/awards/{OFFERING}/manual").get_data(as_text=True)  # open again
 
 
 def test_an_older_report_event_changes_nothing(credits_app, granted, cdb):

@@ -108,8 +108,10 @@ def test_whole_guide_through_the_pages(stack):
         try:
             committee = browser.new_context(**DESK).new_page()
             office = browser.new_context(**DESK).new_page()
+            asked: list[str] = []  # what the irreversible buttons asked before acting (accepted, as a person would)
             for page in (committee, office):
                 page.set_default_timeout(15_000)
+                page.on("dialog", lambda d: (asked.append(d.message), d.accept()))
 
             # ---- 1. the committee: 申办机构 → 新建, then 项目目录 → 导入 ----------------------------------------
             desk_login(committee, base, stack.sms_log, "reviewer", REVIEWER[0], REVIEWER[2], REVIEWER[3])
@@ -167,6 +169,7 @@ def test_whole_guide_through_the_pages(stack):
             expect(committee.locator("body")).to_contain_text("会议通知")
             committee.get_by_role("button", name="审批通过").click()
             expect(committee.locator(".flash.ok")).to_contain_text(f"已审批通过：{title} 第一期")
+            assert "不能撤回" in asked[-1], asked
             shots(committee, "filing-approved")
 
             # ---- 4. the first day of the activity: 继教活动-项目管理 → 二维码考勤 → 微信二维码考勤 ----------------
@@ -297,6 +300,7 @@ def test_whole_guide_through_the_pages(stack):
                 office.get_by_role("link", name="返回列表").click()
                 office.get_by_role("button", name="提交").click()
                 expect(office.locator(".flash.ok")).to_contain_text("已提交")
+                assert "提交后反馈和授分名单即锁定" in asked[-1], asked
                 assert office.url == report_url, (office.url, report_url)
                 shots(office, "report-submitted")
 

@@ -376,7 +376,7 @@ def _on_award(award_id: int, back_to: str, schema: Any, label: str, act: Any, do
 
 def _render_manual(offering: Any, values: dict[str, Any], errors: dict[str, str], status: int = 200) -> Any:
     return render_template("credits/awards/manual.html", o=offering, v=values, errors=errors, titles=TITLES,
-                           warning=svc.MANUAL_WARNING), status
+                           warning=svc.MANUAL_WARNING, can_edit=_can_edit(offering)), status
 
 
 @pages.get("/credits/awards/<int:offering_id>/manual")
