@@ -255,7 +255,7 @@ def test_a_corrected_name_or_value_is_rendered_again_under_the_same_number(certs
     from services.certs.certificates import render
 
     clock.set_now(at(PRINTABLE_DAY))
-    export_as_trainee(certs_app, queued, [1])
+    first_job, _data = export_as_trainee(certs_app, queued, [1])
     number, page, issued = certificates(certs_db)[1]
     export_as_trainee(certs_app, queued, [3], TRAINEE_2)
     other_page = certificates(certs_db)[3][1]
@@ -266,6 +266,11 @@ def test_a_corrected_name_or_value_is_rendered_again_under_the_same_number(certs
 
     assert _event("credits.name_corrected", {"trainee_key": awards[0]["trainee_key"], "name": "张玮"}) is True
     assert certificates(certs_db)[1][1] is None and certificates(certs_db)[3][1] == other_page  # 李娜's untouched
+    # the PDF exported before shows the old name: its page says so and offers a new export instead
+    mine = client(certs_app, TRAINEE_1)
+    old_page = mine.get(f"/certs/exports/{first_job}").get_data(as_text=True)
+    assert "内容已更正" in old_page and "重新导出" in old_page and f"/certs/exports/{first_job}.pdf" not in old_page
+    assert mine.get(f"/certs/exports/{first_job}.pdf").status_code == 410
     _job, data = export_as_trainee(certs_app, queued, [1])
     text = pdf_text(data, tmp_path)
     assert "张玮" in text and "张伟" not in text and number in text
@@ -351,6 +356,9 @@ def test_verify_valid_revoked_and_unknown(certs_app, awards, queued, certs_db):
     # nor does the PDF exported before the withdrawal, which shows it as valid
     page = login_client(certs_app.test_client(), TRAINEE_1).get(f"/certs/exports/{job_id}.pdf")
     assert page.status_code == 410 and "已撤销" in page.get_data(as_text=True)
+    # and its page says so before she taps a download that would fail
+    before = login_client(certs_app.test_client(), TRAINEE_1).get(f"/certs/exports/{job_id}").get_data(as_text=True)
+    assert "已撤销" in before and "下载学分证书（PDF）" not in before
 
     # an HR clerk types from paper: 0 for O, 1 for I, 8 for B are the letters (base32 has no such digits)
     typed = number[:4] + number[4:].replace("O", "0").replace("I", "1").replace("B", "8")

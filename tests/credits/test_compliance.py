@@ -140,10 +140,11 @@ def test_sums_by_class_and_state_with_pending_manual_and_withdrawn_apart(databas
     assert y.missing_text == "还差 总学分 6.5 分"
     assert len(y.awards) == 7
     manual = next(a for a in y.awards if a.method == "manual")
-    assert not manual.counted and "无效" in manual.status_text and "不计入达标" in manual.status_text
-    assert manual.state_label == "手工录入（无效）"
+    assert not manual.counted and "非有效学分" in manual.status_text and "不计入达标" in manual.status_text
+    assert manual.state_label == "手工录入（非有效学分）"
     withdrawn = next(a for a in y.awards if a.state == "withdrawn")
     assert not withdrawn.counted and withdrawn.state_label == "已撤销" and not withdrawn.printable
+    assert withdrawn.status_text == "已撤销（原因：重复授分），不计入达标"  # she need not call to ask why
     assert sum(a.counted for a in y.awards) == 3
     assert years[2025].effective.class1 == 7 and len(years[2025].awards) == 1
 
@@ -353,7 +354,7 @@ def test_page_renders_for_the_phone(credits_app, make_account, add_award):
     assert resp.status_code == 200
     assert 'name="viewport"' in html and "width=device-width" in html and "<table" not in html
     for label in ("达标情况查询", "2026年度达标情况", "未达标", "还差 Ⅰ类 3 分、总学分 5 分", "Ⅰ类学分", "Ⅱ类学分",
-                  "总学分", "待生效学分 2 分", "手工录入学分 4 分", "无效，不计入达标", "心血管急危重症诊治进展",
+                  "总学分", "待生效学分 2 分", "手工录入学分 4 分", "非有效学分，不计入达标", "心血管急危重症诊治进展",
                   "学分证书：", "总学分不少于 25 分，其中Ⅰ类学分不少于 10 分", "曾小明", "1101**********002X"):
         assert label in html, label
     assert ID_NUMBER not in html

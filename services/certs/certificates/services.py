@@ -230,15 +230,32 @@ def get_job(session: Session, principal: Principal, job_id: int) -> ExportJob:
     return job
 
 
-def job_pdf(session: Session, principal: Principal, job: ExportJob) -> bytes:
+def outdated(session: Session, job: ExportJob) -> AppError | None:
+    """Why a finished export's PDF is no longer handed out, if it is not: a certificate in it was withdrawn since
+    (the PDF would still show it as valid), or corrected since (a name, a credit: its page was dropped or rendered
+    again after the export)."""
     if job.state != "done":
-        raise AppError(409, "not_ready", "学分证书还在生成中，请稍候再下载。")
-    # a certificate withdrawn after the export: the stored PDF would still show it as valid, so it is not handed out
+        return None
     revoked = session.scalar(select(func.count()).select_from(EffectiveAward).where(
         EffectiveAward.award_id.in_(job.award_ids), EffectiveAward.revoked_at.is_not(None))) or 0
     if revoked:
-        raise AppError(410, "export_revoked", f"该 PDF 中有 {revoked} 张学分证书已撤销，原文件不再提供下载；"
-                                              "请重新导出（已撤销的证书不会再导出）。")
+        return AppError(410, "export_revoked", f"该 PDF 中有 {revoked} 张学分证书已撤销，原文件不再提供下载；"
+                                               "请重新导出（已撤销的证书不会再导出）。")
+    changed = session.scalar(select(func.count()).select_from(Certificate).where(
+        Certificate.award_id.in_(job.award_ids),
+        (Certificate.rendered_at.is_(None)) | (Certificate.rendered_at > job.finished_at))) or 0
+    if changed:
+        return AppError(410, "export_changed", f"该 PDF 中有 {changed} 张学分证书的内容已更正（如姓名、学分），"
+                                               "原文件不再提供下载；请重新导出。")
+    return None
+
+
+def job_pdf(session: Session, principal: Principal, job: ExportJob) -> bytes:
+    if job.state != "done":
+        raise AppError(409, "not_ready", "学分证书还在生成中，请稍候再下载。")
+    stale = outdated(session, job)
+    if stale is not None:
+        raise stale
     data = session.scalar(select(ExportJob.pdf).where(ExportJob.id == job.id))
     assert data is not None
     record_audit(session, AuditLog, principal, "export", job.id, "download", None, None,

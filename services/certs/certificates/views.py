@@ -108,7 +108,8 @@ def export_page(job_id: int) -> Any:
     if svc.needs_resend(job):
         tasks.send(session, job)
     layout = "certs/_layout.html" if _me().role == "trainee" else "base.html"
-    return render_template("certs/export.html", job=job, layout=layout,
+    stale = svc.outdated(session, job)
+    return render_template("certs/export.html", job=job, layout=layout, stale=stale.message if stale else None,
                            refresh=job.state in ("queued", "running"))
 
 

@@ -168,7 +168,7 @@ def known_trainees(session: Session, keys: set[str]) -> set[str]:
 
 def _lock_message(until: dt.datetime) -> str:
     return (f"密码连续输错 {max_failures()} 次，账号已锁定至 {clock.fmt(until)}（北京时间），"
-            "请届时再试。")
+            "请届时再试；也可以现在通过“忘记密码”用手机验证码重设密码，重设后立即解除锁定。")
 
 
 UNKNOWN_LOGIN_PREFIX = "cme:unknown-login:"  # + the ID number's keyed hash (the tests give each run its own)

@@ -32,7 +32,7 @@ ZERO = Decimal("0.00")
 _AWARDS = CreditAward.__table__
 _ROW_COLUMNS = tuple(_AWARDS.c[name] for name in (
     "id", "year", "project_number", "project_title", "institution_name", "credit_class", "credit_value",
-    "offering_starts_on", "offering_ends_on", "activity_date", "method", "state"))
+    "offering_starts_on", "offering_ends_on", "activity_date", "method", "state", "withdraw_reason"))
 _NEWEST_FIRST = (_AWARDS.c.year.desc(), _AWARDS.c.activity_date.desc(), _AWARDS.c.id.desc())
 _ACCOUNTS = TraineeAccount.__table__
 # the account of the session and its awards (none: one row of NULL award columns); built once, compiled once
@@ -133,10 +133,11 @@ def _award_line(row: Any, today: dt.date) -> AwardLine:
     printable_from: dt.date | None = due
     printable = False
     if row.state == "withdrawn":
-        status = "已撤销，不计入达标"
+        # why, in the words of whoever withdrew it: she would otherwise call to ask
+        status = f"已撤销（原因：{row.withdraw_reason}），不计入达标" if row.withdraw_reason else "已撤销，不计入达标"
         printable_text, printable_from = "已撤销，不生成学分证书", None
     elif row.method == "manual":
-        status = "手工录入学分，无效，不计入达标"
+        status = "手工录入学分，非有效学分，不计入达标"
         printable_text, printable_from = "手工录入学分，不生成学分证书", None
     elif row.state == "pending":
         status = "待生效：执行情况反馈审核通过后计入"
@@ -151,7 +152,7 @@ def _award_line(row: Any, today: dt.date) -> AwardLine:
         institution_name=row.institution_name, credit_class=row.credit_class, credit_value=row.credit_value,
         offering_starts_on=row.offering_starts_on, offering_ends_on=row.offering_ends_on,
         activity_date=row.activity_date, method=row.method, state=row.state,
-        state_label="手工录入（无效）" if row.method == "manual" and row.state != "withdrawn"
+        state_label="手工录入（非有效学分）" if row.method == "manual" and row.state != "withdrawn"
         else STATES.get(row.state, row.state),
         counted=row.method == "attendance" and row.state == "effective", status_text=status,
         printable=printable, printable_from=printable_from, printable_text=printable_text)

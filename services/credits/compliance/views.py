@@ -124,7 +124,7 @@ def compliance_page() -> Any:
 @api.response(200, ComplianceOut)
 @api.doc(security=[{"bearer": []}], summary="达标情况查询（本人）")
 def api_compliance(year: int | None = None) -> Any:
-    """本人各年度的学分：已生效（计入达标，按Ⅰ类、Ⅱ类）、待生效、手工录入（无效，不计入达标）、已撤销，
+    """本人各年度的学分：已生效（计入达标，按Ⅰ类、Ⅱ类）、待生效、手工录入（非有效学分，不计入达标）、已撤销，
     年度要求、是否达标及还差多少；每条授分的证书可打印时间。不指定 year 时列出全部年度（含今年）。
     仍在使用初始密码时返回 403（code = password_change_required），须先修改密码。"""
     trainee = _signed_in()
