@@ -303,7 +303,7 @@ def test_upload_checks(projects_app, inst_a, inst_b, reviewer, held, images):
     assert c.get(photo["url"], headers=h).status_code == 404
 
 
-def test_return_resubmit_approve_with_events(projects_app, projects_db, inst_a, reviewer, complete):
+def test_return_resubmit_approve_with_events(projects_app, projects_db, inst_a, inst_b, reviewer, complete):
     oid, rid = complete(*inst_a, submit=True)
     c = projects_app.test_client()
     hr, hi = bearer(reviewer[1]), bearer(inst_a[1])
@@ -325,6 +325,12 @@ def test_return_resubmit_approve_with_events(projects_app, projects_db, inst_a, 
     assert len(returned) == 1 and returned[0]["payload"]["reason"] == "会议照片不清晰。"
     body = c.get(f"/projects/api/reports/{rid}", headers=hi).get_json()
     assert body["state"] == "returned" and body["return_reason"] == "会议照片不清晰。"
+    # the office's landing page says so (the return sends no message, and the 14 days run on)
+    office = login_client(projects_app.test_client(), inst_a[1])
+    landing = office.get("/projects/filings").get_data(as_text=True)
+    assert '<a href="/projects/reports?status=returned">执行情况反馈 1 份</a>' in landing
+    assert 'id="returned"' not in login_client(projects_app.test_client(), inst_b[1]).get(
+        "/projects/filings").get_data(as_text=True)  # another institution has nothing returned
     # returned is not a draft: the institution mends and resubmits it, it cannot make the committee's record vanish
     r = c.delete(f"/projects/api/reports/{rid}", headers=hi, json={})
     assert r.status_code == 409 and r.get_json()["error"]["code"] == "not_deletable"

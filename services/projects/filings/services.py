@@ -93,6 +93,18 @@ def own_projects_page(session: Session, principal: Principal, args: dict[str, An
 # ---------------------------------------------------------------- loading with ownership
 
 
+def returned_counts(session: Session, principal: Principal) -> dict[str, int]:
+    """What the committee sent back to this institution and still waits: the landing page says so, since a
+    return sent no message and the report's 14 days run on."""
+    from ..reports.models import ExecutionReport  # late: reports build on filings
+
+    filings = session.scalar(select(func.count(Filing.id)).where(
+        Filing.institution_id == principal.institution_id, Filing.state == "returned")) or 0
+    reports = session.scalar(select(func.count(ExecutionReport.id)).where(
+        ExecutionReport.institution_id == principal.institution_id, ExecutionReport.state == "returned")) or 0
+    return {"filings": filings, "reports": reports}
+
+
 def get_filing(session: Session, principal: Principal, filing_id: int, lock: bool = False) -> Filing:
     stmt = select(Filing).where(Filing.id == filing_id)
     if lock:

@@ -58,6 +58,7 @@ def filing_list() -> Any:
     args = load_query(FilingsQuerySchema(), QUERY_LABELS)
     page = services.own_projects_page(db.session(), _me(), args)
     return render_template("projects/filings/list.html", page=page, args=args,
+                           returned=services.returned_counts(db.session(), _me()),
                            keep=keep_args(args, ("q", "number", "year", "status")),
                            status_labels=PROJECT_STATUS_LABELS, fmt_decimal=fmt_decimal)
 
