@@ -132,6 +132,12 @@ def test_list_arguments_are_checked(projects_app, world):
     assert c.get("/projects/review/dashboard/list?what=held&month=2026-13").status_code == 422
     body = _get(c, "/projects/review/dashboard/list?what=credited&month=2026-11")
     assert "2026年11月" in body and world["titles"]["已提交反馈"] in body
+    # the state is the report's (whether the credits take effect), and pending awards are told apart
+    row = body.split(world["titles"]["已提交反馈"])[1].split("</tr>")[0]
+    assert "执行情况反馈待审批" in row, row
+    december = _get(c, "/projects/review/dashboard/list?what=credited&month=2026-12")
+    row = december.split(world["titles"]["即将到期"])[1].split("</tr>")[0]
+    assert "<td>3 <span" in row and "已生效 0" in row and "执行情况反馈未新建" in row, row
 
 
 def test_reviewer_lands_on_the_home_page_with_its_nav_link(projects_app, world):

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from ..awarded.models import AwardedList, AwardedTrainee
@@ -38,7 +38,7 @@ LISTS = {
     "report_due_soon": f"执行情况反馈 · {DUE_SOON_DAYS} 天内到期未提交",
     "report_overdue": "执行情况反馈 · 已逾期未提交",
     "held": "当月举办的期次",
-    "credited": "当月授予学分的期次（按活动日期，不含手工录入）",
+    "credited": "当月授予学分的期次（按活动日期，不含手工录入；含待生效）",
 }
 WITH_MONTH = frozenset({"held", "credited"})
 
@@ -217,18 +217,23 @@ def list_rows(session: Session, what: str, today: dt.date, month: dt.date | None
                      url=f"/projects/review/filings/{f.id}") for f, o, p in session.execute(stmt).all()]
     if what == "credited":
         sums = (select(AwardedList.offering_id, func.count().label("n"),
+                       func.sum(case((AwardedTrainee.state == "effective", 1), else_=0)).label("effective"),
                        func.sum(AwardedTrainee.credit_value).label("total"))
                 .join(AwardedTrainee, AwardedTrainee.list_id == AwardedList.id)
                 .where(AwardedTrainee.activity_date.between(month, month_end(month)),
                        AwardedTrainee.method != "manual", AwardedTrainee.state != "withdrawn")
                 .group_by(AwardedList.offering_id).subquery())
-        stmt = (select(Offering, Project, Filing, sums.c.n, sums.c.total)
+        # the state shown is the execution report's (what decides whether the credits take effect), not the
+        # filing's, which is 审批通过 for every held offering
+        stmt = (select(Offering, Project, Filing, ExecutionReport.state, sums.c.n, sums.c.effective, sums.c.total)
                 .join(sums, sums.c.offering_id == Offering.id)
                 .join(Project, Offering.project_id == Project.id)
                 .outerjoin(Filing, Filing.offering_id == Offering.id)
+                .outerjoin(ExecutionReport, ExecutionReport.offering_id == Offering.id)
                 .order_by(Project.number, Offering.seq))
-        return [_row(o, f, p, names.get(p.institution_id, ""), awards=n, credits=Decimal(total or 0),
-                     state_label=filing_states.LABELS[f.state] if f is not None else "",
+        return [_row(o, f, p, names.get(p.institution_id, ""), awards=n, effective=int(effective or 0),
+                     credits=Decimal(total or 0),
+                     state_label="执行情况反馈" + (report_states.LABELS[rs] if rs else "未新建"),
                      url=f"/projects/review/filings/{f.id}" if f is not None and f.state != "draft" else None)
-                for o, p, f, n, total in session.execute(stmt).all()]
+                for o, p, f, rs, n, effective, total in session.execute(stmt).all()]
     raise ValueError(what)
