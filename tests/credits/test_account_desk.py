@@ -54,6 +54,10 @@ def _post(client, path, **data):
 def test_the_committee_records_a_new_mobile_and_the_reset_code_goes_there(credits_app, databases, trainee):
     desk = _desk(credits_app)
     assert "学员账号" in desk.get("/credits/accounts").get_data(as_text=True)
+    # a wrong check digit is a typo to mend, kept in the box, not "no such account"
+    typo = _post(desk, "/credits/accounts", id_number=ID_NUMBER[:-1] + "1")
+    assert typo.status_code == 422 and "校验" in typo.get_data(as_text=True)
+    assert f'value="{ID_NUMBER[:-1]}1"' in typo.get_data(as_text=True)
     found = _post(desk, "/credits/accounts", id_number=ID_NUMBER.lower())
     html = found.get_data(as_text=True)
     assert found.status_code == 200 and "曾小明" in html and "139****5678" in html

@@ -44,11 +44,13 @@ def desk() -> Any:
 def desk_lookup() -> Any:
     """Posted so the ID number stays out of URLs and logs."""
     data, errors = load_form(sc.AccountLookupForm(), request.form)
+    typed = {"id_number": request.form.get("id_number", "")[:40]}  # kept in the box to mend, never in a URL
     if data is None:
-        return _page(422, errors=errors)
+        return _page(422, errors=errors, form=typed)
     account = svc.find_account(db.session, data["id_number"])
     if account is None:
-        return _page(404, errors={"id_number": "没有该身份证号码的学员账号（学员首次签到或获授学分后才有账号）。"})
+        return _page(404, errors={"id_number": "没有该身份证号码的学员账号（学员首次签到或获授学分后才有账号）。"},
+                     form=typed)
     return _page(account=svc.account_view(db.session, account))
 
 

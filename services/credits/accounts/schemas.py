@@ -77,7 +77,8 @@ class ResetOut(ZhSchema):
 # ---- the committee's 学员账号 desk: a trainee who changed her mobile, or whose account someone else opened
 
 class AccountLookupForm(ZhFormSchema):
-    id_number = login_id_number(required=True, error_messages={"required": "请输入学员的身份证号码。"})
+    # checked whole: a wrong check digit is a typo to point out, not "no such account"
+    id_number = valid_id_number(required=True, error_messages={"required": "请输入学员的身份证号码。"})
 
 
 class AccountMobileForm(ZhFormSchema):
