@@ -150,6 +150,9 @@ def test_dates_and_schedule_checked(projects_app, inst_a, make_project, frozen, 
     bad = {**filled, "schedule": [{"date": "2026-03-20", "start": "10:00", "end": "09:00", "title": "x"}]}
     r = c.put(f"/projects/api/filings/{fid}", headers=h, json=bad)
     assert r.status_code == 422 and "结束时间应晚于开始时间" in r.get_json()["error"]["fields"]["schedule"]
+    # a phone typed in 全角 digits or in groups is the number
+    r = c.put(f"/projects/api/filings/{fid}", headers=h, json={"contact_phone": "１３９ １２３４ ５６７８"})
+    assert r.status_code == 200 and r.get_json()["contact_phone"] == "13912345678"
     r = c.put(f"/projects/api/filings/{fid}", headers=h, json={"contact_phone": "12345", "state": "approved"})
     assert r.status_code == 422  # unknown keys (no mass assignment) and a bad phone are refused
     r = c.put(f"/projects/api/filings/{fid}", headers=h, json={"version": 999, "venue": "x"})

@@ -204,8 +204,8 @@ def test_api_flow_first_login(projects_app, fresh_inst, sms_log):
                                                   "confirm": True})
     assert r.status_code == 200 and r.json["needs_admins"] is False
     r = c.post("/projects/api/auth/admins", json={"login_token": token, "real_name": "王五",
-                                                  "mobile": "13612345678", "confirm": True})
-    assert r.status_code == 200, r.json  # several persons allowed at first login
+                                                  "mobile": "136 1234 5678", "confirm": True})
+    assert r.status_code == 200, r.json  # several persons allowed at first login; a mobile typed in groups
     admins = r.json["admins"]
     assert [a["mobile_masked"] for a in admins] == ["137****5678", "136****5678"]
     r = c.post("/projects/api/auth/admins", json={"login_token": token, "real_name": "张三", "mobile": NEW_MOBILE,

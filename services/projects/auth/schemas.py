@@ -6,17 +6,10 @@ from typing import Any
 
 from marshmallow import ValidationError, validate
 
-from services.common import pii
+from services.common.identity import mobile_field
 from services.common.schemas import Length, OneOf, Regexp, ZhFormSchema, ZhSchema, fields
 
 from .services import KINDS
-
-MOBILE_MSG = "请输入正确的11位中国大陆手机号码。"
-
-
-def mobile_validator(value: str) -> None:
-    if not pii.is_mainland_mobile(value):
-        raise ValidationError(MOBILE_MSG)
 
 
 def admin_id_validator(value: Any) -> None:
@@ -45,19 +38,19 @@ class LoginForm(ZhFormSchema):
 class AdminSchema(ZhSchema):
     login_token = fields.String(required=True, validate=Length(min=1, max=1000))
     real_name = fields.String(required=True, validate=_real_name)
-    mobile = fields.String(required=True, validate=mobile_validator)
+    mobile = mobile_field()  # "137 0077 0777", +86 and 全角 digits read as the number
     confirm = fields.Boolean(required=True, validate=validate.Equal(True, error="请确认信息无误后再提交。"))
 
 
 class AdminForm(ZhFormSchema):
     real_name = fields.String(required=True, validate=_real_name)
-    mobile = fields.String(required=True, validate=mobile_validator)
+    mobile = mobile_field()  # "137 0077 0777", +86 and 全角 digits read as the number
     confirm = fields.String(load_default="")  # "1" once the person ticked 确认信息无误
 
 
 class OwnAdminSchema(ZhSchema):
     real_name = fields.String(required=True, validate=_real_name)
-    mobile = fields.String(required=True, validate=mobile_validator)
+    mobile = mobile_field()  # "137 0077 0777", +86 and 全角 digits read as the number
     confirm = fields.Boolean(required=True, validate=validate.Equal(True, error="请确认信息无误后再提交。"))
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from marshmallow import Schema, ValidationError, validates_schema
 
+from services.common.inputs import half_width
 from services.common.paging import PageArgsSchema, page_schema
 from services.common.schemas import (
     CalendarDate,
@@ -13,7 +15,6 @@ from services.common.schemas import (
     NotBlank,
     OneOf,
     Range,
-    Regexp,
     ZhFormSchema,
     ZhSchema,
     fields,
@@ -23,6 +24,19 @@ from ..catalogue.models import MODES
 from ..catalogue.schemas import ProjectOutSchema
 
 PHONE_RE = r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}(-\d{1,6})?)$"
+PHONE_MSG = "请填写手机号码或带区号的固定电话，如 13800000000 或 029-85323000。"
+
+
+class PhoneField(fields.String):
+    """联系电话 as typed: 全角 digits and a full-width dash folded, spaces and brackets dropped ("138 0000 0000",
+    "(029)85323000"), then checked as a mobile or a landline with its area code."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = re.sub(r"[\s()（）]", "", half_width(super()._deserialize(value, attr, data, **kwargs)))
+        text = text.replace("\u2014", "-").replace("\u2013", "-")
+        if text and not re.match(PHONE_RE, text):
+            raise ValidationError(PHONE_MSG)
+        return text
 PROJECT_STATUSES = ("unfiled", "draft", "submitted", "returned", "approved")
 PROJECT_STATUS_LABELS = {"unfiled": "有未登记期次", "draft": "有草稿", "submitted": "待审批",
                          "returned": "已退回", "approved": "已审批通过"}
@@ -56,8 +70,7 @@ class _FilingFields:
     mode = fields.String(validate=OneOf(MODES))
     expected_trainees = fields.Integer(allow_none=True, validate=Range(1, 100000))
     contact_person = fields.String(validate=Length(max=50))
-    contact_phone = fields.String(validate=Regexp(
-        PHONE_RE, "请填写手机号码或带区号的固定电话，如 13800000000 或 029-85323000。"))
+    contact_phone = PhoneField()
     schedule = fields.List(fields.Nested(ScheduleItemInSchema), validate=Length(max=200))
     version = fields.Integer(load_default=None, metadata={"description": "读取时的 version；不一致时返回 409"})
 

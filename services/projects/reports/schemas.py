@@ -16,14 +16,13 @@ from services.common.schemas import (
     OneDecimal,
     OneOf,
     Range,
-    Regexp,
     ZhFormSchema,
     ZhSchema,
     fields,
 )
 
 from ..catalogue.models import MODES
-from ..filings.schemas import PHONE_RE, HistoryOutSchema
+from ..filings.schemas import HistoryOutSchema, PhoneField
 
 PAGES = {1: "执行情况", 2: "授课情况", 3: "资料上传", 4: "考勤导入", 5: "教材与总结"}
 OFFERING_STATUSES = ("none", "draft", "submitted", "returned", "approved", "overdue")
@@ -62,8 +61,7 @@ class _FactsFields:
     total_hours = OneDecimal(required=True, validate=Range(0.5, 9999))
     organiser = _text(200)
     contact_person = _text(50)
-    contact_phone = fields.String(required=True, validate=Regexp(
-        PHONE_RE, "请填写手机号码或带区号的固定电话，如 13800000000 或 029-85323000。"))
+    contact_phone = PhoneField(required=True)
     version = fields.Integer(load_default=None, metadata={"description": "读取时的 version；不一致时返回 409"})
 
     @validates_schema
