@@ -123,7 +123,7 @@ def desk_login(page: Any, base: str, sms_log: Path, kind: str, account: str, pas
         assert f"添加成功：{first_admin}" in page.content()
         if shots:
             shots(page, "first-login-responsible-person")
-        page.get_by_role("link", name="选择管理员并获取验证码").click()
+        page.get_by_role("link", name="选择机构负责人并获取验证码").click()
     assert "/projects/login/sms" in page.url, page.url
     sms_page = page.url
 
