@@ -115,11 +115,13 @@ MATRIX: list[Row] = [
     # catalogue and institutions: the committee's
     row("GET /projects/catalogue", COMMITTEE),
     row("POST /projects/catalogue/import", COMMITTEE_W),
+    row("GET /projects/catalogue/import", (LOGIN, 403, 403, 403, 403, 303)),  # back to the list
     row("GET /projects/api/catalogue", LIST_BOTH, "/projects/api/catalogue?institution_id={inst_a}"),
     row("POST /projects/api/catalogue/import", COMMITTEE_W),
     row("GET /projects/institutions", COMMITTEE),
     row("POST /projects/institutions", COMMITTEE_W),
     row("POST /projects/institutions/import", COMMITTEE_W),
+    row("GET /projects/institutions/import", (LOGIN, 403, 403, 403, 403, 303)),
     row("POST /projects/review/filings/<int:filing_id>/contact", COMMITTEE_W,
         "/projects/review/filings/{fid_sub}/contact"),
     row("POST /projects/review/reports/<int:report_id>/contact", COMMITTEE_W,

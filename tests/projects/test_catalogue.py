@@ -171,6 +171,9 @@ def test_page_import_and_search(projects_app, inst_a, inst_b, reviewer, csrf):
     r = c.get("/projects/catalogue")
     assert "第 1 / 2 页" in r.get_data(as_text=True)
     assert c.get("/projects/catalogue?year=abc").status_code == 422
+    # the result page reloaded after Back, or its address opened: the list, not 不支持此操作方式
+    again = c.get("/projects/catalogue/import")
+    assert again.status_code == 303 and again.headers["Location"].endswith("/projects/catalogue")
     # without the csrf token the cookie POST is refused
     r = c.post("/projects/catalogue/import", data={"year": "2026", "file": (io.BytesIO(data), "a.xlsx")},
                content_type="multipart/form-data")

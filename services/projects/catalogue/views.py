@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, redirect, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
 from sqlalchemy import select
 
@@ -65,6 +65,14 @@ def _updated_text(result: Any, most: int = 30) -> str:
     shown = "；".join(f"{u.number}（{u.changed}）" for u in result.updates[:most])
     more = f" 等 {len(result.updates)} 项" if len(result.updates) > most else ""
     return f"。更新：{shown}{more}"
+
+
+@pages.get("/projects/catalogue/import")
+@access("reviewer")
+def catalogue_import_again() -> Any:
+    """The import's result page reloaded or reached with Back (its address stays in the history): the list,
+    not a 405."""
+    return redirect("/projects/catalogue", 303)
 
 
 @pages.post("/projects/catalogue/import")

@@ -97,6 +97,13 @@ def create_page() -> Any:
     return redirect("/projects/institutions")
 
 
+@pages.get("/projects/institutions/import")
+@access("reviewer")
+def import_page_again() -> Any:
+    """The import's result page reloaded or reached with Back: the list, not a 405."""
+    return redirect("/projects/institutions", 303)
+
+
 @pages.post("/projects/institutions/import")
 @access("reviewer")
 def import_page() -> Any:
