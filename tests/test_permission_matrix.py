@@ -116,6 +116,7 @@ MATRIX: list[Row] = [
     row("GET /projects/catalogue", COMMITTEE),
     row("POST /projects/catalogue/import", COMMITTEE_W),
     row("GET /projects/catalogue/import", (LOGIN, 403, 403, 403, 403, 303)),  # back to the list
+    row("POST /projects/catalogue/<int:project_id>/delete", COMMITTEE_W, "/projects/catalogue/{pid}/delete"),
     row("GET /projects/api/catalogue", LIST_BOTH, "/projects/api/catalogue?institution_id={inst_a}"),
     row("POST /projects/api/catalogue/import", COMMITTEE_W),
     row("GET /projects/institutions", COMMITTEE),

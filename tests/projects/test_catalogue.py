@@ -187,3 +187,44 @@ def test_api_list_scoping(projects_app, inst_a, inst_b, reviewer, make_project):
     assert c.get("/projects/api/catalogue", headers=bearer(reviewer[1])).get_json()["total"] == 2
     items = c.get("/projects/api/catalogue", headers=bearer(inst_a[1])).get_json()["items"]
     assert [i["institution_id"] for i in items] == [inst_a[0].id]
+
+
+def test_an_entry_imported_by_mistake_is_deleted_until_a_filing_starts(projects_app, projects_db, inst_a, reviewer,
+                                                                      csrf):
+    """A mistyped number (2027-01-02-026) stayed in next year's catalogue for offices to file: the committee
+    deletes it, audit-logged; once an office began a 期次 of a project it can only be corrected by import."""
+    from services.projects.audit.models import AuditLog
+
+    h = bearer(reviewer[1])
+    c = login_client(projects_app.test_client(), reviewer[1])
+    upload(projects_app.test_client(), workbook([row("2026-05-01-001", inst_a[0].name, title="正确的项目"),
+                                                 row("2026-05-01-010", inst_a[0].name, title="误导入的项目")]), h)
+    s = projects_db.new_session()
+    ids = {p.title: p.id for p in s.scalars(select(Project))}
+    s.close()
+    office = projects_app.test_client()
+    assert office.post(f"/projects/api/projects/{ids['正确的项目']}/offerings", headers=bearer(inst_a[1])
+                       ).status_code == 201
+    listing = c.get("/projects/catalogue?q=项目").get_data(as_text=True)
+    assert f'action="/projects/catalogue/{ids["误导入的项目"]}/delete"' in listing and "确定删除项目" in listing
+    gone = c.post(f"/projects/catalogue/{ids['误导入的项目']}/delete", data={"csrf_token": csrf(reviewer[1])},
+                  headers={"Referer": "http://localhost/projects/catalogue?q=项目&page=1"})
+    assert gone.status_code == 303 and gone.headers["Location"].startswith("/projects/catalogue?q=")
+    assert "已删除项目 2026-05-01-010 误导入的项目" in c.get(gone.headers["Location"]).get_data(as_text=True)
+    kept = c.post(f"/projects/catalogue/{ids['正确的项目']}/delete", data={"csrf_token": csrf(reviewer[1])})
+    assert kept.status_code == 409 and "已有 1 期开始登记，不能删除" in kept.get_data(as_text=True)
+    assert count(projects_db) == 1
+    upload(projects_app.test_client(), workbook([row("2026-05-01-011", inst_a[0].name, title="又一个误导入")]), h)
+    s = projects_db.new_session()
+    again = s.scalar(select(Project.id).where(Project.number == "2026-05-01-011"))
+    s.close()
+    elsewhere = c.post(f"/projects/catalogue/{again}/delete", data={"csrf_token": csrf(reviewer[1])},
+                       headers={"Referer": "https://evil.example/projects/catalogue?x=1"})
+    assert elsewhere.status_code == 303 and elsewhere.headers["Location"] == "/projects/catalogue?x=1"  # path kept
+    s = projects_db.new_session()
+    try:
+        logged = [a.reason for a in s.scalars(select(AuditLog).where(AuditLog.action == "deleted"))]
+    finally:
+        s.close()
+    assert logged[0] == "删除项目目录条目：2026-05-01-010 误导入的项目（西安市第一医院）" and len(logged) == 2
+    assert c.post("/projects/catalogue/999999/delete", data={"csrf_token": csrf(reviewer[1])}).status_code == 404

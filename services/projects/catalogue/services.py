@@ -226,6 +226,23 @@ def import_rows(session: Session, rows: list[tuple[int, dict[str, str]]], year: 
     return result
 
 
+def delete_project(session: Session, project_id: int) -> Project:
+    """A catalogue entry imported by mistake (a mistyped number, a test row): removed while no 期次 of it was
+    started. Once an office has begun a filing it stays (the database refuses too: offerings.project_id)."""
+    from ..filings.models import Offering  # late: filings builds on the catalogue
+
+    project = session.get(Project, project_id, with_for_update=True)
+    if project is None:
+        raise AppError(404, "not_found", "该项目不存在。")
+    started = session.scalar(select(func.count(Offering.id)).where(Offering.project_id == project.id)) or 0
+    if started:
+        raise AppError(409, "in_use", f"项目 {project.number} 已有 {started} 期开始登记，不能删除；"
+                                      "如项目信息有误，请以正确信息重新导入更新。")
+    session.delete(project)
+    session.flush()
+    return project
+
+
 def import_workbook(session: Session, data: bytes, year: int | None) -> ImportResult:
     return import_rows(session, read_workbook(data), year)
 

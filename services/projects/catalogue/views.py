@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Blueprint, redirect, render_template, request
+from flask import Blueprint, flash, redirect, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
 from sqlalchemy import select
 
@@ -18,7 +19,7 @@ from ..audit import models as audit
 from ..db import db
 from ..institutions.models import Institution
 from .schemas import CatalogueQuerySchema, ImportFormSchema, ImportResultSchema, ProjectPageSchema
-from .services import catalogue_page, fmt_decimal, import_workbook
+from .services import catalogue_page, delete_project, fmt_decimal, import_workbook
 
 pages = Blueprint("projects_catalogue", __name__, template_folder="templates")
 api = ApiBlueprint("projects_catalogue_api", __name__, url_prefix="/projects/api",
@@ -90,6 +91,31 @@ def catalogue_import() -> Any:
     _audit_import(result, form["year"])  # type: ignore[index]
     db.session().commit()
     return _render_list(args, result=result)
+
+
+@pages.post("/projects/catalogue/<int:project_id>/delete")
+@access("reviewer")
+def catalogue_delete(project_id: int) -> Any:
+    session = db.session()
+    try:
+        project = delete_project(session, project_id)
+        audit.record(session, current(), "catalogue", project.year, "deleted",
+                     reason=f"删除项目目录条目：{project.number} {project.title}（{project.host_name}）")
+        session.commit()
+    except AppError:
+        session.rollback()
+        raise
+    flash(f"已删除项目 {project.number} {project.title}（已记入操作日志）。", "ok")
+    return redirect(_back_to_list(request.referrer), 303)
+
+
+def _back_to_list(url: str | None) -> str:
+    """The page of the list the clerk was on (its search and page number), and nowhere else: only the path and
+    query of the referrer are kept, and only when it is the list."""
+    parts = urlsplit(url or "")
+    if parts.path != "/projects/catalogue":
+        return "/projects/catalogue"
+    return "/projects/catalogue" + (f"?{parts.query}" if parts.query else "")
 
 
 @api.route("/catalogue", methods=["GET"])
