@@ -282,6 +282,8 @@ MATRIX: list[Row] = [
     row("POST /credits/api/auth/forgot", everyone(422)),
     row("POST /credits/api/auth/reset", everyone(422)),
     row("GET /credits/accounts", COMMITTEE),
+    row("GET /credits/statistics", COMMITTEE),
+    row("GET /credits/statistics.xlsx", COMMITTEE),
     row("POST /credits/accounts", COMMITTEE_W),
     row("POST /credits/accounts/mobile", COMMITTEE_W),
     row("POST /credits/accounts/reset", COMMITTEE_W),

@@ -16,10 +16,12 @@ from .awards import views as award_views
 from .compliance import views as compliance_views
 from .db import SERVICE, db
 from .offerings import views
+from .statistics import views as statistics_views
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    pages = [views.pages, account_views.pages, account_desk.pages, award_views.pages, compliance_views.pages]
+    pages = [views.pages, account_views.pages, account_desk.pages, award_views.pages, compliance_views.pages,
+             statistics_views.pages]
     return create_service_app(SERVICE, db, pages,
                               [views.api, attendance_views.api, award_views.api, account_views.api,
                                compliance_views.api], config)

@@ -1,0 +1,135 @@
+"""The year's figures, from credits' own tables: each institution's offerings of the year (the project's 年度)
+and held so far, its awards by the year they count for (the activity date's), effective and pending, and the
+trainees whose effective credits of the year meet that year's requirement (the rule of 达标情况查询).
+
+A few aggregate statements, whatever the number of awards: the committee asks for these in December, when a
+province's year holds hundreds of thousands of them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from openpyxl import Workbook
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from services.common.formats import fmt_credits
+from services.common.sheets import text_row
+
+from ..awards.models import CreditAward
+from ..compliance.requirements import Requirement, requirement_for
+from ..offerings.models import OfferingCredit
+
+CLASS1 = "Ⅰ类"
+ZERO = Decimal("0")
+
+
+@dataclass
+class InstitutionRow:
+    institution_id: int
+    name: str
+    offerings: int = 0
+    held: int = 0
+    reports_approved: int = 0
+    effective: int = 0  # awards (人次) in effect, by attendance
+    effective_credits: Decimal = ZERO
+    pending: int = 0  # granted, waiting for the report's approval
+    manual: int = 0  # 手工录入: never valid credit
+
+
+@dataclass
+class YearFigures:
+    year: int
+    requirement: Requirement
+    institutions: list[InstitutionRow] = field(default_factory=list)
+    trainees: int = 0  # with effective credit this year
+    met: int = 0
+
+    @property
+    def totals(self) -> InstitutionRow:
+        total = InstitutionRow(0, "合计")
+        for row in self.institutions:
+            for name in ("offerings", "held", "reports_approved", "effective", "pending", "manual"):
+                setattr(total, name, getattr(total, name) + getattr(row, name))
+            total.effective_credits += row.effective_credits
+        return total
+
+    @property
+    def requirement_text(self) -> str:
+        return (f"总学分不少于 {fmt_credits(self.requirement.total)} 分，"
+                f"其中Ⅰ类学分不少于 {fmt_credits(self.requirement.class1)} 分")
+
+
+def year_figures(session: Session, year: int, today: dt.date) -> YearFigures:
+    figures = YearFigures(year, requirement_for(year))
+    rows: dict[int, InstitutionRow] = {}
+
+    def row(institution_id: int, name: str) -> InstitutionRow:
+        found = rows.get(institution_id)
+        if found is None:
+            found = rows[institution_id] = InstitutionRow(institution_id, name)
+        elif name and not found.name:
+            found.name = name
+        return found
+
+    for iid, name, n, held, approved in session.execute(
+            select(OfferingCredit.institution_id, func.max(OfferingCredit.institution_name), func.count(),
+                   func.sum(case((OfferingCredit.ends_on < today, 1), else_=0)),
+                   func.sum(case((OfferingCredit.report_state == "approved", 1), else_=0)))
+            .where(OfferingCredit.year == year).group_by(OfferingCredit.institution_id)):
+        r = row(iid, name or "")
+        r.offerings, r.held, r.reports_approved = n, int(held or 0), int(approved or 0)
+    attendance = CreditAward.method == "attendance"
+    for iid, name, effective, credits, pending, manual in session.execute(
+            select(CreditAward.institution_id, func.max(CreditAward.institution_name),
+                   func.sum(case(((CreditAward.state == "effective") & attendance, 1), else_=0)),
+                   func.sum(case(((CreditAward.state == "effective") & attendance, CreditAward.credit_value),
+                                 else_=0)),
+                   func.sum(case(((CreditAward.state == "pending") & attendance, 1), else_=0)),
+                   func.sum(case(((CreditAward.method == "manual") & (CreditAward.state != "withdrawn"), 1),
+                                 else_=0)))
+            .where(CreditAward.year == year).group_by(CreditAward.institution_id)):
+        r = row(iid, name or "")
+        r.effective, r.effective_credits = int(effective or 0), Decimal(credits or 0)
+        r.pending, r.manual = int(pending or 0), int(manual or 0)
+    figures.institutions = sorted(rows.values(), key=lambda r: (-r.effective, -r.offerings, r.name))
+
+    per_trainee = (select(func.sum(CreditAward.credit_value).label("total"),
+                          func.sum(case((CreditAward.credit_class == CLASS1, CreditAward.credit_value), else_=0))
+                          .label("class1"))
+                   .where(CreditAward.year == year, CreditAward.state == "effective", attendance)
+                   .group_by(CreditAward.trainee_key).subquery())
+    need = figures.requirement
+    trainees, met = session.execute(select(
+        func.count(), func.sum(case(((per_trainee.c.total >= need.total) & (per_trainee.c.class1 >= need.class1), 1),
+                                    else_=0)))).one()
+    figures.trainees, figures.met = int(trainees or 0), int(met or 0)
+    return figures
+
+
+def years_known(session: Session, this_year: int) -> list[int]:
+    """The years a committee may ask about: any with offerings or awards, and this one."""
+    years = set(session.scalars(select(OfferingCredit.year).distinct())) | set(
+        session.scalars(select(CreditAward.year).distinct())) | {this_year}
+    return sorted(years, reverse=True)
+
+
+def export_xlsx(figures: YearFigures) -> bytes:
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(f"{figures.year}年度统计")
+    for column, width in zip("ABCDEFGHI", (36, 10, 10, 14, 14, 14, 14, 16), strict=False):
+        ws.column_dimensions[column].width = width
+    ws.freeze_panes = "A3"
+    ws.append([f"{figures.year} 年度继续医学教育统计（有效学分学员 {figures.trainees} 人，达标 {figures.met} 人；"
+               f"达标要求：{figures.requirement_text}）"])
+    ws.append(["申办机构", "期次", "已举办", "执行情况反馈已审批", "有效授分人次", "有效学分合计", "待生效人次",
+               "手工录入（非有效学分）"])
+    for r in [*figures.institutions, figures.totals]:
+        ws.append(text_row(ws, [r.name, r.offerings, r.held, r.reports_approved, r.effective,
+                                float(r.effective_credits), r.pending, r.manual]))
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()

@@ -1,0 +1,48 @@
+"""年度统计 (the committee): the page and its Excel file."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from flask import Blueprint, Response, render_template
+
+from services.common import clock
+from services.common.auth import access
+from services.common.formats import fmt_credits
+from services.common.inputs import load_query
+from services.common.schemas import Range, ZhSchema, fields
+
+from ..db import db
+from . import services as svc
+
+pages = Blueprint("credits_statistics", __name__, template_folder="templates")
+
+
+class YearQuery(ZhSchema):
+    year = fields.Integer(load_default=None, validate=Range(2000, 2100))
+
+
+def _figures() -> Any:
+    year = load_query(YearQuery(), {"year": "年度"})["year"] or clock.today_local().year
+    return svc.year_figures(db.session(), year, clock.today_local())
+
+
+@pages.get("/credits/statistics")
+@access("reviewer")
+def statistics_page() -> Any:
+    figures = _figures()
+    return render_template("credits/statistics/year.html", f=figures, credits=fmt_credits,
+                           years=svc.years_known(db.session(), clock.today_local().year))
+
+
+@pages.get("/credits/statistics.xlsx")
+@access("reviewer")
+def statistics_export() -> Any:
+    figures = _figures()
+    name = f"{figures.year}年度继续医学教育统计.xlsx"
+    resp = Response(svc.export_xlsx(figures),
+                    mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    resp.headers["Content-Disposition"] = f"attachment; filename=statistics.xlsx; filename*=UTF-8''{quote(name)}"
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp

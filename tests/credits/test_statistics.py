@@ -1,0 +1,74 @@
+"""年度统计: the committee's December figures (offerings, held, reports approved, effective awards and credits,
+pending, manual, by institution) and how many trainees met the year's requirement; the page and its Excel file,
+the committee's only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+from openpyxl import load_workbook
+
+from services.common import clock
+from services.common.events import make_envelope
+from tests.conftest import login_client
+from tests.credits.test_compliance import ID_NUMBER, insert_award
+from tests.credits.test_offerings import INST_A, REVIEWER, deliver, payload
+
+OTHER_ID = "610102198502024321"
+TODAY = dt.datetime(2026, 12, 20, 2, 0, tzinfo=dt.UTC)
+
+
+def _world(databases):
+    clock.set_now(TODAY)
+    deliver(make_envelope("offering.approved", "projects", payload()))  # 西安市第一医院, 2026-12-10..11
+    deliver(make_envelope("offering.approved", "projects", payload(
+        offering_id=202, institution_id=2, institution_name="宝鸡市中心医院", project_number="2026-02-01-001",
+        starts_on=dt.date(2026, 3, 1), ends_on=dt.date(2026, 3, 2))))
+    deliver(make_envelope("offering.approved", "projects", payload(
+        offering_id=303, institution_id=2, institution_name="宝鸡市中心医院", project_number="2026-02-01-002",
+        starts_on=dt.date(2027, 1, 5), ends_on=dt.date(2027, 1, 6))))  # of 2026's catalogue, not held yet
+    day = dt.date(2026, 6, 12)
+    # 曾小明: 10 Ⅰ类 + 15 Ⅱ类 in effect: meets 25 / 10
+    insert_award(databases, ID_NUMBER, credit_class="Ⅰ类", value="10", ends_on=day)
+    insert_award(databases, ID_NUMBER, credit_class="Ⅱ类", value="15", ends_on=day)
+    insert_award(databases, ID_NUMBER, method="manual", state="pending", value="3", ends_on=day)  # never counts
+    insert_award(databases, ID_NUMBER, state="withdrawn", value="9", ends_on=day)  # withdrawn: nowhere
+    insert_award(databases, ID_NUMBER, value="30", ends_on=dt.date(2025, 6, 12))  # another year
+    # the other trainee, at 宝鸡: 5 in effect (does not meet), 5 pending
+    insert_award(databases, OTHER_ID, value="5", ends_on=day, institution_id=2)
+    insert_award(databases, OTHER_ID, value="5", state="pending", ends_on=day, institution_id=2)
+
+
+def test_the_year_s_figures_by_institution_and_who_met_the_requirement(credits_app, databases):
+    _world(databases)
+    c = login_client(credits_app.test_client(), REVIEWER)
+    page = c.get("/credits/statistics")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "2026 年度统计" in html
+    assert "有效学分学员 <strong>2</strong> 人，其中达标 <strong id=\"met\">1</strong> 人（50.0%）" in html
+    assert "总学分不少于 25 分，其中Ⅰ类学分不少于 10 分" in html
+    xian = html.split("<td>西安市第一医院</td>")[1].split("</tr>")[0]
+    # 1 offering, not held by 12-20? it ended 12-11: held; report not approved; 2 effective, 25 credits, 1 manual
+    assert xian == "<td>1</td><td>1</td><td>0</td><td>2</td><td>25</td><td>0</td><td>1</td>"
+    baoji = html.split("<td>宝鸡市中心医院</td>")[1].split("</tr>")[0]
+    assert baoji == "<td>2</td><td>1</td><td>0</td><td>1</td><td>5</td><td>1</td><td>0</td>"
+    assert "<th>合计</th><th>3</th><th>2</th><th>0</th><th>3</th><th>30</th><th>1</th><th>1</th>" in html
+    last_year = c.get("/credits/statistics?year=2025").get_data(as_text=True)
+    assert "有效学分学员 <strong>1</strong> 人，其中达标 <strong id=\"met\">1</strong> 人" in last_year
+    assert c.get("/credits/statistics?year=abc").status_code == 422
+
+    sheet = c.get("/credits/statistics.xlsx?year=2026")
+    assert sheet.status_code == 200 and "2026%E5%B9%B4%E5%BA%A6" in sheet.headers["Content-Disposition"]
+    ws = load_workbook(io.BytesIO(sheet.data)).active
+    rows = list(ws.iter_rows(values_only=True))
+    assert "有效学分学员 2 人，达标 1 人" in rows[0][0] and rows[1][0] == "申办机构" and ws.freeze_panes == "A3"
+    assert rows[-1] == ("合计", 3, 2, 0, 3, 30, 1, 1)
+
+
+def test_only_the_committee_sees_the_statistics(credits_app, databases):
+    _world(databases)
+    assert credits_app.test_client().get("/credits/statistics").status_code == 302  # to a login page
+    office = login_client(credits_app.test_client(), INST_A)
+    assert office.get("/credits/statistics").status_code == 403
+    assert office.get("/credits/statistics.xlsx").status_code == 403
