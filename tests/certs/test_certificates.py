@@ -57,6 +57,7 @@ def export_as_trainee(certs_app, queued, ids, principal=TRAINEE_1):
     assert run_jobs(queued) == ["done"]
     pdf = c.get(f"/certs/exports/{job_id}.pdf")
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    assert "filename*=UTF-8''%E5%AD%A6%E5%88%86%E8%AF%81%E4%B9%A6" in pdf.headers["Content-Disposition"]  # 学分证书
     return job_id, pdf.data
 
 

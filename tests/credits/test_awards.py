@@ -507,6 +507,7 @@ def test_award_list_exports_to_excel_with_masked_ids(credits_app, seeded, cdb):
     values = [[c.value for c in row] for row in ws.iter_rows()]
     assert values[0][0] == "2026-01-01-001 心血管急危重症诊治进展 第一期（2026-12-10 至 2026-12-11）"
     assert values[1][:3] == ["序号", "姓名", "身份证号码"]
+    assert ws.freeze_panes == "A3" and ws.column_dimensions["C"].width >= 20  # an 18-character ID shows whole
     names = {r[1]: r for r in values[2:-1]}
     assert set(names) == {"吴倩", "李娜"}
     assert names["吴倩"][2] == pii.mask_id(id_number(1)) and names["吴倩"][9] == "是"

@@ -121,7 +121,8 @@ def export_download(job_id: int) -> Any:
     data = svc.job_pdf(session, _me(), job)
     session.commit()
     resp = Response(data, mimetype="application/pdf")
-    resp.headers["Content-Disposition"] = f'attachment; filename="certificates-{job.id}.pdf"'
+    name = quote(f"学分证书-{job.id}.pdf")  # the Chinese name where the browser reads RFC 5987, else the ASCII one
+    resp.headers["Content-Disposition"] = f"attachment; filename=\"certificates-{job.id}.pdf\"; filename*=UTF-8''{name}"
     resp.headers["Cache-Control"] = "private, no-store"
     return resp
 

@@ -575,6 +575,11 @@ def export_xlsx(offering: OfferingCredit, awards: list[CreditAward], forced: dic
     """The award list as the institution's office keeps it; ID numbers and mobiles masked; 代签 marked."""
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("授分名单")
+    # sized and its header kept in view, as the office reads it on screen before printing (set before any row:
+    # a write-only sheet writes them first)
+    for column, width in zip("ABCDEFGHIJKLMN", (6, 10, 22, 12, 28, 8, 6, 12, 14, 14, 18, 18, 24, 12), strict=True):
+        ws.column_dimensions[column].width = width
+    ws.freeze_panes = "A3"
     ws.append(text_row(ws, [f"{offering.project_number} {offering.project_title} {offering.seq_label}".rstrip()
                             + f"（{offering.starts_on} 至 {offering.ends_on}）"]))
     ws.append(["序号", "姓名", "身份证号码", "职称", "单位", "学分类别", "学分", "活动日期", "授分方式", "是否有效学分",
