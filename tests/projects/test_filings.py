@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 
 from PIL import Image
 from sqlalchemy import select
@@ -264,6 +265,18 @@ def test_pages_save_and_submit(projects_app, inst_a, make_project, frozen, csrf,
     bad = {**form, "ends_on": "2026-03-01"}
     r = c.post(url, data=bad, content_type="multipart/form-data")
     assert r.status_code == 422 and "结束日期不能早于开始日期" in r.get_data(as_text=True)
+    # a wrong date beside a newly chosen JPG: the file is kept (a browser cannot put it back in the form), the
+    # date refused; the form comes back with the draft's new version, so mending the date saves at once
+    typed_version = re.search(r'name="version" value="(\d+)"', c.get(url).get_data(as_text=True)).group(1)
+    clock.set_now(clock.now() + dt.timedelta(minutes=3))  # the office mends the form a little later
+    r = c.post(url, data={**bad, "version": typed_version, "notice": (io.BytesIO(images.jpeg()), "新通知.jpg")},
+               content_type="multipart/form-data")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 422 and "已保存所选附件（会议通知），无需重新选择" in html and "新通知.jpg" in html
+    assert "结束日期不能早于开始日期" in html and 'value="2026-03-01"' in html
+    version = re.search(r'name="version" value="(\d+)"', html).group(1)
+    assert version != typed_version  # the upload changed the draft
+    assert c.post(url, data={**form, "version": version}, content_type="multipart/form-data").status_code == 302
     r = c.post(url, data={**form, "action": "submit", "agenda": (io.BytesIO(images.jpeg()), "a.jpg")},
                content_type="multipart/form-data")
     assert r.status_code == 302

@@ -138,7 +138,7 @@ def filing_save(filing_id: int) -> Any:
     values = _form_values(request.form)
     data, errors = _load_filing_form(request.form)
     if errors:
-        return _render_form(filing, values, errors, 422)
+        return _refused_keeping_files(filing_id, values, errors, 422)
     try:
         services.save_filing(session, p, filing, data)  # type: ignore[arg-type]
         for kind in jpg.KINDS:
@@ -147,8 +147,7 @@ def filing_save(filing_id: int) -> Any:
                 services.put_upload(session, p, filing, kind, f.filename, f.read())
     except AppError as exc:
         session.rollback()
-        filing = services.get_filing(session, p, filing_id)
-        return _render_form(filing, values, exc.fields or {"_schema": exc.message}, exc.status)
+        return _refused_keeping_files(filing_id, values, exc.fields or {"_schema": exc.message}, exc.status)
     if request.form.get("action") == "submit":
         try:
             services.submit_filing(session, p, filing)
@@ -162,6 +161,37 @@ def filing_save(filing_id: int) -> Any:
         commit()
         flash("已保存。", "ok")
     return redirect(f"/projects/filings/{filing.id}")
+
+
+def _refused_keeping_files(filing_id: int, values: dict[str, Any], errors: dict[str, str], status: int) -> Any:
+    """The fields were refused: the files chosen with them are kept all the same (a browser cannot put a chosen
+    file back into the form, and choosing three JPGs again after mending a date is what the office should not
+    have to do). Each good JPG is stored on the draft in a transaction of its own; a bad one is refused next to
+    its field. The form comes back with what was typed and the filing's new version."""
+    session = db.session()
+    p = _me()
+    filing = services.get_filing(session, p, filing_id, lock=True)
+    kept: list[str] = []
+    if filing.state in states.EDITABLE:
+        for kind, label in jpg.KINDS.items():
+            f = request.files.get(kind)
+            if f is None or not f.filename:
+                continue
+            f.stream.seek(0)  # read already when the whole save was tried
+            try:
+                with session.begin_nested():
+                    services.put_upload(session, p, filing, kind, f.filename, f.read())
+                kept.append(label)
+            except AppError as exc:
+                errors.setdefault(kind, exc.message)
+    if kept:
+        commit()
+        values = {**values, "version": filing.version}
+        errors = {**errors, "_kept": f"已保存所选附件（{'、'.join(kept)}），无需重新选择；请修改标出的内容后再保存。"}
+    else:
+        session.rollback()
+        filing = services.get_filing(session, p, filing_id)
+    return _render_form(filing, values, errors, status)
 
 
 @pages.get("/projects/filings/<int:filing_id>/uploads/<kind>")
