@@ -109,6 +109,8 @@ def test_wrong_password_and_unknown_id_are_refused_alike(credits_app, make_accou
     unknown = page_login(client, NEIGHBOUR_ID, "zengxiaoming")
     for resp in (wrong, unknown):
         assert resp.status_code == 401 and "身份证号或密码不正确" in resp.get_data(as_text=True)
+        # how many tries are left, said alike whether the number has an account or not
+        assert "还可以再试 4 次；再输错将锁定 15 分钟" in resp.get_data(as_text=True)
         assert not has_session_cookie(resp)
     assert ID_NUMBER in wrong.get_data(as_text=True)  # the typed username stays in the form
     empty = client.post("/credits/login", data={"csrf_token": csrf_of(client.get("/credits/login").get_data(

@@ -174,7 +174,17 @@ def _lock_message(until: dt.datetime) -> str:
 UNKNOWN_LOGIN_PREFIX = "cme:unknown-login:"  # + the ID number's keyed hash (the tests give each run its own)
 
 
-def _count_unknown_failure(id_number: str) -> None:
+def _bad_credentials(tries: int | None) -> str:
+    """The refusal of a wrong password, saying how many tries are left before the lock (the same for an ID number
+    without an account, counted alike, so it tells nothing about who has one)."""
+    if tries is None:
+        return BAD_CREDENTIALS
+    left = max_failures() - tries
+    return (f"{BAD_CREDENTIALS[:-1]}，还可以再试 {left} 次；再输错将锁定 {lock_minutes()} 分钟"
+            "（也可通过“忘记密码”重设密码）。")
+
+
+def _count_unknown_failure(id_number: str) -> int | None:
     """An ID number without an account locks after as many wrong tries as one with an account, with the same
     answer: otherwise the lock message would tell who has an account (the 忘记密码 page is careful not to).
     Counted in Redis for a day; without Redis the plain refusal stands."""
@@ -194,8 +204,10 @@ def _count_unknown_failure(id_number: str) -> None:
             until = now + dt.timedelta(minutes=lock_minutes())
             client.hset(key, mapping={"until": until.isoformat(), "tries": 0})
             raise AppError(429, "account_locked", _lock_message(until), {"locked_until": until.isoformat()})
+        return int(tries)
     except redis.RedisError as exc:
         log.warning("wrong tries of unknown ID numbers not counted (%s)", type(exc).__name__)
+        return None
 
 
 def authenticate(session: Session, id_number: str, password: str) -> TraineeAccount:
@@ -204,9 +216,8 @@ def authenticate(session: Session, id_number: str, password: str) -> TraineeAcco
     account = find_account(session, id_number, for_update=True) if id_number else None
     if account is None:
         _verify_hash(_dummy_hash(), password or "")
-        if id_number:
-            _count_unknown_failure(id_number)
-        raise AppError(401, "bad_credentials", BAD_CREDENTIALS)
+        tries = _count_unknown_failure(id_number) if id_number else None
+        raise AppError(401, "bad_credentials", _bad_credentials(tries))
     now = clock.now()
     if account.locked_until is not None:
         if now < account.locked_until:
@@ -222,7 +233,7 @@ def authenticate(session: Session, id_number: str, password: str) -> TraineeAcco
             log.info("trainee account %s locked", account.id)  # the row id only: never the ID number
             raise KeptError(429, "account_locked", _lock_message(account.locked_until),
                             {"locked_until": account.locked_until.isoformat()})
-        raise KeptError(401, "bad_credentials", BAD_CREDENTIALS)
+        raise KeptError(401, "bad_credentials", _bad_credentials(account.failed_attempts))
     account.failed_attempts = 0
     account.locked_until = None
     return account
