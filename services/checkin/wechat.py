@@ -31,6 +31,7 @@ from wechatpy.exceptions import WeChatOAuthException
 from wechatpy.oauth import WeChatOAuth
 
 from services.common.errors import AppError
+from services.common.logs import brief
 
 __all__ = [
     "WeChatConfig", "WeChatError", "SnapshotUserError", "CmeWeChatOAuth",
@@ -190,7 +191,7 @@ def openid_for_code(code: str, config: WeChatConfig | None = None) -> str:
         raise WeChatError(reason, exc.errcode, exc.errmsg) from exc
     except (requests.RequestException, ValueError, KeyError) as exc:  # unreachable, timeout, not JSON
         # the exception's text holds the request URL, secret and code included: not chained, not logged
-        log.warning("WeChat OAuth unreachable or garbled: %s", type(exc).__name__)
+        log.warning("WeChat OAuth unreachable or garbled: %s", brief(exc))
         raise WeChatError(UNAVAILABLE) from None
     finally:
         oauth.close()

@@ -23,6 +23,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from .config import get_settings, redis_client_for
 from .errors import AppError, wants_json
+from .logs import brief
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ def _ended(subject: str, sid: str | None, at: int) -> bool:
     try:
         ended_sid, ended_before = _ends().mget(f"{_ENDED}sid:{sid or '-'}", f"{_ENDED}subject:{subject}")
     except redis.RedisError as exc:
-        log.warning("session ends unreadable (%s): signed sessions accepted", type(exc).__name__)
+        log.warning("session ends unreadable (%s): signed sessions accepted", brief(exc))
         return False
     return ended_sid is not None or (ended_before is not None and at < int(ended_before))
 
@@ -137,7 +138,7 @@ def end_this_session() -> None:
             _ends().set(f"{_ENDED}sid:{sid}", 1, ex=TOKEN_MAX_AGE)
         except redis.RedisError as exc:
             log.warning("logout could not end the session in Redis (%s): only the cookie is dropped",
-                        type(exc).__name__)
+                        brief(exc))
 
 
 def end_sessions_of(subject: str) -> None:
@@ -147,7 +148,7 @@ def end_sessions_of(subject: str) -> None:
     try:
         _ends().set(f"{_ENDED}subject:{subject}", _now_ms(), ex=TOKEN_MAX_AGE)
     except redis.RedisError as exc:
-        log.error("could not end the earlier sessions of %s in Redis (%s)", subject, type(exc).__name__)
+        log.error("could not end the earlier sessions of %s in Redis (%s)", subject, brief(exc))
 
 
 SESSION_END_UNAVAILABLE = ("暂时无法完成：系统无法让该账号已登录的设备退出（会话服务暂不可用），"
@@ -163,7 +164,7 @@ def sessions_must_end(subject: str) -> None:
         _ends().set(f"{_ENDED}subject:{subject}", _now_ms(), ex=TOKEN_MAX_AGE)
     except redis.RedisError as exc:
         log.error("refused a change: the sessions of %s could not be ended in Redis (%s)", subject,
-                  type(exc).__name__)
+                  brief(exc))
         raise AppError(503, "sessions_not_ended", SESSION_END_UNAVAILABLE) from exc
 
 

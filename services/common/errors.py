@@ -16,6 +16,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
+from .logs import brief
+
 log = logging.getLogger(__name__)
 
 STATUS_MESSAGES = {
@@ -187,7 +189,7 @@ def register_error_handlers(app: Flask) -> None:
 
 def db_unavailable_response(exc: BaseException, message: str = DB_BUSY_MESSAGE):
     """503 with Retry-After for a database that is down or restarting (the JSON shape or the error page)."""
-    log.error("database unavailable: %s", type(exc).__name__)
+    log.error("database unavailable: %s", brief(exc))
     resp, status = error_response(503, "unavailable", message)
     resp = make_response(resp, status)
     resp.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)

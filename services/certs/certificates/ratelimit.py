@@ -14,6 +14,7 @@ from flask import request
 
 from services.common.config import env
 from services.common.errors import AppError
+from services.common.logs import brief
 from services.common.web import redis_client
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ def check_verify_rate() -> None:
         pipe.expire(key, 120)
         count = int(pipe.execute()[0])
     except redis.RedisError as exc:
-        log.warning("verify rate limit unavailable: %s", type(exc).__name__)
+        log.warning("verify rate limit unavailable: %s", brief(exc))
         return
     if count > per_minute:
         raise AppError(429, "too_many_requests", "证书验证过于频繁，请一分钟后再试。")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from services.common import clock
+from services.common.logs import brief
 
 from ..db import db
 
@@ -43,7 +44,7 @@ def enqueue(job_id: int) -> bool:
         celery.send_task(TASK_NAME, args=[job_id], queue=RENDER_QUEUE)
         return True
     except Exception as exc:  # noqa: BLE001 - the job stays queued and is sent again later
-        log.warning("export %s not queued: %s", job_id, type(exc).__name__)
+        log.warning("export %s not queued: %s", job_id, brief(exc))
         return False
 
 

@@ -38,6 +38,7 @@ from services.common.errors import (
     error_response,
 )
 from services.common.identity import FIELD_LABELS, TITLES, TraineeIdentitySchema
+from services.common.logs import brief
 from services.common.schemas import load_form
 
 from .. import wechat
@@ -112,7 +113,7 @@ def _db_busy_page(exc: Exception) -> Any:
     if not db_unavailable(exc):
         log.exception("unhandled error")
         return error_response(500, "internal_error", STATUS_MESSAGES[500])
-    log.error("database unavailable on %s: %s", request.endpoint, type(exc).__name__)
+    log.error("database unavailable on %s: %s", request.endpoint, brief(exc))
     ticket = load_ticket(request.cookies.get(TICKET_COOKIE))
     submitted = request.method == "POST" and request.endpoint == "checkin_phone.scan_submit" and ticket is not None
     if submitted and request.form.get("mode") != "tap":

@@ -45,6 +45,7 @@ from services.common.config import env, redis_client
 from services.common.db import insert_for, insert_rows_or_skip
 from services.common.errors import AppError, KeptError
 from services.common.formats import fmt_credits
+from services.common.logs import brief
 from services.common.sms_codes import CODE_TTL, PendingSms
 
 from ..attendance.models import AttendanceRecord
@@ -206,7 +207,7 @@ def _count_unknown_failure(id_number: str) -> int | None:
             raise AppError(429, "account_locked", _lock_message(until), {"locked_until": until.isoformat()})
         return int(tries)
     except redis.RedisError as exc:
-        log.warning("wrong tries of unknown ID numbers not counted (%s)", type(exc).__name__)
+        log.warning("wrong tries of unknown ID numbers not counted (%s)", brief(exc))
         return None
 
 
@@ -338,7 +339,7 @@ def _as_if_sent(id_number: str) -> None:
         sms_codes.refuse_too_soon(dt.datetime.fromisoformat(last.decode()) if last else None, now)
         client.set(key, now.isoformat(), ex=86400)
     except redis.RedisError as exc:
-        log.warning("a reset asked for an ID number without an account was not remembered (%s)", type(exc).__name__)
+        log.warning("a reset asked for an ID number without an account was not remembered (%s)", brief(exc))
 
 
 def request_reset(session: Session, id_number: str) -> ResetRequest:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from services.common import clock, pii, sms
 from services.common.formats import zh_date
+from services.common.logs import brief
 
 from ..accounts.models import TraineeAccount
 from ..awards.models import PRINTABLE_AFTER, CreditAward
@@ -99,7 +100,7 @@ def send_printable_notices(session: Session, today: dt.date) -> dict[str, Any]:
             session.commit()
             summary["failed"] += 1
             log.warning("printable notice for %d award(s) failed, will retry next run: %s", len(claimed),
-                        type(exc).__name__)
+                        brief(exc))
             continue
         summary["sent"] += 1
     log.info("printable notices of %s: %s", today, summary)

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from services.common import pii, sms
 from services.common.formats import zh_date
+from services.common.logs import brief
 
 from ..catalogue.models import Project
 from ..filings import states as filing_states
@@ -166,7 +167,7 @@ def send_due_reminders(session: Session, today: dt.date) -> dict[str, Any]:
                 sms.send_sms(pii.decrypt(mobile_enc), text, params, template="reminder")
             except Exception as exc:  # noqa: BLE001 - any provider failure: give the claim back, retry next run
                 log.warning("reminder %s %s (%s) to admin %s failed, will retry next run: %s", due.kind,
-                            due.object_id, stage, admin_id, type(exc).__name__)
+                            due.object_id, stage, admin_id, brief(exc))
                 session.delete(row)
                 session.commit()
                 summary["failed"] += 1
