@@ -110,6 +110,8 @@ class GrantedAwardSchema(_Payload):
     activity_date = fields.Date(required=True)
     method = fields.String(required=True, validate=validate.OneOf(["attendance", "manual"]))
     state = fields.String(required=True, validate=validate.OneOf(["pending", "effective"]))
+    # her 代签 (forced check-ins) in the offering: the report's 考勤导入 shows them to the committee too
+    forced = fields.Integer(load_default=0, validate=validate.Range(min=0))
 
 
 class CreditsGrantedSchema(_Payload):

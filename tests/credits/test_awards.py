@@ -273,6 +273,8 @@ def test_granting_again_adds_only_who_is_new(credits_app, seeded, cdb):
     # every grant announced the whole current list
     last = granted_events(cdb)[-1]["payload"]
     assert last["offering_id"] == OFFERING and sorted(a["name"] for a in last["awards"]) == ["吴倩", "李娜", "王芳"]
+    # with each one's 代签, for the report's 考勤导入 (the committee sees them there)
+    assert {a["name"]: a["forced"] for a in last["awards"]} == {"吴倩": 0, "李娜": 0, "王芳": 1}
 
 
 def test_an_attendance_award_withdrawn_by_mistake_can_be_granted_again(credits_app, seeded, cdb):

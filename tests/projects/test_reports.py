@@ -233,6 +233,33 @@ def test_cannot_create_before_the_offering_starts(projects_app, inst_a, held):
     assert r.status_code == 409 and "举办后方可新建" in r.get_json()["error"]["message"]
 
 
+def test_the_imported_list_shows_each_trainee_s_dai_qian_to_the_office_and_the_committee(
+        projects_app, projects_db, inst_a, held, reviewer):
+    """credits.granted carries each trainee's 代签 count: the real handler keeps it, 导入 copies it, page 4 and
+    the committee's review of the report mark it (a list full of 代签 is what the committee should look at)."""
+    from services.common.events import make_envelope
+    from services.projects.worker import handle_event
+
+    oid = held(*inst_a)
+    c = projects_app.test_client()
+    h = bearer(inst_a[1])
+    rid = c.post(f"/projects/api/reports/offering/{oid}", headers=h).get_json()["id"]
+    person = {"credit_class": "Ⅰ类", "credit_value": "10", "activity_date": dt.date(2026, 3, 21),
+              "method": "attendance", "state": "pending", "title": "主治医师", "unit": "某县医院"}
+    awards = [{**person, "award_id": 1, "trainee_key": "1" * 64, "name": "张伟", "id_enc": pii.encrypt(ID_NUMBER)},
+              {**person, "award_id": 2, "trainee_key": "2" * 64, "name": "王芳", "id_enc": pii.encrypt(ID_NUMBER),
+               "forced": 2}]
+    assert handle_event.run(make_envelope("credits.granted", "credits", {
+        "offering_id": oid, "institution_id": inst_a[0].id, "awards": awards})) is True
+    att = c.post(f"/projects/api/reports/{rid}/attendance/import", headers=h).get_json()["attendance"]
+    assert att["forced_count"] == 1 and [t["forced"] for t in att["trainees"]] == [0, 2]
+    page = login_client(projects_app.test_client(), inst_a[1]).get(f"/projects/reports/{rid}/pages/4")
+    html = page.get_data(as_text=True)
+    assert "王芳 <strong>含代签 2 次</strong>" in html and "1 人含代签" in html and "张伟 <strong>" not in html
+    view = login_client(projects_app.test_client(), inst_a[1]).get(f"/projects/reports/{rid}").get_data(as_text=True)
+    assert "王芳 <strong>含代签 2 次</strong>" in view  # the report's whole view, as the committee's review shows it
+
+
 def test_import_replaces_never_doubles(projects_app, projects_db, inst_a, held):
     oid = held(*inst_a)
     c = projects_app.test_client()

@@ -535,10 +535,12 @@ def current_awards(session: Session, offering_id: int) -> list[CreditAward]:
 
 def emit_granted(session: Session, offering: OfferingCredit) -> None:
     session.flush()
+    forced = forced_checkins(session, offering.offering_id)
     awards = [{
         "award_id": a.id, "trainee_key": a.trainee_key, "name": a.name, "id_enc": a.id_enc, "title": a.title,
         "unit": a.unit, "credit_class": a.credit_class, "credit_value": a.credit_value,
         "activity_date": a.activity_date, "method": a.method, "state": a.state,
+        "forced": len(forced.get(a.trainee_key, ())),
     } for a in current_awards(session, offering.offering_id)]
     emit(session, outbox, "credits", "credits.granted",
          {"offering_id": offering.offering_id, "institution_id": offering.institution_id, "awards": awards})

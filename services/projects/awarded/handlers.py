@@ -17,7 +17,7 @@ from .models import AwardedList, AwardedTrainee
 log = logging.getLogger(__name__)
 
 FIELDS = ("award_id", "trainee_key", "name", "id_enc", "title", "unit", "credit_class", "credit_value",
-          "activity_date", "method", "state")
+          "activity_date", "method", "state", "forced")
 
 
 def on_credits_granted(session: Session, payload: dict[str, Any], envelope: dict[str, Any]) -> None:

@@ -162,6 +162,7 @@ class ReportTrainee(Base):
     activity_date: Mapped[dt.date] = mapped_column(Date)
     method: Mapped[str] = mapped_column(String(12))
     state: Mapped[str] = mapped_column(String(12))
+    forced: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # her 代签 in the offering
 
     __table_args__ = (UniqueConstraint("report_id", "trainee_key"),)
 

@@ -192,6 +192,7 @@ class TraineeOutSchema(Schema):
     activity_date = fields.Date()
     method = fields.String(metadata={"description": "attendance 根据会场考勤授分 / manual 手工录入"})
     manual = fields.Boolean(metadata={"description": "手工录入：非有效学分"})
+    forced = fields.Integer(metadata={"description": "本期次的代签（机构补录）次数"})
     state = fields.String()
 
 
@@ -200,6 +201,7 @@ class ReportAttendanceOutSchema(Schema):
     as_of = fields.DateTime(allow_none=True, metadata={"description": "导入的授分名单的时间"})
     count = fields.Integer()
     manual_count = fields.Integer()
+    forced_count = fields.Integer(metadata={"description": "含代签的人数"})
     available = fields.Boolean(metadata={"description": "学分管理是否已同步授分名单"})
     available_count = fields.Integer(allow_none=True)
     outdated = fields.Boolean(metadata={"description": "导入后授分名单又有变化，需要重新导入"})

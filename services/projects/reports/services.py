@@ -300,7 +300,7 @@ def import_attendance(session: Session, principal: Principal, report: ExecutionR
         report.trainees.append(ReportTrainee(
             award_id=a.award_id, trainee_key=a.trainee_key, name=a.name, id_enc=a.id_enc, title=a.title,
             unit=a.unit, credit_class=a.credit_class, credit_value=a.credit_value, activity_date=a.activity_date,
-            method=a.method, state=a.state))
+            method=a.method, state=a.state, forced=a.forced))
     report.attendance_imported_at = clock.now()
     report.attendance_as_of = source.as_of
     _touch(session, report)
@@ -418,9 +418,11 @@ def attendance_dict(session: Session, report: ExecutionReport) -> dict[str, Any]
     source = awarded_list(session, report)
     trainees = [{"name": t.name, "id_masked": t.id_masked, "title": t.title, "unit": t.unit,
                  "credit_class": t.credit_class, "credit_value": t.credit_value, "activity_date": t.activity_date,
-                 "method": t.method, "manual": t.manual, "state": t.state} for t in report.trainees]
+                 "method": t.method, "manual": t.manual, "state": t.state, "forced": t.forced}
+                for t in report.trainees]
     return {"imported_at": report.attendance_imported_at, "as_of": report.attendance_as_of,
             "count": len(trainees), "manual_count": sum(1 for t in trainees if t["manual"]),
+            "forced_count": sum(1 for t in trainees if t["forced"]),
             "available": source is not None, "available_count": source.count if source is not None else None,
             "outdated": bool(source is not None and report.attendance_as_of is not None
                              and source.as_of > report.attendance_as_of),
