@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import false, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from services.common import clock, pii
@@ -29,6 +29,7 @@ from services.common.audit import record_audit
 from services.common.auth import Principal, own_institution
 from services.common.errors import AppError
 from services.common.events import emit
+from services.common.identity import normalise_mobile
 from services.common.inputs import half_width
 from services.common.paging import paginate
 from services.common.sheets import text_row
@@ -294,14 +295,18 @@ def kept_details(trainee: Any, typed: dict[str, Any]) -> list[str]:
 # ---------------------------------------------------------------- the check-in list
 
 def search_kind(q: str | None) -> str | None:
-    """'id' for a full ID number, 'mobile' for a full mobile, 'name' otherwise (None when blank)."""
+    """'id' for a full ID number, 'mobile' for a full mobile (+86 and groups as the scan form reads it),
+    'digits' for anything else mostly made of digits (a part of a number: found by nothing, and kept out of URLs
+    all the same), 'name' otherwise (None when blank)."""
     if not q or not q.strip():
         return None
     text = re.sub(r"[\s\-]", "", half_width(q)).upper()
     if _ID_SHAPE.match(text):
         return "id"
-    if _MOBILE_SHAPE.match(text):
+    if _MOBILE_SHAPE.match(normalise_mobile(text)):
         return "mobile"
+    if sum(ch.isdigit() for ch in text) >= 6:
+        return "digits"
     return "name"
 
 
@@ -316,7 +321,9 @@ def checkin_query(activity: Activity, q: str | None = None, window_id: int | Non
     if kind == "id":
         stmt = stmt.where(Trainee.trainee_key == pii.id_hash(re.sub(r"[\s\-]", "", q or "")))
     elif kind == "mobile":
-        stmt = stmt.where(Trainee.mobile_hash == pii.mobile_hash(re.sub(r"[\s\-]", "", q or "")))
+        stmt = stmt.where(Trainee.mobile_hash == pii.mobile_hash(normalise_mobile(q or "")))
+    elif kind == "digits":
+        stmt = stmt.where(false())  # only whole numbers are looked up (by their keyed hash)
     elif kind == "name":
         stmt = stmt.where(or_(Trainee.name.icontains(q.strip(), autoescape=True),  # type: ignore[union-attr]
                               Trainee.unit.icontains(q.strip(), autoescape=True)))  # type: ignore[union-attr]

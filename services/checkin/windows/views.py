@@ -257,7 +257,8 @@ def checkin_search(activity_id: int) -> Any:
         return redirect(f"/checkin/activities/{activity.id}/checkins" + (f"?{query}" if query else ""))
     args["per_page"] = 100
     result = services.checkin_page(session, activity, args)
-    shown = "身份证号码（已隐藏）" if kind == "id" else "手机号码（已隐藏）"
+    shown = {"id": "身份证号码（已隐藏）", "mobile": "手机号码（已隐藏）"}.get(
+        kind, "号码（已隐藏；请输入完整的身份证号码或手机号码）")
     args["q"] = None  # the number is not echoed into the page's links
     return _render_checkins(activity, args, result, shown)
 
