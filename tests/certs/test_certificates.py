@@ -367,13 +367,29 @@ def test_verify_valid_revoked_and_unknown(certs_app, awards, queued, certs_db):
     # the page shows only the surname; the name the clerk holds is checked against it, never shown
     mine = anon.get(f"/certs/verify/{number}?name=张 伟").get_data(as_text=True)
     assert "您输入的姓名与证书一致" in mine and "张伟" not in mine
-    other = anon.get(f"/certs/verify/{number}?name=张三").get_data(as_text=True)
-    assert "您输入的姓名与证书不一致" in other and "张三" not in other
+    other = anon.get(f"/certs/verify/{number}?name=张三")
+    assert "您输入的姓名与证书不一致" in other.get_data(as_text=True) and "张三" not in other.get_data(as_text=True)
+    assert other.headers["Cache-Control"] == "no-store"
 
     missing = anon.get("/certs/verify/2027AAAAAAAAAAAA")
     assert missing.status_code == 404 and "未找到证书编号" in missing.get_data(as_text=True)
     assert anon.get("/certs/verify/not-a-number").status_code == 404
     assert anon.get("/certs/api/verify/2027AAAAAAAAAAAA").status_code == 404
+
+
+def test_names_are_checked_a_few_times_a_day_per_certificate(certs_app, awards, queued, certs_db, monkeypatch):
+    """核对持证人姓名 answers yes or no: per certificate a few times a day, whoever asks, or a holder's name could
+    be found by trying names behind the surname the page shows (one star, whatever the name's length)."""
+    monkeypatch.setenv("CME_CERTS_NAME_CHECKS_PER_DAY", "2")
+    clock.set_now(at(PRINTABLE_DAY))
+    export_as_trainee(certs_app, queued, [1])
+    number = certificates(certs_db)[1][0]
+    anon = certs_app.test_client()
+    assert "张*</dd>" in anon.get(f"/certs/verify/{number}").get_data(as_text=True)
+    assert "不一致" in anon.get(f"/certs/verify/{number}?name=张三").get_data(as_text=True)
+    assert "与证书一致" in anon.get(f"/certs/verify/{number}?name=张伟").get_data(as_text=True)
+    third = anon.get(f"/certs/verify/{number}?name=张伟").get_data(as_text=True)
+    assert "核对次数已达上限" in third and "与证书一致" not in third and "证书有效" in third
 
 
 def test_a_number_typed_from_paper_is_read_as_printed():

@@ -55,12 +55,13 @@ _OFFERING = {"n": 100}
 
 
 def insert_award(databases, id_number=ID_NUMBER, *, credit_class="Ⅰ类", value="5", method="attendance",
-                 state="effective", ends_on=dt.date(2026, 6, 12), title=None, institution_id=1):
-    """Insert one CreditAward row straight into the credits database; returns its id."""
+                 state="effective", ends_on=dt.date(2026, 6, 12), title=None, institution_id=1, offering_id=None):
+    """Insert one CreditAward row straight into the credits database (its own offering unless one is given);
+    returns its id."""
     from services.credits.awards.models import CreditAward
 
     _OFFERING["n"] += 1
-    n = _OFFERING["n"]
+    n = offering_id or _OFFERING["n"]
     s = databases["credits"].new_session()
     award = CreditAward(
         offering_id=n, institution_id=institution_id, trainee_key=pii.id_hash(id_number), name="曾小明",
@@ -485,3 +486,23 @@ def test_api_permissions(credits_app, people, who):
         return
     titles = {a["project_title"] for y in resp.json["years"] for a in y["awards"]}
     assert titles == ({"本人的项目"} if who == "trainee" else {"邻居的项目"})
+
+
+def test_a_withdrawal_undone_by_regranting_is_not_shown_beside_the_new_award(databases, add_award):
+    """恢复授分 makes a new award of the same offering: 达标情况查询 showed the mistaken withdrawal (and counted
+    it under 已撤销) beside it; only the standing award is shown now. A withdrawal that stands is still shown."""
+    first = add_award(state="withdrawn", value="10", title="心血管急危重症诊治进展")
+    s = databases["credits"].new_session()
+    try:
+        from services.credits.awards.models import CreditAward
+
+        offering = s.get(CreditAward, first).offering_id
+    finally:
+        s.close()
+    add_award(state="pending", value="10", title="心血管急危重症诊治进展", offering_id=offering)
+    add_award(state="withdrawn", value="3", title="另一个项目")
+    year = summary(databases)[2026]
+    titles = [(a.project_title, a.state) for a in year.awards]
+    assert titles.count(("心血管急危重症诊治进展", "withdrawn")) == 0
+    assert ("心血管急危重症诊治进展", "pending") in titles and ("另一个项目", "withdrawn") in titles
+    assert (year.withdrawn.count, year.pending.count) == (1, 1)

@@ -1,8 +1,12 @@
-"""An in-app limit on the public verification page (per client address, per minute, in Redis).
+"""In-app limits on the public verification page, in Redis.
 
-CME_CERTS_VERIFY_PER_MINUTE (default 30; 0 switches it off). Redis down: the page still answers (fail open), since
-verification reveals nothing but a masked name and the gateway limits as well.
-"""
+CME_CERTS_VERIFY_PER_MINUTE (default 30 per client address; 0 switches it off). Redis down: the page still
+answers (fail open), since verification reveals nothing but a masked name and the gateway limits as well.
+
+The name check (核对持证人姓名) answers yes or no to a guess: per certificate number it answers
+CME_CERTS_NAME_CHECKS_PER_DAY times a day (default 10, whatever the address), so guessing a holder's name from
+its surname is not a matter of trying names. Redis down: no name is checked (fail closed: a guess must not go
+unlimited)."""
 
 from __future__ import annotations
 
@@ -43,3 +47,27 @@ def check_verify_rate() -> None:
         return
     if count > per_minute:
         raise AppError(429, "too_many_requests", "证书验证过于频繁，请一分钟后再试。")
+
+
+NAME_PREFIX = "cme:certs:name-check:"
+
+
+def name_checks_per_day() -> int:
+    try:
+        return int(env("CME_CERTS_NAME_CHECKS_PER_DAY", "10") or 10)
+    except ValueError:
+        return 10
+
+
+def name_check_allowed(number: str) -> bool:
+    """Counts one name check of this certificate today; False once the day's are used (or Redis is down)."""
+    key = f"{NAME_PREFIX}{number}:{int(time.time() // 86400)}"
+    try:
+        pipe = redis_client().pipeline()
+        pipe.incr(key)
+        pipe.expire(key, 2 * 86400)
+        count = int(pipe.execute()[0])
+    except redis.RedisError as exc:
+        log.warning("name check limit unavailable, no name checked: %s", brief(exc))
+        return False
+    return count <= name_checks_per_day()

@@ -69,8 +69,9 @@ def same_name(typed: str, award: EffectiveAward) -> bool:
 
 
 def mask_name(name: str) -> str:
+    """The surname and one star, whatever the length: a star per character told a guesser the name's length."""
     name = (name or "").strip()
-    return name[:1] + "*" * max(1, len(name) - 1) if name else "*"
+    return name[:1] + "*" if name else "*"
 
 
 @dataclass
@@ -130,7 +131,8 @@ def by_number(session: Session, number: str) -> tuple[Certificate, EffectiveAwar
     return (row[0], row[1]) if row else None
 
 
-def verification(session: Session, number: str, name: str = "") -> dict[str, Any] | None:
+def verification(session: Session, number: str, name: str = "",
+                 allow_name_check: Any = lambda number: True) -> dict[str, Any] | None:
     """What the public page says of a number: no personal data beyond the masked name; given the name the
     verifier holds, whether it is the certificate's (yes or no, never the name itself)."""
     found = by_number(session, number)
@@ -138,7 +140,9 @@ def verification(session: Session, number: str, name: str = "") -> dict[str, Any
         return None
     cert, award = found
     revoked = award.revoked_at is not None
-    return {"name_checked": bool(name.strip()), "name_matches": same_name(name, award) if name.strip() else None,
+    checked = bool(name.strip()) and allow_name_check(cert.number)
+    return {"name_checked": checked, "name_limited": bool(name.strip()) and not checked,
+            "name_matches": same_name(name, award) if checked else None,
             "number": cert.number, "status": "revoked" if revoked else "valid",
             "status_label": "已撤销" if revoked else "有效",
             "revoked_at": award.revoked_at, "revoked_on": clock.fmt(award.revoked_at, "%Y-%m-%d") or None,

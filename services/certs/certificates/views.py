@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from flask import Blueprint, Response, redirect, render_template, request
+from flask import Blueprint, Response, make_response, redirect, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
 
 from services.common import clock
@@ -25,7 +25,7 @@ from services.common.schemas import load_form
 from ..db import db
 from . import services as svc
 from . import tasks
-from .ratelimit import check_verify_rate
+from .ratelimit import check_verify_rate, name_check_allowed
 from .schemas import CertificateListOut, ExportForm, ExportIn, JobOut, LookupOut, NumberQuery, VerifyOut
 
 TRAINEE_LOGIN = "/credits/login"
@@ -217,9 +217,12 @@ def verify_form() -> Any:
 def verify_page(number: str) -> Any:
     check_verify_rate()
     name = request.args.get("name", "")[:50]  # the name the verifier holds: checked, never echoed back
-    info = svc.verification(db.session(), number, name)
-    resp = render_template("certs/verify.html", info=info, number=svc.normalise_number(number)[:40], asked=True)
-    return resp, 200 if info else 404
+    info = svc.verification(db.session(), number, name, name_check_allowed)
+    resp = make_response(render_template("certs/verify.html", info=info, number=svc.normalise_number(number)[:40],
+                                         asked=True), 200 if info else 404)
+    if name:
+        resp.headers["Cache-Control"] = "no-store"  # the name checked stays out of the browser's cache
+    return resp
 
 
 # ---------------------------------------------------------------- JSON API

@@ -32,7 +32,8 @@ ZERO = Decimal("0.00")
 _AWARDS = CreditAward.__table__
 _ROW_COLUMNS = tuple(_AWARDS.c[name] for name in (
     "id", "year", "project_number", "project_title", "institution_name", "credit_class", "credit_value",
-    "offering_starts_on", "offering_ends_on", "activity_date", "method", "state", "withdraw_reason"))
+    "offering_starts_on", "offering_ends_on", "activity_date", "method", "state", "withdraw_reason",
+    "offering_id"))
 _NEWEST_FIRST = (_AWARDS.c.year.desc(), _AWARDS.c.activity_date.desc(), _AWARDS.c.id.desc())
 _ACCOUNTS = TraineeAccount.__table__
 # the account of the session and its awards (none: one row of NULL award columns); built once, compiled once
@@ -187,8 +188,11 @@ def summarise(rows: Iterable[Any], today: dt.date, *, year: int | None = None) -
     summary(today.year)
     if year is not None:
         summary(year)
+    rows = list(rows)
+    # a withdrawal undone by 恢复授分 is a new award of the same offering: the mistaken one is not shown beside it
+    standing = {row.offering_id for row in rows if row.id is not None and row.state != "withdrawn"}
     for row in rows:
-        if row.id is None:
+        if row.id is None or (row.state == "withdrawn" and row.offering_id in standing):
             continue
         s = summary(row.year)
         if row.state == "withdrawn":
