@@ -105,6 +105,19 @@ def _sqlite_lock_for_update(state: Any) -> None:
         raw.execute("BEGIN IMMEDIATE")
 
 
+def savepoint(session: Session) -> Any:
+    """session.begin_nested(), inside a real transaction on SQLite too. pysqlite emits its BEGIN only before
+    INSERT, UPDATE or DELETE, so a SAVEPOINT opened before any of them began SQLite's transaction itself and its
+    RELEASE committed it: an Excel import of 30 institutions committed row by row, and another writer in between
+    left it half saved with no audit entry (the trial walk on the embedded default)."""
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        raw = conn.connection.dbapi_connection
+        if raw is not None and not raw.in_transaction:
+            raw.execute("BEGIN")
+    return session.begin_nested()
+
+
 def build_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         eng = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)

@@ -92,7 +92,7 @@ def test_permission_tables_cover_every_endpoint(credits_app):
     from services.common.web import endpoint_access
 
     tables = [importlib.import_module(f"tests.credits.{name}").ENDPOINTS
-              for name in ("test_trainee_login", "test_awards", "test_compliance")]
+              for name in ("test_trainee_login", "test_awards", "test_compliance", "test_statistics")]
     ours = {rule for rule in endpoint_access(credits_app)
             if not rule.endswith(("/healthz", "/metrics")) and "openapi" not in rule}  # common: the matrix
     assert ours == {"GET /credits/api/offerings/<int:offering_id>",

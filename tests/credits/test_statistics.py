@@ -16,6 +16,7 @@ from tests.credits.test_compliance import ID_NUMBER, insert_award
 from tests.credits.test_offerings import INST_A, REVIEWER, deliver, payload
 
 OTHER_ID = "610102198502024321"
+ENDPOINTS = {"GET /credits/statistics": ("reviewer",), "GET /credits/statistics.xlsx": ("reviewer",)}
 TODAY = dt.datetime(2026, 12, 20, 2, 0, tzinfo=dt.UTC)
 
 
@@ -72,3 +73,10 @@ def test_only_the_committee_sees_the_statistics(credits_app, databases):
     office = login_client(credits_app.test_client(), INST_A)
     assert office.get("/credits/statistics").status_code == 403
     assert office.get("/credits/statistics.xlsx").status_code == 403
+
+
+def test_endpoints_declare_committee_access(credits_app):
+    from services.common.web import endpoint_access
+
+    table = endpoint_access(credits_app)
+    assert {rule: table[rule] for rule in ENDPOINTS} == ENDPOINTS

@@ -185,6 +185,8 @@ ENDPOINTS = [
     ("POST", "/projects/catalogue/import", (401, 403, 403, 422)),
     ("GET", "/projects/api/catalogue", (401, 200, 200, 200)),
     ("POST", "/projects/api/catalogue/import", (401, 403, 403, 422)),
+    ("GET", "/projects/catalogue/import", (302, 403, 403, 303)),  # the result page's address: back to the list
+    ("POST", "/projects/catalogue/{pid}/delete", (401, 403, 403, 409)),  # a 期次 was started: not deleted
     ("GET", "/projects/filings", (302, 200, 200, 403)),
     ("POST", "/projects/filings/projects/{pid}/offerings", (401, 409, 404, 403)),
     ("GET", "/projects/filings/{fid}", (302, 200, 404, 403)),

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.common import clock
+from services.common.db import savepoint
 from services.common.events import ScheduleItemSchema, parse_time
 
 from ..windows.services import ensure_schedule_windows
@@ -47,7 +48,7 @@ def on_offering_approved(session: Session, payload: dict[str, Any], envelope: di
         select(Activity).where(Activity.offering_id == payload["offering_id"]).with_for_update()).first()
     if activity is None:
         try:
-            with session.begin_nested():
+            with savepoint(session):
                 activity = Activity(offering_id=payload["offering_id"], created_at=clock.now(), **values)
                 session.add(activity)
             ensure_schedule_windows(session, activity, schedule)

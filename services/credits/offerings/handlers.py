@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.common import clock
+from services.common.db import savepoint
 from services.common.events import parse_time
 
 from .models import OfferingCredit
@@ -38,7 +39,7 @@ def on_offering_approved(session: Session, payload: dict[str, Any], envelope: di
     row = session.scalars(query).first()
     if row is None:
         try:
-            with session.begin_nested():
+            with savepoint(session):
                 session.add(OfferingCredit(offering_id=payload["offering_id"], created_at=clock.now(), **values))
             return
         except IntegrityError:  # a concurrent approval of the same offering got there first

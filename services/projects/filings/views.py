@@ -9,6 +9,7 @@ from flask_smorest import Blueprint as ApiBlueprint
 from marshmallow import ValidationError
 
 from services.common.auth import access, current
+from services.common.db import savepoint
 from services.common.errors import AppError
 from services.common.inputs import flatten, keep_args, load_json, load_query
 from services.common.schemas import strip_blank
@@ -179,7 +180,7 @@ def _refused_keeping_files(filing_id: int, values: dict[str, Any], errors: dict[
                 continue
             f.stream.seek(0)  # read already when the whole save was tried
             try:
-                with session.begin_nested():
+                with savepoint(session):
                     services.put_upload(session, p, filing, kind, f.filename, f.read())
                 kept.append(label)
             except AppError as exc:

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from services.common import pii
+from services.common.db import savepoint
 from services.common.errors import AppError
 from services.common.paging import matches, paginate
 
@@ -171,7 +172,7 @@ def import_institutions(session: Session, stream: IO[bytes],
             report.existing.append(_existing(number, account))
             continue
         try:
-            with session.begin_nested():  # a row refused by the database does not undo the good rows
+            with savepoint(session):  # a row refused by the database does not undo the good rows
                 create_institution(session, account, loaded["name"], loaded["password"])
         except AppError as exc:
             report.errors.append({"row": number, "reason": exc.message})

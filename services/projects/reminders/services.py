@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.common import pii, sms
+from services.common.db import savepoint
 from services.common.formats import zh_date
 from services.common.logs import brief
 
@@ -120,7 +121,7 @@ def _claim(session: Session, due: Due, stage: str, admin_id: int) -> ReminderSen
     row = ReminderSent(kind=due.kind, object_id=due.object_id, stage=stage, due_on=due.due_on, admin_id=admin_id,
                        institution_id=due.institution_id)
     try:
-        with session.begin_nested():
+        with savepoint(session):
             session.add(row)
     except IntegrityError:
         session.commit()

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from services.common import clock, pii
 from services.common.auth import Principal, own_institution
+from services.common.db import savepoint
 from services.common.errors import AppError
 from services.common.formats import fmt_credits
 from services.common.paging import matches, paginate
@@ -204,7 +205,7 @@ def create_report(session: Session, principal: Principal, offering_id: int) -> E
         contact_phone_enc=filing.contact_phone_enc, summary="", created_at=clock.now(),
     )
     try:
-        with session.begin_nested():  # UNIQUE(offering_id): a concurrent 新建 loses here, not with a 500
+        with savepoint(session):  # UNIQUE(offering_id): a concurrent 新建 loses here, not with a 500
             session.add(report)
             session.flush()
     except IntegrityError:
