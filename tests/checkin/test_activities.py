@@ -193,6 +193,8 @@ def test_search_year_filter_and_paging(checkin_app):
 
     html = shown("?q=2025-09")
     assert "儿科护理新进展" in html and "心血管急危重症诊治进展" not in html
+    html = shown("?q=２０２５-０９")  # typed in 全角 digits
+    assert "儿科护理新进展" in html and "心血管急危重症诊治进展" not in html
     html = shown("?q=心血管")
     assert "心血管急危重症诊治进展" in html and "儿科护理新进展" not in html
     html = shown("?year=2025")

@@ -218,7 +218,7 @@ def test_the_desk_answers_i_attended_but_my_credits_do_not_show(credits_app, see
     credit stands (not yet granted, granted to others but not to her, waiting for the report, effective)."""
     from tests.credits.conftest import new_account
 
-    for serial in (2, 3, 4):
+    for serial in (1, 2, 3, 4):
         new_account(databases, NAMES[serial], id_number(serial))
     desk = client_for(credits_app, "reviewer")
 
@@ -233,10 +233,12 @@ def test_the_desk_answers_i_attended_but_my_credits_do_not_show(credits_app, see
     assert "3 次" in before and "未授分：举办机构尚未授分" in before
     c = client_for(credits_app, "inst_a")
     c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))
+    c.post(f"/credits/awards/{OFFERING}/exclusions", data=form(INST_A, trainee_key=key(1), reason="未完成课后考核"))
     c.post(f"/credits/awards/{OFFERING}/grant", data=form(INST_A, activity_date="2026-12-11"))
-    assert "未授分：举办机构已授分，本人不在授分名单中" in row(2)
+    assert "未授分：举办机构已授分，本人不在授分名单中（签到未达到" in row(2)  # missed a window
     assert "已授分 Ⅰ类 10 分，待生效：举办机构尚未提交执行情况反馈" in row(3)
     assert "4 次（含代签 1 次）" in row(4)
+    assert "未授分：举办机构在筛选授分人员时未授予，原因：未完成课后考核" in row(1)  # valid, but unticked
 
 
 def test_granting_again_adds_only_who_is_new(credits_app, seeded, cdb):

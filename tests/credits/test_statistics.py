@@ -58,6 +58,9 @@ def test_the_year_s_figures_by_institution_and_who_met_the_requirement(credits_a
     last_year = c.get("/credits/statistics?year=2025").get_data(as_text=True)
     assert "有效学分学员 <strong>1</strong> 人，其中达标 <strong id=\"met\">1</strong> 人" in last_year
     assert c.get("/credits/statistics?year=abc").status_code == 422
+    # the year on screen is the one selected, and next year's can be chosen (its catalogue comes in December)
+    future = c.get("/credits/statistics?year=2030").get_data(as_text=True)
+    assert '<option value="2030" selected>' in future and '<option value="2027">' in future
 
     sheet = c.get("/credits/statistics.xlsx?year=2026")
     assert sheet.status_code == 200 and "2026%E5%B9%B4%E5%BA%A6" in sheet.headers["Content-Disposition"]

@@ -17,6 +17,7 @@ from services.common import clock
 from services.common.auth import Principal
 from services.common.db import UTCDateTime
 from services.common.formats import seq_label
+from services.common.inputs import half_width
 
 from ..db import Base
 
@@ -84,6 +85,7 @@ def activity_query(principal: Principal, q: str | None = None, year: int | None 
     elif institution_id is not None:
         stmt = stmt.where(Activity.institution_id == institution_id)
     if q:
+        q = half_width(q)  # a project number typed in 全角 digits is the same number
         stmt = stmt.where(or_(Activity.project_number.icontains(q, autoescape=True),
                               Activity.project_title.icontains(q, autoescape=True)))
     if year is not None:

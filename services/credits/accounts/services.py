@@ -433,10 +433,14 @@ _REPORT_WAIT = {"none": "举办机构尚未提交执行情况反馈", "returned"
                 "submitted": "执行情况反馈待委员会审批", "approved": "执行情况反馈已审批"}
 
 
-def _credit_status(offering: Any, award: Any, others_granted: bool) -> str:
+def _credit_status(offering: Any, award: Any, others_granted: bool, excluded: str | None = None) -> str:
     """Why she has, or has not yet, the credit of an offering: what a clerk tells her on the phone."""
     if award is None:
-        return "未授分：举办机构已授分，本人不在授分名单中" if others_granted else "未授分：举办机构尚未授分"
+        if excluded:
+            return f"未授分：举办机构在筛选授分人员时未授予，原因：{excluded}"
+        if others_granted:
+            return "未授分：举办机构已授分，本人不在授分名单中（签到未达到机构考勤分析所用的规则）"
+        return "未授分：举办机构尚未授分"
     value = f"{award.credit_class} {fmt_credits(award.credit_value)} 分"
     if award.state == "withdrawn":
         return f"授分已撤销（{award.withdraw_reason or '撤销'}）"
@@ -450,7 +454,7 @@ def _credit_status(offering: Any, award: Any, others_granted: bool) -> str:
 def desk_offerings(session: Session, trainee_key: str) -> list[dict[str, Any]]:
     """Every offering she checked in at or was granted credit for, newest first, with her check-ins and where
     her credit stands: "I attended but my credits don't show" is answered here, without SQL."""
-    from ..awards.models import CreditAward  # late: awards builds on accounts
+    from ..awards.models import AwardExclusion, CreditAward  # late: awards builds on accounts
     from ..offerings.models import OfferingCredit
 
     scans = {r.offering_id: r for r in session.execute(
@@ -471,6 +475,8 @@ def desk_offerings(session: Session, trainee_key: str) -> list[dict[str, Any]]:
         select(OfferingCredit).where(OfferingCredit.offering_id.in_(ids)))}
     granted = set(session.scalars(select(CreditAward.offering_id).where(
         CreditAward.offering_id.in_(ids), CreditAward.state != "withdrawn").distinct()))
+    excluded = dict(session.execute(select(AwardExclusion.offering_id, AwardExclusion.reason).where(
+        AwardExclusion.trainee_key == trainee_key, AwardExclusion.offering_id.in_(ids))).all())
     rows = []
     for oid in ids:
         o, scan, award = offerings.get(oid), scans.get(oid), awards.get(oid)
@@ -480,7 +486,7 @@ def desk_offerings(session: Session, trainee_key: str) -> list[dict[str, Any]]:
             "institution": o.institution_name if o else "",
             "checkins": scan.n if scan else 0, "forced": int(scan.forced or 0) if scan else 0,
             "first": scan.first if scan else None, "last": scan.last if scan else None,
-            "status": _credit_status(o, award, oid in granted),
+            "status": _credit_status(o, award, oid in granted, excluded.get(oid)),
         })
     return sorted(rows, key=lambda r: (r["starts_on"] or dt.date.min, r["offering_id"]), reverse=True)
 

@@ -32,8 +32,10 @@ def _figures() -> Any:
 @access("reviewer")
 def statistics_page() -> Any:
     figures = _figures()
-    return render_template("credits/statistics/year.html", f=figures, credits=fmt_credits,
-                           years=svc.years_known(db.session(), clock.today_local().year))
+    years = sorted(set(svc.years_known(db.session(), clock.today_local().year)) | {figures.year,
+                                                                                 clock.today_local().year + 1},
+                   reverse=True)  # the year asked for, and next year's (its catalogue comes in December)
+    return render_template("credits/statistics/year.html", f=figures, credits=fmt_credits, years=years)
 
 
 @pages.get("/credits/statistics.xlsx")

@@ -226,6 +226,15 @@ def import_rows(session: Session, rows: list[tuple[int, dict[str, str]]], year: 
     return result
 
 
+def started_projects(session: Session, ids: list[int]) -> set[int]:
+    """Which of these projects have a 期次 begun by an office (they can no longer be deleted)."""
+    from ..filings.models import Offering  # late: filings builds on the catalogue
+
+    if not ids:
+        return set()
+    return set(session.scalars(select(Offering.project_id).where(Offering.project_id.in_(ids)).distinct()))
+
+
 def delete_project(session: Session, project_id: int) -> Project:
     """A catalogue entry imported by mistake (a mistyped number, a test row): removed while no 期次 of it was
     started. Once an office has begun a filing it stays (the database refuses too: offerings.project_id)."""

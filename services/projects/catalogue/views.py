@@ -19,7 +19,7 @@ from ..audit import models as audit
 from ..db import db
 from ..institutions.models import Institution
 from .schemas import CatalogueQuerySchema, ImportFormSchema, ImportResultSchema, ProjectPageSchema
-from .services import catalogue_page, delete_project, fmt_decimal, import_workbook
+from .services import catalogue_page, delete_project, fmt_decimal, import_workbook, started_projects
 
 pages = Blueprint("projects_catalogue", __name__, template_folder="templates")
 api = ApiBlueprint("projects_catalogue_api", __name__, url_prefix="/projects/api",
@@ -36,14 +36,17 @@ def _uploaded_workbook() -> bytes:
 
 
 def _render_list(args: dict[str, Any], result: Any = None, form_errors: dict[str, str] | None = None,
-                 status: int = 200) -> Any:
+                 status: int = 200, import_year: int | None = None) -> Any:
+    """The list; after an import, its 年度 box keeps the year the clerk chose (back at this year, the corrected
+    file of next year's catalogue was refused row by row)."""
     session = db.session()
     page = catalogue_page(session, current(), args)  # type: ignore[arg-type]
+    started = started_projects(session, [p.id for p in page["items"]])  # 删除 only where it is allowed
     institutions = session.scalars(select(Institution).order_by(Institution.name)).all()
     return render_template("projects/catalogue/list.html", page=page, args=args,
                            keep=keep_args(args, ("q", "year", "institution_id")), institutions=institutions,
-                           result=result, form_errors=form_errors or {}, fmt_decimal=fmt_decimal,
-                           this_year=clock.today_local().year), status
+                           result=result, form_errors=form_errors or {}, fmt_decimal=fmt_decimal, started=started,
+                           this_year=import_year or clock.today_local().year), status
 
 
 @pages.get("/projects/catalogue")
@@ -87,10 +90,11 @@ def catalogue_import() -> Any:
         result = import_workbook(db.session(), _uploaded_workbook(), form["year"])  # type: ignore[index]
     except AppError as exc:
         db.session().rollback()
-        return _render_list(args, form_errors=exc.fields or {"file": exc.message}, status=exc.status)
+        return _render_list(args, form_errors=exc.fields or {"file": exc.message}, status=exc.status,
+                            import_year=form["year"])  # type: ignore[index]
     _audit_import(result, form["year"])  # type: ignore[index]
     db.session().commit()
-    return _render_list(args, result=result)
+    return _render_list(args, result=result, import_year=form["year"])  # type: ignore[index]
 
 
 @pages.post("/projects/catalogue/<int:project_id>/delete")
