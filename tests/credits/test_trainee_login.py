@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import time
 
 import pytest
 from sqlalchemy import func, select
@@ -475,3 +476,21 @@ def test_a_password_typed_in_full_width_is_the_same_password(credits_app, make_a
         assert r.status_code == 200, typed
     assert client.post("/credits/api/auth/login", json={"id_number": ID_NUMBER,
                                                         "password": "abc12345"}).status_code == 401
+
+
+def test_a_phone_whose_login_was_ended_elsewhere_is_told_why(credits_app, make_account):
+    """Her password changed on another phone: this one lands on the login page with a sentence saying the login
+    ended, not a bare form; a first visit or a logout shows none."""
+    make_account(password=NEW_PASSWORD)
+    mine, other = credits_app.test_client(), credits_app.test_client()
+    assert page_login(mine, ID_NUMBER, NEW_PASSWORD).status_code == 302
+    assert page_login(other, ID_NUMBER, NEW_PASSWORD).status_code == 302
+    assert "登录已失效" not in credits_app.test_client().get("/credits/login").get_data(as_text=True)
+    time.sleep(0.01)  # the change comes after both logins
+    token = csrf_of(mine.get("/credits/password").get_data(as_text=True))
+    changed = mine.post("/credits/password", data={"csrf_token": token, "old_password": NEW_PASSWORD,
+                                                   "new_password": "Anders2026pw", "repeat_password": "Anders2026pw"})
+    assert changed.status_code == 302
+    sent_back = other.get("/credits/compliance")
+    assert sent_back.status_code == 302 and sent_back.headers["Location"].endswith("/credits/login")
+    assert "登录已失效（可能已在其他设备修改了密码" in other.get("/credits/login").get_data(as_text=True)

@@ -38,6 +38,7 @@ api = ApiBlueprint("credits_trainee_api", __name__, url_prefix="/credits/api",
                    description="学员登录：身份证号码 + 密码（初始密码为姓名全拼），首次登录须修改密码")
 
 LOGIN_PAGE = "/credits/login"
+SESSION_ENDED = "登录已失效（可能已在其他设备修改了密码、退出登录，或已超过 12 小时），请重新登录。"
 HOME_PAGE = "/credits/"
 PASSWORD_PAGE = "/credits/password"
 FORGOT_PAGE = "/credits/password/forgot"
@@ -144,7 +145,10 @@ def login_page() -> Any:
         p = current()
         if p is not None and p.role == "trainee":
             return redirect(HOME_PAGE)
-        return render_template("credits/trainee/login.html", form=form, errors={})
+        # the browser still sends a login that is no longer good: say why she is here, not just "log in"
+        stale = p is None and bool(request.cookies.get(cauth.COOKIE))
+        return render_template("credits/trainee/login.html", form=form, errors={},
+                               notice=SESSION_ENDED if stale else None)
     _check_login_csrf()
     form = {"id_number": request.form.get("id_number", "").strip()}
     data, errors = load_form(sc.LoginForm(), request.form)
