@@ -146,9 +146,13 @@ def end_sessions_of(subject: str) -> None:
     change hands back, is untouched). Called after the change is committed, to end a session that logged in
     while it was being made; the change itself needed sessions_must_end before its commit."""
     try:
-        _ends().set(f"{_ENDED}subject:{subject}", _now_ms(), ex=TOKEN_MAX_AGE)
+        _end_before_now(subject)
     except redis.RedisError as exc:
         log.error("could not end the earlier sessions of %s in Redis (%s)", subject, brief(exc))
+
+
+def _end_before_now(subject: str) -> None:
+    _ends().set(f"{_ENDED}subject:{subject}", _now_ms(), ex=TOKEN_MAX_AGE)
 
 
 SESSION_END_UNAVAILABLE = ("暂时无法完成：系统无法让该账号已登录的设备退出（会话服务暂不可用），"
@@ -161,7 +165,7 @@ def sessions_must_end(subject: str) -> None:
     back). Recorded only after the commit, a Redis outage let the change succeed while every old session (a
     stolen cookie, the phone of whoever had the account) stayed good for hours once Redis was back."""
     try:
-        _ends().set(f"{_ENDED}subject:{subject}", _now_ms(), ex=TOKEN_MAX_AGE)
+        _end_before_now(subject)
     except redis.RedisError as exc:
         log.error("refused a change: the sessions of %s could not be ended in Redis (%s)", subject,
                   brief(exc))

@@ -25,11 +25,23 @@ log = logging.getLogger(__name__)
 PREFIX = "cme:certs:verify:"
 
 
-def limit() -> int:
+def _setting(name: str, default: int) -> int:
     try:
-        return int(env("CME_CERTS_VERIFY_PER_MINUTE", "30") or 30)
+        return int(env(name, str(default)) or default)
     except ValueError:
-        return 30
+        return default
+
+
+def _count(key: str, ttl: int) -> int:
+    """One more on this Redis counter (it expires after ttl seconds); raises RedisError when Redis is gone."""
+    pipe = redis_client().pipeline()
+    pipe.incr(key)
+    pipe.expire(key, ttl)
+    return int(pipe.execute()[0])
+
+
+def limit() -> int:
+    return _setting("CME_CERTS_VERIFY_PER_MINUTE", 30)
 
 
 def check_verify_rate() -> None:
@@ -38,10 +50,7 @@ def check_verify_rate() -> None:
         return
     key = f"{PREFIX}{request.remote_addr or 'unknown'}:{int(time.time() // 60)}"
     try:
-        pipe = redis_client().pipeline()
-        pipe.incr(key)
-        pipe.expire(key, 120)
-        count = int(pipe.execute()[0])
+        count = _count(key, 120)
     except redis.RedisError as exc:
         log.warning("verify rate limit unavailable: %s", brief(exc))
         return
@@ -53,20 +62,14 @@ NAME_PREFIX = "cme:certs:name-check:"
 
 
 def name_checks_per_day() -> int:
-    try:
-        return int(env("CME_CERTS_NAME_CHECKS_PER_DAY", "10") or 10)
-    except ValueError:
-        return 10
+    return _setting("CME_CERTS_NAME_CHECKS_PER_DAY", 10)
 
 
 def name_check_allowed(number: str) -> bool:
     """Counts one name check of this certificate today; False once the day's are used (or Redis is down)."""
     key = f"{NAME_PREFIX}{number}:{int(time.time() // 86400)}"
     try:
-        pipe = redis_client().pipeline()
-        pipe.incr(key)
-        pipe.expire(key, 2 * 86400)
-        count = int(pipe.execute()[0])
+        count = _count(key, 2 * 86400)
     except redis.RedisError as exc:
         log.warning("name check limit unavailable, no name checked: %s", brief(exc))
         return False

@@ -20,7 +20,7 @@ from ..awards import services as award_svc
 from ..db import db
 from . import schemas as sc
 from . import services as svc
-from .views import act, principal_for
+from .views import act, ending_sessions, principal_for
 
 pages = Blueprint("credits_accounts_desk", __name__, template_folder="templates")
 
@@ -54,12 +54,6 @@ def desk_lookup() -> Any:
     return _page(account=svc.account_view(db.session, account))
 
 
-def _ending_sessions(result: Any, account: Any) -> Any:
-    """After a change's checks, before its commit: her sessions end now, or the change is refused (503)."""
-    cauth.sessions_must_end(principal_for(account).subject)
-    return result
-
-
 def _change(which: str, schema: Any, apply: Any, done: str) -> Any:
     data, errors = load_form(schema, request.form)
     key = request.form.get("trainee_key", "")
@@ -73,7 +67,7 @@ def _change(which: str, schema: Any, apply: Any, done: str) -> Any:
                      which=which)
     me = current()
     try:
-        act(lambda s: _ending_sessions(apply(s, me, svc.desk_account(s, key), data), account))
+        act(lambda s: ending_sessions(apply(s, me, svc.desk_account(s, key), data), account))
     except AppError as exc:  # rolled back: the account (the same object, expired) is read again as it is
         return _page(exc.status, account=svc.account_view(db.session, account),
                      errors={**(exc.fields or {}), "_schema": exc.message}, form=request.form, which=which)
