@@ -335,6 +335,7 @@ MATRIX: list[Row] = [
     row("GET /certs/api/openapi.json", ALL_200),
     row("GET /certs/verify", ALL_200),
     row("GET /certs/verify/<string:number>", ALL_200, "/certs/verify/{cert}"),
+    row("POST /certs/verify/<string:number>", everyone(422), "/certs/verify/{cert}"),  # 核对姓名: no name given
     row("GET /certs/api/verify/<string:number>", ALL_200, "/certs/api/verify/{cert}"),
     row("GET /certs/my", MINE),
     row("GET /certs/api/me/certificates", MINE),

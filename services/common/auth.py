@@ -211,6 +211,15 @@ def csrf_token() -> str:
     return hmac.new(get_settings().secret_key.encode(), f"csrf:{basis}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
+def check_public_csrf() -> None:
+    """A form posted without a session (a login, a public check): common's check_csrf skips it, so the token is
+    checked here against the anonymous cookie it was rendered for."""
+    if g.get("via_cookie"):
+        return  # access() already checked it against the session
+    if not hmac.compare_digest(request.form.get("csrf_token", ""), csrf_token()):
+        raise AppError(403, "csrf_failed", "页面已过期，请刷新页面后重新提交。")
+
+
 def check_csrf() -> None:
     """Cookie-authenticated state changes must carry the form's token (bearer calls cannot be forged cross-site)."""
     if request.method in ("GET", "HEAD", "OPTIONS") or not g.get("via_cookie"):

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from services.common import clock
+from services.common.auth import ANON_CSRF_COOKIE
 from services.common.events import make_envelope
 from tests.certs.conftest import (
     INST_A,
@@ -26,7 +27,7 @@ from tests.certs.conftest import (
     at,
     blank_pages,
 )
-from tests.checkin.test_windows_support import csrf_for, id_number
+from tests.checkin.test_windows_support import ANON_VISITOR, csrf_for, id_number
 from tests.conftest import bearer, login_client
 
 needs_poppler = pytest.mark.skipif(not shutil.which("pdftotext") or not shutil.which("pdftoppm"),
@@ -364,17 +365,35 @@ def test_verify_valid_revoked_and_unknown(certs_app, awards, queued, certs_db):
     # an HR clerk types from paper: 0 for O, 1 for I, 8 for B are the letters (base32 has no such digits)
     typed = number[:4] + number[4:].replace("O", "0").replace("I", "1").replace("B", "8")
     assert anon.get(f"/certs/verify/{typed.lower()}").status_code == 200
-    # the page shows only the surname; the name the clerk holds is checked against it, never shown
-    mine = anon.get(f"/certs/verify/{number}?name=张 伟").get_data(as_text=True)
+    # the page shows only the surname; the name the clerk holds is checked against it, never shown; it is sent
+    # in a form, so it stays out of the address, the browser's history and the logs
+    page = anon.get(f"/certs/verify/{number}").get_data(as_text=True)
+    assert '<form method="post" action="/certs/verify/' in page and 'name="csrf_token"' in page
+    mine = check_name(anon, number, "张 伟").get_data(as_text=True)
     assert "您输入的姓名与证书一致" in mine and "张伟" not in mine
-    other = anon.get(f"/certs/verify/{number}?name=张三")
+    other = check_name(anon, number, "张三")
     assert "您输入的姓名与证书不一致" in other.get_data(as_text=True) and "张三" not in other.get_data(as_text=True)
     assert other.headers["Cache-Control"] == "no-store"
+    # a name in the address is not read (an old bookmark, a link passed on): the page answers without a check
+    assert "与证书一致" not in anon.get(f"/certs/verify/{number}?name=张伟").get_data(as_text=True)
+    blank = check_name(anon, number, "  ")
+    assert blank.status_code == 422 and "请输入要核对的持证人姓名" in blank.get_data(as_text=True)
+    assert "已撤销" in blank.get_data(as_text=True)  # the page still says what it said before
+    long = check_name(anon, number, "张" * 51)
+    assert long.status_code == 422 and "与证书" not in long.get_data(as_text=True)
+    assert anon.post(f"/certs/verify/{number}", data={"name": "张伟"}).status_code == 403  # no csrf token
+    assert check_name(anon, "2027AAAAAAAAAAAA", "张伟").status_code == 404
 
     missing = anon.get("/certs/verify/2027AAAAAAAAAAAA")
     assert missing.status_code == 404 and "未找到证书编号" in missing.get_data(as_text=True)
     assert anon.get("/certs/verify/not-a-number").status_code == 404
     assert anon.get("/certs/api/verify/2027AAAAAAAAAAAA").status_code == 404
+
+
+def check_name(client, number: str, name: str):
+    """核对持证人姓名 as a visitor's browser sends it: a form with the token bound to its cookie."""
+    client.set_cookie(ANON_CSRF_COOKIE, ANON_VISITOR, domain="localhost", path="/")
+    return client.post(f"/certs/verify/{number}", data={"name": name, "csrf_token": csrf_for(None)})
 
 
 def test_names_are_checked_a_few_times_a_day_per_certificate(certs_app, awards, queued, certs_db, monkeypatch):
@@ -386,9 +405,9 @@ def test_names_are_checked_a_few_times_a_day_per_certificate(certs_app, awards, 
     number = certificates(certs_db)[1][0]
     anon = certs_app.test_client()
     assert "张*</dd>" in anon.get(f"/certs/verify/{number}").get_data(as_text=True)
-    assert "不一致" in anon.get(f"/certs/verify/{number}?name=张三").get_data(as_text=True)
-    assert "与证书一致" in anon.get(f"/certs/verify/{number}?name=张伟").get_data(as_text=True)
-    third = anon.get(f"/certs/verify/{number}?name=张伟").get_data(as_text=True)
+    assert "不一致" in check_name(anon, number, "张三").get_data(as_text=True)
+    assert "与证书一致" in check_name(anon, number, "张伟").get_data(as_text=True)
+    third = check_name(certs_app.test_client(), number, "张伟").get_data(as_text=True)  # another visitor too
     assert "核对次数已达上限" in third and "与证书一致" not in third and "证书有效" in third
 
 

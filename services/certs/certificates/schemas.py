@@ -23,6 +23,11 @@ class NumberQuery(ZhSchema):
     number = fields.String(load_default="", validate=Length(max=40))
 
 
+class VerifyNameForm(ZhFormSchema):
+    name = fields.String(required=True, validate=Length(max=50),
+                         error_messages={"required": "请输入要核对的持证人姓名。"})
+
+
 class CertificateRowOut(ZhSchema):
     award_id = fields.Integer()
     offering_id = fields.Integer()

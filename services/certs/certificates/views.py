@@ -16,7 +16,7 @@ from flask import Blueprint, Response, make_response, redirect, render_template,
 from flask_smorest import Blueprint as ApiBlueprint
 
 from services.common import clock
-from services.common.auth import Principal, access, current
+from services.common.auth import Principal, access, check_public_csrf, current
 from services.common.errors import AppError, wants_json
 from services.common.formats import fmt_credits
 from services.common.inputs import load_json
@@ -26,7 +26,16 @@ from ..db import db
 from . import services as svc
 from . import tasks
 from .ratelimit import check_verify_rate, name_check_allowed
-from .schemas import CertificateListOut, ExportForm, ExportIn, JobOut, LookupOut, NumberQuery, VerifyOut
+from .schemas import (
+    CertificateListOut,
+    ExportForm,
+    ExportIn,
+    JobOut,
+    LookupOut,
+    NumberQuery,
+    VerifyNameForm,
+    VerifyOut,
+)
 
 TRAINEE_LOGIN = "/credits/login"
 BEARER = [{"bearer": []}]
@@ -216,12 +225,25 @@ def verify_form() -> Any:
 @access("public")
 def verify_page(number: str) -> Any:
     check_verify_rate()
-    name = request.args.get("name", "")[:50]  # the name the verifier holds: checked, never echoed back
+    info = svc.verification(db.session(), number)
+    return render_template("certs/verify.html", info=info, number=svc.normalise_number(number)[:40],
+                           asked=True), 200 if info else 404
+
+
+@pages.post("/certs/verify/<string:number>")
+@access("public")
+def verify_name(number: str) -> Any:
+    """核对持证人姓名: the name the verifier holds comes in a form, so it stays out of addresses, the browser's
+    history and every log; it is checked, never echoed back."""
+    check_public_csrf()
+    check_verify_rate()
+    data, errors = load_form(VerifyNameForm(), request.form)
+    name = data["name"] if data else ""
     info = svc.verification(db.session(), number, name, name_check_allowed)
+    status = 404 if info is None else 422 if errors else 200
     resp = make_response(render_template("certs/verify.html", info=info, number=svc.normalise_number(number)[:40],
-                                         asked=True), 200 if info else 404)
-    if name:
-        resp.headers["Cache-Control"] = "no-store"  # the name checked stays out of the browser's cache
+                                         asked=True, name_error=errors.get("name")), status)
+    resp.headers["Cache-Control"] = "no-store"  # the answer about a name stays out of the browser's cache
     return resp
 
 

@@ -13,11 +13,10 @@ password. The code rules are services.common.sms_codes', as for the institution 
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Blueprint, flash, g, redirect, render_template, request
+from flask import Blueprint, flash, redirect, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
 from sqlalchemy.orm import Session
 
@@ -115,15 +114,6 @@ def _trainee_login_first() -> Any:
     return None
 
 
-def _check_login_csrf() -> None:
-    """The login form comes without a session cookie, so common's check_csrf skips it; check it here."""
-    if g.get("via_cookie"):
-        return  # access() already checked it against the session
-    sent = request.form.get("csrf_token", "")
-    if not hmac.compare_digest(sent, cauth.csrf_token()):
-        raise AppError(403, "csrf_failed", "页面已过期，请刷新页面后重新提交。")
-
-
 def _account_or_login() -> TraineeAccount | Any:
     try:
         return signed_in_account()
@@ -149,7 +139,7 @@ def login_page() -> Any:
         stale = p is None and bool(request.cookies.get(cauth.COOKIE))
         return render_template("credits/trainee/login.html", form=form, errors={},
                                notice=SESSION_ENDED if stale else None)
-    _check_login_csrf()
+    cauth.check_public_csrf()
     form = {"id_number": request.form.get("id_number", "").strip()}
     data, errors = load_form(sc.LoginForm(), request.form)
     if data is None:
@@ -208,7 +198,7 @@ def forgot_page() -> Any:
     """忘记密码, step 1: the ID number; a code goes to the mobile on record."""
     if request.method == "GET":
         return render_template("credits/trainee/forgot.html", form={}, errors={})
-    _check_login_csrf()
+    cauth.check_public_csrf()
     form = {"id_number": request.form.get("id_number", "").strip()}
     data, errors = load_form(sc.ForgotForm(), request.form)
     if data is None:
@@ -227,7 +217,7 @@ def reset_page() -> Any:
     """忘记密码, step 2: ID number, the SMS code and the new password twice."""
     if request.method == "GET":
         return _reset_page({}, {})
-    _check_login_csrf()
+    cauth.check_public_csrf()
     # what was typed comes back, the SMS code too: a mistyped password must not send her back to her messages
     form = {"id_number": request.form.get("id_number", "").strip(), "code": request.form.get("code", "").strip()[:6]}
     data, errors = load_form(sc.ResetForm(), request.form)

@@ -5,11 +5,10 @@ Each action calls one function of services.py; a view only loads input, calls it
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Blueprint, flash, g, make_response, redirect, render_template, request
+from flask import Blueprint, flash, make_response, redirect, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
 from sqlalchemy.orm import Session
 
@@ -60,15 +59,6 @@ def _pre_cookie(response: Any, token: str) -> Any:
     return response
 
 
-def _check_pre_csrf() -> None:
-    """Pre-login forms carry no session cookie, so common's check_csrf skips them; check against cme_pre here."""
-    if g.get("via_cookie"):
-        return  # access() already checked it against the session
-    sent = request.form.get("csrf_token", "")
-    if not hmac.compare_digest(sent, cauth.csrf_token()):
-        raise AppError(403, "csrf_failed", "页面已过期，请刷新页面后重新提交。")
-
-
 def _pre_or_none() -> svc.PreLogin | None:
     try:
         return svc.read_pre(request.cookies.get(svc.PRE_COOKIE))
@@ -96,7 +86,7 @@ def login_page() -> Any:
             resp.set_cookie(cauth.NEXT_COOKIE, then, max_age=svc.PRE_MAX_AGE, httponly=True, samesite="Lax",
                             path="/projects")
         return resp
-    _check_pre_csrf()
+    cauth.check_public_csrf()
     form = {k: v for k, v in request.form.items() if k in ("kind", "account")}
     data, errors = load_form(sc.LoginForm(), request.form)
     if data is None:
@@ -122,7 +112,7 @@ def first_admins_page() -> Any:
     added = svc.choices(session, pre)
     if request.method == "GET":
         return render_template("auth/first_admins.html", added=added, form={}, errors={})
-    _check_pre_csrf()
+    cauth.check_public_csrf()
     return _admin_form_step(
         lambda d: act(lambda s: svc.add_first_admin(s, pre, d["real_name"], d["mobile"])),
         lambda form, errors, status: (render_template("auth/first_admins.html", added=added, form=form,
@@ -172,7 +162,7 @@ def sms_send_page() -> Any:
     pre = _pre_or_none()
     if pre is None:
         return _back_to_login()
-    _check_pre_csrf()
+    cauth.check_public_csrf()
     data, errors = load_form(sc.SmsSendForm(), request.form)
     selected = request.form.get("admin_id", "")
     if data is None:
@@ -192,7 +182,7 @@ def sms_verify_page() -> Any:
     pre = _pre_or_none()
     if pre is None:
         return _back_to_login()
-    _check_pre_csrf()
+    cauth.check_public_csrf()
     data, errors = load_form(sc.SmsVerifyForm(), request.form)
     selected = request.form.get("admin_id", "")
     if data is None:
