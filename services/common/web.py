@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, Flask, Request, Response, g, jsonify, request
 from flask.sessions import SecureCookieSessionInterface
@@ -124,6 +125,18 @@ def service_metrics(service: str, sdb: ServiceDB, queues: tuple[str, ...]) -> st
     except Exception:  # noqa: BLE001
         gauge("cme_redis_up", 0, "1 when Redis answers")
     return "\n".join(lines) + "\n"
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def download(data: bytes, mimetype: str, ascii_name: str, name: str) -> Response:
+    """A file to save, never kept by a shared browser or proxy: `name` (Chinese) where the browser reads
+    RFC 5987's filename*, `ascii_name` where it does not."""
+    resp = Response(data, mimetype=mimetype)
+    resp.headers["Content-Disposition"] = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
 
 
 def create_service_app(service: str, sdb: ServiceDB, blueprints: Iterable[Blueprint],

@@ -38,6 +38,8 @@ def client(app, principal):
     c = app.test_client()
     if principal is not None:
         login_client(c, principal)
+    else:  # a visitor's browser: the cookie its forms' token is bound to
+        c.set_cookie(ANON_CSRF_COOKIE, ANON_VISITOR, domain="localhost", path="/")
     return c
 
 
@@ -544,6 +546,7 @@ ENDPOINTS = {
                                "committee": 200}),
     "GET /certs/verify": ("GET", "/certs/verify", None, dict.fromkeys(WHO, 200)),
     "GET /certs/verify/<string:number>": ("GET", f"/certs/verify/{K}", None, dict.fromkeys(WHO, 200)),
+    "POST /certs/verify/<string:number>": ("POST", f"/certs/verify/{K}", {"name": "张伟"}, dict.fromkeys(WHO, 200)),
     "GET /certs/api/me/certificates": ("GET", "/certs/api/me/certificates", None,
                                        {"anonymous": 401, "trainee": 200, "other_trainee": 200, "inst_a": 403,
                                         "inst_b": 403, "committee": 403}),

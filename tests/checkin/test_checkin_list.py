@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from urllib.parse import unquote
 
 import pytest
 
@@ -97,7 +98,11 @@ def test_export_opens_with_openpyxl_masked_only_and_is_audited(checkin_app, fill
     aid, _ = filled
     r = client_for(checkin_app, "inst_a").get(f"/checkin/activities/{aid}/checkins.xlsx")
     assert r.status_code == 200 and r.mimetype.endswith("spreadsheetml.sheet")
-    assert "attachment" in r.headers["Content-Disposition"]
+    # saved under its Chinese name (the ASCII one for an old browser), never kept by a shared browser
+    disposition = r.headers["Content-Disposition"]
+    assert disposition.startswith('attachment; filename="checkins.xlsx"; filename*=UTF-8\'\'')
+    assert unquote(disposition.split("''", 1)[1]).startswith("签到名单-")
+    assert r.headers["Cache-Control"] == "private, no-store"
     ws = load_workbook(io.BytesIO(r.data)).active
     rows = list(ws.iter_rows(values_only=True))
     assert rows[2][:4] == ("序号", "姓名", "身份证号码", "手机号码") and "方式" in rows[2]

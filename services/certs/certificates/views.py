@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from flask import Blueprint, Response, make_response, redirect, render_template, request
+from flask import Blueprint, make_response, redirect, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
 
 from services.common import clock
@@ -21,6 +21,7 @@ from services.common.errors import AppError, wants_json
 from services.common.formats import fmt_credits
 from services.common.inputs import load_json
 from services.common.schemas import load_form
+from services.common.web import download
 
 from ..db import db
 from . import services as svc
@@ -129,11 +130,7 @@ def export_download(job_id: int) -> Any:
     job = svc.get_job(session, _me(), job_id)
     data = svc.job_pdf(session, _me(), job)
     session.commit()
-    resp = Response(data, mimetype="application/pdf")
-    name = quote(f"学分证书-{job.id}.pdf")  # the Chinese name where the browser reads RFC 5987, else the ASCII one
-    resp.headers["Content-Disposition"] = f"attachment; filename=\"certificates-{job.id}.pdf\"; filename*=UTF-8''{name}"
-    resp.headers["Cache-Control"] = "private, no-store"
-    return resp
+    return download(data, "application/pdf", f"certificates-{job.id}.pdf", f"学分证书-{job.id}.pdf")
 
 
 # ---------------------------------------------------------------- institution

@@ -22,6 +22,7 @@ from services.common.identity import TITLES
 from services.common.inputs import flatten as _flatten
 from services.common.inputs import load_json
 from services.common.schemas import load_form, strip_blank
+from services.common.web import XLSX, download
 
 from ..db import db
 from . import services
@@ -272,10 +273,7 @@ def checkin_export(activity_id: int) -> Any:
     data, _n = services.export_checkins(session, _me(), activity, args.get("q"), args.get("window_id"))
     session.commit()  # the audit entry of the export
     name = f"签到名单-{activity.project_number}-{activity.seq_label}.xlsx"
-    resp = Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    resp.headers["Content-Disposition"] = f"attachment; filename=checkins.xlsx; filename*=UTF-8''{quote(name)}"
-    resp.headers["Cache-Control"] = "private, no-store"
-    return resp
+    return download(data, XLSX, "checkins.xlsx", name)
 
 
 # ---- JSON API ----------------------------------------------------------------------------------

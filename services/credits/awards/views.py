@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import math
 from typing import Any
-from urllib.parse import quote
 
-from flask import Blueprint, Response, flash, redirect, render_template, request
+from flask import Blueprint, flash, redirect, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
 
 from services.common import clock, pii
@@ -21,6 +20,7 @@ from services.common.identity import TITLES
 from services.common.inputs import flatten, load_json, load_query
 from services.common.paging import paginate
 from services.common.schemas import ValidationError, load_form
+from services.common.web import XLSX, download
 
 from ..analysis import describe
 from ..db import db
@@ -329,10 +329,7 @@ def award_export(offering_id: int) -> Any:
     offering = svc.get_offering(session, _me(), offering_id)
     data = svc.export_xlsx(offering, svc.award_list(session, offering_id), svc.forced_checkins(session, offering_id))
     name = "-".join(filter(None, ("授分名单", offering.project_number, offering.seq_label))) + ".xlsx"
-    resp = Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    resp.headers["Content-Disposition"] = f"attachment; filename=awards.xlsx; filename*=UTF-8''{quote(name)}"
-    resp.headers["Cache-Control"] = "private, no-store"
-    return resp
+    return download(data, XLSX, "awards.xlsx", name)
 
 
 @pages.post("/credits/awards/award/<int:award_id>/withdraw")

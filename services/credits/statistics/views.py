@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
-from flask import Blueprint, Response, render_template
+from flask import Blueprint, render_template
 
 from services.common import clock
 from services.common.auth import access
 from services.common.formats import fmt_credits
 from services.common.inputs import load_query
 from services.common.schemas import Range, ZhSchema, fields
+from services.common.web import XLSX, download
 
 from ..db import db
 from . import services as svc
@@ -43,8 +43,4 @@ def statistics_page() -> Any:
 def statistics_export() -> Any:
     figures = _figures()
     name = f"{figures.year}年度继续医学教育统计.xlsx"
-    resp = Response(svc.export_xlsx(figures),
-                    mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    resp.headers["Content-Disposition"] = f"attachment; filename=statistics.xlsx; filename*=UTF-8''{quote(name)}"
-    resp.headers["Cache-Control"] = "private, no-store"
-    return resp
+    return download(svc.export_xlsx(figures), XLSX, "statistics.xlsx", name)
