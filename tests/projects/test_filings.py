@@ -95,6 +95,69 @@ def test_draft_save_and_submit(projects_app, projects_db, inst_a, ready_filing, 
     s.close()
 
 
+def test_a_draft_opened_by_mistake_is_deleted_and_the_row_says_unfiled_again(
+        projects_app, projects_db, inst_a, inst_b, make_project, ready_filing, frozen, csrf, images):
+    """The guide: 提交前可以进行修改和删除. Pressing 第一期未登记 opens a draft at once (its JPGs need a place);
+    one opened on the wrong row, or for a 期 filed another day, can be deleted until it is 上报."""
+    project = make_project(inst_a[0], offerings_count=2)
+    c = login_client(projects_app.test_client(), inst_a[1])
+    token = csrf(inst_a[1])
+    url = c.post(f"/projects/filings/projects/{project.id}/offerings", data={"csrf_token": token}).headers["Location"]
+    fid = int(url.rsplit("/", 1)[1])
+    assert c.post(f"/projects/api/filings/{fid}/uploads/notice", headers=bearer(inst_a[1]),
+                  data={"file": (io.BytesIO(images.jpeg()), "n.jpg")},
+                  content_type="multipart/form-data").status_code == 201
+    # the list shows the draft once, on its button, not again as a 登记 beside it
+    row = re.search(rf"<tr>\s*<td>2026</td><td>{project.number}</td>.*?</tr>",
+                    c.get("/projects/filings").get_data(as_text=True), re.S).group(0)
+    assert "第一期未登记" in row and "已存草稿，未上报" in row and "草稿</span>" not in row
+    form = c.get(url).get_data(as_text=True)
+    assert "删除草稿" in form and "confirm(" in form
+    version = re.search(rf'action="/projects/filings/{fid}/delete".*?name="version" value="(\d+)"', form,
+                        re.S).group(1)
+    # a stale page (the draft saved since in another tab) is refused, nothing is lost
+    stale = c.post(f"/projects/filings/{fid}/delete", data={"csrf_token": token, "version": str(int(version) - 1)})
+    assert stale.status_code == 409 and c.get(url).status_code == 200
+    # another institution cannot delete it, nor can it be deleted without the page's token
+    assert c.post(f"/projects/filings/{fid}/delete", data={"version": version}).status_code == 403
+    other = projects_app.test_client().delete(f"/projects/api/filings/{fid}", headers=bearer(inst_b[1]), json={})
+    assert other.status_code == 404
+    r = c.post(f"/projects/filings/{fid}/delete", data={"csrf_token": token, "version": version})
+    assert r.status_code == 302 and r.headers["Location"] == "/projects/filings"
+    html = c.get("/projects/filings").get_data(as_text=True)
+    assert f"已删除 {project.number} 第一期的登记草稿" in html and "已存草稿" not in html and "第一期未登记" in html
+    assert c.get(url).status_code == 404
+    s = projects_db.new_session()
+    assert s.scalar(select(Filing).where(Filing.id == fid)) is None
+    assert s.scalars(select(FilingUpload).where(FilingUpload.filing_id == fid)).all() == []
+    s.close()
+    # opening again gives the first 期 a fresh draft
+    again = c.post(f"/projects/filings/projects/{project.id}/offerings", data={"csrf_token": token})
+    assert "第一期" in c.get(again.headers["Location"]).get_data(as_text=True)
+
+
+def test_only_a_draft_never_sent_can_be_deleted(projects_app, inst_a, reviewer, ready_filing, frozen):
+    _project, fid = ready_filing(*inst_a, submit=True)
+    c = projects_app.test_client()
+    h = bearer(inst_a[1])
+    r = c.delete(f"/projects/api/filings/{fid}", headers=h, json={})
+    assert r.status_code == 409 and "待审批" in r.get_json()["error"]["message"]
+    assert "删除草稿" not in login_client(projects_app.test_client(), inst_a[1]).get(
+        f"/projects/filings/{fid}").get_data(as_text=True)
+    assert c.post(f"/projects/api/review/filings/{fid}/return", headers=bearer(reviewer[1]),
+                  json={"reason": "日程不全"}).status_code == 200
+    r = c.delete(f"/projects/api/filings/{fid}", headers=h, json={})
+    assert r.status_code == 409 and "退回" in r.get_json()["error"]["message"]
+    assert c.get(f"/projects/api/filings/{fid}", headers=h).get_json()["return_reason"] == "日程不全"
+    # a draft through the API: its version is checked, then it goes
+    _p2, draft = ready_filing(*inst_a)
+    version = c.get(f"/projects/api/filings/{draft}", headers=h).get_json()["version"]
+    assert c.delete(f"/projects/api/filings/{draft}", headers=h, json={"version": version + 1}).status_code == 409
+    assert c.delete(f"/projects/api/filings/{draft}", headers=h, json={"version": version}).status_code == 204
+    assert c.get(f"/projects/api/filings/{draft}", headers=h).status_code == 404
+    assert c.delete(f"/projects/api/filings/{draft}", headers=h, json={}).status_code == 404
+
+
 def test_seven_day_rule(projects_app, inst_a, ready_filing, frozen):
     project, fid = ready_filing(*inst_a)  # starts 2026-03-20; today is 2026-03-02
     c = projects_app.test_client()

@@ -198,6 +198,8 @@ ENDPOINTS = [
     ("PUT", "/projects/api/filings/{fid}", (401, 409, 404, 403)),
     ("POST", "/projects/api/filings/{fid}/uploads/notice", (401, 422, 404, 403)),
     ("POST", "/projects/api/filings/{fid}/submit", (401, 409, 404, 403)),
+    ("POST", "/projects/filings/{fid}/delete", (401, 409, 404, 403)),  # submitted: no longer deleted
+    ("DELETE", "/projects/api/filings/{fid}", (401, 409, 404, 403)),
     ("GET", "/projects/review/filings", (302, 403, 403, 200)),
     ("GET", "/projects/review/filings/{fid}", (302, 403, 403, 200)),
     ("POST", "/projects/review/filings/{fid}/return", (401, 403, 403, 422)),

@@ -95,6 +95,10 @@ class SubmitSchema(ZhSchema):
     version = fields.Integer(load_default=None)
 
 
+class SubmitFormSchema(ZhFormSchema):
+    version = fields.Integer(load_default=None)
+
+
 class FilingsQuerySchema(PageArgsSchema, ZhSchema):
     q = fields.String(load_default=None, validate=Length(max=100), metadata={"description": "项目名称"})
     number = fields.String(load_default=None, validate=Length(max=40), metadata={"description": "项目编号"})

@@ -152,6 +152,19 @@ def start_offering(session: Session, principal: Principal, project_id: int) -> F
     return filing
 
 
+def delete_draft(session: Session, principal: Principal, filing: Filing, version: int | None = None) -> Offering:
+    """删除草稿: a 期 opened by mistake (or to be filed another time) goes with its draft and JPGs, so the
+    project's row says 未登记 again. The 期 was never approved, so no other service knows its id."""
+    states.ensure_deletable(filing)
+    _check_version(filing, version)
+    offering = filing.offering
+    record(session, principal, "filing", filing.id, "delete", filing.state, None)
+    session.delete(filing)
+    session.delete(offering)
+    session.flush()
+    return offering
+
+
 def _check_version(filing: Filing, version: int | None) -> None:
     if version is not None and version != filing.version:
         raise AppError(409, "conflict", "该登记已被修改，请刷新页面后重试。")

@@ -18,8 +18,8 @@ from .models import Filing
 
 STATES = ("draft", "submitted", "returned", "approved")
 LABELS = {"draft": "草稿", "submitted": "待审批", "returned": "已退回", "approved": "审批通过"}
-ACTION_LABELS = {"create": "新建登记", "submit": "保存并上报", "approve": "审批通过", "return": "退回修改",
-                 "view_contact": "查看完整联系电话"}
+ACTION_LABELS = {"create": "新建登记", "delete": "删除草稿", "submit": "保存并上报", "approve": "审批通过",
+                 "return": "退回修改", "view_contact": "查看完整联系电话"}
 EDITABLE = frozenset({"draft", "returned"})
 TRANSITIONS: dict[str, tuple[frozenset[str], str, str]] = {
     # action: (allowed from-states, to-state, role that may do it)
@@ -41,6 +41,15 @@ def can(filing: Filing, action: str) -> bool:
 def ensure_editable(filing: Filing) -> None:
     if filing.state not in EDITABLE:
         raise AppError(409, "not_editable", f"该登记当前状态为“{LABELS[filing.state]}”，不能修改。")
+
+
+def ensure_deletable(filing: Filing) -> None:
+    """Only a draft never sent goes (the guide: 提交前可以进行修改和删除); once sent, the committee's record of it
+    (its return and reason) stays."""
+    if filing.state == "returned":
+        raise AppError(409, "not_deletable", "该登记已上报并被退回，不能删除；请按退回原因修改后重新上报。")
+    if filing.state != "draft":
+        raise AppError(409, "not_deletable", f"该登记当前状态为“{LABELS[filing.state]}”，不能删除。")
 
 
 def transition(session: Session, actor: Principal, filing: Filing, action: str, reason: str | None = None) -> None:

@@ -12,7 +12,7 @@ from services.common.auth import access, current
 from services.common.db import savepoint
 from services.common.errors import AppError
 from services.common.inputs import flatten, keep_args, load_json, load_query
-from services.common.schemas import strip_blank
+from services.common.schemas import load_form, refuse_bad_version, strip_blank
 
 from .. import uploads as jpg
 from ..catalogue.models import MODES
@@ -27,6 +27,7 @@ from .schemas import (
     FilingOutSchema,
     FilingsQuerySchema,
     ProjectRowPageSchema,
+    SubmitFormSchema,
     SubmitSchema,
     UploadOutSchema,
 )
@@ -195,6 +196,19 @@ def _refused_keeping_files(filing_id: int, values: dict[str, Any], errors: dict[
     return _render_form(filing, values, errors, status)
 
 
+@pages.post("/projects/filings/<int:filing_id>/delete")
+@access("institution")
+def filing_delete(filing_id: int) -> Any:
+    session = db.session()
+    filing = services.get_filing(session, _me(), filing_id, lock=True)
+    data, errors = load_form(SubmitFormSchema(), request.form)
+    refuse_bad_version(errors)
+    offering = services.delete_draft(session, _me(), filing, (data or {}).get("version"))
+    commit()
+    flash(f"已删除 {offering.project.number} {offering.label}的登记草稿；需要时可重新登记。", "ok")
+    return redirect("/projects/filings")
+
+
 @pages.get("/projects/filings/<int:filing_id>/uploads/<kind>")
 @access("institution", "reviewer")
 def filing_upload(filing_id: int, kind: str) -> Any:
@@ -263,6 +277,20 @@ def api_filing_put(filing_id: int) -> Any:
     services.save_filing(session, _me(), filing, data)
     commit()
     return _out(filing)
+
+
+@api.route("/filings/<int:filing_id>", methods=["DELETE"])
+@access("institution")
+@api.response(204)
+@api.doc(security=BEARER, summary="删除草稿（仅从未上报的草稿，连同该期次；已退回的不能删除）",
+         requestBody={"content": {"application/json": {"schema": SubmitSchema}}})
+def api_filing_delete(filing_id: int) -> Any:
+    session = db.session()
+    filing = services.get_filing(session, _me(), filing_id, lock=True)
+    data = load_json(SubmitSchema())
+    services.delete_draft(session, _me(), filing, data.get("version"))
+    commit()
+    return "", 204
 
 
 @api.route("/filings/<int:filing_id>/uploads/<kind>", methods=["POST"])
