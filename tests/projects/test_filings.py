@@ -136,6 +136,19 @@ def test_a_draft_opened_by_mistake_is_deleted_and_the_row_says_unfiled_again(
     assert "第一期" in c.get(again.headers["Location"]).get_data(as_text=True)
 
 
+def test_a_new_draft_given_a_deleted_drafts_id_has_a_history_of_its_own(projects_db, inst_a):
+    """The embedded SQLite hands a deleted row's id to the next new row: its 办理记录 starts after the delete."""
+    from services.projects.audit.models import history_of, record
+
+    s = projects_db.new_session()
+    for action in ("create", "delete", "create", "submit"):
+        record(s, inst_a[1], "filing", 77, action)
+    s.flush()
+    assert [h.action for h in history_of(s, "filing", 77)] == ["create", "submit"]
+    s.rollback()
+    s.close()
+
+
 def test_only_a_draft_never_sent_can_be_deleted(projects_app, inst_a, reviewer, ready_filing, frozen):
     _project, fid = ready_filing(*inst_a, submit=True)
     c = projects_app.test_client()

@@ -19,6 +19,9 @@ def record(session: Session, actor: Principal | None, object_type: str, object_i
 
 
 def history_of(session: Session, object_type: str, object_id: int) -> list[AuditLog]:
-    """What was done to one object, oldest first (the 办理记录 of a page)."""
-    return list(session.scalars(select(AuditLog).where(AuditLog.object_type == object_type,
+    """What was done to one object, oldest first (the 办理记录 of a page). A deleted draft's entries are not
+    its: the embedded SQLite gives a deleted row's id to the next new one."""
+    rows = list(session.scalars(select(AuditLog).where(AuditLog.object_type == object_type,
                                                        AuditLog.object_id == object_id).order_by(AuditLog.id)))
+    deleted = [i for i, r in enumerate(rows) if r.action == "delete"]
+    return rows[deleted[-1] + 1:] if deleted else rows
