@@ -88,7 +88,7 @@ GATEWAY_DEFAULTS = {
     "sms_burst": "3",
     "trainee_login_rate": "60r/m",
     "trainee_login_burst": "30",
-    "max_body": "12m",
+    "max_body": "12m",  # services.common.config.DEFAULT_MAX_BODY (this module stands alone)
     "real_ip_from": "",
 }
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")

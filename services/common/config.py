@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -139,6 +140,20 @@ def get_settings() -> Settings:
 def env(name: str, default: str = "") -> str:
     """A service-specific setting not worth a field of its own."""
     return os.environ.get(name, default)
+
+
+DEFAULT_MAX_BODY = "12m"
+
+
+def max_body_bytes() -> int | None:
+    """The largest request the gateway lets through (CME_GATEWAY_MAX_BODY, nginx's size: 12m, 800k, 0 for no
+    cap). The services refuse the same and the pages name it, so one setting moves all three together."""
+    m = re.fullmatch(r"\s*(\d+)\s*([kKmMgG]?)\s*", env("CME_GATEWAY_MAX_BODY", DEFAULT_MAX_BODY))
+    if m is None:  # nginx would not start on it either; the services keep the default
+        m = re.fullmatch(r"(\d+)([m])", DEFAULT_MAX_BODY)
+        assert m is not None
+    size = int(m.group(1)) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[m.group(2).lower()]
+    return size or None
 
 
 def redis_client() -> redis.Redis:

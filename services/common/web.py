@@ -21,7 +21,7 @@ from werkzeug.routing import IntegerConverter
 
 from . import auth, clock, pii
 from .auth import access
-from .config import env, get_settings, redis_client
+from .config import env, get_settings, max_body_bytes, redis_client
 from .db import ServiceDB, UTCDateTime
 from .errors import ErrorSchema, register_error_handlers
 from .logs import brief, setup_logging
@@ -149,7 +149,7 @@ def create_service_app(service: str, sdb: ServiceDB, blueprints: Iterable[Bluepr
                 static_folder=str(COMMON_DIR / "static"), static_url_path=f"/{service}/static")
     app.config.update(
         SECRET_KEY=settings.secret_key,
-        MAX_CONTENT_LENGTH=12 * 1024 * 1024,
+        MAX_CONTENT_LENGTH=max_body_bytes(),
         JSON_AS_ASCII=False,
         API_TITLE=SERVICE_TITLES[service],
         API_VERSION="1",
@@ -220,7 +220,8 @@ def create_service_app(service: str, sdb: ServiceDB, blueprints: Iterable[Bluepr
 
     # globals (not a context processor) so that imported macros such as csrf() see them too
     app.jinja_env.globals.update(csrf_token=auth.csrf_token, fmt_time=clock.fmt, mask_mobile=pii.mask_mobile,
-                                 mask_id=pii.mask_id, service=service, current_principal=auth.current)
+                                 mask_id=pii.mask_id, service=service, current_principal=auth.current,
+                                 max_body_mb=(max_body_bytes() or 0) // (1024 * 1024))
 
     @app.context_processor
     def _template_globals() -> dict[str, Any]:

@@ -130,3 +130,27 @@ def test_a_textarea_s_line_breaks_count_as_the_browser_counts_them(projects_app)
         assert request.form["summary"] == "第一行\n第二行" and request.form["n"] == "1"
     with projects_app.test_request_context("/", method="POST", data={"a": ["x\r\ny", "z"]}):
         assert request.form.getlist("a") == ["x\ny", "z"]
+
+
+@pytest.mark.parametrize(("setting", "cap", "said"), [("12m", 12 * 1024**2, 12), ("3m", 3 * 1024**2, 3),
+                                                      ("2048k", 2 * 1024**2, 2), ("0", None, 0),
+                                                      ("twelve", 12 * 1024**2, 12)])
+def test_the_gateway_s_body_cap_is_the_services_and_the_pages(databases, monkeypatch, setting, cap, said):
+    """One setting: an operator raising CME_GATEWAY_MAX_BODY for photo-heavy reports also raises what the services
+    accept and what the upload forms check and say (before, those stayed at a literal 12 MB)."""
+    import importlib
+
+    from deploy.local import GATEWAY_DEFAULTS
+    from services.common.config import DEFAULT_MAX_BODY
+
+    assert GATEWAY_DEFAULTS["max_body"] == DEFAULT_MAX_BODY  # deploy.local stands alone, so it keeps a copy
+    monkeypatch.setenv("CME_GATEWAY_MAX_BODY", setting)
+    app = importlib.import_module("services.projects.app").create_app({"TESTING": True})
+    assert app.config["MAX_CONTENT_LENGTH"] == cap
+    assert app.jinja_env.globals["max_body_mb"] == said
+    with app.test_request_context():
+        guard = app.jinja_env.from_string('{% from "_macros.html" import total_guard %}{{ total_guard() }}').render()
+    assert (f"超过一次提交的上限 {said} MB" in guard) if said else guard.strip() == ""
+    if cap:
+        r = app.test_client().post("/projects/login", data=b"x" * (cap + 1), content_type="application/octet-stream")
+        assert r.status_code == 413 and "太大" in r.get_data(as_text=True)
