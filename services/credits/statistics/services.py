@@ -110,10 +110,11 @@ def year_figures(session: Session, year: int, today: dt.date) -> YearFigures:
     return figures
 
 
-def years_known(session: Session, this_year: int) -> list[int]:
-    """The years a committee may ask about: any with offerings or awards, and this one."""
+def years_known(session: Session, this_year: int, asked: int) -> list[int]:
+    """The 年度 choices, newest first: any year with offerings or awards, the one asked for, this one and the
+    next (its catalogue comes in December)."""
     years = set(session.scalars(select(OfferingCredit.year).distinct())) | set(
-        session.scalars(select(CreditAward.year).distinct())) | {this_year}
+        session.scalars(select(CreditAward.year).distinct())) | {asked, this_year, this_year + 1}
     return sorted(years, reverse=True)
 
 

@@ -32,9 +32,7 @@ def _figures() -> Any:
 @access("reviewer")
 def statistics_page() -> Any:
     figures = _figures()
-    years = sorted(set(svc.years_known(db.session(), clock.today_local().year)) | {figures.year,
-                                                                                 clock.today_local().year + 1},
-                   reverse=True)  # the year asked for, and next year's (its catalogue comes in December)
+    years = svc.years_known(db.session(), clock.today_local().year, figures.year)
     return render_template("credits/statistics/year.html", f=figures, credits=fmt_credits, years=years)
 
 
