@@ -676,3 +676,17 @@ def test_the_review_page_notes_figures_that_disagree_with_what_is_known(projects
     html = c.get(f"/projects/review/reports/{rid}").get_data(as_text=True)
     assert "授课学时合计 5.5 超过总学时 5。" in html
     assert "实际举办日期 2026-03-20 至 2026-03-22 与举办前登记的 2026-03-20 至 2026-03-21 不一致。" in html
+
+
+def test_the_office_is_shown_the_notes_where_it_can_explain_them(projects_app, inst_a, complete):
+    """核对提示 asked the office to 说明 with nowhere to write it: page 5 shows the notes above 执行情况总结,
+    where the explanation reaches the clerk with the report."""
+    _oid, rid = complete(*inst_a)
+    c = login_client(projects_app.test_client(), inst_a[1])
+    page5 = c.get(f"/projects/reports/{rid}/pages/5").get_data(as_text=True)
+    notes = page5.split('id="checks"')[1].split("</ul>")[0]
+    assert "总学时 12.5 与项目目录登记的 20 学时不一致。" in notes and "请在总结中说明原因" in notes
+    assert page5.index('id="checks"') < page5.index('name="summary"')
+    assert "在第5页“执行情况总结”中说明原因" in c.get(f"/projects/reports/{rid}").get_data(as_text=True)
+    page1 = c.get(f"/projects/reports/{rid}/pages/1").get_data(as_text=True)
+    assert 'id="checks"' not in page1
