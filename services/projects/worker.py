@@ -1,6 +1,6 @@
 """Celery worker of the projects service (queue "projects"): celery -A services.projects.worker worker -Q projects
-It consumes credits.granted (the award lists the execution report imports) and runs the daily deadline reminders
-(projects.send_reminders), which exactly one beat process schedules:
+It consumes credits.granted (the award lists the execution report imports) and credits.name_corrected, and runs
+the daily deadline reminders (projects.send_reminders), which exactly one beat process schedules:
 celery -A services.projects.worker beat --schedule var/celerybeat-schedule"""
 
 from celery.schedules import crontab
@@ -8,12 +8,14 @@ from celery.schedules import crontab
 from services.common.tasks import make_celery, register_event_consumer
 
 from . import models  # noqa: F401
-from .awarded.handlers import HANDLERS
+from .awarded import handlers as awarded
 from .db import SERVICE, db, processed_events
 from .reminders import tasks as reminder_tasks
+from .reports import handlers as reports
 
 celery = make_celery(SERVICE)
-handle_event = register_event_consumer(celery, SERVICE, db, processed_events, HANDLERS)
+handle_event = register_event_consumer(celery, SERVICE, db, processed_events,
+                                       {**awarded.HANDLERS, **reports.HANDLERS})
 send_reminders = reminder_tasks.register(celery)
 
 # celery's timezone is Asia/Shanghai (make_celery), so this is 08:00 Beijing time

@@ -690,3 +690,36 @@ def test_the_office_is_shown_the_notes_where_it_can_explain_them(projects_app, i
     assert "在第5页“执行情况总结”中说明原因" in c.get(f"/projects/reports/{rid}").get_data(as_text=True)
     page1 = c.get(f"/projects/reports/{rid}/pages/1").get_data(as_text=True)
     assert 'id="checks"' not in page1
+
+
+def test_a_name_corrected_by_the_committee_reaches_an_approved_report(projects_app, projects_db, inst_a, inst_b,
+                                                                      reviewer, complete):
+    """更正姓名 renamed her awards and certificates, but an approved report's page 4 kept the misspelt name for
+    good: the real handler renames her on every report's 考勤导入 and the report's 办理记录 says so."""
+    from services.common.events import make_envelope
+    from services.projects.worker import handle_event
+
+    oid, rid = complete(*inst_a, submit=True)
+    hr = bearer(reviewer[1])
+    assert projects_app.test_client().post(f"/projects/api/review/reports/{rid}/approve", headers=hr,
+                                           json={}).status_code == 200
+    oid_b, rid_b = complete(*inst_b)  # another institution's open report, imported with the same key
+    key = f"{1:064d}"  # 学员2 of both lists
+    assert handle_event.run(make_envelope("credits.name_corrected", "credits", {"trainee_key": key,
+                                                                                "name": "张晓伟"})) is True
+    for who, report in ((inst_a[1], rid), (inst_b[1], rid_b)):
+        body = projects_app.test_client().get(f"/projects/api/reports/{report}", headers=bearer(who)).get_json()
+        names = [t["name"] for t in body["attendance"]["trainees"]]
+        assert "张晓伟" in names and "学员2" not in names and "学员1" in names, names
+        assert body["history"][-1]["action"] == "name_corrected"
+    review = login_client(projects_app.test_client(), reviewer[1]).get(f"/projects/review/reports/{rid}")
+    html = review.get_data(as_text=True)
+    assert "张晓伟" in html and "更正学员姓名" in html and "学员2 → 张晓伟" in html
+    s = projects_db.new_session()
+    assert {t.name for t in s.scalars(select(AwardedTrainee).where(AwardedTrainee.trainee_key == key))} == {"张晓伟"}
+    s.close()
+    # delivered again: nothing more changes, no second note
+    assert handle_event.run(make_envelope("credits.name_corrected", "credits", {"trainee_key": key,
+                                                                                "name": "张晓伟"})) is True
+    body = projects_app.test_client().get(f"/projects/api/reports/{rid}", headers=bearer(inst_a[1])).get_json()
+    assert [h["action"] for h in body["history"]].count("name_corrected") == 1

@@ -26,7 +26,8 @@ OBJECT = "report"
 STATES = ("draft", "submitted", "returned", "approved")
 LABELS = {"draft": "草稿", "submitted": "待审批", "returned": "已退回", "approved": "审批通过"}
 ACTION_LABELS = {"create": "新建反馈记录", "import": "导入考勤记录", "submit": "提交", "approve": "审批通过",
-                 "return": "退回修改", "delete": "删除", "view_contact": "查看完整联系电话"}
+                 "return": "退回修改", "delete": "删除", "view_contact": "查看完整联系电话",
+                 "name_corrected": "更正学员姓名"}
 EDITABLE = frozenset({"draft", "returned"})
 TRANSITIONS: dict[str, tuple[frozenset[str], str, str]] = {
     # action: (allowed from-states, to-state, role that may do it)
