@@ -130,6 +130,7 @@ MATRIX: list[Row] = [
     row("GET /projects/institutions/<int:institution_id>", COMMITTEE, "/projects/institutions/{inst_a}"),
     row("POST /projects/institutions/<int:institution_id>/active", COMMITTEE_W,
         "/projects/institutions/{inst_a}/active"),
+    row("POST /projects/institutions/<int:institution_id>/name", COMMITTEE_W, "/projects/institutions/{inst_a}/name"),
     row("POST /projects/institutions/<int:institution_id>/password", COMMITTEE_W,
         "/projects/institutions/{inst_a}/password"),
     row("GET /projects/api/institutions", COMMITTEE),

@@ -13,9 +13,9 @@ from .db import SERVICE, db, processed_events
 from .reminders import tasks as reminder_tasks
 from .reports import handlers as reports
 
+HANDLERS = {**awarded.HANDLERS, **reports.HANDLERS}
 celery = make_celery(SERVICE)
-handle_event = register_event_consumer(celery, SERVICE, db, processed_events,
-                                       {**awarded.HANDLERS, **reports.HANDLERS})
+handle_event = register_event_consumer(celery, SERVICE, db, processed_events, HANDLERS)
 send_reminders = reminder_tasks.register(celery)
 
 # celery's timezone is Asia/Shanghai (make_celery), so this is 08:00 Beijing time

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from services.common.events import OfferingApprovedSchema
 from services.projects.audit.models import AuditLog
+from services.projects.catalogue.models import Project
 from services.projects.db import outbox
 from tests.conftest import bearer, login_client
 
@@ -242,3 +243,47 @@ def test_all_my_endpoints_are_in_the_permission_table(projects_app):
     listed = {f"{m} " + u.replace("{pid}", "<int:project_id>").replace("{fid}", "<int:filing_id>")
               .replace("/uploads/notice", "/uploads/<kind>") for m, u, _ in ENDPOINTS}
     assert mine == listed
+
+
+def test_the_committee_corrects_an_institution_s_name(projects_app, projects_db, inst_a, inst_b, reviewer,
+                                                      ready_filing, frozen, csrf):
+    """An institution's name could not be corrected (a typo at creation, a hospital renamed): 更正名称 renames it,
+    keeps the old name for catalogue spreadsheets that still say it, and offerings approved afterwards carry the
+    new name; the reason goes into its 操作记录."""
+    from tests.projects.test_catalogue import row, upload, workbook
+
+    inst, _office = inst_a
+    old = inst.name
+    project, fid = ready_filing(*inst_a, submit=True)
+    c = login_client(projects_app.test_client(), reviewer[1])
+    token = csrf(reviewer[1])
+    url = f"/projects/institutions/{inst.id}/name"
+    page = c.get(f"/projects/institutions/{inst.id}").get_data(as_text=True)
+    assert "更正机构名称" in page and f'value="{old}"' in page
+    for form, status, said in (({"name": "西安医院"}, 422, "请填写原因"),
+                               ({"name": "", "reason": "笔误"}, 422, "请输入新的机构名称"),
+                               ({"name": old, "reason": "笔误"}, 409, "新名称与现名称相同"),
+                               ({"name": inst_b[0].name, "reason": "笔误"}, 409, "已有名为")):
+        r = c.post(url, data={"csrf_token": token, **form})
+        assert r.status_code == status and said in r.get_data(as_text=True), (form, r.status_code)
+    r = c.post(url, data={"csrf_token": token, "name": "西安交通大学第一附属医院（新）", "reason": "机构更名"})
+    assert r.status_code == 302
+    page = c.get(f"/projects/institutions/{inst.id}").get_data(as_text=True)
+    assert f"已将“{old}”更正为“西安交通大学第一附属医院（新）”" in page and "更正名称" in page
+    assert f"{old} → 西安交通大学第一附属医院（新）；机构更名" in page and "曾用名称" in page
+    # the catalogue shows the new name; a spreadsheet still saying the old one updates the same project
+    hr = bearer(reviewer[1])
+    listed = c.get(f"/projects/api/catalogue?q={project.number}", headers=hr).get_json()["items"][0]
+    assert listed["host_name"] == "西安交通大学第一附属医院（新）"
+    body = upload(projects_app.test_client(), workbook([row(project.number, old, offerings=1),
+                                                        row("2026-01-01-900", old, offerings=1)]), hr).get_json()
+    assert body["errors"] == [] and body["created"] == 1, body
+    assert all("主办单位" not in u["changed"] for u in body["updates"]), body["updates"]
+    s = projects_db.new_session()
+    assert {p.host_name for p in s.scalars(select(Project).where(Project.institution_id == inst.id))} == {
+        "西安交通大学第一附属医院（新）"}
+    s.close()
+    # an offering approved after the correction carries the new name to the other services
+    assert c.post(f"/projects/review/filings/{fid}/approve", data={"csrf_token": token}).status_code == 302
+    payload = json.loads(outbox_rows(projects_db)[0].envelope)["payload"]
+    assert payload["institution_name"] == "西安交通大学第一附属医院（新）"

@@ -156,7 +156,9 @@ def _repeated(rows: list[tuple[int, dict[str, str]]]) -> dict[str, list[int]]:
 def import_rows(session: Session, rows: list[tuple[int, dict[str, str]]], year: int | None) -> ImportResult:
     result = ImportResult()
     schema = ProjectRowSchema()
-    institutions = {i.name: i for i in session.scalars(select(Institution))}
+    everyone = list(session.scalars(select(Institution)))
+    # a name given up by 更正名称 still finds its institution (a current name of another wins)
+    institutions = {old: i for i in everyone for old in (i.former_names or [])} | {i.name: i for i in everyone}
     repeated = _repeated(rows)
     for excel_row, texts in rows:
         number = texts.get("number", "")
@@ -188,6 +190,7 @@ def import_rows(session: Session, rows: list[tuple[int, dict[str, str]]], year: 
             result.errors.append(RowError(excel_row, number,
                                           f"主办单位：系统中没有名为“{data['host_name']}”的申办机构，请先添加该机构或核对名称。"))
             continue
+        data["host_name"] = inst.name  # a former name reads as the current one
         existing = session.scalar(select(Project).where(Project.number == data["number"]))
         if existing is not None:
             from ..filings.models import Offering  # late: filings builds on the catalogue

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint, func
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from services.common import clock, pii
@@ -21,6 +21,8 @@ class Institution(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    # names before a 更正名称: the committee's catalogue spreadsheets may still say them
+    former_names: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     admins: Mapped[list[InstitutionAdmin]] = relationship(back_populates="institution", order_by="InstitutionAdmin.id")
 
     __table_args__ = (CheckConstraint("length(account) >= 3", name="account_len"),)

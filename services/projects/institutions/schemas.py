@@ -68,6 +68,11 @@ class InstitutionActiveForm(ZhFormSchema):
     reason = reason_field("请填写原因（记入操作日志）。")
 
 
+class InstitutionRenameForm(ZhFormSchema):
+    name = fields.String(required=True, validate=_name, error_messages={"required": "请输入新的机构名称。"})
+    reason = reason_field("请填写原因（记入操作日志）。")
+
+
 class InstitutionPasswordForm(ZhFormSchema):
     password = fields.String(required=True, validate=_password, error_messages={"required": "请输入新密码。"})
     reason = reason_field("请填写原因（记入操作日志）。")

@@ -8,7 +8,7 @@ from typing import IO, Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -90,6 +90,29 @@ def set_active(session: Session, inst: Institution, active: bool) -> list[str]:
     inst.active = active
     session.flush()
     return [a.subject for a in inst.admins]
+
+
+def rename(session: Session, inst: Institution, name: str) -> str:
+    """更正名称 by the committee; returns the name it had. Its catalogue entries that said the old name say the new
+    one; the old name is kept so a catalogue spreadsheet still saying it is matched on import. Offerings approved
+    before keep the name they were approved under (their activities, awards and certificates were issued so)."""
+    from ..catalogue.models import Project  # late: the catalogue builds on institutions
+
+    old = inst.name
+    if name == old:
+        raise AppError(409, "unchanged", "新名称与现名称相同。", {"name": "新名称与现名称相同。"})
+    taken = f"已有名为“{name}”的申办机构。"
+    if session.scalar(select(Institution.id).where(Institution.name == name, Institution.id != inst.id)):
+        raise AppError(409, "name_taken", taken, {"name": taken})
+    inst.name = name
+    inst.former_names = [n for n in (inst.former_names or []) if n != name] + [old]
+    try:
+        session.flush()
+    except IntegrityError:  # the same name saved for another institution a moment ago
+        raise AppError(409, "name_taken", taken, {"name": taken}) from None
+    session.execute(update(Project).where(Project.institution_id == inst.id, Project.host_name == old)
+                    .values(host_name=name).execution_options(synchronize_session=False))
+    return old
 
 
 def reset_password(session: Session, inst: Institution, password: str) -> list[str]:

@@ -137,7 +137,7 @@ def detail_page(institution_id: int) -> Any:
 
 def _change(institution_id: int, which: str, schema: Any, act: Any) -> Any:
     inst = _institution(institution_id)
-    form = {k: request.form.get(k, "") for k in ("active", "reason")}
+    form = {k: request.form.get(k, "") for k in ("active", "reason", "name")}
     data, errors = load_form(schema, request.form)
     if data is None:
         return _detail(inst, which, form, errors, 422)
@@ -168,6 +168,18 @@ def active_page(institution_id: int) -> Any:
         return subjects, f"已{'启用' if data['active'] else '停用'}“{inst.name}”（已记入操作日志）。"
 
     return _change(institution_id, "active", sc.InstitutionActiveForm(), act)
+
+
+@pages.post("/projects/institutions/<int:institution_id>/name")
+@access("reviewer")
+def rename_page(institution_id: int) -> Any:
+    def act(session: Any, inst: Any, data: dict[str, Any]) -> tuple[list[str], str]:
+        old = svc.rename(session, inst, data["name"])
+        audit.record(session, current(), "institution", inst.id, "renamed",
+                     reason=f"{old} → {inst.name}；{data['reason']}")
+        return [], f"已将“{old}”更正为“{inst.name}”（已记入操作日志）。"
+
+    return _change(institution_id, "name", sc.InstitutionRenameForm(), act)
 
 
 @pages.post("/projects/institutions/<int:institution_id>/password")
