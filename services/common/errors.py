@@ -5,20 +5,24 @@ JSON: {"error": {"code": "...", "message": "<Chinese sentence>", "fields": {...}
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
-from flask import Flask, g, jsonify, make_response, render_template, request
+from flask import Flask, Request, g, jsonify, make_response, render_template, request
+from flask_smorest import Blueprint as SmorestBlueprint
 from marshmallow import Schema
 from marshmallow import fields as ma_fields
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
+from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
 from .logs import brief
 
 log = logging.getLogger(__name__)
+
 
 STATUS_MESSAGES = {
     400: "请求有误，请检查后重试。",
@@ -85,6 +89,28 @@ class AppError(Exception):
     def __init__(self, status: int, code: str, message: str, fields: dict[str, Any] | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.fields = status, code, message, fields or {}
+
+
+BAD_JSON_MESSAGE = "请求内容不是有效的 JSON，请检查后重试。"
+
+
+class SafeFlaskParser(FlaskParser):
+    """webargs' parser of flask-smorest's @arguments (it decodes the body itself): a body nested past Python's
+    recursion limit is bad JSON, a 400, as with Flask's own JSON (web.SafeJSONProvider), not a 500."""
+
+    def _raw_load_json(self, req: Request) -> Any:
+        try:
+            return super()._raw_load_json(req)
+        except RecursionError:
+            raise json.JSONDecodeError("JSON nested too deeply", "[", 0) from None
+
+    def _handle_invalid_json_error(self, error: Any, req: Request, *args: Any, **kwargs: Any) -> Any:
+        raise AppError(400, "bad_json", BAD_JSON_MESSAGE)
+
+
+# every flask-smorest Blueprint of the suite parses through it; set here, since every views module imports this
+# one (through auth) before its @arguments decorators read the attribute
+SmorestBlueprint.ARGUMENTS_PARSER = SafeFlaskParser()
 
 
 class KeptError(AppError):

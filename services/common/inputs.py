@@ -8,8 +8,8 @@ from typing import Any
 from flask import request
 from marshmallow import EXCLUDE, Schema, ValidationError
 
-from .errors import AppError
-from .schemas import strip_blank
+from .errors import BAD_JSON_MESSAGE, AppError
+from .schemas import MAX_ID, strip_blank
 
 
 def flatten(messages: Any, labels: dict[str, str] | None = None) -> dict[str, str]:
@@ -34,6 +34,22 @@ def flatten(messages: Any, labels: dict[str, str] | None = None) -> dict[str, st
         else:
             out[key] = str(value)
     return out
+
+
+def id_or_none(value: Any) -> int | None:
+    """A form's or a path's id as a number, or None: ASCII digits only ('²'.isdigit() is true, int('²') fails)
+    and within the id columns (a larger one reaches the database as an overflow)."""
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit() or len(value) > 10:
+        return None
+    number = int(value)
+    return number if number <= MAX_ID else None
+
+
+def page_version(form: Any) -> int | None:
+    """The hidden version a page's form sends, or None when it is missing, blank or garbled: a page always
+    sends one, so the caller refuses such a form as a stale page (409) instead of saving without the check
+    that nobody else saved first (the JSON API may leave it out; a browser form never does)."""
+    return id_or_none((form.get("version") or "").strip())
 
 
 PAGE_LABELS = {"page": "页码", "per_page": "每页条数"}
@@ -62,6 +78,9 @@ def load_query(schema: Schema, labels: dict[str, str]) -> dict[str, Any]:
 def load_json(schema: Schema) -> dict[str, Any]:
     body = request.get_json(silent=True)
     if body is None:
+        if request.is_json and request.get_data(cache=True).strip():
+            # a body that says JSON and is not (truncated, or nested past the recursion limit): no "empty" save
+            raise AppError(400, "bad_json", BAD_JSON_MESSAGE)
         body = {}
     if not isinstance(body, dict):
         raise AppError(422, "invalid_input", "请提交 JSON 对象。")

@@ -35,11 +35,27 @@ for _cls, _messages in _ZH.items():
 
 
 NUL_MESSAGE = "不能包含空字符（\\0）。"
+SURROGATE_MESSAGE = "含有无法识别的字符，请删除后重新输入。"
+
+
+def _bad_text(value: Any) -> str | None:
+    """Why a text cannot be stored, or None. A NUL PostgreSQL refuses; a lone surrogate (JSON's "\\ud800")
+    is no character at all, and neither the database, argon2 nor an answer can encode it."""
+    if not isinstance(value, str):
+        return None
+    if "\x00" in value:
+        return NUL_MESSAGE
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return SURROGATE_MESSAGE
+    return None
 
 
 class ZhSchema(Schema):
     """Base for every input schema: unknown keys are refused in Chinese, and so is text holding a NUL character
-    (PostgreSQL cannot store one: the refusal would otherwise name no field)."""
+    or a lone surrogate (neither can be stored: the refusal would otherwise name no field, or be a 500)."""
 
     error_messages = {"type": "提交的数据格式不正确。", "unknown": "不允许的字段。"}
 
@@ -49,7 +65,11 @@ class ZhSchema(Schema):
     @pre_load
     def _no_nul(self, data: Any, **kwargs: Any) -> Any:
         if isinstance(data, Mapping):  # a dict, or webargs' view of a query string or form
-            bad = {key: [NUL_MESSAGE] for key, value in data.items() if isinstance(value, str) and "\x00" in value}
+            bad = {}
+            for key, value in data.items():
+                why = next(filter(None, map(_bad_text, value)), None) if isinstance(value, list) else _bad_text(value)
+                if why:
+                    bad[key] = [why]
             if bad:
                 raise ValidationError(bad)
         return data

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from flask import Blueprint, Flask, Request, Response, g, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SecureCookieSessionInterface
 from flask_smorest import Api
 from marshmallow import fields as ma_fields
@@ -78,6 +79,16 @@ class FormRequest(Request):
         if form and any("\r" in v for _, v in form.items(multi=True)):
             self.__dict__["form"] = self.parameter_storage_class(
                 [(k, v.replace("\r\n", "\n")) for k, v in form.items(multi=True)])
+
+
+class SafeJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, where a body nested past Python's recursion limit is bad JSON (a 4xx), not a 500."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
 
 
 class ServiceApi(Api):
@@ -160,6 +171,7 @@ def create_service_app(service: str, sdb: ServiceDB, blueprints: Iterable[Bluepr
         LOGIN_URL="/projects/login",
         SESSION_COOKIE_SAMESITE="Lax",  # the flash-message cookie, like the login cookie, stays on this site
     )
+    app.json = SafeJSONProvider(app)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.session_interface = CookieSessionInterface()
     app.request_class = FormRequest

@@ -161,3 +161,12 @@ def test_scan_answer_written_by_hand_is_the_schemas_dump(created, forced):
         expected = PhoneScanResultSchema().dump({"status": "已签到", "created": created, "checkin": {
             "id": r.checkin_id, "scanned_at": r.scanned_at, "window_id": r.window_id, "forced": r.forced}})
         assert dump_scan_result(r) == expected
+
+
+def test_a_body_nested_past_the_recursion_limit_is_bad_json_never_a_500(phone, hall):  # noqa: F811
+    """The 500-hunt: 2000 nested objects reached json.loads' recursion limit on every JSON endpoint."""
+    _ready(phone, hall)
+    for body in ('{"a":' * 2000 + "1" + "}" * 2000, "[" * 5000 + "]" * 5000):
+        r = phone.post("/checkin/api/scan", data=body, content_type="application/json")
+        assert r.status_code == 400 and r.get_json()["error"]["code"] == "bad_json", r.get_data(as_text=True)
+    assert checkins() == []

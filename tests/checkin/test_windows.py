@@ -251,3 +251,22 @@ def test_an_edited_window_reaches_credits_copies_of_its_checkins(checkin_app, cd
     names = [json.loads(e)["name"] for e in s.scalars(select(outbox.c.envelope))]
     s.close()
     assert names.count("checkin.window_changed") == 1
+
+
+def test_a_form_without_its_version_is_a_stale_page_never_a_blind_save(checkin_app, cdb):
+    """The 500-hunt: a window form posted with its hidden version blank or gone saved over another's edit."""
+    aid, wids = make_activity(cdb)
+    c = client_for(checkin_app, "inst_a")
+    form = {"csrf_token": csrf_for(INST_A), "title": "我的陈旧标题", "kind": "sign_in",
+            "starts_at": "2026-12-10T08:30", "ends_at": "2026-12-10T12:00"}
+    for version in (None, "", "abc", "²", "99999999999"):
+        data = form if version is None else {**form, "version": version}
+        r = c.post(f"/checkin/activities/{aid}/windows/{wids[0]}/edit", data=data)
+        html = r.get_data(as_text=True)
+        assert r.status_code == 409 and "页面已过期" in html and "我的陈旧标题" in html, (version, r.status_code)
+    assert windows(cdb, aid)[0].title != "我的陈旧标题"
+    # a title that is no character at all (JSON's lone surrogate) is refused by its field
+    r = c.post(f"/checkin/api/activities/{aid}/windows", headers=api_headers("inst_a"), data=(
+        '{"title": "x\\ud800", "kind": "sign_in", "starts_at": "2026-12-10T13:00", "ends_at": "2026-12-10T14:00"}'),
+        content_type="application/json")
+    assert r.status_code == 422 and "无法识别的字符" in r.get_json()["error"]["fields"]["title"]

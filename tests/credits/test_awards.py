@@ -648,3 +648,15 @@ def test_committee_sees_every_institution_and_institutions_only_their_own(credit
     found = credits_app.test_client().get("/credits/api/grant/offerings?q=宝鸡市", headers=api_headers("reviewer")).json
     assert [i["offering_id"] for i in found["items"]] == [202]
     assert INST_B and REVIEWER and TRAINEE  # the principals the permission table uses
+
+
+def test_digits_that_are_not_ascii_or_too_large_are_refused_never_a_500(credits_app, seeded, cdb):
+    """The 500-hunt: '²'.isdigit() is true and int('²') fails; a 20-digit id overflowed the database."""
+    c = client_for(credits_app, "inst_a")
+    for bad in ("²", "99999999999999999999", "٣"):
+        r = c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, action="preview") | {"window": bad})
+        assert r.status_code == 422 and "所选刷卡周期不正确" in r.get_data(as_text=True), (bad, r.status_code)
+    c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))
+    for page in ("²", "99999999999999999999", "-1", "abc"):
+        r = c.get(f"/credits/awards/{OFFERING}/attendees?page={page}")
+        assert r.status_code == 200 and "第 1 /" in r.get_data(as_text=True), (page, r.status_code)

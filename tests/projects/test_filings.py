@@ -327,19 +327,25 @@ def test_pages_save_and_submit(projects_app, inst_a, make_project, frozen, csrf,
             "mode": "线下", "expected_trainees": "80", "contact_person": "李老师", "contact_phone": "029-85323000",
             "sched_date": ["2026-03-20", ""], "sched_start": ["08:30", ""], "sched_end": ["11:30", ""],
             "sched_title": ["专题讲座", ""], "action": "save"}
-    r = c.post(url, data={**form, "notice": (io.BytesIO(images.jpeg()), "n.jpg")}, content_type="multipart/form-data")
+    def current(data):  # the page's hidden version, as the browser sends it
+        html = c.get(url).get_data(as_text=True)
+        return {**data, "version": re.search(r'name="version" value="(\d+)"', html).group(1)}
+
+    r = c.post(url, data={**current(form), "notice": (io.BytesIO(images.jpeg()), "n.jpg")},
+               content_type="multipart/form-data")
     assert r.status_code == 302
     # 保存并上报 without the agenda: refused, but what was typed is kept as a draft
-    r = c.post(url, data={**form, "action": "submit", "venue": "西安市新址"}, content_type="multipart/form-data")
+    r = c.post(url, data={**current(form), "action": "submit", "venue": "西安市新址"},
+               content_type="multipart/form-data")
     html = r.get_data(as_text=True)
     assert r.status_code == 422 and "会议日程" in html and "未能上报" in html
     assert "西安市新址" in c.get(url).get_data(as_text=True)
     # a PNG as the agenda: the whole save is refused with the reason next to the field
-    r = c.post(url, data={**form, "action": "submit", "agenda": (io.BytesIO(images.png()), "a.jpg")},
+    r = c.post(url, data={**current(form), "action": "submit", "agenda": (io.BytesIO(images.png()), "a.jpg")},
                content_type="multipart/form-data")
     assert r.status_code == 422 and "只能上传 JPG" in r.get_data(as_text=True)
     bad = {**form, "ends_on": "2026-03-01"}
-    r = c.post(url, data=bad, content_type="multipart/form-data")
+    r = c.post(url, data=current(bad), content_type="multipart/form-data")
     assert r.status_code == 422 and "结束日期不能早于开始日期" in r.get_data(as_text=True)
     # a wrong date beside a newly chosen JPG: the file is kept (a browser cannot put it back in the form), the
     # date refused; the form comes back with the draft's new version, so mending the date saves at once
@@ -353,14 +359,14 @@ def test_pages_save_and_submit(projects_app, inst_a, make_project, frozen, csrf,
     version = re.search(r'name="version" value="(\d+)"', html).group(1)
     assert version != typed_version  # the upload changed the draft
     assert c.post(url, data={**form, "version": version}, content_type="multipart/form-data").status_code == 302
-    r = c.post(url, data={**form, "action": "submit", "agenda": (io.BytesIO(images.jpeg()), "a.jpg")},
+    r = c.post(url, data={**current(form), "action": "submit", "agenda": (io.BytesIO(images.jpeg()), "a.jpg")},
                content_type="multipart/form-data")
     assert r.status_code == 302
     html = c.get(url).get_data(as_text=True)
     assert "待审批" in html and "保存并上报" in html  # read-only view with its history
     assert 'name="starts_on"' not in html
     # Back to the form and 保存 again: the state is the reason, not a field to correct
-    again = c.post(url, data=form, content_type="multipart/form-data")
+    again = c.post(url, data={**form, "version": version}, content_type="multipart/form-data")
     html = again.get_data(as_text=True)
     assert again.status_code == 409 and "待审批" in html and "提交的内容有误" not in html
 
@@ -422,7 +428,39 @@ def test_the_form_shows_its_mistakes_together(projects_app, inst_a, make_project
     form = {"csrf_token": token, "starts_on": "2026-03-21", "ends_on": "2026-03-20", "venue": "西安", "mode": "线下",
             "expected_trainees": "80", "contact_person": "李老师", "contact_phone": "12345",
             "sched_date": ["2026-03-20"], "sched_start": ["11:30"], "sched_end": ["08:30"], "sched_title": ["讲座"],
-            "action": "save"}
+            "action": "save", "version": re.search(r'name="version" value="(\d+)"',
+                                                   c.get(url).get_data(as_text=True)).group(1)}
     html = c.post(url, data=form, content_type="multipart/form-data").get_data(as_text=True)
     for message in ("结束日期不能早于开始日期", "请填写手机号码或带区号的固定电话", "结束时间应晚于开始时间"):
         assert message in html, message
+
+
+def test_hostile_filing_bodies_are_refused_and_nothing_saved_is_lost(projects_app, inst_a, ready_filing, frozen, csrf):
+    """The 500-hunt: a schedule title holding a lone surrogate was saved, answered 500, and the filing could not
+    be opened again; a body nested 2000 deep was a 500; a stale form without its version saved blindly."""
+    _project, fid = ready_filing(*inst_a)
+    c = projects_app.test_client()
+    h = bearer(inst_a[1])
+    before = c.get(f"/projects/api/filings/{fid}", headers=h).get_json()
+    r = c.put(f"/projects/api/filings/{fid}", headers=h, content_type="application/json", data=(
+        '{"schedule": [{"date": "2026-03-20", "start": "08:30", "end": "09:30", "title": "x\\ud800"}]}'))
+    assert r.status_code == 422 and "无法识别的字符" in r.get_json()["error"]["fields"]["schedule"]
+    r = c.put(f"/projects/api/filings/{fid}", headers=h, content_type="application/json",
+              data='{"venue":' * 2000 + '"x"' + "}" * 2000)
+    assert r.status_code == 400 and "不是有效的 JSON" in r.get_json()["error"]["message"]
+    truncated = c.put(f"/projects/api/filings/{fid}", headers=h, content_type="application/json", data='{"venue": "新')
+    assert truncated.status_code == 400
+    after = c.get(f"/projects/api/filings/{fid}", headers=h)
+    assert after.status_code == 200 and after.get_json()["schedule"] == before["schedule"]
+    assert after.get_json()["version"] == before["version"]
+    # the page's form without its hidden version: shown again as typed, nothing saved
+    page = login_client(projects_app.test_client(), inst_a[1])
+    form = {"csrf_token": csrf(inst_a[1]), "starts_on": "2026-03-20", "ends_on": "2026-03-21", "venue": "陈旧的地点",
+            "mode": "线下", "expected_trainees": "80", "contact_person": "李老师", "contact_phone": "029-85323000",
+            "action": "save"}
+    for version in (None, "", "abc", "²"):
+        data = form if version is None else {**form, "version": version}
+        r = page.post(f"/projects/filings/{fid}", data=data, content_type="multipart/form-data")
+        html = r.get_data(as_text=True)
+        assert r.status_code == 409 and "页面已过期" in html and "陈旧的地点" in html, (version, r.status_code)
+    assert c.get(f"/projects/api/filings/{fid}", headers=h).get_json()["venue"] == before["venue"]

@@ -372,3 +372,19 @@ def test_a_page_asked_for_before_logging_in_opens_after_it(projects_app, reviewe
     for outside in ("https://evil.example/", "//evil.example/x", "/\\evil.example", "/etc/passwd"):
         page = projects_app.test_client().get("/projects/login", query_string={"next": outside})
         assert "请先登录" not in page.get_data(as_text=True) and "cme_next" not in page.headers.get("Set-Cookie", "")
+
+
+def test_hostile_login_bodies_are_refused_in_chinese_never_a_500(projects_app, inst_a):
+    """The 500-hunt, anonymous: a password holding a lone surrogate reached argon2, a body nested 2000 deep
+    json.loads' recursion limit, a 20-digit admin_id the database's integer."""
+    c = projects_app.test_client()
+    account = inst_a[0].account
+    r = c.post("/projects/api/auth/login", content_type="application/json",
+               data=json.dumps({"kind": "institution", "account": account, "password": "x\ud800"}))
+    assert r.status_code == 422 and "无法识别的字符" in r.json["error"]["fields"]["password"][0]
+    deep = c.post("/projects/api/auth/login", content_type="application/json", data='{"a":' * 2000 + "1" + "}" * 2000)
+    assert deep.status_code == 400 and "JSON" in deep.json["error"]["message"]
+    token = api_login(c, "institution", account, "Passw0rd!").json["login_token"]
+    for admin_id in ("99999999999999999999", 99999999999999999999, "²", 0, -1, True):
+        r = c.post("/projects/api/auth/sms/send", json={"login_token": token, "admin_id": admin_id})
+        assert r.status_code == 422 and "请选择接收验证码的负责人" in r.json["error"]["fields"]["admin_id"][0], admin_id

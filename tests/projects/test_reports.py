@@ -479,21 +479,25 @@ def test_pages_flow(projects_app, projects_db, inst_a, reviewer, held, images, c
     for n in (2, 3, 4, 5):
         assert "None" not in c.get(f"/projects/reports/{rid}/pages/{n}").get_data(as_text=True)
     assert "None" not in html + c.get(f"/projects/reports/{rid}").get_data(as_text=True)
+    def v(n):  # the page's hidden version, as the browser sends it
+        return re.search(r'name="version" value="(\d+)"', c.get(f"/projects/reports/{rid}/pages/{n}")
+                         .get_data(as_text=True)).group(1)
+
     # page 1: errors in Chinese, what was typed kept
-    form = {**FACTS, "trainees_count": "很多", "csrf_token": tok}
+    form = {**FACTS, "trainees_count": "很多", "csrf_token": tok, "version": v(1)}
     r = c.post(f"/projects/reports/{rid}/pages/1", data=form)
     html = r.get_data(as_text=True)
     assert r.status_code == 422 and "请输入整数" in html and "很多" in html and "西安市第一医院继续教育科" in html
-    r = c.post(f"/projects/reports/{rid}/pages/1", data={**FACTS, "csrf_token": tok})
+    r = c.post(f"/projects/reports/{rid}/pages/1", data={**FACTS, "csrf_token": tok, "version": v(1)})
     assert r.status_code == 302
     # page 2: rows; a row missing its title is refused with the row named, values kept
     lec = {"lec-count": "3", "csrf_token": tok}
     for i, row in enumerate(LECTURERS["lecturers"]):
         lec.update({f"lec-{i}-{k}": v for k, v in row.items()})
-    r = c.post(f"/projects/reports/{rid}/pages/2", data={**lec, "lec-1-title": ""})
+    r = c.post(f"/projects/reports/{rid}/pages/2", data={**lec, "lec-1-title": "", "version": v(2)})
     html = r.get_data(as_text=True)
     assert r.status_code == 422 and "第 2 行职称：此项为必填项。" in html and "病例讨论" in html
-    assert c.post(f"/projects/reports/{rid}/pages/2", data=lec).status_code == 302
+    assert c.post(f"/projects/reports/{rid}/pages/2", data={**lec, "version": v(2)}).status_code == 302
     # another tab saved page 1 meanwhile: this page's rows are kept, and the next 保存本页 saves them
     stale = c.post(f"/projects/reports/{rid}/pages/2", data={**lec, "lec-0-topic": "改过的题目", "version": "1"})
     html = stale.get_data(as_text=True)
@@ -501,9 +505,10 @@ def test_pages_flow(projects_app, projects_db, inst_a, reviewer, held, images, c
     fresh = re.search(r'name="version" value="(\d+)"', html).group(1)
     assert c.post(f"/projects/reports/{rid}/pages/2",
                   data={**lec, "lec-0-topic": "改过的题目", "version": fresh}).status_code == 302
-    assert c.post(f"/projects/reports/{rid}/pages/2", data=lec).status_code == 302
+    assert c.post(f"/projects/reports/{rid}/pages/2", data={**lec, "version": v(2)}).status_code == 302
     # removing a row
-    assert c.post(f"/projects/reports/{rid}/pages/2", data={**lec, "lec-1-remove": "1"}).status_code == 302
+    assert c.post(f"/projects/reports/{rid}/pages/2",
+                  data={**lec, "lec-1-remove": "1", "version": v(2)}).status_code == 302
     assert [x.name for x in _report(projects_db, rid).lecturers] == ["张教授"]
     # page 3: several files in one form; a wrong one refuses the lot and says why
     files = {"csrf_token": tok, "schedule": (io.BytesIO(images.jpeg()), "日程.jpg"),
@@ -527,11 +532,13 @@ def test_pages_flow(projects_app, projects_db, inst_a, reviewer, held, images, c
     html = c.get(f"/projects/reports/{rid}/pages/4").get_data(as_text=True)
     assert "手工录入/非有效学分" in html and "6101**********0001" in html and ID_NUMBER not in html
     # page 5 and 提交 from the overview
-    r = c.post(f"/projects/reports/{rid}/pages/5", data={"csrf_token": tok, "mat-count": "3", "summary": ""})
+    r = c.post(f"/projects/reports/{rid}/pages/5", data={"csrf_token": tok, "mat-count": "3", "summary": "",
+                                                        "version": v(5)})
     assert r.status_code == 422 and "此项为必填项" in r.get_data(as_text=True)
     r = c.post(f"/projects/reports/{rid}/pages/5", data={"csrf_token": tok, "mat-count": "3", "mat-0-title": "教材",
                                                         "mat-0-editor": "主编", "mat-0-publisher": "出版社",
-                                                        "mat-0-year": "2020", "summary": "顺利举办。"})
+                                                        "mat-0-year": "2020", "summary": "顺利举办。",
+                                                        "version": v(5)})
     assert r.status_code == 302
     r = c.post(f"/projects/reports/{rid}/submit", data={"csrf_token": tok})
     assert r.status_code == 302
@@ -723,3 +730,49 @@ def test_a_name_corrected_by_the_committee_reaches_an_approved_report(projects_a
                                                                                 "name": "张晓伟"})) is True
     body = projects_app.test_client().get(f"/projects/api/reports/{rid}", headers=bearer(inst_a[1])).get_json()
     assert [h["action"] for h in body["history"]].count("name_corrected") == 1
+
+
+def test_a_damaged_word_file_is_refused_never_a_500():
+    """The 500-hunt sent 试题 .docx files with torn deflate data, the "encrypted" flag and compression methods
+    Word never writes: zipfile raised zlib.error, RuntimeError and NotImplementedError past the BadZipFile check."""
+    from services.common.errors import AppError
+    from services.projects.reports.files import clean_file
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("[Content_Types].xml", "<Types/>" * 50)
+        zf.writestr("word/document.xml", "<w:document>试题内容</w:document>" * 200)
+    good = out.getvalue()
+    assert clean_file(good, "exam").content_type.endswith("wordprocessingml.document")
+    start = good.index(b"word/document.xml") + len("word/document.xml")  # its compressed data follows the name
+    torn = good[:start] + bytes(40) + good[start + 40:]
+    encrypted = bytearray(good)
+    method99 = bytearray(good)
+    for sig, flag_at, method_at in ((b"PK\x03\x04", 6, 8), (b"PK\x01\x02", 8, 10)):  # local and central headers
+        at = good.find(sig)
+        while at != -1:
+            encrypted[at + flag_at] |= 1
+            method99[at + method_at] = 99
+            at = good.find(sig, at + 4)
+    for damaged in (torn, bytes(encrypted), bytes(method99)):
+        with pytest.raises(AppError) as refused:
+            clean_file(damaged, "exam")
+        assert refused.value.status == 422 and "Word 文件已损坏" in refused.value.message
+
+
+def test_a_report_page_without_its_version_is_a_stale_page(projects_app, inst_a, complete, csrf):
+    """The 500-hunt: page 5 posted with its version blank, garbled, '²' or 10 digits long saved over what another
+    window had saved ('²' was a 500)."""
+    _oid, rid = complete(*inst_a)
+    c = login_client(projects_app.test_client(), inst_a[1])
+    saved = c.get(f"/projects/reports/{rid}/pages/5").get_data(as_text=True)
+    for version in (None, "", "abc", "²", "9999999999"):
+        form = {"csrf_token": csrf(inst_a[1]), "summary": "我的陈旧总结", "mat-count": "0"}
+        if version is not None:
+            form["version"] = version
+        r = c.post(f"/projects/reports/{rid}/pages/5", data=form)
+        html = r.get_data(as_text=True)
+        assert r.status_code in (409, 422) and "我的陈旧总结" in html, (version, r.status_code)
+        assert "页面已过期" in html or "刚在其他页面或窗口保存过" in html, version
+    assert "我的陈旧总结" not in c.get(f"/projects/reports/{rid}/pages/5").get_data(as_text=True)
+    assert saved.count("textarea") == c.get(f"/projects/reports/{rid}/pages/5").get_data(as_text=True).count("textarea")

@@ -20,8 +20,8 @@ from services.common.auth import Principal, access, current
 from services.common.errors import AppError
 from services.common.identity import TITLES
 from services.common.inputs import flatten as _flatten
-from services.common.inputs import load_json
-from services.common.schemas import load_form, strip_blank
+from services.common.inputs import load_json, page_version
+from services.common.schemas import STALE_PAGE, load_form, strip_blank
 from services.common.web import XLSX, download
 
 from ..db import db
@@ -137,6 +137,9 @@ def window_save(activity_id: int, window_id: int) -> Any:
     session = db.session()
     window = services.get_window(session, _me(), activity_id, window_id, lock=True)
     values = _form_values(request.form)
+    if page_version(request.form) is None:  # a page always sends one: garbled or gone is a stale page
+        return _render_window_form(window.activity, window, {**values, "version": window.version},
+                                   {"_schema": STALE_PAGE}, 409)
     data, errors = load_form(WindowUpdateFormSchema(), request.form)
     if errors:
         return _render_window_form(window.activity, window, values, errors, 422)

@@ -24,6 +24,7 @@ from services.common import auth as cauth
 from services.common import pii
 from services.common.auth import Principal, access, current, issue_token, set_login_cookie
 from services.common.errors import AppError, KeptError
+from services.common.inputs import id_or_none
 from services.common.schemas import load_form
 from services.common.sms_codes import PendingSms
 
@@ -90,7 +91,7 @@ def session_account_id() -> tuple[int | None, str | None]:
     if p is None or p.role != "trainee":
         raise AppError(401, "login_required", "请先登录。")
     kind, _, raw_id = p.subject.partition(":")
-    return (int(raw_id) if kind == "trainee" and raw_id.isdigit() else None), p.trainee_key
+    return (id_or_none(raw_id) if kind == "trainee" else None), p.trainee_key
 
 
 def signed_in_account() -> TraineeAccount:

@@ -17,7 +17,7 @@ from services.common import clock, pii
 from services.common.auth import Principal, access, current
 from services.common.errors import AppError
 from services.common.identity import TITLES
-from services.common.inputs import flatten, load_json, load_query
+from services.common.inputs import flatten, id_or_none, load_json, load_query
 from services.common.paging import paginate
 from services.common.schemas import ValidationError, load_form
 from services.common.web import XLSX, download
@@ -92,9 +92,10 @@ def _analysis_form(form: Any) -> dict[str, Any]:
     """The analysis form's fields (window ticks with from_<id>/to_<id> ranges) as AnalysisSchema's input."""
     picks = []
     for raw in form.getlist("window"):
-        if not raw.isdigit():
+        window_id = id_or_none(raw)
+        if window_id is None:
             raise AppError(422, "invalid_input", "所选刷卡周期不正确，请刷新页面后重试。")
-        picks.append({k: v for k, v in (("window_id", int(raw)), ("from_ts", form.get(f"from_{raw}", "").strip()),
+        picks.append({k: v for k, v in (("window_id", window_id), ("from_ts", form.get(f"from_{raw}", "").strip()),
                                         ("to_ts", form.get(f"to_{raw}", "").strip())) if v != ""})
     data: dict[str, Any] = {"windows": picks, "rule_mode": form.get("rule_mode") or "all",
                             "pairs_required": bool(form.get("pairs_required")),
@@ -121,7 +122,7 @@ def _form_values(windows: list[svc.WindowInfo], form: Any | None) -> dict[str, A
         values[f"from_{w.window_id}"] = clock.fmt(w.starts_at, "%Y-%m-%dT%H:%M")
         values[f"to_{w.window_id}"] = clock.fmt(w.ends_at, "%Y-%m-%dT%H:%M")
     if form is not None:
-        values["ticked"] = {int(v) for v in form.getlist("window") if v.isdigit()}
+        values["ticked"] = {n for n in map(id_or_none, form.getlist("window")) if n is not None}
         for k in ("rule_mode", "rule_n"):
             values[k] = form.get(k, values[k])
         values["pairs_required"] = bool(form.get("pairs_required"))
@@ -227,7 +228,7 @@ def _attendees_page(offering_id: int, typed: dict[str, str] | None = None, statu
     shown = [r for r in rows if q in r.name] if q else rows
     pages_n = max(1, math.ceil(len(shown) / ATTENDEES_PER_PAGE))
     page = request.args.get("page", "1")
-    page_no = min(max(1, int(page)), pages_n) if page.isdigit() else 1
+    page_no = min(max(1, id_or_none(page) or 1), pages_n)
     if typed:
         at = next((i for i, r in enumerate(shown) if r.trainee_key == typed.get("trainee_key")), None)
         page_no = page_no if at is None else at // ATTENDEES_PER_PAGE + 1

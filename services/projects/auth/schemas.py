@@ -7,15 +7,17 @@ from typing import Any
 from marshmallow import ValidationError, validate
 
 from services.common.identity import mobile_field
-from services.common.schemas import Length, OneOf, Regexp, ZhFormSchema, ZhSchema, fields
+from services.common.inputs import id_or_none
+from services.common.schemas import MAX_ID, Length, OneOf, Regexp, ZhFormSchema, ZhSchema, fields
 
 from .services import KINDS
 
 
 def admin_id_validator(value: Any) -> None:
     # institutions send the id of a 机构负责人; a reviewer's only mobile is addressed as "reviewer"
-    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and (
-            value.isdigit() or value == "reviewer"))):
+    if value == "reviewer":
+        return
+    if isinstance(value, bool) or not (isinstance(value, int) and 1 <= value <= MAX_ID or id_or_none(value)):
         raise ValidationError("请选择接收验证码的负责人。")
 
 

@@ -11,8 +11,8 @@ from marshmallow import ValidationError
 from services.common.auth import access, current
 from services.common.db import savepoint
 from services.common.errors import AppError
-from services.common.inputs import flatten, keep_args, load_json, load_query
-from services.common.schemas import load_form, refuse_bad_version, strip_blank
+from services.common.inputs import flatten, keep_args, load_json, load_query, page_version
+from services.common.schemas import STALE_PAGE, load_form, refuse_bad_version, strip_blank
 
 from .. import uploads as jpg
 from ..catalogue.models import MODES
@@ -138,6 +138,8 @@ def filing_save(filing_id: int) -> Any:
     p = _me()
     filing = services.get_filing(session, p, filing_id, lock=True)
     values = _form_values(request.form)
+    if page_version(request.form) is None:  # what was typed is shown again over the draft as it now is
+        return _render_form(filing, {**values, "version": filing.version}, {"_schema": STALE_PAGE}, 409)
     data, errors = _load_filing_form(request.form)
     if errors:
         return _refused_keeping_files(filing_id, values, errors, 422)

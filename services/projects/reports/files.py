@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
+import zlib
 from dataclasses import dataclass
 
 from services.common.errors import AppError
@@ -72,7 +73,8 @@ def _check_docx(raw: bytes, kind: str) -> None:
                 raise refuse(kind, "不能上传含宏的 Word 文件，请另存为 .docx 或 PDF 后再上传。")
             if zf.testzip() is not None:
                 raise refuse(kind, "Word 文件已损坏，请重新保存后再上传。")
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError):
+        # torn deflate data, a password ("encrypted") flag, a compression Word never writes: all unreadable
         raise refuse(kind, "Word 文件已损坏，请重新保存后再上传。") from None
 
 

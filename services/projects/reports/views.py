@@ -15,8 +15,8 @@ from sqlalchemy import select
 from services.common import clock
 from services.common.auth import access, current
 from services.common.errors import AppError
-from services.common.inputs import flatten, keep_args, load_json, load_query
-from services.common.schemas import load_form, refuse_bad_version, strip_blank
+from services.common.inputs import flatten, keep_args, load_json, load_query, page_version
+from services.common.schemas import STALE_PAGE, load_form, refuse_bad_version, strip_blank
 
 from ..audit.models import record
 from ..catalogue.models import MODES
@@ -178,16 +178,13 @@ def _load(schema: Any, raw: dict[str, Any]) -> tuple[dict[str, Any] | None, dict
         return None, flatten(exc.messages, FIELD_LABELS)
 
 
-def _int_or_none(value: str) -> int | None:
-    value = (value or "").strip()
-    return int(value) if value.isdigit() and len(value) < 10 else None
-
-
 def _save_page(report: Any, page: int, form: Any) -> tuple[dict[str, Any], dict[str, str]]:
     """保存本页 from the browser; returns (values typed, errors) — no errors means saved."""
     session = db.session()
     p = _me()
-    version = _int_or_none(form.get("version", ""))
+    version = page_version(form)
+    if version is None and page in (1, 2, 5):  # a page always sends one: garbled or gone is a stale page
+        raise AppError(409, "stale_page", STALE_PAGE)
     if page == 1:
         values = {k: form.get(k, "").strip() for k in FACT_FIELDS}
         data, errors = load_form(FactsFormSchema(), {**values, "version": "" if version is None else str(version)})
