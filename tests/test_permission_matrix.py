@@ -308,6 +308,7 @@ MATRIX: list[Row] = [
     row("POST /credits/awards/<int:offering_id>/exclusions/include", INST_OWN_W,
         "/credits/awards/{oid}/exclusions/include"),
     row("POST /credits/awards/<int:offering_id>/grant", INST_OWN_W, "/credits/awards/{oid}/grant"),
+    row("POST /credits/awards/<int:offering_id>/activity-date", INST_OWN_W, "/credits/awards/{oid}/activity-date"),
     row("GET /credits/awards/<int:offering_id>/list", READ_BOTH, "/credits/awards/{oid}/list"),
     row("GET /credits/awards/<int:offering_id>/awards.xlsx", READ_BOTH, "/credits/awards/{oid}/awards.xlsx"),
     row("GET /credits/awards/<int:offering_id>/manual", INST_OWN, "/credits/awards/{oid}/manual"),

@@ -319,6 +319,48 @@ def test_an_attendance_award_withdrawn_by_mistake_can_be_granted_again(credits_a
     assert [a.state for a in awards(cdb) if a.name == "李娜"] == ["withdrawn"]
 
 
+def test_a_wrong_activity_date_is_corrected_and_the_counts_add_up(credits_app, seeded, cdb):
+    """The office's walk: 授分 on the first day instead of the last; withdrawing one to grant again said 新授分 0,
+    此前已授分 5 against a list of 4 granted and 1 withdrawn, with the button still offering 0 people, and 恢复授分
+    brought the wrong day back. The day is now asked about, 更正活动日期 mends every pending award, and the counts
+    say what became of whom."""
+    c = client_for(credits_app, "inst_a")
+    c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))
+    page = c.get(f"/credits/awards/{OFFERING}/attendees").get_data(as_text=True)
+    assert "不是活动的最后一天" in page and "请选择活动的最后一天（2026-12-11" in page
+    c.post(f"/credits/awards/{OFFERING}/grant", data=form(INST_A, activity_date="2026-12-10"))
+    wu = next(a for a in awards(cdb) if a.name == "吴倩")
+    c.post(f"/credits/awards/award/{wu.id}/withdraw", data=form(INST_A, reason="活动日期选错", version=str(wu.version)))
+    again = c.post(f"/credits/awards/{OFFERING}/grant", data=form(INST_A, activity_date="2026-12-11"))
+    said = c.get(again.headers["Location"]).get_data(as_text=True)
+    assert "新授分 0 人；此前已授分 1 人；排除 0 人；已撤销 1 人" in said and "恢复授分" in said
+    attendees = c.get(f"/credits/awards/{OFFERING}/attendees").get_data(as_text=True)
+    assert '<button type="submit" disabled>授分</button>' in attendees and "没有待授分人员" in attendees
+
+    listing = c.get(f"/credits/awards/{OFFERING}/list").get_data(as_text=True)
+    assert "更正活动日期" in listing
+    sent = len(granted_events(cdb))
+    for bad, said in (({"activity_date": "2026-12-12", "reason": "选错"}, "活动日期"),
+                      ({"activity_date": "2026-12-11", "reason": ""}, "请填写更正原因")):
+        r = c.post(f"/credits/awards/{OFFERING}/activity-date", data=form(INST_A, **bad))
+        assert said in c.get(r.headers["Location"]).get_data(as_text=True), bad
+    done = c.post(f"/credits/awards/{OFFERING}/activity-date",
+                  data=form(INST_A, activity_date="2026-12-11", reason="应为活动最后一天"))
+    assert "已将 1 条待生效授分记录的活动日期更正为 2026-12-11" in c.get(done.headers["Location"]).get_data(as_text=True)
+    assert {(a.name, a.state, str(a.activity_date)) for a in awards(cdb)} == {
+        ("吴倩", "withdrawn", "2026-12-10"), ("李娜", "pending", "2026-12-11")}
+    assert "应为活动最后一天" in audit(cdb, "activity_date")[0].reason
+    assert len(granted_events(cdb)) == sent + 1  # the report's 导入 shows the new day
+    assert {str(a["activity_date"]) for a in granted_events(cdb)[-1]["payload"]["awards"]} == {"2026-12-11"}
+    nothing = c.post(f"/credits/awards/{OFFERING}/activity-date",
+                     data=form(INST_A, activity_date="2026-12-11", reason="再次"))
+    assert "无需更正" in c.get(nothing.headers["Location"]).get_data(as_text=True)
+    # 恢复授分 then gives 吴倩 her award back, and the office mends its day the same way
+    c.post(f"/credits/awards/award/{wu.id}/regrant", data=form(INST_A, reason="误撤销"))
+    c.post(f"/credits/awards/{OFFERING}/activity-date", data=form(INST_A, activity_date="2026-12-11", reason="统一日期"))
+    assert {str(a.activity_date) for a in awards(cdb) if a.state == "pending"} == {"2026-12-11"}
+
+
 def test_a_window_edited_after_the_analysis_is_named_on_the_attendees_page(credits_app, seeded, cdb):
     """The office's walk: a 刷卡周期 narrowed after 考勤分析 left the saved analysis counting scans outside it, with
     no word; the page now names the window and asks for a new analysis."""
@@ -569,6 +611,9 @@ ENDPOINTS = {
         "GET", f"/credits/awards/{OFFERING}/awards.xlsx", None, "read"),
     "POST /credits/awards/award/<int:award_id>/withdraw": (
         "POST", "/credits/awards/award/999/withdraw", {"reason": "核对有误"}, "both_missing"),
+    "POST /credits/awards/<int:offering_id>/activity-date": (
+        "POST", f"/credits/awards/{OFFERING}/activity-date", {"activity_date": "2026-12-11", "reason": "选错日期"},
+        "write_redirect"),
     "POST /credits/awards/award/<int:award_id>/regrant": (
         "POST", "/credits/awards/award/999/regrant", {"reason": "误撤销"}, "write_missing"),
     "GET /credits/awards/<int:offering_id>/manual": ("GET", f"/credits/awards/{OFFERING}/manual", None, "write"),

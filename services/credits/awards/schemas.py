@@ -58,6 +58,11 @@ class GrantSchema(ZhFormSchema):
     activity_date = fields.Date(required=True, error_messages={"required": "请选择活动日期。"})
 
 
+class ActivityDateSchema(ZhFormSchema):
+    activity_date = fields.Date(required=True, error_messages={"required": "请选择活动日期。"})
+    reason = reason_field("请填写更正原因。")
+
+
 class ExclusionSchema(ZhFormSchema):
     trainee_key = fields.String(required=True, validate=TRAINEE_KEY)
     reason = reason_field("请填写不授分的原因。")

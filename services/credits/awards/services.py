@@ -361,6 +361,7 @@ class GrantResult:
     added: int = 0
     already: int = 0
     excluded: int = 0
+    withdrawn: int = 0  # an attendance award the institution withdrew: the next 授分 does not undo it
     names: list[str] = field(default_factory=list)
 
 
@@ -393,13 +394,17 @@ def grant(session: Session, principal: Principal, offering: OfferingCredit, acti
     attendees = run(session, offering.offering_id, input_of(analysis))
     has_award = set(session.scalars(select(CreditAward.trainee_key)
                                     .where(CreditAward.offering_id == offering.offering_id, BLOCKS)))
+    current = set(session.scalars(select(CreditAward.trainee_key).where(
+        CreditAward.offering_id == offering.offering_id, CreditAward.state != "withdrawn")))
     excluded = set(session.scalars(select(AwardExclusion.trainee_key)
                                    .where(AwardExclusion.offering_id == offering.offering_id)))
     result = GrantResult()
     new = []
     for a in attendees:
-        if a.trainee_key in has_award:
+        if a.trainee_key in current:
             result.already += 1
+        elif a.trainee_key in has_award:
+            result.withdrawn += 1
         elif a.trainee_key in excluded:
             result.excluded += 1
         else:
@@ -423,9 +428,29 @@ def grant(session: Session, principal: Principal, offering: OfferingCredit, acti
     result.names = [a.name for a in new]
     record_audit(session, AuditLog, principal, "offering", offering.offering_id, "grant",
                  reason=f"根据会场考勤授分 {result.added} 人（活动日期 {activity_date}；已授分 {result.already} 人，"
-                        f"排除 {result.excluded} 人）")
+                        f"排除 {result.excluded} 人"
+                        + (f"，已撤销 {result.withdrawn} 人" if result.withdrawn else "") + "）")
     emit_granted(session, offering)
     return result
+
+
+def correct_activity_date(session: Session, principal: Principal, offering: OfferingCredit, activity_date: dt.date,
+                          reason: str) -> int:
+    """更正活动日期: a wrong day chosen at 授分 was for good (恢复授分 brings the old day back); every pending award
+    of the offering takes the day chosen now, while the report is open. Returns how many changed."""
+    ensure_open(offering)
+    _check_activity_date(offering, activity_date)
+    changed = session.execute(update(CreditAward).where(
+        CreditAward.offering_id == offering.offering_id, CreditAward.state == "pending",
+        CreditAward.activity_date != activity_date)
+        .values(activity_date=activity_date, version=CreditAward.version + 1)  # an open 撤销 form is now stale
+        .execution_options(synchronize_session=False)).rowcount or 0
+    if not changed:
+        raise AppError(409, "unchanged", f"待生效的授分记录的活动日期均已是 {activity_date}，无需更正。")
+    record_audit(session, AuditLog, principal, "offering", offering.offering_id, "activity_date",
+                 reason=f"更正活动日期为 {activity_date}（{changed} 条授分记录）：{reason}")
+    emit_granted(session, offering)
+    return changed
 
 
 NAME_MISMATCH = "该身份证号码已登记的姓名与填写的姓名不一致，请核对姓名和身份证号码。"

@@ -28,6 +28,7 @@ from . import services as svc
 from .models import METHODS, STATES, CreditAward
 from .schemas import (
     FIELD_LABELS,
+    ActivityDateSchema,
     AnalysisOutSchema,
     AnalysisSchema,
     AttendeesOutSchema,
@@ -305,8 +306,36 @@ def grant_submit(offering_id: int) -> Any:
         flash(exc.message + ("".join(f" {v}" for v in (exc.fields or {}).values())), "error")
         return redirect(f"/credits/awards/{offering_id}/attendees")
     commit()
-    flash(f"授分完成：新授分 {result.added} 人；此前已授分 {result.already} 人；排除 {result.excluded} 人。", "ok")
+    withdrawn = (f"；已撤销 {result.withdrawn} 人（撤销的不再授分，误撤销的请在有效人员明细中点“恢复授分”）"
+                 if result.withdrawn else "")
+    flash(f"授分完成：新授分 {result.added} 人；此前已授分 {result.already} 人；排除 {result.excluded} 人{withdrawn}。",
+          "ok")
     return redirect(f"/credits/awards/{offering_id}/list")
+
+
+@pages.post("/credits/awards/<int:offering_id>/activity-date")
+@access("institution")
+def activity_date_submit(offering_id: int) -> Any:
+    """更正活动日期 of the offering's pending awards (授分名单), with a reason."""
+    session = db.session()
+    offering = svc.get_offering(session, _me(), offering_id)
+    back = f"/credits/awards/{offering_id}/list"
+    data, errors = load_form(ActivityDateSchema(), request.form)
+    if errors:
+        labels = {"activity_date": "活动日期", "reason": "更正原因"}
+        flash("；".join(f"{labels.get(k, k)}：{v}" for k, v in errors.items()), "error")
+        return redirect(back)
+    try:
+        changed = svc.correct_activity_date(session, _me(), offering, data["activity_date"],  # type: ignore[index]
+                                            data["reason"])  # type: ignore[index]
+    except AppError as exc:
+        session.rollback()
+        flash(exc.message, "error")
+        return redirect(back)
+    commit()
+    when = data["activity_date"]  # type: ignore[index]
+    flash(f"已将 {changed} 条待生效授分记录的活动日期更正为 {when}（已记入操作日志）。", "ok")
+    return redirect(back)
 
 
 @pages.get("/credits/awards/<int:offering_id>/list")
