@@ -116,6 +116,8 @@ def test_printable_from_four_weeks_after_the_offering_ended(certs_app, awards):
     clock.set_now(at(PRINTABLE_DAY - dt.timedelta(days=1), 23))  # 23:00 Beijing of the day before
     page = client(certs_app, TRAINEE_1).get("/certs/my").get_data(as_text=True)
     assert "2027-01-08 起可打印" in page and 'name="award_id" value="1"' not in page
+    # nothing printable yet: the page says when, not "勾选 … 点击导出学分证书" with no button to press
+    assert "暂无可打印的证书，最早 2027-01-08 起可打印" in page and "勾选要打印的证书" not in page
     api = client(certs_app, None).get("/certs/api/me/certificates", headers=bearer(TRAINEE_1)).json
     first = next(i for i in api["items"] if i["award_id"] == 1)
     assert first["printable"] is False and first["printable_from"] == "2027-01-08"
@@ -125,6 +127,7 @@ def test_printable_from_four_weeks_after_the_offering_ended(certs_app, awards):
     clock.set_now(at(PRINTABLE_DAY, 0))  # 00:00 Beijing: 16:00 UTC the day before, already printable
     page = client(certs_app, TRAINEE_1).get("/certs/my").get_data(as_text=True)
     assert 'name="award_id" value="1"' in page and "2027-02-17 起可打印" in page  # award 2 waits
+    assert "勾选要打印的证书" in page and "暂无可打印的证书" not in page
     assert "李娜" not in page  # only the trainee's own awards
 
 
@@ -652,3 +655,15 @@ def test_verify_form_sends_to_the_number(certs_app):
     assert c.get("/certs/verify").status_code == 200
     r = c.get("/certs/verify?number=2027 abcd-efgh ijkl")
     assert r.status_code == 303 and r.headers["Location"].endswith("/certs/verify/2027ABCDEFGHIJKL")
+
+
+def test_the_committee_s_lookup_says_how_a_number_reads_and_echoes_what_was_typed(certs_app, awards):
+    """The walk typed SX2026-00000001 and was told 未找到证书编号 SX2026OOOOOOOI, a number it never typed, on a
+    page that did not say how numbers read."""
+    committee = client(certs_app, REVIEWER)
+    page = committee.get("/certs/lookup").get_data(as_text=True)
+    assert "4 位年份加 12 位字母和数字" in page and "按字母 O、I、B 查询" in page
+    missing = committee.get("/certs/lookup?number=SX2026-00000001")
+    html = missing.get_data(as_text=True)
+    assert missing.status_code == 404 and "未找到证书编号“SX2026-00000001”（按 SX2026OOOOOOOI 查询）" in html
+    assert 'value="SX2026-00000001"' in html

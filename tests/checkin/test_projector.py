@@ -134,7 +134,10 @@ def test_no_code_outside_the_window(checkin_app, cdb):
     clock.set_now(OPEN_AT + dt.timedelta(hours=3, minutes=31))
     live = anon.get(f"/checkin/projector/{ptoken}/live").get_json()
     assert (live["state"], live["show_code"], live["text"]) == ("closed", False, "本时段签到已结束")
-    assert "<svg" not in open_page(checkin_app, aid, wids[0]).get_data(as_text=True)
+    closed = open_page(checkin_app, aid, wids[0]).get_data(as_text=True)
+    assert "<svg" not in closed
+    # the QR area says it once, in large type; no "scan the newest code" beside a window that is over
+    assert '<p class="state" id="state" hidden>' in closed and '<p class="muted" id="hint" hidden>' in closed
 
 
 def test_deleted_window_stops_the_projector(checkin_app, cdb):

@@ -346,7 +346,8 @@ def test_a_wrong_activity_date_is_corrected_and_the_counts_add_up(credits_app, s
         assert said in c.get(r.headers["Location"]).get_data(as_text=True), bad
     done = c.post(f"/credits/awards/{OFFERING}/activity-date",
                   data=form(INST_A, activity_date="2026-12-11", reason="应为活动最后一天"))
-    assert "已将 1 条待生效授分记录的活动日期更正为 2026-12-11" in c.get(done.headers["Location"]).get_data(as_text=True)
+    told = c.get(done.headers["Location"]).get_data(as_text=True)
+    assert "已将 1 条待生效授分记录的活动日期更正为 2026-12-11" in told
     assert {(a.name, a.state, str(a.activity_date)) for a in awards(cdb)} == {
         ("吴倩", "withdrawn", "2026-12-10"), ("李娜", "pending", "2026-12-11")}
     assert "应为活动最后一天" in audit(cdb, "activity_date")[0].reason
@@ -357,7 +358,8 @@ def test_a_wrong_activity_date_is_corrected_and_the_counts_add_up(credits_app, s
     assert "无需更正" in c.get(nothing.headers["Location"]).get_data(as_text=True)
     # 恢复授分 then gives 吴倩 her award back, and the office mends its day the same way
     c.post(f"/credits/awards/award/{wu.id}/regrant", data=form(INST_A, reason="误撤销"))
-    c.post(f"/credits/awards/{OFFERING}/activity-date", data=form(INST_A, activity_date="2026-12-11", reason="统一日期"))
+    c.post(f"/credits/awards/{OFFERING}/activity-date",
+           data=form(INST_A, activity_date="2026-12-11", reason="统一日期"))
     assert {str(a.activity_date) for a in awards(cdb) if a.state == "pending"} == {"2026-12-11"}
 
 

@@ -127,6 +127,10 @@ def test_a_draft_opened_by_mistake_is_deleted_and_the_row_says_unfiled_again(
     html = c.get("/projects/filings").get_data(as_text=True)
     assert f"已删除 {project.number} 第一期的登记草稿" in html and "已存草稿" not in html and "第一期未登记" in html
     assert c.get(url).status_code == 404
+    # a tab still showing the deleted draft saves into nothing: the answer says why and where to go
+    late = c.post(url, data={"csrf_token": token, "version": version, "venue": "西安", "mode": "线下"},
+                  content_type="multipart/form-data")
+    assert late.status_code == 404 and "草稿可能已在其他页面删除" in late.get_data(as_text=True)
     s = projects_db.new_session()
     assert s.scalar(select(Filing).where(Filing.id == fid)) is None
     assert s.scalars(select(FilingUpload).where(FilingUpload.filing_id == fid)).all() == []

@@ -12,6 +12,7 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from services.projects.catalogue.models import Project
+from services.projects.filings.services import FILING_MISSING
 from services.projects.institutions import services as inst_services
 from tests.conftest import bearer, login_client
 from tests.projects.test_catalogue import HEADERS, row, upload, workbook
@@ -162,7 +163,7 @@ def test_another_institution_s_filing_reads_exactly_like_a_missing_one(projects_
     other = c.get(f"/projects/api/filings/{fid}", headers=bearer(inst_b[1]))
     missing = c.get(f"/projects/api/filings/{fid + 1000}", headers=bearer(inst_b[1]))
     assert other.status_code == missing.status_code == 404
-    assert other.json["error"]["message"] == missing.json["error"]["message"] == "该登记不存在。"
+    assert other.json["error"]["message"] == missing.json["error"]["message"] == FILING_MISSING
 
 
 def test_imports_and_new_institutions_are_in_the_audit_trail(projects_app, projects_db, inst_a, reviewer):

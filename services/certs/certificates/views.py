@@ -170,10 +170,15 @@ def institution_export(offering_id: int) -> Any:
 
 # ---------------------------------------------------------------- committee
 
-def _number_arg(source: Any) -> str:
-    """The number typed in a search box (query or form), normalised; anything malformed finds nothing."""
+def _typed_number(source: Any) -> str:
+    """The number as typed in a search box (query or form), through its schema; anything malformed is none."""
     data, errors = load_form(NumberQuery(), {"number": source.get("number", "")})
-    return "" if errors or data is None else svc.normalise_number(data.get("number", ""))
+    return "" if errors or data is None else data.get("number", "")
+
+
+def _number_arg(source: Any) -> str:
+    """The number typed in a search box, normalised (what is looked up)."""
+    return svc.normalise_number(_typed_number(source))
 
 
 def _lookup_dict(cert: Any, award: Any) -> dict[str, Any]:
@@ -190,7 +195,8 @@ def lookup_page() -> Any:
     number = _number_arg(request.args)
     found = svc.by_number(db.session(), number) if number else None
     info = _lookup_dict(*found) if found else None
-    return render_template("certs/lookup.html", number=number, info=info, full_id=None), (
+    typed = _typed_number(request.args)  # shown back as typed (the search reads it normalised)
+    return render_template("certs/lookup.html", number=number, typed=typed, info=info, full_id=None), (
         404 if number and not found else 200)
 
 

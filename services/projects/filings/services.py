@@ -25,6 +25,8 @@ from . import states
 from .models import Filing, FilingUpload, Offering, seq_label
 
 MIN_DAYS_BEFORE = 7
+# a draft deleted in another tab is the likely reason an office meets this (a page saved after 删除草稿)
+FILING_MISSING = "该登记不存在（草稿可能已在其他页面删除）。请回到“项目举办前登记”重新登记。"
 FILING_FIELDS = ("starts_on", "ends_on", "venue", "mode", "expected_trainees", "contact_person")
 
 
@@ -111,8 +113,8 @@ def get_filing(session: Session, principal: Principal, filing_id: int, lock: boo
         stmt = stmt.with_for_update()
     filing = session.scalar(stmt)
     if filing is None:
-        raise AppError(404, "not_found", "该登记不存在。")
-    own_institution(principal, filing.institution_id, "该登记不存在。")  # another's: as if missing
+        raise AppError(404, "not_found", FILING_MISSING)
+    own_institution(principal, filing.institution_id, FILING_MISSING)  # another's: as if missing
     return filing
 
 
