@@ -707,3 +707,22 @@ def test_digits_that_are_not_ascii_or_too_large_are_refused_never_a_500(credits_
     for page in ("²", "99999999999999999999", "-1", "abc"):
         r = c.get(f"/credits/awards/{OFFERING}/attendees?page={page}")
         assert r.status_code == 200 and "第 1 /" in r.get_data(as_text=True), (page, r.status_code)
+
+
+def test_the_analysis_names_who_checked_in_but_falls_short_of_the_rule(credits_app, seeded, cdb):
+    """The office's walk: the preview and 有效人员明细 listed only the valid, so "why did 张伟 get no credit?" had no
+    answer on any page. Both now list who checked in within the ranges but meets too few windows, with how many."""
+    c = client_for(credits_app, "inst_a")
+    preview = c.post(f"/credits/awards/{OFFERING}/analysis",
+                     data=analysis_form(1, 2, 3, 4, action="preview")).get_data(as_text=True)
+    short = preview.split('id="short"')[1].split("</details>")[0]
+    assert "未达到规则的签到人员 2 人" in short and "代签（强制签到）记录不计入" in short
+    assert "<td>张伟</td><td>3 / 4</td>" in short and "<td>王芳</td><td>3 / 4</td>" in short
+    assert "吴倩" not in short and "李娜" not in short  # the valid are not repeated
+    c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))
+    attendees = c.get(f"/credits/awards/{OFFERING}/attendees").get_data(as_text=True)
+    assert "<td>张伟</td><td>3 / 4</td>" in attendees.split('id="short"')[1]
+    # with at least 3 of 4 windows everyone is valid: no such list
+    c.post(f"/credits/awards/{OFFERING}/analysis",
+           data=analysis_form(1, 2, 3, 4, action="save", rule_mode="at_least", rule_n="3"))
+    assert 'id="short"' not in c.get(f"/credits/awards/{OFFERING}/attendees").get_data(as_text=True)

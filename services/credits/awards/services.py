@@ -189,6 +189,17 @@ def run(session: Session, offering_id: int, inp: AnalysisInput) -> list[Attendee
     return valid_attendees(session, activity_id, inp.picks, inp.rule, inp.include_forced)
 
 
+def short_of_rule(session: Session, offering_id: int, inp: AnalysisInput, valid: set[str]) -> list[Attendee]:
+    """Who checked in within the ticked ranges but does not meet the rule, with the windows they did meet (the
+    office's "why did she get no credit?"): the same analysis asking for one window instead of the rule's."""
+    activity_id = activity_id_of(session, offering_id)
+    if activity_id is None:
+        return []
+    anyone = valid_attendees(session, activity_id, inp.picks, Rule("at_least", 1, inp.rule.pairs_required),
+                             inp.include_forced)
+    return sorted((a for a in anyone if a.trainee_key not in valid), key=lambda a: (-a.windows_met, a.name))
+
+
 def save_analysis(session: Session, principal: Principal, offering: OfferingCredit,
                   inp: AnalysisInput) -> tuple[AttendanceAnalysis, list[Attendee]]:
     """确定: keep the analysis (the latest one is what 授分 uses); returns it with the valid attendees it found."""

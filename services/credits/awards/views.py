@@ -165,10 +165,12 @@ def method_step(offering_id: int) -> Any:
 
 def _render_analysis(offering: Any, windows: list[svc.WindowInfo], values: dict[str, Any], errors: dict[str, str],
                      preview: list[Any] | None, preview_rule: str | None, status: int = 200,
-                     forced: set[str] | None = None) -> Any:
+                     forced: set[str] | None = None, **short: Any) -> Any:
     saved = svc.latest_analysis(db.session(), offering.offering_id)
     return render_template("credits/awards/analysis.html", o=offering, windows=windows, v=values, errors=errors,
                            preview=preview, preview_rule=preview_rule, saved=saved, forced=forced or set(),
+                           short=short.get("short", []), ticked=short.get("ticked", 0),
+                           include_forced=short.get("include_forced", False),
                            saved_rule=svc.rule_text(saved) if saved else None,
                            can_edit=_can_edit(offering)), status
 
@@ -204,8 +206,9 @@ def analysis_submit(offering_id: int) -> Any:
     ticked = {p.window_id for p in inp.picks}
     forced = {k for k, ws in svc.forced_checkins(session, offering_id).items()
               if ws & ticked} if inp.include_forced else set()
+    short = svc.short_of_rule(session, offering_id, inp, {a.trainee_key for a in attendees})
     return _render_analysis(offering, windows, values, {}, attendees, describe(inp.rule, len(inp.picks)),
-                            forced=forced)
+                            forced=forced, short=short, ticked=len(inp.picks), include_forced=inp.include_forced)
 
 
 @pages.get("/credits/awards/<int:offering_id>/attendees")
@@ -237,13 +240,16 @@ def _attendees_page(offering_id: int, typed: dict[str, str] | None = None, statu
     windows = [w for w in svc.windows_of(session, offering_id) if w.window_id in {p["window_id"]
                                                                                   for p in analysis.windows}]
     changed = svc.windows_changed_since(analysis, windows)
+    inp = svc.input_of(analysis)
+    short = svc.short_of_rule(session, offering_id, inp, {r.trainee_key for r in rows})
     return render_template(
         "credits/awards/attendees.html", o=offering, analysis=analysis, rule=svc.rule_text(analysis),
         windows=windows, rows=shown[(page_no - 1) * ATTENDEES_PER_PAGE: page_no * ATTENDEES_PER_PAGE],
         total=len(rows), counts=counts, page=page_no, pages=pages_n, q=q,
         activity_date=request.args.get("activity_date") or offering.ends_on.isoformat(),
         can_edit=_can_edit(offering), typed=typed or {},
-        outside=svc.granted_outside(session, offering_id, rows), changed=changed), status
+        outside=svc.granted_outside(session, offering_id, rows), changed=changed, short=short,
+        ticked=len(inp.picks), include_forced=inp.include_forced), status
 
 
 @pages.post("/credits/awards/<int:offering_id>/exclusions")
