@@ -159,7 +159,7 @@ def test_five_pages_saved_submit_locks(projects_app, projects_db, inst_a, comple
     s.close()
 
 
-def test_submit_names_each_page_and_what_it_lacks(projects_app, inst_a, held):
+def test_submit_names_each_page_and_what_it_lacks(projects_app, projects_db, inst_a, held):
     oid = held(*inst_a)
     c = projects_app.test_client()
     h = bearer(inst_a[1])
@@ -168,14 +168,22 @@ def test_submit_names_each_page_and_what_it_lacks(projects_app, inst_a, held):
     assert r.status_code == 422
     err = r.get_json()["error"]
     msg = err["message"]
-    # page 1 starts from the approved filing; the rest is empty
-    assert "第1页（执行情况）：缺少培训人数、缺少总学时" in msg
+    # page 1 starts from the approved filing and the catalogue's 学时 (培训人数 waits for credits' list); page 3
+    # from the filing's 会议通知 and 会议日程; the rest is empty
+    assert "第1页（执行情况）：缺少培训人数；" in msg
     assert "第2页（授课情况）：至少填写一位授课专家" in msg
-    assert "第3页（资料上传）：缺少日程、缺少会议通知、至少上传一张会议照片" in msg
+    assert "第3页（资料上传）：至少上传一张会议照片" in msg
     assert "第4页（考勤导入）：尚未导入考勤记录" in msg
     assert "第5页（教材与总结）：缺少执行情况总结" in msg
     assert set(err["fields"]) == {"page1", "page2", "page3", "page4", "page5"}
-    assert c.get(f"/projects/api/reports/{rid}", headers=h).get_json()["state"] == "draft"
+    body = c.get(f"/projects/api/reports/{rid}", headers=h).get_json()
+    assert body["state"] == "draft" and body["facts"]["total_hours"] == "20.0"
+    assert sorted(u["kind"] for u in body["uploads"]) == ["notice", "schedule"]  # the filing's, to confirm
+    # with credits' award list already here, 培训人数 starts from it
+    c.delete(f"/projects/api/reports/{rid}", headers=h, json={})
+    grant(projects_db, oid, inst_a[0].id, 3)
+    rid = c.post(f"/projects/api/reports/offering/{oid}", headers=h).get_json()["id"]
+    assert c.get(f"/projects/api/reports/{rid}", headers=h).get_json()["facts"]["trainees_count"] == 3
 
 
 def test_page_inputs_checked(projects_app, inst_a, held):
@@ -488,8 +496,8 @@ def test_pages_flow(projects_app, projects_db, inst_a, reviewer, held, images, c
     r = c.post(f"/projects/reports/{rid}/pages/1", data=form)
     html = r.get_data(as_text=True)
     assert r.status_code == 422 and "请输入整数" in html and "很多" in html and "西安市第一医院继续教育科" in html
-    r = c.post(f"/projects/reports/{rid}/pages/1", data={**FACTS, "csrf_token": tok, "version": v(1)})
-    assert r.status_code == 302
+    r = c.post(f"/projects/reports/{rid}/pages/1", data={**FACTS, "csrf_token": tok, "version": v(1), "next": "1"})
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/projects/reports/{rid}/pages/2")  # 保存并进入
     # page 2: rows; a row missing its title is refused with the row named, values kept
     lec = {"lec-count": "3", "csrf_token": tok}
     for i, row in enumerate(LECTURERS["lecturers"]):

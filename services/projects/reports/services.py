@@ -198,12 +198,22 @@ def create_report(session: Session, principal: Principal, offering_id: int) -> E
     today = clock.today_local()
     if filing.starts_on is None or filing.starts_on > today:
         raise AppError(409, "not_held", f"本期于 {filing.starts_on} 开始举办，举办后方可新建执行情况反馈。")
+    # what the suite already knows is filled in for the office to confirm (the walk typed each again): the
+    # catalogue's 学时, the credited count credits sent, the filing's 会议通知 and 会议日程 (replaceable on page 3)
+    awarded = session.scalar(select(AwardedList.count).where(AwardedList.offering_id == offering.id))
     report = ExecutionReport(
         offering_id=offering.id, institution_id=filing.institution_id, state="draft",
         actual_starts_on=filing.starts_on, actual_ends_on=filing.ends_on, venue=filing.venue, mode=filing.mode,
         organiser=project.host_name, contact_person=filing.contact_person,
         contact_phone_enc=filing.contact_phone_enc, summary="", created_at=clock.now(),
+        total_hours=project.hours if project.hours and project.hours > 0 else None, trainees_count=awarded or None,
     )
+    for kind, from_kind in (("notice", "notice"), ("schedule", "agenda")):
+        up = filing.upload(from_kind)
+        if up is not None:
+            report.uploads.append(ReportUpload(kind=kind, filename=up.filename, content_type="image/jpeg",
+                                               size=up.size, width=up.width, height=up.height, sha256=up.sha256,
+                                               data=up.data, uploaded_at=clock.now()))
     try:
         with savepoint(session):  # UNIQUE(offering_id): a concurrent 新建 loses here, not with a 500
             session.add(report)

@@ -261,6 +261,8 @@ def report_page_save(report_id: int, page: int) -> Any:
         flash(f"已上传 {values['done']} 个文件。", "ok")
     else:
         flash(f"第{page}页（{PAGES[page]}）已保存。", "ok")
+    if page in (1, 2) and request.form.get("next"):  # 保存并进入下一页
+        return redirect(f"/projects/reports/{report_id}/pages/{page + 1}")
     return redirect(f"/projects/reports/{report_id}/pages/{page}")
 
 
