@@ -468,3 +468,45 @@ def test_hostile_filing_bodies_are_refused_and_nothing_saved_is_lost(projects_ap
         html = r.get_data(as_text=True)
         assert r.status_code == 409 and "页面已过期" in html and "陈旧的地点" in html, (version, r.status_code)
     assert c.get(f"/projects/api/filings/{fid}", headers=h).get_json()["venue"] == before["venue"]
+
+
+def test_catalogue_period_reads_the_months_the_text_names():
+    from services.projects.filings.services import catalogue_period
+
+    d = dt.date
+    assert catalogue_period("2026年5月—2026年10月", 2026) == (d(2026, 5, 1), d(2026, 10, 31))
+    assert catalogue_period("2026年5-10月", 2026) == (d(2026, 5, 1), d(2026, 10, 31))
+    assert catalogue_period("9月", 2027) == (d(2027, 9, 1), d(2027, 9, 30))
+    assert catalogue_period("2026年12月至2027年2月", 2026) == (d(2026, 12, 1), d(2027, 2, 28))
+    assert catalogue_period("全年", 2026) is None and catalogue_period("", 2026) is None
+    assert catalogue_period("2026年13月", 2026) is None
+
+
+def test_a_date_outside_the_catalogue_period_is_noted_and_the_office_can_explain(
+        projects_app, projects_db, inst_a, reviewer, ready_filing, frozen, csrf):
+    """The office's walk filed 12-08 against a catalogue saying 2026年5月—2026年10月, and nothing said so to either
+    side; the committee asked for an explanation and the filing had nowhere to write one."""
+    _project, fid = ready_filing(*inst_a)  # starts 2026-03-20; the test catalogue says 2026年5月
+    c = projects_app.test_client()
+    h = bearer(inst_a[1])
+    body = c.get(f"/projects/api/filings/{fid}", headers=h).get_json()
+    assert body["checks"] == ["举办日期 2026-03-20 至 2026-03-21 不在项目目录的举办时间（2026年5月）内，请核对，"
+                              "或在“说明”中写明原因。"]
+    office = login_client(projects_app.test_client(), inst_a[1])
+    form = office.get(f"/projects/filings/{fid}").get_data(as_text=True)
+    assert 'id="checks"' in form and 'name="note"' in form
+    too_long = c.put(f"/projects/api/filings/{fid}", headers=h, json={"note": "长" * 501})
+    assert too_long.status_code == 422 and "500" in too_long.get_json()["error"]["fields"]["note"]
+    assert c.put(f"/projects/api/filings/{fid}", headers=h,
+                 json={"note": "经委员会同意提前至3月举办。"}).status_code == 200
+    assert c.post(f"/projects/api/filings/{fid}/submit", headers=h, json={}).status_code == 200
+    review = login_client(projects_app.test_client(), reviewer[1]).get(f"/projects/review/filings/{fid}")
+    html = review.get_data(as_text=True)
+    assert "申办机构说明" in html and "经委员会同意提前至3月举办。" in html and "不影响审批" in html
+    # inside the period: no note
+    s = projects_db.new_session()
+    f = s.get(Filing, fid)
+    f.offering.project.period_text = "2026年3月"
+    s.commit()
+    s.close()
+    assert c.get(f"/projects/api/filings/{fid}", headers=h).get_json()["checks"] == []

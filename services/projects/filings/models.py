@@ -49,6 +49,8 @@ class Filing(Base):
     contact_phone_enc: Mapped[str | None] = mapped_column(String(255), nullable=True)  # pii.encrypt
     schedule: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # [{date,start,end,title}] ISO strings
     return_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # 说明: the office's word to the committee (a date outside the catalogue's period, an answer to a return)
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now, onupdate=clock.now)
     submitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -43,7 +43,7 @@ PROJECT_STATUS_LABELS = {"unfiled": "有未登记期次", "draft": "有草稿", 
 FIELD_LABELS = {"starts_on": "举办开始日期", "ends_on": "举办结束日期", "venue": "举办地点", "mode": "举办方式",
                 "expected_trainees": "预计培训人数", "contact_person": "联系人", "contact_phone": "联系电话",
                 "schedule": "日程安排", "date": "日期", "start": "开始时间", "end": "结束时间", "title": "内容",
-                "version": "版本", "notice": "会议通知", "agenda": "会议日程",
+                "version": "版本", "notice": "会议通知", "agenda": "会议日程", "note": "说明",
                 "online_supervision": "线上学员授予学分监管说明"}
 
 
@@ -61,6 +61,7 @@ class ScheduleItemInSchema(ZhSchema):
 
 
 MAX_SPAN_DAYS = 92
+NOTE_MAX = 500
 
 
 class _FilingFields:
@@ -72,6 +73,8 @@ class _FilingFields:
     contact_person = fields.String(validate=Length(max=50))
     contact_phone = PhoneField()
     schedule = fields.List(fields.Nested(ScheduleItemInSchema), validate=Length(max=200))
+    note = fields.String(validate=Length(max=NOTE_MAX),
+                         metadata={"description": "说明（可选）：对举办日期、日程或退回意见的说明，委员会审批时可见"})
     version = fields.Integer(load_default=None, metadata={"description": "读取时的 version；不一致时返回 409"})
 
     @validates_schema(skip_on_field_errors=False)
@@ -156,6 +159,9 @@ class FilingOutSchema(Schema):
     uploads = fields.List(fields.Nested(UploadOutSchema))
     missing = fields.List(fields.String(), metadata={"description": "上报前尚缺的项目"})
     return_reason = fields.String(allow_none=True)
+    note = fields.String(metadata={"description": "申办机构的说明"})
+    checks = fields.List(fields.String(),
+                         metadata={"description": "核对提示（不影响上报）：如举办日期不在项目目录的举办时间内"})
     submitted_at = fields.DateTime(allow_none=True)
     decided_at = fields.DateTime(allow_none=True)
     history = fields.List(fields.Nested(HistoryOutSchema))

@@ -7,6 +7,7 @@ commit to the caller (one commit per request).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,7 @@ from .models import Filing, FilingUpload, Offering, seq_label
 MIN_DAYS_BEFORE = 7
 # a draft deleted in another tab is the likely reason an office meets this (a page saved after 删除草稿)
 FILING_MISSING = "该登记不存在（草稿可能已在其他页面删除）。请回到“项目举办前登记”重新登记。"
-FILING_FIELDS = ("starts_on", "ends_on", "venue", "mode", "expected_trainees", "contact_person")
+FILING_FIELDS = ("starts_on", "ends_on", "venue", "mode", "expected_trainees", "contact_person", "note")
 
 
 # ---------------------------------------------------------------- the list of own projects
@@ -185,7 +186,7 @@ def save_filing(session: Session, principal: Principal, filing: Filing, data: di
     for name in FILING_FIELDS:
         if name in data:
             value = data[name]
-            setattr(filing, name, "" if value is None and name in ("venue", "contact_person") else value)
+            setattr(filing, name, "" if value is None and name in ("venue", "contact_person", "note") else value)
     if "contact_phone" in data:
         phone = data["contact_phone"]
         filing.contact_phone_enc = pii.encrypt(phone) if phone else None
@@ -299,6 +300,38 @@ def submit_filing(session: Session, principal: Principal, filing: Filing, versio
 # ---------------------------------------------------------------- presenting
 
 
+_MONTH = re.compile(r"(?:(\d{4})\s*年)?\s*(\d{1,2})\s*(?:月|(?=\s*[-—–~～至到]\s*\d{1,2}\s*月))")
+
+
+def catalogue_period(text: str, year: int) -> tuple[dt.date, dt.date] | None:
+    """The first and last day of the months the catalogue's 举办起止时间 names ("2026年5月—2026年10月",
+    "2026年5-10月", "9月"), a month without a year taking the one before it (or the project's); None when it
+    names no month (free text such as "全年" or "待定")."""
+    months = []
+    for y, m in _MONTH.findall(text or ""):
+        year = int(y) if y else year
+        if 1 <= int(m) <= 12 and 2000 <= year <= 2099:
+            months.append((year, int(m)))
+    if not months:
+        return None
+    (y1, m1), (y2, m2) = min(months), max(months)
+    last = dt.date(y2 + (m2 == 12), m2 % 12 + 1, 1) - dt.timedelta(days=1)
+    return dt.date(y1, m1, 1), last
+
+
+def filing_checks(filing: Filing) -> list[str]:
+    """Notes for the office before 上报 and for the committee's clerk, never refusals: the catalogue's period
+    is the committee's own text and a 期 outside it may be agreed (the office's walk filed one unremarked)."""
+    project = filing.project
+    period = catalogue_period(project.period_text, project.year)
+    if period is None or filing.starts_on is None or filing.ends_on is None:
+        return []
+    if filing.starts_on < period[0] or filing.ends_on > period[1]:
+        return [f"举办日期 {filing.starts_on} 至 {filing.ends_on} 不在项目目录的举办时间（{project.period_text}）内，"
+                "请核对，或在“说明”中写明原因。"]
+    return []
+
+
 def filing_dict(session: Session, principal: Principal, filing: Filing) -> dict[str, Any]:
     project = filing.project
     owner = principal.role == "institution" and principal.institution_id == filing.institution_id
@@ -314,7 +347,8 @@ def filing_dict(session: Session, principal: Principal, filing: Filing) -> dict[
         "uploads": [{"kind": u.kind, "label": jpg.KINDS[u.kind], "filename": u.filename, "size": u.size,
                      "width": u.width, "height": u.height, "sha256": u.sha256,
                      "url": f"/projects/filings/{filing.id}/uploads/{u.kind}"} for u in filing.uploads],
-        "missing": missing_items(filing), "return_reason": filing.return_reason,
+        "missing": missing_items(filing), "return_reason": filing.return_reason, "note": filing.note or "",
+        "checks": filing_checks(filing),
         "submitted_at": filing.submitted_at, "decided_at": filing.decided_at,
         "history": history_of(session, "filing", filing.id),
         # how far the start is, for a clerk deciding on a filing (approving after it began is rarely meant)

@@ -76,7 +76,7 @@ def filing_start(project_id: int) -> Any:
 def _form_values(form: Any) -> dict[str, Any]:
     """What the clerk typed, to show again next to the errors."""
     values = {k: form.get(k, "") for k in ("starts_on", "ends_on", "venue", "mode", "expected_trainees",
-                                            "contact_person", "contact_phone", "version")}
+                                            "contact_person", "contact_phone", "note", "version")}
     values["schedule"] = _schedule_rows(form)
     return values
 
@@ -94,7 +94,7 @@ def _schedule_rows(form: Any) -> list[dict[str, str]]:
 def _load_filing_form(form: Any) -> tuple[dict[str, Any] | None, dict[str, str]]:
     raw: dict[str, Any] = strip_blank({k: form.get(k, "").strip() for k in
                                        ("starts_on", "ends_on", "venue", "mode", "expected_trainees",
-                                        "contact_person", "contact_phone", "version")})
+                                        "contact_person", "contact_phone", "note", "version")})
     raw["schedule"] = _schedule_rows(form)
     try:
         data = FilingFormSchema().load(raw)
@@ -103,7 +103,7 @@ def _load_filing_form(form: Any) -> tuple[dict[str, Any] | None, dict[str, str]]
     # a form sends every field: a blank input clears the value (the JSON API leaves missing ones alone)
     for name in ("starts_on", "ends_on", "expected_trainees", "contact_phone"):
         data.setdefault(name, None)
-    for name in ("venue", "contact_person"):
+    for name in ("venue", "contact_person", "note"):
         data.setdefault(name, "")
     return data, {}
 
@@ -116,7 +116,7 @@ def _render_form(filing: Any, values: dict[str, Any] | None = None, errors: dict
     if values is None:
         values = {k: info[k] if info[k] is not None else "" for k in
                   ("starts_on", "ends_on", "venue", "mode", "expected_trainees", "contact_person",
-                   "contact_phone", "version", "schedule")}
+                   "contact_phone", "note", "version", "schedule")}
     rows = list(values["schedule"]) + [{"date": "", "start": "", "end": "", "title": ""}] * BLANK_ROWS
     return render_template("projects/filings/form.html", f=filing, info=info, v=values, rows=rows,
                            errors=errors or {}, modes=MODES, kinds=jpg.KINDS, labels=states.LABELS,
