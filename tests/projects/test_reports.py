@@ -482,6 +482,8 @@ def test_pages_flow(projects_app, projects_db, inst_a, reviewer, held, images, c
     r = c.post(f"/projects/reports/offering/{oid}/new", data={"csrf_token": tok})
     assert r.status_code == 302
     rid = int(r.headers["Location"].split("/")[-3])
+    records = c.get(f"/projects/reports/offering/{oid}").get_data(as_text=True)
+    assert "<td>第一期执行情况反馈</td>" in records and f"#{rid}" not in records  # not the suite-wide row number
     html = c.get(f"/projects/reports/{rid}/pages/1").get_data(as_text=True)
     assert "保存本页" in html and "返回列表" in html and "西安市雁塔区会议中心" in html  # prefilled from the filing
     for n in (2, 3, 4, 5):
