@@ -75,7 +75,8 @@ def load_query(schema: Schema, labels: dict[str, str]) -> dict[str, Any]:
         raise AppError(422, "invalid_input", "查询条件有误，请修改后重新查询。", fields) from exc
 
 
-def load_json(schema: Schema) -> dict[str, Any]:
+def load_json(schema: Schema, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """A JSON body through its schema; `labels` name the fields of nested rows in Chinese (第 1 行内容, not title)."""
     body = request.get_json(silent=True)
     if body is None:
         if request.is_json and request.get_data(cache=True).strip():
@@ -87,7 +88,7 @@ def load_json(schema: Schema) -> dict[str, Any]:
     try:
         return schema.load(body)
     except ValidationError as exc:
-        raise AppError(422, "invalid_input", "提交的内容有误，请按提示修改。", flatten(exc.messages)) from exc
+        raise AppError(422, "invalid_input", "提交的内容有误，请按提示修改。", flatten(exc.messages, labels)) from exc
 
 
 def keep_args(args: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:

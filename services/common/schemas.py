@@ -5,6 +5,7 @@ messages a clerk sees next to a field are Chinese. Field classes get Chinese def
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -36,6 +37,12 @@ for _cls, _messages in _ZH.items():
 
 NUL_MESSAGE = "不能包含空字符（\\0）。"
 SURROGATE_MESSAGE = "含有无法识别的字符，请删除后重新输入。"
+CONTROL_MESSAGE = "含有不可见的控制字符（如改变文字方向的字符），请删除后重新输入。"
+# what no typed text holds and a page must never show: C0 controls but tab and line breaks, DEL, and the
+# bidirectional overrides and isolates that reorder every character after them (the walk's U+202E scrambled
+# an institution's 操作记录)
+_CONTROLS = frozenset(map(chr, [*range(0x01, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F,
+                                *range(0x202A, 0x202F), *range(0x2066, 0x206A)]))
 
 
 def _bad_text(value: Any) -> str | None:
@@ -50,7 +57,16 @@ def _bad_text(value: Any) -> str | None:
             value.encode("utf-8")
         except UnicodeEncodeError:
             return SURROGATE_MESSAGE
+    if not _CONTROLS.isdisjoint(value):
+        return CONTROL_MESSAGE
     return None
+
+
+def one_line_name(value: str) -> None:
+    """A name shown in lists and matched exactly (an institution's): no line break, tab or invisible character,
+    so that two names that look the same are the same (the walk's 陕西省人民\\u200b医院 passed as new)."""
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Co", "Cn", "Zl", "Zp") for c in value):
+        raise ValidationError("名称不能包含换行、制表符或不可见的字符。")
 
 
 class ZhSchema(Schema):
@@ -218,4 +234,4 @@ def refuse_bad_version(errors: Mapping[str, Any]) -> None:
 
 __all__ = ["ZhSchema", "ZhFormSchema", "CalendarDate", "LocalDateTime", "Length", "NotBlank", "Range", "IdRange",
            "MAX_ID", "OneDecimal", "OneOf", "Regexp", "STALE_PAGE", "fields", "load_form", "reason_field",
-           "refuse_bad_version", "strip_blank", "ValidationError"]
+           "one_line_name", "refuse_bad_version", "strip_blank", "ValidationError"]

@@ -357,11 +357,10 @@ def test_a_wrong_activity_date_is_corrected_and_the_counts_add_up(credits_app, s
     nothing = c.post(f"/credits/awards/{OFFERING}/activity-date",
                      data=form(INST_A, activity_date="2026-12-11", reason="再次"))
     assert "无需更正" in c.get(nothing.headers["Location"]).get_data(as_text=True)
-    # 恢复授分 then gives 吴倩 her award back, and the office mends its day the same way
+    # 恢复授分 then gives 吴倩 her award back on the corrected day the others now carry, not her withdrawn one's
     c.post(f"/credits/awards/award/{wu.id}/regrant", data=form(INST_A, reason="误撤销"))
-    c.post(f"/credits/awards/{OFFERING}/activity-date",
-           data=form(INST_A, activity_date="2026-12-11", reason="统一日期"))
-    assert {str(a.activity_date) for a in awards(cdb) if a.state == "pending"} == {"2026-12-11"}
+    assert {(a.name, str(a.activity_date)) for a in awards(cdb) if a.state == "pending"} == {
+        ("吴倩", "2026-12-11"), ("李娜", "2026-12-11")}
 
 
 def test_a_window_edited_after_the_analysis_is_named_on_the_attendees_page(credits_app, seeded, cdb):
@@ -727,3 +726,10 @@ def test_the_analysis_names_who_checked_in_but_falls_short_of_the_rule(credits_a
     c.post(f"/credits/awards/{OFFERING}/analysis",
            data=analysis_form(1, 2, 3, 4, action="save", rule_mode="at_least", rule_n="3"))
     assert 'id="short"' not in c.get(f"/credits/awards/{OFFERING}/attendees").get_data(as_text=True)
+
+
+def test_correcting_the_day_with_no_pending_award_says_so(credits_app, seeded, cdb):
+    c = client_for(credits_app, "inst_a")
+    r = c.post(f"/credits/awards/{OFFERING}/activity-date", data=form(INST_A, activity_date="2026-12-11",
+                                                                      reason="选错日期"))
+    assert "本期次没有待生效的授分记录" in c.get(r.headers["Location"]).get_data(as_text=True)

@@ -115,9 +115,11 @@ def test_a_draft_opened_by_mistake_is_deleted_and_the_row_says_unfiled_again(
     assert "删除草稿" in form and "confirm(" in form
     version = re.search(rf'action="/projects/filings/{fid}/delete".*?name="version" value="(\d+)"', form,
                         re.S).group(1)
-    # a stale page (the draft saved since in another tab) is refused, nothing is lost
-    stale = c.post(f"/projects/filings/{fid}/delete", data={"csrf_token": token, "version": str(int(version) - 1)})
-    assert stale.status_code == 409 and c.get(url).status_code == 200
+    # a stale page (the draft saved since in another tab) is refused, nothing is lost; so is one without a version
+    for stale_version in (str(int(version) - 1), None, "abc"):
+        data = {"csrf_token": token} | ({} if stale_version is None else {"version": stale_version})
+        stale = c.post(f"/projects/filings/{fid}/delete", data=data)
+        assert stale.status_code == 409 and c.get(url).status_code == 200, stale_version
     # another institution cannot delete it, nor can it be deleted without the page's token
     assert c.post(f"/projects/filings/{fid}/delete", data={"version": version}).status_code == 403
     other = projects_app.test_client().delete(f"/projects/api/filings/{fid}", headers=bearer(inst_b[1]), json={})
@@ -454,9 +456,14 @@ def test_hostile_filing_bodies_are_refused_and_nothing_saved_is_lost(projects_ap
     assert r.status_code == 400 and "不是有效的 JSON" in r.get_json()["error"]["message"]
     truncated = c.put(f"/projects/api/filings/{fid}", headers=h, content_type="application/json", data='{"venue": "新')
     assert truncated.status_code == 400
+    for hidden in ("铃\x07声", "反\u202e向"):  # a bell, a direction override: nothing a person types or should see
+        r = c.put(f"/projects/api/filings/{fid}", headers=h, json={"note": hidden})
+        assert r.status_code == 422 and "控制字符" in r.get_json()["error"]["fields"]["note"]
+    assert c.put(f"/projects/api/filings/{fid}", headers=h, json={"note": "第一行\n\t第二行"}).status_code == 200
     after = c.get(f"/projects/api/filings/{fid}", headers=h)
     assert after.status_code == 200 and after.get_json()["schedule"] == before["schedule"]
-    assert after.get_json()["version"] == before["version"]
+    assert after.get_json()["version"] == before["version"] + 1  # only the plain note was saved
+    before = after.get_json()
     # the page's form without its hidden version: shown again as typed, nothing saved
     page = login_client(projects_app.test_client(), inst_a[1])
     form = {"csrf_token": csrf(inst_a[1]), "starts_on": "2026-03-20", "ends_on": "2026-03-21", "venue": "陈旧的地点",
@@ -490,11 +497,16 @@ def test_a_date_outside_the_catalogue_period_is_noted_and_the_office_can_explain
     c = projects_app.test_client()
     h = bearer(inst_a[1])
     body = c.get(f"/projects/api/filings/{fid}", headers=h).get_json()
-    assert body["checks"] == ["举办日期 2026-03-20 至 2026-03-21 不在项目目录的举办时间（2026年5月）内，请核对，"
-                              "或在“说明”中写明原因。"]
+    assert body["checks"] == ["举办日期 2026-03-20 至 2026-03-21 不在项目目录的举办时间（2026年5月）内。"]
     office = login_client(projects_app.test_client(), inst_a[1])
     form = office.get(f"/projects/filings/{fid}").get_data(as_text=True)
-    assert 'id="checks"' in form and 'name="note"' in form
+    assert 'id="checks"' in form and 'name="note"' in form and "在下方“说明”中写明原因" in form
+    bad_row = c.put(f"/projects/api/filings/{fid}", headers=h, json={"schedule": [
+        {"date": "2026-03-20", "start": "08:30", "end": "09:30", "title": "讲座"}] * 201})
+    assert bad_row.get_json()["error"]["fields"]["schedule"] == "日程最多填写 200 行。"
+    no_title = c.put(f"/projects/api/filings/{fid}", headers=h, json={"schedule": [
+        {"date": "2026-03-20", "start": "08:30", "end": "09:30", "title": "x" * 201}]})
+    assert "第 1 行内容" in no_title.get_json()["error"]["fields"]["schedule"]  # not 第 1 行title
     too_long = c.put(f"/projects/api/filings/{fid}", headers=h, json={"note": "长" * 501})
     assert too_long.status_code == 422 and "500" in too_long.get_json()["error"]["fields"]["note"]
     assert c.put(f"/projects/api/filings/{fid}", headers=h,
@@ -503,6 +515,7 @@ def test_a_date_outside_the_catalogue_period_is_noted_and_the_office_can_explain
     review = login_client(projects_app.test_client(), reviewer[1]).get(f"/projects/review/filings/{fid}")
     html = review.get_data(as_text=True)
     assert "申办机构说明" in html and "经委员会同意提前至3月举办。" in html and "不影响审批" in html
+    assert "写明原因" not in html  # the committee is not told what the office should do
     # inside the period: no note
     s = projects_db.new_session()
     f = s.get(Filing, fid)

@@ -486,6 +486,9 @@ def test_pages_flow(projects_app, projects_db, inst_a, reviewer, held, images, c
     assert "<td>第一期执行情况反馈</td>" in records and f"#{rid}" not in records  # not the suite-wide row number
     html = c.get(f"/projects/reports/{rid}/pages/1").get_data(as_text=True)
     assert "保存本页" in html and "返回列表" in html and "西安市雁塔区会议中心" in html  # prefilled from the filing
+    assert 'name="total_hours" value="20"' in html  # the catalogue's 学时, as typed (not 20.0)
+    page3 = c.get(f"/projects/reports/{rid}/pages/3").get_data(as_text=True)
+    assert "已选择的文件尚未上传" in page3  # 下一页 asks before leaving chosen files behind
     for n in (2, 3, 4, 5):
         assert "None" not in c.get(f"/projects/reports/{rid}/pages/{n}").get_data(as_text=True)
     assert "None" not in html + c.get(f"/projects/reports/{rid}").get_data(as_text=True)

@@ -287,3 +287,14 @@ def test_the_committee_corrects_an_institution_s_name(projects_app, projects_db,
     assert c.post(f"/projects/review/filings/{fid}/approve", data={"csrf_token": token}).status_code == 302
     payload = json.loads(outbox_rows(projects_db)[0].envelope)["payload"]
     assert payload["institution_name"] == "西安交通大学第一附属医院（新）"
+    # the second walk: a look-alike with a zero-width space, a line break, a direction override were taken;
+    # the old name given to another institution would have moved the catalogue rows that still say it
+    other = f"/projects/institutions/{inst_b[0].id}/name"
+    for name, said in ((inst_b[0].name[:3] + "\u200b" + inst_b[0].name[3:], "不可见的字符"),
+                       ("宝鸡市\n中心医院", "换行"), ("宝鸡\u202e市中心医院", "控制字符"),
+                       (old, "曾用名称")):
+        r = c.post(other, data={"csrf_token": token, "name": name, "reason": "测试"})
+        assert r.status_code in (409, 422) and said in r.get_data(as_text=True), (name, r.status_code)
+    created = c.post("/projects/institutions", data={"csrf_token": token, "account": "newone", "name": old,
+                                                     "password": "Passw0rd2026"})
+    assert created.status_code == 409 and "曾用名称" in created.get_data(as_text=True)

@@ -451,6 +451,9 @@ def correct_activity_date(session: Session, principal: Principal, offering: Offe
     of the offering takes the day chosen now, while the report is open. Returns how many changed."""
     ensure_open(offering)
     _check_activity_date(offering, activity_date)
+    if session.scalar(select(CreditAward.id).where(CreditAward.offering_id == offering.offering_id,
+                                                   CreditAward.state == "pending").limit(1)) is None:
+        raise AppError(409, "nothing_pending", "本期次没有待生效的授分记录，无需更正活动日期。")
     changed = session.execute(update(CreditAward).where(
         CreditAward.offering_id == offering.offering_id, CreditAward.state == "pending",
         CreditAward.activity_date != activity_date)
@@ -535,7 +538,11 @@ def regrant(session: Session, principal: Principal, award: CreditAward, reason: 
     valid = {a.trainee_key for a in run(session, offering.offering_id, input_of(analysis))} if analysis else set()
     if award.trainee_key not in valid:
         raise AppError(409, "not_valid_now", f"按当前保存的考勤分析，{award.name} 不是有效人员，不能恢复授分。")
-    again = CreditAward(**_award_values(offering, principal, award.activity_date, "attendance"),
+    # the day the offering's other pending awards now carry (an 更正活动日期 after the withdrawal), else her own
+    days = set(session.scalars(select(CreditAward.activity_date).where(
+        CreditAward.offering_id == award.offering_id, CreditAward.state == "pending").distinct()))
+    day = days.pop() if len(days) == 1 else award.activity_date
+    again = CreditAward(**_award_values(offering, principal, day, "attendance"),
                         trainee_key=award.trainee_key, name=award.name, id_enc=award.id_enc,
                         mobile_enc=award.mobile_enc, title=award.title, unit=award.unit, analysis_id=analysis.id)
     session.add(again)

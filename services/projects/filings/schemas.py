@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from marshmallow import Schema, ValidationError, validates_schema
+from marshmallow import Schema, ValidationError, validate, validates_schema
 
 from services.common.inputs import half_width
 from services.common.paging import PageArgsSchema, page_schema
@@ -72,7 +72,8 @@ class _FilingFields:
     expected_trainees = fields.Integer(allow_none=True, validate=Range(1, 100000))
     contact_person = fields.String(validate=Length(max=50))
     contact_phone = PhoneField()
-    schedule = fields.List(fields.Nested(ScheduleItemInSchema), validate=Length(max=200))
+    schedule = fields.List(fields.Nested(ScheduleItemInSchema),
+                           validate=validate.Length(max=200, error="日程最多填写 {max} 行。"))
     note = fields.String(validate=Length(max=NOTE_MAX),
                          metadata={"description": "说明（可选）：对举办日期、日程或退回意见的说明，委员会审批时可见"})
     version = fields.Integer(load_default=None, metadata={"description": "读取时的 version；不一致时返回 409"})
@@ -95,10 +96,6 @@ class FilingFormSchema(_FilingFields, ZhFormSchema):
 
 
 class SubmitSchema(ZhSchema):
-    version = fields.Integer(load_default=None)
-
-
-class SubmitFormSchema(ZhFormSchema):
     version = fields.Integer(load_default=None)
 
 

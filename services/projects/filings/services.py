@@ -327,8 +327,7 @@ def filing_checks(filing: Filing) -> list[str]:
     if period is None or filing.starts_on is None or filing.ends_on is None:
         return []
     if filing.starts_on < period[0] or filing.ends_on > period[1]:
-        return [f"举办日期 {filing.starts_on} 至 {filing.ends_on} 不在项目目录的举办时间（{project.period_text}）内，"
-                "请核对，或在“说明”中写明原因。"]
+        return [f"举办日期 {filing.starts_on} 至 {filing.ends_on} 不在项目目录的举办时间（{project.period_text}）内。"]
     return []
 
 

@@ -12,7 +12,7 @@ from services.common.auth import access, current
 from services.common.db import savepoint
 from services.common.errors import AppError
 from services.common.inputs import flatten, keep_args, load_json, load_query, page_version
-from services.common.schemas import STALE_PAGE, load_form, refuse_bad_version, strip_blank
+from services.common.schemas import STALE_PAGE, strip_blank
 
 from .. import uploads as jpg
 from ..catalogue.models import MODES
@@ -27,7 +27,6 @@ from .schemas import (
     FilingOutSchema,
     FilingsQuerySchema,
     ProjectRowPageSchema,
-    SubmitFormSchema,
     SubmitSchema,
     UploadOutSchema,
 )
@@ -203,9 +202,10 @@ def _refused_keeping_files(filing_id: int, values: dict[str, Any], errors: dict[
 def filing_delete(filing_id: int) -> Any:
     session = db.session()
     filing = services.get_filing(session, _me(), filing_id, lock=True)
-    data, errors = load_form(SubmitFormSchema(), request.form)
-    refuse_bad_version(errors)
-    offering = services.delete_draft(session, _me(), filing, (data or {}).get("version"))
+    version = page_version(request.form)
+    if version is None:  # the form always sends one: gone or garbled is a stale page, never "delete unchecked"
+        raise AppError(409, "stale_page", STALE_PAGE)
+    offering = services.delete_draft(session, _me(), filing, version)
     commit()
     flash(f"已删除 {offering.project.number} {offering.label}的登记草稿；需要时可重新登记。", "ok")
     return redirect("/projects/filings")
@@ -275,7 +275,7 @@ def api_filing_get(filing_id: int) -> Any:
 def api_filing_put(filing_id: int) -> Any:
     session = db.session()
     filing = services.get_filing(session, _me(), filing_id, lock=True)
-    data = load_json(FilingInSchema())
+    data = load_json(FilingInSchema(), FIELD_LABELS)
     services.save_filing(session, _me(), filing, data)
     commit()
     return _out(filing)

@@ -5,10 +5,19 @@ from __future__ import annotations
 from marshmallow import ValidationError
 
 from services.common.paging import PageArgsSchema
-from services.common.schemas import Length, OneOf, Regexp, ZhFormSchema, ZhSchema, fields, reason_field
+from services.common.schemas import (
+    Length,
+    OneOf,
+    Regexp,
+    ZhFormSchema,
+    ZhSchema,
+    fields,
+    one_line_name,
+    reason_field,
+)
 
 _account = [Length(min=3, max=64), Regexp(r"^[A-Za-z0-9_.-]+$", "账号只能包含字母、数字、下划线、点和连字符。")]
-_name = Length(min=2, max=200)
+_name = [Length(min=2, max=200), one_line_name]
 # 12345678 was accepted (the clerk's walk): an institution's password has letters and digits
 _password = [Length(min=8, max=128), Regexp(r"^(?=.*[A-Za-z])(?=.*\d).+$", "密码须同时包含字母和数字。")]
 

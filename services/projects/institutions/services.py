@@ -42,6 +42,17 @@ def refuse_taken(session: Session, account: str, name: str) -> None:
         raise AppError(409, "account_taken", f"账号“{account}”已存在（账号不区分大小写）。")
     if session.scalar(select(Institution.id).where(Institution.name == name)):
         raise AppError(409, "name_taken", f"机构“{name}”已存在。")
+    refuse_former_name(session, name, None)
+
+
+def refuse_former_name(session: Session, name: str, institution_id: int | None) -> None:
+    """A name another institution gave up is still how the catalogue import finds that one: given to a second,
+    a spreadsheet row would move to it (and a project with no 期 yet would change hands unremarked)."""
+    for other in session.scalars(select(Institution).where(Institution.id != (institution_id or 0))):
+        if name in (other.former_names or []):
+            message = (f"“{name}”是申办机构“{other.name}”的曾用名称，项目目录导入时仍按此名称对应该机构，"
+                       "不能用作其他机构的名称。")
+            raise AppError(409, "former_name", message, {"name": message})
 
 
 def create_institution(session: Session, account: str, name: str, password: str) -> Institution:
@@ -104,6 +115,7 @@ def rename(session: Session, inst: Institution, name: str) -> str:
     taken = f"已有名为“{name}”的申办机构。"
     if session.scalar(select(Institution.id).where(Institution.name == name, Institution.id != inst.id)):
         raise AppError(409, "name_taken", taken, {"name": taken})
+    refuse_former_name(session, name, inst.id)
     inst.name = name
     inst.former_names = [n for n in (inst.former_names or []) if n != name] + [old]
     try:

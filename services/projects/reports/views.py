@@ -15,6 +15,7 @@ from sqlalchemy import select
 from services.common import clock
 from services.common.auth import access, current
 from services.common.errors import AppError
+from services.common.formats import fmt_credits
 from services.common.inputs import flatten, keep_args, load_json, load_query, page_version
 from services.common.schemas import STALE_PAGE, load_form, refuse_bad_version, strip_blank
 
@@ -122,7 +123,10 @@ def _render_view(report: Any, errors: dict[str, str] | None = None, status: int 
 
 def _page_values(report: Any, info: dict[str, Any], page: int) -> dict[str, Any]:
     if page == 1:
-        return {k: ("" if info["facts"][k] is None else info["facts"][k]) for k in FACT_FIELDS}
+        values = {k: ("" if info["facts"][k] is None else info["facts"][k]) for k in FACT_FIELDS}
+        if values["total_hours"] != "":  # 12, not the column's 12.0
+            values["total_hours"] = fmt_credits(values["total_hours"])
+        return values
     if page == 2:
         return {"rows": [{k: str(lec[k]) for k in LECTURER_FIELDS} for lec in info["lecturers"]]}
     if page == 5:
