@@ -65,7 +65,7 @@ def _bad_text(value: Any) -> str | None:
 def one_line_name(value: str) -> None:
     """A name shown in lists and matched exactly (an institution's): no line break, tab or invisible character,
     so that two names that look the same are the same (the walk's 陕西省人民\\u200b医院 passed as new)."""
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Co", "Cn", "Zl", "Zp") for c in value):
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in value):  # rare 生僻字 (Co, Cn) stay
         raise ValidationError("名称不能包含换行、制表符或不可见的字符。")
 
 
