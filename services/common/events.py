@@ -131,6 +131,16 @@ class ReportEventSchema(_Payload):
     reason = fields.String(load_default="")  # report.returned: the committee's reason
 
 
+class DecisionSchema(_Payload):
+    """The committee decided on a filing (项目举办前登记) or an execution report: its institution is told by SMS."""
+
+    kind = fields.String(required=True, validate=validate.OneOf(["filing", "report"]))
+    decision = fields.String(required=True, validate=validate.OneOf(["approved", "returned"]))
+    object_id = fields.Integer(required=True)  # the filing's or the report's id
+    offering_id = fields.Integer(required=True)
+    institution_id = fields.Integer(required=True)
+
+
 class EffectiveAwardSchema(_Payload):
     """What a certificate needs of one effective award, so certs never has to ask anyone."""
 
@@ -204,6 +214,9 @@ CATALOGUE: dict[str, EventSpec] = {
         EventSpec("report.approved", "projects", ("credits",), ReportEventSchema,
                   "The committee approved the report: credits makes the offering's pending attendance awards "
                   "effective (never manual ones)."),
+        EventSpec("projects.decided", "projects", ("projects",), DecisionSchema,
+                  "The committee approved or returned a filing or an execution report: projects' own worker tells "
+                  "the institution's 机构负责人 by SMS (after the decision committed, retried until sent)."),
         EventSpec("credits.effective", "credits", ("certs",), CreditsEffectiveSchema,
                   "An offering's awards became effective: certs keeps what each certificate needs."),
         EventSpec("credits.withdrawn", "credits", ("certs",), CreditsWithdrawnSchema,

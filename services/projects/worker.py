@@ -1,5 +1,6 @@
 """Celery worker of the projects service (queue "projects"): celery -A services.projects.worker worker -Q projects
-It consumes credits.granted (the award lists the execution report imports) and credits.name_corrected, and runs
+It consumes credits.granted (the award lists the execution report imports), credits.name_corrected and its own
+projects.decided (the committee's decisions, told to the institution by SMS), and runs
 the daily deadline reminders (projects.send_reminders), which exactly one beat process schedules:
 celery -A services.projects.worker beat --schedule var/celerybeat-schedule"""
 
@@ -10,10 +11,11 @@ from services.common.tasks import make_celery, register_event_consumer
 from . import models  # noqa: F401
 from .awarded import handlers as awarded
 from .db import SERVICE, db, processed_events
+from .reminders import handlers as decisions
 from .reminders import tasks as reminder_tasks
 from .reports import handlers as reports
 
-HANDLERS = {**awarded.HANDLERS, **reports.HANDLERS}
+HANDLERS = {**awarded.HANDLERS, **reports.HANDLERS, **decisions.HANDLERS}
 celery = make_celery(SERVICE)
 handle_event = register_event_consumer(celery, SERVICE, db, processed_events, HANDLERS)
 send_reminders = reminder_tasks.register(celery)

@@ -17,10 +17,12 @@ from services.projects.db import outbox
 from tests.conftest import bearer, login_client
 
 
-def outbox_rows(projects_db):
+def outbox_rows(projects_db, name: str | None = None):
+    """The outbox's rows for the other services (projects.decided, projects' own SMS notice, is asked by name)."""
     s = projects_db.new_session()
     try:
-        return s.execute(select(outbox)).all()
+        which = outbox.c.name == name if name else outbox.c.name != "projects.decided"
+        return s.execute(select(outbox).where(which)).all()
     finally:
         s.close()
 
@@ -298,3 +300,31 @@ def test_the_committee_corrects_an_institution_s_name(projects_app, projects_db,
     created = c.post("/projects/institutions", data={"csrf_token": token, "account": "newone", "name": old,
                                                      "password": "Passw0rd2026"})
     assert created.status_code == 409 and "曾用名称" in created.get_data(as_text=True)
+
+
+def test_each_decision_is_told_to_the_institution_by_sms(projects_app, projects_db, inst_a, reviewer, ready_filing,
+                                                         frozen, sms_log):
+    """The office's walk: 退回 and 审批通过 sent nothing; the office found out at its next login while a returned
+    filing's deadline ran on. Each decision leaves a projects.decided event with it (only if it commits), and
+    projects' own worker texts every 机构负责人."""
+    from services.projects.worker import handle_event
+
+    project, fid = ready_filing(*inst_a, submit=True)
+    c = projects_app.test_client()
+    hr = bearer(reviewer[1])
+    refused = c.post(f"/projects/api/review/filings/{fid}/return", headers=hr, json={"reason": " "})
+    assert refused.status_code == 422 and outbox_rows(projects_db, "projects.decided") == []  # nothing decided
+    assert c.post(f"/projects/api/review/filings/{fid}/return", headers=hr,
+                  json={"reason": "日程不全"}).status_code == 200
+    [row] = outbox_rows(projects_db, "projects.decided")
+    envelope = json.loads(row.envelope)
+    assert row.consumer == "projects" and envelope["payload"] == {
+        "kind": "filing", "decision": "returned", "object_id": fid, "offering_id": envelope["payload"]["offering_id"],
+        "institution_id": inst_a[0].id}
+    before = sms_log.read_text(encoding="utf-8") if sms_log.exists() else ""
+    assert handle_event.run(envelope) is True
+    sent = (sms_log.read_text(encoding="utf-8"))[len(before):]
+    assert f"您单位“{project.title}”第一期的项目举办前登记已被退回" in sent and "修改后重新上报" in sent
+    assert "日程不全" not in sent  # the reason is read in the system, not spread by SMS
+    assert handle_event.run(envelope) is False  # delivered again: known as processed, not sent again
+    assert sms_log.read_text(encoding="utf-8")[len(before):] == sent

@@ -47,13 +47,15 @@ def csrf_of(html: str) -> str:
 
 
 def last_code(sms_log: Path, mobile: str) -> str:
+    """The code of the last login message to `mobile` (a notice of the committee's decision, sent by projects'
+    worker at its own pace, may come after it)."""
     for line in reversed(sms_log.read_text(encoding="utf-8").splitlines()):
         msg = json.loads(line)
-        if msg["mobile"] == mobile:
-            code = re.search(r"\d{6}", msg["text"])
+        if msg["mobile"] == mobile and "验证码" in msg["text"]:
+            code = re.search(r"(?<!\d)\d{6}(?!\d)", msg["text"])
             assert code, msg["text"]
             return code.group(0)
-    raise AssertionError(f"no SMS to {mobile}")
+    raise AssertionError(f"no SMS code to {mobile}")
 
 
 def api_login(base: str, http: requests.Session, sms_log: Path, kind: str, account: str, password: str,

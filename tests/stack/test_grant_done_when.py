@@ -160,6 +160,14 @@ def second_effective(stack, demo, granted):
     rid = file_report(stack, inst, oid, held, expected=6, with_manual=False)
     approved = committee_http().post(f"{base}/projects/api/review/reports/{rid}/approve", json={})
     assert approved.status_code == 200, approved.text
+
+    def told() -> list[dict]:  # projects.decided, through the relay to projects' own worker, as an SMS
+        lines = stack.sms_log.read_text(encoding="utf-8").splitlines() if stack.sms_log.exists() else []
+        return [m for m in map(json.loads, lines) if m["mobile"] == "13800000001"
+                and "的执行情况反馈已审批通过" in m["text"] and held["project_title"] in m["text"]]
+
+    [notice] = stack.wait_until(told, 60, what="the SMS telling the office its report was approved")
+    assert "学分已生效" in notice["text"]
     return held
 
 
