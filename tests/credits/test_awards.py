@@ -339,7 +339,7 @@ def test_a_wrong_activity_date_is_corrected_and_the_counts_add_up(credits_app, s
     assert '<button type="submit" disabled>授分</button>' in attendees and "没有待授分人员" in attendees
 
     listing = c.get(f"/credits/awards/{OFFERING}/list").get_data(as_text=True)
-    assert "更正活动日期" in listing
+    assert "更正活动日期" in listing and "共 2 条（其中已撤销 1 条，当前授分 1 人）" in listing
     sent = len(granted_events(cdb))
     for bad, said in (({"activity_date": "2026-12-12", "reason": "选错"}, "活动日期"),
                       ({"activity_date": "2026-12-11", "reason": ""}, "请填写更正原因")):
