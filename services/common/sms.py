@@ -27,6 +27,10 @@ class SmsError(Exception):
     """Delivery failed; the message says why without personal data."""
 
 
+class SmsNotConfigured(SmsError):
+    """The provider has no template for this kind of message: trying again will not help until an operator sets it."""
+
+
 # Kinds of message: a provider that sends by template needs one template per kind.
 TEMPLATE_KINDS = ("code", "reminder", "notice")
 # how every message of the suite is signed (Tencent puts its approved CME_TENCENT_SMS_SIGN there instead): one
@@ -67,7 +71,7 @@ class TencentConfig:
         value = {"code": self.template_id, "reminder": self.reminder_template_id,
                  "notice": self.notice_template_id}.get(kind, "")
         if not value:
-            raise SmsError(f"no Tencent SMS template for {kind} messages: set CME_TENCENT_SMS_"
+            raise SmsNotConfigured(f"no Tencent SMS template for {kind} messages: set CME_TENCENT_SMS_"
                            f"{'' if kind == 'code' else kind.upper() + '_'}TEMPLATE_ID")
         return value
 

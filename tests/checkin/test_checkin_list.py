@@ -42,7 +42,7 @@ def test_list_shows_masked_values_and_window_filter(checkin_app, filled):
     aid, wids = filled
     c = client_for(checkin_app, "inst_a")
     html = c.get(f"/checkin/activities/{aid}/checkins").get_data(as_text=True)
-    assert "共 4 条" in html and NAMES[1] in html and "扫码" in html
+    assert "共 4 条，最近签到的在前" in html and NAMES[1] in html and "扫码" in html  # the Excel: in order
     assert id_number(1) not in html and "13912340001" not in html
     assert "6101**********" + id_number(1)[-4:] in html and "139****0001" in html
     assert "2026-12-10 08:35:00" in html  # Shanghai time

@@ -328,3 +328,31 @@ def test_each_decision_is_told_to_the_institution_by_sms(projects_app, projects_
     assert "日程不全" not in sent  # the reason is read in the system, not spread by SMS
     assert handle_event.run(envelope) is False  # delivered again: known as processed, not sent again
     assert sms_log.read_text(encoding="utf-8")[len(before):] == sent
+
+
+def test_a_decision_notice_is_retried_when_the_sms_fails_but_not_when_no_template_is_set(
+        projects_app, projects_db, inst_a, reviewer, ready_filing, frozen, monkeypatch):
+    from services.common import sms
+    from services.projects.reminders.handlers import on_decided
+
+    _project, fid = ready_filing(*inst_a, submit=True)
+    c = projects_app.test_client()
+    approved = c.post(f"/projects/api/review/filings/{fid}/approve", headers=bearer(reviewer[1]), json={})
+    assert approved.status_code == 200
+    envelope = json.loads(outbox_rows(projects_db, "projects.decided")[0].envelope)
+
+    def down(*_args, **_kwargs):
+        raise sms.SmsError("Tencent SMS error InternalError")
+
+    def unset(*_args, **_kwargs):
+        raise sms.SmsNotConfigured("no Tencent SMS template for notice messages")
+
+    s = projects_db.new_session()
+    try:
+        monkeypatch.setattr(sms, "send_sms", down)
+        with pytest.raises(sms.SmsError):  # the event fails and is delivered again later
+            on_decided(s, envelope["payload"], envelope)
+        monkeypatch.setattr(sms, "send_sms", unset)
+        assert on_decided(s, envelope["payload"], envelope) is None  # said in the log; retrying cannot help
+    finally:
+        s.close()

@@ -52,7 +52,11 @@ def on_decided(session: Session, payload: dict[str, Any], envelope: dict[str, An
     text, params = message(payload["kind"], payload["decision"], offering.project.title, offering.label,
                            zh_date(clock.to_local(parse_time(envelope["time"])).date()))  # type: ignore[union-attr]
     for admin_id, mobile_enc in admins:
-        sms.send_sms(pii.decrypt(mobile_enc), text, params, template="notice")  # a failure: the event is retried
+        try:
+            sms.send_sms(pii.decrypt(mobile_enc), text, params, template="notice")  # a failure: the event is retried
+        except sms.SmsNotConfigured as exc:  # retrying cannot help: said once, for the operator
+            log.warning("decision notice %s %s not sent: %s", payload["kind"], payload["object_id"], exc)
+            return
         log.info("decision notice %s %s (%s) sent to admin %s of institution %s", payload["kind"],
                  payload["object_id"], payload["decision"], admin_id, payload["institution_id"])
 
