@@ -9,7 +9,7 @@ from flask import request
 from marshmallow import EXCLUDE, Schema, ValidationError
 
 from .errors import BAD_JSON_MESSAGE, AppError
-from .schemas import MAX_ID, strip_blank
+from .schemas import MAX_ID, STALE_PAGE, strip_blank
 
 
 def flatten(messages: Any, labels: dict[str, str] | None = None) -> dict[str, str]:
@@ -50,6 +50,14 @@ def page_version(form: Any) -> int | None:
     sends one, so the caller refuses such a form as a stale page (409) instead of saving without the check
     that nobody else saved first (the JSON API may leave it out; a browser form never does)."""
     return id_or_none((form.get("version") or "").strip())
+
+
+def require_page_version(form: Any) -> int:
+    """page_version, or the stale page's 409 for a form whose answer needs no re-rendered page."""
+    version = page_version(form)
+    if version is None:
+        raise AppError(409, "stale_page", STALE_PAGE)
+    return version
 
 
 PAGE_LABELS = {"page": "页码", "per_page": "每页条数"}

@@ -265,7 +265,7 @@ def test_the_committee_corrects_an_institution_s_name(projects_app, projects_db,
     for form, status, said in (({"name": "西安医院"}, 422, "请填写原因"),
                                ({"name": "", "reason": "笔误"}, 422, "请输入新的机构名称"),
                                ({"name": old, "reason": "笔误"}, 409, "新名称与现名称相同"),
-                               ({"name": inst_b[0].name, "reason": "笔误"}, 409, "已有名为")):
+                               ({"name": inst_b[0].name, "reason": "笔误"}, 409, f"机构“{inst_b[0].name}”已存在")):
         r = c.post(url, data={"csrf_token": token, **form})
         assert r.status_code == status and said in r.get_data(as_text=True), (form, r.status_code)
     r = c.post(url, data={"csrf_token": token, "name": "西安交通大学第一附属医院（新）", "reason": "机构更名"})

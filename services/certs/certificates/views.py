@@ -192,10 +192,10 @@ def _lookup_dict(cert: Any, award: Any) -> dict[str, Any]:
 @pages.get("/certs/lookup")
 @access("reviewer")
 def lookup_page() -> Any:
-    number = _number_arg(request.args)
+    typed = _typed_number(request.args)  # shown back as typed; the search reads it normalised
+    number = svc.normalise_number(typed)
     found = svc.by_number(db.session(), number) if number else None
     info = _lookup_dict(*found) if found else None
-    typed = _typed_number(request.args)  # shown back as typed (the search reads it normalised)
     return render_template("certs/lookup.html", number=number, typed=typed, info=info, full_id=None), (
         404 if number and not found else 200)
 

@@ -403,10 +403,10 @@ def grant(session: Session, principal: Principal, offering: OfferingCredit, acti
     if analysis is None:
         raise AppError(409, "no_analysis", "请先完成考勤分析（勾选刷卡周期，点击考勤分析后确定），再授分。")
     attendees = run(session, offering.offering_id, input_of(analysis))
-    has_award = set(session.scalars(select(CreditAward.trainee_key)
-                                    .where(CreditAward.offering_id == offering.offering_id, BLOCKS)))
-    current = set(session.scalars(select(CreditAward.trainee_key).where(
-        CreditAward.offering_id == offering.offering_id, CreditAward.state != "withdrawn")))
+    blocking = session.execute(select(CreditAward.trainee_key, CreditAward.state)
+                               .where(CreditAward.offering_id == offering.offering_id, BLOCKS)).all()
+    has_award = {key for key, _state in blocking}
+    current = {key for key, state in blocking if state != "withdrawn"}  # a current award always blocks
     excluded = set(session.scalars(select(AwardExclusion.trainee_key)
                                    .where(AwardExclusion.offering_id == offering.offering_id)))
     result = GrantResult()

@@ -12,13 +12,10 @@ from sqlalchemy.orm import Session
 from services.common import clock
 from services.common.auth import Principal
 from services.common.errors import AppError
-from services.common.events import emit
 
 from ..audit.models import record
-from ..db import outbox
+from ..decisions import emit_decided
 from .models import Filing
-
-DECISIONS = {"approve": "approved", "return": "returned"}
 
 STATES = ("draft", "submitted", "returned", "approved")
 LABELS = {"draft": "草稿", "submitted": "待审批", "returned": "已退回", "approved": "审批通过"}
@@ -72,7 +69,4 @@ def transition(session: Session, actor: Principal, filing: Filing, action: str, 
     filing.return_reason = reason if action == "return" else None
     session.flush()  # the version check of optimistic locking happens here, before the audit row
     record(session, actor, "filing", filing.id, action, from_state, to_state, reason)
-    if action in DECISIONS:  # the institution is told by SMS once this commits (reminders.handlers)
-        emit(session, outbox, "projects", "projects.decided",
-             {"kind": "filing", "decision": DECISIONS[action], "object_id": filing.id,
-              "offering_id": filing.offering_id, "institution_id": filing.institution_id})
+    emit_decided(session, "filing", action, filing.id, filing.offering_id, filing.institution_id)

@@ -11,7 +11,7 @@ from marshmallow import ValidationError
 from services.common.auth import access, current
 from services.common.db import savepoint
 from services.common.errors import AppError
-from services.common.inputs import flatten, keep_args, load_json, load_query, page_version
+from services.common.inputs import flatten, keep_args, load_json, load_query, page_version, require_page_version
 from services.common.schemas import STALE_PAGE, strip_blank
 
 from .. import uploads as jpg
@@ -202,10 +202,7 @@ def _refused_keeping_files(filing_id: int, values: dict[str, Any], errors: dict[
 def filing_delete(filing_id: int) -> Any:
     session = db.session()
     filing = services.get_filing(session, _me(), filing_id, lock=True)
-    version = page_version(request.form)
-    if version is None:  # the form always sends one: gone or garbled is a stale page, never "delete unchecked"
-        raise AppError(409, "stale_page", STALE_PAGE)
-    offering = services.delete_draft(session, _me(), filing, version)
+    offering = services.delete_draft(session, _me(), filing, require_page_version(request.form))
     commit()
     flash(f"已删除 {offering.project.number} {offering.label}的登记草稿；需要时可重新登记。", "ok")
     return redirect("/projects/filings")

@@ -40,17 +40,24 @@ def refuse_taken(session: Session, account: str, name: str) -> None:
     # accounts differ by more than case: "XJTU1" beside "xjtu1" would be two logins a clerk cannot tell apart
     if session.scalar(select(Institution.id).where(func.lower(Institution.account) == account.lower())):
         raise AppError(409, "account_taken", f"账号“{account}”已存在（账号不区分大小写）。")
-    if session.scalar(select(Institution.id).where(Institution.name == name)):
-        raise AppError(409, "name_taken", f"机构“{name}”已存在。")
-    refuse_former_name(session, name, None)
+    refuse_name_taken(session, name)
 
 
-def refuse_former_name(session: Session, name: str, institution_id: int | None) -> None:
-    """A name another institution gave up is still how the catalogue import finds that one: given to a second,
-    a spreadsheet row would move to it (and a project with no 期 yet would change hands unremarked)."""
-    for other in session.scalars(select(Institution).where(Institution.id != (institution_id or 0))):
-        if name in (other.former_names or []):
-            message = (f"“{name}”是申办机构“{other.name}”的曾用名称，项目目录导入时仍按此名称对应该机构，"
+def _name_taken(name: str) -> AppError:
+    return AppError(409, "name_taken", f"机构“{name}”已存在。", {"name": f"机构“{name}”已存在。"})
+
+
+def refuse_name_taken(session: Session, name: str, institution_id: int | None = None) -> None:
+    """409 when another institution (not `institution_id`) has the name, or had it: a name given up by 更正名称 is
+    still how the catalogue import finds that one, so given to a second a spreadsheet row would move to it (and a
+    project with no 期 yet would change hands unremarked)."""
+    others = session.execute(select(Institution.name, Institution.former_names)
+                             .where(Institution.id != (institution_id or 0))).all()
+    if any(current == name for current, _former in others):
+        raise _name_taken(name)
+    for current, former in others:
+        if name in (former or []):
+            message = (f"“{name}”是申办机构“{current}”的曾用名称，项目目录导入时仍按此名称对应该机构，"
                        "不能用作其他机构的名称。")
             raise AppError(409, "former_name", message, {"name": message})
 
@@ -112,16 +119,13 @@ def rename(session: Session, inst: Institution, name: str) -> str:
     old = inst.name
     if name == old:
         raise AppError(409, "unchanged", "新名称与现名称相同。", {"name": "新名称与现名称相同。"})
-    taken = f"已有名为“{name}”的申办机构。"
-    if session.scalar(select(Institution.id).where(Institution.name == name, Institution.id != inst.id)):
-        raise AppError(409, "name_taken", taken, {"name": taken})
-    refuse_former_name(session, name, inst.id)
+    refuse_name_taken(session, name, inst.id)
     inst.name = name
     inst.former_names = [n for n in (inst.former_names or []) if n != name] + [old]
     try:
         session.flush()
     except IntegrityError:  # the same name saved for another institution a moment ago
-        raise AppError(409, "name_taken", taken, {"name": taken}) from None
+        raise _name_taken(name) from None
     session.execute(update(Project).where(Project.institution_id == inst.id, Project.host_name == old)
                     .values(host_name=name).execution_options(synchronize_session=False))
     return old

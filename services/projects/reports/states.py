@@ -20,6 +20,7 @@ from services.common.events import emit
 
 from ..audit.models import record
 from ..db import outbox
+from ..decisions import emit_decided
 from .models import ExecutionReport
 
 OBJECT = "report"
@@ -84,7 +85,4 @@ def transition(session: Session, actor: Principal, report: ExecutionReport, acti
     emit(session, outbox, "projects", EVENTS[action],
          {"offering_id": report.offering_id, "institution_id": report.institution_id, "report_id": report.id,
           "reason": reason or ""})
-    if action in ("approve", "return"):  # the institution is told by SMS once this commits (reminders.handlers)
-        emit(session, outbox, "projects", "projects.decided",
-             {"kind": "report", "decision": "approved" if action == "approve" else "returned",
-              "object_id": report.id, "offering_id": report.offering_id, "institution_id": report.institution_id})
+    emit_decided(session, OBJECT, action, report.id, report.offering_id, report.institution_id)

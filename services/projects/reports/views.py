@@ -16,8 +16,8 @@ from services.common import clock
 from services.common.auth import access, current
 from services.common.errors import AppError
 from services.common.formats import fmt_credits
-from services.common.inputs import flatten, keep_args, load_json, load_query, page_version
-from services.common.schemas import STALE_PAGE, load_form, refuse_bad_version, strip_blank
+from services.common.inputs import flatten, keep_args, load_json, load_query, require_page_version
+from services.common.schemas import load_form, refuse_bad_version, strip_blank
 
 from ..audit.models import record
 from ..catalogue.models import MODES
@@ -186,9 +186,7 @@ def _save_page(report: Any, page: int, form: Any) -> tuple[dict[str, Any], dict[
     """保存本页 from the browser; returns (values typed, errors) — no errors means saved."""
     session = db.session()
     p = _me()
-    version = page_version(form)
-    if version is None and page in (1, 2, 5):  # a page always sends one: garbled or gone is a stale page
-        raise AppError(409, "stale_page", STALE_PAGE)
+    version = require_page_version(form) if page in (1, 2, 5) else None  # the pages that save with a check
     if page == 1:
         values = {k: form.get(k, "").strip() for k in FACT_FIELDS}
         data, errors = load_form(FactsFormSchema(), {**values, "version": "" if version is None else str(version)})
