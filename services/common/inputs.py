@@ -9,7 +9,7 @@ from flask import request
 from marshmallow import EXCLUDE, Schema, ValidationError
 
 from .errors import BAD_JSON_MESSAGE, AppError
-from .schemas import MAX_ID, STALE_PAGE, strip_blank
+from .schemas import MAX_ID, STALE_PAGE, PageVersionForm, load_form, strip_blank
 
 
 def flatten(messages: Any, labels: dict[str, str] | None = None) -> dict[str, str]:
@@ -49,7 +49,8 @@ def page_version(form: Any) -> int | None:
     """The hidden version a page's form sends, or None when it is missing, blank or garbled: a page always
     sends one, so the caller refuses such a form as a stale page (409) instead of saving without the check
     that nobody else saved first (the JSON API may leave it out; a browser form never does)."""
-    return id_or_none((form.get("version") or "").strip())
+    data, errors = load_form(PageVersionForm(), {"version": form.get("version") or ""})
+    return None if errors or data is None else data["version"]
 
 
 def require_page_version(form: Any) -> int:

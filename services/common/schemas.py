@@ -209,6 +209,12 @@ def strip_blank(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if not (isinstance(v, str) and v.strip() == "")}
 
 
+class PageVersionForm(ZhFormSchema):
+    """The hidden version a page's form always sends (the version of what the page showed)."""
+
+    version = fields.Integer(required=True, validate=IdRange())
+
+
 def load_form(schema: Schema, form: Any) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """Load a browser form; returns (data, errors) so the page can re-render with what was typed."""
     raw = {k: (v.strip() if isinstance(v, str) else v) for k, v in form.items()}
