@@ -273,6 +273,10 @@ def test_the_committee_corrects_an_institution_s_name(projects_app, projects_db,
     page = c.get(f"/projects/institutions/{inst.id}").get_data(as_text=True)
     assert f"已将“{old}”更正为“西安交通大学第一附属医院（新）”" in page and "更正名称" in page
     assert f"{old} → 西安交通大学第一附属医院（新）；机构更名" in page and "曾用名称" in page
+    # the clerk looking for last year's name on paper finds the institution under its new one
+    found = c.get("/projects/institutions", query_string={"q": old[2:8]}).get_data(as_text=True)
+    assert "机构列表（1）" in found and "西安交通大学第一附属医院（新）" in found and f"曾用名称：{old}" in found
+    assert "机构列表（0）" in c.get("/projects/institutions?q=\\u897f").get_data(as_text=True)
     # the catalogue shows the new name; a spreadsheet still saying the old one updates the same project
     hr = bearer(reviewer[1])
     listed = c.get(f"/projects/api/catalogue?q={project.number}", headers=hr).get_json()["items"][0]

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select, update
+from sqlalchemy import Text, cast, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from services.common import pii
 from services.common.db import savepoint
 from services.common.errors import AppError
-from services.common.paging import matches, paginate
+from services.common.paging import half_width, matches, paginate
 
 from ..workbooks import sheet_rows
 from .models import Institution, InstitutionAdmin, Reviewer
@@ -146,7 +147,11 @@ def institutions_page(session: Session, args: dict[str, Any]) -> dict[str, Any]:
     """One page of the committee's list: a province has hundreds of institutions, newest first."""
     stmt = select(Institution).options(selectinload(Institution.admins))
     if args.get("q"):
-        stmt = stmt.where(matches(args["q"], Institution.account, Institution.name))
+        # A renamed hospital is still looked for by the name on last year's papers. The list is stored as
+        # JSON with \u escapes, so the typed text is escaped the same way before it is looked for.
+        former = json.dumps(half_width(args["q"]))[1:-1]
+        stmt = stmt.where(or_(matches(args["q"], Institution.account, Institution.name),
+                              matches(former, cast(Institution.former_names, Text))))
     if args.get("state"):
         stmt = stmt.where(Institution.active.is_(args["state"] == "active"))
     return paginate(session, stmt, args, Institution.id.desc())
