@@ -86,21 +86,27 @@ def _own_redis_prefixes() -> None:
     """The wrong tries of ID numbers without an account and the sessions ended early live in Redis, not in a
     table: this run keeps them under prefixes of its own, so a run beside it (a CI clone, another checkout)
     neither sees nor clears them."""
+    from services.certs.certificates import ratelimit
     from services.common import auth
     from services.credits.accounts import services as accounts
 
+    ratelimit.PREFIX = f"cme:certs:verify:test-{RUN}:"  # counted per real minute: a test's tries not the next's
+    ratelimit.NAME_PREFIX = f"cme:certs:name-check:test-{RUN}:"
     accounts.UNKNOWN_LOGIN_PREFIX = f"cme:unknown-login:test-{RUN}:"
     accounts.UNKNOWN_RESET_PREFIX = f"cme:unknown-reset:test-{RUN}:"
     auth._ENDED = f"cme:session-ended:test-{RUN}:"  # ended sessions too: every run has a trainee:1
 
 
 def _forget_unknown_login_tries() -> None:
-    """The same made-up ID numbers are typed by test after test, so each test starts with none counted."""
+    """The same made-up ID numbers (and certificate numbers) are typed by test after test, so each test starts
+    with none counted."""
+    from services.certs.certificates import ratelimit
     from services.common.config import redis_client
     from services.credits.accounts import services as accounts
 
     client = redis_client()
-    keys = [k for prefix in (accounts.UNKNOWN_LOGIN_PREFIX, accounts.UNKNOWN_RESET_PREFIX)
+    keys = [k for prefix in (accounts.UNKNOWN_LOGIN_PREFIX, accounts.UNKNOWN_RESET_PREFIX, ratelimit.PREFIX,
+                             ratelimit.NAME_PREFIX)
             for k in client.scan_iter(prefix + "*", count=1000)]
     if keys:
         client.delete(*keys)

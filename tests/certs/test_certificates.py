@@ -391,7 +391,13 @@ def test_verify_valid_revoked_and_unknown(certs_app, awards, queued, certs_db):
 
     missing = anon.get("/certs/verify/2027AAAAAAAAAAAA")
     assert missing.status_code == 404 and "未找到证书编号" in missing.get_data(as_text=True)
-    assert anon.get("/certs/verify/not-a-number").status_code == 404
+    assert "格式不正确" not in missing.get_data(as_text=True)
+    # a slip of the keyboard is said to be one, not left to read as a forged certificate
+    for typed, said in (("not-a-number", "您输入的是 10 位"), (number[:-1], "您输入的是 15 位"),
+                        ("20A7" + number[4:], "前 4 位应为年份数字"), (number[:-1] + "9", "只含字母 A–Z 和数字 2–7")):
+        slip = anon.get(f"/certs/verify/{typed}")
+        text = slip.get_data(as_text=True)
+        assert slip.status_code == 404 and "格式不正确" in text and said in text and "伪造" not in text, typed
     assert anon.get("/certs/api/verify/2027AAAAAAAAAAAA").status_code == 404
 
 
@@ -666,4 +672,5 @@ def test_the_committee_s_lookup_says_how_a_number_reads_and_echoes_what_was_type
     missing = committee.get("/certs/lookup?number=SX2026-00000001")
     html = missing.get_data(as_text=True)
     assert missing.status_code == 404 and "未找到证书编号“SX2026-00000001”（按 SX2026OOOOOOOI 查询）" in html
+    assert "证书编号应为 16 位" in html and "您输入的是 14 位" in html
     assert 'value="SX2026-00000001"' in html

@@ -60,6 +60,21 @@ def normalise_number(raw: str) -> str:
     return text[:4] + text[4:].translate(_LOOKALIKES)
 
 
+_NUMBER_SHAPE = re.compile(r"\d{4}[A-Z2-7]{12}")
+
+
+def number_problem(number: str) -> str | None:
+    """Why a normalised number cannot be any certificate's, in the verifier's words; None when it could be one.
+    "Not found" reads as "forged" to an HR clerk, where a character left out is only a typing slip."""
+    if _NUMBER_SHAPE.fullmatch(number):
+        return None
+    if len(number) != 16:
+        return f"证书编号应为 16 位（4 位年份加 12 位字母和数字），您输入的是 {len(number)} 位"
+    if not number[:4].isascii() or not number[:4].isdigit():
+        return "证书编号的前 4 位应为年份数字"
+    return "证书编号年份之后的 12 位只含字母 A–Z 和数字 2–7"
+
+
 def same_name(typed: str, award: EffectiveAward) -> bool:
     """The name a verifier holds (the paper's, the applicant's) is the certificate's: spaces and the middle dot of
     minority names aside."""

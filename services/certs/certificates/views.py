@@ -196,7 +196,9 @@ def lookup_page() -> Any:
     number = svc.normalise_number(typed)
     found = svc.by_number(db.session(), number) if number else None
     info = _lookup_dict(*found) if found else None
-    return render_template("certs/lookup.html", number=number, typed=typed, info=info, full_id=None), (
+    problem = svc.number_problem(number) if number and not found else None
+    return render_template("certs/lookup.html", number=number, typed=typed, info=info, full_id=None,
+                           problem=problem), (
         404 if number and not found else 200)
 
 
@@ -229,8 +231,9 @@ def verify_form() -> Any:
 def verify_page(number: str) -> Any:
     check_verify_rate()
     info = svc.verification(db.session(), number)
-    return render_template("certs/verify.html", info=info, number=svc.normalise_number(number)[:40],
-                           asked=True), 200 if info else 404
+    shown = svc.normalise_number(number)[:40]
+    return render_template("certs/verify.html", info=info, number=shown, asked=True,
+                           problem=None if info else svc.number_problem(shown)), 200 if info else 404
 
 
 @pages.post("/certs/verify/<string:number>")
