@@ -73,7 +73,8 @@ class ErrorDetailSchema(Schema):
 
     code = ma_fields.String(required=True, metadata={"description": "稳定的错误代码，如 invalid_input"})
     message = ma_fields.String(required=True, metadata={"description": "给用户看的中文说明"})
-    fields_ = ma_fields.Dict(required=True, data_key="fields", metadata={"description": "逐项的中文说明"})
+    fields_ = ma_fields.Dict(keys=ma_fields.String(), values=ma_fields.String(), required=True, data_key="fields",
+                            metadata={"description": "逐项的中文说明：字段名 → 一句说明"})
     request_id = ma_fields.String(required=True, allow_none=True, metadata={"description": "请求编号"})
 
 
@@ -169,11 +170,14 @@ def error_response(status: int, code: str, message: str, fields: dict[str, Any] 
 
 
 def _flatten_smorest(data: dict[str, Any]) -> dict[str, Any]:
-    # flask-smorest puts marshmallow messages under errors -> location -> field
+    """flask-smorest puts marshmallow messages under errors -> location -> field, each a list: an API client gets
+    them as every other endpoint gives them, {field: one Chinese sentence}."""
+    from .inputs import flatten  # inputs raises this module's AppError
+
     errors = data.get("errors") or data.get("messages") or {}
     if isinstance(errors, dict) and len(errors) == 1 and next(iter(errors)) in {"json", "form", "query", "files"}:
         errors = next(iter(errors.values()))
-    return errors if isinstance(errors, dict) else {"_schema": errors}
+    return flatten(errors)
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -68,7 +68,7 @@ def test_errors_have_the_common_shape(phone, hall):  # noqa: F811
     assert resp.status_code == 422 and "id_number" in resp.get_json()["error"]["fields"]
 
     resp = phone.post("/checkin/api/scan", json={"nonce": ticket["nonce"], "openid": "someone-else"})
-    assert resp.status_code == 422 and resp.get_json()["error"]["fields"] == {"openid": ["不允许的字段。"]}
+    assert resp.status_code == 422 and resp.get_json()["error"]["fields"] == {"openid": "不允许的字段。"}
 
     resp = phone.post("/checkin/api/scan", json={"nonce": ticket["nonce"]})  # one tap, not bound yet
     assert resp.status_code == 422 and resp.get_json()["error"]["code"] == "identity_required"

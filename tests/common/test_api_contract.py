@@ -60,7 +60,7 @@ def test_ids_beyond_integer_are_refused_not_500(projects_app, credits_app, certs
     r = credits_app.test_client().get(f"/credits/api/offerings/{HUGE}", headers=bearer(INSTITUTION))
     assert r.status_code == 404 and r.get_json()["error"]["code"] == "not_found"
     r = projects_app.test_client().get(f"/projects/api/review/filings?institution_id={HUGE}", headers=bearer(REVIEWER))
-    assert r.status_code == 422 and r.get_json()["error"]["fields"]["institution_id"] == ["编号不正确。"]
+    assert r.status_code == 422 and r.get_json()["error"]["fields"]["institution_id"] == "编号不正确。"
     # a body id beyond integer is refused by the schema, next to the field
     r = certs_app.test_client().post("/certs/api/exports", json={"award_ids": [HUGE]}, headers=bearer(TRAINEE))
     assert r.status_code == 422, r.get_json()

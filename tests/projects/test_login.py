@@ -197,10 +197,10 @@ def test_api_flow_first_login(projects_app, fresh_inst, sms_log):
     token = r.json["login_token"]
     r = c.post("/projects/api/auth/admins", json={"login_token": token, "real_name": "张三", "mobile": NEW_MOBILE,
                                                   "confirm": False})
-    assert r.status_code == 422 and "确认" in r.json["error"]["fields"]["confirm"][0]
+    assert r.status_code == 422 and "确认" in r.json["error"]["fields"]["confirm"]
     r = c.post("/projects/api/auth/admins", json={"login_token": token, "real_name": "张三", "mobile": "1371234",
                                                   "confirm": True})
-    assert r.status_code == 422 and "手机号码" in r.json["error"]["fields"]["mobile"][0]
+    assert r.status_code == 422 and "手机号码" in r.json["error"]["fields"]["mobile"]
     r = c.post("/projects/api/auth/admins", json={"login_token": token, "real_name": "张三", "mobile": NEW_MOBILE,
                                                   "confirm": True})
     assert r.status_code == 200 and r.json["needs_admins"] is False
@@ -381,10 +381,10 @@ def test_hostile_login_bodies_are_refused_in_chinese_never_a_500(projects_app, i
     account = inst_a[0].account
     r = c.post("/projects/api/auth/login", content_type="application/json",
                data=json.dumps({"kind": "institution", "account": account, "password": "x\ud800"}))
-    assert r.status_code == 422 and "无法识别的字符" in r.json["error"]["fields"]["password"][0]
+    assert r.status_code == 422 and "无法识别的字符" in r.json["error"]["fields"]["password"]
     deep = c.post("/projects/api/auth/login", content_type="application/json", data='{"a":' * 2000 + "1" + "}" * 2000)
     assert deep.status_code == 400 and "JSON" in deep.json["error"]["message"]
     token = api_login(c, "institution", account, "Passw0rd!").json["login_token"]
     for admin_id in ("99999999999999999999", 99999999999999999999, "²", 0, -1, True):
         r = c.post("/projects/api/auth/sms/send", json={"login_token": token, "admin_id": admin_id})
-        assert r.status_code == 422 and "请选择接收验证码的负责人" in r.json["error"]["fields"]["admin_id"][0], admin_id
+        assert r.status_code == 422 and "请选择接收验证码的负责人" in r.json["error"]["fields"]["admin_id"], admin_id
