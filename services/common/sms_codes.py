@@ -30,7 +30,7 @@ from .errors import AppError, KeptError
 from .logs import brief
 
 __all__ = ["CODE_TTL", "MAX_ATTEMPTS", "RESEND_AFTER", "PendingSms", "SmsCodeMixin", "code_hash", "daily_cap",
-           "refuse_too_soon",
+           "refuse_too_soon", "refuse_over_cap", "expired", "too_many_attempts", "wrong_code",
            "forget_code", "issue_code", "verify_code"]
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,12 @@ def refuse_too_soon(last: dt.datetime | None, now: dt.datetime) -> None:
         raise AppError(429, "sms_too_soon", f"验证码已发送，请 {wait} 秒后再重新获取。")
 
 
+def refuse_over_cap(sent_today: int) -> None:
+    cap = daily_cap()
+    if sent_today >= cap:
+        raise AppError(429, "sms_daily_cap", f"该手机号今日获取验证码已达 {cap} 次上限，请明天再试。")
+
+
 def issue_code(session: Session, model: type[Any], subject: str, mobile: str, purpose: str = "login",
                action: str = "登录") -> PendingSms:
     """Write a new code for `subject` to `mobile` after the 60 s and daily-cap checks; `action` names what the
@@ -130,9 +136,7 @@ def issue_code(session: Session, model: type[Any], subject: str, mobile: str, pu
     since = clock.local_midnight_utc(clock.today_local())
     sent_today = session.scalar(select(func.count(model.id)).where(model.mobile_hash == mh,
                                                                    model.created_at >= since)) or 0
-    cap = daily_cap()
-    if sent_today >= cap:
-        raise AppError(429, "sms_daily_cap", f"该手机号今日获取验证码已达 {cap} 次上限，请明天再试。")
+    refuse_over_cap(sent_today)
     code = f"{secrets.randbelow(10**6):06d}"
     row = model(subject=subject, purpose=purpose, mobile_hash=mh, code_hash=code_hash(subject, code),
                 created_at=now, expires_at=now + CODE_TTL, attempts=0)
@@ -155,25 +159,39 @@ def not_sent() -> AppError:
     return AppError(400, "sms_not_sent", "请先点击“获取验证码”，再输入收到的验证码。", {"code": "请先获取验证码。"})
 
 
+def too_many_attempts(kept: bool = False) -> AppError:
+    cls = KeptError if kept else AppError
+    return cls(429, "sms_too_many_attempts", f"验证码已输错 {MAX_ATTEMPTS} 次，已失效，请重新获取验证码。",
+               {"code": "验证码已失效。"})
+
+
+def expired() -> AppError:
+    return AppError(400, "sms_expired", "验证码已过期（5分钟内有效），请重新获取验证码。", {"code": "验证码已过期。"})
+
+
+def wrong_code(attempts: int) -> AppError:
+    """The refusal of a wrong code that was the `attempts`-th (counted: KeptError)."""
+    left = MAX_ATTEMPTS - attempts
+    if left <= 0:
+        return too_many_attempts(kept=True)
+    return KeptError(400, "sms_wrong_code", f"验证码不正确，还可以再试 {left} 次。", {"code": "验证码不正确。"})
+
+
 def verify_code(session: Session, model: type[Any], subject: str, mobile: str, code: str,
-                purpose: str = "login") -> Any:
-    """Mark the latest code of `subject` used if `code` is right; otherwise a refusal (KeptError when counted)."""
+                purpose: str = "login", not_before: dt.datetime | None = None) -> Any:
+    """Mark the latest code of `subject` used if `code` is right; otherwise a refusal (KeptError when counted).
+    A code written before `not_before` counts as never asked for."""
     row = session.scalar(select(model).where(model.subject == subject, model.purpose == purpose)
                          .order_by(model.created_at.desc(), model.id.desc()).limit(1).with_for_update())
-    if row is None or row.used_at is not None or row.mobile_hash != pii.mobile_hash(mobile):
+    if row is None or row.used_at is not None or row.mobile_hash != pii.mobile_hash(mobile) or (
+            not_before is not None and row.created_at < not_before):
         raise not_sent()
     if row.attempts >= MAX_ATTEMPTS:
-        raise AppError(429, "sms_too_many_attempts",
-                       f"验证码已输错 {MAX_ATTEMPTS} 次，已失效，请重新获取验证码。", {"code": "验证码已失效。"})
+        raise too_many_attempts()
     if clock.now() >= row.expires_at:
-        raise AppError(400, "sms_expired", "验证码已过期（5分钟内有效），请重新获取验证码。",
-                       {"code": "验证码已过期。"})
+        raise expired()
     if not hmac.compare_digest(row.code_hash, code_hash(subject, code)):
         row.attempts += 1
-        left = MAX_ATTEMPTS - row.attempts
-        if left <= 0:
-            raise KeptError(429, "sms_too_many_attempts",
-                            f"验证码已输错 {MAX_ATTEMPTS} 次，已失效，请重新获取验证码。", {"code": "验证码已失效。"})
-        raise KeptError(400, "sms_wrong_code", f"验证码不正确，还可以再试 {left} 次。", {"code": "验证码不正确。"})
+        raise wrong_code(row.attempts)
     row.used_at = clock.now()
     return row

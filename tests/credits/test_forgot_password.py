@@ -183,15 +183,48 @@ def test_unknown_id_gets_the_same_answer_and_no_sms(credits_app, trainee, sms_lo
     known = forgot(client)
     assert set(known.json) == set(unknown.json) and MASK.match(known.json["mobile_masked"])
     assert len(inbox(sms_log)) == 1
-    # reset for the unknown ID: the same refusal as an account that asked for no code
+    # reset for the unknown ID: the same refusal as an account's wrong code
     refused = reset(client, "123456", id_number=NEIGHBOUR_ID)
-    assert refused.status_code == 400 and refused.json["error"]["code"] == "sms_not_sent"
+    assert refused.status_code == 400 and refused.json["error"]["code"] == "sms_wrong_code"
     at(130)
     token = csrf_of(client.get("/credits/password/forgot").get_data(as_text=True))
     page = client.post("/credits/password/forgot", data={"csrf_token": token, "id_number": NEIGHBOUR_ID})
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and unknown.json["mobile_masked"] in html and "验证码已发送至" in html
     assert len(inbox(sms_log)) == 1
+
+
+def test_the_reset_step_answers_an_unknown_id_number_as_it_would_an_account(credits_app, trainee, sms_log,
+                                                                            monkeypatch):
+    """The security walk: the reset step said 请先获取验证码 to an ID number without an account where an account
+    said 验证码不正确, and an account whose code was used up said so days later: two requests told who is a
+    doctor in the province. Both walk the same answers now, through the 60 s rule, the daily cap, five wrong
+    tries, the five minutes and the day after which a code asked for is forgotten."""
+    monkeypatch.setenv("CME_SMS_DAILY_CAP", "3")
+    client = credits_app.test_client()
+
+    def walk(id_number: str, start: float) -> list[tuple[int, str]]:
+        said: list[tuple[int, str]] = []
+
+        def step(seconds: float, r) -> None:  # type: ignore[no-untyped-def]
+            said.append((seconds, r.status_code, (r.json.get("error") or {}).get("message", "")))
+
+        def wrong() -> str:  # never the code an account was really sent
+            sent = [m for m in inbox(sms_log) if m["mobile"] == MOBILE]
+            return "000000" if not sent or last_code(sms_log) != "000000" else "111111"
+
+        for seconds, ask in ((0, "reset"), (0, "forgot"), (1, "reset"), (2, "reset"), (3, "reset"), (4, "reset"),
+                             (5, "reset"), (6, "reset"), (30, "forgot"), (61, "forgot"), (62, "reset"),
+                             (61 + 300, "reset"), (122, "forgot"), (183, "forgot"), (183 + 86400, "reset")):
+            at(start + seconds)
+            step(seconds, forgot(client, id_number) if ask == "forgot" else reset(client, wrong(), id_number=id_number))
+        return said
+
+    known = walk(ID_NUMBER, 0)
+    unknown = walk(NEIGHBOUR_ID, 2 * 86400)
+    assert [s[1] for s in known] == [400, 200, 400, 400, 400, 400, 429, 429, 429, 200, 400, 400, 200, 429, 400]
+    assert "还可以再试 4 次" in known[2][2] and "已过期" in known[11][2] and "3 次上限" in known[13][2]
+    assert unknown == known
 
 
 def test_an_account_without_mobile_is_answered_alike(credits_app, databases, sms_log):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import json
 import logging
 import re
 import secrets
@@ -325,21 +326,60 @@ def _made_up_mask(id_number: str) -> str:
 
 
 UNKNOWN_RESET_PREFIX = "cme:unknown-reset:"  # + the ID number's keyed hash (the tests give each run its own)
+# How long a code asked for is remembered, for an ID number with an account as for one without (whose "code" is
+# a Redis record of when it was asked and how many wrong codes were tried): past it, both are "请先获取验证码".
+RESET_MEMORY = dt.timedelta(days=1)
+
+
+def _pretend_code(id_number: str) -> tuple[Any, str, dict[str, Any] | None]:
+    """(Redis, key, the record of the code asked for this ID number without an account: at, tries, day, sent)."""
+    key = UNKNOWN_RESET_PREFIX + pii.id_hash(id_number)
+    client = redis_client()
+    raw = client.get(key)
+    try:
+        record = json.loads(raw) if raw else None
+    except ValueError:
+        record = None
+    return client, key, record if isinstance(record, dict) else None
 
 
 def _as_if_sent(id_number: str) -> None:
-    """A second 忘记密码 within 60 s for an ID number without an account (or without a mobile) meets the same
-    "请 N 秒后再重新获取" as one with an account: otherwise the two answers told who has an account (found by
-    the security walk). Kept in Redis; without Redis the plain answer stands."""
-    key = UNKNOWN_RESET_PREFIX + pii.id_hash(id_number)
+    """忘记密码 for an ID number without an account (or without a mobile) meets the same 60 s rule and daily cap
+    as one with an account, and leaves a pretend code that the reset step refuses as it would a real one:
+    otherwise the answers told who has an account (found by the security walks). Kept in Redis; without Redis
+    the plain answer stands."""
     now = clock.now()
+    today = clock.today_local().isoformat()
     try:
-        client = redis_client()
-        last = client.get(key)
-        sms_codes.refuse_too_soon(dt.datetime.fromisoformat(last.decode()) if last else None, now)
-        client.set(key, now.isoformat(), ex=86400)
+        client, key, record = _pretend_code(id_number)
+        record = record or {}
+        sms_codes.refuse_too_soon(dt.datetime.fromisoformat(record["at"]) if "at" in record else None, now)
+        sent = int(record.get("sent", 0)) if record.get("day") == today else 0
+        sms_codes.refuse_over_cap(sent)
+        client.set(key, json.dumps({"at": now.isoformat(), "tries": 0, "day": today, "sent": sent + 1}),
+                   ex=int(RESET_MEMORY.total_seconds()))
     except redis.RedisError as exc:
         log.warning("a reset asked for an ID number without an account was not remembered (%s)", brief(exc))
+
+
+def _as_if_checked(id_number: str) -> AppError:
+    """The refusal a code typed for an ID number without an account (or without a mobile) gets: what a wrong
+    code of a real account would get at the same point (not asked, too many tries, expired, wrong)."""
+    now = clock.now()
+    try:
+        client, key, record = _pretend_code(id_number)
+        if record is None or "at" not in record or now - dt.datetime.fromisoformat(record["at"]) >= RESET_MEMORY:
+            return sms_codes.not_sent()
+        tries = int(record.get("tries", 0))
+        if tries >= sms_codes.MAX_ATTEMPTS:
+            return sms_codes.too_many_attempts()
+        if now >= dt.datetime.fromisoformat(record["at"]) + CODE_TTL:
+            return sms_codes.expired()
+        client.set(key, json.dumps({**record, "tries": tries + 1}), keepttl=True)
+        return sms_codes.wrong_code(tries + 1)
+    except (redis.RedisError, ValueError) as exc:
+        log.warning("a reset code typed for an ID number without an account was not checked (%s)", brief(exc))
+        return sms_codes.not_sent()
 
 
 def request_reset(session: Session, id_number: str) -> ResetRequest:
@@ -370,8 +410,9 @@ def reset_password(session: Session, id_number: str, code: str, new: str) -> Tra
     account = find_account(session, id_number, for_update=True) if id_number else None
     mobile = _mobile_on_record(account)
     if account is None or mobile is None:
-        raise sms_codes.not_sent()  # as for an account that asked for no code: nothing tells who has one
-    sms_codes.verify_code(session, SmsCode, f"trainee:{account.id}", mobile, code, purpose=RESET_PURPOSE)
+        raise _as_if_checked(id_number)  # as for an account: nothing tells who has one
+    sms_codes.verify_code(session, SmsCode, f"trainee:{account.id}", mobile, code, purpose=RESET_PURPOSE,
+                          not_before=clock.now() - RESET_MEMORY)
     set_password(session, account, new)  # a refused password rolls back, and the code stays usable
     log.info("trainee account %s reset its password by sms", account.id)
     return account
