@@ -230,12 +230,21 @@ def _render_checkins(activity: Any, args: dict[str, Any], result: dict[str, Any]
     return resp
 
 
+def _no_number_in_address(args: dict[str, Any]) -> dict[str, Any]:
+    """The pages' search posts a number; one typed into an address (or a link passed on) is refused rather than
+    searched for, so no page teaches that an ID number or a mobile may sit in the browser's history."""
+    if services.search_kind(args.get("q")) not in (None, "name"):
+        raise AppError(422, "number_in_address", "身份证号码和手机号码请在签到名单页面的检索框中输入后点击“查询”，"
+                       "不要写在网址中。")
+    return args
+
+
 @pages.get("/checkin/activities/<int:activity_id>/checkins")
 @access("institution", "reviewer")
 def checkin_list(activity_id: int) -> Any:
     session = db.session()
     activity = services.get_activity(session, _me(), activity_id)
-    args = load_query(CheckinQuerySchema())
+    args = _no_number_in_address(load_query(CheckinQuerySchema()))
     result = services.checkin_page(session, activity, args)
     args["page"] = result["page"]
     return _render_checkins(activity, args, result, args.get("q") or "")
@@ -272,7 +281,7 @@ def checkin_search(activity_id: int) -> Any:
 def checkin_export(activity_id: int) -> Any:
     session = db.session()
     activity = services.get_activity(session, _me(), activity_id)
-    args = load_query(CheckinQuerySchema())
+    args = _no_number_in_address(load_query(CheckinQuerySchema()))
     data, _n = services.export_checkins(session, _me(), activity, args.get("q"), args.get("window_id"))
     session.commit()  # the audit entry of the export
     name = f"签到名单-{activity.project_number}-{activity.seq_label}.xlsx"
