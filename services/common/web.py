@@ -212,8 +212,9 @@ def create_service_app(service: str, sdb: ServiceDB, blueprints: Iterable[Bluepr
             response.set_cookie(auth.ANON_CSRF_COOKIE, fresh, httponly=True, samesite="Lax", path="/",
                                 secure=get_settings().public_base_url.startswith("https"))
         p = getattr(ctx, "principal", None)
-        if p is not None and req.endpoint != "static":
-            # a signed-in answer holds personal data: a shared phone's Back button or a proxy must not keep it
+        if (p is not None or req.method not in ("GET", "HEAD")) and req.endpoint != "static":
+            # a signed-in answer holds personal data, and an answer to a POST may be a login's token: a shared
+            # phone's Back button or a proxy must not keep either
             headers.setdefault("Cache-Control", "private, no-store")
         if req.endpoint != "static" and access_log.isEnabledFor(logging.INFO):
             now = time.perf_counter()

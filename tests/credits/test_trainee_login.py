@@ -247,6 +247,7 @@ def test_api_login_and_change_with_bearer(credits_app, make_account, databases):
     resp = client.post("/credits/api/auth/login", json={"id_number": ID_NUMBER, "password": "zengxiaoming"})
     assert resp.status_code == 200 and resp.json["must_change"] is True and resp.json["token"]
     assert set(resp.json) == {"token", "must_change"}
+    assert resp.headers["Cache-Control"] == "private, no-store"  # a 12-hour token stays out of every cache
     assert not has_session_cookie(resp)
     auth = {"Authorization": f"Bearer {resp.json['token']}"}
     weak = client.post("/credits/api/auth/password", headers=auth,

@@ -217,7 +217,7 @@ def test_api_flow_first_login(projects_app, fresh_inst, sms_log):
     assert r.status_code == 200 and r.json["mobile_masked"] == "136****5678"
     code = last_code(sms_log, "13612345678")
     r = c.post("/projects/api/auth/sms/verify", json={"login_token": token, "admin_id": wang, "code": code})
-    assert r.status_code == 200
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "private, no-store"
     who = c.get("/projects/api/admins", headers={"Authorization": f"Bearer {r.json['token']}"})
     assert who.status_code == 200 and len(who.json) == 2
     data = read_token(r.json["token"])
