@@ -7,6 +7,8 @@ is tested in tests/projects/test_login.py).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import tempfile
 import uuid
@@ -68,11 +70,10 @@ def databases():
 def _clean_tables(request):
     _own_redis_prefixes()
     yield
-    if "databases" not in request.fixturenames:
-        clock.set_now(None)
-        return
     clock.set_now(None)
     _forget_unknown_login_tries()
+    if "databases" not in request.fixturenames:
+        return
     for name in SERVICES:
         sdb = _service_db(name)
         sdb.session.remove()
@@ -98,18 +99,24 @@ def _own_redis_prefixes() -> None:
 
 
 def _forget_unknown_login_tries() -> None:
-    """The same made-up ID numbers (and certificate numbers) are typed by test after test, so each test starts
-    with none counted."""
+    """The same made-up ID numbers (and certificate numbers) are typed by test after test, and the page cookies
+    share one session id: each test starts with none counted and no session ended."""
+    import redis
+
     from services.certs.certificates import ratelimit
+    from services.common import auth
     from services.common.config import redis_client
     from services.credits.accounts import services as accounts
 
     client = redis_client()
-    keys = [k for prefix in (accounts.UNKNOWN_LOGIN_PREFIX, accounts.UNKNOWN_RESET_PREFIX, ratelimit.PREFIX,
-                             ratelimit.NAME_PREFIX)
-            for k in client.scan_iter(prefix + "*", count=1000)]
-    if keys:
-        client.delete(*keys)
+    prefixes = (accounts.UNKNOWN_LOGIN_PREFIX, accounts.UNKNOWN_RESET_PREFIX, ratelimit.PREFIX, ratelimit.NAME_PREFIX,
+                auth._ENDED)  # a test's logout of TEST_SID ends that session for itself only
+    try:
+        keys = [k for prefix in prefixes for k in client.scan_iter(prefix + "*", count=1000)]
+        if keys:
+            client.delete(*keys)
+    except redis.RedisError:  # a test that stopped Redis on purpose: nothing of its own to forget
+        pass
 
 
 def _app(name: str, databases):  # type: ignore[no-untyped-def]
@@ -169,9 +176,26 @@ def bearer(principal: Principal) -> dict[str, str]:
     return {"Authorization": f"Bearer {issue_token(principal)}"}
 
 
+TEST_SID = "test-session"  # the session id of the page cookies tests make, so that they know its forms' token
+
+
+def session_cookie(principal: Principal) -> str:
+    """A page cookie's value: a login of the principal, session TEST_SID."""
+    return issue_token(principal, sid=TEST_SID)
+
+
+def csrf_for(principal: Principal | None, visitor: str = "test-visitor") -> str:
+    """The form token a page shows to the session of session_cookie(principal), or (None) to an anonymous visitor
+    whose cme_csrf cookie is `visitor`."""
+    from services.common.auth import csrf_basis
+
+    basis = csrf_basis(principal.subject, TEST_SID) if principal else f"anon:{visitor}"
+    return hmac.new(get_settings().secret_key.encode(), f"csrf:{basis}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
 def login_client(client, principal: Principal):  # type: ignore[no-untyped-def]
     """Give a test client the page cookie of a principal."""
-    client.set_cookie(COOKIE, issue_token(principal), domain="localhost", path="/")
+    client.set_cookie(COOKIE, session_cookie(principal), domain="localhost", path="/")
     return client
 
 

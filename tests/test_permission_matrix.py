@@ -36,11 +36,11 @@ from typing import Any
 import pytest
 
 from services.common import clock
-from services.common.auth import ANON_CSRF_COOKIE, COOKIE, Principal, issue_token
+from services.common.auth import ANON_CSRF_COOKIE, COOKIE, Principal
 from services.common.config import SERVICES
 from tests.certs.conftest import blank_pages
 from tests.checkin.test_windows_support import ANON_VISITOR, csrf_for
-from tests.conftest import bearer
+from tests.conftest import bearer, session_cookie
 from tests.permission_fixtures import (
     CASE_NOW,
     ROLES,
@@ -413,7 +413,7 @@ def _call(app: Any, url: str, method: str, body: dict[str, Any] | None, principa
     else:
         kwargs["headers"] = {"Accept": "text/html"}
         if principal is not None:
-            client.set_cookie(COOKIE, issue_token(principal), domain="localhost", path="/")
+            client.set_cookie(COOKIE, session_cookie(principal), domain="localhost", path="/")
         else:  # the visitor's own CSRF cookie, as the form's GET would have set it
             client.set_cookie(ANON_CSRF_COOKIE, ANON_VISITOR, domain="localhost", path="/")
         if method != "GET":
@@ -564,7 +564,7 @@ def test_page_change_without_csrf_token(apps, world, databases, row: Row, role: 
     w, snap = world
     clock.set_now(w.clocks.get(service, CASE_NOW))
     client = apps[service].test_client()
-    client.set_cookie(COOKIE, issue_token(w.who[role]), domain="localhost", path="/")  # type: ignore[arg-type]
+    client.set_cookie(COOKIE, session_cookie(w.who[role]), domain="localhost", path="/")  # type: ignore[arg-type]
     resp = client.open(_fill(template, w.ids), method=rule.split(" ", 1)[0], data=_fill(body, w.ids) or {},
                        headers={"Accept": "text/html"})
     changed = undo_changes(databases, snap)
@@ -633,7 +633,7 @@ def test_after_the_change_the_new_session_opens_the_certificates(apps, world, da
     w, snap = world
     principal = _initial_password_login(apps, databases, w)
     credits = apps["credits"].test_client()
-    credits.set_cookie(COOKIE, issue_token(principal), domain="localhost", path="/")
+    credits.set_cookie(COOKIE, session_cookie(principal), domain="localhost", path="/")
     done = credits.post("/credits/password", data={"csrf_token": csrf_for(principal), "old_password": "zhangwei",
                                                    "new_password": "Xuanyuan#2027", "repeat_password": "Xuanyuan#2027"})
     session = credits.get_cookie(COOKIE)

@@ -72,10 +72,12 @@ def _serializer_for(secret_key: str, salt: str) -> URLSafeTimedSerializer:
 SESSION_SALT = "cme-auth"
 
 
-def issue_token(principal: Principal, salt: str = SESSION_SALT) -> str:
+def issue_token(principal: Principal, salt: str = SESSION_SALT, sid: str | None = None) -> str:
+    """A signed token of the principal; a login's (SESSION_SALT) has its own id `sid` (random unless given: the
+    tests name theirs, to know its forms' token) and when it was issued (ms), so that it can be ended early."""
     data: dict[str, Any] = {k: v for k, v in asdict(principal).items() if v is not None}
-    if salt == SESSION_SALT:  # a login: its own id and when it was issued (ms), so that it can be ended early
-        data.update(sid=secrets.token_hex(8), at=_now_ms())
+    if salt == SESSION_SALT:
+        data.update(sid=sid or secrets.token_hex(8), at=_now_ms())
     return _serializer(salt).dumps(data)
 
 
@@ -205,9 +207,15 @@ def _anonymous_basis() -> str:
     return f"anon:{basis}"
 
 
+def csrf_basis(subject: str, sid: str | None) -> str:
+    """What a signed-in person's form token is bound to: the session, not only the person, so a token seen once
+    (a cached page, a screenshot) is dead after that session's logout, and each login has its own."""
+    return f"{subject}:{sid}" if sid else subject
+
+
 def csrf_token() -> str:
     p = current()
-    basis = p.subject if p else _anonymous_basis()
+    basis = csrf_basis(p.subject, g.get("session_sid")) if p else _anonymous_basis()
     return hmac.new(get_settings().secret_key.encode(), f"csrf:{basis}".encode(), hashlib.sha256).hexdigest()[:32]
 
 

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 
 from stdnum.cn import ric
 
 from services.common import clock
 from services.common.auth import Principal
-from services.common.config import get_settings
 from services.common.events import make_envelope
 from tests.conftest import bearer, login_client
+from tests.conftest import csrf_for as conftest_csrf_for
 
 UTC = dt.UTC
 INST_A = Principal(role="institution", subject="inst:1:admin:1", name="西安市第一医院", institution_id=1, admin_id=1)
@@ -108,8 +106,7 @@ ANON_VISITOR = "test-visitor"  # the cme_csrf cookie a test client without a ses
 
 
 def csrf_for(principal: Principal | None) -> str:
-    basis = principal.subject if principal else f"anon:{ANON_VISITOR}"
-    return hmac.new(get_settings().secret_key.encode(), f"csrf:{basis}".encode(), hashlib.sha256).hexdigest()[:32]
+    return conftest_csrf_for(principal, ANON_VISITOR)
 
 
 def client_for(app, who: str):

@@ -4,8 +4,6 @@ test institutions, a filing filled in and ready to 上报, and the CSRF token of
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import io
 from decimal import Decimal
 
@@ -13,7 +11,7 @@ import pytest
 from PIL import Image
 
 from services.common import clock
-from services.common.config import get_settings
+from tests.conftest import csrf_for as conftest_csrf_for
 
 NOW = dt.datetime(2026, 3, 2, 2, 0, tzinfo=dt.UTC)  # 2026-03-02 10:00 in Shanghai
 
@@ -54,8 +52,7 @@ def frozen():
 
 
 def csrf_for(principal) -> str:  # type: ignore[no-untyped-def]
-    return hmac.new(get_settings().secret_key.encode(), f"csrf:{principal.subject}".encode(),
-                    hashlib.sha256).hexdigest()[:32]
+    return conftest_csrf_for(principal)
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import io
 import time
 
@@ -15,6 +13,8 @@ from sqlalchemy.exc import IntegrityError
 
 from services.common.auth import COOKIE, Principal, issue_token
 from services.common.config import get_settings
+from tests.conftest import csrf_for as conftest_csrf_for
+from tests.conftest import session_cookie
 
 
 def bearer(principal: Principal) -> dict[str, str]:
@@ -22,8 +22,7 @@ def bearer(principal: Principal) -> dict[str, str]:
 
 
 def csrf_for(principal: Principal) -> str:
-    key = get_settings().secret_key.encode()
-    return hmac.new(key, f"csrf:{principal.subject}".encode(), hashlib.sha256).hexdigest()[:32]
+    return conftest_csrf_for(principal)
 
 
 def workbook(rows: list[list]) -> io.BytesIO:
@@ -109,7 +108,7 @@ def test_api_create_validates_and_refuses_duplicates(projects_app, inst_a, revie
 
 def test_pages_create_and_import(projects_app, inst_a, reviewer):
     c = projects_app.test_client()
-    c.set_cookie(COOKIE, issue_token(reviewer[1]), domain="localhost", path="/")
+    c.set_cookie(COOKIE, session_cookie(reviewer[1]), domain="localhost", path="/")
     page = c.get("/projects/institutions").get_data(as_text=True)
     assert "西安市第一医院" in page and "Excel 导入" in page and "初始密码" in page
     token = csrf_for(reviewer[1])
@@ -211,7 +210,7 @@ def test_the_list_is_searched_and_paged(projects_app, inst_a, reviewer):
     finally:
         s.close()
     c = projects_app.test_client()
-    c.set_cookie(COOKIE, issue_token(reviewer[1]), domain="localhost", path="/")
+    c.set_cookie(COOKIE, session_cookie(reviewer[1]), domain="localhost", path="/")
     first = c.get("/projects/institutions").get_data(as_text=True)
     assert "机构列表（25）" in first and "第23县人民医院" in first and "第04县人民医院" in first
     assert "第03县人民医院" not in first and "西安市第一医院" not in first
@@ -230,11 +229,11 @@ def test_the_list_is_searched_and_paged(projects_app, inst_a, reviewer):
 
 def test_the_committee_disables_enables_and_resets_an_institution(projects_app, inst_a, reviewer, csrf):
     """The clerk's walk: once created, an institution could not be looked at, disabled or given a new password."""
-    from services.common.auth import COOKIE, issue_token
+    from services.common.auth import COOKIE
 
     inst, office = inst_a
     c = projects_app.test_client()
-    c.set_cookie(COOKIE, issue_token(reviewer[1]), domain="localhost", path="/")
+    c.set_cookie(COOKIE, session_cookie(reviewer[1]), domain="localhost", path="/")
     token = csrf(reviewer[1])
     listing = c.get("/projects/institutions").get_data(as_text=True)
     assert f'<a href="/projects/institutions/{inst.id}">{inst.name}</a>' in listing

@@ -4,18 +4,18 @@ SMS code from the log inbox -> session; pages and JSON API; reviewer login; no m
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import json
 import logging
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from services.common import clock
 from services.common.auth import COOKIE, Principal, issue_token, principal_from_token, read_token
-from services.common.config import get_settings
+from tests.conftest import csrf_for as conftest_csrf_for
+from tests.conftest import session_cookie
 
 NEW_MOBILE = "13712345678"
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -274,8 +274,7 @@ def test_reviewer_login_page_and_api(projects_app, reviewer, sms_log):
 
 
 def _csrf_for(principal: Principal) -> str:
-    key = get_settings().secret_key.encode()
-    return hmac.new(key, f"csrf:{principal.subject}".encode(), hashlib.sha256).hexdigest()[:32]
+    return conftest_csrf_for(principal)
 
 
 PAGE_CASES = [
@@ -300,7 +299,7 @@ def test_page_permissions(projects_app, inst_a, inst_b, reviewer, method, url, d
         c = projects_app.test_client()
         headers = {"Accept": "text/html"}
         if principal is not None:
-            c.set_cookie(COOKIE, issue_token(principal), domain="localhost", path="/")
+            c.set_cookie(COOKIE, session_cookie(principal), domain="localhost", path="/")
             headers["X-CSRF-Token"] = _csrf_for(principal)
         r = c.open(url, method=method, data=data, headers=headers)
         assert r.status_code == status, (url, principal and principal.role, r.status_code)
@@ -334,12 +333,32 @@ def test_api_permissions(projects_app, inst_a, inst_b, reviewer, method, url, bo
         assert r.status_code == status, (url, principal and principal.role, r.status_code, r.json)
 
 
+def test_a_form_token_belongs_to_its_session_not_to_the_person(projects_app, inst_a):
+    """The security walk: a form's token was an HMAC of the person, so one seen once (a cached page, a screenshot)
+    kept working in every later login of that person, even after logout. Each login has its own now."""
+    from services.common.auth import issue_token
+
+    def page_token(cookie: str) -> tuple[Any, str]:
+        c = projects_app.test_client()
+        c.set_cookie(COOKIE, cookie, domain="localhost", path="/")
+        return c, csrf_of(c.get("/projects/admins").get_data(as_text=True))
+
+    first, first_token = page_token(issue_token(inst_a[1]))
+    second, second_token = page_token(issue_token(inst_a[1]))
+    assert first_token != second_token
+    url = "/projects/filings/999999/delete"  # any form of the office: the token is checked before anything else
+    assert second.post(url, data={"csrf_token": first_token}).status_code == 403
+    assert second.post(url, data={"csrf_token": second_token}).status_code == 404
+    assert first.post("/projects/logout", data={"csrf_token": first_token}).status_code == 302
+    assert second.post(url, data={"csrf_token": first_token}).status_code == 403
+
+
 def test_institution_sees_only_its_own_admins(projects_app, inst_a, inst_b):
     c = projects_app.test_client()
     a = c.get("/projects/api/admins", headers=bearer(inst_a[1])).json
     b = c.get("/projects/api/admins", headers=bearer(inst_b[1])).json
     assert {x["id"] for x in a}.isdisjoint({x["id"] for x in b})
-    c.set_cookie(COOKIE, issue_token(inst_a[1]), domain="localhost", path="/")
+    c.set_cookie(COOKIE, session_cookie(inst_a[1]), domain="localhost", path="/")
     page = c.get("/projects/admins").get_data(as_text=True)
     assert a[0]["real_name"] in page and b[0]["real_name"] not in page
     # A's login cannot send a code to B's responsible person
