@@ -420,6 +420,10 @@ def test_names_are_checked_a_few_times_a_day_per_certificate(certs_app, awards, 
     assert "与证书一致" in check_name(anon, number, "张伟").get_data(as_text=True)
     third = check_name(certs_app.test_client(), number, "张伟").get_data(as_text=True)  # another visitor too
     assert "核对次数已达上限" in third and "与证书一致" not in third and "证书有效" in third
+    # "请明日再试" holds from Beijing's midnight (the day counted was UTC's, which turns at 08:00 there)
+    tomorrow = clock.today_local() + dt.timedelta(days=1)
+    clock.set_now(dt.datetime.combine(tomorrow, dt.time(0, 5), tzinfo=clock.SHANGHAI))
+    assert "与证书一致" in check_name(anon, number, "张伟").get_data(as_text=True)
 
 
 def test_a_number_typed_from_paper_is_read_as_printed():

@@ -16,6 +16,7 @@ import time
 import redis
 from flask import request
 
+from services.common import clock
 from services.common.config import env
 from services.common.errors import AppError
 from services.common.logs import brief
@@ -67,7 +68,7 @@ def name_checks_per_day() -> int:
 
 def name_check_allowed(number: str) -> bool:
     """Counts one name check of this certificate today; False once the day's are used (or Redis is down)."""
-    key = f"{NAME_PREFIX}{number}:{int(time.time() // 86400)}"
+    key = f"{NAME_PREFIX}{number}:{clock.today_local().isoformat()}"  # "明日再试" means after Beijing's midnight
     try:
         count = _count(key, 2 * 86400)
     except redis.RedisError as exc:
