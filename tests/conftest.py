@@ -67,11 +67,19 @@ def databases():
 
 
 @pytest.fixture(autouse=True)
-def _clean_tables(request):
+def _own_redis_keys():
+    """Apart from _clean_tables, so that a module overriding that one (the permission matrix, which restores a
+    snapshot instead) still keeps its Redis keys under this run's prefixes and forgets them after each test: one
+    case's logout of TEST_SID must not end the next case's session."""
     _own_redis_prefixes()
     yield
-    clock.set_now(None)
     _forget_unknown_login_tries()
+
+
+@pytest.fixture(autouse=True)
+def _clean_tables(request):
+    yield
+    clock.set_now(None)
     if "databases" not in request.fixturenames:
         return
     for name in SERVICES:
