@@ -56,15 +56,26 @@ def test_id_number_failures_have_their_own_message(value, message):
     assert data is None and errors == {"id_number": message}
 
 
-def test_id_number_area_code_must_have_existed_in_the_year_of_birth():
+def test_an_area_code_newer_than_the_person_is_accepted_and_a_retired_one_is_not():
     from stdnum.cn import ric
 
-    # 110111 (房山区) exists since 1986: a number of 1980 with it was never issued; checked twice, as the
-    # look-up is remembered per code and year
+    def number(area: str, year: int) -> str:
+        body = f"{area}{year}0101123"
+        return body + ric.calc_check_digit(body + "0")
+
+    # the code is where the number was issued: 澄城县 610525 (since 1994), 临渭区 610502 (1994), 长安区 610116
+    # (2002), 房山区 110111 (1986) are held by people born long before; checked twice, as the look-up is
+    # remembered per code and year
     for _ in range(2):
-        for year, message in ((1980, identity.ID_PLACE), (1990, None), (1985, identity.ID_PLACE), (1986, None)):
-            body = f"110111{year}0101123"
-            assert identity.id_number_error(body + ric.calc_check_digit(body + "0")) == message, year
+        for area, year in (("610525", 1975), ("610502", 1988), ("610116", 1992), ("110111", 1980),
+                           ("610525", 1999)):
+            assert identity.id_number_error(number(area, year)) is None, (area, year)
+            data, errors = load(id_number=number(area, year))
+            assert errors == {}, (area, year)
+        # 华阴县's old code 612125 was retired in 1990: a number of someone born in 1995 never had it
+        assert identity.id_number_error(number("612125", 1995)) == identity.ID_PLACE
+        assert identity.id_number_error(number("612125", 1985)) is None
+        assert identity.id_number_error(number("999999", 1985)) == identity.ID_PLACE
 
 
 def test_id_number_birth_date_in_the_future_refused():
