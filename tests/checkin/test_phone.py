@@ -430,6 +430,21 @@ def test_another_phone_gets_its_own_form(checkin_app, phone, hall):
     assert len(checkins()) == 2
 
 
+def test_a_colleague_typing_someone_elses_id_number_on_his_phone_is_refused(checkin_app, phone, hall):
+    """An ID number another WeChat account gave, typed with another name: refused on the phone with what to do,
+    listed for the institution, and the owner's record untouched."""
+    page = open_code(phone, token_for(hall["a"], hall["w1"]), user="alice")
+    assert submit(phone, nonce_of(page), identity(1)).status_code == 200
+    other = checkin_app.test_client()
+    other.environ_base["HTTP_USER_AGENT"] = WECHAT_UA
+    page = open_code(other, token_for(hall["a"], hall["w2"]), user="mallory")
+    resp = submit(other, nonce_of(page), identity(1, name="王五", mobile="13700000000"))
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 403 and "id_name_mismatch" in text and "请核对姓名和身份证号码" in text
+    assert "张一明" not in text  # the name on record is not told
+    assert len(checkins()) == 1 and refusals() == ["id_name_mismatch"]
+
+
 # ---- the form -----------------------------------------------------------------------------------
 
 def test_invalid_id_and_mobile_show_chinese_errors_and_keep_values(phone, hall):

@@ -338,6 +338,53 @@ def test_scan_flags_a_known_id_on_a_new_wechat_account(window, scan):
     assert ["id_on_new_wechat" in f for f in flags] == [False, True]
 
 
+def test_a_known_id_typed_on_another_wechat_account_changes_nothing_stored(window, scan):
+    """Someone scanning for a colleague (or the colleague on a new phone) types an ID number another WeChat account
+    is bound to: the record keeps what its own account gave; with another name the scan is refused and kept."""
+    from services.checkin.scans.models import Checkin, RefusedScan
+    from services.checkin.scans.services import ScanRefused
+    from services.checkin.trainees.models import Trainee
+    from services.checkin.windows.models import CheckinWindow
+    from services.common import pii
+
+    s, w = window
+    later = CheckinWindow(activity_id=w.activity_id, title="下午", kind="sign_in",
+                          starts_at=START + dt.timedelta(hours=5), ends_at=START + dt.timedelta(hours=8))
+    s.add(later)
+    s.commit()
+    scan("own", who=identity(1), openid="owner")
+
+    def stored():
+        s.expire_all()
+        t = s.scalars(select(Trainee)).one()
+        return t.name, pii.decrypt(t.mobile_enc), t.title, t.unit
+
+    with pytest.raises(ScanRefused) as refused:
+        scan("imposter", who=identity(1, name="李四", mobile="13700000000"), openid="imposter")
+    assert refused.value.reason == "id_name_mismatch" and refused.value.status == 403
+    kept = s.scalars(select(RefusedScan)).one()
+    assert (kept.reason, kept.openid, kept.window_id) == ("id_name_mismatch", "imposter", w.id)
+    assert stored() == ("张1", "13912340001", "主治医师", "西安市第一医院")
+    assert _count(s, Checkin) == 1
+
+    clock.set_now(START + dt.timedelta(hours=5, minutes=1))
+    at = START + dt.timedelta(hours=5, minutes=1)
+    other = scan("same-name", at=at, who=identity(1, mobile="13700000000", title="其他", unit="别的医院"),
+                 openid="imposter", window_id=later.id)
+    assert other.created and other.name == "张1"
+    assert stored() == ("张1", "13912340001", "主治医师", "西安市第一医院")
+    flags = s.scalars(select(Checkin.flags).where(Checkin.id == other.checkin_id)).one()
+    assert "id_on_new_wechat" in flags
+
+    # the owner's own account still updates her record (a new mobile, a new unit)
+    clock.set_now(START + dt.timedelta(hours=5, minutes=2))
+    s.execute(Checkin.__table__.delete().where(Checkin.id == other.checkin_id))
+    s.commit()
+    scan("owner-later", at=at, who=identity(1, mobile="13600000000", unit="新单位"), openid="owner",
+         window_id=later.id)
+    assert stored() == ("张1", "13600000000", "主治医师", "新单位")
+
+
 def test_scan_losing_a_binding_race_keeps_nothing_but_the_refusal(window):
     """Another scan binds the same WeChat account to another ID number between the function's check and its
     insert: the whole call is undone and only the refusal is kept."""

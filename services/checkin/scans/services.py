@@ -13,7 +13,7 @@ import hmac
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -73,13 +73,29 @@ def _trainee_row(identity: dict[str, Any]) -> dict[str, Any]:
             "unit": identity["unit"], "created_at": now, "updated_at": now}
 
 
-def upsert_trainee(session: Session, identity: dict[str, Any]) -> Trainee:
-    """The identity typed on the form; the ID number's keyed hash is the trainee's key.
-    Later details win (a new mobile, a new unit); the ID number stays. One statement either way."""
+def upsert_trainee(session: Session, identity: dict[str, Any], openid: str | None = None,
+                   **where: Any) -> tuple[Trainee, bool]:
+    """The identity typed on the form; the ID number's keyed hash is the trainee's key. One statement.
+
+    Later details win (a new mobile, a new unit) when typed on a WeChat account of the trainee's own, or on the
+    first: typed on a new account while another is bound to the ID number (a new phone, or someone scanning for
+    a colleague), they change nothing stored, and a name that is not the one on record is refused (kept).
+    Also says whether the trainee is new (no earlier WeChat binding can exist)."""
     stmt = insert_for(session, Trainee).values(**_trainee_row(identity))
+    mine = select(WeChatBinding.id).where(WeChatBinding.trainee_id == Trainee.id, WeChatBinding.openid == openid)
+    others = select(WeChatBinding.id).where(WeChatBinding.trainee_id == Trainee.id, WeChatBinding.openid != openid)
     stmt = stmt.on_conflict_do_update(index_elements=[Trainee.trainee_key], set_={
-        k: stmt.excluded[k] for k in ("name", "mobile_enc", "mobile_hash", "title", "unit", "updated_at")})
-    return session.scalars(stmt.returning(Trainee), execution_options={"populate_existing": True}).one()
+        k: stmt.excluded[k] for k in ("name", "mobile_enc", "mobile_hash", "title", "unit", "updated_at")},
+        where=or_(mine.exists(), ~others.exists()) if openid else None)
+    trainee = session.scalars(stmt.returning(Trainee), execution_options={"populate_existing": True}).first()
+    if trainee is not None:
+        return trainee, _just_created(trainee)
+    key = pii.id_hash(identity["id_number"])
+    trainee = session.scalars(select(Trainee).where(Trainee.trainee_key == key)
+                              .execution_options(populate_existing=True)).one()
+    if trainee.name != identity["name"]:
+        raise refuse(session, "id_name_mismatch", openid=openid, trainee_key=key, **where)
+    return trainee, False
 
 
 NAME_MISMATCH = "该身份证号码已登记的姓名与填写的姓名不一致，请核对姓名和身份证号码。"
@@ -112,7 +128,7 @@ def _just_created(trainee: Trainee) -> bool:
     return trainee.created_at == trainee.updated_at
 
 
-def _bind(session: Session, openid: str, trainee: Trainee, flags: list[str], **where: Any) -> None:
+def _bind(session: Session, openid: str, trainee: Trainee, new: bool, flags: list[str], **where: Any) -> None:
     """One WeChat account binds to one ID number; a double tap racing itself is judged by the winner's row."""
     stmt = (insert_for(session, WeChatBinding)
             .values(openid=openid, trainee_id=trainee.id, bound_at=clock.now())
@@ -125,7 +141,7 @@ def _bind(session: Session, openid: str, trainee: Trainee, flags: list[str], **w
             session.rollback()
             raise refuse(session, "wechat_bound_to_other", openid=openid, trainee_key=key, **where)
         return
-    if not _just_created(trainee) and session.scalar(select(func.count()).select_from(WeChatBinding).where(
+    if not new and session.scalar(select(func.count()).select_from(WeChatBinding).where(
             WeChatBinding.trainee_id == trainee.id, WeChatBinding.openid != openid)):
         flags.append("id_on_new_wechat")
 
@@ -172,13 +188,17 @@ def record_checkin(session: Session, window: CheckinWindow, *, nonce: str, scann
 
     flags: list[str] = []
     if identity is not None:
-        trainee = known_or_new_trainee(session, identity) if forced else upsert_trainee(session, identity)
+        if forced:
+            trainee = known_or_new_trainee(session, identity)
+            new = _just_created(trainee)
+        else:
+            trainee, new = upsert_trainee(session, identity, openid, **where)
     else:
-        trainee = bound_trainee(session, openid) if openid else None
+        trainee, new = bound_trainee(session, openid) if openid else None, False
         if trainee is None:
             raise AppError(422, "identity_required", IDENTITY_REQUIRED)
     if openid:
-        _bind(session, openid, trainee, flags, **where)
+        _bind(session, openid, trainee, new, flags, **where)
 
     addr = address_hash(address)
     if not forced and _many_identities(session, addr, trainee.id):

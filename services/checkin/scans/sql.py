@@ -9,6 +9,8 @@ one transaction of its own (the caller runs it in autocommit), and answers with 
     not_found               the window does not exist or is not the ticket's activity's; nothing stored
     not_in_window           the scan's time is outside the window; the refusal is kept in refused_scans
     wechat_bound_to_other   this WeChat account is bound to another ID number; the refusal is kept
+    id_name_mismatch        the ID number is another WeChat account's and the name typed is not the one on record;
+                            the refusal is kept (with the right name it checks in, flagged, changing nothing stored)
     identity_required       a one-tap scan by a WeChat account bound to nobody; nothing stored
 
 A binding made by a concurrent scan between the check and the insert raises SQLSTATE BOUND_ELSEWHERE
@@ -104,16 +106,32 @@ BEGIN
             r_outcome := 'wechat_bound_to_other';
             RETURN;
         END IF;
-        -- later details win (a new mobile, a new unit); the ID number stays
+        -- later details win (a new mobile, a new unit), typed on a WeChat account of the trainee's own (or on
+        -- the first); the ID number stays
         INSERT INTO trainees AS tr (trainee_key, id_enc, name, mobile_enc, mobile_hash, title, unit, created_at,
                                     updated_at)
         VALUES (p_trainee_key, p_id_enc, p_name, p_mobile_enc, p_mobile_hash, p_title, p_unit, p_now, p_now)
         ON CONFLICT (trainee_key) DO UPDATE SET name = EXCLUDED.name, mobile_enc = EXCLUDED.mobile_enc,
             mobile_hash = EXCLUDED.mobile_hash, title = EXCLUDED.title, unit = EXCLUDED.unit,
             updated_at = EXCLUDED.updated_at
+         WHERE w.bound_id IS NOT NULL
+            OR NOT EXISTS (SELECT 1 FROM wechat_bindings b WHERE b.trainee_id = tr.id AND b.openid <> p_openid)
         RETURNING tr.id, tr.trainee_key, tr.name, tr.id_enc, tr.mobile_enc, tr.title, tr.unit,
                   tr.created_at = tr.updated_at  -- both set only on insert: a new trainee
         INTO v_trainee_id, v_trainee_key, v_name, v_id_enc, v_mobile_enc, v_title, v_unit, v_new;
+        IF NOT FOUND THEN
+            -- the ID number is bound to another WeChat account: what this one typed changes nothing, and it
+            -- checks in (flagged below) only with the name on record
+            SELECT tr.id, tr.trainee_key, tr.name, tr.id_enc, tr.mobile_enc, tr.title, tr.unit, false
+              INTO v_trainee_id, v_trainee_key, v_name, v_id_enc, v_mobile_enc, v_title, v_unit, v_new
+              FROM trainees tr WHERE tr.trainee_key = p_trainee_key;
+            IF v_name <> p_name THEN
+                INSERT INTO refused_scans (at, activity_id, window_id, reason, openid, trainee_key, address_hash)
+                VALUES (p_now, w.activity_id, w.id, 'id_name_mismatch', p_openid, p_trainee_key, p_address_hash);
+                r_outcome := 'id_name_mismatch';
+                RETURN;
+            END IF;
+        END IF;
     ELSIF w.bound_id IS NULL THEN
         r_outcome := 'identity_required';
         RETURN;
