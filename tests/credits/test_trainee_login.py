@@ -218,7 +218,9 @@ def test_change_password_on_the_page_then_only_the_new_one_works(credits_app, ma
     assert home.status_code == 200 and "密码已修改" in home.get_data(as_text=True)
     assert accounts(databases)[0].must_change is False
 
-    out = client.post("/credits/logout", data={"csrf_token": token})
+    # the change handed back a new session: the old page's token is dead, the new page's works
+    assert client.post("/credits/logout", data={"csrf_token": token}).status_code == 403
+    out = client.post("/credits/logout", data={"csrf_token": csrf_of(home.get_data(as_text=True))})
     assert out.status_code == 302 and out.headers["Location"].endswith("/credits/login")
     assert client.get("/credits/").headers["Location"].endswith("/credits/login")
     assert page_login(client, ID_NUMBER, "zengxiaoming").status_code == 401
