@@ -216,6 +216,27 @@ def test_a_name_corrected_at_the_desk_reaches_her_awards_the_report_and_certs(cr
                     ("projects", {"trainee_key": key(3), "name": "李纳"})]
 
 
+def test_an_award_made_after_the_desk_corrected_her_name_carries_the_corrected_one(credits_app, seeded, cdb,
+                                                                                  databases):
+    """李娜's check-ins carry the misspelt name typed at the scan; the committee corrected her account before the
+    office's 授分: the attendees page, the award, the 授分名单 and credits.granted all say 李纳."""
+    from tests.credits.conftest import new_account
+
+    new_account(databases, "李娜", id_number(3))
+    desk = client_for(credits_app, "reviewer")
+    assert desk.post("/credits/accounts/name", data=form(REVIEWER, trainee_key=key(3), name="李纳",
+                                                          reason="核对身份证")).status_code == 200
+    c = client_for(credits_app, "inst_a")
+    c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))
+    attendees = c.get(f"/credits/awards/{OFFERING}/attendees").get_data(as_text=True)
+    assert "<td>李纳</td>" in attendees and "李娜" not in attendees
+    done = c.post(f"/credits/awards/{OFFERING}/grant", data=form(INST_A, activity_date="2026-12-11"))
+    assert done.status_code == 302
+    assert sorted(a.name for a in awards(cdb)) == ["吴倩", "李纳"]
+    assert "李纳" in c.get(f"/credits/awards/{OFFERING}/list").get_data(as_text=True)
+    assert sorted(a["name"] for a in granted_events(cdb)[-1]["payload"]["awards"]) == ["吴倩", "李纳"]
+
+
 def test_the_desk_answers_i_attended_but_my_credits_do_not_show(credits_app, seeded, cdb, databases):
     """A trainee calls the committee: 学员账号 shows each offering she checked in at, how often, and where her
     credit stands (not yet granted, granted to others but not to her, waiting for the report, effective)."""

@@ -290,6 +290,16 @@ def people(session: Session, offering_id: int, keys: list[str] | None = None) ->
     return result
 
 
+def account_names(session: Session, keys: list[str]) -> dict[str, str]:
+    """The names on the trainees' accounts: a check-in carries the name typed at the scan, and the committee's
+    更正姓名 corrects the account (and the awards made so far); an award made later takes the corrected one."""
+    names: dict[str, str] = {}
+    for start in range(0, len(keys), 1000):
+        names.update(session.execute(select(TraineeAccount.trainee_key, TraineeAccount.name)
+                                     .where(TraineeAccount.trainee_key.in_(keys[start:start + 1000]))).tuples().all())
+    return names
+
+
 # What stops another award of the trainee for the offering (授分, 手工录入, 筛选授分人员): a current award, or an
 # attendance award the institution withdrew (a decision on her attendance, which the next 授分 must not undo).
 # A withdrawn 手工录入 stops nothing: it is how an institution makes way for the valid credit her attendance earns.
@@ -300,6 +310,7 @@ def attendee_rows(session: Session, offering: OfferingCredit, analysis: Attendan
     attendees = run(session, offering.offering_id, input_of(analysis))
     keys = [a.trainee_key for a in attendees]
     who = people(session, offering.offering_id, keys)
+    names = account_names(session, keys)
     awards = {}
     withdrawn_last = case((CreditAward.state == "withdrawn", 0), else_=1)
     for award in session.scalars(select(CreditAward).where(CreditAward.offering_id == offering.offering_id, BLOCKS)
@@ -318,7 +329,8 @@ def attendee_rows(session: Session, offering: OfferingCredit, analysis: Attendan
         else:
             status = "excluded" if a.trainee_key in excluded else "to_grant"
         rows.append(AttendeeRow(
-            a.trainee_key, a.name, pii.masked(p.id_enc) if p else "****", p.title if p else "", p.unit if p else "",
+            a.trainee_key, names.get(a.trainee_key, a.name), pii.masked(p.id_enc) if p else "****",
+            p.title if p else "", p.unit if p else "",
             a.scans, status, award.id if award else None, excluded.get(a.trainee_key),
             award.method if award else None, frozenset(forced.get(a.trainee_key, ()))))
     return rows
@@ -420,12 +432,14 @@ def grant(session: Session, principal: Principal, offering: OfferingCredit, acti
             result.excluded += 1
         else:
             new.append(a)
-    who = people(session, offering.offering_id, [a.trainee_key for a in new])
+    keys = [a.trainee_key for a in new]
+    who, names = people(session, offering.offering_id, keys), account_names(session, keys)
     base = _award_values(offering, principal, activity_date, "attendance")
     rows = []
     for a in new:
         p = who[a.trainee_key]
-        rows.append({**base, "trainee_key": a.trainee_key, "name": a.name, "id_enc": p.id_enc,
+        rows.append({**base, "trainee_key": a.trainee_key, "name": names.get(a.trainee_key, a.name),
+                     "id_enc": p.id_enc,
                      "mobile_enc": p.mobile_enc, "title": p.title, "unit": p.unit, "analysis_id": analysis.id})
     if rows:
         # a concurrent 授分 of the same offering (double click, two clerks) inserts nobody twice
@@ -436,7 +450,7 @@ def grant(session: Session, principal: Principal, offering: OfferingCredit, acti
         for start in range(0, len(rows), 1000):
             session.execute(stmt, rows[start:start + 1000])
     result.added = len(rows)
-    result.names = [a.name for a in new]
+    result.names = [row["name"] for row in rows]
     record_audit(session, AuditLog, principal, "offering", offering.offering_id, "grant",
                  reason=f"根据会场考勤授分 {result.added} 人（活动日期 {activity_date}；已授分 {result.already} 人，"
                         f"排除 {result.excluded} 人"
