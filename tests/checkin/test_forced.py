@@ -156,6 +156,31 @@ def test_a_forced_check_in_after_the_window_is_stamped_at_its_end(checkin_app, c
     assert "时段结束后补录，补录时间 2026-12-11 08:30" in listing
 
 
+def test_a_forced_check_in_during_the_window_is_not_called_a_late_one(checkin_app, cdb):
+    """The clerk checks a trainee in while the window is open: its time is the moment it was made (a few
+    milliseconds before the row's recorded_at on a real clock), with no "时段结束后补录" on the list or in Excel."""
+    import io
+
+    from openpyxl import load_workbook
+
+    from services.checkin.scans.models import Checkin
+
+    aid, wids = make_activity(cdb)
+    clock.set_now(OPEN_AT + dt.timedelta(minutes=10))
+    r = checkin_app.test_client().post(f"/checkin/api/activities/{aid}/windows/{wids[0]}/forced",
+                                       json={**identity(9), "reason": "手机没电"}, headers=api_headers("inst_a"))
+    assert r.status_code == 201, r.get_json()
+    s = cdb.new_session()
+    s.execute(Checkin.__table__.update().values(recorded_at=OPEN_AT + dt.timedelta(minutes=10, milliseconds=3)))
+    s.commit()
+    s.close()
+    c = client_for(checkin_app, "inst_a")
+    listing = c.get(f"/checkin/activities/{aid}/checkins").get_data(as_text=True)
+    assert "代签" in listing and "补录" not in listing
+    ws = load_workbook(io.BytesIO(c.get(f"/checkin/activities/{aid}/checkins.xlsx").data)).active
+    assert not any("补录" in str(v) for row in ws.iter_rows(values_only=True) for v in row if v)
+
+
 def test_the_page_says_which_typed_details_were_not_used(checkin_app, cdb):
     """The clerk typed a new mobile for someone who scanned before: checked in, and told the mobile on record
     stays (the list would otherwise show another number without a word)."""

@@ -341,6 +341,8 @@ def checkin_row(checkin: Checkin) -> dict[str, Any]:
             "window_kind_label": w.kind_label, "name": t.name, "id_number_masked": t.masked_id,
             "mobile_masked": t.masked_mobile, "title": t.title, "unit": t.unit, "scanned_at": checkin.scanned_at,
             "recorded_at": checkin.recorded_at, "forced": checkin.forced,
+            # a 代签 after the window closed (stamped at its end); one during the window is no 补录
+            "recorded_late": checkin.forced and checkin.recorded_at > w.ends_at,
             "method": "代签" if checkin.forced else "扫码", "forced_reason": checkin.forced_reason,
             "flags": list(checkin.flags or []), "flag_labels": flag_labels(checkin)}
 
@@ -397,7 +399,7 @@ def export_checkins(session: Session, principal: Principal, activity: Activity, 
                                 r["window_title"], r["window_kind_label"],
                                 clock.fmt(r["scanned_at"], "%Y-%m-%d %H:%M:%S")
                                 + (f"（补录于 {clock.fmt(r['recorded_at'], '%Y-%m-%d %H:%M')}）"
-                                   if r["forced"] and r["recorded_at"] > r["scanned_at"] else ""),
+                                   if r["recorded_late"] else ""),
                                 r["method"], r["forced_reason"] or "",
                                 "；".join(r["flag_labels"])]))
     for col, width in zip("ABCDEFGHIJKL", (6, 10, 22, 15, 12, 28, 20, 6, 20, 6, 24, 30), strict=True):
