@@ -367,6 +367,22 @@ def test_page_renders_for_the_phone(credits_app, make_account, add_award):
     assert 'href="/credits/compliance"' in home
 
 
+def test_in_january_the_page_says_last_years_result_first(credits_app, make_account, add_award):
+    """A doctor opens 达标情况查询 on 5 January for last year's result: this year is still empty, so the page says
+    last year's first, one tap from its lines; once this year has credit, or a year is asked for, it does not."""
+    add_award(title="往年项目", credit_class="Ⅰ类", value="10", ends_on=dt.date(2026, 5, 20))
+    add_award(title="往年项目二", credit_class="Ⅱ类", value="15", ends_on=dt.date(2026, 9, 20))
+    client = login_client(credits_app.test_client(), make_account())
+    clock.set_now(dt.datetime(2027, 1, 5, 2, 0, tzinfo=dt.UTC))
+    html = client.get(PAGE).get_data(as_text=True)
+    assert "2027年度达标情况" in html and "2027年度暂无授分记录" in html
+    assert "2026年度：<b>已达标</b>" in html and 'href="/credits/compliance?year=2026">查看2026年度学分明细' in html
+    asked = client.get(f"{PAGE}?year=2027").get_data(as_text=True)
+    assert "2026年度：" not in asked
+    add_award(title="新年项目", credit_class="Ⅰ类", value="2", ends_on=dt.date(2027, 1, 3), state="pending")
+    assert "2026年度：" not in client.get(PAGE).get_data(as_text=True)
+
+
 def test_api_gives_every_year_or_the_one_asked_for(credits_app, make_account, add_award):
     clock.set_now(T0)
     add_award(credit_class="Ⅰ类", value="10")

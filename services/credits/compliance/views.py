@@ -114,8 +114,13 @@ def compliance_page() -> Any:
     today = clock.today_local()
     data = _summary(trainee, year if year is not None else today.year)
     selected = next(s for s in data["years"] if s.awards is not None)
+    # early in a year hers is empty, and what she came for is last year's result: said first, one tap away
+    earlier = None if year is not None or selected.awards else next(
+        (s for s in data["years"] if s.year < selected.year
+         and (s.effective.count or s.pending.count or s.manual.count)), None)
     return render_template("credits/trainee/compliance.html", account=trainee, masked_id=trainee.masked_id,
-                           today=today, years=data["years"], selected=selected, credits=fmt_credits)
+                           today=today, years=data["years"], selected=selected, earlier=earlier,
+                           credits=fmt_credits)
 
 
 @api.route("/me/compliance", methods=["GET"])
