@@ -148,9 +148,33 @@ def test_bad_files_are_refused_in_chinese(projects_app, reviewer):
     r = upload(c, b"not a workbook", bearer(reviewer[1]))
     assert r.status_code == 422 and "xlsx" in r.get_json()["error"]["message"]
     r = upload(c, workbook([["A"]], headers=["项目编号", "项目名称"]), bearer(reviewer[1]))
-    assert r.status_code == 422 and "缺少以下列" in r.get_json()["error"]["message"]
+    assert r.status_code == 422 and "表头行缺少以下列：项目负责人、主办单位" in r.get_json()["error"]["message"]
+    r = upload(c, workbook([["A", "B"]], headers=["编号", "名称"]), bearer(reviewer[1]))
+    assert r.status_code == 422 and "未找到表头行" in r.get_json()["error"]["message"]
     r = c.post("/projects/api/catalogue/import", headers=bearer(reviewer[1]), data={})
     assert r.status_code == 422
+
+
+def test_a_title_row_and_an_instructions_sheet_before_the_header_are_read_past(projects_app, projects_db, inst_a,
+                                                                               reviewer):
+    """The committee's workbook as clerks make it: an instructions sheet first, a title row and a blank row above
+    the header, header cells broken over two lines; row numbers in errors are the sheet's own."""
+    wb = Workbook()
+    notes = wb.active
+    notes.title = "填写说明"
+    notes.append(["请按模板填写，项目编号形如 2026-01-01-001"])
+    data = wb.create_sheet("项目目录")
+    data.append(["2026年度陕西省省级继续医学教育项目目录"])
+    data.append([])
+    data.append([h if h != "举办起止时间" else "举办起止\n时间" for h in HEADERS])
+    data.append(row("2026-03-01-001", inst_a[0].name))
+    data.append(row("2026-03-01-002", "无此机构"))
+    out = io.BytesIO()
+    wb.save(out)
+    body = upload(projects_app.test_client(), out.getvalue(), bearer(reviewer[1])).get_json()
+    assert body["created"] == 1, body
+    assert [(e["row"], e["number"]) for e in body["errors"]] == [(5, "2026-03-01-002")]
+    assert count(projects_db) == 1
 
 
 def test_page_import_and_search(projects_app, inst_a, inst_b, reviewer, csrf):

@@ -83,6 +83,11 @@ def test_import_refuses_a_non_workbook_and_missing_columns(projects_app, reviewe
                data={"file": (workbook([["账号", "名称"], ["a1b", "x"]]), "x.xlsx")},
                content_type="multipart/form-data")
     assert r.status_code == 400 and "机构名称" in r.json["error"]["message"]
+    # a title row above the header is read past; row numbers stay the sheet's own
+    titled = workbook([["2026年新增举办机构"], ["账号", "机构名称", "初始密码"], ["hz_center", "汉中市中心医院", "x"]])
+    r = c.post("/projects/api/institutions/import", headers=bearer(reviewer[1]),
+               data={"file": (titled, "x.xlsx")}, content_type="multipart/form-data")
+    assert r.status_code == 200 and [e["row"] for e in r.json["errors"]] == [3], r.json
     r = c.post("/projects/api/institutions/import", headers=bearer(reviewer[1]))
     assert r.status_code == 400 and r.json["error"]["code"] == "file_required"
     # more rows than one request hashes in time: refused before any is saved, saying how to go on

@@ -1,6 +1,7 @@
 """The catalogue's rules, used by the pages, the JSON API and the demo loader.
 
-Import: the first row holds the headers (order free); every later non-blank row is one project.
+Import: a header row (order free; the first of any sheet's first rows naming the columns, so a title row or an
+instructions sheet before it is fine); every later non-blank row is one project.
 A row is checked alone (schema, known institution, its number's year against its 年度, offerings already
 filed), and against the file: a number on several rows imports none of them (which one is right is the
 clerk's call). Bad rows are reported with their Excel row number and a Chinese reason, good rows kept.
@@ -26,7 +27,7 @@ from services.common.errors import AppError
 from services.common.paging import matches, paginate
 
 from ..institutions.models import Institution
-from ..workbooks import sheet_rows
+from ..workbooks import header_text, sheet_rows
 from .models import Project
 from .schemas import COLUMNS, LABELS, REQUIRED_COLUMNS, ProjectRowSchema
 
@@ -83,14 +84,16 @@ def read_workbook(data: bytes) -> list[tuple[int, dict[str, str]]]:
         data, max_rows=MAX_ROWS,
         refuse=lambda: AppError(422, "bad_workbook", "无法读取该文件，请上传 .xlsx 格式的 Excel 工作簿。",
                                 {"file": "文件不是有效的 .xlsx 工作簿。"}),
-        too_many=lambda: AppError(422, "too_many_rows", f"一次最多导入 {MAX_ROWS} 行，请分批导入。"))
+        too_many=lambda: AppError(422, "too_many_rows", f"一次最多导入 {MAX_ROWS} 行，请分批导入。"),
+        labels=COLUMNS)
     if not header:
         raise AppError(422, "bad_workbook", "工作簿是空的。", {"file": "工作簿是空的。"})
-    names = [_cell_text(h).replace(" ", "") for h in header]
+    names = [header_text(h) for h in header]
     missing = [c for c in REQUIRED_COLUMNS if c not in names]
     if missing:
-        raise AppError(422, "bad_workbook", "工作簿缺少以下列：" + "、".join(missing) + "。",
-                       {"file": "缺少列：" + "、".join(missing)})
+        where = ("未找到表头行。各工作表前 10 行中应有一行依次写明列名：" + "、".join(REQUIRED_COLUMNS)
+                 if len(missing) == len(REQUIRED_COLUMNS) else "表头行缺少以下列：" + "、".join(missing))
+        raise AppError(422, "bad_workbook", where + "。", {"file": where + "。"})
     index = {COLUMNS[n]: i for i, n in enumerate(names) if n in COLUMNS}
     out: list[tuple[int, dict[str, str]]] = []
     for excel_row, values in rows:

@@ -18,7 +18,7 @@ from services.common.db import savepoint
 from services.common.errors import AppError
 from services.common.paging import half_width, matches, paginate
 
-from ..workbooks import sheet_rows
+from ..workbooks import header_text, sheet_rows
 from .models import Institution, InstitutionAdmin, Reviewer
 
 _hasher = PasswordHasher()
@@ -189,13 +189,14 @@ def import_institutions(session: Session, stream: IO[bytes],
         refuse=lambda: AppError(400, "bad_file", "文件不是有效的 Excel（.xlsx）文件，请使用模板重新导出后再导入。"),
         too_many=lambda: AppError(400, "too_many_rows",
                                   f"一次最多导入 {IMPORT_MAX_ROWS} 行（每个新账号的初始密码须加密保存，"
-                                  "行数多时耗时较长），请分批导入；已导入的账号再次导入时会跳过。"))
-    header = [_cell_text(v) for v in header_row]
+                                  "行数多时耗时较长），请分批导入；已导入的账号再次导入时会跳过。"),
+        labels=IMPORT_COLUMNS.values())
+    header = [header_text(v) for v in header_row]
     where = {key: header.index(label) for key, label in IMPORT_COLUMNS.items() if label in header}
     missing = [label for key, label in IMPORT_COLUMNS.items() if key not in where]
     if missing:
         raise AppError(400, "bad_columns",
-                       "表头缺少列：" + "、".join(missing) + "（第1行应为 账号、机构名称、初始密码）。")
+                       "表头缺少列：" + "、".join(missing) + "（表头行应为 账号、机构名称、初始密码）。")
     report = ImportReport()
     seen: dict[str, int] = {}  # account (lower case) -> the first row that has it
     for number, values in rows:
