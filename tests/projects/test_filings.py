@@ -487,6 +487,13 @@ def test_catalogue_period_reads_the_months_the_text_names():
     assert catalogue_period("2026年12月至2027年2月", 2026) == (d(2026, 12, 1), d(2027, 2, 28))
     assert catalogue_period("全年", 2026) is None and catalogue_period("", 2026) is None
     assert catalogue_period("2026年13月", 2026) is None
+    # dates as clerks type them, and an Excel date cell as the import writes it
+    assert catalogue_period("2027.3.1-2027.6.30", 2027) == (d(2027, 3, 1), d(2027, 6, 30))
+    assert catalogue_period("2027/10/1～2027/10/3", 2027) == (d(2027, 10, 1), d(2027, 10, 3))
+    assert catalogue_period("2027.03-2027.06", 2027) == (d(2027, 3, 1), d(2027, 6, 30))
+    assert catalogue_period("2027-03-01", 2027) == (d(2027, 3, 1), d(2027, 3, 1))
+    assert catalogue_period("２０２７年３月１日至６月３０日", 2027) == (d(2027, 3, 1), d(2027, 6, 30))
+    assert catalogue_period("2027.2.30", 2027) is None  # no such day
 
 
 def test_a_date_outside_the_catalogue_period_is_noted_and_the_office_can_explain(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -300,23 +301,45 @@ def submit_filing(session: Session, principal: Principal, filing: Filing, versio
 # ---------------------------------------------------------------- presenting
 
 
-_MONTH = re.compile(r"(?:(\d{4})\s*年)?\s*(\d{1,2})\s*(?:月|(?=\s*[-—–~～至到]\s*\d{1,2}\s*月))")
+# 2026年5月, 5月, 2026年5月1日, and the 5 of "2026年5-10月" (a month named by the 月 after the range)
+_MONTH = re.compile(r"(?:(\d{4})\s*年)?\s*(\d{1,2})\s*(?:月(?:\s*(\d{1,2})\s*[日号])?"
+                    r"|(?=\s*[-—–~至到]\s*\d{1,2}\s*月))")
+# 2027.3.1, 2027/10/1, 2027-03-01 (an Excel date cell as imported), 2027.03
+_NUMERIC = re.compile(r"(?<!\d)(\d{4})\s*[./-]\s*(\d{1,2})(?:\s*[./-]\s*(\d{1,2}))?(?!\d)")
+
+
+def _month_end(year: int, month: int) -> dt.date:
+    return dt.date(year + (month == 12), month % 12 + 1, 1) - dt.timedelta(days=1)
 
 
 def catalogue_period(text: str, year: int) -> tuple[dt.date, dt.date] | None:
-    """The first and last day of the months the catalogue's 举办起止时间 names ("2026年5月—2026年10月",
-    "2026年5-10月", "9月"), a month without a year taking the one before it (or the project's); None when it
-    names no month (free text such as "全年" or "待定")."""
-    months = []
-    for y, m in _MONTH.findall(text or ""):
+    """The first and last day the catalogue's 举办起止时间 names: months ("2026年5月—2026年10月", "2026年5-10月",
+    "9月", a month without a year taking the one before it, or the project's) or dates as clerks type them
+    ("2027.3.1-2027.6.30", "2027/10/1～2027/10/3", "2027.03-2027.06", an Excel date cell); a named day is that
+    day, a month all of it. None when it names neither (free text such as "全年" or "待定")."""
+    text = unicodedata.normalize("NFKC", text or "")
+    spans: list[tuple[dt.date, dt.date]] = []
+
+    def add(y: int, m: int, d: str | None) -> None:
+        if not (1 <= m <= 12 and 2000 <= y <= 2099):
+            return
+        if not d:
+            spans.append((dt.date(y, m, 1), _month_end(y, m)))
+            return
+        try:
+            day = dt.date(y, m, int(d))
+        except ValueError:
+            return
+        spans.append((day, day))
+
+    for y, m, d in _NUMERIC.findall(text):
+        add(int(y), int(m), d)
+    for y, m, d in _MONTH.findall(_NUMERIC.sub(" ", text)):
         year = int(y) if y else year
-        if 1 <= int(m) <= 12 and 2000 <= year <= 2099:
-            months.append((year, int(m)))
-    if not months:
+        add(year, int(m), d)
+    if not spans:
         return None
-    (y1, m1), (y2, m2) = min(months), max(months)
-    last = dt.date(y2 + (m2 == 12), m2 % 12 + 1, 1) - dt.timedelta(days=1)
-    return dt.date(y1, m1, 1), last
+    return min(start for start, _ in spans), max(end for _, end in spans)
 
 
 def filing_checks(filing: Filing) -> list[str]:
