@@ -103,6 +103,27 @@ def test_a_number_typed_otherwise_is_the_same_project(projects_app, projects_db,
     assert errors[4].startswith("项目编号：") and "2026-01-01-001" in errors[4] and errors[5].startswith("项目编号：")
 
 
+def test_a_host_typed_with_other_brackets_or_spaces_is_the_same_institution(projects_app, projects_db,
+                                                                            make_institution, reviewer):
+    """主办单位 typed with half-width brackets, or a space an input method left, finds the institution; a row's
+    several errors read as one sentence each, without doubled punctuation."""
+    make_institution("空军军医大学第二附属医院（唐都医院）", "tangdu")
+    c = projects_app.test_client()
+    h = bearer(reviewer[1])
+    body = upload(c, workbook([row("2026-04-01-001", "空军军医大学第二附属医院(唐都医院)"),
+                               row("2026-04-01-002", "空军军医大学第二附属医院 （唐都医院） ")]), h).get_json()
+    assert (body["created"], body["errors"]) == (2, []), body
+    s = projects_db.new_session()
+    try:
+        assert set(s.scalars(select(Project.host_name))) == {"空军军医大学第二附属医院（唐都医院）"}
+    finally:
+        s.close()
+    body = upload(c, workbook([row("2026-04-01-003", "空军军医大学第二附属医院(唐都医院)", credit="十分",
+                                   mode="混合")]), h).get_json()
+    reason = body["errors"][0]["reason"]
+    assert "学分：" in reason and "举办方式：" in reason and "。；" not in reason and reason.endswith("。")
+
+
 def test_a_number_of_another_year_is_refused_on_its_row(projects_app, projects_db, inst_a, reviewer):
     """December: the clerk imports next year's catalogue and leaves the page's 年度 at this year, or a row's 年度
     disagrees with its number. Stored as typed, a 2027 project became a 2026 one, or an existing 2026 project

@@ -156,12 +156,19 @@ def _repeated(rows: list[tuple[int, dict[str, str]]]) -> dict[str, list[int]]:
     return {n: r for n, r in where.items() if len(r) > 1}
 
 
+def _name_key(name: str) -> str:
+    """An institution's name as the import compares it: 西安市第一医院（西院区） typed with half-width brackets or
+    a space is the same institution."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", name))
+
+
 def import_rows(session: Session, rows: list[tuple[int, dict[str, str]]], year: int | None) -> ImportResult:
     result = ImportResult()
     schema = ProjectRowSchema()
     everyone = list(session.scalars(select(Institution)))
     # a name given up by 更正名称 still finds its institution (a current name of another wins)
-    institutions = {old: i for i in everyone for old in (i.former_names or [])} | {i.name: i for i in everyone}
+    institutions = ({_name_key(old): i for i in everyone for old in (i.former_names or [])}
+                    | {_name_key(i.name): i for i in everyone})
     repeated = _repeated(rows)
     for excel_row, texts in rows:
         number = texts.get("number", "")
@@ -174,7 +181,7 @@ def import_rows(session: Session, rows: list[tuple[int, dict[str, str]]], year: 
             data = schema.load(_normalise(texts))
         except ValidationError as exc:
             msgs = exc.messages if isinstance(exc.messages, dict) else {"_": exc.messages}
-            reason = "；".join(f"{LABELS.get(k, k)}：{_first_message(v)}" for k, v in msgs.items())
+            reason = "；".join(f"{LABELS.get(k, k)}：{_first_message(v).rstrip('。')}" for k, v in msgs.items()) + "。"
             result.errors.append(RowError(excel_row, number, reason))
             continue
         data["year_given"] = data["year"] is not None
@@ -188,7 +195,7 @@ def import_rows(session: Session, rows: list[tuple[int, dict[str, str]]], year: 
             result.errors.append(RowError(excel_row, number, f"年度：项目编号属于 {data['number'][:4]} 年度，"
                                                              f"与{source} {row_year} 不一致，请核对。"))
             continue
-        inst = institutions.get(data["host_name"])
+        inst = institutions.get(_name_key(data["host_name"]))
         if inst is None:
             result.errors.append(RowError(excel_row, number,
                                           f"主办单位：系统中没有名为“{data['host_name']}”的申办机构，请先添加该机构或核对名称。"))
