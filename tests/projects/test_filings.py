@@ -439,6 +439,13 @@ def test_the_form_shows_its_mistakes_together(projects_app, inst_a, make_project
     html = c.post(url, data=form, content_type="multipart/form-data").get_data(as_text=True)
     for message in ("结束日期不能早于开始日期", "请填写手机号码或带区号的固定电话", "结束时间应晚于开始时间"):
         assert message in html, message
+    # 保存并上报 with a start too soon: the 7-day rule is named with the other mistakes, not in a second round
+    soon = {**form, "action": "submit", "starts_on": "2026-03-05", "ends_on": "2026-03-06",
+            "sched_date": ["2026-03-05"]}
+    html = c.post(url, data=soon, content_type="multipart/form-data").get_data(as_text=True)
+    assert "请填写手机号码或带区号的固定电话" in html and "今天上报最早可选 2026-03-09" in html
+    assert "今天上报最早可选" not in c.post(url, data={**soon, "action": "save"},
+                                           content_type="multipart/form-data").get_data(as_text=True)
 
 
 def test_hostile_filing_bodies_are_refused_and_nothing_saved_is_lost(projects_app, inst_a, ready_filing, frozen, csrf):

@@ -98,7 +98,14 @@ def _load_filing_form(form: Any) -> tuple[dict[str, Any] | None, dict[str, str]]
     try:
         data = FilingFormSchema().load(raw)
     except ValidationError as exc:
-        return None, flatten(exc.messages, FIELD_LABELS)
+        errors = flatten(exc.messages, FIELD_LABELS)
+        valid = exc.valid_data if isinstance(exc.valid_data, dict) else {}
+        starts_on, earliest = valid.get("starts_on"), services.earliest_start()
+        if form.get("action") == "submit" and starts_on is not None and starts_on < earliest:
+            # 保存并上报 would refuse the date too: said now, not after the other mistakes are mended
+            errors.setdefault("starts_on",
+                              f"须在举办前 {services.MIN_DAYS_BEFORE} 天上报，今天上报最早可选 {earliest}。")
+        return None, errors
     # a form sends every field: a blank input clears the value (the JSON API leaves missing ones alone)
     for name in ("starts_on", "ends_on", "expected_trainees", "contact_phone"):
         data.setdefault(name, None)
