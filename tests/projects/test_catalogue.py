@@ -124,6 +124,24 @@ def test_a_host_typed_with_other_brackets_or_spaces_is_the_same_institution(proj
     assert "学分：" in reason and "举办方式：" in reason and "。；" not in reason and reason.endswith("。")
 
 
+def test_figures_typed_with_their_units_or_full_width_are_read(projects_app, projects_db, inst_a, reviewer):
+    """"10分", "20学时", "２期", "２０２６年": what a clerk types in a cell, read as the figure the column means."""
+    c = projects_app.test_client()
+    typed = [row("2026-05-01-001", inst_a[0].name, credit="10分", offerings="２期")]
+    typed[0][6] = "20学时"
+    body = upload(c, workbook([typed[0] + ["２０２６年"]], headers=HEADERS + ["年度"]), bearer(reviewer[1]),
+                  year="").get_json()
+    assert (body["created"], body["errors"]) == (1, []), body
+    s = projects_db.new_session()
+    try:
+        p = s.scalar(select(Project).where(Project.number == "2026-05-01-001"))
+        assert (p.credit_value, p.hours, p.offerings_count, p.year) == (Decimal("10"), Decimal("20"), 2, 2026)
+    finally:
+        s.close()
+    body = upload(c, workbook([row("2026-05-01-002", inst_a[0].name, credit="十分")]), bearer(reviewer[1])).get_json()
+    assert body["errors"][0]["reason"].startswith("学分：")
+
+
 def test_a_number_of_another_year_is_refused_on_its_row(projects_app, projects_db, inst_a, reviewer):
     """December: the clerk imports next year's catalogue and leaves the page's 年度 at this year, or a row's 年度
     disagrees with its number. Stored as typed, a 2027 project became a 2026 one, or an existing 2026 project

@@ -118,8 +118,24 @@ def normalise_number(text: str) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text).translate(_DASHES))
 
 
+# a figure typed with its unit ("10分", "20学时", "２期", "2027年"): the unit is the column's own
+_UNITS = {"credit_value": ("学分", "分"), "hours": ("学时", "小时"), "offerings_count": ("期",),
+          "year": ("年度", "年")}
+
+
+def _figure(text: str, units: tuple[str, ...]) -> str:
+    folded = re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
+    for unit in units:
+        if folded.endswith(unit) and folded[:-len(unit)]:
+            return folded[:-len(unit)]
+    return folded
+
+
 def _normalise(texts: dict[str, str]) -> dict[str, str]:
     t = {k: v for k, v in texts.items() if v != ""}
+    for name, units in _UNITS.items():
+        if name in t:
+            t[name] = _figure(t[name], units)
     if "number" in t:
         t["number"] = normalise_number(t["number"])
     if "credit_class" in t:
