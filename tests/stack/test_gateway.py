@@ -16,6 +16,11 @@ def test_healthz_through_gateway(stack, name):
     assert resp.json()["checks"] == {"database": "ok", "redis": "ok"}
 
 
+def test_the_browsers_favicon_request_is_answered_without_an_error(stack):
+    resp = stack.http.get(stack.url("/favicon.ico"))
+    assert resp.status_code == 204 and not resp.content
+
+
 @pytest.mark.parametrize("name", SERVICES)
 def test_metrics_on_the_service_port_only(stack, name):
     """The scraper reads each service on its own port; through the gateway the public gets a 404."""
