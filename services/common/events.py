@@ -222,10 +222,11 @@ CATALOGUE: dict[str, EventSpec] = {
         EventSpec("credits.withdrawn", "credits", ("certs",), CreditsWithdrawnSchema,
                   "An award was withdrawn: certs marks its certificate revoked (an award certs never had "
                   "changes nothing)."),
-        EventSpec("credits.name_corrected", "credits", ("certs", "projects"), CreditsNameCorrectedSchema,
+        EventSpec("credits.name_corrected", "credits", ("certs", "projects", "checkin"),
+                  CreditsNameCorrectedSchema,
                   "The committee corrected a trainee's name: certs puts it on her awards, and her certificates "
                   "already rendered are rendered again (same numbers) at their next export; projects puts it on "
-                  "the execution reports' 考勤导入 (approved ones included)."),
+                  "the execution reports' 考勤导入 (approved ones included); checkin on her record (签到名单)."),
     )
 }
 

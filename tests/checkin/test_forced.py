@@ -181,6 +181,33 @@ def test_a_forced_check_in_during_the_window_is_not_called_a_late_one(checkin_ap
     assert not any("补录" in str(v) for row in ws.iter_rows(values_only=True) for v in row if v)
 
 
+def test_a_name_the_committee_corrected_reaches_the_list_and_the_name_a_forced_check_in_is_checked_against(
+        checkin_app, cdb):
+    """credits.name_corrected (学员账号's 更正姓名) renames her record here: 签到名单 shows the corrected name, and a
+    代签 with it is accepted where the old one is now refused. Delivered twice, it is done once."""
+    from services.checkin.worker import handle_event
+    from services.common import pii
+    from services.common.events import make_envelope
+    from tests.checkin.test_windows_support import scan
+
+    aid, wids = make_activity(cdb)
+    clock.set_now(OPEN_AT + dt.timedelta(minutes=10))
+    scan(cdb, wids[0], 3)
+    old = identity(3)["name"]
+    env = make_envelope("credits.name_corrected", "credits",
+                        {"trainee_key": pii.id_hash(id_number(3)), "name": "欧阳娜娜"})
+    assert handle_event.run(env) is True and handle_event.run(env) is False  # the second: already done
+    c = client_for(checkin_app, "inst_a")
+    listing = c.get(f"/checkin/activities/{aid}/checkins").get_data(as_text=True)
+    assert "欧阳娜娜" in listing and old not in listing
+    clock.set_now(OPEN_AT + dt.timedelta(days=3))
+    url = f"/checkin/api/activities/{aid}/windows/{wids[-1]}/forced"
+    refused = c.post(url, json={**identity(3), "reason": "手机没电"}, headers=api_headers("inst_a"))
+    assert refused.status_code == 422 and refused.get_json()["error"]["code"] == "name_mismatch"
+    done = c.post(url, json={**identity(3, name="欧阳娜娜"), "reason": "手机没电"}, headers=api_headers("inst_a"))
+    assert done.status_code == 201, done.get_json()
+
+
 def test_the_page_says_which_typed_details_were_not_used(checkin_app, cdb):
     """The clerk typed a new mobile for someone who scanned before: checked in, and told the mobile on record
     stays (the list would otherwise show another number without a word)."""

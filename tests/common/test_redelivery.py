@@ -89,7 +89,8 @@ def test_rows_sent_since_the_last_processed_are_sent_again(databases, broker, mo
     _processed_by_checkin(["long-ago"], minutes_ago=29)
     _processed_by_checkin(["recent-1", "recent-2"], minutes_ago=3)
 
-    assert _ask(broker) == {"projects": 2}
+    # checkin asks each producer of what it consumes (credits: credits.name_corrected, none processed here)
+    assert _ask(broker) == {"projects": 2, "credits": 0}
     body = json.loads(broker.hget(request_key("checkin"), "projects"))
     assert sorted(body["after"]) == ["recent-1", "recent-2"]
 
@@ -102,7 +103,7 @@ def test_rows_sent_since_the_last_processed_are_sent_again(databases, broker, mo
 
 def test_a_consumer_that_processed_nothing_gets_everything_again(databases, broker):
     _outbox_rows({"a": ("checkin", 60), "b": ("checkin", 2), "c": ("credits", 2)})
-    assert _ask(broker) == {"projects": 0}
+    assert _ask(broker) == {"projects": 0, "credits": 0}
     assert _serve(broker) == {"checkin": 2}
     assert _pending() == {"a", "b"}
 

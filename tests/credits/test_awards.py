@@ -211,8 +211,9 @@ def test_a_name_corrected_at_the_desk_reaches_her_awards_the_report_and_certs(cr
             select(outbox.c.consumer, outbox.c.envelope).where(outbox.c.name == "credits.name_corrected")))
     finally:
         s.close()
-    # certs for her certificates, projects for the reports' 考勤导入 (approved ones too)
+    # certs for her certificates, projects for the reports' 考勤导入 (approved ones too), checkin for 签到名单
     assert told == [("certs", {"trainee_key": key(3), "name": "李纳"}),
+                    ("checkin", {"trainee_key": key(3), "name": "李纳"}),
                     ("projects", {"trainee_key": key(3), "name": "李纳"})]
 
 
