@@ -296,7 +296,7 @@ def account_names(session: Session, keys: list[str]) -> dict[str, str]:
     names: dict[str, str] = {}
     for start in range(0, len(keys), 1000):
         names.update(session.execute(select(TraineeAccount.trainee_key, TraineeAccount.name)
-                                     .where(TraineeAccount.trainee_key.in_(keys[start:start + 1000]))).tuples().all())
+                                     .where(TraineeAccount.trainee_key.in_(keys[start:start + 1000]))).all())
     return names
 
 
