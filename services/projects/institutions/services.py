@@ -186,7 +186,8 @@ def import_institutions(session: Session, stream: IO[bytes],
     `validate_row` returns the loaded row or a Chinese reason (the schema lives with the views)."""
     header_row, rows = sheet_rows(
         stream, max_rows=IMPORT_MAX_ROWS,
-        refuse=lambda: AppError(400, "bad_file", "文件不是有效的 Excel（.xlsx）文件，请使用模板重新导出后再导入。"),
+        refuse=lambda: AppError(400, "bad_file", "文件不是有效的 Excel（.xlsx）文件，"
+                                                 "请在 Excel 中另存为“Excel 工作簿（*.xlsx）”后再导入。"),
         too_many=lambda: AppError(400, "too_many_rows",
                                   f"一次最多导入 {IMPORT_MAX_ROWS} 行（每个新账号的初始密码须加密保存，"
                                   "行数多时耗时较长），请分批导入；已导入的账号再次导入时会跳过。"),
