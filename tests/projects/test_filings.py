@@ -530,6 +530,8 @@ def test_a_date_outside_the_catalogue_period_is_noted_and_the_office_can_explain
     html = review.get_data(as_text=True)
     assert "申办机构说明" in html and "经委员会同意提前至3月举办。" in html and "不影响审批" in html
     assert "写明原因" not in html  # the committee is not told what the office should do
+    queue = login_client(projects_app.test_client(), reviewer[1]).get("/projects/review/filings")
+    assert "有核对提示" in queue.get_data(as_text=True)  # the queue marks it before the filing is opened
     # inside the period: no note
     s = projects_db.new_session()
     f = s.get(Filing, fid)
@@ -537,3 +539,5 @@ def test_a_date_outside_the_catalogue_period_is_noted_and_the_office_can_explain
     s.commit()
     s.close()
     assert c.get(f"/projects/api/filings/{fid}", headers=h).get_json()["checks"] == []
+    queue = login_client(projects_app.test_client(), reviewer[1]).get("/projects/review/filings")
+    assert "有核对提示" not in queue.get_data(as_text=True)

@@ -18,7 +18,7 @@ from ..catalogue.services import fmt_decimal
 from ..db import db
 from ..filings import states
 from ..filings.schemas import FilingOutSchema
-from ..filings.services import filing_dict
+from ..filings.services import filing_checks, filing_dict
 from ..filings.views import commit
 from ..institutions.models import Institution
 from . import services
@@ -65,7 +65,8 @@ def review_list() -> Any:
     institutions = session.scalars(select(Institution).order_by(Institution.name)).all()
     return render_template("projects/reviews/list.html", page=page, args=args, institutions=institutions,
                            keep=keep_args(args, ("state", "year", "institution_id", "q")),
-                           state_labels=REVIEW_STATE_LABELS, labels=states.LABELS)
+                           state_labels=REVIEW_STATE_LABELS, labels=states.LABELS,
+                           checked={f.id: filing_checks(f) for f in page["items"]})
 
 
 @pages.get("/projects/review/filings/<int:filing_id>")
