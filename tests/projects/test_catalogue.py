@@ -208,6 +208,7 @@ def test_a_title_row_and_an_instructions_sheet_before_the_header_are_read_past(p
     data.append([h if h != "举办起止时间" else "举办起止\n时间" for h in HEADERS])
     data.append(row("2026-03-01-001", inst_a[0].name))
     data.append(row("2026-03-01-002", "无此机构"))
+    data.append(["合 计", None, None, None, None, 20, 40, 4])  # the clerk's totals: no project, no error
     out = io.BytesIO()
     wb.save(out)
     body = upload(projects_app.test_client(), out.getvalue(), bearer(reviewer[1])).get_json()

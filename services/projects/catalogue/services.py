@@ -98,9 +98,15 @@ def read_workbook(data: bytes) -> list[tuple[int, dict[str, str]]]:
     out: list[tuple[int, dict[str, str]]] = []
     for excel_row, values in rows:
         texts = {f: _cell_text(values[i]) if i < len(values) else "" for f, i in index.items()}
-        if any(texts.values()):
+        if any(texts.values()) and not _totals_row(texts):
             out.append((excel_row, texts))
     return out
+
+
+def _totals_row(texts: dict[str, str]) -> bool:
+    """A 合计 / 总计 row a clerk adds below the list (counting projects or credits) is no project."""
+    first = re.sub(r"\s+", "", texts.get("number", "") or texts.get("title", ""))
+    return first in ("合计", "总计", "小计", "共计") and not texts.get("leader")
 
 
 def _first_message(messages: Any) -> str:
