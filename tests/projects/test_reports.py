@@ -512,6 +512,8 @@ def test_pages_flow(projects_app, projects_db, inst_a, reviewer, held, images, c
     html = r.get_data(as_text=True)
     assert r.status_code == 422 and "第 2 行职称：此项为必填项。" in html and "病例讨论" in html
     assert c.post(f"/projects/reports/{rid}/pages/2", data={**lec, "version": v(2)}).status_code == 302
+    reopened = c.get(f"/projects/reports/{rid}/pages/2").get_data(as_text=True)
+    assert 'name="lec-0-hours" value="3"' in reopened and 'name="lec-1-hours" value="2.5"' in reopened  # not 3.0
     # another tab saved page 1 meanwhile: this page's rows are kept, and the next 保存本页 saves them
     stale = c.post(f"/projects/reports/{rid}/pages/2", data={**lec, "lec-0-topic": "改过的题目", "version": "1"})
     html = stale.get_data(as_text=True)

@@ -128,7 +128,9 @@ def _page_values(report: Any, info: dict[str, Any], page: int) -> dict[str, Any]
             values["total_hours"] = fmt_credits(values["total_hours"])
         return values
     if page == 2:
-        return {"rows": [{k: str(lec[k]) for k in LECTURER_FIELDS} for lec in info["lecturers"]]}
+        # 学时 as typed (8, 1.5), not the column's 8.0
+        return {"rows": [{k: fmt_credits(lec[k]) if k == "hours" else str(lec[k]) for k in LECTURER_FIELDS}
+                         for lec in info["lecturers"]]}
     if page == 5:
         return {"rows": [{k: "" if m[k] is None else str(m[k]) for k in MATERIAL_FIELDS} for m in info["materials"]],
                 "summary": info["summary"]}
