@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import uuid
 
 import pytest
 from sqlalchemy import select
@@ -332,6 +333,44 @@ def test_each_decision_is_told_to_the_institution_by_sms(projects_app, projects_
     assert "日程不全" not in sent  # the reason is read in the system, not spread by SMS
     assert handle_event.run(envelope) is False  # delivered again: known as processed, not sent again
     assert sms_log.read_text(encoding="utf-8")[len(before):] == sent
+
+
+def test_a_retried_decision_notice_texts_only_who_was_not_reached(projects_app, projects_db, inst_a, reviewer,
+                                                                  ready_filing, frozen, monkeypatch):
+    """Two 机构负责人; the SMS to the second fails once: the retry texts the second, not the first again."""
+    from services.common import sms
+    from services.projects.institutions.models import Institution
+    from services.projects.institutions.services import add_admin
+    from services.projects.reminders import handlers
+
+    monkeypatch.setattr(handlers, "SENT_PREFIX", f"cme:decision-sms:test-{uuid.uuid4().hex}:")
+    s = projects_db.new_session()
+    add_admin(s, s.get(Institution, inst_a[0].id), "第二负责人", "13900001111")
+    s.commit()
+    s.close()
+    _project, fid = ready_filing(*inst_a, submit=True)
+    c = projects_app.test_client()
+    approved = c.post(f"/projects/api/review/filings/{fid}/approve", headers=bearer(reviewer[1]), json={})
+    assert approved.status_code == 200
+    envelope = json.loads(outbox_rows(projects_db, "projects.decided")[0].envelope)
+    texted: list[str] = []
+    failures = {"13900001111": 1}
+
+    def flaky(mobile, *_args, **_kwargs):
+        if failures.get(mobile):
+            failures[mobile] -= 1
+            raise sms.SmsError("Tencent SMS error InternalError")
+        texted.append(mobile)
+
+    monkeypatch.setattr(sms, "send_sms", flaky)
+    s = projects_db.new_session()
+    try:
+        with pytest.raises(sms.SmsError):
+            handlers.on_decided(s, envelope["payload"], envelope)
+        handlers.on_decided(s, envelope["payload"], envelope)
+    finally:
+        s.close()
+    assert texted == ["13800000001", "13900001111"]
 
 
 def test_a_decision_notice_is_retried_when_the_sms_fails_but_not_when_no_template_is_set(

@@ -4,8 +4,9 @@ of the institution by SMS. Before, the office found out only at its next login, 
 
 The event leaves the outbox only if the decision committed, and the worker records it as processed in the
 transaction that sent the messages, so a delivered event is not sent again; a failed SMS fails the event, which
-is retried (the message to a person reached before the failure may then come twice: rare, and harmless beside a
-notice that never comes). Mobiles and message texts are never logged.
+is retried. Each message sent is remembered in Redis for a while (SENT_MEMORY), so the retry texts only those not
+reached yet; with Redis unreadable it texts them all (a notice twice beats a notice never). Mobiles and message
+texts are never logged.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.common import clock, pii, sms
+from services.common.config import redis_client
 from services.common.events import parse_time
 from services.common.formats import zh_date
 
@@ -25,6 +28,23 @@ from ..filings.models import Offering
 from .services import _recipients
 
 log = logging.getLogger(__name__)
+
+SENT_PREFIX = "cme:decision-sms:"
+SENT_MEMORY = 3 * 24 * 3600  # longer than the event's retries last
+
+
+def _already_sent(key: str) -> bool:
+    try:
+        return bool(redis_client().exists(key))
+    except redis.RedisError:
+        return False
+
+
+def _remember_sent(key: str) -> None:
+    try:
+        redis_client().set(key, 1, ex=SENT_MEMORY)
+    except redis.RedisError as exc:  # a retry may text this person again: said, not fatal
+        log.warning("decision notice sent but not remembered (%s)", type(exc).__name__)
 
 SUBJECTS = {"filing": "项目举办前登记", "report": "执行情况反馈"}
 NEXT = {
@@ -52,11 +72,15 @@ def on_decided(session: Session, payload: dict[str, Any], envelope: dict[str, An
     text, params = message(payload["kind"], payload["decision"], offering.project.title, offering.label,
                            zh_date(clock.to_local(parse_time(envelope["time"])).date()))  # type: ignore[union-attr]
     for admin_id, mobile_enc in admins:
+        sent = f"{SENT_PREFIX}{envelope['id']}:{admin_id}"
+        if _already_sent(sent):  # reached before an earlier try failed on someone after her
+            continue
         try:
             sms.send_sms(pii.decrypt(mobile_enc), text, params, template="notice")  # a failure: the event is retried
         except sms.SmsNotConfigured as exc:  # retrying cannot help: said once, for the operator
             log.warning("decision notice %s %s not sent: %s", payload["kind"], payload["object_id"], exc)
             return
+        _remember_sent(sent)
         log.info("decision notice %s %s (%s) sent to admin %s of institution %s", payload["kind"],
                  payload["object_id"], payload["decision"], admin_id, payload["institution_id"])
 
