@@ -24,8 +24,12 @@ def _blank(values: tuple[Any, ...]) -> bool:
 
 
 def header_text(value: Any) -> str:
-    """A header cell as compared with a column's label: full-width folded, every space and line break gone."""
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(value))) if value is not None else ""
+    """A header cell as compared with a column's label: full-width folded, every space and line break gone, and a
+    unit or hint in brackets after the label dropped (学分（分）, 举办方式(线下/线上))."""
+    if value is None:
+        return ""
+    text = re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(value)))
+    return re.sub(r"(?<=.)[(\[][^()\[\]]*[)\]]$", "", text)
 
 
 def _find_header(wb: Any, labels: set[str]) -> tuple[Any, int]:

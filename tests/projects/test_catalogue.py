@@ -205,7 +205,8 @@ def test_a_title_row_and_an_instructions_sheet_before_the_header_are_read_past(p
     data = wb.create_sheet("项目目录")
     data.append(["2026年度陕西省省级继续医学教育项目目录"])
     data.append([])
-    data.append([h if h != "举办起止时间" else "举办起止\n时间" for h in HEADERS])
+    units = {"举办起止时间": "举办起止\n时间", "学分": "学分\n（分）", "学时": "学时(学时)"}
+    data.append([units.get(h, h) for h in HEADERS])
     data.append(row("2026-03-01-001", inst_a[0].name))
     data.append(row("2026-03-01-002", "无此机构"))
     data.append(["合 计", None, None, None, None, 20, 40, 4])  # the clerk's totals: no project, no error
