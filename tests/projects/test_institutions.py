@@ -109,6 +109,18 @@ def test_api_create_validates_and_refuses_duplicates(projects_app, inst_a, revie
     r = c.post("/projects/api/institutions", headers=bearer(reviewer[1]),
                json={"account": "sl_center", "name": "商洛市中心医院", "password": "Abcdefg123"})
     assert r.status_code == 201 and r.json["account"] == "sl_center" and "password" not in r.json
+    # a name that differs only in the width of its brackets, or a space, is the same institution
+    r = c.post("/projects/api/institutions", headers=bearer(reviewer[1]),
+               json={"account": "xy_branch", "name": "西安市第一医院（西院区）", "password": "Abcdefg123"})
+    assert r.status_code == 201
+    for twin in ("西安市第一医院(西院区)", "西安市第一医院 （西院区）", "商洛市 中心医院"):
+        r = c.post("/projects/api/institutions", headers=bearer(reviewer[1]),
+                   json={"account": "twin_one", "name": twin, "password": "Abcdefg123"})
+        assert r.status_code == 409 and "已存在" in r.json["error"]["message"], twin
+    rows = [["账号", "机构名称", "初始密码"], ["twin_two", "西安市第一医院(西院区)", "Abcdefg123"]]
+    r = c.post("/projects/api/institutions/import", headers=bearer(reviewer[1]),
+               data={"file": (workbook(rows), "x.xlsx")}, content_type="multipart/form-data")
+    assert "机构“西安市第一医院（西院区）”已存在" in r.json["errors"][0]["reason"], r.json
 
 
 def test_pages_create_and_import(projects_app, inst_a, reviewer):

@@ -26,7 +26,7 @@ from services.common.auth import Principal
 from services.common.errors import AppError
 from services.common.paging import matches, paginate
 
-from ..institutions.models import Institution
+from ..institutions.models import Institution, name_key
 from ..workbooks import header_text, sheet_rows
 from .models import Project
 from .schemas import COLUMNS, LABELS, REQUIRED_COLUMNS, ProjectRowSchema
@@ -178,19 +178,13 @@ def _repeated(rows: list[tuple[int, dict[str, str]]]) -> dict[str, list[int]]:
     return {n: r for n, r in where.items() if len(r) > 1}
 
 
-def _name_key(name: str) -> str:
-    """An institution's name as the import compares it: 西安市第一医院（西院区） typed with half-width brackets or
-    a space is the same institution."""
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", name))
-
-
 def import_rows(session: Session, rows: list[tuple[int, dict[str, str]]], year: int | None) -> ImportResult:
     result = ImportResult()
     schema = ProjectRowSchema()
     everyone = list(session.scalars(select(Institution)))
     # a name given up by 更正名称 still finds its institution (a current name of another wins)
-    institutions = ({_name_key(old): i for i in everyone for old in (i.former_names or [])}
-                    | {_name_key(i.name): i for i in everyone})
+    institutions = ({name_key(old): i for i in everyone for old in (i.former_names or [])}
+                    | {name_key(i.name): i for i in everyone})
     repeated = _repeated(rows)
     for excel_row, texts in rows:
         number = texts.get("number", "")
@@ -217,7 +211,7 @@ def import_rows(session: Session, rows: list[tuple[int, dict[str, str]]], year: 
             result.errors.append(RowError(excel_row, number, f"年度：项目编号属于 {data['number'][:4]} 年度，"
                                                              f"与{source} {row_year} 不一致，请核对。"))
             continue
-        inst = institutions.get(_name_key(data["host_name"]))
+        inst = institutions.get(name_key(data["host_name"]))
         if inst is None:
             result.errors.append(RowError(excel_row, number,
                                           f"主办单位：系统中没有名为“{data['host_name']}”的申办机构，请先添加该机构或核对名称。"))

@@ -19,7 +19,7 @@ from services.common.errors import AppError
 from services.common.paging import half_width, matches, paginate
 
 from ..workbooks import header_text, sheet_rows
-from .models import Institution, InstitutionAdmin, Reviewer
+from .models import Institution, InstitutionAdmin, Reviewer, name_key
 
 _hasher = PasswordHasher()
 
@@ -54,10 +54,12 @@ def refuse_name_taken(session: Session, name: str, institution_id: int | None = 
     project with no 期 yet would change hands unremarked)."""
     others = session.execute(select(Institution.name, Institution.former_names)
                              .where(Institution.id != (institution_id or 0))).all()
-    if any(current == name for current, _former in others):
-        raise _name_taken(name)
+    key = name_key(name)
+    for current, _former in others:
+        if name_key(current) == key:
+            raise _name_taken(current)  # the name as saved: 西院区 in brackets of the other width is the same
     for current, former in others:
-        if name in (former or []):
+        if key in {name_key(f) for f in former or []}:
             message = (f"“{name}”是申办机构“{current}”的曾用名称，项目目录导入时仍按此名称对应该机构，"
                        "不能用作其他机构的名称。")
             raise AppError(409, "former_name", message, {"name": message})
