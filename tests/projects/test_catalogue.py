@@ -87,12 +87,13 @@ def test_import_creates_updates_and_reports_bad_rows(projects_app, projects_db, 
 
 
 def test_a_number_typed_otherwise_is_the_same_project(projects_app, projects_db, inst_a, reviewer):
-    """Full-width digits, en dashes or spaces from Excel and Chinese input methods do not add the project a second
+    """Full-width digits, en dashes, spaces or lost leading zeros do not add the project a second
     time (nor hide a repeat in the file); what is not a number at all is refused on its row."""
     c = projects_app.test_client()
     h = bearer(reviewer[1])
     assert upload(c, workbook([row("2026-01-01-001", inst_a[0].name)]), h).get_json()["created"] == 1
-    for typed in ("２０２６－０１－０１－００１", "2026–01–01–001", " 2026 - 01-01-001"):
+    for typed in ("２０２６－０１－０１－００１", "2026–01–01–001", " 2026 - 01-01-001", "2026-1-1-1",
+                  "2026-01-1-0001"):
         body = upload(c, workbook([row(typed, inst_a[0].name)]), h).get_json()
         assert (body["created"], body["unchanged"], body["errors"]) == (0, 1, []), typed
     body = upload(c, workbook([row(n, inst_a[0].name) for n in ["２０２６－０１－０１－００１", "2026–01–01–001",

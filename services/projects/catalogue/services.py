@@ -168,11 +168,18 @@ def _locked_changes(session: Session, project: Project, values: dict[str, Any]) 
     return [LABELS[f] for f in changed]
 
 
+def number_key(number: str) -> str:
+    """A project number without its parts' leading zeros: 2026-9-1-1 (a sheet that lost them) is 2026-09-01-001."""
+    normal = normalise_number(number)
+    parts = normal.split("-")
+    return "-".join(str(int(p)) if p.isdigit() else p for p in parts)
+
+
 def _repeated(rows: list[tuple[int, dict[str, str]]]) -> dict[str, list[int]]:
-    """Numbers found on more than one row of the file (however typed), with their rows."""
+    """Numbers found on more than one row of the file (however typed, leading zeros or not), with their rows."""
     where: dict[str, list[int]] = {}
     for excel_row, texts in rows:
-        number = normalise_number(texts.get("number", ""))
+        number = number_key(texts.get("number", ""))
         if number:
             where.setdefault(number, []).append(excel_row)
     return {n: r for n, r in where.items() if len(r) > 1}
@@ -186,10 +193,11 @@ def import_rows(session: Session, rows: list[tuple[int, dict[str, str]]], year: 
     institutions = ({name_key(old): i for i in everyone for old in (i.former_names or [])}
                     | {name_key(i.name): i for i in everyone})
     repeated = _repeated(rows)
+    catalogued = {number_key(n): pid for pid, n in session.execute(select(Project.id, Project.number))}
     for excel_row, texts in rows:
         number = texts.get("number", "")
-        if normalise_number(number) in repeated:
-            listed = "、".join(str(r) for r in repeated[normalise_number(number)])
+        if number_key(number) in repeated:
+            listed = "、".join(str(r) for r in repeated[number_key(number)])
             result.errors.append(RowError(excel_row, number, f"项目编号：在本文件第 {listed} 行重复出现，"
                                                              "这些行均未导入；请核对后只保留一行。"))
             continue
@@ -218,6 +226,10 @@ def import_rows(session: Session, rows: list[tuple[int, dict[str, str]]], year: 
             continue
         data["host_name"] = inst.name  # a former name reads as the current one
         existing = session.scalar(select(Project).where(Project.number == data["number"]))
+        if existing is None and number_key(data["number"]) in catalogued:
+            # the same project's number written without (or with other) leading zeros: it keeps the one it has
+            existing = session.get(Project, catalogued[number_key(data["number"])])
+            data["number"] = existing.number
         if existing is not None:
             from ..filings.models import Offering  # late: filings builds on the catalogue
 
