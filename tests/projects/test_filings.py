@@ -501,6 +501,14 @@ def test_catalogue_period_reads_the_months_the_text_names():
     assert catalogue_period("2027-03-01", 2027) == (d(2027, 3, 1), d(2027, 3, 1))
     assert catalogue_period("２０２７年３月１日至６月３０日", 2027) == (d(2027, 3, 1), d(2027, 6, 30))
     assert catalogue_period("2027.2.30", 2027) is None  # no such day
+    # a range whose end leaves out the year and month it shares with the start
+    assert catalogue_period("2027年3月10日—12日", 2027) == (d(2027, 3, 10), d(2027, 3, 12))
+    assert catalogue_period("2027年10月1日至3日", 2027) == (d(2027, 10, 1), d(2027, 10, 3))
+    assert catalogue_period("2027/3/1-6/30", 2027) == (d(2027, 3, 1), d(2027, 6, 30))
+    assert catalogue_period("2027.3.1—6.30", 2027) == (d(2027, 3, 1), d(2027, 6, 30))
+    assert catalogue_period("2027.3-6", 2027) == (d(2027, 3, 1), d(2027, 6, 30))
+    assert catalogue_period("2027-03-01-2027-06-30", 2027) == (d(2027, 3, 1), d(2027, 6, 30))
+    assert catalogue_period("2026年5月、9月", 2026) == (d(2026, 5, 1), d(2026, 9, 30))
 
 
 def test_a_date_outside_the_catalogue_period_is_noted_and_the_office_can_explain(

@@ -312,12 +312,68 @@ def _month_end(year: int, month: int) -> dt.date:
     return dt.date(year + (month == 12), month % 12 + 1, 1) - dt.timedelta(days=1)
 
 
+_SIDE_FORMS = (  # one end of a range, as written: (year, month, day) where given
+    re.compile(r"(?:(?P<y>\d{4})\s*[年./-]\s*)?(?P<m>\d{1,2})\s*月\s*(?:(?P<d>\d{1,2})\s*[日号])?"),
+    re.compile(r"(?P<d>\d{1,2})\s*[日号]"),
+    re.compile(r"(?P<y>\d{4})\s*[./-]\s*(?P<m>\d{1,2})(?:\s*[./-]\s*(?P<d>\d{1,2}))?"),
+    re.compile(r"(?P<m>\d{1,2})\s*[./-]\s*(?P<d>\d{1,2})"),
+    re.compile(r"(?P<bare>\d{1,2})"),
+)
+_RANGE_WORDS = re.compile(r"—+|–|~|至|到")
+
+
+def _side(text: str) -> dict[str, int] | None:
+    for form in _SIDE_FORMS:
+        found = form.fullmatch(text.strip())
+        if found:
+            return {k: int(v) for k, v in found.groupdict().items() if v}
+    return None
+
+
+def _as_range(left: str, right: str | None, year: int) -> tuple[dt.date, dt.date] | None:
+    """Two ends (the second inheriting the year and month it leaves out: 2027年3月10日—12日, 2027/3/1-6/30,
+    2027.3-6), or one end alone (that day, or that month); None when they are no dates or the second comes first."""
+    start = _side(left)
+    end = _side(right) if right is not None else {k: v for k, v in (start or {}).items() if k in ("m", "d")}
+    if not start or "m" not in start or end is None:  # a start names its month
+        return None
+    if "bare" in end:  # a number alone: a day after a day (3月1日-6), a month after a month (2027.3-6)
+        end = {"d" if "d" in start else "m": end["bare"]}
+    y1 = start.get("y", year)
+    y2, m2 = end.get("y", y1), end.get("m", start["m"] if "d" in end else None)
+    if m2 is None:  # an end that is a year alone
+        return None
+    try:
+        first = dt.date(y1, start["m"], start.get("d", 1))
+        last = dt.date(y2, m2, end["d"]) if "d" in end else _month_end(y2, m2)
+    except ValueError:
+        return None
+    return (first, last) if first <= last and 2000 <= y1 <= y2 <= 2099 else None
+
+
+def _period_range(text: str, year: int) -> tuple[dt.date, dt.date] | None:
+    """The text as one date or one range of dates (split at 至, —, ~, or a "-" between two dates)."""
+    words = list(_RANGE_WORDS.finditer(text))
+    if len(words) == 1:
+        return _as_range(text[:words[0].start()], text[words[0].end():], year)
+    if words:
+        return None
+    for dash in (i for i, c in enumerate(text) if c == "-"):
+        found = _as_range(text[:dash], text[dash + 1:], year)
+        if found:
+            return found
+    return _as_range(text, None, year)
+
+
 def catalogue_period(text: str, year: int) -> tuple[dt.date, dt.date] | None:
-    """The first and last day the catalogue's 举办起止时间 names: months ("2026年5月—2026年10月", "2026年5-10月",
-    "9月", a month without a year taking the one before it, or the project's) or dates as clerks type them
-    ("2027.3.1-2027.6.30", "2027/10/1～2027/10/3", "2027.03-2027.06", an Excel date cell); a named day is that
-    day, a month all of it. None when it names neither (free text such as "全年" or "待定")."""
-    text = unicodedata.normalize("NFKC", text or "")
+    """The first and last day the catalogue's 举办起止时间 names: a range as clerks write it ("2027年3月10日—12日",
+    "2027.3.1-2027.6.30", "2027/3/1-6/30", "2027.3-6", "2027年10月1日至3日", an Excel date cell), else the months
+    it names ("2026年5-10月", "2026年5月、9月", a month without a year taking the one before it, or the project's).
+    A named day is that day, a month all of it. None when it names neither (free text such as "全年" or "待定")."""
+    text = unicodedata.normalize("NFKC", text or "").strip()
+    found = _period_range(text, year)
+    if found:
+        return found
     spans: list[tuple[dt.date, dt.date]] = []
 
     def add(y: int, m: int, d: str | None) -> None:
