@@ -444,6 +444,13 @@ def test_the_form_shows_its_mistakes_together(projects_app, inst_a, make_project
             "sched_date": ["2026-03-05"]}
     html = c.post(url, data=soon, content_type="multipart/form-data").get_data(as_text=True)
     assert "请填写手机号码或带区号的固定电话" in html and "今天上报最早可选 2026-03-09" in html
+    # a session dated outside the days, and a row with only its 内容: named in the same answer, plainly
+    rows = {**form, "starts_on": "2026-03-20", "ends_on": "2026-03-21", "sched_date": ["2026-03-20", "2026-03-25", ""],
+            "sched_start": ["08:30", "08:30", ""], "sched_end": ["11:30", "11:30", ""],
+            "sched_title": ["讲座", "讲座", "茶歇"]}
+    html = c.post(url, data=rows, content_type="multipart/form-data").get_data(as_text=True)
+    assert "请填写手机号码或带区号的固定电话" in html and "日程安排第 2 行的日期不在举办起止日期" in html
+    assert "第 3 行日期：未填写" in html and "日期格式不正确" not in html
     assert "今天上报最早可选" not in c.post(url, data={**soon, "action": "save"},
                                            content_type="multipart/form-data").get_data(as_text=True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from marshmallow import Schema, ValidationError, validate, validates_schema
+from marshmallow import Schema, ValidationError, pre_load, validate, validates_schema
 
 from services.common.inputs import half_width
 from services.common.paging import PageArgsSchema, page_schema
@@ -48,10 +48,17 @@ FIELD_LABELS = {"starts_on": "举办开始日期", "ends_on": "举办结束日�
 
 
 class ScheduleItemInSchema(ZhSchema):
-    date = CalendarDate(required=True)
-    start = fields.Time(required=True)
-    end = fields.Time(required=True)
+    date = CalendarDate(required=True, error_messages={"required": "未填写。"})
+    start = fields.Time(required=True, error_messages={"required": "未填写。"})
+    end = fields.Time(required=True, error_messages={"required": "未填写。"})
     title = fields.String(required=True, validate=[NotBlank(), Length(max=200)])
+
+    @pre_load
+    def _blank_is_missing(self, data: Any, **_: Any) -> Any:
+        """A row of the page's table with only its 内容 typed says 第 4 行日期：未填写, not a format error."""
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if not (isinstance(v, str) and not v.strip())}
+        return data
 
     # also when another field of the row is wrong: every mistake of the form is shown at once, not one per round
     @validates_schema(skip_on_field_errors=False)

@@ -215,14 +215,28 @@ def _check_project_year(filing: Filing) -> None:
             raise AppError(422, "invalid_input", msg, {name: msg})
 
 
+def schedule_outside(starts_on: dt.date | None, ends_on: dt.date | None, rows: list[dict[str, Any]]) -> str | None:
+    """The message naming the schedule rows dated outside the offering's days (rows whose date cannot be read
+    are another message's business), or None."""
+    if not (starts_on and ends_on):
+        return None
+    outside = []
+    for n, row in enumerate(rows, 1):
+        try:
+            day = dt.date.fromisoformat(str(row.get("date", "")))
+        except ValueError:
+            continue
+        if not starts_on <= day <= ends_on:
+            outside.append(n)
+    if not outside:
+        return None
+    named = "、".join(f"第 {n} 行" for n in outside)
+    return f"日程安排{named}的日期不在举办起止日期（{starts_on} 至 {ends_on}）之内。"
+
+
 def _check_schedule_dates(filing: Filing, rows: list[dict[str, str]] | None = None) -> None:
-    if not (filing.starts_on and filing.ends_on):
-        return
-    outside = [i + 1 for i, s in enumerate(filing.schedule or [] if rows is None else rows)
-               if not filing.starts_on <= dt.date.fromisoformat(s["date"]) <= filing.ends_on]
-    if outside:
-        rows = "、".join(f"第 {n} 行" for n in outside)
-        msg = f"日程安排{rows}的日期不在举办起止日期（{filing.starts_on} 至 {filing.ends_on}）之内。"
+    msg = schedule_outside(filing.starts_on, filing.ends_on, filing.schedule or [] if rows is None else rows)
+    if msg:
         raise AppError(422, "invalid_input", msg, {"schedule": msg})
 
 

@@ -105,6 +105,9 @@ def _load_filing_form(form: Any) -> tuple[dict[str, Any] | None, dict[str, str]]
             # 保存并上报 would refuse the date too: said now, not after the other mistakes are mended
             errors.setdefault("starts_on",
                               f"须在举办前 {services.MIN_DAYS_BEFORE} 天上报，今天上报最早可选 {earliest}。")
+        outside = services.schedule_outside(starts_on, valid.get("ends_on"), raw["schedule"])
+        if outside:  # so is a session dated outside the days, once the dates can be read
+            errors["schedule"] = f"{errors['schedule']} {outside}" if errors.get("schedule") else outside
         return None, errors
     # a form sends every field: a blank input clears the value (the JSON API leaves missing ones alone)
     for name in ("starts_on", "ends_on", "expected_trainees", "contact_phone"):
