@@ -376,13 +376,28 @@ def test_a_known_id_typed_on_another_wechat_account_changes_nothing_stored(windo
     flags = s.scalars(select(Checkin.flags).where(Checkin.id == other.checkin_id)).one()
     assert "id_on_new_wechat" in flags
 
-    # the owner's own account still updates her record (a new mobile, a new unit)
+    # the account bound so marks every check-in it makes, a one tap too (not only its first)
+    evening = CheckinWindow(activity_id=w.activity_id, title="晚场", kind="sign_in",
+                            starts_at=START + dt.timedelta(hours=9), ends_at=START + dt.timedelta(hours=11))
+    s.add(evening)
+    s.commit()
+    tap = scan("tap", at=START + dt.timedelta(hours=9, minutes=1), openid="imposter", window_id=evening.id)
+    assert tap.created
+    assert "id_on_new_wechat" in s.scalars(select(Checkin.flags).where(Checkin.id == tap.checkin_id)).one()
+
+    # the owner's own account still updates her record (a new mobile, a new unit), and is not marked
     clock.set_now(START + dt.timedelta(hours=5, minutes=2))
     s.execute(Checkin.__table__.delete().where(Checkin.id == other.checkin_id))
     s.commit()
-    scan("owner-later", at=at, who=identity(1, mobile="13600000000", unit="新单位"), openid="owner",
-         window_id=later.id)
+    mine = scan("owner-later", at=at, who=identity(1, mobile="13600000000", unit="新单位"), openid="owner",
+                window_id=later.id)
     assert stored() == ("张1", "13600000000", "主治医师", "新单位")
+    assert s.scalars(select(Checkin.flags).where(Checkin.id == mine.checkin_id)).one() == []
+    # but never renames her: a name is corrected by the committee (更正姓名), not by a scan
+    with pytest.raises(ScanRefused) as renamed:
+        scan("owner-rename", at=START + dt.timedelta(hours=9, minutes=2), who=identity(1, name="张三丰"),
+             openid="owner", window_id=evening.id)
+    assert renamed.value.reason == "id_name_mismatch" and stored()[0] == "张1"
 
 
 def test_scan_losing_a_binding_race_keeps_nothing_but_the_refusal(window):

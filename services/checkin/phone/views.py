@@ -44,7 +44,7 @@ from services.common.schemas import load_form
 from .. import wechat
 from ..db import db
 from ..qr.tokens import read_token
-from ..scans.services import WINDOW_GONE, ScanRefused, ScanResult, bound_trainee, record_scan, refuse
+from ..scans.services import WINDOW_GONE, ScanRefused, ScanResult, binding_of, record_scan, refuse
 from ..windows.models import CheckinWindow
 from .schemas import IDENTITY_FIELDS, PhoneScanResultSchema, PhoneScanSchema, TicketOutSchema, dump_scan_result
 from .services import (
@@ -82,7 +82,7 @@ HINTS = {
     "not_in_window": "请在主办单位规定的签到时段内扫码；如有疑问请联系会场工作人员。",
     "wechat_bound_to_other": "一个微信号只能绑定一个身份证号码。请本人使用自己的微信扫码；"
                              "如需代为签到，请联系会场工作人员。",
-    "id_name_mismatch": "请核对姓名和身份证号码是否为本人的；如确为本人（例如登记的姓名有误），请联系会场工作人员。",
+    "id_name_mismatch": "请核对姓名和身份证号码是否为本人的；如登记的姓名有误，请联系会场工作人员。",
     "snapshot_user": "请点击页面下方的“使用完整服务”，或直接用微信“扫一扫”扫描会场投影上的二维码。",
     "wechat_misconfigured": "请联系会场工作人员。",
 }
@@ -258,9 +258,9 @@ def scan_page() -> Any:
     openid = _openid()
     if openid is None:  # cookie lost or too old: log in again within the same ticket
         return redirect(wechat.authorize_url(callback_url(), ticket.state))
-    trainee = bound_trainee(db.session(), openid)
-    if trainee is not None:
-        return _phone("tap.html", trainee=trainee, **_page_ctx(ticket, window))
+    binding = binding_of(db.session(), openid)
+    if binding is not None:  # an account bound after another (binding.later) is not shown her 职称 and 单位
+        return _phone("tap.html", trainee=binding.trainee, later=binding.later, **_page_ctx(ticket, window))
     return _phone("form.html", values={}, errors={}, titles=TITLES, labels=FIELD_LABELS, **_page_ctx(ticket, window))
 
 
@@ -301,11 +301,14 @@ def scan_submit() -> Any:
 def api_ticket() -> Any:
     ticket, window = _live_ticket()
     openid = _openid()
-    trainee = bound_trainee(db.session(), openid) if openid else None
+    binding = binding_of(db.session(), openid) if openid else None
+    trainee = binding.trainee if binding else None
+    # as the tap page: an account bound after another is told the name and masked ID, not 职称 and 单位
+    identity = ({"name": trainee.name, "masked_id": trainee.masked_id} if binding and binding.later else trainee)
     return {"activity_id": window.activity_id, "activity_title": _activity_title(window), "window_id": window.id,
             "window_title": window.title, "window_kind": window.kind_label, "nonce": ticket.nonce,
             "scanned_at": ticket.issued_at, "expires_at": ticket.expires_at(), "bound": trainee is not None,
-            "identity": trainee}
+            "identity": identity}
 
 
 @api.route("/scan", methods=["POST"])

@@ -42,7 +42,7 @@ REASONS = {
     "wechat_bound_to_other": "该微信号已绑定其他身份证号码，不能为他人签到。",
     "many_identities_same_address": "同一网络地址短时间内为多个身份签到。",
     "id_on_new_wechat": "该身份证号码此前绑定了其他微信号。",
-    "id_name_mismatch": "该身份证号码已由其他微信号登记，填写的姓名与登记的不一致。",
+    "id_name_mismatch": "填写的姓名与该身份证号码已登记的姓名不一致。",
     "forced": "由举办单位代为签到。",
 }
 

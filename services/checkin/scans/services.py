@@ -13,7 +13,7 @@ import hmac
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -79,14 +79,16 @@ def upsert_trainee(session: Session, identity: dict[str, Any], openid: str | Non
 
     Later details win (a new mobile, a new unit) when typed on a WeChat account of the trainee's own, or on the
     first: typed on a new account while another is bound to the ID number (a new phone, or someone scanning for
-    a colleague), they change nothing stored, and a name that is not the one on record is refused (kept).
+    a colleague), they change nothing stored. A name that is not the one on record is refused (kept): a scan
+    never renames anyone (the committee's 更正姓名 does).
     Also says whether the trainee is new (no earlier WeChat binding can exist)."""
     stmt = insert_for(session, Trainee).values(**_trainee_row(identity))
     mine = select(WeChatBinding.id).where(WeChatBinding.trainee_id == Trainee.id, WeChatBinding.openid == openid)
     others = select(WeChatBinding.id).where(WeChatBinding.trainee_id == Trainee.id, WeChatBinding.openid != openid)
+    same_name = Trainee.name == stmt.excluded["name"]  # a name is corrected by the committee, never by a scan
     stmt = stmt.on_conflict_do_update(index_elements=[Trainee.trainee_key], set_={
-        k: stmt.excluded[k] for k in ("name", "mobile_enc", "mobile_hash", "title", "unit", "updated_at")},
-        where=or_(mine.exists(), ~others.exists()) if openid else None)
+        k: stmt.excluded[k] for k in ("mobile_enc", "mobile_hash", "title", "unit", "updated_at")},
+        where=and_(same_name, or_(mine.exists(), ~others.exists())) if openid else same_name)
     trainee = session.scalars(stmt.returning(Trainee), execution_options={"populate_existing": True}).first()
     if trainee is not None:
         return trainee, _just_created(trainee)
@@ -117,8 +119,12 @@ def known_or_new_trainee(session: Session, identity: dict[str, Any]) -> Trainee:
     return trainee
 
 
+def binding_of(session: Session, openid: str) -> WeChatBinding | None:
+    return session.scalars(select(WeChatBinding).where(WeChatBinding.openid == openid)).first()
+
+
 def bound_trainee(session: Session, openid: str) -> Trainee | None:
-    binding = session.scalars(select(WeChatBinding).where(WeChatBinding.openid == openid)).first()
+    binding = binding_of(session, openid)
     return binding.trainee if binding else None
 
 
@@ -129,20 +135,23 @@ def _just_created(trainee: Trainee) -> bool:
 
 
 def _bind(session: Session, openid: str, trainee: Trainee, new: bool, flags: list[str], **where: Any) -> None:
-    """One WeChat account binds to one ID number; a double tap racing itself is judged by the winner's row."""
+    """One WeChat account binds to one ID number; a double tap racing itself is judged by the winner's row. An
+    account bound while another is bound to the ID number (binding.later) marks every check-in made through it."""
+    later = not new and bool(session.scalar(select(func.count()).select_from(WeChatBinding).where(
+        WeChatBinding.trainee_id == trainee.id, WeChatBinding.openid != openid)))
     stmt = (insert_for(session, WeChatBinding)
-            .values(openid=openid, trainee_id=trainee.id, bound_at=clock.now())
+            .values(openid=openid, trainee_id=trainee.id, bound_at=clock.now(), later=later)
             .on_conflict_do_nothing(index_elements=[WeChatBinding.openid]).returning(WeChatBinding.id))
     if session.execute(stmt).first() is None:
-        bound_to = session.scalar(select(WeChatBinding.trainee_id).where(WeChatBinding.openid == openid))
+        bound_to, bound_later = session.execute(select(WeChatBinding.trainee_id, WeChatBinding.later)
+                                                .where(WeChatBinding.openid == openid)).one()
         if bound_to != trainee.id:
             # keep the refusal, not the identity typed for someone else's WeChat account
             key = trainee.trainee_key
             session.rollback()
             raise refuse(session, "wechat_bound_to_other", openid=openid, trainee_key=key, **where)
-        return
-    if not new and session.scalar(select(func.count()).select_from(WeChatBinding).where(
-            WeChatBinding.trainee_id == trainee.id, WeChatBinding.openid != openid)):
+        later = bound_later
+    if later:
         flags.append("id_on_new_wechat")
 
 

@@ -9,8 +9,9 @@ one transaction of its own (the caller runs it in autocommit), and answers with 
     not_found               the window does not exist or is not the ticket's activity's; nothing stored
     not_in_window           the scan's time is outside the window; the refusal is kept in refused_scans
     wechat_bound_to_other   this WeChat account is bound to another ID number; the refusal is kept
-    id_name_mismatch        the ID number is another WeChat account's and the name typed is not the one on record;
-                            the refusal is kept (with the right name it checks in, flagged, changing nothing stored)
+    id_name_mismatch        the name typed is not the one on record for the ID number (a scan never changes a
+                            name); the refusal is kept. Typed on a WeChat account other than the trainee's own
+                            with the right name, it checks in, flagged, changing nothing stored
     identity_required       a one-tap scan by a WeChat account bound to nobody; nothing stored
 
 A binding made by a concurrent scan between the check and the insert raises SQLSTATE BOUND_ELSEWHERE
@@ -58,6 +59,7 @@ DECLARE
     v_unit text;
     v_new boolean := false;
     v_bound integer;
+    v_later boolean;
     v_binding integer;
     v_flags text[] := '{}';
     v_seen integer[] := '{}';
@@ -73,7 +75,8 @@ BEGIN
     SELECT cw.id, cw.activity_id, cw.kind, cw.starts_at, cw.ends_at, a.offering_id, a.institution_id,
            (SELECT ck.id FROM checkins ck WHERE ck.nonce = p_nonce) AS answered_by,
            bt.id AS bound_id, bt.trainee_key AS bound_key, bt.name AS bound_name, bt.id_enc AS bound_id_enc,
-           bt.mobile_enc AS bound_mobile_enc, bt.title AS bound_title, bt.unit AS bound_unit
+           bt.mobile_enc AS bound_mobile_enc, bt.title AS bound_title, bt.unit AS bound_unit,
+           b.later AS bound_later
       INTO w
       FROM checkin_windows cw JOIN activities a ON a.id = cw.activity_id
       LEFT JOIN (wechat_bindings b JOIN trainees bt ON bt.id = b.trainee_id) ON b.openid = p_openid
@@ -107,21 +110,21 @@ BEGIN
             RETURN;
         END IF;
         -- later details win (a new mobile, a new unit), typed on a WeChat account of the trainee's own (or on
-        -- the first); the ID number stays
+        -- the first); the ID number and the name stay (a name is corrected by the committee, 更正姓名)
         INSERT INTO trainees AS tr (trainee_key, id_enc, name, mobile_enc, mobile_hash, title, unit, created_at,
                                     updated_at)
         VALUES (p_trainee_key, p_id_enc, p_name, p_mobile_enc, p_mobile_hash, p_title, p_unit, p_now, p_now)
-        ON CONFLICT (trainee_key) DO UPDATE SET name = EXCLUDED.name, mobile_enc = EXCLUDED.mobile_enc,
+        ON CONFLICT (trainee_key) DO UPDATE SET mobile_enc = EXCLUDED.mobile_enc,
             mobile_hash = EXCLUDED.mobile_hash, title = EXCLUDED.title, unit = EXCLUDED.unit,
             updated_at = EXCLUDED.updated_at
-         WHERE w.bound_id IS NOT NULL
-            OR NOT EXISTS (SELECT 1 FROM wechat_bindings b WHERE b.trainee_id = tr.id AND b.openid <> p_openid)
+         WHERE tr.name = EXCLUDED.name AND (w.bound_id IS NOT NULL
+            OR NOT EXISTS (SELECT 1 FROM wechat_bindings b WHERE b.trainee_id = tr.id AND b.openid <> p_openid))
         RETURNING tr.id, tr.trainee_key, tr.name, tr.id_enc, tr.mobile_enc, tr.title, tr.unit,
                   tr.created_at = tr.updated_at  -- both set only on insert: a new trainee
         INTO v_trainee_id, v_trainee_key, v_name, v_id_enc, v_mobile_enc, v_title, v_unit, v_new;
         IF NOT FOUND THEN
-            -- the ID number is bound to another WeChat account: what this one typed changes nothing, and it
-            -- checks in (flagged below) only with the name on record
+            -- another name than the one on record, or the ID number is bound to another WeChat account: what was
+            -- typed changes nothing, and it checks in (flagged below) only with the name on record
             SELECT tr.id, tr.trainee_key, tr.name, tr.id_enc, tr.mobile_enc, tr.title, tr.unit, false
               INTO v_trainee_id, v_trainee_key, v_name, v_id_enc, v_mobile_enc, v_title, v_unit, v_new
               FROM trainees tr WHERE tr.trainee_key = p_trainee_key;
@@ -145,21 +148,24 @@ BEGIN
         v_unit := w.bound_unit;
     END IF;
 
-    -- bind the WeChat account (not yet bound: bound to this trainee was found above, to another refused)
+    -- bind the WeChat account (not yet bound: bound to this trainee was found above, to another refused); one
+    -- bound while another is bound to the ID number marks every check-in made through it
     IF p_openid IS NOT NULL AND w.bound_id IS NULL THEN
-        INSERT INTO wechat_bindings (openid, trainee_id, bound_at) VALUES (p_openid, v_trainee_id, p_now)
+        v_later := NOT v_new AND EXISTS (SELECT 1 FROM wechat_bindings b
+                                          WHERE b.trainee_id = v_trainee_id AND b.openid <> p_openid);
+        INSERT INTO wechat_bindings (openid, trainee_id, bound_at, later) VALUES (p_openid, v_trainee_id, p_now,
+                                                                                  v_later)
         ON CONFLICT (openid) DO NOTHING RETURNING id INTO v_binding;
         IF v_binding IS NULL THEN
             SELECT b.trainee_id INTO v_bound FROM wechat_bindings b WHERE b.openid = p_openid;
             IF v_bound <> v_trainee_id THEN  -- a concurrent scan bound it first: undo everything
                 RAISE EXCEPTION 'wechat_bound_to_other' USING ERRCODE = 'CKB01';
             END IF;
-        ELSIF NOT v_new THEN
-            IF EXISTS (SELECT 1 FROM wechat_bindings b WHERE b.trainee_id = v_trainee_id AND b.openid <> p_openid)
-            THEN
-                v_flags := v_flags || 'id_on_new_wechat'::text;
-            END IF;
+        ELSIF v_later THEN
+            v_flags := v_flags || 'id_on_new_wechat'::text;
         END IF;
+    ELSIF w.bound_later THEN
+        v_flags := v_flags || 'id_on_new_wechat'::text;
     END IF;
 
     -- many identities from one address: count other trainees among its check-ins of the last minutes, newest

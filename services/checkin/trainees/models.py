@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from services.common import clock, pii
@@ -47,4 +47,7 @@ class WeChatBinding(Base):
     openid: Mapped[str] = mapped_column(String(128), unique=True)
     trainee_id: Mapped[int] = mapped_column(ForeignKey("trainees.id", ondelete="CASCADE"), index=True)
     bound_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    # bound while another WeChat account was bound to the same ID number (a new phone, or someone scanning for a
+    # colleague): every check-in through it is marked id_on_new_wechat, not only the first
+    later: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     trainee: Mapped[Trainee] = relationship(back_populates="bindings")
