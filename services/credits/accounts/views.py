@@ -154,8 +154,10 @@ def login_page() -> Any:
 
 
 @pages.get("/credits/")
-@access("trainee")
+@access("trainee", "institution", "reviewer")
 def home_page() -> Any:
+    if current().role != "trainee":  # the office's and the committee's way in is the award lists (学分管理)
+        return redirect("/credits/awards")
     account = _account_or_login()
     if not isinstance(account, TraineeAccount):
         return account
