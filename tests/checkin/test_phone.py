@@ -443,6 +443,13 @@ def test_a_colleague_typing_someone_elses_id_number_on_his_phone_is_refused(chec
     assert resp.status_code == 403 and "id_name_mismatch" in text and "请核对姓名和身份证号码" in text
     assert "张一明" not in text  # the name on record is not told
     assert len(checkins()) == 1 and refusals() == ["id_name_mismatch"]
+    # the office's 未通过的扫码 shows the number typed, masked, so the doctor at the desk can be found
+    from tests.checkin.test_windows_support import client_for
+
+    office = client_for(checkin_app, "inst_a")
+    listing = office.get(f"/checkin/activities/{hall['a']}/checkins").get_data(as_text=True)
+    refused_part = listing.split("未通过的扫码")[1]
+    assert f"{id_number(1)[:4]}**********{id_number(1)[-4:]}" in refused_part and id_number(1) not in listing
     # with her name he checks in, marked; his phone is then shown her name and masked ID, not her 职称 and 单位
     page = open_code(other, token_for(hall["a"], hall["w2"]), user="mallory")
     assert submit(other, nonce_of(page), identity(1, mobile="13700000000")).status_code == 200

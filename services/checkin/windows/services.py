@@ -356,8 +356,9 @@ def checkin_page(session: Session, activity: Activity, args: dict[str, Any]) -> 
 
 def refused_scans(session: Session, activity: Activity, window_id: int | None = None,
                   limit: int = 50) -> tuple[int, list[dict[str, Any]]]:
-    """The latest refused scans of the activity with their reasons (the trainee is not named: a refusal
-    may come from anyone)."""
+    """The latest refused scans of the activity with their reasons. The ID number typed is shown masked where it
+    is one on record (the doctor who comes to the desk is found by its last digits); nobody is named: a refusal
+    may come from anyone, typing anyone's number."""
     stmt = select(RefusedScan).where(RefusedScan.activity_id == activity.id)
     if window_id is not None:
         stmt = stmt.where(RefusedScan.window_id == window_id)
@@ -365,9 +366,14 @@ def refused_scans(session: Session, activity: Activity, window_id: int | None = 
     titles = dict(session.execute(select(CheckinWindow.id, CheckinWindow.title)
                                   .where(CheckinWindow.activity_id == activity.id)).all())
     rows = session.scalars(stmt.order_by(RefusedScan.at.desc(), RefusedScan.id.desc()).limit(limit)).all()
+    keys = {r.trainee_key for r in rows if r.trainee_key}
+    known = {t.trainee_key: t for t in session.scalars(select(Trainee).where(Trainee.trainee_key.in_(keys)))} \
+        if keys else {}
     return total, [{"id": r.id, "at": r.at, "window_id": r.window_id,
                     "window_title": titles.get(r.window_id or 0, ""), "reason": r.reason,
-                    "reason_label": REASONS.get(r.reason, r.reason)} for r in rows]
+                    "reason_label": REASONS.get(r.reason, r.reason),
+                    "id_number_masked": known[r.trainee_key].masked_id if r.trainee_key in known else ""}
+                   for r in rows]
 
 
 EXPORT_HEADERS = ("序号", "姓名", "身份证号码", "手机号码", "职称", "单位", "时段", "类型", "签到时间", "方式",
