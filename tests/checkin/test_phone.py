@@ -359,13 +359,19 @@ def test_no_ticket_at_all(phone, hall):
     assert resp.status_code == 410
 
 
-def test_form_of_an_earlier_scan_is_refused(phone, hall):
+def test_form_of_an_earlier_scan_is_shown_again_for_the_newer_one_with_what_was_typed(phone, hall):
+    """A doctor filling the form scans the code again in another tab, then submits the first page: nothing is
+    stored from the old page; it comes back for the newer scan with what was typed, to submit once more."""
     page = open_code(phone, token_for(hall["a"], hall["w1"]))
     old_nonce = nonce_of(page)
     clock.set_now(NOW + dt.timedelta(minutes=2))
-    open_code(phone, token_for(hall["a"], hall["w1"]))  # scanned again: a new ticket replaces the old
+    newer = open_code(phone, token_for(hall["a"], hall["w2"]))  # scanned again: a new ticket replaces the old
     resp = submit(phone, old_nonce, identity(1))
-    assert resp.status_code == 410 and checkins() == []
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 409 and checkins() == [] and "本页已按最新一次扫码（上午签退）更新" in html
+    assert f'value="{identity(1)["id_number"]}"' in html and nonce_of(resp) == nonce_of(newer) != old_nonce
+    assert submit(phone, nonce_of(resp), identity(1)).status_code == 200
+    assert [c.window_id for c in checkins()] == [hall["w2"]]
 
 
 def test_reload_of_the_opened_code_keeps_the_ticket(phone, hall):

@@ -270,11 +270,22 @@ def scan_page() -> Any:
 def scan_submit() -> Any:
     """Store the check-in; a repeated submission (double tap, retry) answers with the same check-in."""
     ticket, window = _live_ticket()
-    _check_nonce(ticket, request.form.get("nonce"))
     openid = _openid()
+    form_ctx = {"titles": TITLES, "labels": FIELD_LABELS, **_page_ctx(ticket, window)}
+    nonce = request.form.get("nonce")
+    if nonce and openid and not hmac.compare_digest(nonce.encode(), ticket.nonce.encode()):
+        # the page of an earlier scan, sent after a newer one in another tab: shown again for the newer scan
+        # with what was typed (nothing stored; the newer page's nonce decides)
+        notice = {"_schema": f"您又扫描了一次二维码，本页已按最新一次扫码（{window.title}）更新，请核对后再次提交。"}
+        binding = binding_of(db.session(), openid)
+        if binding is not None:
+            return _phone("tap.html", 409, trainee=binding.trainee, later=binding.later, notice=notice["_schema"],
+                          **_page_ctx(ticket, window))
+        values = {k: request.form.get(k, "") for k in IDENTITY_FIELDS}
+        return _phone("form.html", 409, values=values, errors=notice, **form_ctx)
+    _check_nonce(ticket, nonce)
     if openid is None:
         raise AppError(401, WECHAT_LOGIN_REQUIRED, _MESSAGES[WECHAT_LOGIN_REQUIRED])
-    form_ctx = {"titles": TITLES, "labels": FIELD_LABELS, **_page_ctx(ticket, window)}
     identity = None
     if request.form.get("mode") != "tap":
         identity, errors = load_form(_IDENTITY, request.form)
