@@ -143,6 +143,23 @@ def test_figures_typed_with_their_units_or_full_width_are_read(projects_app, pro
     assert body["errors"][0]["reason"].startswith("学分：")
 
 
+def test_a_row_for_a_deactivated_institution_is_refused_on_its_row(projects_app, projects_db, inst_a, inst_b,
+                                                                    reviewer):
+    """停用 institutions cannot log in to file: a project catalogued for one would wait unseen."""
+    from services.projects.institutions.models import Institution
+    from services.projects.institutions.services import set_active
+
+    s = projects_db.new_session()
+    set_active(s, s.get(Institution, inst_b[0].id), False)
+    s.commit()
+    s.close()
+    body = upload(projects_app.test_client(), workbook([row("2026-06-01-001", inst_a[0].name),
+                                                        row("2026-06-01-002", inst_b[0].name)]),
+                  bearer(reviewer[1])).get_json()
+    assert body["created"] == 1 and [e["row"] for e in body["errors"]] == [3]
+    assert "已停用" in body["errors"][0]["reason"] and inst_b[0].name in body["errors"][0]["reason"]
+
+
 def test_a_number_of_another_year_is_refused_on_its_row(projects_app, projects_db, inst_a, reviewer):
     """December: the clerk imports next year's catalogue and leaves the page's 年度 at this year, or a row's 年度
     disagrees with its number. Stored as typed, a 2027 project became a 2026 one, or an existing 2026 project

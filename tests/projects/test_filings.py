@@ -530,6 +530,7 @@ def test_a_date_outside_the_catalogue_period_is_noted_and_the_office_can_explain
     office = login_client(projects_app.test_client(), inst_a[1])
     form = office.get(f"/projects/filings/{fid}").get_data(as_text=True)
     assert 'id="checks"' in form and 'name="note"' in form and "在下方“说明”中写明原因" in form
+    assert "项目目录举办时间 2026年5月" in form  # what the dates are checked against, before 上报
     bad_row = c.put(f"/projects/api/filings/{fid}", headers=h, json={"schedule": [
         {"date": "2026-03-20", "start": "08:30", "end": "09:30", "title": "讲座"}] * 201})
     assert bad_row.get_json()["error"]["fields"]["schedule"] == "日程最多填写 200 行。"

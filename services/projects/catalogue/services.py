@@ -224,6 +224,10 @@ def import_rows(session: Session, rows: list[tuple[int, dict[str, str]]], year: 
             result.errors.append(RowError(excel_row, number,
                                           f"主办单位：系统中没有名为“{data['host_name']}”的申办机构，请先添加该机构或核对名称。"))
             continue
+        if not inst.active:  # its login is refused: a project it cannot file would wait unseen
+            result.errors.append(RowError(excel_row, number, f"主办单位：申办机构“{inst.name}”已停用，"
+                                                             "请先在申办机构中启用该机构，或核对名称。"))
+            continue
         data["host_name"] = inst.name  # a former name reads as the current one
         existing = session.scalar(select(Project).where(Project.number == data["number"]))
         if existing is None and number_key(data["number"]) in catalogued:
