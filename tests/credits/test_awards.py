@@ -228,6 +228,10 @@ def test_an_award_made_after_the_desk_corrected_her_name_carries_the_corrected_o
     assert desk.post("/credits/accounts/name", data=form(REVIEWER, trainee_key=key(3), name="李纳",
                                                           reason="核对身份证")).status_code == 200
     c = client_for(credits_app, "inst_a")
+    preview = c.post(f"/credits/awards/{OFFERING}/analysis",
+                     data=analysis_form(1, 2, 3, 4, action="preview")).get_data(as_text=True)
+    # the preview tells two people of one name apart by the masked ID number
+    assert "<td>李纳</td>" in preview and "李娜" not in preview and pii.mask_id(id_number(3)) in preview
     c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))
     attendees = c.get(f"/credits/awards/{OFFERING}/attendees").get_data(as_text=True)
     assert "<td>李纳</td>" in attendees and "李娜" not in attendees

@@ -163,6 +163,9 @@ def method_step(offering_id: int) -> Any:
     return render_template("credits/awards/method.html", o=offering, warning=svc.MANUAL_WARNING, methods=METHODS)
 
 
+PREVIEW_ROWS = 200  # the 考勤分析 preview lists this many; 确定 keeps them all
+
+
 def _render_analysis(offering: Any, windows: list[svc.WindowInfo], values: dict[str, Any], errors: dict[str, str],
                      preview: list[Any] | None, preview_rule: str | None, status: int = 200,
                      forced: set[str] | None = None, **short: Any) -> Any:
@@ -171,6 +174,7 @@ def _render_analysis(offering: Any, windows: list[svc.WindowInfo], values: dict[
                            preview=preview, preview_rule=preview_rule, saved=saved, forced=forced or set(),
                            short=short.get("short", []), ticked=short.get("ticked", 0),
                            include_forced=short.get("include_forced", False),
+                           ids=short.get("ids", {}), names=short.get("names", {}), preview_rows=PREVIEW_ROWS,
                            saved_rule=svc.rule_text(saved) if saved else None,
                            can_edit=_can_edit(offering)), status
 
@@ -207,8 +211,13 @@ def analysis_submit(offering_id: int) -> Any:
     forced = {k for k, ws in svc.forced_checkins(session, offering_id).items()
               if ws & ticked} if inp.include_forced else set()
     short = svc.short_of_rule(session, offering_id, inp, {a.trainee_key for a in attendees})
+    # two 张伟 are told apart by their masked ID numbers; names as on their accounts (更正姓名)
+    shown = [a.trainee_key for a in attendees[:PREVIEW_ROWS]]
+    who, names = svc.people(session, offering_id, shown), svc.account_names(session, shown)
+    ids = {k: pii.masked(p.id_enc) for k, p in who.items()}
     return _render_analysis(offering, windows, values, {}, attendees, describe(inp.rule, len(inp.picks)),
-                            forced=forced, short=short, ticked=len(inp.picks), include_forced=inp.include_forced)
+                            forced=forced, short=short, ticked=len(inp.picks), include_forced=inp.include_forced,
+                            ids=ids, names=names)
 
 
 @pages.get("/credits/awards/<int:offering_id>/attendees")
