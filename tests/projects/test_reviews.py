@@ -335,6 +335,32 @@ def test_each_decision_is_told_to_the_institution_by_sms(projects_app, projects_
     assert sms_log.read_text(encoding="utf-8")[len(before):] == sent
 
 
+def test_a_resubmission_tells_the_committee_what_the_office_changed(projects_app, inst_a, reviewer, ready_filing,
+                                                                    frozen):
+    """After 退回 the clerk could not see what was changed before the filing came back (a replaced 会议通知 simply
+    replaced): the 上报 names it in 办理记录, on both sides; a 上报 with nothing changed says so."""
+    from tests.projects.conftest import jpeg_bytes
+
+    _project, fid = ready_filing(*inst_a, submit=True)
+    c = projects_app.test_client()
+    h, hr = bearer(inst_a[1]), bearer(reviewer[1])
+    back = f"/projects/api/review/filings/{fid}/return"
+    assert c.post(back, headers=hr, json={"reason": "通知不清晰"}).status_code == 200
+    assert c.put(f"/projects/api/filings/{fid}", headers=h, json={"venue": "西安市雁塔区新会议中心"}).status_code == 200
+    r = c.post(f"/projects/api/filings/{fid}/uploads/notice", headers=h, content_type="multipart/form-data",
+               data={"file": (io.BytesIO(jpeg_bytes(color="gray")), "新通知.jpg")})
+    assert r.status_code == 201
+    assert c.post(f"/projects/api/filings/{fid}/submit", headers=h, json={}).status_code == 200
+    page = login_client(projects_app.test_client(), reviewer[1]).get(f"/projects/review/filings/{fid}")
+    assert "与上次上报相比修改了：举办地点、会议通知（重新上传）。" in page.get_data(as_text=True)
+    assert c.post(back, headers=hr, json={"reason": "再核对"}).status_code == 200
+    assert c.post(f"/projects/api/filings/{fid}/submit", headers=h, json={}).status_code == 200
+    history = c.get(f"/projects/api/filings/{fid}", headers=h).get_json()["history"]
+    sent = [entry["reason"] for entry in history if entry["action"] == "submit"]
+    assert len(sent) == 3 and not sent[0]  # the first 上报 compares with nothing
+    assert sent[1].startswith("与上次上报相比修改了") and sent[2] == "与上次上报相比未作修改。"
+
+
 def test_a_retried_decision_notice_texts_only_who_was_not_reached(projects_app, projects_db, inst_a, reviewer,
                                                                   ready_filing, frozen, monkeypatch):
     """Two 机构负责人; the SMS to the second fails once: the retry texts the second, not the first again."""

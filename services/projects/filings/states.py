@@ -7,9 +7,11 @@ committee's pages and both JSON APIs.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session
 
-from services.common import clock
+from services.common import clock, pii
 from services.common.auth import Principal
 from services.common.errors import AppError
 
@@ -53,6 +55,37 @@ def ensure_deletable(filing: Filing) -> None:
         raise AppError(409, "not_deletable", f"该登记当前状态为“{LABELS[filing.state]}”，不能删除。")
 
 
+# what the committee reads a filing by, in the form's order: a change of any is named at the next 上报
+_SENT_LABELS = {"starts_on": "举办开始日期", "ends_on": "举办结束日期", "venue": "举办地点", "mode": "举办方式",
+                "expected_trainees": "预计培训人数", "contact_person": "联系人", "contact_phone": "联系电话",
+                "schedule": "日程安排", "note": "说明"}
+_UPLOAD_LABELS = {"notice": "会议通知", "agenda": "会议日程", "online_supervision": "线上学员授予学分监管说明"}
+
+
+def sent_as(filing: Filing) -> dict[str, Any]:
+    """The filing as a 上报 sends it (the phone as its keyed hash, files by their SHA-256), to compare the next."""
+    return {"starts_on": str(filing.starts_on), "ends_on": str(filing.ends_on), "venue": filing.venue,
+            "mode": filing.mode, "expected_trainees": filing.expected_trainees,
+            "contact_person": filing.contact_person,
+            "contact_phone": pii.mobile_hash(pii.decrypt(filing.contact_phone_enc)) if filing.contact_phone_enc else "",
+            "schedule": filing.schedule or [], "note": filing.note,
+            "uploads": {u.kind: u.sha256 for u in filing.uploads}}
+
+
+def changes_since_sent(filing: Filing, now: dict[str, Any]) -> str | None:
+    """办理记录's line for a 上报 after an earlier one: what differs from what was sent then (None the first time)."""
+    before = filing.submitted_as
+    if not before:
+        return None
+    changed = [label for key, label in _SENT_LABELS.items() if before.get(key) != now.get(key)]
+    files = before.get("uploads") or {}
+    changed += [f"{label}（重新上传）" if kind in files else f"{label}（新上传）"
+                for kind, label in _UPLOAD_LABELS.items() if now["uploads"].get(kind) not in (None, files.get(kind))]
+    changed += [f"{label}（已删除）" for kind, label in _UPLOAD_LABELS.items()
+                if kind in files and kind not in now["uploads"]]
+    return ("与上次上报相比修改了：" + "、".join(changed) + "。") if changed else "与上次上报相比未作修改。"
+
+
 def transition(session: Session, actor: Principal, filing: Filing, action: str, reason: str | None = None) -> None:
     allowed, to_state, role = TRANSITIONS[action]
     if actor.role != role:
@@ -64,6 +97,9 @@ def transition(session: Session, actor: Principal, filing: Filing, action: str, 
     now = clock.now()
     if action == "submit":
         filing.submitted_at = now
+        sending = sent_as(filing)
+        reason = reason or changes_since_sent(filing, sending)
+        filing.submitted_as = sending
     else:
         filing.decided_at = now
     filing.return_reason = reason if action == "return" else None
