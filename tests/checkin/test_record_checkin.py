@@ -384,6 +384,10 @@ def test_a_known_id_typed_on_another_wechat_account_changes_nothing_stored(windo
     tap = scan("tap", at=START + dt.timedelta(hours=9, minutes=1), openid="imposter", window_id=evening.id)
     assert tap.created
     assert "id_on_new_wechat" in s.scalars(select(Checkin.flags).where(Checkin.id == tap.checkin_id)).one()
+    # and, bound now, its typed details still change nothing of hers
+    scan("imposter-again", at=START + dt.timedelta(hours=9, minutes=2), window_id=evening.id, openid="imposter",
+         who=identity(1, mobile="13700000888", title="主任医师", unit="API医院"))
+    assert stored() == ("张1", "13912340001", "主治医师", "西安市第一医院")
 
     # the owner's own account still updates her record (a new mobile, a new unit), and is not marked
     clock.set_now(START + dt.timedelta(hours=5, minutes=2))

@@ -83,7 +83,8 @@ def upsert_trainee(session: Session, identity: dict[str, Any], openid: str | Non
     never renames anyone (the committee's 更正姓名 does).
     Also says whether the trainee is new (no earlier WeChat binding can exist)."""
     stmt = insert_for(session, Trainee).values(**_trainee_row(identity))
-    mine = select(WeChatBinding.id).where(WeChatBinding.trainee_id == Trainee.id, WeChatBinding.openid == openid)
+    mine = select(WeChatBinding.id).where(WeChatBinding.trainee_id == Trainee.id, WeChatBinding.openid == openid,
+                                          WeChatBinding.later.is_(False))  # not one bound beside hers
     others = select(WeChatBinding.id).where(WeChatBinding.trainee_id == Trainee.id, WeChatBinding.openid != openid)
     same_name = Trainee.name == stmt.excluded["name"]  # a name is corrected by the committee, never by a scan
     stmt = stmt.on_conflict_do_update(index_elements=[Trainee.trainee_key], set_={

@@ -109,15 +109,16 @@ BEGIN
             r_outcome := 'wechat_bound_to_other';
             RETURN;
         END IF;
-        -- later details win (a new mobile, a new unit), typed on a WeChat account of the trainee's own (or on
-        -- the first); the ID number and the name stay (a name is corrected by the committee, 更正姓名)
+        -- later details win (a new mobile, a new unit), typed on the trainee's own WeChat account (the first
+        -- bound, not one bound later beside it) or on the first; the ID number and the name stay (a name is
+        -- corrected by the committee, 更正姓名)
         INSERT INTO trainees AS tr (trainee_key, id_enc, name, mobile_enc, mobile_hash, title, unit, created_at,
                                     updated_at)
         VALUES (p_trainee_key, p_id_enc, p_name, p_mobile_enc, p_mobile_hash, p_title, p_unit, p_now, p_now)
         ON CONFLICT (trainee_key) DO UPDATE SET mobile_enc = EXCLUDED.mobile_enc,
             mobile_hash = EXCLUDED.mobile_hash, title = EXCLUDED.title, unit = EXCLUDED.unit,
             updated_at = EXCLUDED.updated_at
-         WHERE tr.name = EXCLUDED.name AND (w.bound_id IS NOT NULL
+         WHERE tr.name = EXCLUDED.name AND ((w.bound_id IS NOT NULL AND NOT w.bound_later)
             OR NOT EXISTS (SELECT 1 FROM wechat_bindings b WHERE b.trainee_id = tr.id AND b.openid <> p_openid))
         RETURNING tr.id, tr.trainee_key, tr.name, tr.id_enc, tr.mobile_enc, tr.title, tr.unit,
                   tr.created_at = tr.updated_at  -- both set only on insert: a new trainee
