@@ -3,8 +3,9 @@ trainees, as if they had scanned the projector's code in each sign-in window. Tw
 考勤分析 has something to decide; two have surnames that pypinyin reads wrongly for names (曾 zeng, 单 shan),
 so the initial password (the pinyin of the name) can be tried with them.
 
-`load_demo_checkins(session, offering_id)` is idempotent (record_checkin answers a repeated nonce with the
-check-in it stored) and returns the trainees' logins for the local runner to print.
+`load_demo_checkins(session, offering_id)` scans once per activity (a restart adds nothing: not into windows the
+office added since, nor over names the committee corrected) and returns the trainees' logins for the local runner
+to print.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from stdnum.cn import ric
 
 from .activities.models import Activity
+from .scans.models import Checkin
 from .scans.services import record_checkin
 from .windows.models import CheckinWindow
 
@@ -49,7 +51,11 @@ def load_demo_checkins(session: Session, offering_id: int) -> dict[str, Any] | N
     windows = session.scalars(select(CheckinWindow).where(CheckinWindow.activity_id == activity.id)
                               .order_by(CheckinWindow.starts_at)).all()
     stored = 0
-    for n, (name, body, mobile, _password, missed) in enumerate(TRAINEES):
+    # once: a restart must not scan the demo trainees into windows the office added since, nor type their
+    # details again over what happened to them (a committee's 更正姓名 would refuse the old name)
+    loaded = session.scalar(select(Checkin.id).where(Checkin.activity_id == activity.id,
+                                                     Checkin.nonce.like(f"demo-{offering_id}-%")).limit(1))
+    for n, (name, body, mobile, _password, missed) in enumerate(() if loaded else TRAINEES):
         identity = {"name": name, "id_number": id_number(body), "mobile": mobile, "title": TITLES[n % len(TITLES)],
                     "unit": "西安市第一医院" if n % 2 else "西安市中心医院"}
         for w_index, window in enumerate(windows):
