@@ -295,6 +295,11 @@ def scan_submit() -> Any:
     try:
         recorded = _record(ticket, openid, identity)
     except AppError as exc:
+        if exc.code == "id_name_mismatch" and identity is not None:
+            # refused and kept; the form comes back as typed, the name marked (a typo is mended, not retyped)
+            values = {k: request.form.get(k, "") for k in IDENTITY_FIELDS}
+            said = f"{exc.message}{HINTS['id_name_mismatch']}"
+            return _phone("form.html", 422, values=values, errors={"name": said, "id_number": "请核对。"}, **form_ctx)
         if exc.code != "identity_required":
             raise
         # one tap, but this WeChat account is not (or no longer) bound: ask for the form
