@@ -345,6 +345,19 @@ def test_ticket_older_than_ten_minutes_is_expired(phone, hall):
     assert refusals() == ["ticket_expired", "ticket_expired"]
 
 
+def test_a_retry_after_the_ticket_time_of_a_stored_check_in_says_it_is_stored(phone, hall):
+    """A slow network resends the submission after the ticket's 10 minutes: she is checked in, and is told so
+    (not "扫码后超过有效时间", and no refusal for the office to chase)."""
+    page = open_code(phone, token_for(hall["a"], hall["w1"]))
+    nonce = nonce_of(page)
+    assert submit(phone, nonce, identity(1)).status_code == 200
+    clock.set_now(NOW + dt.timedelta(seconds=660))
+    again = submit(phone, nonce, identity(1))
+    assert again.status_code == 200 and "已签到" in again.get_data(as_text=True)
+    assert "您此前已在本时段签到" in again.get_data(as_text=True)
+    assert len(checkins()) == 1 and refusals() == []
+
+
 def test_ticket_time_is_configurable(phone, hall, monkeypatch):
     monkeypatch.setenv("CME_SCAN_TICKET_SECONDS", "120")
     page = open_code(phone, token_for(hall["a"], hall["w1"]))

@@ -23,6 +23,7 @@ from typing import Any, NoReturn
 from flask import Blueprint, jsonify, make_response, redirect, render_template, request, url_for
 from flask_smorest import Blueprint as ApiBlueprint
 from marshmallow import ValidationError
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import joinedload
@@ -44,6 +45,7 @@ from services.common.schemas import load_form
 from .. import wechat
 from ..db import db
 from ..qr.tokens import read_token
+from ..scans.models import Checkin
 from ..scans.services import WINDOW_GONE, ScanRefused, ScanResult, binding_of, record_scan, refuse
 from ..windows.models import CheckinWindow
 from .schemas import IDENTITY_FIELDS, PhoneScanResultSchema, PhoneScanSchema, TicketOutSchema, dump_scan_result
@@ -160,6 +162,20 @@ def _ticket() -> Ticket:
     return ticket
 
 
+def _answered_retry(nonce: str | None) -> Any:
+    """A submission already stored, sent again after the ticket's time (a slow network retrying): 已签到 with its
+    time, not an expired scan; None for anything else."""
+    ticket = load_ticket(request.cookies.get(TICKET_COOKIE))
+    if ticket is None or ticket.live() or not nonce or not hmac.compare_digest(nonce.encode(), ticket.nonce.encode()):
+        return None
+    c = db.session().scalars(select(Checkin).where(Checkin.nonce == ticket.nonce).options(
+        joinedload(Checkin.window).joinedload(CheckinWindow.activity), joinedload(Checkin.trainee))).first()
+    if c is None:
+        return None
+    answered = ScanResult(c.id, c.window_id, c.scanned_at, False, c.forced, c.trainee.name)
+    return _phone("done.html", recorded=answered, scanned_at=clock.fmt(c.scanned_at), **_page_ctx(ticket, c.window))
+
+
 def _live_ticket() -> tuple[Ticket, CheckinWindow]:
     """The live ticket and its window (with its activity, for the page's title)."""
     ticket = _ticket()
@@ -269,6 +285,9 @@ def scan_page() -> Any:
 @_in_wechat
 def scan_submit() -> Any:
     """Store the check-in; a repeated submission (double tap, retry) answers with the same check-in."""
+    answered = _answered_retry(request.form.get("nonce"))
+    if answered is not None:
+        return answered
     ticket, window = _live_ticket()
     openid = _openid()
     form_ctx = {"titles": TITLES, "labels": FIELD_LABELS, **_page_ctx(ticket, window)}
