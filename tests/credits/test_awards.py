@@ -270,6 +270,25 @@ def test_the_desk_answers_i_attended_but_my_credits_do_not_show(credits_app, see
     assert "未授分：举办机构在筛选授分人员时未授予，原因：未完成课后考核" in row(1)  # valid, but unticked
 
 
+def test_a_check_in_from_another_wechat_account_is_marked_before_grant(credits_app, seeded, cdb):
+    """checkin flags a check-in made on a WeChat account bound beside the trainee's own (a new phone, or someone
+    scanning for her); 有效人员明细 marks it where it counted, so the office looks before 授分."""
+    from sqlalchemy import update
+
+    from services.credits.attendance.models import AttendanceRecord
+
+    s = cdb.new_session()
+    s.execute(update(AttendanceRecord).where(AttendanceRecord.trainee_key == key(1), AttendanceRecord.window_id == 3)
+              .values(flags=["id_on_new_wechat"]))
+    s.commit()
+    s.close()
+    c = client_for(credits_app, "inst_a")
+    c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))
+    detail = c.get(f"/credits/awards/{OFFERING}/attendees").get_data(as_text=True)
+    mine = detail.split("<td>吴倩</td>")[1].split("</tr>")[0]
+    assert mine.count("另一微信号") == 1 and "另一微信号" not in detail.split("<td>李娜</td>")[1].split("</tr>")[0]
+
+
 def test_granting_again_adds_only_who_is_new(credits_app, seeded, cdb):
     c = client_for(credits_app, "inst_a")
     c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))

@@ -263,6 +263,7 @@ class AttendeeRow:
     exclusion_reason: str | None = None
     award_method: str | None = None
     forced: frozenset[int] = frozenset()  # the windows whose check-in was a 代签
+    other_wechat: frozenset[int] = frozenset()  # the windows whose check-in came from another WeChat account
 
     @property
     def status_label(self) -> str:
@@ -320,6 +321,7 @@ def attendee_rows(session: Session, offering: OfferingCredit, analysis: Attendan
                                     .where(AwardExclusion.offering_id == offering.offering_id)).all())
     # a 代签 counts only when the analysis includes them; then each one is marked where it counted
     forced = forced_checkins(session, offering.offering_id) if analysis.include_forced else {}
+    other = other_wechat_checkins(session, offering.offering_id)
     rows = []
     for a in attendees:
         p = who.get(a.trainee_key)
@@ -332,7 +334,8 @@ def attendee_rows(session: Session, offering: OfferingCredit, analysis: Attendan
             a.trainee_key, names.get(a.trainee_key, a.name), pii.masked(p.id_enc) if p else "****",
             p.title if p else "", p.unit if p else "",
             a.scans, status, award.id if award else None, excluded.get(a.trainee_key),
-            award.method if award else None, frozenset(forced.get(a.trainee_key, ()))))
+            award.method if award else None, frozenset(forced.get(a.trainee_key, ())),
+            frozenset(other.get(a.trainee_key, ()))))
     return rows
 
 
@@ -623,6 +626,21 @@ def forced_checkins(session: Session, offering_id: int) -> dict[str, set[int]]:
     for key, window_id in session.execute(select(r.trainee_key, r.window_id)
                                           .where(r.offering_id == offering_id, r.forced.is_(True))):
         out.setdefault(key, set()).add(window_id)
+    return out
+
+
+OTHER_WECHAT = "id_on_new_wechat"  # checkin's flag: made on a WeChat account bound beside the trainee's own
+
+
+def other_wechat_checkins(session: Session, offering_id: int) -> dict[str, set[int]]:
+    """trainee_key -> the windows where her check-in came from a WeChat account other than her own (a new phone,
+    or someone scanning for her): the office sees it before 授分."""
+    r = AttendanceRecord
+    out: dict[str, set[int]] = {}
+    for key, window_id, flags in session.execute(select(r.trainee_key, r.window_id, r.flags)
+                                                 .where(r.offering_id == offering_id)):
+        if OTHER_WECHAT in (flags or ()):
+            out.setdefault(key, set()).add(window_id)
     return out
 
 
