@@ -202,12 +202,12 @@ def test_first_scan_with_form_then_one_tap(phone, hall):
     assert resp.status_code == 302 and urlsplit(resp.headers["Location"]).path == "/checkin/scan"
     tap = phone.get("/checkin/scan")
     text = tap.get_data(as_text=True)
-    assert tap.status_code == 200 and "确认签到" in text and "不是我" in text
+    assert tap.status_code == 200 and "确认签退" in text and "不是我" in text  # w2 is a 签退 window
     assert "张一明" in text and "6101**********" + id_number(1)[-4:] in text
     assert id_number(1) not in text and "13912340001" not in text
     assert 'name="id_number"' not in text
     done = submit(phone, nonce_of(tap))
-    assert done.status_code == 200 and "已签到" in done.get_data(as_text=True)
+    assert done.status_code == 200 and "已签退" in done.get_data(as_text=True)
     assert [(c.window_id, c.scanned_at) for c in checkins()] == [(hall["w1"], NOW),
                                                                   (hall["w2"], NOW + dt.timedelta(minutes=3))]
 
@@ -476,7 +476,7 @@ def test_a_colleague_typing_someone_elses_id_number_on_his_phone_is_refused(chec
     page = open_code(other, token_for(hall["a"], hall["w2"]), user="mallory")
     assert submit(other, nonce_of(page), identity(1, mobile="13700000000")).status_code == 200
     tap = open_code(other, token_for(hall["a"], hall["w2"]), user="mallory").get_data(as_text=True)
-    assert "确认签到" in tap and "张一明" in tap and "<dt>单位</dt>" not in tap and "主治医师" not in tap
+    assert "确认签退" in tap and "张一明" in tap and "<dt>单位</dt>" not in tap and "主治医师" not in tap
 
 
 # ---- the form -----------------------------------------------------------------------------------
