@@ -8,7 +8,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from services.common import clock
+from services.common import clock, pii
 from tests.checkin.test_windows_support import (
     INST_A,
     NAMES,
@@ -90,13 +90,17 @@ def test_refused_scans_are_listed_with_reasons(checkin_app, cdb, filled):
     aid, wids = filled
     s = cdb.new_session()
     s.add(RefusedScan(at=clock.now(), activity_id=aid, window_id=wids[0], reason="token_expired"))
+    s.add(RefusedScan(at=clock.now(), activity_id=aid, window_id=wids[0], reason="id_name_mismatch",
+                      trainee_key=pii.id_hash(id_number(1))))
     s.commit()
     s.close()
     html = client_for(checkin_app, "inst_a").get(f"/checkin/activities/{aid}/checkins").get_data(as_text=True)
     assert "未通过的扫码" in html and "二维码已过期" in html
     body = checkin_app.test_client().get(f"/checkin/api/activities/{aid}/refused-scans",
                                          headers=api_headers("inst_a")).get_json()
-    assert body["total"] == 1 and body["items"][0]["reason"] == "token_expired"
+    assert body["total"] == 2 and {i["reason"] for i in body["items"]} == {"token_expired", "id_name_mismatch"}
+    # the API gives the typed number masked, as the page does, where it is one on record
+    assert {i["id_number_masked"] for i in body["items"]} == {"", pii.mask_id(id_number(1))}
 
 
 def test_export_opens_with_openpyxl_masked_only_and_is_audited(checkin_app, filled):

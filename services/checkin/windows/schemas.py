@@ -176,6 +176,7 @@ class RefusedOutSchema(Schema):
     window_title = fields.String()
     reason = fields.String()
     reason_label = fields.String()
+    id_number_masked = fields.String(metadata={"description": "填写的身份证号码（脱敏；仅当该号码已登记时）"})
 
 
 class RefusedListSchema(Schema):
