@@ -52,7 +52,7 @@ class Filing(Base):
     # 说明: the office's word to the committee (a date outside the catalogue's period, an answer to a return)
     note: Mapped[str] = mapped_column(Text, default="", server_default="")
     # what the last 上报 sent (filings.states.sent_as): the next one names in 办理记录 what the office changed
-    submitted_as: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    submitted_as: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now, onupdate=clock.now)
     submitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
