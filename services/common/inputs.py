@@ -3,6 +3,8 @@ marshmallow messages flattened to {field: Chinese sentence}."""
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from typing import Any
 
 from flask import request
@@ -71,6 +73,12 @@ _HALF_WIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 
 def half_width(text: str) -> str:
     return text.translate(_HALF_WIDTH)
+
+
+def folded(text: str) -> str:
+    """A text as compared, not as shown: NFKC-folded (全角 digits and brackets as ASCII) with every space and line
+    break gone (an institution's name, a spreadsheet's header or figure, a typed password)."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text or ""))
 
 
 def load_query(schema: Schema, labels: dict[str, str]) -> dict[str, Any]:

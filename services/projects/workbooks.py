@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import io
 import re
-import unicodedata
 from collections.abc import Callable, Iterable
 from typing import IO, Any
 
 from services.common.errors import AppError
+from services.common.inputs import folded
 
 HEADER_SEARCH_ROWS = 10  # how far down a sheet its header row may be
 
@@ -28,8 +28,7 @@ def header_text(value: Any) -> str:
     unit or hint in brackets after the label dropped (学分（分）, 举办方式(线下/线上))."""
     if value is None:
         return ""
-    text = re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(value)))
-    return re.sub(r"(?<=.)[(\[][^()\[\]]*[)\]]$", "", text)
+    return re.sub(r"(?<=.)[(\[][^()\[\]]*[)\]]$", "", folded(str(value)))
 
 
 def _find_header(wb: Any, labels: set[str]) -> tuple[Any, int]:

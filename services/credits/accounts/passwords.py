@@ -14,6 +14,8 @@ import unicodedata
 
 from pypinyin import Style, lazy_pinyin, pinyin
 
+from services.common.inputs import folded
+
 __all__ = ["SURNAMES", "MAX_CANDIDATES", "default_initial_password", "initial_password_candidates",
            "is_initial_password", "normalize_password_input"]
 
@@ -83,7 +85,7 @@ def _u_variants(spelling: str) -> set[str]:
 
 def normalize_password_input(value: str) -> str:
     """What the trainee typed, for comparison with the initial password: lower case, no spaces, ü as v."""
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", value or "")).lower().replace("ü", "v")
+    return folded(value).lower().replace("ü", "v")
 
 
 def default_initial_password(name: str) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -24,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from services.common.auth import Principal
 from services.common.errors import AppError
+from services.common.inputs import folded
 from services.common.paging import matches, paginate
 
 from ..institutions.models import Institution, name_key
@@ -121,7 +121,7 @@ _DASHES = str.maketrans({c: "-" for c in "\u2010\u2011\u2012\u2013\u2014\u2015\u
 
 def normalise_number(text: str) -> str:
     """２０２６－０１－０１－００１ or "2026–01–01–001 " -> 2026-01-01-001: one project, however it was typed."""
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text).translate(_DASHES))
+    return folded(text).translate(_DASHES)
 
 
 # a figure typed with its unit ("10分", "20学时", "２期", "2027年"): the unit is the column's own
@@ -130,11 +130,11 @@ _UNITS = {"credit_value": ("学分", "分"), "hours": ("学时", "小时"), "off
 
 
 def _figure(text: str, units: tuple[str, ...]) -> str:
-    folded = re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
+    figure = folded(text)
     for unit in units:
-        if folded.endswith(unit) and folded[:-len(unit)]:
-            return folded[:-len(unit)]
-    return folded
+        if figure.endswith(unit) and figure[:-len(unit)]:
+            return figure[:-len(unit)]
+    return figure
 
 
 def _normalise(texts: dict[str, str]) -> dict[str, str]:

@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
-import unicodedata
 
 from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from services.common import clock, pii
 from services.common.db import UTCDateTime
+from services.common.inputs import folded
 
 from ..db import Base
 
@@ -16,7 +15,7 @@ from ..db import Base
 def name_key(name: str) -> str:
     """An institution's name as names are compared: 西安市第一医院（西院区） with half-width brackets or a stray space
     is the same institution (creating, importing, renaming and the catalogue's 主办单位 alike)."""
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", name or ""))
+    return folded(name)
 
 
 class Institution(Base):
