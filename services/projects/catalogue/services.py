@@ -196,8 +196,9 @@ def import_rows(session: Session, rows: list[tuple[int, dict[str, str]]], year: 
     catalogued = {number_key(n): pid for pid, n in session.execute(select(Project.id, Project.number))}
     for excel_row, texts in rows:
         number = texts.get("number", "")
-        if number_key(number) in repeated:
-            listed = "、".join(str(r) for r in repeated[number_key(number)])
+        rows_of_number = repeated.get(number_key(number))
+        if rows_of_number:
+            listed = "、".join(map(str, rows_of_number))
             result.errors.append(RowError(excel_row, number, f"项目编号：在本文件第 {listed} 行重复出现，"
                                                              "这些行均未导入；请核对后只保留一行。"))
             continue
@@ -229,12 +230,12 @@ def import_rows(session: Session, rows: list[tuple[int, dict[str, str]]], year: 
                                                              "请先在申办机构中启用该机构，或核对名称。"))
             continue
         data["host_name"] = inst.name  # a former name reads as the current one
-        existing = session.scalar(select(Project).where(Project.number == data["number"]))
-        if existing is None and number_key(data["number"]) in catalogued:
-            # the same project's number written without (or with other) leading zeros: it keeps the one it has
-            existing = session.get(Project, catalogued[number_key(data["number"])])
-            data["number"] = existing.number
+        # found by its number's key: written without (or with other) leading zeros it is the same project, and
+        # keeps the number it has
+        pid = catalogued.get(number_key(data["number"]))
+        existing = session.get(Project, pid) if pid is not None else None
         if existing is not None:
+            data["number"] = existing.number
             from ..filings.models import Offering  # late: filings builds on the catalogue
 
             used = session.scalar(select(func.max(Offering.seq)).where(Offering.project_id == existing.id)) or 0

@@ -15,9 +15,11 @@ from services.common import clock, pii
 from services.common.auth import Principal
 from services.common.errors import AppError
 
+from .. import uploads as jpg
 from ..audit.models import record
 from ..decisions import emit_decided
 from .models import Filing
+from .schemas import FIELD_LABELS
 
 STATES = ("draft", "submitted", "returned", "approved")
 LABELS = {"draft": "草稿", "submitted": "待审批", "returned": "已退回", "approved": "审批通过"}
@@ -56,10 +58,8 @@ def ensure_deletable(filing: Filing) -> None:
 
 
 # what the committee reads a filing by, in the form's order: a change of any is named at the next 上报
-_SENT_LABELS = {"starts_on": "举办开始日期", "ends_on": "举办结束日期", "venue": "举办地点", "mode": "举办方式",
-                "expected_trainees": "预计培训人数", "contact_person": "联系人", "contact_phone": "联系电话",
-                "schedule": "日程安排", "note": "说明"}
-_UPLOAD_LABELS = {"notice": "会议通知", "agenda": "会议日程", "online_supervision": "线上学员授予学分监管说明"}
+_SENT_FIELDS = ("starts_on", "ends_on", "venue", "mode", "expected_trainees", "contact_person", "contact_phone",
+                "schedule", "note")
 
 
 def sent_as(filing: Filing) -> dict[str, Any]:
@@ -77,11 +77,11 @@ def changes_since_sent(filing: Filing, now: dict[str, Any]) -> str | None:
     before = filing.submitted_as
     if not before:
         return None
-    changed = [label for key, label in _SENT_LABELS.items() if before.get(key) != now.get(key)]
+    changed = [FIELD_LABELS[key] for key in _SENT_FIELDS if before.get(key) != now.get(key)]
     files = before.get("uploads") or {}
     changed += [f"{label}（重新上传）" if kind in files else f"{label}（新上传）"
-                for kind, label in _UPLOAD_LABELS.items() if now["uploads"].get(kind) not in (None, files.get(kind))]
-    changed += [f"{label}（已删除）" for kind, label in _UPLOAD_LABELS.items()
+                for kind, label in jpg.KINDS.items() if now["uploads"].get(kind) not in (None, files.get(kind))]
+    changed += [f"{label}（已删除）" for kind, label in jpg.KINDS.items()
                 if kind in files and kind not in now["uploads"]]
     return ("与上次上报相比修改了：" + "、".join(changed) + "。") if changed else "与上次上报相比未作修改。"
 
