@@ -121,8 +121,7 @@ def _db_busy_page(exc: Exception) -> Any:
     submitted = request.method == "POST" and request.endpoint == "checkin_phone.scan_submit" and ticket is not None
     if submitted and request.form.get("mode") != "tap":
         assert ticket is not None
-        values = {k: request.form.get(k, "") for k in IDENTITY_FIELDS}
-        response = _phone("form.html", 503, values=values, titles=TITLES, labels=FIELD_LABELS, ticket=ticket,
+        response = _phone("form.html", 503, values=_typed(), titles=TITLES, labels=FIELD_LABELS, ticket=ticket,
                           activity=None, window=None, expires_at=clock.fmt(ticket.expires_at(), "%H:%M"),
                           errors={"_schema": DB_BUSY_MESSAGE + KEPT_FORM})
     else:
@@ -166,7 +165,7 @@ def _answered_retry(nonce: str | None) -> Any:
     """A submission already stored, sent again after the ticket's time (a slow network retrying): 已签到 with its
     time, not an expired scan; None for anything else."""
     ticket = load_ticket(request.cookies.get(TICKET_COOKIE))
-    if ticket is None or ticket.live() or not nonce or not hmac.compare_digest(nonce.encode(), ticket.nonce.encode()):
+    if ticket is None or ticket.live() or not _nonce_of(ticket, nonce):
         return None
     c = db.session().scalars(select(Checkin).where(Checkin.nonce == ticket.nonce).options(
         joinedload(Checkin.window).joinedload(CheckinWindow.activity), joinedload(Checkin.trainee))).first()
@@ -189,9 +188,19 @@ def _openid() -> str | None:
     return load_openid(request.cookies.get(WECHAT_COOKIE))
 
 
+def _typed() -> dict[str, str]:
+    """What the trainee typed on the form, to show it again."""
+    return {k: request.form.get(k, "") for k in IDENTITY_FIELDS}
+
+
+def _nonce_of(ticket: Ticket, nonce: str | None) -> bool:
+    """The form's nonce is the ticket's (compared in constant time)."""
+    return nonce is not None and hmac.compare_digest(nonce.encode(), ticket.nonce.encode())
+
+
 def _check_nonce(ticket: Ticket, nonce: str | None) -> None:
     """The form must be the one of the live ticket (an older tab's form is refused, not stored twice)."""
-    if not nonce or not hmac.compare_digest(nonce.encode(), ticket.nonce.encode()):
+    if not _nonce_of(ticket, nonce):
         _keep_and_raise(refuse(db.session(), "ticket_expired", activity_id=ticket.activity_id,
                                window_id=ticket.window_id, openid=_openid(), address=request.remote_addr,
                                status=410))
@@ -292,16 +301,15 @@ def scan_submit() -> Any:
     openid = _openid()
     form_ctx = {"titles": TITLES, "labels": FIELD_LABELS, **_page_ctx(ticket, window)}
     nonce = request.form.get("nonce")
-    if nonce and openid and not hmac.compare_digest(nonce.encode(), ticket.nonce.encode()):
+    if nonce and openid and not _nonce_of(ticket, nonce):
         # the page of an earlier scan, sent after a newer one in another tab: shown again for the newer scan
         # with what was typed (nothing stored; the newer page's nonce decides)
-        notice = {"_schema": f"您又扫描了一次二维码，本页已按最新一次扫码（{window.title}）更新，请核对后再次提交。"}
+        notice = f"您又扫描了一次二维码，本页已按最新一次扫码（{window.title}）更新，请核对后再次提交。"
         binding = binding_of(db.session(), openid)
         if binding is not None:
-            return _phone("tap.html", 409, trainee=binding.trainee, later=binding.later, notice=notice["_schema"],
+            return _phone("tap.html", 409, trainee=binding.trainee, later=binding.later, notice=notice,
                           **_page_ctx(ticket, window))
-        values = {k: request.form.get(k, "") for k in IDENTITY_FIELDS}
-        return _phone("form.html", 409, values=values, errors=notice, **form_ctx)
+        return _phone("form.html", 409, values=_typed(), errors={"_schema": notice}, **form_ctx)
     _check_nonce(ticket, nonce)
     if openid is None:
         raise AppError(401, WECHAT_LOGIN_REQUIRED, _MESSAGES[WECHAT_LOGIN_REQUIRED])
@@ -309,16 +317,15 @@ def scan_submit() -> Any:
     if request.form.get("mode") != "tap":
         identity, errors = load_form(_IDENTITY, request.form)
         if errors:
-            values = {k: request.form.get(k, "") for k in IDENTITY_FIELDS}
-            return _phone("form.html", 422, values=values, errors=errors, **form_ctx)
+            return _phone("form.html", 422, values=_typed(), errors=errors, **form_ctx)
     try:
         recorded = _record(ticket, openid, identity)
     except AppError as exc:
         if exc.code == "id_name_mismatch" and identity is not None:
             # refused and kept; the form comes back as typed, the name marked (a typo is mended, not retyped)
-            values = {k: request.form.get(k, "") for k in IDENTITY_FIELDS}
             said = f"{exc.message}{HINTS['id_name_mismatch']}"
-            return _phone("form.html", 422, values=values, errors={"name": said, "id_number": "请核对。"}, **form_ctx)
+            return _phone("form.html", 422, values=_typed(), errors={"name": said, "id_number": "请核对。"},
+                          **form_ctx)
         if exc.code != "identity_required":
             raise
         # one tap, but this WeChat account is not (or no longer) bound: ask for the form
