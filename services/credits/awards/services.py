@@ -276,29 +276,27 @@ class Person:
     mobile_enc: str | None
     title: str
     unit: str
+    # the name on her account: a check-in carries the name typed at the scan, and the committee's 更正姓名
+    # corrects the account (and the awards made so far); lists and awards made later take the corrected one
+    account_name: str | None = None
+
+    def name_or(self, scanned: str) -> str:
+        return self.account_name or scanned
 
 
 def people(session: Session, offering_id: int, keys: list[str] | None = None) -> dict[str, Person]:
-    """Identity details of the offering's checked-in trainees (one query; the latest check-in's values)."""
+    """Identity details of the offering's checked-in trainees (one query; the latest check-in's values, and the
+    name on the trainee's account)."""
     r = AttendanceRecord
-    stmt = (select(r.trainee_key, r.id_enc, r.mobile_enc, r.title, r.unit).where(r.offering_id == offering_id)
-            .order_by(r.trainee_key, r.scanned_at))
+    stmt = (select(r.trainee_key, r.id_enc, r.mobile_enc, r.title, r.unit, TraineeAccount.name)
+            .outerjoin(TraineeAccount, TraineeAccount.trainee_key == r.trainee_key)
+            .where(r.offering_id == offering_id).order_by(r.trainee_key, r.scanned_at))
     if keys is not None and len(keys) <= 1000:
         stmt = stmt.where(r.trainee_key.in_(keys))
     result: dict[str, Person] = {}
-    for key, id_enc, mobile_enc, title, unit in session.execute(stmt):
-        result[key] = Person(id_enc, mobile_enc or None, title, unit)  # later scans overwrite earlier
+    for key, id_enc, mobile_enc, title, unit, name in session.execute(stmt):
+        result[key] = Person(id_enc, mobile_enc or None, title, unit, name)  # later scans overwrite earlier
     return result
-
-
-def account_names(session: Session, keys: list[str]) -> dict[str, str]:
-    """The names on the trainees' accounts: a check-in carries the name typed at the scan, and the committee's
-    更正姓名 corrects the account (and the awards made so far); an award made later takes the corrected one."""
-    names: dict[str, str] = {}
-    for start in range(0, len(keys), 1000):
-        names.update(session.execute(select(TraineeAccount.trainee_key, TraineeAccount.name)
-                                     .where(TraineeAccount.trainee_key.in_(keys[start:start + 1000]))).all())
-    return names
 
 
 # What stops another award of the trainee for the offering (授分, 手工录入, 筛选授分人员): a current award, or an
@@ -311,7 +309,6 @@ def attendee_rows(session: Session, offering: OfferingCredit, analysis: Attendan
     attendees = run(session, offering.offering_id, input_of(analysis))
     keys = [a.trainee_key for a in attendees]
     who = people(session, offering.offering_id, keys)
-    names = account_names(session, keys)
     awards = {}
     withdrawn_last = case((CreditAward.state == "withdrawn", 0), else_=1)
     for award in session.scalars(select(CreditAward).where(CreditAward.offering_id == offering.offering_id, BLOCKS)
@@ -331,7 +328,7 @@ def attendee_rows(session: Session, offering: OfferingCredit, analysis: Attendan
         else:
             status = "excluded" if a.trainee_key in excluded else "to_grant"
         rows.append(AttendeeRow(
-            a.trainee_key, names.get(a.trainee_key, a.name), pii.masked(p.id_enc) if p else "****",
+            a.trainee_key, p.name_or(a.name) if p else a.name, pii.masked(p.id_enc) if p else "****",
             p.title if p else "", p.unit if p else "",
             a.scans, status, award.id if award else None, excluded.get(a.trainee_key),
             award.method if award else None, frozenset(forced.get(a.trainee_key, ())),
@@ -435,14 +432,12 @@ def grant(session: Session, principal: Principal, offering: OfferingCredit, acti
             result.excluded += 1
         else:
             new.append(a)
-    keys = [a.trainee_key for a in new]
-    who, names = people(session, offering.offering_id, keys), account_names(session, keys)
+    who = people(session, offering.offering_id, [a.trainee_key for a in new])
     base = _award_values(offering, principal, activity_date, "attendance")
     rows = []
     for a in new:
         p = who[a.trainee_key]
-        rows.append({**base, "trainee_key": a.trainee_key, "name": names.get(a.trainee_key, a.name),
-                     "id_enc": p.id_enc,
+        rows.append({**base, "trainee_key": a.trainee_key, "name": p.name_or(a.name), "id_enc": p.id_enc,
                      "mobile_enc": p.mobile_enc, "title": p.title, "unit": p.unit, "analysis_id": analysis.id})
     if rows:
         # a concurrent 授分 of the same offering (double click, two clerks) inserts nobody twice

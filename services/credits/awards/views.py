@@ -212,9 +212,9 @@ def analysis_submit(offering_id: int) -> Any:
               if ws & ticked} if inp.include_forced else set()
     short = svc.short_of_rule(session, offering_id, inp, {a.trainee_key for a in attendees})
     # two 张伟 are told apart by their masked ID numbers; names as on their accounts (更正姓名)
-    shown = [a.trainee_key for a in attendees[:PREVIEW_ROWS]]
-    who, names = svc.people(session, offering_id, shown), svc.account_names(session, shown)
+    who = svc.people(session, offering_id, [a.trainee_key for a in attendees[:PREVIEW_ROWS]])
     ids = {k: pii.masked(p.id_enc) for k, p in who.items()}
+    names = {k: p.account_name for k, p in who.items() if p.account_name}
     return _render_analysis(offering, windows, values, {}, attendees, describe(inp.rule, len(inp.picks)),
                             forced=forced, short=short, ticked=len(inp.picks), include_forced=inp.include_forced,
                             ids=ids, names=names)
