@@ -23,6 +23,7 @@ from services.common import clock, pii, sms
 from services.common.config import redis_client
 from services.common.events import parse_time
 from services.common.formats import zh_date
+from services.common.logs import brief
 
 from ..filings.models import Offering
 from .services import _recipients
@@ -44,7 +45,8 @@ def _remember_sent(key: str) -> None:
     try:
         redis_client().set(key, 1, ex=SENT_MEMORY)
     except redis.RedisError as exc:  # a retry may text this person again: said, not fatal
-        log.warning("decision notice sent but not remembered (%s)", type(exc).__name__)
+        log.warning("decision notice sent but not remembered (%s)", brief(exc))
+
 
 SUBJECTS = {"filing": "项目举办前登记", "report": "执行情况反馈"}
 NEXT = {
