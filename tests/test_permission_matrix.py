@@ -225,6 +225,8 @@ MATRIX: list[Row] = [
         "/checkin/activities/{aid}/checkins", {"q": "张伟"}),
     row("GET /checkin/activities/<int:activity_id>/checkins.xlsx", READ_BOTH,
         "/checkin/activities/{aid}/checkins.xlsx"),
+    row("POST /checkin/activities/<int:activity_id>/checkins.xlsx", BOTH_W,
+        "/checkin/activities/{aid}/checkins.xlsx", {"q": "张伟"}),
     row("GET /checkin/activities/<int:activity_id>/windows", READ_BOTH, "/checkin/activities/{aid}/windows"),
     row("POST /checkin/activities/<int:activity_id>/windows", INST_OWN_W, "/checkin/activities/{aid}/windows"),
     row("GET /checkin/activities/<int:activity_id>/windows/new", INST_OWN, "/checkin/activities/{aid}/windows/new"),
@@ -512,9 +514,10 @@ CROSS: list[tuple[str, str, str, dict[str, Any] | None, frozenset[int]]] = [
     ("inst_b", "DELETE", "/checkin/api/activities/{b_aid}/windows/{wid2}", None, frozenset({404})),
     ("inst_b", "POST", A_WINDOW_API + "/forced", {}, frozenset({404})),
     ("inst_b", "GET", A_WINDOW_API + "/projector", None, frozenset({404})),
-    # B's own (empty) list filtered by A's window: nothing of A's is shown
-    ("inst_b", "GET", "/checkin/activities/{b_aid}/checkins?window_id={wid}", None, frozenset({200})),
-    ("inst_b", "GET", "/checkin/api/activities/{b_aid}/checkins?window_id={wid}", None, frozenset({200})),
+    # B's own list filtered by A's window: "不属于本活动", nothing of A's is shown
+    ("inst_b", "GET", "/checkin/activities/{b_aid}/checkins?window_id={wid}", None, frozenset({404})),
+    ("inst_b", "GET", "/checkin/api/activities/{b_aid}/checkins?window_id={wid}", None, frozenset({404})),
+    ("inst_b", "POST", "/checkin/activities/{b_aid}/checkins.xlsx", {"window_id": "{wid}"}, frozenset({404})),
     # an attendance analysis of B's offering over A's window: "不属于本活动"
     ("inst_b", "POST", "/credits/api/offerings/{b_oid}/analysis/preview", {"windows": [{"window_id": "{wid}"}]},
      frozenset({422})),

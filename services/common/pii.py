@@ -14,6 +14,7 @@ from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from . import clock
 from .config import get_settings
 
 MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
@@ -33,6 +34,19 @@ def decrypt(token: str) -> str:
         return _fernet().decrypt(token.encode("ascii")).decode("utf-8")
     except InvalidToken as exc:  # a key was dropped before re-encryption
         raise ValueError("cannot decrypt personal data with the configured keys") from exc
+
+
+def seal(value: str) -> str:
+    """A value carried through a page for a while (a searched ID number in a form), stamped at the suite's time."""
+    return _fernet().encrypt_at_time(value.encode("utf-8"), int(clock.now().timestamp())).decode("ascii")
+
+
+def unseal(token: str, ttl: int) -> str:
+    """What seal() wrapped, if it is unaltered and at most `ttl` seconds old; ValueError otherwise."""
+    try:
+        return _fernet().decrypt_at_time(token.encode("ascii"), ttl, int(clock.now().timestamp())).decode("utf-8")
+    except (InvalidToken, UnicodeEncodeError) as exc:
+        raise ValueError("sealed value altered or expired") from exc
 
 
 def rotate(token: str) -> str:

@@ -13,6 +13,7 @@ from tests.checkin.test_windows_support import (
     INST_A,
     NAMES,
     OPEN_AT,
+    WHO,
     api_headers,
     audit_entries,
     client_for,
@@ -154,3 +155,57 @@ def test_export_keeps_typed_text_as_text_never_a_formula(checkin_app, cdb):
     ws = load_workbook(io.BytesIO(r.data)).active
     [cell] = [c for row in ws.iter_rows(min_row=4) for c in row if c.value == planted]
     assert cell.data_type == "s"
+
+
+def _sealed(html: str) -> str:
+    import re
+
+    return re.search(r'name="q_sealed" value="([^"]+)"', html).group(1)
+
+
+def test_export_after_a_search_by_full_number_exports_that_search(checkin_app, filled):
+    """The desk searched a caller's ID number and pressed 导出 Excel: the file holds her rows, not everyone's,
+    and the number is in neither the page nor an address."""
+    from openpyxl import load_workbook
+
+    aid, wids = filled
+    c = client_for(checkin_app, "inst_a")
+    html = c.post(f"/checkin/activities/{aid}/checkins",
+                  data={"csrf_token": csrf_for(INST_A), "q": id_number(1)}).get_data(as_text=True)
+    assert "共 2 条" in html and id_number(1) not in html and 'form="export"' in html
+    sealed = _sealed(html)
+    r = c.post(f"/checkin/activities/{aid}/checkins.xlsx", data={"csrf_token": csrf_for(INST_A), "q_sealed": sealed})
+    assert r.status_code == 200 and r.mimetype.endswith("spreadsheetml.sheet")
+    rows = list(load_workbook(io.BytesIO(r.data)).active.iter_rows(min_row=4, values_only=True))
+    assert [row[1] for row in rows] == [NAMES[1], NAMES[1]]
+    # with the 时段 the search had, and by name from the form as the GET page shows it
+    r = c.post(f"/checkin/activities/{aid}/checkins.xlsx",
+               data={"csrf_token": csrf_for(INST_A), "q_sealed": sealed, "window_id": str(wids[1])})
+    assert len(list(load_workbook(io.BytesIO(r.data)).active.iter_rows(min_row=4))) == 1
+    r = c.post(f"/checkin/activities/{aid}/checkins.xlsx", data={"csrf_token": csrf_for(INST_A), "q": NAMES[2]})
+    assert [row[1] for row in load_workbook(io.BytesIO(r.data)).active.iter_rows(min_row=4, values_only=True)] \
+        == [NAMES[2]]
+    # a sealed search altered, or from a page left open since yesterday: asked to search again, nothing exported
+    r = c.post(f"/checkin/activities/{aid}/checkins.xlsx",
+               data={"csrf_token": csrf_for(INST_A), "q_sealed": sealed[:-4] + "AAAA"})
+    assert r.status_code == 422 and "请重新查询后再导出" in r.get_data(as_text=True)
+    clock.set_now(clock.now() + dt.timedelta(days=1))
+    r = c.post(f"/checkin/activities/{aid}/checkins.xlsx", data={"csrf_token": csrf_for(INST_A), "q_sealed": sealed})
+    assert r.status_code == 422
+    # another institution cannot use the form at all
+    r = client_for(checkin_app, "inst_b").post(f"/checkin/activities/{aid}/checkins.xlsx",
+                                               data={"csrf_token": csrf_for(WHO["inst_b"]), "q_sealed": sealed})
+    assert r.status_code == 404
+
+
+def test_a_window_of_another_activity_is_refused_not_an_empty_list(checkin_app, cdb, filled):
+    aid, _ = filled
+    _other, other_wids = make_activity(cdb, offering_id=102, project_number="2026-01-01-002")
+    c = client_for(checkin_app, "inst_a")
+    for path in (f"checkins?window_id={other_wids[0]}", f"checkins.xlsx?window_id={other_wids[0]}"):
+        r = c.get(f"/checkin/activities/{aid}/{path}")
+        assert r.status_code == 404 and "不属于本活动" in r.get_data(as_text=True), path
+    api = checkin_app.test_client()
+    for path in ("checkins", "refused-scans"):
+        r = api.get(f"/checkin/api/activities/{aid}/{path}?window_id={other_wids[0]}", headers=api_headers("inst_a"))
+        assert r.status_code == 404 and "不属于本活动" in r.get_json()["error"]["message"], path

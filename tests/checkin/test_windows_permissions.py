@@ -53,6 +53,8 @@ TABLE = [
     ("POST", "/checkin/activities/<int:activity_id>/checkins", A + "/checkins", "form", {"q": "张伟"},
      (401, 302, 404, 302, 403)),
     ("GET", "/checkin/activities/<int:activity_id>/checkins.xlsx", A + "/checkins.xlsx", None, None, PAGE_READ),
+    ("POST", "/checkin/activities/<int:activity_id>/checkins.xlsx", A + "/checkins.xlsx", "form", {"q": "张伟"},
+     (401, 200, 404, 200, 403)),
     ("GET", "/checkin/projector/<ptoken>/live", "/checkin/projector/{p}/live", None, None, PUBLIC),
     ("GET", "/checkin/projector/<ptoken>/qr.svg", "/checkin/projector/{p}/qr.svg", None, None, PUBLIC),
     ("GET", "/checkin/api/activities/<int:activity_id>/windows", API + "/windows", None, None, API_READ),

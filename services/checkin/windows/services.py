@@ -347,7 +347,18 @@ def checkin_row(checkin: Checkin) -> dict[str, Any]:
             "flags": list(checkin.flags or []), "flag_labels": flag_labels(checkin)}
 
 
+def window_of(session: Session, activity: Activity, window_id: int | None) -> None:
+    """A 时段 filter naming another activity's window (a link edited, a page of another activity) is refused, not
+    answered with an empty list that reads as "nobody checked in"."""
+    if window_id is None:
+        return
+    window = session.get(CheckinWindow, window_id)
+    if window is None or window.activity_id != activity.id:
+        raise AppError(404, "not_found", "该刷卡周期不存在，或不属于本活动。")
+
+
 def checkin_page(session: Session, activity: Activity, args: dict[str, Any]) -> dict[str, Any]:
+    window_of(session, activity, args.get("window_id"))
     stmt = checkin_query(activity, args.get("q"), args.get("window_id"))
     page = paginate(session, stmt, args, Checkin.scanned_at.desc(), Checkin.id.desc())
     page["items"] = [checkin_row(c) for c in page["items"]]
@@ -359,6 +370,7 @@ def refused_scans(session: Session, activity: Activity, window_id: int | None = 
     """The latest refused scans of the activity with their reasons. The ID number typed is shown masked where it
     is one on record (the doctor who comes to the desk is found by its last digits); nobody is named: a refusal
     may come from anyone, typing anyone's number."""
+    window_of(session, activity, window_id)
     stmt = select(RefusedScan).where(RefusedScan.activity_id == activity.id)
     if window_id is not None:
         stmt = stmt.where(RefusedScan.window_id == window_id)
@@ -387,6 +399,7 @@ def export_checkins(session: Session, principal: Principal, activity: Activity, 
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
+    window_of(session, activity, window_id)
     stmt = checkin_query(activity, q, window_id).order_by(Checkin.scanned_at, Checkin.id)
     rows = session.scalars(stmt.limit(EXPORT_MAX_ROWS + 1)).unique().all()
     if len(rows) > EXPORT_MAX_ROWS:

@@ -15,7 +15,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
 from marshmallow import Schema, ValidationError
 
-from services.common import clock, inputs
+from services.common import clock, inputs, pii
 from services.common.auth import Principal, access, current
 from services.common.errors import AppError
 from services.common.identity import TITLES
@@ -49,6 +49,7 @@ pages = Blueprint("checkin_windows", __name__, template_folder="templates")
 api = ApiBlueprint("checkin_windows_api", __name__, url_prefix="/checkin/api",
                    description="二维码考勤：刷卡周期、代签、签到名单")
 BEARER = [{"bearer": []}]
+SEALED_SEARCH_TTL = 4 * 3600  # a page searched in the morning still exports in the afternoon
 
 
 def _me() -> Principal:
@@ -215,16 +216,17 @@ def forced_submit(activity_id: int, window_id: int) -> Any:
 
 # ---- 签到名单: pages ------------------------------------------------------------------------------
 
-def _render_checkins(activity: Any, args: dict[str, Any], result: dict[str, Any], q_shown: str) -> Any:
+def _render_checkins(activity: Any, args: dict[str, Any], result: dict[str, Any], q_shown: str,
+                     sealed_q: str = "") -> Any:
+    """`sealed_q`: a full number searched for, encrypted, so 导出 Excel (a POST) exports what the page lists
+    without the number being written into the page."""
     session = db.session()
     windows = services.list_windows(session, activity)
     refused_total, refused = services.refused_scans(session, activity, args.get("window_id"))
     keep = {k: v for k, v in args.items() if k in ("q", "window_id") and v not in (None, "")}
-    export_q = "&".join(f"{k}={quote(str(v))}" for k, v in keep.items() if k == "window_id" or
-                        services.search_kind(str(v)) == "name")
     resp = Response(render_template("checkin/windows/checkins.html", a=activity, args=args, result=result,
                                     windows=windows, keep=keep, q_shown=q_shown, refused=refused,
-                                    refused_total=refused_total, export_q=export_q,
+                                    refused_total=refused_total, sealed_q=sealed_q,
                                     can_force=_me().role == "institution"))
     resp.headers["Cache-Control"] = "private, no-store"
     return resp
@@ -257,12 +259,7 @@ def checkin_search(activity_id: int) -> Any:
     A name search is sent on to the ordinary GET page, whose links can be paged and bookmarked."""
     session = db.session()
     activity = services.get_activity(session, _me(), activity_id)
-    raw = strip_blank({k: request.form.get(k, "").strip() for k in ("q", "window_id")})
-    try:
-        args = CheckinSearchSchema().load(raw)
-    except ValidationError as exc:
-        fields = {FIELD_LABELS.get(k, k): v for k, v in _flatten(exc.messages).items()}
-        raise AppError(422, "invalid_input", "查询条件有误，请修改后重新查询。", fields) from exc
+    args = _search_form()
     kind = services.search_kind(args.get("q"))
     if kind in (None, "name"):
         keep = {k: v for k, v in args.items() if k in ("q", "window_id") and v not in (None, "")}
@@ -272,16 +269,44 @@ def checkin_search(activity_id: int) -> Any:
     result = services.checkin_page(session, activity, args)
     shown = {"id": "身份证号码（已隐藏）", "mobile": "手机号码（已隐藏）"}.get(
         kind, "号码（已隐藏；请输入完整的身份证号码或手机号码）")
+    sealed = pii.seal(args["q"])
     args["q"] = None  # the number is not echoed into the page's links
-    return _render_checkins(activity, args, result, shown)
+    return _render_checkins(activity, args, result, shown, sealed)
+
+
+def _search_form() -> dict[str, Any]:
+    raw = strip_blank({k: request.form.get(k, "").strip() for k in ("q", "window_id")})
+    try:
+        return CheckinSearchSchema().load(raw)
+    except ValidationError as exc:
+        fields = {FIELD_LABELS.get(k, k): v for k, v in _flatten(exc.messages).items()}
+        raise AppError(422, "invalid_input", "查询条件有误，请修改后重新查询。", fields) from exc
 
 
 @pages.get("/checkin/activities/<int:activity_id>/checkins.xlsx")
 @access("institution", "reviewer")
 def checkin_export(activity_id: int) -> Any:
+    activity = services.get_activity(db.session(), _me(), activity_id)
+    return _export(activity, _no_number_in_address(load_query(CheckinQuerySchema())))
+
+
+@pages.post("/checkin/activities/<int:activity_id>/checkins.xlsx")
+@access("institution", "reviewer")
+def checkin_export_search(activity_id: int) -> Any:
+    """导出 Excel from the 签到名单 page: the list as that page's search gave it, a full ID number or mobile
+    included (posted, so it stays out of the address; the page holds it sealed)."""
+    activity = services.get_activity(db.session(), _me(), activity_id)
+    args = _search_form()
+    if request.form.get("q_sealed"):
+        try:
+            args["q"] = pii.unseal(request.form["q_sealed"], SEALED_SEARCH_TTL)
+        except ValueError as exc:
+            raise AppError(422, "search_expired", "这次检索的页面已打开太久，请重新查询后再导出。") from exc
+    return _export(activity, args)
+
+
+def _export(activity: Any, args: dict[str, Any]) -> Any:
     session = db.session()
-    activity = services.get_activity(session, _me(), activity_id)
-    args = _no_number_in_address(load_query(CheckinQuerySchema()))
     data, _n = services.export_checkins(session, _me(), activity, args.get("q"), args.get("window_id"))
     session.commit()  # the audit entry of the export
     name = f"签到名单-{activity.project_number}-{activity.seq_label}.xlsx"
