@@ -11,7 +11,7 @@ from flask import request
 from marshmallow import EXCLUDE, Schema, ValidationError
 
 from .errors import BAD_JSON_MESSAGE, AppError
-from .schemas import MAX_ID, STALE_PAGE, PageVersionForm, load_form, strip_blank
+from .schemas import MAX_ID, STALE_PAGE, PageVersionForm, half_width, load_form, strip_blank
 
 
 def flatten(messages: Any, labels: dict[str, str] | None = None) -> dict[str, str]:
@@ -65,14 +65,6 @@ def require_page_version(form: Any) -> int:
 
 PAGE_LABELS = {"page": "页码", "per_page": "每页条数"}
 
-# 全角 letters, digits and signs (and the ideographic space) as their ASCII selves: an ID number or a project
-# number pasted from a Word document or typed in a Chinese input method's 全角 mode found nothing. Only these:
-# NFKC would also turn the catalogue's Ⅰ类 into I类.
-_HALF_WIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
-
-
-def half_width(text: str) -> str:
-    return text.translate(_HALF_WIDTH)
 
 
 def folded(text: str) -> str:

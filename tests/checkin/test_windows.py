@@ -175,6 +175,12 @@ def test_api_create_and_list(checkin_app, cdb):
                json={**same, "title": "分会场签退"})
     assert r.status_code == 201  # another name at the same time: a second hall, say
     c.delete(f"/checkin/api/activities/{aid}/windows/{r.get_json()['id']}", headers=api_headers("inst_a"))
+    # times typed in a 全角 input mode are the same times, not a format error
+    r = c.post(f"/checkin/api/activities/{aid}/windows", headers=api_headers("inst_a"),
+               json={**same, "title": "晚间签退", "starts_at": "２０２６－１２－１１　１９：００",
+                     "ends_at": "２０２６－１２－１１　１９：３０"})
+    assert r.status_code == 201 and r.get_json()["starts_at"].startswith("2026-12-11T11:00")
+    c.delete(f"/checkin/api/activities/{aid}/windows/{r.get_json()['id']}", headers=api_headers("inst_a"))
     r = c.post(f"/checkin/api/activities/{aid}/windows", headers=api_headers("inst_a"),
                json={"title": "x", "kind": "lunch", "starts_at": "2026-12-11T08:00", "ends_at": "2026-12-11T09:00",
                      "extra": 1})

@@ -63,6 +63,7 @@ def test_redis_client_is_one_per_process_and_url(monkeypatch):
 @pytest.mark.parametrize("typed, utc", [
     ("2026-12-10 08:30", dt.datetime(2026, 12, 10, 0, 30, tzinfo=dt.UTC)),  # Shanghai wall clock
     ("2026/12/10 08:30", dt.datetime(2026, 12, 10, 0, 30, tzinfo=dt.UTC)),
+    ("２０２６－１２－１０　０８：３０", dt.datetime(2026, 12, 10, 0, 30, tzinfo=dt.UTC)),  # a 全角 input mode
     ("2026-12-10T08:30:00+01:00", dt.datetime(2026, 12, 10, 7, 30, tzinfo=dt.UTC)),
 ])
 def test_local_datetime_loads_as_utc(typed, utc):
@@ -102,6 +103,7 @@ def test_calendar_date_keeps_to_the_same_years():
         on = CalendarDate()
 
     assert On().load({"on": "2026-12-10"})["on"] == dt.date(2026, 12, 10)
+    assert On().load({"on": " ２０２６－１２－１０"})["on"] == dt.date(2026, 12, 10)  # pasted from a Word file
     for typed in ("0001-01-01", "9999-12-31", "1999-12-31", "2100-01-01"):
         with pytest.raises(ValidationError) as caught:
             On().load({"on": typed})
