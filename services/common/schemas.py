@@ -180,12 +180,12 @@ def NotBlank() -> validate.Length:
     return validate.Length(min=1, error="此项不能为空。")
 
 
-def reason_field(required: str | dict[str, str], **kwargs: Any) -> fields.String:
-    """The reason of an audit-logged change (不授分, 撤销, 代签, the committee's desks): 2 to 500 characters;
-    `required` is the sentence (or the error messages) when it is missing."""
+def reason_field(required: str | dict[str, str], max_length: int = 500, **kwargs: Any) -> fields.String:
+    """The reason of an audit-logged change (不授分, 撤销, 代签, 退回, the committee's desks): 2 to `max_length`
+    characters; `required` is the sentence (or the error messages) when it is missing."""
     messages = {"required": required} if isinstance(required, str) else required
-    return fields.String(required=True, validate=[NotBlank(), Length(min=2, max=500)], error_messages=messages,
-                         **kwargs)
+    return fields.String(required=True, validate=[NotBlank(), Length(min=2, max=max_length)],
+                         error_messages=messages, **kwargs)
 
 
 def Range(min: Any = None, max: Any = None) -> validate.Range:  # noqa: A002

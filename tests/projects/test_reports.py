@@ -232,6 +232,20 @@ def test_delete_before_submit_then_new(projects_app, projects_db, inst_a, held):
     assert actions == ["create", "delete"]
 
 
+def test_new_clicked_twice_opens_the_record_the_first_click_made(projects_app, projects_db, inst_a, held, csrf):
+    oid = held(*inst_a)
+    c = login_client(projects_app.test_client(), inst_a[1])
+    tok = csrf(inst_a[1])
+    first = c.post(f"/projects/reports/offering/{oid}/new", data={"csrf_token": tok})
+    rid = int(first.headers["Location"].split("/")[-3])
+    second = c.post(f"/projects/reports/offering/{oid}/new", data={"csrf_token": tok})
+    assert second.status_code == 302 and second.headers["Location"].endswith(f"/projects/reports/{rid}")
+    assert "本期已有反馈记录，已为您打开。" in c.get(second.headers["Location"]).get_data(as_text=True)
+    s = projects_db.new_session()
+    assert s.scalars(select(ExecutionReport.id).where(ExecutionReport.offering_id == oid)).all() == [rid]
+    s.close()
+
+
 def test_cannot_create_before_the_offering_starts(projects_app, inst_a, held):
     oid = held(*inst_a)
     clock.set_now(dt.datetime(2026, 3, 10, 2, 0, tzinfo=dt.UTC))
@@ -355,6 +369,8 @@ def test_return_resubmit_approve_with_events(projects_app, projects_db, inst_a, 
     assert c.get(detail["uploads"][0]["url"], headers=hr).status_code == 200  # the committee sees the files
     r = c.post(f"/projects/api/review/reports/{rid}/return", headers=hr, json={"reason": " "})
     assert r.status_code == 422 and "退回原因" in r.get_json()["error"]["message"]
+    r = c.post(f"/projects/api/review/reports/{rid}/return", headers=hr, json={"reason": "否"})
+    assert r.status_code == 422 and "应在 2 到 1000 个字符之间" in r.get_json()["error"]["message"]
     r = c.post(f"/projects/api/review/reports/{rid}/return", headers=hr, json={"reason": "会议照片不清晰。"})
     assert r.status_code == 200 and r.get_json()["state"] == "returned"
     returned = [e for e in outbox_events(projects_db) if e["name"] == "report.returned"]
@@ -572,6 +588,8 @@ def test_pages_flow(projects_app, projects_db, inst_a, reviewer, held, images, c
         assert f"/projects/reports/{rid}/uploads/{u.id}" in html
     r = rc.post(f"/projects/review/reports/{rid}/return", data={"csrf_token": rtok, "reason": ""})
     assert r.status_code == 422 and "请填写退回原因" in r.get_data(as_text=True)
+    r = rc.post(f"/projects/review/reports/{rid}/return", data={"csrf_token": rtok, "reason": "退"})
+    assert r.status_code == 422 and "应在 2 到 1000 个字符之间" in r.get_data(as_text=True)
     r = rc.post(f"/projects/review/reports/{rid}/return", data={"csrf_token": rtok, "reason": "请补充照片"})
     assert r.status_code == 302
     html = c.get(f"/projects/reports/{rid}/pages/1").get_data(as_text=True)
@@ -616,7 +634,7 @@ def _report_upload_id(rid):
 ENDPOINTS = [
     ("GET", "/projects/reports", (302, 403, 200, 200, 403)),
     ("GET", "/projects/reports/offering/{oid}", (302, 403, 200, 404, 403)),
-    ("POST", "/projects/reports/offering/{oid}/new", (401, 403, 409, 404, 403)),
+    ("POST", "/projects/reports/offering/{oid}/new", (401, 403, 302, 404, 403)),  # opens the existing record
     ("GET", "/projects/reports/{rid}", (302, 403, 200, 404, 403)),
     ("GET", "/projects/reports/{rid}/pages/1", (302, 403, 200, 404, 403)),
     ("POST", "/projects/reports/{rid}/pages/1", (401, 403, 409, 404, 403)),

@@ -93,7 +93,7 @@ def test_a_garbled_version_is_a_stale_page_not_a_skipped_check(projects_app, ins
     assert r.status_code == 409 and "页面已过期" in r.get_data(as_text=True)
     r = c.post(f"/projects/review/filings/{fid}/return",
                data={"csrf_token": csrf(reviewer[1]), "reason": "长" * 1001})
-    assert r.status_code == 422 and "不能超过 1000 个字符" in r.get_data(as_text=True)
+    assert r.status_code == 422 and "2 到 1000 个字符之间" in r.get_data(as_text=True)
     detail = c.get(f"/projects/api/review/filings/{fid}", headers=bearer(reviewer[1])).json
     assert detail["state"] == "submitted"  # nothing was decided
 

@@ -74,6 +74,8 @@ def test_return_correct_resubmit(projects_app, projects_db, inst_a, reviewer, re
     assert r.status_code == 422 and "退回原因" in r.get_json()["error"]["message"]
     r = c.post(f"/projects/api/review/filings/{fid}/return", headers=hr, json={})
     assert r.status_code == 422
+    r = c.post(f"/projects/api/review/filings/{fid}/return", headers=hr, json={"reason": "退"})
+    assert r.status_code == 422 and "应在 2 到 1000 个字符之间" in r.get_json()["error"]["message"]  # as every other reason
     reason = {"reason": "会议日程不清晰，请重新上传。"}
     r = c.post(f"/projects/api/review/filings/{fid}/return", headers=hr, json=reason)
     assert r.status_code == 200 and r.get_json()["state"] == "returned"
@@ -161,6 +163,8 @@ def test_review_pages(projects_app, projects_db, inst_a, inst_b, reviewer, ready
     token = csrf(reviewer[1])
     r = c.post(f"/projects/review/filings/{fa}/return", data={"csrf_token": token, "reason": ""})
     assert r.status_code == 422 and "退回原因" in r.get_data(as_text=True)
+    r = c.post(f"/projects/review/filings/{fa}/return", data={"csrf_token": token, "reason": "退"})
+    assert r.status_code == 422 and "应在 2 到 1000 个字符之间" in r.get_data(as_text=True)
     r = c.post(f"/projects/review/filings/{fa}/return", data={"csrf_token": token, "reason": "地点不详"})
     assert r.status_code == 302
     r = c.post(f"/projects/review/filings/{fb}/approve", data={"csrf_token": token})

@@ -19,6 +19,7 @@ from services.common.schemas import (
     ZhFormSchema,
     ZhSchema,
     fields,
+    reason_field,
 )
 
 from ..catalogue.models import MODES
@@ -136,13 +137,12 @@ class ReportReviewQuerySchema(PageArgsSchema, ZhSchema):
 
 
 class ReportReturnSchema(ZhSchema):
-    reason = fields.String(required=True, validate=[NotBlank(), Length(max=1000)])
+    reason = reason_field("请填写退回原因。", max_length=1000)
     version = fields.Integer(load_default=None)
 
 
 class ReportReturnFormSchema(ZhFormSchema):
-    reason = fields.String(required=True, validate=[NotBlank(), Length(max=1000)],
-                           error_messages={"required": "请填写退回原因。"})
+    reason = reason_field("请填写退回原因。", max_length=1000)
     version = fields.Integer(load_default=None)
 
 

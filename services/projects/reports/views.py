@@ -24,6 +24,7 @@ from ..catalogue.models import MODES
 from ..catalogue.services import fmt_decimal
 from ..db import db
 from ..institutions.models import Institution
+from ..reviews.schemas import return_refused
 from . import files, services, states
 from .schemas import (
     FIELD_LABELS,
@@ -102,7 +103,19 @@ def report_records(offering_id: int) -> Any:
 @pages.post("/projects/reports/offering/<int:offering_id>/new")
 @access("institution")
 def report_new(offering_id: int) -> Any:
-    report = services.create_report(db.session(), _me(), offering_id)
+    session = db.session()
+    try:
+        report = services.create_report(session, _me(), offering_id)
+    except AppError as exc:
+        if exc.code != "exists":
+            raise
+        # a double click (or a second tab) asked for the record the first click made: open it, not an error page
+        session.rollback()
+        existing = services.own_offering(session, _me(), offering_id)[3]
+        if existing is None:  # deleted again in the meantime
+            raise
+        flash("本期已有反馈记录，已为您打开。", "ok")
+        return redirect(f"/projects/reports/{existing.id}")
     commit()
     flash("已新建反馈记录，请逐页填写并“保存本页”。", "ok")
     return redirect(f"/projects/reports/{report.id}/pages/1")
@@ -629,7 +642,7 @@ def api_review_return(report_id: int) -> Any:
         data = load_json(ReportReturnSchema())
     except AppError as exc:
         if "reason" in exc.fields:
-            raise AppError(422, "invalid_input", "退回时必须填写退回原因。", exc.fields) from None
+            raise return_refused(exc) from None
         raise
     services.return_report(db.session(), _me(), report, data["reason"], data.get("version"))
     commit()

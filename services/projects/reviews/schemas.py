@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from services.common.errors import AppError
 from services.common.paging import PageArgsSchema, page_schema
-from services.common.schemas import IdRange, Length, NotBlank, OneOf, Range, ZhFormSchema, ZhSchema, fields
+from services.common.schemas import IdRange, Length, OneOf, Range, ZhFormSchema, ZhSchema, fields, reason_field
 
 from ..filings.schemas import FilingOutSchema
 
@@ -23,14 +24,22 @@ class ApproveSchema(ZhSchema):
 
 
 class ReturnSchema(ZhSchema):
-    reason = fields.String(required=True, validate=[NotBlank(), Length(max=1000)])
+    reason = reason_field("请填写退回原因。", max_length=1000)
     version = fields.Integer(load_default=None)
 
 
 class ReturnFormSchema(ZhFormSchema):
-    reason = fields.String(required=True, validate=[NotBlank(), Length(max=1000)],
-                           error_messages={"required": "请填写退回原因。"})
+    reason = reason_field("请填写退回原因。", max_length=1000)
     version = fields.Integer(load_default=None)
+
+
+def return_refused(exc: AppError) -> AppError:
+    """The API's sentence for a refused 退回原因: a missing one is asked for, a too short or too long one is said so
+    (the page shows the same words next to the field)."""
+    said = exc.fields["reason"]
+    if said.startswith(("至少", "不能超过", "长度应在")):
+        return AppError(422, "invalid_input", f"退回原因{said}", exc.fields)
+    return AppError(422, "invalid_input", "退回时必须填写退回原因。", exc.fields)
 
 
 class ApproveFormSchema(ZhFormSchema):

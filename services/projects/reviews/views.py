@@ -30,6 +30,7 @@ from .schemas import (
     ReturnSchema,
     ReviewPageSchema,
     ReviewQuerySchema,
+    return_refused,
 )
 
 pages = Blueprint("projects_reviews", __name__, template_folder="templates")
@@ -162,7 +163,7 @@ def api_review_return(filing_id: int) -> Any:
         data = load_json(ReturnSchema())
     except AppError as exc:
         if "reason" in exc.fields:
-            raise AppError(422, "invalid_input", "退回时必须填写退回原因。", exc.fields) from None
+            raise return_refused(exc) from None
         raise
     services.return_filing(session, _me(), filing, data["reason"], data.get("version"))
     commit()
