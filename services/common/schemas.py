@@ -156,6 +156,8 @@ class OneDecimal(fields.Decimal):
     default_error_messages = {"places": "最多保留一位小数（如 2.5）。", "too_large": "数字太大。"}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, str):  # １．５ typed in 全角 mode (Decimal reads the digits but not the ．)
+            value = half_width(value).strip()
         result = super()._deserialize(value, attr, data, **kwargs)
         try:
             exact = result.quantize(Decimal("0.1")) == result

@@ -518,8 +518,11 @@ def test_pages_flow(projects_app, projects_db, inst_a, reviewer, held, images, c
     r = c.post(f"/projects/reports/{rid}/pages/1", data=form)
     html = r.get_data(as_text=True)
     assert r.status_code == 422 and "请输入整数" in html and "很多" in html and "西安市第一医院继续教育科" in html
-    r = c.post(f"/projects/reports/{rid}/pages/1", data={**FACTS, "csrf_token": tok, "version": v(1), "next": "1"})
+    zenkaku = {"total_hours": "１２．５", "trainees_count": "１１８"}  # typed in a 全角 input mode
+    r = c.post(f"/projects/reports/{rid}/pages/1", data={**FACTS, **zenkaku, "csrf_token": tok, "version": v(1),
+                                                         "next": "1"})
     assert r.status_code == 302 and r.headers["Location"].endswith(f"/projects/reports/{rid}/pages/2")  # 保存并进入
+    assert (_report(projects_db, rid).total_hours, _report(projects_db, rid).trainees_count) == (Decimal("12.5"), 118)
     # page 2: rows; a row missing its title is refused with the row named, values kept
     lec = {"lec-count": "3", "csrf_token": tok}
     for i, row in enumerate(LECTURERS["lecturers"]):
@@ -527,7 +530,8 @@ def test_pages_flow(projects_app, projects_db, inst_a, reviewer, held, images, c
     r = c.post(f"/projects/reports/{rid}/pages/2", data={**lec, "lec-1-title": "", "version": v(2)})
     html = r.get_data(as_text=True)
     assert r.status_code == 422 and "第 2 行职称：此项为必填项。" in html and "病例讨论" in html
-    assert c.post(f"/projects/reports/{rid}/pages/2", data={**lec, "version": v(2)}).status_code == 302
+    assert c.post(f"/projects/reports/{rid}/pages/2", data={**lec, "lec-1-hours": "２．５", "version": v(2)}
+                  ).status_code == 302
     reopened = c.get(f"/projects/reports/{rid}/pages/2").get_data(as_text=True)
     assert 'name="lec-0-hours" value="3"' in reopened and 'name="lec-1-hours" value="2.5"' in reopened  # not 3.0
     # another tab saved page 1 meanwhile: this page's rows are kept, and the next 保存本页 saves them

@@ -75,7 +75,7 @@ def test_return_correct_resubmit(projects_app, projects_db, inst_a, reviewer, re
     r = c.post(f"/projects/api/review/filings/{fid}/return", headers=hr, json={})
     assert r.status_code == 422
     r = c.post(f"/projects/api/review/filings/{fid}/return", headers=hr, json={"reason": "退"})
-    assert r.status_code == 422 and "应在 2 到 1000 个字符之间" in r.get_json()["error"]["message"]  # as every other reason
+    assert r.status_code == 422 and "应在 2 到 1000 个字符之间" in r.get_json()["error"]["message"]
     reason = {"reason": "会议日程不清晰，请重新上传。"}
     r = c.post(f"/projects/api/review/filings/{fid}/return", headers=hr, json=reason)
     assert r.status_code == 200 and r.get_json()["state"] == "returned"
