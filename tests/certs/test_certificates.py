@@ -181,6 +181,8 @@ def test_export_renders_one_pdf_with_text_and_a_verifying_qr(certs_app, awards, 
     assert "继续医学教育学分证书" in text and "张伟" in text
     assert "心血管急危重症诊治进展" in text and "基层糖尿病规范化管理" in text
     assert all(n in text for n in numbers.values())
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    assert lines[1].startswith("证书编号：")  # under the title, where 证书查询's help says to look
     assert "陕西省继续医学教育委员会" in text and "6101" in text and id_number(1) not in text  # masked ID only
     pages = subprocess.run(["pdfinfo", str(tmp_path / "out.pdf")], capture_output=True, text=True).stdout
     assert re.search(r"Pages:\s+2", pages)
@@ -672,7 +674,7 @@ def test_the_committee_s_lookup_says_how_a_number_reads_and_echoes_what_was_type
     page that did not say how numbers read."""
     committee = client(certs_app, REVIEWER)
     page = committee.get("/certs/lookup").get_data(as_text=True)
-    assert "4 位年份加 12 位字母和数字" in page and "按字母 O、I、B 查询" in page
+    assert "4 位年份加 12 位字母和数字" in page and "按字母 O、I、B 查询" in page and "印在证书标题下方" in page
     missing = committee.get("/certs/lookup?number=SX2026-00000001")
     html = missing.get_data(as_text=True)
     assert missing.status_code == 404 and "未找到证书编号“SX2026-00000001”（按 SX2026OOOOOOOI 查询）" in html
