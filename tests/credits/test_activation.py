@@ -58,7 +58,8 @@ def test_submitted_report_locks_the_list_and_returned_unlocks_it(credits_app, gr
     clock.set_now(dt.datetime(2026, 12, 13, 2, 0, tzinfo=UTC))
     assert deliver(report_event("report.submitted")) is True
     first = awards(cdb)[0]
-    r = c.post(f"/credits/awards/award/{first.id}/withdraw", data=form(INST_A, reason="核对有误"))
+    r = c.post(f"/credits/awards/award/{first.id}/withdraw", data=form(INST_A, reason="核对有误",
+                                                                        version=str(first.version)))
     assert r.status_code == 302 and awards(cdb)[0].state == "pending"
     api = credits_app.test_client()
     resp = api.post(f"/credits/api/awards/{first.id}/withdraw", json={"reason": "核对有误"},

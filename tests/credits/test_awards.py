@@ -334,7 +334,7 @@ def test_an_attendance_award_withdrawn_by_mistake_can_be_granted_again(credits_a
     c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))
     c.post(f"/credits/awards/{OFFERING}/grant", data=form(INST_A, activity_date="2026-12-11"))
     wu = next(a for a in awards(cdb) if a.name == "吴倩")
-    c.post(f"/credits/awards/award/{wu.id}/withdraw", data=form(INST_A, reason="误操作"))
+    c.post(f"/credits/awards/award/{wu.id}/withdraw", data=form(INST_A, reason="误操作", version=str(wu.version)))
     c.post(f"/credits/awards/{OFFERING}/grant", data=form(INST_A, activity_date="2026-12-11"))
     assert sorted((a.name, a.state) for a in awards(cdb)) == [("吴倩", "withdrawn"), ("李娜", "pending")]
     page = c.get(f"/credits/awards/{OFFERING}/attendees").get_data(as_text=True)
@@ -357,7 +357,7 @@ def test_an_attendance_award_withdrawn_by_mistake_can_be_granted_again(credits_a
 
     # one the saved analysis no longer finds valid is not granted back
     li = next(a for a in awards(cdb) if a.name == "李娜")
-    c.post(f"/credits/awards/award/{li.id}/withdraw", data=form(INST_A, reason="核对有误"))
+    c.post(f"/credits/awards/award/{li.id}/withdraw", data=form(INST_A, reason="核对有误", version=str(li.version)))
     c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(
         1, 2, 3, 4, action="save", from_1="2026-12-10T08:30", to_1="2026-12-10T09:00"))
     refused = c.post(f"/credits/awards/award/{li.id}/regrant", data=form(INST_A, reason="恢复"))
@@ -573,8 +573,14 @@ def test_withdraw_with_a_reason(credits_app, seeded, cdb):
     c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))
     c.post(f"/credits/awards/{OFFERING}/grant", data=form(INST_A, activity_date="2026-12-11"))
     first = awards(cdb)[0]
-    no_reason = c.post(f"/credits/awards/award/{first.id}/withdraw", data=form(INST_A, reason=" "))
+    no_reason = c.post(f"/credits/awards/award/{first.id}/withdraw", data=form(INST_A, reason=" ", version="1"))
     assert no_reason.status_code == 302 and awards(cdb)[0].state == "pending"
+    assert "撤销原因：" in c.get(no_reason.headers["Location"]).get_data(as_text=True)
+    for tampered in ("0", "abc", ""):  # a hand-edited page: said as a stale page, not as a missing reason
+        r = c.post(f"/credits/awards/award/{first.id}/withdraw",
+                   data=form(INST_A, reason="身份核对有误", version=tampered))
+        page = c.get(r.headers["Location"]).get_data(as_text=True)
+        assert awards(cdb)[0].state == "pending" and "页面已过期" in page and "请填写撤销原因" not in page, tampered
     c.post(f"/credits/awards/award/{first.id}/withdraw", data=form(INST_A, reason="身份核对有误", version="1"))
     row = awards(cdb)[0]
     assert (row.state, row.withdraw_reason) == ("withdrawn", "身份核对有误")
@@ -608,7 +614,7 @@ def test_award_list_exports_to_excel_with_masked_ids(credits_app, seeded, cdb):
     assert names["吴倩"][2] == pii.mask_id(id_number(1)) and names["吴倩"][9] == "是"
     # withdrawn is no valid credit, and the last row counts what the page counts
     wu = next(a for a in awards(cdb) if a.name == "吴倩")
-    c.post(f"/credits/awards/award/{wu.id}/withdraw", data=form(INST_A, reason="核对有误"))
+    c.post(f"/credits/awards/award/{wu.id}/withdraw", data=form(INST_A, reason="核对有误", version=str(wu.version)))
     values = [[c.value for c in row] for row in load_workbook(io.BytesIO(
         c.get(f"/credits/awards/{OFFERING}/awards.xlsx").data)).active.iter_rows()]
     assert {r[1]: r[9] for r in values[2:-1]} == {"吴倩": "否（已撤销）", "李娜": "是"}
@@ -623,7 +629,9 @@ def test_projects_keeps_the_latest_award_list(databases, seeded, credits_app, cd
     c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))
     c.post(f"/credits/awards/{OFFERING}/grant", data=form(INST_A, activity_date="2026-12-11"))
     clock.set_now(clock.now() + dt.timedelta(minutes=5))
-    c.post(f"/credits/awards/award/{awards(cdb)[0].id}/withdraw", data=form(INST_A, reason="身份核对有误"))
+    one = awards(cdb)[0]
+    c.post(f"/credits/awards/award/{one.id}/withdraw",
+           data=form(INST_A, reason="身份核对有误", version=str(one.version)))
     first, second = granted_events(cdb)
     assert handle_event.run(second) is True
     assert handle_event.run(first) is True  # an older list arriving late is recorded as processed, not applied

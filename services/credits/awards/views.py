@@ -17,9 +17,9 @@ from services.common import clock, pii
 from services.common.auth import Principal, access, current
 from services.common.errors import AppError
 from services.common.identity import TITLES
-from services.common.inputs import flatten, id_or_none, load_json, load_query
+from services.common.inputs import flatten, id_or_none, load_json, load_query, page_version
 from services.common.paging import paginate
-from services.common.schemas import ValidationError, load_form
+from services.common.schemas import STALE_PAGE, ValidationError, load_form
 from services.common.web import XLSX, download
 
 from ..analysis import describe
@@ -398,12 +398,14 @@ def _on_award(award_id: int, back_to: str, schema: Any, label: str, act: Any, do
     session = db.session()
     award = svc.get_award(session, _me(), award_id)
     back = f"/credits/awards/{award.offering_id}/{back_to}"
+    if check_version:  # the page always sends the row's version: a missing or garbled one is a stale page
+        version = page_version(request.form)
+        if version is None or version != award.version:
+            flash(STALE_PAGE if version is None else "该授分记录已被他人修改，请刷新页面后重试。", "error")
+            return redirect(back)
     data, errors = load_form(schema, request.form)
     if errors:
         flash(f"{label}：{errors.get('reason', f'请填写{label}。')}", "error")
-        return redirect(back)
-    if check_version and data and data.get("version") and data["version"] != award.version:
-        flash("该授分记录已被他人修改，请刷新页面后重试。", "error")
         return redirect(back)
     try:
         act(session, _me(), award, data["reason"])  # type: ignore[index]
