@@ -458,6 +458,8 @@ def test_analysis_input_is_checked(credits_app, seeded):
     assert "不能多于所选刷卡周期数" in msg({"windows": [{"window_id": 1}], "rule_mode": "at_least", "rule_n": 2})
     assert "请填写至少需要签到的刷卡周期数" in msg({"windows": [{"window_id": 1}], "rule_mode": "at_least"})
     assert "不允许的字段" in msg({"windows": [{"window_id": 1}], "admin": True})
+    tampered = msg({"windows": [{"window_id": 1}], "rule_mode": "most"})
+    assert "须在全部所选刷卡周期内签到" in tampered and "at_least" not in tampered  # the choices as the page says them
     ok = c.post(url, json={"windows": [{"window_id": 1}, {"window_id": 2}], "pairs_required": True}, headers=h)
     assert ok.status_code == 200 and "签到与签退须成对" in ok.json["rule"]
     assert sorted(a["name"] for a in ok.json["attendees"]) == ["吴倩", "张伟", "李娜"]

@@ -127,7 +127,9 @@ def test_every_figure_links_to_a_list_that_shows_it(projects_app, world):
 
 def test_list_arguments_are_checked(projects_app, world):
     c = login_client(projects_app.test_client(), world["reviewer"])
-    assert c.get("/projects/review/dashboard/list?what=everything").status_code == 422
+    wrong = c.get("/projects/review/dashboard/list?what=everything")
+    said = wrong.get_data(as_text=True)  # the lists by their names, not their codes
+    assert wrong.status_code == 422 and "当月举办的期次" in said and "filing_draft" not in said
     assert c.get("/projects/review/dashboard/list?what=held").status_code == 422  # needs a month
     assert c.get("/projects/review/dashboard/list?what=held&month=2026-13").status_code == 422
     body = _get(c, "/projects/review/dashboard/list?what=credited&month=2026-11")

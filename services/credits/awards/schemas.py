@@ -37,13 +37,16 @@ class WindowPickSchema(ZhSchema):
     to_ts = LocalDateTime(load_default=None, metadata={"description": "结束时间（默认为刷卡周期结束时间）"})
 
 
+RULE_MODE_LABELS = {"all": "须在全部所选刷卡周期内签到", "at_least": "至少在若干个所选刷卡周期内签到"}
+
+
 class AnalysisSchema(ZhSchema):
     """考勤分析: the ticked windows (each range within the window), the rule, forced check-ins in or out."""
 
     windows = fields.List(fields.Nested(WindowPickSchema), required=True,
                           validate=validate.Length(min=1, max=50, error="请至少勾选一个刷卡周期（最多 50 个）。"),
                           error_messages={"required": "请至少勾选一个刷卡周期。"})
-    rule_mode = fields.String(load_default="all", validate=OneOf(["all", "at_least"]),
+    rule_mode = fields.String(load_default="all", validate=OneOf(["all", "at_least"], RULE_MODE_LABELS),
                               metadata={"description": "all：全部所选周期；at_least：至少 rule_n 个"})
     rule_n = fields.Integer(load_default=None, validate=Range(1, 50))
     pairs_required = fields.Boolean(load_default=False)

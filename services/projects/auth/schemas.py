@@ -10,7 +10,7 @@ from services.common.identity import mobile_field
 from services.common.inputs import id_or_none
 from services.common.schemas import MAX_ID, Length, OneOf, Regexp, ZhFormSchema, ZhSchema, fields
 
-from .services import KINDS
+from .services import KIND_LABELS, KINDS
 
 
 def admin_id_validator(value: Any) -> None:
@@ -26,13 +26,13 @@ _real_name = [Length(min=2, max=50), Regexp(r"^[^\d<>\"'&]+$", "请输入真实�
 
 
 class LoginSchema(ZhSchema):
-    kind = fields.String(required=True, validate=OneOf(KINDS))
+    kind = fields.String(required=True, validate=OneOf(KINDS, KIND_LABELS))
     account = fields.String(required=True, validate=Length(min=1, max=64))
     password = fields.String(required=True, validate=Length(min=1, max=128), load_only=True)
 
 
 class LoginForm(ZhFormSchema):
-    kind = fields.String(required=True, validate=OneOf(KINDS))
+    kind = fields.String(required=True, validate=OneOf(KINDS, KIND_LABELS))
     account = fields.String(required=True, validate=Length(min=1, max=64))
     password = fields.String(required=True, validate=Length(min=1, max=128))
 

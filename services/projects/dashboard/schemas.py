@@ -11,7 +11,7 @@ from .services import LISTS, WITH_MONTH
 
 
 class ListQuerySchema(PageArgsSchema, ZhSchema):
-    what = fields.String(required=True, validate=OneOf(tuple(LISTS)),
+    what = fields.String(required=True, validate=OneOf(tuple(LISTS), LISTS),
                          metadata={"description": " / ".join(LISTS)})
     month = fields.String(load_default=None,
                           validate=Regexp(r"^20\d{2}-(0[1-9]|1[0-2])$", "月份格式应为 2026-05（2000 至 2099 年）。"),

@@ -91,4 +91,5 @@ class InstitutionQuerySchema(PageArgsSchema, ZhSchema):
     """The list's search box (账号 or 机构名称, any part) and state."""
 
     q = fields.String(load_default=None, validate=Length(max=100))
-    state = fields.String(load_default=None, validate=OneOf(("active", "inactive")))
+    state = fields.String(load_default=None,
+                          validate=OneOf(("active", "inactive"), {"active": "启用", "inactive": "停用"}))
