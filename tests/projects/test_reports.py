@@ -199,6 +199,10 @@ def test_page_inputs_checked(projects_app, inst_a, held):
     assert r.status_code == 422 and "结束日期不能早于开始日期" in r.get_json()["error"]["fields"]["actual_ends_on"]
     r = c.put(f"/projects/api/reports/{rid}/pages/1", headers=h, json={**FACTS, "actual_ends_on": "2026-12-01"})
     assert r.status_code == 422 and "不能晚于今天" in r.get_json()["error"]["fields"]["actual_ends_on"]
+    r = c.put(f"/projects/api/reports/{rid}/pages/1", headers=h, json={**FACTS, "actual_starts_on": "2020-03-20"})
+    assert r.status_code == 422 and r.get_json()["error"]["fields"]["actual_starts_on"] == (
+        "本项目为 2026 年度项目（项目目录），实际举办日期须在 2026 年内。")
+    assert c.get(f"/projects/api/reports/{rid}", headers=h).get_json()["facts"]["actual_starts_on"] == "2026-03-20"
     r = c.put(f"/projects/api/reports/{rid}/pages/1", headers=h, json={**FACTS, "state": "approved"})
     assert r.status_code == 422  # no mass assignment
     r = c.put(f"/projects/api/reports/{rid}/pages/2", headers=h, json={"lecturers": []})
@@ -518,6 +522,10 @@ def test_pages_flow(projects_app, projects_db, inst_a, reviewer, held, images, c
     r = c.post(f"/projects/reports/{rid}/pages/1", data=form)
     html = r.get_data(as_text=True)
     assert r.status_code == 422 and "请输入整数" in html and "很多" in html and "西安市第一医院继续教育科" in html
+    typo = {**form, "trainees_count": "118", "actual_starts_on": "2020-03-20", "actual_ends_on": "2020-03-21"}
+    r = c.post(f"/projects/reports/{rid}/pages/1", data=typo)
+    html = r.get_data(as_text=True)
+    assert r.status_code == 422 and "实际举办日期须在 2026 年内" in html and 'value="2020-03-21"' in html
     zenkaku = {"total_hours": "１２．５", "trainees_count": "１１８"}  # typed in a 全角 input mode
     r = c.post(f"/projects/reports/{rid}/pages/1", data={**FACTS, **zenkaku, "csrf_token": tok, "version": v(1),
                                                          "next": "1"})

@@ -228,6 +228,11 @@ def save_facts(session: Session, principal: Principal, report: ExecutionReport, 
     """第1页 执行情况 (loaded through FactsInSchema / FactsFormSchema)."""
     states.ensure_editable(report)
     _check_version(report, data.get("version"))
+    year = report.offering.project.year  # as the filing was held to: a 2020 typed for 2026 is a typo, not a note
+    for name in ("actual_starts_on", "actual_ends_on"):
+        if data[name].year != year:
+            msg = f"本项目为 {year} 年度项目（项目目录），实际举办日期须在 {year} 年内。"
+            raise AppError(422, "invalid_input", msg, {name: msg})
     for name in ("actual_starts_on", "actual_ends_on", "venue", "mode", "trainees_count", "total_hours",
                  "organiser", "contact_person"):
         setattr(report, name, data[name])
