@@ -102,7 +102,7 @@ def test_report_three_days_before_and_on_the_due_date_once_each(projects_db, hel
     msgs = inbox()
     assert sorted(m["mobile"] for m in msgs) == ["13800000001", "13800009999"]  # every 机构负责人
     assert msgs[0]["text"] == ("【陕西省继续医学教育】您单位“心血管疾病诊治进展”第一期的执行情况反馈"
-                               "应于2026年12月25日前提交，请及时登录系统填报。")
+                               "应于2026年12月25日（含当日）前提交，请及时登录系统填报。")
     # a rerun the same day, and the days between, send nothing
     again = run(projects_db, DUE - dt.timedelta(days=3))
     assert again["sent"] == 0 and again["already_sent"] == 2
@@ -146,7 +146,7 @@ def test_filing_three_days_before_and_on_the_deadline_once_each(projects_db, ins
     first, last = inbox()
     assert first["mobile"] == "13800000001"
     assert first["text"] == ("【陕西省继续医学教育】您单位“基层全科医生培训”第二期的项目举办前登记"
-                             "应于2027年1月8日前上报（须在举办前7天完成），请及时登录系统填报。")
+                             "应于2027年1月8日（含当日）前上报（须在举办前7天完成），请及时登录系统填报。")
     assert "今天（2027年1月8日）截止上报" in last["text"]
 
 

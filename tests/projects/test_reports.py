@@ -435,7 +435,7 @@ def test_deadline_and_overdue(projects_app, projects_db, inst_a, inst_b, reviewe
     row = c.get("/projects/api/reports", headers=h).get_json()["items"][0]
     assert row["due_on"] == "2026-04-04" and row["overdue"] is False and row["report"] is None
     page = login_client(projects_app.test_client(), inst_a[1])
-    assert "应于 2026-04-04 前提交" in page.get("/projects/reports").get_data(as_text=True)
+    assert "应于 2026-04-04（含当日）前提交" in page.get("/projects/reports").get_data(as_text=True)
     clock.set_now(dt.datetime(2026, 4, 4, 15, 59, tzinfo=dt.UTC))  # 23:59 on the due day in Shanghai
     assert c.get("/projects/api/reports", headers=h).get_json()["items"][0]["overdue"] is False
     assert c.get("/projects/api/review/reports/overdue", headers=bearer(reviewer[1])).get_json() == []

@@ -75,7 +75,7 @@ def message(due: Due, stage: str) -> tuple[str, tuple[str, ...]]:
     if stage == "due":
         text = f"{SIGN}{what}的{subject}今天（{date}）截止{verb}{rule}，请尽快登录系统填报。"
     else:
-        text = f"{SIGN}{what}的{subject}应于{date}前{verb}{rule}，请及时登录系统填报。"
+        text = f"{SIGN}{what}的{subject}应于{date}（含当日）前{verb}{rule}，请及时登录系统填报。"
     return text, (due.project_title, due.seq_label, date)
 
 
