@@ -438,6 +438,49 @@ def test_second_id_from_the_same_wechat_is_refused(phone, hall):
     assert refusals() == ["wechat_bound_to_other"]
 
 
+def test_a_doctor_whose_title_or_unit_changed_mends_them_from_the_one_tap_page(checkin_app, phone, hall):
+    """Promoted, or moved to another hospital: the one-tap page offers the form with her details as on record;
+    the ID number and the mobile are typed again, never written into the page."""
+    from services.checkin.db import db
+    from services.checkin.trainees.models import Trainee
+    from services.common import pii
+
+    page = open_code(phone, token_for(hall["a"], hall["w1"]))
+    assert submit(phone, nonce_of(page), identity(1)).status_code == 200
+    clock.set_now(NOW + dt.timedelta(minutes=3))
+    tap = open_code(phone, token_for(hall["a"], hall["w2"]))
+    assert "职称、单位或手机号码有变化？修改后签到" in tap.get_data(as_text=True)
+    edit = phone.get("/checkin/scan?edit=1")
+    html = edit.get_data(as_text=True)
+    assert edit.status_code == 200 and 'value="张一明"' in html and 'value="西安市第一医院"' in html
+    assert '<option value="主治医师" selected>' in html and "返回一键确认" in html
+    assert id_number(1) not in html and "13912340001" not in html
+    changed = identity(1, title="副主任医师", unit="西安交通大学第一附属医院", mobile="13912349999")
+    # a typo in her own number: said next to the field, the form kept, nothing stored or flagged
+    typo = phone.post("/checkin/scan", data={"nonce": nonce_of(edit), "mode": "form", "edit": "1",
+                                             **changed, "id_number": id_number(2)})
+    said = typo.get_data(as_text=True)
+    assert typo.status_code == 422 and "与此微信号登记的身份证号码（6101" in said and 'name="edit" value="1"' in said
+    assert 'value="西安交通大学第一附属医院"' in said and refusals() == [] and len(checkins()) == 1
+    done = phone.post("/checkin/scan", data={"nonce": nonce_of(edit), "mode": "form", "edit": "1", **changed})
+    assert done.status_code == 200 and "已签退" in done.get_data(as_text=True)
+    s = db.new_session()
+    [t] = s.scalars(select(Trainee)).all()
+    assert (t.title, t.unit, pii.decrypt(t.mobile_enc)) == ("副主任医师", "西安交通大学第一附属医院", "13912349999")
+    s.close()
+    assert [c.window_id for c in checkins()] == [hall["w1"], hall["w2"]]
+
+    # a second WeChat account bound later to the same ID number is not offered the change
+    other = checkin_app.test_client()
+    other.environ_base["HTTP_USER_AGENT"] = WECHAT_UA
+    form = open_code(other, token_for(hall["b"], hall["wb"]), user="bob")
+    assert submit(other, nonce_of(form), changed).status_code == 200
+    clock.set_now(NOW + dt.timedelta(minutes=6))
+    later = open_code(other, token_for(hall["a"], hall["w1"]), user="bob")
+    assert "有变化？修改后签到" not in later.get_data(as_text=True)
+    assert 'name="id_number"' not in other.get("/checkin/scan?edit=1").get_data(as_text=True)
+
+
 def test_another_phone_gets_its_own_form(checkin_app, phone, hall):
     page = open_code(phone, token_for(hall["a"], hall["w1"]), user="alice")
     assert submit(phone, nonce_of(page), identity(1)).status_code == 200
