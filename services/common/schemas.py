@@ -5,6 +5,7 @@ messages a clerk sees next to a field are Chinese. Field classes get Chinese def
 from __future__ import annotations
 
 import datetime as dt
+import re
 import unicodedata
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
@@ -149,15 +150,21 @@ class LocalDateTime(fields.DateTime):
         return result.astimezone(clock.UTC)
 
 
+_PLAIN_DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+
+
 class OneDecimal(fields.Decimal):
     """A credit value or hours (学分, 学时): at most one decimal place, refused rather than rounded (2.25 is a
     typo or another rule, and a silently stored 2.2 would be a wrong award)."""
 
-    default_error_messages = {"places": "最多保留一位小数（如 2.5）。", "too_large": "数字太大。"}
+    default_error_messages = {"places": "最多保留一位小数（如 2.5）。", "too_large": "数字太大。",
+                              "plain": "请输入数字（如 2.5）。"}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if isinstance(value, str):  # １．５ typed in 全角 mode (Decimal reads the digits but not the ．)
             value = half_width(value).strip()
+            if not _PLAIN_DECIMAL.fullmatch(value):  # 1e3 is a thousand to Decimal, a typo to a clerk
+                raise self.make_error("plain")
         result = super()._deserialize(value, attr, data, **kwargs)
         try:
             exact = result.quantize(Decimal("0.1")) == result

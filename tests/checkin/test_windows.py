@@ -135,6 +135,9 @@ def test_edit_page_with_scans_asks_for_a_reason(checkin_app, cdb):
             "starts_at": "2026-12-10T08:30", "ends_at": "2026-12-10T12:00", "version": "1"}
     r = c.post(f"/checkin/activities/{aid}/windows/{wids[0]}/edit", data=form)
     assert r.status_code == 422 and "请填写修改原因" in r.get_data(as_text=True)
+    r = c.post(f"/checkin/activities/{aid}/windows/{wids[0]}/edit", data={**form, "reason": "a"})
+    assert r.status_code == 422 and "2 到 500 个字符" in r.get_data(as_text=True)  # as every other reason
+    assert windows(cdb, aid)[0].kind == "sign_in"
     r = c.post(f"/checkin/activities/{aid}/windows/{wids[0]}/edit", data={**form, "reason": "应为签退"})
     assert r.status_code == 302
     assert windows(cdb, aid)[0].kind == "sign_out"

@@ -210,6 +210,9 @@ def test_page_inputs_checked(projects_app, inst_a, held):
     bad = {"lecturers": [{**LECTURERS["lecturers"][0], "title": ""}]}
     r = c.put(f"/projects/api/reports/{rid}/pages/2", headers=h, json=bad)
     assert r.status_code == 422 and "第 1 行职称" in r.get_json()["error"]["fields"]["lecturers"]
+    book = {"materials": [{**MATERIALS["materials"][0], "title": ""}], "summary": "按计划举办。"}
+    r = c.put(f"/projects/api/reports/{rid}/pages/5", headers=h, json=book)
+    assert r.status_code == 422 and r.get_json()["error"]["fields"]["materials"] == "第 1 行书名：此项不能为空。"
     r = c.put(f"/projects/api/reports/{rid}/pages/5", headers=h, json={"materials": []})
     assert r.status_code == 422 and "summary" in r.get_json()["error"]["fields"]
     r = c.put(f"/projects/api/reports/{rid}/pages/5", headers=h, json={"summary": "好", "version": 999})
@@ -526,6 +529,8 @@ def test_pages_flow(projects_app, projects_db, inst_a, reviewer, held, images, c
     r = c.post(f"/projects/reports/{rid}/pages/1", data=typo)
     html = r.get_data(as_text=True)
     assert r.status_code == 422 and "实际举办日期须在 2026 年内" in html and 'value="2020-03-21"' in html
+    r = c.post(f"/projects/reports/{rid}/pages/1", data={**form, "trainees_count": "118", "total_hours": "1e3"})
+    assert r.status_code == 422 and "请输入数字（如 2.5）" in r.get_data(as_text=True)  # not 1000 学时
     zenkaku = {"total_hours": "１２．５", "trainees_count": "１１８"}  # typed in a 全角 input mode
     r = c.post(f"/projects/reports/{rid}/pages/1", data={**FACTS, **zenkaku, "csrf_token": tok, "version": v(1),
                                                          "next": "1"})

@@ -69,7 +69,7 @@ class WindowCreateFormSchema(WindowCreateSchema, ZhFormSchema):
 class WindowUpdateSchema(_WindowFields, ZhSchema):
     """Edit (API body): only the fields sent change; a window with check-ins needs a reason."""
 
-    reason = fields.String(validate=Length(max=500), load_default=None,
+    reason = fields.String(validate=Length(min=2, max=500), load_default=None,
                            metadata={"description": "修改原因（该时段已有签到时必填，记入操作日志）"})
     version = fields.Integer(load_default=None, validate=Range(min=1),
                              metadata={"description": "读取时的版本号；不一致时返回 409"})

@@ -39,6 +39,8 @@ FIELD_LABELS = {
     "materials": "教材", "editor": "主编", "publisher": "出版社", "year": "出版年份",
     "summary": "执行情况总结", "version": "版本",
 }
+# page 5's rows are books: their "title" is the 书名 (a lecturer's is the 职称)
+MATERIAL_LABELS = {**FIELD_LABELS, "title": "书名"}
 LECTURERS_MAX = 100
 MATERIALS_MAX = 30
 SUMMARY_MAX = 2000

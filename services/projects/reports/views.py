@@ -29,6 +29,7 @@ from . import files, services, states
 from .schemas import (
     FIELD_LABELS,
     LECTURERS_MAX,
+    MATERIAL_LABELS,
     MATERIALS_MAX,
     OFFERING_STATUS_LABELS,
     PAGES,
@@ -190,11 +191,15 @@ def _form_rows(form: Any, prefix: str, names: tuple[str, ...], limit: int) -> li
     return rows
 
 
+def _labels(schema: Any) -> dict[str, str]:
+    return MATERIAL_LABELS if isinstance(schema, MaterialsInSchema) else FIELD_LABELS
+
+
 def _load(schema: Any, raw: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, str]]:
     try:
         return schema.load(raw), {}
     except ValidationError as exc:
-        return None, flatten(exc.messages, FIELD_LABELS)
+        return None, flatten(exc.messages, _labels(schema))
 
 
 def _save_page(report: Any, page: int, form: Any) -> tuple[dict[str, Any], dict[str, str]]:
@@ -438,7 +443,7 @@ def _json(schema: Any) -> dict[str, Any]:
         return schema.load(body)
     except ValidationError as exc:
         raise AppError(422, "invalid_input", "提交的内容有误，请按提示修改。",
-                       flatten(exc.messages, FIELD_LABELS)) from exc
+                       flatten(exc.messages, _labels(schema))) from exc
 
 
 def _out(report: Any) -> dict[str, Any]:
