@@ -201,6 +201,13 @@ def csrf_for(principal: Principal | None, visitor: str = "test-visitor") -> str:
     return hmac.new(get_settings().secret_key.encode(), f"csrf:{basis}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
+def page_version(client, url: str) -> str:  # type: ignore[no-untyped-def]
+    """The hidden version a page's form sends, as the browser would read it from the page at `url`."""
+    import re
+
+    return re.search(r'name="version" value="(\d+)"', client.get(url).get_data(as_text=True)).group(1)
+
+
 def login_client(client, principal: Principal):  # type: ignore[no-untyped-def]
     """Give a test client the page cookie of a principal."""
     client.set_cookie(COOKIE, session_cookie(principal), domain="localhost", path="/")

@@ -250,15 +250,6 @@ def load_form(schema: Schema, form: Any) -> tuple[dict[str, Any] | None, dict[st
 STALE_PAGE = "页面已过期，请刷新页面后重试。"
 
 
-def refuse_bad_version(errors: Mapping[str, Any]) -> None:
-    """A page's hidden version that is not a number (a tampered or garbled form) is a stale page, never "no
-    version": without one the save would skip the check that another person's change came first."""
-    if "version" in errors:
-        from .errors import AppError  # late: errors builds its schemas on marshmallow, not on this module
-
-        raise AppError(409, "stale_page", STALE_PAGE)
-
-
 __all__ = ["ZhSchema", "ZhFormSchema", "CalendarDate", "LocalDateTime", "Length", "NotBlank", "Range", "IdRange",
            "MAX_ID", "OneDecimal", "OneOf", "Regexp", "STALE_PAGE", "fields", "load_form", "reason_field",
-           "one_line_name", "refuse_bad_version", "strip_blank", "ValidationError"]
+           "one_line_name", "strip_blank", "ValidationError"]

@@ -92,7 +92,7 @@ def test_a_garbled_version_is_a_stale_page_not_a_skipped_check(projects_app, ins
                data={"csrf_token": csrf(reviewer[1]), "version": "abc", "reason": "地点不详"})
     assert r.status_code == 409 and "页面已过期" in r.get_data(as_text=True)
     r = c.post(f"/projects/review/filings/{fid}/return",
-               data={"csrf_token": csrf(reviewer[1]), "reason": "长" * 1001})
+               data={"csrf_token": csrf(reviewer[1]), "reason": "长" * 1001, "version": "1"})
     assert r.status_code == 422 and "2 到 1000 个字符之间" in r.get_data(as_text=True)
     detail = c.get(f"/projects/api/review/filings/{fid}", headers=bearer(reviewer[1])).json
     assert detail["state"] == "submitted"  # nothing was decided

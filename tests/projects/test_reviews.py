@@ -15,7 +15,7 @@ from services.common.events import OfferingApprovedSchema
 from services.projects.audit.models import AuditLog
 from services.projects.catalogue.models import Project
 from services.projects.db import outbox
-from tests.conftest import bearer, login_client
+from tests.conftest import bearer, login_client, page_version
 
 
 def outbox_rows(projects_db, name: str | None = None):
@@ -161,13 +161,20 @@ def test_review_pages(projects_app, projects_db, inst_a, inst_b, reviewer, ready
     assert "（已于 2 天前开始举办）" in late and "（项目目录登记为“线上”）" in late
     clock.set_now(frozen)
     token = csrf(reviewer[1])
-    r = c.post(f"/projects/review/filings/{fa}/return", data={"csrf_token": token, "reason": ""})
-    assert r.status_code == 422 and "退回原因" in r.get_data(as_text=True)
-    r = c.post(f"/projects/review/filings/{fa}/return", data={"csrf_token": token, "reason": "退"})
-    assert r.status_code == 422 and "应在 2 到 1000 个字符之间" in r.get_data(as_text=True)
     r = c.post(f"/projects/review/filings/{fa}/return", data={"csrf_token": token, "reason": "地点不详"})
+    assert r.status_code == 409 and "页面已过期" in r.get_data(as_text=True)  # a page always sends its version
+    token = {"csrf_token": token, "version": page_version(c, f"/projects/review/filings/{fa}")}
+    r = c.post(f"/projects/review/filings/{fa}/return", data={**token, "reason": ""})
+    assert r.status_code == 422 and "退回原因" in r.get_data(as_text=True)
+    r = c.post(f"/projects/review/filings/{fa}/return", data={**token, "reason": "退"})
+    assert r.status_code == 422 and "应在 2 到 1000 个字符之间" in r.get_data(as_text=True)
+    r = c.post(f"/projects/review/filings/{fa}/return", data={**token, "reason": "地点不详"})
     assert r.status_code == 302
-    r = c.post(f"/projects/review/filings/{fb}/approve", data={"csrf_token": token})
+    r = c.post(f"/projects/review/filings/{fb}/approve", data={"csrf_token": token["csrf_token"]})
+    assert r.status_code == 409  # not approved without the check that nobody changed it first
+    assert c.get(f"/projects/api/review/filings/{fb}", headers=bearer(reviewer[1])).json["state"] == "submitted"
+    r = c.post(f"/projects/review/filings/{fb}/approve", data={
+        "csrf_token": token["csrf_token"], "version": page_version(c, f"/projects/review/filings/{fb}")})
     assert r.status_code == 302
     assert len(outbox_rows(projects_db)) == 2
     html = c.get("/projects/review/filings?state=all").get_data(as_text=True)
@@ -210,13 +217,13 @@ ENDPOINTS = [
     ("DELETE", "/projects/api/filings/{fid}", (401, 409, 404, 403)),
     ("GET", "/projects/review/filings", (302, 403, 403, 200)),
     ("GET", "/projects/review/filings/{fid}", (302, 403, 403, 200)),
-    ("POST", "/projects/review/filings/{fid}/return", (401, 403, 403, 422)),
+    ("POST", "/projects/review/filings/{fid}/return", (401, 403, 403, 409)),  # no page version: a stale page
     ("POST", "/projects/review/filings/{fid}/contact", (401, 403, 403, 200)),
     ("GET", "/projects/api/review/filings", (401, 403, 403, 200)),
     ("GET", "/projects/api/review/filings/{fid}", (401, 403, 403, 200)),
     ("POST", "/projects/api/review/filings/{fid}/return", (401, 403, 403, 422)),
-    ("POST", "/projects/review/filings/{fid}/approve", (401, 403, 403, 302)),
-    ("POST", "/projects/api/review/filings/{fid}/approve", (401, 403, 403, 409)),  # after the page approved it
+    ("POST", "/projects/review/filings/{fid}/approve", (401, 403, 403, 409)),  # no page version
+    ("POST", "/projects/api/review/filings/{fid}/approve", (401, 403, 403, 200)),  # the API may leave it out
 ]
 
 
@@ -295,7 +302,8 @@ def test_the_committee_corrects_an_institution_s_name(projects_app, projects_db,
         "西安交通大学第一附属医院（新）"}
     s.close()
     # an offering approved after the correction carries the new name to the other services
-    assert c.post(f"/projects/review/filings/{fid}/approve", data={"csrf_token": token}).status_code == 302
+    assert c.post(f"/projects/review/filings/{fid}/approve", data={
+        "csrf_token": token, "version": page_version(c, f"/projects/review/filings/{fid}")}).status_code == 302
     payload = json.loads(outbox_rows(projects_db)[0].envelope)["payload"]
     assert payload["institution_name"] == "西安交通大学第一附属医院（新）"
     # the second walk: a look-alike with a zero-width space, a line break, a direction override were taken;

@@ -119,10 +119,6 @@ class VersionSchema(ZhSchema):
     version = fields.Integer(load_default=None)
 
 
-class VersionFormSchema(ZhFormSchema):
-    version = fields.Integer(load_default=None)
-
-
 class OfferingsQuerySchema(PageArgsSchema, ZhSchema):
     q = fields.String(load_default=None, validate=Length(max=100), metadata={"description": "项目编号或名称"})
     year = fields.Integer(load_default=None, validate=Range(2000, 2100))

@@ -17,7 +17,7 @@ from services.common.auth import access, current
 from services.common.errors import AppError
 from services.common.formats import fmt_credits
 from services.common.inputs import flatten, keep_args, load_json, load_query, require_page_version
-from services.common.schemas import load_form, refuse_bad_version, strip_blank
+from services.common.schemas import load_form, strip_blank
 
 from ..audit.models import record
 from ..catalogue.models import MODES
@@ -48,7 +48,6 @@ from .schemas import (
     ReportReviewQuerySchema,
     ReportUploadOutSchema,
     ReviewPageSchema,
-    VersionFormSchema,
     VersionSchema,
 )
 
@@ -331,10 +330,9 @@ def report_submit(report_id: int) -> Any:
     session = db.session()
     p = _me()
     report = services.get_report(session, p, report_id, lock=True)
-    data, errors = load_form(VersionFormSchema(), request.form)
-    refuse_bad_version(errors)
+    version = require_page_version(request.form)
     try:
-        services.submit_report(session, p, report, (data or {}).get("version"))
+        services.submit_report(session, p, report, version)
     except AppError as exc:
         if exc.status != 422:
             raise
@@ -351,9 +349,7 @@ def report_delete(report_id: int) -> Any:
     session = db.session()
     report = services.get_report(session, _me(), report_id, lock=True)
     offering_id = report.offering_id
-    data, errors = load_form(VersionFormSchema(), request.form)
-    refuse_bad_version(errors)
-    services.delete_report(session, _me(), report, (data or {}).get("version"))
+    services.delete_report(session, _me(), report, require_page_version(request.form))
     commit()
     flash("已删除该反馈记录，可以重新新建。", "ok")
     return redirect(f"/projects/reports/offering/{offering_id}")
@@ -407,9 +403,7 @@ def review_contact(report_id: int) -> Any:
 def review_approve(report_id: int) -> Any:
     session = db.session()
     report = services.get_for_review(session, report_id, lock=True)
-    data, errors = load_form(VersionFormSchema(), request.form)
-    refuse_bad_version(errors)
-    services.approve(session, _me(), report, (data or {}).get("version"))
+    services.approve(session, _me(), report, require_page_version(request.form))
     commit()
     flash("已审批通过该执行情况反馈，本期学员的学分将生效。", "ok")
     return redirect("/projects/review/reports")
@@ -420,11 +414,11 @@ def review_approve(report_id: int) -> Any:
 def review_return(report_id: int) -> Any:
     session = db.session()
     report = services.get_for_review(session, report_id, lock=True)
+    version = require_page_version(request.form)  # the page always sends it: without one, no check would run
     data, errors = load_form(ReportReturnFormSchema(), request.form)
-    refuse_bad_version(errors)
     if errors:
         return _render_review(report, {"reason": errors.get("reason", "请填写退回原因。")}, 422)
-    services.return_report(session, _me(), report, data["reason"], data.get("version"))  # type: ignore[index]
+    services.return_report(session, _me(), report, data["reason"], version)  # type: ignore[index]
     commit()
     flash("已退回该执行情况反馈。", "ok")
     return redirect("/projects/review/reports")

@@ -42,8 +42,4 @@ def return_refused(exc: AppError) -> AppError:
     return AppError(422, "invalid_input", "退回时必须填写退回原因。", exc.fields)
 
 
-class ApproveFormSchema(ZhFormSchema):
-    version = fields.Integer(load_default=None)
-
-
 ReviewPageSchema = page_schema(FilingOutSchema, "ReviewPageSchema")

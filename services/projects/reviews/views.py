@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from services.common.auth import access, current
 from services.common.errors import AppError
-from services.common.inputs import keep_args, load_json, load_query
-from services.common.schemas import load_form, refuse_bad_version
+from services.common.inputs import keep_args, load_json, load_query, require_page_version
+from services.common.schemas import load_form
 
 from ..audit.models import record
 from ..catalogue.services import fmt_decimal
@@ -24,7 +24,6 @@ from ..institutions.models import Institution
 from . import services
 from .schemas import (
     REVIEW_STATE_LABELS,
-    ApproveFormSchema,
     ApproveSchema,
     ReturnFormSchema,
     ReturnSchema,
@@ -93,9 +92,7 @@ def review_contact(filing_id: int) -> Any:
 def review_approve(filing_id: int) -> Any:
     session = db.session()
     filing = services.get_for_review(session, filing_id, lock=True)
-    data, errors = load_form(ApproveFormSchema(), request.form)
-    refuse_bad_version(errors)
-    services.approve(session, _me(), filing, (data or {}).get("version"))
+    services.approve(session, _me(), filing, require_page_version(request.form))
     commit()
     flash(f"已审批通过：{filing.project.title} {filing.offering.label}。", "ok")
     return redirect("/projects/review/filings")
@@ -106,11 +103,11 @@ def review_approve(filing_id: int) -> Any:
 def review_return(filing_id: int) -> Any:
     session = db.session()
     filing = services.get_for_review(session, filing_id, lock=True)
+    version = require_page_version(request.form)  # the page always sends it: without one, no check would run
     data, errors = load_form(ReturnFormSchema(), request.form)
-    refuse_bad_version(errors)
     if errors:
         return _render_detail(filing, {"reason": errors.get("reason", "请填写退回原因。")}, 422)
-    services.return_filing(session, _me(), filing, data["reason"], data.get("version"))  # type: ignore[index]
+    services.return_filing(session, _me(), filing, data["reason"], version)  # type: ignore[index]
     commit()
     flash(f"已退回：{filing.project.title} {filing.offering.label}。", "ok")
     return redirect("/projects/review/filings")
