@@ -365,9 +365,16 @@ def test_pages_save_and_submit(projects_app, inst_a, make_project, frozen, csrf,
     version = re.search(r'name="version" value="(\d+)"', html).group(1)
     assert version != typed_version  # the upload changed the draft
     assert c.post(url, data={**form, "version": version}, content_type="multipart/form-data").status_code == 302
-    r = c.post(url, data={**current(form), "action": "submit", "agenda": (io.BytesIO(images.jpeg()), "a.jpg")},
+    clicked = current(form)
+    r = c.post(url, data={**clicked, "action": "submit", "agenda": (io.BytesIO(images.jpeg()), "a.jpg")},
                content_type="multipart/form-data")
     assert r.status_code == 302
+    # the same click arriving twice (a double click) hears what the first did, not "待审批，不能修改"
+    twice = c.post(url, data={**clicked, "action": "submit", "agenda": (io.BytesIO(images.jpeg()), "a.jpg")},
+                   content_type="multipart/form-data")
+    assert twice.status_code == 302 and "已保存并上报" in c.get(url).get_data(as_text=True)
+    clock.set_now(clock.now() + dt.timedelta(minutes=1))  # not a moment later: the state is said again
+    assert c.post(url, data={**clicked, "action": "submit"}, content_type="multipart/form-data").status_code == 409
     html = c.get(url).get_data(as_text=True)
     assert "待审批" in html and "保存并上报" in html  # read-only view with its history
     assert 'name="starts_on"' not in html
@@ -421,6 +428,42 @@ def test_a_file_over_the_limit_is_refused_in_the_browser_before_anything_is_sent
             assert said and "大照片.jpg" in said[0] and "超过 5 MB" in said[0]
             assert page.eval_on_selector("#f-agenda", "e => e.files.length") == 0
             assert page.input_value("#f-venue") == "西安市会议中心"  # nothing typed is lost
+        finally:
+            browser.close()
+
+
+def test_a_double_click_on_save_and_submit_sends_the_form_once(projects_app, inst_a, make_project, frozen, csrf):
+    """The office's double click on 保存并上报 sent two forms; the second answered 不能修改 to a filing the first
+    had just sent. The page sends the first only, with the button's action."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.stack.browser import CHROMIUM, CHROMIUM_ARGS
+
+    project = make_project(inst_a[0])
+    c = login_client(projects_app.test_client(), inst_a[1])
+    url = c.post(f"/projects/filings/projects/{project.id}/offerings",
+                 data={"csrf_token": csrf(inst_a[1])}).headers["Location"]
+    html = c.get(url).get_data(as_text=True)
+    sent: list[str] = []
+
+    def answer(route):  # type: ignore[no-untyped-def]
+        if route.request.method == "GET":
+            route.fulfill(status=200, content_type="text/html; charset=utf-8", body=html)
+        else:
+            sent.append(route.request.post_data or "")  # left unanswered: the server is slow today
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.route("http://cme.test/**", answer)
+            page.goto(f"http://cme.test{url}")
+            # the second click of a double click comes once the first form is on its way
+            page.eval_on_selector("button[value=submit]",
+                                  "b => { b.click(); setTimeout(() => b.click(), 150); }")
+            page.wait_for_timeout(800)
+            assert len(sent) == 1 and "保存并上报" not in sent[0]
+            assert 'name="action"' in sent[0] and "\r\n\r\nsubmit\r\n" in sent[0], sent
         finally:
             browser.close()
 

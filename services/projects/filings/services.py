@@ -21,7 +21,7 @@ from services.common.errors import AppError
 from services.common.paging import matches, paginate
 
 from .. import uploads as jpg
-from ..audit.models import history_of, record
+from ..audit.models import AuditLog, history_of, record
 from ..catalogue.models import ONLINE_MODES, Project
 from . import states
 from .models import Filing, FilingUpload, Offering, seq_label
@@ -288,6 +288,19 @@ def missing_items(filing: Filing) -> list[str]:
 
 def earliest_start() -> dt.date:
     return clock.today_local() + dt.timedelta(days=MIN_DAYS_BEFORE)
+
+
+DOUBLE_CLICK_SECONDS = 30
+
+
+def just_submitted(session: Session, principal: Principal, filing: Filing) -> bool:
+    """The filing was 上报 by this person a moment ago: a second 保存并上报 is the same click arriving twice."""
+    if filing.state != "submitted":
+        return False
+    last = session.scalars(select(AuditLog).where(AuditLog.object_type == "filing", AuditLog.object_id == filing.id)
+                           .order_by(AuditLog.id.desc()).limit(1)).first()
+    return (last is not None and last.action == "submit" and last.actor == principal.describe()
+            and clock.now() - last.at <= dt.timedelta(seconds=DOUBLE_CLICK_SECONDS))
 
 
 def submit_filing(session: Session, principal: Principal, filing: Filing, version: int | None = None) -> Filing:

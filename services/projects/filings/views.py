@@ -146,6 +146,9 @@ def filing_save(filing_id: int) -> Any:
     session = db.session()
     p = _me()
     filing = services.get_filing(session, p, filing_id, lock=True)
+    if request.form.get("action") == "submit" and services.just_submitted(session, p, filing):
+        flash("已保存并上报，请等待陕西省继续医学教育委员会审批。", "ok")  # a double click: the first one's answer
+        return redirect(f"/projects/filings/{filing.id}")
     values = _form_values(request.form)
     if page_version(request.form) is None:  # what was typed is shown again over the draft as it now is
         return _render_form(filing, {**values, "version": filing.version}, {"_schema": STALE_PAGE}, 409)
