@@ -135,6 +135,10 @@ def test_pages_create_and_import(projects_app, inst_a, reviewer):
     body = r.get_data(as_text=True)
     assert 'value="铜川市人民医院"' in body and "长度应在" in body
     r = c.post("/projects/institutions", data={"account": "tc_people", "name": "铜川市人民医院",
+                                               "password": "Ａｂｃ１２３４５６", "csrf_token": token})
+    body = r.get_data(as_text=True)  # it has letters and digits: the input mode is what is wrong
+    assert r.status_code == 422 and 'field-error">密码中有全角字符' in body and "密码须同时包含" not in body
+    r = c.post("/projects/institutions", data={"account": "tc_people", "name": "铜川市人民医院",
                                                "password": "Abcdefg123", "csrf_token": token})
     assert r.status_code == 302
     assert "已创建申办机构" in c.get("/projects/institutions").get_data(as_text=True)

@@ -18,8 +18,17 @@ from services.common.schemas import (
 
 _account = [Length(min=3, max=64), Regexp(r"^[A-Za-z0-9_.-]+$", "账号只能包含字母、数字、下划线、点和连字符。")]
 _name = [Length(min=2, max=200), one_line_name]
+
+
+def _half_width_only(value: str) -> None:
+    """Ａｂｃ１２３４５６ was told it lacked letters and digits: say what is wrong (the login compares as typed)."""
+    if any("\uff01" <= c <= "\uff5e" or c == "\u3000" for c in value):
+        raise ValidationError("密码中有全角字符，请切换到英文（半角）输入法后重新输入。")
+
+
 # 12345678 was accepted (the clerk's walk): an institution's password has letters and digits
-_password = [Length(min=8, max=128), Regexp(r"^(?=.*[A-Za-z])(?=.*\d).+$", "密码须同时包含字母和数字。")]
+_password = [Length(min=8, max=128), _half_width_only,
+             Regexp(r"^(?=.*[A-Za-z])(?=.*\d).+$", "密码须同时包含字母和数字。")]
 
 
 class InstitutionSchema(ZhSchema):
