@@ -182,6 +182,20 @@ def test_a_number_of_another_year_is_refused_on_its_row(projects_app, projects_d
     assert upload(c, workbook([row("2027-12-01-301", inst_a[0].name)]), h, year="2027").get_json()["created"] == 1
 
 
+def test_a_period_naming_a_date_no_calendar_has_is_refused_on_its_row(projects_app, projects_db, inst_a,
+                                                                       reviewer):
+    """2026年13月 was imported, and no 核对提示 could ever compare a filing's dates with it."""
+    c = projects_app.test_client()
+    h = bearer(reviewer[1])
+    rows = [row("2026-09-09-110", inst_a[0].name), row("2026-09-09-111", inst_a[0].name),
+            row("2026-09-09-112", inst_a[0].name)]
+    rows[0][8], rows[1][8], rows[2][8] = "2026年13月", "2026-02-30至2026-03-02", "2026年5-10月"
+    body = upload(c, workbook(rows), h).get_json()
+    assert body["created"] == 1 and [e["reason"] for e in body["errors"]] == [
+        "举办起止时间：“2026年13月”不是有效日期，请核对。", "举办起止时间：“2026-02-30”不是有效日期，请核对。"]
+    assert count(projects_db) == 1
+
+
 def test_year_column_and_aliases(projects_app, projects_db, inst_a, reviewer):
     c = projects_app.test_client()
     old = ["2025-09-09-001", "旧年度项目", "李明", inst_a[0].name, "I类", 5, 10, 1, "", "", "线上+线下", 2025]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema
+from marshmallow import Schema, ValidationError
 
 from services.common.paging import PageArgsSchema, page_schema
 from services.common.schemas import (
@@ -30,6 +30,14 @@ LABELS = {v: k for k, v in COLUMNS.items()}
 REQUIRED_COLUMNS = [k for k in COLUMNS if k != "年度"]
 
 
+def _possible_dates(text: str) -> None:
+    from ..filings.services import impossible_date  # late: filings' services read the catalogue's models
+
+    bad = impossible_date(text)
+    if bad:
+        raise ValidationError(f"“{bad}”不是有效日期，请核对。")
+
+
 class ProjectRowSchema(ZhSchema):
     """One workbook row, after cells were turned into text."""
 
@@ -42,7 +50,7 @@ class ProjectRowSchema(ZhSchema):
     credit_value = OneDecimal(required=True, validate=Range(min=0.5, max=999))
     hours = OneDecimal(required=True, validate=Range(min=0.5, max=9999))
     offerings_count = fields.Integer(required=True, strict=False, validate=Range(1, 99))
-    period_text = fields.String(load_default="", validate=Length(max=100))
+    period_text = fields.String(load_default="", validate=[Length(max=100), _possible_dates])
     venue = fields.String(load_default="", validate=Length(max=200))
     mode = fields.String(required=True, validate=OneOf(MODES))
     year = fields.Integer(load_default=None, validate=Range(2000, 2100))

@@ -392,6 +392,27 @@ def _period_range(text: str, year: int) -> tuple[dt.date, dt.date] | None:
     return _as_range(text, None, year)
 
 
+def impossible_date(text: str) -> str | None:
+    """The first date the text writes that no calendar has (2026年13月, 2026-02-30), as written; else None.
+    catalogue_period skips such a date, so a catalogue row holding one would never be checked against."""
+    text = unicodedata.normalize("NFKC", text or "")
+
+    def exists(y: str, m: str, d: str) -> bool:
+        try:
+            dt.date(int(y) if y else 2000, int(m), int(d) if d else 1)  # no year: 2000 has a 29 February
+        except ValueError:
+            return False
+        return True
+
+    for found in _NUMERIC.finditer(text):
+        if not exists(*found.groups()):
+            return found.group(0).strip()
+    for found in _MONTH.finditer(_NUMERIC.sub(" ", text)):
+        if not exists(*found.groups()):
+            return found.group(0).strip()
+    return None
+
+
 def catalogue_period(text: str, year: int) -> tuple[dt.date, dt.date] | None:
     """The first and last day the catalogue's 举办起止时间 names: a range as clerks write it ("2027年3月10日—12日",
     "2027.3.1-2027.6.30", "2027/3/1-6/30", "2027.3-6", "2027年10月1日至3日", an Excel date cell), else the months
