@@ -555,9 +555,16 @@ def test_pages_flow(projects_app, projects_db, inst_a, reviewer, held, images, c
     assert c.post(f"/projects/reports/{rid}/pages/2",
                   data={**lec, "lec-0-topic": "改过的题目", "version": fresh}).status_code == 302
     assert c.post(f"/projects/reports/{rid}/pages/2", data={**lec, "version": v(2)}).status_code == 302
+    # a hidden row count edited away (0, abc) or too low: the rows the form holds are the ones saved
+    for count in ("0", "abc", ""):
+        r = c.post(f"/projects/reports/{rid}/pages/2", data={**lec, "lec-count": count, "version": v(2)})
+        assert r.status_code == 302 and [x.name for x in _report(projects_db, rid).lecturers] == ["张教授", "王医生"]
+    third = {f"lec-7-{k}": val for k, val in {**LECTURERS["lecturers"][1], "name": "赵医生"}.items()}
+    assert c.post(f"/projects/reports/{rid}/pages/2", data={**lec, **third, "version": v(2)}).status_code == 302
+    assert [x.name for x in _report(projects_db, rid).lecturers] == ["张教授", "王医生", "赵医生"]
     # removing a row
     assert c.post(f"/projects/reports/{rid}/pages/2",
-                  data={**lec, "lec-1-remove": "1", "version": v(2)}).status_code == 302
+                  data={**lec, "lec-1-remove": "1", "version": v(2)}).status_code == 302  # 赵医生 not on the page
     assert [x.name for x in _report(projects_db, rid).lecturers] == ["张教授"]
     # page 3: several files in one form; a wrong one refuses the lot and says why
     files = {"csrf_token": tok, "schedule": (io.BytesIO(images.jpeg()), "日程.jpg"),

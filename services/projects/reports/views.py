@@ -5,6 +5,7 @@ Each action is one service call and one commit; the state rules are in states.py
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, request
@@ -28,9 +29,7 @@ from ..reviews.schemas import return_refused
 from . import files, services, states
 from .schemas import (
     FIELD_LABELS,
-    LECTURERS_MAX,
     MATERIAL_LABELS,
-    MATERIALS_MAX,
     OFFERING_STATUS_LABELS,
     PAGES,
     REVIEW_STATE_LABELS,
@@ -174,14 +173,15 @@ def report_page(report_id: int, page: int) -> Any:
     return _render_page(services.get_report(db.session(), _me(), report_id), page)
 
 
-def _form_rows(form: Any, prefix: str, names: tuple[str, ...], limit: int) -> list[dict[str, str]]:
-    """Rows of a repeating table (prefix-<i>-<name>); blank rows and rows ticked 删除 are dropped."""
-    try:
-        count = min(int(form.get(f"{prefix}-count", "0")), limit + BLANK_ROWS)
-    except ValueError:
-        count = 0
+def _form_rows(form: Any, prefix: str, names: tuple[str, ...]) -> list[dict[str, str]]:
+    """Rows of a repeating table (prefix-<i>-<name>), in their order; blank rows and rows ticked 删除 are dropped.
+    The rows are the ones the form holds, not its hidden count: a count edited to 0 or abc dropped every typed
+    row (and one too low the rows past it), while the page said 已保存. More than the page allows are refused by
+    the schema, not cut."""
+    field = re.compile(rf"{re.escape(prefix)}-(\d{{1,4}})-({'|'.join(names)}|remove)")
+    indices = sorted({int(m.group(1)) for m in map(field.fullmatch, form.keys()) if m})
     rows = []
-    for i in range(count):
+    for i in indices:
         if form.get(f"{prefix}-{i}-remove"):
             continue
         row = {n: form.get(f"{prefix}-{i}-{n}", "").strip() for n in names}
@@ -214,7 +214,7 @@ def _save_page(report: Any, page: int, form: Any) -> tuple[dict[str, Any], dict[
         services.save_facts(session, p, report, data)  # type: ignore[arg-type]
         return values, {}
     if page == 2:
-        rows = _form_rows(form, "lec", LECTURER_FIELDS, LECTURERS_MAX)
+        rows = _form_rows(form, "lec", LECTURER_FIELDS)
         values = {"rows": rows}
         if not rows:
             return values, {"lecturers": "请至少填写一位授课专家（姓名、职称、单位、授课题目、学时）。"}
@@ -237,7 +237,7 @@ def _save_page(report: Any, page: int, form: Any) -> tuple[dict[str, Any], dict[
     if page == 4:
         n = services.import_attendance(session, p, report)
         return {"imported": n}, {}
-    rows = _form_rows(form, "mat", MATERIAL_FIELDS, MATERIALS_MAX)
+    rows = _form_rows(form, "mat", MATERIAL_FIELDS)
     values = {"rows": rows, "summary": form.get("summary", "").strip()}
     data, errors = _load(MaterialsInSchema(), strip_blank({"materials": [strip_blank(r) for r in rows],
                                                            "summary": values["summary"]})
@@ -291,8 +291,8 @@ def _typed(page: int, form: Any) -> dict[str, Any]:
     if page == 1:
         return {k: form.get(k, "").strip() for k in FACT_FIELDS}
     if page == 2:
-        return {"rows": _form_rows(form, "lec", LECTURER_FIELDS, LECTURERS_MAX)}
-    return {"rows": _form_rows(form, "mat", MATERIAL_FIELDS, MATERIALS_MAX), "summary": form.get("summary", "")}
+        return {"rows": _form_rows(form, "lec", LECTURER_FIELDS)}
+    return {"rows": _form_rows(form, "mat", MATERIAL_FIELDS), "summary": form.get("summary", "")}
 
 
 @pages.post("/projects/reports/<int:report_id>/uploads/<int:upload_id>/delete")
