@@ -362,6 +362,10 @@ def test_page_renders_for_the_phone(credits_app, make_account, add_award):
     assert '<a class="button big" href="/certs/my">导出学分证书</a>' in html  # certs lists and exports them
     assert 'href="/credits/compliance?year=2025"' in html and "往年项目" not in html
     older = client.get(f"{PAGE}?year=2025&from=singlemessage").get_data(as_text=True)
+    blank = client.get(f"{PAGE}?year=")  # a blank year is the page as opened, ２０２５ is 2025
+    assert blank.status_code == 200 and blank.get_data(as_text=True) == html
+    assert client.get(f"{PAGE}?year=２０２５").get_data(as_text=True) == client.get(f"{PAGE}?year=2025").get_data(
+        as_text=True)
     assert "2025年度达标情况" in older and "往年项目" in older and "心血管急危重症诊治进展" not in older
     home = client.get("/credits/").get_data(as_text=True)
     assert 'href="/credits/compliance"' in home
@@ -405,7 +409,7 @@ def test_api_gives_every_year_or_the_one_asked_for(credits_app, make_account, ad
     assert empty["years"][0]["awards"] == [] and empty["years"][0]["effective"]["total"] == "0.00"
 
 
-@pytest.mark.parametrize("bad", ["abc", "1999", "2028", "20.5", ""])
+@pytest.mark.parametrize("bad", ["abc", "1999", "2028", "20.5"])  # a blank one: the default year
 def test_bad_year_is_refused_in_chinese(credits_app, make_account, bad):
     clock.set_now(T0)
     principal = make_account()

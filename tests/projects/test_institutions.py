@@ -264,6 +264,10 @@ def test_the_committee_disables_enables_and_resets_an_institution(projects_app, 
 
     no_reason = c.post(f"/projects/institutions/{inst.id}/active", data={"csrf_token": token, "active": "false"})
     assert no_reason.status_code == 422 and "请填写原因" in no_reason.get_data(as_text=True)
+    for edited in ("zzz", ""):  # the hidden 停用/启用 value edited by hand: said, not a silent 422
+        r = c.post(f"/projects/institutions/{inst.id}/active",
+                   data={"csrf_token": token, "active": edited, "reason": "合并"})
+        assert r.status_code == 422 and "页面已过期" in r.get_data(as_text=True)
     office_api = bearer(office)
     assert projects_app.test_client().get("/projects/api/filings", headers=office_api).status_code == 200
     time.sleep(0.01)

@@ -12,7 +12,7 @@ from services.common import auth as cauth
 from services.common.auth import access, current
 from services.common.errors import AppError
 from services.common.inputs import keep_args, load_query
-from services.common.schemas import load_form
+from services.common.schemas import STALE_PAGE, load_form
 
 from ..audit import models as audit
 from ..db import db
@@ -140,6 +140,8 @@ def _change(institution_id: int, which: str, schema: Any, act: Any) -> Any:
     form = {k: request.form.get(k, "") for k in ("active", "reason", "name")}
     data, errors = load_form(schema, request.form)
     if data is None:
+        if "active" in errors:  # the form's hidden field, edited by hand: nothing on the page would say so
+            errors = {**errors, "_schema": STALE_PAGE}
         return _detail(inst, which, form, errors, 422)
     session = db.session
     try:
