@@ -680,3 +680,6 @@ def test_the_committee_s_lookup_says_how_a_number_reads_and_echoes_what_was_type
     assert missing.status_code == 404 and "未找到证书编号“SX2026-00000001”（按 SX2026OOOOOOOI 查询）" in html
     assert "证书编号应为 16 位" in html and "您输入的是 14 位" in html
     assert 'value="SX2026-00000001"' in html
+    pasted = committee.get("/certs/lookup?number=" + "2027ABCDEFGHIJKL" * 3)  # pasted three times over
+    html = pasted.get_data(as_text=True)
+    assert pasted.status_code == 404 and "证书编号应为 16 位" in html and "您输入的是 48 位" in html

@@ -20,7 +20,7 @@ class NumberQuery(ZhSchema):
     class Meta:
         unknown = EXCLUDE
 
-    number = fields.String(load_default="", validate=Length(max=40))
+    number = fields.String(load_default="", validate=Length(max=200))  # longer than 16 is said as such
 
 
 class VerifyNameForm(ZhFormSchema):
