@@ -453,6 +453,8 @@ def test_analysis_input_is_checked(credits_app, seeded):
 
     assert "请至少勾选一个刷卡周期" in msg({"windows": []}) and "长度" not in msg({"windows": []})
     assert "不属于本活动" in msg({"windows": [{"window_id": 99}]})
+    assert "不属于本活动" in msg({"windows": [{"window_id": 0}]}) and "2147483647" not in msg(
+        {"windows": [{"window_id": 0}]})
     wider = {"windows": [{"window_id": 1, "from_ts": "2026-12-10T08:00", "to_ts": "2026-12-10T09:30"}]}
     assert "只能在周期的开始与结束时间之内" in msg(wider)
     assert "不能多于所选刷卡周期数" in msg({"windows": [{"window_id": 1}], "rule_mode": "at_least", "rule_n": 2})

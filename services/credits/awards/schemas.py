@@ -32,7 +32,8 @@ class OfferingQuerySchema(PageArgsSchema, ZhFormSchema):
 
 
 class WindowPickSchema(ZhSchema):
-    window_id = fields.Integer(required=True, validate=Range(1, 2**31 - 1))
+    window_id = fields.Integer(required=True, validate=validate.Range(
+        1, 2**31 - 1, error="所选刷卡周期不属于本活动，或该周期内无人扫码。"))  # as any other unknown window
     from_ts = LocalDateTime(load_default=None, metadata={"description": "开始时间（默认为刷卡周期开始时间）"})
     to_ts = LocalDateTime(load_default=None, metadata={"description": "结束时间（默认为刷卡周期结束时间）"})
 
