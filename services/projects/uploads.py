@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import unicodedata
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -50,7 +51,9 @@ def _too_many_pixels(kind: str) -> AppError:
 
 def safe_filename(name: str | None) -> str:
     base = re.split(r"[\\/]", name or "")[-1]
-    base = re.sub(r"[\x00-\x1f<>:\"|?*]", "", base).strip() or "upload.jpg"
+    base = re.sub(r"[\x00-\x1f<>:\"|?*]", "", base)
+    # invisible format characters: a right-to-left override showed 照片\u202egpj.exe as 照片exe.jpg
+    base = "".join(c for c in base if unicodedata.category(c) != "Cf").strip() or "upload.jpg"
     return base[-120:]
 
 

@@ -124,6 +124,12 @@ def test_truncated_jpg_refused_even_when_pillow_is_told_to_pad_it(monkeypatch) -
         assert BROKEN in exc.value.message
 
 
+def test_a_file_name_keeps_no_invisible_direction_marks() -> None:
+    assert uploads.safe_filename("C:\\照片\u202egpj.exe") == "照片gpj.exe"  # shown as 照片exe.jpg before
+    assert uploads.safe_filename("会议\u200b通知.jpg") == "会议通知.jpg"
+    assert uploads.safe_filename("\u202e") == "upload.jpg"
+
+
 def test_plain_jpg_and_phone_photo_metadata_still_accepted() -> None:
     # the checks must not refuse an ordinary photo: EXIF, a big-but-allowed size, a trailing padding
     assert uploads.clean_jpeg(jpeg_bytes(exif=True), "notice").width == 64
