@@ -528,7 +528,10 @@ def test_pages_flow(projects_app, projects_db, inst_a, reviewer, held, images, c
     typo = {**form, "trainees_count": "118", "actual_starts_on": "2020-03-20", "actual_ends_on": "2020-03-21"}
     r = c.post(f"/projects/reports/{rid}/pages/1", data=typo)
     html = r.get_data(as_text=True)
-    assert r.status_code == 422 and "实际举办日期须在 2026 年内" in html and 'value="2020-03-21"' in html
+    assert r.status_code == 422 and html.count("实际举办日期须在 2026 年内") == 3 and 'value="2020-03-21"' in html
+    r = c.post(f"/projects/reports/{rid}/pages/1", data={**typo, "trainees_count": ""})  # marked with the others
+    html = r.get_data(as_text=True)
+    assert r.status_code == 422 and "实际举办日期须在 2026 年内" in html and "此项为必填项" in html
     r = c.post(f"/projects/reports/{rid}/pages/1", data={**form, "trainees_count": "118", "total_hours": "1e3"})
     assert r.status_code == 422 and "请输入数字（如 2.5）" in r.get_data(as_text=True)  # not 1000 学时
     zenkaku = {"total_hours": "１２．５", "trainees_count": "１１８"}  # typed in a 全角 input mode

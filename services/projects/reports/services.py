@@ -224,15 +224,21 @@ def create_report(session: Session, principal: Principal, offering_id: int) -> E
     return report
 
 
+def dates_outside_year(report: ExecutionReport, days: dict[str, dt.date | None]) -> dict[str, str]:
+    """Each 实际举办日期 outside the project's year, by field: held to it as the filing was (a 2020 typed for 2026
+    is a typo, not a note, and the offering's credits would count toward the wrong year)."""
+    year = report.offering.project.year
+    msg = f"本项目为 {year} 年度项目（项目目录），实际举办日期须在 {year} 年内。"
+    return {name: msg for name, day in days.items() if day is not None and day.year != year}
+
+
 def save_facts(session: Session, principal: Principal, report: ExecutionReport, data: dict[str, Any]) -> None:
     """第1页 执行情况 (loaded through FactsInSchema / FactsFormSchema)."""
     states.ensure_editable(report)
     _check_version(report, data.get("version"))
-    year = report.offering.project.year  # as the filing was held to: a 2020 typed for 2026 is a typo, not a note
-    for name in ("actual_starts_on", "actual_ends_on"):
-        if data[name].year != year:
-            msg = f"本项目为 {year} 年度项目（项目目录），实际举办日期须在 {year} 年内。"
-            raise AppError(422, "invalid_input", msg, {name: msg})
+    outside = dates_outside_year(report, {n: data[n] for n in ("actual_starts_on", "actual_ends_on")})
+    if outside:
+        raise AppError(422, "invalid_input", next(iter(outside.values())), outside)
     for name in ("actual_starts_on", "actual_ends_on", "venue", "mode", "trainees_count", "total_hours",
                  "organiser", "contact_person"):
         setattr(report, name, data[name])

@@ -5,6 +5,7 @@ Each action is one service call and one commit; the state rules are in states.py
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -18,7 +19,7 @@ from services.common.auth import access, current
 from services.common.errors import AppError
 from services.common.formats import fmt_credits
 from services.common.inputs import flatten, keep_args, load_json, load_query, require_page_version
-from services.common.schemas import load_form, strip_blank
+from services.common.schemas import half_width, load_form, strip_blank
 
 from ..audit.models import record
 from ..catalogue.models import MODES
@@ -201,6 +202,16 @@ def _load(schema: Any, raw: dict[str, Any]) -> tuple[dict[str, Any] | None, dict
         return None, flatten(exc.messages, _labels(schema))
 
 
+DATE_FIELDS = ("actual_starts_on", "actual_ends_on")
+
+
+def _typed_date(text: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(half_width(text).strip())
+    except ValueError:
+        return None
+
+
 def _save_page(report: Any, page: int, form: Any) -> tuple[dict[str, Any], dict[str, str]]:
     """保存本页 from the browser; returns (values typed, errors) — no errors means saved."""
     session = db.session()
@@ -209,8 +220,9 @@ def _save_page(report: Any, page: int, form: Any) -> tuple[dict[str, Any], dict[
     if page == 1:
         values = {k: form.get(k, "").strip() for k in FACT_FIELDS}
         data, errors = load_form(FactsFormSchema(), {**values, "version": "" if version is None else str(version)})
-        if errors:
-            return values, {k: str(v) for k, v in errors.items()}
+        if errors:  # with the year rule's marks, so the office mends everything in one round
+            return values, {**services.dates_outside_year(report, {k: _typed_date(values[k]) for k in DATE_FIELDS}),
+                            **{k: str(v) for k, v in errors.items()}}
         services.save_facts(session, p, report, data)  # type: ignore[arg-type]
         return values, {}
     if page == 2:
