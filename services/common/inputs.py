@@ -73,11 +73,15 @@ def folded(text: str) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text or ""))
 
 
+def typed_args() -> dict[str, str]:
+    """The page's query arguments as typed: 全角 as ASCII, blanks missing (?year= is the page's default)."""
+    return strip_blank({k: half_width(v).strip() for k, v in request.args.items()})
+
+
 def load_query(schema: Schema, labels: dict[str, str]) -> dict[str, Any]:
     """Query arguments of a browser page: blanks are missing, unknown keys ignored, bad values a 422."""
-    raw = {k: half_width(v).strip() for k, v in request.args.items()}
     try:
-        return schema.load(strip_blank(raw), unknown=EXCLUDE)
+        return schema.load(typed_args(), unknown=EXCLUDE)
     except ValidationError as exc:
         labels = {**PAGE_LABELS, **labels}  # every list page takes ?page= and ?per_page=
         fields = {labels.get(k, k): v for k, v in flatten(exc.messages).items()}

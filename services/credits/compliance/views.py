@@ -21,7 +21,8 @@ from services.common import clock
 from services.common.auth import access, current
 from services.common.errors import AppError, wants_json
 from services.common.formats import fmt_credits
-from services.common.schemas import ValidationError, half_width, strip_blank
+from services.common.inputs import typed_args
+from services.common.schemas import ValidationError
 
 from ..accounts.views import LOGIN_PAGE, PASSWORD_PAGE, SESSION_GONE, masked_id, session_account_id
 from ..db import db
@@ -93,7 +94,7 @@ def _summary(trainee: SignedIn, year: int | None) -> dict[str, Any]:
 def _year_arg() -> int | None:
     try:
         # as every list page: ?year= left blank is this page's default year, ２０２６ is 2026
-        return YearQuery().load(strip_blank({k: half_width(v).strip() for k, v in request.args.items()}))["year"]
+        return YearQuery().load(typed_args())["year"]
     except ValidationError as exc:
         messages = exc.messages if isinstance(exc.messages, dict) else {"year": exc.messages}
         first = messages.get("year") or ["年份不正确。"]

@@ -12,6 +12,7 @@ from services.common.schemas import (
     ZhFormSchema,
     ZhSchema,
     fields,
+    half_width,
     one_line_name,
     reason_field,
 )
@@ -22,7 +23,7 @@ _name = [Length(min=2, max=200), one_line_name]
 
 def _half_width_only(value: str) -> None:
     """Ａｂｃ１２３４５６ was told it lacked letters and digits: say what is wrong (the login compares as typed)."""
-    if any("\uff01" <= c <= "\uff5e" or c == "\u3000" for c in value):
+    if half_width(value) != value:
         raise ValidationError("密码中有全角字符，请切换到英文（半角）输入法后重新输入。")
 
 
