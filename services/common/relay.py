@@ -91,19 +91,20 @@ class BrokerLink:
                 pass
 
 
-def relay_once(engine: Engine, celery: Celery, batch: int = BATCH, link: BrokerLink | None = None) -> int:
+def relay_once(engine: Engine, celery: Celery, batch: int = BATCH, link: BrokerLink | None = None,
+               per_message: int = PER_MESSAGE) -> int:
     """Send pending outbox rows; -1 when the broker is unreachable (rows stay pending).
     link: the connection kept between rounds (main); without one, a connection for this round only."""
     own = link is None
     link = link or BrokerLink(celery)
     try:
-        return _relay_once(engine, celery, batch, link)
+        return _relay_once(engine, celery, batch, link, per_message)
     finally:
         if own:
             link.drop()
 
 
-def _relay_once(engine: Engine, celery: Celery, batch: int, link: BrokerLink) -> int:
+def _relay_once(engine: Engine, celery: Celery, batch: int, link: BrokerLink, per_message: int) -> int:
     outbox = OUTBOX
     with engine.connect() as conn:
         query = select(outbox).where(outbox.c.sent_at.is_(None)).order_by(outbox.c.id).limit(batch)
@@ -131,13 +132,13 @@ def _relay_once(engine: Engine, celery: Celery, batch: int, link: BrokerLink) ->
             # message: Celery's own declaration copies and binds the queue each time, a fifth of the relay's CPU
             for consumer in sorted({row.consumer for row in rows}):
                 producer.maybe_declare(celery.amqp.queues[consumer])
-            # One message carries up to PER_MESSAGE events for one consumer, in the outbox's order: a message
+            # One message carries up to per_message events for one consumer, in the outbox's order: a message
             # per event cost the relay Celery's building of each and the consumer's worker a task (the pipe to
             # its child, a session, a commit) for each. Its task id is the send of its first row (event,
             # consumer, attempt: unique, and a worker's log line leads back to the outbox) and its origin this
             # process, named once: Celery's defaults, a uuid4 and the host's name looked up for every message.
             with producer.batch():
-                for consumer, group in _messages(rows):
+                for consumer, group in _messages(rows, per_message):
                     first = group[0]
                     celery.send_task(f"{consumer}.handle_events", args=[[json.loads(r.envelope) for r in group]],
                                      task_id=f"{first.event_id}.{consumer}.{first.attempts + 1}",
@@ -155,14 +156,14 @@ def _relay_once(engine: Engine, celery: Celery, batch: int, link: BrokerLink) ->
     return len(rows)
 
 
-def _messages(rows: Sequence[Any]) -> Iterator[tuple[str, list[Any]]]:
-    """The rows grouped by consumer, in order, at most PER_MESSAGE to a message."""
+def _messages(rows: Sequence[Any], per_message: int = PER_MESSAGE) -> Iterator[tuple[str, list[Any]]]:
+    """The rows grouped by consumer, in order, at most per_message to a message."""
     by_consumer: dict[str, list[Any]] = {}
     for row in rows:
         by_consumer.setdefault(row.consumer, []).append(row)
     for consumer, group in by_consumer.items():
-        for start in range(0, len(group), PER_MESSAGE):
-            yield consumer, group[start:start + PER_MESSAGE]
+        for start in range(0, len(group), per_message):
+            yield consumer, group[start:start + per_message]
 
 
 def _keep_pending(conn: Connection, rows: Sequence[Any], exc: Exception) -> None:
@@ -208,7 +209,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("service")
     parser.add_argument("--interval", type=float, default=0.3)
     parser.add_argument("--gather", type=float, default=float(env("CME_RELAY_GATHER_SECONDS", "0.1")))
+    # a string default goes through type=int too: a misspelt setting is argparse's message, not a traceback
+    parser.add_argument("--per-message", type=int, default=env("CME_RELAY_EVENTS_PER_MESSAGE", str(PER_MESSAGE)))
     args = parser.parse_args(argv)
+    if not 1 <= args.per_message <= BATCH:
+        parser.error(f"CME_RELAY_EVENTS_PER_MESSAGE must be between 1 and {BATCH}")
     setup_logging(f"relay-{args.service}")
     url = get_settings().service_database_url(args.service)
     ensure_database(url)
@@ -241,7 +246,7 @@ def main(argv: list[str] | None = None) -> None:
             except Exception as exc:  # database restarting: an hour later again
                 log.warning("relay prune error: %s", brief(exc))
         try:
-            n = relay_once(engine, celery, link=link)
+            n = relay_once(engine, celery, link=link, per_message=args.per_message)
         except Exception as exc:  # database restarting: wait and go on
             log.warning("relay error: %s", brief(exc))
             n = -2

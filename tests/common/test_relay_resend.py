@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import socket
 
+import pytest
 from sqlalchemy import insert, select
 
 from services.common import clock
@@ -125,18 +126,27 @@ def test_relay_splits_a_batch_into_messages_of_at_most_per_message_events(databa
     from services.common.config import redis_client
     from services.common.tasks import make_celery
 
-    monkeypatch.setattr(relay, "PER_MESSAGE", 2)
     broker = redis_client()
     broker.delete("credits")
     _pending(5)
-    try:
-        assert relay.relay_once(cdb.engine, make_celery("relay")) == 5
+    try:  # CME_RELAY_EVENTS_PER_MESSAGE=2
+        assert relay.relay_once(cdb.engine, make_celery("relay"), per_message=2) == 5
         messages = _queued(broker)
     finally:
         broker.delete("credits")
     assert [[e["id"] for e in _events_of(m)] for m in messages] == [["ev-0", "ev-1"], ["ev-2", "ev-3"], ["ev-4"]]
     assert [m["headers"]["id"] for m in messages] == ["ev-0.credits.1", "ev-2.credits.1", "ev-4.credits.1"]
     assert messages[2]["headers"]["argsrepr"] == "(checkin.recorded ev-4)"
+
+
+@pytest.mark.parametrize("value", ["0", "201", "x"])
+def test_relay_refuses_to_start_with_a_senseless_events_per_message(monkeypatch, capsys, value):
+    from services.common import relay
+
+    monkeypatch.setenv("CME_RELAY_EVENTS_PER_MESSAGE", value)
+    with pytest.raises(SystemExit):
+        relay.main(["checkin"])
+    assert "CME_RELAY_EVENTS_PER_MESSAGE" in capsys.readouterr().err or value == "x"
 
 
 def test_relay_keeps_the_whole_batch_pending_when_the_broker_is_gone(databases, monkeypatch):
