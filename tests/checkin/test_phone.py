@@ -449,9 +449,11 @@ def test_a_doctor_whose_title_or_unit_changed_mends_them_from_the_one_tap_page(c
     assert submit(phone, nonce_of(page), identity(1)).status_code == 200
     clock.set_now(NOW + dt.timedelta(minutes=3))
     tap = open_code(phone, token_for(hall["a"], hall["w2"]))
-    assert "职称、单位或手机号码有变化？修改后签到" in tap.get_data(as_text=True)
+    # w2 is a 签退 window: the link, the form's heading and its button say so
+    assert "职称、单位或手机号码有变化？修改后签退" in tap.get_data(as_text=True)
     edit = phone.get("/checkin/scan?edit=1")
     html = edit.get_data(as_text=True)
+    assert "<h1>签退</h1>" in html and ">提交签退</button>" in html and "签到" not in html.split("<h1>")[1]
     assert edit.status_code == 200 and 'value="张一明"' in html and 'value="西安市第一医院"' in html
     assert '<option value="主治医师" selected>' in html and "返回一键确认" in html
     assert id_number(1) not in html and "13912340001" not in html
@@ -464,11 +466,24 @@ def test_a_doctor_whose_title_or_unit_changed_mends_them_from_the_one_tap_page(c
     assert 'value="西安交通大学第一附属医院"' in said and refusals() == [] and len(checkins()) == 1
     done = phone.post("/checkin/scan", data={"nonce": nonce_of(edit), "mode": "form", "edit": "1", **changed})
     assert done.status_code == 200 and "已签退" in done.get_data(as_text=True)
+    assert "您修改的职称、单位和手机号码已保存" in done.get_data(as_text=True)
     s = db.new_session()
     [t] = s.scalars(select(Trainee)).all()
     assert (t.title, t.unit, pii.decrypt(t.mobile_enc)) == ("副主任医师", "西安交通大学第一附属医院", "13912349999")
     s.close()
     assert [c.window_id for c in checkins()] == [hall["w1"], hall["w2"]]
+    # changed again in the window she has already left: kept, and the page says so beside 此前已签退
+    clock.set_now(NOW + dt.timedelta(minutes=4))
+    open_code(phone, token_for(hall["a"], hall["w2"]))
+    edit = phone.get("/checkin/scan?edit=1")
+    again = phone.post("/checkin/scan", data={"nonce": nonce_of(edit), "mode": "form", "edit": "1",
+                                              **{**changed, "unit": "西安市中心医院"}})
+    said = again.get_data(as_text=True)
+    assert again.status_code == 200 and "您此前已在本时段签退" in said and "您修改的职称、单位和手机号码已保存" in said
+    s = db.new_session()
+    assert s.scalars(select(Trainee.unit)).all() == ["西安市中心医院"]
+    s.close()
+    assert len(checkins()) == 2
 
     # a second WeChat account bound later to the same ID number is not offered the change
     other = checkin_app.test_client()

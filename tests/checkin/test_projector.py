@@ -48,6 +48,19 @@ def test_owner_sees_the_current_code_with_countdown_and_count(checkin_app, cdb):
     assert "/checkin/s/" + token not in html  # the URL is only inside the picture
 
 
+def test_a_sign_out_window_counts_sign_outs(checkin_app, cdb):
+    from sqlalchemy import update
+
+    from services.checkin.windows.models import CheckinWindow
+
+    aid, wids = make_activity(cdb)
+    with cdb.engine.begin() as conn:
+        conn.execute(update(CheckinWindow).where(CheckinWindow.id == wids[0]).values(kind="sign_out"))
+    clock.set_now(OPEN_AT + dt.timedelta(minutes=30))
+    html = open_page(checkin_app, aid, wids[0]).get_data(as_text=True)
+    assert "本时段已签退" in html and '"alt": "签退二维码"' in html and "本时段已签到" not in html
+
+
 @pytest.mark.parametrize(("who", "status"), [("inst_b", 404), ("reviewer", 403), ("trainee", 403),
                                              ("anonymous", 302)])
 def test_others_do_not_get_the_projector(checkin_app, cdb, who, status):

@@ -619,8 +619,9 @@ def test_pages_flow(projects_app, projects_db, inst_a, reviewer, held, images, c
     rtok = {"csrf_token": rtok, "version": page_version(rc, f"/projects/review/reports/{rid}")}
     r = rc.post(f"/projects/review/reports/{rid}/return", data={**rtok, "reason": ""})
     assert r.status_code == 422 and "请填写退回原因" in r.get_data(as_text=True)
-    r = rc.post(f"/projects/review/reports/{rid}/return", data={**rtok, "reason": "退"})
+    r = rc.post(f"/projects/review/reports/{rid}/return", data={**rtok, "reason": " 退 "})
     assert r.status_code == 422 and "应在 2 到 1000 个字符之间" in r.get_data(as_text=True)
+    assert 'required> 退 </textarea>' in r.get_data(as_text=True)  # what was typed, to be lengthened
     r = rc.post(f"/projects/review/reports/{rid}/return", data={**rtok, "reason": "请补充照片"})
     assert r.status_code == 302
     html = c.get(f"/projects/reports/{rid}/pages/1").get_data(as_text=True)

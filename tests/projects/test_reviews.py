@@ -166,8 +166,9 @@ def test_review_pages(projects_app, projects_db, inst_a, inst_b, reviewer, ready
     token = {"csrf_token": token, "version": page_version(c, f"/projects/review/filings/{fa}")}
     r = c.post(f"/projects/review/filings/{fa}/return", data={**token, "reason": ""})
     assert r.status_code == 422 and "退回原因" in r.get_data(as_text=True)
-    r = c.post(f"/projects/review/filings/{fa}/return", data={**token, "reason": "退"})
+    r = c.post(f"/projects/review/filings/{fa}/return", data={**token, "reason": " 否 "})
     assert r.status_code == 422 and "应在 2 到 1000 个字符之间" in r.get_data(as_text=True)
+    assert 'required> 否 </textarea>' in r.get_data(as_text=True)  # what was typed, to be lengthened
     r = c.post(f"/projects/review/filings/{fa}/return", data={**token, "reason": "地点不详"})
     assert r.status_code == 302
     r = c.post(f"/projects/review/filings/{fb}/approve", data={"csrf_token": token["csrf_token"]})

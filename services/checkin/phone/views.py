@@ -342,8 +342,9 @@ def scan_submit() -> Any:
             raise
         # one tap, but this WeChat account is not (or no longer) bound: ask for the form
         return _phone("form.html", 422, values={}, errors={"_schema": exc.message}, **form_ctx)
+    # 修改后签到 keeps the new details even when the window's check-in was already there: say so
     return _phone("done.html", recorded=recorded, scanned_at=clock.fmt(recorded.scanned_at),
-                  **_page_ctx(ticket, window))
+                  details_saved=bool(form_ctx.get("edit")), **_page_ctx(ticket, window))
 
 
 # ---- JSON API ----------------------------------------------------------------------------------

@@ -385,12 +385,13 @@ def review_list() -> Any:
 
 
 def _render_review(report: Any, errors: dict[str, str] | None = None, status: int = 200,
-                   reveal: bool = False) -> Any:
+                   reveal: bool = False, typed_reason: str = "") -> Any:
     info = services.report_dict(db.session(), _me(), report)
     if reveal:
         info["facts"]["contact_phone"], info["contact_revealed"] = report.contact_phone, True
     return render_template("projects/reports/review_detail.html", r=report, info=info, errors=errors or {},
-                           can_decide=states.can(report, "approve"), **_render_args()), status
+                           can_decide=states.can(report, "approve"), typed_reason=typed_reason,
+                           **_render_args()), status
 
 
 @pages.get("/projects/review/reports/<int:report_id>")
@@ -429,7 +430,9 @@ def review_return(report_id: int) -> Any:
     version = require_page_version(request.form)  # the page always sends it: without one, no check would run
     data, errors = load_form(ReportReturnFormSchema(), request.form)
     if errors:
-        return _render_review(report, {"reason": errors.get("reason", "请填写退回原因。")}, 422)
+        # what the clerk typed comes back to be lengthened, not typed again
+        return _render_review(report, {"reason": errors.get("reason", "请填写退回原因。")}, 422,
+                              typed_reason=request.form.get("reason", ""))
     services.return_report(session, _me(), report, data["reason"], version)  # type: ignore[index]
     commit()
     flash("已退回该执行情况反馈。", "ok")

@@ -47,13 +47,14 @@ def _me() -> Any:
 
 
 def _render_detail(filing: Any, errors: dict[str, str] | None = None, status: int = 200,
-                   reveal: bool = False) -> Any:
+                   reveal: bool = False, typed_reason: str = "") -> Any:
     info = filing_dict(db.session(), _me(), filing)
     if reveal:
         info["contact_phone"], info["contact_revealed"] = filing.contact_phone, True
     return render_template("projects/reviews/detail.html", f=filing, info=info, errors=errors or {},
                            labels=states.LABELS, action_labels=states.ACTION_LABELS,
-                           can_decide=states.can(filing, "approve"), fmt_decimal=fmt_decimal), status
+                           can_decide=states.can(filing, "approve"), fmt_decimal=fmt_decimal,
+                           typed_reason=typed_reason), status
 
 
 @pages.get("/projects/review/filings")
@@ -106,7 +107,9 @@ def review_return(filing_id: int) -> Any:
     version = require_page_version(request.form)  # the page always sends it: without one, no check would run
     data, errors = load_form(ReturnFormSchema(), request.form)
     if errors:
-        return _render_detail(filing, {"reason": errors.get("reason", "请填写退回原因。")}, 422)
+        # what the clerk typed comes back to be lengthened, not typed again
+        return _render_detail(filing, {"reason": errors.get("reason", "请填写退回原因。")}, 422,
+                              typed_reason=request.form.get("reason", ""))
     services.return_filing(session, _me(), filing, data["reason"], version)  # type: ignore[index]
     commit()
     flash(f"已退回：{filing.project.title} {filing.offering.label}。", "ok")
