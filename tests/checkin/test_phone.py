@@ -345,6 +345,58 @@ def test_ticket_older_than_ten_minutes_is_expired(phone, hall):
     assert refusals() == ["ticket_expired", "ticket_expired"]
 
 
+def test_a_form_typed_for_longer_than_the_ticket_comes_back_on_the_next_scan(checkin_app, phone, hall):
+    """The lecture began while she typed: the form sent after 10 minutes is refused as ever, but what she typed
+    waits (encrypted, for her WeChat account) for the form of her next scan; nothing is typed twice."""
+    from services.checkin.phone.services import KEPT_COOKIE, load_kept
+
+    page = open_code(phone, token_for(hall["a"], hall["w1"]))
+    clock.set_now(NOW + dt.timedelta(seconds=700))
+    late = submit(phone, nonce_of(page), identity(1))
+    said = late.get_data(as_text=True)
+    assert late.status_code == 410 and "ticket_expired" in said and "您填写的内容已保留" in said
+    assert checkins() == [] and refusals() == ["ticket_expired"]
+    kept = phone.get_cookie(KEPT_COOKIE, path="/checkin/")
+    assert kept is not None and id_number(1) not in kept.value and "张一明" not in kept.value
+    assert load_kept(kept.value, "someone-else") is None  # another WeChat account is not given her form
+
+    again = open_code(phone, token_for(hall["a"], hall["w1"]))
+    html = again.get_data(as_text=True)
+    assert again.status_code == 200 and "已填入您上次填写的内容" in html
+    for value in identity(1).values():
+        assert value in html
+    done = submit(phone, nonce_of(again), identity(1))
+    assert done.status_code == 200 and "已签到" in done.get_data(as_text=True)
+    assert phone.get_cookie(KEPT_COOKIE, path="/checkin/") is None and len(checkins()) == 1
+
+    # another phone, never late, gets an empty form
+    other = checkin_app.test_client()
+    other.environ_base["HTTP_USER_AGENT"] = WECHAT_UA
+    fresh = open_code(other, token_for(hall["a"], hall["w1"]), user="bob").get_data(as_text=True)
+    assert "已填入" not in fresh and "张一明" not in fresh
+
+    # kept for 30 minutes, not longer
+    page = open_code(other, token_for(hall["a"], hall["w1"]), user="bob")
+    clock.set_now(NOW + dt.timedelta(seconds=1400))
+    assert submit(other, nonce_of(page), identity(2)).status_code == 410
+    clock.set_now(NOW + dt.timedelta(seconds=1400 + 1801))
+    stale = open_code(other, token_for(hall["a"], hall["w1"]), user="bob").get_data(as_text=True)
+    assert "已填入" not in stale and id_number(2) not in stale
+
+
+def test_a_late_change_of_details_comes_back_as_the_change_form(phone, hall):
+    page = open_code(phone, token_for(hall["a"], hall["w1"]))
+    assert submit(phone, nonce_of(page), identity(1)).status_code == 200
+    open_code(phone, token_for(hall["a"], hall["w2"]))
+    edit = phone.get("/checkin/scan?edit=1")
+    clock.set_now(NOW + dt.timedelta(seconds=700))
+    changed = identity(1, unit="西安市中心医院", mobile="13912349999")
+    late = phone.post("/checkin/scan", data={"nonce": nonce_of(edit), "mode": "form", "edit": "1", **changed})
+    assert late.status_code == 410 and "您填写的内容已保留" in late.get_data(as_text=True)
+    again = open_code(phone, token_for(hall["a"], hall["w2"])).get_data(as_text=True)
+    assert 'name="edit" value="1"' in again and 'value="西安市中心医院"' in again and "13912349999" in again
+
+
 def test_a_retry_after_the_ticket_time_of_a_stored_check_in_says_it_is_stored(phone, hall):
     """A slow network resends the submission after the ticket's 10 minutes: she is checked in, and is told so
     (not "扫码后超过有效时间", and no refusal for the office to chase)."""

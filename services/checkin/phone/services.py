@@ -7,6 +7,8 @@
 2. From then on the trainee has ``CME_SCAN_TICKET_SECONDS`` (default 600) to finish WeChat login and
    the form, however often the projector's code changes meanwhile; a photo of an old code fails at 1.
 3. The openid WeChat gives back is kept in a signed cookie for 30 days, so later scans skip OAuth.
+4. A form sent after the ticket's time is refused (ticket_expired), and what was typed is kept for the next
+   scan in a cookie encrypted under the PII keys (:func:`keep_typed`, 30 minutes, for that WeChat account).
 
 Both cookies are signed (itsdangerous, the server secret, their own salts), HttpOnly, SameSite=Lax,
 path ``/checkin/``; their age is judged against :func:`services.common.clock.now`, so a moved
@@ -16,6 +18,7 @@ clock (tests, demos) moves them too.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import secrets
 from dataclasses import dataclass
@@ -25,7 +28,7 @@ from typing import Any
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.orm import Session
 
-from services.common import clock
+from services.common import clock, pii
 from services.common.config import env, get_settings
 
 from ..qr import tokens
@@ -36,13 +39,16 @@ __all__ = [
     "TICKET_COOKIE", "WECHAT_COOKIE", "COOKIE_PATH", "WECHAT_COOKIE_DAYS", "Ticket",
     "scan_url", "callback_url", "ticket_seconds", "wechat_ua_required", "is_wechat_browser",
     "open_scan", "new_ticket", "dump_ticket", "load_ticket", "dump_openid", "load_openid",
-    "set_ticket_cookie", "set_openid_cookie", "TOKEN_STATUS",
+    "set_ticket_cookie", "set_openid_cookie", "TOKEN_STATUS", "KEPT_COOKIE", "keep_typed", "load_kept",
+    "forget_kept",
 ]
 
 log = logging.getLogger(__name__)
 
 TICKET_COOKIE = "cme_scan"
 WECHAT_COOKIE = "cme_wx"
+KEPT_COOKIE = "cme_kept"
+KEPT_SECONDS = 1800  # a form kept after its ticket ran out waits this long for the next scan
 COOKIE_PATH = "/checkin/"
 TICKET_SALT = "cme-scan-ticket"
 WECHAT_SALT = "cme-wechat-openid"
@@ -229,4 +235,33 @@ def set_ticket_cookie(response: Any, ticket: Ticket) -> Any:
 def set_openid_cookie(response: Any, openid: str) -> Any:
     response.set_cookie(WECHAT_COOKIE, dump_openid(openid), max_age=WECHAT_COOKIE_DAYS * 86400, path=COOKIE_PATH,
                         httponly=True, samesite="Lax", secure=_secure())
+    return response
+
+
+# ---------------------------------------------------------------- a form kept after its ticket ran out
+
+def keep_typed(response: Any, openid: str, values: dict[str, str], edit: bool) -> Any:
+    """What a doctor typed on a form sent too late, for the form of her next scan: encrypted (it holds her ID
+    number and mobile), for this WeChat account only."""
+    sealed = pii.seal(json.dumps({"o": openid, "v": values, "e": edit}, ensure_ascii=False))
+    response.set_cookie(KEPT_COOKIE, sealed, max_age=KEPT_SECONDS, path=COOKIE_PATH, httponly=True,
+                        samesite="Lax", secure=_secure())
+    return response
+
+
+def load_kept(value: str | None, openid: str | None) -> tuple[dict[str, str], bool] | None:
+    """(values, edit) kept for this WeChat account within KEPT_SECONDS; None otherwise."""
+    if not value or not openid:
+        return None
+    try:
+        data = json.loads(pii.unseal(value, KEPT_SECONDS))
+        if data["o"] != openid or not isinstance(data["v"], dict):
+            return None
+        return {str(k): str(v) for k, v in data["v"].items()}, bool(data["e"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def forget_kept(response: Any) -> Any:
+    response.delete_cookie(KEPT_COOKIE, path=COOKIE_PATH, httponly=True, samesite="Lax", secure=_secure())
     return response

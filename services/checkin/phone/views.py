@@ -50,11 +50,15 @@ from ..scans.services import WINDOW_GONE, ScanRefused, ScanResult, binding_of, r
 from ..windows.models import CheckinWindow
 from .schemas import IDENTITY_FIELDS, PhoneScanResultSchema, PhoneScanSchema, TicketOutSchema, dump_scan_result
 from .services import (
+    KEPT_COOKIE,
     TICKET_COOKIE,
     WECHAT_COOKIE,
     Ticket,
     callback_url,
+    forget_kept,
     is_wechat_browser,
+    keep_typed,
+    load_kept,
     load_openid,
     load_ticket,
     new_ticket,
@@ -106,6 +110,7 @@ def _refusal_page(exc: AppError) -> Any:
 
 
 KEPT_FORM = "尚未签到成功，您填写的内容已保留，请稍候几秒后再次提交。"
+KEPT_LATE = "您填写的内容已保留（30 分钟内有效）：请重新扫描大屏上正在显示的二维码，核对后提交即可，无需重新填写。"
 
 
 @pages.errorhandler(DBAPIError)
@@ -284,15 +289,21 @@ def scan_page() -> Any:
     if openid is None:  # cookie lost or too old: log in again within the same ticket
         return redirect(wechat.authorize_url(callback_url(), ticket.state))
     binding = binding_of(db.session(), openid)
-    if binding is not None and request.args.get("edit") == "1" and not binding.later:
+    # a form of hers sent after its ticket's time: what she typed comes back on this scan's form
+    kept = load_kept(request.cookies.get(KEPT_COOKIE), openid)
+    kept_values = kept[0] if kept else None
+    edit = request.args.get("edit") == "1" or (kept is not None and kept[1])
+    if binding is not None and edit and not binding.later:
         # 信息有变: the form with her 职称 and 单位 as on record; the ID number and mobile are typed again
         # (never written into a page), and record_scan keeps the new details with the check-in
         t = binding.trainee
-        return _phone("form.html", values={"name": t.name, "title": t.title, "unit": t.unit}, errors={},
-                      edit=True, titles=TITLES, labels=FIELD_LABELS, **_page_ctx(ticket, window))
+        return _phone("form.html", values=kept_values or {"name": t.name, "title": t.title, "unit": t.unit},
+                      errors={}, edit=True, kept=kept_values is not None, titles=TITLES, labels=FIELD_LABELS,
+                      **_page_ctx(ticket, window))
     if binding is not None:  # an account bound after another (binding.later) is not shown her 职称 and 单位
         return _phone("tap.html", trainee=binding.trainee, later=binding.later, **_page_ctx(ticket, window))
-    return _phone("form.html", values={}, errors={}, titles=TITLES, labels=FIELD_LABELS, **_page_ctx(ticket, window))
+    return _phone("form.html", values=kept_values or {}, errors={}, kept=kept_values is not None, titles=TITLES,
+                  labels=FIELD_LABELS, **_page_ctx(ticket, window))
 
 
 @pages.post("/checkin/scan")
@@ -303,7 +314,16 @@ def scan_submit() -> Any:
     answered = _answered_retry(request.form.get("nonce"))
     if answered is not None:
         return answered
-    ticket, window = _live_ticket()
+    try:
+        ticket, window = _live_ticket()
+    except ScanRefused as exc:
+        late_by = _openid()
+        if exc.reason != "ticket_expired" or request.form.get("mode") != "form" or late_by is None:
+            raise
+        # typed for longer than the ticket's time (the lecture began meanwhile): refused as ever, and what she
+        # typed waits for the form of her next scan
+        response = _phone("refused.html", exc.status, code=exc.code, message=exc.message, hint=KEPT_LATE)
+        return keep_typed(response, late_by, _typed(), request.form.get("edit") == "1")
     openid = _openid()
     form_ctx = {"titles": TITLES, "labels": FIELD_LABELS, **_page_ctx(ticket, window)}
     nonce = request.form.get("nonce")
@@ -343,8 +363,8 @@ def scan_submit() -> Any:
         # one tap, but this WeChat account is not (or no longer) bound: ask for the form
         return _phone("form.html", 422, values={}, errors={"_schema": exc.message}, **form_ctx)
     # 修改后签到 keeps the new details even when the window's check-in was already there: say so
-    return _phone("done.html", recorded=recorded, scanned_at=clock.fmt(recorded.scanned_at),
-                  details_saved=bool(form_ctx.get("edit")), **_page_ctx(ticket, window))
+    return forget_kept(_phone("done.html", recorded=recorded, scanned_at=clock.fmt(recorded.scanned_at),
+                              details_saved=bool(form_ctx.get("edit")), **_page_ctx(ticket, window)))
 
 
 # ---- JSON API ----------------------------------------------------------------------------------
