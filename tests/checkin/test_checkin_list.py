@@ -214,38 +214,26 @@ def test_a_window_of_another_activity_is_refused_not_an_empty_list(checkin_app, 
 def test_the_export_button_says_the_file_is_on_its_way_and_comes_back(checkin_app, filled):
     """导出 Excel clicked again while the file is being made sends nothing, and the button says why; after a few
     seconds it may be clicked again (the page stays where it is when a file arrives)."""
-    from playwright.sync_api import sync_playwright
-
-    from tests.stack.browser import CHROMIUM, CHROMIUM_ARGS
+    from tests.stack.browser import served_page
 
     aid, _wids = filled
-    html = client_for(checkin_app, "inst_a").get(f"/checkin/activities/{aid}/checkins").get_data(as_text=True)
+    url = f"/checkin/activities/{aid}/checkins"
     sent: list[str] = []
 
     def answer(route):  # type: ignore[no-untyped-def]
-        if route.request.method == "GET":
-            route.fulfill(status=200, content_type="text/html; charset=utf-8", body=html)
-        else:
-            sent.append(route.request.url)
-            route.fulfill(status=204)  # like the file's answer, it leaves the page where it is
+        sent.append(route.request.url)
+        route.fulfill(status=204)  # like the file's answer, it leaves the page where it is
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.route("http://cme.test/**", answer)
-            page.goto(f"http://cme.test/checkin/activities/{aid}/checkins")
-            button = page.locator("button[form=export]")
-            button.click()
-            page.wait_for_timeout(300)
-            assert button.text_content() == "正在导出…" and button.is_disabled()
-            button.dispatch_event("click")  # a click on the disabled button sends nothing
-            page.wait_for_timeout(300)
-            assert sent == [f"http://cme.test/checkin/activities/{aid}/checkins.xlsx"]
-            page.wait_for_function("() => !document.querySelector('button[form=export]').disabled", timeout=5000)
-            assert button.text_content() == "导出 Excel"
-            button.click()
-            page.wait_for_timeout(300)
-            assert len(sent) == 2
-        finally:
-            browser.close()
+    with served_page(client_for(checkin_app, "inst_a").get(url).get_data(as_text=True), url, answer) as page:
+        button = page.locator("button[form=export]")
+        button.click()
+        page.wait_for_timeout(300)
+        assert button.text_content() == "正在导出…" and button.is_disabled()
+        button.dispatch_event("click")  # a click on the disabled button sends nothing
+        page.wait_for_timeout(300)
+        assert sent == [f"http://cme.test{url}.xlsx"]
+        page.wait_for_function("() => !document.querySelector('button[form=export]').disabled", timeout=5000)
+        assert button.text_content() == "导出 Excel"
+        button.click()
+        page.wait_for_timeout(300)
+        assert len(sent) == 2

@@ -435,37 +435,21 @@ def test_a_file_over_the_limit_is_refused_in_the_browser_before_anything_is_sent
 def test_a_double_click_on_save_and_submit_sends_the_form_once(projects_app, inst_a, make_project, frozen, csrf):
     """The office's double click on 保存并上报 sent two forms; the second answered 不能修改 to a filing the first
     had just sent. The page sends the first only, with the button's action."""
-    from playwright.sync_api import sync_playwright
-
-    from tests.stack.browser import CHROMIUM, CHROMIUM_ARGS
+    from tests.stack.browser import served_page
 
     project = make_project(inst_a[0])
     c = login_client(projects_app.test_client(), inst_a[1])
     url = c.post(f"/projects/filings/projects/{project.id}/offerings",
                  data={"csrf_token": csrf(inst_a[1])}).headers["Location"]
-    html = c.get(url).get_data(as_text=True)
     sent: list[str] = []
-
-    def answer(route):  # type: ignore[no-untyped-def]
-        if route.request.method == "GET":
-            route.fulfill(status=200, content_type="text/html; charset=utf-8", body=html)
-        else:
-            sent.append(route.request.post_data or "")  # left unanswered: the server is slow today
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.route("http://cme.test/**", answer)
-            page.goto(f"http://cme.test{url}")
-            # the second click of a double click comes once the first form is on its way
-            page.eval_on_selector("button[value=submit]",
-                                  "b => { b.click(); setTimeout(() => b.click(), 150); }")
-            page.wait_for_timeout(800)
-            assert len(sent) == 1 and "保存并上报" not in sent[0]
-            assert 'name="action"' in sent[0] and "\r\n\r\nsubmit\r\n" in sent[0], sent
-        finally:
-            browser.close()
+    # the POST is left unanswered: the server is slow today
+    with served_page(c.get(url).get_data(as_text=True), url, lambda route: sent.append(route.request.post_data or "")
+                     ) as page:
+        # the second click of a double click comes once the first form is on its way
+        page.eval_on_selector("button[value=submit]", "b => { b.click(); setTimeout(() => b.click(), 150); }")
+        page.wait_for_timeout(800)
+        assert len(sent) == 1 and "保存并上报" not in sent[0]
+        assert 'name="action"' in sent[0] and "\r\n\r\nsubmit\r\n" in sent[0], sent
 
 
 def test_the_form_shows_its_mistakes_together(projects_app, inst_a, make_project, frozen, csrf):

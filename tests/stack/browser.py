@@ -9,6 +9,8 @@ import os
 import re
 import subprocess
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,29 @@ DESK = {"viewport": {"width": 1280, "height": 800}, "locale": "zh-CN", "timezone
 PHONE = {"viewport": {"width": 360, "height": 740}, "is_mobile": True, "has_touch": True, "user_agent": PHONE_UA,
          "locale": "zh-CN", "timezone_id": "Asia/Shanghai", "accept_downloads": True}
 REPO = Path(__file__).resolve().parents[2]
+
+
+@contextmanager
+def served_page(html: str, path: str, on_post: Callable[[Any], None]) -> Iterator[Any]:
+    """A Chromium page showing `html` (a page the test client rendered) at http://cme.test<path>; every GET of
+    that site answers the same page, every other request goes to on_post(route), which answers it or not."""
+    from playwright.sync_api import sync_playwright
+
+    def answer(route: Any) -> None:
+        if route.request.method == "GET":
+            route.fulfill(status=200, content_type="text/html; charset=utf-8", body=html)
+        else:
+            on_post(route)
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.route("http://cme.test/**", answer)
+            page.goto(f"http://cme.test{path}")
+            yield page
+        finally:
+            browser.close()
 
 
 def run_id() -> str:
