@@ -295,7 +295,8 @@ def scan_page() -> Any:
     edit = request.args.get("edit") == "1" or (kept is not None and kept[1])
     if binding is not None and edit and not binding.later:
         # 信息有变: the form with her 职称 and 单位 as on record; the ID number and mobile are typed again
-        # (never written into a page), and record_scan keeps the new details with the check-in
+        # (the record's are never written into a page; only what she typed herself comes back), and
+        # record_scan keeps the new details with the check-in
         t = binding.trainee
         return _phone("form.html", values=kept_values or {"name": t.name, "title": t.title, "unit": t.unit},
                       errors={}, edit=True, kept=kept_values is not None, titles=TITLES, labels=FIELD_LABELS,
