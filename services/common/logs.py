@@ -9,9 +9,10 @@ from typing import TextIO
 
 from flask import g, has_request_context
 
-# 18-character resident ID numbers and mainland mobiles never reach a log line.
-_ID_RE = re.compile(r"(?<!\d)(\d{6})\d{8}(\d{3}[\dXx])(?!\d)")
-_MOBILE_RE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+# 18-character resident ID numbers and mainland mobiles never reach a log line. The digits of a decimal
+# fraction (Celery's "succeeded in 0.002501234567899601s") are neither.
+_ID_RE = re.compile(r"(?<!\d)(?<!\d\.)(\d{6})\d{8}(\d{3}[\dXx])(?!\d)")
+_MOBILE_RE = re.compile(r"(?<!\d)(?<!\d\.)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 
 
 def scrub(text: str) -> str:

@@ -23,6 +23,10 @@ def test_masks():
 
 def test_log_lines_never_carry_id_numbers_or_mobiles(caplog):
     assert scrub("id 61010219900101123X mobile 13912345678") == "id 610102********123X mobile 139****5678"
+    # a task's duration is a number, not an ID number or a mobile
+    assert scrub("succeeded in 0.002501234567899601s") == "succeeded in 0.002501234567899601s"
+    assert scrub("took 3.13912345678s") == "took 3.13912345678s"
+    assert scrub("证件.610102199001011234") == "证件.610102********1234"
     logger = logging.getLogger("pii-test")
     caplog.handler.addFilter(ScrubFilter())
     logger.warning("sending to %s", "13912345678")
