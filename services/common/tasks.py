@@ -60,9 +60,20 @@ def make_celery(service: str) -> Celery:
     @celery_setup_logging.connect(weak=False, dispatch_uid=f"cme-logging-{service}")
     def _log_as_the_suite(loglevel: int | str | None = None, **_: Any) -> None:
         role = "beat" if "beat" in sys.argv[1:] else "worker"
-        setup_logging(f"{role}-{service}", loglevel or logging.INFO)
+        setup_logging(f"{role}-{_queue_of(sys.argv[1:]) or service}", loglevel or logging.INFO)
 
     return app
+
+
+def _queue_of(argv: list[str]) -> str | None:
+    """The one queue a worker was started on (-Q certs-render): its lines are tagged with the process's name,
+    worker-certs-render, not worker-certs, so the two workers of one service are told apart in the logs."""
+    for i, arg in enumerate(argv):
+        value = argv[i + 1] if arg in ("-Q", "--queues") and i + 1 < len(argv) else (
+            arg.split("=", 1)[1] if arg.startswith("--queues=") else None)
+        if value and "," not in value:
+            return value
+    return None
 
 
 Handlers = dict[str, Handler]

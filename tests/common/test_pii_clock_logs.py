@@ -105,3 +105,14 @@ def test_clock_file_moves_running_processes(tmp_path, monkeypatch):
     finally:
         monkeypatch.delenv("CME_CLOCK_FILE")
         config.get_settings.cache_clear()
+
+
+def test_a_worker_of_one_queue_is_named_by_it_in_the_logs():
+    """worker-certs and worker-certs-render both run services.certs.worker: the render worker's lines say
+    worker-certs-render (its -Q), so a search by process name finds only its own."""
+    from services.common.tasks import _queue_of
+
+    assert _queue_of(["worker", "-Q", "certs-render", "-n", "certs-render@%h"]) == "certs-render"
+    assert _queue_of(["worker", "--queues=certs-render"]) == "certs-render"
+    assert _queue_of(["worker", "-Q", "certs,certs-render"]) is None  # several: the service's name
+    assert _queue_of(["beat", "--loglevel", "INFO"]) is None
