@@ -48,6 +48,10 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
 errorlog = "-"
+# gunicorn 25+ opens a control socket at one per-user path ($HOME/.gunicorn/gunicorn.ctl): the four services'
+# masters (and any other stack on the host) would all bind the same file, each taking it from the one before.
+# Nothing here uses gunicornc; the runner and the containers signal the master.
+control_socket_disable = True
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 # the path without its query string (%(U)s, not %(r)s): a search by ID number or mobile is never logged
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}i)s'

@@ -126,6 +126,11 @@ def test_gunicorn_config_loads():
     # gunicorn's access log names the path, never the query string (%(r)s and %(q)s would carry ?q=<ID number>)
     assert "%(U)s" in namespace["access_log_format"] and "%(r)s" not in namespace["access_log_format"]
     assert "%(q)s" not in namespace["access_log_format"]
+    # no shared control socket: a setting this gunicorn knows, so the file's value takes effect
+    from gunicorn.config import KNOWN_SETTINGS
+
+    assert namespace["control_socket_disable"] is True
+    assert "control_socket_disable" in {s.name for s in KNOWN_SETTINGS}
 
 
 def test_every_container_rotates_its_log():
