@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: up down test lint bench
+.PHONY: up down status test lint bench
 
 up:
 	@bash deploy/install.sh
@@ -10,6 +10,10 @@ up:
 
 down:
 	@$(PY) -m deploy.local down
+
+# the processes of the local run and the services' health; exits 1 when one is stopped or not healthy
+status:
+	@$(PY) -m deploy.local status
 
 test:
 	@bash deploy/install.sh --test

@@ -70,6 +70,7 @@ import urllib.request
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 GATEWAY_DIR = ROOT / "gateway"
@@ -327,6 +328,9 @@ class Stack:
         self.service_ports: dict[str, list[int]] = {
             name: ([p] if isinstance(p, int) else list(p)) for name, p in ports.items()}
         base = dict(os.environ if env is None else env)
+        # what the operator set (a clock offset, SMS or WeChat settings, keys), before the runner's own defaults
+        # are added: recorded so that a repair `up` starts the missing processes with the same
+        self.operator_env = operator_settings(base)
         self.own_redis_port = own_redis_port
         if own_redis_port is not None:
             base["REDIS_URL"] = f"redis://127.0.0.1:{own_redis_port}/0"
@@ -581,7 +585,7 @@ class Stack:
         stopped = [name for name in order if name in known and self.stop_process(name)]
         return stopped
 
-    def settings(self) -> dict[str, str | None]:
+    def settings(self) -> dict[str, Any]:
         """What the processes were started with and a second `up` must not change (written by `up`)."""
         return {
             "REDIS_URL": self.redis_url,
@@ -590,6 +594,7 @@ class Stack:
             "CME_SERVICE_PORTS": _ports_text(self.service_ports),
             "CME_WECHAT_FAKE_PORT": str(self.wechat_port),
             "CME_VAR_DIR": str(self.var_dir),
+            "environment": dict(self.operator_env),
         }
 
     def running(self) -> list[str]:
@@ -753,6 +758,23 @@ def _shown(name: str, value: str | None) -> str:
 
 SETTINGS_FILE = "stack.json"
 RECORDED = ("REDIS_URL", "DATABASE_URL", "CME_GATEWAY_PORT", "CME_SERVICE_PORTS", "CME_WECHAT_FAKE_PORT")
+# set by the runner for every process from the var directory and the ports, or read by the runner alone
+NOT_CARRIED = ("CME_VAR_DIR", "CME_WECHAT_API_BASE", "CME_WECHAT_OPEN_BASE", "CME_LOCAL_DEMO")
+_SECRET_NAME = re.compile(r"KEY|SECRET|PASSWORD|TOKEN")
+
+
+def operator_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """The suite's settings (CME_*, GUNICORN_*) in an environment, beyond the URLs and ports of RECORDED."""
+    return {name: value for name, value in environ.items()
+            if name.startswith(("CME_", "GUNICORN_")) and name not in RECORDED and name not in NOT_CARRIED
+            and value.strip()}
+
+
+def _shown_setting(name: str, value: str | None) -> str:
+    """A setting for the operator's screen: keys and secrets are named, never printed."""
+    if value is not None and _SECRET_NAME.search(name):
+        return "(a value not shown)"
+    return _shown(name, value)
 
 
 def settings_path(var_dir: Path) -> Path:
@@ -805,6 +827,23 @@ def reconcile(var_dir: Path, environ: Mapping[str, str], running: Sequence[str],
                 env.pop(name, None)
             else:
                 env[name] = was
+    # every other setting the running processes were started with (a clock offset, SMS or WeChat settings, keys):
+    # a repaired worker must not run on another clock or key than the rest
+    kept = recorded.get("environment")
+    if isinstance(kept, dict):
+        current = operator_settings(environ)
+        for name in sorted(set(kept) | set(current)):
+            was, now = kept.get(name), current.get(name)
+            if now is None:
+                env[name] = str(was)
+                notes.append(f"{name}={_shown_setting(name, str(was))} (as the running stack was started)")
+            elif now != was:
+                differences.append(f"{name}: the running stack uses {_shown_setting(name, was)}, this environment "
+                                   f"says {_shown_setting(name, now)}")
+                if was is None:
+                    env.pop(name, None)
+                else:
+                    env[name] = str(was)
     if differences:
         head = f"processes of the stack still run ({', '.join(running)}) with the settings in {path}:"
         if strict:
@@ -868,7 +907,8 @@ def cmd_up(stack: Stack, demo: bool = True, notes: Sequence[str] = ()) -> int:
     record_settings(stack)
     try:
         stack.start()
-        summary = stack.load_demo() if demo else {}
+        # a repair leaves the data as it is (the demo was loaded by the `up` that started the others)
+        summary = stack.load_demo() if demo and not already else {}
     except StackError as exc:
         # a repair `up` must not take down what ran fine before it: stop only what this run started
         print(f"\nFAILED: {exc}\n\nStopping what this run started.", file=sys.stderr)
@@ -882,6 +922,12 @@ def cmd_up(stack: Stack, demo: bool = True, notes: Sequence[str] = ()) -> int:
     print(f"SMS codes are written to {stack.sms_log}")
     print(f"WeChat login goes to the fake WeChat OAuth server at {stack.wechat_url} (any browser is let through)")
     print(f"Logs: {stack.log_dir}/<process>.log    Stop with: make down")
+    if already:
+        # the person on call wants to know what this repair did, not the demo's initial passwords again
+        print(f"Repaired: started {', '.join(stack.started) or 'nothing (every process was running)'}; "
+              f"left running as they were: {', '.join(already)}")
+        print("Demo data: as loaded by the first `up` (its logins are in README, Run it)")
+        return 0
     _print_demo(summary)
     return 0
 
@@ -906,9 +952,11 @@ def cmd_status(stack: Stack, notes: Sequence[str] = ()) -> int:
     stopped = [name for name, pid in rows.items() if not pid]
     unhealthy = [name for name, code in health.items() if code != 200]
     if stopped:
-        print(f"STOPPED: {', '.join(stopped)} (`python -m deploy.local up` starts what is missing)")
+        print(f"STOPPED: {', '.join(stopped)} (`make up` starts what is missing, with the settings the others "
+              "were started with)")
     if unhealthy:
-        print(f"NOT HEALTHY: {', '.join(unhealthy)} (see var/log/web-<service>.log)")
+        logs = ", ".join(str(stack.log_path(f"web-{name}")) for name in unhealthy)
+        print(f"NOT HEALTHY: {', '.join(unhealthy)} (see {logs})")
     return 1 if stopped or unhealthy else 0
 
 

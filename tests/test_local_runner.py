@@ -53,7 +53,8 @@ def test_status_exits_non_zero_naming_what_is_stopped(tmp_path, sleepers, capsys
 
     monkeypatch.setattr(stack, "healthy", lambda: {**{name: 200 for name in SERVICES}, "certs": 503})
     assert local.cmd_status(stack) == 1
-    assert "NOT HEALTHY: certs" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "NOT HEALTHY: certs" in out and str(stack.log_path("web-certs")) in out  # the file itself, named
 
 
 def test_status_of_a_stack_that_is_down_exits_non_zero(tmp_path, capsys):
@@ -67,12 +68,13 @@ def started_on_6390(tmp_path, monkeypatch, sleepers) -> Path:
     the operator's shell now sets none of those."""
     var = tmp_path / "var"
     first = Stack(var, gateway_port=8181, env={"REDIS_URL": "redis://127.0.0.1:6390/0",
-                                               "DATABASE_URL": "postgresql://cme:s3cret@db.example/cme"})
+                                               "DATABASE_URL": "postgresql://cme:s3cret@db.example/cme",
+                                               "CME_CLOCK_OFFSET_SECONDS": "2505600", "CME_PII_KEYS": "k3y-1"})
     local.record_settings(first)
     _pretend_running(first, "worker-credits", sleepers)
-    monkeypatch.setenv("CME_VAR_DIR", str(var))
-    for name in local.RECORDED:
+    for name in [n for n in os.environ if n.startswith(("CME_", "GUNICORN_"))] + list(local.RECORDED):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CME_VAR_DIR", str(var))
     return var
 
 
@@ -108,6 +110,43 @@ def test_an_up_that_contradicts_the_running_stack_is_refused(started_on_6390, mo
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
     stack, notes = local.stack_from_env(strict=False)
     assert stack.redis_url == "redis://127.0.0.1:6390/0" and any("REDIS_URL" in n for n in notes)
+
+
+def test_a_repair_runs_on_the_clock_and_keys_the_stack_was_started_with(started_on_6390, monkeypatch):
+    """A plain `up` after a worker died started it without the CME_CLOCK_OFFSET_SECONDS the others ran with:
+    certificate exports were then stamped a month apart from the rest of the suite."""
+    stack, notes = local.stack_from_env(strict=True)
+    assert stack.env["CME_CLOCK_OFFSET_SECONDS"] == "2505600" and stack.env["CME_PII_KEYS"] == "k3y-1"
+    assert "CME_CLOCK_OFFSET_SECONDS=2505600 (as the running stack was started)" in notes
+    assert not any("k3y-1" in n for n in notes) and any(n.startswith("CME_PII_KEYS=") for n in notes)
+    # the runner's own values are not the operator's: derived again, not carried
+    assert "CME_WECHAT_API_BASE" not in (local.settings_path(started_on_6390).read_text())
+    # another clock, or a setting the running processes do not have, is a difference: refused, keys not printed
+    monkeypatch.setenv("CME_CLOCK_OFFSET_SECONDS", "0")
+    monkeypatch.setenv("CME_PII_KEYS", "other-key")
+    monkeypatch.setenv("CME_SMS_PROVIDER", "tencent")
+    with pytest.raises(SystemExit) as refused:
+        local.stack_from_env(strict=True)
+    message = str(refused.value)
+    assert "CME_CLOCK_OFFSET_SECONDS: the running stack uses 2505600, this environment says 0" in message
+    assert "CME_SMS_PROVIDER: the running stack uses unset, this environment says tencent" in message
+    assert "CME_PII_KEYS" in message and "k3y-1" not in message and "other-key" not in message
+
+
+def test_a_repair_says_what_it_started_and_not_the_demo_again(tmp_path, sleepers, monkeypatch, capsys):
+    stack = Stack(tmp_path / "var", env={"REDIS_URL": os.environ["REDIS_URL"]})
+    _pretend_running(stack, "worker-checkin", sleepers)
+
+    def start() -> None:
+        stack.start_process("worker-checkin")  # running: left as it is
+        stack.started.append("worker-credits")  # as start_process records what it starts
+
+    monkeypatch.setattr(stack, "start", start)
+    monkeypatch.setattr(stack, "load_demo", lambda: pytest.fail("a repair loads no demo data"))
+    assert local.cmd_up(stack, demo=True) == 0
+    out = capsys.readouterr().out
+    assert "Repaired: started worker-credits; left running as they were: worker-checkin" in out
+    assert "initial_password" not in out and "Demo data loaded" not in out
 
 
 def test_once_nothing_runs_the_record_is_not_used(started_on_6390, sleepers, monkeypatch):

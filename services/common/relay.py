@@ -223,9 +223,11 @@ def main(argv: list[str] | None = None) -> None:
     asks = redis_client()
     stopping = False
 
-    def _stop(*_a: object) -> None:
+    def _stop(signum: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
+        # the log's last line says why the relay ended (the person on call reads it first)
+        log.info("relay for %s stopping on %s", args.service, signal.Signals(signum).name)
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
@@ -270,6 +272,7 @@ def main(argv: list[str] | None = None) -> None:
             backoff = args.interval
         time.sleep(pause_after(n, backoff, args.gather))
     link.drop()
+    log.info("relay for %s stopped", args.service)
 
 
 if __name__ == "__main__":

@@ -105,3 +105,15 @@ def test_activity_appears_exactly_once_after_delivery_returns(stack, demo):
     assert len(activities_of(stack, inst_auth, offering_id)) == 1
     assert _log_mentions(stack, "worker-checkin", f"{event_id} applied") == 1
 
+
+
+def test_a_stopped_relay_says_why_at_the_end_of_its_log(stack):
+    """README: the reason a process ended is at the end of var/log/<process>.log (a relay's used to end with its
+    start-up lines)."""
+    stack.stop_process("relay-certs")
+    try:
+        last = stack.log_path("relay-certs").read_text(errors="replace").strip().splitlines()[-2:]
+        assert "relay for certs stopping on SIGTERM" in last[0], last
+        assert last[1].endswith("relay for certs stopped"), last
+    finally:
+        stack.start_process("relay-certs")
