@@ -60,6 +60,7 @@ def test_a_browser_gets_a_chinese_page_for_a_path_nobody_serves_or_cannot_be_rea
     assert nowhere.status_code == 404 and "页面不存在" in nowhere.text and "nginx" not in nowhere.text
     unreadable = stack.http.get(stack.url("/certs/verify/%00"), headers=html)
     assert unreadable.status_code == 400 and "请求有误" in unreadable.text and "nginx" not in unreadable.text
+    assert f"请求编号 {unreadable.headers['X-Request-ID']}" in unreadable.text
     assert stack.http.get(stack.url("/certs/verify/%00")).json()["error"]["code"] == "bad_request"
     # a service's own 404 is its own (the certificate page says what was not found)
     assert "未找到证书编号" in stack.http.get(stack.url("/certs/verify/2027AAAAAAAAAAAA"), headers=html).text
@@ -169,6 +170,12 @@ def test_service_down_is_502_json(stack):
         resp = stack.http.get(stack.url("/certs/healthz"))
         assert resp.status_code == 502
         assert resp.json()["error"]["code"] == "service_unavailable"
+        # a browser's page says the request id (the person on call finds the request by it) and the way in
+        # for trainees
+        page = stack.http.get(stack.url("/certs/my"), headers={"Accept": "text/html"})
+        rid = page.headers["X-Request-ID"]
+        assert page.status_code == 502 and "服务暂时不可用" in page.text
+        assert f"请求编号 {rid}" in page.text and "<!--#" not in page.text and 'href="/credits/"' in page.text
     finally:
         stack.start_process("web-certs")
         stack.wait_healthy()
