@@ -253,9 +253,12 @@ def access(*roles: str) -> Callable:
                         login = current_app.config.get("LOGIN_ENDPOINT")
                         if login:
                             return redirect(url_for(login, next=request.full_path))
-                        login_url = current_app.config.get("LOGIN_URL", "/projects/login")
-                        return redirect(f"{login_url}?{urlencode({'next': request.full_path.rstrip('?')})}")
-                    raise AppError(401, "login_required", "请先登录。")
+                        return redirect(_login_url(roles, request.full_path.rstrip("?")))
+                    # a form sent after the login ended: its page offers to log in again and come back to the page
+                    # it was sent from (the form's own address may take no GET)
+                    g.login_again = _login_url(roles, _referring_page())
+                    stale = bool(request.cookies.get(COOKIE))
+                    raise AppError(401, "login_required", "登录已失效，请重新登录。" if stale else "请先登录。")
                 if p.role not in roles:
                     raise AppError(403, "forbidden", "您没有权限进行此操作。")
                 if p.must_change and current_app.config.get("SERVICE") != "credits":
@@ -269,6 +272,27 @@ def access(*roles: str) -> Callable:
         return wrapper
 
     return decorate
+
+
+TRAINEE_LOGIN_URL = "/credits/login"
+
+
+def _login_url(roles: tuple[str, ...], back_to: str | None) -> str:
+    """The login page of whoever may call the view: a trainee's pages (certificates among them) go to the
+    trainees' login, the rest to the app's (the institutions' and committee's)."""
+    url = TRAINEE_LOGIN_URL if set(roles) == {"trainee"} else current_app.config.get("LOGIN_URL", "/projects/login")
+    return f"{url}?{urlencode({'next': back_to})}" if back_to else url
+
+
+def _referring_page() -> str | None:
+    """The path of the page a form was sent from, when it is a page of this suite on this host."""
+    from urllib.parse import urlsplit
+
+    referrer = urlsplit(request.referrer or "")
+    if referrer.netloc and referrer.netloc != request.host:
+        return None
+    path = referrer.path + (f"?{referrer.query}" if referrer.query else "")
+    return safe_next(path)
 
 
 NEXT_COOKIE = "cme_next"

@@ -165,7 +165,8 @@ def error_response(status: int, code: str, message: str, fields: dict[str, Any] 
     else:
         phone, home = _page_audience()
         resp = render_template("error.html", status=status, message=message, items=page_items(fields, message),
-                               request_id=rid, phone=phone, home=home)
+                               request_id=rid, phone=phone, home=home,
+                               login_again=getattr(g, "login_again", None) if status == 401 else None)
     return resp, status
 
 

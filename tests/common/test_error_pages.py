@@ -41,3 +41,30 @@ def test_someone_checking_a_certificate_is_led_to_the_verification(certs_app):
     r = certs_app.test_client().get("/certs/no-such-page", headers=HTML)
     page = r.get_data(as_text=True)
     assert r.status_code == 404 and '<a href="/certs/verify">首页</a>' in page
+
+
+def test_a_form_sent_after_the_login_ended_offers_to_log_in_again_and_come_back(certs_app, projects_app, inst_a):
+    """导出学分证书 sent after she logged out elsewhere answered a bare 请先登录 whose only link went to the public
+    verification page: the page now says her login ended and leads to the trainees' login, back to the page."""
+    from services.common.auth import COOKIE
+
+    phone = certs_app.test_client()
+    phone.set_cookie(COOKIE, "a-login-that-ended", domain="localhost", path="/")
+    r = phone.post("/certs/exports", data={"award_id": "1"}, headers={**HTML, "Referer": "http://localhost/certs/my"})
+    page = r.get_data(as_text=True)
+    assert r.status_code == 401 and "登录已失效，请重新登录。" in page
+    assert 'href="/credits/login?next=%2Fcerts%2Fmy">重新登录</a>' in page
+    # a referrer of another site is not followed back
+    r = certs_app.test_client().post("/certs/exports", data={}, headers={**HTML, "Referer": "https://evil.example/x"})
+    assert r.status_code == 401 and "请先登录。" in r.get_data(as_text=True)
+    assert 'href="/credits/login">重新登录</a>' in r.get_data(as_text=True)
+    # the office's forms lead to the institutions' login
+    _inst, principal = inst_a
+    desk = projects_app.test_client()
+    r = desk.post("/projects/filings/projects/1/offerings", data={},
+                  headers={**HTML, "Referer": "http://localhost/projects/filings"})
+    assert r.status_code == 401 and 'href="/projects/login?next=%2Fprojects%2Ffilings">重新登录</a>' in r.get_data(
+        as_text=True)
+    # an API client keeps its JSON
+    r = certs_app.test_client().post("/certs/api/exports", json={})
+    assert r.status_code == 401 and r.get_json()["error"]["code"] == "login_required"
