@@ -403,6 +403,10 @@ def test_a_retry_after_the_ticket_time_of_a_stored_check_in_says_it_is_stored(ph
     page = open_code(phone, token_for(hall["a"], hall["w1"]))
     nonce = nonce_of(page)
     assert submit(phone, nonce, identity(1)).status_code == 200
+    # a real browser drops a cookie at its Max-Age: the ticket must outlive its 10 minutes for this answer
+    from services.checkin.phone.services import TICKET_COOKIE
+
+    assert phone.get_cookie(TICKET_COOKIE, path="/checkin/").max_age >= 660 + 3000
     clock.set_now(NOW + dt.timedelta(seconds=660))
     again = submit(phone, nonce, identity(1))
     assert again.status_code == 200 and "已签到" in again.get_data(as_text=True)

@@ -56,6 +56,7 @@ WECHAT_COOKIE_DAYS = 30
 DEFAULT_TICKET_SECONDS = 600
 # a ticket stamped by a worker whose clock is slightly ahead is still accepted by one behind
 TICKET_SKEW_SECONDS = 5
+TICKET_COOKIE_GRACE = 3600  # seconds the browser keeps a ticket past its time (see set_ticket_cookie)
 
 # qr.tokens reason -> HTTP status of the refusal page
 TOKEN_STATUS = {
@@ -227,8 +228,11 @@ def _secure() -> bool:
 
 
 def set_ticket_cookie(response: Any, ticket: Ticket) -> Any:
-    response.set_cookie(TICKET_COOKIE, dump_ticket(ticket), max_age=ticket_seconds(), path=COOKIE_PATH,
-                        httponly=True, samesite="Lax", secure=_secure())
+    # The browser keeps the ticket an hour past its time; the server judges it by issued_at (Ticket.live). Gone
+    # with its time, a slow network's retry of a stored check-in could not be told 已签到, and a form sent late
+    # could not be kept for the next scan: both need the ticket that was answered or refused.
+    response.set_cookie(TICKET_COOKIE, dump_ticket(ticket), max_age=ticket_seconds() + TICKET_COOKIE_GRACE,
+                        path=COOKIE_PATH, httponly=True, samesite="Lax", secure=_secure())
     return response
 
 
