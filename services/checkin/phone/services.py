@@ -39,7 +39,7 @@ __all__ = [
     "TICKET_COOKIE", "WECHAT_COOKIE", "COOKIE_PATH", "WECHAT_COOKIE_DAYS", "Ticket",
     "scan_url", "callback_url", "ticket_seconds", "wechat_ua_required", "is_wechat_browser",
     "open_scan", "new_ticket", "dump_ticket", "load_ticket", "dump_openid", "load_openid",
-    "set_ticket_cookie", "set_openid_cookie", "TOKEN_STATUS", "KEPT_COOKIE", "keep_typed", "load_kept",
+    "set_ticket_cookie", "set_openid_cookie", "TOKEN_STATUS", "KEPT_COOKIE", "KEPT_SECONDS", "keep_typed", "load_kept",
     "forget_kept",
 ]
 

@@ -51,6 +51,7 @@ from ..windows.models import CheckinWindow
 from .schemas import IDENTITY_FIELDS, PhoneScanResultSchema, PhoneScanSchema, TicketOutSchema, dump_scan_result
 from .services import (
     KEPT_COOKIE,
+    KEPT_SECONDS,
     TICKET_COOKIE,
     WECHAT_COOKIE,
     Ticket,
@@ -110,7 +111,8 @@ def _refusal_page(exc: AppError) -> Any:
 
 
 KEPT_FORM = "尚未签到成功，您填写的内容已保留，请稍候几秒后再次提交。"
-KEPT_LATE = "您填写的内容已保留（30 分钟内有效）：请重新扫描大屏上正在显示的二维码，核对后提交即可，无需重新填写。"
+KEPT_LATE = (f"您填写的内容已保留（{KEPT_SECONDS // 60} 分钟内有效）：请重新扫描大屏上正在显示的二维码，"
+             "核对后提交即可，无需重新填写。")
 
 
 @pages.errorhandler(DBAPIError)
