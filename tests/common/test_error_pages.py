@@ -43,26 +43,27 @@ def test_someone_checking_a_certificate_is_led_to_the_verification(certs_app):
     assert r.status_code == 404 and '<a href="/certs/verify">首页</a>' in page
 
 
-def test_a_form_sent_after_the_login_ended_offers_to_log_in_again_and_come_back(certs_app, projects_app, inst_a):
-    """导出学分证书 sent after she logged out elsewhere answered a bare 请先登录 whose only link went to the public
-    verification page: the page now says her login ended and leads to the trainees' login, back to the page."""
+def test_a_form_sent_after_the_login_ended_offers_to_log_in_again_and_come_back(databases, credits_app, certs_app,
+                                                                               projects_app, inst_a):
+    """修改密码 sent after she logged out elsewhere answered a bare 请先登录 whose only link led home: the page now
+    says her login ended and leads to the trainees' login, back to the page the form came from."""
     from services.common.auth import COOKIE
 
-    phone = certs_app.test_client()
+    phone = credits_app.test_client()
     phone.set_cookie(COOKIE, "a-login-that-ended", domain="localhost", path="/")
-    r = phone.post("/certs/exports", data={"award_id": "1"}, headers={**HTML, "Referer": "http://localhost/certs/my"})
+    r = phone.post("/credits/password", data={"old_password": "x"},
+                   headers={**HTML, "Referer": "http://localhost/credits/password"})
     page = r.get_data(as_text=True)
     assert r.status_code == 401 and "登录已失效，请重新登录。" in page
-    assert 'href="/credits/login?next=%2Fcerts%2Fmy">重新登录</a>' in page
+    assert 'href="/credits/login?next=%2Fcredits%2Fpassword">重新登录</a>' in page
     # a referrer of another site is not followed back
-    r = certs_app.test_client().post("/certs/exports", data={}, headers={**HTML, "Referer": "https://evil.example/x"})
+    r = credits_app.test_client().post("/credits/password", data={},
+                                       headers={**HTML, "Referer": "https://evil.example/x"})
     assert r.status_code == 401 and "请先登录。" in r.get_data(as_text=True)
     assert 'href="/credits/login">重新登录</a>' in r.get_data(as_text=True)
     # the office's forms lead to the institutions' login
-    _inst, principal = inst_a
-    desk = projects_app.test_client()
-    r = desk.post("/projects/filings/projects/1/offerings", data={},
-                  headers={**HTML, "Referer": "http://localhost/projects/filings"})
+    r = projects_app.test_client().post("/projects/filings/projects/1/offerings", data={},
+                                        headers={**HTML, "Referer": "http://localhost/projects/filings"})
     assert r.status_code == 401 and 'href="/projects/login?next=%2Fprojects%2Ffilings">重新登录</a>' in r.get_data(
         as_text=True)
     # an API client keeps its JSON
