@@ -683,3 +683,46 @@ def test_the_committee_s_lookup_says_how_a_number_reads_and_echoes_what_was_type
     pasted = committee.get("/certs/lookup?number=" + "2027ABCDEFGHIJKL" * 3)  # pasted three times over
     html = pasted.get_data(as_text=True)
     assert pasted.status_code == 404 and "证书编号应为 16 位" in html and "您输入的是 48 位" in html
+
+
+def test_a_pasted_label_is_ignored_and_a_slip_is_said_back_as_typed(certs_app, awards, queued, certs_db):
+    """The walk pasted "证书编号：2026AOMVD6PRIXJ2" and was told "证书编号 证书编号:2O26AOMVD6PRIXJ2 格式不正确…
+    您输入的是 21 位": the label was read as part of the number, and the page showed an O she never typed."""
+    clock.set_now(at(PRINTABLE_DAY))
+    export_as_trainee(certs_app, queued, [1])
+    number = certificates(certs_db)[1][0]
+    anon = certs_app.test_client()
+    for pasted in (f"证书编号：{number}", f"证书编号:{number}", f"编号：{number}", f" 证书编号： {number.lower()} "):
+        sent = anon.get("/certs/verify", query_string={"number": pasted})
+        assert sent.status_code == 303 and sent.headers["Location"].endswith(f"/certs/verify/{number}"), pasted
+        page = anon.get(f"/certs/verify/{pasted}")
+        assert page.status_code == 200 and "证书有效" in page.get_data(as_text=True), pasted
+    # a slip: said back as typed (trimmed, the label left out), never as read
+    sent = anon.get("/certs/verify", query_string={"number": "证书编号：2026A0MVD6PRIXJ2X "})
+    assert sent.status_code == 303
+    html = anon.get(sent.headers["Location"]).get_data(as_text=True)
+    assert "证书编号 2026A0MVD6PRIXJ2X 格式不正确" in html and "您输入的是 17 位" in html
+    assert "2026AOMV" not in html and "证书编号：" not in html and 'value="2026A0MVD6PRIXJ2X"' in html
+    # a well-shaped number typed with a 0 that is not found: what she typed, and how it was read
+    sent = anon.get("/certs/verify", query_string={"number": "2027A0AAAAAAAAAA"})
+    missing = anon.get(sent.headers["Location"])
+    text = missing.get_data(as_text=True)
+    assert missing.status_code == 404 and "未找到证书编号 2027A0AAAAAAAAAA（按 2027AOAAAAAAAAAA 查询）" in text
+    # typed as printed: the number's own address, as before
+    sent = anon.get("/certs/verify", query_string={"number": "2027 aaaa-aaaa aaaa"})
+    assert sent.headers["Location"].endswith("/certs/verify/2027AAAAAAAAAAAA")
+    # the committee's look-up ignores the label too, and says back what was typed without it
+    committee = client(certs_app, REVIEWER)
+    found = committee.get("/certs/lookup", query_string={"number": f"证书编号：{number}"})
+    assert found.status_code == 200 and f"证书 {number}：有效" in found.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/certs/verify/%00", "/certs/verify/%ZZ", "/certs/verify/%E2%80%AE2027"])
+def test_an_unreadable_number_in_the_address_is_the_verification_page(certs_app, path):
+    """/certs/verify/%00 from a browser: the verification page in Chinese with a 4xx, nothing unreadable echoed."""
+    resp = certs_app.test_client().get(path, headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    html = resp.get_data(as_text=True)
+    assert 400 <= resp.status_code < 500 and resp.mimetype == "text/html"
+    assert "继续医学教育学分证书验证" in html and "格式不正确" in html
+    assert '<form method="get" action="/certs/verify">' in html
+    assert "\x00" not in html and "\u202e" not in html

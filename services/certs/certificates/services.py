@@ -55,8 +55,24 @@ def new_number(year: int) -> str:
 _LOOKALIKES = str.maketrans("018", "OIB")
 
 
+# the label printed before the number, pasted with it from the certificate ("证书编号：2026…"): read as the year's
+# first characters, its colon made "2026" into "2O26" and the number 21 characters long
+_LABEL = re.compile(r"^\s*(?:证书)?编号\s*[:：]?\s*")
+
+
+def typed_number(raw: str) -> str:
+    """The number as the verifier typed or pasted it, without a leading 证书编号： label and surrounding spaces:
+    what a page says back to her (never the normalised form, whose O for 0 she did not type)."""
+    return _LABEL.sub("", raw or "").strip()
+
+
+def folded_number(raw: str) -> str:
+    """The typed number with spaces, dashes, 全角 and case folded, no look-alike read as a letter yet."""
+    return re.sub(r"[\s\-]", "", half_width(typed_number(raw))).upper()
+
+
 def normalise_number(raw: str) -> str:
-    text = re.sub(r"[\s\-]", "", half_width(raw or "")).upper()
+    text = folded_number(raw)
     return text[:4] + text[4:].translate(_LOOKALIKES)
 
 

@@ -192,7 +192,7 @@ def _lookup_dict(cert: Any, award: Any) -> dict[str, Any]:
 @pages.get("/certs/lookup")
 @access("reviewer")
 def lookup_page() -> Any:
-    typed = _typed_number(request.args)  # shown back as typed; the search reads it normalised
+    typed = svc.typed_number(_typed_number(request.args))  # shown back as typed; the search reads it normalised
     number = svc.normalise_number(typed)
     found = svc.by_number(db.session(), number) if number else None
     info = _lookup_dict(*found) if found else None
@@ -220,20 +220,35 @@ def lookup_full_id() -> Any:
 @pages.get("/certs/verify")
 @access("public")
 def verify_form() -> Any:
-    number = _number_arg(request.args)
+    typed = svc.typed_number(_typed_number(request.args))
+    number = svc.normalise_number(typed)
     if number:
-        return redirect(f"/certs/verify/{quote(number, safe='')}", 303)
+        # the number's own address when it reads as typed; else what was typed, so that the page can say it back
+        # (a slip is told in the verifier's characters, a 0 read as O is said to be)
+        plain = number == svc.folded_number(typed) and not svc.number_problem(number)
+        return redirect(f"/certs/verify/{quote(number if plain else typed, safe='')}", 303)
     return render_template("certs/verify.html", info=None, number="", asked=False)
+
+
+def _verify_answer(raw: str, name: str = "") -> dict[str, Any]:
+    """What the verification page says of the number in its address: the certificate, or why there is none, with
+    the number as the verifier typed it (trimmed, a pasted 证书编号： label left out)."""
+    data, errors = load_form(NumberQuery(), {"number": raw})
+    typed = svc.typed_number(data["number"]) if data else ""
+    number = svc.normalise_number(typed)
+    info = svc.verification(db.session(), number, name, name_check_allowed) if number and not errors else None
+    problem = str(errors["number"]).rstrip("。") if errors else None if info else svc.number_problem(number)
+    read_as = number if number and number != svc.folded_number(typed) else None
+    return {"info": info, "number": typed[:40], "asked": True,
+            "problem": problem, "read_as": read_as}
 
 
 @pages.get("/certs/verify/<string:number>")
 @access("public")
 def verify_page(number: str) -> Any:
     check_verify_rate()
-    info = svc.verification(db.session(), number)
-    shown = svc.normalise_number(number)[:40]
-    return render_template("certs/verify.html", info=info, number=shown, asked=True,
-                           problem=None if info else svc.number_problem(shown)), 200 if info else 404
+    answer = _verify_answer(number)
+    return render_template("certs/verify.html", **answer), 200 if answer["info"] else 404
 
 
 @pages.post("/certs/verify/<string:number>")
@@ -244,11 +259,9 @@ def verify_name(number: str) -> Any:
     check_public_csrf()
     check_verify_rate()
     data, errors = load_form(VerifyNameForm(), request.form)
-    name = data["name"] if data else ""
-    info = svc.verification(db.session(), number, name, name_check_allowed)
-    status = 404 if info is None else 422 if errors else 200
-    resp = make_response(render_template("certs/verify.html", info=info, number=svc.normalise_number(number)[:40],
-                                         asked=True, name_error=errors.get("name")), status)
+    answer = _verify_answer(number, data["name"] if data else "")
+    status = 404 if answer["info"] is None else 422 if errors else 200
+    resp = make_response(render_template("certs/verify.html", name_error=errors.get("name"), **answer), status)
     resp.headers["Cache-Control"] = "no-store"  # the answer about a name stays out of the browser's cache
     return resp
 
