@@ -726,3 +726,20 @@ def test_an_unreadable_number_in_the_address_is_the_verification_page(certs_app,
     assert "继续医学教育学分证书验证" in html and "格式不正确" in html
     assert '<form method="get" action="/certs/verify">' in html
     assert "\x00" not in html and "\u202e" not in html
+
+
+def test_an_export_queued_long_says_so_and_keeps_refreshing(certs_app, awards, queued):
+    """With the render worker down, the page said "证书正在生成…请稍候" for ever: after 2 minutes in the queue it
+    says the wait is long, what she can do meanwhile and whom to ask, and still refreshes."""
+    clock.set_now(at(PRINTABLE_DAY))
+    c = client(certs_app, TRAINEE_1)
+    r = c.post("/certs/exports", data={"csrf_token": csrf_for(TRAINEE_1), "award_id": ["1"]})
+    page_url = r.headers["Location"]
+    clock.set_now(at(PRINTABLE_DAY) + dt.timedelta(seconds=90))
+    html = c.get(page_url).get_data(as_text=True)
+    assert "请稍候" in html and "排队时间较长" not in html
+    clock.set_now(at(PRINTABLE_DAY) + dt.timedelta(minutes=3, seconds=10))
+    html = c.get(page_url).get_data(as_text=True)
+    assert "排队时间较长（已等待 3 分钟）" in html and "可以先关闭本页" in html and "“学分证书”页" in html
+    assert "请联系陕西省继续医学教育委员会" in html and '<meta http-equiv="refresh" content="2">' in html
+    queued.clear()

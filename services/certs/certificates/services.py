@@ -306,6 +306,15 @@ def job_dict(job: ExportJob) -> dict[str, Any]:
             "download_url": f"/certs/exports/{job.id}.pdf" if job.state == "done" else None}
 
 
+# queued longer than this: the render worker is down or busy with a big export, and the page says so
+SLOW_QUEUE = dt.timedelta(minutes=2)
+
+
+def waited_long(job: ExportJob) -> bool:
+    """Still 排队中 long after it was asked for (the walk's page said "请稍候" for as long as the worker was down)."""
+    return job.state == "queued" and job.created_at < clock.now() - SLOW_QUEUE
+
+
 def needs_resend(job: ExportJob, after: dt.timedelta = dt.timedelta(minutes=2)) -> bool:
     """A queued job whose message got lost (Redis down at the time) is sent again by its progress page."""
     return job.state == "queued" and (job.enqueued_at is None or job.enqueued_at < clock.now() - after)

@@ -120,7 +120,9 @@ def export_page(job_id: int) -> Any:
     layout = "certs/_layout.html" if _me().role == "trainee" else "base.html"
     stale = svc.outdated(session, job)
     return render_template("certs/export.html", job=job, layout=layout, stale=stale.message if stale else None,
-                           refresh=job.state in ("queued", "running"))
+                           refresh=job.state in ("queued", "running"),
+                           waited=int((clock.now() - job.created_at).total_seconds() // 60) if svc.waited_long(job)
+                           else None)
 
 
 @pages.get("/certs/exports/<int:job_id>.pdf")
