@@ -743,3 +743,72 @@ def test_an_export_queued_long_says_so_and_keeps_refreshing(certs_app, awards, q
     assert "排队时间较长（已等待 3 分钟）" in html and "可以先关闭本页" in html and "“学分证书”页" in html
     assert "请联系陕西省继续医学教育委员会" in html and '<meta http-equiv="refresh" content="2">' in html
     queued.clear()
+
+
+def export_jobs(certs_db) -> list[tuple[int, list[int]]]:
+    from services.certs.certificates.models import ExportJob
+
+    s = certs_db.new_session()
+    try:
+        return [(j.id, list(j.award_ids)) for j in s.scalars(select(ExportJob).order_by(ExportJob.id))]
+    finally:
+        s.close()
+
+
+def test_the_same_export_sent_again_at_once_is_the_same_job(certs_app, awards, queued, certs_db):
+    """Three quick taps on 导出学分证书 made three jobs, each rendered: the same selection within 30 seconds is
+    answered with the first one's job page (the API with its job), sent to the render queue once."""
+    clock.set_now(at(PRINTABLE_DAY))
+    c = client(certs_app, TRAINEE_1)
+    form = {"csrf_token": csrf_for(TRAINEE_1), "award_id": ["1"]}
+    pages = [c.post("/certs/exports", data=form) for _ in range(3)]
+    assert [p.status_code for p in pages] == [303] * 3
+    assert len({p.headers["Location"] for p in pages}) == 1
+    [(job_id, ids)] = export_jobs(certs_db)
+    assert ids == [1] and queued == [job_id] and pages[0].headers["Location"].endswith(f"/certs/exports/{job_id}")
+    api = certs_app.test_client().post("/certs/api/exports", json={"award_ids": [1]}, headers=bearer(TRAINEE_1))
+    assert api.status_code == 202 and api.json["id"] == job_id and queued == [job_id]
+    html = c.get(f"/certs/exports/{job_id}").get_data(as_text=True)
+    assert "导出学分证书" in html and "1 张" in html
+    # another trainee's same-looking export is her own; after 30 seconds the same selection is a new export
+    clock.set_now(at(PRINTABLE_DAY) + dt.timedelta(seconds=31))
+    again = c.post("/certs/exports", data=form)
+    assert again.status_code == 303 and again.headers["Location"] != pages[0].headers["Location"]
+    assert len(export_jobs(certs_db)) == 2
+    queued.clear()
+
+
+def test_two_concurrent_exports_of_the_same_selection_make_one_job(certs_app, awards, queued, certs_db,
+                                                                   monkeypatch):
+    """Both requests in flight at once (a read then an insert alone would let each find no earlier job): the
+    trainee's exports take turns, so the second finds the first's job."""
+    import threading
+    import time
+
+    from services.certs.certificates import services as svc
+
+    original = svc.issue_certificates
+
+    def slow_issue(session, awards_):  # type: ignore[no-untyped-def]
+        time.sleep(0.5)  # the first request is still making its job when the second one looks
+        return original(session, awards_)
+
+    monkeypatch.setattr(svc, "issue_certificates", slow_issue)
+    clock.set_now(at(PRINTABLE_DAY))
+    start = threading.Barrier(2)
+    answers: list[str] = []
+
+    def tap() -> None:
+        c = client(certs_app, TRAINEE_1)
+        start.wait()
+        r = c.post("/certs/exports", data={"csrf_token": csrf_for(TRAINEE_1), "award_id": ["1"]})
+        answers.append(f"{r.status_code} {r.headers.get('Location')}")
+
+    threads = [threading.Thread(target=tap) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    [(job_id, _ids)] = export_jobs(certs_db)
+    assert answers == [f"303 /certs/exports/{job_id}"] * 2 and queued == [job_id]
+    queued.clear()

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from services.common import clock
@@ -218,7 +218,30 @@ def _create_job(session: Session, principal: Principal, awards: list[EffectiveAw
     return job
 
 
-def create_trainee_export(session: Session, principal: Principal, award_ids: list[int]) -> ExportJob:
+# an export asked for again this soon with the same selection is the same export (a double tap, a second POST
+# while the first was on its way): it is answered with the first one's job instead of rendering it twice
+SAME_EXPORT_WITHIN = dt.timedelta(seconds=30)
+
+
+def _lock_trainee_exports(session: Session, trainee_key: str) -> None:
+    """Two 导出 of one trainee take turns until the first commits, so the second finds the first's job (a read
+    then an insert alone let two concurrent requests each find none). PostgreSQL: a transaction lock on the
+    trainee; SQLite: the SELECT … FOR UPDATE of recent_export takes the database's write lock (services.common.db)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": "certs-export:" + trainee_key})
+
+
+def recent_export(session: Session, trainee_key: str, ids: list[int]) -> ExportJob | None:
+    """The trainee's export of exactly these certificates (in this order) asked for within SAME_EXPORT_WITHIN and
+    not failed, if any; call after _lock_trainee_exports."""
+    jobs = session.scalars(select(ExportJob).where(
+        ExportJob.kind == "trainee", ExportJob.trainee_key == trainee_key, ExportJob.state != "failed",
+        ExportJob.created_at >= clock.now() - SAME_EXPORT_WITHIN).order_by(ExportJob.id.desc()).with_for_update())
+    return next((j for j in jobs if list(j.award_ids) == ids), None)
+
+
+def create_trainee_export(session: Session, principal: Principal, award_ids: list[int]) -> tuple[ExportJob, bool]:
+    """The trainee's export job, and whether it is new (False: the same export asked for a moment ago)."""
     ids = _unique(award_ids)
     if not ids:
         raise AppError(422, "nothing_selected", "请勾选要导出的学分证书。")
@@ -238,7 +261,12 @@ def create_trainee_export(session: Session, principal: Principal, award_ids: lis
             refused[str(a.award_id)] = f"{a.project_title}：{st.text}"
     if refused:
         raise AppError(422, "not_printable", "所选的学分证书中有暂不能打印的，请取消勾选后再导出。", refused)
-    return _create_job(session, principal, awards, kind="trainee", trainee_key=principal.trainee_key)
+    key = principal.trainee_key or ""
+    _lock_trainee_exports(session, key)
+    earlier = recent_export(session, key, ids)
+    if earlier is not None:
+        return earlier, False
+    return _create_job(session, principal, awards, kind="trainee", trainee_key=key), True
 
 
 def create_offering_export(session: Session, principal: Principal, offering_id: int) -> ExportJob:

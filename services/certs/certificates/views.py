@@ -67,6 +67,15 @@ def _commit_and_send(job: Any) -> None:
     tasks.send(session, job)
 
 
+def _commit_or_send(job: Any, new: bool) -> None:
+    """A new job is committed and queued; the same export asked for again is answered with its job, unsent (a
+    second message would start a second run of a job already running)."""
+    if new:
+        _commit_and_send(job)
+    else:
+        db.session().commit()  # ends the transaction holding the trainee's export lock
+
+
 def _row_dict(r: svc.Row) -> dict[str, Any]:
     a = r.award
     return {"award_id": a.award_id, "offering_id": a.offering_id, "name": a.name,
@@ -100,11 +109,11 @@ def export_create() -> Any:
     if errors or data is None:
         return _my_page("请勾选要导出的学分证书。", status=422)
     try:
-        job = svc.create_trainee_export(db.session(), _me(), data["award_id"])
+        job, new = svc.create_trainee_export(db.session(), _me(), data["award_id"])
     except AppError as exc:
         db.session().rollback()
         return _my_page(exc.message, exc.fields, exc.status)
-    _commit_and_send(job)
+    _commit_or_send(job, new)
     return redirect(f"/certs/exports/{job.id}", 303)
 
 
@@ -286,8 +295,8 @@ def api_my_certificates() -> Any:
     "content": {"application/json": {"schema": ExportIn}}})
 def api_export_create() -> Any:
     data = load_json(ExportIn())
-    job = svc.create_trainee_export(db.session(), _me(), data["award_ids"])
-    _commit_and_send(job)
+    job, new = svc.create_trainee_export(db.session(), _me(), data["award_ids"])
+    _commit_or_send(job, new)
     return svc.job_dict(job), 202
 
 
