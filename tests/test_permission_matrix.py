@@ -14,7 +14,8 @@ Conventions a reader needs:
 - Every refused call must leave every database exactly as it was; a 5xx is always a failure.
 - A page or answer inst_b or the neighbour may open (a list, their own data) shows none of A's or the trainee's
   data (names, ID number, project titles); list URLs even ask for A's rows with ?institution_id=.
-- The login a browser is sent to: /credits/login for the trainee's own pages, /projects/login for all others.
+- The login a browser is sent to: /credits/login for the trainee's own pages (TRAINEE_LOGIN: her export's page, and her
+  form sent after her session ended, too), /projects/login for all others.
 The matrix must name every rule × method of the four url_maps, and nothing that no longer exists.
 
 Beside the matrix, on the same world: objects out of reach behind a URL the caller may call (A's upload or window
@@ -53,6 +54,9 @@ from tests.permission_fixtures import (
 )
 
 LOGIN = "login"  # a page GET without a session: 302 to a login page (pages) — see expected_for()
+# a trainee's page without a session, a GET or a form's POST: 302/303 to the trainee login (/credits/login), also
+# where the endpoint is shared with institutions (her export's page) or is a form (sent after her session ended)
+TRAINEE_LOGIN = "trainee_login"
 REFUSED = frozenset({401, 403, 404})
 OK_W = frozenset({200, 201, 202, 204, 302, 303, 400, 409, 410, 415, 422})
 Expect = int | str | frozenset[int]
@@ -345,10 +349,10 @@ MATRIX: list[Row] = [
     row("GET /certs/api/verify/<string:number>", ALL_200, "/certs/api/verify/{cert}"),
     row("GET /certs/my", MINE),
     row("GET /certs/api/me/certificates", MINE),
-    row("POST /certs/exports", (LOGIN, OK_W, 404, 403, 403, 403), body={"award_id": ["{award}"]}),
+    row("POST /certs/exports", (TRAINEE_LOGIN, OK_W, 404, 403, 403, 403), body={"award_id": ["{award}"]}),
     row("POST /certs/api/exports", (LOGIN, OK_W, 404, 403, 403, 403), body={"award_ids": ["{award}"]}),
-    row("GET /certs/exports/<int:job_id>", (LOGIN, 200, 404, 404, 404, 403), "/certs/exports/{job}"),
-    row("GET /certs/exports/<int:job_id>.pdf", (LOGIN, 200, 404, 404, 404, 403), "/certs/exports/{job}.pdf"),
+    row("GET /certs/exports/<int:job_id>", (TRAINEE_LOGIN, 200, 404, 404, 404, 403), "/certs/exports/{job}"),
+    row("GET /certs/exports/<int:job_id>.pdf", (TRAINEE_LOGIN, 200, 404, 404, 404, 403), "/certs/exports/{job}.pdf"),
     row("GET /certs/api/exports/<int:job_id>", (LOGIN, 200, 404, 404, 404, 403), "/certs/api/exports/{job}"),
     row("GET /certs/institution/offerings", INST_LIST, "/certs/institution/offerings?institution_id={inst_a}"),
     row("GET /certs/institution/offerings/<int:offering_id>", INST_OWN, "/certs/institution/offerings/{oid}"),
@@ -439,6 +443,8 @@ def _fill(value: Any, ids: dict[str, Any]) -> Any:
 def expected_for(want: Expect, url: str, method: str) -> frozenset[int]:
     if want == LOGIN:  # browsers are sent to a login page; everything else is told to log in
         return frozenset({302}) if "/api/" not in url and method == "GET" else frozenset({401})
+    if want == TRAINEE_LOGIN:
+        return frozenset({302, 303})
     return want if isinstance(want, frozenset) else frozenset({int(want)})  # type: ignore[arg-type]
 
 
@@ -462,8 +468,10 @@ def test_permission(apps, world, databases, row: Row, role: str, monkeypatch) ->
             f.write(json.dumps([rule, role, status, sorted(changed), resp.headers.get("Location"), markers]) + "\n")
     assert status < 500, detail
     assert status in want, f"expected {sorted(want)}; {detail}"
-    if want <= REFUSED:  # a refusal changes nothing, anywhere
+    if want <= REFUSED or answers[ROLES.index(role)] == TRAINEE_LOGIN:  # a refusal changes nothing, anywhere
         assert not changed, f"refused but changed {sorted(changed)}; {detail}"
+    if answers[ROLES.index(role)] == TRAINEE_LOGIN:
+        assert resp.headers["Location"].split("?")[0].endswith("/credits/login"), detail
     if status == 302 and role == "anonymous" and answers[ROLES.index(role)] == LOGIN:
         # a trainee's own pages send to the trainee login, all others to the institution/committee login
         # (the credits home sends the office and the committee on to /credits/awards: still the trainee's page)

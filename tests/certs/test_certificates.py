@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from services.common import clock
-from services.common.auth import ANON_CSRF_COOKIE
+from services.common.auth import ANON_CSRF_COOKIE, COOKIE
 from services.common.events import make_envelope
 from tests.certs.conftest import (
     INST_A,
@@ -536,7 +536,7 @@ ENDPOINTS = {
                       {"anonymous": 302, "trainee": 200, "other_trainee": 200, "inst_a": 403, "inst_b": 403,
                        "committee": 403}),
     "POST /certs/exports": ("POST", "/certs/exports", {"award_id": ["1"]},
-                            {"anonymous": 401, "trainee": 303, "other_trainee": 404, "inst_a": 403, "inst_b": 403,
+                            {"anonymous": 303, "trainee": 303, "other_trainee": 404, "inst_a": 403, "inst_b": 403,
                              "committee": 403}),
     "GET /certs/exports/<int:job_id>": ("GET", f"/certs/exports/{J}", None,
                                         {"anonymous": 302, "trainee": 200, "other_trainee": 404, "inst_a": 404,
@@ -622,8 +622,9 @@ def test_permissions(certs_app, exported, rule, who, monkeypatch):
         data = {**(body or {}), "csrf_token": csrf_for(principal)} if method == "POST" else None
         resp = c.open(url, method=method, data=data)
     assert resp.status_code == want[who], (rule, who, resp.status_code, resp.get_data(as_text=True)[:300])
-    if who == "anonymous" and resp.status_code == 302:
-        expected = "/credits/login" if url == "/certs/my" else "/projects/login"
+    if who == "anonymous" and resp.status_code in (302, 303):
+        # the trainee's pages (her export's too) send to her login, the others to the institutions'
+        expected = "/credits/login" if url.startswith(("/certs/my", "/certs/exports")) else "/projects/login"
         assert resp.headers["Location"].startswith(expected)
 
 
@@ -812,3 +813,49 @@ def test_two_concurrent_exports_of_the_same_selection_make_one_job(certs_app, aw
     [(job_id, _ids)] = export_jobs(certs_db)
     assert answers == [f"303 /certs/exports/{job_id}"] * 2 and queued == [job_id]
     queued.clear()
+
+
+def test_a_trainee_without_a_session_is_sent_to_her_login_and_back(certs_app, awards, queued, certs_db):
+    """The walk's logged-out trainee opening her export page or its PDF was sent to /projects/login (the
+    institutions' and the committee's, no trainee option there); /certs/my went to /credits/login. Each trainee
+    page now sends her to /credits/login with the page to come back to. An institution's export page still
+    sends to the institutions' login."""
+    clock.set_now(at(PRINTABLE_DAY))
+    job_id, _pdf = export_as_trainee(certs_app, queued, [1])
+    anon = client(certs_app, None)
+    html = {"Accept": "text/html"}
+    for page in ("/certs/my", f"/certs/exports/{job_id}", f"/certs/exports/{job_id}.pdf"):
+        r = anon.get(page, headers=html)
+        assert r.status_code == 302 and r.headers["Location"] == f"/credits/login?next={page.replace('/', '%2F')}"
+    assert anon.get(f"/certs/api/exports/{job_id}").status_code == 401  # API clients are told, not sent
+    r = client(certs_app, INST_A).post("/certs/institution/offerings/101/exports",
+                                       data={"csrf_token": csrf_for(INST_A)})
+    inst_job = r.headers["Location"].rsplit("/", 1)[1]
+    r = anon.get(f"/certs/exports/{inst_job}", headers=html)
+    assert r.status_code == 302 and r.headers["Location"].startswith("/projects/login?next=")
+    queued.clear()
+
+
+def test_an_export_sent_after_the_session_ended_goes_to_the_login_saying_why(certs_app, awards, queued, certs_db):
+    """导出学分证书 pressed after her session ended (logged out in another tab, password reset) answered a bare
+    "请先登录。 错误代码 401" page whose only link went to the public verification. She is sent to the trainee
+    login, back to 学分证书 afterwards, told that her login expired; nothing is exported."""
+    clock.set_now(at(PRINTABLE_DAY))
+    anon = client(certs_app, None)  # the tab's cookie is gone (logged out in another tab)
+    r = anon.post("/certs/exports", data={"csrf_token": csrf_for(TRAINEE_1), "award_id": ["1"]},
+                  headers={"Accept": "text/html"})
+    assert r.status_code == 303 and r.headers["Location"] == "/credits/login?next=%2Fcerts%2Fmy"
+    assert export_jobs(certs_db) == [] and queued == []
+    with anon.session_transaction() as flashed:  # shown by the credits login page (the suite's shared flash)
+        assert ["登录已失效" in msg for _cat, msg in flashed["_flashes"]] == [True]
+    # with the ended session's cookie still sent, the credits login says it itself: no second message
+    ended = certs_app.test_client()
+    ended.set_cookie(COOKIE, "an-ended-session", domain="localhost", path="/")
+    r = ended.post("/certs/exports", data={"award_id": ["1"]}, headers={"Accept": "text/html"})
+    assert r.status_code == 303 and r.headers["Location"] == "/credits/login?next=%2Fcerts%2Fmy"
+    with ended.session_transaction() as flashed:
+        assert "_flashes" not in flashed
+    # an API client is told in JSON
+    api = certs_app.test_client().post("/certs/exports", data={"award_id": ["1"]},
+                                       headers={"Accept": "application/json"})
+    assert api.status_code == 401 and api.json["error"]["code"] == "login_required"

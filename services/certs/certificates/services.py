@@ -280,6 +280,11 @@ def create_offering_export(session: Session, principal: Principal, offering_id: 
                        offering_id=offering_id)
 
 
+def job_kind(session: Session, job_id: int) -> str | None:
+    """Whose login an export page sends a visitor without a session to (nothing else of the job is read)."""
+    return session.scalar(select(ExportJob.kind).where(ExportJob.id == job_id))
+
+
 def get_job(session: Session, principal: Principal, job_id: int) -> ExportJob:
     """The owner's job only: a trainee's own, an institution's own; anyone else gets 'not found'."""
     job = session.get(ExportJob, job_id)

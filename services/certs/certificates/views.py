@@ -10,13 +10,13 @@ Trainee (phone, WeChat's browser):  GET /certs/my · POST /certs/exports · GET 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
-from flask import Blueprint, make_response, redirect, render_template, request
+from flask import Blueprint, flash, make_response, redirect, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
 
 from services.common import clock
-from services.common.auth import Principal, access, check_public_csrf, current
+from services.common.auth import COOKIE, Principal, access, check_public_csrf, current
 from services.common.errors import AppError, wants_json
 from services.common.formats import fmt_credits
 from services.common.inputs import load_json
@@ -47,12 +47,40 @@ api = ApiBlueprint("certs_api", __name__, url_prefix="/certs/api",
                    description="电子学分证书：本人证书列表、导出学分证书（PDF）、机构按期导出、证书验证、委员会查询")
 
 
+MY_PAGE = "/certs/my"
+LOGIN_ENDED = "登录已失效（可能已在其他设备修改了密码、退出登录，或已超过 12 小时），请重新登录后再导出学分证书。"
+# the export pages an institution shares: a visitor without a session is sent by the job's kind
+JOB_PAGES = {"certs_certificates.export_page", "certs_certificates.export_download"}
+
+
+def _trainee_login(then: str) -> str:
+    """The trainee login (credits; username = ID number), with the page to come back to."""
+    return f"{TRAINEE_LOGIN}?{urlencode({'next': then})}"
+
+
 @trainee_pages.before_request
 def _trainee_login_first() -> Any:
-    """A trainee without a session signs in at credits (username = ID number), not at the institutions' login."""
-    if current() is None and request.method == "GET" and not wants_json():
-        return redirect(TRAINEE_LOGIN)
-    return None
+    """A trainee without a session signs in at credits, not at the institutions' login (which has no trainee
+    option): a page with where she was, a form sent after her session ended (logged out elsewhere, password
+    reset) back to 学分证书 with why, instead of a bare 401 page whose only link was the public verification."""
+    if current() is not None or wants_json():
+        return None
+    if request.method == "GET":
+        return redirect(_trainee_login(request.full_path.rstrip("?")))
+    if not request.cookies.get(COOKIE):  # with the ended cookie, the login page says it itself
+        flash(LOGIN_ENDED, "error")
+    return redirect(_trainee_login(MY_PAGE), 303)
+
+
+@pages.before_request
+def _job_login_first() -> Any:
+    """An export page opened without a session: a trainee's export sends to the trainee login (the walk's trainee
+    was sent to /projects/login, which she cannot use); an institution's to @access's, the institutions'."""
+    if request.endpoint not in JOB_PAGES or current() is not None or request.method != "GET" or wants_json():
+        return None
+    if svc.job_kind(db.session(), (request.view_args or {}).get("job_id", 0)) == "institution":
+        return None
+    return redirect(_trainee_login(request.full_path.rstrip("?")))
 
 
 def _me() -> Principal:
