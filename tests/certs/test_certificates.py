@@ -280,7 +280,7 @@ def test_a_corrected_name_or_value_is_rendered_again_under_the_same_number(certs
     old_page = mine.get(f"/certs/exports/{first_job}").get_data(as_text=True)
     assert "内容已更正" in old_page and "重新导出" in old_page and f"/certs/exports/{first_job}.pdf" not in old_page
     assert mine.get(f"/certs/exports/{first_job}.pdf").status_code == 410
-    _job, data = export_as_trainee(certs_app, queued, [1])
+    _job, data = export_as_trainee(certs_app, queued, [1])  # at once: a new export, the first one's PDF is stale
     text = pdf_text(data, tmp_path)
     assert "张玮" in text and "张伟" not in text and number in text
     assert certificates(certs_db)[1][0] == number and certificates(certs_db)[1][2] == issued
@@ -293,6 +293,7 @@ def test_a_corrected_name_or_value_is_rendered_again_under_the_same_number(certs
 
     monkeypatch.setattr(render, "render_document", lambda pages: pytest.fail("an unchanged certificate was rendered"))
     assert _event("credits.name_corrected", {"trainee_key": awards[0]["trainee_key"], "name": "张玮"}) is True
+    clock.set_now(at(PRINTABLE_DAY) + dt.timedelta(minutes=1))  # a new export, not the same one sent again
     export_as_trainee(certs_app, queued, [1])
 
 

@@ -232,12 +232,13 @@ def _lock_trainee_exports(session: Session, trainee_key: str) -> None:
 
 
 def recent_export(session: Session, trainee_key: str, ids: list[int]) -> ExportJob | None:
-    """The trainee's export of exactly these certificates (in this order) asked for within SAME_EXPORT_WITHIN and
-    not failed, if any; call after _lock_trainee_exports."""
+    """The trainee's export of exactly these certificates (in this order) asked for within SAME_EXPORT_WITHIN that
+    still stands (not failed; if done, its PDF still handed out: 重新导出 after a correction or a withdrawal is a
+    new export), if any; call after _lock_trainee_exports."""
     jobs = session.scalars(select(ExportJob).where(
         ExportJob.kind == "trainee", ExportJob.trainee_key == trainee_key, ExportJob.state != "failed",
         ExportJob.created_at >= clock.now() - SAME_EXPORT_WITHIN).order_by(ExportJob.id.desc()).with_for_update())
-    return next((j for j in jobs if list(j.award_ids) == ids), None)
+    return next((j for j in jobs if list(j.award_ids) == ids and outdated(session, j) is None), None)
 
 
 def create_trainee_export(session: Session, principal: Principal, award_ids: list[int]) -> tuple[ExportJob, bool]:
