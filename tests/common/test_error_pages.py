@@ -69,3 +69,21 @@ def test_a_form_sent_after_the_login_ended_offers_to_log_in_again_and_come_back(
     # an API client keeps its JSON
     r = certs_app.test_client().post("/certs/api/exports", json={})
     assert r.status_code == 401 and r.get_json()["error"]["code"] == "login_required"
+
+
+def test_phone_pages_send_a_form_once_too(certs_app):
+    """导出学分证书 clicked twice made two export jobs: the phone layout now has the desk layout's guard (once)."""
+    from flask import render_template_string
+
+    from tests.stack.browser import served_page
+
+    with certs_app.test_request_context("/certs/my"):
+        html = render_template_string('{% extends "phone_base.html" %}{% block content %}<form method="post" '
+                                      'action="/certs/exports"><button type="submit">导出学分证书</button></form>'
+                                      '{% endblock %}')
+    assert html.count("document.addEventListener(\"submit\"") == 1
+    sent: list[str] = []  # the POST is left unanswered: rendering takes a while
+    with served_page(html, "/certs/my", lambda route: sent.append(route.request.url)) as page:
+        page.eval_on_selector("button", "b => { b.click(); setTimeout(() => b.click(), 150); }")
+        page.wait_for_timeout(800)
+    assert sent == ["http://cme.test/certs/exports"]
