@@ -19,7 +19,7 @@ from tests.credits.test_attendance import event
 from tests.credits.test_offerings import INST_A, REVIEWER, deliver
 
 ID_NUMBER = "11010519491231002X"
-SHAN_ID = "610102198001011234"
+SHAN_ID = "610102198001011237"
 NEIGHBOUR_ID = "610102198502024327"  # a valid number (check digit) without an account
 MOBILE = "13912345678"
 NEW_PASSWORD = "Neues2026pw"
@@ -132,6 +132,33 @@ def test_the_id_number_is_read_as_the_check_in_form_reads_it(credits_app, make_a
     assert short.status_code == 422 and "身份证号码应为 18 位" in html and 'id="e-id_number"' in html
     api = credits_app.test_client().post("/credits/api/auth/login", json={"id_number": "１２３", "password": "x"})
     assert api.status_code == 422 and "身份证号码应为 18 位" in str(api.json["error"]["fields"]["id_number"])
+
+
+BAD_CHECK_DIGIT = "610102199001010037"  # 610102199001010036 with its last digit mistyped
+
+
+def test_a_wrong_check_digit_is_said_at_the_field_and_costs_no_try(credits_app, make_account, databases):
+    """The QA walk: one mistyped digit answered "身份证号或密码不正确，还可以再试 4 次" and, five tries on, "locked",
+    where 忘记密码 says the check digit is wrong. Now the login says what 忘记密码 says, before any password check."""
+    make_account(id_number=BAD_CHECK_DIGIT[:-1] + "6")
+    client = credits_app.test_client()
+    for _ in range(6):
+        resp = page_login(client, BAD_CHECK_DIGIT, "zengxiaoming")
+        html = resp.get_data(as_text=True)
+        assert resp.status_code == 422 and 'id="e-id_number"' in html
+        assert "身份证号码校验位不正确，请逐位核对是否输错。" in html
+        assert "还可以再试" not in html and "锁定" not in html
+        assert f'value="{BAD_CHECK_DIGIT}"' in html  # what she typed stays, to be corrected
+    api = client.post("/credits/api/auth/login", json={"id_number": BAD_CHECK_DIGIT, "password": "zengxiaoming"})
+    assert api.status_code == 422 and "校验位不正确" in str(api.json["error"]["fields"]["id_number"])
+    [account] = accounts(databases)
+    assert account.failed_attempts == 0 and account.locked_until is None
+    # the right number logs in at once: nothing was counted against it
+    resp = page_login(client, BAD_CHECK_DIGIT[:-1] + "6", "zengxiaoming")
+    assert resp.status_code == 302 and has_session_cookie(resp)
+    # a valid number without an account still gets a wrong password's answer (who has one is not told)
+    unknown = page_login(credits_app.test_client(), NEIGHBOUR_ID, "zengxiaoming")
+    assert unknown.status_code == 401 and "身份证号或密码不正确，还可以再试 4 次" in unknown.get_data(as_text=True)
 
 
 def test_signed_in_pages_are_not_kept_by_the_phone(credits_app, make_account):
