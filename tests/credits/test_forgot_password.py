@@ -373,3 +373,29 @@ def test_a_number_that_cannot_be_an_id_number_is_refused_at_the_field(credits_ap
     r = forgot(client, ID_NUMBER[:-1] + ("0" if ID_NUMBER[-1] != "0" else "1"))
     assert r.status_code == 422 and "id_number" in r.json["error"]["fields"]
     assert inbox(sms_log) == []
+
+
+FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+
+
+def test_a_code_typed_in_full_width_digits_is_the_code(credits_app, trainee, sms_log, databases):
+    """The QA walk: ７５３０６１ typed in a Chinese keyboard's 全角 mode was refused as wrong and used a try."""
+    from services.credits.accounts.models import SmsCode
+
+    client = credits_app.test_client()
+    token = csrf_of(client.get("/credits/password/forgot").get_data(as_text=True))
+    client.post("/credits/password/forgot", data={"csrf_token": token, "id_number": ID_NUMBER})
+    typed = last_code(sms_log).translate(FULL_WIDTH)
+    done = client.post("/credits/password/reset", data={"csrf_token": token, "id_number": ID_NUMBER, "code": typed,
+                                                        "new_password": RESET_PASSWORD,
+                                                        "repeat_password": RESET_PASSWORD})
+    assert done.status_code == 302 and done.headers["Location"].endswith("/credits/login")
+    assert "密码已重置" in client.get("/credits/login").get_data(as_text=True)
+    s = databases["credits"].new_session()
+    try:
+        assert [row.attempts for row in s.scalars(select(SmsCode))] == [0]  # no try was used up
+    finally:
+        s.close()
+    at(61)  # the JSON API reads it alike
+    forgot(client)
+    assert reset(client, last_code(sms_log).translate(FULL_WIDTH), password="Zweites2027pw").status_code == 200

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from services.common.identity import TRAINEE_KEY, login_id_number, mobile_field, name_field, valid_id_number
-from services.common.schemas import Length, Regexp, ZhFormSchema, ZhSchema, fields, reason_field
+from services.common.schemas import Length, Regexp, ZhFormSchema, ZhSchema, fields, half_width, reason_field
 
 PASSWORD_LENGTH = Length(min=1, max=128)
-CODE = Regexp(r"^\d{6}$", "验证码为6位数字。")
+# ASCII digits only: \d also passes other scripts' digits, which no code equals (a try lost on a typo)
+CODE = Regexp(r"^[0-9]{6}$", "验证码为6位数字。")
+
+
+class SmsCodeField(fields.String):
+    """The SMS code as typed: ７５３０６１ from a Chinese keyboard's 全角 mode is 753061 (it was checked as typed,
+    refused as wrong and cost a try)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return half_width(super()._deserialize(value, attr, data, **kwargs)).strip()
 
 
 # The login checks the ID number whole, as 忘记密码 does: a mistyped digit is said next to the field before any
@@ -53,13 +64,13 @@ class ForgotForm(ZhFormSchema):
 
 class ResetSchema(ZhSchema):
     id_number = login_id_number(required=True, load_only=True)
-    code = fields.String(required=True, validate=CODE, load_only=True)
+    code = SmsCodeField(required=True, validate=CODE, load_only=True)
     new_password = fields.String(required=True, validate=PASSWORD_LENGTH, load_only=True)
 
 
 class ResetForm(ZhFormSchema):
     id_number = login_id_number(required=True, error_messages={"required": "请输入身份证号码。"})
-    code = fields.String(required=True, validate=CODE, error_messages={"required": "请输入短信验证码。"})
+    code = SmsCodeField(required=True, validate=CODE, error_messages={"required": "请输入短信验证码。"})
     new_password = fields.String(required=True, validate=PASSWORD_LENGTH, error_messages={"required": "请输入新密码。"})
     repeat_password = fields.String(required=True, validate=PASSWORD_LENGTH,
                                     error_messages={"required": "请再次输入新密码。"})
