@@ -254,6 +254,52 @@ def test_change_password_on_the_page_then_only_the_new_one_works(credits_app, ma
     assert page_login(client, ID_NUMBER, NEW_PASSWORD).headers["Location"].endswith("/credits/")
 
 
+def test_wrong_old_passwords_are_counted_and_lock_as_wrong_logins(credits_app, make_account, databases):
+    """The QA walk: /credits/password allowed any number of wrong 原密码, so a session left open on a shared phone
+    let anyone guess the password without limit. They count with the login's wrong passwords now."""
+    clock.set_now(T0)
+    make_account(password=NEW_PASSWORD)
+    client = credits_app.test_client()
+    assert page_login(client, ID_NUMBER, "wrong-once").status_code == 401  # one wrong login: 4 left
+    assert page_login(client, ID_NUMBER, NEW_PASSWORD).status_code == 302  # a right one starts the count again
+    token = csrf_of(client.get("/credits/password").get_data(as_text=True))
+
+    def post(old):
+        return client.post("/credits/password", data={"csrf_token": token, "old_password": old,
+                                                      "new_password": "Anderes2027pw",
+                                                      "repeat_password": "Anderes2027pw"})
+
+    for left in (4, 3, 2, 1):
+        wrong = post("guess")
+        html = wrong.get_data(as_text=True)
+        assert wrong.status_code == 400 and 'id="e-old_password"' in html
+        assert f"原密码不正确，还可以再试 {left} 次；再输错将锁定 15 分钟" in html
+    locked = post("guess")
+    html = locked.get_data(as_text=True)
+    assert locked.status_code == 429 and 'id="locked"' in html
+    assert "账号已锁定至 2026-12-10 10:15" in html and "忘记密码" in html
+    assert 'href="/credits/password/forgot"' in html
+    # while locked even the right 原密码 changes nothing, and the page says why before she types
+    assert post(NEW_PASSWORD).status_code == 429
+    again = client.get("/credits/password").get_data(as_text=True)
+    assert "账号已锁定至 2026-12-10 10:15" in again
+    [account] = accounts(databases)
+    assert account.locked_until is not None and account.password_changed_at is not None
+    assert page_login(credits_app.test_client(), ID_NUMBER, NEW_PASSWORD).status_code == 429  # the login's lock
+    # the JSON API counts alike: the lock ran out, five more wrong 原密码 lock it again
+    clock.set_now(T0 + dt.timedelta(minutes=15))
+    client = credits_app.test_client()  # no cookie: the bearer token alone
+    auth = {"Authorization": "Bearer " + client.post("/credits/api/auth/login", json={
+        "id_number": ID_NUMBER, "password": NEW_PASSWORD}).json["token"]}
+    for left in (4, 3, 2, 1):
+        r = client.post("/credits/api/auth/password", headers=auth, json={"old_password": "guess",
+                                                                          "new_password": "Anderes2027pw"})
+        assert r.status_code == 400 and f"还可以再试 {left} 次" in r.json["error"]["message"]
+    r = client.post("/credits/api/auth/password", headers=auth, json={"old_password": "guess",
+                                                                      "new_password": "Anderes2027pw"})
+    assert r.status_code == 429 and r.json["error"]["code"] == "account_locked"
+
+
 def test_cookie_forms_need_their_csrf_token(credits_app, make_account):
     principal = make_account()
     anonymous = credits_app.test_client()

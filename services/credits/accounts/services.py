@@ -8,8 +8,8 @@
   the argon2 hash. CME_TRAINEE_MAX_FAILURES wrong tries in a row (default 5) lock the account for
   CME_TRAINEE_LOCK_MINUTES (default 15), read from services.common.clock; the refusal says until when
   (Asia/Shanghai). An unknown ID number gets the same refusal as a wrong password.
-- change_password: old password, then a new one of at least 8 characters with letters and digits,
-  not the initial pinyin (even with digits added) and not the old password.
+- change_password: old password (a wrong one counted with the login's and locking alike), then a new one of at
+  least 8 characters with letters and digits, not the initial pinyin (even with digits added) and not the old password.
 - 忘记密码: request_reset sends a code to the mobile on record (rules of services.common.sms_codes: 5 minutes,
   5 wrong tries, 60 s resend, daily cap); reset_password checks it and sets the new password (must_change off,
   failed tries and lock cleared). An ID number without an account (or without a mobile) gets the same answer,
@@ -29,8 +29,9 @@ import logging
 import re
 import secrets
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import redis
 from argon2 import PasswordHasher
@@ -55,8 +56,8 @@ from .models import SmsCode, TraineeAccount
 from .passwords import initial_password_candidates, normalize_password_input
 
 __all__ = ["KeptError", "ResetRequest", "authenticate", "change_password", "ensure_account", "find_account",
-           "forget_code", "known_trainees", "lock_minutes", "max_failures", "open_accounts", "request_reset",
-           "reset_password", "set_password", "validate_new_password", "BAD_CREDENTIALS", "MIN_LENGTH"]
+           "forget_code", "known_trainees", "lock_minutes", "lock_notice", "max_failures", "open_accounts",
+           "request_reset", "reset_password", "set_password", "validate_new_password", "BAD_CREDENTIALS", "MIN_LENGTH"]
 
 log = logging.getLogger(__name__)
 
@@ -221,24 +222,41 @@ def authenticate(session: Session, id_number: str, password: str) -> TraineeAcco
         tries = _count_unknown_failure(id_number) if id_number else None
         raise AppError(401, "bad_credentials", _bad_credentials(tries))
     now = clock.now()
+    _refuse_while_locked(account, now)
+    if not _matches(account, password or ""):
+        _count_wrong_password(account, now, lambda tries: KeptError(401, "bad_credentials", _bad_credentials(tries)))
+    account.failed_attempts = 0
+    account.locked_until = None
+    return account
+
+
+def lock_notice(account: TraineeAccount) -> str | None:
+    """The lock refusal while the account is locked (the password page says it before she types), else None."""
+    locked = account.locked_until
+    return _lock_message(locked) if locked is not None and clock.now() < locked else None
+
+
+def _refuse_while_locked(account: TraineeAccount, now: dt.datetime) -> None:
+    """A locked account is refused before any password is checked; a lock that ran out starts the count again."""
     if account.locked_until is not None:
         if now < account.locked_until:
             raise AppError(429, "account_locked", _lock_message(account.locked_until),
                            {"locked_until": account.locked_until.isoformat()})
         account.locked_until = None
         account.failed_attempts = 0
-    if not _matches(account, password or ""):
-        account.failed_attempts = (account.failed_attempts or 0) + 1
-        if account.failed_attempts >= max_failures():
-            account.locked_until = now + dt.timedelta(minutes=lock_minutes())
-            account.failed_attempts = 0
-            log.info("trainee account %s locked", account.id)  # the row id only: never the ID number
-            raise KeptError(429, "account_locked", _lock_message(account.locked_until),
-                            {"locked_until": account.locked_until.isoformat()})
-        raise KeptError(401, "bad_credentials", _bad_credentials(account.failed_attempts))
-    account.failed_attempts = 0
-    account.locked_until = None
-    return account
+
+
+def _count_wrong_password(account: TraineeAccount, now: dt.datetime, refusal: Callable[[int], KeptError]) -> NoReturn:
+    """One more wrong password in a row (login's or the change's 原密码: one count, so guessing is bounded
+    either way); the max_failures()-th locks the account, else `refusal(tries so far)`."""
+    account.failed_attempts = (account.failed_attempts or 0) + 1
+    if account.failed_attempts >= max_failures():
+        account.locked_until = now + dt.timedelta(minutes=lock_minutes())
+        account.failed_attempts = 0
+        log.info("trainee account %s locked", account.id)  # the row id only: never the ID number
+        raise KeptError(429, "account_locked", _lock_message(account.locked_until),
+                        {"locked_until": account.locked_until.isoformat()})
+    raise refusal(account.failed_attempts)
 
 
 # ---------------------------------------------------------------- passwords
@@ -286,9 +304,24 @@ def set_password(session: Session, account: TraineeAccount, new: str) -> None:
     log.info("trainee account %s changed its password", account.id)
 
 
+WRONG_OLD_PASSWORD = "原密码不正确。"
+
+
+def _wrong_old_password(tries: int) -> KeptError:
+    left = max_failures() - tries
+    message = (f"{WRONG_OLD_PASSWORD[:-1]}，还可以再试 {left} 次；再输错将锁定 {lock_minutes()} 分钟"
+               "（也可通过“忘记密码”重设密码）。")
+    return KeptError(400, "wrong_old_password", message, {"old_password": WRONG_OLD_PASSWORD})
+
+
 def change_password(session: Session, account: TraineeAccount, old: str, new: str) -> None:
+    """Wrong 原密码 are counted with the login's wrong passwords and lock alike (KeptError): a session left open
+    on a shared phone must not let anyone guess the password without limit."""
+    session.refresh(account, with_for_update=True)  # parallel wrong tries are each counted, as at the login
+    now = clock.now()
+    _refuse_while_locked(account, now)
     if not _matches(account, old or ""):
-        raise AppError(400, "wrong_old_password", "原密码不正确。", {"old_password": "原密码不正确。"})
+        _count_wrong_password(account, now, _wrong_old_password)
     if account.password_hash is not None and fold_password(old) == fold_password(new):
         raise AppError(422, "weak_password", "新密码不能与原密码相同。", {"new_password": "新密码不能与原密码相同。"})
     set_password(session, account, new)

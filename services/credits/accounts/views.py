@@ -173,22 +173,33 @@ def password_page() -> Any:
     if not isinstance(account, TraineeAccount):
         return account
     if request.method == "GET":
-        return render_template("credits/trainee/password.html", account=account, errors={})
+        return _password_page(account, {})
     data, errors = load_form(sc.PasswordForm(), request.form)
     if data is not None and data["new_password"] != data["repeat_password"]:
         errors = {"repeat_password": "两次输入的新密码不一致。"}
     if data is None or errors:
-        return render_template("credits/trainee/password.html", account=account, errors=errors), 422
+        return _password_page(account, errors, 422)
     try:
         act(lambda s: ending_sessions(svc.change_password(s, account, data["old_password"], data["new_password"]),
                                       account))
     except AppError as exc:
-        account = signed_in_account()  # reloaded after the rollback
-        return render_template("credits/trainee/password.html", account=account,
-                               errors=exc.fields or {"_schema": exc.message}), exc.status
+        account = signed_in_account()  # reloaded after the rollback (or the commit of a counted wrong try)
+        if exc.code == "account_locked":
+            return _password_page(account, {}, exc.status)  # said by the lock notice, with what to do
+        fields = {k: v for k, v in exc.fields.items() if k in sc.PasswordForm().fields}
+        # a wrong 原密码 says above the form too how many tries are left, as the login does
+        return _password_page(account, fields or {"_schema": exc.message}, exc.status,
+                              message=exc.message if exc.code == "wrong_old_password" else None)
     cauth.end_sessions_of(principal_for(account).subject)  # other phones and tabs log in again
     flash("密码已修改，下次登录请使用新密码。", "ok")
     return set_login_cookie(redirect(HOME_PAGE), principal_for(account))  # a session without the initial-password mark
+
+
+def _password_page(account: TraineeAccount, errors: dict[str, Any], status: int = 200,
+                   message: str | None = None) -> Any:
+    # a locked account (wrong 原密码 or wrong logins) is told so before she types, with 忘记密码 as the way out
+    return render_template("credits/trainee/password.html", account=account, errors=errors, message=message,
+                           locked=svc.lock_notice(account)), status
 
 
 def _reset_page(form: dict[str, Any], errors: dict[str, Any], status: int = 200, **extra: Any) -> Any:
@@ -267,6 +278,7 @@ def api_login(data: dict[str, Any]) -> Any:
 @api.doc(security=[{"bearer": []}], summary="学员修改密码（首次登录必须修改初始密码）")
 def api_password(data: dict[str, Any]) -> Any:
     """新密码至少 8 位，须同时包含字母和数字，不能是姓名拼音，也不能与原密码相同。
+    原密码输错与登录输错密码合并计次，连续输错会锁定账号（429，fields.locked_until）。
     成功后本 token 及此前的其他登录均失效，请用新密码重新登录。"""
     account = signed_in_account()
     act(lambda s: ending_sessions(svc.change_password(s, account, data["old_password"], data["new_password"]),
