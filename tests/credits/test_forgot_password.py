@@ -95,8 +95,8 @@ def test_api_reset_then_login_with_the_new_password(credits_app, trainee, sms_lo
     assert weak.status_code == 422 and "new_password" in weak.json["error"]["fields"]
     ok = reset(client, code)  # the refused password did not use the code up
     assert ok.status_code == 200 and ok.json == {"reset": True, "must_change": False}
-    again = reset(client, code)
-    assert again.status_code == 400 and again.json["error"]["code"] == "sms_not_sent"
+    again = reset(client, code)  # she did get a code: it is spent, not "never asked for"
+    assert again.status_code == 400 and again.json["error"]["code"] == "sms_used"
     assert client.post("/credits/api/auth/login", json={"id_number": ID_NUMBER,
                                                         "password": "zengxiaoming"}).status_code == 401
     login = client.post("/credits/api/auth/login", json={"id_number": ID_NUMBER, "password": RESET_PASSWORD})
@@ -399,3 +399,28 @@ def test_a_code_typed_in_full_width_digits_is_the_code(credits_app, trainee, sms
     at(61)  # the JSON API reads it alike
     forgot(client)
     assert reset(client, last_code(sms_log).translate(FULL_WIDTH), password="Zweites2027pw").status_code == 200
+
+
+def test_a_used_code_is_said_to_be_used_not_never_asked_for(credits_app, trainee, sms_log):
+    """The QA walk: typing the code again after the reset answered 请先点击"获取验证码" though she had one."""
+    client = credits_app.test_client()
+    token = csrf_of(client.get("/credits/password/reset").get_data(as_text=True))
+
+    def post(code: str, password: str = RESET_PASSWORD):
+        return client.post("/credits/password/reset", data={"csrf_token": token, "id_number": ID_NUMBER,
+                                                            "code": code, "new_password": password,
+                                                            "repeat_password": password})
+
+    never = post("123456")  # no code asked for yet: the existing sentence stands
+    assert never.status_code == 400 and "请先点击“获取验证码”" in never.get_data(as_text=True)
+    forgot(client)
+    code = last_code(sms_log)
+    assert post(code).status_code == 302
+    at(30)
+    again = post(code, "Nochmal2027pw")
+    html = again.get_data(as_text=True)
+    assert again.status_code == 400 and "验证码已使用或已过期，请重新获取验证码。" in html
+    assert "请先点击" not in html and 'id="e-code"' in html and f'value="{code}"' in html
+    # a day on, the spent code is forgotten as any code asked for is
+    at(86400 + 60)
+    assert "请先点击“获取验证码”" in post(code, "Nochmal2027pw").get_data(as_text=True)
