@@ -424,3 +424,31 @@ def test_a_used_code_is_said_to_be_used_not_never_asked_for(credits_app, trainee
     # a day on, the spent code is forgotten as any code asked for is
     at(86400 + 60)
     assert "请先点击“获取验证码”" in post(code, "Nochmal2027pw").get_data(as_text=True)
+
+
+def test_already_received_after_the_wait_keeps_the_id_number_out_of_the_url(credits_app, trainee, sms_log):
+    """The QA walk: after 验证码已发送，请 N 秒后再重新获取 the link 已收到验证码 opened an empty form, so the ID number
+    had to be typed again. It goes along now, in a posted hidden field (never in a URL), and no SMS is sent."""
+    client = credits_app.test_client()
+    token = csrf_of(client.get("/credits/password/forgot").get_data(as_text=True))
+    client.post("/credits/password/forgot", data={"csrf_token": token, "id_number": ID_NUMBER})
+    at(30)
+    wait = client.post("/credits/password/forgot", data={"csrf_token": token, "id_number": ID_NUMBER})
+    html = wait.get_data(as_text=True)
+    assert wait.status_code == 429 and "秒后再重新获取" in html and "已收到验证码" in html
+    assert not re.search(r'(href|action)="[^"]*' + ID_NUMBER, html)  # in no URL of the page
+    hidden = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', html.split("已收到验证码")[0]
+                             .rsplit("<form", 1)[1]))
+    assert hidden["id_number"] == ID_NUMBER and hidden["have_code"] == "1"
+    opened = client.post("/credits/password/forgot", data=hidden)
+    page = opened.get_data(as_text=True)
+    assert opened.status_code == 200 and 'action="/credits/password/reset"' in page
+    assert f'id="f-id_number" name="id_number" type="text" value="{ID_NUMBER}"' in page
+    assert "验证码已发送至" not in page and len(inbox(sms_log)) == 1  # nothing sent again
+    done = client.post("/credits/password/reset", data={"csrf_token": csrf_of(page), "id_number": ID_NUMBER,
+                                                        "code": last_code(sms_log), "new_password": RESET_PASSWORD,
+                                                        "repeat_password": RESET_PASSWORD})
+    assert done.status_code == 302 and done.headers["Location"].endswith("/credits/login")
+    # before anything is typed the plain link stays
+    fresh = client.get("/credits/password/forgot").get_data(as_text=True)
+    assert 'href="/credits/password/reset">已收到验证码' in fresh

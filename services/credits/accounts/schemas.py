@@ -60,6 +60,8 @@ class ForgotSchema(ZhSchema):
 
 class ForgotForm(ZhFormSchema):
     id_number = valid_id_number(required=True, error_messages={"required": "请输入身份证号码。"})
+    # 已收到验证码 on the refusal page: open the reset form with this ID number, send nothing
+    have_code = fields.Boolean(load_default=False)
 
 
 class ResetSchema(ZhSchema):

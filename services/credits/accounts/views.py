@@ -209,7 +209,8 @@ def _reset_page(form: dict[str, Any], errors: dict[str, Any], status: int = 200,
 @pages.route(FORGOT_PAGE, methods=["GET", "POST"])
 @access("public")
 def forgot_page() -> Any:
-    """忘记密码, step 1: the ID number; a code goes to the mobile on record."""
+    """忘记密码, step 1: the ID number; a code goes to the mobile on record. With have_code (已收到验证码 on a
+    refusal) nothing is sent: the reset form opens with the ID number, which so never travels in a URL."""
     if request.method == "GET":
         return render_template("credits/trainee/forgot.html", form={}, errors={})
     cauth.check_public_csrf()
@@ -217,6 +218,8 @@ def forgot_page() -> Any:
     data, errors = load_form(sc.ForgotForm(), request.form)
     if data is None:
         return render_template("credits/trainee/forgot.html", form=form, errors=errors), 422
+    if data["have_code"]:  # she has the code already (told to wait 60 s): the reset form keeps her ID number
+        return _reset_page(form, {})
     try:
         answer = act(lambda s: svc.request_reset(s, data["id_number"]))
         deliver(answer.pending)
