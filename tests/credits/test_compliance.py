@@ -387,6 +387,18 @@ def test_in_january_the_page_says_last_years_result_first(credits_app, make_acco
     assert "2026年度：" not in client.get(PAGE).get_data(as_text=True)
 
 
+def test_each_award_says_its_state_once(credits_app, make_account, add_award):
+    """The QA walk: the badge 已生效 was followed at once by 已生效，计入达标 (and 待生效 by 待生效：…)."""
+    clock.set_now(T0)
+    add_award(title="已生效项目", value="7")
+    add_award(title="待审项目", value="2", state="pending")
+    html = login_client(credits_app.test_client(), make_account()).get(PAGE).get_data(as_text=True)
+    assert html.count('<span class="badge effective">已生效</span>') == 1 and "计入达标" in html
+    assert "已生效，计入达标" not in html
+    assert html.count('<span class="badge pending">待生效</span>') == 1 and "待生效：" not in html
+    assert "执行情况反馈审核通过后计入" in html
+
+
 def test_api_gives_every_year_or_the_one_asked_for(credits_app, make_account, add_award):
     clock.set_now(T0)
     add_award(credit_class="Ⅰ类", value="10")

@@ -187,7 +187,7 @@ def test_analyse_grant_and_see_pending_credit(stack, granted):
         assert r.status_code == 200, r.text[:500]
         page = phone.get(f"{base}/credits/compliance")
         assert page.status_code == 200 and "达标情况查询" in page.text
-        assert held["project_title"] in page.text and "待生效：执行情况反馈审核通过后计入" in page.text
+        assert held["project_title"] in page.text and '<span class="badge pending">待生效</span>' in page.text
 
 
 def test_report_approval_with_redis_down_activates_the_credit_once_redis_is_back(stack, granted):
@@ -232,7 +232,7 @@ def test_report_approval_with_redis_down_activates_the_credit_once_redis_is_back
     page.post(f"{base}/credits/login", data={"csrf_token": csrf_of(form.text), "id_number": zeng["id_number"],
                                              "password": NEW_PASSWORD})
     html = page.get(f"{base}/credits/compliance").text
-    assert "已生效，计入达标" in html and held["project_title"] in html
+    assert '<span class="badge effective">已生效</span>' in html and held["project_title"] in html
 
 
 def test_certificate_export_verify_and_revoke_four_weeks_on(stack, granted, second_effective):

@@ -336,7 +336,7 @@ def test_whole_guide_through_the_pages(stack):
                     activity_year.click()  # the clock may have crossed into the next year
                 compliance_url = phone.url
                 reload_until(phone, compliance_url,
-                             lambda p: title in p.content() and "已生效，计入达标" in p.content(), 60,
+                             lambda p: title in p.content() and 'badge effective">已生效<' in p.content(), 60,
                              "the credit to take effect after the report's approval")
                 shots(phone, "trainee-compliance")
 

@@ -82,6 +82,7 @@ class AwardLine:
     state_label: str
     counted: bool  # counts toward compliance now
     status_text: str
+    note: str  # the page's line under the badge: status_text without the badge's words (said once)
     printable: bool
     printable_from: dt.date | None
     printable_text: str
@@ -136,16 +137,17 @@ def _award_line(row: Any, today: dt.date) -> AwardLine:
     if row.state == "withdrawn":
         # why, in the words of whoever withdrew it: she would otherwise call to ask
         status = f"已撤销（原因：{row.withdraw_reason}），不计入达标" if row.withdraw_reason else "已撤销，不计入达标"
+        note = f"原因：{row.withdraw_reason}；不计入达标" if row.withdraw_reason else "不计入达标"
         printable_text, printable_from = "已撤销，不生成学分证书", None
     elif row.method == "manual":
-        status = "手工录入学分，非有效学分，不计入达标"
+        status, note = "手工录入学分，非有效学分，不计入达标", "不计入达标"
         printable_text, printable_from = "手工录入学分，不生成学分证书", None
     elif row.state == "pending":
-        status = "待生效：执行情况反馈审核通过后计入"
+        status, note = "待生效：执行情况反馈审核通过后计入", "执行情况反馈审核通过后计入"
         printable_text = ("执行情况反馈审核通过后即可打印" if today >= due
                           else f"执行情况反馈审核通过后，且 {due.isoformat()} 起可打印")
     else:  # attendance, effective
-        status = "已生效，计入达标"
+        status, note = "已生效，计入达标", "计入达标"
         printable = today >= due
         printable_text = "可打印学分证书" if printable else f"{due.isoformat()} 起可打印"
     return AwardLine(
@@ -155,7 +157,7 @@ def _award_line(row: Any, today: dt.date) -> AwardLine:
         activity_date=row.activity_date, method=row.method, state=row.state,
         state_label="手工录入（非有效学分）" if row.method == "manual" and row.state != "withdrawn"
         else STATES.get(row.state, row.state),
-        counted=row.method == "attendance" and row.state == "effective", status_text=status,
+        counted=row.method == "attendance" and row.state == "effective", status_text=status, note=note,
         printable=printable, printable_from=printable_from, printable_text=printable_text)
 
 
