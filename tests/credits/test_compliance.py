@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from contextlib import contextmanager
 from decimal import Decimal
 
@@ -397,6 +398,20 @@ def test_each_award_says_its_state_once(credits_app, make_account, add_award):
     assert "已生效，计入达标" not in html
     assert html.count('<span class="badge pending">待生效</span>') == 1 and "待生效：" not in html
     assert "执行情况反馈审核通过后计入" in html
+
+
+def test_last_year_is_always_a_year_chip(credits_app, make_account, add_award):
+    """The QA walk: the chips listed only years with awards and this year, so last year (without awards) was
+    reachable only by editing the URL."""
+    clock.set_now(T0)
+    add_award(title="前年项目", value="10", ends_on=dt.date(2024, 5, 20))
+    client = login_client(credits_app.test_client(), make_account())
+    html = client.get(PAGE).get_data(as_text=True)
+    chips = html.split('aria-label="选择年度"')[1].split("</nav>")[0]
+    assert [int(y) for y in re.findall(r'\?year=(\d{4})"', chips)] == [2026, 2025, 2024]
+    assert ">2025年</a>" in chips
+    older = client.get(f"{PAGE}?year=2024").get_data(as_text=True)  # asked for another year, last year stays
+    assert 'href="/credits/compliance?year=2025"' in older.split("</nav>")[0]
 
 
 def test_api_gives_every_year_or_the_one_asked_for(credits_app, make_account, add_award):

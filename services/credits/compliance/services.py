@@ -175,10 +175,11 @@ def yearly_summary(session: Session, trainee_key: str, today: dt.date, *, year: 
     return summarise(rows, today, year=year)
 
 
-def summarise(rows: Iterable[Any], today: dt.date, *, year: int | None = None) -> list[YearSummary]:
+def summarise(rows: Iterable[Any], today: dt.date, *, year: int | None = None,
+              also: Iterable[int] = ()) -> list[YearSummary]:
     """Sums and lines of award rows (newest first; a row whose id is None is skipped): every year with awards,
-    plus today's year (and ``year``), newest first. The lines are made for ``year`` only when it is given, else for
-    every year."""
+    plus today's year (and ``year``, and the years ``also``), newest first. The lines are made for ``year`` only
+    when it is given, else for every year."""
     years: dict[int, YearSummary] = {}
 
     def summary(y: int) -> YearSummary:
@@ -188,8 +189,8 @@ def summarise(rows: Iterable[Any], today: dt.date, *, year: int | None = None) -
         return years[y]
 
     summary(today.year)
-    if year is not None:
-        summary(year)
+    for y in (*also, *(() if year is None else (year,))):
+        summary(y)
     rows = list(rows)
     # a withdrawal undone by 恢复授分 is a new award of the same offering: the mistaken one is not shown beside it
     standing = {row.offering_id for row in rows if row.id is not None and row.state != "withdrawn"}

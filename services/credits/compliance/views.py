@@ -85,10 +85,10 @@ def _signed_in() -> SignedIn:
     return SignedIn(first.account_name, first.account_id_enc, bool(first.account_must_change), rows)
 
 
-def _summary(trainee: SignedIn, year: int | None) -> dict[str, Any]:
+def _summary(trainee: SignedIn, year: int | None, also: tuple[int, ...] = ()) -> dict[str, Any]:
     today = clock.today_local()
     return {"trainee": {"name": trainee.name, "id_number_masked": trainee.masked_id}, "today": today,
-            "years": summarise(trainee.rows, today, year=year)}
+            "years": summarise(trainee.rows, today, year=year, also=also)}
 
 
 def _year_arg() -> int | None:
@@ -114,7 +114,9 @@ def compliance_page() -> Any:
         return redirect(PASSWORD_PAGE)
     year = _year_arg()
     today = clock.today_local()
-    data = _summary(trainee, year if year is not None else today.year)
+    # last year is always a chip: early in a year it is the one she asks about, awarded or not (it was reachable
+    # only by editing the URL)
+    data = _summary(trainee, year if year is not None else today.year, also=(today.year - 1,))
     selected = next(s for s in data["years"] if s.awards is not None)
     # early in a year hers is empty, and what she came for is last year's result: said first, one tap away
     earlier = None if year is not None or selected.awards else next(
