@@ -414,6 +414,14 @@ def test_last_year_is_always_a_year_chip(credits_app, make_account, add_award):
     assert 'href="/credits/compliance?year=2025"' in older.split("</nav>")[0]
 
 
+def test_home_links_to_the_certificates(credits_app, make_account):
+    """The QA walk: the trainee's home had no way to her 学分证书 but through 达标情况查询."""
+    client = login_client(credits_app.test_client(), make_account())
+    home = client.get("/credits/")
+    assert home.status_code == 200
+    assert '<a class="button big secondary" href="/certs/my">导出学分证书</a>' in home.get_data(as_text=True)
+
+
 def test_api_gives_every_year_or_the_one_asked_for(credits_app, make_account, add_award):
     clock.set_now(T0)
     add_award(credit_class="Ⅰ类", value="10")
