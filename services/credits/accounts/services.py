@@ -317,6 +317,7 @@ def _wrong_old_password(tries: int) -> KeptError:
 def change_password(session: Session, account: TraineeAccount, old: str, new: str) -> None:
     """Wrong 原密码 are counted with the login's wrong passwords and lock alike (KeptError): a session left open
     on a shared phone must not let anyone guess the password without limit."""
+    session.flush()  # the refresh must not drop a change not yet written
     session.refresh(account, with_for_update=True)  # parallel wrong tries are each counted, as at the login
     now = clock.now()
     _refuse_while_locked(account, now)
