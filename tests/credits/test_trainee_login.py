@@ -103,6 +103,27 @@ def test_changed_password_goes_straight_home(credits_app, make_account):
     assert 'href="/credits/compliance"' in html  # the way to 达标情况查询
 
 
+def test_the_login_goes_back_to_the_page_she_was_sent_from(credits_app, make_account):
+    """Her certificate export's page sends her here with ?next=: she comes back to it, not to the home page; a
+    next of another site is not followed."""
+    make_account(password=NEW_PASSWORD)
+    client = credits_app.test_client()
+    page = client.get("/credits/login?next=/certs/exports/7").get_data(as_text=True)
+    assert '<input type="hidden" name="next" value="/certs/exports/7">' in page
+    form = {"csrf_token": csrf_of(page), "next": "/certs/exports/7", "id_number": ID_NUMBER}
+    wrong = client.post("/credits/login", data={**form, "password": "Wrong2026pw"})
+    assert 'name="next" value="/certs/exports/7"' in wrong.get_data(as_text=True)  # kept through a mistake
+    resp = client.post("/credits/login", data={**form, "password": NEW_PASSWORD})
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/certs/exports/7")
+    assert client.get("/credits/login?next=/certs/my").headers["Location"].endswith("/certs/my")  # signed in
+    other = credits_app.test_client()
+    page = other.get("/credits/login?next=https://evil.example/").get_data(as_text=True)
+    assert 'name="next"' not in page
+    resp = other.post("/credits/login", data={"csrf_token": csrf_of(page), "next": "//evil.example/",
+                                              "id_number": ID_NUMBER, "password": NEW_PASSWORD})
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/credits/")
+
+
 def test_wrong_password_and_unknown_id_are_refused_alike(credits_app, make_account):
     make_account()
     client = credits_app.test_client()

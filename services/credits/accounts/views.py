@@ -132,24 +132,27 @@ def _account_or_login() -> TraineeAccount | Any:
 @access("public")
 def login_page() -> Any:
     form: dict[str, Any] = {}
+    # the page she was sent here from (her certificate export, 学分证书): back there after the login
+    then = cauth.safe_next(request.values.get("next"))
     if request.method == "GET":
         p = current()
         if p is not None and p.role == "trainee":
-            return redirect(HOME_PAGE)
+            return redirect(then or HOME_PAGE)
         # the browser still sends a login that is no longer good: say why she is here, not just "log in"
         stale = p is None and bool(request.cookies.get(cauth.COOKIE))
-        return render_template("credits/trainee/login.html", form=form, errors={},
+        return render_template("credits/trainee/login.html", form=form, errors={}, then=then,
                                notice=SESSION_ENDED if stale else None)
     cauth.check_public_csrf()
     form = {"id_number": request.form.get("id_number", "").strip()}
     data, errors = load_form(sc.LoginForm(), request.form)
     if data is None:
-        return render_template("credits/trainee/login.html", form=form, errors=errors), 422
+        return render_template("credits/trainee/login.html", form=form, errors=errors, then=then), 422
     try:
         account = act(lambda s: svc.authenticate(s, data["id_number"], data["password"]))
     except AppError as exc:
-        return render_template("credits/trainee/login.html", form=form, errors={}, message=exc.message), exc.status
-    resp = redirect(PASSWORD_PAGE if account.must_change else HOME_PAGE)
+        return render_template("credits/trainee/login.html", form=form, errors={}, message=exc.message,
+                               then=then), exc.status
+    resp = redirect(PASSWORD_PAGE if account.must_change else then or HOME_PAGE)
     return set_login_cookie(resp, principal_for(account))
 
 
