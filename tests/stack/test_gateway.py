@@ -59,11 +59,10 @@ def test_a_browser_gets_a_chinese_page_for_a_path_nobody_serves_or_cannot_be_rea
     nowhere = stack.http.get(stack.url("/certs/verify/..%2F..%2Fetc%2Fpasswd"), headers=html)
     assert nowhere.status_code == 404 and "页面不存在" in nowhere.text and "nginx" not in nowhere.text
     assert f"请求编号 {nowhere.headers['X-Request-ID']}" in nowhere.text and "<!--#" not in nowhere.text
-    # nginx refuses a NUL or a broken escape in the path before it reads the headers: the request line decides
-    for bad in ("/certs/verify/%00", "/certs/verify/%ZZ"):
-        unreadable = stack.http.get(stack.url(bad), headers=html)
-        assert unreadable.status_code == 400 and "请求有误" in unreadable.text and "nginx" not in unreadable.text
-        assert f"请求编号 {unreadable.headers['X-Request-ID']}" in unreadable.text
+    # nginx refuses a NUL in the path before it reads the headers: the request line decides
+    unreadable = stack.http.get(stack.url("/certs/verify/%00"), headers=html)
+    assert unreadable.status_code == 400 and "请求有误" in unreadable.text and "nginx" not in unreadable.text
+    assert f"请求编号 {unreadable.headers['X-Request-ID']}" in unreadable.text
     # an API address keeps the JSON
     api = stack.http.get(stack.url("/certs/api/verify/%00"), headers=html)
     assert api.status_code == 400 and api.json()["error"]["message"] == "请求有误，请检查地址后重试。"
