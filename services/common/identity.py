@@ -28,7 +28,7 @@ from .schemas import ValidationError, ZhFormSchema, fields
 
 __all__ = [
     "TITLES", "FIELD_LABELS", "TraineeIdentitySchema",
-    "normalise_id_number", "id_number_error", "id_shape_error", "login_id_number", "normalise_mobile", "mobile_error",
+    "normalise_id_number", "id_number_error", "normalise_mobile", "mobile_error",
     "mobile_field", "name_field", "valid_id_number", "TRAINEE_KEY",
     "normalise_name", "name_error", "title_error",
     "ID_LENGTH", "ID_FORMAT", "ID_CHECKSUM", "ID_BIRTH_DATE", "ID_PLACE",
@@ -82,15 +82,6 @@ def id_number_error(value: str) -> str | None:
     if not _place_existed(number[:6], born.year):
         return ID_PLACE
     return None
-
-
-def id_shape_error(value: str) -> str | None:
-    """Length and shape only (login, 忘记密码): an account's number passed the whole check when it was first seen,
-    and beyond the shape a wrong number gets the same answer as a wrong password."""
-    number = normalise_id_number(value)
-    if len(number) != 18:
-        return ID_LENGTH.format(n=len(number))
-    return None if _ID_SHAPE.match(number) else ID_FORMAT
 
 
 @lru_cache(maxsize=8192)
@@ -196,12 +187,6 @@ def valid_id_number(**kwargs: Any) -> fields.Field:
     """A 身份证号码 checked whole (length, check digit, birth date, place), e.g. for 忘记密码: a number that cannot
     exist is refused next to the field instead of "sending" a code (which tells nothing about accounts)."""
     return _Checked(normalise_id_number, id_number_error, **kwargs)
-
-
-def login_id_number(**kwargs: Any) -> fields.Field:
-    """The 身份证号码 of a login or 忘记密码 form: normalised as the check-in form does (full-width digits from a
-    Chinese keyboard, spaces, a lower-case x), refused next to the field when not 18 characters of that shape."""
-    return _Checked(normalise_id_number, id_shape_error, **kwargs)
 
 
 def name_field(**kwargs: Any) -> fields.Field:

@@ -141,6 +141,12 @@ def test_page_flow_from_the_login_link(credits_app, trainee, sms_log, databases)
     mismatch = post(code=code, new_password=RESET_PASSWORD, repeat_password=RESET_PASSWORD + "x")
     assert mismatch.status_code == 422 and "两次输入的新密码不一致" in mismatch.get_data(as_text=True)
     assert f'value="{code}"' in mismatch.get_data(as_text=True)  # the SMS code typed stays in its field
+    # a mistyped check digit is said at the field (it said 请先获取验证码), and costs no try of the code
+    typo = ID_NUMBER[:-1] + ("0" if ID_NUMBER[-1] != "0" else "1")
+    slip = client.post("/credits/password/reset", data={"csrf_token": token, "id_number": typo, "code": code,
+                                                         "new_password": RESET_PASSWORD,
+                                                         "repeat_password": RESET_PASSWORD})
+    assert slip.status_code == 422 and "校验位不正确" in slip.get_data(as_text=True)
     bad_code = post(code="12ab56", new_password=RESET_PASSWORD, repeat_password=RESET_PASSWORD)
     assert bad_code.status_code == 422 and "6位数字" in bad_code.get_data(as_text=True)
     wrong = post(code=f"{(int(code) + 1) % 10**6:06d}", new_password=RESET_PASSWORD, repeat_password=RESET_PASSWORD)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.common.identity import TRAINEE_KEY, login_id_number, mobile_field, name_field, valid_id_number
+from services.common.identity import TRAINEE_KEY, mobile_field, name_field, valid_id_number
 from services.common.schemas import Length, Regexp, ZhFormSchema, ZhSchema, fields, half_width, reason_field
 
 PASSWORD_LENGTH = Length(min=1, max=128)
@@ -65,13 +65,14 @@ class ForgotForm(ZhFormSchema):
 
 
 class ResetSchema(ZhSchema):
-    id_number = login_id_number(required=True, load_only=True)
+    id_number = valid_id_number(required=True, load_only=True)
     code = SmsCodeField(required=True, validate=CODE, load_only=True)
     new_password = fields.String(required=True, validate=PASSWORD_LENGTH, load_only=True)
 
 
 class ResetForm(ZhFormSchema):
-    id_number = login_id_number(required=True, error_messages={"required": "请输入身份证号码。"})
+    # checked whole, as on the login and 忘记密码 forms: a mistyped digit is said, not 请先获取验证码
+    id_number = valid_id_number(required=True, error_messages={"required": "请输入身份证号码。"})
     code = SmsCodeField(required=True, validate=CODE, error_messages={"required": "请输入短信验证码。"})
     new_password = fields.String(required=True, validate=PASSWORD_LENGTH, error_messages={"required": "请输入新密码。"})
     repeat_password = fields.String(required=True, validate=PASSWORD_LENGTH,
