@@ -810,40 +810,30 @@ def reconcile(var_dir: Path, environ: Mapping[str, str], running: Sequence[str],
         return env, [f"{path} is unreadable: the settings it held are not checked"]
     notes: list[str] = []
     differences: list[str] = []
+    # (name, as the running stack was started, as this environment says): the URLs and ports, then every other
+    # setting the operator gave (a clock offset, SMS or WeChat settings, keys): a repaired worker must not run on
+    # another clock or key than the rest
+    pairs: list[tuple[str, str | None, str | None]] = []
     for name in RECORDED:
-        if name not in recorded:
-            continue
-        was = recorded[name]
-        raw = environ.get(name, "").strip()
-        now = _explicit(name, raw) if raw else None
-        if now is None:
-            if was is not None:
-                env[name] = was
-                notes.append(f"{name}={_shown(name, was)} (as the running stack was started)")
-        elif now != was:
-            differences.append(f"{name}: the running stack uses {_shown(name, was)}, this environment says "
-                               f"{_shown(name, now)}")
-            if was is None:
-                env.pop(name, None)
-            else:
-                env[name] = was
-    # every other setting the running processes were started with (a clock offset, SMS or WeChat settings, keys):
-    # a repaired worker must not run on another clock or key than the rest
+        if name in recorded:
+            raw = environ.get(name, "").strip()
+            pairs.append((name, recorded[name], _explicit(name, raw) if raw else None))
     kept = recorded.get("environment")
     if isinstance(kept, dict):
         current = operator_settings(environ)
-        for name in sorted(set(kept) | set(current)):
-            was, now = kept.get(name), current.get(name)
-            if now is None:
+        pairs += [(name, kept.get(name), current.get(name)) for name in sorted(set(kept) | set(current))]
+    for name, was, now in pairs:
+        if now is None:
+            if was is not None:
                 env[name] = str(was)
                 notes.append(f"{name}={_shown_setting(name, str(was))} (as the running stack was started)")
-            elif now != was:
-                differences.append(f"{name}: the running stack uses {_shown_setting(name, was)}, this environment "
-                                   f"says {_shown_setting(name, now)}")
-                if was is None:
-                    env.pop(name, None)
-                else:
-                    env[name] = str(was)
+        elif now != was:
+            differences.append(f"{name}: the running stack uses {_shown_setting(name, was)}, this environment says "
+                               f"{_shown_setting(name, now)}")
+            if was is None:
+                env.pop(name, None)
+            else:
+                env[name] = str(was)
     if differences:
         head = f"processes of the stack still run ({', '.join(running)}) with the settings in {path}:"
         if strict:
