@@ -10,6 +10,7 @@ import shutil
 import subprocess
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
@@ -744,6 +745,12 @@ def test_an_export_queued_long_says_so_and_keeps_refreshing(certs_app, awards, q
     html = c.get(page_url).get_data(as_text=True)
     assert "排队时间较长（已等待 3 分钟）" in html and "可以先关闭本页" in html and "“学分证书”页" in html
     assert "请联系陕西省继续医学教育委员会" in html and '<meta http-equiv="refresh" content="2">' in html
+    # she closed the page: 学分证书 leads back to it (her own exports of the last week only)
+    mine = c.get("/certs/my").get_data(as_text=True)
+    assert "最近一周的导出" in mine and f'<a href="{urlsplit(page_url).path}">' in mine and "· 排队中" in mine
+    assert "最近一周的导出" not in client(certs_app, TRAINEE_2).get("/certs/my").get_data(as_text=True)
+    clock.set_now(at(PRINTABLE_DAY) + dt.timedelta(days=8))
+    assert "最近一周的导出" not in c.get("/certs/my").get_data(as_text=True)
     queued.clear()
 
 

@@ -281,6 +281,19 @@ def create_offering_export(session: Session, principal: Principal, offering_id: 
                        offering_id=offering_id)
 
 
+RECENT_EXPORTS = 5
+RECENT_EXPORT_DAYS = 7
+
+
+def recent_trainee_jobs(session: Session, trainee_key: str) -> list[ExportJob]:
+    """Her latest exports of the last week, newest first: 学分证书 leads back to one she left (a long queue, a
+    closed page) instead of her asking for it again."""
+    since = clock.now() - dt.timedelta(days=RECENT_EXPORT_DAYS)
+    return list(session.scalars(select(ExportJob).where(
+        ExportJob.kind == "trainee", ExportJob.trainee_key == trainee_key, ExportJob.created_at >= since)
+        .order_by(ExportJob.id.desc()).limit(RECENT_EXPORTS)))
+
+
 def job_kind(session: Session, job_id: int) -> str | None:
     """Whose login an export page sends a visitor without a session to (nothing else of the job is read)."""
     return session.scalar(select(ExportJob.kind).where(ExportJob.id == job_id))

@@ -26,6 +26,7 @@ from services.common.web import download
 from ..db import db
 from . import services as svc
 from . import tasks
+from .models import JOB_STATES
 from .ratelimit import check_verify_rate, name_check_allowed
 from .schemas import (
     CertificateListOut,
@@ -120,8 +121,9 @@ def _row_dict(r: svc.Row) -> dict[str, Any]:
 def _my_page(error: str | None = None, fields: dict[str, str] | None = None, status: int = 200) -> Any:
     p = _me()
     rows = svc.trainee_rows(db.session(), p.trainee_key or "")
-    return render_template("certs/my.html", rows=rows, today=clock.today_local(), error=error,
-                           fields=fields or {}, credits=fmt_credits), status
+    jobs = svc.recent_trainee_jobs(db.session(), p.trainee_key or "")
+    return render_template("certs/my.html", rows=rows, today=clock.today_local(), error=error, jobs=jobs,
+                           job_states=JOB_STATES, fmt_time=clock.fmt, fields=fields or {}, credits=fmt_credits), status
 
 
 @trainee_pages.get("/certs/my")
