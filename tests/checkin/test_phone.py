@@ -312,7 +312,11 @@ def test_scan_outside_the_window_is_refused(phone, hall):
     clock.set_now(START + dt.timedelta(hours=5))
     resp = phone.get(f"/checkin/s/{token_for(hall['a'], hall['w1'])}")
     assert resp.status_code == 403 and "not_in_window" in resp.get_data(as_text=True)
-    assert refusals() == ["not_in_window"]
+    assert "<h1 class=\"refused\">未能签到</h1>" in resp.get_data(as_text=True)
+    # the sign-out window's refusal says 签退
+    resp = phone.get(f"/checkin/s/{token_for(hall['a'], hall['w2'])}")
+    assert resp.status_code == 403 and "<h1 class=\"refused\">未能签退</h1>" in resp.get_data(as_text=True)
+    assert refusals() == ["not_in_window", "not_in_window"]
 
 
 # ---- the ticket's bounded time --------------------------------------------------------------------

@@ -107,7 +107,19 @@ def _phone(template: str, status: int = 200, **ctx: Any) -> Any:
 def _refusal_page(exc: AppError) -> Any:
     """Every refusal of the phone pages (scan, ticket, WeChat) is a phone page with its code and sentence."""
     return _phone("refused.html", exc.status, code=exc.code, message=exc.message,
-                  hint=HINTS.get(exc.code, _RESCAN))
+                  hint=HINTS.get(exc.code, _RESCAN), kind_label=_kind_of(exc))
+
+
+def _kind_of(exc: AppError) -> str:
+    """签到 or 签退: the refused window's kind when the refusal names one (未能签退 on a sign-out window)."""
+    window_id = getattr(exc, "window_id", None)
+    if window_id is None:
+        return "签到"
+    try:
+        window = db.session().get(CheckinWindow, window_id)
+    except Exception:  # the database is what failed: the page still answers
+        return "签到"
+    return window.kind_label if window is not None else "签到"
 
 
 KEPT_FORM = "尚未签到成功，您填写的内容已保留，请稍候几秒后再次提交。"
@@ -325,7 +337,8 @@ def scan_submit() -> Any:
             raise
         # typed for longer than the ticket's time (the lecture began meanwhile): refused as ever, and what she
         # typed waits for the form of her next scan
-        response = _phone("refused.html", exc.status, code=exc.code, message=exc.message, hint=KEPT_LATE)
+        response = _phone("refused.html", exc.status, code=exc.code, message=exc.message, hint=KEPT_LATE,
+                          kind_label=_kind_of(exc))
         return keep_typed(response, late_by, _typed(), request.form.get("edit") == "1")
     openid = _openid()
     form_ctx = {"titles": TITLES, "labels": FIELD_LABELS, **_page_ctx(ticket, window)}

@@ -36,9 +36,10 @@ IDENTITY_REQUIRED = "请填写签到信息。"
 class ScanRefused(AppError):
     """A refusal with a reason code from REASONS."""
 
-    def __init__(self, reason: str, status: int = 403):
+    def __init__(self, reason: str, status: int = 403, window_id: int | None = None):
         super().__init__(status, reason, REASONS[reason])
         self.reason = reason
+        self.window_id = window_id  # the phone's page says 未能签退 for a sign-out window
 
 
 @dataclass
@@ -61,7 +62,7 @@ def refuse(session: Session, reason: str, *, activity_id: int | None = None, win
     """Keep the refusal (the caller commits) and return the error to raise."""
     session.add(RefusedScan(at=clock.now(), activity_id=activity_id, window_id=window_id, reason=reason,
                             openid=openid, trainee_key=trainee_key, address_hash=address_hash(address)))
-    return ScanRefused(reason, status)
+    return ScanRefused(reason, status, window_id)
 
 
 def _trainee_row(identity: dict[str, Any]) -> dict[str, Any]:
@@ -293,7 +294,7 @@ def _record_scan_sql(activity_id: int, window_id: int, nonce: str, scanned_at: d
         raise AppError(404, "not_found", WINDOW_GONE)
     if outcome == "identity_required":
         raise AppError(422, "identity_required", IDENTITY_REQUIRED)
-    raise ScanRefused(outcome)  # kept by the function
+    raise ScanRefused(outcome, window_id=window_id)  # kept by the function
 
 
 def _call(params: dict[str, Any]) -> Any:
