@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import redis
 from flask import current_app, g, has_request_context, redirect, request, url_for
@@ -277,17 +277,25 @@ def access(*roles: str) -> Callable:
 TRAINEE_LOGIN_URL = "/credits/login"
 
 
+def trainee_login_url(back_to: str | None) -> str:
+    """The trainees' login (credits; the username is the ID number), with the page to come back to."""
+    return _with_next(TRAINEE_LOGIN_URL, back_to)
+
+
+def _with_next(url: str, back_to: str | None) -> str:
+    return f"{url}?{urlencode({'next': back_to})}" if back_to else url
+
+
 def _login_url(roles: tuple[str, ...], back_to: str | None) -> str:
     """The login page of whoever may call the view: a trainee's pages (certificates among them) go to the
     trainees' login, the rest to the app's (the institutions' and committee's)."""
-    url = TRAINEE_LOGIN_URL if set(roles) == {"trainee"} else current_app.config.get("LOGIN_URL", "/projects/login")
-    return f"{url}?{urlencode({'next': back_to})}" if back_to else url
+    if set(roles) == {"trainee"}:
+        return trainee_login_url(back_to)
+    return _with_next(current_app.config.get("LOGIN_URL", "/projects/login"), back_to)
 
 
 def _referring_page() -> str | None:
     """The path of the page a form was sent from, when it is a page of this suite on this host."""
-    from urllib.parse import urlsplit
-
     referrer = urlsplit(request.referrer or "")
     if referrer.netloc and referrer.netloc != request.host:
         return None

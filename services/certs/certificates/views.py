@@ -10,13 +10,13 @@ Trainee (phone, WeChat's browser):  GET /certs/my · POST /certs/exports · GET 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from flask import Blueprint, flash, make_response, redirect, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
 
 from services.common import clock
-from services.common.auth import COOKIE, Principal, access, check_public_csrf, current
+from services.common.auth import COOKIE, Principal, access, check_public_csrf, current, trainee_login_url
 from services.common.errors import AppError, wants_json
 from services.common.formats import fmt_credits
 from services.common.inputs import load_json
@@ -39,7 +39,6 @@ from .schemas import (
     VerifyOut,
 )
 
-TRAINEE_LOGIN = "/credits/login"
 BEARER = [{"bearer": []}]
 
 trainee_pages = Blueprint("certs_trainee", __name__, template_folder="templates")
@@ -54,11 +53,6 @@ LOGIN_ENDED = "登录已失效（可能已在其他设备修改了密码、退�
 JOB_PAGES = {"certs_certificates.export_page", "certs_certificates.export_download"}
 
 
-def _trainee_login(then: str) -> str:
-    """The trainee login (credits; username = ID number), with the page to come back to."""
-    return f"{TRAINEE_LOGIN}?{urlencode({'next': then})}"
-
-
 @trainee_pages.before_request
 def _trainee_login_first() -> Any:
     """A trainee without a session signs in at credits, not at the institutions' login (which has no trainee
@@ -67,10 +61,10 @@ def _trainee_login_first() -> Any:
     if current() is not None or wants_json():
         return None
     if request.method == "GET":
-        return redirect(_trainee_login(request.full_path.rstrip("?")))
+        return redirect(trainee_login_url(request.full_path.rstrip("?")))
     if not request.cookies.get(COOKIE):  # with the ended cookie, the login page says it itself
         flash(LOGIN_ENDED, "error")
-    return redirect(_trainee_login(MY_PAGE), 303)
+    return redirect(trainee_login_url(MY_PAGE), 303)
 
 
 @pages.before_request
@@ -81,7 +75,7 @@ def _job_login_first() -> Any:
         return None
     if svc.job_kind(db.session(), (request.view_args or {}).get("job_id", 0)) == "institution":
         return None
-    return redirect(_trainee_login(request.full_path.rstrip("?")))
+    return redirect(trainee_login_url(request.full_path.rstrip("?")))
 
 
 def _me() -> Principal:
