@@ -89,12 +89,18 @@ def test_a_plain_up_reuses_the_settings_of_the_running_stack(started_on_6390):
     assert not any("s3cret" in n for n in notes)  # the password is never printed
 
 
-def test_an_up_that_contradicts_the_running_stack_is_refused(started_on_6390, monkeypatch):
-    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
-    monkeypatch.setenv("DATABASE_URL", "postgresql://cme:other@db.example/cme")
+def refused_up(monkeypatch, **settings: str) -> str:
+    """What a repair `up` in an environment with these settings says when it refuses."""
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
     with pytest.raises(SystemExit) as refused:
         local.stack_from_env(strict=True)
-    message = str(refused.value)
+    return str(refused.value)
+
+
+def test_an_up_that_contradicts_the_running_stack_is_refused(started_on_6390, monkeypatch):
+    message = refused_up(monkeypatch, REDIS_URL="redis://127.0.0.1:6379/0",
+                         DATABASE_URL="postgresql://cme:other@db.example/cme")
     assert "worker-credits" in message
     assert "REDIS_URL: the running stack uses redis://127.0.0.1:6390/0, this environment says " \
            "redis://127.0.0.1:6379/0" in message
@@ -122,12 +128,8 @@ def test_a_repair_runs_on_the_clock_and_keys_the_stack_was_started_with(started_
     # the runner's own values are not the operator's: derived again, not carried
     assert "CME_WECHAT_API_BASE" not in (local.settings_path(started_on_6390).read_text())
     # another clock, or a setting the running processes do not have, is a difference: refused, keys not printed
-    monkeypatch.setenv("CME_CLOCK_OFFSET_SECONDS", "0")
-    monkeypatch.setenv("CME_PII_KEYS", "other-key")
-    monkeypatch.setenv("CME_SMS_PROVIDER", "tencent")
-    with pytest.raises(SystemExit) as refused:
-        local.stack_from_env(strict=True)
-    message = str(refused.value)
+    message = refused_up(monkeypatch, CME_CLOCK_OFFSET_SECONDS="0", CME_PII_KEYS="other-key",
+                         CME_SMS_PROVIDER="tencent")
     assert "CME_CLOCK_OFFSET_SECONDS: the running stack uses 2505600, this environment says 0" in message
     assert "CME_SMS_PROVIDER: the running stack uses unset, this environment says tencent" in message
     assert "CME_PII_KEYS" in message and "k3y-1" not in message and "other-key" not in message
