@@ -227,19 +227,22 @@ def _secure() -> bool:
     return public_base().startswith("https")
 
 
+def _set_cookie(response: Any, name: str, value: str, max_age: int) -> Any:
+    """A cookie of the phone pages: HttpOnly, SameSite=Lax, under /checkin/, Secure behind https."""
+    response.set_cookie(name, value, max_age=max_age, path=COOKIE_PATH, httponly=True, samesite="Lax",
+                        secure=_secure())
+    return response
+
+
 def set_ticket_cookie(response: Any, ticket: Ticket) -> Any:
     # The browser keeps the ticket an hour past its time; the server judges it by issued_at (Ticket.live). Gone
     # with its time, a slow network's retry of a stored check-in could not be told 已签到, and a form sent late
     # could not be kept for the next scan: both need the ticket that was answered or refused.
-    response.set_cookie(TICKET_COOKIE, dump_ticket(ticket), max_age=ticket_seconds() + TICKET_COOKIE_GRACE,
-                        path=COOKIE_PATH, httponly=True, samesite="Lax", secure=_secure())
-    return response
+    return _set_cookie(response, TICKET_COOKIE, dump_ticket(ticket), ticket_seconds() + TICKET_COOKIE_GRACE)
 
 
 def set_openid_cookie(response: Any, openid: str) -> Any:
-    response.set_cookie(WECHAT_COOKIE, dump_openid(openid), max_age=WECHAT_COOKIE_DAYS * 86400, path=COOKIE_PATH,
-                        httponly=True, samesite="Lax", secure=_secure())
-    return response
+    return _set_cookie(response, WECHAT_COOKIE, dump_openid(openid), WECHAT_COOKIE_DAYS * 86400)
 
 
 # ---------------------------------------------------------------- a form kept after its ticket ran out
@@ -248,9 +251,7 @@ def keep_typed(response: Any, openid: str, values: dict[str, str], edit: bool) -
     """What a doctor typed on a form sent too late, for the form of her next scan: encrypted (it holds her ID
     number and mobile), for this WeChat account only."""
     sealed = pii.seal(json.dumps({"o": openid, "v": values, "e": edit}, ensure_ascii=False))
-    response.set_cookie(KEPT_COOKIE, sealed, max_age=KEPT_SECONDS, path=COOKIE_PATH, httponly=True,
-                        samesite="Lax", secure=_secure())
-    return response
+    return _set_cookie(response, KEPT_COOKIE, sealed, KEPT_SECONDS)
 
 
 def load_kept(value: str | None, openid: str | None) -> tuple[dict[str, str], bool] | None:
