@@ -30,7 +30,7 @@ from .errors import AppError, KeptError
 from .logs import brief
 
 __all__ = ["CODE_TTL", "MAX_ATTEMPTS", "RESEND_AFTER", "PendingSms", "SmsCodeMixin", "code_hash", "daily_cap",
-           "refuse_too_soon", "refuse_over_cap", "expired", "too_many_attempts", "wrong_code",
+           "refuse_too_soon", "refuse_over_cap", "already_used", "expired", "too_many_attempts", "wrong_code",
            "forget_code", "issue_code", "verify_code"]
 
 log = logging.getLogger(__name__)
@@ -159,6 +159,11 @@ def not_sent() -> AppError:
     return AppError(400, "sms_not_sent", "请先点击“获取验证码”，再输入收到的验证码。", {"code": "请先获取验证码。"})
 
 
+def already_used() -> AppError:
+    # she did get a code: typing it again after it worked (a second tab, the back button) is not "never asked"
+    return AppError(400, "sms_used", "验证码已使用或已过期，请重新获取验证码。", {"code": "验证码已使用或已过期。"})
+
+
 def too_many_attempts(kept: bool = False) -> AppError:
     cls = KeptError if kept else AppError
     return cls(429, "sms_too_many_attempts", f"验证码已输错 {MAX_ATTEMPTS} 次，已失效，请重新获取验证码。",
@@ -183,9 +188,11 @@ def verify_code(session: Session, model: type[Any], subject: str, mobile: str, c
     A code written before `not_before` counts as never asked for."""
     row = session.scalar(select(model).where(model.subject == subject, model.purpose == purpose)
                          .order_by(model.created_at.desc(), model.id.desc()).limit(1).with_for_update())
-    if row is None or row.used_at is not None or row.mobile_hash != pii.mobile_hash(mobile) or (
+    if row is None or row.mobile_hash != pii.mobile_hash(mobile) or (
             not_before is not None and row.created_at < not_before):
         raise not_sent()
+    if row.used_at is not None:
+        raise already_used()
     if row.attempts >= MAX_ATTEMPTS:
         raise too_many_attempts()
     if clock.now() >= row.expires_at:

@@ -99,8 +99,8 @@ def test_code_is_single_use_and_stored_hashed(started, sms_log, projects_db):
     assert row.mobile_hash == pii.mobile_hash(mobile)
     s.close()
     assert verify(c, token, admin, code).status_code == 200
-    r = verify(c, token, admin, code)
-    assert r.status_code == 400 and r.json["error"]["code"] == "sms_not_sent"
+    r = verify(c, token, admin, code)  # typed again (a second tab): she did get a code, it is used
+    assert r.status_code == 400 and r.json["error"]["code"] == "sms_used" and "已使用" in r.json["error"]["message"]
     r = verify(c, token, admin, "12ab56")
     assert r.status_code == 422 and "6位数字" in r.json["error"]["fields"]["code"]
 

@@ -438,18 +438,6 @@ def forget_code(session: Session, code_id: int) -> None:
     sms_codes.forget_code(session, SmsCode, code_id)
 
 
-CODE_USED = "验证码已使用或已过期，请重新获取验证码。"
-
-
-def _code_was_used(session: Session, subject: str, mobile: str, not_before: dt.datetime) -> bool:
-    """The latest code of this account (since `not_before`, to this mobile) was already used: verify_code calls
-    that "请先获取验证码", but she did get one (typing it again after a reset, or a second tab)."""
-    row = session.scalar(select(SmsCode).where(SmsCode.subject == subject, SmsCode.purpose == RESET_PURPOSE)
-                         .order_by(SmsCode.created_at.desc(), SmsCode.id.desc()).limit(1))
-    return (row is not None and row.used_at is not None and row.created_at >= not_before
-            and row.mobile_hash == pii.mobile_hash(mobile))
-
-
 def reset_password(session: Session, id_number: str, code: str, new: str) -> TraineeAccount:
     """Check the code sent to the mobile on record, then set the new password (a wrong code: KeptError)."""
     id_number = (id_number or "").strip()
@@ -458,12 +446,7 @@ def reset_password(session: Session, id_number: str, code: str, new: str) -> Tra
     if account is None or mobile is None:
         raise _as_if_checked(id_number)  # as for an account: nothing tells who has one
     subject, not_before = f"trainee:{account.id}", clock.now() - RESET_MEMORY
-    try:
-        sms_codes.verify_code(session, SmsCode, subject, mobile, code, purpose=RESET_PURPOSE, not_before=not_before)
-    except AppError as exc:
-        if exc.code == "sms_not_sent" and _code_was_used(session, subject, mobile, not_before):
-            raise AppError(400, "sms_used", CODE_USED, {"code": "验证码已使用或已过期。"}) from None
-        raise
+    sms_codes.verify_code(session, SmsCode, subject, mobile, code, purpose=RESET_PURPOSE, not_before=not_before)
     set_password(session, account, new)  # a refused password rolls back, and the code stays usable
     log.info("trainee account %s reset its password by sms", account.id)
     return account
