@@ -867,3 +867,26 @@ def test_an_export_sent_after_the_session_ended_goes_to_the_login_saying_why(cer
     api = certs_app.test_client().post("/certs/exports", data={"award_id": ["1"]},
                                        headers={"Accept": "application/json"})
     assert api.status_code == 401 and api.json["error"]["code"] == "login_required"
+
+
+def test_the_name_check_is_as_easy_to_tap_on_a_phone_as_the_number(certs_app, awards, queued, certs_db):
+    """Scanned from a certificate on a phone, the name check's box was 26 px tall in 13 px text (the phone zooms
+    in on it) beside a full-width number box: both are now full width in 16 px text, the button a finger's size."""
+    from tests.stack.browser import PHONE, served_page
+
+    clock.set_now(at(PRINTABLE_DAY))
+    assert certs_app.test_client().post("/certs/api/exports", json={"award_ids": [1]},
+                                        headers=bearer(TRAINEE_1)).status_code == 202
+    run_jobs(queued)
+    number = certificates(certs_db)[1][0]
+    anon = certs_app.test_client()
+    html = anon.get(f"/certs/verify/{number}").get_data(as_text=True)
+    with served_page(html, f"/certs/verify/{number}", lambda route: route.fulfill(status=204), device=PHONE,
+                     static_from=anon) as page:
+        box = {name: page.eval_on_selector(f"input[name={name}]", """e => ({w: e.getBoundingClientRect().width,
+            h: e.getBoundingClientRect().height, font: parseFloat(getComputedStyle(e).fontSize)})""")
+               for name in ("name", "number")}
+        button = page.eval_on_selector("form[method=post] button", "e => e.getBoundingClientRect().height")
+        wide = page.evaluate("document.documentElement.scrollWidth")
+    assert box["name"] == box["number"] and box["name"]["font"] >= 16 and box["name"]["h"] >= 40
+    assert button >= 40 and wide <= 360

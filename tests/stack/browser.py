@@ -29,13 +29,21 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @contextmanager
-def served_page(html: str, path: str, on_post: Callable[[Any], None]) -> Iterator[Any]:
+def served_page(html: str, path: str, on_post: Callable[[Any], None], *, device: dict[str, Any] | None = None,
+                static_from: Any = None) -> Iterator[Any]:
     """A Chromium page showing `html` (a page the test client rendered) at http://cme.test<path>; every GET of
-    that site answers the same page, every other request goes to on_post(route), which answers it or not."""
+    that site answers the same page, every other request goes to on_post(route), which answers it or not.
+    `device` (PHONE, DESK) sets the viewport; with `static_from` (a Flask test client) the page's stylesheets and
+    scripts under /static/ come from that app, so the page looks as it does in the suite."""
     from playwright.sync_api import sync_playwright
 
     def answer(route: Any) -> None:
-        if route.request.method == "GET":
+        request = route.request
+        local = request.url.removeprefix("http://cme.test")
+        if request.method == "GET" and static_from is not None and "/static/" in local:
+            resp = static_from.get(local)
+            route.fulfill(status=resp.status_code, content_type=resp.mimetype, body=resp.data)
+        elif request.method == "GET":
             route.fulfill(status=200, content_type="text/html; charset=utf-8", body=html)
         else:
             on_post(route)
@@ -43,7 +51,7 @@ def served_page(html: str, path: str, on_post: Callable[[Any], None]) -> Iterato
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page()
+            page = browser.new_page(**(device or {}))
             page.route("http://cme.test/**", answer)
             page.goto(f"http://cme.test{path}")
             yield page
