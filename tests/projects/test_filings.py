@@ -12,7 +12,7 @@ from sqlalchemy import select
 from services.common import clock, pii
 from services.common.formats import cn_number, seq_label
 from services.projects.filings.models import Filing, FilingUpload
-from tests.conftest import bearer, login_client
+from tests.conftest import bearer, login_client, page_version
 
 
 def post_file(c, fid, kind, data, name, h):
@@ -584,3 +584,58 @@ def test_a_date_outside_the_catalogue_period_is_noted_and_the_office_can_explain
     assert c.get(f"/projects/api/filings/{fid}", headers=h).get_json()["checks"] == []
     queue = login_client(projects_app.test_client(), reviewer[1]).get("/projects/review/filings")
     assert "有核对提示" not in queue.get_data(as_text=True)
+
+
+def test_a_refused_first_save_keeps_the_typed_fields_that_were_right_with_the_files(
+        projects_app, inst_a, make_project, frozen, csrf, images):
+    """The office's first 保存 of a new filing, with both JPGs and one mistyped phone: the JPGs were kept but
+    not the dates, venue and schedule typed beside them, so an office that closed the page (the page had said
+    附件 were saved) found a draft with files and nothing else, and typed it all again."""
+    project = make_project(inst_a[0])
+    c = login_client(projects_app.test_client(), inst_a[1])
+    token = csrf(inst_a[1])
+    url = c.post(f"/projects/filings/projects/{project.id}/offerings", data={"csrf_token": token}).headers["Location"]
+    form = {"csrf_token": token, "starts_on": "2026-03-20", "ends_on": "2026-03-21", "venue": "西安市曲江会展中心",
+            "mode": "线下", "expected_trainees": "150", "contact_person": "赵老师", "contact_phone": "12345",
+            "sched_date": ["2026-03-20", ""], "sched_start": ["08:30", ""], "sched_end": ["11:30", ""],
+            "sched_title": ["专题讲座", ""], "action": "save", "version": page_version(c, url),
+            "notice": (io.BytesIO(images.jpeg()), "通知.jpg"), "agenda": (io.BytesIO(images.jpeg()), "日程.jpg")}
+    r = c.post(url, data=form, content_type="multipart/form-data")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 422 and "请填写手机号码或带区号的固定电话" in html
+    assert "已保存所选附件（会议通知、会议日程），无需重新选择，填写正确的其他内容也已保存" in html
+    assert 'value="12345"' in html  # the wrong phone is shown as typed, to be mended
+    # the office closes the page and comes back: what was right is in the draft, only the phone is to type
+    saved = c.get(f"/projects/api/filings/{url.rsplit('/', 1)[1]}", headers=bearer(inst_a[1])).get_json()
+    assert (saved["starts_on"], saved["ends_on"], saved["venue"], saved["expected_trainees"],
+            saved["contact_person"], saved["contact_phone"]) == (
+        "2026-03-20", "2026-03-21", "西安市曲江会展中心", 150, "赵老师", "")
+    assert saved["schedule"] == [{"date": "2026-03-20", "start": "08:30", "end": "11:30", "title": "专题讲座"}]
+    assert saved["missing"] == ["联系电话"]
+    assert "上报前尚缺（按已保存的内容，不含本次未能保存的修改）：联系电话" in html
+
+
+def test_a_refused_save_keeps_no_field_tied_to_the_refused_one(projects_app, inst_a, make_project, frozen, csrf,
+                                                              images):
+    """An end date before the start refuses both dates and the schedule checked against them (which of the two
+    is wrong is the office's to say); a save refused as stale keeps no typed field at all."""
+    project = make_project(inst_a[0])
+    c = login_client(projects_app.test_client(), inst_a[1])
+    token = csrf(inst_a[1])
+    url = c.post(f"/projects/filings/projects/{project.id}/offerings", data={"csrf_token": token}).headers["Location"]
+    fid = url.rsplit("/", 1)[1]
+    form = {"csrf_token": token, "starts_on": "2026-03-21", "ends_on": "2026-03-20", "venue": "西安市曲江会展中心",
+            "mode": "线下", "contact_person": "赵老师", "sched_date": ["2026-03-20"], "sched_start": ["08:30"],
+            "sched_end": ["11:30"], "sched_title": ["专题讲座"], "action": "save", "version": page_version(c, url)}
+    r = c.post(url, data={**form, "notice": (io.BytesIO(images.jpeg()), "通知.jpg")},
+               content_type="multipart/form-data")
+    assert r.status_code == 422 and "结束日期不能早于开始日期" in r.get_data(as_text=True)
+    saved = c.get(f"/projects/api/filings/{fid}", headers=bearer(inst_a[1])).get_json()
+    assert (saved["starts_on"], saved["ends_on"], saved["schedule"]) == (None, None, [])
+    assert (saved["venue"], saved["contact_person"]) == ("西安市曲江会展中心", "赵老师")
+    # a page older than the draft: the files are kept as before, the typed fields are not
+    r = c.post(url, data={**form, "ends_on": "2026-03-2x", "venue": "旧页面的地点", "contact_person": "旧页面",
+                          "agenda": (io.BytesIO(images.jpeg()), "日程.jpg")}, content_type="multipart/form-data")
+    assert r.status_code == 422
+    saved = c.get(f"/projects/api/filings/{fid}", headers=bearer(inst_a[1])).get_json()
+    assert (saved["venue"], saved["contact_person"]) == ("西安市曲江会展中心", "赵老师")

@@ -90,7 +90,8 @@ def _schedule_rows(form: Any) -> list[dict[str, str]]:
     return rows
 
 
-def _load_filing_form(form: Any) -> tuple[dict[str, Any] | None, dict[str, str]]:
+def _load_filing_form(form: Any) -> tuple[dict[str, Any] | None, dict[str, str], dict[str, Any]]:
+    """(the loaded form, None when refused; the refusals by field; the fields a refusal may still keep)."""
     raw: dict[str, Any] = strip_blank({k: form.get(k, "").strip() for k in
                                        ("starts_on", "ends_on", "venue", "mode", "expected_trainees",
                                         "contact_person", "contact_phone", "note", "version")})
@@ -108,13 +109,27 @@ def _load_filing_form(form: Any) -> tuple[dict[str, Any] | None, dict[str, str]]
         outside = services.schedule_outside(starts_on, valid.get("ends_on"), raw["schedule"])
         if outside:  # so is a session dated outside the days, once the dates can be read
             errors["schedule"] = f"{errors['schedule']} {outside}" if errors.get("schedule") else outside
-        return None, errors
+        return None, errors, _keepable(valid, errors, valid.get("version"))
     # a form sends every field: a blank input clears the value (the JSON API leaves missing ones alone)
     for name in ("starts_on", "ends_on", "expected_trainees", "contact_phone"):
         data.setdefault(name, None)
     for name in ("venue", "contact_person", "note"):
         data.setdefault(name, "")
-    return data, {}
+    return data, {}, {}
+
+
+# the dates and the schedule are checked against each other: one refused, none of them is kept
+_TIED = ("starts_on", "ends_on", "schedule")
+
+
+def _keepable(valid: dict[str, Any], errors: dict[str, str], version: Any) -> dict[str, Any]:
+    """Of a refused form, the typed fields that were right on their own, with the page's version: a refusal that
+    stores the chosen files anyway stores these with them. A blank input is left alone (it clears nothing)."""
+    refused = set(errors)
+    if refused & set(_TIED):
+        refused |= set(_TIED)
+    kept = {k: v for k, v in valid.items() if k not in refused and k != "version" and v not in (None, "", [])}
+    return {**kept, "version": version} if kept else {}
 
 
 def _render_form(filing: Any, values: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
@@ -152,9 +167,9 @@ def filing_save(filing_id: int) -> Any:
     values = _form_values(request.form)
     if page_version(request.form) is None:  # what was typed is shown again over the draft as it now is
         return _render_form(filing, {**values, "version": filing.version}, {"_schema": STALE_PAGE}, 409)
-    data, errors = _load_filing_form(request.form)
+    data, errors, keepable = _load_filing_form(request.form)
     if errors:
-        return _refused_keeping_files(filing_id, values, errors, 422)
+        return _refused_keeping_files(filing_id, values, errors, 422, keepable)
     try:
         services.save_filing(session, p, filing, data)  # type: ignore[arg-type]
         for kind in jpg.KINDS:
@@ -163,7 +178,9 @@ def filing_save(filing_id: int) -> Any:
                 services.put_upload(session, p, filing, kind, f.filename, f.read())
     except AppError as exc:
         session.rollback()
-        return _refused_keeping_files(filing_id, values, exc.fields or {"_schema": exc.message}, exc.status)
+        errors = exc.fields or {"_schema": exc.message}
+        keepable = _keepable(data, errors, data.get("version")) if exc.fields else {}  # type: ignore[arg-type]
+        return _refused_keeping_files(filing_id, values, errors, exc.status, keepable)
     if request.form.get("action") == "submit":
         try:
             services.submit_filing(session, p, filing)
@@ -179,16 +196,21 @@ def filing_save(filing_id: int) -> Any:
     return redirect(f"/projects/filings/{filing.id}")
 
 
-def _refused_keeping_files(filing_id: int, values: dict[str, Any], errors: dict[str, str], status: int) -> Any:
+def _refused_keeping_files(filing_id: int, values: dict[str, Any], errors: dict[str, str], status: int,
+                           keepable: dict[str, Any] | None = None) -> Any:
     """The fields were refused: the files chosen with them are kept all the same (a browser cannot put a chosen
     file back into the form, and choosing three JPGs again after mending a date is what the office should not
     have to do). Each good JPG is stored on the draft in a transaction of its own; a bad one is refused next to
-    its field. The form comes back with what was typed and the filing's new version."""
+    its field. Once files are stored, so are the typed fields that were right (`keepable`), unless the page was
+    older than the draft: an office that leaves after a refused first 保存 finds its dates and venue with the
+    files, not files alone. The form comes back with what was typed and the filing's new version."""
     session = db.session()
     p = _me()
     filing = services.get_filing(session, p, filing_id, lock=True)
     kept: list[str] = []
+    fields_kept = False
     if filing.state in states.EDITABLE:
+        typed_on = filing.version  # before the files bump it: was the page the draft as it now is?
         for kind, label in jpg.KINDS.items():
             f = request.files.get(kind)
             if f is None or not f.filename:
@@ -200,10 +222,19 @@ def _refused_keeping_files(filing_id: int, values: dict[str, Any], errors: dict[
                 kept.append(label)
             except AppError as exc:
                 errors.setdefault(kind, exc.message)
+        if kept and keepable and keepable.get("version") == typed_on:
+            try:
+                with savepoint(session):
+                    services.save_filing(session, p, filing, {k: v for k, v in keepable.items() if k != "version"})
+                fields_kept = True
+            except AppError:
+                pass  # e.g. new dates against the schedule saved before: those stay as they were
     if kept:
         commit()
         values = {**values, "version": filing.version}
-        errors = {**errors, "_kept": f"已保存所选附件（{'、'.join(kept)}），无需重新选择；请修改标出的内容后再保存。"}
+        also = "，填写正确的其他内容也已保存" if fields_kept else ""
+        errors = {**errors,
+                  "_kept": f"已保存所选附件（{'、'.join(kept)}），无需重新选择{also}；请修改标出的内容后再保存。"}
     else:
         session.rollback()
         filing = services.get_filing(session, p, filing_id)
