@@ -569,7 +569,7 @@ def test_pages_flow(projects_app, projects_db, inst_a, reviewer, held, images, c
     assert c.post(f"/projects/reports/{rid}/pages/2",
                   data={**lec, "lec-1-remove": "1", "version": v(2)}).status_code == 302  # 赵医生 not on the page
     assert [x.name for x in _report(projects_db, rid).lecturers] == ["张教授"]
-    # page 3: several files in one form; a wrong one refuses the lot and says why
+    # page 3: several files in one form; a wrong one is refused by its name, the good one kept
     files = {"csrf_token": tok, "schedule": (io.BytesIO(images.jpeg()), "日程.jpg"),
              "notice": (io.BytesIO(images.png()), "通知.jpg")}
     r = c.post(f"/projects/reports/{rid}/pages/3", data=files, content_type="multipart/form-data")
@@ -842,3 +842,33 @@ def test_a_report_page_without_its_version_is_a_stale_page(projects_app, inst_a,
         assert "页面已过期" in html or "刚在其他页面或窗口保存过" in html, version
     assert "我的陈旧总结" not in c.get(f"/projects/reports/{rid}/pages/5").get_data(as_text=True)
     assert saved.count("textarea") == c.get(f"/projects/reports/{rid}/pages/5").get_data(as_text=True).count("textarea")
+
+
+def test_a_bad_file_among_many_on_page_3_refuses_only_itself(projects_app, projects_db, inst_a, held, csrf, images):
+    """Ten photos chosen with one PNG among them: the page refused all of them, did not say which file was wrong,
+    and the office chose the nine good ones again, guessing which to leave out. The good ones are kept now, and
+    the wrong one is named by its file name."""
+    oid = held(*inst_a)
+    c = login_client(projects_app.test_client(), inst_a[1])
+    tok = csrf(inst_a[1])
+    rid = int(c.post(f"/projects/reports/offering/{oid}/new", data={"csrf_token": tok}).headers["Location"]
+              .split("/")[-3])
+    before = {u.id for u in _report(projects_db, rid).uploads}  # the filing's 会议通知 and 日程
+    chosen = {"csrf_token": tok, "schedule": (io.BytesIO(images.jpeg()), "日程.jpg"),
+              "photo": [(io.BytesIO(images.jpeg()), "合影.jpg"), (io.BytesIO(images.png()), "会场2.jpg"),
+                        (io.BytesIO(images.jpeg()), "会场3.jpg")]}
+    r = c.post(f"/projects/reports/{rid}/pages/3", data=chosen, content_type="multipart/form-data")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 422
+    assert "会议照片上传失败（“会场2.jpg”）：只能上传 JPG 格式的图片" in html
+    assert "其余 3 个文件已上传，无需重新选择" in html
+    uploads = _report(projects_db, rid).uploads
+    assert sorted(u.filename for u in uploads if u.kind == "photo") == ["会场3.jpg", "合影.jpg"]
+    assert [u.filename for u in uploads if u.kind == "schedule"] == ["日程.jpg"]  # replaced the filing's
+    assert len([u for u in uploads if u.id not in before]) == 3
+    # every file wrong: nothing is said to be uploaded
+    r = c.post(f"/projects/reports/{rid}/pages/3", data={"csrf_token": tok,
+                                                        "notice": (io.BytesIO(images.png()), "通知.jpg")},
+               content_type="multipart/form-data")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 422 and "会议通知上传失败（“通知.jpg”）" in html and "无需重新选择" not in html

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from services.common import clock
 from services.common.auth import access, current
+from services.common.db import savepoint
 from services.common.errors import AppError
 from services.common.formats import fmt_credits
 from services.common.inputs import flatten, keep_args, load_json, load_query, require_page_version
@@ -237,12 +238,28 @@ def _save_page(report: Any, page: int, form: Any) -> tuple[dict[str, Any], dict[
         services.save_lecturers(session, p, report, data)  # type: ignore[arg-type]
         return values, {}
     if page == 3:
-        done = 0
+        # each file on its own: one wrong photo among ten refused the nine good ones, unnamed, and the office
+        # chose them all again guessing which to leave out
+        done, refused, errors = 0, [], {}
         for kind in files.KINDS:
             for f in request.files.getlist(kind):
-                if f is not None and f.filename:
-                    services.put_upload(session, p, report, kind, f.filename, f.read())
+                if f is None or not f.filename:
+                    continue
+                try:
+                    with savepoint(session):
+                        services.put_upload(session, p, report, kind, f.filename, f.read())
                     done += 1
+                except AppError as exc:
+                    if exc.code != "bad_upload":
+                        raise
+                    reason = str(exc.fields.get(kind, exc.message))
+                    named = f"{files.KINDS[kind]}上传失败（“{f.filename[:100]}”）：{reason}"
+                    refused.append(named)
+                    errors[kind] = f"{errors[kind]} {named}" if kind in errors else named
+        if refused:
+            kept = f"其余 {done} 个文件已上传，无需重新选择。" if done else ""
+            said = "；".join(r.rstrip("。") for r in refused) + "。"
+            return {"done": done}, {**errors, "_schema": said + kept}
         if not done:
             return {}, {"_schema": "请选择要上传的文件。"}
         return {"done": done}, {}
@@ -284,7 +301,10 @@ def report_page_save(report_id: int, page: int) -> Any:
         return _render_page(report, page, None if page in (3, 4) else _typed(page, request.form), errors,
                             exc.status)
     if errors:
-        session.rollback()
+        if page == 3 and values.get("done"):
+            commit()  # the good files of page 3 are kept beside the ones refused
+        else:
+            session.rollback()
         report = services.get_report(session, p, report_id)
         return _render_page(report, page, values if page not in (3, 4) else None, errors, 422)
     commit()
