@@ -57,6 +57,24 @@ def test_all_filed_project_has_no_button(projects_app, inst_a, ready_filing, fro
     assert r.status_code == 409 and "均已登记" in r.get_json()["error"]["message"]
 
 
+
+def test_a_returned_offering_is_not_said_to_be_all_filed(projects_app, inst_a, reviewer, ready_filing, frozen):
+    """The committee returned the only 期 of a project: the office's list said 已全部登记 where the next step is
+    to mend and send it again, and the project looked done."""
+    project, fid = ready_filing(*inst_a, offerings_count=1, submit=True)
+    c = projects_app.test_client()
+    assert c.post(f"/projects/api/review/filings/{fid}/return", headers=bearer(reviewer[1]),
+                  json={"reason": "会议日程不清晰，请重新上传。"}).status_code == 200
+    html = login_client(projects_app.test_client(), inst_a[1]).get("/projects/filings").get_data(as_text=True)
+    row = html[html.index(project.number):]
+    row = row[:row.index("</tr>")]
+    assert "已全部登记" not in row
+    assert f'<a class="button" href="/projects/filings/{fid}">第一期已退回，修改后重新上报</a>' in row
+    # sent again: waiting for the committee, nothing for the office to do
+    assert c.post(f"/projects/api/filings/{fid}/submit", headers=bearer(inst_a[1]), json={}).status_code == 200
+    html = login_client(projects_app.test_client(), inst_a[1]).get("/projects/filings").get_data(as_text=True)
+    assert "已全部登记" in html and "修改后重新上报" not in html
+
 def test_filters_and_paging(projects_app, inst_a, make_project, ready_filing, frozen):
     for _ in range(3):
         make_project(inst_a[0])
