@@ -326,3 +326,34 @@ def test_an_entry_imported_by_mistake_is_deleted_until_a_filing_starts(projects_
         s.close()
     assert logged[0] == "删除项目目录条目：2026-05-01-010 误导入的项目（西安市第一医院）" and len(logged) == 2
     assert c.post("/projects/catalogue/999999/delete", data={"csrf_token": csrf(reviewer[1])}).status_code == 404
+
+
+def test_the_committee_finds_the_catalogue_s_projects_with_no_offering_approved(
+        projects_app, inst_a, inst_b, reviewer, make_project, ready_filing, frozen, csrf):
+    """Year-end: the clerk chases the hosts whose projects of the year were never held. 年度统计 lists only
+    offerings that were approved, and the catalogue said 已登记 alike for a draft and an approved 期: nothing
+    showed which projects had no 期 approved at all."""
+    held, fid = ready_filing(*inst_a, offerings_count=2, submit=True)
+    c = projects_app.test_client()
+    r = c.post(f"/projects/api/review/filings/{fid}/approve", headers=bearer(reviewer[1]), json={})
+    assert r.status_code == 200
+    drafted, _ = ready_filing(*inst_a)  # a draft never sent
+    waiting, _ = ready_filing(*inst_b, submit=True)  # sent, not yet approved
+    untouched = make_project(inst_b[0])
+    make_project(inst_b[0], year=2025)  # another year's
+    page = login_client(projects_app.test_client(), reviewer[1])
+    html = page.get("/projects/catalogue?year=2026").get_data(as_text=True)
+    assert "尚无审批通过的期次" in html  # the filter is offered
+    row = html[html.index(held.number):]
+    assert "审批通过 1 / 2 期" in row[:row.index("</tr>")]
+    html = page.get("/projects/catalogue", query_string={"year": "2026", "status": "none_approved"}
+                    ).get_data(as_text=True)
+    assert "共 3 项" in html and held.number not in html
+    for p in (drafted, waiting, untouched):
+        row = html[html.index(p.number):]
+        assert "审批通过 0 / 1 期" in row[:row.index("</tr>")], p.number
+    api = c.get("/projects/api/catalogue", headers=bearer(reviewer[1]),
+                query_string={"year": "2026", "status": "none_approved"}).get_json()
+    assert sorted(i["number"] for i in api["items"]) == sorted(p.number for p in (drafted, waiting, untouched))
+    r = page.get("/projects/catalogue", query_string={"status": "held"})
+    assert r.status_code == 422 and "状态" in r.get_data(as_text=True)

@@ -27,6 +27,8 @@ COLUMNS = {
     "举办起止时间": "period_text", "举办地点": "venue", "举办方式": "mode", "年度": "year",
 }
 LABELS = {v: k for k, v in COLUMNS.items()}
+# the committee's year-end question: which projects of the catalogue were never held (no 期 approved)
+CATALOGUE_STATUS_LABELS = {"none_approved": "尚无审批通过的期次"}
 REQUIRED_COLUMNS = [k for k in COLUMNS if k != "年度"]
 
 
@@ -60,6 +62,8 @@ class CatalogueQuerySchema(PageArgsSchema, ZhSchema):
     q = fields.String(load_default=None, validate=Length(max=100), metadata={"description": "项目编号、名称或负责人"})
     year = fields.Integer(load_default=None, validate=Range(2000, 2100))
     institution_id = fields.Integer(load_default=None, validate=IdRange())
+    status = fields.String(load_default=None, validate=OneOf(tuple(CATALOGUE_STATUS_LABELS), CATALOGUE_STATUS_LABELS),
+                           metadata={"description": "none_approved 尚无审批通过的期次（年终核对未举办的项目）"})
 
 
 class ImportFormSchema(ZhFormSchema):

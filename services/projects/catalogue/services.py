@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from services.common.auth import Principal
@@ -312,7 +312,24 @@ def catalogue_page(session: Session, principal: Principal, args: dict[str, Any])
         stmt = stmt.where(Project.year == args["year"])
     if args.get("q"):
         stmt = stmt.where(matches(args["q"], Project.number, Project.title, Project.leader, Project.host_name))
+    if args.get("status") == "none_approved":
+        from ..filings.models import Filing, Offering  # late: filings builds on the catalogue
+
+        stmt = stmt.where(~exists().where(Offering.project_id == Project.id, Filing.offering_id == Offering.id,
+                                          Filing.state == "approved"))
     return paginate(session, stmt, args, Project.year.desc(), Project.number)
+
+
+def approved_counts(session: Session, ids: list[int]) -> dict[int, int]:
+    """How many 期 of each of these projects were approved (a draft or a filing waiting is not held)."""
+    from ..filings.models import Filing, Offering  # late: filings builds on the catalogue
+
+    if not ids:
+        return {}
+    rows = session.execute(select(Offering.project_id, func.count()).join(Filing, Filing.offering_id == Offering.id)
+                           .where(Offering.project_id.in_(ids), Filing.state == "approved")
+                           .group_by(Offering.project_id))
+    return {pid: n for pid, n in rows}
 
 
 def fmt_decimal(value: Decimal | None) -> str:

@@ -18,14 +18,28 @@ from services.common.schemas import load_form
 from ..audit import models as audit
 from ..db import db
 from ..institutions.models import Institution
-from .schemas import CatalogueQuerySchema, ImportFormSchema, ImportResultSchema, ProjectPageSchema
-from .services import catalogue_page, delete_project, fmt_decimal, import_workbook, started_projects
+from .schemas import (
+    CATALOGUE_STATUS_LABELS,
+    CatalogueQuerySchema,
+    ImportFormSchema,
+    ImportResultSchema,
+    ProjectPageSchema,
+)
+from .services import (
+    approved_counts,
+    catalogue_page,
+    delete_project,
+    fmt_decimal,
+    import_workbook,
+    started_projects,
+)
 
 pages = Blueprint("projects_catalogue", __name__, template_folder="templates")
 api = ApiBlueprint("projects_catalogue_api", __name__, url_prefix="/projects/api",
                    description="项目目录：年度省级继续医学教育项目（审核员导入）")
 BEARER = [{"bearer": []}]
-QUERY_LABELS = {"q": "检索", "year": "年度", "page": "页码", "per_page": "每页条数", "institution_id": "申办机构"}
+QUERY_LABELS = {"q": "检索", "year": "年度", "page": "页码", "per_page": "每页条数", "institution_id": "申办机构",
+                "status": "状态"}
 
 
 def _uploaded_workbook() -> bytes:
@@ -41,10 +55,12 @@ def _render_list(args: dict[str, Any], result: Any = None, form_errors: dict[str
     file of next year's catalogue was refused row by row)."""
     session = db.session()
     page = catalogue_page(session, current(), args)  # type: ignore[arg-type]
-    started = started_projects(session, [p.id for p in page["items"]])  # 删除 only where it is allowed
+    ids = [p.id for p in page["items"]]
+    started = started_projects(session, ids)  # 删除 only where it is allowed
     institutions = session.scalars(select(Institution).order_by(Institution.name)).all()
     return render_template("projects/catalogue/list.html", page=page, args=args,
-                           keep=keep_args(args, ("q", "year", "institution_id")), institutions=institutions,
+                           keep=keep_args(args, ("q", "year", "institution_id", "status")), institutions=institutions,
+                           approved=approved_counts(session, ids), status_labels=CATALOGUE_STATUS_LABELS,
                            result=result, form_errors=form_errors or {}, fmt_decimal=fmt_decimal, started=started,
                            this_year=import_year or clock.today_local().year), status
 
