@@ -438,3 +438,22 @@ def test_a_decision_notice_is_retried_when_the_sms_fails_but_not_when_no_templat
         assert on_decided(s, envelope["payload"], envelope) is None  # said in the log; retrying cannot help
     finally:
         s.close()
+
+
+def test_the_clerk_is_told_when_a_return_leaves_too_few_days_to_file_again(projects_app, inst_a, reviewer,
+                                                                            ready_filing, frozen):
+    """Returned four days before the start, the filing could only be sent again with new dates (the 7-day rule
+    holds for every 上报): the clerk's page said nothing of it, and the office heard it only when refused."""
+    from services.common import clock
+
+    project, fid = ready_filing(*inst_a, submit=True)  # starts 2026-03-20
+    page = login_client(projects_app.test_client(), reviewer[1])
+    assert "退回后" not in page.get(f"/projects/review/filings/{fid}").get_data(as_text=True)  # 18 days ahead
+    clock.set_now(frozen + dt.timedelta(days=14))  # 2026-03-16
+    html = page.get(f"/projects/review/filings/{fid}").get_data(as_text=True)
+    assert "距举办已不足 7 天：退回后，申办机构须把举办日期改到 2026-03-23 或以后才能重新上报。" in html
+    c = projects_app.test_client()
+    assert c.post(f"/projects/api/review/filings/{fid}/return", headers=bearer(reviewer[1]),
+                  json={"reason": "日程不清晰"}).status_code == 200
+    r = c.post(f"/projects/api/filings/{fid}/submit", headers=bearer(inst_a[1]), json={})
+    assert r.status_code == 422 and "2026-03-23" in r.get_json()["error"]["message"]  # as the clerk was told

@@ -18,7 +18,7 @@ from ..catalogue.services import fmt_decimal
 from ..db import db
 from ..filings import states
 from ..filings.schemas import FilingOutSchema
-from ..filings.services import filing_checks, filing_dict
+from ..filings.services import MIN_DAYS_BEFORE, earliest_start, filing_checks, filing_dict
 from ..filings.views import commit
 from ..institutions.models import Institution
 from . import services
@@ -54,7 +54,7 @@ def _render_detail(filing: Any, errors: dict[str, str] | None = None, status: in
     return render_template("projects/reviews/detail.html", f=filing, info=info, errors=errors or {},
                            labels=states.LABELS, action_labels=states.ACTION_LABELS,
                            can_decide=states.can(filing, "approve"), fmt_decimal=fmt_decimal,
-                           typed_reason=typed_reason), status
+                           typed_reason=typed_reason, min_days=MIN_DAYS_BEFORE, earliest=earliest_start()), status
 
 
 @pages.get("/projects/review/filings")
