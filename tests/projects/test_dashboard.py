@@ -202,3 +202,10 @@ def test_all_dashboard_endpoints_are_in_the_permission_table(projects_app):
                          "GET /projects/api/review/dashboard"}
     assert all(v == ("reviewer",) for v in mine.values())
 
+
+
+def test_the_home_page_says_its_credits_include_those_not_yet_effective(projects_app, world):
+    """December's 30 credits are all 待生效 (their report is not approved): the home page called them 授予学分
+    without a word, and the clerk found 0 for the same month in 年度统计, which counts effective credits."""
+    page = login_client(projects_app.test_client(), world["reviewer"]).get("/projects/review").get_data(as_text=True)
+    assert "含待生效的学分（执行情况反馈尚未审批通过）" in page and "年度统计的学分合计只计已生效的" in page
