@@ -657,3 +657,15 @@ def test_a_refused_save_keeps_no_field_tied_to_the_refused_one(projects_app, ins
     assert r.status_code == 422
     saved = c.get(f"/projects/api/filings/{fid}", headers=bearer(inst_a[1])).get_json()
     assert (saved["venue"], saved["contact_person"]) == ("西安市曲江会展中心", "赵老师")
+
+
+def test_a_filing_already_sent_shows_its_notes_for_reference(projects_app, inst_a, reviewer, ready_filing, frozen):
+    """Sent and approved, the office's filing still said 核对提示（不影响上报）: there is nothing left to 上报 (the
+    form, while the filing can be edited, has notes of its own)."""
+    _project, fid = ready_filing(*inst_a, submit=True)  # its dates are outside the catalogue's 2026年5月
+    c = login_client(projects_app.test_client(), inst_a[1])
+    assert "核对提示</strong>（仅供参考）" in c.get(f"/projects/filings/{fid}").get_data(as_text=True)  # 待审批
+    assert projects_app.test_client().post(f"/projects/api/review/filings/{fid}/approve", headers=bearer(reviewer[1]),
+                                           json={}).status_code == 200
+    html = c.get(f"/projects/filings/{fid}").get_data(as_text=True)
+    assert "不在项目目录的举办时间" in html and "不影响上报" not in html and "核对提示</strong>（仅供参考）" in html

@@ -872,3 +872,12 @@ def test_a_bad_file_among_many_on_page_3_refuses_only_itself(projects_app, proje
                content_type="multipart/form-data")
     html = r.get_data(as_text=True)
     assert r.status_code == 422 and "会议通知上传失败（“通知.jpg”）" in html and "无需重新选择" not in html
+
+
+def test_a_locked_report_does_not_ask_the_office_to_mend_it(projects_app, inst_a, complete):
+    """Submitted, the report said 已提交，内容已锁定 and, beside its notes, 请核对后修改: the office looked for a
+    way to edit what it could not. A locked report shows its notes for reference only."""
+    _oid, rid = complete(*inst_a, submit=True)
+    html = login_client(projects_app.test_client(), inst_a[1]).get(f"/projects/reports/{rid}").get_data(as_text=True)
+    assert "内容已锁定" in html and "与项目目录登记的 20 学时不一致" in html
+    assert "请核对后修改" not in html and "核对提示</strong>（已提交，仅供参考）" in html
