@@ -669,3 +669,37 @@ def test_a_filing_already_sent_shows_its_notes_for_reference(projects_app, inst_
                                            json={}).status_code == 200
     html = c.get(f"/projects/filings/{fid}").get_data(as_text=True)
     assert "不在项目目录的举办时间" in html and "不影响上报" not in html and "核对提示</strong>（仅供参考）" in html
+
+
+def test_a_project_whose_year_is_over_offers_no_new_offering(projects_app, inst_a, make_project, ready_filing,
+                                                             frozen, csrf):
+    """At the turn of the year the office's list still offered 第一期未登记 on last year's projects: the draft it
+    opened could never be sent (a 2025 project is held in 2025, and 上报 needs a start 7 days ahead)."""
+    from services.common import clock
+
+    old = make_project(inst_a[0], year=2025, offerings_count=2)
+    late = make_project(inst_a[0], year=2026)
+    page = login_client(projects_app.test_client(), inst_a[1])
+    html = page.get("/projects/filings").get_data(as_text=True)
+    row = html[html.index(old.number):]
+    row = row[:row.index("</tr>")]
+    assert "未登记</button>" not in row and "2025 年度已结束，不能再登记新的期次" in row
+    c, h = projects_app.test_client(), bearer(inst_a[1])
+    rows = {r["project"]["number"]: r for r in c.get("/projects/api/filings", headers=h).get_json()["items"]}
+    assert rows[old.number]["next_label"] is None and rows[old.number]["year_closed"] is True
+    assert rows[late.number]["next_label"] == "第一期未登记" and rows[late.number]["year_closed"] is False
+    r = c.post(f"/projects/api/projects/{old.id}/offerings", headers=h)
+    assert r.status_code == 409 and "2025 年度已结束" in r.get_json()["error"]["message"]
+    r = page.post(f"/projects/filings/projects/{old.id}/offerings", data={"csrf_token": csrf(inst_a[1])})
+    assert r.status_code == 409
+    # 28 December: a 2026 project can no longer be filed 7 days ahead within 2026
+    clock.set_now(dt.datetime(2026, 12, 28, 2, 0, tzinfo=dt.UTC))
+    rows = {r["project"]["number"]: r for r in c.get("/projects/api/filings", headers=h).get_json()["items"]}
+    assert rows[late.number]["year_closed"] is True and rows[late.number]["next_label"] is None
+    clock.set_now(frozen)
+    filed, _ = ready_filing(*inst_a, submit=True)
+    clock.set_now(dt.datetime(2027, 1, 5, 2, 0, tzinfo=dt.UTC))  # a project all of whose 期 were filed is just that
+    html = page.get("/projects/filings").get_data(as_text=True)
+    row = html[html.index(filed.number):]
+    row = row[:row.index("</tr>")]
+    assert "已全部登记" in row and "年度已结束" not in row

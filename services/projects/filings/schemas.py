@@ -185,6 +185,8 @@ class ProjectRowOutSchema(Schema):
     next_seq = fields.Integer(allow_none=True)
     next_label = fields.String(allow_none=True, metadata={"description": "按钮文字，如 第一期未登记"})
     next_filing_id = fields.Integer(allow_none=True, metadata={"description": "该期已有草稿时的登记 id"})
+    year_closed = fields.Boolean(metadata={"description": "项目年度内已无可登记的举办日期：不能再登记新的期次"})
+    closed_reason = fields.String(allow_none=True, metadata={"description": "不能再登记新期次的原因"})
 
 
 ProjectRowPageSchema = page_schema(ProjectRowOutSchema, "ProjectRowPageSchema")

@@ -42,6 +42,20 @@ class ProjectRow:
     next_seq: int | None
     next_label: str | None
     next_filing_id: int | None
+    year_closed: bool = False
+    closed_reason: str | None = None
+
+
+def year_closed_reason(project: Project) -> str | None:
+    """Why no new 期 of the project can be filed any more, or None: a project is held within its catalogue year,
+    and 上报 needs a start at least 7 days ahead, so from late December (or once the year is over) a new draft
+    could never be sent."""
+    if earliest_start().year <= project.year:
+        return None
+    if clock.today_local().year > project.year:
+        return f"{project.year} 年度已结束，不能再登记新的期次。"
+    return (f"本项目为 {project.year} 年度项目，须在举办前 {MIN_DAYS_BEFORE} 天登记，{project.year} 年内已无可登记的"
+            f"举办日期，不能再登记新的期次。")
 
 
 def _row(project: Project, offerings: list[Offering]) -> ProjectRow:
@@ -60,7 +74,11 @@ def _row(project: Project, offerings: list[Offering]) -> ProjectRow:
             next_seq = seq
             next_id = o.filing.id if o is not None and o.filing is not None else None
             break
-    return ProjectRow(project, shown, next_seq, f"{seq_label(next_seq)}未登记" if next_seq else None, next_id)
+    closed = year_closed_reason(project) if next_seq is not None else None  # all filed: nothing to close
+    if closed and next_id is None:  # a draft begun in time still opens (to be deleted); no new one is offered
+        next_seq = None
+    return ProjectRow(project, shown, next_seq, f"{seq_label(next_seq)}未登记" if next_seq else None, next_id,
+                      closed is not None, closed)
 
 
 def _has_state(state: str) -> Any:
@@ -139,6 +157,8 @@ def start_offering(session: Session, principal: Principal, project_id: int) -> F
     own_institution(principal, project.institution_id, "该项目不存在。")
     offerings = session.scalars(select(Offering).where(Offering.project_id == project.id)).all()
     row = _row(project, list(offerings))
+    if row.next_seq is None and row.closed_reason:
+        raise AppError(409, "year_closed", row.closed_reason)
     if row.next_seq is None:
         raise AppError(409, "all_filed", f"该项目共 {project.offerings_count} 期，均已登记。")
     if row.next_filing_id is not None:
