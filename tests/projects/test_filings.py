@@ -703,3 +703,18 @@ def test_a_project_whose_year_is_over_offers_no_new_offering(projects_app, inst_
     row = html[html.index(filed.number):]
     row = row[:row.index("</tr>")]
     assert "已全部登记" in row and "年度已结束" not in row
+
+
+def test_a_mobile_typed_with_dashes_or_86_is_the_number(projects_app, inst_a, make_project, frozen):
+    """138-0000-0000 (as printed on many business cards) and +86 139 1234 5678 were refused as 联系电话, though
+    138 0000 0000 was read."""
+    project = make_project(inst_a[0])
+    c, h = projects_app.test_client(), bearer(inst_a[1])
+    fid = c.post(f"/projects/api/projects/{project.id}/offerings", headers=h).get_json()["id"]
+    for typed in ("138-0000-0000", "+86 138 0000 0000", "0086-13800000000", "138－0000－0000"):
+        r = c.put(f"/projects/api/filings/{fid}", headers=h, json={"contact_phone": typed})
+        assert r.status_code == 200 and r.get_json()["contact_phone"] == "13800000000", typed
+    r = c.put(f"/projects/api/filings/{fid}", headers=h, json={"contact_phone": "029-85323000"})
+    assert r.get_json()["contact_phone"] == "029-85323000"  # a landline keeps its area code's dash
+    r = c.put(f"/projects/api/filings/{fid}", headers=h, json={"contact_phone": "138-0000-000"})
+    assert r.status_code == 422  # a digit short is still refused

@@ -29,11 +29,16 @@ PHONE_MSG = "请填写手机号码或带区号的固定电话，如 13800000000 
 
 class PhoneField(fields.String):
     """联系电话 as typed: 全角 digits and a full-width dash folded, spaces and brackets dropped ("138 0000 0000",
-    "(029)85323000"), then checked as a mobile or a landline with its area code."""
+    "(029)85323000"), a mobile's dashes and +86 dropped ("138-0000-0000"), then checked as a mobile or a landline
+    with its area code."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = re.sub(r"[\s()（）]", "", half_width(super()._deserialize(value, attr, data, **kwargs)))
         text = text.replace("\u2014", "-").replace("\u2013", "-")
+        # a mobile in groups of dashes (138-0000-0000) or after the country code (+86, 0086): the 11 digits
+        mobile = re.fullmatch(r"(?:\+?86-?|0086-?)?(1[3-9]\d(?:-?\d){8})", text)
+        if mobile:
+            text = mobile.group(1).replace("-", "")
         if text and not re.match(PHONE_RE, text):
             raise ValidationError(PHONE_MSG)
         return text
