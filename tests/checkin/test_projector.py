@@ -59,6 +59,13 @@ def test_a_sign_out_window_counts_sign_outs(checkin_app, cdb):
     clock.set_now(OPEN_AT + dt.timedelta(minutes=30))
     html = open_page(checkin_app, aid, wids[0]).get_data(as_text=True)
     assert "本时段已签退" in html and '"alt": "签退二维码"' in html and "本时段已签到" not in html
+    # the room is told to scan to 签退, not to 签到
+    assert "请使用微信扫描二维码签退" in html and "二维码签到" not in html
+    anon = checkin_app.test_client()
+    live = anon.get(f"/checkin/projector/{ptoken_of(html)}/live").get_json()
+    assert live["text"] == "请使用微信扫描二维码签退"
+    clock.set_now(OPEN_AT - dt.timedelta(seconds=30))
+    assert "即将开始签退" in open_page(checkin_app, aid, wids[0]).get_data(as_text=True)
 
 
 @pytest.mark.parametrize(("who", "status"), [("inst_b", 404), ("reviewer", 403), ("trainee", 403),

@@ -27,7 +27,7 @@ from services.common.errors import AppError
 
 from ..activities.models import Activity
 from ..qr import image, tokens
-from ..windows.models import CheckinWindow
+from ..windows.models import KINDS, CheckinWindow
 from ..windows.services import window_count
 
 SALT = "cme-projector"
@@ -105,17 +105,19 @@ def window_for_ptoken(session: Session, ptoken: str) -> CheckinWindow:
 
 # ---------------------------------------------------------------- what the projector shows now
 
+# {k}: the window's kind (签到 or 签退): a 签退 window must not tell the room to scan to 签到
 STATE_TEXT = {
-    "before": "本时段尚未开始签到",
-    "soon": "即将开始签到",
-    "open": "请使用微信扫描二维码签到",
-    "closed": "本时段签到已结束",
+    "before": "本时段尚未开始{k}",
+    "soon": "即将开始{k}",
+    "open": "请使用微信扫描二维码{k}",
+    "closed": "本时段{k}已结束",
 }
 
 
 @dataclass
 class ProjectorState:
     state: str  # before | soon | open | closed
+    kind: str  # sign_in | sign_out
     show_code: bool
     slot: int
     seconds_left: float
@@ -128,7 +130,7 @@ class ProjectorState:
 
     @property
     def text(self) -> str:
-        return STATE_TEXT[self.state]
+        return STATE_TEXT[self.state].format(k=KINDS[self.kind])
 
     def svg(self, window: CheckinWindow) -> str | None:
         if not self.show_code or self.url is None:
@@ -140,6 +142,7 @@ class ProjectorState:
 class _WindowTimes:
     id: int
     activity_id: int
+    kind: str
     starts_at: dt.datetime
     ends_at: dt.datetime
 
@@ -157,7 +160,8 @@ def _state(window: CheckinWindow | _WindowTimes, count: int, forced: int,
         state = "closed"
     show = state in ("soon", "open")
     token, slot = tokens.current_token(window.activity_id, window.id, at)
-    return ProjectorState(state=state, show_code=show, slot=slot, seconds_left=tokens.seconds_until_next(at),
+    return ProjectorState(state=state, kind=window.kind, show_code=show, slot=slot,
+                          seconds_left=tokens.seconds_until_next(at),
                           token=token if show else None, url=scan_url(token) if show else None, count=count,
                           forced=forced, starts_at=window.starts_at, ends_at=window.ends_at)
 
@@ -179,7 +183,8 @@ def live_state(session: Session, ptoken: str) -> ProjectorState:
         window = window_for_ptoken(session, ptoken)
         count, forced = window_count(session, window.id)
         seen = (time.monotonic() + ttl,
-                _WindowTimes(window.id, window.activity_id, window.starts_at, window.ends_at), count, forced)
+                _WindowTimes(window.id, window.activity_id, window.kind, window.starts_at, window.ends_at),
+                count, forced)
         if len(_live_seen) > 2048:  # bounded: tokens of closed windows simply fall out
             _live_seen.clear()
         _live_seen[ptoken] = seen
