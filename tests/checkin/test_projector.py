@@ -58,7 +58,7 @@ def test_a_sign_out_window_counts_sign_outs(checkin_app, cdb):
         conn.execute(update(CheckinWindow).where(CheckinWindow.id == wids[0]).values(kind="sign_out"))
     clock.set_now(OPEN_AT + dt.timedelta(minutes=30))
     html = open_page(checkin_app, aid, wids[0]).get_data(as_text=True)
-    assert "本时段已签退" in html and '"alt": "签退二维码"' in html and "本时段已签到" not in html
+    assert "本时段已签退" in html and '"kind_label": "签退"' in html and "本时段已签到" not in html
     # the room is told to scan to 签退, not to 签到
     assert "请使用微信扫描二维码签退" in html and "二维码签到" not in html
     anon = checkin_app.test_client()
@@ -91,7 +91,8 @@ def test_live_with_valid_forged_expired_and_foreign_tokens(checkin_app, cdb):
     body = r.get_json()
     _svg, slot, _token = expected_svg(aid, wids[0], clock.now())
     assert (body["state"], body["show_code"], body["slot"], body["count"]) == ("open", True, slot, 0)
-    assert 0 < body["seconds_left"] <= 60 and body["svg_url"] == f"/checkin/projector/{ptoken}/qr.svg?slot={slot}"
+    assert 0 < body["seconds_left"] <= 60
+    assert body["svg_url"] == f"/checkin/projector/{ptoken}/qr.svg?slot={slot}&w={wids[0]}"
     scan(cdb, wids[0], 1)
     scan(cdb, wids[1], 2, at=OPEN_AT + dt.timedelta(hours=6))  # another window's check-in is not counted
     assert anon.get(f"/checkin/projector/{ptoken}/live").get_json()["count"] == 1
@@ -151,10 +152,12 @@ def test_no_code_outside_the_window(checkin_app, cdb):
     clock.set_now(OPEN_AT - dt.timedelta(seconds=30))  # a little before: the code is up
     live = anon.get(f"/checkin/projector/{ptoken}/live").get_json()
     assert (live["state"], live["show_code"]) == ("soon", True)
-    clock.set_now(OPEN_AT + dt.timedelta(hours=3, minutes=31))
-    live = anon.get(f"/checkin/projector/{ptoken}/live").get_json()
-    assert (live["state"], live["show_code"], live["text"]) == ("closed", False, "本时段签到已结束")
-    closed = open_page(checkin_app, aid, wids[0]).get_data(as_text=True)
+    # the last window of the activity over: the page says so, and that nothing follows
+    clock.set_now(dt.datetime(2026, 12, 11, 4, 1, tzinfo=dt.UTC))  # 12:01 on day 2
+    closed = open_page(checkin_app, aid, wids[2]).get_data(as_text=True)
+    live = anon.get(f"/checkin/projector/{ptoken_of(closed)}/live").get_json()
+    assert (live["state"], live["show_code"], live["text"]) == (
+        "closed", False, "本时段签到已结束，本活动已没有后续的刷卡周期")
     assert "<svg" not in closed
     # the QR area says it once, in large type; no "scan the newest code" beside a window that is over
     assert '<p class="state" id="state" hidden>' in closed and '<p class="muted" id="hint" hidden>' in closed
@@ -202,3 +205,147 @@ def test_live_answers_from_memory_for_a_moment(checkin_app, cdb, monkeypatch):
     assert c.get(f"/checkin/projector/{ptoken}/live").get_json()["count"] == 1
     # a cached window never outlives its token's signature check
     assert c.get(f"/checkin/projector/{ptoken[:-2]}xx/live").status_code == 403
+
+
+def add_window(cdb, aid, title, kind, starts_at, ends_at) -> int:
+    from services.checkin.windows.models import CheckinWindow
+
+    s = cdb.new_session()
+    try:
+        w = CheckinWindow(activity_id=aid, title=title, kind=kind, starts_at=starts_at, ends_at=ends_at,
+                          from_schedule=False, created_at=OPEN_AT)
+        s.add(w)
+        s.commit()
+        return w.id
+    finally:
+        s.close()
+
+
+def test_a_page_left_on_the_wall_follows_the_day(checkin_app, cdb):
+    """Opened on the morning's 签到 before 08:30 and never touched: it shows each window of the activity in turn
+    (签到, then the overlapping 签退, then the afternoon's), with that window's name, times, count and code, and
+    says in each gap which window comes next and when."""
+    aid, wids = make_activity(cdb)
+    # 上午签退 11:30–12:30 (Shanghai), overlapping the morning 签到 that ends at 12:00
+    sign_out = add_window(cdb, aid, "上午签退", "sign_out", dt.datetime(2026, 12, 10, 3, 30, tzinfo=dt.UTC),
+                          dt.datetime(2026, 12, 10, 4, 30, tzinfo=dt.UTC))
+    scan(cdb, wids[0], 1)
+    scan(cdb, wids[0], 2)
+    scan(cdb, sign_out, 1, at=dt.datetime(2026, 12, 10, 4, 10, tzinfo=dt.UTC))
+    clock.set_now(OPEN_AT - dt.timedelta(minutes=10))
+    html = open_page(checkin_app, aid, wids[0]).get_data(as_text=True)
+    assert "本时段尚未开始签到（08:30 开始）" in html and "<svg" not in html
+    ptoken = ptoken_of(html)
+    anon = checkin_app.test_client()
+
+    def live_at(at):
+        clock.set_now(at)
+        return anon.get(f"/checkin/projector/{ptoken}/live").get_json()
+
+    at = OPEN_AT + dt.timedelta(hours=2)  # 10:30: the morning 签到 itself
+    live = live_at(at)
+    assert (live["window_id"], live["state"], live["count"]) == (wids[0], "open", 2)
+    assert live["count_label"] == "本时段已签到"
+    assert live["title"] == "开幕式与专题讲座" and live["period"] == "2026-12-10 08:30 – 12:00"
+
+    at = dt.datetime(2026, 12, 10, 4, 0, 30, tzinfo=dt.UTC)  # 12:00:30: the 签到 is over, the 签退 is open
+    live = live_at(at)
+    assert (live["window_id"], live["state"], live["text"]) == (sign_out, "open", "请使用微信扫描二维码签退")
+    assert (live["title"], live["kind_label"], live["count"], live["count_label"]) == ("上午签退", "签退", 1,
+                                                                                       "本时段已签退")
+    assert live["period"] == "2026-12-10 11:30 – 12:30"
+    svg, slot, _token = expected_svg(aid, sign_out, at)
+    assert live["svg_url"].endswith(f"slot={slot}&w={sign_out}")
+    assert anon.get(live["svg_url"]).get_data(as_text=True) == svg  # the 签退 window's code, not the 签到's
+    # a picture asked for the window the page has left is refused (the page asks again), never served
+    assert anon.get(f"/checkin/projector/{ptoken}/qr.svg?slot={slot}&w={wids[0]}").status_code == 404
+
+    live = live_at(dt.datetime(2026, 12, 10, 5, 0, tzinfo=dt.UTC))  # 13:00: the lunch break
+    assert (live["window_id"], live["state"], live["show_code"], live["svg_url"]) == (wids[1], "before", False, None)
+    assert live["text"] == "上一时段已结束，下一时段“12月10日 14:00–17:30”14:00 开始签到"
+    assert (live["count"], live["count_label"], live["period"]) == (0, "本时段已签到", "2026-12-10 14:00 – 17:30")
+
+    at = dt.datetime(2026, 12, 10, 5, 59, 30, tzinfo=dt.UTC)  # 13:59:30: the afternoon's code is up
+    live = live_at(at)
+    assert (live["window_id"], live["state"], live["show_code"]) == (wids[1], "soon", True)
+    assert anon.get(live["svg_url"]).get_data(as_text=True) == expected_svg(aid, wids[1], at)[0]
+
+    live = live_at(dt.datetime(2026, 12, 10, 9, 31, tzinfo=dt.UTC))  # 17:31: the day is over, tomorrow's is next
+    assert (live["window_id"], live["state"]) == (wids[2], "before")
+    assert live["text"] == "上一时段已结束，下一时段“病例讨论”12月11日 08:30 开始签到"
+
+
+def test_the_header_follows_an_edit_of_the_window(checkin_app, cdb):
+    """The office corrects the name or times while the projector is up: the wall says what the window now is."""
+    from tests.checkin.test_windows_support import api_headers
+
+    aid, wids = make_activity(cdb)
+    clock.set_now(OPEN_AT + dt.timedelta(minutes=5))
+    html = open_page(checkin_app, aid, wids[0]).get_data(as_text=True)
+    assert '<span id="wperiod">2026-12-10 08:30 – 12:00</span>' in html
+    c = checkin_app.test_client()
+    r = c.put(f"/checkin/api/activities/{aid}/windows/{wids[0]}", headers=api_headers("inst_a"),
+              json={"title": "开幕式", "ends_at": "2026-12-10T12:30:00+08:00"})
+    assert r.status_code == 200, r.get_json()
+    live = c.get(f"/checkin/projector/{ptoken_of(html)}/live").get_json()
+    assert (live["title"], live["period"]) == ("开幕式", "2026-12-10 08:30 – 12:30")
+
+
+def test_the_page_itself_swaps_window_and_comes_back_after_a_network_drop(checkin_app, cdb):
+    """Chromium runs the page's own script against the service (the suite's clock moved by the test): the picture
+    is swapped when the page moves on to the next window within one code slot, the header and count's label
+    follow, and when the network returns the page asks at once instead of showing a faded code until its next
+    retry."""
+    from playwright.sync_api import sync_playwright
+    from sqlalchemy import update
+
+    from services.checkin.windows.models import CheckinWindow
+    from tests.stack.browser import CHROMIUM, CHROMIUM_ARGS
+
+    aid, wids = make_activity(cdb)
+    # the morning 签到 ends at 12:00:30, the 签退 opened at 11:30: one code slot (12:00:00–12:01:00) sees both
+    with cdb.engine.begin() as conn:
+        conn.execute(update(CheckinWindow).where(CheckinWindow.id == wids[0])
+                     .values(ends_at=dt.datetime(2026, 12, 10, 4, 0, 30, tzinfo=dt.UTC)))
+    sign_out = add_window(cdb, aid, "上午签退", "sign_out", dt.datetime(2026, 12, 10, 3, 30, tzinfo=dt.UTC),
+                          dt.datetime(2026, 12, 10, 4, 30, tzinfo=dt.UTC))
+    clock.set_now(dt.datetime(2026, 12, 10, 4, 0, 10, tzinfo=dt.UTC))
+    url = f"/checkin/activities/{aid}/windows/{wids[0]}/projector"
+    html = open_page(checkin_app, aid, wids[0]).get_data(as_text=True)
+    anon = checkin_app.test_client()
+    down = {"on": False}
+
+    def answer(route):
+        path = route.request.url.removeprefix("http://cme.test")
+        if path == url:
+            route.fulfill(status=200, content_type="text/html; charset=utf-8", body=html)
+        elif down["on"]:
+            route.abort("internetdisconnected")
+        else:
+            r = anon.get(path)
+            route.fulfill(status=r.status_code, content_type=r.content_type, body=r.get_data())
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.route("http://cme.test/**", answer)
+            page.goto(f"http://cme.test{url}")
+            assert page.locator("#wtitle").inner_text() == "开幕式与专题讲座 · 签到"
+            clock.set_now(dt.datetime(2026, 12, 10, 4, 0, 40, tzinfo=dt.UTC))  # same slot, the 签退's turn
+            page.wait_for_function("document.getElementById('wtitle').textContent === '上午签退 · 签退'",
+                                   timeout=10_000)
+            page.wait_for_selector(f"#qr img[src$='&w={sign_out}']", timeout=10_000)
+            assert page.locator("#qr img").get_attribute("alt") == "签退二维码"
+            assert page.locator("#count-label").inner_text() == "本时段已签退"
+            assert page.locator("#state").inner_text() == "请使用微信扫描二维码签退"
+
+            down["on"] = True
+            page.context.set_offline(True)
+            page.wait_for_selector("#offline.on", timeout=10_000)
+            page.wait_for_timeout(6_500)  # two failed tries: the next would be 8 seconds away
+            down["on"] = False
+            page.context.set_offline(False)
+            page.wait_for_selector("#offline:not(.on)", state="attached", timeout=2_500)
+        finally:
+            browser.close()

@@ -6,8 +6,10 @@ a day of sessions). The token is signed with the server secret under its own sal
 names one activity and one window (and the institution), and is valid for 24 hours by the suite's
 clock. It grants exactly what the room already sees on the wall: the current code and the count.
 
-What is shown depends on the window's time: the code only from a little before the window opens
-(``CME_PROJECTOR_LEAD_SECONDS``, default 60) until it closes; otherwise a notice.
+What is shown depends on the time: the code only from a little before a window opens
+(``CME_PROJECTOR_LEAD_SECONDS``, default 60) until it closes; otherwise a notice. Once the window the page
+was opened on is over, the page follows the activity's next window (see ``_follow``), so one page left on the
+wall serves a whole day of sessions.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from services.common.errors import AppError
 from ..activities.models import Activity
 from ..qr import image, tokens
 from ..windows.models import KINDS, CheckinWindow
-from ..windows.services import window_count
+from ..windows.services import checkin_counts
 
 SALT = "cme-projector"
 MAX_AGE = 24 * 3600
@@ -104,13 +106,20 @@ def window_for_ptoken(session: Session, ptoken: str) -> CheckinWindow:
 
 
 # ---------------------------------------------------------------- what the projector shows now
+#
+# The page is opened on one window but left on the wall all day: once that window is over it follows the
+# activity's next window by start (morning 签到 -> 签退 -> afternoon 签到 …), says when the next one begins in
+# a gap, and says that no window is left after the last. The token names the window it was opened on; which
+# window is shown is worked out afresh on every poll, so an edit of the times is followed too.
 
 # {k}: the window's kind (签到 or 签退): a 签退 window must not tell the room to scan to 签到
 STATE_TEXT = {
-    "before": "本时段尚未开始{k}",
+    "before": "本时段尚未开始{k}（{when} 开始）",
+    "next": "上一时段已结束，下一时段“{title}”{when} 开始{k}",
     "soon": "即将开始{k}",
     "open": "请使用微信扫描二维码{k}",
     "closed": "本时段{k}已结束",
+    "all_closed": "本时段{k}已结束，本活动已没有后续的刷卡周期",
 }
 
 
@@ -127,29 +136,68 @@ class ProjectorState:
     forced: int
     starts_at: dt.datetime
     ends_at: dt.datetime
+    window_id: int  # the window shown: the one the page was opened on, or the one it followed on to
+    activity_id: int
+    title: str
+    text: str
 
     @property
-    def text(self) -> str:
-        return STATE_TEXT[self.state].format(k=KINDS[self.kind])
+    def kind_label(self) -> str:
+        return KINDS[self.kind]
 
-    def svg(self, window: CheckinWindow) -> str | None:
+    @property
+    def period(self) -> str:
+        """The shown window's times as the page's header says them (Shanghai time)."""
+        same_day = clock.fmt(self.starts_at, "%Y-%m-%d") == clock.fmt(self.ends_at, "%Y-%m-%d")
+        return (f"{clock.fmt(self.starts_at, '%Y-%m-%d %H:%M')} – "
+                f"{clock.fmt(self.ends_at, '%H:%M' if same_day else '%Y-%m-%d %H:%M')}")
+
+    def svg(self) -> str | None:
         if not self.show_code or self.url is None:
             return None
-        return image.qr_svg(window.activity_id, window.id, self.slot, self.url)
+        return image.qr_svg(self.activity_id, self.window_id, self.slot, self.url)
 
 
 @dataclass(frozen=True)
 class _WindowTimes:
     id: int
     activity_id: int
+    title: str
     kind: str
     starts_at: dt.datetime
     ends_at: dt.datetime
 
 
-def _state(window: CheckinWindow | _WindowTimes, count: int, forced: int,
+def _times(window: CheckinWindow) -> _WindowTimes:
+    return _WindowTimes(window.id, window.activity_id, window.title, window.kind, window.starts_at, window.ends_at)
+
+
+def _when(start: dt.datetime, at: dt.datetime) -> str:
+    local, today = clock.to_local(start), clock.to_local(at)
+    assert local is not None and today is not None
+    return f"{local:%H:%M}" if local.date() == today.date() else f"{local.month}月{local.day}日 {local:%H:%M}"
+
+
+def _follow(windows: list[_WindowTimes], opened: _WindowTimes, at: dt.datetime) -> tuple[_WindowTimes, str]:
+    """(the window to show at `at`, how it is shown: "own", "next" or "last").
+
+    The opened window until it is over; then the first window starting after it that is not over yet; when
+    none is left, the one of them that ended last."""
+    if at <= opened.ends_at:
+        return opened, "own"
+    later = sorted((w for w in windows if (w.starts_at, w.id) > (opened.starts_at, opened.id)),
+                   key=lambda w: (w.starts_at, w.id))
+    pending = [w for w in later if at <= w.ends_at]
+    if pending:
+        return pending[0], "next"
+    last = max([opened, *later], key=lambda w: (w.ends_at, w.starts_at, w.id))
+    return last, "last" if len(windows) > 1 else "own"
+
+
+def _state(windows: list[_WindowTimes], opened: _WindowTimes, counts: dict[int, tuple[int, int]],
            at: dt.datetime | None = None) -> ProjectorState:
     at = at or clock.now()
+    window, how = _follow(windows, opened, at)
     if at < window.starts_at - dt.timedelta(seconds=lead_seconds()):
         state = "before"
     elif at < window.starts_at:
@@ -158,21 +206,31 @@ def _state(window: CheckinWindow | _WindowTimes, count: int, forced: int,
         state = "open"
     else:
         state = "closed"
+    key = {("before", "next"): "next", ("closed", "last"): "all_closed"}.get((state, how), state)
+    text = STATE_TEXT[key].format(k=KINDS[window.kind], when=_when(window.starts_at, at), title=window.title)
     show = state in ("soon", "open")
     token, slot = tokens.current_token(window.activity_id, window.id, at)
+    count, forced = counts.get(window.id, (0, 0))
     return ProjectorState(state=state, kind=window.kind, show_code=show, slot=slot,
                           seconds_left=tokens.seconds_until_next(at),
                           token=token if show else None, url=scan_url(token) if show else None, count=count,
-                          forced=forced, starts_at=window.starts_at, ends_at=window.ends_at)
+                          forced=forced, starts_at=window.starts_at, ends_at=window.ends_at, window_id=window.id,
+                          activity_id=window.activity_id, title=window.title, text=text)
+
+
+def _activity_windows(session: Session, activity_id: int) -> list[_WindowTimes]:
+    return [_times(w) for w in session.scalars(select(CheckinWindow).where(CheckinWindow.activity_id == activity_id))]
 
 
 def state_of(session: Session, window: CheckinWindow, at: dt.datetime | None = None) -> ProjectorState:
-    return _state(window, *window_count(session, window.id), at)
+    """What a projector opened on `window` shows at `at` (now): that window's state, or the next one's."""
+    return _state(_activity_windows(session, window.activity_id), _times(window),
+                  checkin_counts(session, window.activity_id), at)
 
 
 # Every projector polls every few seconds, and a hall may have several screens: each process answers
-# a window's live state from memory for a moment and asks the database at most once per period.
-_live_seen: dict[str, tuple[float, _WindowTimes, int, int]] = {}
+# a projector's live state from memory for a moment and asks the database at most once per period.
+_live_seen: dict[str, tuple[float, list[_WindowTimes], _WindowTimes, dict[int, tuple[int, int]]]] = {}
 
 
 def live_state(session: Session, ptoken: str) -> ProjectorState:
@@ -181,10 +239,8 @@ def live_state(session: Session, ptoken: str) -> ProjectorState:
     seen = _live_seen.get(ptoken)
     if seen is None or seen[0] < time.monotonic():
         window = window_for_ptoken(session, ptoken)
-        count, forced = window_count(session, window.id)
-        seen = (time.monotonic() + ttl,
-                _WindowTimes(window.id, window.activity_id, window.kind, window.starts_at, window.ends_at),
-                count, forced)
+        seen = (time.monotonic() + ttl, _activity_windows(session, window.activity_id), _times(window),
+                checkin_counts(session, window.activity_id))
         if len(_live_seen) > 2048:  # bounded: tokens of closed windows simply fall out
             _live_seen.clear()
         _live_seen[ptoken] = seen
@@ -192,7 +248,11 @@ def live_state(session: Session, ptoken: str) -> ProjectorState:
 
 
 def live_dict(st: ProjectorState, ptoken: str) -> dict[str, Any]:
+    # svg_url names the window as well as the slot: the page swaps the picture when either changes (a switch of
+    # windows inside one slot included), and a picture asked for just after a switch is refused, not mixed up
+    svg_url = f"/checkin/projector/{ptoken}/qr.svg?slot={st.slot}&w={st.window_id}" if st.show_code else None
     return {"state": st.state, "text": st.text, "show_code": st.show_code, "slot": st.slot,
             "seconds_left": round(st.seconds_left, 2), "count": st.count, "forced": st.forced,
-            "svg_url": f"/checkin/projector/{ptoken}/qr.svg?slot={st.slot}" if st.show_code else None,
-            "starts_at": st.starts_at.isoformat(), "ends_at": st.ends_at.isoformat(), "poll_seconds": POLL_SECONDS}
+            "svg_url": svg_url, "starts_at": st.starts_at.isoformat(), "ends_at": st.ends_at.isoformat(),
+            "poll_seconds": POLL_SECONDS, "window_id": st.window_id, "title": st.title, "kind_label": st.kind_label,
+            "period": st.period, "count_label": f"本时段已{st.kind_label}"}

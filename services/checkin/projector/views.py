@@ -20,7 +20,6 @@ from services.common.errors import AppError
 from services.common.schemas import fields
 
 from ..db import db
-from ..qr import image
 from ..windows.services import get_window
 from . import services
 
@@ -43,7 +42,7 @@ def projector_page(activity_id: int, window_id: int) -> Any:
     ptoken = services.issue_ptoken(window)
     st = services.state_of(session, window)
     resp = Response(render_template("checkin/projector/page.html", w=window, a=window.activity, st=st,
-                                    svg=st.svg(window), ptoken=ptoken, live=services.live_dict(st, ptoken)))
+                                    svg=st.svg(), ptoken=ptoken, live=services.live_dict(st, ptoken)))
     return _no_store(resp)
 
 
@@ -61,16 +60,17 @@ def projector_live(ptoken: str) -> Any:
 @pages.get("/checkin/projector/<ptoken>/qr.svg")
 @access("public")  # authorised by the signed projector token in the URL (see the module docstring)
 def projector_qr(ptoken: str) -> Any:
-    """The current code as SVG, cacheable until its slot ends; an old slot is never served again."""
+    """The current code as SVG (of the window the projector shows now), cacheable until its slot ends; an old slot,
+    or a window the projector has moved on from, is never served again."""
     session = db.session()
     window = services.window_for_ptoken(session, ptoken)
     st = services.state_of(session, window)
     if not st.show_code:
-        raise AppError(404, "window_not_open", "本时段不在签到时间内，没有二维码。")
-    asked = request.args.get("slot")
-    if asked is not None and asked != str(st.slot):
+        raise AppError(404, "window_not_open", "当前不在刷卡周期的时间内，没有二维码。")
+    asked = {"slot": str(st.slot), "w": str(st.window_id)}
+    if any(request.args.get(k) not in (None, now) for k, now in asked.items()):
         raise AppError(404, "qr_slot_gone", "二维码已更新，请刷新。")
-    resp = Response(image.qr_svg(window.activity_id, window.id, st.slot, st.url or ""), mimetype="image/svg+xml")
+    resp = Response(st.svg() or "", mimetype="image/svg+xml")
     resp.headers["Cache-Control"] = f"private, max-age={max(0, math.floor(st.seconds_left))}"
     resp.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
     return resp
@@ -85,6 +85,9 @@ class ProjectorOutSchema(Schema):
     state = fields.String()
     count = fields.Integer()
     seconds_left = fields.Float()
+    window_id = fields.Integer(metadata={"description": "当前显示的刷卡周期（本时段结束后自动转到本活动的下一时段）"})
+    title = fields.String(metadata={"description": "当前显示的刷卡周期名称"})
+    text = fields.String(metadata={"description": "投影上显示的状态说明"})
 
 
 @api.route("/activities/<int:activity_id>/windows/<int:window_id>/projector", methods=["GET"])
@@ -98,4 +101,5 @@ def api_projector(activity_id: int, window_id: int) -> Any:
     st = services.state_of(session, window)
     live = services.live_dict(st, ptoken)
     return {"ptoken": ptoken, "live_url": f"/checkin/projector/{ptoken}/live", "svg_url": live["svg_url"],
-            "state": st.state, "count": st.count, "seconds_left": live["seconds_left"]}
+            "state": st.state, "count": st.count, "seconds_left": live["seconds_left"], "window_id": st.window_id,
+            "title": st.title, "text": st.text}
