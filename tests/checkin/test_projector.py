@@ -65,7 +65,7 @@ def test_a_sign_out_window_counts_sign_outs(checkin_app, cdb):
     live = anon.get(f"/checkin/projector/{ptoken_of(html)}/live").get_json()
     assert live["text"] == "请使用微信扫描二维码签退"
     clock.set_now(OPEN_AT - dt.timedelta(seconds=30))
-    assert "即将开始签退" in open_page(checkin_app, aid, wids[0]).get_data(as_text=True)
+    assert "即将开始签退（08:30 开始）" in open_page(checkin_app, aid, wids[0]).get_data(as_text=True)
 
 
 @pytest.mark.parametrize(("who", "status"), [("inst_b", 404), ("reviewer", 403), ("trainee", 403),
@@ -149,9 +149,16 @@ def test_no_code_outside_the_window(checkin_app, cdb):
     live = anon.get(f"/checkin/projector/{ptoken}/live").get_json()
     assert (live["state"], live["show_code"], live["svg_url"]) == ("before", False, None)
     assert anon.get(f"/checkin/projector/{ptoken}/qr.svg").status_code == 404
-    clock.set_now(OPEN_AT - dt.timedelta(seconds=30))  # a little before: the code is up
+    # a little before: the wall says it is about to start, without a code a phone would be refused with
+    clock.set_now(OPEN_AT - dt.timedelta(seconds=30))
     live = anon.get(f"/checkin/projector/{ptoken}/live").get_json()
-    assert (live["state"], live["show_code"]) == ("soon", True)
+    assert (live["state"], live["show_code"], live["svg_url"]) == ("soon", False, None)
+    assert live["text"] == "即将开始签到（08:30 开始）" and live["seconds_to_change"] == 30
+    assert anon.get(f"/checkin/projector/{ptoken}/qr.svg").status_code == 404
+    # (such a code would be refused: a scan's time is judged against the window's)
+    early = expected_svg(aid, wids[0], clock.now())[2]
+    r = anon.get(f"/checkin/s/{early}", headers={"User-Agent": "Mozilla/5.0 MicroMessenger/8.0.50"})
+    assert r.status_code == 403 and "not_in_window" in r.get_data(as_text=True)
     # the last window of the activity over: the page says so, and that nothing follows
     clock.set_now(dt.datetime(2026, 12, 11, 4, 1, tzinfo=dt.UTC))  # 12:01 on day 2
     closed = open_page(checkin_app, aid, wids[2]).get_data(as_text=True)
@@ -265,9 +272,12 @@ def test_a_page_left_on_the_wall_follows_the_day(checkin_app, cdb):
     assert live["text"] == "上一时段已结束，下一时段“12月10日 14:00–17:30”14:00 开始签到"
     assert (live["count"], live["count_label"], live["period"]) == (0, "本时段已签到", "2026-12-10 14:00 – 17:30")
 
-    at = dt.datetime(2026, 12, 10, 5, 59, 30, tzinfo=dt.UTC)  # 13:59:30: the afternoon's code is up
+    live = live_at(dt.datetime(2026, 12, 10, 5, 59, 30, tzinfo=dt.UTC))  # 13:59:30
+    assert (live["window_id"], live["state"], live["show_code"]) == (wids[1], "soon", False)
+    assert live["text"] == "即将开始签到（14:00 开始）" and live["seconds_to_change"] == 30
+    at = dt.datetime(2026, 12, 10, 6, 0, 5, tzinfo=dt.UTC)  # 14:00:05: the afternoon's code is up
     live = live_at(at)
-    assert (live["window_id"], live["state"], live["show_code"]) == (wids[1], "soon", True)
+    assert (live["window_id"], live["state"], live["show_code"]) == (wids[1], "open", True)
     assert anon.get(live["svg_url"]).get_data(as_text=True) == expected_svg(aid, wids[1], at)[0]
 
     live = live_at(dt.datetime(2026, 12, 10, 9, 31, tzinfo=dt.UTC))  # 17:31: the day is over, tomorrow's is next

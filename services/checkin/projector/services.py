@@ -6,10 +6,11 @@ a day of sessions). The token is signed with the server secret under its own sal
 names one activity and one window (and the institution), and is valid for 24 hours by the suite's
 clock. It grants exactly what the room already sees on the wall: the current code and the count.
 
-What is shown depends on the time: the code only from a little before a window opens
-(``CME_PROJECTOR_LEAD_SECONDS``, default 60) until it closes; otherwise a notice. Once the window the page
-was opened on is over, the page follows the activity's next window (see ``_follow``), so one page left on the
-wall serves a whole day of sessions.
+What is shown depends on the time: the code only while a window is open (a scan is judged by the window's
+times, so a code shown before it opens would only earn refusals); a little before it opens
+(``CME_PROJECTOR_LEAD_SECONDS``, default 60) the notice says it is about to start; otherwise a notice. Once
+the window the page was opened on is over, the page follows the activity's next window (see ``_follow``), so
+one page left on the wall serves a whole day of sessions.
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def window_for_ptoken(session: Session, ptoken: str) -> CheckinWindow:
 STATE_TEXT = {
     "before": "本时段尚未开始{k}（{when} 开始）",
     "next": "上一时段已结束，下一时段“{title}”{when} 开始{k}",
-    "soon": "即将开始{k}",
+    "soon": "即将开始{k}（{when} 开始）",
     "open": "请使用微信扫描二维码{k}",
     "closed": "本时段{k}已结束",
     "all_closed": "本时段{k}已结束，本活动已没有后续的刷卡周期",
@@ -130,6 +131,7 @@ class ProjectorState:
     show_code: bool
     slot: int
     seconds_left: float
+    seconds_to_change: float | None  # until the shown window opens (or closes, when open); None after it closed
     token: str | None
     url: str | None
     count: int
@@ -208,11 +210,14 @@ def _state(windows: list[_WindowTimes], opened: _WindowTimes, counts: dict[int, 
         state = "closed"
     key = {("before", "next"): "next", ("closed", "last"): "all_closed"}.get((state, how), state)
     text = STATE_TEXT[key].format(k=KINDS[window.kind], when=_when(window.starts_at, at), title=window.title)
-    show = state in ("soon", "open")
+    # no code before the window opens: the phone judges a scan by the window's times and would refuse it
+    show = state == "open"
     token, slot = tokens.current_token(window.activity_id, window.id, at)
     count, forced = counts.get(window.id, (0, 0))
+    change = window.ends_at if state == "open" else window.starts_at if state in ("before", "soon") else None
     return ProjectorState(state=state, kind=window.kind, show_code=show, slot=slot,
                           seconds_left=tokens.seconds_until_next(at),
+                          seconds_to_change=(change - at).total_seconds() if change is not None else None,
                           token=token if show else None, url=scan_url(token) if show else None, count=count,
                           forced=forced, starts_at=window.starts_at, ends_at=window.ends_at, window_id=window.id,
                           activity_id=window.activity_id, title=window.title, text=text)
@@ -254,5 +259,6 @@ def live_dict(st: ProjectorState, ptoken: str) -> dict[str, Any]:
     return {"state": st.state, "text": st.text, "show_code": st.show_code, "slot": st.slot,
             "seconds_left": round(st.seconds_left, 2), "count": st.count, "forced": st.forced,
             "svg_url": svg_url, "starts_at": st.starts_at.isoformat(), "ends_at": st.ends_at.isoformat(),
+            "seconds_to_change": None if st.seconds_to_change is None else round(st.seconds_to_change, 2),
             "poll_seconds": POLL_SECONDS, "window_id": st.window_id, "title": st.title, "kind_label": st.kind_label,
             "period": st.period, "count_label": f"本时段已{st.kind_label}"}
