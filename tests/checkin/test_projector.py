@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -301,6 +302,9 @@ def test_the_header_follows_an_edit_of_the_window(checkin_app, cdb):
     assert (live["title"], live["period"]) == ("开幕式", "2026-12-10 08:30 – 12:30")
 
 
+NO_NETWORK = "网络连接中断，正在重试……二维码可能未及时更新。"
+
+
 def test_the_page_itself_swaps_window_and_comes_back_after_a_network_drop(checkin_app, cdb):
     """Chromium runs the page's own script against the service (the suite's clock moved by the test): the picture
     is swapped when the page moves on to the next window within one code slot, the header and count's label
@@ -323,7 +327,7 @@ def test_the_page_itself_swaps_window_and_comes_back_after_a_network_drop(checki
     url = f"/checkin/activities/{aid}/windows/{wids[0]}/projector"
     html = open_page(checkin_app, aid, wids[0]).get_data(as_text=True)
     anon = checkin_app.test_client()
-    down = {"on": False}
+    down: dict[str, Any] = {"on": False}
 
     def answer(route):
         path = route.request.url.removeprefix("http://cme.test")
@@ -331,6 +335,9 @@ def test_the_page_itself_swaps_window_and_comes_back_after_a_network_drop(checki
             route.fulfill(status=200, content_type="text/html; charset=utf-8", body=html)
         elif down["on"]:
             route.abort("internetdisconnected")
+        elif down.get("status"):
+            route.fulfill(status=down["status"], content_type="application/json",
+                          body='{"error": {"code": "unavailable", "message": "服务暂时不可用"}}')
         else:
             r = anon.get(path)
             route.fulfill(status=r.status_code, content_type=r.content_type, body=r.get_data())
@@ -357,5 +364,12 @@ def test_the_page_itself_swaps_window_and_comes_back_after_a_network_drop(checki
             down["on"] = False
             page.context.set_offline(False)
             page.wait_for_selector("#offline:not(.on)", state="attached", timeout=2_500)
+            assert page.locator("#offline").inner_text(timeout=1_000) == NO_NETWORK
+
+            # the network is up but the service answers it cannot (a database restart): the wall says which
+            down["status"] = 503
+            page.wait_for_selector("#offline.on", timeout=10_000)
+            said = page.locator("#offline").inner_text()
+            assert said == "服务器暂时无法应答（503），正在重试……二维码可能未及时更新。"
         finally:
             browser.close()
