@@ -223,3 +223,19 @@ def test_the_page_says_which_typed_details_were_not_used(checkin_app, cdb):
     assert r.status_code == 302
     html = c.get(r.headers["Location"]).get_data(as_text=True)
     assert "该学员已登记过本人信息，手机号码以其本人登记的为准，未按本次填写更改。" in html  # the mobile alone
+
+
+def test_a_refused_form_says_why_once(checkin_app, cdb):
+    """Before the window: the refusal is said once (the page's notice and the refusal said it twice); a garbled
+    提交编号 (the hidden field) is said, where the page showed nothing at all."""
+    aid, wids = make_activity(cdb)
+    clock.set_now(OPEN_AT - dt.timedelta(minutes=5))
+    c = client_for(checkin_app, "inst_a")
+    url = f"/checkin/activities/{aid}/windows/{wids[0]}/forced"
+    form = {"csrf_token": csrf_for(INST_A), **identity(3), "nonce": "a" * 32, "reason": "手机没电"}
+    html = c.post(url, data=form).get_data(as_text=True)
+    assert html.count("该刷卡周期尚未开始") == 1
+    clock.set_now(OPEN_AT + dt.timedelta(minutes=5))
+    r = c.post(url, data={**form, "nonce": "!"})
+    assert r.status_code == 422 and "提交编号格式不正确，请刷新页面后重试。" in r.get_data(as_text=True)
+    assert identity(3)["name"] in r.get_data(as_text=True) and checkins(cdb) == []
