@@ -43,7 +43,7 @@ def test_list_shows_masked_values_and_window_filter(checkin_app, filled):
     aid, wids = filled
     c = client_for(checkin_app, "inst_a")
     html = c.get(f"/checkin/activities/{aid}/checkins").get_data(as_text=True)
-    assert "共 4 条，最近签到的在前" in html and NAMES[1] in html and "扫码" in html  # the Excel: in order
+    assert "共 4 条，最近的在前" in html and NAMES[1] in html and "扫码" in html  # the Excel: in order
     assert id_number(1) not in html and "13912340001" not in html
     assert "6101**********" + id_number(1)[-4:] in html and "139****0001" in html
     assert "2026-12-10 08:35:00" in html  # Shanghai time
@@ -237,3 +237,27 @@ def test_the_export_button_says_the_file_is_on_its_way_and_comes_back(checkin_ap
         button.click()
         page.wait_for_timeout(300)
         assert len(sent) == 2
+
+
+def test_sign_out_rows_are_not_called_sign_ins(checkin_app, cdb):
+    """A day with 签退 windows: the list, the Excel and the windows' page name the time and the count of either
+    kind, not 签到时间 / 签到人数 over a 签退's rows; the windows' page says the projector follows the day."""
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+    from sqlalchemy import update
+
+    from services.checkin.windows.models import CheckinWindow
+
+    aid, wids = make_activity(cdb)
+    with cdb.engine.begin() as conn:
+        conn.execute(update(CheckinWindow).where(CheckinWindow.id == wids[1]).values(kind="sign_out"))
+    scan(cdb, wids[1], 1, at=OPEN_AT + dt.timedelta(hours=6))
+    c = client_for(checkin_app, "inst_a")
+    html = c.get(f"/checkin/activities/{aid}/checkins").get_data(as_text=True)
+    assert "<th>签到/签退时间</th>" in html and "<th>签到时间</th>" not in html and "（签退）" in html
+    ws = load_workbook(BytesIO(c.get(f"/checkin/activities/{aid}/checkins.xlsx").data)).active
+    header = next(ws.iter_rows(min_row=3, max_row=3, values_only=True))
+    assert "签到/签退时间" in header and "签到时间" not in header
+    html = c.get(f"/checkin/activities/{aid}/windows").get_data(as_text=True)
+    assert "<th>签到/签退人数</th>" in html and "自动显示本活动的下一个刷卡周期" in html

@@ -388,7 +388,7 @@ def refused_scans(session: Session, activity: Activity, window_id: int | None = 
                    for r in rows]
 
 
-EXPORT_HEADERS = ("序号", "姓名", "身份证号码", "手机号码", "职称", "单位", "时段", "类型", "签到时间", "方式",
+EXPORT_HEADERS = ("序号", "姓名", "身份证号码", "手机号码", "职称", "单位", "时段", "类型", "签到/签退时间", "方式",
                   "代签原因", "标记")
 EXPORT_MAX_ROWS = 20000
 
