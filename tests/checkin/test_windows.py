@@ -279,3 +279,30 @@ def test_a_form_without_its_version_is_a_stale_page_never_a_blind_save(checkin_a
         '{"title": "x\\ud800", "kind": "sign_in", "starts_at": "2026-12-10T13:00", "ends_at": "2026-12-10T14:00"}'),
         content_type="application/json")
     assert r.status_code == 422 and "无法识别的字符" in r.get_json()["error"]["fields"]["title"]
+
+
+def test_times_that_would_leave_check_ins_outside_are_refused(checkin_app, cdb):
+    """Narrowing a window past its check-ins: they would stay in 签到名单 and on the projector's count, yet 考勤分析
+    (whose ranges lie inside the window) could never count them. Refused, saying what to do; what was typed stays."""
+    aid, wids = make_activity(cdb)
+    scan(cdb, wids[0], 1, at=OPEN_AT + dt.timedelta(minutes=5, seconds=20))  # 08:35:20
+    scan(cdb, wids[0], 2, at=OPEN_AT + dt.timedelta(hours=3, minutes=20, seconds=30))  # 11:50:30
+    c = client_for(checkin_app, "inst_a")
+    form = {"csrf_token": csrf_for(INST_A), "title": "开幕式与专题讲座", "kind": "sign_in",
+            "starts_at": "2026-12-10T09:00", "ends_at": "2026-12-10T11:00", "version": "1", "reason": "按实际时间"}
+    r = c.post(f"/checkin/activities/{aid}/windows/{wids[0]}/edit", data=form)
+    html = r.get_data(as_text=True)
+    assert r.status_code == 422
+    assert "该刷卡周期有 2 条签到记录（08:35:20–11:50:30）不在修改后的时间内" in html and "考勤分析中缩小" in html
+    assert "开始时间不能晚于 2026-12-10 08:35" in html and "结束时间不能早于 2026-12-10 11:51" in html
+    assert 'value="2026-12-10T09:00"' in html and "按实际时间" in html
+    assert (windows(cdb, aid)[0].starts_at, windows(cdb, aid)[0].ends_at) == (
+        OPEN_AT, dt.datetime(2026, 12, 10, 4, 0, tzinfo=UTC))
+    # narrowed but keeping every check-in inside: saved as before
+    r = c.post(f"/checkin/activities/{aid}/windows/{wids[0]}/edit",
+               data={**form, "starts_at": "2026-12-10T08:35", "ends_at": "2026-12-10T11:51"})
+    assert r.status_code == 302
+    r = c.put(f"/checkin/api/activities/{aid}/windows/{wids[0]}", headers=api_headers("inst_a"),
+              json={"ends_at": "2026-12-10T11:00", "reason": "提前结束"})
+    assert r.status_code == 422 and r.get_json()["error"]["code"] == "checkins_outside"
+    assert "结束时间不能早于" in r.get_json()["error"]["fields"]["ends_at"]

@@ -208,6 +208,8 @@ def update_window(session: Session, principal: Principal, window: CheckinWindow,
     if not changed:
         return False
     _check_times(window.activity, new["starts_at"], new["ends_at"])
+    if {"starts_at", "ends_at"} & changed:
+        _keep_checkins_inside(session, window, new["starts_at"], new["ends_at"])
     scans, _ = window_count(session, window.id)
     reason = (data.get("reason") or "").strip() or None
     if scans and not reason:
@@ -230,6 +232,35 @@ def update_window(session: Session, principal: Principal, window: CheckinWindow,
         record_audit(session, AuditLog, principal, "checkin_window", window.id, "window_renamed",
                      from_state=old_title[:40], to_state=window.title[:40], reason=reason)
     return True
+
+
+CHECKINS_OUTSIDE = "checkins_outside"
+
+
+def _keep_checkins_inside(session: Session, window: CheckinWindow, starts_at: dt.datetime,
+                          ends_at: dt.datetime) -> None:
+    """Refuse times that would leave check-ins of the window outside it. 考勤分析 only takes ranges inside a window's
+    times, so such check-ins would still be listed and counted on the projector but could never earn credit; to
+    count only part of a window, the analysis narrows its own range."""
+    outside = (Checkin.window_id == window.id) & ((Checkin.scanned_at < starts_at) | (Checkin.scanned_at > ends_at))
+    n, first, last = session.execute(select(func.count(), func.min(Checkin.scanned_at), func.max(Checkin.scanned_at))
+                                     .where(Checkin.window_id == window.id).where(outside)).one()
+    if not n:
+        return
+    lo, hi = session.execute(select(func.min(Checkin.scanned_at), func.max(Checkin.scanned_at))
+                             .where(Checkin.window_id == window.id)).one()
+    # the form's times are whole minutes: the latest a start may be, the earliest an end may be
+    start_by = clock.fmt(lo, "%Y-%m-%d %H:%M")
+    end_from = clock.fmt(hi + dt.timedelta(seconds=59) if hi.second or hi.microsecond else hi, "%Y-%m-%d %H:%M")
+    errors = {}
+    if lo < starts_at:
+        errors["starts_at"] = f"已有签到记录早于此时间：开始时间不能晚于 {start_by}。"
+    if hi > ends_at:
+        errors["ends_at"] = f"已有签到记录晚于此时间：结束时间不能早于 {end_from}。"
+    raise AppError(422, CHECKINS_OUTSIDE,
+                   f"该刷卡周期有 {n} 条签到记录（{clock.fmt(first, '%H:%M:%S')}–{clock.fmt(last, '%H:%M:%S')}）不在"
+                   "修改后的时间内，修改后它们仍列在签到名单中，却无法计入考勤分析，因此未修改。"
+                   "如只需按部分时间认定考勤，请在考勤分析中缩小该时段的时间范围。", errors)
 
 
 def delete_window(session: Session, principal: Principal, window: CheckinWindow) -> None:

@@ -149,8 +149,10 @@ def window_save(activity_id: int, window_id: int) -> Any:
     except AppError as exc:
         session.rollback()
         window = services.get_window(session, _me(), activity_id, window_id)
-        return _render_window_form(window.activity, window, values, exc.fields or {"_schema": exc.message},
-                                   exc.status)
+        errors = dict(exc.fields or {})
+        if not errors or exc.code == services.CHECKINS_OUTSIDE:  # its fields say where, the message says why
+            errors["_schema"] = exc.message
+        return _render_window_form(window.activity, window, values, errors, exc.status)
     commit()
     flash("已保存。" if changed else "没有修改任何内容。", "ok")
     return redirect(f"/checkin/activities/{activity_id}/windows")
