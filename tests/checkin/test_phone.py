@@ -315,8 +315,12 @@ def test_scan_outside_the_window_is_refused(phone, hall):
     assert "<h1 class=\"refused\">未能签到</h1>" in resp.get_data(as_text=True)
     # the sign-out window's refusal says 签退
     resp = phone.get(f"/checkin/s/{token_for(hall['a'], hall['w2'])}")
-    assert resp.status_code == 403 and "<h1 class=\"refused\">未能签退</h1>" in resp.get_data(as_text=True)
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 403 and "<h1 class=\"refused\">未能签退</h1>" in html
     assert refusals() == ["not_in_window", "not_in_window"]
+    # and all of it says 签退, with the window's own times, so she knows whether to come back
+    assert "当前不在签退时段内。" in html and "请在主办单位规定的签退时段内扫码" in html and "签到时段" not in html
+    assert "“上午签退”的签退时间为 12-10 08:30–12:30。" in html
 
 
 # ---- the ticket's bounded time --------------------------------------------------------------------

@@ -106,19 +106,36 @@ def _phone(template: str, status: int = 200, **ctx: Any) -> Any:
 @pages.errorhandler(AppError)
 def _refusal_page(exc: AppError) -> Any:
     """Every refusal of the phone pages (scan, ticket, WeChat) is a phone page with its code and sentence."""
-    return _phone("refused.html", exc.status, code=exc.code, message=exc.message,
-                  hint=HINTS.get(exc.code, _RESCAN), kind_label=_kind_of(exc))
+    window = _window_of(exc)
+    kind = window.kind_label if window is not None else "签到"
+    message, hint = exc.message, HINTS.get(exc.code, _RESCAN)
+    if kind != "签到":  # the sentences name 签到 windows: under 未能签退 they name the 签退 one
+        message, hint = message.replace("签到时段", f"{kind}时段"), hint.replace("签到时段", f"{kind}时段")
+    if exc.code == "not_in_window" and window is not None:
+        # a scan in a gap or after the session: when this window takes scans, so she knows whether to come back
+        hint = f"“{window.title}”的{kind}时间为 {_period(window)}。{hint}"
+    return _phone("refused.html", exc.status, code=exc.code, message=message, hint=hint, kind_label=kind)
+
+
+def _period(window: CheckinWindow) -> str:
+    same_day = clock.fmt(window.starts_at, "%Y-%m-%d") == clock.fmt(window.ends_at, "%Y-%m-%d")
+    end = clock.fmt(window.ends_at, "%H:%M" if same_day else "%m-%d %H:%M")
+    return f"{clock.fmt(window.starts_at, '%m-%d %H:%M')}–{end}"
+
+
+def _window_of(exc: AppError) -> CheckinWindow | None:
+    window_id = getattr(exc, "window_id", None)
+    if window_id is None:
+        return None
+    try:
+        return db.session().get(CheckinWindow, window_id)
+    except Exception:  # the database is what failed: the page still answers
+        return None
 
 
 def _kind_of(exc: AppError) -> str:
     """签到 or 签退: the refused window's kind when the refusal names one (未能签退 on a sign-out window)."""
-    window_id = getattr(exc, "window_id", None)
-    if window_id is None:
-        return "签到"
-    try:
-        window = db.session().get(CheckinWindow, window_id)
-    except Exception:  # the database is what failed: the page still answers
-        return "签到"
+    window = _window_of(exc)
     return window.kind_label if window is not None else "签到"
 
 
