@@ -270,7 +270,7 @@ def test_a_page_left_on_the_wall_follows_the_day(checkin_app, cdb):
 
     live = live_at(dt.datetime(2026, 12, 10, 5, 0, tzinfo=dt.UTC))  # 13:00: the lunch break
     assert (live["window_id"], live["state"], live["show_code"], live["svg_url"]) == (wids[1], "before", False, None)
-    assert live["text"] == "上一时段已结束，下一时段“12月10日 14:00–17:30”14:00 开始签到"
+    assert live["text"] == "上一时段已结束，下一时段 14:00 开始签到"
     assert (live["count"], live["count_label"], live["period"]) == (0, "本时段已签到", "2026-12-10 14:00 – 17:30")
 
     live = live_at(dt.datetime(2026, 12, 10, 5, 59, 30, tzinfo=dt.UTC))  # 13:59:30
@@ -283,7 +283,7 @@ def test_a_page_left_on_the_wall_follows_the_day(checkin_app, cdb):
 
     live = live_at(dt.datetime(2026, 12, 10, 9, 31, tzinfo=dt.UTC))  # 17:31: the day is over, tomorrow's is next
     assert (live["window_id"], live["state"]) == (wids[2], "before")
-    assert live["text"] == "上一时段已结束，下一时段“病例讨论”12月11日 08:30 开始签到"
+    assert live["text"] == "上一时段已结束，下一时段 12月11日 08:30 开始签到" and live["title"] == "病例讨论"
 
 
 def test_the_header_follows_an_edit_of_the_window(checkin_app, cdb):

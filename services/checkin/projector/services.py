@@ -116,7 +116,7 @@ def window_for_ptoken(session: Session, ptoken: str) -> CheckinWindow:
 # {k}: the window's kind (签到 or 签退): a 签退 window must not tell the room to scan to 签到
 STATE_TEXT = {
     "before": "本时段尚未开始{k}（{when} 开始）",
-    "next": "上一时段已结束，下一时段“{title}”{when} 开始{k}",
+    "next": "上一时段已结束，下一时段 {when} 开始{k}",  # the header beside it names the window
     "soon": "即将开始{k}（{when} 开始）",
     "open": "请使用微信扫描二维码{k}",
     "closed": "本时段{k}已结束",
@@ -209,7 +209,7 @@ def _state(windows: list[_WindowTimes], opened: _WindowTimes, counts: dict[int, 
     else:
         state = "closed"
     key = {("before", "next"): "next", ("closed", "last"): "all_closed"}.get((state, how), state)
-    text = STATE_TEXT[key].format(k=KINDS[window.kind], when=_when(window.starts_at, at), title=window.title)
+    text = STATE_TEXT[key].format(k=KINDS[window.kind], when=_when(window.starts_at, at))
     # no code before the window opens: the phone judges a scan by the window's times and would refuse it
     show = state == "open"
     token, slot = tokens.current_token(window.activity_id, window.id, at)
