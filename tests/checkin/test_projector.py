@@ -282,8 +282,10 @@ def test_a_page_left_on_the_wall_follows_the_day(checkin_app, cdb):
     assert anon.get(live["svg_url"]).get_data(as_text=True) == expected_svg(aid, wids[1], at)[0]
 
     live = live_at(dt.datetime(2026, 12, 10, 9, 31, tzinfo=dt.UTC))  # 17:31: the day is over, tomorrow's is next
-    assert (live["window_id"], live["state"]) == (wids[2], "before")
-    assert live["text"] == "上一时段已结束，下一时段 12月11日 08:30 开始签到" and live["title"] == "病例讨论"
+    assert (live["window_id"], live["state"], live["title"]) == (wids[2], "before", "病例讨论")
+    # opened at 08:20, the page stops at 08:20 tomorrow: the wall says so tonight, not only once it has stopped
+    assert live["text"] == ("上一时段已结束，下一时段 12月11日 08:30 开始签到。"
+                            "本页面将于 12月11日 08:20 失效，请在此之前从刷卡周期页面重新打开")
 
 
 def test_the_header_follows_an_edit_of_the_window(checkin_app, cdb):

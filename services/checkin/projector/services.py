@@ -95,6 +95,13 @@ def read_ptoken(ptoken: str) -> tuple[int, int, int]:
         raise AppError(403, INVALID, "投影页面的链接无效，请从刷卡周期页面重新打开。") from None
 
 
+def ptoken_expires_at(ptoken: str) -> dt.datetime:
+    """When a valid token stops working (read_ptoken's 403 otherwise)."""
+    read_ptoken(ptoken)
+    _data, issued = _serializer().loads(ptoken, max_age=MAX_AGE, return_timestamp=True)
+    return issued + dt.timedelta(seconds=MAX_AGE)
+
+
 def window_for_ptoken(session: Session, ptoken: str) -> CheckinWindow:
     """The window a token names; it must still belong to that activity of that institution."""
     activity_id, window_id, institution_id = read_ptoken(ptoken)
@@ -196,9 +203,15 @@ def _follow(windows: list[_WindowTimes], opened: _WindowTimes, at: dt.datetime) 
     return last, "last" if len(windows) > 1 else "own"
 
 
+# the page's token runs out before the shown window is over (a page left overnight for a second day): the wall
+# says so while someone can still act, not only once it has stopped
+EXPIRES_TEXT = "。本页面将于 {when} 失效，请在此之前从刷卡周期页面重新打开"
+
+
 def _state(windows: list[_WindowTimes], opened: _WindowTimes, counts: dict[int, tuple[int, int]],
-           at: dt.datetime | None = None) -> ProjectorState:
+           at: dt.datetime | None = None, expires_at: dt.datetime | None = None) -> ProjectorState:
     at = at or clock.now()
+    expires_at = expires_at or at + dt.timedelta(seconds=MAX_AGE)
     window, how = _follow(windows, opened, at)
     if at < window.starts_at - dt.timedelta(seconds=lead_seconds()):
         state = "before"
@@ -210,6 +223,8 @@ def _state(windows: list[_WindowTimes], opened: _WindowTimes, counts: dict[int, 
         state = "closed"
     key = {("before", "next"): "next", ("closed", "last"): "all_closed"}.get((state, how), state)
     text = STATE_TEXT[key].format(k=KINDS[window.kind], when=_when(window.starts_at, at))
+    if state != "closed" and expires_at < window.ends_at:
+        text += EXPIRES_TEXT.format(when=_when(expires_at, at))
     # no code before the window opens: the phone judges a scan by the window's times and would refuse it
     show = state == "open"
     token, slot = tokens.current_token(window.activity_id, window.id, at)
@@ -239,7 +254,7 @@ _live_seen: dict[str, tuple[float, list[_WindowTimes], _WindowTimes, dict[int, t
 
 
 def live_state(session: Session, ptoken: str) -> ProjectorState:
-    read_ptoken(ptoken)  # signature and age are judged on every call, cached or not
+    expires_at = ptoken_expires_at(ptoken)  # signature and age are judged on every call, cached or not
     ttl = float(env("CME_PROJECTOR_LIVE_CACHE_SECONDS", "2"))
     seen = _live_seen.get(ptoken)
     if seen is None or seen[0] < time.monotonic():
@@ -249,7 +264,7 @@ def live_state(session: Session, ptoken: str) -> ProjectorState:
         if len(_live_seen) > 2048:  # bounded: tokens of closed windows simply fall out
             _live_seen.clear()
         _live_seen[ptoken] = seen
-    return _state(seen[1], seen[2], seen[3])
+    return _state(seen[1], seen[2], seen[3], expires_at=expires_at)
 
 
 def live_dict(st: ProjectorState, ptoken: str) -> dict[str, Any]:
