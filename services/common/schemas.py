@@ -4,10 +4,11 @@ messages a clerk sees next to a field are Chinese. Field classes get Chinese def
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -123,6 +124,35 @@ def half_width(text: str) -> str:
     return text.translate(_HALF_WIDTH)
 
 
+_DAY_SHAPE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T].*)?")
+
+
+def no_such_day(typed: str) -> str | None:
+    """What is wrong with a date written the right way that the calendar has not (2026-02-30, 2026-13-01), said
+    as such: "格式不正确（应为 年-月-日）" sends the clerk looking at the dashes she typed correctly."""
+    found = _DAY_SHAPE.fullmatch(typed)
+    if found is None:
+        return None
+    year, month, day = (int(part) for part in found.groups())
+    if not 1 <= month <= 12:
+        return f"没有 {month} 月，月份应为 1–12，请核对日期。"
+    last = calendar.monthrange(year, month)[1] if year >= 1 else 31
+    if not 1 <= day <= last:
+        return f"{year} 年 {month} 月没有 {day} 日（该月共 {last} 天），请核对日期。"
+    return None
+
+
+def _as_a_day(load: Callable[..., Any], value: Any, *args: Any, **kwargs: Any) -> Any:
+    """`load(value, …)`, its refusal of a day the calendar has not said as no_such_day says it."""
+    try:
+        return load(value, *args, **kwargs)
+    except ValidationError:
+        said = no_such_day(value) if isinstance(value, str) else None
+        if said is None:
+            raise
+        raise ValidationError(said) from None
+
+
 class CalendarDate(fields.Date):
     """A date typed in a form or a body (2026-12-10), in YEARS."""
 
@@ -131,7 +161,8 @@ class CalendarDate(fields.Date):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dt.date:
         if isinstance(value, str):  # ２０２６－１２－１０ typed in 全角 mode is the same day
             value = half_width(value).strip()
-        return _in_years(self, super()._deserialize(value, attr, data, **kwargs))
+        loaded = _as_a_day(super()._deserialize, value, attr, data, **kwargs)
+        return _in_years(self, loaded)
 
 
 class LocalDateTime(fields.DateTime):
@@ -144,7 +175,8 @@ class LocalDateTime(fields.DateTime):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dt.datetime:
         if isinstance(value, str):
             value = half_width(value).strip().replace("/", "-")
-        result = _in_years(self, super()._deserialize(value, attr, data, **kwargs))
+        loaded = _as_a_day(super()._deserialize, value, attr, data, **kwargs)
+        result = _in_years(self, loaded)
         if result.tzinfo is None:
             result = result.replace(tzinfo=clock.SHANGHAI)
         return result.astimezone(clock.UTC)

@@ -108,9 +108,32 @@ def test_calendar_date_keeps_to_the_same_years():
         with pytest.raises(ValidationError) as caught:
             On().load({"on": typed})
         assert caught.value.messages == {"on": ["日期超出范围（年份应在 2000 至 2099 之间）。"]}, typed
+    # written the right way but not in the calendar: said so, not 格式不正确 (which sends her to the dashes)
+    for typed, said in (("2026-13-01", "没有 13 月，月份应为 1–12，请核对日期。"),
+                        ("2026-02-30", "2026 年 2 月没有 30 日（该月共 28 天），请核对日期。"),
+                        ("2028-02-30", "2028 年 2 月没有 30 日（该月共 29 天），请核对日期。"),
+                        ("２０２６－０４－３１", "2026 年 4 月没有 31 日（该月共 30 天），请核对日期。"),
+                        ("2026/04/01", "日期格式不正确（应为 年-月-日，如 2026-05-01）。"),
+                        ("2026-4-", "日期格式不正确（应为 年-月-日，如 2026-05-01）。")):
+        with pytest.raises(ValidationError) as caught:
+            On().load({"on": typed})
+        assert caught.value.messages == {"on": [said]}, typed
+
+
+def test_a_time_on_a_day_the_calendar_has_not_says_so():
+    from marshmallow import Schema, ValidationError
+
+    from services.common.schemas import LocalDateTime
+
+    class At(Schema):
+        at = LocalDateTime()
+
     with pytest.raises(ValidationError) as caught:
-        On().load({"on": "2026-13-01"})
-    assert caught.value.messages == {"on": ["日期格式不正确（应为 年-月-日，如 2026-05-01）。"]}
+        At().load({"at": "2026-02-29 08:30"})
+    assert caught.value.messages == {"at": ["2026 年 2 月没有 29 日（该月共 28 天），请核对日期。"]}
+    with pytest.raises(ValidationError) as caught:
+        At().load({"at": "2026-02-28 25:30"})  # the day is right: the time's own message
+    assert caught.value.messages == {"at": ["时间格式不正确（应为 年-月-日 时:分，如 2026-12-10 08:30）。"]}
 
 
 
