@@ -3,6 +3,7 @@ or put the initial password back, with a reason, audit-logged, her open sessions
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -154,3 +155,35 @@ def test_an_account_opened_under_another_name_gets_hers_and_her_initial_password
     record = page.split("操作记录")[1]
     assert "更正姓名" in record and "曾小明 → 单丽华" in record and "恢复初始密码" in record
     assert [e.action for e in _audit(databases)] == ["name_changed", "password_reset"]
+
+
+@pytest.mark.parametrize("key", [None, "", "../x", "f" * 64])
+def test_a_change_whose_account_is_not_named_keeps_what_the_clerk_typed(credits_app, databases, trainee, key):
+    """The form came back without its account (its hidden key lost or from an old page): nothing is changed, the
+    page says to look the account up again, and the lookup brings that form back filled in as typed."""
+    desk = _desk(credits_app)
+    typed = {"mobile": NEW_MOBILE, "reason": "本人持身份证申请，原号码已停用"}
+    refused = _post(desk, "/credits/accounts/mobile", **typed, **({} if key is None else {"trainee_key": key}))
+    text = refused.get_data(as_text=True)
+    assert refused.status_code in (404, 422) and "请重新输入身份证号码查询" in text
+    assert pii.decrypt(_account(databases).mobile_enc) == OLD_MOBILE and _audit(databases) == []
+    kept = dict(re.findall(r'<input type="hidden" name="(kept_\w+)" value="([^"]*)"', text))
+    assert kept == {"kept_which": "mobile", "kept_mobile": NEW_MOBILE, "kept_reason": typed["reason"]}
+    found = _post(desk, "/credits/accounts", id_number=ID_NUMBER, **kept).get_data(as_text=True)
+    mobile_form = found.split('action="/credits/accounts/mobile"')[1].split("</form>")[0]
+    assert f'value="{NEW_MOBILE}"' in mobile_form and f'value="{typed["reason"]}"' in mobile_form
+    reset_form = found.split('action="/credits/accounts/reset"')[1].split("</form>")[0]
+    assert typed["reason"] not in reset_form  # only the form it was typed in
+    # a typo in the ID number keeps them too, for the next try
+    typo = _post(desk, "/credits/accounts", id_number=ID_NUMBER[:-1] + "1", **kept).get_data(as_text=True)
+    assert dict(re.findall(r'<input type="hidden" name="(kept_\w+)" value="([^"]*)"', typo)) == kept
+
+
+def test_the_name_form_comes_back_filled_after_its_account_was_lost(credits_app, databases, trainee):
+    desk = _desk(credits_app)
+    refused = _post(desk, "/credits/accounts/name", name="单丽华", reason="核对身份证").get_data(as_text=True)
+    kept = dict(re.findall(r'<input type="hidden" name="(kept_\w+)" value="([^"]*)"', refused))
+    found = _post(desk, "/credits/accounts", id_number=ID_NUMBER, **kept).get_data(as_text=True)
+    name_form = found.split('action="/credits/accounts/name"')[1].split("</form>")[0]
+    assert 'value="单丽华"' in name_form and 'value="核对身份证"' in name_form
+    assert _account(databases).name == "曾小明"

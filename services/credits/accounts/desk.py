@@ -30,6 +30,7 @@ PAGE = "credits/accounts/desk.html"
 def _page(status: int = 200, **context: Any) -> Any:
     context.setdefault("errors", {})
     context.setdefault("form", {})
+    context.setdefault("kept", {})
     return render_template(PAGE, **context), status
 
 
@@ -45,23 +46,41 @@ def desk_lookup() -> Any:
     """Posted so the ID number stays out of URLs and logs."""
     data, errors = load_form(sc.AccountLookupForm(), request.form)
     typed = {"id_number": request.form.get("id_number", "")[:40]}  # kept in the box to mend, never in a URL
+    kept = _kept(request.form, request.form.get("kept_which", ""), "kept_")
     if data is None:
-        return _page(422, errors=errors, form=typed)
+        return _page(422, errors=errors, form=typed, kept=kept)
     account = svc.find_account(db.session, data["id_number"])
     if account is None:
         return _page(404, errors={"id_number": "没有该身份证号码的学员账号（学员首次签到或获授学分后才有账号）。"},
-                     form=typed)
+                     form=typed, kept=kept)
+    if kept:  # a change refused for want of its account: its form as the clerk typed it
+        which = kept.pop("which")
+        return _page(account=svc.account_view(db.session, account), form=kept, which=which)
     return _page(account=svc.account_view(db.session, account))
+
+
+# what each change form holds besides the account's key, for keeping it when the account is not named
+CHANGE_FIELDS = {"mobile": ("mobile", "reason"), "name": ("name", "reason"), "reset": ("reason",)}
+
+
+def _kept(form: Any, which: str, prefix: str = "") -> dict[str, str]:
+    """The fields typed in the change form `which` ({} for none), with "which" itself."""
+    if which not in CHANGE_FIELDS:
+        return {}
+    return {"which": which, **{k: form.get(prefix + k, "")[:500] for k in CHANGE_FIELDS[which]}}
 
 
 def _change(which: str, schema: Any, apply: Any, done: str) -> Any:
     data, errors = load_form(schema, request.form)
     key = request.form.get("trainee_key", "")
-    if "trainee_key" in errors:  # a tampered or stale form
-        return _page(422, errors={"_schema": errors["trainee_key"]})
+    # the form does not name its account (its hidden key lost, a page from before the keys were rotated): nothing
+    # is changed, and what was typed rides on the lookup, so the account found next shows it filled in again
+    again = "请重新输入身份证号码查询该学员账号，已填写的内容将保留在查询后的表单中。"
+    if "trainee_key" in errors:
+        return _page(422, errors={"_schema": f"未能确定是哪个学员账号。{again}"}, kept=_kept(request.form, which))
     account = svc.find_account_by_key(db.session, key)
     if account is None:
-        return _page(404, errors={"_schema": "未找到该学员账号，请重新查询。"})
+        return _page(404, errors={"_schema": f"未找到该学员账号。{again}"}, kept=_kept(request.form, which))
     if data is None:
         return _page(422, account=svc.account_view(db.session, account), errors=errors, form=request.form,
                      which=which)
