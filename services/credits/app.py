@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Flask
 
+from services.common.formats import fmt_credits
 from services.common.web import create_service_app
 
 from . import models  # noqa: F401
@@ -22,6 +23,9 @@ from .statistics import views as statistics_views
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     pages = [views.pages, account_views.pages, account_desk.pages, award_views.pages, compliance_views.pages,
              statistics_views.pages]
-    return create_service_app(SERVICE, db, pages,
-                              [views.api, attendance_views.api, award_views.api, account_views.api,
-                               compliance_views.api], config)
+    app = create_service_app(SERVICE, db, pages,
+                             [views.api, attendance_views.api, award_views.api, account_views.api,
+                              compliance_views.api], config)
+    # credits as every page says them: 0.5, never "0.50" (the award pages printed the stored Numeric)
+    app.jinja_env.globals["credits"] = fmt_credits
+    return app

@@ -790,3 +790,18 @@ def test_correcting_the_day_with_no_pending_award_says_so(credits_app, seeded, c
     r = c.post(f"/credits/awards/{OFFERING}/activity-date", data=form(INST_A, activity_date="2026-12-11",
                                                                       reason="选错日期"))
     assert "本期次没有待生效的授分记录" in c.get(r.headers["Location"]).get_data(as_text=True)
+
+
+def test_half_credits_read_as_the_catalogue_gives_them_on_every_award_page(credits_app, cdb, seeded):
+    """A 0.5-credit offering: the office reads "Ⅱ类 0.5 分", as the trainee's 达标情况查询 says it, never "0.50"."""
+    deliver(make_envelope("offering.approved", "projects", payload(credit_class="Ⅱ类", credit_value="0.5")))
+    c = client_for(credits_app, "inst_a")
+    c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))
+    pages = {"list": c.get("/credits/awards"), "analysis": c.get(f"/credits/awards/{OFFERING}/analysis"),
+             "attendees": c.get(f"/credits/awards/{OFFERING}/attendees")}
+    c.post(f"/credits/awards/{OFFERING}/grant", data=form(INST_A, activity_date="2026-12-11"))
+    pages["awards"] = c.get(f"/credits/awards/{OFFERING}/list")
+    for name, page in pages.items():
+        text = page.get_data(as_text=True)
+        assert page.status_code == 200 and "Ⅱ类 0.5 分" in text and "0.50" not in text, name
+
