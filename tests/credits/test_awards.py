@@ -805,3 +805,22 @@ def test_half_credits_read_as_the_catalogue_gives_them_on_every_award_page(credi
         text = page.get_data(as_text=True)
         assert page.status_code == 200 and "Ⅱ类 0.5 分" in text and "0.50" not in text, name
 
+
+def test_a_day_corrected_across_new_year_moves_the_credit_to_that_year(credits_app, cdb, seeded, databases):
+    """An offering over New Year granted on its last day, 1 January, then 更正活动日期 to 31 December: the trainee's
+    达标情况查询 counts the credit in the year of the day her award now shows, not in the year of the mistaken one."""
+    from tests.conftest import bearer
+    from tests.credits.conftest import new_account
+
+    deliver(make_envelope("offering.approved", "projects",
+                          payload(starts_on=dt.date(2026, 12, 10), ends_on=dt.date(2027, 1, 1))))
+    trainee = new_account(databases, NAMES[1], id_number(1), "Neues2026pw")
+    c = client_for(credits_app, "inst_a")
+    c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))
+    c.post(f"/credits/awards/{OFFERING}/grant", data=form(INST_A, activity_date="2027-01-01"))
+    c.post(f"/credits/awards/{OFFERING}/activity-date",
+           data=form(INST_A, activity_date="2026-12-31", reason="应记入2026年度"))
+    assert {(str(a.activity_date), a.year) for a in awards(cdb)} == {("2026-12-31", 2026)}
+    years = credits_app.test_client().get("/credits/api/me/compliance", headers=bearer(trainee)).json["years"]
+    pending = {y["year"]: y["pending"]["total"] for y in years}
+    assert pending[2026] == "10.00" and pending.get(2027, "0.00") == "0.00"

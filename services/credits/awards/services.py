@@ -469,7 +469,9 @@ def correct_activity_date(session: Session, principal: Principal, offering: Offe
     changed = session.execute(update(CreditAward).where(
         CreditAward.offering_id == offering.offering_id, CreditAward.state == "pending",
         CreditAward.activity_date != activity_date)
-        .values(activity_date=activity_date, version=CreditAward.version + 1)  # an open 撤销 form is now stale
+        # the year the credit counts for is the day's (an offering over New Year moved to 31 December counts in
+        # that year's 达标情况); an open 撤销 form is now stale
+        .values(activity_date=activity_date, year=activity_date.year, version=CreditAward.version + 1)
         .execution_options(synchronize_session=False)).rowcount or 0
     if not changed:
         raise AppError(409, "unchanged", f"待生效的授分记录的活动日期均已是 {activity_date}，无需更正。")
