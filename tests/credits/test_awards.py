@@ -774,11 +774,11 @@ def test_the_analysis_names_who_checked_in_but_falls_short_of_the_rule(credits_a
                      data=analysis_form(1, 2, 3, 4, action="preview")).get_data(as_text=True)
     short = preview.split('id="short"')[1].split("</details>")[0]
     assert "未达到规则的签到人员 2 人" in short and "代签（强制签到）记录不计入" in short
-    assert "<td>张伟</td><td>3 / 4</td>" in short and "<td>王芳</td><td>3 / 4</td>" in short
+    assert "<td>张伟</td><td>6101**********1237</td><td>3 / 4</td>" in short and "<td>王芳</td>" in short
     assert "吴倩" not in short and "李娜" not in short  # the valid are not repeated
     c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))
     attendees = c.get(f"/credits/awards/{OFFERING}/attendees").get_data(as_text=True)
-    assert "<td>张伟</td><td>3 / 4</td>" in attendees.split('id="short"')[1]
+    assert "<td>张伟</td><td>6101**********1237</td><td>3 / 4</td>" in attendees.split('id="short"')[1]
     # with at least 3 of 4 windows everyone is valid: no such list
     c.post(f"/credits/awards/{OFFERING}/analysis",
            data=analysis_form(1, 2, 3, 4, action="save", rule_mode="at_least", rule_n="3"))
@@ -824,3 +824,29 @@ def test_a_day_corrected_across_new_year_moves_the_credit_to_that_year(credits_a
     years = credits_app.test_client().get("/credits/api/me/compliance", headers=bearer(trainee)).json["years"]
     pending = {y["year"]: y["pending"]["total"] for y in years}
     assert pending[2026] == "10.00" and pending.get(2027, "0.00") == "0.00"
+
+
+def test_who_falls_short_is_told_apart_by_masked_id_and_named_as_on_the_account(credits_app, seeded, cdb, databases):
+    """Hundreds in a hall: two 张伟 fall short, and the office must know which one asks "why no credit?"; a name the
+    committee corrected (更正姓名) reads as the valid list reads it."""
+    from services.credits.attendance.models import AttendanceRecord
+    from tests.credits.conftest import new_account
+
+    other = dict(seeded[0], checkin_id=900, trainee_key=key(5), name="张伟", id_enc=pii.encrypt(id_number(5)))
+    s = cdb.new_session()
+    s.execute(insert(AttendanceRecord), [other])
+    s.commit()
+    s.close()
+    new_account(databases, "王芳芳", id_number(4))  # her account, corrected at the desk after her scans
+    c = client_for(credits_app, "inst_a")
+    c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))
+    pages = {"preview": c.post(f"/credits/awards/{OFFERING}/analysis",
+                               data=analysis_form(1, 2, 3, 4, action="preview")),
+             "attendees": c.get(f"/credits/awards/{OFFERING}/attendees")}
+    for which, page in pages.items():
+        short = page.get_data(as_text=True).split('id="short"')[1].split("</details>")[0]
+        assert "未达到规则的签到人员 3 人" in short, which
+        assert f"<td>张伟</td><td>{pii.mask_id(id_number(2))}</td><td>3 / 4</td>" in short, which
+        assert f"<td>张伟</td><td>{pii.mask_id(id_number(5))}</td><td>1 / 4</td>" in short, which
+        assert f"<td>王芳芳</td><td>{pii.mask_id(id_number(4))}</td><td>3 / 4</td>" in short, which
+        assert id_number(2) not in short and id_number(5) not in short

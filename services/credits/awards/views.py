@@ -164,6 +164,14 @@ def method_step(offering_id: int) -> Any:
 
 
 PREVIEW_ROWS = 200  # the 考勤分析 preview lists this many; 确定 keeps them all
+SHORT_ROWS = 200  # and this many of who falls short of the rule (_short.html)
+
+
+def _who(session: Any, offering_id: int, attendees: list[Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """The masked ID numbers and the account names (更正姓名) of the listed trainees, by trainee key."""
+    who = svc.people(session, offering_id, [a.trainee_key for a in attendees])
+    return ({k: pii.masked(p.id_enc) for k, p in who.items()},
+            {k: p.account_name for k, p in who.items() if p.account_name})
 
 
 def _render_analysis(offering: Any, windows: list[svc.WindowInfo], values: dict[str, Any], errors: dict[str, str],
@@ -175,6 +183,7 @@ def _render_analysis(offering: Any, windows: list[svc.WindowInfo], values: dict[
                            short=short.get("short", []), ticked=short.get("ticked", 0),
                            include_forced=short.get("include_forced", False),
                            ids=short.get("ids", {}), names=short.get("names", {}), preview_rows=PREVIEW_ROWS,
+                           short_rows=SHORT_ROWS,
                            saved_rule=svc.rule_text(saved) if saved else None,
                            can_edit=_can_edit(offering)), status
 
@@ -212,9 +221,7 @@ def analysis_submit(offering_id: int) -> Any:
               if ws & ticked} if inp.include_forced else set()
     short = svc.short_of_rule(session, offering_id, inp, {a.trainee_key for a in attendees})
     # two 张伟 are told apart by their masked ID numbers; names as on their accounts (更正姓名)
-    who = svc.people(session, offering_id, [a.trainee_key for a in attendees[:PREVIEW_ROWS]])
-    ids = {k: pii.masked(p.id_enc) for k, p in who.items()}
-    names = {k: p.account_name for k, p in who.items() if p.account_name}
+    ids, names = _who(session, offering_id, attendees[:PREVIEW_ROWS] + short[:SHORT_ROWS])
     return _render_analysis(offering, windows, values, {}, attendees, describe(inp.rule, len(inp.picks)),
                             forced=forced, short=short, ticked=len(inp.picks), include_forced=inp.include_forced,
                             ids=ids, names=names)
@@ -251,6 +258,7 @@ def _attendees_page(offering_id: int, typed: dict[str, str] | None = None, statu
     changed = svc.windows_changed_since(analysis, windows)
     inp = svc.input_of(analysis)
     short = svc.short_of_rule(session, offering_id, inp, {r.trainee_key for r in rows})
+    ids, names = _who(session, offering_id, short[:SHORT_ROWS])
     return render_template(
         "credits/awards/attendees.html", o=offering, analysis=analysis, rule=svc.rule_text(analysis),
         windows=windows, rows=shown[(page_no - 1) * ATTENDEES_PER_PAGE: page_no * ATTENDEES_PER_PAGE],
@@ -258,7 +266,8 @@ def _attendees_page(offering_id: int, typed: dict[str, str] | None = None, statu
         activity_date=request.args.get("activity_date") or offering.ends_on.isoformat(),
         can_edit=_can_edit(offering), typed=typed or {},
         outside=svc.granted_outside(session, offering_id, rows), changed=changed, short=short,
-        ticked=len(inp.picks), include_forced=inp.include_forced), status
+        ticked=len(inp.picks), include_forced=inp.include_forced, ids=ids, names=names,
+        short_rows=SHORT_ROWS), status
 
 
 @pages.post("/credits/awards/<int:offering_id>/exclusions")
