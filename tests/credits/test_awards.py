@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import re
 from decimal import Decimal
 from urllib.parse import quote
 
@@ -850,3 +851,28 @@ def test_who_falls_short_is_told_apart_by_masked_id_and_named_as_on_the_account(
         assert f"<td>张伟</td><td>{pii.mask_id(id_number(5))}</td><td>1 / 4</td>" in short, which
         assert f"<td>王芳芳</td><td>{pii.mask_id(id_number(4))}</td><td>3 / 4</td>" in short, which
         assert id_number(2) not in short and id_number(5) not in short
+
+
+def test_after_untick_or_restore_the_office_stays_on_its_page_of_the_list(credits_app, seeded, cdb, monkeypatch):
+    """Hundreds of valid attendees over several pages: 不授分 or 恢复授分 on page 2 (or in a search) came back to
+    page 1 of the whole list, and the office had to find its place again after every person."""
+    from services.credits.awards import views
+
+    monkeypatch.setattr(views, "ATTENDEES_PER_PAGE", 2)
+    c = client_for(credits_app, "inst_a")
+    c.post(f"/credits/awards/{OFFERING}/analysis",
+           data=analysis_form(1, 2, 3, 4, action="save", rule_mode="at_least", rule_n="3"))
+    page2 = c.get(f"/credits/awards/{OFFERING}/attendees?page=2").get_data(as_text=True)
+    assert "第 2 / 2 页" in page2
+    keys = re.findall(r'name="trainee_key" value="([0-9a-f]{64})"', page2)
+    done = c.post(f"/credits/awards/{OFFERING}/exclusions",
+                  data=form(INST_A, trainee_key=keys[0], reason="中途离场", q="", page="2"))
+    assert "第 2 / 2 页" in c.get(done.headers["Location"]).get_data(as_text=True)
+    back = c.post(f"/credits/awards/{OFFERING}/exclusions/include",
+                  data=form(INST_A, trainee_key=keys[0], q="", page="2"))
+    assert "第 2 / 2 页" in c.get(back.headers["Location"]).get_data(as_text=True)
+    # a search is kept too
+    found = c.post(f"/credits/awards/{OFFERING}/exclusions",
+                   data=form(INST_A, trainee_key=key(2), reason="中途离场", q="张", page="1"))
+    text = c.get(found.headers["Location"]).get_data(as_text=True)
+    assert 'name="q" value="张"' in text and "吴倩" not in text.split("筛选授分人员")[1].split("未达到规则")[0]

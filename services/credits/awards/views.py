@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, flash, redirect, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
@@ -234,6 +235,14 @@ def attendees_step(offering_id: int) -> Any:
     return _attendees_page(offering_id)
 
 
+def _back_to_attendees(offering_id: int) -> str:
+    """有效人员明细 at the page and search a form on it was sent from: with hundreds of attendees, the office unticks
+    or restores one after another, and page 1 of the whole list after each would lose its place."""
+    params = {"q": (request.form.get("q") or "").strip()[:50], "page": id_or_none(request.form.get("page", ""))}
+    query = urlencode({k: v for k, v in params.items() if v})
+    return f"/credits/awards/{offering_id}/attendees" + (f"?{query}" if query else "")
+
+
 def _attendees_page(offering_id: int, typed: dict[str, str] | None = None, status: int = 200) -> Any:
     """The attendees page; `typed` is a refused 不授分 (its trainee_key, reason and error), shown again in that
     person's row, on the page that holds the row, so the office never types the reason twice."""
@@ -244,10 +253,10 @@ def _attendees_page(offering_id: int, typed: dict[str, str] | None = None, statu
         flash("请先完成考勤分析（勾选刷卡周期，点击考勤分析后确定）。", "error")
         return redirect(f"/credits/awards/{offering_id}/analysis")
     rows = svc.attendee_rows(session, offering, analysis)
-    q = (request.args.get("q") or "").strip()[:50]
+    q = (request.values.get("q") or "").strip()[:50]  # a refused 不授分 posts the search it was made in
     shown = [r for r in rows if q in r.name] if q else rows
     pages_n = max(1, math.ceil(len(shown) / ATTENDEES_PER_PAGE))
-    page = request.args.get("page", "1")
+    page = request.values.get("page", "1")
     page_no = min(max(1, id_or_none(page) or 1), pages_n)
     if typed:
         at = next((i for i, r in enumerate(shown) if r.trainee_key == typed.get("trainee_key")), None)
@@ -279,7 +288,7 @@ def exclusion_add(offering_id: int) -> Any:
     if errors:
         if "trainee_key" in errors:
             flash("学员标识不正确，请刷新页面后重试。", "error")
-            return redirect(f"/credits/awards/{offering_id}/attendees")
+            return redirect(_back_to_attendees(offering_id))
         return _attendees_page(offering_id, {"trainee_key": request.form.get("trainee_key", ""),
                                              "reason": request.form.get("reason", "")[:500],
                                              "error": f"不授分原因：{errors.get('reason')}"}, 400)
@@ -288,10 +297,10 @@ def exclusion_add(offering_id: int) -> Any:
     except AppError as exc:
         session.rollback()
         flash(exc.message, "error")
-        return redirect(f"/credits/awards/{offering_id}/attendees")
+        return redirect(_back_to_attendees(offering_id))
     commit()
     flash(f"已将 {name} 排除出授分人员（原因已记入操作日志）。", "ok")
-    return redirect(f"/credits/awards/{offering_id}/attendees")
+    return redirect(_back_to_attendees(offering_id))
 
 
 @pages.post("/credits/awards/<int:offering_id>/exclusions/include")
@@ -302,16 +311,16 @@ def exclusion_remove(offering_id: int) -> Any:
     data, errors = load_form(IncludeSchema(), request.form)
     if errors:
         flash("学员标识不正确，请刷新页面后重试。", "error")
-        return redirect(f"/credits/awards/{offering_id}/attendees")
+        return redirect(_back_to_attendees(offering_id))
     try:
         svc.include_again(session, _me(), offering, data["trainee_key"])  # type: ignore[index]
     except AppError as exc:
         session.rollback()
         flash(exc.message, "error")
-        return redirect(f"/credits/awards/{offering_id}/attendees")
+        return redirect(_back_to_attendees(offering_id))
     commit()
     flash("已恢复为待授分。", "ok")
-    return redirect(f"/credits/awards/{offering_id}/attendees")
+    return redirect(_back_to_attendees(offering_id))
 
 
 @pages.post("/credits/awards/<int:offering_id>/grant")
@@ -406,7 +415,8 @@ def _on_award(award_id: int, back_to: str, schema: Any, label: str, act: Any, do
     """A change of one award with a reason (撤销, 恢复授分), told in a flash on the page it came from."""
     session = db.session()
     award = svc.get_award(session, _me(), award_id)
-    back = f"/credits/awards/{award.offering_id}/{back_to}"
+    back = (_back_to_attendees(award.offering_id) if back_to == "attendees"
+            else f"/credits/awards/{award.offering_id}/{back_to}")
     if check_version:  # the page always sends the row's version: a missing or garbled one is a stale page
         version = page_version(request.form)
         if version is None or version != award.version:
