@@ -876,3 +876,25 @@ def test_after_untick_or_restore_the_office_stays_on_its_page_of_the_list(credit
                    data=form(INST_A, trainee_key=key(2), reason="中途离场", q="张", page="1"))
     text = c.get(found.headers["Location"]).get_data(as_text=True)
     assert 'name="q" value="张"' in text and "吴倩" not in text.split("筛选授分人员")[1].split("未达到规则")[0]
+
+
+def test_a_late_forced_check_in_is_counted_and_the_saved_count_says_when_it_was_made(credits_app, seeded, cdb):
+    """代签 typed the next morning reach credits after the analysis was saved: 有效人员明细 and 授分 count them under
+    the saved rule, and the analysis page's saved count says it is the count of its 确定, not of now."""
+    from services.credits.attendance.models import AttendanceRecord
+
+    c = client_for(credits_app, "inst_a")
+    c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save", include_forced="1"))
+    late = dict(seeded[0], checkin_id=901, trainee_key=key(2), name=NAMES[2], id_enc=pii.encrypt(id_number(2)),
+                window_id=4, window_kind="sign_out", window_starts_at=WINDOWS[4][1],
+                window_ends_at=WINDOWS[4][1] + dt.timedelta(hours=1),
+                scanned_at=WINDOWS[4][1] + dt.timedelta(hours=1), forced=True)
+    s = cdb.new_session()
+    s.execute(insert(AttendanceRecord), [late])
+    s.commit()
+    s.close()
+    analysis = c.get(f"/credits/awards/{OFFERING}/analysis").get_data(as_text=True)
+    assert "确定时有效人员 3 人" in analysis and "授分时按最新的考勤记录重新计算" in analysis
+    assert "有效人员 <strong>4</strong> 人" in c.get(f"/credits/awards/{OFFERING}/attendees").get_data(as_text=True)
+    c.post(f"/credits/awards/{OFFERING}/grant", data=form(INST_A, activity_date="2026-12-11"))
+    assert sorted(a.name for a in awards(cdb)) == ["吴倩", "张伟", "李娜", "王芳"]
