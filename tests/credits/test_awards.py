@@ -898,3 +898,31 @@ def test_a_late_forced_check_in_is_counted_and_the_saved_count_says_when_it_was_
     assert "有效人员 <strong>4</strong> 人" in c.get(f"/credits/awards/{OFFERING}/attendees").get_data(as_text=True)
     c.post(f"/credits/awards/{OFFERING}/grant", data=form(INST_A, activity_date="2026-12-11"))
     assert sorted(a.name for a in awards(cdb)) == ["吴倩", "张伟", "李娜", "王芳"]
+
+
+def test_two_clerks_granting_at_once_are_each_told_what_they_granted(credits_app, seeded, cdb, monkeypatch):
+    """Two clerks press 授分 together: nobody is granted twice (the partial unique index), and the second is told
+    who was already granted, not a 新授分 count of people the other clerk's 授分 had just taken."""
+    from services.credits.awards import services as svc
+
+    real_people = svc.people
+
+    def other_clerk_first(session, offering_id, keys=None):  # the other clerk's 授分 commits 吴倩 meanwhile
+        found = real_people(session, offering_id, keys)
+        if keys and key(1) in keys:
+            other = cdb.new_session()
+            offering = other.scalars(select(svc.OfferingCredit)).one()
+            other.add(svc.CreditAward(**svc._award_values(offering, INST_A, dt.date(2026, 12, 11), "attendance"),
+                                      trainee_key=key(1), name="吴倩", id_enc=pii.encrypt(id_number(1))))
+            other.commit()
+            other.close()
+        return found
+
+    monkeypatch.setattr(svc, "people", other_clerk_first)
+    c = client_for(credits_app, "inst_a")
+    c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))
+    done = c.post(f"/credits/awards/{OFFERING}/grant", data=form(INST_A, activity_date="2026-12-11"))
+    said = c.get(done.headers["Location"]).get_data(as_text=True)
+    assert "授分完成：新授分 1 人；此前已授分 1 人；排除 0 人" in said
+    assert sorted(a.name for a in awards(cdb)) == ["吴倩", "李娜"]
+    assert "根据会场考勤授分 1 人" in audit(cdb, "grant")[0].reason

@@ -439,6 +439,7 @@ def grant(session: Session, principal: Principal, offering: OfferingCredit, acti
         p = who[a.trainee_key]
         rows.append({**base, "trainee_key": a.trainee_key, "name": p.name_or(a.name), "id_enc": p.id_enc,
                      "mobile_enc": p.mobile_enc, "title": p.title, "unit": p.unit, "analysis_id": analysis.id})
+    inserted: set[str] = set()
     if rows:
         # a concurrent 授分 of the same offering (double click, two clerks) inserts nobody twice
         stmt = insert_for(session, CreditAward).on_conflict_do_nothing(
@@ -446,9 +447,11 @@ def grant(session: Session, principal: Principal, offering: OfferingCredit, acti
             # index by PostgreSQL for executemany's prepared statement ("no unique constraint matching")
             index_elements=["offering_id", "trainee_key"], index_where=text("state != 'withdrawn'"))
         for start in range(0, len(rows), 1000):
-            session.execute(stmt, rows[start:start + 1000])
-    result.added = len(rows)
-    result.names = [row["name"] for row in rows]
+            # RETURNING names who this 授分 granted: those another clerk's 授分 took meanwhile were already granted
+            inserted.update(session.scalars(stmt.returning(CreditAward.trainee_key), rows[start:start + 1000]))
+    result.added = len(inserted)
+    result.already += len(rows) - len(inserted)
+    result.names = [row["name"] for row in rows if row["trainee_key"] in inserted]
     record_audit(session, AuditLog, principal, "offering", offering.offering_id, "grant",
                  reason=f"根据会场考勤授分 {result.added} 人（活动日期 {activity_date}；已授分 {result.already} 人，"
                         f"排除 {result.excluded} 人"
