@@ -60,7 +60,8 @@ def test_submitted_report_locks_the_list_and_returned_unlocks_it(credits_app, gr
     first = awards(cdb)[0]
     r = c.post(f"/credits/awards/award/{first.id}/withdraw", data=form(INST_A, reason="核对有误",
                                                                         version=str(first.version)))
-    assert r.status_code == 302 and awards(cdb)[0].state == "pending"
+    assert r.status_code == 409 and awards(cdb)[0].state == "pending"
+    assert "执行情况反馈已提交，授分名单已锁定" in r.get_data(as_text=True)
     api = credits_app.test_client()
     resp = api.post(f"/credits/api/awards/{first.id}/withdraw", json={"reason": "核对有误"},
                     headers=api_headers("inst_a"))

@@ -390,7 +390,10 @@ def test_a_wrong_activity_date_is_corrected_and_the_counts_add_up(credits_app, s
     for bad, said in (({"activity_date": "2026-12-12", "reason": "选错"}, "活动日期"),
                       ({"activity_date": "2026-12-11", "reason": ""}, "请填写更正原因")):
         r = c.post(f"/credits/awards/{OFFERING}/activity-date", data=form(INST_A, **bad))
-        assert said in c.get(r.headers["Location"]).get_data(as_text=True), bad
+        assert r.status_code == 422 and said in r.get_data(as_text=True), bad
+        # what was typed is still in the form, to mend
+        fix = r.get_data(as_text=True).split('action="/credits/awards/101/activity-date"')[1].split("</form>")[0]
+        assert f'value="{bad["activity_date"]}"' in fix and f'value="{bad["reason"]}"' in fix, bad
     done = c.post(f"/credits/awards/{OFFERING}/activity-date",
                   data=form(INST_A, activity_date="2026-12-11", reason="应为活动最后一天"))
     told = c.get(done.headers["Location"]).get_data(as_text=True)
@@ -402,7 +405,7 @@ def test_a_wrong_activity_date_is_corrected_and_the_counts_add_up(credits_app, s
     assert {str(a["activity_date"]) for a in granted_events(cdb)[-1]["payload"]["awards"]} == {"2026-12-11"}
     nothing = c.post(f"/credits/awards/{OFFERING}/activity-date",
                      data=form(INST_A, activity_date="2026-12-11", reason="再次"))
-    assert "无需更正" in c.get(nothing.headers["Location"]).get_data(as_text=True)
+    assert nothing.status_code == 409 and "无需更正" in nothing.get_data(as_text=True)
     # 恢复授分 then gives 吴倩 her award back on the corrected day the others now carry, not her withdrawn one's
     c.post(f"/credits/awards/award/{wu.id}/regrant", data=form(INST_A, reason="误撤销"))
     assert {(a.name, str(a.activity_date)) for a in awards(cdb) if a.state == "pending"} == {
@@ -579,13 +582,16 @@ def test_withdraw_with_a_reason(credits_app, seeded, cdb):
     c.post(f"/credits/awards/{OFFERING}/grant", data=form(INST_A, activity_date="2026-12-11"))
     first = awards(cdb)[0]
     no_reason = c.post(f"/credits/awards/award/{first.id}/withdraw", data=form(INST_A, reason=" ", version="1"))
-    assert no_reason.status_code == 302 and awards(cdb)[0].state == "pending"
-    assert "撤销原因：" in c.get(no_reason.headers["Location"]).get_data(as_text=True)
+    assert no_reason.status_code == 422 and awards(cdb)[0].state == "pending"
+    assert "撤销原因：" in no_reason.get_data(as_text=True)
     for tampered in ("0", "abc", ""):  # a hand-edited page: said as a stale page, not as a missing reason
         r = c.post(f"/credits/awards/award/{first.id}/withdraw",
                    data=form(INST_A, reason="身份核对有误", version=tampered))
-        page = c.get(r.headers["Location"]).get_data(as_text=True)
+        page = r.get_data(as_text=True)
         assert awards(cdb)[0].state == "pending" and "页面已过期" in page and "请填写撤销原因" not in page, tampered
+        # the reason written out stays in that row's form, which now carries the row's current version
+        row = page.split(f'action="/credits/awards/award/{first.id}/withdraw"')[1].split("</form>")[0]
+        assert 'value="身份核对有误"' in row and 'name="version" value="1"' in row, tampered
     c.post(f"/credits/awards/award/{first.id}/withdraw", data=form(INST_A, reason="身份核对有误", version="1"))
     row = awards(cdb)[0]
     assert (row.state, row.withdraw_reason) == ("withdrawn", "身份核对有误")
@@ -673,7 +679,7 @@ ENDPOINTS = {
         "POST", "/credits/awards/award/999/withdraw", {"reason": "核对有误"}, "both_missing"),
     "POST /credits/awards/<int:offering_id>/activity-date": (
         "POST", f"/credits/awards/{OFFERING}/activity-date", {"activity_date": "2026-12-11", "reason": "选错日期"},
-        "write_redirect"),
+        "write_conflict"),  # nothing granted yet: said on the list, with what was typed
     "POST /credits/awards/award/<int:award_id>/regrant": (
         "POST", "/credits/awards/award/999/regrant", {"reason": "误撤销"}, "write_missing"),
     "GET /credits/awards/<int:offering_id>/manual": ("GET", f"/credits/awards/{OFFERING}/manual", None, "write"),
@@ -790,7 +796,7 @@ def test_correcting_the_day_with_no_pending_award_says_so(credits_app, seeded, c
     c = client_for(credits_app, "inst_a")
     r = c.post(f"/credits/awards/{OFFERING}/activity-date", data=form(INST_A, activity_date="2026-12-11",
                                                                       reason="选错日期"))
-    assert "本期次没有待生效的授分记录" in c.get(r.headers["Location"]).get_data(as_text=True)
+    assert r.status_code == 409 and "本期次没有待生效的授分记录" in r.get_data(as_text=True)
 
 
 def test_half_credits_read_as_the_catalogue_gives_them_on_every_award_page(credits_app, cdb, seeded):

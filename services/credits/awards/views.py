@@ -353,18 +353,20 @@ def activity_date_submit(offering_id: int) -> Any:
     session = db.session()
     offering = svc.get_offering(session, _me(), offering_id)
     back = f"/credits/awards/{offering_id}/list"
+    typed = {"activity_date": request.form.get("activity_date", "")[:10],
+             "reason": request.form.get("reason", "")[:500]}
     data, errors = load_form(ActivityDateSchema(), request.form)
     if errors:
         labels = {"activity_date": "活动日期", "reason": "更正原因"}
-        flash("；".join(f"{labels.get(k, k)}：{v}" for k, v in errors.items()), "error")
-        return redirect(back)
+        return _award_list(offering_id, {**typed, "error": "；".join(f"{labels.get(k, k)}：{v}"
+                                                                      for k, v in errors.items())}, 422)
     try:
         changed = svc.correct_activity_date(session, _me(), offering, data["activity_date"],  # type: ignore[index]
                                             data["reason"])  # type: ignore[index]
     except AppError as exc:
         session.rollback()
-        flash(exc.message, "error")
-        return redirect(back)
+        message = exc.message + "".join(f" {v}" for v in (exc.fields or {}).values())
+        return _award_list(offering_id, {**typed, "error": message}, exc.status)
     commit()
     when = data["activity_date"]  # type: ignore[index]
     flash(f"已将 {changed} 条待生效授分记录的活动日期更正为 {when}（已记入操作日志）。", "ok")
@@ -374,6 +376,12 @@ def activity_date_submit(offering_id: int) -> Any:
 @pages.get("/credits/awards/<int:offering_id>/list")
 @access("institution", "reviewer")
 def award_list_page(offering_id: int) -> Any:
+    return _award_list(offering_id)
+
+
+def _award_list(offering_id: int, typed: dict[str, Any] | None = None, status: int = 200) -> Any:
+    """授分名单; `typed` is a refused 撤销 (award_id) or 更正活动日期 (activity_date) with what was typed and why it
+    was refused, shown again in its own form: a reason written out is never lost to a stale page."""
     session = db.session()
     offering = svc.get_offering(session, _me(), offering_id)
     awards = svc.award_list(session, offering_id)
@@ -382,7 +390,7 @@ def award_list_page(offering_id: int) -> Any:
             for a in awards]
     return render_template("credits/awards/awards.html", o=offering, awards=rows,
                            methods=METHODS, states=STATES, can_edit=_can_edit(offering),
-                           committee=_me().role == "reviewer")
+                           committee=_me().role == "reviewer", typed=typed or {}), status
 
 
 @pages.get("/credits/awards/<int:offering_id>/awards.xlsx")
@@ -417,21 +425,27 @@ def _on_award(award_id: int, back_to: str, schema: Any, label: str, act: Any, do
     award = svc.get_award(session, _me(), award_id)
     back = (_back_to_attendees(award.offering_id) if back_to == "attendees"
             else f"/credits/awards/{award.offering_id}/{back_to}")
+
+    def refused(message: str, status: int) -> Any:
+        if back_to == "list":  # 撤销: the list again, the reason typed still in the row's form
+            return _award_list(award.offering_id, {"award_id": award.id, "reason": request.form.get("reason", "")[:500],
+                                                   "error": message}, status)
+        flash(message, "error")
+        return redirect(back)
+
     if check_version:  # the page always sends the row's version: a missing or garbled one is a stale page
         version = page_version(request.form)
         if version is None or version != award.version:
-            flash(STALE_PAGE if version is None else "该授分记录已被他人修改，请刷新页面后重试。", "error")
-            return redirect(back)
+            return refused(STALE_PAGE if version is None
+                           else "该授分记录已被他人修改（见本行最新状态），确认后请重新提交。", 409)
     data, errors = load_form(schema, request.form)
     if errors:
-        flash(f"{label}：{errors.get('reason', f'请填写{label}。')}", "error")
-        return redirect(back)
+        return refused(f"{label}：{errors.get('reason', f'请填写{label}。')}", 422)
     try:
         act(session, _me(), award, data["reason"])  # type: ignore[index]
     except AppError as exc:
         session.rollback()
-        flash(exc.message, "error")
-        return redirect(back)
+        return refused(exc.message, exc.status)
     commit()
     flash(done.format(name=award.name), "ok")
     return redirect(back)
