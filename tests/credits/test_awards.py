@@ -932,3 +932,30 @@ def test_two_clerks_granting_at_once_are_each_told_what_they_granted(credits_app
     assert "授分完成：新授分 1 人；此前已授分 1 人；排除 0 人" in said
     assert sorted(a.name for a in awards(cdb)) == ["吴倩", "李娜"]
     assert "根据会场考勤授分 1 人" in audit(cdb, "grant")[0].reason
+
+
+def test_the_desk_does_not_blame_her_check_ins_when_she_is_valid_but_not_yet_granted(credits_app, seeded, cdb,
+                                                                                      databases):
+    """Her last scan reached credits after the office's 授分 (a queue that was down): she meets the saved rule and
+    the next 授分 grants her. The desk said her check-ins fell short of the rule, which sent her to argue about
+    attendance instead of to the office."""
+    from services.credits.attendance.models import AttendanceRecord
+    from tests.credits.conftest import new_account
+
+    new_account(databases, NAMES[2], id_number(2))
+    c = client_for(credits_app, "inst_a")
+    c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))
+    c.post(f"/credits/awards/{OFFERING}/grant", data=form(INST_A, activity_date="2026-12-11"))
+    late = dict(seeded[0], checkin_id=902, trainee_key=key(2), name=NAMES[2], id_enc=pii.encrypt(id_number(2)),
+                window_id=4, window_kind="sign_out", window_starts_at=WINDOWS[4][1],
+                window_ends_at=WINDOWS[4][1] + dt.timedelta(hours=1),
+                scanned_at=WINDOWS[4][1] + dt.timedelta(minutes=5))
+    s = cdb.new_session()
+    s.execute(insert(AttendanceRecord), [late])
+    s.commit()
+    s.close()
+    desk = client_for(credits_app, "reviewer")
+    html = desk.post("/credits/accounts", data=form(REVIEWER, id_number=id_number(2))).get_data(as_text=True)
+    status = html.split("签到与授分")[1].split("</table>")[0]
+    assert "签到未达到" not in status
+    assert "未授分：按举办机构保存的考勤分析为有效人员，举办机构再次点击“授分”即可授予" in status

@@ -508,11 +508,14 @@ _REPORT_WAIT = {"none": "举办机构尚未提交执行情况反馈", "returned"
                 "submitted": "执行情况反馈待委员会审批", "approved": "执行情况反馈已审批"}
 
 
-def _credit_status(offering: Any, award: Any, others_granted: bool, excluded: str | None = None) -> str:
+def _credit_status(offering: Any, award: Any, others_granted: bool, excluded: str | None = None,
+                   valid_now: bool = False) -> str:
     """Why she has, or has not yet, the credit of an offering: what a clerk tells her on the phone."""
     if award is None:
         if excluded:
             return f"未授分：举办机构在筛选授分人员时未授予，原因：{excluded}"
+        if others_granted and valid_now:  # e.g. her last scan reached credits after the 授分
+            return "未授分：按举办机构保存的考勤分析为有效人员，举办机构再次点击“授分”即可授予"
         if others_granted:
             return "未授分：举办机构已授分，本人不在授分名单中（签到未达到机构考勤分析所用的规则）"
         return "未授分：举办机构尚未授分"
@@ -552,6 +555,10 @@ def desk_offerings(session: Session, trainee_key: str) -> list[dict[str, Any]]:
         CreditAward.offering_id.in_(ids), CreditAward.state != "withdrawn").distinct()))
     excluded = dict(session.execute(select(AwardExclusion.offering_id, AwardExclusion.reason).where(
         AwardExclusion.trainee_key == trainee_key, AwardExclusion.offering_id.in_(ids))).all())
+    # granted to others but not to her: is she valid under the saved analysis (then the office need only grant
+    # again), or short of its rule? One analysis per such offering, usually none or one.
+    valid_now = {oid for oid in ids if oid in scans and oid not in awards and oid not in excluded and oid in granted
+                 and _valid_under_saved_analysis(session, oid, trainee_key)}
     rows = []
     for oid in ids:
         o, scan, award = offerings.get(oid), scans.get(oid), awards.get(oid)
@@ -561,9 +568,17 @@ def desk_offerings(session: Session, trainee_key: str) -> list[dict[str, Any]]:
             "institution": o.institution_name if o else "",
             "checkins": scan.n if scan else 0, "forced": int(scan.forced or 0) if scan else 0,
             "first": scan.first if scan else None, "last": scan.last if scan else None,
-            "status": _credit_status(o, award, oid in granted, excluded.get(oid)),
+            "status": _credit_status(o, award, oid in granted, excluded.get(oid), oid in valid_now),
         })
     return sorted(rows, key=lambda r: (r["starts_on"] or dt.date.min, r["offering_id"]), reverse=True)
+
+
+def _valid_under_saved_analysis(session: Session, offering_id: int, trainee_key: str) -> bool:
+    from ..awards.services import input_of, latest_analysis, run  # late: awards builds on accounts
+
+    analysis = latest_analysis(session, offering_id)
+    return analysis is not None and any(a.trainee_key == trainee_key
+                                        for a in run(session, offering_id, input_of(analysis)))
 
 
 def find_account_by_key(session: Session, trainee_key: str) -> TraineeAccount | None:
