@@ -959,3 +959,16 @@ def test_the_desk_does_not_blame_her_check_ins_when_she_is_valid_but_not_yet_gra
     status = html.split("签到与授分")[1].split("</table>")[0]
     assert "签到未达到" not in status
     assert "未授分：按举办机构保存的考勤分析为有效人员，举办机构再次点击“授分”即可授予" in status
+
+
+def test_an_offering_over_new_year_says_which_year_its_credit_counts_in(credits_app, cdb, seeded):
+    """授分 of an offering held 30 December to 1 January: the office is told, where it picks the 活动日期, that the
+    credit counts in the year of that day, before its trainees find it in next year's 达标情况."""
+    c = client_for(credits_app, "inst_a")
+    c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))
+    same_year = c.get(f"/credits/awards/{OFFERING}/attendees").get_data(as_text=True)
+    assert "跨年度" not in same_year
+    deliver(make_envelope("offering.approved", "projects",
+                          payload(starts_on=dt.date(2026, 12, 10), ends_on=dt.date(2027, 1, 1))))
+    page = c.get(f"/credits/awards/{OFFERING}/attendees").get_data(as_text=True)
+    assert "本期次跨年度举办：学分计入活动日期所在年度的达标情况（按最后一天 2027-01-01 授分，计入 2027 年度）" in page
