@@ -180,3 +180,33 @@ def test_committee_withdraws_an_effective_award_and_certs_revokes_it(credits_app
     s = databases["certs"].new_session()
     assert s.scalar(select(EffectiveAward.award_id).where(EffectiveAward.award_id == effective.id)) == effective.id
     s.close()
+
+
+def test_the_trainee_sees_where_the_report_her_pending_credit_waits_for_stands(credits_app, granted, cdb,
+                                                                               databases):
+    """At year end she asks whether last month's course will count: 待生效 now says whether the institution has
+    not sent its 执行情况反馈 yet, sent it to the committee, or had it returned, which tells her whom to ask."""
+    from tests.conftest import bearer, login_client
+    from tests.credits.conftest import new_account
+    from tests.credits.test_awards import NAMES
+
+    trainee = new_account(databases, NAMES[1], id_number(1), "Neues2026pw")
+    phone = login_client(credits_app.test_client(), trainee)
+
+    def said():
+        page = phone.get("/credits/compliance?year=2026").get_data(as_text=True)
+        [line] = credits_app.test_client().get("/credits/api/me/compliance?year=2026",
+                                               headers=bearer(trainee)).json["years"][0]["awards"]
+        return page, line["status_text"]
+
+    page, text = said()
+    assert "举办机构尚未提交执行情况反馈" in page and text == "待生效：举办机构尚未提交执行情况反馈，审核通过后计入"
+    clock.set_now(dt.datetime(2026, 12, 13, 2, 0, tzinfo=UTC))
+    deliver(report_event("report.submitted"))
+    page, text = said()
+    assert "执行情况反馈已提交，待委员会审核" in page
+    assert text == "待生效：执行情况反馈已提交，待委员会审核，审核通过后计入"
+    clock.set_now(dt.datetime(2026, 12, 14, 2, 0, tzinfo=UTC))
+    deliver(report_event("report.returned", reason="照片不清晰"))
+    page, text = said()
+    assert "执行情况反馈已退回举办机构修改" in page

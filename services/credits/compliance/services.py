@@ -24,6 +24,7 @@ from services.common.formats import fmt_credits
 
 from ..accounts.models import TraineeAccount
 from ..awards.models import PRINTABLE_AFTER, STATES, CreditAward
+from ..offerings.models import OfferingCredit
 from .requirements import Requirement, requirement_for
 
 CLASS1, CLASS2 = "Ⅰ类", "Ⅱ类"
@@ -34,16 +35,24 @@ _ROW_COLUMNS = tuple(_AWARDS.c[name] for name in (
     "id", "year", "project_number", "project_title", "institution_name", "credit_class", "credit_value",
     "offering_starts_on", "offering_ends_on", "activity_date", "method", "state", "withdraw_reason",
     "offering_id"))
+_OFFERINGS = OfferingCredit.__table__
+# where the execution report a pending award waits for stands (none, submitted, returned, approved): NULL for an
+# award whose offering credits does not hold
+_REPORT_STATE = _OFFERINGS.c.report_state.label("report_state")
+_WITH_OFFERING = _AWARDS.outerjoin(_OFFERINGS, _OFFERINGS.c.offering_id == _AWARDS.c.offering_id)
 _NEWEST_FIRST = (_AWARDS.c.year.desc(), _AWARDS.c.activity_date.desc(), _AWARDS.c.id.desc())
 _ACCOUNTS = TraineeAccount.__table__
 # the account of the session and its awards (none: one row of NULL award columns); built once, compiled once
 _ACCOUNT_WITH_AWARDS = (
     select(_ACCOUNTS.c.trainee_key.label("account_key"), _ACCOUNTS.c.name.label("account_name"),
            _ACCOUNTS.c.id_enc.label("account_id_enc"), _ACCOUNTS.c.must_change.label("account_must_change"),
-           *_ROW_COLUMNS)
-    .select_from(_ACCOUNTS.outerjoin(_AWARDS, _AWARDS.c.trainee_key == _ACCOUNTS.c.trainee_key))
+           *_ROW_COLUMNS, _REPORT_STATE)
+    .select_from(_ACCOUNTS.outerjoin(_WITH_OFFERING, _AWARDS.c.trainee_key == _ACCOUNTS.c.trainee_key))
     .where(_ACCOUNTS.c.id == bindparam("account_id"))
     .order_by(*_NEWEST_FIRST))
+# what a pending award waits for, by the state of its offering's execution report (the trainee knows whom to ask)
+_REPORT_WAIT = {"none": "举办机构尚未提交执行情况反馈", "submitted": "执行情况反馈已提交，待委员会审核",
+                "returned": "执行情况反馈已退回举办机构修改"}
 
 
 @dataclass
@@ -143,7 +152,11 @@ def _award_line(row: Any, today: dt.date) -> AwardLine:
         status, note = "手工录入学分，非有效学分，不计入达标", "不计入达标"
         printable_text, printable_from = "手工录入学分，不生成学分证书", None
     elif row.state == "pending":
-        status, note = "待生效：执行情况反馈审核通过后计入", "执行情况反馈审核通过后计入"
+        wait = _REPORT_WAIT.get(getattr(row, "report_state", None) or "")
+        if wait:
+            status, note = f"待生效：{wait}，审核通过后计入", f"{wait}，审核通过后计入"
+        else:
+            status, note = "待生效：执行情况反馈审核通过后计入", "执行情况反馈审核通过后计入"
         printable_text = ("执行情况反馈审核通过后即可打印" if today >= due
                           else f"执行情况反馈审核通过后，且 {due.isoformat()} 起可打印")
     else:  # attendance, effective
@@ -170,8 +183,8 @@ def account_with_awards(conn: Connection, account_id: int) -> list[Row[Any]]:
 def yearly_summary(session: Session, trainee_key: str, today: dt.date, *, year: int | None = None
                    ) -> list[YearSummary]:
     """Every year the trainee has awards in, plus today's year (and ``year``), newest first (see summarise)."""
-    rows = session.execute(select(*_ROW_COLUMNS).where(_AWARDS.c.trainee_key == trainee_key)
-                           .order_by(*_NEWEST_FIRST)).all()
+    rows = session.execute(select(*_ROW_COLUMNS, _REPORT_STATE).select_from(_WITH_OFFERING)
+                           .where(_AWARDS.c.trainee_key == trainee_key).order_by(*_NEWEST_FIRST)).all()
     return summarise(rows, today, year=year)
 
 
