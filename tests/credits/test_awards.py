@@ -301,7 +301,7 @@ def test_granting_again_adds_only_who_is_new(credits_app, seeded, cdb):
     c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save", include_forced="1"))
     resp = c.post(f"/credits/api/offerings/{OFFERING}/grant", json={"activity_date": "2026-12-10"},
                   headers=api_headers("inst_a"))
-    assert resp.status_code == 200 and resp.json == {"added": 1, "already": 2, "excluded": 0}
+    assert resp.status_code == 200 and resp.json == {"added": 1, "already": 2, "excluded": 0, "withdrawn": 0}
     assert sorted(a.name for a in awards(cdb)) == ["吴倩", "李娜", "王芳"]
     # 王芳 counts through her 代签 in window 1: marked where it counted, in the list and in its export
     detail = c.get(f"/credits/awards/{OFFERING}/attendees").get_data(as_text=True)
@@ -972,3 +972,18 @@ def test_an_offering_over_new_year_says_which_year_its_credit_counts_in(credits_
                           payload(starts_on=dt.date(2026, 12, 10), ends_on=dt.date(2027, 1, 1))))
     page = c.get(f"/credits/awards/{OFFERING}/attendees").get_data(as_text=True)
     assert "本期次跨年度举办：学分计入活动日期所在年度的达标情况（按最后一天 2027-01-01 授分，计入 2027 年度）" in page
+
+
+def test_the_grant_api_accounts_for_every_valid_attendee(credits_app, seeded, cdb):
+    """The JSON answer of 授分 adds up to the valid attendees, as the page's message does: one whose award the
+    office withdrew is counted as withdrawn, not left out."""
+    h = api_headers("inst_a")
+    c = credits_app.test_client()
+    c.post(f"/credits/api/offerings/{OFFERING}/analyses", json={"windows": [{"window_id": w} for w in (1, 2, 3, 4)]},
+           headers=h)
+    first = c.post(f"/credits/api/offerings/{OFFERING}/grant", json={"activity_date": "2026-12-11"}, headers=h).json
+    assert first == {"added": 2, "already": 0, "excluded": 0, "withdrawn": 0}
+    wu = next(a for a in awards(cdb) if a.name == "吴倩")
+    c.post(f"/credits/api/awards/{wu.id}/withdraw", json={"reason": "核对有误"}, headers=h)
+    again = c.post(f"/credits/api/offerings/{OFFERING}/grant", json={"activity_date": "2026-12-11"}, headers=h).json
+    assert again == {"added": 0, "already": 1, "excluded": 0, "withdrawn": 1}

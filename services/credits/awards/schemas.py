@@ -158,9 +158,10 @@ class AttendeesOutSchema(ZhSchema):
 
 
 class GrantOutSchema(ZhSchema):
-    added = fields.Integer()
-    already = fields.Integer()
-    excluded = fields.Integer()
+    added = fields.Integer(metadata={"description": "本次新授分人数"})
+    already = fields.Integer(metadata={"description": "此前已授分人数"})
+    excluded = fields.Integer(metadata={"description": "筛选授分人员时排除的人数"})
+    withdrawn = fields.Integer(metadata={"description": "授分已被撤销、本次不再授分的人数（误撤销的用恢复授分）"})
 
 
 class CreditAwardOutSchema(ZhSchema):

@@ -595,7 +595,8 @@ def api_grant(offering_id: int) -> Any:
     data = load_json(GrantSchema())
     result = svc.grant(session, _me(), offering, data["activity_date"])
     commit()
-    return {"added": result.added, "already": result.already, "excluded": result.excluded}
+    return {"added": result.added, "already": result.already, "excluded": result.excluded,
+            "withdrawn": result.withdrawn}
 
 
 @api.route("/offerings/<int:offering_id>/manual-awards", methods=["POST"])
