@@ -987,3 +987,17 @@ def test_the_grant_api_accounts_for_every_valid_attendee(credits_app, seeded, cd
     c.post(f"/credits/api/awards/{wu.id}/withdraw", json={"reason": "核对有误"}, headers=h)
     again = c.post(f"/credits/api/offerings/{OFFERING}/grant", json={"activity_date": "2026-12-11"}, headers=h).json
     assert again == {"added": 0, "already": 1, "excluded": 0, "withdrawn": 1}
+
+
+def test_unticking_names_her_as_on_her_account(credits_app, seeded, cdb, databases):
+    """更正姓名 at the desk made 王芳 王芳芳: 不授分 tells the office, and the audit log keeps, the corrected name that
+    the row beside the button shows, not the one typed at her scans."""
+    from tests.credits.conftest import new_account
+
+    new_account(databases, "王芳芳", id_number(4))
+    c = client_for(credits_app, "inst_a")
+    c.post(f"/credits/awards/{OFFERING}/analysis",
+           data=analysis_form(1, 2, 3, 4, action="save", rule_mode="at_least", rule_n="3"))
+    done = c.post(f"/credits/awards/{OFFERING}/exclusions", data=form(INST_A, trainee_key=key(4), reason="中途离场"))
+    assert "已将 王芳芳 排除出授分人员" in c.get(done.headers["Location"]).get_data(as_text=True)
+    assert audit(cdb, "exclude")[0].reason == "王芳芳：中途离场"

@@ -349,8 +349,12 @@ def granted_outside(session: Session, offering_id: int, rows: list[AttendeeRow])
 def exclude(session: Session, principal: Principal, offering: OfferingCredit, trainee_key: str, reason: str) -> str:
     """筛选授分人员: untick one valid attendee (not yet granted); the reason goes to the audit log too."""
     ensure_open(offering)
-    name = session.scalar(select(AttendanceRecord.name).where(AttendanceRecord.offering_id == offering.offering_id,
-                                                              AttendanceRecord.trainee_key == trainee_key).limit(1))
+    # the name on her account (更正姓名), as her row shows it; else the one typed at her scan
+    name = session.scalar(select(func.coalesce(TraineeAccount.name, AttendanceRecord.name))
+                          .select_from(AttendanceRecord)
+                          .outerjoin(TraineeAccount, TraineeAccount.trainee_key == AttendanceRecord.trainee_key)
+                          .where(AttendanceRecord.offering_id == offering.offering_id,
+                                 AttendanceRecord.trainee_key == trainee_key).limit(1))
     if name is None:
         raise AppError(404, "not_found", "本期次的考勤记录中没有该学员。")
     if session.scalar(select(CreditAward.id).where(CreditAward.offering_id == offering.offering_id,
