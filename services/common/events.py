@@ -176,6 +176,18 @@ class CreditsWithdrawnSchema(_Payload):
     reason = fields.String(required=True)
 
 
+class CatalogueCountedSchema(_Payload):
+    """How many projects of a year's catalogue (项目目录) one host institution has, and their planned 期, as of
+    `counted_at`: 年度统计 lists a host that held nothing too. Absolute figures: a later count replaces one."""
+
+    year = fields.Integer(required=True, validate=validate.Range(min=2000, max=2100))
+    institution_id = fields.Integer(required=True)
+    institution_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    projects = fields.Integer(required=True, validate=validate.Range(min=0))
+    planned = fields.Integer(required=True, validate=validate.Range(min=0))  # the projects' 举办期数 together
+    counted_at = fields.AwareDateTime(required=True)
+
+
 class CreditsNameCorrectedSchema(_Payload):
     """The committee corrected a trainee's name (学员账号 → 更正姓名): her awards, and so her certificates, show it."""
 
@@ -217,6 +229,9 @@ CATALOGUE: dict[str, EventSpec] = {
         EventSpec("projects.decided", "projects", ("projects",), DecisionSchema,
                   "The committee approved or returned a filing or an execution report: projects' own worker tells "
                   "the institution's 机构负责人 by SMS (after the decision committed, retried until sent)."),
+        EventSpec("catalogue.counted", "projects", ("credits",), CatalogueCountedSchema,
+                  "A year's catalogue changed for a host institution (import, 删除, 更正机构名称): credits keeps its "
+                  "count of projects and planned 期, so 年度统计 lists hosts that held nothing."),
         EventSpec("credits.effective", "credits", ("certs",), CreditsEffectiveSchema,
                   "An offering's awards became effective: certs keeps what each certificate needs."),
         EventSpec("credits.withdrawn", "credits", ("certs",), CreditsWithdrawnSchema,

@@ -6,3 +6,4 @@ from .audit import AuditLog  # noqa: F401
 from .awards.models import *  # noqa: F401,F403
 from .db import Base  # noqa: F401
 from .offerings.models import *  # noqa: F401,F403
+from .statistics.models import *  # noqa: F401,F403

@@ -12,9 +12,11 @@ from .awards.handlers import HANDLERS as AWARD_HANDLERS
 from .db import SERVICE, db, processed_events
 from .notices import tasks as notice_tasks
 from .offerings.handlers import HANDLERS as OFFERING_HANDLERS
+from .statistics.handlers import HANDLERS as STATISTICS_HANDLERS
 
-HANDLERS = {**OFFERING_HANDLERS, **ATTENDANCE_HANDLERS, **AWARD_HANDLERS}
-if len(HANDLERS) != len(OFFERING_HANDLERS) + len(ATTENDANCE_HANDLERS) + len(AWARD_HANDLERS):
+HANDLERS = {**OFFERING_HANDLERS, **ATTENDANCE_HANDLERS, **AWARD_HANDLERS, **STATISTICS_HANDLERS}
+if len(HANDLERS) != (len(OFFERING_HANDLERS) + len(ATTENDANCE_HANDLERS) + len(AWARD_HANDLERS)
+                     + len(STATISTICS_HANDLERS)):
     raise RuntimeError("two features of credits handle the same event")
 
 celery = make_celery(SERVICE)

@@ -51,10 +51,12 @@ def test_the_year_s_figures_by_institution_and_who_met_the_requirement(credits_a
     assert "总学分不少于 25 分，其中Ⅰ类学分不少于 10 分" in html
     xian = html.split("<td>西安市第一医院</td>")[1].split("</tr>")[0]
     # 1 offering, not held by 12-20? it ended 12-11: held; report not approved; 2 effective, 25 credits, 1 manual
-    assert xian == "<td>1</td><td>1</td><td>0</td><td>2</td><td>25</td><td>0</td><td>1</td>"
+    # (no catalogue counts in this world: 目录项目 and 计划期数 0)
+    assert xian == "<td>0</td><td>0</td><td>1</td><td>1</td><td>0</td><td>2</td><td>25</td><td>0</td><td>1</td>"
     baoji = html.split("<td>宝鸡市中心医院</td>")[1].split("</tr>")[0]
-    assert baoji == "<td>2</td><td>1</td><td>0</td><td>1</td><td>5</td><td>1</td><td>0</td>"
-    assert "<th>合计</th><th>3</th><th>2</th><th>0</th><th>3</th><th>30</th><th>1</th><th>1</th>" in html
+    assert baoji == "<td>0</td><td>0</td><td>2</td><td>1</td><td>0</td><td>1</td><td>5</td><td>1</td><td>0</td>"
+    assert ("<th>合计</th><th>0</th><th>0</th><th>3</th><th>2</th><th>0</th><th>3</th><th>30</th><th>1</th>"
+            "<th>1</th>") in html
     last_year = c.get("/credits/statistics?year=2025").get_data(as_text=True)
     assert "有效学分学员 <strong>1</strong> 人，其中达标 <strong id=\"met\">1</strong> 人" in last_year
     assert c.get("/credits/statistics?year=abc").status_code == 422
@@ -67,7 +69,41 @@ def test_the_year_s_figures_by_institution_and_who_met_the_requirement(credits_a
     ws = load_workbook(io.BytesIO(sheet.data)).active
     rows = list(ws.iter_rows(values_only=True))
     assert "有效学分学员 2 人，达标 1 人" in rows[0][0] and rows[1][0] == "申办机构" and ws.freeze_panes == "A3"
-    assert rows[-1] == ("合计", 3, 2, 0, 3, 30, 1, 1)
+    assert rows[-1] == ("合计", 0, 0, 3, 2, 0, 3, 30, 1, 1)
+
+
+def counted(year: int, institution_id: int, name: str, projects: int, planned: int, at: dt.datetime) -> None:
+    deliver(make_envelope("catalogue.counted", "projects", {
+        "year": year, "institution_id": institution_id, "institution_name": name, "projects": projects,
+        "planned": planned, "counted_at": at}))
+
+
+def test_a_host_with_catalogue_projects_and_nothing_held_is_listed(credits_app, databases):
+    """年度统计 listed only hosts with an approved 期 or an award: a host that held nothing of its catalogue, the one
+    a clerk chases in December, was missing. Projects' counts (catalogue.counted) list it, with zeros."""
+    _world(databases)
+    counted(2026, 1, "西安市第一医院", 3, 4, TODAY)
+    counted(2026, 9, "延安市人民医院", 2, 2, TODAY - dt.timedelta(days=30))
+    counted(2026, 9, "延安市人民医院", 2, 3, TODAY)  # 举办期数 raised on a later import
+    counted(2026, 9, "延安市人民医院", 1, 1, TODAY - dt.timedelta(days=1))  # an older count arriving late
+    counted(2026, 8, "榆林市第一医院", 0, 0, TODAY)  # its only project deleted: nothing to chase
+    counted(2027, 9, "延安市人民医院", 5, 5, TODAY)  # next year's catalogue
+    c = login_client(credits_app.test_client(), REVIEWER)
+    html = c.get("/credits/statistics?year=2026").get_data(as_text=True)
+    xian = html.split("<td>西安市第一医院</td>")[1].split("</tr>")[0]
+    assert xian.startswith("<td>3</td><td>4</td><td>1</td><td>1</td>")
+    yanan = html.split("<td>延安市人民医院</td>")[1].split("</tr>")[0]
+    assert yanan == "<td>2</td><td>3</td>" + "<td>0</td>" * 5 + "<td>0</td><td>0</td>"
+    assert "榆林市第一医院" not in html
+    assert "<th>合计</th><th>5</th><th>7</th><th>3</th>" in html
+    # listed after those that held something
+    assert html.index("延安市人民医院") > html.index("宝鸡市中心医院") > html.index("西安市第一医院")
+    rows = list(load_workbook(io.BytesIO(c.get("/credits/statistics.xlsx?year=2026").data)).active
+                .iter_rows(values_only=True))
+    assert rows[1][:4] == ("申办机构", "目录项目", "计划期数", "审批通过期次")
+    assert ("延安市人民医院", 2, 3, 0, 0, 0, 0, 0, 0, 0) in rows
+    nxt = c.get("/credits/statistics?year=2027").get_data(as_text=True)
+    assert "<td>延安市人民医院</td><td>5</td><td>5</td>" in nxt and "西安市第一医院" not in nxt
 
 
 def test_only_the_committee_sees_the_statistics(credits_app, databases):

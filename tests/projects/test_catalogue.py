@@ -357,3 +357,52 @@ def test_the_committee_finds_the_catalogue_s_projects_with_no_offering_approved(
     assert sorted(i["number"] for i in api["items"]) == sorted(p.number for p in (drafted, waiting, untouched))
     r = page.get("/projects/catalogue", query_string={"status": "held"})
     assert r.status_code == 422 and "状态" in r.get_data(as_text=True)
+
+
+def catalogue_counts(projects_db) -> list[tuple[int, str, int, int]]:
+    """The catalogue.counted events in the outbox, in order: (year, host, projects, planned)."""
+    import json
+
+    from services.projects.db import outbox
+
+    s = projects_db.new_session()
+    try:
+        rows = s.execute(select(outbox.c.envelope, outbox.c.consumer).where(outbox.c.name == "catalogue.counted")
+                         .order_by(outbox.c.id)).all()
+    finally:
+        s.close()
+    assert {consumer for _, consumer in rows} <= {"credits"}
+    return [(p["year"], p["institution_name"], p["projects"], p["planned"])
+            for p in (json.loads(envelope)["payload"] for envelope, _ in rows)]
+
+
+def test_credits_is_told_each_host_s_catalogue_count(projects_app, projects_db, inst_a, inst_b, reviewer, csrf):
+    """年度统计 (credits) lists a host that held nothing of its catalogue from these counts: each import, 删除 and
+    更正机构名称 sends the (year, host) pairs it changed, with absolute figures, in the change's transaction."""
+    from services.projects.catalogue.announce import main as announce
+
+    h = bearer(reviewer[1])
+    c = login_client(projects_app.test_client(), reviewer[1])
+    a, b = inst_a[0].name, inst_b[0].name
+    upload(c, workbook([row("2026-01-01-001", a, offerings=2), row("2026-01-01-002", a, offerings=3),
+                        row("2026-01-01-003", b, offerings=1), row("2026-01-01-004", "不存在的医院")]), h)
+    assert catalogue_counts(projects_db) == [(2026, a, 2, 5), (2026, b, 1, 1)]
+    upload(c, workbook([row("2026-01-01-001", a, offerings=2)]), h)  # unchanged: nothing to tell
+    assert len(catalogue_counts(projects_db)) == 2
+    upload(c, workbook([row("2026-01-01-003", a, offerings=4)]), h)  # moved to another host: both told
+    assert catalogue_counts(projects_db)[2:] == [(2026, a, 3, 9), (2026, b, 0, 0)]
+    s = projects_db.new_session()
+    pid = s.scalar(select(Project.id).where(Project.number == "2026-01-01-002"))
+    s.close()
+    assert c.post(f"/projects/catalogue/{pid}/delete", data={"csrf_token": csrf(reviewer[1])}).status_code == 303
+    assert catalogue_counts(projects_db)[4:] == [(2026, a, 2, 6)]
+    renamed = c.post(f"/projects/institutions/{inst_a[0].id}/name",
+                     data={"csrf_token": csrf(reviewer[1]), "name": "西安市第一人民医院", "reason": "医院更名"})
+    assert renamed.status_code in (302, 303), renamed.get_data(as_text=True)[:300]
+    assert catalogue_counts(projects_db)[5:] == [(2026, "西安市第一人民医院", 2, 6)]
+    # a refused import changes nothing and tells nothing
+    upload(c, workbook([row("2026-01-01-009", "不存在的医院")]), h)
+    assert len(catalogue_counts(projects_db)) == 6
+    # for a catalogue imported before credits kept the counts: every pair once more
+    announce()
+    assert catalogue_counts(projects_db)[6:] == [(2026, "西安市第一人民医院", 2, 6)]

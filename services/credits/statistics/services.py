@@ -22,6 +22,7 @@ from services.common.sheets import text_row
 from ..awards.models import CreditAward
 from ..compliance.requirements import Requirement, requirement_for
 from ..offerings.models import OfferingCredit
+from .models import CatalogueCount
 
 CLASS1 = "Ⅰ类"
 ZERO = Decimal("0")
@@ -31,7 +32,9 @@ ZERO = Decimal("0")
 class InstitutionRow:
     institution_id: int
     name: str
-    offerings: int = 0
+    catalogued: int = 0  # its projects in the year's catalogue (项目目录), as projects last counted them
+    planned: int = 0  # their 举办期数 together
+    offerings: int = 0  # approved 期
     held: int = 0
     reports_approved: int = 0
     effective: int = 0  # awards (人次) in effect, by attendance
@@ -52,7 +55,8 @@ class YearFigures:
     def totals(self) -> InstitutionRow:
         total = InstitutionRow(0, "合计")
         for row in self.institutions:
-            for name in ("offerings", "held", "reports_approved", "effective", "pending", "manual"):
+            for name in ("catalogued", "planned", "offerings", "held", "reports_approved", "effective", "pending",
+                         "manual"):
                 setattr(total, name, getattr(total, name) + getattr(row, name))
             total.effective_credits += row.effective_credits
         return total
@@ -95,6 +99,12 @@ def year_figures(session: Session, year: int, today: dt.date) -> YearFigures:
         r = row(iid, name or "")
         r.effective, r.effective_credits = int(effective or 0), Decimal(credits or 0)
         r.pending, r.manual = int(pending or 0), int(manual or 0)
+    # last: a host with catalogue projects and nothing approved is listed too, with zeros (the year-end chase)
+    for iid, name, projects, planned in session.execute(
+            select(CatalogueCount.institution_id, CatalogueCount.institution_name, CatalogueCount.projects,
+                   CatalogueCount.planned).where(CatalogueCount.year == year, CatalogueCount.projects > 0)):
+        r = row(iid, name)
+        r.catalogued, r.planned = projects, planned
     figures.institutions = sorted(rows.values(), key=lambda r: (-r.effective, -r.offerings, r.name))
 
     per_trainee = (select(func.sum(CreditAward.credit_value).label("total"),
@@ -111,25 +121,26 @@ def year_figures(session: Session, year: int, today: dt.date) -> YearFigures:
 
 
 def years_known(session: Session, this_year: int, asked: int) -> list[int]:
-    """The 年度 choices, newest first: any year with offerings or awards, the one asked for, this one and the
-    next (its catalogue comes in December)."""
+    """The 年度 choices, newest first: any year with a catalogue, offerings or awards, the one asked for, this one
+    and the next (its catalogue comes in December)."""
     years = set(session.scalars(select(OfferingCredit.year).distinct())) | set(
-        session.scalars(select(CreditAward.year).distinct())) | {asked, this_year, this_year + 1}
+        session.scalars(select(CreditAward.year).distinct())) | set(
+        session.scalars(select(CatalogueCount.year).distinct())) | {asked, this_year, this_year + 1}
     return sorted(years, reverse=True)
 
 
 def export_xlsx(figures: YearFigures) -> bytes:
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(f"{figures.year}年度统计")
-    for column, width in zip("ABCDEFGHI", (36, 10, 10, 14, 14, 14, 14, 16), strict=False):
+    for column, width in zip("ABCDEFGHIJ", (36, 10, 10, 12, 10, 14, 14, 14, 14, 16), strict=False):
         ws.column_dimensions[column].width = width
     ws.freeze_panes = "A3"
     ws.append([f"{figures.year} 年度继续医学教育统计（有效学分学员 {figures.trainees} 人，达标 {figures.met} 人；"
                f"达标要求：{figures.requirement_text}）"])
-    ws.append(["申办机构", "期次", "已举办", "执行情况反馈已审批", "有效授分人次", "有效学分合计", "待生效人次",
-               "手工录入（非有效学分）"])
+    ws.append(["申办机构", "目录项目", "计划期数", "审批通过期次", "已举办", "执行情况反馈已审批", "有效授分人次",
+               "有效学分合计", "待生效人次", "手工录入（非有效学分）"])
     for r in [*figures.institutions, figures.totals]:
-        ws.append(text_row(ws, [r.name, r.offerings, r.held, r.reports_approved, r.effective,
+        ws.append(text_row(ws, [r.name, r.catalogued, r.planned, r.offerings, r.held, r.reports_approved, r.effective,
                                 float(r.effective_credits), r.pending, r.manual]))
     buf = io.BytesIO()
     wb.save(buf)

@@ -21,11 +21,14 @@ from marshmallow import ValidationError
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
+from services.common import clock
 from services.common.auth import Principal
 from services.common.errors import AppError
+from services.common.events import emit
 from services.common.inputs import folded
 from services.common.paging import matches, paginate
 
+from ..db import outbox
 from ..institutions.models import Institution, name_key
 from ..workbooks import header_text, sheet_rows
 from .models import Project
@@ -194,6 +197,7 @@ def import_rows(session: Session, rows: list[tuple[int, dict[str, str]]], year: 
                     | {name_key(i.name): i for i in everyone})
     repeated = _repeated(rows)
     catalogued = {number_key(n): pid for pid, n in session.execute(select(Project.id, Project.number))}
+    counted: set[tuple[int, int]] = set()  # the (year, host) pairs whose counts this import changes
     for excel_row, texts in rows:
         number = texts.get("number", "")
         rows_of_number = repeated.get(number_key(number))
@@ -256,20 +260,52 @@ def import_rows(session: Session, rows: list[tuple[int, dict[str, str]]], year: 
         values = dict(data, year=row_year, institution_id=inst.id)
         if existing is None:
             session.add(Project(**values))
+            counted.add((row_year, inst.id))
             result.created += 1
         else:
+            before = (existing.year, existing.institution_id)  # a row may move to another year or host
             changed = []
             for key, value in values.items():
                 if getattr(existing, key) != value:
                     setattr(existing, key, value)
                     changed.append(LABELS.get(key, "主办单位" if key == "institution_id" else key))
             if changed:
+                counted |= {before, (row_year, inst.id)}
                 result.updated += 1
                 result.updates.append(RowUpdate(excel_row, data["number"], "、".join(dict.fromkeys(changed))))
             else:
                 result.unchanged += 1
     session.flush()
+    announce_counts(session, counted)
     return result
+
+
+def announce_counts(session: Session, pairs: set[tuple[int, int]]) -> None:
+    """Tell credits how many projects (and planned 期) each (year, host) pair now has in the catalogue
+    (catalogue.counted, written with the change): 年度统计 lists a host that held nothing, with its catalogue."""
+    if not pairs:
+        return
+    years = {year for year, _ in pairs}
+    hosts = {iid for _, iid in pairs}
+    figures = {(year, iid): (n, int(planned or 0)) for year, iid, n, planned in session.execute(
+        select(Project.year, Project.institution_id, func.count(Project.id), func.sum(Project.offerings_count))
+        .where(Project.year.in_(years), Project.institution_id.in_(hosts))
+        .group_by(Project.year, Project.institution_id))}
+    names = dict(session.execute(select(Institution.id, Institution.name).where(Institution.id.in_(hosts))).all())
+    now = clock.now()
+    for year, iid in sorted(pairs):
+        n, planned = figures.get((year, iid), (0, 0))
+        emit(session, outbox, "projects", "catalogue.counted",
+             {"year": year, "institution_id": iid, "institution_name": names[iid], "projects": n,
+              "planned": planned, "counted_at": now})
+
+
+def announce_all(session: Session) -> int:
+    """catalogue.counted for every (year, host) pair of the catalogue: for a catalogue imported before credits kept
+    the counts (`python -m services.projects.catalogue.announce`). Returns how many pairs were announced."""
+    pairs = {(year, iid) for year, iid in session.execute(select(Project.year, Project.institution_id).distinct())}
+    announce_counts(session, pairs)
+    return len(pairs)
 
 
 def started_projects(session: Session, ids: list[int]) -> set[int]:
@@ -295,6 +331,7 @@ def delete_project(session: Session, project_id: int) -> Project:
                                       "如项目信息有误，请以正确信息重新导入更新。")
     session.delete(project)
     session.flush()
+    announce_counts(session, {(project.year, project.institution_id)})
     return project
 
 

@@ -131,6 +131,11 @@ def rename(session: Session, inst: Institution, name: str) -> str:
         raise _name_taken(name) from None
     session.execute(update(Project).where(Project.institution_id == inst.id, Project.host_name == old)
                     .values(host_name=name).execution_options(synchronize_session=False))
+    from ..catalogue.services import announce_counts  # late, as above
+
+    # 年度统计 names a host that held nothing by its catalogue count: it follows the new name too
+    years = session.scalars(select(Project.year).where(Project.institution_id == inst.id).distinct())
+    announce_counts(session, {(year, inst.id) for year in years})
     return old
 
 
