@@ -88,6 +88,10 @@ class AwardExclusion(Base):
     )
 
 
+YEAR_OF_DAY = {"postgresql": "CAST(EXTRACT(YEAR FROM activity_date) AS INTEGER)",
+               "sqlite": "CAST(strftime('%Y', activity_date) AS INTEGER)"}  # SQLite keeps a date as ISO text
+
+
 class CreditAward(Base):
     """Credit granted to one trainee for one offering; the offering's terms are copied, so an award reads alone."""
 
@@ -139,6 +143,11 @@ class CreditAward(Base):
         CheckConstraint("credit_value >= 0", name="credit_value_not_negative"),
         CheckConstraint("activity_date BETWEEN offering_starts_on AND offering_ends_on",
                         name="activity_date_in_offering"),
+        # the year a credit counts in (达标情况查询, 年度统计) is its activity date's: a correction of the day that
+        # left the year behind counted a 31 December credit in the next year; each dialect reads a date's year
+        CheckConstraint(f"year = {YEAR_OF_DAY['postgresql']}", name="year_of_activity_date").ddl_if(
+            dialect="postgresql"),
+        CheckConstraint(f"year = {YEAR_OF_DAY['sqlite']}", name="year_of_activity_date").ddl_if(dialect="sqlite"),
     )
 
     @property
