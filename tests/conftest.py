@@ -12,7 +12,10 @@ import hmac
 import os
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 RUN = uuid.uuid4().hex[:8]
 _TMP = Path(tempfile.mkdtemp(prefix=f"cmet-{RUN}-"))
@@ -256,3 +259,38 @@ def reviewer(projects_db):
     principal = Principal(role="reviewer", subject=f"reviewer:{r.id}", name=r.name, reviewer_id=r.id)
     s.close()
     return r, principal
+
+
+@contextmanager
+def fresh_service_db(service: str, dialect: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                     suffix: str = "fresh") -> Iterator[Any]:
+    """The service's ServiceDB on an empty database of its own, PostgreSQL (`<test db>_<suffix>`) or SQLite (the
+    local run's embedded default) under tmp_path, for a migration test; dropped afterwards."""
+    import importlib
+
+    importlib.import_module(f"services.{service}.models")  # the whole schema is known
+    sdb = importlib.import_module(f"services.{service}.db").db
+    variable = f"CME_{service.upper()}_DATABASE_URL"
+    if dialect == "postgresql":
+        base = make_url(get_settings().service_database_url(service))
+        url = base.set(database=f"{base.database}_{suffix}").render_as_string(hide_password=False)
+    else:
+        url = f"sqlite:///{tmp_path / (service + '.db')}"
+    monkeypatch.setenv(variable, url)
+    get_settings.cache_clear()
+    sdb.reset()
+    try:
+        if dialect == "postgresql":
+            ensure_database(url)
+            with create_engine(url).begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        yield sdb
+    finally:
+        sdb.reset()
+        monkeypatch.delenv(variable)
+        get_settings.cache_clear()
+        if dialect == "postgresql":
+            admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+            admin.dispose()

@@ -8,12 +8,11 @@ import datetime as dt
 
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.common.config import get_settings
+from tests.conftest import fresh_service_db
 
 UTC = dt.UTC
 BEFORE = "5b2e8d4c7a31"
@@ -47,24 +46,7 @@ def _seed(engine) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
 def test_upgrade_keeps_checkins_and_ties_each_to_its_windows_activity(dialect, monkeypatch, tmp_path):
-    import services.checkin.models  # noqa: F401 - the whole schema is known
-    from services.checkin.db import db as cdb
-
-    if dialect == "postgresql":
-        base = make_url(get_settings().service_database_url("checkin"))
-        url = base.set(database=f"{base.database}_key").render_as_string(hide_password=False)
-    else:
-        url = f"sqlite:///{tmp_path / 'checkin.db'}"
-    monkeypatch.setenv("CME_CHECKIN_DATABASE_URL", url)
-    get_settings.cache_clear()
-    cdb.reset()
-    try:
-        if dialect == "postgresql":
-            from services.common.db import ensure_database
-
-            ensure_database(url)
-            with create_engine(url).begin() as conn:
-                conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    with fresh_service_db("checkin", dialect, tmp_path, monkeypatch, "key") as cdb:
         cfg = cdb.alembic_config()
         command.upgrade(cfg, BEFORE)
         other_activity, window_id, trainee_id = _seed(cdb.engine)
@@ -88,12 +70,3 @@ def test_upgrade_keeps_checkins_and_ties_each_to_its_windows_activity(dialect, m
         assert keys["fk_checkins_window_id_checkin_windows"] == ["window_id"]
         with cdb.engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM checkins")).scalar() == 1
-    finally:
-        cdb.reset()
-        monkeypatch.delenv("CME_CHECKIN_DATABASE_URL")
-        get_settings.cache_clear()
-        if dialect == "postgresql":
-            admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-            admin.dispose()

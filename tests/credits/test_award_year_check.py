@@ -9,12 +9,11 @@ from decimal import Decimal
 
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.common.config import get_settings
+from tests.conftest import fresh_service_db
 
 
 def _award(day: dt.date, year: int):  # type: ignore[no-untyped-def]
@@ -29,24 +28,7 @@ def _award(day: dt.date, year: int):  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
 def test_an_award_s_year_is_its_activity_date_s(dialect, monkeypatch, tmp_path):
-    import services.credits.models  # noqa: F401 - the whole schema is known
-    from services.credits.db import db as cdb
-
-    if dialect == "postgresql":
-        base = make_url(get_settings().service_database_url("credits"))
-        url = base.set(database=f"{base.database}_year").render_as_string(hide_password=False)
-    else:
-        url = f"sqlite:///{tmp_path / 'credits.db'}"
-    monkeypatch.setenv("CME_CREDITS_DATABASE_URL", url)
-    get_settings.cache_clear()
-    cdb.reset()
-    try:
-        if dialect == "postgresql":
-            from services.common.db import ensure_database
-
-            ensure_database(url)
-            with create_engine(url).begin() as conn:
-                conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    with fresh_service_db("credits", dialect, tmp_path, monkeypatch, "year") as cdb:
         command.upgrade(cdb.alembic_config(), "head")
         with Session(bind=cdb.engine) as s:
             s.add(_award(dt.date(2026, 12, 31), 2026))
@@ -61,12 +43,3 @@ def test_an_award_s_year_is_its_activity_date_s(dialect, monkeypatch, tmp_path):
             s.execute(text("UPDATE credit_awards SET activity_date = :d, year = 2027"), {"d": dt.date(2027, 1, 1)})
             s.commit()
             assert s.execute(text("SELECT year FROM credit_awards")).scalar_one() == 2027
-    finally:
-        cdb.reset()
-        monkeypatch.delenv("CME_CREDITS_DATABASE_URL")
-        get_settings.cache_clear()
-        if dialect == "postgresql":
-            admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-            admin.dispose()
