@@ -433,6 +433,21 @@ def test_a_window_edited_after_the_analysis_is_named_on_the_attendees_page(credi
     assert "时间在本次考勤分析之后修改过" not in c.get(f"/credits/awards/{OFFERING}/attendees").get_data(as_text=True)
 
 
+def test_granting_before_the_last_day_is_said_and_asked_again(credits_app, seeded, cdb):
+    """授分 on the first evening of a two-day offering: the analysis knew only the first day's windows, so under
+    全部刷卡周期 someone who came on day one only got the credit, with no word. The 授分 section says the activity
+    has not ended and the button asks once more; from its last day on, nothing is said."""
+    c = client_for(credits_app, "inst_a")
+    c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))
+    clock.set_now(dt.datetime(2026, 12, 10, 12, 0, tzinfo=UTC))  # 20:00 in Shanghai on the first day
+    page = c.get(f"/credits/awards/{OFFERING}/attendees").get_data(as_text=True)
+    assert 'id="not-ended"' in page and "活动尚未结束（最后一天 2026-12-11）" in page
+    assert "确定现在授分吗" in page.split('action="/credits/awards/')[-1].split(">")[0]
+    clock.set_now(dt.datetime(2026, 12, 10, 16, 30, tzinfo=UTC))  # 00:30 on the last day, Shanghai time
+    page = c.get(f"/credits/awards/{OFFERING}/attendees").get_data(as_text=True)
+    assert "活动尚未结束" not in page and "确定现在授分吗" not in page
+
+
 def test_grant_needs_a_saved_analysis_and_a_date_in_the_offering(credits_app, seeded, cdb):
     h = api_headers("inst_a")
     c = credits_app.test_client()

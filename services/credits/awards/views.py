@@ -276,7 +276,7 @@ def _attendees_page(offering_id: int, typed: dict[str, str] | None = None, statu
         can_edit=_can_edit(offering), typed=typed or {},
         outside=svc.granted_outside(session, offering_id, rows), changed=changed, short=short,
         ticked=len(inp.picks), include_forced=inp.include_forced, ids=ids, names=names,
-        short_rows=SHORT_ROWS), status
+        short_rows=SHORT_ROWS, not_ended=clock.today_local() < offering.ends_on), status
 
 
 @pages.post("/credits/awards/<int:offering_id>/exclusions")
