@@ -244,8 +244,9 @@ def _back_to_attendees(offering_id: int) -> str:
 
 
 def _attendees_page(offering_id: int, typed: dict[str, str] | None = None, status: int = 200) -> Any:
-    """The attendees page; `typed` is a refused 不授分 (its trainee_key, reason and error), shown again in that
-    person's row, on the page that holds the row, so the office never types the reason twice."""
+    """The attendees page; `typed` is a refused 不授分 (its trainee_key, reason and error) or 恢复授分 (trainee_key,
+    regrant_reason), shown again in that person's row, on the page that holds the row, so the office never types
+    the reason twice."""
     session = db.session()
     offering = svc.get_offering(session, _me(), offering_id)
     analysis = svc.latest_analysis(session, offering_id)
@@ -427,11 +428,13 @@ def _on_award(award_id: int, back_to: str, schema: Any, label: str, act: Any, do
             else f"/credits/awards/{award.offering_id}/{back_to}")
 
     def refused(message: str, status: int) -> Any:
+        reason = request.form.get("reason", "")[:500]
         if back_to == "list":  # 撤销: the list again, the reason typed still in the row's form
-            return _award_list(award.offering_id, {"award_id": award.id, "reason": request.form.get("reason", "")[:500],
-                                                   "error": message}, status)
+            return _award_list(award.offering_id, {"award_id": award.id, "reason": reason, "error": message}, status)
+        # 恢复授分: the attendees page again, on the page that holds her row, the reason still in its box
         flash(message, "error")
-        return redirect(back)
+        return _attendees_page(award.offering_id, {"trainee_key": award.trainee_key, "regrant_reason": reason},
+                               status)
 
     if check_version:  # the page always sends the row's version: a missing or garbled one is a stale page
         version = page_version(request.form)
