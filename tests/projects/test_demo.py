@@ -55,3 +55,38 @@ def test_sample_workbook_ships():
     from services.projects.demo import SAMPLE
 
     assert SAMPLE.is_file() and SAMPLE.stat().st_size > 1000
+
+
+def test_demo_over_new_year_files_into_next_years_catalogue(projects_db):
+    """3 January, Beijing time: the held offering that would run 31 December – 1 January is held 30–31 December
+    (a 期 lies in its project's year), both held offerings are of the 2026 catalogue, and 2027's is there too,
+    whose projects are the ones a new 期 can be filed for."""
+    from services.common.auth import Principal
+    from services.projects.filings.services import own_projects_page
+
+    clock.set_now(dt.datetime(2027, 1, 3, 2, 0, tzinfo=clock.SHANGHAI))  # still 2 January in UTC
+    s = projects_db.new_session()
+    out = load_demo(s)
+    assert out["catalogue_years"] == [2026, 2027] and out["catalogue"]["year"] == 2027
+    one, second = out["held_offerings"]
+    assert (one["starts_on"], one["ends_on"]) == ("2026-12-30", "2026-12-31")
+    assert (second["starts_on"], second["ends_on"]) == ("2026-12-28", "2026-12-29")
+    assert one["project_number"].startswith("2026-") and second["project_number"].startswith("2026-")
+    xjtu = s.scalar(select(Institution).where(Institution.account == "xjtu1"))
+    office = Principal(role="institution", subject=f"inst:{xjtu.id}:admin:0", name=xjtu.name, institution_id=xjtu.id)
+    rows = own_projects_page(s, office, {"page": 1, "per_page": 50})["items"]
+    open_years = {r.project.year for r in rows if r.next_label}
+    assert open_years == {2027}  # 2026 has no date left: its rows offer no new 期
+    s.close()
+
+
+def test_demo_in_late_december_holds_next_years_catalogue(projects_db):
+    """27 December: the first date a filing can take is in 2027, so the demo holds 2027's catalogue beside 2026's
+    (whose held offerings stay where they were)."""
+    clock.set_now(dt.datetime(2026, 12, 27, 10, 0, tzinfo=clock.SHANGHAI))
+    s = projects_db.new_session()
+    out = load_demo(s)
+    assert out["catalogue_years"] == [2026, 2027] and out["catalogue"]["year"] == 2027
+    assert all(h["project_number"].startswith("2026-") for h in out["held_offerings"])
+    assert [h["ends_on"] for h in out["held_offerings"]] == ["2026-12-25", "2026-12-22"]
+    s.close()

@@ -4,7 +4,10 @@ offerings of xjtu1 already held (filed, approved and finished two and five days 
 
 `load_demo(session)` is idempotent (a second run changes nothing) and returns the logins so the
 local runner can print them. The catalogue comes from the sample workbook shipped next to this
-file; its year is moved to the current year (services.common.clock), so it keeps working next year.
+file, moved (by the one clock, services.common.clock) to every catalogue year the demo needs: the year of each
+held offering, and the years of the first week of dates a filing sent today can take (7 days ahead at least).
+From late December that is next year's catalogue too: a 期 is held within its project's year, so this year's
+projects offer no new 期 once no date 7 days ahead is left in it.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from services.common.auth import Principal
 from ..catalogue.models import Project
 from ..catalogue.services import import_rows, read_workbook
 from ..filings.models import Filing, Offering
-from ..filings.services import put_upload, save_filing, start_offering, submit_filing
+from ..filings.services import earliest_start, put_upload, save_filing, start_offering, submit_filing
 from ..institutions.models import Institution, InstitutionAdmin, Reviewer
 from ..institutions.services import add_admin, create_institution, create_reviewer
 from ..reviews.services import approve
@@ -58,16 +61,48 @@ def load_demo(session: Session) -> dict[str, Any]:
                 add_admin(session, inst, *spec["admin"])
         logins.append({"account": spec["account"], "name": spec["name"], "password": spec["password"],
                        "admin_mobile": spec["admin"][1] if spec["admin"] else None})
-    year = clock.today_local().year
-    result = import_rows(session, _shift(read_workbook(SAMPLE.read_bytes()), year), year)
-    if result.errors:
-        raise RuntimeError(f"demo catalogue has bad rows: {result.as_dict()['errors']}")
+    year = filing_year()
+    workbook = read_workbook(SAMPLE.read_bytes())
+    catalogues = {}
+    for each in catalogue_years():
+        result = import_rows(session, _shift(workbook, each), each)
+        if result.errors:
+            raise RuntimeError(f"demo catalogue {each} has bad rows: {result.as_dict()['errors']}")
+        catalogues[each] = {"year": each, **result.as_dict()}
     session.commit()
     held = [h for h in (_held_offering(session, spec) for spec in HELD) if h is not None]
     session.commit()
     return {"reviewer": {k: REVIEWER[k] for k in ("account", "name", "password", "mobile")},
-            "institutions": logins, "catalogue": {"year": year, **result.as_dict()},
+            "institutions": logins, "catalogue": catalogues[year],
+            "catalogue_years": sorted(catalogues),
             "held_offering": held[0] if held else None, "held_offerings": held}
+
+
+FILING_WEEK = 7  # days from the first date a filing can take whose catalogue years the demo holds
+
+
+def filing_year() -> int:
+    """The catalogue year of the first date a filing sent today can take (not today's year: from late December
+    that date lies in the next year)."""
+    return earliest_start().year
+
+
+def catalogue_years() -> list[int]:
+    """The demo's catalogue years: those of the held offerings, and those of the first week of dates a filing sent
+    today can take, so that a two-day 期 can be filed with a day to spare whatever the day of the year."""
+    first = earliest_start()
+    years = {(first + dt.timedelta(days=n)).year for n in range(FILING_WEEK + 1)}
+    return sorted(years | {held_days(days_ago)[0].year for _suffix, days_ago, _titles in HELD})
+
+
+def held_days(days_ago: int) -> tuple[dt.date, dt.date]:
+    """The two days of a held offering that started `days_ago` days ago: a 期 is held within its catalogue year, so
+    one that would run over New Year is held a day earlier (31 December its last day)."""
+    starts = clock.today_local() - dt.timedelta(days=days_ago)
+    ends = starts + dt.timedelta(days=1)
+    if ends.year != starts.year:
+        starts, ends = starts - dt.timedelta(days=1), ends - dt.timedelta(days=1)
+    return starts, ends
 
 
 HELD_PROJECT_SUFFIX = "-02-03-003"  # 基层医院超声诊断技术提高班 of xjtu1: three offerings, 线下
@@ -88,10 +123,12 @@ def _jpeg(color: str) -> bytes:
 
 def _held_offering(session: Session, spec: tuple[str, int, tuple[str, str]]) -> dict[str, Any] | None:
     """第一期 of a demo project: filed 20 days before it started, approved 15 days before, held over two days
-    that ended `days_ago - 1` days ago (by the one clock, so a moved demo clock moves the story with it). The
-    history is written at the times it would have happened, so every rule (7 days before) holds."""
+    that ended `days_ago - 1` days ago (a day earlier over New Year; by the one clock, so a moved demo clock moves
+    the story with it), of the project of its year's catalogue. The history is written at the times it would have
+    happened, so every rule (7 days before, dates within the project's year) holds."""
     suffix, days_ago, (first_title, second_title) = spec
-    year = clock.today_local().year
+    starts, ends = held_days(days_ago)
+    year = starts.year
     project = session.scalar(select(Project).where(Project.number == f"{year}{suffix}"))
     if project is None:
         return None
@@ -106,10 +143,9 @@ def _held_offering(session: Session, spec: tuple[str, int, tuple[str, str]]) -> 
         reviewer = session.scalar(select(Reviewer).where(Reviewer.account == REVIEWER["account"]))
         committee = Principal(role="reviewer", subject=f"reviewer:{reviewer.id}", name=reviewer.name,
                               reviewer_id=reviewer.id)
-        today = clock.today_local()
-        starts, ends = today - dt.timedelta(days=days_ago), today - dt.timedelta(days=days_ago - 1)
+        lead = (clock.today_local() - starts).days  # days_ago, or one more over New Year
         real_now = clock.now()
-        with clock.travel(real_now - dt.timedelta(days=days_ago + 20)):
+        with clock.travel(real_now - dt.timedelta(days=lead + 20)):
             filing = start_offering(session, office, project.id)
             save_filing(session, office, filing, {
                 "starts_on": starts, "ends_on": ends, "venue": "西安市雁塔路277号", "mode": "线下",
@@ -120,7 +156,7 @@ def _held_offering(session: Session, spec: tuple[str, int, tuple[str, str]]) -> 
             put_upload(session, office, filing, "notice", "会议通知.jpg", _jpeg("white"))
             put_upload(session, office, filing, "agenda", "会议日程.jpg", _jpeg("lightyellow"))
             submit_filing(session, office, filing)
-        with clock.travel(real_now - dt.timedelta(days=days_ago + 15)):
+        with clock.travel(real_now - dt.timedelta(days=lead + 15)):
             approve(session, committee, filing)
             session.flush()
         existing = filing
@@ -129,4 +165,4 @@ def _held_offering(session: Session, spec: tuple[str, int, tuple[str, str]]) -> 
             "ends_on": existing.ends_on.isoformat() if existing.ends_on else None}
 
 
-__all__ = ["load_demo", "REVIEWER", "INSTITUTIONS"]
+__all__ = ["load_demo", "catalogue_years", "filing_year", "held_days", "REVIEWER", "INSTITUTIONS"]
