@@ -100,18 +100,54 @@ def page_login(base: str, http: requests.Session, sms_log: Path, kind: str, acco
     assert r.status_code == 200 and r.url.rstrip("/").endswith(("/projects/filings", "/projects/review")), r.url
 
 
+MIN_DAYS_BEFORE = 7  # a filing is sent at least this many days before its offering starts
+SPARE_DAYS = 1  # and the tests keep a day more, so that Beijing's midnight passing mid-test changes nothing
+
+
+def offering_days(year: int, start_in_days: int, days: int = 2) -> tuple[dt.date, dt.date] | None:
+    """First and last day of a `days`-day offering of a project of the `year` catalogue filed today (Beijing time,
+    by the suite's clock): `start_in_days` ahead as a rule, but within the project's year (a 期 is held within it;
+    in late December that means January for next year's projects, or 31 December's last days for this year's),
+    and never sooner than the 7 days' notice with a day to spare; None when no such days are left in `year`."""
+    from services.common import clock
+
+    today = clock.today_local()
+    span = dt.timedelta(days=days - 1)
+    start = min(max(today + dt.timedelta(days=start_in_days), dt.date(year, 1, 1)), dt.date(year, 12, 31) - span)
+    if start < today + dt.timedelta(days=MIN_DAYS_BEFORE + SPARE_DAYS):
+        return None
+    return start, start + span
+
+
+def filing_catalogue_year(start_in_days: int = 14) -> int:
+    """The catalogue year a project needs for a filing made today (offering_days): this year's, or from late
+    December next year's."""
+    from services.common import clock
+
+    this = clock.today_local().year
+    return next(y for y in (this, this + 1) if offering_days(y, start_in_days))
+
+
+def project_year(row: dict[str, Any]) -> int:
+    """The catalogue year of a row of /projects/api/filings."""
+    project = row.get("project") or row
+    return int(project.get("year") or str(project["number"])[:4])
+
+
 def api_file_offering(base: str, http: requests.Session, headers: dict[str, str], start_in_days: int = 14,
                       venue: str = "西安国际会议中心", which: int = 0) -> int:
     """File the first unfiled offering of the institution's first project (``which=-1``: its last project
-    with one) and 保存并上报; returns the filing id."""
-    r = http.get(f"{base}/projects/api/filings", headers=headers)
+    with one) whose catalogue year still has the days (offering_days) and 保存并上报; returns the filing id."""
+    r = http.get(f"{base}/projects/api/filings", headers=headers, params={"per_page": 100})
     assert r.status_code == 200, r.text
-    row = [i for i in r.json()["items"] if i.get("next_label")][which]
+    rows = [i for i in r.json()["items"] if i.get("next_label") and offering_days(project_year(i), start_in_days)]
+    assert rows, f"no project of the institution can be filed for now: {r.json()['items']}"
+    row = rows[which]
     project_id = row["project"]["id"] if "project" in row else row["id"]
     r = http.post(f"{base}/projects/api/projects/{project_id}/offerings", headers=headers)
     assert r.status_code == 201, r.text
     filing_id = r.json()["id"]
-    start = dt.date.today() + dt.timedelta(days=start_in_days)
+    start, _end = offering_days(project_year(row), start_in_days)  # type: ignore[misc]
     r = http.put(f"{base}/projects/api/filings/{filing_id}", headers=headers, json={
         "starts_on": start.isoformat(), "ends_on": (start + dt.timedelta(days=1)).isoformat(),
         "venue": venue, "mode": "线下", "expected_trainees": 120, "contact_person": "李老师",

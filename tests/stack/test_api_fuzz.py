@@ -45,7 +45,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from .flows import api_approve, api_file_offering, api_login, client_from, id_number, jpeg
+from .flows import api_approve, api_file_offering, api_login, client_from, filing_catalogue_year, id_number, jpeg
 
 pytestmark = pytest.mark.stack
 
@@ -122,9 +122,10 @@ def _ensure_accounts(stack) -> None:  # type: ignore[no-untyped-def]
     with stack.session("projects") as s:
         if s.scalar(select(Institution.id).where(Institution.account == INSTITUTION[0])) is None:
             inst = create_institution(s, *INSTITUTION[:3])
-            s.add(Project(year=2026, number="2026-99-99-001", title="接口模糊测试项目", leader="赵医生",
+            year = filing_catalogue_year()  # of a year with dates left to file (late December: next year's)
+            s.add(Project(year=year, number=f"{year}-99-99-001", title="接口模糊测试项目", leader="赵医生",
                           institution_id=inst.id, host_name=inst.name, credit_class="Ⅰ类", credit_value=Decimal("5"),
-                          hours=Decimal("10"), offerings_count=3, period_text="2026年", venue="西安", mode="线下"))
+                          hours=Decimal("10"), offerings_count=3, period_text=f"{year}年", venue="西安", mode="线下"))
         if s.scalar(select(Reviewer.id).where(Reviewer.account == REVIEWER[0])) is None:
             create_reviewer(s, *REVIEWER)
         s.commit()

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from .flows import client_from, csrf_of, jpeg, page_login
+from .flows import client_from, csrf_of, jpeg, offering_days, page_login
 
 pytestmark = pytest.mark.stack
 
@@ -31,7 +31,11 @@ def test_file_approve_and_see_activity_through_pages(stack, demo):
     filing_url = r.url
     version = re.search(r'name="version" value="(\d+)"', r.text).group(1)
 
-    start = dt.date.today() + dt.timedelta(days=10)
+    # the days within the row's catalogue year (from late December, next year's projects lead the list)
+    year = int(re.findall(r"<td>(\d{4})</td><td>", title_cell)[-1])
+    days = offering_days(year, 10)
+    assert days, f"the first 未登记 row, of the {year} catalogue, has no dates left to file"
+    start = days[0]
     form = {"csrf_token": csrf_of(r.text), "version": version, "action": "submit",
             "starts_on": start.isoformat(), "ends_on": (start + dt.timedelta(days=1)).isoformat(),
             "venue": "西安国际会议中心", "mode": "线下", "expected_trainees": "150", "contact_person": "李老师",
