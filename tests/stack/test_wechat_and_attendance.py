@@ -53,11 +53,12 @@ def _store_checkin(stack) -> int:
     from services.checkin.windows.models import CheckinWindow
 
     now = clock.now()
+    today = clock.today_local()  # the activity's day is Beijing's (UTC is still on yesterday before 08:00)
     s = stack.session("checkin")
     try:
         a = Activity(offering_id=990001, institution_id=990001, institution_name="测试医院", project_id=1,
-                     project_number="2026-99-001", project_title="签到消息测试", year=now.year, seq=1,
-                     credit_class="Ⅰ类", credit_value=1, hours=2, starts_on=now.date(), ends_on=now.date(),
+                     project_number=f"{today.year}-99-001", project_title="签到消息测试", year=today.year, seq=1,
+                     credit_class="Ⅰ类", credit_value=1, hours=2, starts_on=today, ends_on=today,
                      venue="西安", mode="线下", schedule=[], approved_at=now)
         s.add(a)
         s.flush()
