@@ -61,24 +61,26 @@ TRAINEES = [
 NEW_PASSWORD = "Walk-Trainee@2026"
 
 
-def catalogue_xlsx(year: int, number: str, title: str) -> bytes:
-    """The committee's annual catalogue as a clerk makes it in Excel: one header row, one project."""
+def catalogue_xlsx(year: int, number: str, title: str, month: int = 12) -> bytes:
+    """The committee's annual catalogue as a clerk makes it in Excel: one header row, one project, held in
+    `month`."""
     from openpyxl import Workbook
 
     wb = Workbook()
     ws = wb.active
     ws.append(["项目编号", "项目名称", "项目负责人", "主办单位", "学分类别", "学分", "学时", "举办期数",
                "举办起止时间", "举办地点", "举办方式"])
-    ws.append([number, title, "周建国", INSTITUTION["name"], "Ⅰ类", 4, 12, 1, f"{year}年12月", "渭南市", "线下"])
+    ws.append([number, title, "周建国", INSTITUTION["name"], "Ⅰ类", 4, 12, 1, f"{year}年{month}月", "渭南市", "线下"])
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
 
 
 def seconds_until(day: dt.date, hour: int) -> int:
-    """How far to move the suite's clock so that it reads `hour` o'clock (Beijing time) on `day`."""
+    """How far to move the suite's clock so that it reads `hour` o'clock (Beijing time) on `day` (from the clock
+    the suite and this process share: real time, moved by CME_CLOCK_OFFSET_SECONDS if set)."""
     target = dt.datetime.combine(day, dt.time(hour), tzinfo=clock.SHANGHAI)
-    return int((target - dt.datetime.now(dt.UTC)).total_seconds())
+    return int((target - clock.now()).total_seconds())
 
 
 def test_whole_guide_through_the_pages(stack):
@@ -95,10 +97,12 @@ def test_whole_guide_through_the_pages(stack):
         create_reviewer(s, *REVIEWER)
         s.commit()
 
-    today = clock.today_local()  # the test process's clock is the real one
-    year = today.year
-    starts = today + dt.timedelta(days=8)  # filing: at least 7 days before
+    today = clock.today_local()  # the test process's clock is the suite's, before any move
+    starts = today + dt.timedelta(days=8)  # filing: at least 7 days before (and a day to spare)
+    if (starts + dt.timedelta(days=1)).year != starts.year:
+        starts += dt.timedelta(days=1)  # a 期 lies within its project's year: not over New Year
     ends = starts + dt.timedelta(days=1)
+    year = starts.year  # the catalogue year of the offering's days (from late December: next year)
     serial = int(hashlib.sha256(run_id().encode()).hexdigest(), 16)  # a number of this run's own, all digits
     number = f"{year}-98-{serial % 100:02d}-{serial // 100 % 1000:03d}"
     title = "基层急诊急救能力提升培训班"
@@ -123,8 +127,9 @@ def test_whole_guide_through_the_pages(stack):
             expect(committee.locator(".flash.ok")).to_contain_text(f"已创建申办机构“{INSTITUTION['name']}”")
             committee.get_by_role("link", name="项目目录").click()
             committee.fill("#f-year", str(year))
+            workbook = catalogue_xlsx(year, number, title, starts.month)
             committee.set_input_files("#f-file", files=[{
-                "name": f"{year}年省级继续医学教育项目目录.xlsx", "buffer": catalogue_xlsx(year, number, title),
+                "name": f"{year}年省级继续医学教育项目目录.xlsx", "buffer": workbook,
                 "mimeType": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}])
             committee.get_by_role("button", name="导入").click()
             expect(committee.locator(".flash")).to_contain_text("导入完成：新增 1 项")
