@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from sqlalchemy import func, select
 
@@ -49,6 +50,20 @@ def test_demo_is_idempotent_and_follows_the_year(projects_db):
     assert again["catalogue"]["created"] == 0 and again["catalogue"]["updated"] == 0
     assert again["held_offering"] == held and again["held_offerings"] == out["held_offerings"]
     s.close()
+    # 年度统计 gets each host's catalogue count at every load, also of a catalogue loaded before counts were sent
+    from services.projects.db import outbox
+
+    s = projects_db.new_session()
+    try:
+        told = [json.loads(e)["payload"] for e in s.scalars(select(outbox.c.envelope).where(
+            outbox.c.name == "catalogue.counted").order_by(outbox.c.id))]
+        per_host = {iid: n for iid, n in s.execute(select(Project.institution_id, func.count(Project.id))
+                                                    .group_by(Project.institution_id))}
+    finally:
+        s.close()
+    # the first import's own, then one more at each load (counts are absolute: a repeat changes nothing)
+    assert len(told) == 3 * len(per_host) and {t["year"] for t in told} == {2031}
+    assert {t["institution_id"]: t["projects"] for t in told} == per_host and sum(per_host.values()) == 8
 
 
 def test_sample_workbook_ships():

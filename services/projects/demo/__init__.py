@@ -24,7 +24,7 @@ from services.common import clock
 from services.common.auth import Principal
 
 from ..catalogue.models import Project
-from ..catalogue.services import import_rows, read_workbook
+from ..catalogue.services import announce_all, import_rows, read_workbook
 from ..filings.models import Filing, Offering
 from ..filings.services import earliest_start, put_upload, save_filing, start_offering, submit_filing
 from ..institutions.models import Institution, InstitutionAdmin, Reviewer
@@ -69,6 +69,7 @@ def load_demo(session: Session) -> dict[str, Any]:
         if result.errors:
             raise RuntimeError(f"demo catalogue {each} has bad rows: {result.as_dict()['errors']}")
         catalogues[each] = {"year": each, **result.as_dict()}
+    announce_all(session)  # 年度统计's catalogue counts, also for a catalogue a demo before them imported
     session.commit()
     held = [h for h in (_held_offering(session, spec) for spec in HELD) if h is not None]
     session.commit()
