@@ -242,13 +242,14 @@ def _keep_checkins_inside(session: Session, window: CheckinWindow, starts_at: dt
     """Refuse times that would leave check-ins of the window outside it. 考勤分析 only takes ranges inside a window's
     times, so such check-ins would still be listed and counted on the projector but could never earn credit; to
     count only part of a window, the analysis narrows its own range."""
-    outside = (Checkin.window_id == window.id) & ((Checkin.scanned_at < starts_at) | (Checkin.scanned_at > ends_at))
-    n, first, last = session.execute(select(func.count(), func.min(Checkin.scanned_at), func.max(Checkin.scanned_at))
-                                     .where(Checkin.window_id == window.id).where(outside)).one()
+    at = Checkin.scanned_at
+    outside = (at < starts_at) | (at > ends_at)
+    # one pass over the window's check-ins: those left outside (how many, first, last) and all of them (lo, hi)
+    n, first, last, lo, hi = session.execute(
+        select(func.count().filter(outside), func.min(at).filter(outside), func.max(at).filter(outside),
+               func.min(at), func.max(at)).where(Checkin.window_id == window.id)).one()
     if not n:
         return
-    lo, hi = session.execute(select(func.min(Checkin.scanned_at), func.max(Checkin.scanned_at))
-                             .where(Checkin.window_id == window.id)).one()
     # the form's times are whole minutes: the latest a start may be, the earliest an end may be
     start_by = clock.fmt(lo, "%Y-%m-%d %H:%M")
     end_from = clock.fmt(hi + dt.timedelta(seconds=59) if hi.second or hi.microsecond else hi, "%Y-%m-%d %H:%M")

@@ -445,8 +445,8 @@ def reset_password(session: Session, id_number: str, code: str, new: str) -> Tra
     mobile = _mobile_on_record(account)
     if account is None or mobile is None:
         raise _as_if_checked(id_number)  # as for an account: nothing tells who has one
-    subject, not_before = f"trainee:{account.id}", clock.now() - RESET_MEMORY
-    sms_codes.verify_code(session, SmsCode, subject, mobile, code, purpose=RESET_PURPOSE, not_before=not_before)
+    sms_codes.verify_code(session, SmsCode, f"trainee:{account.id}", mobile, code, purpose=RESET_PURPOSE,
+                          not_before=clock.now() - RESET_MEMORY)
     set_password(session, account, new)  # a refused password rolls back, and the code stays usable
     log.info("trainee account %s reset its password by sms", account.id)
     return account
