@@ -39,7 +39,7 @@ exist the row is skipped with the reason. What the bench imports (keyword argume
                                       Ticket.nonce), dump_openid(openid, now) -> str (cookie cme_wx);
                                       or bench_request(session=, activity=, window=, serial=, now=)
                                       -> (ticket cookie, openid cookie, body)
-    services.checkin.projector.services  issue_ptoken(window) -> str (GET /checkin/projector/<p>/live),
+    services.checkin.projector.services  issue_ptoken(window, opener) -> str (GET /checkin/projector/<p>/live),
                                       or bench_live_path(session=, activity=, window=) -> the path
 
 Settings: DATABASE_URL (the PostgreSQL server and a database name prefix; default
@@ -279,7 +279,11 @@ def projector_lines(session: Any, activity: Any, window: Any) -> tuple[list[Line
     if hook is not None:
         path = hook(session=session, activity=activity, window=window)
     elif issue is not None:
-        path = f"/checkin/projector/{issue(window)}/live"
+        from services.common.auth import Principal
+
+        opener = Principal(role="institution", subject=f"inst:{activity.institution_id}:admin:1", name="bench",
+                           institution_id=activity.institution_id, admin_id=1)
+        path = f"/checkin/projector/{issue(window, opener)}/live"
     else:
         return [], "services.checkin.projector.services has neither bench_live_path() nor issue_ptoken()"
     return [Line("GET", path)], ""

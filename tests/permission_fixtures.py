@@ -252,7 +252,7 @@ def build_world(apps: dict[str, Flask], databases: dict[str, Any],
     checkin_now = windows[0].starts_at + dt.timedelta(minutes=10)
     w.clocks["checkin"] = checkin_now
     clock.set_now(checkin_now)
-    w.ids["ptoken"] = issue_ptoken(s.get(CheckinWindow, windows[0].id))
+    w.ids["ptoken"] = issue_ptoken(s.get(CheckinWindow, windows[0].id), principals["inst_a"])
     token, _slot = current_token(activity.id, windows[0].id, checkin_now)
     w.ids["scan_token"] = token
     s.close()

@@ -132,6 +132,12 @@ def _ended(subject: str, sid: str | None, at: int) -> bool:
     return ended_sid is not None or (ended_before is not None and at < int(ended_before))
 
 
+def ended_since(subject: str, issued_ms: int) -> bool:
+    """Whether every session of `subject` issued at `issued_ms` has been ended since (password changed or reset,
+    停用): for what a login hands out to outlive the login itself, such as a projector link."""
+    return _ended(subject, None, issued_ms)
+
+
 def end_this_session() -> None:
     """Logout: the request's own session ends everywhere its token is (other sessions of the person go on)."""
     sid = g.get("session_sid")

@@ -103,13 +103,57 @@ def test_live_with_valid_forged_expired_and_foreign_tokens(checkin_app, cdb):
     assert r.status_code == 403 and r.get_json()["error"]["code"] == "projector_token_invalid"
     login = issue_token(INST_A)  # a login token is not a projector token
     assert anon.get(f"/checkin/projector/{login}/live").status_code == 403
-    # signed, but naming a window of another activity (or another institution): not found
-    for claim in ({"a": aid, "w": other_wids[0], "i": 1}, {"a": other_aid, "w": other_wids[0], "i": 1}):
-        r = anon.get(f"/checkin/projector/{_serializer().dumps(claim)}/live")
-        assert r.status_code == 404
+    # signed, but naming another institution's activity: not found; a window of another activity is never shown
+    # (a token's window that is not in its activity counts as deleted: the activity's own windows stand in)
+    r = anon.get(f"/checkin/projector/{_serializer().dumps({'a': other_aid, 'w': other_wids[0], 'i': 1})}/live")
+    assert r.status_code == 404
+    r = anon.get(f"/checkin/projector/{_serializer().dumps({'a': aid, 'w': other_wids[0], 'i': 1})}/live")
+    assert r.status_code == 200 and r.get_json()["window_id"] == wids[0]
     clock.set_now(OPEN_AT + dt.timedelta(hours=24, minutes=2))
     r = anon.get(f"/checkin/projector/{ptoken}/live")
     assert r.status_code == 403 and r.get_json()["error"]["code"] == "projector_token_expired"
+
+
+def test_the_link_stops_with_the_openers_sessions_not_with_her_logout(checkin_app, cdb):
+    """停用 or 重置密码 ends every session of the office, and the projector links it opened with them: a link that
+    left the hall shows live codes. Logging out of the hall's laptop leaves the projector running."""
+    import dataclasses
+    import time
+
+    from flask import g
+
+    from services.common.auth import COOKIE, end_sessions_of, end_this_session
+    from tests.conftest import login_client
+
+    # a person of her own: the sessions ended here stay ended for the rest of the run
+    her = dataclasses.replace(INST_A, subject="inst:1:admin:97")
+    aid, wids = make_activity(cdb)
+    clock.set_now(OPEN_AT + dt.timedelta(minutes=1))
+    laptop = checkin_app.test_client()
+    laptop.set_cookie(COOKIE, issue_token(her, sid="projector-laptop"), domain="localhost", path="/")
+    page = laptop.get(f"/checkin/activities/{aid}/windows/{wids[0]}/projector")
+    ptoken = ptoken_of(page.get_data(as_text=True))
+    anon = checkin_app.test_client()
+    svg_url = anon.get(f"/checkin/projector/{ptoken}/live").get_json()["svg_url"]
+    with checkin_app.test_request_context():  # she logs out of the hall's laptop
+        g.session_sid = "projector-laptop"
+        end_this_session()
+    assert laptop.get(f"/checkin/activities/{aid}/windows/{wids[0]}/projector").status_code == 302
+    assert anon.get(f"/checkin/projector/{ptoken}/live").status_code == 200
+    assert anon.get(svg_url).status_code == 200
+
+    time.sleep(0.005)  # the sessions' clock counts milliseconds: the end comes after the link was opened
+    end_sessions_of(her.subject)  # what 停用 and 重置密码 do
+    r = anon.get(f"/checkin/projector/{ptoken}/live")  # the page's script shows this sentence instead of the code
+    assert r.status_code == 403 and r.get_json()["error"]["code"] == "projector_token_ended"
+    assert "账号已停用或密码已重置" in r.get_json()["error"]["message"]
+    r = anon.get(svg_url)
+    assert r.status_code == 403 and b"<svg" not in r.data
+    time.sleep(0.005)
+    # her next login opens it again
+    html = login_client(checkin_app.test_client(), her).get(
+        f"/checkin/activities/{aid}/windows/{wids[0]}/projector").get_data(as_text=True)
+    assert anon.get(f"/checkin/projector/{ptoken_of(html)}/live").status_code == 200
 
 
 def test_qr_changes_with_the_slot_and_old_slots_are_gone(checkin_app, cdb):
@@ -171,7 +215,7 @@ def test_no_code_outside_the_window(checkin_app, cdb):
     assert '<p class="state" id="state" hidden>' in closed and '<p class="muted" id="hint" hidden>' in closed
 
 
-def test_deleted_window_stops_the_projector(checkin_app, cdb):
+def test_a_page_whose_window_was_deleted_goes_on_with_the_activitys_others(checkin_app, cdb):
     from tests.checkin.test_windows_support import api_headers
 
     aid, wids = make_activity(cdb)
@@ -180,7 +224,14 @@ def test_deleted_window_stops_the_projector(checkin_app, cdb):
     c = checkin_app.test_client()
     r = c.delete(f"/checkin/api/activities/{aid}/windows/{wids[0]}", headers=api_headers("inst_a"))
     assert r.status_code == 204
-    assert c.get(f"/checkin/projector/{ptoken}/live").status_code == 404
+    live = c.get(f"/checkin/projector/{ptoken}/live").get_json()
+    assert (live["window_id"], live["state"], live["show_code"]) == (wids[1], "before", False)
+    assert live["text"].startswith("本时段尚未开始签到")
+    for wid in wids[1:]:
+        r = c.delete(f"/checkin/api/activities/{aid}/windows/{wid}", headers=api_headers("inst_a"))
+        assert r.status_code == 204
+    r = c.get(f"/checkin/projector/{ptoken}/live")
+    assert r.status_code == 404 and "本活动已没有刷卡周期" in r.get_json()["error"]["message"]
 
 
 def test_api_gives_a_projector_token(checkin_app, cdb):

@@ -9,6 +9,7 @@ import pytest
 from services.common import clock
 from services.common.web import endpoint_access
 from tests.checkin.test_windows_support import (
+    INST_A,
     OPEN_AT,
     WHO,
     api_headers,
@@ -94,7 +95,7 @@ def test_permissions(checkin_app, databases, row, who):
     aid, wids = make_activity(databases["checkin"])
     clock.set_now(OPEN_AT + dt.timedelta(minutes=10))
     s = databases["checkin"].new_session()
-    ptoken = issue_ptoken(s.get(CheckinWindow, wids[0]))
+    ptoken = issue_ptoken(s.get(CheckinWindow, wids[0]), INST_A)
     s.close()
     url = template.format(a=aid, w=wids[0], w2=wids[1], p=ptoken)
     is_api = "/api/" in url

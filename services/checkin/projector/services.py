@@ -24,7 +24,7 @@ from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSaf
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.common import clock
+from services.common import auth, clock
 from services.common.config import env, get_settings
 from services.common.errors import AppError
 
@@ -71,12 +71,16 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(get_settings().secret_key, salt=SALT, signer=_ClockSigner)
 
 
-def issue_ptoken(window: CheckinWindow) -> str:
-    return _serializer().dumps({"a": window.activity_id, "w": window.id, "i": window.activity.institution_id})
+def issue_ptoken(window: CheckinWindow, opener: auth.Principal) -> str:
+    # who opened it and when (the sessions' own ms clock): the link stops with her sessions when the committee
+    # 停用s the institution or resets its password, not only after 24 hours (a leaked link shows live codes)
+    return _serializer().dumps({"a": window.activity_id, "w": window.id, "i": window.activity.institution_id,
+                                "s": opener.subject, "t": int(time.time() * 1000)})
 
 
 INVALID = "projector_token_invalid"
 EXPIRED = "projector_token_expired"
+ENDED = "projector_token_ended"
 
 
 def read_ptoken(ptoken: str) -> tuple[int, int, int]:
@@ -90,9 +94,15 @@ def read_ptoken(ptoken: str) -> tuple[int, int, int]:
     except BadSignature:
         raise AppError(403, INVALID, "投影页面的链接无效，请从刷卡周期页面重新打开。") from None
     try:
-        return int(data["a"]), int(data["w"]), int(data["i"])
+        ids = int(data["a"]), int(data["w"]), int(data["i"])
+        # a link opened before the upgrade that added its opener goes on until its 24 hours are over
+        opener, opened_ms = (str(data["s"]), int(data["t"])) if "s" in data else (None, 0)
     except (TypeError, KeyError, ValueError):
         raise AppError(403, INVALID, "投影页面的链接无效，请从刷卡周期页面重新打开。") from None
+    if opener is not None and auth.ended_since(opener, opened_ms):
+        raise AppError(403, ENDED, "打开本投影页面的登录已失效（账号已停用或密码已重置），二维码已停止显示；"
+                                   "请重新登录后从刷卡周期页面重新打开。")
+    return ids
 
 
 def ptoken_expires_at(ptoken: str) -> dt.datetime:
@@ -103,13 +113,16 @@ def ptoken_expires_at(ptoken: str) -> dt.datetime:
 
 
 def window_for_ptoken(session: Session, ptoken: str) -> CheckinWindow:
-    """The window a token names; it must still belong to that activity of that institution."""
+    """The window a token names; it must still belong to that activity of that institution. Once it is deleted,
+    the activity's first window stands in for it: the page follows on from there to the one open now or next, as
+    it would have done from the deleted one (a page on the wall must not stop for an edit of another window)."""
     activity_id, window_id, institution_id = read_ptoken(ptoken)
-    window = session.scalars(select(CheckinWindow).join(Activity, CheckinWindow.activity_id == Activity.id).where(
-        CheckinWindow.id == window_id, CheckinWindow.activity_id == activity_id,
-        Activity.institution_id == institution_id)).first()
+    windows = select(CheckinWindow).join(Activity, CheckinWindow.activity_id == Activity.id).where(
+        CheckinWindow.activity_id == activity_id, Activity.institution_id == institution_id)
+    window = (session.scalars(windows.where(CheckinWindow.id == window_id)).first()
+              or session.scalars(windows.order_by(CheckinWindow.starts_at, CheckinWindow.id).limit(1)).first())
     if window is None:
-        raise AppError(404, "not_found", "该刷卡周期不存在（可能已被删除），请从刷卡周期页面重新打开。")
+        raise AppError(404, "not_found", "本活动已没有刷卡周期（可能已被删除），请从刷卡周期页面重新打开。")
     return window
 
 

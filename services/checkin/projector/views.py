@@ -3,7 +3,8 @@
 The page needs the owning institution's login. The live status and the image authenticate with the
 projector token in their URL instead (see services.py): they are declared public because the token,
 not a login, is the authorisation — signed, scoped to one activity and window, valid 24 hours — so
-the page keeps working for a whole day after the 12-hour login cookie has run out.
+the page keeps working for a whole day after the 12-hour login cookie has run out (or the office logged out),
+and stops when the sessions of whoever opened it are ended (停用, password reset).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def _no_store(resp: Response) -> Response:
 def projector_page(activity_id: int, window_id: int) -> Any:
     session = db.session()
     window = get_window(session, current(), activity_id, window_id)  # type: ignore[arg-type]
-    ptoken = services.issue_ptoken(window)
+    ptoken = services.issue_ptoken(window, current())  # type: ignore[arg-type]
     st = services.state_of(session, window)
     resp = Response(render_template("checkin/projector/page.html", w=window, a=window.activity, st=st,
                                     svg=st.svg(), ptoken=ptoken, live=services.live_dict(st, ptoken)))
@@ -97,7 +98,7 @@ class ProjectorOutSchema(Schema):
 def api_projector(activity_id: int, window_id: int) -> Any:
     session = db.session()
     window = get_window(session, current(), activity_id, window_id)  # type: ignore[arg-type]
-    ptoken = services.issue_ptoken(window)
+    ptoken = services.issue_ptoken(window, current())  # type: ignore[arg-type]
     st = services.state_of(session, window)
     live = services.live_dict(st, ptoken)
     return {"ptoken": ptoken, "live_url": f"/checkin/projector/{ptoken}/live", "svg_url": live["svg_url"],
