@@ -268,6 +268,16 @@ def test_the_desk_answers_i_attended_but_my_credits_do_not_show(credits_app, see
     assert "未授分：举办机构已授分，本人不在授分名单中（签到未达到" in row(2)  # missed a window
     assert "已授分 Ⅰ类 10 分，待生效：举办机构尚未提交执行情况反馈" in row(3)
     assert "4 次（含代签 1 次）" in row(4)
+    # the report on its way: the clerk reads her the sentence her 达标情况查询 shows
+    from sqlalchemy import update
+
+    from services.credits.offerings.models import OfferingCredit
+
+    s = cdb.new_session()
+    s.execute(update(OfferingCredit).where(OfferingCredit.offering_id == OFFERING).values(report_state="submitted"))
+    s.commit()
+    s.close()
+    assert "已授分 Ⅰ类 10 分，待生效：执行情况反馈已提交，待委员会审核" in row(3)
     assert "未授分：举办机构在筛选授分人员时未授予，原因：未完成课后考核" in row(1)  # valid, but unticked
 
 

@@ -504,10 +504,6 @@ def account_view(session: Session, account: TraineeAccount) -> AccountView:
                        desk_offerings(session, account.trainee_key))
 
 
-_REPORT_WAIT = {"none": "举办机构尚未提交执行情况反馈", "returned": "执行情况反馈已退回举办机构修改",
-                "submitted": "执行情况反馈待委员会审批", "approved": "执行情况反馈已审批"}
-
-
 def _credit_status(offering: Any, award: Any, others_granted: bool, excluded: str | None = None,
                    valid_now: bool = False) -> str:
     """Why she has, or has not yet, the credit of an offering: what a clerk tells her on the phone."""
@@ -526,7 +522,10 @@ def _credit_status(offering: Any, award: Any, others_granted: bool, excluded: st
         return f"手工录入 {value}（非有效学分，不计入达标）"
     if award.state == "effective":
         return f"已生效 {value}"
-    return f"已授分 {value}，待生效：{_REPORT_WAIT.get(offering.report_state if offering else 'none', '')}"
+    from ..offerings.models import REPORT_WAIT  # late, as the awards above
+
+    state = offering.report_state if offering else "none"
+    return f"已授分 {value}，待生效：{REPORT_WAIT.get(state, '执行情况反馈已审核通过，学分正在生效')}"
 
 
 def desk_offerings(session: Session, trainee_key: str) -> list[dict[str, Any]]:

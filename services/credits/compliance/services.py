@@ -24,7 +24,7 @@ from services.common.formats import fmt_credits
 
 from ..accounts.models import TraineeAccount
 from ..awards.models import PRINTABLE_AFTER, STATES, CreditAward
-from ..offerings.models import OfferingCredit
+from ..offerings.models import REPORT_WAIT, OfferingCredit
 from .requirements import Requirement, requirement_for
 
 CLASS1, CLASS2 = "Ⅰ类", "Ⅱ类"
@@ -51,8 +51,6 @@ _ACCOUNT_WITH_AWARDS = (
     .where(_ACCOUNTS.c.id == bindparam("account_id"))
     .order_by(*_NEWEST_FIRST))
 # what a pending award waits for, by the state of its offering's execution report (the trainee knows whom to ask)
-_REPORT_WAIT = {"none": "举办机构尚未提交执行情况反馈", "submitted": "执行情况反馈已提交，待委员会审核",
-                "returned": "执行情况反馈已退回举办机构修改"}
 
 
 @dataclass
@@ -152,7 +150,7 @@ def _award_line(row: Any, today: dt.date) -> AwardLine:
         status, note = "手工录入学分，非有效学分，不计入达标", "不计入达标"
         printable_text, printable_from = "手工录入学分，不生成学分证书", None
     elif row.state == "pending":
-        wait = _REPORT_WAIT.get(getattr(row, "report_state", None) or "")
+        wait = REPORT_WAIT.get(getattr(row, "report_state", None) or "")
         if wait:
             status, note = f"待生效：{wait}，审核通过后计入", f"{wait}，审核通过后计入"
         else:

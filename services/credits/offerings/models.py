@@ -18,6 +18,13 @@ from ..db import Base
 __all__ = ["OfferingCredit"]
 
 
+# Why an awarded credit is not effective yet, by the offering's report state: 达标情况查询 and the desk's 学员账号
+# page tell a doctor the same sentence (an approved report's credits are effective; in between, the event is on its
+# way, and the desk says so itself)
+REPORT_WAIT = {"none": "举办机构尚未提交执行情况反馈", "submitted": "执行情况反馈已提交，待委员会审核",
+               "returned": "执行情况反馈已退回举办机构修改"}
+
+
 class OfferingCredit(Base):
     """The credit terms of one approved offering (期), copied from the event "offering.approved"."""
 
