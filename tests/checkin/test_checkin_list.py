@@ -107,7 +107,7 @@ def test_refused_scans_are_listed_with_reasons(checkin_app, cdb, filled):
 def test_export_opens_with_openpyxl_masked_only_and_is_audited(checkin_app, filled):
     from openpyxl import load_workbook
 
-    aid, _ = filled
+    aid, wids = filled
     r = client_for(checkin_app, "inst_a").get(f"/checkin/activities/{aid}/checkins.xlsx")
     assert r.status_code == 200 and r.mimetype.endswith("spreadsheetml.sheet")
     # saved under its Chinese name (the ASCII one for an old browser), never kept by a shared browser
@@ -130,6 +130,11 @@ def test_export_opens_with_openpyxl_masked_only_and_is_audited(checkin_app, fill
     assert client_for(checkin_app, "reviewer").get(f"/checkin/activities/{aid}/checkins.xlsx").status_code == 200
     assert client_for(checkin_app, "inst_b").get(f"/checkin/activities/{aid}/checkins.xlsx").status_code == 404
     assert len(audit_entries(checkin_app.extensions["cme_db"], "checkins_exported")) == 2
+    # one 时段's list: 办理记录 names the window as the office knows it, not by its id
+    r = client_for(checkin_app, "inst_a").get(f"/checkin/activities/{aid}/checkins.xlsx?window_id={wids[0]}")
+    assert r.status_code == 200
+    entry = audit_entries(checkin_app.extensions["cme_db"], "checkins_exported")[-1]
+    assert "时段“开幕式与专题讲座” 签到 2026-12-10 08:30~" in entry.reason and f"时段 {wids[0]}" not in entry.reason
 
 
 def test_export_keeps_typed_text_as_text_never_a_formula(checkin_app, cdb):

@@ -379,14 +379,15 @@ def checkin_row(checkin: Checkin) -> dict[str, Any]:
             "flags": list(checkin.flags or []), "flag_labels": flag_labels(checkin)}
 
 
-def window_of(session: Session, activity: Activity, window_id: int | None) -> None:
+def window_of(session: Session, activity: Activity, window_id: int | None) -> CheckinWindow | None:
     """A 时段 filter naming another activity's window (a link edited, a page of another activity) is refused, not
     answered with an empty list that reads as "nobody checked in"."""
     if window_id is None:
-        return
+        return None
     window = session.get(CheckinWindow, window_id)
     if window is None or window.activity_id != activity.id:
         raise AppError(404, "not_found", "该刷卡周期不存在，或不属于本活动。")
+    return window
 
 
 def checkin_page(session: Session, activity: Activity, args: dict[str, Any]) -> dict[str, Any]:
@@ -431,7 +432,7 @@ def export_checkins(session: Session, principal: Principal, activity: Activity, 
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
-    window_of(session, activity, window_id)
+    window = window_of(session, activity, window_id)
     stmt = checkin_query(activity, q, window_id).order_by(Checkin.scanned_at, Checkin.id)
     rows = session.scalars(stmt.limit(EXPORT_MAX_ROWS + 1)).unique().all()
     if len(rows) > EXPORT_MAX_ROWS:
@@ -459,8 +460,8 @@ def export_checkins(session: Session, principal: Principal, activity: Activity, 
     out = io.BytesIO()
     wb.save(out)
     detail = []
-    if window_id is not None:
-        detail.append(f"时段 {window_id}")
+    if window is not None:  # named as the office knows it (its id meant nothing in 办理记录), with its times
+        detail.append(f"时段“{window.title}” {window_summary(window.starts_at, window.ends_at, window.kind)}")
     if q:
         detail.append("按检索条件筛选")
     record_audit(session, AuditLog, principal, "activity", activity.id, "checkins_exported",
