@@ -156,6 +156,50 @@ def test_a_forced_check_in_after_the_window_is_stamped_at_its_end(checkin_app, c
     assert "时段结束后补录，补录时间 2026-12-11 08:30" in listing
 
 
+def test_the_office_may_say_when_she_came_inside_the_window(checkin_app, cdb):
+    """A 代签 made the next morning is stamped at the window's end, which a 考勤分析 range narrowed to the first half
+    hour leaves out even with 代签 counted: the office may give her 到场时间, inside the window and not later than
+    now; a time outside is refused beside the field with everything typed kept."""
+    from services.checkin.windows.models import CheckinWindow
+
+    aid, wids = make_activity(cdb)
+    s = cdb.new_session()
+    window = s.get(CheckinWindow, wids[0])
+    starts, ends = window.starts_at, window.ends_at
+    s.close()
+    clock.set_now(OPEN_AT + dt.timedelta(days=1))
+    office = client_for(checkin_app, "inst_a")
+    url = f"/checkin/activities/{aid}/windows/{wids[0]}/forced"
+    form = office.get(url).get_data(as_text=True)
+    assert 'name="present_at" type="datetime-local"' in form and "到场时间" in form
+    typed = {**identity(8), "reason": "次日补录，已核对纸质签到表", "csrf_token": csrf_for(INST_A), "nonce": "n" * 16}
+    for outside in (starts - dt.timedelta(minutes=5), ends + dt.timedelta(minutes=5)):
+        r = office.post(url, data={**typed, "present_at": clock.fmt(outside, "%Y-%m-%dT%H:%M")})
+        page = r.get_data(as_text=True)
+        assert r.status_code == 422 and "到场时间须在本时段内" in page
+        assert "次日补录，已核对纸质签到表" in page and identity(8)["unit"] in page and not checkins(cdb)
+    came = starts + dt.timedelta(minutes=12)
+    r = office.post(url, data={**typed, "present_at": clock.fmt(came, "%Y-%m-%d %H:%M")})
+    assert r.status_code == 302
+    (row,) = checkins(cdb)
+    assert row.scanned_at == came and row.forced
+    listing = office.get(f"/checkin/activities/{aid}/checkins").get_data(as_text=True)
+    assert clock.fmt(came, "%Y-%m-%d %H:%M:%S") in listing and "时段结束后补录，补录时间 2026-12-11 08:30" in listing
+    (entry,) = audit_entries(cdb, "forced_checkin")
+    assert entry.reason == f"次日补录，已核对纸质签到表（到场时间 {clock.fmt(came, '%m-%d %H:%M')}）"
+    # during the window, a time later than now is refused (she cannot have come yet), an earlier one is noted
+    clock.set_now(starts + dt.timedelta(minutes=40))
+    api = f"/checkin/api/activities/{aid}/windows/{wids[0]}/forced"
+    body = {**identity(9), "reason": "手机没电"}
+    later = clock.fmt(starts + dt.timedelta(minutes=50), "%Y-%m-%dT%H:%M")
+    r = checkin_app.test_client().post(api, json={**body, "present_at": later}, headers=api_headers("inst_a"))
+    assert r.status_code == 422 and r.get_json()["error"]["code"] == "present_at_outside"
+    earlier = clock.fmt(starts + dt.timedelta(minutes=5), "%Y-%m-%dT%H:%M")
+    r = checkin_app.test_client().post(api, json={**body, "present_at": earlier}, headers=api_headers("inst_a"))
+    assert r.status_code == 201
+    assert r.get_json()["checkin"]["time_note"] == "到场时间由举办机构填写，代签时间 " + clock.fmt(clock.now())
+
+
 def test_a_forced_check_in_during_the_window_is_not_called_a_late_one(checkin_app, cdb):
     """The clerk checks a trainee in while the window is open: its time is the moment it was made (a few
     milliseconds before the row's recorded_at on a real clock), with no "时段结束后补录" on the list or in Excel."""

@@ -95,6 +95,9 @@ class ForcedCheckinFormSchema(TraineeIdentitySchema):
     """代签 on the institution's page: the trainee's identity and a required reason."""
 
     reason = reason_field(_required("代签原因"), metadata={"label": "代签原因"})
+    present_at = LocalDateTime(load_default=None, allow_none=True,
+                               metadata={"label": "到场时间", "description": "选填：学员实际到场的时间，须在本时段内且"
+                                         "不晚于现在；不填则记为提交时间（时段结束后补录的记为时段结束时间）"})
     nonce = fields.String(load_default=None, validate=_NONCE,
                           metadata={"description": "幂等键：同一提交编号重复提交只记一次"})
 
@@ -157,6 +160,8 @@ class CheckinRowSchema(Schema):
     forced = fields.Boolean(metadata={"description": "代签"})
     method = fields.String(metadata={"description": "扫码 | 代签"})
     forced_reason = fields.String(allow_none=True)
+    time_note = fields.String(metadata={
+        "description": "代签的时间不是代签时刻时的说明（时段结束后补录，或举办机构填写的到场时间）"})
     flags = fields.List(fields.String())
     flag_labels = fields.List(fields.String())
 

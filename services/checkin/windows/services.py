@@ -283,11 +283,13 @@ def new_forced_nonce() -> str:
 
 
 def forced_checkin(session: Session, principal: Principal, window: CheckinWindow, identity: dict[str, Any],
-                   reason: str, nonce: str | None = None) -> tuple[Checkin, bool]:
+                   reason: str, nonce: str | None = None,
+                   present_at: dt.datetime | None = None) -> tuple[Checkin, bool]:
     """Check a trainee in on the institution's word. Returns (check-in, created).
 
     Refused before the window starts (a forced check-in attests presence, which cannot precede the
-    session); one made after the window closes is stamped at its end. The trainee's identity on record is
+    session); one made after the window closes is stamped at its end, unless the office gives the time she
+    was there (`present_at`, inside the window and not after now). The trainee's identity on record is
     kept (the institution's typing never replaces it) and a different name is refused. A repeated submission
     (same nonce) or a trainee already checked in returns the existing check-in with created=False.
     """
@@ -300,15 +302,24 @@ def forced_checkin(session: Session, principal: Principal, window: CheckinWindow
         raise AppError(409, "window_not_started", "该刷卡周期尚未开始，不能代签。")
     full_nonce = FORCED_NONCE_PREFIX + (nonce or new_forced_nonce())
     # made after the session (the list is checked the next morning): it attests presence in the window, so it
-    # is stamped at the window's end, where 考勤分析's ranges find it; recorded_at and the audit keep the real time
+    # is stamped at the window's end, where 考勤分析's ranges find it; recorded_at and the audit keep the real time.
+    # A range narrowed to the first half hour (arrived on time) leaves that stamp out: the office may say when
+    # she came instead, never outside the window nor later than now.
     scanned_at = min(now, window.ends_at)
+    if present_at is not None:
+        if not window.starts_at <= present_at <= scanned_at:
+            start, end = clock.fmt(window.starts_at, "%m-%d %H:%M"), clock.fmt(scanned_at, "%H:%M")
+            message = f"到场时间须在本时段内（{start} 至 {end}），且不晚于现在。"
+            raise AppError(422, "present_at_outside", message, {"present_at": message})
+        scanned_at = present_at
     result = record_checkin(session, window, nonce=full_nonce, scanned_at=scanned_at, identity=identity,
                             forced=True, forced_reason=reason, actor=principal)
     if result.checkin.window_id != window.id:  # cannot happen with our nonces; never hand out another's row
         raise AppError(409, "conflict", "提交重复，请刷新页面后重试。")
     if result.created:
+        said = f"（到场时间 {clock.fmt(present_at, '%m-%d %H:%M')}）" if present_at is not None else ""
         record_audit(session, AuditLog, principal, "checkin", result.checkin.id, "forced_checkin",
-                     to_state=window_summary(window.starts_at, window.ends_at, window.kind), reason=reason)
+                     to_state=window_summary(window.starts_at, window.ends_at, window.kind), reason=reason + said)
     return result.checkin, result.created
 
 
@@ -366,6 +377,19 @@ def flag_labels(checkin: Checkin) -> list[str]:
     return [REASONS.get(f, f).rstrip("。") for f in (checkin.flags or [])]
 
 
+def _time_note(checkin: Checkin, window: CheckinWindow) -> str:
+    """Where a 代签's time is not the moment it was made, the list says so: made after the window closed (stamped
+    at its end, or at the 到场时间 the office gave), or during it with an earlier 到场时间. A scan, or a 代签 at its
+    own moment (milliseconds before its row's recorded_at), has none."""
+    if not checkin.forced:
+        return ""
+    if checkin.recorded_at > window.ends_at:
+        return f"时段结束后补录，补录时间 {clock.fmt(checkin.recorded_at)}"
+    if checkin.recorded_at - checkin.scanned_at > dt.timedelta(minutes=1):
+        return f"到场时间由举办机构填写，代签时间 {clock.fmt(checkin.recorded_at)}"
+    return ""
+
+
 def checkin_row(checkin: Checkin) -> dict[str, Any]:
     """One row as the institution sees it: ID number and mobile masked."""
     t, w = checkin.trainee, checkin.window
@@ -373,8 +397,7 @@ def checkin_row(checkin: Checkin) -> dict[str, Any]:
             "window_kind_label": w.kind_label, "name": t.name, "id_number_masked": t.masked_id,
             "mobile_masked": t.masked_mobile, "title": t.title, "unit": t.unit, "scanned_at": checkin.scanned_at,
             "recorded_at": checkin.recorded_at, "forced": checkin.forced,
-            # a 代签 after the window closed (stamped at its end); one during the window is no 补录
-            "recorded_late": checkin.forced and checkin.recorded_at > w.ends_at,
+            "time_note": _time_note(checkin, w),
             "method": "代签" if checkin.forced else "扫码", "forced_reason": checkin.forced_reason,
             "flags": list(checkin.flags or []), "flag_labels": flag_labels(checkin)}
 
@@ -450,8 +473,7 @@ def export_checkins(session: Session, principal: Principal, activity: Activity, 
         ws.append(text_row(ws, [n, r["name"], r["id_number_masked"], r["mobile_masked"], r["title"], r["unit"],
                                 r["window_title"], r["window_kind_label"],
                                 clock.fmt(r["scanned_at"], "%Y-%m-%d %H:%M:%S")
-                                + (f"（补录于 {clock.fmt(r['recorded_at'], '%Y-%m-%d %H:%M')}）"
-                                   if r["recorded_late"] else ""),
+                                + (f"（{r['time_note']}）" if r["time_note"] else ""),
                                 r["method"], r["forced_reason"] or "",
                                 "；".join(r["flag_labels"])]))
     for col, width in zip("ABCDEFGHIJKL", (6, 10, 22, 15, 12, 28, 20, 6, 20, 6, 24, 30), strict=True):

@@ -194,14 +194,15 @@ def forced_form(activity_id: int, window_id: int) -> Any:
 def forced_submit(activity_id: int, window_id: int) -> Any:
     session = db.session()
     window = services.get_window(session, _me(), activity_id, window_id)
-    values = {k: request.form.get(k, "") for k in ("name", "id_number", "mobile", "title", "unit", "reason", "nonce")}
+    values = {k: request.form.get(k, "")
+              for k in ("name", "id_number", "mobile", "title", "unit", "reason", "present_at", "nonce")}
     data, errors = load_form(ForcedCheckinFormSchema(), request.form)
     if errors:
         return _render_forced(window, values, errors, 422)
     assert data is not None
-    reason, nonce = data.pop("reason"), data.pop("nonce", None)
+    reason, nonce, present_at = data.pop("reason"), data.pop("nonce", None), data.pop("present_at", None)
     try:
-        checkin, created = services.forced_checkin(session, _me(), window, data, reason, nonce)
+        checkin, created = services.forced_checkin(session, _me(), window, data, reason, nonce, present_at)
     except AppError as exc:
         session.rollback()
         return _render_forced(window, values, exc.fields or {"_schema": exc.message}, exc.status)
@@ -391,8 +392,8 @@ def api_forced(activity_id: int, window_id: int) -> Any:
     session = db.session()
     window = services.get_window(session, _me(), activity_id, window_id)
     data = load_json(ForcedCheckinSchema())
-    reason, nonce = data.pop("reason"), data.pop("nonce", None)
-    checkin, created = services.forced_checkin(session, _me(), window, data, reason, nonce)
+    reason, nonce, present_at = data.pop("reason"), data.pop("nonce", None), data.pop("present_at", None)
+    checkin, created = services.forced_checkin(session, _me(), window, data, reason, nonce, present_at)
     row = services.checkin_row(checkin)
     commit()
     return {"created": created, "checkin": row}, 201 if created else 200
