@@ -283,3 +283,50 @@ def test_a_refused_form_says_why_once(checkin_app, cdb):
     r = c.post(url, data={**form, "nonce": "!"})
     assert r.status_code == 422 and "提交编号格式不正确，请刷新页面后重试。" in r.get_data(as_text=True)
     assert identity(3)["name"] in r.get_data(as_text=True) and checkins(cdb) == []
+
+
+def test_a_form_sent_after_the_login_ended_comes_back_filled_in_chromium(checkin_app, cdb):
+    """The office's login ran out while the 代签 form was open: the 401 page offers 重新登录 and says what it keeps;
+    back on the form, what was typed is filled in again, except the ID number and mobile (never stored in the
+    browser); an answer other than the 401 page forgets it."""
+    from tests.stack.browser import DESK, served_page
+
+    aid, wids = make_activity(cdb)
+    clock.set_now(OPEN_AT + dt.timedelta(minutes=20))
+    url = f"/checkin/activities/{aid}/windows/{wids[0]}/forced"
+    office = client_for(checkin_app, "inst_a")
+    form_html = office.get(url).get_data(as_text=True)
+    ended = checkin_app.test_client().post(url, data={"name": "x"}, headers={"Referer": f"http://localhost{url}"})
+    assert ended.status_code == 401
+    answers = [ended.get_data(as_text=True)]
+
+    def answer(route):  # type: ignore[no-untyped-def]
+        route.fulfill(status=200, content_type="text/html; charset=utf-8", body=answers.pop(0))
+
+    typed = {"#f-name": "王芳", "#f-id_number": id_number(4), "#f-mobile": "13912340004", "#f-unit": "西安市第一医院",
+             "#f-reason": "手机没电，已核对身份证件",
+             "#f-present": clock.fmt(OPEN_AT + dt.timedelta(minutes=5), "%Y-%m-%dT%H:%M")}
+    with served_page(form_html, url, answer, device=DESK, static_from=office) as page:
+        for selector, value in typed.items():
+            page.fill(selector, value)
+        page.select_option("#f-title", "主治医师")
+        page.click("form[data-keep] button[type=submit]")
+        page.wait_for_selector("#login-again")
+        assert "已填写的内容会自动填回" in page.text_content("#login-again-hint")
+        page.goto(f"http://cme.test{url}")  # logged in again, back on the form
+        assert "已填回登录失效前填写但未提交的内容" in page.text_content("#kept-typed")
+        for selector in ("#f-name", "#f-unit", "#f-reason", "#f-present"):
+            assert page.input_value(selector) == typed[selector], selector
+        assert page.input_value("#f-title") == "主治医师"
+        assert page.input_value("#f-id_number") == "" and page.input_value("#f-mobile") == ""
+        stored = page.evaluate("() => JSON.stringify(sessionStorage)")
+        assert id_number(4) not in stored and "13912340004" not in stored
+        page.reload()  # once only
+        assert page.input_value("#f-name") == "" and page.locator("#kept-typed").count() == 0
+        # sent and answered by the form itself (saved, or refused with the form shown): nothing comes back later
+        answers.append(office.get(f"/checkin/activities/{aid}/checkins").get_data(as_text=True))
+        page.fill("#f-name", "张伟")
+        page.click("form[data-keep] button[type=submit]")
+        page.wait_for_selector("text=签到名单")
+        page.goto(f"http://cme.test{url}")
+        assert page.input_value("#f-name") == "" and page.locator("#kept-typed").count() == 0
