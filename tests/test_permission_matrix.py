@@ -118,6 +118,7 @@ MATRIX: list[Row] = [
     row("POST /projects/api/admins", INST_LIST_W),
     # catalogue and institutions: the committee's
     row("GET /projects/catalogue", COMMITTEE),
+    row("GET /projects/catalogue.xlsx", COMMITTEE),
     row("POST /projects/catalogue/import", COMMITTEE_W),
     row("GET /projects/catalogue/import", (LOGIN, 403, 403, 403, 403, 303)),  # back to the list
     row("POST /projects/catalogue/<int:project_id>/delete", COMMITTEE_W, "/projects/catalogue/{pid}/delete"),

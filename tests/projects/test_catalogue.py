@@ -362,6 +362,43 @@ def test_the_committee_finds_the_catalogue_s_projects_with_no_offering_approved(
     assert r.status_code == 422 and "状态" in r.get_data(as_text=True)
 
 
+def test_the_list_exports_as_filtered_and_imports_back_unchanged(projects_app, projects_db, inst_a, inst_b,
+                                                                 reviewer, csrf):
+    """导出 Excel: the clerk keeps the year's catalogue, or corrects a column in the file and imports it back; the
+    export has the import's header, so an untouched file changes nothing and a corrected cell updates one project."""
+    from openpyxl import load_workbook
+
+    c = login_client(projects_app.test_client(), reviewer[1])
+    data = workbook([row("2026-03-01-001", inst_a[0].name, title="急诊医学进展", credit="2.5"),
+                     row("2026-03-01-002", inst_a[0].name, title="心血管进展", offerings=3),
+                     row("2026-03-02-001", inst_b[0].name, title="糖尿病管理", mode="线上")])
+    r = c.post("/projects/catalogue/import", data={"csrf_token": csrf(reviewer[1]), "year": "2026",
+                                                    "file": (io.BytesIO(data), "a.xlsx")},
+               content_type="multipart/form-data")
+    assert "新增 3 项" in r.get_data(as_text=True)
+    assert 'href="/projects/catalogue.xlsx?year=2026&amp;institution_id=' in c.get(
+        f"/projects/catalogue?year=2026&institution_id={inst_a[0].id}").get_data(as_text=True)
+    r = c.get("/projects/catalogue.xlsx", query_string={"year": "2026", "institution_id": inst_a[0].id})
+    assert r.status_code == 200 and r.mimetype.endswith("spreadsheetml.sheet")
+    assert r.headers["Cache-Control"] == "private, no-store" and "filename*=UTF-8''" in r.headers["Content-Disposition"]
+    ws = load_workbook(io.BytesIO(r.data)).active
+    rows = list(ws.iter_rows(values_only=True))
+    assert "共 2 项" in rows[0][0] and rows[1][:11] == tuple(HEADERS) and rows[1][11:] == ("年度", "审批通过期次")
+    first = dict(zip(rows[1], rows[2], strict=True))
+    assert first["项目编号"] == "2026-03-01-001" and first["学分"] == "2.5" and first["审批通过期次"] == "0 / 2"
+    assert first["项目名称"] == "急诊医学进展" and first["年度"] == 2026 and first["举办方式"] == "线下"
+    assert [r[0] for r in rows[2:]] == ["2026-03-01-001", "2026-03-01-002"]  # B's project is filtered out
+    # imported back as it is: nothing changes; with one cell corrected, that project alone is updated
+    again = upload(c, r.data, bearer(reviewer[1])).get_json()
+    assert (again["created"], again["updated"], again["unchanged"], again["errors"]) == (0, 0, 2, [])
+    ws.cell(4, 10).value = "宝鸡"
+    out = io.BytesIO()
+    ws.parent.save(out)
+    again = upload(c, out.getvalue(), bearer(reviewer[1])).get_json()
+    assert (again["updated"], again["unchanged"]) == (1, 1) and "举办地点" in again["updates"][0]["changed"]
+    assert c.get("/projects/catalogue.xlsx?year=abc").status_code == 422
+
+
 def catalogue_counts(projects_db) -> list[tuple[int, str, int, int]]:
     """The catalogue.counted events in the outbox, in order: (year, host, projects, planned)."""
     import json

@@ -340,6 +340,48 @@ def import_workbook(session: Session, data: bytes, year: int | None) -> ImportRe
 
 
 def catalogue_page(session: Session, principal: Principal, args: dict[str, Any]) -> dict[str, Any]:
+    return paginate(session, _catalogue_query(principal, args), args, Project.year.desc(), Project.number)
+
+
+EXPORT_MAX_ROWS = 20000
+EXPORT_EXTRA = ("审批通过期次",)  # after the import's own columns: a re-import reads past it
+
+
+def export_workbook(session: Session, principal: Principal, args: dict[str, Any]) -> tuple[bytes, int]:
+    """The list as the page filters it, as an .xlsx whose header row is the import's: the clerk corrects a column
+    and imports the file back (an unchanged row stays 未变), or keeps it as the year's record."""
+    import io
+
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    from services.common.sheets import text_row
+
+    stmt = _catalogue_query(principal, args).order_by(Project.year.desc(), Project.number)
+    projects = session.scalars(stmt.limit(EXPORT_MAX_ROWS + 1)).all()
+    if len(projects) > EXPORT_MAX_ROWS:
+        raise AppError(422, "too_many_rows", f"一次最多导出 {EXPORT_MAX_ROWS} 项，请按年度或主办单位筛选后分别导出。")
+    approved = approved_counts(session, [p.id for p in projects])
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "项目目录"
+    ws.append([f"省级继续医学教育项目目录 · 导出时间 {clock.fmt(clock.now())} · 共 {len(projects)} 项"])
+    ws.append([*COLUMNS, *EXPORT_EXTRA])
+    for cell in ws[2]:
+        cell.font = Font(bold=True)
+    for p in projects:
+        values = {name: getattr(p, attr) for name, attr in COLUMNS.items()}
+        values.update(学分=fmt_decimal(p.credit_value), 学时=fmt_decimal(p.hours))
+        ws.append(text_row(ws, [*values.values(), f"{approved.get(p.id, 0)} / {p.offerings_count}"]))
+    for col, width in zip("ABCDEFGHIJKLM", (18, 36, 10, 28, 8, 6, 6, 8, 24, 20, 10, 6, 12), strict=True):
+        ws.column_dimensions[col].width = width
+    ws.freeze_panes = "A3"
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue(), len(projects)
+
+
+def _catalogue_query(principal: Principal, args: dict[str, Any]) -> Any:
     stmt = select(Project)
     if principal.role == "institution":
         stmt = stmt.where(Project.institution_id == principal.institution_id)
@@ -354,7 +396,7 @@ def catalogue_page(session: Session, principal: Principal, args: dict[str, Any])
 
         stmt = stmt.where(~exists().where(Offering.project_id == Project.id, Filing.offering_id == Offering.id,
                                           Filing.state == "approved"))
-    return paginate(session, stmt, args, Project.year.desc(), Project.number)
+    return stmt
 
 
 def approved_counts(session: Session, ids: list[int]) -> dict[int, int]:

@@ -14,6 +14,7 @@ from services.common.auth import access, current
 from services.common.errors import AppError
 from services.common.inputs import keep_args, load_query
 from services.common.schemas import load_form
+from services.common.web import XLSX, download
 
 from ..audit import models as audit
 from ..db import db
@@ -29,6 +30,7 @@ from .services import (
     approved_counts,
     catalogue_page,
     delete_project,
+    export_workbook,
     fmt_decimal,
     import_workbook,
     started_projects,
@@ -69,6 +71,16 @@ def _render_list(args: dict[str, Any], result: Any = None, form_errors: dict[str
 @access("reviewer")
 def catalogue_list() -> Any:
     return _render_list(load_query(CatalogueQuerySchema(), QUERY_LABELS))
+
+
+@pages.get("/projects/catalogue.xlsx")
+@access("reviewer")
+def catalogue_export() -> Any:
+    """导出 Excel: the list as filtered, in the import's columns (the file can be corrected and imported back)."""
+    args = load_query(CatalogueQuerySchema(), QUERY_LABELS)
+    data, _count = export_workbook(db.session(), current(), args)  # type: ignore[arg-type]
+    year = f"{args['year']}年度" if args.get("year") else ""
+    return download(data, XLSX, "catalogue.xlsx", f"项目目录{year}-{clock.today_local():%Y%m%d}.xlsx")
 
 
 def _audit_import(result: Any, year: int | None) -> None:
