@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from openpyxl import Workbook
-from sqlalchemy import case, func, select
+from sqlalchemy import case, exists, func, select
 from sqlalchemy.orm import Session
 
 from services.common.formats import fmt_credits
 from services.common.sheets import text_row
 
+from ..attendance.models import AttendanceRecord
 from ..awards.models import CreditAward
 from ..compliance.requirements import Requirement, requirement_for
 from ..offerings.models import OfferingCredit
@@ -35,7 +36,8 @@ class InstitutionRow:
     catalogued: int = 0  # its projects in the year's catalogue (项目目录), as projects last counted them
     planned: int = 0  # their 举办期数 together
     offerings: int = 0  # approved 期
-    held: int = 0
+    held: int = 0  # over, with a trace of being held: a check-in, an award or an execution report
+    unseen: int = 0  # over, with none of these: cancelled, or the host has done nothing yet (the chase list)
     reports_approved: int = 0
     effective: int = 0  # awards (人次) in effect, by attendance
     effective_credits: Decimal = ZERO
@@ -55,8 +57,8 @@ class YearFigures:
     def totals(self) -> InstitutionRow:
         total = InstitutionRow(0, "合计")
         for row in self.institutions:
-            for name in ("catalogued", "planned", "offerings", "held", "reports_approved", "effective", "pending",
-                         "manual"):
+            for name in ("catalogued", "planned", "offerings", "held", "unseen", "reports_approved", "effective",
+                         "pending", "manual"):
                 setattr(total, name, getattr(total, name) + getattr(row, name))
             total.effective_credits += row.effective_credits
         return total
@@ -79,13 +81,20 @@ def year_figures(session: Session, year: int, today: dt.date) -> YearFigures:
             found.name = name
         return found
 
-    for iid, name, n, held, approved in session.execute(
-            select(OfferingCredit.institution_id, func.max(OfferingCredit.institution_name), func.count(),
-                   func.sum(case((OfferingCredit.ends_on < today, 1), else_=0)),
-                   func.sum(case((OfferingCredit.report_state == "approved", 1), else_=0)))
-            .where(OfferingCredit.year == year).group_by(OfferingCredit.institution_id)):
+    # an approved 期 whose days are over is not held for that alone: one cancelled (or never acted on) left no
+    # check-in, no award and no report, and is counted apart, for the committee to ask after
+    oc = OfferingCredit
+    traced = (exists().where(AttendanceRecord.offering_id == oc.offering_id)
+              | exists().where(CreditAward.offering_id == oc.offering_id, CreditAward.state != "withdrawn")
+              | (oc.report_state != "none"))
+    over = oc.ends_on < today
+    for iid, name, n, held, unseen, approved in session.execute(
+            select(oc.institution_id, func.max(oc.institution_name), func.count(),
+                   func.sum(case((over & traced, 1), else_=0)), func.sum(case((over & ~traced, 1), else_=0)),
+                   func.sum(case((oc.report_state == "approved", 1), else_=0)))
+            .where(oc.year == year).group_by(oc.institution_id)):
         r = row(iid, name or "")
-        r.offerings, r.held, r.reports_approved = n, int(held or 0), int(approved or 0)
+        r.offerings, r.held, r.unseen, r.reports_approved = n, int(held or 0), int(unseen or 0), int(approved or 0)
     attendance = CreditAward.method == "attendance"
     for iid, name, effective, credits, pending, manual in session.execute(
             select(CreditAward.institution_id, func.max(CreditAward.institution_name),
@@ -129,19 +138,22 @@ def years_known(session: Session, this_year: int, asked: int) -> list[int]:
     return sorted(years, reverse=True)
 
 
+UNSEEN = "已过举办日期未见举办记录"
+
+
 def export_xlsx(figures: YearFigures) -> bytes:
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(f"{figures.year}年度统计")
-    for column, width in zip("ABCDEFGHIJ", (36, 10, 10, 12, 10, 14, 14, 14, 14, 16), strict=False):
+    for column, width in zip("ABCDEFGHIJK", (36, 10, 10, 12, 10, 14, 14, 14, 14, 14, 16), strict=False):
         ws.column_dimensions[column].width = width
     ws.freeze_panes = "A3"
     ws.append([f"{figures.year} 年度继续医学教育统计（有效学分学员 {figures.trainees} 人，达标 {figures.met} 人；"
                f"达标要求：{figures.requirement_text}）"])
-    ws.append(["申办机构", "目录项目", "计划期数", "审批通过期次", "已举办", "执行情况反馈已审批", "有效授分人次",
-               "有效学分合计", "待生效人次", "手工录入（非有效学分）"])
+    ws.append(["申办机构", "目录项目", "计划期数", "审批通过期次", "已举办", UNSEEN, "执行情况反馈已审批",
+               "有效授分人次", "有效学分合计", "待生效人次", "手工录入（非有效学分）"])
     for r in [*figures.institutions, figures.totals]:
-        ws.append(text_row(ws, [r.name, r.catalogued, r.planned, r.offerings, r.held, r.reports_approved, r.effective,
-                                float(r.effective_credits), r.pending, r.manual]))
+        ws.append(text_row(ws, [r.name, r.catalogued, r.planned, r.offerings, r.held, r.unseen, r.reports_approved,
+                                r.effective, float(r.effective_credits), r.pending, r.manual]))
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
