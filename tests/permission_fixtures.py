@@ -187,6 +187,7 @@ def build_world(apps: dict[str, Flask], databases: dict[str, Any],
         admin = add_admin(s, inst, f"负责人{n}", f"1380000{n:04d}")
         s.flush()
         inst_ids[key] = inst.id
+        w.ids[f"admin_{key[-1]}"] = admin.id
         principals[key] = Principal(role="institution", subject=f"inst:{inst.id}:admin:{admin.id}", name=inst.name,
                                     institution_id=inst.id, admin_id=admin.id)
     r = create_reviewer(s, "committee01", "审核员甲", "Review0r!", "13900000001")

@@ -116,6 +116,11 @@ MATRIX: list[Row] = [
     row("POST /projects/admins", INST_LIST_W),
     row("GET /projects/api/admins", INST_LIST),
     row("POST /projects/api/admins", INST_LIST_W),
+    # A's only 机构负责人: A is refused (not oneself, not the last one), B does not find her
+    row("POST /projects/admins/<int:admin_id>/remove", INST_OWN_W, "/projects/admins/{admin_a}/remove",
+        {"reason": "已调离本院"}),
+    row("POST /projects/api/admins/<int:admin_id>/remove", INST_OWN_W, "/projects/api/admins/{admin_a}/remove",
+        {"reason": "已调离本院"}),
     # catalogue and institutions: the committee's
     row("GET /projects/catalogue", COMMITTEE),
     row("GET /projects/catalogue.xlsx", COMMITTEE),
@@ -374,6 +379,7 @@ PLACEHOLDERS = {  # {name} in a url or body -> key of World.ids
     "ruid2": "report_draft_upload", "aid": "activity", "wid": "window", "wid2": "window_other", "ptoken": "ptoken",
     "token": "scan_token", "award": "award", "job": "job", "cert": "certificate", "inst_a": "inst_a",
     "b_rid": "b_report", "b_aid": "b_activity", "b_oid": "b_offering", "n_award": "neighbour_award",
+    "admin_a": "admin_a",
 }
 WECHAT_UA = "Mozilla/5.0 (Linux; Android 13) AppleWebKit/537.36 Mobile MicroMessenger/8.0.47"
 

@@ -407,3 +407,68 @@ def test_hostile_login_bodies_are_refused_in_chinese_never_a_500(projects_app, i
     for admin_id in ("99999999999999999999", 99999999999999999999, "²", 0, -1, True):
         r = c.post("/projects/api/auth/sms/send", json={"login_token": token, "admin_id": admin_id})
         assert r.status_code == 422 and "请选择接收验证码的负责人" in r.json["error"]["fields"]["admin_id"], admin_id
+
+
+def test_a_responsible_person_who_left_is_removed_and_signed_out(projects_app, projects_db, inst_a, reviewer):
+    """机构负责人 had no 移除: a person who left the hospital kept receiving its login codes on her own phone. Another
+    负责人 removes her with a reason: her sessions end, the login no longer offers her, the committee sees it in
+    the institution's 办理记录. Nobody removes herself, and a reason refused keeps what was typed."""
+    import dataclasses
+    import time
+
+    from services.projects.institutions.models import InstitutionAdmin
+    from services.projects.institutions.services import add_admin
+
+    inst, me = inst_a
+    s = projects_db.new_session()
+    leaver = add_admin(s, s.get(type(inst), inst.id), "李调离", "13612345678")
+    s.commit()
+    her = dataclasses.replace(me, subject=leaver.subject, admin_id=leaver.id)
+    leaver_id = leaver.id
+    s.close()
+    hers = projects_app.test_client()  # her phone, still signed in
+    hers.set_cookie(COOKIE, session_cookie(her), domain="localhost", path="/")
+    assert hers.get("/projects/admins").status_code == 200
+    time.sleep(0.005)  # the sessions' clock counts milliseconds
+
+    c = projects_app.test_client()
+    c.set_cookie(COOKIE, session_cookie(me), domain="localhost", path="/")
+    page = c.get("/projects/admins").get_data(as_text=True)
+    assert f'action="/projects/admins/{leaver_id}/remove"' in page and "当前登录" in page
+    assert f'action="/projects/admins/{me.admin_id}/remove"' not in page  # not herself
+    r = c.post(f"/projects/admins/{leaver_id}/remove", data={"csrf_token": _csrf_for(me), "reason": "走"})
+    assert r.status_code == 422 and 'value="走"' in r.get_data(as_text=True)  # too short: kept to mend
+    r = c.post(f"/projects/admins/{leaver_id}/remove", data={"csrf_token": _csrf_for(me), "reason": " "})
+    assert r.status_code == 422 and "请填写移除原因" in r.get_data(as_text=True)
+    r = c.post(f"/projects/admins/{me.admin_id}/remove", data={"csrf_token": _csrf_for(me), "reason": "交接"})
+    text = r.get_data(as_text=True)
+    assert r.status_code == 409 and "不能移除当前登录的负责人本人" in text
+    r = c.post(f"/projects/admins/{leaver_id}/remove", data={"csrf_token": _csrf_for(me), "reason": "已调离本院"})
+    assert r.status_code == 302 and "已移除机构负责人 李调离" in c.get("/projects/admins").get_data(as_text=True)
+
+    s = projects_db.new_session()
+    assert [a.real_name for a in s.query(InstitutionAdmin).filter_by(institution_id=inst.id)] == ["负责人1"]
+    s.close()
+    assert hers.get("/projects/admins").headers["Location"].startswith("/projects/login")  # signed out
+    login = projects_app.test_client()
+    html = login.get("/projects/login").get_data(as_text=True)
+    login.post("/projects/login", data={"kind": "institution", "account": "xa_first", "password": "Passw0rd!",
+                                        "csrf_token": csrf_of(html)})
+    choices = login.get("/projects/login/sms").get_data(as_text=True)
+    assert "李调离" not in choices and "负责人1" in choices
+    r = login.post("/projects/login/sms/send", data={"admin_id": str(leaver_id), "csrf_token": csrf_of(choices)})
+    assert r.status_code == 404 and "13612345678" not in r.get_data(as_text=True)
+    # the committee reads who removed whom and why, the mobile masked
+    desk = projects_app.test_client()
+    desk.set_cookie(COOKIE, session_cookie(reviewer[1]), domain="localhost", path="/")
+    history = desk.get(f"/projects/institutions/{inst.id}").get_data(as_text=True)
+    assert "移除机构负责人" in history and "李调离（136****5678）：已调离本院" in history
+    assert "13612345678" not in history
+    # the API: another institution does not find her; a principal whose own row is gone cannot empty the list
+    bearer_me = {"Authorization": f"Bearer {issue_token(me)}"}
+    ghost = dataclasses.replace(me, subject=f"inst:{inst.id}:admin:999", admin_id=999)
+    r = c.post(f"/projects/api/admins/{me.admin_id}/remove", json={"reason": "已调离本院"},
+               headers={"Authorization": f"Bearer {issue_token(ghost)}"})
+    assert r.status_code == 409 and r.json["error"]["code"] == "last_admin"
+    r = c.post(f"/projects/api/admins/{leaver_id}/remove", json={"reason": "已调离本院"}, headers=bearer_me)
+    assert r.status_code == 404

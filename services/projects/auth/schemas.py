@@ -8,7 +8,7 @@ from marshmallow import ValidationError, validate
 
 from services.common.identity import mobile_field
 from services.common.inputs import id_or_none
-from services.common.schemas import MAX_ID, Length, OneOf, Regexp, ZhFormSchema, ZhSchema, fields
+from services.common.schemas import MAX_ID, Length, OneOf, Regexp, ZhFormSchema, ZhSchema, fields, reason_field
 
 from .services import KIND_LABELS, KINDS
 
@@ -54,6 +54,17 @@ class OwnAdminSchema(ZhSchema):
     real_name = fields.String(required=True, validate=_real_name)
     mobile = mobile_field()  # "137 0077 0777", +86 and 全角 digits read as the number
     confirm = fields.Boolean(required=True, validate=validate.Equal(True, error="请确认信息无误后再提交。"))
+
+
+REMOVE_REASON = "请填写移除原因（如 已调离本院），记入操作日志。"
+
+
+class AdminRemoveForm(ZhFormSchema):
+    reason = reason_field(REMOVE_REASON, max_length=200)
+
+
+class AdminRemoveSchema(ZhSchema):
+    reason = reason_field(REMOVE_REASON, max_length=200)
 
 
 class SmsSendSchema(ZhSchema):

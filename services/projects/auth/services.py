@@ -194,6 +194,29 @@ def list_admins(session: Session, principal: Principal) -> list[InstitutionAdmin
     return list(inst.admins) if inst else []
 
 
+def own_admin(session: Session, principal: Principal, admin_id: int) -> InstitutionAdmin:
+    """A 机构负责人 of the signed-in institution; another institution's (or a removed one) is not found."""
+    admin = session.get(InstitutionAdmin, admin_id)
+    if admin is None or admin.institution_id != principal.institution_id:
+        raise AppError(404, "not_found", "该机构负责人不存在（可能已被移除），请刷新页面。")
+    return admin
+
+
+def remove_own_admin(session: Session, principal: Principal, admin_id: int) -> InstitutionAdmin:
+    """移除 a 机构负责人 who left: no more codes to her mobile, and her sessions end (the caller ends them before
+    its commit). Never the last one (a login with no person to send a code to would be a first login again, where
+    the password alone adds one), nor the person signed in (another one does it, so nobody locks herself out)."""
+    admin = own_admin(session, principal, admin_id)
+    inst = admin.institution
+    if admin.id == principal.admin_id:
+        raise AppError(409, "admin_is_you", "不能移除当前登录的负责人本人，请由其他负责人登录后操作。")
+    if len(inst.admins) <= 1:
+        raise AppError(409, "last_admin", "机构至少须保留一名负责人，请先新增负责人后再移除。")
+    session.delete(admin)
+    session.flush()
+    return admin
+
+
 def add_own_admin(session: Session, principal: Principal, real_name: str, mobile: str) -> InstitutionAdmin:
     inst = session.get(Institution, principal.institution_id)
     if inst is None:

@@ -19,6 +19,7 @@ from services.common.errors import AppError, KeptError
 from services.common.schemas import load_form
 from services.common.sms_codes import PendingSms
 
+from ..audit import models as audit
 from ..db import db
 from . import schemas as sc
 from . import services as svc
@@ -221,6 +222,49 @@ def own_admins_page() -> Any:
         action="/projects/admins", done="/projects/admins")
 
 
+def _remove_admin(admin_id: int, reason: str) -> str:
+    """移除机构负责人: her sessions end (or nothing is done), and the committee sees it in the institution's 办理记录.
+    Returns her name (the row is gone after the commit)."""
+    principal = current()
+    assert principal is not None
+
+    def remove(s: Session) -> tuple[str, str]:
+        admin = svc.remove_own_admin(s, principal, admin_id)
+        audit.record(s, principal, "institution", admin.institution_id, "admin_removed",
+                     reason=f"移除机构负责人 {admin.real_name}（{admin.masked_mobile}）：{reason}")
+        cauth.sessions_must_end(admin.subject)  # or refused: never removed with her still signed in
+        return admin.real_name, admin.subject
+
+    name, subject = act(remove)
+    cauth.end_sessions_of(subject)  # a login she completed meanwhile ends too
+    return name
+
+
+@pages.post("/projects/admins/<int:admin_id>/remove")
+@access("institution")
+def own_admin_remove_page(admin_id: int) -> Any:
+    svc.own_admin(db.session, current(), admin_id)  # type: ignore[arg-type]  # another's: 404 before the form
+    data, errors = load_form(sc.AdminRemoveForm(), request.form)
+    if data is None:
+        return _admins_page(errors={**errors, "remove_id": admin_id}, status=422,
+                            typed={"reason": request.form.get("reason", "")})
+    try:
+        name = _remove_admin(admin_id, data["reason"])
+    except AppError as exc:
+        return _admins_page(errors={**(exc.fields or {}), "_remove": exc.message, "remove_id": admin_id},
+                            status=exc.status, typed={"reason": request.form.get("reason", "")})
+    flash(f"已移除机构负责人 {name}，其已登录的设备同时退出（已记入操作日志）。", "ok")
+    return redirect("/projects/admins")
+
+
+def _admins_page(errors: dict[str, Any], status: int, typed: dict[str, str]) -> Any:
+    principal = current()
+    assert principal is not None
+    admins = svc.list_admins(db.session, principal)
+    return render_template("auth/admins.html", admins=admins, form={}, errors={}, remove_errors=errors,
+                           typed=typed), status
+
+
 # ------------------------------------------------------------------ JSON API
 
 
@@ -286,6 +330,17 @@ def api_admins() -> Any:
     assert principal is not None
     return [{"id": a.id, "real_name": a.real_name, "mobile_masked": a.masked_mobile}
             for a in svc.list_admins(db.session, principal)]
+
+
+@api.route("/admins/<int:admin_id>/remove", methods=["POST"])
+@access("institution")
+@api.arguments(sc.AdminRemoveSchema)
+@api.response(204)
+@api.doc(security=[{"bearer": []}])
+def api_remove_admin(data: dict[str, Any], admin_id: int) -> Any:
+    """移除本机构的机构负责人（原因必填；不能移除本人或最后一名负责人）：其后不再向其发送验证码，其已登录的会话结束。"""
+    _remove_admin(admin_id, data["reason"])
+    return "", 204
 
 
 @api.route("/admins", methods=["POST"])
