@@ -313,3 +313,47 @@ def test_the_committee_disables_enables_and_resets_an_institution(projects_app, 
     for shown in ("停用", "机构撤并", "启用", "恢复办学", "重置密码", "遗失密码"):
         assert shown in history, shown
     assert "Newpass2026" not in history
+
+
+def test_the_committee_gives_a_locked_out_office_a_new_responsible_person(projects_app, inst_a, reviewer, csrf):
+    """Every 机构负责人 of an office gone (the only one left and took her phone): no code reaches anyone, so nobody
+    can log in to add one, and the first-login form is closed once one exists. The committee adds a person and
+    removes the one who left; each with a reason in 操作记录, the removed one's sessions ended."""
+    from services.common.auth import COOKIE
+
+    inst, gone = inst_a
+    c = projects_app.test_client()
+    c.set_cookie(COOKIE, session_cookie(reviewer[1]), domain="localhost", path="/")
+    token = csrf(reviewer[1])
+    page = c.get(f"/projects/institutions/{inst.id}").get_data(as_text=True)
+    assert "新增机构负责人" in page and "须至少保留一名" in page  # the last one is not offered for removal
+    r = c.post(f"/projects/institutions/{inst.id}/admins/{gone.admin_id}/remove",
+               data={"csrf_token": token, "reason": "已调离本院"})
+    assert r.status_code == 409 and "至少须保留一名负责人" in r.get_data(as_text=True)
+    typed = {"csrf_token": token, "real_name": "周新任", "mobile": "138 0000 9999", "reason": "原负责人调离，机构来函"}
+    r = c.post(f"/projects/institutions/{inst.id}/admins", data={**typed, "mobile": "1380000"})
+    text = r.get_data(as_text=True)
+    assert r.status_code == 422 and 'value="周新任"' in text and "原负责人调离，机构来函" in text
+    assert c.post(f"/projects/institutions/{inst.id}/admins", data=typed).status_code == 302
+    page = c.get(f"/projects/institutions/{inst.id}").get_data(as_text=True)
+    assert "机构负责人（2）" in page and "周新任" in page and "13800009999" not in page and "138****9999" in page
+    r = c.post(f"/projects/institutions/{inst.id}/admins", data=typed)  # the same mobile again
+    assert r.status_code == 409 and "该手机号码已登记" in r.get_data(as_text=True)
+
+    office_api = bearer(gone)
+    assert projects_app.test_client().get("/projects/api/filings", headers=office_api).status_code == 200
+    time.sleep(0.01)
+    r = c.post(f"/projects/institutions/{inst.id}/admins/{gone.admin_id}/remove",
+               data={"csrf_token": token, "reason": "已调离本院"})
+    assert r.status_code == 302
+    assert projects_app.test_client().get("/projects/api/filings", headers=office_api).status_code == 401
+    page = c.get(f"/projects/institutions/{inst.id}").get_data(as_text=True)
+    people = page.split("<h3>新增机构负责人</h3>")[0].split("机构负责人（1）")[1]
+    assert "周新任" in people and "负责人1" not in people
+    history = page.split("操作记录")[-1]
+    assert "新增机构负责人 周新任（138****9999）：原负责人调离，机构来函" in history
+    assert "移除机构负责人 负责人1（138****0001）：已调离本院" in history
+    # the new person is the one the login offers
+    login = projects_app.test_client().post("/projects/api/auth/login", json={
+        "kind": "institution", "account": inst.account, "password": "Passw0rd!"})
+    assert [a["real_name"] for a in login.json["admins"]] == ["周新任"]

@@ -10,6 +10,7 @@ from services.common.identity import mobile_field
 from services.common.inputs import id_or_none
 from services.common.schemas import MAX_ID, Length, OneOf, Regexp, ZhFormSchema, ZhSchema, fields, reason_field
 
+from ..institutions.schemas import REAL_NAME
 from .services import KIND_LABELS, KINDS
 
 
@@ -22,7 +23,7 @@ def admin_id_validator(value: Any) -> None:
 
 
 _code = Regexp(r"^\d{6}$", "验证码为6位数字。")
-_real_name = [Length(min=2, max=50), Regexp(r"^[^\d<>\"'&]+$", "请输入真实姓名（不含数字和特殊符号）。")]
+_real_name = REAL_NAME
 
 
 class LoginSchema(ZhSchema):

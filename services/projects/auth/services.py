@@ -25,7 +25,7 @@ from services.common.errors import AppError
 from services.common.sms_codes import PendingSms
 
 from ..institutions.models import Institution, InstitutionAdmin, Reviewer
-from ..institutions.services import add_admin, hash_password, verify_password
+from ..institutions.services import add_admin, hash_password, remove_admin, verify_password
 from .models import SmsCode
 
 log = logging.getLogger(__name__)
@@ -204,17 +204,11 @@ def own_admin(session: Session, principal: Principal, admin_id: int) -> Institut
 
 def remove_own_admin(session: Session, principal: Principal, admin_id: int) -> InstitutionAdmin:
     """移除 a 机构负责人 who left: no more codes to her mobile, and her sessions end (the caller ends them before
-    its commit). Never the last one (a login with no person to send a code to would be a first login again, where
-    the password alone adds one), nor the person signed in (another one does it, so nobody locks herself out)."""
+    its commit). Not the person signed in: another one does it, so nobody locks herself out."""
     admin = own_admin(session, principal, admin_id)
-    inst = admin.institution
     if admin.id == principal.admin_id:
         raise AppError(409, "admin_is_you", "不能移除当前登录的负责人本人，请由其他负责人登录后操作。")
-    if len(inst.admins) <= 1:
-        raise AppError(409, "last_admin", "机构至少须保留一名负责人，请先新增负责人后再移除。")
-    session.delete(admin)
-    session.flush()
-    return admin
+    return remove_admin(session, admin.institution, admin.id)
 
 
 def add_own_admin(session: Session, principal: Principal, real_name: str, mobile: str) -> InstitutionAdmin:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import ValidationError
 
+from services.common.identity import mobile_field
 from services.common.paging import PageArgsSchema
 from services.common.schemas import (
     Length,
@@ -19,6 +20,8 @@ from services.common.schemas import (
 
 _account = [Length(min=3, max=64), Regexp(r"^[A-Za-z0-9_.-]+$", "账号只能包含字母、数字、下划线、点和连字符。")]
 _name = [Length(min=2, max=200), one_line_name]
+# a 机构负责人's real name (the login's own pages and the committee's institution page)
+REAL_NAME = [Length(min=2, max=50), Regexp(r"^[^\d<>\"'&]+$", "请输入真实姓名（不含数字和特殊符号）。")]
 
 
 def _half_width_only(value: str) -> None:
@@ -94,6 +97,18 @@ class InstitutionRenameForm(ZhFormSchema):
 
 class InstitutionPasswordForm(ZhFormSchema):
     password = fields.String(required=True, validate=_password, error_messages={"required": "请输入新密码。"})
+    reason = reason_field("请填写原因（记入操作日志）。")
+
+
+class InstitutionAdminAddForm(ZhFormSchema):
+    """The committee adds a 机构负责人 for an office that can no longer log in (every one of its people gone)."""
+
+    real_name = fields.String(required=True, validate=REAL_NAME, error_messages={"required": "请输入真实姓名。"})
+    mobile = mobile_field()
+    reason = reason_field("请填写原因（记入操作日志）。")
+
+
+class InstitutionAdminRemoveForm(ZhFormSchema):
     reason = reason_field("请填写原因（记入操作日志）。")
 
 

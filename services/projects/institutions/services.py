@@ -85,6 +85,19 @@ def add_admin(session: Session, institution: Institution, real_name: str, mobile
     return admin
 
 
+def remove_admin(session: Session, inst: Institution, admin_id: int) -> InstitutionAdmin:
+    """移除 a 机构负责人 (the caller ends her sessions before its commit). Never the last one: a login with nobody
+    to text a code to would be a first login again, where the password alone adds a person."""
+    admin = session.get(InstitutionAdmin, admin_id)
+    if admin is None or admin.institution_id != inst.id:
+        raise AppError(404, "not_found", "该机构负责人不存在（可能已被移除），请刷新页面。")
+    if len(inst.admins) <= 1:
+        raise AppError(409, "last_admin", "机构至少须保留一名负责人，请先新增负责人后再移除。")
+    session.delete(admin)
+    session.flush()
+    return admin
+
+
 def create_reviewer(session: Session, account: str, name: str, password: str, mobile: str) -> Reviewer:
     if session.scalar(select(Reviewer.id).where(func.lower(Reviewer.account) == account.lower())):
         raise AppError(409, "account_taken", f"账号“{account}”已存在（账号不区分大小写）。")

@@ -137,7 +137,7 @@ def detail_page(institution_id: int) -> Any:
 
 def _change(institution_id: int, which: str, schema: Any, act: Any) -> Any:
     inst = _institution(institution_id)
-    form = {k: request.form.get(k, "") for k in ("active", "reason", "name")}
+    form = {k: request.form.get(k, "") for k in ("active", "reason", "name", "real_name", "mobile")}
     data, errors = load_form(schema, request.form)
     if data is None:
         if "active" in errors:  # the form's hidden field, edited by hand: nothing on the page would say so
@@ -193,6 +193,32 @@ def password_page(institution_id: int) -> Any:
         return subjects, f"已重置“{inst.name}”的登录密码，请将新密码告知该机构（已记入操作日志）。"
 
     return _change(institution_id, "password", sc.InstitutionPasswordForm(), act)
+
+
+@pages.post("/projects/institutions/<int:institution_id>/admins")
+@access("reviewer")
+def admin_add_page(institution_id: int) -> Any:
+    """An office whose every 机构负责人 is gone (a phone lost, people left) cannot log in: the committee adds one."""
+    def act(session: Any, inst: Any, data: dict[str, Any]) -> tuple[list[str], str]:
+        admin = svc.add_admin(session, inst, data["real_name"], data["mobile"])
+        audit.record(session, current(), "institution", inst.id, "admin_added",
+                     reason=f"新增机构负责人 {admin.real_name}（{admin.masked_mobile}）：{data['reason']}")
+        return [], f"已为“{inst.name}”新增机构负责人 {admin.real_name}（已记入操作日志）。"
+
+    return _change(institution_id, "admin_add", sc.InstitutionAdminAddForm(), act)
+
+
+@pages.post("/projects/institutions/<int:institution_id>/admins/<int:admin_id>/remove")
+@access("reviewer")
+def admin_remove_page(institution_id: int, admin_id: int) -> Any:
+    def act(session: Any, inst: Any, data: dict[str, Any]) -> tuple[list[str], str]:
+        admin = svc.remove_admin(session, inst, admin_id)
+        audit.record(session, current(), "institution", inst.id, "admin_removed",
+                     reason=f"移除机构负责人 {admin.real_name}（{admin.masked_mobile}）：{data['reason']}")
+        done = f"已移除“{inst.name}”的机构负责人 {admin.real_name}，其已登录的设备同时退出（已记入操作日志）。"
+        return [admin.subject], done
+
+    return _change(institution_id, f"admin_remove_{admin_id}", sc.InstitutionAdminRemoveForm(), act)
 
 
 @api.route("/institutions", methods=["GET"])
