@@ -21,6 +21,7 @@ from services.common.sms_codes import PendingSms
 
 from ..audit import models as audit
 from ..db import db
+from ..institutions.services import admin_note
 from . import schemas as sc
 from . import services as svc
 
@@ -231,7 +232,7 @@ def _remove_admin(admin_id: int, reason: str) -> str:
     def remove(s: Session) -> tuple[str, str]:
         admin = svc.remove_own_admin(s, principal, admin_id)
         audit.record(s, principal, "institution", admin.institution_id, "admin_removed",
-                     reason=f"移除机构负责人 {admin.real_name}（{admin.masked_mobile}）：{reason}")
+                     reason=admin_note("移除", admin, reason))
         cauth.sessions_must_end(admin.subject)  # or refused: never removed with her still signed in
         return admin.real_name, admin.subject
 

@@ -85,6 +85,11 @@ def add_admin(session: Session, institution: Institution, real_name: str, mobile
     return admin
 
 
+def admin_note(verb: str, admin: InstitutionAdmin, reason: str) -> str:
+    """操作记录's line of a 负责人 added or removed (by the office or the committee): who, her mobile masked, why."""
+    return f"{verb}机构负责人 {admin.real_name}（{admin.masked_mobile}）：{reason}"
+
+
 def remove_admin(session: Session, inst: Institution, admin_id: int) -> InstitutionAdmin:
     """移除 a 机构负责人 (the caller ends her sessions before its commit). Never the last one: a login with nobody
     to text a code to would be a first login again, where the password alone adds a person."""

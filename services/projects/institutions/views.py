@@ -202,7 +202,7 @@ def admin_add_page(institution_id: int) -> Any:
     def act(session: Any, inst: Any, data: dict[str, Any]) -> tuple[list[str], str]:
         admin = svc.add_admin(session, inst, data["real_name"], data["mobile"])
         audit.record(session, current(), "institution", inst.id, "admin_added",
-                     reason=f"新增机构负责人 {admin.real_name}（{admin.masked_mobile}）：{data['reason']}")
+                     reason=svc.admin_note("新增", admin, data["reason"]))
         return [], f"已为“{inst.name}”新增机构负责人 {admin.real_name}（已记入操作日志）。"
 
     return _change(institution_id, "admin_add", sc.InstitutionAdminAddForm(), act)
@@ -214,7 +214,7 @@ def admin_remove_page(institution_id: int, admin_id: int) -> Any:
     def act(session: Any, inst: Any, data: dict[str, Any]) -> tuple[list[str], str]:
         admin = svc.remove_admin(session, inst, admin_id)
         audit.record(session, current(), "institution", inst.id, "admin_removed",
-                     reason=f"移除机构负责人 {admin.real_name}（{admin.masked_mobile}）：{data['reason']}")
+                     reason=svc.admin_note("移除", admin, data["reason"]))
         done = f"已移除“{inst.name}”的机构负责人 {admin.real_name}，其已登录的设备同时退出（已记入操作日志）。"
         return [admin.subject], done
 
