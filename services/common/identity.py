@@ -197,8 +197,8 @@ def name_field(**kwargs: Any) -> fields.Field:
 
 def mobile_field(**kwargs: Any) -> fields.Field:
     """A mainland mobile as the first-scan form reads it (spaces, +86 and full-width digits folded)."""
-    return _Checked(normalise_mobile, mobile_error, required=True, error_messages=_required("手机号码"),
-                    metadata={"label": "手机号码"}, **kwargs)
+    options = {"required": True, "error_messages": _required("手机号码"), "metadata": {"label": "手机号码"}, **kwargs}
+    return _Checked(normalise_mobile, mobile_error, **options)
 
 
 class TraineeIdentitySchema(ZhFormSchema):

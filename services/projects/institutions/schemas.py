@@ -35,6 +35,9 @@ _password = [Length(min=8, max=128), _half_width_only,
              Regexp(r"^(?=.*[A-Za-z])(?=.*\d).+$", "密码须同时包含字母和数字。")]
 
 
+ACCOUNT, PASSWORD = _account, _password  # the operator's command for the committee's accounts uses them too
+
+
 class InstitutionSchema(ZhSchema):
     account = fields.String(required=True, validate=_account)
     name = fields.String(required=True, validate=_name)
