@@ -198,6 +198,7 @@ def world(inst_a, inst_b, reviewer, ready_filing, frozen):
 # (method, url, who may: expected status for each role in ROLES)
 ENDPOINTS = [
     ("GET", "/projects/catalogue", (302, 403, 403, 200)),
+    ("GET", "/projects/catalogue.xlsx", (302, 403, 403, 200)),
     ("POST", "/projects/catalogue/import", (401, 403, 403, 422)),
     ("GET", "/projects/api/catalogue", (401, 200, 200, 200)),
     ("POST", "/projects/api/catalogue/import", (401, 403, 403, 422)),
