@@ -890,3 +890,34 @@ def test_the_name_check_is_as_easy_to_tap_on_a_phone_as_the_number(certs_app, aw
         wide = page.evaluate("document.documentElement.scrollWidth")
     assert box["name"] == box["number"] and box["name"]["font"] >= 16 and box["name"]["h"] >= 40
     assert button >= 40 and wide <= 360
+
+
+@needs_poppler
+def test_the_verification_page_shows_the_dates_the_paper_shows(certs_app, certs_db, queued, tmp_path):
+    """An HR clerk holds a paper of an offering held over New Year whose 活动日期 was corrected to 31 December: the
+    page her scan opens shows its 举办日期 and 活动日期 as the paper does, and the year the credit counts in (a paper
+    redated from another year must not read as this one)."""
+    from sqlalchemy import insert
+
+    from services.certs.awards.models import EffectiveAward
+    from tests.certs.conftest import award_row
+
+    s = certs_db.new_session()
+    s.execute(insert(EffectiveAward), [award_row(7, 1, "张伟", ends_on=dt.date(2027, 1, 1),
+                                                 starts_on=dt.date(2026, 12, 30), activity_date=dt.date(2026, 12, 31))])
+    s.commit()
+    s.close()
+    clock.set_now(at(dt.date(2027, 2, 1)))
+    _job, data = export_as_trainee(certs_app, queued, [7])
+    paper = pdf_text(data, tmp_path)
+    assert "2026年12月30日至2027年1月1日" in paper and "2026年12月31日" in paper
+    number = certificates(certs_db)[7][0]
+
+    page = certs_app.test_client().get(f"/certs/verify/{number}").get_data(as_text=True)
+    assert "<dt>举办日期</dt><dd>2026-12-30 至 2027-01-01</dd>" in page
+    assert "<dt>活动日期</dt><dd>2026-12-31（学分计入 2026 年度）</dd>" in page
+    body = certs_app.test_client().get(f"/certs/api/verify/{number}").json
+    assert (body["starts_on"], body["ends_on"], body["activity_date"], body["credit_year"]) == (
+        "2026-12-30", "2027-01-01", "2026-12-31", 2026)
+    committee = client(certs_app, REVIEWER).get(f"/certs/lookup?number={number}").get_data(as_text=True)
+    assert "2026-12-30 至 2027-01-01" in committee and "2026-12-31（学分计入 2026 年度）" in committee

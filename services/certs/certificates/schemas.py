@@ -80,7 +80,10 @@ class VerifyOut(ZhSchema):
     institution_name = fields.String()
     credit_class = fields.String()
     credit_value = fields.String()
+    starts_on = fields.Date(metadata={"description": "举办开始日期"})
+    ends_on = fields.Date(metadata={"description": "举办结束日期"})
     activity_date = fields.Date()
+    credit_year = fields.Integer(metadata={"description": "学分计入的年度（活动日期所在年度）"})
     issued_on = fields.String()
 
 

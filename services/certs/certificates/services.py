@@ -180,7 +180,10 @@ def verification(session: Session, number: str, name: str = "",
             "name_masked": mask_name(award.name), "project_number": award.project_number,
             "project_title": award.project_title, "institution_name": award.institution_name,
             "credit_class": award.credit_class, "credit_value": fmt_credits(award.credit_value),
-            "activity_date": award.activity_date, "issued_on": clock.fmt(cert.issued_at, "%Y-%m-%d")}
+            # the dates the paper shows: a verifier compares them (a 2025 certificate redated 2026 read as valid),
+            # and the activity date's year is the year the credit counts in
+            "starts_on": award.starts_on, "ends_on": award.ends_on, "activity_date": award.activity_date,
+            "credit_year": award.activity_date.year, "issued_on": clock.fmt(cert.issued_at, "%Y-%m-%d")}
 
 
 # ---------------------------------------------------------------- issuing and export jobs
