@@ -177,7 +177,8 @@ def test_export_renders_one_pdf_with_text_and_a_verifying_qr(certs_app, awards, 
     data = c.get(f"/certs/exports/{job_id}.pdf").data
 
     numbers = {aid: n for aid, (n, _pdf, _at) in certificates(certs_db).items()}
-    assert set(numbers) == {1, 2} and all(re.fullmatch(r"2027[A-Z2-7]{12}", n) for n in numbers.values())
+    # each numbered with the year its credit counts in (the activity date's), not the year of the export
+    assert re.fullmatch(r"2026[A-Z2-7]{12}", numbers[1]) and re.fullmatch(r"2027[A-Z2-7]{12}", numbers[2])
     text = pdf_text(data, tmp_path)
     assert "继续医学教育学分证书" in text and "张伟" in text
     assert "心血管急危重症诊治进展" in text and "基层糖尿病规范化管理" in text
@@ -912,6 +913,7 @@ def test_the_verification_page_shows_the_dates_the_paper_shows(certs_app, certs_
     paper = pdf_text(data, tmp_path)
     assert "2026年12月30日至2027年1月1日" in paper and "2026年12月31日" in paper
     number = certificates(certs_db)[7][0]
+    assert number.startswith("2026")  # the year it counts in, though first exported in 2027
 
     page = certs_app.test_client().get(f"/certs/verify/{number}").get_data(as_text=True)
     assert "<dt>举办日期</dt><dd>2026-12-30 至 2027-01-01</dd>" in page

@@ -23,7 +23,7 @@ JOB_KINDS = ("trainee", "institution")
 class Certificate(Base):
     __tablename__ = "certificates"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    # year + 12 random base32 characters (60 bits): printed on the certificate, not guessable
+    # the credit's year + 12 random base32 characters (60 bits): printed on the certificate, not guessable
     number: Mapped[str] = mapped_column(String(16), unique=True)
     award_id: Mapped[int] = mapped_column(ForeignKey("effective_awards.award_id", ondelete="RESTRICT"), unique=True)
     issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)

@@ -189,16 +189,18 @@ def verification(session: Session, number: str, name: str = "",
 # ---------------------------------------------------------------- issuing and export jobs
 
 def issue_certificates(session: Session, awards: list[EffectiveAward]) -> dict[int, Certificate]:
-    """A number for every award that has none yet (a certificate, once numbered, keeps its number)."""
+    """A number for every award that has none yet (a certificate, once numbered, keeps its number). Its year is the
+    year the credit counts in (the activity date's, as 达标情况查询 counts it), not the day of the first export: a
+    December offering prints from January, and its paper read as next year's credit."""
     ids = [a.award_id for a in awards]
-    year = clock.today_local().year
+    year = {a.award_id: a.activity_date.year for a in awards}
     for _ in range(3):
         have = {c.award_id: c for c in session.scalars(select(Certificate).where(Certificate.award_id.in_(ids)))}
         missing = [i for i in ids if i not in have]
         if not missing:
             return have
         now = clock.now()
-        rows = [{"award_id": i, "number": new_number(year), "issued_at": now} for i in missing]
+        rows = [{"award_id": i, "number": new_number(year[i]), "issued_at": now} for i in missing]
         session.execute(insert_for(session, Certificate).on_conflict_do_nothing(), rows)
         session.expire_all()
     raise RuntimeError("could not number the certificates")
