@@ -923,3 +923,38 @@ def test_the_verification_page_shows_the_dates_the_paper_shows(certs_app, certs_
         "2026-12-30", "2027-01-01", "2026-12-31", 2026)
     committee = client(certs_app, REVIEWER).get(f"/certs/lookup?number={number}").get_data(as_text=True)
     assert "2026-12-30 至 2027-01-01" in committee and "2026-12-31（学分计入 2026 年度）" in committee
+
+
+def test_her_certificates_are_listed_by_year_and_the_year_she_came_from_is_ticked(certs_app, awards, queued,
+                                                                                  certs_db):
+    """达标情况查询 of 2026 → 导出学分证书: the certificates of two hosts and two years are under the year each counts
+    in, and only 2026's are ticked (she prints that year's for her review, not last month's as well); a refusal
+    sends her ticks back as she left them."""
+    from sqlalchemy import insert
+
+    from services.certs.awards.models import EffectiveAward
+    from tests.certs.conftest import award_row
+
+    s = certs_db.new_session()
+    s.execute(insert(EffectiveAward), [award_row(5, 1, "张伟", offering_id=303, institution_id=2,
+                                                 ends_on=dt.date(2026, 10, 10), project_title="县级医院感染防控")])
+    s.commit()
+    s.close()
+    clock.set_now(at(dt.date(2027, 2, 20)))  # all three of 张伟's print
+    c = client(certs_app, TRAINEE_1)
+
+    def ticked(html: str) -> set[str]:
+        return set(re.findall(r'name="award_id" value="(\d+)" id="a\d+" checked', html))
+
+    html = c.get("/certs/my?year=2026").get_data(as_text=True)
+    assert html.index("2027年度") < html.index("2026年度") < html.index("县级医院感染防控")
+    assert "2026年度<span class=\"muted\">（2 张，可打印 2 张" in html and "宝鸡市中心医院" in html
+    assert ticked(html) == {"1", "5"} and "已勾选 2026 年度全部可打印的证书（2 张）" in html
+    assert ticked(c.get("/certs/my").get_data(as_text=True)) == {"1", "2", "5"}  # opened from home: every one
+    bad = c.get("/certs/my?year=abc")
+    assert bad.status_code == 422 and "年度" in bad.get_data(as_text=True)
+
+    withdraw(1, at(dt.date(2027, 2, 20), 9))  # withdrawn while her page was open
+    refused = c.post("/certs/exports", data={"csrf_token": csrf_for(TRAINEE_1), "award_id": ["1", "2"]})
+    assert refused.status_code == 422 and "已撤销" in refused.get_data(as_text=True)
+    assert ticked(refused.get_data(as_text=True)) == {"2"}  # 5, which she left out, is not ticked again

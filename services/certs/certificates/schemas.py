@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE
 
-from services.common.schemas import IdRange, Length, ZhFormSchema, ZhSchema, fields
+from services.common.schemas import IdRange, Length, Range, ZhFormSchema, ZhSchema, fields
 
 
 class ExportIn(ZhSchema):
     award_ids = fields.List(fields.Integer(strict=False, validate=IdRange()), required=True,
                             metadata={"description": "要导出的授分编号（达标情况查询中的 id），须为本人可打印的证书"})
+
+
+class MyYearQuery(ZhSchema):
+    """/certs/my?year=2026: the year whose certificates are ticked (达标情况查询 of that year links here)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    year = fields.Integer(load_default=None, validate=Range(2000, 2100))
 
 
 class ExportForm(ZhFormSchema):

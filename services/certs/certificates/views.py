@@ -19,7 +19,7 @@ from services.common import clock
 from services.common.auth import COOKIE, Principal, access, check_public_csrf, current, trainee_login_url
 from services.common.errors import AppError, wants_json
 from services.common.formats import fmt_credits
-from services.common.inputs import load_json
+from services.common.inputs import load_json, load_query
 from services.common.schemas import load_form
 from services.common.web import download
 
@@ -34,6 +34,7 @@ from .schemas import (
     ExportIn,
     JobOut,
     LookupOut,
+    MyYearQuery,
     NumberQuery,
     VerifyNameForm,
     VerifyOut,
@@ -112,18 +113,31 @@ def _row_dict(r: svc.Row) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- trainee pages
 
-def _my_page(error: str | None = None, fields: dict[str, str] | None = None, status: int = 200) -> Any:
+def _my_page(error: str | None = None, fields: dict[str, str] | None = None, status: int = 200, *,
+             year: int | None = None, ticked: list[int] | None = None) -> Any:
+    """Her certificates by the year their credit counts in (the activity date's, as 达标情况查询 counts it), newest
+    first. Ticked: what she ticked when a refusal sends the page back (kept, not re-ticked), else the printable ones
+    of `year` (she came from that year's 达标情况查询), else every printable one."""
     p = _me()
     rows = svc.trainee_rows(db.session(), p.trainee_key or "")
     jobs = svc.recent_trainee_jobs(db.session(), p.trainee_key or "")
-    return render_template("certs/my.html", rows=rows, today=clock.today_local(), error=error, jobs=jobs,
-                           job_states=JOB_STATES, fmt_time=clock.fmt, fields=fields or {}, credits=fmt_credits), status
+    years: dict[int, list[svc.Row]] = {}
+    for r in rows:
+        years.setdefault(r.award.activity_date.year, []).append(r)
+    printable = [r for r in rows if r.status.printable]
+    if ticked is not None:
+        checked = {r.award.award_id for r in printable if r.award.award_id in set(ticked)}
+    else:
+        checked = {r.award.award_id for r in printable if year is None or r.award.activity_date.year == year}
+    return render_template("certs/my.html", rows=rows, years=sorted(years.items(), reverse=True), year=year,
+                           checked=checked, today=clock.today_local(), error=error, jobs=jobs, job_states=JOB_STATES,
+                           fmt_time=clock.fmt, fields=fields or {}, credits=fmt_credits), status
 
 
 @trainee_pages.get("/certs/my")
 @access("trainee")
 def my_certificates() -> Any:
-    return _my_page()
+    return _my_page(year=load_query(MyYearQuery(), {"year": "年度"})["year"])
 
 
 @trainee_pages.post("/certs/exports")
@@ -136,7 +150,8 @@ def export_create() -> Any:
         job, new = svc.create_trainee_export(db.session(), _me(), data["award_id"])
     except AppError as exc:
         db.session().rollback()
-        return _my_page(exc.message, exc.fields, exc.status)
+        # her ticks are kept: a certificate withdrawn since she opened the page must not re-tick what she left out
+        return _my_page(exc.message, exc.fields, exc.status, ticked=data["award_id"])
     _commit_or_send(job, new)
     return redirect(f"/certs/exports/{job.id}", 303)
 
