@@ -958,3 +958,27 @@ def test_her_certificates_are_listed_by_year_and_the_year_she_came_from_is_ticke
     refused = c.post("/certs/exports", data={"csrf_token": csrf_for(TRAINEE_1), "award_id": ["1", "2"]})
     assert refused.status_code == 422 and "已撤销" in refused.get_data(as_text=True)
     assert ticked(refused.get_data(as_text=True)) == {"2"}  # 5, which she left out, is not ticked again
+
+
+def test_two_of_one_name_are_told_apart_on_the_offering_s_certificates(certs_app, awards, certs_db):
+    """A 张伟 calls the office about her certificate, and the hall held two: the offering's certificate list shows
+    each one's masked ID number (never the whole), as 授分名单 does."""
+    from sqlalchemy import insert
+
+    from services.certs.awards.models import EffectiveAward
+    from services.common import pii
+    from tests.certs.conftest import award_row
+
+    s = certs_db.new_session()
+    s.execute(insert(EffectiveAward), [award_row(8, 8, "张伟")])
+    s.commit()
+    s.close()
+    clock.set_now(at(PRINTABLE_DAY))
+    page = client(certs_app, INST_A).get("/certs/institution/offerings/101").get_data(as_text=True)
+    assert page.count("<td>张伟</td>") == 2
+    for serial in (1, 8):
+        assert f"<td>{pii.mask_id(id_number(serial))}</td>" in page and id_number(serial) not in page
+    assert pii.mask_id(id_number(1)) != pii.mask_id(id_number(8))
+    items = certs_app.test_client().get("/certs/api/institution/offerings/101/certificates",
+                                        headers=bearer(INST_A)).json["items"]
+    assert {i["id_number_masked"] for i in items if i["name"] == "张伟"} == {pii.mask_id(id_number(s)) for s in (1, 8)}

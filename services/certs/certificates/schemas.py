@@ -41,6 +41,7 @@ class CertificateRowOut(ZhSchema):
     award_id = fields.Integer()
     offering_id = fields.Integer()
     name = fields.String()
+    id_number_masked = fields.String()
     project_number = fields.String()
     project_title = fields.String()
     institution_name = fields.String()

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from flask import Blueprint, flash, make_response, redirect, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
 
-from services.common import clock
+from services.common import clock, pii
 from services.common.auth import COOKIE, Principal, access, check_public_csrf, current, trainee_login_url
 from services.common.errors import AppError, wants_json
 from services.common.formats import fmt_credits
@@ -103,7 +103,8 @@ def _commit_or_send(job: Any, new: bool) -> None:
 def _row_dict(r: svc.Row) -> dict[str, Any]:
     a = r.award
     return {"award_id": a.award_id, "offering_id": a.offering_id, "name": a.name,
-            "project_number": a.project_number, "project_title": a.project_title,
+            "id_number_masked": pii.masked(a.id_enc), "project_number": a.project_number,
+            "project_title": a.project_title,
             "institution_name": a.institution_name, "starts_on": a.starts_on, "ends_on": a.ends_on,
             "credit_class": a.credit_class, "credit_value": fmt_credits(a.credit_value),
             "activity_date": a.activity_date, "printable": r.status.printable,
@@ -193,9 +194,10 @@ def institution_offerings() -> Any:
 
 def _offering_page(offering_id: int, error: str | None = None, status: int = 200) -> Any:
     rows = svc.offering_rows(db.session(), _me(), offering_id)
+    # masked ID numbers tell two 张伟 of one hall apart when one of them calls about her certificate
     return render_template("certs/offering.html", rows=rows, offering_id=offering_id, first=rows[0].award,
                            printable=sum(r.status.printable for r in rows), error=error,
-                           credits=fmt_credits), status
+                           credits=fmt_credits, masked=pii.masked), status
 
 
 @pages.get("/certs/institution/offerings/<int:offering_id>")
@@ -232,8 +234,6 @@ def _number_arg(source: Any) -> str:
 
 
 def _lookup_dict(cert: Any, award: Any) -> dict[str, Any]:
-    from services.common import pii
-
     out = svc.verification(db.session(), cert.number) or {}
     return {**out, "name": award.name, "id_number_masked": pii.mask_id(pii.decrypt(award.id_enc)),
             "award_id": award.award_id, "offering_id": award.offering_id, "revoke_reason": award.revoke_reason}
