@@ -982,3 +982,34 @@ def test_two_of_one_name_are_told_apart_on_the_offering_s_certificates(certs_app
     items = certs_app.test_client().get("/certs/api/institution/offerings/101/certificates",
                                         headers=bearer(INST_A)).json["items"]
     assert {i["id_number_masked"] for i in items if i["name"] == "张伟"} == {pii.mask_id(id_number(s)) for s in (1, 8)}
+
+
+def test_a_withdrawal_that_overtook_its_award_s_effective_event_still_revokes_it(certs_app, awards, queued,
+                                                                                 certs_db):
+    """The committee withdraws an effective award while certs has not applied its credits.effective yet (that
+    message failed and is retried, or was lost and comes again when Redis is back): when the award arrives it is
+    revoked as the withdrawal said, so no certificate of it prints or verifies as valid."""
+    from services.certs.awards.models import EffectiveAward
+    from tests.certs.conftest import award_row
+
+    late = award_row(9, 1, "张伟", offering_id=909, project_title="胸痛中心建设与质控")
+    assert withdraw(9, at(dt.date(2027, 1, 5))) is True  # first: certs does not hold award 9 yet
+    assert _event("credits.effective", _effective_payload([late])) is True
+    s = certs_db.new_session()
+    award = s.scalars(select(EffectiveAward).where(EffectiveAward.award_id == 9)).one()
+    s.close()  # before any assertion: a session left open would hold the tables the next test empties
+    assert clock.fmt(award.revoked_at, "%Y-%m-%d") == "2027-01-05" and award.revoke_reason == "考勤核对有误"
+    clock.set_now(at(dt.date(2027, 2, 20)))
+    c = client(certs_app, TRAINEE_1)
+    assert "已撤销（2027-01-05 起），不能打印" in c.get("/certs/my").get_data(as_text=True)
+    refused = c.post("/certs/exports", data={"csrf_token": csrf_for(TRAINEE_1), "award_id": ["9"]})
+    assert refused.status_code == 422 and queued == []
+    # the same effective list sent again changes nothing, and a pending award's withdrawal alone makes no award
+    assert _event("credits.effective", _effective_payload([late])) is True
+    assert withdraw(999, clock.now()) is True
+    s = certs_db.new_session()
+    revoked = s.scalars(select(EffectiveAward.award_id).where(EffectiveAward.revoked_at.is_not(None))).all()
+    unknown = s.scalars(select(EffectiveAward).where(EffectiveAward.award_id == 999)).first()
+    s.close()
+    assert revoked == [9] and unknown is None
+    assert ("system", "award", "revoke") in audit(certs_db)

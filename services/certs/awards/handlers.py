@@ -1,7 +1,8 @@
 """Event handlers of this feature: "credits.effective" upserts each effective award by credits' award id,
 so a redelivery or a repeated list changes nothing and a corrected value replaces the old one (a revocation stays);
-"credits.withdrawn" revokes the award, and so its certificate, from the time of withdrawal (an award certs never
-had changes nothing); "credits.name_corrected" puts the trainee's corrected name on her awards. Where what a
+"credits.withdrawn" revokes the award, and so its certificate, from the time of withdrawal (of an award certs does not
+hold it keeps a note, WithdrawnAward: a credits.effective that comes later, retried or delivered again, brings that
+award revoked); "credits.name_corrected" puts the trainee's corrected name on her awards. Where what a
 certificate shows changed, its stored page is dropped: the next export renders it again, same number."""
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from services.common.db import insert_for
 
 from ..audit import AuditLog
 from ..certificates.models import Certificate
-from .models import EffectiveAward
+from .models import EffectiveAward, WithdrawnAward
 
 log = logging.getLogger(__name__)
 
@@ -53,22 +54,42 @@ def on_credits_effective(session: Session, payload: dict[str, Any], envelope: di
     if changed:
         log.info("credits.effective %s: %s certificates to render again", envelope.get("id"),
                  _forget_pages(session, changed))
+    _revoke_withdrawn_before(session, [r["award_id"] for r in rows], envelope)
     log.info("credits.effective %s: %s awards of offering %s kept", envelope.get("id"), len(rows),
              payload["offering_id"])
+
+
+def _revoke(session: Session, award: EffectiveAward, withdrawn_at: Any, reason: str | None) -> None:
+    award.revoked_at, award.revoke_reason = withdrawn_at, reason or "撤销"
+    record_audit(session, AuditLog, None, "award", award.award_id, "revoke", "effective", "revoked", reason or None)
+
+
+def _revoke_withdrawn_before(session: Session, award_ids: list[int], envelope: dict[str, Any]) -> None:
+    """The awards of a credits.effective whose withdrawal came first are revoked as it said."""
+    notes = {w.award_id: w for w in session.scalars(select(WithdrawnAward)
+                                                     .where(WithdrawnAward.award_id.in_(award_ids)))}
+    if not notes:
+        return
+    for award in session.scalars(select(EffectiveAward).where(EffectiveAward.award_id.in_(list(notes)),
+                                                              EffectiveAward.revoked_at.is_(None)).with_for_update()):
+        _revoke(session, award, notes[award.award_id].withdrawn_at, notes[award.award_id].reason)
+        log.info("credits.effective %s: award %s was withdrawn before, kept revoked", envelope.get("id"),
+                 award.award_id)
 
 
 def on_credits_withdrawn(session: Session, payload: dict[str, Any], envelope: dict[str, Any]) -> None:
     award = session.scalars(select(EffectiveAward).where(EffectiveAward.award_id == payload["award_id"])
                             .with_for_update()).first()
     if award is None:
-        log.info("credits.withdrawn %s: award %s unknown here, nothing to revoke", envelope.get("id"),
-                 payload["award_id"])
+        # a pending award's withdrawal, or an effective one's that overtook its credits.effective: noted for the latter
+        session.execute(insert_for(session, WithdrawnAward).on_conflict_do_nothing(), [{
+            "award_id": payload["award_id"], "withdrawn_at": payload["withdrawn_at"],
+            "reason": payload["reason"] or "撤销"}])
+        log.info("credits.withdrawn %s: award %s not held here, noted", envelope.get("id"), payload["award_id"])
         return
     if award.revoked_at is not None:
         return  # revoked already: the first withdrawal time stands
-    award.revoked_at, award.revoke_reason = payload["withdrawn_at"], payload["reason"] or "撤销"
-    record_audit(session, AuditLog, None, "award", award.award_id, "revoke", "effective", "revoked",
-                 payload["reason"] or None)
+    _revoke(session, award, payload["withdrawn_at"], payload["reason"])
     log.info("credits.withdrawn %s: award %s revoked", envelope.get("id"), award.award_id)
 
 

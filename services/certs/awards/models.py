@@ -14,7 +14,7 @@ from services.common.db import UTCDateTime
 
 from ..db import Base
 
-__all__ = ["EffectiveAward"]
+__all__ = ["EffectiveAward", "WithdrawnAward"]
 
 
 class EffectiveAward(Base):
@@ -45,3 +45,14 @@ class EffectiveAward(Base):
         CheckConstraint("credit_value >= 0", name="credit_value_not_negative"),
         CheckConstraint("(revoked_at IS NULL) = (revoke_reason IS NULL)", name="revocation_has_reason"),
     )
+
+
+class WithdrawnAward(Base):
+    """A credits.withdrawn of an award certs does not hold: a pending award's (nothing to do), or an effective one's
+    whose credits.effective comes after it (that event failed and is retried, or was lost and is delivered again).
+    Such an award arrives revoked, from the time of withdrawal: its certificate never reads as valid."""
+
+    __tablename__ = "withdrawn_awards"
+    award_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # credits' award id
+    withdrawn_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    reason: Mapped[str] = mapped_column(Text)
