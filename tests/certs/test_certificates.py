@@ -1013,3 +1013,26 @@ def test_a_withdrawal_that_overtook_its_award_s_effective_event_still_revokes_it
     s.close()
     assert revoked == [9] and unknown is None
     assert ("system", "award", "revoke") in audit(certs_db)
+
+
+@pytest.mark.parametrize("failure", ["boom", "timeout"])
+def test_a_failed_export_says_what_to_do_in_chinese(certs_app, awards, queued, monkeypatch, failure):
+    """An export that failed (a render error, the task's time limit) tells her what to do, not an exception's name."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from services.certs.certificates import services as svc
+
+    def fails(session, job_id):  # noqa: ANN001, ANN202
+        raise SoftTimeLimitExceeded() if failure == "timeout" else ValueError("weasyprint: bad font")
+
+    monkeypatch.setattr(svc, "run_export", fails)
+    clock.set_now(at(PRINTABLE_DAY))
+    c = client(certs_app, TRAINEE_1)
+    resp = c.post("/certs/exports", data={"csrf_token": csrf_for(TRAINEE_1), "award_id": ["1"]})
+    job_id = int(resp.headers["Location"].rsplit("/", 1)[1])
+    assert run_jobs(queued) == ["failed"]
+    page = c.get(f"/certs/exports/{job_id}").get_data(as_text=True)
+    said = re.search(r'<p class="errors">([^<]*)</p>', page).group(1)
+    assert "重新导出" in said and "陕西省继续医学教育委员会" in said and not re.search(r"[A-Za-z]", said)
+    assert ("超时" in said) == (failure == "timeout")
+    assert c.get(f"/certs/api/exports/{job_id}", headers=bearer(TRAINEE_1)).json["error"] == said

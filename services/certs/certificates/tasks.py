@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 
+from celery.exceptions import SoftTimeLimitExceeded
+
 from services.common import clock
 from services.common.logs import brief
 
@@ -16,6 +18,11 @@ from ..db import db
 log = logging.getLogger(__name__)
 
 RENDER_QUEUE = "certs-render"
+# what the export's page tells the doctor or the office (an exception's class name, SoftTimeLimitExceeded, told
+# neither anything)
+FAILED = "学分证书生成失败，请重新导出；如仍失败，请联系陕西省继续医学教育委员会。"
+FAILED_TIMEOUT = ("学分证书生成超时（一次导出的证书较多或系统繁忙），请稍后重新导出；"
+                  "如仍失败，请联系陕西省继续医学教育委员会。")
 TASK_NAME = "certs.render_export"
 
 
@@ -29,8 +36,8 @@ def run_render(job_id: int) -> str:
         log.info("export %s %s", job_id, state)
         return state
     except Exception as exc:
-        log.exception("export %s failed", job_id)
-        fail_job(session, job_id, f"生成失败（{type(exc).__name__}），请重新导出；如仍失败请联系管理员。")
+        log.exception("export %s failed", job_id)  # what failed is for the log; the page says what to do
+        fail_job(session, job_id, FAILED_TIMEOUT if isinstance(exc, SoftTimeLimitExceeded) else FAILED)
         return "failed"
     finally:
         session.close()
