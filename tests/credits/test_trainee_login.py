@@ -594,3 +594,16 @@ def test_a_phone_whose_login_was_ended_elsewhere_is_told_why(credits_app, make_a
     sent_back = other.get("/credits/compliance")
     assert sent_back.status_code == 302 and sent_back.headers["Location"].endswith("/credits/login")
     assert "登录已失效（可能已在其他设备修改了密码" in other.get("/credits/login").get_data(as_text=True)
+
+
+def test_a_doctor_without_an_account_yet_is_told_when_accounts_open(credits_app, make_account):
+    """A doctor who never checked in at a provincial project types her ID number and pinyin: refused as a wrong
+    password is (nothing says whose account exists), on a page that says when a trainee's account opens, so she
+    does not try every spelling, get locked, and wait for a 忘记密码 SMS that cannot come."""
+    make_account()
+    client = credits_app.test_client()
+    for resp in (client.get("/credits/login"), page_login(client, NEIGHBOUR_ID, "zengxiaoming"),
+                 page_login(client, ID_NUMBER, "zhangsan")):
+        html = resp.get_data(as_text=True)
+        assert "学员账号在您首次参加省级继续医学教育项目扫码签到（或举办机构为您录入学分）后自动开通" in html
+    assert page_login(client, NEIGHBOUR_ID, "zengxiaoming").get_data(as_text=True).count("身份证号或密码不正确") == 1
