@@ -1036,3 +1036,28 @@ def test_a_failed_export_says_what_to_do_in_chinese(certs_app, awards, queued, m
     assert "重新导出" in said and "陕西省继续医学教育委员会" in said and not re.search(r"[A-Za-z]", said)
     assert ("超时" in said) == (failure == "timeout")
     assert c.get(f"/certs/api/exports/{job_id}", headers=bearer(TRAINEE_1)).json["error"] == said
+
+
+def test_a_name_correction_applied_before_an_earlier_effective_list_stays(certs_app, awards, certs_db):
+    """The committee corrects 张伟's name to 张玮 after her offering's awards took effect, and certs applies the
+    correction first (the credits.effective sent before it failed and is retried): the award keeps the corrected
+    name, so her certificate and the verifier's name check read 张玮. An older correction applied late changes
+    nothing either."""
+    from services.certs.awards.models import EffectiveAward
+    from services.certs.worker import handle_event
+    from tests.certs.conftest import award_row, key
+
+    late = award_row(11, 1, "张伟", offering_id=111, project_title="卒中中心规范化建设")
+    clock.set_now(at(dt.date(2027, 1, 5)))
+    effective = make_envelope("credits.effective", "credits", _effective_payload([late]))  # sent first
+    clock.set_now(at(dt.date(2027, 1, 6)))
+    older = make_envelope("credits.name_corrected", "credits", {"trainee_key": key(1), "name": "张卫"})
+    clock.set_now(at(dt.date(2027, 1, 7)))
+    assert _event("credits.name_corrected", {"trainee_key": key(1), "name": "张玮"}) is True
+    assert handle_event.run(effective) is True  # applied after the correction
+    assert handle_event.run(older) is True  # a correction made before the last one, delivered late
+    s = certs_db.new_session()
+    names = dict(s.execute(select(EffectiveAward.award_id, EffectiveAward.name)
+                           .where(EffectiveAward.award_id.in_([1, 2, 11]))).all())
+    s.close()
+    assert names == {1: "张玮", 2: "张玮", 11: "张玮"}

@@ -2,7 +2,8 @@
 so a redelivery or a repeated list changes nothing and a corrected value replaces the old one (a revocation stays);
 "credits.withdrawn" revokes the award, and so its certificate, from the time of withdrawal (of an award certs does not
 hold it keeps a note, WithdrawnAward: a credits.effective that comes later, retried or delivered again, brings that
-award revoked); "credits.name_corrected" puts the trainee's corrected name on her awards. Where what a
+award revoked); "credits.name_corrected" puts the trainee's corrected name on her awards, and is kept (CorrectedName)
+so that an award sent before the correction but applied after it takes the corrected name too. Where what a
 certificate shows changed, its stored page is dropped: the next export renders it again, same number."""
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from sqlalchemy.orm import Session
 from services.common import clock
 from services.common.audit import record_audit
 from services.common.db import insert_for
+from services.common.events import parse_time
 
 from ..audit import AuditLog
 from ..certificates.models import Certificate
-from .models import EffectiveAward, WithdrawnAward
+from .models import CorrectedName, EffectiveAward, WithdrawnAward
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,12 @@ def on_credits_effective(session: Session, payload: dict[str, Any], envelope: di
              "received_at": clock.now(), **{k: a[k] for k in FIELDS}} for a in payload["awards"]]
     if not rows:
         return
+    # a name corrected after this list was sent (its correction applied before it) is the name
+    sent_at = parse_time(envelope["time"])
+    corrected = {c.trainee_key: c.name for c in session.scalars(select(CorrectedName).where(
+        CorrectedName.trainee_key.in_({r["trainee_key"] for r in rows}), CorrectedName.corrected_at > sent_at))}
+    for r in rows:
+        r["name"] = corrected.get(r["trainee_key"], r["name"])
     shown = FIELDS[1:-1]  # what a page shows (effective_at is not on it)
     before = {a.award_id: tuple(getattr(a, k) for k in shown) for a in session.scalars(
         select(EffectiveAward).where(EffectiveAward.award_id.in_([r["award_id"] for r in rows])))}
@@ -94,6 +102,15 @@ def on_credits_withdrawn(session: Session, payload: dict[str, Any], envelope: di
 
 
 def on_name_corrected(session: Session, payload: dict[str, Any], envelope: dict[str, Any]) -> None:
+    at = parse_time(envelope["time"])
+    note = session.scalars(select(CorrectedName).where(CorrectedName.trainee_key == payload["trainee_key"])
+                           .with_for_update()).first()
+    if note is not None and note.corrected_at > at:
+        log.info("credits.name_corrected %s is older than the correction kept; ignored", envelope.get("id"))
+        return
+    session.execute(insert_for(session, CorrectedName).values(
+        trainee_key=payload["trainee_key"], name=payload["name"], corrected_at=at).on_conflict_do_update(
+        index_elements=["trainee_key"], set_={"name": payload["name"], "corrected_at": at}))
     ids = session.execute(update(EffectiveAward).where(EffectiveAward.trainee_key == payload["trainee_key"],
                                                        EffectiveAward.name != payload["name"])
                           .values(name=payload["name"]).returning(EffectiveAward.award_id)

@@ -14,7 +14,7 @@ from services.common.db import UTCDateTime
 
 from ..db import Base
 
-__all__ = ["EffectiveAward", "WithdrawnAward"]
+__all__ = ["CorrectedName", "EffectiveAward", "WithdrawnAward"]
 
 
 class EffectiveAward(Base):
@@ -56,3 +56,13 @@ class WithdrawnAward(Base):
     award_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # credits' award id
     withdrawn_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     reason: Mapped[str] = mapped_column(Text)
+
+
+class CorrectedName(Base):
+    """The latest credits.name_corrected of a trainee, with when credits made it: a credits.effective sent before
+    it but applied after it (retried, delivered again) brings the name as it was, and the correction must win."""
+
+    __tablename__ = "corrected_names"
+    trainee_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    corrected_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
