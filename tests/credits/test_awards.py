@@ -1032,3 +1032,26 @@ def test_unticking_names_her_as_on_her_account(credits_app, seeded, cdb, databas
     done = c.post(f"/credits/awards/{OFFERING}/exclusions", data=form(INST_A, trainee_key=key(4), reason="中途离场"))
     assert "已将 王芳芳 排除出授分人员" in c.get(done.headers["Location"]).get_data(as_text=True)
     assert audit(cdb, "exclude")[0].reason == "王芳芳：中途离场"
+
+
+def test_the_committee_is_told_before_withdrawing_an_effective_award_that_it_cannot_be_restored(credits_app, seeded,
+                                                                                                 cdb):
+    """撤销 of an effective award by the committee is for good (恢复授分 needs an open report, and the report is
+    approved): its confirmation says so, and that the trainee's certificate becomes void; a pending award's
+    withdrawal by the office is not told that."""
+    from tests.credits.test_activation import report_event
+
+    def confirm_of(page: str, award_id: int) -> str:
+        form_tag = page.split(f'action="/credits/awards/award/{award_id}/withdraw"')[1].split(">")[0]
+        return json.loads(re.search(r"return confirm\((.*)\);", form_tag.replace("&#34;", '"')).group(1))
+
+    c = client_for(credits_app, "inst_a")
+    c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))
+    c.post(f"/credits/awards/{OFFERING}/grant", data=form(INST_A, activity_date="2026-12-11"))
+    first = awards(cdb)[0]
+    assert "不能恢复" not in confirm_of(c.get(f"/credits/awards/{OFFERING}/list").get_data(as_text=True), first.id)
+    deliver(report_event("report.approved"))
+    page = client_for(credits_app, "reviewer").get(f"/credits/awards/{OFFERING}/list").get_data(as_text=True)
+    said = confirm_of(page, first.id)
+    assert said.startswith(f"确定撤销{first.name}的授分吗？") and "该授分已生效：撤销后不能恢复" in said
+    assert "学分证书随之作废" in said
