@@ -561,3 +561,28 @@ def test_a_withdrawal_undone_by_regranting_is_not_shown_beside_the_new_award(dat
     assert titles.count(("心血管急危重症诊治进展", "withdrawn")) == 0
     assert ("心血管急危重症诊治进展", "pending") in titles and ("另一个项目", "withdrawn") in titles
     assert (year.withdrawn.count, year.pending.count) == (1, 1)
+
+
+def test_a_certificate_withdrawn_after_it_took_effect_is_said_to_be_void(credits_app, databases, make_account):
+    """The committee withdrew an award that had taken effect and whose certificate she printed: her 达标情况查询 says
+    that certificate is void (not "no certificate is made", which reads as if she never had one); an award the
+    office withdrew before it took effect still says none is made."""
+    from sqlalchemy import update
+
+    from services.credits.awards.models import CreditAward
+
+    trainee = make_account()
+    insert_award(databases, state="withdrawn", title="审核前撤销的项目")
+    after = insert_award(databases, state="withdrawn", title="生效后撤销的项目")
+    s = databases["credits"].new_session()
+    s.execute(update(CreditAward).where(CreditAward.id == after).values(effective_at=T0 - dt.timedelta(days=30)))
+    s.commit()
+    s.close()
+    clock.set_now(T0)
+    html = login_client(credits_app.test_client(), trainee).get(PAGE).get_data(as_text=True)
+    void = html.split("生效后撤销的项目")[1].split('class="award')[0]
+    never = html.split("审核前撤销的项目")[1].split('class="award')[0]
+    assert "学分证书：已撤销，原学分证书作废" in void and "学分证书：已撤销，不生成学分证书" in never
+    lines = {a["project_title"]: a["printable_text"] for a in credits_app.test_client().get(
+        API, headers=bearer(trainee)).json["years"][0]["awards"]}
+    assert lines == {"生效后撤销的项目": "已撤销，原学分证书作废", "审核前撤销的项目": "已撤销，不生成学分证书"}

@@ -34,7 +34,7 @@ _AWARDS = CreditAward.__table__
 _ROW_COLUMNS = tuple(_AWARDS.c[name] for name in (
     "id", "year", "project_number", "project_title", "institution_name", "credit_class", "credit_value",
     "offering_starts_on", "offering_ends_on", "activity_date", "method", "state", "withdraw_reason",
-    "offering_id"))
+    "offering_id", "effective_at"))
 _OFFERINGS = OfferingCredit.__table__
 # where the execution report a pending award waits for stands (none, submitted, returned, approved): NULL for an
 # award whose offering credits does not hold
@@ -145,7 +145,9 @@ def _award_line(row: Any, today: dt.date) -> AwardLine:
         # why, in the words of whoever withdrew it: she would otherwise call to ask
         status = f"已撤销（原因：{row.withdraw_reason}），不计入达标" if row.withdraw_reason else "已撤销，不计入达标"
         note = f"原因：{row.withdraw_reason}；不计入达标" if row.withdraw_reason else "不计入达标"
-        printable_text, printable_from = "已撤销，不生成学分证书", None
+        # withdrawn after it took effect (the committee): a certificate she may hold is void, not "never made"
+        printable_text = "已撤销，原学分证书作废" if row.effective_at is not None else "已撤销，不生成学分证书"
+        printable_from = None
     elif row.method == "manual":
         status, note = "手工录入学分，非有效学分，不计入达标", "不计入达标"
         printable_text, printable_from = "手工录入学分，不生成学分证书", None
