@@ -1061,3 +1061,37 @@ def test_a_name_correction_applied_before_an_earlier_effective_list_stays(certs_
                            .where(EffectiveAward.award_id.in_([1, 2, 11]))).all())
     s.close()
     assert names == {1: "张玮", 2: "张玮", 11: "张玮"}
+
+
+@needs_poppler
+def test_a_certificate_of_the_longest_texts_is_one_page_above_its_foot(certs_app, certs_db, queued, tmp_path):
+    """A project title of the catalogue's full 300 characters ran onto a second page, and the export holding it
+    failed whole (one page a certificate is what the export splits by). Each certificate, however long its name,
+    title and institution (up to what the database holds), is one page, its last row above the QR code."""
+    from sqlalchemy import insert
+
+    from services.certs.awards.models import EffectiveAward
+    from tests.certs.conftest import award_row
+
+    t = "基层医院急危重症患者早期识别、规范化处置与转运技术提高班暨县域医共体急救能力建设研讨会"
+    h = "西安交通大学第一附属医院（陕西省心血管病医院）"
+    texts = [("阿" * 6, t[:24], h[:20]), ("阿" * 16, (t * 2)[:60], (h * 2)[:40]),
+             ("阿" * 100, (t * 8)[:300], (h * 9)[:200])]  # the longest of each type size, then the columns' limits
+    s = certs_db.new_session()
+    s.execute(insert(EffectiveAward), [
+        award_row(20 + i, 1, name, offering_id=300 + i, project_title=title, institution_name=institution,
+                  activity_date=dt.date(2026, 12, 10)) for i, (name, title, institution) in enumerate(texts)])
+    s.commit()
+    s.close()
+    clock.set_now(at(PRINTABLE_DAY))
+    _job, data = export_as_trainee(certs_app, queued, [20, 21, 22])
+    (tmp_path / "out.pdf").write_bytes(data)
+    info = subprocess.run(["pdfinfo", str(tmp_path / "out.pdf")], capture_output=True, text=True).stdout
+    assert re.search(r"Pages:\s+3\b", info)
+    for page in (1, 2, 3):
+        words = subprocess.run(["pdftotext", "-bbox", "-f", str(page), "-l", str(page), str(tmp_path / "out.pdf"),
+                                "-"], capture_output=True, text=True, check=True).stdout
+        y = {w: float(top) for top, bottom, w in re.findall(r'yMin="([\d.]+)" xMax="[\d.]+" yMax="([\d.]+)">([^<]+)<',
+                                                            words) for _ in [bottom]}
+        last_row = max(float(b) for b, w in re.findall(r'yMax="([\d.]+)">([^<]+)<', words) if w == "2026年12月10日")
+        assert last_row < y["扫码验证证书真伪"] - 95, page  # the 32 mm QR code stands above its caption

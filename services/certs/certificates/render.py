@@ -74,6 +74,16 @@ def qr_data_uri(url: str) -> str:
     return segno.make(url, error="m", micro=False, mask=0).png_data_uri(scale=1, border=2)
 
 
+def fit(name: str, title: str, institution: str) -> str:
+    """The page's type size for its longest texts ("", "long", "longest"): a certificate is one page, and a title of
+    the catalogue's full 300 characters at the usual size ran onto a second one (its export then failed whole)."""
+    if len(title) > 60 or len(institution) > 40 or len(name) > 16:
+        return "longest"
+    if len(title) > 24 or len(institution) > 20 or len(name) > 6:
+        return "long"
+    return ""
+
+
 def page_values(cert: Certificate, award: EffectiveAward, qr: bool = True) -> dict[str, str]:
     """Everything one page shows, as plain strings (the sandbox gets nothing else). qr=False leaves the QR code
     out, for render_chunks to draw it where the chunk renders (in a render process)."""
@@ -88,13 +98,14 @@ def page_values(cert: Certificate, award: EffectiveAward, qr: bool = True) -> di
         "institution": award.institution_name, "dates": dates, "credit_class": award.credit_class,
         "credit_value": fmt_credits(award.credit_value), "activity_date": zh_date(award.activity_date),
         "issuer": ISSUER, "issue_date": zh_date(issued.date()), "verify_url": url,
+        "size": fit(award.name, award.project_title, award.institution_name),
         **({"qr": qr_data_uri(url)} if qr else {}),
     }
 
 
 def render_document(pages: list[dict[str, str]]) -> bytes:
     """One WeasyPrint document for all the pages given."""
-    clean = [{str(k): str(v) for k, v in p.items()} for p in pages]
+    clean = [{"size": "", **{str(k): str(v) for k, v in p.items()}} for p in pages]  # size: the usual type
     html = _env.get_template("certificate.html").render(pages=clean)
     try:
         return HTML(string=html, base_url=None, url_fetcher=DataOnlyFetcher()).write_pdf()
