@@ -127,7 +127,8 @@ def _my_page(error: str | None = None, fields: dict[str, str] | None = None, sta
         years.setdefault(r.award.activity_date.year, []).append(r)
     printable = [r for r in rows if r.status.printable]
     if ticked is not None:
-        checked = {r.award.award_id for r in printable if r.award.award_id in set(ticked)}
+        kept = set(ticked)
+        checked = {r.award.award_id for r in printable if r.award.award_id in kept}
     else:
         checked = {r.award.award_id for r in printable if year is None or r.award.activity_date.year == year}
     return render_template("certs/my.html", rows=rows, years=sorted(years.items(), reverse=True), year=year,
