@@ -235,12 +235,13 @@ CATALOGUE: dict[str, EventSpec] = {
         EventSpec("credits.effective", "credits", ("certs",), CreditsEffectiveSchema,
                   "An offering's awards became effective: certs keeps what each certificate needs."),
         EventSpec("credits.withdrawn", "credits", ("certs",), CreditsWithdrawnSchema,
-                  "An award was withdrawn: certs marks its certificate revoked (an award certs never had "
-                  "changes nothing)."),
+                  "An award was withdrawn: certs marks its certificate revoked (one certs does not hold yet is "
+                  "noted, and if its credits.effective comes later the award arrives revoked)."),
         EventSpec("credits.name_corrected", "credits", ("certs", "projects", "checkin"),
                   CreditsNameCorrectedSchema,
                   "The committee corrected a trainee's name: certs puts it on her awards, and her certificates "
-                  "already rendered are rendered again (same numbers) at their next export; projects puts it on "
+                  "already rendered are rendered again (same numbers) at their next export, and it keeps the latest "
+                  "correction, so an effective list sent before it takes the corrected name; projects puts it on "
                   "the execution reports' 考勤导入 (approved ones included); checkin on her record (签到名单)."),
     )
 }
