@@ -13,7 +13,9 @@
 `up` on a stack of which some processes still run is a repair: it starts what is missing with the settings
 recorded in var/run/stack.json by the `up` that started the others (REDIS_URL, DATABASE_URL, the ports), and
 refuses, naming the difference, when the environment sets one of them otherwise. When it fails it stops only
-what it started itself.
+what it started itself. Each pid file also names the code its process was started from (CODE_PATHS' digest and the
+commit): after a `git pull`, `status` names the processes running older code and exits 1, and `up` is the upgrade:
+it migrates, then restarts them (a failed migration leaves them running).
     python -m deploy.local render-gateway [--compose] [--out FILE]
                                      print the nginx configuration rendered from gateway/nginx.conf.template
 
@@ -54,6 +56,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import hashlib
 import ipaddress
 import json
 import os
@@ -299,6 +302,36 @@ def _find(binary: str, env_name: str, extra: Sequence[str] = ()) -> str:
     return found
 
 
+# What the processes execute. A process keeps the code it was started with: after a `git pull` (or any edit) it
+# runs on the old code until it is restarted, so each pid file names the code its process was started from.
+CODE_PATHS = ("services", "deploy", "gateway", "requirements.txt")
+NOT_CODE = ("redis",)  # not the suite's code: an upgrade need not restart it
+
+
+def code_version(root: Path = ROOT) -> dict[str, str]:
+    """The code a process started now would run: a digest of CODE_PATHS' files (Python's caches left out) and,
+    in a git checkout, its commit (for the operator's screen; "" elsewhere)."""
+    digest = hashlib.sha256()
+    for top in CODE_PATHS:
+        path = root / top
+        files = [path] if path.is_file() else sorted(
+            p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+        for f in files:
+            digest.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return {"digest": digest.hexdigest(), "commit": commit}
+
+
+def code_label(code: Mapping[str, str] | None) -> str:
+    if not code:
+        return "code the runner of then did not record"
+    return code["commit"] or f"code {code['digest'][:12]}"
+
+
 class StackError(RuntimeError):
     pass
 
@@ -350,6 +383,7 @@ class Stack:
         self.run_dir = self.var_dir / "run"
         self.log_dir = self.var_dir / "log"
         self.started: list[str] = []  # what this object started, so a failed `up` stops only that
+        self._code: dict[str, str] | None = None
 
     # -- layout
     @property
@@ -458,18 +492,51 @@ class Stack:
         )
 
     # -- one process
+    @property
+    def code(self) -> dict[str, str]:
+        """The checkout's code, as processes started now run it (computed once per Stack)."""
+        if self._code is None:
+            self._code = code_version()
+        return self._code
+
+    def _pid_file(self, name: str) -> list[str]:
+        try:
+            return self.pid_path(name).read_text().splitlines()
+        except OSError:
+            return []
+
     def pid(self, name: str) -> int | None:
         """The pid of a running process of ours, None when it does not run (stale files are removed)."""
-        path = self.pid_path(name)
+        lines = self._pid_file(name)
         try:
-            pid_text, _, started = path.read_text().partition("\n")
-            pid = int(pid_text)
-        except (OSError, ValueError):
+            pid = int(lines[0])
+        except (IndexError, ValueError):
             return None
-        if _alive(pid) and (not started.strip() or _start_time(pid) == started.strip()):
+        started = lines[1].strip() if len(lines) > 1 else ""
+        if _alive(pid) and (not started or _start_time(pid) == started):
             return pid
-        path.unlink(missing_ok=True)
+        self.pid_path(name).unlink(missing_ok=True)
         return None
+
+    def code_of(self, name: str) -> dict[str, str] | None:
+        """The code a process was started from, as its pid file says (None: started by a runner that kept none)."""
+        lines = self._pid_file(name)
+        parts = lines[2].split() if len(lines) > 2 else []
+        if len(parts) < 2 or parts[0] != "code":
+            return None
+        return {"digest": parts[1], "commit": parts[2] if len(parts) > 2 else ""}
+
+    def older_code(self, names: Sequence[str]) -> dict[str, dict[str, str] | None]:
+        """Of these running processes, those started from other code than the checkout holds now (a `git pull`
+        since), with the code each runs."""
+        codes = {name: self.code_of(name) for name in names if name not in NOT_CODE}
+        return {name: code for name, code in codes.items() if not code or code["digest"] != self.code["digest"]}
+
+    def code_note(self, older: Mapping[str, dict[str, str] | None]) -> str:
+        """What the operator reads about processes running older code."""
+        labels = sorted({code_label(code) for code in older.values()})
+        return (f"{', '.join(older)} run{'s' if len(older) == 1 else ''} older code ({', '.join(labels)}) than the "
+                f"checkout ({code_label(self.code)})")
 
     def start_process(self, name: str) -> int:
         running = self.pid(name)
@@ -486,7 +553,8 @@ class Stack:
             child = subprocess.Popen(proc.argv, cwd=ROOT, env=env, stdin=null, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True, close_fds=True,
                                      preexec_fn=(lambda: _lower_priority(nice)) if nice else None)
-        self.pid_path(name).write_text(f"{child.pid}\n{_start_time(child.pid) or ''}\n")
+        self.pid_path(name).write_text(f"{child.pid}\n{_start_time(child.pid) or ''}\n"
+                                       f"code {self.code['digest']} {self.code['commit']}\n")
         self.started.append(name)
         if name == "redis":
             self._wait_for(lambda: _redis_answers(self.redis_url), 20, "redis", name)
@@ -559,13 +627,18 @@ class Stack:
         if result.returncode != 0:
             raise StackError(f"migrations failed (see {self.log_path('migrate')}):\n{result.stderr[-3000:]}")
 
-    def start(self, migrate: bool = True, wait: bool = True, timeout: float = 120.0) -> None:
+    def start(self, migrate: bool = True, wait: bool = True, timeout: float = 120.0,
+              restart: Collection[str] = ()) -> None:
+        """Start what does not run. `restart`: running processes to stop once the databases are migrated and to
+        start again (an upgrade: they run older code than the checkout); a failed migration leaves them running."""
         self.write_configs()
         names = [p.name for p in self.processes()]
         if "redis" in names:
             self.start_process("redis")
         if migrate:
             self.migrate()
+        if restart:
+            self.stop(only=restart)
         for name in names:
             if name != "redis":
                 self.start_process(name)
@@ -889,14 +962,20 @@ def cmd_up(stack: Stack, demo: bool = True, notes: Sequence[str] = ()) -> int:
         print(f"reusing {note}")
     db = stack.env.get("DATABASE_URL") or f"SQLite files {stack.var_dir}/<service>.db"
     print(f"databases: {db}")
-    if stack._redis_is_ours():
+    if stack.pid("redis"):
+        print(f"redis: ours, running at {stack.redis_url}")
+    elif stack._redis_is_ours():
         print(f"redis: starting redis-server at {stack.redis_url}")
     else:
         print(f"redis: using the one answering at {stack.redis_url}")
     already = stack.running()
+    # an upgrade (`git pull`, then `make up`): the databases are migrated, then what runs the old code is restarted
+    older = stack.older_code(already)
+    if older:
+        print(f"upgrade: {stack.code_note(older)}: migrating the databases, then restarting them")
     record_settings(stack)
     try:
-        stack.start()
+        stack.start(restart=list(older))
         # a repair leaves the data as it is (the demo was loaded by the `up` that started the others)
         summary = stack.load_demo() if demo and not already else {}
     except StackError as exc:
@@ -904,8 +983,9 @@ def cmd_up(stack: Stack, demo: bool = True, notes: Sequence[str] = ()) -> int:
         print(f"\nFAILED: {exc}\n\nStopping what this run started.", file=sys.stderr)
         stopped = stack.stop(only=stack.started)
         print("stopped: " + (", ".join(stopped) or "nothing"), file=sys.stderr)
-        if already:
-            print("left running as they were before: " + ", ".join(already), file=sys.stderr)
+        kept = [name for name in already if name not in stopped]
+        if kept:
+            print("left running as they were before: " + ", ".join(kept), file=sys.stderr)
         return 1
     print()
     print(f"The suite runs at {stack.base_url}/")
@@ -914,8 +994,12 @@ def cmd_up(stack: Stack, demo: bool = True, notes: Sequence[str] = ()) -> int:
     print(f"Logs: {stack.log_dir}/<process>.log    Stop with: make down")
     if already:
         # the person on call wants to know what this repair did, not the demo's initial passwords again
-        print(f"Repaired: started {', '.join(stack.started) or 'nothing (every process was running)'}; "
-              f"left running as they were: {', '.join(already)}")
+        if older:
+            print(f"Upgraded: restarted {', '.join(older)} on {code_label(stack.code)}")
+        started = [name for name in stack.started if name not in older]
+        kept = [name for name in already if name not in older]
+        print(f"Repaired: started {', '.join(started) or 'nothing (every process was running)'}; "
+              f"left running as they were: {', '.join(kept) or 'nothing'}")
         print("Demo data: as loaded by the first `up` (its logins are in README, Run it)")
         return 0
     _print_demo(summary)
@@ -941,13 +1025,16 @@ def cmd_status(stack: Stack, notes: Sequence[str] = ()) -> int:
         print(f"{'/' + name + '/healthz':18} {code or 'no answer'}")
     stopped = [name for name, pid in rows.items() if not pid]
     unhealthy = [name for name, code in health.items() if code != 200]
+    older = stack.older_code([name for name, pid in rows.items() if pid])
+    if older:
+        print(f"OLDER CODE: {stack.code_note(older)} (`make up` migrates the databases and restarts them)")
     if stopped:
         print(f"STOPPED: {', '.join(stopped)} (`make up` starts what is missing, with the settings the others "
               "were started with)")
     if unhealthy:
         logs = ", ".join(str(stack.log_path(f"web-{name}")) for name in unhealthy)
         print(f"NOT HEALTHY: {', '.join(unhealthy)} (see {logs})")
-    return 1 if stopped or unhealthy else 0
+    return 1 if stopped or unhealthy or older else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -27,11 +27,16 @@ def sleepers() -> Iterator[list[subprocess.Popen]]:
         child.wait()
 
 
-def _pretend_running(stack: Stack, name: str, sleepers: list[subprocess.Popen]) -> subprocess.Popen:
+def _pretend_running(stack: Stack, name: str, sleepers: list[subprocess.Popen],
+                     code: str | None = None) -> subprocess.Popen:
+    """A process as the runner starts it: its pid file names the code it was started from (`code`: its pid file's
+    third line; default the checkout's)."""
     child = subprocess.Popen(["sleep", "120"], start_new_session=True)
     sleepers.append(child)
     stack.run_dir.mkdir(parents=True, exist_ok=True)
-    stack.pid_path(name).write_text(f"{child.pid}\n{_start_time(child.pid) or ''}\n")
+    if code is None:
+        code = f"code {stack.code['digest']} {stack.code['commit']}"
+    stack.pid_path(name).write_text(f"{child.pid}\n{_start_time(child.pid) or ''}\n{code}\n")
     return child
 
 
@@ -139,7 +144,7 @@ def test_a_repair_says_what_it_started_and_not_the_demo_again(tmp_path, sleepers
     stack = Stack(tmp_path / "var", env={"REDIS_URL": os.environ["REDIS_URL"]})
     _pretend_running(stack, "worker-checkin", sleepers)
 
-    def start() -> None:
+    def start(restart: Sequence[str] = ()) -> None:
         stack.start_process("worker-checkin")  # running: left as it is
         stack.started.append("worker-credits")  # as start_process records what it starts
 
@@ -164,7 +169,7 @@ def test_a_failed_up_stops_only_what_it_started(tmp_path, sleepers, monkeypatch,
                   extra_processes=[Proc("late-starter", ["sleep", "120"])])
     before = _pretend_running(stack, "worker-checkin", sleepers)
 
-    def start() -> None:  # starts one process, then times out as an unhealthy stack does
+    def start(restart: Sequence[str] = ()) -> None:  # starts one process, then times out as an unhealthy stack does
         stack.start_process("worker-checkin")  # already running: not started again
         stack.start_process("late-starter")
         raise StackError("not healthy after 120s")
@@ -176,3 +181,98 @@ def test_a_failed_up_stops_only_what_it_started(tmp_path, sleepers, monkeypatch,
     assert stack.pid("late-starter") is None
     assert stack.pid("worker-checkin") == before.pid and before.poll() is None
     assert local.settings_path(stack.var_dir).stat().st_mode & 0o077 == 0  # DATABASE_URL may hold a password
+
+
+@pytest.fixture
+def upgraded_checkout(tmp_path, sleepers, monkeypatch) -> Stack:
+    """A stack started from commit 6dc4180, web-credits and worker-credits still running, the checkout since
+    brought to 457b0c3 (`git pull`): the running processes still execute the code they were started with."""
+    monkeypatch.setattr(local, "code_version", lambda: {"digest": "b" * 64, "commit": "457b0c3"})
+    stack = Stack(tmp_path / "var", env={"REDIS_URL": os.environ["REDIS_URL"]})
+    for name in ("web-credits", "worker-credits"):
+        _pretend_running(stack, name, sleepers, code=f"code {'a' * 64} 6dc4180")
+    _pretend_running(stack, "worker-checkin", sleepers)  # restarted after the pull: the new code already
+    return stack
+
+
+def test_status_names_the_processes_that_run_older_code_than_the_checkout(upgraded_checkout, monkeypatch, capsys):
+    """After `git pull` every process ran on, and `make status` said all was well (exit 0): the on-call person
+    could not see that the pages and workers still ran the old code against the migrated databases."""
+    stack = upgraded_checkout
+    monkeypatch.setattr(stack, "processes", lambda: [Proc(n, ["sleep"]) for n in
+                                                      ("web-credits", "worker-checkin", "worker-credits")])
+    monkeypatch.setattr(stack, "healthy", lambda: {name: 200 for name in SERVICES})
+    assert local.cmd_status(stack) == 1
+    out = capsys.readouterr().out
+    assert "OLDER CODE: web-credits, worker-credits run older code (6dc4180) than the checkout (457b0c3)" in out
+    assert "`make up`" in out
+
+
+def test_pid_files_of_a_runner_that_kept_no_code_count_as_older(tmp_path, sleepers, monkeypatch, capsys):
+    stack = Stack(tmp_path / "var", env={"REDIS_URL": os.environ["REDIS_URL"]})
+    monkeypatch.setattr(stack, "processes", lambda: [Proc("web-certs", ["sleep"]), Proc("redis", ["sleep"])])
+    _pretend_running(stack, "redis", sleepers, code="")  # not the suite's code: no restart for an upgrade
+    _pretend_running(stack, "web-certs", sleepers, code="")
+    monkeypatch.setattr(stack, "healthy", lambda: {name: 200 for name in SERVICES})
+    assert local.cmd_status(stack) == 1
+    assert "OLDER CODE: web-certs runs older code (code the runner of then did not record)" in capsys.readouterr().out
+
+
+def _fake_start(stack: Stack, monkeypatch, steps: list[str], fail_migration: bool = False) -> None:
+    def migrate() -> None:
+        steps.append("migrate")
+        if fail_migration:
+            raise StackError("migrations failed (see var/log/migrate.log)")
+
+    monkeypatch.setattr(stack, "migrate", migrate)
+    monkeypatch.setattr(stack, "write_configs", lambda: None)
+    monkeypatch.setattr(stack, "processes", lambda: [Proc(n, ["sleep", "120"]) for n in
+                                                      ("web-credits", "worker-checkin", "worker-credits")])
+    monkeypatch.setattr(stack, "wait_healthy", lambda timeout=120.0: steps.append("healthy"))
+    monkeypatch.setattr(stack, "healthy", lambda: {name: 200 for name in SERVICES})
+
+
+def test_up_after_a_pull_migrates_then_restarts_what_runs_the_old_code(upgraded_checkout, monkeypatch, capsys):
+    """A plain `make up` after `git pull` migrated the databases and then said "Repaired: started nothing": every
+    process went on running the old code."""
+    stack = upgraded_checkout
+    old = {name: stack.pid(name) for name in ("web-credits", "worker-checkin", "worker-credits")}
+    steps: list[str] = []
+    _fake_start(stack, monkeypatch, steps)
+    monkeypatch.setattr(stack, "load_demo", lambda: pytest.fail("an upgrade of a running stack loads no demo"))
+    try:
+        assert local.cmd_up(stack, demo=True) == 0
+        out = capsys.readouterr().out
+        assert steps == ["migrate", "healthy"]
+        assert "upgrade: web-credits, worker-credits run older code (6dc4180) than the checkout (457b0c3)" in out
+        assert "Upgraded: restarted web-credits, worker-credits on 457b0c3" in out
+        assert "left running as they were: worker-checkin" in out
+        new = {name: stack.pid(name) for name in old}
+        assert new["worker-checkin"] == old["worker-checkin"]
+        assert new["web-credits"] not in (None, old["web-credits"]) and new["worker-credits"] != old["worker-credits"]
+        assert local.cmd_status(stack) == 0  # every process on the checkout's code now
+    finally:
+        stack.stop()
+
+
+def test_a_failed_migration_leaves_the_old_processes_serving(upgraded_checkout, monkeypatch, capsys):
+    stack = upgraded_checkout
+    old = {name: stack.pid(name) for name in ("web-credits", "worker-checkin", "worker-credits")}
+    _fake_start(stack, monkeypatch, [], fail_migration=True)
+    assert local.cmd_up(stack, demo=False) == 1
+    err = capsys.readouterr().err
+    assert "migrations failed" in err and "left running as they were before: web-credits, worker-checkin" in err
+    assert {name: stack.pid(name) for name in old} == old  # untouched, on the old code
+    assert local.cmd_status(stack) == 1
+    assert "OLDER CODE: web-credits, worker-credits" in capsys.readouterr().out
+
+
+def test_the_code_version_follows_the_files_the_processes_run(tmp_path):
+    (tmp_path / "services").mkdir()
+    (tmp_path / "services" / "a.py").write_text("x = 1\n")
+    (tmp_path / "services" / "__pycache__").mkdir()
+    first = local.code_version(tmp_path)
+    (tmp_path / "services" / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"\0")
+    assert local.code_version(tmp_path) == first  # what Python caches is not code
+    (tmp_path / "services" / "a.py").write_text("x = 2\n")
+    assert local.code_version(tmp_path)["digest"] != first["digest"]
