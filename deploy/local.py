@@ -994,12 +994,15 @@ def cmd_up(stack: Stack, demo: bool = True, notes: Sequence[str] = ()) -> int:
     print(f"Logs: {stack.log_dir}/<process>.log    Stop with: make down")
     if already:
         # the person on call wants to know what this repair did, not the demo's initial passwords again
-        if older:
-            print(f"Upgraded: restarted {', '.join(older)} on {code_label(stack.code)}")
         started = [name for name in stack.started if name not in older]
         kept = [name for name in already if name not in older]
-        print(f"Repaired: started {', '.join(started) or 'nothing (every process was running)'}; "
-              f"left running as they were: {', '.join(kept) or 'nothing'}")
+        if older:
+            print(f"Upgraded: restarted {', '.join(older)} on {code_label(stack.code)}"
+                  + (f"; started {', '.join(started)}" if started else "")
+                  + (f"; left running as they were: {', '.join(kept)}" if kept else ""))
+        else:
+            print(f"Repaired: started {', '.join(started) or 'nothing (every process was running)'}; "
+                  f"left running as they were: {', '.join(kept)}")
         print("Demo data: as loaded by the first `up` (its logins are in README, Run it)")
         return 0
     _print_demo(summary)

@@ -245,8 +245,9 @@ def test_up_after_a_pull_migrates_then_restarts_what_runs_the_old_code(upgraded_
         out = capsys.readouterr().out
         assert steps == ["migrate", "healthy"]
         assert "upgrade: web-credits, worker-credits run older code (6dc4180) than the checkout (457b0c3)" in out
-        assert "Upgraded: restarted web-credits, worker-credits on 457b0c3" in out
-        assert "left running as they were: worker-checkin" in out
+        assert "Upgraded: restarted web-credits, worker-credits on 457b0c3; left running as they were: " \
+               "worker-checkin\n" in out
+        assert "Repaired" not in out
         new = {name: stack.pid(name) for name in old}
         assert new["worker-checkin"] == old["worker-checkin"]
         assert new["web-credits"] not in (None, old["web-credits"]) and new["worker-credits"] != old["worker-credits"]
