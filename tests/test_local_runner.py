@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -277,3 +279,31 @@ def test_the_code_version_follows_the_files_the_processes_run(tmp_path):
     assert local.code_version(tmp_path) == first  # what Python caches is not code
     (tmp_path / "services" / "a.py").write_text("x = 2\n")
     assert local.code_version(tmp_path)["digest"] != first["digest"]
+
+
+def test_the_fake_wechat_log_holds_no_secret_nor_login_code(tmp_path):
+    """var/log/fake-wechat.log had every token exchange's query string: the 公众号's secret (CME_WECHAT_SECRET, which
+    an operator trying the suite with the production settings has set) and the phone's login code."""
+    import urllib.request
+
+    port = local.free_port()
+    log = tmp_path / "fake-wechat.log"
+    env = {**os.environ, "CME_WECHAT_APPID": "wx-appid-1", "CME_WECHAT_SECRET": "s3cret-of-the-account"}
+    with open(log, "wb") as out:
+        child = subprocess.Popen([sys.executable, "-m", "deploy.fakes.wechat", "--port", str(port)], env=env,
+                                 stdout=out, stderr=subprocess.STDOUT, cwd=local.ROOT)
+    try:
+        deadline = time.monotonic() + 20
+        while not local._port_answers(port, timeout=0.2):
+            assert child.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        url = (f"http://127.0.0.1:{port}/sns/oauth2/access_token?appid=wx-appid-1&secret=s3cret-of-the-account"
+               "&code=the-phones-code-123&grant_type=authorization_code")
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            assert b"errcode" in answer.read()  # an unknown code: refused, and logged all the same
+    finally:
+        child.terminate()
+        child.wait(10)
+    text = log.read_text()
+    assert "GET /sns/oauth2/access_token" in text  # the request is still logged
+    assert "s3cret-of-the-account" not in text and "the-phones-code-123" not in text

@@ -136,6 +136,20 @@ def create_app(appid: str | None = None, secret: str | None = None) -> Flask:
     return app
 
 
+def _request_handler():  # type: ignore[no-untyped-def]
+    from werkzeug.serving import WSGIRequestHandler
+
+    class PathOnlyLog(WSGIRequestHandler):
+        """Logs a request's method and path, never its query string: the token exchange carries the 公众号's
+        secret and the phone's login code there, and the local run keeps this log (var/log/fake-wechat.log)."""
+
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            line = f"{getattr(self, 'command', '-')} {urlsplit(getattr(self, 'path', '') or '').path}"
+            self.log("info", '"%s" %s %s', line.translate(self._control_char_table), code, size)
+
+    return PathOnlyLog
+
+
 def main(argv: list[str] | None = None) -> None:
     from werkzeug.serving import make_server
 
@@ -143,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8090)
     opts = parser.parse_args(argv)
-    server = make_server(opts.host, opts.port, create_app(), threaded=True)
+    server = make_server(opts.host, opts.port, create_app(), threaded=True, request_handler=_request_handler())
     print(f"fake WeChat OAuth listening on http://{opts.host}:{server.server_port}/", flush=True)
     try:
         server.serve_forever()
