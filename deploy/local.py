@@ -625,7 +625,10 @@ class Stack:
         self.log_path("migrate").parent.mkdir(parents=True, exist_ok=True)
         self.log_path("migrate").write_text(result.stdout + result.stderr)
         if result.returncode != 0:
-            raise StackError(f"migrations failed (see {self.log_path('migrate')}):\n{result.stderr[-3000:]}")
+            # deploy.manage ends with one line naming the service and the reason; the traceback stays in the log
+            lines = [line for line in result.stderr.splitlines() if line.strip()]
+            raise StackError(f"migrations failed: {lines[-1] if lines else 'exit code ' + str(result.returncode)}\n"
+                             f"(the whole output: {self.log_path('migrate')})")
 
     def start(self, migrate: bool = True, wait: bool = True, timeout: float = 120.0,
               restart: Collection[str] = ()) -> None:

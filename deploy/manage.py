@@ -20,6 +20,7 @@ import json
 import os
 import sys
 import tempfile
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -34,9 +35,22 @@ def service_db(name: str):  # type: ignore[no-untyped-def]
     return importlib.import_module(f"services.{name}.db").db
 
 
+class UpgradeStopped(RuntimeError):
+    """A service's migrations stopped (on data a revision refuses, or a database that cannot be reached)."""
+
+    def __init__(self, service: str, done: list[str], cause: BaseException):
+        self.service, self.done = service, done
+        super().__init__(f"{service}: its database was not brought to head: {type(cause).__name__}: {cause}")
+
+
 def upgrade(names: list[str]) -> None:
+    done: list[str] = []
     for name in names or SERVICES:
-        service_db(name).upgrade()
+        try:
+            service_db(name).upgrade()
+        except Exception as exc:
+            raise UpgradeStopped(name, list(done), exc) from exc
+        done.append(name)
         print(f"{name}: database at head")
 
 
@@ -196,7 +210,13 @@ def main() -> None:
     sub.add_parser("rotate-hash")
     args = parser.parse_args()
     if args.cmd == "upgrade":
-        upgrade(args.services)
+        try:
+            upgrade(args.services)
+        except UpgradeStopped as stopped:
+            traceback.print_exc()
+            # the last line is what the person on call reads first (the local runner shows it at the top)
+            sys.exit(f"{stopped} (at head already: {', '.join(stopped.done) or 'none'}; fix what it names, then run "
+                     "the upgrade again)")
     elif args.cmd == "backfill-accounts":
         backfill_accounts()
     elif args.cmd == "rotate-pii":

@@ -307,3 +307,18 @@ def test_the_fake_wechat_log_holds_no_secret_nor_login_code(tmp_path):
     text = log.read_text()
     assert "GET /sns/oauth2/access_token" in text  # the request is still logged
     assert "s3cret-of-the-account" not in text and "the-phones-code-123" not in text
+
+
+def test_a_migration_that_stops_is_named_first_not_after_a_traceback(tmp_path):
+    """`make up` printed the last 3,000 characters of the migration's traceback: the reason (which service, what
+    to do) was its very last line, under forty lines of alembic's frames."""
+    (tmp_path / "a-file").write_text("")  # where projects' database should be a directory: it cannot be opened
+    stack = Stack(tmp_path / "var", env={**os.environ, "CME_ENV_FILE": str(tmp_path / "none.env"),
+                                         "CME_PROJECTS_DATABASE_URL": f"sqlite:///{tmp_path}/a-file/p.db"})
+    with pytest.raises(StackError) as failed:
+        stack.migrate()
+    headline = str(failed.value).splitlines()[0]
+    assert headline.startswith("migrations failed: projects: its database was not brought to head: "), headline
+    assert f"{tmp_path}/a-file" in headline and "fix what it names, then run the upgrade again" in headline
+    assert str(stack.log_path("migrate")) in str(failed.value)
+    assert "Traceback" in stack.log_path("migrate").read_text()  # the whole story stays in the log
