@@ -963,14 +963,15 @@ def cmd_up(stack: Stack, demo: bool = True, notes: Sequence[str] = ()) -> int:
     print(f"var directory: {stack.var_dir}")
     for note in notes:
         print(f"reusing {note}")
-    db = stack.env.get("DATABASE_URL") or f"SQLite files {stack.var_dir}/<service>.db"
-    print(f"databases: {db}")
+    db = stack.env.get("DATABASE_URL")
+    print(f"databases: {_shown('DATABASE_URL', db) if db else f'SQLite files {stack.var_dir}/<service>.db'}")
+    redis = _shown("REDIS_URL", stack.redis_url)  # names the URL, never its password
     if stack.pid("redis"):
-        print(f"redis: ours, running at {stack.redis_url}")
+        print(f"redis: ours, running at {redis}")
     elif stack._redis_is_ours():
-        print(f"redis: starting redis-server at {stack.redis_url}")
+        print(f"redis: starting redis-server at {redis}")
     else:
-        print(f"redis: using the one answering at {stack.redis_url}")
+        print(f"redis: using the one answering at {redis}")
     already = stack.running()
     # an upgrade (`git pull`, then `make up`): the databases are migrated, then what runs the old code is restarted
     older = stack.older_code(already)

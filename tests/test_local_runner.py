@@ -322,3 +322,15 @@ def test_a_migration_that_stops_is_named_first_not_after_a_traceback(tmp_path):
     assert f"{tmp_path}/a-file" in headline and "fix what it names, then run the upgrade again" in headline
     assert str(stack.log_path("migrate")) in str(failed.value)
     assert "Traceback" in stack.log_path("migrate").read_text()  # the whole story stays in the log
+
+
+def test_up_names_the_database_and_redis_without_their_passwords(tmp_path, monkeypatch, capsys):
+    """`make up` printed DATABASE_URL and REDIS_URL as given, passwords and all, on the screen (and into whatever
+    keeps the terminal's output: a CI log, a cron mail)."""
+    stack = Stack(tmp_path / "var", env={"REDIS_URL": "redis://:r3dis-pass@127.0.0.1:6391/0",
+                                         "DATABASE_URL": "postgresql://cme:pg-pass@db.example/cme"})
+    monkeypatch.setattr(stack, "start", lambda restart=(): None)
+    assert local.cmd_up(stack, demo=False) == 0
+    out = capsys.readouterr().out
+    assert "databases: postgresql://cme:***@db.example/cme" in out and "redis://:***@127.0.0.1:6391/0" in out
+    assert "pg-pass" not in out and "r3dis-pass" not in out
