@@ -869,6 +869,16 @@ def record_settings(stack: Stack) -> Path:
     return path
 
 
+def settings_recorded(var_dir: Path) -> bool:
+    """Whether var/run/stack.json holds every setting the running processes were started with (a runner of before
+    29 November kept the URLs and ports only, or nothing)."""
+    try:
+        recorded = json.loads(settings_path(var_dir).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(recorded, dict) and isinstance(recorded.get("environment"), dict)
+
+
 def reconcile(var_dir: Path, environ: Mapping[str, str], running: Sequence[str],
               strict: bool) -> tuple[dict[str, str], list[str]]:
     """The environment to run a command with while processes of the stack still run: the settings recorded by
@@ -975,6 +985,12 @@ def cmd_up(stack: Stack, demo: bool = True, notes: Sequence[str] = ()) -> int:
     already = stack.running()
     # an upgrade (`git pull`, then `make up`): the databases are migrated, then what runs the old code is restarted
     older = stack.older_code(already)
+    if older and not settings_recorded(stack.var_dir):
+        # restarted with this shell's settings they could come back on other keys, another clock or other ports
+        print(f"upgrade refused: {stack.code_note(older)}, and the runner that started them kept no full record "
+              f"of their settings ({settings_path(stack.var_dir)}): run `make down`, then `make up` with the "
+              "settings they were started with (the same CME_* variables or .env)", file=sys.stderr)
+        return 1
     if older:
         print(f"upgrade: {stack.code_note(older)}: migrating the databases, then restarting them")
     record_settings(stack)

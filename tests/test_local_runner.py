@@ -4,6 +4,7 @@ and, when it fails, stops only what it started itself."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -191,6 +192,7 @@ def upgraded_checkout(tmp_path, sleepers, monkeypatch) -> Stack:
     brought to 457b0c3 (`git pull`): the running processes still execute the code they were started with."""
     monkeypatch.setattr(local, "code_version", lambda: {"digest": "b" * 64, "commit": "457b0c3"})
     stack = Stack(tmp_path / "var", env={"REDIS_URL": os.environ["REDIS_URL"]})
+    local.record_settings(stack)  # the settings it was started with
     for name in ("web-credits", "worker-credits"):
         _pretend_running(stack, name, sleepers, code=f"code {'a' * 64} 6dc4180")
     _pretend_running(stack, "worker-checkin", sleepers)  # restarted after the pull: the new code already
@@ -334,3 +336,24 @@ def test_up_names_the_database_and_redis_without_their_passwords(tmp_path, monke
     out = capsys.readouterr().out
     assert "databases: postgresql://cme:***@db.example/cme" in out and "redis://:***@127.0.0.1:6391/0" in out
     assert "pg-pass" not in out and "r3dis-pass" not in out
+
+
+def test_an_upgrade_of_processes_whose_settings_were_not_recorded_is_refused(upgraded_checkout, monkeypatch,
+                                                                            capsys):
+    """A runner of before 29 November kept no record of the CME_* settings given in the environment (a clock
+    offset, keys): restarting its processes with this shell's settings could bring them back on other keys or
+    another clock, so the upgrade asks for `make down` and an `up` with the settings they were started with."""
+    stack = upgraded_checkout
+    record = local.settings_path(stack.var_dir)
+    settings = json.loads(record.read_text())
+    del settings["environment"]
+    record.write_text(json.dumps(settings))
+    old = {name: stack.pid(name) for name in ("web-credits", "worker-credits")}
+    steps: list[str] = []
+    _fake_start(stack, monkeypatch, steps)
+    assert local.cmd_up(stack, demo=False) == 1
+    err = capsys.readouterr().err
+    assert "web-credits, worker-credits run older code" in err
+    assert "`make down`, then `make up` with the settings they were started with" in err
+    assert steps == [] and {name: stack.pid(name) for name in old} == old  # nothing migrated, nothing stopped
+    assert "environment" not in json.loads(record.read_text())  # the record is left as it was
