@@ -384,6 +384,7 @@ class Stack:
         self.log_dir = self.var_dir / "log"
         self.started: list[str] = []  # what this object started, so a failed `up` stops only that
         self._code: dict[str, str] | None = None
+        self.migrated: list[str] = []  # what the last migrate() moved: "<service> <from> → <to>"
 
     # -- layout
     @property
@@ -624,6 +625,9 @@ class Stack:
                                 capture_output=True, text=True)
         self.log_path("migrate").parent.mkdir(parents=True, exist_ok=True)
         self.log_path("migrate").write_text(result.stdout + result.stderr)
+        # "<service>: database at head, upgraded from <rev> to <rev>" (deploy.manage upgrade) for what moved
+        self.migrated = [f"{m.group(1)} {m.group(2)} → {m.group(3)}" for m in re.finditer(
+            r"^(\w+): database at head, upgraded from (.+) to (\S+)$", result.stdout, re.MULTILINE)]
         if result.returncode != 0:
             # deploy.manage ends with one line naming the service and the reason; the traceback stays in the log
             lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -1007,6 +1011,8 @@ def cmd_up(stack: Stack, demo: bool = True, notes: Sequence[str] = ()) -> int:
         if kept:
             print("left running as they were before: " + ", ".join(kept), file=sys.stderr)
         return 1
+    for line in stack.migrated:
+        print(f"migrated: {line}")
     print()
     print(f"The suite runs at {stack.base_url}/")
     print(f"SMS codes are written to {stack.sms_log}")

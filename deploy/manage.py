@@ -43,15 +43,33 @@ class UpgradeStopped(RuntimeError):
         super().__init__(f"{service}: its database was not brought to head: {type(cause).__name__}: {cause}")
 
 
+def revision(name: str) -> str | None:
+    """The revision a service's database is at (None: new, never migrated)."""
+    from alembic.runtime.migration import MigrationContext
+
+    from services.common.db import ensure_database
+
+    sdb = service_db(name)
+    ensure_database(sdb.url)
+    with sdb.engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
 def upgrade(names: list[str]) -> None:
+    """Each named service's database (default: all) to head, saying for each whether it moved and from where."""
     done: list[str] = []
     for name in names or SERVICES:
         try:
+            before = revision(name)
             service_db(name).upgrade()
+            after = revision(name)
         except Exception as exc:
             raise UpgradeStopped(name, list(done), exc) from exc
         done.append(name)
-        print(f"{name}: database at head")
+        if before == after:
+            print(f"{name}: database at head, nothing to do ({after})")
+        else:
+            print(f"{name}: database at head, upgraded from {before or 'a new database'} to {after}")
 
 
 def makemigration(name: str, message: str) -> None:

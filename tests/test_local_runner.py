@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -357,3 +358,22 @@ def test_an_upgrade_of_processes_whose_settings_were_not_recorded_is_refused(upg
     assert "`make down`, then `make up` with the settings they were started with" in err
     assert steps == [] and {name: stack.pid(name) for name in old} == old  # nothing migrated, nothing stopped
     assert "environment" not in json.loads(record.read_text())  # the record is left as it was
+
+
+def test_up_says_which_databases_it_migrated_and_from_which_revision(tmp_path, monkeypatch, capsys):
+    """After an upgrade's `make up` the on-call person could not tell whether any migration had run, nor which
+    (var/log/migrate.log said "database at head" for every service, whether it moved or not)."""
+    env = {k: v for k, v in os.environ.items() if "DATABASE_URL" not in k}  # SQLite files in the var directory
+    stack = Stack(tmp_path / "var", env={**env, "CME_ENV_FILE": str(tmp_path / "none.env")})
+    stack.migrate()
+    assert "credits: database at head" in stack.log_path("migrate").read_text()
+    step_back = ("from deploy.manage import service_db; from alembic import command; "
+                 "command.downgrade(service_db('credits').alembic_config(), '-1')")
+    subprocess.run([sys.executable, "-c", step_back], env=stack.env, cwd=local.ROOT, check=True, capture_output=True)
+    monkeypatch.setattr(stack, "start", lambda restart=(): stack.migrate())
+    assert local.cmd_up(stack, demo=False) == 0
+    out = capsys.readouterr().out
+    migrated = [line for line in out.splitlines() if line.startswith("migrated: ")]
+    assert len(migrated) == 1 and re.fullmatch(r"migrated: credits [0-9a-f]{12} → [0-9a-f]{12}", migrated[0]), out
+    log = stack.log_path("migrate").read_text()
+    assert "projects: database at head, nothing to do" in log and "credits: database at head, upgraded from" in log
