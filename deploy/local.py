@@ -665,6 +665,18 @@ class Stack:
         stopped = [name for name in order if name in known and self.stop_process(name)]
         return stopped
 
+    def ports_in_use(self) -> list[str]:
+        """The ports that the processes about to start (those not running) would listen on and that another program
+        answers on already, each with the process and the setting that chose it."""
+        wanted = [("gateway", self.gateway_port, "CME_GATEWAY_PORT"),
+                  (FAKE_WECHAT, self.wechat_port, "CME_WECHAT_FAKE_PORT")]
+        wanted += [(f"web-{name}", port, "CME_SERVICE_PORTS") for name in SERVICES for port in self.service_ports[name]]
+        if self._redis_is_ours():
+            wanted.append(("redis", self.own_redis_port or urllib.parse.urlparse(self.redis_url).port or 6379,
+                           "REDIS_URL"))
+        return [f"port {port} ({name}, {setting})" for name, port, setting in wanted
+                if not self.pid(name) and _port_answers(port, timeout=0.5)]
+
     def settings(self) -> dict[str, Any]:
         """What the processes were started with and a second `up` must not change (written by `up`)."""
         return {
@@ -994,6 +1006,11 @@ def cmd_up(stack: Stack, demo: bool = True, notes: Sequence[str] = ()) -> int:
         print(f"upgrade refused: {stack.code_note(older)}, and the runner that started them kept no full record "
               f"of their settings ({settings_path(stack.var_dir)}): run `make down`, then `make up` with the "
               "settings they were started with (the same CME_* variables or .env)", file=sys.stderr)
+        return 1
+    busy = stack.ports_in_use()
+    if busy:
+        print(f"FAILED: another program listens on {'; '.join(busy)}: stop it, or start the suite on other ports "
+              "(README, Configuration); nothing was started", file=sys.stderr)
         return 1
     if older:
         print(f"upgrade: {stack.code_note(older)}: migrating the databases, then restarting them")

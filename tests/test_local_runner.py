@@ -19,6 +19,15 @@ import pytest
 from deploy import local
 from deploy.local import SERVICES, Proc, Stack, StackError, _start_time
 
+PORTS_IN_USE = Stack.ports_in_use
+
+
+@pytest.fixture(autouse=True)
+def ports_free(monkeypatch) -> None:
+    """`up` checks that no other program holds its ports; these tests start nothing, on the default ports that
+    another stack on this machine may be using."""
+    monkeypatch.setattr(Stack, "ports_in_use", lambda self: [])
+
 
 @pytest.fixture
 def sleepers() -> Iterator[list[subprocess.Popen]]:
@@ -377,3 +386,20 @@ def test_up_says_which_databases_it_migrated_and_from_which_revision(tmp_path, m
     assert len(migrated) == 1 and re.fullmatch(r"migrated: credits [0-9a-f]{12} → [0-9a-f]{12}", migrated[0]), out
     log = stack.log_path("migrate").read_text()
     assert "projects: database at head, nothing to do" in log and "credits: database at head, upgraded from" in log
+
+
+def test_up_names_a_port_another_program_holds_and_the_setting_that_chose_it(tmp_path, monkeypatch, capsys):
+    """A port taken by another program surfaced 20 seconds later as gunicorn's "Connection in use" in the tail of
+    one log, after the rest had been started and stopped again; the setting to change was not named."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        stack = Stack(tmp_path / "var", service_ports={"credits": port}, env={"REDIS_URL": os.environ["REDIS_URL"]})
+        monkeypatch.setattr(Stack, "ports_in_use", PORTS_IN_USE)
+        monkeypatch.setattr(stack, "start", lambda restart=(): pytest.fail("nothing is started"))
+        assert local.cmd_up(stack, demo=False) == 1
+    err = capsys.readouterr().err
+    assert f"port {port} (web-credits, CME_SERVICE_PORTS)" in err and "another program" in err
