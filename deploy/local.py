@@ -991,13 +991,6 @@ def cmd_up(stack: Stack, demo: bool = True, notes: Sequence[str] = ()) -> int:
         print(f"reusing {note}")
     db = stack.env.get("DATABASE_URL")
     print(f"databases: {_shown('DATABASE_URL', db) if db else f'SQLite files {stack.var_dir}/<service>.db'}")
-    redis = _shown("REDIS_URL", stack.redis_url)  # names the URL, never its password
-    if stack.pid("redis"):
-        print(f"redis: ours, running at {redis}")
-    elif stack._redis_is_ours():
-        print(f"redis: starting redis-server at {redis}")
-    else:
-        print(f"redis: using the one answering at {redis}")
     already = stack.running()
     # an upgrade (`git pull`, then `make up`): the databases are migrated, then what runs the old code is restarted
     older = stack.older_code(already)
@@ -1012,6 +1005,13 @@ def cmd_up(stack: Stack, demo: bool = True, notes: Sequence[str] = ()) -> int:
         print(f"FAILED: another program listens on {'; '.join(busy)}: stop it, or start the suite on other ports "
               "(README, Configuration); nothing was started", file=sys.stderr)
         return 1
+    redis = _shown("REDIS_URL", stack.redis_url)  # names the URL, never its password
+    if stack.pid("redis"):
+        print(f"redis: ours, running at {redis}")
+    elif stack._redis_is_ours():
+        print(f"redis: starting redis-server at {redis}")
+    else:
+        print(f"redis: using the one answering at {redis}")
     if older:
         print(f"upgrade: {stack.code_note(older)}: migrating the databases, then restarting them")
     record_settings(stack)

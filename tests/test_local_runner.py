@@ -401,5 +401,6 @@ def test_up_names_a_port_another_program_holds_and_the_setting_that_chose_it(tmp
         monkeypatch.setattr(Stack, "ports_in_use", PORTS_IN_USE)
         monkeypatch.setattr(stack, "start", lambda restart=(): pytest.fail("nothing is started"))
         assert local.cmd_up(stack, demo=False) == 1
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert f"port {port} (web-credits, CME_SERVICE_PORTS)" in err and "another program" in err
+    assert "redis: starting" not in out  # nothing is said to start
