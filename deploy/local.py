@@ -637,18 +637,22 @@ class Stack:
     def start(self, migrate: bool = True, wait: bool = True, timeout: float = 120.0,
               restart: Collection[str] = ()) -> None:
         """Start what does not run. `restart`: running processes to stop once the databases are migrated and to
-        start again (an upgrade: they run older code than the checkout); a failed migration leaves them running."""
+        start again, one after another (an upgrade: they run older code than the checkout); a failed migration
+        leaves them running."""
         self.write_configs()
         names = [p.name for p in self.processes()]
         if "redis" in names:
             self.start_process("redis")
         if migrate:
             self.migrate()
-        if restart:
-            self.stop(only=restart)
+        # one after another, the gateway last (see processes()): each service is away only for its own restart, and
+        # meanwhile the gateway answers for it with its page saying the service is unavailable
         for name in names:
-            if name != "redis":
-                self.start_process(name)
+            if name == "redis":
+                continue
+            if name in restart:
+                self.stop_process(name)
+            self.start_process(name)
         if wait:
             self.wait_healthy(timeout)
 

@@ -404,3 +404,20 @@ def test_up_names_a_port_another_program_holds_and_the_setting_that_chose_it(tmp
     out, err = capsys.readouterr()
     assert f"port {port} (web-credits, CME_SERVICE_PORTS)" in err and "another program" in err
     assert "redis: starting" not in out  # nothing is said to start
+
+
+def test_an_upgrade_restarts_one_process_after_another_with_the_gateway_last(tmp_path, monkeypatch):
+    """The upgrade stopped every process, gateway first, then started them all: the whole suite, pages included,
+    refused connections for about ten seconds. One after another, each service is away only for its own restart,
+    and the gateway, restarted last, answers meanwhile with its page saying the service is unavailable."""
+    stack = Stack(tmp_path / "var", env={"REDIS_URL": os.environ["REDIS_URL"]})
+    names = ["web-projects", "web-credits", "worker-credits", "relay-credits", "gateway"]
+    calls: list[str] = []
+    monkeypatch.setattr(stack, "processes", lambda: [Proc(n, ["sleep"]) for n in names])
+    monkeypatch.setattr(stack, "write_configs", lambda: None)
+    monkeypatch.setattr(stack, "migrate", lambda: calls.append("migrate"))
+    monkeypatch.setattr(stack, "stop_process", lambda name, timeout=20.0: calls.append(f"stop {name}") or True)
+    monkeypatch.setattr(stack, "start_process", lambda name: calls.append(f"start {name}") or 1)
+    monkeypatch.setattr(stack, "wait_healthy", lambda timeout=120.0: calls.append("healthy"))
+    stack.start(restart=names)
+    assert calls == ["migrate", *[f"{verb} {name}" for name in names for verb in ("stop", "start")], "healthy"]
