@@ -317,7 +317,11 @@ def code_version(root: Path = ROOT) -> dict[str, str]:
         files = [path] if path.is_file() else sorted(
             p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
         for f in files:
-            digest.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+            try:
+                content = f.read_bytes()
+            except OSError:  # removed since it was listed (a `git pull` under way): the code changes anyway
+                content = b"\0gone"
+            digest.update(f.relative_to(root).as_posix().encode() + b"\0" + content + b"\0")
     try:
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True, timeout=10).stdout.strip()

@@ -421,3 +421,19 @@ def test_an_upgrade_restarts_one_process_after_another_with_the_gateway_last(tmp
     monkeypatch.setattr(stack, "wait_healthy", lambda timeout=120.0: calls.append("healthy"))
     stack.start(restart=names)
     assert calls == ["migrate", *[f"{verb} {name}" for name in names for verb in ("stop", "start")], "healthy"]
+
+
+def test_the_code_version_of_a_checkout_changing_under_it_is_still_read(tmp_path, monkeypatch):
+    """`make status` run while `git pull` removes a file: the file listed a moment before is gone when read."""
+    (tmp_path / "services").mkdir()
+    for name in ("a.py", "b.py"):
+        (tmp_path / "services" / name).write_text("x = 1\n")
+    read_bytes = Path.read_bytes
+
+    def vanishing(self: Path) -> bytes:
+        if self.name == "b.py":
+            raise FileNotFoundError(self)
+        return read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", vanishing)
+    assert len(local.code_version(tmp_path)["digest"]) == 64
