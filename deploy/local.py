@@ -731,7 +731,8 @@ class Stack:
                 return
             dead = [p.name for p in self.processes() if self.pid(p.name) is None]
             if dead:
-                raise StackError(f"stopped while starting: {', '.join(dead)}\n" + self._tails(dead))
+                reasons = "".join(f"{name}: {why}\n" for name in dead if (why := self.reason(name)))
+                raise StackError(f"stopped while starting: {', '.join(dead)}\n{reasons}" + self._tails(dead))
             time.sleep(0.5)
         names = [p.name for p in self.processes()]
         raise StackError(f"not healthy after {timeout:.0f}s: {last}\n" + self._tails(names))
@@ -745,6 +746,19 @@ class Stack:
                 break
             time.sleep(0.1)
         raise StackError(f"{what} did not come up\n" + self._tails([name]))
+
+    _EXCEPTION = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?\w*(?:Error|Exception|Exit): .+$")
+
+    def reason(self, name: str) -> str | None:
+        """The last exception a process's log ends with (gunicorn's own HaltServer, which only says that a worker
+        failed to boot, left out): what stopped it, which the tail of a traceback may not show."""
+        path = self.log_path(name)
+        try:
+            tail = path.read_text(errors="replace").splitlines()[-300:]
+        except OSError:
+            return None
+        found = [line.strip() for line in tail if self._EXCEPTION.match(line.strip()) and "HaltServer" not in line]
+        return found[-1] if found else None
 
     def _tails(self, names: Sequence[str], lines: int = 15) -> str:
         out = []
@@ -1028,11 +1042,19 @@ def cmd_up(stack: Stack, demo: bool = True, notes: Sequence[str] = ()) -> int:
         # a repair leaves the data as it is (the demo was loaded by the `up` that started the others)
         summary = stack.load_demo() if demo and not already else {}
     except StackError as exc:
+        if older and stack.started:
+            # the old code is gone from the checkout: stopping what runs on the new one would only take more down
+            running = stack.running()
+            down = [p.name for p in stack.processes() if p.name not in running]
+            print(f"\nFAILED: {exc}\n\nThe upgrade left running on {code_label(stack.code)}: "
+                  f"{', '.join(running) or 'nothing'}; not running: {', '.join(down)}. Fix what the log names, then "
+                  "`make up` starts what is missing (`make status` lists it).", file=sys.stderr)
+            return 1
         # a repair `up` must not take down what ran fine before it: stop only what this run started
         print(f"\nFAILED: {exc}\n\nStopping what this run started.", file=sys.stderr)
         stopped = stack.stop(only=stack.started)
         print("stopped: " + (", ".join(stopped) or "nothing"), file=sys.stderr)
-        kept = [name for name in already if name not in stopped]
+        kept = [name for name in already if name not in stack.started and stack.pid(name)]
         if kept:
             print("left running as they were before: " + ", ".join(kept), file=sys.stderr)
         return 1

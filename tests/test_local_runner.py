@@ -437,3 +437,32 @@ def test_the_code_version_of_a_checkout_changing_under_it_is_still_read(tmp_path
 
     monkeypatch.setattr(Path, "read_bytes", vanishing)
     assert len(local.code_version(tmp_path)["digest"]) == 64
+
+
+def test_an_upgrade_that_one_process_cannot_start_on_leaves_the_others_running(upgraded_checkout, monkeypatch,
+                                                                              capsys):
+    """A release whose certs service could not start took the whole suite down: the upgrade stopped every process
+    it had restarted, check-in included; it said web-certs was "left running as they were before" though it had
+    died; and the log's tail showed gunicorn's HaltServer frames, not the error that stopped it."""
+    stack = upgraded_checkout
+    boot_error = ("import sys; print('Traceback (most recent call last):'); "
+                  "print('RuntimeError: a bad release: certs cannot start'); "
+                  "print('gunicorn.errors.HaltServer: <HaltServer \\'Worker failed to boot.\\' 3>'); sys.exit(3)")
+    procs = [Proc("web-credits", ["sleep", "120"]), Proc("worker-checkin", ["sleep", "120"]),
+             Proc("worker-credits", ["sleep", "120"]), Proc("web-certs", [sys.executable, "-c", boot_error])]
+    _pretend_running(stack, "web-certs", [], code=f"code {'a' * 64} 6dc4180")
+    monkeypatch.setattr(stack, "processes", lambda: procs)
+    monkeypatch.setattr(stack, "migrate", lambda: None)
+    monkeypatch.setattr(stack, "write_configs", lambda: None)
+    monkeypatch.setattr(stack, "healthy", lambda: {name: 502 for name in SERVICES})
+    try:
+        assert local.cmd_up(stack, demo=False) == 1
+        err = capsys.readouterr().err
+        assert "stopped while starting: web-certs" in err
+        assert "RuntimeError: a bad release: certs cannot start" in err.split("---")[0]  # named before the tail
+        assert stack.pid("web-certs") is None
+        assert all(stack.pid(name) for name in ("web-credits", "worker-checkin", "worker-credits"))
+        assert "left running on 457b0c3: web-credits, worker-checkin, worker-credits" in err
+        assert "not running: web-certs" in err and "left running as they were before" not in err
+    finally:
+        stack.stop()
