@@ -35,12 +35,31 @@ def service_db(name: str):  # type: ignore[no-untyped-def]
     return importlib.import_module(f"services.{name}.db").db
 
 
+# How long a migration waits for a lock on PostgreSQL. An upgrade runs while the old processes still serve (the local
+# runner restarts them after it; compose recreates them after `migrate`): behind a transaction of theirs that read
+# a table it alters, a migration would wait without end, and every later query on that table would queue behind
+# its lock, hanging the running suite with it. Stopped instead, it is simply run again.
+MIGRATION_LOCK_TIMEOUT = "10s"
+
+
 class UpgradeStopped(RuntimeError):
-    """A service's migrations stopped (on data a revision refuses, or a database that cannot be reached)."""
+    """A service's migrations stopped (on data a revision refuses, a lock it could not get, or a database that
+    cannot be reached)."""
 
     def __init__(self, service: str, done: list[str], cause: BaseException):
         self.service, self.done = service, done
-        super().__init__(f"{service}: its database was not brought to head: {type(cause).__name__}: {cause}")
+        why = " ".join(f"{type(cause).__name__}: {cause}".split())
+        if "lock timeout" in why:
+            why += (f" (another session holds a lock on its tables for over {MIGRATION_LOCK_TIMEOUT}: a long request "
+                    "or task of the running suite; nothing was changed)")
+        super().__init__(f"{service}: its database was not brought to head: {why}")
+
+
+def _migration_lock_timeout() -> None:
+    """libpq's PGOPTIONS for this process's connections (an operator's own lock_timeout there wins)."""
+    options = os.environ.get("PGOPTIONS", "")
+    if "lock_timeout" not in options:
+        os.environ["PGOPTIONS"] = f"{options} -c lock_timeout={MIGRATION_LOCK_TIMEOUT}".strip()
 
 
 def revision(name: str) -> str | None:
@@ -228,6 +247,7 @@ def main() -> None:
     sub.add_parser("rotate-hash")
     args = parser.parse_args()
     if args.cmd == "upgrade":
+        _migration_lock_timeout()
         try:
             upgrade(args.services)
         except UpgradeStopped as stopped:

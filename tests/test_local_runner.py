@@ -466,3 +466,31 @@ def test_an_upgrade_that_one_process_cannot_start_on_leaves_the_others_running(u
         assert "not running: web-certs" in err and "left running as they were before" not in err
     finally:
         stack.stop()
+
+
+def test_an_upgrade_behind_a_running_transaction_stops_instead_of_stalling_the_suite(tmp_path, monkeypatch):
+    """`make up` migrates while the old processes still serve. A transaction of theirs that had read a table the
+    migration alters (a slow request, a task) made the migration wait without end, saying nothing, and every query
+    of the running suite on that table queued behind its lock: the credits pages hung with it."""
+    import psycopg
+    from alembic import command
+
+    from tests.conftest import fresh_service_db
+
+    with fresh_service_db("credits", "postgresql", tmp_path, monkeypatch, "locked") as cdb:
+        cfg = cdb.alembic_config()
+        command.upgrade(cfg, "head")
+        command.downgrade(cfg, "-1")  # the step an upgrade still has to take: it alters credit_awards
+        cdb.engine.dispose()
+        url = os.environ["CME_CREDITS_DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(url) as busy:  # an old process's open transaction that has read the table
+            busy.execute("SELECT count(*) FROM credit_awards")
+            began = time.monotonic()
+            result = subprocess.run([sys.executable, "-m", "deploy.manage", "upgrade", "credits"], cwd=local.ROOT,
+                                    capture_output=True, text=True, timeout=60)
+            took = time.monotonic() - began
+            busy.rollback()
+    assert result.returncode != 0 and took < 30, (took, result.stderr[-500:])
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("credits: its database was not brought to head") and "lock timeout" in last, last
+    assert "another session holds a lock" in last
