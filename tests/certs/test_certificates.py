@@ -662,6 +662,8 @@ def test_an_award_withdrawn_before_rendering_is_left_out(certs_app, awards, queu
     job = s.get(ExportJob, job_id)
     assert job.note and "1 张" in job.note
     s.close()
+    # the PDF holds the others: it is handed out (it said 该 PDF 中有 1 张学分证书已撤销 of the one left out)
+    assert client(certs_app, INST_A).get(f"/certs/exports/{job_id}.pdf").status_code == 200
     body = certs_app.test_client().get(f"/certs/api/verify/{certificates(certs_db)[3][0]}").json
     assert body["status"] == "revoked" and body["revoked_on"] == clock.fmt(clock.now(), "%Y-%m-%d")
 
@@ -1095,3 +1097,48 @@ def test_a_certificate_of_the_longest_texts_is_one_page_above_its_foot(certs_app
                                                             words) for _ in [bottom]}
         last_row = max(float(b) for b, w in re.findall(r'yMax="([\d.]+)">([^<]+)<', words) if w == "2026年12月10日")
         assert last_row < y["扫码验证证书真伪"] - 95, page  # the 32 mm QR code stands above its caption
+
+
+def test_a_certificate_that_runs_onto_a_second_page_no_longer_fails_the_export(certs_app, certs_db, queued,
+                                                                               monkeypatch, tmp_path):
+    """An export renders many certificates as one document and splits it a page each: one that ran onto a second
+    page (a text fit() misjudged, a font fallback) failed the whole export. Now that chunk is rendered again one
+    certificate at a time, the overflowing one at the smallest type; one that fits at no size is left out and
+    named on the export's page, and the rest are printed."""
+    from sqlalchemy import insert
+
+    from services.certs.awards.models import EffectiveAward
+    from services.certs.certificates import render
+    from services.certs.certificates.models import ExportJob
+    from tests.certs.conftest import award_row
+
+    t = "基层医院急危重症患者早期识别、规范化处置与转运技术提高班暨县域医共体急救能力建设研讨会"
+    s = certs_db.new_session()
+    s.execute(insert(EffectiveAward), [
+        award_row(30, 1, "曾小明", offering_id=330, activity_date=dt.date(2026, 12, 10)),
+        award_row(31, 1, "曾小明", offering_id=331, project_title=(t * 8)[:300], activity_date=dt.date(2026, 12, 10)),
+        award_row(32, 1, "曾小明", offering_id=332, project_title="无法排版", activity_date=dt.date(2026, 12, 10))])
+    s.commit()
+    s.close()
+    monkeypatch.setattr(render, "fit", lambda *texts: "")  # the 300-character title misjudged as a short one
+    real = render.render_document
+
+    def never_fits(pages):  # type: ignore[no-untyped-def]
+        return real([q for p in pages for q in ([p, p] if p["project_title"] == "无法排版" else [p])])
+
+    monkeypatch.setattr(render, "render_document", never_fits)
+    clock.set_now(at(PRINTABLE_DAY))
+    job_id, data = export_as_trainee(certs_app, queued, [30, 31, 32])
+    (tmp_path / "out.pdf").write_bytes(data)
+    info = subprocess.run(["pdfinfo", str(tmp_path / "out.pdf")], capture_output=True, text=True).stdout
+    assert re.search(r"Pages:\s+2\b", info)  # the first two, one page each
+    text = pdf_text(data, tmp_path)
+    assert "证书编号" in text and "无法排版" not in text
+    numbers = certificates(certs_db)
+    s = certs_db.new_session()
+    job = s.get(ExportJob, job_id)
+    assert job.state == "done" and f"学分证书 {numbers[32][0]} 的内容排不进一页" in job.note
+    s.close()
+    page = client(certs_app, TRAINEE_1).get(f"/certs/exports/{job_id}").get_data(as_text=True)
+    assert numbers[32][0] in page and "请联系陕西省继续医学教育委员会" in page
+    assert numbers[32][1] is None and numbers[31][1] is not None  # no page stored for the one left out

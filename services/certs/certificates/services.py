@@ -400,10 +400,18 @@ def run_export(session: Session, job_id: int) -> str:
     chunks = [todo[start:start + size] for start in range(0, len(todo), size)]
     fresh: dict[int, tuple[bytes, int]] = {}  # certificate id -> (its chunk's PDF, page index): this run's pages
     values = ([render.page_values(c, a, qr=False) for c, a in chunk] for chunk in chunks)  # QR: in render_chunks
+    too_long: list[str] = []  # numbers of certificates no type size fits on one page: left out, and named
     for chunk, pdf in zip(chunks, render.render_chunks(values, len(chunks)), strict=True):
-        pages = render.split_pages(pdf)
+        pages: list[bytes | None] = list(render.split_pages(pdf))
+        if len(pages) != len(chunk):  # one ran onto a second page: which one is not known, and the whole job failed
+            log.warning("export %s: %s certificates made %s pages; rendered one by one", job_id, len(chunk),
+                        len(pages))
+            pages, pdf = [_one_page(c, a) for c, a in chunk], b""
         now = clock.now()
         for index, ((c, _a), page) in enumerate(zip(chunk, pages, strict=True)):
+            if page is None:
+                too_long.append(c.number)
+                continue
             # never replace a stored page: a concurrent run that got there first wins (and its page is the one shown)
             # (synchronize_session=False: the session's certificates are not read again, and matching each UPDATE
             # against every one of them made a 1,000-certificate export quadratic)
@@ -411,21 +419,44 @@ def run_export(session: Session, job_id: int) -> str:
                                      .values(pdf=page, pdf_sha256=render.sha256(page), rendered_at=now)
                                      .execution_options(synchronize_session=False))
             if stored.rowcount == 1:
-                fresh[c.id] = (pdf, index)
+                fresh[c.id] = (pdf, index) if pdf else (page, 0)
         del pages
         job.done = min(job.total, job.done + len(chunk))
         session.commit()
         # no gc.collect() here: the documents live (and are collected) in the render processes, what is freed here is
         # bytes; a full collection over this process's heap cost ~0.2 s a chunk
+    keep = [(c, a) for c, a in keep if c.number not in too_long]
+    notes = [f"{skipped} 张学分证书已撤销，未包含在 PDF 中。"] if skipped else []
+    if too_long:
+        notes.append(f"学分证书 {'、'.join(too_long)} 的内容排不进一页，未包含在 PDF 中，"
+                     "请联系陕西省继续医学教育委员会。")
+    if not keep:
+        job.state, job.finished_at, job.error = "failed", clock.now(), "".join(notes)
+        session.commit()
+        return job.state
     merged = render.assemble(_page_sources(session, [c.id for c, _a in keep], fresh))
     fresh.clear()
     job.pdf, job.pdf_size, job.done = merged, len(merged), job.total
     job.state, job.finished_at = "done", clock.now()
-    if skipped:
-        job.note = f"{skipped} 张学分证书已撤销，未包含在 PDF 中。"
+    job.note = "".join(notes) or None
+    # what the PDF holds, in its order: one left out (withdrawn before its turn, too long) is no reason to refuse
+    # the download as 已撤销 or 已更正 later (outdated() reads these)
+    job.award_ids = [c.award_id for c, _a in keep]
     session.commit()
     gc.collect()
     return job.state
+
+
+def _one_page(cert: Certificate, award: EffectiveAward) -> bytes | None:
+    """The certificate rendered alone as one page: at the type size its texts chose, else at the smallest; None when
+    neither fits (an export must not fail whole for one certificate, nor print one cut in two)."""
+    values = render.page_values(cert, award)
+    for size in dict.fromkeys((values["size"], "longest")):
+        pages = render.split_pages(render.render_document([{**values, "size": size}]))
+        if len(pages) == 1:
+            return pages[0]
+    log.error("certificate %s does not fit on one page at any type size", cert.number)
+    return None
 
 
 def _page_sources(session: Session, ids: list[int], fresh: dict[int, tuple[bytes, int]],
