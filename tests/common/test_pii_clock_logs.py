@@ -2,6 +2,7 @@ import datetime as dt
 import logging
 
 from services.common import clock, pii
+from services.common.config import get_settings
 from services.common.logs import ScrubFilter, scrub
 
 
@@ -89,7 +90,9 @@ def test_clock_can_be_moved():
     assert clock.today_local() == dt.date(2027, 3, 2)  # 00:30 next day in Shanghai
     assert clock.fmt(fixed) == "2027-03-02 00:30"
     clock.set_now(None)
-    assert abs((clock.now() - dt.datetime.now(dt.UTC)).total_seconds()) < 5
+    # back to real time, moved by the offset a simulated run sets (CME_CLOCK_OFFSET_SECONDS, the clock file)
+    offset = get_settings().clock_offset_seconds + clock._file_offset()
+    assert abs((clock.now() - dt.datetime.now(dt.UTC)).total_seconds() - offset) < 5
 
 
 def test_clock_file_moves_running_processes(tmp_path, monkeypatch):
@@ -100,7 +103,7 @@ def test_clock_file_moves_running_processes(tmp_path, monkeypatch):
     monkeypatch.setenv("CME_CLOCK_FILE", str(path))
     config.get_settings.cache_clear()
     try:
-        ahead = clock.now() - dt.datetime.now(dt.UTC)
+        ahead = clock.now() - dt.datetime.now(dt.UTC) - dt.timedelta(seconds=config.get_settings().clock_offset_seconds)
         assert dt.timedelta(days=27, hours=23) < ahead < dt.timedelta(days=28, minutes=1)
     finally:
         monkeypatch.delenv("CME_CLOCK_FILE")
