@@ -63,6 +63,15 @@ class OfferingApprovedSchema(_Payload):
     schedule = fields.List(fields.Nested(ScheduleItemSchema), load_default=list)
 
 
+# The flags a stored check-in may carry (checkin.recorded's `flags`), as the institution reads them: checkin's
+# pages and credits' attendance API say the same sentence
+CHECKIN_FLAGS = {
+    "many_identities_same_address": "同一网络地址短时间内为多个身份签到。",
+    "id_on_new_wechat": "该身份证号码此前绑定了其他微信号。",
+    "forced": "由举办单位代为签到。",
+}
+
+
 class CheckinRecordedSchema(_Payload):
     """One stored check-in. ID number and mobile travel only encrypted (services.common.pii)."""
 

@@ -124,6 +124,7 @@ def test_api_lists_masked_records(credits_app):
     assert rec["mobile_masked"] == "139****5678"
     assert (rec["checkin_id"], rec["window_id"], rec["name"], rec["forced"], rec["flags"]) == (
         1, 3, "张三", True, ["forced"])
+    assert rec["flag_labels"] == ["由举办单位代为签到"]  # what the code means, as checkin's list says it
     assert ID_NUMBER not in resp.get_data(as_text=True) and "13912345678" not in resp.get_data(as_text=True)
     assert "id_enc" not in rec and "trainee_key" not in rec
     missing = credits_app.test_client().get("/credits/api/activities/999/attendance", headers=bearer(REVIEWER))

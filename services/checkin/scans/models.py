@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from services.common import clock
 from services.common.db import UTCDateTime
+from services.common.events import CHECKIN_FLAGS
 
 from ..db import Base
 from ..trainees.models import Trainee
@@ -40,10 +41,8 @@ REASONS = {
     "not_in_window": "当前不在签到时段内。",
     "snapshot_user": "当前为微信快照页，无法签到（未使用微信完整服务）。",
     "wechat_bound_to_other": "该微信号已绑定其他身份证号码，不能为他人签到。",
-    "many_identities_same_address": "同一网络地址短时间内为多个身份签到。",
-    "id_on_new_wechat": "该身份证号码此前绑定了其他微信号。",
     "id_name_mismatch": "填写的姓名与该身份证号码已登记的姓名不一致。",
-    "forced": "由举办单位代为签到。",
+    **CHECKIN_FLAGS,
 }
 
 

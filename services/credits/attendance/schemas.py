@@ -19,7 +19,8 @@ class AttendanceRecordOutSchema(Schema):
     unit = fields.String(metadata={"description": "单位"})
     scanned_at = fields.DateTime()
     forced = fields.Boolean(metadata={"description": "举办单位代签"})
-    flags = fields.List(fields.String())
+    flags = fields.List(fields.String(), metadata={"description": "标记代码（见 flag_labels）"})
+    flag_labels = fields.List(fields.String(), metadata={"description": "标记的中文说明"})
     received_at = fields.DateTime()
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from services.common import pii
 from services.common.auth import access, current, own_institution
 from services.common.errors import AppError
+from services.common.events import CHECKIN_FLAGS
 
 from ..db import db
 from .models import AttendanceRecord
@@ -37,7 +38,8 @@ def api_activity_attendance(activity_id: int) -> Any:
         "window_kind": r.window_kind, "window_starts_at": r.window_starts_at, "window_ends_at": r.window_ends_at,
         "name": r.name, "id_masked": pii.masked(r.id_enc),
         "mobile_masked": pii.masked(r.mobile_enc, pii.mask_mobile), "title": r.title, "unit": r.unit,
-        "scanned_at": r.scanned_at, "forced": r.forced, "flags": list(r.flags or []), "received_at": r.received_at,
+        "scanned_at": r.scanned_at, "forced": r.forced, "flags": list(r.flags or []),
+        "flag_labels": [CHECKIN_FLAGS.get(f, f).rstrip("。") for f in r.flags or []], "received_at": r.received_at,
     } for r in rows]
     return {"activity_id": activity_id, "institution_id": rows[0].institution_id, "count": len(records),
             "records": records}
