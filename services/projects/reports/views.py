@@ -396,7 +396,7 @@ def review_list() -> Any:
     args = load_query(ReportReviewQuerySchema(), QUERY_LABELS)
     session = db.session()
     page = services.review_page(session, args)
-    rows = [services.report_dict(session, _me(), r) for r in page["items"]]
+    rows = [services.review_row(r) for r in page["items"]]
     institutions = session.scalars(select(Institution).order_by(Institution.name)).all()
     return render_template("projects/reports/review_list.html", page=page, rows=rows, args=args,
                            institutions=institutions, overdue=services.overdue_offerings(session),

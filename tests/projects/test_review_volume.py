@@ -1,0 +1,106 @@
+"""The committee's lists at December's volume: hundreds of institutions, filings and reports. A page of 20 rows
+costs a few queries whatever the rows, not a dozen per row (measured with SQLAlchemy's cursor events)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import contextmanager
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import event
+
+from services.common import clock, pii
+from tests.conftest import bearer, login_client
+
+DECEMBER = dt.datetime(2026, 12, 10, 2, 0, tzinfo=dt.UTC)
+
+
+@contextmanager
+def counted(engine):  # type: ignore[no-untyped-def]
+    seen: list[str] = []
+
+    def keep(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", keep)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", keep)
+
+
+def seed(projects_db, institutions: int, offerings: int, reports: bool = True, report_state: str = "submitted",
+         admins: int = 1) -> list[int]:
+    """`offerings` approved 期 of as many projects spread over `institutions` institutions, ended in November,
+    each with a submitted 执行情况反馈 (or none); returns the institutions' ids."""
+    from services.projects.catalogue.models import Project
+    from services.projects.filings.models import Filing, Offering
+    from services.projects.institutions.models import Institution, InstitutionAdmin
+    from services.projects.reports.models import ExecutionReport
+
+    s = projects_db.new_session()
+    phone = pii.encrypt("13912345678")
+    insts = []
+    for i in range(institutions):
+        inst = Institution(account=f"vol{i:04d}", name=f"容量医院{i:04d}", password_hash="x")
+        s.add(inst)
+        insts.append(inst)
+    s.flush()
+    for i, inst in enumerate(insts):
+        for a in range(admins):
+            s.add(InstitutionAdmin(institution_id=inst.id, real_name=f"负责人{i}-{a}",
+                                   mobile_enc=pii.encrypt(f"138{i:04d}{a:04d}"),
+                                   mobile_hash=pii.mobile_hash(f"138{i:04d}{a:04d}")))
+    for k in range(offerings):
+        inst = insts[k % institutions]
+        p = Project(year=2026, number=f"2026-09-01-{k:04d}", title=f"容量项目{k}", leader="王医生",
+                    institution_id=inst.id, host_name=inst.name, credit_class="Ⅰ类", credit_value=Decimal("10"),
+                    hours=Decimal("20"), offerings_count=1, period_text="2026年", venue="西安", mode="线下")
+        s.add(p)
+        s.flush()
+        o = Offering(project_id=p.id, seq=1)
+        s.add(o)
+        s.flush()
+        s.add(Filing(offering_id=o.id, institution_id=inst.id, state="approved", starts_on=dt.date(2026, 11, 1),
+                     ends_on=dt.date(2026, 11, 2), venue="西安", mode="线下", expected_trainees=100,
+                     contact_person="李老师", contact_phone_enc=phone, schedule=[], submitted_at=clock.now(),
+                     decided_at=clock.now()))
+        if reports:
+            s.add(ExecutionReport(offering_id=o.id, institution_id=inst.id, state=report_state,
+                                  actual_starts_on=dt.date(2026, 11, 1), actual_ends_on=dt.date(2026, 11, 2),
+                                  mode="线下", trainees_count=50, total_hours=Decimal("20"), contact_phone_enc=phone,
+                                  attendance_imported_at=clock.now(), submitted_at=clock.now()))
+    s.commit()
+    ids = [i.id for i in insts]
+    s.close()
+    return ids
+
+
+@pytest.fixture
+def december():
+    clock.set_now(DECEMBER)
+    yield DECEMBER
+    clock.set_now(None)
+
+
+def test_report_review_list_costs_the_same_for_a_page_of_many_institutions(projects_app, projects_db, reviewer,
+                                                                           december):
+    seed(projects_db, institutions=40, offerings=40)
+    c = login_client(projects_app.test_client(), reviewer[1])
+    with counted(projects_db.engine) as seen:
+        r = c.get("/projects/review/reports")
+    assert r.status_code == 200
+    page = r.get_data(as_text=True)
+    assert "共 40 条" in page and "容量医院0000" in page and "容量项目19" in page
+    assert len(seen) <= 12, f"{len(seen)} queries for one page of 20 reports"
+
+
+def test_overdue_reports_name_their_institutions_in_a_few_queries(projects_app, projects_db, reviewer, december):
+    seed(projects_db, institutions=40, offerings=40, reports=False)  # ended 2 November: all overdue on 10 December
+    c = login_client(projects_app.test_client(), reviewer[1])
+    with counted(projects_db.engine) as seen:
+        r = c.get("/projects/api/review/reports/overdue", headers=bearer(reviewer[1]))
+    assert r.status_code == 200
+    assert {d["institution_name"] for d in r.get_json()} == {f"容量医院{i:04d}" for i in range(40)}
+    assert len(seen) <= 6, f"{len(seen)} queries for the overdue list of 40 institutions"
