@@ -104,3 +104,20 @@ def test_overdue_reports_name_their_institutions_in_a_few_queries(projects_app, 
     assert r.status_code == 200
     assert {d["institution_name"] for d in r.get_json()} == {f"容量医院{i:04d}" for i in range(40)}
     assert len(seen) <= 6, f"{len(seen)} queries for the overdue list of 40 institutions"
+
+
+def test_filing_review_list_costs_the_same_for_a_page_of_many_institutions(projects_app, projects_db, reviewer,
+                                                                           december):
+    seed(projects_db, institutions=40, offerings=40, reports=False)
+    c = login_client(projects_app.test_client(), reviewer[1])
+    with counted(projects_db.engine) as seen:
+        r = c.get("/projects/review/filings?state=approved")
+    assert r.status_code == 200
+    page = r.get_data(as_text=True)
+    assert "容量项目19" in page and "容量医院0019" in page
+    assert len(seen) <= 8, f"{len(seen)} queries for one page of 20 filings"
+    with counted(projects_db.engine) as seen:
+        r = c.get("/projects/api/review/filings?state=approved", headers=bearer(reviewer[1]))
+    assert r.status_code == 200 and len(r.get_json()["items"]) == 20
+    assert not any("filing_uploads.data" in q for q in seen), "the list read every JPG's bytes"
+    assert len(seen) <= 30, f"{len(seen)} queries for one page of 20 filings in the API"
