@@ -121,3 +121,13 @@ def test_filing_review_list_costs_the_same_for_a_page_of_many_institutions(proje
     assert r.status_code == 200 and len(r.get_json()["items"]) == 20
     assert not any("filing_uploads.data" in q for q in seen), "the list read every JPG's bytes"
     assert len(seen) <= 30, f"{len(seen)} queries for one page of 20 filings in the API"
+
+
+def test_institutions_api_counts_every_institutions_admins_in_a_few_queries(projects_app, projects_db, reviewer):
+    seed(projects_db, institutions=60, offerings=0, admins=2)
+    c = projects_app.test_client()
+    with counted(projects_db.engine) as seen:
+        r = c.get("/projects/api/institutions", headers=bearer(reviewer[1]))
+    assert r.status_code == 200
+    assert len(r.get_json()) == 60 and {i["admins"] for i in r.get_json()} == {2}
+    assert len(seen) <= 5, f"{len(seen)} queries for 60 institutions"
