@@ -151,3 +151,17 @@ def test_endpoints_declare_committee_access(credits_app):
 
     table = endpoint_access(credits_app)
     assert {rule: table[rule] for rule in ENDPOINTS} == ENDPOINTS
+
+
+def test_a_renamed_host_is_listed_under_its_name_now(credits_app, databases):
+    """An offering keeps the host's name it was approved under; the row of 年度统计 showed that old name (or the
+    larger of old and new), so a clerk looking for the hospital by its present name did not find it."""
+    _world(databases)
+    deliver(make_envelope("offering.approved", "projects", payload(
+        offering_id=404, institution_id=2, institution_name="宝鸡市中心医院", project_number="2026-02-01-003",
+        starts_on=dt.date(2026, 4, 1), ends_on=dt.date(2026, 4, 2))))
+    counted(2026, 2, "宝鸡市人民医院", 3, 3, TODAY)  # renamed: projects count it again under the new name
+    html = login_client(credits_app.test_client(), REVIEWER).get("/credits/statistics?year=2026").get_data(
+        as_text=True)
+    assert "<td>宝鸡市人民医院</td><td>3</td><td>3</td><td>3</td>" in html
+    assert "宝鸡市中心医院" not in html

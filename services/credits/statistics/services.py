@@ -114,6 +114,8 @@ def year_figures(session: Session, year: int, today: dt.date) -> YearFigures:
                    CatalogueCount.planned).where(CatalogueCount.year == year, CatalogueCount.projects > 0)):
         r = row(iid, name)
         r.catalogued, r.planned = projects, planned
+        if name:  # the institution's name now (a rename is counted again): its offerings keep the one approved
+            r.name = name
     figures.institutions = sorted(rows.values(), key=lambda r: (-r.effective, -r.offerings, r.name))
 
     per_trainee = (select(func.sum(CreditAward.credit_value).label("total"),
