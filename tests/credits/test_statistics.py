@@ -16,7 +16,8 @@ from tests.credits.test_compliance import ID_NUMBER, insert_award
 from tests.credits.test_offerings import INST_A, REVIEWER, deliver, payload
 
 OTHER_ID = "610102198502024321"
-ENDPOINTS = {"GET /credits/statistics": ("reviewer",), "GET /credits/statistics.xlsx": ("reviewer",)}
+ENDPOINTS = {"GET /credits/statistics": ("reviewer",), "GET /credits/statistics.xlsx": ("reviewer",),
+             "GET /credits/statistics/unseen": ("reviewer",)}
 TODAY = dt.datetime(2026, 12, 20, 2, 0, tzinfo=dt.UTC)
 
 
@@ -56,10 +57,12 @@ def test_the_year_s_figures_by_institution_and_who_met_the_requirement(credits_a
                     "<td>1</td>")
     # 202 ended in March with no check-in, award or report: not held, but 未见举办记录; 303 is next January's
     baoji = html.split("<td>宝鸡市中心医院</td>")[1].split("</tr>")[0]
-    assert baoji == ("<td>0</td><td>0</td><td>2</td><td>0</td><td>1</td><td>0</td><td>1</td><td>5</td><td>1</td>"
-                     "<td>0</td>")
-    assert ("<th>合计</th><th>0</th><th>0</th><th>3</th><th>1</th><th>1</th><th>0</th><th>3</th><th>30</th>"
-            "<th>1</th><th>1</th>") in html
+    assert baoji == ("<td>0</td><td>0</td><td>2</td><td>0</td>"
+                     '<td><a href="/credits/statistics/unseen?year=2026&amp;institution_id=2">1</a></td>'
+                     "<td>0</td><td>1</td><td>5</td><td>1</td><td>0</td>")
+    assert ("<th>合计</th><th>0</th><th>0</th><th>3</th><th>1</th>"
+            '<th><a href="/credits/statistics/unseen?year=2026">1</a></th>'
+            "<th>0</th><th>3</th><th>30</th><th>1</th><th>1</th>") in html
     assert "<th>已举办</th><th>已过举办日期未见举办记录</th>" in html
     last_year = c.get("/credits/statistics?year=2025").get_data(as_text=True)
     assert "有效学分学员 <strong>1</strong> 人，其中达标 <strong id=\"met\">1</strong> 人" in last_year
@@ -92,9 +95,10 @@ def test_an_offering_over_counts_held_by_a_check_in_or_a_report_not_by_its_dates
         html = c.get("/credits/statistics?year=2026").get_data(as_text=True)
         return html.split("<td>宝鸡市中心医院</td>")[1].split("</tr>")[0]
 
-    assert baoji().startswith("<td>0</td><td>0</td><td>2</td><td>0</td><td>1</td>")
+    assert baoji().startswith("<td>0</td><td>0</td><td>2</td><td>0</td><td><a href=")
+    assert ">1</a></td>" in baoji()
     deliver(event(checkin_id=9, offering_id=202, institution_id=2, activity_id=8))
-    assert baoji().startswith("<td>0</td><td>0</td><td>2</td><td>1</td><td>0</td>")
+    assert baoji().startswith("<td>0</td><td>0</td><td>2</td><td>1</td><td>0</td>")  # no link to nothing
     # a report alone (filed on paper attendance, say) is a trace too
     s = databases["credits"].new_session()
     s.execute(update(OfferingCredit).where(OfferingCredit.offering_id == 303).values(
@@ -125,7 +129,7 @@ def test_a_host_with_catalogue_projects_and_nothing_held_is_listed(credits_app, 
     xian = html.split("<td>西安市第一医院</td>")[1].split("</tr>")[0]
     assert xian.startswith("<td>3</td><td>4</td><td>1</td><td>1</td>")
     yanan = html.split("<td>延安市人民医院</td>")[1].split("</tr>")[0]
-    assert yanan == "<td>2</td><td>3</td>" + "<td>0</td>" * 6 + "<td>0</td><td>0</td>"
+    assert yanan == "<td>2</td><td>3</td>" + "<td>0</td>" * 6 + "<td>0</td><td>0</td>"  # 0 unseen: no link
     assert "榆林市第一医院" not in html
     assert "<th>合计</th><th>5</th><th>7</th><th>3</th>" in html
     # listed after those that held something
@@ -165,3 +169,24 @@ def test_a_renamed_host_is_listed_under_its_name_now(credits_app, databases):
         as_text=True)
     assert "<td>宝鸡市人民医院</td><td>3</td><td>3</td><td>3</td>" in html
     assert "宝鸡市中心医院" not in html
+
+
+def test_the_unseen_figure_opens_the_offerings_to_chase(credits_app, databases):
+    """已过举办日期未见举办记录 said how many 期 per host, never which: in December the clerk phones the host about
+    each one and had to find them elsewhere. The figure opens them, one 期 a row, for that host or for all."""
+    _world(databases)
+    deliver(make_envelope("offering.approved", "projects", payload(
+        offering_id=505, institution_id=3, institution_name="延安市人民医院", project_number="2026-03-01-001",
+        project_title="基层急救技能培训班", starts_on=dt.date(2026, 5, 6), ends_on=dt.date(2026, 5, 6))))
+    c = login_client(credits_app.test_client(), REVIEWER)
+    baoji = c.get("/credits/statistics/unseen?year=2026&institution_id=2")
+    html = baoji.get_data(as_text=True)
+    assert baoji.status_code == 200 and "已过举办日期未见举办记录：宝鸡市中心医院" in html and "共 1 期" in html
+    assert "2026-02-01-001" in html and "2026-03-01 至 2026-03-02" in html
+    assert "2026-02-01-002" not in html  # next January's: not over
+    assert "2026-03-01-001" not in html and "第一期" in html
+    every = c.get("/credits/statistics/unseen?year=2026").get_data(as_text=True)
+    assert "共 2 期" in every and "基层急救技能培训班" in every and "2026-05-06</td>" in every
+    assert "西安市第一医院" not in every  # held: awarded
+    assert c.get("/credits/statistics/unseen?year=2026&institution_id=abc").status_code == 422
+    assert login_client(credits_app.test_client(), INST_A).get("/credits/statistics/unseen").status_code == 403

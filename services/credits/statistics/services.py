@@ -11,6 +11,7 @@ import datetime as dt
 import io
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from openpyxl import Workbook
 from sqlalchemy import case, exists, func, select
@@ -69,6 +70,25 @@ class YearFigures:
                 f"其中Ⅰ类学分不少于 {fmt_credits(self.requirement.class1)} 分")
 
 
+def _traced() -> Any:
+    """An offering that left a trace of being held: a check-in, an award not withdrawn, or an execution report."""
+    oc = OfferingCredit
+    return (exists().where(AttendanceRecord.offering_id == oc.offering_id)
+            | exists().where(CreditAward.offering_id == oc.offering_id, CreditAward.state != "withdrawn")
+            | (oc.report_state != "none"))
+
+
+def unseen_offerings(session: Session, year: int, today: dt.date,
+                     institution_id: int | None = None) -> list[OfferingCredit]:
+    """The 期 behind 已过举办日期未见举办记录: approved, over, and without any trace of being held; the clerk's
+    year-end list of whom to ask (by host, then by date)."""
+    oc = OfferingCredit
+    stmt = select(oc).where(oc.year == year, oc.ends_on < today, ~_traced())
+    if institution_id is not None:
+        stmt = stmt.where(oc.institution_id == institution_id)
+    return list(session.scalars(stmt.order_by(oc.institution_name, oc.institution_id, oc.ends_on, oc.offering_id)))
+
+
 def year_figures(session: Session, year: int, today: dt.date) -> YearFigures:
     figures = YearFigures(year, requirement_for(year))
     rows: dict[int, InstitutionRow] = {}
@@ -84,9 +104,7 @@ def year_figures(session: Session, year: int, today: dt.date) -> YearFigures:
     # an approved 期 whose days are over is not held for that alone: one cancelled (or never acted on) left no
     # check-in, no award and no report, and is counted apart, for the committee to ask after
     oc = OfferingCredit
-    traced = (exists().where(AttendanceRecord.offering_id == oc.offering_id)
-              | exists().where(CreditAward.offering_id == oc.offering_id, CreditAward.state != "withdrawn")
-              | (oc.report_state != "none"))
+    traced = _traced()
     over = oc.ends_on < today
     for iid, name, n, held, unseen, approved in session.execute(
             select(oc.institution_id, func.max(oc.institution_name), func.count(),

@@ -23,6 +23,10 @@ class YearQuery(ZhSchema):
     year = fields.Integer(load_default=None, validate=Range(2000, 2100))
 
 
+class UnseenQuery(YearQuery):
+    institution_id = fields.Integer(load_default=None, validate=Range(1, 2**31 - 1))
+
+
 def _figures() -> Any:
     year = load_query(YearQuery(), {"year": "年度"})["year"] or clock.today_local().year
     return svc.year_figures(db.session(), year, clock.today_local())
@@ -42,3 +46,15 @@ def statistics_export() -> Any:
     figures = _figures()
     name = f"{figures.year}年度继续医学教育统计.xlsx"
     return download(svc.export_xlsx(figures), XLSX, "statistics.xlsx", name)
+
+
+@pages.get("/credits/statistics/unseen")
+@access("reviewer")
+def unseen_page() -> Any:
+    """已过举办日期未见举办记录, one 期 a row (of one host, from its row's figure, or of all): the count alone did not
+    say which 期 to ask each host about."""
+    args = load_query(UnseenQuery(), {"year": "年度", "institution_id": "申办机构"})
+    year = args["year"] or clock.today_local().year
+    rows = svc.unseen_offerings(db.session(), year, clock.today_local(), args["institution_id"])
+    return render_template("credits/statistics/unseen.html", year=year, rows=rows,
+                           institution_id=args["institution_id"], label=svc.UNSEEN)
