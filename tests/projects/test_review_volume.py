@@ -131,3 +131,16 @@ def test_institutions_api_counts_every_institutions_admins_in_a_few_queries(proj
     assert r.status_code == 200
     assert len(r.get_json()) == 60 and {i["admins"] for i in r.get_json()} == {2}
     assert len(seen) <= 5, f"{len(seen)} queries for 60 institutions"
+
+
+def test_the_overdue_list_follows_the_filters_above_it(projects_app, projects_db, reviewer, december):
+    """In December hundreds of 期 are overdue: the 已逾期未提交 table listed all of them whatever the clerk chose
+    above (申办机构, 检索), so the one host she had on the phone was a search through the whole province."""
+    ids = seed(projects_db, institutions=40, offerings=80, reports=False)
+    c = login_client(projects_app.test_client(), reviewer[1])
+    overdue = c.get("/projects/review/reports").get_data(as_text=True).split("已逾期未提交")[1]
+    assert overdue.count("<tr>") == 81  # the head and 80 期
+    one = c.get(f"/projects/review/reports?institution_id={ids[7]}").get_data(as_text=True).split("已逾期未提交")[1]
+    assert one.count("<tr>") == 3 and "容量医院0007" in one and "容量医院0008" not in one and "共 2 期" in one
+    typed = c.get("/projects/review/reports?q=容量项目47").get_data(as_text=True).split("已逾期未提交")[1]
+    assert typed.count("<tr>") == 2 and "2026-09-01-0047" in typed

@@ -77,10 +77,19 @@ def _not_submitted() -> Any:
     return or_(ExecutionReport.id.is_(None), ExecutionReport.state.in_(states.EDITABLE))
 
 
-def due_reports(session: Session, today: dt.date) -> list[dict[str, Any]]:
+def due_reports(session: Session, today: dt.date, filters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Offerings that have ended and whose report is not submitted (none, draft or returned), soonest due first,
-    with the due date and whether it is overdue: for the reminder task and the committee's 逾期 list."""
-    stmt = (_held().where(Filing.ends_on <= today, _not_submitted()).order_by(Filing.ends_on, Offering.id)
+    with the due date and whether it is overdue: for the reminder task and the committee's 逾期 list (which the
+    clerk narrows by 年度, 申办机构 and 检索, as the list above it)."""
+    stmt = _held().where(Filing.ends_on <= today, _not_submitted())
+    filters = filters or {}
+    if filters.get("year"):
+        stmt = stmt.where(Project.year == filters["year"])
+    if filters.get("institution_id"):
+        stmt = stmt.where(Filing.institution_id == filters["institution_id"])
+    if filters.get("q"):
+        stmt = stmt.where(matches(filters["q"], Project.number, Project.title, Project.host_name))
+    stmt = (stmt.order_by(Filing.ends_on, Offering.id)
             .options(selectinload(Project.institution)))  # one query for the names, not one per institution
     out = []
     for offering, filing, project, report in session.execute(stmt).all():
@@ -420,8 +429,9 @@ def review_row(report: ExecutionReport) -> dict[str, Any]:
             "submitted_late": submitted_late(filing, report)}
 
 
-def overdue_offerings(session: Session, today: dt.date | None = None) -> list[dict[str, Any]]:
-    return [d for d in due_reports(session, today or clock.today_local()) if d["overdue"]]
+def overdue_offerings(session: Session, today: dt.date | None = None,
+                      filters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    return [d for d in due_reports(session, today or clock.today_local(), filters) if d["overdue"]]
 
 
 def approve(session: Session, principal: Principal, report: ExecutionReport, version: int | None = None) -> None:

@@ -399,7 +399,7 @@ def review_list() -> Any:
     rows = [services.review_row(r) for r in page["items"]]
     institutions = session.scalars(select(Institution).order_by(Institution.name)).all()
     return render_template("projects/reports/review_list.html", page=page, rows=rows, args=args,
-                           institutions=institutions, overdue=services.overdue_offerings(session),
+                           institutions=institutions, overdue=services.overdue_offerings(session, filters=args),
                            keep=keep_args(args, ("state", "year", "institution_id", "q")),
                            state_labels=REVIEW_STATE_LABELS, **_render_args())
 
