@@ -472,3 +472,31 @@ def test_a_responsible_person_who_left_is_removed_and_signed_out(projects_app, p
     assert r.status_code == 409 and r.json["error"]["code"] == "last_admin"
     r = c.post(f"/projects/api/admins/{leaver_id}/remove", json={"reason": "已调离本院"}, headers=bearer_me)
     assert r.status_code == 404
+
+
+def test_the_committee_sees_who_added_a_responsible_person(projects_app, fresh_inst, inst_a, reviewer):
+    """A 机构负责人 receives the institution's login codes. The committee's 操作记录 named every 移除 but no 新增:
+    a mobile added by the office (at its first login with the password alone, or later) was not to be seen there,
+    so a clerk asked "who put this number here, and when" had no answer."""
+    c = projects_app.test_client()
+    html = c.get("/projects/login").get_data(as_text=True)
+    c.post("/projects/login", data={"kind": "institution", "account": "hz_new", "password": "Start1234",
+                                    "csrf_token": csrf_of(html)})
+    token = csrf_of(c.get("/projects/login/admins").get_data(as_text=True))
+    r = c.post("/projects/login/admins", data={"real_name": "张三", "mobile": NEW_MOBILE, "step": "confirm",
+                                               "confirm": "1", "csrf_token": token})
+    assert r.status_code == 302
+    office = projects_app.test_client()
+    office.set_cookie(COOKIE, session_cookie(inst_a[1]), domain="localhost", path="/")
+    r = office.post("/projects/admins", data={"real_name": "李新任", "mobile": "13612340000", "step": "confirm",
+                                              "confirm": "1", "csrf_token": _csrf_for(inst_a[1])})
+    assert r.status_code == 302
+
+    committee = projects_app.test_client()
+    committee.set_cookie(COOKIE, session_cookie(reviewer[1]), domain="localhost", path="/")
+    first = committee.get(f"/projects/institutions/{fresh_inst.id}").get_data(as_text=True).split("操作记录")[-1]
+    assert "新增机构负责人" in first and "张三（137****5678）" in first and "首次登录" in first
+    assert NEW_MOBILE not in first
+    later = committee.get(f"/projects/institutions/{inst_a[0].id}").get_data(as_text=True).split("操作记录")[-1]
+    assert "新增机构负责人" in later and "李新任（136****0000）" in later and "13612340000" not in later
+    assert "<td>西安市第一医院" in later  # who did it: the office

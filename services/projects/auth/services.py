@@ -24,8 +24,9 @@ from services.common.auth import Principal, issue_token, read_token
 from services.common.errors import AppError
 from services.common.sms_codes import PendingSms
 
+from ..audit import models as audit
 from ..institutions.models import Institution, InstitutionAdmin, Reviewer
-from ..institutions.services import add_admin, hash_password, remove_admin, verify_password
+from ..institutions.services import add_admin, admin_note, hash_password, remove_admin, verify_password
 from .models import SmsCode
 
 log = logging.getLogger(__name__)
@@ -139,7 +140,11 @@ def add_first_admin(session: Session, pre: PreLogin, real_name: str, mobile: str
     inst = _institution(session, pre)
     if not pre.first:
         raise AppError(403, "admins_exist", "本机构已登记机构负责人。如需新增，请登录后在“机构负责人”页面添加。")
-    return add_admin(session, inst, real_name, mobile)
+    admin = add_admin(session, inst, real_name, mobile)
+    # a mobile that will receive the institution's login codes: the committee sees who added it, as a 移除
+    audit.record(session, None, "institution", inst.id, "admin_added",
+                 reason=admin_note("新增", admin, f"机构首次登录时以账号 {inst.account} 的密码添加"))
+    return admin
 
 
 # ---------------------------------------------------------------- SMS codes (rules: services.common.sms_codes)
@@ -215,4 +220,7 @@ def add_own_admin(session: Session, principal: Principal, real_name: str, mobile
     inst = session.get(Institution, principal.institution_id)
     if inst is None:
         raise AppError(404, "not_found", "您要找的内容不存在。")
-    return add_admin(session, inst, real_name, mobile)
+    admin = add_admin(session, inst, real_name, mobile)
+    audit.record(session, principal, "institution", inst.id, "admin_added",
+                 reason=admin_note("新增", admin, "机构在“机构负责人”页面添加"))
+    return admin
