@@ -144,3 +144,21 @@ def test_the_overdue_list_follows_the_filters_above_it(projects_app, projects_db
     assert one.count("<tr>") == 3 and "容量医院0007" in one and "容量医院0008" not in one and "共 2 期" in one
     typed = c.get("/projects/review/reports?q=容量项目47").get_data(as_text=True).split("已逾期未提交")[1]
     assert typed.count("<tr>") == 2 and "2026-09-01-0047" in typed
+
+
+def test_a_catalogue_exported_and_imported_back_is_read_in_a_few_queries(projects_app, projects_db, reviewer,
+                                                                          december, csrf):
+    """导出 Excel, correct a column, import it back: the import asked two questions of every catalogued row (its
+    project, its 期 so far), thousands for a year's catalogue. Now the same few whatever the rows."""
+    import io
+
+    seed(projects_db, institutions=30, offerings=300, reports=False)
+    c = login_client(projects_app.test_client(), reviewer[1])
+    sheet = c.get("/projects/catalogue.xlsx?year=2026")
+    assert sheet.status_code == 200
+    with counted(projects_db.engine) as seen:
+        r = c.post("/projects/catalogue/import", data={"csrf_token": csrf(reviewer[1]), "year": "2026",
+                                                       "file": (io.BytesIO(sheet.data), "catalogue.xlsx")},
+                   content_type="multipart/form-data")
+    assert r.status_code == 200 and "未变化 300 项" in r.get_data(as_text=True)
+    assert len(seen) <= 20, f"{len(seen)} queries to import 300 catalogued rows back"

@@ -197,6 +197,15 @@ def import_rows(session: Session, rows: list[tuple[int, dict[str, str]]], year: 
                     | {name_key(i.name): i for i in everyone})
     repeated = _repeated(rows)
     catalogued = {number_key(n): pid for pid, n in session.execute(select(Project.id, Project.number))}
+    # the file's projects already catalogued and their 期 so far, read at once: a year's catalogue imported back
+    # (a few thousand rows) asked two questions a row
+    from ..filings.models import Offering  # late: filings builds on the catalogue
+
+    known = {catalogued[k] for k in (number_key(t.get("number", "")) for _, t in rows) if k in catalogued}
+    loaded = {p.id: p for p in session.scalars(select(Project).where(Project.id.in_(known)))} if known else {}
+    seqs = dict(session.execute(select(Offering.project_id, func.max(Offering.seq))
+                                .where(Offering.project_id.in_(known)).group_by(Offering.project_id)).all()) \
+        if known else {}
     counted: set[tuple[int, int]] = set()  # the (year, host) pairs whose counts this import changes
     for excel_row, texts in rows:
         number = texts.get("number", "")
@@ -237,12 +246,10 @@ def import_rows(session: Session, rows: list[tuple[int, dict[str, str]]], year: 
         # found by its number's key: written without (or with other) leading zeros it is the same project, and
         # keeps the number it has
         pid = catalogued.get(number_key(data["number"]))
-        existing = session.get(Project, pid) if pid is not None else None
+        existing = loaded.get(pid) if pid is not None else None
         if existing is not None:
             data["number"] = existing.number
-            from ..filings.models import Offering  # late: filings builds on the catalogue
-
-            used = session.scalar(select(func.max(Offering.seq)).where(Offering.project_id == existing.id)) or 0
+            used = seqs.get(existing.id) or 0
             if used and existing.institution_id != inst.id:
                 result.errors.append(RowError(excel_row, number, "主办单位：该项目已有期次登记，不能更换主办单位。"))
                 continue
