@@ -458,3 +458,18 @@ def test_the_clerk_is_told_when_a_return_leaves_too_few_days_to_file_again(proje
                   json={"reason": "日程不清晰"}).status_code == 200
     r = c.post(f"/projects/api/filings/{fid}/submit", headers=bearer(inst_a[1]), json={})
     assert r.status_code == 422 and "2026-03-23" in r.get_json()["error"]["message"]  # as the clerk was told
+
+
+def test_the_waiting_list_says_how_soon_each_offering_starts(projects_app, inst_a, inst_b, reviewer, ready_filing,
+                                                             frozen):
+    """Hundreds of filings wait in December, listed by when they were sent: which of them starts tomorrow (or began
+    while it waited) was told only on its own page. Each waiting row says it."""
+    from services.common import clock
+
+    ready_filing(*inst_a, submit=True)  # 2026-03-20 to 21, sent on 2026-03-02
+    c = login_client(projects_app.test_client(), reviewer[1])
+    assert "距举办 18 天" in c.get("/projects/review/filings").get_data(as_text=True)
+    clock.set_now(dt.datetime(2026, 3, 20, 1, 0, tzinfo=dt.UTC))
+    assert "今天开始举办" in c.get("/projects/review/filings").get_data(as_text=True)
+    clock.set_now(dt.datetime(2026, 3, 22, 1, 0, tzinfo=dt.UTC))
+    assert "已于 2 天前开始举办" in c.get("/projects/review/filings").get_data(as_text=True)

@@ -8,6 +8,7 @@ from flask import Blueprint, flash, redirect, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
 from sqlalchemy import select
 
+from services.common import clock
 from services.common.auth import access, current
 from services.common.errors import AppError
 from services.common.inputs import keep_args, load_json, load_query, require_page_version
@@ -67,7 +68,7 @@ def review_list() -> Any:
     return render_template("projects/reviews/list.html", page=page, args=args, institutions=institutions,
                            keep=keep_args(args, ("state", "year", "institution_id", "q")),
                            state_labels=REVIEW_STATE_LABELS, labels=states.LABELS,
-                           checked={f.id: filing_checks(f) for f in page["items"]})
+                           checked={f.id: filing_checks(f) for f in page["items"]}, today=clock.today_local())
 
 
 @pages.get("/projects/review/filings/<int:filing_id>")
