@@ -162,3 +162,35 @@ def test_a_catalogue_exported_and_imported_back_is_read_in_a_few_queries(project
                    content_type="multipart/form-data")
     assert r.status_code == 200 and "未变化 300 项" in r.get_data(as_text=True)
     assert len(seen) <= 20, f"{len(seen)} queries to import 300 catalogued rows back"
+
+
+def test_the_report_s_page_lists_its_photos_without_reading_them(projects_app, projects_db, reviewer, december):
+    """A report carries its schedule, notice and a dozen photos, megabytes each: the committee's page of the report
+    (and the JSON list of reports) read every file's bytes to show its name and size. They are read when the file
+    itself is opened."""
+    import hashlib
+
+    from services.projects.reports.models import ExecutionReport, ReportUpload
+    from tests.projects.conftest import jpeg_bytes
+
+    seed(projects_db, institutions=1, offerings=1)
+    s = projects_db.new_session()
+    report = s.query(ExecutionReport).one()
+    photo = jpeg_bytes((400, 300))
+    for n in range(12):
+        s.add(ReportUpload(report_id=report.id, kind="photo", filename=f"现场{n}.jpg", content_type="image/jpeg",
+                           size=len(photo), width=400, height=300, sha256=hashlib.sha256(photo).hexdigest(),
+                           data=photo))
+    s.commit()
+    rid = report.id
+    s.close()
+    c = login_client(projects_app.test_client(), reviewer[1])
+    with counted(projects_db.engine) as seen:
+        page = c.get(f"/projects/review/reports/{rid}")
+        listed = c.get("/projects/api/review/reports", headers=bearer(reviewer[1]))
+    assert page.status_code == 200 and "现场11.jpg" in page.get_data(as_text=True)
+    assert listed.status_code == 200 and len(listed.get_json()["items"][0]["uploads"]) == 12
+    assert not any("report_uploads.data" in q for q in seen), "the files' bytes were read to list them"
+    [upload_url] = [u["url"] for u in listed.get_json()["items"][0]["uploads"] if u["filename"] == "现场3.jpg"]
+    opened = c.get(upload_url)
+    assert opened.status_code == 200 and opened.data == photo

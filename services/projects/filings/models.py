@@ -101,7 +101,8 @@ class FilingUpload(Base):
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
-    data: Mapped[bytes] = mapped_column(LargeBinary)
+    # read only when the file itself is sent: a page listing the files (and their sizes) never loads megabytes
+    data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     uploaded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
     filing: Mapped[Filing] = relationship(back_populates="uploads")
 

@@ -126,7 +126,8 @@ class ReportUpload(Base):
     width: Mapped[int | None] = mapped_column(Integer, nullable=True)
     height: Mapped[int | None] = mapped_column(Integer, nullable=True)
     sha256: Mapped[str] = mapped_column(String(64))
-    data: Mapped[bytes] = mapped_column(LargeBinary)
+    # read only when the file itself is sent: a page listing the files (and their sizes) never loads megabytes
+    data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     uploaded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
     __table_args__ = (
