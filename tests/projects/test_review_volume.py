@@ -194,3 +194,12 @@ def test_the_report_s_page_lists_its_photos_without_reading_them(projects_app, p
     [upload_url] = [u["url"] for u in listed.get_json()["items"][0]["uploads"] if u["filename"] == "现场3.jpg"]
     opened = c.get(upload_url)
     assert opened.status_code == 200 and opened.data == photo
+
+
+def test_the_json_list_of_reports_reads_a_page_in_few_queries_per_report(projects_app, projects_db, reviewer,
+                                                                         december):
+    seed(projects_db, institutions=40, offerings=40)
+    with counted(projects_db.engine) as seen:
+        r = projects_app.test_client().get("/projects/api/review/reports", headers=bearer(reviewer[1]))
+    assert r.status_code == 200 and len(r.get_json()["items"]) == 20
+    assert len(seen) <= 60, f"{len(seen)} queries for 20 reports in full"  # its award list and 办理记录: 2 each

@@ -398,7 +398,9 @@ def delete_report(session: Session, principal: Principal, report: ExecutionRepor
 # ---------------------------------------------------------------- the committee
 
 
-def review_page(session: Session, args: dict[str, Any]) -> dict[str, Any]:
+def review_page(session: Session, args: dict[str, Any], whole: bool = False) -> dict[str, Any]:
+    """A page of reports for the committee; `whole` (the JSON list, each report in full) also loads their
+    lecturers, files (not their bytes), trainees and 教材 per page rather than per report."""
     stmt = (select(ExecutionReport).join(Offering, ExecutionReport.offering_id == Offering.id)
             .join(Project, Offering.project_id == Project.id))
     state = args.get("state")
@@ -415,6 +417,9 @@ def review_page(session: Session, args: dict[str, Any]) -> dict[str, Any]:
     offering = selectinload(ExecutionReport.offering)  # a page of rows in a few queries, not a dozen per row
     stmt = stmt.options(offering.selectinload(Offering.filing),
                         offering.selectinload(Offering.project).selectinload(Project.institution))
+    if whole:
+        stmt = stmt.options(selectinload(ExecutionReport.lecturers), selectinload(ExecutionReport.uploads),
+                            selectinload(ExecutionReport.trainees), selectinload(ExecutionReport.materials))
     return paginate(session, stmt, args, ExecutionReport.submitted_at.asc().nulls_last(), ExecutionReport.id)
 
 

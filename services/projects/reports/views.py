@@ -631,7 +631,7 @@ def api_submit(report_id: int) -> Any:
 @api.doc(security=BEARER, summary="待审批（及已处理）的执行情况反馈")
 def api_review_list(args: dict[str, Any]) -> Any:
     session = db.session()
-    page = services.review_page(session, args)
+    page = services.review_page(session, args, whole=True)
     page["items"] = [services.report_dict(session, _me(), r) for r in page["items"]]
     return page
 
