@@ -304,6 +304,7 @@ MATRIX: list[Row] = [
     row("GET /credits/statistics", COMMITTEE),
     row("GET /credits/statistics.xlsx", COMMITTEE),
     row("GET /credits/statistics/unseen", COMMITTEE),
+    row("GET /credits/statistics/unseen.xlsx", COMMITTEE),
     row("POST /credits/accounts", COMMITTEE_W),
     row("POST /credits/accounts/mobile", COMMITTEE_W),
     row("POST /credits/accounts/reset", COMMITTEE_W),

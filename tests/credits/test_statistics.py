@@ -17,7 +17,7 @@ from tests.credits.test_offerings import INST_A, REVIEWER, deliver, payload
 
 OTHER_ID = "610102198502024321"
 ENDPOINTS = {"GET /credits/statistics": ("reviewer",), "GET /credits/statistics.xlsx": ("reviewer",),
-             "GET /credits/statistics/unseen": ("reviewer",)}
+             "GET /credits/statistics/unseen": ("reviewer",), "GET /credits/statistics/unseen.xlsx": ("reviewer",)}
 TODAY = dt.datetime(2026, 12, 20, 2, 0, tzinfo=dt.UTC)
 
 
@@ -190,3 +190,21 @@ def test_the_unseen_figure_opens_the_offerings_to_chase(credits_app, databases):
     assert "西安市第一医院" not in every  # held: awarded
     assert c.get("/credits/statistics/unseen?year=2026&institution_id=abc").status_code == 422
     assert login_client(credits_app.test_client(), INST_A).get("/credits/statistics/unseen").status_code == 403
+
+
+def test_the_offerings_to_chase_export_to_excel(credits_app, databases):
+    """The chase list goes out to the hosts (or to a city's office) and is ticked off: the page had no Excel, as
+    年度统计 itself has."""
+    _world(databases)
+    c = login_client(credits_app.test_client(), REVIEWER)
+    assert 'href="/credits/statistics/unseen.xlsx?year=2026&amp;institution_id=2"' in c.get(
+        "/credits/statistics/unseen?year=2026&institution_id=2").get_data(as_text=True)
+    sheet = c.get("/credits/statistics/unseen.xlsx?year=2026&institution_id=2")
+    assert sheet.status_code == 200 and "attachment" in sheet.headers["Content-Disposition"]
+    rows = list(load_workbook(io.BytesIO(sheet.data)).active.iter_rows(values_only=True))
+    assert "共 1 期" in rows[0][0] and rows[1][:4] == ("申办机构", "项目编号", "项目名称", "期次")
+    assert rows[2][:6] == ("宝鸡市中心医院", "2026-02-01-001", "心血管急危重症诊治进展", "第一期", "2026-03-01",
+                           "2026-03-02")
+    assert len(rows) == 3
+    assert login_client(credits_app.test_client(), INST_A).get(
+        "/credits/statistics/unseen.xlsx").status_code == 403

@@ -177,3 +177,22 @@ def export_xlsx(figures: YearFigures) -> bytes:
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+def export_unseen_xlsx(year: int, rows: list[OfferingCredit]) -> bytes:
+    """The 期 of 已过举办日期未见举办记录 as the page lists them, for the chase (sent to the hosts, ticked off)."""
+    from services.common import clock  # the approval time as the page shows it
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(f"{year}年度{UNSEEN}"[:31])
+    for column, width in zip("ABCDEFG", (36, 18, 40, 8, 12, 12, 18), strict=True):
+        ws.column_dimensions[column].width = width
+    ws.freeze_panes = "A3"
+    ws.append([f"{year} 年度{UNSEEN}（共 {len(rows)} 期）：审批通过、结束日期已过，没有任何签到、授分和执行情况反馈"])
+    ws.append(["申办机构", "项目编号", "项目名称", "期次", "开始日期", "结束日期", "审批通过时间"])
+    for o in rows:
+        ws.append(text_row(ws, [o.institution_name, o.project_number, o.project_title, o.seq_label,
+                                o.starts_on.isoformat(), o.ends_on.isoformat(), clock.fmt(o.approved_at)]))
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()

@@ -48,13 +48,24 @@ def statistics_export() -> Any:
     return download(svc.export_xlsx(figures), XLSX, "statistics.xlsx", name)
 
 
+def _unseen() -> tuple[dict[str, Any], int, list[Any]]:
+    args = load_query(UnseenQuery(), {"year": "年度", "institution_id": "申办机构"})
+    year = args["year"] or clock.today_local().year
+    return args, year, svc.unseen_offerings(db.session(), year, clock.today_local(), args["institution_id"])
+
+
+@pages.get("/credits/statistics/unseen.xlsx")
+@access("reviewer")
+def unseen_export() -> Any:
+    _args, year, rows = _unseen()
+    return download(svc.export_unseen_xlsx(year, rows), XLSX, "unseen.xlsx", f"{year}年度{svc.UNSEEN}.xlsx")
+
+
 @pages.get("/credits/statistics/unseen")
 @access("reviewer")
 def unseen_page() -> Any:
     """已过举办日期未见举办记录, one 期 a row (of one host, from its row's figure, or of all): the count alone did not
     say which 期 to ask each host about."""
-    args = load_query(UnseenQuery(), {"year": "年度", "institution_id": "申办机构"})
-    year = args["year"] or clock.today_local().year
-    rows = svc.unseen_offerings(db.session(), year, clock.today_local(), args["institution_id"])
+    args, year, rows = _unseen()
     return render_template("credits/statistics/unseen.html", year=year, rows=rows,
                            institution_id=args["institution_id"], label=svc.UNSEEN)
