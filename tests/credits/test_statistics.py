@@ -208,3 +208,16 @@ def test_the_offerings_to_chase_export_to_excel(credits_app, databases):
     assert len(rows) == 3
     assert login_client(credits_app.test_client(), INST_A).get(
         "/credits/statistics/unseen.xlsx").status_code == 403
+
+
+def test_the_chase_list_names_a_renamed_host_as_it_is_called_now(credits_app, databases):
+    """The clerk phones the host: its 期 approved before a rename carry the old name, so the list (and its file)
+    named a hospital that no longer goes by it. It names the host as 年度统计 does, the old name beside."""
+    _world(databases)
+    counted(2026, 2, "宝鸡市人民医院", 2, 2, TODAY)  # renamed: projects count it again under the new name
+    c = login_client(credits_app.test_client(), REVIEWER)
+    html = c.get("/credits/statistics/unseen?year=2026&institution_id=2").get_data(as_text=True)
+    assert "已过举办日期未见举办记录：宝鸡市人民医院" in html and "审批时名称：宝鸡市中心医院" in html
+    rows = list(load_workbook(io.BytesIO(c.get("/credits/statistics/unseen.xlsx?year=2026").data)).active
+                .iter_rows(values_only=True))
+    assert rows[2][0] == "宝鸡市人民医院"

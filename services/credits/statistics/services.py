@@ -179,7 +179,19 @@ def export_xlsx(figures: YearFigures) -> bytes:
     return buf.getvalue()
 
 
-def export_unseen_xlsx(year: int, rows: list[OfferingCredit]) -> bytes:
+def names_now(session: Session, year: int, rows: list[OfferingCredit]) -> dict[int, str]:
+    """Each host's name now, as 年度统计's rows give it (the year's catalogue count, sent again on a rename), else
+    the name its 期 was approved under."""
+    ids = {o.institution_id for o in rows}
+    names = {o.institution_id: o.institution_name for o in rows}
+    if ids:
+        names.update({iid: name for iid, name in session.execute(
+            select(CatalogueCount.institution_id, CatalogueCount.institution_name)
+            .where(CatalogueCount.year == year, CatalogueCount.institution_id.in_(ids))) if name})
+    return names
+
+
+def export_unseen_xlsx(year: int, rows: list[OfferingCredit], names: dict[int, str]) -> bytes:
     """The 期 of 已过举办日期未见举办记录 as the page lists them, for the chase (sent to the hosts, ticked off)."""
     from services.common import clock  # the approval time as the page shows it
 
@@ -191,8 +203,9 @@ def export_unseen_xlsx(year: int, rows: list[OfferingCredit]) -> bytes:
     ws.append([f"{year} 年度{UNSEEN}（共 {len(rows)} 期）：审批通过、结束日期已过，没有任何签到、授分和执行情况反馈"])
     ws.append(["申办机构", "项目编号", "项目名称", "期次", "开始日期", "结束日期", "审批通过时间"])
     for o in rows:
-        ws.append(text_row(ws, [o.institution_name, o.project_number, o.project_title, o.seq_label,
-                                o.starts_on.isoformat(), o.ends_on.isoformat(), clock.fmt(o.approved_at)]))
+        ws.append(text_row(ws, [names.get(o.institution_id, o.institution_name), o.project_number, o.project_title,
+                                o.seq_label, o.starts_on.isoformat(), o.ends_on.isoformat(),
+                                clock.fmt(o.approved_at)]))
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

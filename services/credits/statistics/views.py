@@ -58,7 +58,8 @@ def _unseen() -> tuple[dict[str, Any], int, list[Any]]:
 @access("reviewer")
 def unseen_export() -> Any:
     _args, year, rows = _unseen()
-    return download(svc.export_unseen_xlsx(year, rows), XLSX, "unseen.xlsx", f"{year}年度{svc.UNSEEN}.xlsx")
+    names = svc.names_now(db.session(), year, rows)
+    return download(svc.export_unseen_xlsx(year, rows, names), XLSX, "unseen.xlsx", f"{year}年度{svc.UNSEEN}.xlsx")
 
 
 @pages.get("/credits/statistics/unseen")
@@ -68,4 +69,5 @@ def unseen_page() -> Any:
     say which 期 to ask each host about."""
     args, year, rows = _unseen()
     return render_template("credits/statistics/unseen.html", year=year, rows=rows,
+                           names=svc.names_now(db.session(), year, rows),
                            institution_id=args["institution_id"], label=svc.UNSEEN)
