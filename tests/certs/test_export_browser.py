@@ -36,3 +36,20 @@ def test_export_says_it_is_on_its_way_and_comes_back_from_the_back_button(certs_
         p.evaluate("() => window.dispatchEvent(new PageTransitionEvent('pageshow', {persisted: true}))")
         assert button.inner_text() == "导出学分证书" and button.is_enabled()
     assert len(posts) == 1 and "award_id=1" in posts[0]
+
+
+def test_her_recent_exports_are_a_finger_s_target(certs_app, awards, queued):
+    """最近一周的导出: each export's link was the text's 21 px tall on her phone, too small for a finger between
+    two lines; now it is about 44 px tall like the page's other links (WCAG 2.5.5)."""
+    from tests.checkin.test_windows_support import csrf_for
+    from tests.stack.browser import PHONE, served_page
+
+    clock.set_now(at(PRINTABLE_DAY))
+    c = login_client(certs_app.test_client(), TRAINEE_1)
+    assert c.post("/certs/exports", data={"csrf_token": csrf_for(TRAINEE_1), "award_id": ["1"]}).status_code == 303
+    html = c.get("/certs/my").get_data(as_text=True)
+    with served_page(html, "/certs/my", lambda route: route.fulfill(status=204), device=PHONE, static_from=c) as p:
+        links = p.locator("#recent-exports li a")
+        assert links.count() == 1 and "导出的 1 张" in links.first.inner_text()
+        box = links.first.bounding_box()
+        assert box["height"] >= 40 and p.evaluate("document.documentElement.scrollWidth") <= 360
