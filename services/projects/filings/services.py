@@ -500,3 +500,15 @@ def filing_dict(session: Session, principal: Principal, filing: Filing) -> dict[
         # how far the start is, for a clerk deciding on a filing (approving after it began is rarely meant)
         "days_to_start": (filing.starts_on - clock.today_local()).days if filing.starts_on else None,
     }
+
+
+def committee_filters(stmt: Any, args: dict[str, Any], institution: Any) -> Any:
+    """The committee's lists' 年度, 申办机构 and 检索 (project number, title or host), on a statement that joins
+    Project; `institution` is the listed rows' institution column."""
+    if args.get("year"):
+        stmt = stmt.where(Project.year == args["year"])
+    if args.get("institution_id"):
+        stmt = stmt.where(institution == args["institution_id"])
+    if args.get("q"):
+        stmt = stmt.where(matches(args["q"], Project.number, Project.title, Project.host_name))
+    return stmt

@@ -25,6 +25,7 @@ from ..audit.models import history_of, record
 from ..awarded.models import AwardedList, AwardedTrainee
 from ..catalogue.models import Project
 from ..filings.models import Filing, Offering
+from ..filings.services import committee_filters
 from . import files, states
 from .models import ExecutionReport, ReportLecturer, ReportMaterial, ReportTrainee, ReportUpload
 from .schemas import PAGES
@@ -82,13 +83,7 @@ def due_reports(session: Session, today: dt.date, filters: dict[str, Any] | None
     with the due date and whether it is overdue: for the reminder task and the committee's 逾期 list (which the
     clerk narrows by 年度, 申办机构 and 检索, as the list above it)."""
     stmt = _held().where(Filing.ends_on <= today, _not_submitted())
-    filters = filters or {}
-    if filters.get("year"):
-        stmt = stmt.where(Project.year == filters["year"])
-    if filters.get("institution_id"):
-        stmt = stmt.where(Filing.institution_id == filters["institution_id"])
-    if filters.get("q"):
-        stmt = stmt.where(matches(filters["q"], Project.number, Project.title, Project.host_name))
+    stmt = committee_filters(stmt, filters or {}, Filing.institution_id)
     stmt = (stmt.order_by(Filing.ends_on, Offering.id)
             .options(selectinload(Project.institution)))  # one query for the names, not one per institution
     out = []
@@ -408,12 +403,7 @@ def review_page(session: Session, args: dict[str, Any], whole: bool = False) -> 
         stmt = stmt.where(ExecutionReport.state != "draft")  # a draft is the institution's business until sent
     else:
         stmt = stmt.where(ExecutionReport.state == (state or "submitted"))
-    if args.get("year"):
-        stmt = stmt.where(Project.year == args["year"])
-    if args.get("institution_id"):
-        stmt = stmt.where(ExecutionReport.institution_id == args["institution_id"])
-    if args.get("q"):
-        stmt = stmt.where(matches(args["q"], Project.number, Project.title, Project.host_name))
+    stmt = committee_filters(stmt, args, ExecutionReport.institution_id)
     offering = selectinload(ExecutionReport.offering)  # a page of rows in a few queries, not a dozen per row
     stmt = stmt.options(offering.selectinload(Offering.filing),
                         offering.selectinload(Offering.project).selectinload(Project.institution))

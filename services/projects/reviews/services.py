@@ -12,13 +12,13 @@ from sqlalchemy.orm import Session, defer, selectinload
 from services.common.auth import Principal
 from services.common.errors import AppError
 from services.common.events import emit
-from services.common.paging import matches, paginate
+from services.common.paging import paginate
 
 from ..catalogue.models import Project
 from ..db import outbox
 from ..filings import states
 from ..filings.models import Filing, FilingUpload, Offering
-from ..filings.services import _check_version
+from ..filings.services import _check_version, committee_filters
 
 REASON_MAX = 1000
 
@@ -31,12 +31,7 @@ def review_page(session: Session, args: dict[str, Any]) -> dict[str, Any]:
         stmt = stmt.where(Filing.state != "draft")  # a draft is the institution's business until it is sent
     else:
         stmt = stmt.where(Filing.state == (state or "submitted"))
-    if args.get("year"):
-        stmt = stmt.where(Project.year == args["year"])
-    if args.get("institution_id"):
-        stmt = stmt.where(Filing.institution_id == args["institution_id"])
-    if args.get("q"):
-        stmt = stmt.where(matches(args["q"], Project.number, Project.title, Project.host_name))
+    stmt = committee_filters(stmt, args, Filing.institution_id)
     # a page of rows in a few queries, not two or more per row; the JPGs' bytes stay in the database
     stmt = stmt.options(selectinload(Filing.offering).selectinload(Offering.project).selectinload(Project.institution),
                         selectinload(Filing.uploads).options(defer(FilingUpload.data)))
