@@ -53,3 +53,34 @@ def test_her_recent_exports_are_a_finger_s_target(certs_app, awards, queued):
         assert links.count() == 1 and "导出的 1 张" in links.first.inner_text()
         box = links.first.bounding_box()
         assert box["height"] >= 40 and p.evaluate("document.documentElement.scrollWidth") <= 360
+
+
+def test_the_progress_page_rides_out_a_dropped_network(certs_app, awards, queued):
+    """The export's page reloaded itself every 2 s with a <meta> refresh: on a phone whose network dropped for a
+    moment the browser's own error page took its place and never tried again, and she took the export for failed.
+    Now the page asks for itself, says the network is down while it is, keeps trying, and shows the download link
+    once the export is done."""
+    from tests.certs.test_certificates import run_jobs
+    from tests.checkin.test_windows_support import csrf_for
+    from tests.stack.browser import PHONE, served_page
+
+    clock.set_now(at(PRINTABLE_DAY))
+    c = login_client(certs_app.test_client(), TRAINEE_1)
+    r = c.post("/certs/exports", data={"csrf_token": csrf_for(TRAINEE_1), "award_id": ["1"]})
+    url = r.headers["Location"]
+    waiting = c.get(url).get_data(as_text=True)
+    assert "排队中" in waiting
+    assert run_jobs(queued) == ["done"]
+    done = c.get(url).get_data(as_text=True)
+    assert "下载学分证书" in done
+
+    with served_page(waiting, url, lambda route: route.fulfill(status=204), device=PHONE, static_from=c) as p:
+        p.route(f"http://cme.test{url}", lambda route: route.abort("internetdisconnected"))
+        p.wait_for_selector("#offline", state="visible", timeout=8000)
+        assert "网络连接中断" in p.inner_text("#offline") and "排队中" in p.inner_text("#export")
+        assert p.url.endswith(url)  # still her page, not the browser's error page
+        p.unroute(f"http://cme.test{url}")
+        p.route(f"http://cme.test{url}", lambda route: route.fulfill(
+            status=200, content_type="text/html; charset=utf-8", body=done))
+        p.wait_for_selector("text=下载学分证书（PDF）", timeout=8000)
+        assert p.locator("#offline").is_hidden() and p.locator("#export[data-refresh]").count() == 0
