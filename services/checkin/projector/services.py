@@ -83,12 +83,13 @@ EXPIRED = "projector_token_expired"
 ENDED = "projector_token_ended"
 
 
-def read_ptoken(ptoken: str) -> tuple[int, int, int]:
-    """(activity id, window id, institution id) of a valid token; a 403 AppError otherwise."""
+def read_ptoken(ptoken: str) -> tuple[tuple[int, int, int], dt.datetime]:
+    """((activity id, window id, institution id), when it stops working) of a valid token; a 403 AppError otherwise.
+    One signature check and one look at the ended sessions: every projector's poll pays it."""
     if not ptoken or len(ptoken) > 300:
         raise AppError(403, INVALID, "投影页面的链接无效，请从刷卡周期页面重新打开。")
     try:
-        data = _serializer().loads(ptoken, max_age=MAX_AGE)
+        data, issued = _serializer().loads(ptoken, max_age=MAX_AGE, return_timestamp=True)
     except SignatureExpired:
         raise AppError(403, EXPIRED, "投影页面已打开超过 24 小时，请从刷卡周期页面重新打开。") from None
     except BadSignature:
@@ -102,21 +103,18 @@ def read_ptoken(ptoken: str) -> tuple[int, int, int]:
     if opener is not None and auth.ended_since(opener, opened_ms):
         raise AppError(403, ENDED, "打开本投影页面的登录已失效（账号已停用或密码已重置），二维码已停止显示；"
                                    "请重新登录后从刷卡周期页面重新打开。")
-    return ids
-
-
-def ptoken_expires_at(ptoken: str) -> dt.datetime:
-    """When a valid token stops working (read_ptoken's 403 otherwise)."""
-    read_ptoken(ptoken)
-    _data, issued = _serializer().loads(ptoken, max_age=MAX_AGE, return_timestamp=True)
-    return issued + dt.timedelta(seconds=MAX_AGE)
+    return ids, issued + dt.timedelta(seconds=MAX_AGE)
 
 
 def window_for_ptoken(session: Session, ptoken: str) -> CheckinWindow:
+    return _window_for(session, read_ptoken(ptoken)[0])
+
+
+def _window_for(session: Session, ids: tuple[int, int, int]) -> CheckinWindow:
     """The window a token names; it must still belong to that activity of that institution. Once it is deleted,
     the activity's first window stands in for it: the page follows on from there to the one open now or next, as
     it would have done from the deleted one (a page on the wall must not stop for an edit of another window)."""
-    activity_id, window_id, institution_id = read_ptoken(ptoken)
+    activity_id, window_id, institution_id = ids
     windows = select(CheckinWindow).join(Activity, CheckinWindow.activity_id == Activity.id).where(
         CheckinWindow.activity_id == activity_id, Activity.institution_id == institution_id)
     window = (session.scalars(windows.where(CheckinWindow.id == window_id)).first()
@@ -267,11 +265,11 @@ _live_seen: dict[str, tuple[float, list[_WindowTimes], _WindowTimes, dict[int, t
 
 
 def live_state(session: Session, ptoken: str) -> ProjectorState:
-    expires_at = ptoken_expires_at(ptoken)  # signature and age are judged on every call, cached or not
+    ids, expires_at = read_ptoken(ptoken)  # signature, age and ended sessions are judged on every call, cached or not
     ttl = float(env("CME_PROJECTOR_LIVE_CACHE_SECONDS", "2"))
     seen = _live_seen.get(ptoken)
     if seen is None or seen[0] < time.monotonic():
-        window = window_for_ptoken(session, ptoken)
+        window = _window_for(session, ids)
         seen = (time.monotonic() + ttl, _activity_windows(session, window.activity_id), _times(window),
                 checkin_counts(session, window.activity_id))
         if len(_live_seen) > 2048:  # bounded: tokens of closed windows simply fall out
