@@ -403,10 +403,11 @@ def run_export(session: Session, job_id: int) -> str:
     too_long: list[str] = []  # numbers of certificates no type size fits on one page: left out, and named
     for chunk, pdf in zip(chunks, render.render_chunks(values, len(chunks)), strict=True):
         pages: list[bytes | None] = list(render.split_pages(pdf))
-        if len(pages) != len(chunk):  # one ran onto a second page: which one is not known, and the whole job failed
+        alone = len(pages) != len(chunk)  # one ran onto a second page: which one is not known, and the job failed
+        if alone:
             log.warning("export %s: %s certificates made %s pages; rendered one by one", job_id, len(chunk),
                         len(pages))
-            pages, pdf = [_one_page(c, a) for c, a in chunk], b""
+            pages = [_one_page(c, a) for c, a in chunk]
         now = clock.now()
         for index, ((c, _a), page) in enumerate(zip(chunk, pages, strict=True)):
             if page is None:
@@ -419,7 +420,7 @@ def run_export(session: Session, job_id: int) -> str:
                                      .values(pdf=page, pdf_sha256=render.sha256(page), rendered_at=now)
                                      .execution_options(synchronize_session=False))
             if stored.rowcount == 1:
-                fresh[c.id] = (pdf, index) if pdf else (page, 0)
+                fresh[c.id] = (page, 0) if alone else (pdf, index)
         del pages
         job.done = min(job.total, job.done + len(chunk))
         session.commit()
