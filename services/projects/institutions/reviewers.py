@@ -83,8 +83,9 @@ def add(session: Session, account: str, name: str, mobile: str, password: str) -
     return reviewer
 
 
-def change(session: Session, account: str, changes: dict[str, Any]) -> tuple[Reviewer, list[str]]:
-    """Apply `changes` (name, mobile, password, active); returns the reviewer and what changed, in words."""
+def change(session: Session, account: str, changes: dict[str, Any]) -> tuple[Reviewer, list[str], bool]:
+    """Apply `changes` (name, mobile, password, active); returns the reviewer, what changed in words, and whether
+    her open sessions were ended (her phone, password or account changed)."""
     reviewer = _find(session, account)
     data = _load(ReviewerSetSchema(), changes)
     said = []
@@ -103,13 +104,14 @@ def change(session: Session, account: str, changes: dict[str, Any]) -> tuple[Rev
     if not said:
         raise SystemExit("与现有信息相同，未做任何修改。")
     session.flush()
-    if set(said) - {"姓名", "启用"}:  # her phone, password or account changed: her open sessions end first
+    ends = bool(set(said) - {"姓名", "启用"})
+    if ends:  # her open sessions end first
         try:
             auth.sessions_must_end(f"reviewer:{reviewer.id}")
         except AppError as exc:
             raise SystemExit(exc.message) from None
     audit.record(session, None, "reviewer", reviewer.id, "changed", reason="运维命令修改：" + "、".join(said))
-    return reviewer, said
+    return reviewer, said, ends
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -150,9 +152,9 @@ def main(argv: list[str] | None = None) -> None:
         wanted = {"name": args.name, "mobile": args.mobile, "active": args.active}
         if args.password or args.password_stdin:
             wanted["password"] = _password(args.password_stdin)
-        reviewer, said = change(session, args.account, wanted)
+        reviewer, said, ends = change(session, args.account, wanted)
         session.commit()
-        if set(said) - {"姓名", "启用"}:
+        if ends:
             auth.end_sessions_of(f"reviewer:{reviewer.id}")  # a login made meanwhile ends too
         print(f"已修改审核员 {reviewer.account}：{'、'.join(said)}。")
     finally:
