@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, defer, selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from services.common.auth import Principal
 from services.common.errors import AppError
@@ -17,7 +17,7 @@ from services.common.paging import paginate
 from ..catalogue.models import Project
 from ..db import outbox
 from ..filings import states
-from ..filings.models import Filing, FilingUpload, Offering
+from ..filings.models import Filing, Offering
 from ..filings.services import _check_version, committee_filters
 
 REASON_MAX = 1000
@@ -32,9 +32,9 @@ def review_page(session: Session, args: dict[str, Any]) -> dict[str, Any]:
     else:
         stmt = stmt.where(Filing.state == (state or "submitted"))
     stmt = committee_filters(stmt, args, Filing.institution_id)
-    # a page of rows in a few queries, not two or more per row; the JPGs' bytes stay in the database
+    # a page of rows in a few queries, not two or more per row (the JPGs' bytes are deferred by the model)
     stmt = stmt.options(selectinload(Filing.offering).selectinload(Offering.project).selectinload(Project.institution),
-                        selectinload(Filing.uploads).options(defer(FilingUpload.data)))
+                        selectinload(Filing.uploads))
     return paginate(session, stmt, args, Filing.submitted_at.asc().nulls_last(), Filing.id)
 
 
