@@ -10,7 +10,7 @@ from services.common import clock
 from services.common.auth import access
 from services.common.formats import fmt_credits
 from services.common.inputs import load_query
-from services.common.schemas import Range, ZhSchema, fields
+from services.common.schemas import IdRange, Range, ZhSchema, fields
 from services.common.web import XLSX, download
 
 from ..db import db
@@ -24,7 +24,7 @@ class YearQuery(ZhSchema):
 
 
 class UnseenQuery(YearQuery):
-    institution_id = fields.Integer(load_default=None, validate=Range(1, 2**31 - 1))
+    institution_id = fields.Integer(load_default=None, validate=IdRange())
 
 
 def _figures() -> Any:
