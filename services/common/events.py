@@ -185,6 +185,22 @@ class CreditsWithdrawnSchema(_Payload):
     reason = fields.String(required=True)
 
 
+# Who ended an approved 期 before it was held: the office (取消举办, before it starts) or the committee (标记未举办)
+CANCELLED_BY = {"institution": "举办机构取消举办", "committee": "省继续医学教育委员会标记未举办"}
+
+
+class OfferingCancelledSchema(_Payload):
+    """An approved 期 is not (or was not) held. Final: a later offering.approved of the same offering (a catalogue
+    correction resent before this one, a redelivery) never opens it again, and one that comes after this event
+    arrives cancelled."""
+
+    offering_id = fields.Integer(required=True)
+    institution_id = fields.Integer(required=True)
+    cancelled_at = fields.AwareDateTime(required=True)
+    by = fields.String(required=True, validate=validate.OneOf(sorted(CANCELLED_BY)))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
 class CatalogueCountedSchema(_Payload):
     """How many projects of a year's catalogue (项目目录) one host institution has, and their planned 期, as of
     `counted_at`: 年度统计 lists a host that held nothing too. Absolute figures: a later count replaces one."""
@@ -219,6 +235,10 @@ CATALOGUE: dict[str, EventSpec] = {
         EventSpec("offering.approved", "projects", ("checkin", "credits"), OfferingApprovedSchema,
                   "The committee approved the pre-event filing of an offering: checkin lists it as an "
                   "activity, credits records the project's credit class and value."),
+        EventSpec("offering.cancelled", "projects", ("checkin", "credits"), OfferingCancelledSchema,
+                  "An approved offering will not be held (the office's 取消举办 before it starts) or was not (the "
+                  "committee's 标记未举办): checkin closes the activity (no scan, no 代签, no projector), credits "
+                  "takes no more 授分 and counts it apart in 年度统计. Final, whatever order the events arrive in."),
         EventSpec("checkin.recorded", "checkin", ("credits",), CheckinRecordedSchema,
                   "A check-in was stored (scanned or forced): credits keeps its own copy for attendance "
                   "analysis."),
