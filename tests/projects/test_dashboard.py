@@ -73,7 +73,7 @@ def test_figures(projects_app, world):
     d = c.get("/projects/api/review/dashboard", headers=bearer(world["reviewer"])).get_json()
     assert d["today"] == "2026-12-22"
     assert {f["state"]: f["count"] for f in d["filings"]} == {"draft": 1, "submitted": 1, "returned": 1,
-                                                               "approved": 4, "all": 6}
+                                                               "approved": 4, "cancelled": 0, "all": 6}
     assert {f["state"]: f["count"] for f in d["reports"]} == {"draft": 1, "submitted": 2, "returned": 0,
                                                                "approved": 0, "all": 2}
     assert figure(d["filings"], "submitted")["url"] == "/projects/review/filings?state=submitted"

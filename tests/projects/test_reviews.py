@@ -224,6 +224,10 @@ ENDPOINTS = [
     ("GET", "/projects/api/review/filings", (401, 403, 403, 200)),
     ("GET", "/projects/api/review/filings/{fid}", (401, 403, 403, 200)),
     ("POST", "/projects/api/review/filings/{fid}/return", (401, 403, 403, 422)),
+    ("POST", "/projects/filings/{fid}/cancel", (401, 409, 404, 403)),  # no page version
+    ("POST", "/projects/api/filings/{fid}/cancel", (401, 422, 404, 403)),  # no reason
+    ("POST", "/projects/review/filings/{fid}/unheld", (401, 403, 403, 409)),  # no page version
+    ("POST", "/projects/api/review/filings/{fid}/unheld", (401, 403, 403, 422)),  # no reason
     ("POST", "/projects/review/filings/{fid}/approve", (401, 403, 403, 409)),  # no page version
     ("POST", "/projects/api/review/filings/{fid}/approve", (401, 403, 403, 200)),  # the API may leave it out
 ]

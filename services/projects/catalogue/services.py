@@ -199,13 +199,16 @@ def import_rows(session: Session, rows: list[tuple[int, dict[str, str]]], year: 
     catalogued = {number_key(n): pid for pid, n in session.execute(select(Project.id, Project.number))}
     # the file's projects already catalogued and their 期 so far, read at once: a year's catalogue imported back
     # (a few thousand rows) asked two questions a row
-    from ..filings.models import Offering  # late: filings builds on the catalogue
+    from ..filings.models import Filing, Offering  # late: filings builds on the catalogue
 
     known = {catalogued[k] for k in (number_key(t.get("number", "")) for _, t in rows) if k in catalogued}
     loaded = {p.id: p for p in session.scalars(select(Project).where(Project.id.in_(known)))} if known else {}
-    seqs = dict(session.execute(select(Offering.project_id, func.max(Offering.seq))
-                                .where(Offering.project_id.in_(known)).group_by(Offering.project_id)).all()) \
-        if known else {}
+    # the 期 a project uses: its highest 期次, less those not held (each was replaced by one more 期次)
+    not_held = func.count(Filing.id).filter(Filing.state == "cancelled")
+    seqs = {pid: top - cancelled for pid, top, cancelled in session.execute(
+        select(Offering.project_id, func.max(Offering.seq), not_held)
+        .outerjoin(Filing, Filing.offering_id == Offering.id)
+        .where(Offering.project_id.in_(known)).group_by(Offering.project_id))} if known else {}
     counted: set[tuple[int, int]] = set()  # the (year, host) pairs whose counts this import changes
     for excel_row, texts in rows:
         number = texts.get("number", "")

@@ -57,6 +57,10 @@ class Filing(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now, onupdate=clock.now)
     submitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # an approved 期 not held: the office's 取消举办 before it starts or the committee's 标记未举办 (offering.cancelled)
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    cancelled_by: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    cancel_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     offering: Mapped[Offering] = relationship(back_populates="filing")
     uploads: Mapped[list[FilingUpload]] = relationship(back_populates="filing", order_by="FilingUpload.id",
                                                        cascade="all, delete-orphan")
@@ -64,7 +68,10 @@ class Filing(Base):
     # optimistic locking: two reviewers (or a reviewer and a late edit) cannot both win
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
-        CheckConstraint("state IN ('draft', 'submitted', 'returned', 'approved')", name="state_known"),
+        CheckConstraint("state IN ('draft', 'submitted', 'returned', 'approved', 'cancelled')", name="state_known"),
+        # a cancelled 期 says when, by whom and why; no other state carries any of it
+        CheckConstraint("(state = 'cancelled') = (cancelled_at IS NOT NULL AND cancel_reason IS NOT NULL "
+                        "AND cancelled_by IN ('institution', 'committee'))", name="cancelled_complete"),
         CheckConstraint("mode IN ('线下', '线上', '线上线下')", name="mode_known"),
         CheckConstraint("ends_on IS NULL OR starts_on IS NULL OR ends_on >= starts_on", name="dates_ordered"),
         CheckConstraint("expected_trainees IS NULL OR expected_trainees > 0", name="trainees_positive"),

@@ -7,6 +7,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, pre_load, validate, validates_schema
 
+from services.common.errors import AppError
 from services.common.inputs import half_width
 from services.common.paging import PageArgsSchema, page_schema
 from services.common.schemas import (
@@ -18,6 +19,7 @@ from services.common.schemas import (
     ZhFormSchema,
     ZhSchema,
     fields,
+    reason_field,
 )
 
 from ..catalogue.models import MODES
@@ -42,9 +44,9 @@ class PhoneField(fields.String):
         if text and not re.match(PHONE_RE, text):
             raise ValidationError(PHONE_MSG)
         return text
-PROJECT_STATUSES = ("unfiled", "draft", "submitted", "returned", "approved")
+PROJECT_STATUSES = ("unfiled", "draft", "submitted", "returned", "approved", "cancelled")
 PROJECT_STATUS_LABELS = {"unfiled": "有未登记期次", "draft": "有草稿", "submitted": "待审批",
-                         "returned": "已退回", "approved": "已审批通过"}
+                         "returned": "已退回", "approved": "已审批通过", "cancelled": "有未举办期次"}
 FIELD_LABELS = {"starts_on": "举办开始日期", "ends_on": "举办结束日期", "venue": "举办地点", "mode": "举办方式",
                 "expected_trainees": "预计培训人数", "contact_person": "联系人", "contact_phone": "联系电话",
                 "schedule": "日程安排", "date": "日期", "start": "开始时间", "end": "结束时间", "title": "内容",
@@ -111,12 +113,32 @@ class SubmitSchema(ZhSchema):
     version = fields.Integer(load_default=None)
 
 
+class CancelSchema(ZhSchema):
+    """取消举办 (the office) or 标记未举办 (the committee): why the approved 期 is not held."""
+
+    reason = reason_field("请填写未举办的原因。", max_length=500)
+    version = fields.Integer(load_default=None)
+
+
+class CancelFormSchema(CancelSchema, ZhFormSchema):
+    pass
+
+
+def cancel_refused(exc: AppError) -> AppError:
+    """The API's sentence for a refused reason of 取消举办/标记未举办: the one the page shows beside the field."""
+    said = (exc.fields or {}).get("reason")
+    if not isinstance(said, str):
+        return exc
+    return AppError(422, "invalid_input", said if said.startswith("请") else f"未举办的原因{said}", exc.fields)
+
+
 class FilingsQuerySchema(PageArgsSchema, ZhSchema):
     q = fields.String(load_default=None, validate=Length(max=100), metadata={"description": "项目名称"})
     number = fields.String(load_default=None, validate=Length(max=40), metadata={"description": "项目编号"})
     year = fields.Integer(load_default=None, validate=Range(2000, 2100))
     status = fields.String(load_default=None, validate=OneOf(PROJECT_STATUSES, PROJECT_STATUS_LABELS),
-                           metadata={"description": "unfiled 有未登记期次 / draft / submitted / returned / approved"})
+                           metadata={"description": "unfiled 有未登记期次 / draft / submitted / returned / approved / "
+                                                    "cancelled 有未举办期次"})
 
 
 class ScheduleItemOutSchema(Schema):
@@ -173,6 +195,11 @@ class FilingOutSchema(Schema):
                          metadata={"description": "核对提示（不影响上报）：如举办日期不在项目目录的举办时间内"})
     submitted_at = fields.DateTime(allow_none=True)
     decided_at = fields.DateTime(allow_none=True)
+    cancelled_at = fields.DateTime(allow_none=True, metadata={"description": "取消举办或标记未举办的时间"})
+    cancelled_by = fields.String(allow_none=True, metadata={"description": "institution 举办机构取消举办 / "
+                                                                           "committee 委员会标记未举办"})
+    cancel_reason = fields.String(allow_none=True)
+    can_cancel = fields.Boolean(metadata={"description": "本机构现在可以取消举办（审批通过且尚未开始）"})
     history = fields.List(fields.Nested(HistoryOutSchema))
 
 

@@ -18,15 +18,18 @@ from sqlalchemy.orm import Session, selectinload
 from services.common import clock, pii
 from services.common.auth import Principal, own_institution
 from services.common.errors import AppError
+from services.common.events import emit
 from services.common.paging import matches, paginate
 
 from .. import uploads as jpg
 from ..audit.models import AuditLog, history_of, record
 from ..catalogue.models import ONLINE_MODES, Project
+from ..db import outbox
 from . import states
 from .models import Filing, FilingUpload, Offering, seq_label
 
 MIN_DAYS_BEFORE = 7
+MAX_SEQ = 99  # offerings.seq's check
 # a draft deleted in another tab is the likely reason an office meets this (a page saved after 删除草稿)
 FILING_MISSING = "该登记不存在（草稿可能已在其他页面删除）。请回到“项目举办前登记”重新登记。"
 FILING_FIELDS = ("starts_on", "ends_on", "venue", "mode", "expected_trainees", "contact_person", "note")
@@ -67,8 +70,11 @@ def _row(project: Project, offerings: list[Offering]) -> ProjectRow:
             shown.append({"seq": o.seq, "label": o.label, "filing_id": f.id, "state": f.state,
                           "state_label": states.LABELS[f.state]})
     next_seq = next_id = None
-    # the first 期 with no filing yet, or whose filing is still an unsent draft, is "未登记"
-    for seq in range(1, project.offerings_count + 1):
+    # the first 期 with no filing yet, or whose filing is still an unsent draft, is "未登记"; a 期 not held
+    # (cancelled) leaves its place to one more 期次
+    places = min(project.offerings_count + sum(o.filing is not None and o.filing.state == "cancelled"
+                                               for o in offerings), MAX_SEQ)
+    for seq in range(1, places + 1):
         o = by_seq.get(seq)
         if o is None or o.filing is None or o.filing.state == "draft":
             next_seq = seq
@@ -96,7 +102,8 @@ def own_projects_page(session: Session, principal: Principal, args: dict[str, An
     status = args.get("status")
     if status == "unfiled":
         filed = (select(func.count(Filing.id)).join(Offering, Filing.offering_id == Offering.id)
-                 .where(and_(Offering.project_id == Project.id, Filing.state != "draft")).scalar_subquery())
+                 .where(and_(Offering.project_id == Project.id, Filing.state.not_in(("draft", "cancelled"))))
+                 .scalar_subquery())
         stmt = stmt.where(filed < Project.offerings_count)
     elif status:
         stmt = stmt.where(_has_state(status))
@@ -187,6 +194,38 @@ def delete_draft(session: Session, principal: Principal, filing: Filing, version
     session.delete(offering)
     session.flush()
     return offering
+
+
+def cancel_refused(filing: Filing) -> str | None:
+    """Why the office cannot 取消举办 this 期 itself, or None: only an approved one, before its first day (from then
+    on scans and awards may exist, and the committee, who sees them, marks it 未举办)."""
+    if filing.state != "approved":
+        return f"该登记当前状态为“{states.LABELS[filing.state]}”，只有审批通过的期次可以取消举办。"
+    if filing.starts_on is not None and filing.starts_on <= clock.today_local():
+        return (f"本期已于 {filing.starts_on} 开始举办，不能再由举办机构取消；如确未举办，请联系省继续医学教育委员会"
+                "标记未举办。")
+    return None
+
+
+def emit_cancelled(session: Session, filing: Filing) -> None:
+    """offering.cancelled, in the transaction of the state change: checkin closes the activity, credits stops 授分."""
+    emit(session, outbox, "projects", "offering.cancelled",
+         {"offering_id": filing.offering_id, "institution_id": filing.institution_id,
+          "cancelled_at": filing.cancelled_at, "by": filing.cancelled_by, "reason": filing.cancel_reason})
+
+
+def cancel_filing(session: Session, principal: Principal, filing: Filing, reason: str,
+                  version: int | None = None) -> Filing:
+    """取消举办: the office's approved 期 will not be held. The project may file one more 期 in its place."""
+    if filing.state == "cancelled":  # a second click: said as done, not as a refusal of the state
+        raise AppError(409, "bad_state", "本期已取消举办。")
+    refused = cancel_refused(filing)
+    if refused:
+        raise AppError(409, "bad_state" if filing.state != "approved" else "started", refused)
+    _check_version(filing, version)
+    states.transition(session, principal, filing, "cancel", reason)
+    emit_cancelled(session, filing)
+    return filing
 
 
 def _check_version(filing: Filing, version: int | None) -> None:
@@ -496,6 +535,8 @@ def filing_dict(session: Session, principal: Principal, filing: Filing) -> dict[
         "missing": missing_items(filing), "return_reason": filing.return_reason, "note": filing.note or "",
         "checks": filing_checks(filing),
         "submitted_at": filing.submitted_at, "decided_at": filing.decided_at,
+        "cancelled_at": filing.cancelled_at, "cancelled_by": filing.cancelled_by, "cancel_reason": filing.cancel_reason,
+        "can_cancel": cancel_refused(filing) is None if owner else False,
         "history": history_of(session, "filing", filing.id),
         # how far the start is, for a clerk deciding on a filing (approving after it began is rarely meant)
         "days_to_start": (filing.starts_on - clock.today_local()).days if filing.starts_on else None,

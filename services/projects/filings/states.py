@@ -1,8 +1,12 @@
 r"""The one state machine of a 项目举办前登记 (Filing), used by the institution's pages, the
 committee's pages and both JSON APIs.
 
-    draft --submit--> submitted --approve--> approved
+    draft --submit--> submitted --approve--> approved --cancel / mark_unheld--> cancelled
     returned --submit--^        \--return--> returned
+
+An approved 期 that is not held ends as cancelled: the office's 取消举办 before it starts, the committee's
+标记未举办 once there is no execution report. Final: offering.cancelled tells checkin and credits, and the project
+may file one more 期 in its place.
 """
 
 from __future__ import annotations
@@ -21,21 +25,28 @@ from ..decisions import emit_decided
 from .models import Filing
 from .schemas import FIELD_LABELS
 
-STATES = ("draft", "submitted", "returned", "approved")
-LABELS = {"draft": "草稿", "submitted": "待审批", "returned": "已退回", "approved": "审批通过"}
+STATES = ("draft", "submitted", "returned", "approved", "cancelled")
+LABELS = {"draft": "草稿", "submitted": "待审批", "returned": "已退回", "approved": "审批通过", "cancelled": "未举办"}
 ACTION_LABELS = {"create": "新建登记", "delete": "删除草稿", "submit": "保存并上报", "approve": "审批通过",
-                 "return": "退回修改", "view_contact": "查看完整联系电话"}
+                 "return": "退回修改", "view_contact": "查看完整联系电话", "cancel": "取消举办",
+                 "mark_unheld": "标记未举办"}
+# who ends an approved 期 by each action (offering.cancelled's `by`)
+CANCELLED_BY = {"cancel": "institution", "mark_unheld": "committee"}
 EDITABLE = frozenset({"draft", "returned"})
 TRANSITIONS: dict[str, tuple[frozenset[str], str, str]] = {
     # action: (allowed from-states, to-state, role that may do it)
     "submit": (frozenset({"draft", "returned"}), "submitted", "institution"),
     "approve": (frozenset({"submitted"}), "approved", "reviewer"),
     "return": (frozenset({"submitted"}), "returned", "reviewer"),
+    "cancel": (frozenset({"approved"}), "cancelled", "institution"),
+    "mark_unheld": (frozenset({"approved"}), "cancelled", "reviewer"),
 }
 _REFUSALS = {
     "submit": "该登记{state}，不能再次上报。",
     "approve": "该登记{state}，不能审批。",
     "return": "该登记{state}，不能退回。",
+    "cancel": "该登记{state}，只有审批通过的期次可以取消举办。",
+    "mark_unheld": "该登记{state}，只有审批通过的期次可以标记未举办。",
 }
 
 
@@ -100,6 +111,8 @@ def transition(session: Session, actor: Principal, filing: Filing, action: str, 
         sending = sent_as(filing)
         reason = reason or changes_since_sent(filing, sending)
         filing.submitted_as = sending
+    elif action in CANCELLED_BY:
+        filing.cancelled_at, filing.cancelled_by, filing.cancel_reason = now, CANCELLED_BY[action], reason
     else:
         filing.decided_at = now
     filing.return_reason = reason if action == "return" else None

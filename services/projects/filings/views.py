@@ -12,7 +12,7 @@ from services.common.auth import access, current
 from services.common.db import savepoint
 from services.common.errors import AppError
 from services.common.inputs import flatten, keep_args, load_json, load_query, page_version, require_page_version
-from services.common.schemas import STALE_PAGE, strip_blank
+from services.common.schemas import STALE_PAGE, load_form, strip_blank
 
 from .. import uploads as jpg
 from ..catalogue.models import MODES
@@ -22,6 +22,8 @@ from . import services, states
 from .schemas import (
     FIELD_LABELS,
     PROJECT_STATUS_LABELS,
+    CancelFormSchema,
+    CancelSchema,
     FilingFormSchema,
     FilingInSchema,
     FilingOutSchema,
@@ -29,6 +31,7 @@ from .schemas import (
     ProjectRowPageSchema,
     SubmitSchema,
     UploadOutSchema,
+    cancel_refused,
 )
 
 pages = Blueprint("projects_filings", __name__, template_folder="templates")
@@ -133,7 +136,7 @@ def _keepable(valid: dict[str, Any], errors: dict[str, str], version: Any) -> di
 
 
 def _render_form(filing: Any, values: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
-                 status: int = 200) -> Any:
+                 status: int = 200, typed_reason: str = "") -> Any:
     session = db.session()
     p = _me()
     info = services.filing_dict(session, p, filing)
@@ -145,7 +148,7 @@ def _render_form(filing: Any, values: dict[str, Any] | None = None, errors: dict
     return render_template("projects/filings/form.html", f=filing, info=info, v=values, rows=rows,
                            errors=errors or {}, modes=MODES, kinds=jpg.KINDS, labels=states.LABELS,
                            action_labels=states.ACTION_LABELS, editable=filing.state in states.EDITABLE,
-                           earliest=services.earliest_start(), fmt_decimal=fmt_decimal,
+                           earliest=services.earliest_start(), fmt_decimal=fmt_decimal, typed_reason=typed_reason,
                            required=services.required_uploads(filing), max_mb=jpg.MAX_BYTES // (1024 * 1024)), status
 
 
@@ -249,6 +252,22 @@ def filing_delete(filing_id: int) -> Any:
     offering = services.delete_draft(session, _me(), filing, require_page_version(request.form))
     commit()
     flash(f"已删除 {offering.project.number} {offering.label}的登记草稿；需要时可重新登记。", "ok")
+    return redirect("/projects/filings")
+
+
+@pages.post("/projects/filings/<int:filing_id>/cancel")
+@access("institution")
+def filing_cancel(filing_id: int) -> Any:
+    session = db.session()
+    filing = services.get_filing(session, _me(), filing_id, lock=True)
+    version = require_page_version(request.form)
+    data, errors = load_form(CancelFormSchema(), request.form)
+    if errors:  # what was typed comes back beside the refusal
+        return _render_form(filing, errors={"reason": errors.get("reason", "请填写未举办的原因。")}, status=422,
+                            typed_reason=request.form.get("reason", ""))
+    services.cancel_filing(session, _me(), filing, data["reason"], version)  # type: ignore[index]
+    commit()
+    flash(f"已取消举办：{filing.project.title} {filing.offering.label}。本项目可另登记一期。", "ok")
     return redirect("/projects/filings")
 
 
@@ -362,5 +381,22 @@ def api_filing_submit(filing_id: int) -> Any:
     filing = services.get_filing(session, _me(), filing_id, lock=True)
     data = load_json(SubmitSchema())
     services.submit_filing(session, _me(), filing, data.get("version"))
+    commit()
+    return _out(filing)
+
+
+@api.route("/filings/<int:filing_id>/cancel", methods=["POST"])
+@access("institution")
+@api.response(200, FilingOutSchema)
+@api.doc(security=BEARER, summary="取消举办（审批通过且尚未开始的期次；reason 必填；同一事务写出 offering.cancelled）",
+         requestBody={"content": {"application/json": {"schema": CancelSchema}}})
+def api_filing_cancel(filing_id: int) -> Any:
+    session = db.session()
+    filing = services.get_filing(session, _me(), filing_id, lock=True)
+    try:
+        data = load_json(CancelSchema())
+    except AppError as exc:
+        raise cancel_refused(exc) from None
+    services.cancel_filing(session, _me(), filing, data["reason"], data.get("version"))
     commit()
     return _out(filing)

@@ -145,6 +145,10 @@ def own_offering(session: Session, principal: Principal, offering_id: int,
         stmt = stmt.with_for_update(of=Filing)
     row = session.execute(stmt).first()
     if row is None:
+        cancelled = session.scalar(select(Filing).where(Filing.offering_id == offering_id,
+                                                        Filing.state == "cancelled"))
+        if cancelled is not None and principal.institution_id == cancelled.institution_id:
+            raise AppError(409, "not_held", "本期未举办（已取消），不需要执行情况反馈。")
         raise AppError(404, "not_found", "该期项目不存在或举办前登记尚未审批通过。")
     own_institution(principal, row[1].institution_id, "该期项目不存在或举办前登记尚未审批通过。")
     return row[0], row[1], row[2], row[3]

@@ -8,8 +8,9 @@ from services.common.schemas import IdRange, Length, OneOf, Range, ZhFormSchema,
 
 from ..filings.schemas import FilingOutSchema
 
-REVIEW_STATES = ("submitted", "returned", "approved", "all")
-REVIEW_STATE_LABELS = {"submitted": "待审批", "returned": "已退回", "approved": "审批通过", "all": "全部（不含草稿）"}
+REVIEW_STATES = ("submitted", "returned", "approved", "cancelled", "all")
+REVIEW_STATE_LABELS = {"submitted": "待审批", "returned": "已退回", "approved": "审批通过", "cancelled": "未举办",
+                       "all": "全部（不含草稿）"}
 
 
 class ReviewQuerySchema(PageArgsSchema, ZhSchema):

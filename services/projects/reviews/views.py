@@ -18,7 +18,7 @@ from ..audit.models import record
 from ..catalogue.services import fmt_decimal
 from ..db import db
 from ..filings import states
-from ..filings.schemas import FilingOutSchema
+from ..filings.schemas import CancelFormSchema, CancelSchema, FilingOutSchema, cancel_refused
 from ..filings.services import MIN_DAYS_BEFORE, earliest_start, filing_checks, filing_dict
 from ..filings.views import commit
 from ..institutions.models import Institution
@@ -55,7 +55,8 @@ def _render_detail(filing: Any, errors: dict[str, str] | None = None, status: in
     return render_template("projects/reviews/detail.html", f=filing, info=info, errors=errors or {},
                            labels=states.LABELS, action_labels=states.ACTION_LABELS,
                            can_decide=states.can(filing, "approve"), fmt_decimal=fmt_decimal,
-                           typed_reason=typed_reason, min_days=MIN_DAYS_BEFORE, earliest=earliest_start()), status
+                           typed_reason=typed_reason, min_days=MIN_DAYS_BEFORE, earliest=earliest_start(),
+                           unheld_refused=services.unheld_refused(db.session(), filing)), status
 
 
 @pages.get("/projects/review/filings")
@@ -117,6 +118,22 @@ def review_return(filing_id: int) -> Any:
     return redirect("/projects/review/filings")
 
 
+@pages.post("/projects/review/filings/<int:filing_id>/unheld")
+@access("reviewer")
+def review_unheld(filing_id: int) -> Any:
+    session = db.session()
+    filing = services.get_for_review(session, filing_id, lock=True)
+    version = require_page_version(request.form)
+    data, errors = load_form(CancelFormSchema(), request.form)
+    if errors:
+        return _render_detail(filing, {"reason": errors.get("reason", "请填写未举办的原因。")}, 422,
+                              typed_reason=request.form.get("reason", ""))
+    services.mark_unheld(session, _me(), filing, data["reason"], version)  # type: ignore[index]
+    commit()
+    flash(f"已标记未举办：{filing.project.title} {filing.offering.label}。", "ok")
+    return redirect(f"/projects/review/filings/{filing.id}")
+
+
 # ---- JSON API ----------------------------------------------------------------------------------
 
 
@@ -167,5 +184,22 @@ def api_review_return(filing_id: int) -> Any:
             raise return_refused(exc) from None
         raise
     services.return_filing(session, _me(), filing, data["reason"], data.get("version"))
+    commit()
+    return filing_dict(session, _me(), filing)
+
+
+@api.route("/review/filings/<int:filing_id>/unheld", methods=["POST"])
+@access("reviewer")
+@api.response(200, FilingOutSchema)
+@api.doc(security=BEARER, summary="标记未举办（审批通过、未有执行情况反馈的期次，须填原因，写出 offering.cancelled）",
+         requestBody={"content": {"application/json": {"schema": CancelSchema}}})
+def api_review_unheld(filing_id: int) -> Any:
+    session = db.session()
+    filing = services.get_for_review(session, filing_id, lock=True)
+    try:
+        data = load_json(CancelSchema())
+    except AppError as exc:
+        raise cancel_refused(exc) from None
+    services.mark_unheld(session, _me(), filing, data["reason"], data.get("version"))
     commit()
     return filing_dict(session, _me(), filing)

@@ -1,0 +1,167 @@
+"""An approved 期 that is not held: the office's 取消举办 before it starts, the committee's 标记未举办 once there is no
+execution report. Either writes offering.cancelled beside the state change, ends the report's duty and leaves the
+project's place to one more 期次."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from sqlalchemy import select
+
+from services.common import clock
+from services.common.events import OfferingCancelledSchema
+from services.projects.db import outbox
+from tests.conftest import bearer, login_client, page_version
+from tests.projects.test_catalogue import row, upload, workbook
+from tests.projects.test_reports import complete, held  # noqa: F401 - fixtures
+from tests.projects.test_reviews import audit
+
+STARTED = dt.datetime(2026, 3, 20, 1, 0, tzinfo=dt.UTC)  # 09:00 in Shanghai on the first day (2026-03-20)
+ENDED = dt.datetime(2026, 3, 25, 2, 0, tzinfo=dt.UTC)
+
+
+def cancelled_events(projects_db) -> list[dict]:
+    s = projects_db.new_session()
+    try:
+        rows = s.execute(select(outbox).where(outbox.c.name == "offering.cancelled")).all()
+    finally:
+        s.close()
+    return sorted(({"consumer": r.consumer, **OfferingCancelledSchema().load(json.loads(r.envelope)["payload"])}
+                   for r in rows), key=lambda e: e["consumer"])
+
+
+def approved(projects_app, reviewer, ready_filing, inst, offerings_count: int = 1):
+    project, fid = ready_filing(*inst, offerings_count=offerings_count, submit=True)
+    r = projects_app.test_client().post(f"/projects/api/review/filings/{fid}/approve", headers=bearer(reviewer[1]),
+                                        json={})
+    assert r.status_code == 200
+    return project, fid
+
+
+def test_the_office_cancels_before_it_starts_and_may_file_another(projects_app, projects_db, inst_a, inst_b,
+                                                                  reviewer, ready_filing, frozen):
+    project, fid = approved(projects_app, reviewer, ready_filing, inst_a)
+    c, h = projects_app.test_client(), bearer(inst_a[1])
+    assert c.get(f"/projects/api/filings/{fid}", headers=h).get_json()["can_cancel"] is True
+    r = c.post(f"/projects/api/filings/{fid}/cancel", headers=h, json={})
+    assert r.status_code == 422 and "原因" in r.get_json()["error"]["message"]
+    assert c.post(f"/projects/api/filings/{fid}/cancel", headers=bearer(inst_b[1]),
+                  json={"reason": "会场改作他用"}).status_code == 404
+    assert cancelled_events(projects_db) == []
+    r = c.post(f"/projects/api/filings/{fid}/cancel", headers=h, json={"reason": "会场改作他用，本期不再举办"})
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    assert (body["state"], body["state_label"], body["cancelled_by"]) == ("cancelled", "未举办", "institution")
+    assert body["cancel_reason"] == "会场改作他用，本期不再举办" and body["can_cancel"] is False
+    events = cancelled_events(projects_db)
+    assert [e["consumer"] for e in events] == ["checkin", "credits"]
+    assert events[0]["offering_id"] == body["offering_id"] and events[0]["by"] == "institution"
+    assert events[0]["reason"] == "会场改作他用，本期不再举办" and events[0]["institution_id"] == inst_a[0].id
+    assert audit(projects_db, fid)[-1] == ("cancel", "approved", "cancelled", "会场改作他用，本期不再举办",
+                                           inst_a[1].describe())
+    again = c.post(f"/projects/api/filings/{fid}/cancel", headers=h, json={"reason": "会场改作他用"})
+    assert again.status_code == 409 and "已取消举办" in again.get_json()["error"]["message"]
+    assert len(cancelled_events(projects_db)) == 2
+    # the 1-期 project may file one more 期 in its place, and the list says so
+    listed = c.get("/projects/api/filings", headers=h).get_json()["items"][0]
+    assert listed["next_label"] == "第二期未登记"
+    assert [(o["label"], o["state_label"]) for o in listed["offerings"]] == [("第一期", "未举办")]
+    assert [i["project"]["id"] for i in c.get("/projects/api/filings?status=unfiled", headers=h).get_json()["items"]
+            ] == [project.id]
+    assert len(c.get("/projects/api/filings?status=cancelled", headers=h).get_json()["items"]) == 1
+    r = c.post(f"/projects/api/projects/{project.id}/offerings", headers=h)
+    assert r.status_code == 201 and r.get_json()["seq"] == 2
+    # no report is due for it, and none can be made
+    clock.set_now(ENDED + dt.timedelta(days=30))
+    assert c.get("/projects/api/reports", headers=h).get_json()["items"] == []
+    r = c.post(f"/projects/api/reports/offering/{body['offering_id']}", headers=h)
+    assert r.status_code == 409 and "不需要执行情况反馈" in r.get_json()["error"]["message"]
+
+
+def test_once_started_only_the_committee_marks_it_unheld_and_not_with_a_report(
+        projects_app, projects_db, inst_a, reviewer, ready_filing, frozen):
+    _, fid = approved(projects_app, reviewer, ready_filing, inst_a)
+    c, hi, hr = projects_app.test_client(), bearer(inst_a[1]), bearer(reviewer[1])
+    clock.set_now(STARTED)
+    detail = c.get(f"/projects/api/filings/{fid}", headers=hi).get_json()
+    assert detail["can_cancel"] is False
+    r = c.post(f"/projects/api/filings/{fid}/cancel", headers=hi, json={"reason": "讲者未到"})
+    assert r.status_code == 409 and "标记未举办" in r.get_json()["error"]["message"]
+    # the office began its report: it says the 期 was held, until the office deletes the draft
+    report = c.post(f"/projects/api/reports/offering/{detail['offering_id']}", headers=hi)
+    assert report.status_code == 201
+    clock.set_now(ENDED)
+    r = c.post(f"/projects/api/review/filings/{fid}/unheld", headers=hr, json={"reason": "经电话核实未举办"})
+    assert r.status_code == 409 and "先删除该草稿" in r.get_json()["error"]["message"]
+    assert c.delete(f"/projects/api/reports/{report.get_json()['id']}", headers=hi, json={}).status_code == 204
+    r = c.post(f"/projects/api/review/filings/{fid}/unheld", headers=hr, json={"reason": "经电话核实未举办"})
+    assert r.status_code == 200 and r.get_json()["cancelled_by"] == "committee"
+    assert [e["by"] for e in cancelled_events(projects_db)] == ["committee", "committee"]
+    assert audit(projects_db, fid)[-1][:4] == ("mark_unheld", "approved", "cancelled", "经电话核实未举办")
+    # the committee's overdue list no longer chases it (it did before: it ended past the 14 days)
+    clock.set_now(ENDED + dt.timedelta(days=30))
+    assert c.get("/projects/api/review/reports/overdue", headers=hr).get_json() == []
+    listed = c.get("/projects/api/review/filings?state=all", headers=hr).get_json()["items"]
+    assert [i["state_label"] for i in listed] == ["未举办"]
+
+
+def test_a_submitted_report_keeps_it_held(projects_app, projects_db, inst_a, reviewer, complete):  # noqa: F811
+    from services.projects.filings.models import Filing
+
+    offering, _ = complete(*inst_a, submit=True)
+    s = projects_db.new_session()
+    fid = s.scalar(select(Filing.id).where(Filing.offering_id == offering))
+    s.close()
+    r = projects_app.test_client().post(f"/projects/api/review/filings/{fid}/unheld", headers=bearer(reviewer[1]),
+                                        json={"reason": "经核实未举办"})
+    assert r.status_code == 409 and "说明已举办" in r.get_json()["error"]["message"]
+    assert cancelled_events(projects_db) == []
+
+
+def test_the_pages_keep_what_was_typed_and_say_who_ended_it(projects_app, projects_db, inst_a, reviewer,
+                                                            ready_filing, frozen, csrf):
+    _, fid = approved(projects_app, reviewer, ready_filing, inst_a)
+    _, other = approved(projects_app, reviewer, ready_filing, inst_a)
+    office = login_client(projects_app.test_client(), inst_a[1])
+    page = office.get(f"/projects/filings/{fid}").get_data(as_text=True)
+    assert f'action="/projects/filings/{fid}/cancel"' in page and "取消原因" in page
+    version = page_version(office, f"/projects/filings/{fid}")
+    r = office.post(f"/projects/filings/{fid}/cancel", data={"csrf_token": csrf(inst_a[1]), "version": version,
+                                                             "reason": "改"})
+    html = r.get_data(as_text=True)
+    assert r.status_code == 422 and ">改</textarea>" in html and "field-error" in html
+    r = office.post(f"/projects/filings/{fid}/cancel", data={"csrf_token": csrf(inst_a[1]), "version": version,
+                                                             "reason": "改期至下半年"})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/projects/filings")
+    page = office.get(f"/projects/filings/{fid}").get_data(as_text=True)
+    assert "举办机构于" in page and "取消举办，原因：" in page and "改期至下半年" in page
+    assert f'action="/projects/filings/{fid}/cancel"' not in page
+    # once the other has started, its page sends the office to the committee instead of offering the form
+    clock.set_now(STARTED)
+    page = office.get(f"/projects/filings/{other}").get_data(as_text=True)
+    assert 'id="cancel-closed"' in page and f'action="/projects/filings/{other}/cancel"' not in page
+    clerk = login_client(projects_app.test_client(), reviewer[1])
+    page = clerk.get(f"/projects/review/filings/{other}").get_data(as_text=True)
+    assert f'action="/projects/review/filings/{other}/unheld"' in page
+    version = page_version(clerk, f"/projects/review/filings/{other}")
+    r = clerk.post(f"/projects/review/filings/{other}/unheld", data={"csrf_token": csrf(reviewer[1]),
+                                                                      "version": version, "reason": "会议临时取消"})
+    assert r.status_code == 302
+    page = clerk.get(f"/projects/review/filings/{other}").get_data(as_text=True)
+    assert "省继续医学教育委员会于" in page and "标记未举办，原因：" in page and "会议临时取消" in page
+    assert f'action="/projects/review/filings/{other}/unheld"' not in page
+
+
+def test_the_catalogue_imports_back_with_a_cancelled_period_replaced(projects_app, projects_db, inst_a, reviewer,
+                                                                     ready_filing, filled, frozen):
+    """A 1-期 project whose 第一期 was cancelled and 第二期 filed uses one 期: its catalogue row (举办期数 1)
+    imports back unchanged instead of "已登记 2 期"."""
+    project, fid = approved(projects_app, reviewer, ready_filing, inst_a)
+    c, h = projects_app.test_client(), bearer(inst_a[1])
+    assert c.post(f"/projects/api/filings/{fid}/cancel", headers=h, json={"reason": "改期"}).status_code == 200
+    second = c.post(f"/projects/api/projects/{project.id}/offerings", headers=h).get_json()["id"]
+    assert c.put(f"/projects/api/filings/{second}", headers=h, json=filled).status_code == 200
+    r = upload(c, workbook([row(project.number, inst_a[0].name, title=project.title, offerings=1)]),
+               bearer(reviewer[1]))
+    assert r.status_code == 200 and r.get_json()["errors"] == [], r.get_json()
