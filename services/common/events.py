@@ -144,7 +144,8 @@ class DecisionSchema(_Payload):
     """The committee decided on a filing (项目举办前登记) or an execution report: its institution is told by SMS."""
 
     kind = fields.String(required=True, validate=validate.OneOf(["filing", "report"]))
-    decision = fields.String(required=True, validate=validate.OneOf(["approved", "returned"]))
+    # unheld: the committee marked an approved 期 未举办 (a filing only)
+    decision = fields.String(required=True, validate=validate.OneOf(["approved", "returned", "unheld"]))
     object_id = fields.Integer(required=True)  # the filing's or the report's id
     offering_id = fields.Integer(required=True)
     institution_id = fields.Integer(required=True)
@@ -256,8 +257,9 @@ CATALOGUE: dict[str, EventSpec] = {
                   "The committee approved the report: credits makes the offering's pending attendance awards "
                   "effective (never manual ones)."),
         EventSpec("projects.decided", "projects", ("projects",), DecisionSchema,
-                  "The committee approved or returned a filing or an execution report: projects' own worker tells "
-                  "the institution's 机构负责人 by SMS (after the decision committed, retried until sent)."),
+                  "The committee approved or returned a filing or an execution report, or marked an approved 期 "
+                  "未举办: projects' own worker tells the institution's 机构负责人 by SMS (after the decision "
+                  "committed, retried until sent)."),
         EventSpec("catalogue.counted", "projects", ("credits",), CatalogueCountedSchema,
                   "A year's catalogue changed for a host institution (import, 删除, 更正机构名称): credits keeps its "
                   "count of projects and planned 期, so 年度统计 lists hosts that held nothing."),

@@ -9,12 +9,12 @@ from services.common.events import emit
 
 from .db import outbox
 
-DECISIONS = {"approve": "approved", "return": "returned"}
+DECISIONS = {"approve": "approved", "return": "returned", "mark_unheld": "unheld"}
 
 
 def emit_decided(session: Session, kind: str, action: str, object_id: int, offering_id: int,
                  institution_id: int) -> None:
-    """For an action of the committee (审批通过, 退回); other actions tell nobody."""
+    """For an action of the committee (审批通过, 退回, 标记未举办); other actions tell nobody."""
     if action in DECISIONS:
         emit(session, outbox, "projects", "projects.decided",
              {"kind": kind, "decision": DECISIONS[action], "object_id": object_id, "offering_id": offering_id,

@@ -15,7 +15,7 @@ from services.projects.db import outbox
 from tests.conftest import bearer, login_client, page_version
 from tests.projects.test_catalogue import row, upload, workbook
 from tests.projects.test_reports import complete, held  # noqa: F401 - fixtures
-from tests.projects.test_reviews import audit
+from tests.projects.test_reviews import audit, outbox_rows
 
 STARTED = dt.datetime(2026, 3, 20, 1, 0, tzinfo=dt.UTC)  # 09:00 in Shanghai on the first day (2026-03-20)
 ENDED = dt.datetime(2026, 3, 25, 2, 0, tzinfo=dt.UTC)
@@ -165,3 +165,29 @@ def test_the_catalogue_imports_back_with_a_cancelled_period_replaced(projects_ap
     r = upload(c, workbook([row(project.number, inst_a[0].name, title=project.title, offerings=1)]),
                bearer(reviewer[1]))
     assert r.status_code == 200 and r.get_json()["errors"] == [], r.get_json()
+
+
+def test_the_office_is_texted_when_the_committee_marks_it_unheld(projects_app, projects_db, inst_a, reviewer,
+                                                                 ready_filing, frozen, sms_log):
+    """Its own 取消举办 tells nobody (the office did it); the committee's 标记未举办 is a decision about the office's
+    期, texted to its 机构负责人 like 审批通过 and 退回."""
+    from services.projects.worker import handle_event
+
+    first, fid = approved(projects_app, reviewer, ready_filing, inst_a)
+    _, other = approved(projects_app, reviewer, ready_filing, inst_a)
+    c = projects_app.test_client()
+    decided = len(outbox_rows(projects_db, "projects.decided"))  # the two approvals
+    assert c.post(f"/projects/api/filings/{fid}/cancel", headers=bearer(inst_a[1]),
+                  json={"reason": "改期"}).status_code == 200
+    assert len(outbox_rows(projects_db, "projects.decided")) == decided
+    clock.set_now(ENDED)
+    assert c.post(f"/projects/api/review/filings/{other}/unheld", headers=bearer(reviewer[1]),
+                  json={"reason": "经核实未举办"}).status_code == 200
+    row = outbox_rows(projects_db, "projects.decided")[-1]
+    envelope = json.loads(row.envelope)
+    assert (envelope["payload"]["decision"], envelope["payload"]["object_id"]) == ("unheld", other)
+    before = sms_log.read_text(encoding="utf-8") if sms_log.exists() else ""
+    assert handle_event.run(envelope) is True
+    sent = sms_log.read_text(encoding="utf-8")[len(before):]
+    assert "第一期已被省继续医学教育委员会标记为未举办" in sent and "本项目可另登记一期" in sent
+    assert "经核实未举办" not in sent

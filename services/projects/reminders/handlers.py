@@ -54,12 +54,15 @@ NEXT = {
     ("filing", "returned"): "请登录系统查看退回原因，修改后重新上报",
     ("report", "approved"): "参加者的学分已生效",
     ("report", "returned"): "请登录系统查看退回原因，修改后重新提交（提交期限不因退回延长）",
+    ("filing", "unheld"): "本期不再需要执行情况反馈，本项目可另登记一期；如有异议请联系省继续医学教育委员会",
 }
+DONE = {"approved": "的{subject}已审批通过", "returned": "的{subject}已被退回",
+        "unheld": "已被省继续医学教育委员会标记为未举办"}
 
 
 def message(kind: str, decision: str, project_title: str, seq: str, day: str) -> tuple[str, tuple[str, ...]]:
     """(the full text, the [what, date] of the notice template of a provider that sends by template)."""
-    what = f"您单位“{project_title}”{seq}的{SUBJECTS[kind]}已{'审批通过' if decision == 'approved' else '被退回'}"
+    what = f"您单位“{project_title}”{seq}" + DONE[decision].format(subject=SUBJECTS[kind])
     return f"{sms.SIGN}{what}（{day}），{NEXT[(kind, decision)]}。", (what, day)
 
 
