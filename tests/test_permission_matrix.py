@@ -179,6 +179,8 @@ MATRIX: list[Row] = [
         "/projects/review/filings/{fid_sub}/approve"),
     row("POST /projects/review/filings/<int:filing_id>/return", COMMITTEE_W,
         "/projects/review/filings/{fid_sub}/return"),
+    row("GET /projects/review/offerings/<int:offering_id>", (LOGIN, 403, 403, 403, 403, 302),
+        "/projects/review/offerings/{oid}"),
     row("POST /projects/review/filings/<int:filing_id>/unheld", COMMITTEE_W,
         "/projects/review/filings/{fid_sub}/unheld", {"reason": "经核实未举办"}),
     row("GET /projects/api/review/filings", COMMITTEE),
@@ -496,7 +498,9 @@ def test_permission(apps, world, databases, row: Row, role: str, monkeypatch) ->
     if status == 302 and role == "anonymous" and answers[ROLES.index(role)] == LOGIN:
         # a trainee's own pages send to the trainee login, all others to the institution/committee login
         # (the credits home sends the office and the committee on to /credits/awards: still the trainee's page)
-        trainee_only = answers[ROLES.index("inst_a")] in (302, 403) and answers[ROLES.index("committee")] in (302, 403)
+        # (a committee page that only redirects onwards, refused to the trainee, is the committee's)
+        trainee_only = (answers[ROLES.index("inst_a")] in (302, 403) and answers[ROLES.index("committee")] in (302, 403)
+                        and answers[ROLES.index("trainee")] != 403)
         login_page = "/credits/login" if trainee_only else "/projects/login"
         assert resp.headers["Location"].split("?")[0].endswith(login_page), detail
     if status == 200 and len(set(answers)) > 1:  # a page B or the neighbour may open shows none of A's/the trainee's

@@ -191,3 +191,19 @@ def test_the_office_is_texted_when_the_committee_marks_it_unheld(projects_app, p
     sent = sms_log.read_text(encoding="utf-8")[len(before):]
     assert "第一期已被省继续医学教育委员会标记为未举办" in sent and "本项目可另登记一期" in sent
     assert "经核实未举办" not in sent
+
+
+def test_a_period_named_by_its_offering_opens_its_filing_for_the_committee(projects_app, inst_a, reviewer,
+                                                                           ready_filing, frozen):
+    """年度统计's chase list (credits) knows a 期 by its offering id: the committee's link opens the filing, where
+    标记未举办 is."""
+    _, fid = approved(projects_app, reviewer, ready_filing, inst_a)
+    _, draft = ready_filing(*inst_a)
+    c = projects_app.test_client()
+    offering = c.get(f"/projects/api/filings/{fid}", headers=bearer(inst_a[1])).get_json()["offering_id"]
+    draft_offering = c.get(f"/projects/api/filings/{draft}", headers=bearer(inst_a[1])).get_json()["offering_id"]
+    clerk = login_client(projects_app.test_client(), reviewer[1])
+    r = clerk.get(f"/projects/review/offerings/{offering}")
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/projects/review/filings/{fid}")
+    assert clerk.get(f"/projects/review/offerings/{draft_offering}").status_code == 404  # the office's draft
+    assert clerk.get("/projects/review/offerings/999999").status_code == 404

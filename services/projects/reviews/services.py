@@ -48,6 +48,13 @@ def get_for_review(session: Session, filing_id: int, lock: bool = False) -> Fili
     return filing
 
 
+def filing_of_offering(session: Session, offering_id: int) -> Filing:
+    filing = session.scalar(select(Filing).where(Filing.offering_id == offering_id, Filing.state != "draft"))
+    if filing is None:
+        raise AppError(404, "not_found", "该期次不存在或尚未上报。")
+    return filing
+
+
 def approval_payload(filing: Filing) -> dict[str, Any]:
     project = filing.project
     return {

@@ -78,6 +78,13 @@ def review_detail(filing_id: int) -> Any:
     return _render_detail(services.get_for_review(db.session(), filing_id))
 
 
+@pages.get("/projects/review/offerings/<int:offering_id>")
+@access("reviewer")
+def review_offering(offering_id: int) -> Any:
+    """A 期 named by its offering id (what other services know, e.g. 年度统计's chase list) opens its filing."""
+    return redirect(f"/projects/review/filings/{services.filing_of_offering(db.session(), offering_id).id}")
+
+
 @pages.post("/projects/review/filings/<int:filing_id>/contact")
 @access("reviewer")
 def review_contact(filing_id: int) -> Any:
