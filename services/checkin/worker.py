@@ -1,5 +1,6 @@
 """Celery worker of the checkin service (queue "checkin"): consumes the events in services.common.events.CATALOGUE
-(offering.approved makes a 继教活动; credits.name_corrected renames a trainee's record)."""
+(offering.approved makes a 继教活动, offering.cancelled closes it; credits.name_corrected renames a trainee's
+record)."""
 
 from services.common.tasks import make_celery, register_event_consumer
 

@@ -26,22 +26,22 @@ def _seed(engine) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
 
     now = dt.datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
     with Session(bind=engine, expire_on_commit=False) as s:
-        activities = [Activity(offering_id=n, institution_id=1, institution_name="某医院", project_id=n,
-                               project_number=f"2026-04-01-00{n}", project_title="项目", year=2026, seq=1,
-                               credit_class="Ⅰ类", credit_value=5, hours=10, starts_on=now.date(), ends_on=now.date(),
-                               venue="西安", mode="线下", schedule=[], approved_at=now) for n in (1, 2)]
-        s.add_all(activities)
-        s.flush()
-        window = CheckinWindow(activity_id=activities[0].id, title="上午签到", kind="sign_in", starts_at=now,
+        # the columns of that revision only (an ORM object would write the ones later migrations add, too)
+        activities = [s.execute(Activity.__table__.insert().values(
+            offering_id=n, institution_id=1, institution_name="某医院", project_id=n,
+            project_number=f"2026-04-01-00{n}", project_title="项目", year=2026, seq=1, credit_class="Ⅰ类",
+            credit_value=5, hours=10, starts_on=now.date(), ends_on=now.date(), venue="西安", mode="线下", schedule=[],
+            approved_at=now).returning(Activity.__table__.c.id)).scalar_one() for n in (1, 2)]
+        window = CheckinWindow(activity_id=activities[0], title="上午签到", kind="sign_in", starts_at=now,
                                ends_at=now + dt.timedelta(hours=2))
         trainee = Trainee(trainee_key="k1", id_enc="e", name="王小明", mobile_enc="m", mobile_hash="h", title="医师",
                           unit="某医院")
         s.add_all([window, trainee])
         s.flush()
-        s.add(Checkin(activity_id=activities[0].id, window_id=window.id, trainee_id=trainee.id, scanned_at=now,
+        s.add(Checkin(activity_id=activities[0], window_id=window.id, trainee_id=trainee.id, scanned_at=now,
                       recorded_at=now, nonce="n1", flags=[]))
         s.commit()
-        return activities[1].id, window.id, trainee.id
+        return activities[1], window.id, trainee.id
 
 
 @pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])

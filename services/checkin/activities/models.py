@@ -1,7 +1,11 @@
 """继教活动 (Activity): an approved offering as the checkin service sees it.
 
-Rows are written only by the consumer of the event "offering.approved" (see handlers.py); the
+Rows are written only by the consumers of "offering.approved" and "offering.cancelled" (see handlers.py); the
 pages and the JSON API read them through ``activity_query`` so both scope and filter alike.
+
+A cancelled activity (取消举办 by the office, 标记未举办 by the committee) takes no more check-ins, 代签, window
+changes nor projector: every one of those asks ``Activity.refuse_if_cancelled`` (the phone's scan function in
+scans/sql.py says the same in SQL). Its check-ins stay, listed and exportable: they are history.
 """
 
 from __future__ import annotations
@@ -10,20 +14,26 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Date, Integer, Numeric, Select, String, false, or_, select
+from sqlalchemy import JSON, CheckConstraint, Date, Integer, Numeric, Select, String, Text, false, or_, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.common import clock
 from services.common.auth import Principal
 from services.common.db import UTCDateTime
+from services.common.errors import AppError
+from services.common.events import CANCELLED_BY
 from services.common.formats import seq_label
 from services.common.inputs import half_width
 
 from ..db import Base
 
-__all__ = ["Activity", "MODES", "activity_query", "seq_label", "fmt_decimal"]
+__all__ = ["Activity", "CancelledOffering", "MODES", "ACTIVITY_CANCELLED", "CANCEL_LABELS", "activity_query",
+           "seq_label", "fmt_decimal"]
 
 MODES = ("线下", "线上", "线上线下")
+# who ended the 期 (services.common.events.CANCELLED_BY) -> the state as the pages name it
+CANCEL_LABELS = {"institution": "已取消举办", "committee": "已标记未举办"}
+ACTIVITY_CANCELLED = "activity_cancelled"
 
 
 class Activity(Base):
@@ -50,9 +60,17 @@ class Activity(Base):
     approved_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now, onupdate=clock.now)
+    # offering.cancelled: final, never cleared (a later offering.approved leaves these alone)
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    cancelled_by: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    cancel_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = (
         CheckConstraint("ends_on >= starts_on", name="dates_in_order"),
+        CheckConstraint("(cancelled_at IS NULL) = (cancelled_by IS NULL) "
+                        "AND (cancelled_at IS NULL) = (cancel_reason IS NULL)", name="cancellation_complete"),
+        CheckConstraint("cancelled_by IS NULL OR cancelled_by IN ('institution', 'committee')",
+                        name="cancelled_by_known"),
         CheckConstraint("seq >= 1", name="seq_positive"),
         CheckConstraint("credit_value >= 0", name="credit_value_not_negative"),
         CheckConstraint("hours >= 0", name="hours_not_negative"),
@@ -72,6 +90,44 @@ class Activity(Base):
     @property
     def credit_label(self) -> str:
         return f"{self.credit_class} {fmt_decimal(self.credit_value)} 分"
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancelled_at is not None
+
+    @property
+    def cancel_label(self) -> str | None:
+        """已取消举办 / 已标记未举办, or None while the 期 stands."""
+        return CANCEL_LABELS.get(self.cancelled_by or "")
+
+    @property
+    def cancelled_by_label(self) -> str:
+        """Who ended it: 举办机构取消举办 / 省继续医学教育委员会标记未举办."""
+        return CANCELLED_BY.get(self.cancelled_by or "", "")
+
+    @property
+    def cancel_sentence(self) -> str:
+        """"本期已取消举办（2026-12-01）" as the refusals begin."""
+        return f"本期{self.cancel_label}（{clock.fmt(self.cancelled_at, '%Y-%m-%d')}）" if self.cancelled else ""
+
+    def refuse_if_cancelled(self, what: str, status: int = 409) -> None:
+        """The one rule of a cancelled 期: `what` (不能代签, 不能修改刷卡周期 …) is refused with its own code."""
+        if self.cancelled:
+            raise AppError(status, ACTIVITY_CANCELLED, f"{self.cancel_sentence}，{what}。")
+
+
+class CancelledOffering(Base):
+    """An offering.cancelled of an offering that is not an activity yet (the relay delivered it before its
+    offering.approved): the approval that comes later makes the activity cancelled, with these values."""
+
+    __tablename__ = "cancelled_offerings"
+    offering_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # projects' id
+    institution_id: Mapped[int] = mapped_column(Integer)
+    cancelled_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    cancelled_by: Mapped[str] = mapped_column(String(20))
+    cancel_reason: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (CheckConstraint("cancelled_by IN ('institution', 'committee')", name="cancelled_by_known"),)
 
 
 def activity_query(principal: Principal, q: str | None = None, year: int | None = None,

@@ -48,6 +48,12 @@ class ActivityOutSchema(Schema):
     schedule = fields.List(fields.Nested(ScheduleItemOutSchema))
     approved_at = fields.DateTime()
     created_at = fields.DateTime()
+    # offering.cancelled: null while the 期 stands; then final (no scan, 代签, window change nor projector)
+    cancelled_at = fields.DateTime(allow_none=True, metadata={"description": "取消举办 / 标记未举办的时间"})
+    cancelled_by = fields.String(allow_none=True, metadata={
+        "description": "institution（举办机构取消举办）或 committee（省继续医学教育委员会标记未举办）"})
+    cancel_reason = fields.String(allow_none=True, metadata={"description": "取消举办 / 标记未举办的原因"})
+    cancel_label = fields.String(allow_none=True, metadata={"description": "已取消举办 / 已标记未举办；未取消为 null"})
 
 
 ActivityPageSchema = page_schema(ActivityOutSchema, "ActivityPageSchema")

@@ -114,7 +114,8 @@ def open_scan(session: Session, token: str, *, now: dt.datetime | None = None,
 
     A refusal is added to the session (the caller commits it): ``token_<reason>`` for the reasons
     of :func:`services.checkin.qr.tokens.verify`, ``token_wrong_window`` (404) for a window that
-    does not exist, ``not_in_window`` when the window is not open now.
+    does not exist, ``activity_cancelled`` for an activity 取消举办 / 标记未举办, ``not_in_window`` when the
+    window is not open now.
     """
     now = now or clock.now()
     claim = tokens.read_token(token)
@@ -131,6 +132,9 @@ def open_scan(session: Session, token: str, *, now: dt.datetime | None = None,
                        activity_id=activity_id, window_id=window.id if window is not None else None,
                        address=address)
     assert window is not None and result.slot is not None
+    if window.activity.cancelled:  # Activity.refuse_if_cancelled's rule, as a scan refusal (kept)
+        raise _refused(session, "activity_cancelled", 403, activity_id=window.activity_id, window_id=window.id,
+                       address=address)
     if not window.is_open(now):
         raise _refused(session, "not_in_window", 403, activity_id=window.activity_id, window_id=window.id,
                        address=address)

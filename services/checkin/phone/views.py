@@ -92,6 +92,7 @@ HINTS = {
     "id_name_mismatch": "请核对姓名和身份证号码是否为本人的；如登记的姓名有误，请联系会场工作人员。",
     "snapshot_user": "请点击页面下方的“使用完整服务”，或直接用微信“扫一扫”扫描会场投影上的二维码。",
     "wechat_misconfigured": "请联系会场工作人员。",
+    "activity_cancelled": "本期活动不再签到，已有的签到记录仍然保留；如有疑问，请联系举办单位。",
 }
 
 
@@ -111,6 +112,8 @@ def _refusal_page(exc: AppError) -> Any:
     message, hint = exc.message, HINTS.get(exc.code, _RESCAN)
     if kind != "签到":  # the sentences name 签到 windows: under 未能签退 they name the 签退 one
         message, hint = message.replace("签到时段", f"{kind}时段"), hint.replace("签到时段", f"{kind}时段")
+    if exc.code == "activity_cancelled" and window is not None and window.activity.cancelled:
+        message = f"{window.activity.cancel_sentence}，不能{kind}。"  # which of the two, and since when
     if exc.code == "not_in_window" and window is not None:
         # a scan in a gap or after the session: when this window takes scans, so she knows whether to come back
         hint = f"“{window.title}”的{kind}时间为 {_period(window)}。{hint}"
@@ -217,6 +220,9 @@ def _live_ticket() -> tuple[Ticket, CheckinWindow]:
     window = db.session().get(CheckinWindow, ticket.window_id, options=[joinedload(CheckinWindow.activity)])
     if window is None or window.activity_id != ticket.activity_id:
         raise AppError(404, "not_found", WINDOW_GONE)
+    if window.activity.cancelled:  # cancelled after the code was opened: no form to fill in for nothing
+        _keep_and_raise(refuse(db.session(), "activity_cancelled", activity_id=window.activity_id,
+                               window_id=window.id, openid=_openid(), address=request.remote_addr))
     return ticket, window
 
 

@@ -106,8 +106,16 @@ def read_ptoken(ptoken: str) -> tuple[tuple[int, int, int], dt.datetime]:
     return ids, issued + dt.timedelta(seconds=MAX_AGE)
 
 
+# a cancelled activity's projector: not opened (409, the logged-in page), and one on the wall stops (403, as the
+# other stops its script takes as final)
+CANCELLED_OPEN = "微信二维码考勤不能打开"
+CANCELLED_STOP = "二维码已停止显示"
+
+
 def window_for_ptoken(session: Session, ptoken: str) -> CheckinWindow:
-    return _window_for(session, read_ptoken(ptoken)[0])
+    window = _window_for(session, read_ptoken(ptoken)[0])
+    window.activity.refuse_if_cancelled(CANCELLED_STOP, status=403)
+    return window
 
 
 def _window_for(session: Session, ids: tuple[int, int, int]) -> CheckinWindow:
@@ -270,6 +278,7 @@ def live_state(session: Session, ptoken: str) -> ProjectorState:
     seen = _live_seen.get(ptoken)
     if seen is None or seen[0] < time.monotonic():
         window = _window_for(session, ids)
+        window.activity.refuse_if_cancelled(CANCELLED_STOP, status=403)  # a cancelled one is never cached
         seen = (time.monotonic() + ttl, _activity_windows(session, window.activity_id), _times(window),
                 checkin_counts(session, window.activity_id))
         if len(_live_seen) > 2048:  # bounded: tokens of closed windows simply fall out

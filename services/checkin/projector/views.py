@@ -40,6 +40,7 @@ def _no_store(resp: Response) -> Response:
 def projector_page(activity_id: int, window_id: int) -> Any:
     session = db.session()
     window = get_window(session, current(), activity_id, window_id)  # type: ignore[arg-type]
+    window.activity.refuse_if_cancelled(services.CANCELLED_OPEN)
     ptoken = services.issue_ptoken(window, current())  # type: ignore[arg-type]
     st = services.state_of(session, window)
     resp = Response(render_template("checkin/projector/page.html", w=window, a=window.activity, st=st,
@@ -98,6 +99,7 @@ class ProjectorOutSchema(Schema):
 def api_projector(activity_id: int, window_id: int) -> Any:
     session = db.session()
     window = get_window(session, current(), activity_id, window_id)  # type: ignore[arg-type]
+    window.activity.refuse_if_cancelled(services.CANCELLED_OPEN)
     ptoken = services.issue_ptoken(window, current())  # type: ignore[arg-type]
     st = services.state_of(session, window)
     live = services.live_dict(st, ptoken)

@@ -194,6 +194,10 @@ def record_checkin(session: Session, window: CheckinWindow, *, nonce: str, scann
     previous = session.scalars(select(Checkin).where(Checkin.nonce == nonce)).first()
     if previous is not None:
         return Recorded(previous, False)
+    if window.activity.cancelled:  # Activity.refuse_if_cancelled's rule; a scan's refusal is kept as any other
+        if forced:
+            window.activity.refuse_if_cancelled("不能代签")
+        raise refuse(session, "activity_cancelled", openid=openid, **where)
     if not forced and not window.is_open(scanned_at):
         raise refuse(session, "not_in_window", openid=openid, **where)
 

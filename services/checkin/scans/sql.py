@@ -7,6 +7,7 @@ one transaction of its own (the caller runs it in autocommit), and answers with 
 
     ok                      stored (created) or the check-in that already answers this nonce / trainee / window
     not_found               the window does not exist or is not the ticket's activity's; nothing stored
+    activity_cancelled      the activity is 取消举办 / 标记未举办 (Activity.refuse_if_cancelled); the refusal is kept
     not_in_window           the scan's time is outside the window; the refusal is kept in refused_scans
     wechat_bound_to_other   this WeChat account is bound to another ID number; the refusal is kept
     id_name_mismatch        the name typed is not the one on record for the ID number (a scan never changes a
@@ -73,6 +74,7 @@ BEGIN
     -- one look-up: the window and its activity, the check-in this nonce already answered with (a repeated
     -- submission: double tap, retry), and the trainee this WeChat account is bound to
     SELECT cw.id, cw.activity_id, cw.kind, cw.starts_at, cw.ends_at, a.offering_id, a.institution_id,
+           a.cancelled_at,
            (SELECT ck.id FROM checkins ck WHERE ck.nonce = p_nonce) AS answered_by,
            bt.id AS bound_id, bt.trainee_key AS bound_key, bt.name AS bound_name, bt.id_enc AS bound_id_enc,
            bt.mobile_enc AS bound_mobile_enc, bt.title AS bound_title, bt.unit AS bound_unit,
@@ -91,6 +93,13 @@ BEGIN
           FROM checkins ck JOIN trainees tr ON tr.id = ck.trainee_id
          WHERE ck.id = w.answered_by;
         r_outcome := 'ok';
+        RETURN;
+    END IF;
+
+    IF w.cancelled_at IS NOT NULL THEN
+        INSERT INTO refused_scans (at, activity_id, window_id, reason, openid, trainee_key, address_hash)
+        VALUES (p_now, w.activity_id, w.id, 'activity_cancelled', p_openid, NULL, p_address_hash);
+        r_outcome := 'activity_cancelled';
         RETURN;
     END IF;
 

@@ -7,6 +7,8 @@
   (who, when, before -> after, why); it cannot be deleted.
 - A forced check-in (代签) goes through ``scans.services.record_checkin`` with ``forced=True`` and is
   audit-logged; it is marked 代签 everywhere it is shown.
+- A cancelled activity (取消举办 / 标记未举办) refuses window changes and 代签 (Activity.refuse_if_cancelled); its
+  windows and check-ins are still listed and exported.
 - ID numbers and mobiles leave this module masked only; an ID number typed in full is searched by its
   keyed hash.
 """
@@ -179,6 +181,7 @@ def _require_institution(principal: Principal) -> None:
 
 def create_window(session: Session, principal: Principal, activity: Activity, data: dict[str, Any]) -> CheckinWindow:
     _require_institution(principal)
+    activity.refuse_if_cancelled("不能新建刷卡周期")
     _check_times(activity, data["starts_at"], data["ends_at"])
     same = session.scalars(select(CheckinWindow).where(
         CheckinWindow.activity_id == activity.id, CheckinWindow.title == data["title"],
@@ -200,6 +203,7 @@ def create_window(session: Session, principal: Principal, activity: Activity, da
 def update_window(session: Session, principal: Principal, window: CheckinWindow, data: dict[str, Any]) -> bool:
     """Apply an edit; a window with check-ins needs data["reason"]. Returns False when nothing changed."""
     _require_institution(principal)
+    window.activity.refuse_if_cancelled("不能修改刷卡周期")
     version = data.get("version")
     if version is not None and version != window.version:
         raise AppError(409, "conflict", "该刷卡周期已被他人修改，请刷新页面后重试。")
@@ -266,6 +270,7 @@ def _keep_checkins_inside(session: Session, window: CheckinWindow, starts_at: dt
 
 def delete_window(session: Session, principal: Principal, window: CheckinWindow) -> None:
     _require_institution(principal)
+    window.activity.refuse_if_cancelled("不能删除刷卡周期")
     scans, _ = window_count(session, window.id)
     if scans:
         raise AppError(409, "window_has_checkins",
@@ -294,6 +299,7 @@ def forced_checkin(session: Session, principal: Principal, window: CheckinWindow
     (same nonce) or a trainee already checked in returns the existing check-in with created=False.
     """
     _require_institution(principal)
+    window.activity.refuse_if_cancelled("不能代签")
     reason = (reason or "").strip()
     if not reason:
         raise AppError(422, "reason_required", "代签须填写原因。", {"reason": "请填写代签原因。"})

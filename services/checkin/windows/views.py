@@ -80,8 +80,9 @@ def window_list(activity_id: int) -> Any:
     activity = services.get_activity(session, _me(), activity_id)
     counts = services.checkin_counts(session, activity.id)
     rows = [services.window_dict(w, counts.get(w.id, (0, 0))) for w in services.list_windows(session, activity)]
+    # a cancelled 期's windows are history: listed with their check-ins, without the actions it refuses
     return render_template("checkin/windows/list.html", a=activity, rows=rows, states=services.STATE_LABELS,
-                           can_edit=_me().role == "institution")
+                           can_edit=_me().role == "institution" and not activity.cancelled)
 
 
 def _render_window_form(activity: Any, window: Any, values: dict[str, Any], errors: dict[str, str],
@@ -99,6 +100,7 @@ def _form_values(form: Any) -> dict[str, Any]:
 @access("institution")
 def window_new(activity_id: int) -> Any:
     activity = services.get_activity(db.session(), _me(), activity_id)
+    activity.refuse_if_cancelled("不能新建刷卡周期")
     day = activity.starts_on.isoformat()
     return _render_window_form(activity, None, {"title": "", "kind": "sign_in", "starts_at": f"{day}T08:00",
                                                 "ends_at": f"{day}T12:00"}, {})
@@ -127,6 +129,7 @@ def window_create(activity_id: int) -> Any:
 @access("institution")
 def window_edit(activity_id: int, window_id: int) -> Any:
     window = services.get_window(db.session(), _me(), activity_id, window_id)
+    window.activity.refuse_if_cancelled("不能修改刷卡周期")
     values = {"title": window.title, "kind": window.kind, "starts_at": local_input(window.starts_at),
               "ends_at": local_input(window.ends_at), "reason": "", "version": window.version}
     return _render_window_form(window.activity, window, values, {})
@@ -186,6 +189,7 @@ def _render_forced(window: Any, values: dict[str, Any], errors: dict[str, str], 
 @access("institution")
 def forced_form(activity_id: int, window_id: int) -> Any:
     window = services.get_window(db.session(), _me(), activity_id, window_id)
+    window.activity.refuse_if_cancelled("不能代签")
     return _render_forced(window, {"nonce": services.new_forced_nonce()}, {})
 
 
