@@ -152,6 +152,44 @@ def test_a_cancellation_before_the_approval_makes_the_activity_cancelled_without
     assert windows_of(cdb, aid) == []
 
 
+def test_an_approval_handled_while_its_cancellation_is_in_flight_waits_for_it(cdb):
+    """Two workers at once: the cancellation finds no activity and notes it; the approval, had it not waited for
+    that transaction, would find no note yet and make an open activity."""
+    import threading
+
+    from services.checkin.activities.handlers import on_offering_approved, on_offering_cancelled
+    from services.common.events import schema_of
+    from tests.checkin.test_windows_support import payload
+
+    clock.set_now(dt.datetime(2026, 11, 20, 2, 0, tzinfo=UTC))
+    cancelled = cancelled_env(offering_id=303)
+    approved = make_envelope("offering.approved", "projects", payload(offering_id=303))
+    first = cdb.new_session()
+    on_offering_cancelled(first, schema_of("offering.cancelled").load(cancelled["payload"]), cancelled)
+    done = threading.Event()
+
+    def approve_meanwhile() -> None:
+        second = cdb.new_session()
+        try:
+            on_offering_approved(second, schema_of("offering.approved").load(approved["payload"]), approved)
+            second.commit()
+        finally:
+            second.close()
+            done.set()
+
+    worker = threading.Thread(target=approve_meanwhile)
+    worker.start()
+    try:
+        assert not done.wait(1.0)  # it waits for the cancellation's transaction
+    finally:
+        first.commit()
+        first.close()
+        worker.join(timeout=10)
+    assert done.is_set()
+    a = activity_of(cdb, 303)
+    assert a.cancelled_by == "institution" and windows_of(cdb, a.id) == []
+
+
 def test_the_database_refuses_a_cancellation_without_its_reason_or_who(cdb):
     from services.checkin.activities.models import Activity
 
