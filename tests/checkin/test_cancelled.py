@@ -380,3 +380,7 @@ def test_the_pages_and_the_api_say_the_state_and_keep_the_check_ins(checkin_app,
     page = client_for(checkin_app, "inst_a").get(f"/checkin/activities/{aid}/windows").get_data(as_text=True)
     assert "已取消举办" in page and "新建刷卡周期" not in page
     assert "/projector" not in page and "/forced" not in page and "/edit" not in page
+    assert "进行中" not in page and page.count("不再签到") == len(wids)  # its first window's times are now
+    listed = client_for(checkin_app, "reviewer").get(f"/checkin/api/activities/{aid}/windows",
+                                                     headers=api_headers("reviewer")).get_json()["items"]
+    assert [(w["state"], w["checkins"]) for w in listed][:1] == [("cancelled", 2)]

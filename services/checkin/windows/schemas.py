@@ -137,7 +137,8 @@ class WindowOutSchema(Schema):
     version = fields.Integer()
     checkins = fields.Integer(metadata={"description": "签到人数（含代签）"})
     forced_checkins = fields.Integer(metadata={"description": "其中代签人数"})
-    state = fields.String(metadata={"description": "before 未开始 | open 进行中 | closed 已结束"})
+    state = fields.String(metadata={
+        "description": "before 未开始 | open 进行中 | closed 已结束 | cancelled 不再签到（本期已取消或未举办）"})
 
 
 class WindowListSchema(Schema):

@@ -139,7 +139,7 @@ def window_state(window: CheckinWindow, at: dt.datetime | None = None) -> str:
     return "open" if at <= window.ends_at else "closed"
 
 
-STATE_LABELS = {"before": "未开始", "open": "进行中", "closed": "已结束"}
+STATE_LABELS = {"before": "未开始", "open": "进行中", "closed": "已结束", "cancelled": "不再签到"}
 
 
 def window_summary(starts_at: dt.datetime, ends_at: dt.datetime, kind: str) -> str:
@@ -154,7 +154,9 @@ def window_dict(window: CheckinWindow, counts: tuple[int, int] = (0, 0)) -> dict
     return {"id": window.id, "activity_id": window.activity_id, "title": window.title, "kind": window.kind,
             "kind_label": window.kind_label, "starts_at": window.starts_at, "ends_at": window.ends_at,
             "from_schedule": window.from_schedule, "version": window.version, "checkins": counts[0],
-            "forced_checkins": counts[1], "state": window_state(window)}
+            "forced_checkins": counts[1],
+            # a cancelled 期's window takes nothing, whatever its times say
+            "state": "cancelled" if window.activity.cancelled else window_state(window)}
 
 
 def _check_times(activity: Activity, starts_at: dt.datetime, ends_at: dt.datetime) -> None:
