@@ -14,7 +14,7 @@ from services.common.tasks import make_celery, register_event_consumer
 
 from . import models  # noqa: F401
 from .awards.handlers import HANDLERS
-from .certificates.tasks import RENDER_QUEUE, TASK_NAME, run_render
+from .certificates.tasks import RENDER_QUEUE, RENDER_TIME_LIMIT, TASK_NAME, run_render
 from .db import SERVICE, db, processed_events
 
 celery = make_celery(SERVICE)
@@ -25,4 +25,5 @@ celery.conf.update(
 )
 handle_event = register_event_consumer(celery, SERVICE, db, processed_events, HANDLERS)
 # its queue comes from task_routes above (a task's own `queue` attribute is deprecated, gone in Celery 6)
-render_export = celery.task(name=TASK_NAME, acks_late=True, soft_time_limit=1500, time_limit=1800)(run_render)
+render_export = celery.task(name=TASK_NAME, acks_late=True, soft_time_limit=RENDER_TIME_LIMIT - 300,
+                            time_limit=RENDER_TIME_LIMIT)(run_render)

@@ -319,7 +319,7 @@ def test_institution_exports_its_offering(certs_app, awards, queued, certs_db):
     c = client(certs_app, INST_A)
     page = c.get("/certs/institution/offerings/101").get_data(as_text=True)
     assert "张伟" in page and "李娜" in page and "导出全部可打印学分证书（2 张）" in page
-    assert "心血管急危重症诊治进展" in c.get("/certs/institution/offerings").get_data(as_text=True)
+    assert "心血管急危重症诊治进展" in c.get("/certs/institution/offerings?year=2026").get_data(as_text=True)
     r = c.post("/certs/institution/offerings/101/exports", data={"csrf_token": csrf_for(INST_A)})
     assert r.status_code == 303
     job_id = int(r.headers["Location"].rsplit("/", 1)[1])
@@ -328,10 +328,10 @@ def test_institution_exports_its_offering(certs_app, awards, queued, certs_db):
     assert set(certificates(certs_db)) == {1, 3}
     assert client(certs_app, TRAINEE_1).get(f"/certs/exports/{job_id}").status_code == 404
     # a withdrawal after it took effect: the list counts what is still effective, the withdrawn one apart
-    listing = c.get("/certs/institution/offerings").get_data(as_text=True)
+    listing = c.get("/certs/institution/offerings?year=2026").get_data(as_text=True)
     assert "<td>2</td>" in listing.split("心血管急危重症诊治进展")[1].split("</tr>")[0]
     assert withdraw(1, at(PRINTABLE_DAY)) is True
-    row = c.get("/certs/institution/offerings").get_data(as_text=True).split("心血管急危重症诊治进展")[1]
+    row = c.get("/certs/institution/offerings?year=2026").get_data(as_text=True).split("心血管急危重症诊治进展")[1]
     assert "<td>1 <span" in row.split("</tr>")[0] and "另有 1 条已撤销" in row.split("</tr>")[0]
     assert 'href="/certs/institution/offerings" aria-current="page">学分管理 · 学分证书导出</a>' in listing
     # another institution's offering does not exist for this one

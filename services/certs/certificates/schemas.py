@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE
 
+from services.common.paging import PageArgsSchema
 from services.common.schemas import IdRange, Length, Range, ZhFormSchema, ZhSchema, fields
 
 
@@ -14,6 +15,15 @@ class ExportIn(ZhSchema):
 
 class MyYearQuery(ZhSchema):
     """/certs/my?year=2026: the year whose certificates are ticked (达标情况查询 of that year links here)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    year = fields.Integer(load_default=None, validate=Range(2000, 2100))
+
+
+class OfferingsQuery(PageArgsSchema, ZhSchema):
+    """学分证书导出?year=2026&page=2: the year the offerings' credits count in (this year when left out)."""
 
     class Meta:
         unknown = EXCLUDE

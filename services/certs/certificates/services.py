@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import distinct, func, select, text, update
 from sqlalchemy.orm import Session
 
 from services.common import clock
@@ -24,12 +24,14 @@ from services.common.db import insert_for
 from services.common.errors import AppError
 from services.common.formats import fmt_credits
 from services.common.inputs import half_width
+from services.common.paging import paginate
 
 from ..audit import AuditLog
 from ..awards.models import EffectiveAward
 from . import render
 from .models import Certificate, ExportJob
-from .rules import PrintStatus, print_status
+from .rules import PRINTABLE_AFTER, PrintStatus, print_status, printable_from
+from .tasks import RENDER_TIME_LIMIT
 
 log = logging.getLogger(__name__)
 
@@ -134,22 +136,56 @@ def offering_rows(session: Session, principal: Principal, offering_id: int) -> l
     return [Row(a, print_status(a, today), c) for a, c in pairs]
 
 
-def institution_offerings(session: Session, principal: Principal) -> list[dict[str, Any]]:
+def _in_year(year: int) -> Any:
+    """The awards whose credit counts in `year`: the activity date's year, as the certificate's number and 达标情况查询
+    count it."""
+    return EffectiveAward.activity_date.between(dt.date(year, 1, 1), dt.date(year, 12, 31))
+
+
+def institution_offerings(session: Session, principal: Principal, year: int, args: dict[str, Any]) -> dict[str, Any]:
+    """One page (services.common.paging) of the institution's offerings whose credits count in `year`, latest ended
+    first, each with its effective, withdrawn and printable counts (of the whole offering: its export is whole).
+    An office of many years' offerings had them all on one page."""
+    ends = func.max(EffectiveAward.ends_on).label("ends_on")
+    stmt = (select(EffectiveAward.offering_id, ends)
+            .where(EffectiveAward.institution_id == principal.institution_id, _in_year(year))
+            .group_by(EffectiveAward.offering_id))
+    page = paginate(session, stmt, args, ends.desc(), EffectiveAward.offering_id, scalars=False)
+    ids = [row.offering_id for row in page["items"]]
     today = clock.today_local()
-    awards = session.scalars(select(EffectiveAward).where(EffectiveAward.institution_id == principal.institution_id)
-                             .order_by(EffectiveAward.ends_on.desc(), EffectiveAward.offering_id)).all()
-    out: dict[int, dict[str, Any]] = {}
+    out: dict[int, dict[str, Any]] = {i: {} for i in ids}  # the page's order
+    awards = session.scalars(select(EffectiveAward).where(EffectiveAward.institution_id == principal.institution_id,
+                                                          EffectiveAward.offering_id.in_(ids))
+                             .order_by(EffectiveAward.award_id)) if ids else []
     for a in awards:
-        o = out.setdefault(a.offering_id, {"offering_id": a.offering_id, "project_number": a.project_number,
-                                           "project_title": a.project_title, "starts_on": a.starts_on,
-                                           "ends_on": a.ends_on, "count": 0, "revoked": 0, "printable": 0,
-                                           "printable_from": a.ends_on + dt.timedelta(days=28)})
+        o = out[a.offering_id]
+        if not o:
+            o.update(offering_id=a.offering_id, project_number=a.project_number, project_title=a.project_title,
+                     starts_on=a.starts_on, ends_on=a.ends_on, count=0, revoked=0, printable=0,
+                     printable_from=printable_from(a))
         if a.revoked_at is not None:  # withdrawn after it took effect: no longer an effective award
             o["revoked"] += 1
             continue
         o["count"] += 1
         o["printable"] += int(print_status(a, today).printable)
-    return list(out.values())
+    return {**page, "items": list(out.values())}
+
+
+def offering_years(session: Session, principal: Principal) -> dict[int, int]:
+    """Each year the institution has offerings in (by the year their credits count in), with how many."""
+    year = func.extract("year", EffectiveAward.activity_date)
+    rows = session.execute(select(year, func.count(distinct(EffectiveAward.offering_id)))
+                           .where(EffectiveAward.institution_id == principal.institution_id).group_by(year))
+    return {int(y): n for y, n in rows}
+
+
+def printable_since_new_year(session: Session, principal: Principal, year: int) -> int:
+    """How many offerings of `year` - 1 print only from `year` on (ended in its last 4 weeks): in January they are
+    the ones an office exports, and `year`'s list (the default one) does not hold them."""
+    first = dt.date(year, 1, 1)
+    return session.scalar(select(func.count(distinct(EffectiveAward.offering_id))).where(
+        EffectiveAward.institution_id == principal.institution_id, _in_year(year - 1),
+        EffectiveAward.ends_on >= first - PRINTABLE_AFTER)) or 0
 
 
 def by_number(session: Session, number: str) -> tuple[Certificate, EffectiveAward] | None:
@@ -228,18 +264,19 @@ def _create_job(session: Session, principal: Principal, awards: list[EffectiveAw
 SAME_EXPORT_WITHIN = dt.timedelta(seconds=30)
 
 
-def _lock_trainee_exports(session: Session, trainee_key: str) -> None:
-    """Two 导出 of one trainee take turns until the first commits, so the second finds the first's job (a read
-    then an insert alone let two concurrent requests each find none). PostgreSQL: a transaction lock on the
-    trainee; SQLite: the SELECT … FOR UPDATE of recent_export takes the database's write lock (services.common.db)."""
+def _lock_exports(session: Session, key: str) -> None:
+    """Two exports of one owner (a trainee, an institution's offering) take turns until the first commits, so the
+    second finds the first's job (a read then an insert alone let two concurrent requests each find none).
+    PostgreSQL: a transaction lock on the key; SQLite: the SELECT … FOR UPDATE that follows takes the database's
+    write lock (services.common.db)."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": "certs-export:" + trainee_key})
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": "certs-export:" + key})
 
 
 def recent_export(session: Session, trainee_key: str, ids: list[int]) -> ExportJob | None:
     """The trainee's export of exactly these certificates (in this order) asked for within SAME_EXPORT_WITHIN that
     still stands (not failed; if done, its PDF still handed out: 重新导出 after a correction or a withdrawal is a
-    new export), if any; call after _lock_trainee_exports."""
+    new export), if any; call after _lock_exports."""
     jobs = session.scalars(select(ExportJob).where(
         ExportJob.kind == "trainee", ExportJob.trainee_key == trainee_key, ExportJob.state != "failed",
         ExportJob.created_at >= clock.now() - SAME_EXPORT_WITHIN).order_by(ExportJob.id.desc()).with_for_update())
@@ -268,22 +305,48 @@ def create_trainee_export(session: Session, principal: Principal, award_ids: lis
     if refused:
         raise AppError(422, "not_printable", "所选的学分证书中有暂不能打印的，请取消勾选后再导出。", refused)
     key = principal.trainee_key or ""
-    _lock_trainee_exports(session, key)
+    _lock_exports(session, key)
     earlier = recent_export(session, key, ids)
     if earlier is not None:
         return earlier, False
     return _create_job(session, principal, awards, kind="trainee", trainee_key=key), True
 
 
-def create_offering_export(session: Session, principal: Principal, offering_id: int) -> ExportJob:
+def running_offering_export(session: Session, institution_id: int, offering_id: int) -> ExportJob | None:
+    """The offering's export still on its way, if any: queued (its page sends it again if its message was lost), or
+    running for less than the render task's time limit (one running longer was killed with its worker and never
+    ends); call after _lock_exports."""
+    jobs = session.scalars(select(ExportJob).where(
+        ExportJob.kind == "institution", ExportJob.institution_id == institution_id,
+        ExportJob.offering_id == offering_id, ExportJob.state.in_(("queued", "running")))
+        .order_by(ExportJob.id.desc()).with_for_update())
+    killed_before = clock.now() - dt.timedelta(seconds=RENDER_TIME_LIMIT)
+    return next((j for j in jobs if j.state == "queued" or (j.started_at or j.created_at) > killed_before), None)
+
+
+def offering_export(session: Session, principal: Principal, offering_id: int) -> tuple[ExportJob, bool]:
+    """The export of every printable certificate of the institution's offering, and whether it is new (False: one
+    of the offering is queued or running, and it is the answer: a double click, a second tab, the API asked again,
+    each rendered the whole offering once more)."""
     rows = offering_rows(session, principal, offering_id)
     awards = [r.award for r in rows if r.status.printable]
     if not awards:
         due = min((r.status.printable_from for r in rows if r.status.printable_from), default=None)
         when = f"，{due.isoformat()} 起可打印" if due else ""
         raise AppError(422, "not_printable", f"该期项目暂无可打印的学分证书{when}。")
-    return _create_job(session, principal, awards, kind="institution", institution_id=principal.institution_id,
-                       offering_id=offering_id)
+    institution_id = principal.institution_id
+    assert institution_id is not None  # offering_rows found the institution's own awards
+    _lock_exports(session, f"offering:{institution_id}:{offering_id}")
+    running = running_offering_export(session, institution_id, offering_id)
+    if running is not None:
+        return running, False
+    return _create_job(session, principal, awards, kind="institution", institution_id=institution_id,
+                       offering_id=offering_id), True
+
+
+def create_offering_export(session: Session, principal: Principal, offering_id: int) -> ExportJob:
+    """offering_export's job alone (bench/certs.py makes its job so)."""
+    return offering_export(session, principal, offering_id)[0]
 
 
 RECENT_EXPORTS = 5

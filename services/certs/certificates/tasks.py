@@ -24,6 +24,9 @@ FAILED = "学分证书生成失败，请重新导出；如仍失败，请联系�
 FAILED_TIMEOUT = ("学分证书生成超时（一次导出的证书较多或系统繁忙），请稍后重新导出；"
                   "如仍失败，请联系陕西省继续医学教育委员会。")
 TASK_NAME = "certs.render_export"
+# the render task's hard time limit (seconds; the soft one, 300 s before, fails the job in Chinese): a job still
+# "running" after it was killed with its worker process, and never ends
+RENDER_TIME_LIMIT = 1800
 
 
 def run_render(job_id: int) -> str:

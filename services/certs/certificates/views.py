@@ -1,11 +1,11 @@
 """Pages and JSON API of 电子学分证书查询打印 (guide §五).
 
 Trainee (phone, WeChat's browser):  GET /certs/my · POST /certs/exports · GET /certs/exports/<id> · GET
-/certs/exports/<id>.pdf. Institution: GET /certs/institution/offerings[/<offering_id>] · POST
-/certs/institution/offerings/<offering_id>/exports (own offerings only; another's is 404). Committee: GET
+/certs/exports/<id>.pdf. Institution: GET /certs/institution/offerings[/<offering_id>] (the list: ?year=, this
+year's by default, and ?page=) · POST /certs/institution/offerings/<offering_id>/exports (own offerings only;
+another's is 404; while one of the offering is queued or running, that one is the answer). Committee: GET
 /certs/lookup?number= · POST /certs/lookup/id (full ID number, audit-logged). Everyone: GET /certs/verify[/<number>]
-(rate-limited). JSON equivalents under /certs/api/. An export job is seen by its owner only (others: 404).
-"""
+(rate-limited). JSON equivalents under /certs/api/. An export job is seen by its owner only (others: 404)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from services.common.auth import COOKIE, Principal, access, check_public_csrf, c
 from services.common.errors import AppError, wants_json
 from services.common.formats import fmt_credits
 from services.common.inputs import load_json, load_query
+from services.common.paging import PER_PAGE
 from services.common.schemas import load_form
 from services.common.web import download
 
@@ -36,6 +37,7 @@ from .schemas import (
     LookupOut,
     MyYearQuery,
     NumberQuery,
+    OfferingsQuery,
     VerifyNameForm,
     VerifyOut,
 )
@@ -93,7 +95,8 @@ def _commit_and_send(job: Any) -> None:
 
 def _commit_or_send(job: Any, new: bool) -> None:
     """A new job is committed and queued; the same export asked for again is answered with its job, unsent (a
-    second message would start a second run of a job already running)."""
+    second message would start a second run of a job already running; a queued one's page sends it again if its
+    message was lost)."""
     if new:
         _commit_and_send(job)
     else:
@@ -190,7 +193,20 @@ def export_download(job_id: int) -> Any:
 @pages.get("/certs/institution/offerings")
 @access("institution")
 def institution_offerings() -> Any:
-    return render_template("certs/offerings.html", offerings=svc.institution_offerings(db.session(), _me()))
+    """学分证书导出: one year's offerings (this year's in Beijing time unless another is chosen), a page at a time."""
+    args = load_query(OfferingsQuery(), {"year": "年度"})
+    today = clock.today_local()
+    this_year = today.year
+    year = args["year"] or this_year
+    session = db.session()
+    page = svc.institution_offerings(session, _me(), year, args)
+    years = svc.offering_years(session, _me())
+    # January and February: when last December's offerings become printable and are exported, from last year's list
+    early = year == this_year and today.month <= 2
+    keep = {"year": year, **({"per_page": page["per_page"]} if args["per_page"] != PER_PAGE else {})}
+    return render_template("certs/offerings.html", page=page, year=year, years=years, keep=keep,
+                           choices=sorted(set(years) | {this_year, year}, reverse=True),
+                           late=svc.printable_since_new_year(session, _me(), year) if early else 0)
 
 
 def _offering_page(offering_id: int, error: str | None = None, status: int = 200) -> Any:
@@ -211,13 +227,15 @@ def institution_offering(offering_id: int) -> Any:
 @access("institution")
 def institution_export(offering_id: int) -> Any:
     try:
-        job = svc.create_offering_export(db.session(), _me(), offering_id)
+        job, new = svc.offering_export(db.session(), _me(), offering_id)
     except AppError as exc:
         db.session().rollback()
         if exc.status == 404:
             raise
         return _offering_page(offering_id, exc.message, exc.status)
-    _commit_and_send(job)
+    _commit_or_send(job, new)
+    if not new:
+        flash("该期项目的学分证书已在导出中，以下是这次导出的进度；完成后即可下载，无需再次导出。", "ok")
     return redirect(f"/certs/exports/{job.id}", 303)
 
 
@@ -364,10 +382,11 @@ def api_offering_certificates(offering_id: int) -> Any:
 @api.route("/institution/offerings/<int:offering_id>/exports", methods=["POST"])
 @access("institution")
 @api.response(202, JobOut)
-@api.doc(security=BEARER, summary="导出本机构一期项目的全部可打印学分证书（一个 PDF）")
+@api.doc(security=BEARER, summary="导出本机构一期项目的全部可打印学分证书（一个 PDF）；该期已有导出排队或生成中时，"
+                                  "返回那一个导出")
 def api_offering_export(offering_id: int) -> Any:
-    job = svc.create_offering_export(db.session(), _me(), offering_id)
-    _commit_and_send(job)
+    job, new = svc.offering_export(db.session(), _me(), offering_id)
+    _commit_or_send(job, new)
     return svc.job_dict(job), 202
 
 

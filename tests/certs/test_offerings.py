@@ -1,0 +1,154 @@
+"""学分证书导出 (the institution office's list of its offerings and the per-offering export): a year at a time, this
+year's by default, paged; an export asked for again while the offering's is on its way is that export."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import threading
+import time
+
+from sqlalchemy import insert, update
+
+from services.common import clock
+from tests.certs.conftest import INST_A, PRINTABLE_DAY, at, award_row
+from tests.certs.test_certificates import client, export_jobs, run_jobs
+from tests.checkin.test_windows_support import csrf_for
+from tests.conftest import bearer
+
+
+def add_offerings(certs_db, year: int, count: int, first_id: int, institution_id: int = 1, last_day: int = 300):
+    """`count` offerings of `year` (one award each), ending a day apart, the last one on day `last_day` of it."""
+    from services.certs.awards.models import EffectiveAward
+
+    rows = []
+    for i in range(count):
+        ends = dt.date(year, 1, 1) + dt.timedelta(days=last_day - 1 - i)
+        rows.append(award_row(first_id + i, first_id + i, "王芳", offering_id=first_id + i,
+                              institution_id=institution_id, ends_on=ends,
+                              project_title=f"{year}年第{i + 1:02d}期培训", project_number=f"{year}-01-01-{i + 1:03d}"))
+    s = certs_db.new_session()
+    s.execute(insert(EffectiveAward), rows)
+    s.commit()
+    s.close()
+
+
+def titles(html: str) -> list[str]:
+    return re.findall(r"<td>(\d{4}年第\d\d期培训)</td>", html)
+
+
+def test_the_offerings_are_listed_a_year_at_a_time_and_a_page_at_a_time(certs_app, certs_db):
+    """An office of many years' offerings had them all on one page: it sees this year's (Beijing time) unless it
+    picks another year, 20 a page, latest ended first; in January it is told where last December's are."""
+    add_offerings(certs_db, 2026, 25, 1000, last_day=340)  # ending 6 December, 5, 4, 3, …: 3 print from 2027
+    add_offerings(certs_db, 2025, 3, 2000)
+    add_offerings(certs_db, 2027, 2, 3000, last_day=5)  # 2027-01-05 and 04
+    add_offerings(certs_db, 2026, 4, 4000, institution_id=2)  # another institution's: never listed here
+    clock.set_now(dt.datetime(2026, 12, 31, 16, 30, tzinfo=dt.UTC))  # 00:30 on 1 January 2027 in Beijing
+    c = client(certs_app, INST_A)
+
+    html = c.get("/certs/institution/offerings").get_data(as_text=True)
+    assert titles(html) == ["2027年第01期培训", "2027年第02期培训"]
+    assert '<option value="2027" selected>2027 年度（2 期）</option>' in html
+    assert '<option value="2026">2026 年度（25 期）</option>' in html and "2025 年度（3 期）" in html
+    assert "2026 年度有 3 期项目于年末结束，其证书自 2027 年起可打印" in html
+    assert 'href="/certs/institution/offerings?year=2026">查看 2026 年度</a>' in html
+
+    first = c.get("/certs/institution/offerings?year=2026").get_data(as_text=True)
+    assert "2026 年度共 25 期" in first and "第 1 / 2 页" in first and "2026 年度有" not in first
+    assert titles(first) == [f"2026年第{i:02d}期培训" for i in range(1, 21)]  # latest ended first
+    nxt = re.search(r'<a href="\?([^"]+)">下一页</a>', first).group(1).replace("&amp;", "&")
+    second = c.get(f"/certs/institution/offerings?{nxt}").get_data(as_text=True)
+    assert titles(second) == [f"2026年第{i:02d}期培训" for i in range(21, 26)] and "第 2 / 2 页" in second
+    assert 'href="?year=2026&page=1">上一页</a>' in second
+    assert titles(c.get("/certs/institution/offerings?year=2026&page=99").get_data(as_text=True)) == titles(second)
+    assert titles(c.get("/certs/institution/offerings?year=2025").get_data(as_text=True)) == [
+        f"2025年第{i:02d}期培训" for i in range(1, 4)]
+    # an offering's page leads back to its year's list
+    assert 'href="/certs/institution/offerings?year=2026">返回列表</a>' in c.get(
+        "/certs/institution/offerings/1000").get_data(as_text=True)
+
+    empty = c.get("/certs/institution/offerings?year=2024").get_data(as_text=True)
+    assert "2024 年度暂无已生效的授分" in empty
+    assert 'href="/certs/institution/offerings?year=2026">2026 年度（25 期）' in empty
+    for bad in ("abc", "1999"):
+        refused = c.get(f"/certs/institution/offerings?year={bad}")
+        assert refused.status_code == 422 and "年度" in refused.get_data(as_text=True)
+    assert c.get("/certs/institution/offerings?page=0").status_code == 422
+
+    clock.set_now(at(dt.date(2027, 3, 1)))  # by March last December's have long been exported: no more hint
+    assert "2026 年度有" not in c.get("/certs/institution/offerings").get_data(as_text=True)
+
+
+def test_an_offering_s_export_asked_for_again_while_on_its_way_is_the_same_job(certs_app, awards, queued, certs_db):
+    """A double click on 导出全部可打印学分证书 (the page's guard aside: a second tab, the API) made a second job
+    rendering the whole offering again: while one of the offering is queued or running, it is the answer, sent to
+    the render queue once; a finished one, or one killed past the task's time limit, is no reason to refuse a new
+    one."""
+    from services.certs.certificates.models import ExportJob
+    from services.certs.certificates.tasks import RENDER_TIME_LIMIT
+
+    clock.set_now(at(PRINTABLE_DAY))
+    c = client(certs_app, INST_A)
+    form = {"csrf_token": csrf_for(INST_A)}
+    first, second = (c.post("/certs/institution/offerings/101/exports", data=form) for _ in range(2))
+    assert first.status_code == second.status_code == 303
+    assert first.headers["Location"] == second.headers["Location"]
+    [(job_id, ids)] = export_jobs(certs_db)
+    assert sorted(ids) == [1, 3] and queued == [job_id]
+    page = c.get(second.headers["Location"]).get_data(as_text=True)
+    assert "该期项目的学分证书已在导出中" in page and "无需再次导出" in page
+    api = certs_app.test_client().post("/certs/api/institution/offerings/101/exports", headers=bearer(INST_A))
+    assert api.status_code == 202 and api.json["id"] == job_id and queued == [job_id]
+
+    s = certs_db.new_session()  # the render task has started it: still the same export
+    s.execute(update(ExportJob).values(state="running", started_at=clock.now()))
+    s.commit()
+    s.close()
+    clock.set_now(at(PRINTABLE_DAY) + dt.timedelta(minutes=10))
+    again = c.post("/certs/institution/offerings/101/exports", data=form)
+    assert again.headers["Location"] == first.headers["Location"] and len(export_jobs(certs_db)) == 1
+    # running past the task's hard time limit: killed with its worker, it never ends; a new export is made
+    clock.set_now(at(PRINTABLE_DAY) + dt.timedelta(seconds=RENDER_TIME_LIMIT + 60))
+    queued.clear()  # the killed run's message is gone with it
+    fresh = c.post("/certs/institution/offerings/101/exports", data=form)
+    assert fresh.status_code == 303 and fresh.headers["Location"] != first.headers["Location"]
+    assert len(export_jobs(certs_db)) == 2
+    assert run_jobs(queued) == ["done"]
+    # finished: exporting the offering again is a new export
+    later = c.post("/certs/institution/offerings/101/exports", data=form)
+    assert later.headers["Location"] not in (first.headers["Location"], fresh.headers["Location"])
+    assert len(export_jobs(certs_db)) == 3
+    queued.clear()
+
+
+def test_two_concurrent_exports_of_one_offering_make_one_job(certs_app, awards, queued, certs_db, monkeypatch):
+    """Both clicks in flight at once (a read then an insert alone would let each find no job): the offering's
+    exports take turns, so the second finds the first's job."""
+    from services.certs.certificates import services as svc
+
+    original = svc.issue_certificates
+
+    def slow_issue(session, awards_):  # type: ignore[no-untyped-def]
+        time.sleep(0.5)  # the first request is still making its job when the second one looks
+        return original(session, awards_)
+
+    monkeypatch.setattr(svc, "issue_certificates", slow_issue)
+    clock.set_now(at(PRINTABLE_DAY))
+    start = threading.Barrier(2)
+    answers: list[str] = []
+
+    def click() -> None:
+        c = client(certs_app, INST_A)
+        start.wait()
+        r = c.post("/certs/institution/offerings/101/exports", data={"csrf_token": csrf_for(INST_A)})
+        answers.append(f"{r.status_code} {r.headers.get('Location')}")
+
+    threads = [threading.Thread(target=click) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    [(job_id, _ids)] = export_jobs(certs_db)
+    assert answers == [f"303 /certs/exports/{job_id}"] * 2 and queued == [job_id]
+    queued.clear()
