@@ -35,11 +35,15 @@ class ExportForm(ZhFormSchema):
     award_id = fields.List(fields.Integer(strict=False, validate=IdRange()), load_default=list)
 
 
+# the most of a number box's text that is read (longer than 16 is said as such); more is refused as too long
+NUMBER_MAX = 200
+
+
 class NumberQuery(ZhSchema):
     class Meta:
         unknown = EXCLUDE
 
-    number = fields.String(load_default="", validate=Length(max=200))  # longer than 16 is said as such
+    number = fields.String(load_default="", validate=Length(max=NUMBER_MAX))
 
 
 class VerifyNameForm(ZhFormSchema):

@@ -30,6 +30,7 @@ from . import tasks
 from .models import JOB_STATES
 from .ratelimit import check_verify_rate, name_check_allowed
 from .schemas import (
+    NUMBER_MAX,
     CertificateListOut,
     ExportForm,
     ExportIn,
@@ -79,6 +80,11 @@ def _job_login_first() -> Any:
     if svc.job_kind(db.session(), (request.view_args or {}).get("job_id", 0)) == "institution":
         return None
     return redirect(trainee_login_url(request.full_path.rstrip("?")))
+
+
+@pages.context_processor
+def _number_max() -> dict[str, int]:
+    return {"number_max": NUMBER_MAX}  # the number boxes take what the page reads
 
 
 def _me() -> Principal:
@@ -241,10 +247,28 @@ def institution_export(offering_id: int) -> Any:
 
 # ---------------------------------------------------------------- committee
 
+def _too_long(count: int) -> str:
+    return (f"证书编号过长：您输入了 {count} 个字符，最多可输入 {NUMBER_MAX} 个。证书编号为 16 位（4 位年份加 12 位"
+            "字母和数字），请只输入证书上“证书编号：”之后的编号。")
+
+
+def _number_box(source: Any) -> tuple[str, str | None]:
+    """The number as typed in a search box (query or form), through its schema, and why it is refused, if it is:
+    text over NUMBER_MAX characters is not read but said to be too long, the box keeping its first NUMBER_MAX (it
+    was emptied without a word). Anything else malformed (a control character) is none."""
+    raw = source.get("number", "")
+    data, errors = load_form(NumberQuery(), {"number": raw})
+    if data is not None:
+        return data["number"], None
+    raw = raw.strip() if isinstance(raw, str) else ""
+    if len(raw) <= NUMBER_MAX:
+        return "", None
+    kept, _unreadable = load_form(NumberQuery(), {"number": raw[:NUMBER_MAX]})
+    return (kept["number"] if kept else ""), _too_long(len(raw))
+
+
 def _typed_number(source: Any) -> str:
-    """The number as typed in a search box (query or form), through its schema; anything malformed is none."""
-    data, errors = load_form(NumberQuery(), {"number": source.get("number", "")})
-    return "" if errors or data is None else data.get("number", "")
+    return _number_box(source)[0]
 
 
 def _number_arg(source: Any) -> str:
@@ -261,7 +285,11 @@ def _lookup_dict(cert: Any, award: Any) -> dict[str, Any]:
 @pages.get("/certs/lookup")
 @access("reviewer")
 def lookup_page() -> Any:
-    typed = svc.typed_number(_typed_number(request.args))  # shown back as typed; the search reads it normalised
+    box, too_long = _number_box(request.args)
+    typed = svc.typed_number(box)  # shown back as typed; the search reads it normalised
+    if too_long:
+        return render_template("certs/lookup.html", number="", typed=typed, info=None, full_id=None,
+                               number_error=too_long), 422
     number = svc.normalise_number(typed)
     found = svc.by_number(db.session(), number) if number else None
     info = _lookup_dict(*found) if found else None
@@ -289,7 +317,11 @@ def lookup_full_id() -> Any:
 @pages.get("/certs/verify")
 @access("public")
 def verify_form() -> Any:
-    typed = svc.typed_number(_typed_number(request.args))
+    box, too_long = _number_box(request.args)
+    typed = svc.typed_number(box)
+    if too_long:  # said beside the box, with what was typed in it; never sent on to an address of that length
+        return render_template("certs/verify.html", info=None, number="", typed=typed, asked=False,
+                               number_error=too_long), 422
     number = svc.normalise_number(typed)
     if number:
         # the number's own address when it reads as typed; else what was typed, so that the page can say it back
@@ -302,13 +334,17 @@ def verify_form() -> Any:
 def _verify_answer(raw: str, name: str = "") -> dict[str, Any]:
     """What the verification page says of the number in its address: the certificate, or why there is none, with
     the number as the verifier typed it (trimmed, a pasted 证书编号： label left out)."""
+    box, too_long = _number_box({"number": raw})
+    typed = svc.typed_number(box)
+    if too_long:
+        return {"info": None, "number": "", "typed": typed, "asked": False, "number_error": too_long}
     data, errors = load_form(NumberQuery(), {"number": raw})
-    typed = svc.typed_number(data["number"]) if data else ""
     number = svc.normalise_number(typed)
     info = svc.verification(db.session(), number, name, name_check_allowed) if number and not errors else None
     problem = str(errors["number"]).rstrip("。") if errors else None if info else svc.number_problem(number)
     read_as = number if number and number != svc.folded_number(typed) else None
-    return {"info": info, "number": typed[:40], "asked": True,
+    # the box keeps what was typed; the sentence above it says back its first 40 characters
+    return {"info": info, "number": typed[:40], "typed": typed, "asked": True,
             "problem": problem, "read_as": read_as}
 
 
@@ -317,7 +353,8 @@ def _verify_answer(raw: str, name: str = "") -> dict[str, Any]:
 def verify_page(number: str) -> Any:
     check_verify_rate()
     answer = _verify_answer(number)
-    return render_template("certs/verify.html", **answer), 200 if answer["info"] else 404
+    status = 200 if answer["info"] else 422 if answer.get("number_error") else 404
+    return render_template("certs/verify.html", **answer), status
 
 
 @pages.post("/certs/verify/<string:number>")
@@ -329,7 +366,7 @@ def verify_name(number: str) -> Any:
     check_verify_rate()
     data, errors = load_form(VerifyNameForm(), request.form)
     answer = _verify_answer(number, data["name"] if data else "")
-    status = 404 if answer["info"] is None else 422 if errors else 200
+    status = 422 if answer.get("number_error") else 404 if answer["info"] is None else 422 if errors else 200
     resp = make_response(render_template("certs/verify.html", name_error=errors.get("name"), **answer), status)
     resp.headers["Cache-Control"] = "no-store"  # the answer about a name stays out of the browser's cache
     return resp
