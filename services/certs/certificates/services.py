@@ -185,7 +185,7 @@ def printable_since_new_year(session: Session, principal: Principal, year: int) 
     first = dt.date(year, 1, 1)
     return session.scalar(select(func.count(distinct(EffectiveAward.offering_id))).where(
         EffectiveAward.institution_id == principal.institution_id, _in_year(year - 1),
-        EffectiveAward.ends_on >= first - PRINTABLE_AFTER)) or 0
+        EffectiveAward.ends_on >= first - PRINTABLE_AFTER, EffectiveAward.revoked_at.is_(None))) or 0
 
 
 def by_number(session: Session, number: str) -> tuple[Certificate, EffectiveAward] | None:

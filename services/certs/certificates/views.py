@@ -5,7 +5,8 @@ Trainee (phone, WeChat's browser):  GET /certs/my · POST /certs/exports · GET 
 year's by default, and ?page=) · POST /certs/institution/offerings/<offering_id>/exports (own offerings only;
 another's is 404; while one of the offering is queued or running, that one is the answer). Committee: GET
 /certs/lookup?number= · POST /certs/lookup/id (full ID number, audit-logged). Everyone: GET /certs/verify[/<number>]
-(rate-limited). JSON equivalents under /certs/api/. An export job is seen by its owner only (others: 404)."""
+(rate-limited). JSON equivalents under /certs/api/. An export job is seen by its owner only (others: 404).
+"""
 
 from __future__ import annotations
 
