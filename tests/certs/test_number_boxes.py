@@ -83,3 +83,29 @@ def test_the_committee_s_lookup_refuses_a_number_too_long_beside_its_box(certs_a
     found = committee.get("/certs/lookup", query_string={"number": value[:16]})
     assert found.status_code == 200 and f"证书 {number}：有效" in found.get_data(as_text=True)
     assert box(found.get_data(as_text=True)) == (number, None)
+
+
+def test_on_a_phone_the_refusal_stands_under_the_box_and_what_it_keeps_can_be_cut_down_and_sent(certs_app):
+    """The refused page on a phone: the sentence is between the box and 验证, the page no wider than the screen,
+    and the kept text, cut down by hand, is what the form sends (a box of 40 characters refused it as too long, in
+    the browser's words)."""
+    from tests.stack.browser import PHONE, served_page
+
+    anon = certs_app.test_client()
+    typed = "2027ABCDEFGHIJKL，" + "请核对这张证书是否有效" * 30
+    html = anon.get("/certs/verify", query_string={"number": typed}).get_data(as_text=True)
+    with served_page(html, "/certs/verify", lambda route: route.fulfill(status=204), device=PHONE,
+                     static_from=anon) as page:
+        where = page.evaluate("""() => Object.fromEntries(["#f-number", "#e-number", "button.big"].map(
+            s => [s, document.querySelector(s).getBoundingClientRect().toJSON()]))""")
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        page.click("#f-number")
+        page.keyboard.press("End")
+        for _ in range(100):  # the sentence's end (the rest she may cut later, or the page tells her again)
+            page.keyboard.press("Backspace")
+        sent = page.evaluate("""() => { const box = document.querySelector('#f-number');
+            return {value: box.value, valid: box.checkValidity()}; }""")
+    box_, said, button = where["#f-number"], where["#e-number"], where["button.big"]
+    assert box_["bottom"] <= said["top"] and said["bottom"] <= button["top"] and said["height"] > 0
+    assert wide <= 360
+    assert sent == {"value": typed[:100], "valid": True}
