@@ -378,6 +378,7 @@ MATRIX: list[Row] = [
     row("GET /certs/api/exports/<int:job_id>", (LOGIN, 200, 404, 404, 404, 403), "/certs/api/exports/{job}"),
     row("GET /certs/institution/offerings", INST_LIST, "/certs/institution/offerings?institution_id={inst_a}"),
     row("GET /certs/institution/offerings/<int:offering_id>", INST_OWN, "/certs/institution/offerings/{oid}"),
+    row("GET /certs/api/institution/offerings", INST_LIST, "/certs/api/institution/offerings?institution_id={inst_a}"),
     row("POST /certs/institution/offerings/<int:offering_id>/exports", INST_OWN_W,
         "/certs/institution/offerings/{oid}/exports"),
     row("GET /certs/api/institution/offerings/<int:offering_id>/certificates", INST_OWN,

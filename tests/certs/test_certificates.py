@@ -574,6 +574,9 @@ ENDPOINTS = {
     "GET /certs/api/exports/<int:job_id>": ("GET", f"/certs/api/exports/{J}", None,
                                             {"anonymous": 401, "trainee": 200, "other_trainee": 404, "inst_a": 404,
                                              "inst_b": 404, "committee": 403}),
+    "GET /certs/api/institution/offerings": ("GET", "/certs/api/institution/offerings", None,
+                                             {"anonymous": 401, "trainee": 403, "other_trainee": 403, "inst_a": 200,
+                                              "inst_b": 200, "committee": 403}),
     "GET /certs/api/institution/offerings/<int:offering_id>/certificates": (
         "GET", "/certs/api/institution/offerings/101/certificates", None,
         {"anonymous": 401, "trainee": 403, "other_trainee": 403, "inst_a": 200, "inst_b": 404, "committee": 403}),

@@ -76,6 +76,17 @@ def test_the_offerings_are_listed_a_year_at_a_time_and_a_page_at_a_time(certs_ap
         assert refused.status_code == 422 and "年度" in refused.get_data(as_text=True)
     assert c.get("/certs/institution/offerings?page=0").status_code == 422
 
+    # the JSON equivalent: the same year, the same pages
+    api = certs_app.test_client()
+    body = api.get("/certs/api/institution/offerings?year=2026&page=2", headers=bearer(INST_A)).json
+    assert (body["total"], body["page"], body["pages"], body["per_page"]) == (25, 2, 2, 20)
+    assert [o["project_title"] for o in body["items"]] == titles(second)
+    assert body["items"][0]["count"] == 1 and body["items"][0]["printable_from"] == "2026-12-14"
+    default = api.get("/certs/api/institution/offerings", headers=bearer(INST_A)).json
+    assert [o["project_title"] for o in default["items"]] == ["2027年第01期培训", "2027年第02期培训"]
+    refused = api.get("/certs/api/institution/offerings?year=abc", headers=bearer(INST_A))
+    assert refused.status_code == 422 and "year" in refused.json["error"]["fields"]
+
     clock.set_now(at(dt.date(2027, 3, 1)))  # by March last December's have long been exported: no more hint
     assert "2026 年度有" not in c.get("/certs/institution/offerings").get_data(as_text=True)
 

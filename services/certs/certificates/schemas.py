@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE
 
-from services.common.paging import PageArgsSchema
+from services.common.paging import PageArgsSchema, page_schema
 from services.common.schemas import IdRange, Length, Range, ZhFormSchema, ZhSchema, fields
 
 
@@ -28,7 +28,8 @@ class OfferingsQuery(PageArgsSchema, ZhSchema):
     class Meta:
         unknown = EXCLUDE
 
-    year = fields.Integer(load_default=None, validate=Range(2000, 2100))
+    year = fields.Integer(load_default=None, validate=Range(2000, 2100),
+                          metadata={"description": "学分计入年度（活动日期所在年度），缺省为今年（北京时间）"})
 
 
 class ExportForm(ZhFormSchema):
@@ -75,6 +76,21 @@ class CertificateRowOut(ZhSchema):
 class CertificateListOut(ZhSchema):
     today = fields.Date()
     items = fields.List(fields.Nested(CertificateRowOut))
+
+
+class OfferingOut(ZhSchema):
+    offering_id = fields.Integer()
+    project_number = fields.String()
+    project_title = fields.String()
+    starts_on = fields.Date()
+    ends_on = fields.Date()
+    count = fields.Integer(metadata={"description": "已生效授分（未撤销）"})
+    revoked = fields.Integer(metadata={"description": "生效后已撤销"})
+    printable = fields.Integer(metadata={"description": "今日可打印"})
+    printable_from = fields.Date(metadata={"description": "可打印日期（项目结束 4 周后）"})
+
+
+OfferingPageOut = page_schema(OfferingOut, "CertsOfferingPage")
 
 
 class JobOut(ZhSchema):

@@ -5,7 +5,8 @@ Trainee (phone, WeChat's browser):  GET /certs/my · POST /certs/exports · GET 
 year's by default, and ?page=) · POST /certs/institution/offerings/<offering_id>/exports (own offerings only;
 another's is 404; while one of the offering is queued or running, that one is the answer). Committee: GET
 /certs/lookup?number= · POST /certs/lookup/id (full ID number, audit-logged). Everyone: GET /certs/verify[/<number>]
-(rate-limited). JSON equivalents under /certs/api/. An export job is seen by its owner only (others: 404).
+(rate-limited). JSON equivalents under /certs/api/ (the offerings list too). An export job is seen by its owner
+only (others: 404).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from .schemas import (
     LookupOut,
     MyYearQuery,
     NumberQuery,
+    OfferingPageOut,
     OfferingsQuery,
     VerifyNameForm,
     VerifyOut,
@@ -406,6 +408,16 @@ def api_export(job_id: int) -> Any:
     if svc.needs_resend(job):
         tasks.send(session, job)
     return svc.job_dict(job)
+
+
+@api.route("/institution/offerings", methods=["GET"])
+@access("institution")
+@api.arguments(OfferingsQuery, location="query", as_kwargs=False)
+@api.response(200, OfferingPageOut)
+@api.doc(security=BEARER,
+         summary="学分证书导出：本机构一个年度（学分计入年度，缺省为今年）的各期项目及可打印证书数，分页")
+def api_institution_offerings(args: dict[str, Any]) -> Any:
+    return svc.institution_offerings(db.session(), _me(), args["year"] or clock.today_local().year, args)
 
 
 @api.route("/institution/offerings/<int:offering_id>/certificates", methods=["GET"])
