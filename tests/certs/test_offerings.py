@@ -112,15 +112,22 @@ def test_an_offering_s_export_asked_for_again_while_on_its_way_is_the_same_job(c
     api = certs_app.test_client().post("/certs/api/institution/offerings/101/exports", headers=bearer(INST_A))
     assert api.status_code == 202 and api.json["id"] == job_id and queued == [job_id]
 
+    # queued long (the render worker down): the page says that exporting again comes back here, not a new export
+    clock.set_now(at(PRINTABLE_DAY) + dt.timedelta(minutes=5))
+    slow = c.get(first.headers["Location"]).get_data(as_text=True)
+    assert "排队时间较长" in slow and "在本期学分证书页再次点击导出，即回到本次导出" in slow
+    queued.clear()  # the page sent it again (its message may have been lost)
+    queued.append(job_id)
+
     s = certs_db.new_session()  # the render task has started it: still the same export
-    s.execute(update(ExportJob).values(state="running", started_at=clock.now()))
+    s.execute(update(ExportJob).values(state="running", started_at=at(PRINTABLE_DAY) + dt.timedelta(minutes=5)))
     s.commit()
     s.close()
     clock.set_now(at(PRINTABLE_DAY) + dt.timedelta(minutes=10))
     again = c.post("/certs/institution/offerings/101/exports", data=form)
     assert again.headers["Location"] == first.headers["Location"] and len(export_jobs(certs_db)) == 1
     # running past the task's hard time limit: killed with its worker, it never ends; a new export is made
-    clock.set_now(at(PRINTABLE_DAY) + dt.timedelta(seconds=RENDER_TIME_LIMIT + 60))
+    clock.set_now(at(PRINTABLE_DAY) + dt.timedelta(minutes=5, seconds=RENDER_TIME_LIMIT + 60))
     queued.clear()  # the killed run's message is gone with it
     fresh = c.post("/certs/institution/offerings/101/exports", data=form)
     assert fresh.status_code == 303 and fresh.headers["Location"] != first.headers["Location"]
