@@ -78,6 +78,7 @@ def test_api_returns_terms(credits_app):
         "offering_id": 101, "institution_id": 1, "project_number": "2026-01-01-001",
         "project_title": "心血管急危重症诊治进展", "year": 2026, "credit_class": "Ⅰ类", "credit_value": "0.50",
         "hours": "1.50", "starts_on": "2026-12-10", "ends_on": "2026-12-11", "approved_at": resp.json["approved_at"],
+        "cancelled_at": None, "cancelled_by": None, "cancel_reason": None,
     }
     missing = credits_app.test_client().get("/credits/api/offerings/999", headers=bearer(REVIEWER))
     assert missing.status_code == 404 and "学分信息不存在" in missing.json["error"]["message"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Date, Integer, Numeric, String
+from sqlalchemy import CheckConstraint, Date, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.common import clock
@@ -15,14 +15,31 @@ from services.common.formats import seq_label
 
 from ..db import Base
 
-__all__ = ["OfferingCredit"]
+__all__ = ["CANCELLED", "REPORT_WAIT", "CancelledOffering", "OfferingCredit", "wait_key"]
 
 
 # Why an awarded credit is not effective yet, by the offering's report state: 达标情况查询 and the desk's 学员账号
 # page tell a doctor the same sentence (an approved report's credits are effective; in between, the event is on its
 # way, and the desk says so itself)
+# way, and the desk says so itself). A cancelled 期 (offering.cancelled) never gets a report, so its pending awards
+# never take effect: the sentence says who ended it, under the key wait_key() gives.
 REPORT_WAIT = {"none": "举办机构尚未提交执行情况反馈", "submitted": "执行情况反馈已提交，待委员会审核",
-               "returned": "执行情况反馈已退回举办机构修改"}
+               "returned": "执行情况反馈已退回举办机构修改",
+               "cancelled:institution": "本期已取消举办，不会提交执行情况反馈，学分不会生效",
+               "cancelled:committee": "本期已被继续医学教育委员会标记为未举办，学分不会生效"}
+# the 期's state in a word, where pages and lists show it beside the offering
+CANCELLED = {"institution": "本期已取消举办", "committee": "已标记未举办"}
+
+
+def wait_key(report_state: str | None, cancelled_by: str | None) -> str:
+    """The key of REPORT_WAIT for an offering: its cancellation first (final), else its report's state."""
+    return f"cancelled:{cancelled_by}" if cancelled_by else (report_state or "")
+
+
+# a cancellation is its time, who and why together, or nothing (the migration states the same text)
+CANCEL_SET_TOGETHER = ("(cancelled_at IS NULL AND cancelled_by IS NULL AND cancel_reason IS NULL) OR "
+                       "(cancelled_at IS NOT NULL AND cancelled_by IN ('institution', 'committee') "
+                       "AND cancel_reason IS NOT NULL)")
 
 
 class OfferingCredit(Base):
@@ -48,6 +65,10 @@ class OfferingCredit(Base):
     report_state: Mapped[str] = mapped_column(String(12), default="none")
     report_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     report_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # offering.cancelled: the 期 is not (or was not) held; final, nothing clears it
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    cancelled_by: Mapped[str | None] = mapped_column(String(12), nullable=True)  # institution | committee
+    cancel_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now, onupdate=clock.now)
 
@@ -57,6 +78,7 @@ class OfferingCredit(Base):
         CheckConstraint("hours >= 0", name="hours_not_negative"),
         CheckConstraint("seq IS NULL OR seq >= 1", name="seq_positive"),
         CheckConstraint("report_state IN ('none', 'submitted', 'returned', 'approved')", name="report_state_known"),
+        CheckConstraint(CANCEL_SET_TOGETHER, name="cancellation_complete"),
     )
 
     @property
@@ -67,3 +89,32 @@ class OfferingCredit(Base):
     def awards_locked(self) -> bool:
         """The report is submitted or approved: the award list it carries must not change underneath it."""
         return self.report_state in ("submitted", "approved")
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancelled_at is not None
+
+    @property
+    def cancelled_label(self) -> str:
+        """本期已取消举办 / 已标记未举办, or "" for a 期 not cancelled."""
+        return CANCELLED.get(self.cancelled_by or "", "")
+
+    @property
+    def cancelled_text(self) -> str:
+        """The state with its reason, as the award pages and the offering list show it."""
+        return f"{self.cancelled_label}（原因：{self.cancel_reason}）" if self.cancelled else ""
+
+
+class CancelledOffering(Base):
+    """An offering.cancelled whose offering credits does not hold yet (its offering.approved is retried or delivered
+    again after it): the approval, when it comes, creates the offering already cancelled."""
+
+    __tablename__ = "cancelled_offerings"
+    offering_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    cancelled_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    cancelled_by: Mapped[str] = mapped_column(String(12))
+    cancel_reason: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint("cancelled_by IN ('institution', 'committee')", name="cancelled_by_known"),
+    )

@@ -17,3 +17,7 @@ class OfferingCreditOutSchema(Schema):
     starts_on = fields.Date()
     ends_on = fields.Date()
     approved_at = fields.DateTime()
+    cancelled_at = fields.DateTime(allow_none=True, metadata={"description": "取消举办 / 标记未举办的时间"})
+    cancelled_by = fields.String(allow_none=True, metadata={"description": "institution 举办机构取消举办 / "
+                                                                          "committee 委员会标记未举办"})
+    cancel_reason = fields.String(allow_none=True)
