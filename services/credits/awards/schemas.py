@@ -114,6 +114,10 @@ class OfferingRowSchema(ZhSchema):
     award_count = fields.Integer()
     analysed = fields.Boolean()
     status = fields.String()
+    cancelled = fields.Boolean(metadata={"description": "本期已取消举办或已标记未举办：不能再授分，已有授分不会生效"})
+    cancelled_by = fields.String(allow_none=True, metadata={"description": "institution 举办机构取消举办 / "
+                                                                          "committee 委员会标记未举办"})
+    cancel_reason = fields.String(allow_none=True)
 
 
 OfferingPageSchema = page_schema(OfferingRowSchema, "CreditOfferingPage")
@@ -183,12 +187,15 @@ class CreditAwardOutSchema(ZhSchema):
     withdrawn_at = fields.AwareDateTime(allow_none=True)
     withdraw_reason = fields.String(allow_none=True)
     version = fields.Integer()
+    state_label = fields.String(metadata={"description": "状态，如 待生效；取消举办的期次的待生效授分为 不会生效"})
 
 
 class AwardListOutSchema(ZhSchema):
     offering_id = fields.Integer()
     count = fields.Integer()
     awards = fields.List(fields.Nested(CreditAwardOutSchema))
+    cancelled = fields.String(allow_none=True, metadata={
+        "description": "期次已取消举办或已标记未举办时的说明（含原因）；否则为空"})
 
 
 class ExclusionOutSchema(ZhSchema):

@@ -82,6 +82,29 @@ def offering_query(principal: Principal, q: str | None = None, year: int | None 
     return stmt.order_by(OfferingCredit.starts_on.desc(), OfferingCredit.offering_id.desc())
 
 
+# why a cancelled 期 takes no more 授分 (the pages say it beside the offering as well, from OfferingCredit)
+NOT_HELD = {"institution": "本期已取消举办，不能再授分或手工录入学分；已有的授分不会生效，如需清理可撤销。",
+            "committee": "本期已被继续医学教育委员会标记为未举办，不能再授分或手工录入学分；已有的授分不会生效，"
+                         "如需清理可撤销。"}
+
+
+def ensure_held(offering: OfferingCredit) -> None:
+    """One rule for every step that leads to or makes an award (考勤分析's 确定, 筛选授分人员, 授分, 恢复授分, 手工录入,
+    更正活动日期): not for a cancelled 期, whose awards can never take effect. 撤销 stays possible (ensure_open)."""
+    if offering.cancelled:
+        raise AppError(409, "offering_cancelled", NOT_HELD[offering.cancelled_by or "institution"])
+
+
+def can_grant(offering: OfferingCredit) -> bool:
+    """What the pages ask before offering 授分 and its steps: the same rule as ensure_grantable."""
+    return not offering.cancelled and not offering.awards_locked
+
+
+def ensure_grantable(offering: OfferingCredit) -> None:
+    ensure_held(offering)
+    ensure_open(offering)
+
+
 def ensure_open(offering: OfferingCredit) -> None:
     """One rule for every change of the award list: not while the execution report is submitted or approved."""
     if offering.report_state == "approved":
@@ -91,7 +114,10 @@ def ensure_open(offering: OfferingCredit) -> None:
                        "执行情况反馈已提交，授分名单已锁定；如需修改，请待继续医学教育委员会退回后再操作。")
 
 
-def grant_status(award_count: int, analysis_count: int, report_state: str = "none", manual_count: int = 0) -> str:
+def grant_status(award_count: int, analysis_count: int, report_state: str = "none", manual_count: int = 0,
+                 cancelled_text: str = "") -> str:
+    if cancelled_text:  # OfferingCredit.cancelled_text: the state with its reason; nothing granted takes effect
+        return cancelled_text + (f"；已有授分 {award_count} 人，不会生效" if award_count else "")
     if report_state == "approved":
         # a 手工录入 never takes effect: counting it among the effective would overstate the valid credit
         extra = f"；手工录入 {manual_count} 人为非有效学分，不生效" if manual_count else ""
@@ -203,7 +229,7 @@ def short_of_rule(session: Session, offering_id: int, inp: AnalysisInput, valid:
 def save_analysis(session: Session, principal: Principal, offering: OfferingCredit,
                   inp: AnalysisInput) -> tuple[AttendanceAnalysis, list[Attendee]]:
     """确定: keep the analysis (the latest one is what 授分 uses); returns it with the valid attendees it found."""
-    ensure_open(offering)
+    ensure_grantable(offering)
     activity_id = activity_id_of(session, offering.offering_id)
     if activity_id is None:
         raise AppError(409, "no_checkins", "本期次尚无二维码考勤记录，无法进行考勤分析。")
@@ -348,7 +374,7 @@ def granted_outside(session: Session, offering_id: int, rows: list[AttendeeRow])
 
 def exclude(session: Session, principal: Principal, offering: OfferingCredit, trainee_key: str, reason: str) -> str:
     """筛选授分人员: untick one valid attendee (not yet granted); the reason goes to the audit log too."""
-    ensure_open(offering)
+    ensure_grantable(offering)
     # the name on her account (更正姓名), as her row shows it; else the one typed at her scan
     name = session.scalar(select(func.coalesce(TraineeAccount.name, AttendanceRecord.name))
                           .select_from(AttendanceRecord)
@@ -371,7 +397,7 @@ def exclude(session: Session, principal: Principal, offering: OfferingCredit, tr
 
 
 def include_again(session: Session, principal: Principal, offering: OfferingCredit, trainee_key: str) -> None:
-    ensure_open(offering)
+    ensure_grantable(offering)
     row = session.scalars(select(AwardExclusion).where(AwardExclusion.offering_id == offering.offering_id,
                                                        AwardExclusion.trainee_key == trainee_key)).first()
     if row is None:
@@ -413,7 +439,7 @@ def _award_values(offering: OfferingCredit, principal: Principal, activity_date:
 
 def grant(session: Session, principal: Principal, offering: OfferingCredit, activity_date: dt.date) -> GrantResult:
     """授分 from the latest saved analysis: every valid attendee not excluded and without an award yet."""
-    ensure_open(offering)
+    ensure_grantable(offering)
     _check_activity_date(offering, activity_date)
     analysis = latest_analysis(session, offering.offering_id)
     if analysis is None:
@@ -468,7 +494,7 @@ def correct_activity_date(session: Session, principal: Principal, offering: Offe
                           reason: str) -> int:
     """更正活动日期: a wrong day chosen at 授分 was for good (恢复授分 brings the old day back); every pending award
     of the offering takes the day chosen now, while the report is open. Returns how many changed."""
-    ensure_open(offering)
+    ensure_grantable(offering)
     _check_activity_date(offering, activity_date)
     if session.scalar(select(CreditAward.id).where(CreditAward.offering_id == offering.offering_id,
                                                    CreditAward.state == "pending").limit(1)) is None:
@@ -493,7 +519,7 @@ NAME_MISMATCH = "该身份证号码已登记的姓名与填写的姓名不一致
 
 def manual_entry(session: Session, principal: Principal, offering: OfferingCredit, data: dict[str, Any]) -> CreditAward:
     """手工录入学分: stored and shown as 非有效学分; it never counts and never becomes effective."""
-    ensure_open(offering)
+    ensure_grantable(offering)
     _check_activity_date(offering, data["activity_date"])
     id_number: str = data["id_number"]
     key = pii.id_hash(id_number)
@@ -548,7 +574,7 @@ def regrant(session: Session, principal: Principal, award: CreditAward, reason: 
     latest analysis still finds her valid (a withdrawn attendance award otherwise stops every later 授分, so
     that a 授分 never undoes a withdrawal by itself). The withdrawn award stays as history."""
     offering = session.scalars(select(OfferingCredit).where(OfferingCredit.offering_id == award.offering_id)).one()
-    ensure_open(offering)
+    ensure_grantable(offering)
     if award.method != "attendance" or award.state != "withdrawn":
         raise AppError(409, "not_regrantable", "只有已撤销的“根据会场考勤授分”记录可以恢复授分。")
     if session.scalar(select(CreditAward.id).where(CreditAward.offering_id == award.offering_id,
@@ -616,10 +642,13 @@ def award_list(session: Session, offering_id: int) -> list[CreditAward]:
                                 .order_by(order, CreditAward.method, CreditAward.name, CreditAward.id)))
 
 
-def state_label(award: CreditAward) -> str:
-    """待生效 / 已生效 / 已撤销; a 手工录入 (非有效学分) never becomes effective, so it never reads 待生效."""
+def state_label(award: CreditAward, offering: OfferingCredit | None = None) -> str:
+    """待生效 / 已生效 / 已撤销; a 手工录入 (非有效学分) never becomes effective, so it never reads 待生效, nor does a
+    pending award of a cancelled 期 (no execution report will be filed for it)."""
     if award.method == "manual" and award.state != "withdrawn":
         return "不生效（非有效学分）"
+    if award.state == "pending" and offering is not None and offering.cancelled:
+        return f"不会生效（{offering.cancelled_label}）"
     return STATES[award.state]
 
 
@@ -662,20 +691,24 @@ def export_xlsx(offering: OfferingCredit, awards: list[CreditAward], forced: dic
         ws.column_dimensions[column].width = width
     ws.freeze_panes = "A3"
     ws.append(text_row(ws, [f"{offering.project_number} {offering.project_title} {offering.seq_label}".rstrip()
-                            + f"（{offering.starts_on} 至 {offering.ends_on}）"]))
+                            + f"（{offering.starts_on} 至 {offering.ends_on}）"
+                            + (f" {offering.cancelled_text}，授分均不会生效" if offering.cancelled else "")]))
     ws.append(["序号", "姓名", "身份证号码", "职称", "单位", "学分类别", "学分", "活动日期", "授分方式", "是否有效学分",
                "状态", "授分时间", "撤销原因", "代签"])
     for i, a in enumerate(awards, 1):
         ws.append(text_row(ws, [i, a.name, pii.masked(a.id_enc), a.title, a.unit, a.credit_class,
                                 float(a.credit_value), a.activity_date.isoformat(), METHODS[a.method],
                                 "否（已撤销）" if a.state == "withdrawn" else
-                                "否（手工录入）" if a.method == "manual" else "是", state_label(a),
+                                "否（手工录入）" if a.method == "manual" else
+                                "否（" + offering.cancelled_label + "）" if offering.cancelled else "是",
+                                state_label(a, offering),
                                 clock.fmt(a.granted_at), a.withdraw_reason or "",
                                 f"有（{len(forced[a.trainee_key])} 次）" if a.trainee_key in forced else ""]))
     current = [a for a in awards if a.state != "withdrawn"]
     valid = sum(1 for a in current if a.method == "attendance")
     # the office reconciles the file against the page: the counts it shows, in the file's last row
-    ws.append(text_row(ws, [f"合计：有效学分 {valid} 人；手工录入（非有效学分）{len(current) - valid} 人；"
+    kind = "根据会场考勤授分（不会生效）" if offering.cancelled else "有效学分"
+    ws.append(text_row(ws, [f"合计：{kind} {valid} 人；手工录入（非有效学分）{len(current) - valid} 人；"
                             f"已撤销 {len(awards) - len(current)} 条"]))
     buf = io.BytesIO()
     wb.save(buf)

@@ -63,8 +63,15 @@ def _me() -> Principal:
 
 
 def _can_edit(offering: Any) -> bool:
-    """Buttons that change the award list: the institution's, while its execution report is not submitted."""
+    """Buttons that change the award list (撤销 among them): the institution's, while its execution report is not
+    submitted."""
     return _me().role == "institution" and not offering.awards_locked
+
+
+def _can_grant(offering: Any) -> bool:
+    """Buttons that lead to or make an award (确定, 不授分, 授分, 恢复授分, 手工录入, 更正活动日期): as _can_edit, and
+    not for a cancelled 期 (svc.can_grant, the rule the services apply)."""
+    return _me().role == "institution" and svc.can_grant(offering)
 
 
 def commit() -> None:
@@ -81,7 +88,10 @@ def _offering_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
             "credit_class": offering.credit_class, "credit_value": offering.credit_value,
             "starts_on": offering.starts_on, "ends_on": offering.ends_on, "award_count": award_count,
             "analysed": bool(analysis_count),
-            "status": svc.grant_status(award_count, analysis_count, offering.report_state, manual_count)})
+            "status": svc.grant_status(award_count, analysis_count, offering.report_state, manual_count,
+                                       offering.cancelled_text),
+            "cancelled": offering.cancelled, "cancelled_by": offering.cancelled_by,
+            "cancel_reason": offering.cancel_reason})
     return rows
 
 
@@ -161,7 +171,8 @@ def offering_list() -> Any:
 def method_step(offering_id: int) -> Any:
     """授分 step 1: the method. Manual entry is offered with the guide's own warning."""
     offering = svc.get_offering(db.session(), _me(), offering_id)
-    return render_template("credits/awards/method.html", o=offering, warning=svc.MANUAL_WARNING, methods=METHODS)
+    return render_template("credits/awards/method.html", o=offering, warning=svc.MANUAL_WARNING, methods=METHODS,
+                           can_grant=_can_grant(offering))
 
 
 PREVIEW_ROWS = 200  # the 考勤分析 preview lists this many; 确定 keeps them all
@@ -186,7 +197,7 @@ def _render_analysis(offering: Any, windows: list[svc.WindowInfo], values: dict[
                            ids=short.get("ids", {}), names=short.get("names", {}), preview_rows=PREVIEW_ROWS,
                            short_rows=SHORT_ROWS,
                            saved_rule=svc.rule_text(saved) if saved else None,
-                           can_edit=_can_edit(offering)), status
+                           can_edit=_can_grant(offering)), status
 
 
 @pages.get("/credits/awards/<int:offering_id>/analysis")
@@ -274,7 +285,7 @@ def _attendees_page(offering_id: int, typed: dict[str, str] | None = None, statu
         windows=windows, rows=shown[(page_no - 1) * ATTENDEES_PER_PAGE: page_no * ATTENDEES_PER_PAGE],
         total=len(rows), counts=counts, page=page_no, pages=pages_n, q=q,
         activity_date=request.args.get("activity_date") or offering.ends_on.isoformat(),
-        can_edit=_can_edit(offering), typed=typed or {},
+        can_edit=_can_grant(offering), typed=typed or {},
         outside=svc.granted_outside(session, offering_id, rows), changed=changed, short=short,
         ticked=len(inp.picks), include_forced=inp.include_forced, ids=ids, names=names,
         short_rows=SHORT_ROWS, not_ended=clock.today_local() < offering.ends_on), status
@@ -387,10 +398,12 @@ def _award_list(offering_id: int, typed: dict[str, Any] | None = None, status: i
     offering = svc.get_offering(session, _me(), offering_id)
     awards = svc.award_list(session, offering_id)
     forced = svc.forced_checkins(session, offering_id)
-    rows = [{**_award_dict(a), "state_label": svc.state_label(a), "forced": len(forced.get(a.trainee_key, ()))}
-            for a in awards]
+    rows = [{**_award_dict(a), "state_label": svc.state_label(a, offering),
+             "forced": len(forced.get(a.trainee_key, ()))} for a in awards]
+    # 撤销 stays possible on a cancelled 期 (the office cleaning up); 更正活动日期 does not
     return render_template("credits/awards/awards.html", o=offering, awards=rows,
                            methods=METHODS, states=STATES, can_edit=_can_edit(offering),
+                           can_grant=_can_grant(offering),
                            committee=_me().role == "reviewer", typed=typed or {}), status
 
 
@@ -456,7 +469,7 @@ def _on_award(award_id: int, back_to: str, schema: Any, label: str, act: Any, do
 
 def _render_manual(offering: Any, values: dict[str, Any], errors: dict[str, str], status: int = 200) -> Any:
     return render_template("credits/awards/manual.html", o=offering, v=values, errors=errors, titles=TITLES,
-                           warning=svc.MANUAL_WARNING, can_edit=_can_edit(offering)), status
+                           warning=svc.MANUAL_WARNING, can_edit=_can_grant(offering)), status
 
 
 @pages.get("/credits/awards/<int:offering_id>/manual")
@@ -622,9 +635,11 @@ def api_manual(offering_id: int) -> Any:
 @api.doc(security=BEARER, summary="授分名单（含撤销的记录；手工录入的标为非有效学分）")
 def api_awards(offering_id: int) -> Any:
     session = db.session()
-    svc.get_offering(session, _me(), offering_id)
-    awards = [_award_dict(a) for a in svc.award_list(session, offering_id)]
-    return {"offering_id": offering_id, "count": len(awards), "awards": awards}
+    offering = svc.get_offering(session, _me(), offering_id)
+    awards = [{**_award_dict(a), "state_label": svc.state_label(a, offering)}
+              for a in svc.award_list(session, offering_id)]
+    return {"offering_id": offering_id, "count": len(awards), "awards": awards,
+            "cancelled": offering.cancelled_text or None}
 
 
 @api.route("/awards/<int:award_id>/withdraw", methods=["POST"])
