@@ -510,6 +510,8 @@ def _credit_status(offering: Any, award: Any, others_granted: bool, excluded: st
     if award is None:
         if excluded:
             return f"未授分：举办机构在筛选授分人员时未授予，原因：{excluded}"
+        if offering is not None and offering.cancelled_by:  # nothing can be granted any more: no need to ask
+            return f"未授分：{offering.cancelled_label}，不再授分"
         if others_granted and valid_now:  # e.g. her last scan reached credits after the 授分
             return "未授分：按举办机构保存的考勤分析为有效人员，举办机构再次点击“授分”即可授予"
         if others_granted:
@@ -522,8 +524,10 @@ def _credit_status(offering: Any, award: Any, others_granted: bool, excluded: st
         return f"手工录入 {value}（非有效学分，不计入达标）"
     if award.state == "effective":
         return f"已生效 {value}"
-    from ..offerings.models import REPORT_WAIT  # late, as the awards above
+    from ..offerings.models import REPORT_WAIT, wait_key  # late, as the awards above
 
+    if award.state == "pending" and offering is not None and offering.cancelled_by:
+        return f"已授分 {value}，不会生效：{REPORT_WAIT[wait_key(None, offering.cancelled_by)]}"
     state = offering.report_state if offering else "none"
     return f"已授分 {value}，待生效：{REPORT_WAIT.get(state, '执行情况反馈已审核通过，学分正在生效')}"
 

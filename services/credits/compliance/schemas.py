@@ -78,6 +78,7 @@ class YearOut(ZhSchema):
     pending = fields.Nested(SumsOut, metadata={"description": "待生效（执行情况反馈审核通过后生效），暂不计入"})
     manual = fields.Nested(SumsOut, metadata={"description": "手工录入学分：非有效学分，不计入达标"})
     withdrawn = fields.Nested(SumsOut, metadata={"description": "已撤销，不计入"})
+    not_held = fields.Nested(SumsOut, metadata={"description": "所属期次已取消举办或已标记未举办：不会生效，不计入"})
     met = fields.Boolean()
     missing_class1 = Credits()
     missing_total = Credits()
@@ -132,7 +133,8 @@ def _year(y: Any) -> dict[str, Any]:
     return {"year": int(y.year),
             "requirement": {"total": _credits(y.requirement.total), "class1": _credits(y.requirement.class1)},
             "requirement_text": y.requirement_text, "effective": _sums(y.effective), "pending": _sums(y.pending),
-            "manual": _sums(y.manual), "withdrawn": _sums(y.withdrawn), "met": bool(y.met),
+            "manual": _sums(y.manual), "withdrawn": _sums(y.withdrawn), "not_held": _sums(y.not_held),
+            "met": bool(y.met),
             "missing_class1": _credits(y.missing_class1), "missing_total": _credits(y.missing_total),
             "missing_text": y.missing_text, "status_text": y.status_text,
             "awards": None if y.awards is None else [_award(a) for a in y.awards]}

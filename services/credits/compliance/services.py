@@ -24,7 +24,7 @@ from services.common.formats import fmt_credits
 
 from ..accounts.models import TraineeAccount
 from ..awards.models import PRINTABLE_AFTER, STATES, CreditAward
-from ..offerings.models import REPORT_WAIT, OfferingCredit
+from ..offerings.models import CANCELLED, REPORT_WAIT, OfferingCredit, wait_key
 from .requirements import Requirement, requirement_for
 
 CLASS1, CLASS2 = "Ⅰ类", "Ⅱ类"
@@ -39,6 +39,8 @@ _OFFERINGS = OfferingCredit.__table__
 # where the execution report a pending award waits for stands (none, submitted, returned, approved): NULL for an
 # award whose offering credits does not hold
 _REPORT_STATE = _OFFERINGS.c.report_state.label("report_state")
+# who ended the 期 (offering.cancelled): a pending award of it never takes effect; NULL when held (or not known)
+_CANCELLED_BY = _OFFERINGS.c.cancelled_by.label("cancelled_by")
 _WITH_OFFERING = _AWARDS.outerjoin(_OFFERINGS, _OFFERINGS.c.offering_id == _AWARDS.c.offering_id)
 _NEWEST_FIRST = (_AWARDS.c.year.desc(), _AWARDS.c.activity_date.desc(), _AWARDS.c.id.desc())
 _ACCOUNTS = TraineeAccount.__table__
@@ -46,7 +48,7 @@ _ACCOUNTS = TraineeAccount.__table__
 _ACCOUNT_WITH_AWARDS = (
     select(_ACCOUNTS.c.trainee_key.label("account_key"), _ACCOUNTS.c.name.label("account_name"),
            _ACCOUNTS.c.id_enc.label("account_id_enc"), _ACCOUNTS.c.must_change.label("account_must_change"),
-           *_ROW_COLUMNS, _REPORT_STATE)
+           *_ROW_COLUMNS, _REPORT_STATE, _CANCELLED_BY)
     .select_from(_ACCOUNTS.outerjoin(_WITH_OFFERING, _AWARDS.c.trainee_key == _ACCOUNTS.c.trainee_key))
     .where(_ACCOUNTS.c.id == bindparam("account_id"))
     .order_by(*_NEWEST_FIRST))
@@ -103,6 +105,7 @@ class YearSummary:
     pending: ClassSums = field(default_factory=ClassSums)
     manual: ClassSums = field(default_factory=ClassSums)
     withdrawn: ClassSums = field(default_factory=ClassSums)
+    not_held: ClassSums = field(default_factory=ClassSums)  # pending, of a 期 cancelled: they never take effect
     awards: list[AwardLine] | None = None  # None: not loaded for this year
 
     @property
@@ -137,6 +140,11 @@ class YearSummary:
         return "已达标" if self.met else f"未达标，{self.missing_text}"
 
 
+def _not_held(row: Any) -> bool:
+    """A pending award by attendance whose 期 was cancelled: it will never take effect."""
+    return row.state == "pending" and row.method == "attendance" and bool(getattr(row, "cancelled_by", None))
+
+
 def _award_line(row: Any, today: dt.date) -> AwardLine:
     due = row.offering_ends_on + PRINTABLE_AFTER  # the same rule as CreditAward.printable_from
     printable_from: dt.date | None = due
@@ -151,6 +159,11 @@ def _award_line(row: Any, today: dt.date) -> AwardLine:
     elif row.method == "manual":
         status, note = "手工录入学分，非有效学分，不计入达标", "不计入达标"
         printable_text, printable_from = "手工录入学分，不生成学分证书", None
+    elif _not_held(row):
+        # the 期 was cancelled (取消举办 / 标记未举办): no report will come, so the award never takes effect
+        wait = REPORT_WAIT[wait_key(None, row.cancelled_by)]
+        status, note = f"不会生效：{wait}，不计入达标", f"{wait}，不计入达标"
+        printable_text, printable_from = "不生成学分证书", None
     elif row.state == "pending":
         wait = REPORT_WAIT.get(getattr(row, "report_state", None) or "")
         if wait:
@@ -169,7 +182,7 @@ def _award_line(row: Any, today: dt.date) -> AwardLine:
         offering_starts_on=row.offering_starts_on, offering_ends_on=row.offering_ends_on,
         activity_date=row.activity_date, method=row.method, state=row.state,
         state_label="手工录入（非有效学分）" if row.method == "manual" and row.state != "withdrawn"
-        else STATES.get(row.state, row.state),
+        else f"不会生效（{CANCELLED[row.cancelled_by]}）" if _not_held(row) else STATES.get(row.state, row.state),
         counted=row.method == "attendance" and row.state == "effective", status_text=status, note=note,
         printable=printable, printable_from=printable_from, printable_text=printable_text)
 
@@ -183,7 +196,7 @@ def account_with_awards(conn: Connection, account_id: int) -> list[Row[Any]]:
 def yearly_summary(session: Session, trainee_key: str, today: dt.date, *, year: int | None = None
                    ) -> list[YearSummary]:
     """Every year the trainee has awards in, plus today's year (and ``year``), newest first (see summarise)."""
-    rows = session.execute(select(*_ROW_COLUMNS, _REPORT_STATE).select_from(_WITH_OFFERING)
+    rows = session.execute(select(*_ROW_COLUMNS, _REPORT_STATE, _CANCELLED_BY).select_from(_WITH_OFFERING)
                            .where(_AWARDS.c.trainee_key == trainee_key).order_by(*_NEWEST_FIRST)).all()
     return summarise(rows, today, year=year)
 
@@ -217,6 +230,8 @@ def summarise(rows: Iterable[Any], today: dt.date, *, year: int | None = None,
             bucket = s.manual
         elif row.state == "effective":
             bucket = s.effective
+        elif _not_held(row):
+            bucket = s.not_held
         else:
             bucket = s.pending
         bucket.add(row.credit_class, Decimal(row.credit_value), 1)
