@@ -53,17 +53,17 @@ def test_the_year_s_figures_by_institution_and_who_met_the_requirement(credits_a
     xian = html.split("<td>西安市第一医院</td>")[1].split("</tr>")[0]
     # 1 offering, ended 12-11 and awarded: held; report not approved; 2 effective, 25 credits, 1 manual
     # (no catalogue counts in this world: 目录项目 and 计划期数 0)
-    assert xian == ("<td>0</td><td>0</td><td>1</td><td>1</td><td>0</td><td>0</td><td>2</td><td>25</td><td>0</td>"
-                    "<td>1</td>")
+    assert xian == ("<td>0</td><td>0</td><td>1</td><td>1</td><td>0</td><td>0</td><td>0</td><td>2</td><td>25</td>"
+                    "<td>0</td><td>1</td>")
     # 202 ended in March with no check-in, award or report: not held, but 未见举办记录; 303 is next January's
     baoji = html.split("<td>宝鸡市中心医院</td>")[1].split("</tr>")[0]
     assert baoji == ("<td>0</td><td>0</td><td>2</td><td>0</td>"
                      '<td><a href="/credits/statistics/unseen?year=2026&amp;institution_id=2">1</a></td>'
-                     "<td>0</td><td>1</td><td>5</td><td>1</td><td>0</td>")
+                     "<td>0</td><td>0</td><td>1</td><td>5</td><td>1</td><td>0</td>")
     assert ("<th>合计</th><th>0</th><th>0</th><th>3</th><th>1</th>"
             '<th><a href="/credits/statistics/unseen?year=2026">1</a></th>'
-            "<th>0</th><th>3</th><th>30</th><th>1</th><th>1</th>") in html
-    assert "<th>已举办</th><th>已过举办日期未见举办记录</th>" in html
+            "<th>0</th><th>0</th><th>3</th><th>30</th><th>1</th><th>1</th>") in html
+    assert "<th>已举办</th><th>已过举办日期未见举办记录</th><th>已取消举办/未举办</th>" in html
     last_year = c.get("/credits/statistics?year=2025").get_data(as_text=True)
     assert "有效学分学员 <strong>1</strong> 人，其中达标 <strong id=\"met\">1</strong> 人" in last_year
     assert c.get("/credits/statistics?year=abc").status_code == 422
@@ -76,8 +76,8 @@ def test_the_year_s_figures_by_institution_and_who_met_the_requirement(credits_a
     ws = load_workbook(io.BytesIO(sheet.data)).active
     rows = list(ws.iter_rows(values_only=True))
     assert "有效学分学员 2 人，达标 1 人" in rows[0][0] and rows[1][0] == "申办机构" and ws.freeze_panes == "A3"
-    assert rows[-1] == ("合计", 0, 0, 3, 1, 1, 0, 3, 30, 1, 1)
-    assert rows[1][4:6] == ("已举办", "已过举办日期未见举办记录")
+    assert rows[-1] == ("合计", 0, 0, 3, 1, 1, 0, 0, 3, 30, 1, 1)
+    assert rows[1][4:7] == ("已举办", "已过举办日期未见举办记录", "已取消举办/未举办")
 
 
 def test_an_offering_over_counts_held_by_a_check_in_or_a_report_not_by_its_dates(credits_app, databases):
@@ -98,7 +98,7 @@ def test_an_offering_over_counts_held_by_a_check_in_or_a_report_not_by_its_dates
     assert baoji().startswith("<td>0</td><td>0</td><td>2</td><td>0</td><td><a href=")
     assert ">1</a></td>" in baoji()
     deliver(event(checkin_id=9, offering_id=202, institution_id=2, activity_id=8))
-    assert baoji().startswith("<td>0</td><td>0</td><td>2</td><td>1</td><td>0</td>")  # no link to nothing
+    assert baoji().startswith("<td>0</td><td>0</td><td>2</td><td>1</td><td>0</td><td>0</td>")  # no link to nothing
     # a report alone (filed on paper attendance, say) is a trace too
     s = databases["credits"].new_session()
     s.execute(update(OfferingCredit).where(OfferingCredit.offering_id == 303).values(
@@ -129,7 +129,7 @@ def test_a_host_with_catalogue_projects_and_nothing_held_is_listed(credits_app, 
     xian = html.split("<td>西安市第一医院</td>")[1].split("</tr>")[0]
     assert xian.startswith("<td>3</td><td>4</td><td>1</td><td>1</td>")
     yanan = html.split("<td>延安市人民医院</td>")[1].split("</tr>")[0]
-    assert yanan == "<td>2</td><td>3</td>" + "<td>0</td>" * 6 + "<td>0</td><td>0</td>"  # 0 unseen: no link
+    assert yanan == "<td>2</td><td>3</td>" + "<td>0</td>" * 7 + "<td>0</td><td>0</td>"  # 0 unseen: no link
     assert "榆林市第一医院" not in html
     assert "<th>合计</th><th>5</th><th>7</th><th>3</th>" in html
     # listed after those that held something
@@ -137,7 +137,7 @@ def test_a_host_with_catalogue_projects_and_nothing_held_is_listed(credits_app, 
     rows = list(load_workbook(io.BytesIO(c.get("/credits/statistics.xlsx?year=2026").data)).active
                 .iter_rows(values_only=True))
     assert rows[1][:4] == ("申办机构", "目录项目", "计划期数", "审批通过期次")
-    assert ("延安市人民医院", 2, 3, 0, 0, 0, 0, 0, 0, 0, 0) in rows
+    assert ("延安市人民医院", 2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0) in rows
     nxt = c.get("/credits/statistics?year=2027").get_data(as_text=True)
     assert "<td>延安市人民医院</td><td>5</td><td>5</td>" in nxt and "西安市第一医院" not in nxt
 

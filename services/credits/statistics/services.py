@@ -37,8 +37,9 @@ class InstitutionRow:
     catalogued: int = 0  # its projects in the year's catalogue (项目目录), as projects last counted them
     planned: int = 0  # their 举办期数 together
     offerings: int = 0  # approved 期
-    held: int = 0  # over, with a trace of being held: a check-in, an award or an execution report
-    unseen: int = 0  # over, with none of these: cancelled, or the host has done nothing yet (the chase list)
+    held: int = 0  # over, with a trace of being held: a check-in, an award or an execution report; not cancelled
+    unseen: int = 0  # over, with none of these and not cancelled: the host has done nothing yet (the chase list)
+    cancelled: int = 0  # offering.cancelled (取消举办 / 标记未举办), whatever its dates: counted apart from both
     reports_approved: int = 0
     effective: int = 0  # awards (人次) in effect, by attendance
     effective_credits: Decimal = ZERO
@@ -58,8 +59,8 @@ class YearFigures:
     def totals(self) -> InstitutionRow:
         total = InstitutionRow(0, "合计")
         for row in self.institutions:
-            for name in ("catalogued", "planned", "offerings", "held", "unseen", "reports_approved", "effective",
-                         "pending", "manual"):
+            for name in ("catalogued", "planned", "offerings", "held", "unseen", "cancelled", "reports_approved",
+                         "effective", "pending", "manual"):
                 setattr(total, name, getattr(total, name) + getattr(row, name))
             total.effective_credits += row.effective_credits
         return total
@@ -80,10 +81,11 @@ def _traced() -> Any:
 
 def unseen_offerings(session: Session, year: int, today: dt.date,
                      institution_id: int | None = None) -> list[OfferingCredit]:
-    """The 期 behind 已过举办日期未见举办记录: approved, over, and without any trace of being held; the clerk's
-    year-end list of whom to ask (by host, then by date)."""
+    """The 期 behind 已过举办日期未见举办记录: approved, over, not cancelled, and without any trace of being held;
+    the clerk's year-end list of whom to ask (by host, then by date). A cancelled 期 is known not held: no one
+    need ask."""
     oc = OfferingCredit
-    stmt = select(oc).where(oc.year == year, oc.ends_on < today, ~_traced())
+    stmt = select(oc).where(oc.year == year, oc.ends_on < today, oc.cancelled_at.is_(None), ~_traced())
     if institution_id is not None:
         stmt = stmt.where(oc.institution_id == institution_id)
     return list(session.scalars(stmt.order_by(oc.institution_name, oc.institution_id, oc.ends_on, oc.offering_id)))
@@ -101,25 +103,32 @@ def year_figures(session: Session, year: int, today: dt.date) -> YearFigures:
             found.name = name
         return found
 
-    # an approved 期 whose days are over is not held for that alone: one cancelled (or never acted on) left no
-    # check-in, no award and no report, and is counted apart, for the committee to ask after
+    # an approved 期 whose days are over is not held for that alone: one never acted on left no check-in, no award
+    # and no report, and is counted apart, for the committee to ask after; one cancelled (offering.cancelled) is
+    # known not held, and is counted in a column of its own, in neither (nor among those still to come)
     oc = OfferingCredit
     traced = _traced()
-    over = oc.ends_on < today
-    for iid, name, n, held, unseen, approved in session.execute(
+    cancelled = oc.cancelled_at.is_not(None)
+    over = (oc.ends_on < today) & ~cancelled
+    for iid, name, n, held, unseen, gone, approved in session.execute(
             select(oc.institution_id, func.max(oc.institution_name), func.count(),
                    func.sum(case((over & traced, 1), else_=0)), func.sum(case((over & ~traced, 1), else_=0)),
+                   func.sum(case((cancelled, 1), else_=0)),
                    func.sum(case((oc.report_state == "approved", 1), else_=0)))
             .where(oc.year == year).group_by(oc.institution_id)):
         r = row(iid, name or "")
         r.offerings, r.held, r.unseen, r.reports_approved = n, int(held or 0), int(unseen or 0), int(approved or 0)
+        r.cancelled = int(gone or 0)
     attendance = CreditAward.method == "attendance"
+    # a pending award of a cancelled 期 waits for nothing (no report will come): not 待生效
+    waiting = ~exists().where(OfferingCredit.offering_id == CreditAward.offering_id,
+                              OfferingCredit.cancelled_at.is_not(None))
     for iid, name, effective, credits, pending, manual in session.execute(
             select(CreditAward.institution_id, func.max(CreditAward.institution_name),
                    func.sum(case(((CreditAward.state == "effective") & attendance, 1), else_=0)),
                    func.sum(case(((CreditAward.state == "effective") & attendance, CreditAward.credit_value),
                                  else_=0)),
-                   func.sum(case(((CreditAward.state == "pending") & attendance, 1), else_=0)),
+                   func.sum(case(((CreditAward.state == "pending") & attendance & waiting, 1), else_=0)),
                    func.sum(case(((CreditAward.method == "manual") & (CreditAward.state != "withdrawn"), 1),
                                  else_=0)))
             .where(CreditAward.year == year).group_by(CreditAward.institution_id)):
@@ -159,21 +168,22 @@ def years_known(session: Session, this_year: int, asked: int) -> list[int]:
 
 
 UNSEEN = "已过举办日期未见举办记录"
+CANCELLED = "已取消举办/未举办"
 
 
 def export_xlsx(figures: YearFigures) -> bytes:
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(f"{figures.year}年度统计")
-    for column, width in zip("ABCDEFGHIJK", (36, 10, 10, 12, 10, 14, 14, 14, 14, 14, 16), strict=False):
+    for column, width in zip("ABCDEFGHIJKL", (36, 10, 10, 12, 10, 14, 14, 14, 14, 14, 14, 16), strict=True):
         ws.column_dimensions[column].width = width
     ws.freeze_panes = "A3"
     ws.append([f"{figures.year} 年度继续医学教育统计（有效学分学员 {figures.trainees} 人，达标 {figures.met} 人；"
                f"达标要求：{figures.requirement_text}）"])
-    ws.append(["申办机构", "目录项目", "计划期数", "审批通过期次", "已举办", UNSEEN, "执行情况反馈已审批",
+    ws.append(["申办机构", "目录项目", "计划期数", "审批通过期次", "已举办", UNSEEN, CANCELLED, "执行情况反馈已审批",
                "有效授分人次", "有效学分合计", "待生效人次", "手工录入（非有效学分）"])
     for r in [*figures.institutions, figures.totals]:
-        ws.append(text_row(ws, [r.name, r.catalogued, r.planned, r.offerings, r.held, r.unseen, r.reports_approved,
-                                r.effective, float(r.effective_credits), r.pending, r.manual]))
+        ws.append(text_row(ws, [r.name, r.catalogued, r.planned, r.offerings, r.held, r.unseen, r.cancelled,
+                                r.reports_approved, r.effective, float(r.effective_credits), r.pending, r.manual]))
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
