@@ -49,7 +49,8 @@ def _desk(credits_app):
 
 
 def _post(client, path, **data):
-    return client.post(path, data={"csrf_token": csrf_for(REVIEWER), **data})
+    """A form of the desk sent, and a change's redirect to its result page followed (as the browser does)."""
+    return client.post(path, data={"csrf_token": csrf_for(REVIEWER), **data}, follow_redirects=True)
 
 
 def test_the_committee_records_a_new_mobile_and_the_reset_code_goes_there(credits_app, databases, trainee):
@@ -187,3 +188,40 @@ def test_the_name_form_comes_back_filled_after_its_account_was_lost(credits_app,
     name_form = found.split('action="/credits/accounts/name"')[1].split("</form>")[0]
     assert 'value="单丽华"' in name_form and 'value="核对身份证"' in name_form
     assert _account(databases).name == "曾小明"
+
+
+def test_a_change_s_result_page_shown_again_never_runs_the_change_twice(credits_app, databases, trainee):
+    """F5 on the page a 恢复初始密码 answered sent the form again: the reset ran twice (a second audit entry, her
+    sessions ended again). A change now answers with a redirect to a GET page naming a short-lived token, never the
+    ID number; reloading it shows the result again, for the clerk who made it only."""
+    from services.credits.accounts import desk as desk_module
+
+    desk = _desk(credits_app)
+    key = pii.id_hash(ID_NUMBER)
+    answer = desk.post("/credits/accounts/reset",
+                       data={"csrf_token": csrf_for(REVIEWER), "trainee_key": key, "reason": "本人持身份证申请"})
+    assert answer.status_code == 303
+    location = answer.headers["Location"]
+    assert re.fullmatch(r"/credits/accounts\?r=[A-Za-z0-9_-]{16,64}", location)
+    assert ID_NUMBER not in location and key not in location
+    for _ in range(2):  # the page, and F5 on it
+        page = desk.get(location)
+        html = page.get_data(as_text=True)
+        assert page.status_code == 200 and "已恢复初始密码并解除锁定" in html and "曾小明" in html
+        assert ID_NUMBER not in html
+    assert [e.action for e in _audit(databases)] == ["password_reset"]
+
+    other = login_client(credits_app.test_client(), REVIEWER.__class__(
+        role="reviewer", subject="reviewer:2", name="审核员乙", reviewer_id=2))
+    for client, url in ((other, location), (desk, "/credits/accounts?r=not-a-token"),
+                        (desk, "/credits/accounts?r=" + "A" * 32)):
+        page = client.get(url)
+        html = page.get_data(as_text=True)
+        assert page.status_code == 200 and desk_module.RESULT_GONE in html and "曾小明" not in html, url
+    # past its few minutes the token is gone: said so, nothing run
+    from services.common.config import redis_client
+
+    redis_client().delete(desk_module.RESULT_PREFIX + location.split("r=")[1])
+    html = desk.get(location).get_data(as_text=True)
+    assert desk_module.RESULT_GONE in html and "已恢复初始密码" not in html
+    assert [e.action for e in _audit(databases)] == ["password_reset"]

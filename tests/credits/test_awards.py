@@ -200,7 +200,7 @@ def test_a_name_corrected_at_the_desk_reaches_her_awards_the_report_and_certs(cr
     sent = len(granted_events(cdb))
     desk = client_for(credits_app, "reviewer")
     done = desk.post("/credits/accounts/name",
-                     data=form(REVIEWER, trainee_key=key(3), name="李纳", reason="核对身份证"))
+                     data=form(REVIEWER, trainee_key=key(3), name="李纳", reason="核对身份证"), follow_redirects=True)
     assert done.status_code == 200 and "学分证书上的姓名随之更正" in done.get_data(as_text=True)
     assert sorted(a.name for a in awards(cdb)) == ["吴倩", "李纳"]
     assert "李纳" in c.get(f"/credits/awards/{OFFERING}/list").get_data(as_text=True)
@@ -226,8 +226,9 @@ def test_an_award_made_after_the_desk_corrected_her_name_carries_the_corrected_o
 
     new_account(databases, "李娜", id_number(3))
     desk = client_for(credits_app, "reviewer")
-    assert desk.post("/credits/accounts/name", data=form(REVIEWER, trainee_key=key(3), name="李纳",
-                                                          reason="核对身份证")).status_code == 200
+    renamed = desk.post("/credits/accounts/name", data=form(REVIEWER, trainee_key=key(3), name="李纳",
+                                                             reason="核对身份证"), follow_redirects=True)
+    assert renamed.status_code == 200 and "已更正姓名" in renamed.get_data(as_text=True)
     c = client_for(credits_app, "inst_a")
     preview = c.post(f"/credits/awards/{OFFERING}/analysis",
                      data=analysis_form(1, 2, 3, 4, action="preview")).get_data(as_text=True)

@@ -7,13 +7,20 @@ to a phone of its own."""
 
 from __future__ import annotations
 
+import json
+import logging
+import re
+import secrets
 from typing import Any
 
-from flask import Blueprint, render_template, request
+import redis
+from flask import Blueprint, redirect, render_template, request
 
 from services.common import auth as cauth
 from services.common.auth import access, current
+from services.common.config import redis_client
 from services.common.errors import AppError
+from services.common.logs import brief
 from services.common.schemas import load_form
 
 from ..awards import services as award_svc
@@ -22,9 +29,25 @@ from . import schemas as sc
 from . import services as svc
 from .views import act, ending_sessions, principal_for
 
+log = logging.getLogger(__name__)
 pages = Blueprint("credits_accounts_desk", __name__, template_folder="templates")
 
 PAGE = "credits/accounts/desk.html"
+
+# A change done, its page is reached by a redirect to GET /credits/accounts?r=<token>: F5 shows it again and never
+# runs the change twice (恢复初始密码 would otherwise end her sessions again and log a second reset). The token
+# names, in Redis for a few minutes, which account and which change, for the clerk who made it only; the ID
+# number is never in the address.
+RESULT_PREFIX = "cme:desk-result:"
+RESULT_KEEP_SECONDS = 600
+RESULT_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+RESULT_GONE = "该操作已完成，结果页已过期（保留 10 分钟）。如需查看该学员账号，请重新输入身份证号码查询。"
+DONE = {
+    "mobile": "已更新登记的手机号码（已记入操作日志）。学员可凭新手机号码通过“忘记密码”重设密码。",
+    "name": "已更正姓名（已记入操作日志），其学分记录和学分证书上的姓名随之更正。"
+            "未修改过密码的，初始密码为新姓名的全拼。",
+    "reset": "已恢复初始密码并解除锁定（已记入操作日志）。学员用姓名全拼登录后须先修改密码。",
+}
 
 
 def _page(status: int = 200, **context: Any) -> Any:
@@ -37,7 +60,48 @@ def _page(status: int = 200, **context: Any) -> Any:
 @pages.get("/credits/accounts")
 @access("reviewer")
 def desk() -> Any:
-    return _page()
+    """The desk; with ?r=<token>, the result of a change just made (see RESULT_PREFIX), shown as often as asked."""
+    token = request.args.get("r")
+    if token is None:
+        return _page()
+    result = _result(token)
+    account = svc.find_account_by_key(db.session, result["trainee_key"]) if result else None
+    if result is None or account is None:
+        return _page(errors={"_schema": RESULT_GONE})
+    return _page(account=svc.account_view(db.session, account), done=DONE[result["which"]])
+
+
+def _keep_result(trainee_key: str, which: str) -> str | None:
+    """A token for the result of a change (None without Redis: the page is then shown in the POST's answer)."""
+    token = secrets.token_urlsafe(24)
+    me = current()
+    record = json.dumps({"trainee_key": trainee_key, "which": which, "by": me.subject if me else ""})
+    try:
+        redis_client().set(RESULT_PREFIX + token, record, ex=RESULT_KEEP_SECONDS)
+    except redis.RedisError as exc:
+        log.warning("desk result not kept, shown in the POST's answer (%s)", brief(exc))
+        return None
+    return token
+
+
+def _result(token: str) -> dict[str, str] | None:
+    """The kept result the token names, if it is the clerk's own and not expired."""
+    if not RESULT_TOKEN.fullmatch(token):
+        return None
+    try:
+        raw = redis_client().get(RESULT_PREFIX + token)
+    except redis.RedisError as exc:
+        log.warning("desk result not read (%s)", brief(exc))
+        return None
+    try:
+        record = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    me = current()
+    if (not isinstance(record, dict) or me is None or record.get("by") != me.subject
+            or record.get("which") not in DONE or not isinstance(record.get("trainee_key"), str)):
+        return None
+    return record
 
 
 @pages.post("/credits/accounts")
@@ -70,7 +134,7 @@ def _kept(form: Any, which: str, prefix: str = "") -> dict[str, str]:
     return {"which": which, **{k: form.get(prefix + k, "")[:500] for k in CHANGE_FIELDS[which]}}
 
 
-def _change(which: str, schema: Any, apply: Any, done: str) -> Any:
+def _change(which: str, schema: Any, apply: Any) -> Any:
     data, errors = load_form(schema, request.form)
     key = request.form.get("trainee_key", "")
     # the form does not name its account (its hidden key lost, a page from before the keys were rotated): nothing
@@ -91,23 +155,23 @@ def _change(which: str, schema: Any, apply: Any, done: str) -> Any:
         return _page(exc.status, account=svc.account_view(db.session, account),
                      errors={**(exc.fields or {}), "_schema": exc.message}, form=request.form, which=which)
     cauth.end_sessions_of(principal_for(account).subject)  # a phone signed in as her must sign in again
-    return _page(account=svc.account_view(db.session, account), done=done)
+    token = _keep_result(account.trainee_key, which)
+    if token is None:
+        return _page(account=svc.account_view(db.session, account), done=DONE[which])
+    return redirect(f"/credits/accounts?r={token}", 303)
 
 
 @pages.post("/credits/accounts/mobile")
 @access("reviewer")
 def desk_mobile() -> Any:
     return _change("mobile", sc.AccountMobileForm(),
-                   lambda s, me, account, data: svc.desk_change_mobile(s, me, account, data["mobile"], data["reason"]),
-                   "已更新登记的手机号码（已记入操作日志）。学员可凭新手机号码通过“忘记密码”重设密码。")
+                   lambda s, me, account, data: svc.desk_change_mobile(s, me, account, data["mobile"], data["reason"]))
 
 
 @pages.post("/credits/accounts/name")
 @access("reviewer")
 def desk_name() -> Any:
-    return _change("name", sc.AccountNameForm(),
-                   _change_name,
-                   "已更正姓名（已记入操作日志），其学分记录和学分证书上的姓名随之更正。未修改过密码的，初始密码为新姓名的全拼。")
+    return _change("name", sc.AccountNameForm(), _change_name)
 
 
 def _change_name(session: Any, me: Any, account: Any, data: dict[str, Any]) -> None:
@@ -119,5 +183,4 @@ def _change_name(session: Any, me: Any, account: Any, data: dict[str, Any]) -> N
 @access("reviewer")
 def desk_reset() -> Any:
     return _change("reset", sc.AccountResetForm(),
-                   lambda s, me, account, data: svc.desk_reset(s, me, account, data["reason"]),
-                   "已恢复初始密码并解除锁定（已记入操作日志）。学员用姓名全拼登录后须先修改密码。")
+                   lambda s, me, account, data: svc.desk_reset(s, me, account, data["reason"]))
