@@ -264,7 +264,9 @@ def test_a_cancelled_offering_leaves_the_chase_list_for_a_column_of_its_own(cred
 
     unseen_link = '<td><a href="/credits/statistics/unseen?year=2026&amp;institution_id=2">1</a></td>'
     assert baoji().startswith("<td>0</td><td>0</td><td>2</td><td>0</td>" + unseen_link + "<td>0</td>")
-    assert "2026-02-01-001" in c.get("/credits/statistics/unseen?year=2026").get_data(as_text=True)
+    chase = c.get("/credits/statistics/unseen?year=2026").get_data(as_text=True)
+    assert "2026-02-01-001" in chase
+    assert '<a href="/projects/review/offerings/202">查看登记</a>' in chase  # where 标记未举办 is
     deliver(cancelled(offering_id=202, institution_id=2, by="committee", reason="经核实未举办"))
     deliver(cancelled(offering_id=303, institution_id=2, reason="场地无法落实"))  # not due yet: counted all the same
     # 审批通过 2, 已举办 0, 未见举办记录 0, 已取消/未举办 2; 待生效 stays the one of another 期
