@@ -2,7 +2,8 @@
 
 The committee approves an offering while the checkin worker and Redis are down; the activity must
 not appear; once they are back it appears exactly once, and a relay re-sending the same event
-changes nothing (the consumer is idempotent).
+changes nothing (the consumer is idempotent). The office then cancels the 期 (取消举办): checkin closes the
+activity and credits refuses 授分.
 """
 
 from __future__ import annotations
@@ -104,6 +105,20 @@ def test_activity_appears_exactly_once_after_delivery_returns(stack, demo):
                      what="the redelivered event to be skipped")
     assert len(activities_of(stack, inst_auth, offering_id)) == 1
     assert _log_mentions(stack, "worker-checkin", f"{event_id} applied") == 1
+
+    # 取消举办 before it starts: the same relay and workers close the activity and stop 授分, exactly once
+    r = stack.http.post(stack.url(f"/projects/api/filings/{filing_id}/cancel"), headers=inst_auth,
+                        json={"reason": "会场改作他用"})
+    assert r.status_code == 200 and r.json()["state"] == "cancelled", r.text
+    [closed] = stack.wait_until(lambda: [a for a in activities_of(stack, inst_auth, offering_id)
+                                         if a.get("cancelled_at")], 60, what="checkin to close the activity")
+    assert (closed["cancelled_by"], closed["cancel_reason"]) == ("institution", "会场改作他用")
+    record = stack.wait_until(lambda: (credits_record() or {}).get("cancelled_at") and credits_record(), 60,
+                              what="credits to record the cancellation")
+    assert record["cancelled_by"] == "institution"
+    r = stack.http.post(stack.url(f"/credits/api/offerings/{offering_id}/grant"), headers=inst_auth,
+                        json={"activity_date": record["ends_on"]})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "offering_cancelled", r.text
 
 
 
