@@ -190,9 +190,15 @@ ROLES = ("anonymous", "inst_a", "inst_b", "reviewer")
 
 
 @pytest.fixture
-def world(inst_a, inst_b, reviewer, ready_filing, frozen):
+def world(projects_db, inst_a, inst_b, reviewer, ready_filing, frozen):
+    from services.projects.filings.models import Filing
+
     project, fid = ready_filing(*inst_a, submit=True)
-    return {"pid": project.id, "fid": fid, "inst_a": inst_a[1], "inst_b": inst_b[1], "reviewer": reviewer[1]}
+    s = projects_db.new_session()
+    oid = s.scalar(select(Filing.offering_id).where(Filing.id == fid))
+    s.close()
+    return {"pid": project.id, "fid": fid, "oid": oid, "inst_a": inst_a[1], "inst_b": inst_b[1],
+            "reviewer": reviewer[1]}
 
 
 # (method, url, who may: expected status for each role in ROLES)
@@ -221,6 +227,7 @@ ENDPOINTS = [
     ("GET", "/projects/review/filings/{fid}", (302, 403, 403, 200)),
     ("POST", "/projects/review/filings/{fid}/return", (401, 403, 403, 409)),  # no page version: a stale page
     ("POST", "/projects/review/filings/{fid}/contact", (401, 403, 403, 200)),
+    ("GET", "/projects/review/offerings/{oid}", (302, 403, 403, 302)),  # on to its filing
     ("GET", "/projects/api/review/filings", (401, 403, 403, 200)),
     ("GET", "/projects/api/review/filings/{fid}", (401, 403, 403, 200)),
     ("POST", "/projects/api/review/filings/{fid}/return", (401, 403, 403, 422)),
@@ -261,7 +268,8 @@ def test_all_my_endpoints_are_in_the_permission_table(projects_app):
     mine = {k for k in endpoint_access(projects_app)
             if any(p in k for p in ("/catalogue", "/filings", "/offerings"))}
     listed = {f"{m} " + u.replace("{pid}", "<int:project_id>").replace("{fid}", "<int:filing_id>")
-              .replace("/uploads/notice", "/uploads/<kind>") for m, u, _ in ENDPOINTS}
+              .replace("{oid}", "<int:offering_id>").replace("/uploads/notice", "/uploads/<kind>")
+              for m, u, _ in ENDPOINTS}
     assert mine == listed
 
 
