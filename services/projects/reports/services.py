@@ -21,7 +21,7 @@ from services.common.errors import AppError
 from services.common.formats import fmt_credits
 from services.common.paging import matches, paginate
 
-from ..audit.models import history_of, record
+from ..audit.models import histories_of, history_of, record
 from ..awarded.models import AwardedList, AwardedTrainee
 from ..catalogue.models import Project
 from ..filings.models import Filing, Offering
@@ -460,8 +460,13 @@ def upload_dict(report: ExecutionReport, u: ReportUpload) -> dict[str, Any]:
             "sha256": u.sha256, "url": f"/projects/reports/{report.id}/uploads/{u.id}", "is_image": u.is_image}
 
 
-def attendance_dict(session: Session, report: ExecutionReport) -> dict[str, Any]:
-    source = awarded_list(session, report)
+_UNREAD: Any = object()  # a report_dict argument its caller did not read for it
+
+
+def attendance_dict(session: Session, report: ExecutionReport, source: AwardedList | None = _UNREAD
+                    ) -> dict[str, Any]:
+    if source is _UNREAD:
+        source = awarded_list(session, report)
     trainees = [{"name": t.name, "id_masked": t.id_masked, "title": t.title, "unit": t.unit,
                  "credit_class": t.credit_class, "credit_value": t.credit_value, "activity_date": t.activity_date,
                  "method": t.method, "manual": t.manual, "state": t.state, "forced": t.forced}
@@ -496,7 +501,18 @@ def cross_checks(report: ExecutionReport, filing: Any, project: Any, imported: i
     return notes
 
 
-def report_dict(session: Session, principal: Principal, report: ExecutionReport) -> dict[str, Any]:
+def report_dicts(session: Session, principal: Principal, reports: list[ExecutionReport]) -> list[dict[str, Any]]:
+    """report_dict of a page of reports, their award lists and 办理记录 read for the page at once (two queries per
+    report otherwise)."""
+    sources = {(a.offering_id, a.institution_id): a for a in session.scalars(
+        select(AwardedList).where(AwardedList.offering_id.in_({r.offering_id for r in reports})))} if reports else {}
+    histories = histories_of(session, states.OBJECT, [r.id for r in reports])
+    return [report_dict(session, principal, r, sources.get((r.offering_id, r.institution_id)), histories[r.id])
+            for r in reports]
+
+
+def report_dict(session: Session, principal: Principal, report: ExecutionReport,
+                source: AwardedList | None = _UNREAD, history: list[Any] | None = None) -> dict[str, Any]:
     offering = report.offering
     filing = offering.filing
     assert filing is not None
@@ -513,7 +529,7 @@ def report_dict(session: Session, principal: Principal, report: ExecutionReport)
         "lecturers": [{"name": lec.name, "title": lec.title, "unit": lec.unit, "topic": lec.topic,
                        "hours": lec.hours} for lec in report.lecturers],
         "uploads": [upload_dict(report, u) for u in report.uploads],
-        "attendance": (attendance := attendance_dict(session, report)),
+        "attendance": (attendance := attendance_dict(session, report, source)),
         "checks": cross_checks(report, filing, offering.project, attendance["count"] if attendance["imported_at"]
                                else None),
         "materials": [{"title": m.title, "editor": m.editor, "publisher": m.publisher, "year": m.year}
@@ -521,6 +537,7 @@ def report_dict(session: Session, principal: Principal, report: ExecutionReport)
         "summary": report.summary, "missing": missing_by_page(session, report) if report.state in states.EDITABLE
         else [], "return_reason": report.return_reason, "created_at": report.created_at,
         "submitted_at": report.submitted_at, "submitted_late": submitted_late(filing, report),
-        "decided_at": report.decided_at, "history": history_of(session, states.OBJECT, report.id),
+        "decided_at": report.decided_at,
+        "history": history if history is not None else history_of(session, states.OBJECT, report.id),
     }
 

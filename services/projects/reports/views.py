@@ -632,7 +632,7 @@ def api_submit(report_id: int) -> Any:
 def api_review_list(args: dict[str, Any]) -> Any:
     session = db.session()
     page = services.review_page(session, args, whole=True)
-    page["items"] = [services.report_dict(session, _me(), r) for r in page["items"]]
+    page["items"] = services.report_dicts(session, _me(), page["items"])
     return page
 
 
