@@ -105,6 +105,14 @@ def _sqlite_lock_for_update(state: Any) -> None:
         raw.execute("BEGIN IMMEDIATE")
 
 
+def xact_lock(session: Session, key: str) -> None:
+    """Take turns on `key` until the transaction ends (PostgreSQL's advisory lock; SQLite has one writer at a time,
+    and its SELECT … FOR UPDATE takes the write lock): two requests or workers on the same thing cannot each miss
+    what the other has not committed yet."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
+
+
 def savepoint(session: Session) -> Any:
     """session.begin_nested(), inside a real transaction on SQLite too. pysqlite emits its BEGIN only before
     INSERT, UPDATE or DELETE, so a SAVEPOINT opened before any of them began SQLite's transaction itself and its

@@ -20,12 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from sqlalchemy import CheckConstraint, Index, Integer, String, func, select, text
+from sqlalchemy import CheckConstraint, Index, Integer, String, func, select
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
 from . import clock, pii, sms
 from .config import env, get_settings
-from .db import UTCDateTime
+from .db import UTCDateTime, xact_lock
 from .errors import AppError, KeptError
 from .logs import brief
 
@@ -87,8 +87,7 @@ def code_hash(subject: str, code: str) -> str:
 
 def _lock_mobile(session: Session, mobile_h: str) -> None:
     """Serialise sends to one mobile so two quick clicks cannot both pass the 60 s and daily checks."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": "sms:" + mobile_h})
+    xact_lock(session, "sms:" + mobile_h)
 
 
 @dataclass

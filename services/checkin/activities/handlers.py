@@ -23,12 +23,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.common import clock
-from services.common.db import insert_for, savepoint
+from services.common.db import insert_for, savepoint, xact_lock
 from services.common.events import ScheduleItemSchema, parse_time
 
 from ..windows.services import ensure_schedule_windows
@@ -112,8 +112,7 @@ def _lock_offering(session: Session, offering_id: int) -> None:
     """One offering's approval and cancellation take turns until the first commits (PostgreSQL: a transaction
     lock on the offering; SQLite has one writer at a time anyway). Without it, a cancellation finding no activity
     and an approval finding no note, at the same moment, would leave the activity open."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"checkin-offering:{offering_id}"})
+    xact_lock(session, f"checkin-offering:{offering_id}")
 
 
 HANDLERS: dict[str, Callable[[Session, dict[str, Any], dict[str, Any]], None]] = {

@@ -15,12 +15,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.common import clock
-from services.common.db import insert_for, savepoint
+from services.common.db import insert_for, savepoint, xact_lock
 from services.common.events import parse_time
 
 from .models import CancelledOffering, OfferingCredit
@@ -35,8 +35,7 @@ def _lock_offering(session: Session, offering_id: int) -> None:
     """An offering's approval and cancellation take turns: each would otherwise not see the other's uncommitted row
     (the approval its note, the cancellation its offering) and the cancellation would be lost. SQLite: the
     SELECT … FOR UPDATE that follows takes the database's write lock (services.common.db)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"credits-offering:{offering_id}"})
+    xact_lock(session, f"credits-offering:{offering_id}")
 
 
 def _apply_note(session: Session, row: OfferingCredit) -> None:
