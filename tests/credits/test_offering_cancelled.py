@@ -227,6 +227,7 @@ def test_the_trainee_and_the_desk_are_told_why_the_credit_will_not_take_effect(c
     html = login_client(credits_app.test_client(), trainee).get("/credits/compliance").get_data(as_text=True)
     line = html.split("心血管急危重症诊治进展")[1].split('class="award')[0]
     assert "不会生效（本期已取消举办）" in line and "本期已取消举办，不会提交执行情况反馈，学分不会生效" in line
+    assert '<span class="badge withdrawn">不会生效' in line  # not the yellow of a credit on its way
     assert "学分证书：不生成学分证书" in line and "待生效学分" not in html
     assert "所属期次已取消举办或已标记未举办的授分 10 分（1 条）" in html
     api = credits_app.test_client().get("/credits/api/me/compliance", headers=api_headers_for(trainee)).json

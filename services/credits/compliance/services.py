@@ -95,6 +95,7 @@ class AwardLine:
     printable: bool
     printable_from: dt.date | None
     printable_text: str
+    badge: str = ""  # the badge's colour class: a pending award of a 期 not held is not "on its way"
 
 
 @dataclass
@@ -184,7 +185,9 @@ def _award_line(row: Any, today: dt.date) -> AwardLine:
         state_label="手工录入（非有效学分）" if row.method == "manual" and row.state != "withdrawn"
         else f"不会生效（{CANCELLED[row.cancelled_by]}）" if _not_held(row) else STATES.get(row.state, row.state),
         counted=row.method == "attendance" and row.state == "effective", status_text=status, note=note,
-        printable=printable, printable_from=printable_from, printable_text=printable_text)
+        printable=printable, printable_from=printable_from, printable_text=printable_text,
+        badge="manual" if row.method == "manual" and row.state != "withdrawn" else "withdrawn" if _not_held(row)
+        else row.state)
 
 
 def account_with_awards(conn: Connection, account_id: int) -> list[Row[Any]]:
