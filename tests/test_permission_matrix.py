@@ -343,6 +343,9 @@ MATRIX: list[Row] = [
     row("POST /credits/awards/<int:offering_id>/manual", INST_OWN_W, "/credits/awards/{oid}/manual"),
     row("POST /credits/awards/award/<int:award_id>/withdraw", BOTH_W, "/credits/awards/award/{award}/withdraw"),
     row("POST /credits/awards/award/<int:award_id>/regrant", INST_OWN_W, "/credits/awards/award/{award}/regrant"),
+    # 恢复 of an effective award withdrawn by mistake: the committee's only ({award} is not withdrawn: a 409)
+    row("POST /credits/awards/award/<int:award_id>/restore", COMMITTEE_W, "/credits/awards/award/{award}/restore",
+        {"reason": "误撤销"}),
     row("GET /credits/api/grant/offerings", LIST_BOTH, "/credits/api/grant/offerings?institution_id={inst_a}"),
     row("GET /credits/api/offerings/<int:offering_id>", READ_BOTH, "/credits/api/offerings/{oid}"),
     row("GET /credits/api/offerings/<int:offering_id>/windows", READ_BOTH, "/credits/api/offerings/{oid}/windows"),
@@ -360,6 +363,8 @@ MATRIX: list[Row] = [
     row("POST /credits/api/offerings/<int:offering_id>/manual-awards", INST_OWN_W,
         "/credits/api/offerings/{oid}/manual-awards"),
     row("POST /credits/api/awards/<int:award_id>/withdraw", BOTH_W, "/credits/api/awards/{award}/withdraw"),
+    row("POST /credits/api/awards/<int:award_id>/restore", COMMITTEE_W, "/credits/api/awards/{award}/restore",
+        {"reason": "误撤销"}),
     # ---- certs: the trainee's export {job} and certificate {cert}, of A's offering {oid} ----------------------
     row("GET /certs/healthz", ALL_200),
     row("GET /certs/metrics", ALL_200),  # the gateway does not route it (tests/stack/test_gateway.py)

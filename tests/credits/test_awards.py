@@ -738,10 +738,15 @@ ENDPOINTS = {
         "GET", f"/credits/api/offerings/{OFFERING}/awards", None, "read"),
     "POST /credits/api/awards/<int:award_id>/withdraw": (
         "POST", "/credits/api/awards/999/withdraw", {"reason": "核对有误"}, "both_missing"),
+    # 恢复 of an effective award withdrawn by mistake: the committee's only
+    "POST /credits/awards/award/<int:award_id>/restore": (
+        "POST", "/credits/awards/award/999/restore", {"reason": "误撤销"}, "committee_missing"),
+    "POST /credits/api/awards/<int:award_id>/restore": (
+        "POST", "/credits/api/awards/999/restore", {"reason": "误撤销"}, "committee_missing"),
 }
 OWNER_STATUS = {"list": 200, "read": 200, "read_redirect": 302, "read_conflict": 409, "write": 200,
                 "write_redirect": 302, "write_missing": 404, "write_created": 201, "write_invalid": 422,
-                "write_conflict": 409, "both_missing": 404}
+                "write_conflict": 409, "both_missing": 404, "committee_missing": 404}
 
 
 def expected(kind: str, who: str, api: bool) -> int:
@@ -750,6 +755,8 @@ def expected(kind: str, who: str, api: bool) -> int:
         return 401 if api else 302  # pages send a browser to the login page
     if who == "trainee":
         return 403
+    if kind.startswith("committee"):  # an institution is refused before any award is looked up
+        return owner if who == "reviewer" else 403
     if who == "inst_b":
         return 200 if kind == "list" else 404  # another institution's offering is "not found"
     if who == "reviewer":  # the committee looks at everything; of the changes it may only withdraw
@@ -1035,11 +1042,10 @@ def test_unticking_names_her_as_on_her_account(credits_app, seeded, cdb, databas
     assert audit(cdb, "exclude")[0].reason == "王芳芳：中途离场"
 
 
-def test_the_committee_is_told_before_withdrawing_an_effective_award_that_it_cannot_be_restored(credits_app, seeded,
-                                                                                                 cdb):
-    """撤销 of an effective award by the committee is for good (恢复授分 needs an open report, and the report is
-    approved): its confirmation says so, and that the trainee's certificate becomes void; a pending award's
-    withdrawal by the office is not told that."""
+def test_the_committee_is_told_before_withdrawing_an_effective_award_that_it_can_restore_it(credits_app, seeded, cdb):
+    """撤销 of an effective award by the committee voids the trainee's certificate for good, and the committee can
+    恢复 the credit (as a new certificate): its confirmation says both; a pending award's withdrawal by the office
+    is not told that."""
     from tests.credits.test_activation import report_event
 
     def confirm_of(page: str, award_id: int) -> str:
@@ -1050,9 +1056,10 @@ def test_the_committee_is_told_before_withdrawing_an_effective_award_that_it_can
     c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))
     c.post(f"/credits/awards/{OFFERING}/grant", data=form(INST_A, activity_date="2026-12-11"))
     first = awards(cdb)[0]
-    assert "不能恢复" not in confirm_of(c.get(f"/credits/awards/{OFFERING}/list").get_data(as_text=True), first.id)
+    assert "证书" not in confirm_of(c.get(f"/credits/awards/{OFFERING}/list").get_data(as_text=True), first.id)
     deliver(report_event("report.approved"))
     page = client_for(credits_app, "reviewer").get(f"/credits/awards/{OFFERING}/list").get_data(as_text=True)
     said = confirm_of(page, first.id)
-    assert said.startswith(f"确定撤销{first.name}的授分吗？") and "该授分已生效：撤销后不能恢复" in said
-    assert "学分证书随之作废" in said
+    assert said.startswith(f"确定撤销{first.name}的授分吗？") and "不能恢复" not in said
+    assert "该授分已生效：撤销后学员的学分证书随之作废，原证书编号不再有效" in said
+    assert "继续医学教育委员会可在授分名单中恢复（恢复后另发新编号的学分证书）" in said

@@ -85,6 +85,12 @@ class RegrantSchema(ZhFormSchema):
     reason = reason_field("请填写恢复授分的原因。")
 
 
+class RestoreSchema(ZhFormSchema):
+    """恢复 of an effective award the committee withdrew by mistake: why (audit-logged)."""
+
+    reason = reason_field("请填写恢复原因。")
+
+
 class ManualEntrySchema(TraineeIdentitySchema):
     """手工录入学分: the trainee as on the check-in form, and the 活动日期."""
 

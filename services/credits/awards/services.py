@@ -36,6 +36,7 @@ from ..attendance.models import AttendanceRecord
 from ..audit import AuditLog
 from ..db import outbox
 from ..offerings.models import OfferingCredit
+from .handlers import effective_payload
 from .models import METHODS, STATES, AttendanceAnalysis, AwardExclusion, CreditAward
 
 MANUAL_WARNING = "请勿选择手工录入学分，手工录入学分为非有效学分。"
@@ -549,7 +550,8 @@ def manual_entry(session: Session, principal: Principal, offering: OfferingCredi
 def withdraw(session: Session, principal: Principal, award: CreditAward, reason: str) -> CreditAward:
     """撤销 an award with a reason. The institution: a pending award while the offering's report is not
     submitted. The committee: any award not withdrawn yet, effective ones included (a certificate made of
-    it is then revoked). credits.withdrawn tells certs; credits.granted the new list."""
+    it is then revoked for good; restore() gives the credit back as a new award with a new certificate).
+    credits.withdrawn tells certs; credits.granted the new list."""
     if award.state == "withdrawn":
         raise AppError(409, "not_withdrawable", "该授分记录已撤销，无需再次撤销。")
     offering = session.scalars(select(OfferingCredit).where(OfferingCredit.offering_id == award.offering_id)).one()
@@ -596,6 +598,59 @@ def regrant(session: Session, principal: Principal, award: CreditAward, reason: 
     session.flush()
     record_audit(session, AuditLog, principal, "award", again.id, "regrant", "withdrawn", "pending",
                  reason=f"{award.name}：{reason}（恢复已撤销的授分记录 {award.id}）")
+    emit_granted(session, offering)
+    return again
+
+
+RESTORE_ONLY = "只有已生效后被撤销的“根据会场考勤授分”记录可以恢复。"
+
+
+def restore_refusal(award: CreditAward, offering: OfferingCredit, has_current: bool) -> AppError | None:
+    """Why the committee cannot 恢复 this award now, or None: the one rule of restore() and of the 恢复 button."""
+    # effective_at stays on an award the committee withdrew after it took effect (effective_has_time); a pending
+    # award never had one, and its mistaken withdrawal is the office's 恢复授分 while the report is open
+    if award.method != "attendance" or award.state != "withdrawn" or award.effective_at is None:
+        return AppError(409, "not_restorable", RESTORE_ONLY)
+    if offering.cancelled:
+        # as ensure_held: a 期 not held has no credit to give back
+        said = offering.cancelled_text.removeprefix("本期")
+        return AppError(409, "offering_cancelled", f"该期次{said}，不能恢复授分。")
+    if has_current:
+        return AppError(409, "already_granted", f"{award.name} 本期次已有授分记录，不能恢复。")
+    return None
+
+
+def current_trainees(session: Session, offering_id: int) -> set[str]:
+    """The trainees holding an award (not withdrawn) of the offering."""
+    return set(session.scalars(select(CreditAward.trainee_key).where(CreditAward.offering_id == offering_id,
+                                                                     CreditAward.state != "withdrawn")))
+
+
+def restore(session: Session, principal: Principal, award: CreditAward, reason: str) -> CreditAward:
+    """恢复 (the committee only): an effective award it withdrew by mistake takes effect again as a NEW award, effective
+    now, with the withdrawn one's trainee and values; the withdrawn one stays as history, and its certificate stays
+    revoked (its number never verifies again). credits.effective gives certs the new award (a new certificate, with
+    a new number, at its next export); credits.granted gives projects the list."""
+    if principal.role != "reviewer":
+        raise AppError(403, "forbidden", "只有继续医学教育委员会可以恢复已生效的授分。")
+    offering = session.scalars(select(OfferingCredit).where(OfferingCredit.offering_id == award.offering_id)).one()
+    refusal = restore_refusal(award, offering, award.trainee_key in current_trainees(session, award.offering_id))
+    if refusal is not None:
+        raise refusal
+    now = clock.now()
+    again = CreditAward(
+        offering_id=award.offering_id, institution_id=award.institution_id, trainee_key=award.trainee_key,
+        name=award.name, id_enc=award.id_enc, mobile_enc=award.mobile_enc, title=award.title, unit=award.unit,
+        project_number=award.project_number, project_title=award.project_title,
+        institution_name=award.institution_name, credit_class=award.credit_class, credit_value=award.credit_value,
+        offering_starts_on=award.offering_starts_on, offering_ends_on=award.offering_ends_on,
+        activity_date=award.activity_date, year=award.year, method="attendance", state="effective",
+        analysis_id=award.analysis_id, granted_at=now, granted_by=principal.describe(), effective_at=now, version=1)
+    session.add(again)
+    session.flush()
+    record_audit(session, AuditLog, principal, "award", again.id, "restore", "withdrawn", "effective",
+                 reason=f"{award.name}：{reason}（恢复已撤销的授分记录 {award.id}，新的学分证书）")
+    emit(session, outbox, "credits", "credits.effective", effective_payload(session, offering))
     emit_granted(session, offering)
     return again
 

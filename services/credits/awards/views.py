@@ -1,8 +1,9 @@
 """Pages and JSON API of 学分管理 → 项目参加者授分 (guide §三 second half).
 
 Who may call: an institution works on its own offerings only (another's are "not found"); the committee
-(reviewer) may look at every offering's analysis, attendees and awards but changes nothing; trainees and
-anonymous callers are refused. Every change is one commit; the event credits.granted leaves with it.
+(reviewer) may look at every offering's analysis, attendees and awards, and of the changes only withdraws (撤销) an
+award or restores (恢复) an effective one it withdrew by mistake; trainees and anonymous callers are refused.
+Every change is one commit; the event credits.granted leaves with it.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from .schemas import (
     OfferingPageSchema,
     OfferingQuerySchema,
     RegrantSchema,
+    RestoreSchema,
     WindowOutSchema,
     WithdrawSchema,
 )
@@ -50,7 +52,7 @@ from .schemas import (
 pages = Blueprint("credits_awards", __name__, template_folder="templates")
 api = ApiBlueprint("credits_awards_api", __name__, url_prefix="/credits/api",
                    description="学分管理 → 项目参加者授分：考勤分析、有效人员明细、筛选授分人员、授分、撤销、"
-                               "手工录入学分")
+                               "恢复、手工录入学分")
 
 BEARER = [{"bearer": []}]
 ATTENDEES_PER_PAGE = 100
@@ -398,13 +400,18 @@ def _award_list(offering_id: int, typed: dict[str, Any] | None = None, status: i
     offering = svc.get_offering(session, _me(), offering_id)
     awards = svc.award_list(session, offering_id)
     forced = svc.forced_checkins(session, offering_id)
+    committee = _me().role == "reviewer"
+    current = {a.trainee_key for a in awards if a.state != "withdrawn"}
     rows = [{**_award_dict(a), "state_label": svc.state_label(a, offering),
-             "forced": len(forced.get(a.trainee_key, ()))} for a in awards]
+             "forced": len(forced.get(a.trainee_key, ())),
+             # 恢复: the committee's, of an effective award withdrawn by mistake (svc.restore's own rule)
+             "restorable": committee and svc.restore_refusal(a, offering, a.trainee_key in current) is None}
+            for a in awards]
     # 撤销 stays possible on a cancelled 期 (the office cleaning up); 更正活动日期 does not
     return render_template("credits/awards/awards.html", o=offering, awards=rows,
                            methods=METHODS, states=STATES, can_edit=_can_edit(offering),
                            can_grant=_can_grant(offering),
-                           committee=_me().role == "reviewer", typed=typed or {}), status
+                           committee=committee, typed=typed or {}), status
 
 
 @pages.get("/credits/awards/<int:offering_id>/awards.xlsx")
@@ -432,9 +439,18 @@ def award_regrant(award_id: int) -> Any:
                      "已恢复 {name} 的授分（待生效；原因已记入操作日志）。")
 
 
+@pages.post("/credits/awards/award/<int:award_id>/restore")
+@access("reviewer")
+def award_restore(award_id: int) -> Any:
+    """恢复 of an effective award the committee withdrew by mistake (授分名单, the row of the withdrawn award)."""
+    return _on_award(award_id, "list", RestoreSchema(), "恢复原因", svc.restore,
+                     "已恢复 {name} 的授分：新的授分记录已生效，学分证书将以新的编号生成，原证书仍作废"
+                     "（原因已记入操作日志）。")
+
+
 def _on_award(award_id: int, back_to: str, schema: Any, label: str, act: Any, done: str,
               check_version: bool = False) -> Any:
-    """A change of one award with a reason (撤销, 恢复授分), told in a flash on the page it came from."""
+    """A change of one award with a reason (撤销, 恢复授分, 恢复), told in a flash on the page it came from."""
     session = db.session()
     award = svc.get_award(session, _me(), award_id)
     back = (_back_to_attendees(award.offering_id) if back_to == "attendees"
@@ -442,7 +458,7 @@ def _on_award(award_id: int, back_to: str, schema: Any, label: str, act: Any, do
 
     def refused(message: str, status: int) -> Any:
         reason = request.form.get("reason", "")[:500]
-        if back_to == "list":  # 撤销: the list again, the reason typed still in the row's form
+        if back_to == "list":  # 撤销, 恢复: the list again, the reason typed still in the row's form
             return _award_list(award.offering_id, {"award_id": award.id, "reason": reason, "error": message}, status)
         # 恢复授分: the attendees page again, on the page that holds her row, the reason still in its box
         flash(message, "error")
@@ -646,7 +662,8 @@ def api_awards(offering_id: int) -> Any:
 @access("institution", "reviewer")
 @api.response(200, AwardListOutSchema)
 @api.doc(security=BEARER, summary="撤销授分（须填写原因）：举办机构在执行情况反馈提交前撤销待生效的授分；"
-                                  "继续医学教育委员会可撤销任何授分（已生效的，其学分证书随之作废）",
+                                  "继续医学教育委员会可撤销任何授分（已生效的，其学分证书随之作废；误撤销的可由委员会恢复，"
+                                  "另发新的学分证书）",
          requestBody={"content": {"application/json": {"schema": WithdrawSchema}}})
 def api_withdraw(award_id: int) -> Any:
     session = db.session()
@@ -657,3 +674,19 @@ def api_withdraw(award_id: int) -> Any:
     svc.withdraw(session, _me(), award, data["reason"])
     commit()
     return {"offering_id": award.offering_id, "count": 1, "awards": [_award_dict(award)]}
+
+
+@api.route("/awards/<int:award_id>/restore", methods=["POST"])
+@access("reviewer")
+@api.response(201, AwardListOutSchema)
+@api.doc(security=BEARER, summary="恢复（继续医学教育委员会，须填写原因）：已生效后被撤销的授分恢复为一条新的"
+                                  "已生效授分记录，另发新的学分证书（原证书仍作废）；该学员本期次已有授分或期次未举办时"
+                                  "不能恢复",
+         requestBody={"content": {"application/json": {"schema": RestoreSchema}}})
+def api_restore(award_id: int) -> Any:
+    session = db.session()
+    award = svc.get_award(session, _me(), award_id)
+    data = load_json(RestoreSchema())
+    again = svc.restore(session, _me(), award, data["reason"])
+    commit()
+    return {"offering_id": award.offering_id, "count": 1, "awards": [_award_dict(again)]}, 201
