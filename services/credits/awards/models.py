@@ -9,7 +9,10 @@ AwardExclusion: a trainee the institution unticked in 筛选授分人员, with t
 CreditAward: credit granted to one trainee for one offering (授分). ``method`` says how: by venue attendance
 (根据会场考勤授分) or manual entry (手工录入学分, never valid credit: it never counts toward compliance, never
 becomes effective and never gets a certificate). ``state``: pending until the committee approves the
-offering's execution report, then effective; withdrawn (撤销, with a reason) while the report is not submitted.
+offering's execution report, then effective; withdrawn (撤销, with a reason): by the institution while the report is
+not submitted, by the committee at any time (an effective one keeps its effective_at). A withdrawal is never undone
+in place: 恢复授分 (pending, the institution) and 恢复 (effective, the committee) add a new award, the withdrawn one
+staying as history (and its certificate revoked).
 """
 
 from __future__ import annotations
