@@ -247,8 +247,8 @@ CATALOGUE: dict[str, EventSpec] = {
                   "A 刷卡周期 was edited (its kind or times): credits' copies of its check-ins take the new window, "
                   "so 考勤分析 ranges and the 签到/签退 pairing follow the edit."),
         EventSpec("credits.granted", "credits", ("projects",), CreditsGrantedSchema,
-                  "The award list of an offering changed (授分, a manual entry, a withdrawal): projects keeps the "
-                  "list for the execution report's attendance page (导入)."),
+                  "The award list of an offering changed (授分, a manual entry, a withdrawal, a 恢复): projects "
+                  "keeps the list for the execution report's attendance page (导入)."),
         EventSpec("report.submitted", "projects", ("credits",), ReportEventSchema,
                   "The institution submitted (提交) the offering's execution report: credits stops withdrawals."),
         EventSpec("report.returned", "projects", ("credits",), ReportEventSchema,
@@ -264,7 +264,8 @@ CATALOGUE: dict[str, EventSpec] = {
                   "A year's catalogue changed for a host institution (import, 删除, 更正机构名称): credits keeps its "
                   "count of projects and planned 期, so 年度统计 lists hosts that held nothing."),
         EventSpec("credits.effective", "credits", ("certs",), CreditsEffectiveSchema,
-                  "An offering's awards became effective: certs keeps what each certificate needs."),
+                  "An offering's awards became effective (its report approved, or the committee's 恢复 of one "
+                  "withdrawn by mistake, as a new award): certs keeps what each certificate needs."),
         EventSpec("credits.withdrawn", "credits", ("certs",), CreditsWithdrawnSchema,
                   "An award was withdrawn: certs marks its certificate revoked (one certs does not hold yet is "
                   "noted, and if its credits.effective comes later the award arrives revoked)."),
