@@ -13,14 +13,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import distinct, func, select, text, update
+from sqlalchemy import distinct, func, select, update
 from sqlalchemy.orm import Session
 
 from services.common import clock
 from services.common.audit import record_audit
 from services.common.auth import Principal
 from services.common.config import env
-from services.common.db import insert_for
+from services.common.db import insert_for, xact_lock
 from services.common.errors import AppError
 from services.common.formats import fmt_credits
 from services.common.inputs import half_width
@@ -269,8 +269,7 @@ def _lock_exports(session: Session, key: str) -> None:
     second finds the first's job (a read then an insert alone let two concurrent requests each find none).
     PostgreSQL: a transaction lock on the key; SQLite: the SELECT … FOR UPDATE that follows takes the database's
     write lock (services.common.db)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": "certs-export:" + key})
+    xact_lock(session, "certs-export:" + key)
 
 
 def recent_export(session: Session, trainee_key: str, ids: list[int]) -> ExportJob | None:
