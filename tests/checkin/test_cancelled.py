@@ -371,7 +371,10 @@ def test_the_pages_and_the_api_say_the_state_and_keep_the_check_ins(checkin_app,
         assert identity(1)["name"] in checkins_page and "已取消举办" in checkins_page
         sheet = c.get(f"/checkin/activities/{aid}/checkins.xlsx")
         assert sheet.status_code == 200
-        rows = list(load_workbook(io.BytesIO(sheet.data)).active.iter_rows(min_row=4, values_only=True))
+        book = load_workbook(io.BytesIO(sheet.data)).active
+        # the sheet, kept apart from the pages, still says the 期 was not held, when and why
+        assert f"本期已取消举办（2026-12-05），原因：{REASON}" in book["A2"].value
+        rows = list(book.iter_rows(min_row=4, values_only=True))
         assert {r[1] for r in rows} == {identity(1)["name"], identity(2)["name"]}
     other = client_for(checkin_app, "inst_a").get("/checkin/api/activities", headers=api_headers("inst_a"))
     held = [a for a in other.get_json()["items"] if a["offering_id"] == 102]
@@ -384,3 +387,42 @@ def test_the_pages_and_the_api_say_the_state_and_keep_the_check_ins(checkin_app,
     listed = client_for(checkin_app, "reviewer").get(f"/checkin/api/activities/{aid}/windows",
                                                      headers=api_headers("reviewer")).get_json()["items"]
     assert [(w["state"], w["checkins"]) for w in listed][:1] == [("cancelled", 2)]
+
+
+def keep_refusal(cdb, activity_id: int, window_id: int) -> None:
+    """A scan refused as the phone's pages keep it (activity_cancelled), committed."""
+    from services.checkin.scans.services import refuse
+
+    s = cdb.new_session()
+    try:
+        refuse(s, "activity_cancelled", activity_id=activity_id, window_id=window_id, openid="openid-late",
+               address="10.0.0.9")
+        s.commit()
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize(("by", "said"), [("institution", "本期已取消举办，不能签到。"),
+                                          ("committee", "本期已标记未举办，不能签到。")])
+def test_the_refused_scans_of_a_cancelled_activity_say_which_ended_it(checkin_app, cdb, by, said):
+    aid, wids = make_activity(cdb)
+    cancel(by=by)
+    keep_refusal(cdb, aid, wids[0])
+    page = client_for(checkin_app, "inst_a").get(f"/checkin/activities/{aid}/checkins").get_data(as_text=True)
+    refused = page[page.index("未通过的扫码"):]
+    assert said in refused and "本期已取消举办或已标记未举办" not in refused
+    listed = client_for(checkin_app, "reviewer").get(f"/checkin/api/activities/{aid}/refused-scans",
+                                                     headers=api_headers("reviewer"))
+    assert listed.status_code == 200, listed.get_json()
+    assert [r["reason_label"] for r in listed.get_json()["items"]] == [said]  # the JSON says the same
+
+
+def test_the_windows_page_of_a_cancelled_activity_no_longer_says_they_can_be_changed(checkin_app, cdb):
+    aid, _ = make_activity(cdb)
+    held, _ = make_activity(cdb, offering_id=102, seq=2)
+    c = client_for(checkin_app, "inst_a")
+    assert "可修改" in c.get(f"/checkin/activities/{held}/windows").get_data(as_text=True)
+    cancel()
+    page = c.get(f"/checkin/activities/{aid}/windows").get_data(as_text=True)
+    assert "已取消举办" in page and "时间均为北京时间" in page
+    assert "可修改" not in page and "修改须填写原因" not in page

@@ -442,12 +442,15 @@ def refused_scans(session: Session, activity: Activity, window_id: int | None = 
     titles = dict(session.execute(select(CheckinWindow.id, CheckinWindow.title)
                                   .where(CheckinWindow.activity_id == activity.id)).all())
     rows = session.scalars(stmt.order_by(RefusedScan.at.desc(), RefusedScan.id.desc()).limit(limit)).all()
+    # on the activity's own list its refusals say which of the two ended it (the generic label names both)
+    reasons = {**REASONS, "activity_cancelled": f"本期{activity.cancel_label}，不能签到。"} if activity.cancelled \
+        else REASONS
     keys = {r.trainee_key for r in rows if r.trainee_key}
     known = {t.trainee_key: t for t in session.scalars(select(Trainee).where(Trainee.trainee_key.in_(keys)))} \
         if keys else {}
     return total, [{"id": r.id, "at": r.at, "window_id": r.window_id,
                     "window_title": titles.get(r.window_id or 0, ""), "reason": r.reason,
-                    "reason_label": REASONS.get(r.reason, r.reason),
+                    "reason_label": reasons.get(r.reason, r.reason),
                     "id_number_masked": known[r.trainee_key].masked_id if r.trainee_key in known else ""}
                    for r in rows]
 
@@ -472,7 +475,9 @@ def export_checkins(session: Session, principal: Principal, activity: Activity, 
     ws = wb.active
     ws.title = "签到名单"
     ws.append(text_row(ws, [f"{activity.project_title}（{activity.seq_label}） 签到名单"]))
-    ws.append([f"项目编号 {activity.project_number} · 导出时间 {clock.fmt(clock.now())} · 共 {len(rows)} 条"])
+    # a cancelled 期's list is kept as history: the sheet says so, as its pages do (the cell starts with 项目编号)
+    ended = f" · {activity.cancel_sentence}，原因：{activity.cancel_reason}" if activity.cancelled else ""
+    ws.append([f"项目编号 {activity.project_number}{ended} · 导出时间 {clock.fmt(clock.now())} · 共 {len(rows)} 条"])
     ws.append(list(EXPORT_HEADERS))
     for cell in ws[3]:
         cell.font = Font(bold=True)
