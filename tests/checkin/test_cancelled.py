@@ -426,3 +426,21 @@ def test_the_windows_page_of_a_cancelled_activity_no_longer_says_they_can_be_cha
     page = c.get(f"/checkin/activities/{aid}/windows").get_data(as_text=True)
     assert "已取消举办" in page and "时间均为北京时间" in page
     assert "可修改" not in page and "修改须填写原因" not in page
+
+
+def test_a_long_reason_is_cut_short_in_the_list_and_whole_on_the_activity(checkin_app, cdb):
+    long_reason = "经与申办机构核实，主讲专家临时出差、会场改建、报名人数不足，" * 12  # 360 characters
+    aid, _ = make_activity(cdb)
+    cancel(by="committee", reason=long_reason)
+    for who in ("inst_a", "reviewer"):
+        c = client_for(checkin_app, who)
+        listing = c.get("/checkin/activities").get_data(as_text=True)
+        # the row says the start of it, so that the table's other columns keep their width
+        assert f"2026-12-05，原因：{long_reason[:39]}…</span>" in listing
+        assert listing.count(long_reason) == 1 and f'title="{long_reason}"' in listing  # whole only on hover
+        detail = c.get(f"/checkin/activities/{aid}").get_data(as_text=True)
+        assert f"原因：{long_reason}" in detail
+    short = make_activity(cdb, offering_id=102, seq=2)[0]
+    cancel(offering_id=102, reason="讲者因公出国")
+    listing = client_for(checkin_app, "inst_a").get("/checkin/activities").get_data(as_text=True)
+    assert short and "原因：讲者因公出国</span>" in listing  # a short one whole
