@@ -11,7 +11,7 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import setup_logging as celery_setup_logging
-from celery.signals import worker_ready
+from celery.signals import worker_ready, worker_shutdown
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
@@ -20,7 +20,7 @@ from .config import env, get_settings, redis_client
 from .db import ServiceDB
 from .events import Handler, consume_all, describe
 from .logs import brief, setup_logging
-from .redelivery import request_redelivery
+from .redelivery import HEARTBEAT, LOST, UNCLEAN, request_redelivery, worker_alive, worker_started, worker_stopped
 
 log = logging.getLogger(__name__)
 
@@ -160,15 +160,48 @@ def register_event_consumer(celery: Celery, service: str, sdb: ServiceDB, proces
                              kwargsrepr="{}") from exc
         return outcomes[0]
 
+    def ask(why: str, dead: list[str]) -> None:
+        asked = ", ".join(sorted(request_redelivery(sdb.engine, processed, service, handlers, redis_client(), why)))
+        if why in (UNCLEAN, LOST):
+            log.warning("%s stopped without a warm shutdown: asked %s to send again what may have been lost",
+                        ", ".join(dead), asked or "no producer")
+        else:
+            log.info("no record of %s's earlier workers: asked %s to send again what may have been lost", service,
+                     asked or "no producer")
+
+    def heartbeat(node: str) -> None:
+        try:
+            dead = worker_alive(redis_client(), service, node)
+            if dead:
+                ask(LOST, dead)
+        except Exception as exc:  # broker or database gone meanwhile: the next heartbeat looks again
+            log.warning("worker heartbeat failed: %s", brief(exc))
+
     @worker_ready.connect(weak=False)
     def ask_for_redelivery(sender: Any = None, **_: Any) -> None:
         if getattr(sender, "app", None) is not celery:  # another service's app in this process
             return
+        node = str(sender.hostname)
         try:
-            asked = request_redelivery(sdb.engine, processed, service, handlers, redis_client())
-            log.info("asked %s to send again what may have been lost", ", ".join(sorted(asked)) or "no producer")
+            why, dead = worker_started(redis_client(), service, node)
+            if why is None:
+                log.info("%s's earlier workers stopped cleanly: nothing to send again", service)
+            else:
+                ask(why, dead)
         except Exception as exc:  # database or broker gone again: the next start asks
             log.warning("could not ask for redelivery: %s", brief(exc))
+        sender.timer.call_repeatedly(HEARTBEAT, heartbeat, (node,))
+
+    @worker_shutdown.connect(weak=False)
+    def stopped_cleanly(sender: Any = None, **_: Any) -> None:
+        # a warm shutdown, the only one that sends this signal with exit code 0: a failure (an unrecoverable
+        # error) leaves the mark, and the next start asks
+        if getattr(sender, "app", None) is not celery or getattr(sender, "exitcode", None) not in (0, None):
+            return
+        try:
+            worker_stopped(redis_client(), service, str(sender.hostname))
+        except Exception as exc:  # broker gone: the next start asks, which is safe
+            log.warning("could not record the clean stop: %s", brief(exc))
 
     return handle_event
 

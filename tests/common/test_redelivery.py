@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 import redis
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from services.common import clock, redelivery
 from services.common.redelivery import request_key, request_redelivery, serve_requests
@@ -129,3 +129,158 @@ def test_an_unreadable_request_sends_everything_again(databases, broker):
     broker.hset(request_key("checkin"), "projects", "not json")
     assert _serve(broker) == {"checkin": 2}
     assert broker.hget(request_key("checkin"), "projects") is None
+
+
+# ---- when a worker starts: a resend only after a worker was killed ---------------------------------------------
+
+@pytest.fixture
+def own_keys(monkeypatch, broker):
+    """This test's request and worker records under keys of its own (another run may share this Redis)."""
+    tag = uuid.uuid4().hex[:8]
+    monkeypatch.setattr(redelivery, "request_key", lambda consumer: f"cme:redeliver:test-{tag}:{consumer}")
+    monkeypatch.setattr(redelivery, "workers_key", lambda consumer: f"cme:workers:test-{tag}:{consumer}")
+    yield broker
+    for consumer in ("checkin", "credits"):
+        broker.delete(redelivery.request_key(consumer), redelivery.workers_key(consumer))
+
+
+class _Timer:
+    def __init__(self):
+        self.calls = []
+
+    def call_repeatedly(self, seconds, fun, args=()):
+        self.calls.append((seconds, fun, args))
+
+
+class _Consumer:
+    """What Celery's worker_ready hands its receivers: the consumer, its app, node name and timer."""
+
+    def __init__(self, node="checkin@host"):
+        from services.checkin.worker import celery
+
+        self.app, self.hostname, self.timer = celery, node, _Timer()
+
+
+class _Controller:
+    """What worker_shutdown hands its receivers: the worker, its exit code."""
+
+    def __init__(self, node="checkin@host", exitcode=0):
+        from services.checkin.worker import celery
+
+        self.app, self.hostname, self.exitcode = celery, node, exitcode
+
+
+def _start(node="checkin@host") -> _Consumer:
+    from celery.signals import worker_ready
+
+    consumer = _Consumer(node)
+    worker_ready.send(sender=consumer)
+    return consumer
+
+
+def _stop(node="checkin@host", exitcode=0) -> None:
+    from celery.signals import worker_shutdown
+
+    worker_shutdown.send(sender=_Controller(node, exitcode))
+
+
+def _warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_a_start_after_a_warm_shutdown_sends_nothing_again(databases, own_keys, caplog):
+    """`make up` after an upgrade stops each worker warmly and starts it again: nothing is lost that way, so no
+    producer sends anything again and nothing warns (it used to: every start resent its last 20 events)."""
+    _outbox_rows({"old": ("checkin", 30), "recent": ("checkin", 2)})
+    _processed_by_checkin(["old", "recent"], minutes_ago=1)
+    caplog.set_level("INFO")
+    # the first start with no record of earlier workers asks, as before, and says so at INFO
+    _start()
+    assert own_keys.hget(redelivery.request_key("checkin"), "projects") is not None
+    assert _serve(own_keys) == {"checkin": 2}
+    assert _warnings(caplog) == []
+    assert "checkin's worker started with no record of its predecessors: 2 event(s)" in caplog.text
+    _relay_marks_sent()
+    own_keys.delete(redelivery.request_key("checkin"))  # credits' relay serves its part
+
+    _stop()
+    caplog.clear()
+    _start()
+    assert own_keys.hgetall(redelivery.request_key("checkin")) == {}
+    assert _serve(own_keys) == {}
+    assert _pending() == set()
+    assert _warnings(caplog) == []
+    assert "checkin's earlier workers stopped cleanly: nothing to send again" in caplog.text
+
+
+def test_a_start_after_a_kill_asks_and_warns(databases, own_keys, caplog):
+    """SIGKILL, the OOM killer: no warm shutdown, the mark stays; the next worker of that name asks, the relay
+    sends again what was sent since its last processed events, and both say so at WARNING."""
+    _outbox_rows({"done": ("checkin", 5), "lost": ("checkin", 3)})
+    _processed_by_checkin(["done"], minutes_ago=4)
+    _start()
+    _serve(own_keys)
+    _relay_marks_sent()
+    caplog.clear()
+    caplog.set_level("INFO")
+    # killed: no worker_shutdown
+    consumer = _start()
+    assert _serve(own_keys) == {"checkin": 2}
+    assert _pending() == {"done", "lost"}
+    warned = _warnings(caplog)
+    assert any("checkin@host stopped without a warm shutdown: asked credits, projects to send again" in w
+               for w in warned), warned
+    assert "checkin's worker started after a worker of it was killed: 2 event(s) for it will be sent again" in warned
+    # and it keeps its mark fresh while it runs
+    assert [(s, a) for s, _f, a in consumer.timer.calls] == [(redelivery.HEARTBEAT, ("checkin@host",))]
+
+
+def test_a_failed_stop_leaves_the_mark(databases, own_keys):
+    """A worker ending on an unrecoverable error (exit code 1) may have lost a message: its successor asks."""
+    _start()
+    own_keys.delete(redelivery.request_key("checkin"))
+    _stop(exitcode=1)
+    _start()
+    assert own_keys.hget(redelivery.request_key("checkin"), "projects") is not None
+
+
+def test_a_worker_killed_and_started_under_another_name_is_found(databases, own_keys, caplog, monkeypatch):
+    """In containers the node name carries the host's, new for each container: the dead one's mark goes stale,
+    and the next start (or a running worker's heartbeat) asks for it; a worker running beside it is left alone."""
+    _start("checkin@a")
+    _start("checkin@b")
+    own_keys.delete(redelivery.request_key("checkin"))
+    # b is killed; a's heartbeat goes on
+    later = redelivery.time.time() + redelivery.STALE + 1
+    monkeypatch.setattr(redelivery.time, "time", lambda: later)
+    assert redelivery.worker_alive(own_keys, "checkin", "checkin@a") == ["checkin@b"]
+    assert redelivery.worker_alive(own_keys, "checkin", "checkin@a") == []  # found once
+    # a container starting now finds a running (a just marked itself), asks nothing
+    assert redelivery.worker_started(own_keys, "checkin", "checkin@c") == (None, [])
+    # a stops warmly, c is killed and replaced by d: d finds c's mark stale
+    redelivery.worker_stopped(own_keys, "checkin", "checkin@a")
+    monkeypatch.setattr(redelivery.time, "time", lambda: later + redelivery.STALE + 1)
+    assert redelivery.worker_started(own_keys, "checkin", "checkin@d") == (redelivery.LOST, ["checkin@c"])
+
+
+def test_the_heartbeat_asks_for_a_dead_worker(databases, own_keys, caplog, monkeypatch):
+    consumer = _start("checkin@a")
+    _start("checkin@b")
+    own_keys.delete(redelivery.request_key("checkin"))
+    later = redelivery.time.time() + redelivery.STALE + 1
+    monkeypatch.setattr(redelivery.time, "time", lambda: later)
+    caplog.set_level("INFO")
+    [(_seconds, heartbeat, args)] = consumer.timer.calls
+    heartbeat(*args)
+    body = json.loads(own_keys.hget(redelivery.request_key("checkin"), "projects"))
+    assert body["why"] == redelivery.LOST
+    assert any("checkin@b stopped without a warm shutdown" in w for w in _warnings(caplog))
+
+
+def _relay_marks_sent() -> None:
+    """What the relay's next round does with the rows marked pending: sends them."""
+    from services.projects.db import db as pdb
+    from services.projects.db import outbox
+
+    with pdb.engine.begin() as conn:
+        conn.execute(update(outbox).where(outbox.c.sent_at.is_(None)).values(sent_at=clock.now()))
