@@ -480,7 +480,9 @@ def test_an_upgrade_behind_a_running_transaction_stops_instead_of_stalling_the_s
     with fresh_service_db("credits", "postgresql", tmp_path, monkeypatch, "locked") as cdb:
         cfg = cdb.alembic_config()
         command.upgrade(cfg, "head")
-        command.downgrade(cfg, "-1")  # the step an upgrade still has to take: it alters credit_awards
+        # the steps an upgrade still has to take start with one that alters credit_awards (a4d6f0b2c8e1): pinned,
+        # since "-1" stopped being that step once a later migration (offering_cancelled) came
+        command.downgrade(cfg, "a4d6f0b2c8e1-1")
         cdb.engine.dispose()
         url = os.environ["CME_CREDITS_DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
         with psycopg.connect(url) as busy:  # an old process's open transaction that has read the table
