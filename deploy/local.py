@@ -276,6 +276,30 @@ def _redis_answers(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
+def _children(pid: int) -> set[int]:
+    """The live processes whose parent is pid (nginx's workers under their master)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.add(int(entry.name))
+    return found
+
+
+def _command_line(pid: int) -> str:
+    """What /proc says the process runs, its arguments joined by spaces (nginx's master rewrites it to
+    "nginx: master process <its command>")."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
 def _port_answers(port: int, timeout: float = 1.0) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout):
@@ -387,6 +411,7 @@ class Stack:
         self.run_dir = self.var_dir / "run"
         self.log_dir = self.var_dir / "log"
         self.started: list[str] = []  # what this object started, so a failed `up` stops only that
+        self.reloaded: list[str] = []  # what an upgrade gave the new code without a restart (the gateway)
         self._code: dict[str, str] | None = None
         self.migrated: list[str] = []  # what the last migrate() moved: "<service> <from> → <to>"
 
@@ -567,6 +592,33 @@ class Stack:
             self._wait_for(lambda: _port_answers(self.wechat_port), 20, "the fake WeChat server", name)
         return child.pid
 
+    def reload_process(self, name: str, timeout: float = 10.0) -> bool:
+        """Give the running gateway the checkout's configuration and error pages without a restart: nginx's master,
+        on SIGHUP, checks the new configuration, starts new workers on it and lets the old ones finish their
+        requests; its listening socket stays open. A restart (stop, then start) refused connections for ~0.1 s.
+        True when reloaded (its pid file then names the checkout's code); False when it must be restarted instead:
+        another process than the gateway, not running, started with another command, not answering on its port,
+        or no new worker within `timeout`. An invalid configuration raises StackError, as a start would."""
+        pid = self.pid(name)
+        if name != "gateway" or pid is None:
+            return False
+        proc = self._proc(name)
+        if not _command_line(pid).endswith(" ".join(proc.argv)) or not _port_answers(self.gateway_port):
+            return False
+        self._check_nginx(proc)
+        before = _children(pid)
+        os.kill(pid, signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while not _children(pid) - before:
+            if time.monotonic() > deadline or not _alive(pid):
+                return False
+            time.sleep(0.05)
+        lines = self._pid_file(name)
+        self.pid_path(name).write_text("\n".join([*lines[:2], f"code {self.code['digest']} {self.code['commit']}"])
+                                       + "\n")
+        self.reloaded.append(name)
+        return True
+
     def _check_nginx(self, proc: Proc) -> None:
         result = subprocess.run([*proc.argv, "-t", "-q"], cwd=ROOT, env=self.env, capture_output=True, text=True)
         if result.returncode != 0:
@@ -654,7 +706,7 @@ class Stack:
         for name in names:
             if name == "redis":
                 continue
-            if name in restart:
+            if name in restart and not self.reload_process(name):  # the gateway reloads, the others restart
                 self.stop_process(name)
             self.start_process(name)
         if wait:
@@ -1070,7 +1122,10 @@ def cmd_up(stack: Stack, demo: bool = True, notes: Sequence[str] = ()) -> int:
         started = [name for name in stack.started if name not in older]
         kept = [name for name in already if name not in older]
         if older:
-            print(f"Upgraded: restarted {', '.join(older)} on {code_label(stack.code)}"
+            restarted = [name for name in older if name not in stack.reloaded]
+            done = ([f"restarted {', '.join(restarted)}"] if restarted else []) + (
+                [f"reloaded {', '.join(stack.reloaded)} (no connection dropped)"] if stack.reloaded else [])
+            print(f"Upgraded: {' and '.join(done)} on {code_label(stack.code)}"
                   + (f"; started {', '.join(started)}" if started else "")
                   + (f"; left running as they were: {', '.join(kept)}" if kept else ""))
         else:

@@ -496,3 +496,83 @@ def test_an_upgrade_behind_a_running_transaction_stops_instead_of_stalling_the_s
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("credits: its database was not brought to head") and "lock timeout" in last, last
     assert "another session holds a lock" in last
+
+
+@pytest.fixture
+def running_gateway(tmp_path) -> Iterator[Stack]:
+    """A real nginx, started by the runner from an older checkout (its pid file names other code)."""
+    stack = Stack(tmp_path / "var", gateway_port=local.free_port(), env={"REDIS_URL": os.environ["REDIS_URL"]})
+    stack.write_configs()
+    local.record_settings(stack)  # the settings it was started with
+    stack.start_process("gateway")
+    try:
+        local_wait = time.monotonic() + 10
+        while not local._port_answers(stack.gateway_port) and time.monotonic() < local_wait:
+            time.sleep(0.05)
+        lines = stack.pid_path("gateway").read_text().splitlines()
+        stack.pid_path("gateway").write_text(f"{lines[0]}\n{lines[1]}\ncode {'a' * 64} 6dc4180\n")
+        yield stack
+    finally:
+        stack.stop()
+
+
+def _answers_throughout(port: int, until: float) -> list[float]:
+    """Connect to the port again and again until `until`; the moments a connection was refused."""
+    refused = []
+    while time.monotonic() < until:
+        if not local._port_answers(port, timeout=0.5):
+            refused.append(time.monotonic())
+        time.sleep(0.005)
+    return refused
+
+
+def test_an_upgrade_reloads_the_gateway_instead_of_restarting_it(running_gateway, monkeypatch, capsys):
+    """`make up` after a pull stopped nginx and started it again: connections were refused for ~0.1 s, a phone
+    scanning then got no page. A HUP to its master gives it the new configuration and pages on the same socket."""
+    import threading
+
+    stack = running_gateway
+    master = stack.pid("gateway")
+    workers = local._children(master)
+    assert stack.older_code(["gateway"]) and workers
+    monkeypatch.setattr(stack, "processes", lambda: [p for p in Stack.processes(stack) if p.name == "gateway"])
+    monkeypatch.setattr(stack, "migrate", lambda: None)
+    monkeypatch.setattr(stack, "wait_healthy", lambda timeout=120.0: None)
+    refused: list[float] = []
+    watcher = threading.Thread(target=lambda: refused.extend(_answers_throughout(stack.gateway_port,
+                                                                               time.monotonic() + 1.5)))
+    watcher.start()
+    time.sleep(0.2)
+    assert local.cmd_up(stack, demo=False) == 0
+    watcher.join()
+    assert refused == []
+    assert stack.pid("gateway") == master  # the same master: not restarted
+    # its workers are new ones (the old ones finish what they serve and leave)
+    deadline = time.monotonic() + 10
+    while local._children(master) & workers and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert local._children(master) and not local._children(master) & workers
+    assert stack.older_code(["gateway"]) == {}  # its pid file names the checkout's code
+    assert f"Upgraded: reloaded gateway (no connection dropped) on {local.code_label(stack.code)}" \
+        in capsys.readouterr().out
+
+
+def test_a_gateway_that_does_not_answer_is_restarted(running_gateway, monkeypatch):
+    """A master alive whose port does not answer is not healthy: a reload would not mend it, a restart does."""
+    stack = running_gateway
+    master = stack.pid("gateway")
+    monkeypatch.setattr(local, "_port_answers", lambda port, timeout=1.0: False)
+    assert stack.reload_process("gateway") is False
+    assert stack.pid("gateway") == master and stack.older_code(["gateway"])  # left for the restart
+    assert stack.reload_process("web-credits") is False  # gunicorn is restarted: its code is imported once
+
+
+def test_an_invalid_gateway_configuration_is_refused_before_the_reload(running_gateway):
+    stack = running_gateway
+    master = stack.pid("gateway")
+    workers = local._children(master)
+    conf = stack.run_dir / "nginx.conf"
+    conf.write_text(conf.read_text() + "\nnot an nginx directive;\n")
+    with pytest.raises(StackError, match="nginx configuration is invalid"):
+        stack.reload_process("gateway")
+    assert stack.pid("gateway") == master and local._children(master) == workers
