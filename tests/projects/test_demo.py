@@ -23,7 +23,8 @@ def test_demo_is_idempotent_and_follows_the_year(projects_db):
     out = load_demo(s)
     assert out["reviewer"]["account"] == "committee"
     accounts = {i["account"]: i for i in out["institutions"]}
-    assert accounts["xjtu1"]["admin_mobile"] == "13800000001" and accounts["sxsrmyy"]["admin_mobile"] is None
+    assert accounts["xjtu1"]["admins"] == "张主任 13800000001"
+    assert accounts["sxsrmyy"]["admins"] == "none yet: the first login adds a 机构负责人"
     assert out["catalogue"]["created"] == 8 and out["catalogue"]["errors"] == []
     first = counts(s)
     projects = s.scalars(select(Project)).all()
@@ -105,3 +106,26 @@ def test_demo_in_late_december_holds_next_years_catalogue(projects_db):
     assert all(h["project_number"].startswith("2026-") for h in out["held_offerings"])
     assert [h["ends_on"] for h in out["held_offerings"]] == ["2026-12-25", "2026-12-22"]
     s.close()
+
+
+def test_demo_loaded_again_names_the_admin_a_first_login_added(projects_db, capsys):
+    """`make down`, `make up` loads the demo again: sxsrmyy's first login had added a 机构负责人, and the summary
+    said `admin_mobile: None`. It names who receives the codes now, a mobile a person typed masked."""
+    from deploy.local import _print_demo
+    from services.projects.institutions.services import add_admin
+
+    s = projects_db.new_session()
+    load_demo(s)
+    sx = s.scalar(select(Institution).where(Institution.account == "sxsrmyy"))
+    add_admin(s, sx, "王主任", "13912345678")
+    s.commit()
+    s.close()
+    s = projects_db.new_session()
+    out = load_demo(s)
+    s.close()
+    accounts = {i["account"]: i for i in out["institutions"]}
+    assert accounts["sxsrmyy"]["admins"] == "王主任 139****5678"
+    assert accounts["xjtu1"]["admins"] == "张主任 13800000001"  # the demo's own: its codes are in the SMS log
+    _print_demo(out)
+    printed = capsys.readouterr().out
+    assert "admins: 王主任 139****5678" in printed and "13912345678" not in printed and "None" not in printed

@@ -6,7 +6,7 @@ import argparse
 
 from .. import models  # noqa: F401 - the whole schema
 from ..db import db
-from . import load_demo
+from . import NO_ADMIN, load_demo
 
 
 def main() -> None:
@@ -23,7 +23,7 @@ def main() -> None:
     r = out["reviewer"]
     print(f"继续医学教育委员会（审核员）：账号 {r['account']}  密码 {r['password']}  短信手机 {r['mobile']}")
     for i in out["institutions"]:
-        who = f"机构负责人手机 {i['admin_mobile']}" if i["admin_mobile"] else "首次登录需添加机构负责人"
+        who = "首次登录需添加机构负责人" if i["admins"] == NO_ADMIN else f"机构负责人 {i['admins']}"
         print(f"申办机构 {i['name']}：账号 {i['account']}  密码 {i['password']}  （{who}）")
     c = out["catalogue"]
     print(f"项目目录 {c['year']} 年：新增 {c['created']}，更新 {c['updated']}，未变化 {c['unchanged']}")
