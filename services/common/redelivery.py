@@ -105,6 +105,12 @@ def worker_alive(client: Redis, consumer: str, node: str) -> list[str]:
     return _forget(client, consumer, _stale_nodes(_marks(client, consumer) or {}, node, now))
 
 
+def owe_redelivery(client: Redis, consumer: str, nodes: list[str]) -> None:
+    """A resend found needed could not be asked: marks that are stale at once (a name of their own, so this worker's
+    heartbeat does not refresh them) make the next heartbeat or start ask it."""
+    client.hset(workers_key(consumer), mapping={f"{n} (not asked yet)": 0.0 for n in nodes})
+
+
 def worker_stopped(client: Redis, consumer: str, node: str) -> None:
     """The end of a warm shutdown: nothing this worker took can be lost, its successor need not ask."""
     client.hdel(workers_key(consumer), node)

@@ -20,7 +20,16 @@ from .config import env, get_settings, redis_client
 from .db import ServiceDB
 from .events import Handler, consume_all, describe
 from .logs import brief, setup_logging
-from .redelivery import HEARTBEAT, LOST, UNCLEAN, request_redelivery, worker_alive, worker_started, worker_stopped
+from .redelivery import (
+    HEARTBEAT,
+    LOST,
+    UNCLEAN,
+    owe_redelivery,
+    request_redelivery,
+    worker_alive,
+    worker_started,
+    worker_stopped,
+)
 
 log = logging.getLogger(__name__)
 
@@ -169,28 +178,40 @@ def register_event_consumer(celery: Celery, service: str, sdb: ServiceDB, proces
             log.info("no record of %s's earlier workers: asked %s to send again what may have been lost", service,
                      asked or "no producer")
 
-    def heartbeat(node: str) -> None:
+    def look(node: str, started: list[bool]) -> None:
+        """On start, then on each heartbeat: the start recorded (again, until Redis took it), or the mark refreshed;
+        a resend asked for what the record says may be lost. A request that could not be written (the database or
+        Redis gone meanwhile) stays owed in the record, and the next heartbeat asks it."""
+        client = redis_client()
+        if not started:
+            why, dead = worker_started(client, service, node)
+            started.append(True)
+            if why is None:
+                log.info("%s's earlier workers stopped cleanly: nothing to send again", service)
+                return
+        else:
+            why, dead = LOST, worker_alive(client, service, node)
+            if not dead:
+                return
         try:
-            dead = worker_alive(redis_client(), service, node)
-            if dead:
-                ask(LOST, dead)
+            ask(why, dead)
+        except Exception:
+            owe_redelivery(client, service, dead or [node])
+            raise
+
+    def heartbeat(node: str, started: list[bool]) -> None:
+        try:
+            look(node, started)
         except Exception as exc:  # broker or database gone meanwhile: the next heartbeat looks again
-            log.warning("worker heartbeat failed: %s", brief(exc))
+            log.warning("could not ask for redelivery: %s", brief(exc))
 
     @worker_ready.connect(weak=False)
     def ask_for_redelivery(sender: Any = None, **_: Any) -> None:
         if getattr(sender, "app", None) is not celery:  # another service's app in this process
             return
-        node = str(sender.hostname)
-        try:
-            why, dead = worker_started(redis_client(), service, node)
-            if why is None:
-                log.info("%s's earlier workers stopped cleanly: nothing to send again", service)
-            else:
-                ask(why, dead)
-        except Exception as exc:  # database or broker gone again: the next start asks
-            log.warning("could not ask for redelivery: %s", brief(exc))
-        sender.timer.call_repeatedly(HEARTBEAT, heartbeat, (node,))
+        node, started = str(sender.hostname), []  # started: [True] once this start is in the record
+        heartbeat(node, started)
+        sender.timer.call_repeatedly(HEARTBEAT, heartbeat, (node, started))
 
     @worker_shutdown.connect(weak=False)
     def stopped_cleanly(sender: Any = None, **_: Any) -> None:

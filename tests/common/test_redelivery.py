@@ -232,7 +232,7 @@ def test_a_start_after_a_kill_asks_and_warns(databases, own_keys, caplog):
                for w in warned), warned
     assert "checkin's worker started after a worker of it was killed: 2 event(s) for it will be sent again" in warned
     # and it keeps its mark fresh while it runs
-    assert [(s, a) for s, _f, a in consumer.timer.calls] == [(redelivery.HEARTBEAT, ("checkin@host",))]
+    assert [(s, a[0]) for s, _f, a in consumer.timer.calls] == [(redelivery.HEARTBEAT, "checkin@host")]
 
 
 def test_a_failed_stop_leaves_the_mark(databases, own_keys):
@@ -284,3 +284,30 @@ def _relay_marks_sent() -> None:
 
     with pdb.engine.begin() as conn:
         conn.execute(update(outbox).where(outbox.c.sent_at.is_(None)).values(sent_at=clock.now()))
+
+
+def test_a_resend_that_could_not_be_asked_is_asked_by_the_next_heartbeat(databases, own_keys, caplog, monkeypatch):
+    """The worker starts after a kill while its database is still coming back: the request cannot be written. The
+    need stays in the record (its own mark refreshed would otherwise hide it) and the next heartbeat asks."""
+    from services.common import tasks
+
+    _start()
+    own_keys.delete(redelivery.request_key("checkin"))
+    original = tasks.request_redelivery
+
+    def database_down(*args, **kwargs):
+        raise ConnectionError("connection refused")
+
+    monkeypatch.setattr(tasks, "request_redelivery", database_down)
+    caplog.set_level("INFO")
+    consumer = _start()  # killed before: its mark is there
+    assert "could not ask for redelivery: ConnectionError: connection refused" in caplog.text
+    assert own_keys.hget(redelivery.request_key("checkin"), "projects") is None
+    monkeypatch.setattr(tasks, "request_redelivery", original)
+    [(_seconds, heartbeat, args)] = consumer.timer.calls
+    heartbeat(*args)
+    assert json.loads(own_keys.hget(redelivery.request_key("checkin"), "projects"))["why"] == redelivery.LOST
+    assert any("checkin@host (not asked yet) stopped without a warm shutdown" in w for w in _warnings(caplog))
+    own_keys.delete(redelivery.request_key("checkin"))
+    heartbeat(*args)  # asked once
+    assert own_keys.hget(redelivery.request_key("checkin"), "projects") is None
