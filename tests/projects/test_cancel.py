@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 from sqlalchemy import select
 
@@ -61,7 +62,7 @@ def test_the_office_cancels_before_it_starts_and_may_file_another(projects_app, 
     assert audit(projects_db, fid)[-1] == ("cancel", "approved", "cancelled", "会场改作他用，本期不再举办",
                                            inst_a[1].describe())
     again = c.post(f"/projects/api/filings/{fid}/cancel", headers=h, json={"reason": "会场改作他用"})
-    assert again.status_code == 409 and "已取消举办" in again.get_json()["error"]["message"]
+    assert again.status_code == 409 and again.get_json()["error"]["message"] == "本期已由举办机构取消举办。"
     assert len(cancelled_events(projects_db)) == 2
     # the 1-期 project may file one more 期 in its place, and the list says so
     listed = c.get("/projects/api/filings", headers=h).get_json()["items"][0]
@@ -207,3 +208,45 @@ def test_a_period_named_by_its_offering_opens_its_filing_for_the_committee(proje
     assert r.status_code == 302 and r.headers["Location"].endswith(f"/projects/review/filings/{fid}")
     assert clerk.get(f"/projects/review/offerings/{draft_offering}").status_code == 404  # the office's draft
     assert clerk.get("/projects/review/offerings/999999").status_code == 404
+
+
+def test_each_page_says_who_ended_it_and_what_it_leaves(projects_app, projects_db, inst_a, reviewer, ready_filing,
+                                                        filled, frozen):
+    """Found walking it in a real run: a second 取消举办 named the wrong side, 反馈管理 said 'cancelled' of a 期 the
+    committee marked, the report list said the office had no approved 期 at all, a replacement 第二期 of a 1-期
+    project said nothing of the 第一期, and the committee's chart counted credit that will never take effect."""
+    from tests.projects.test_reports import grant
+
+    project, marked = approved(projects_app, reviewer, ready_filing, inst_a)
+    _, cancelled = approved(projects_app, reviewer, ready_filing, inst_a)
+    c, hi, hr = projects_app.test_client(), bearer(inst_a[1]), bearer(reviewer[1])
+    marked_offering = c.get(f"/projects/api/filings/{marked}", headers=hi).get_json()["offering_id"]
+    grant(projects_db, marked_offering, inst_a[0].id, 3)  # 授分 on 2026-03-21, before the committee's marking
+    assert c.post(f"/projects/api/filings/{cancelled}/cancel", headers=hi, json={"reason": "改期"}).status_code == 200
+    clock.set_now(ENDED)
+
+    def march_awards() -> int:
+        chart = c.get("/projects/api/review/dashboard", headers=hr).get_json()["credits_by_month"]
+        return next(m for m in chart if m["month"] == "2026-03")["awards"]
+
+    assert march_awards() == 3
+    assert c.post(f"/projects/api/review/filings/{marked}/unheld", headers=hr,
+                  json={"reason": "经核实未举办"}).status_code == 200
+    assert march_awards() == 0
+    r = c.post(f"/projects/api/filings/{marked}/cancel", headers=hi, json={"reason": "改期"})
+    assert r.status_code == 409 and r.get_json()["error"]["message"] == "本期已由省继续医学教育委员会标记未举办。"
+    r = c.post(f"/projects/api/review/filings/{cancelled}/unheld", headers=hr, json={"reason": "核实"})
+    assert r.status_code == 409 and r.get_json()["error"]["message"] == "本期已由举办机构取消举办。"
+    r = c.post(f"/projects/api/reports/offering/{marked_offering}", headers=hi)
+    assert r.status_code == 409
+    assert r.get_json()["error"]["message"] == "本期已由省继续医学教育委员会标记未举办，不需要执行情况反馈。"
+    office = login_client(projects_app.test_client(), inst_a[1])
+    reports = office.get("/projects/reports").get_data(as_text=True)
+    assert "本机构暂无需要填报执行情况反馈的项目期次" in reports and "另有 2 期已取消举办或被标记未举办" in reports
+    page = office.get(f"/projects/filings/{marked}").get_data(as_text=True)
+    assert re.search(r"省继续医学教育委员会于 \d{4}-\d\d-\d\d \d\d:\d\d 标记未举办，原因：", page)
+    # the replacement of the 1-期 project's 第一期 says what it stands in for
+    second = c.post(f"/projects/api/projects/{project.id}/offerings", headers=hi).get_json()["id"]
+    assert c.put(f"/projects/api/filings/{second}", headers=hi, json=filled).status_code == 200
+    page = office.get(f"/projects/filings/{second}").get_data(as_text=True)
+    assert "共 1 期（第一期未举办，本期为另行登记的一期）" in page

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, exists, func, select
 from sqlalchemy.orm import Session
 
 from ..awarded.models import AwardedList, AwardedTrainee
@@ -117,12 +117,18 @@ def _held_stmt(first: dt.date) -> Any:
             .where(Filing.state == "approved", Filing.starts_on <= month_end(first), Filing.ends_on >= first))
 
 
+def _held_list() -> Any:
+    """An award list whose 期 was held: those of a 期 ended as 未举办 never take effect (年度统计 leaves them out)."""
+    return ~exists().where(Filing.offering_id == AwardedList.offering_id, Filing.state == "cancelled")
+
+
 def credits_by_month(session: Session, today: dt.date) -> list[dict[str, Any]]:
     """The last 12 months (this one included): awards (人次) and credit sums by the month of 活动日期."""
     first = add_months(month_start(today), -(MONTHS - 1))
     stmt = (select(AwardedTrainee.activity_date, func.count(), func.sum(AwardedTrainee.credit_value))
+            .join(AwardedList, AwardedTrainee.list_id == AwardedList.id)
             .where(AwardedTrainee.activity_date >= first, AwardedTrainee.activity_date <= month_end(month_start(today)),
-                   AwardedTrainee.method != "manual", AwardedTrainee.state != "withdrawn")
+                   AwardedTrainee.method != "manual", AwardedTrainee.state != "withdrawn", _held_list())
             .group_by(AwardedTrainee.activity_date))
     buckets: dict[dt.date, list[Any]] = {add_months(first, i): [0, Decimal(0)] for i in range(MONTHS)}
     for day, n, total in session.execute(stmt).all():
@@ -221,7 +227,7 @@ def list_rows(session: Session, what: str, today: dt.date, month: dt.date | None
                        func.sum(AwardedTrainee.credit_value).label("total"))
                 .join(AwardedTrainee, AwardedTrainee.list_id == AwardedList.id)
                 .where(AwardedTrainee.activity_date.between(month, month_end(month)),
-                       AwardedTrainee.method != "manual", AwardedTrainee.state != "withdrawn")
+                       AwardedTrainee.method != "manual", AwardedTrainee.state != "withdrawn", _held_list())
                 .group_by(AwardedList.offering_id).subquery())
         # the state shown is the execution report's (what decides whether the credits take effect), not the
         # filing's, which is 审批通过 for every held offering

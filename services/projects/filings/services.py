@@ -217,8 +217,8 @@ def emit_cancelled(session: Session, filing: Filing) -> None:
 def cancel_filing(session: Session, principal: Principal, filing: Filing, reason: str,
                   version: int | None = None) -> Filing:
     """取消举办: the office's approved 期 will not be held. The project may file one more 期 in its place."""
-    if filing.state == "cancelled":  # a second click: said as done, not as a refusal of the state
-        raise AppError(409, "bad_state", "本期已取消举办。")
+    if filing.state == "cancelled":  # a second click, or the committee first: said as done, by whom
+        raise AppError(409, "bad_state", f"{states.ENDED[filing.cancelled_by or 'institution']}。")
     refused = cancel_refused(filing)
     if refused:
         raise AppError(409, "bad_state" if filing.state != "approved" else "started", refused)
@@ -536,6 +536,10 @@ def filing_dict(session: Session, principal: Principal, filing: Filing) -> dict[
         "checks": filing_checks(filing),
         "submitted_at": filing.submitted_at, "decided_at": filing.decided_at,
         "cancelled_at": filing.cancelled_at, "cancelled_by": filing.cancelled_by, "cancel_reason": filing.cancel_reason,
+        # the project's 期 not held: one filed beyond 共 N 期 is in the place of one of them
+        "not_held_labels": [seq_label(n) for n in session.scalars(
+            select(Offering.seq).join(Filing, Filing.offering_id == Offering.id)
+            .where(Offering.project_id == project.id, Filing.state == "cancelled").order_by(Offering.seq))],
         "can_cancel": cancel_refused(filing) is None if owner else False,
         "history": history_of(session, "filing", filing.id),
         # how far the start is, for a clerk deciding on a filing (approving after it began is rarely meant)

@@ -30,8 +30,9 @@ LABELS = {"draft": "草稿", "submitted": "待审批", "returned": "已退回", 
 ACTION_LABELS = {"create": "新建登记", "delete": "删除草稿", "submit": "保存并上报", "approve": "审批通过",
                  "return": "退回修改", "view_contact": "查看完整联系电话", "cancel": "取消举办",
                  "mark_unheld": "标记未举办"}
-# who ends an approved 期 by each action (offering.cancelled's `by`)
+# who ends an approved 期 by each action (offering.cancelled's `by`), and how a page says it was ended
 CANCELLED_BY = {"cancel": "institution", "mark_unheld": "committee"}
+ENDED = {"institution": "本期已由举办机构取消举办", "committee": "本期已由省继续医学教育委员会标记未举办"}
 EDITABLE = frozenset({"draft", "returned"})
 TRANSITIONS: dict[str, tuple[frozenset[str], str, str]] = {
     # action: (allowed from-states, to-state, role that may do it)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -24,6 +24,7 @@ from services.common.paging import matches, paginate
 from ..audit.models import histories_of, history_of, record
 from ..awarded.models import AwardedList, AwardedTrainee
 from ..catalogue.models import Project
+from ..filings import states as filing_states
 from ..filings.models import Filing, Offering
 from ..filings.services import committee_filters
 from . import files, states
@@ -118,6 +119,12 @@ def offering_row(offering: Offering, filing: Filing, project: Project, report: E
     return row
 
 
+def not_held_count(session: Session, principal: Principal) -> int:
+    """The office's approved 期 ended as 未举办 (取消举办, 标记未举办): no report is due for them; the list says so."""
+    return session.scalar(select(func.count(Filing.id)).where(Filing.institution_id == principal.institution_id,
+                                                                Filing.state == "cancelled")) or 0
+
+
 def own_offerings_page(session: Session, principal: Principal, args: dict[str, Any]) -> dict[str, Any]:
     today = clock.today_local()
     stmt = _held().where(Filing.institution_id == principal.institution_id)
@@ -148,7 +155,8 @@ def own_offering(session: Session, principal: Principal, offering_id: int,
         cancelled = session.scalar(select(Filing).where(Filing.offering_id == offering_id,
                                                         Filing.state == "cancelled"))
         if cancelled is not None and principal.institution_id == cancelled.institution_id:
-            raise AppError(409, "not_held", "本期未举办（已取消），不需要执行情况反馈。")
+            raise AppError(409, "not_held", f"{filing_states.ENDED[cancelled.cancelled_by or 'institution']}，"
+                                            "不需要执行情况反馈。")
         raise AppError(404, "not_found", "该期项目不存在或举办前登记尚未审批通过。")
     own_institution(principal, row[1].institution_id, "该期项目不存在或举办前登记尚未审批通过。")
     return row[0], row[1], row[2], row[3]

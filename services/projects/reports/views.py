@@ -90,6 +90,7 @@ def report_list() -> Any:
     page = services.own_offerings_page(db.session(), _me(), args)
     return render_template("projects/reports/list.html", page=page, args=args,
                            keep=keep_args(args, ("q", "year", "status")), status_labels=OFFERING_STATUS_LABELS,
+                           not_held=services.not_held_count(db.session(), _me()),
                            **_render_args())
 
 

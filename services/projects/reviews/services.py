@@ -113,7 +113,7 @@ def mark_unheld(session: Session, principal: Principal, filing: Filing, reason: 
     """标记未举办: an approved 期 that did not take place (the chase list of 年度统计 finds them); its report is no
     longer due, and the project may file one more 期 in its place."""
     if filing.state == "cancelled":
-        raise AppError(409, "bad_state", "本期已标记为未举办。")
+        raise AppError(409, "bad_state", f"{states.ENDED[filing.cancelled_by or 'committee']}。")
     refused = unheld_refused(session, filing)
     if refused:
         raise AppError(409, "bad_state" if filing.state != "approved" else "has_report", refused)
