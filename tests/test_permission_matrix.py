@@ -313,6 +313,7 @@ MATRIX: list[Row] = [
     row("GET /credits/accounts", COMMITTEE),
     row("GET /credits/statistics", COMMITTEE),
     row("GET /credits/statistics.xlsx", COMMITTEE),
+    row("GET /credits/statistics/cancelled", COMMITTEE),
     row("GET /credits/statistics/unseen", COMMITTEE),
     row("GET /credits/statistics/unseen.xlsx", COMMITTEE),
     row("POST /credits/accounts", COMMITTEE_W),

@@ -101,7 +101,7 @@ def test_a_cancellation_before_its_approval_makes_the_offering_arrive_cancelled(
     row = offering_row(databases)
     assert (row.cancelled_by, row.cancel_reason, row.cancelled_at) == (
         "committee", "经核实未举办", dt.datetime(2026, 12, 20, 2, 0, tzinfo=UTC))
-    assert row.cancelled_label == "已标记未举办" and notes(databases) == []
+    assert row.cancelled_label == "本期已标记未举办" and notes(databases) == []
     # and a re-approval after that still does not open it
     clock.set_now(dt.datetime(2026, 12, 22, 2, 0, tzinfo=UTC))
     deliver(make_envelope("offering.approved", "projects", payload()))
@@ -166,7 +166,9 @@ def test_the_pages_refuse_grant_and_manual_entry_and_offer_no_button(credits_app
 
     # the analysis stays readable (history), with no 确定; no 授分 button, no manual form to fill
     analysis = c.get(f"/credits/awards/{OFFERING}/analysis").get_data(as_text=True)
-    assert "本期已取消举办（原因：授课专家因故无法到场）" in analysis and 'value="save"' not in analysis
+    assert "本期已取消举办（2026-12-12，原因：授课专家因故无法到场）" in analysis and 'value="save"' not in analysis
+    # nor are the times and the rule left open to be changed with no button to use them (the walk)
+    assert "<fieldset disabled>" in analysis and 'aria-label="开始时间" disabled' in analysis
     attendees = c.get(f"/credits/awards/{OFFERING}/attendees").get_data(as_text=True)
     assert "有效人员明细" in attendees and f'action="/credits/awards/{OFFERING}/grant"' not in attendees
     assert f'action="/credits/awards/{OFFERING}/exclusions"' not in attendees
@@ -184,15 +186,27 @@ def test_the_pages_refuse_grant_and_manual_entry_and_offer_no_button(credits_app
     assert withdrawn.status_code == 302 and awards(credits_db)[0].state == "withdrawn"
     sheet = load_workbook(io.BytesIO(c.get(f"/credits/awards/{OFFERING}/awards.xlsx").data)).active
     rows = list(sheet.iter_rows(values_only=True))
-    assert "本期已取消举办（原因：授课专家因故无法到场）" in rows[0][0]
+    assert "本期已取消举办（2026-12-12，原因：授课专家因故无法到场）" in rows[0][0]
     assert [r[10] for r in rows[2:4]] == ["不会生效（本期已取消举办）", "已撤销"]
     assert rows[-1][0].startswith("合计：根据会场考勤授分（不会生效） 1 人")
 
     # 项目参加者授分's list: the state with its reason, for the office and for the committee
     mine = c.get("/credits/awards").get_data(as_text=True)
-    assert "本期已取消举办（原因：授课专家因故无法到场）；已有授分 1 人，不会生效" in mine and "查看考勤" in mine
+    assert "本期已取消举办（2026-12-12，原因：授课专家因故无法到场）；已有授分 1 人，不会生效" in mine
+    assert "查看考勤" in mine
     committee = client_for(credits_app, "reviewer").get("/credits/awards").get_data(as_text=True)
-    assert "本期已取消举办（原因：授课专家因故无法到场）" in committee
+    assert "本期已取消举办（2026-12-12，原因：授课专家因故无法到场）" in committee
+
+
+def test_a_long_reason_is_cut_in_the_list_and_whole_on_its_pages(credits_app, databases, seeded):  # noqa: F811
+    """A 500-character reason squeezed 项目参加者授分's other columns to one character wide (the walk)."""
+    reason = "因承办医院会议中心改造，原定场地无法使用，经与授课专家协商后决定本期不再举办" * 12
+    assert deliver(cancelled(by="committee", reason=reason[:500])) is True
+    c = client_for(credits_app, "inst_a")
+    listed = c.get("/credits/awards").get_data(as_text=True)
+    assert f"本期已标记未举办（2026-12-12，原因：{reason[:40]}…）" in listed and reason[:41] + "…" not in listed
+    assert f'title="{reason[:500]}"' in listed  # the whole on hover
+    assert f"原因：{reason[:500]}）" in c.get(f"/credits/awards/{OFFERING}/list").get_data(as_text=True)
 
 
 def test_the_api_refuses_grant_and_manual_entry_and_says_the_state(credits_app, databases, granted_then_cancelled):
@@ -210,7 +224,7 @@ def test_the_api_refuses_grant_and_manual_entry_and_says_the_state(credits_app, 
     assert save.status_code == 409 and NOT_HELD in save.json["error"]["message"]
     assert len(awards(databases["credits"])) == 2
     listing = api.get(f"/credits/api/offerings/{OFFERING}/awards", headers=headers).json
-    assert listing["cancelled"] == "本期已取消举办（原因：授课专家因故无法到场）"
+    assert listing["cancelled"] == "本期已取消举办（2026-12-12，原因：授课专家因故无法到场）"
     assert {a["state_label"] for a in listing["awards"]} == {"不会生效（本期已取消举办）"}
     [row] = api.get("/credits/api/grant/offerings", headers=headers).json["items"]
     assert (row["cancelled"], row["cancelled_by"], row["cancel_reason"]) == (True, "institution", OFFICE_REASON)
@@ -271,10 +285,19 @@ def test_a_cancelled_offering_leaves_the_chase_list_for_a_column_of_its_own(cred
     deliver(cancelled(offering_id=202, institution_id=2, by="committee", reason="经核实未举办"))
     deliver(cancelled(offering_id=303, institution_id=2, reason="场地无法落实"))  # not due yet: counted all the same
     # 审批通过 2, 已举办 0, 未见举办记录 0, 已取消/未举办 2; 待生效 stays the one of another 期
-    assert baoji() == ("<td>0</td><td>0</td><td>2</td><td>0</td><td>0</td><td>2</td><td>0</td><td>1</td>"
+    cancelled_link = '<td><a href="/credits/statistics/cancelled?year=2026&amp;institution_id=2">2</a></td>'
+    assert baoji() == ("<td>0</td><td>0</td><td>2</td><td>0</td><td>0</td>" + cancelled_link + "<td>0</td><td>1</td>"
                        "<td>5</td><td>1</td><td>0</td>")
     html = c.get("/credits/statistics?year=2026").get_data(as_text=True)
-    assert "<th>合计</th><th>0</th><th>0</th><th>3</th><th>1</th><th>0</th><th>2</th>" in html
+    assert ("<th>合计</th><th>0</th><th>0</th><th>3</th><th>1</th><th>0</th>"
+            '<th><a href="/credits/statistics/cancelled?year=2026">2</a></th>') in html
+    # the figure opens its 期: which, by whom, why, and the way to the filing (the walk found it opened nothing)
+    ended = c.get("/credits/statistics/cancelled?year=2026&institution_id=2").get_data(as_text=True)
+    assert "共 2 期" in ended and "省继续医学教育委员会标记未举办" in ended and "举办机构取消举办" in ended
+    assert "经核实未举办" in ended and "场地无法落实" in ended and '/projects/review/offerings/202">查看登记' in ended
+    assert "共 0 期" in c.get("/credits/statistics/cancelled?year=2026&institution_id=1").get_data(as_text=True)
+    assert c.get("/credits/statistics/cancelled?year=abc").status_code == 422
+    assert login_client(credits_app.test_client(), INST_A).get("/credits/statistics/cancelled").status_code == 403
     chase = c.get("/credits/statistics/unseen?year=2026").get_data(as_text=True)
     assert "共 0 期" in chase and "2026-02-01-001" not in chase
     sheet = list(load_workbook(io.BytesIO(c.get("/credits/statistics/unseen.xlsx?year=2026").data)).active

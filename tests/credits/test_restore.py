@@ -159,7 +159,7 @@ def test_restore_is_refused_with_a_clear_reason(credits_app, granted, cdb):  # n
     assert deliver(cancelled(by="committee", reason="未见举办记录")) is True
     r = restore(wu.id)
     assert r.status_code == 409 and r.json["error"]["code"] == "offering_cancelled"
-    assert r.json["error"]["message"] == "该期次已标记未举办（原因：未见举办记录），不能恢复授分。"
+    assert r.json["error"]["message"] == "该期次已标记未举办（2026-12-20，原因：未见举办记录），不能恢复授分。"
     page = client_for(credits_app, "reviewer").get(f"/credits/awards/{OFFERING}/list").get_data(as_text=True)
     assert restore_form(page, wu.id) is None  # not offered either
     assert len(awards(cdb)) == count

@@ -17,7 +17,8 @@ from tests.credits.test_offerings import INST_A, REVIEWER, deliver, payload
 
 OTHER_ID = "610102198502024321"
 ENDPOINTS = {"GET /credits/statistics": ("reviewer",), "GET /credits/statistics.xlsx": ("reviewer",),
-             "GET /credits/statistics/unseen": ("reviewer",), "GET /credits/statistics/unseen.xlsx": ("reviewer",)}
+             "GET /credits/statistics/unseen": ("reviewer",), "GET /credits/statistics/unseen.xlsx": ("reviewer",),
+             "GET /credits/statistics/cancelled": ("reviewer",)}
 TODAY = dt.datetime(2026, 12, 20, 2, 0, tzinfo=dt.UTC)
 
 

@@ -613,7 +613,7 @@ def restore_refusal(award: CreditAward, offering: OfferingCredit, has_current: b
         return AppError(409, "not_restorable", RESTORE_ONLY)
     if offering.cancelled:
         # as ensure_held: a 期 not held has no credit to give back
-        said = offering.cancelled_text.removeprefix("本期")
+        said = offering.cancelled_text().removeprefix("本期")
         return AppError(409, "offering_cancelled", f"该期次{said}，不能恢复授分。")
     if has_current:
         return AppError(409, "already_granted", f"{award.name} 本期次已有授分记录，不能恢复。")
@@ -747,7 +747,7 @@ def export_xlsx(offering: OfferingCredit, awards: list[CreditAward], forced: dic
     ws.freeze_panes = "A3"
     ws.append(text_row(ws, [f"{offering.project_number} {offering.project_title} {offering.seq_label}".rstrip()
                             + f"（{offering.starts_on} 至 {offering.ends_on}）"
-                            + (f" {offering.cancelled_text}，授分均不会生效" if offering.cancelled else "")]))
+                            + (f" {offering.cancelled_text()}，授分均不会生效" if offering.cancelled else "")]))
     ws.append(["序号", "姓名", "身份证号码", "职称", "单位", "学分类别", "学分", "活动日期", "授分方式", "是否有效学分",
                "状态", "授分时间", "撤销原因", "代签"])
     for i, a in enumerate(awards, 1):

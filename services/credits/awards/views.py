@@ -91,7 +91,7 @@ def _offering_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
             "starts_on": offering.starts_on, "ends_on": offering.ends_on, "award_count": award_count,
             "analysed": bool(analysis_count),
             "status": svc.grant_status(award_count, analysis_count, offering.report_state, manual_count,
-                                       offering.cancelled_text),
+                                       offering.cancelled_text(brief=True)),
             "cancelled": offering.cancelled, "cancelled_by": offering.cancelled_by,
             "cancel_reason": offering.cancel_reason})
     return rows
@@ -655,7 +655,7 @@ def api_awards(offering_id: int) -> Any:
     awards = [{**_award_dict(a), "state_label": svc.state_label(a, offering)}
               for a in svc.award_list(session, offering_id)]
     return {"offering_id": offering_id, "count": len(awards), "awards": awards,
-            "cancelled": offering.cancelled_text or None}
+            "cancelled": offering.cancelled_text() or None}
 
 
 @api.route("/awards/<int:award_id>/withdraw", methods=["POST"])

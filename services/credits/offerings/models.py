@@ -28,7 +28,8 @@ REPORT_WAIT = {"none": "举办机构尚未提交执行情况反馈", "submitted"
                "cancelled:institution": "本期已取消举办，不会提交执行情况反馈，学分不会生效",
                "cancelled:committee": "本期已被继续医学教育委员会标记为未举办，学分不会生效"}
 # the 期's state in a word, where pages and lists show it beside the offering
-CANCELLED = {"institution": "本期已取消举办", "committee": "已标记未举办"}
+CANCELLED = {"institution": "本期已取消举办", "committee": "本期已标记未举办"}
+BRIEF_REASON = 40  # a list row shows this much of a cancellation's reason (up to 500), the whole on hover
 
 
 def wait_key(report_state: str | None, cancelled_by: str | None) -> str:
@@ -99,10 +100,16 @@ class OfferingCredit(Base):
         """本期已取消举办 / 已标记未举办, or "" for a 期 not cancelled."""
         return CANCELLED.get(self.cancelled_by or "", "")
 
-    @property
-    def cancelled_text(self) -> str:
-        """The state with its reason, as the award pages and the offering list show it."""
-        return f"{self.cancelled_label}（原因：{self.cancel_reason}）" if self.cancelled else ""
+    def cancelled_text(self, brief: bool = False) -> str:
+        """The state with its day and reason, as the award pages and (`brief`: the reason cut) the offering list
+        show it; checkin's pages say it the same way."""
+        if not self.cancelled:
+            return ""
+        reason = self.cancel_reason or ""
+        if brief and len(reason) > BRIEF_REASON:
+            reason = reason[:BRIEF_REASON] + "…"
+        day = clock.to_local(self.cancelled_at).date().isoformat()  # type: ignore[arg-type]
+        return f"{self.cancelled_label}（{day}，原因：{reason}）"
 
 
 class CancelledOffering(Base):

@@ -91,6 +91,15 @@ def unseen_offerings(session: Session, year: int, today: dt.date,
     return list(session.scalars(stmt.order_by(oc.institution_name, oc.institution_id, oc.ends_on, oc.offering_id)))
 
 
+def cancelled_offerings(session: Session, year: int, institution_id: int | None = None) -> list[OfferingCredit]:
+    """The 期 behind 已取消举办/未举办: which were ended, by whom, when and why (by host, then by date)."""
+    oc = OfferingCredit
+    stmt = select(oc).where(oc.year == year, oc.cancelled_at.is_not(None))
+    if institution_id is not None:
+        stmt = stmt.where(oc.institution_id == institution_id)
+    return list(session.scalars(stmt.order_by(oc.institution_name, oc.institution_id, oc.starts_on, oc.offering_id)))
+
+
 def year_figures(session: Session, year: int, today: dt.date) -> YearFigures:
     figures = YearFigures(year, requirement_for(year))
     rows: dict[int, InstitutionRow] = {}

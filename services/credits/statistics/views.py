@@ -8,6 +8,7 @@ from flask import Blueprint, render_template
 
 from services.common import clock
 from services.common.auth import access
+from services.common.events import CANCELLED_BY
 from services.common.formats import fmt_credits
 from services.common.inputs import load_query
 from services.common.schemas import IdRange, Range, ZhSchema, fields
@@ -60,6 +61,18 @@ def unseen_export() -> Any:
     _args, year, rows = _unseen()
     names = svc.names_now(db.session(), year, rows)
     return download(svc.export_unseen_xlsx(year, rows, names), XLSX, "unseen.xlsx", f"{year}年度{svc.UNSEEN}.xlsx")
+
+
+@pages.get("/credits/statistics/cancelled")
+@access("reviewer")
+def cancelled_page() -> Any:
+    """已取消举办/未举办, one 期 a row (of one host, from its row's figure, or of all): which, by whom, when, why."""
+    args = load_query(UnseenQuery(), {"year": "年度", "institution_id": "申办机构"})
+    year = args["year"] or clock.today_local().year
+    rows = svc.cancelled_offerings(db.session(), year, args["institution_id"])
+    return render_template("credits/statistics/cancelled.html", year=year, rows=rows,
+                           names=svc.names_now(db.session(), year, rows), institution_id=args["institution_id"],
+                           label=svc.CANCELLED, by=CANCELLED_BY)
 
 
 @pages.get("/credits/statistics/unseen")
