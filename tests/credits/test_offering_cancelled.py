@@ -312,3 +312,12 @@ def test_a_cancelled_offering_leaves_the_chase_list_for_a_column_of_its_own(cred
     insert_award(databases, OTHER_ID, value="5", state="pending", ends_on=dt.date(2026, 3, 2), institution_id=2,
                  offering_id=202)
     assert baoji().endswith("<td>1</td><td>5</td><td>1</td><td>0</td>")
+
+
+def test_a_report_approval_never_makes_a_cancelled_offering_s_awards_effective(credits_app, databases,
+                                                                               granted_then_cancelled, caplog):
+    """Projects never approves a report of a 期 not held; if such an event came anyway, nothing takes effect."""
+    assert deliver(make_envelope("report.approved", "projects", {"offering_id": OFFERING, "institution_id": 1,
+                                                                 "report_id": 9})) is True
+    assert {a.state for a in awards(databases["credits"])} == {"pending"}
+    assert "report.approved" in caplog.text and "refused" in caplog.text
