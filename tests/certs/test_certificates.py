@@ -1145,3 +1145,19 @@ def test_a_certificate_that_runs_onto_a_second_page_no_longer_fails_the_export(c
     page = client(certs_app, TRAINEE_1).get(f"/certs/exports/{job_id}").get_data(as_text=True)
     assert numbers[32][0] in page and "请联系陕西省继续医学教育委员会" in page
     assert numbers[32][1] is None and numbers[31][1] is not None  # no page stored for the one left out
+
+
+def test_a_name_that_matches_a_revoked_certificate_is_not_said_in_green(certs_app, awards, queued, certs_db):
+    """核对持证人姓名 on a revoked number answered 您输入的姓名与证书一致 in the page's green, under the red 已撤销:
+    an HR clerk who reads the last line took the paper for good. The match is said with the revocation, in red."""
+    clock.set_now(at(PRINTABLE_DAY))
+    export_as_trainee(certs_app, queued, [1])
+    number = certificates(certs_db)[1][0]
+    anon = certs_app.test_client()
+    assert 'class="ok" id="name-result"' in check_name(anon, number, "张伟").get_data(as_text=True)
+    assert withdraw(1, dt.datetime(2027, 1, 9, 2, 0, tzinfo=dt.UTC)) is True
+    html = check_name(anon, number, "张伟").get_data(as_text=True)
+    said = '<p class="bad" id="name-result">您输入的姓名与证书一致，但该证书已撤销（2027-01-09 起），不再有效。</p>'
+    assert said in html
+    assert 'class="ok"' not in html and "证书有效" not in html
+    assert "您输入的姓名与证书不一致" in check_name(anon, number, "张三").get_data(as_text=True)

@@ -84,3 +84,32 @@ def test_the_progress_page_rides_out_a_dropped_network(certs_app, awards, queued
             status=200, content_type="text/html; charset=utf-8", body=done))
         p.wait_for_selector("text=下载学分证书（PDF）", timeout=8000)
         assert p.locator("#offline").is_hidden() and p.locator("#export[data-refresh]").count() == 0
+
+
+def test_a_long_number_said_back_stays_inside_her_phone(certs_app):
+    """证书验证 says back what was typed, up to 200 characters: one long run of letters (a link pasted twice, a
+    finger on a key) widened the page to 412-578 px on a 360 px phone, the box and 验证 off the screen. It wraps."""
+    from tests.stack.browser import PHONE, served_page
+
+    anon = certs_app.test_client()
+    for path in ("/certs/verify/" + "A" * 200, "/certs/verify?number=" + "W" * 199):
+        page = anon.get(path, follow_redirects=True)  # the form's ?number= goes to the number's address
+        html = page.get_data(as_text=True)
+        assert page.status_code == 404 and "格式不正确" in html
+        with served_page(html, "/certs/verify", lambda route: route.fulfill(status=204), device=PHONE,
+                         static_from=anon) as p:
+            assert p.evaluate("document.documentElement.scrollWidth") <= 360, path
+            assert p.locator("#result").bounding_box()["width"] <= 360
+
+
+def test_a_long_number_said_back_stays_inside_the_committee_s_lookup(certs_app):
+    """证书查询 said a 200-character number back on one line: the committee's page was 2,797 px wide at 1,280."""
+    from tests.certs.conftest import REVIEWER
+    from tests.stack.browser import DESK, served_page
+
+    c = login_client(certs_app.test_client(), REVIEWER)
+    page = c.get("/certs/lookup?number=" + "W" * 200)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 404 and "未找到证书编号" in html
+    with served_page(html, "/certs/lookup", lambda route: route.fulfill(status=204), device=DESK, static_from=c) as p:
+        assert p.evaluate("document.documentElement.scrollWidth") <= 1280
