@@ -20,6 +20,7 @@ from services.common.auth import ANON_CSRF_COOKIE, COOKIE
 from services.common.events import make_envelope
 from tests.certs.conftest import (
     INST_A,
+    OFFERING_A,
     PRINTABLE_DAY,
     REVIEWER,
     TRAINEE_1,
@@ -1161,3 +1162,46 @@ def test_a_name_that_matches_a_revoked_certificate_is_not_said_in_green(certs_ap
     assert said in html
     assert 'class="ok"' not in html and "证书有效" not in html
     assert "您输入的姓名与证书不一致" in check_name(anon, number, "张三").get_data(as_text=True)
+
+
+def test_a_restored_credit_s_old_certificate_points_to_the_new_one(certs_app, awards, queued, certs_db):
+    """The committee withdrew her effective award by mistake and restored it (恢复: a new award, a new certificate,
+    the old one revoked for good). Her 学分证书 listed the same title twice, one 已撤销，不能打印 with nothing more,
+    and the office's and committee's pages the same: each took the credit for lost. The revoked one now says the
+    credit was restored, and 证书查询 of the old number names the new one (once exported)."""
+    clock.set_now(at(PRINTABLE_DAY))
+    export_as_trainee(certs_app, queued, [1])
+    old_number = certificates(certs_db)[1][0]
+    assert withdraw(1, dt.datetime(2027, 1, 9, 2, 0, tzinfo=dt.UTC)) is True
+    committee = client(certs_app, REVIEWER)
+    mine = client(certs_app, TRAINEE_1)
+    before = mine.get("/certs/my").get_data(as_text=True)
+    assert "已撤销（2027-01-09 起），不能打印</div>" in before and "已恢复" not in before
+    assert "已恢复" not in committee.get(f"/certs/lookup?number={old_number}").get_data(as_text=True)
+
+    assert _event("credits.effective", _effective_payload([dict(awards[0], award_id=11)])) is True
+    said = "已撤销（2027-01-09 起），不能打印；本期学分已恢复，请打印新编号的证书"
+    page = mine.get("/certs/my").get_data(as_text=True)
+    assert page.count(said) == 1 and 'name="award_id" value="11"' in page
+    assert 'name="award_id" value="1"' not in page  # the revoked one still cannot be ticked
+    items = {i["award_id"]: i for i in mine.get("/certs/api/me/certificates").json["items"]}
+    assert items[1]["status_text"] == said and items[11]["status_text"] == "可打印"
+    office = client(certs_app, INST_A).get(f"/certs/institution/offerings/{OFFERING_A}").get_data(as_text=True)
+    assert office.count(said) == 1
+    # 李娜's row of the same offering, never withdrawn, and another trainee's revoked one are not touched
+    assert withdraw(3, dt.datetime(2027, 1, 9, 3, 0, tzinfo=dt.UTC)) is True
+    office = client(certs_app, INST_A).get(f"/certs/institution/offerings/{OFFERING_A}").get_data(as_text=True)
+    assert office.count(said) == 1 and office.count("已撤销（2027-01-09 起），不能打印</td>") == 1
+
+    lookup = committee.get(f"/certs/lookup?number={old_number}").get_data(as_text=True)
+    assert "本期学分已恢复" in lookup and "新证书在学员或举办机构下次导出时编号" in lookup and "本证书仍作废" in lookup
+    export_as_trainee(certs_app, queued, [11])
+    new_number = certificates(certs_db)[11][0]
+    assert new_number != old_number
+    lookup = committee.get(f"/certs/lookup?number={old_number}").get_data(as_text=True)
+    assert f'新证书编号 <a href="/certs/lookup?number={new_number}">{new_number}</a>' in lookup
+    new = committee.get(f"/certs/lookup?number={new_number}").get_data(as_text=True)
+    assert "本期学分已恢复" not in new and "已撤销" not in new
+    # the public page of the old number still says only that it is revoked (no other certificate named)
+    public = certs_app.test_client().get(f"/certs/verify/{old_number}").get_data(as_text=True)
+    assert "已撤销" in public and new_number not in public and "证书有效" not in public

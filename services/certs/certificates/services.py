@@ -10,7 +10,7 @@ import logging
 import re
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import distinct, func, select, update
@@ -120,7 +120,7 @@ def trainee_rows(session: Session, trainee_key: str) -> list[Row]:
         select(EffectiveAward, Certificate).outerjoin(Certificate, Certificate.award_id == EffectiveAward.award_id)
         .where(EffectiveAward.trainee_key == trainee_key)
         .order_by(EffectiveAward.activity_date.desc(), EffectiveAward.award_id.desc())).all()
-    return [Row(a, print_status(a, today), c) for a, c in pairs]
+    return _with_restored([Row(a, print_status(a, today), c) for a, c in pairs])
 
 
 def offering_rows(session: Session, principal: Principal, offering_id: int) -> list[Row]:
@@ -133,7 +133,31 @@ def offering_rows(session: Session, principal: Principal, offering_id: int) -> l
         .order_by(EffectiveAward.name, EffectiveAward.award_id)).all()
     if not pairs:
         raise AppError(404, "not_found", NOT_FOUND)
-    return [Row(a, print_status(a, today), c) for a, c in pairs]
+    return _with_restored([Row(a, print_status(a, today), c) for a, c in pairs])
+
+
+RESTORED = "；本期学分已恢复，请打印新编号的证书"
+
+
+def _with_restored(rows: list[Row]) -> list[Row]:
+    """A revoked certificate beside a current award of the same trainee in the same offering (the committee's 恢复
+    gives a new award, so a new certificate): said so, or the two rows of one title read as a credit lost."""
+    current = {(r.award.trainee_key, r.award.offering_id) for r in rows if not r.status.revoked}
+    return [Row(r.award, replace(r.status, text=r.status.text + RESTORED), r.certificate)
+            if r.status.revoked and (r.award.trainee_key, r.award.offering_id) in current else r for r in rows]
+
+
+def restored_as(session: Session, award: EffectiveAward) -> tuple[EffectiveAward, Certificate | None] | None:
+    """The current award (and its certificate, once exported) that stands for a revoked one: the trainee's
+    unrevoked award of the same offering, as the committee's 恢复 makes it."""
+    if award.revoked_at is None:
+        return None
+    row = session.execute(
+        select(EffectiveAward, Certificate).outerjoin(Certificate, Certificate.award_id == EffectiveAward.award_id)
+        .where(EffectiveAward.trainee_key == award.trainee_key, EffectiveAward.offering_id == award.offering_id,
+               EffectiveAward.revoked_at.is_(None))
+        .order_by(EffectiveAward.award_id.desc())).first()
+    return (row[0], row[1]) if row else None
 
 
 def _in_year(year: int) -> Any:

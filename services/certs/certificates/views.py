@@ -281,7 +281,10 @@ def _number_arg(source: Any) -> str:
 
 def _lookup_dict(cert: Any, award: Any) -> dict[str, Any]:
     out = svc.verification(db.session(), cert.number) or {}
-    return {**out, "name": award.name, "id_number_masked": pii.mask_id(pii.decrypt(award.id_enc)),
+    restored = svc.restored_as(db.session(), award)
+    return {**out, "restored": restored is not None,
+            "restored_number": restored[1].number if restored and restored[1] else None,
+            "name": award.name, "id_number_masked": pii.mask_id(pii.decrypt(award.id_enc)),
             "award_id": award.award_id, "offering_id": award.offering_id, "revoke_reason": award.revoke_reason}
 
 
