@@ -151,7 +151,9 @@ def test_not_yet_printable_or_not_own_cannot_be_exported(certs_app, awards, queu
     clock.set_now(at(PRINTABLE_DAY))
     c = client(certs_app, TRAINEE_1)
     r = c.post("/certs/exports", data={"csrf_token": csrf_for(TRAINEE_1), "award_id": ["1", "2"]})
-    assert r.status_code == 422 and "暂不能打印" in r.get_data(as_text=True)
+    said = r.get_data(as_text=True)
+    assert r.status_code == 422 and "所选的学分证书中有不能打印的（见下）" in said
+    assert "基层糖尿病规范化管理：2027-02-17 起可打印（项目结束 4 周后）" in said and "暂不能打印的" not in said
     r = c.post("/certs/exports", data={"csrf_token": csrf_for(TRAINEE_1), "award_id": ["3"]})  # 李娜's
     assert r.status_code == 404
     r = c.post("/certs/exports", data={"csrf_token": csrf_for(TRAINEE_1)})
@@ -966,6 +968,7 @@ def test_her_certificates_are_listed_by_year_and_the_year_she_came_from_is_ticke
     withdraw(1, at(dt.date(2027, 2, 20), 9))  # withdrawn while her page was open
     refused = c.post("/certs/exports", data={"csrf_token": csrf_for(TRAINEE_1), "award_id": ["1", "2"]})
     assert refused.status_code == 422 and "已撤销" in refused.get_data(as_text=True)
+    assert "暂不能打印的" not in refused.get_data(as_text=True)  # a revoked one never prints: not "not yet"
     assert ticked(refused.get_data(as_text=True)) == {"2"}  # 5, which she left out, is not ticked again
 
 

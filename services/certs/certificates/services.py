@@ -326,7 +326,8 @@ def create_trainee_export(session: Session, principal: Principal, award_ids: lis
         if not st.printable:
             refused[str(a.award_id)] = f"{a.project_title}：{st.text}"
     if refused:
-        raise AppError(422, "not_printable", "所选的学分证书中有暂不能打印的，请取消勾选后再导出。", refused)
+        # 暂 (not yet) was wrong for a revoked one, which never prints: each line below says which and why
+        raise AppError(422, "not_printable", "所选的学分证书中有不能打印的（见下），请取消勾选后再导出。", refused)
     key = principal.trainee_key or ""
     _lock_exports(session, key)
     earlier = recent_export(session, key, ids)
