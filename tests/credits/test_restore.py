@@ -91,6 +91,10 @@ def test_the_committee_restores_on_the_award_list_a_new_effective_award(credits_
     assert restore_form(page, old.id) is None
     assert f'action="/credits/awards/award/{new.id}/withdraw"' in page
     assert "共 4 条（其中已撤销 1 条，当前授分 3 人）" in page
+    # each of the two rows says what became of it (read later as history, the old one said only 已撤销)
+    assert new.restored_from == old.id
+    assert "已于 2027-01-10 10:00 由委员会恢复（见上方新的授分记录，另发新编号的学分证书）" in page
+    assert "委员会恢复的授分（原授分已撤销，学分证书编号已更换）" in page
 
     # a second 恢复 (another tab) is refused in the row, the reason typed kept
     again = desk.post(f"/credits/awards/award/{old.id}/restore", data=form(REVIEWER, reason="再点一次"))
@@ -270,5 +274,7 @@ def test_the_trainee_and_the_desk_count_the_restored_credit(credits_app, effecti
     total = page.split('<div class="nums">')[1].split("总学分")[0]
     assert "<b>10</b><span>Ⅰ类学分" in total and "已撤销" not in page
     assert "已生效</span>" in page and "学分证书：可打印学分证书" in page
+    assert "经继续医学教育委员会恢复，原学分证书作废，请打印新编号的证书" in page
     desk = desk_says()
-    assert "已生效 Ⅰ类 10 分" in desk and "授分已撤销" not in desk
+    assert "已生效 Ⅰ类 10 分（委员会恢复误撤销的授分，原学分证书作废，另发新编号证书）" in desk
+    assert "授分已撤销" not in desk

@@ -523,7 +523,9 @@ def _credit_status(offering: Any, award: Any, others_granted: bool, excluded: st
     if award.method == "manual":
         return f"手工录入 {value}（非有效学分，不计入达标）"
     if award.state == "effective":
-        return f"已生效 {value}"
+        # 恢复: she may ask why her certificate's number changed
+        restored = "（委员会恢复误撤销的授分，原学分证书作废，另发新编号证书）" if award.restored_from else ""
+        return f"已生效 {value}{restored}"
     from ..offerings.models import REPORT_WAIT, wait_key  # late, as the awards above
 
     if award.state == "pending" and offering is not None and offering.cancelled_by:

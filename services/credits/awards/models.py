@@ -127,6 +127,8 @@ class CreditAward(Base):
     withdraw_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     # when the trainee was told by SMS that the certificate can be printed (services/credits/notices)
     printable_notice_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # 恢复: the withdrawn effective award this one gives back (the committee's mistake undone); one restore each
+    restored_from: Mapped[int | None] = mapped_column(Integer, nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
@@ -136,6 +138,7 @@ class CreditAward(Base):
         Index("uq_credit_awards_current", "offering_id", "trainee_key", unique=True,
               postgresql_where=text("state != 'withdrawn'"), sqlite_where=text("state != 'withdrawn'")),
         Index("ix_credit_awards_trainee_year", "trainee_key", "year"),
+        Index("uq_credit_awards_restored_from", "restored_from", unique=True),
         CheckConstraint("method IN ('attendance', 'manual')", name="method_known"),
         CheckConstraint("state IN ('pending', 'effective', 'withdrawn')", name="state_known"),
         CheckConstraint("NOT (method = 'manual' AND state = 'effective')", name="manual_never_effective"),

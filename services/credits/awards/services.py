@@ -17,13 +17,14 @@ from typing import Any
 
 from openpyxl import Workbook
 from sqlalchemy import case, func, or_, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from services.common import clock, pii
 from services.common.audit import record_audit
 from services.common.auth import Principal, own_institution
-from services.common.db import insert_for
+from services.common.db import insert_for, savepoint
 from services.common.errors import AppError
 from services.common.events import emit
 from services.common.paging import matches
@@ -645,9 +646,14 @@ def restore(session: Session, principal: Principal, award: CreditAward, reason: 
         institution_name=award.institution_name, credit_class=award.credit_class, credit_value=award.credit_value,
         offering_starts_on=award.offering_starts_on, offering_ends_on=award.offering_ends_on,
         activity_date=award.activity_date, year=award.year, method="attendance", state="effective",
-        analysis_id=award.analysis_id, granted_at=now, granted_by=principal.describe(), effective_at=now, version=1)
-    session.add(again)
-    session.flush()
+        analysis_id=award.analysis_id, granted_at=now, granted_by=principal.describe(), effective_at=now, version=1,
+        restored_from=award.id)
+    try:
+        with savepoint(session):  # a second clerk at the same moment: the row's own refusal, not a conflict
+            session.add(again)
+            session.flush()
+    except IntegrityError:
+        raise AppError(409, "already_granted", f"{award.name} 本期次已有授分记录，不能恢复。") from None
     record_audit(session, AuditLog, principal, "award", again.id, "restore", "withdrawn", "effective",
                  reason=f"{award.name}：{reason}（恢复已撤销的授分记录 {award.id}，新的学分证书）")
     emit(session, outbox, "credits", "credits.effective", effective_payload(session, offering))

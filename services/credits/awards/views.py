@@ -402,7 +402,10 @@ def _award_list(offering_id: int, typed: dict[str, Any] | None = None, status: i
     forced = svc.forced_checkins(session, offering_id)
     committee = _me().role == "reviewer"
     current = {a.trainee_key for a in awards if a.state != "withdrawn"}
+    restored = {a.restored_from: a for a in awards if a.restored_from}  # withdrawn id -> the award giving it back
     rows = [{**_award_dict(a), "state_label": svc.state_label(a, offering),
+             "restored_at": restored[a.id].granted_at if a.id in restored else None,
+             "restores": a.restored_from,
              "forced": len(forced.get(a.trainee_key, ())),
              # 恢复: the committee's, of an effective award withdrawn by mistake (svc.restore's own rule)
              "restorable": committee and svc.restore_refusal(a, offering, a.trainee_key in current) is None}

@@ -34,7 +34,7 @@ _AWARDS = CreditAward.__table__
 _ROW_COLUMNS = tuple(_AWARDS.c[name] for name in (
     "id", "year", "project_number", "project_title", "institution_name", "credit_class", "credit_value",
     "offering_starts_on", "offering_ends_on", "activity_date", "method", "state", "withdraw_reason",
-    "offering_id", "effective_at"))
+    "offering_id", "effective_at", "restored_from"))
 _OFFERINGS = OfferingCredit.__table__
 # where the execution report a pending award waits for stands (none, submitted, returned, approved): NULL for an
 # award whose offering credits does not hold
@@ -175,6 +175,8 @@ def _award_line(row: Any, today: dt.date) -> AwardLine:
                           else f"执行情况反馈审核通过后，且 {due.isoformat()} 起可打印")
     else:  # attendance, effective
         status, note = "已生效，计入达标", "计入达标"
+        if getattr(row, "restored_from", None):  # the committee's 恢复: her old certificate number is void
+            note = "计入达标；经继续医学教育委员会恢复，原学分证书作废，请打印新编号的证书"
         printable = today >= due
         printable_text = "可打印学分证书" if printable else f"{due.isoformat()} 起可打印"
     return AwardLine(
