@@ -536,15 +536,19 @@ def filing_dict(session: Session, principal: Principal, filing: Filing) -> dict[
         "checks": filing_checks(filing),
         "submitted_at": filing.submitted_at, "decided_at": filing.decided_at,
         "cancelled_at": filing.cancelled_at, "cancelled_by": filing.cancelled_by, "cancel_reason": filing.cancel_reason,
-        # the project's 期 not held: one filed beyond 共 N 期 is in the place of one of them
-        "not_held_labels": [seq_label(n) for n in session.scalars(
-            select(Offering.seq).join(Filing, Filing.offering_id == Offering.id)
-            .where(Offering.project_id == project.id, Filing.state == "cancelled").order_by(Offering.seq))],
         "can_cancel": cancel_refused(filing) is None if owner else False,
         "history": history_of(session, "filing", filing.id),
         # how far the start is, for a clerk deciding on a filing (approving after it began is rarely meant)
         "days_to_start": (filing.starts_on - clock.today_local()).days if filing.starts_on else None,
     }
+
+
+def not_held_labels(session: Session, filing: Filing) -> list[str]:
+    """The 期 of the filing's project not held, for its page: one filed beyond 共 N 期 stands in for one of them
+    (the pages only: a JSON list of filings would ask once a row)."""
+    return [seq_label(n) for n in session.scalars(
+        select(Offering.seq).join(Filing, Filing.offering_id == Offering.id)
+        .where(Offering.project_id == filing.offering.project_id, Filing.state == "cancelled").order_by(Offering.seq))]
 
 
 def committee_filters(stmt: Any, args: dict[str, Any], institution: Any) -> Any:

@@ -140,6 +140,7 @@ def _render_form(filing: Any, values: dict[str, Any] | None = None, errors: dict
     session = db.session()
     p = _me()
     info = services.filing_dict(session, p, filing)
+    info["not_held_labels"] = services.not_held_labels(session, filing)
     if values is None:
         values = {k: info[k] if info[k] is not None else "" for k in
                   ("starts_on", "ends_on", "venue", "mode", "expected_trainees", "contact_person",

@@ -19,7 +19,7 @@ from ..catalogue.services import fmt_decimal
 from ..db import db
 from ..filings import states
 from ..filings.schemas import CancelFormSchema, CancelSchema, FilingOutSchema, cancel_refused
-from ..filings.services import MIN_DAYS_BEFORE, earliest_start, filing_checks, filing_dict
+from ..filings.services import MIN_DAYS_BEFORE, earliest_start, filing_checks, filing_dict, not_held_labels
 from ..filings.views import commit
 from ..institutions.models import Institution
 from . import services
@@ -50,6 +50,7 @@ def _me() -> Any:
 def _render_detail(filing: Any, errors: dict[str, str] | None = None, status: int = 200,
                    reveal: bool = False, typed_reason: str = "") -> Any:
     info = filing_dict(db.session(), _me(), filing)
+    info["not_held_labels"] = not_held_labels(db.session(), filing)
     if reveal:
         info["contact_phone"], info["contact_revealed"] = filing.contact_phone, True
     return render_template("projects/reviews/detail.html", f=filing, info=info, errors=errors or {},
