@@ -364,6 +364,10 @@ class StackError(RuntimeError):
     pass
 
 
+class SettingsRefused(RuntimeError):
+    """The settings (environment and .env) that the services would refuse to start on."""
+
+
 class Stack:
     """The suite on this machine: Redis (own, if asked or none answers), gunicorn, Celery workers,
     outbox relays and nginx, each a supervised-by-pid-file process group under var_dir."""
@@ -851,6 +855,10 @@ def _load_demo_here(wait_seconds: float = 60.0) -> None:
 
     session = db.new_session()
     try:
+        refused = _installation_of_its_own(session)
+        if refused:
+            print(json.dumps({"not_loaded": refused}, ensure_ascii=False))
+            return
         summary = load_demo(session)
         session.commit()
     except Exception:
@@ -882,6 +890,24 @@ def _load_demo_here(wait_seconds: float = 60.0) -> None:
     if summary.get("held_offerings"):
         summary["held_offering"] = summary["held_offerings"][0]
     print(json.dumps(summary, ensure_ascii=False, default=str))
+
+
+def _installation_of_its_own(session: Any) -> str | None:
+    """Why the demo must stay out of this projects database, or None. The demo adds a committee account whose
+    password README publishes, its catalogue over the real one's numbers and scans of made-up trainees into
+    offerings of its own names: a `make down` / `make up` of an installation started without it (CME_LOCAL_DEMO=0
+    given once, in the shell) must not mix it in. Loaded only into a database with no committee account yet, or
+    one that already holds the demo's."""
+    from sqlalchemy import select
+
+    from services.projects.demo import REVIEWER  # type: ignore[import-not-found]
+    from services.projects.institutions.models import Reviewer
+
+    accounts = list(session.scalars(select(Reviewer.account).order_by(Reviewer.id).limit(4)))
+    if not accounts or REVIEWER["account"] in accounts:
+        return None
+    return (f"this installation has committee accounts of its own ({', '.join(accounts)}) and not the demo's, "
+            "so its data is not mixed with the demo's; put CME_LOCAL_DEMO=0 in .env to start it without asking")
 
 
 # ---- command line --------------------------------------------------------------------------------
@@ -1020,12 +1046,16 @@ def reconcile(var_dir: Path, environ: Mapping[str, str], running: Sequence[str],
     return env, notes
 
 
-def stack_from_env(strict: bool = False) -> tuple[Stack, list[str]]:
+def stack_from_env(strict: bool = False, check: bool = True) -> tuple[Stack, list[str]]:
     """The stack the environment names; while processes of it run, with the settings they were started with
     (see reconcile; strict for `up`). Returns the stack and notes for the operator."""
     from services.common.config import get_settings
 
-    get_settings()  # reads the optional .env (CME_ENV_FILE) into the environment, as the services do
+    try:
+        get_settings()  # reads the optional .env (CME_ENV_FILE) into the environment, as the services do
+    except RuntimeError as exc:  # CME_ENV=production's refusal names each setting: a traceback would bury it
+        if check:
+            raise SettingsRefused(str(exc)) from None
     var_dir = Path(os.environ.get("CME_VAR_DIR", ROOT / "var")).resolve()
     running = Stack(var_dir, env={}).running()
     environ, notes = reconcile(var_dir, os.environ, running, strict)
@@ -1033,12 +1063,24 @@ def stack_from_env(strict: bool = False) -> tuple[Stack, list[str]]:
     return stack, notes
 
 
+# what a new installation started without the demo needs next: nobody can log in until an operator makes the first
+# 审核员 (only the committee creates institutions), and the command reads .env, not the shell `make up` ran in
+_FIRST_REVIEWER = ("A new installation has no committee account: make the first with `.venv/bin/python -m "
+                   "services.projects.institutions.reviewers add ACCOUNT NAME MOBILE` (`list` shows those there are). "
+                   "It reads .env, not this shell: keep DATABASE_URL and the keys there (README, Operating it, "
+                   "Deploy).")
+
+
 def _print_demo(summary: dict | None) -> None:
     if summary == {}:
         print("Demo data: skipped (--no-demo / CME_LOCAL_DEMO=0).")
+        print(_FIRST_REVIEWER)
         return
     if summary is None:
         print("Demo data: not available yet (services/projects/demo.py is missing).")
+        return
+    if "not_loaded" in summary:
+        print(f"Demo data: not loaded: {summary['not_loaded']}.")
         return
     print("Demo data loaded (institutions and the committee log in at /projects/login, the SMS code appears in"
           " the SMS log; trainees log in at /credits/login with the ID number and the initial password):")
@@ -1131,7 +1173,8 @@ def cmd_up(stack: Stack, demo: bool = True, notes: Sequence[str] = ()) -> int:
         else:
             print(f"Repaired: started {', '.join(started) or 'nothing (every process was running)'}; "
                   f"left running as they were: {', '.join(kept)}")
-        print("Demo data: as loaded by the first `up` (its logins are in README, Run it)")
+        print("Demo data: none loaded by a repair or an upgrade (the demo's logins, if the first `up` loaded it, "
+              "are in README, Run it)")
         return 0
     _print_demo(summary)
     return 0
@@ -1200,7 +1243,15 @@ def main(argv: list[str] | None = None) -> int:
         else:
             sys.stdout.write(conf)
         return 0
-    stack, notes = stack_from_env(strict=args.cmd == "up")
+    try:
+        stack, notes = stack_from_env(strict=args.cmd == "up")
+    except SettingsRefused as exc:
+        if args.cmd != "down":
+            hint = (" A trial that reads the login codes from the SMS log runs with CME_ENV=development (README, "
+                    "Operating it, Deploy)." if "CME_SMS_PROVIDER=log" in str(exc) else "")
+            print(f"FAILED: {exc}; nothing was {'started' if args.cmd == 'up' else 'asked'}.{hint}", file=sys.stderr)
+            return 1
+        stack, notes = stack_from_env(check=False)  # what runs is stopped whatever the settings now say
     if args.cmd == "up":
         return cmd_up(stack, demo=not args.no_demo and os.environ.get("CME_LOCAL_DEMO", "1") != "0", notes=notes)
     if args.cmd == "status":

@@ -576,3 +576,63 @@ def test_an_invalid_gateway_configuration_is_refused_before_the_reload(running_g
     with pytest.raises(StackError, match="nginx configuration is invalid"):
         stack.reload_process("gateway")
     assert stack.pid("gateway") == master and local._children(master) == workers
+
+
+def test_a_production_refusal_is_one_line_naming_the_setting_not_a_traceback(tmp_path, monkeypatch, capsys):
+    """`make up` with CME_ENV=production and the SMS log (a contractor's trial with real keys) ended in a Python
+    traceback whose last line held the reason."""
+    from services.common.config import get_settings
+
+    env_file = tmp_path / ".env"
+    env_file.write_text("CME_ENV=production\nCME_SMS_PROVIDER=log\n")
+    monkeypatch.setenv("CME_ENV_FILE", str(env_file))
+    monkeypatch.setenv("CME_VAR_DIR", str(tmp_path / "var"))
+    for name in ("CME_ENV", "CME_SMS_PROVIDER", "CME_SECRET_KEY", "CME_PII_KEYS", "CME_HASH_KEYS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(Stack, "start", lambda self, restart=(): pytest.fail("nothing starts on refused settings"))
+    get_settings.cache_clear()
+    try:
+        assert local.main(["up", "--no-demo"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("FAILED: CME_ENV=production refuses to start: CME_SECRET_KEY must be set"), err
+        assert "CME_SMS_PROVIDER=log writes login codes to a file" in err and "nothing was started" in err
+        assert "CME_ENV=development" in err and "Traceback" not in err
+        assert local.main(["down"]) == 0  # what runs can be stopped whatever the settings say now
+        assert "stopped: nothing was running" in capsys.readouterr().out
+    finally:
+        get_settings.cache_clear()
+
+
+def test_an_up_without_the_demo_says_how_to_make_the_first_committee_account(tmp_path, monkeypatch, capsys):
+    stack = Stack(tmp_path / "var", env={"REDIS_URL": os.environ["REDIS_URL"]})
+    monkeypatch.setattr(stack, "start", lambda restart=(): None)
+    assert local.cmd_up(stack, demo=False) == 0
+    out = capsys.readouterr().out
+    assert "Demo data: skipped" in out
+    assert "python -m services.projects.institutions.reviewers add ACCOUNT NAME MOBILE" in out
+    assert "It reads .env, not this shell" in out
+
+
+def test_the_demo_is_not_mixed_into_an_installation_started_without_it(tmp_path, capsys):
+    """A contractor started the suite once with CME_LOCAL_DEMO=0 in the shell, made the committee's account and
+    filed a real offering; a later `make down` / `make up` without it loaded the demo into the same databases: the
+    `committee` account whose password README publishes, the sample catalogue, and made-up trainees' scans in the
+    real offering."""
+    env = {**os.environ, "CME_ENV_FILE": str(tmp_path / "none.env"), "CME_VAR_DIR": str(tmp_path / "var")}
+    for name in ("DATABASE_URL", "CME_PROJECTS_DATABASE_URL", "CME_ENV"):
+        env.pop(name, None)
+    stack = Stack(tmp_path / "var", env=env)
+    stack.migrate()
+    cli = [sys.executable, "-m", "services.projects.institutions.reviewers"]
+    subprocess.run([*cli, "add", "wjh", "王建华", "13912345678", "--password-stdin"], input="Weiyuanhui@2026\n",
+                   env=stack.env, cwd=local.ROOT, check=True, capture_output=True, text=True)
+    summary = stack.load_demo()
+    assert summary is not None and "committee accounts of its own (wjh)" in summary["not_loaded"]
+    listed = subprocess.run([*cli, "list"], env=stack.env, cwd=local.ROOT, check=True, capture_output=True,
+                            text=True).stdout
+    assert listed.split()[:1] == ["wjh"] and "committee" not in listed  # the demo's account was not added
+    capsys.readouterr()
+    local._print_demo(summary)
+    out = capsys.readouterr().out
+    assert out.startswith("Demo data: not loaded: this installation has committee accounts of its own (wjh)"), out
+    assert "CME_LOCAL_DEMO=0" in out and "Committee@2026" not in out
