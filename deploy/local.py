@@ -907,7 +907,7 @@ def _installation_of_its_own(session: Any) -> str | None:
     if not accounts or REVIEWER["account"] in accounts:
         return None
     return (f"this installation has committee accounts of its own ({', '.join(accounts)}) and not the demo's, "
-            "so its data is not mixed with the demo's; put CME_LOCAL_DEMO=0 in .env to start it without asking")
+            "so its data is not mixed with the demo's; CME_LOCAL_DEMO=0 in .env says the same without this check")
 
 
 # ---- command line --------------------------------------------------------------------------------
@@ -1068,7 +1068,7 @@ def stack_from_env(strict: bool = False, check: bool = True) -> tuple[Stack, lis
 _FIRST_REVIEWER = ("A new installation has no committee account: make the first with `.venv/bin/python -m "
                    "services.projects.institutions.reviewers add ACCOUNT NAME MOBILE` (`list` shows those there are). "
                    "It reads .env, not this shell: keep DATABASE_URL and the keys there (README, Operating it, "
-                   "Deploy).")
+                   "Deploy on one machine).")
 
 
 def _print_demo(summary: dict | None) -> None:
@@ -1248,7 +1248,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsRefused as exc:
         if args.cmd != "down":
             hint = (" A trial that reads the login codes from the SMS log runs with CME_ENV=development (README, "
-                    "Operating it, Deploy)." if "CME_SMS_PROVIDER=log" in str(exc) else "")
+                    "Operating it, Deploy on one machine)." if "CME_SMS_PROVIDER=log" in str(exc) else "")
             print(f"FAILED: {exc}; nothing was {'started' if args.cmd == 'up' else 'asked'}.{hint}", file=sys.stderr)
             return 1
         stack, notes = stack_from_env(check=False)  # what runs is stopped whatever the settings now say
