@@ -1101,6 +1101,23 @@ def _print_demo(summary: dict | None) -> None:
             print(f"  {key}: {line(value)}")
 
 
+TENCENT_REQUIRED = ("CME_TENCENT_SECRET_ID", "CME_TENCENT_SECRET_KEY", "CME_TENCENT_SMS_APP_ID", "CME_TENCENT_SMS_SIGN",
+                    "CME_TENCENT_SMS_TEMPLATE_ID")  # what services.common.sms needs before it sends a login code
+
+
+def sms_line(env: Mapping[str, str], sms_log: Path) -> str:
+    """Where the login codes go. `make up` said "written to var/sms.log" whatever CME_SMS_PROVIDER said: with
+    .env.example's tencent and no account, no code went anywhere and the login page only said to try again later."""
+    provider = env.get("CME_SMS_PROVIDER") or "log"
+    if provider == "log":
+        return f"SMS codes are written to {sms_log}"
+    missing = [name for name in TENCENT_REQUIRED if not env.get(name)] if provider == "tencent" else []
+    if missing:
+        return (f"SMS: CME_SMS_PROVIDER=tencent but {', '.join(missing)} not set: NO login code will be sent, so "
+                f"nobody can log in; set them, or CME_SMS_PROVIDER=log to read the codes in {sms_log}")
+    return f"SMS codes are sent by CME_SMS_PROVIDER={provider} (not written to {sms_log})"
+
+
 def cmd_up(stack: Stack, demo: bool = True, notes: Sequence[str] = ()) -> int:
     print(f"var directory: {stack.var_dir}")
     for note in notes:
@@ -1156,7 +1173,7 @@ def cmd_up(stack: Stack, demo: bool = True, notes: Sequence[str] = ()) -> int:
         print(f"migrated: {line}")
     print()
     print(f"The suite runs at {stack.base_url}/")
-    print(f"SMS codes are written to {stack.sms_log}")
+    print(sms_line(stack.env, stack.sms_log))
     print(f"WeChat login goes to the fake WeChat OAuth server at {stack.wechat_url} (any browser is let through)")
     print(f"Logs: {stack.log_dir}/<process>.log    Stop with: make down")
     if already:

@@ -636,3 +636,22 @@ def test_the_demo_is_not_mixed_into_an_installation_started_without_it(tmp_path,
     out = capsys.readouterr().out
     assert out.startswith("Demo data: not loaded: this installation has committee accounts of its own (wjh)"), out
     assert "CME_LOCAL_DEMO=0" in out and "Committee@2026" not in out
+
+
+def test_up_says_where_the_login_codes_go_and_when_none_will(tmp_path, monkeypatch, capsys):
+    """.env.example's CME_SMS_PROVIDER=tencent left as it is: `make up` said the codes were written to var/sms.log,
+    none was, and the login page only said 短信发送失败，请稍后重新获取验证码."""
+    base = {"REDIS_URL": os.environ["REDIS_URL"]}
+    for env, expected in (
+            ({}, f"SMS codes are written to {tmp_path / 'var' / 'sms.log'}"),
+            ({"CME_SMS_PROVIDER": "tencent", "CME_TENCENT_SECRET_ID": "id"},
+             "SMS: CME_SMS_PROVIDER=tencent but CME_TENCENT_SECRET_KEY, CME_TENCENT_SMS_APP_ID, CME_TENCENT_SMS_SIGN, "
+             "CME_TENCENT_SMS_TEMPLATE_ID not set: NO login code will be sent"),
+            ({"CME_SMS_PROVIDER": "tencent", **{name: "x" for name in local.TENCENT_REQUIRED}},
+             "SMS codes are sent by CME_SMS_PROVIDER=tencent (not written to")):
+        stack = Stack(tmp_path / "var", env={**base, **env})
+        monkeypatch.setattr(stack, "start", lambda restart=(): None)
+        assert local.cmd_up(stack, demo=False) == 0
+        out = capsys.readouterr().out
+        assert expected in out, out
+        assert expected.startswith("SMS codes are written to") == ("SMS codes are written to" in out)
