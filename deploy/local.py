@@ -300,9 +300,9 @@ def _command_line(pid: int) -> str:
         return ""
 
 
-def _port_answers(port: int, timeout: float = 1.0) -> bool:
+def _port_answers(port: int, timeout: float = 1.0, host: str = "127.0.0.1") -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+        with socket.create_connection((host, port), timeout=timeout):
             return True
     except OSError:
         return False
@@ -386,6 +386,14 @@ class Stack:
     ):
         self.var_dir = Path(var_dir).resolve()
         self.gateway_port = gateway_port
+        # the address nginx listens on: loopback unless the operator opens the suite to the clerks' computers
+        listen = (env if env is not None else os.environ).get("CME_GATEWAY_LISTEN") or "127.0.0.1"
+        try:
+            ipaddress.IPv4Address(listen)
+        except ValueError:
+            raise SettingsRefused(f"CME_GATEWAY_LISTEN={listen!r} is not an IPv4 address (127.0.0.1: this machine "
+                                  "only; 0.0.0.0: every network interface)") from None
+        self.gateway_listen = listen
         self.extra_processes = list(extra_processes)
         self.extra_gateway_servers = extra_gateway_servers
         ports = dict(DEFAULT_PORTS)
@@ -421,8 +429,13 @@ class Stack:
 
     # -- layout
     @property
+    def gateway_host(self) -> str:
+        """Where this machine reaches the gateway (0.0.0.0 listens on loopback too)."""
+        return "127.0.0.1" if self.gateway_listen == "0.0.0.0" else self.gateway_listen
+
+    @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.gateway_port}"
+        return f"http://{self.gateway_host}:{self.gateway_port}"
 
     @property
     def wechat_url(self) -> str:
@@ -503,7 +516,7 @@ class Stack:
     def write_configs(self) -> None:
         self._prepare_dirs()
         upstreams = {name: [f"127.0.0.1:{p}" for p in ports] for name, ports in self.service_ports.items()}
-        conf = render_gateway(upstreams, f"127.0.0.1:{self.gateway_port}", self.var_dir, self.env,
+        conf = render_gateway(upstreams, f"{self.gateway_listen}:{self.gateway_port}", self.var_dir, self.env,
                               extra_servers=self.extra_gateway_servers)
         (self.run_dir / "nginx.conf").write_text(conf, encoding="utf-8")
         port = self.own_redis_port or urllib.parse.urlparse(self.redis_url).port or 6379
@@ -607,7 +620,8 @@ class Stack:
         if name != "gateway" or pid is None:
             return False
         proc = self._proc(name)
-        if not _command_line(pid).endswith(" ".join(proc.argv)) or not _port_answers(self.gateway_port):
+        if (not _command_line(pid).endswith(" ".join(proc.argv))
+                or not _port_answers(self.gateway_port, host=self.gateway_host)):
             return False
         self._check_nginx(proc)
         before = _children(pid)
@@ -739,7 +753,8 @@ class Stack:
             wanted.append(("redis", self.own_redis_port or urllib.parse.urlparse(self.redis_url).port or 6379,
                            "REDIS_URL"))
         return [f"port {port} ({name}, {setting})" for name, port, setting in wanted
-                if not self.pid(name) and _port_answers(port, timeout=0.5)]
+                if not self.pid(name) and (_port_answers(port, timeout=0.5) or name == "gateway" and _port_answers(
+                    port, timeout=0.5, host=self.gateway_host))]
 
     def settings(self) -> dict[str, Any]:
         """What the processes were started with and a second `up` must not change (written by `up`)."""
@@ -1252,7 +1267,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             stack, _notes = stack_from_env()
             upstreams = {n: [f"127.0.0.1:{p}" for p in ports] for n, ports in stack.service_ports.items()}
-            conf = render_gateway(upstreams, f"127.0.0.1:{stack.gateway_port}", stack.var_dir, stack.env,
+            conf = render_gateway(upstreams, f"{stack.gateway_listen}:{stack.gateway_port}", stack.var_dir, stack.env,
                                   gateway_dir=args.gateway_dir or GATEWAY_DIR)
         if args.out:
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -1268,7 +1283,11 @@ def main(argv: list[str] | None = None) -> int:
                     "Operating it, Deploy on one machine)." if "CME_SMS_PROVIDER=log" in str(exc) else "")
             print(f"FAILED: {exc}; nothing was {'started' if args.cmd == 'up' else 'asked'}.{hint}", file=sys.stderr)
             return 1
-        stack, notes = stack_from_env(check=False)  # what runs is stopped whatever the settings now say
+        try:
+            stack, notes = stack_from_env(check=False)  # what runs is stopped whatever the settings now say
+        except SettingsRefused as again:
+            print(f"FAILED: {again}; nothing was stopped.", file=sys.stderr)
+            return 1
     if args.cmd == "up":
         return cmd_up(stack, demo=not args.no_demo and os.environ.get("CME_LOCAL_DEMO", "1") != "0", notes=notes)
     if args.cmd == "status":

@@ -561,7 +561,7 @@ def test_a_gateway_that_does_not_answer_is_restarted(running_gateway, monkeypatc
     """A master alive whose port does not answer is not healthy: a reload would not mend it, a restart does."""
     stack = running_gateway
     master = stack.pid("gateway")
-    monkeypatch.setattr(local, "_port_answers", lambda port, timeout=1.0: False)
+    monkeypatch.setattr(local, "_port_answers", lambda port, timeout=1.0, host="127.0.0.1": False)
     assert stack.reload_process("gateway") is False
     assert stack.pid("gateway") == master and stack.older_code(["gateway"])  # left for the restart
     assert stack.reload_process("web-credits") is False  # gunicorn is restarted: its code is imported once
@@ -655,3 +655,26 @@ def test_up_says_where_the_login_codes_go_and_when_none_will(tmp_path, monkeypat
         out = capsys.readouterr().out
         assert expected in out, out
         assert expected.startswith("SMS codes are written to") == ("SMS codes are written to" in out)
+
+
+def test_the_gateway_listens_where_the_operator_says(tmp_path, monkeypatch, capsys):
+    """The local run's nginx listened on 127.0.0.1 only: on a one-machine installation the committee's and the
+    institutions' computers could not open the pages whatever CME_PUBLIC_BASE_URL said."""
+    def listen_line(env: dict[str, str]) -> str:
+        stack = Stack(tmp_path / "var", gateway_port=18999, env={"REDIS_URL": os.environ["REDIS_URL"], **env})
+        stack.write_configs()
+        conf = (stack.run_dir / "nginx.conf").read_text()
+        return re.findall(r"listen [^;]+;", conf)[0]
+
+    assert listen_line({}) == "listen 127.0.0.1:18999;"
+    assert listen_line({"CME_GATEWAY_LISTEN": "0.0.0.0"}) == "listen 0.0.0.0:18999;"
+    everywhere = Stack(tmp_path / "var", env={"CME_GATEWAY_LISTEN": "0.0.0.0"})
+    assert everywhere.base_url == "http://127.0.0.1:8080"  # its health checks still go through loopback
+
+    monkeypatch.setenv("CME_ENV_FILE", str(tmp_path / "none.env"))
+    monkeypatch.setenv("CME_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("CME_GATEWAY_LISTEN", "every-interface")
+    monkeypatch.setattr(Stack, "start", lambda self, restart=(): pytest.fail("nothing starts on a wrong address"))
+    assert local.main(["up", "--no-demo"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("FAILED: CME_GATEWAY_LISTEN='every-interface' is not an IPv4 address"), err
