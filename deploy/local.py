@@ -1187,7 +1187,9 @@ def cmd_up(stack: Stack, demo: bool = True, notes: Sequence[str] = ()) -> int:
     for line in stack.migrated:
         print(f"migrated: {line}")
     print()
-    print(f"The suite runs at {stack.base_url}/")
+    print(f"The suite runs at {stack.base_url}/"
+          + (f" (nginx listens on {stack.gateway_listen}:{stack.gateway_port}; users open "
+             f"{stack.env.get('CME_PUBLIC_BASE_URL')})" if stack.gateway_listen != stack.gateway_host else ""))
     print(sms_line(stack.env, stack.sms_log))
     print(f"WeChat login goes to the fake WeChat OAuth server at {stack.wechat_url} (any browser is let through)")
     print(f"Logs: {stack.log_dir}/<process>.log    Stop with: make down")

@@ -668,8 +668,13 @@ def test_the_gateway_listens_where_the_operator_says(tmp_path, monkeypatch, caps
 
     assert listen_line({}) == "listen 127.0.0.1:18999;"
     assert listen_line({"CME_GATEWAY_LISTEN": "0.0.0.0"}) == "listen 0.0.0.0:18999;"
-    everywhere = Stack(tmp_path / "var", env={"CME_GATEWAY_LISTEN": "0.0.0.0"})
+    everywhere = Stack(tmp_path / "var", env={"CME_GATEWAY_LISTEN": "0.0.0.0", "REDIS_URL": os.environ["REDIS_URL"],
+                                              "CME_PUBLIC_BASE_URL": "http://10.1.2.3:8080"})
     assert everywhere.base_url == "http://127.0.0.1:8080"  # its health checks still go through loopback
+    monkeypatch.setattr(everywhere, "start", lambda restart=(): None)
+    assert local.cmd_up(everywhere, demo=False) == 0
+    assert ("The suite runs at http://127.0.0.1:8080/ (nginx listens on 0.0.0.0:8080; users open "
+            "http://10.1.2.3:8080)") in capsys.readouterr().out
 
     monkeypatch.setenv("CME_ENV_FILE", str(tmp_path / "none.env"))
     monkeypatch.setenv("CME_VAR_DIR", str(tmp_path / "var"))
