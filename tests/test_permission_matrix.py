@@ -117,6 +117,9 @@ MATRIX: list[Row] = [
     row("GET /projects/api/admins", INST_LIST),
     row("POST /projects/api/admins", INST_LIST_W),
     # A's only 机构负责人: A is refused (not oneself, not the last one), B does not find her
+    row("GET /projects/password", INST_LIST),
+    row("POST /projects/password", INST_LIST_W, body={"old_password": "x", "new_password": "y"}),
+    row("POST /projects/api/auth/password", INST_LIST_W, body={"old_password": "x", "new_password": "y"}),
     row("POST /projects/admins/<int:admin_id>/remove", INST_OWN_W, "/projects/admins/{admin_a}/remove",
         {"reason": "已调离本院"}),
     row("POST /projects/api/admins/<int:admin_id>/remove", INST_OWN_W, "/projects/api/admins/{admin_a}/remove",

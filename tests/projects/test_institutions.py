@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from services.common.auth import COOKIE, Principal, issue_token
 from services.common.config import get_settings
 from tests.conftest import csrf_for as conftest_csrf_for
-from tests.conftest import session_cookie
+from tests.conftest import login_client, session_cookie
 
 
 def bearer(principal: Principal) -> dict[str, str]:
@@ -72,6 +72,10 @@ def test_api_import_keeps_good_rows_and_reports_bad_ones(projects_app, inst_a, r
     r = c.post("/projects/api/auth/login", json={"kind": "institution", "account": "yl_first",
                                                  "password": "Yulin2026!"})
     assert r.status_code == 200 and r.json["needs_admins"] is True
+    # its own 操作记录 starts with its creation, as one made by hand (it said 暂无记录: the first-day walk)
+    yl = next(i["id"] for i in listed if i["account"] == "yl_first")
+    page = login_client(projects_app.test_client(), reviewer[1]).get(f"/projects/institutions/{yl}")
+    assert "（账号 yl_first，Excel 导入）" in page.get_data(as_text=True)
 
 
 def test_import_refuses_a_non_workbook_and_missing_columns(projects_app, reviewer):

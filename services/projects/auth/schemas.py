@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import ValidationError, validate
+from marshmallow import ValidationError, validate, validates_schema
 
 from services.common.identity import mobile_field
 from services.common.inputs import id_or_none
 from services.common.schemas import MAX_ID, Length, OneOf, Regexp, ZhFormSchema, ZhSchema, fields, reason_field
 
-from ..institutions.schemas import REAL_NAME
+from ..institutions.schemas import PASSWORD, REAL_NAME
 from .services import KIND_LABELS, KINDS
 
 
@@ -66,6 +66,24 @@ class AdminRemoveForm(ZhFormSchema):
 
 class AdminRemoveSchema(ZhSchema):
     reason = reason_field(REMOVE_REASON, max_length=200)
+
+
+class OwnPasswordSchema(ZhSchema):
+    """修改密码 (the office): the password it was given, and its own."""
+
+    old_password = fields.String(required=True, validate=Length(max=128), load_only=True,
+                                 error_messages={"required": "请输入原密码。"})
+    new_password = fields.String(required=True, validate=PASSWORD, load_only=True,
+                                 error_messages={"required": "请输入新密码。"})
+
+
+class OwnPasswordForm(OwnPasswordSchema, ZhFormSchema):
+    new_password2 = fields.String(required=True, error_messages={"required": "请再次输入新密码。"})
+
+    @validates_schema
+    def _same(self, data: dict[str, Any], **_: Any) -> None:
+        if "new_password" in data and data["new_password"] != data.get("new_password2"):
+            raise ValidationError("两次输入的新密码不一致。", "new_password2")
 
 
 class SmsSendSchema(ZhSchema):

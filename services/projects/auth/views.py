@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, flash, make_response, redirect, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.common import auth as cauth
@@ -21,7 +22,8 @@ from services.common.sms_codes import PendingSms
 
 from ..audit import models as audit
 from ..db import db
-from ..institutions.services import admin_note
+from ..institutions.models import Institution
+from ..institutions.services import admin_note, change_own_password
 from . import schemas as sc
 from . import services as svc
 
@@ -178,6 +180,14 @@ def sms_send_page() -> Any:
     return redirect(f"/projects/login/sms?admin_id={selected}")
 
 
+def _landing(principal: Any) -> str:
+    """Where a login lands: an office still on the committee's password (新建, 重置密码) is asked to set its own."""
+    if principal.role == "institution" and db.session.scalar(
+            select(Institution.password_initial).where(Institution.id == principal.institution_id)):
+        return "/projects/password"
+    return "/projects/"
+
+
 @pages.post("/projects/login/sms/verify")
 @access("public")
 def sms_verify_page() -> Any:
@@ -193,7 +203,7 @@ def sms_verify_page() -> Any:
         principal = act(lambda s: svc.verify_code(s, pre, data["admin_id"], data["code"]))
     except AppError as exc:
         return _render_sms(pre, selected, exc.fields, exc.message, exc.status)
-    resp = redirect(cauth.safe_next(request.cookies.get(cauth.NEXT_COOKIE)) or "/projects/")
+    resp = redirect(cauth.safe_next(request.cookies.get(cauth.NEXT_COOKIE)) or _landing(principal))
     resp.delete_cookie(svc.PRE_COOKIE, path="/projects")
     resp.delete_cookie(cauth.NEXT_COOKIE, path="/projects")
     return set_login_cookie(resp, principal)
@@ -255,6 +265,42 @@ def own_admin_remove_page(admin_id: int) -> Any:
         return _admins_page(errors={**(exc.fields or {}), "_remove": exc.message, "remove_id": admin_id},
                             status=exc.status, typed={"reason": request.form.get("reason", "")})
     flash(f"已移除机构负责人 {name}，其已登录的设备同时退出（已记入操作日志）。", "ok")
+    return redirect("/projects/admins")
+
+
+def _change_password(old: str, new: str) -> None:
+    """修改密码: the office's own password instead of the committee's; in the institution's 操作记录."""
+    principal = current()
+    assert principal is not None and principal.institution_id is not None
+
+    def change(s: Session) -> None:
+        inst = s.get(Institution, principal.institution_id)
+        assert inst is not None
+        change_own_password(s, inst, old, new)
+        audit.record(s, principal, "institution", inst.id, "password_changed",
+                     reason=f"机构负责人 {principal.name} 修改了登录密码")
+
+    act(change)
+
+
+@pages.route("/projects/password", methods=["GET", "POST"])
+@access("institution")
+def own_password_page() -> Any:
+    principal = current()
+    assert principal is not None
+    initial = db.session.scalar(select(Institution.password_initial)
+                                .where(Institution.id == principal.institution_id))
+    if request.method == "GET":
+        return render_template("auth/password.html", errors={}, initial=initial)
+    data, errors = load_form(sc.OwnPasswordForm(), request.form)
+    try:
+        if data is None:
+            raise AppError(422, "invalid_input", "提交的内容有误，请按提示修改。", errors)
+        _change_password(data["old_password"], data["new_password"])
+    except AppError as exc:  # passwords are never typed back into a page
+        return render_template("auth/password.html", errors={**(exc.fields or {}), "_schema": exc.message},
+                               initial=initial), exc.status
+    flash("密码已修改（已记入操作日志）。下次登录请使用新密码；请同时核对机构负责人名单。", "ok")
     return redirect("/projects/admins")
 
 
@@ -341,6 +387,17 @@ def api_admins() -> Any:
 def api_remove_admin(data: dict[str, Any], admin_id: int) -> Any:
     """移除本机构的机构负责人（原因必填；不能移除本人或最后一名负责人）：其后不再向其发送验证码，其已登录的会话结束。"""
     _remove_admin(admin_id, data["reason"])
+    return "", 204
+
+
+@api.route("/auth/password", methods=["POST"])
+@access("institution")
+@api.arguments(sc.OwnPasswordSchema)
+@api.response(204)
+@api.doc(security=[{"bearer": []}])
+def api_own_password(data: dict[str, Any]) -> Any:
+    """修改密码：本机构的登录密码（old_password 原密码，new_password 新密码：8 位以上，含字母和数字）。"""
+    _change_password(data["old_password"], data["new_password"])
     return "", 204
 
 

@@ -72,6 +72,8 @@ def load_demo(session: Session) -> dict[str, Any]:
         inst = session.scalar(select(Institution).where(Institution.account == spec["account"]))
         if inst is None:
             inst = create_institution(session, spec["account"], spec["name"], spec["password"])
+            # README prints the demo's passwords for a trial: not the committee's secret, so not asked to change
+            inst.password_initial = False
             if spec["admin"]:
                 add_admin(session, inst, *spec["admin"])
         logins.append({"account": spec["account"], "name": spec["name"], "password": spec["password"],

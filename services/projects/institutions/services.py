@@ -159,9 +159,19 @@ def rename(session: Session, inst: Institution, name: str) -> str:
 
 def reset_password(session: Session, inst: Institution, password: str) -> list[str]:
     """重置密码 by the committee (the office lost it); the sessions of its 机构负责人 end after the commit."""
-    inst.password_hash = hash_password(password)
+    inst.password_hash, inst.password_initial = hash_password(password), True
     session.flush()
     return [a.subject for a in inst.admins]
+
+
+def change_own_password(session: Session, inst: Institution, old: str, new: str) -> None:
+    """修改密码 by the office: the committee's password (新建, 重置密码) is known to whoever typed or carried it."""
+    if not verify_password(inst.password_hash, old):
+        raise AppError(422, "invalid_input", "原密码不正确。", {"old_password": "原密码不正确。"})
+    if new == old:
+        raise AppError(422, "invalid_input", "新密码不能与原密码相同。", {"new_password": "新密码不能与原密码相同。"})
+    inst.password_hash, inst.password_initial = hash_password(new), False
+    session.flush()
 
 
 def list_institutions(session: Session) -> list[Institution]:
@@ -254,3 +264,12 @@ def import_institutions(session: Session, stream: IO[bytes],
             continue
         report.created.append({"row": number, "account": account, "name": loaded["name"]})
     return report
+
+
+def created_ids(session: Session, report: ImportReport) -> list[tuple[int, str, str]]:
+    """(id, name, account) of the institutions an import created: each one's 操作记录 starts with its creation."""
+    accounts = [c["account"] for c in report.created]
+    if not accounts:
+        return []
+    return [(i.id, i.name, i.account) for i in session.scalars(select(Institution).where(
+        Institution.account.in_(accounts)).order_by(Institution.id))]

@@ -53,6 +53,9 @@ def _import(upload: Any) -> svc.ImportReport:
     session = db.session
     try:
         report = svc.import_institutions(session, upload.stream, sc.validate_import_row)
+        for inst_id, name, account in svc.created_ids(session, report):  # its own 操作记录 says so, as by hand
+            audit.record(session, current(), "institution", inst_id, "created",
+                         reason=f"{name}（账号 {account}，Excel 导入）")
         audit.record(session, current(), "institution", 0, "imported",
                      reason=f"Excel 导入申办机构：新建 {len(report.created)} 个，已存在 {len(report.existing)} 个，"
                             f"出错 {len(report.errors)} 行")
