@@ -79,3 +79,25 @@ def test_the_operator_adds_the_first_reviewer_and_keeps_her_account(projects_app
     with pytest.raises(SystemExit) as unknown:
         run(monkeypatch, capsys, "set", "nobody", "--disable")
     assert "没有审核员账号“nobody”" in str(unknown.value)
+
+
+def test_before_the_database_exists_it_says_so_in_one_line(tmp_path):
+    """The first-day walk: run before make up (or with .env naming another database) it left an empty SQLite file
+    and a traceback ending in 'no such table', or 'database … does not exist'."""
+    import os
+    import subprocess
+    import sys
+
+    def command(url: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "CME_PROJECTS_DATABASE_URL": url, "CME_ENV_FILE": str(tmp_path / "none.env")}
+        return subprocess.run([sys.executable, "-m", "services.projects.institutions.reviewers", "list"], env=env,
+                              capture_output=True, text=True, timeout=60)
+
+    missing = tmp_path / "projects.db"
+    answer = command(f"sqlite:///{missing}")
+    assert answer.returncode == 1 and "Traceback" not in answer.stderr
+    assert "projects 的数据库还不存在" in answer.stderr and "请先运行 make up" in answer.stderr
+    assert not missing.exists()  # asking did not create it
+    answer = command("postgresql+psycopg://root:secret@127.0.0.1:5432/cmet_no_such_database_here")
+    assert answer.returncode == 1 and "Traceback" not in answer.stderr
+    assert "projects 的数据库无法连接" in answer.stderr and "secret" not in answer.stderr  # the password hidden

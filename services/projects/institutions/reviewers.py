@@ -19,9 +19,11 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, make_url, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from services.common import auth, pii
@@ -114,6 +116,25 @@ def change(session: Session, account: str, changes: dict[str, Any]) -> tuple[Rev
     return reviewer, said, ends
 
 
+NOT_READY = ("projects 的数据库{what}（{url}）：请先运行 make up（或 deploy.manage upgrade），并确认 .env 中的 "
+             "DATABASE_URL 与运行中的系统一致（本命令读取 .env，不读取启动 make up 时的环境变量）。")
+
+
+def _refuse_unready() -> None:
+    """One line instead of a traceback when the database is not there yet (the first-day walk: run before make up,
+    or with .env pointing elsewhere), and no empty SQLite file left behind by asking."""
+    url = make_url(db.url)
+    shown = url.render_as_string(hide_password=True)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        raise SystemExit(NOT_READY.format(what="还不存在", url=shown))
+    try:
+        ready = inspect(db.engine).has_table("reviewers")
+    except OperationalError:
+        raise SystemExit(NOT_READY.format(what="无法连接", url=shown)) from None
+    if not ready:
+        raise SystemExit(NOT_READY.format(what="中还没有本系统的表", url=shown))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m services.projects.institutions.reviewers", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -134,6 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     state.add_argument("--disable", dest="active", action="store_false", default=None)
     state.add_argument("--enable", dest="active", action="store_true", default=None)
     args = parser.parse_args(argv)
+    _refuse_unready()
     session = db.new_session()
     try:
         if args.cmd == "list":
