@@ -45,6 +45,7 @@ ROWS = [
     ["wn_center", "渭南市中心医院", 12345678],  # a numeric password cell: digits only, refused
     ["ak_center", "", "Ankang2026"],  # name missing
     ["YL_first", "榆林市第二医院", "Yulin2026!"],  # the account of row 2 again: not "exists", a clash
+    ["sl_center", "", ""],  # name and password missing: one sentence naming both
 ]
 
 
@@ -57,10 +58,12 @@ def test_api_import_keeps_good_rows_and_reports_bad_ones(projects_app, inst_a, r
     assert [(x["row"], x["account"]) for x in r.json["existing"]] == [(4, "xa_first")]
     assert "已存在" in r.json["existing"][0]["reason"]
     errors = {e["row"]: e["reason"] for e in r.json["errors"]}
-    assert set(errors) == {3, 6, 7, 8}
+    assert set(errors) == {3, 6, 7, 8, 9}
+    assert errors[9] == "机构名称：此项为必填项；初始密码：此项为必填项。"
     assert "账号" in errors[3] and "机构名称" in errors[7]
     assert errors[8] == "账号“YL_first”与第 2 行重复，本行未导入；请为该机构另设账号后再导入本行。"
     assert "密码须同时包含字母和数字" in errors[6]  # 12345678 (the clerk's walk) is no password
+    assert not [e for e in errors.values() if "。；" in e or "。。" in e]  # one sentence a row, not 必填项。；…
     # re-import: nothing duplicated, every account reported as existing (the clash as a clash again)
     r = c.post("/projects/api/institutions/import", headers=bearer(reviewer[1]),
                data={"file": (workbook(ROWS), "机构.xlsx")}, content_type="multipart/form-data")

@@ -84,8 +84,8 @@ def validate_import_row(raw: dict[str, str]) -> dict[str, str] | str:
         parts = []
         for key, msgs in messages.items():
             text = msgs[0] if isinstance(msgs, list) and msgs else str(msgs)
-            parts.append(f"{_LABELS.get(str(key), str(key))}：{text}")
-        return "；".join(parts)
+            parts.append(f"{_LABELS.get(str(key), str(key))}：{text.rstrip('。')}")
+        return "；".join(parts) + "。"  # one sentence: 此项为必填项。；初始密码… read doubled
 
 
 class InstitutionActiveForm(ZhFormSchema):
