@@ -132,6 +132,12 @@ def test_an_offering_s_export_asked_for_again_while_on_its_way_is_the_same_job(c
     fresh = c.post("/certs/institution/offerings/101/exports", data=form)
     assert fresh.status_code == 303 and fresh.headers["Location"] != first.headers["Location"]
     assert len(export_jobs(certs_db)) == 2
+    # and the killed one's own page says it stopped and offers 重新导出, instead of 正在生成 for good
+    killed = c.get(first.headers["Location"]).get_data(as_text=True)
+    assert "证书生成中途停止" in killed and "生成失败" in killed and "重新导出</a>" in killed
+    assert "data-refresh" not in killed
+    api_job = certs_app.test_client().get(f"/certs/api/exports/{job_id}", headers=bearer(INST_A)).json
+    assert api_job["state"] == "failed"
     assert run_jobs(queued) == ["done"]
     # finished: exporting the offering again is a new export
     later = c.post("/certs/institution/offerings/101/exports", data=form)

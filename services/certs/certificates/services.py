@@ -454,6 +454,21 @@ def waited_long(job: ExportJob) -> bool:
     return job.state == "queued" and job.created_at < clock.now() - SLOW_QUEUE
 
 
+KILLED = ("证书生成中途停止（生成服务重启或超时），本次导出未完成。请重新导出；如多次出现，请联系陕西省继续医学"
+          "教育委员会。")
+
+
+def fail_if_killed(job: ExportJob) -> bool:
+    """A job still 'running' past the render task's hard time limit was killed with its worker (the limit itself, an
+    OOM kill, a restart) and will never end: it is failed with a sentence, so its page offers to export again instead
+    of 正在生成 for good. True when it changed (the caller commits)."""
+    if job.state != "running" or (job.started_at or job.created_at) > clock.now() - dt.timedelta(
+            seconds=RENDER_TIME_LIMIT):
+        return False
+    job.state, job.error, job.finished_at = "failed", KILLED, clock.now()
+    return True
+
+
 def needs_resend(job: ExportJob, after: dt.timedelta = dt.timedelta(minutes=2)) -> bool:
     """A queued job whose message got lost (Redis down at the time) is sent again by its progress page."""
     return job.state == "queued" and (job.enqueued_at is None or job.enqueued_at < clock.now() - after)

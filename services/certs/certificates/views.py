@@ -177,6 +177,8 @@ def export_create() -> Any:
 def export_page(job_id: int) -> Any:
     session = db.session()
     job = svc.get_job(session, _me(), job_id)
+    if svc.fail_if_killed(job):
+        session.commit()
     if svc.needs_resend(job):
         tasks.send(session, job)
     layout = "certs/_layout.html" if _me().role == "trainee" else "base.html"
@@ -408,6 +410,8 @@ def api_export_create() -> Any:
 def api_export(job_id: int) -> Any:
     session = db.session()
     job = svc.get_job(session, _me(), job_id)
+    if svc.fail_if_killed(job):
+        session.commit()
     if svc.needs_resend(job):
         tasks.send(session, job)
     return svc.job_dict(job)
