@@ -4,6 +4,7 @@ creates institutions, so without it nobody could start (python -m services.proje
 from __future__ import annotations
 
 import io
+import re
 import time
 
 import pytest
@@ -31,6 +32,7 @@ def test_the_operator_adds_the_first_reviewer_and_keeps_her_account(projects_app
     out = run(monkeypatch, capsys, "add", "committee01", "审核员甲", "139 0000 1234", "--password-stdin",
               stdin="Review2026\n")
     assert "已新增审核员 committee01（审核员甲）" in out
+    assert re.search(r"可在 https?://\S+/projects/login 选择", out)  # the whole address, not a path to guess
     answer = login(projects_app, "committee01", "Review2026")
     assert answer.status_code == 200 and answer.json["admins"][0]["mobile_masked"] == "139****1234"
     listed = run(monkeypatch, capsys, "list")

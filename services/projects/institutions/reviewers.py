@@ -27,6 +27,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from services.common import auth, pii
+from services.common.config import get_settings
 from services.common.errors import AppError
 from services.common.identity import mobile_field
 from services.common.schemas import ValidationError, ZhSchema, fields
@@ -168,8 +169,9 @@ def main(argv: list[str] | None = None) -> None:
             except AppError as exc:
                 raise SystemExit(f"未做任何修改：{exc.message}") from None
             session.commit()
-            print(f"已新增审核员 {reviewer.account}（{reviewer.name}），"
-                  "可在 /projects/login 选择“继续医学教育委员会”登录。")
+            login = get_settings().public_base_url.rstrip("/") + "/projects/login"
+            print(f"已新增审核员 {reviewer.account}（{reviewer.name}），可在 {login} 选择“继续医学教育委员会”登录"
+                  "（网址由 CME_PUBLIC_BASE_URL 设置）。")
             return
         wanted = {"name": args.name, "mobile": args.mobile, "active": args.active}
         if args.password or args.password_stdin:
