@@ -70,6 +70,8 @@ def figure(items, state):
 
 def test_figures(projects_app, world):
     c = projects_app.test_client()
+    assert 'id="first-steps"' not in _get(login_client(projects_app.test_client(), world["reviewer"]),
+                                          "/projects/review")  # institutions and a catalogue: nothing to start
     d = c.get("/projects/api/review/dashboard", headers=bearer(world["reviewer"])).get_json()
     assert d["today"] == "2026-12-22"
     assert {f["state"]: f["count"] for f in d["filings"]} == {"draft": 1, "submitted": 1, "returned": 1,
@@ -166,6 +168,9 @@ def test_empty_dashboard(projects_app, reviewer):
     c = login_client(projects_app.test_client(), reviewer[1])
     page = _get(c, "/projects/review")
     assert "<svg" in page
+    # a new installation's first day: what to do first (the walk found a page that said nothing)
+    assert 'id="first-steps"' in page and 'href="/projects/institutions">申办机构</a>' in page
+    assert 'href="/projects/catalogue">项目目录</a>' in page
     d = c.get("/projects/api/review/dashboard").get_json()
     assert all(m["awards"] == 0 for m in d["credits_by_month"])
 

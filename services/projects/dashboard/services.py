@@ -139,6 +139,22 @@ def credits_by_month(session: Session, today: dt.date) -> list[dict[str, Any]]:
              "credits": total, "url": list_url("credited", m)} for m, (n, total) in buckets.items()]
 
 
+def first_steps(session: Session) -> list[tuple[str, str, str]]:
+    """A new installation's committee: what to do first, while it is not done (the first-day walk found an empty
+    home page that said nothing). (label, link, why) of each step left."""
+    from ..catalogue.models import Project
+    from ..institutions.models import Institution
+
+    steps = []
+    if not session.scalar(select(func.count(Institution.id))):
+        steps.append(("申办机构", "/projects/institutions", "新建或用 Excel 导入各申办机构的账号和初始密码，交给各机构"
+                      "（各机构首次登录时添加机构负责人，并设置自己的密码）"))
+    if not session.scalar(select(func.count(Project.id))):
+        steps.append(("项目目录", "/projects/catalogue",
+                      "导入本年度省级继续医学教育项目目录（主办单位须先在申办机构中）"))
+    return steps
+
+
 def dashboard(session: Session, today: dt.date) -> dict[str, Any]:
     rows = due_reports(session, today)
     this_month = month_start(today)

@@ -30,7 +30,8 @@ QUERY_LABELS = {"what": "列表", "month": "月份", "page": "页码", "per_page
 def home() -> Any:
     data = services.dashboard(db.session(), clock.today_local())
     chart = services.bar_chart(data["credits_by_month"])
-    return render_template("projects/dashboard/home.html", d=data, chart=chart, fmt_decimal=fmt_decimal)
+    return render_template("projects/dashboard/home.html", d=data, chart=chart, fmt_decimal=fmt_decimal,
+                           first_steps=services.first_steps(db.session()))
 
 
 @pages.get("/projects/review/dashboard/list")
