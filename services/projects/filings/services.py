@@ -214,16 +214,40 @@ def emit_cancelled(session: Session, filing: Filing) -> None:
           "cancelled_at": filing.cancelled_at, "by": filing.cancelled_by, "reason": filing.cancel_reason})
 
 
-def cancel_filing(session: Session, principal: Principal, filing: Filing, reason: str,
-                  version: int | None = None) -> Filing:
-    """取消举办: the office's approved 期 will not be held. The project may file one more 期 in its place."""
-    if filing.state == "cancelled":  # a second click, or the committee first: said as done, by whom
-        raise AppError(409, "bad_state", f"{states.ENDED[filing.cancelled_by or 'institution']}。")
-    refused = cancel_refused(filing)
+def unheld_refused(session: Session, filing: Filing) -> str | None:
+    """Why the committee cannot mark this 期 未举办, or None: only an approved one, and only while it has no
+    execution report (a report, even a draft, is the office saying it was held; a draft can be deleted first)."""
+    from ..reports.models import ExecutionReport  # late: reports build on filings
+    from ..reports.states import LABELS as REPORT_LABELS
+
+    if filing.state != "approved":
+        return f"该登记当前状态为“{states.LABELS[filing.state]}”，只有审批通过的期次可以标记未举办。"
+    report = session.scalar(select(ExecutionReport.state).where(ExecutionReport.offering_id == filing.offering_id))
+    if report == "draft":
+        return "举办机构已新建本期的执行情况反馈（草稿）；如确未举办，请举办机构先删除该草稿。"
+    if report is not None:
+        return f"本期执行情况反馈{REPORT_LABELS[report]}，说明已举办，不能标记未举办。"
+    return None
+
+
+# why an approved 期 cannot be ended by each action now: (the refusal, its code when the state is right)
+_END_REFUSED = {"cancel": (lambda session, filing: cancel_refused(filing), "started"),
+                "mark_unheld": (unheld_refused, "has_report")}
+
+
+def end_filing(session: Session, principal: Principal, filing: Filing, action: str, reason: str,
+               version: int | None = None) -> Filing:
+    """取消举办 (the office's, action "cancel": its approved 期 will not be held) or 标记未举办 (the committee's,
+    "mark_unheld": the chase list of 年度统计 finds them): no report is due any more, checkin and credits are told,
+    and the project may file one more 期 in its place."""
+    if filing.state == "cancelled":  # a second click, or the other side first: said as done, by whom
+        raise AppError(409, "bad_state", f"{states.ENDED[filing.cancelled_by or states.CANCELLED_BY[action]]}。")
+    refusal, code = _END_REFUSED[action]
+    refused = refusal(session, filing)
     if refused:
-        raise AppError(409, "bad_state" if filing.state != "approved" else "started", refused)
+        raise AppError(409, "bad_state" if filing.state != "approved" else code, refused)
     _check_version(filing, version)
-    states.transition(session, principal, filing, "cancel", reason)
+    states.transition(session, principal, filing, action, reason)
     emit_cancelled(session, filing)
     return filing
 

@@ -266,7 +266,7 @@ def filing_cancel(filing_id: int) -> Any:
     if errors:  # what was typed comes back beside the refusal
         return _render_form(filing, errors={"reason": errors.get("reason", "请填写未举办的原因。")}, status=422,
                             typed_reason=request.form.get("reason", ""))
-    services.cancel_filing(session, _me(), filing, data["reason"], version)  # type: ignore[index]
+    services.end_filing(session, _me(), filing, "cancel", data["reason"], version)  # type: ignore[index]
     commit()
     flash(f"已取消举办：{filing.project.title} {filing.offering.label}。本项目可另登记一期。", "ok")
     return redirect("/projects/filings")
@@ -386,6 +386,14 @@ def api_filing_submit(filing_id: int) -> Any:
     return _out(filing)
 
 
+def load_cancel() -> dict[str, Any]:
+    """The JSON body of 取消举办 or 标记未举办, its refusal in the sentence the page shows beside the field."""
+    try:
+        return load_json(CancelSchema())
+    except AppError as exc:
+        raise cancel_refused(exc) from None
+
+
 @api.route("/filings/<int:filing_id>/cancel", methods=["POST"])
 @access("institution")
 @api.response(200, FilingOutSchema)
@@ -394,10 +402,7 @@ def api_filing_submit(filing_id: int) -> Any:
 def api_filing_cancel(filing_id: int) -> Any:
     session = db.session()
     filing = services.get_filing(session, _me(), filing_id, lock=True)
-    try:
-        data = load_json(CancelSchema())
-    except AppError as exc:
-        raise cancel_refused(exc) from None
-    services.cancel_filing(session, _me(), filing, data["reason"], data.get("version"))
+    data = load_cancel()
+    services.end_filing(session, _me(), filing, "cancel", data["reason"], data.get("version"))
     commit()
     return _out(filing)

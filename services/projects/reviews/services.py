@@ -18,7 +18,7 @@ from ..catalogue.models import Project
 from ..db import outbox
 from ..filings import states
 from ..filings.models import Filing, Offering
-from ..filings.services import _check_version, committee_filters, emit_cancelled
+from ..filings.services import _check_version, committee_filters
 
 REASON_MAX = 1000
 
@@ -91,33 +91,3 @@ def return_filing(session: Session, principal: Principal, filing: Filing, reason
     states.transition(session, principal, filing, "return", reason)
     return filing
 
-
-def unheld_refused(session: Session, filing: Filing) -> str | None:
-    """Why the committee cannot mark this 期 未举办, or None: only an approved one, and only while it has no
-    execution report (a report, even a draft, is the office saying it was held; a draft can be deleted first)."""
-    from ..reports.models import ExecutionReport  # late: reports build on filings
-    from ..reports.states import LABELS as REPORT_LABELS
-
-    if filing.state != "approved":
-        return f"该登记当前状态为“{states.LABELS[filing.state]}”，只有审批通过的期次可以标记未举办。"
-    report = session.scalar(select(ExecutionReport.state).where(ExecutionReport.offering_id == filing.offering_id))
-    if report == "draft":
-        return "举办机构已新建本期的执行情况反馈（草稿）；如确未举办，请举办机构先删除该草稿。"
-    if report is not None:
-        return f"本期执行情况反馈{REPORT_LABELS[report]}，说明已举办，不能标记未举办。"
-    return None
-
-
-def mark_unheld(session: Session, principal: Principal, filing: Filing, reason: str,
-                version: int | None = None) -> Filing:
-    """标记未举办: an approved 期 that did not take place (the chase list of 年度统计 finds them); its report is no
-    longer due, and the project may file one more 期 in its place."""
-    if filing.state == "cancelled":
-        raise AppError(409, "bad_state", f"{states.ENDED[filing.cancelled_by or 'committee']}。")
-    refused = unheld_refused(session, filing)
-    if refused:
-        raise AppError(409, "bad_state" if filing.state != "approved" else "has_report", refused)
-    _check_version(filing, version)
-    states.transition(session, principal, filing, "mark_unheld", reason)
-    emit_cancelled(session, filing)
-    return filing

@@ -18,9 +18,17 @@ from ..audit.models import record
 from ..catalogue.services import fmt_decimal
 from ..db import db
 from ..filings import states
-from ..filings.schemas import CancelFormSchema, CancelSchema, FilingOutSchema, cancel_refused
-from ..filings.services import MIN_DAYS_BEFORE, earliest_start, filing_checks, filing_dict, not_held_labels
-from ..filings.views import commit
+from ..filings.schemas import CancelFormSchema, CancelSchema, FilingOutSchema
+from ..filings.services import (
+    MIN_DAYS_BEFORE,
+    earliest_start,
+    end_filing,
+    filing_checks,
+    filing_dict,
+    not_held_labels,
+    unheld_refused,
+)
+from ..filings.views import commit, load_cancel
 from ..institutions.models import Institution
 from . import services
 from .schemas import (
@@ -57,7 +65,7 @@ def _render_detail(filing: Any, errors: dict[str, str] | None = None, status: in
                            labels=states.LABELS, action_labels=states.ACTION_LABELS,
                            can_decide=states.can(filing, "approve"), fmt_decimal=fmt_decimal,
                            typed_reason=typed_reason, min_days=MIN_DAYS_BEFORE, earliest=earliest_start(),
-                           unheld_refused=services.unheld_refused(db.session(), filing)), status
+                           unheld_refused=unheld_refused(db.session(), filing)), status
 
 
 @pages.get("/projects/review/filings")
@@ -136,7 +144,7 @@ def review_unheld(filing_id: int) -> Any:
     if errors:
         return _render_detail(filing, {"reason": errors.get("reason", "请填写未举办的原因。")}, 422,
                               typed_reason=request.form.get("reason", ""))
-    services.mark_unheld(session, _me(), filing, data["reason"], version)  # type: ignore[index]
+    end_filing(session, _me(), filing, "mark_unheld", data["reason"], version)  # type: ignore[index]
     commit()
     flash(f"已标记未举办：{filing.project.title} {filing.offering.label}。", "ok")
     return redirect(f"/projects/review/filings/{filing.id}")
@@ -204,10 +212,7 @@ def api_review_return(filing_id: int) -> Any:
 def api_review_unheld(filing_id: int) -> Any:
     session = db.session()
     filing = services.get_for_review(session, filing_id, lock=True)
-    try:
-        data = load_json(CancelSchema())
-    except AppError as exc:
-        raise cancel_refused(exc) from None
-    services.mark_unheld(session, _me(), filing, data["reason"], data.get("version"))
+    data = load_cancel()
+    end_filing(session, _me(), filing, "mark_unheld", data["reason"], data.get("version"))
     commit()
     return filing_dict(session, _me(), filing)
