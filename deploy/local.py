@@ -70,7 +70,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -276,19 +276,22 @@ def _redis_answers(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
-def _children(pid: int) -> set[int]:
-    """The live processes whose parent is pid (nginx's workers under their master)."""
-    found = set()
+def _live_processes() -> Iterator[tuple[int, int, int]]:
+    """(pid, parent pid, process group) of every process /proc shows that is not a zombie."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
+        except OSError:  # ended meanwhile
             continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.add(int(entry.name))
-    return found
+        if fields[0] != "Z":
+            yield int(entry.name), int(fields[1]), int(fields[2])
+
+
+def _children(pid: int) -> set[int]:
+    """The live processes whose parent is pid (nginx's workers under their master)."""
+    return {child for child, parent, _group in _live_processes() if parent == pid}
 
 
 def _command_line(pid: int) -> str:
@@ -681,17 +684,7 @@ class Stack:
             return False
         except PermissionError:
             return True
-        # only zombies left?
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                return True
-        return False
+        return any(group == pgid for _pid, _parent, group in _live_processes())  # not only zombies left
 
     # -- the whole stack
     def migrate(self) -> None:
