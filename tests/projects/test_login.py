@@ -101,6 +101,7 @@ def test_full_page_flow_first_login(projects_app, fresh_inst, sms_log, caplog):
     page = c.get("/projects/login/sms").get_data(as_text=True)
     assert "137****5678" in page and NEW_MOBILE not in page
     assert re.search(r'<option value="\d+" selected>张三', page)  # the only one: already picked
+    assert "请选择" not in page  # nothing to choose (the first-day walk)
     admin_id = re.search(r'<option value="(\d+)"', page).group(1)
     r = c.post("/projects/login/sms/send", data={"admin_id": admin_id, "csrf_token": token})
     assert r.status_code == 302
