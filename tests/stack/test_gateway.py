@@ -141,6 +141,9 @@ def test_login_posts_are_rate_limited(stack):
     assert all(c == 429 for c in codes[first:]), codes
     resp = stack.http.post(stack.url("/projects/login"), data={})
     assert resp.status_code == 429  # the page form shares the login zone
+    # so does an office's 修改密码 (its 原密码 guessed like a login's password), page and API
+    assert stack.http.post(stack.url("/projects/password"), data={}).status_code == 429
+    assert stack.http.post(stack.url("/projects/api/auth/password"), json={}).status_code == 429
     assert resp.json()["error"]["code"] == "too_many_requests"
     # reading the login page is never limited
     assert stack.http.get(stack.url("/projects/login"), allow_redirects=False).status_code != 429
