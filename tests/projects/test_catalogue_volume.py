@@ -1,0 +1,79 @@
+"""项目目录 at a province's size: whatever 导出 Excel gives, 导入 takes back in one file (the export allowed 20000
+rows and the import 5000, so a province's exported catalogue came back refused as 一次最多导入 5000 行)."""
+
+from __future__ import annotations
+
+import io
+import time
+from decimal import Decimal
+
+from sqlalchemy import insert
+
+from services.projects.catalogue import services as catalogue
+from tests.conftest import bearer, login_client
+
+
+def _seed_catalogue(projects_db, n: int, hosts: int = 300) -> None:
+    """`n` projects of 2026 spread over `hosts` institutions, written at once (the ORM one by one takes minutes)."""
+    from services.projects.catalogue.models import Project
+    from services.projects.institutions.models import Institution
+
+    s = projects_db.new_session()
+    insts = [Institution(account=f"big{i:04d}", name=f"全省医院{i:04d}", password_hash="x") for i in range(hosts)]
+    s.add_all(insts)
+    s.flush()
+    s.execute(insert(Project), [
+        {"year": 2026, "number": f"2026-{k // 1000 + 1:02d}-01-{k % 1000:03d}", "title": f"全省项目{k}",
+         "leader": "王医生", "institution_id": insts[k % hosts].id, "host_name": insts[k % hosts].name,
+         "credit_class": "Ⅰ类", "credit_value": Decimal("10"), "hours": Decimal("20"), "offerings_count": 1,
+         "period_text": "2026年", "venue": "西安", "mode": "线下"} for k in range(n)])
+    s.commit()
+    s.close()
+
+
+def _import(client, data: bytes, h):  # type: ignore[no-untyped-def]
+    return client.post("/projects/api/catalogue/import", headers=h, content_type="multipart/form-data",
+                       data={"file": (io.BytesIO(data), "项目目录.xlsx"), "year": "2026"})
+
+
+def test_a_province_s_year_exported_imports_back_in_one_go_quickly(projects_app, projects_db, reviewer):
+    """300 hosts, 3000 projects (a busy year): 导出 Excel, then the same file imported back: all 未变, in seconds."""
+    _seed_catalogue(projects_db, 3000)
+    c = login_client(projects_app.test_client(), reviewer[1])
+    sheet = c.get("/projects/catalogue.xlsx?year=2026")
+    assert sheet.status_code == 200
+    started = time.perf_counter()
+    r = _import(projects_app.test_client(), sheet.data, bearer(reviewer[1]))
+    took = time.perf_counter() - started
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    assert (body["created"], body["updated"], body["unchanged"], body["errors"]) == (0, 0, 3000, [])
+    # 20000 rows (the limit) took 15 s on a busy 2-core machine; 3000 must stay well inside a few seconds
+    assert took < 10, f"importing 3000 rows back took {took:.1f} s"
+
+
+def test_what_the_export_allows_the_import_takes_and_the_refusal_says_how_to_split(projects_app, projects_db,
+                                                                                  reviewer, monkeypatch):
+    """One limit for both ways (lowered here to 40 so that the test is quick): a file of exactly the limit imports
+    back; one project more is refused by the export itself, saying to filter and export in parts."""
+    monkeypatch.setattr(catalogue, "MAX_ROWS", 40)
+    _seed_catalogue(projects_db, 41, hosts=2)
+    c = login_client(projects_app.test_client(), reviewer[1])
+    refused = c.get("/projects/catalogue.xlsx?year=2026")
+    assert refused.status_code == 422
+    text = refused.get_data(as_text=True)
+    assert "一次最多导出 40 项" in text and "导入每次也最多 40 行" in text and "按年度或主办单位筛选" in text
+    from services.projects.institutions.models import Institution
+
+    s = projects_db.new_session()
+    host = s.query(Institution).filter_by(name="全省医院0000").one()
+    s.close()
+    sheet = c.get(f"/projects/catalogue.xlsx?year=2026&institution_id={host.id}")  # 21 of them
+    assert sheet.status_code == 200
+    assert _import(projects_app.test_client(), sheet.data, bearer(reviewer[1])).get_json()["unchanged"] == 21
+    monkeypatch.setattr(catalogue, "MAX_ROWS", 21)  # exactly at the limit: still one go
+    sheet = c.get(f"/projects/catalogue.xlsx?year=2026&institution_id={host.id}")
+    assert _import(projects_app.test_client(), sheet.data, bearer(reviewer[1])).get_json()["unchanged"] == 21
+    monkeypatch.setattr(catalogue, "MAX_ROWS", 20)  # one past it: the import's own refusal
+    r = _import(projects_app.test_client(), sheet.data, bearer(reviewer[1]))
+    assert r.status_code == 422 and "一次最多导入 20 行" in r.get_json()["error"]["message"]
