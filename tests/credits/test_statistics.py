@@ -222,3 +222,39 @@ def test_the_chase_list_names_a_renamed_host_as_it_is_called_now(credits_app, da
     rows = list(load_workbook(io.BytesIO(c.get("/credits/statistics/unseen.xlsx?year=2026").data)).active
                 .iter_rows(values_only=True))
     assert rows[2][0] == "宝鸡市人民医院"
+
+
+def test_the_host_search_narrows_the_rows_and_says_which_total_is_which(credits_app, databases):
+    """~300 hosts a year and no search: the clerk with one hospital on the phone scrolled for it. 申办机构 narrows
+    the rows by the name they show (its present one); 检索结果合计 sums the rows shown, 全省合计 stays the
+    province's, both labelled, on the page and in its Excel file."""
+    _world(databases)
+    counted(2026, 2, "宝鸡市人民医院", 2, 2, TODAY)  # renamed: found by the name it goes by now
+    counted(2026, 9, "延安市人民医院", 2, 3, TODAY)
+    c = login_client(credits_app.test_client(), REVIEWER)
+    html = c.get("/credits/statistics?year=2026&q=人民").get_data(as_text=True)
+    assert "<td>宝鸡市人民医院</td>" in html and "<td>延安市人民医院</td>" in html
+    assert "<td>西安市第一医院</td>" not in html
+    assert "申办机构含“人民”：共 2 家（全省 3 家）" in html and 'name="q" value="人民"' in html
+    # the two shown: 宝鸡 2+0 目录/计划 … ; 延安 2/3, nothing held
+    assert ("<th>检索结果合计（2 家）</th><th>4</th><th>5</th><th>2</th><th>0</th><th>1</th>"
+            "<th>0</th><th>0</th><th>1</th><th>5</th><th>1</th><th>0</th>") in html
+    assert "<th>全省合计</th><th>4</th><th>5</th><th>3</th><th>1</th>" in html
+    assert "全省有效学分学员 <strong>2</strong> 人" in html  # a trainee is no host's: not narrowed
+    # the old name finds nothing; 全角 and spaces typed are the same text
+    old = c.get("/credits/statistics?year=2026&q=中心医院").get_data(as_text=True)
+    assert "没有名称含“中心医院”的申办机构" in old and "<th>全省合计</th>" in old
+    spaced = c.get("/credits/statistics?year=2026&q=宝鸡市　人民医院 ").get_data(as_text=True)
+    assert "<td>宝鸡市人民医院</td>" in spaced and "<td>延安市人民医院</td>" not in spaced
+    # without a search the page is as before: one 合计, the province's
+    plain = c.get("/credits/statistics?year=2026").get_data(as_text=True)
+    assert "<th>合计</th>" in plain and "检索结果合计" not in plain and "<td>西安市第一医院</td>" in plain
+    assert 'href="/credits/statistics.xlsx?year=2026&amp;q=%E4%BA%BA%E6%B0%91"' in html
+    assert c.get("/credits/statistics?year=2026&q=" + "院" * 101).status_code == 422
+
+    sheet = c.get("/credits/statistics.xlsx?year=2026&q=人民")
+    assert sheet.status_code == 200
+    rows = list(load_workbook(io.BytesIO(sheet.data)).active.iter_rows(values_only=True))
+    assert "申办机构含“人民”：2 家" in rows[0][0] and "全省有效学分学员 2 人" in rows[0][0]
+    assert [r[0] for r in rows[2:]] == ["宝鸡市人民医院", "延安市人民医院", "检索结果合计（2 家）", "全省合计"]
+    assert rows[-2][1:4] == (4, 5, 2) and rows[-1][1:4] == (4, 5, 3)

@@ -18,6 +18,7 @@ from sqlalchemy import case, exists, func, select
 from sqlalchemy.orm import Session
 
 from services.common.formats import fmt_credits
+from services.common.inputs import folded
 from services.common.sheets import text_row
 
 from ..attendance.models import AttendanceRecord
@@ -47,23 +48,48 @@ class InstitutionRow:
     manual: int = 0  # 手工录入: never valid credit
 
 
+def _sum(rows: list[InstitutionRow], label: str) -> InstitutionRow:
+    total = InstitutionRow(0, label)
+    for row in rows:
+        for name in ("catalogued", "planned", "offerings", "held", "unseen", "cancelled", "reports_approved",
+                     "effective", "pending", "manual"):
+            setattr(total, name, getattr(total, name) + getattr(row, name))
+        total.effective_credits += row.effective_credits
+    return total
+
+
+def name_matches(search: str, name: str) -> bool:
+    """The 申办机构 box: its text inside the name as the row shows it, 全角 or 半角, spaces and case aside."""
+    return folded(search).casefold() in folded(name).casefold()
+
+
 @dataclass
 class YearFigures:
     year: int
     requirement: Requirement
-    institutions: list[InstitutionRow] = field(default_factory=list)
-    trainees: int = 0  # with effective credit this year
+    institutions: list[InstitutionRow] = field(default_factory=list)  # every host of the year: 全省合计 sums these
+    trainees: int = 0  # with effective credit this year (the province's: a trainee is no host's)
     met: int = 0
+    search: str = ""  # the 申办机构 box; blank: every row is shown
+
+    @property
+    def rows(self) -> list[InstitutionRow]:
+        """The rows shown: those whose present name holds the 申办机构 box's text."""
+        if not self.search:
+            return self.institutions
+        return [r for r in self.institutions if name_matches(self.search, r.name)]
 
     @property
     def totals(self) -> InstitutionRow:
-        total = InstitutionRow(0, "合计")
-        for row in self.institutions:
-            for name in ("catalogued", "planned", "offerings", "held", "unseen", "cancelled", "reports_approved",
-                         "effective", "pending", "manual"):
-                setattr(total, name, getattr(total, name) + getattr(row, name))
-            total.effective_credits += row.effective_credits
-        return total
+        """全省合计: every host of the year, whatever the search shows (合计 when nothing is searched)."""
+        return _sum(self.institutions, "全省合计" if self.search else "合计")
+
+    @property
+    def shown_totals(self) -> InstitutionRow | None:
+        """The rows shown, summed, under a search (a clerk must not take them for the province's); else None."""
+        if not self.search:
+            return None
+        return _sum(self.rows, f"检索结果合计（{len(self.rows)} 家）")
 
     @property
     def requirement_text(self) -> str:
@@ -100,8 +126,8 @@ def cancelled_offerings(session: Session, year: int, institution_id: int | None 
     return list(session.scalars(stmt.order_by(oc.institution_name, oc.institution_id, oc.starts_on, oc.offering_id)))
 
 
-def year_figures(session: Session, year: int, today: dt.date) -> YearFigures:
-    figures = YearFigures(year, requirement_for(year))
+def year_figures(session: Session, year: int, today: dt.date, search: str = "") -> YearFigures:
+    figures = YearFigures(year, requirement_for(year), search=search)
     rows: dict[int, InstitutionRow] = {}
 
     def row(institution_id: int, name: str) -> InstitutionRow:
@@ -186,11 +212,13 @@ def export_xlsx(figures: YearFigures) -> bytes:
     for column, width in zip("ABCDEFGHIJKL", (36, 10, 10, 12, 10, 14, 14, 14, 14, 14, 14, 16), strict=True):
         ws.column_dimensions[column].width = width
     ws.freeze_panes = "A3"
-    ws.append([f"{figures.year} 年度继续医学教育统计（有效学分学员 {figures.trainees} 人，达标 {figures.met} 人；"
-               f"达标要求：{figures.requirement_text}）"])
+    searched = (f"；申办机构含“{figures.search}”：{len(figures.rows)} 家（末两行为检索结果合计与全省合计）"
+                if figures.search else "")
+    ws.append([f"{figures.year} 年度继续医学教育统计（全省有效学分学员 {figures.trainees} 人，达标 {figures.met} 人；"
+               f"达标要求：{figures.requirement_text}{searched}）"])
     ws.append(["申办机构", "目录项目", "计划期数", "审批通过期次", "已举办", UNSEEN, CANCELLED, "执行情况反馈已审批",
                "有效授分人次", "有效学分合计", "待生效人次", "手工录入（非有效学分）"])
-    for r in [*figures.institutions, figures.totals]:
+    for r in [*figures.rows, *filter(None, [figures.shown_totals]), figures.totals]:
         ws.append(text_row(ws, [r.name, r.catalogued, r.planned, r.offerings, r.held, r.unseen, r.cancelled,
                                 r.reports_approved, r.effective, float(r.effective_credits), r.pending, r.manual]))
     buf = io.BytesIO()

@@ -11,7 +11,7 @@ from services.common.auth import access
 from services.common.events import CANCELLED_BY
 from services.common.formats import fmt_credits
 from services.common.inputs import load_query
-from services.common.schemas import IdRange, Range, ZhSchema, fields
+from services.common.schemas import IdRange, Length, Range, ZhSchema, fields
 from services.common.web import XLSX, download
 
 from ..db import db
@@ -24,13 +24,18 @@ class YearQuery(ZhSchema):
     year = fields.Integer(load_default=None, validate=Range(2000, 2100))
 
 
+class StatisticsQuery(YearQuery):
+    q = fields.String(load_default="", validate=Length(max=100))  # 申办机构, by the name the rows show
+
+
 class UnseenQuery(YearQuery):
     institution_id = fields.Integer(load_default=None, validate=IdRange())
 
 
 def _figures() -> Any:
-    year = load_query(YearQuery(), {"year": "年度"})["year"] or clock.today_local().year
-    return svc.year_figures(db.session(), year, clock.today_local())
+    args = load_query(StatisticsQuery(), {"year": "年度", "q": "申办机构"})
+    year = args["year"] or clock.today_local().year
+    return svc.year_figures(db.session(), year, clock.today_local(), args["q"].strip())
 
 
 @pages.get("/credits/statistics")
@@ -45,7 +50,7 @@ def statistics_page() -> Any:
 @access("reviewer")
 def statistics_export() -> Any:
     figures = _figures()
-    name = f"{figures.year}年度继续医学教育统计.xlsx"
+    name = f"{figures.year}年度继续医学教育统计{'-' + figures.search if figures.search else ''}.xlsx"
     return download(svc.export_xlsx(figures), XLSX, "statistics.xlsx", name)
 
 
