@@ -364,3 +364,52 @@ def test_the_committee_gives_a_locked_out_office_a_new_responsible_person(projec
     login = projects_app.test_client().post("/projects/api/auth/login", json={
         "kind": "institution", "account": inst.account, "password": "Passw0rd!"})
     assert [a["real_name"] for a in login.json["admins"]] == ["周新任"]
+
+
+def test_the_institutions_api_pages_on_request_and_keeps_its_array_by_default(projects_app, projects_db, reviewer,
+                                                                              inst_a):
+    """GET /projects/api/institutions returned every institution in one array (hundreds in a province); the page
+    is paged. With page or per_page it answers one page in the shape of the other list APIs; without, the array
+    as before, so an existing caller sees no change."""
+    from services.projects.institutions.models import Institution
+
+    s = projects_db.new_session()
+    s.add_all(Institution(account=f"pg{i:03d}", name=f"分页医院{i:03d}", password_hash="x", active=i % 10 != 0)
+              for i in range(44))
+    s.commit()
+    s.close()
+    c = projects_app.test_client()
+    h = bearer(reviewer[1])
+    whole = c.get("/projects/api/institutions", headers=h)
+    assert whole.status_code == 200 and isinstance(whole.json, list) and len(whole.json) == 45
+    ids = [i["id"] for i in whole.json]
+    assert ids == sorted(ids)
+
+    first = c.get("/projects/api/institutions?per_page=20", headers=h).json
+    assert (first["total"], first["page"], first["pages"], first["per_page"]) == (45, 1, 3, 20)
+    assert [i["id"] for i in first["items"]] == ids[:20]
+    assert set(first["items"][0]) == set(whole.json[0])  # the same fields a row, admins counted
+    assert first["items"][0]["admins"] == 1 and first["items"][0]["account"] == "xa_first"
+    walked = [i["id"] for p in (1, 2, 3)
+              for i in c.get(f"/projects/api/institutions?page={p}&per_page=20", headers=h).json["items"]]
+    assert walked == ids  # page by page: the array, in its order, nothing twice or missing
+    last = c.get("/projects/api/institutions?page=3", headers=h).json  # page alone: 20 a page
+    assert last["per_page"] == 20 and len(last["items"]) == 5
+    assert c.get("/projects/api/institutions?page=9", headers=h).json["page"] == 3  # a stale page: the last one
+
+    found = c.get("/projects/api/institutions?page=1&q=分页医院00", headers=h).json
+    assert found["total"] == 10 and {i["name"] for i in found["items"]} == {f"分页医院{i:03d}" for i in range(10)}
+    stopped = c.get("/projects/api/institutions?state=inactive", headers=h).json  # unpaged, narrowed
+    assert sorted(i["account"] for i in stopped) == [f"pg{i:03d}" for i in range(0, 44, 10)]
+
+    bad = c.get("/projects/api/institutions?per_page=500", headers=h)
+    assert bad.status_code == 422 and bad.json["error"]["message"]
+    assert c.get("/projects/api/institutions?page=abc", headers=h).status_code == 422
+    assert c.get("/projects/api/institutions?foo=1", headers=h).json == whole.json  # a stray argument ignored
+    assert c.get("/projects/api/institutions?page=1", headers=bearer(inst_a[1])).status_code == 403
+
+    spec = c.get("/projects/api/openapi.json").json["paths"]["/projects/api/institutions"]["get"]
+    assert "分页" in spec["summary"] and "{items, total, page, pages, per_page}" in spec["summary"]
+    assert {p["name"] for p in spec["parameters"]} >= {"page", "per_page", "q", "state"}
+    shapes = spec["responses"]["200"]["content"]["application/json"]["schema"]["oneOf"]  # both, for API checkers
+    assert [s["type"] for s in shapes] == ["array", "object"] and set(shapes[1]["required"]) == set(first)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from marshmallow import ValidationError
+from marshmallow import EXCLUDE, ValidationError
 
 from services.common.identity import mobile_field
-from services.common.paging import PageArgsSchema
+from services.common.paging import PageArgsSchema, page_schema
 from services.common.schemas import (
     Length,
     OneOf,
+    Range,
     Regexp,
     ZhFormSchema,
     ZhSchema,
@@ -57,6 +58,9 @@ class InstitutionOut(ZhSchema):
     active = fields.Boolean()
     admins = fields.Integer()
     created_at = fields.DateTime()
+
+
+InstitutionPageOut = page_schema(InstitutionOut, "InstitutionPageOut")
 
 
 class ImportRowOut(ZhSchema):
@@ -121,3 +125,20 @@ class InstitutionQuerySchema(PageArgsSchema, ZhSchema):
     q = fields.String(load_default=None, validate=Length(max=100))
     state = fields.String(load_default=None,
                           validate=OneOf(("active", "inactive"), {"active": "启用", "inactive": "停用"}))
+
+
+class InstitutionApiQuerySchema(ZhSchema):
+    """GET /projects/api/institutions: without page or per_page the whole list as before (an array); with either,
+    one page ({items, total, page, pages, per_page}). q and state narrow either."""
+
+    class Meta:
+        unknown = EXCLUDE  # the endpoint took no arguments: a caller's stray one must not start failing
+
+    page = fields.Integer(load_default=None, validate=Range(1, 100000), metadata={"description": "页码（给出即分页）"})
+    per_page = fields.Integer(load_default=None, validate=Range(1, 100),
+                              metadata={"description": "每页条数（给出即分页，默认 20）"})
+    q = fields.String(load_default=None, validate=Length(max=100),
+                      metadata={"description": "账号或机构名称（含曾用名称）"})
+    state = fields.String(load_default=None,
+                          validate=OneOf(("active", "inactive"), {"active": "启用", "inactive": "停用"}),
+                          metadata={"description": "active 启用 / inactive 停用"})

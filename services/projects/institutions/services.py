@@ -174,13 +174,19 @@ def change_own_password(session: Session, inst: Institution, old: str, new: str)
     session.flush()
 
 
-def list_institutions(session: Session) -> list[Institution]:
+def list_institutions(session: Session, args: dict[str, Any] | None = None) -> list[Institution]:
     # every one with its 负责人 counted: one query for them all, not one per institution (hundreds in a province)
-    return list(session.scalars(select(Institution).options(selectinload(Institution.admins)).order_by(Institution.id)))
+    return list(session.scalars(_institutions_query(args or {}).order_by(Institution.id)))
 
 
-def institutions_page(session: Session, args: dict[str, Any]) -> dict[str, Any]:
-    """One page of the committee's list: a province has hundreds of institutions, newest first."""
+def institutions_page(session: Session, args: dict[str, Any], *order_by: Any) -> dict[str, Any]:
+    """One page of the committee's list: a province has hundreds of institutions, newest first (unless
+    `order_by` says otherwise: the API pages in its unpaged list's order, oldest first)."""
+    return paginate(session, _institutions_query(args), args, *(order_by or (Institution.id.desc(),)))
+
+
+def _institutions_query(args: dict[str, Any]) -> Any:
+    """The committee's institutions, narrowed by the search box (账号, name or a former name) and state."""
     stmt = select(Institution).options(selectinload(Institution.admins))
     if args.get("q"):
         # A renamed hospital is still looked for by the name on last year's papers. The list is stored as
@@ -190,7 +196,7 @@ def institutions_page(session: Session, args: dict[str, Any]) -> dict[str, Any]:
                               matches(former, cast(Institution.former_names, Text))))
     if args.get("state"):
         stmt = stmt.where(Institution.active.is_(args["state"] == "active"))
-    return paginate(session, stmt, args, Institution.id.desc())
+    return stmt
 
 
 @dataclass

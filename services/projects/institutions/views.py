@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request
+from flask import Blueprint, flash, jsonify, redirect, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
 from sqlalchemy.exc import IntegrityError
 
@@ -224,13 +224,31 @@ def admin_remove_page(institution_id: int, admin_id: int) -> Any:
     return _change(institution_id, f"admin_remove_{admin_id}", sc.InstitutionAdminRemoveForm(), act)
 
 
+_ROW = {"$ref": "#/components/schemas/InstitutionOut"}
+# the 200 answer, either shape: the array by default, one page when page or per_page is given
+_LIST_OR_PAGE = {"200": {"description": "OK", "content": {"application/json": {"schema": {"oneOf": [
+    {"type": "array", "items": _ROW},
+    {"type": "object", "required": ["items", "total", "page", "pages", "per_page"],
+     "properties": {"items": {"type": "array", "items": _ROW}, "total": {"type": "integer"},
+                    "page": {"type": "integer"}, "pages": {"type": "integer"}, "per_page": {"type": "integer"}}},
+]}}}}}
+
+
 @api.route("/institutions", methods=["GET"])
 @access("reviewer")
+@api.arguments(sc.InstitutionApiQuerySchema, location="query")
 @api.response(200, sc.InstitutionOut(many=True))
-@api.doc(security=[{"bearer": []}])
-def api_list() -> Any:
-    """全部申办机构。"""
-    return [_out(i) for i in svc.list_institutions(db.session)]
+@api.doc(security=[{"bearer": []}], responses=_LIST_OR_PAGE,
+         summary="申办机构：默认返回全部机构的数组（按 id 升序）；给出 page 或 per_page 时分页，"
+                 "返回 {items, total, page, pages, per_page}（同一顺序，每页最多 100 条）")
+def api_list(args: dict[str, Any]) -> Any:
+    """申办机构列表。不带 page、per_page：全部机构的数组（原有形式，不变）。带 page 或 per_page：一页，
+    形如 {items: [...], total, page, pages, per_page}，与其他列表接口相同。q（账号或名称）、state 两种形式都可用。"""
+    if args["page"] is None and args["per_page"] is None:
+        return [_out(i) for i in svc.list_institutions(db.session, args)]
+    page = svc.institutions_page(db.session, args, Institution.id)
+    # the paged shape is not the documented array: returned as its own response, past the array's schema
+    return jsonify(sc.InstitutionPageOut().dump(dict(page, items=[_out(i) for i in page["items"]])))
 
 
 @api.route("/institutions", methods=["POST"])
