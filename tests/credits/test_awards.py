@@ -1063,3 +1063,38 @@ def test_the_committee_is_told_before_withdrawing_an_effective_award_that_it_can
     assert said.startswith(f"确定撤销{first.name}的授分吗？") and "不能恢复" not in said
     assert "该授分已生效：撤销后学员的学分证书随之作废，原证书编号不再有效" in said
     assert "继续医学教育委员会可在授分名单中恢复（恢复后另发新编号的学分证书）" in said
+
+
+def test_reopening_the_analysis_shows_what_was_saved_not_the_defaults(credits_app, seeded, cdb):
+    """The office's walk: after 确定 (all four windows, window 1 narrowed, at least 3, 计入代签), 重新考勤分析 opened
+    on a blank form with 计入代签 unticked; pressing 确定 again after a late 代签 dropped everyone it had counted.
+    The form now starts from the saved analysis."""
+    c = client_for(credits_app, "inst_a")
+    blank = c.get(f"/credits/awards/{OFFERING}/analysis").get_data(as_text=True)
+    assert 'value="1" checked' not in blank and 'name="include_forced" value="1" checked' not in blank
+    c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(
+        1, 2, 4, action="save", rule_mode="at_least", rule_n="2", include_forced="1", pairs_required="1",
+        from_1="2026-12-10T08:30", to_1="2026-12-10T09:00"))
+
+    page = c.get(f"/credits/awards/{OFFERING}/analysis").get_data(as_text=True)
+    ticked = set(re.findall(r'id="w-(\d+)" name="window" value="\d+" checked', page))
+    assert ticked == {"1", "2", "4"}
+    assert 'name="from_1" value="2026-12-10T08:30"' in page and 'name="to_1" value="2026-12-10T09:00"' in page
+    assert 'name="to_2" value="2026-12-10T17:30"' in page  # an untouched window keeps its own range
+    assert 'value="at_least" checked' in page and 'name="rule_n" value="2"' in page
+    assert 'name="pairs_required" value="1" checked' in page and 'name="include_forced" value="1" checked' in page
+
+    # pressing 确定 on the form as it opens saves the same analysis again, with the same count
+    from services.credits.awards.models import AttendanceAnalysis
+
+    s = cdb.new_session()
+    first = s.scalars(select(AttendanceAnalysis)).one()
+    s.close()
+    again = {"window": sorted(ticked), "rule_mode": "at_least", "rule_n": "2", "pairs_required": "1",
+             "include_forced": "1", "action": "save",
+             **dict(re.findall(r'name="((?:from|to)_\d+)" value="([^"]+)"', page))}
+    assert c.post(f"/credits/awards/{OFFERING}/analysis", data=form(INST_A, **again)).status_code == 302
+    s = cdb.new_session()
+    second = s.scalars(select(AttendanceAnalysis).order_by(AttendanceAnalysis.id.desc())).first()
+    s.close()
+    assert (second.id, second.windows, second.valid_count) == (first.id + 1, first.windows, first.valid_count)

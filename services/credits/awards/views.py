@@ -128,13 +128,28 @@ def _load_analysis(windows: list[svc.WindowInfo], raw: dict[str, Any]) -> svc.An
     return svc.check_input(windows, data)
 
 
-def _form_values(windows: list[svc.WindowInfo], form: Any | None) -> dict[str, Any]:
-    """What the analysis form shows: the ticks and ranges typed, or each window's own range by default."""
+def _form_values(windows: list[svc.WindowInfo], form: Any | None, saved: Any | None = None) -> dict[str, Any]:
+    """What the analysis form shows: the ticks and ranges typed; else the saved analysis's choices (重新考勤分析 after
+    a late 代签 must not silently drop 计入代签 or a narrowed range); else each window's own range."""
     values: dict[str, Any] = {"ticked": set(), "rule_mode": "all", "rule_n": "", "pairs_required": False,
                               "include_forced": False}
     for w in windows:
         values[f"from_{w.window_id}"] = clock.fmt(w.starts_at, "%Y-%m-%dT%H:%M")
         values[f"to_{w.window_id}"] = clock.fmt(w.ends_at, "%Y-%m-%dT%H:%M")
+    if form is None and saved is not None:
+        values.update(rule_mode=saved.rule_mode, rule_n="" if saved.rule_n is None else str(saved.rule_n),
+                      pairs_required=saved.pairs_required, include_forced=saved.include_forced)
+        by_id = {w.window_id: w for w in windows}
+        for pick in svc.input_of(saved).picks:
+            w = by_id.get(pick.window_id)
+            if w is None:  # deleted since: nothing to tick
+                continue
+            values["ticked"].add(w.window_id)
+            # a window edited since keeps only the part of the saved range still inside it (the inputs' min/max)
+            start, end = max(pick.from_ts, w.starts_at), min(pick.to_ts, w.ends_at)
+            if start < end:
+                values[f"from_{w.window_id}"] = clock.fmt(start, "%Y-%m-%dT%H:%M")
+                values[f"to_{w.window_id}"] = clock.fmt(end, "%Y-%m-%dT%H:%M")
     if form is not None:
         values["ticked"] = {n for n in map(id_or_none, form.getlist("window")) if n is not None}
         for k in ("rule_mode", "rule_n"):
@@ -207,7 +222,8 @@ def _render_analysis(offering: Any, windows: list[svc.WindowInfo], values: dict[
 def analysis_step(offering_id: int) -> Any:
     offering = svc.get_offering(db.session(), _me(), offering_id)
     windows = svc.windows_of(db.session(), offering_id)
-    return _render_analysis(offering, windows, _form_values(windows, None), {}, None, None)
+    saved = svc.latest_analysis(db.session(), offering_id)
+    return _render_analysis(offering, windows, _form_values(windows, None, saved), {}, None, None)
 
 
 @pages.post("/credits/awards/<int:offering_id>/analysis")
