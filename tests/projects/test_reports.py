@@ -286,6 +286,10 @@ def test_the_imported_list_shows_each_trainee_s_dai_qian_to_the_office_and_the_c
     page = login_client(projects_app.test_client(), inst_a[1]).get(f"/projects/reports/{rid}/pages/4")
     html = page.get_data(as_text=True)
     assert "王芳 <strong>含代签 2 次</strong>" in html and "1 人含代签" in html and "张伟 <strong>" not in html
+    # the date column is the activity date the awards carry (授分名单 calls it 活动日期; it is not the day of 授分),
+    # and the credit reads as on the award pages
+    assert "<th>活动日期</th>" in html and "授分日期" not in html
+    assert "<td>Ⅰ类 10 分</td><td>2026-03-21</td>" in html
     view = login_client(projects_app.test_client(), inst_a[1]).get(f"/projects/reports/{rid}").get_data(as_text=True)
     assert "王芳 <strong>含代签 2 次</strong>" in view  # the report's whole view, as the committee's review shows it
 
