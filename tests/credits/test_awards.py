@@ -1098,3 +1098,23 @@ def test_reopening_the_analysis_shows_what_was_saved_not_the_defaults(credits_ap
     second = s.scalars(select(AttendanceAnalysis).order_by(AttendanceAnalysis.id.desc())).first()
     s.close()
     assert (second.id, second.windows, second.valid_count) == (first.id + 1, first.windows, first.valid_count)
+
+
+def test_searching_a_name_who_fell_short_finds_her_in_the_short_list(credits_app, seeded, cdb):
+    """The office's walk at 300 doctors: searching 有效人员明细 for one who got no credit said only 没有…有效人员,
+    above a closed list of 39 who fell short with her at its end. The search now filters that list too, opens it
+    and says she is there."""
+    c = client_for(credits_app, "inst_a")
+    c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save"))
+    page = c.get(f"/credits/awards/{OFFERING}/attendees", query_string={"q": "张伟"}).get_data(as_text=True)
+    assert "没有姓名含“张伟”的有效人员。姓名含“张伟”的签到人员见下方“未达到规则的签到人员”" in page
+    short = page.split('id="short"')[1].split("</details>")[0]
+    assert short.startswith(" open>") and "未达到规则的签到人员中姓名含“张伟”的 1 人（共 2 人，不授分）" in short
+    assert "<td>张伟</td>" in short and "王芳" not in short
+
+    # a valid one searched for: her row, and no short list in the way
+    page = c.get(f"/credits/awards/{OFFERING}/attendees", query_string={"q": "吴倩"}).get_data(as_text=True)
+    assert "吴倩" in page.split('id="short"')[0] and 'id="short"' not in page and "见下方" not in page
+    # no search: the whole list, closed, as before
+    page = c.get(f"/credits/awards/{OFFERING}/attendees").get_data(as_text=True)
+    assert '<details class="short" id="short">' in page and "未达到规则的签到人员 2 人（不授分）" in page

@@ -297,6 +297,10 @@ def _attendees_page(offering_id: int, typed: dict[str, str] | None = None, statu
     changed = svc.windows_changed_since(analysis, windows)
     inp = svc.input_of(analysis)
     short = svc.short_of_rule(session, offering_id, inp, {r.trainee_key for r in rows})
+    short_total = len(short)
+    if q:  # a name searched for and not valid is most often one who fell short: find her there too, not 39 rows down
+        _ids, all_names = _who(session, offering_id, short)
+        short = [a for a in short if q in all_names.get(a.trainee_key, a.name)]
     ids, names = _who(session, offering_id, short[:SHORT_ROWS])
     return render_template(
         "credits/awards/attendees.html", o=offering, analysis=analysis, rule=svc.rule_text(analysis),
@@ -304,7 +308,7 @@ def _attendees_page(offering_id: int, typed: dict[str, str] | None = None, statu
         total=len(rows), counts=counts, page=page_no, pages=pages_n, q=q,
         activity_date=request.args.get("activity_date") or offering.ends_on.isoformat(),
         can_edit=_can_grant(offering), typed=typed or {},
-        outside=svc.granted_outside(session, offering_id, rows), changed=changed, short=short,
+        outside=svc.granted_outside(session, offering_id, rows), changed=changed, short=short, short_total=short_total,
         ticked=len(inp.picks), include_forced=inp.include_forced, ids=ids, names=names,
         short_rows=SHORT_ROWS, not_ended=clock.today_local() < offering.ends_on), status
 
