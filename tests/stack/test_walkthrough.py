@@ -140,6 +140,14 @@ def test_whole_guide_through_the_pages(stack):
             # ---- 2. the institution: first login, 项目举办前登记 → 第一期未登记 → 保存并上报 --------------------
             desk_login(office, base, stack.sms_log, "institution", INSTITUTION["account"], INSTITUTION["password"],
                        ADMIN[1], first_admin=ADMIN[0], shots=shots)
+            # on the password the committee typed, the office is asked to set its own first
+            assert office.url.endswith("/projects/password"), office.url
+            expect(office.locator("#initial")).to_contain_text("初始密码")
+            office.fill("#f-old", INSTITUTION["password"])
+            office.fill("#f-new", "Office2026own")
+            office.fill("#f-new2", "Office2026own")
+            office.get_by_role("button", name="修改密码").click()
+            expect(office.locator(".flash.ok")).to_contain_text("密码已修改")
             office.get_by_role("link", name="省级项目申报 · 项目举办前登记").click()
             office.locator("tr", has_text=number).get_by_role("button", name="第一期未登记").click()
             expect(office.locator("h1")).to_contain_text(f"项目举办前登记：{title} 第一期")
