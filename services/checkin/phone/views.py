@@ -206,9 +206,15 @@ def _answered_retry(nonce: str | None) -> Any:
     ticket = load_ticket(request.cookies.get(TICKET_COOKIE))
     if ticket is None or ticket.live() or not _nonce_of(ticket, nonce):
         return None
+    return _answered(ticket)
+
+
+def _answered(ticket: Ticket, openid: str | None = None) -> Any:
+    """已签到 with its time when this ticket's nonce is already stored (by openid's account, when given); else
+    None."""
     c = db.session().scalars(select(Checkin).where(Checkin.nonce == ticket.nonce).options(
         joinedload(Checkin.window).joinedload(CheckinWindow.activity), joinedload(Checkin.trainee))).first()
-    if c is None:
+    if c is None or (openid is not None and c.openid != openid):
         return None
     answered = ScanResult(c.id, c.window_id, c.scanned_at, False, c.forced, c.trainee.name)
     return _phone("done.html", recorded=answered, scanned_at=clock.fmt(c.scanned_at), **_page_ctx(ticket, c.window))
@@ -325,11 +331,17 @@ def scan_page() -> Any:
     openid = _openid()
     if openid is None:  # cookie lost or too old: log in again within the same ticket
         return redirect(wechat.authorize_url(callback_url(), ticket.state))
+    edit_asked = request.args.get("edit") == "1"
+    answered = None if edit_asked else _answered(ticket, openid)
+    if answered is not None:
+        # her form was stored and she reloaded (or came back) before its answer arrived: 已签到 with its time,
+        # not the one-tap page asking her to confirm what is done
+        return answered
     binding = binding_of(db.session(), openid)
     # a form of hers sent after its ticket's time: what she typed comes back on this scan's form
     kept = load_kept(request.cookies.get(KEPT_COOKIE), openid)
     kept_values = kept[0] if kept else None
-    edit = request.args.get("edit") == "1" or (kept is not None and kept[1])
+    edit = edit_asked or (kept is not None and kept[1])
     if binding is not None and edit and not binding.later:
         # 信息有变: the form with her 职称 and 单位 as on record; the ID number and mobile are typed again
         # (the record's are never written into a page; only what she typed herself comes back), and

@@ -1,0 +1,184 @@
+"""The scan pages in Chromium on a hall's flaky network: offline before and during the submit, a reload while
+the answer is on its way, a gateway's 502 and the retry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import parse_qsl
+
+from tests.checkin.test_phone import (  # noqa: F401 - fixtures
+    checkins,
+    env,
+    fake_base,
+    hall,
+    identity,
+    nonce_of,
+    open_code,
+    phone,
+    token_for,
+)
+
+
+def _fill(p: Any, who: dict[str, str]) -> None:
+    for name in ("name", "id_number", "mobile", "unit"):
+        p.fill(f"#f-{name}", who[name])
+    p.select_option("#f-title", who["title"])
+
+
+class Hall:
+    """The hall's network between the phone and the service: POSTs go to the test client unless it is down
+    (Playwright's set_offline does not stop routed requests: a down network aborts them here)."""
+
+    def __init__(self, client: Any):
+        self.phone, self.down, self.posts = client, False, []
+
+    def __call__(self, route: Any) -> None:
+        if self.down:
+            route.abort("internetdisconnected")
+            return
+        self.posts.append(route.request.post_data or "")
+        resp = self.phone.post("/checkin/scan", data=dict(parse_qsl(self.posts[-1])))
+        route.fulfill(status=resp.status_code, content_type="text/html; charset=utf-8", body=resp.data)
+
+    def set(self, page: Any, *, online: bool) -> None:
+        self.down = not online
+        page.context.set_offline(not online)
+
+
+def test_offline_before_the_submit_keeps_the_form_and_one_tap_online_checks_in(checkin_app, phone, hall):  # noqa: F811
+    """The form loaded, she typed, the phone lost the network, she tapped 提交签到: Chromium's own error page (a
+    dinosaur, ERR_INTERNET_DISCONNECTED) and what she typed was gone. Now the page stays, says the network is
+    down and nothing was sent, keeps what she typed; back online, one tap checks her in once."""
+    from tests.stack.browser import PHONE, served_page
+
+    page = open_code(phone, token_for(hall["a"], hall["w1"]))
+    net = Hall(phone)
+    who = identity(1)
+    with served_page(page.get_data(as_text=True), "/checkin/scan", net, device=PHONE,
+                     static_from=checkin_app.test_client()) as p:
+        _fill(p, who)
+        assert not p.is_visible("text=网络已断开")
+        net.set(p, online=False)
+        p.wait_for_selector("text=网络已断开")  # said as soon as the phone knows, before she taps
+        button = p.locator("form button[type=submit]")
+        button.click()
+        p.wait_for_timeout(300)
+        assert p.url == "http://cme.test/checkin/scan"
+        assert p.is_visible("text=网络已断开，尚未提交")
+        assert p.input_value("#f-id_number") == who["id_number"] and p.input_value("#f-title") == who["title"]
+        assert button.inner_text() == "提交签到" and button.is_enabled()
+        net.set(p, online=True)
+        p.wait_for_selector("text=网络已恢复")
+        assert not p.is_visible("text=网络已断开")
+        button.click()
+        p.wait_for_selector("h1:has-text('已签到')")
+        assert "签到时间" in p.inner_text("body")
+    assert len(net.posts) == 1 and f"nonce={nonce_of(page)}" in net.posts[0]
+    assert len(checkins()) == 1
+
+
+def test_network_lost_during_the_submit_then_reload_is_one_checkin(checkin_app, phone, hall):  # noqa: F811
+    """Online at the tap, the network dropped while the form was on its way: Chromium's error page (the
+    browser's, not ours). Its reload, back online, sends the same form again: one check-in, 已签到."""
+    from tests.stack.browser import PHONE, served_page
+
+    page = open_code(phone, token_for(hall["a"], hall["w1"]))
+    net = Hall(phone)
+    with served_page(page.get_data(as_text=True), "/checkin/scan", net, device=PHONE,
+                     static_from=checkin_app.test_client()) as p:
+        _fill(p, identity(1))
+        net.down = True  # the phone still believes it is online: the tap goes out and is lost
+        p.locator("form button[type=submit]").click()
+        p.wait_for_url("chrome-error://**")
+        net.set(p, online=True)
+        p.reload()
+        p.wait_for_selector("h1:has-text('已签到')")
+    assert len(checkins()) == 1
+
+
+@contextmanager
+def proxied(client: Any, first: str = "/checkin/scan") -> Iterator[tuple[Any, list[Any]]]:
+    """A Chromium phone whose every request of http://cme.test goes to the test client (its cookies are the
+    scan's): a reload reloads the real page. The first POST is stored by the service but its answer does not
+    come back (held)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.stack.browser import CHROMIUM, CHROMIUM_ARGS, PHONE
+
+    held: list[Any] = []
+
+    def answer(route: Any) -> None:
+        request = route.request
+        local = request.url.removeprefix("http://cme.test")
+        if request.method == "POST":
+            resp = client.post(local, data=dict(parse_qsl(request.post_data or "")))
+            if hold_next:
+                hold_next.pop()
+                held.append(route)  # stored; no answer comes back (204: the page stays where it is)
+                route.fulfill(status=204)
+                return
+        else:
+            resp = client.get(local)
+        route.fulfill(status=resp.status_code, content_type=resp.content_type, body=resp.data,
+                      headers={k: v for k, v in resp.headers if k.lower() == "location"})
+
+    hold_next: list[bool] = [True]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(**PHONE)
+            page.route("http://cme.test/**", answer)
+            page.goto(f"http://cme.test{first}")
+            yield page, held
+        finally:
+            browser.close()
+
+
+def test_a_reload_while_the_form_is_on_its_way_says_checked_in(checkin_app, phone, hall):  # noqa: F811
+    """The form was stored but its answer was slow to come; she reloaded. The reloaded page was 确认签到 (her
+    WeChat account now bound) asking her to confirm what was done. Now it says 已签到 with the time; and sent
+    again (a second tab's form, the same nonce) it is still one check-in."""
+    open_code(phone, token_for(hall["a"], hall["w1"]))
+    with proxied(phone) as (p, held):
+        _fill(p, identity(1))
+        p.locator("form button[type=submit]").click()
+        p.wait_for_function("() => document.querySelector('form button[type=submit]').disabled")
+        assert p.locator("form button[type=submit]").inner_text() == "正在提交…"
+        assert len(held) == 1 and len(checkins()) == 1
+        p.reload()
+        p.wait_for_selector("h1:has-text('已签到')")
+        body = p.inner_text("body")
+        assert "签到时间" in body and "确认签到" not in body and "张一明" in body
+    assert len(checkins()) == 1
+
+
+def test_a_gateway_502_on_the_first_try_then_the_retry_is_one_checkin(checkin_app, phone, hall):  # noqa: F811
+    """The form reached the service and was stored, but the gateway answered 502 (its upstream timed out); she
+    reloaded, which sent the same form (the same nonce) again: one check-in, and the page says 已签到 with the
+    time and that she had already checked in."""
+    from tests.stack.browser import PHONE, served_page
+
+    page = open_code(phone, token_for(hall["a"], hall["w1"]))
+    posts: list[str] = []
+
+    def answer(route: Any) -> None:
+        posts.append(route.request.post_data or "")
+        resp = phone.post("/checkin/scan", data=dict(parse_qsl(posts[-1])))
+        if len(posts) == 1:
+            route.fulfill(status=502, content_type="text/plain; charset=utf-8", body="502 Bad Gateway")
+            return
+        route.fulfill(status=resp.status_code, content_type="text/html; charset=utf-8", body=resp.data)
+
+    with served_page(page.get_data(as_text=True), "/checkin/scan", answer, device=PHONE,
+                     static_from=checkin_app.test_client()) as p:
+        _fill(p, identity(1))
+        p.locator("form button[type=submit]").click()
+        p.wait_for_selector("text=502 Bad Gateway")
+        p.reload()
+        p.wait_for_selector("h1:has-text('已签到')")
+        body = p.inner_text("body")
+    scanned = checkins()
+    assert len(posts) == 2 and len(scanned) == 1
+    assert "签到时间" in body and "您此前已在本时段签到" in body
