@@ -77,6 +77,22 @@ def queued(monkeypatch):
     return sent
 
 
+def slow_issue(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Two requests at once: the first is still making its export when the second looks (a read then an insert
+    alone would let each find none)."""
+    import time
+
+    from services.certs.certificates import services as svc
+
+    original = svc.issue_certificates
+
+    def slowed(session, awards_):  # type: ignore[no-untyped-def]
+        time.sleep(0.5)
+        return original(session, awards_)
+
+    monkeypatch.setattr(svc, "issue_certificates", slowed)
+
+
 def at(day: dt.date, hour: int = 10) -> dt.datetime:
     """A Beijing-time moment of a day, as aware UTC."""
     return dt.datetime.combine(day, dt.time(hour), clock.SHANGHAI).astimezone(UTC)

@@ -28,6 +28,7 @@ from tests.certs.conftest import (
     WHO,
     at,
     blank_pages,
+    slow_issue,
 )
 from tests.checkin.test_windows_support import ANON_VISITOR, csrf_for, id_number
 from tests.conftest import bearer, login_client
@@ -801,17 +802,8 @@ def test_two_concurrent_exports_of_the_same_selection_make_one_job(certs_app, aw
     """Both requests in flight at once (a read then an insert alone would let each find no earlier job): the
     trainee's exports take turns, so the second finds the first's job."""
     import threading
-    import time
 
-    from services.certs.certificates import services as svc
-
-    original = svc.issue_certificates
-
-    def slow_issue(session, awards_):  # type: ignore[no-untyped-def]
-        time.sleep(0.5)  # the first request is still making its job when the second one looks
-        return original(session, awards_)
-
-    monkeypatch.setattr(svc, "issue_certificates", slow_issue)
+    slow_issue(monkeypatch)
     clock.set_now(at(PRINTABLE_DAY))
     start = threading.Barrier(2)
     answers: list[str] = []

@@ -6,12 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
-import time
 
 from sqlalchemy import insert, update
 
 from services.common import clock
-from tests.certs.conftest import INST_A, PRINTABLE_DAY, at, award_row
+from tests.certs.conftest import INST_A, PRINTABLE_DAY, at, award_row, slow_issue
 from tests.certs.test_certificates import client, export_jobs, run_jobs
 from tests.checkin.test_windows_support import csrf_for
 from tests.conftest import bearer
@@ -149,15 +148,7 @@ def test_an_offering_s_export_asked_for_again_while_on_its_way_is_the_same_job(c
 def test_two_concurrent_exports_of_one_offering_make_one_job(certs_app, awards, queued, certs_db, monkeypatch):
     """Both clicks in flight at once (a read then an insert alone would let each find no job): the offering's
     exports take turns, so the second finds the first's job."""
-    from services.certs.certificates import services as svc
-
-    original = svc.issue_certificates
-
-    def slow_issue(session, awards_):  # type: ignore[no-untyped-def]
-        time.sleep(0.5)  # the first request is still making its job when the second one looks
-        return original(session, awards_)
-
-    monkeypatch.setattr(svc, "issue_certificates", slow_issue)
+    slow_issue(monkeypatch)
     clock.set_now(at(PRINTABLE_DAY))
     start = threading.Barrier(2)
     answers: list[str] = []
