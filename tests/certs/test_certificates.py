@@ -178,6 +178,7 @@ def test_export_renders_one_pdf_with_text_and_a_verifying_qr(certs_app, awards, 
     assert run_jobs(queued) == ["done"]
     page = c.get(f"/certs/exports/{job_id}").get_data(as_text=True)
     assert "已生成" in page and f"/certs/exports/{job_id}.pdf" in page and "refresh" not in page
+    assert "共 2 张。下载后用 A4 纸打印" in page and "下载栏" not in page  # a large file's note only when large
     data = c.get(f"/certs/exports/{job_id}.pdf").data
 
     numbers = {aid: n for aid, (n, _pdf, _at) in certificates(certs_db).items()}
