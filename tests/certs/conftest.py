@@ -93,6 +93,26 @@ def slow_issue(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(svc, "issue_certificates", slowed)
 
 
+def twice_at_once(post) -> list[str]:  # type: ignore[no-untyped-def]
+    """The same POST from two threads released together; each answer as "<status> <Location>"."""
+    import threading
+
+    start = threading.Barrier(2)
+    answers: list[str] = []
+
+    def one() -> None:
+        start.wait()
+        r = post()
+        answers.append(f"{r.status_code} {r.headers.get('Location')}")
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return answers
+
+
 def at(day: dt.date, hour: int = 10) -> dt.datetime:
     """A Beijing-time moment of a day, as aware UTC."""
     return dt.datetime.combine(day, dt.time(hour), clock.SHANGHAI).astimezone(UTC)

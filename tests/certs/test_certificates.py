@@ -29,6 +29,7 @@ from tests.certs.conftest import (
     at,
     blank_pages,
     slow_issue,
+    twice_at_once,
 )
 from tests.checkin.test_windows_support import ANON_VISITOR, csrf_for, id_number
 from tests.conftest import bearer, login_client
@@ -802,24 +803,10 @@ def test_two_concurrent_exports_of_the_same_selection_make_one_job(certs_app, aw
                                                                    monkeypatch):
     """Both requests in flight at once (a read then an insert alone would let each find no earlier job): the
     trainee's exports take turns, so the second finds the first's job."""
-    import threading
-
     slow_issue(monkeypatch)
     clock.set_now(at(PRINTABLE_DAY))
-    start = threading.Barrier(2)
-    answers: list[str] = []
-
-    def tap() -> None:
-        c = client(certs_app, TRAINEE_1)
-        start.wait()
-        r = c.post("/certs/exports", data={"csrf_token": csrf_for(TRAINEE_1), "award_id": ["1"]})
-        answers.append(f"{r.status_code} {r.headers.get('Location')}")
-
-    threads = [threading.Thread(target=tap) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    answers = twice_at_once(lambda: client(certs_app, TRAINEE_1).post(
+        "/certs/exports", data={"csrf_token": csrf_for(TRAINEE_1), "award_id": ["1"]}))
     [(job_id, _ids)] = export_jobs(certs_db)
     assert answers == [f"303 /certs/exports/{job_id}"] * 2 and queued == [job_id]
     queued.clear()

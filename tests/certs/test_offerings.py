@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
 
 from sqlalchemy import insert, update
 
 from services.common import clock
-from tests.certs.conftest import INST_A, PRINTABLE_DAY, at, award_row, slow_issue
+from tests.certs.conftest import INST_A, PRINTABLE_DAY, at, award_row, slow_issue, twice_at_once
 from tests.certs.test_certificates import client, export_jobs, run_jobs
 from tests.checkin.test_windows_support import csrf_for
 from tests.conftest import bearer
@@ -150,20 +149,8 @@ def test_two_concurrent_exports_of_one_offering_make_one_job(certs_app, awards, 
     exports take turns, so the second finds the first's job."""
     slow_issue(monkeypatch)
     clock.set_now(at(PRINTABLE_DAY))
-    start = threading.Barrier(2)
-    answers: list[str] = []
-
-    def click() -> None:
-        c = client(certs_app, INST_A)
-        start.wait()
-        r = c.post("/certs/institution/offerings/101/exports", data={"csrf_token": csrf_for(INST_A)})
-        answers.append(f"{r.status_code} {r.headers.get('Location')}")
-
-    threads = [threading.Thread(target=click) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    answers = twice_at_once(lambda: client(certs_app, INST_A).post(
+        "/certs/institution/offerings/101/exports", data={"csrf_token": csrf_for(INST_A)}))
     [(job_id, _ids)] = export_jobs(certs_db)
     assert answers == [f"303 /certs/exports/{job_id}"] * 2 and queued == [job_id]
     queued.clear()
