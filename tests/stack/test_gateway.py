@@ -190,6 +190,46 @@ def test_service_down_is_502_json(stack):
         stack.wait_healthy()
 
 
+def test_a_doctor_scanning_while_checkin_is_down_is_told_what_to_do_and_retry_reaches_it(stack):
+    """In the lecture hall: the check-in service restarts while she scans. Her phone says the check-in is not
+    recorded and what to do (retry, scan again, ask for 代签), fits 360 px, and 重试 opens the same link again
+    once the service is back; the desk's pages and the JSON API keep their own answers."""
+    from playwright.sync_api import sync_playwright
+
+    from .browser import CHROMIUM, CHROMIUM_ARGS, PHONE
+
+    link = stack.url("/checkin/s/not-a-real-token")
+    stack.stop_process("web-checkin")
+    try:
+        for method, path in (("GET", "/checkin/s/x"), ("GET", "/checkin/scan"), ("POST", "/checkin/scan"),
+                             ("GET", "/checkin/wechat/callback?code=c&state=s")):
+            page = stack.http.request(method, stack.url(path), headers={"Accept": "text/html"})
+            assert page.status_code == 502 and "签到暂时无法完成" in page.text and "代签" in page.text, path
+            assert "还没有" in page.text and "<!--#" not in page.text, path
+        desk = stack.http.get(stack.url("/checkin/activities"), headers={"Accept": "text/html"})
+        assert desk.status_code == 502 and "服务暂时不可用" in desk.text and "签到暂时无法完成" not in desk.text
+        api = stack.http.post(stack.url("/checkin/api/scan"), json={})
+        assert api.status_code == 502 and api.json()["error"]["code"] == "service_unavailable"
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                phone = browser.new_context(**PHONE).new_page()
+                phone.goto(link)
+                assert phone.get_by_role("heading").inner_text() == "签到暂时无法完成"
+                assert phone.evaluate("document.documentElement.scrollWidth") <= 360
+                stack.start_process("web-checkin")
+                stack.wait_healthy()
+                with phone.expect_navigation():
+                    phone.get_by_role("link", name="重试").click()
+                assert phone.url == link
+                assert "签到暂时无法完成" not in phone.content()  # the service's own answer to this link now
+            finally:
+                browser.close()
+    finally:
+        stack.start_process("web-checkin")
+        stack.wait_healthy()
+
+
 def test_redis_down_makes_healthz_503_and_back(stack):
     stack.stop_process("redis")
     try:
