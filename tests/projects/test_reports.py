@@ -307,6 +307,8 @@ def test_import_replaces_never_doubles(projects_app, projects_db, inst_a, held):
     r = c.post(f"/projects/api/reports/{rid}/attendance/import", headers=h)
     att = r.get_json()["attendance"]
     assert r.status_code == 200 and att["count"] == 3 and att["manual_count"] == 1
+    # the list came after the report was made: page 1's blank 培训人数 starts from it, once
+    assert r.get_json()["facts"]["trainees_count"] == 3
     assert att["trainees"][0]["manual"] is True and att["trainees"][0]["id_masked"] == "6101**********0000"
     assert ID_NUMBER[:10] not in json.dumps(r.get_json())
     r = c.post(f"/projects/api/reports/{rid}/attendance/import", headers=h)
@@ -321,6 +323,23 @@ def test_import_replaces_never_doubles(projects_app, projects_db, inst_a, held):
     assert any("请重新导入" in m["message"] for m in body["missing"])
     r = c.post(f"/projects/api/reports/{rid}/attendance/import", headers=h)
     assert r.get_json()["attendance"]["count"] == 2 and r.get_json()["attendance"]["outdated"] is False
+    # a figure on page 1 is never changed by 导入: the difference is a note for the office and the clerk
+    assert r.get_json()["facts"]["trainees_count"] == 3
+
+
+def test_import_on_the_page_fills_a_blank_trainee_count_and_says_so(projects_app, projects_db, inst_a, held, csrf):
+    """The award list came after the report was made: 导入 on page 4 fills page 1's blank 培训人数 and tells the
+    office to change it where more people attended than were granted credit."""
+    oid = held(*inst_a)
+    rid = projects_app.test_client().post(f"/projects/api/reports/offering/{oid}",
+                                          headers=bearer(inst_a[1])).get_json()["id"]
+    assert _report(projects_db, rid).trainees_count is None
+    grant(projects_db, oid, inst_a[0].id, 4)
+    c = login_client(projects_app.test_client(), inst_a[1])
+    r = c.post(f"/projects/reports/{rid}/pages/4", data={"csrf_token": csrf(inst_a[1])}, follow_redirects=True)
+    html = r.get_data(as_text=True)
+    assert "已导入本期考勤（授分）记录 4 人。第1页的培训人数尚未填写，已按导入人数填为 4" in html
+    assert _report(projects_db, rid).trainees_count == 4
 
 
 def test_upload_checks(projects_app, inst_a, inst_b, reviewer, held, images):
@@ -593,6 +612,8 @@ def test_pages_flow(projects_app, projects_db, inst_a, reviewer, held, images, c
     grant(projects_db, oid, inst_a[0].id, 2, manual=1)
     assert c.post(f"/projects/reports/{rid}/pages/4", data={"csrf_token": tok}).status_code == 302
     html = c.get(f"/projects/reports/{rid}/pages/4").get_data(as_text=True)
+    assert "已导入本期考勤（授分）记录 2 人。" in html and "已按导入人数" not in html  # page 1 says 118
+    assert _report(projects_db, rid).trainees_count == 118
     assert "手工录入/非有效学分" in html and "6101**********0001" in html and ID_NUMBER not in html
     # page 5 and 提交 from the overview
     r = c.post(f"/projects/reports/{rid}/pages/5", data={"csrf_token": tok, "mat-count": "3", "summary": "",

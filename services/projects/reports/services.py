@@ -324,8 +324,10 @@ def awarded_list(session: Session, report: ExecutionReport) -> AwardedList | Non
                                                     AwardedList.institution_id == report.institution_id))
 
 
-def import_attendance(session: Session, principal: Principal, report: ExecutionReport) -> int:
-    """导入: copy the offering's current award list (credits.granted) into the report, replacing the last copy."""
+def import_attendance(session: Session, principal: Principal, report: ExecutionReport) -> tuple[int, bool]:
+    """导入: copy the offering's current award list (credits.granted) into the report, replacing the last copy.
+    Answers the number copied and whether page 1's 培训人数, still blank, was filled with it (the office would
+    otherwise count the list by hand; a figure it typed is never changed)."""
     states.ensure_editable(report)
     source = awarded_list(session, report)
     if source is None:
@@ -342,9 +344,13 @@ def import_attendance(session: Session, principal: Principal, report: ExecutionR
             method=a.method, state=a.state, forced=a.forced))
     report.attendance_imported_at = clock.now()
     report.attendance_as_of = source.as_of
+    filled = report.trainees_count is None and len(rows) > 0
+    if filled:
+        report.trainees_count = len(rows)
     _touch(session, report)
-    record(session, principal, states.OBJECT, report.id, "import", None, None, f"导入 {len(rows)} 人")
-    return len(rows)
+    record(session, principal, states.OBJECT, report.id, "import", None, None,
+           f"导入 {len(rows)} 人" + ("，培训人数按导入人数填写" if filled else ""))
+    return len(rows), filled
 
 
 def missing_by_page(session: Session, report: ExecutionReport) -> list[dict[str, Any]]:

@@ -265,8 +265,8 @@ def _save_page(report: Any, page: int, form: Any) -> tuple[dict[str, Any], dict[
             return {}, {"_schema": "请选择要上传的文件。"}
         return {"done": done}, {}
     if page == 4:
-        n = services.import_attendance(session, p, report)
-        return {"imported": n}, {}
+        n, filled = services.import_attendance(session, p, report)
+        return {"imported": n, "filled": filled}, {}
     rows = _form_rows(form, "mat", MATERIAL_FIELDS)
     values = {"rows": rows, "summary": form.get("summary", "").strip()}
     data, errors = _load(MaterialsInSchema(), strip_blank({"materials": [strip_blank(r) for r in rows],
@@ -310,7 +310,9 @@ def report_page_save(report_id: int, page: int) -> Any:
         return _render_page(report, page, values if page not in (3, 4) else None, errors, 422)
     commit()
     if page == 4:
-        flash(f"已导入本期考勤（授分）记录 {values['imported']} 人。", "ok")
+        flash(f"已导入本期考勤（授分）记录 {values['imported']} 人。" + (
+            f"第1页的培训人数尚未填写，已按导入人数填为 {values['imported']}；实际培训人数不同的，请在第1页修改。"
+            if values["filled"] else ""), "ok")
     elif page == 3:
         flash(f"已上传 {values['done']} 个文件。", "ok")
     else:
