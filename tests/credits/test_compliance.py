@@ -228,8 +228,9 @@ def test_the_api_json_written_by_hand_is_what_the_schema_dumps(databases, add_aw
     assert any(y.awards is None for y in one) and any(a.printable_from is None for y in every for a in y.awards)
 
 
-def test_the_page_and_the_api_read_the_database_once(credits_app, databases, make_account, add_award):
-    """The account and its awards in one statement, with no transaction or ping around it."""
+def test_the_page_and_the_api_read_the_database_twice(credits_app, databases, make_account, add_award):
+    """The account and its awards in one statement, her check-ins without an award in one more, with no
+    transaction or ping around them."""
     from services.credits.db import db
 
     clock.set_now(T0)
@@ -243,7 +244,8 @@ def test_the_page_and_the_api_read_the_database_once(credits_app, databases, mak
         api = credits_app.test_client().get(API, headers=bearer(principal))
     assert page.status_code == 200 and "2026年度达标情况" in page.get_data(as_text=True)
     assert api.status_code == 200 and [y["year"] for y in api.json["years"]] == [2026, 2025]
-    assert len(statements) == 2, statements
+    assert len(statements) == 4, statements
+    assert sum("attendance_records" in st for st in statements) == 2, statements
 
 
 # ---------------------------------------------------------------- the requirement is configuration

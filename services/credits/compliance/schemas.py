@@ -70,6 +70,23 @@ class AwardOut(ZhSchema):
     printable_text = fields.String()
 
 
+class CheckinOut(ZhSchema):
+    offering_id = fields.Integer()
+    project_number = fields.String()
+    project_title = fields.String()
+    institution_name = fields.String()
+    starts_on = fields.Date(allow_none=True, metadata={"description": "期次的举办日期；学分系统尚未收到该期次时为空"})
+    ends_on = fields.Date(allow_none=True)
+    first_scan_on = fields.Date()
+    last_scan_on = fields.Date()
+    checkins = fields.Integer(metadata={"description": "签到次数（含代签）"})
+    forced = fields.Integer(metadata={"description": "其中代签次数"})
+    state = fields.String(metadata={"description": (
+        "awaiting 已签到，待举办机构授分 | not_awarded 已签到，未获授分：请联系举办机构 | not_held 项目未举办")})
+    state_label = fields.String()
+    note = fields.String(metadata={"description": "接下来会怎样、该找谁"})
+
+
 class YearOut(ZhSchema):
     year = fields.Integer()
     requirement = fields.Nested(RequirementOut)
@@ -85,6 +102,9 @@ class YearOut(ZhSchema):
     missing_text = fields.String()
     status_text = fields.String()
     awards = fields.List(fields.Nested(AwardOut), allow_none=True)
+    checkins_without_award = fields.List(
+        fields.Nested(CheckinOut), allow_none=True, attribute="checkins",
+        metadata={"description": "本年度已签到、但没有本人授分的期次（已撤销的授分在 awards 中）"})
 
 
 class TraineeOut(ZhSchema):
@@ -129,6 +149,14 @@ def _award(a: Any) -> dict[str, Any]:
             "printable_text": a.printable_text}
 
 
+def _checkin(c: Any) -> dict[str, Any]:
+    return {"offering_id": int(c.offering_id), "project_number": c.project_number, "project_title": c.project_title,
+            "institution_name": c.institution_name, "starts_on": _date(c.starts_on), "ends_on": _date(c.ends_on),
+            "first_scan_on": _date(c.first_scan_on), "last_scan_on": _date(c.last_scan_on),
+            "checkins": int(c.checkins), "forced": int(c.forced), "state": c.state, "state_label": c.state_label,
+            "note": c.note}
+
+
 def _year(y: Any) -> dict[str, Any]:
     return {"year": int(y.year),
             "requirement": {"total": _credits(y.requirement.total), "class1": _credits(y.requirement.class1)},
@@ -137,7 +165,8 @@ def _year(y: Any) -> dict[str, Any]:
             "met": bool(y.met),
             "missing_class1": _credits(y.missing_class1), "missing_total": _credits(y.missing_total),
             "missing_text": y.missing_text, "status_text": y.status_text,
-            "awards": None if y.awards is None else [_award(a) for a in y.awards]}
+            "awards": None if y.awards is None else [_award(a) for a in y.awards],
+            "checkins_without_award": None if y.checkins is None else [_checkin(c) for c in y.checkins]}
 
 
 def dump_compliance(data: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,10 @@ effective (the offering's 执行情况反馈 approved by the committee). Pending
 (手工录入学分) are shown as invalid and never counted; withdrawn ones are listed as withdrawn and not counted.
 
 One query, on the (trainee_key, year) index: the trainee's award rows (a few a year), summed here; the pages add
-the account to it (account_with_awards), so a page is one round trip to the database.
+the account to it (account_with_awards), so a page is one round trip to the database for the awards, and one more
+(checkins_without_award, on the trainee_key index of credits' copy of the check-ins) for the offerings she checked in
+to that have no award of hers: she learns there whether the office has still to grant, left her out, or did not
+hold the 期, instead of phoning to ask.
 """
 
 from __future__ import annotations
@@ -16,15 +19,17 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import Row, bindparam, case, exists, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from services.common import clock
 from services.common.formats import fmt_credits
 
 from ..accounts.models import TraineeAccount
+from ..attendance.models import AttendanceRecord
 from ..awards.models import PRINTABLE_AFTER, STATES, CreditAward
-from ..offerings.models import CANCELLED, REPORT_WAIT, OfferingCredit, wait_key
+from ..offerings.models import CANCELLED, REPORT_WAIT, CancelledOffering, OfferingCredit, wait_key
 from .requirements import Requirement, requirement_for
 
 CLASS1, CLASS2 = "Ⅰ类", "Ⅱ类"
@@ -53,6 +58,30 @@ _ACCOUNT_WITH_AWARDS = (
     .where(_ACCOUNTS.c.id == bindparam("account_id"))
     .order_by(*_NEWEST_FIRST))
 # what a pending award waits for, by the state of its offering's execution report (the trainee knows whom to ask)
+
+# her check-ins by offering (forced ones, 代签, are check-ins too), with what credits knows of the offering: whether
+# it was cancelled (also when only the cancellation has arrived) and whether its award list exists (a current award
+# of anyone: the partial unique index on offering_id, trainee_key answers) or its report went in. Her own awards are
+# left out by the caller, who has read them already.
+_RECORDS = AttendanceRecord.__table__
+_NOTES = CancelledOffering.__table__
+_MINE = (select(_RECORDS.c.offering_id, func.count().label("checkins"),
+                func.count(case((_RECORDS.c.forced, 1))).label("forced"),
+                func.min(_RECORDS.c.scanned_at).label("first_scan"), func.max(_RECORDS.c.scanned_at).label("last_scan"))
+         .where(_RECORDS.c.trainee_key == bindparam("trainee_key"))
+         .group_by(_RECORDS.c.offering_id).subquery("mine"))
+_LISTED = exists().where(_AWARDS.c.offering_id == _MINE.c.offering_id, _AWARDS.c.state != "withdrawn")
+_CHECKINS = (
+    select(_MINE, _OFFERINGS.c.project_number, _OFFERINGS.c.project_title, _OFFERINGS.c.institution_name,
+           _OFFERINGS.c.starts_on, _OFFERINGS.c.ends_on, _OFFERINGS.c.report_state,
+           func.coalesce(_OFFERINGS.c.cancelled_by, _NOTES.c.cancelled_by).label("cancelled_by"),
+           _LISTED.label("listed"))
+    .select_from(_MINE.outerjoin(_OFFERINGS, _OFFERINGS.c.offering_id == _MINE.c.offering_id)
+                 .outerjoin(_NOTES, _NOTES.c.offering_id == _MINE.c.offering_id))
+    .order_by(_MINE.c.last_scan.desc(), _MINE.c.offering_id.desc()))
+# what a check-in without her award means, and what happens next
+CHECKIN_STATES = {"awaiting": "已签到，待举办机构授分", "not_awarded": "已签到，未获授分：请联系举办机构",
+                  "not_held": "项目未举办"}
 
 
 @dataclass
@@ -99,6 +128,40 @@ class AwardLine:
 
 
 @dataclass
+class CheckinLine:
+    """An offering she checked in to without an award of hers (withdrawn ones are award lines already)."""
+
+    offering_id: int
+    year: int
+    project_number: str
+    project_title: str
+    institution_name: str
+    starts_on: dt.date | None  # None: credits does not hold the offering yet (then the scan days are shown)
+    ends_on: dt.date | None
+    first_scan_on: dt.date
+    last_scan_on: dt.date
+    checkins: int
+    forced: int  # 代签 among them
+    state: str  # a key of CHECKIN_STATES
+    state_label: str
+    note: str
+
+    @property
+    def dates_text(self) -> str:
+        if self.starts_on is not None and self.ends_on is not None:
+            return f"举办日期 {_days(self.starts_on, self.ends_on)}"
+        return f"签到日期 {_days(self.first_scan_on, self.last_scan_on)}"
+
+    @property
+    def checkins_text(self) -> str:
+        return f"签到 {self.checkins} 次" + (f"（含代签 {self.forced} 次）" if self.forced else "")
+
+
+def _days(first: dt.date, last: dt.date) -> str:
+    return first.isoformat() if first == last else f"{first.isoformat()} 至 {last.isoformat()}"
+
+
+@dataclass
 class YearSummary:
     year: int
     requirement: Requirement
@@ -108,6 +171,7 @@ class YearSummary:
     withdrawn: ClassSums = field(default_factory=ClassSums)
     not_held: ClassSums = field(default_factory=ClassSums)  # pending, of a 期 cancelled: they never take effect
     awards: list[AwardLine] | None = None  # None: not loaded for this year
+    checkins: list[CheckinLine] | None = None  # offerings checked in to without her award; None as awards
 
     @property
     def missing_class1(self) -> Decimal:
@@ -198,6 +262,36 @@ def account_with_awards(conn: Connection, account_id: int) -> list[Row[Any]]:
     return list(conn.execute(_ACCOUNT_WITH_AWARDS, {"account_id": account_id}).all())
 
 
+def checkins_without_award(conn: Connection, trainee_key: str, awarded: Iterable[int]) -> list[CheckinLine]:
+    """The offerings the trainee checked in to that have no award of hers (``awarded``: the offering ids of her
+    award rows, any state or method), newest first; one query on the trainee_key index."""
+    skip = set(awarded)
+    return [_checkin_line(row) for row in conn.execute(_CHECKINS, {"trainee_key": trainee_key})
+            if row.offering_id not in skip]
+
+
+def _checkin_line(row: Any) -> CheckinLine:
+    first_scan, last_scan = clock.to_local(row.first_scan).date(), clock.to_local(row.last_scan).date()
+    institution = row.institution_name or ""
+    if row.cancelled_by:  # final: no award list will come
+        state = "not_held"
+        note = f"{CANCELLED.get(row.cancelled_by, '本期未举办')}，不会授分"
+    elif row.listed or row.report_state in ("submitted", "approved"):
+        state = "not_awarded"
+        note = (f"举办机构的授分名单中没有您（可能未达到考勤要求），如有疑问请联系{institution or '举办机构'}"
+                + ("；执行情况反馈已提交，授分名单已锁定" if row.report_state in ("submitted", "approved") else ""))
+    else:
+        state = "awaiting"
+        note = "举办机构完成考勤分析并授分后，学分会显示在学分明细中"
+    ends_on = row.ends_on
+    return CheckinLine(
+        offering_id=row.offering_id, year=(ends_on or last_scan).year,  # an award counts in its activity day's year
+        project_number=row.project_number or "", project_title=row.project_title or "项目信息待更新",
+        institution_name=institution, starts_on=row.starts_on, ends_on=ends_on, first_scan_on=first_scan,
+        last_scan_on=last_scan, checkins=int(row.checkins), forced=int(row.forced or 0), state=state,
+        state_label=CHECKIN_STATES[state], note=note)
+
+
 def yearly_summary(session: Session, trainee_key: str, today: dt.date, *, year: int | None = None
                    ) -> list[YearSummary]:
     """Every year the trainee has awards in, plus today's year (and ``year``), newest first (see summarise)."""
@@ -207,16 +301,17 @@ def yearly_summary(session: Session, trainee_key: str, today: dt.date, *, year: 
 
 
 def summarise(rows: Iterable[Any], today: dt.date, *, year: int | None = None,
-              also: Iterable[int] = ()) -> list[YearSummary]:
-    """Sums and lines of award rows (newest first; a row whose id is None is skipped): every year with awards,
-    plus today's year (and ``year``, and the years ``also``), newest first. The lines are made for ``year`` only
-    when it is given, else for every year."""
+              also: Iterable[int] = (), checkins: Iterable[CheckinLine] = ()) -> list[YearSummary]:
+    """Sums and lines of award rows (newest first; a row whose id is None is skipped): every year with awards or
+    ``checkins``, plus today's year (and ``year``, and the years ``also``), newest first. The lines are made for
+    ``year`` only when it is given, else for every year."""
     years: dict[int, YearSummary] = {}
 
     def summary(y: int) -> YearSummary:
         if y not in years:
-            years[y] = YearSummary(year=y, requirement=requirement_for(y),
-                                   awards=[] if year is None or y == year else None)
+            loaded = year is None or y == year
+            years[y] = YearSummary(year=y, requirement=requirement_for(y), awards=[] if loaded else None,
+                                   checkins=[] if loaded else None)
         return years[y]
 
     summary(today.year)
@@ -242,4 +337,8 @@ def summarise(rows: Iterable[Any], today: dt.date, *, year: int | None = None,
         bucket.add(row.credit_class, Decimal(row.credit_value), 1)
         if s.awards is not None:
             s.awards.append(_award_line(row, today))
+    for line in checkins:
+        s = summary(line.year)
+        if s.checkins is not None:
+            s.checkins.append(line)
     return [years[y] for y in sorted(years, reverse=True)]

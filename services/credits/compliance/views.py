@@ -3,8 +3,8 @@
 GET /credits/compliance?year=2026      page (trainee session; anonymous → the trainee login)
 GET /credits/api/me/compliance?year=   JSON (trainee bearer token)
 
-Only the signed-in trainee's own awards are read (by the account's trainee_key, never by a parameter); the
-ID number is shown masked. A trainee still on the initial password is sent to change it first.
+Only the signed-in trainee's own awards and check-ins are read (by the account's trainee_key, never by a parameter);
+the ID number is shown masked. A trainee still on the initial password is sent to change it first.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from ..accounts.views import LOGIN_PAGE, PASSWORD_PAGE, SESSION_GONE, masked_id,
 from ..db import db
 from . import requirements
 from .schemas import ComplianceOut, YearQuery, dump_compliance
-from .services import account_with_awards, summarise
+from .services import account_with_awards, checkins_without_award, summarise
 
 PAGE = "/credits/compliance"
 FORBIDDEN = "达标情况查询仅供学员本人使用，请退出当前账号后用学员账号（身份证号码）登录。"
@@ -64,6 +64,7 @@ api.before_request(_trainee_only)
 class SignedIn:
     """The trainee of the session, as read with the awards in one query (services.account_with_awards)."""
 
+    trainee_key: str
     name: str
     id_enc: str
     must_change: bool
@@ -82,13 +83,18 @@ def _signed_in() -> SignedIn:
     if not rows or rows[0].account_key != trainee_key:
         raise AppError(401, "login_required", SESSION_GONE)
     first = rows[0]
-    return SignedIn(first.account_name, first.account_id_enc, bool(first.account_must_change), rows)
+    return SignedIn(first.account_key, first.account_name, first.account_id_enc, bool(first.account_must_change),
+                    rows)
 
 
 def _summary(trainee: SignedIn, year: int | None, also: tuple[int, ...] = ()) -> dict[str, Any]:
     today = clock.today_local()
+    # the second read: her check-ins of offerings that have no award of hers (any award of hers, withdrawn too, is
+    # a line of its own already)
+    awarded = {row.offering_id for row in trainee.rows if row.id is not None}
+    checkins = db.retry_dropped(lambda conn: checkins_without_award(conn, trainee.trainee_key, awarded))
     return {"trainee": {"name": trainee.name, "id_number_masked": trainee.masked_id}, "today": today,
-            "years": summarise(trainee.rows, today, year=year, also=also)}
+            "years": summarise(trainee.rows, today, year=year, also=also, checkins=checkins)}
 
 
 def _year_arg() -> int | None:
@@ -134,7 +140,8 @@ def compliance_page() -> Any:
 @api.doc(security=[{"bearer": []}], summary="达标情况查询（本人）")
 def api_compliance(year: int | None = None) -> Any:
     """本人各年度的学分：已生效（计入达标，按Ⅰ类、Ⅱ类）、待生效、手工录入（非有效学分，不计入达标）、已撤销，
-    年度要求、是否达标及还差多少；每条授分的证书可打印时间。不指定 year 时列出全部年度（含今年）。
+    年度要求、是否达标及还差多少；每条授分的证书可打印时间；已签到但没有本人授分的期次及其去向
+    （待举办机构授分、未获授分、项目未举办）。不指定 year 时列出全部年度（含今年）。
     仍在使用初始密码时返回 403（code = password_change_required），须先修改密码。"""
     trainee = _signed_in()
     if trainee.must_change:
