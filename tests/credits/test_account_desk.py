@@ -213,8 +213,11 @@ def test_a_change_s_result_page_shown_again_never_runs_the_change_twice(credits_
 
     other = login_client(credits_app.test_client(), REVIEWER.__class__(
         role="reviewer", subject="reviewer:2", name="审核员乙", reviewer_id=2))
+    assert "已恢复初始密码并解除锁定" in desk.get(location + "&from=singlemessage").get_data(as_text=True)
     for client, url in ((other, location), (desk, "/credits/accounts?r=not-a-token"),
-                        (desk, "/credits/accounts?r=" + "A" * 32)):
+                        (desk, "/credits/accounts?r=" + "A" * 32), (desk, location + "%0A"),
+                        (desk, "/credits/accounts?r="), (desk, "/credits/accounts?r=%00" + "A" * 20),
+                        (desk, "/credits/accounts?r=" + "A" * 65)):
         page = client.get(url)
         html = page.get_data(as_text=True)
         assert page.status_code == 200 and desk_module.RESULT_GONE in html and "曾小明" not in html, url

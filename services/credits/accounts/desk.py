@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import secrets
 from typing import Any
 
@@ -21,7 +20,7 @@ from services.common.auth import access, current
 from services.common.config import redis_client
 from services.common.errors import AppError
 from services.common.logs import brief
-from services.common.schemas import load_form
+from services.common.schemas import ValidationError, load_form
 
 from ..awards import services as award_svc
 from ..db import db
@@ -40,7 +39,6 @@ PAGE = "credits/accounts/desk.html"
 # number is never in the address.
 RESULT_PREFIX = "cme:desk-result:"
 RESULT_KEEP_SECONDS = 600
-RESULT_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 RESULT_GONE = "该操作已完成，结果页已过期（保留 10 分钟）。如需查看该学员账号，请重新输入身份证号码查询。"
 DONE = {
     "mobile": "已更新登记的手机号码（已记入操作日志）。学员可凭新手机号码通过“忘记密码”重设密码。",
@@ -61,7 +59,11 @@ def _page(status: int = 200, **context: Any) -> Any:
 @access("reviewer")
 def desk() -> Any:
     """The desk; with ?r=<token>, the result of a change just made (see RESULT_PREFIX), shown as often as asked."""
-    token = request.args.get("r")
+    try:
+        # as sent, not as typed: ?r= left blank is a broken link (said so below), not the desk
+        token = sc.DeskResultQuery().load(request.args)["r"]
+    except ValidationError:  # not a token we give out: said as one expired, nothing is looked up
+        return _page(errors={"_schema": RESULT_GONE})
     if token is None:
         return _page()
     result = _result(token)
@@ -85,9 +87,7 @@ def _keep_result(trainee_key: str, which: str) -> str | None:
 
 
 def _result(token: str) -> dict[str, str] | None:
-    """The kept result the token names, if it is the clerk's own and not expired."""
-    if not RESULT_TOKEN.fullmatch(token):
-        return None
+    """The kept result the (well-formed) token names, if it is the clerk's own and not expired."""
     try:
         raw = redis_client().get(RESULT_PREFIX + token)
     except redis.RedisError as exc:

@@ -112,3 +112,15 @@ class AccountNameForm(ZhFormSchema):
 class AccountResetForm(ZhFormSchema):
     trainee_key = fields.String(required=True, validate=TRAINEE_KEY)
     reason = reason_field("请填写原因（如：学员本人持身份证申请）。")
+
+
+# the token of a change's result page (accounts/desk.py, RESULT_PREFIX): what secrets.token_urlsafe gives, whole
+# (\Z, not $: a newline after it is not a token)
+RESULT_TOKEN = Regexp(r"[A-Za-z0-9_-]{16,64}\Z", "结果页链接不正确。")
+
+
+class DeskResultQuery(ZhFormSchema):
+    """GET /credits/accounts?r=<token>: the result of a change just made; without r, the desk. Other keys are
+    ignored (EXCLUDE), as on every page."""
+
+    r = fields.String(load_default=None, validate=RESULT_TOKEN)
