@@ -1,7 +1,8 @@
 """Celery worker of the projects service (queue "projects"): celery -A services.projects.worker worker -Q projects
-It consumes credits.granted (the award lists the execution report imports), credits.name_corrected and its own
-projects.decided (the committee's decisions, told to the institution by SMS), and runs
-the daily deadline reminders (projects.send_reminders), which exactly one beat process schedules:
+It applies the committee's 项目目录 导入 (projects.import_catalogue: one job per uploaded workbook, all rows or
+none, services/projects/catalogue/tasks.py), consumes credits.granted (the award lists the execution report
+imports), credits.name_corrected and its own projects.decided (the committee's decisions, told to the institution
+by SMS), and runs the daily deadline reminders (projects.send_reminders), which exactly one beat process schedules:
 celery -A services.projects.worker beat --schedule var/celerybeat-schedule"""
 
 from celery.schedules import crontab
@@ -10,6 +11,7 @@ from services.common.tasks import make_celery, register_event_consumer
 
 from . import models  # noqa: F401
 from .awarded import handlers as awarded
+from .catalogue import tasks as catalogue_tasks
 from .db import SERVICE, db, processed_events
 from .reminders import handlers as decisions
 from .reminders import tasks as reminder_tasks
@@ -19,6 +21,7 @@ HANDLERS = {**awarded.HANDLERS, **reports.HANDLERS, **decisions.HANDLERS}
 celery = make_celery(SERVICE)
 handle_event = register_event_consumer(celery, SERVICE, db, processed_events, HANDLERS)
 send_reminders = reminder_tasks.register(celery)
+import_catalogue = catalogue_tasks.register(celery)
 
 # celery's timezone is Asia/Shanghai (make_celery), so this is 08:00 Beijing time
 celery.conf.beat_schedule = {

@@ -30,9 +30,44 @@ def row(number, inst_name, title="心血管进展", credit=10, offerings=2, mode
     return [number, title, "王建华", inst_name, "Ⅰ类", credit, 20, offerings, "2026年5月", "西安", mode]
 
 
-def upload(client, data, headers=None, year="2026"):
-    return client.post("/projects/api/catalogue/import", headers=headers,
-                       data={"file": (io.BytesIO(data), "目录.xlsx"), "year": year}, content_type="multipart/form-data")
+class Imported:
+    """What the clerk ends with: the request's own refusal (status 4xx, its error), or the job the request accepted
+    (202), run by the worker's task function, then asked for by its status URL: `status_code` 200 and the job's
+    result (the ImportResultSchema shape) once done; a failed job keeps 202, its state and its error."""
+
+    def __init__(self, client, r, headers) -> None:  # type: ignore[no-untyped-def]
+        from services.projects.catalogue.tasks import run_import_job
+
+        self.status_code, self.job, body = r.status_code, None, r.get_json()
+        if r.status_code == 202:
+            assert body["state"] == "queued" and body["status_url"] == f"/projects/api/catalogue/imports/{body['id']}"
+            run_import_job(body["id"])
+            status = client.get(body["status_url"], headers=headers)
+            assert status.status_code == 200
+            self.job = status.get_json()
+            body = self.job["result"] if self.job["state"] == "done" else self.job
+            self.status_code = 200 if self.job["state"] == "done" else 202
+        self.json = body
+
+    def get_json(self):  # type: ignore[no-untyped-def]
+        return self.json
+
+
+def upload(client, data, headers=None, year="2026") -> Imported:
+    r = client.post("/projects/api/catalogue/import", headers=headers,
+                    data={"file": (io.BytesIO(data), "目录.xlsx"), "year": year}, content_type="multipart/form-data")
+    return Imported(client, r, headers)
+
+
+def follow_import(client, r):  # type: ignore[no-untyped-def]
+    """The page's 导入: a 303 to the job's page; the worker's task run; that page as the clerk then sees it."""
+    from services.projects.catalogue.tasks import run_import_job
+
+    assert r.status_code == 303, r.get_data(as_text=True)[:500]
+    where = r.headers["Location"]
+    assert where.startswith("/projects/catalogue/imports/")
+    run_import_job(int(where.rsplit("/", 1)[1]))
+    return client.get(where)
 
 
 def count(projects_db) -> int:
@@ -214,16 +249,20 @@ def test_missing_year_is_a_row_error(projects_app, inst_a, reviewer):
     assert body["created"] == 0 and "年度" in body["errors"][0]["reason"]
 
 
-def test_bad_files_are_refused_in_chinese(projects_app, reviewer):
+def test_bad_files_are_refused_in_chinese(projects_app, reviewer, catalogue_queue):
+    """What the request can judge (no file, not an .xlsx) is refused at once and nothing is queued; what takes
+    reading the sheet (its header) fails the job, with the same sentence, and nothing is imported."""
     c = projects_app.test_client()
     r = upload(c, b"not a workbook", bearer(reviewer[1]))
     assert r.status_code == 422 and "xlsx" in r.get_json()["error"]["message"]
-    r = upload(c, workbook([["A"]], headers=["项目编号", "项目名称"]), bearer(reviewer[1]))
-    assert r.status_code == 422 and "表头行缺少以下列：项目负责人、主办单位" in r.get_json()["error"]["message"]
-    r = upload(c, workbook([["A", "B"]], headers=["编号", "名称"]), bearer(reviewer[1]))
-    assert r.status_code == 422 and "未找到表头行" in r.get_json()["error"]["message"]
     r = c.post("/projects/api/catalogue/import", headers=bearer(reviewer[1]), data={})
     assert r.status_code == 422
+    assert catalogue_queue == []
+    r = upload(c, workbook([["A"]], headers=["项目编号", "项目名称"]), bearer(reviewer[1]))
+    assert r.job["state"] == "failed" and r.job["result"] is None
+    assert r.job["error"].startswith("表头行缺少以下列：项目负责人、主办单位")
+    r = upload(c, workbook([["A", "B"]], headers=["编号", "名称"]), bearer(reviewer[1]))
+    assert r.job["state"] == "failed" and "未找到表头行" in r.job["error"]
 
 
 def test_a_title_row_and_an_instructions_sheet_before_the_header_are_read_past(projects_app, projects_db, inst_a,
@@ -254,12 +293,13 @@ def test_page_import_and_search(projects_app, inst_a, inst_b, reviewer, csrf):
     c = login_client(projects_app.test_client(), reviewer[1])
     data = workbook([row(f"2026-02-01-{i:03d}", inst_a[0].name, title=f"项目{i}") for i in range(1, 26)]
                     + [row("2026-02-02-001", "无此机构")])
-    r = c.post("/projects/catalogue/import", data={"csrf_token": csrf(reviewer[1]), "year": "2026",
-                                                    "file": (io.BytesIO(data), "a.xlsx")},
-               content_type="multipart/form-data")
+    r = follow_import(c, c.post("/projects/catalogue/import", data={"csrf_token": csrf(reviewer[1]), "year": "2026",
+                                                                  "file": (io.BytesIO(data), "a.xlsx")},
+                                content_type="multipart/form-data"))
     html = r.get_data(as_text=True)
-    assert r.status_code == 200
+    assert r.status_code == 200 and "导入完成" in html
     assert "新增 25 项" in html and "第 27 行" in html and "无此机构" in html
+    assert 'href="/projects/catalogue?year=2026"' in html  # back to the list, at the year imported
     r = c.get("/projects/catalogue?q=项目2&page=1")
     html = r.get_data(as_text=True)
     assert "项目2" in html and "项目13" not in html
@@ -372,9 +412,9 @@ def test_the_list_exports_as_filtered_and_imports_back_unchanged(projects_app, p
     data = workbook([row("2026-03-01-001", inst_a[0].name, title="急诊医学进展", credit="2.5"),
                      row("2026-03-01-002", inst_a[0].name, title="心血管进展", offerings=3),
                      row("2026-03-02-001", inst_b[0].name, title="糖尿病管理", mode="线上")])
-    r = c.post("/projects/catalogue/import", data={"csrf_token": csrf(reviewer[1]), "year": "2026",
-                                                    "file": (io.BytesIO(data), "a.xlsx")},
-               content_type="multipart/form-data")
+    r = follow_import(c, c.post("/projects/catalogue/import", data={"csrf_token": csrf(reviewer[1]), "year": "2026",
+                                                                  "file": (io.BytesIO(data), "a.xlsx")},
+                                content_type="multipart/form-data"))
     assert "新增 3 项" in r.get_data(as_text=True)
     assert 'href="/projects/catalogue.xlsx?year=2026&amp;institution_id=' in c.get(
         f"/projects/catalogue?year=2026&institution_id={inst_a[0].id}").get_data(as_text=True)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, Numeric, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Integer, LargeBinary, Numeric, String, Text
+from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from services.common import clock
 from services.common.db import UTCDateTime
@@ -51,4 +52,47 @@ class Project(Base):
     )
 
 
-__all__ = ["Project", "MODES", "ONLINE_MODES", "CREDIT_CLASSES"]
+IMPORT_STATES = {"queued": "排队中", "running": "导入中", "done": "导入完成", "failed": "导入失败"}
+
+
+class CatalogueImport(Base):
+    """One 导入 of a catalogue workbook: the web request stores the file and the projects worker applies it
+    (catalogue/tasks.py), so 20000 rows never hold a web request; the clerk follows it on its own page."""
+
+    __tablename__ = "catalogue_imports"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    year: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the page's 年度 (rows may carry their own)
+    actor: Mapped[str] = mapped_column(String(120))  # Principal.describe() of the clerk who uploaded
+    actor_name: Mapped[str] = mapped_column(String(100))  # as 办理记录 names them
+    filename: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = deferred(mapped_column(LargeBinary))  # the uploaded workbook, read by the worker only
+    state: Mapped[str] = mapped_column(String(20), default="queued")
+    rows_total: Mapped[int | None] = mapped_column(Integer, nullable=True)  # known once the workbook is read
+    rows_done: Mapped[int] = mapped_column(Integer, default=0)
+    # ImportResult.as_dict(): up to 20000 row errors, so read only by the pages that show it
+    result: Mapped[dict[str, Any] | None] = deferred(mapped_column(JSON, nullable=True))
+    # the whole error list (and the updates) as .xlsx, made by the worker: the page lists only the first rows
+    report_xlsx: Mapped[bytes | None] = deferred(mapped_column(LargeBinary, nullable=True))
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)  # why it failed, in words the clerk can act on
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now, index=True)
+    enqueued_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (
+        CheckConstraint("state IN ('queued', 'running', 'done', 'failed')", name="state_known"),
+        CheckConstraint("year IS NULL OR year BETWEEN 2000 AND 2100", name="year_range"),
+        CheckConstraint("size >= 0 AND rows_done >= 0 AND (rows_total IS NULL OR rows_done <= rows_total)",
+                        name="progress_in_range"),
+        CheckConstraint("(state = 'done') = (result IS NOT NULL)", name="done_has_result"),
+        CheckConstraint("(state = 'failed') = (error IS NOT NULL)", name="failed_has_error"),
+        CheckConstraint("state = 'queued' OR started_at IS NOT NULL", name="started_when_claimed"),
+    )
+
+    @property
+    def state_label(self) -> str:
+        return IMPORT_STATES[self.state]
+
+
+__all__ = ["Project", "CatalogueImport", "IMPORT_STATES", "MODES", "ONLINE_MODES", "CREDIT_CLASSES"]

@@ -109,3 +109,22 @@ class ImportResultSchema(Schema):
     unchanged = fields.Integer()
     errors = fields.List(fields.Nested(RowErrorSchema))
     updates = fields.List(fields.Nested(RowUpdateSchema))
+
+
+class ImportJobSchema(Schema):
+    """A catalogue import job: POST answers it with 202, its status_url with 200 until and after it is done."""
+
+    id = fields.Integer()
+    state = fields.String(metadata={"description": "queued 排队中 / running 导入中 / done 导入完成 / failed 导入失败"})
+    state_label = fields.String()
+    year = fields.Integer(allow_none=True)
+    filename = fields.String()
+    rows_total = fields.Integer(allow_none=True, metadata={"description": "工作簿的数据行数（读取完成后才有）"})
+    rows_done = fields.Integer()
+    error = fields.String(allow_none=True, metadata={"description": "导入失败的原因及处理办法"})
+    created_at = fields.DateTime()
+    started_at = fields.DateTime(allow_none=True)
+    finished_at = fields.DateTime(allow_none=True)
+    status_url = fields.String()
+    page_url = fields.String()
+    result = fields.Nested(ImportResultSchema, allow_none=True, metadata={"description": "导入完成后的结果"})

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -191,7 +192,13 @@ def _repeated(rows: list[tuple[int, dict[str, str]]]) -> dict[str, list[int]]:
     return {n: r for n, r in where.items() if len(r) > 1}
 
 
-def import_rows(session: Session, rows: list[tuple[int, dict[str, str]]], year: int | None) -> ImportResult:
+# how often a job's progress is written while its rows are applied (catalogue/imports.py)
+PROGRESS_EVERY = 1000
+
+
+def import_rows(session: Session, rows: list[tuple[int, dict[str, str]]], year: int | None,
+                progress: Callable[[int], None] | None = None) -> ImportResult:
+    """Apply the rows in the caller's transaction; `progress(rows_done)` is told every PROGRESS_EVERY rows."""
     result = ImportResult()
     schema = ProjectRowSchema()
     everyone = list(session.scalars(select(Institution)))
@@ -213,7 +220,9 @@ def import_rows(session: Session, rows: list[tuple[int, dict[str, str]]], year: 
         .outerjoin(Filing, Filing.offering_id == Offering.id)
         .where(Offering.project_id.in_(known)).group_by(Offering.project_id))} if known else {}
     counted: set[tuple[int, int]] = set()  # the (year, host) pairs whose counts this import changes
-    for excel_row, texts in rows:
+    for done, (excel_row, texts) in enumerate(rows):
+        if progress is not None and done and done % PROGRESS_EVERY == 0:
+            progress(done)
         number = texts.get("number", "")
         rows_of_number = repeated.get(number_key(number))
         if rows_of_number:
@@ -349,6 +358,8 @@ def delete_project(session: Session, project_id: int) -> Project:
 
 
 def import_workbook(session: Session, data: bytes, year: int | None) -> ImportResult:
+    """Read and apply a workbook at once, in the caller's transaction: for scripts (the web's 导入 is a job of the
+    projects worker, catalogue/imports.py, and the demo reads its sample with read_workbook and import_rows)."""
     return import_rows(session, read_workbook(data), year)
 
 

@@ -19,11 +19,13 @@ from services.common.web import XLSX, download
 from ..audit import models as audit
 from ..db import db
 from ..institutions.models import Institution
+from . import imports, tasks
+from .models import CatalogueImport
 from .schemas import (
     CATALOGUE_STATUS_LABELS,
     CatalogueQuerySchema,
     ImportFormSchema,
-    ImportResultSchema,
+    ImportJobSchema,
     ProjectPageSchema,
 )
 from .services import (
@@ -32,7 +34,6 @@ from .services import (
     delete_project,
     export_workbook,
     fmt_decimal,
-    import_workbook,
     started_projects,
 )
 
@@ -44,14 +45,24 @@ QUERY_LABELS = {"q": "检索", "year": "年度", "page": "页码", "per_page": "
                 "status": "状态"}
 
 
-def _uploaded_workbook() -> bytes:
+def _uploaded_workbook() -> tuple[str, bytes]:
     f = request.files.get("file")
     if f is None or not f.filename:
         raise AppError(422, "invalid_input", "请选择要导入的 .xlsx 文件。", {"file": "请选择文件。"})
-    return f.read()
+    return f.filename, f.read()
 
 
-def _render_list(args: dict[str, Any], result: Any = None, form_errors: dict[str, str] | None = None,
+def _start_import(year: int | None) -> CatalogueImport:
+    """Store the upload as a job, commit, and only then send it to the projects worker."""
+    session = db.session()
+    filename, data = _uploaded_workbook()
+    job = imports.create_import(session, current(), filename, data, year)  # type: ignore[arg-type]
+    session.commit()
+    tasks.send(session, job)
+    return job
+
+
+def _render_list(args: dict[str, Any], form_errors: dict[str, str] | None = None,
                  status: int = 200, import_year: int | None = None) -> Any:
     """The list; after an import, its 年度 box keeps the year the clerk chose (back at this year, the corrected
     file of next year's catalogue was refused row by row)."""
@@ -63,8 +74,9 @@ def _render_list(args: dict[str, Any], result: Any = None, form_errors: dict[str
     return render_template("projects/catalogue/list.html", page=page, args=args,
                            keep=keep_args(args, ("q", "year", "institution_id", "status")), institutions=institutions,
                            approved=approved_counts(session, ids), status_labels=CATALOGUE_STATUS_LABELS,
-                           result=result, form_errors=form_errors or {}, fmt_decimal=fmt_decimal, started=started,
-                           this_year=import_year or clock.today_local().year), status
+                           form_errors=form_errors or {}, fmt_decimal=fmt_decimal, started=started,
+                           this_year=import_year or clock.today_local().year,
+                           recent=imports.recent_imports(session)), status
 
 
 @pages.get("/projects/catalogue")
@@ -83,22 +95,6 @@ def catalogue_export() -> Any:
     return download(data, XLSX, "catalogue.xlsx", f"项目目录{year}-{clock.today_local():%Y%m%d}.xlsx")
 
 
-def _audit_import(result: Any, year: int | None) -> None:
-    """An import changes what every filing is judged by: who did it, when and what it changed is kept."""
-    audit.record(db.session(), current(), "catalogue", year or 0, "imported",
-                 reason=f"导入项目目录：新增 {result.created} 项，更新 {result.updated} 项，"
-                        f"未变 {result.unchanged} 项，出错 {len(result.errors)} 行" + _updated_text(result))
-
-
-def _updated_text(result: Any, most: int = 30) -> str:
-    """Which projects an import changed, and what: the audit log must tell a mistaken import from another."""
-    if not result.updates:
-        return ""
-    shown = "；".join(f"{u.number}（{u.changed}）" for u in result.updates[:most])
-    more = f" 等 {len(result.updates)} 项" if len(result.updates) > most else ""
-    return f"。更新：{shown}{more}"
-
-
 @pages.get("/projects/catalogue/import")
 @access("reviewer")
 def catalogue_import_again() -> Any:
@@ -110,19 +106,53 @@ def catalogue_import_again() -> Any:
 @pages.post("/projects/catalogue/import")
 @access("reviewer")
 def catalogue_import() -> Any:
+    """The upload is stored as a job and the clerk sent to its page: the projects worker applies it."""
     form, errors = load_form(ImportFormSchema(), request.form)
     args = {"page": 1, "per_page": 20}
     if errors:
         return _render_list(args, form_errors=errors, status=422)
     try:
-        result = import_workbook(db.session(), _uploaded_workbook(), form["year"])  # type: ignore[index]
+        job = _start_import(form["year"])  # type: ignore[index]
     except AppError as exc:
         db.session().rollback()
         return _render_list(args, form_errors=exc.fields or {"file": exc.message}, status=exc.status,
                             import_year=form["year"])  # type: ignore[index]
-    _audit_import(result, form["year"])  # type: ignore[index]
-    db.session().commit()
-    return _render_list(args, result=result, import_year=form["year"])  # type: ignore[index]
+    return redirect(f"/projects/catalogue/imports/{job.id}", 303)
+
+
+def _followed(job_id: int) -> CatalogueImport:
+    """The job, with what its page or status does for a job that would otherwise never end: a killed run failed,
+    a lost message sent again."""
+    session = db.session()
+    job = imports.get_import(session, job_id)
+    if imports.fail_if_killed(job):
+        session.commit()
+    if imports.needs_resend(job):
+        tasks.send(session, job)
+    return job
+
+
+@pages.get("/projects/catalogue/imports/<int:job_id>")
+@access("reviewer")
+def catalogue_import_page(job_id: int) -> Any:
+    """排队中 / 导入中 with its progress, refreshing itself; then the result (新增/更新/未变/出错) or why it failed."""
+    job = _followed(job_id)
+    result = job.result if job.state == "done" else None
+    return render_template("projects/catalogue/import.html", job=job, result=result, shown=imports.SHOWN_ROWS,
+                           refresh=job.state in ("queued", "running"), waited=imports.waited_minutes(job))
+
+
+@pages.get("/projects/catalogue/imports/<int:job_id>/report.xlsx")
+@access("reviewer")
+def catalogue_import_report(job_id: int) -> Any:
+    """The whole error list (行号, 项目编号, 错误) and every update, of a done job: its page lists the first rows."""
+    session = db.session()
+    job = imports.get_import(session, job_id)
+    data = job.report_xlsx if job.state == "done" else None
+    if not data:
+        raise AppError(404, "not_found", "该导入没有出错或更新的行，无需下载清单。")
+    stamp = clock.fmt(job.created_at, "%Y%m%d%H%M")
+    return download(data, XLSX, f"catalogue-import-{job.id}.xlsx", f"项目目录导入结果-{stamp}.xlsx")
 
 
 @pages.post("/projects/catalogue/<int:project_id>/delete")
@@ -161,13 +191,24 @@ def api_catalogue(args: dict[str, Any]) -> Any:
 
 @api.route("/catalogue/import", methods=["POST"])
 @access("reviewer")
-@api.response(200, ImportResultSchema)
-@api.doc(security=BEARER, summary="导入项目目录（multipart：file=.xlsx，year=年度，可选）")
+@api.response(202, ImportJobSchema)
+@api.doc(security=BEARER,
+         summary="导入项目目录（multipart：file=.xlsx，year=年度，可选）：返回导入任务，按 status_url 查询进度与结果")
 def api_catalogue_import() -> Any:
     form, errors = load_form(ImportFormSchema(), request.form)
     if errors:
         raise AppError(422, "invalid_input", "提交的内容有误，请按提示修改。", errors)
-    result = import_workbook(db.session(), _uploaded_workbook(), form["year"])  # type: ignore[index]
-    _audit_import(result, form["year"])  # type: ignore[index]
-    db.session().commit()
-    return result.as_dict()
+    try:
+        job = _start_import(form["year"])  # type: ignore[index]
+    except AppError:
+        db.session().rollback()
+        raise
+    return imports.job_dict(job), 202
+
+
+@api.route("/catalogue/imports/<int:job_id>", methods=["GET"])
+@access("reviewer")
+@api.response(200, ImportJobSchema)
+@api.doc(security=BEARER, summary="项目目录导入任务：状态、进度，完成后的结果（新增、更新、未变、出错的行）")
+def api_catalogue_import_status(job_id: int) -> Any:
+    return imports.job_dict(_followed(job_id))
