@@ -157,6 +157,21 @@ def _ok(resp: Any, *codes: int) -> Any:
     return resp.get_json(silent=True)
 
 
+def _catalogue_import(pdb: Any, committee: Principal) -> int:
+    """A 项目目录 导入 done by the worker's task, one row in error (so its list can be downloaded)."""
+    from services.projects.catalogue import imports
+    from services.projects.catalogue.tasks import run_import_job
+    from tests.projects.test_catalogue import row, workbook
+
+    s = pdb.new_session()
+    job = imports.create_import(s, committee, "目录.xlsx", workbook([row("2026-07-01-001", "无此机构")]), 2026)
+    s.commit()
+    job_id = job.id
+    s.close()
+    assert run_import_job(job_id) == "done"
+    return job_id
+
+
 def build_world(apps: dict[str, Flask], databases: dict[str, Any],
                 render_stub: Callable[[list[Any]], bytes]) -> World:
     from services.certs.awards.models import EffectiveAward
@@ -208,6 +223,7 @@ def build_world(apps: dict[str, Flask], databases: dict[str, Any],
         projects.append(p.id)
     s.commit()
     s.close()
+    w.ids["catalogue_import"] = _catalogue_import(pdb, principals["committee"])
 
     pc = apps["projects"].test_client()
     ha, hr = bearer(principals["inst_a"]), bearer(principals["committee"])

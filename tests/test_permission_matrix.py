@@ -129,6 +129,11 @@ MATRIX: list[Row] = [
     row("GET /projects/catalogue.xlsx", COMMITTEE),
     row("POST /projects/catalogue/import", COMMITTEE_W),
     row("GET /projects/catalogue/import", (LOGIN, 403, 403, 403, 403, 303)),  # back to the list
+    # a catalogue import job {cimport}, done, with a row in error (its list downloadable)
+    row("GET /projects/catalogue/imports/<int:job_id>", COMMITTEE, "/projects/catalogue/imports/{cimport}"),
+    row("GET /projects/catalogue/imports/<int:job_id>/report.xlsx", COMMITTEE,
+        "/projects/catalogue/imports/{cimport}/report.xlsx"),
+    row("GET /projects/api/catalogue/imports/<int:job_id>", COMMITTEE, "/projects/api/catalogue/imports/{cimport}"),
     row("POST /projects/catalogue/<int:project_id>/delete", COMMITTEE_W, "/projects/catalogue/{pid}/delete"),
     row("GET /projects/api/catalogue", LIST_BOTH, "/projects/api/catalogue?institution_id={inst_a}"),
     row("POST /projects/api/catalogue/import", COMMITTEE_W),
@@ -405,7 +410,7 @@ PLACEHOLDERS = {  # {name} in a url or body -> key of World.ids
     "ruid2": "report_draft_upload", "aid": "activity", "wid": "window", "wid2": "window_other", "ptoken": "ptoken",
     "token": "scan_token", "award": "award", "job": "job", "cert": "certificate", "inst_a": "inst_a",
     "b_rid": "b_report", "b_aid": "b_activity", "b_oid": "b_offering", "n_award": "neighbour_award",
-    "admin_a": "admin_a",
+    "admin_a": "admin_a", "cimport": "catalogue_import",
 }
 WECHAT_UA = "Mozilla/5.0 (Linux; Android 13) AppleWebKit/537.36 Mobile MicroMessenger/8.0.47"
 

@@ -191,13 +191,20 @@ ROLES = ("anonymous", "inst_a", "inst_b", "reviewer")
 
 @pytest.fixture
 def world(projects_db, inst_a, inst_b, reviewer, ready_filing, frozen):
+    from services.projects.catalogue import imports
+    from services.projects.catalogue.tasks import run_import_job
     from services.projects.filings.models import Filing
+    from tests.projects.test_catalogue import row, workbook
 
     project, fid = ready_filing(*inst_a, submit=True)
     s = projects_db.new_session()
     oid = s.scalar(select(Filing.offering_id).where(Filing.id == fid))
+    job = imports.create_import(s, reviewer[1], "目录.xlsx", workbook([row("2026-07-01-001", "无此机构")]), 2026)
+    s.commit()
+    job_id = job.id
     s.close()
-    return {"pid": project.id, "fid": fid, "oid": oid, "inst_a": inst_a[1], "inst_b": inst_b[1],
+    assert run_import_job(job_id) == "done"  # one row in error: its list can be downloaded
+    return {"pid": project.id, "fid": fid, "oid": oid, "job": job_id, "inst_a": inst_a[1], "inst_b": inst_b[1],
             "reviewer": reviewer[1]}
 
 
@@ -209,6 +216,9 @@ ENDPOINTS = [
     ("GET", "/projects/api/catalogue", (401, 200, 200, 200)),
     ("POST", "/projects/api/catalogue/import", (401, 403, 403, 422)),
     ("GET", "/projects/catalogue/import", (302, 403, 403, 303)),  # the result page's address: back to the list
+    ("GET", "/projects/catalogue/imports/{job}", (302, 403, 403, 200)),
+    ("GET", "/projects/catalogue/imports/{job}/report.xlsx", (302, 403, 403, 200)),
+    ("GET", "/projects/api/catalogue/imports/{job}", (401, 403, 403, 200)),
     ("POST", "/projects/catalogue/{pid}/delete", (401, 403, 403, 409)),  # a 期次 was started: not deleted
     ("GET", "/projects/filings", (302, 200, 200, 403)),
     ("POST", "/projects/filings/projects/{pid}/offerings", (401, 409, 404, 403)),
@@ -269,6 +279,7 @@ def test_all_my_endpoints_are_in_the_permission_table(projects_app):
             if any(p in k for p in ("/catalogue", "/filings", "/offerings"))}
     listed = {f"{m} " + u.replace("{pid}", "<int:project_id>").replace("{fid}", "<int:filing_id>")
               .replace("{oid}", "<int:offering_id>").replace("/uploads/notice", "/uploads/<kind>")
+              .replace("{job}", "<int:job_id>")
               for m, u, _ in ENDPOINTS}
     assert mine == listed
 

@@ -66,7 +66,8 @@ class CatalogueImport(Base):
     actor_name: Mapped[str] = mapped_column(String(100))  # as 办理记录 names them
     filename: Mapped[str] = mapped_column(String(200))
     size: Mapped[int] = mapped_column(Integer)
-    data: Mapped[bytes] = deferred(mapped_column(LargeBinary))  # the uploaded workbook, read by the worker only
+    # the uploaded workbook, read by the worker only
+    data: Mapped[bytes] = deferred(mapped_column(LargeBinary, nullable=False))
     state: Mapped[str] = mapped_column(String(20), default="queued")
     rows_total: Mapped[int | None] = mapped_column(Integer, nullable=True)  # known once the workbook is read
     rows_done: Mapped[int] = mapped_column(Integer, default=0)
