@@ -37,7 +37,7 @@ from .schemas import COLUMNS, LABELS, REQUIRED_COLUMNS, ProjectRowSchema
 
 # one limit for both ways: every file 导出 Excel gives imports back in one go (a year's province, 300 hosts, fits).
 # On a 2-core machine under a load of 8-9, 20000 rows took 15 s read back unchanged and 21 s as new projects (about
-# half of it openpyxl parsing the cells): inside CME_WEB_TIMEOUT's 60 s, if not by much more than twice
+# half of it openpyxl parsing the cells): the projects worker's job (catalogue/imports.py), well inside its time limit
 MAX_ROWS = 20000
 _CLASS_ALIASES = {"I类": "Ⅰ类", "1类": "Ⅰ类", "一类": "Ⅰ类", "Ⅰ": "Ⅰ类", "I": "Ⅰ类",
                   "II类": "Ⅱ类", "2类": "Ⅱ类", "二类": "Ⅱ类", "Ⅱ": "Ⅱ类", "II": "Ⅱ类"}
