@@ -53,7 +53,7 @@ def test_the_upload_is_queued_then_applied_by_the_worker(projects_app, projects_
     assert catalogue_queue == [job_id]  # sent after the commit
     assert count(projects_db) == 0
     queued = c.get(f"/projects/catalogue/imports/{job_id}").get_data(as_text=True)
-    assert "排队中" in queued and "导入将在项目目录导入服务" in queued and "data-refresh" in queued
+    assert "排队中" in queued and "导入将在后台导入服务运行时开始" in queued and "data-refresh" in queued
     assert "2026年度目录.xlsx" in queued and "审核员甲" in queued
     listing = c.get("/projects/catalogue").get_data(as_text=True)  # the clerk finds it again from the list
     assert "最近的导入" in listing and f'href="/projects/catalogue/imports/{job_id}"' in listing
@@ -251,6 +251,9 @@ def test_two_imports_at_once_take_turns(projects_app, projects_db, inst_a, revie
     finally:
         probe.close()
     assert len(order) == 1
+    # meanwhile the first's page shows how far it got (its progress committed apart from its transaction)
+    page = login_client(projects_app.test_client(), reviewer[1]).get(f"/projects/catalogue/imports/{ids[0]}")
+    assert "写入中" in page.get_data(as_text=True) and "0 / 1 行" in page.get_data(as_text=True)
     let_go.set()
     first.join(20)
     second.join(20)
