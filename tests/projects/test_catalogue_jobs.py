@@ -66,6 +66,8 @@ def test_the_upload_is_queued_then_applied_by_the_worker(projects_app, projects_
     assert "第 4 行" in done and "系统中没有名为“无此机构”的申办机构" in done
     assert "data-refresh" not in done and "3 / 3 行" in done
     assert 'href="/projects/catalogue?year=2026"' in done
+    back = c.get("/projects/catalogue?year=2027").get_data(as_text=True)  # next year's, say: the form keeps it
+    assert 'name="year" min="2000" max="2100" value="2027"' in back
     status = c.get(f"/projects/api/catalogue/imports/{job_id}", headers=bearer(reviewer[1])).get_json()
     assert (status["state"], status["rows_total"], status["rows_done"]) == ("done", 3, 3)
     assert status["result"]["created"] == 2 and [e["row"] for e in status["result"]["errors"]] == [4]

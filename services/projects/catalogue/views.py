@@ -64,8 +64,8 @@ def _start_import(year: int | None) -> CatalogueImport:
 
 def _render_list(args: dict[str, Any], form_errors: dict[str, str] | None = None,
                  status: int = 200, import_year: int | None = None) -> Any:
-    """The list; after an import, its 年度 box keeps the year the clerk chose (back at this year, the corrected
-    file of next year's catalogue was refused row by row)."""
+    """The list; after an upload refused, or back from an import's page (?year=), its 年度 box keeps the year the
+    clerk chose (back at this year, the corrected file of next year's catalogue was refused row by row)."""
     session = db.session()
     page = catalogue_page(session, current(), args)  # type: ignore[arg-type]
     ids = [p.id for p in page["items"]]
@@ -82,7 +82,9 @@ def _render_list(args: dict[str, Any], form_errors: dict[str, str] | None = None
 @pages.get("/projects/catalogue")
 @access("reviewer")
 def catalogue_list() -> Any:
-    return _render_list(load_query(CatalogueQuerySchema(), QUERY_LABELS))
+    """The list; filtered by a 年度 (an import's page links back so), the import form takes that year too."""
+    args = load_query(CatalogueQuerySchema(), QUERY_LABELS)
+    return _render_list(args, import_year=args.get("year"))
 
 
 @pages.get("/projects/catalogue.xlsx")
