@@ -132,8 +132,10 @@ def test_whole_guide_through_the_pages(stack):
                 "name": f"{year}年省级继续医学教育项目目录.xlsx", "buffer": workbook,
                 "mimeType": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}])
             committee.get_by_role("button", name="导入").click()
-            expect(committee.locator(".flash")).to_contain_text("导入完成：新增 1 项")
+            # the import is a job of the projects worker: its page follows it by itself until the result shows
+            expect(committee.locator("#import .flash")).to_contain_text("导入完成：新增 1 项", timeout=60_000)
             shots(committee, "catalogue-import")
+            committee.get_by_role("link", name=f"返回项目目录（{year} 年度）").click()
             search(committee, number)
             expect(committee.locator("table.responsive")).to_contain_text(title)
 
