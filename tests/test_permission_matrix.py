@@ -138,6 +138,7 @@ MATRIX: list[Row] = [
     row("GET /projects/api/catalogue", LIST_BOTH, "/projects/api/catalogue?institution_id={inst_a}"),
     row("POST /projects/api/catalogue/import", COMMITTEE_W),
     row("GET /projects/institutions", COMMITTEE),
+    row("GET /projects/institutions/import-template.xlsx", COMMITTEE),
     row("POST /projects/institutions", COMMITTEE_W),
     row("POST /projects/institutions/import", COMMITTEE_W),
     row("GET /projects/institutions/import", (LOGIN, 403, 403, 403, 403, 303)),

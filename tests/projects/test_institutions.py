@@ -413,3 +413,82 @@ def test_the_institutions_api_pages_on_request_and_keeps_its_array_by_default(pr
     assert {p["name"] for p in spec["parameters"]} >= {"page", "per_page", "q", "state"}
     shapes = spec["responses"]["200"]["content"]["application/json"]["schema"]["oneOf"]  # both, for API checkers
     assert [s["type"] for s in shapes] == ["array", "object"] and set(shapes[1]["required"]) == set(first)
+
+
+def _template(projects_app, reviewer) -> bytes:
+    r = login_client(projects_app.test_client(), reviewer[1]).get("/projects/institutions/import-template.xlsx")
+    assert r.status_code == 200 and r.mimetype.endswith("spreadsheetml.sheet")
+    assert "filename*=UTF-8''%E7%94%B3%E5%8A%9E%E6%9C%BA%E6%9E%84" in r.headers["Content-Disposition"]  # 申办机构…
+    return r.get_data()
+
+
+def _import(projects_app, reviewer, data: bytes) -> dict:
+    r = projects_app.test_client().post(
+        "/projects/api/institutions/import", headers=bearer(reviewer[1]),
+        data={"file": (io.BytesIO(data), "申办机构导入模板.xlsx")}, content_type="multipart/form-data")
+    assert r.status_code == 200, r.json
+    return r.json
+
+
+def test_the_import_template_holds_the_header_an_example_and_the_notes(projects_app, reviewer):
+    """下载导入模板: a clerk had to guess the columns. The file's header row is the import's, its example row is
+    marked as one, and each column says what it takes."""
+    from openpyxl import load_workbook
+
+    from services.projects.institutions.services import IMPORT_COLUMNS
+
+    wb = load_workbook(io.BytesIO(_template(projects_app, reviewer)))
+    ws = wb["申办机构"]
+    rows = [list(r) for r in ws.iter_rows(max_row=4, max_col=3, values_only=True)]
+    assert rows[2] == list(IMPORT_COLUMNS.values()) == ["账号", "机构名称", "初始密码"]
+    assert rows[3][0] == "example_hospital" and rows[3][1].startswith("【示例】")
+    assert "第 3 行为示例，导入时跳过" in rows[1][0]
+    comments = {c.value: c.comment.text for c in ws[3]}
+    assert "必填" in comments["账号"] and "字母、数字" in comments["账号"]
+    assert "同时包含英文字母和数字" in comments["初始密码"] and "半角" in comments["初始密码"]
+    notes = {r[0]: r[1] for r in wb["填写说明"].iter_rows(min_row=2, values_only=True)}
+    assert set(notes) >= {"账号", "机构名称", "初始密码", "示例行"} and "最多导入 100 行" in notes["行数"]
+    assert ws.column_dimensions["C"].number_format == "@"  # a password of digits typed below stays text
+    # the committee's only: an office (or anyone signed out) gets no file
+    r = projects_app.test_client().get("/projects/institutions/import-template.xlsx")
+    assert r.status_code == 302 and "/projects/login" in r.headers["Location"]
+
+
+def test_the_template_imported_back_creates_nothing_and_filled_in_it_imports(projects_app, inst_a, reviewer):
+    from openpyxl import load_workbook
+
+    data = _template(projects_app, reviewer)
+    out = _import(projects_app, reviewer, data)
+    assert (out["created"], out["existing"], out["errors"]) == ([], [], [])
+    assert [s["row"] for s in out["skipped"]] == [4] and "示例行" in out["skipped"][0]["reason"]
+    listed = projects_app.test_client().get("/projects/api/institutions", headers=bearer(reviewer[1])).json
+    assert [i["account"] for i in listed] == ["xa_first"]  # the example was not created
+
+    # filled in below the example (left in place), and a row typed over the example's name only: still the example
+    wb = load_workbook(io.BytesIO(data))
+    ws = wb["申办机构"]
+    ws.append(["yl_first", "榆林市第一医院", "Yulin2026a"])
+    ws.append(["ya_center", "延安市人民医院", "12345678"])  # a text cell of digits: the password rule's refusal
+    ws.append(["hz_center", "【示例】汉中市中心医院", "Hanzhong2026"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    out = _import(projects_app, reviewer, buf.getvalue())
+    assert [(c["row"], c["account"]) for c in out["created"]] == [(5, "yl_first")]
+    assert [e["row"] for e in out["errors"]] == [6] and "密码须同时包含字母和数字" in out["errors"][0]["reason"]
+    assert [s["row"] for s in out["skipped"]] == [4, 7]
+    r = projects_app.test_client().post("/projects/api/auth/login", json={
+        "kind": "institution", "account": "yl_first", "password": "Yulin2026a"})
+    assert r.status_code == 200
+
+    # the example typed over with a real institution is a real row; the page says what was skipped
+    ws["A4"], ws["B4"] = "ak_center", "安康市中心医院"
+    buf = io.BytesIO()
+    wb.save(buf)
+    c = login_client(projects_app.test_client(), reviewer[1])
+    page = c.post("/projects/institutions/import", data={
+        "file": (io.BytesIO(buf.getvalue()), "x.xlsx"), "csrf_token": csrf_for(reviewer[1])},
+        content_type="multipart/form-data").get_data(as_text=True)
+    assert "新增 1 个，已存在 1 个，错误 1 行，跳过示例行 1 行。" in page
+    assert "第 7 行</td><td>模板自带的示例行" in page
+    assert 'href="/projects/institutions/import-template.xlsx"' in c.get("/projects/institutions").get_data(
+        as_text=True)

@@ -285,6 +285,7 @@ PAGE_CASES = [
     ("GET", "/projects/admins", None, (302, 200, 200, 403)),
     ("POST", "/projects/admins", {"real_name": "赵六", "mobile": "13512345678"}, (401, 200, 200, 403)),
     ("GET", "/projects/institutions", None, (302, 403, 403, 200)),
+    ("GET", "/projects/institutions/import-template.xlsx", None, (302, 403, 403, 200)),
     ("POST", "/projects/institutions", {"account": "new_one", "name": "新医院", "password": "Abcdefg123"},
      (401, 403, 403, 302)),
     ("POST", "/projects/institutions/import", {}, (401, 403, 403, 400)),

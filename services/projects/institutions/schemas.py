@@ -74,6 +74,8 @@ class ImportOut(ZhSchema):
     created = fields.List(fields.Nested(ImportRowOut))
     existing = fields.List(fields.Nested(ImportRowOut))
     errors = fields.List(fields.Nested(ImportRowOut))
+    skipped = fields.List(fields.Nested(ImportRowOut),
+                          metadata={"description": "跳过的行：下载导入模板中自带的示例行（不是错误）"})
 
 
 _LABELS = {"account": "账号", "name": "机构名称", "password": "初始密码"}

@@ -122,6 +122,76 @@ IMPORT_COLUMNS = {"account": "账号", "name": "机构名称", "password": "初�
 IMPORT_MAX_ROWS = 100
 
 
+# 下载导入模板's example row: left as it is, the import skips it (reported, never created); a clerk who types over it
+# (another account) has made it a real row
+EXAMPLE_ACCOUNT = "example_hospital"
+EXAMPLE_MARK = "【示例】"
+EXAMPLE_ROW = {"account": EXAMPLE_ACCOUNT, "name": f"{EXAMPLE_MARK}陕西省示例医院", "password": "Shili2027"}
+EXAMPLE_SKIPPED = (f"模板自带的示例行（账号 {EXAMPLE_ACCOUNT} 或机构名称以{EXAMPLE_MARK}开头），未导入；"
+                   "要导入的机构请另起一行填写，示例行可删除也可保留。")
+# what each column takes (the rules of schemas.InstitutionForm, in the words its refusals use)
+TEMPLATE_NOTES = {
+    "账号": "必填。3–64 位，只能包含英文字母、数字、下划线（_）、点（.）和连字符（-）；不区分大小写，"
+            "不能与已有机构的账号相同（已存在的账号导入时跳过，不会重复创建）。",
+    "机构名称": "必填。2–200 个字，写在一行内；不能与已有机构的名称或其曾用名称相同"
+                "（全角、半角括号视为相同）。",
+    "初始密码": "必填。8–128 位，须同时包含英文字母和数字，用英文（半角）输入法输入；"
+                "机构首次登录后可自行修改密码。",
+}
+
+
+def is_example_row(raw: dict[str, str]) -> bool:
+    return raw.get("account", "").lower() == EXAMPLE_ACCOUNT or raw.get("name", "").startswith(EXAMPLE_MARK)
+
+
+def import_template() -> bytes:
+    """下载导入模板: the import's header row, the example row it skips, and the column notes (a cell comment on
+    each header, and a 填写说明 sheet). Account and password columns are text cells, so Excel keeps a password of
+    digits, or an account's leading zeros, as typed."""
+    import io
+
+    from openpyxl import Workbook
+    from openpyxl.comments import Comment
+    from openpyxl.styles import Alignment, Font, PatternFill
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "申办机构"
+    ws.append(["申办机构导入模板"])
+    ws.append([f"请从第 4 行起每行填写一个机构，三列均为必填，每次最多 {IMPORT_MAX_ROWS} 行；第 3 行为示例，"
+               "导入时跳过。各列要求见表头批注或“填写说明”工作表。"])
+    ws.append(list(IMPORT_COLUMNS.values()))
+    ws.append([EXAMPLE_ROW[key] for key in IMPORT_COLUMNS])
+    ws["A1"].font = Font(bold=True, size=14)
+    ws["A2"].alignment = Alignment(wrap_text=True, vertical="top")
+    ws.merge_cells("A2:C2")
+    ws.row_dimensions[2].height = 48
+    for cell in ws[3]:
+        cell.font = Font(bold=True)
+        cell.comment = Comment(TEMPLATE_NOTES[cell.value], "继续医学教育委员会", width=320, height=110)
+    for cell in ws[4]:
+        cell.font = Font(italic=True, color="808080")
+        cell.fill = PatternFill("solid", fgColor="F2F2F2")
+    for col, width in zip("ABC", (22, 40, 18), strict=True):
+        ws.column_dimensions[col].width = width
+        ws.column_dimensions[col].number_format = "@"  # the column's style: no empty cells written below
+    ws.freeze_panes = "A4"
+    notes = wb.create_sheet("填写说明")
+    notes.append(["列", "填写要求"])
+    for label, text in TEMPLATE_NOTES.items():
+        notes.append([label, text])
+    notes.append(["示例行", EXAMPLE_SKIPPED])
+    notes.append(["行数", f"每次最多导入 {IMPORT_MAX_ROWS} 行，更多请分批导入；出错的行逐行列出原因，其余行照常导入。"])
+    for cell in notes[1]:
+        cell.font = Font(bold=True)
+    notes.column_dimensions["A"].width, notes.column_dimensions["B"].width = 12, 90
+    for row in notes.iter_rows(min_row=2):
+        row[1].alignment = Alignment(wrap_text=True, vertical="top")
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
 def set_active(session: Session, inst: Institution, active: bool) -> list[str]:
     """停用 / 启用; returns the session subjects of its 机构负责人 (their sessions end after the commit)."""
     if inst.active == active:
@@ -204,9 +274,10 @@ class ImportReport:
     created: list[dict[str, Any]] = field(default_factory=list)  # {"row", "account", "name"}
     existing: list[dict[str, Any]] = field(default_factory=list)  # {"row", "account", "reason"}
     errors: list[dict[str, Any]] = field(default_factory=list)  # {"row", "reason"}
+    skipped: list[dict[str, Any]] = field(default_factory=list)  # {"row", "reason"}: the template's example row
 
     def as_dict(self) -> dict[str, Any]:
-        return {"created": self.created, "existing": self.existing, "errors": self.errors}
+        return {"created": self.created, "existing": self.existing, "errors": self.errors, "skipped": self.skipped}
 
 
 def _cell_text(value: Any) -> str:
@@ -246,6 +317,9 @@ def import_institutions(session: Session, stream: IO[bytes],
         raw = {key: _cell_text(values[i] if i < len(values) else None) for key, i in where.items()}
         if not any(raw.values()):
             continue  # blank line
+        if is_example_row(raw):  # not an error: the clerk did nothing wrong by leaving it
+            report.skipped.append({"row": number, "reason": EXAMPLE_SKIPPED})
+            continue
         loaded = validate_row(raw)
         if isinstance(loaded, str):
             report.errors.append({"row": number, "reason": loaded})

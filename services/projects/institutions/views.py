@@ -13,6 +13,7 @@ from services.common.auth import access, current
 from services.common.errors import AppError
 from services.common.inputs import keep_args, load_query
 from services.common.schemas import STALE_PAGE, load_form
+from services.common.web import XLSX, download
 
 from ..audit import models as audit
 from ..db import db
@@ -58,7 +59,8 @@ def _import(upload: Any) -> svc.ImportReport:
                          reason=f"{name}（账号 {account}，Excel 导入）")
         audit.record(session, current(), "institution", 0, "imported",
                      reason=f"Excel 导入申办机构：新建 {len(report.created)} 个，已存在 {len(report.existing)} 个，"
-                            f"出错 {len(report.errors)} 行")
+                            f"出错 {len(report.errors)} 行" + (f"，跳过示例行 {len(report.skipped)} 行"
+                                                                 if report.skipped else ""))
         session.commit()
     except Exception:
         session.rollback()
@@ -98,6 +100,13 @@ def create_page() -> Any:
         return _page(form, {field: exc.message}, message=exc.message, status=exc.status)
     flash(f"已创建申办机构“{inst.name}”（账号 {inst.account}）。", "ok")
     return redirect("/projects/institutions")
+
+
+@pages.get("/projects/institutions/import-template.xlsx")
+@access("reviewer")
+def import_template() -> Any:
+    """下载导入模板: the header row the import reads, an example row it skips, and what each column takes."""
+    return download(svc.import_template(), XLSX, "institutions-import-template.xlsx", "申办机构导入模板.xlsx")
 
 
 @pages.get("/projects/institutions/import")
@@ -266,5 +275,6 @@ def api_create(data: dict[str, Any]) -> Any:
 @api.response(200, sc.ImportOut)
 @api.doc(security=[{"bearer": []}])
 def api_import() -> Any:
-    """以 Excel（.xlsx，列：账号、机构名称、初始密码）批量导入；错误行逐行报告，正确行保留。"""
+    """以 Excel（.xlsx，列：账号、机构名称、初始密码）批量导入；错误行逐行报告，正确行保留；
+    导入模板（/projects/institutions/import-template.xlsx）自带的示例行跳过，列在 skipped 中。"""
     return _import(request.files.get("file")).as_dict()
