@@ -55,9 +55,11 @@ def run_jobs(queued):
     return states
 
 
-def export_as_trainee(certs_app, queued, ids, principal=TRAINEE_1):
+def export_as_trainee(certs_app, queued, ids, principal=TRAINEE_1, new=False):
+    """`new`: 重新生成 (a new file even where the same export's stands)."""
     c = client(certs_app, principal)
-    resp = c.post("/certs/exports", data={"csrf_token": csrf_for(principal), "award_id": [str(i) for i in ids]})
+    resp = c.post("/certs/exports", data={"csrf_token": csrf_for(principal), "award_id": [str(i) for i in ids],
+                                          **({"new": "1"} if new else {})})
     assert resp.status_code == 303, resp.get_data(as_text=True)[:500]
     job_id = int(resp.headers["Location"].rsplit("/", 1)[1])
     assert queued == [job_id]
@@ -245,7 +247,7 @@ def test_re_export_serves_the_stored_certificate(certs_app, awards, queued, cert
 
     monkeypatch.setattr(render, "render_document", must_not_render)
     clock.set_now(at(PRINTABLE_DAY + dt.timedelta(days=30)))
-    job2, data = export_as_trainee(certs_app, queued, [1])
+    job2, data = export_as_trainee(certs_app, queued, [1], new=True)  # 重新生成: a new file of the stored page
     after = certificates(certs_db)[1]
     assert after == before  # same number, same issue time, same page bytes
     assert before[0] in pdf_text(data, tmp_path)
@@ -302,7 +304,7 @@ def test_a_corrected_name_or_value_is_rendered_again_under_the_same_number(certs
     monkeypatch.setattr(render, "render_document", lambda pages: pytest.fail("an unchanged certificate was rendered"))
     assert _event("credits.name_corrected", {"trainee_key": awards[0]["trainee_key"], "name": "张玮"}) is True
     clock.set_now(at(PRINTABLE_DAY) + dt.timedelta(minutes=1))  # a new export, not the same one sent again
-    export_as_trainee(certs_app, queued, [1])
+    export_as_trainee(certs_app, queued, [1], new=True)
 
 
 def test_api_export_and_progress(certs_app, awards, queued):
@@ -796,6 +798,58 @@ def test_the_same_export_sent_again_at_once_is_the_same_job(certs_app, awards, q
     again = c.post("/certs/exports", data=form)
     assert again.status_code == 303 and again.headers["Location"] != pages[0].headers["Location"]
     assert len(export_jobs(certs_db)) == 2
+    queued.clear()
+
+
+def test_a_finished_export_of_the_same_selection_is_opened_again_unless_a_new_one_is_asked_for(
+        certs_app, awards, queued, certs_db, monkeypatch):
+    """导出 pressed again after a finished export of the same certificates made a new job (the same pages assembled
+    into a second file, one more line under 最近一周的导出): the finished file opens, saying 已有相同的导出文件, with
+    重新生成 for whoever wants a new one. Another selection, or a file outdated since, is a new export."""
+    clock.set_now(at(PRINTABLE_DAY))
+    first, _pdf = export_as_trainee(certs_app, queued, [1])
+    clock.set_now(at(PRINTABLE_DAY + dt.timedelta(days=1)))
+    c = client(certs_app, TRAINEE_1)
+    form = {"csrf_token": csrf_for(TRAINEE_1), "award_id": ["1"]}
+    again = c.post("/certs/exports", data=form)
+    assert again.status_code == 303 and again.headers["Location"] == f"/certs/exports/{first}?existing=1"
+    assert len(export_jobs(certs_db)) == 1 and queued == []
+    page = c.get(again.headers["Location"]).get_data(as_text=True)
+    assert "已有相同的导出文件" in page and f'href="/certs/exports/{first}.pdf"' in page
+    new_file = page.split('id="new-file"')[1].split("</form>")[0]
+    assert 'name="award_id" value="1"' in new_file and 'name="new" value="1"' in new_file and "重新生成" in new_file
+    assert "已有相同的导出文件" not in c.get(f"/certs/exports/{first}").get_data(as_text=True)  # opened from 最近一周
+    api = certs_app.test_client().post("/certs/api/exports", json={"award_ids": [1]}, headers=bearer(TRAINEE_1))
+    assert api.status_code == 202 and (api.json["id"], api.json["existing"], api.json["state"]) == (first, True, "done")
+    assert len(export_jobs(certs_db)) == 1 and queued == []
+
+    # 重新生成: a new file (twice tapped: one); the API's new=true too
+    renewed = [c.post("/certs/exports", data={**form, "new": "1"}) for _ in range(2)]
+    assert renewed[0].headers["Location"] == renewed[1].headers["Location"] != again.headers["Location"]
+    assert "?" not in renewed[0].headers["Location"] and len(export_jobs(certs_db)) == 2 and len(queued) == 1
+    assert run_jobs(queued) == ["done"]
+    api = certs_app.test_client().post("/certs/api/exports", json={"award_ids": [1], "new": True},
+                                       headers=bearer(TRAINEE_1))
+    assert api.json["existing"] is False and api.json["state"] == "queued" and len(export_jobs(certs_db)) == 3
+    assert run_jobs(queued) == ["done"]
+
+    # another selection is another export; then the same one again is its file, the latest of that selection
+    clock.set_now(at(dt.date(2027, 2, 17)))  # award 2 prints from now
+    both = dict(form, award_id=["1", "2"])
+    made = c.post("/certs/exports", data=both)
+    assert "?" not in made.headers["Location"] and len(export_jobs(certs_db)) == 4
+    assert run_jobs(queued) == ["done"]
+    assert c.post("/certs/exports", data=both).headers["Location"] == made.headers["Location"] + "?existing=1"
+    latest_one = max(j for j, ids in export_jobs(certs_db) if ids == [1])
+    assert c.post("/certs/exports", data=form).headers["Location"] == f"/certs/exports/{latest_one}?existing=1"
+
+    # a correction since the file was made: the file is outdated, the export a new one (and no 已有 on its page)
+    assert _event("credits.name_corrected", {"trainee_key": awards[0]["trainee_key"], "name": "张玮"}) is True
+    fresh = c.post("/certs/exports", data=form)
+    assert "?" not in fresh.headers["Location"] and len(export_jobs(certs_db)) == 5
+    stale = c.get(f"/certs/exports/{latest_one}?existing=1").get_data(as_text=True)
+    assert "已有相同的导出文件" not in stale and "内容已更正" in stale
+    assert c.get(f"/certs/exports/{latest_one}?existing=maybe").status_code == 422
     queued.clear()
 
 

@@ -137,10 +137,27 @@ def test_an_offering_s_export_asked_for_again_while_on_its_way_is_the_same_job(c
     api_job = certs_app.test_client().get(f"/certs/api/exports/{job_id}", headers=bearer(INST_A)).json
     assert api_job["state"] == "failed"
     assert run_jobs(queued) == ["done"]
-    # finished: exporting the offering again is a new export
+    # finished: exporting the same certificates again opens that file, saying so (a second job assembled the same
+    # pages into a second PDF); 重新生成 on that page asks for a new one, and gets it
     later = c.post("/certs/institution/offerings/101/exports", data=form)
-    assert later.headers["Location"] not in (first.headers["Location"], fresh.headers["Location"])
-    assert len(export_jobs(certs_db)) == 3
+    assert later.headers["Location"] == fresh.headers["Location"] + "?existing=1" and len(export_jobs(certs_db)) == 2
+    page = c.get(later.headers["Location"]).get_data(as_text=True)
+    assert "已有相同的导出文件" in page and "该期项目的学分证书已在导出中" not in page
+    assert f'href="{fresh.headers["Location"]}.pdf"' in page
+    assert 'action="/certs/institution/offerings/101/exports"' in page and 'name="new" value="1"' in page
+    api = certs_app.test_client().post("/certs/api/institution/offerings/101/exports", headers=bearer(INST_A))
+    assert api.status_code == 202 and api.json["existing"] is True and api.json["state"] == "done"
+    assert api.json["download_url"] == fresh.headers["Location"] + ".pdf" and queued == []
+    renewed = c.post("/certs/institution/offerings/101/exports", data={**form, "new": "1"})
+    assert renewed.headers["Location"] not in (first.headers["Location"], fresh.headers["Location"])
+    assert "?" not in renewed.headers["Location"] and len(export_jobs(certs_db)) == 3 and len(queued) == 1
+    # a second tap of 重新生成 while it is on its way is that export
+    assert c.post("/certs/institution/offerings/101/exports", data={**form, "new": "1"}).headers["Location"] == \
+        renewed.headers["Location"]
+    assert run_jobs(queued) == ["done"]
+    api = certs_app.test_client().post("/certs/api/institution/offerings/101/exports?new=true", headers=bearer(INST_A))
+    assert api.status_code == 202 and api.json["existing"] is False and api.json["state"] == "queued"
+    assert len(export_jobs(certs_db)) == 4
     queued.clear()
 
 

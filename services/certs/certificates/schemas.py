@@ -7,10 +7,37 @@ from marshmallow import EXCLUDE
 from services.common.paging import PageArgsSchema, page_schema
 from services.common.schemas import IdRange, Length, Range, ZhFormSchema, ZhSchema, fields
 
+_NEW = "true：即使已有相同的导出文件（同一批证书、PDF 仍可下载）也重新生成；缺省时返回那一个（existing 为 true）"
+
 
 class ExportIn(ZhSchema):
     award_ids = fields.List(fields.Integer(strict=False, validate=IdRange()), required=True,
                             metadata={"description": "要导出的授分编号（达标情况查询中的 id），须为本人可打印的证书"})
+    new = fields.Boolean(load_default=False, metadata={"description": _NEW})
+
+
+class NewExportQuery(ZhSchema):
+    """POST …/offerings/<id>/exports?new=true: a new file even if the same one stands."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    new = fields.Boolean(load_default=False, metadata={"description": _NEW})
+
+
+class NewExportForm(ZhFormSchema):
+    """The offering page's 导出 (nothing) and the export page's 重新生成 (new=1)."""
+
+    new = fields.Boolean(load_default=False)
+
+
+class ExportPageQuery(ZhSchema):
+    """/certs/exports/<id>?existing=1: the page was opened for an export asked for again (已有相同的导出文件)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    existing = fields.Boolean(load_default=False)
 
 
 class MyYearQuery(ZhSchema):
@@ -34,6 +61,7 @@ class OfferingsQuery(PageArgsSchema, ZhSchema):
 
 class ExportForm(ZhFormSchema):
     award_id = fields.List(fields.Integer(strict=False, validate=IdRange()), load_default=list)
+    new = fields.Boolean(load_default=False)  # 重新生成 on the page of a finished export of the same selection
 
 
 # the most of a number box's text that is read (longer than 16 is said as such); more is refused as too long
@@ -107,6 +135,8 @@ class JobOut(ZhSchema):
     finished_at = fields.DateTime(allow_none=True)
     page_url = fields.String()
     download_url = fields.String(allow_none=True)
+    existing = fields.Boolean(metadata={"description": "导出请求的回答：true 表示已有相同的导出文件，返回的是那一个"
+                                                       "（已生成，可直接下载）"})
 
 
 class VerifyOut(ZhSchema):

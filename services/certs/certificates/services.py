@@ -306,8 +306,31 @@ def recent_export(session: Session, trainee_key: str, ids: list[int]) -> ExportJ
     return next((j for j in jobs if list(j.award_ids) == ids and outdated(session, j) is None), None)
 
 
-def create_trainee_export(session: Session, principal: Principal, award_ids: list[int]) -> tuple[ExportJob, bool]:
-    """The trainee's export job, and whether it is new (False: the same export asked for a moment ago)."""
+# how many of an owner's latest finished exports are looked through for one of the same selection
+SAME_FILE_LOOKBACK = 20
+
+
+def finished_export(session: Session, ids: list[int], **owner: Any) -> ExportJob | None:
+    """The owner's latest finished export of exactly these certificates (in this order) whose PDF is still handed
+    out, if any: pressing 导出 again for the same selection opens that file (已有相同的导出文件) instead of
+    assembling the same pages into a second one. There is one certificate template and a page, once rendered, is
+    kept; a page rendered again since (a correction) or a certificate withdrawn makes the old PDF outdated(), and
+    then the export is a new one. Call after _lock_exports."""
+    jobs = session.scalars(select(ExportJob).where(
+        ExportJob.state == "done", *(getattr(ExportJob, column) == value for column, value in owner.items()))
+        .order_by(ExportJob.id.desc()).limit(SAME_FILE_LOOKBACK))
+    return next((j for j in jobs if list(j.award_ids) == ids and outdated(session, j) is None), None)
+
+
+def reused_file(job: ExportJob, new: bool) -> bool:
+    """Whether an export's answer is an earlier finished file of the same selection (the page says so)."""
+    return not new and job.state == "done"
+
+
+def create_trainee_export(session: Session, principal: Principal, award_ids: list[int],
+                          new_file: bool = False) -> tuple[ExportJob, bool]:
+    """The trainee's export job, and whether it is new (False: the same export asked for a moment ago, or a finished
+    one of the same selection whose PDF still stands, unless `new_file` asks for a new file)."""
     ids = _unique(award_ids)
     if not ids:
         raise AppError(422, "nothing_selected", "请勾选要导出的学分证书。")
@@ -331,8 +354,12 @@ def create_trainee_export(session: Session, principal: Principal, award_ids: lis
     key = principal.trainee_key or ""
     _lock_exports(session, key)
     earlier = recent_export(session, key, ids)
-    if earlier is not None:
+    if earlier is not None and not (new_file and earlier.state == "done"):  # 重新生成 tapped twice: one job
         return earlier, False
+    if not new_file:
+        done = finished_export(session, ids, kind="trainee", trainee_key=key)
+        if done is not None:
+            return done, False
     return _create_job(session, principal, awards, kind="trainee", trainee_key=key), True
 
 
@@ -348,10 +375,12 @@ def running_offering_export(session: Session, institution_id: int, offering_id: 
     return next((j for j in jobs if j.state == "queued" or (j.started_at or j.created_at) > killed_before), None)
 
 
-def offering_export(session: Session, principal: Principal, offering_id: int) -> tuple[ExportJob, bool]:
+def offering_export(session: Session, principal: Principal, offering_id: int,
+                    new_file: bool = False) -> tuple[ExportJob, bool]:
     """The export of every printable certificate of the institution's offering, and whether it is new (False: one
     of the offering is queued or running, and it is the answer: a double click, a second tab, the API asked again,
-    each rendered the whole offering once more)."""
+    each rendered the whole offering once more; or, unless `new_file`, a finished export of the same certificates
+    whose PDF still stands)."""
     rows = offering_rows(session, principal, offering_id)
     awards = [r.award for r in rows if r.status.printable]
     if not awards:
@@ -364,13 +393,19 @@ def offering_export(session: Session, principal: Principal, offering_id: int) ->
     running = running_offering_export(session, institution_id, offering_id)
     if running is not None:
         return running, False
+    if not new_file:
+        done = finished_export(session, [a.award_id for a in awards], kind="institution",
+                               institution_id=institution_id, offering_id=offering_id)
+        if done is not None:
+            return done, False
     return _create_job(session, principal, awards, kind="institution", institution_id=institution_id,
                        offering_id=offering_id), True
 
 
 def create_offering_export(session: Session, principal: Principal, offering_id: int) -> ExportJob:
-    """offering_export's job alone (bench/certs.py makes its job so)."""
-    return offering_export(session, principal, offering_id)[0]
+    """offering_export's job alone, a new file even if one of the same certificates stands (bench/certs.py makes
+    its job so, and times its run)."""
+    return offering_export(session, principal, offering_id, new_file=True)[0]
 
 
 RECENT_EXPORTS = 5
@@ -437,8 +472,8 @@ def job_pdf(session: Session, principal: Principal, job: ExportJob) -> bytes:
     return data
 
 
-def job_dict(job: ExportJob) -> dict[str, Any]:
-    return {"id": job.id, "kind": job.kind, "offering_id": job.offering_id, "state": job.state,
+def job_dict(job: ExportJob, existing: bool = False) -> dict[str, Any]:
+    return {"id": job.id, "existing": existing, "kind": job.kind, "offering_id": job.offering_id, "state": job.state,
             "state_label": job.state_label, "total": job.total, "done": job.done, "note": job.note,
             "error": job.error, "created_at": job.created_at, "finished_at": job.finished_at,
             "page_url": f"/certs/exports/{job.id}",

@@ -3,10 +3,11 @@
 Trainee (phone, WeChat's browser):  GET /certs/my · POST /certs/exports · GET /certs/exports/<id> · GET
 /certs/exports/<id>.pdf. Institution: GET /certs/institution/offerings[/<offering_id>] (the list: ?year=, this
 year's by default, and ?page=) · POST /certs/institution/offerings/<offering_id>/exports (own offerings only;
-another's is 404; while one of the offering is queued or running, that one is the answer). Committee: GET
-/certs/lookup?number= · POST /certs/lookup/id (full ID number, audit-logged). Everyone: GET /certs/verify[/<number>]
-(rate-limited). JSON equivalents under /certs/api/ (the offerings list too). An export job is seen by its owner
-only (others: 404).
+another's is 404; while one of the offering is queued or running, that one is the answer). Either export asked
+for again after one of the same certificates finished opens that file (…?existing=1: 已有相同的导出文件), unless
+new=1. Committee: GET /certs/lookup?number= · POST /certs/lookup/id (full ID number, audit-logged). Everyone: GET
+/certs/verify[/<number>] (rate-limited). JSON equivalents under /certs/api/ (the offerings list too). An export
+job is seen by its owner only (others: 404).
 """
 
 from __future__ import annotations
@@ -36,9 +37,12 @@ from .schemas import (
     CertificateListOut,
     ExportForm,
     ExportIn,
+    ExportPageQuery,
     JobOut,
     LookupOut,
     MyYearQuery,
+    NewExportForm,
+    NewExportQuery,
     NumberQuery,
     OfferingPageOut,
     OfferingsQuery,
@@ -112,6 +116,15 @@ def _commit_or_send(job: Any, new: bool) -> None:
         db.session().commit()  # ends the transaction holding the trainee's export lock
 
 
+EXISTING = "已有相同的导出文件"
+
+
+def _job_page(job: Any, new: bool) -> Any:
+    """After 导出: the job's page; an earlier finished file of the same selection opens saying so (its page offers
+    重新生成 for whoever wants a new file)."""
+    return redirect(f"/certs/exports/{job.id}" + ("?existing=1" if svc.reused_file(job, new) else ""), 303)
+
+
 def _row_dict(r: svc.Row) -> dict[str, Any]:
     a = r.award
     return {"award_id": a.award_id, "offering_id": a.offering_id, "name": a.name,
@@ -157,17 +170,18 @@ def my_certificates() -> Any:
 @trainee_pages.post("/certs/exports")
 @access("trainee")
 def export_create() -> Any:
-    data, errors = load_form(ExportForm(), request.form.to_dict(flat=False))
+    form = {**request.form.to_dict(flat=False), "new": request.form.get("new", "")}  # award_id alone is a list
+    data, errors = load_form(ExportForm(), form)
     if errors or data is None:
         return _my_page("请勾选要导出的学分证书。", status=422)
     try:
-        job, new = svc.create_trainee_export(db.session(), _me(), data["award_id"])
+        job, new = svc.create_trainee_export(db.session(), _me(), data["award_id"], data["new"])
     except AppError as exc:
         db.session().rollback()
         # her ticks are kept: a certificate withdrawn since she opened the page must not re-tick what she left out
         return _my_page(exc.message, exc.fields, exc.status, ticked=data["award_id"])
     _commit_or_send(job, new)
-    return redirect(f"/certs/exports/{job.id}", 303)
+    return _job_page(job, new)
 
 
 # ---------------------------------------------------------------- export jobs (trainee or institution)
@@ -183,7 +197,9 @@ def export_page(job_id: int) -> Any:
         tasks.send(session, job)
     layout = "certs/_layout.html" if _me().role == "trainee" else "base.html"
     stale = svc.outdated(session, job)
+    existing = load_query(ExportPageQuery(), {"existing": EXISTING})["existing"] and job.state == "done" and not stale
     return render_template("certs/export.html", job=job, layout=layout, stale=stale.message if stale else None,
+                           existing=existing,
                            refresh=job.state in ("queued", "running"),
                            waited=int((clock.now() - job.created_at).total_seconds() // 60) if svc.waited_long(job)
                            else None)
@@ -237,17 +253,18 @@ def institution_offering(offering_id: int) -> Any:
 @pages.post("/certs/institution/offerings/<int:offering_id>/exports")
 @access("institution")
 def institution_export(offering_id: int) -> Any:
+    data, _errors = load_form(NewExportForm(), request.form)
     try:
-        job, new = svc.offering_export(db.session(), _me(), offering_id)
+        job, new = svc.offering_export(db.session(), _me(), offering_id, bool(data and data["new"]))
     except AppError as exc:
         db.session().rollback()
         if exc.status == 404:
             raise
         return _offering_page(offering_id, exc.message, exc.status)
     _commit_or_send(job, new)
-    if not new:
+    if not new and job.state != "done":
         flash("该期项目的学分证书已在导出中，以下是这次导出的进度；完成后即可下载，无需再次导出。", "ok")
-    return redirect(f"/certs/exports/{job.id}", 303)
+    return _job_page(job, new)
 
 
 # ---------------------------------------------------------------- committee
@@ -394,13 +411,14 @@ def api_my_certificates() -> Any:
 @api.route("/exports", methods=["POST"])
 @access("trainee")
 @api.response(202, JobOut)
-@api.doc(security=BEARER, summary="导出学分证书（本人勾选的可打印证书，生成一个 PDF）", requestBody={
-    "content": {"application/json": {"schema": ExportIn}}})
+@api.doc(security=BEARER, summary="导出学分证书（本人勾选的可打印证书，生成一个 PDF）；同一批证书已有导出文件"
+                                  "（PDF 仍可下载）时返回那一个（existing 为 true），new 为 true 则重新生成",
+         requestBody={"content": {"application/json": {"schema": ExportIn}}})
 def api_export_create() -> Any:
     data = load_json(ExportIn())
-    job, new = svc.create_trainee_export(db.session(), _me(), data["award_ids"])
+    job, new = svc.create_trainee_export(db.session(), _me(), data["award_ids"], data["new"])
     _commit_or_send(job, new)
-    return svc.job_dict(job), 202
+    return svc.job_dict(job, svc.reused_file(job, new)), 202
 
 
 @api.route("/exports/<int:job_id>", methods=["GET"])
@@ -439,12 +457,14 @@ def api_offering_certificates(offering_id: int) -> Any:
 @api.route("/institution/offerings/<int:offering_id>/exports", methods=["POST"])
 @access("institution")
 @api.response(202, JobOut)
+@api.arguments(NewExportQuery, location="query", as_kwargs=False)
 @api.doc(security=BEARER, summary="导出本机构一期项目的全部可打印学分证书（一个 PDF）；该期已有导出排队或生成中时，"
-                                  "返回那一个导出")
-def api_offering_export(offering_id: int) -> Any:
-    job, new = svc.offering_export(db.session(), _me(), offering_id)
+                                  "返回那一个导出；已有相同的导出文件时返回那一个（existing 为 true），"
+                                  "?new=true 则重新生成")
+def api_offering_export(args: dict[str, Any], offering_id: int) -> Any:
+    job, new = svc.offering_export(db.session(), _me(), offering_id, args["new"])
     _commit_or_send(job, new)
-    return svc.job_dict(job), 202
+    return svc.job_dict(job, svc.reused_file(job, new)), 202
 
 
 @api.route("/verify/<string:number>", methods=["GET"])
