@@ -59,7 +59,13 @@ def test_the_offerings_are_listed_a_year_at_a_time_and_a_page_at_a_time(certs_ap
     second = c.get(f"/certs/institution/offerings?{nxt}").get_data(as_text=True)
     assert titles(second) == [f"2026年第{i:02d}期培训" for i in range(21, 26)] and "第 2 / 2 页" in second
     assert 'href="?year=2026&page=1">上一页</a>' in second
-    assert titles(c.get("/certs/institution/offerings?year=2026&page=99").get_data(as_text=True)) == titles(second)
+    assert "没有第" not in first + second
+    # a page past the last shows the last one, the pager saying which, and a sentence saying why
+    past = c.get("/certs/institution/offerings?year=2026&page=999").get_data(as_text=True)
+    assert titles(past) == titles(second) and "第 2 / 2 页" in past
+    assert "没有第 999 页：2026 年度共 2 页，以下是最后一页（第 2 页）。" in past
+    assert 'href="?year=2026&page=1">上一页</a>' in past and "下一页" not in past
+    assert "没有第" not in c.get("/certs/institution/offerings?year=2024&page=9").get_data(as_text=True)  # empty year
     assert titles(c.get("/certs/institution/offerings?year=2025").get_data(as_text=True)) == [
         f"2025年第{i:02d}期培训" for i in range(1, 4)]
     # an offering's page leads back to its year's list
@@ -79,6 +85,8 @@ def test_the_offerings_are_listed_a_year_at_a_time_and_a_page_at_a_time(certs_ap
     body = api.get("/certs/api/institution/offerings?year=2026&page=2", headers=bearer(INST_A)).json
     assert (body["total"], body["page"], body["pages"], body["per_page"]) == (25, 2, 2, 20)
     assert [o["project_title"] for o in body["items"]] == titles(second)
+    past = api.get("/certs/api/institution/offerings?year=2026&page=999", headers=bearer(INST_A)).json
+    assert (past["page"], past["pages"]) == (2, 2) and [o["project_title"] for o in past["items"]] == titles(second)
     assert body["items"][0]["count"] == 1 and body["items"][0]["printable_from"] == "2026-12-14"
     default = api.get("/certs/api/institution/offerings", headers=bearer(INST_A)).json
     assert [o["project_title"] for o in default["items"]] == ["2027年第01期培训", "2027年第02期培训"]

@@ -231,7 +231,10 @@ def institution_offerings() -> Any:
     # January and February: when last December's offerings become printable and are exported, from last year's list
     early = year == this_year and today.month <= 2
     keep = {"year": year, **({"per_page": page["per_page"]} if args["per_page"] != PER_PAGE else {})}
-    return render_template("certs/offerings.html", page=page, year=year, years=years, keep=keep,
+    # a page past the last (an old bookmark, an edited address) shows the last one, and says so: the pager and the
+    # rows agree, and the office is not left wondering why page 999 looks like page 2
+    past_last = args["page"] if page["total"] and args["page"] > page["page"] else None
+    return render_template("certs/offerings.html", page=page, year=year, years=years, keep=keep, past_last=past_last,
                            choices=sorted(set(years) | {this_year, year}, reverse=True),
                            late=svc.printable_since_new_year(session, _me(), year) if early else 0)
 
