@@ -113,3 +113,51 @@ def test_a_long_number_said_back_stays_inside_the_committee_s_lookup(certs_app):
     assert page.status_code == 404 and "未找到证书编号" in html
     with served_page(html, "/certs/lookup", lambda route: route.fulfill(status=204), device=DESK, static_from=c) as p:
         assert p.evaluate("document.documentElement.scrollWidth") <= 1280
+
+
+def test_a_verifier_s_phone_reads_the_verdict_at_a_glance(certs_app, awards, queued, certs_db):
+    """证书验证 on a 360 px phone, for a valid, a revoked, a revoked-then-restored and an unknown number: the verdict
+    was one line of body text among the details (证书有效 as small as 举办单位), a restored credit's old paper read
+    as a credit lost, and an unknown number broke in the middle of its 16 characters. Now the verdict is a tinted
+    box above the details, a revoked one says what it means (and, restored, that a newer certificate exists,
+    without its number), and a number of 16 stays on one line."""
+    import datetime as dt
+
+    from tests.certs.conftest import TRAINEE_2
+    from tests.certs.test_certificates import _effective_payload, _event, certificates, export_as_trainee, withdraw
+    from tests.stack.browser import PHONE, served_page
+
+    clock.set_now(at(PRINTABLE_DAY))
+    export_as_trainee(certs_app, queued, [1])
+    export_as_trainee(certs_app, queued, [3], TRAINEE_2)
+    assert withdraw(1, dt.datetime(2027, 1, 9, 2, 0, tzinfo=dt.UTC)) is True  # 张伟's, then restored as award 11
+    assert _event("credits.effective", _effective_payload([dict(awards[0], award_id=11)])) is True
+    assert withdraw(3, dt.datetime(2027, 1, 9, 3, 0, tzinfo=dt.UTC)) is True  # 李娜's, withdrawn for good
+    export_as_trainee(certs_app, queued, [11])
+    numbers = certificates(certs_db)
+    cases = {"valid": (numbers[11][0], "证书有效", None),
+             "revoked": (numbers[3][0], "证书已撤销（2027-01-09 起），不再有效", "已撤销的证书不能作为学分证明"),
+             "restored": (numbers[1][0], "证书已撤销（2027-01-09 起），不再有效",
+                          "持证人该期学分已恢复，并换发了新编号的证书"),
+             "unknown": ("2026ABCDEFGHJKLM", "未找到证书编号 2026ABCDEFGHJKLM", None)}
+    anon = certs_app.test_client()
+    for name, (number, verdict, note) in cases.items():
+        html = anon.get(f"/certs/verify/{number}").get_data(as_text=True)
+        assert numbers[11][0] not in html or name == "valid"  # the restored one's new number is never named
+        with served_page(html, f"/certs/verify/{number}", lambda route: route.fulfill(status=204), device=PHONE,
+                         static_from=anon) as p:
+            assert p.evaluate("document.documentElement.scrollWidth") <= 360, name
+            result = p.locator("#result")
+            assert result.inner_text().replace("\n", "") == verdict, name
+            size = float(result.evaluate("e => getComputedStyle(e).fontSize").removesuffix("px"))
+            body = float(p.evaluate("getComputedStyle(document.body).fontSize").removesuffix("px"))
+            assert size >= body * 1.15 and result.evaluate("e => getComputedStyle(e).borderTopStyle") == "solid", name
+            if name != "unknown":  # above the details, not among them
+                assert result.bounding_box()["y"] < p.locator("dl").bounding_box()["y"]
+            if note:
+                assert note in p.inner_text("#revoked-note"), name
+            else:
+                assert p.locator("#revoked-note").count() == 0, name
+            if name == "unknown":
+                line = p.evaluate("parseFloat(getComputedStyle(document.querySelector('#result')).lineHeight)")
+                assert p.locator("#result .num").bounding_box()["height"] < line * 1.5  # one line

@@ -144,6 +144,8 @@ class VerifyOut(ZhSchema):
     status = fields.String(metadata={"description": "valid 有效 | revoked 已撤销"})
     status_label = fields.String()
     revoked_on = fields.String(allow_none=True)
+    restored = fields.Boolean(metadata={
+        "description": "已撤销的证书：持证人该期学分已恢复，另有新编号的证书（不给出编号）"})
     name_masked = fields.String()
     project_number = fields.String()
     project_title = fields.String()

@@ -232,7 +232,10 @@ def verification(session: Session, number: str, name: str = "",
     cert, award = found
     revoked = award.revoked_at is not None
     checked = bool(name.strip()) and allow_name_check(cert.number)
-    return {"name_checked": checked, "name_limited": bool(name.strip()) and not checked,
+    # withdrawn by mistake and given back (恢复: a new award, a new certificate): the old paper read as a credit lost
+    # to the clerk holding it; she is told a newer certificate exists, never its number (no other certificate named)
+    restored = revoked and restored_as(session, award) is not None
+    return {"name_checked": checked, "name_limited": bool(name.strip()) and not checked, "restored": restored,
             "name_matches": same_name(name, award) if checked else None,
             "number": cert.number, "status": "revoked" if revoked else "valid",
             "status_label": "已撤销" if revoked else "有效",
