@@ -148,8 +148,9 @@ def test_phone_permissions(checkin_app, hall, rule, who):  # noqa: F811
     assert resp.status_code == expected, resp.get_data(as_text=True)[:300]
 
 
-@pytest.mark.parametrize("created, forced", [(True, False), (False, False), (False, True)])
-def test_scan_answer_written_by_hand_is_the_schemas_dump(created, forced):
+@pytest.mark.parametrize("created, forced, kind", [(True, False, "sign_in"), (False, False, "sign_in"),
+                                                   (False, True, "sign_in"), (True, False, "sign_out")])
+def test_scan_answer_written_by_hand_is_the_schemas_dump(created, forced, kind):
     """The scan API writes its JSON without marshmallow; PhoneScanResultSchema stays its description."""
     from services.checkin.phone.schemas import PhoneScanResultSchema, dump_scan_result
     from services.checkin.scans.services import ScanResult
@@ -157,8 +158,9 @@ def test_scan_answer_written_by_hand_is_the_schemas_dump(created, forced):
     at = dt.datetime(2026, 5, 12, 1, 2, 3, 456789, tzinfo=dt.UTC)
     for scanned_at in (at, at.replace(microsecond=0)):
         r = ScanResult(checkin_id=2**31 - 1, window_id=7, scanned_at=scanned_at, created=created, forced=forced,
-                       name="张一明")
-        expected = PhoneScanResultSchema().dump({"status": "已签到", "created": created, "checkin": {
+                       name="张一明", kind=kind)
+        status = {"sign_in": "已签到", "sign_out": "已签退"}[kind]
+        expected = PhoneScanResultSchema().dump({"status": status, "created": created, "checkin": {
             "id": r.checkin_id, "scanned_at": r.scanned_at, "window_id": r.window_id, "forced": r.forced}})
         assert dump_scan_result(r) == expected
 
@@ -170,3 +172,27 @@ def test_a_body_nested_past_the_recursion_limit_is_bad_json_never_a_500(phone, h
         r = phone.post("/checkin/api/scan", data=body, content_type="application/json")
         assert r.status_code == 400 and r.get_json()["error"]["code"] == "bad_json", r.get_data(as_text=True)
     assert checkins() == []
+
+
+def test_a_sign_out_window_answers_signed_out_first_again_and_on_reload(phone, hall):  # noqa: F811
+    """The 签退 window's answer says 已签退 with its time, in the JSON as on the page: the first submit, the same
+    form sent again, and a reload of the page (the JSON said 已签到 for a sign-out)."""
+    page = open_code(phone, token_for(hall["a"], hall["w2"]))
+    assert page.status_code == 200
+    ticket = phone.get("/checkin/api/scan").get_json()
+    assert ticket["window_kind"] == "签退"
+    first = phone.post("/checkin/api/scan", json={"nonce": ticket["nonce"], **identity(1)})
+    body = first.get_json()
+    assert first.status_code == 200 and body["status"] == "已签退" and body["created"] is True, body
+    assert dt.datetime.fromisoformat(body["checkin"]["scanned_at"]) == NOW
+    again = phone.post("/checkin/api/scan", json={"nonce": ticket["nonce"], **identity(1)}).get_json()
+    assert again["status"] == "已签退" and again["created"] is False
+    reload = phone.get("/checkin/scan").get_data(as_text=True)
+    assert "✓ 已签退" in reload and "签退时间" in reload and "2026-12-10 08:35" in reload and "已签到" not in reload
+    sent = phone.post("/checkin/scan", data={"nonce": ticket["nonce"], "mode": "tap"}).get_data(as_text=True)
+    assert "✓ 已签退" in sent and "您此前已在本时段签退（2026-12-10 08:35）" in sent and "已签到" not in sent
+    # the sign-in window of the same activity still says 已签到
+    open_code(phone, token_for(hall["a"], hall["w1"]))
+    nonce = phone.get("/checkin/api/scan").get_json()["nonce"]
+    assert phone.post("/checkin/api/scan", json={"nonce": nonce}).get_json()["status"] == "已签到"
+    assert len(checkins()) == 2

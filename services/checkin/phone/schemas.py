@@ -8,6 +8,8 @@ from marshmallow import Schema
 
 from services.common.schemas import Length, NotBlank, ZhSchema, fields
 
+from ..windows.models import KINDS
+
 if TYPE_CHECKING:
     from ..scans.services import ScanResult
 
@@ -38,7 +40,7 @@ class CheckinOutSchema(Schema):
 
 
 class PhoneScanResultSchema(Schema):
-    status = fields.String(metadata={"description": "已签到"})
+    status = fields.String(metadata={"description": "已签到 | 已签退（签退时段）"})
     created = fields.Boolean(metadata={"description": "false：此前已签到（重复提交或同一时段再次扫码）"})
     checkin = fields.Nested(CheckinOutSchema)
 
@@ -46,7 +48,7 @@ class PhoneScanResultSchema(Schema):
 def dump_scan_result(r: ScanResult) -> dict[str, Any]:
     """What PhoneScanResultSchema().dump gives for a scans.services.ScanResult, without marshmallow: the scan
     answers a lecture hall at once, and the dump with jsonify's checks was several per cent of its Python time."""
-    return {"status": "已签到", "created": r.created,
+    return {"status": f"已{KINDS[r.kind]}", "created": r.created,
             "checkin": {"id": r.checkin_id, "scanned_at": r.scanned_at.isoformat(), "window_id": r.window_id,
                         "forced": r.forced}}
 

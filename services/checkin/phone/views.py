@@ -216,7 +216,7 @@ def _answered(ticket: Ticket, openid: str | None = None) -> Any:
         joinedload(Checkin.window).joinedload(CheckinWindow.activity), joinedload(Checkin.trainee))).first()
     if c is None or (openid is not None and c.openid != openid):
         return None
-    answered = ScanResult(c.id, c.window_id, c.scanned_at, False, c.forced, c.trainee.name)
+    answered = ScanResult(c.id, c.window_id, c.scanned_at, False, c.forced, c.trainee.name, c.window.kind)
     return _phone("done.html", recorded=answered, scanned_at=clock.fmt(c.scanned_at), **_page_ctx(ticket, c.window))
 
 

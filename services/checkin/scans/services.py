@@ -251,6 +251,7 @@ class ScanResult:
     created: bool
     forced: bool  # the check-in that answers may be one the institution made for this trainee
     name: str  # the trainee's, for 已签到
+    kind: str  # the window's (sign_in / sign_out): the answer says 已签到 or 已签退
 
 
 def record_scan(*, activity_id: int, window_id: int, nonce: str, scanned_at: dt.datetime,
@@ -291,9 +292,9 @@ def _record_scan_sql(activity_id: int, window_id: int, nonce: str, scanned_at: d
                          openid=openid, trainee_key=params["trainee_key"], address=address)
         session.commit()
         raise refusal from None
-    outcome, checkin_id, at, created, forced, name = row
+    outcome, checkin_id, at, created, forced, name, kind = row
     if outcome == "ok":
-        return ScanResult(checkin_id, window_id, at.astimezone(dt.UTC), created, forced, name)
+        return ScanResult(checkin_id, window_id, at.astimezone(dt.UTC), created, forced, name, kind)
     if outcome == "not_found":
         raise AppError(404, "not_found", WINDOW_GONE)
     if outcome == "identity_required":
@@ -324,4 +325,4 @@ def _record_scan_orm(activity_id: int, window_id: int, nonce: str, scanned_at: d
         raise
     session.commit()
     c = recorded.checkin
-    return ScanResult(c.id, c.window_id, c.scanned_at, recorded.created, c.forced, c.trainee.name)
+    return ScanResult(c.id, c.window_id, c.scanned_at, recorded.created, c.forced, c.trainee.name, window.kind)

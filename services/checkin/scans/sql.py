@@ -5,7 +5,8 @@ trips (window, nonce, trainee, binding, address count, check-in, outbox) inside 
 its time went on building those statements. ``checkin_record_scan`` does the same work in one statement, in
 one transaction of its own (the caller runs it in autocommit), and answers with an outcome:
 
-    ok                      stored (created) or the check-in that already answers this nonce / trainee / window
+    ok                      stored (created) or the check-in that already answers this nonce / trainee / window;
+                            r_kind is its window's kind (the phone says 已签到 or 已签退 without a look-up)
     not_found               the window does not exist or is not the ticket's activity's; nothing stored
     activity_cancelled      the activity is 取消举办 / 标记未举办 (Activity.refuse_if_cancelled); the refusal is kept
     not_in_window           the scan's time is outside the window; the refusal is kept in refused_scans
@@ -46,7 +47,7 @@ CREATE FUNCTION checkin_record_scan(
     p_trainee_key text, p_id_enc text, p_name text, p_mobile_enc text, p_mobile_hash text, p_title text,
     p_unit text, p_event_id text, p_event_time text, p_consumers text[],
     OUT r_outcome text, OUT r_checkin_id integer, OUT r_scanned_at timestamptz, OUT r_created boolean,
-    OUT r_forced boolean, OUT r_name text)
+    OUT r_forced boolean, OUT r_name text, OUT r_kind text)
 LANGUAGE plpgsql AS $fn$
 DECLARE
     w record;
@@ -87,6 +88,7 @@ BEGIN
         r_outcome := 'not_found';
         RETURN;
     END IF;
+    r_kind := w.kind;  -- the answer says 已签到 or 已签退, whichever way it goes
 
     IF w.answered_by IS NOT NULL THEN
         SELECT ck.id, ck.scanned_at, ck.forced, tr.name::text INTO r_checkin_id, r_scanned_at, r_forced, r_name
@@ -276,5 +278,6 @@ def install(connection: Any, statements: tuple[str, ...] = STATEMENTS) -> None:
 CALL_ARGS = ("activity_id", "window_id", "nonce", "scanned_at", "now", "openid", "address_hash", "since",
              "max_identities", "trainee_key", "id_enc", "name", "mobile_enc", "mobile_hash", "title", "unit",
              "event_id", "event_time", "consumers")
-CALL = ("SELECT r_outcome, r_checkin_id, r_scanned_at, r_created, r_forced, r_name FROM checkin_record_scan("
+CALL = ("SELECT r_outcome, r_checkin_id, r_scanned_at, r_created, r_forced, r_name, r_kind"
+        " FROM checkin_record_scan("
         + ", ".join(["%s"] * len(CALL_ARGS)) + ")")
