@@ -231,6 +231,31 @@ def test_a_form_opened_before_the_cancellation_is_refused_when_sent(cdb, phone, 
     assert refusals(cdb) == ["activity_cancelled"]
 
 
+def test_a_form_stored_before_the_cancellation_sent_again_says_checked_in(cdb, phone, hall):  # noqa: F811
+    """The phone's retry of a submit stored before the 期 was cancelled (the answer was lost on the hall's network):
+    已签到 with the stored time, as the check-in exists, on the page, its reload and the JSON; only a new check-in
+    is refused, with the cancellation's own sentence."""
+    page = open_code(phone, token_for(hall["a"], hall["w1"]))
+    nonce = nonce_of(page)
+    clock.set_now(clock.now() + dt.timedelta(seconds=30))
+    assert submit(phone, nonce, phone_identity(1)).status_code == 200
+    cancel(offering_id=1)
+    clock.set_now(clock.now() + dt.timedelta(seconds=30))  # the ticket is still live
+    again = submit(phone, nonce, phone_identity(1))
+    html = again.get_data(as_text=True)
+    assert again.status_code == 200, html
+    assert "✓ 已签到" in html and "您此前已在本时段签到（2026-12-10 08:35）" in html and "未能签到" not in html
+    reload = phone.get("/checkin/scan")
+    assert reload.status_code == 200 and "✓ 已签到" in reload.get_data(as_text=True)
+    r = phone.post("/checkin/api/scan", json={"nonce": nonce, **phone_identity(1)})
+    assert r.status_code == 200 and r.get_json()["status"] == "已签到" and r.get_json()["created"] is False
+    assert checkin_count(cdb) == 1 and refusals(cdb) == []
+    # a new check-in (the 签退 code, one tap) is refused with the cancellation's sentence, on the page and the JSON
+    refused = open_code(phone, token_for(hall["a"], hall["w2"]))
+    assert refused.status_code == 403 and "本期已取消举办（2026-12-05），不能签退。" in refused.get_data(as_text=True)
+    assert checkin_count(cdb) == 1 and refusals(cdb) == ["activity_cancelled"]
+
+
 def test_one_tap_through_the_json_api_is_refused_by_the_scan_function(cdb, phone, hall):  # noqa: F811
     # alice checks in to the morning window; her sign-out code is open when the 期 is cancelled
     first = open_code(phone, token_for(hall["a"], hall["w1"]))
@@ -241,7 +266,8 @@ def test_one_tap_through_the_json_api_is_refused_by_the_scan_function(cdb, phone
     r = phone.post("/checkin/api/scan", json={"nonce": nonce})
     body = r.get_json()
     assert r.status_code == 403 and body["error"]["code"] == "activity_cancelled", body
-    assert "不能签到" in body["error"]["message"]
+    # which of the two ended it and when, for the 签退 window she scanned (as the page says it)
+    assert body["error"]["message"] == "本期已取消举办（2026-12-05），不能签退。"
     assert checkin_count(cdb) == 1  # hers from before stays
     assert refusals(cdb) == ["activity_cancelled"]
 

@@ -226,10 +226,27 @@ def _live_ticket() -> tuple[Ticket, CheckinWindow]:
     window = db.session().get(CheckinWindow, ticket.window_id, options=[joinedload(CheckinWindow.activity)])
     if window is None or window.activity_id != ticket.activity_id:
         raise AppError(404, "not_found", WINDOW_GONE)
-    if window.activity.cancelled:  # cancelled after the code was opened: no form to fill in for nothing
-        _keep_and_raise(refuse(db.session(), "activity_cancelled", activity_id=window.activity_id,
-                               window_id=window.id, openid=_openid(), address=request.remote_addr))
+    # cancelled after the code was opened: no form to fill in for nothing. A ticket whose form was stored before
+    # is let through (a look-up on this path only): the caller answers it 已签到 with its time (_answer_cancelled)
+    if window.activity.cancelled and db.session().scalar(select(Checkin.id).where(Checkin.nonce == ticket.nonce)) \
+            is None:
+        _refuse_cancelled(ticket, window)
     return ticket, window
+
+
+def _refuse_cancelled(ticket: Ticket, window: CheckinWindow) -> NoReturn:
+    _keep_and_raise(refuse(db.session(), "activity_cancelled", activity_id=window.activity_id,
+                           window_id=window.id, openid=_openid(), address=request.remote_addr))
+
+
+def _answer_cancelled(ticket: Ticket, window: CheckinWindow, openid: str | None, nonce: str | None) -> Any:
+    """A cancelled 期's ticket let through by _live_ticket: the form stored before the cancellation, sent again
+    (the phone's retry of a lost answer) or reloaded, is 已签到 with the stored time, since the check-in exists;
+    anything else (another form, another WeChat account) is refused with the cancellation's own sentence."""
+    answered = _answered(ticket, openid) if openid is not None and _nonce_of(ticket, nonce) else None
+    if answered is None:
+        _refuse_cancelled(ticket, window)
+    return answered
 
 
 def _openid() -> str | None:
@@ -332,6 +349,8 @@ def scan_page() -> Any:
     if openid is None:  # cookie lost or too old: log in again within the same ticket
         return redirect(wechat.authorize_url(callback_url(), ticket.state))
     edit_asked = request.args.get("edit") == "1"
+    if window.activity.cancelled:  # her form stored before the cancellation: 已签到; nothing to edit any more
+        return _answer_cancelled(ticket, window, openid, ticket.nonce)
     answered = None if edit_asked else _answered(ticket, openid)
     if answered is not None:
         # her form was stored and she reloaded (or came back) before its answer arrived: 已签到 with its time,
@@ -378,6 +397,8 @@ def scan_submit() -> Any:
     openid = _openid()
     form_ctx = {"titles": TITLES, "labels": FIELD_LABELS, **_page_ctx(ticket, window)}
     nonce = request.form.get("nonce")
+    if window.activity.cancelled:  # the retry of her form stored before the cancellation: 已签到, as stored
+        return _answer_cancelled(ticket, window, openid, nonce)
     if nonce and openid and not _nonce_of(ticket, nonce):
         # the page of an earlier scan, sent after a newer one in another tab: shown again for the newer scan
         # with what was typed (nothing stored; the newer page's nonce decides)
@@ -457,8 +478,15 @@ def api_scan(args: dict[str, Any]) -> Any:
             messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
             fields = {k: (v[0] if isinstance(v, list) and v else v) for k, v in messages.items()}
             raise AppError(422, "invalid_input", "签到信息有误，请按提示修改。", fields) from None
+    try:
+        result = _record(ticket, openid, identity)
+    except ScanRefused as exc:
+        window = _window_of(exc) if exc.reason == "activity_cancelled" else None
+        if window is not None and window.activity.cancelled:  # as the page says it: which of the two, since when
+            exc.message = f"{window.activity.cancel_sentence}，不能{window.kind_label}。"
+        raise
     # PhoneScanResultSchema's JSON, written without marshmallow (schemas.dump_scan_result)
-    return jsonify(dump_scan_result(_record(ticket, openid, identity)))
+    return jsonify(dump_scan_result(result))
 
 
 __all__ = ["pages", "api", "HINTS"]
