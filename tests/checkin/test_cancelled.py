@@ -409,10 +409,32 @@ def test_the_pages_and_the_api_say_the_state_and_keep_the_check_ins(checkin_app,
     page = client_for(checkin_app, "inst_a").get(f"/checkin/activities/{aid}/windows").get_data(as_text=True)
     assert "已取消举办" in page and "新建刷卡周期" not in page
     assert "/projector" not in page and "/forced" not in page and "/edit" not in page
-    assert "进行中" not in page and page.count("不再签到") == len(wids)  # its first window's times are now
+    assert "进行中" not in page and page.count("活动已取消") == len(wids)  # its first window's times are now
     listed = client_for(checkin_app, "reviewer").get(f"/checkin/api/activities/{aid}/windows",
                                                      headers=api_headers("reviewer")).get_json()["items"]
     assert [(w["state"], w["checkins"]) for w in listed][:1] == [("cancelled", 2)]
+
+
+def test_windows_that_ended_before_the_cancellation_read_ended_with_their_counts(checkin_app, cdb):
+    """The morning was held and its window ended; the office cancelled the rest of the 期 at 13:00. The morning's
+    window ended normally: 已结束 with its check-ins, not 不再签到; the afternoon's and the next day's read
+    活动已取消 (state cancelled in the JSON)."""
+    aid, wids = make_activity(cdb)
+    clock.set_now(OPEN_AT + dt.timedelta(minutes=20))
+    scan(cdb, wids[0], 1)
+    scan(cdb, wids[0], 2)
+    at = dt.datetime(2026, 12, 10, 5, 0, tzinfo=UTC)  # 13:00 in Shanghai, after the morning's 12:00
+    clock.set_now(at)
+    cancel(at=at)
+    clock.set_now(at + dt.timedelta(days=2))  # the office looks at it afterwards
+    page = client_for(checkin_app, "inst_a").get(f"/checkin/activities/{aid}/windows").get_data(as_text=True)
+    rows = page[page.index("<tbody>"):].split("</tr>")[:3]
+    assert "<td>已结束</td>" in rows[0] and f'?window_id={wids[0]}">2</a>' in rows[0]
+    assert all("<td>活动已取消</td>" in row for row in rows[1:]) and "不再签到" not in page
+    listed = client_for(checkin_app, "reviewer").get(f"/checkin/api/activities/{aid}/windows",
+                                                     headers=api_headers("reviewer")).get_json()["items"]
+    assert [(w["id"], w["state"], w["checkins"]) for w in listed] == [
+        (wids[0], "closed", 2), (wids[1], "cancelled", 0), (wids[2], "cancelled", 0)]
 
 
 def keep_refusal(cdb, activity_id: int, window_id: int) -> None:

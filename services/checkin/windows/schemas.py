@@ -138,7 +138,8 @@ class WindowOutSchema(Schema):
     checkins = fields.Integer(metadata={"description": "签到人数（含代签）"})
     forced_checkins = fields.Integer(metadata={"description": "其中代签人数"})
     state = fields.String(metadata={
-        "description": "before 未开始 | open 进行中 | closed 已结束 | cancelled 不再签到（本期已取消或未举办）"})
+        "description": "before 未开始 | open 进行中 | closed 已结束（含本期取消前已结束的时段） | "
+                       "cancelled 活动已取消（本期取消或标记未举办时尚未结束的时段）"})
 
 
 class WindowListSchema(Schema):

@@ -134,12 +134,17 @@ def list_windows(session: Session, activity: Activity) -> list[CheckinWindow]:
 
 def window_state(window: CheckinWindow, at: dt.datetime | None = None) -> str:
     at = at or clock.now()
+    cancelled_at = window.activity.cancelled_at
+    if cancelled_at is not None and window.ends_at >= cancelled_at:
+        # still open or to come when the 期 was cancelled: it takes nothing, whatever its times say. One that had
+        # ended before was held as planned: 已结束, with its check-ins
+        return "cancelled"
     if at < window.starts_at:
         return "before"
     return "open" if at <= window.ends_at else "closed"
 
 
-STATE_LABELS = {"before": "未开始", "open": "进行中", "closed": "已结束", "cancelled": "不再签到"}
+STATE_LABELS = {"before": "未开始", "open": "进行中", "closed": "已结束", "cancelled": "活动已取消"}
 
 
 def window_summary(starts_at: dt.datetime, ends_at: dt.datetime, kind: str) -> str:
@@ -154,9 +159,7 @@ def window_dict(window: CheckinWindow, counts: tuple[int, int] = (0, 0)) -> dict
     return {"id": window.id, "activity_id": window.activity_id, "title": window.title, "kind": window.kind,
             "kind_label": window.kind_label, "starts_at": window.starts_at, "ends_at": window.ends_at,
             "from_schedule": window.from_schedule, "version": window.version, "checkins": counts[0],
-            "forced_checkins": counts[1],
-            # a cancelled 期's window takes nothing, whatever its times say
-            "state": "cancelled" if window.activity.cancelled else window_state(window)}
+            "forced_checkins": counts[1], "state": window_state(window)}
 
 
 def _check_times(activity: Activity, starts_at: dt.datetime, ends_at: dt.datetime) -> None:
