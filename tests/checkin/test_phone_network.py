@@ -1,5 +1,5 @@
-"""The scan pages in Chromium on a hall's flaky network: offline before and during the submit, a reload while
-the answer is on its way, a gateway's 502 and the retry."""
+"""The scan pages in Chromium on a hall's flaky network: offline before and during the submit, an answer lost on
+its way back, a reload while the answer is on its way, a gateway's 502 and the retry."""
 
 from __future__ import annotations
 
@@ -79,23 +79,61 @@ def test_offline_before_the_submit_keeps_the_form_and_one_tap_online_checks_in(c
     assert len(checkins()) == 1
 
 
-def test_network_lost_during_the_submit_then_reload_is_one_checkin(checkin_app, phone, hall):  # noqa: F811
-    """Online at the tap, the network dropped while the form was on its way: Chromium's error page (the
-    browser's, not ours). Its reload, back online, sends the same form again: one check-in, 已签到."""
+def test_network_lost_during_the_submit_keeps_the_form_and_says_so(checkin_app, phone, hall):  # noqa: F811
+    """Online at the tap, the network dropped while the form was on its way: that was Chromium's own error page
+    (a dinosaur, in English) and what she typed was gone. Now the page stays with the form as typed and says
+    网络中断，请重新提交; back online, one tap checks her in once."""
     from tests.stack.browser import PHONE, served_page
 
     page = open_code(phone, token_for(hall["a"], hall["w1"]))
     net = Hall(phone)
+    who = identity(1)
     with served_page(page.get_data(as_text=True), "/checkin/scan", net, device=PHONE,
                      static_from=checkin_app.test_client()) as p:
-        _fill(p, identity(1))
+        _fill(p, who)
         net.down = True  # the phone still believes it is online: the tap goes out and is lost
-        p.locator("form button[type=submit]").click()
-        p.wait_for_url("chrome-error://**")
-        net.set(p, online=True)
-        p.reload()
+        button = p.locator("form button[type=submit]")
+        button.click()
+        p.wait_for_selector("text=网络中断，请重新提交")
+        assert p.url == "http://cme.test/checkin/scan"
+        assert p.input_value("#f-id_number") == who["id_number"] and p.input_value("#f-title") == who["title"]
+        assert button.inner_text() == "提交签到" and button.is_enabled()
+        assert checkins() == []
+        net.down = False
+        button.click()
         p.wait_for_selector("h1:has-text('已签到')")
+        assert "签到时间" in p.inner_text("body") and not p.is_visible("text=网络中断")
+    assert len(net.posts) == 1 and f"nonce={nonce_of(page)}" in net.posts[0]
     assert len(checkins()) == 1
+
+
+def test_an_answer_lost_on_its_way_back_then_the_retry_says_already_checked_in(checkin_app, phone, hall):  # noqa: F811
+    """The form reached the service and was stored, but the network dropped before its answer came back: the page
+    says 网络中断，请重新提交; the retry (the same nonce) says 已签到 with the time, once."""
+    from tests.stack.browser import PHONE, served_page
+
+    page = open_code(phone, token_for(hall["a"], hall["w1"]))
+    posts: list[str] = []
+
+    def answer(route: Any) -> None:
+        posts.append(route.request.post_data or "")
+        resp = phone.post("/checkin/scan", data=dict(parse_qsl(posts[-1])))
+        if len(posts) == 1:
+            route.abort("internetdisconnected")  # stored; its answer never arrives
+            return
+        route.fulfill(status=resp.status_code, content_type="text/html; charset=utf-8", body=resp.data)
+
+    with served_page(page.get_data(as_text=True), "/checkin/scan", answer, device=PHONE,
+                     static_from=checkin_app.test_client()) as p:
+        _fill(p, identity(1))
+        p.locator("form button[type=submit]").click()
+        p.wait_for_selector("text=网络中断，请重新提交")
+        assert len(checkins()) == 1
+        p.locator("form button[type=submit]").click()
+        p.wait_for_selector("h1:has-text('已签到')")
+        body = p.inner_text("body")
+    assert len(posts) == 2 and len(checkins()) == 1
+    assert "签到时间" in body and "您此前已在本时段签到" in body
 
 
 @contextmanager
@@ -155,9 +193,10 @@ def test_a_reload_while_the_form_is_on_its_way_says_checked_in(checkin_app, phon
 
 
 def test_a_gateway_502_on_the_first_try_then_the_retry_is_one_checkin(checkin_app, phone, hall):  # noqa: F811
-    """The form reached the service and was stored, but the gateway answered 502 (its upstream timed out); she
-    reloaded, which sent the same form (the same nonce) again: one check-in, and the page says 已签到 with the
-    time and that she had already checked in."""
+    """The form reached the service and was stored, but the gateway answered 502 (its upstream timed out): the page
+    keeps the form and says 网络中断，请重新提交 (it was the gateway's bare 502 page); the retry sends the same form
+    (the same nonce) again: one check-in, and the page says 已签到 with the time and that she had already checked
+    in."""
     from tests.stack.browser import PHONE, served_page
 
     page = open_code(phone, token_for(hall["a"], hall["w1"]))
@@ -175,10 +214,33 @@ def test_a_gateway_502_on_the_first_try_then_the_retry_is_one_checkin(checkin_ap
                      static_from=checkin_app.test_client()) as p:
         _fill(p, identity(1))
         p.locator("form button[type=submit]").click()
-        p.wait_for_selector("text=502 Bad Gateway")
-        p.reload()
+        p.wait_for_selector("text=网络中断，请重新提交")
+        assert not p.is_visible("text=502 Bad Gateway") and p.input_value("#f-name") == identity(1)["name"]
+        p.locator("form button[type=submit]").click()
         p.wait_for_selector("h1:has-text('已签到')")
         body = p.inner_text("body")
     scanned = checkins()
     assert len(posts) == 2 and len(scanned) == 1
     assert "签到时间" in body and "您此前已在本时段签到" in body
+
+
+def test_an_answer_with_errors_takes_the_page_and_its_form_is_sent_again(checkin_app, phone, hall):  # noqa: F811
+    """A form sent by the page's script: the service's 422 (a mobile it refuses) takes the page's place as a
+    navigation would, with the field marked; corrected there, it is sent once more and checks in once."""
+    from tests.stack.browser import PHONE, served_page
+
+    page = open_code(phone, token_for(hall["a"], hall["w1"]))
+    net = Hall(phone)
+    with served_page(page.get_data(as_text=True), "/checkin/scan", net, device=PHONE,
+                     static_from=checkin_app.test_client()) as p:
+        _fill(p, identity(1, mobile="1391234"))
+        p.locator("form button[type=submit]").click()
+        p.wait_for_selector("#e-mobile")
+        assert "请输入 11 位中国大陆手机号码" in p.inner_text("#e-mobile") and p.title().startswith("填写签到信息")
+        assert p.input_value("#f-name") == identity(1)["name"] and checkins() == []
+        p.fill("#f-mobile", identity(1)["mobile"])
+        button = p.locator("form button[type=submit]")
+        assert button.is_enabled() and button.inner_text() == "提交签到"
+        button.click()
+        p.wait_for_selector("h1:has-text('已签到')")
+    assert len(net.posts) == 2 and len(checkins()) == 1
