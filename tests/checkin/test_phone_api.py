@@ -196,3 +196,20 @@ def test_a_sign_out_window_answers_signed_out_first_again_and_on_reload(phone, h
     nonce = phone.get("/checkin/api/scan").get_json()["nonce"]
     assert phone.post("/checkin/api/scan", json={"nonce": nonce}).get_json()["status"] == "已签到"
     assert len(checkins()) == 2
+
+
+def test_a_stored_scan_sent_again_after_the_tickets_time_is_answered_not_expired(phone, hall):  # noqa: F811
+    """The JSON mirror of the page's retry: a scan stored whose answer was lost, sent again after the ticket's
+    time (a slow network retrying), is answered with the stored check-in (已签退 on the 签退 window), not 410;
+    another form (nonce) after that time is still refused."""
+    open_code(phone, token_for(hall["a"], hall["w2"]))
+    nonce = phone.get("/checkin/api/scan").get_json()["nonce"]
+    first = phone.post("/checkin/api/scan", json={"nonce": nonce, **identity(1)}).get_json()
+    clock.set_now(NOW + dt.timedelta(minutes=11))
+    again = phone.post("/checkin/api/scan", json={"nonce": nonce, **identity(1)})
+    body = again.get_json()
+    assert again.status_code == 200, body
+    assert (body["status"], body["created"], body["checkin"]) == ("已签退", False, first["checkin"])
+    late = phone.post("/checkin/api/scan", json={"nonce": "another-form", **identity(1)})
+    assert late.status_code == 410 and late.get_json()["error"]["code"] == "ticket_expired"
+    assert len(checkins()) == 1

@@ -189,9 +189,10 @@ def _keep_and_raise(exc: ScanRefused) -> NoReturn:
     raise exc
 
 
-def _ticket() -> Ticket:
-    """The request's scan ticket, still within its time; else a ticket_expired refusal."""
-    ticket = load_ticket(request.cookies.get(TICKET_COOKIE))
+def _ticket(loaded: Ticket | None = None) -> Ticket:
+    """The request's scan ticket (`loaded`: already read from its cookie), still within its time; else a
+    ticket_expired refusal."""
+    ticket = loaded or load_ticket(request.cookies.get(TICKET_COOKIE))
     if ticket is None:  # no scan at all (or a tampered cookie): nothing to attribute, nothing stored
         raise ScanRefused("ticket_expired", 410)
     if not ticket.live():
@@ -209,15 +210,25 @@ def _answered_retry(nonce: str | None) -> Any:
     return _answered(ticket)
 
 
-def _answered(ticket: Ticket, openid: str | None = None) -> Any:
-    """已签到 with its time when this ticket's nonce is already stored (by openid's account, when given); else
-    None."""
+def _stored(ticket: Ticket, openid: str | None = None) -> tuple[ScanResult, CheckinWindow] | None:
+    """The check-in stored under this ticket's nonce (by openid's account, when given) as a repeated scan's
+    answer, with its window; else None."""
     c = db.session().scalars(select(Checkin).where(Checkin.nonce == ticket.nonce).options(
         joinedload(Checkin.window).joinedload(CheckinWindow.activity), joinedload(Checkin.trainee))).first()
     if c is None or (openid is not None and c.openid != openid):
         return None
-    answered = ScanResult(c.id, c.window_id, c.scanned_at, False, c.forced, c.trainee.name, c.window.kind)
-    return _phone("done.html", recorded=answered, scanned_at=clock.fmt(c.scanned_at), **_page_ctx(ticket, c.window))
+    return ScanResult(c.id, c.window_id, c.scanned_at, False, c.forced, c.trainee.name, c.window.kind), c.window
+
+
+def _answered(ticket: Ticket, openid: str | None = None) -> Any:
+    """已签到 (已签退) with its time when this ticket's nonce is already stored (by openid's account, when given);
+    else None."""
+    stored = _stored(ticket, openid)
+    if stored is None:
+        return None
+    answered, window = stored
+    return _phone("done.html", recorded=answered, scanned_at=clock.fmt(answered.scanned_at),
+                  **_page_ctx(ticket, window))
 
 
 def _live_ticket() -> tuple[Ticket, CheckinWindow]:
@@ -464,7 +475,14 @@ def api_ticket() -> Any:
 @api.response(200, PhoneScanResultSchema)
 @api.doc(summary="扫码签到（首次扫码带身份信息；已绑定的微信号只需 nonce）")
 def api_scan(args: dict[str, Any]) -> Any:
-    ticket = _ticket()  # the window is judged by record_scan, in the same round trip
+    ticket = load_ticket(request.cookies.get(TICKET_COOKIE))
+    if ticket is not None and not ticket.live() and _nonce_of(ticket, args["nonce"]):
+        # a scan stored whose answer was lost, sent again after the ticket's time (a slow network retrying): its
+        # stored check-in, as the page's _answered_retry says it, not an expired scan (a look-up on this path only)
+        stored = _stored(ticket, _openid())
+        if stored is not None:
+            return jsonify(dump_scan_result(stored[0]))
+    ticket = _ticket(ticket)  # the window is judged by record_scan, in the same round trip
     _check_nonce(ticket, args["nonce"])
     openid = _openid()
     if openid is None:
