@@ -187,8 +187,12 @@ def test_the_office_may_say_when_she_came_inside_the_window(checkin_app, cdb):
     assert clock.fmt(came, "%Y-%m-%d %H:%M:%S") in listing and "时段结束后补录，补录时间 2026-12-11 08:30" in listing
     (entry,) = audit_entries(cdb, "forced_checkin")
     assert entry.reason == f"次日补录，已核对纸质签到表（到场时间 {clock.fmt(came, '%m-%d %H:%M')}）"
-    # during the window, a time later than now is refused (she cannot have come yet), an earlier one is noted
-    clock.set_now(starts + dt.timedelta(minutes=40))
+    # during the window, a time later than now is refused (she cannot have come yet), an earlier one is noted;
+    # the page's picker offers nothing later than now (after the window: nothing later than its end)
+    assert f'max="{clock.fmt(ends, "%Y-%m-%dT%H:%M")}"' in form
+    clock.set_now(starts + dt.timedelta(minutes=40, seconds=30))
+    form = office.get(url).get_data(as_text=True)
+    assert f'max="{clock.fmt(starts + dt.timedelta(minutes=40), "%Y-%m-%dT%H:%M")}"' in form
     api = f"/checkin/api/activities/{aid}/windows/{wids[0]}/forced"
     body = {**identity(9), "reason": "手机没电"}
     later = clock.fmt(starts + dt.timedelta(minutes=50), "%Y-%m-%dT%H:%M")

@@ -181,8 +181,11 @@ def window_delete(activity_id: int, window_id: int) -> Any:
 # ---- 代签: pages --------------------------------------------------------------------------------
 
 def _render_forced(window: Any, values: dict[str, Any], errors: dict[str, str], status: int = 200) -> Any:
+    now = clock.now()
+    # the picker offers no 到场时间 the service refuses: inside the window, and not later than now
     return render_template("checkin/windows/forced.html", a=window.activity, w=window, v=values, errors=errors,
-                           titles=TITLES, not_started=clock.now() < window.starts_at), status
+                           titles=TITLES, not_started=now < window.starts_at,
+                           present_max=min(now, window.ends_at)), status
 
 
 @pages.get("/checkin/activities/<int:activity_id>/windows/<int:window_id>/forced")
