@@ -241,11 +241,11 @@ def _live_ticket() -> tuple[Ticket, CheckinWindow]:
     # is let through (a look-up on this path only): the caller answers it 已签到 with its time (_answer_cancelled)
     if window.activity.cancelled and db.session().scalar(select(Checkin.id).where(Checkin.nonce == ticket.nonce)) \
             is None:
-        _refuse_cancelled(ticket, window)
+        _refuse_cancelled(window)
     return ticket, window
 
 
-def _refuse_cancelled(ticket: Ticket, window: CheckinWindow) -> NoReturn:
+def _refuse_cancelled(window: CheckinWindow) -> NoReturn:
     _keep_and_raise(refuse(db.session(), "activity_cancelled", activity_id=window.activity_id,
                            window_id=window.id, openid=_openid(), address=request.remote_addr))
 
@@ -256,7 +256,7 @@ def _answer_cancelled(ticket: Ticket, window: CheckinWindow, openid: str | None,
     anything else (another form, another WeChat account) is refused with the cancellation's own sentence."""
     answered = _answered(ticket, openid) if openid is not None and _nonce_of(ticket, nonce) else None
     if answered is None:
-        _refuse_cancelled(ticket, window)
+        _refuse_cancelled(window)
     return answered
 
 
