@@ -367,6 +367,11 @@ def test_verify_valid_revoked_and_unknown(certs_app, awards, queued, certs_db):
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "证书有效" in html and "张*" in html and "张伟" not in html
     assert "心血管急危重症诊治进展" in html and "Ⅰ类 10 分" in html and "2027-01-08" in html
+    assert "验证其他证书：证书编号" in html  # the box below the verdict is for the next number, not this one
+    unknown = anon.get("/certs/verify/2026AAAAAAAAAAAA").get_data(as_text=True)
+    # an HR clerk who mistyped is asked to check, not told of forgery
+    assert "未找到证书编号" in unknown and "伪造" not in unknown
+    assert "请向持证人或陕西省继续医学教育委员会核实" in unknown and "验证其他证书" not in unknown
     assert anon.get(f"/certs/api/verify/{number.lower()}").json["status"] == "valid"
 
     assert withdraw(1, dt.datetime(2027, 1, 9, 2, 0, tzinfo=dt.UTC)) is True
