@@ -83,11 +83,13 @@ class CheckinRecordedSchema(_Payload):
     window_kind = fields.String(required=True, validate=validate.OneOf(["sign_in", "sign_out"]))
     window_starts_at = fields.AwareDateTime(required=True)
     window_ends_at = fields.AwareDateTime(required=True)
+    # the 刷卡周期's 标题 as the office named it ("第一天上午 签到"); events written before it travelled lack it
+    window_title = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
     trainee_key = fields.String(required=True, validate=validate.Length(equal=64))
     name = fields.String(required=True)
     id_enc = fields.String(required=True)
     mobile_enc = fields.String(required=True)
-    title = fields.String(required=True)
+    title = fields.String(required=True)  # the trainee's 职称, not the window's
     unit = fields.String(required=True)
     scanned_at = fields.AwareDateTime(required=True)
     forced = fields.Boolean(required=True)
@@ -95,7 +97,8 @@ class CheckinRecordedSchema(_Payload):
 
 
 class CheckinWindowChangedSchema(_Payload):
-    """A 刷卡周期's kind or times changed (an edit, audit-logged in checkin with its reason when it had scans)."""
+    """A 刷卡周期's kind, times or 标题 changed (an edit, audit-logged in checkin with its reason when it had scans).
+    The event carries the whole window as it is now."""
 
     activity_id = fields.Integer(required=True)
     offering_id = fields.Integer(required=True)
@@ -103,6 +106,8 @@ class CheckinWindowChangedSchema(_Payload):
     window_kind = fields.String(required=True, validate=validate.OneOf(["sign_in", "sign_out"]))
     window_starts_at = fields.AwareDateTime(required=True)
     window_ends_at = fields.AwareDateTime(required=True)
+    # absent from events written before it travelled: the consumer then leaves the title it has
+    window_title = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
 
 
 class GrantedAwardSchema(_Payload):
@@ -242,10 +247,10 @@ CATALOGUE: dict[str, EventSpec] = {
                   "takes no more 授分 and counts it apart in 年度统计. Final, whatever order the events arrive in."),
         EventSpec("checkin.recorded", "checkin", ("credits",), CheckinRecordedSchema,
                   "A check-in was stored (scanned or forced): credits keeps its own copy for attendance "
-                  "analysis."),
+                  "analysis, with the window's 标题 (window_title) so 考勤分析 names it."),
         EventSpec("checkin.window_changed", "checkin", ("credits",), CheckinWindowChangedSchema,
-                  "A 刷卡周期 was edited (its kind or times): credits' copies of its check-ins take the new window, "
-                  "so 考勤分析 ranges and the 签到/签退 pairing follow the edit."),
+                  "A 刷卡周期 was edited (its kind, times or 标题): credits' copies of its check-ins take the new "
+                  "window, so 考勤分析 ranges, the 签到/签退 pairing and the window's name follow the edit."),
         EventSpec("credits.granted", "credits", ("projects",), CreditsGrantedSchema,
                   "The award list of an offering changed (授分, a manual entry, a withdrawal, a 恢复): projects "
                   "keeps the list for the execution report's attendance page (导入)."),

@@ -21,7 +21,8 @@ def payload(**over):
     base = {
         "checkin_id": 1, "activity_id": 7, "offering_id": 101, "institution_id": 1, "window_id": 3,
         "window_kind": "sign_in", "window_starts_at": WINDOW_START,
-        "window_ends_at": WINDOW_START + dt.timedelta(hours=1), "trainee_key": pii.id_hash(ID_NUMBER),
+        "window_ends_at": WINDOW_START + dt.timedelta(hours=1), "window_title": "第一天上午 签到",
+        "trainee_key": pii.id_hash(ID_NUMBER),
         "name": "张三", "id_enc": pii.encrypt(ID_NUMBER), "mobile_enc": pii.encrypt("13912345678"),
         "title": "主治医师", "unit": "西安市第一医院", "scanned_at": WINDOW_START + dt.timedelta(minutes=5),
         "forced": False, "flags": [],
@@ -56,6 +57,7 @@ def test_checkin_copied_once(databases):
     assert (row.checkin_id, row.activity_id, row.offering_id, row.institution_id, row.window_id, row.window_kind) == (
         1, 7, 101, 1, 3, "sign_in")
     assert (row.window_starts_at, row.window_ends_at) == (WINDOW_START, WINDOW_START + dt.timedelta(hours=1))
+    assert row.window_title == "第一天上午 签到"
     assert row.scanned_at == WINDOW_START + dt.timedelta(minutes=5)
     assert row.received_at == dt.datetime(2026, 12, 10, 0, 40, tzinfo=dt.UTC)
     assert (row.name, row.title, row.unit, row.forced, row.flags) == (
@@ -108,6 +110,40 @@ def test_windows_and_trainees_each_get_a_record(databases):
     assert [(r.checkin_id, r.window_id, r.forced) for r in rows] == [(1, 3, False), (2, 3, False), (3, 4, True)]
 
 
+def old_event(**over):
+    """A checkin.recorded written before the window's title travelled (in an outbox, or redelivered): its payload
+    has no window_title at all."""
+    envelope = event(**over)
+    envelope["payload"].pop("window_title")
+    return envelope
+
+
+def window_changed(**over):
+    body = {"activity_id": 7, "offering_id": 101, "window_id": 3, "window_kind": "sign_in",
+            "window_starts_at": WINDOW_START, "window_ends_at": WINDOW_START + dt.timedelta(hours=1), **over}
+    return make_envelope("checkin.window_changed", "checkin", body)
+
+
+def test_an_event_without_the_window_title_is_taken_and_a_rename_names_every_copy(databases):
+    other = "610102199001011237"
+    assert deliver(old_event(checkin_id=1)) is True
+    assert deliver(old_event(checkin_id=2, trainee_key=pii.id_hash(other), id_enc=pii.encrypt(other),
+                             name="李四")) is True
+    assert deliver(event(checkin_id=3, window_id=4, window_title="第一天下午 签到")) is True
+    assert [(r.checkin_id, r.window_title) for r in records(databases)] == [
+        (1, None), (2, None), (3, "第一天下午 签到")]
+    # an edit sent before the title travelled moves the times and leaves the title it does not know alone
+    old_edit = window_changed(window_id=4, window_ends_at=WINDOW_START + dt.timedelta(minutes=50))
+    assert "window_title" not in old_edit["payload"]
+    assert deliver(old_edit) is True
+    assert [(r.window_id, r.window_title, r.window_ends_at - WINDOW_START) for r in records(databases)][2] == (
+        4, "第一天下午 签到", dt.timedelta(minutes=50))
+    # the office renames window 3 in checkin: both copies of it take the title, window 4's keeps its own
+    assert deliver(window_changed(window_title="第一天上午 签到（补）")) is True
+    assert [(r.window_id, r.window_title) for r in records(databases)] == [
+        (3, "第一天上午 签到（补）"), (3, "第一天上午 签到（补）"), (4, "第一天下午 签到")]
+
+
 def test_window_out_of_order_is_refused_without_retry(databases):
     assert deliver(event(window_ends_at=WINDOW_START)) is True  # processed (a retry would not help), not stored
     assert records(databases) == []
@@ -125,6 +161,7 @@ def test_api_lists_masked_records(credits_app):
     assert (rec["checkin_id"], rec["window_id"], rec["name"], rec["forced"], rec["flags"]) == (
         1, 3, "张三", True, ["forced"])
     assert rec["flag_labels"] == ["由举办单位代为签到"]  # what the code means, as checkin's list says it
+    assert (rec["window_kind"], rec["window_title"]) == ("sign_in", "第一天上午 签到")
     assert ID_NUMBER not in resp.get_data(as_text=True) and "13912345678" not in resp.get_data(as_text=True)
     assert "id_enc" not in rec and "trainee_key" not in rec
     missing = credits_app.test_client().get("/credits/api/activities/999/attendance", headers=bearer(REVIEWER))

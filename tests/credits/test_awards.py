@@ -186,6 +186,43 @@ def test_flow_analyse_exclude_grant_through_the_pages(credits_app, seeded, cdb):
     assert "待生效" in listing and "吴倩" in listing
 
 
+def test_windows_are_named_by_their_title_on_the_pages_and_in_the_excel(credits_app, seeded, cdb):
+    """The office names its 刷卡周期 in checkin ("第一天上午 签到"); 考勤分析 showed only times and kinds. The title
+    now comes with the check-ins and with a rename; copies made before it travelled are named by their time."""
+    titles = {1: "第一天上午 签到", 2: "第一天下午 签退", 3: "第二天上午 签到"}  # window 4: old copies, no title
+    for window_id, title in titles.items():
+        kind, starts = WINDOWS[window_id]
+        assert deliver(make_envelope("checkin.window_changed", "checkin", {
+            "activity_id": ACTIVITY, "offering_id": OFFERING, "window_id": window_id, "window_kind": kind,
+            "window_starts_at": starts, "window_ends_at": starts + dt.timedelta(hours=1),
+            "window_title": title})) is True
+    c = client_for(credits_app, "inst_a")
+    page = c.get(f"/credits/awards/{OFFERING}/analysis").get_data(as_text=True)
+    labels = re.findall(r'<label for="w-\d+">([^<]*)</label>', page)
+    assert labels == ["第一天上午 签到 · 2026-12-10 08:30 至 09:30（签到）",
+                      "第一天下午 签退 · 2026-12-10 16:30 至 17:30（签退）",
+                      "第二天上午 签到 · 2026-12-11 08:30 至 09:30（签到）",
+                      "2026-12-11 16:30 至 17:30（签退）"]
+    # a range outside its window is refused naming the window as the page does
+    wider = c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(
+        1, action="preview", from_1="2026-12-10T08:00", to_1="2026-12-10T09:30"))
+    assert wider.status_code == 422
+    assert "刷卡周期 第一天上午 签到 · 2026-12-10 08:30 至 09:30（签到） 的时间范围" in wider.get_data(as_text=True)
+    api = credits_app.test_client().get(f"/credits/api/offerings/{OFFERING}/windows", headers=api_headers("inst_a"))
+    assert [(w["window_id"], w["title"]) for w in api.json] == [
+        (1, "第一天上午 签到"), (2, "第一天下午 签退"), (3, "第二天上午 签到"), (4, None)]
+
+    c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(1, 2, 3, 4, action="save", include_forced="1"))
+    detail = c.get(f"/credits/awards/{OFFERING}/attendees").get_data(as_text=True)
+    head = detail.split("<thead><tr><th>姓名</th>")[1].split("</tr>")[0]
+    assert "<th>第一天上午 签到 · 2026-12-10 08:30 至 09:30（签到）</th>" in head
+    assert "<th>2026-12-11 16:30 至 17:30（签退）</th>" in head
+    c.post(f"/credits/awards/{OFFERING}/grant", data=form(INST_A, activity_date="2026-12-11"))
+    ws = load_workbook(io.BytesIO(c.get(f"/credits/awards/{OFFERING}/awards.xlsx").data)).active
+    marks = {r[1]: r[13] for r in list(ws.iter_rows(min_row=3, values_only=True))[:-1]}
+    assert marks["王芳"] == "有（1 次：第一天上午 签到 · 2026-12-10 08:30 至 09:30（签到））"
+
+
 def test_a_name_corrected_at_the_desk_reaches_her_awards_the_report_and_certs(credits_app, seeded, cdb, databases):
     """李娜's ID number was scanned under a misspelt name: the committee corrects it at 学员账号, and her awards
     (the 授分名单, the report's 导入 through credits.granted, and certs through credits.name_corrected) show hers."""
@@ -322,7 +359,8 @@ def test_granting_again_adds_only_who_is_new(credits_app, seeded, cdb):
     assert listing.count("含代签 1 次") == 1 and "含代签 1 次" in listing.split("王芳")[1].split("</tr>")[0]
     ws = load_workbook(io.BytesIO(c.get(f"/credits/awards/{OFFERING}/awards.xlsx").data)).active
     marks = {r[1]: r[13] for r in list(ws.iter_rows(min_row=3, values_only=True))[:-1]}  # the last: the totals
-    assert marks == {"吴倩": None, "李娜": None, "王芳": "有（1 次）"}
+    # the window of her 代签 named by its time (these copies came without the window's 标题)
+    assert marks == {"吴倩": None, "李娜": None, "王芳": "有（1 次：2026-12-10 08:30 至 09:30（签到））"}
     assert "不在本次考勤分析的有效人员中" not in detail
     # narrowing the analysis after 授分 leaves none of the three granted valid, and the page says so
     c.post(f"/credits/awards/{OFFERING}/analysis", data=analysis_form(

@@ -85,8 +85,9 @@ def on_checkin_recorded(session: Session, items: list[Item]) -> None:
         return
     _first_sights(session, [p for p, _ in valid])
     now = clock.now()
-    rows = [{**{name: p[name] for name in FIELDS}, "flags": list(p.get("flags") or []), "received_at": now}
-            for p, _ in valid]
+    # an event written before the window's title travelled has none: the copy names the window by its times
+    rows = [{**{name: p[name] for name in FIELDS}, "window_title": p.get("window_title") or None,
+             "flags": list(p.get("flags") or []), "received_at": now} for p, _ in valid]
     # nothing comes back for a check-in (or this trainee's in this window) already kept
     stored = set(insert_rows_or_skip(session, AttendanceRecord.__table__, rows, returning=("checkin_id",)).scalars())
     for payload, envelope in valid:
@@ -115,21 +116,26 @@ def _kept_already(session: Session, payload: dict[str, Any], envelope: dict[str,
 
 
 def on_window_changed(session: Session, payload: dict[str, Any], envelope: dict[str, Any]) -> None:
-    """A 刷卡周期 was edited in checkin: the copies of its check-ins take its new kind and times, so 考勤分析
-    offers the new range and pairs 签到/签退 by the new kind. (Events of one producer arrive in outbox order: a
+    """A 刷卡周期 was edited in checkin: the copies of its check-ins take its new kind, times and 标题, so 考勤分析
+    offers the new range, pairs 签到/签退 by the new kind and names the window as checkin does. An event written
+    before the title travelled leaves the copies' title alone. (Events of one producer arrive in outbox order: a
     check-in stored before the edit was sent, and is kept, before this.)"""
     if payload["window_ends_at"] <= payload["window_starts_at"]:
         log.error("checkin.window_changed %s refused: window %s ends before it starts", envelope.get("id"),
                   payload["window_id"])
         return
     r = AttendanceRecord.__table__
+    values = {"window_kind": payload["window_kind"], "window_starts_at": payload["window_starts_at"],
+              "window_ends_at": payload["window_ends_at"]}
+    if payload.get("window_title"):
+        values["window_title"] = payload["window_title"]
     n = session.execute(update(r).where(r.c.window_id == payload["window_id"],
-                                        r.c.activity_id == payload["activity_id"])
-                        .values(window_kind=payload["window_kind"], window_starts_at=payload["window_starts_at"],
-                                window_ends_at=payload["window_ends_at"])).rowcount
-    log.info("checkin.window_changed %s: window %s now %s–%s (%s), %s check-in copies updated", envelope.get("id"),
-             payload["window_id"], payload["window_starts_at"].isoformat(), payload["window_ends_at"].isoformat(),
-             payload["window_kind"], n)
+                                        r.c.activity_id == payload["activity_id"]).values(**values)).rowcount
+    # the title is the office's own text, never personal data: the log may name it
+    log.info("checkin.window_changed %s: window %s now %s–%s (%s, %s), %s check-in copies updated",
+             envelope.get("id"), payload["window_id"], payload["window_starts_at"].isoformat(),
+             payload["window_ends_at"].isoformat(), payload["window_kind"], payload.get("window_title") or "标题未知",
+             n)
 
 
 HANDLERS: dict[str, Handler] = {

@@ -30,6 +30,8 @@ class AttendanceRecord(Base):
     window_kind: Mapped[str] = mapped_column(String(10))
     window_starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     window_ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # the window's 标题 ("第一天上午 签到"); None on copies made from events written before it travelled
+    window_title: Mapped[str | None] = mapped_column(String(200), nullable=True)
     trainee_key: Mapped[str] = mapped_column(String(64), index=True)
     name: Mapped[str] = mapped_column(String(100))
     id_enc: Mapped[str] = mapped_column(String(400))

@@ -10,6 +10,7 @@ class AttendanceRecordOutSchema(Schema):
     offering_id = fields.Integer()
     window_id = fields.Integer()
     window_kind = fields.String(metadata={"description": "sign_in 签到 / sign_out 签退"})
+    window_title = fields.String(allow_none=True, metadata={"description": "刷卡周期的标题（旧签到消息无标题时为空）"})
     window_starts_at = fields.DateTime()
     window_ends_at = fields.DateTime()
     name = fields.String(metadata={"description": "姓名"})

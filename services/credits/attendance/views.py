@@ -36,6 +36,7 @@ def api_activity_attendance(activity_id: int) -> Any:
     records = [{
         "checkin_id": r.checkin_id, "offering_id": r.offering_id, "window_id": r.window_id,
         "window_kind": r.window_kind, "window_starts_at": r.window_starts_at, "window_ends_at": r.window_ends_at,
+        "window_title": r.window_title,
         "name": r.name, "id_masked": pii.masked(r.id_enc),
         "mobile_masked": pii.masked(r.mobile_enc, pii.mask_mobile), "title": r.title, "unit": r.unit,
         "scanned_at": r.scanned_at, "forced": r.forced, "flags": list(r.flags or []),

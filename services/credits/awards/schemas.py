@@ -131,6 +131,7 @@ OfferingPageSchema = page_schema(OfferingRowSchema, "CreditOfferingPage")
 
 class WindowOutSchema(ZhSchema):
     window_id = fields.Integer()
+    title = fields.String(allow_none=True, metadata={"description": "刷卡周期的标题（签到消息早于标题随附时为空）"})
     kind = fields.String()
     starts_at = fields.AwareDateTime()
     ends_at = fields.AwareDateTime()

@@ -144,23 +144,32 @@ class WindowInfo:
     ends_at: dt.datetime
     scans: int
     forced: int
+    title: str | None = None  # the 标题 checkin gave it; None while only copies from older events are held
 
     @property
     def kind_label(self) -> str:
         return "签到" if self.kind == "sign_in" else "签退"
 
     @property
-    def label(self) -> str:
+    def time_label(self) -> str:
         return f"{clock.fmt(self.starts_at)} 至 {clock.fmt(self.ends_at, '%H:%M')}（{self.kind_label}）"
+
+    @property
+    def label(self) -> str:
+        """How every credits page and message names the window: its 标题 beside its time and kind, as the office
+        named it in checkin ("第一天上午 签到 · 2026-11-27 08:00 至 08:30（签到）"); the time alone if unknown."""
+        return f"{self.title} · {self.time_label}" if self.title else self.time_label
 
 
 def windows_of(session: Session, offering_id: int) -> list[WindowInfo]:
     r = AttendanceRecord
+    # every copy of a window carries the same title (checkin.window_changed renames them all); max() skips the
+    # copies made from events that had none
     rows = session.execute(
         select(r.window_id, func.max(r.window_kind), func.min(r.window_starts_at), func.max(r.window_ends_at),
-               func.count(), func.sum(case((r.forced.is_(True), 1), else_=0)))
+               func.count(), func.sum(case((r.forced.is_(True), 1), else_=0)), func.max(r.window_title))
         .where(r.offering_id == offering_id).group_by(r.window_id)).all()
-    infos = [WindowInfo(w, kind, s, e, n, int(f or 0)) for w, kind, s, e, n, f in rows]
+    infos = [WindowInfo(w, kind, s, e, n, int(f or 0), title) for w, kind, s, e, n, f, title in rows]
     return sorted(infos, key=lambda i: (i.starts_at, i.window_id))
 
 
@@ -742,13 +751,23 @@ def method_label(award: CreditAward) -> str:
     return METHODS[award.method] + ("（非有效学分）" if award.method == "manual" else "")
 
 
-def export_xlsx(offering: OfferingCredit, awards: list[CreditAward], forced: dict[str, set[int]]) -> bytes:
-    """The award list as the institution's office keeps it; ID numbers and mobiles masked; 代签 marked."""
+def forced_text(window_ids: set[int], windows: dict[int, WindowInfo]) -> str:
+    """The award list Excel's 代签 cell: how many, and in which 刷卡周期 (by its 标题 where credits knows it)."""
+    named = [windows[w] for w in window_ids if w in windows]
+    names = "、".join(w.label for w in sorted(named, key=lambda w: (w.starts_at, w.window_id)))
+    return f"有（{len(window_ids)} 次{'：' + names if names else ''}）"
+
+
+def export_xlsx(offering: OfferingCredit, awards: list[CreditAward], forced: dict[str, set[int]],
+                windows: list[WindowInfo] | None = None) -> bytes:
+    """The award list as the institution's office keeps it; ID numbers and mobiles masked; 代签 marked, with the
+    刷卡周期 it was made in."""
+    by_id = {w.window_id: w for w in windows or ()}
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("授分名单")
     # sized and its header kept in view, as the office reads it on screen before printing (set before any row:
     # a write-only sheet writes them first)
-    for column, width in zip("ABCDEFGHIJKLMN", (6, 10, 22, 12, 28, 8, 6, 12, 14, 14, 18, 18, 24, 12), strict=True):
+    for column, width in zip("ABCDEFGHIJKLMN", (6, 10, 22, 12, 28, 8, 6, 12, 14, 14, 18, 18, 24, 40), strict=True):
         ws.column_dimensions[column].width = width
     ws.freeze_panes = "A3"
     ws.append(text_row(ws, [f"{offering.project_number} {offering.project_title} {offering.seq_label}".rstrip()
@@ -764,7 +783,7 @@ def export_xlsx(offering: OfferingCredit, awards: list[CreditAward], forced: dic
                                 "否（" + offering.cancelled_label + "）" if offering.cancelled else "是",
                                 state_label(a, offering),
                                 clock.fmt(a.granted_at), a.withdraw_reason or "",
-                                f"有（{len(forced[a.trainee_key])} 次）" if a.trainee_key in forced else ""]))
+                                forced_text(forced[a.trainee_key], by_id) if a.trainee_key in forced else ""]))
     current = [a for a in awards if a.state != "withdrawn"]
     valid = sum(1 for a in current if a.method == "attendance")
     # the office reconciles the file against the page: the counts it shows, in the file's last row

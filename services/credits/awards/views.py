@@ -442,7 +442,8 @@ def _award_list(offering_id: int, typed: dict[str, Any] | None = None, status: i
 def award_export(offering_id: int) -> Any:
     session = db.session()
     offering = svc.get_offering(session, _me(), offering_id)
-    data = svc.export_xlsx(offering, svc.award_list(session, offering_id), svc.forced_checkins(session, offering_id))
+    data = svc.export_xlsx(offering, svc.award_list(session, offering_id), svc.forced_checkins(session, offering_id),
+                           svc.windows_of(session, offering_id))
     name = "-".join(filter(None, ("授分名单", offering.project_number, offering.seq_label))) + ".xlsx"
     return download(data, XLSX, "awards.xlsx", name)
 
