@@ -69,6 +69,7 @@ def test_page_form_needs_a_reason_then_marks_and_logs(checkin_app, cdb):
         "checkin", row.id, "手机没电，已核对身份证", INST_A.describe())
     events = [json.loads(env) for name, env in outbox_rows(cdb) if name == "checkin.recorded"]
     assert len(events) == 1 and events[0]["payload"]["forced"] is True and "forced" in events[0]["payload"]["flags"]
+    assert events[0]["payload"]["window_title"] == "开幕式与专题讲座"  # a 代签 names its window as a scan does
     assert id_number(3) not in json.dumps(events[0])
     # the same form sent again (a double click) changes nothing
     r = c.post(url, data={**form, "reason": "手机没电，已核对身份证"})

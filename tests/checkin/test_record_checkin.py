@@ -77,6 +77,8 @@ def test_first_scan_then_repeat_and_one_tap(window):
     payload = json.loads(events[0])["payload"]
     assert id_number(1) not in events[0] and "13912340001" not in events[0]
     assert payload["trainee_key"] == first.checkin.trainee.trainee_key and payload["forced"] is False
+    # the window's 标题 travels (credits' 考勤分析 names the window by it); `title` stays the trainee's 职称
+    assert (payload["window_title"], payload["title"]) == ("上午", "主治医师")
 
 
 def test_second_id_from_same_wechat_is_refused(window):
@@ -189,6 +191,7 @@ def test_scan_first_then_repeat_and_one_tap(window, scan):
     stored = s.scalars(select(Checkin)).one()
     # the function writes the payload the Python producer would (as the consumer reads it)
     assert schema.load(envelope["payload"]) == schema.load(schema.dump(payload_of(stored)))
+    assert (envelope["payload"]["window_title"], envelope["payload"]["title"]) == ("上午", "主治医师")
     assert stored.scanned_at == first.scanned_at == START + dt.timedelta(minutes=5)
 
 

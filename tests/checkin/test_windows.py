@@ -252,14 +252,26 @@ def test_an_edited_window_reaches_credits_copies_of_its_checkins(checkin_app, cd
     credits.close()
     assert (info.kind, info.starts_at, info.ends_at) == ("sign_out", OPEN_AT, dt.datetime(2026, 12, 10, 1, 0,
                                                                                           tzinfo=dt.UTC))
-    # a rename alone changes nothing credits keeps: no event
-    r = checkin_app.test_client().put(f"/checkin/api/activities/{aid}/windows/{wids[0]}",
-                                      headers=api_headers("inst_a"), json={"title": "上午签退", "reason": "改名"})
+    assert mine[0]["payload"]["window_title"] == mine[1]["payload"]["window_title"] == "开幕式与专题讲座"
+    assert info.title == "开幕式与专题讲座" and info.label.startswith("开幕式与专题讲座 · ")
+
+    # a rename alone: with scans it needs a reason, as any edit of the window does, and credits' copies follow it
+    url = f"/checkin/api/activities/{aid}/windows/{wids[0]}"
+    r = checkin_app.test_client().put(url, headers=api_headers("inst_a"), json={"title": "上午签退"})
+    assert r.status_code == 422 and r.get_json()["error"]["code"] == "reason_required"
+    r = checkin_app.test_client().put(url, headers=api_headers("inst_a"), json={"title": "上午签退", "reason": "改名"})
     assert r.status_code == 200
+    assert audit_entries(cdb, "window_renamed")[0].reason == "改名"
     s = cdb.new_session()
-    names = [json.loads(e)["name"] for e in s.scalars(select(outbox.c.envelope))]
+    renamed = [json.loads(e) for e in s.scalars(select(outbox.c.envelope).order_by(outbox.c.id))][len(envelopes):]
     s.close()
-    assert names.count("checkin.window_changed") == 1
+    assert [(e["name"], e["payload"]["window_title"], e["payload"]["window_kind"]) for e in renamed] == [
+        ("checkin.window_changed", "上午签退", "sign_out")]
+    assert deliver(renamed[0]) is True
+    credits = databases["credits"].new_session()
+    [info] = [w for w in windows_of(credits, offering_id) if w.window_id == wids[0]]
+    credits.close()
+    assert info.title == "上午签退" and info.ends_at == dt.datetime(2026, 12, 10, 1, 0, tzinfo=dt.UTC)
 
 
 def test_a_form_without_its_version_is_a_stale_page_never_a_blind_save(checkin_app, cdb):

@@ -176,7 +176,8 @@ def payload_of(checkin: Checkin) -> dict[str, Any]:
     w, t, a = checkin.window, checkin.trainee, checkin.window.activity
     return {"checkin_id": checkin.id, "activity_id": a.id, "offering_id": a.offering_id,
             "institution_id": a.institution_id, "window_id": w.id, "window_kind": w.kind,
-            "window_starts_at": w.starts_at, "window_ends_at": w.ends_at, "trainee_key": t.trainee_key,
+            "window_starts_at": w.starts_at, "window_ends_at": w.ends_at, "window_title": w.title,
+            "trainee_key": t.trainee_key,
             "name": t.name, "id_enc": t.id_enc, "mobile_enc": t.mobile_enc, "title": t.title, "unit": t.unit,
             "scanned_at": checkin.scanned_at, "forced": checkin.forced, "flags": list(checkin.flags or [])}
 

@@ -74,7 +74,7 @@ BEGIN
     r_forced := false;
     -- one look-up: the window and its activity, the check-in this nonce already answered with (a repeated
     -- submission: double tap, retry), and the trainee this WeChat account is bound to
-    SELECT cw.id, cw.activity_id, cw.kind, cw.starts_at, cw.ends_at, a.offering_id, a.institution_id,
+    SELECT cw.id, cw.activity_id, cw.kind, cw.starts_at, cw.ends_at, cw.title, a.offering_id, a.institution_id,
            a.cancelled_at,
            (SELECT ck.id FROM checkins ck WHERE ck.nonce = p_nonce) AS answered_by,
            bt.id AS bound_id, bt.trainee_key AS bound_key, bt.name AS bound_name, bt.id_enc AS bound_id_enc,
@@ -234,10 +234,11 @@ BEGIN
     v_envelope := format(
         '{"id":%s,"name":"checkin.recorded","time":%s,"producer":"checkin","version":1,"payload":{'
         '"checkin_id":%s,"activity_id":%s,"offering_id":%s,"institution_id":%s,"window_id":%s,"window_kind":%s,'
-        '"window_starts_at":"%s","window_ends_at":"%s","trainee_key":%s,"name":%s,"id_enc":%s,"mobile_enc":%s,'
-        '"title":%s,"unit":%s,"scanned_at":"%s","forced":false,"flags":%s}}',
+        '"window_starts_at":"%s","window_ends_at":"%s","window_title":%s,"trainee_key":%s,"name":%s,"id_enc":%s,'
+        '"mobile_enc":%s,"title":%s,"unit":%s,"scanned_at":"%s","forced":false,"flags":%s}}',
         to_json(v_event_id), to_json(p_event_time), c.id, w.activity_id, w.offering_id, w.institution_id, w.id,
-        to_json(w.kind), checkin_iso(w.starts_at), checkin_iso(w.ends_at), to_json(v_trainee_key), to_json(v_name),
+        to_json(w.kind), checkin_iso(w.starts_at), checkin_iso(w.ends_at), to_json(w.title::text),
+        to_json(v_trainee_key), to_json(v_name),
         to_json(v_id_enc), to_json(v_mobile_enc), to_json(v_title), to_json(v_unit), checkin_iso(c.scanned_at),
         to_json(v_flags));
     INSERT INTO outbox (event_id, name, consumer, envelope, created_at, attempts)

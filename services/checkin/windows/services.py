@@ -233,13 +233,15 @@ def update_window(session: Session, principal: Principal, window: CheckinWindow,
     if before != after:
         record_audit(session, AuditLog, principal, "checkin_window", window.id, "window_edited",
                      from_state=before, to_state=after, reason=reason)
-        # credits' copies of this window's check-ins carry its kind and times: they must follow the edit
-        emit(session, outbox, "checkin", "checkin.window_changed", {
-            "activity_id": window.activity_id, "offering_id": window.activity.offering_id, "window_id": window.id,
-            "window_kind": window.kind, "window_starts_at": window.starts_at, "window_ends_at": window.ends_at})
     if "title" in changed:
         record_audit(session, AuditLog, principal, "checkin_window", window.id, "window_renamed",
                      from_state=old_title[:40], to_state=window.title[:40], reason=reason)
+    # credits' copies of this window's check-ins carry its kind, times and 标题 (考勤分析 names the window by it):
+    # they follow every edit, a rename alone too (each field an edit changes is one of these)
+    emit(session, outbox, "checkin", "checkin.window_changed", {
+        "activity_id": window.activity_id, "offering_id": window.activity.offering_id, "window_id": window.id,
+        "window_kind": window.kind, "window_starts_at": window.starts_at, "window_ends_at": window.ends_at,
+        "window_title": window.title})
     return True
 
 
