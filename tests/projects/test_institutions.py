@@ -442,7 +442,8 @@ def test_the_import_template_holds_the_header_an_example_and_the_notes(projects_
     rows = [list(r) for r in ws.iter_rows(max_row=4, max_col=3, values_only=True)]
     assert rows[2] == list(IMPORT_COLUMNS.values()) == ["账号", "机构名称", "初始密码"]
     assert rows[3][0] == "example_hospital" and rows[3][1].startswith("【示例】")
-    assert "第 3 行为示例，导入时跳过" in rows[1][0]
+    # the note's row numbers are the sheet's own: the header is row 3 and the example row 4 (rows[2], rows[3])
+    assert "请从第 5 行起" in rows[1][0] and "第 3 行为表头，第 4 行为示例，导入时跳过" in rows[1][0]
     comments = {c.value: c.comment.text for c in ws[3]}
     assert "必填" in comments["账号"] and "字母、数字" in comments["账号"]
     assert "同时包含英文字母和数字" in comments["初始密码"] and "半角" in comments["初始密码"]
@@ -475,6 +476,7 @@ def test_the_template_imported_back_creates_nothing_and_filled_in_it_imports(pro
     out = _import(projects_app, reviewer, buf.getvalue())
     assert [(c["row"], c["account"]) for c in out["created"]] == [(5, "yl_first")]
     assert [e["row"] for e in out["errors"]] == [6] and "密码须同时包含字母和数字" in out["errors"][0]["reason"]
+    assert (out["errors"][0]["account"], out["errors"][0]["name"]) == ("ya_center", "延安市人民医院")
     assert [s["row"] for s in out["skipped"]] == [4, 7]
     r = projects_app.test_client().post("/projects/api/auth/login", json={
         "kind": "institution", "account": "yl_first", "password": "Yulin2026a"})
@@ -489,6 +491,7 @@ def test_the_template_imported_back_creates_nothing_and_filled_in_it_imports(pro
         "file": (io.BytesIO(buf.getvalue()), "x.xlsx"), "csrf_token": csrf_for(reviewer[1])},
         content_type="multipart/form-data").get_data(as_text=True)
     assert "新增 1 个，已存在 1 个，错误 1 行，跳过示例行 1 行。" in page
-    assert "第 7 行</td><td>模板自带的示例行" in page
+    assert "第 7 行</td><td></td><td>模板自带的示例行" in page
+    assert "第 6 行</td><td>ya_center / 延安市人民医院</td><td>" in page  # a refused row named as typed
     assert 'href="/projects/institutions/import-template.xlsx"' in c.get("/projects/institutions").get_data(
         as_text=True)

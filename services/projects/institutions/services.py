@@ -158,8 +158,8 @@ def import_template() -> bytes:
     ws = wb.active
     ws.title = "申办机构"
     ws.append(["申办机构导入模板"])
-    ws.append([f"请从第 4 行起每行填写一个机构，三列均为必填，每次最多 {IMPORT_MAX_ROWS} 行；第 3 行为示例，"
-               "导入时跳过。各列要求见表头批注或“填写说明”工作表。"])
+    ws.append([f"请从第 5 行起每行填写一个机构，三列均为必填，每次最多 {IMPORT_MAX_ROWS} 行；"
+               "第 3 行为表头，第 4 行为示例，导入时跳过。各列要求见表头批注或“填写说明”工作表。"])
     ws.append(list(IMPORT_COLUMNS.values()))
     ws.append([EXAMPLE_ROW[key] for key in IMPORT_COLUMNS])
     ws["A1"].font = Font(bold=True, size=14)
@@ -273,7 +273,7 @@ def _institutions_query(args: dict[str, Any]) -> Any:
 class ImportReport:
     created: list[dict[str, Any]] = field(default_factory=list)  # {"row", "account", "name"}
     existing: list[dict[str, Any]] = field(default_factory=list)  # {"row", "account", "reason"}
-    errors: list[dict[str, Any]] = field(default_factory=list)  # {"row", "reason"}
+    errors: list[dict[str, Any]] = field(default_factory=list)  # {"row", "account", "name", "reason"} as typed
     skipped: list[dict[str, Any]] = field(default_factory=list)  # {"row", "reason"}: the template's example row
 
     def as_dict(self) -> dict[str, Any]:
@@ -320,14 +320,16 @@ def import_institutions(session: Session, stream: IO[bytes],
         if is_example_row(raw):  # not an error: the clerk did nothing wrong by leaving it
             report.skipped.append({"row": number, "reason": EXAMPLE_SKIPPED})
             continue
+        named = {"account": raw.get("account", ""), "name": raw.get("name", "")}  # the clerk finds the row by them
         loaded = validate_row(raw)
         if isinstance(loaded, str):
-            report.errors.append({"row": number, "reason": loaded})
+            report.errors.append({"row": number, **named, "reason": loaded})
             continue
         account = loaded["account"]
         if account.lower() in seen:  # not "exists": the clerk would think this row's institution was there
-            report.errors.append({"row": number, "reason": f"账号“{account}”与第 {seen[account.lower()]} 行重复，"
-                                                          "本行未导入；请为该机构另设账号后再导入本行。"})
+            report.errors.append({"row": number, **named,
+                                  "reason": f"账号“{account}”与第 {seen[account.lower()]} 行重复，"
+                                            "本行未导入；请为该机构另设账号后再导入本行。"})
             continue
         seen[account.lower()] = number
         if session.scalar(select(Institution.id).where(func.lower(Institution.account) == account.lower())):
@@ -337,7 +339,7 @@ def import_institutions(session: Session, stream: IO[bytes],
             with savepoint(session):  # a row refused by the database does not undo the good rows
                 create_institution(session, account, loaded["name"], loaded["password"])
         except AppError as exc:
-            report.errors.append({"row": number, "reason": exc.message})
+            report.errors.append({"row": number, **named, "reason": exc.message})
             continue
         except IntegrityError:  # created by someone else meanwhile
             report.existing.append(_existing(number, account))
