@@ -46,7 +46,7 @@ def offering(databases, offering_id: int, *, title: str, number: str, starts_on:
 
 
 def checkin(databases, offering_id: int, id_number: str = ID_NUMBER, *, day: dt.date = dt.date(2026, 6, 11),
-            window: int | None = None, forced: bool = False) -> None:
+            window: int | None = None, forced: bool = False, kind: str = "sign_in") -> None:
     """One check-in of credits' copy (checkin.recorded), at 08:35 Shanghai time of ``day``."""
     from services.credits.attendance.models import AttendanceRecord
 
@@ -54,7 +54,7 @@ def checkin(databases, offering_id: int, id_number: str = ID_NUMBER, *, day: dt.
     s = databases["credits"].new_session()
     s.execute(insert(AttendanceRecord), [{
         "checkin_id": next(_ids), "activity_id": offering_id, "offering_id": offering_id, "institution_id": 1,
-        "window_id": window or next(_ids), "window_kind": "sign_in", "window_starts_at": starts,
+        "window_id": window or next(_ids), "window_kind": kind, "window_starts_at": starts,
         "window_ends_at": starts + dt.timedelta(hours=1), "trainee_key": pii.id_hash(id_number), "name": "曾小明",
         "id_enc": pii.encrypt(id_number), "mobile_enc": pii.encrypt("13912345678"), "title": "主治医师",
         "unit": "西安市第一医院", "scanned_at": starts + dt.timedelta(minutes=5), "forced": forced, "flags": []}])
@@ -88,7 +88,7 @@ def test_the_three_states_with_the_number_of_check_ins(credits_app, databases, m
     assert "2026" + SECTION in part
     awaiting = part.split("待授分项目")[1].split('class="award"')[0]
     assert "项目编号 2026-01-01-201 · 西安市第一医院" in awaiting
-    assert "举办日期 2026-06-11 至 2026-06-12 · 签到 2 次（含代签 1 次）" in awaiting
+    assert "举办日期 2026-06-11 至 2026-06-12 · 签到 2 次（含代签 1 次）" in awaiting and "签退" not in awaiting
     assert '<span class="badge awaiting">已签到，待举办机构授分</span>' in awaiting
     listed = part.split("已授分他人项目")[1].split('class="award"')[0]
     assert "已签到，未获授分：请联系举办机构" in listed and "签到 1 次" in listed and "代签" not in listed
@@ -109,7 +109,8 @@ def test_the_three_states_with_the_number_of_check_ins(credits_app, databases, m
     assert lines["待授分项目"] | {"note": ""} == {
         "offering_id": 201, "project_number": "2026-01-01-201", "project_title": "待授分项目",
         "institution_name": "西安市第一医院", "starts_on": "2026-06-11", "ends_on": "2026-06-12",
-        "first_scan_on": "2026-06-11", "last_scan_on": "2026-06-12", "checkins": 2, "forced": 1, "state": "awaiting",
+        "first_scan_on": "2026-06-11", "last_scan_on": "2026-06-12", "checkins": 2, "forced": 1, "sign_outs": 0,
+        "state": "awaiting",
         "state_label": "已签到，待举办机构授分", "note": ""}
     assert lines["已取消项目"]["state_label"] == "项目未举办"
 
@@ -223,3 +224,18 @@ def test_the_api_json_written_by_hand_is_what_the_schema_dumps(databases):
                 "today": dt.date(2026, 12, 10), "years": summarise([], dt.date(2026, 12, 10), year=year,
                                                                    checkins=lines)}
         assert dump_compliance(data) == ComplianceOut().dump(data)
+
+
+def test_a_sign_in_and_its_sign_out_read_as_one_of_each(credits_app, databases, make_account):  # noqa: F811
+    """A 签到 and its 签退 were read as 签到 2 次 (QA walk): each is counted by its window's kind, page and API."""
+    clock.set_now(T0)
+    offering(databases, 211, title="签到签退项目", number="2026-01-01-211")
+    checkin(databases, 211)
+    checkin(databases, 211, kind="sign_out")
+    checkin(databases, 211, day=dt.date(2026, 6, 12), kind="sign_out", forced=True)
+    principal = make_account()
+    part = section(login_client(credits_app.test_client(), principal).get(PAGE).get_data(as_text=True))
+    assert "签到 1 次、签退 2 次（含代签 1 次）" in part
+    body = credits_app.test_client().get(f"{API}?year=2026", headers=bearer(principal)).json
+    line = next(c for y in body["years"] if y["checkins_without_award"] for c in y["checkins_without_award"])
+    assert (line["checkins"], line["sign_outs"], line["forced"]) == (3, 2, 1)

@@ -81,6 +81,7 @@ class CheckinOut(ZhSchema):
     last_scan_on = fields.Date()
     checkins = fields.Integer(metadata={"description": "签到次数（含代签）"})
     forced = fields.Integer(metadata={"description": "其中代签次数"})
+    sign_outs = fields.Integer(metadata={"description": "其中签退次数（签退时段的扫码）"})
     state = fields.String(metadata={"description": (
         "awaiting 已签到，待举办机构授分 | not_awarded 已签到，未获授分：请联系举办机构 | not_held 项目未举办")})
     state_label = fields.String()
@@ -153,7 +154,8 @@ def _checkin(c: Any) -> dict[str, Any]:
     return {"offering_id": int(c.offering_id), "project_number": c.project_number, "project_title": c.project_title,
             "institution_name": c.institution_name, "starts_on": _date(c.starts_on), "ends_on": _date(c.ends_on),
             "first_scan_on": _date(c.first_scan_on), "last_scan_on": _date(c.last_scan_on),
-            "checkins": int(c.checkins), "forced": int(c.forced), "state": c.state, "state_label": c.state_label,
+            "checkins": int(c.checkins), "forced": int(c.forced), "sign_outs": int(c.sign_outs),
+            "state": c.state, "state_label": c.state_label,
             "note": c.note}
 
 

@@ -67,6 +67,7 @@ _RECORDS = AttendanceRecord.__table__
 _NOTES = CancelledOffering.__table__
 _MINE = (select(_RECORDS.c.offering_id, func.count().label("checkins"),
                 func.count(case((_RECORDS.c.forced, 1))).label("forced"),
+                func.count(case((_RECORDS.c.window_kind == "sign_out", 1))).label("sign_outs"),
                 func.min(_RECORDS.c.scanned_at).label("first_scan"), func.max(_RECORDS.c.scanned_at).label("last_scan"))
          .where(_RECORDS.c.trainee_key == bindparam("trainee_key"))
          .group_by(_RECORDS.c.offering_id).subquery("mine"))
@@ -142,6 +143,7 @@ class CheckinLine:
     last_scan_on: dt.date
     checkins: int
     forced: int  # 代签 among them
+    sign_outs: int  # scans of 签退 windows among them (a 签到 and its 签退 are not two 签到)
     state: str  # a key of CHECKIN_STATES
     state_label: str
     note: str
@@ -154,7 +156,8 @@ class CheckinLine:
 
     @property
     def checkins_text(self) -> str:
-        return f"签到 {self.checkins} 次" + (f"（含代签 {self.forced} 次）" if self.forced else "")
+        text = f"签到 {self.checkins - self.sign_outs} 次" + (f"、签退 {self.sign_outs} 次" if self.sign_outs else "")
+        return text + (f"（含代签 {self.forced} 次）" if self.forced else "")
 
 
 def _days(first: dt.date, last: dt.date) -> str:
@@ -288,7 +291,8 @@ def _checkin_line(row: Any) -> CheckinLine:
         offering_id=row.offering_id, year=(ends_on or last_scan).year,  # an award counts in its activity day's year
         project_number=row.project_number or "", project_title=row.project_title or "项目信息待更新",
         institution_name=institution, starts_on=row.starts_on, ends_on=ends_on, first_scan_on=first_scan,
-        last_scan_on=last_scan, checkins=int(row.checkins), forced=int(row.forced or 0), state=state,
+        last_scan_on=last_scan, checkins=int(row.checkins), forced=int(row.forced or 0),
+        sign_outs=int(row.sign_outs or 0), state=state,
         state_label=CHECKIN_STATES[state], note=note)
 
 
