@@ -172,6 +172,20 @@ def _catalogue_import(pdb: Any, committee: Principal) -> int:
     return job_id
 
 
+def _catalogue_export(pdb: Any, committee: Principal) -> int:
+    """A 项目目录 导出 Excel job done by the worker's task (its file kept for download)."""
+    from services.projects.catalogue import exports
+    from services.projects.catalogue.tasks import run_export_job
+
+    s = pdb.new_session()
+    job = exports.create_export(s, committee, {"year": 2026}, 1)
+    s.commit()
+    job_id = job.id
+    s.close()
+    assert run_export_job(job_id) == "done"
+    return job_id
+
+
 def build_world(apps: dict[str, Flask], databases: dict[str, Any],
                 render_stub: Callable[[list[Any]], bytes]) -> World:
     from services.certs.awards.models import EffectiveAward
@@ -224,6 +238,7 @@ def build_world(apps: dict[str, Flask], databases: dict[str, Any],
     s.commit()
     s.close()
     w.ids["catalogue_import"] = _catalogue_import(pdb, principals["committee"])
+    w.ids["catalogue_export"] = _catalogue_export(pdb, principals["committee"])
 
     pc = apps["projects"].test_client()
     ha, hr = bearer(principals["inst_a"]), bearer(principals["committee"])

@@ -134,6 +134,11 @@ MATRIX: list[Row] = [
     row("GET /projects/catalogue/imports/<int:job_id>/report.xlsx", COMMITTEE,
         "/projects/catalogue/imports/{cimport}/report.xlsx"),
     row("GET /projects/api/catalogue/imports/<int:job_id>", COMMITTEE, "/projects/api/catalogue/imports/{cimport}"),
+    # 导出 Excel of a long list: the form (the world's short list comes back as the file), a done export job {cexport}
+    row("POST /projects/catalogue/exports", COMMITTEE_W),
+    row("GET /projects/catalogue/exports", (LOGIN, 403, 403, 403, 403, 303)),  # back to the list
+    row("GET /projects/catalogue/exports/<int:job_id>", COMMITTEE, "/projects/catalogue/exports/{cexport}"),
+    row("GET /projects/catalogue/exports/<int:job_id>.xlsx", COMMITTEE, "/projects/catalogue/exports/{cexport}.xlsx"),
     row("POST /projects/catalogue/<int:project_id>/delete", COMMITTEE_W, "/projects/catalogue/{pid}/delete"),
     row("GET /projects/api/catalogue", LIST_BOTH, "/projects/api/catalogue?institution_id={inst_a}"),
     row("POST /projects/api/catalogue/import", COMMITTEE_W),
@@ -411,7 +416,7 @@ PLACEHOLDERS = {  # {name} in a url or body -> key of World.ids
     "ruid2": "report_draft_upload", "aid": "activity", "wid": "window", "wid2": "window_other", "ptoken": "ptoken",
     "token": "scan_token", "award": "award", "job": "job", "cert": "certificate", "inst_a": "inst_a",
     "b_rid": "b_report", "b_aid": "b_activity", "b_oid": "b_offering", "n_award": "neighbour_award",
-    "admin_a": "admin_a", "cimport": "catalogue_import",
+    "admin_a": "admin_a", "cimport": "catalogue_import", "cexport": "catalogue_export",
 }
 WECHAT_UA = "Mozilla/5.0 (Linux; Android 13) AppleWebKit/537.36 Mobile MicroMessenger/8.0.47"
 

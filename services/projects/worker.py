@@ -1,9 +1,11 @@
-"""Celery worker of the projects service (queue "projects"): celery -A services.projects.worker worker -Q projects
-It applies the committee's 项目目录 导入 (projects.import_catalogue: one job per uploaded workbook, all rows or
-none, services/projects/catalogue/tasks.py), consumes credits.granted (the award lists the execution report
-imports), credits.name_corrected and its own projects.decided (the committee's decisions, told to the institution
-by SMS), and runs the daily deadline reminders (projects.send_reminders), which exactly one beat process schedules:
-celery -A services.projects.worker beat --schedule var/celerybeat-schedule"""
+"""Celery worker of the projects service.
+
+Queue "projects" (celery -A services.projects.worker worker -Q projects): consumes credits.granted (the award lists
+the execution report imports), credits.name_corrected and its own projects.decided (the committee's decisions, told
+to the institution by SMS), and runs the daily deadline reminders (projects.send_reminders), which exactly one beat
+process schedules: celery -A services.projects.worker beat --schedule var/celerybeat-schedule
+It also runs the committee's 项目目录 jobs (services/projects/catalogue/tasks.py): 导入 (projects.import_catalogue:
+one job per uploaded workbook, all rows or none) and 导出 Excel of a long list (projects.export_catalogue)."""
 
 from celery.schedules import crontab
 
@@ -21,7 +23,7 @@ HANDLERS = {**awarded.HANDLERS, **reports.HANDLERS, **decisions.HANDLERS}
 celery = make_celery(SERVICE)
 handle_event = register_event_consumer(celery, SERVICE, db, processed_events, HANDLERS)
 send_reminders = reminder_tasks.register(celery)
-import_catalogue = catalogue_tasks.register(celery)
+import_catalogue, export_catalogue = catalogue_tasks.register(celery)
 
 # celery's timezone is Asia/Shanghai (make_celery), so this is 08:00 Beijing time
 celery.conf.beat_schedule = {

@@ -132,3 +132,13 @@ def catalogue_queue(monkeypatch):
     sent: list[int] = []
     monkeypatch.setattr(tasks, "enqueue", lambda job_id: sent.append(job_id) or True)
     return sent
+
+
+@pytest.fixture(autouse=True)
+def export_queue(monkeypatch):
+    """As catalogue_queue, for the 导出 Excel jobs of long lists: the ids sent to the projects-jobs worker."""
+    from services.projects.catalogue import tasks
+
+    sent: list[int] = []
+    monkeypatch.setattr(tasks, "enqueue_export", lambda job_id: sent.append(job_id) or True)
+    return sent

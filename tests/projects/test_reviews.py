@@ -191,8 +191,8 @@ ROLES = ("anonymous", "inst_a", "inst_b", "reviewer")
 
 @pytest.fixture
 def world(projects_db, inst_a, inst_b, reviewer, ready_filing, frozen):
-    from services.projects.catalogue import imports
-    from services.projects.catalogue.tasks import run_import_job
+    from services.projects.catalogue import exports, imports
+    from services.projects.catalogue.tasks import run_export_job, run_import_job
     from services.projects.filings.models import Filing
     from tests.projects.test_catalogue import row, workbook
 
@@ -204,8 +204,14 @@ def world(projects_db, inst_a, inst_b, reviewer, ready_filing, frozen):
     job_id = job.id
     s.close()
     assert run_import_job(job_id) == "done"  # one row in error: its list can be downloaded
-    return {"pid": project.id, "fid": fid, "oid": oid, "job": job_id, "inst_a": inst_a[1], "inst_b": inst_b[1],
-            "reviewer": reviewer[1]}
+    s = projects_db.new_session()
+    export = exports.create_export(s, reviewer[1], {"year": 2026}, 1)  # a long list's export, done: its file kept
+    s.commit()
+    export_id = export.id
+    s.close()
+    assert run_export_job(export_id) == "done"
+    return {"pid": project.id, "fid": fid, "oid": oid, "job": job_id, "export": export_id, "inst_a": inst_a[1],
+            "inst_b": inst_b[1], "reviewer": reviewer[1]}
 
 
 # (method, url, who may: expected status for each role in ROLES)
@@ -219,6 +225,10 @@ ENDPOINTS = [
     ("GET", "/projects/catalogue/imports/{job}", (302, 403, 403, 200)),
     ("GET", "/projects/catalogue/imports/{job}/report.xlsx", (302, 403, 403, 200)),
     ("GET", "/projects/api/catalogue/imports/{job}", (401, 403, 403, 200)),
+    ("POST", "/projects/catalogue/exports", (401, 403, 403, 200)),  # the whole (short) list: the file at once
+    ("GET", "/projects/catalogue/exports", (302, 403, 403, 303)),  # the export form's address: back to the list
+    ("GET", "/projects/catalogue/exports/{export}", (302, 403, 403, 200)),
+    ("GET", "/projects/catalogue/exports/{export}.xlsx", (302, 403, 403, 200)),
     ("POST", "/projects/catalogue/{pid}/delete", (401, 403, 403, 409)),  # a 期次 was started: not deleted
     ("GET", "/projects/filings", (302, 200, 200, 403)),
     ("POST", "/projects/filings/projects/{pid}/offerings", (401, 409, 404, 403)),
@@ -279,7 +289,7 @@ def test_all_my_endpoints_are_in_the_permission_table(projects_app):
             if any(p in k for p in ("/catalogue", "/filings", "/offerings"))}
     listed = {f"{m} " + u.replace("{pid}", "<int:project_id>").replace("{fid}", "<int:filing_id>")
               .replace("{oid}", "<int:offering_id>").replace("/uploads/notice", "/uploads/<kind>")
-              .replace("{job}", "<int:job_id>")
+              .replace("{job}", "<int:job_id>").replace("{export}", "<int:job_id>")
               for m, u, _ in ENDPOINTS}
     assert mine == listed
 

@@ -96,4 +96,45 @@ class CatalogueImport(Base):
         return IMPORT_STATES[self.state]
 
 
-__all__ = ["Project", "CatalogueImport", "IMPORT_STATES", "MODES", "ONLINE_MODES", "CREDIT_CLASSES"]
+EXPORT_STATES = {"queued": "排队中", "running": "导出中", "done": "导出完成", "failed": "导出失败",
+                 "replaced": "已被新的导出替换"}
+
+
+class CatalogueExport(Base):
+    """One 导出 Excel of a long filtered list (above exports.DIRECT_MAX rows): the web request stores the filter as
+    the clerk had it, the projects-jobs worker writes the .xlsx (catalogue/tasks.py) and the clerk downloads it from
+    the job's page. A clerk keeps one file: when a later export of theirs is done, this one's is removed."""
+
+    __tablename__ = "catalogue_exports"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    actor: Mapped[str] = mapped_column(String(120), index=True)  # Principal.describe(): whose file it is
+    actor_name: Mapped[str] = mapped_column(String(100))
+    # the list's filter at the click (q, year, institution_id, status): the rows are the list so filtered
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(20), default="queued")
+    rows_total: Mapped[int] = mapped_column(Integer)  # counted at the click; the worker writes what it finds
+    rows_done: Mapped[int] = mapped_column(Integer, default=0)
+    data: Mapped[bytes | None] = deferred(mapped_column(LargeBinary, nullable=True))  # the .xlsx, once done
+    size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now, index=True)
+    enqueued_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (
+        CheckConstraint("state IN ('queued', 'running', 'done', 'failed', 'replaced')", name="state_known"),
+        CheckConstraint("rows_total >= 0 AND rows_done >= 0 AND rows_done <= rows_total", name="progress_in_range"),
+        CheckConstraint("(state = 'done') = (data IS NOT NULL)", name="done_has_file"),
+        CheckConstraint("(state IN ('done', 'replaced')) = (size IS NOT NULL)", name="written_has_size"),
+        CheckConstraint("(state = 'failed') = (error IS NOT NULL)", name="failed_has_error"),
+        CheckConstraint("state = 'queued' OR started_at IS NOT NULL", name="started_when_claimed"),
+    )
+
+    @property
+    def state_label(self) -> str:
+        return EXPORT_STATES[self.state]
+
+
+__all__ = ["Project", "CatalogueImport", "IMPORT_STATES", "CatalogueExport", "EXPORT_STATES", "MODES", "ONLINE_MODES",
+           "CREDIT_CLASSES"]

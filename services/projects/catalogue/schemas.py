@@ -58,12 +58,22 @@ class ProjectRowSchema(ZhSchema):
     year = fields.Integer(load_default=None, validate=Range(2000, 2100))
 
 
-class CatalogueQuerySchema(PageArgsSchema, ZhSchema):
+class CatalogueFilterSchema(ZhSchema):
+    """The list's filter: the query of its page, and the hidden fields of its 导出 Excel form."""
+
     q = fields.String(load_default=None, validate=Length(max=100), metadata={"description": "项目编号、名称或负责人"})
     year = fields.Integer(load_default=None, validate=Range(2000, 2100))
     institution_id = fields.Integer(load_default=None, validate=IdRange())
     status = fields.String(load_default=None, validate=OneOf(tuple(CATALOGUE_STATUS_LABELS), CATALOGUE_STATUS_LABELS),
                            metadata={"description": "none_approved 尚无审批通过的期次（年终核对未举办的项目）"})
+
+
+class CatalogueQuerySchema(PageArgsSchema, CatalogueFilterSchema):
+    pass
+
+
+class ExportFormSchema(ZhFormSchema, CatalogueFilterSchema):
+    """导出 Excel of a long list (POST, its CSRF token ignored here): the filter as the list showed it."""
 
 
 class ImportFormSchema(ZhFormSchema):

@@ -370,9 +370,17 @@ def catalogue_page(session: Session, principal: Principal, args: dict[str, Any])
 EXPORT_EXTRA = ("审批通过期次",)  # after the import's own columns: a re-import reads past it
 
 
-def export_workbook(session: Session, principal: Principal, args: dict[str, Any]) -> tuple[bytes, int]:
+def export_count(session: Session, principal: Principal | None, args: dict[str, Any]) -> int:
+    """How many rows 导出 Excel of the list so filtered would write (one count: the request decides direct or job)."""
+    return session.scalar(select(func.count()).select_from(_catalogue_query(principal, args).subquery())) or 0
+
+
+def export_workbook(session: Session, principal: Principal | None, args: dict[str, Any],
+                    progress: Callable[[int, int], None] | None = None) -> tuple[bytes, int]:
     """The list as the page filters it, as an .xlsx whose header row is the import's: the clerk corrects a column
-    and imports the file back (an unchanged row stays 未变), or keeps it as the year's record."""
+    and imports the file back (an unchanged row stays 未变), or keeps it as the year's record. `principal` None is
+    the committee's view (an export job's, catalogue/exports.py); `progress(rows_done, rows_total)` is told once
+    the rows are read (the caller may then end its transaction) and every PROGRESS_EVERY rows written."""
     import io
 
     from openpyxl import Workbook
@@ -383,17 +391,21 @@ def export_workbook(session: Session, principal: Principal, args: dict[str, Any]
     stmt = _catalogue_query(principal, args).order_by(Project.year.desc(), Project.number)
     projects = session.scalars(stmt.limit(MAX_ROWS + 1)).all()
     if len(projects) > MAX_ROWS:
-        raise AppError(422, "too_many_rows", f"一次最多导出 {MAX_ROWS} 项（导入每次也最多 {MAX_ROWS} 行），"
-                                             "请按年度或主办单位筛选后分别导出。")
+        raise AppError(422, "too_many_rows", too_many_to_export())
     approved = approved_counts(session, [p.id for p in projects])
+    total = len(projects)
+    if progress is not None:
+        progress(0, total)
     wb = Workbook()
     ws = wb.active
     ws.title = "项目目录"
-    ws.append([f"省级继续医学教育项目目录 · 导出时间 {clock.fmt(clock.now())} · 共 {len(projects)} 项"])
+    ws.append([f"省级继续医学教育项目目录 · 导出时间 {clock.fmt(clock.now())} · 共 {total} 项"])
     ws.append([*COLUMNS, *EXPORT_EXTRA])
     for cell in ws[2]:
         cell.font = Font(bold=True)
-    for p in projects:
+    for done, p in enumerate(projects):
+        if progress is not None and done and done % PROGRESS_EVERY == 0:
+            progress(done, total)
         values = {name: getattr(p, attr) for name, attr in COLUMNS.items()}
         values.update(学分=fmt_decimal(p.credit_value), 学时=fmt_decimal(p.hours))
         ws.append(text_row(ws, [*values.values(), f"{approved.get(p.id, 0)} / {p.offerings_count}"]))
@@ -402,12 +414,17 @@ def export_workbook(session: Session, principal: Principal, args: dict[str, Any]
     ws.freeze_panes = "A3"
     out = io.BytesIO()
     wb.save(out)
-    return out.getvalue(), len(projects)
+    return out.getvalue(), total
 
 
-def _catalogue_query(principal: Principal, args: dict[str, Any]) -> Any:
+def too_many_to_export() -> str:
+    return (f"一次最多导出 {MAX_ROWS} 项（导入每次也最多 {MAX_ROWS} 行），"
+            "请按年度或主办单位筛选后分别导出。")
+
+
+def _catalogue_query(principal: Principal | None, args: dict[str, Any]) -> Any:
     stmt = select(Project)
-    if principal.role == "institution":
+    if principal is not None and principal.role == "institution":
         stmt = stmt.where(Project.institution_id == principal.institution_id)
     elif args.get("institution_id"):
         stmt = stmt.where(Project.institution_id == args["institution_id"])

@@ -1,12 +1,14 @@
-"""The catalogue import task, on the projects queue (services/projects/worker.py registers it).
+"""The catalogue's jobs, on the projects queue (services/projects/worker.py registers them): 项目目录 导入 (a workbook
+applied) and 导出 Excel of a long list (an .xlsx written).
 
 The web sends the job id (JSON, never pickle) after the commit that stored the job; tests replace `enqueue` and call
-run_import_job(job_id) directly, as the worker would.
+run_import_job(job_id) / run_export_job(job_id) directly, as the worker would.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
@@ -17,12 +19,13 @@ from services.common import clock
 from services.common.logs import brief
 
 from ..db import SERVICE, db
-from . import imports
-from .models import CatalogueImport
+from . import exports, imports
+from .models import CatalogueExport, CatalogueImport
 
 log = logging.getLogger(__name__)
 
 TASK = "projects.import_catalogue"
+EXPORT_TASK = "projects.export_catalogue"
 QUEUE = SERVICE
 
 
@@ -42,27 +45,59 @@ def run_import_job(job_id: int) -> str:
         session.close()
 
 
-def enqueue(job_id: int) -> bool:
-    """Send the job to the projects queue; False when the broker is unreachable (the job's page sends it again)."""
+def run_export_job(job_id: int) -> str:
+    """The task body: write one export job's .xlsx (idempotent: a job not queued is left alone)."""
+    session = db.new_session()
+    try:
+        state = exports.run_export(session, job_id)
+        log.info("catalogue export %s %s", job_id, state)
+        return state
+    except Exception as exc:
+        log.exception("catalogue export %s failed", job_id)
+        exports.fail(session, job_id, exports.FAILED_TIMEOUT if isinstance(exc, SoftTimeLimitExceeded)
+                     else exports.FAILED)
+        return "failed"
+    finally:
+        session.close()
+
+
+def _send_task(task: str, job_id: int) -> bool:
+    """Send the job to the projects queue; False when the broker is unreachable (the job's page sends it
+    again)."""
     from ..worker import celery
 
     try:
-        celery.send_task(TASK, args=[job_id], queue=QUEUE)
+        celery.send_task(task, args=[job_id], queue=QUEUE)
         return True
     except Exception as exc:  # noqa: BLE001 - the job stays queued and is sent again later
-        log.warning("catalogue import %s not queued: %s", job_id, brief(exc))
+        log.warning("catalogue job %s %s not queued: %s", task, job_id, brief(exc))
         return False
 
 
-def send(session: Session, job: CatalogueImport) -> None:
+def enqueue(job_id: int) -> bool:
+    return _send_task(TASK, job_id)
+
+
+def enqueue_export(job_id: int) -> bool:
+    return _send_task(EXPORT_TASK, job_id)
+
+
+def send(session: Session, job: CatalogueImport | CatalogueExport) -> None:
     """After the commit that stored (or found unsent) the job: queue it and remember when."""
-    if enqueue(job.id):
+    if (enqueue_export if isinstance(job, CatalogueExport) else enqueue)(job.id):
         job.enqueued_at = clock.now()
         session.commit()
 
 
-def register(celery: Celery) -> Any:
-    # acks_late (make_celery): a worker killed mid-import gives the message back; the claim skips a job already
-    # begun, and its page fails it past the hard limit
-    return celery.task(name=TASK, acks_late=True, ignore_result=True, soft_time_limit=imports.TIME_LIMIT - 60,
-                       time_limit=imports.TIME_LIMIT)(run_import_job)
+def register(celery: Celery) -> tuple[Any, Any]:
+    """Both tasks, routed to QUEUE (task_routes: a task's own `queue` attribute is deprecated). acks_late
+    (make_celery): a worker killed mid-job gives the message back; the claim skips a job already begun, and its
+    page fails it past the hard limit."""
+    celery.conf.task_routes = {**(celery.conf.task_routes or {}), TASK: {"queue": QUEUE},
+                               EXPORT_TASK: {"queue": QUEUE}}
+
+    def task(name: str, limit: int, body: Callable[[int], str]) -> Any:
+        return celery.task(name=name, acks_late=True, ignore_result=True, soft_time_limit=limit - 60,
+                           time_limit=limit)(body)
+
+    return task(TASK, imports.TIME_LIMIT, run_import_job), task(EXPORT_TASK, exports.TIME_LIMIT, run_export_job)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
@@ -19,22 +19,26 @@ from services.common.web import XLSX, download
 from ..audit import models as audit
 from ..db import db
 from ..institutions.models import Institution
-from . import imports, tasks
-from .models import CatalogueImport
+from . import exports, imports, tasks
+from .models import CatalogueExport, CatalogueImport
 from .schemas import (
     CATALOGUE_STATUS_LABELS,
     CatalogueQuerySchema,
+    ExportFormSchema,
     ImportFormSchema,
     ImportJobSchema,
     ProjectPageSchema,
 )
 from .services import (
+    MAX_ROWS,
     approved_counts,
     catalogue_page,
     delete_project,
+    export_count,
     export_workbook,
     fmt_decimal,
     started_projects,
+    too_many_to_export,
 )
 
 pages = Blueprint("projects_catalogue", __name__, template_folder="templates")
@@ -76,7 +80,8 @@ def _render_list(args: dict[str, Any], form_errors: dict[str, str] | None = None
                            approved=approved_counts(session, ids), status_labels=CATALOGUE_STATUS_LABELS,
                            form_errors=form_errors or {}, fmt_decimal=fmt_decimal, started=started,
                            this_year=import_year or clock.today_local().year,
-                           recent=imports.recent_imports(session)), status
+                           recent=imports.recent_imports(session), direct_max=exports.DIRECT_MAX,
+                           my_export=exports.latest_export(session, current())), status  # type: ignore[arg-type]
 
 
 @pages.get("/projects/catalogue")
@@ -87,14 +92,101 @@ def catalogue_list() -> Any:
     return _render_list(args, import_year=args.get("year"))
 
 
-@pages.get("/projects/catalogue.xlsx")
-@access("reviewer")
-def catalogue_export() -> Any:
-    """导出 Excel: the list as filtered, in the import's columns (the file can be corrected and imported back)."""
-    args = load_query(CatalogueQuerySchema(), QUERY_LABELS)
+def _export_rows(args: dict[str, Any]) -> int:
+    """How many rows the export of this filter writes; more than MAX_ROWS is refused before anything is done."""
+    rows = export_count(db.session(), current(), args)  # type: ignore[arg-type]
+    if rows > MAX_ROWS:
+        raise AppError(422, "too_many_rows", too_many_to_export())
+    return rows
+
+
+def _direct_export(args: dict[str, Any]) -> Any:
     data, _count = export_workbook(db.session(), current(), args)  # type: ignore[arg-type]
     year = f"{args['year']}年度" if args.get("year") else ""
     return download(data, XLSX, "catalogue.xlsx", f"项目目录{year}-{clock.today_local():%Y%m%d}.xlsx")
+
+
+@pages.get("/projects/catalogue.xlsx")
+@access("reviewer")
+def catalogue_export() -> Any:
+    """导出 Excel: the list as filtered, in the import's columns (the file can be corrected and imported back).
+    Up to exports.DIRECT_MAX rows the file comes at once; a longer list (the page offers its POST form instead of
+    this link, so an old bookmark or a list grown since) is sent back to the list, which says how to export it."""
+    args = load_query(CatalogueQuerySchema(), QUERY_LABELS)
+    rows = _export_rows(args)
+    if rows > exports.DIRECT_MAX:
+        flash(f"按当前条件共 {rows} 项，超过 {exports.DIRECT_MAX} 项的导出在后台生成：请点击“导出 Excel”，"
+              "在导出页面查看进度并下载。", "error")
+        keep = keep_args(args, ("q", "year", "institution_id", "status"))
+        return redirect("/projects/catalogue" + (f"?{urlencode(keep)}" if keep else ""), 303)
+    return _direct_export(args)
+
+
+@pages.get("/projects/catalogue/exports")
+@access("reviewer")
+def catalogue_export_again() -> Any:
+    """The export form's address reloaded or reached with Back after a refusal: the list, not a 405."""
+    return redirect("/projects/catalogue", 303)
+
+
+@pages.post("/projects/catalogue/exports")
+@access("reviewer")
+def catalogue_export_start() -> Any:
+    """导出 Excel of the list as it showed (its filter in the form): a long list becomes a job of the projects-jobs
+    worker and the clerk is sent to its page; a short one (the list shrank since) is answered with the file."""
+    args, errors = load_form(ExportFormSchema(), request.form)
+    if errors or args is None:
+        fields = {QUERY_LABELS.get(k, k): v for k, v in errors.items()}
+        raise AppError(422, "invalid_input", "查询条件有误，请返回项目目录修改后重新导出。", fields)
+    rows = _export_rows(args)
+    if rows <= exports.DIRECT_MAX:
+        return _direct_export(args)
+    session = db.session()
+    job = exports.create_export(session, current(), args, rows)  # type: ignore[arg-type]
+    session.commit()
+    if job.enqueued_at is None:  # a double click finds the first job, already sent
+        tasks.send(session, job)
+    return redirect(f"/projects/catalogue/exports/{job.id}", 303)
+
+
+def _followed_export(job_id: int) -> CatalogueExport:
+    """As _followed, for an export: a killed run failed, a lost message sent again."""
+    session = db.session()
+    job = exports.get_export(session, job_id)
+    if exports.fail_if_killed(job):
+        session.commit()
+    if exports.needs_resend(job):
+        tasks.send(session, job)
+    return job
+
+
+@pages.get("/projects/catalogue/exports/<int:job_id>")
+@access("reviewer")
+def catalogue_export_page(job_id: int) -> Any:
+    """排队中 / 导出中 with its progress, refreshing itself; then 下载, why it failed, or which export replaced it."""
+    session = db.session()
+    job = _followed_export(job_id)
+    host = job.filters.get("institution_id")
+    name = session.scalar(select(Institution.name).where(Institution.id == host)) if host else None
+    latest = exports.latest_done(session, job) if job.state == "replaced" else None
+    back = keep_args(job.filters, ("q", "year", "institution_id", "status"))
+    return render_template("projects/catalogue/export.html", job=job, latest=latest,
+                           filter_text=exports.filter_text(job.filters, name),
+                           back="/projects/catalogue" + (f"?{urlencode(back)}" if back else ""),
+                           refresh=job.state in ("queued", "running"), waited=exports.waited_minutes(job))
+
+
+@pages.get("/projects/catalogue/exports/<int:job_id>.xlsx")
+@access("reviewer")
+def catalogue_export_download(job_id: int) -> Any:
+    """The file of a done export (kept until its clerk's next export is done)."""
+    job = exports.get_export(db.session(), job_id)
+    if job.state == "replaced":
+        raise AppError(410, "replaced", "该导出的文件已被同一审核员之后的导出替换，"
+                                        "请在导出页面下载最新的文件或重新导出。")
+    if job.state != "done" or job.data is None:
+        raise AppError(409, "not_ready", "导出尚未完成，请在导出页面等待“导出完成”后再下载。")
+    return download(job.data, XLSX, f"catalogue-export-{job.id}.xlsx", exports.file_name(job))
 
 
 @pages.get("/projects/catalogue/import")
