@@ -495,6 +495,12 @@ class Stack:
                                                   "-Q", "certs-render", "-n", "certs-render@%h", "--concurrency", "1",
                                                   "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
                               background=True))
+        # the committee's 项目目录 imports and exports on a queue of their own, one job at a time: a 20 s import must
+        # not hold up the projects events (decision SMS, award lists) on worker-projects
+        procs.append(Proc("worker-projects-jobs", [py, "-m", "celery", "-A", "services.projects.worker", "worker",
+                                                   "-Q", "projects-jobs", "-n", "projects-jobs@%h", "--concurrency",
+                                                   "1", "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
+                              background=True))
         # one beat per service with periodic tasks: projects' daily deadline reminders (services/projects/reminders),
         # credits' daily notices of printable certificates (services/credits/notices)
         for name in ("projects", "credits"):
@@ -728,7 +734,7 @@ class Stack:
         twice."""
         order = ["gateway", *[f"web-{s}" for s in SERVICES], FAKE_WECHAT, "beat-projects", "beat-credits",
                  *[f"relay-{s}" for s in SERVICES], *[f"worker-{s}" for s in SERVICES], "worker-certs-render",
-                 "redis"]
+                 "worker-projects-jobs", "redis"]
         known = {p.stem for p in self.run_dir.glob("*.pid")} if self.run_dir.exists() else set()
         order += sorted(known - set(order))
         if only is not None:

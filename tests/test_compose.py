@@ -174,11 +174,39 @@ def test_rendered_gateway_configs_are_valid_nginx(tmp_path):
 def test_background_services_yield_the_cpu_to_the_web_services():
     """Under a burst of scans the phones are answered first; workers, beats and relays catch up after."""
     background = [n for n in ALL if n.startswith(("worker-", "beat", "relay-"))]
-    assert len(background) == 2 * len(SERVICES) + 3  # a worker and a relay each, certs-render, two beats
+    # a worker and a relay each, certs-render, projects-jobs, two beats
+    assert len(background) == 2 * len(SERVICES) + 4
     for name in background:
         assert ALL[name].get("cpu_shares", 1024) < 1024, name
     for name in SERVICES:
         assert ALL[name].get("cpu_shares", 1024) == 1024, name
+
+
+def _queues(command: list[str]) -> tuple[str, str] | None:
+    """(queue, concurrency) of a Celery worker's command line; None for anything else."""
+    if "worker" not in command or "-Q" not in command:
+        return None
+    return command[command.index("-Q") + 1], command[command.index("--concurrency") + 1]
+
+
+def test_every_queue_a_task_is_routed_to_has_a_worker_in_both_layouts(tmp_path):
+    """The catalogue's jobs (导入, 导出 Excel) go to projects-jobs, away from the projects events: compose and the
+    local runner each start a worker on it, one job at a time, as they do for
+    certs-render."""
+    from deploy.local import Stack
+    from services.certs.worker import celery as certs
+    from services.projects.worker import celery as projects
+
+    routed = set(SERVICES) | {route["queue"] for app in (projects, certs)
+                              for route in (app.conf.task_routes or {}).values()}
+    assert {"projects-jobs", "certs-render"} <= routed
+    compose = dict(q for svc in ALL.values() if (q := _queues(svc.get("command") or [])))
+    local = dict(q for p in Stack(tmp_path, env={}).processes() if (q := _queues(p.argv)))
+    for layout in (compose, local):
+        assert routed <= set(layout), routed - set(layout)
+        assert layout["projects-jobs"] == "1" and layout["certs-render"] == "1"
+    assert "projects-jobs" in ALL["worker-projects-jobs"]["command"]
+    assert "projects-jobs@$$HOSTNAME" in ALL["worker-projects-jobs"]["healthcheck"]["test"][1]
 
 
 def test_local_run_starts_background_processes_niced(tmp_path):

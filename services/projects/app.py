@@ -11,6 +11,7 @@ from services.common.auth import access, current
 from services.common.web import create_service_app
 
 from . import models  # noqa: F401 - the whole schema is known before the first request
+from .catalogue.tasks import QUEUE as JOBS_QUEUE
 from .db import SERVICE, db
 
 # One package per feature (Indico style); each views module exposes `pages` and/or `api`.
@@ -41,4 +42,5 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             pages.append(module.pages)
         if getattr(module, "api", None) is not None:
             apis.append(module.api)
-    return create_service_app(SERVICE, db, pages, apis, config)
+    # the catalogue's jobs have a queue (and a worker) of their own: its length is watched beside the events'
+    return create_service_app(SERVICE, db, pages, apis, config, queues=(SERVICE, JOBS_QUEUE))

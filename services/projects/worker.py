@@ -4,8 +4,12 @@ Queue "projects" (celery -A services.projects.worker worker -Q projects): consum
 the execution report imports), credits.name_corrected and its own projects.decided (the committee's decisions, told
 to the institution by SMS), and runs the daily deadline reminders (projects.send_reminders), which exactly one beat
 process schedules: celery -A services.projects.worker beat --schedule var/celerybeat-schedule
-It also runs the committee's 项目目录 jobs (services/projects/catalogue/tasks.py): 导入 (projects.import_catalogue:
-one job per uploaded workbook, all rows or none) and 导出 Excel of a long list (projects.export_catalogue)."""
+
+Queue "projects-jobs": the committee's 项目目录 jobs (services/projects/catalogue/tasks.py), 导入
+(projects.import_catalogue: one job per uploaded workbook, all rows or none) and 导出 Excel of a long list
+(projects.export_catalogue), started as a worker of its own, one job at a time, so that a 20 s import never holds
+up the events above:
+    celery -A services.projects.worker worker -Q projects-jobs -n projects-jobs@%h --concurrency 1"""
 
 from celery.schedules import crontab
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 
 import pytest
 from openpyxl import load_workbook
@@ -15,7 +16,7 @@ from services.common import clock
 from services.common.auth import Principal
 from services.projects.catalogue import exports, services
 from services.projects.catalogue.models import CatalogueExport
-from services.projects.catalogue.tasks import run_export_job
+from services.projects.catalogue.tasks import EXPORT_TASK, QUEUE, TASK, run_export_job
 from tests.conftest import login_client
 from tests.projects.test_catalogue import HEADERS
 
@@ -235,3 +236,22 @@ def test_only_the_committee_follows_an_export(projects_app, projects_db, make_pr
         s.close()
     assert login_client(projects_app.test_client(), reviewer[1]).get(
         "/projects/catalogue/exports/999999").status_code == 404
+
+
+def test_the_catalogue_jobs_have_a_queue_of_their_own(projects_app, monkeypatch):
+    """Imports and exports go to projects-jobs (its own worker, one job at a time): a 20 s import no longer waits in
+    front of the decision SMS and award lists on "projects"; /projects/metrics reports both queues."""
+    from services.projects.catalogue import tasks
+    from services.projects.worker import celery
+
+    assert QUEUE == "projects-jobs"
+    for name in (TASK, EXPORT_TASK):
+        assert celery.amqp.router.route({}, name)["queue"].name == QUEUE
+    sent: list[tuple[str, list[int], str]] = []
+    monkeypatch.undo()  # the autouse stubs of enqueue / enqueue_export (this same monkeypatch): the real ones
+    monkeypatch.setattr(celery, "send_task", lambda name, args, queue: sent.append((name, args, queue)))
+    assert tasks.enqueue(5) and tasks.enqueue_export(6)
+    assert sent == [(TASK, [5], QUEUE), (EXPORT_TASK, [6], QUEUE)]
+    metrics = projects_app.test_client().get("/projects/metrics").get_data(as_text=True)
+    assert re.search(r'cme_queue_length\{service="projects",queue="projects-jobs"\} \d', metrics)
+    assert re.search(r'cme_queue_length\{service="projects",queue="projects"\} \d', metrics)

@@ -1,5 +1,7 @@
-"""The catalogue's jobs, on the projects queue (services/projects/worker.py registers them): 项目目录 导入 (a workbook
-applied) and 导出 Excel of a long list (an .xlsx written).
+"""The catalogue's jobs, on the projects worker's queue of their own ("projects-jobs", services/projects/worker.py):
+项目目录 导入 (a workbook applied) and 导出 Excel of a long list (an .xlsx written). A 20 s import on the
+"projects" queue held up the events there (decision SMS, award lists); a worker of its own, one job at a time,
+keeps them apart.
 
 The web sends the job id (JSON, never pickle) after the commit that stored the job; tests replace `enqueue` and call
 run_import_job(job_id) / run_export_job(job_id) directly, as the worker would.
@@ -18,7 +20,7 @@ from sqlalchemy.orm import Session
 from services.common import clock
 from services.common.logs import brief
 
-from ..db import SERVICE, db
+from ..db import db
 from . import exports, imports
 from .models import CatalogueExport, CatalogueImport
 
@@ -26,7 +28,7 @@ log = logging.getLogger(__name__)
 
 TASK = "projects.import_catalogue"
 EXPORT_TASK = "projects.export_catalogue"
-QUEUE = SERVICE
+QUEUE = "projects-jobs"
 
 
 def run_import_job(job_id: int) -> str:
@@ -62,7 +64,7 @@ def run_export_job(job_id: int) -> str:
 
 
 def _send_task(task: str, job_id: int) -> bool:
-    """Send the job to the projects queue; False when the broker is unreachable (the job's page sends it
+    """Send the job to the projects-jobs queue; False when the broker is unreachable (the job's page sends it
     again)."""
     from ..worker import celery
 
