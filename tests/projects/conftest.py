@@ -125,8 +125,8 @@ def ready_filing(projects_app, make_project, frozen, filled):
 
 @pytest.fixture(autouse=True)
 def catalogue_queue(monkeypatch):
-    """项目目录 导入 jobs are sent to the projects worker after their commit; here the ids sent are kept in this list
-    (the broker is no part of these tests) and a test runs the task function itself, as the worker would."""
+    """项目目录 导入 jobs are sent to the projects-jobs worker after their commit; here the ids sent are kept in this
+    list (the broker is no part of these tests) and a test runs the task function itself, as the worker would."""
     from services.projects.catalogue import tasks
 
     sent: list[int] = []

@@ -1,5 +1,5 @@
-"""项目目录 导入 as a job of the projects worker: the request stores the file and answers at once, the worker's task
-applies it (once, all or nothing), and the clerk follows it on its page."""
+"""项目目录 导入 as a job of the projects-jobs worker: the request stores the file and answers at once, the worker's
+task applies it (once, all or nothing), and the clerk follows it on its page."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """项目目录 导入 as a job: the web request checks what is cheap (a file given, its size, that it is an .xlsx zip),
-stores the workbook and answers at once; the projects worker (catalogue/tasks.py) reads and applies it in one
+stores the workbook and answers at once; the projects-jobs worker (catalogue/tasks.py) reads and applies it in one
 transaction, all or nothing, and the clerk follows it on the job's page (排队中 → 导入中 → 导入完成 / 导入失败).
 
 A job is claimed by one UPDATE … WHERE state = 'queued', so a message delivered twice applies it once; a job is
@@ -119,7 +119,7 @@ def job_dict(job: CatalogueImport) -> dict[str, Any]:
             "result": job.result if job.state == "done" else None}
 
 
-# ---------------------------------------------------------------- the run (projects worker)
+# ---------------------------------------------------------------- the run (projects-jobs worker)
 
 def _progress(engine: Engine, job_id: int, done: int, total: int) -> None:
     """Written on a connection of its own and committed at once: the import's transaction is not committed until

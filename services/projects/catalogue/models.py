@@ -56,7 +56,7 @@ IMPORT_STATES = {"queued": "排队中", "running": "导入中", "done": "导入�
 
 
 class CatalogueImport(Base):
-    """One 导入 of a catalogue workbook: the web request stores the file and the projects worker applies it
+    """One 导入 of a catalogue workbook: the web request stores the file and the projects-jobs worker applies it
     (catalogue/tasks.py), so 20000 rows never hold a web request; the clerk follows it on its own page."""
 
     __tablename__ = "catalogue_imports"

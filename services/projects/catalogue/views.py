@@ -57,7 +57,7 @@ def _uploaded_workbook() -> tuple[str, bytes]:
 
 
 def _start_import(year: int | None) -> CatalogueImport:
-    """Store the upload as a job, commit, and only then send it to the projects worker."""
+    """Store the upload as a job, commit, and only then send it to the projects-jobs worker."""
     session = db.session()
     filename, data = _uploaded_workbook()
     job = imports.create_import(session, current(), filename, data, year)  # type: ignore[arg-type]
@@ -200,7 +200,7 @@ def catalogue_import_again() -> Any:
 @pages.post("/projects/catalogue/import")
 @access("reviewer")
 def catalogue_import() -> Any:
-    """The upload is stored as a job and the clerk sent to its page: the projects worker applies it."""
+    """The upload is stored as a job and the clerk sent to its page: the projects-jobs worker applies it."""
     form, errors = load_form(ImportFormSchema(), request.form)
     args = {"page": 1, "per_page": 20}
     if errors:
