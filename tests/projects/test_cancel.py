@@ -107,6 +107,27 @@ def test_once_started_only_the_committee_marks_it_unheld_and_not_with_a_report(
     assert [i["state_label"] for i in listed] == ["未举办"]
 
 
+def test_marking_unheld_says_what_it_undoes(projects_app, projects_db, inst_a, reviewer, ready_filing, frozen):
+    """A 期 marked 未举办 on its first day after doctors scanned (QA walk): nothing said anyone had. The card and
+    its confirmation say the 期 has begun (check-ins are checkin's, so "may have") and how many were awarded."""
+    from tests.projects.test_reports import grant
+
+    _, fid = approved(projects_app, reviewer, ready_filing, inst_a)
+    c = login_client(projects_app.test_client(), reviewer[1])
+    before = c.get(f"/projects/review/filings/{fid}").get_data(as_text=True)
+    assert "标记未举办" in before and 'id="unheld-warning"' not in before
+    assert "确定将第一期标记为未举办吗？标记后不能恢复。" in before
+    clock.set_now(STARTED)
+    page = c.get(f"/projects/review/filings/{fid}").get_data(as_text=True)
+    warning = page.split('id="unheld-warning">')[1].split("</p>")[0]
+    assert warning.startswith("本期已于 2026-03-20 开始，可能已有学员扫码签到：") and "项目未举办" in warning
+    assert f"确定将第一期标记为未举办吗？{warning}标记后不能恢复。" in page
+    offering_id = c.get(f"/projects/api/review/filings/{fid}", headers=bearer(reviewer[1])).get_json()["offering_id"]
+    grant(projects_db, offering_id, inst_a[0].id, 3)
+    page = c.get(f"/projects/review/filings/{fid}").get_data(as_text=True)
+    assert "可能已有学员扫码签到，举办机构已为 3 人授分：标记后这些签到和授分都不会计入学分" in page
+
+
 def test_a_submitted_report_keeps_it_held(projects_app, projects_db, inst_a, reviewer, complete):  # noqa: F811
     from services.projects.filings.models import Filing
 

@@ -230,6 +230,23 @@ def unheld_refused(session: Session, filing: Filing) -> str | None:
     return None
 
 
+def unheld_warning(session: Session, filing: Filing, today: dt.date) -> str:
+    """What marking this approved 期 未举办 undoes, as far as projects knows (check-ins are checkin's): once its
+    first day has come doctors may have scanned, and an award list credits sent means credits that will never take
+    effect. "" before the first day with no list. The clerk reads it beside the button and in the confirmation."""
+    from ..awarded.models import AwardedList  # late: the award lists build on offerings
+
+    parts = []
+    if filing.starts_on is not None and today >= filing.starts_on:
+        parts.append(f"本期已于 {filing.starts_on.isoformat()} 开始，可能已有学员扫码签到")
+    listed = session.scalar(select(AwardedList.count).where(AwardedList.offering_id == filing.offering_id))
+    if listed:
+        parts.append(f"举办机构已为 {listed} 人授分")
+    if not parts:
+        return ""
+    return "，".join(parts) + "：标记后这些签到和授分都不会计入学分，学员的达标情况查询将显示“项目未举办”。"
+
+
 # why an approved 期 cannot be ended by each action now: (the refusal, its code when the state is right)
 _END_REFUSED = {"cancel": (lambda session, filing: cancel_refused(filing), "started"),
                 "mark_unheld": (unheld_refused, "has_report")}

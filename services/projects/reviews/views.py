@@ -27,6 +27,7 @@ from ..filings.services import (
     filing_dict,
     not_held_labels,
     unheld_refused,
+    unheld_warning,
 )
 from ..filings.views import commit, load_cancel
 from ..institutions.models import Institution
@@ -65,7 +66,9 @@ def _render_detail(filing: Any, errors: dict[str, str] | None = None, status: in
                            labels=states.LABELS, action_labels=states.ACTION_LABELS,
                            can_decide=states.can(filing, "approve"), fmt_decimal=fmt_decimal,
                            typed_reason=typed_reason, min_days=MIN_DAYS_BEFORE, earliest=earliest_start(),
-                           unheld_refused=unheld_refused(db.session(), filing)), status
+                           unheld_refused=unheld_refused(db.session(), filing),
+                           unheld_warning=unheld_warning(db.session(), filing, clock.today_local())
+                           if filing.state == "approved" else ""), status
 
 
 @pages.get("/projects/review/filings")
