@@ -60,7 +60,8 @@ class _FactsFields:
     actual_ends_on = CalendarDate(required=True)
     venue = _text(200)
     mode = fields.String(required=True, validate=OneOf(MODES))
-    trainees_count = fields.Integer(required=True, strict=False, validate=Range(1, 100000))
+    # may stay blank in a draft: 导入 of the award list (page 4) fills it; 提交 still asks for it
+    trainees_count = fields.Integer(load_default=None, allow_none=True, strict=False, validate=Range(1, 100000))
     total_hours = OneDecimal(required=True, validate=Range(0.5, 9999))
     organiser = _text(200)
     contact_person = _text(50)
@@ -77,7 +78,7 @@ class _FactsFields:
 
 
 class FactsInSchema(_FactsFields, ZhSchema):
-    """第1页 执行情况 (every field required: 保存本页 replaces the page)."""
+    """第1页 执行情况 (every field but 培训人数 required: 保存本页 replaces the page)."""
 
 
 class FactsFormSchema(_FactsFields, ZhFormSchema):
