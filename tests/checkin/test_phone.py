@@ -617,8 +617,18 @@ def test_invalid_id_and_mobile_show_chinese_errors_and_keep_values(phone, hall):
     assert '<option value="主治医师" selected>' in text
     assert nonce_of(resp) == nonce_of(page)
     assert checkins() == []
-    # corrected, the same form goes through
+    # a reload (WeChat's pull-to-refresh) or the code's link opened again brings back what she typed (QA walk:
+    # it was an empty form), kept sealed for this WeChat account
+    from services.checkin.phone.services import KEPT_COOKIE
+
+    assert bad_id not in phone.get_cookie(KEPT_COOKIE, path="/checkin/").value
+    for again in (phone.get("/checkin/scan"), open_code(phone, token_for(hall["a"], hall["w1"]))):
+        html = again.get_data(as_text=True)
+        assert again.status_code == 200 and "已填入您上次填写的内容" in html
+        assert f'value="{bad_id}"' in html and 'value="12345"' in html and 'value="西安市 第一医院"' in html
+    # corrected, the same form goes through, and nothing is kept any more
     assert submit(phone, nonce_of(resp), identity(1)).status_code == 200
+    assert phone.get_cookie(KEPT_COOKIE, path="/checkin/") is None
 
 
 def test_missing_fields_are_named(phone, hall):

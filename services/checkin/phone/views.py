@@ -386,6 +386,13 @@ def scan_page() -> Any:
                   labels=FIELD_LABELS, **_page_ctx(ticket, window))
 
 
+def _form_again(openid: str, errors: dict[str, str], form_ctx: dict[str, Any]) -> Any:
+    """The form refused as typed, the fields marked; what she typed is also kept (sealed, this WeChat account's)
+    for the form a reload or the next scan shows: a pull-to-refresh emptied it."""
+    response = _phone("form.html", 422, values=_typed(), errors=errors, **form_ctx)
+    return keep_typed(response, openid, _typed(), bool(form_ctx.get("edit")))
+
+
 @pages.post("/checkin/scan")
 @access("public")
 @_in_wechat
@@ -427,20 +434,19 @@ def scan_submit() -> Any:
         form_ctx["edit"] = request.form.get("edit") == "1"
         identity, errors = load_form(_IDENTITY, request.form)
         if errors:
-            return _phone("form.html", 422, values=_typed(), errors=errors, **form_ctx)
+            return _form_again(openid, errors, form_ctx)
         bound = binding_of(db.session(), openid) if form_ctx["edit"] else None
         if bound is not None and pii.id_hash(identity["id_number"]) != bound.trainee.trainee_key:  # type: ignore[index]
             # a typo in her own number while changing her details: said next to the field, nothing flagged
             said = f"与此微信号登记的身份证号码（{bound.trainee.masked_id}）不一致，请核对。"
-            return _phone("form.html", 422, values=_typed(), errors={"id_number": said}, **form_ctx)
+            return _form_again(openid, {"id_number": said}, form_ctx)
     try:
         recorded = _record(ticket, openid, identity)
     except AppError as exc:
         if exc.code == "id_name_mismatch" and identity is not None:
             # refused and kept; the form comes back as typed, the name marked (a typo is mended, not retyped)
             said = f"{exc.message}{HINTS['id_name_mismatch']}"
-            return _phone("form.html", 422, values=_typed(), errors={"name": said, "id_number": "请核对。"},
-                          **form_ctx)
+            return _form_again(openid, {"name": said, "id_number": "请核对。"}, form_ctx)
         if exc.code != "identity_required":
             raise
         # one tap, but this WeChat account is not (or no longer) bound: ask for the form
