@@ -112,13 +112,23 @@ def test_import_creates_updates_and_reports_bad_rows(projects_app, projects_db, 
                             row("2026-01-01-002", inst_b[0].name, mode="线上线下")]), h)
     body = r.get_json()
     assert (body["created"], body["updated"], body["unchanged"], body["errors"]) == (0, 1, 1, [])
-    assert body["updates"] == [{"row": 2, "number": "2026-01-01-001", "changed": "项目名称、学分"}]
+    assert body["updates"] == [{"row": 2, "number": "2026-01-01-001", "changed": "项目名称、学分",
+                                "details": "项目名称：心血管进展 → 心血管进展（修订）；学分：10 → 12"}]
     assert count(projects_db) == 2
     s = projects_db.new_session()
     p = s.scalar(select(Project).where(Project.number == "2026-01-01-001"))
     assert p.title == "心血管进展（修订）" and p.credit_value == Decimal("12") and p.year == 2026
     assert p.institution_id == inst_a[0].id
     s.close()
+    # a project moved to another host: the update names both hosts, not their ids
+    r = upload(c, workbook([row("2026-01-01-001", inst_b[0].name, title="心血管进展（修订）", credit=12)]), h)
+    assert r.get_json()["updates"][0]["details"] == f"主办单位：{inst_a[0].name} → {inst_b[0].name}"
+    from services.projects.audit.models import AuditLog  # the audit entry keeps what changed, old and new
+
+    s = projects_db.new_session()
+    last = s.scalars(select(AuditLog).where(AuditLog.action == "imported").order_by(AuditLog.id.desc())).first()
+    s.close()
+    assert f"2026-01-01-001（主办单位：{inst_a[0].name} → {inst_b[0].name}）" in last.reason
 
 
 def test_a_number_typed_otherwise_is_the_same_project(projects_app, projects_db, inst_a, reviewer):

@@ -175,7 +175,7 @@ def _updated_text(result: ImportResult, most: int = 30) -> str:
     """Which projects an import changed, and what: the audit log must tell a mistaken import from another."""
     if not result.updates:
         return ""
-    shown = "；".join(f"{u.number}（{u.changed}）" for u in result.updates[:most])
+    shown = "；".join(f"{u.number}（{u.details or u.changed}）" for u in result.updates[:most])
     more = f" 等 {len(result.updates)} 项" if len(result.updates) > most else ""
     return f"。更新：{shown}{more}"
 
@@ -205,13 +205,13 @@ def report_workbook(result: ImportResult) -> bytes:
     for e in result.errors:
         ws.append(text_row(ws, [e.row, e.number, e.reason]))
     updated = wb.create_sheet("已更新的项目")
-    updated.append(["行号", "项目编号", "更新的列"])
+    updated.append(["行号", "项目编号", "更新的列", "更新内容（原 → 新）"])
     for u in result.updates:
-        updated.append(text_row(updated, [u.row, u.number, u.changed]))
-    for sheet, widths in ((ws, (8, 20, 80)), (updated, (8, 20, 40))):
+        updated.append(text_row(updated, [u.row, u.number, u.changed, u.details]))
+    for sheet, widths in ((ws, (8, 20, 80)), (updated, (8, 20, 30, 80))):
         for cell in sheet[1]:
             cell.font = Font(bold=True)
-        for col, width in zip("ABC", widths, strict=True):
+        for col, width in zip("ABCD", widths, strict=False):
             sheet.column_dimensions[col].width = width
         sheet.freeze_panes = "A2"
     out = io.BytesIO()

@@ -111,6 +111,7 @@ class RowUpdateSchema(Schema):
     row = fields.Integer()
     number = fields.String()
     changed = fields.String(metadata={"description": "该行更新的列（、分隔）"})
+    details = fields.String(metadata={"description": "各列的更新内容：列：旧值 → 新值（；分隔）"})
 
 
 class ImportResultSchema(Schema):

@@ -56,6 +56,7 @@ class RowUpdate:
     row: int
     number: str
     changed: str  # the labels of the columns the row changed, 、-separated
+    details: str = ""  # each change as 列：旧 → 新, ；-separated: the clerk checks a correction against her file
 
 
 @dataclass
@@ -69,6 +70,18 @@ class ImportResult:
     def as_dict(self) -> dict[str, Any]:
         return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged,
                 "errors": [e.__dict__ for e in self.errors], "updates": [u.__dict__ for u in self.updates]}
+
+
+def _shown(value: Any) -> str:
+    """A catalogue value as the update list says it (a long title cut short)."""
+    if value is None or value == "":
+        return "（空）"
+    if isinstance(value, Decimal):
+        return fmt_decimal(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    text = str(value)
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def _cell_text(value: Any) -> str:
@@ -286,15 +299,22 @@ def import_rows(session: Session, rows: list[tuple[int, dict[str, str]]], year: 
             result.created += 1
         else:
             before = (existing.year, existing.institution_id)  # a row may move to another year or host
-            changed = []
+            changed, details = [], []
             for key, value in values.items():
-                if getattr(existing, key) != value:
+                old = getattr(existing, key)
+                if old != value:
                     setattr(existing, key, value)
-                    changed.append(LABELS.get(key, "主办单位" if key == "institution_id" else key))
+                    label = LABELS.get(key, "主办单位" if key == "institution_id" else key)
+                    if key == "institution_id":  # rare: one look-up for the old host's name
+                        old_host = session.get(Institution, old)
+                        old, value = (old_host.name if old_host else old), inst.name
+                    changed.append(label)
+                    details.append(f"{label}：{_shown(old)} → {_shown(value)}")
             if changed:
                 counted |= {before, (row_year, inst.id)}
                 result.updated += 1
-                result.updates.append(RowUpdate(excel_row, data["number"], "、".join(dict.fromkeys(changed))))
+                result.updates.append(RowUpdate(excel_row, data["number"], "、".join(dict.fromkeys(changed)),
+                                                "；".join(dict.fromkeys(details))))
             else:
                 result.unchanged += 1
     session.flush()
