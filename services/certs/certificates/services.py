@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import distinct, func, select, update
 from sqlalchemy.orm import Session
 
-from services.common import clock
+from services.common import clock, jobs
 from services.common.audit import record_audit
 from services.common.auth import Principal
 from services.common.config import env
@@ -483,13 +483,9 @@ def job_dict(job: ExportJob, existing: bool = False) -> dict[str, Any]:
             "download_url": f"/certs/exports/{job.id}.pdf" if job.state == "done" else None}
 
 
-# queued longer than this: the render worker is down or busy with a big export, and the page says so
-SLOW_QUEUE = dt.timedelta(minutes=2)
-
-
 def waited_long(job: ExportJob) -> bool:
     """Still 排队中 long after it was asked for (the walk's page said "请稍候" for as long as the worker was down)."""
-    return job.state == "queued" and job.created_at < clock.now() - SLOW_QUEUE
+    return jobs.waited_minutes(job) is not None
 
 
 KILLED = ("证书生成中途停止（生成服务重启或超时），本次导出未完成。请重新导出；如多次出现，请联系陕西省继续医学"
@@ -497,19 +493,12 @@ KILLED = ("证书生成中途停止（生成服务重启或超时），本次导
 
 
 def fail_if_killed(job: ExportJob) -> bool:
-    """A job still 'running' past the render task's hard time limit was killed with its worker (the limit itself, an
-    OOM kill, a restart) and will never end: it is failed with a sentence, so its page offers to export again instead
-    of 正在生成 for good. True when it changed (the caller commits)."""
-    if job.state != "running" or (job.started_at or job.created_at) > clock.now() - dt.timedelta(
-            seconds=RENDER_TIME_LIMIT):
-        return False
-    job.state, job.error, job.finished_at = "failed", KILLED, clock.now()
-    return True
+    """A job still 'running' past the render task's hard time limit was killed with its worker: failed, so its page
+    offers to export again instead of 正在生成 for good."""
+    return jobs.fail_if_killed(job, RENDER_TIME_LIMIT, KILLED)
 
 
-def needs_resend(job: ExportJob, after: dt.timedelta = dt.timedelta(minutes=2)) -> bool:
-    """A queued job whose message got lost (Redis down at the time) is sent again by its progress page."""
-    return job.state == "queued" and (job.enqueued_at is None or job.enqueued_at < clock.now() - after)
+needs_resend = jobs.needs_resend
 
 
 # ---------------------------------------------------------------- the render run (worker)

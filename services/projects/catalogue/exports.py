@@ -15,13 +15,12 @@ its page.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from services.common import clock
+from services.common import clock, jobs
 from services.common.auth import Principal
 from services.common.errors import AppError
 
@@ -40,7 +39,6 @@ FAILED = "导出失败。请返回项目目录重新导出；如仍失败，请�
 FAILED_TIMEOUT = "导出超时（系统繁忙），请稍后重新导出，或按年度或主办单位筛选后分别导出。"
 KILLED = "导出中途停止（导出服务重启或超时），请返回项目目录重新导出；如多次出现，请联系系统管理员。"
 # queued longer than this: the worker is down or busy, and the page says so
-SLOW_QUEUE = dt.timedelta(minutes=2)
 
 
 def filters_of(args: dict[str, Any]) -> dict[str, Any]:
@@ -98,25 +96,12 @@ def filter_text(filters: dict[str, Any], institution_name: str | None) -> str:
     return "，".join(parts) or "全部项目"
 
 
-def waited_minutes(job: CatalogueExport) -> int | None:
-    """Minutes a job has been 排队中, once that is long (the worker is down or busy); None otherwise."""
-    if job.state != "queued" or job.created_at >= clock.now() - SLOW_QUEUE:
-        return None
-    return int((clock.now() - job.created_at).total_seconds() // 60)
-
-
-def needs_resend(job: CatalogueExport, after: dt.timedelta = SLOW_QUEUE) -> bool:
-    """A queued job whose message got lost (Redis down at the time) is sent again by its page."""
-    return job.state == "queued" and (job.enqueued_at is None or job.enqueued_at < clock.now() - after)
+waited_minutes = jobs.waited_minutes
+needs_resend = jobs.needs_resend
 
 
 def fail_if_killed(job: CatalogueExport) -> bool:
-    """A job still 导出中 past the task's hard time limit was killed with its worker: failed with a sentence. True
-    when it changed (the caller commits)."""
-    if job.state != "running" or (job.started_at or job.created_at) > clock.now() - dt.timedelta(seconds=TIME_LIMIT):
-        return False
-    job.state, job.error, job.finished_at = "failed", KILLED, clock.now()
-    return True
+    return jobs.fail_if_killed(job, TIME_LIMIT, KILLED)
 
 
 def file_name(job: CatalogueExport) -> str:

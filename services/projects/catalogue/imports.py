@@ -10,7 +10,6 @@ was lost is sent again by its page.
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import zipfile
 from typing import Any
@@ -19,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from services.common import clock
+from services.common import clock, jobs
 from services.common.auth import Principal
 from services.common.db import xact_lock
 from services.common.errors import AppError
@@ -44,7 +43,6 @@ FAILED = "导入失败，项目目录未作任何修改。请重新导入；如�
 FAILED_TIMEOUT = "导入超时（文件较大或系统繁忙），项目目录未作任何修改。请稍后重新导入，或将文件分成几份分别导入。"
 KILLED = ("导入中途停止（导入服务重启或超时），项目目录未作任何修改。请重新导入；如多次出现，请联系系统管理员。")
 # queued longer than this: the worker is down or busy, and the page says so
-SLOW_QUEUE = dt.timedelta(minutes=2)
 
 
 def check_upload(filename: str, data: bytes) -> None:
@@ -88,25 +86,12 @@ def recent_imports(session: Session, limit: int = 5) -> list[CatalogueImport]:
     return list(session.scalars(select(CatalogueImport).order_by(CatalogueImport.id.desc()).limit(limit)))
 
 
-def waited_minutes(job: CatalogueImport) -> int | None:
-    """Minutes a job has been 排队中, once that is long (the worker is down or busy); None otherwise."""
-    if job.state != "queued" or job.created_at >= clock.now() - SLOW_QUEUE:
-        return None
-    return int((clock.now() - job.created_at).total_seconds() // 60)
-
-
-def needs_resend(job: CatalogueImport, after: dt.timedelta = SLOW_QUEUE) -> bool:
-    """A queued job whose message got lost (Redis down at the time) is sent again by its page."""
-    return job.state == "queued" and (job.enqueued_at is None or job.enqueued_at < clock.now() - after)
+waited_minutes = jobs.waited_minutes
+needs_resend = jobs.needs_resend
 
 
 def fail_if_killed(job: CatalogueImport) -> bool:
-    """A job still 导入中 past the task's hard time limit was killed with its worker and will never end: failed with
-    a sentence (its transaction died with it, so nothing was applied). True when it changed (the caller commits)."""
-    if job.state != "running" or (job.started_at or job.created_at) > clock.now() - dt.timedelta(seconds=TIME_LIMIT):
-        return False
-    job.state, job.error, job.finished_at = "failed", KILLED, clock.now()
-    return True
+    return jobs.fail_if_killed(job, TIME_LIMIT, KILLED)
 
 
 def job_dict(job: CatalogueImport) -> dict[str, Any]:

@@ -1,0 +1,35 @@
+"""The life of a background job's row as its page sees it (a certificate export, a catalogue import or export):
+each service keeps its own job table with `state` (queued, running, done, failed), `created_at`, `enqueued_at`,
+`started_at`, `finished_at` and `error`; these rules read and mend such a row the same way everywhere."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from . import clock
+
+# queued longer than this: the worker is down or busy, the page says so and sends the job's message again
+SLOW_QUEUE = dt.timedelta(minutes=2)
+
+
+def waited_minutes(job: Any, slow: dt.timedelta = SLOW_QUEUE) -> int | None:
+    """Minutes a job has been 排队中, once that is long; None otherwise."""
+    if job.state != "queued" or job.created_at >= clock.now() - slow:
+        return None
+    return int((clock.now() - job.created_at).total_seconds() // 60)
+
+
+def needs_resend(job: Any, after: dt.timedelta = SLOW_QUEUE) -> bool:
+    """A queued job whose message got lost (Redis down at the time) is sent again by its page."""
+    return job.state == "queued" and (job.enqueued_at is None or job.enqueued_at < clock.now() - after)
+
+
+def fail_if_killed(job: Any, time_limit: int, message: str) -> bool:
+    """A job still running past its task's hard time limit was killed with its worker (the limit itself, an OOM
+    kill, a restart) and will never end: it is failed with `message`, so its page offers to try again instead of
+    showing progress for good. True when it changed (the caller commits)."""
+    if job.state != "running" or (job.started_at or job.created_at) > clock.now() - dt.timedelta(seconds=time_limit):
+        return False
+    job.state, job.error, job.finished_at = "failed", message, clock.now()
+    return True
