@@ -345,6 +345,16 @@ def test_the_page_reads_the_shanghai_day_of_the_moved_clock(credits_app, make_ac
 # ---------------------------------------------------------------- page and API
 
 
+def test_a_year_with_nothing_effective_offers_no_big_export_button(credits_app, make_account, add_award):
+    """A doctor with only a pending award (or none) was shown the big 导出学分证书 leading to an empty list (QA
+    walk): the page says nothing of that year prints yet and only links to her certificates."""
+    clock.set_now(T0)
+    add_award(title="待审项目", credit_class="Ⅰ类", value="2", state="pending")
+    html = login_client(credits_app.test_client(), make_account()).get(PAGE).get_data(as_text=True)
+    assert "导出学分证书</a>" not in html and "2026年度暂无已生效的学分，尚无可导出的学分证书。" in html
+    assert '<a class="button secondary" href="/certs/my?year=2026">查看学分证书</a>' in html
+
+
 def test_page_renders_for_the_phone(credits_app, make_account, add_award):
     clock.set_now(T0)
     add_award(title="心血管急危重症诊治进展", credit_class="Ⅰ类", value="7")
@@ -363,6 +373,7 @@ def test_page_renders_for_the_phone(credits_app, make_account, add_award):
         assert label in html, label
     assert ID_NUMBER not in html
     assert '<a class="button big" href="/certs/my?year=2026">导出学分证书</a>' in html  # that year's, ticked
+    assert 'id="no-certs"' not in html
     assert 'href="/credits/compliance?year=2025"' in html and "往年项目" not in html
     older = client.get(f"{PAGE}?year=2025&from=singlemessage").get_data(as_text=True)
     blank = client.get(f"{PAGE}?year=")  # a blank year is the page as opened, ２０２５ is 2025
