@@ -543,6 +543,7 @@ def desk_offerings(session: Session, trainee_key: str) -> list[dict[str, Any]]:
     scans = {r.offering_id: r for r in session.execute(
         select(AttendanceRecord.offering_id, func.count().label("n"),
                func.sum(case((AttendanceRecord.forced, 1), else_=0)).label("forced"),
+               func.sum(case((AttendanceRecord.window_kind == "sign_out", 1), else_=0)).label("sign_outs"),
                func.min(AttendanceRecord.scanned_at).label("first"),
                func.max(AttendanceRecord.scanned_at).label("last"))
         .where(AttendanceRecord.trainee_key == trainee_key).group_by(AttendanceRecord.offering_id))}
@@ -572,6 +573,7 @@ def desk_offerings(session: Session, trainee_key: str) -> list[dict[str, Any]]:
             "project": f"{o.project_number} {o.project_title} {o.seq_label}" if o else f"期次 {oid}",
             "institution": o.institution_name if o else "",
             "checkins": scan.n if scan else 0, "forced": int(scan.forced or 0) if scan else 0,
+            "sign_outs": int(scan.sign_outs or 0) if scan else 0,
             "first": scan.first if scan else None, "last": scan.last if scan else None,
             "status": _credit_status(o, award, oid in granted, excluded.get(oid), oid in valid_now),
         })
