@@ -7,6 +7,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
 from . import clock
 
 # queued longer than this: the worker is down or busy, the page says so and sends the job's message again
@@ -33,3 +36,24 @@ def fail_if_killed(job: Any, time_limit: int, message: str) -> bool:
         return False
     job.state, job.error, job.finished_at = "failed", message, clock.now()
     return True
+
+
+def claim(session: Session, model: Any, job_id: int) -> tuple[bool, Any]:
+    """(claimed, the job or None): queued → running, once (UPDATE … WHERE state = 'queued', committed), so a message
+    delivered twice runs the job once; a job not queued is left as it is."""
+    claimed = session.execute(update(model).where(model.id == job_id, model.state == "queued")
+                              .values(state="running", started_at=clock.now())).rowcount
+    session.commit()
+    return bool(claimed), session.get(model, job_id)
+
+
+def fail(session: Session, model: Any, job_id: int, message: str) -> None:
+    """The job failed with `message` (what its user does next); whatever its transaction wrote is rolled back. A job
+    already ended is left as it is."""
+    session.rollback()
+    now = clock.now()
+    job = session.get(model, job_id)
+    if job is not None and job.state in ("queued", "running"):
+        job.state, job.error, job.finished_at = "failed", message, now
+        job.started_at = job.started_at or now
+        session.commit()

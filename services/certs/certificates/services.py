@@ -603,11 +603,7 @@ def _page_sources(session: Session, ids: list[int], fresh: dict[int, tuple[bytes
 
 
 def fail_job(session: Session, job_id: int, message: str) -> None:
-    session.rollback()
-    job = session.get(ExportJob, job_id)
-    if job is not None and job.state in ("queued", "running"):
-        job.state, job.finished_at, job.error = "failed", clock.now(), message
-        session.commit()
+    jobs.fail(session, ExportJob, job_id, message)
 
 
 # ---------------------------------------------------------------- the committee

@@ -38,7 +38,6 @@ NOT_FOUND = "该导出记录不存在。"
 FAILED = "导出失败。请返回项目目录重新导出；如仍失败，请联系系统管理员。"
 FAILED_TIMEOUT = "导出超时（系统繁忙），请稍后重新导出，或按年度或主办单位筛选后分别导出。"
 KILLED = "导出中途停止（导出服务重启或超时），请返回项目目录重新导出；如多次出现，请联系系统管理员。"
-# queued longer than this: the worker is down or busy, and the page says so
 
 
 def filters_of(args: dict[str, Any]) -> dict[str, Any]:
@@ -114,11 +113,7 @@ def file_name(job: CatalogueExport) -> str:
 def run_export(session: Session, job_id: int) -> str:
     """Claim the job, write the list as filtered into an .xlsx, keep it and remove the clerk's earlier files.
     Returns the job's state ('missing' for no such job); a job not queued is left as it is."""
-    claimed = session.execute(update(CatalogueExport)
-                              .where(CatalogueExport.id == job_id, CatalogueExport.state == "queued")
-                              .values(state="running", started_at=clock.now())).rowcount
-    session.commit()
-    job = session.get(CatalogueExport, job_id)
+    claimed, job = jobs.claim(session, CatalogueExport, job_id)
     if not claimed or job is None:
         return job.state if job is not None else "missing"
 
@@ -143,11 +138,4 @@ def run_export(session: Session, job_id: int) -> str:
 
 
 def fail(session: Session, job_id: int, message: str) -> None:
-    """The job failed with `message` (what the clerk does next)."""
-    session.rollback()
-    now = clock.now()
-    job = session.get(CatalogueExport, job_id)
-    if job is not None and job.state in ("queued", "running"):
-        job.state, job.error, job.finished_at = "failed", message, now
-        job.started_at = job.started_at or now
-        session.commit()
+    jobs.fail(session, CatalogueExport, job_id, message)

@@ -42,7 +42,6 @@ NOT_XLSX = "无法读取该文件，请上传 .xlsx 格式的 Excel 工作簿。
 FAILED = "导入失败，项目目录未作任何修改。请重新导入；如仍失败，请联系系统管理员。"
 FAILED_TIMEOUT = "导入超时（文件较大或系统繁忙），项目目录未作任何修改。请稍后重新导入，或将文件分成几份分别导入。"
 KILLED = ("导入中途停止（导入服务重启或超时），项目目录未作任何修改。请重新导入；如多次出现，请联系系统管理员。")
-# queued longer than this: the worker is down or busy, and the page says so
 
 
 def check_upload(filename: str, data: bytes) -> None:
@@ -117,11 +116,7 @@ def _progress(engine: Engine, job_id: int, done: int, total: int) -> None:
 def run_import(session: Session, job_id: int) -> str:
     """Claim the job, read its workbook, apply every row in one transaction with the audit entry, and keep the
     result. Returns the job's state ('missing' for no such job); a job not queued is left as it is."""
-    claimed = session.execute(update(CatalogueImport)
-                              .where(CatalogueImport.id == job_id, CatalogueImport.state == "queued")
-                              .values(state="running", started_at=clock.now())).rowcount
-    session.commit()
-    job = session.get(CatalogueImport, job_id)
+    claimed, job = jobs.claim(session, CatalogueImport, job_id)
     if not claimed or job is None:
         return job.state if job is not None else "missing"
     try:
@@ -166,14 +161,7 @@ def _updated_text(result: ImportResult, most: int = 30) -> str:
 
 
 def fail(session: Session, job_id: int, message: str) -> None:
-    """The job failed with `message` (what the clerk does next); whatever its transaction wrote is rolled back."""
-    session.rollback()
-    now = clock.now()
-    job = session.get(CatalogueImport, job_id)
-    if job is not None and job.state in ("queued", "running"):
-        job.state, job.error, job.finished_at = "failed", message, now
-        job.started_at = job.started_at or now
-        session.commit()
+    jobs.fail(session, CatalogueImport, job_id, message)
 
 
 def report_workbook(result: ImportResult) -> bytes:
