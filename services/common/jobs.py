@@ -5,6 +5,7 @@ each service keeps its own job table with `state` (queued, running, done, failed
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import update
@@ -36,6 +37,17 @@ def fail_if_killed(job: Any, time_limit: int, message: str) -> bool:
         return False
     job.state, job.error, job.finished_at = "failed", message, clock.now()
     return True
+
+
+def mend(session: Session, job: Any, time_limit: int, killed: str, send: Callable[[Session, Any], None]) -> Any:
+    """What a job's page (and its status API) does, each time it is read, for a job that would otherwise never end:
+    a run killed past `time_limit` is failed with `killed` (committed), a queued job whose message was lost is sent
+    again with `send(session, job)`. Returns the job."""
+    if fail_if_killed(job, time_limit, killed):
+        session.commit()
+    if needs_resend(job):
+        send(session, job)
+    return job
 
 
 def claim(session: Session, model: Any, job_id: int) -> tuple[bool, Any]:

@@ -483,22 +483,8 @@ def job_dict(job: ExportJob, existing: bool = False) -> dict[str, Any]:
             "download_url": f"/certs/exports/{job.id}.pdf" if job.state == "done" else None}
 
 
-def waited_long(job: ExportJob) -> bool:
-    """Still 排队中 long after it was asked for (the walk's page said "请稍候" for as long as the worker was down)."""
-    return jobs.waited_minutes(job) is not None
-
-
 KILLED = ("证书生成中途停止（生成服务重启或超时），本次导出未完成。请重新导出；如多次出现，请联系陕西省继续医学"
           "教育委员会。")
-
-
-def fail_if_killed(job: ExportJob) -> bool:
-    """A job still 'running' past the render task's hard time limit was killed with its worker: failed, so its page
-    offers to export again instead of 正在生成 for good."""
-    return jobs.fail_if_killed(job, RENDER_TIME_LIMIT, KILLED)
-
-
-needs_resend = jobs.needs_resend
 
 
 # ---------------------------------------------------------------- the render run (worker)

@@ -18,7 +18,7 @@ from urllib.parse import quote
 from flask import Blueprint, flash, make_response, redirect, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
 
-from services.common import clock, pii
+from services.common import clock, jobs, pii
 from services.common.auth import COOKIE, Principal, access, check_public_csrf, current, trainee_login_url
 from services.common.errors import AppError, wants_json
 from services.common.formats import fmt_credits
@@ -186,23 +186,24 @@ def export_create() -> Any:
 
 # ---------------------------------------------------------------- export jobs (trainee or institution)
 
+def _mended(session: Any, job: Any) -> Any:
+    """A render killed past its hard time limit is failed (its page offers to export again instead of 正在生成 for
+    good), a queued job whose message was lost is sent again."""
+    return jobs.mend(session, job, tasks.RENDER_TIME_LIMIT, svc.KILLED, tasks.send)
+
+
 @pages.get("/certs/exports/<int:job_id>")
 @access("trainee", "institution")
 def export_page(job_id: int) -> Any:
     session = db.session()
-    job = svc.get_job(session, _me(), job_id)
-    if svc.fail_if_killed(job):
-        session.commit()
-    if svc.needs_resend(job):
-        tasks.send(session, job)
+    job = _mended(session, svc.get_job(session, _me(), job_id))
     layout = "certs/_layout.html" if _me().role == "trainee" else "base.html"
     stale = svc.outdated(session, job)
     existing = load_query(ExportPageQuery(), {"existing": EXISTING})["existing"] and job.state == "done" and not stale
     return render_template("certs/export.html", job=job, layout=layout, stale=stale.message if stale else None,
                            existing=existing,
                            refresh=job.state in ("queued", "running"),
-                           waited=int((clock.now() - job.created_at).total_seconds() // 60) if svc.waited_long(job)
-                           else None)
+                           waited=jobs.waited_minutes(job))
 
 
 @pages.get("/certs/exports/<int:job_id>.pdf")
@@ -430,11 +431,7 @@ def api_export_create() -> Any:
 @api.doc(security=BEARER, summary="导出进度；完成后 download_url 给出 PDF 地址")
 def api_export(job_id: int) -> Any:
     session = db.session()
-    job = svc.get_job(session, _me(), job_id)
-    if svc.fail_if_killed(job):
-        session.commit()
-    if svc.needs_resend(job):
-        tasks.send(session, job)
+    job = _mended(session, svc.get_job(session, _me(), job_id))
     return svc.job_dict(job)
 
 

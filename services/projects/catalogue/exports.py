@@ -95,13 +95,6 @@ def filter_text(filters: dict[str, Any], institution_name: str | None) -> str:
     return "，".join(parts) or "全部项目"
 
 
-waited_minutes = jobs.waited_minutes
-needs_resend = jobs.needs_resend
-
-
-def fail_if_killed(job: CatalogueExport) -> bool:
-    return jobs.fail_if_killed(job, TIME_LIMIT, KILLED)
-
 
 def file_name(job: CatalogueExport) -> str:
     year = f"{job.filters['year']}年度" if job.filters.get("year") else ""

@@ -85,13 +85,6 @@ def recent_imports(session: Session, limit: int = 5) -> list[CatalogueImport]:
     return list(session.scalars(select(CatalogueImport).order_by(CatalogueImport.id.desc()).limit(limit)))
 
 
-waited_minutes = jobs.waited_minutes
-needs_resend = jobs.needs_resend
-
-
-def fail_if_killed(job: CatalogueImport) -> bool:
-    return jobs.fail_if_killed(job, TIME_LIMIT, KILLED)
-
 
 def job_dict(job: CatalogueImport) -> dict[str, Any]:
     """The JSON status: state, progress and, once done, the result in ImportResultSchema's shape."""

@@ -9,7 +9,7 @@ from flask import Blueprint, flash, redirect, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
 from sqlalchemy import select
 
-from services.common import clock
+from services.common import clock, jobs
 from services.common.auth import access, current
 from services.common.errors import AppError
 from services.common.inputs import keep_args, load_query
@@ -150,14 +150,9 @@ def catalogue_export_start() -> Any:
 
 
 def _followed_export(job_id: int) -> CatalogueExport:
-    """As _followed, for an export: a killed run failed, a lost message sent again."""
+    """As _followed, for an export."""
     session = db.session()
-    job = exports.get_export(session, job_id)
-    if exports.fail_if_killed(job):
-        session.commit()
-    if exports.needs_resend(job):
-        tasks.send(session, job)
-    return job
+    return jobs.mend(session, exports.get_export(session, job_id), exports.TIME_LIMIT, exports.KILLED, tasks.send)
 
 
 @pages.get("/projects/catalogue/exports/<int:job_id>")
@@ -173,7 +168,7 @@ def catalogue_export_page(job_id: int) -> Any:
     return render_template("projects/catalogue/export.html", job=job, latest=latest,
                            filter_text=exports.filter_text(job.filters, name),
                            back="/projects/catalogue" + (f"?{urlencode(back)}" if back else ""),
-                           refresh=job.state in ("queued", "running"), waited=exports.waited_minutes(job))
+                           refresh=job.state in ("queued", "running"), waited=jobs.waited_minutes(job))
 
 
 @pages.get("/projects/catalogue/exports/<int:job_id>.xlsx")
@@ -218,12 +213,7 @@ def _followed(job_id: int) -> CatalogueImport:
     """The job, with what its page or status does for a job that would otherwise never end: a killed run failed,
     a lost message sent again."""
     session = db.session()
-    job = imports.get_import(session, job_id)
-    if imports.fail_if_killed(job):
-        session.commit()
-    if imports.needs_resend(job):
-        tasks.send(session, job)
-    return job
+    return jobs.mend(session, imports.get_import(session, job_id), imports.TIME_LIMIT, imports.KILLED, tasks.send)
 
 
 @pages.get("/projects/catalogue/imports/<int:job_id>")
@@ -233,7 +223,7 @@ def catalogue_import_page(job_id: int) -> Any:
     job = _followed(job_id)
     result = job.result if job.state == "done" else None
     return render_template("projects/catalogue/import.html", job=job, result=result, shown=imports.SHOWN_ROWS,
-                           refresh=job.state in ("queued", "running"), waited=imports.waited_minutes(job))
+                           refresh=job.state in ("queued", "running"), waited=jobs.waited_minutes(job))
 
 
 @pages.get("/projects/catalogue/imports/<int:job_id>/report.xlsx")
