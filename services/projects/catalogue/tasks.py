@@ -33,31 +33,25 @@ QUEUE = "projects-jobs"
 
 def run_import_job(job_id: int) -> str:
     """The task body: apply one import job (idempotent: a job not queued is left alone)."""
-    session = db.new_session()
-    try:
-        state = imports.run_import(session, job_id)
-        log.info("catalogue import %s %s", job_id, state)
-        return state
-    except Exception as exc:
-        log.exception("catalogue import %s failed", job_id)  # what failed is for the log; the page says what to do
-        imports.fail(session, job_id, imports.FAILED_TIMEOUT if isinstance(exc, SoftTimeLimitExceeded)
-                     else imports.FAILED)
-        return "failed"
-    finally:
-        session.close()
+    return _run("import", imports, imports.run_import, job_id)
 
 
 def run_export_job(job_id: int) -> str:
     """The task body: write one export job's .xlsx (idempotent: a job not queued is left alone)."""
+    return _run("export", exports, exports.run_export, job_id)
+
+
+def _run(what: str, module: Any, body: Callable[[Session, int], str], job_id: int) -> str:
+    """Run a job in a session of its own; an exception fails it with the module's sentence (a timeout's own)."""
     session = db.new_session()
     try:
-        state = exports.run_export(session, job_id)
-        log.info("catalogue export %s %s", job_id, state)
+        state = body(session, job_id)
+        log.info("catalogue %s %s %s", what, job_id, state)
         return state
     except Exception as exc:
-        log.exception("catalogue export %s failed", job_id)
-        exports.fail(session, job_id, exports.FAILED_TIMEOUT if isinstance(exc, SoftTimeLimitExceeded)
-                     else exports.FAILED)
+        log.exception("catalogue %s %s failed", what, job_id)  # what failed is for the log; the page says what to do
+        module.fail(session, job_id, module.FAILED_TIMEOUT if isinstance(exc, SoftTimeLimitExceeded)
+                    else module.FAILED)
         return "failed"
     finally:
         session.close()
