@@ -36,7 +36,7 @@ from typing import Any, NoReturn
 import redis
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import String, case, func, literal, select
+from sqlalchemy import String, func, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -50,7 +50,7 @@ from services.common.formats import fmt_credits
 from services.common.logs import brief
 from services.common.sms_codes import CODE_TTL, PendingSms
 
-from ..attendance.models import AttendanceRecord
+from ..attendance.models import AttendanceRecord, scans_by_offering
 from ..audit import AuditLog
 from .models import SmsCode, TraineeAccount
 from .passwords import initial_password_candidates, normalize_password_input
@@ -540,13 +540,7 @@ def desk_offerings(session: Session, trainee_key: str) -> list[dict[str, Any]]:
     from ..awards.models import AwardExclusion, CreditAward  # late: awards builds on accounts
     from ..offerings.models import OfferingCredit
 
-    scans = {r.offering_id: r for r in session.execute(
-        select(AttendanceRecord.offering_id, func.count().label("n"),
-               func.sum(case((AttendanceRecord.forced, 1), else_=0)).label("forced"),
-               func.sum(case((AttendanceRecord.window_kind == "sign_out", 1), else_=0)).label("sign_outs"),
-               func.min(AttendanceRecord.scanned_at).label("first"),
-               func.max(AttendanceRecord.scanned_at).label("last"))
-        .where(AttendanceRecord.trainee_key == trainee_key).group_by(AttendanceRecord.offering_id))}
+    scans = {r.offering_id: r for r in session.execute(scans_by_offering(trainee_key))}
     awards: dict[int, Any] = {}
     for a in session.scalars(select(CreditAward).where(CreditAward.trainee_key == trainee_key)
                              .order_by(CreditAward.id)):
@@ -572,9 +566,9 @@ def desk_offerings(session: Session, trainee_key: str) -> list[dict[str, Any]]:
             "offering_id": oid, "starts_on": o.starts_on if o else None, "ends_on": o.ends_on if o else None,
             "project": f"{o.project_number} {o.project_title} {o.seq_label}" if o else f"期次 {oid}",
             "institution": o.institution_name if o else "",
-            "checkins": scan.n if scan else 0, "forced": int(scan.forced or 0) if scan else 0,
-            "sign_outs": int(scan.sign_outs or 0) if scan else 0,
-            "first": scan.first if scan else None, "last": scan.last if scan else None,
+            "checkins": scan.checkins if scan else 0, "forced": scan.forced if scan else 0,
+            "sign_outs": scan.sign_outs if scan else 0,
+            "first": scan.first_scan if scan else None, "last": scan.last_scan if scan else None,
             "status": _credit_status(o, award, oid in granted, excluded.get(oid), oid in valid_now),
         })
     return sorted(rows, key=lambda r: (r["starts_on"] or dt.date.min, r["offering_id"]), reverse=True)

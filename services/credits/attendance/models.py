@@ -5,8 +5,9 @@ as they travelled; the trainee's key is the keyed hash of the ID number (the sam
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, CheckConstraint, Integer, Select, String, UniqueConstraint, case, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.common import clock
@@ -14,7 +15,7 @@ from services.common.db import UTCDateTime
 
 from ..db import Base
 
-__all__ = ["AttendanceRecord"]
+__all__ = ["AttendanceRecord", "scans_by_offering"]
 
 
 class AttendanceRecord(Base):
@@ -48,3 +49,16 @@ class AttendanceRecord(Base):
         CheckConstraint("window_ends_at > window_starts_at", name="window_in_order"),
         CheckConstraint("window_kind IN ('sign_in', 'sign_out')", name="window_kind_known"),
     )
+
+
+def scans_by_offering(trainee_key: Any) -> Select[Any]:
+    """A trainee's check-ins per offering (`trainee_key`: a value or a bind parameter): offering_id, checkins (代签
+    included), forced (代签), sign_outs (scans of 签退 windows: a 签到 and its 签退 are not two 签到), first_scan,
+    last_scan; on the trainee_key index. Her 达标情况查询 and the committee's 学员账号 read the same figures."""
+    records = AttendanceRecord.__table__
+    return (select(records.c.offering_id, func.count().label("checkins"),
+                   func.count(case((records.c.forced, 1))).label("forced"),
+                   func.count(case((records.c.window_kind == "sign_out", 1))).label("sign_outs"),
+                   func.min(records.c.scanned_at).label("first_scan"),
+                   func.max(records.c.scanned_at).label("last_scan"))
+            .where(records.c.trainee_key == trainee_key).group_by(records.c.offering_id))

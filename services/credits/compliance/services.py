@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, bindparam, case, exists, func, select
+from sqlalchemy import Row, bindparam, exists, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -27,7 +27,7 @@ from services.common import clock
 from services.common.formats import fmt_credits
 
 from ..accounts.models import TraineeAccount
-from ..attendance.models import AttendanceRecord
+from ..attendance.models import scans_by_offering
 from ..awards.models import PRINTABLE_AFTER, STATES, CreditAward
 from ..offerings.models import CANCELLED, REPORT_WAIT, CancelledOffering, OfferingCredit, wait_key
 from .requirements import Requirement, requirement_for
@@ -57,20 +57,12 @@ _ACCOUNT_WITH_AWARDS = (
     .select_from(_ACCOUNTS.outerjoin(_WITH_OFFERING, _AWARDS.c.trainee_key == _ACCOUNTS.c.trainee_key))
     .where(_ACCOUNTS.c.id == bindparam("account_id"))
     .order_by(*_NEWEST_FIRST))
-# what a pending award waits for, by the state of its offering's execution report (the trainee knows whom to ask)
-
 # her check-ins by offering (forced ones, 代签, are check-ins too), with what credits knows of the offering: whether
 # it was cancelled (also when only the cancellation has arrived) and whether its award list exists (a current award
 # of anyone: the partial unique index on offering_id, trainee_key answers) or its report went in. Her own awards are
 # left out by the caller, who has read them already.
-_RECORDS = AttendanceRecord.__table__
 _NOTES = CancelledOffering.__table__
-_MINE = (select(_RECORDS.c.offering_id, func.count().label("checkins"),
-                func.count(case((_RECORDS.c.forced, 1))).label("forced"),
-                func.count(case((_RECORDS.c.window_kind == "sign_out", 1))).label("sign_outs"),
-                func.min(_RECORDS.c.scanned_at).label("first_scan"), func.max(_RECORDS.c.scanned_at).label("last_scan"))
-         .where(_RECORDS.c.trainee_key == bindparam("trainee_key"))
-         .group_by(_RECORDS.c.offering_id).subquery("mine"))
+_MINE = scans_by_offering(bindparam("trainee_key")).subquery("mine")
 _LISTED = exists().where(_AWARDS.c.offering_id == _MINE.c.offering_id, _AWARDS.c.state != "withdrawn")
 _CHECKINS = (
     select(_MINE, _OFFERINGS.c.project_number, _OFFERINGS.c.project_title, _OFFERINGS.c.institution_name,
