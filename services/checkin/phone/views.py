@@ -201,13 +201,16 @@ def _ticket(loaded: Ticket | None = None) -> Ticket:
     return ticket
 
 
+def _late_retry(ticket: Ticket | None, nonce: str | None) -> bool:
+    """A submission sent again after its ticket's time (a slow network retrying): its answer is the check-in
+    stored under the nonce, if any, not an expired scan."""
+    return ticket is not None and not ticket.live() and _nonce_of(ticket, nonce)
+
+
 def _answered_retry(nonce: str | None) -> Any:
-    """A submission already stored, sent again after the ticket's time (a slow network retrying): 已签到 with its
-    time, not an expired scan; None for anything else."""
+    """已签到 with its time for a late retry of a stored submission (_late_retry); None for anything else."""
     ticket = load_ticket(request.cookies.get(TICKET_COOKIE))
-    if ticket is None or ticket.live() or not _nonce_of(ticket, nonce):
-        return None
-    return _answered(ticket)
+    return _answered(ticket) if ticket is not None and _late_retry(ticket, nonce) else None
 
 
 def _stored(ticket: Ticket, openid: str | None = None) -> tuple[ScanResult, CheckinWindow] | None:
@@ -482,9 +485,8 @@ def api_ticket() -> Any:
 @api.doc(summary="扫码签到（首次扫码带身份信息；已绑定的微信号只需 nonce）")
 def api_scan(args: dict[str, Any]) -> Any:
     ticket = load_ticket(request.cookies.get(TICKET_COOKIE))
-    if ticket is not None and not ticket.live() and _nonce_of(ticket, args["nonce"]):
-        # a scan stored whose answer was lost, sent again after the ticket's time (a slow network retrying): its
-        # stored check-in, as the page's _answered_retry says it, not an expired scan (a look-up on this path only)
+    if ticket is not None and _late_retry(ticket, args["nonce"]):
+        # its stored check-in, as the page's _answered_retry says it (a look-up on this path only)
         stored = _stored(ticket, _openid())
         if stored is not None:
             return jsonify(dump_scan_result(stored[0]))
