@@ -139,6 +139,10 @@ MATRIX: list[Row] = [
     row("GET /projects/catalogue/exports", (LOGIN, 403, 403, 403, 403, 303)),  # back to the list
     row("GET /projects/catalogue/exports/<int:job_id>", COMMITTEE, "/projects/catalogue/exports/{cexport}"),
     row("GET /projects/catalogue/exports/<int:job_id>.xlsx", COMMITTEE, "/projects/catalogue/exports/{cexport}.xlsx"),
+    row("POST /projects/api/catalogue/export", COMMITTEE_W),  # always a job: 202
+    row("GET /projects/api/catalogue/exports/<int:job_id>", COMMITTEE, "/projects/api/catalogue/exports/{cexport}"),
+    row("GET /projects/api/catalogue/exports/<int:job_id>.xlsx", COMMITTEE,
+        "/projects/api/catalogue/exports/{cexport}.xlsx"),
     row("POST /projects/catalogue/<int:project_id>/delete", COMMITTEE_W, "/projects/catalogue/{pid}/delete"),
     row("GET /projects/api/catalogue", LIST_BOTH, "/projects/api/catalogue?institution_id={inst_a}"),
     row("POST /projects/api/catalogue/import", COMMITTEE_W),
@@ -432,8 +436,10 @@ def _clean_tables(monkeypatch) -> Iterator[None]:  # type: ignore[no-untyped-def
     world is restored from its snapshot instead, and emptied once when the module is done (see `world`).
     An export a case starts is not sent to the render queue (the broker is no part of this test)."""
     from services.certs.certificates import tasks
+    from services.projects.catalogue import tasks as catalogue_tasks
 
     monkeypatch.setattr(tasks, "enqueue", lambda job_id: True)
+    monkeypatch.setattr(catalogue_tasks, "enqueue_export", lambda job_id: True)  # the API's export job
     yield
     clock.set_now(None)
 

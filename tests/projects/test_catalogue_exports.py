@@ -17,7 +17,7 @@ from services.common.auth import Principal
 from services.projects.catalogue import exports, services
 from services.projects.catalogue.models import CatalogueExport
 from services.projects.catalogue.tasks import EXPORT_TASK, QUEUE, TASK, run_export_job
-from tests.conftest import login_client
+from tests.conftest import bearer, login_client
 from tests.projects.test_catalogue import HEADERS
 
 
@@ -229,6 +229,16 @@ def test_only_the_committee_follows_an_export(projects_app, projects_db, make_pr
         "/projects/catalogue/exports", data={"csrf_token": csrf(inst_a[1]), "year": "2026"})
     assert refused.status_code == 403
     assert projects_app.test_client().post("/projects/catalogue/exports", data={"year": "2026"}).status_code == 401
+    for url in (f"/projects/api/catalogue/exports/{job_id}", f"/projects/api/catalogue/exports/{job_id}.xlsx"):
+        assert projects_app.test_client().get(url, headers=bearer(reviewer[1])).status_code == 200
+        assert projects_app.test_client().get(url, headers=bearer(inst_a[1])).status_code == 403
+        assert projects_app.test_client().get(url, headers=bearer(trainee)).status_code == 403
+        assert projects_app.test_client().get(url).status_code == 401
+    for who in (inst_a[1], inst_b[1], trainee):
+        refused = projects_app.test_client().post("/projects/api/catalogue/export", json={"year": 2026},
+                                                  headers=bearer(who))
+        assert refused.status_code == 403 and refused.get_json()["error"]["message"] == "您没有权限进行此操作。"
+    assert projects_app.test_client().post("/projects/api/catalogue/export", json={}).status_code == 401
     s = projects_db.new_session()
     try:
         assert s.scalars(select(CatalogueExport.id)).all() == [job_id]  # the refused asked nothing of the worker
@@ -255,3 +265,53 @@ def test_the_catalogue_jobs_have_a_queue_of_their_own(projects_app, monkeypatch)
     metrics = projects_app.test_client().get("/projects/metrics").get_data(as_text=True)
     assert re.search(r'cme_queue_length\{service="projects",queue="projects-jobs"\} \d', metrics)
     assert re.search(r'cme_queue_length\{service="projects",queue="projects"\} \d', metrics)
+
+
+def test_the_api_exports_as_a_job_whatever_the_count_and_downloads_the_file(projects_app, projects_db, make_project,
+                                                                           inst_a, inst_b, reviewer, export_queue,
+                                                                           monkeypatch):
+    """A script posts the list's filter and always gets a job (202) to follow at its status_url, even for a list
+    the page would download at once; the file comes from download_url, 409 before, 410 once replaced."""
+    _catalogue(make_project, inst_a, inst_b)
+    c, h = projects_app.test_client(), bearer(reviewer[1])
+    r = c.post("/projects/api/catalogue/export", json={"year": 2026, "institution_id": inst_b[0].id}, headers=h)
+    assert r.status_code == 202, r.get_json()
+    job = r.get_json()
+    assert (job["state"], job["rows_total"], job["download_url"]) == ("queued", 2, None)
+    assert job["filters"] == {"year": 2026, "institution_id": inst_b[0].id}
+    assert job["status_url"] == f"/projects/api/catalogue/exports/{job['id']}" and export_queue == [job["id"]]
+    # the same filter again (a retry) is the same job, not sent twice
+    again = c.post("/projects/api/catalogue/export", json={"institution_id": inst_b[0].id, "year": 2026}, headers=h)
+    assert again.status_code == 202 and again.get_json()["id"] == job["id"] and export_queue == [job["id"]]
+    early = c.get(f"/projects/api/catalogue/exports/{job['id']}.xlsx", headers=h)
+    assert early.status_code == 409 and "导出尚未完成" in early.get_json()["error"]["message"]
+
+    assert run_export_job(job["id"]) == "done"
+    done = c.get(job["status_url"], headers=h).get_json()
+    assert (done["state"], done["rows_done"]) == ("done", 2) and done["finished_at"]
+    assert done["download_url"] == f"/projects/api/catalogue/exports/{job['id']}.xlsx"
+    got = c.get(done["download_url"], headers=h)
+    assert got.status_code == 200 and got.mimetype.endswith("spreadsheetml.sheet") and len(_numbers(got.data)) == 2
+
+    # the clerk's next export, page or API, replaces the file
+    later = c.post("/projects/api/catalogue/export", json={}, headers=h).get_json()
+    run_export_job(later["id"])
+    replaced = c.get(job["status_url"], headers=h).get_json()
+    assert replaced["state"] == "replaced" and replaced["download_url"] is None
+    gone = c.get(done["download_url"], headers=h)
+    assert gone.status_code == 410 and "已被同一审核员之后的导出替换" in gone.get_json()["error"]["message"]
+    assert len(_numbers(c.get(f"/projects/api/catalogue/exports/{later['id']}.xlsx", headers=h).data)) == 8
+
+    bad = c.post("/projects/api/catalogue/export", json={"year": "abc", "page": 2}, headers=h)
+    assert bad.status_code == 422 and set(bad.get_json()["error"]["fields"]) == {"year", "page"}
+    from services.projects.catalogue import views
+
+    monkeypatch.setattr(views, "MAX_ROWS", 6)
+    monkeypatch.setattr(services, "MAX_ROWS", 6)
+    too_many = c.post("/projects/api/catalogue/export", json={"year": 2026}, headers=h)
+    assert too_many.status_code == 422 and "一次最多导出 6 项" in too_many.get_json()["error"]["message"]
+    assert c.get("/projects/api/catalogue/exports/999999", headers=h).status_code == 404
+    assert export_queue == [job["id"], later["id"]]
+    spec = c.get("/projects/api/openapi.json").get_json()["paths"]
+    assert "requestBody" in spec["/projects/api/catalogue/export"]["post"]
+    assert "202" in spec["/projects/api/catalogue/export"]["post"]["responses"]

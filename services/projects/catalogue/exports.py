@@ -95,6 +95,15 @@ def filter_text(filters: dict[str, Any], institution_name: str | None) -> str:
     return "，".join(parts) or "全部项目"
 
 
+def job_dict(job: CatalogueExport) -> dict[str, Any]:
+    """The JSON status (ExportJobSchema): state, progress and, while its file is kept, where to download it."""
+    return {"id": job.id, "state": job.state, "state_label": job.state_label, "filters": job.filters,
+            "rows_total": job.rows_total, "rows_done": job.rows_done, "error": job.error,
+            "created_at": job.created_at, "started_at": job.started_at, "finished_at": job.finished_at,
+            "status_url": f"/projects/api/catalogue/exports/{job.id}",
+            "page_url": f"/projects/catalogue/exports/{job.id}",
+            "download_url": f"/projects/api/catalogue/exports/{job.id}.xlsx" if job.state == "done" else None}
+
 
 def file_name(job: CatalogueExport) -> str:
     year = f"{job.filters['year']}年度" if job.filters.get("year") else ""

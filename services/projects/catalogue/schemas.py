@@ -139,3 +139,22 @@ class ImportJobSchema(Schema):
     status_url = fields.String()
     page_url = fields.String()
     result = fields.Nested(ImportResultSchema, allow_none=True, metadata={"description": "导入完成后的结果"})
+
+
+class ExportJobSchema(Schema):
+    """A catalogue export job: POST answers it with 202, its status_url with 200 until and after it is done."""
+
+    id = fields.Integer()
+    state = fields.String(metadata={"description": "queued 排队中 / running 导出中 / done 导出完成 / failed 导出失败 / "
+                                                  "replaced 已被同一审核员之后的导出替换（文件已删除）"})
+    state_label = fields.String()
+    filters = fields.Dict(metadata={"description": "导出条件（q、year、institution_id、status，未给出的不列出）"})
+    rows_total = fields.Integer(metadata={"description": "提交时按条件统计的项数；导出完成后为实际写入的项数"})
+    rows_done = fields.Integer()
+    error = fields.String(allow_none=True, metadata={"description": "导出失败的原因及处理办法"})
+    created_at = fields.DateTime()
+    started_at = fields.DateTime(allow_none=True)
+    finished_at = fields.DateTime(allow_none=True)
+    status_url = fields.String()
+    page_url = fields.String()
+    download_url = fields.String(allow_none=True, metadata={"description": "导出完成且文件仍保留时的下载地址"})

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from services.common import clock, jobs
 from services.common.auth import access, current
 from services.common.errors import AppError
-from services.common.inputs import keep_args, load_query
+from services.common.inputs import keep_args, load_json, load_query
 from services.common.schemas import load_form
 from services.common.web import XLSX, download
 
@@ -23,8 +23,10 @@ from . import exports, imports, tasks
 from .models import CatalogueExport, CatalogueImport
 from .schemas import (
     CATALOGUE_STATUS_LABELS,
+    CatalogueFilterSchema,
     CatalogueQuerySchema,
     ExportFormSchema,
+    ExportJobSchema,
     ImportFormSchema,
     ImportJobSchema,
     ProjectPageSchema,
@@ -141,12 +143,18 @@ def catalogue_export_start() -> Any:
     rows = _export_rows(args)
     if rows <= exports.DIRECT_MAX:
         return _direct_export(args)
+    job = _queue_export(args, rows)
+    return redirect(f"/projects/catalogue/exports/{job.id}", 303)
+
+
+def _queue_export(args: dict[str, Any], rows: int) -> CatalogueExport:
+    """Store the export as a job, commit, and only then send it to the projects-jobs worker."""
     session = db.session()
     job = exports.create_export(session, current(), args, rows)  # type: ignore[arg-type]
     session.commit()
-    if job.enqueued_at is None:  # a double click finds the first job, already sent
+    if job.enqueued_at is None:  # a double click (or a script's retry) finds the first job, already sent
         tasks.send(session, job)
-    return redirect(f"/projects/catalogue/exports/{job.id}", 303)
+    return job
 
 
 def _followed_export(job_id: int) -> CatalogueExport:
@@ -175,6 +183,11 @@ def catalogue_export_page(job_id: int) -> Any:
 @access("reviewer")
 def catalogue_export_download(job_id: int) -> Any:
     """The file of a done export (kept until its clerk's next export is done)."""
+    return _export_file(job_id)
+
+
+def _export_file(job_id: int) -> Any:
+    """The page's 下载 and the API's download_url: the file, or why there is none (410 once gone, 409 not yet)."""
     job = exports.get_export(db.session(), job_id)
     if job.state == "replaced":
         raise AppError(410, "replaced", "该导出的文件已被同一审核员之后的导出替换，"
@@ -296,3 +309,37 @@ def api_catalogue_import() -> Any:
 @api.doc(security=BEARER, summary="项目目录导入任务：状态、进度，完成后的结果（新增、更新、未变、出错的行）")
 def api_catalogue_import_status(job_id: int) -> Any:
     return imports.job_dict(_followed(job_id))
+
+
+@api.route("/catalogue/export", methods=["POST"])
+@access("reviewer")
+@api.response(202, ExportJobSchema)
+@api.doc(security=BEARER,
+         summary="导出项目目录（JSON：q、year、institution_id、status，与项目目录页的检索条件相同，均可省略）："
+                 "无论多少项都返回导出任务（202），按 status_url 查询进度，完成后从 download_url 下载 .xlsx；"
+                 "超过 20000 项返回 422。同一审核员同一条件的导出尚在排队或导出中时返回那一个；"
+                 "每位审核员只保留最近一次导出完成的文件（页面导出与 API 导出共用）",
+         requestBody={"content": {"application/json": {"schema": CatalogueFilterSchema}}})
+def api_catalogue_export() -> Any:
+    """Always a job, whatever the count: a script gets one answer to follow (the page downloads up to
+    exports.DIRECT_MAX rows at once, a click a person waits on; a script polls anyway)."""
+    args = load_json(CatalogueFilterSchema())
+    job = _queue_export(args, _export_rows(args))
+    return exports.job_dict(job), 202
+
+
+@api.route("/catalogue/exports/<int:job_id>", methods=["GET"])
+@access("reviewer")
+@api.response(200, ExportJobSchema)
+@api.doc(security=BEARER, summary="项目目录导出任务：状态、进度，完成后的下载地址（download_url）")
+def api_catalogue_export_status(job_id: int) -> Any:
+    return exports.job_dict(_followed_export(job_id))
+
+
+@api.route("/catalogue/exports/<int:job_id>.xlsx", methods=["GET"])
+@access("reviewer")
+@api.doc(security=BEARER, summary="下载项目目录导出文件（.xlsx）：尚未完成 409，已被之后的导出替换 410",
+         responses={"200": {"description": "导出的工作簿（表头与导入相同）",
+                            "content": {XLSX: {"schema": {"type": "string", "format": "binary"}}}}})
+def api_catalogue_export_download(job_id: int) -> Any:
+    return _export_file(job_id)
