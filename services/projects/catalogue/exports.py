@@ -102,7 +102,18 @@ def job_dict(job: CatalogueExport) -> dict[str, Any]:
             "created_at": job.created_at, "started_at": job.started_at, "finished_at": job.finished_at,
             "status_url": f"/projects/api/catalogue/exports/{job.id}",
             "page_url": f"/projects/catalogue/exports/{job.id}",
-            "download_url": f"/projects/api/catalogue/exports/{job.id}.xlsx" if job.state == "done" else None}
+            "file_cleared_at": job.cleared_at,
+            "download_url": f"/projects/api/catalogue/exports/{job.id}.xlsx" if has_file(job) else None}
+
+
+def has_file(job: CatalogueExport) -> bool:
+    """A done export whose file the retention has not cleared (a replaced one's is gone too)."""
+    return job.state == "done" and job.cleared_at is None
+
+
+def cleared_text(job: CatalogueExport) -> str:
+    return (f"该导出的文件已在导出完成 {job.kept_days} 天后按保留期限自动清除（导出记录仍保留），"
+            "如仍需要，请返回项目目录重新导出。")
 
 
 def file_name(job: CatalogueExport) -> str:

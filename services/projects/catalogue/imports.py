@@ -92,7 +92,7 @@ def job_dict(job: CatalogueImport) -> dict[str, Any]:
             "filename": job.filename, "rows_total": job.rows_total, "rows_done": job.rows_done, "error": job.error,
             "created_at": job.created_at, "started_at": job.started_at, "finished_at": job.finished_at,
             "status_url": f"/projects/api/catalogue/imports/{job.id}",
-            "page_url": f"/projects/catalogue/imports/{job.id}",
+            "page_url": f"/projects/catalogue/imports/{job.id}", "file_cleared_at": job.cleared_at,
             "result": job.result if job.state == "done" else None}
 
 
@@ -113,7 +113,7 @@ def run_import(session: Session, job_id: int) -> str:
     if not claimed or job is None:
         return job.state if job is not None else "missing"
     try:
-        rows = read_workbook(job.data)
+        rows = read_workbook(job.data or b"")  # a queued job's file is kept (the retention takes ended jobs only)
     except AppError as exc:  # not a workbook, no header, too many rows: the clerk corrects the file
         fail(session, job_id, exc.message)
         return "failed"

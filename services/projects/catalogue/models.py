@@ -66,8 +66,8 @@ class CatalogueImport(Base):
     actor_name: Mapped[str] = mapped_column(String(100))  # as 办理记录 names them
     filename: Mapped[str] = mapped_column(String(200))
     size: Mapped[int] = mapped_column(Integer)
-    # the uploaded workbook, read by the worker only
-    data: Mapped[bytes] = deferred(mapped_column(LargeBinary, nullable=False))
+    # the uploaded workbook, read by the worker only; dropped CME_CATALOGUE_FILES_DAYS after the job ended
+    data: Mapped[bytes | None] = deferred(mapped_column(LargeBinary, nullable=True))
     state: Mapped[str] = mapped_column(String(20), default="queued")
     rows_total: Mapped[int | None] = mapped_column(Integer, nullable=True)  # known once the workbook is read
     rows_done: Mapped[int] = mapped_column(Integer, default=0)
@@ -80,9 +80,13 @@ class CatalogueImport(Base):
     enqueued_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # when the retention (catalogue/retention.py) dropped the uploaded file; the row, its result and audit stay
+    cleared_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     __table_args__ = (
         CheckConstraint("state IN ('queued', 'running', 'done', 'failed')", name="state_known"),
+        CheckConstraint("(data IS NULL) = (cleared_at IS NOT NULL)", name="file_or_cleared"),
+        CheckConstraint("cleared_at IS NULL OR state IN ('done', 'failed')", name="cleared_when_ended"),
         CheckConstraint("year IS NULL OR year BETWEEN 2000 AND 2100", name="year_range"),
         CheckConstraint("size >= 0 AND rows_done >= 0 AND (rows_total IS NULL OR rows_done <= rows_total)",
                         name="progress_in_range"),
@@ -95,6 +99,13 @@ class CatalogueImport(Base):
     def state_label(self) -> str:
         return IMPORT_STATES[self.state]
 
+    @property
+    def kept_days(self) -> int | None:
+        """Days the file was kept after the job ended, once the retention cleared it (what its page says)."""
+        if self.cleared_at is None:
+            return None
+        return (self.cleared_at - (self.finished_at or self.created_at)).days
+
 
 EXPORT_STATES = {"queued": "排队中", "running": "导出中", "done": "导出完成", "failed": "导出失败",
                  "replaced": "已被新的导出替换"}
@@ -103,7 +114,8 @@ EXPORT_STATES = {"queued": "排队中", "running": "导出中", "done": "导出�
 class CatalogueExport(Base):
     """One 导出 Excel of a long filtered list (above exports.DIRECT_MAX rows): the web request stores the filter as
     the clerk had it, the projects-jobs worker writes the .xlsx (catalogue/tasks.py) and the clerk downloads it from
-    the job's page. A clerk keeps one file: when a later export of theirs is done, this one's is removed."""
+    the job's page. A clerk keeps one file: when a later export of theirs is done, this one's is removed; a file kept
+CME_CATALOGUE_FILES_DAYS after its export ended is removed too (cleared_at)."""
 
     __tablename__ = "catalogue_exports"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -121,11 +133,14 @@ class CatalogueExport(Base):
     enqueued_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # when the retention (catalogue/retention.py) dropped the file of a done export; the row stays
+    cleared_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     __table_args__ = (
         CheckConstraint("state IN ('queued', 'running', 'done', 'failed', 'replaced')", name="state_known"),
         CheckConstraint("rows_total >= 0 AND rows_done >= 0 AND rows_done <= rows_total", name="progress_in_range"),
-        CheckConstraint("(state = 'done') = (data IS NOT NULL)", name="done_has_file"),
+        CheckConstraint("(state = 'done' AND cleared_at IS NULL) = (data IS NOT NULL)", name="done_has_file"),
+        CheckConstraint("cleared_at IS NULL OR state IN ('done', 'replaced')", name="cleared_when_written"),
         CheckConstraint("(state IN ('done', 'replaced')) = (size IS NOT NULL)", name="written_has_size"),
         CheckConstraint("(state = 'failed') = (error IS NOT NULL)", name="failed_has_error"),
         CheckConstraint("state = 'queued' OR started_at IS NOT NULL", name="started_when_claimed"),
@@ -134,6 +149,13 @@ class CatalogueExport(Base):
     @property
     def state_label(self) -> str:
         return EXPORT_STATES[self.state]
+
+    @property
+    def kept_days(self) -> int | None:
+        """Days the file was kept after the job ended, once the retention cleared it (what its page says)."""
+        if self.cleared_at is None:
+            return None
+        return (self.cleared_at - (self.finished_at or self.created_at)).days
 
 
 __all__ = ["Project", "CatalogueImport", "IMPORT_STATES", "CatalogueExport", "EXPORT_STATES", "MODES", "ONLINE_MODES",

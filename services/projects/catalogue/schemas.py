@@ -138,6 +138,8 @@ class ImportJobSchema(Schema):
     finished_at = fields.DateTime(allow_none=True)
     status_url = fields.String()
     page_url = fields.String()
+    file_cleared_at = fields.DateTime(allow_none=True, metadata={
+        "description": "上传的工作簿按保留期限（CME_CATALOGUE_FILES_DAYS）清除的时间；导入结果仍保留"})
     result = fields.Nested(ImportResultSchema, allow_none=True, metadata={"description": "导入完成后的结果"})
 
 
@@ -157,4 +159,6 @@ class ExportJobSchema(Schema):
     finished_at = fields.DateTime(allow_none=True)
     status_url = fields.String()
     page_url = fields.String()
+    file_cleared_at = fields.DateTime(allow_none=True, metadata={
+        "description": "导出文件按保留期限（CME_CATALOGUE_FILES_DAYS，导出完成后的天数）清除的时间"})
     download_url = fields.String(allow_none=True, metadata={"description": "导出完成且文件仍保留时的下载地址"})

@@ -19,15 +19,17 @@ from sqlalchemy.orm import Session
 
 from services.common import clock
 from services.common.logs import brief
+from services.common.tasks import register_daily_task
 
 from ..db import db
-from . import exports, imports
+from . import exports, imports, retention
 from .models import CatalogueExport, CatalogueImport
 
 log = logging.getLogger(__name__)
 
 TASK = "projects.import_catalogue"
 EXPORT_TASK = "projects.export_catalogue"
+SWEEP_TASK = "projects.clear_catalogue_files"
 QUEUE = "projects-jobs"
 
 
@@ -97,3 +99,10 @@ def register(celery: Celery) -> tuple[Any, Any]:
                            time_limit=limit)(body)
 
     return task(TASK, imports.TIME_LIMIT, run_import_job), task(EXPORT_TASK, exports.TIME_LIMIT, run_export_job)
+
+
+def register_sweep(celery: Celery) -> Any:
+    """The daily retention of the jobs' files (catalogue/retention.py), on QUEUE beside the jobs that write them;
+    the beat in services/projects/worker.py starts it. Idempotent: a second run finds nothing more to clear."""
+    celery.conf.task_routes = {**(celery.conf.task_routes or {}), SWEEP_TASK: {"queue": QUEUE}}
+    return register_daily_task(celery, SWEEP_TASK, db, retention.sweep, "catalogue files sweep")

@@ -19,7 +19,7 @@ from services.common.web import XLSX, download
 from ..audit import models as audit
 from ..db import db
 from ..institutions.models import Institution
-from . import exports, imports, tasks
+from . import exports, imports, retention, tasks
 from .models import CatalogueExport, CatalogueImport
 from .schemas import (
     CATALOGUE_STATUS_LABELS,
@@ -176,7 +176,9 @@ def catalogue_export_page(job_id: int) -> Any:
     return render_template("projects/catalogue/export.html", job=job, latest=latest,
                            filter_text=exports.filter_text(job.filters, name),
                            back="/projects/catalogue" + (f"?{urlencode(back)}" if back else ""),
-                           refresh=job.state in ("queued", "running"), waited=jobs.waited_minutes(job))
+                           refresh=job.state in ("queued", "running"), waited=jobs.waited_minutes(job),
+                           keep_days=retention.files_days(),
+                           cleared=exports.cleared_text(job) if job.cleared_at else None)
 
 
 @pages.get("/projects/catalogue/exports/<int:job_id>.xlsx")
@@ -192,6 +194,8 @@ def _export_file(job_id: int) -> Any:
     if job.state == "replaced":
         raise AppError(410, "replaced", "该导出的文件已被同一审核员之后的导出替换，"
                                         "请在导出页面下载最新的文件或重新导出。")
+    if job.state == "done" and job.cleared_at is not None:
+        raise AppError(410, "cleared", exports.cleared_text(job))
     if job.state != "done" or job.data is None:
         raise AppError(409, "not_ready", "导出尚未完成，请在导出页面等待“导出完成”后再下载。")
     return download(job.data, XLSX, f"catalogue-export-{job.id}.xlsx", exports.file_name(job))
@@ -236,7 +240,8 @@ def catalogue_import_page(job_id: int) -> Any:
     job = _followed(job_id)
     result = job.result if job.state == "done" else None
     return render_template("projects/catalogue/import.html", job=job, result=result, shown=imports.SHOWN_ROWS,
-                           refresh=job.state in ("queued", "running"), waited=jobs.waited_minutes(job))
+                           refresh=job.state in ("queued", "running"), waited=jobs.waited_minutes(job),
+                           keep_days=retention.files_days())
 
 
 @pages.get("/projects/catalogue/imports/<int:job_id>/report.xlsx")
