@@ -261,3 +261,37 @@ def test_two_imports_at_once_take_turns(projects_app, projects_db, inst_a, revie
     second.join(20)
     assert [the_job(projects_db, i).result["created"] for i in ids] == [1, 0]
     assert the_job(projects_db, ids[1]).result["unchanged"] == 1 and count(projects_db) == 1
+
+
+def _renamed_docx() -> bytes:
+    """A Word document saved as .xlsx: a sound zip (what a zip check alone accepts) with no workbook in it."""
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
+        z.writestr("word/document.xml", '<?xml version="1.0"?><w:document/>')
+    return out.getvalue()
+
+
+def test_a_zip_that_is_no_workbook_is_refused_at_once_page_and_api(projects_app, projects_db, reviewer, csrf,
+                                                                   catalogue_queue):
+    """A .docx renamed .xlsx is refused in the request (its zip lists no xl/workbook.xml): 422 in Chinese, next to
+    the file field on the page, and no job is stored or sent."""
+    c = login_client(projects_app.test_client(), reviewer[1])
+    page = page_upload(c, csrf(reviewer[1]), _renamed_docx())
+    assert page.status_code == 422
+    html = page.get_data(as_text=True)
+    assert "文件不是有效的 .xlsx 工作簿。" in html and 'name="year" min="2000" max="2100" value="2026"' in html
+    api = c.post("/projects/api/catalogue/import", headers=bearer(reviewer[1]), content_type="multipart/form-data",
+                 data={"file": (io.BytesIO(_renamed_docx()), "目录.xlsx"), "year": "2026"})
+    assert api.status_code == 422, api.get_json()
+    error = api.get_json()["error"]
+    assert error["code"] == "bad_workbook" and error["message"] == imports.NOT_XLSX
+    assert error["fields"] == {"file": "文件不是有效的 .xlsx 工作簿。"}
+    s = projects_db.new_session()
+    try:
+        assert s.scalar(select(func.count()).select_from(CatalogueImport)) == 0
+    finally:
+        s.close()
+    assert catalogue_queue == []
