@@ -343,7 +343,8 @@ def api_catalogue_export_status(job_id: int) -> Any:
 
 @api.route("/catalogue/exports/<int:job_id>.xlsx", methods=["GET"])
 @access("reviewer")
-@api.doc(security=BEARER, summary="下载项目目录导出文件（.xlsx）：尚未完成 409，已被之后的导出替换 410",
+@api.doc(security=BEARER,
+         summary="下载项目目录导出文件（.xlsx）：尚未完成 409；已被之后的导出替换，或超过保留期限已清除 410",
          responses={"200": {"description": "导出的工作簿（表头与导入相同）",
                             "content": {XLSX: {"schema": {"type": "string", "format": "binary"}}}}})
 def api_catalogue_export_download(job_id: int) -> Any:
