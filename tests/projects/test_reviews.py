@@ -229,6 +229,9 @@ ENDPOINTS = [
     ("GET", "/projects/catalogue/exports", (302, 403, 403, 303)),  # the export form's address: back to the list
     ("GET", "/projects/catalogue/exports/{export}", (302, 403, 403, 200)),
     ("GET", "/projects/catalogue/exports/{export}.xlsx", (302, 403, 403, 200)),
+    ("POST", "/projects/api/catalogue/export", (401, 403, 403, 202)),  # always a job, whatever the count
+    ("GET", "/projects/api/catalogue/exports/{export}", (401, 403, 403, 200)),
+    ("GET", "/projects/api/catalogue/exports/{export}.xlsx", (401, 403, 403, 200)),
     ("POST", "/projects/catalogue/{pid}/delete", (401, 403, 403, 409)),  # a 期次 was started: not deleted
     ("GET", "/projects/filings", (302, 200, 200, 403)),
     ("POST", "/projects/filings/projects/{pid}/offerings", (401, 409, 404, 403)),
