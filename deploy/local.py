@@ -2,8 +2,8 @@
 
     python -m deploy.local up        migrate, start Redis (when none answers), the fake WeChat OAuth server,
                                      the four services under gunicorn, a Celery worker and an outbox relay
-                                     per service, a Celery beat each for projects (daily reminders) and credits
-                                     (printable-certificate SMS), and nginx on
+                                     per service, a Celery beat each for projects (daily reminders,
+                                     catalogue file sweep) and credits (printable-certificate SMS), and nginx on
                                      http://127.0.0.1:8080; wait until healthy;
                                      load the demo data
     python -m deploy.local down      stop everything `up` started (safe to run twice)
@@ -501,7 +501,8 @@ class Stack:
                                                    "-Q", "projects-jobs", "-n", "projects-jobs@%h", "--concurrency",
                                                    "1", "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
                               background=True))
-        # one beat per service with periodic tasks: projects' daily deadline reminders (services/projects/reminders),
+        # one beat per service with periodic tasks: projects' daily deadline reminders (services/projects/reminders) and
+        # its nightly sweep of kept catalogue files (services/projects/catalogue/retention),
         # credits' daily notices of printable certificates (services/credits/notices)
         for name in ("projects", "credits"):
             schedule = str(self.run_dir / f"celerybeat-schedule-{name}")
