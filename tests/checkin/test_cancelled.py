@@ -268,6 +268,7 @@ def test_one_tap_through_the_json_api_is_refused_by_the_scan_function(cdb, phone
     assert r.status_code == 403 and body["error"]["code"] == "activity_cancelled", body
     # which of the two ended it and when, for the 签退 window she scanned (as the page says it)
     assert body["error"]["message"] == "本期已取消举办（2026-12-05），不能签退。"
+    assert body["error"]["hint"] == "本期活动不再签到，已有的签到记录仍然保留；如有疑问，请联系举办单位。"
     assert checkin_count(cdb) == 1  # hers from before stays
     assert refusals(cdb) == ["activity_cancelled"]
 

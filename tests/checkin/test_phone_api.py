@@ -213,3 +213,42 @@ def test_a_stored_scan_sent_again_after_the_tickets_time_is_answered_not_expired
     late = phone.post("/checkin/api/scan", json={"nonce": "another-form", **identity(1)})
     assert late.status_code == 410 and late.get_json()["error"]["code"] == "ticket_expired"
     assert len(checkins()) == 1
+
+
+def test_a_refusal_on_a_sign_out_window_says_what_the_page_says(phone, hall):  # noqa: F811
+    """A 签退 window's refusal through the JSON API names the 签退 window and its time, with the hint the refused
+    page shows (the JSON said 当前不在签到时段内 on a sign-out window)."""
+    from services.checkin.db import db
+    from services.checkin.windows.models import CheckinWindow
+
+    from .test_phone import START
+
+    open_code(phone, token_for(hall["a"], hall["w2"]))
+    nonce = phone.get("/checkin/api/scan").get_json()["nonce"]
+    s = db.new_session()  # the office moves the sign-out window to the afternoon while her form is open
+    s.get(CheckinWindow, hall["w2"]).starts_at = START + dt.timedelta(hours=5)
+    s.get(CheckinWindow, hall["w2"]).ends_at = START + dt.timedelta(hours=6)
+    s.commit()
+    s.close()
+    resp = phone.post("/checkin/api/scan", json={"nonce": nonce, **identity(1)})
+    err = resp.get_json()["error"]
+    assert resp.status_code == 403 and err["code"] == "not_in_window", err
+    assert err["message"] == "当前不在签退时段内。"
+    assert err["hint"] == ("“上午签退”的签退时间为 12-10 13:30–14:30。"
+                           "请在主办单位规定的签退时段内扫码；如有疑问请联系会场工作人员。")
+    # the page of the same refusal says the same words
+    page = phone.post("/checkin/scan", data={"nonce": nonce, "mode": "tap"}).get_data(as_text=True)
+    assert err["message"] in page and err["hint"] in page and "签到时段" not in page
+    assert checkins() == []
+
+
+def test_input_errors_carry_no_hint_and_refusals_of_the_ticket_do(phone, hall):  # noqa: F811
+    """The hint is what the trainee can do about a refusal; a field marked wrong says it next to the field."""
+    resp = phone.post("/checkin/api/scan", json={"nonce": "x"})
+    err = resp.get_json()["error"]
+    assert resp.status_code == 410 and err["hint"] == "请扫描会场投影上正在显示的最新二维码。"
+    nonce = _ready(phone, hall)["nonce"]
+    err = phone.post("/checkin/api/scan", json={"nonce": nonce, **identity(1, mobile="123")}).get_json()["error"]
+    assert err["code"] == "invalid_input" and "hint" not in err
+    spec = phone.get("/checkin/api/openapi.json").get_json()
+    assert "hint" in spec["components"]["schemas"]["ScanRefusalDetail"]["properties"]

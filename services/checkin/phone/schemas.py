@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from marshmallow import Schema
 
+from services.common.errors import ErrorDetailSchema
 from services.common.schemas import Length, NotBlank, ZhSchema, fields
 
 from ..windows.models import KINDS
@@ -73,3 +74,15 @@ class TicketOutSchema(Schema):
     expires_at = fields.DateTime()
     bound = fields.Boolean(metadata={"description": "true：此微信号已绑定身份，一键签到即可"})
     identity = fields.Nested(IdentityOutSchema, allow_none=True)
+
+
+class ScanRefusalDetailSchema(ErrorDetailSchema):
+    hint = fields.String(metadata={"description": "学员可以怎么做（与手机上的拒绝页面所示相同，如签退时段的时间）；"
+                                                  "输入有误（invalid_input 等，见 fields）时没有此项"})
+
+
+class ScanRefusalSchema(Schema):
+    """A refused scan of the phone API: the common error shape, in the refused page's words (签退时段 on a 签退
+    window, which of 取消举办 / 标记未举办 and since when) and with the page's hint."""
+
+    error = fields.Nested(ScanRefusalDetailSchema, required=True)

@@ -48,7 +48,14 @@ from ..qr.tokens import read_token
 from ..scans.models import Checkin
 from ..scans.services import WINDOW_GONE, ScanRefused, ScanResult, binding_of, record_scan, refuse
 from ..windows.models import CheckinWindow
-from .schemas import IDENTITY_FIELDS, PhoneScanResultSchema, PhoneScanSchema, TicketOutSchema, dump_scan_result
+from .schemas import (
+    IDENTITY_FIELDS,
+    PhoneScanResultSchema,
+    PhoneScanSchema,
+    ScanRefusalSchema,
+    TicketOutSchema,
+    dump_scan_result,
+)
 from .services import (
     KEPT_COOKIE,
     KEPT_SECONDS,
@@ -104,11 +111,10 @@ def _phone(template: str, status: int = 200, **ctx: Any) -> Any:
     return response
 
 
-@pages.errorhandler(AppError)
-def _refusal_page(exc: AppError) -> Any:
-    """Every refusal of the phone pages (scan, ticket, WeChat) is a phone page with its code and sentence."""
-    window = _window_of(exc)
-    kind = window.kind_label if window is not None else "签到"
+def refusal_words(exc: AppError, window: CheckinWindow | None) -> tuple[str, str]:
+    """A refusal's sentence and what the trainee can do about it, for the refused window (None: not known), as
+    the phone page and the JSON API both say them."""
+    kind = _kind(window)
     message, hint = exc.message, HINTS.get(exc.code, _RESCAN)
     if kind != "签到":  # the sentences name 签到 windows: under 未能签退 they name the 签退 one
         message, hint = message.replace("签到时段", f"{kind}时段"), hint.replace("签到时段", f"{kind}时段")
@@ -117,7 +123,20 @@ def _refusal_page(exc: AppError) -> Any:
     if exc.code == "not_in_window" and window is not None:
         # a scan in a gap or after the session: when this window takes scans, so she knows whether to come back
         hint = f"“{window.title}”的{kind}时间为 {_period(window)}。{hint}"
-    return _phone("refused.html", exc.status, code=exc.code, message=message, hint=hint, kind_label=kind)
+    return message, hint
+
+
+@pages.errorhandler(AppError)
+def _refusal_page(exc: AppError) -> Any:
+    """Every refusal of the phone pages (scan, ticket, WeChat) is a phone page with its code and sentence."""
+    window = _window_of(exc)
+    message, hint = refusal_words(exc, window)
+    return _phone("refused.html", exc.status, code=exc.code, message=message, hint=hint, kind_label=_kind(window))
+
+
+def _kind(window: CheckinWindow | None) -> str:
+    """签到 or 签退: the refused window's kind when the refusal names one (未能签退 on a sign-out window)."""
+    return window.kind_label if window is not None else "签到"
 
 
 def _period(window: CheckinWindow) -> str:
@@ -134,12 +153,6 @@ def _window_of(exc: AppError) -> CheckinWindow | None:
         return db.session().get(CheckinWindow, window_id)
     except Exception:  # the database is what failed: the page still answers
         return None
-
-
-def _kind_of(exc: AppError) -> str:
-    """签到 or 签退: the refused window's kind when the refusal names one (未能签退 on a sign-out window)."""
-    window = _window_of(exc)
-    return window.kind_label if window is not None else "签到"
 
 
 KEPT_FORM = "尚未签到成功，您填写的内容已保留，请稍候几秒后再次提交。"
@@ -412,8 +425,9 @@ def scan_submit() -> Any:
             raise
         # typed for longer than the ticket's time (the lecture began meanwhile): refused as ever, and what she
         # typed waits for the form of her next scan
-        response = _phone("refused.html", exc.status, code=exc.code, message=exc.message, hint=KEPT_LATE,
-                          kind_label=_kind_of(exc))
+        window = _window_of(exc)
+        response = _phone("refused.html", exc.status, code=exc.code, message=refusal_words(exc, window)[0],
+                          hint=KEPT_LATE, kind_label=_kind(window))
         return keep_typed(response, late_by, _typed(), request.form.get("edit") == "1")
     openid = _openid()
     form_ctx = {"titles": TITLES, "labels": FIELD_LABELS, **_page_ctx(ticket, window)}
@@ -461,9 +475,27 @@ def scan_submit() -> Any:
 
 # ---- JSON API ----------------------------------------------------------------------------------
 
+# answered by the form itself on the page (the fields marked), so with no hint here either
+_NO_HINT = frozenset({"invalid_input", "bad_json", "identity_required"})
+
+
+@api.errorhandler(AppError)
+def _refusal_json(exc: AppError) -> Any:
+    """The common error shape, in the words of the refused page (refusal_words) and with its hint."""
+    message, hint = refusal_words(exc, _window_of(exc))
+    response, status = error_response(exc.status, exc.code, message, exc.fields)
+    if exc.code not in _NO_HINT:
+        body = response.get_json()
+        body["error"]["hint"] = hint
+        response = jsonify(body)
+    return response, status
+
+
 @api.route("/scan", methods=["GET"])
 @access("public")
 @api.response(200, TicketOutSchema)
+@api.alt_response(403, schema=ScanRefusalSchema, description="本期已取消举办或已标记未举办（activity_cancelled）")
+@api.alt_response(410, schema=ScanRefusalSchema, description="扫码凭证已过期（ticket_expired）")
 @api.doc(summary="当前扫码凭证（需扫码凭证 Cookie cme_scan 与微信身份 Cookie cme_wx）")
 def api_ticket() -> Any:
     ticket, window = _live_ticket()
@@ -482,6 +514,8 @@ def api_ticket() -> Any:
 @access("public")
 @api.arguments(PhoneScanSchema())  # an instance: webargs makes a new one from a class on every request
 @api.response(200, PhoneScanResultSchema)
+@api.alt_response(403, schema=ScanRefusalSchema, description="拒绝签到：不在时段内、本期已取消、微信号已绑定他人等")
+@api.alt_response(410, schema=ScanRefusalSchema, description="扫码凭证已过期或表单不是当前扫码的（ticket_expired）")
 @api.doc(summary="扫码签到（首次扫码带身份信息；已绑定的微信号只需 nonce）")
 def api_scan(args: dict[str, Any]) -> Any:
     ticket = load_ticket(request.cookies.get(TICKET_COOKIE))
@@ -504,13 +538,7 @@ def api_scan(args: dict[str, Any]) -> Any:
             messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
             fields = {k: (v[0] if isinstance(v, list) and v else v) for k, v in messages.items()}
             raise AppError(422, "invalid_input", "签到信息有误，请按提示修改。", fields) from None
-    try:
-        result = _record(ticket, openid, identity)
-    except ScanRefused as exc:
-        window = _window_of(exc) if exc.reason == "activity_cancelled" else None
-        if window is not None and window.activity.cancelled:  # as the page says it: which of the two, since when
-            exc.message = f"{window.activity.cancel_sentence}，不能{window.kind_label}。"
-        raise
+    result = _record(ticket, openid, identity)
     # PhoneScanResultSchema's JSON, written without marshmallow (schemas.dump_scan_result)
     return jsonify(dump_scan_result(result))
 

@@ -42,7 +42,7 @@ REASONS = {
     "snapshot_user": "当前为微信快照页，无法签到（未使用微信完整服务）。",
     "wechat_bound_to_other": "该微信号已绑定其他身份证号码，不能为他人签到。",
     "id_name_mismatch": "填写的姓名与该身份证号码已登记的姓名不一致。",
-    # the phone's page says which (本期已取消举办 / 已标记未举办, with the date): phone.views._refusal_page
+    # the phone page and API say which (本期已取消举办 / 已标记未举办, with the date): phone.views.refusal_words
     "activity_cancelled": "本期已取消举办或已标记未举办，不能签到。",
     **CHECKIN_FLAGS,
 }
