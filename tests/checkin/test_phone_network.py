@@ -3,10 +3,12 @@ its way back, a reload while the answer is on its way, a gateway's 502 and the r
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl
+
+import pytest
 
 from tests.checkin.test_phone import (  # noqa: F401 - fixtures
     checkins,
@@ -29,10 +31,12 @@ def _fill(p: Any, who: dict[str, str]) -> None:
 
 class Hall:
     """The hall's network between the phone and the service: POSTs go to the test client unless it is down
-    (Playwright's set_offline does not stop routed requests: a down network aborts them here)."""
+    (Playwright's set_offline does not stop routed requests: a down network aborts them here). With
+    `first_answer`, the first POST is stored by the service but that is what comes back instead of its answer
+    (the network dropped on the way back, the gateway's 502)."""
 
-    def __init__(self, client: Any):
-        self.phone, self.down, self.posts = client, False, []
+    def __init__(self, client: Any, first_answer: Callable[[Any], None] | None = None):
+        self.phone, self.down, self.posts, self.first_answer = client, False, [], first_answer
 
     def __call__(self, route: Any) -> None:
         if self.down:
@@ -40,6 +44,9 @@ class Hall:
             return
         self.posts.append(route.request.post_data or "")
         resp = self.phone.post("/checkin/scan", data=dict(parse_qsl(self.posts[-1])))
+        if self.first_answer is not None and len(self.posts) == 1:
+            self.first_answer(route)
+            return
         route.fulfill(status=resp.status_code, content_type="text/html; charset=utf-8", body=resp.data)
 
     def set(self, page: Any, *, online: bool) -> None:
@@ -47,17 +54,33 @@ class Hall:
         page.context.set_offline(not online)
 
 
-def test_offline_before_the_submit_keeps_the_form_and_one_tap_online_checks_in(checkin_app, phone, hall):  # noqa: F811
+class ScanForm:
+    """The morning window's scan form as the test client got it (its nonce), shown in a Chromium phone whose
+    POSTs go through a Hall."""
+
+    def __init__(self, checkin_app: Any, page: Any):
+        self.app, self.html, self.nonce = checkin_app, page.get_data(as_text=True), nonce_of(page)
+
+    @contextmanager
+    def shown(self, net: Hall) -> Iterator[Any]:
+        from tests.stack.browser import PHONE, served_page
+
+        with served_page(self.html, "/checkin/scan", net, device=PHONE, static_from=self.app.test_client()) as p:
+            yield p
+
+
+@pytest.fixture
+def form(checkin_app, phone, hall) -> ScanForm:  # noqa: F811
+    return ScanForm(checkin_app, open_code(phone, token_for(hall["a"], hall["w1"])))
+
+
+def test_offline_before_the_submit_keeps_the_form_and_one_tap_online_checks_in(phone, form):  # noqa: F811
     """The form loaded, she typed, the phone lost the network, she tapped 提交签到: Chromium's own error page (a
     dinosaur, ERR_INTERNET_DISCONNECTED) and what she typed was gone. Now the page stays, says the network is
     down and nothing was sent, keeps what she typed; back online, one tap checks her in once."""
-    from tests.stack.browser import PHONE, served_page
-
-    page = open_code(phone, token_for(hall["a"], hall["w1"]))
     net = Hall(phone)
     who = identity(1)
-    with served_page(page.get_data(as_text=True), "/checkin/scan", net, device=PHONE,
-                     static_from=checkin_app.test_client()) as p:
+    with form.shown(net) as p:
         _fill(p, who)
         assert not p.is_visible("text=网络已断开")
         net.set(p, online=False)
@@ -75,21 +98,17 @@ def test_offline_before_the_submit_keeps_the_form_and_one_tap_online_checks_in(c
         button.click()
         p.wait_for_selector("h1:has-text('已签到')")
         assert "签到时间" in p.inner_text("body")
-    assert len(net.posts) == 1 and f"nonce={nonce_of(page)}" in net.posts[0]
+    assert len(net.posts) == 1 and f"nonce={form.nonce}" in net.posts[0]
     assert len(checkins()) == 1
 
 
-def test_network_lost_during_the_submit_keeps_the_form_and_says_so(checkin_app, phone, hall):  # noqa: F811
+def test_network_lost_during_the_submit_keeps_the_form_and_says_so(phone, form):  # noqa: F811
     """Online at the tap, the network dropped while the form was on its way: that was Chromium's own error page
     (a dinosaur, in English) and what she typed was gone. Now the page stays with the form as typed and says
     网络中断，请重新提交; back online, one tap checks her in once."""
-    from tests.stack.browser import PHONE, served_page
-
-    page = open_code(phone, token_for(hall["a"], hall["w1"]))
     net = Hall(phone)
     who = identity(1)
-    with served_page(page.get_data(as_text=True), "/checkin/scan", net, device=PHONE,
-                     static_from=checkin_app.test_client()) as p:
+    with form.shown(net) as p:
         _fill(p, who)
         net.down = True  # the phone still believes it is online: the tap goes out and is lost
         button = p.locator("form button[type=submit]")
@@ -103,28 +122,15 @@ def test_network_lost_during_the_submit_keeps_the_form_and_says_so(checkin_app, 
         button.click()
         p.wait_for_selector("h1:has-text('已签到')")
         assert "签到时间" in p.inner_text("body") and not p.is_visible("text=网络中断")
-    assert len(net.posts) == 1 and f"nonce={nonce_of(page)}" in net.posts[0]
+    assert len(net.posts) == 1 and f"nonce={form.nonce}" in net.posts[0]
     assert len(checkins()) == 1
 
 
-def test_an_answer_lost_on_its_way_back_then_the_retry_says_already_checked_in(checkin_app, phone, hall):  # noqa: F811
+def test_an_answer_lost_on_its_way_back_then_the_retry_says_already_checked_in(phone, form):  # noqa: F811
     """The form reached the service and was stored, but the network dropped before its answer came back: the page
     says 网络中断，请重新提交; the retry (the same nonce) says 已签到 with the time, once."""
-    from tests.stack.browser import PHONE, served_page
-
-    page = open_code(phone, token_for(hall["a"], hall["w1"]))
-    posts: list[str] = []
-
-    def answer(route: Any) -> None:
-        posts.append(route.request.post_data or "")
-        resp = phone.post("/checkin/scan", data=dict(parse_qsl(posts[-1])))
-        if len(posts) == 1:
-            route.abort("internetdisconnected")  # stored; its answer never arrives
-            return
-        route.fulfill(status=resp.status_code, content_type="text/html; charset=utf-8", body=resp.data)
-
-    with served_page(page.get_data(as_text=True), "/checkin/scan", answer, device=PHONE,
-                     static_from=checkin_app.test_client()) as p:
+    net = Hall(phone, first_answer=lambda route: route.abort("internetdisconnected"))
+    with form.shown(net) as p:
         _fill(p, identity(1))
         p.locator("form button[type=submit]").click()
         p.wait_for_selector("text=网络中断，请重新提交")
@@ -132,7 +138,7 @@ def test_an_answer_lost_on_its_way_back_then_the_retry_says_already_checked_in(c
         p.locator("form button[type=submit]").click()
         p.wait_for_selector("h1:has-text('已签到')")
         body = p.inner_text("body")
-    assert len(posts) == 2 and len(checkins()) == 1
+    assert len(net.posts) == 2 and len(checkins()) == 1
     assert "签到时间" in body and "您此前已在本时段签到" in body
 
 
@@ -174,12 +180,11 @@ def proxied(client: Any, first: str = "/checkin/scan") -> Iterator[tuple[Any, li
             browser.close()
 
 
-def test_a_reload_while_the_form_is_on_its_way_says_checked_in(checkin_app, phone, hall):  # noqa: F811
+def test_a_reload_while_the_form_is_on_its_way_says_checked_in(phone, form):  # noqa: F811
     """The form was stored but its answer was slow to come; she reloaded. The reloaded page was 确认签到 (her
     WeChat account now bound) asking her to confirm what was done. Now it says 已签到 with the time; and sent
     again (a second tab's form, the same nonce) it is still one check-in."""
-    open_code(phone, token_for(hall["a"], hall["w1"]))
-    with proxied(phone) as (p, held):
+    with proxied(phone) as (p, held):  # the code opened (form); this phone loads /checkin/scan itself
         _fill(p, identity(1))
         p.locator("form button[type=submit]").click()
         p.wait_for_function("() => document.querySelector('form button[type=submit]').disabled")
@@ -192,26 +197,14 @@ def test_a_reload_while_the_form_is_on_its_way_says_checked_in(checkin_app, phon
     assert len(checkins()) == 1
 
 
-def test_a_gateway_502_on_the_first_try_then_the_retry_is_one_checkin(checkin_app, phone, hall):  # noqa: F811
+def test_a_gateway_502_on_the_first_try_then_the_retry_is_one_checkin(phone, form):  # noqa: F811
     """The form reached the service and was stored, but the gateway answered 502 (its upstream timed out): the page
     keeps the form and says 网络中断，请重新提交 (it was the gateway's bare 502 page); the retry sends the same form
     (the same nonce) again: one check-in, and the page says 已签到 with the time and that she had already checked
     in."""
-    from tests.stack.browser import PHONE, served_page
-
-    page = open_code(phone, token_for(hall["a"], hall["w1"]))
-    posts: list[str] = []
-
-    def answer(route: Any) -> None:
-        posts.append(route.request.post_data or "")
-        resp = phone.post("/checkin/scan", data=dict(parse_qsl(posts[-1])))
-        if len(posts) == 1:
-            route.fulfill(status=502, content_type="text/plain; charset=utf-8", body="502 Bad Gateway")
-            return
-        route.fulfill(status=resp.status_code, content_type="text/html; charset=utf-8", body=resp.data)
-
-    with served_page(page.get_data(as_text=True), "/checkin/scan", answer, device=PHONE,
-                     static_from=checkin_app.test_client()) as p:
+    net = Hall(phone, first_answer=lambda route: route.fulfill(status=502, content_type="text/plain; charset=utf-8",
+                                                               body="502 Bad Gateway"))
+    with form.shown(net) as p:
         _fill(p, identity(1))
         p.locator("form button[type=submit]").click()
         p.wait_for_selector("text=网络中断，请重新提交")
@@ -219,20 +212,15 @@ def test_a_gateway_502_on_the_first_try_then_the_retry_is_one_checkin(checkin_ap
         p.locator("form button[type=submit]").click()
         p.wait_for_selector("h1:has-text('已签到')")
         body = p.inner_text("body")
-    scanned = checkins()
-    assert len(posts) == 2 and len(scanned) == 1
+    assert len(net.posts) == 2 and len(checkins()) == 1
     assert "签到时间" in body and "您此前已在本时段签到" in body
 
 
-def test_an_answer_with_errors_takes_the_page_and_its_form_is_sent_again(checkin_app, phone, hall):  # noqa: F811
+def test_an_answer_with_errors_takes_the_page_and_its_form_is_sent_again(phone, form):  # noqa: F811
     """A form sent by the page's script: the service's 422 (a mobile it refuses) takes the page's place as a
     navigation would, with the field marked; corrected there, it is sent once more and checks in once."""
-    from tests.stack.browser import PHONE, served_page
-
-    page = open_code(phone, token_for(hall["a"], hall["w1"]))
     net = Hall(phone)
-    with served_page(page.get_data(as_text=True), "/checkin/scan", net, device=PHONE,
-                     static_from=checkin_app.test_client()) as p:
+    with form.shown(net) as p:
         _fill(p, identity(1, mobile="1391234"))
         p.locator("form button[type=submit]").click()
         p.wait_for_selector("#e-mobile")
