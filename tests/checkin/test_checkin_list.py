@@ -290,3 +290,29 @@ def test_an_export_of_many_rows_per_trainee_keeps_each_row_hers_and_the_sheet_as
         serial = NAMES.index(row[1])
         assert row[2] == "6101**********" + id_number(serial)[-4:] and row[3] == f"139****{serial:04d}", row
         assert row[9] == "扫码" and row[10] is None and row[11] is None
+
+
+def test_a_long_list_is_paged_with_its_search_kept_and_a_stale_page_shows_the_last(checkin_app, cdb):
+    """A big 期's list is never shown whole (a phone at the desk would load thousands of rows): 20 a page, the
+    count of all, 上一页 / 下一页 links that keep the search and the 时段, and a page past the end is the last."""
+    from urllib.parse import quote
+
+    aid, wids = make_activity(cdb)
+    for wid in wids:
+        for serial in range(1, 16):
+            scan(cdb, wid, serial)
+    c = client_for(checkin_app, "inst_a")
+
+    def rows(html: str) -> int:
+        return html.split("<tbody>", 1)[1].split("</tbody>", 1)[0].count("<tr>")
+
+    first = c.get(f"/checkin/activities/{aid}/checkins").get_data(as_text=True)
+    assert "共 45 条" in first and "第 1 / 3 页" in first and rows(first) == 20
+    assert 'page=2">下一页' in first and "上一页" not in first
+    last = c.get(f"/checkin/activities/{aid}/checkins?page=99").get_data(as_text=True)
+    assert "第 3 / 3 页" in last and rows(last) == 5 and 'page=2">上一页' in last and "下一页" not in last
+    unit = quote("西安")
+    searched = c.get(f"/checkin/activities/{aid}/checkins?q={unit}&window_id={wids[0]}").get_data(as_text=True)
+    assert "共 15 条" in searched and rows(searched) == 15 and "下一页" not in searched
+    searched = c.get(f"/checkin/activities/{aid}/checkins?q={unit}").get_data(as_text=True)
+    assert "共 45 条" in searched and f'?q={unit}&page=2">下一页' in searched
