@@ -271,6 +271,11 @@ def test_one_tap_through_the_json_api_is_refused_by_the_scan_function(cdb, phone
     assert body["error"]["hint"] == "本期活动不再签到，已有的签到记录仍然保留；如有疑问，请联系举办单位。"
     assert checkin_count(cdb) == 1  # hers from before stays
     assert refusals(cdb) == ["activity_cancelled"]
+    # the ticket's own API says it as well (it said 本期已取消举办或已标记未举办，不能签到)
+    ticket = phone.get("/checkin/api/scan")
+    assert ticket.status_code == 403
+    assert ticket.get_json()["error"]["message"] == "本期已取消举办（2026-12-05），不能签退。"
+    assert refusals(cdb) == ["activity_cancelled", "activity_cancelled"]
 
 
 def test_record_checkin_refuses_a_scan_and_a_forced_one(cdb):
