@@ -80,3 +80,54 @@ def test_a_certificate_that_fits_at_no_size_is_named_and_the_rest_print(certs_ap
     assert "生成失败" in page and f"学分证书 {numbers[42][0]} 的内容排不进一页" in page
     assert "请联系陕西省继续医学教育委员会" in page
     assert mine.get(f"{r.headers['Location']}.pdf").status_code == 409
+
+
+def test_pressed_again_the_export_that_left_one_out_is_opened_with_its_note(certs_app, certs_db, queued, monkeypatch):
+    """导出 pressed again for the same offering opens the finished file (已有相同的导出文件) even though a certificate
+    of it was too long for one page: it was asked for, left out and named, and would be left out again. It rendered
+    the whole offering once more at every press. 重新生成 still makes a new one, and the API says `existing`."""
+    from services.certs.awards.models import EffectiveAward
+    from services.certs.certificates import render
+    from tests.conftest import bearer
+
+    s = certs_db.new_session()
+    s.execute(insert(EffectiveAward), [award_row(60 + i, 61 + i, name, offering_id=OFFERING, ends_on=ENDS)
+                                       for i, name in enumerate(("王芳", RARE))])
+    s.commit()
+    s.close()
+    monkeypatch.setenv("CME_CERTS_RENDER_PROCESSES", "1")
+    rendered: list[str] = []
+
+    def overflowing(pages):  # type: ignore[no-untyped-def]
+        w = PdfWriter()
+        for p in pages:
+            rendered.append(p["name"])
+            for _ in range(2 if p["name"] == RARE else 1):
+                w.add_blank_page(595, 842)
+        buf = io.BytesIO()
+        w.write(buf)
+        return buf.getvalue()
+
+    monkeypatch.setattr(render, "render_document", overflowing)
+    clock.set_now(at(ENDS + dt.timedelta(days=30)))
+    office = client(certs_app, INST_A)
+    form = {"csrf_token": csrf_for(INST_A)}
+    first = office.post(f"/certs/institution/offerings/{OFFERING}/exports", data=form)
+    assert run_jobs(queued) == ["done"]
+    number = certificates(certs_db)[61][0]
+    rendered.clear()
+
+    again = office.post(f"/certs/institution/offerings/{OFFERING}/exports", data=form)
+    assert again.status_code == 303 and again.headers["Location"] == first.headers["Location"] + "?existing=1"
+    assert queued == []
+    page = office.get(again.headers["Location"]).get_data(as_text=True)
+    assert "已有相同的导出文件" in page and f"学分证书 {number} 的内容排不进一页，未包含在 PDF 中" in page
+    assert pages_of(office.get(f"{first.headers['Location']}.pdf").data) == 1
+    api = certs_app.test_client().post(f"/certs/api/institution/offerings/{OFFERING}/exports", headers=bearer(INST_A))
+    assert api.status_code == 202 and api.json["existing"] is True and api.json["state"] == "done"
+    assert queued == [] and rendered == []
+
+    renewed = office.post(f"/certs/institution/offerings/{OFFERING}/exports", data={**form, "new": "1"})
+    assert renewed.headers["Location"] not in (first.headers["Location"], again.headers["Location"])
+    assert run_jobs(queued) == ["done"] and RARE in rendered
+    assert number in office.get(renewed.headers["Location"]).get_data(as_text=True)

@@ -47,7 +47,10 @@ class ExportJob(Base):
     institution_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     offering_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     actor: Mapped[str] = mapped_column(String(120))
-    award_ids: Mapped[list[int]] = mapped_column(JSON)  # in the order the PDF shows them
+    award_ids: Mapped[list[int]] = mapped_column(JSON)  # in the order the PDF shows them (once done: those in it)
+    # the selection asked for, in its order, kept as asked: one left out of the PDF (withdrawn meanwhile, too long
+    # for a page) is no longer in award_ids, and the same selection asked again must still find this export
+    asked_ids: Mapped[list[int]] = mapped_column(JSON)
     total: Mapped[int] = mapped_column(Integer)
     done: Mapped[int] = mapped_column(Integer, default=0)
     state: Mapped[str] = mapped_column(String(20), default="queued")

@@ -276,7 +276,8 @@ def _unique(ids: list[int]) -> list[int]:
 
 def _create_job(session: Session, principal: Principal, awards: list[EffectiveAward], **owner: Any) -> ExportJob:
     certs = issue_certificates(session, awards)
-    job = ExportJob(actor=principal.describe(), award_ids=[a.award_id for a in awards], total=len(awards), done=0,
+    ids = [a.award_id for a in awards]
+    job = ExportJob(actor=principal.describe(), award_ids=ids, asked_ids=list(ids), total=len(awards), done=0,
                     state="queued", created_at=clock.now(), **owner)
     session.add(job)
     session.flush()
@@ -306,7 +307,15 @@ def recent_export(session: Session, trainee_key: str, ids: list[int]) -> ExportJ
     jobs = session.scalars(select(ExportJob).where(
         ExportJob.kind == "trainee", ExportJob.trainee_key == trainee_key, ExportJob.state != "failed",
         ExportJob.created_at >= clock.now() - SAME_EXPORT_WITHIN).order_by(ExportJob.id.desc()).with_for_update())
-    return next((j for j in jobs if list(j.award_ids) == ids and outdated(session, j) is None), None)
+    return next((j for j in jobs if same_selection(j, ids) and outdated(session, j) is None), None)
+
+
+def same_selection(job: ExportJob, ids: list[int]) -> bool:
+    """Whether `ids` (in order) is what the export was asked for, or what its PDF holds: a certificate too long for
+    a page is left out and named in the job's note (and would be left out again), so what the PDF holds never
+    matched the selection, and every press rendered the whole selection once more; one withdrawn meanwhile is no
+    longer selectable, so the selection is then what the PDF holds."""
+    return list(job.asked_ids) == ids or list(job.award_ids) == ids
 
 
 # how many of an owner's latest finished exports are looked through for one of the same selection
@@ -322,7 +331,7 @@ def finished_export(session: Session, ids: list[int], **owner: Any) -> ExportJob
     jobs = session.scalars(select(ExportJob).where(
         ExportJob.state == "done", *(getattr(ExportJob, column) == value for column, value in owner.items()))
         .order_by(ExportJob.id.desc()).limit(SAME_FILE_LOOKBACK))
-    return next((j for j in jobs if list(j.award_ids) == ids and outdated(session, j) is None), None)
+    return next((j for j in jobs if same_selection(j, ids) and outdated(session, j) is None), None)
 
 
 def reused_file(job: ExportJob, new: bool) -> bool:
