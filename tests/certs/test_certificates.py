@@ -481,6 +481,37 @@ def test_verify_is_rate_limited(certs_app, awards, monkeypatch):
         redis_client().delete(k)
 
 
+def test_verify_through_the_api_shares_the_page_s_limit_and_fails_open(certs_app, awards, monkeypatch):
+    """Many wrong numbers from one address through the API: the page's limit counts them too (alternating page and
+    API does not double it), the 429 is the JSON error shape with a Chinese sentence, another address is still
+    answered; with Redis gone the API still answers (fail open, as the page does)."""
+    from services.certs.certificates import ratelimit
+    from services.common.config import redis_client_for
+    from services.common.web import redis_client
+
+    for k in redis_client().scan_iter(f"{ratelimit.PREFIX}*"):
+        redis_client().delete(k)
+    monkeypatch.setenv("CME_CERTS_VERIFY_PER_MINUTE", "4")
+    c = certs_app.test_client()
+    abuser = {"REMOTE_ADDR": "10.9.9.10"}
+    codes = []
+    for n in range(3):
+        codes.append(c.get(f"/certs/api/verify/2027AAAAAAAAAAA{'ABC'[n]}", environ_base=abuser).status_code)
+        codes.append(c.get(f"/certs/verify/2027BBBBBBBBBBB{'ABC'[n]}", environ_base=abuser).status_code)
+    assert codes == [404, 404, 404, 404, 429, 429]
+    refused = c.get("/certs/api/verify/2027CCCCCCCCCCCC", environ_base=abuser)
+    assert refused.status_code == 429 and refused.json["error"]["code"] == "too_many_requests"
+    assert refused.json["error"]["message"] == "证书验证过于频繁，请一分钟后再试。"
+    page = c.get("/certs/verify/2027CCCCCCCCCCCC", environ_base=abuser)
+    assert page.status_code == 429 and "证书验证过于频繁，请一分钟后再试。" in page.get_data(as_text=True)
+    assert c.get("/certs/api/verify/2027CCCCCCCCCCCC", environ_base={"REMOTE_ADDR": "10.9.9.11"}).status_code == 404
+    for k in redis_client().scan_iter(f"{ratelimit.PREFIX}*"):
+        redis_client().delete(k)
+    monkeypatch.setattr(ratelimit, "redis_client", lambda: redis_client_for("redis://127.0.0.1:1/0", 0.5))
+    down = [c.get("/certs/api/verify/2027AAAAAAAAAAAA", environ_base=abuser).status_code for _ in range(6)]
+    assert down == [404] * 6
+
+
 # ---------------------------------------------------------------- the renderer is locked down
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "http://127.0.0.1:9/x.png", "https://example.com/a.css",
