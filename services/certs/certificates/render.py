@@ -8,7 +8,8 @@
   subset per chunk, not one per page).
 * Chunks render side by side in a small process pool (CME_CERTS_RENDER_PROCESSES, default 2: the render worker runs
   one task at a time on a 2-core machine); one chunk renders in-process.
-* gc.collect() after every document; the pool ends with the task; the worker also recycles its child.
+* gc.collect() after every document; a pool is replaced after CERTIFICATES_PER_PROCESS certificates a process, and
+  ends with the task; the worker also recycles its child.
 """
 
 from __future__ import annotations
@@ -160,35 +161,64 @@ def render_processes() -> int:
     return max(1, int(env("CME_CERTS_RENDER_PROCESSES", "2") or 2))
 
 
+# certificates one render process lays out before the pool is replaced by a fresh one: a WeasyPrint process grows
+# outside Python's heap (~10 KB a certificate, steadily; neither gc.collect() nor malloc_trim frees it), and the
+# processes of one export lived for the whole job (a 3,000-certificate export: ~15 MB more in each by its end)
+CERTIFICATES_PER_PROCESS = 500
+
+
 def render_chunks(chunks: Iterable[list[dict[str, str]]], count: int, processes: int | None = None,
-                  stats: dict[str, float] | None = None) -> Iterator[bytes]:
+                  stats: dict[str, float] | None = None,
+                  per_process: int | None = None) -> Iterator[bytes]:
     """Each chunk's PDF, in order. More than one chunk: rendered side by side in a pool of ``processes`` forked
-    children (at most ``processes`` + 1 chunks sent ahead); one chunk, or one process: rendered here."""
+    children (at most ``processes`` + 1 chunks sent ahead), replaced by a fresh pool once it has been sent about
+    ``per_process`` (CERTIFICATES_PER_PROCESS) certificates a process; one chunk, or one process: rendered here."""
+    per_process = CERTIFICATES_PER_PROCESS if per_process is None else per_process
     procs = min(render_processes() if processes is None else processes, count)
     if procs <= 1:
         for pages in chunks:
             yield render_document(_with_qr(pages))
         return
+    source = iter(chunks)
+    while True:
+        first = next(source, None)
+        if first is None:
+            return
+        yield from _pool_run(first, source, procs, procs * max(1, per_process), stats)
+
+
+def _pool_run(first: list[dict[str, str]], source: Iterator[list[dict[str, str]]], procs: int, budget: int,
+              stats: dict[str, float] | None) -> Iterator[bytes]:
+    """One pool's share: ``first`` and the chunks after it until ``budget`` certificates were sent (the rest stay
+    in ``source`` for the next pool); the pool ends (its processes exit) before the last of its PDFs is handed
+    back, so the next pool starts as this one goes."""
     pool = ProcessPoolExecutor(max_workers=procs, mp_context=multiprocessing.get_context("fork"),
                                initializer=_child_start)
+    sent = len(first)
+
+    def more() -> list[dict[str, str]] | None:
+        nonlocal sent
+        if sent >= budget:
+            return None
+        pages = next(source, None)
+        sent += len(pages) if pages is not None else 0
+        return pages
+
     try:
         pending: list[Future[tuple[bytes, float]]] = []
-        source = iter(chunks)
         with _may_have_children():  # with fork, every process of the pool starts at the first submit
-            first = next(source, None)
-            if first is not None:
-                pending.append(pool.submit(_render_in_child, first))
-        for pages in source:
+            pending.append(pool.submit(_render_in_child, first))
+        while len(pending) <= procs and (pages := more()) is not None:
             pending.append(pool.submit(_render_in_child, pages))
-            if len(pending) > procs:
-                break
         while pending:
             pdf, cpu = pending.pop(0).result()
             if stats is not None:
                 stats["render_cpu_s"] = stats.get("render_cpu_s", 0.0) + cpu
-            nxt = next(source, None)
+            nxt = more()
             if nxt is not None:
                 pending.append(pool.submit(_render_in_child, nxt))
+            elif not pending:
+                pool.shutdown(wait=True)  # its processes gone before the next pool forks (they hold no chunk)
             yield pdf
             del pdf
     finally:
