@@ -189,6 +189,10 @@ def test_a_reload_while_the_form_is_on_its_way_says_checked_in(phone, form):  # 
         p.locator("form button[type=submit]").click()
         p.wait_for_function("() => document.querySelector('form button[type=submit]').disabled")
         assert p.locator("form button[type=submit]").inner_text() == "正在提交…"
+        for _ in range(100):  # the button is disabled as the POST leaves: its handler may not have stored it yet
+            if held:
+                break
+            p.wait_for_timeout(50)  # pumps the route handler
         assert len(held) == 1 and len(checkins()) == 1
         p.reload()
         p.wait_for_selector("h1:has-text('已签到')")
