@@ -77,6 +77,23 @@ def test_a_phone_form_table_names_each_box(projects_app, inst_a, complete):  # n
         assert [label.rstrip(" *") for label, _, _ in blank] == ["姓名", "职称", "单位", "授课题目", "学时", "删除此行"]
 
 
+def test_another_service_s_list_too(checkin_app, databases):
+    """checkin's 刷卡周期 on a phone: its two times and its "0" say 开始时间, 结束时间 and 签到/签退人数 (the same
+    script and stylesheet, from checkin's own static folder)."""
+    from tests.checkin.test_windows_support import client_for, make_activity
+    from tests.stack.browser import PHONE, served_page
+
+    aid, _ = make_activity(databases["checkin"])
+    c = client_for(checkin_app, "inst_a")
+    url = f"/checkin/activities/{aid}/windows"
+    with served_page(c.get(url).get_data(as_text=True), url, _no_post, device=PHONE, static_from=c) as page:
+        cells = _cells(page)
+        labels = {label: value for label, value, _ in cells}
+        assert labels["开始时间"] == "2026-12-10 08:30" and labels["结束时间"] == "2026-12-10 12:00"
+        assert labels["签到/签退人数"] == "0"
+        assert all(clear for label, _, clear in cells if label), cells
+
+
 def test_the_desk_keeps_its_header_row_and_draws_no_labels(projects_app, inst_a, complete):  # noqa: F811
     from tests.stack.browser import DESK, served_page
 
