@@ -94,6 +94,30 @@ def test_another_service_s_list_too(checkin_app, databases):
         assert all(clear for label, _, clear in cells if label), cells
 
 
+RULES_PAGE = """<!doctype html><html><head><meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/projects/static/cme.css"><script src="/projects/static/table-labels.js" defer></script>
+</head><body><table class="responsive">
+<thead><tr><th rowspan="2">姓名</th><th colspan="2">第一天</th><th></th><th>备注</th></tr>
+<tr><th>上午</th><th>下午</th></tr></thead>
+<tbody><tr><td>张三</td><td>✓</td><td>✗</td><td><a href="#">修改</a></td><td data-label="说明">迟到</td></tr>
+<tr><th>合计</th><td>1</td><td>0</td><td></td><td></td></tr>
+<tr><td colspan="5">暂无更多</td></tr><tr><td colspan="2">跨两列</td><td colspan="3"></td></tr>
+</tbody></table></body></html>"""
+
+
+def test_the_labels_follow_the_header_s_shape(projects_app):
+    """A grouped header names both levels, a row header is labelled too, a message across the row, a cell across
+    differently labelled columns and a column without a header text stay unlabelled, a template's own label stays."""
+    from tests.stack.browser import PHONE, served_page
+
+    with served_page(RULES_PAGE, "/rules", _no_post, device=PHONE, static_from=projects_app.test_client()) as page:
+        page.wait_for_load_state()
+        rows = page.evaluate("""Array.from(document.querySelectorAll("tbody tr"))
+            .map(tr => Array.from(tr.cells).map(c => c.getAttribute("data-label")))""")
+    assert rows == [["姓名", "第一天 上午", "第一天 下午", None, "说明"],
+                    ["姓名", "第一天 上午", "第一天 下午", None, "备注"], [None], [None, None]]
+
+
 def test_the_desk_keeps_its_header_row_and_draws_no_labels(projects_app, inst_a, complete):  # noqa: F811
     from tests.stack.browser import DESK, served_page
 

@@ -9,23 +9,25 @@
   "use strict";
   function text(el) { return el.textContent.replace(/\s+/g, " ").trim(); }
 
-  /* the label of each column: the lowest header row's cell over it (colspan and rowspan respected) */
+  /* the label of each column: its header cells' texts from the top row down (a grouped header reads "第一天 上午"),
+     colspan and rowspan respected */
   function columnLabels(thead) {
-    var labels = [], taken = [];
+    var parts = [], taken = [];
     Array.prototype.forEach.call(thead.rows, function (row, r) {
       var col = 0;
       taken[r] = taken[r] || [];
       Array.prototype.forEach.call(row.cells, function (cell) {
         while (taken[r][col]) { col++; }
         var rows = Math.max(cell.rowSpan, 1), cols = Math.max(cell.colSpan, 1), label = text(cell);
-        for (var dr = 0; dr < rows; dr++) {
-          taken[r + dr] = taken[r + dr] || [];
-          for (var dc = 0; dc < cols; dc++) { taken[r + dr][col + dc] = true; labels[col + dc] = label; }
+        for (var dc = 0; dc < cols; dc++) {
+          for (var dr = 0; dr < rows; dr++) { taken[r + dr] = taken[r + dr] || []; taken[r + dr][col + dc] = true; }
+          parts[col + dc] = parts[col + dc] || [];
+          if (label) { parts[col + dc].push(label); }
         }
         col += cols;
       });
     });
-    return labels;
+    return parts.map(function (p) { return p ? p.join(" ") : ""; });
   }
 
   function ownLabel(cell, label) {
