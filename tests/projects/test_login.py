@@ -507,3 +507,34 @@ def test_the_committee_sees_who_added_a_responsible_person(projects_app, fresh_i
     later = committee.get(f"/projects/institutions/{inst_a[0].id}").get_data(as_text=True).split("操作记录")[-1]
     assert "新增机构负责人" in later and "李新任（136****0000）" in later and "13612340000" not in later
     assert "<td>西安市第一医院" in later  # who did it: the office
+
+
+def test_the_site_front_door_serves_doctors_and_verifiers_too(projects_app):
+    """Guide §五 sends doctors to the site's address: / (gateway) -> /projects/ -> the login page, which must
+    offer the trainee login (with 密码找回) and the public 证书验证 beside the institution/committee login."""
+    from flask import Flask
+
+    from services.certs.certificates.views import pages as certs_pages
+    from services.credits.accounts.views import pages as credits_pages
+
+    conf = (Path(__file__).resolve().parents[2] / "gateway" / "nginx.conf.template").read_text(encoding="utf-8")
+    assert re.search(r"location = / \{\s*return 302 /projects/;", conf)
+    c = projects_app.test_client()
+    r = c.get("/projects/", follow_redirects=True)
+    assert r.status_code == 200 and r.request.path == "/projects/login"
+    html = r.get_data(as_text=True)
+    assert "专业技术人员（学员）：学分查询及证书打印" in html
+    hrefs = {m.group(2): m.group(1) for m in re.finditer(r'<a [^>]*href="([^"]+)"[^>]*>([^<]+)</a>', html)}
+    assert hrefs.get("学员登录") == "/credits/login"
+    assert hrefs.get("密码找回") == "/credits/password/forgot"
+    assert hrefs.get("证书验证") == "/certs/verify"
+    # the doctor's way in comes before the institution's form, so a phone shows it without scrolling
+    assert html.index("学员登录") < html.index('action="/projects/login"')
+    # the institution/committee login is unchanged
+    assert 'value="institution"' in html and 'value="reviewer"' in html
+    # the links are real pages of the other services (read from their blueprints, not guessed)
+    other = Flask("front_door_links")
+    other.register_blueprint(credits_pages)
+    other.register_blueprint(certs_pages)
+    routes = {(rule.rule, m) for rule in other.url_map.iter_rules() for m in rule.methods or ()}
+    assert {("/credits/login", "GET"), ("/credits/password/forgot", "GET"), ("/certs/verify", "GET")} <= routes
