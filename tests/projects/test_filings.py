@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+from typing import Any
 
 from PIL import Image
 from sqlalchemy import select
@@ -718,3 +719,74 @@ def test_a_mobile_typed_with_dashes_or_86_is_the_number(projects_app, inst_a, ma
     assert r.get_json()["contact_phone"] == "029-85323000"  # a landline keeps its area code's dash
     r = c.put(f"/projects/api/filings/{fid}", headers=h, json={"contact_phone": "138-0000-000"})
     assert r.status_code == 422  # a digit short is still refused
+
+
+def test_the_form_fits_a_phone_and_its_buttons_take_their_taps(projects_app, inst_a, make_project, frozen, csrf):
+    """At 360 px the 日程安排 table made the page 543 px wide: the browser shrank the whole form, and on a 线上
+    project a tap at 保存并上报 landed on the 线上学员授予学分监管说明 label. The rows stack; the page fits."""
+    from tests.stack.browser import PHONE, served_page
+
+    project = make_project(inst_a[0], mode="线上")
+    c = login_client(projects_app.test_client(), inst_a[1])
+    token = csrf(inst_a[1])
+    url = c.post(f"/projects/filings/projects/{project.id}/offerings", data={"csrf_token": token}).headers["Location"]
+    version = re.search(r'name="version" value="(\d+)"', c.get(url).get_data(as_text=True)).group(1)
+    # the 422 answer of 保存并上报 with nothing uploaded: every field's mistake shown, the longest the form gets
+    answer = c.post(url, data={"csrf_token": token, "version": version, "action": "submit", "mode": "线上",
+                               "venue": "西安市雁塔区小寨东路某某会议中心三楼第一报告厅", "sched_title": ["讲座"],
+                               "sched_date": ["2026-03-20"], "sched_start": ["08:30"], "sched_end": ["11:30"]},
+                    content_type="multipart/form-data")
+    assert answer.status_code == 422
+    for html in (c.get(url).get_data(as_text=True), answer.get_data(as_text=True)):
+        with served_page(html, url, lambda route: route.abort(), device=PHONE, static_from=c) as page:
+            assert page.evaluate("document.documentElement.scrollWidth") <= 360
+            # a schedule row's inputs are each as wide as the phone allows, one under another
+            boxes = [page.locator(f"input[name={n}]").first.bounding_box()
+                     for n in ("sched_date", "sched_start", "sched_end", "sched_title")]
+            assert all(b["x"] >= 0 and b["x"] + b["width"] <= 360 for b in boxes), boxes
+            assert boxes[0]["y"] < boxes[3]["y"]
+            for button in ("button[value=submit]", "button[value=save]"):
+                page.locator(button).scroll_into_view_if_needed()
+                hit = page.eval_on_selector(button, """b => { const r = b.getBoundingClientRect();
+                    return document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2) === b; }""")
+                assert hit, button
+
+
+def test_a_missing_online_supervision_upload_is_said_next_to_its_field(projects_app, inst_a, make_project, frozen,
+                                                                        csrf, images, filled):
+    """保存并上报 of a 线上 offering without the 线上学员授予学分监管说明 named it only in 上报前尚缺, away from its
+    field; with a mistake elsewhere it was not named beside any field at all."""
+    project = make_project(inst_a[0], mode="线上")
+    c = login_client(projects_app.test_client(), inst_a[1])
+    token = csrf(inst_a[1])
+    url = c.post(f"/projects/filings/projects/{project.id}/offerings", data={"csrf_token": token}).headers["Location"]
+    rows = filled["schedule"]
+    form = {"csrf_token": token, "action": "submit", **{k: str(filled[k]) for k in (
+        "starts_on", "ends_on", "venue", "expected_trainees", "contact_person", "contact_phone")}, "mode": "线上",
+        "sched_date": [r["date"] for r in rows], "sched_start": [r["start"] for r in rows],
+        "sched_end": [r["end"] for r in rows], "sched_title": [r["title"] for r in rows]}
+    beside = re.compile(r'<input id="f-online_supervision"[^\n]*\n\s*<div class="field-error">([^<]+)</div>')
+
+    def send(**over: Any) -> tuple[int, str]:
+        version = page_version(c, url)
+        files = {k: (io.BytesIO(images.jpeg()), f"{k}.jpg") for k in ("notice", "agenda")}
+        r = c.post(url, data={**form, **files, "version": version, **over}, content_type="multipart/form-data")
+        return r.status_code, r.get_data(as_text=True)
+
+    # a mistake in the phone: refused by the form; the missing upload is named beside its field all the same
+    status, html = send(contact_phone="12345")
+    assert status == 422 and "请填写手机号码或带区号的固定电话" in html
+    found = beside.search(html)
+    assert found and "线上学员授予学分监管说明" in found.group(1), html
+    assert '<div class="field-error">上报前须上传会议通知' not in html  # the JPGs chosen with it were kept
+    # all else right: saved as a draft, not sent, and the missing upload is said beside its field
+    status, html = send()
+    assert status == 422 and "已保存为草稿，但未能上报" in html
+    found = beside.search(html)
+    assert found and "线上学员授予学分监管说明" in found.group(1), html
+    # the API says it by the field too
+    fid = int(url.rsplit("/", 1)[1])
+    r = c.post(f"/projects/api/filings/{fid}/submit", headers=bearer(inst_a[1]), json={})
+    fields = r.get_json()["error"]["fields"]
+    assert r.status_code == 422 and fields["missing"] == "线上学员授予学分监管说明"
+    assert set(fields) == {"missing", "online_supervision"}

@@ -358,32 +358,44 @@ def put_upload(session: Session, principal: Principal, filing: Filing, kind: str
     return up
 
 
-def required_uploads(filing: Filing) -> list[str]:
+def required_uploads(filing: Filing, mode: str | None = None) -> list[str]:
+    """The JPGs 保存并上报 needs; `mode` (as just typed) decides whether the 线上 one is, else the saved mode."""
     kinds = ["notice", "agenda"]
-    if filing.mode in ONLINE_MODES:
+    if (mode or filing.mode) in ONLINE_MODES:
         kinds.append("online_supervision")
     return kinds
 
 
+# what 保存并上报 needs besides the JPGs, in the order of the form: (field, label)
+REQUIRED_FIELDS = (("starts_on", "举办开始日期"), ("ends_on", "举办结束日期"), ("venue", "举办地点"),
+                    ("expected_trainees", "预计培训人数"), ("contact_person", "联系人"), ("contact_phone", "联系电话"),
+                    ("schedule", "日程安排"))
+
+
+def missing_message(field: str) -> str:
+    """Said next to a field that 保存并上报 finds empty (the list 上报前尚缺 names it too)."""
+    if field == "online_supervision":
+        return "线上或线上线下举办时，上报前须上传线上学员授予学分监管说明（JPG）。"
+    if field in jpg.KINDS:
+        return f"上报前须上传{jpg.KINDS[field]}（JPG）。"
+    if field == "schedule":
+        return "上报前须填写日程安排（至少一个时段）。"
+    return f"上报前须填写{dict(REQUIRED_FIELDS)[field]}。"
+
+
+def missing_fields(filing: Filing) -> dict[str, str]:
+    """{field: label} of what 保存并上报 still needs, in the order of the form."""
+    have = {"starts_on": filing.starts_on, "ends_on": filing.ends_on, "venue": filing.venue,
+            "expected_trainees": filing.expected_trainees, "contact_person": filing.contact_person,
+            "contact_phone": filing.contact_phone_enc, "schedule": filing.schedule}
+    missing = {field: label for field, label in REQUIRED_FIELDS if not have[field]}
+    missing.update({k: jpg.KINDS[k] for k in required_uploads(filing) if filing.upload(k) is None})
+    return missing
+
+
 def missing_items(filing: Filing) -> list[str]:
     """What 保存并上报 still needs, in Chinese, in the order of the form."""
-    missing = []
-    if not filing.starts_on:
-        missing.append("举办开始日期")
-    if not filing.ends_on:
-        missing.append("举办结束日期")
-    if not filing.venue:
-        missing.append("举办地点")
-    if not filing.expected_trainees:
-        missing.append("预计培训人数")
-    if not filing.contact_person:
-        missing.append("联系人")
-    if not filing.contact_phone_enc:
-        missing.append("联系电话")
-    if not filing.schedule:
-        missing.append("日程安排")
-    missing += [jpg.KINDS[k] for k in required_uploads(filing) if filing.upload(k) is None]
-    return missing
+    return list(missing_fields(filing).values())
 
 
 def earliest_start() -> dt.date:
@@ -409,10 +421,11 @@ def submit_filing(session: Session, principal: Principal, filing: Filing, versio
     if not states.can(filing, "submit"):
         states.transition(session, principal, filing, "submit")  # raises the state's own refusal
     _check_version(filing, version)
-    missing = missing_items(filing)
+    missing = missing_fields(filing)
     if missing:
-        raise AppError(422, "incomplete", "尚有必填内容未完成：" + "、".join(missing) + "。",
-                       {"missing": "、".join(missing)})
+        # each one said next to its own field as well (the form; the API's fields), not only in the list
+        raise AppError(422, "incomplete", "尚有必填内容未完成：" + "、".join(missing.values()) + "。",
+                       {"missing": "、".join(missing.values()), **{k: missing_message(k) for k in missing}})
     _check_schedule_dates(filing)
     earliest = earliest_start()
     assert filing.starts_on is not None

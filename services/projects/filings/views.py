@@ -200,6 +200,12 @@ def filing_save(filing_id: int) -> Any:
     return redirect(f"/projects/filings/{filing.id}")
 
 
+def _missing_as_typed(filing: Any, values: dict[str, Any]) -> list[str]:
+    """The fields 保存并上报 would find empty, by the form as typed and the JPGs the draft now holds."""
+    blank = [field for field, _label in services.REQUIRED_FIELDS if not values.get(field)]
+    return blank + [k for k in services.required_uploads(filing, values.get("mode")) if filing.upload(k) is None]
+
+
 def _refused_keeping_files(filing_id: int, values: dict[str, Any], errors: dict[str, str], status: int,
                            keepable: dict[str, Any] | None = None) -> Any:
     """The fields were refused: the files chosen with them are kept all the same (a browser cannot put a chosen
@@ -233,6 +239,11 @@ def _refused_keeping_files(filing_id: int, values: dict[str, Any], errors: dict[
                 fields_kept = True
             except AppError:
                 pass  # e.g. new dates against the schedule saved before: those stay as they were
+    if request.form.get("action") == "submit" and filing.state in states.EDITABLE:
+        # 保存并上报 refused for a mistake: what it would still find empty is said next to its field too, so that
+        # a missing 线上学员授予学分监管说明 is not found out one round later
+        for field in _missing_as_typed(filing, values):
+            errors.setdefault(field, services.missing_message(field))
     if kept:
         commit()
         values = {**values, "version": filing.version}
