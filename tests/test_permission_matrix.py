@@ -249,6 +249,8 @@ MATRIX: list[Row] = [
     row("POST /projects/review/reports/<int:report_id>/return", COMMITTEE_W,
         "/projects/review/reports/{rid}/return"),
     row("GET /projects/api/review/reports", COMMITTEE),
+    row("GET /projects/review/reports/overdue", COMMITTEE),
+    row("GET /projects/review/reports/overdue.xlsx", COMMITTEE),
     row("GET /projects/api/review/reports/overdue", COMMITTEE),
     row("GET /projects/api/review/reports/<int:report_id>", COMMITTEE, "/projects/api/review/reports/{rid}"),
     row("POST /projects/api/review/reports/<int:report_id>/approve", COMMITTEE_W,

@@ -469,12 +469,13 @@ def test_deadline_and_overdue(projects_app, projects_db, inst_a, inst_b, reviewe
     assert "应于 2026-04-04（含当日）前提交" in page.get("/projects/reports").get_data(as_text=True)
     clock.set_now(dt.datetime(2026, 4, 4, 15, 59, tzinfo=dt.UTC))  # 23:59 on the due day in Shanghai
     assert c.get("/projects/api/reports", headers=h).get_json()["items"][0]["overdue"] is False
-    assert c.get("/projects/api/review/reports/overdue", headers=bearer(reviewer[1])).get_json() == []
+    assert c.get("/projects/api/review/reports/overdue", headers=bearer(reviewer[1])).get_json()["items"] == []
     clock.set_now(dt.datetime(2026, 4, 5, 1, 0, tzinfo=dt.UTC))
     assert c.get("/projects/api/reports", headers=h).get_json()["items"][0]["overdue"] is True
     assert c.get("/projects/api/reports?status=overdue", headers=h).get_json()["total"] == 1
     overdue = c.get("/projects/api/review/reports/overdue", headers=bearer(reviewer[1])).get_json()
-    assert {(d["offering_id"], d["report_state"]) for d in overdue} == {(oid_a, None), (oid_b, "draft")}
+    assert overdue["total"] == 2 and overdue["page"] == 1 and overdue["pages"] == 1
+    assert {(d["offering_id"], d["report_state"]) for d in overdue["items"]} == {(oid_a, None), (oid_b, "draft")}
     html = login_client(projects_app.test_client(), reviewer[1]).get("/projects/review/reports").get_data(
         as_text=True)
     assert "已逾期" in html and inst_a[0].name in html
@@ -722,6 +723,8 @@ ENDPOINTS = [
     ("POST", "/projects/review/reports/{rid}/return", (401, 403, 403, 403, 409)),  # no page version
     ("POST", "/projects/review/reports/{rid}/contact", (401, 403, 403, 403, 200)),
     ("GET", "/projects/api/review/reports", (401, 403, 403, 403, 200)),
+    ("GET", "/projects/review/reports/overdue", (302, 403, 403, 403, 200)),
+    ("GET", "/projects/review/reports/overdue.xlsx", (302, 403, 403, 403, 200)),
     ("GET", "/projects/api/review/reports/overdue", (401, 403, 403, 403, 200)),
     ("GET", "/projects/api/review/reports/{rid}", (401, 403, 403, 403, 200)),
     ("POST", "/projects/api/review/reports/{rid}/return", (401, 403, 403, 403, 422)),

@@ -102,7 +102,8 @@ def test_overdue_reports_name_their_institutions_in_a_few_queries(projects_app, 
     with counted(projects_db.engine) as seen:
         r = c.get("/projects/api/review/reports/overdue", headers=bearer(reviewer[1]))
     assert r.status_code == 200
-    assert {d["institution_name"] for d in r.get_json()} == {f"容量医院{i:04d}" for i in range(40)}
+    assert {d["institution_name"] for d in r.get_json()["items"]} == {f"容量医院{i:04d}" for i in range(20)}
+    assert r.get_json()["total"] == 40
     assert len(seen) <= 6, f"{len(seen)} queries for the overdue list of 40 institutions"
 
 
@@ -139,7 +140,7 @@ def test_the_overdue_list_follows_the_filters_above_it(projects_app, projects_db
     ids = seed(projects_db, institutions=40, offerings=80, reports=False)
     c = login_client(projects_app.test_client(), reviewer[1])
     overdue = c.get("/projects/review/reports").get_data(as_text=True).split("已逾期未提交")[1]
-    assert overdue.count("<tr>") == 81  # the head and 80 期
+    assert overdue.count("<tr>") == 11 and "共 80 期" in overdue  # the head and the first 10 期: the rest paged
     one = c.get(f"/projects/review/reports?institution_id={ids[7]}").get_data(as_text=True).split("已逾期未提交")[1]
     assert one.count("<tr>") == 3 and "容量医院0007" in one and "容量医院0008" not in one and "共 2 期" in one
     typed = c.get("/projects/review/reports?q=容量项目47").get_data(as_text=True).split("已逾期未提交")[1]
@@ -208,3 +209,53 @@ def test_the_json_list_of_reports_reads_a_page_in_few_queries_per_report(project
     assert r.status_code == 200 and len(r.get_json()["items"]) == 20
     # its award list and 办理记录 read for the page, not for each report (~45 before)
     assert len(seen) <= 14, f"{len(seen)} queries for 20 reports in full"
+
+
+def test_overdue_reports_are_paged_linked_and_exported(projects_app, projects_db, reviewer, december):
+    """The walk's 执行情况反馈审批 repeated all 362 overdue 期 under every page of its list, linked to nothing,
+    with no Excel: now its first rows, a paged page of their own, each 期 opening its filing, and an Excel."""
+    import io
+    import re
+
+    from openpyxl import load_workbook
+
+    ids = seed(projects_db, institutions=5, offerings=25, reports=False)  # ended 2 November: all overdue
+    c = login_client(projects_app.test_client(), reviewer[1])
+    row_link = re.compile(r'<a href="/projects/review/offerings/(\d+)">查看登记</a>')
+    html = c.get("/projects/review/reports?page=2").get_data(as_text=True)
+    overdue = html[html.index('id="overdue"'):]
+    assert "共 25 期" in overdue and len(row_link.findall(overdue)) == 10
+    assert '<a class="button" href="/projects/review/reports/overdue">查看全部 25 期</a>' in overdue
+    assert 'href="/projects/review/reports/overdue.xlsx"' in overdue
+    # filtered above, the preview, its 查看全部 and its Excel keep the filter
+    narrowed = c.get(f"/projects/review/reports?institution_id={ids[0]}").get_data(as_text=True)
+    narrowed = narrowed[narrowed.index('id="overdue"'):]
+    assert "共 5 期" in narrowed and "查看全部" not in narrowed
+    assert f'href="/projects/review/reports/overdue.xlsx?institution_id={ids[0]}"' in narrowed
+
+    first = c.get("/projects/review/reports/overdue").get_data(as_text=True)
+    second = c.get("/projects/review/reports/overdue?page=2").get_data(as_text=True)
+    on_first, on_second = row_link.findall(first), row_link.findall(second)
+    assert len(on_first) == 20 and len(on_second) == 5 and not set(on_first) & set(on_second)
+    assert "第 1 / 2 页" in first and "下一页" in first and "已逾期 24 天" in first  # due 16 November
+    # a row opens its 期's filing
+    r = c.get(f"/projects/review/offerings/{on_first[0]}")
+    assert r.status_code == 302 and re.search(r"/projects/review/filings/\d+$", r.headers["Location"])
+
+    r = c.get("/projects/review/reports/overdue.xlsx?q=容量项目1")  # 容量项目1, 10-19
+    assert r.status_code == 200 and r.mimetype.endswith("spreadsheetml.sheet")
+    assert "attachment" in r.headers["Content-Disposition"]
+    ws = load_workbook(io.BytesIO(r.data)).active
+    rows = list(ws.iter_rows(values_only=True))
+    assert "共 11 期" in rows[0][0] and "检索“容量项目1”" in rows[0][0]
+    assert rows[1] == ("申办机构", "项目编号", "项目名称", "期次", "开始日期", "结束日期", "应提交日期", "逾期天数",
+                       "反馈状态")
+    assert len(rows) == 13 and rows[2][2] == "容量项目1" and rows[2][6:] == ("2026-11-16", 24, "未新建")
+    assert {row[2] for row in rows[2:]} == {"容量项目1", *(f"容量项目{k}" for k in range(10, 20))}
+
+    h = bearer(reviewer[1])
+    body = c.get("/projects/api/review/reports/overdue?per_page=10&page=3", headers=h).get_json()
+    assert (body["total"], body["page"], body["pages"], body["per_page"], len(body["items"])) == (25, 3, 3, 10, 5)
+    assert c.get(f"/projects/api/review/reports/overdue?institution_id={ids[1]}", headers=h).get_json()["total"] == 5
+    r = c.get("/projects/api/review/reports/overdue?per_page=1000", headers=h)
+    assert r.status_code == 422 and r.get_json()["error"]["fields"] == {"per_page": "应在 1 到 100 之间。"}

@@ -135,6 +135,13 @@ class ReportReviewQuerySchema(PageArgsSchema, ZhSchema):
     q = fields.String(load_default=None, validate=Length(max=100), metadata={"description": "项目编号、名称或主办单位"})
 
 
+class OverdueQuerySchema(PageArgsSchema, ZhSchema):
+    """已逾期未提交: the committee's filters of 执行情况反馈审批 (年度, 申办机构, 检索), and the page."""
+    year = fields.Integer(load_default=None, validate=Range(2000, 2100))
+    institution_id = fields.Integer(load_default=None, validate=IdRange())
+    q = fields.String(load_default=None, validate=Length(max=100), metadata={"description": "项目编号、名称或主办单位"})
+
+
 class ReportReturnSchema(ZhSchema):
     reason = reason_field("请填写退回原因。", max_length=1000)
     version = fields.Integer(load_default=None)
@@ -282,3 +289,4 @@ class DueReportOutSchema(OfferingInfoOutSchema):
 
 OfferingRowPageSchema = page_schema(OfferingRowOutSchema, "ReportOfferingRowPageSchema")
 ReviewPageSchema = page_schema(ReportOutSchema, "ReportReviewPageSchema")
+OverduePageSchema = page_schema(DueReportOutSchema, "ReportOverduePageSchema")

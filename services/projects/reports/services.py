@@ -87,12 +87,7 @@ def due_reports(session: Session, today: dt.date, filters: dict[str, Any] | None
     stmt = committee_filters(stmt, filters or {}, Filing.institution_id)
     stmt = (stmt.order_by(Filing.ends_on, Offering.id)
             .options(selectinload(Project.institution)))  # one query for the names, not one per institution
-    out = []
-    for offering, filing, project, report in session.execute(stmt).all():
-        info = offering_info(offering, filing, project, report, today)
-        info.update(report_id=report.id if report else None, report_state=report.state if report else None)
-        out.append(info)
-    return out
+    return [_due_dict(row, today) for row in session.execute(stmt).all()]
 
 
 # ---------------------------------------------------------------- the institution's list
@@ -442,9 +437,34 @@ def review_row(report: ExecutionReport) -> dict[str, Any]:
             "submitted_late": submitted_late(filing, report)}
 
 
+def _overdue_stmt(today: dt.date, filters: dict[str, Any] | None) -> Any:
+    """Offerings past their due date (end + 14 days) whose report is not sent (none, draft or returned): is_overdue
+    in SQL, so that the committee's list is counted and paged by the database."""
+    stmt = _held().where(Filing.ends_on < today - dt.timedelta(days=DAYS_AFTER), _not_submitted())
+    return committee_filters(stmt, filters or {}, Filing.institution_id).options(selectinload(Project.institution))
+
+
+def _due_dict(row: Any, today: dt.date) -> dict[str, Any]:
+    offering, filing, project, report = row
+    info = offering_info(offering, filing, project, report, today)
+    info.update(report_id=report.id if report else None, report_state=report.state if report else None)
+    return info
+
+
 def overdue_offerings(session: Session, today: dt.date | None = None,
                       filters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    return [d for d in due_reports(session, today or clock.today_local(), filters) if d["overdue"]]
+    """Every overdue offering under the committee's filters, longest overdue first (the Excel for chasing)."""
+    today = today or clock.today_local()
+    rows = session.execute(_overdue_stmt(today, filters).order_by(Filing.ends_on, Offering.id)).all()
+    return [_due_dict(r, today) for r in rows]
+
+
+def overdue_page(session: Session, args: dict[str, Any], today: dt.date | None = None) -> dict[str, Any]:
+    """One page of overdue_offerings ({items, total, page, pages, per_page}): the list had some 360 rows."""
+    today = today or clock.today_local()
+    page = paginate(session, _overdue_stmt(today, args), args, Filing.ends_on, Offering.id, scalars=False)
+    page["items"] = [_due_dict(r, today) for r in page["items"]]
+    return page
 
 
 def approve(session: Session, principal: Principal, report: ExecutionReport, version: int | None = None) -> None:

@@ -21,6 +21,7 @@ from services.common.errors import AppError
 from services.common.formats import fmt_credits
 from services.common.inputs import flatten, keep_args, load_json, load_query, require_page_version
 from services.common.schemas import half_width, load_form, strip_blank
+from services.common.web import XLSX, download
 
 from ..audit.models import record
 from ..catalogue.models import MODES
@@ -28,14 +29,13 @@ from ..catalogue.services import fmt_decimal
 from ..db import db
 from ..institutions.models import Institution
 from ..reviews.schemas import return_refused
-from . import files, services, states
+from . import files, services, sheets, states
 from .schemas import (
     FIELD_LABELS,
     MATERIAL_LABELS,
     OFFERING_STATUS_LABELS,
     PAGES,
     REVIEW_STATE_LABELS,
-    DueReportOutSchema,
     FactsFormSchema,
     FactsInSchema,
     LecturersInSchema,
@@ -43,6 +43,8 @@ from .schemas import (
     OfferingRowOutSchema,
     OfferingRowPageSchema,
     OfferingsQuerySchema,
+    OverduePageSchema,
+    OverdueQuerySchema,
     ReportOutSchema,
     ReportReturnFormSchema,
     ReportReturnSchema,
@@ -59,6 +61,8 @@ BEARER = [{"bearer": []}]
 QUERY_LABELS = {"q": "项目名称", "year": "年度", "status": "状态", "state": "状态", "institution_id": "申办机构",
                 "page": "页码", "per_page": "每页条数"}
 BLANK_ROWS = 3
+OVERDUE_PREVIEW = 10  # 已逾期未提交 under the reports list: its first rows, the rest on a paged page of its own
+OVERDUE_FILTERS = ("year", "institution_id", "q")
 FACT_FIELDS = ("actual_starts_on", "actual_ends_on", "venue", "mode", "trainees_count", "total_hours", "organiser",
                "contact_person", "contact_phone")
 LECTURER_FIELDS = ("name", "title", "unit", "topic", "hours")
@@ -401,10 +405,45 @@ def review_list() -> Any:
     page = services.review_page(session, args)
     rows = [services.review_row(r) for r in page["items"]]
     institutions = session.scalars(select(Institution).order_by(Institution.name)).all()
+    overdue_keep = keep_args(args, OVERDUE_FILTERS)
+    overdue = services.overdue_page(session, {**overdue_keep, "page": 1, "per_page": OVERDUE_PREVIEW})
     return render_template("projects/reports/review_list.html", page=page, rows=rows, args=args,
-                           institutions=institutions, overdue=services.overdue_offerings(session, filters=args),
-                           keep=keep_args(args, ("state", "year", "institution_id", "q")),
+                           institutions=institutions, overdue=overdue, overdue_keep=overdue_keep,
+                           keep=keep_args(args, ("state", *OVERDUE_FILTERS)),
                            state_labels=REVIEW_STATE_LABELS, **_render_args())
+
+
+@pages.get("/projects/review/reports/overdue")
+@access("reviewer")
+def review_overdue() -> Any:
+    """已逾期未提交, paged, each 期 opening its filing; filtered as 执行情况反馈审批 is."""
+    args = load_query(OverdueQuerySchema(), QUERY_LABELS)
+    session = db.session()
+    institutions = session.scalars(select(Institution).order_by(Institution.name)).all()
+    return render_template("projects/reports/review_overdue.html", page=services.overdue_page(session, args),
+                           args=args, institutions=institutions, keep=keep_args(args, OVERDUE_FILTERS),
+                           **_render_args())
+
+
+@pages.get("/projects/review/reports/overdue.xlsx")
+@access("reviewer")
+def review_overdue_xlsx() -> Any:
+    """已逾期未提交 as Excel, every row under the filters, for chasing the hosts."""
+    args = load_query(OverdueQuerySchema(), QUERY_LABELS)
+    session = db.session()
+    today = clock.today_local()
+    said = []
+    if args.get("year"):
+        said.append(f"年度 {args['year']}")
+    if args.get("institution_id"):
+        inst = session.get(Institution, args["institution_id"])
+        said.append(f"申办机构 {inst.name if inst else args['institution_id']}")
+    if args.get("q"):
+        said.append(f"检索“{args['q']}”")
+    narrowed = f"；按{'、'.join(said)}筛选" if said else ""
+    data = sheets.overdue_xlsx(services.overdue_offerings(session, today, args), today, narrowed)
+    return download(data, XLSX, f"overdue-reports-{today.isoformat()}.xlsx",
+                    f"{sheets.TITLE}-{today.isoformat()}.xlsx")
 
 
 def _render_review(report: Any, errors: dict[str, str] | None = None, status: int = 200,
@@ -641,10 +680,11 @@ def api_review_list(args: dict[str, Any]) -> Any:
 
 @api.route("/review/reports/overdue", methods=["GET"])
 @access("reviewer")
-@api.response(200, DueReportOutSchema(many=True))
-@api.doc(security=BEARER, summary="已逾期未提交执行情况反馈的期次（结束日期 + 14 天已过）")
-def api_review_overdue() -> Any:
-    return services.overdue_offerings(db.session())
+@api.arguments(OverdueQuerySchema, location="query")
+@api.response(200, OverduePageSchema)
+@api.doc(security=BEARER, summary="已逾期未提交执行情况反馈的期次（结束日期 + 14 天已过），分页；最久逾期的在前")
+def api_review_overdue(args: dict[str, Any]) -> Any:
+    return services.overdue_page(db.session(), args)
 
 
 @api.route("/review/reports/<int:report_id>", methods=["GET"])
