@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
@@ -211,6 +212,56 @@ def test_search_year_filter_and_paging(checkin_app):
     second = shown("?year=2026&page=2")
     assert "第 2 / 2 页" in second and "上一页" in second
     assert shown("?year=2026&page=99").count("<tr>") == second.count("<tr>")  # past the end: the last page
+
+
+def test_the_committee_finds_activities_by_their_host_and_narrows_to_one_host(checkin_app):
+    """The QA walk typed a hospital's name into 检索 and got 没有符合条件的继教活动 (the 审批 lists gave 243), and
+    the committee had no 申办机构 box as on its other lists."""
+    approve()  # 西安市第一医院: 心血管急危重症诊治进展
+    approve(offering_id=102, project_number="2026-01-01-002", project_title="儿科护理新进展")
+    approve(offering_id=202, institution_id=2, institution_name="宝鸡市中心医院", project_number="2026-02-03-009",
+            project_title="基层糖尿病规范化管理")
+    approve(offering_id=301, institution_id=3, institution_name="延安大学附属医院", project_number="2026-05-01-001",
+            project_title="心血管疾病康复")
+    clock.set_now(clock.now() + dt.timedelta(hours=1))  # later: the host was renamed since its first approval
+    approve(offering_id=203, institution_id=2, institution_name="宝鸡市人民医院", project_number="2026-02-03-010",
+            project_title="老年医学进展")
+    committee = client_for(checkin_app, "reviewer")
+
+    def titles(query):
+        html = committee.get(f"/checkin/activities{query}").get_data(as_text=True)
+        return sorted(t for t in ("心血管急危重症诊治进展", "儿科护理新进展", "基层糖尿病规范化管理", "心血管疾病康复",
+                                  "老年医学进展") if t in html)
+
+    # 检索 finds a 期 by its host's name (as it was approved under), whole or in part
+    assert titles("?q=西安市第一医院") == ["儿科护理新进展", "心血管急危重症诊治进展"]
+    assert titles("?q=宝鸡市") == ["基层糖尿病规范化管理", "老年医学进展"]
+    assert titles("?q=延安") == ["心血管疾病康复"]
+    assert titles("?q=心血管") == ["心血管急危重症诊治进展", "心血管疾病康复"]  # titles as before
+    # the 申办机构 box: every host once, by its latest name, in pinyin order (宝 bao, 西 xi, 延 yan; by character
+    # code 延 came before 西), the chosen one selected
+    html = committee.get("/checkin/activities?institution_id=2").get_data(as_text=True)
+    box = html.split('<select name="institution_id">', 1)[1].split("</select>", 1)[0]
+    assert re.findall(r'<option value="(\d*)"[^>]*>([^<]*)</option>', box) == [
+        ("", "全部"), ("2", "宝鸡市人民医院"), ("1", "西安市第一医院"), ("3", "延安大学附属医院")]
+    assert '<option value="2" selected>' in box and "宝鸡市中心医院" not in box
+    assert titles("?institution_id=2") == ["基层糖尿病规范化管理", "老年医学进展"]
+    assert titles("?institution_id=1&q=心血管") == ["心血管急危重症诊治进展"]
+    assert "清除条件" in html and "项目编号、项目名称或申办机构" in html
+    # a host with no activity (an old link): said in the box, and the list is empty
+    stale = committee.get("/checkin/activities?institution_id=99").get_data(as_text=True)
+    assert '<option value="99" selected>申办机构 99（暂无继教活动）</option>' in stale
+    assert "没有符合条件的继教活动" in stale
+    # the API searches alike
+    found = checkin_app.test_client().get("/checkin/api/activities?q=宝鸡市中心", headers=bearer(REVIEWER)).json
+    assert [i["offering_id"] for i in found["items"]] == [202]
+
+    # an office has no 申办机构 box, and a host's name finds nothing of another host
+    own = client_for(checkin_app, "inst_a")
+    html = own.get("/checkin/activities").get_data(as_text=True)
+    assert 'name="institution_id"' not in html and "项目编号或项目名称" in html
+    assert "没有符合条件的继教活动" in own.get("/checkin/activities?q=宝鸡").get_data(as_text=True)
+    assert "儿科护理新进展" in own.get("/checkin/activities?q=西安市").get_data(as_text=True)
 
 
 @pytest.mark.parametrize("query", ["page=abc", "year=二〇二六", "per_page=1000", "page=0", "q=" + "长" * 101])

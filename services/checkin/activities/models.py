@@ -14,8 +14,8 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Date, Integer, Numeric, Select, String, Text, false, or_, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, CheckConstraint, Date, Integer, Numeric, Select, String, Text, false, func, or_, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from services.common import clock
 from services.common.auth import Principal
@@ -24,11 +24,12 @@ from services.common.errors import AppError
 from services.common.events import CANCELLED_BY
 from services.common.formats import seq_label
 from services.common.inputs import half_width
+from services.common.sorting import zh_sort_key
 
 from ..db import Base
 
 __all__ = ["Activity", "CancelledOffering", "MODES", "ACTIVITY_CANCELLED", "CANCEL_LABELS", "activity_query",
-           "seq_label", "fmt_decimal"]
+           "institution_choices", "seq_label", "fmt_decimal"]
 
 MODES = ("线下", "线上", "线上线下")
 # who ended the 期 (services.common.events.CANCELLED_BY) -> the state as the pages name it
@@ -132,7 +133,8 @@ class CancelledOffering(Base):
 
 def activity_query(principal: Principal, q: str | None = None, year: int | None = None,
                    institution_id: int | None = None) -> Select[tuple[Activity]]:
-    """The activities a principal may see, filtered: an institution its own only, a reviewer all."""
+    """The activities a principal may see, filtered: an institution its own only, a reviewer all. `q` finds a 期 by
+    its project number, its title or its host's name (as the 期 was approved under)."""
     stmt = select(Activity)
     if principal.role == "institution":
         stmt = stmt.where(Activity.institution_id == principal.institution_id)
@@ -143,10 +145,23 @@ def activity_query(principal: Principal, q: str | None = None, year: int | None 
     if q:
         q = half_width(q)  # a project number typed in 全角 digits is the same number
         stmt = stmt.where(or_(Activity.project_number.icontains(q, autoescape=True),
-                              Activity.project_title.icontains(q, autoescape=True)))
+                              Activity.project_title.icontains(q, autoescape=True),
+                              Activity.institution_name.icontains(q, autoescape=True)))
     if year is not None:
         stmt = stmt.where(Activity.year == year)
     return stmt.order_by(Activity.starts_on.desc(), Activity.id.desc())
+
+
+def institution_choices(session: Session) -> list[tuple[int, str]]:
+    """The committee's 申办机构 filter: every host with an activity once, by the name of its latest approval
+    (checkin knows a host only from its offering.approved events), in pinyin order."""
+    names: dict[int, tuple[dt.datetime, str]] = {}
+    for iid, name, at in session.execute(
+            select(Activity.institution_id, Activity.institution_name, func.max(Activity.approved_at))
+            .group_by(Activity.institution_id, Activity.institution_name)):
+        if iid not in names or at > names[iid][0]:  # a renamed host: its newest name
+            names[iid] = (at, name)
+    return sorted(((iid, name) for iid, (_, name) in names.items()), key=lambda c: (zh_sort_key(c[1]), c[0]))
 
 
 def fmt_decimal(value: Decimal | None) -> str:

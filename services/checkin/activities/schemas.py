@@ -14,7 +14,8 @@ FIELD_LABELS = {"q": "检索", "year": "年度", "page": "页码", "per_page": "
 class ActivityQuerySchema(PageArgsSchema, ZhSchema):
     """Search and paging of 继教活动-项目管理 (the page and the API share it)."""
 
-    q = fields.String(load_default=None, validate=Length(max=100), metadata={"description": "项目编号或项目名称"})
+    q = fields.String(load_default=None, validate=Length(max=100),
+                      metadata={"description": "项目编号、项目名称或申办机构名称"})
     year = fields.Integer(load_default=None, validate=Range(2000, 2100), metadata={"description": "年度"})
     institution_id = fields.Integer(load_default=None, validate=IdRange(),
                                     metadata={"description": "申办机构（仅审核员可用）"})

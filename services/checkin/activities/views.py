@@ -18,7 +18,7 @@ from services.common.paging import paginate
 from services.common.schemas import strip_blank
 
 from ..db import db
-from .models import Activity, activity_query, fmt_decimal
+from .models import Activity, activity_query, fmt_decimal, institution_choices
 from .schemas import FIELD_LABELS, ActivityOutSchema, ActivityPageSchema, ActivityQuerySchema
 
 pages = Blueprint("checkin_activities", __name__, template_folder="templates")
@@ -67,8 +67,16 @@ def activity_list() -> Any:
     result = _page_of(args)  # a stale link past the end shows the last page
     args["page"] = result["page"]
     keep = {k: v for k, v in args.items() if k in ("q", "year", "institution_id") and v not in (None, "")}
+    principal = current()
+    assert principal is not None
+    # the committee's 申办机构 box; an institution sees its own activities only and gets none
+    institutions = institution_choices(db.session()) if principal.role == "reviewer" else []
+    chosen = args.get("institution_id")
+    if principal.role == "reviewer" and chosen and chosen not in dict(institutions):
+        # a host with no activity (an old link): the box still says which host the empty list is of
+        institutions.append((chosen, f"申办机构 {chosen}（暂无继教活动）"))
     return render_template("checkin/activities/list.html", result=result, args=args, keep=keep,
-                           fmt_decimal=fmt_decimal)
+                           institutions=institutions, fmt_decimal=fmt_decimal)
 
 
 @pages.get("/checkin/activities/<int:activity_id>")
