@@ -109,3 +109,39 @@ def test_on_a_phone_the_refusal_stands_under_the_box_and_what_it_keeps_can_be_cu
     assert box_["bottom"] <= said["top"] and said["bottom"] <= button["top"] and said["height"] > 0
     assert wide <= 360
     assert sent == {"value": typed[:100], "valid": True}
+
+
+def test_a_letter_o_typed_in_the_year_is_read_as_the_digit(certs_app, awards, queued, certs_db):
+    """A number typed with the letter O in its year (2O26…) was refused 格式不正确：前 4 位应为年份数字, although O
+    for 0 was read after the year: the year reads the same look-alikes the other way round (O, I, B as 0, 1, 8)."""
+    from services.certs.certificates.services import normalise_number
+
+    assert normalise_number("2O2６ 0w4z-sk8f hvz1") == "2026OW4ZSKBFHVZI"
+    assert normalise_number("2o1b" + "A" * 12) == "2018" + "A" * 12
+
+    clock.set_now(at(PRINTABLE_DAY))
+    assert certs_app.test_client().post("/certs/api/exports", json={"award_ids": [1]},
+                                        headers=bearer(TRAINEE_1)).status_code == 202
+    run_jobs(queued)
+    number = certificates(certs_db)[1][0]
+    assert number.startswith("2026")
+    typed = "2O" + number[2:]  # the year typed from paper with the letter O
+    anon = client(certs_app, None)
+    sent = anon.get("/certs/verify", query_string={"number": typed.lower()})
+    assert sent.status_code == 303
+    page = anon.get(sent.headers["Location"])
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and "证书有效" in text and f"<dd>{number}</dd>" in text and "格式不正确" not in text
+    assert anon.get(f"/certs/verify/{typed}").status_code == 200
+    assert anon.get(f"/certs/api/verify/{typed}").json["number"] == number
+    committee = client(certs_app, REVIEWER)
+    found = committee.get("/certs/lookup", query_string={"number": typed})
+    assert found.status_code == 200 and f"证书 {number}：有效" in found.get_data(as_text=True)
+    assert certs_app.test_client().get(f"/certs/api/certificates/{typed}", headers=bearer(REVIEWER)).status_code == 200
+    # one not found says what was typed and how it was read, not that it is malformed
+    missing = anon.get("/certs/verify/2O27AAAAAAAAAAAA").get_data(as_text=True)
+    assert "未找到证书编号 2O27AAAAAAAAAAAA（按 2027AAAAAAAAAAAA 查询）" in re.sub(r"<[^>]+>", "", missing)
+    assert "格式不正确" not in missing and "年份中的字母 O、I、B 按数字 0、1、8 查询" in missing
+    # a year that is no year still is one
+    slip = anon.get("/certs/verify/20A7AAAAAAAAAAAA").get_data(as_text=True)
+    assert "格式不正确" in slip and "前 4 位应为年份数字" in slip

@@ -55,6 +55,8 @@ def new_number(year: int) -> str:
 # the 12 characters after the year are base32 (A-Z, 2-7): 0, 1 and 8 never occur, so one typed from paper is the
 # letter it looks like (an HR clerk typing O as 0 was told the certificate might be forged)
 _LOOKALIKES = str.maketrans("018", "OIB")
+# the year is digits only: the same look-alikes the other way round (2O26 was refused as 前 4 位应为年份数字)
+_YEAR_LOOKALIKES = str.maketrans("OIB", "018")
 
 
 # the label printed before the number, pasted with it from the certificate ("证书编号：2026…"): read as the year's
@@ -74,8 +76,9 @@ def folded_number(raw: str) -> str:
 
 
 def normalise_number(raw: str) -> str:
+    """The number as looked up: folded, a look-alike read as the digit in the year and as the letter after it."""
     text = folded_number(raw)
-    return text[:4] + text[4:].translate(_LOOKALIKES)
+    return text[:4].translate(_YEAR_LOOKALIKES) + text[4:].translate(_LOOKALIKES)
 
 
 _NUMBER_SHAPE = re.compile(r"\d{4}[A-Z2-7]{12}")
