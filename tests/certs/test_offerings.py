@@ -179,3 +179,30 @@ def test_two_concurrent_exports_of_one_offering_make_one_job(certs_app, awards, 
     [(job_id, _ids)] = export_jobs(certs_db)
     assert answers == [f"303 /certs/exports/{job_id}"] * 2 and queued == [job_id]
     queued.clear()
+
+
+def test_an_offering_s_trainees_are_listed_by_pinyin_with_numbers_in_order(certs_app, certs_db, queued):
+    """学分证书导出's offering listed its trainees by character code: 学员1337 before 学员282, 学员 (xue) before 安娜
+    (an). It lists them as a Chinese directory does, numbers by value; the API and the offering's PDF alike."""
+    from services.certs.awards.models import EffectiveAward
+
+    names = ["学员1337", "赵六", "学员282", "张三", "安娜", "学员9", "章三", "张三"]
+    s = certs_db.new_session()
+    s.execute(insert(EffectiveAward), [award_row(500 + i, 500 + i, name, offering_id=105)
+                                       for i, name in enumerate(names)])
+    s.commit()
+    s.close()
+    expected = ["安娜", "学员9", "学员282", "学员1337", "张三", "张三", "章三", "赵六"]  # an, xue, zhang, zhao
+    clock.set_now(at(PRINTABLE_DAY))
+    c = client(certs_app, INST_A)
+    html = c.get("/certs/institution/offerings/105").get_data(as_text=True)
+    assert re.findall(r"<tr><td>([^<]+)</td><td>", html) == expected
+    api = certs_app.test_client().get("/certs/api/institution/offerings/105/certificates", headers=bearer(INST_A))
+    items = api.json["items"]
+    assert [i["name"] for i in items] == expected
+    assert [i["award_id"] for i in items if i["name"] == "张三"] == [503, 507]  # one name's rows in a steady order
+    # the offering's PDF has its pages in the list's order
+    assert c.post("/certs/institution/offerings/105/exports", data={"csrf_token": csrf_for(INST_A)}).status_code == 303
+    [(_job_id, ids)] = export_jobs(certs_db)
+    assert ids == [i["award_id"] for i in items]
+    queued.clear()

@@ -25,6 +25,7 @@ from services.common.errors import AppError
 from services.common.formats import fmt_credits
 from services.common.inputs import half_width
 from services.common.paging import paginate
+from services.common.sorting import zh_sort_key
 
 from ..audit import AuditLog
 from ..awards.models import EffectiveAward
@@ -127,13 +128,15 @@ def trainee_rows(session: Session, trainee_key: str) -> list[Row]:
 
 
 def offering_rows(session: Session, principal: Principal, offering_id: int) -> list[Row]:
-    """Every award of an offering of the signed-in institution; another's offering (or an unknown one) is 404."""
+    """Every award of an offering of the signed-in institution, by name in pinyin order with numbers in natural
+    order (the database's order by character code put 学员1337 before 学员282, and 学 before 安); the page, the API
+    and the offering's PDF follow it. Another's offering (or an unknown one) is 404."""
     today = clock.today_local()
-    pairs = session.execute(
+    pairs = sorted(session.execute(
         select(EffectiveAward, Certificate).outerjoin(Certificate, Certificate.award_id == EffectiveAward.award_id)
         .where(EffectiveAward.offering_id == offering_id,
-               EffectiveAward.institution_id == principal.institution_id)
-        .order_by(EffectiveAward.name, EffectiveAward.award_id)).all()
+               EffectiveAward.institution_id == principal.institution_id)).all(),
+        key=lambda pair: (zh_sort_key(pair[0].name), pair[0].award_id))
     if not pairs:
         raise AppError(404, "not_found", NOT_FOUND)
     return _with_restored([Row(a, print_status(a, today), c) for a, c in pairs])
