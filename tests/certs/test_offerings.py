@@ -9,7 +9,7 @@ import re
 from sqlalchemy import insert, update
 
 from services.common import clock
-from tests.certs.conftest import INST_A, PRINTABLE_DAY, at, award_row, slow_issue, twice_at_once
+from tests.certs.conftest import INST_A, INST_B, PRINTABLE_DAY, at, award_row, slow_issue, twice_at_once
 from tests.certs.test_certificates import client, export_jobs, run_jobs
 from tests.checkin.test_windows_support import csrf_for
 from tests.conftest import bearer
@@ -206,3 +206,42 @@ def test_an_offering_s_trainees_are_listed_by_pinyin_with_numbers_in_order(certs
     [(_job_id, ids)] = export_jobs(certs_db)
     assert ids == [i["award_id"] for i in items]
     queued.clear()
+
+
+def test_the_api_says_why_a_year_is_empty_and_where_to_look_as_the_page_does(certs_app, certs_db):
+    """/certs/api/institution/offerings gave total 0 for the current year with no word, where the page said that
+    nothing is effective yet that year and listed the other years: the API carries the same hint, the years and,
+    in January and February, how many of last year's print only from this year."""
+    from tests.certs.test_certificates import shown
+
+    add_offerings(certs_db, 2026, 25, 1000, last_day=340)  # the last 3 end in December: printable from 2027
+    add_offerings(certs_db, 2025, 3, 2000)
+    clock.set_now(dt.datetime(2026, 12, 31, 16, 30, tzinfo=dt.UTC))  # 00:30 on 1 January 2027 in Beijing
+    api = certs_app.test_client()
+
+    def listed(query="", who=INST_A):
+        return api.get(f"/certs/api/institution/offerings{query}", headers=bearer(who)).json
+
+    empty = "2027 年度暂无已生效的授分。其他年度：2026 年度（25 期）、2025 年度（3 期）。"
+    body = listed()
+    assert body["total"] == 0 and body["items"] == [] and body["year"] == 2027
+    assert body["hint"] == empty + "2026 年度有 3 期项目于年末结束，其证书自 2027 年起可打印，请查看 2026 年度。"
+    assert body["years"] == [{"year": 2026, "count": 25}, {"year": 2025, "count": 3}]
+    assert body["last_year_printable"] == 3
+    page = shown(client(certs_app, INST_A).get("/certs/institution/offerings").get_data(as_text=True))
+    assert empty in page and "2026 年度有 3 期项目于年末结束，其证书自 2027 年起可打印" in page  # the page says it too
+
+    full = listed("?year=2026")
+    assert full["total"] == 25 and full["hint"] is None and full["last_year_printable"] == 0 and full["year"] == 2026
+    assert listed("?year=2024")["hint"] == empty.replace("2027", "2024")
+    # an office with no effective award at all: said, with no other year to try
+    nothing = listed(who=INST_B)
+    assert nothing["hint"] == "2027 年度暂无已生效的授分。" and nothing["years"] == []
+    clock.set_now(at(dt.date(2027, 3, 1)))  # by March: the empty year's hint alone
+    assert listed()["hint"] == empty and listed()["last_year_printable"] == 0
+
+    spec = api.get("/certs/api/openapi.json").get_json()
+    answer = spec["paths"]["/certs/api/institution/offerings"]["get"]["responses"]["200"]["content"]
+    schema = spec["components"]["schemas"][answer["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]]
+    assert {"hint", "year", "years", "last_year_printable", "items", "total"} <= set(schema["properties"])
+    assert "暂无已生效的授分" in schema["properties"]["hint"]["description"]

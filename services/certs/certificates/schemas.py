@@ -118,7 +118,22 @@ class OfferingOut(ZhSchema):
     printable_from = fields.Date(metadata={"description": "可打印日期（项目结束 4 周后）"})
 
 
-OfferingPageOut = page_schema(OfferingOut, "CertsOfferingPage")
+class OfferingYearOut(ZhSchema):
+    year = fields.Integer()
+    count = fields.Integer(metadata={"description": "该年度有已生效授分的期数"})
+
+
+class OfferingPageOut(page_schema(OfferingOut, "CertsOfferingPageBase")):  # type: ignore[misc]
+    """One page of a year's offerings, with what the page says beside them."""
+
+    year = fields.Integer(metadata={"description": "列出的年度（未指定 year 时为今年，北京时间）"})
+    hint = fields.String(allow_none=True, metadata={"description": (
+        "页面上的提示，无则为 null：该年度暂无已生效的授分时，说明并列出其他有授分的年度；1、2 月查看今年时，"
+        "说明上一年度有多少期项目于年末结束、证书自今年起可打印（在上一年度中）")})
+    years = fields.List(fields.Nested(OfferingYearOut), metadata={
+        "description": "本机构有已生效授分的各年度及期数，新的在前（页面的年度选项）"})
+    last_year_printable = fields.Integer(metadata={
+        "description": "1、2 月查看今年时：上一年度于年末结束、自今年起可打印的期数（其余情况为 0）"})
 
 
 class JobOut(ZhSchema):

@@ -209,6 +209,24 @@ def offering_years(session: Session, principal: Principal) -> dict[int, int]:
     return {int(y): n for y, n in rows}
 
 
+def offering_notes(session: Session, principal: Principal, year: int, total: int) -> dict[str, Any]:
+    """What 学分证书导出 says beside a year's offerings, for the page and the API alike: the years the institution has
+    offerings in, how many of last year's print only from this year (January and February, looking at this year),
+    and the hint in words (an empty year was a bare total 0 in the API, where the page said why and where to look)."""
+    today = clock.today_local()
+    years = offering_years(session, principal)
+    # January and February: when last December's offerings become printable and are exported, from last year's list
+    late = printable_since_new_year(session, principal, year) if year == today.year and today.month <= 2 else 0
+    others = sorted(((y, n) for y, n in years.items() if y != year), reverse=True)
+    said = []
+    if not total:
+        listed = "、".join(f"{y} 年度（{n} 期）" for y, n in others)
+        said.append(f"{year} 年度暂无已生效的授分。" + (f"其他年度：{listed}。" if others else ""))
+    if late:
+        said.append(f"{year - 1} 年度有 {late} 期项目于年末结束，其证书自 {year} 年起可打印，请查看 {year - 1} 年度。")
+    return {"years": years, "others": others, "late": late, "hint": "".join(said) or None}
+
+
 def printable_since_new_year(session: Session, principal: Principal, year: int) -> int:
     """How many offerings of `year` - 1 print only from `year` on (ended in its last 4 weeks): in January they are
     the ones an office exports, and `year`'s list (the default one) does not hold them."""

@@ -223,21 +223,18 @@ def export_download(job_id: int) -> Any:
 def institution_offerings() -> Any:
     """学分证书导出: one year's offerings (this year's in Beijing time unless another is chosen), a page at a time."""
     args = load_query(OfferingsQuery(), {"year": "年度"})
-    today = clock.today_local()
-    this_year = today.year
+    this_year = clock.today_local().year
     year = args["year"] or this_year
     session = db.session()
     page = svc.institution_offerings(session, _me(), year, args)
-    years = svc.offering_years(session, _me())
-    # January and February: when last December's offerings become printable and are exported, from last year's list
-    early = year == this_year and today.month <= 2
+    notes = svc.offering_notes(session, _me(), year, page["total"])  # the API's hint, said with links here
     keep = {"year": year, **({"per_page": page["per_page"]} if args["per_page"] != PER_PAGE else {})}
     # a page past the last (an old bookmark, an edited address) shows the last one, and says so: the pager and the
     # rows agree, and the office is not left wondering why page 999 looks like page 2
     past_last = args["page"] if page["total"] and args["page"] > page["page"] else None
-    return render_template("certs/offerings.html", page=page, year=year, years=years, keep=keep, past_last=past_last,
-                           choices=sorted(set(years) | {this_year, year}, reverse=True),
-                           late=svc.printable_since_new_year(session, _me(), year) if early else 0)
+    return render_template("certs/offerings.html", page=page, year=year, years=notes["years"], keep=keep,
+                           past_last=past_last, others=notes["others"], late=notes["late"],
+                           choices=sorted(set(notes["years"]) | {this_year, year}, reverse=True))
 
 
 def _offering_page(offering_id: int, error: str | None = None, status: int = 200) -> Any:
@@ -440,9 +437,15 @@ def api_export(job_id: int) -> Any:
 @api.arguments(OfferingsQuery, location="query", as_kwargs=False)
 @api.response(200, OfferingPageOut)
 @api.doc(security=BEARER,
-         summary="学分证书导出：本机构一个年度（学分计入年度，缺省为今年）的各期项目及可打印证书数，分页")
+         summary="学分证书导出：本机构一个年度（学分计入年度，缺省为今年）的各期项目及可打印证书数，分页；"
+                 "hint 为页面上的提示（该年度暂无已生效的授分时列出其他年度，1、2 月提示上一年度年末结束的期次）")
 def api_institution_offerings(args: dict[str, Any]) -> Any:
-    return svc.institution_offerings(db.session(), _me(), args["year"] or clock.today_local().year, args)
+    session = db.session()
+    year = args["year"] or clock.today_local().year
+    page = svc.institution_offerings(session, _me(), year, args)
+    notes = svc.offering_notes(session, _me(), year, page["total"])
+    return {**page, "year": year, "hint": notes["hint"], "last_year_printable": notes["late"],
+            "years": [{"year": y, "count": n} for y, n in sorted(notes["years"].items(), reverse=True)]}
 
 
 @api.route("/institution/offerings/<int:offering_id>/certificates", methods=["GET"])
