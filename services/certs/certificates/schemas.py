@@ -123,7 +123,7 @@ class OfferingYearOut(ZhSchema):
     count = fields.Integer(metadata={"description": "该年度有已生效授分的期数"})
 
 
-class OfferingPageOut(page_schema(OfferingOut, "CertsOfferingPageBase")):  # type: ignore[misc]
+class OfferingPageOut(page_schema(OfferingOut, "CertsOfferingPageBase")):
     """One page of a year's offerings, with what the page says beside them."""
 
     year = fields.Integer(metadata={"description": "列出的年度（未指定 year 时为今年，北京时间）"})
