@@ -119,9 +119,11 @@ def test_reset_clears_a_lock(credits_app, trainee, sms_log, databases):
 
 def test_page_flow_from_the_login_link(credits_app, trainee, sms_log, databases):
     client = credits_app.test_client()
-    assert 'href="/credits/password/forgot"' in client.get("/credits/login").get_data(as_text=True)
+    assert '<a href="/credits/password/forgot">密码找回</a>' in client.get("/credits/login").get_data(as_text=True)
     page = client.get("/credits/password/forgot")
-    assert page.status_code == 200 and "忘记密码" in page.get_data(as_text=True)
+    # the guide's label (如忘记密码可点击密码找回进行密码重置) is the page's title and heading
+    assert page.status_code == 200 and "<title>密码找回" in page.get_data(as_text=True)
+    assert "<h1>密码找回</h1>" in page.get_data(as_text=True)
     token = csrf_of(page.get_data(as_text=True))
     empty = client.post("/credits/password/forgot", data={"csrf_token": token})
     assert empty.status_code == 422 and 'id="e-id_number"' in empty.get_data(as_text=True)

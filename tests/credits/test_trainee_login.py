@@ -70,7 +70,7 @@ def test_login_page_is_phone_first_and_explains_the_initial_password(credits_app
     assert 'name="viewport"' in html and "width=device-width" in html
     assert "身份证号码" in html and "张三" in html and "zhangsan" in html
     assert 'name="id_number"' in html and 'type="password"' in html and 'name="csrf_token"' in html
-    assert "忘记密码" in html and 'href="/credits/password/forgot"' in html
+    assert '如忘记密码，可点击 <a href="/credits/password/forgot">密码找回</a> 进行密码重置' in html
 
 
 @pytest.mark.parametrize(("name", "id_number", "typed"), [
@@ -298,8 +298,8 @@ def test_wrong_old_passwords_are_counted_and_lock_as_wrong_logins(credits_app, m
     locked = post("guess")
     html = locked.get_data(as_text=True)
     assert locked.status_code == 429 and 'id="locked"' in html
-    assert "账号已锁定至 2026-12-10 10:15" in html and "忘记密码" in html
-    assert 'href="/credits/password/forgot"' in html
+    assert "账号已锁定至 2026-12-10 10:15" in html
+    assert '<a href="/credits/password/forgot">密码找回</a>' in html
     # while locked even the right 原密码 changes nothing, and the page says why before she types
     assert post(NEW_PASSWORD).status_code == 429
     again = client.get("/credits/password").get_data(as_text=True)

@@ -171,7 +171,7 @@ def known_trainees(session: Session, keys: set[str]) -> set[str]:
 
 def _lock_message(until: dt.datetime) -> str:
     return (f"密码连续输错 {max_failures()} 次，账号已锁定至 {clock.fmt(until)}（北京时间），"
-            "请届时再试；也可以现在通过“忘记密码”用手机验证码重设密码，重设后立即解除锁定。")
+            "请届时再试；也可以现在通过“密码找回”用手机验证码重设密码，重设后立即解除锁定。")
 
 
 UNKNOWN_LOGIN_PREFIX = "cme:unknown-login:"  # + the ID number's keyed hash (the tests give each run its own)
@@ -184,7 +184,7 @@ def _bad_credentials(tries: int | None) -> str:
         return BAD_CREDENTIALS
     left = max_failures() - tries
     return (f"{BAD_CREDENTIALS[:-1]}，还可以再试 {left} 次；再输错将锁定 {lock_minutes()} 分钟"
-            "（也可通过“忘记密码”重设密码）。")
+            "（也可通过“密码找回”重设密码）。")
 
 
 def _count_unknown_failure(id_number: str) -> int | None:
@@ -310,7 +310,7 @@ WRONG_OLD_PASSWORD = "原密码不正确。"
 def _wrong_old_password(tries: int) -> KeptError:
     left = max_failures() - tries
     message = (f"{WRONG_OLD_PASSWORD[:-1]}，还可以再试 {left} 次；再输错将锁定 {lock_minutes()} 分钟"
-               "（也可通过“忘记密码”重设密码）。")
+               "（也可通过“密码找回”重设密码）。")
     return KeptError(400, "wrong_old_password", message, {"old_password": WRONG_OLD_PASSWORD})
 
 
