@@ -566,7 +566,7 @@ def test_manual_entry_is_marked_invalid_everywhere(credits_app, seeded, cdb):
     listing = c.get(f"/credits/awards/{OFFERING}/list").get_data(as_text=True)
     assert "手工录入学分" in listing and "非有效学分" in listing
     api = credits_app.test_client().get(f"/credits/api/offerings/{OFFERING}/awards", headers=api_headers("inst_a"))
-    assert api.json["awards"][0]["valid_credit"] is False and api.json["awards"][0]["method"] == "manual"
+    assert api.json["items"][0]["valid_credit"] is False and api.json["items"][0]["method"] == "manual"
     twice = c.post(f"/credits/awards/{OFFERING}/manual", data=form(INST_A, **person, confirm_invalid="1"))
     assert twice.status_code == 409 and "已有授分记录" in twice.get_data(as_text=True)
     assert len(awards(cdb)) == 1
@@ -640,7 +640,7 @@ def test_a_withdrawn_manual_entry_no_longer_blocks_valid_credit(credits_app, see
     rows = [(a.method, a.state) for a in awards(cdb) if a.name == "吴倩"]
     assert rows == [("manual", "withdrawn"), ("attendance", "pending")], rows
     api = credits_app.test_client().get(f"/credits/api/offerings/{OFFERING}/awards", headers=api_headers("inst_a"))
-    current = [a for a in api.json["awards"] if a["state"] != "withdrawn" and a["name"] == "吴倩"]
+    current = [a for a in api.json["items"] if a["state"] != "withdrawn" and a["name"] == "吴倩"]
     assert [(a["method"], a["valid_credit"]) for a in current] == [("attendance", True)]
     # and a third award for her is still refused: one current award per trainee and offering
     again = c.post(f"/credits/awards/{OFFERING}/manual", data=form(INST_A, **person, confirm_invalid="1"))

@@ -225,11 +225,11 @@ def test_the_api_refuses_grant_and_manual_entry_and_says_the_state(credits_app, 
     assert len(awards(databases["credits"])) == 2
     listing = api.get(f"/credits/api/offerings/{OFFERING}/awards", headers=headers).json
     assert listing["cancelled"] == "本期已取消举办（2026-12-12，原因：授课专家因故无法到场）"
-    assert {a["state_label"] for a in listing["awards"]} == {"不会生效（本期已取消举办）"}
+    assert {a["state_label"] for a in listing["items"]} == {"不会生效（本期已取消举办）"}
     [row] = api.get("/credits/api/grant/offerings", headers=headers).json["items"]
     assert (row["cancelled"], row["cancelled_by"], row["cancel_reason"]) == (True, "institution", OFFICE_REASON)
     assert api.get(f"/credits/api/offerings/{OFFERING}", headers=headers).json["cancelled_by"] == "institution"
-    award_id = listing["awards"][0]["id"]
+    award_id = listing["items"][0]["id"]
     withdrawn = api.post(f"/credits/api/awards/{award_id}/withdraw", json={"reason": "本期取消举办，清理授分"},
                          headers=headers)
     assert withdrawn.status_code == 200 and withdrawn.json["awards"][0]["state"] == "withdrawn"

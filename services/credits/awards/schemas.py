@@ -197,6 +197,31 @@ class CreditAwardOutSchema(ZhSchema):
     state_label = fields.String(metadata={"description": "状态，如 待生效；取消举办的期次的待生效授分为 不会生效"})
 
 
+class AwardQuerySchema(PageArgsSchema, ZhFormSchema):
+    """授分名单's page and API: ?q= (a name) &page= &per_page=."""
+
+    q = fields.String(validate=Length(max=50), metadata={"description": "姓名（包含即可）"})
+
+
+class AwardCountsSchema(ZhSchema):
+    total = fields.Integer(metadata={"description": "授分记录总数（含已撤销）"})
+    withdrawn = fields.Integer(metadata={"description": "已撤销"})
+    current = fields.Integer(metadata={"description": "当前授分人数"})
+    attendance = fields.Integer(metadata={"description": "其中根据会场考勤授分"})
+    manual = fields.Integer(metadata={"description": "其中手工录入（非有效学分）"})
+    pending = fields.Integer(metadata={"description": "待生效"})
+
+
+class AwardPageSchema(page_schema(CreditAwardOutSchema, "CreditAwardPageBase")):  # type: ignore[misc]
+    """One page of 授分名单 in the suite's list shape; `total` counts the records the search found, `counts` the
+    whole list's."""
+
+    offering_id = fields.Integer()
+    counts = fields.Nested(AwardCountsSchema)
+    cancelled = fields.String(allow_none=True, metadata={
+        "description": "期次已取消举办或已标记未举办时的说明（含原因）；否则为空"})
+
+
 class AwardListOutSchema(ZhSchema):
     offering_id = fields.Integer()
     count = fields.Integer()

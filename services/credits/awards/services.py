@@ -706,10 +706,64 @@ def emit_granted(session: Session, offering: OfferingCredit) -> None:
          {"offering_id": offering.offering_id, "institution_id": offering.institution_id, "awards": awards})
 
 
+def award_order() -> tuple[Any, ...]:
+    """授分名单's order, on the page, in its pages and in the Excel: current awards first, by method, then name."""
+    return (case((CreditAward.state == "withdrawn", 1), else_=0), CreditAward.method, CreditAward.name,
+            CreditAward.id)
+
+
 def award_list(session: Session, offering_id: int) -> list[CreditAward]:
-    order = case((CreditAward.state == "withdrawn", 1), else_=0)
+    """The whole list (the Excel, credits.granted's neighbours); a page of it is award_query's."""
     return list(session.scalars(select(CreditAward).where(CreditAward.offering_id == offering_id)
-                                .order_by(order, CreditAward.method, CreditAward.name, CreditAward.id)))
+                                .order_by(*award_order())))
+
+
+def award_query(offering_id: int, q: str | None = None) -> Select[Any]:
+    """The awards of an offering a 授分名单 page shows, narrowed by a name typed in its search box (the name on the
+    award, which a 更正姓名 renames too); paginate() orders it by award_order()."""
+    stmt = select(CreditAward).where(CreditAward.offering_id == offering_id)
+    return stmt.where(matches(q, CreditAward.name)) if q else stmt
+
+
+def award_position(session: Session, offering_id: int, award_id: int, q: str | None = None) -> int | None:
+    """The 0-based place of an award in the (searched) list, so a refused 撤销 is shown on the page holding its row."""
+    ranked = award_query(offering_id, q).with_only_columns(
+        CreditAward.id, func.row_number().over(order_by=award_order()).label("at")).subquery()
+    at = session.scalar(select(ranked.c.at).where(ranked.c.id == award_id))
+    return None if at is None else int(at) - 1
+
+
+def award_counts(session: Session, offering_id: int) -> dict[str, int]:
+    """The whole list's counts, kept above every page of it: all records, withdrawn, current (by attendance and
+    manual) and pending (更正活动日期 is offered while one is)."""
+    a = CreditAward
+    current = a.state != "withdrawn"
+    total, withdrawn, attendance, manual, pending = session.execute(
+        select(func.count(), func.count().filter(a.state == "withdrawn"),
+               func.count().filter(current, a.method == "attendance"),
+               func.count().filter(current, a.method == "manual"),
+               func.count().filter(a.state == "pending"))
+        .where(a.offering_id == offering_id)).one()
+    return {"total": total, "withdrawn": withdrawn, "current": total - withdrawn, "attendance": attendance,
+            "manual": manual, "pending": pending}
+
+
+def restored_by(session: Session, award_ids: list[int]) -> dict[int, CreditAward]:
+    """withdrawn award id -> the award the committee's 恢复 made of it, for the rows of one page."""
+    if not award_ids:
+        return {}
+    return {a.restored_from: a for a in session.scalars(select(CreditAward)
+                                                        .where(CreditAward.restored_from.in_(award_ids)))
+            if a.restored_from is not None}
+
+
+def current_among(session: Session, offering_id: int, trainee_keys: set[str]) -> set[str]:
+    """Which of these trainees hold a current (not withdrawn) award of the offering."""
+    if not trainee_keys:
+        return set()
+    return set(session.scalars(select(CreditAward.trainee_key).where(
+        CreditAward.offering_id == offering_id, CreditAward.state != "withdrawn",
+        CreditAward.trainee_key.in_(trainee_keys))))
 
 
 def state_label(award: CreditAward, offering: OfferingCredit | None = None) -> str:

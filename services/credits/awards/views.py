@@ -20,7 +20,7 @@ from services.common.auth import Principal, access, current
 from services.common.errors import AppError
 from services.common.identity import TITLES
 from services.common.inputs import flatten, id_or_none, load_json, load_query, page_version
-from services.common.paging import paginate
+from services.common.paging import PER_PAGE, paginate
 from services.common.schemas import STALE_PAGE, ValidationError, load_form
 from services.common.web import XLSX, download
 
@@ -35,6 +35,8 @@ from .schemas import (
     AnalysisSchema,
     AttendeesOutSchema,
     AwardListOutSchema,
+    AwardPageSchema,
+    AwardQuerySchema,
     ExclusionOutSchema,
     ExclusionSchema,
     GrantOutSchema,
@@ -413,25 +415,59 @@ def award_list_page(offering_id: int) -> Any:
     return _award_list(offering_id)
 
 
-def _award_list(offering_id: int, typed: dict[str, Any] | None = None, status: int = 200) -> Any:
-    """授分名单; `typed` is a refused 撤销 (award_id) or 更正活动日期 (activity_date) with what was typed and why it
-    was refused, shown again in its own form: a reason written out is never lost to a stale page."""
-    session = db.session()
-    offering = svc.get_offering(session, _me(), offering_id)
-    awards = svc.award_list(session, offering_id)
-    forced = svc.forced_checkins(session, offering_id)
-    committee = _me().role == "reviewer"
-    current = {a.trainee_key for a in awards if a.state != "withdrawn"}
-    restored = {a.restored_from: a for a in awards if a.restored_from}  # withdrawn id -> the award giving it back
-    rows = [{**_award_dict(a), "state_label": svc.state_label(a, offering),
+def _list_args() -> dict[str, Any]:
+    """授分名单's search and page: the query string's, or (a 撤销 or 恢复 posts them) the form's."""
+    if request.method == "GET":
+        args = load_query(AwardQuerySchema(), FIELD_LABELS)
+        return {**args, "q": (args.get("q") or "").strip() or None}
+    form = request.form
+    return {"q": (form.get("q") or "").strip()[:50] or None, "page": id_or_none(form.get("page", "")) or 1,
+            "per_page": min(id_or_none(form.get("per_page", "")) or PER_PAGE, 100)}
+
+
+def _back_to_list(offering_id: int) -> str:
+    """授分名单 at the page and search a 撤销 or 恢复 was sent from: the office withdraws one after another in a list of
+    thousands, and page 1 of the whole list after each would lose its place."""
+    args = _list_args()
+    query = urlencode({k: v for k, v in args.items() if v and (k == "q" or (k == "page" and v > 1)
+                                                                   or (k == "per_page" and v != PER_PAGE))})
+    return f"/credits/awards/{offering_id}/list" + (f"?{query}" if query else "")
+
+
+def _award_rows(session: Any, offering: Any, awards: list[CreditAward], committee: bool) -> list[dict[str, Any]]:
+    """One page's rows with what each shows: its state, 代签, a 恢复 made of it or that it is, and whether 恢复 is
+    offered."""
+    forced = svc.forced_checkins(session, offering.offering_id)
+    current = svc.current_among(session, offering.offering_id, {a.trainee_key for a in awards})
+    restored = svc.restored_by(session, [a.id for a in awards if a.state == "withdrawn"])
+    return [{**_award_dict(a), "state_label": svc.state_label(a, offering),
              "restored_at": restored[a.id].granted_at if a.id in restored else None,
              "restores": a.restored_from,
              "forced": len(forced.get(a.trainee_key, ())),
              # 恢复: the committee's, of an effective award withdrawn by mistake (svc.restore's own rule)
              "restorable": committee and svc.restore_refusal(a, offering, a.trainee_key in current) is None}
             for a in awards]
+
+
+def _award_list(offering_id: int, typed: dict[str, Any] | None = None, status: int = 200) -> Any:
+    """授分名单, one page of it (a search by name narrows it; the counts above it are the whole list's, and the Excel
+    is the whole list); `typed` is a refused 撤销 (award_id) or 更正活动日期 (activity_date) with what was typed and why
+    it was refused, shown again in its own form, on the page holding its row: a reason written out is never lost to
+    a stale page."""
+    session = db.session()
+    offering = svc.get_offering(session, _me(), offering_id)
+    args = _list_args()
+    if typed and typed.get("award_id"):
+        at = svc.award_position(session, offering_id, typed["award_id"], args["q"])
+        if at is not None:
+            args["page"] = at // args["per_page"] + 1
+    result = paginate(session, svc.award_query(offering_id, args["q"]), args, *svc.award_order())
+    committee = _me().role == "reviewer"
+    result["items"] = _award_rows(session, offering, result["items"], committee)
+    keep = {k: v for k, v in (("q", args["q"]), ("per_page", args["per_page"])) if v and v != PER_PAGE}
     # 撤销 stays possible on a cancelled 期 (the office cleaning up); 更正活动日期 does not
-    return render_template("credits/awards/awards.html", o=offering, awards=rows,
+    return render_template("credits/awards/awards.html", o=offering, result=result, awards=result["items"],
+                           counts=svc.award_counts(session, offering_id), q=args["q"] or "", keep=keep,
                            methods=METHODS, states=STATES, can_edit=_can_edit(offering),
                            can_grant=_can_grant(offering),
                            committee=committee, typed=typed or {}), status
@@ -477,8 +513,7 @@ def _on_award(award_id: int, back_to: str, schema: Any, label: str, act: Any, do
     """A change of one award with a reason (撤销, 恢复授分, 恢复), told in a flash on the page it came from."""
     session = db.session()
     award = svc.get_award(session, _me(), award_id)
-    back = (_back_to_attendees(award.offering_id) if back_to == "attendees"
-            else f"/credits/awards/{award.offering_id}/{back_to}")
+    back = (_back_to_attendees(award.offering_id) if back_to == "attendees" else _back_to_list(award.offering_id))
 
     def refused(message: str, status: int) -> Any:
         reason = request.form.get("reason", "")[:500]
@@ -671,14 +706,17 @@ def api_manual(offering_id: int) -> Any:
 
 @api.route("/offerings/<int:offering_id>/awards", methods=["GET"])
 @access("institution", "reviewer")
-@api.response(200, AwardListOutSchema)
-@api.doc(security=BEARER, summary="授分名单（含撤销的记录；手工录入的标为非有效学分）")
-def api_awards(offering_id: int) -> Any:
+@api.arguments(AwardQuerySchema, location="query")
+@api.response(200, AwardPageSchema)
+@api.doc(security=BEARER, summary="授分名单，分页（含撤销的记录；手工录入的标为非有效学分）：q 按姓名检索；"
+                                  "counts 为整个名单的人数，total 为检索到的条数；整个名单见导出 Excel")
+def api_awards(args: dict[str, Any], offering_id: int) -> Any:
     session = db.session()
     offering = svc.get_offering(session, _me(), offering_id)
-    awards = [{**_award_dict(a), "state_label": svc.state_label(a, offering)}
-              for a in svc.award_list(session, offering_id)]
-    return {"offering_id": offering_id, "count": len(awards), "awards": awards,
+    q = (args.get("q") or "").strip() or None
+    result = paginate(session, svc.award_query(offering_id, q), args, *svc.award_order())
+    result["items"] = [{**_award_dict(a), "state_label": svc.state_label(a, offering)} for a in result["items"]]
+    return {**result, "offering_id": offering_id, "counts": svc.award_counts(session, offering_id),
             "cancelled": offering.cancelled_text() or None}
 
 
