@@ -385,20 +385,60 @@ def test_page_renders_for_the_phone(credits_app, make_account, add_award):
     assert 'href="/credits/compliance"' in home
 
 
-def test_in_january_the_page_says_last_years_result_first(credits_app, make_account, add_award):
-    """A doctor opens 达标情况查询 on 5 January for last year's result: this year is still empty, so the page says
-    last year's first, one tap from its lines; once this year has credit, or a year is asked for, it does not."""
+def test_in_january_the_page_opens_on_last_year_and_says_so(credits_app, make_account, add_award):
+    """A doctor opens 达标情况查询 on 5 January for last year's result: this year is still empty (no award, no
+    check-in), so the page opens on last year (its result and its printable certificates) and says so, this year
+    one tap away; once this year has an award or a check-in, or a year is asked for, it opens as asked."""
     add_award(title="往年项目", credit_class="Ⅰ类", value="10", ends_on=dt.date(2026, 5, 20))
     add_award(title="往年项目二", credit_class="Ⅱ类", value="15", ends_on=dt.date(2026, 9, 20))
     client = login_client(credits_app.test_client(), make_account())
+    clock.set_now(dt.datetime(2027, 1, 5, 2, 0, tzinfo=dt.UTC))  # 10:00 on 5 January in Shanghai
+    html = client.get(PAGE).get_data(as_text=True)
+    assert "今年尚无学分记录，显示 2026 年。" in html
+    assert "2026年度达标情况" in html and "已达标" in html and "往年项目二" in html and "未达标" not in html
+    assert '<a class="button big" href="/certs/my?year=2026">导出学分证书</a>' in html
+    assert 'href="/credits/compliance?year=2027">查看2027年度</a>' in html
+    assert 'href="/credits/compliance?year=2026">2026年度</a>' in html
+    chips = html.split('aria-label="选择年度"')[1].split("</nav>")[0]
+    assert 'href="/credits/compliance?year=2026" class="on"' in chips and ">2027年</a>" in chips
+    asked = client.get(f"{PAGE}?year=2027").get_data(as_text=True)
+    assert "2027年度达标情况" in asked and "今年尚无学分记录" not in asked
+    assert "2026年度：<b>已达标</b>" not in asked  # the year asked for, as asked
+    # on 31 December (the suite's clock back in 2026) the year is the one with the awards: nothing to say
+    clock.set_now(dt.datetime(2026, 12, 31, 2, 0, tzinfo=dt.UTC))
+    december = client.get(PAGE).get_data(as_text=True)
+    assert "2026年度达标情况" in december and "今年尚无学分记录" not in december
+    clock.set_now(dt.datetime(2027, 1, 5, 2, 0, tzinfo=dt.UTC))
+    add_award(title="新年项目", credit_class="Ⅰ类", value="2", ends_on=dt.date(2027, 1, 3), state="pending")
+    now = client.get(PAGE).get_data(as_text=True)
+    assert "2027年度达标情况" in now and "今年尚无学分记录" not in now and "2026年度：" not in now
+
+
+def test_a_year_with_a_check_in_only_opens_on_itself_and_points_to_last_year(credits_app, databases, make_account,
+                                                                             add_award):
+    """A check-in of this year without an award yet is something of this year: the page opens on it (its 已签到
+    line), and says last year's result first, as before."""
+    from sqlalchemy import insert
+
+    from services.credits.attendance.models import AttendanceRecord
+
+    add_award(title="往年项目", credit_class="Ⅰ类", value="10", ends_on=dt.date(2026, 5, 20))
+    add_award(title="往年项目二", credit_class="Ⅱ类", value="15", ends_on=dt.date(2026, 9, 20))
+    client = login_client(credits_app.test_client(), make_account())
+    at = dt.datetime(2027, 1, 4, 1, 0, tzinfo=dt.UTC)
+    s = databases["credits"].new_session()
+    s.execute(insert(AttendanceRecord), [{
+        "checkin_id": 1, "activity_id": 1, "offering_id": 999, "institution_id": 1, "window_id": 1,
+        "window_kind": "sign_in", "window_starts_at": at, "window_ends_at": at + dt.timedelta(hours=1),
+        "trainee_key": pii.id_hash(ID_NUMBER), "name": "曾小明", "id_enc": pii.encrypt(ID_NUMBER),
+        "mobile_enc": pii.encrypt(MOBILE), "title": "主治医师", "unit": "西安市第一医院",
+        "scanned_at": at + dt.timedelta(minutes=5), "forced": False, "flags": []}])
+    s.commit()
+    s.close()
     clock.set_now(dt.datetime(2027, 1, 5, 2, 0, tzinfo=dt.UTC))
     html = client.get(PAGE).get_data(as_text=True)
-    assert "2027年度达标情况" in html and "2027年度暂无授分记录" in html
+    assert "2027年度达标情况" in html and "今年尚无学分记录" not in html and 'id="checkins"' in html
     assert "2026年度：<b>已达标</b>" in html and 'href="/credits/compliance?year=2026">查看2026年度学分明细' in html
-    asked = client.get(f"{PAGE}?year=2027").get_data(as_text=True)
-    assert "2026年度：" not in asked
-    add_award(title="新年项目", credit_class="Ⅰ类", value="2", ends_on=dt.date(2027, 1, 3), state="pending")
-    assert "2026年度：" not in client.get(PAGE).get_data(as_text=True)
 
 
 def test_each_award_says_its_state_once(credits_app, make_account, add_award):

@@ -97,6 +97,11 @@ def _summary(trainee: SignedIn, year: int | None, also: tuple[int, ...] = ()) ->
             "years": summarise(trainee.rows, today, year=year, also=also, checkins=checkins)}
 
 
+def _holds_anything(summary: Any) -> bool:
+    """A year with an award of hers (withdrawn ones too) or a check-in of hers: one worth opening the page on."""
+    return bool(summary.awards or summary.checkins)
+
+
 def _year_arg() -> int | None:
     try:
         # as every list page: ?year= left blank is this page's default year, ２０２６ is 2026
@@ -122,14 +127,26 @@ def compliance_page() -> Any:
     today = clock.today_local()
     # last year is always a chip: early in a year it is the one she asks about, awarded or not (it was reachable
     # only by editing the URL)
-    data = _summary(trainee, year if year is not None else today.year, also=(today.year - 1,))
-    selected = next(s for s in data["years"] if s.awards is not None)
+    if year is not None:
+        data = _summary(trainee, year, also=(today.year - 1,))
+        selected = next(s for s in data["years"] if s.year == year)
+    else:  # every year's lines: which year opens depends on what this year and last year hold
+        data = _summary(trainee, None, also=(today.year - 1,))
+        by_year = {s.year: s for s in data["years"]}
+        selected = by_year[today.year]
+        last = by_year[today.year - 1]
+        # in January this year is empty (a red 未达标, 暂无) and what she came for is last year's result and its
+        # printable certificates: the page opens on last year and says so, this year one tap away
+        if not _holds_anything(selected) and _holds_anything(last):
+            selected = last
+    opened_on_last = year is None and selected.year == today.year - 1
     # early in a year hers is empty, and what she came for is last year's result: said first, one tap away
-    earlier = None if year is not None or selected.awards else next(
+    earlier = None if year is not None or opened_on_last or selected.awards else next(
         (s for s in data["years"] if s.year < selected.year
          and (s.effective.count or s.pending.count or s.manual.count)), None)
     return render_template("credits/trainee/compliance.html", account=trainee, masked_id=trainee.masked_id,
                            today=today, years=data["years"], selected=selected, earlier=earlier,
+                           opened_on_last=opened_on_last,
                            credits=fmt_credits)
 
 
