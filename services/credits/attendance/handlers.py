@@ -23,11 +23,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from services.common import clock, pii
-from services.common.db import insert_rows_or_skip
+from services.common.db import insert_for, insert_rows_or_skip
 from services.common.events import Handler, Item, batched
 
 from ..accounts.services import known_trainees, open_accounts
-from .models import AttendanceRecord
+from .models import ActivityWindow, AttendanceRecord
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,7 @@ def on_checkin_recorded(session: Session, items: list[Item]) -> None:
     # an event written before the window's title travelled has none: the copy names the window by its times
     rows = [{**{name: p[name] for name in FIELDS}, "window_title": p.get("window_title") or None,
              "flags": list(p.get("flags") or []), "received_at": now} for p, _ in valid]
+    _know_windows(session, [p for p, _ in valid], now)
     # nothing comes back for a check-in (or this trainee's in this window) already kept
     stored = set(insert_rows_or_skip(session, AttendanceRecord.__table__, rows, returning=("checkin_id",)).scalars())
     for payload, envelope in valid:
@@ -96,6 +97,23 @@ def on_checkin_recorded(session: Session, items: list[Item]) -> None:
             stored.discard(payload["checkin_id"])
             continue
         _kept_already(session, payload, envelope)
+
+
+def _know_windows(session: Session, payloads: list[dict[str, Any]], now: Any) -> None:
+    """Credits' copy of the windows these check-ins were made in (activity_windows): a window new to it is written,
+    one known keeps what it has (window_changed edits it) but takes a 标题 it lacked."""
+    windows: dict[int, dict[str, Any]] = {}
+    for p in payloads:  # a message's 50 check-ins are mostly of one window
+        windows.setdefault(p["window_id"], {
+            "window_id": p["window_id"], "activity_id": p["activity_id"], "offering_id": p["offering_id"],
+            "kind": p["window_kind"], "starts_at": p["window_starts_at"], "ends_at": p["window_ends_at"],
+            "title": p.get("window_title") or None, "updated_at": now})
+    insert_rows_or_skip(session, ActivityWindow.__table__, list(windows.values()), key=("window_id",))
+    t = ActivityWindow.__table__
+    for w in windows.values():
+        if w["title"]:
+            session.execute(update(t).where(t.c.window_id == w["window_id"], t.c.title.is_(None))
+                            .values(title=w["title"]))
 
 
 def _kept_already(session: Session, payload: dict[str, Any], envelope: dict[str, Any]) -> None:
@@ -116,7 +134,8 @@ def _kept_already(session: Session, payload: dict[str, Any], envelope: dict[str,
 
 
 def on_window_changed(session: Session, payload: dict[str, Any], envelope: dict[str, Any]) -> None:
-    """A 刷卡周期 was edited in checkin: the copies of its check-ins take its new kind, times and 标题, so 考勤分析
+    """A 刷卡周期 was edited in checkin: credits' copy of the window (activity_windows, written if new: the event
+    carries the whole window) and the copies of its check-ins take its new kind, times and 标题, so 考勤分析
     offers the new range, pairs 签到/签退 by the new kind and names the window as checkin does. An event written
     before the title travelled leaves the copies' title alone. (Events of one producer arrive in outbox order: a
     check-in stored before the edit was sent, and is kept, before this.)"""
@@ -124,6 +143,13 @@ def on_window_changed(session: Session, payload: dict[str, Any], envelope: dict[
         log.error("checkin.window_changed %s refused: window %s ends before it starts", envelope.get("id"),
                   payload["window_id"])
         return
+    # credits' own copy of the window: a window nobody scanned in is known from its first edit on
+    window = {"kind": payload["window_kind"], "starts_at": payload["window_starts_at"],
+              "ends_at": payload["window_ends_at"], "updated_at": clock.now(),
+              **({"title": payload["window_title"]} if payload.get("window_title") else {})}
+    session.execute(insert_for(session, ActivityWindow).values(
+        window_id=payload["window_id"], activity_id=payload["activity_id"], offering_id=payload["offering_id"],
+        **window).on_conflict_do_update(index_elements=["window_id"], set_=window))
     r = AttendanceRecord.__table__
     values = {"window_kind": payload["window_kind"], "window_starts_at": payload["window_starts_at"],
               "window_ends_at": payload["window_ends_at"]}

@@ -15,7 +15,7 @@ from services.common.db import UTCDateTime
 
 from ..db import Base
 
-__all__ = ["AttendanceRecord", "scans_by_offering"]
+__all__ = ["ActivityWindow", "AttendanceRecord", "scans_by_offering"]
 
 
 class AttendanceRecord(Base):
@@ -48,6 +48,29 @@ class AttendanceRecord(Base):
         UniqueConstraint("window_id", "trainee_key"),  # one check-in per trainee per window, as in checkin
         CheckConstraint("window_ends_at > window_starts_at", name="window_in_order"),
         CheckConstraint("window_kind IN ('sign_in', 'sign_out')", name="window_kind_known"),
+    )
+
+
+class ActivityWindow(Base):
+    """Credits' copy of one 刷卡周期 of an activity, as the events tell of it (checkin.recorded and
+    checkin.window_changed): 考勤分析 lists a window nobody scanned in too, where credits knows of it, so the office
+    sees it exists and 须在全部所选刷卡周期内签到 is read against every window, not only those with scans. checkin
+    sends no event when a window is created or deleted: a window without scans is known once edited (its
+    window_changed), and one deleted after that stays listed (with 0 scans)."""
+
+    __tablename__ = "activity_windows"
+    window_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # checkin's id
+    activity_id: Mapped[int] = mapped_column(Integer)
+    offering_id: Mapped[int] = mapped_column(Integer, index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    title: Mapped[str | None] = mapped_column(String(200), nullable=True)  # None: known only from older events
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
+
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="window_in_order"),
+        CheckConstraint("kind IN ('sign_in', 'sign_out')", name="window_kind_known"),
     )
 
 

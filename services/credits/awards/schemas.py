@@ -33,7 +33,7 @@ class OfferingQuerySchema(PageArgsSchema, ZhFormSchema):
 
 class WindowPickSchema(ZhSchema):
     window_id = fields.Integer(required=True, validate=validate.Range(
-        1, 2**31 - 1, error="所选刷卡周期不属于本活动，或该周期内无人扫码。"))  # as any other unknown window
+        1, 2**31 - 1, error="所选刷卡周期不属于本活动，或学分系统尚未收到该刷卡周期。"))  # as any other unknown window
     from_ts = LocalDateTime(load_default=None, metadata={"description": "开始时间（默认为刷卡周期开始时间）"})
     to_ts = LocalDateTime(load_default=None, metadata={"description": "结束时间（默认为刷卡周期结束时间）"})
 
@@ -135,7 +135,7 @@ class WindowOutSchema(ZhSchema):
     kind = fields.String()
     starts_at = fields.AwareDateTime()
     ends_at = fields.AwareDateTime()
-    scans = fields.Integer()
+    scans = fields.Integer(metadata={"description": "签到人数；0 为该刷卡周期无人扫码签到"})
     forced = fields.Integer()
     label = fields.String()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from openpyxl import Workbook
@@ -33,7 +33,7 @@ from services.common.sheets import text_row
 from ..accounts.models import TraineeAccount
 from ..accounts.services import ensure_account
 from ..analysis import Attendee, Rule, WindowPick, describe, valid_attendees
-from ..attendance.models import AttendanceRecord
+from ..attendance.models import ActivityWindow, AttendanceRecord
 from ..audit import AuditLog
 from ..db import outbox
 from ..offerings.models import OfferingCredit
@@ -136,7 +136,8 @@ def grant_status(award_count: int, analysis_count: int, report_state: str = "non
 
 @dataclass(frozen=True)
 class WindowInfo:
-    """A window (刷卡周期) that had QR check-in, as credits' copy of the check-ins knows it."""
+    """A window (刷卡周期) as credits knows it: from its copies of the check-ins (scans > 0) or its copy of the
+    window alone (scans == 0: nobody scanned in it)."""
 
     window_id: int
     kind: str
@@ -162,6 +163,8 @@ class WindowInfo:
 
 
 def windows_of(session: Session, offering_id: int) -> list[WindowInfo]:
+    """The offering's windows with their scans: those of the check-in copies, and those credits' copy of the windows
+    (activity_windows) knows of without a scan, listed with 0, so 考勤分析 shows the office every window it knows."""
     r = AttendanceRecord
     # every copy of a window carries the same title (checkin.window_changed renames them all); max() skips the
     # copies made from events that had none
@@ -169,8 +172,14 @@ def windows_of(session: Session, offering_id: int) -> list[WindowInfo]:
         select(r.window_id, func.max(r.window_kind), func.min(r.window_starts_at), func.max(r.window_ends_at),
                func.count(), func.sum(case((r.forced.is_(True), 1), else_=0)), func.max(r.window_title))
         .where(r.offering_id == offering_id).group_by(r.window_id)).all()
-    infos = [WindowInfo(w, kind, s, e, n, int(f or 0), title) for w, kind, s, e, n, f, title in rows]
-    return sorted(infos, key=lambda i: (i.starts_at, i.window_id))
+    infos = {w: WindowInfo(w, kind, s, e, n, int(f or 0), title) for w, kind, s, e, n, f, title in rows}
+    for known in session.scalars(select(ActivityWindow).where(ActivityWindow.offering_id == offering_id)):
+        if known.window_id not in infos:
+            infos[known.window_id] = WindowInfo(known.window_id, known.kind, known.starts_at, known.ends_at, 0, 0,
+                                                known.title)
+        elif infos[known.window_id].title is None and known.title:
+            infos[known.window_id] = replace(infos[known.window_id], title=known.title)
+    return sorted(infos.values(), key=lambda i: (i.starts_at, i.window_id))
 
 
 def activity_id_of(session: Session, offering_id: int) -> int | None:
@@ -195,7 +204,7 @@ def check_input(windows: list[WindowInfo], data: dict[str, Any]) -> AnalysisInpu
     for item in data["windows"]:
         info = known.get(item["window_id"])
         if info is None:
-            errors["windows"] = "所选刷卡周期不属于本活动，或该周期内无人扫码。"
+            errors["windows"] = "所选刷卡周期不属于本活动，或学分系统尚未收到该刷卡周期。"
             continue
         start, end = item.get("from_ts") or info.starts_at, item.get("to_ts") or info.ends_at
         if start < info.starts_at or end > info.ends_at:

@@ -588,7 +588,7 @@ def api_offerings(args: dict[str, Any]) -> Any:
 @api.route("/offerings/<int:offering_id>/windows", methods=["GET"])
 @access("institution", "reviewer")
 @api.response(200, WindowOutSchema(many=True))
-@api.doc(security=BEARER, summary="有二维码考勤的刷卡周期")
+@api.doc(security=BEARER, summary="本期次的刷卡周期（学分系统所知的，含无人扫码的：scans 为 0）")
 def api_windows(offering_id: int) -> Any:
     svc.get_offering(db.session(), _me(), offering_id)
     return svc.windows_of(db.session(), offering_id)
