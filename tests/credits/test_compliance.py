@@ -404,6 +404,11 @@ def test_in_january_the_page_opens_on_last_year_and_says_so(credits_app, make_ac
     asked = client.get(f"{PAGE}?year=2027").get_data(as_text=True)
     assert "2027年度达标情况" in asked and "今年尚无学分记录" not in asked
     assert "2026年度：<b>已达标</b>" not in asked  # the year asked for, as asked
+    # from April an empty year is news: the page opens on it (未达标) and points to last year's result below
+    clock.set_now(dt.datetime(2027, 4, 1, 2, 0, tzinfo=dt.UTC))
+    april = client.get(PAGE).get_data(as_text=True)
+    assert "2027年度达标情况" in april and "今年尚无学分记录" not in april
+    assert "2026年度：<b>已达标</b>" in april and 'href="/credits/compliance?year=2026">查看2026年度学分明细' in april
     # on 31 December (the suite's clock back in 2026) the year is the one with the awards: nothing to say
     clock.set_now(dt.datetime(2026, 12, 31, 2, 0, tzinfo=dt.UTC))
     december = client.get(PAGE).get_data(as_text=True)

@@ -97,6 +97,9 @@ def _summary(trainee: SignedIn, year: int | None, also: tuple[int, ...] = ()) ->
             "years": summarise(trainee.rows, today, year=year, also=also, checkins=checkins)}
 
 
+LAST_YEAR_FIRST_UNTIL_MONTH = 3  # through March an empty year opens the page on last year
+
+
 def _holds_anything(summary: Any) -> bool:
     """A year with an award of hers (withdrawn ones too) or a check-in of hers: one worth opening the page on."""
     return bool(summary.awards or summary.checkins)
@@ -136,8 +139,10 @@ def compliance_page() -> Any:
         selected = by_year[today.year]
         last = by_year[today.year - 1]
         # in January this year is empty (a red 未达标, 暂无) and what she came for is last year's result and its
-        # printable certificates: the page opens on last year and says so, this year one tap away
-        if not _holds_anything(selected) and _holds_anything(last):
+        # printable certificates: the page opens on last year and says so, this year one tap away. Only in the
+        # year's first quarter (December's offerings print from about February): later an empty year is news she
+        # must see first, 未达标 with the 'earlier' card below pointing at last year
+        if today.month <= LAST_YEAR_FIRST_UNTIL_MONTH and not _holds_anything(selected) and _holds_anything(last):
             selected = last
     opened_on_last = year is None and selected.year == today.year - 1
     # early in a year hers is empty, and what she came for is last year's result: said first, one tap away
