@@ -97,8 +97,9 @@ class CheckinRecordedSchema(_Payload):
 
 
 class CheckinWindowChangedSchema(_Payload):
-    """A 刷卡周期's kind, times or 标题 changed (an edit, audit-logged in checkin with its reason when it had scans).
-    The event carries the whole window as it is now."""
+    """A 刷卡周期 was created (by the office, or from the filing's 日程 when the offering was approved) or its kind,
+    times or 标题 changed (an edit, audit-logged in checkin with its reason when it had scans). The event carries
+    the whole window as it is now."""
 
     activity_id = fields.Integer(required=True)
     offering_id = fields.Integer(required=True)
@@ -108,6 +109,14 @@ class CheckinWindowChangedSchema(_Payload):
     window_ends_at = fields.AwareDateTime(required=True)
     # absent from events written before it travelled: the consumer then leaves the title it has
     window_title = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+
+
+class CheckinWindowDeletedSchema(CheckinWindowChangedSchema):
+    """A 刷卡周期 was deleted in checkin (only one without check-ins can be): the window as it was, and when. Final:
+    a window id is never used again, so a window_changed that arrives after it (or a creation that arrives late)
+    never brings the window back."""
+
+    deleted_at = fields.AwareDateTime(required=True)
 
 
 class GrantedAwardSchema(_Payload):
@@ -249,8 +258,12 @@ CATALOGUE: dict[str, EventSpec] = {
                   "A check-in was stored (scanned or forced): credits keeps its own copy for attendance "
                   "analysis, with the window's 标题 (window_title) so 考勤分析 names it."),
         EventSpec("checkin.window_changed", "checkin", ("credits",), CheckinWindowChangedSchema,
-                  "A 刷卡周期 was edited (its kind, times or 标题): credits' copies of its check-ins take the new "
-                  "window, so 考勤分析 ranges, the 签到/签退 pairing and the window's name follow the edit."),
+                  "A 刷卡周期 was created (by the office, or from the 日程 at approval) or edited (its kind, times or "
+                  "标题): credits keeps its copy of the window, so 考勤分析 lists it (with 0 scans too), and its "
+                  "copies of the check-ins take the new window (ranges, 签到/签退 pairing, the window's name)."),
+        EventSpec("checkin.window_deleted", "checkin", ("credits",), CheckinWindowDeletedSchema,
+                  "A 刷卡周期 without check-ins was deleted: credits no longer lists it in 考勤分析. Final, whatever "
+                  "order the events arrive in (a window_changed after it does not bring the window back)."),
         EventSpec("credits.granted", "credits", ("projects",), CreditsGrantedSchema,
                   "The award list of an offering changed (授分, a manual entry, a withdrawal, a 恢复): projects "
                   "keeps the list for the execution report's attendance page (导入)."),

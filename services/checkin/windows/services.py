@@ -5,6 +5,9 @@
   (the institution may have edited them, and windows with scans must never move silently).
 - A window with check-ins can be edited only with a reason, and the edit is audit-logged
   (who, when, before -> after, why); it cannot be deleted.
+- Credits keeps its own copy of the windows (考勤分析 lists one nobody scanned in): every window made (from the
+  schedule or by the office) and every edit sends checkin.window_changed with the whole window, every delete
+  checkin.window_deleted, through the outbox in the same transaction as the change.
 - A forced check-in (代签) goes through ``scans.services.record_checkin`` with ``forced=True`` and is
   audit-logged; it is marked 代签 everywhere it is shown.
 - A cancelled activity (取消举办 / 标记未举办) refuses window changes and 代签 (Activity.refuse_if_cancelled); its
@@ -104,11 +107,26 @@ def ensure_schedule_windows(session: Session, activity: Activity, schedule: Iter
             continue
         title = (item.get("title") or "").strip() or (
             f"{item['date']:%m月%d日} {item['start']:%H:%M}–{item['end']:%H:%M}")
-        session.add(CheckinWindow(activity_id=activity.id, title=title[:200], kind="sign_in", starts_at=starts,
-                                  ends_at=ends, from_schedule=True, created_at=clock.now()))
+        window = CheckinWindow(activity_id=activity.id, title=title[:200], kind="sign_in", starts_at=starts,
+                               ends_at=ends, from_schedule=True, created_at=clock.now())
+        session.add(window)
+        session.flush()  # its id, for the event
+        announce_window(session, window)
         made += 1
-    session.flush()
     return made
+
+
+def window_payload(window: CheckinWindow) -> dict[str, Any]:
+    """The whole window as checkin.window_changed / checkin.window_deleted carry it."""
+    return {"activity_id": window.activity_id, "offering_id": window.activity.offering_id, "window_id": window.id,
+            "window_kind": window.kind, "window_starts_at": window.starts_at, "window_ends_at": window.ends_at,
+            "window_title": window.title}
+
+
+def announce_window(session: Session, window: CheckinWindow) -> None:
+    """Tell credits of the window as it now is (made or edited): its copy of the window (考勤分析 lists one nobody
+    scanned in) and of its check-ins follow it."""
+    emit(session, outbox, "checkin", "checkin.window_changed", window_payload(window))
 
 
 # ---------------------------------------------------------------- windows: list, create, edit, delete
@@ -202,6 +220,7 @@ def create_window(session: Session, principal: Principal, activity: Activity, da
     session.flush()
     record_audit(session, AuditLog, principal, "checkin_window", window.id, "window_created",
                  to_state=window_summary(window.starts_at, window.ends_at, window.kind))
+    announce_window(session, window)
     return window
 
 
@@ -238,10 +257,7 @@ def update_window(session: Session, principal: Principal, window: CheckinWindow,
                      from_state=old_title[:40], to_state=window.title[:40], reason=reason)
     # credits' copies of this window's check-ins carry its kind, times and 标题 (考勤分析 names the window by it):
     # they follow every edit, a rename alone too (each field an edit changes is one of these)
-    emit(session, outbox, "checkin", "checkin.window_changed", {
-        "activity_id": window.activity_id, "offering_id": window.activity.offering_id, "window_id": window.id,
-        "window_kind": window.kind, "window_starts_at": window.starts_at, "window_ends_at": window.ends_at,
-        "window_title": window.title})
+    announce_window(session, window)
     return True
 
 
@@ -284,6 +300,8 @@ def delete_window(session: Session, principal: Principal, window: CheckinWindow)
                        f"该刷卡周期已有 {scans} 条签到记录，不能删除；如时间有误，请修改并填写原因。")
     record_audit(session, AuditLog, principal, "checkin_window", window.id, "window_deleted",
                  from_state=window_summary(window.starts_at, window.ends_at, window.kind))
+    # credits stops listing it in 考勤分析 (it has no check-in copies of it: a window with scans is refused above)
+    emit(session, outbox, "checkin", "checkin.window_deleted", {**window_payload(window), "deleted_at": clock.now()})
     session.delete(window)
     session.flush()
 

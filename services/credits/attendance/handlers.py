@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from services.common import clock, pii
@@ -133,15 +133,24 @@ def _kept_already(session: Session, payload: dict[str, Any], envelope: dict[str,
         log.info("checkin.recorded %s: check-in %s is already recorded", envelope.get("id"), payload["checkin_id"])
 
 
+def _deleted_at(session: Session, window_id: int) -> Any:
+    return session.scalar(select(ActivityWindow.deleted_at).where(ActivityWindow.window_id == window_id))
+
+
 def on_window_changed(session: Session, payload: dict[str, Any], envelope: dict[str, Any]) -> None:
-    """A 刷卡周期 was edited in checkin: credits' copy of the window (activity_windows, written if new: the event
-    carries the whole window) and the copies of its check-ins take its new kind, times and 标题, so 考勤分析
-    offers the new range, pairs 签到/签退 by the new kind and names the window as checkin does. An event written
-    before the title travelled leaves the copies' title alone. (Events of one producer arrive in outbox order: a
-    check-in stored before the edit was sent, and is kept, before this.)"""
+    """A 刷卡周期 was made or edited in checkin: credits' copy of the window (activity_windows, written if new: the
+    event carries the whole window) and the copies of its check-ins take its new kind, times and 标题, so 考勤分析
+    lists it (0 人签到 while nobody scanned in), offers the new range, pairs 签到/签退 by the new kind and names the
+    window as checkin does. An event written before the title travelled leaves the copies' title alone. (Events of
+    one producer mostly arrive in outbox order: a check-in stored before the edit was sent, and is kept, before
+    this.) A window credits was told is deleted stays deleted: this event was written before the delete."""
     if payload["window_ends_at"] <= payload["window_starts_at"]:
         log.error("checkin.window_changed %s refused: window %s ends before it starts", envelope.get("id"),
                   payload["window_id"])
+        return
+    if _deleted_at(session, payload["window_id"]) is not None:
+        log.info("checkin.window_changed %s: window %s was deleted in checkin already; not listed again",
+                 envelope.get("id"), payload["window_id"])
         return
     # credits' own copy of the window: a window nobody scanned in is known from its first edit on
     window = {"kind": payload["window_kind"], "starts_at": payload["window_starts_at"],
@@ -164,7 +173,36 @@ def on_window_changed(session: Session, payload: dict[str, Any], envelope: dict[
              n)
 
 
+def on_window_deleted(session: Session, payload: dict[str, Any], envelope: dict[str, Any]) -> None:
+    """A 刷卡周期 was deleted in checkin: credits' copy of it is marked deleted (written so if credits had not heard
+    of it yet, so its creation arriving late does not list it), and 考勤分析 no longer lists it. The copies of
+    check-ins are never dropped: checkin deletes only a window without any, so credits should hold none; if it does
+    (a backup restored in checkin), they stay, and 考勤分析 still lists the window through them."""
+    if payload["window_ends_at"] <= payload["window_starts_at"]:
+        log.error("checkin.window_deleted %s refused: window %s ends before it starts", envelope.get("id"),
+                  payload["window_id"])
+        return
+    now = clock.now()
+    mark = {"deleted_at": payload["deleted_at"], "updated_at": now}
+    t = ActivityWindow.__table__
+    session.execute(insert_for(session, ActivityWindow).values(
+        window_id=payload["window_id"], activity_id=payload["activity_id"], offering_id=payload["offering_id"],
+        kind=payload["window_kind"], starts_at=payload["window_starts_at"], ends_at=payload["window_ends_at"],
+        title=payload.get("window_title") or None, **mark)
+        .on_conflict_do_update(index_elements=["window_id"], set_=mark, where=t.c.deleted_at.is_(None)))
+    r = AttendanceRecord.__table__
+    kept = session.scalar(select(func.count()).select_from(r).where(r.c.window_id == payload["window_id"])) or 0
+    if kept:
+        log.error("checkin.window_deleted %s: window %s is deleted in checkin, but credits keeps %s check-in copies of "
+                  "it; they are kept and the window stays listed (was checkin's database restored from an older "
+                  "backup than credits'?)", envelope.get("id"), payload["window_id"], kept)
+    else:
+        log.info("checkin.window_deleted %s: window %s (%s) is no longer listed", envelope.get("id"),
+                 payload["window_id"], payload.get("window_title") or "标题未知")
+
+
 HANDLERS: dict[str, Handler] = {
     "checkin.recorded": on_checkin_recorded,
     "checkin.window_changed": on_window_changed,
+    "checkin.window_deleted": on_window_deleted,
 }

@@ -53,10 +53,11 @@ class AttendanceRecord(Base):
 
 class ActivityWindow(Base):
     """Credits' copy of one 刷卡周期 of an activity, as the events tell of it (checkin.recorded and
-    checkin.window_changed): 考勤分析 lists a window nobody scanned in too, where credits knows of it, so the office
-    sees it exists and 须在全部所选刷卡周期内签到 is read against every window, not only those with scans. checkin
-    sends no event when a window is created or deleted: a window without scans is known once edited (its
-    window_changed), and one deleted after that stays listed (with 0 scans)."""
+    checkin.window_changed, which checkin sends when a window is made and when it is edited): 考勤分析 lists a window
+    nobody scanned in too, so the office sees it exists and 须在全部所选刷卡周期内签到 is read against every window, not
+    only those with scans. A window deleted in checkin (checkin.window_deleted) keeps its row with deleted_at: it is
+    no longer listed, and an event about it that arrives later (a late creation, an edit sent before the delete)
+    never brings it back. Windows made before checkin sent creations are known once edited or scanned in."""
 
     __tablename__ = "activity_windows"
     window_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # checkin's id
@@ -67,6 +68,8 @@ class ActivityWindow(Base):
     ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     title: Mapped[str | None] = mapped_column(String(200), nullable=True)  # None: known only from older events
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    # set by checkin.window_deleted, never cleared (checkin never uses a window id again)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     __table_args__ = (
         CheckConstraint("ends_at > starts_at", name="window_in_order"),

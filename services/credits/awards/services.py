@@ -173,7 +173,9 @@ def windows_of(session: Session, offering_id: int) -> list[WindowInfo]:
                func.count(), func.sum(case((r.forced.is_(True), 1), else_=0)), func.max(r.window_title))
         .where(r.offering_id == offering_id).group_by(r.window_id)).all()
     infos = {w: WindowInfo(w, kind, s, e, n, int(f or 0), title) for w, kind, s, e, n, f, title in rows}
-    for known in session.scalars(select(ActivityWindow).where(ActivityWindow.offering_id == offering_id)):
+    # a window deleted in checkin is not offered (it has no check-in copies: one with scans cannot be deleted)
+    for known in session.scalars(select(ActivityWindow).where(ActivityWindow.offering_id == offering_id,
+                                                              ActivityWindow.deleted_at.is_(None))):
         if known.window_id not in infos:
             infos[known.window_id] = WindowInfo(known.window_id, known.kind, known.starts_at, known.ends_at, 0, 0,
                                                 known.title)
