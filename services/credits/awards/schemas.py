@@ -32,8 +32,8 @@ class OfferingQuerySchema(PageArgsSchema, ZhFormSchema):
 
 
 class WindowPickSchema(ZhSchema):
-    window_id = fields.Integer(required=True, validate=validate.Range(
-        1, 2**31 - 1, error="所选刷卡周期不属于本活动，或学分系统尚未收到该刷卡周期。"))  # as any other unknown window
+    window_id = fields.Integer(required=True, validate=validate.Range(  # as any other unknown window
+        1, 2**31 - 1, error="所选刷卡周期不属于本活动、已在二维码考勤中删除，或学分系统尚未收到该刷卡周期。"))
     from_ts = LocalDateTime(load_default=None, metadata={"description": "开始时间（默认为刷卡周期开始时间）"})
     to_ts = LocalDateTime(load_default=None, metadata={"description": "结束时间（默认为刷卡周期结束时间）"})
 

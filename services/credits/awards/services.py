@@ -206,7 +206,7 @@ def check_input(windows: list[WindowInfo], data: dict[str, Any]) -> AnalysisInpu
     for item in data["windows"]:
         info = known.get(item["window_id"])
         if info is None:
-            errors["windows"] = "所选刷卡周期不属于本活动，或学分系统尚未收到该刷卡周期。"
+            errors["windows"] = "所选刷卡周期不属于本活动、已在二维码考勤中删除，或学分系统尚未收到该刷卡周期。"
             continue
         start, end = item.get("from_ts") or info.starts_at, item.get("to_ts") or info.ends_at
         if start < info.starts_at or end > info.ends_at:
