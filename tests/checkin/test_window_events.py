@@ -112,3 +112,52 @@ def test_a_delete_is_sent_and_a_window_with_check_ins_cannot_be_deleted(checkin_
     assert r.status_code == 302
     assert [(e["name"], e["window_id"]) for e in window_events(cdb)[3:]] == [
         ("checkin.window_deleted", wids[1]), ("checkin.window_deleted", wids[2])]
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
+def test_the_migration_sends_the_windows_made_before_without_check_ins(dialect, monkeypatch, tmp_path):
+    """Windows made before checkin sent creations: each one without check-ins goes to credits once (one with
+    check-ins is known there through them)."""
+    from alembic import command
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    from services.checkin.activities.models import Activity
+    from services.checkin.scans.models import Checkin
+    from services.checkin.trainees.models import Trainee
+    from services.checkin.windows.models import CheckinWindow
+    from tests.conftest import fresh_service_db
+
+    with fresh_service_db("checkin", dialect, tmp_path, monkeypatch, "winsend") as db:
+        cfg = db.alembic_config()
+        command.upgrade(cfg, "d8f2b5c9a3e6")
+        with Session(bind=db.engine) as s:
+            activity_id = s.execute(Activity.__table__.insert().values(
+                offering_id=101, institution_id=1, institution_name="某医院", project_id=1,
+                project_number="2026-04-01-001", project_title="项目", year=2026, seq=1, credit_class="Ⅰ类",
+                credit_value=5, hours=10, starts_on=OPEN_AT.date(), ends_on=OPEN_AT.date(), venue="西安",
+                mode="线下", schedule=[], approved_at=OPEN_AT).returning(Activity.__table__.c.id)).scalar_one()
+            scanned = CheckinWindow(activity_id=activity_id, title="上午签到", kind="sign_in", starts_at=OPEN_AT,
+                                    ends_at=OPEN_AT + dt.timedelta(hours=2))
+            empty = CheckinWindow(activity_id=activity_id, title="下午签退", kind="sign_out",
+                                  starts_at=OPEN_AT + dt.timedelta(hours=5), ends_at=OPEN_AT + dt.timedelta(hours=6))
+            trainee = Trainee(trainee_key="k1", id_enc="e", name="王小明", mobile_enc="m", mobile_hash="h",
+                              title="医师", unit="某医院")
+            s.add_all([scanned, empty, trainee])
+            s.flush()
+            s.add(Checkin(activity_id=activity_id, window_id=scanned.id, trainee_id=trainee.id, scanned_at=OPEN_AT,
+                          recorded_at=OPEN_AT, nonce="n1", flags=[]))
+            s.commit()
+            empty_id = empty.id
+        command.upgrade(cfg, "head")
+        with db.engine.connect() as conn:
+            rows = conn.execute(text("SELECT name, consumer, envelope, sent_at FROM outbox")).all()
+        assert [(name, consumer, sent) for name, consumer, _, sent in rows] == [
+            ("checkin.window_changed", "credits", None)]
+        sent = schema_of("checkin.window_changed").load(json.loads(rows[0][2])["payload"])
+        assert sent == {"activity_id": activity_id, "offering_id": 101, "window_id": empty_id,
+                        "window_kind": "sign_out", "window_title": "下午签退",
+                        "window_starts_at": OPEN_AT + dt.timedelta(hours=5),
+                        "window_ends_at": OPEN_AT + dt.timedelta(hours=6)}
+        command.downgrade(cfg, "d8f2b5c9a3e6")
+        command.upgrade(cfg, "head")

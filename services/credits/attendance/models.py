@@ -57,7 +57,8 @@ class ActivityWindow(Base):
     nobody scanned in too, so the office sees it exists and 须在全部所选刷卡周期内签到 is read against every window, not
     only those with scans. A window deleted in checkin (checkin.window_deleted) keeps its row with deleted_at: it is
     no longer listed, and an event about it that arrives later (a late creation, an edit sent before the delete)
-    never brings it back. Windows made before checkin sent creations are known once edited or scanned in."""
+    never brings it back. Windows made before checkin sent creations were sent once by checkin's migration
+    e7a3c9d1f5b2; one deleted before it stays listed (with 0 scans)."""
 
     __tablename__ = "activity_windows"
     window_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # checkin's id
