@@ -5,7 +5,8 @@
 the event id, so a redelivered envelope never reaches this code twice; a *new* approval of the
 same offering (a re-approval after a correction) updates the activity instead of adding one.
 
-A new activity gets one sign-in window (刷卡周期) per session of its schedule; an activity that has
+A new activity gets one sign-in window (刷卡周期) per session of its schedule, each sent to credits as
+checkin.window_changed in this transaction (考勤分析 lists it before anyone scanned in); an activity that has
 windows already keeps them as they are (see windows.services.ensure_schedule_windows).
 
 "offering.cancelled": the 期 is not (or was not) held. Final: the activity keeps the first cancellation it is
