@@ -109,3 +109,37 @@ def test_a_compact_table_keeps_its_rows_on_a_phone(projects_app):
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
         # the ordinary responsive table beside it is still cards with labels
         assert not page.locator("#list thead").is_visible()
+
+
+# 年度统计's filter line as credits/statistics/year.html writes it
+FILTERS = """<!doctype html><html><head><meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/projects/static/cme.css"></head><body><main><div class="card">
+<form class="filters" method="get" action="/credits/statistics">
+<label>年度 <select name="year"><option>2026</option></select></label>
+<label>申办机构 <input type="search" name="q" value="" maxlength="100" size="20" placeholder="机构名称（现名）的一部分"></label>
+<button type="submit">查询</button></form></div></main></body></html>"""
+
+# the room for text inside the box against the width of its hint in the box's own font
+HINT_FITS = """(el) => {
+  const s = getComputedStyle(el), ctx = document.createElement("canvas").getContext("2d");
+  ctx.font = s.fontSize + " " + s.fontFamily;
+  const room = el.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight);
+  return [room, ctx.measureText(el.placeholder).width];
+}"""
+
+
+def test_a_search_box_shows_its_whole_hint(projects_app):
+    """年度统计's 申办机构 box read "机构名称（现名）的一…" at 360 px: its size="20" counts Latin letters, and the
+    suite's box style left type=search out. The whole hint shows, on a phone and on the desk."""
+    from tests.stack.browser import DESK, PHONE, served_page
+
+    for device in (PHONE, DESK):
+        with served_page(FILTERS, "/year", _no_post, device=device, static_from=projects_app.test_client()) as page:
+            page.wait_for_load_state()
+            room, hint = page.locator('input[type="search"]').evaluate(HINT_FITS)
+            assert room >= hint, (device["viewport"], room, hint)
+            # in the suite's box style, as large as the 年度 box beside it: unstyled it was 13 px text in a box
+            # sized for 20 Latin letters, 171 px of room for a 160 px hint here and cut off on QA's phone
+            sizes = [page.locator(box).evaluate("e => getComputedStyle(e).fontSize") for box in ("select", "input")]
+            assert sizes[0] == sizes[1], sizes
+            assert page.evaluate("document.documentElement.scrollWidth") <= device["viewport"]["width"]
