@@ -116,7 +116,8 @@ FILTERS = """<!doctype html><html><head><meta name="viewport" content="width=dev
 <link rel="stylesheet" href="/projects/static/cme.css"></head><body><main><div class="card">
 <form class="filters" method="get" action="/credits/statistics">
 <label>年度 <select name="year"><option>2026</option></select></label>
-<label>申办机构 <input type="search" name="q" value="" maxlength="100" size="20" placeholder="机构名称（现名）的一部分"></label>
+<label>申办机构 <input type="search" name="q" value="" maxlength="100" size="20"
+placeholder="机构名称（现名）的一部分"></label>
 <button type="submit">查询</button></form></div></main></body></html>"""
 
 # the room for text inside the box against the width of its hint in the box's own font
