@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import login_client  # noqa: F401 - fixtures' module
 
 # the real pager macro and a table.responsive the way the suite writes them, with the suite's stylesheet and script
 PAGE = """<!doctype html><html><head><meta name="viewport" content="width=device-width, initial-scale=1">
