@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 # the real pager macro and a table.responsive the way the suite writes them, with the suite's stylesheet and script
 PAGE = """<!doctype html><html><head><meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="stylesheet" href="/projects/static/cme.css"><script src="/projects/static/table-labels.js" defer></script>
