@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import insert
 
 from services.common import clock, pii
-from tests.certs.conftest import INST_A, PRINTABLE_DAY, at, award_row, blank_pages
+from tests.certs.conftest import INST_A, PRINTABLE_DAY, REVIEWER, at, award_row, blank_pages
 from tests.certs.test_certificates import certificates, client, run_jobs
 from tests.certs.test_offerings import add_offerings
 from tests.checkin.test_windows_support import csrf_for, id_number
@@ -25,6 +25,10 @@ HIT = """el => { el.scrollIntoView({block: "center"}); const b = el.getBoundingC
   const at = document.elementFromPoint(b.left + b.width / 2, b.top + b.height / 2);
   return !!at && (at === el || el.contains(at)) && b.left >= 0 && b.right <= window.innerWidth; }"""
 # how many lines a cell's text takes (its rendered text box's height over its line height)
+# each <dt> of a page's details beside its <dd>, on its line, as a stacked table's label beside its value
+DL_BESIDE = """() => Array.from(document.querySelectorAll("main dt")).map(dt => {
+  const dd = dt.nextElementSibling, a = dt.getBoundingClientRect(), b = dd.getBoundingClientRect();
+  return [dt.textContent, b.left >= a.right && Math.abs(b.top - a.top) < 4]; })"""
 LINES = """td => { const r = document.createRange(); r.selectNodeContents(td);
   return Math.round(r.getBoundingClientRect().height / parseFloat(getComputedStyle(td).lineHeight)); }"""
 
@@ -134,3 +138,34 @@ def test_the_offerings_list_fits_a_phone_and_its_links_are_a_finger_s_target(cer
     with served_page(html, url, _no_post, device=DESK, static_from=office) as page:
         assert page.locator("table.responsive thead").is_visible()
         assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+
+
+def test_the_other_office_pages_fit_a_phone_and_are_pressed_with_a_finger(certs_app, awards, queued, certs_db,
+                                                                          monkeypatch):
+    """An empty year's list (the years to try), an offering's export page done and asked for again (重新生成,
+    返回本期学分证书) and the committee's 证书查询 (查询, 查看完整号码): 360 px wide, each control at least 40 px,
+    the details' labels (证书数量, 身份证号码) beside their values, not each a line above its value."""
+    from services.certs.certificates import render
+    from tests.stack.browser import PHONE, served_page
+
+    monkeypatch.setattr(render, "render_document", blank_pages)
+    clock.set_now(at(PRINTABLE_DAY))
+    office = client(certs_app, INST_A)
+    form = {"csrf_token": csrf_for(INST_A)}
+    assert office.post("/certs/institution/offerings/101/exports", data=form).status_code == 303
+    assert run_jobs(queued) == ["done"]
+    again = office.post("/certs/institution/offerings/101/exports", data=form).headers["Location"]
+    number = certificates(certs_db)[1][0]
+    committee = client(certs_app, REVIEWER)
+    pages = [(office, "/certs/institution/offerings?year=2025", [("link", "2026 年度（1 期）")], 0),
+             (office, again, [("link", "下载学分证书（PDF）"), ("button", "重新生成"),
+                              ("link", "返回本期学分证书")], 4),
+             (committee, f"/certs/lookup?number={number}", [("button", "查询"), ("button", "查看完整号码")], 8)]
+    for c, url, controls, details in pages:
+        html = c.get(url).get_data(as_text=True)
+        with served_page(html, url.split("?")[0], _no_post, device=PHONE, static_from=c) as page:
+            assert page.evaluate("document.documentElement.scrollWidth") <= 360, url
+            for role, name in controls:
+                _tappable(page, page.get_by_role(role, name=name, exact=True))
+            beside = page.evaluate(DL_BESIDE)
+            assert len(beside) == details and all(ok for _, ok in beside), (url, beside)
