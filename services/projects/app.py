@@ -13,12 +13,12 @@ from services.common.web import create_service_app
 from . import models  # noqa: F401 - the whole schema is known before the first request
 from .catalogue.tasks import QUEUE as JOBS_QUEUE
 from .db import SERVICE, db
+from .uploads import file_size
 
 # One package per feature (Indico style); each views module exposes `pages` and/or `api`.
 FEATURES = ("institutions", "auth", "catalogue", "filings", "reviews", "reports", "dashboard")
 
 home = Blueprint("projects_home", __name__)
-
 
 @home.get("/projects/")
 @access("public")
@@ -32,7 +32,6 @@ def index() -> Any:
         return redirect("/projects/filings")
     return redirect("/credits/")
 
-
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     pages: list[Any] = [home]
     apis: list[Any] = []
@@ -43,4 +42,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         if getattr(module, "api", None) is not None:
             apis.append(module.api)
     # the catalogue's jobs have a queue (and a worker) of their own: its length is watched beside the events'
-    return create_service_app(SERVICE, db, pages, apis, config, queues=(SERVICE, JOBS_QUEUE))
+    app = create_service_app(SERVICE, db, pages, apis, config, queues=(SERVICE, JOBS_QUEUE))
+    app.jinja_env.filters["file_size"] = file_size
+    return app

@@ -32,6 +32,19 @@ JPEG_FORMATS = ("JPEG", "MPO")
 KINDS = {"notice": "会议通知", "agenda": "会议日程", "online_supervision": "线上学员授予学分监管说明"}
 
 
+def file_size(size: int | None) -> str:
+    """A file's size as a reader wants it: bytes under 1 KB, KB with one decimal under 10 KB (a small JPG is not
+    "0 KB"), whole KB under 1 MB, MB with one decimal above."""
+    size = int(size or 0)
+    if size < 1024:
+        return f"{size} 字节"
+    if size < 10 * 1024:
+        return f"{size / 1024:.1f} KB"
+    if size < 1024 * 1024:
+        return f"{round(size / 1024)} KB"
+    return f"{size / 1048576:.1f} MB"
+
+
 @dataclass(frozen=True)
 class CleanJpeg:
     data: bytes

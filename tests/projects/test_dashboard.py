@@ -128,6 +128,23 @@ def test_every_figure_links_to_a_list_that_shows_it(projects_app, world):
     assert t["已提交反馈"] not in _get(c, d["held_this_month"]["url"])
 
 
+def test_the_overdue_figure_opens_the_overdue_page_and_the_old_list_moved_there(projects_app, world):
+    """QA: 执行情况反馈已逾期未提交 opened the old list (no days, no link to the 期, no filters, no Excel)."""
+    c = login_client(projects_app.test_client(), world["reviewer"])
+    d = c.get("/projects/api/review/dashboard").get_json()
+    assert d["reports_overdue"]["url"] == "/projects/review/reports/overdue"
+    assert 'href="/projects/review/reports/overdue"' in _get(c, "/projects/review")
+    body = _get(c, d["reports_overdue"]["url"])
+    assert world["titles"]["已逾期"] in body and "已逾期 36 天" in body and "导出 Excel" in body  # due 11-16
+    # an old link or bookmark lands there, with its paging
+    old = c.get("/projects/review/dashboard/list?what=report_overdue")
+    assert old.status_code == 302 and old.headers["Location"] == "/projects/review/reports/overdue"
+    old = c.get("/projects/review/dashboard/list?what=report_overdue&per_page=5&page=2")
+    assert old.status_code == 302
+    assert old.headers["Location"] == "/projects/review/reports/overdue?page=2&per_page=5"
+    assert c.get("/projects/review/dashboard/list?what=report_overdue&per_page=0").status_code == 422
+
+
 def test_list_arguments_are_checked(projects_app, world):
     c = login_client(projects_app.test_client(), world["reviewer"])
     wrong = c.get("/projects/review/dashboard/list?what=everything")

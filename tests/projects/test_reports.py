@@ -915,3 +915,21 @@ def test_a_locked_report_does_not_ask_the_office_to_mend_it(projects_app, inst_a
     html = login_client(projects_app.test_client(), inst_a[1]).get(f"/projects/reports/{rid}").get_data(as_text=True)
     assert "内容已锁定" in html and "与项目目录登记的 20 学时不一致" in html
     assert "请核对后修改" not in html and "核对提示</strong>（已提交，仅供参考）" in html
+
+
+def test_a_small_upload_shows_its_size_not_0_kb(projects_app, inst_a, held, images):
+    """QA: a 200×150 JPG showed as "0 KB" on 第3页 and in the 总览."""
+    from services.projects.uploads import file_size
+
+    assert [file_size(n) for n in (0, 812, 1024, 3174, 10 * 1024, 523_000, 3 * 1048576)] == [
+        "0 字节", "812 字节", "1.0 KB", "3.1 KB", "10 KB", "511 KB", "3.0 MB"]
+    oid = held(*inst_a)
+    c = login_client(projects_app.test_client(), inst_a[1])
+    h = bearer(inst_a[1])
+    rid = c.post(f"/projects/api/reports/offering/{oid}", headers=h).get_json()["id"]
+    size = upload(c, rid, "photo", images.jpeg((200, 150)), "小图.jpg", h).get_json()["size"]
+    assert 0 < size < 10 * 1024
+    shown = file_size(size)
+    for url in (f"/projects/reports/{rid}/pages/3", f"/projects/reports/{rid}"):
+        body = c.get(url).get_data(as_text=True)
+        assert shown in body and " 0 KB" not in body, url

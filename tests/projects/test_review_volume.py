@@ -259,3 +259,27 @@ def test_overdue_reports_are_paged_linked_and_exported(projects_app, projects_db
     assert c.get(f"/projects/api/review/reports/overdue?institution_id={ids[1]}", headers=h).get_json()["total"] == 5
     r = c.get("/projects/api/review/reports/overdue?per_page=1000", headers=h)
     assert r.status_code == 422 and r.get_json()["error"]["fields"] == {"per_page": "应在 1 到 100 之间。"}
+
+
+def test_overdue_pager_keeps_rows_per_page_and_a_page_past_the_end_says_so(projects_app, projects_db, reviewer,
+                                                                           december):
+    """QA: ?per_page=5&institution_id=… page 2 showed every row as 第 1 / 1 页 (the pager dropped per_page), and a
+    page past the end showed page 1 without a word."""
+    import re
+
+    ids = seed(projects_db, institutions=2, offerings=16, reports=False)  # 8 per institution, all overdue
+    c = login_client(projects_app.test_client(), reviewer[1])
+    row_link = re.compile(r'<a href="/projects/review/offerings/(\d+)">查看登记</a>')
+    first = c.get(f"/projects/review/reports/overdue?per_page=5&institution_id={ids[0]}").get_data(as_text=True)
+    assert len(row_link.findall(first)) == 5 and "第 1 / 2 页" in first
+    nxt = re.search(r'<a href="\?([^"]+)">下一页</a>', first)
+    assert nxt and "per_page=5" in nxt.group(1) and f"institution_id={ids[0]}" in nxt.group(1)
+    second = c.get("/projects/review/reports/overdue?" + nxt.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    assert len(row_link.findall(second)) == 3 and "第 2 / 2 页" in second and 'id="past-last"' not in second
+    assert 'name="per_page" value="5"' in first  # 查询 with new filters keeps the rows per page too
+    past = c.get(f"/projects/review/reports/overdue?per_page=5&institution_id={ids[0]}&page=3").get_data(as_text=True)
+    assert "第 2 / 2 页" in past and len(row_link.findall(past)) == 3
+    assert "没有第 3 页：共 2 页，以下是最后一页（第 2 页）。" in past
+    body = c.get(f"/projects/api/review/reports/overdue?per_page=5&institution_id={ids[0]}&page=3",
+                 headers=bearer(reviewer[1])).get_json()
+    assert (body["total"], body["page"], body["pages"], len(body["items"])) == (8, 2, 2, 3)

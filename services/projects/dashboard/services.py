@@ -71,6 +71,10 @@ def parse_month(value: str) -> dt.date:
     return dt.date(int(year), int(month), 1)
 
 
+# 已逾期未提交 has a page of its own under 执行情况反馈审批 (days overdue, the 期's filing, filters, Excel)
+OVERDUE_URL = "/projects/review/reports/overdue"
+
+
 def list_url(what: str, month: dt.date | None = None) -> str:
     args = {"what": what}
     if month is not None:
@@ -165,7 +169,7 @@ def dashboard(session: Session, today: dt.date) -> dict[str, Any]:
         "reports": reports_by_state(session),
         "reports_due_soon": {"count": len(due_soon(rows, today)), "days": DUE_SOON_DAYS,
                              "url": list_url("report_due_soon")},
-        "reports_overdue": {"count": sum(1 for d in rows if d["overdue"]), "url": list_url("report_overdue")},
+        "reports_overdue": {"count": sum(1 for d in rows if d["overdue"]), "url": OVERDUE_URL},
         "held_this_month": {"month": month_key(this_month), "count": held, "url": list_url("held", this_month)},
         "credits_by_month": credits_by_month(session, today),
     }

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import math
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import Blueprint, render_template
+from flask import Blueprint, redirect, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
 
 from services.common import clock
@@ -39,6 +40,9 @@ def home() -> Any:
 def figure_list() -> Any:
     args = load_query(ListQuerySchema(), QUERY_LABELS)
     what = args["what"]
+    if what == "report_overdue":  # an old link or bookmark: the list moved to its own page, with the same paging
+        moved = {k: args[k] for k in ("page", "per_page") if k in request.args}
+        return redirect(services.OVERDUE_URL + (f"?{urlencode(moved)}" if moved else ""))
     month = services.parse_month(args["month"]) if what in services.WITH_MONTH else None
     rows = services.list_rows(db.session(), what, clock.today_local(), month)
     per_page = args["per_page"]

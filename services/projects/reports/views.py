@@ -20,6 +20,7 @@ from services.common.db import savepoint
 from services.common.errors import AppError
 from services.common.formats import fmt_credits
 from services.common.inputs import flatten, keep_args, load_json, load_query, require_page_version
+from services.common.paging import PER_PAGE
 from services.common.schemas import half_width, load_form, strip_blank
 from services.common.web import XLSX, download
 
@@ -420,9 +421,14 @@ def review_overdue() -> Any:
     args = load_query(OverdueQuerySchema(), QUERY_LABELS)
     session = db.session()
     institutions = session.scalars(select(Institution).order_by(Institution.name)).all()
-    return render_template("projects/reports/review_overdue.html", page=services.overdue_page(session, args),
-                           args=args, institutions=institutions, keep=keep_args(args, OVERDUE_FILTERS),
-                           **_render_args())
+    page = services.overdue_page(session, args)
+    keep = keep_args(args, OVERDUE_FILTERS)
+    if args["per_page"] != PER_PAGE:  # the pager's links stay at the rows per page asked for
+        keep["per_page"] = args["per_page"]
+    # a page past the end (a stale link) shows the last page, and says so
+    past_last = args["page"] if page["total"] and args["page"] > page["page"] else None
+    return render_template("projects/reports/review_overdue.html", page=page, past_last=past_last,
+                           args=args, institutions=institutions, keep=keep, **_render_args())
 
 
 @pages.get("/projects/review/reports/overdue.xlsx")
