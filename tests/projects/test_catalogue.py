@@ -357,7 +357,7 @@ def test_an_entry_imported_by_mistake_is_deleted_until_a_filing_starts(projects_
     assert f'action="/projects/catalogue/{ids["正确的项目"]}/delete"' not in listing  # offered only where allowed
     # its row says why, as the refusal does: an office began a 期 (a draft not yet sent counts)
     started = listing.split("正确的项目")[1].split("</tr>")[0]
-    assert "已有期次开始登记（含未上报的草稿），不能删除\">已开始登记</span>" in started
+    assert "已开始登记，不能删除<br>（已有期次登记，含未上报的草稿）</span>" in started  # said, not a tooltip
     gone = c.post(f"/projects/catalogue/{ids['误导入的项目']}/delete", data={"csrf_token": csrf(reviewer[1])},
                   headers={"Referer": "http://localhost/projects/catalogue?q=项目&page=1"})
     assert gone.status_code == 303 and gone.headers["Location"].startswith("/projects/catalogue?q=")
