@@ -790,3 +790,33 @@ def test_a_missing_online_supervision_upload_is_said_next_to_its_field(projects_
     fields = r.get_json()["error"]["fields"]
     assert r.status_code == 422 and fields["missing"] == "线上学员授予学分监管说明"
     assert set(fields) == {"missing", "online_supervision"}
+
+
+def test_submit_refused_for_a_missing_field_says_one_thing(projects_app, inst_a, make_project, frozen, csrf,
+                                                           images, filled):
+    """QA: 保存并上报 refused for a missing JPG showed the red 提交的内容有误 over 已保存为草稿，但未能上报, the
+    核对提示 (不影响上报) was as red as an error, and 上报前尚缺 said 不含本次未能保存的修改 when all was saved."""
+    project = make_project(inst_a[0], mode="线下")  # the office types 线上: a 核对提示, which blocks nothing
+    c = login_client(projects_app.test_client(), inst_a[1])
+    url = c.post(f"/projects/filings/projects/{project.id}/offerings",
+                 data={"csrf_token": csrf(inst_a[1])}).headers["Location"]
+    rows = filled["schedule"]
+    form = {"csrf_token": csrf(inst_a[1]), "action": "submit", "version": page_version(c, url),
+            **{k: str(filled[k]) for k in ("starts_on", "ends_on", "venue", "expected_trainees", "contact_person",
+                                           "contact_phone")}, "mode": "线上",
+            "sched_date": [r["date"] for r in rows], "sched_start": [r["start"] for r in rows],
+            "sched_end": [r["end"] for r in rows], "sched_title": [r["title"] for r in rows],
+            "notice": (io.BytesIO(images.jpeg()), "通知.jpg"), "agenda": (io.BytesIO(images.jpeg()), "日程.jpg")}
+    r = c.post(url, data=form, content_type="multipart/form-data")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 422
+    said = re.findall(r'<div class="flash error"[^>]*>(.*?)</div>', html, flags=re.S)
+    assert len(said) == 1
+    assert said[0].startswith("已保存为草稿，但未能上报：尚有必填内容未完成：线上学员授予学分监管说明")
+    assert "提交的内容有误" not in html and "不含本次未能保存的修改" not in html
+    assert "上报前尚缺：线上学员授予学分监管说明" in html
+    assert re.search(r"<input id=\"f-online_supervision\"[^\n]*\n\s*<div class=\"field-error\">[^<]*上报前须上传", html)
+    assert '<div class="flash note" id="checks"><strong>核对提示</strong>（不影响上报' in html
+    assert '"flash error" id="checks"' not in html
+    saved = c.get(f"/projects/api/filings/{url.rsplit('/', 1)[1]}", headers=bearer(inst_a[1])).get_json()
+    assert saved["state"] == "draft" and saved["mode"] == "线上" and saved["missing"] == ["线上学员授予学分监管说明"]

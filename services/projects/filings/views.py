@@ -136,7 +136,8 @@ def _keepable(valid: dict[str, Any], errors: dict[str, str], version: Any) -> di
 
 
 def _render_form(filing: Any, values: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
-                 status: int = 200, typed_reason: str = "") -> Any:
+                 status: int = 200, typed_reason: str = "", not_submitted: str = "") -> Any:
+    """The form; `not_submitted` is why 保存并上报 saved the draft but did not send it (all typed is saved)."""
     session = db.session()
     p = _me()
     info = services.filing_dict(session, p, filing)
@@ -150,6 +151,7 @@ def _render_form(filing: Any, values: dict[str, Any] | None = None, errors: dict
                            errors=errors or {}, modes=MODES, kinds=jpg.KINDS, labels=states.LABELS,
                            action_labels=states.ACTION_LABELS, editable=filing.state in states.EDITABLE,
                            earliest=services.earliest_start(), fmt_decimal=fmt_decimal, typed_reason=typed_reason,
+                           not_submitted=not_submitted,
                            required=services.required_uploads(filing), max_mb=jpg.MAX_BYTES // (1024 * 1024)), status
 
 
@@ -190,8 +192,9 @@ def filing_save(filing_id: int) -> Any:
             services.submit_filing(session, p, filing)
         except AppError as exc:
             commit()  # the draft is kept; only the 上报 was refused
-            flash("已保存为草稿，但未能上报：" + exc.message, "error")
-            return _render_form(filing, None, {k: v for k, v in exc.fields.items() if k != "missing"}, exc.status)
+            # one message: saved, not sent, and why (what is missing is said again beside its field)
+            return _render_form(filing, None, {k: v for k, v in exc.fields.items() if k != "missing"}, exc.status,
+                                not_submitted=exc.message)
         commit()
         flash("已保存并上报，请等待陕西省继续医学教育委员会审批。", "ok")
     else:
