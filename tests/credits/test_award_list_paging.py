@@ -112,3 +112,15 @@ def test_the_api_answers_a_page_in_the_suite_s_list_shape(credits_app, listed):
     assert found["total"] == 5 and {a["name"][0] for a in found["items"]} == {"王"} and found["counts"]["total"] == 45
     bad = api.get(f"/credits/api/offerings/{OFFERING}/awards?per_page=1000", headers=api_headers("inst_a"))
     assert bad.status_code == 422
+
+
+def test_the_pager_s_links_are_clean_query_strings_keeping_the_search(credits_app, listed):
+    """下一页 of the whole list is ?page=2 (it was ?&page=2, a stray &); of a search it keeps the name searched."""
+    c = client_for(credits_app, "inst_a")
+    first = c.get(f"/credits/awards/{OFFERING}/list").get_data(as_text=True)
+    assert re.findall(r'<a href="([^"]*)">下一页</a>', first) == ["?page=2"] and "?&" not in first
+    second = c.get(f"/credits/awards/{OFFERING}/list?page=2").get_data(as_text=True)
+    links = re.findall(r'<a href="([^"]*)">(上一页|下一页)</a>', second)
+    assert links == [("?page=1", "上一页"), ("?page=3", "下一页")]
+    searched = c.get(f"/credits/awards/{OFFERING}/list?q=李&per_page=2").get_data(as_text=True)
+    assert re.findall(r'<a href="([^"]*)">下一页</a>', searched) == ["?q=%E6%9D%8E&amp;per_page=2&page=2"]
