@@ -66,3 +66,16 @@ def test_analysis_on_a_phone_a_tap_on_the_row_s_label_ticks_the_window(credits_a
         assert forced.is_checked() is not before
         pairs = page.locator('fieldset label:has(input[name="pairs_required"])').bounding_box()
         assert pairs["height"] >= 32
+
+
+def test_the_menu_names_the_page_as_its_heading_does(credits_app, seeded):  # noqa: F811
+    """The committee's menu said 授分情况 over a page headed 项目参加者授分 (the guide's 学分管理 → 项目参加者授分):
+    the item marked as the page's own says what the heading says, for the committee as for an office."""
+    import re
+
+    for who in ("reviewer", "inst_a"):
+        html = client_for(credits_app, who).get("/credits/awards").get_data(as_text=True)
+        current = re.findall(r'<a href="/credits/awards" aria-current="page">([^<]*)</a>', html)
+        heading = re.findall(r"<h1>([^<]*)</h1>", html)
+        assert heading == ["项目参加者授分"] and len(current) == 1, (who, current)
+        assert current[0].split(" · ")[-1] == heading[0], (who, current)
