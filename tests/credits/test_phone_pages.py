@@ -79,3 +79,71 @@ def test_the_menu_names_the_page_as_its_heading_does(credits_app, seeded):  # no
         heading = re.findall(r"<h1>([^<]*)</h1>", html)
         assert heading == ["项目参加者授分"] and len(current) == 1, (who, current)
         assert current[0].split(" · ")[-1] == heading[0], (who, current)
+
+
+FITS = "document.documentElement.scrollWidth"
+
+
+def _height(page: Any, selector: str) -> list[float]:
+    loc = page.locator(selector)
+    return [loc.nth(i).bounding_box()["height"] for i in range(loc.count())]
+
+
+def test_the_desk_pages_next_steps_and_ticks_are_a_finger_s_size_on_a_phone(credits_app, granted):  # noqa: F811
+    """授分情况's 授分 · 授分名单, the method page's 考勤分析 · 有效人员明细 · 授分名单 · 返回 and 授分名单's 授分 ·
+    导出 · 返回 were 21 px lines of text; 手工录入's 我已知晓 box was 13 px and only the box itself ticked it."""
+    from tests.stack.browser import PHONE, served_page
+
+    c = granted
+    to_list = f'a[href="/credits/awards/{OFFERING}/list"]'
+    for url, links, least in (("/credits/awards", "table.responsive tbody td a", 2),
+                              (f"/credits/awards/{OFFERING}", to_list, 1),
+                              (f"/credits/awards/{OFFERING}/list", 'a[href="/credits/awards"]:text-is("返回")', 1),
+                              (f"/credits/awards/{OFFERING}/attendees", to_list, 1)):
+        with served_page(c.get(url).get_data(as_text=True), url, _no_post, device=PHONE, static_from=c) as page:
+            page.wait_for_load_state()
+            assert page.evaluate(FITS) <= 360, url
+            heights = _height(page, f"main {links}")
+            assert len(heights) >= least and min(heights) >= 32, (url, heights)
+            if url.endswith("/attendees"):  # 未达到规则的签到人员 opens with a tap on its line
+                assert _height(page, "details.short > summary")[0] >= 32
+
+    url = f"/credits/awards/{OFFERING}/manual"
+    with served_page(c.get(url).get_data(as_text=True), url, _no_post, device=PHONE, static_from=c) as page:
+        page.wait_for_load_state()
+        assert page.evaluate(FITS) <= 360
+        box = page.locator('input[name="confirm_invalid"]')
+        box.scroll_into_view_if_needed()
+        assert box.bounding_box()["width"] >= 24
+        label = page.locator('label:has(input[name="confirm_invalid"])').bounding_box()
+        assert label["height"] >= 32
+        page.touchscreen.tap(label["x"] + label["width"] - 20, label["y"] + label["height"] / 2)
+        assert box.is_checked()
+
+
+def test_the_account_desk_s_history_is_labelled_on_a_phone(credits_app, databases):
+    """学员账号's 操作记录 had five columns in a plain table: at 360 px each value now says 时间, 操作人, 操作 …"""
+    from services.common import pii
+    from tests.checkin.test_windows_support import REVIEWER, csrf_for
+    from tests.credits.conftest import new_account
+    from tests.stack.browser import PHONE, served_page
+
+    id_number, old, new = "11010519491231002X", "13912345678", "13687654321"
+    new_account(databases, "曾小明", id_number, "Neues2026pw", old)
+    desk = client_for(credits_app, "reviewer")
+    token = csrf_for(REVIEWER)
+    done = desk.post("/credits/accounts/mobile", follow_redirects=True,
+                     data={"csrf_token": token, "trainee_key": pii.id_hash(id_number), "mobile": new,
+                           "reason": "本人持身份证申请，原号码已停用"})
+    assert done.status_code == 200 and "已更新登记的手机号码" in done.get_data(as_text=True)
+    with served_page(done.get_data(as_text=True), "/credits/accounts", _no_post, device=PHONE,
+                     static_from=desk) as page:
+        page.wait_for_load_state()
+        assert page.evaluate(FITS) <= 360
+        history = page.locator(".card", has_text="操作记录").locator("table")
+        assert history.evaluate("t => t.classList.contains('responsive')")
+        labels = history.locator("tbody td").evaluate_all("tds => tds.map(td => td.getAttribute('data-label'))")
+        assert labels == ["时间", "操作人", "操作", "变化", "原因"]
+        cells = history.locator("tbody td").evaluate_all(
+            "tds => tds.map(td => getComputedStyle(td, '::before').content.replace(/^\"|\"$/g, ''))")
+        assert cells == labels
