@@ -105,8 +105,17 @@ def test_the_desk_pages_next_steps_and_ticks_are_a_finger_s_size_on_a_phone(cred
             assert page.evaluate(FITS) <= 360, url
             heights = _height(page, f"main {links}")
             assert len(heights) >= least and min(heights) >= 32, (url, heights)
+            if url != "/credits/awards":  # the way back, 项目参加者授分 › …, is a target too
+                assert _height(page, 'main p.muted a[href="/credits/awards"]')[0] >= 32, url
             if url.endswith("/attendees"):  # 未达到规则的签到人员 opens with a tap on its line
                 assert _height(page, "details.short > summary")[0] >= 32
+
+    desk = client_for(credits_app, "reviewer")  # 年度统计's drill-downs: the way back to the year and 查看登记
+    for url in ("/credits/statistics/cancelled?year=2026", "/credits/statistics/unseen?year=2026"):
+        with served_page(desk.get(url).get_data(as_text=True), url, _no_post, device=PHONE, static_from=desk) as page:
+            page.wait_for_load_state()
+            assert page.evaluate(FITS) <= 360, url
+            assert min(_height(page, 'main a[href^="/credits/statistics?year="], main td a')) >= 32, url
 
     url = f"/credits/awards/{OFFERING}/manual"
     with served_page(c.get(url).get_data(as_text=True), url, _no_post, device=PHONE, static_from=c) as page:
