@@ -70,7 +70,7 @@ def granted(stack, demo):
     # the check-ins reach credits through checkin.recorded
     def analysis_page():
         r = office.get(f"{base}/credits/awards/{oid}/analysis")
-        scans = sum(int(n) for n in re.findall(r"<td>(\d+)</td>", r.text))
+        scans = sum(int(n) for n in re.findall(r"<td>(\d+) 人签到", r.text))
         return r if r.status_code == 200 and r.text.count('type="checkbox" id="w-') == 2 and scans == 14 else None
 
     page = stack.wait_until(analysis_page, 60, what="credits to hold the demo check-ins")
