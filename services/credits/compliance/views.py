@@ -130,9 +130,10 @@ def compliance_page() -> Any:
     today = clock.today_local()
     # last year is always a chip: early in a year it is the one she asks about, awarded or not (it was reachable
     # only by editing the URL)
-    if year is not None:
-        data = _summary(trainee, year, also=(today.year - 1,))
-        selected = next(s for s in data["years"] if s.year == year)
+    if year is not None or today.month > LAST_YEAR_FIRST_UNTIL_MONTH:  # the year asked for, else this year
+        shown = year if year is not None else today.year
+        data = _summary(trainee, shown, also=(today.year - 1,))
+        selected = next(s for s in data["years"] if s.year == shown)
     else:  # every year's lines: which year opens depends on what this year and last year hold
         data = _summary(trainee, None, also=(today.year - 1,))
         by_year = {s.year: s for s in data["years"]}
@@ -142,7 +143,7 @@ def compliance_page() -> Any:
         # printable certificates: the page opens on last year and says so, this year one tap away. Only in the
         # year's first quarter (December's offerings print from about February): later an empty year is news she
         # must see first, 未达标 with the 'earlier' card below pointing at last year
-        if today.month <= LAST_YEAR_FIRST_UNTIL_MONTH and not _holds_anything(selected) and _holds_anything(last):
+        if not _holds_anything(selected) and _holds_anything(last):
             selected = last
     opened_on_last = year is None and selected.year == today.year - 1
     # early in a year hers is empty, and what she came for is last year's result: said first, one tap away
