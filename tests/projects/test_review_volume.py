@@ -283,3 +283,43 @@ def test_overdue_pager_keeps_rows_per_page_and_a_page_past_the_end_says_so(proje
     body = c.get(f"/projects/api/review/reports/overdue?per_page=5&institution_id={ids[0]}&page=3",
                  headers=bearer(reviewer[1])).get_json()
     assert (body["total"], body["page"], body["pages"], len(body["items"])) == (8, 2, 2, 3)
+
+
+def test_review_list_and_figure_lists_keep_rows_per_page_and_a_page_past_the_end_says_so(projects_app, projects_db,
+                                                                                          reviewer, december):
+    """QA: 执行情况反馈审批 (?per_page=5&institution_id=…) and the 首页 figure lists dropped per_page from their pager
+    links, so 下一页 showed page 2 of 20 rows (the 5 asked for gone); a page past the end showed the last page
+    without a word. Both now page as 已逾期未提交 does."""
+    import re
+
+    ids = seed(projects_db, institutions=2, offerings=16)  # 8 submitted reports per institution, held in November
+    c = login_client(projects_app.test_client(), reviewer[1])
+    row = re.compile(r'<a href="/projects/review/reports/(\d+)">审批</a>')
+    first = c.get(f"/projects/review/reports?per_page=5&institution_id={ids[0]}").get_data(as_text=True)
+    assert len(row.findall(first)) == 5 and "第 1 / 2 页" in first
+    nxt = re.search(r'<a href="\?([^"]+)">下一页</a>', first)
+    assert nxt and "per_page=5" in nxt.group(1) and f"institution_id={ids[0]}" in nxt.group(1)
+    assert "state=submitted" in nxt.group(1)
+    second = c.get("/projects/review/reports?" + nxt.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    assert len(row.findall(second)) == 3 and "第 2 / 2 页" in second and 'id="past-last"' not in second
+    assert not set(row.findall(first)) & set(row.findall(second))
+    assert 'name="per_page" value="5"' in first  # 查询 with new filters keeps the rows per page too
+    past = c.get(f"/projects/review/reports?per_page=5&institution_id={ids[0]}&page=3").get_data(as_text=True)
+    assert "第 2 / 2 页" in past and len(row.findall(past)) == 3
+    assert "没有第 3 页：共 2 页，以下是最后一页（第 2 页）。" in past
+    plain = c.get("/projects/review/reports?page=9").get_data(as_text=True)  # 16 rows: one page of 20
+    assert 'name="per_page"' not in plain and "没有第 9 页：共 1 页" in plain
+
+    number = re.compile(r"<td>(2026-09-01-\d{4})</td>")
+    held = c.get("/projects/review/dashboard/list?what=held&month=2026-11&per_page=6").get_data(as_text=True)
+    assert len(number.findall(held)) == 6 and "第 1 / 3 页" in held
+    nxt = re.search(r'<a href="\?([^"]+)">下一页</a>', held)
+    assert nxt and "per_page=6" in nxt.group(1) and "month=2026-11" in nxt.group(1) and "what=held" in nxt.group(1)
+    second = c.get("/projects/review/dashboard/list?" + nxt.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    assert len(number.findall(second)) == 6 and "第 2 / 3 页" in second
+    assert not set(number.findall(held)) & set(number.findall(second))
+    past = c.get("/projects/review/dashboard/list?what=held&month=2026-11&per_page=6&page=9").get_data(as_text=True)
+    assert "第 3 / 3 页" in past and len(number.findall(past)) == 4
+    assert "没有第 9 页：共 3 页，以下是最后一页（第 3 页）。" in past
+    last = c.get("/projects/review/dashboard/list?what=held&month=2026-11&per_page=6&page=3").get_data(as_text=True)
+    assert 'id="past-last"' not in last and "上一页" in last

@@ -408,10 +408,14 @@ def review_list() -> Any:
     institutions = session.scalars(select(Institution).order_by(Institution.name)).all()
     overdue_keep = keep_args(args, OVERDUE_FILTERS)
     overdue = services.overdue_page(session, {**overdue_keep, "page": 1, "per_page": OVERDUE_PREVIEW})
+    keep = keep_args(args, ("state", *OVERDUE_FILTERS))
+    if args["per_page"] != PER_PAGE:  # the pager's links stay at the rows per page asked for
+        keep["per_page"] = args["per_page"]
+    # a page past the end (a stale link) shows the last page, and says so
+    past_last = args["page"] if page["total"] and args["page"] > page["page"] else None
     return render_template("projects/reports/review_list.html", page=page, rows=rows, args=args,
-                           institutions=institutions, overdue=overdue, overdue_keep=overdue_keep,
-                           keep=keep_args(args, ("state", *OVERDUE_FILTERS)),
-                           state_labels=REVIEW_STATE_LABELS, **_render_args())
+                           institutions=institutions, overdue=overdue, overdue_keep=overdue_keep, keep=keep,
+                           past_last=past_last, state_labels=REVIEW_STATE_LABELS, **_render_args())
 
 
 @pages.get("/projects/review/reports/overdue")
