@@ -135,3 +135,39 @@ def test_the_lists_and_home_pages_fit_a_phone(projects_app, inst_a, reviewer, co
     for url in ("/projects/review", "/projects/review/filings?state=approved", "/projects/review/reports",
                 "/projects/review/reports?state=submitted", "/projects/institutions"):
         _check(committee, url, need_table=False)
+
+
+# each tab of 第1页 … 第5页 · 总览与提交: its box, its text's lines, and the element at its centre
+TABS = """() => Array.from(document.querySelectorAll("nav.pager > *")).map(el => {
+  const b = el.getBoundingClientRect(), r = document.createRange();
+  r.selectNodeContents(el);
+  const at = document.elementFromPoint(b.left + b.width / 2, b.top + b.height / 2);
+  return {text: el.innerText.trim(), link: el.tagName === "A", width: b.width, height: b.height, top: Math.round(b.top),
+          lines: new Set(Array.from(r.getClientRects()).map(x => Math.round(x.top))).size,
+          hit: !!at && (at === el || el.contains(at))};
+})"""
+
+
+def test_the_report_page_tabs_read_on_one_line_each_at_360_px(projects_app, inst_a, complete):  # noqa: F811
+    """QA at 360 px: the five page tabs and 总览与提交 sat in one row that could not wrap, so each label was squeezed
+    into a narrow column of two lines (第1页 / 执行情况). Now the row wraps: each tab one line, a finger's target;
+    the desk keeps them in one row."""
+    from tests.stack.browser import DESK, PHONE, served_page
+
+    oid, rid = complete(*inst_a)
+    office = login_client(projects_app.test_client(), inst_a[1])
+    for url in (f"/projects/reports/{rid}/pages/1", f"/projects/reports/{rid}/pages/5", f"/projects/reports/{rid}"):
+        html = office.get(url).get_data(as_text=True)
+        with served_page(html, url, _no_post, device=PHONE, static_from=office) as page:
+            page.wait_for_load_state()
+            tabs = page.evaluate(TABS)
+            assert len(tabs) == 6 and page.evaluate("document.documentElement.scrollWidth") <= 360, url
+            for t in tabs:
+                assert t["lines"] == 1, (url, t)
+                if t["link"]:
+                    assert t["height"] >= 40 and t["width"] >= 40 and t["hit"], (url, t)
+            assert len({t["top"] for t in tabs}) > 1, url  # the row wrapped rather than squeezed
+        with served_page(html, url, _no_post, device=DESK, static_from=office) as page:
+            page.wait_for_load_state()
+            tabs = page.evaluate(TABS)
+            assert all(t["lines"] == 1 for t in tabs) and len({t["top"] for t in tabs}) == 1, (url, tabs)
