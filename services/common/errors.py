@@ -9,7 +9,7 @@ import json
 import logging
 from typing import Any
 
-from flask import Flask, Request, g, jsonify, make_response, render_template, request
+from flask import Flask, Request, g, has_request_context, jsonify, make_response, render_template, request
 from flask_smorest import Blueprint as SmorestBlueprint
 from marshmallow import Schema
 from marshmallow import fields as ma_fields
@@ -85,11 +85,26 @@ class ErrorSchema(Schema):
 
 
 class AppError(Exception):
-    """A refusal a user can act on: an HTTP status, a stable code and a Chinese message."""
+    """A refusal a user can act on: an HTTP status, a stable code and a Chinese message; `retry_after` (seconds
+    until a limit lifts) is answered as the Retry-After header, so a client waits instead of hammering."""
 
-    def __init__(self, status: int, code: str, message: str, fields: dict[str, Any] | None = None):
+    def __init__(self, status: int, code: str, message: str, fields: dict[str, Any] | None = None,
+                 retry_after: int | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.fields = status, code, message, fields or {}
+        self.retry_after = max(1, int(retry_after)) if retry_after is not None else None
+        if self.retry_after is not None and has_request_context():
+            # many pages catch the refusal and render their own form with its status; the after-request hook
+            # (with_retry_after) gives those answers the header too
+            g.retry_after = self.retry_after
+
+
+def with_retry_after(response: Any) -> Any:
+    """A 429 answer of this request gets Retry-After from the refusal that caused it (see AppError)."""
+    seconds = getattr(g, "retry_after", None)
+    if response.status_code == 429 and seconds is not None and "Retry-After" not in response.headers:
+        response.headers["Retry-After"] = str(seconds)
+    return response
 
 
 BAD_JSON_MESSAGE = "请求内容不是有效的 JSON，请检查后重试。"
@@ -184,7 +199,12 @@ def _flatten_smorest(data: dict[str, Any]) -> dict[str, Any]:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(AppError)
     def _app_error(exc: AppError):
-        return error_response(exc.status, exc.code, exc.message, exc.fields)
+        resp, status = error_response(exc.status, exc.code, exc.message, exc.fields)
+        if exc.retry_after is None:
+            return resp, status
+        resp = make_response(resp, status)
+        resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
+import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -115,13 +116,16 @@ def refuse_too_soon(last: dt.datetime | None, now: dt.datetime) -> None:
     long to wait (also for an ID number without an account, which must be answered alike)."""
     if last is not None and now - last < RESEND_AFTER:
         wait = int((RESEND_AFTER - (now - last)).total_seconds()) + 1
-        raise AppError(429, "sms_too_soon", f"验证码已发送，请 {wait} 秒后再重新获取。")
+        raise AppError(429, "sms_too_soon", f"验证码已发送，请 {wait} 秒后再重新获取。", retry_after=wait)
 
 
 def refuse_over_cap(sent_today: int) -> None:
     cap = daily_cap()
     if sent_today >= cap:
-        raise AppError(429, "sms_daily_cap", f"该手机号今日获取验证码已达 {cap} 次上限，请明天再试。")
+        # the count starts again at the next local midnight
+        midnight = clock.local_midnight_utc(clock.today_local() + dt.timedelta(days=1))
+        raise AppError(429, "sms_daily_cap", f"该手机号今日获取验证码已达 {cap} 次上限，请明天再试。",
+                       retry_after=math.ceil((midnight - clock.now()).total_seconds()))
 
 
 def issue_code(session: Session, model: type[Any], subject: str, mobile: str, purpose: str = "login",
@@ -165,8 +169,9 @@ def already_used() -> AppError:
 
 def too_many_attempts(kept: bool = False) -> AppError:
     cls = KeptError if kept else AppError
+    # a new code may be asked for at once, or after the 60 s rule at most: that bound is the wait
     return cls(429, "sms_too_many_attempts", f"验证码已输错 {MAX_ATTEMPTS} 次，已失效，请重新获取验证码。",
-               {"code": "验证码已失效。"})
+               {"code": "验证码已失效。"}, retry_after=int(RESEND_AFTER.total_seconds()))
 
 
 def expired() -> AppError:

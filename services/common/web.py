@@ -24,7 +24,7 @@ from . import auth, clock, pii
 from .auth import access
 from .config import env, get_settings, max_body_bytes, redis_client
 from .db import ServiceDB, UTCDateTime
-from .errors import ErrorSchema, register_error_handlers
+from .errors import ErrorSchema, register_error_handlers, with_retry_after
 from .logs import brief, setup_logging
 from .schemas import MAX_ID
 
@@ -201,6 +201,7 @@ def create_service_app(service: str, sdb: ServiceDB, blueprints: Iterable[Bluepr
         ctx = g._get_current_object()  # one proxy look-up instead of one per attribute
         headers = response.headers
         headers["X-Request-ID"] = getattr(ctx, "request_id", "")
+        with_retry_after(response)
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", "same-origin")
         # no page of the suite may be framed by another site (a hidden 审批通过 or 授分 button under a click)

@@ -502,8 +502,12 @@ def test_verify_through_the_api_shares_the_page_s_limit_and_fails_open(certs_app
     refused = c.get("/certs/api/verify/2027CCCCCCCCCCCC", environ_base=abuser)
     assert refused.status_code == 429 and refused.json["error"]["code"] == "too_many_requests"
     assert refused.json["error"]["message"] == "证书验证过于频繁，请一分钟后再试。"
+    assert set(refused.json["error"]) == {"code", "message", "fields", "request_id"}
+    # the count is per clock minute: Retry-After says when the next one starts
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
     page = c.get("/certs/verify/2027CCCCCCCCCCCC", environ_base=abuser)
     assert page.status_code == 429 and "证书验证过于频繁，请一分钟后再试。" in page.get_data(as_text=True)
+    assert 1 <= int(page.headers["Retry-After"]) <= 60
     assert c.get("/certs/api/verify/2027CCCCCCCCCCCC", environ_base={"REMOTE_ADDR": "10.9.9.11"}).status_code == 404
     for k in redis_client().scan_iter(f"{ratelimit.PREFIX}*"):
         redis_client().delete(k)

@@ -87,3 +87,43 @@ def test_phone_pages_send_a_form_once_too(certs_app):
         page.eval_on_selector("button", "b => { b.click(); setTimeout(() => b.click(), 150); }")
         page.wait_for_timeout(800)
     assert sent == ["http://cme.test/certs/exports"]
+
+
+def test_a_refusal_with_a_wait_answers_retry_after_and_the_same_body(certs_app):
+    """AppError's retry_after becomes the Retry-After header, on the JSON shape and on the page alike; the body is
+    byte for byte the one without it (clients reading the body see no change)."""
+    from flask import g
+
+    from services.common.errors import AppError, with_retry_after
+
+    def answer(accept: str, retry_after: int | None):
+        with certs_app.test_request_context("/certs/verify", headers={"Accept": accept}):
+            g.request_id = "rid-1234"
+            resp = certs_app.make_response(certs_app.handle_user_exception(
+                AppError(429, "too_many_requests", "证书验证过于频繁，请一分钟后再试。", retry_after=retry_after)))
+            return with_retry_after(resp)
+
+    for accept in ("application/json", "text/html"):
+        plain, waiting = answer(accept, None), answer(accept, 42)
+        assert (plain.status_code, waiting.status_code) == (429, 429)
+        assert "Retry-After" not in plain.headers and waiting.headers["Retry-After"] == "42"
+        assert waiting.get_data() == plain.get_data() and "一分钟后再试" in waiting.get_data(as_text=True)
+    assert answer("application/json", 0).headers["Retry-After"] == "1"  # a positive number even at the edge
+
+
+def test_a_page_that_renders_its_own_429_gets_retry_after_too(certs_app):
+    """Login pages catch the refusal and re-render their form with its status: the after-request hook adds the
+    header from the refusal raised during the request."""
+    from flask import g
+
+    from services.common.errors import AppError, with_retry_after
+
+    with certs_app.test_request_context("/certs/verify"):
+        try:
+            raise AppError(429, "sms_too_soon", "验证码已发送，请 30 秒后再重新获取。", retry_after=30)
+        except AppError as exc:
+            resp = certs_app.make_response(("form again", exc.status))
+        assert with_retry_after(resp).headers["Retry-After"] == "30"
+        assert "retry_after" in g
+        ok = with_retry_after(certs_app.make_response(("fine", 200)))
+        assert "Retry-After" not in ok.headers  # only a 429 says it

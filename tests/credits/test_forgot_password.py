@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import re
 from pathlib import Path
 
@@ -274,8 +275,10 @@ def test_five_wrong_tries_kill_the_code(credits_app, trainee, sms_log):
         assert r.json["error"]["fields"]["code"] == "验证码不正确。"
     r = reset(client, wrong)
     assert r.status_code == 429 and "已输错 5 次" in r.json["error"]["message"]
+    assert r.headers["Retry-After"] == "60"  # a new code, after the 60 s rule at most
     r = reset(client, code)  # even the right code is dead now
     assert r.status_code == 429 and "重新获取" in r.json["error"]["message"]
+    assert r.headers["Retry-After"] == "60"
     at(61)
     forgot(client)
     assert reset(client, last_code(sms_log)).status_code == 200
@@ -288,9 +291,12 @@ def test_no_resend_within_sixty_seconds(credits_app, trainee, sms_log):
     r = forgot(client)
     assert r.status_code == 429 and r.json["error"]["code"] == "sms_too_soon"
     assert "30 秒后" in r.json["error"]["message"] or "31 秒后" in r.json["error"]["message"]
+    # the header says the seconds the message says
+    assert f"{r.headers['Retry-After']} 秒后" in r.json["error"]["message"]
     token = csrf_of(client.get("/credits/password/forgot").get_data(as_text=True))
     page = client.post("/credits/password/forgot", data={"csrf_token": token, "id_number": ID_NUMBER})
     assert page.status_code == 429 and "秒后再重新获取" in page.get_data(as_text=True)
+    assert f"{page.headers['Retry-After']} 秒后" in page.get_data(as_text=True)
     assert len(inbox(sms_log)) == 1
     at(60)
     assert forgot(client).status_code == 200 and len(inbox(sms_log)) == 2
@@ -306,6 +312,9 @@ def test_daily_cap_per_mobile(credits_app, trainee, sms_log, monkeypatch):
     r = forgot(client)
     assert r.status_code == 429 and r.json["error"]["code"] == "sms_daily_cap"
     assert "今日" in r.json["error"]["message"] and "3 次上限" in r.json["error"]["message"]
+    # the cap lifts at the Shanghai midnight
+    midnight = dt.datetime(2026, 12, 11, tzinfo=clock.SHANGHAI)
+    assert int(r.headers["Retry-After"]) == math.ceil((midnight - clock.now()).total_seconds())
     clock.set_now(dt.datetime(2026, 12, 11, 0, 0, 5, tzinfo=clock.SHANGHAI))  # the Shanghai day turns
     assert forgot(client).status_code == 200
 

@@ -200,11 +200,15 @@ def test_lockout_says_until_when(credits_app, make_account, databases):
         assert page_login(client, ID_NUMBER, "wrong").status_code == 401
     locked = page_login(client, ID_NUMBER, "wrong")
     assert locked.status_code == 429
+    assert locked.headers["Retry-After"] == str(15 * 60)  # the lock lifts in 15 minutes
     assert "2026-12-10 10:15" in locked.get_data(as_text=True) and "北京时间" in locked.get_data(as_text=True)
     api = client.post("/credits/api/auth/login", json={"id_number": ID_NUMBER, "password": "zengxiaoming"})
     assert api.status_code == 429 and api.json["error"]["code"] == "account_locked"
     assert "2026-12-10 10:15" in api.json["error"]["message"]
     assert api.json["error"]["fields"]["locked_until"].startswith("2026-12-10T02:15")
+    assert api.headers["Retry-After"] == str(15 * 60)
+    clock.set_now(T0 + dt.timedelta(minutes=5))
+    assert page_login(client, ID_NUMBER, "zengxiaoming").headers["Retry-After"] == str(10 * 60)
     clock.set_now(T0 + dt.timedelta(minutes=15))
     assert page_login(client, ID_NUMBER, "zengxiaoming").status_code == 302
 
@@ -235,7 +239,9 @@ def test_an_id_number_without_an_account_locks_alike(credits_app, databases):
         assert page_login(client, NEIGHBOUR_ID, "wrong").status_code == 401
     locked = page_login(client, NEIGHBOUR_ID, "wrong")
     assert locked.status_code == 429 and "2026-12-10 10:15" in locked.get_data(as_text=True)
+    assert locked.headers["Retry-After"] == str(15 * 60)  # as an account's lock answers
     api = client.post("/credits/api/auth/login", json={"id_number": NEIGHBOUR_ID, "password": "x"})
+    assert api.headers["Retry-After"] == str(15 * 60)
     assert api.status_code == 429 and api.json["error"]["fields"]["locked_until"].startswith("2026-12-10T02:15")
     clock.set_now(T0 + dt.timedelta(minutes=15))
     assert page_login(client, NEIGHBOUR_ID, "wrong").status_code == 401  # the lock ran out, counting starts again
@@ -298,6 +304,7 @@ def test_wrong_old_passwords_are_counted_and_lock_as_wrong_logins(credits_app, m
     locked = post("guess")
     html = locked.get_data(as_text=True)
     assert locked.status_code == 429 and 'id="locked"' in html
+    assert locked.headers["Retry-After"] == str(15 * 60)
     assert "账号已锁定至 2026-12-10 10:15" in html
     assert '<a href="/credits/password/forgot">密码找回</a>' in html
     # while locked even the right 原密码 changes nothing, and the page says why before she types
@@ -319,6 +326,7 @@ def test_wrong_old_passwords_are_counted_and_lock_as_wrong_logins(credits_app, m
     r = client.post("/credits/api/auth/password", headers=auth, json={"old_password": "guess",
                                                                       "new_password": "Anderes2027pw"})
     assert r.status_code == 429 and r.json["error"]["code"] == "account_locked"
+    assert int(r.headers["Retry-After"]) == 15 * 60
 
 
 def test_cookie_forms_need_their_csrf_token(credits_app, make_account):

@@ -11,6 +11,7 @@ unlimited)."""
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 import redis
@@ -49,14 +50,17 @@ def check_verify_rate() -> None:
     per_minute = limit()
     if per_minute <= 0:
         return
-    key = f"{PREFIX}{request.remote_addr or 'unknown'}:{int(time.time() // 60)}"
+    now = time.time()
+    key = f"{PREFIX}{request.remote_addr or 'unknown'}:{int(now // 60)}"
     try:
         count = _count(key, 120)
     except redis.RedisError as exc:
         log.warning("verify rate limit unavailable: %s", brief(exc))
         return
     if count > per_minute:
-        raise AppError(429, "too_many_requests", "证书验证过于频繁，请一分钟后再试。")
+        # the count is per clock minute: the next one starts afresh
+        raise AppError(429, "too_many_requests", "证书验证过于频繁，请一分钟后再试。",
+                       retry_after=math.ceil(60 - now % 60))
 
 
 NAME_PREFIX = "cme:certs:name-check:"

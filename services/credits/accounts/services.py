@@ -26,6 +26,7 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import re
 import secrets
 import unicodedata
@@ -169,6 +170,11 @@ def known_trainees(session: Session, keys: set[str]) -> set[str]:
     return {key for key in session.scalars(select(found).select_from(given)) if key is not None}
 
 
+def _seconds_until(until: dt.datetime) -> int:
+    """Retry-After of a lock: the whole seconds until it lifts (at least 1)."""
+    return max(1, math.ceil((until - clock.now()).total_seconds()))
+
+
 def _lock_message(until: dt.datetime) -> str:
     return (f"密码连续输错 {max_failures()} 次，账号已锁定至 {clock.fmt(until)}（北京时间），"
             "请届时再试；也可以现在通过“密码找回”用手机验证码重设密码，重设后立即解除锁定。")
@@ -198,7 +204,8 @@ def _count_unknown_failure(id_number: str) -> int | None:
         until_text = client.hget(key, "until")
         until = dt.datetime.fromisoformat(until_text.decode()) if until_text else None
         if until is not None and now < until:
-            raise AppError(429, "account_locked", _lock_message(until), {"locked_until": until.isoformat()})
+            raise AppError(429, "account_locked", _lock_message(until), {"locked_until": until.isoformat()},
+                           retry_after=_seconds_until(until))
         if until is not None:  # the lock ran out: counting starts again, as for an account
             client.delete(key)
         tries = client.hincrby(key, "tries", 1)
@@ -206,7 +213,8 @@ def _count_unknown_failure(id_number: str) -> int | None:
         if tries >= max_failures():
             until = now + dt.timedelta(minutes=lock_minutes())
             client.hset(key, mapping={"until": until.isoformat(), "tries": 0})
-            raise AppError(429, "account_locked", _lock_message(until), {"locked_until": until.isoformat()})
+            raise AppError(429, "account_locked", _lock_message(until), {"locked_until": until.isoformat()},
+                           retry_after=_seconds_until(until))
         return int(tries)
     except redis.RedisError as exc:
         log.warning("wrong tries of unknown ID numbers not counted (%s)", brief(exc))
@@ -241,7 +249,8 @@ def _refuse_while_locked(account: TraineeAccount, now: dt.datetime) -> None:
     if account.locked_until is not None:
         if now < account.locked_until:
             raise AppError(429, "account_locked", _lock_message(account.locked_until),
-                           {"locked_until": account.locked_until.isoformat()})
+                           {"locked_until": account.locked_until.isoformat()},
+                           retry_after=_seconds_until(account.locked_until))
         account.locked_until = None
         account.failed_attempts = 0
 
@@ -255,7 +264,8 @@ def _count_wrong_password(account: TraineeAccount, now: dt.datetime, refusal: Ca
         account.failed_attempts = 0
         log.info("trainee account %s locked", account.id)  # the row id only: never the ID number
         raise KeptError(429, "account_locked", _lock_message(account.locked_until),
-                        {"locked_until": account.locked_until.isoformat()})
+                        {"locked_until": account.locked_until.isoformat()},
+                        retry_after=_seconds_until(account.locked_until))
     raise refusal(account.failed_attempts)
 
 
