@@ -183,16 +183,20 @@ def test_two_concurrent_exports_of_one_offering_make_one_job(certs_app, awards, 
 
 def test_an_offering_s_trainees_are_listed_by_pinyin_with_numbers_in_order(certs_app, certs_db, queued):
     """学分证书导出's offering listed its trainees by character code: 学员1337 before 学员282, 学员 (xue) before 安娜
-    (an). It lists them as a Chinese directory does, numbers by value; the API and the offering's PDF alike."""
+    (an). It lists them as a Chinese directory does, numbers by value, a surname in its surname reading (曾 zeng,
+    单 shan, 仇 qiu, where their everyday ceng, dan, chou misplaced them); the API and the offering's PDF alike."""
     from services.certs.awards.models import EffectiveAward
 
-    names = ["学员1337", "赵六", "学员282", "张三", "安娜", "学员9", "章三", "张三"]
+    names = ["学员1337", "赵六", "学员282", "张三", "安娜", "学员9", "章三", "张三",
+             "曾小明", "单田芳", "仇英", "陈大", "丁一"]
     s = certs_db.new_session()
     s.execute(insert(EffectiveAward), [award_row(500 + i, 500 + i, name, offering_id=105)
                                        for i, name in enumerate(names)])
     s.commit()
     s.close()
-    expected = ["安娜", "学员9", "学员282", "学员1337", "张三", "张三", "章三", "赵六"]  # an, xue, zhang, zhao
+    # an, chen, ding, qiu, shan, xue, zeng, zhang, zhao
+    expected = ["安娜", "陈大", "丁一", "仇英", "单田芳", "学员9", "学员282", "学员1337",
+                "曾小明", "张三", "张三", "章三", "赵六"]
     clock.set_now(at(PRINTABLE_DAY))
     c = client(certs_app, INST_A)
     html = c.get("/certs/institution/offerings/105").get_data(as_text=True)

@@ -136,7 +136,7 @@ def offering_rows(session: Session, principal: Principal, offering_id: int) -> l
         select(EffectiveAward, Certificate).outerjoin(Certificate, Certificate.award_id == EffectiveAward.award_id)
         .where(EffectiveAward.offering_id == offering_id,
                EffectiveAward.institution_id == principal.institution_id)).all(),
-        key=lambda pair: (zh_sort_key(pair[0].name), pair[0].award_id))
+        key=lambda pair: (zh_sort_key(pair[0].name, name=True), pair[0].award_id))
     if not pairs:
         raise AppError(404, "not_found", NOT_FOUND)
     return _with_restored([Row(a, print_status(a, today), c) for a, c in pairs])
