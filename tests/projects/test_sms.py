@@ -78,6 +78,7 @@ def test_five_wrong_tries_kill_the_code(started, sms_log):
         assert r.status_code == 400 and f"还可以再试 {left} 次" in r.json["error"]["message"]
     r = verify(c, token, admin, wrong)
     assert r.status_code == 429 and "已输错 5 次" in r.json["error"]["message"]
+    assert r.headers["Retry-After"] == "60"
     r = verify(c, token, admin, code)  # even the right code is dead now
     assert r.status_code == 429 and "重新获取" in r.json["error"]["message"]
     at(61)
@@ -112,6 +113,7 @@ def test_no_resend_within_sixty_seconds(started):
     r = send(c, token, admin)
     assert r.status_code == 429 and r.json["error"]["code"] == "sms_too_soon"
     assert "30 秒后" in r.json["error"]["message"] or "31 秒后" in r.json["error"]["message"]
+    assert f"{r.headers['Retry-After']} 秒后" in r.json["error"]["message"]  # the header says the same wait
     at(60)
     assert send(c, token, admin).status_code == 200
 
@@ -146,6 +148,7 @@ def test_page_shows_limit_messages(projects_app, inst_a, sms_log):
     assert c.post("/projects/login/sms/send", data={"admin_id": admin, "csrf_token": csrf}).status_code == 302
     r = c.post("/projects/login/sms/send", data={"admin_id": admin, "csrf_token": csrf})
     assert r.status_code == 429 and "秒后再重新获取" in r.get_data(as_text=True)
+    assert f"{r.headers['Retry-After']} 秒后" in r.get_data(as_text=True)  # the re-rendered page says it too
     r = c.post("/projects/login/sms/verify", data={"admin_id": admin, "code": "000000" if last_code(sms_log) != "000000"
                                                    else "111111", "csrf_token": csrf})
     assert r.status_code == 400 and "验证码不正确" in r.get_data(as_text=True)
