@@ -99,15 +99,19 @@ def on_checkin_recorded(session: Session, items: list[Item]) -> None:
         _kept_already(session, payload, envelope)
 
 
+def _window_values(p: dict[str, Any]) -> dict[str, Any]:
+    """An event's window (checkin.recorded, window_changed, window_deleted) as credits' copy of it holds it."""
+    return {"window_id": p["window_id"], "activity_id": p["activity_id"], "offering_id": p["offering_id"],
+            "kind": p["window_kind"], "starts_at": p["window_starts_at"], "ends_at": p["window_ends_at"],
+            "title": p.get("window_title") or None}
+
+
 def _know_windows(session: Session, payloads: list[dict[str, Any]], now: Any) -> None:
     """Credits' copy of the windows these check-ins were made in (activity_windows): a window new to it is written,
     one known keeps what it has (window_changed edits it) but takes a 标题 it lacked."""
     windows: dict[int, dict[str, Any]] = {}
     for p in payloads:  # a message's 50 check-ins are mostly of one window
-        windows.setdefault(p["window_id"], {
-            "window_id": p["window_id"], "activity_id": p["activity_id"], "offering_id": p["offering_id"],
-            "kind": p["window_kind"], "starts_at": p["window_starts_at"], "ends_at": p["window_ends_at"],
-            "title": p.get("window_title") or None, "updated_at": now})
+        windows.setdefault(p["window_id"], {**_window_values(p), "updated_at": now})
     insert_rows_or_skip(session, ActivityWindow.__table__, list(windows.values()), key=("window_id",))
     t = ActivityWindow.__table__
     for w in windows.values():
@@ -152,13 +156,14 @@ def on_window_changed(session: Session, payload: dict[str, Any], envelope: dict[
         log.info("checkin.window_changed %s: window %s was deleted in checkin already; not listed again",
                  envelope.get("id"), payload["window_id"])
         return
-    # credits' own copy of the window: a window nobody scanned in is known from its first edit on
-    window = {"kind": payload["window_kind"], "starts_at": payload["window_starts_at"],
-              "ends_at": payload["window_ends_at"], "updated_at": clock.now(),
-              **({"title": payload["window_title"]} if payload.get("window_title") else {})}
-    session.execute(insert_for(session, ActivityWindow).values(
-        window_id=payload["window_id"], activity_id=payload["activity_id"], offering_id=payload["offering_id"],
-        **window).on_conflict_do_update(index_elements=["window_id"], set_=window))
+    # credits' own copy of the window: a window nobody scanned in is known from its first edit on; an event without
+    # a 标题 leaves the one kept
+    row = {**_window_values(payload), "updated_at": clock.now()}
+    changed = {k: row[k] for k in ("kind", "starts_at", "ends_at", "updated_at")}
+    if row["title"]:
+        changed["title"] = row["title"]
+    session.execute(insert_for(session, ActivityWindow).values(**row)
+                    .on_conflict_do_update(index_elements=["window_id"], set_=changed))
     r = AttendanceRecord.__table__
     values = {"window_kind": payload["window_kind"], "window_starts_at": payload["window_starts_at"],
               "window_ends_at": payload["window_ends_at"]}
@@ -185,11 +190,8 @@ def on_window_deleted(session: Session, payload: dict[str, Any], envelope: dict[
     now = clock.now()
     mark = {"deleted_at": payload["deleted_at"], "updated_at": now}
     t = ActivityWindow.__table__
-    session.execute(insert_for(session, ActivityWindow).values(
-        window_id=payload["window_id"], activity_id=payload["activity_id"], offering_id=payload["offering_id"],
-        kind=payload["window_kind"], starts_at=payload["window_starts_at"], ends_at=payload["window_ends_at"],
-        title=payload.get("window_title") or None, **mark)
-        .on_conflict_do_update(index_elements=["window_id"], set_=mark, where=t.c.deleted_at.is_(None)))
+    session.execute(insert_for(session, ActivityWindow).values(**_window_values(payload), **mark)
+                    .on_conflict_do_update(index_elements=["window_id"], set_=mark, where=t.c.deleted_at.is_(None)))
     r = AttendanceRecord.__table__
     kept = session.scalar(select(func.count()).select_from(r).where(r.c.window_id == payload["window_id"])) or 0
     if kept:
