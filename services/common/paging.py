@@ -48,3 +48,16 @@ def paginate(session: Session, stmt: Select[Any], args: dict[str, Any], *order_b
     sliced = stmt.order_by(*order_by).limit(per_page).offset((page - 1) * per_page)
     items = session.scalars(sliced).all() if scalars else session.execute(sliced).all()
     return {"items": list(items), "total": total, "page": page, "pages": pages, "per_page": per_page}
+
+
+def past_last(args: dict[str, Any], page: dict[str, Any]) -> int | None:
+    """The page asked for when it lay past the last (paginate showed the last instead, a stale link): the list
+    says so (the past_last_note macro); None otherwise."""
+    return args["page"] if page["total"] and args["page"] > page["page"] else None
+
+
+def keep_per_page(keep: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+    """A list's kept query with the rows per page asked for, so its pager's links stay at it (the default is left
+    out of the address)."""
+    per_page = args.get("per_page") or PER_PAGE
+    return {**keep, "per_page": per_page} if per_page != PER_PAGE else keep

@@ -23,7 +23,7 @@ from services.common.auth import COOKIE, Principal, access, check_public_csrf, c
 from services.common.errors import AppError, wants_json
 from services.common.formats import fmt_credits
 from services.common.inputs import load_json, load_query
-from services.common.paging import PER_PAGE
+from services.common.paging import keep_per_page, past_last
 from services.common.schemas import load_form
 from services.common.web import download
 
@@ -228,12 +228,11 @@ def institution_offerings() -> Any:
     session = db.session()
     page = svc.institution_offerings(session, _me(), year, args)
     notes = svc.offering_notes(session, _me(), year, page["total"])  # the API's hint, said with links here
-    keep = {"year": year, **({"per_page": page["per_page"]} if args["per_page"] != PER_PAGE else {})}
     # a page past the last (an old bookmark, an edited address) shows the last one, and says so: the pager and the
     # rows agree, and the office is not left wondering why page 999 looks like page 2
-    past_last = args["page"] if page["total"] and args["page"] > page["page"] else None
-    return render_template("certs/offerings.html", page=page, year=year, years=notes["years"], keep=keep,
-                           past_last=past_last, others=notes["others"], late=notes["late"],
+    return render_template("certs/offerings.html", page=page, year=year, years=notes["years"],
+                           keep=keep_per_page({"year": year}, args), past_last=past_last(args, page),
+                           others=notes["others"], late=notes["late"],
                            choices=sorted(set(notes["years"]) | {this_year, year}, reverse=True))
 
 

@@ -16,6 +16,7 @@ its page.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 from services.common import clock, jobs
 from services.common.auth import Principal
 from services.common.errors import AppError
+from services.common.inputs import keep_args
 
 from .models import CatalogueExport
 from .services import export_workbook
@@ -38,6 +40,12 @@ NOT_FOUND = "该导出记录不存在。"
 FAILED = "导出失败。请返回项目目录重新导出；如仍失败，请联系系统管理员。"
 FAILED_TIMEOUT = "导出超时（系统繁忙），请稍后重新导出，或按年度或主办单位筛选后分别导出。"
 KILLED = "导出中途停止（导出服务重启或超时），请返回项目目录重新导出；如多次出现，请联系系统管理员。"
+
+
+def list_url(args: dict[str, Any]) -> str:
+    """项目目录 under the filter of `args` (a loaded query or an export's stored filters), as its links keep it."""
+    keep = keep_args(args, FILTER_KEYS)
+    return "/projects/catalogue" + (f"?{urlencode(keep)}" if keep else "")
 
 
 def filters_of(args: dict[str, Any]) -> dict[str, Any]:

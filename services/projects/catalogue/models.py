@@ -52,10 +52,26 @@ class Project(Base):
     )
 
 
+class _KeptFile:
+    """What the two catalogue jobs (import, export) say of their stored file once the retention
+    (catalogue/retention.py) cleared it."""
+
+    cleared_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    created_at: dt.datetime
+
+    @property
+    def kept_days(self) -> int | None:
+        """Days the file was kept after the job ended, once the retention cleared it (what its page says)."""
+        if self.cleared_at is None:
+            return None
+        return (self.cleared_at - (self.finished_at or self.created_at)).days
+
+
 IMPORT_STATES = {"queued": "排队中", "running": "导入中", "done": "导入完成", "failed": "导入失败"}
 
 
-class CatalogueImport(Base):
+class CatalogueImport(_KeptFile, Base):
     """One 导入 of a catalogue workbook: the web request stores the file and the projects-jobs worker applies it
     (catalogue/tasks.py), so 20000 rows never hold a web request; the clerk follows it on its own page."""
 
@@ -99,19 +115,12 @@ class CatalogueImport(Base):
     def state_label(self) -> str:
         return IMPORT_STATES[self.state]
 
-    @property
-    def kept_days(self) -> int | None:
-        """Days the file was kept after the job ended, once the retention cleared it (what its page says)."""
-        if self.cleared_at is None:
-            return None
-        return (self.cleared_at - (self.finished_at or self.created_at)).days
-
 
 EXPORT_STATES = {"queued": "排队中", "running": "导出中", "done": "导出完成", "failed": "导出失败",
                  "replaced": "已被新的导出替换"}
 
 
-class CatalogueExport(Base):
+class CatalogueExport(_KeptFile, Base):
     """One 导出 Excel of a long filtered list (above exports.DIRECT_MAX rows): the web request stores the filter as
     the clerk had it, the projects-jobs worker writes the .xlsx (catalogue/tasks.py) and the clerk downloads it from
     the job's page. A clerk keeps one file: when a later export of theirs is done, this one's is removed; a file kept
@@ -149,13 +158,6 @@ CME_CATALOGUE_FILES_DAYS after its export ended is removed too (cleared_at)."""
     @property
     def state_label(self) -> str:
         return EXPORT_STATES[self.state]
-
-    @property
-    def kept_days(self) -> int | None:
-        """Days the file was kept after the job ended, once the retention cleared it (what its page says)."""
-        if self.cleared_at is None:
-            return None
-        return (self.cleared_at - (self.finished_at or self.created_at)).days
 
 
 __all__ = ["Project", "CatalogueImport", "IMPORT_STATES", "CatalogueExport", "EXPORT_STATES", "MODES", "ONLINE_MODES",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
@@ -78,7 +78,7 @@ def _render_list(args: dict[str, Any], form_errors: dict[str, str] | None = None
     started = started_projects(session, ids)  # 删除 only where it is allowed
     institutions = session.scalars(select(Institution).order_by(Institution.name)).all()
     return render_template("projects/catalogue/list.html", page=page, args=args,
-                           keep=keep_args(args, ("q", "year", "institution_id", "status")), institutions=institutions,
+                           keep=keep_args(args, exports.FILTER_KEYS), institutions=institutions,
                            approved=approved_counts(session, ids), status_labels=CATALOGUE_STATUS_LABELS,
                            form_errors=form_errors or {}, fmt_decimal=fmt_decimal, started=started,
                            this_year=import_year or clock.today_local().year,
@@ -119,8 +119,7 @@ def catalogue_export() -> Any:
     if rows > exports.DIRECT_MAX:
         flash(f"按当前条件共 {rows} 项，超过 {exports.DIRECT_MAX} 项的导出在后台生成：请点击“导出 Excel”，"
               "在导出页面查看进度并下载。", "error")
-        keep = keep_args(args, ("q", "year", "institution_id", "status"))
-        return redirect("/projects/catalogue" + (f"?{urlencode(keep)}" if keep else ""), 303)
+        return redirect(exports.list_url(args), 303)
     return _direct_export(args)
 
 
@@ -172,10 +171,9 @@ def catalogue_export_page(job_id: int) -> Any:
     host = job.filters.get("institution_id")
     name = session.scalar(select(Institution.name).where(Institution.id == host)) if host else None
     latest = exports.latest_done(session, job) if job.state == "replaced" else None
-    back = keep_args(job.filters, ("q", "year", "institution_id", "status"))
     return render_template("projects/catalogue/export.html", job=job, latest=latest,
                            filter_text=exports.filter_text(job.filters, name),
-                           back="/projects/catalogue" + (f"?{urlencode(back)}" if back else ""),
+                           back=exports.list_url(job.filters),
                            refresh=job.state in ("queued", "running"), waited=jobs.waited_minutes(job),
                            keep_days=retention.files_days(),
                            cleared=exports.cleared_text(job) if job.cleared_at else None)

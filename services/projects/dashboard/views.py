@@ -13,7 +13,7 @@ from flask_smorest import Blueprint as ApiBlueprint
 from services.common import clock
 from services.common.auth import access
 from services.common.inputs import keep_args, load_query
-from services.common.paging import PER_PAGE
+from services.common.paging import keep_per_page, past_last
 
 from ..catalogue.services import fmt_decimal
 from ..db import db
@@ -49,17 +49,13 @@ def figure_list() -> Any:
     per_page = args["per_page"]
     pages_n = max(1, math.ceil(len(rows) / per_page))
     page = min(args["page"], pages_n)
-    keep = keep_args(args, ("what", "month"))
-    if per_page != PER_PAGE:  # the pager's links stay at the rows per page asked for
-        keep["per_page"] = per_page
-    # a page past the end (a stale link) shows the last page, and says so
-    past_last = args["page"] if rows and args["page"] > page else None
     title = services.LISTS[what]
     if month is not None:
         title = title.replace("当月", f"{month.year}年{month.month}月")
     return render_template("projects/dashboard/list.html", what=what, title=title, total=len(rows),
                            rows=rows[(page - 1) * per_page: page * per_page], page=page, pages=pages_n,
-                           keep=keep, past_last=past_last, fmt_decimal=fmt_decimal,
+                           keep=keep_per_page(keep_args(args, ("what", "month")), args),
+                           past_last=past_last(args, {"total": len(rows), "page": page}), fmt_decimal=fmt_decimal,
                            deadline_label="上报截止日期" if what == "filing_draft" else "反馈应提交日期")
 
 

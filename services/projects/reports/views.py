@@ -20,7 +20,7 @@ from services.common.db import savepoint
 from services.common.errors import AppError
 from services.common.formats import fmt_credits
 from services.common.inputs import flatten, keep_args, load_json, load_query, require_page_version
-from services.common.paging import PER_PAGE
+from services.common.paging import keep_per_page, past_last
 from services.common.schemas import half_width, load_form, strip_blank
 from services.common.web import XLSX, download
 
@@ -408,14 +408,10 @@ def review_list() -> Any:
     institutions = session.scalars(select(Institution).order_by(Institution.name)).all()
     overdue_keep = keep_args(args, OVERDUE_FILTERS)
     overdue = services.overdue_page(session, {**overdue_keep, "page": 1, "per_page": OVERDUE_PREVIEW})
-    keep = keep_args(args, ("state", *OVERDUE_FILTERS))
-    if args["per_page"] != PER_PAGE:  # the pager's links stay at the rows per page asked for
-        keep["per_page"] = args["per_page"]
-    # a page past the end (a stale link) shows the last page, and says so
-    past_last = args["page"] if page["total"] and args["page"] > page["page"] else None
     return render_template("projects/reports/review_list.html", page=page, rows=rows, args=args,
-                           institutions=institutions, overdue=overdue, overdue_keep=overdue_keep, keep=keep,
-                           past_last=past_last, state_labels=REVIEW_STATE_LABELS, **_render_args())
+                           institutions=institutions, overdue=overdue, overdue_keep=overdue_keep,
+                           keep=keep_per_page(keep_args(args, ("state", *OVERDUE_FILTERS)), args),
+                           past_last=past_last(args, page), state_labels=REVIEW_STATE_LABELS, **_render_args())
 
 
 @pages.get("/projects/review/reports/overdue")
@@ -426,13 +422,9 @@ def review_overdue() -> Any:
     session = db.session()
     institutions = session.scalars(select(Institution).order_by(Institution.name)).all()
     page = services.overdue_page(session, args)
-    keep = keep_args(args, OVERDUE_FILTERS)
-    if args["per_page"] != PER_PAGE:  # the pager's links stay at the rows per page asked for
-        keep["per_page"] = args["per_page"]
-    # a page past the end (a stale link) shows the last page, and says so
-    past_last = args["page"] if page["total"] and args["page"] > page["page"] else None
-    return render_template("projects/reports/review_overdue.html", page=page, past_last=past_last,
-                           args=args, institutions=institutions, keep=keep, **_render_args())
+    return render_template("projects/reports/review_overdue.html", page=page, past_last=past_last(args, page),
+                           args=args, institutions=institutions,
+                           keep=keep_per_page(keep_args(args, OVERDUE_FILTERS), args), **_render_args())
 
 
 @pages.get("/projects/review/reports/overdue.xlsx")
